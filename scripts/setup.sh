@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs everything TagBox GUI needs on a fresh Debian/Ubuntu machine (run as root or with sudo),
+# then the package itself in editable mode with its test tools.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
+if command -v apt-get >/dev/null 2>&1; then
+  # PortAudio for playback, Xvfb for screenshots, and the X/EGL libraries Qt loads even offscreen.
+  pkgs="libportaudio2 libsndfile1 xvfb xauth libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 \
+libfontconfig1 libdbus-1-3 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 \
+libxcb-randr0 libxcb-render-util0 libxcb-image0 libxcb-xinerama0 libxcb-xkb1 libglib2.0-0"
+  missing=""
+  for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+  if [ -n "$missing" ]; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+  fi
+fi
+
+# torch is pinned to 2.13.0; naming it first lets pip take a local CPU wheel where one exists.
+python3 -m pip install -q torch==2.13.0
+python3 -m pip install -q -e ".[dev]"

@@ -1,0 +1,1 @@
+"""Qt-free core: models, audio, the optimisation engine. Nothing here imports Qt."""

@@ -1,0 +1,177 @@
+"""Immutable values exchanged between the engine and its drivers (CLI, GUI, tests).
+
+Everything here is plain data: numpy arrays (copies, never tensors still used by the loop),
+tuples and strings, so a value can cross threads safely.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+
+ANALYSIS_RATE = 44_100
+"""Sample rate of the analysis signal the optimisation works on."""
+
+
+class TagState(enum.Enum):
+    """What the loss asks of one tag."""
+
+    WANTED = "wanted"  # target probability 1
+    AVOIDED = "avoided"  # target probability 0
+    IGNORED = "ignored"  # left out of the loss
+
+
+class Quantise(enum.Enum):
+    """How the Jukebox latent is quantised during the optimisation."""
+
+    FROZEN = "frozen"  # pretrained codebook, straight-through gradient
+    NONE = "none"  # decode the continuous latent
+    REFERENCE = "reference"  # published runner: codebook re-initialised from the song, EMA-updated
+
+
+class Mode(enum.Enum):
+    """What the run outputs."""
+
+    MASK = "mask"  # the mixture masked by the decoded audio
+    FREE = "free"  # the decoded audio itself (the paper's "style transfer")
+
+
+@dataclass(frozen=True)
+class TaggerSpec:
+    """One tagger: an architecture trained on a dataset, e.g. ``fcn/mtat``."""
+
+    arch: str
+    dataset: str
+
+    @classmethod
+    def parse(cls, text: str) -> TaggerSpec:
+        """Parse ``ARCH/DATASET`` (e.g. ``fcn/mtat``)."""
+        from tagbox_gui.core.errors import ConfigError
+
+        arch, sep, dataset = text.strip().lower().partition("/")
+        if not sep or not arch or not dataset:
+            raise ConfigError(f"tagger '{text}' is not of the form ARCH/DATASET, e.g. fcn/mtat")
+        return cls(arch, dataset)
+
+    def __str__(self) -> str:
+        return f"{self.arch}/{self.dataset}"
+
+    @property
+    def key(self) -> str:
+        """Name used in loss keys: ``<arch>_<dataset>``."""
+        return f"{self.arch}_{self.dataset}"
+
+
+@dataclass(frozen=True)
+class Region:
+    """A stretch of the song in seconds; ``end`` is exclusive."""
+
+    start: float
+    end: float
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines one separation run.
+
+    ``tags`` are the user's words (vocabulary names or instrument names); ``avoid`` and
+    ``ignore`` override the default state of other tags, which is AVOIDED unless
+    ``avoid_others`` is False (then IGNORED).
+    """
+
+    tags: tuple[str, ...]
+    avoid: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    avoid_others: bool = True
+    taggers: tuple[TaggerSpec, ...] = (TaggerSpec("fcn", "mtat"),)
+    fft_sizes: tuple[int, ...] = (2048, 1024, 512)
+    steps: int = 100
+    lr: float = 5.0
+    quantise: Quantise = Quantise.FROZEN
+    mode: Mode = Mode.MASK
+    backend: str = "jukebox"
+    seed: int = 0
+    device: str = "auto"
+    region: Region | None = None
+    segment_seconds: float = 29.0
+    preview_every: int = 5
+
+
+class CommandKind(enum.Enum):
+    PAUSE = "pause"
+    RESUME = "resume"
+    STOP = "stop"
+    SET_LR = "set_lr"
+    PREVIEW = "preview"  # ask for a preview with the next step
+
+
+@dataclass(frozen=True)
+class Command:
+    """Sent into the engine generator between steps."""
+
+    kind: CommandKind
+    value: float | None = None
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a step says the wanted source is, in a form that can be carried onto the song.
+
+    Mask mode: one soft mask per FFT size on the analysis STFT grid of the region (periodic
+    sqrt-Hann window, hop n/2, centred frames), values in [0, 1]. The stems average the
+    estimates of all FFT sizes (see ``core.audio.render_stems``). Free mode: ``audio`` is the
+    decoded signal itself and ``masks`` is empty.
+    """
+
+    start: int  # region start, in samples at ANALYSIS_RATE
+    length: int  # region length, in samples at ANALYSIS_RATE
+    masks: dict[int, np.ndarray] = field(default_factory=dict)  # fft -> (n/2+1, frames)
+    audio: np.ndarray | None = None  # free mode: float32 (length,) at ANALYSIS_RATE
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by this estimate (for snapshot budgets)."""
+        size = sum(m.nbytes for m in self.masks.values())
+        return size + (self.audio.nbytes if self.audio is not None else 0)
+
+
+@dataclass(frozen=True)
+class Preview:
+    """Heavy, occasional part of a step: audio, display image and the exportable estimate."""
+
+    separated: np.ndarray  # float32 (n,), analysis rate, mono, region only
+    mask_image: np.ndarray  # float32 (freq_bins, frames), values in [0, 1], downsampled
+    estimate: Estimate
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One optimisation step."""
+
+    step: int  # 1-based
+    total: float
+    losses: dict[str, float]  # "<arch>_<dataset>_<fft>" -> loss
+    grad_norm: float
+    wanted_separated: dict[str, float]  # wanted tag -> probability on the separated estimate
+    wanted_residual: dict[str, float]  # wanted tag -> probability on the residual estimate
+    seconds: float  # wall time of this step
+    lr: float
+    preview: Preview | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a finished (or stopped) run returns: the masks of its best step."""
+
+    best_step: int
+    best_total: float
+    steps_done: int
+    stopped: bool
+    estimate: Estimate | None = None  # of the best step
+    separated: np.ndarray | None = None  # analysis-rate mono estimate of the best step

@@ -1,0 +1,1 @@
+"""Package data: tag vocabularies, tag groupings, icons."""
