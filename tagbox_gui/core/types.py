@@ -82,13 +82,15 @@ class RunConfig:
 
     ``tags`` are the user's words (vocabulary names or instrument names); ``avoid`` and
     ``ignore`` override the default state of other tags, which is AVOIDED unless
-    ``avoid_others`` is False (then IGNORED).
+    ``avoid_others`` is False (then IGNORED); ``ignore_related`` leaves the tags related to a
+    wanted preset out of the loss (see ``core.tags``).
     """
 
     tags: tuple[str, ...]
     avoid: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
     avoid_others: bool = True
+    ignore_related: bool = False
     taggers: tuple[TaggerSpec, ...] = (TaggerSpec("fcn", "mtat"),)
     fft_sizes: tuple[int, ...] = (2048, 1024, 512)
     steps: int = 100
