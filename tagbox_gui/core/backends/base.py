@@ -10,9 +10,14 @@ import torch
 class Backend(ABC):
     """Maps a latent (the only thing the optimisation moves) to an estimate of the source.
 
-    The engine calls :meth:`init_latent` once per segment of the song, then every step
+    The engine makes ONE INSTANCE PER SEGMENT of the song (a backend may keep state about
+    its segment, e.g. a factorisation of it), calls :meth:`init_latent` once, then every step
     :meth:`masks` for the mask mode or :meth:`decode` for the free mode. ``mix`` is the
-    analysis signal of one segment: float32 ``[1, T]`` at 44.1 kHz, peak-normalised.
+    analysis signal of the segment: float32 ``[1, T]`` at 44.1 kHz, peak-normalised.
+
+    Each backend module exposes ``create(config: RunConfig, store: ModelStore,
+    device: torch.device) -> Callable[[], Backend]``: a factory the engine calls per segment
+    (heavy models are loaded once, by ``create``, and shared by the instances).
     """
 
     name: str = ""
