@@ -1,0 +1,39 @@
+"""Argument types and options shared by the sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from tagbox_gui.core.types import Region
+
+
+def comma_list(text: str) -> tuple[str, ...]:
+    """``a, b,c`` -> ``("a", "b", "c")``; empty items are dropped."""
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def parse_region(text: str) -> Region:
+    """``START:END`` in seconds (``mm:ss`` is not accepted: use seconds, e.g. ``30:50``)."""
+    start, sep, end = text.partition(":")
+    try:
+        region = Region(float(start), float(end))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"region '{text}' is not START:END in seconds, e.g. 30:50"
+        ) from None
+    if not sep or region.start < 0 or region.end <= region.start:
+        raise argparse.ArgumentTypeError(f"region '{text}' must have 0 <= START < END")
+    return region
+
+
+def add_model_dir(parser: argparse.ArgumentParser) -> None:
+    """The ``--model-dir`` option (default: $TAGBOX_MODEL_DIR, else the user cache)."""
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        default=os.environ.get("TAGBOX_MODEL_DIR") or None,
+        metavar="DIR",
+        help="folder of model files (default: $TAGBOX_MODEL_DIR or the user cache folder)",
+    )

@@ -1,0 +1,181 @@
+"""`tagbox separate`: run the engine on a song and write the separated and residual stems."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from tagbox_gui import __version__
+from tagbox_gui.cli.common import add_model_dir, comma_list, parse_region
+from tagbox_gui.core import engine
+from tagbox_gui.core.audio import ExportFormat, Song, export_stems, load_song
+from tagbox_gui.core.errors import ConfigError, UserError
+from tagbox_gui.core.loading import BACKENDS, default_config
+from tagbox_gui.core.models import ModelStore
+from tagbox_gui.core.types import Mode, Quantise, RunConfig, RunResult, StepResult, TaggerSpec
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `separate` sub-command."""
+    p = subparsers.add_parser("separate", help="separate tagged instruments out of a song")
+    p.add_argument("song", type=Path, metavar="SONG")
+    p.add_argument("--tags", required=True, type=comma_list, help="wanted tags, e.g. piano")
+    p.add_argument("--avoid", type=comma_list, default=(), help="tags to avoid explicitly")
+    p.add_argument("--ignore", type=comma_list, default=(), help="tags left out of the loss")
+    p.add_argument("--tagger", action="append", type=TaggerSpec.parse, metavar="ARCH/DATASET")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--fft", type=_fft_sizes, metavar="N,N,...")
+    p.add_argument("--quantize", choices=[q.value for q in Quantise])
+    p.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.MASK.value)
+    p.add_argument(
+        "--backend", choices=BACKENDS, help="default: jukebox if its weights are present"
+    )
+    p.add_argument("--jukebox-weights", type=Path, metavar="PATH")
+    p.add_argument("--region", type=parse_region, metavar="START:END", help="seconds")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--format", choices=[f.value for f in ExportFormat], default="wav32")
+    p.add_argument("--log-json", type=Path, metavar="FILE")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR")
+    add_model_dir(p)
+    p.set_defaults(func=main)
+
+
+def _fft_sizes(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in comma_list(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a list of FFT sizes") from None
+
+
+class _StoreWithJukebox(ModelStore):
+    """The model store, except that the Jukebox weights come from a given file."""
+
+    def __init__(self, root: Path | None, jukebox: Path) -> None:
+        super().__init__(root)
+        self._jukebox = jukebox
+
+    def jukebox_path(self) -> Path:
+        if not self._jukebox.is_file():
+            raise ConfigError(f"Jukebox weights not found: {self._jukebox}")
+        return self._jukebox
+
+
+def build_config(args: argparse.Namespace, store: ModelStore) -> RunConfig:
+    """The run configuration: the backend's defaults, overridden by the given options."""
+    backend = args.backend or ("jukebox" if _has_jukebox(store) else "light")
+    changes = {
+        "tags": tuple(args.tags),
+        "avoid": tuple(args.avoid),
+        "ignore": tuple(args.ignore),
+        "taggers": tuple(args.tagger) if args.tagger else None,
+        "steps": args.steps,
+        "lr": args.lr,
+        "fft_sizes": args.fft,
+        "quantise": Quantise(args.quantize) if args.quantize else None,
+        "mode": Mode(args.mode),
+        "region": args.region,
+        "device": args.device,
+        "seed": args.seed,
+    }
+    return default_config(backend, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _has_jukebox(store: ModelStore) -> bool:
+    try:
+        store.jukebox_path()
+    except UserError:
+        return False
+    return True
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run `tagbox separate`."""
+    if args.jukebox_weights is not None:
+        store: ModelStore = _StoreWithJukebox(args.model_dir, args.jukebox_weights)
+    else:
+        store = ModelStore(args.model_dir)
+    song = load_song(args.song)
+    config = build_config(args, store)
+    _check_output(args.output)
+    steps: list[StepResult] = []
+    result = _drive(engine.run(config, song, store), config, steps)
+    if result.estimate is None:
+        raise UserError("the run ended before its first step; nothing was written")
+    paths = _export(song, config, result, args)
+    if args.log_json:
+        _write_log(args.log_json, config, steps)
+    print(f"separated: {paths[0]}\nresidual:  {paths[1]}")
+    return 0
+
+
+def _check_output(folder: Path) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"output {folder} exists and is not a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    if not os.access(folder, os.W_OK):
+        raise ConfigError(f"cannot write to the output folder {folder}")
+
+
+def _drive(run: engine.RunGenerator, config: RunConfig, steps: list[StepResult]) -> RunResult:
+    bar = tqdm(total=config.steps, unit="step", file=sys.stderr, dynamic_ncols=True)
+    try:
+        while True:
+            step = next(run)
+            if step is None:
+                continue
+            steps.append(step)
+            bar.set_postfix(loss=f"{step.total:.4f}", s_step=f"{step.seconds:.2f}")
+            bar.update(1)
+    except StopIteration as done:
+        return done.value
+    finally:
+        bar.close()
+        run.close()
+
+
+def _export(song: Song, config: RunConfig, result: RunResult, args: argparse.Namespace):
+    provenance = {
+        "app": f"TagBox GUI {__version__}",
+        "tags": ", ".join(config.tags),
+        "steps": f"{result.best_step} of {result.steps_done}",
+        "backend": config.backend,
+        "models": ", ".join(str(t) for t in config.taggers),
+    }
+    if config.backend == "jukebox":
+        provenance["licence"] = (
+            "made with OpenAI Jukebox weights, under OpenAI's non-commercial licence"
+        )
+    fmt = ExportFormat(args.format)
+    return export_stems(song, result.estimate, args.output, config.tags, fmt, provenance)
+
+
+def _write_log(path: Path, config: RunConfig, steps: list[StepResult]) -> None:
+    log = {
+        "config": _config_json(config),
+        "steps": [
+            {"step": s.step, "total": s.total, "losses": s.losses, "grad_norm": s.grad_norm,
+             "seconds": s.seconds}
+            for s in steps
+        ],
+    }  # fmt: skip
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(log, indent=1))
+    tmp.replace(path)
+
+
+def _config_json(config: RunConfig) -> dict:
+    region = config.region
+    return {
+        "tags": list(config.tags), "avoid": list(config.avoid), "ignore": list(config.ignore),
+        "taggers": [str(t) for t in config.taggers], "fft": list(config.fft_sizes),
+        "steps": config.steps, "lr": config.lr, "quantize": config.quantise.value,
+        "mode": config.mode.value, "backend": config.backend, "seed": config.seed,
+        "device": config.device, "region": [region.start, region.end] if region else None,
+    }  # fmt: skip

@@ -1,0 +1,265 @@
+"""The optimisation loop, as a generator the CLI, the GUI and the tests drive alike.
+
+``run(config, song, store)`` yields one :class:`StepResult` after every optimisation step and
+returns the :class:`RunResult` of the best step. Between steps the driver may ``send`` a
+:class:`Command`: PAUSE (the generator then yields ``None`` until RESUME or STOP), STOP (ends
+the run with the best result so far), SET_LR, PREVIEW (a preview with the next step).
+Closing the generator stops it cleanly. Nothing here touches Qt.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Generator
+
+import numpy as np
+import torch
+
+from tagbox_gui.core import audio
+from tagbox_gui.core.backends.base import Backend
+from tagbox_gui.core.errors import AudioError, ConfigError
+from tagbox_gui.core.loading import ModelCache, build_criteria, create_backend_factory
+from tagbox_gui.core.models import ModelStore
+from tagbox_gui.core.objective import Criterion, Evaluation, Objective
+from tagbox_gui.core.segments import plan_segments, stitch_audio, stitch_frames
+from tagbox_gui.core.types import (
+    ANALYSIS_RATE,
+    Command,
+    CommandKind,
+    Estimate,
+    Mode,
+    Preview,
+    RunConfig,
+    RunResult,
+    StepResult,
+)
+
+SEGMENT_OVERLAP_SECONDS = 1.0
+MASK_IMAGE_SHAPE = (256, 800)  # at most (frequency rows, time columns) sent for display
+
+RunGenerator = Generator[StepResult | None, Command | None, RunResult]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA, then MPS, then CPU; a named device must be present."""
+    if name == "auto":
+        return torch.device(available_devices()[0])
+    if name not in available_devices():
+        raise ConfigError(f"device '{name}' is not available here; use one of: "
+                          f"{', '.join(available_devices())}")  # fmt: skip
+    return torch.device(name)
+
+
+def available_devices() -> list[str]:
+    """Devices present on this machine, best first."""
+    devices = []
+    if torch.cuda.is_available():
+        devices.append("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        devices.append("mps")
+    return [*devices, "cpu"]
+
+
+def validate(config: RunConfig, duration: float) -> tuple[int, int]:
+    """Check the settings against the song; the region as (start, length) analysis samples."""
+    if config.steps < 1:
+        raise ConfigError("steps must be at least 1")
+    if not config.lr > 0:
+        raise ConfigError("the learning rate must be positive")
+    if not config.fft_sizes or any(n < 64 or n % 2 for n in config.fft_sizes):
+        raise ConfigError("FFT sizes must be even numbers of at least 64, e.g. 2048,1024,512")
+    if not config.taggers:
+        raise ConfigError("choose at least one tagger, e.g. fcn/mtat")
+    region = config.region
+    if region is None:
+        return 0, round(duration * ANALYSIS_RATE)
+    if not (0 <= region.start < region.end <= duration + 1e-6):
+        raise ConfigError(f"region {region.start:g}-{region.end:g} s is outside the song "
+                          f"(0-{duration:.2f} s) or empty")  # fmt: skip
+    if region.duration < 0.5:
+        raise ConfigError("the region is shorter than half a second; choose a longer one")
+    start = round(region.start * ANALYSIS_RATE)
+    return start, round(region.end * ANALYSIS_RATE) - start
+
+
+def run(
+    config: RunConfig, song: audio.Song, store: ModelStore, cache: ModelCache | None = None
+) -> RunGenerator:
+    """Separate ``config.tags`` out of ``song``; see the module docstring for the protocol."""
+    start, length = validate(config, song.duration)
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    cache = cache or ModelCache()
+    criteria = build_criteria(config, store, device, cache)
+    factory = create_backend_factory(config, store, device, cache)
+    mix = audio.analysis_signal(song)[start : start + length]
+    peak = float(np.max(np.abs(mix))) if len(mix) else 0.0
+    if peak == 0.0:
+        raise AudioError("the chosen part of the song is silent; choose another region")
+    loop = Optimisation(config, mix / peak, criteria, factory, device)
+    with torch.enable_grad():
+        return (yield from loop.drive(start))
+
+
+class Optimisation:
+    """State of one run: a latent per segment and one Adam optimiser over all of them."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        mix: np.ndarray,
+        criteria: list[Criterion],
+        factory: Callable[[], Backend],
+        device: torch.device,
+    ) -> None:
+        self.config = config
+        self.length = len(mix)
+        hops = [n // 2 for n in config.fft_sizes]
+        align = int(np.lcm.reduce(hops))
+        seg_len = round(config.segment_seconds * ANALYSIS_RATE)
+        overlap = round(SEGMENT_OVERLAP_SECONDS * ANALYSIS_RATE)
+        self.segments = plan_segments(self.length, seg_len, overlap, align)
+        self.parts: list[tuple[Backend, Objective, torch.Tensor]] = []
+        for index, seg in enumerate(self.segments):
+            seg_mix = torch.from_numpy(np.ascontiguousarray(mix[seg.start : seg.end]))
+            seg_mix = seg_mix.to(device=device, dtype=torch.float32).reshape(1, -1)
+            backend = factory()
+            latent = backend.init_latent(seg_mix, config.seed + index)
+            objective = Objective(seg_mix, config.fft_sizes, criteria, config.mode)
+            self.parts.append((backend, objective, latent))
+        self.optimizer = torch.optim.Adam([p[2] for p in self.parts], lr=config.lr)
+
+    @property
+    def backend_name(self) -> str:
+        return self.parts[0][0].name
+
+    def step(self) -> tuple[list[Evaluation], float]:
+        """One Adam step over every segment; the evaluations before it and the grad norm."""
+        self.optimizer.zero_grad(set_to_none=True)
+        evaluations = []
+        for backend, objective, latent in self.parts:
+            evaluation = objective.evaluate(backend, latent)
+            (evaluation.total / len(self.parts)).backward()
+            evaluations.append(_detach(evaluation))
+        grads = [p[2].grad for p in self.parts if p[2].grad is not None]
+        grad_norm = float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])))
+        self.optimizer.step()
+        return evaluations, grad_norm
+
+    def set_lr(self, lr: float) -> None:
+        if not lr > 0:
+            raise ConfigError("the learning rate must be positive")
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def drive(self, region_start: int) -> RunGenerator:
+        """The generator protocol of :func:`run` around :meth:`step`."""
+        best: tuple[float, int, Estimate, np.ndarray] | None = None
+        want_preview, step = False, 0
+        for step in range(1, self.config.steps + 1):
+            began = time.perf_counter()
+            evaluations, grad_norm = self.step()
+            total = float(np.mean([float(e.total) for e in evaluations]))
+            new_best = best is None or total < best[0]
+            every = self.config.preview_every
+            show = want_preview or step in (1, self.config.steps) or step % every == 0
+            if new_best or show:
+                estimate, separated = self._estimate(evaluations, region_start)
+                if new_best:
+                    best = (total, step, estimate, separated)
+            preview = Preview(separated, _mask_image(estimate), estimate) if show else None
+            command = yield self._result(step, total, evaluations, grad_norm, began, preview)
+            want_preview, paused = False, False
+            while command is not None or paused:
+                if command is None:
+                    command = yield None
+                    continue
+                if command.kind is CommandKind.STOP:
+                    return _finish(best, step, stopped=True)
+                if command.kind is CommandKind.SET_LR:
+                    self.set_lr(float(command.value or 0.0))
+                want_preview |= command.kind is CommandKind.PREVIEW
+                if command.kind in (CommandKind.PAUSE, CommandKind.RESUME):
+                    paused = command.kind is CommandKind.PAUSE
+                command = (yield None) if paused else None
+        return _finish(best, step, stopped=False)
+
+    def _result(
+        self,
+        step: int,
+        total: float,
+        evaluations: list[Evaluation],
+        grad_norm: float,
+        began: float,
+        preview: Preview | None,
+    ) -> StepResult:
+        losses = {
+            key: float(np.mean([float(e.losses[key]) for e in evaluations]))
+            for key in evaluations[0].losses
+        }
+        sep, res = self._meters(evaluations)
+        return StepResult(
+            step=step,
+            total=total,
+            losses=losses,
+            grad_norm=grad_norm,
+            wanted_separated=sep,
+            wanted_residual=res,
+            seconds=time.perf_counter() - began,
+            lr=self.optimizer.param_groups[0]["lr"],
+            preview=preview,
+        )
+
+    def _meters(self, evaluations: list[Evaluation]) -> tuple[dict, dict]:
+        """Wanted-tag probabilities on separated / residual, averaged over segments."""
+        seps, ress = [], []
+        for (_, objective, _), evaluation in zip(self.parts, evaluations, strict=True):
+            sep, res = objective.wanted_probabilities(evaluation.separated)
+            seps.append(sep)
+            ress.append(res)
+        mean = lambda ds: {k: float(np.mean([d[k] for d in ds])) for k in ds[0]}  # noqa: E731
+        return mean(seps), mean(ress)
+
+    def _estimate(
+        self, evaluations: list[Evaluation], region_start: int
+    ) -> tuple[Estimate, np.ndarray]:
+        """The exportable estimate and the separated preview audio, stitched over segments."""
+        parts = [e.separated.cpu().numpy() for e in evaluations]
+        separated = stitch_audio(self.segments, parts, self.length)
+        if self.config.mode is Mode.FREE:
+            return Estimate(region_start, self.length, audio=separated), separated
+        masks = {}
+        for n in self.config.fft_sizes:
+            frames = 1 + self.length // (n // 2)
+            per_segment = [e.masks[n].cpu().numpy() for e in evaluations]
+            masks[n] = stitch_frames(self.segments, per_segment, n // 2, frames)
+        return Estimate(region_start, self.length, masks=masks), separated
+
+
+def _detach(evaluation: Evaluation) -> Evaluation:
+    return Evaluation(
+        total=evaluation.total.detach(),
+        losses={k: v.detach() for k, v in evaluation.losses.items()},
+        masks={n: m.detach() for n, m in evaluation.masks.items()},
+        separated=evaluation.separated.detach(),
+    )
+
+
+def _finish(best, steps_done: int, stopped: bool) -> RunResult:
+    if best is None:
+        return RunResult(best_step=0, best_total=float("nan"), steps_done=0, stopped=stopped)
+    total, step, estimate, separated = best
+    return RunResult(step, total, steps_done, stopped, estimate=estimate, separated=separated)
+
+
+def _mask_image(estimate: Estimate) -> np.ndarray:
+    """A small image of the estimate for display: the middle FFT size's mask, pooled."""
+    if not estimate.masks:
+        return np.zeros((1, 1), dtype=np.float32)
+    sizes = sorted(estimate.masks)
+    mask = estimate.masks[sizes[len(sizes) // 2]]
+    rows, cols = MASK_IMAGE_SHAPE
+    fy, fx = max(1, -(-mask.shape[0] // rows)), max(1, -(-mask.shape[1] // cols))
+    h, w = mask.shape[0] // fy * fy, mask.shape[1] // fx * fx
+    pooled = mask[:h, :w].reshape(h // fy, fy, w // fx, fx).mean(axis=(1, 3))
+    return np.ascontiguousarray(pooled, dtype=np.float32)

@@ -1,0 +1,94 @@
+"""Loading what a run needs: taggers, their loss targets and the backend, cached across runs."""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tagbox_gui.core.backends.base import Backend
+from tagbox_gui.core.errors import ConfigError
+from tagbox_gui.core.models import ModelStore
+from tagbox_gui.core.objective import Criterion
+from tagbox_gui.core.taggers import Tagger, load_tagger, vocabulary
+from tagbox_gui.core.tags import check_known, resolve_targets
+from tagbox_gui.core.types import RunConfig, TaggerSpec
+
+BACKENDS = ("jukebox", "light")
+"""Backend names, each a module of ``tagbox_gui.core.backends``."""
+
+
+class ModelCache:
+    """Loaded models keyed by (what, file, device), shared by runs; thread-safe."""
+
+    def __init__(self) -> None:
+        self._items: dict[tuple, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, load: Callable[[], Any]) -> Any:
+        """The cached value for ``key``, loading it with ``load`` the first time."""
+        with self._lock:
+            if key not in self._items:
+                self._items[key] = load()
+            return self._items[key]
+
+
+def load_cached_tagger(
+    spec: TaggerSpec, store: ModelStore, device: torch.device, cache: ModelCache
+) -> Tagger:
+    """The tagger ``spec`` from the store, on ``device``."""
+    path = Path(store.tagger_path(spec))
+    return cache.get(("tagger", str(path), str(device)), lambda: load_tagger(spec, path).to(device))
+
+
+def build_criteria(
+    config: RunConfig, store: ModelStore, device: torch.device, cache: ModelCache
+) -> list[Criterion]:
+    """One criterion per chosen tagger, with the tag states of the config.
+
+    Tag words are checked first (unknown words are an error naming the nearest valid ones),
+    then each wanted word against every tagger (a tagger lacking it is an error), then weights
+    are loaded.
+    """
+    vocabularies = {spec.dataset: vocabulary(spec.dataset) for spec in config.taggers}
+    check_known(config.tags + config.avoid + config.ignore, vocabularies)
+    targets = [
+        resolve_targets(
+            spec.dataset,
+            vocabularies[spec.dataset],
+            config.tags,
+            config.avoid,
+            config.ignore,
+            config.avoid_others,
+            config.ignore_related,
+        )
+        for spec in config.taggers
+    ]
+    return [
+        Criterion.build(load_cached_tagger(spec, store, device, cache), target, device)
+        for spec, target in zip(config.taggers, targets, strict=True)
+    ]
+
+
+def create_backend_factory(
+    config: RunConfig, store: ModelStore, device: torch.device, cache: ModelCache
+) -> Callable[[], Backend]:
+    """The backend factory named by ``config.backend`` (see ``core.backends.base``)."""
+    if config.backend not in BACKENDS:
+        raise ConfigError(f"unknown backend '{config.backend}'; choose {' or '.join(BACKENDS)}")
+    module = importlib.import_module(f"tagbox_gui.core.backends.{config.backend}")
+    return module.create(config, store, device, cache)
+
+
+def default_config(backend: str, **changes: Any) -> RunConfig:
+    """The settings a backend works best with (its module's ``DEFAULTS``), then ``changes``."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend '{backend}'; choose {' or '.join(BACKENDS)}")
+    module = importlib.import_module(f"tagbox_gui.core.backends.{backend}")
+    defaults = dict(getattr(module, "DEFAULTS", {}))
+    return replace(RunConfig(tags=(), backend=backend), **{**defaults, **changes})

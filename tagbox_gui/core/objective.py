@@ -1,0 +1,125 @@
+"""The TagBox loss of one segment: masked mixture -> 16 kHz -> frozen taggers -> BCE.
+
+For every FFT size n the mixture X_n is masked, S_n = M_n * X_n, and brought back to audio with
+the mixture's phase. Each tagger hears the masked audio of every FFT size (one batched call) and
+its loss is a BCE against the wanted / avoided tags; the total is the mean over tagger x FFT.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from tagbox_gui.core.backends.base import Backend
+from tagbox_gui.core.spectral import istft, resample, stft
+from tagbox_gui.core.taggers import TAGGER_RATE, Tagger
+from tagbox_gui.core.tags import TagTargets
+from tagbox_gui.core.types import ANALYSIS_RATE, Mode
+
+FREE_KEY = "free"
+"""Loss-key suffix in free mode, where no FFT size is involved."""
+
+
+@dataclass
+class Evaluation:
+    """One forward pass of the objective (tensors; the engine detaches what it keeps)."""
+
+    total: torch.Tensor
+    losses: dict[str, torch.Tensor]
+    masks: dict[int, torch.Tensor]  # mask mode: fft -> (bins, frames)
+    separated: torch.Tensor  # (T,): mean of the estimates of all FFT sizes (or the free audio)
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """A tagger and what it should say."""
+
+    tagger: Tagger
+    target: torch.Tensor  # (50,)
+    weight: torch.Tensor  # (50,), 0 for ignored tags
+
+    @classmethod
+    def build(cls, tagger: Tagger, targets: TagTargets, device: torch.device) -> Criterion:
+        target = torch.from_numpy(targets.target).to(device)
+        weight = torch.from_numpy(targets.weight).to(device)
+        return cls(tagger, target, weight)
+
+    @property
+    def key(self) -> str:
+        return self.tagger.spec.key
+
+    def loss(self, probs: torch.Tensor) -> torch.Tensor:
+        """BCE of ``probs`` (rows of 50) against the target, mean over the tags in the loss."""
+        per_tag = F.binary_cross_entropy(
+            probs,
+            self.target.expand_as(probs),
+            weight=self.weight.expand_as(probs),
+            reduction="none",
+        )
+        return per_tag.sum(dim=-1) / self.weight.sum().clamp_min(1.0)
+
+
+class Objective:
+    """The loss of one segment of the mixture, for a fixed backend instance."""
+
+    def __init__(
+        self,
+        mix: torch.Tensor,
+        fft_sizes: tuple[int, ...],
+        criteria: list[Criterion],
+        mode: Mode,
+    ) -> None:
+        self.mix = mix  # (1, T) analysis signal of the segment
+        self.fft_sizes = fft_sizes
+        self.criteria = criteria
+        self.mode = mode
+        self.mix_stfts = {n: stft(mix, n) for n in fft_sizes}
+
+    def evaluate(self, backend: Backend, latent: torch.Tensor) -> Evaluation:
+        """Loss terms, masks and the combined estimate for the current latent."""
+        length = self.mix.shape[-1]
+        if self.mode is Mode.FREE:
+            audio = backend.decode(latent)[..., :length].reshape(1, length)
+            keys, estimates, masks = [FREE_KEY], audio, {}
+        else:
+            masks = {
+                n: m.reshape(m.shape[-2:]) for n, m in backend.masks(latent, self.mix_stfts).items()
+            }
+            keys = [str(n) for n in self.fft_sizes]
+            estimates = torch.stack(
+                [istft(masks[n] * self.mix_stfts[n][0], n, length) for n in self.fft_sizes]
+            )
+        audio16 = resample(estimates, ANALYSIS_RATE, TAGGER_RATE)
+        losses: dict[str, torch.Tensor] = {}
+        for criterion in self.criteria:
+            per_row = criterion.loss(criterion.tagger.forward_batch(audio16))
+            for key, value in zip(keys, per_row, strict=True):
+                losses[f"{criterion.key}_{key}"] = value
+        total = torch.stack(list(losses.values())).mean()
+        return Evaluation(total, losses, masks, estimates.mean(dim=0))
+
+    @torch.no_grad()
+    def wanted_probabilities(
+        self, separated: torch.Tensor
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """Each wanted tag's probability on the separated estimate and on the residual.
+
+        A tag several taggers have gets the mean of their probabilities.
+        """
+        rows = torch.stack([separated, self.mix[0] - separated])
+        audio16 = resample(rows, ANALYSIS_RATE, TAGGER_RATE)
+        sep: dict[str, list[float]] = {}
+        res: dict[str, list[float]] = {}
+        for criterion in self.criteria:
+            probs = criterion.tagger.forward_batch(audio16).cpu()
+            for index in torch.nonzero(criterion.target).flatten().tolist():
+                tag = criterion.tagger.vocabulary[index]
+                sep.setdefault(tag, []).append(float(probs[0, index]))
+                res.setdefault(tag, []).append(float(probs[1, index]))
+        return _means(sep), _means(res)
+
+
+def _means(values: dict[str, list[float]]) -> dict[str, float]:
+    return {key: sum(v) / len(v) for key, v in values.items()}

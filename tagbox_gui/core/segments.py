@@ -1,0 +1,94 @@
+"""Cutting a long region into overlapping segments, and crossfading them back together.
+
+The optimisation runs segment by segment so its peak memory depends on the segment length, not
+on the song's. Segments overlap; in the overlap their results are crossfaded with linear ramps
+that add up to one. Segment starts are multiples of every STFT hop, so the frames of a segment's
+masks fall exactly on frames of the region's STFT grid.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Samples ``[start, end)`` of the region, and how long its crossfades are at each side."""
+
+    start: int
+    end: int
+    fade_in: int
+    fade_out: int
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+    def weights(self, positions: np.ndarray) -> np.ndarray:
+        """Crossfade weight at region sample ``positions`` (0 outside the segment)."""
+        pos = np.asarray(positions, dtype=np.float64)
+        w = np.ones_like(pos)
+        if self.fade_in:
+            w = np.minimum(w, (pos - self.start) / self.fade_in)
+        if self.fade_out:
+            w = np.minimum(w, (self.end - pos) / self.fade_out)
+        return np.clip(w, 0.0, 1.0) * ((pos >= self.start) & (pos < self.end))
+
+
+def plan_segments(length: int, segment: int, overlap: int, align: int) -> list[Segment]:
+    """Balanced segments of at most about ``segment`` samples covering ``[0, length)``.
+
+    Consecutive segments overlap by ``overlap`` samples (rounded up to ``align``); starts are
+    multiples of ``align``. A region no longer than ``segment`` is one segment.
+    """
+    if length <= segment:
+        return [Segment(0, length, 0, 0)]
+    overlap = _round_up(overlap, align)
+    count = math.ceil((length - overlap) / (segment - overlap))
+    hop = _round_up(math.ceil((length - overlap) / count), align)
+    starts = [i * hop for i in range(count) if i * hop < length - overlap]
+    segments = []
+    for i, start in enumerate(starts):
+        last = i == len(starts) - 1
+        end = length if last else start + hop + overlap
+        segments.append(Segment(start, end, overlap if i else 0, 0 if last else overlap))
+    return segments
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def stitch_audio(segments: list[Segment], parts: list[np.ndarray], length: int) -> np.ndarray:
+    """Crossfade per-segment signals (each ``segment.length`` long) into one of ``length``."""
+    out = np.zeros(length, dtype=np.float32)
+    for seg, part in zip(segments, parts, strict=True):
+        w = seg.weights(np.arange(seg.start, seg.end))
+        out[seg.start : seg.end] += (w * part[: seg.length]).astype(np.float32)
+    return out
+
+
+def stitch_frames(
+    segments: list[Segment], parts: list[np.ndarray], hop: int, frames: int
+) -> np.ndarray:
+    """Crossfade per-segment STFT-grid arrays ``(bins, seg_frames)`` into ``(bins, frames)``.
+
+    Frame ``f`` of a segment is centred at region sample ``segment.start + f * hop``.
+    """
+    bins = parts[0].shape[0]
+    out = np.zeros((bins, frames), dtype=np.float32)
+    total = np.zeros(frames, dtype=np.float64)
+    for seg, part in zip(segments, parts, strict=True):
+        first = seg.start // hop
+        count = min(part.shape[1], frames - first)
+        centres = seg.start + np.arange(count) * hop
+        w = seg.weights(np.minimum(centres, seg.end - 1))
+        if len(segments) == 1:
+            w = np.ones(count)
+        out[:, first : first + count] += (part[:, :count] * w).astype(np.float32)
+        total[first : first + count] += w
+    # Frames whose centre falls outside every segment (the last frame) keep the nearest weight.
+    return out / np.maximum(total, 1e-12).astype(np.float32)
