@@ -1,0 +1,80 @@
+"""A fake engine generator with the real one's protocol, for long or failing runs in tests."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from tagbox_gui.core.types import (
+    ANALYSIS_RATE,
+    Command,
+    CommandKind,
+    Estimate,
+    Preview,
+    RunConfig,
+    RunResult,
+    StepResult,
+)
+
+
+def fake_preview(step: int, length: int, fft_sizes: tuple[int, ...] = (1024, 512)) -> Preview:
+    """A preview whose separated audio is a sine of rising amplitude, so steps differ."""
+    t = np.arange(length, dtype=np.float32) / ANALYSIS_RATE
+    separated = (0.01 * step * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    masks = {}
+    for n in fft_sizes:
+        frames = 1 + length // (n // 2)
+        masks[n] = np.full((n // 2 + 1, frames), min(1.0, step / 100), dtype=np.float32)
+    image = np.linspace(0, 1, 64 * 40, dtype=np.float32).reshape(64, 40) * (step % 7) / 7
+    return Preview(separated, image, Estimate(start=0, length=length, masks=masks))
+
+
+def fake_run(
+    config: RunConfig,
+    length: int = ANALYSIS_RATE,
+    delay: float = 0.0,
+    fail_at: int | None = None,
+    tag: float = 0.0,
+    received: list[Command] | None = None,
+    started: threading.Event | None = None,
+):
+    """Yields ``config.steps`` StepResults; honours STOP, SET_LR and PREVIEW like the engine.
+
+    ``tag`` is added to every loss so a test can tell which run a step came from.
+    """
+    if started is not None:
+        started.set()
+    lr, best, want_preview = config.lr, None, False
+    wanted = {t: 0.0 for t in config.tags}
+    keys = [f"fcn_mtat_{n}" for n in config.fft_sizes]
+    for step in range(1, config.steps + 1):
+        time.sleep(delay)
+        if step == fail_at:
+            raise MemoryError("fake engine ran out of memory")
+        total = tag + 1.0 / step
+        preview = None
+        if want_preview or step % config.preview_every == 0 or step == config.steps:
+            preview = fake_preview(step, length, config.fft_sizes)
+        if best is None or total < best[1]:
+            best = (step, total, preview or fake_preview(step, length, config.fft_sizes))
+        probs = {t: step / config.steps for t in wanted}
+        result = StepResult(step, total, dict.fromkeys(keys, total), 0.1, probs,
+                            {t: 1 - p for t, p in probs.items()}, delay, lr, preview)  # fmt: skip
+        command = yield result
+        want_preview = False
+        if command is not None and received is not None:
+            received.append(command)
+        if command is not None and command.kind is CommandKind.STOP:
+            return _result(best, step, stopped=True)
+        if command is not None and command.kind is CommandKind.SET_LR:
+            lr = float(command.value)
+        if command is not None and command.kind is CommandKind.PREVIEW:
+            want_preview = True
+    return _result(best, config.steps, stopped=False)
+
+
+def _result(best: tuple, steps_done: int, stopped: bool) -> RunResult:
+    step, total, preview = best
+    return RunResult(step, total, steps_done, stopped, preview.estimate, preview.separated)

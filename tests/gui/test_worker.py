@@ -1,0 +1,147 @@
+"""The worker and the run controller: real QThreads, real signals, a fake engine."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from tagbox_gui.core.types import Command, CommandKind, RunConfig
+from tagbox_gui.gui.controller import RunController, RunState
+from tests.gui.fake_engine import fake_run
+
+
+@pytest.fixture
+def controller(qtbot):
+    ctl = RunController()
+    yield ctl
+    assert ctl.shutdown(5000)
+
+
+def _collect(ctl: RunController) -> list:
+    steps: list = []
+    ctl.step_done.connect(steps.append)
+    return steps
+
+
+def test_runs_to_the_end(qtbot, controller) -> None:
+    steps = _collect(controller)
+    config = RunConfig(tags=("piano",), steps=12, preview_every=4)
+    with qtbot.waitSignal(controller.run_finished, timeout=5000) as blocker:
+        controller.start(lambda: fake_run(config))
+    result = blocker.args[0]
+    assert [s.step for s in steps] == list(range(1, 13))
+    assert [s.step for s in steps if s.preview is not None] == [4, 8, 12]
+    assert result.steps_done == 12 and not result.stopped and result.best_step == 12
+    assert controller.state is RunState.IDLE
+    qtbot.waitUntil(lambda: not controller.busy, timeout=2000)  # thread deleted
+
+
+def test_pause_holds_between_steps_and_resume_continues(qtbot, controller) -> None:
+    steps = _collect(controller)
+    config = RunConfig(tags=("piano",), steps=30)
+    controller.start(lambda: fake_run(config, delay=0.01))
+    qtbot.waitUntil(lambda: len(steps) >= 3, timeout=3000)
+    controller.pause()
+    assert controller.state is RunState.PAUSED
+    qtbot.wait(100)  # the step in flight may still land
+    held = len(steps)
+    qtbot.wait(300)
+    assert len(steps) == held < 30
+    with qtbot.waitSignal(controller.run_finished, timeout=5000):
+        controller.resume()
+    assert [s.step for s in steps] == list(range(1, 31))
+
+
+def test_stop_returns_the_best_result_so_far(qtbot, controller) -> None:
+    steps = _collect(controller)
+    config = RunConfig(tags=("piano",), steps=1000)
+    controller.start(lambda: fake_run(config, delay=0.005))
+    qtbot.waitUntil(lambda: len(steps) >= 5, timeout=3000)
+    with qtbot.waitSignal(controller.run_finished, timeout=5000) as blocker:
+        controller.stop()
+        assert controller.state is RunState.STOPPING
+    result = blocker.args[0]
+    assert result.stopped and result.steps_done == len(steps) < 1000
+    assert result.best_step == steps[-1].step  # the fake's loss falls every step
+    assert result.estimate is not None
+
+
+def test_stop_while_paused(qtbot, controller) -> None:
+    steps = _collect(controller)
+    controller.start(lambda: fake_run(RunConfig(tags=("piano",), steps=500), delay=0.005))
+    qtbot.waitUntil(lambda: len(steps) >= 2, timeout=3000)
+    controller.pause()
+    with qtbot.waitSignal(controller.run_finished, timeout=5000) as blocker:
+        controller.stop()
+    assert blocker.args[0].stopped
+
+
+def test_stop_before_the_first_step_finishes_with_none(qtbot, controller) -> None:
+    gate = threading.Event()
+
+    def start():
+        gate.wait(5)  # the factory runs in the worker thread: hold it until stop was asked
+        return fake_run(RunConfig(tags=("piano",), steps=10))
+
+    with qtbot.waitSignal(controller.run_finished, timeout=5000) as blocker:
+        controller.start(start)
+        controller.stop()
+        gate.set()
+    assert blocker.args[0] is None
+
+
+def test_failure_becomes_a_signal(qtbot, controller) -> None:
+    steps = _collect(controller)
+    config = RunConfig(tags=("piano",), steps=10)
+    with qtbot.waitSignal(controller.run_failed, timeout=5000) as blocker:
+        controller.start(lambda: fake_run(config, fail_at=4))
+    assert isinstance(blocker.args[0], MemoryError)
+    assert [s.step for s in steps] == [1, 2, 3]
+    assert controller.state is RunState.IDLE
+
+
+def test_commands_reach_the_generator(qtbot, controller) -> None:
+    steps = _collect(controller)
+    received: list[Command] = []
+    config = RunConfig(tags=("piano",), steps=400, lr=5.0, preview_every=1000)
+    controller.start(lambda: fake_run(config, delay=0.005, received=received))
+    qtbot.waitUntil(lambda: len(steps) >= 2, timeout=3000)
+    controller.send(Command(CommandKind.SET_LR, 0.5))
+    controller.send(Command(CommandKind.PREVIEW))
+    qtbot.waitUntil(lambda: any(s.preview is not None for s in steps), timeout=3000)
+    with qtbot.waitSignal(controller.run_finished, timeout=5000):
+        controller.stop()
+    assert [c.kind for c in received] == [CommandKind.SET_LR, CommandKind.PREVIEW,
+                                          CommandKind.STOP]  # fmt: skip
+    assert steps[0].lr == 5.0 and steps[-1].lr == 0.5
+
+
+def test_a_new_run_drops_the_old_runs_results(qtbot, controller) -> None:
+    steps = _collect(controller)
+    finished: list = []
+    controller.run_finished.connect(finished.append)
+    slow = RunConfig(tags=("piano",), steps=1000)
+    first = controller.start(lambda: fake_run(slow, delay=0.005, tag=100.0))
+    qtbot.waitUntil(lambda: len(steps) >= 3, timeout=3000)
+    config = RunConfig(tags=("piano",), steps=20)
+    with qtbot.waitSignal(controller.run_finished, timeout=5000) as blocker:
+        second = controller.start(lambda: fake_run(config, delay=0.002))
+        mark = len(steps)
+    assert second == first + 1
+    later = steps[mark:]
+    assert [s.step for s in later] == list(range(1, 21))  # none from the first run
+    assert all(s.total < 100 for s in later)
+    assert finished == [blocker.args[0]] and not blocker.args[0].stopped
+    qtbot.waitUntil(lambda: not controller.busy, timeout=3000)  # both threads gone
+
+
+def test_shutdown_waits_for_a_running_worker(qtbot) -> None:
+    ctl = RunController()
+    steps = _collect(ctl)
+    ctl.start(lambda: fake_run(RunConfig(tags=("piano",), steps=10_000), delay=0.005))
+    qtbot.waitUntil(lambda: len(steps) >= 2, timeout=3000)
+    thread = next(iter(ctl._threads))
+    assert ctl.shutdown(5000)
+    assert thread.isFinished()
+    assert ctl.state is RunState.IDLE
