@@ -1,0 +1,72 @@
+"""Tag words -> per-vocabulary tag states."""
+
+import numpy as np
+import pytest
+
+from tagbox_gui.core.errors import TagError
+from tagbox_gui.core.tags import (
+    TAG_GROUPS,
+    check_known,
+    display_name,
+    instrument_tags,
+    resolve_targets,
+    tag_group,
+)
+from tagbox_gui.core.types import TagState
+
+MTAT = ("guitar", "piano", "drums", "beat", "classical", "vocal", "male vocal", "rock")
+JAMENDO = ("genre---rock", "instrument---bass", "instrument---piano", "instrument---voice")
+
+
+def test_instrument_names_map_across_vocabularies():
+    assert instrument_tags("piano", "mtat", MTAT) == ("piano",)
+    assert instrument_tags("Piano", "jamendo", JAMENDO) == ("instrument---piano",)
+    assert instrument_tags("instrument---piano", "mtat", MTAT) == ("piano",)
+    assert instrument_tags("bass", "jamendo", JAMENDO) == ("instrument---bass",)
+
+
+def test_missing_tag_in_a_vocabulary_says_which_tagger_has_it():
+    with pytest.raises(TagError, match=r"mtat taggers have no tag for 'bass'.*jamendo"):
+        instrument_tags("bass", "mtat", MTAT)
+
+
+def test_unknown_word_suggests_nearest():
+    with pytest.raises(TagError, match=r"unknown tag 'pianno'.*'piano'"):
+        instrument_tags("pianno", "mtat", MTAT)
+    with pytest.raises(TagError, match="unknown tag 'xyzzy'"):
+        check_known(("xyzzy",), {"mtat": MTAT})
+
+
+def test_default_states_avoid_everything_not_wanted():
+    t = resolve_targets("mtat", MTAT, ("piano",))
+    assert t.wanted == ("piano",)
+    np.testing.assert_array_equal(t.target, [0, 1, 0, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(t.weight, np.ones(8))
+
+
+def test_explicit_ignore_avoid_and_related():
+    t = resolve_targets("mtat", MTAT, ("drums",), ignore=("rock",), avoid_others=False)
+    states = dict(zip(MTAT, t.states, strict=True))
+    assert states["drums"] is TagState.WANTED
+    assert states["rock"] is TagState.IGNORED and states["piano"] is TagState.IGNORED
+    t = resolve_targets("mtat", MTAT, ("drums",), avoid=("piano",), ignore_related=True)
+    states = dict(zip(MTAT, t.states, strict=True))
+    assert states["beat"] is TagState.IGNORED  # related to drums
+    assert states["piano"] is TagState.AVOIDED and states["guitar"] is TagState.AVOIDED
+    assert t.weight.sum() == len(MTAT) - 2  # beat and rock are related to drums
+
+
+def test_vocals_preset_wants_every_vocal_tag():
+    t = resolve_targets("mtat", MTAT, ("vocals",))
+    assert set(t.wanted) == {"vocal", "male vocal"}
+
+
+def test_groups_and_display_names():
+    assert tag_group("instrument---piano") == "instruments"
+    assert tag_group("piano") == "instruments"
+    assert tag_group("male vocal") == "voice"
+    assert tag_group("genre---rock") == "genre"
+    assert tag_group("mood/theme---happy") == "mood"
+    assert tag_group("00s") == "genre"
+    assert all(tag_group(t) in TAG_GROUPS for t in MTAT + JAMENDO)
+    assert display_name("instrument---piano") == "piano"
