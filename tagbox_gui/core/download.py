@@ -1,0 +1,188 @@
+"""Atomic, checksummed file transfer: a file appears under its name only once it is complete.
+
+Used by :mod:`tagbox_gui.core.models`. Data streams into a temporary file in the target's own
+folder while being hashed; the sha256 is checked where one is known, and only then is the file
+renamed into place with :func:`os.replace` (atomic within one folder). Whatever goes wrong (HTTP
+error, dropped connection, checksum mismatch, cancellation, full disk) the temporary file is
+removed and the target is left as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from http.client import HTTPException
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from tagbox_gui import __version__
+from tagbox_gui.core.errors import DownloadError, ModelError
+
+CHUNK = 256 * 1024
+
+Progress = Callable[[int, int | None], None]
+"""Transfer progress: ``(bytes done, bytes in total or None when unknown)``."""
+
+
+class DownloadCancelled(DownloadError):
+    """The download was cancelled; nothing was kept."""
+
+
+class TransferFailed(Exception):
+    """A source could not deliver the file; the message says why (not user-facing alone)."""
+
+
+class ChecksumMismatch(TransferFailed):
+    """The bytes received do not have the expected sha256."""
+
+
+class _Readable(Protocol):
+    def read(self, size: int, /) -> bytes: ...
+
+
+def download(
+    target: Path,
+    urls: Sequence[str],
+    sha256: str | None,
+    *,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    timeout: float = 30.0,
+    size_hint: int | None = None,
+) -> None:
+    """Fetch ``target`` from the first of ``urls`` that delivers it intact.
+
+    Raises TransferFailed listing every URL's failure, DownloadCancelled when ``cancel`` is
+    set, ModelError when the folder cannot be written. ``size_hint`` is the total reported to
+    ``progress`` when the server sends no Content-Length.
+    """
+    failures: list[str] = []
+    for url in urls:
+
+        def fill(out: BinaryIO, url: str = url) -> str:
+            return fetch_url(url, out, progress, cancel, timeout, size_hint)
+
+        try:
+            write_checked(target, sha256, fill)
+            return
+        except TransferFailed as exc:
+            failures.append(f"{url}: {exc}")
+    raise TransferFailed("; ".join(failures) or "no URL to download from")
+
+
+def copy_file(src: Path, target: Path, sha256: str | None) -> None:
+    """Copy ``src`` to ``target`` atomically; ChecksumMismatch if its sha256 is not ``sha256``."""
+    length = src.stat().st_size
+    with src.open("rb") as reader:
+        write_checked(target, sha256, lambda out: copy_stream(reader, out, length))
+
+
+def write_checked(target: Path, sha256: str | None, fill: Callable[[BinaryIO], str]) -> None:
+    """Let ``fill`` write a temp file beside ``target`` and return its sha256; check, rename."""
+    try:
+        fd, tmp_name = tempfile.mkstemp(
+            dir=target.parent, prefix=f".{target.name}.", suffix=".part"
+        )
+    except OSError as exc:
+        raise ModelError(
+            f"cannot write to the folder {target.parent} ({exc.strerror}); choose a writable "
+            "model folder"
+        ) from exc
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            digest = fill(out)
+        if sha256 is not None and digest != sha256:
+            raise ChecksumMismatch(f"checksum mismatch: sha256 {digest[:12]}…, not {sha256[:12]}…")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)  # already gone after a successful rename
+
+
+def fetch_url(
+    url: str,
+    out: BinaryIO,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    timeout: float = 30.0,
+    size_hint: int | None = None,
+) -> str:
+    """Stream ``url`` into ``out`` and return its sha256; network trouble -> TransferFailed."""
+    raise_if_cancelled(cancel)
+    request = urllib.request.Request(url, headers={"User-Agent": f"tagbox-gui/{__version__}"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            length = _content_length(response.headers.get("Content-Length"))
+            return copy_stream(response, out, length, progress, cancel, size_hint)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        raise TransferFailed(f"HTTP {exc.code} {exc.reason}") from exc
+    except urllib.error.URLError as exc:
+        raise TransferFailed(f"cannot connect ({exc.reason})") from exc
+    except (OSError, HTTPException) as exc:
+        # Connection reset, timeout, malformed response ...
+        raise TransferFailed(f"connection lost ({exc.__class__.__name__}: {exc})") from exc
+
+
+def copy_stream(
+    src: _Readable,
+    out: BinaryIO,
+    length: int | None,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    size_hint: int | None = None,
+) -> str:
+    """Copy ``src`` to ``out`` in chunks and return the sha256.
+
+    http.client returns b"" rather than raising when a connection closes before Content-Length
+    bytes arrived, so the count is checked against ``length`` here.
+    """
+    digest = hashlib.sha256()
+    total = length if length is not None else size_hint
+    done = 0
+    _report(progress, done, total)
+    while True:
+        raise_if_cancelled(cancel)
+        chunk = src.read(CHUNK)
+        if not chunk:
+            break
+        _write(out, chunk)
+        digest.update(chunk)
+        done += len(chunk)
+        _report(progress, done, total)
+    if length is not None and done != length:
+        raise TransferFailed(f"connection dropped after {done} of {length} bytes")
+    return digest.hexdigest()
+
+
+def raise_if_cancelled(cancel: threading.Event | None) -> None:
+    """DownloadCancelled if ``cancel`` is set."""
+    if cancel is not None and cancel.is_set():
+        raise DownloadCancelled("download cancelled; nothing was kept")
+
+
+def _write(out: BinaryIO, chunk: bytes) -> None:
+    try:
+        out.write(chunk)
+    except OSError as exc:
+        # Not a TransferFailed: another mirror would not help with a full disk.
+        raise ModelError(
+            f"cannot write the model file ({exc.strerror}); free some disk space"
+        ) from exc
+
+
+def _report(progress: Progress | None, done: int, total: int | None) -> None:
+    if progress is not None:
+        progress(done, total)
+
+
+def _content_length(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,374 @@
+"""Model registry and store, downloads against a local HTTP server (never the internet)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+from pathlib import Path
+
+import pytest
+
+from tagbox_gui.core import download as dl
+from tagbox_gui.core.errors import DownloadError, ModelError
+from tagbox_gui.core.models import (
+    ENV_BASE_URL,
+    ENV_MODEL_DIR,
+    JUKEBOX,
+    REGISTRY,
+    DownloadCancelled,
+    ModelStore,
+    default_root,
+    model_info,
+)
+from tagbox_gui.core.types import TaggerSpec
+from tests.httpserver import Fault, FileServer, closed_port_url, http_server  # noqa: F401
+
+FCN = "fcn/mtat"
+FCN_REL = "taggers/mtat/fcn/best_model.pth"
+LOCAL = [  # the checkpoints the shared model folder holds
+    TaggerSpec(a, d)
+    for d, archs in (
+        ("mtat", "fcn crnn musicnn"),
+        ("jamendo", "fcn crnn musicnn"),
+        ("msd", "fcn crnn"),
+    )
+    for a in archs.split()
+]
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store built without base_urls must not reach the internet: point it at a dead port."""
+    monkeypatch.setenv(ENV_BASE_URL, closed_port_url())
+    monkeypatch.delenv(ENV_MODEL_DIR, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+@pytest.fixture
+def server(http_server, model_dir: Path) -> FileServer:  # noqa: F811
+    return http_server(model_dir)
+
+
+@pytest.fixture
+def jukebox_mirror(tmp_path: Path) -> Path:
+    """A mirror folder with a stand-in Jukebox file (its real checksum is unknown anyway)."""
+    root = tmp_path / "mirror"
+    (root / "jukebox").mkdir(parents=True)
+    (root / "jukebox" / "vqvae.pth.tar").write_bytes(bytes(range(256)) * 1000)
+    return root
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --- registry ---------------------------------------------------------------------------
+
+
+def test_registry_names_paths_and_urls() -> None:
+    taggers = [i for i in REGISTRY.values() if i.kind == "tagger"]
+    assert len(taggers) == 12 and len(REGISTRY) == 13
+    for info in taggers:
+        assert info.spec is not None and info.name == str(info.spec)
+        assert info.relpath == f"taggers/{info.spec.dataset}/{info.spec.arch}/best_model.pth"
+        assert info.urls == (
+            "https://github.com/minzwon/sota-music-tagging-models/raw/master/models/"
+            f"{info.spec.dataset}/{info.spec.arch}/best_model.pth",
+        )
+        assert info.licence == "MIT" and "Pompeu Fabra" in info.licence_text
+        assert not info.needs_acceptance
+    juke = REGISTRY[JUKEBOX]
+    assert JUKEBOX == "jukebox-vqvae-5b" and juke.relpath == "jukebox/vqvae.pth.tar"
+    assert juke.urls[0].startswith("https://openaipublic.azureedge.net/")
+    assert juke.urls[1].startswith("https://openaipublic.blob.core.windows.net/")
+    assert juke.sha256 is None and juke.needs_acceptance and juke.note
+    assert "commercial" in juke.licence_text and "Noncommercial" in juke.licence
+
+
+def test_registry_checksums_match_the_shared_files(model_dir: Path) -> None:
+    sums = {}
+    for line in (model_dir / "SHA256SUMS").read_text().splitlines():
+        sha, rel = line.split()
+        sums[rel] = sha
+    with_sums = {i.relpath: i for i in REGISTRY.values() if i.sha256 is not None}
+    assert set(with_sums) == set(sums)
+    for rel, info in with_sums.items():
+        assert info.sha256 == sums[rel]
+        assert info.size == (model_dir / rel).stat().st_size
+    unknown = {i.name for i in REGISTRY.values() if i.sha256 is None}
+    assert unknown == {"hcnn/mtat", "hcnn/jamendo", "hcnn/msd", "musicnn/msd", JUKEBOX}
+    assert all(REGISTRY[name].note for name in unknown)
+
+
+def test_model_info_lookup() -> None:
+    assert model_info(" FCN/MTAT ").name == FCN
+    with pytest.raises(ModelError, match="unknown model 'vgg/mtat'; choose one of: fcn/mtat"):
+        model_info("vgg/mtat")
+
+
+def test_root_resolution(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    default = default_root()
+    assert default.name == "models" and "tagbox-gui" in str(default)
+    assert ModelStore().root == default
+    monkeypatch.setenv(ENV_MODEL_DIR, str(tmp_path / "env"))
+    assert ModelStore().root == tmp_path / "env"
+    assert ModelStore(tmp_path / "arg").root == tmp_path / "arg"
+
+
+def test_urls_follow_base_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert ModelStore(tmp_path, base_urls=()).urls(JUKEBOX) == REGISTRY[JUKEBOX].urls
+    store = ModelStore(tmp_path, base_urls=["http://a/x/", "http://b"])
+    assert store.urls(FCN) == (f"http://a/x/{FCN_REL}", f"http://b/{FCN_REL}")
+    monkeypatch.setenv(ENV_BASE_URL, "http://m1  http://m2/")
+    assert ModelStore(tmp_path).urls(JUKEBOX) == (
+        "http://m1/jukebox/vqvae.pth.tar",
+        "http://m2/jukebox/vqvae.pth.tar",
+    )
+
+
+# --- store on the shared folder -----------------------------------------------------------
+
+
+def test_shared_folder_contents(model_dir: Path) -> None:
+    store = ModelStore(model_dir)
+    assert store.available_taggers() == LOCAL
+    assert not store.has_jukebox()
+    assert (
+        store.tagger_path(TaggerSpec("crnn", "msd"))
+        == model_dir / "taggers/msd/crnn/best_model.pth"
+    )
+    assert store.status("musicnn/jamendo") == "present" and store.status("hcnn/mtat") == "missing"
+
+
+def test_verify_shared_folder(model_dir: Path) -> None:
+    store = ModelStore(model_dir)
+    results = {name: store.verify(name) for name in REGISTRY}
+    assert {results[str(spec)] for spec in LOCAL} == {"verified"}
+    assert {n for n, r in results.items() if r != "verified"} == {
+        "hcnn/mtat",
+        "hcnn/jamendo",
+        "hcnn/msd",
+        "musicnn/msd",
+        JUKEBOX,
+    }
+    assert set(results.values()) == {"verified", "missing"}
+
+
+def test_missing_model_names_the_fetch_command(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path)
+    with pytest.raises(ModelError, match=r"download it with `tagbox models fetch fcn/mtat`$"):
+        store.path(FCN)
+    with pytest.raises(
+        ModelError, match=r"`tagbox models fetch jukebox-vqvae-5b --accept-license`"
+    ):
+        store.jukebox_path()
+    assert store.available_taggers() == [] and store.verify(FCN) == "missing"
+
+
+def test_verify_detects_mismatch(tmp_path: Path, model_dir: Path) -> None:
+    store = ModelStore(tmp_path)
+    target = store.location(FCN)
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"\0" * REGISTRY[FCN].size)  # right size, wrong bytes
+    assert store.verify(FCN) == "mismatch"
+    target.write_bytes(b"short")
+    assert store.verify(FCN) == "mismatch"
+    target.write_bytes((model_dir / FCN_REL).read_bytes())
+    assert store.verify(FCN) == "verified"
+
+
+# --- downloads ------------------------------------------------------------------------------
+
+
+def test_fetch_success_with_progress(tmp_path: Path, server: FileServer, model_dir: Path) -> None:
+    store = ModelStore(tmp_path / "store", base_urls=[server.url])
+    calls: list[tuple[int, int | None]] = []
+    path = store.fetch(FCN, progress=lambda done, total: calls.append((done, total)))
+    size = REGISTRY[FCN].size
+    assert path == tmp_path / "store" / FCN_REL
+    assert path.read_bytes() == (model_dir / FCN_REL).read_bytes()
+    assert store.verify(FCN) == "verified" and store.path(FCN) == path
+    assert calls[0] == (0, size) and calls[-1] == (size, size) and len(calls) > 2
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+    assert server.requests == [f"/{FCN_REL}"]
+    assert _files(tmp_path / "store") == [path]  # no temp file left
+    assert store.available_taggers() == [TaggerSpec("fcn", "mtat")]
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        (Fault.CORRUPT, "checksum mismatch"),
+        (Fault.NOT_FOUND, "HTTP 404"),
+        (Fault.DROP, r"connection dropped after \d+ of 1902811 bytes"),
+        (Fault.RESET, "connection lost"),
+    ],
+)
+def test_failed_fetch_leaves_nothing(
+    tmp_path: Path, server: FileServer, fault: Fault, message: str
+) -> None:
+    server.fault = fault
+    store = ModelStore(tmp_path, base_urls=[server.url])
+    with pytest.raises(DownloadError, match=message) as info:
+        store.fetch(FCN)
+    assert "tagbox models fetch fcn/mtat" in str(info.value)
+    assert server.requests == [f"/{FCN_REL}"]
+    assert _files(tmp_path) == []
+    assert store.status(FCN) == "missing"
+
+
+def test_connection_refused_is_a_download_error(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path)  # base URL from the environment: a closed port
+    with pytest.raises(DownloadError, match="cannot connect"):
+        store.fetch(FCN)
+    assert _files(tmp_path) == []
+
+
+def test_cancel_from_progress_callback(tmp_path: Path, server: FileServer) -> None:
+    store = ModelStore(tmp_path, base_urls=[server.url])
+    cancel = threading.Event()
+
+    def progress(done: int, total: int | None) -> None:
+        if done > 0:
+            cancel.set()
+
+    with pytest.raises(DownloadCancelled, match="cancelled"):
+        store.fetch(FCN, progress=progress, cancel=cancel)
+    assert _files(tmp_path) == []
+    assert issubclass(DownloadCancelled, DownloadError)
+
+
+def test_cancel_from_another_thread(tmp_path: Path, http_server, model_dir: Path) -> None:  # noqa: F811
+    slow = http_server(model_dir, chunk_delay=0.02)
+    store = ModelStore(tmp_path, base_urls=[slow.url])
+    cancel, started = threading.Event(), threading.Event()
+    outcome: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            store.fetch("musicnn/mtat", progress=lambda d, t: d and started.set(), cancel=cancel)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    assert started.wait(10)
+    cancel.set()
+    worker.join(10)
+    assert not worker.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], DownloadCancelled)
+    assert _files(tmp_path) == []
+
+
+def test_mirrors_are_tried_in_order(tmp_path: Path, http_server, model_dir: Path) -> None:  # noqa: F811
+    broken = http_server(model_dir, fault=Fault.CORRUPT)
+    missing = http_server(model_dir, fault=Fault.NOT_FOUND)
+    good = http_server(model_dir)
+    store = ModelStore(tmp_path, base_urls=[broken.url, closed_port_url(), missing.url, good.url])
+    assert store.fetch(FCN) == store.location(FCN)
+    assert store.verify(FCN) == "verified"
+    assert broken.requests == missing.requests == good.requests == [f"/{FCN_REL}"]
+    assert _files(tmp_path) == [store.location(FCN)]
+
+
+def test_all_mirrors_failing_reports_each(tmp_path: Path, http_server, model_dir: Path) -> None:  # noqa: F811
+    dropped = http_server(model_dir, fault=Fault.DROP)
+    missing = http_server(model_dir, fault=Fault.NOT_FOUND)
+    store = ModelStore(tmp_path, base_urls=[dropped.url, missing.url])
+    with pytest.raises(DownloadError) as info:
+        store.fetch(FCN)
+    text = str(info.value)
+    assert f"{dropped.url}/{FCN_REL}: connection dropped" in text
+    assert f"{missing.url}/{FCN_REL}: HTTP 404" in text
+    assert text.index(dropped.url) < text.index(missing.url)
+    assert _files(tmp_path) == []
+
+
+def test_jukebox_needs_licence_acceptance(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    jukebox_mirror: Path,
+) -> None:
+    mirror = http_server(jukebox_mirror)
+    store = ModelStore(tmp_path / "store", base_urls=[mirror.url])
+    with pytest.raises(ModelError, match=r"Noncommercial.*--accept-license") as info:
+        store.fetch(JUKEBOX)
+    assert not isinstance(info.value, DownloadError)
+    assert mirror.requests == [] and _files(tmp_path / "store") == []
+    path = store.fetch(JUKEBOX, accept_license=True)
+    assert path == tmp_path / "store" / "jukebox" / "vqvae.pth.tar"
+    assert path.read_bytes() == (jukebox_mirror / "jukebox" / "vqvae.pth.tar").read_bytes()
+    assert store.has_jukebox() and store.jukebox_path() == path
+    assert store.verify(JUKEBOX) == "unknown checksum"
+
+
+def test_fetch_keeps_a_good_file_and_replaces_a_bad_one(
+    tmp_path: Path, server: FileServer, model_dir: Path
+) -> None:
+    store = ModelStore(tmp_path, base_urls=[server.url])
+    store.fetch(FCN)
+    server.requests.clear()
+    store.fetch(FCN)
+    assert server.requests == []  # verified copy kept, nothing downloaded
+    store.location(FCN).write_bytes(b"garbage")
+    store.fetch(FCN)
+    assert server.requests == [f"/{FCN_REL}"] and store.verify(FCN) == "verified"
+    store.fetch(FCN, force=True)
+    assert len(server.requests) == 2
+
+
+def test_fetch_into_unwritable_folder(tmp_path: Path, server: FileServer) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")  # a file where the store wants a folder: fails even as root
+    with pytest.raises(ModelError, match="cannot create the model folder"):
+        ModelStore(blocker, base_urls=[server.url]).fetch(FCN)
+    assert server.requests == []
+
+
+# --- install_file ---------------------------------------------------------------------------
+
+
+def test_install_file_copies_and_checks(tmp_path: Path, model_dir: Path) -> None:
+    store = ModelStore(tmp_path / "store")
+    path = store.install_file(FCN, model_dir / FCN_REL)
+    assert path == store.location(FCN) and store.verify(FCN) == "verified"
+    assert _sha(path) == REGISTRY[FCN].sha256
+    assert store.install_file(FCN, path) == path  # already in place: accepted as is
+    with pytest.raises(ModelError, match=r"is not the crnn/mtat checkpoint \(checksum mismatch"):
+        store.install_file("crnn/mtat", model_dir / FCN_REL)
+    assert store.status("crnn/mtat") == "missing"
+    assert _files(tmp_path / "store") == [path]
+    with pytest.raises(ModelError, match="is not a file"):
+        store.install_file(FCN, tmp_path / "nowhere.pth")
+
+
+def test_install_jukebox_needs_acceptance(tmp_path: Path, jukebox_mirror: Path) -> None:
+    store = ModelStore(tmp_path / "store")
+    src = jukebox_mirror / "jukebox" / "vqvae.pth.tar"
+    with pytest.raises(ModelError, match="--accept-license"):
+        store.install_file(JUKEBOX, src)
+    assert not store.has_jukebox()
+    assert store.install_file(JUKEBOX, src, accept_license=True) == store.location(JUKEBOX)
+    assert store.has_jukebox() and store.location(JUKEBOX).read_bytes() == src.read_bytes()
+
+
+# --- the transfer primitives -------------------------------------------------------------------
+
+
+def test_copy_stream_without_content_length_uses_size_hint() -> None:
+    data = bytes(range(256)) * 3000
+    out = io.BytesIO()
+    calls: list[tuple[int, int | None]] = []
+    digest = dl.copy_stream(
+        io.BytesIO(data), out, None, lambda d, t: calls.append((d, t)), None, 99
+    )
+    assert digest == hashlib.sha256(data).hexdigest() and out.getvalue() == data
+    assert calls[0] == (0, 99) and calls[-1] == (len(data), 99)
+    with pytest.raises(dl.TransferFailed, match=f"after {len(data)} of {len(data) + 1} bytes"):
+        dl.copy_stream(io.BytesIO(data), io.BytesIO(), len(data) + 1)

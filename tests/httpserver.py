@@ -1,0 +1,197 @@
+"""A small local HTTP server for download tests: serves a folder on 127.0.0.1 with faults.
+
+Nothing here touches the internet. Each server listens on a free port of 127.0.0.1 and runs in
+a daemon thread. Its ``fault`` can be switched at any time (it is read per request):
+
+- ``Fault.NONE``: serve the file as it is;
+- ``Fault.NOT_FOUND``: answer 404 for every path;
+- ``Fault.DROP``: send the full Content-Length, then close the connection after half the bytes;
+- ``Fault.RESET``: like DROP but abort the connection (TCP reset) instead of closing it;
+- ``Fault.CORRUPT``: serve the right number of bytes with one byte in the middle altered.
+
+``chunk_delay`` (seconds slept after each chunk) slows a transfer down, e.g. to press a Cancel
+button in a GUI test while it runs.
+
+Use it as a context manager::
+
+    with serve(model_dir) as server:
+        url = server.url_for("taggers/mtat/fcn/best_model.pth")
+
+or through the ``http_server`` fixture, a factory whose servers stop at teardown::
+
+    from tests.httpserver import http_server  # noqa: F401  (makes the fixture visible)
+
+    def test_x(http_server, model_dir):
+        server = http_server(model_dir, fault=Fault.DROP)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import socket
+import struct
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+CHUNK = 64 * 1024
+
+
+class Fault(enum.Enum):
+    """What the server does wrong (or not) on every request."""
+
+    NONE = "normal"
+    NOT_FOUND = "404"
+    DROP = "drop"
+    RESET = "reset"
+    CORRUPT = "corrupt"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server  # narrowed for type checkers
+
+    def do_GET(self) -> None:
+        owner = self.server.owner
+        owner.record(self.path)
+        fault = owner.fault
+        path = owner.resolve(self.path)
+        if fault is Fault.NOT_FOUND or path is None:
+            self.send_error(404, "Not Found")
+            return
+        size = path.stat().st_size
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(size))
+        self.end_headers()
+        # The client may go away mid-transfer (a cancelled download): nothing to report.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self._send_body(path, size, fault, owner.chunk_delay)
+
+    def _send_body(self, path: Path, size: int, fault: Fault, delay: float) -> None:
+        limit = size // 2 if fault in (Fault.DROP, Fault.RESET) else size
+        middle = size // 2
+        sent = 0
+        with path.open("rb") as src:
+            while sent < limit:
+                data = bytearray(src.read(min(CHUNK, limit - sent)))
+                if fault is Fault.CORRUPT and sent <= middle < sent + len(data):
+                    data[middle - sent] ^= 0xFF
+                self.wfile.write(data)
+                sent += len(data)
+                if delay:
+                    time.sleep(delay)
+        if fault is Fault.RESET:
+            # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # keep test output clean
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    owner: FileServer
+
+
+class FileServer:
+    """Serves ``root`` on ``http://127.0.0.1:<port>`` from a background thread."""
+
+    def __init__(self, root: Path, fault: Fault = Fault.NONE, chunk_delay: float = 0.0) -> None:
+        self.root = Path(root).resolve()
+        self.fault = fault
+        self.chunk_delay = chunk_delay
+        self.requests: list[str] = []
+        self._lock = threading.Lock()
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        if self._httpd is None:
+            raise RuntimeError("server not started")
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """Base URL, without a trailing slash."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def url_for(self, relpath: str) -> str:
+        return f"{self.url}/{relpath.lstrip('/')}"
+
+    def record(self, path: str) -> None:
+        with self._lock:
+            self.requests.append(urllib.parse.unquote(path))
+
+    def resolve(self, url_path: str) -> Path | None:
+        """The file under root that a request path names, or None (missing or outside root)."""
+        rel = urllib.parse.unquote(urllib.parse.urlsplit(url_path).path).lstrip("/")
+        path = (self.root / rel).resolve()
+        if not path.is_relative_to(self.root) or not path.is_file():
+            return None
+        return path
+
+    def start(self) -> FileServer:
+        self._httpd = _Server(("127.0.0.1", 0), _Handler)
+        self._httpd.owner = self
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._httpd = None
+        self._thread = None
+
+    def __enter__(self) -> FileServer:
+        return self.start() if self._httpd is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextmanager
+def serve(root: Path, fault: Fault = Fault.NONE, chunk_delay: float = 0.0) -> Iterator[FileServer]:
+    """Serve ``root`` for the duration of the ``with`` block."""
+    server = FileServer(root, fault, chunk_delay).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def closed_port_url() -> str:
+    """A URL on 127.0.0.1 where nothing listens (connection refused)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def http_server() -> Iterator[Callable[..., FileServer]]:
+    """Factory fixture: ``http_server(root, fault=..., chunk_delay=...)`` -> started server."""
+    servers: list[FileServer] = []
+
+    def start(root: Path, fault: Fault = Fault.NONE, chunk_delay: float = 0.0) -> FileServer:
+        server = FileServer(root, fault, chunk_delay).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
