@@ -16,8 +16,9 @@ class Backend(ABC):
     analysis signal of the segment: float32 ``[1, T]`` at 44.1 kHz, peak-normalised.
 
     Each backend module exposes ``create(config: RunConfig, store: ModelStore,
-    device: torch.device) -> Callable[[], Backend]``: a factory the engine calls per segment
-    (heavy models are loaded once, by ``create``, and shared by the instances).
+    device: torch.device, cache: ModelCache) -> Callable[[], Backend]``: a factory the engine
+    calls per segment. Heavy models are loaded once by ``create`` through
+    ``cache.get(key, load)`` (``core.loading.ModelCache``), so later runs reuse them.
     """
 
     name: str = ""
