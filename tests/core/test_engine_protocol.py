@@ -1,0 +1,159 @@
+"""The engine's generator protocol, with a tiny differentiable backend and tagger."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from tagbox_gui.core.backends.base import Backend
+from tagbox_gui.core.engine import Optimisation
+from tagbox_gui.core.objective import Criterion
+from tagbox_gui.core.tags import resolve_targets
+from tagbox_gui.core.types import (
+    ANALYSIS_RATE,
+    Command,
+    CommandKind,
+    Mode,
+    RunConfig,
+    TaggerSpec,
+)
+
+VOCAB = ("low", "high")
+
+
+class ToyTagger(nn.Module):
+    """'Hears' low and high frequencies: sigmoid of log band energies."""
+
+    spec = TaggerSpec("toy", "test")
+    vocabulary = VOCAB
+
+    def forward_batch(self, x: torch.Tensor) -> torch.Tensor:
+        spec = torch.fft.rfft(x, dim=-1).abs() ** 2
+        half = spec.shape[-1] // 8
+        low = spec[..., :half].mean(-1).add(1e-9).log10()
+        high = spec[..., half:].mean(-1).add(1e-9).log10()
+        return torch.sigmoid(torch.stack([low, high], dim=-1) + 2.0)
+
+
+class GainBackend(Backend):
+    """Latent = one gain per frequency bin, shared by all FFT sizes (resampled)."""
+
+    name = "toy"
+
+    def init_latent(self, mix: torch.Tensor, seed: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(seed)
+        return (0.1 * torch.randn(64, generator=g)).requires_grad_()
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def masks(self, latent, mix_stfts):
+        out = {}
+        for n, spec in mix_stfts.items():
+            gains = torch.sigmoid(latent)[None, None, :]
+            rows = nn.functional.interpolate(gains, size=spec.shape[-2], mode="linear")[0, 0]
+            out[n] = rows[:, None].expand(spec.shape[-2:]).unsqueeze(0)
+        return out
+
+
+def _mix(seconds: float) -> np.ndarray:
+    t = np.arange(round(seconds * ANALYSIS_RATE)) / ANALYSIS_RATE
+    return (0.5 * np.sin(2 * np.pi * 200 * t) + 0.5 * np.sin(2 * np.pi * 9000 * t)).astype(
+        np.float32
+    )
+
+
+def _optimisation(seconds=1.0, steps=5, segment_seconds=29.0, mode=Mode.MASK, seed=0):
+    config = RunConfig(tags=("low",), taggers=(ToyTagger.spec,), fft_sizes=(512, 256),
+                       steps=steps, lr=0.3, segment_seconds=segment_seconds, mode=mode,
+                       preview_every=2, seed=seed)  # fmt: skip
+    torch.manual_seed(seed)
+    targets = resolve_targets("test", VOCAB, ("low",))
+    criteria = [Criterion.build(ToyTagger(), targets, torch.device("cpu"))]
+    return Optimisation(config, _mix(seconds), criteria, GainBackend, torch.device("cpu"))
+
+
+def _drain(gen):
+    results = []
+    try:
+        while True:
+            results.append(next(gen))
+    except StopIteration as done:
+        return results, done.value
+
+
+def test_runs_all_steps_and_lowers_the_loss():
+    steps, result = _drain(_optimisation(steps=8).drive(0))
+    assert [s.step for s in steps] == list(range(1, 9))
+    assert steps[-1].total < steps[0].total
+    assert set(steps[0].losses) == {"toy_test_512", "toy_test_256"}
+    assert steps[-1].wanted_separated["low"] > steps[-1].wanted_residual["low"]
+    assert result.best_step == int(np.argmin([s.total for s in steps])) + 1
+    assert not result.stopped and result.steps_done == 8
+    assert set(result.estimate.masks) == {512, 256}
+    assert result.estimate.masks[512].shape == (257, 1 + ANALYSIS_RATE // 256)
+
+
+def test_previews_on_first_every_k_and_last_step():
+    steps, _ = _drain(_optimisation(steps=5).drive(0))
+    assert [s.step for s in steps if s.preview is not None] == [1, 2, 4, 5]
+    preview = steps[0].preview
+    assert preview.separated.shape == (ANALYSIS_RATE,)
+    assert preview.mask_image.min() >= 0 and preview.mask_image.max() <= 1
+
+
+def test_stop_returns_the_best_so_far():
+    gen = _optimisation(steps=50).drive(0)
+    first, second = next(gen), next(gen)
+    with pytest.raises(StopIteration) as done:
+        gen.send(Command(CommandKind.STOP))
+    result = done.value.value
+    assert result.stopped and result.steps_done == 2
+    assert result.best_total == min(first.total, second.total)
+
+
+def test_pause_yields_nothing_until_resume_and_lr_changes():
+    gen = _optimisation(steps=4).drive(0)
+    assert next(gen).step == 1
+    assert gen.send(Command(CommandKind.PAUSE)) is None
+    assert next(gen) is None and next(gen) is None  # still paused
+    assert gen.send(Command(CommandKind.SET_LR, 0.01)) is None  # applies while paused
+    step = gen.send(Command(CommandKind.RESUME))
+    assert step.step == 2 and step.lr == pytest.approx(0.01)
+
+
+def test_preview_on_request():
+    opt = _optimisation(steps=10)
+    opt.config = replace(opt.config, preview_every=100)
+    gen = opt.drive(0)
+    assert next(gen).preview is not None  # the first step always has one
+    assert next(gen).preview is None
+    assert gen.send(Command(CommandKind.PREVIEW)).preview is not None  # send runs step 3
+    assert next(gen).preview is None
+
+
+def test_deterministic_for_a_seed():
+    a, _ = _drain(_optimisation(steps=3, seed=4).drive(0))
+    b, _ = _drain(_optimisation(steps=3, seed=4).drive(0))
+    assert [s.total for s in a] == [s.total for s in b]
+
+
+def test_long_region_runs_in_segments_with_full_length_outputs():
+    opt = _optimisation(seconds=3.0, steps=2, segment_seconds=1.2)
+    assert len(opt.segments) >= 3
+    steps, result = _drain(opt.drive(1000))
+    assert steps[0].preview.separated.shape == (3 * ANALYSIS_RATE,)
+    assert result.estimate.start == 1000 and result.estimate.length == 3 * ANALYSIS_RATE
+    assert result.estimate.masks[256].shape[1] == 1 + 3 * ANALYSIS_RATE // 128
+
+
+def test_close_stops_cleanly():
+    gen = _optimisation(steps=10).drive(0)
+    next(gen)
+    gen.close()
+    with pytest.raises(StopIteration):
+        next(gen)
