@@ -1,0 +1,286 @@
+"""Audio playback for A/B listening, free of Qt.
+
+The sounddevice callback runs on PortAudio's real-time thread, so it only copies from buffers
+prepared beforehand: no allocation of sample buffers, no locks, no Qt, no device queries.
+Everything the GUI changes (source, loop, seek) is handed over by swapping one reference or
+tuple, which is atomic under the GIL. Switching source keeps the position, so mix / separated /
+residual can be compared on the same bar. Without PortAudio or without an output device the
+player stays usable as position bookkeeping and says why it cannot play.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import numpy as np
+
+from tagbox_gui.core.types import Region
+
+try:  # PortAudio missing raises OSError on import; the rest of the app must still run.
+    import sounddevice as _sd
+except OSError:  # pragma: no cover - depends on the machine
+    _sd = None
+
+
+class Stream(Protocol):
+    """What the player needs of an output stream (sounddevice.OutputStream fits)."""
+
+    active: bool
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def close(self) -> None: ...
+
+
+# (rate, channels, callback) -> stream; tests inject a fake one to drive the callback.
+StreamFactory = Callable[[int, int, Callable[..., None]], Stream]
+
+
+def _sounddevice_factory(rate: int, channels: int, callback: Callable[..., None]) -> Stream:
+    return _sd.OutputStream(samplerate=rate, channels=channels, dtype="float32", callback=callback)
+
+
+def _probe_output() -> tuple[int, str]:
+    """(max output channels, reason) of the default output device; 0 channels if none."""
+    if _sd is None:
+        return 0, "Playback is off because the PortAudio library is missing (libportaudio2)."
+    try:
+        info = _sd.query_devices(kind="output")
+        channels = int(info["max_output_channels"])
+    except Exception:  # PortAudioError or ValueError when there is no default output
+        channels = 0
+    if channels <= 0:
+        return 0, "Playback is off because no audio output device was found."
+    return channels, ""
+
+
+class Player:
+    """Plays one of several equally long sources and switches between them without a gap.
+
+    ``stream_factory`` opens the output stream; by default a sounddevice ``OutputStream`` on
+    the default device. ``max_channels`` caps the channels of the stream (the device's limit).
+    """
+
+    def __init__(
+        self, stream_factory: StreamFactory | None = None, max_channels: int | None = None
+    ) -> None:
+        if stream_factory is None:
+            channels, reason = _probe_output()
+            self._factory: StreamFactory | None = _sounddevice_factory if channels else None
+            self._max_channels = channels
+            self.unavailable_reason = reason
+        else:
+            self._factory = stream_factory
+            self._max_channels = max_channels or 64
+            self.unavailable_reason = ""
+        self._stream: Stream | None = None
+        self._buffers: dict[str, np.ndarray] = {}
+        self._source = ""
+        self._active: np.ndarray | None = None  # the buffer the callback reads
+        self._rate = 44_100
+        self._channels = 1
+        self._length = 0  # frames of the longest source
+        self._frame = 0  # written by the callback only (while a stream exists)
+        self._seek: tuple[int, int] = (0, 0)  # (serial, frame) written by the GUI thread
+        self._seek_done = 0  # serial of the last seek the callback applied
+        self._loop: tuple[int, int] | None = None
+        self._playing = False
+
+    # ----- state -------------------------------------------------------------------------
+    @property
+    def available(self) -> bool:
+        """True when audio can actually be played."""
+        return self._factory is not None
+
+    @property
+    def playing(self) -> bool:
+        return self._playing
+
+    @property
+    def rate(self) -> int:
+        return self._rate
+
+    @property
+    def duration(self) -> float:
+        """Seconds of the longest loaded source."""
+        return self._length / self._rate
+
+    @property
+    def source(self) -> str:
+        return self._source
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return tuple(self._buffers)
+
+    @property
+    def loop(self) -> Region | None:
+        if self._loop is None:
+            return None
+        return Region(self._loop[0] / self._rate, self._loop[1] / self._rate)
+
+    @property
+    def position(self) -> float:
+        """Play position in seconds (a pending seek counts as done)."""
+        serial, frame = self._seek
+        if serial != self._seek_done:
+            return frame / self._rate
+        return self._frame / self._rate
+
+    # ----- loading -----------------------------------------------------------------------
+    def load(self, sources: Mapping[str, np.ndarray], rate: int) -> None:
+        """Replace all sources (each ``(frames, channels)`` or ``(frames,)``) at ``rate`` Hz.
+
+        The first source becomes the current one unless the current name is still present.
+        The position is kept when it still lies inside the new material.
+        """
+        if not sources:
+            raise ValueError("load() needs at least one source")
+        self.pause()
+        self._close_stream()
+        channels = max(_as_2d(data).shape[1] for data in sources.values())
+        self._channels = max(1, min(channels, self._max_channels or channels))
+        self._rate = int(rate)
+        self._buffers = {name: self._prepare(data) for name, data in sources.items()}
+        self._length = max(buf.shape[0] for buf in self._buffers.values())
+        if self._source not in self._buffers:
+            self._source = next(iter(self._buffers))
+        self._active = self._buffers[self._source]
+        self._loop = None
+        self._frame = min(self._frame, self._length)
+        self._seek_done = self._seek[0]
+
+    def replace(self, name: str, data: np.ndarray) -> None:
+        """Swap in new material for one source (e.g. the latest preview) while playing."""
+        buf = self._prepare(data)  # built here, not in the callback
+        self._buffers[name] = buf
+        if name == self._source:
+            self._active = buf
+        self._length = max(self._length, buf.shape[0])
+
+    def set_source(self, name: str) -> None:
+        """Listen to another source from the same position."""
+        if name not in self._buffers:
+            raise KeyError(f"no source named {name!r}; loaded: {', '.join(self._buffers)}")
+        self._source = name
+        self._active = self._buffers[name]
+
+    def _prepare(self, data: np.ndarray) -> np.ndarray:
+        """A contiguous float32 copy with exactly the stream's channel count."""
+        data = _as_2d(np.asarray(data, dtype=np.float32))
+        if data.shape[1] == self._channels:
+            return np.ascontiguousarray(data).copy()
+        if data.shape[1] == 1:  # mono preview on a stereo song: same signal on both sides
+            return np.ascontiguousarray(np.repeat(data, self._channels, axis=1))
+        if self._channels == 1:  # more channels than the device has: fold down to mono
+            return np.ascontiguousarray(data.mean(axis=1, keepdims=True))
+        return np.ascontiguousarray(data[:, : self._channels])
+
+    # ----- transport ---------------------------------------------------------------------
+    def play(self) -> None:
+        """Start (or resume) playing; from the start again when at the end."""
+        if not self.available or self._active is None:
+            return
+        if self._loop is None and self.position >= self.duration:
+            self.seek(0.0)
+        if self._stream is None:
+            try:
+                self._stream = self._factory(self._rate, self._channels, self.callback)
+            except Exception as exc:  # e.g. the device refuses this rate or channel count
+                self._factory = None
+                self.unavailable_reason = f"Playback is off because the output refused: {exc}."
+                return
+        self._playing = True
+        if not self._stream.active:
+            self._stream.start()
+
+    def pause(self) -> None:
+        """Stop playing and keep the position."""
+        self._playing = False
+        if self._stream is not None and self._stream.active:
+            self._stream.stop()
+
+    def toggle(self) -> None:
+        if self._playing:
+            self.pause()
+        else:
+            self.play()
+
+    def seek(self, seconds: float) -> None:
+        """Jump to ``seconds`` (clamped to the material); applied by the next callback."""
+        frame = round(min(max(seconds, 0.0), self.duration) * self._rate)
+        if self._stream is None or not self._stream.active:
+            self._frame = frame  # no callback will run: apply it here
+            self._seek_done = self._seek[0]
+            return
+        self._seek = (self._seek[0] + 1, frame)
+
+    def set_loop(self, region: Region | None) -> None:
+        """Loop over ``region`` (None: play through). Jumps into the region when outside it."""
+        if region is None:
+            self._loop = None
+            return
+        start = round(max(region.start, 0.0) * self._rate)
+        end = round(min(region.end, self.duration) * self._rate)
+        if end <= start:
+            self._loop = None
+            return
+        self._loop = (start, end)
+        if not start <= self.position * self._rate < end:
+            self.seek(start / self._rate)
+
+    def close(self) -> None:
+        """Stop and release the output device."""
+        self.pause()
+        self._close_stream()
+
+    def _close_stream(self) -> None:
+        if self._stream is not None:
+            stream, self._stream = self._stream, None
+            stream.close()
+
+    # ----- real-time thread --------------------------------------------------------------
+    def callback(self, outdata: np.ndarray, frames: int, time: Any, status: Any) -> None:
+        """PortAudio's callback: fill ``outdata`` (frames, channels) from the current source."""
+        pos = self._frame
+        serial, target = self._seek
+        if serial != self._seek_done:
+            pos, self._seek_done = target, serial
+        buf = self._active
+        if not self._playing or buf is None:
+            outdata.fill(0.0)
+            self._frame = pos
+            return
+        written = 0
+        while written < frames:
+            loop = self._loop
+            if loop is not None:
+                if not loop[0] <= pos < loop[1]:
+                    pos = loop[0]
+                stop = loop[1]
+            else:
+                stop = self._length
+            n = min(frames - written, stop - pos)
+            if n <= 0:
+                break
+            _copy_block(outdata, written, buf, pos, n)
+            written += n
+            pos += n
+        if written < frames:  # past the end: silence, and the player stops by itself
+            outdata[written:].fill(0.0)
+            self._playing = False
+        self._frame = pos
+
+
+def _copy_block(out: np.ndarray, at: int, buf: np.ndarray, pos: int, n: int) -> None:
+    """Copy n frames of buf from pos into out at ``at``; zeros where buf is shorter."""
+    have = max(0, min(n, buf.shape[0] - pos))
+    if have:
+        out[at : at + have] = buf[pos : pos + have]
+    if have < n:
+        out[at + have : at + n].fill(0.0)
+
+
+def _as_2d(data: np.ndarray) -> np.ndarray:
+    return data[:, None] if data.ndim == 1 else data
