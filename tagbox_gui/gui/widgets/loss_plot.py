@@ -1,0 +1,116 @@
+"""Loss curves of a run: the total (thick) and each tagger x FFT size (thin), with a legend."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+TOTAL_KEY = "total"
+
+
+class LossPlotView(QWidget):
+    """Stores losses as they arrive (:meth:`append`, no drawing) and draws on :meth:`refresh`.
+
+    The caller throttles ``refresh`` (<= 30 Hz); each refresh hands pyqtgraph views of
+    preallocated arrays, so a step costs a row write and a redraw costs one setData per curve.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.plot_widget = pg.PlotWidget()
+        self.plot_item: pg.PlotItem = self.plot_widget.getPlotItem()
+        self.plot_item.setMenuEnabled(False)
+        self.plot_item.setLabel("bottom", "step")
+        self.plot_item.setLabel("left", "loss")
+        self.plot_item.showGrid(x=True, y=True, alpha=0.2)
+        self._legend = self.plot_item.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        self._keys: list[str] = []
+        self._curves: list[pg.PlotDataItem] = []
+        self._steps = np.empty(0)
+        self._values = np.empty((0, 0))
+        self._count = 0
+        self._drawn = -1
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot_widget)
+        self.reset([])
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Loss keys in column order (the total first)."""
+        return tuple(self._keys)
+
+    @property
+    def count(self) -> int:
+        """Steps stored so far."""
+        return self._count
+
+    def reset(self, keys: list[str]) -> None:
+        """Forget all steps and create one curve per loss key, plus the total."""
+        for curve in self._curves:
+            self.plot_item.removeItem(curve)
+        self._legend.clear()
+        self._keys, self._curves = [], []
+        self._steps = np.empty(256)
+        self._values = np.empty((256, 0))
+        self._count, self._drawn = 0, -1
+        for key in [TOTAL_KEY, *keys]:
+            self._add_curve(key)
+
+    def append(self, step: int, total: float, losses: dict[str, float]) -> None:
+        """Store one step; keys not given to :meth:`reset` get a curve of their own."""
+        for key in losses:
+            if key not in self._keys:
+                self._add_curve(key)
+        if self._count == self._steps.shape[0]:
+            self._grow()
+        row = self._values[self._count]
+        row[0] = total
+        for column, key in enumerate(self._keys[1:], start=1):
+            row[column] = losses.get(key, math.nan)
+        self._steps[self._count] = step
+        self._count += 1
+
+    def refresh(self) -> None:
+        """Push the stored steps to the curves (nothing to do when no step came since)."""
+        if self._drawn == self._count:
+            return
+        steps = self._steps[: self._count]
+        for column, curve in enumerate(self._curves):
+            curve.setData(steps, self._values[: self._count, column])
+        self._drawn = self._count
+
+    def series(self, key: str) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of the stored ``(steps, values)`` of one key (``total`` for the total)."""
+        column = self._keys.index(key)
+        return self._steps[: self._count].copy(), self._values[: self._count, column].copy()
+
+    def curve_data(self, key: str) -> tuple[np.ndarray, np.ndarray]:
+        """What the curve of ``key`` currently draws (as of the last refresh)."""
+        x, y = self._curves[self._keys.index(key)].getData()
+        empty = np.empty(0)
+        return (empty, empty) if x is None else (np.asarray(x), np.asarray(y))
+
+    def _add_curve(self, key: str) -> None:
+        if key == TOTAL_KEY:
+            pen = pg.mkPen("w", width=3)
+        else:
+            pen = pg.mkPen(pg.intColor(len(self._keys) - 1, hues=9, values=1), width=1)
+        curve = self.plot_item.plot(name=key, pen=pen, connect="finite")
+        self._keys.append(key)
+        self._curves.append(curve)
+        column = np.full((self._values.shape[0], 1), math.nan)
+        self._values = np.hstack([self._values, column])
+        self._drawn = -1
+
+    def _grow(self) -> None:
+        # Doubling keeps appends O(1) amortised; curves hold views of the old arrays,
+        # which stay valid until the next refresh replaces them.
+        size = 2 * self._steps.shape[0]
+        steps, values = np.empty(size), np.full((size, self._values.shape[1]), math.nan)
+        steps[: self._count] = self._steps[: self._count]
+        values[: self._count] = self._values[: self._count]
+        self._steps, self._values = steps, values

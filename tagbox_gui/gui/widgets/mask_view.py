@@ -1,0 +1,55 @@
+"""The current mask as an image: frequency (low at the bottom) over time, levels fixed 0..1."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from tagbox_gui.core.types import Region
+
+
+class MaskView(QWidget):
+    """One ImageItem updated with ``setImage``; a fixed 0..1 colour bar."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.plot_widget = pg.PlotWidget()
+        self.plot_item: pg.PlotItem = self.plot_widget.getPlotItem()
+        self.plot_item.setMenuEnabled(False)
+        self.plot_item.hideButtons()
+        self.plot_item.setLabel("left", "frequency (bins)")
+        self._image = pg.ImageItem(axisOrder="row-major")  # rows = frequency, columns = time
+        self.plot_item.addItem(self._image)
+        self._bar = pg.ColorBarItem(
+            values=(0.0, 1.0), colorMap="viridis", interactive=False, label="mask", width=12
+        )
+        self._bar.setImageItem(self._image, insert_in=self.plot_item)
+        self._frame: tuple[tuple[int, int], Region | None] | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot_widget)
+
+    @property
+    def image(self) -> np.ndarray | None:
+        """The array on screen (freq, frames), or None before the first mask."""
+        return self._image.image
+
+    def set_image(self, mask: np.ndarray, region: Region | None = None) -> None:
+        """Show ``mask`` (freq, frames) in [0, 1]; with ``region`` the x axis is in seconds."""
+        if mask.ndim != 2:
+            raise ValueError(f"a mask image is 2-D (freq, frames), got shape {mask.shape}")
+        self._image.setImage(np.asarray(mask, dtype=np.float32), autoLevels=False)
+        self._image.setLevels((0.0, 1.0))
+        frame = (mask.shape, region)
+        if frame != self._frame:  # only re-frame (and reset the zoom) when the layout changed
+            self._frame = frame
+            bins, frames = mask.shape
+            if region is None:
+                self._image.setRect(QRectF(0.0, 0.0, frames, bins))
+                self.plot_item.setLabel("bottom", "frame")
+            else:
+                self._image.setRect(QRectF(region.start, 0.0, region.duration, bins))
+                self.plot_item.setLabel("bottom", "time", units="s")
+            self.plot_item.getViewBox().autoRange(padding=0.0)

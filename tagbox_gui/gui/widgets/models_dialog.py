@@ -1,0 +1,347 @@
+"""Which models are installed, and getting the missing ones (download or a local file).
+
+Verification (hashing), downloads and installs all run in worker threads; the dialog only
+shows their progress. The store's ``fetch`` reports progress from its thread through a relay
+QObject, whose queued signal lands in the GUI thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QTextBrowser,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt.utils import create_worker
+
+from tagbox_gui.core.errors import UserError
+from tagbox_gui.core.models import REGISTRY, DownloadCancelled, ModelInfo, ModelStore
+
+STATUS_TEXT = {
+    "missing": "missing",
+    "present": "present",
+    "verified": "verified",
+    "mismatch": "corrupt (checksum mismatch)",
+    "unknown checksum": "present (no checksum known)",
+}
+NAME, TITLE, LICENCE, STATUS = range(4)
+PROGRESS_INTERVAL = 0.05  # seconds between progress signals: the bar needs no more
+
+
+class LicenceDialog(QDialog):
+    """Shows a model's licence; Accept or Decline."""
+
+    def __init__(self, info: ModelInfo, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Licence of {info.name}")
+        intro = QLabel(
+            f"<b>{info.title}</b> is under the <b>{info.licence}</b>. "
+            "Stems you make with it inherit these terms."
+        )
+        intro.setWordWrap(True)
+        self.text = QTextBrowser()
+        self.text.setPlainText(info.licence_text)
+        self.text.setOpenExternalLinks(True)
+        buttons = QDialogButtonBox()
+        self.accept_button = buttons.addButton("Accept", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.decline_button = buttons.addButton("Decline", QDialogButtonBox.ButtonRole.RejectRole)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addWidget(self.text)
+        layout.addWidget(buttons)
+        self.resize(520, 300)
+
+    @staticmethod
+    def ask(info: ModelInfo, parent: QWidget | None = None) -> bool:
+        """True when the user accepts the licence (modal)."""
+        return LicenceDialog(info, parent).exec() == QDialog.DialogCode.Accepted
+
+
+class _ProgressRelay(QObject):
+    """Carries ``fetch`` progress from the worker thread to the GUI thread (queued)."""
+
+    progressed = Signal(object, object)  # bytes done, bytes total or None (may exceed 2**31)
+
+
+class ModelsDialog(QDialog):
+    """Lists the registry's models with their status; downloads, cancels, installs files.
+
+    Signals: ``models_changed()`` after a model was installed; ``verification_finished()``
+    when the background check of the installed files is done; ``job_finished(name, outcome)``
+    with outcome ``installed``, ``cancelled`` or ``failed`` after a download or install.
+    ``ask_licence`` and ``choose_file`` are the two prompts (replaceable, e.g. in tests).
+    """
+
+    models_changed = Signal()
+    verification_finished = Signal()
+    job_finished = Signal(str, str)
+
+    def __init__(self, store: ModelStore, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Models")
+        self.store = store
+        self.ask_licence: Callable[[ModelInfo], bool] = lambda info: LicenceDialog.ask(info, self)
+        self.choose_file: Callable[[ModelInfo], str | None] = self._choose_file
+        self._cancel: threading.Event | None = None
+        self._job: object | None = None  # the running download/install worker
+        self._job_name = ""
+        self._verifier: object | None = None
+        self._statuses: dict[str, str] = {}
+        self._relay = _ProgressRelay(self)
+        self._relay.progressed.connect(self._on_relay_progressed)
+        self._build()
+        self._fill()
+        self.verify_all()
+
+    # ----- building ----------------------------------------------------------------------
+    def _build(self) -> None:
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["Model", "What it is", "Licence", "Status"])
+        self.tree.setRootIsDecorated(False)
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.tree.header().setSectionResizeMode(TITLE, QHeaderView.ResizeMode.Stretch)
+        self.tree.currentItemChanged.connect(self._on_tree_current_changed)
+        self.download_button = QPushButton("Download")
+        self.download_button.clicked.connect(self._on_download_button_clicked)
+        self.locate_button = QPushButton("Locate file…")
+        self.locate_button.clicked.connect(self._on_locate_button_clicked)
+        self.cancel_button = QPushButton("Cancel download")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self._on_cancel_button_clicked)
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+        self.message = QLabel(f"Models are stored in {self.store.root}")
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        row = QHBoxLayout()
+        for widget in (self.download_button, self.locate_button, self.cancel_button):
+            row.addWidget(widget)
+        row.addWidget(self.progress, 1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.tree)
+        layout.addLayout(row)
+        layout.addWidget(self.message)
+        layout.addWidget(close)
+        self.resize(900, 480)
+
+    def _fill(self) -> None:
+        for info in REGISTRY.values():
+            item = QTreeWidgetItem([info.name, info.title, info.licence, ""])
+            item.setData(NAME, Qt.ItemDataRole.UserRole, info.name)
+            item.setToolTip(TITLE, info.note or info.title)
+            self.tree.addTopLevelItem(item)
+            self._set_status(info.name, self.store.status(info.name))
+        for column in (NAME, LICENCE, STATUS):
+            self.tree.resizeColumnToContents(column)
+        self.tree.setCurrentItem(self.tree.topLevelItem(0))
+
+    # ----- public ------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        """A download or install is running."""
+        return self._job is not None
+
+    def status(self, name: str) -> str:
+        """The status shown for ``name``: a key of :data:`STATUS_TEXT` or ``verifying``."""
+        return self._statuses[name]
+
+    def select_model(self, name: str) -> None:
+        self.tree.setCurrentItem(self._item(name))
+
+    def selected_model(self) -> str | None:
+        item = self.tree.currentItem()
+        return None if item is None else item.data(NAME, Qt.ItemDataRole.UserRole)
+
+    def verify_all(self) -> None:
+        """Check every installed model's checksum in the background."""
+        names = [n for n in REGISTRY if self.store.status(n) == "present"]
+        for name in names:
+            self._set_status(name, "verifying")
+        worker = create_worker(self._verify_each, names)
+        worker.yielded.connect(self._on_verifier_yielded)
+        worker.finished.connect(self._on_verifier_finished)
+        self._verifier = worker
+        worker.start()
+
+    def download(self, name: str) -> None:
+        """Download ``name`` in the background (after the licence prompt where needed)."""
+        info = REGISTRY[name]
+        if self.busy or (info.needs_acceptance and not self.ask_licence(info)):
+            return
+        self._cancel = threading.Event()
+        progress = _throttled(self._relay.progressed.emit)
+        self._start_job(
+            name, self.store.fetch, name, progress, True, self._cancel, cancellable=True
+        )
+        self.message.setText(f"Downloading {name}…")
+
+    def install(self, name: str, path: str) -> None:
+        """Copy a hand-downloaded file into the store in the background (checksum checked)."""
+        info = REGISTRY[name]
+        if self.busy or (info.needs_acceptance and not self.ask_licence(info)):
+            return
+        self._start_job(name, self.store.install_file, name, path, True, cancellable=False)
+        self.message.setText(f"Installing {name} from {path}…")
+
+    def cancel(self) -> None:
+        """Ask the running download to stop; it removes its partial file."""
+        if self._cancel is not None:
+            self._cancel.set()
+            self.cancel_button.setEnabled(False)
+
+    # ----- jobs --------------------------------------------------------------------------
+    def _start_job(self, name: str, func: Callable, *args: object, cancellable: bool) -> None:
+        self._job_name = name
+        worker = create_worker(_run_job, name, func, args)
+        worker.returned.connect(self._on_job_returned)  # bound slots die with the dialog
+        worker.errored.connect(self._on_job_errored)
+        self._job = worker
+        self.progress.setRange(0, 0)  # busy until the first progress report
+        self.progress.setVisible(True)
+        self.cancel_button.setEnabled(cancellable)
+        self._update_buttons()
+        worker.start()
+
+    def _on_job_returned(self, result: tuple[str, str, str]) -> None:
+        name, outcome, error = result
+        self._job, self._cancel = None, None
+        self.progress.setVisible(False)
+        self.cancel_button.setEnabled(False)
+        self._set_status(name, self.store.status(name))
+        if outcome == "installed":
+            self.message.setText(f"{name} is installed in {self.store.location(name)}.")
+            self.models_changed.emit()
+            self._verify_one(name)
+        elif outcome == "cancelled":
+            self.message.setText(f"Download of {name} cancelled; nothing was kept.")
+        else:
+            self.message.setText(_sentence(error))
+        self._update_buttons()
+        self.job_finished.emit(name, outcome)
+
+    def _on_job_errored(self, exc: Exception) -> None:  # a bug, not a user error: say so
+        self._on_job_returned((self._job_name, "failed", f"unexpected error: {exc!r}"))
+
+    def _verify_one(self, name: str) -> None:
+        self._set_status(name, "verifying")
+        worker = create_worker(self._verify_each, [name])
+        worker.yielded.connect(self._on_verifier_yielded)
+        self._verifier = worker
+        worker.start()
+
+    def _verify_each(self, names: list[str]) -> Iterator[tuple[str, str]]:
+        for name in names:  # runs in the worker thread: hashing a file takes a while
+            yield name, self.store.verify(name)
+
+    # ----- slots -------------------------------------------------------------------------
+    def _on_verifier_yielded(self, result: tuple[str, str]) -> None:
+        self._set_status(*result)
+        self._update_buttons()
+
+    def _on_verifier_finished(self) -> None:
+        self.verification_finished.emit()
+
+    def _on_relay_progressed(self, done: int, total: int | None) -> None:
+        if total:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(min(1000, round(1000 * done / total)))
+            self.progress.setFormat(f"{done / 1e6:.1f} of {total / 1e6:.1f} MB")
+        else:
+            self.progress.setRange(0, 0)
+
+    def _on_tree_current_changed(self, *_: object) -> None:
+        self._update_buttons()
+
+    def _on_download_button_clicked(self) -> None:
+        name = self.selected_model()
+        if name is not None:
+            self.download(name)
+
+    def _on_locate_button_clicked(self) -> None:
+        name = self.selected_model()
+        if name is None or self.busy:
+            return
+        path = self.choose_file(REGISTRY[name])
+        if path:
+            self.install(name, path)
+
+    def _on_cancel_button_clicked(self) -> None:
+        self.cancel()
+
+    def done(self, result: int) -> None:  # Qt override: closing cancels a download
+        self.cancel()
+        super().done(result)
+
+    # ----- helpers -----------------------------------------------------------------------
+    def _choose_file(self, info: ModelInfo) -> str | None:
+        filename = info.relpath.rsplit("/", 1)[-1]
+        path, _ = QFileDialog.getOpenFileName(
+            self, f"Locate {filename} for {info.name}", "", f"{filename} (*);;All files (*)"
+        )
+        return path or None
+
+    def _item(self, name: str) -> QTreeWidgetItem:
+        for index in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(index)
+            if item.data(NAME, Qt.ItemDataRole.UserRole) == name:
+                return item
+        raise KeyError(name)
+
+    def _set_status(self, name: str, status: str) -> None:
+        self._statuses[name] = status
+        self._item(name).setText(STATUS, STATUS_TEXT.get(status, "verifying…"))
+
+    def _update_buttons(self) -> None:
+        name = self.selected_model()
+        installed = name is not None and self._statuses[name] in ("verified", "unknown checksum")
+        self.download_button.setEnabled(name is not None and not self.busy and not installed)
+        self.locate_button.setEnabled(name is not None and not self.busy)
+
+
+def _throttled(emit: Callable[[int, int | None], None]) -> Callable[[int, int | None], None]:
+    """A progress callback that forwards at most every PROGRESS_INTERVAL (and the last one)."""
+    last = [0.0]
+
+    def progress(done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_INTERVAL or (total is not None and done >= total):
+            last[0] = now
+            emit(done, total)
+
+    return progress
+
+
+def _run_job(name: str, func: Callable, args: tuple) -> tuple[str, str, str]:
+    """Runs in the worker thread: ``(name, outcome, message)``; user errors become messages."""
+    try:
+        func(*args)
+    except DownloadCancelled as exc:
+        return name, "cancelled", str(exc)
+    except UserError as exc:
+        return name, "failed", str(exc)
+    return name, "installed", ""
+
+
+def _sentence(text: str) -> str:
+    text = text.strip() or "The operation failed."
+    return text[0].upper() + text[1:] + ("" if text.endswith(".") else ".")

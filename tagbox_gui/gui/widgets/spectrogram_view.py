@@ -1,0 +1,206 @@
+"""Log-frequency spectrogram of the song, computed off the GUI thread."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Signal
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+from scipy import fft as sfft
+from scipy import sparse
+from superqt.utils import create_worker
+
+if TYPE_CHECKING:
+    from tagbox_gui.core.audio import Song
+    from tagbox_gui.gui.widgets.waveform_view import WaveformView
+
+FLOOR_DB = -90.0
+FREQ_TICKS = (20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000)
+
+
+@dataclass(frozen=True)
+class Spectrogram:
+    """dB magnitude re the loudest cell, ``image`` float32 (bins, frames), log-spaced bins."""
+
+    image: np.ndarray
+    seconds_per_frame: float
+    fmin: float
+    fmax: float
+
+    @property
+    def duration(self) -> float:
+        return self.image.shape[1] * self.seconds_per_frame
+
+
+def log_band_matrix(n_fft: int, rate: int, n_bins: int, fmin: float, fmax: float) -> np.ndarray:
+    """Weights (n_bins, n_fft/2+1) averaging FFT bins into log-spaced bands.
+
+    A band narrower than an FFT bin (low frequencies) takes the linear interpolation of the
+    two FFT bins around its centre, so no band is empty.
+    """
+    freqs = np.arange(n_fft // 2 + 1) * rate / n_fft
+    edges = np.geomspace(fmin, fmax, n_bins + 1)
+    weights = np.zeros((n_bins, freqs.size), dtype=np.float32)
+    for band in range(n_bins):
+        inside = (freqs >= edges[band]) & (freqs < edges[band + 1])
+        if inside.any():
+            weights[band, inside] = 1.0 / inside.sum()
+            continue
+        position = math.sqrt(edges[band] * edges[band + 1]) * n_fft / rate
+        low = min(int(position), freqs.size - 2)
+        frac = position - low
+        weights[band, low], weights[band, low + 1] = 1.0 - frac, frac
+    return weights
+
+
+def compute_spectrogram(
+    data: np.ndarray, rate: int, n_bins: int = 256, fmin: float = 30.0, max_frames: int = 4000
+) -> Spectrogram:
+    """STFT of the mono mix-down mapped to ``n_bins`` log-spaced bands (pure numpy, no Qt).
+
+    The window spans ~46 ms at any rate; the hop grows with the song so there are at most
+    ``max_frames`` columns, which keeps a 3 minute song well under a second.
+    """
+    mono = _mix_down(np.asarray(data, dtype=np.float32))
+    n_fft = 1 << max(6, round(math.log2(0.046 * rate)))
+    hop = max(n_fft // 4, -(-mono.size // max_frames))
+    padded = np.pad(mono, (n_fft // 2, n_fft // 2))  # centred frames: frame i is at i * hop
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
+    count = frames.shape[0]
+    window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
+    # each band averages a few FFT bins: a sparse product is ~10x cheaper than a dense one
+    bands = sparse.csr_matrix(log_band_matrix(n_fft, rate, n_bins, fmin, rate / 2))
+    power = np.empty((n_bins, count), dtype=np.float32)
+    for start in range(0, count, 512):  # bounded memory for long songs
+        block = sfft.rfft(frames[start : start + 512] * window, axis=1)
+        power[:, start : start + 512] = bands @ (block.real**2 + block.imag**2).T
+    db = 10.0 * np.log10(np.maximum(power, 1e-20) / max(float(power.max()), 1e-20))
+    return Spectrogram(np.maximum(db, FLOOR_DB - 30.0), hop / rate, fmin, rate / 2)
+
+
+def _right_gap(item: pg.PlotItem) -> float:
+    """Pixels between the right edge of a plot's view box and the plot's right edge."""
+    return item.geometry().width() - item.getViewBox().geometry().right()
+
+
+def _tagged_spectrogram(token: int, data: np.ndarray, rate: int) -> tuple[int, Spectrogram]:
+    return token, compute_spectrogram(data, rate)
+
+
+def _mix_down(data: np.ndarray) -> np.ndarray:
+    """Mono mean of the channels (channel by channel: ``mean(axis=1)`` is ~20x slower here)."""
+    if data.ndim == 1:
+        return data
+    mono = data[:, 0].copy()
+    for channel in range(1, data.shape[1]):
+        mono += data[:, channel]
+    mono *= 1.0 / data.shape[1]
+    return mono
+
+
+class LogFrequencyAxis(pg.AxisItem):
+    """Axis whose values are log10(Hz), labelled in Hz / kHz."""
+
+    def tickValues(self, minVal: float, maxVal: float, size: float) -> list:
+        ticks = [math.log10(f) for f in FREQ_TICKS if minVal <= math.log10(f) <= maxVal]
+        return [(1.0, ticks)]
+
+    def tickStrings(self, values: list, scale: float, spacing: float) -> list[str]:
+        out = []
+        for value in values:
+            hz = 10**value
+            out.append(f"{hz / 1000:g}k" if hz >= 1000 else f"{hz:.0f}")
+        return out
+
+
+class SpectrogramView(QWidget):
+    """One ImageItem with fixed levels (-90..0 dB) and a colour bar; playhead; linkable x.
+
+    ``set_song`` computes in a worker thread and emits ``spectrogram_shown`` when the image
+    is on screen; a newer song drops the result of an older one.
+    """
+
+    spectrogram_shown = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._token = 0
+        self._worker = None
+        self._linked: WaveformView | None = None
+        self.spectrogram: Spectrogram | None = None
+        self.plot_widget = pg.PlotWidget(axisItems={"left": LogFrequencyAxis("left")})
+        self.plot_item: pg.PlotItem = self.plot_widget.getPlotItem()
+        self.plot_item.setMenuEnabled(False)
+        self.plot_item.hideButtons()
+        self.plot_item.getAxis("left").setWidth(48)
+        self.plot_item.setLabel("left", "Hz")
+        self._image = pg.ImageItem(axisOrder="row-major")
+        self.plot_item.addItem(self._image)
+        self._bar = pg.ColorBarItem(
+            values=(FLOOR_DB, 0.0), colorMap="inferno", interactive=False, label="dB", width=12
+        )
+        self._bar.setImageItem(self._image, insert_in=self.plot_item)
+        self._playhead = pg.InfiniteLine(
+            pos=0.0, angle=90, movable=False, pen=pg.mkPen("#ffcc33", width=2)
+        )
+        self._playhead.setZValue(20)
+        self.plot_item.addItem(self._playhead)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot_widget)
+
+    def set_song(self, song: Song) -> None:
+        """Compute the song's spectrogram in the background, then show it."""
+        self._token += 1
+        token = self._token
+        worker = create_worker(_tagged_spectrogram, token, np.asarray(song.data), song.rate)
+        worker.returned.connect(self._on_worker_returned)  # a bound slot dies with the view
+        self._worker = worker  # keep it alive until it is done
+        worker.start()
+
+    def set_spectrogram(self, spec: Spectrogram) -> None:
+        """Show an already computed spectrogram (the view keeps fixed levels)."""
+        self.spectrogram = spec
+        self._image.setImage(spec.image, autoLevels=False)
+        self._image.setLevels((FLOOR_DB, 0.0))
+        low, high = math.log10(spec.fmin), math.log10(spec.fmax)
+        # pixel i is centred on frame i, which starts half a frame before its centre
+        left = -spec.seconds_per_frame / 2
+        self._image.setRect(QRectF(left, low, spec.duration, high - low))
+        view = self.plot_item.getViewBox()
+        view.setLimits(xMin=0.0, xMax=spec.duration, yMin=low, yMax=high, minXRange=0.005)
+        view.setRange(xRange=(0.0, spec.duration), yRange=(low, high), padding=0.0)
+        self.spectrogram_shown.emit()
+
+    def link_x(self, waveform_view: WaveformView) -> None:
+        """Zoom and pan in time together with ``waveform_view``.
+
+        pyqtgraph links views by screen position, so the waveform gets a right margin as wide
+        as the colour bar: stacked with the same width, both show the same time range and
+        their playheads line up.
+        """
+        self._linked = waveform_view
+        self.plot_item.setXLink(waveform_view.plot_item)
+        self.plot_item.getViewBox().sigResized.connect(self._on_view_resized)
+        waveform_view.plot_item.getViewBox().sigResized.connect(self._on_view_resized)
+        self._on_view_resized()
+
+    def set_playhead(self, seconds: float) -> None:
+        self._playhead.setValue(seconds)
+
+    def _on_view_resized(self, *_: object) -> None:
+        if self._linked is None:
+            return
+        wave_item = self._linked.plot_item
+        gap = _right_gap(self.plot_item) - _right_gap(wave_item)
+        if abs(gap) >= 1.0:
+            self._linked.set_right_margin(self._linked.right_margin() + gap)
+
+    def _on_worker_returned(self, result: tuple[int, Spectrogram]) -> None:
+        token, spec = result
+        if token == self._token:  # a newer song may have been set meanwhile
+            self.set_spectrogram(spec)

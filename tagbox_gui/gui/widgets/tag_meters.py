@@ -1,0 +1,93 @@
+"""Per wanted tag, how sure the taggers are on the separated and on the residual estimate."""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QGridLayout, QLabel, QProgressBar, QWidget
+
+SCALE = 1000  # progress bars are integer: 0..1 in thousandths
+_STYLE = "QProgressBar {{ text-align: center; }} QProgressBar::chunk {{ background: {}; }}"
+SEPARATED_COLOUR = "#3aa66a"
+RESIDUAL_COLOUR = "#888888"
+
+
+class TagMetersView(QWidget):
+    """Two horizontal meters per tag (separated vs residual probability) with numbers.
+
+    A good separation drives the separated meter up and the residual one down.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._grid = QGridLayout(self)
+        self._grid.setContentsMargins(4, 4, 4, 4)
+        self._grid.setColumnStretch(1, 1)
+        self._grid.setColumnStretch(2, 1)
+        self._rows: dict[str, tuple[QLabel, QProgressBar, QProgressBar]] = {}
+        self._values: dict[str, tuple[float | None, float | None]] = {}
+        for column, text in ((1, "separated"), (2, "residual")):
+            header = QLabel(text)
+            header.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self._grid.addWidget(header, 0, column)
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return tuple(self._rows)
+
+    def set_tags(self, names: list[str]) -> None:
+        """One row per wanted tag; meters start empty."""
+        for label, sep, res in self._rows.values():
+            for widget in (label, sep, res):
+                self._grid.removeWidget(widget)
+                widget.deleteLater()
+        self._rows, self._values = {}, {}
+        for row, name in enumerate(names, start=1):
+            label = QLabel(name)
+            sep, res = _meter(SEPARATED_COLOUR), _meter(RESIDUAL_COLOUR)
+            self._grid.addWidget(label, row, 0)
+            self._grid.addWidget(sep, row, 1)
+            self._grid.addWidget(res, row, 2)
+            self._rows[name] = (label, sep, res)
+            self._values[name] = (None, None)
+
+    def set_values(self, separated: dict[str, float], residual: dict[str, float]) -> None:
+        """Show the probabilities of each tag; a tag missing from a dict shows a dash."""
+        for name, (_, sep, res) in self._rows.items():
+            values = (separated.get(name), residual.get(name))
+            if values == self._values[name]:
+                continue  # unchanged: no repaint
+            self._values[name] = values
+            _show(sep, values[0])
+            _show(res, values[1])
+
+    def values(self) -> dict[str, tuple[float | None, float | None]]:
+        """What the meters show: tag -> (separated, residual), None where empty."""
+        return dict(self._values)
+
+    def meter_text(self, name: str) -> tuple[str, str]:
+        """The numbers printed on the two meters of ``name``."""
+        _, sep, res = self._rows[name]
+        return sep.text(), res.text()
+
+
+def _meter(colour: str) -> QProgressBar:
+    bar = QProgressBar()
+    bar.setRange(0, SCALE)
+    bar.setValue(0)
+    bar.setFormat("–")
+    bar.setTextVisible(True)
+    bar.setStyleSheet(_STYLE.format(colour))
+    bar.setMinimumWidth(80)
+    return bar
+
+
+def _show(bar: QProgressBar, value: float | None) -> None:
+    if value is None or not math.isfinite(value):
+        bar.setValue(0)
+        bar.setFormat("–")
+        return
+    clipped = min(max(value, 0.0), 1.0)
+    bar.setValue(round(clipped * SCALE))
+    bar.setFormat(f"{clipped:.2f}")

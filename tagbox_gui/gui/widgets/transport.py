@@ -1,0 +1,207 @@
+"""Play / pause, A/B source choice, loop, and the play position (polled, ~30 Hz)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QStyle,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tagbox_gui.core.types import Region
+from tagbox_gui.gui.playback import Player
+
+SOURCES = (("mix", "Mix"), ("separated", "Separated"), ("residual", "Residual"))
+POLL_MS = 33  # ~30 Hz: smooth for the eye, negligible for the CPU
+
+
+def format_time(seconds: float) -> str:
+    """``m:ss.s``."""
+    minutes, rest = divmod(max(seconds, 0.0), 60.0)
+    return f"{int(minutes)}:{rest:04.1f}"
+
+
+class TransportPanel(QWidget):
+    """Controls a :class:`Player`; works (minus sound) when the player is unavailable.
+
+    Signals: ``position_changed(float)`` (seconds, on every change seen by the poll or a seek),
+    ``source_changed(str)`` (``mix`` / ``separated`` / ``residual``), ``loop_toggled(bool)``.
+    """
+
+    position_changed = Signal(float)
+    source_changed = Signal(str)
+    loop_toggled = Signal(bool)
+
+    def __init__(self, player: Player, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.player = player
+        self._loop_region: Region | None = None
+        self._last_position = -1.0
+        self._shows_playing = False
+        self._build()
+        self._timer = QTimer(self)
+        self._timer.setInterval(POLL_MS)
+        self._timer.timeout.connect(self._on_timer_timeout)
+        self._timer.start()
+        self._sync_sources()
+
+    # ----- building ----------------------------------------------------------------------
+    def _build(self) -> None:
+        style = self.style()
+        self._play_icon = style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay)
+        self._pause_icon = style.standardIcon(QStyle.StandardPixmap.SP_MediaPause)
+        self.play_button = QToolButton()
+        self.play_button.setIcon(self._play_icon)
+        self.play_button.setToolTip("Play / pause (Space)")
+        self.play_button.setShortcut(QKeySequence(Qt.Key.Key_Space))
+        self.play_button.clicked.connect(self._on_play_button_clicked)
+        self.source_buttons: dict[str, QPushButton] = {}
+        self._source_group = QButtonGroup(self)
+        self._source_group.setExclusive(True)
+        for name, text in SOURCES:
+            button = QPushButton(text)
+            button.setCheckable(True)
+            button.setToolTip(f"Listen to the {text.lower()} (keeps the position)")
+            button.clicked.connect(lambda _=False, n=name: self._on_source_button_clicked(n))
+            self._source_group.addButton(button)
+            self.source_buttons[name] = button
+        self.loop_button = QPushButton("Loop region")
+        self.loop_button.setCheckable(True)
+        self.loop_button.setEnabled(False)
+        self.loop_button.toggled.connect(self._on_loop_button_toggled)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setTracking(False)  # seek on release / page step, not on every pixel
+        self.slider.setSingleStep(1000)  # milliseconds: arrow keys move 1 s, page keys 5 s
+        self.slider.setPageStep(5000)
+        self.slider.valueChanged.connect(self._on_slider_value_changed)
+        self.slider.sliderMoved.connect(self._on_slider_moved)
+        self.position_label = QLabel(format_time(0.0))
+        self.position_label.setMinimumWidth(110)
+        self.message_label = QLabel(self.player.unavailable_reason)
+        self.message_label.setWordWrap(True)
+        self.message_label.setStyleSheet("color: #d08a2a;")
+        self.message_label.setVisible(not self.player.available)
+        self.play_button.setEnabled(self.player.available)
+        if not self.player.available:
+            self.play_button.setToolTip(self.player.unavailable_reason)
+        self._lay_out()
+
+    def _lay_out(self) -> None:
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.play_button)
+        for button in self.source_buttons.values():
+            row.addWidget(button)
+        row.addWidget(self.loop_button)
+        row.addWidget(self.slider, 1)
+        row.addWidget(self.position_label)
+        column = QVBoxLayout(self)
+        column.setContentsMargins(4, 2, 4, 2)
+        column.addLayout(row)
+        column.addWidget(self.message_label)
+
+    # ----- public ------------------------------------------------------------------------
+    def load(self, sources: Mapping[str, np.ndarray], rate: int) -> None:
+        """Load sources into the player and show them (buttons of absent sources disabled)."""
+        self.player.load(sources, rate)
+        self._sync_sources()
+        self._show_position(self.player.position, force=True)
+
+    def replace(self, name: str, data: np.ndarray) -> None:
+        """Swap in new material for one source (e.g. the latest preview) without a gap."""
+        self.player.replace(name, data)
+        self._sync_sources()
+
+    def set_available_sources(self, names: Iterable[str]) -> None:
+        """Enable only these source buttons (they must be loaded in the player)."""
+        wanted = set(names) & set(self.player.sources)
+        for name, button in self.source_buttons.items():
+            button.setEnabled(name in wanted)
+
+    def set_loop_region(self, region: Region | None) -> None:
+        """The region the loop button loops over (applied at once when looping)."""
+        self._loop_region = region
+        self.loop_button.setEnabled(region is not None)
+        if region is None and self.loop_button.isChecked():
+            self.loop_button.setChecked(False)
+        elif self.loop_button.isChecked():
+            self.player.set_loop(region)
+
+    def toggle(self) -> None:
+        self.player.toggle()
+        self._show_playing()
+
+    def seek(self, seconds: float) -> None:
+        """Move the play position (from a click on the waveform, say)."""
+        self.player.seek(seconds)
+        self._show_position(self.player.position, force=True)
+
+    def select_source(self, name: str) -> None:
+        """Listen to ``name`` from the same position."""
+        self.player.set_source(name)
+        self.source_buttons[name].setChecked(True)
+        self.source_changed.emit(name)
+
+    # ----- slots -------------------------------------------------------------------------
+    def _on_play_button_clicked(self) -> None:
+        self.toggle()
+
+    def _on_source_button_clicked(self, name: str) -> None:
+        if name != self.player.source:
+            self.select_source(name)
+
+    def _on_loop_button_toggled(self, on: bool) -> None:
+        self.player.set_loop(self._loop_region if on else None)
+        self.loop_toggled.emit(on)
+        self._show_position(self.player.position)
+
+    def _on_slider_value_changed(self, value: int) -> None:
+        self.seek(value / 1000.0)
+
+    def _on_slider_moved(self, value: int) -> None:
+        self.position_label.setText(self._time_text(value / 1000.0))
+
+    def _on_timer_timeout(self) -> None:
+        if self._shows_playing != self.player.playing:
+            if self._shows_playing:  # it reached the end by itself: release the device
+                self.player.pause()
+            self._show_playing()
+        self._show_position(self.player.position)
+
+    # ----- display -----------------------------------------------------------------------
+    def _sync_sources(self) -> None:
+        loaded = set(self.player.sources)
+        for name, button in self.source_buttons.items():
+            button.setEnabled(name in loaded)
+        if self.player.source in self.source_buttons:
+            self.source_buttons[self.player.source].setChecked(True)
+        with QSignalBlocker(self.slider):
+            self.slider.setRange(0, round(self.player.duration * 1000))
+
+    def _show_playing(self) -> None:
+        self._shows_playing = self.player.playing
+        self.play_button.setIcon(self._pause_icon if self._shows_playing else self._play_icon)
+
+    def _show_position(self, seconds: float, force: bool = False) -> None:
+        if seconds == self._last_position and not force:
+            return
+        self._last_position = seconds
+        if not self.slider.isSliderDown():  # do not yank the handle from the user's hand
+            with QSignalBlocker(self.slider):
+                self.slider.setValue(round(seconds * 1000))
+            self.position_label.setText(self._time_text(seconds))
+        self.position_changed.emit(seconds)
+
+    def _time_text(self, seconds: float) -> str:
+        return f"{format_time(seconds)} / {format_time(self.player.duration)}"

@@ -1,0 +1,188 @@
+"""The models dialog against a local HTTP server on 127.0.0.1 (no internet)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+
+from tagbox_gui.core.models import JUKEBOX, REGISTRY, ModelStore
+from tagbox_gui.gui.widgets import LicenceDialog, ModelsDialog
+from tests.conftest import require
+from tests.httpserver import Fault, http_server  # noqa: F401  (fixture)
+
+FCN = "fcn/mtat"
+CRNN = "crnn/mtat"
+HCNN = "hcnn/mtat"  # no checksum in the registry: any file is accepted
+
+
+def open_dialog(qtbot, store: ModelStore) -> ModelsDialog:
+    dialog = ModelsDialog(store)
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: "verifying" not in dialog._statuses.values(), timeout=10_000)
+    return dialog
+
+
+def wait_idle(qtbot, dialog: ModelsDialog) -> None:
+    qtbot.waitUntil(lambda: not dialog.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: "verifying" not in dialog._statuses.values(), timeout=10_000)
+
+
+def click(qtbot, button) -> None:
+    assert button.isEnabled()
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def mirror(tmp_path: Path, relpath: str, size: int) -> Path:
+    """A folder laid out like the store holding ``relpath`` with ``size`` bytes."""
+    root = tmp_path / "mirror"
+    target = root / relpath
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(bytes(range(256)) * (size // 256))
+    return root
+
+
+def test_statuses_present_missing_verified_corrupt(qtbot, tmp_path: Path, model_dir) -> None:
+    store = ModelStore(tmp_path / "store")
+    real = require(model_dir / "taggers/mtat/fcn/best_model.pth")
+    store.location(FCN).parent.mkdir(parents=True)
+    shutil.copyfile(real, store.location(FCN))  # a copy in a temporary store, not the repo
+    store.location(CRNN).parent.mkdir(parents=True)
+    store.location(CRNN).write_bytes(b"not a checkpoint")
+    store.location(HCNN).parent.mkdir(parents=True)
+    store.location(HCNN).write_bytes(b"unknown")
+    dialog = open_dialog(qtbot, store)
+    assert dialog.tree.topLevelItemCount() == len(REGISTRY)
+    assert dialog.status(FCN) == "verified"
+    assert dialog.status(CRNN) == "mismatch"
+    assert dialog.status(HCNN) == "unknown checksum"
+    assert dialog.status(JUKEBOX) == "missing"
+    assert dialog._item(CRNN).text(3) == "corrupt (checksum mismatch)"
+    dialog.select_model(FCN)
+    assert not dialog.download_button.isEnabled()  # already there and verified
+    dialog.select_model(CRNN)
+    assert dialog.download_button.isEnabled()  # a corrupt file can be downloaded again
+
+
+def test_download_with_progress(qtbot, tmp_path: Path, model_dir, http_server) -> None:  # noqa: F811
+    require(model_dir / "taggers/mtat/fcn/best_model.pth")
+    server = http_server(model_dir)  # the shared folder is laid out like the store
+    store = ModelStore(tmp_path / "store", base_urls=[server.url])
+    dialog = open_dialog(qtbot, store)
+    dialog.select_model(FCN)
+    seen: list[int] = []
+    dialog._relay.progressed.connect(lambda done, total: seen.append(done))
+    with (
+        qtbot.waitSignal(dialog.models_changed, timeout=10_000),
+        qtbot.waitSignal(dialog.job_finished, timeout=10_000) as finished,
+    ):
+        click(qtbot, dialog.download_button)
+        assert dialog.busy and not dialog.progress.isHidden()
+        assert not dialog.download_button.isEnabled()
+    assert finished.args == [FCN, "installed"]
+    assert seen and seen[-1] == REGISTRY[FCN].size
+    assert server.requests == ["/taggers/mtat/fcn/best_model.pth"]
+    wait_idle(qtbot, dialog)
+    assert dialog.status(FCN) == "verified"
+    assert store.verify(FCN) == "verified"
+    assert dialog.progress.isHidden()
+    assert "installed" in dialog.message.text()
+
+
+def test_cancel_leaves_nothing(qtbot, tmp_path: Path, http_server) -> None:  # noqa: F811
+    root = mirror(tmp_path, REGISTRY[HCNN].relpath, 2 * 1024 * 1024)
+    server = http_server(root, chunk_delay=0.05)  # 32 chunks: about 1.6 s
+    store = ModelStore(tmp_path / "store", base_urls=[server.url])
+    dialog = open_dialog(qtbot, store)
+    dialog.select_model(HCNN)
+    with qtbot.waitSignal(dialog._relay.progressed, timeout=5000):
+        click(qtbot, dialog.download_button)
+    with qtbot.waitSignal(dialog.job_finished, timeout=10_000) as finished:
+        click(qtbot, dialog.cancel_button)
+    assert finished.args == [HCNN, "cancelled"]
+    assert dialog.status(HCNN) == "missing"
+    assert "cancelled" in dialog.message.text()
+    folder = store.location(HCNN).parent
+    assert not store.location(HCNN).exists() and not list(folder.glob("*.part"))
+
+
+def test_failed_download_says_what_to_do(qtbot, tmp_path: Path, http_server) -> None:  # noqa: F811
+    root = mirror(tmp_path, REGISTRY[HCNN].relpath, 4096)
+    server = http_server(root, fault=Fault.NOT_FOUND)
+    store = ModelStore(tmp_path / "store", base_urls=[server.url])
+    dialog = open_dialog(qtbot, store)
+    with qtbot.waitSignal(dialog.job_finished, timeout=10_000) as finished:
+        dialog.download(HCNN)
+    assert finished.args == [HCNN, "failed"]
+    text = dialog.message.text()
+    assert "HTTP 404" in text and "tagbox models install" in text
+    assert dialog.status(HCNN) == "missing" and not dialog.busy
+
+
+def test_jukebox_needs_the_licence(qtbot, tmp_path: Path, http_server) -> None:  # noqa: F811
+    root = mirror(tmp_path, REGISTRY[JUKEBOX].relpath, 8192)
+    server = http_server(root)
+    store = ModelStore(tmp_path / "store", base_urls=[server.url])
+    dialog = open_dialog(qtbot, store)
+    asked = []
+    dialog.ask_licence = lambda info: asked.append(info) or False  # declined
+    dialog.select_model(JUKEBOX)
+    click(qtbot, dialog.download_button)
+    assert asked[0].licence_text == REGISTRY[JUKEBOX].licence_text
+    assert not dialog.busy and server.requests == []  # nothing was fetched
+    dialog.ask_licence = lambda info: True
+    with qtbot.waitSignal(dialog.job_finished, timeout=10_000) as finished:
+        click(qtbot, dialog.download_button)
+    assert finished.args == [JUKEBOX, "installed"]
+    wait_idle(qtbot, dialog)
+    assert dialog.status(JUKEBOX) == "unknown checksum"  # OpenAI publishes no checksum
+    assert store.location(JUKEBOX).stat().st_size == 8192
+
+
+def test_licence_dialog_shows_the_text(qtbot) -> None:
+    info = REGISTRY[JUKEBOX]
+    dialog = LicenceDialog(info)
+    qtbot.addWidget(dialog)
+    assert dialog.text.toPlainText() == info.licence_text
+    assert "Noncommercial" in dialog.windowTitle() + dialog.text.toPlainText()
+    dialog.show()
+    click(qtbot, dialog.accept_button)
+    assert dialog.result() == LicenceDialog.DialogCode.Accepted
+
+
+def test_locate_file_installs_and_checks(qtbot, tmp_path: Path, model_dir) -> None:
+    real = require(model_dir / "taggers/mtat/fcn/best_model.pth")
+    store = ModelStore(tmp_path / "store")
+    dialog = open_dialog(qtbot, store)
+    wrong = tmp_path / "best_model.pth"
+    wrong.write_bytes(b"something else")
+    dialog.choose_file = lambda info: str(wrong)
+    dialog.select_model(FCN)
+    with qtbot.waitSignal(dialog.job_finished, timeout=10_000) as finished:
+        click(qtbot, dialog.locate_button)
+    assert finished.args == [FCN, "failed"]
+    assert FCN in dialog.message.text() and "again" in dialog.message.text()
+    assert dialog.status(FCN) == "missing"
+    dialog.choose_file = lambda info: str(real)
+    with qtbot.waitSignal(dialog.models_changed, timeout=10_000):
+        click(qtbot, dialog.locate_button)
+    wait_idle(qtbot, dialog)
+    assert dialog.status(FCN) == "verified"
+    assert real.is_file()  # copied, not moved
+    dialog.choose_file = lambda info: None  # the file chooser was cancelled
+    click(qtbot, dialog.locate_button)
+    assert not dialog.busy
+
+
+def test_closing_cancels_a_download(qtbot, tmp_path: Path, http_server) -> None:  # noqa: F811
+    root = mirror(tmp_path, REGISTRY[HCNN].relpath, 2 * 1024 * 1024)
+    server = http_server(root, chunk_delay=0.05)
+    store = ModelStore(tmp_path / "store", base_urls=[server.url])
+    dialog = open_dialog(qtbot, store)
+    with qtbot.waitSignal(dialog._relay.progressed, timeout=5000):
+        dialog.download(HCNN)
+    with qtbot.waitSignal(dialog.job_finished, timeout=10_000) as finished:
+        dialog.reject()
+    assert finished.args == [HCNN, "cancelled"]
+    assert not store.location(HCNN).exists()

@@ -1,0 +1,119 @@
+"""Drag-out of stems: the mime data carries real, complete audio files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PySide6.QtCore import QUrl
+
+from tagbox_gui.core.audio import Song, analysis_signal
+from tagbox_gui.core.types import Estimate
+from tagbox_gui.gui.widgets import StemListView
+
+RATE = 22_050
+FFT = 1024
+
+
+def make_song(tmp_path: Path, seconds: float = 2.0, channels: int = 2) -> Song:
+    rng = np.random.default_rng(1)
+    data = (0.2 * rng.standard_normal((round(seconds * RATE), channels))).astype(np.float32)
+    return Song(tmp_path / "My Song.wav", "My Song", data, RATE, "FLOAT", "WAV")
+
+
+def half_mask_estimate(song: Song) -> Estimate:
+    length = len(analysis_signal(song))
+    mask = np.full((FFT // 2 + 1, 1 + length // (FFT // 2)), 0.5, dtype=np.float32)
+    return Estimate(0, length, {FFT: mask})
+
+
+@pytest.fixture
+def view(qtbot, tmp_path: Path) -> StemListView:
+    widget = StemListView(export_root=tmp_path)
+    qtbot.addWidget(widget)
+    return widget
+
+
+def test_items_are_named_after_song_and_tags(view: StemListView, tmp_path: Path) -> None:
+    song = make_song(tmp_path)
+    view.set_stems(song, half_mask_estimate(song), ["piano"], {"steps": "10"}, "light")
+    assert [view.item(i).text() for i in range(view.count())] == [
+        "My Song - piano",
+        "My Song - no piano",
+    ]
+    assert list(tmp_path.iterdir()) == []  # nothing written before a drag
+
+
+def test_mime_data_holds_complete_audio_files(view: StemListView, tmp_path: Path) -> None:
+    song = make_song(tmp_path)
+    view.set_stems(song, half_mask_estimate(song), ["piano"], {"steps": "10"}, "light")
+    mime = view.mimeData([view.item(0), view.item(1)])
+    urls = mime.urls()
+    assert len(urls) == 2 and all(isinstance(u, QUrl) and u.isLocalFile() for u in urls)
+    assert urls[0].toString().startswith("file://")
+    paths = [Path(u.toLocalFile()) for u in urls]
+    assert [p.name for p in paths] == ["My Song - piano.wav", "My Song - no piano.wav"]
+    assert all(p.is_relative_to(tmp_path) for p in paths)
+    stems = []
+    for path in paths:
+        info = sf.info(str(path))
+        assert (info.samplerate, info.channels, info.frames) == (RATE, 2, song.frames)
+        assert info.subtype == "FLOAT"
+        stems.append(sf.read(str(path), dtype="float32")[0])
+    np.testing.assert_allclose(stems[0] + stems[1], song.data, atol=1e-6)  # they add up
+    assert np.abs(stems[0]).max() > 0.01  # the separated stem is not silence
+    assert not list(paths[0].parent.glob("*.part"))  # no temporary left over
+    # a second drag reuses the files; a new result writes new ones
+    again = view.make_mime_data([view.item(1)])
+    assert [Path(u.toLocalFile()) for u in again.urls()] == [paths[1]]
+    view.set_stems(song, half_mask_estimate(song), ["drums"], {}, "light")
+    newer = Path(view.make_mime_data([view.item(0)]).urls()[0].toLocalFile())
+    assert newer.name == "My Song - drums.wav" and newer.parent != paths[0].parent
+
+
+def test_prepare_writes_in_the_background(view: StemListView, tmp_path: Path) -> None:
+    song = make_song(tmp_path)
+    view.set_stems(song, half_mask_estimate(song), ["piano"], {}, "light")
+    view.prepare()
+    _, future = view._pending
+    separated, residual = future.result(timeout=30)
+    assert separated.is_file() and residual.is_file()
+    paths = [Path(u.toLocalFile()) for u in view.make_mime_data([view.item(0)]).urls()]
+    assert paths == [separated]
+    # a result replaced before its prepared files are used is not dragged
+    view.prepare()  # nothing pending or to do: the files exist
+    assert view._pending is None
+    view.set_stems(song, half_mask_estimate(song), ["bass"], {}, "light")
+    view.prepare()
+    view.set_stems(song, half_mask_estimate(song), ["drums"], {}, "light")
+    path = Path(view.make_mime_data([view.item(0)]).urls()[0].toLocalFile())
+    assert path.name == "My Song - drums.wav"
+
+
+def test_provenance_and_backend_go_into_the_file(view: StemListView, tmp_path: Path) -> None:
+    song = make_song(tmp_path, channels=1)
+    view.set_stems(song, half_mask_estimate(song), ["guitar"], {"steps": "42"}, "jukebox")
+    path = Path(view.make_mime_data([view.item(0)]).urls()[0].toLocalFile())
+    with sf.SoundFile(str(path)) as handle:
+        assert handle.channels == 1
+        comment = handle.comment
+    assert "steps: 42" in comment and "backend: jukebox" in comment
+
+
+def test_export_failure_is_reported_not_raised(view: StemListView, tmp_path: Path, qtbot) -> None:
+    song = make_song(tmp_path)
+    view.set_stems(song, half_mask_estimate(song), ["piano"], {}, "light")
+    blocker_file = tmp_path / "occupied"
+    blocker_file.write_text("a file where the export folder should go")
+    view._session_dir = blocker_file  # the folder cannot be created
+    with qtbot.waitSignal(view.export_failed) as blocker:
+        assert view.mimeData([view.item(0)]) is None
+    assert "choose another folder" in blocker.args[0]
+
+
+def test_no_stems_no_mime_data(view: StemListView) -> None:
+    assert view.mimeData([]) is None
+    with pytest.raises(ValueError):
+        view.stem_files()

@@ -1,0 +1,332 @@
+"""Views and the transport panel: real signals, real mouse events, values on screen."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt, QThreadPool
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QAbstractSlider, QApplication
+
+from tagbox_gui.core.audio import Song
+from tagbox_gui.core.types import Region
+from tagbox_gui.gui.playback import Player
+from tagbox_gui.gui.widgets import (
+    LossPlotView,
+    MaskView,
+    SpectrogramView,
+    TagMetersView,
+    TransportPanel,
+    WaveformView,
+    compute_spectrogram,
+    peak_envelope,
+)
+from tagbox_gui.gui.widgets.spectrogram_view import FLOOR_DB
+
+
+def make_song(seconds: float = 4.0, rate: int = 22_050, channels: int = 2) -> Song:
+    t = np.arange(round(seconds * rate)) / rate
+    tone = 0.5 * np.sin(2 * np.pi * 1000 * t) * np.minimum(1.0, t)  # fades in over 1 s
+    data = np.repeat(tone[:, None], channels, axis=1).astype(np.float32)
+    data[:, -1] *= 0.5
+    return Song(Path("tone.wav"), "tone", data, rate, "FLOAT", "WAV")
+
+
+def shown(qtbot, widget, width: int = 800, height: int = 300):
+    qtbot.addWidget(widget)
+    widget.resize(width, height)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
+def viewport_point(view: WaveformView, seconds: float) -> QPoint:
+    """Widget pixel of ``seconds`` (at y = 0) in the waveform's plot."""
+    box = view.plot_item.getViewBox()
+    scene = box.mapViewToScene(QPointF(seconds, 0.0))
+    return view.plot_widget.mapFromScene(scene)
+
+
+def send_drag(widget, start: QPoint, end: QPoint, steps: int = 8) -> None:
+    """A left-button drag with the button held during the moves (QTest cannot hold it)."""
+    left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+    mods = Qt.KeyboardModifier.NoModifier
+
+    def send(kind, pos: QPoint, button, buttons) -> None:
+        global_pos = QPointF(widget.mapToGlobal(pos))
+        event = QMouseEvent(kind, QPointF(pos), global_pos, button, buttons, mods)
+        QApplication.sendEvent(widget, event)
+
+    send(QEvent.Type.MouseButtonPress, start, left, left)
+    for i in range(1, steps + 1):
+        pos = start + (end - start) * (i / steps)
+        send(QEvent.Type.MouseMove, pos, none, left)
+    send(QEvent.Type.MouseButtonRelease, end, left, none)
+
+
+# ----- waveform ------------------------------------------------------------------------------
+def test_peak_envelope_keeps_extremes_per_bucket() -> None:
+    data = np.zeros((1000, 2), dtype=np.float32)
+    data[10, 0], data[995, 1] = 0.9, -0.7
+    x, y = peak_envelope(data, 100, max_buckets=100)  # 10 samples per bucket
+    assert x.shape == y.shape == (200,)
+    assert np.all(np.diff(x) > 0)
+    np.testing.assert_allclose(y[2:4], [0.0, 0.9])  # bucket 1 holds sample 10
+    np.testing.assert_allclose(y[-2:], [-0.7, 0.0])  # the last bucket holds sample 995
+    assert x[2] == pytest.approx(0.1) and x[-2] == pytest.approx(9.9)
+    x, y = peak_envelope(data[:995], 100, max_buckets=100)  # a short last bucket
+    assert y.shape == (200,) and y.max() == pytest.approx(0.9)
+
+
+def test_waveform_shows_song_and_limits_zoom(qtbot) -> None:
+    view = shown(qtbot, WaveformView())
+    song = make_song()
+    view.set_song(song)
+    _, y = view._curve.getOriginalDataset()
+    assert float(np.max(y)) == pytest.approx(float(song.data.max()), abs=1e-6)
+    assert float(np.min(y)) == pytest.approx(float(song.data.min()), abs=1e-6)
+    assert view.duration == pytest.approx(4.0)
+    box = view.plot_item.getViewBox()
+    box.setXRange(-10.0, 20.0, padding=0.0)
+    low, high = box.viewRange()[0]
+    assert low >= 0.0 and high <= 4.0 + 1e-9
+    assert view.region() is None
+
+
+def test_waveform_region_set_and_dragged(qtbot) -> None:
+    view = shown(qtbot, WaveformView())
+    view.set_song(make_song())
+    with qtbot.assertNotEmitted(view.region_changed):
+        view.set_region(Region(1.0, 2.0))
+    assert view.region() == Region(1.0, 2.0)
+    view.set_region(Region(3.0, 99.0))  # clamped to the song
+    assert view.region() == Region(3.0, 4.0)
+    view.set_region(Region(1.0, 2.0))
+    start, end = viewport_point(view, 1.5), viewport_point(view, 2.5)
+    with qtbot.waitSignal(view.region_changed, timeout=2000) as blocker:
+        send_drag(view.plot_widget.viewport(), start, end)
+    moved = blocker.args[0]
+    assert isinstance(moved, Region)
+    assert moved.start == pytest.approx(2.0, abs=0.05)
+    assert moved.duration == pytest.approx(1.0, abs=1e-6)
+    assert view.region() == moved
+    view.set_region(None)
+    assert view.region() is None
+
+
+def test_waveform_click_requests_a_seek(qtbot) -> None:
+    view = shown(qtbot, WaveformView())
+    view.set_song(make_song())
+    point = viewport_point(view, 2.5)
+    with qtbot.waitSignal(view.seek_requested, timeout=2000) as blocker:
+        qtbot.mouseClick(view.plot_widget.viewport(), Qt.MouseButton.LeftButton, pos=point)
+    pixel = 4.0 / view.plot_item.getViewBox().width()
+    assert blocker.args[0] == pytest.approx(2.5, abs=2 * pixel)
+    view.set_playhead(1.25)
+    assert view.playhead() == pytest.approx(1.25)
+
+
+# ----- spectrogram ---------------------------------------------------------------------------
+def test_spectrogram_finds_the_tone_on_a_log_axis() -> None:
+    song = make_song(seconds=2.0)
+    spec = compute_spectrogram(song.data, song.rate)
+    bins, frames = spec.image.shape
+    assert bins == 256
+    assert spec.image.max() == pytest.approx(0.0, abs=1e-4)  # dB re the loudest cell
+    assert spec.duration == pytest.approx(2.0, abs=2 * spec.seconds_per_frame)
+    edges = np.geomspace(30.0, song.rate / 2, 257)
+    loudest = int(np.argmax(spec.image[:, frames // 2]))
+    assert edges[loudest] <= 1000.0 * 1.03 and edges[loudest + 1] >= 1000.0 / 1.03
+    # far from the tone the level is low: 100 Hz is > 60 dB below it
+    assert spec.image[int(np.searchsorted(edges, 100.0)), frames // 2] < -60
+
+
+def test_spectrogram_columns_stay_bounded_for_long_songs() -> None:
+    data = np.zeros((600 * 8000, 1), dtype=np.float32)  # 10 minutes at 8 kHz
+    data[::7] = 0.1
+    spec = compute_spectrogram(data, 8000, max_frames=1000)
+    assert spec.image.shape[1] <= 1001
+    assert np.isfinite(spec.image).all()
+    assert spec.fmax == 4000.0
+
+
+def test_spectrogram_view_computes_in_background_and_links_x(qtbot) -> None:
+    waveform = shown(qtbot, WaveformView())
+    view = shown(qtbot, SpectrogramView())
+    view.link_x(waveform)
+    first, second = make_song(seconds=3.0), make_song(seconds=2.0)
+    waveform.set_song(second)
+    with qtbot.waitSignal(view.spectrogram_shown, timeout=10_000):
+        view.set_song(first)
+        view.set_song(second)  # the first result is stale: never shown
+    QThreadPool.globalInstance().waitForDone(10_000)
+    qtbot.wait(50)
+    assert view.spectrogram is not None
+    assert view.spectrogram.duration == pytest.approx(2.0, abs=0.1)
+    assert view._image.levels is not None
+    np.testing.assert_allclose(view._image.levels, [FLOOR_DB, 0.0])
+    waveform.plot_item.getViewBox().setXRange(0.5, 1.0, padding=0.0)
+    low, high = view.plot_item.getViewBox().viewRange()[0]
+    assert (low, high) == pytest.approx((0.5, 1.0), abs=0.01)
+    view.set_playhead(0.7)
+    assert view._playhead.value() == pytest.approx(0.7)
+
+
+# ----- loss plot -----------------------------------------------------------------------------
+def test_loss_plot_stores_then_draws_on_refresh(qtbot) -> None:
+    view = shown(qtbot, LossPlotView())
+    keys = ["fcn_mtat_2048", "fcn_mtat_1024"]
+    view.reset(keys)
+    assert view.keys == ("total", *keys)
+    assert len(view._legend.items) == 3
+    for step in range(1, 301):  # more than the initial capacity
+        view.append(step, 1.0 / step, {keys[0]: 2.0 / step, keys[1]: 3.0 / step})
+    assert view.curve_data("total")[0].size == 0  # nothing drawn before refresh
+    view.refresh()
+    x, y = view.curve_data("total")
+    np.testing.assert_array_equal(x, np.arange(1, 301))
+    np.testing.assert_allclose(y, 1.0 / np.arange(1, 301))
+    np.testing.assert_allclose(view.curve_data(keys[1])[1], 3.0 / np.arange(1, 301))
+    view.append(301, 0.5, {"crnn_mtat_512": 0.25})  # a key reset() did not know
+    view.refresh()
+    steps, values = view.series("crnn_mtat_512")
+    assert steps.size == 301 and np.isnan(values[:300]).all() and values[300] == 0.25
+    assert math.isnan(view.series(keys[0])[1][300])
+    assert len(view._legend.items) == 4
+    view.reset(["x"])
+    assert view.count == 0 and view.keys == ("total", "x")
+    assert len(view._legend.items) == 2
+
+
+# ----- mask ----------------------------------------------------------------------------------
+def test_mask_view_keeps_fixed_levels(qtbot) -> None:
+    view = shown(qtbot, MaskView())
+    mask = np.linspace(0.2, 0.4, 64 * 100, dtype=np.float32).reshape(64, 100)
+    view.set_image(mask, Region(1.0, 3.0))
+    np.testing.assert_array_equal(view.image, mask)
+    np.testing.assert_allclose(view._image.levels, [0.0, 1.0])  # not auto-levelled to 0.2..0.4
+    rect = view._image.mapRectToParent(view._image.boundingRect())
+    assert (rect.left(), rect.width(), rect.height()) == pytest.approx((1.0, 2.0, 64.0))
+    view.set_image(mask * 2)  # no region: frames on x
+    rect = view._image.mapRectToParent(view._image.boundingRect())
+    assert (rect.left(), rect.width()) == pytest.approx((0.0, 100.0))
+    with pytest.raises(ValueError):
+        view.set_image(np.zeros(10))
+
+
+# ----- tag meters ----------------------------------------------------------------------------
+def test_tag_meters_show_both_probabilities(qtbot) -> None:
+    view = shown(qtbot, TagMetersView(), 400, 150)
+    view.set_tags(["piano", "guitar"])
+    assert view.tags == ("piano", "guitar")
+    assert view.meter_text("piano") == ("–", "–")
+    view.set_values({"piano": 0.873, "guitar": 1.4}, {"piano": 0.05})
+    assert view.values()["piano"] == (0.873, 0.05)
+    assert view.meter_text("piano") == ("0.87", "0.05")
+    assert view.meter_text("guitar") == ("1.00", "–")  # clipped; missing residual
+    _, sep, res = view._rows["piano"]
+    assert (sep.value(), res.value()) == (873, 50)
+    view.set_tags(["drums"])
+    assert view.tags == ("drums",) and view.meter_text("drums") == ("–", "–")
+
+
+# ----- transport -----------------------------------------------------------------------------
+class FakeStream:
+    def __init__(self, rate: int, channels: int, callback) -> None:
+        self.callback, self.channels, self.active = callback, channels, False
+
+    def start(self) -> None:
+        self.active = True
+
+    def stop(self) -> None:
+        self.active = False
+
+    def close(self) -> None:
+        self.active = False
+
+
+def pull(player: Player, frames: int) -> None:
+    out = np.zeros((frames, 2), dtype=np.float32)
+    player.callback(out, frames, None, None)
+
+
+@pytest.fixture
+def panel(qtbot) -> TransportPanel:
+    player = Player(stream_factory=FakeStream)
+    widget = shown(qtbot, TransportPanel(player), 900, 80)
+    song = make_song()
+    widget.load({"mix": song.data, "separated": song.data * 0.5}, song.rate)
+    return widget
+
+
+def test_transport_plays_and_reports_position(qtbot, panel: TransportPanel) -> None:
+    player = panel.player
+    assert panel.source_buttons["mix"].isChecked()
+    assert panel.source_buttons["separated"].isEnabled()
+    assert not panel.source_buttons["residual"].isEnabled()  # not loaded
+    assert not panel.message_label.isVisible()
+    qtbot.mouseClick(panel.play_button, Qt.MouseButton.LeftButton)
+    assert player.playing
+    pull(player, 22_050)  # one second of audio went out
+    with qtbot.waitSignal(panel.position_changed, timeout=1000) as blocker:
+        pass
+    assert blocker.args[0] == pytest.approx(1.0)
+    assert panel.slider.value() == 1000
+    assert panel.position_label.text() == "0:01.0 / 0:04.0"
+    with qtbot.waitSignal(panel.source_changed) as blocker:
+        qtbot.mouseClick(panel.source_buttons["separated"], Qt.MouseButton.LeftButton)
+    assert blocker.args == ["separated"]
+    assert player.source == "separated" and player.position == pytest.approx(1.0)
+    qtbot.mouseClick(panel.play_button, Qt.MouseButton.LeftButton)
+    assert not player.playing
+
+
+def test_transport_stops_at_the_end(qtbot, panel: TransportPanel) -> None:
+    panel.seek(3.9)
+    panel.toggle()
+    pull(panel.player, 22_050)
+    qtbot.waitUntil(lambda: panel.play_button.icon().cacheKey() == panel._play_icon.cacheKey())
+    assert not panel.player.playing
+    assert not panel.player._stream.active  # the device was released
+
+
+def test_transport_seek_loop_and_slider(qtbot, panel: TransportPanel) -> None:
+    with qtbot.waitSignal(panel.position_changed) as blocker:
+        panel.seek(2.0)
+    assert blocker.args == [pytest.approx(2.0)]
+    assert not panel.loop_button.isEnabled()
+    panel.set_loop_region(Region(0.5, 1.5))
+    with qtbot.waitSignal(panel.loop_toggled) as blocker:
+        qtbot.mouseClick(panel.loop_button, Qt.MouseButton.LeftButton)
+    assert blocker.args == [True]
+    assert panel.player.loop == Region(0.5, 1.5)
+    assert panel.player.position == pytest.approx(0.5)  # jumped into the loop
+    panel.set_loop_region(Region(1.0, 2.0))  # moving the region moves the loop
+    assert panel.player.loop == Region(1.0, 2.0)
+    panel.set_loop_region(None)
+    assert not panel.loop_button.isChecked() and panel.player.loop is None
+    panel.seek(0.5)
+    panel.slider.triggerAction(QAbstractSlider.SliderAction.SliderPageStepAdd)
+    assert panel.slider.value() == 4000  # 0.5 s + a 5 s page, capped at the end
+    assert panel.player.position == pytest.approx(4.0, abs=1e-4)
+
+
+def test_transport_without_audio_still_tracks_position(qtbot, monkeypatch) -> None:
+    from tagbox_gui.gui import playback
+
+    reason = "Playback is off because no audio output device was found."
+    monkeypatch.setattr(playback, "_probe_output", lambda: (0, reason))
+    panel = shown(qtbot, TransportPanel(Player()), 900, 80)
+    song = make_song()
+    panel.load({"mix": song.data}, song.rate)
+    assert panel.message_label.isVisible() and panel.message_label.text() == reason
+    assert not panel.play_button.isEnabled()
+    panel.toggle()
+    assert not panel.player.playing
+    with qtbot.waitSignal(panel.position_changed) as blocker:
+        panel.seek(3.0)
+    assert blocker.args == [pytest.approx(3.0)]
+    assert panel.position_label.text() == "0:03.0 / 0:04.0"
