@@ -6,7 +6,9 @@ a daemon thread. Its ``fault`` can be switched at any time (it is read per reque
 - ``Fault.NONE``: serve the file as it is;
 - ``Fault.NOT_FOUND``: answer 404 for every path;
 - ``Fault.DROP``: send the full Content-Length, then close the connection after half the bytes;
-- ``Fault.RESET``: like DROP but abort the connection (TCP reset) instead of closing it;
+- ``Fault.RESET``: like DROP but abort the connection (TCP reset) instead of closing it; the
+  client then sees a reset error or, depending on timing, an early end of file (Linux does
+  not guarantee which), with all or only part of the bytes sent;
 - ``Fault.CORRUPT``: serve the right number of bytes with one byte in the middle altered.
 
 ``chunk_delay`` (seconds slept after each chunk) slows a transfer down, e.g. to press a Cancel
@@ -99,6 +101,19 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     owner: FileServer
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.to_reset: set[socket.socket] = set()
+
+    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
+        # The default shuts the write side down first, which sends a FIN the client may read
+        # as a clean end of file before the RST arrives; a reset connection must only reset.
+        if request in self.to_reset:
+            self.to_reset.discard(request)
+            self.close_request(request)
+        else:
+            super().shutdown_request(request)
 
 
 class FileServer:

@@ -1,0 +1,160 @@
+"""`tagbox models`: list, fetch, verify and install the model files the application uses.
+
+Model names are the registry's (:data:`tagbox_gui.core.models.REGISTRY`): ``fcn/mtat`` style
+for taggers, ``jukebox-vqvae-5b`` for the Jukebox VQ-VAE. The model folder is ``--model-dir``,
+else ``$TAGBOX_MODEL_DIR``, else the per-user cache; ``$TAGBOX_MODEL_BASE_URL`` points fetches
+at a mirror laid out like the store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from tagbox_gui.core.models import (
+    REGISTRY,
+    ModelInfo,
+    ModelStore,
+    Progress,
+    check_licence,
+    model_info,
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``models`` sub-command and its actions."""
+    parser = subparsers.add_parser(
+        "models",
+        help="list, download and check model files",
+        description=(
+            "List, download, verify and install model files. Taggers are named ARCH/DATASET "
+            "(e.g. fcn/mtat), the Jukebox VQ-VAE jukebox-vqvae-5b. $TAGBOX_MODEL_BASE_URL "
+            "makes fetch use a mirror laid out like the model folder."
+        ),
+    )
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--model-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="model folder (default: $TAGBOX_MODEL_DIR, else the user cache folder)",
+    )
+
+    listing = actions.add_parser("list", parents=[common], help="show every model and its status")
+    listing.set_defaults(func=_list)
+
+    fetch = actions.add_parser("fetch", parents=[common], help="download models")
+    fetch.add_argument("names", nargs="+", metavar="NAME", help="model name, e.g. fcn/mtat")
+    fetch.add_argument(
+        "--accept-license",
+        action="store_true",
+        help="accept the model's licence where it asks for consent (Jukebox: non-commercial)",
+    )
+    fetch.add_argument("--force", action="store_true", help="download again even if present")
+    fetch.set_defaults(func=_fetch)
+
+    verify = actions.add_parser("verify", parents=[common], help="check files against sha256")
+    verify.add_argument("names", nargs="*", metavar="NAME", help="models to check (default: all)")
+    verify.set_defaults(func=_verify)
+
+    install = actions.add_parser(
+        "install", parents=[common], help="copy a hand-downloaded model file into the store"
+    )
+    install.add_argument("name", metavar="NAME")
+    install.add_argument("file", type=Path, metavar="FILE")
+    install.add_argument("--accept-license", action="store_true", help="accept the licence")
+    install.set_defaults(func=_install)
+
+
+def _store(args: argparse.Namespace) -> ModelStore:
+    return ModelStore(args.model_dir)
+
+
+def _size(info: ModelInfo) -> str:
+    if info.size is None:
+        return "unknown"
+    return f"{info.size / 1e6:.1f} MB"
+
+
+def _list(args: argparse.Namespace) -> int:
+    store = _store(args)
+    rows = [("NAME", "KIND", "LICENCE", "SIZE", "SHA256", "STATUS")]
+    for info in REGISTRY.values():
+        checksum = "known" if info.sha256 else "unknown"
+        rows.append(
+            (info.name, info.kind, info.licence, _size(info), checksum, store.status(info.name))
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    print(f"Model folder: {store.root}")
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]]))
+    return 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    store = _store(args)
+    infos = [model_info(name) for name in args.names]
+    for info in infos:  # refuse before any download starts
+        check_licence(info, args.accept_license)
+    for info in infos:
+        if not args.force and store.verify(info.name) in ("verified", "unknown checksum"):
+            print(f"{info.name}: already present at {store.location(info.name)}")
+            continue
+        with _ProgressBar(info.name) as progress:
+            path = store.fetch(
+                info.name, progress=progress, accept_license=args.accept_license, force=True
+            )
+        print(f"{info.name}: saved to {path}")
+    return 0
+
+
+class _ProgressBar:
+    """A tqdm bar on stderr driven by the store's ``(done, total)`` callback."""
+
+    def __init__(self, name: str) -> None:
+        self._bar = tqdm(
+            desc=name, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr, leave=True
+        )
+
+    def __enter__(self) -> Progress:
+        return self._update
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.close()
+
+    def _update(self, done: int, total: int | None) -> None:
+        if done < self._bar.n or total != self._bar.total:
+            # Another mirror started over, or the size became known.
+            self._bar.reset(total=total)
+        self._bar.update(done - self._bar.n)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    store = _store(args)
+    names = [model_info(name).name for name in args.names] or list(REGISTRY)
+    width = max(len(name) for name in names)
+    mismatches = 0
+    for name in names:
+        result = store.verify(name)
+        mismatches += result == "mismatch"
+        print(f"{name.ljust(width)}  {result}")
+    if mismatches:
+        print(
+            f"tagbox: {mismatches} model file(s) do not match their checksum; "
+            "download them again with `tagbox models fetch NAME --force`",
+            file=sys.stderr,
+        )
+    return 1 if mismatches else 0
+
+
+def _install(args: argparse.Namespace) -> int:
+    store = _store(args)
+    path = store.install_file(args.name, args.file, accept_license=args.accept_license)
+    print(f"{model_info(args.name).name}: installed at {path} ({store.verify(args.name)})")
+    return 0

@@ -1,0 +1,150 @@
+"""`tagbox models` run in-process, downloads from a local HTTP server (never the internet)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tagbox_gui.cli import main
+from tagbox_gui.core.models import ENV_BASE_URL, ENV_MODEL_DIR, JUKEBOX, REGISTRY
+from tests.httpserver import Fault, FileServer, closed_port_url, http_server  # noqa: F401
+
+FCN_REL = "taggers/mtat/fcn/best_model.pth"
+PRESENT = {
+    "fcn/mtat", "crnn/mtat", "musicnn/mtat", "fcn/jamendo", "crnn/jamendo",
+    "musicnn/jamendo", "fcn/msd", "crnn/msd",
+}  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_BASE_URL, closed_port_url())
+    monkeypatch.delenv(ENV_MODEL_DIR, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+@pytest.fixture
+def mirror(http_server, model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> FileServer:  # noqa: F811
+    server = http_server(model_dir)
+    monkeypatch.setenv(ENV_BASE_URL, server.url)
+    return server
+
+
+def _table(text: str) -> dict[str, list[str]]:
+    """Rows of `models list` keyed by model name (header and folder line dropped)."""
+    rows = {}
+    for line in text.splitlines():
+        cells = line.split()
+        if cells and cells[0] in REGISTRY:
+            rows[cells[0]] = cells
+    return rows
+
+
+def test_list_shared_folder(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "list", "--model-dir", str(model_dir)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == f"Model folder: {model_dir}"
+    assert "NAME" in out and "LICENCE" in out and "STATUS" in out
+    rows = _table(out)
+    assert set(rows) == set(REGISTRY)
+    assert {name for name, cells in rows.items() if cells[-1] == "present"} == PRESENT
+    assert rows["fcn/mtat"][1:5] == ["tagger", "MIT", "1.9", "MB"]
+    assert rows[JUKEBOX][1] == "jukebox" and "Noncommercial" in rows[JUKEBOX]
+    assert rows[JUKEBOX][-1] == "missing"
+
+
+def test_list_honours_env_model_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(ENV_MODEL_DIR, str(tmp_path))
+    assert main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == f"Model folder: {tmp_path}"
+    assert {cells[-1] for cells in _table(out).values()} == {"missing"}
+
+
+def test_verify_shared_folder(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "verify", "--model-dir", str(model_dir)]) == 0
+    results = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines())
+    assert {results[name] for name in PRESENT} == {"verified"}
+    assert {r for n, r in results.items() if n not in PRESENT} == {"missing"}
+    assert set(results) == set(REGISTRY)
+
+
+def test_verify_mismatch_exits_non_zero(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / FCN_REL
+    target.parent.mkdir(parents=True)
+    target.write_bytes((model_dir / FCN_REL).read_bytes()[:-1] + b"?")
+    assert main(["models", "verify", "fcn/mtat", "crnn/mtat", "--model-dir", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.split() == ["fcn/mtat", "mismatch", "crnn/mtat", "missing"]
+    assert "tagbox models fetch NAME --force" in captured.err
+
+
+def test_fetch_downloads_with_progress_bar(
+    tmp_path: Path, mirror: FileServer, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["models", "fetch", "fcn/mtat", "--model-dir", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == f"fcn/mtat: saved to {tmp_path / FCN_REL}"
+    assert "fcn/mtat" in captured.err and "100%" in captured.err  # tqdm on stderr
+    assert (tmp_path / FCN_REL).read_bytes() == (model_dir / FCN_REL).read_bytes()
+    assert main(["models", "fetch", "fcn/mtat", "--model-dir", str(tmp_path)]) == 0
+    assert "already present" in capsys.readouterr().out
+    assert mirror.requests == [f"/{FCN_REL}"]
+
+
+def test_fetch_failure_is_one_line(
+    tmp_path: Path, mirror: FileServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mirror.fault = Fault.NOT_FOUND
+    assert main(["models", "fetch", "fcn/mtat", "--model-dir", str(tmp_path)]) == 2
+    err_lines = [line for line in capsys.readouterr().err.splitlines() if "tagbox:" in line]
+    assert len(err_lines) == 1 and "HTTP 404" in err_lines[0]
+    assert err_lines[0].startswith("tagbox: error: could not download fcn/mtat")
+    assert "Traceback" not in err_lines[0]
+    assert not any(p.is_file() for p in tmp_path.rglob("*"))
+
+
+def test_fetch_jukebox_requires_licence(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    source = tmp_path / "mirror" / "jukebox" / "vqvae.pth.tar"
+    source.parent.mkdir(parents=True)
+    source.write_bytes(b"stand-in weights" * 500)
+    server = http_server(tmp_path / "mirror")
+    monkeypatch.setenv(ENV_BASE_URL, server.url)
+    store = tmp_path / "store"
+    assert main(["models", "fetch", JUKEBOX, "--model-dir", str(store)]) == 2
+    err = capsys.readouterr().err
+    assert "Noncommercial" in err and "--accept-license" in err and server.requests == []
+    assert main(["models", "fetch", JUKEBOX, "--accept-license", "--model-dir", str(store)]) == 0
+    assert (store / "jukebox" / "vqvae.pth.tar").read_bytes() == source.read_bytes()
+    assert main(["models", "verify", JUKEBOX, "--model-dir", str(store)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].split(None, 1) == [JUKEBOX, "unknown checksum"]
+
+
+def test_unknown_model_name(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "fetch", "vgg/mtat"]) == 2
+    assert "unknown model 'vgg/mtat'" in capsys.readouterr().err
+
+
+def test_install_command(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = model_dir / FCN_REL
+    assert main(["models", "install", "fcn/mtat", str(src), "--model-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip().endswith("(verified)")
+    bad = ["models", "install", "crnn/mtat", str(src), "--model-dir", str(tmp_path)]
+    assert main(bad) == 2
+    assert "is not the crnn/mtat checkpoint" in capsys.readouterr().err
+    assert not (tmp_path / "taggers" / "mtat" / "crnn").exists() or not any(
+        (tmp_path / "taggers" / "mtat" / "crnn").iterdir()
+    )
