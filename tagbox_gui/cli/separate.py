@@ -6,18 +6,21 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Generator
 from pathlib import Path
 
 from tqdm import tqdm
 
 from tagbox_gui import __version__
 from tagbox_gui.cli.common import add_model_dir, comma_list, parse_region
-from tagbox_gui.core import engine
-from tagbox_gui.core.audio import ExportFormat, Song, export_stems, load_song
+from tagbox_gui.core.backends import BACKENDS
 from tagbox_gui.core.errors import ConfigError, UserError
-from tagbox_gui.core.loading import BACKENDS, default_config
-from tagbox_gui.core.models import ModelStore
+from tagbox_gui.core.models import JUKEBOX_LICENCE, ModelStore
 from tagbox_gui.core.types import Mode, Quantise, RunConfig, RunResult, StepResult, TaggerSpec
+
+# The engine, torch and the audio stack are imported when the command runs, so that
+# `tagbox --help` and the light sub-commands start quickly.
+EXPORT_FORMATS = ("wav32", "wav24", "wav16", "flac24", "flac16")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--region", type=parse_region, metavar="START:END", help="seconds")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--format", choices=[f.value for f in ExportFormat], default="wav32")
+    p.add_argument("--format", choices=EXPORT_FORMATS, default="wav32")
     p.add_argument("--log-json", type=Path, metavar="FILE")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR")
     add_model_dir(p)
@@ -84,6 +87,8 @@ def build_config(args: argparse.Namespace, store: ModelStore) -> RunConfig:
         "device": args.device,
         "seed": args.seed,
     }
+    from tagbox_gui.core.loading import default_config
+
     return default_config(backend, **{k: v for k, v in changes.items() if v is not None})
 
 
@@ -97,6 +102,9 @@ def _has_jukebox(store: ModelStore) -> bool:
 
 def main(args: argparse.Namespace) -> int:
     """Run `tagbox separate`."""
+    from tagbox_gui.core import engine
+    from tagbox_gui.core.audio import load_song
+
     if args.jukebox_weights is not None:
         store: ModelStore = _StoreWithJukebox(args.model_dir, args.jukebox_weights)
     else:
@@ -123,7 +131,7 @@ def _check_output(folder: Path) -> None:
         raise ConfigError(f"cannot write to the output folder {folder}")
 
 
-def _drive(run: engine.RunGenerator, config: RunConfig, steps: list[StepResult]) -> RunResult:
+def _drive(run: Generator, config: RunConfig, steps: list[StepResult]) -> RunResult:
     bar = tqdm(total=config.steps, unit="step", file=sys.stderr, dynamic_ncols=True)
     try:
         while True:
@@ -140,7 +148,9 @@ def _drive(run: engine.RunGenerator, config: RunConfig, steps: list[StepResult])
         run.close()
 
 
-def _export(song: Song, config: RunConfig, result: RunResult, args: argparse.Namespace):
+def _export(song, config: RunConfig, result: RunResult, args: argparse.Namespace):
+    from tagbox_gui.core.audio import ExportFormat, export_stems
+
     provenance = {
         "app": f"TagBox GUI {__version__}",
         "tags": ", ".join(config.tags),
@@ -149,9 +159,7 @@ def _export(song: Song, config: RunConfig, result: RunResult, args: argparse.Nam
         "models": ", ".join(str(t) for t in config.taggers),
     }
     if config.backend == "jukebox":
-        provenance["licence"] = (
-            "made with OpenAI Jukebox weights, under OpenAI's non-commercial licence"
-        )
+        provenance["licence"] = f"made with OpenAI Jukebox weights: {JUKEBOX_LICENCE}"
     fmt = ExportFormat(args.format)
     return export_stems(song, result.estimate, args.output, config.tags, fmt, provenance)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from tagbox_gui.core.backends import BACKENDS
 from tagbox_gui.core.backends.base import Backend
 from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.models import ModelStore
@@ -18,9 +19,6 @@ from tagbox_gui.core.objective import Criterion
 from tagbox_gui.core.taggers import Tagger, load_tagger, vocabulary
 from tagbox_gui.core.tags import check_known, resolve_targets
 from tagbox_gui.core.types import RunConfig, TaggerSpec
-
-BACKENDS = ("jukebox", "light")
-"""Backend names, each a module of ``tagbox_gui.core.backends``."""
 
 
 class ModelCache:
