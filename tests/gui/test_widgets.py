@@ -96,6 +96,22 @@ def test_waveform_shows_song_and_limits_zoom(qtbot) -> None:
     assert view.region() is None
 
 
+def test_waveform_draws_few_points_for_a_long_song(qtbot) -> None:
+    view = shown(qtbot, WaveformView(), 600, 200)
+    rate = 44_100
+    data = np.random.default_rng(0).uniform(-0.5, 0.5, (120 * rate, 1)).astype(np.float32)
+    view.set_song(Song(Path("long.wav"), "long", data, rate, "FLOAT", "WAV"))
+    view.grab()  # paint once
+    stored = view._curve.getOriginalDataset()[0].size
+    drawn = view._curve.getData()[0].size  # after clipping and peak downsampling
+    assert view._curve.opts["autoDownsample"] and view._curve.opts["clipToView"]
+    assert stored > 100_000 and drawn < stored / 10
+    view.plot_item.getViewBox().setXRange(10.0, 11.0, padding=0.0)  # zoomed in: clipped
+    view.grab()
+    x = view._curve.getData()[0]
+    assert x.size < stored / 10 and x[0] <= 10.0 and x[-1] >= 11.0
+
+
 def test_waveform_region_set_and_dragged(qtbot) -> None:
     view = shown(qtbot, WaveformView())
     view.set_song(make_song())
@@ -306,6 +322,8 @@ def test_transport_seek_loop_and_slider(qtbot, panel: TransportPanel) -> None:
     assert panel.player.position == pytest.approx(0.5)  # jumped into the loop
     panel.set_loop_region(Region(1.0, 2.0))  # moving the region moves the loop
     assert panel.player.loop == Region(1.0, 2.0)
+    panel.load({"mix": np.zeros((22_050 * 4, 2), np.float32)}, 22_050)  # new material
+    assert panel.player.loop == Region(1.0, 2.0)  # still looping
     panel.set_loop_region(None)
     assert not panel.loop_button.isChecked() and panel.player.loop is None
     panel.seek(0.5)

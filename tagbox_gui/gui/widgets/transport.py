@@ -115,6 +115,8 @@ class TransportPanel(QWidget):
     def load(self, sources: Mapping[str, np.ndarray], rate: int) -> None:
         """Load sources into the player and show them (buttons of absent sources disabled)."""
         self.player.load(sources, rate)
+        if self.loop_button.isChecked():  # loading clears the player's loop: keep looping
+            self.player.set_loop(self._loop_region)
         self._sync_sources()
         self._show_position(self.player.position, force=True)
 

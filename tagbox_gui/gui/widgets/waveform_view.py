@@ -69,9 +69,10 @@ class WaveformView(QWidget):
         self.plot_item.setLabel("bottom", "time", units="s")
         view = self.plot_item.getViewBox()
         view.setMouseEnabled(x=True, y=False)  # zoom and pan in time only
+        # On the PlotItem, not the curve: PlotItem.addItem overwrites a curve's own settings.
+        self.plot_item.setDownsampling(auto=True, mode="peak")
+        self.plot_item.setClipToView(True)
         self._curve = pg.PlotDataItem(pen=WAVE_PEN)
-        self._curve.setDownsampling(auto=True, method="peak")
-        self._curve.setClipToView(True)
         self.plot_item.addItem(self._curve)
         self._region = pg.LinearRegionItem(brush=pg.mkBrush(255, 255, 255, 40))
         self._region.setZValue(10)
