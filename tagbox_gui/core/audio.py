@@ -1,0 +1,175 @@
+"""Songs: loading, the analysis signal the optimisation works on, and (re-exported) stems.
+
+A :class:`Song` holds the decoded file as it is (all channels, its own rate). The optimisation
+works on :func:`analysis_signal`, a mono 44.1 kHz copy; :func:`render_stems` (in
+``core.stems``) carries its estimate back onto the song, and :func:`export_stems` (in
+``core.audio_export``) writes the two stems.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import gcd
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+
+from tagbox_gui.core.audio_export import (
+    DEFAULT_EXPORT_FORMAT,
+    ExportFormat,
+    export_stems,
+    format_provenance,
+    stem_names,
+    write_audio,
+)
+from tagbox_gui.core.errors import AudioError
+from tagbox_gui.core.stems import render_stems, song_span
+from tagbox_gui.core.types import ANALYSIS_RATE, Region
+
+__all__ = [
+    "DEFAULT_EXPORT_FORMAT",
+    "MAX_RATE",
+    "MIN_RATE",
+    "SUPPORTED",
+    "ExportFormat",
+    "Song",
+    "analysis_signal",
+    "analysis_span",
+    "export_stems",
+    "format_provenance",
+    "load_song",
+    "loudest_region",
+    "render_stems",
+    "song_span",
+    "stem_names",
+    "write_audio",
+]
+
+MIN_RATE = 8_000
+MAX_RATE = 192_000
+SUPPORTED = "WAV, FLAC, OGG, MP3 or AIFF"
+"""Formats the app promises (libsndfile may read a few more)."""
+
+_ENVELOPE_SECONDS = 0.01  # block size of the coarse energy envelope used by loudest_region
+
+
+@dataclass(frozen=True, eq=False)
+class Song:
+    """A decoded audio file: ``data`` is float32 ``(frames, channels)`` at ``rate`` (read-only)."""
+
+    path: Path
+    name: str  # file stem, used to name the stems
+    data: np.ndarray
+    rate: int
+    subtype: str  # libsndfile subtype, e.g. PCM_16, PCM_24, FLOAT, VORBIS, MPEG_LAYER_III
+    format: str  # libsndfile container, e.g. WAV, FLAC, OGG, MP3, AIFF
+
+    @property
+    def frames(self) -> int:
+        """Number of samples per channel."""
+        return int(self.data.shape[0])
+
+    @property
+    def channels(self) -> int:
+        """Number of channels."""
+        return int(self.data.shape[1])
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return self.frames / self.rate
+
+
+def load_song(path: Path | str) -> Song:
+    """Decode an audio file (all channels, its own rate) into a :class:`Song`.
+
+    Raises :class:`AudioError` with one sentence for a missing or unreadable file, an empty one,
+    a rate outside 8-192 kHz, or samples that are NaN or infinite.
+    """
+    path = Path(path)
+    if not path.is_file():
+        what = "is a folder, not an audio file" if path.is_dir() else "does not exist"
+        raise AudioError(f"'{path}' {what}; choose a {SUPPORTED} file.")
+    try:
+        with sf.SoundFile(str(path)) as handle:
+            _check_rate(path, handle.samplerate)
+            data = handle.read(dtype="float32", always_2d=True)
+            rate, subtype, container = handle.samplerate, handle.subtype, handle.format
+    except (RuntimeError, OSError, ValueError, TypeError) as exc:
+        raise AudioError(
+            f"'{path.name}' cannot be read as audio ({_reason(exc)}); use a {SUPPORTED} file."
+        ) from exc
+    _check_samples(path, data)
+    data.flags.writeable = False  # a Song is shared between threads: nobody edits it in place
+    return Song(path, path.stem, data, int(rate), str(subtype), str(container))
+
+
+def _reason(exc: Exception) -> str:
+    """libsndfile's own short reason (e.g. 'Format not recognised'), without the file path."""
+    text = str(getattr(exc, "error_string", "") or exc).strip()
+    return (text.splitlines()[-1] if text else type(exc).__name__).rstrip(".")
+
+
+def _check_rate(path: Path, rate: int) -> None:
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise AudioError(
+            f"'{path.name}' has a sample rate of {rate} Hz, outside the supported 8-192 kHz; "
+            "resample it first."
+        )
+
+
+def _check_samples(path: Path, data: np.ndarray) -> None:
+    if data.shape[0] == 0 or data.shape[1] == 0:
+        raise AudioError(f"'{path.name}' holds no audio (zero length); choose another file.")
+    if not np.isfinite(data).all():
+        raise AudioError(
+            f"'{path.name}' contains NaN or infinite samples; repair or re-export the file."
+        )
+
+
+def analysis_signal(song: Song) -> np.ndarray:
+    """The song as the optimisation hears it: float32 mono at 44.1 kHz, not normalised.
+
+    Channels are averaged, then resampled with a polyphase (Kaiser-windowed sinc) filter at the
+    exact rational ratio. Its length is ``ceil(frames * 44100 / rate)``.
+    """
+    mono = np.asarray(song.data, dtype=np.float64).mean(axis=1)
+    if song.rate != ANALYSIS_RATE:
+        common = gcd(song.rate, ANALYSIS_RATE)
+        mono = resample_poly(mono, ANALYSIS_RATE // common, song.rate // common)
+    return mono.astype(np.float32)
+
+
+def analysis_span(song: Song, region: Region | None) -> tuple[int, int]:
+    """``(start, length)`` of ``region`` (whole song if None) in samples of the analysis signal.
+
+    This is what an :class:`~tagbox_gui.core.types.Estimate` stores; the region is clamped to
+    the song.
+    """
+    total = -(-song.frames * ANALYSIS_RATE // song.rate)
+    if region is None:
+        return 0, total
+    start = min(total, max(0, round(region.start * ANALYSIS_RATE)))
+    end = min(total, max(start, round(region.end * ANALYSIS_RATE)))
+    return start, end - start
+
+
+def loudest_region(song: Song, seconds: float = 20.0) -> Region:
+    """The ``seconds``-long stretch of the song with the most energy (whole song if shorter).
+
+    Works on a 10 ms energy envelope (sum of squares over all channels) with a running sum, so
+    a long song costs one pass over its samples.
+    """
+    if seconds <= 0 or song.duration <= seconds:
+        return Region(0.0, song.duration)
+    block = max(1, round(_ENVELOPE_SECONDS * song.rate))
+    count = song.frames // block
+    squares = np.square(song.data[: count * block], dtype=np.float64).sum(axis=1)
+    energy = squares.reshape(count, block).sum(axis=1)
+    width = min(count, max(1, int(seconds * song.rate // block)))
+    running = np.concatenate([[0.0], np.cumsum(energy)])
+    best = int(np.argmax(running[width:] - running[:-width]))
+    start = best * block / song.rate
+    return Region(start, min(song.duration, start + seconds))

@@ -1,0 +1,282 @@
+"""Rendering estimates onto songs: stems add back up, masks mean what they say at any rate."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tagbox_gui.core.audio import (
+    ExportFormat,
+    Song,
+    analysis_signal,
+    export_stems,
+    render_stems,
+    song_span,
+)
+from tagbox_gui.core.stems import FADE_SECONDS, song_fft_size
+from tagbox_gui.core.types import ANALYSIS_RATE, Estimate
+
+SIZES = (2048, 1024, 512)
+
+
+def make_song(data: np.ndarray, rate: int, subtype: str = "FLOAT") -> Song:
+    data = np.asarray(data, dtype=np.float32)
+    data = data[:, None] if data.ndim == 1 else data
+    return Song(Path("synthetic.wav"), "synthetic", data, rate, subtype, "WAV")
+
+
+def noise_song(rate: int, channels: int, seconds: float = 1.5, seed: int = 0) -> Song:
+    rng = np.random.default_rng(seed)
+    return make_song(0.12 * rng.standard_normal((round(rate * seconds), channels)), rate)
+
+
+def mask_shape(n: int, length: int) -> tuple[int, int]:
+    return n // 2 + 1, 1 + length // (n // 2)
+
+
+def random_estimate(start: int, length: int, seed: int = 1) -> Estimate:
+    rng = np.random.default_rng(seed)
+    masks = {n: rng.random(mask_shape(n, length)).astype(np.float32) for n in SIZES}
+    return Estimate(start, length, masks)
+
+
+def constant_estimate(start: int, length: int, value: float) -> Estimate:
+    masks = {n: np.full(mask_shape(n, length), value, np.float32) for n in SIZES}
+    return Estimate(start, length, masks)
+
+
+def whole(song: Song) -> tuple[int, int]:
+    return 0, len(analysis_signal(song))
+
+
+def inner(song: Song, estimate: Estimate) -> slice:
+    """The region without its fades (fades only sit at edges inside the song)."""
+    s0, s1 = song_span(estimate, song.rate, song.frames)
+    fade = round(FADE_SECONDS * song.rate)
+    return slice(s0 + fade if s0 > 0 else 0, s1 - fade if s1 < song.frames else s1)
+
+
+def tone(freq: float, rate: int, frames: int) -> np.ndarray:
+    return 0.3 * np.sin(2 * np.pi * freq * np.arange(frames) / rate)
+
+
+def db(part: np.ndarray, reference: np.ndarray) -> float:
+    return 10 * np.log10((np.sum(part**2) + 1e-300) / np.sum(reference**2))
+
+
+REGIONS = {"whole": None, "region": (20_000, 30_000)}
+
+
+@pytest.mark.parametrize("rate", [44_100, 48_000, 96_000])
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("where", sorted(REGIONS))
+def test_stems_add_up_and_keep_shape(rate: int, channels: int, where: str, tmp_path: Path) -> None:
+    song = noise_song(rate, channels)
+    start, length = REGIONS[where] or whole(song)
+    estimate = random_estimate(start, length)
+    separated, residual = render_stems(song, estimate)
+    assert separated.dtype == residual.dtype == np.float64
+    assert separated.shape == residual.shape == song.data.shape
+    # residual is song - separated in float64: adding back is exact up to float64 rounding
+    assert np.abs(separated + residual - song.data).max() <= 1e-15
+    s0, s1 = song_span(estimate, rate, song.frames)
+    assert np.all(separated[:s0] == 0) and np.all(separated[s1:] == 0)
+    assert np.array_equal(residual[:s0], song.data[:s0]) and np.array_equal(
+        residual[s1:], song.data[s1:]
+    )
+    assert np.abs(separated[s0:s1]).max() > 0.01  # a random mask passes part of the noise
+    for fmt, bound in [(ExportFormat.WAV32, 1e-6), (ExportFormat.WAV24, 2 / 2**23)]:
+        sep_path, res_path = export_stems(song, estimate, tmp_path / fmt.value, ["x"], fmt)
+        sep, sep_rate = sf.read(sep_path, always_2d=True)
+        res, res_rate = sf.read(res_path, always_2d=True)
+        assert sep_rate == res_rate == rate
+        assert sep.shape == res.shape == song.data.shape
+        assert np.abs(sep + res - song.data).max() <= bound
+
+
+@pytest.mark.parametrize("rate", [44_100, 48_000, 96_000])
+def test_all_ones_passes_and_all_zeros_silences(rate: int) -> None:
+    song = noise_song(rate, 2)
+    for start, length in [whole(song), (15_000, 40_000)]:
+        ones = constant_estimate(start, length, 1.0)
+        separated, _ = render_stems(song, ones)
+        keep = inner(song, ones)
+        assert np.abs(separated[keep] - song.data[keep]).max() < 1e-9
+        zeros, residual = render_stems(song, constant_estimate(start, length, 0.0))
+        assert np.all(zeros == 0) and np.array_equal(residual, song.data.astype(np.float64))
+
+
+def test_same_masked_signal_as_the_analysis_stft_at_44k() -> None:
+    """At 44.1 kHz the song grid is the analysis grid: one FFT size renders exactly what the
+    engine's torch STFT/iSTFT pair makes of the masked mixture (the loss saw that signal)."""
+    torch = pytest.importorskip("torch")
+    song = noise_song(ANALYSIS_RATE, 1, seconds=1.0)
+    n, (start, length) = 1024, whole(song)
+    mask = np.random.default_rng(5).random(mask_shape(n, length))
+    separated, _ = render_stems(song, Estimate(start, length, {n: mask}))
+    x = torch.from_numpy(song.data[:, 0].astype(np.float64))
+    window = torch.hann_window(n, periodic=True, dtype=torch.float64).sqrt()
+    spec = torch.stft(x, n, n // 2, window=window, center=True, return_complex=True)
+    masked = spec * torch.from_numpy(mask)
+    expected = torch.istft(masked, n, n // 2, window=window, center=True, length=length).numpy()
+    # torch covers the last partial hop with one frame only; we add one more frame there
+    keep = slice(0, length - n)
+    assert np.abs(separated[keep, 0] - expected[keep]).max() < 1e-12
+
+
+def test_fft_sizes_are_averaged() -> None:
+    """One size passes everything, one stops everything, one passes a quarter: mean 5/12."""
+    song = noise_song(48_000, 2)
+    start, length = 10_000, 40_000
+    masks = {
+        n: np.full(mask_shape(n, length), value, np.float32)
+        for n, value in zip(SIZES, (1.0, 0.0, 0.25), strict=True)
+    }
+    estimate = Estimate(start, length, masks)
+    separated, _ = render_stems(song, estimate)
+    keep = inner(song, estimate)
+    assert np.abs(separated[keep] - 5 / 12 * song.data[keep].astype(np.float64)).max() < 1e-9
+
+
+def test_region_edges_fade_without_a_click() -> None:
+    rate = 48_000
+    song = make_song(np.full((rate, 2), 0.5), rate)
+    estimate = constant_estimate(10_000, 20_000, 1.0)
+    separated, residual = render_stems(song, estimate)
+    s0, s1 = song_span(estimate, rate, song.frames)
+    fade = round(FADE_SECONDS * rate)
+    assert abs(separated[s0, 0]) < 0.5 * 0.01 and abs(separated[s1 - 1, 0]) < 0.5 * 0.01
+    ramp_in = separated[s0 : s0 + fade, 0]
+    assert np.all(np.diff(ramp_in) > 0) and np.all(np.diff(separated[s1 - fade : s1, 0]) < 0)
+    # the largest sample-to-sample step stays a small fraction of the level: no click
+    assert np.abs(np.diff(separated[:, 0])).max() < 0.5 * 0.01
+    assert np.abs(np.diff(residual[:, 0])).max() < 0.5 * 0.01
+
+
+@pytest.mark.parametrize("rate", [44_100, 96_000])
+def test_mask_in_hz_separates_tones(rate: int) -> None:
+    """Pass 1 kHz, stop 3 kHz (cut at 2 kHz). A mask mapped by bin index instead of Hz would
+    move the cut to 2 kHz * rate / 44.1 kHz and let 3 kHz through at 96 kHz. Measured: about
+    -71 dB each way (the 512-point sqrt-Hann frames' sidelobes set the floor)."""
+    frames = 2 * rate
+    low, high = tone(1000, rate, frames), tone(3000, rate, frames)
+    song = make_song(np.stack([low + high, low + high], axis=1), rate)
+    start, length = whole(song)
+    masks = {}
+    for n in SIZES:
+        hz = np.arange(n // 2 + 1) * ANALYSIS_RATE / n
+        column = (hz < 2000).astype(np.float32)[:, None]
+        masks[n] = np.repeat(column, mask_shape(n, length)[1], axis=1)
+    separated, residual = render_stems(song, Estimate(start, length, masks))
+    # Leave out 50 ms at the song's ends, where reflect padding folds the tones (as it does in
+    # the analysis STFT) and spreads them over all bins.
+    keep = slice(round(0.05 * rate), frames - round(0.05 * rate))
+    leak_sep = db(separated[keep, 0] - low[keep], high[keep])  # high tone left in the stem
+    leak_res = db(residual[keep, 0] - high[keep], low[keep])  # low tone left in the residual
+    assert leak_sep < -60 and leak_res < -60, (leak_sep, leak_res)
+
+
+def test_above_the_analysis_band_takes_the_top_bin() -> None:
+    rate = 96_000
+    ultrasonic = tone(30_000, rate, rate)
+    song = make_song(ultrasonic, rate)
+    start, length = whole(song)
+    masks = {}
+    for n in SIZES:
+        mask = np.zeros(mask_shape(n, length), np.float32)
+        mask[-1] = 0.5  # only the 22.05 kHz bin is open, half way
+        masks[n] = mask
+    separated, _ = render_stems(song, Estimate(start, length, masks))
+    keep = slice(round(0.05 * rate), rate - round(0.05 * rate))
+    assert db(separated[keep, 0] - 0.5 * ultrasonic[keep], ultrasonic[keep]) < -60
+
+
+def test_mask_in_seconds_follows_the_region_at_96k() -> None:
+    rate = 96_000
+    song = noise_song(rate, 1, seconds=3.0)
+    start, length = 44_100, 88_200  # region 1 s .. 3 s, mask passes its first half only
+    masks = {}
+    for n in SIZES:
+        bins, count = mask_shape(n, length)
+        times = np.arange(count) * (n // 2) / ANALYSIS_RATE
+        masks[n] = np.repeat((times < 1.0)[None, :], bins, axis=0).astype(np.float32)
+    separated, _ = render_stems(song, Estimate(start, length, masks))
+    x = song.data[:, 0].astype(np.float64)
+    guard = round(0.05 * rate)  # 50 ms: two of the largest frames' hops on each side
+    passed = slice(rate + guard, 2 * rate - guard)
+    stopped = slice(2 * rate + guard, 3 * rate - guard)
+    assert db(separated[passed, 0] - x[passed], x[passed]) < -40
+    assert db(separated[stopped, 0], x[stopped]) < -40
+
+
+@pytest.mark.parametrize("rate", [48_000, 96_000])
+def test_one_frame_of_mask_lands_at_its_time(rate: int) -> None:
+    """A mask open in one analysis frame only passes sound centred on that frame's time."""
+    song = make_song(np.full((rate, 1), 0.5), rate)
+    start, length, frame, n = 22_050, 22_050, 40, 512  # region 0.5 s .. 1 s
+    mask = np.zeros(mask_shape(n, length), np.float32)
+    mask[:, frame] = 1.0
+    separated, _ = render_stems(song, Estimate(start, length, {n: mask}))
+    # On DC the stem is a sum of symmetric squared windows, one per song frame, weighted by the
+    # carried mask: its centroid is the mask-weighted mean of the frame centres.
+    weight = separated[:, 0]
+    centre = np.sum(weight * np.arange(song.frames)) / np.sum(weight) / rate
+    expected = (start + frame * n // 2) / ANALYSIS_RATE
+    assert abs(centre - expected) < 0.05e-3, (centre, expected)  # one hop is 5.8 ms
+
+
+def test_free_mode_places_resampled_audio_in_every_channel() -> None:
+    rate = 48_000
+    song = noise_song(rate, 2, seconds=2.0)
+    start, length = 22_050, 44_100
+    audio = (0.2 * np.sin(2 * np.pi * 440 * np.arange(length) / ANALYSIS_RATE)).astype(np.float32)
+    separated, residual = render_stems(song, Estimate(start, length, audio=audio))
+    s0, s1 = song_span(Estimate(start, length), rate, song.frames)
+    assert (s0, s1) == (24_000, 72_000)
+    assert np.all(separated[:s0] == 0) and np.all(separated[s1:] == 0)
+    assert np.array_equal(separated[:, 0], separated[:, 1])
+    expected = 0.2 * np.sin(2 * np.pi * 440 * np.arange(s1 - s0) / rate)
+    keep = slice(1000, s1 - s0 - 1000)
+    assert np.abs(separated[s0:s1][keep, 0] - expected[keep]).max() < 1e-3
+    assert np.abs(separated + residual - song.data).max() <= 1e-15
+
+
+def test_bad_masks_are_refused() -> None:
+    song = noise_song(44_100, 1, seconds=0.5)
+    start, length = whole(song)
+    with pytest.raises(ValueError, match="shape"):
+        render_stems(song, Estimate(start, length, {1024: np.ones((513, 3), np.float32)}))
+    with pytest.raises(ValueError, match="neither"):
+        render_stems(song, Estimate(start, length))
+
+
+def test_song_fft_size_spans_the_same_time() -> None:
+    assert song_fft_size(2048, 44_100) == 2048
+    assert song_fft_size(2048, 48_000) == 2230  # 2229.1 rounded to even
+    assert song_fft_size(512, 96_000) == 1114
+    assert song_fft_size(2048, 8_000) % 2 == 0
+
+
+def test_song_shorter_than_the_fft_size() -> None:
+    song = noise_song(96_000, 2, seconds=0.01)  # 960 samples, FFT size 4458 at this rate
+    start, length = whole(song)
+    separated, residual = render_stems(song, constant_estimate(start, length, 1.0))
+    assert np.abs(separated - song.data).max() < 1e-9
+    assert np.abs(separated + residual - song.data).max() <= 1e-15
+
+
+@pytest.mark.slow
+def test_three_minute_song_renders_fast() -> None:
+    rate = 48_000
+    song = noise_song(rate, 2, seconds=180.0)
+    estimate = random_estimate(60 * ANALYSIS_RATE, 20 * ANALYSIS_RATE)
+    render_stems(song, random_estimate(0, 4096))  # warm the FFT plan caches up
+    began = time.perf_counter()
+    separated, _ = render_stems(song, estimate)
+    seconds = time.perf_counter() - began
+    assert separated.shape == song.data.shape
+    assert seconds < 6.0, f"render_stems took {seconds:.2f} s"
