@@ -60,8 +60,17 @@ def fake_run(
         if best is None or total < best[1]:
             best = (step, total, preview or fake_preview(step, length, config.fft_sizes))
         probs = {t: step / config.steps for t in wanted}
-        result = StepResult(step, total, dict.fromkeys(keys, total), 0.1, probs,
-                            {t: 1 - p for t, p in probs.items()}, delay, lr, preview)  # fmt: skip
+        result = StepResult(
+            step,
+            total,
+            dict.fromkeys(keys, total),
+            0.1,
+            probs,
+            {t: 1 - p for t, p in probs.items()},
+            delay,
+            lr,
+            preview,
+        )
         command = yield result
         want_preview = False
         if command is not None and received is not None:
@@ -78,3 +87,55 @@ def fake_run(
 def _result(best: tuple, steps_done: int, stopped: bool) -> RunResult:
     step, total, preview = best
     return RunResult(step, total, steps_done, stopped, preview.estimate, preview.separated)
+
+
+class FakeStream:
+    """Stands in for a sounddevice OutputStream: the test pulls audio through the callback."""
+
+    def __init__(self, rate: int, channels: int, callback) -> None:
+        self.rate, self.channels, self.callback = rate, channels, callback
+        self.active = False
+
+    def start(self) -> None:
+        self.active = True
+
+    def stop(self) -> None:
+        self.active = False
+
+    def close(self) -> None:
+        self.active = False
+
+    def pull(self, frames: int) -> np.ndarray:
+        out = np.zeros((frames, self.channels), dtype=np.float32)
+        self.callback(out, frames, None, None)
+        return out
+
+
+def fake_player():
+    """A Player whose streams are FakeStreams (``player.streams`` lists them)."""
+    from tagbox_gui.gui.playback import Player
+
+    streams: list[FakeStream] = []
+
+    def factory(rate, channels, callback):
+        streams.append(FakeStream(rate, channels, callback))
+        return streams[-1]
+
+    player = Player(stream_factory=factory, max_channels=2)
+    player.streams = streams  # type: ignore[attr-defined]
+    return player
+
+
+def write_song(path, seconds: float = 30.0, rate: int = 48_000, channels: int = 2):
+    """A test song: a piano-like chord and noise bursts, loudest from 8 s to 28 s."""
+    import soundfile as sf
+
+    t = np.arange(int(seconds * rate)) / rate
+    rng = np.random.default_rng(1)
+    chord = sum(np.sin(2 * np.pi * f * t) for f in (261.6, 329.6, 392.0)) / 3
+    noise = rng.standard_normal(len(t)) * np.exp(-30 * (t % 0.25))
+    level = np.where((t >= 8) & (t < 28), 0.5, 0.05)
+    mono = (0.6 * chord + 0.3 * noise) * level
+    data = np.stack([mono * (1 - 0.2 * c) for c in range(channels)], axis=1)
+    sf.write(path, data.astype(np.float32), rate, subtype="PCM_24")
+    return path

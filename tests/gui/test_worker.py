@@ -112,8 +112,7 @@ def test_commands_reach_the_generator(qtbot, controller) -> None:
     qtbot.waitUntil(lambda: any(s.preview is not None for s in steps), timeout=3000)
     with qtbot.waitSignal(controller.run_finished, timeout=5000):
         controller.stop()
-    assert [c.kind for c in received] == [CommandKind.SET_LR, CommandKind.PREVIEW,
-                                          CommandKind.STOP]  # fmt: skip
+    assert [c.kind for c in received] == [CommandKind.SET_LR, CommandKind.PREVIEW, CommandKind.STOP]
     assert steps[0].lr == 5.0 and steps[-1].lr == 0.5
 
 

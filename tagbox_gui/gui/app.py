@@ -1,0 +1,70 @@
+"""The GUI application: logging, the exception hook, QApplication and the main window."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from tagbox_gui import APP_NAME, __version__
+from tagbox_gui.gui import pyside_guard  # noqa: F401  (first: before any Qt call)
+from tagbox_gui.gui.errors import ExceptionHook, setup_logging
+from tagbox_gui.gui.settings import APPLICATION, ORGANISATION
+
+if TYPE_CHECKING:
+    from tagbox_gui.gui.main_window import MainWindow
+
+log = logging.getLogger(__name__)
+
+
+def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """Our options, and the rest (Qt's own options such as ``-platform``)."""
+    parser = argparse.ArgumentParser(prog="tagbox-gui", description=f"{APP_NAME}: {__doc__}")
+    parser.add_argument("song", nargs="?", type=Path, help="a song to open")
+    parser.add_argument("--model-dir", type=Path, help="folder of the model files")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser.parse_known_args(argv)
+
+
+def create_application(argv: list[str]) -> QApplication:
+    app = QApplication.instance() or QApplication(argv)
+    app.setOrganizationName(ORGANISATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationDisplayName(APP_NAME)
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("tagbox-gui")
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``tagbox-gui`` and ``python -m tagbox_gui``."""
+    argv = list(sys.argv if argv is None else argv)
+    args, qt_args = parse_args(argv[1:])
+    log_file = setup_logging()
+    log.info("%s %s starting; log file %s", APP_NAME, __version__, log_file)
+    app = create_application([argv[0], *qt_args])
+    hook = ExceptionHook(app)
+    hook.install()
+    window = build_window(args)
+    window.show()
+    QTimer.singleShot(0, window.models.first_launch_check)
+    try:
+        return app.exec()
+    finally:
+        hook.uninstall()
+
+
+def build_window(args: argparse.Namespace, **kwargs: object) -> MainWindow:
+    """The main window for the parsed arguments (the song, if any, opens once it is shown)."""
+    from tagbox_gui.core.models import ModelStore  # imports torch: after logging is set up
+    from tagbox_gui.gui.main_window import MainWindow
+
+    window = MainWindow(store=ModelStore(args.model_dir), **kwargs)
+    if args.song is not None:
+        QTimer.singleShot(0, lambda: window.open_song(args.song))
+    return window

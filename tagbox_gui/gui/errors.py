@@ -1,0 +1,136 @@
+"""Turning exceptions into one useful sentence in a dialog, and the application's log file."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+import traceback
+from pathlib import Path
+from types import TracebackType
+
+from platformdirs import user_log_dir
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+
+from tagbox_gui import APP_NAME
+from tagbox_gui.core.errors import UserError
+
+log = logging.getLogger("tagbox_gui")
+LOG_NAME = "tagbox-gui.log"
+_OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory")
+
+
+def log_dir() -> Path:
+    """The user's log folder for this application (platformdirs)."""
+    return Path(user_log_dir("tagbox-gui"))
+
+
+def setup_logging(folder: Path | None = None, level: int = logging.INFO) -> Path:
+    """Log to ``<folder>/tagbox-gui.log`` (rotated at 1 MB, 3 kept); returns the file."""
+    folder = folder or log_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOG_NAME
+    root = logging.getLogger()
+    if not any(getattr(h, "baseFilename", None) == str(path) for h in root.handlers):
+        handler = logging.handlers.RotatingFileHandler(
+            path, maxBytes=1_000_000, backupCount=3, encoding="utf-8"
+        )
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
+        )
+        root.addHandler(handler)
+    root.setLevel(min(root.level or level, level))
+    return path
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and any(m in text for m in _OOM_MARKERS)
+
+
+def user_message(exc: BaseException) -> str:
+    """One sentence that tells the user what happened and what to do."""
+    if isinstance(exc, UserError):
+        return _sentence(str(exc))
+    if is_out_of_memory(exc):
+        return (
+            "The run ran out of memory; choose a shorter region, fewer FFT sizes or taggers, "
+            "or run on the CPU."
+        )
+    if isinstance(exc, OSError):
+        name = f" '{exc.filename}'" if getattr(exc, "filename", None) else ""
+        reason = exc.strerror or str(exc)
+        return _sentence(f"A file{name} could not be used ({reason}); check it and try again")
+    where = log_dir() / LOG_NAME
+    return (
+        f"Something went wrong ({type(exc).__name__}: {_clip(str(exc))}); the details are in "
+        f"{where}."
+    )
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    if not text:
+        return "Something went wrong."
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def _clip(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def show_error(
+    parent: QWidget | None, exc: BaseException, title: str = "", logged: bool = False
+) -> QMessageBox:
+    """Log ``exc`` (unless ``logged``) and show its sentence in a non-blocking dialog."""
+    if logged:
+        pass
+    elif isinstance(exc, UserError):
+        log.warning("%s", exc)
+    else:
+        log.error("%s", title or "error", exc_info=exc)
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Warning)
+    box.setWindowTitle(title or APP_NAME)
+    box.setText(user_message(exc))
+    box.setTextFormat(Qt.TextFormat.PlainText)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()
+    return box
+
+
+class ExceptionHook(QObject):
+    """``sys.excepthook`` that logs an unexpected exception and shows a dialog, not a crash.
+
+    The hook may be called from any thread; the dialog is shown in the GUI thread through a
+    queued signal.
+    """
+
+    raised = Signal(object)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.raised.connect(self._on_raised, Qt.ConnectionType.QueuedConnection)
+        self._previous = sys.excepthook
+
+    def install(self) -> None:
+        sys.excepthook = self.hook
+
+    def uninstall(self) -> None:
+        sys.excepthook = self._previous
+
+    def hook(self, kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            self._previous(kind, exc, tb)
+            return
+        text = "".join(traceback.format_exception(kind, exc, tb))
+        log.error("unexpected error\n%s", text)
+        self.raised.emit(exc)
+
+    def _on_raised(self, exc: BaseException) -> None:
+        show_error(QApplication.activeWindow(), exc, f"{APP_NAME}: unexpected error", logged=True)

@@ -1,0 +1,301 @@
+"""The main window: layout and wiring of the panels; the run itself lives in ``run_view``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, Qt, QUrl, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QKeySequence as Keys
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QGroupBox,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tagbox_gui import APP_NAME
+from tagbox_gui.core.audio import ExportFormat, Song, export_stems, load_song, stem_names
+from tagbox_gui.core.loading import ModelCache
+from tagbox_gui.core.models import ModelStore
+from tagbox_gui.gui import pyside_guard  # noqa: F401  (first: before any Qt call)
+from tagbox_gui.gui.controller import RunController, RunState
+from tagbox_gui.gui.errors import log_dir, show_error
+from tagbox_gui.gui.models_prompt import ModelsPrompt
+from tagbox_gui.gui.playback import Player
+from tagbox_gui.gui.run_view import RunView
+from tagbox_gui.gui.settings import AppSettings
+from tagbox_gui.gui.widgets.audition_panel import AuditionPanel
+from tagbox_gui.gui.widgets.export_dialog import ExportDialog
+from tagbox_gui.gui.widgets.live_panel import LivePanel
+from tagbox_gui.gui.widgets.run_panel import RunPanel
+from tagbox_gui.gui.widgets.settings_panel import SettingsPanel
+from tagbox_gui.gui.widgets.song_panel import SongPanel
+from tagbox_gui.gui.widgets.stem_list import StemListView
+from tagbox_gui.gui.widgets.tag_panel import TagPanel
+
+log = logging.getLogger(__name__)
+AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.mp3 *.aif *.aiff);;All files (*)"
+
+
+class MainWindow(QMainWindow):
+    """Song views on top, live plots below, tags and settings left, run and stems right."""
+
+    def __init__(
+        self,
+        store: ModelStore | None = None,
+        settings: AppSettings | None = None,
+        player: Player | None = None,
+    ) -> None:
+        super().__init__()
+        self.setWindowTitle(APP_NAME)
+        self.setAcceptDrops(True)
+        self.store = store or ModelStore()
+        self.settings = settings or AppSettings()
+        self.song: Song | None = None
+        self.controller = RunController(self)
+        self.song_panel = SongPanel()
+        self.live = LivePanel()
+        self.tag_panel = TagPanel()
+        self.settings_panel = SettingsPanel()
+        self.run_panel = RunPanel()
+        self.audition = AuditionPanel(player or Player())
+        self.stems = StemListView()
+        self.export_button = QPushButton("Export…")
+        self.run_view = RunView(self, ModelCache())
+        self.models = ModelsPrompt(self)
+        self._build_layout()
+        self._build_menus()
+        self._connect()
+        self.run_view.load_settings()
+        self._restore_geometry()
+
+    # ----- layout ----------------------------------------------------------------------
+    def _build_layout(self) -> None:
+        views = QSplitter(Qt.Orientation.Vertical)
+        views.addWidget(self.song_panel)
+        views.addWidget(self.live)
+        views.setStretchFactor(0, 3)
+        views.setStretchFactor(1, 2)
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 4)
+        column.addWidget(views, 1)
+        column.addWidget(self.audition)
+        central.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.setCentralWidget(central)
+        tabs = QTabWidget()
+        tabs.addTab(self.tag_panel, "Tags")
+        scroll = QScrollArea(widgetResizable=True)
+        scroll.setWidget(self.settings_panel)
+        tabs.addTab(scroll, "Settings")
+        self.left_tabs = tabs
+        self._dock("Tags and settings", tabs, Qt.DockWidgetArea.LeftDockWidgetArea)
+        side = QWidget()
+        side_column = QVBoxLayout(side)
+        side_column.setContentsMargins(0, 0, 0, 0)
+        side_column.addWidget(self.run_panel)
+        side_column.addWidget(_group("Wanted tags: separated vs residual", self.live.meters))
+        stems = _group("Stems (drag into your DAW)", self.stems)
+        stems.layout().addWidget(self.export_button)
+        self.licence_note = self.run_view.licence_label()
+        stems.layout().addWidget(self.licence_note)
+        side_column.addWidget(stems, 1)
+        self._dock("Run", side, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.stems.setMinimumHeight(60)
+        self.export_button.setEnabled(False)
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title.replace(" ", "_"))
+        dock.setWidget(widget)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file = bar.addMenu("&File")
+        self.open_action = self._action(file, "&Open…", Keys.StandardKey.Open, self.choose_song)
+        self.recent_menu = file.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self.export_action = self._action(file, "&Export stems…", "Ctrl+E", self.export)
+        file.addSeparator()
+        self._action(file, "&Quit", Keys.StandardKey.Quit, self.close)
+        run = bar.addMenu("&Run")
+        rv = self.run_view
+        self.run_action = self._action(run, "&Run", "Ctrl+R", rv.start)
+        self.pause_action = self._action(run, "&Pause / resume", "Ctrl+P", rv.toggle_pause)
+        self.stop_action = self._action(run, "&Stop", Keys(Qt.Key.Key_Escape), rv.stop)
+        tools = bar.addMenu("&Tools")
+        self._action(tools, "&Models…", None, self.models.show_dialog)
+        self._action(tools, "Reset settings to &defaults", None, rv.reset_settings)
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "Open &log folder", None, self._open_log_folder)
+        self._action(help_menu, f"&About {APP_NAME}", None, self._about)
+
+    def _action(self, menu, text: str, keys, slot) -> QAction:
+        action = QAction(text, self)
+        if keys is not None:
+            action.setShortcut(Keys(keys) if not isinstance(keys, Keys) else keys)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _connect(self) -> None:
+        self.song_panel.seek_requested.connect(self.run_view.seek_song)
+        self.song_panel.region_changed.connect(self.run_view.update_can_run)
+        self.audition.transport.position_changed.connect(self.run_view.show_position)
+        self.stems.export_failed.connect(lambda text: self.show_message(text))
+        self.export_button.clicked.connect(self.export)
+        self.controller.state_changed.connect(self._on_controller_state_changed)
+        self._on_controller_state_changed(RunState.IDLE)
+
+    # ----- song ------------------------------------------------------------------------
+    @Slot()
+    def choose_song(self) -> None:
+        start = self.settings.text("paths/open", str(Path.home()))
+        path, _ = QFileDialog.getOpenFileName(self, "Open a song", start, AUDIO_FILTER)
+        if path:
+            self.open_song(path)
+
+    def open_song(self, path: str | Path) -> bool:
+        """Load and show a song; a dialog (and False) when it cannot be read."""
+        try:
+            song = load_song(path)
+        except Exception as exc:  # UserError from load_song; anything else is logged in full
+            show_error(self, exc, "Cannot open the song")
+            return False
+        self.run_view.discard_run()
+        self.song = song
+        self.song_panel.set_song(song)
+        self.run_view.show_song(song)
+        self.settings.add_recent(song.path)
+        self.settings.set_text("paths/open", str(song.path.parent))
+        self.setWindowTitle(f"{song.name} — {APP_NAME}")
+        self.centralWidget().setFocus()  # away from text boxes, so Space plays
+        log.info(
+            "opened %s (%.1f s, %d Hz, %d ch)", song.path, song.duration, song.rate, song.channels
+        )
+        return True
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        files = self.settings.recent_files()
+        for path in files:
+            self.recent_menu.addAction(Path(path).name, lambda p=path: self.open_song(p))
+        if not files:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+        else:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear list", self.settings.clear_recent)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # Qt override
+        if any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # Qt override
+        files = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if files:
+            event.acceptProposedAction()
+            self.open_song(files[0])
+
+    # ----- export ----------------------------------------------------------------------
+    @Slot()
+    def export(self) -> None:
+        """Export… : ask for a folder and a format, then write both stems."""
+        shown = self.run_view.shown_stems()
+        if shown is None:
+            self.show_message("There are no stems yet; run a separation first.")
+            return
+        _, tags = shown
+        folder = self.settings.text("paths/export", str(Path.home()))
+        fmt = ExportFormat(self.settings.text("export/format", ExportFormat.WAV32.value))
+        dialog = ExportDialog(stem_names(self.song.name, tags), folder, fmt, self)
+        if dialog.exec() == ExportDialog.DialogCode.Accepted:
+            self.export_to(*dialog.chosen())
+
+    def export_to(self, folder: Path, fmt: ExportFormat) -> tuple[Path, Path] | None:
+        """Write the shown stems to ``folder``; their paths, or None (dialog shown)."""
+        shown = self.run_view.shown_stems()
+        if shown is None or not self.run_view.licence_accepted():
+            return None
+        (estimate, provenance), tags = shown
+        self.setCursor(Qt.CursorShape.WaitCursor)
+        try:
+            paths = export_stems(self.song, estimate, folder, tags, fmt, provenance)
+        except Exception as exc:
+            show_error(self, exc, "Export failed")
+            return None
+        finally:
+            self.unsetCursor()
+        self.settings.set_text("paths/export", str(folder))
+        self.settings.set_text("export/format", fmt.value)
+        self.statusBar().showMessage(f"Exported {paths[0].name} and {paths[1].name} to {folder}")
+        return paths
+
+    # ----- misc ------------------------------------------------------------------------
+    def show_message(self, text: str, title: str = APP_NAME) -> QMessageBox:
+        """A non-blocking information dialog with one sentence."""
+        box = QMessageBox(QMessageBox.Icon.Information, title, text, parent=self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        return box
+
+    @Slot(object)
+    def _on_controller_state_changed(self, state: RunState) -> None:
+        self.run_panel.set_state(state)
+        active = state in (RunState.RUNNING, RunState.PAUSED)
+        self.run_action.setEnabled(state is RunState.IDLE)
+        self.pause_action.setEnabled(active)
+        self.stop_action.setEnabled(active)
+        self.settings_panel.setEnabled(state is RunState.IDLE)
+
+    def _open_log_folder(self) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(log_dir())))
+
+    def _about(self) -> None:
+        QMessageBox.about(self, f"About {APP_NAME}", self.run_view.about_text())
+
+    def _restore_geometry(self) -> None:
+        geometry = self.settings.store.value("window/geometry")
+        state = self.settings.store.value("window/state")
+        if isinstance(geometry, QByteArray) and self.restoreGeometry(geometry):
+            if isinstance(state, QByteArray):
+                self.restoreState(state)
+        else:
+            self.resize(1440, 900)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # Qt override
+        if self.controller.state is not RunState.IDLE:
+            answer = QMessageBox.question(self, APP_NAME, "A run is going on. Stop it and quit?")
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+        self.statusBar().showMessage("Stopping…")
+        self.controller.shutdown()  # waits for the worker threads
+        self.models.shutdown()
+        self.audition.transport.player.close()
+        self.settings.store.setValue("window/geometry", self.saveGeometry())
+        self.settings.store.setValue("window/state", self.saveState())
+        self.settings.store.sync()
+        event.accept()
+
+
+def _group(title: str, widget: QWidget) -> QGroupBox:
+    box = QGroupBox(title)
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(6, 6, 6, 6)
+    layout.addWidget(widget)
+    return box

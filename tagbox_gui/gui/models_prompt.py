@@ -1,0 +1,92 @@
+"""The Models dialog as the main window uses it, and the first-launch message about weights."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Qt, Slot
+from PySide6.QtWidgets import QMessageBox
+
+from tagbox_gui.core.models import JUKEBOX, REGISTRY
+from tagbox_gui.core.taggers import PUBLISHED
+from tagbox_gui.gui.widgets.models_dialog import ModelsDialog
+
+if TYPE_CHECKING:
+    from tagbox_gui.gui.main_window import MainWindow
+
+FIRST_TAGGER = "fcn/mtat"
+
+
+def _size(name: str) -> str:
+    size = REGISTRY[name].size
+    return f"{size / 2**20:.0f} MB" if size else "size unknown"
+
+
+class ModelsPrompt(QObject):
+    """Opens one Models dialog at a time and refreshes the settings when models change."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.w = window
+        self.dialog: ModelsDialog | None = None
+
+    @Slot()
+    def show_dialog(self, select: str | None = None) -> ModelsDialog:
+        if self.dialog is None:
+            self.dialog = ModelsDialog(self.w.store, self.w)
+            self.dialog.models_changed.connect(self._on_dialog_models_changed)
+        if select:
+            self.dialog.select_model(select)
+        self.dialog.show()
+        self.dialog.raise_()
+        return self.dialog
+
+    def missing_message(self) -> str:
+        """What to fetch, in a few sentences; '' when a tagger is installed."""
+        if self.w.store.available_taggers():
+            return ""
+        jukebox = (
+            ""
+            if self.w.store.has_jukebox()
+            else f" The Jukebox VQ-VAE ({JUKEBOX}, non-commercial licence) is optional: without it "
+            "the light backend, which needs no download, is used."
+        )
+        return (
+            "TagBox needs at least one music tagger to hear instruments, and none is installed "
+            f"in {self.w.store.root}. Download {FIRST_TAGGER} ({_size(FIRST_TAGGER)}, MIT "
+            f"licence), or any of the {len(PUBLISHED)} published taggers, in the Models "
+            f"window.{jukebox}"
+        )
+
+    def first_launch_check(self) -> QMessageBox | None:
+        """If no tagger is installed, say what to fetch and offer to open Models (non-blocking)."""
+        text = self.missing_message()
+        if not text:
+            if not self.w.store.has_jukebox():
+                self.w.statusBar().showMessage(
+                    "Using the light backend; download the Jukebox weights in Tools ▸ Models… "
+                    "for the published method.",
+                    15_000,
+                )
+            return None
+        box = QMessageBox(QMessageBox.Icon.Information, "Models needed", text, parent=self.w)
+        fetch = box.addButton("Open Models…", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Later", QMessageBox.ButtonRole.RejectRole)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        fetch.clicked.connect(lambda: self.show_dialog(FIRST_TAGGER))
+        box.open()
+        return box
+
+    def shutdown(self) -> None:
+        """Closing the window: a running download is cancelled (the dialog cleans up)."""
+        if self.dialog is not None:
+            self.dialog.close()
+
+    @Slot()
+    def _on_dialog_models_changed(self) -> None:
+        panel = self.w.settings_panel
+        current = panel.settings()
+        self.w.run_view.load_settings()
+        if not current.taggers:  # the first tagger arrived: use it
+            present = [str(s) for s in self.w.store.available_taggers()]
+            panel.set_settings(type(current)(**{**current.__dict__, "taggers": tuple(present[:1])}))

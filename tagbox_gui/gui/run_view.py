@@ -1,0 +1,330 @@
+"""The run as the window drives and shows it: settings in, steps and previews out.
+
+Steps are stored as they arrive; a ~30 Hz frame timer shows the newest state (progress, the
+newest preview when following it), so a fast backend never makes the window redraw per step.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, QTimer, Slot
+from PySide6.QtWidgets import QLabel, QMessageBox
+
+from tagbox_gui import APP_NAME, __version__
+from tagbox_gui.core import engine
+from tagbox_gui.core.audio import Song
+from tagbox_gui.core.audio_export import JUKEBOX_LICENCE
+from tagbox_gui.core.loading import BACKENDS, ModelCache
+from tagbox_gui.core.snapshots import DEFAULT_BUDGET_BYTES, Snapshot, SnapshotStore
+from tagbox_gui.core.taggers import PUBLISHED
+from tagbox_gui.core.types import Estimate, Region, RunResult, StepResult
+from tagbox_gui.gui.controller import RunState
+from tagbox_gui.gui.errors import show_error
+from tagbox_gui.gui.session import RunSession
+from tagbox_gui.gui.settings import RunSettings, backend_defaults
+
+if TYPE_CHECKING:
+    from tagbox_gui.gui.main_window import MainWindow
+
+log = logging.getLogger(__name__)
+FRAME_MS = 33
+LICENCE_KEY = "licence/jukebox_export_accepted"
+
+
+class RunView(QObject):
+    """Starts runs from the panels' state and routes the controller's results to the views."""
+
+    def __init__(self, window: MainWindow, cache: ModelCache) -> None:
+        super().__init__(window)
+        self.w = window
+        self.cache = cache
+        self.budget = DEFAULT_BUDGET_BYTES
+        self.engine_run = engine.run  # tests may drive the window with a fake engine
+        self.session: RunSession | None = None
+        self.shown: Snapshot | None = None
+        self.offset = 0.0  # where the transport's material starts in the song (seconds)
+        self._latest: StepResult | None = None
+        self._pending_preview: int | None = None
+        self._frame = QTimer(self, interval=FRAME_MS)
+        self._frame.timeout.connect(self._on_frame)
+        c, w = window.controller, window
+        c.step_done.connect(self._on_controller_step_done)
+        c.run_finished.connect(self._on_controller_run_finished)
+        c.run_failed.connect(self._on_controller_run_failed)
+        w.run_panel.run_requested.connect(self.start)
+        w.run_panel.pause_toggled.connect(self._on_pause_toggled)
+        w.run_panel.stop_requested.connect(self.stop)
+        w.audition.step_chosen.connect(self.show_step)
+        w.audition.follow_toggled.connect(self._on_follow_toggled)
+        w.settings_panel.settings_changed.connect(self._on_settings_changed)
+        w.settings_panel.backend_changed.connect(self._on_backend_changed)
+        w.settings_panel.reset_requested.connect(self.reset_settings)
+        w.tag_panel.tags_changed.connect(self.update_can_run)
+
+    # ----- settings --------------------------------------------------------------------
+    def backends(self) -> dict[str, str]:
+        """Backend -> why it cannot be used ('' when it can)."""
+        reasons = {}
+        for name in BACKENDS:
+            reasons[name] = ""
+            if name == "jukebox" and not self.w.store.has_jukebox():
+                reasons[name] = "The Jukebox weights are not downloaded (Tools ▸ Models…)."
+        return reasons
+
+    def default_settings(self) -> RunSettings:
+        usable = [name for name, why in self.backends().items() if not why]
+        best = "jukebox" if "jukebox" in usable else "light"
+        return backend_defaults(best, engine.available_devices()[0])
+
+    def load_settings(self) -> None:
+        """Fill the panels' choices and show the remembered settings."""
+        panel = self.w.settings_panel
+        present = self.w.store.available_taggers()
+        panel.set_choices(self.backends(), PUBLISHED, present, engine.available_devices())
+        panel.set_settings(self.w.settings.load_run(self.default_settings()))
+
+    @Slot()
+    def reset_settings(self) -> None:
+        self.w.settings.reset_run()
+        self.w.settings_panel.set_settings(self.default_settings())
+
+    @Slot(str)
+    def _on_backend_changed(self, backend: str) -> None:
+        current = self.w.settings_panel.settings()
+        defaults = backend_defaults(backend, current.device)
+        keep = {"taggers": current.taggers, "seed": current.seed, "mode": current.mode}
+        self.w.settings_panel.set_settings(RunSettings(**{**defaults.__dict__, **keep}))
+
+    @Slot()
+    def _on_settings_changed(self) -> None:
+        settings = self.w.settings_panel.settings()
+        self.w.settings.save_run(settings)
+        specs = [s for s in self.w.store.available_taggers() if str(s) in settings.taggers]
+        if tuple(map(str, self.w.tag_panel.board.taggers)) != tuple(map(str, specs)):
+            self.w.tag_panel.set_taggers(specs)
+        self.update_can_run()
+
+    def problem(self) -> str:
+        """Why Run cannot start now (one sentence), or ''."""
+        if self.w.song is None:
+            return "Open a song first (File ▸ Open)."
+        if not self.w.tag_panel.wanted():
+            return "Choose at least one tag to separate in the Tags panel."
+        return self.w.settings_panel.problem()
+
+    @Slot()
+    def update_can_run(self) -> None:
+        problem = self.problem()
+        self.w.run_panel.set_can_run(not problem, problem)
+        self.w.run_action.setEnabled(self.w.controller.state is RunState.IDLE)
+
+    # ----- running ---------------------------------------------------------------------
+    @Slot()
+    def start(self) -> int | None:
+        """Start a run from the panels; its id, or None (with the reason shown)."""
+        problem = self.problem()
+        if problem:
+            self.w.show_message(problem)
+            return None
+        if self.w.controller.state is not RunState.IDLE:
+            return None
+        w = self.w
+        config = w.settings_panel.settings().to_config(
+            w.tag_panel.wanted(),
+            w.tag_panel.avoided(),
+            w.tag_panel.ignored(),
+            w.tag_panel.avoid_others.isChecked(),
+            w.tag_panel.ignore_related.isChecked(),
+            w.song_panel.region(),
+        )
+        session = RunSession(w.song, config, w.tag_panel.stem_words(), SnapshotStore(self.budget))
+        self.session, self.shown, self._latest = session, None, None
+        keys = [f"{t.key}_{n}" for t in config.taggers for n in config.fft_sizes]
+        w.live.reset(keys, [])
+        w.audition.set_history((), 0, self.budget)
+        w.audition.follow.setChecked(True)
+        where = (
+            "the whole song"
+            if config.region is None
+            else (f"{config.region.start:.1f}–{config.region.end:.1f} s")
+        )
+        w.run_panel.started(config.steps, f"Separating {', '.join(session.stem_tags)} in {where}")
+        store, cache, engine_run = w.store, self.cache, self.engine_run
+
+        def begin() -> engine.RunGenerator:  # runs in the worker thread
+            session.prepare()
+            return engine_run(config, session.song, store, cache)
+
+        run_id = w.controller.start(begin)
+        self._frame.start()
+        log.info("run %d: %s", run_id, config)
+        return run_id
+
+    @Slot()
+    def toggle_pause(self) -> None:
+        if self.w.controller.state is RunState.RUNNING:
+            self.w.controller.pause()
+        elif self.w.controller.state is RunState.PAUSED:
+            self.w.controller.resume()
+
+    @Slot(bool)
+    def _on_pause_toggled(self, paused: bool) -> None:
+        (self.w.controller.pause if paused else self.w.controller.resume)()
+
+    @Slot()
+    def stop(self) -> None:
+        self.w.controller.stop()
+
+    def discard_run(self) -> None:
+        """A new song: stop any run and forget its results."""
+        if self.w.controller.state is not RunState.IDLE:
+            self.w.controller.stop()
+        self.session, self.shown, self._latest = None, None, None
+        self.w.stems.clear_stems()
+        self.w.export_button.setEnabled(False)
+        self.w.audition.set_history((), 0, self.budget)
+        self.w.audition.show_step(None)
+
+    @Slot(object)
+    def _on_controller_step_done(self, step: StepResult) -> None:
+        if self.session is None:
+            return
+        self.session.latest = step.step
+        self._latest = step
+        self.w.live.push(step)
+        if step.preview is not None:
+            self.session.snapshots.add(step.step, step.preview)
+            self._pending_preview = step.step
+
+    @Slot()
+    def _on_frame(self) -> None:
+        session = self.session
+        if session is None or self._latest is None:
+            return
+        self.w.run_panel.stepped(self._latest.step)
+        if self._pending_preview is not None:
+            store = session.snapshots
+            self.w.audition.set_history(store.steps(), store.nbytes, store.budget_bytes)
+            if self.w.audition.following:
+                self.show_step(self._pending_preview)
+            self._pending_preview = None
+
+    @Slot(object)
+    def _on_controller_run_finished(self, result: RunResult | None) -> None:
+        self._on_frame()
+        self._frame.stop()
+        session = self.session
+        if session is None:
+            return
+        session.result = result
+        if result is None or result.steps_done == 0:
+            self.w.run_panel.finished("Stopped before the first step.")
+            return
+        how = "Stopped" if result.stopped else "Finished"
+        self.w.run_panel.finished(
+            f"{how} after {result.steps_done} steps; best step {result.best_step} "
+            f"(loss {result.best_total:.4f})."
+        )
+        store = session.snapshots
+        self.w.audition.set_history(
+            store.steps(), store.nbytes, store.budget_bytes, result.best_step
+        )
+        if self.w.audition.following:
+            self.show_step(result.best_step)
+
+    @Slot(object)
+    def _on_controller_run_failed(self, error: BaseException) -> None:
+        self._frame.stop()
+        self.w.run_panel.finished("The run failed.")
+        show_error(self.w, error, "The run failed", logged=True)
+
+    # ----- showing a step --------------------------------------------------------------
+    @Slot(int)
+    def show_step(self, step: int) -> None:
+        """Show and play the kept snapshot of ``step`` (mask, audio, stems)."""
+        session = self.session
+        snapshot = session.snapshot(step) if session is not None else None
+        if snapshot is None:
+            return
+        transport = self.w.audition.transport
+        region = session.region(snapshot.estimate)
+        sources = session.sources(snapshot)
+        if self.shown is None or self.shown.estimate.length != snapshot.estimate.length:
+            transport.load(sources, 44_100)
+            transport.set_loop_region(Region(0.0, region.duration))
+            self.offset = region.start
+        else:
+            transport.replace("separated", sources["separated"])
+            transport.replace("residual", sources["residual"])
+        self.shown = snapshot
+        self.w.live.show_mask(snapshot.mask_image, region)
+        self.w.stems.set_stems(
+            session.song,
+            snapshot.estimate,
+            session.stem_tags,
+            session.provenance(snapshot.step),
+            session.config.backend,
+        )
+        self.w.export_button.setEnabled(True)
+        self.w.audition.show_step(snapshot.step, session.config.steps)
+
+    def shown_stems(self) -> tuple[tuple[Estimate, dict[str, str]], tuple[str, ...]] | None:
+        """The estimate and provenance of the shown step, and the stem tags; None if none."""
+        if self.session is None or self.shown is None:
+            return None
+        provenance = self.session.provenance(self.shown.step)
+        provenance["backend"] = self.session.config.backend
+        return (self.shown.estimate, provenance), self.session.stem_tags
+
+    @Slot(object)
+    def _on_follow_toggled(self, on: bool) -> None:
+        if on and self.session is not None:
+            latest = self.session.snapshots.latest()
+            if latest is not None:
+                self.show_step(latest.step)
+
+    # ----- song and transport ----------------------------------------------------------
+    def show_song(self, song: Song) -> None:
+        """Before any run: the transport plays the song itself."""
+        self.offset = 0.0
+        self.w.audition.transport.load({"mix": song.data}, song.rate)
+        self.w.audition.transport.set_loop_region(None)
+        self.update_can_run()
+
+    @Slot(float)
+    def seek_song(self, seconds: float) -> None:
+        """A click on the waveform: play from there if the loaded material covers it."""
+        position = seconds - self.offset
+        if 0.0 <= position <= self.w.audition.transport.player.duration:
+            self.w.audition.transport.seek(position)
+
+    @Slot(float)
+    def show_position(self, seconds: float) -> None:
+        self.w.song_panel.set_playhead(self.offset + seconds)
+
+    # ----- licence ---------------------------------------------------------------------
+    def licence_label(self) -> QLabel:
+        self._licence = QLabel(wordWrap=True)
+        self._licence.setStyleSheet("color: #d08a2a;")
+        self._licence.setVisible(False)
+        return self._licence
+
+    def licence_accepted(self) -> bool:
+        """Jukebox stems: show the non-commercial licence once before the first export."""
+        if self.session is None or self.session.config.backend != "jukebox":
+            return True
+        if self.w.settings.flag(LICENCE_KEY):
+            return True
+        answer = QMessageBox.question(self.w, "Jukebox licence", JUKEBOX_LICENCE + "\n\nExport?")
+        accepted = answer == QMessageBox.StandardButton.Yes
+        self.w.settings.set_flag(LICENCE_KEY, accepted)
+        return accepted
+
+    def about_text(self) -> str:
+        return (
+            f"<b>{APP_NAME} {__version__}</b><p>Separates an instrument you name out of a "
+            "song by steering pretrained music taggers (TagBox, Manilow et al., ICASSP "
+            "2022).</p>"
+        )

@@ -1,0 +1,113 @@
+"""One run as the window sees it (no Qt): its song and config, kept previews, best result.
+
+Audition material is the run's region of the analysis signal (mono, 44.1 kHz), which is what
+the taggers hear; the engine works on that signal divided by its peak, so its previews are
+scaled back by the same peak here, and the residual is the region minus the separated preview.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tagbox_gui import __version__
+from tagbox_gui.core.audio import Song, analysis_signal
+from tagbox_gui.core.snapshots import Snapshot, SnapshotStore
+from tagbox_gui.core.types import ANALYSIS_RATE, Estimate, Region, RunConfig, RunResult
+
+MASK_ROWS, MASK_COLUMNS = 256, 800  # at most this many pixels in a mask image
+
+
+@dataclass
+class RunSession:
+    """Everything about the current (or last) run that the window needs after it ends."""
+
+    song: Song
+    config: RunConfig
+    stem_tags: tuple[str, ...]
+    snapshots: SnapshotStore
+    analysis: np.ndarray | None = None  # set by prepare(), in the worker thread
+    result: RunResult | None = None
+    latest: int = 0
+    started: float = field(default_factory=time.time)
+    _mix: np.ndarray | None = None
+    _scale: float = 1.0
+
+    def prepare(self) -> None:
+        """Compute the analysis signal (called in the worker thread, before the engine)."""
+        if self.analysis is None:
+            self.analysis = analysis_signal(self.song)
+
+    def region(self, estimate: Estimate) -> Region:
+        """The estimate's region, in seconds of the song."""
+        start = estimate.start / ANALYSIS_RATE
+        return Region(start, start + estimate.length / ANALYSIS_RATE)
+
+    def mix(self, estimate: Estimate) -> np.ndarray:
+        """The region of the analysis signal this estimate covers (computed once)."""
+        if self._mix is None or len(self._mix) != estimate.length:
+            self.prepare()
+            assert self.analysis is not None
+            mix = self.analysis[estimate.start : estimate.start + estimate.length]
+            self._mix = np.ascontiguousarray(mix, dtype=np.float32)
+            peak = float(np.max(np.abs(self._mix))) if len(self._mix) else 0.0
+            self._scale = peak or 1.0
+        return self._mix
+
+    def sources(self, snapshot: Snapshot) -> dict[str, np.ndarray]:
+        """Mix, separated and residual of a snapshot, at the song's level."""
+        mix = self.mix(snapshot.estimate)
+        separated = np.zeros_like(mix)
+        n = min(len(mix), len(snapshot.separated))
+        separated[:n] = snapshot.separated[:n] * self._scale
+        return {"mix": mix, "separated": separated, "residual": mix - separated}
+
+    def best(self) -> Snapshot | None:
+        """The best step of the finished run, as a snapshot."""
+        result = self.result
+        if result is None or result.estimate is None or result.separated is None:
+            return None
+        image = mask_image(result.estimate)
+        return Snapshot(result.best_step, result.separated, image, result.estimate)
+
+    def snapshot(self, step: int) -> Snapshot | None:
+        """The kept snapshot of ``step`` (or the best step's result)."""
+        best = self.best()
+        if best is not None and step == best.step:
+            return best
+        return self.snapshots.get(step)
+
+    def provenance(self, step: int) -> dict[str, str]:
+        """What made the stems of ``step``: written into the files' metadata."""
+        c = self.config
+        region = "whole song" if c.region is None else f"{c.region.start:.2f}-{c.region.end:.2f} s"
+        return {
+            "song": self.song.path.name,
+            "tags": ", ".join(c.tags),
+            "avoided": ", ".join(c.avoid) or "-",
+            "ignored": ", ".join(c.ignore) or "-",
+            "taggers": ", ".join(str(t) for t in c.taggers),
+            "fft sizes": ", ".join(map(str, c.fft_sizes)),
+            "step": f"{step} of {c.steps}",
+            "learning rate": f"{c.lr:g}",
+            "mode": c.mode.value,
+            "quantise": c.quantise.value,
+            "seed": str(c.seed),
+            "region": region,
+            "made with": f"TagBox GUI {__version__}",
+        }
+
+
+def mask_image(estimate: Estimate) -> np.ndarray:
+    """A small display image of an estimate: its middle FFT size's mask, average-pooled."""
+    if not estimate.masks:
+        return np.zeros((1, 1), dtype=np.float32)
+    sizes = sorted(estimate.masks)
+    mask = estimate.masks[sizes[len(sizes) // 2]]
+    fy = max(1, -(-mask.shape[0] // MASK_ROWS))
+    fx = max(1, -(-mask.shape[1] // MASK_COLUMNS))
+    h, w = mask.shape[0] // fy * fy, mask.shape[1] // fx * fx
+    pooled = mask[:h, :w].reshape(h // fy, fy, w // fx, fx).mean(axis=(1, 3))
+    return np.ascontiguousarray(pooled, dtype=np.float32)

@@ -1,0 +1,167 @@
+"""Settings remembered between launches (QSettings), their defaults, and the run config they make.
+
+Run settings are stored as plain strings and parsed back field by field, so a value that a
+newer or older version wrote, or that a user edited by hand, falls back to its default instead
+of breaking the launch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+
+from tagbox_gui.core.errors import ConfigError
+from tagbox_gui.core.types import Mode, Quantise, Region, RunConfig, TaggerSpec
+
+log = logging.getLogger(__name__)
+
+ORGANISATION = "tagbox"
+APPLICATION = "tagbox-gui"
+MAX_RECENT = 10
+_GROUP = "run"
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The run settings of the settings panel (everything but tags and region)."""
+
+    backend: str = "light"
+    taggers: tuple[str, ...] = ("fcn/mtat",)
+    fft_sizes: tuple[int, ...] = (2048, 1024, 512)
+    steps: int = 100
+    lr: float = 5.0
+    quantise: str = Quantise.FROZEN.value
+    mode: str = Mode.MASK.value
+    device: str = "cpu"
+    seed: int = 0
+    preview_every: int = 5
+
+    def to_config(
+        self,
+        tags: Sequence[str],
+        avoid: Sequence[str] = (),
+        ignore: Sequence[str] = (),
+        avoid_others: bool = True,
+        ignore_related: bool = False,
+        region: Region | None = None,
+    ) -> RunConfig:
+        """The engine's config for these settings, tag choices and region (None: whole song)."""
+        return RunConfig(
+            tags=tuple(tags),
+            avoid=tuple(avoid),
+            ignore=tuple(ignore),
+            avoid_others=avoid_others,
+            ignore_related=ignore_related,
+            taggers=tuple(TaggerSpec.parse(t) for t in self.taggers),
+            fft_sizes=tuple(self.fft_sizes),
+            steps=self.steps,
+            lr=self.lr,
+            quantise=Quantise(self.quantise),
+            mode=Mode(self.mode),
+            backend=self.backend,
+            seed=self.seed,
+            device=self.device,
+            region=region,
+            preview_every=self.preview_every,
+        )
+
+
+def backend_defaults(backend: str, device: str = "cpu") -> RunSettings:
+    """The settings a backend works best with (the engine's ``default_config``)."""
+    try:
+        from tagbox_gui.core.loading import default_config
+
+        config = default_config(backend)
+    except (ImportError, ConfigError) as exc:  # the backend is not installed in this build
+        log.warning("no defaults for backend %s (%s); using generic ones", backend, exc)
+        config = RunConfig(tags=(), backend=backend)
+    return RunSettings(
+        backend=backend,
+        taggers=tuple(str(t) for t in config.taggers),
+        fft_sizes=tuple(config.fft_sizes),
+        steps=config.steps,
+        lr=config.lr,
+        quantise=config.quantise.value,
+        mode=config.mode.value,
+        device=device,
+        seed=config.seed,
+        preview_every=config.preview_every,
+    )
+
+
+def _parse(field: dataclasses.Field, text: str, default: object) -> object:
+    kind = type(default)
+    if kind is tuple:
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        values = tuple(int(p) for p in parts) if field.name == "fft_sizes" else tuple(parts)
+        if not values:
+            raise ValueError("empty list")
+        return values
+    return kind(text)
+
+
+class AppSettings:
+    """QSettings of the application: run settings, recent files and a few remembered choices."""
+
+    def __init__(self, store: QSettings | None = None) -> None:
+        self.store = store or QSettings(ORGANISATION, APPLICATION)
+
+    # ----- run settings ----------------------------------------------------------------
+    def load_run(self, defaults: RunSettings) -> RunSettings:
+        """The saved run settings; each missing or unreadable field takes ``defaults``'."""
+        values = {}
+        for field in dataclasses.fields(RunSettings):
+            default = getattr(defaults, field.name)
+            text = self.store.value(f"{_GROUP}/{field.name}")
+            try:
+                values[field.name] = default if text is None else _parse(field, str(text), default)
+            except (TypeError, ValueError):
+                log.warning("ignoring saved setting %s=%r", field.name, text)
+                values[field.name] = default
+        return RunSettings(**values)
+
+    def save_run(self, settings: RunSettings) -> None:
+        for field in dataclasses.fields(RunSettings):
+            value = getattr(settings, field.name)
+            text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+            self.store.setValue(f"{_GROUP}/{field.name}", text)
+        self.store.sync()
+
+    def reset_run(self) -> None:
+        """Forget the saved run settings (the panel then shows the defaults)."""
+        self.store.remove(_GROUP)
+        self.store.sync()
+
+    # ----- recent files ----------------------------------------------------------------
+    def recent_files(self) -> list[str]:
+        value = self.store.value("recent/files", [])
+        files = [value] if isinstance(value, str) else list(value or [])
+        return [f for f in files if isinstance(f, str) and f][:MAX_RECENT]
+
+    def add_recent(self, path: Path | str) -> list[str]:
+        text = str(Path(path).resolve())
+        files = [text, *(f for f in self.recent_files() if f != text)][:MAX_RECENT]
+        self.store.setValue("recent/files", files)
+        return files
+
+    def clear_recent(self) -> None:
+        self.store.remove("recent/files")
+
+    # ----- small remembered choices ----------------------------------------------------
+    def text(self, key: str, default: str = "") -> str:
+        value = self.store.value(key)
+        return default if value is None else str(value)
+
+    def set_text(self, key: str, value: str) -> None:
+        self.store.setValue(key, value)
+
+    def flag(self, key: str) -> bool:
+        return self.text(key).lower() in ("true", "1", "yes")
+
+    def set_flag(self, key: str, value: bool) -> None:
+        self.store.setValue(key, "true" if value else "false")

@@ -1,0 +1,122 @@
+"""Listening: the transport (play, A/B source, loop, position) and the run's step history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtCore import QSignalBlocker, Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tagbox_gui.gui.playback import Player
+from tagbox_gui.gui.widgets.transport import TransportPanel
+
+MIB = 2**20
+
+
+class AuditionPanel(QWidget):
+    """Transport plus a step slider over the kept snapshots.
+
+    ``step_chosen(int)`` fires when the user picks a step (slider or "Best"); while "Follow
+    latest" is on, the newest preview is played and shown instead.
+    """
+
+    step_chosen = Signal(int)
+    follow_toggled = Signal(bool)
+
+    def __init__(self, player: Player, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.transport = TransportPanel(player)
+        self.follow = QCheckBox("Follow latest", checked=True)
+        self.follow.setToolTip("Play and show the newest preview while the run goes on")
+        self.best = QPushButton("Best step")
+        self.best.setToolTip("Go to the step with the lowest loss")
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setToolTip("Go back to an earlier step of the run")
+        self.slider.setEnabled(False)
+        self.label = QLabel("No run yet")
+        self.label.setMinimumWidth(200)
+        self.memory = QLabel()
+        self.memory.setStyleSheet("color: palette(placeholder-text);")
+        self._steps: tuple[int, ...] = ()
+        self._best: int | None = None
+        self._build_layout()
+        self.follow.toggled.connect(self._on_follow_toggled)
+        self.best.clicked.connect(self._on_best_clicked)
+        self.slider.valueChanged.connect(self._on_slider_value_changed)
+
+    def _build_layout(self) -> None:
+        history = QHBoxLayout()
+        history.setContentsMargins(4, 0, 4, 0)
+        history.addWidget(QLabel("Step"))
+        history.addWidget(self.slider, 1)
+        history.addWidget(self.label)
+        history.addWidget(self.follow)
+        history.addWidget(self.best)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self.transport)
+        layout.addLayout(history)
+        layout.addWidget(self.memory)
+
+    # ----- public API ------------------------------------------------------------------
+    @property
+    def following(self) -> bool:
+        return self.follow.isChecked()
+
+    def set_history(
+        self, steps: Sequence[int], nbytes: int, budget: int, best: int | None = None
+    ) -> None:
+        """The kept steps (ascending), their memory and budget, and the best step if known."""
+        self._steps, self._best = tuple(steps), best
+        self.slider.setEnabled(len(self._steps) > 1)
+        with QSignalBlocker(self.slider):
+            self.slider.setRange(0, max(0, len(self._steps) - 1))
+            if self.following and self._steps:
+                self.slider.setValue(len(self._steps) - 1)
+        self.best.setEnabled(best is not None)
+        self.memory.setText(
+            f"Listening in mono at 44.1 kHz, as the taggers hear it; exported stems keep the "
+            f"song's rate and channels. History: {len(self._steps)} previews kept, "
+            f"{nbytes / MIB:.1f} of {budget / MIB:.0f} MiB (older ones are thinned out)."
+        )
+
+    def show_step(self, step: int | None, total_steps: int = 0) -> None:
+        """Say which step is shown (and put the slider on it when it is a kept one)."""
+        if step is None:
+            self.label.setText("No run yet")
+            return
+        best = " (best)" if step == self._best else ""
+        self.label.setText(f"step {step}{best}" + (f" of {total_steps}" if total_steps else ""))
+        if step in self._steps:
+            with QSignalBlocker(self.slider):
+                self.slider.setValue(self._steps.index(step))
+
+    def chosen_step(self) -> int | None:
+        """The kept step under the slider."""
+        return self._steps[self.slider.value()] if self._steps else None
+
+    # ----- slots -----------------------------------------------------------------------
+    @Slot(bool)
+    def _on_follow_toggled(self, on: bool) -> None:
+        self.follow_toggled.emit(on)
+
+    @Slot()
+    def _on_best_clicked(self) -> None:
+        if self._best is not None:
+            self.follow.setChecked(False)
+            self.step_chosen.emit(self._best)
+
+    @Slot(int)
+    def _on_slider_value_changed(self, index: int) -> None:
+        if self._steps:
+            self.follow.setChecked(False)  # the user went back: stop jumping to the newest
+            self.step_chosen.emit(self._steps[index])

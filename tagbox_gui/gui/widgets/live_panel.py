@@ -1,0 +1,93 @@
+"""What a run shows while it runs: loss curves, the current mask and the wanted-tag meters.
+
+Steps arrive at the loop's pace (the light backend makes many per second). They are only
+stored when they arrive; a ~30 Hz timer draws what changed since the last frame.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Slot
+from PySide6.QtWidgets import QGroupBox, QSplitter, QVBoxLayout, QWidget
+
+from tagbox_gui.core.tags import display_name
+from tagbox_gui.core.types import Region, StepResult
+from tagbox_gui.gui.widgets.loss_plot import LossPlotView
+from tagbox_gui.gui.widgets.mask_view import MaskView
+from tagbox_gui.gui.widgets.tag_meters import TagMetersView
+
+FRAME_MS = 33  # ~30 redraws per second at most
+
+
+class LivePanel(QSplitter):
+    """Loss plot and mask image side by side; the meters live elsewhere (``meters``)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(Qt.Orientation.Horizontal, parent)
+        self.loss = LossPlotView()
+        self.mask = MaskView()
+        self.meters = TagMetersView()
+        for view in (self.loss, self.mask):  # keyboard focus would swallow Space (play/pause)
+            view.plot_widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.addWidget(_boxed("Loss (total and each tagger × FFT size)", self.loss))
+        self.addWidget(_boxed("Mask of the shown step (frequency × time)", self.mask))
+        self.setStretchFactor(0, 3)
+        self.setStretchFactor(1, 2)
+        self._meter_values: tuple[dict, dict] | None = None
+        self._mask: tuple[np.ndarray, Region | None] | None = None
+        self._drawn_steps = -1
+        self.frames = 0  # redraws done (tests check the throttle with it)
+        self._timer = QTimer(self, interval=FRAME_MS)
+        self._timer.timeout.connect(self._on_timer_timeout)
+        self._timer.start()
+
+    def reset(self, loss_keys: list[str], tags: list[str]) -> None:
+        """A new run: empty curves for these keys, one meter row per wanted tag."""
+        self.loss.reset(loss_keys)
+        self.meters.set_tags(tags)
+        self._meter_values = None
+        self._drawn_steps = -1
+
+    def push(self, step: StepResult) -> None:
+        """Store a step (no drawing here)."""
+        self.loss.append(step.step, step.total, step.losses)
+        self._meter_values = (_by_name(step.wanted_separated), _by_name(step.wanted_residual))
+
+    def show_mask(self, image: np.ndarray, region: Region | None) -> None:
+        """Show this mask image at the next frame."""
+        self._mask = (image, region)
+
+    @Slot()
+    def _on_timer_timeout(self) -> None:
+        drew = False
+        if self.loss.count != self._drawn_steps:
+            self.loss.refresh()
+            self._drawn_steps = self.loss.count
+            drew = True
+        if self._meter_values is not None:
+            names = list(self._meter_values[0])
+            if names != list(self.meters.tags):
+                self.meters.set_tags(names)
+            self.meters.set_values(*self._meter_values)
+            self._meter_values, drew = None, True
+        if self._mask is not None:
+            self.mask.set_image(*self._mask)
+            self._mask, drew = None, True
+        self.frames += drew
+
+
+def _by_name(values: dict[str, float]) -> dict[str, float]:
+    """Probabilities by the tag's display name (``instrument---piano`` and ``piano`` are one
+    meter, their mean), in the engine's order."""
+    groups: dict[str, list[float]] = {}
+    for tag, value in values.items():
+        groups.setdefault(display_name(tag), []).append(value)
+    return {name: float(np.mean(v)) for name, v in groups.items()}
+
+
+def _boxed(title: str, widget: QWidget) -> QGroupBox:
+    box = QGroupBox(title)
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(4, 4, 4, 4)
+    layout.addWidget(widget)
+    return box

@@ -1,0 +1,169 @@
+"""Run / Pause / Stop and the progress of the current run: step, s/step, elapsed, ETA."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QTimer, Signal, Slot
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QStyle,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tagbox_gui.gui.controller import RunState
+
+
+def clock(seconds: float) -> str:
+    """``m:ss`` (or ``h:mm:ss``) for a duration."""
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class RunClock:
+    """Elapsed run time without the paused stretches, and a smoothed time per step."""
+
+    def __init__(self) -> None:
+        self.reset(0)
+
+    def reset(self, total_steps: int) -> None:
+        self.total_steps = total_steps
+        self.step = 0
+        self.per_step = 0.0
+        self._started = time.monotonic()
+        self._paused_at: float | None = None
+        self._paused_for = 0.0
+        self._last = 0.0
+
+    def pause(self, paused: bool) -> None:
+        now = time.monotonic()
+        if paused and self._paused_at is None:
+            self._paused_at = now
+        elif not paused and self._paused_at is not None:
+            self._paused_for += now - self._paused_at
+            self._paused_at = None
+
+    @property
+    def elapsed(self) -> float:
+        now = self._paused_at if self._paused_at is not None else time.monotonic()
+        return now - self._started - self._paused_for
+
+    def tick(self, step: int) -> None:
+        """Step ``step`` is done: update the time per step (mean over the last ~10 steps)."""
+        elapsed = self.elapsed
+        interval = (elapsed - self._last) / max(1, step - self.step)
+        weight = 1.0 if self.step == 0 else 0.2
+        self.per_step += weight * (interval - self.per_step)
+        self.step, self._last = step, elapsed
+
+    @property
+    def eta(self) -> float:
+        return self.per_step * max(0, self.total_steps - self.step)
+
+
+class RunPanel(QWidget):
+    """Buttons that drive the run controller and a readout of its progress."""
+
+    run_requested = Signal()
+    pause_toggled = Signal(bool)  # True: pause, False: resume
+    stop_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.clock = RunClock()
+        self.state = RunState.IDLE
+        self._can_run = True
+        style = self.style()
+        self.run = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay), "Run")
+        self.pause = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_MediaPause), "Pause")
+        self.pause.setCheckable(True)
+        self.stop = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_MediaStop), "Stop")
+        self.progress = QProgressBar(textVisible=True)
+        self.labels = {k: QLabel("–") for k in ("step", "per_step", "elapsed", "eta")}
+        self.status = QLabel(wordWrap=True)
+        self._timer = QTimer(self, interval=500)  # elapsed keeps moving during slow steps
+        self._timer.timeout.connect(self._show_times)
+        self._build_layout()
+        self.run.clicked.connect(self.run_requested)
+        self.pause.toggled.connect(self._on_pause_toggled)
+        self.stop.clicked.connect(self.stop_requested)
+        self.set_state(RunState.IDLE)
+
+    def _build_layout(self) -> None:
+        buttons = QHBoxLayout()
+        for button in (self.run, self.pause, self.stop):
+            buttons.addWidget(button)
+        grid = QGridLayout()
+        titles = {"step": "Step", "per_step": "Time/step", "elapsed": "Elapsed", "eta": "ETA"}
+        for index, (key, title) in enumerate(titles.items()):
+            caption = QLabel(title)
+            caption.setStyleSheet("color: palette(placeholder-text);")
+            grid.addWidget(caption, 0, index)
+            grid.addWidget(self.labels[key], 1, index)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addLayout(grid)
+        layout.addWidget(self.status)
+
+    # ----- public API ------------------------------------------------------------------
+    def set_state(self, state: RunState) -> None:
+        """Enable the buttons that make sense in ``state``."""
+        self.state = state
+        active = state in (RunState.RUNNING, RunState.PAUSED)
+        self.run.setEnabled(state is RunState.IDLE and self._can_run)
+        self.pause.setEnabled(active)
+        self.stop.setEnabled(active)
+        self.pause.blockSignals(True)
+        self.pause.setChecked(state is RunState.PAUSED)
+        self.pause.setText("Resume" if state is RunState.PAUSED else "Pause")
+        self.pause.blockSignals(False)
+        self.clock.pause(state is RunState.PAUSED)
+        if active:
+            self._timer.start()
+        else:
+            self._timer.stop()
+        if state is RunState.STOPPING:
+            self.status.setText("Stopping after this step…")
+
+    def set_can_run(self, ok: bool, reason: str = "") -> None:
+        """Whether Run is possible now, and if not, why (shown as the button's tooltip)."""
+        self._can_run = ok
+        self.run.setToolTip(reason or "Start separating (Ctrl+R)")
+        self.run.setEnabled(ok and self.state is RunState.IDLE)
+
+    def started(self, total_steps: int, what: str) -> None:
+        self.clock.reset(total_steps)
+        self.progress.setRange(0, total_steps)
+        self.progress.setValue(0)
+        self.status.setText(what)
+        self._show_times()
+
+    def stepped(self, step: int) -> None:
+        self.clock.tick(step)
+        self.progress.setValue(step)
+        self._show_times()
+
+    def finished(self, text: str) -> None:
+        self.status.setText(text)
+        self._show_times()
+
+    @Slot()
+    def _show_times(self) -> None:
+        c = self.clock
+        self.labels["step"].setText(f"{c.step} / {c.total_steps}" if c.total_steps else "–")
+        self.labels["per_step"].setText(f"{c.per_step:.2f} s" if c.step else "–")
+        self.labels["elapsed"].setText(clock(c.elapsed) if c.total_steps else "–")
+        self.labels["eta"].setText(clock(c.eta) if c.step else "–")
+
+    @Slot(bool)
+    def _on_pause_toggled(self, paused: bool) -> None:
+        self.pause_toggled.emit(paused)

@@ -1,0 +1,254 @@
+"""The settings panel: backend, taggers, FFT sizes, steps, learning rate, modes, device, seed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QStandardItemModel
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tagbox_gui.core.types import Mode, Quantise, TaggerSpec
+from tagbox_gui.gui.settings import RunSettings
+
+FFT_CHOICES = (4096, 2048, 1024, 512, 256)
+BACKEND_TITLES = {"jukebox": "Jukebox VQ-VAE", "light": "Light (NMF, no download)"}
+_ARCH_TITLES = {"fcn": "FCN", "crnn": "CRNN", "musicnn": "Musicnn", "hcnn": "HarmonicCNN"}
+_QUANTISE_TITLES = {
+    Quantise.FROZEN: "Frozen codebook (straight-through)",
+    Quantise.NONE: "None (continuous latent)",
+    Quantise.REFERENCE: "Reference (published runner)",
+}
+_MODE_TITLES = {Mode.MASK: "Mask the song", Mode.FREE: "Free (decoded audio)"}
+
+
+class SettingsPanel(QWidget):
+    """Edits a :class:`RunSettings`; ``settings_changed`` fires after every edit.
+
+    ``backend_changed`` fires when the user picks another backend, so the owner can load that
+    backend's defaults; ``reset_requested`` when "Reset to defaults" is pressed.
+    """
+
+    settings_changed = Signal()
+    backend_changed = Signal(str)
+    reset_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._quiet = False
+        self.backend = QComboBox()
+        self.taggers = QListWidget()
+        self.taggers.setMaximumHeight(150)
+        self.fft_buttons = {n: QToolButton(text=str(n), checkable=True) for n in FFT_CHOICES}
+        self.steps = QSpinBox(minimum=1, maximum=100_000, singleStep=10)
+        self.lr = QDoubleSpinBox(decimals=4, minimum=0.0001, maximum=1000.0, singleStep=0.1)
+        self.quantise = _enum_combo(_QUANTISE_TITLES)
+        self.mode = _enum_combo(_MODE_TITLES)
+        self.device = QComboBox()
+        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1)
+        self.preview_every = QSpinBox(minimum=1, maximum=1000, suffix=" steps")
+        self.reset = QPushButton("Reset to defaults")
+        self.note = QLabel(wordWrap=True)
+        self.note.setStyleSheet("color: palette(placeholder-text);")
+        self._build_layout()
+        self._connect()
+
+    def _build_layout(self) -> None:
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.addRow("Backend", self.backend)
+        form.addRow("Taggers", self.taggers)
+        ffts = QHBoxLayout()
+        ffts.setSpacing(2)
+        for button in self.fft_buttons.values():
+            ffts.addWidget(button)
+        ffts.addStretch(1)
+        form.addRow("FFT sizes", ffts)
+        form.addRow("Steps", self.steps)
+        form.addRow("Learning rate", self.lr)
+        form.addRow("Quantise", self.quantise)
+        form.addRow("Output", self.mode)
+        form.addRow("Device", self.device)
+        form.addRow("Seed", self.seed)
+        form.addRow("Preview every", self.preview_every)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(form)
+        layout.addWidget(self.note)
+        layout.addWidget(self.reset, 0, Qt.AlignmentFlag.AlignRight)
+        layout.addStretch(1)
+        self.lr.setToolTip("Adam step size on the latent (each backend has its own scale)")
+        self.preview_every.setToolTip("How often the run sends audio and a mask image to listen to")
+        self.quantise.setToolTip("How the Jukebox latent is quantised (Jukebox backend only)")
+
+    def _connect(self) -> None:
+        self.backend.currentIndexChanged.connect(self._on_backend_index_changed)
+        self.taggers.itemChanged.connect(self._on_edited)
+        for button in self.fft_buttons.values():
+            button.toggled.connect(self._on_edited)
+        for box in (self.steps, self.seed, self.preview_every):
+            box.valueChanged.connect(self._on_edited)
+        self.lr.valueChanged.connect(self._on_edited)
+        for combo in (self.quantise, self.mode, self.device):
+            combo.currentIndexChanged.connect(self._on_edited)
+        self.reset.clicked.connect(self.reset_requested)
+
+    # ----- choices -----------------------------------------------------------------------
+    def set_choices(
+        self,
+        backends: dict[str, str],
+        taggers: Sequence[TaggerSpec],
+        present: Sequence[TaggerSpec],
+        devices: Sequence[str],
+    ) -> None:
+        """What can be chosen: backend -> reason it is unavailable ('' if usable), taggers
+        (those not in ``present`` are shown but disabled) and devices."""
+        current = self.settings() if self.backend.count() else None
+        self._quiet = True
+        self.backend.clear()
+        for name, reason in backends.items():
+            self.backend.addItem(BACKEND_TITLES.get(name, name), name)
+            _enable_item(self.backend, self.backend.count() - 1, not reason, reason)
+        self.taggers.clear()
+        for spec in taggers:
+            ok = spec in present
+            item = QListWidgetItem(
+                f"{_ARCH_TITLES.get(spec.arch, spec.arch)} · {spec.dataset}"
+                + ("" if ok else "  (not downloaded)")
+            )
+            item.setData(Qt.ItemDataRole.UserRole, str(spec))
+            flags = Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled
+            item.setFlags(flags if ok else Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Unchecked)
+            item.setToolTip(str(spec) if ok else f"{spec}: download it in Models…")
+            self.taggers.addItem(item)
+        self.device.clear()
+        for name in devices:
+            self.device.addItem(name.upper() if name != "mps" else "Apple GPU (MPS)", name)
+        self._quiet = False
+        if current is not None:
+            self.set_settings(current)
+
+    def backend_usable(self, name: str) -> bool:
+        index = self.backend.findData(name)
+        return index >= 0 and _item_enabled(self.backend, index)
+
+    # ----- values ------------------------------------------------------------------------
+    def settings(self) -> RunSettings:
+        """The settings as shown."""
+        taggers = tuple(
+            item.data(Qt.ItemDataRole.UserRole)
+            for item in (self.taggers.item(i) for i in range(self.taggers.count()))
+            if item.checkState() is Qt.CheckState.Checked
+        )
+        ffts = tuple(n for n, b in self.fft_buttons.items() if b.isChecked())
+        return RunSettings(
+            backend=self.backend.currentData() or "light",
+            taggers=taggers,
+            fft_sizes=ffts,
+            steps=self.steps.value(),
+            lr=round(self.lr.value(), 6),
+            quantise=self.quantise.currentData(),
+            mode=self.mode.currentData(),
+            device=self.device.currentData() or "cpu",
+            seed=self.seed.value(),
+            preview_every=self.preview_every.value(),
+        )
+
+    def set_settings(self, settings: RunSettings) -> None:
+        """Show ``settings``; values that cannot be chosen here fall back to a usable one."""
+        self._quiet = True
+        _select(self.backend, settings.backend)
+        for i in range(self.taggers.count()):
+            item = self.taggers.item(i)
+            wanted = item.data(Qt.ItemDataRole.UserRole) in settings.taggers
+            usable = bool(item.flags() & Qt.ItemFlag.ItemIsEnabled)
+            item.setCheckState(
+                Qt.CheckState.Checked if wanted and usable else Qt.CheckState.Unchecked
+            )
+        for n, button in self.fft_buttons.items():
+            button.setChecked(n in settings.fft_sizes)
+        self.steps.setValue(settings.steps)
+        self.lr.setValue(settings.lr)
+        _select(self.quantise, settings.quantise)
+        _select(self.mode, settings.mode)
+        _select(self.device, settings.device)
+        self.seed.setValue(settings.seed)
+        self.preview_every.setValue(settings.preview_every)
+        self._quiet = False
+        self._update_enabled()
+        self.settings_changed.emit()
+
+    def problem(self) -> str:
+        """Why these settings cannot run (one sentence), or ''."""
+        s = self.settings()
+        if not self.backend_usable(s.backend):
+            return (
+                "The chosen backend is not available; pick Light or download the Jukebox weights."
+            )
+        if not s.taggers:
+            return "Choose at least one tagger in Settings (download taggers in Models…)."
+        if not s.fft_sizes:
+            return "Choose at least one FFT size in Settings."
+        return ""
+
+    # ----- slots -------------------------------------------------------------------------
+    @Slot(int)
+    def _on_backend_index_changed(self, _index: int) -> None:
+        if not self._quiet:
+            self._update_enabled()
+            self.backend_changed.emit(self.backend.currentData())
+            self.settings_changed.emit()
+
+    @Slot()
+    def _on_edited(self) -> None:
+        if not self._quiet:
+            self._update_enabled()
+            self.settings_changed.emit()
+
+    def _update_enabled(self) -> None:
+        jukebox = self.backend.currentData() == "jukebox"
+        self.quantise.setEnabled(jukebox)
+        problem = self.problem()
+        self.note.setText(problem)
+        self.note.setVisible(bool(problem))
+
+
+def _enum_combo(titles: dict) -> QComboBox:
+    combo = QComboBox()
+    for value, title in titles.items():
+        combo.addItem(title, value.value)
+    return combo
+
+
+def _select(combo: QComboBox, data: str) -> None:
+    index = combo.findData(data)
+    if index < 0 or not _item_enabled(combo, index):
+        index = next((i for i in range(combo.count()) if _item_enabled(combo, i)), 0)
+    combo.setCurrentIndex(index)
+
+
+def _enable_item(combo: QComboBox, index: int, enabled: bool, tooltip: str) -> None:
+    model = combo.model()
+    assert isinstance(model, QStandardItemModel)
+    item = model.item(index)
+    item.setEnabled(enabled)
+    item.setToolTip(tooltip)
+
+
+def _item_enabled(combo: QComboBox, index: int) -> bool:
+    model = combo.model()
+    return bool(model.flags(model.index(index, 0)) & Qt.ItemFlag.ItemIsEnabled)

@@ -1,0 +1,170 @@
+"""The song: its name and format, waveform and spectrogram, and the region a run covers."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tagbox_gui.core.audio import SUPPORTED, Song, loudest_region
+from tagbox_gui.core.types import Region
+from tagbox_gui.gui.widgets.run_panel import clock
+from tagbox_gui.gui.widgets.spectrogram_view import SpectrogramView
+from tagbox_gui.gui.widgets.waveform_view import WaveformView
+
+DEFAULT_REGION_SECONDS = 20.0
+MIN_REGION_SECONDS = 0.5
+
+
+def describe(song: Song) -> str:
+    """``3:12 · 44.1 kHz · stereo · FLAC PCM_16``."""
+    channels = {1: "mono", 2: "stereo"}.get(song.channels, f"{song.channels} channels")
+    rate = f"{song.rate / 1000:g} kHz"
+    return f"{clock(song.duration)} · {rate} · {channels} · {song.format} {song.subtype}"
+
+
+class SongPanel(QWidget):
+    """Shows a song; ``region_changed(Region)`` when the user moves or types the region."""
+
+    region_changed = Signal(object)
+    seek_requested = Signal(float)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.song: Song | None = None
+        self.title = QLabel()
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        font = self.title.font()
+        font.setPointSizeF(font.pointSizeF() * 1.3)
+        font.setBold(True)
+        self.title.setFont(font)
+        self.details = QLabel()
+        self.waveform = WaveformView()
+        self.spectrogram = SpectrogramView()
+        self.spectrogram.link_x(self.waveform)
+        for view in (self.waveform, self.spectrogram):  # plots need the mouse, not the keys:
+            view.plot_widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Space stays play/pause
+        self.start = _seconds_box("Region start")
+        self.end = _seconds_box("Region end")
+        self.length = QLabel()
+        self.loudest = QPushButton(f"Loudest {DEFAULT_REGION_SECONDS:g} s")
+        self.loudest.setToolTip("Select the loudest stretch of the song")
+        self.whole_song = QCheckBox("Run on the whole song")
+        self.whole_song.setToolTip("Separate the whole song instead of the region (slower)")
+        self.stack = QStackedWidget()
+        self._build_layout()
+        self.waveform.region_changed.connect(self._on_waveform_region_changed)
+        self.waveform.seek_requested.connect(self.seek_requested)
+        self.start.editingFinished.connect(self._on_box_edited)
+        self.end.editingFinished.connect(self._on_box_edited)
+        self.loudest.clicked.connect(self._on_loudest_clicked)
+        self.whole_song.toggled.connect(self._on_whole_song_toggled)
+
+    def _build_layout(self) -> None:
+        empty = QLabel(
+            f"<h2>Open a song</h2><p>File ▸ Open (Ctrl+O), or drop a {SUPPORTED} file here.</p>"
+        )
+        empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        empty.setStyleSheet("color: palette(placeholder-text);")
+        views = QSplitter(Qt.Orientation.Vertical)
+        views.addWidget(self.waveform)
+        views.addWidget(self.spectrogram)
+        views.setStretchFactor(0, 1)
+        views.setStretchFactor(1, 2)
+        header = QHBoxLayout()
+        header.addWidget(self.title)
+        header.addWidget(self.details, 1)
+        region = QHBoxLayout()
+        region.addWidget(QLabel("Region"))
+        region.addWidget(self.start)
+        region.addWidget(QLabel("to"))
+        region.addWidget(self.end)
+        region.addWidget(self.length)
+        region.addWidget(self.loudest)
+        region.addStretch(1)
+        region.addWidget(self.whole_song)
+        song = QWidget()
+        column = QVBoxLayout(song)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addLayout(header)
+        column.addWidget(views, 1)
+        column.addLayout(region)
+        self.stack.addWidget(empty)
+        self.stack.addWidget(song)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.stack)
+
+    # ----- public API ------------------------------------------------------------------
+    def set_song(self, song: Song) -> None:
+        """Show ``song`` with the default region (the loudest 20 s)."""
+        self.song = song
+        self.title.setText(song.name)
+        self.details.setText(describe(song))
+        self.details.setToolTip(str(song.path))
+        self.waveform.set_song(song)
+        self.spectrogram.set_song(song)
+        for box in (self.start, self.end):
+            box.setRange(0.0, song.duration)
+        self.stack.setCurrentIndex(1)
+        self.set_region(loudest_region(song, DEFAULT_REGION_SECONDS))
+
+    def region(self) -> Region | None:
+        """The selected region, or None when the whole song is to be run."""
+        if self.song is None or self.whole_song.isChecked():
+            return None
+        return Region(self.start.value(), self.end.value())
+
+    def set_region(self, region: Region) -> None:
+        """Select ``region`` (clamped to the song; at least half a second long)."""
+        if self.song is None:
+            return
+        duration = self.song.duration
+        start = min(max(region.start, 0.0), max(0.0, duration - MIN_REGION_SECONDS))
+        end = min(max(region.end, start + MIN_REGION_SECONDS), duration)
+        region = Region(round(start, 2), round(end, 2))
+        self.start.setValue(region.start)
+        self.end.setValue(region.end)
+        self.waveform.set_region(region)
+        self.length.setText(f"({region.duration:.1f} s)")
+        self.region_changed.emit(self.region())
+
+    def set_playhead(self, seconds: float) -> None:
+        self.waveform.set_playhead(seconds)
+        self.spectrogram.set_playhead(seconds)
+
+    # ----- slots -----------------------------------------------------------------------
+    @Slot(object)
+    def _on_waveform_region_changed(self, region: Region) -> None:
+        self.set_region(region)
+
+    @Slot()
+    def _on_box_edited(self) -> None:
+        self.set_region(Region(self.start.value(), self.end.value()))
+
+    @Slot()
+    def _on_loudest_clicked(self) -> None:
+        if self.song is not None:
+            self.set_region(loudest_region(self.song, DEFAULT_REGION_SECONDS))
+
+    @Slot(bool)
+    def _on_whole_song_toggled(self, whole: bool) -> None:
+        for widget in (self.start, self.end, self.loudest):
+            widget.setEnabled(not whole)
+        self.region_changed.emit(self.region())
+
+
+def _seconds_box(tooltip: str) -> QDoubleSpinBox:
+    box = QDoubleSpinBox(decimals=2, singleStep=0.5, suffix=" s", keyboardTracking=False)
+    box.setToolTip(tooltip)
+    box.setMinimumWidth(90)
+    return box

@@ -1,0 +1,373 @@
+"""The main window end to end: real widgets, real signals, a fake engine (and the real one)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from tagbox_gui.core.audio import ExportFormat, analysis_span
+from tagbox_gui.core.models import ModelStore
+from tagbox_gui.core.types import ANALYSIS_RATE, RunConfig
+from tagbox_gui.gui.app import build_window, parse_args
+from tagbox_gui.gui.controller import RunState
+from tagbox_gui.gui.main_window import MainWindow
+from tagbox_gui.gui.settings import AppSettings
+from tests.gui.fake_engine import fake_player, fake_run, write_song
+
+
+@pytest.fixture
+def song_path(tmp_path: Path) -> Path:
+    return write_song(tmp_path / "My Song.wav", seconds=30.0, rate=48_000, channels=2)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> AppSettings:
+    return AppSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+
+
+def make_window(qtbot, model_dir: Path, settings: AppSettings, **engine) -> MainWindow:
+    window = MainWindow(ModelStore(model_dir), settings, player=fake_player())
+    qtbot.addWidget(window)
+    window.run_view.engine_run = lambda config, song, store, cache: fake_run(
+        config, length=analysis_span(song, config.region)[1], **engine
+    )
+    window.show()
+    window.activateWindow()  # shortcuts only reach the active window
+    qtbot.waitUntil(window.isActiveWindow, timeout=2000)
+    return window
+
+
+@pytest.fixture
+def window(qtbot, model_dir, settings) -> MainWindow:
+    w = make_window(qtbot, model_dir, settings)
+    yield w
+    w.controller.shutdown(5000)
+
+
+def run_to_end(qtbot, window: MainWindow, steps: int = 12, preview_every: int = 3):
+    window.settings_panel.steps.setValue(steps)
+    window.settings_panel.preview_every.setValue(preview_every)
+    with qtbot.waitSignal(window.controller.run_finished, timeout=10_000) as blocker:
+        assert window.run_view.start() is not None
+    qtbot.wait(100)  # a frame of the 30 Hz timer
+    return blocker.args[0]
+
+
+def message_boxes() -> list[QMessageBox]:
+    return [
+        w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()
+    ]
+
+
+# ----- 1. song -------------------------------------------------------------------------
+def test_open_shows_the_song_and_the_loudest_region(window: MainWindow, song_path) -> None:
+    assert window.open_song(song_path)
+    assert window.song_panel.title.text() == "My Song"
+    assert window.song_panel.details.text() == "0:30 · 48 kHz · stereo · WAV PCM_24"
+    region = window.song_panel.region()
+    assert region.start == pytest.approx(8.0, abs=0.1) and region.duration == pytest.approx(20.0)
+    assert window.song_panel.waveform.region() == region
+    assert "My Song" in window.windowTitle()
+    assert window.settings.recent_files()[0] == str(song_path.resolve())
+
+
+def test_region_can_be_typed_and_whole_song_chosen(window: MainWindow, song_path) -> None:
+    window.open_song(song_path)
+    window.song_panel.start.setValue(3.0)
+    window.song_panel.end.setValue(7.5)
+    window.song_panel.end.editingFinished.emit()
+    assert (window.song_panel.region().start, window.song_panel.region().end) == (3.0, 7.5)
+    assert window.song_panel.waveform.region().end == pytest.approx(7.5)
+    window.song_panel.whole_song.setChecked(True)
+    assert window.song_panel.region() is None
+
+
+def test_unreadable_file_is_a_dialog_not_a_crash(qtbot, window: MainWindow, tmp_path) -> None:
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF not really a wave file")
+    assert not window.open_song(bad)
+    qtbot.waitUntil(lambda: bool(message_boxes()), timeout=2000)
+    text = message_boxes()[-1].text()
+    assert "broken.wav" in text and text.count(".") >= 1 and "\n" not in text
+    assert window.song is None
+    for box in message_boxes():
+        box.close()
+
+
+def test_drop_a_file_on_the_window(window: MainWindow, song_path) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(song_path))])
+    event = QDropEvent(
+        QPointF(200, 200),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    window.dropEvent(event)
+    assert window.song is not None and window.song.name == "My Song"
+
+
+def test_recent_files_and_command_line(qtbot, window, song_path, settings, model_dir) -> None:
+    window.open_song(song_path)
+    window._fill_recent_menu()
+    action = window.recent_menu.actions()[0]
+    assert action.text() == "My Song.wav"
+    other = make_window(qtbot, model_dir, settings)
+    other.recent_menu.aboutToShow.emit()
+    other.recent_menu.actions()[0].trigger()
+    assert other.song is not None and other.song.path == song_path.resolve()
+    args, _ = parse_args([str(song_path), "--model-dir", str(model_dir)])
+    third = build_window(args, settings=settings, player=fake_player())
+    qtbot.addWidget(third)
+    qtbot.waitUntil(lambda: third.song is not None, timeout=3000)
+    assert third.song.name == "My Song"
+
+
+# ----- 4. run --------------------------------------------------------------------------
+def test_run_fills_the_live_views_and_the_stems(qtbot, window: MainWindow, song_path) -> None:
+    window.open_song(song_path)
+    window.tag_panel.apply_preset("Piano")
+    result = run_to_end(qtbot, window, steps=12, preview_every=3)
+    assert result.steps_done == 12 and not result.stopped
+    assert window.live.loss.count == 12
+    steps, totals = window.live.loss.curve_data("total")
+    np.testing.assert_array_equal(steps, np.arange(1, 13))
+    np.testing.assert_allclose(totals, 1.0 / np.arange(1, 13))
+    assert window.live.meters.values() == {"piano": (1.0, 0.0)}
+    assert window.live.mask.image is not None
+    assert window.run_panel.labels["step"].text() == "12 / 12"
+    assert "best step 12" in window.run_panel.status.text()
+    assert window.run_view.session.snapshots.steps() == (3, 6, 9, 12)
+    assert [window.stems.item(i).text() for i in range(2)] == [
+        "My Song - piano",
+        "My Song - no piano",
+    ]
+    assert window.export_button.isEnabled()
+
+
+def test_loss_plot_is_throttled(qtbot, window: MainWindow, song_path) -> None:
+    window.open_song(song_path)
+    window.tag_panel.apply_preset("Piano")
+    frames = window.live.frames
+    run_to_end(qtbot, window, steps=400, preview_every=50)
+    # 400 steps arrive much faster than 30 Hz: far fewer redraws than steps.
+    assert window.live.loss.count == 400
+    assert window.live.frames - frames < 100
+
+
+def test_pause_and_stop_with_buttons_and_keys(qtbot, model_dir, settings, song_path) -> None:
+    window = make_window(qtbot, model_dir, settings, delay=0.01)
+    window.open_song(song_path)
+    window.tag_panel.apply_preset("Piano")
+    window.settings_panel.steps.setValue(5000)
+    qtbot.keyClick(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    assert window.controller.state is RunState.RUNNING
+    qtbot.waitUntil(lambda: window.live.loss.count >= 3, timeout=3000)
+    qtbot.mouseClick(window.run_panel.pause, Qt.MouseButton.LeftButton)
+    assert window.controller.state is RunState.PAUSED
+    assert window.run_panel.pause.text() == "Resume"
+    qtbot.wait(100)
+    held = window.live.loss.count
+    qtbot.wait(300)
+    assert window.live.loss.count == held
+    qtbot.mouseClick(window.run_panel.pause, Qt.MouseButton.LeftButton)
+    assert window.controller.state is RunState.RUNNING
+    qtbot.waitUntil(lambda: window.live.loss.count > held, timeout=3000)
+    with qtbot.waitSignal(window.controller.run_finished, timeout=5000) as blocker:
+        qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert blocker.args[0].stopped and blocker.args[0].steps_done < 5000
+    assert window.run_panel.run.isEnabled()
+    window.controller.shutdown(5000)
+
+
+def test_run_needs_a_song_and_a_tag(qtbot, window: MainWindow, song_path) -> None:
+    assert not window.run_panel.run.isEnabled()
+    assert "Open a song" in window.run_panel.run.toolTip()
+    window.open_song(song_path)
+    assert "tag" in window.run_panel.run.toolTip()
+    window.tag_panel.apply_preset("Piano")
+    assert window.run_panel.run.isEnabled()
+
+
+def test_failed_run_is_one_sentence_in_a_dialog(qtbot, model_dir, settings, song_path) -> None:
+    window = make_window(qtbot, model_dir, settings, fail_at=3)
+    window.open_song(song_path)
+    window.tag_panel.apply_preset("Piano")
+    with qtbot.waitSignal(window.controller.run_failed, timeout=5000):
+        window.run_view.start()
+    qtbot.waitUntil(lambda: bool(message_boxes()), timeout=2000)
+    text = message_boxes()[-1].text()
+    assert "out of memory" in text and "shorter region" in text and "CPU" in text
+    assert window.controller.state is RunState.IDLE and window.run_panel.run.isEnabled()
+    for box in message_boxes():
+        box.close()
+
+
+# ----- 5. audition ---------------------------------------------------------------------
+def test_ab_switch_keeps_the_position(qtbot, window: MainWindow, song_path) -> None:
+    window.open_song(song_path)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window)
+    transport = window.audition.transport
+    player = transport.player
+    assert player.sources == ("mix", "separated", "residual")
+    qtbot.keyClick(window, Qt.Key.Key_Space)  # play (a button shortcut clicks after ~100 ms)
+    qtbot.waitUntil(lambda: player.playing, timeout=1000)
+    stream = player.streams[-1]
+    stream.pull(ANALYSIS_RATE)  # one second
+    assert player.position == pytest.approx(1.0)
+    qtbot.mouseClick(transport.source_buttons["separated"], Qt.MouseButton.LeftButton)
+    assert player.source == "separated" and player.position == pytest.approx(1.0)
+    block = stream.pull(256)[:, 0]
+    snapshot = window.run_view.shown
+    sources = window.run_view.session.sources(snapshot)
+    np.testing.assert_allclose(block, sources["separated"][ANALYSIS_RATE : ANALYSIS_RATE + 256])
+    qtbot.mouseClick(transport.source_buttons["residual"], Qt.MouseButton.LeftButton)
+    block = stream.pull(256)[:, 0]
+    start = ANALYSIS_RATE + 256
+    np.testing.assert_allclose(block, sources["residual"][start : start + 256], atol=1e-7)
+    np.testing.assert_allclose(
+        sources["separated"] + sources["residual"], sources["mix"], atol=1e-6
+    )
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: not player.playing, timeout=1000)
+
+
+def test_step_slider_goes_back_to_a_kept_step(qtbot, window: MainWindow, song_path) -> None:
+    window.open_song(song_path)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window, steps=12, preview_every=3)
+    audition = window.audition
+    assert window.run_view.shown.step == 12  # follows the best step at the end
+    audition.slider.setValue(0)
+    assert not audition.following
+    shown = window.run_view.shown
+    assert shown.step == 3 and audition.label.text().startswith("step 3")
+    played = audition.transport.player._buffers["separated"][:, 0]
+    np.testing.assert_allclose(played, window.run_view.session.sources(shown)["separated"])
+    provenance = window.stems._provenance
+    assert provenance["step"] == "3 of 12"
+    audition.best.click()
+    assert window.run_view.shown.step == 12
+    assert (
+        "History: 4 previews kept" in audition.memory.text() and "256 MiB" in audition.memory.text()
+    )
+
+
+# ----- 6. stems ------------------------------------------------------------------------
+def test_drag_carries_a_real_file_of_the_songs_length(qtbot, window, song_path) -> None:
+    window.open_song(song_path)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window)
+    items = [window.stems.item(0), window.stems.item(1)]
+    mime = window.stems.mimeData(items)
+    urls = mime.urls()
+    assert [u.scheme() for u in urls] == ["file", "file"]
+    paths = [Path(u.toLocalFile()) for u in urls]
+    assert [p.stem for p in paths] == ["My Song - piano", "My Song - no piano"]
+    song = window.song
+    separated, residual = (sf.read(p, always_2d=True) for p in paths)
+    for data, rate in (separated, residual):
+        assert rate == song.rate and data.shape == (song.frames, song.channels)
+    np.testing.assert_allclose(separated[0] + residual[0], song.data, atol=1e-6)
+
+
+def test_export_writes_both_stems(qtbot, window, song_path, tmp_path, monkeypatch) -> None:
+    window.open_song(song_path)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window)
+    out = tmp_path / "exported"
+    from tagbox_gui.gui.widgets.export_dialog import ExportDialog
+
+    def accept(dialog: ExportDialog) -> int:
+        dialog.folder.setText(str(out))
+        dialog.format.setCurrentIndex(dialog.format.findData("flac24"))
+        return ExportDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(ExportDialog, "exec", accept)
+    qtbot.keyClick(window, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    files = sorted(p.name for p in out.iterdir())
+    assert files == ["My Song - no piano.flac", "My Song - piano.flac"]
+    info = sf.info(out / "My Song - piano.flac")
+    assert (info.samplerate, info.channels, info.frames) == (48_000, 2, window.song.frames)
+    assert info.subtype == "PCM_24"
+    assert window.settings.text("export/format") == "flac24"
+
+
+def test_jukebox_licence_is_shown_before_the_first_export(
+    qtbot, window, song_path, tmp_path, monkeypatch
+) -> None:
+    window.open_song(song_path)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window)
+    session = window.run_view.session
+    session.config = RunConfig(**{**session.config.__dict__, "backend": "jukebox"})
+    asked: list[str] = []
+
+    def question(parent, title, text, *args):
+        asked.append(text)
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    assert window.export_to(tmp_path / "a", ExportFormat.WAV16) is not None
+    assert window.export_to(tmp_path / "b", ExportFormat.WAV16) is not None
+    assert len(asked) == 1 and "Noncommercial" in asked[0]
+
+
+# ----- 8. no audio device --------------------------------------------------------------
+def test_without_portaudio_playback_is_off_and_the_rest_works(
+    qtbot, model_dir, settings, song_path, monkeypatch
+) -> None:
+    import tagbox_gui.gui.playback as playback
+
+    monkeypatch.setattr(playback, "_sd", None)
+    window = MainWindow(ModelStore(model_dir), settings)
+    qtbot.addWidget(window)
+    window.run_view.engine_run = lambda c, s, st, ca: fake_run(
+        c, length=analysis_span(s, c.region)[1]
+    )
+    window.show()
+    transport = window.audition.transport
+    assert not transport.play_button.isEnabled()
+    assert transport.message_label.isVisible()
+    assert "PortAudio" in transport.message_label.text()
+    window.open_song(song_path)
+    window.tag_panel.apply_preset("Piano")
+    result = run_to_end(qtbot, window)
+    assert result.steps_done == 12 and window.stems.count() == 2
+    window.controller.shutdown(5000)
+
+
+# ----- 4 + 6 with the real engine ------------------------------------------------------
+@pytest.mark.slow
+def test_real_engine_short_region(qtbot, model_dir, settings, tmp_path) -> None:
+    path = write_song(tmp_path / "Real.wav", seconds=8.0, rate=44_100, channels=2)
+    window = MainWindow(ModelStore(model_dir), settings, player=fake_player())
+    qtbot.addWidget(window)
+    window.show()
+    window.open_song(path)
+    window.song_panel.set_region(window.song_panel.region().__class__(1.0, 4.0))
+    panel = window.settings_panel
+    assert panel.settings().backend == "light"  # no Jukebox weights in the shared models
+    panel.steps.setValue(2)
+    panel.preview_every.setValue(1)
+    window.tag_panel.apply_preset("Piano")
+    with qtbot.waitSignal(window.controller.run_finished, timeout=240_000) as blocker:
+        window.run_view.start()
+    qtbot.wait(100)
+    result = blocker.args[0]
+    assert result.steps_done == 2 and result.estimate is not None
+    assert window.live.loss.count == 2 and "total" in window.live.loss.keys
+    assert set(window.live.meters.values()) == {"piano"}
+    assert window.run_view.session.snapshots.steps() == (1, 2)
+    paths = window.stems.stem_files()
+    data, rate = sf.read(paths[1], always_2d=True)
+    assert rate == 44_100 and data.shape == window.song.data.shape
+    window.controller.shutdown(5000)
