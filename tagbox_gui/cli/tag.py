@@ -1,0 +1,120 @@
+"""`tagbox tag FILE`: what a tagger hears in an audio file.
+
+The file is mixed down to mono and resampled to 16 kHz (a 16 kHz file is used as it is), then
+tagged window by window exactly as the separation's loss does. Text output lists the top tags
+of the mean over windows; ``--json`` gives every window's probabilities.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from tagbox_gui.cli.common import add_model_dir
+from tagbox_gui.core.errors import ConfigError
+from tagbox_gui.core.types import TaggerSpec
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+DEFAULT_TAGGER = "fcn/mtat"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``tag`` sub-command."""
+    parser = subparsers.add_parser(
+        "tag",
+        help="show the tags a tagger hears in an audio file",
+        description="Tag an audio file with one of the frozen taggers the separation uses.",
+    )
+    parser.add_argument("file", type=Path, metavar="FILE", help="audio file to tag")
+    parser.add_argument(
+        "--tagger",
+        default=DEFAULT_TAGGER,
+        metavar="ARCH/DATASET",
+        help=f"tagger to use, e.g. musicnn/jamendo (default: {DEFAULT_TAGGER})",
+    )
+    parser.add_argument(
+        "--weights", type=Path, metavar="PATH", help="checkpoint file (default: the model folder)"
+    )
+    add_model_dir(parser)
+    parser.add_argument("--json", action="store_true", help="print every window as JSON")
+    parser.add_argument(
+        "--top", type=int, default=10, metavar="N", help="tags to list (default: 10)"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Tag ``args.file`` and print the result; returns the exit status."""
+    if args.top < 1:
+        raise ConfigError(f"--top must be at least 1, not {args.top}")
+    spec = TaggerSpec.parse(args.tagger)
+    # torch is imported here, not at module level, so `tagbox --help` stays fast.
+    import torch
+
+    from tagbox_gui.core.taggers import check_spec, load_tagger
+
+    check_spec(spec)
+    audio = _audio16k(args.file)
+    tagger = load_tagger(spec, _weights(spec, args))
+    with torch.no_grad():
+        windows = tagger.window_probs(torch.from_numpy(audio))
+    mean = windows.mean(dim=0)
+    if args.json:
+        print(json.dumps(_as_json(spec, tagger.vocabulary, windows, mean)))
+    else:
+        seconds = len(audio) / 16000
+        count = windows.shape[0]
+        print(
+            f"{spec} on '{args.file.name}' ({seconds:.1f} s, {count} window"
+            f"{'s' if count > 1 else ''} of {tagger.window / 16000:g} s):"
+        )
+        print(_top_tags(tagger.vocabulary, mean.tolist(), args.top))
+    return 0
+
+
+def _weights(spec: TaggerSpec, args: argparse.Namespace) -> Path:
+    """``--weights`` if given, else the model store's file (ModelError naming the fetch command)."""
+    if args.weights is not None:
+        return args.weights
+    from tagbox_gui.core.models import ModelStore
+
+    return ModelStore(args.model_dir).tagger_path(spec)
+
+
+def _audio16k(path: Path) -> np.ndarray:
+    """The file mixed down to mono float32 at the taggers' rate (16 kHz files as they are)."""
+    import torch
+
+    from tagbox_gui.core.audio import load_song
+    from tagbox_gui.core.spectral import resample
+    from tagbox_gui.core.taggers import TAGGER_RATE
+
+    song = load_song(path)
+    mono = np.ascontiguousarray(song.data.mean(axis=1, dtype=np.float32))
+    if song.rate == TAGGER_RATE:
+        return mono
+    with torch.no_grad():
+        return resample(torch.from_numpy(mono), song.rate, TAGGER_RATE).numpy()
+
+
+def _as_json(
+    spec: TaggerSpec, tags: tuple[str, ...], windows: Tensor, mean: Tensor
+) -> dict[str, object]:
+    return {
+        "tagger": str(spec),
+        "tags": list(tags),
+        "windows": windows.tolist(),
+        "mean": mean.tolist(),
+    }
+
+
+def _top_tags(tags: tuple[str, ...], probs: list[float], top: int) -> str:
+    ranked = sorted(zip(probs, tags, strict=True), key=lambda item: -item[0])[:top]
+    width = max(len(tag) for _, tag in ranked)
+    return "\n".join(f"  {tag.ljust(width)}  {prob:.3f}" for prob, tag in ranked)
