@@ -108,9 +108,10 @@ class MainWindow(QMainWindow):
         stems.layout().addWidget(self.export_button)
         self.licence_note = self.run_view.licence_label()
         stems.layout().addWidget(self.licence_note)
-        side_column.addWidget(stems, 1)
+        side_column.addWidget(stems)
+        side_column.addStretch(1)
         self._dock("Run", side, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.stems.setMinimumHeight(60)
+        self.stems.setFixedHeight(4 * self.stems.fontMetrics().height() + 12)
         self.export_button.setEnabled(False)
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -253,6 +254,11 @@ class MainWindow(QMainWindow):
         box.open()
         return box
 
+    def confirm_quit(self) -> bool:
+        """Asked when the window closes during a run (tests replace it)."""
+        answer = QMessageBox.question(self, APP_NAME, "A run is going on. Stop it and quit?")
+        return answer == QMessageBox.StandardButton.Yes
+
     @Slot(object)
     def _on_controller_state_changed(self, state: RunState) -> None:
         self.run_panel.set_state(state)
@@ -278,11 +284,9 @@ class MainWindow(QMainWindow):
             self.resize(1440, 900)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # Qt override
-        if self.controller.state is not RunState.IDLE:
-            answer = QMessageBox.question(self, APP_NAME, "A run is going on. Stop it and quit?")
-            if answer != QMessageBox.StandardButton.Yes:
-                event.ignore()
-                return
+        if self.controller.state is not RunState.IDLE and not self.confirm_quit():
+            event.ignore()
+            return
         self.statusBar().showMessage("Stopping…")
         self.controller.shutdown()  # waits for the worker threads
         self.models.shutdown()

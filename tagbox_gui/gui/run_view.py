@@ -203,7 +203,7 @@ class RunView(QObject):
         session = self.session
         if session is None or self._latest is None:
             return
-        self.w.run_panel.stepped(self._latest.step)
+        self.w.run_panel.stepped(self._latest.step, self._latest.seconds)
         if self._pending_preview is not None:
             store = session.snapshots
             self.w.audition.set_history(store.steps(), store.nbytes, store.budget_bytes)
@@ -268,6 +268,8 @@ class RunView(QObject):
             session.config.backend,
         )
         self.w.export_button.setEnabled(True)
+        self._licence.setText(JUKEBOX_LICENCE)
+        self._licence.setVisible(session.config.backend == "jukebox")
         self.w.audition.show_step(snapshot.step, session.config.steps)
 
     def shown_stems(self) -> tuple[tuple[Estimate, dict[str, str]], tuple[str, ...]] | None:

@@ -19,6 +19,7 @@ from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.settings import AppSettings
 from tests.gui.fake_engine import fake_player, fake_run, write_song
+from tests.httpserver import http_server  # noqa: F401  (fixture)
 
 
 @pytest.fixture
@@ -371,3 +372,141 @@ def test_real_engine_short_region(qtbot, model_dir, settings, tmp_path) -> None:
     data, rate = sf.read(paths[1], always_2d=True)
     assert rate == 44_100 and data.shape == window.song.data.shape
     window.controller.shutdown(5000)
+
+
+# ----- 7. models -----------------------------------------------------------------------
+def test_first_launch_without_weights_offers_the_download(
+    qtbot,
+    tmp_path,
+    model_dir,
+    settings,
+    http_server,  # noqa: F811
+) -> None:
+    from tests.conftest import require
+
+    require(model_dir / "taggers/mtat/fcn/best_model.pth")
+    server = http_server(model_dir)  # the shared folder is laid out like the store
+    store = ModelStore(tmp_path / "empty-store", base_urls=[server.url])
+    window = MainWindow(store, settings, player=fake_player())
+    qtbot.addWidget(window)
+    window.show()
+    assert window.settings_panel.settings().taggers == ()
+    assert "tagger" in window.settings_panel.problem()
+    box = window.models.first_launch_check()
+    assert box is not None and box.isVisible()
+    assert "fcn/mtat" in box.text() and "light backend" in box.text()
+    open_models = next(b for b in box.buttons() if b.text() == "Open Models…")
+    open_models.click()
+    dialog = window.models.dialog
+    assert dialog is not None and dialog.selected_model() == "fcn/mtat"
+    qtbot.waitUntil(lambda: "verifying" not in dialog._statuses.values(), timeout=10_000)
+    with qtbot.waitSignal(dialog.models_changed, timeout=20_000):
+        dialog.download_button.click()
+    qtbot.waitUntil(lambda: not dialog.busy, timeout=10_000)
+    assert window.settings_panel.settings().taggers == ("fcn/mtat",)
+    assert [str(t) for t in window.tag_panel.board.taggers] == ["fcn/mtat"]
+    assert window.settings_panel.problem() == ""
+    assert window.models.first_launch_check() is None  # nothing to fetch any more
+    dialog.close()
+
+
+def test_first_launch_with_taggers_says_nothing(window: MainWindow) -> None:
+    assert window.models.first_launch_check() is None
+
+
+# ----- 8. errors and the log -----------------------------------------------------------
+def test_unexpected_exception_is_logged_and_shown(qtbot, window, tmp_path) -> None:
+    import logging
+    import sys
+
+    from tagbox_gui.gui.errors import ExceptionHook, setup_logging
+
+    log_file = setup_logging(tmp_path / "logs")
+    hook = ExceptionHook()
+    hook.install()
+    try:
+        try:
+            raise ZeroDivisionError("a bug")
+        except ZeroDivisionError:
+            sys.excepthook(*sys.exc_info())
+        qtbot.waitUntil(lambda: bool(message_boxes()), timeout=2000)
+    finally:
+        hook.uninstall()
+    text = message_boxes()[-1].text()
+    assert "ZeroDivisionError: a bug" in text and "tagbox-gui.log" in text
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    logged = log_file.read_text()
+    assert "unexpected error" in logged and "ZeroDivisionError: a bug" in logged
+    assert "Traceback" in logged
+    for box in message_boxes():
+        box.close()
+    logging.getLogger().removeHandler(
+        next(
+            h
+            for h in logging.getLogger().handlers
+            if getattr(h, "baseFilename", "") == str(log_file)
+        )
+    )
+
+
+def test_user_messages_are_one_sentence() -> None:
+    from tagbox_gui.core.errors import AudioError
+    from tagbox_gui.gui.errors import user_message
+
+    assert user_message(AudioError("'x.wav' holds no audio; choose another file")) == (
+        "'x.wav' holds no audio; choose another file."
+    )
+    oom = user_message(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    assert "shorter region" in oom and "CPU" in oom
+    assert "permission" in user_message(PermissionError(13, "Permission denied", "/x")).lower()
+
+
+def test_closing_during_a_run_waits_for_the_worker(qtbot, model_dir, settings, song_path) -> None:
+    window = make_window(qtbot, model_dir, settings, delay=0.01)
+    window.open_song(song_path)
+    window.tag_panel.apply_preset("Piano")
+    window.settings_panel.steps.setValue(100_000)
+    window.run_view.start()
+    qtbot.waitUntil(lambda: window.live.loss.count >= 2, timeout=3000)
+    threads = list(window.controller._threads)
+    window.confirm_quit = lambda: True
+    assert window.close()
+    assert all(t.isFinished() for t in threads)
+
+
+def test_run_clock_excludes_pauses_and_estimates_the_rest(monkeypatch) -> None:
+    import tagbox_gui.gui.widgets.run_panel as run_panel
+
+    now = [100.0]
+    monkeypatch.setattr(run_panel.time, "monotonic", lambda: now[0])
+    clock = run_panel.RunClock()
+    clock.reset(10)
+    now[0] += 12.0  # loading the models, then the first step
+    clock.tick(1, seconds=2.0)
+    clock.tick(1)  # the panel refreshes between steps: no effect
+    now[0] += 2.0
+    clock.tick(2)
+    clock.pause(True)
+    now[0] += 60.0  # paused a minute
+    clock.pause(False)
+    now[0] += 2.0
+    clock.tick(3)
+    assert clock.elapsed == pytest.approx(16.0)
+    assert clock.per_step == pytest.approx(2.0)
+    assert clock.eta == pytest.approx(14.0)
+    assert run_panel.clock(3725) == "1:02:05" and run_panel.clock(65) == "1:05"
+
+
+def test_zoom_to_region_and_back(window: MainWindow, song_path) -> None:
+    window.open_song(song_path)
+    panel = window.song_panel
+    panel.zoom.click()
+    waveform_range = panel.waveform.plot_item.getViewBox().viewRange()[0]
+    region = panel.region()
+    assert waveform_range[0] == pytest.approx(region.start, abs=0.5)
+    assert waveform_range[1] == pytest.approx(region.end, abs=0.5)
+    spectrogram_range = panel.spectrogram.plot_item.getViewBox().viewRange()[0]
+    assert spectrogram_range == pytest.approx(waveform_range)  # linked in time
+    panel.show_all.click()
+    assert panel.waveform.plot_item.getViewBox().viewRange()[0][1] == pytest.approx(30.0, abs=0.5)

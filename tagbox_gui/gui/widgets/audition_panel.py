@@ -38,6 +38,7 @@ class AuditionPanel(QWidget):
         self.follow.setToolTip("Play and show the newest preview while the run goes on")
         self.best = QPushButton("Best step")
         self.best.setToolTip("Go to the step with the lowest loss")
+        self.best.setEnabled(False)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setToolTip("Go back to an earlier step of the run")
         self.slider.setEnabled(False)

@@ -55,12 +55,20 @@ class RunClock:
         now = self._paused_at if self._paused_at is not None else time.monotonic()
         return now - self._started - self._paused_for
 
-    def tick(self, step: int) -> None:
-        """Step ``step`` is done: update the time per step (mean over the last ~10 steps)."""
+    def tick(self, step: int, seconds: float | None = None) -> None:
+        """Step ``step`` is done: update the time per step (mean over the last ~10 steps).
+
+        The first step's wall time includes loading the models, so the engine's own
+        ``seconds`` for it is used instead when given.
+        """
+        if step <= self.step:
+            return  # seen already (the panel refreshes more often than steps come)
         elapsed = self.elapsed
         interval = (elapsed - self._last) / max(1, step - self.step)
-        weight = 1.0 if self.step == 0 else 0.2
-        self.per_step += weight * (interval - self.per_step)
+        if self.step == 0:
+            self.per_step = interval if seconds is None else seconds
+        else:
+            self.per_step += 0.2 * (interval - self.per_step)
         self.step, self._last = step, elapsed
 
     @property
@@ -147,8 +155,9 @@ class RunPanel(QWidget):
         self.status.setText(what)
         self._show_times()
 
-    def stepped(self, step: int) -> None:
-        self.clock.tick(step)
+    def stepped(self, step: int, seconds: float | None = None) -> None:
+        """Step ``step`` is done (``seconds``: the engine's time for it)."""
+        self.clock.tick(step, seconds)
         self.progress.setValue(step)
         self._show_times()
 

@@ -58,6 +58,9 @@ class SongPanel(QWidget):
         self.length = QLabel()
         self.loudest = QPushButton(f"Loudest {DEFAULT_REGION_SECONDS:g} s")
         self.loudest.setToolTip("Select the loudest stretch of the song")
+        self.zoom = QPushButton("Zoom to region")
+        self.zoom.setToolTip("Show the region only (wheel: zoom, drag: pan)")
+        self.show_all = QPushButton("Show all")
         self.whole_song = QCheckBox("Run on the whole song")
         self.whole_song.setToolTip("Separate the whole song instead of the region (slower)")
         self.stack = QStackedWidget()
@@ -68,6 +71,8 @@ class SongPanel(QWidget):
         self.end.editingFinished.connect(self._on_box_edited)
         self.loudest.clicked.connect(self._on_loudest_clicked)
         self.whole_song.toggled.connect(self._on_whole_song_toggled)
+        self.zoom.clicked.connect(self._on_zoom_clicked)
+        self.show_all.clicked.connect(self._on_show_all_clicked)
 
     def _build_layout(self) -> None:
         empty = QLabel(
@@ -91,6 +96,8 @@ class SongPanel(QWidget):
         region.addWidget(self.length)
         region.addWidget(self.loudest)
         region.addStretch(1)
+        region.addWidget(self.zoom)
+        region.addWidget(self.show_all)
         region.addWidget(self.whole_song)
         song = QWidget()
         column = QVBoxLayout(song)
@@ -155,6 +162,17 @@ class SongPanel(QWidget):
     def _on_loudest_clicked(self) -> None:
         if self.song is not None:
             self.set_region(loudest_region(self.song, DEFAULT_REGION_SECONDS))
+
+    @Slot()
+    def _on_zoom_clicked(self) -> None:
+        region = self.waveform.region()
+        if region is not None:
+            self.waveform.plot_item.getViewBox().setXRange(region.start, region.end, padding=0.02)
+
+    @Slot()
+    def _on_show_all_clicked(self) -> None:
+        if self.song is not None:
+            self.waveform.plot_item.getViewBox().setXRange(0.0, self.song.duration, padding=0.0)
 
     @Slot(bool)
     def _on_whole_song_toggled(self, whole: bool) -> None:

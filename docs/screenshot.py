@@ -1,0 +1,99 @@
+"""Make docs/screenshot.png: the main window during a real run (light backend) on a synthetic song.
+
+Run under Xvfb from the repository root:
+
+    xvfb-run -a python docs/screenshot.py [--model-dir DIR] [--step N] [--out docs/screenshot.png]
+
+The song is synthesised here (piano-like chords, bass, drums), so no audio file is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+RATE = 44_100
+
+
+def _note(freq: float, seconds: float, partials: int, decay: float) -> np.ndarray:
+    t = np.arange(int(seconds * RATE)) / RATE
+    tone = sum(np.sin(2 * np.pi * freq * k * t) / k**1.5 for k in range(1, partials + 1))
+    return tone * np.exp(-decay * t) * np.minimum(1.0, t * 200)
+
+
+def synth_song(path: Path, seconds: float = 48.0) -> Path:
+    """A short stereo song: piano chords left of centre, bass and drums, a louder middle."""
+    n = int(seconds * RATE)
+    piano, bass, drums = np.zeros(n), np.zeros(n), np.zeros(n)
+    rng = np.random.default_rng(3)
+    chords = [(261.6, 329.6, 392.0), (220.0, 261.6, 329.6), (174.6, 220.0, 261.6),
+              (196.0, 246.9, 293.7)]  # fmt: skip
+    beat = 0.5
+    for i in range(int(seconds / beat)):
+        start = int(i * beat * RATE)
+        chord = chords[(i // 4) % len(chords)]
+        if i % 2 == 0:
+            for f in chord:
+                tone = _note(f, 1.2, 8, 3.0)[: n - start]
+                piano[start : start + len(tone)] += 0.25 * tone
+        tone = _note(chord[0] / 2, beat, 3, 2.0)[: n - start]
+        bass[start : start + len(tone)] += 0.35 * tone
+        hit = rng.standard_normal(int(0.12 * RATE)) * np.exp(-np.arange(int(0.12 * RATE)) / 900)
+        hit = hit[: n - start]
+        drums[start : start + len(hit)] += (0.5 if i % 2 == 0 else 0.25) * hit
+    t = np.arange(n) / RATE
+    level = 0.35 + 0.65 * np.clip((t - 12) / 4, 0, 1) * np.clip((40 - t) / 4, 0, 1)
+    left = (0.8 * piano + bass + 0.7 * drums) * level
+    right = (0.5 * piano + bass + 0.9 * drums) * level
+    data = np.stack([left, right], axis=1)
+    sf.write(path, (0.8 * data / np.abs(data).max()).astype(np.float32), RATE, subtype="PCM_16")
+    return path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model-dir", type=Path, default=Path("../shared/models"))
+    parser.add_argument("--step", type=int, default=8, help="take the picture after this step")
+    parser.add_argument("--out", type=Path, default=Path("docs/screenshot.png"))
+    args = parser.parse_args()
+    from PySide6.QtCore import QSettings, QTimer
+
+    from tagbox_gui.core.models import ModelStore
+    from tagbox_gui.gui.app import create_application
+    from tagbox_gui.gui.main_window import MainWindow
+    from tagbox_gui.gui.settings import AppSettings
+
+    app = create_application(sys.argv[:1])
+    folder = Path(tempfile.mkdtemp(prefix="tagbox-shot-"))
+    settings = AppSettings(QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat))
+    window = MainWindow(ModelStore(args.model_dir), settings)
+    window.resize(1600, 1000)
+    window.show()
+    window.open_song(synth_song(folder / "Demo Song.wav"))
+    window.tag_panel.apply_preset("Piano")
+    window.settings_panel.preview_every.setValue(2)
+    window.settings_panel.steps.setValue(60)
+
+    def shoot() -> None:
+        if window.live.loss.count < args.step or window.run_view.shown is None:
+            return
+        app.processEvents()
+        window.grab().save(str(args.out))
+        print(f"saved {args.out} at step {window.live.loss.count}")
+        window.controller.shutdown()
+        app.quit()
+
+    poll = QTimer(interval=200)
+    poll.timeout.connect(shoot)
+    poll.start()
+    QTimer.singleShot(300, window.run_view.start)
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

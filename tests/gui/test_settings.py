@@ -1,0 +1,143 @@
+"""Settings: remembered between launches, robust to bad values, reset to the backend defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings, Qt
+
+from tagbox_gui.core import engine
+from tagbox_gui.core.loading import default_config
+from tagbox_gui.core.models import ModelStore
+from tagbox_gui.core.taggers import PUBLISHED
+from tagbox_gui.core.types import Mode, Quantise, Region, TaggerSpec
+from tagbox_gui.gui.main_window import MainWindow
+from tagbox_gui.gui.settings import MAX_RECENT, AppSettings, RunSettings, backend_defaults
+from tagbox_gui.gui.widgets.settings_panel import SettingsPanel
+from tests.gui.fake_engine import fake_player
+
+
+def qsettings(path: Path) -> AppSettings:
+    return AppSettings(QSettings(str(path), QSettings.Format.IniFormat))
+
+
+def test_run_settings_round_trip_and_bad_values(tmp_path: Path) -> None:
+    store = qsettings(tmp_path / "a.ini")
+    custom = RunSettings(
+        backend="light",
+        taggers=("fcn/mtat", "crnn/jamendo"),
+        fft_sizes=(1024, 512),
+        steps=33,
+        lr=0.25,
+        quantise="none",
+        mode="free",
+        device="cpu",
+        seed=7,
+        preview_every=3,
+    )
+    store.save_run(custom)
+    assert qsettings(tmp_path / "a.ini").load_run(RunSettings()) == custom
+    store.store.setValue("run/steps", "many")
+    store.store.setValue("run/fft_sizes", "")
+    loaded = store.load_run(RunSettings())
+    assert loaded.steps == RunSettings().steps and loaded.fft_sizes == RunSettings().fft_sizes
+    assert loaded.lr == 0.25
+    store.reset_run()
+    assert store.load_run(RunSettings(steps=9)) == RunSettings(steps=9)
+
+
+def test_to_config() -> None:
+    config = RunSettings(taggers=("fcn/mtat",), quantise="reference", mode="free").to_config(
+        ("piano",), ("rock",), ("beat",), False, True, Region(1.0, 5.0)
+    )
+    assert config.tags == ("piano",) and config.avoid == ("rock",) and config.ignore == ("beat",)
+    assert not config.avoid_others and config.ignore_related
+    assert config.taggers == (TaggerSpec("fcn", "mtat"),)
+    assert config.quantise is Quantise.REFERENCE and config.mode is Mode.FREE
+    assert config.region == Region(1.0, 5.0)
+
+
+def test_backend_defaults_are_the_engines() -> None:
+    light = backend_defaults("light")
+    expected = default_config("light")
+    assert (light.steps, light.lr, light.fft_sizes) == (
+        expected.steps,
+        expected.lr,
+        expected.fft_sizes,
+    )
+    assert light.taggers == tuple(str(t) for t in expected.taggers)
+
+
+def test_recent_files(tmp_path: Path) -> None:
+    store = qsettings(tmp_path / "r.ini")
+    for i in range(MAX_RECENT + 3):
+        store.add_recent(tmp_path / f"{i}.wav")
+    store.add_recent(tmp_path / "5.wav")
+    files = store.recent_files()
+    assert len(files) == MAX_RECENT and files[0].endswith("5.wav") and files.count(files[0]) == 1
+    store.clear_recent()
+    assert store.recent_files() == []
+
+
+@pytest.fixture
+def panel(qtbot) -> SettingsPanel:
+    p = SettingsPanel()
+    qtbot.addWidget(p)
+    present = [TaggerSpec("fcn", "mtat"), TaggerSpec("musicnn", "mtat")]
+    p.set_choices({"jukebox": "weights missing", "light": ""}, PUBLISHED, present, ["cpu"])
+    p.set_settings(RunSettings(taggers=("fcn/mtat", "crnn/msd")))
+    return p
+
+
+def test_panel_offers_only_what_is_there(panel: SettingsPanel) -> None:
+    assert not panel.backend_usable("jukebox") and panel.backend_usable("light")
+    assert panel.settings().taggers == ("fcn/mtat",)  # crnn/msd is not downloaded
+    missing = [
+        panel.taggers.item(i)
+        for i in range(panel.taggers.count())
+        if "not downloaded" in panel.taggers.item(i).text()
+    ]
+    assert len(missing) == len(PUBLISHED) - 2
+    assert all(not (item.flags() & Qt.ItemFlag.ItemIsEnabled) for item in missing)
+    assert [panel.device.itemData(i) for i in range(panel.device.count())] == ["cpu"]
+    assert not panel.quantise.isEnabled()  # a Jukebox-only setting
+
+
+def test_panel_edits_and_problems(qtbot, panel: SettingsPanel) -> None:
+    with qtbot.waitSignal(panel.settings_changed):
+        panel.steps.setValue(250)
+    panel.fft_buttons[512].setChecked(True)
+    panel.fft_buttons[2048].setChecked(False)
+    settings = panel.settings()
+    assert settings.steps == 250 and 512 in settings.fft_sizes and 2048 not in settings.fft_sizes
+    for button in panel.fft_buttons.values():
+        button.setChecked(False)
+    assert "FFT size" in panel.problem() and panel.note.isVisibleTo(panel)
+    panel.fft_buttons[1024].setChecked(True)
+    panel.taggers.item(0).setCheckState(Qt.CheckState.Unchecked)
+    assert "tagger" in panel.problem()
+
+
+def test_window_remembers_settings_and_resets_them(qtbot, tmp_path, model_dir) -> None:
+    ini = tmp_path / "w.ini"
+    first = MainWindow(ModelStore(model_dir), qsettings(ini), player=fake_player())
+    qtbot.addWidget(first)
+    assert [
+        first.settings_panel.device.itemData(i) for i in range(first.settings_panel.device.count())
+    ] == engine.available_devices()
+    first.settings_panel.steps.setValue(42)
+    first.settings_panel.seed.setValue(5)
+    first.settings_panel.taggers.item(1).setCheckState(Qt.CheckState.Checked)  # crnn/mtat
+    first.close()
+    second = MainWindow(ModelStore(model_dir), qsettings(ini), player=fake_player())
+    qtbot.addWidget(second)
+    remembered = second.settings_panel.settings()
+    assert remembered.steps == 42 and remembered.seed == 5
+    assert remembered.taggers == ("fcn/mtat", "crnn/mtat")
+    assert [str(t) for t in second.tag_panel.board.taggers] == ["fcn/mtat", "crnn/mtat"]
+    second.settings_panel.reset.click()
+    assert second.settings_panel.settings() == backend_defaults("light", "cpu")
+    third = MainWindow(ModelStore(model_dir), qsettings(ini), player=fake_player())
+    qtbot.addWidget(third)
+    assert third.settings_panel.settings().steps == backend_defaults("light").steps

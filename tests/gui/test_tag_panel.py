@@ -1,0 +1,155 @@
+"""The tag panel: vocabulary rows, three visible states, presets, search, lacking marks."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+
+from tagbox_gui.core.taggers import vocabulary
+from tagbox_gui.core.tags import resolve_targets
+from tagbox_gui.core.types import TaggerSpec, TagState
+from tagbox_gui.gui.tag_states import TagBoard
+from tagbox_gui.gui.widgets.tag_panel import TagPanel
+
+MTAT = TaggerSpec("fcn", "mtat")
+JAMENDO = TaggerSpec("fcn", "jamendo")
+
+
+@pytest.fixture
+def panel(qtbot) -> TagPanel:
+    p = TagPanel()
+    qtbot.addWidget(p)
+    p.set_taggers([MTAT])
+    p.resize(340, 800)
+    p.show()
+    return p
+
+
+def click(qtbot, panel: TagPanel, word: str) -> None:
+    item = panel.item(word)
+    panel.tree.scrollToItem(item)
+    rect = panel.tree.visualItemRect(item)
+    with qtbot.waitSignal(panel.tags_changed, timeout=1000):
+        qtbot.mouseClick(panel.tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+
+def look(panel: TagPanel, word: str) -> tuple:
+    """What the user sees of a row: state text, bold, struck out, italic, icon key."""
+    item = panel.item(word)
+    font = item.font(0)
+    return (
+        item.text(1),
+        font.bold(),
+        font.strikeOut(),
+        font.italic(),
+        item.icon(0).pixmap(16, 16).toImage().pixel(8, 8),
+    )
+
+
+def test_rows_are_the_vocabulary_grouped(panel: TagPanel) -> None:
+    groups = panel.board.grouped()
+    assert sum(len(rows) for rows in groups.values()) == 50
+    assert {r.word for r in groups["instruments"]} >= {"piano", "guitar", "drums", "strings"}
+    assert {r.word for r in groups["voice"]} >= {"female vocal", "no vocals"}
+    titles = [panel.tree.topLevelItem(i).text(0) for i in range(panel.tree.topLevelItemCount())]
+    assert titles == ["Instruments", "Voice", "Genre", "Mood", "Other"][: len(titles)]
+
+
+def test_click_cycles_three_visibly_different_states(qtbot, panel: TagPanel) -> None:
+    default = look(panel, "piano")
+    assert panel.state("piano") is TagState.AVOIDED and default[0] == "(avoid)"
+    click(qtbot, panel, "piano")
+    assert panel.state("piano") is TagState.WANTED and panel.wanted() == ("piano",)
+    wanted = look(panel, "piano")
+    click(qtbot, panel, "piano")
+    assert panel.state("piano") is TagState.AVOIDED and panel.avoided() == ("piano",)
+    avoided = look(panel, "piano")
+    click(qtbot, panel, "piano")
+    assert panel.state("piano") is TagState.IGNORED and panel.ignored() == ("piano",)
+    ignored = look(panel, "piano")
+    click(qtbot, panel, "piano")
+    assert panel.board.explicit("piano") is None and look(panel, "piano") == default
+    assert [s[0] for s in (wanted, avoided, ignored)] == ["want", "avoid", "ignore"]
+    assert wanted[1] and avoided[2] and ignored[3]  # bold, struck out, italic
+    assert len({wanted[4], avoided[4], ignored[4], default[4]}) == 4  # four different badges
+
+
+def test_states_shown_are_the_losss_targets(panel: TagPanel) -> None:
+    panel.apply_preset("Drums")
+    panel.set_state("rock", TagState.IGNORED)
+    panel.ignore_related.setChecked(True)
+    targets = resolve_targets(
+        "mtat", vocabulary("mtat"), panel.wanted(), panel.avoided(), panel.ignored(), True, True
+    )
+    shown = {row.tags["mtat"]: panel.state(row.word) for row in panel.board.rows}
+    assert shown == dict(zip(vocabulary("mtat"), targets.states, strict=True))
+    assert panel.state("beat") is TagState.IGNORED  # related to drums
+    assert panel.state("piano") is TagState.AVOIDED
+
+
+def test_avoid_others_off_ignores_the_rest(panel: TagPanel) -> None:
+    panel.apply_preset("Piano")
+    panel.avoid_others.setChecked(False)
+    states = {panel.state(r.word) for r in panel.board.rows if r.word != "piano"}
+    assert states == {TagState.IGNORED}
+
+
+def test_presets_want_every_vocabularys_tags(qtbot, panel: TagPanel) -> None:
+    panel.set_taggers([MTAT, JAMENDO])
+    panel.apply_preset("Piano")
+    assert panel.wanted() == ("piano",)
+    assert panel.board.row("piano").tags == {"mtat": "piano", "jamendo": "instrument---piano"}
+    assert panel.board.states_by_tagger("piano") == {
+        "mtat": TagState.WANTED,
+        "jamendo": TagState.WANTED,
+    }
+    assert panel.stem_words() == ("piano",)
+    panel.apply_preset("Vocals")  # replaces the wanted set
+    assert "piano" not in panel.wanted() and {"vocal", "singing", "voice"} <= set(panel.wanted())
+    assert panel.stem_words() == ("vocals",)
+
+
+def test_preset_buttons(qtbot, panel: TagPanel) -> None:
+    from PySide6.QtWidgets import QPushButton
+
+    buttons = {b.text(): b for b in panel.presets.findChildren(QPushButton)}
+    assert {"Vocals", "Piano", "Strings", "Drums", "Guitar"} <= set(buttons)
+    assert "Bass" not in buttons  # the mtat taggers have no bass tag
+    with qtbot.waitSignal(panel.tags_changed):
+        buttons["Guitar"].click()
+    assert panel.wanted() == ("guitar",)
+
+
+def test_search_filters_rows_and_groups(panel: TagPanel) -> None:
+    panel.search.setText("vio")
+    visible = [w for w, item in panel._items.items() if not item.isHidden()]
+    assert visible == ["violin"]
+    hidden_groups = [
+        panel.tree.topLevelItem(i).isHidden() for i in range(panel.tree.topLevelItemCount())
+    ]
+    assert hidden_groups.count(False) == 1
+    panel.search.clear()
+    assert not any(item.isHidden() for item in panel._items.values())
+
+
+def test_tags_a_chosen_tagger_lacks_are_marked(panel: TagPanel) -> None:
+    panel.set_taggers([MTAT, JAMENDO])
+    assert panel.board.lacking("beat") == ("fcn/jamendo",)
+    assert panel.board.lacking("bass") == ("fcn/mtat",)
+    assert panel.board.lacking("piano") == ()
+    assert not panel.item("beat").icon(1).isNull()
+    assert panel.item("piano").icon(1).isNull()
+    assert "Not in the vocabulary of fcn/jamendo" in panel.item("beat").toolTip(0)
+    panel.set_state("beat", TagState.WANTED)
+    assert "fcn/jamendo cannot hear a wanted tag" in panel.summary.text()
+
+
+def test_choices_survive_a_change_of_taggers() -> None:
+    board = TagBoard([MTAT])
+    board.apply_preset("Piano")
+    board.set_state("rock", TagState.IGNORED)
+    board.set_taggers([MTAT, JAMENDO])
+    assert board.words(TagState.WANTED, explicit_only=True) == ("piano",)
+    assert board.explicit("rock") is TagState.IGNORED
+    board.set_taggers([JAMENDO])
+    assert board.state("piano") is TagState.WANTED  # jamendo's instrument---piano
