@@ -1,0 +1,238 @@
+"""Experiments behind the light backend's design; every figure in docs/light_backend.md.
+
+    python benchmarks/light_experiments.py oracle --songs band000,band001 --components 20,40,80
+    python benchmarks/light_experiments.py run --songs band000,band001 --sources drums,piano \
+        --tagger fcn/mtat --steps 60 --lr 0.1 --gate-seconds 3 --fill zeros
+
+``oracle`` gives each NMF component (per gate stretch) to the true source it correlates with
+best, as shared/eval's ``nmf-oracle`` baseline does: the ceiling of a gate-based separator for
+those NMF settings, with no tagger involved. ``run`` optimises the gates with the taggers
+through the engine's own objective (``core.objective``) and prints SDRi per source with its CPU
+time; it leaves out the engine's per-step probability meters, so its seconds are a little lower
+than ``tagbox evaluate``'s. Reads ``shared/eval/dev`` and ``shared/models`` in place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tagbox_gui.core import evaluation
+from tagbox_gui.core.backends import light
+from tagbox_gui.core.objective import Criterion, Objective
+from tagbox_gui.core.spectral import stft
+from tagbox_gui.core.taggers import load_tagger, vocabulary
+from tagbox_gui.core.tags import resolve_targets
+from tagbox_gui.core.types import ANALYSIS_RATE, Mode, TaggerSpec
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+def load_song(set_dir: Path, song: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The mixture and its true stems (float64 mono)."""
+    mix, _ = evaluation.read_mono(set_dir / song / "mix.flac")
+    sources = dict(evaluation.list_set(set_dir))[song]
+    stems = {s: evaluation.read_mono(evaluation.stem_path(set_dir, song, s))[0] for s in sources}
+    return mix, stems
+
+
+def sdri(ref: np.ndarray, est: np.ndarray, mix: np.ndarray) -> float:
+    """SDR improvement in dB (BSS Eval v4, as ``core.evaluation``)."""
+    return evaluation.track_sdr(ref, est, ANALYSIS_RATE) - evaluation.track_sdr(
+        ref, mix, ANALYSIS_RATE
+    )
+
+
+def settings_from(args: argparse.Namespace, **changes: object) -> light.LightSettings:
+    """LightSettings from the command line, then ``changes``."""
+    gate = None if args.gate_seconds <= 0 else args.gate_seconds
+    base = light.LightSettings(
+        components=args.components[0] if isinstance(args.components, list) else args.components,
+        nmf_fft=args.nmf_fft,
+        nmf_iterations=args.nmf_iterations,
+        beta=args.beta,
+        gate_seconds=gate,
+        power=args.power,
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def oracle_logits(backend: light.LightBackend, stems: dict[str, np.ndarray], name: str,
+                  gates: int) -> torch.Tensor:  # fmt: skip
+    """±20 logits: component k in stretch s goes to the source it correlates with best."""
+    W, H, _ = backend._factors()
+    mags = {s: stft(torch.from_numpy(x).float()[None], backend.settings.nmf_fft)[0].abs()
+            for s, x in stems.items()}  # fmt: skip
+    frames = H.shape[1]
+    edges = np.linspace(0, frames, gates + 1).round().astype(int)
+    logits = torch.full((H.shape[0], gates), -20.0)
+    for s in range(gates):
+        sl = slice(edges[s], edges[s + 1])
+        comps = (W.T[:, :, None] * H[:, None, sl]).reshape(H.shape[0], -1)
+        scores = torch.stack([_pearson(comps, m[:, sl].reshape(1, -1)) for m in mags.values()])
+        winner = scores.argmax(dim=0)
+        logits[winner == list(mags).index(name), s] = 20.0
+    return logits
+
+
+def _pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    a = a - a.mean(dim=1, keepdim=True)
+    b = b - b.mean(dim=1, keepdim=True)
+    return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1) + 1e-12)
+
+
+def cmd_oracle(args: argparse.Namespace) -> None:
+    """Oracle gate assignment for each setting of --components x --gate-seconds x --power."""
+    set_dir = SHARED / "eval" / args.set
+    for k in args.components:
+        for gate_s in args.gate_list:
+            for power in args.power_list:
+                settings = settings_from(args, components=k, power=power,
+                                         gate_seconds=None if gate_s <= 0 else gate_s)  # fmt: skip
+                per_source: dict[str, list[float]] = {}
+                for song in args.songs:
+                    mix, stems = load_song(set_dir, song)
+                    peak = np.abs(mix).max()
+                    backend = light.LightBackend(settings)
+                    latent = backend.init_latent(torch.from_numpy(mix / peak).float()[None], 0)
+                    for name in stems:
+                        logits = oracle_logits(backend, stems, name, latent.shape[1])
+                        est = backend.decode(logits)[0].double().numpy() * peak
+                        per_source.setdefault(name, []).append(sdri(stems[name], est, mix))
+                means = {s: float(np.mean(v)) for s, v in per_source.items()}
+                print(f"K={k:3d} gate={gate_s:g}s p={power:g} fft={settings.nmf_fft}: "
+                      + " ".join(f"{s} {v:5.2f}" for s, v in means.items())
+                      + f" | mean {np.mean([x for v in per_source.values() for x in v]):5.2f}",
+                      flush=True)  # fmt: skip
+
+
+class _LoopFill(torch.nn.Module):
+    """A tagger whose short inputs are completed by looping instead of zeros."""
+
+    def __init__(self, tagger: torch.nn.Module, fill: str) -> None:
+        super().__init__()
+        self.inner, self.fill = tagger, fill
+        self.spec, self.vocabulary = tagger.spec, tagger.vocabulary
+
+    def forward_batch(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner.forward_batch(x, fill=self.fill)
+
+
+@functools.cache
+def _tagger(spec: TaggerSpec) -> torch.nn.Module:
+    path = SHARED / "models" / "taggers" / spec.dataset / spec.arch / "best_model.pth"
+    return load_tagger(spec, path)
+
+
+def criteria_for(source: str, specs: list[TaggerSpec], fill: str) -> list[Criterion]:
+    """One criterion per tagger that has a tag for ``source`` (the others are left out)."""
+    out = []
+    for spec in specs:
+        try:
+            targets = resolve_targets(spec.dataset, vocabulary(spec.dataset), (source,))
+        except Exception:  # this vocabulary has no tag for the source
+            continue
+        out.append(Criterion.build(_LoopFill(_tagger(spec), fill), targets, torch.device("cpu")))
+    return out
+
+
+def separate(mix: np.ndarray, source: str, args: argparse.Namespace, settings) -> np.ndarray:
+    """Optimise the gates for ``source`` as the engine does; the estimate at the mix's scale."""
+    specs = [TaggerSpec.parse(t) for t in args.tagger]
+    criteria = criteria_for(source, specs, args.fill)
+    if not criteria:
+        raise SystemExit(f"no tagger has a tag for {source}")
+    peak = float(np.abs(mix).max())
+    seg = torch.from_numpy(mix / peak).float()[None]
+    torch.manual_seed(args.seed)
+    backend = light.LightBackend(settings)
+    latent = backend.init_latent(seg, args.seed)
+    objective = Objective(seg, tuple(args.fft), criteria, Mode.MASK)
+    opt = torch.optim.Adam([latent], lr=args.lr)
+    best = (float("inf"), None)
+    with torch.enable_grad():
+        for _ in range(args.steps):
+            opt.zero_grad()
+            ev = objective.evaluate(backend, latent)
+            ev.total.backward()
+            if float(ev.total) < best[0]:
+                best = (float(ev.total), ev.separated.detach())
+            opt.step()
+    return best[1].double().numpy() * peak
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    """Separate each source of each song and print SDRi and CPU seconds per source."""
+    torch.set_num_threads(args.threads)
+    set_dir = SHARED / "eval" / args.set
+    settings = settings_from(args)
+    rows: dict[str, list[float]] = {}
+    cpu: list[float] = []
+    for song in args.songs:
+        mix, stems = load_song(set_dir, song)
+        for source in args.sources or stems:
+            if source not in stems:
+                continue
+            if not criteria_for(source, [TaggerSpec.parse(t) for t in args.tagger], args.fill):
+                print(f"  {song} {source:8s} skipped: no tagger has a tag for it")
+                continue
+            t0 = time.process_time()
+            est = separate(mix, source, args, settings)
+            cpu.append(time.process_time() - t0)
+            rows.setdefault(source, []).append(sdri(stems[source], est, mix))
+            print(f"  {song} {source:8s} SDRi {rows[source][-1]:6.2f}  cpu {cpu[-1]:5.1f}s",
+                  flush=True)  # fmt: skip
+    allv = [x for v in rows.values() for x in v]
+    summary = {s: round(float(np.mean(v)), 2) for s, v in rows.items()}
+    print(json.dumps({"settings": dataclasses.asdict(settings), "tagger": args.tagger,
+                      "fft": args.fft, "steps": args.steps, "lr": args.lr, "fill": args.fill,
+                      "mean_by_source": summary, "mean": round(float(np.mean(allv)), 2),
+                      "cpu_s_per_source": round(float(np.mean(cpu)), 1)}))  # fmt: skip
+
+
+def _ints(text: str) -> list[int]:
+    return [int(v) for v in text.split(",")]
+
+
+def _floats(text: str) -> list[float]:
+    return [float(v) for v in text.split(",")]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("command", choices=["oracle", "run"])
+    ap.add_argument("--set", default="dev")
+    ap.add_argument("--songs", type=lambda t: t.split(","), default=["band000", "band001"])
+    ap.add_argument("--sources", type=lambda t: t.split(","), default=None)
+    ap.add_argument("--components", type=_ints, default=[light.SETTINGS.components])
+    ap.add_argument("--nmf-fft", type=int, default=light.SETTINGS.nmf_fft)
+    ap.add_argument("--nmf-iterations", type=int, default=light.SETTINGS.nmf_iterations)
+    ap.add_argument("--beta", type=float, default=light.SETTINGS.beta)
+    ap.add_argument("--gate-seconds", type=float, default=light.SETTINGS.gate_seconds or 0)
+    ap.add_argument("--gate-list", type=_floats, default=None, help="oracle: several")
+    ap.add_argument("--power", type=float, default=light.SETTINGS.power)
+    ap.add_argument("--power-list", type=_floats, default=None, help="oracle: several")
+    ap.add_argument("--tagger", action="append", default=None)
+    ap.add_argument("--fft", type=_ints, default=list(light.LIGHT_DEFAULTS["fft_sizes"]))
+    ap.add_argument("--steps", type=int, default=light.LIGHT_DEFAULTS["steps"])
+    ap.add_argument("--lr", type=float, default=light.LIGHT_DEFAULTS["lr"])
+    ap.add_argument("--fill", choices=["zeros", "loop"], default="zeros")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    args.tagger = args.tagger or [str(t) for t in light.LIGHT_DEFAULTS["taggers"]]
+    args.gate_list = args.gate_list or [args.gate_seconds]
+    args.power_list = args.power_list or [args.power]
+    {"oracle": cmd_oracle, "run": cmd_run}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""The download-free backend: gates on the NMF components of the mixture.
+
+The mixture's magnitude spectrogram is factorised once per segment, ``|X| ≈ W H`` with K
+components (KL-NMF, ``core.nmf``). The latent is one gate logit per component and per stretch of
+time (``gate_seconds``); the gates, linearly interpolated between stretches, split every
+component's activation into a wanted part ``A = W (σ(G) ⊙ H)`` and the rest
+``B = W ((1 - σ(G)) ⊙ H)``. The mask on the NMF grid is the Wiener-style ratio
+``A^p / (A^p + B^p)``. Other FFT sizes get the engine's usual ratio mask of the signal this mask
+makes, so every resolution the loss hears comes from the same decision.
+
+It needs only the small taggers, runs on a laptop CPU and is deterministic for a seed: the
+factorisation starts from a seeded draw and the gates start at 0 (every mask 0.5). Why these
+settings: see ``docs/light_backend.md``, where each choice is measured.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+
+from tagbox_gui.core.backends.base import Backend
+from tagbox_gui.core.nmf import nmf
+from tagbox_gui.core.spectral import istft, stft
+from tagbox_gui.core.types import ANALYSIS_RATE, TaggerSpec
+
+if TYPE_CHECKING:
+    from tagbox_gui.core.loading import ModelCache
+    from tagbox_gui.core.models import ModelStore
+    from tagbox_gui.core.types import RunConfig
+
+_TINY = 1e-20  # keeps ratios finite in digital silence
+
+
+@dataclass(frozen=True)
+class LightSettings:
+    """How the mixture is factorised and how the gates shape the mask."""
+
+    components: int = 40  # K, NMF components per segment
+    nmf_fft: int = 2048  # FFT size of the factorised spectrogram
+    nmf_iterations: int = 100
+    beta: float = 1.0  # NMF divergence: 1 = Kullback-Leibler
+    gate_seconds: float | None = 3.0  # one gate per component per this many seconds; None: one
+    power: float = 2.0  # Wiener exponent of the mask
+
+
+SETTINGS = LightSettings()
+"""The backend's own settings (not part of RunConfig)."""
+
+LIGHT_DEFAULTS: dict[str, Any] = {
+    "taggers": (TaggerSpec("fcn", "mtat"),),
+    "fft_sizes": (2048,),
+    "steps": 60,
+    "lr": 0.1,
+}
+"""The RunConfig fields the engine, CLI and GUI use when ``backend == "light"``."""
+
+DEFAULTS = LIGHT_DEFAULTS  # the name ``core.loading.default_config`` reads
+
+
+def create(
+    config: RunConfig, store: ModelStore, device: torch.device, cache: ModelCache
+) -> Callable[[], Backend]:
+    """The per-segment factory; no model file is needed."""
+    return lambda: LightBackend(SETTINGS, device)
+
+
+class LightBackend(Backend):
+    """NMF gates as the latent; see the module docstring."""
+
+    name = "light"
+    licence = "no model weights (NMF of the song itself)"
+
+    def __init__(self, settings: LightSettings = SETTINGS, device: torch.device | str = "cpu"):
+        self.settings = settings
+        self.device = torch.device(device)
+        self._mix_spec: torch.Tensor | None = None  # complex (F, N) on the NMF grid
+        self._W: torch.Tensor | None = None  # (F, K)
+        self._H: torch.Tensor | None = None  # (K, N)
+        self._V_hat: torch.Tensor | None = None  # (F, N) = W H
+        self._length = 0
+
+    def gate_count(self, length: int) -> int:
+        """Gates per component for a segment of ``length`` samples."""
+        seconds = self.settings.gate_seconds
+        if seconds is None:
+            return 1
+        return max(1, math.ceil(length / ANALYSIS_RATE / seconds))
+
+    def init_latent(self, mix: torch.Tensor, seed: int) -> torch.Tensor:
+        """Factorise the segment; gate logits ``[K, S]`` at 0 (every mask starts at 0.5)."""
+        mix = mix.reshape(1, -1).to(self.device, torch.float32)
+        self._length = mix.shape[-1]
+        spec = stft(mix, self.settings.nmf_fft)[0]
+        result = nmf(spec.abs(), self.settings.components, self.settings.nmf_iterations,
+                     self.settings.beta, seed)  # fmt: skip
+        self._mix_spec, self._W, self._H = spec, result.W, result.H
+        self._V_hat = result.W @ result.H
+        shape = (self.settings.components, self.gate_count(self._length))
+        return torch.zeros(shape, device=self.device, requires_grad=True)
+
+    def gates(self, latent: torch.Tensor) -> torch.Tensor:
+        """Per-frame gates ``[K, N]`` in (0, 1): sigmoid, linearly interpolated in time."""
+        frames = self._frames()
+        g = torch.sigmoid(latent)
+        if g.shape[1] == 1:
+            return g.expand(-1, frames)
+        return F.interpolate(g[None], size=frames, mode="linear", align_corners=True)[0]
+
+    def nmf_mask(self, latent: torch.Tensor) -> torch.Tensor:
+        """The Wiener-style mask ``A^p / (A^p + B^p)`` on the NMF grid, ``(F, N)``."""
+        W, H, V_hat = self._factors()
+        # Shares of the model in each bin rather than raw magnitudes: the ratio stays defined
+        # in bins the factorisation barely reaches (A and B both tiny there).
+        total = V_hat + _TINY
+        wanted = (W @ (H * self.gates(latent))) / total
+        rest = ((V_hat - wanted * total) / total).clamp_min(0)
+        p = self.settings.power
+        return wanted**p / (wanted**p + rest**p + _TINY)
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        """The mixture under the NMF mask, ``[1, T]``."""
+        mask = self.nmf_mask(latent)
+        return istft(mask * self._mix_spec, self.settings.nmf_fft, self._length)[None]
+
+    def masks(
+        self, latent: torch.Tensor, mix_stfts: dict[int, torch.Tensor]
+    ) -> dict[int, torch.Tensor]:
+        """The NMF mask at its own FFT size; the ratio mask of its signal at the others."""
+        mask = self.nmf_mask(latent)
+        out: dict[int, torch.Tensor] = {}
+        audio = None
+        for n_fft, mix_spec in mix_stfts.items():
+            if n_fft == self.settings.nmf_fft and mix_spec.shape[-1] == mask.shape[-1]:
+                out[n_fft] = mask.reshape(mix_spec.shape)
+                continue
+            if audio is None:
+                audio = istft(mask * self._mix_spec, self.settings.nmf_fft, self._length)[None]
+            dec = stft(audio, n_fft).abs()
+            out[n_fft] = dec / (torch.maximum(dec, mix_spec.abs()) + 1e-8)
+        return out
+
+    def _frames(self) -> int:
+        return self._factors()[1].shape[1]
+
+    def _factors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self._W is None or self._H is None or self._V_hat is None:
+            raise RuntimeError("call init_latent before using the light backend")
+        return self._W, self._H, self._V_hat

@@ -1,0 +1,400 @@
+"""How well a backend separates: BSS Eval v4 SDR on a rendered set with true stems.
+
+A set is laid out like ``shared/eval/dev``: ``SET/<song>/mix.flac``,
+``SET/<song>/stems/<source>.flac`` and ``SET/manifest.json`` listing the songs and their
+sources. Estimates live in
+``EST/<song>/<source>.wav``. The metric is museval's BSS Eval v4 SDR (images, one filter set per
+track, 1 s windows with 1 s hop, median over windows). For a single source that SDR equals
+``10 log10(|s|^2 / |s_hat - s|^2)`` on every window exactly, so it is computed here in NumPy.
+``SDRi = SDR(estimate) - SDR(mixture used as the estimate)``. The edge cases follow the
+team's scorer (``shared/eval/score.py``): a missing estimate is counted, not scored; a silent
+reference is skipped; a longer estimate is trimmed and a shorter one zero-padded; stereo is
+averaged; another rate is resampled; NaN/Inf become 0; an all-zero estimate scores 0 dB.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from tagbox_gui.core.audio import ExportFormat, load_song, render_stems, write_audio
+from tagbox_gui.core.errors import AudioError, ConfigError, TagError
+from tagbox_gui.core.loading import ModelCache
+from tagbox_gui.core.models import ModelStore
+from tagbox_gui.core.taggers import vocabulary
+from tagbox_gui.core.tags import instrument_tags
+from tagbox_gui.core.types import RunConfig, RunResult, StepResult, TaggerSpec
+
+SILENCE_DB = -120.0  # a reference quieter than this over the whole song is "silent"
+
+
+@dataclass
+class PairScore:
+    """The score of one source of one song (``status``: ok, missing or skipped)."""
+
+    song: str
+    source: str
+    status: str = "ok"
+    sdr_est: float | None = None
+    sdr_mix: float | None = None
+    sdri: float | None = None
+    n_windows: int = 0
+    zero_estimate: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def window_slices(n: int, win: int, hop: int) -> list[slice]:
+    """museval's framing: full windows with hop ``hop``; one (short) window if ``win >= n``."""
+    count = int(np.floor((n - win + hop) / hop)) if win < n else 1
+    return [slice(t * hop, min(t * hop + win, n)) for t in range(count)]
+
+
+def framewise_sdr(ref: np.ndarray, est: np.ndarray, win: int, hop: int) -> np.ndarray:
+    """SDR in dB of every window (NaN where the reference or the estimate is all zeros)."""
+    out = np.full(len(window_slices(len(ref), win, hop)), np.nan)
+    for i, sl in enumerate(window_slices(len(ref), win, hop)):
+        r, e = ref[sl], est[sl]
+        if not np.any(r) or not np.any(e):
+            continue  # museval leaves such windows undefined
+        err = np.sum((e - r) ** 2)
+        out[i] = np.inf if err == 0 else 10 * np.log10(np.sum(r**2) / err)
+    return out
+
+
+def track_sdr(ref: np.ndarray, est: np.ndarray, rate: int, window_s: float = 1.0) -> float:
+    """museval's per-track SDR: the median of the window SDRs, undefined windows ignored."""
+    step = round(window_s * rate)
+    frames = framewise_sdr(ref, est, step, step)
+    frames = frames[~np.isnan(frames)]
+    return float(np.median(frames)) if frames.size else float("nan")
+
+
+def read_mono(path: Path) -> tuple[np.ndarray, int]:
+    """A file as float64 mono (channels averaged) and its rate."""
+    try:
+        data, rate = sf.read(str(path), dtype="float64", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise AudioError(f"cannot read {path} ({exc}); check that it is an audio file") from exc
+    return data.mean(axis=1), int(rate)
+
+
+def conform_estimate(
+    est: np.ndarray, rate: int, channels: int, ref_len: int, ref_rate: int, notes: list[str]
+) -> np.ndarray:
+    """Bring an estimate onto the reference's rate and length, noting every change."""
+    if channels > 1:
+        notes.append(f"estimate has {channels} channels: averaged to mono")
+    if rate != ref_rate:
+        from scipy.signal import resample_poly
+
+        frac = Fraction(ref_rate, rate).limit_denominator(1000)
+        est = resample_poly(est, frac.numerator, frac.denominator)
+        notes.append(f"estimate at {rate} Hz: resampled to {ref_rate} Hz")
+    finite = np.isfinite(est)
+    if not np.all(finite):
+        notes.append(f"{int(np.sum(~finite))} non-finite samples set to 0")
+        est = np.where(finite, est, 0.0)
+    if len(est) != ref_len:
+        diff = len(est) - ref_len
+        action = "trimmed" if diff > 0 else "zero-padded"
+        notes.append(f"length {len(est)} vs reference {ref_len} ({diff:+d} samples): {action}")
+        est = est[:ref_len] if diff > 0 else np.pad(est, (0, -diff))
+    return est
+
+
+def score_arrays(
+    score: PairScore, ref: np.ndarray, est: np.ndarray, mix: np.ndarray, rate: int
+) -> None:
+    """Fill ``score`` with the SDR of ``est`` and of ``mix`` against ``ref`` (same length)."""
+    score.sdr_mix = track_sdr(ref, mix, rate)
+    if not np.any(est):
+        # museval refuses an all-zero estimate; 0 dB is its SNR and museval's limit.
+        score.zero_estimate = True
+        score.notes.append("estimate is all zeros: scored as SDR 0 dB")
+        score.sdr_est = 0.0
+        score.n_windows = int(np.sum(~np.isnan(framewise_sdr(ref, mix, rate, rate))))
+    else:
+        score.sdr_est = track_sdr(ref, est, rate)
+        score.n_windows = int(np.sum(~np.isnan(framewise_sdr(ref, est, rate, rate))))
+    score.sdri = score.sdr_est - score.sdr_mix
+    if not (math.isfinite(score.sdr_est) and math.isfinite(score.sdr_mix)):
+        score.notes.append("non-finite SDR (a window with zero error or no usable window)")
+
+
+def find_estimate(est_dir: Path, song: str, source: str) -> Path | None:
+    """``EST/<song>/<source>.wav`` or ``.flac``, whichever exists."""
+    for ext in (".wav", ".flac"):
+        path = est_dir / song / f"{source}{ext}"
+        if path.is_file():
+            return path
+    return None
+
+
+def score_source(set_dir: Path, est_dir: Path, song: str, source: str) -> PairScore:
+    """Score one estimate of a set (reads the mixture, the true stem and the estimate)."""
+    result = PairScore(song, source)
+    mix, rate = read_mono(set_dir / song / "mix.flac")
+    ref, ref_rate = read_mono(stem_path(set_dir, song, source))
+    if ref_rate != rate or len(ref) != len(mix):
+        result.status = "skipped"
+        result.notes.append("reference stem and mixture differ in rate or length")
+        return result
+    if not np.any(ref) or 20 * np.log10(np.sqrt(np.mean(ref**2)) + 1e-300) < SILENCE_DB:
+        result.status = "skipped"
+        result.notes.append("silent reference: not scored")
+        return result
+    path = find_estimate(est_dir, song, source)
+    if path is None:
+        result.status = "missing"
+        return result
+    try:
+        data, est_rate = sf.read(str(path), dtype="float64", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        result.status = "missing"
+        result.notes.append(f"unreadable estimate: {exc}")
+        return result
+    est = conform_estimate(data.mean(axis=1), est_rate, data.shape[1], len(ref), rate, result.notes)
+    score_arrays(result, ref, est, mix, rate)
+    return result
+
+
+def stem_path(set_dir: Path, song: str, source: str) -> Path:
+    """The true stem of a source (``.flac`` or ``.wav``)."""
+    for ext in (".flac", ".wav"):
+        path = set_dir / song / "stems" / f"{source}{ext}"
+        if path.is_file():
+            return path
+    raise AudioError(f"{set_dir / song / 'stems'} has no stem '{source}'; check the set folder")
+
+
+def list_set(set_dir: Path) -> list[tuple[str, tuple[str, ...]]]:
+    """(song, sources) of a set, from its manifest or, without one, from its folders."""
+    manifest = set_dir / "manifest.json"
+    if manifest.is_file():
+        songs = json.loads(manifest.read_text())["songs"]
+        return [(s["id"], tuple(s["sources"])) for s in songs]
+    found = []
+    for song in sorted(p for p in set_dir.iterdir() if (p / "stems").is_dir()):
+        stems = sorted(
+            {p.stem for p in (song / "stems").iterdir() if p.suffix in (".flac", ".wav")}
+        )
+        found.append((song.name, tuple(stems)))
+    if not found:
+        raise AudioError(f"{set_dir} holds no songs; give a folder laid out like shared/eval/dev")
+    return found
+
+
+def score_set(
+    set_dir: Path, est_dir: Path, sources: tuple[str, ...] | None = None
+) -> list[PairScore]:
+    """Score every (listed) source of every song of a set."""
+    results = []
+    for song, song_sources in list_set(set_dir):
+        for source in song_sources:
+            if sources is None or source in sources:
+                results.append(score_source(set_dir, est_dir, song, source))
+    return results
+
+
+def _row(scores: list[PairScore]) -> dict[str, float | int | None]:
+    ok = [s for s in scores if s.status == "ok" and s.sdri is not None and math.isfinite(s.sdri)]
+    values = np.array([s.sdri for s in ok])
+    return {
+        "n": len(ok),
+        "missing": sum(s.status == "missing" for s in scores),
+        "skipped": sum(s.status == "skipped" for s in scores),
+        "nonfinite": sum(s.status == "ok" and s not in ok for s in scores),
+        "zero_est": sum(s.status == "ok" and s.zero_estimate for s in scores),
+        "mean_sdri": float(values.mean()) if ok else None,
+        "median_sdri": float(np.median(values)) if ok else None,
+        "mean_sdr_est": float(np.mean([s.sdr_est for s in ok])) if ok else None,
+        "mean_sdr_mix": float(np.mean([s.sdr_mix for s in ok])) if ok else None,
+    }
+
+
+def summarise(results: list[PairScore]) -> dict[str, dict[str, float | int | None]]:
+    """One row per source, in order of first appearance, and ``ALL`` over every pair."""
+    by_source: dict[str, list[PairScore]] = {}
+    for score in results:
+        by_source.setdefault(score.source, []).append(score)
+    rows = {source: _row(scores) for source, scores in by_source.items()}
+    rows["ALL"] = _row(results)
+    rows["ALL"]["mean_sdr_est"] = rows["ALL"]["mean_sdr_mix"] = None
+    return rows
+
+
+def format_table(rows: dict[str, dict[str, float | int | None]]) -> str:
+    """The per-source table as text (mean/median SDRi, mean SDRs, counts)."""
+
+    def num(value: float | int | None) -> str:
+        return f"{value:9.2f}" if value is not None else f"{'-':>9}"
+
+    lines = [f"{'source':<12}{'meanSDRi':>9}{'medSDRi':>9}{'SDRest':>9}{'SDRmix':>9}"
+             f"{'n':>5}{'miss':>6}{'skip':>6}{'zero':>6}"]  # fmt: skip
+    for source, r in rows.items():
+        lines.append(
+            f"{source:<12}{num(r['mean_sdri'])}{num(r['median_sdri'])}{num(r['mean_sdr_est'])}"
+            f"{num(r['mean_sdr_mix'])}{r['n']:>5}{r['missing']:>6}{r['skipped']:>6}{r['zero_est']:>6}"
+        )
+    return "\n".join(lines)
+
+
+def write_report(path: Path, results: list[PairScore], extra: dict[str, object]) -> None:
+    """Write the summary, every pair's score and ``extra`` (settings, timings) as JSON."""
+    report = {
+        "metric": "BSS Eval v4 SDR (museval images, 1 s windows, median over windows); "
+        "SDRi = SDR(estimate) - SDR(mixture)",
+        **extra,
+        "summary": summarise(results),
+        "results": [asdict(s) for s in results],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_text(path, json.dumps(report, indent=1))
+
+
+# --------------------------------------------------------------------------------------------
+# The evaluate driver: separate every source of every song through the engine, then score.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Timing:
+    """What separating one source of one song cost."""
+
+    cpu_s: float  # CPU time of this process (all threads), the figure laptops care about
+    wall_s: float
+    steps: int
+    taggers: tuple[str, ...]
+
+
+def taggers_for(source: str, taggers: tuple[TaggerSpec, ...]) -> tuple[TaggerSpec, ...]:
+    """The chosen taggers whose vocabulary has a tag for ``source`` (``core.tags``)."""
+    known = []
+    for spec in taggers:
+        try:
+            instrument_tags(source, spec.dataset, vocabulary(spec.dataset))
+        except TagError:
+            continue
+        known.append(spec)
+    return tuple(known)
+
+
+def separate_source(
+    mix_path: Path,
+    out_path: Path,
+    config: RunConfig,
+    store: ModelStore,
+    cache: ModelCache,
+    on_step: Callable[[StepResult], None] | None = None,
+) -> Timing:
+    """Run the engine on one song for one source and write the separated stem atomically."""
+    from tagbox_gui.core import engine  # the driver needs torch; scoring alone does not
+
+    song = load_song(mix_path)
+    began_cpu, began_wall = time.process_time(), time.perf_counter()
+    gen = engine.run(config, song, store, cache)
+    result: RunResult | None = None
+    while result is None:
+        try:
+            step = next(gen)
+        except StopIteration as stop:
+            result = stop.value
+            continue
+        if step is not None and on_step is not None:
+            on_step(step)
+    if result.estimate is None:
+        raise ConfigError(f"the run on {mix_path} made no estimate; use at least one step")
+    separated, _ = render_stems(song, result.estimate)
+    timing = Timing(time.process_time() - began_cpu, time.perf_counter() - began_wall,
+                    result.steps_done, tuple(str(t) for t in config.taggers))  # fmt: skip
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    # The timing goes first: the estimate's presence is what marks the pair as done.
+    _write_text(timing_path(out_path), json.dumps(asdict(timing)))
+    write_audio(out_path, separated, song.rate, ExportFormat.WAV32)
+    return timing
+
+
+def timing_path(estimate: Path) -> Path:
+    """Where the cost of an estimate is kept, beside it (``<source>.timing.json``)."""
+    return estimate.with_name(estimate.stem + ".timing.json")
+
+
+def read_timing(estimate: Path) -> Timing | None:
+    """The stored cost of an estimate, or None when there is none (or it is unreadable)."""
+    try:
+        data = json.loads(timing_path(estimate).read_text())
+        return Timing(float(data["cpu_s"]), float(data["wall_s"]), int(data["steps"]),
+                      tuple(data["taggers"]))  # fmt: skip
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+@dataclass
+class EvaluationRun:
+    """Scores of an evaluate run, what each new separation cost, and what was left out."""
+
+    scores: list[PairScore]
+    timings: dict[str, Timing]  # "<song>/<source>" -> cost, for the estimates made by this run
+    resumed: list[str]  # estimates found on disk and kept
+    unsupported: list[str]  # sources no chosen tagger has a tag for
+
+
+Progress = Callable[[str, StepResult | None], None]
+
+
+def evaluate_set(
+    set_dir: Path,
+    est_dir: Path,
+    config: RunConfig,
+    store: ModelStore,
+    sources: tuple[str, ...] | None = None,
+    progress: Progress | None = None,
+) -> EvaluationRun:
+    """Separate every (listed) source of every song with ``config``, then score the estimates.
+
+    Estimates already in ``est_dir`` are kept (an interrupted run resumes); each new one is
+    written atomically. Each source uses those of ``config.taggers`` that have a tag for it;
+    a source none of them has is reported in ``unsupported`` and scored as missing.
+    ``progress(key, step)`` is called after every step and once per pair with ``None``.
+    """
+    cache = ModelCache()
+    run = EvaluationRun([], {}, [], [])
+    for song, song_sources in list_set(set_dir):
+        for source in song_sources:
+            if sources is not None and source not in sources:
+                continue
+            key = f"{song}/{source}"
+            out_path = est_dir / song / f"{source}.wav"
+            taggers = taggers_for(source, config.taggers)
+            if out_path.is_file():
+                run.resumed.append(key)
+                if (timing := read_timing(out_path)) is not None:
+                    run.timings[key] = timing
+            elif not taggers:
+                run.unsupported.append(key)
+            else:
+                pair_config = replace(config, tags=(source,), taggers=taggers)
+                step_cb = (lambda s, k=key: progress(k, s)) if progress else None
+                run.timings[key] = separate_source(set_dir / song / "mix.flac", out_path,
+                                                   pair_config, store, cache, step_cb)  # fmt: skip
+            if progress:
+                progress(key, None)
+    run.scores = score_set(set_dir, est_dir, sources)
+    for score in run.scores:
+        if f"{score.song}/{score.source}" in run.unsupported:
+            score.notes.append("no chosen tagger has a tag for this source: not separated")
+    return run

@@ -1,0 +1,172 @@
+"""Scoring: our SDR equals the team's scorer (shared/eval/score.py) on the same estimates."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tagbox_gui.core import evaluation
+
+SECONDS = 3
+RATE = 44_100
+
+
+def cut_set(dev: Path, out: Path, songs: list[str], seconds: float) -> Path:
+    """A small set: the first ``seconds`` of some dev songs (integer samples, so mix = sum)."""
+    manifest = {"songs": []}
+    n = round(seconds * RATE)
+    for song in songs:
+        sources = json.loads((dev / "manifest.json").read_text())
+        sources = next(s["sources"] for s in sources["songs"] if s["id"] == song)
+        (out / song / "stems").mkdir(parents=True)
+        total = np.zeros(n, dtype=np.int32)
+        for source in sources:
+            pcm, _ = sf.read(dev / song / "stems" / f"{source}.flac", dtype="int16")
+            total += pcm[:n]
+            sf.write(out / song / "stems" / f"{source}.flac", pcm[:n], RATE, subtype="PCM_16")
+        sf.write(out / song / "mix.flac", total.astype(np.int16), RATE, subtype="PCM_16")
+        manifest["songs"].append({"id": song, "sources": sources})
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    return out
+
+
+def add_silent_song(ref: Path, source_song: str) -> None:
+    """A song whose strings stem is digital silence (must be skipped, not scored)."""
+    song = ref / "quiet"
+    (song / "stems").mkdir(parents=True)
+    total = None
+    for stem in sorted((ref / source_song / "stems").iterdir()):
+        pcm, _ = sf.read(stem, dtype="int16")
+        pcm = np.zeros_like(pcm) if stem.stem == "strings" else pcm
+        sf.write(song / "stems" / stem.name, pcm, RATE, subtype="PCM_16")
+        total = pcm.astype(np.int32) if total is None else total + pcm
+    sf.write(song / "mix.flac", total.astype(np.int16), RATE, subtype="PCM_16")
+    manifest = json.loads((ref / "manifest.json").read_text())
+    manifest["songs"].append({"id": "quiet", "sources": ["drums", "strings"]})
+    (ref / "manifest.json").write_text(json.dumps(manifest))
+
+
+def write_estimates(ref: Path, est: Path) -> None:
+    """Estimates that hit every edge case of the scorer, plus ordinary noisy ones."""
+    rng = np.random.default_rng(0)
+    for song, sources in evaluation.list_set(ref):
+        mix, _ = evaluation.read_mono(ref / song / "mix.flac")
+        (est / song).mkdir(parents=True)
+        for i, source in enumerate(sources):
+            stem, _ = evaluation.read_mono(evaluation.stem_path(ref, song, source))
+            a, b = rng.uniform(0.3, 1.2), rng.uniform(0.0, 0.6)
+            x = a * stem + b * mix + 0.01 * rng.standard_normal(len(mix))
+            case = (i + (song == "band001") * 3) % 8
+            rate = RATE
+            if case == 1:
+                continue  # missing
+            if case == 2:
+                x = np.zeros_like(x)  # all-zero estimate: 0 dB
+            if case == 3:
+                x = np.stack([x, 0.5 * x], axis=1)  # stereo: averaged
+            if case == 4:
+                x = np.concatenate([x, x[:1234]])  # longer: trimmed
+            if case == 5:
+                x = x[:-999].copy()
+                x[100:110] = np.nan  # shorter and NaN: padded and zeroed
+            if case == 6:
+                x, rate = x[::2].copy(), RATE // 2  # another rate: resampled
+            if case == 7:
+                x[: RATE + 10] = 0.0  # silent first window: ignored
+            sf.write(est / song / f"{source}.wav", x, rate, subtype="DOUBLE")
+
+
+def test_scores_equal_the_team_scorer(eval_dir: Path, tmp_path: Path) -> None:
+    score_py = eval_dir / "score.py"
+    ref = cut_set(eval_dir / "dev", tmp_path / "ref", ["band000", "band001"], SECONDS)
+    add_silent_song(ref, "band000")
+    est = tmp_path / "est"
+    write_estimates(ref, est)
+    out = tmp_path / "theirs.json"
+    cmd = [sys.executable, str(score_py), "--ref", str(ref), "--est", str(est),
+           "--json", str(out), "--backend", "snr"]  # fmt: skip
+    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120)
+    theirs = json.loads(out.read_text())
+    ours = evaluation.score_set(ref, est)
+    assert len(ours) == len(theirs["results"]) == 12
+    statuses = {e.status for e in ours} | {"zero" for e in ours if e.zero_estimate}
+    assert statuses == {"ok", "missing", "skipped", "zero"}
+    for mine, other in zip(ours, theirs["results"], strict=True):
+        assert (mine.song, mine.source, mine.status) == (
+            other["song"],
+            other["source"],
+            other["status"],
+        )
+        assert len(mine.notes) == len(other["notes"]), (mine.notes, other["notes"])
+        for key in ("sdr_est", "sdr_mix", "sdri"):
+            if mine.status == "ok":
+                assert math.isclose(getattr(mine, key), other[key], abs_tol=1e-6), key
+        if mine.status == "ok":
+            assert mine.n_windows == other["n_windows"]
+    summary = evaluation.summarise(ours)
+    for source, row in theirs["summary"].items():
+        for key, value in row.items():
+            if isinstance(value, float):
+                assert summary[source][key] == pytest.approx(value, abs=1e-6), (source, key)
+            else:
+                assert summary[source][key] == value, (source, key)
+
+
+def test_window_sdr_is_the_snr_of_each_window() -> None:
+    rng = np.random.default_rng(1)
+    ref = rng.standard_normal(3 * RATE + 500)
+    err = 0.1 * rng.standard_normal(ref.size)
+    frames = evaluation.framewise_sdr(ref, ref + err, RATE, RATE)
+    assert frames.shape == (3,)  # the 500-sample tail makes no window of its own
+    first = 10 * np.log10(np.sum(ref[:RATE] ** 2) / np.sum(err[:RATE] ** 2))
+    assert frames[0] == pytest.approx(first, abs=1e-9)
+    assert evaluation.track_sdr(ref, ref + err, RATE) == pytest.approx(np.median(frames))
+
+
+def test_mixture_scores_zero_improvement_and_silent_windows_are_ignored() -> None:
+    rng = np.random.default_rng(2)
+    ref = rng.standard_normal(4 * RATE)
+    mix = ref + rng.standard_normal(ref.size)
+    score = evaluation.PairScore("s", "x")
+    evaluation.score_arrays(score, ref, mix, mix, RATE)
+    assert score.sdri == 0.0 and score.n_windows == 4
+    est = ref.copy()
+    est[:RATE] = 0.0
+    est[RATE:] += 0.01
+    evaluation.score_arrays(score, ref, est, mix, RATE)
+    assert score.n_windows == 3 and score.sdr_est == pytest.approx(40.0, abs=0.1)
+
+
+def test_table_and_report(tmp_path: Path) -> None:
+    scores = [
+        evaluation.PairScore("a", "drums", sdr_est=5.0, sdr_mix=-5.0, sdri=10.0),
+        evaluation.PairScore("b", "drums", sdr_est=1.0, sdr_mix=-5.0, sdri=6.0),
+        evaluation.PairScore("a", "bass", status="missing"),
+    ]
+    rows = evaluation.summarise(scores)
+    assert rows["drums"]["mean_sdri"] == 8.0 and rows["drums"]["n"] == 2
+    assert rows["bass"]["missing"] == 1 and rows["bass"]["mean_sdri"] is None
+    assert rows["ALL"]["n"] == 2
+    table = evaluation.format_table(rows)
+    assert "drums" in table and "8.00" in table and "ALL" in table
+    path = tmp_path / "r" / "report.json"
+    evaluation.write_report(path, scores, {"config": {"steps": 3}})
+    data = json.loads(path.read_text())
+    assert data["config"] == {"steps": 3} and data["summary"]["drums"]["n"] == 2
+    assert [p.name for p in path.parent.iterdir()] == ["report.json"]
+
+
+def test_list_set_without_manifest(tmp_path: Path) -> None:
+    (tmp_path / "s1" / "stems").mkdir(parents=True)
+    for name in ("b", "a"):
+        sf.write(tmp_path / "s1" / "stems" / f"{name}.flac", np.zeros(10), RATE)
+    assert evaluation.list_set(tmp_path) == [("s1", ("a", "b"))]
+    with pytest.raises(evaluation.AudioError):
+        evaluation.list_set(tmp_path / "s1")
