@@ -1,0 +1,69 @@
+"""The Jukebox backend: the latent is the bottom-level Jukebox VQ-VAE encoding of the segment.
+
+As in TagBox (Manilow et al., 2022): the optimisation starts from the encoder's output for the
+mix and every step decodes ``decoder(quantise(latent))``; the quantisation follows
+``RunConfig.quantise`` (see ``core.jukebox_quant``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import torch
+
+from tagbox_gui.core.backends.base import Backend
+from tagbox_gui.core.jukebox import HOP, VQVAEBottom, load_vqvae, make_quantiser
+from tagbox_gui.core.models import JUKEBOX_LICENCE_TEXT
+from tagbox_gui.core.types import Quantise, RunConfig
+
+if TYPE_CHECKING:
+    from tagbox_gui.core.loading import ModelCache
+    from tagbox_gui.core.models import ModelStore
+
+DEFAULTS: dict[str, object] = {"lr": 5.0, "fft_sizes": (2048, 1024, 512)}
+"""The published TagBox settings for this backend."""
+
+
+class JukeboxBackend(Backend):
+    """One segment's latent through the Jukebox VQ-VAE bottom level (shared, frozen model)."""
+
+    name = "jukebox"
+    licence = JUKEBOX_LICENCE_TEXT
+
+    def __init__(self, model: VQVAEBottom, quantise: Quantise = Quantise.FROZEN) -> None:
+        self.model = model
+        self.quantise = Quantise(quantise)
+        self._quantiser = make_quantiser(model, self.quantise, seed=0)
+        self._length: int | None = None
+
+    def init_latent(self, mix: torch.Tensor, seed: int) -> torch.Tensor:
+        """The encoder output for ``mix`` ``[1, T]``: a leaf ``[1, 64, ceil(T/8)]``.
+
+        ``seed`` seeds the reference quantiser's random codebook restarts (other modes are
+        deterministic).
+        """
+        if mix.dim() != 2 or mix.shape[0] != 1:
+            raise ValueError(f"mix must be [1, T], got {tuple(mix.shape)}")
+        self._length = mix.shape[-1]
+        self._quantiser = make_quantiser(self.model, self.quantise, seed)
+        with torch.no_grad():
+            latent = self.model.encode(mix.unsqueeze(1))
+        return latent.detach().requires_grad_(True)
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        """``decoder(quantise(latent))`` ``[1, T]``, cropped to the length of the mix."""
+        length = self._length if self._length is not None else latent.shape[-1] * HOP
+        if -(-length // HOP) != latent.shape[-1]:
+            raise ValueError(f"latent of {latent.shape[-1]} frames does not fit {length} samples")
+        audio = self.model.decode(self._quantiser(latent))
+        return audio[:, 0, :length]
+
+
+def create(
+    config: RunConfig, store: ModelStore, device: torch.device, cache: ModelCache
+) -> Callable[[], JukeboxBackend]:
+    """A factory of per-segment backends sharing one VQ-VAE, loaded once through ``cache``."""
+    path = store.jukebox_path()
+    model = cache.get(("jukebox", str(path), str(device)), lambda: load_vqvae(path).to(device))
+    return lambda: JukeboxBackend(model, config.quantise)
