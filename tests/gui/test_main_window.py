@@ -510,3 +510,20 @@ def test_zoom_to_region_and_back(window: MainWindow, song_path) -> None:
     assert spectrogram_range == pytest.approx(waveform_range)  # linked in time
     panel.show_all.click()
     assert panel.waveform.plot_item.getViewBox().viewRange()[0][1] == pytest.approx(30.0, abs=0.5)
+
+
+def test_ctrl_o_opens_the_chosen_file(qtbot, window: MainWindow, song_path, monkeypatch) -> None:
+    from PySide6.QtWidgets import QFileDialog
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(song_path), ""))
+    qtbot.keyClick(window, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier)
+    assert window.song is not None and window.song.name == "My Song"
+
+
+def test_python_m_tagbox_gui_starts(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "tagbox_gui", "--version"], capture_output=True,
+                         text=True, timeout=60, check=True)  # fmt: skip
+    assert out.stdout.strip().startswith("tagbox-gui ")
