@@ -12,7 +12,6 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from tagbox_gui import APP_NAME, __version__
-from tagbox_gui.gui import pyside_guard  # noqa: F401  (first: before any Qt call)
 from tagbox_gui.gui.errors import ExceptionHook, setup_logging
 from tagbox_gui.gui.settings import APPLICATION, ORGANISATION
 

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from tagbox_gui.core.types import Command
-from tagbox_gui.gui import pyside_guard  # noqa: F401  (first: before any Qt call)
 from tagbox_gui.gui.worker import EngineRun, EngineWorker
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,6 @@ from tagbox_gui import APP_NAME
 from tagbox_gui.core.audio import ExportFormat, Song, export_stems, load_song, stem_names
 from tagbox_gui.core.loading import ModelCache
 from tagbox_gui.core.models import ModelStore
-from tagbox_gui.gui import pyside_guard  # noqa: F401  (first: before any Qt call)
 from tagbox_gui.gui.controller import RunController, RunState
 from tagbox_gui.gui.errors import log_dir, show_error
 from tagbox_gui.gui.models_prompt import ModelsPrompt

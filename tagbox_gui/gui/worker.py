@@ -9,7 +9,6 @@ from collections.abc import Callable, Generator
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from tagbox_gui.core.types import Command, CommandKind, RunResult, StepResult
-from tagbox_gui.gui import pyside_guard  # noqa: F401  (first: before any Qt call)
 
 EngineRun = Generator[StepResult, Command | None, RunResult]
 
