@@ -85,7 +85,12 @@ def validate(config: RunConfig, duration: float) -> tuple[int, int]:
 def run(
     config: RunConfig, song: audio.Song, store: ModelStore, cache: ModelCache | None = None
 ) -> RunGenerator:
-    """Separate ``config.tags`` out of ``song``; see the module docstring for the protocol."""
+    """Separate ``config.tags`` out of ``song``; see the module docstring for the protocol.
+
+    Everything that can fail on bad input (settings, tags, model files, a silent region)
+    fails here, before the generator is returned; the models are loaded and the latents
+    initialised in the calling thread.
+    """
     start, length = validate(config, song.duration)
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
@@ -97,8 +102,13 @@ def run(
     if peak == 0.0:
         raise AudioError("the chosen part of the song is silent; choose another region")
     loop = Optimisation(config, mix / peak, criteria, factory, device)
+    return _with_grad(loop.drive(start))
+
+
+def _with_grad(steps: RunGenerator) -> RunGenerator:
+    """Run ``steps`` with autograd on: grad mode is thread-local, so set it where it runs."""
     with torch.enable_grad():
-        return (yield from loop.drive(start))
+        return (yield from steps)
 
 
 class Optimisation:

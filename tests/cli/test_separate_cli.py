@@ -1,0 +1,110 @@
+"""`tagbox separate` end to end, and its one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tagbox_gui.cli import main
+from tests.conftest import require
+
+RATE = 48_000
+
+
+def _song(path: Path, seconds: float = 3.0, channels: int = 2, rate: int = RATE) -> Path:
+    rng = np.random.default_rng(1)
+    t = np.arange(round(seconds * rate)) / rate
+    tone = 0.3 * np.sin(2 * np.pi * 440 * t) * (1 + np.sin(2 * np.pi * 2 * t)) / 2
+    noise = 0.05 * rng.standard_normal((t.size, channels))
+    sf.write(path, tone[:, None] + noise, rate, subtype="PCM_24")
+    return path
+
+
+def _run(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(["separate", *map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.slow
+def test_light_backend_writes_stems_that_add_up(tmp_path, model_dir, capsys):
+    song = _song(tmp_path / "song.wav")
+    out = tmp_path / "out"
+    code, stdout, _ = _run(capsys, song, "--tags", "piano", "--steps", "2", "--region", "0.5:2.5",
+                           "--model-dir", model_dir, "--log-json", tmp_path / "log.json",
+                           "--format", "wav24", "-o", out)  # fmt: skip
+    assert code == 0, stdout
+    sep, res = out / "song - piano.wav", out / "song - no piano.wav"
+    assert str(sep) in stdout and str(res) in stdout
+    original, _ = sf.read(song)
+    a, rate = sf.read(sep)
+    b, _ = sf.read(res)
+    assert rate == RATE and a.shape == b.shape == original.shape
+    assert np.abs(a + b - original).max() <= 2 / 2**23
+    assert np.all(a[: RATE // 4] == 0)  # silent before the region
+    assert "light" in sf.info(sep).extra_info or "light" in sf.SoundFile(sep).comment
+    log = json.loads((tmp_path / "log.json").read_text())
+    assert log["config"]["backend"] == "light" and log["config"]["region"] == [0.5, 2.5]
+    assert [s["step"] for s in log["steps"]] == [1, 2]
+    first = log["steps"][0]
+    assert set(first) == {"step", "total", "losses", "grad_norm", "seconds"}
+    assert set(first["losses"]) == {"fcn_mtat_2048"} and first["grad_norm"] > 0
+
+
+@pytest.mark.slow
+def test_jukebox_backend_with_given_weights(tmp_path, model_dir, fixtures_dir, capsys):
+    weights = require(fixtures_dir / "jukebox" / "vqvae_random.pth.tar")
+    song = _song(tmp_path / "song.flac", seconds=2.0, channels=1, rate=44_100)
+    code, stdout, _ = _run(capsys, song, "--tags", "piano", "--steps", "1", "--fft", "1024",
+                           "--jukebox-weights", weights, "--model-dir", model_dir,
+                           "--tagger", "fcn/mtat", "-o", tmp_path)  # fmt: skip
+    assert code == 0
+    sep = tmp_path / "song - piano.wav"
+    assert "non-commercial" in sf.SoundFile(sep).comment.lower().replace(
+        "noncommercial", "non-commercial"
+    )
+    a, _ = sf.read(sep)
+    b, _ = sf.read(tmp_path / "song - no piano.wav")
+    original, _ = sf.read(song)
+    assert np.abs(a + b - original).max() <= 1e-6
+
+
+def _bad_wav(tmp_path: Path, data: np.ndarray) -> Path:
+    path = tmp_path / "bad.wav"
+    sf.write(path, data, 44_100, subtype="FLOAT")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "args", "message"),
+    [
+        (lambda d: d / "missing.wav", (), "missing.wav"),
+        (lambda d: _bad_wav(d, np.zeros((0, 1))), (), "no audio"),
+        (lambda d: _bad_wav(d, np.full((1000, 1), np.nan)), (), "NaN"),
+        (lambda d: _song(d / "s.wav"), ("--tags", "pianno"), "did you mean 'piano'"),
+        (lambda d: _song(d / "s.wav"), ("--tags", "bass"), "jamendo"),
+        (lambda d: _song(d / "s.wav"), ("--region", "2:9"), "outside the song"),
+        (lambda d: _song(d / "s.wav"), ("--model-dir", "EMPTY"), "tagbox models fetch fcn/mtat"),
+    ],
+)
+def test_bad_input_gives_one_line_and_writes_nothing(
+    tmp_path, model_dir, capsys, make, args, message
+):
+    song = make(tmp_path)
+    options = {"--tags": "piano", "--model-dir": str(model_dir)}
+    pairs = dict(zip(args[::2], args[1::2], strict=True))
+    if pairs.get("--model-dir") == "EMPTY":
+        pairs["--model-dir"] = str(tmp_path / "no-models")
+    options.update(pairs)
+    flat = [item for pair in options.items() for item in pair]
+    out = tmp_path / "out"
+    code, _, err = _run(capsys, song, *flat, "--steps", "1", "-o", out)
+    assert code != 0
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("tagbox: error:"), err
+    assert message.lower() in lines[0].lower()
+    assert not out.exists() or not any(out.iterdir())
