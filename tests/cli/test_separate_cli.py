@@ -59,7 +59,7 @@ def test_light_backend_writes_stems_that_add_up(tmp_path, model_dir, capsys):
 def test_jukebox_backend_with_given_weights(tmp_path, model_dir, fixtures_dir, capsys):
     weights = require(fixtures_dir / "jukebox" / "vqvae_random.pth.tar")
     song = _song(tmp_path / "song.flac", seconds=2.0, channels=1, rate=44_100)
-    code, stdout, _ = _run(capsys, song, "--tags", "piano", "--steps", "1", "--fft", "1024",
+    code, _, _ = _run(capsys, song, "--tags", "piano", "--steps", "1", "--fft", "1024",
                            "--jukebox-weights", weights, "--model-dir", model_dir,
                            "--tagger", "fcn/mtat", "-o", tmp_path)  # fmt: skip
     assert code == 0
