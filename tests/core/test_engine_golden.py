@@ -2,10 +2,18 @@
 
 Configured as the fixture: Jukebox random-weight checkpoint, frozen codebook (straight-through),
 mask mode, mix = the input itself (not peak-normalised), fcn/mtat + musicnn/mtat, tag piano,
-FFT 2048/1024/512, Adam lr 5. Step 1 is compared tightly (losses and gradient norm); later
-steps' losses loosely, because Adam with lr 5 amplifies float rounding (see the fixtures'
-README). The gradient norm after an Adam step is not compared: it moved by 15% at step 2
-when only the float rounding of the starting latent differed.
+FFT 2048/1024/512, Adam lr 5.
+
+Where the optimisation starts: our encoder reproduces the published latent to 7e-7 (max abs),
+but the random codebook has near-ties (two codebook vectors within 1e-5 in distance of a latent
+frame), and that rounding flips 36 of the 16384 codes. The flips move the decoded audio by
+2.4e-4 at most, and the step-1 loss terms by up to 1.2e-3 (measured), because the mask
+|J| / max(|J|, |X|) is sensitive where the mix is quiet. So the tight comparison starts from the
+published latent (``latent_e0``), and our own encoding is held to the looser figure it reaches.
+
+Step 1 is compared tightly (losses and gradient norm); later steps' losses loosely, because
+Adam with lr 5 amplifies float rounding (see the fixtures' README). The gradient norm after an
+Adam step is not compared: it moved by 15% at step 2 when only the rounding differed.
 """
 
 from __future__ import annotations
@@ -28,44 +36,72 @@ from tests.conftest import require
 pytestmark = pytest.mark.slow
 
 
+class PublishedStart(JukeboxBackend):
+    """The Jukebox backend, starting from the published latent instead of our encoding."""
+
+    latent: torch.Tensor
+
+    def init_latent(self, mix: torch.Tensor, seed: int) -> torch.Tensor:
+        super().init_latent(mix, seed)
+        return self.latent.clone().requires_grad_(True)
+
+
 @pytest.fixture(scope="module")
-def golden_run(fixtures_dir, model_dir):
+def golden(fixtures_dir):
     folder = fixtures_dir / "jukebox"
-    golden = json.loads(require(folder / "golden.json").read_text())
-    mix = np.load(require(folder / "golden.npz"))["x_pcm"].astype(np.float32) / 32768
-    specs = tuple(TaggerSpec.parse(t) for t in golden["taggers"])
-    config = RunConfig(tags=tuple(golden["tags"]), taggers=specs, fft_sizes=tuple(golden["fft"]),
-                       steps=golden["steps"], lr=golden["lr"], seed=golden["seed"])  # fmt: skip
+    return json.loads(require(folder / "golden.json").read_text()), np.load(
+        require(folder / "golden.npz")
+    )
+
+
+def _run(golden, fixtures_dir, model_dir, backend_class, steps=None):
+    spec, arrays = golden
+    mix = arrays["x_pcm"].astype(np.float32) / 32768
+    specs = tuple(TaggerSpec.parse(t) for t in spec["taggers"])
+    config = RunConfig(tags=tuple(spec["tags"]), taggers=specs, fft_sizes=tuple(spec["fft"]),
+                       steps=steps or spec["steps"], lr=spec["lr"], seed=spec["seed"])  # fmt: skip
     device = torch.device("cpu")
     criteria = []
-    for spec in specs:
-        tagger = load_tagger(spec, model_dir / "taggers" / spec.dataset / spec.arch / "best_model.pth")
-        targets = resolve_targets(spec.dataset, vocabulary(spec.dataset), config.tags)
-        assert list(np.flatnonzero(targets.target)) == golden["tag_indices"]
-        criteria.append(Criterion.build(tagger, targets, device))
-    model = load_vqvae(require(folder / "vqvae_random.pth.tar"))
-    opt = Optimisation(config, mix, criteria, lambda: JukeboxBackend(model), device)
-    steps = [s for s in opt.drive(0) if s is not None]
-    return golden["trajectory"], steps
+    for tagger_spec in specs:
+        path = model_dir / "taggers" / tagger_spec.dataset / tagger_spec.arch / "best_model.pth"
+        vocab = vocabulary(tagger_spec.dataset)
+        targets = resolve_targets(tagger_spec.dataset, vocab, config.tags)
+        assert list(np.flatnonzero(targets.target)) == spec["tag_indices"]
+        criteria.append(Criterion.build(load_tagger(tagger_spec, path), targets, device))
+    model = load_vqvae(require(fixtures_dir / "jukebox" / "vqvae_random.pth.tar"))
+    backend_class.latent = torch.from_numpy(arrays["latent_e0"])
+    opt = Optimisation(config, mix, criteria, lambda: backend_class(model), device)
+    return [s for s in opt.drive(0) if s is not None]
+
+
+@pytest.fixture(scope="module")
+def published_start(golden, fixtures_dir, model_dir):
+    return _run(golden, fixtures_dir, model_dir, PublishedStart)
 
 
 def _components(step):
     return {**step.losses, "total": step.total}
 
 
-def test_step_one_matches_the_published_loop(golden_run):
-    trajectory, steps = golden_run
-    expected, got = trajectory[0], _components(steps[0])
-    for key in [*steps[0].losses, "total"]:
-        assert got[key] == pytest.approx(expected[key], rel=1e-4), key
-    assert set(steps[0].losses) == set(expected) - {"total", "grad_norm"}
-    assert steps[0].grad_norm == pytest.approx(expected["grad_norm"], rel=1e-3)
+def test_step_one_matches_the_published_loop(golden, published_start):
+    expected, step = golden[0]["trajectory"][0], published_start[0]
+    assert set(step.losses) == set(expected) - {"total", "grad_norm"}
+    for key, value in _components(step).items():
+        assert value == pytest.approx(expected[key], rel=1e-4), key
+    assert step.grad_norm == pytest.approx(expected["grad_norm"], rel=1e-3)
 
 
-def test_later_steps_follow_the_published_loop(golden_run):
-    trajectory, steps = golden_run
-    assert len(steps) == len(trajectory)
-    for expected, step in zip(trajectory[1:], steps[1:], strict=True):
-        got = _components(step)
-        for key in got:
-            assert got[key] == pytest.approx(expected[key], rel=3e-2), (step.step, key)
+def test_later_steps_follow_the_published_loop(golden, published_start):
+    trajectory = golden[0]["trajectory"]
+    assert len(published_start) == len(trajectory)
+    for expected, step in zip(trajectory[1:], published_start[1:], strict=True):
+        for key, value in _components(step).items():
+            assert value == pytest.approx(expected[key], rel=3e-2), (step.step, key)
+
+
+def test_step_one_from_our_own_encoding(golden, fixtures_dir, model_dir):
+    (step,) = _run(golden, fixtures_dir, model_dir, JukeboxBackend, steps=1)
+    expected = golden[0]["trajectory"][0]
+    for key, value in _components(step).items():
+        assert value == pytest.approx(expected[key], rel=2e-3), key
+    assert step.grad_norm == pytest.approx(expected["grad_norm"], rel=2e-2)
