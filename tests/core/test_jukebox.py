@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import types
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import torch
 from tagbox_gui.core.backends.jukebox import JukeboxBackend, create
 from tagbox_gui.core.errors import ModelError
 from tagbox_gui.core.jukebox import VQVAEBottom, load_vqvae, make_quantiser, official_key
+from tagbox_gui.core.jukebox_layers import keep_freed_memory
 from tagbox_gui.core.loading import ModelCache
 from tagbox_gui.core.types import Quantise, RunConfig
 from tests.conftest import require
@@ -116,6 +118,12 @@ def test_decoder_gradient_equals_plain_autograd(model) -> None:
     finally:
         model.requires_grad_(False)
     torch.testing.assert_close(fast, plain, rtol=1e-5, atol=1e-6)
+
+
+def test_allocator_tuning_applies_on_glibc() -> None:
+    expected = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert keep_freed_memory() is expected
+    assert keep_freed_memory() is expected  # idempotent
 
 
 # --- lengths ---------------------------------------------------------------------------------

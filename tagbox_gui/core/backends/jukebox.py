@@ -14,6 +14,7 @@ import torch
 
 from tagbox_gui.core.backends.base import Backend
 from tagbox_gui.core.jukebox import HOP, VQVAEBottom, load_vqvae, make_quantiser
+from tagbox_gui.core.jukebox_layers import keep_freed_memory
 from tagbox_gui.core.models import JUKEBOX_LICENCE_TEXT
 from tagbox_gui.core.types import Quantise, RunConfig
 
@@ -63,7 +64,12 @@ class JukeboxBackend(Backend):
 def create(
     config: RunConfig, store: ModelStore, device: torch.device, cache: ModelCache
 ) -> Callable[[], JukeboxBackend]:
-    """A factory of per-segment backends sharing one VQ-VAE, loaded once through ``cache``."""
+    """A factory of per-segment backends sharing one VQ-VAE, loaded once through ``cache``.
+
+    It also tunes the C allocator for the decoder's large per-step allocations (see
+    ``keep_freed_memory``).
+    """
     path = store.jukebox_path()
+    keep_freed_memory()
     model = cache.get(("jukebox", str(path), str(device)), lambda: load_vqvae(path).to(device))
     return lambda: JukeboxBackend(model, config.quantise)
