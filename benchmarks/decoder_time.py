@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import time
 from collections.abc import Callable
@@ -30,14 +31,18 @@ DEFAULT_CHECKPOINT = (
 )
 
 
-def measure(fn: Callable[[], object], repeats: int) -> list[float]:
-    """Wall seconds of ``repeats`` calls after one warm-up call (oneDNN builds its kernels)."""
+def measure(fn: Callable[[], object], repeats: int) -> list[tuple[float, float]]:
+    """(wall, process CPU) seconds of ``repeats`` calls after one warm-up call.
+
+    The warm-up lets oneDNN build its kernels. CPU time is what to compare on a busy machine
+    when running single-threaded (``--threads 1``): other processes inflate wall time only.
+    """
     fn()
     times = []
     for _ in range(repeats):
-        began = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - began)
+        times.append((time.perf_counter() - wall, time.process_time() - cpu))
     return times
 
 
@@ -72,8 +77,36 @@ def upstream_decode(model: VQVAEBottom) -> Callable[[torch.Tensor], torch.Tensor
     return decode
 
 
-def report(name: str, times: list[float]) -> None:
-    print(f"{name:<34} min {min(times):7.3f} s   median {statistics.median(times):7.3f} s")
+def report(name: str, times: list[tuple[float, float]]) -> None:
+    walls = [wall for wall, _ in times]
+    cpu = min(cpu for _, cpu in times)
+    print(f"{name:<34} wall min {min(walls):6.3f} s  median {statistics.median(walls):6.3f} s"
+          f"   CPU min {cpu:6.3f} s")  # fmt: skip
+
+
+def time_ours(model: VQVAEBottom, audio: torch.Tensor, repeats: int) -> torch.Tensor:
+    """Time our encoder, code search, decoder; returns the latent."""
+    with torch.no_grad():
+        report("encode", measure(lambda: model.encode(audio), repeats))
+        latent = model.encode(audio)
+        report("codes (nearest codebook vector)", measure(lambda: model.codes(latent), repeats))
+        report("decode forward", measure(lambda: model.decode(latent), repeats))
+    work = measure(lambda: forward_backward(model.decode, latent), repeats)
+    report("decode forward+backward", work)
+    return latent
+
+
+def time_upstream(model: VQVAEBottom, latent: torch.Tensor, repeats: int) -> None:
+    """Time the upstream layout and check it computes what ours does."""
+    slow = upstream_decode(model)
+    with torch.no_grad():
+        report("upstream layout: decode forward", measure(lambda: slow(latent), repeats))
+    report("upstream layout: forward+backward",
+           measure(lambda: forward_backward(slow, latent), repeats))  # fmt: skip
+    ours, ref = forward_backward(model.decode, latent), forward_backward(slow, latent)
+    for label, a, b in zip(("audio", "latent gradient"), ours, ref, strict=True):
+        err = float((a - b).norm() / b.norm())
+        print(f"relative L2 difference, ours vs upstream layout, {label}: {err:.2e}")
 
 
 def main() -> None:
@@ -83,9 +116,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     parser.add_argument("--compare", action="store_true", help="also time the upstream layout")
-    parser.add_argument(
-        "--default-malloc", action="store_true", help="leave glibc's allocator untuned"
-    )
+    parser.add_argument("--default-malloc", action="store_true", help="leave glibc untuned")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -93,30 +124,14 @@ def main() -> None:
     torch.manual_seed(0)
     model = load_vqvae(args.checkpoint)
     samples = round(args.seconds * ANALYSIS_RATE)
-    audio = (0.3 * torch.randn(1, 1, samples)).clamp(-1, 1)
-    frames = -(-samples // HOP)
-    print(f"{args.seconds:g} s = {samples} samples -> {frames} latent frames; "
+    print(f"{args.seconds:g} s = {samples} samples -> {-(-samples // HOP)} latent frames; "
           f"{torch.get_num_threads()} threads; torch {torch.__version__}; "
           f"allocator tuned: {tuned}; load average {os.getloadavg()[0]:.2f}")  # fmt: skip
-    with torch.no_grad():
-        report("encode", measure(lambda: model.encode(audio), args.repeats))
-        latent = model.encode(audio)
-        report(
-            "codes (nearest codebook vector)", measure(lambda: model.codes(latent), args.repeats)
-        )
-        report("decode forward", measure(lambda: model.decode(latent), args.repeats))
-    report("decode forward+backward", measure(lambda: forward_backward(model.decode, latent),
-                                                args.repeats))  # fmt: skip
+    latent = time_ours(model, (0.3 * torch.randn(1, 1, samples)).clamp(-1, 1), args.repeats)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak resident memory so far: {peak:.0f} MB")
     if args.compare:
-        slow = upstream_decode(model)
-        with torch.no_grad():
-            report("upstream layout: decode forward", measure(lambda: slow(latent), args.repeats))
-        report("upstream layout: forward+backward",
-               measure(lambda: forward_backward(slow, latent), args.repeats))  # fmt: skip
-        ours, ref = forward_backward(model.decode, latent), forward_backward(slow, latent)
-        for label, a, b in zip(("audio", "latent gradient"), ours, ref, strict=True):
-            err = float((a - b).norm() / b.norm())
-            print(f"relative L2 difference, ours vs upstream layout, {label}: {err:.2e}")
+        time_upstream(model, latent, args.repeats)
 
 
 if __name__ == "__main__":

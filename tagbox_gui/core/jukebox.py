@@ -108,7 +108,10 @@ def load_vqvae(path: str | Path, trust_pickle: bool = False) -> VQVAEBottom:
 
 def _read_checkpoint(path: Path, trust_pickle: bool) -> object:
     if not path.is_file():
-        raise ModelError(f"The Jukebox VQ-VAE file {path} does not exist; {_FETCH_HINT}.")
+        raise ModelError(
+            f"The Jukebox VQ-VAE file {path} does not exist; download it with "
+            "`tagbox models fetch jukebox-vqvae-5b`."
+        )
     try:
         return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except pickle.UnpicklingError as exc:
@@ -137,7 +140,7 @@ def _model_state(checkpoint: object, path: Path) -> dict[str, torch.Tensor]:
             f"dict); {_FETCH_HINT}."
         )
     # Checkpoints saved from DataParallel models prefix every key with "module.".
-    return {k.removeprefix("module."): v for k, v in model.items()}
+    return {str(k).removeprefix("module."): v for k, v in model.items()}
 
 
 def _check_upper_levels(state: Mapping[str, torch.Tensor], path: Path) -> None:
