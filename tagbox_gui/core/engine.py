@@ -224,7 +224,7 @@ class Optimisation:
         """Wanted-tag probabilities on separated / residual, averaged over segments."""
         seps, ress = [], []
         for (_, objective, _), evaluation in zip(self.parts, evaluations, strict=True):
-            sep, res = objective.wanted_probabilities(evaluation.separated)
+            sep, res = objective.wanted_probabilities(evaluation)
             seps.append(sep)
             ress.append(res)
         mean = lambda ds: {k: float(np.mean([d[k] for d in ds])) for k in ds[0]}  # noqa: E731
@@ -252,6 +252,7 @@ def _detach(evaluation: Evaluation) -> Evaluation:
         losses={k: v.detach() for k, v in evaluation.losses.items()},
         masks={n: m.detach() for n, m in evaluation.masks.items()},
         separated=evaluation.separated.detach(),
+        probs=evaluation.probs,
     )
 
 

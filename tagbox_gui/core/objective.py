@@ -30,6 +30,7 @@ class Evaluation:
     losses: dict[str, torch.Tensor]
     masks: dict[int, torch.Tensor]  # mask mode: fft -> (bins, frames)
     separated: torch.Tensor  # (T,): mean of the estimates of all FFT sizes (or the free audio)
+    probs: dict[str, torch.Tensor]  # criterion key -> (50,) mean over the FFT sizes' estimates
 
 
 @dataclass(frozen=True)
@@ -93,31 +94,37 @@ class Objective:
             )
         audio16 = resample(estimates, ANALYSIS_RATE, TAGGER_RATE)
         losses: dict[str, torch.Tensor] = {}
+        probs: dict[str, torch.Tensor] = {}
         for criterion in self.criteria:
-            per_row = criterion.loss(criterion.tagger.forward_batch(audio16))
-            for key, value in zip(keys, per_row, strict=True):
+            rows = criterion.tagger.forward_batch(audio16)
+            probs[criterion.key] = rows.detach().mean(dim=0)
+            for key, value in zip(keys, criterion.loss(rows), strict=True):
                 losses[f"{criterion.key}_{key}"] = value
         total = torch.stack(list(losses.values())).mean()
-        return Evaluation(total, losses, masks, estimates.mean(dim=0))
+        return Evaluation(total, losses, masks, estimates.mean(dim=0), probs)
 
     @torch.no_grad()
     def wanted_probabilities(
-        self, separated: torch.Tensor
+        self, evaluation: Evaluation
     ) -> tuple[dict[str, float], dict[str, float]]:
         """Each wanted tag's probability on the separated estimate and on the residual.
 
-        A tag several taggers have gets the mean of their probabilities.
+        On the separated side: the mean of what the taggers said of each FFT size's estimate
+        (computed with the loss, so free). On the residual side: the taggers hear the mixture
+        minus the combined estimate (one extra forward pass, without gradients). A tag several
+        taggers have gets the mean of their probabilities.
         """
-        rows = torch.stack([separated, self.mix[0] - separated])
-        audio16 = resample(rows, ANALYSIS_RATE, TAGGER_RATE)
+        residual = (self.mix[0] - evaluation.separated)[None]
+        audio16 = resample(residual, ANALYSIS_RATE, TAGGER_RATE)
         sep: dict[str, list[float]] = {}
         res: dict[str, list[float]] = {}
         for criterion in self.criteria:
-            probs = criterion.tagger.forward_batch(audio16).cpu()
+            on_residual = criterion.tagger.forward_batch(audio16)[0].cpu()
+            on_separated = evaluation.probs[criterion.key].cpu()
             for index in torch.nonzero(criterion.target).flatten().tolist():
                 tag = criterion.tagger.vocabulary[index]
-                sep.setdefault(tag, []).append(float(probs[0, index]))
-                res.setdefault(tag, []).append(float(probs[1, index]))
+                sep.setdefault(tag, []).append(float(on_separated[index]))
+                res.setdefault(tag, []).append(float(on_residual[index]))
         return _means(sep), _means(res)
 
 
