@@ -74,28 +74,14 @@ def _conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
 
 
 def _rows(x: torch.Tensor) -> torch.Tensor:
-    """A channels-last ``[B, C, 1, T]`` signal as its ``[B*T, C]`` matrix (a view)."""
-    return x.permute(0, 2, 3, 1).reshape(-1, x.shape[1])
+    """A channels-last ``[B, C, 1, T]`` signal as its ``[B*T, C]`` matrix: a view, never a copy
+    (``view`` raises rather than copy, which would silently break the in-place updates)."""
+    return x.permute(0, 2, 3, 1).view(-1, x.shape[1])
 
 
 def _unrows(rows: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     batch, channels, _, frames = like.shape
     return rows.view(batch, 1, frames, channels).permute(0, 3, 1, 2)
-
-
-def _pointwise(hidden: torch.Tensor, conv: nn.Conv2d, skip: torch.Tensor) -> torch.Tensor:
-    """``skip + conv(hidden)`` for a k=1 conv, as one matrix product on the time-major rows.
-
-    In channels-last memory a k=1 convolution is exactly ``rows @ W.T + b``. Calling the GEMM
-    directly is as fast as the best convolution kernel and does not depend on which one
-    PyTorch picks (single-threaded it picks a slower path with an extra copy).
-    """
-    rows = torch.addmm(conv.bias, _rows(hidden), conv.weight[:, :, 0, 0].t())
-    return _unrows(rows.add_(_rows(skip)), skip)
-
-
-def _pointwise_input_grad(grad: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
-    return _unrows(_rows(grad) @ conv.weight[:, :, 0, 0], grad)
 
 
 def _conv_input_grad(grad: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
@@ -108,35 +94,60 @@ def _relu_grad_(grad: torch.Tensor, relu_out: torch.Tensor) -> torch.Tensor:
     return torch.ops.aten.threshold_backward.grad_input(grad, relu_out, 0, grad_input=grad)
 
 
-def _block_forward(x: torch.Tensor, block: ResBlock) -> tuple[torch.Tensor, ...]:
-    """Output of a residual block and the two ReLU outputs its backward needs."""
+def _block_forward_(x: torch.Tensor, block: ResBlock) -> tuple[torch.Tensor, ...]:
+    """A residual block, adding into ``x`` in place; returns ``x`` and the two ReLU outputs.
+
+    In channels-last memory the k=1 convolution is exactly ``rows @ W.T + b``, so it and the
+    skip connection are one GEMM accumulating into ``x`` (no output allocated).
+    """
     outer = F.relu(x)
     hidden = _conv(outer, block.conv3).relu_()
-    return _pointwise(hidden, block.conv1, x), outer, hidden
+    conv1 = block.conv1
+    _rows(x).addmm_(_rows(hidden), conv1.weight[:, :, 0, 0].t()).add_(conv1.bias)
+    return x, outer, hidden
+
+
+class _Scratch:
+    """One reusable buffer for a transient result of every block of a stack's backward."""
+
+    def __init__(self) -> None:
+        self.rows: torch.Tensor | None = None
+
+    def rows_like(self, x: torch.Tensor) -> torch.Tensor:
+        shape = (x.shape[0] * x.shape[2] * x.shape[3], x.shape[1])
+        if self.rows is None or self.rows.shape != shape or self.rows.device != x.device:
+            self.rows = x.new_empty(shape)
+        return self.rows
 
 
 class _ResBlockFn(torch.autograd.Function):
-    """A residual block with an input-only backward (its weights are frozen).
+    """A residual block with an input-only backward (its weights are frozen), in place.
 
     It keeps the two ReLU outputs, as autograd would, but computes no weight gradients and
-    works in place where autograd allocates. (Boolean masks would take 4x less memory, but
-    applying them was 3-5x slower than ``threshold_backward`` on float outputs.)
+    allocates only what it must keep: every block and its backward used to allocate five
+    activation-sized tensors, which for long segments (blocks over glibc's 32 MB reuse
+    limit) means fresh, kernel-zeroed pages each time. (Boolean masks would keep 4x less
+    memory, but applying them was 3-5x slower than ``threshold_backward``.)
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, block: ResBlock) -> torch.Tensor:  # type: ignore[override]
-        out, outer, hidden = _block_forward(x, block)
+    def forward(ctx, x: torch.Tensor, block: ResBlock, scratch: _Scratch) -> torch.Tensor:  # type: ignore[override]
+        out, outer, hidden = _block_forward_(x, block)
+        ctx.mark_dirty(x)
         ctx.save_for_backward(outer, hidden)
-        ctx.block = block
+        ctx.block, ctx.scratch = block, scratch
         return out
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # type: ignore[override]
         outer, hidden = ctx.saved_tensors
-        grad = grad.contiguous(memory_format=CHANNELS_LAST)
-        inner = _relu_grad_(_pointwise_input_grad(grad, ctx.block.conv1), hidden)
-        inner = _relu_grad_(_conv_input_grad(inner, ctx.block.conv3), outer)
-        return inner.add_(grad), None
+        block, grad = ctx.block, grad.contiguous(memory_format=CHANNELS_LAST)
+        rows = torch.mm(
+            _rows(grad), block.conv1.weight[:, :, 0, 0], out=ctx.scratch.rows_like(grad)
+        )
+        inner = _relu_grad_(_unrows(rows, grad), hidden)
+        inner = _relu_grad_(_conv_input_grad(inner, block.conv3), outer)
+        return inner.add_(grad), None, None
 
 
 class ResBlock(nn.Module):
@@ -148,12 +159,8 @@ class ResBlock(nn.Module):
         self.conv1 = nn.Conv2d(width, width, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.conv3.weight.requires_grad or self.conv1.weight.requires_grad:
-            # Weights being trained: ordinary autograd.
-            return x + self.conv1(F.relu(self.conv3(F.relu(x))))
-        if torch.is_grad_enabled() and x.requires_grad:
-            return _ResBlockFn.apply(x, self)
-        return _block_forward(x, self)[0]
+        """Ordinary autograd, out of place (the fast path is :meth:`ResStack.forward`)."""
+        return x + self.conv1(F.relu(self.conv3(F.relu(x))))
 
 
 class ResStack(nn.Sequential):
@@ -167,6 +174,21 @@ class ResStack(nn.Sequential):
         if reverse:
             dilations.reverse()
         super().__init__(*(ResBlock(width, d) for d in dilations))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The blocks in turn; with frozen weights they work in place on a copy of ``x``."""
+        if any(p.requires_grad for p in self.parameters()):
+            return super().forward(x)  # weights being trained: plain autograd
+        # Our one copy of the input, which the blocks then update in place.
+        x = x.clone(memory_format=CHANNELS_LAST)
+        if torch.is_grad_enabled() and x.requires_grad:
+            scratch = _Scratch()  # freed with the graph after the backward
+            for block in self:
+                x = _ResBlockFn.apply(x, block, scratch)
+            return x
+        for block in self:
+            x = _block_forward_(x, block)[0]
+        return x
 
 
 class DownBlock(nn.Module):

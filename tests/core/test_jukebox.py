@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import platform
 import types
 from pathlib import Path
@@ -101,23 +102,28 @@ def test_decoder_matches_published_continuous_decode(model, golden) -> None:
 # --- speed-motivated layout does not change the gradient ------------------------------------
 
 
+def _latent_grad(model: VQVAEBottom, latent: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    leaf = latent.clone().requires_grad_(True)
+    (model.decode(leaf) * weights).sum().backward()
+    return leaf.grad
+
+
 def test_decoder_gradient_equals_plain_autograd(model) -> None:
+    """The in-place, input-only backward computes exactly what autograd does.
+
+    Compared in float64: in float32 a pre-activation within rounding of zero can take the
+    other side of a ReLU in one computation and not the other, which moves the gradient by up
+    to 1% wherever it reaches (measured), whichever of the two is closer to the exact value.
+    """
     torch.manual_seed(1)
-    latent = 0.3 * torch.randn(1, 64, 300)
-    weights = torch.randn(1, 1, 2400)
-
-    def grad() -> torch.Tensor:
-        leaf = latent.clone().requires_grad_(True)
-        (model.decode(leaf) * weights).sum().backward()
-        return leaf.grad
-
-    fast = grad()  # frozen weights: the mask-only residual backward
-    model.requires_grad_(True)  # weights with gradients: ordinary autograd throughout
-    try:
-        plain = grad()
-    finally:
-        model.requires_grad_(False)
-    torch.testing.assert_close(fast, plain, rtol=1e-5, atol=1e-6)
+    latent, weights = 0.3 * torch.randn(1, 64, 300), torch.randn(1, 1, 2400)
+    exact = copy.deepcopy(model).double()
+    fast = _latent_grad(exact, latent.double(), weights.double())  # frozen: our backward
+    exact.requires_grad_(True)  # weights with gradients: ordinary autograd throughout
+    plain = _latent_grad(exact, latent.double(), weights.double())
+    torch.testing.assert_close(fast, plain, rtol=1e-9, atol=1e-12)
+    single = _latent_grad(model, latent, weights).double()
+    assert float((single - fast).norm() / fast.norm()) < 1e-2  # float32, ReLU flips and all
 
 
 def test_allocator_tuning_applies_on_glibc() -> None:
