@@ -10,9 +10,10 @@ step and dominates the step time:
   activations on every call.
 - A residual block is one autograd function with an input-only backward: the weights are
   frozen, so no weight gradient is computed, and it works in place where autograd allocates.
+- ``keep_freed_memory`` stops glibc from returning freed activations to the kernel.
 
 Measured on 5 s of audio, one thread of this project's 2-core AMD EPYC machine: decoder
-forward + backward 1.75 s, against 3.5-3.7 s for the same weights in the upstream layout
+forward + backward 1.65 s CPU, against 3.5 s for the same weights in the upstream layout
 (``conv1d`` on ``[B, C, T]`` with plain autograd); ``benchmarks/decoder_time.py --compare``.
 """
 
@@ -124,10 +125,10 @@ class _ResBlockFn(torch.autograd.Function):
     """A residual block with an input-only backward (its weights are frozen), in place.
 
     It keeps the two ReLU outputs, as autograd would, but computes no weight gradients and
-    allocates only what it must keep: every block and its backward used to allocate five
-    activation-sized tensors, which for long segments (blocks over glibc's 32 MB reuse
-    limit) means fresh, kernel-zeroed pages each time. (Boolean masks would keep 4x less
-    memory, but applying them was 3-5x slower than ``threshold_backward``.)
+    allocates three activation-sized tensors per block (forward and backward) where plain
+    autograd allocates five: on long segments (tensors over glibc's 32 MB reuse limit) each
+    allocation is fresh, kernel-zeroed memory. (Boolean masks would keep 4x less memory,
+    but applying them was 3-5x slower than ``threshold_backward``.)
     """
 
     @staticmethod
