@@ -1,9 +1,11 @@
 """Experiments behind the light backend's design; every figure in docs/light_backend.md.
 
+    python benchmarks/light_experiments.py gain --songs all
     python benchmarks/light_experiments.py oracle --songs band000,band001 --components 20,40,80
     python benchmarks/light_experiments.py run --songs band000,band001 --sources drums,piano \
         --tagger fcn/mtat --steps 60 --lr 0.1 --gate-seconds 3 --fill zeros
 
+``gain`` scores ``g * mix`` as the estimate of every source: attenuation, no separation.
 ``oracle`` gives each NMF component (per gate stretch) to the true source it correlates with
 best, as shared/eval's ``nmf-oracle`` baseline does: the ceiling of a gate-based separator for
 those NMF settings, with no tagger involved. ``run`` optimises the gates with the taggers
@@ -23,12 +25,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from tagbox_gui.core import evaluation
 from tagbox_gui.core.backends import light
 from tagbox_gui.core.objective import Criterion, Objective
-from tagbox_gui.core.spectral import stft
-from tagbox_gui.core.taggers import load_tagger, vocabulary
+from tagbox_gui.core.spectral import istft, resample, stft
+from tagbox_gui.core.taggers import TAGGER_RATE, load_tagger, vocabulary
 from tagbox_gui.core.tags import resolve_targets
 from tagbox_gui.core.types import ANALYSIS_RATE, Mode, TaggerSpec
 
@@ -47,6 +50,13 @@ def load_song(set_dir: Path, song: str) -> tuple[np.ndarray, dict[str, np.ndarra
 def sdri(ref: np.ndarray, est: np.ndarray, mix: np.ndarray) -> float:
     """SDR improvement in dB (BSS Eval v4, as ``core.evaluation``)."""
     return evaluation.track_sdr(ref, est, ANALYSIS_RATE) - evaluation.track_sdr(
+        ref, mix, ANALYSIS_RATE
+    )
+
+
+def si_sdri(ref: np.ndarray, est: np.ndarray, mix: np.ndarray) -> float:
+    """Scale-invariant SDR improvement in dB (``core.evaluation``): a gain alone earns 0."""
+    return evaluation.track_si_sdr(ref, est, ANALYSIS_RATE) - evaluation.track_si_sdr(
         ref, mix, ANALYSIS_RATE
     )
 
@@ -114,6 +124,26 @@ def cmd_oracle(args: argparse.Namespace) -> None:
                       flush=True)  # fmt: skip
 
 
+def cmd_gain(args: argparse.Namespace) -> None:
+    """What attenuation alone scores: ``g * mix`` as every source's estimate."""
+    set_dir = SHARED / "eval" / args.set
+    songs = [s for s, _ in evaluation.list_set(set_dir)] if args.songs == ["all"] else args.songs
+    for gain in args.gains:
+        sd: dict[str, list[float]] = {}
+        si: dict[str, list[float]] = {}
+        for song in songs:
+            mix, stems = load_song(set_dir, song)
+            for name, ref in stems.items():
+                base = evaluation.track_sdr(ref, mix, ANALYSIS_RATE)
+                est_sdr = evaluation.track_sdr(ref, gain * mix, ANALYSIS_RATE) if gain else 0.0
+                sd.setdefault(name, []).append(est_sdr - base)
+                si.setdefault(name, []).append(si_sdri(ref, gain * mix, mix) if gain else 0.0)
+        every = [x for v in sd.values() for x in v]
+        print(f"{gain:g} x mix: SDRi " + " ".join(f"{k} {np.mean(v):.2f}" for k, v in sd.items())
+              + f" | mean {np.mean(every):.2f}; SI-SDRi mean "
+              f"{np.mean([x for v in si.values() for x in v]):.2f}")  # fmt: skip
+
+
 class _LoopFill(torch.nn.Module):
     """A tagger whose short inputs are completed by looping instead of zeros."""
 
@@ -132,12 +162,15 @@ def _tagger(spec: TaggerSpec) -> torch.nn.Module:
     return load_tagger(spec, path)
 
 
-def criteria_for(source: str, specs: list[TaggerSpec], fill: str) -> list[Criterion]:
+def criteria_for(
+    source: str, specs: list[TaggerSpec], fill: str, ignore_related: bool = False
+) -> list[Criterion]:
     """One criterion per tagger that has a tag for ``source`` (the others are left out)."""
     out = []
     for spec in specs:
         try:
-            targets = resolve_targets(spec.dataset, vocabulary(spec.dataset), (source,))
+            targets = resolve_targets(spec.dataset, vocabulary(spec.dataset), (source,),
+                                      ignore_related=ignore_related)  # fmt: skip
         except Exception:  # this vocabulary has no tag for the source
             continue
         out.append(Criterion.build(_LoopFill(_tagger(spec), fill), targets, torch.device("cpu")))
@@ -147,7 +180,7 @@ def criteria_for(source: str, specs: list[TaggerSpec], fill: str) -> list[Criter
 def separate(mix: np.ndarray, source: str, args: argparse.Namespace, settings) -> np.ndarray:
     """Optimise the gates for ``source`` as the engine does; the estimate at the mix's scale."""
     specs = [TaggerSpec.parse(t) for t in args.tagger]
-    criteria = criteria_for(source, specs, args.fill)
+    criteria = criteria_for(source, specs, args.fill, args.ignore_related)
     if not criteria:
         raise SystemExit(f"no tagger has a tag for {source}")
     peak = float(np.abs(mix).max())
@@ -158,15 +191,55 @@ def separate(mix: np.ndarray, source: str, args: argparse.Namespace, settings) -
     objective = Objective(seg, tuple(args.fft), criteria, Mode.MASK)
     opt = torch.optim.Adam([latent], lr=args.lr)
     best = (float("inf"), None)
+    trace = []
     with torch.enable_grad():
-        for _ in range(args.steps):
+        for step in range(1, args.steps + 1):
             opt.zero_grad()
-            ev = objective.evaluate(backend, latent)
-            ev.total.backward()
-            if float(ev.total) < best[0]:
-                best = (float(ev.total), ev.separated.detach())
+            if args.residual > 0:
+                total, separated = with_residual(objective, backend, latent, args.residual)
+            else:
+                ev = objective.evaluate(backend, latent)
+                total, separated = ev.total, ev.separated
+            total.backward()
+            if float(total.detach()) < best[0]:
+                best = (float(total.detach()), separated.detach())
+            if step in args.trace:  # SDRi of this step's estimate (before its update)
+                est = separated.detach().double().numpy() * peak
+                ref = args.stems[source]
+                trace.append(f"{step}:{sdri(ref, est, mix):.2f}/{si_sdri(ref, est, mix):.2f}")
             opt.step()
+    if trace:
+        print(f"    trace {source}: {' '.join(trace)}", flush=True)
+    if args.oracle_loss:
+        stems = {k: v / peak for k, v in args.stems.items()}
+        logits = oracle_logits(backend, stems, source, latent.shape[1])
+        with torch.no_grad():
+            oracle = float(objective.evaluate(backend, logits).total)
+        print(f"    loss: best {best[0]:.4f}  oracle gates {oracle:.4f}", flush=True)
     return best[1].double().numpy() * peak
+
+
+def with_residual(
+    objective: Objective, backend: light.LightBackend, latent: torch.Tensor, weight: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The engine's loss plus ``weight`` x BCE(wanted tags of the residual -> 0).
+
+    The residual (mix minus estimate) should not sound like the wanted instrument; this makes
+    leaving some of it behind cost something.
+    """
+    length = objective.mix.shape[-1]
+    masks = backend.masks(latent, objective.mix_stfts)
+    ests = torch.stack([istft(masks[n].reshape(masks[n].shape[-2:]) * objective.mix_stfts[n][0],
+                              n, length) for n in objective.fft_sizes])  # fmt: skip
+    rows = resample(torch.cat([ests, objective.mix - ests]), ANALYSIS_RATE, TAGGER_RATE)
+    count, losses = len(objective.fft_sizes), []
+    for criterion in objective.criteria:
+        probs = criterion.tagger.forward_batch(rows)
+        wanted = criterion.target > 0
+        res = probs[count:, wanted]
+        res_loss = F.binary_cross_entropy(res, torch.zeros_like(res))
+        losses.append(criterion.loss(probs[:count]).mean() + weight * res_loss)
+    return torch.stack(losses).mean(), ests.mean(dim=0)
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -175,6 +248,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     set_dir = SHARED / "eval" / args.set
     settings = settings_from(args)
     rows: dict[str, list[float]] = {}
+    si_rows: dict[str, list[float]] = {}
     cpu: list[float] = []
     for song in args.songs:
         mix, stems = load_song(set_dir, song)
@@ -185,16 +259,22 @@ def cmd_run(args: argparse.Namespace) -> None:
                 print(f"  {song} {source:8s} skipped: no tagger has a tag for it")
                 continue
             t0 = time.process_time()
+            args.stems = stems
             est = separate(mix, source, args, settings)
             cpu.append(time.process_time() - t0)
             rows.setdefault(source, []).append(sdri(stems[source], est, mix))
-            print(f"  {song} {source:8s} SDRi {rows[source][-1]:6.2f}  cpu {cpu[-1]:5.1f}s",
-                  flush=True)  # fmt: skip
+            si_rows.setdefault(source, []).append(si_sdri(stems[source], est, mix))
+            print(f"  {song} {source:8s} SDRi {rows[source][-1]:6.2f}  SI-SDRi "
+                  f"{si_rows[source][-1]:6.2f}  cpu {cpu[-1]:5.1f}s", flush=True)  # fmt: skip
     allv = [x for v in rows.values() for x in v]
     summary = {s: round(float(np.mean(v)), 2) for s, v in rows.items()}
+    si_summary = {s: round(float(np.mean(v)), 2) for s, v in si_rows.items()}
+    si_all = [x for v in si_rows.values() for x in v]
     print(json.dumps({"settings": dataclasses.asdict(settings), "tagger": args.tagger,
                       "fft": args.fft, "steps": args.steps, "lr": args.lr, "fill": args.fill,
+                      "residual": args.residual, "ignore_related": args.ignore_related,
                       "mean_by_source": summary, "mean": round(float(np.mean(allv)), 2),
+                      "si_by_source": si_summary, "si_mean": round(float(np.mean(si_all)), 2),
                       "cpu_s_per_source": round(float(np.mean(cpu)), 1)}))  # fmt: skip
 
 
@@ -208,7 +288,8 @@ def _floats(text: str) -> list[float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("command", choices=["oracle", "run"])
+    ap.add_argument("command", choices=["oracle", "run", "gain"])
+    ap.add_argument("--gains", type=_floats, default=[1.0, 0.5, 0.3, 0.2, 0.0])
     ap.add_argument("--set", default="dev")
     ap.add_argument("--songs", type=lambda t: t.split(","), default=["band000", "band001"])
     ap.add_argument("--sources", type=lambda t: t.split(","), default=None)
@@ -225,13 +306,17 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=light.LIGHT_DEFAULTS["steps"])
     ap.add_argument("--lr", type=float, default=light.LIGHT_DEFAULTS["lr"])
     ap.add_argument("--fill", choices=["zeros", "loop"], default="zeros")
+    ap.add_argument("--residual", type=float, default=0.0, help="weight of the residual loss")
+    ap.add_argument("--ignore-related", action="store_true")
+    ap.add_argument("--oracle-loss", action="store_true", help="print the loss at oracle gates")
+    ap.add_argument("--trace", type=_ints, default=[], help="print SDRi at these steps")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     args.tagger = args.tagger or [str(t) for t in light.LIGHT_DEFAULTS["taggers"]]
     args.gate_list = args.gate_list or [args.gate_seconds]
     args.power_list = args.power_list or [args.power]
-    {"oracle": cmd_oracle, "run": cmd_run}[args.command](args)
+    {"oracle": cmd_oracle, "run": cmd_run, "gain": cmd_gain}[args.command](args)
 
 
 if __name__ == "__main__":

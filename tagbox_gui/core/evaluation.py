@@ -6,7 +6,14 @@ sources. Estimates live in
 ``EST/<song>/<source>.wav``. The metric is museval's BSS Eval v4 SDR (images, one filter set per
 track, 1 s windows with 1 s hop, median over windows). For a single source that SDR equals
 ``10 log10(|s|^2 / |s_hat - s|^2)`` on every window exactly, so it is computed here in NumPy.
-``SDRi = SDR(estimate) - SDR(mixture used as the estimate)``. The edge cases follow the
+``SDRi = SDR(estimate) - SDR(mixture used as the estimate)``.
+
+That SDR is not scale-invariant, and on a mix of several equally loud sources attenuation alone
+scores well: on shared/eval/dev, ``0.2 * mix`` gets a mean SDRi of 7.3 dB and silence 6.5 dB
+(see docs/light_backend.md). So every score also carries the scale-invariant SDR (SI-SDR, Le
+Roux et al. 2019) on the same windows: the estimate is projected on the reference in each
+window, so a gain - constant or not across windows - earns nothing, and only separation
+raises ``SI-SDRi``. The edge cases follow the
 team's scorer (``shared/eval/score.py``): a missing estimate is counted, not scored; a silent
 reference is skipped; a longer estimate is trimmed and a shorter one zero-padded; stereo is
 averaged; another rate is resampled; NaN/Inf become 0; an all-zero estimate scores 0 dB.
@@ -46,6 +53,9 @@ class PairScore:
     sdr_est: float | None = None
     sdr_mix: float | None = None
     sdri: float | None = None
+    si_sdr_est: float | None = None  # scale-invariant SDR; None for an all-zero estimate
+    si_sdr_mix: float | None = None
+    si_sdri: float | None = None
     n_windows: int = 0
     zero_estimate: bool = False
     notes: list[str] = field(default_factory=list)
@@ -69,12 +79,38 @@ def framewise_sdr(ref: np.ndarray, est: np.ndarray, win: int, hop: int) -> np.nd
     return out
 
 
+def framewise_si_sdr(ref: np.ndarray, est: np.ndarray, win: int, hop: int) -> np.ndarray:
+    """Scale-invariant SDR in dB of every window (NaN where either signal is all zeros).
+
+    In each window the reference is scaled to the estimate's projection on it, so the score
+    does not change when the estimate is multiplied by any non-zero gain.
+    """
+    out = np.full(len(window_slices(len(ref), win, hop)), np.nan)
+    for i, sl in enumerate(window_slices(len(ref), win, hop)):
+        r, e = ref[sl], est[sl]
+        if not np.any(r) or not np.any(e):
+            continue
+        target = (np.dot(e, r) / np.dot(r, r)) * r
+        err = np.sum((e - target) ** 2)
+        out[i] = np.inf if err == 0 else 10 * np.log10(np.sum(target**2) / err)
+    return out
+
+
+def _median(frames: np.ndarray) -> float:
+    frames = frames[~np.isnan(frames)]
+    return float(np.median(frames)) if frames.size else float("nan")
+
+
 def track_sdr(ref: np.ndarray, est: np.ndarray, rate: int, window_s: float = 1.0) -> float:
     """museval's per-track SDR: the median of the window SDRs, undefined windows ignored."""
     step = round(window_s * rate)
-    frames = framewise_sdr(ref, est, step, step)
-    frames = frames[~np.isnan(frames)]
-    return float(np.median(frames)) if frames.size else float("nan")
+    return _median(framewise_sdr(ref, est, step, step))
+
+
+def track_si_sdr(ref: np.ndarray, est: np.ndarray, rate: int, window_s: float = 1.0) -> float:
+    """The median over windows of the scale-invariant SDR (same windows as :func:`track_sdr`)."""
+    step = round(window_s * rate)
+    return _median(framewise_si_sdr(ref, est, step, step))
 
 
 def read_mono(path: Path) -> tuple[np.ndarray, int]:
@@ -113,8 +149,9 @@ def conform_estimate(
 def score_arrays(
     score: PairScore, ref: np.ndarray, est: np.ndarray, mix: np.ndarray, rate: int
 ) -> None:
-    """Fill ``score`` with the SDR of ``est`` and of ``mix`` against ``ref`` (same length)."""
+    """Fill ``score`` with the (SI-)SDR of ``est`` and of ``mix`` against ``ref`` (same length)."""
     score.sdr_mix = track_sdr(ref, mix, rate)
+    score.si_sdr_mix = track_si_sdr(ref, mix, rate)
     if not np.any(est):
         # museval refuses an all-zero estimate; 0 dB is its SNR and museval's limit.
         score.zero_estimate = True
@@ -123,6 +160,8 @@ def score_arrays(
         score.n_windows = int(np.sum(~np.isnan(framewise_sdr(ref, mix, rate, rate))))
     else:
         score.sdr_est = track_sdr(ref, est, rate)
+        score.si_sdr_est = track_si_sdr(ref, est, rate)
+        score.si_sdri = score.si_sdr_est - score.si_sdr_mix
         score.n_windows = int(np.sum(~np.isnan(framewise_sdr(ref, est, rate, rate))))
     score.sdri = score.sdr_est - score.sdr_mix
     if not (math.isfinite(score.sdr_est) and math.isfinite(score.sdr_mix)):
@@ -207,6 +246,7 @@ def score_set(
 def _row(scores: list[PairScore]) -> dict[str, float | int | None]:
     ok = [s for s in scores if s.status == "ok" and s.sdri is not None and math.isfinite(s.sdri)]
     values = np.array([s.sdri for s in ok])
+    si = np.array([s.si_sdri for s in ok if s.si_sdri is not None and math.isfinite(s.si_sdri)])
     return {
         "n": len(ok),
         "missing": sum(s.status == "missing" for s in scores),
@@ -217,6 +257,8 @@ def _row(scores: list[PairScore]) -> dict[str, float | int | None]:
         "median_sdri": float(np.median(values)) if ok else None,
         "mean_sdr_est": float(np.mean([s.sdr_est for s in ok])) if ok else None,
         "mean_sdr_mix": float(np.mean([s.sdr_mix for s in ok])) if ok else None,
+        "mean_si_sdri": float(si.mean()) if si.size else None,
+        "median_si_sdri": float(np.median(si)) if si.size else None,
     }
 
 
@@ -238,11 +280,12 @@ def format_table(rows: dict[str, dict[str, float | int | None]]) -> str:
         return f"{value:9.2f}" if value is not None else f"{'-':>9}"
 
     lines = [f"{'source':<12}{'meanSDRi':>9}{'medSDRi':>9}{'SDRest':>9}{'SDRmix':>9}"
-             f"{'n':>5}{'miss':>6}{'skip':>6}{'zero':>6}"]  # fmt: skip
+             f"{'n':>5}{'miss':>6}{'skip':>6}{'zero':>6}{'SI-SDRi':>9}"]  # fmt: skip
     for source, r in rows.items():
         lines.append(
             f"{source:<12}{num(r['mean_sdri'])}{num(r['median_sdri'])}{num(r['mean_sdr_est'])}"
             f"{num(r['mean_sdr_mix'])}{r['n']:>5}{r['missing']:>6}{r['skipped']:>6}{r['zero_est']:>6}"
+            f"{num(r['mean_si_sdri'])}"
         )
     return "\n".join(lines)
 

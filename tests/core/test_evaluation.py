@@ -170,3 +170,31 @@ def test_list_set_without_manifest(tmp_path: Path) -> None:
     assert evaluation.list_set(tmp_path) == [("s1", ("a", "b"))]
     with pytest.raises(evaluation.AudioError):
         evaluation.list_set(tmp_path / "s1")
+
+
+def test_si_sdr_ignores_gain_but_sdr_rewards_attenuation() -> None:
+    rng = np.random.default_rng(3)
+    sources = rng.standard_normal((5, 3 * RATE))
+    ref, mix = sources[0], sources.sum(axis=0)
+    scores = []
+    for gain in (1.0, 0.2):
+        score = evaluation.PairScore("s", "x")
+        evaluation.score_arrays(score, ref, gain * mix, mix, RATE)
+        scores.append(score)
+    # Five equal sources: 0.2 x mix is the best gain, worth 10 log10(5) dB of plain SDRi...
+    assert scores[1].sdri == pytest.approx(10 * np.log10(5), abs=0.2)
+    # ... and nothing at all once the scale is factored out.
+    assert scores[0].si_sdri == 0.0 and abs(scores[1].si_sdri) < 1e-9
+    window = slice(0, RATE)
+    target = np.dot(mix[window], ref[window]) / np.dot(ref[window], ref[window]) * ref[window]
+    expected = 10 * np.log10(np.sum(target**2) / np.sum((mix[window] - target) ** 2))
+    assert evaluation.framewise_si_sdr(ref, mix, RATE, RATE)[0] == pytest.approx(expected)
+
+
+def test_si_sdr_rises_with_separation() -> None:
+    rng = np.random.default_rng(4)
+    ref, other = rng.standard_normal((2, 2 * RATE))
+    mix = ref + other
+    better = evaluation.track_si_sdr(ref, ref + 0.1 * other, RATE)
+    assert better == pytest.approx(20.0, abs=0.3)
+    assert evaluation.track_si_sdr(ref, mix, RATE) == pytest.approx(0.0, abs=0.3)
