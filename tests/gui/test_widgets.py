@@ -348,3 +348,16 @@ def test_transport_without_audio_still_tracks_position(qtbot, monkeypatch) -> No
         panel.seek(3.0)
     assert blocker.args == [pytest.approx(3.0)]
     assert panel.position_label.text() == "0:03.0 / 0:04.0"
+
+
+def test_space_toggles_playback_on_the_key_press_itself(qtbot, panel: TransportPanel) -> None:
+    panel.activateWindow()  # window shortcuts reach the active window only
+    qtbot.waitUntil(panel.isActiveWindow, timeout=2000)
+    qtbot.keyClick(panel, Qt.Key.Key_Space)
+    assert panel.player.playing  # no wait: a button shortcut would only click ~100 ms later
+    assert panel.play_button.icon().cacheKey() == panel._pause_icon.cacheKey()
+    qtbot.keyClick(panel, Qt.Key.Key_Space)
+    assert not panel.player.playing
+    panel.play_button.setEnabled(False)  # as without an audio device
+    qtbot.keyClick(panel, Qt.Key.Key_Space)
+    assert not panel.player.playing

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QButtonGroup,
     QHBoxLayout,
@@ -64,8 +64,12 @@ class TransportPanel(QWidget):
         self.play_button = QToolButton()
         self.play_button.setIcon(self._play_icon)
         self.play_button.setToolTip("Play / pause (Space)")
-        self.play_button.setShortcut(QKeySequence(Qt.Key.Key_Space))
         self.play_button.clicked.connect(self._on_play_button_clicked)
+        # A QShortcut, not the button's own: a button shortcut animates a click and only
+        # toggles ~100 ms later; this one toggles on the key press itself.
+        self.space = QShortcut(QKeySequence(Qt.Key.Key_Space), self)
+        self.space.setContext(Qt.ShortcutContext.WindowShortcut)
+        self.space.activated.connect(self._on_space_activated)
         self.source_buttons: dict[str, QPushButton] = {}
         self._source_group = QButtonGroup(self)
         self._source_group.setExclusive(True)
@@ -158,6 +162,10 @@ class TransportPanel(QWidget):
     # ----- slots -------------------------------------------------------------------------
     def _on_play_button_clicked(self) -> None:
         self.toggle()
+
+    def _on_space_activated(self) -> None:
+        if self.play_button.isEnabled():  # no audio device: Space does nothing, like the button
+            self.toggle()
 
     def _on_source_button_clicked(self, name: str) -> None:
         if name != self.player.source:
