@@ -140,7 +140,9 @@ class MainWindow(QMainWindow):
         self.stop_action = self._action(run, "&Stop", Keys(Qt.Key.Key_Escape), rv.stop)
         tools = bar.addMenu("&Tools")
         self._action(tools, "&Models…", None, self.models.show_dialog)
-        self._action(tools, "Reset settings to &defaults", None, rv.reset_settings)
+        self.reset_action = self._action(
+            tools, "Reset settings to &defaults", None, rv.reset_settings
+        )
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "Open &log folder", None, self._open_log_folder)
         self._action(help_menu, f"&About {APP_NAME}", None, self._about)
@@ -265,7 +267,8 @@ class MainWindow(QMainWindow):
         self.run_action.setEnabled(state is RunState.IDLE)
         self.pause_action.setEnabled(active)
         self.stop_action.setEnabled(active)
-        self.settings_panel.setEnabled(state is RunState.IDLE)
+        self.reset_action.setEnabled(state is RunState.IDLE)
+        self.settings_panel.set_running(state is not RunState.IDLE)  # the lr stays editable
 
     def _open_log_folder(self) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(log_dir())))

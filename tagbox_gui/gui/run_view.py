@@ -19,7 +19,7 @@ from tagbox_gui.core.audio_export import JUKEBOX_LICENCE
 from tagbox_gui.core.loading import BACKENDS, ModelCache
 from tagbox_gui.core.snapshots import DEFAULT_BUDGET_BYTES, Snapshot, SnapshotStore
 from tagbox_gui.core.taggers import PUBLISHED
-from tagbox_gui.core.types import Estimate, Region, RunResult, StepResult
+from tagbox_gui.core.types import Command, CommandKind, Estimate, Region, RunResult, StepResult
 from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.errors import show_error
 from tagbox_gui.gui.session import RunSession
@@ -61,6 +61,7 @@ class RunView(QObject):
         w.settings_panel.settings_changed.connect(self._on_settings_changed)
         w.settings_panel.backend_changed.connect(self._on_backend_changed)
         w.settings_panel.reset_requested.connect(self.reset_settings)
+        w.settings_panel.lr_changed.connect(self.set_lr)
         w.tag_panel.tags_changed.connect(self.update_can_run)
 
     # ----- settings --------------------------------------------------------------------
@@ -177,6 +178,13 @@ class RunView(QObject):
     def stop(self) -> None:
         self.w.controller.stop()
 
+    @Slot(float)
+    def set_lr(self, lr: float) -> None:
+        """A new learning rate during a run: the engine uses it from its next step."""
+        if self.w.controller.state in (RunState.RUNNING, RunState.PAUSED):
+            self.w.controller.send(Command(CommandKind.SET_LR, lr))
+            self.w.statusBar().showMessage(f"Learning rate {lr:g} from the next step")
+
     def discard_run(self) -> None:
         """A new song: stop any run and forget its results."""
         if self.w.controller.state is not RunState.IDLE:
@@ -192,6 +200,7 @@ class RunView(QObject):
         if self.session is None:
             return
         self.session.latest = step.step
+        self.session.note_lr(step.step, step.lr)
         self._latest = step
         self.w.live.push(step)
         if step.preview is not None:

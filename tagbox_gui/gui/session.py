@@ -32,6 +32,7 @@ class RunSession:
     result: RunResult | None = None
     latest: int = 0
     started: float = field(default_factory=time.time)
+    lr_changes: list[tuple[int, float]] = field(default_factory=list)  # (first step, lr)
     _mix: np.ndarray | None = None
     _scale: float = 1.0
 
@@ -39,6 +40,17 @@ class RunSession:
         """Compute the analysis signal (called in the worker thread, before the engine)."""
         if self.analysis is None:
             self.analysis = analysis_signal(self.song)
+
+    def note_lr(self, step: int, lr: float) -> None:
+        """Record the learning rate of ``step`` (it can change during a run)."""
+        if (self.lr_changes[-1][1] if self.lr_changes else self.config.lr) != lr:
+            self.lr_changes.append((step, lr))
+
+    def lr_at(self, step: int) -> float:
+        """The learning rate that made ``step``."""
+        return next(
+            (lr for first, lr in reversed(self.lr_changes) if first <= step), self.config.lr
+        )
 
     def region(self, estimate: Estimate) -> Region:
         """The estimate's region, in seconds of the song."""
@@ -91,7 +103,7 @@ class RunSession:
             "taggers": ", ".join(str(t) for t in c.taggers),
             "fft sizes": ", ".join(map(str, c.fft_sizes)),
             "step": f"{step} of {c.steps}",
-            "learning rate": f"{c.lr:g}",
+            "learning rate": f"{self.lr_at(step):g}",
             "mode": c.mode.value,
             "quantise": c.quantise.value,
             "seed": str(c.seed),

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from tagbox_gui.core.audio import ExportFormat, analysis_span
 from tagbox_gui.core.models import ModelStore
-from tagbox_gui.core.types import ANALYSIS_RATE, RunConfig
+from tagbox_gui.core.types import ANALYSIS_RATE, CommandKind, RunConfig
 from tagbox_gui.gui.app import build_window, parse_args
 from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.main_window import MainWindow
@@ -185,6 +185,45 @@ def test_pause_and_stop_with_buttons_and_keys(qtbot, model_dir, settings, song_p
         qtbot.keyClick(window, Qt.Key.Key_Escape)
     assert blocker.args[0].stopped and blocker.args[0].steps_done < 5000
     assert window.run_panel.run.isEnabled()
+    window.controller.shutdown(5000)
+
+
+def test_learning_rate_changes_during_a_run(qtbot, model_dir, settings, song_path) -> None:
+    received: list = []
+    window = make_window(qtbot, model_dir, settings, delay=0.01, received=received)
+    window.open_song(song_path)
+    window.tag_panel.apply_preset("Piano")
+    panel = window.settings_panel
+    panel.lr.setValue(0.5)
+    panel.steps.setValue(5000)
+    steps: list = []
+    window.controller.step_done.connect(steps.append)
+    window.run_view.start()
+    qtbot.waitUntil(lambda: len(steps) >= 3, timeout=3000)
+    assert panel.lr.isEnabled() and not panel.steps.isEnabled() and not panel.backend.isEnabled()
+    assert not panel.reset.isEnabled() and not window.reset_action.isEnabled()
+    panel.lr.setFocus()
+    panel.lr.selectAll()
+    qtbot.keyClicks(panel.lr, "0.125")
+    qtbot.keyClick(panel.lr, Qt.Key.Key_Return)
+    changed = len(steps)  # these steps were made before the command was sent
+    qtbot.waitUntil(lambda: any(s.lr == 0.125 for s in steps), timeout=3000)
+    first = next(i for i, s in enumerate(steps) if s.lr == 0.125)
+    assert first >= changed
+    assert all(s.lr == 0.5 for s in steps[:first])
+    qtbot.waitUntil(lambda: len(steps) >= first + 3, timeout=3000)
+    assert all(s.lr == 0.125 for s in steps[first:])
+    assert [(c.kind, c.value) for c in received if c.kind is CommandKind.SET_LR] == [
+        (CommandKind.SET_LR, 0.125)
+    ]  # one command for the whole typed number
+    with qtbot.waitSignal(window.controller.run_finished, timeout=5000):
+        window.run_view.stop()
+    qtbot.wait(100)
+    session = window.run_view.session
+    assert session.provenance(steps[first].step)["learning rate"] == "0.125"
+    assert session.provenance(1)["learning rate"] == "0.5"
+    assert panel.steps.isEnabled() and panel.reset.isEnabled()
+    assert settings.load_run(panel.settings()).lr == 0.125  # remembered for the next run
     window.controller.shutdown(5000)
 
 

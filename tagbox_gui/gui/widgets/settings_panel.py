@@ -39,22 +39,27 @@ class SettingsPanel(QWidget):
     """Edits a :class:`RunSettings`; ``settings_changed`` fires after every edit.
 
     ``backend_changed`` fires when the user picks another backend, so the owner can load that
-    backend's defaults; ``reset_requested`` when "Reset to defaults" is pressed.
+    backend's defaults; ``reset_requested`` when "Reset to defaults" is pressed. During a run
+    (:meth:`set_running`) only the learning rate stays editable: ``lr_changed(float)`` fires
+    when the user changes it, so the owner can pass it on to the running engine.
     """
 
     settings_changed = Signal()
     backend_changed = Signal(str)
     reset_requested = Signal()
+    lr_changed = Signal(float)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._quiet = False
+        self._running = False
         self.backend = QComboBox()
         self.taggers = QListWidget()
         self.taggers.setMaximumHeight(150)
         self.fft_buttons = {n: QToolButton(text=str(n), checkable=True) for n in FFT_CHOICES}
         self.steps = QSpinBox(minimum=1, maximum=100_000, singleStep=10)
         self.lr = QDoubleSpinBox(decimals=4, minimum=0.0001, maximum=1000.0, singleStep=0.1)
+        self.lr.setKeyboardTracking(False)  # typing "0.05" is one change, not four
         self.quantise = _enum_combo(_QUANTISE_TITLES)
         self.mode = _enum_combo(_MODE_TITLES)
         self.device = QComboBox()
@@ -90,7 +95,10 @@ class SettingsPanel(QWidget):
         layout.addWidget(self.note)
         layout.addWidget(self.reset, 0, Qt.AlignmentFlag.AlignRight)
         layout.addStretch(1)
-        self.lr.setToolTip("Adam step size on the latent (each backend has its own scale)")
+        self.lr.setToolTip(
+            "Adam step size on the latent (each backend has its own scale); "
+            "can be changed during a run"
+        )
         self.preview_every.setToolTip("How often the run sends audio and a mask image to listen to")
         self.quantise.setToolTip("How the Jukebox latent is quantised (Jukebox backend only)")
 
@@ -102,6 +110,7 @@ class SettingsPanel(QWidget):
         for box in (self.steps, self.seed, self.preview_every):
             box.valueChanged.connect(self._on_edited)
         self.lr.valueChanged.connect(self._on_edited)
+        self.lr.valueChanged.connect(self._on_lr_value_changed)
         for combo in (self.quantise, self.mode, self.device):
             combo.currentIndexChanged.connect(self._on_edited)
         self.reset.clicked.connect(self.reset_requested)
@@ -192,6 +201,11 @@ class SettingsPanel(QWidget):
         self._update_enabled()
         self.settings_changed.emit()
 
+    def set_running(self, running: bool) -> None:
+        """During a run every setting but the learning rate is read-only."""
+        self._running = running
+        self._update_enabled()
+
     def problem(self) -> str:
         """Why these settings cannot run (one sentence), or ''."""
         s = self.settings()
@@ -219,12 +233,25 @@ class SettingsPanel(QWidget):
             self._update_enabled()
             self.settings_changed.emit()
 
+    @Slot(float)
+    def _on_lr_value_changed(self, value: float) -> None:
+        if not self._quiet:
+            self.lr_changed.emit(round(value, 6))
+
     def _update_enabled(self) -> None:
+        idle = not self._running
         jukebox = self.backend.currentData() == "jukebox"
-        self.quantise.setEnabled(jukebox)
+        for widget in self._fixed_during_run():
+            widget.setEnabled(idle)
+        self.quantise.setEnabled(jukebox and idle)
         problem = self.problem()
         self.note.setText(problem)
         self.note.setVisible(bool(problem))
+
+    def _fixed_during_run(self) -> list[QWidget]:
+        buttons = list(self.fft_buttons.values())
+        boxes = [self.backend, self.taggers, self.steps, self.mode, self.device, self.seed]
+        return [*boxes, *buttons, self.preview_every, self.reset]
 
 
 def _enum_combo(titles: dict) -> QComboBox:
