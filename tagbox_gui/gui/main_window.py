@@ -160,6 +160,7 @@ class MainWindow(QMainWindow):
         self.song_panel.region_changed.connect(self.run_view.update_can_run)
         self.audition.transport.position_changed.connect(self.run_view.show_position)
         self.stems.export_failed.connect(lambda text: self.show_message(text))
+        self.stems.set_before_export(self.run_view.licence_accepted)  # drags, like Export…
         self.export_button.clicked.connect(self.export)
         self.controller.state_changed.connect(self._on_controller_state_changed)
         self._on_controller_state_changed(RunState.IDLE)

@@ -361,6 +361,39 @@ def test_jukebox_licence_is_shown_before_the_first_export(
     assert len(asked) == 1 and "Noncommercial" in asked[0]
 
 
+def test_jukebox_licence_is_asked_before_the_first_drag(qtbot, window, song_path, monkeypatch):
+    window.open_song(song_path)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window)
+    session = window.run_view.session
+    session.config = RunConfig(**{**session.config.__dict__, "backend": "jukebox"})
+    answers = [QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes]
+    asked: list[str] = []
+
+    def question(parent, title, text, *args):
+        asked.append(text)
+        return answers[len(asked) - 1]
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    items = [window.stems.item(0), window.stems.item(1)]
+    assert window.stems.mimeData(items) is None  # declined: no drag, no file written
+    assert len(asked) == 1 and "Noncommercial" in asked[0]
+    assert window.stems._paths is None and window.stems._session_dir is None
+    assert window.stems.mimeData(items) is not None  # asked again, accepted
+    assert window.stems.mimeData(items) is not None  # once accepted, never asked again
+    assert len(asked) == 2
+    assert window.export_to(song_path.parent / "out", ExportFormat.WAV16) is not None
+    assert len(asked) == 2  # Export… shares the acknowledgement
+
+
+def test_light_backend_drags_without_a_licence(qtbot, window, song_path, monkeypatch) -> None:
+    window.open_song(song_path)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a: pytest.fail("no licence to ask"))
+    assert window.stems.mimeData([window.stems.item(0)]) is not None
+
+
 # ----- 8. no audio device --------------------------------------------------------------
 def test_without_portaudio_playback_is_off_and_the_rest_works(
     qtbot, model_dir, settings, song_path, monkeypatch

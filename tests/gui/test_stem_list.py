@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from PySide6.QtCore import QUrl
+from PySide6.QtCore import Qt, QUrl
 
 from tagbox_gui.core.audio import Song, analysis_signal
 from tagbox_gui.core.types import Estimate
@@ -117,3 +117,23 @@ def test_no_stems_no_mime_data(view: StemListView) -> None:
     assert view.mimeData([]) is None
     with pytest.raises(ValueError):
         view.stem_files()
+
+
+def test_before_export_hook_can_refuse_a_drag(view: StemListView, tmp_path: Path) -> None:
+    song = make_song(tmp_path)
+    view.set_stems(song, half_mask_estimate(song), ["piano"], {}, "jukebox")
+    answers = [False, True]
+    asked: list[bool] = []
+
+    def hook() -> bool:
+        asked.append(answers[len(asked)])
+        return asked[-1]
+
+    view.set_before_export(hook)
+    view.item(0).setSelected(True)
+    view.startDrag(Qt.DropAction.CopyAction)  # declined: returns without starting a drag
+    assert asked == [False]
+    assert not list(tmp_path.rglob("*.wav"))  # nothing left the app
+    mime = view.mimeData([view.item(0)])
+    assert asked == [False, True] and mime is not None
+    assert Path(mime.urls()[0].toLocalFile()).is_file()

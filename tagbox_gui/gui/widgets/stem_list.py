@@ -9,7 +9,7 @@ app quits, because a DAW may keep referring to a dropped file instead of copying
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,6 +34,8 @@ class StemListView(QListWidget):
     """Lists ``<song> - <tags>`` and ``<song> - no <tags>``; drag them out as audio files.
 
     ``export_failed(str)`` carries the one-sentence message when the files cannot be written.
+    A before-export hook (:meth:`set_before_export`) is asked before any file leaves the app by
+    a drag; when it returns False (e.g. a licence declined) the drag does not start.
     """
 
     export_failed = Signal(str)
@@ -53,6 +55,11 @@ class StemListView(QListWidget):
         self._provenance: dict[str, str] = {}
         self._paths: tuple[Path, Path] | None = None
         self._pending: tuple[int, Future[tuple[Path, Path]]] | None = None
+        self._before_export: Callable[[], bool] | None = None
+
+    def set_before_export(self, hook: Callable[[], bool] | None) -> None:
+        """Call ``hook`` before each drag; False refuses the drag (no file is written)."""
+        self._before_export = hook
 
     def set_stems(
         self,
@@ -120,6 +127,8 @@ class StemListView(QListWidget):
 
     def mimeData(self, items: Sequence[QListWidgetItem]) -> QMimeData | None:  # Qt override
         if not items or self._song is None:
+            return None
+        if self._before_export is not None and not self._before_export():
             return None
         QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
