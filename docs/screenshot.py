@@ -74,6 +74,8 @@ def main() -> int:
     window = MainWindow(ModelStore(args.model_dir), settings)
     window.resize(1600, 1000)
     window.show()
+    # songs load in the background: run once the song is shown
+    window.song_loaded.connect(lambda _song: window.run_view.start())
     window.open_song(synth_song(folder / "Demo Song.wav"))
     window.tag_panel.apply_preset("Piano")
     window.settings_panel.preview_every.setValue(2)
@@ -91,7 +93,6 @@ def main() -> int:
     poll = QTimer(interval=200)
     poll.timeout.connect(shoot)
     poll.start()
-    QTimer.singleShot(300, window.run_view.start)
     return app.exec()
 
 

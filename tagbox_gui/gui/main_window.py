@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, QUrl, Slot
+import numpy as np
+from PySide6.QtCore import QByteArray, Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent
 from PySide6.QtGui import QKeySequence as Keys
 from PySide6.QtWidgets import (
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QMainWindow,
     QMessageBox,
+    QProgressBar,
     QPushButton,
     QScrollArea,
     QSplitter,
@@ -23,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from tagbox_gui import APP_NAME
-from tagbox_gui.core.audio import ExportFormat, Song, export_stems, load_song, stem_names
+from tagbox_gui.core.audio import ExportFormat, Song, export_stems, stem_names
 from tagbox_gui.core.loading import ModelCache
 from tagbox_gui.core.models import ModelStore
 from tagbox_gui.gui.controller import RunController, RunState
@@ -32,6 +34,7 @@ from tagbox_gui.gui.models_prompt import ModelsPrompt
 from tagbox_gui.gui.playback import Player
 from tagbox_gui.gui.run_view import RunView
 from tagbox_gui.gui.settings import AppSettings
+from tagbox_gui.gui.song_loader import LoadedSong, SongLoader
 from tagbox_gui.gui.widgets.audition_panel import AuditionPanel
 from tagbox_gui.gui.widgets.export_dialog import ExportDialog
 from tagbox_gui.gui.widgets.live_panel import LivePanel
@@ -46,7 +49,12 @@ AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.mp3 *.aif *.aiff);;All files (*)"
 
 
 class MainWindow(QMainWindow):
-    """Song views on top, live plots below, tags and settings left, run and stems right."""
+    """Song views on top, live plots below, tags and settings left, run and stems right.
+
+    ``song_loaded(Song)`` fires once an opened song is shown (songs load in the background).
+    """
+
+    song_loaded = Signal(object)
 
     def __init__(
         self,
@@ -60,6 +68,9 @@ class MainWindow(QMainWindow):
         self.store = store or ModelStore()
         self.settings = settings or AppSettings()
         self.song: Song | None = None
+        self.analysis: np.ndarray | None = None  # the song's analysis signal, for runs
+        self.loader = SongLoader(self)
+        self.loading_bar = QProgressBar(maximum=0, maximumWidth=120, visible=False)
         self.controller = RunController(self)
         self.song_panel = SongPanel()
         self.live = LivePanel()
@@ -110,6 +121,7 @@ class MainWindow(QMainWindow):
         side_column.addWidget(stems)
         side_column.addStretch(1)
         self._dock("Run", side, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.statusBar().addPermanentWidget(self.loading_bar)
         self.stems.setFixedHeight(4 * self.stems.fontMetrics().height() + 12)
         self.export_button.setEnabled(False)
 
@@ -163,6 +175,9 @@ class MainWindow(QMainWindow):
         self.stems.set_before_export(self.run_view.licence_accepted)  # drags, like Export…
         self.export_button.clicked.connect(self.export)
         self.controller.state_changed.connect(self._on_controller_state_changed)
+        self.loader.loaded.connect(self._on_loader_loaded)
+        self.loader.failed.connect(self._on_loader_failed)
+        self.loader.busy_changed.connect(self._on_loader_busy_changed)
         self._on_controller_state_changed(RunState.IDLE)
 
     # ----- song ------------------------------------------------------------------------
@@ -173,25 +188,45 @@ class MainWindow(QMainWindow):
         if path:
             self.open_song(path)
 
-    def open_song(self, path: str | Path) -> bool:
-        """Load and show a song; a dialog (and False) when it cannot be read."""
-        try:
-            song = load_song(path)
-        except Exception as exc:  # UserError from load_song; anything else is logged in full
-            show_error(self, exc, "Cannot open the song")
-            return False
+    def open_song(self, path: str | Path) -> int:
+        """Start loading a song in the background and return at once (the request's token).
+
+        ``song_loaded`` fires when it is shown; a dialog says why when it cannot be read. A
+        later call supersedes one still loading (its result is dropped).
+        """
+        self.statusBar().showMessage(f"Opening {Path(path).name}…")
+        return self.loader.load(path)
+
+    @Slot(bool)
+    def _on_loader_busy_changed(self, busy: bool) -> None:
+        self.loading_bar.setVisible(busy)
+        if busy:
+            self.setCursor(Qt.CursorShape.BusyCursor)  # busy, yet usable
+        else:
+            self.unsetCursor()
+        self.run_view.update_can_run()
+
+    @Slot(object)
+    def _on_loader_failed(self, error: Exception) -> None:
+        self.statusBar().clearMessage()
+        show_error(self, error, "Cannot open the song")
+
+    @Slot(object)
+    def _on_loader_loaded(self, loaded: LoadedSong) -> None:
+        song = loaded.song
         self.run_view.discard_run()
-        self.song = song
-        self.song_panel.set_song(song)
+        self.song, self.analysis = song, loaded.analysis
+        self.song_panel.set_song(song, loaded.region, loaded.envelope)
         self.run_view.show_song(song)
         self.settings.add_recent(song.path)
         self.settings.set_text("paths/open", str(song.path.parent))
         self.setWindowTitle(f"{song.name} — {APP_NAME}")
         self.centralWidget().setFocus()  # away from text boxes, so Space plays
+        self.statusBar().showMessage(f"Opened {song.path.name}", 5000)
         log.info(
             "opened %s (%.1f s, %d Hz, %d ch)", song.path, song.duration, song.rate, song.channels
         )
-        return True
+        self.song_loaded.emit(song)
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -291,6 +326,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.statusBar().showMessage("Stopping…")
+        self.loader.cancel()
         self.controller.shutdown()  # waits for the worker threads
         self.models.shutdown()
         self.audition.transport.player.close()

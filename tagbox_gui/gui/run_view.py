@@ -109,6 +109,8 @@ class RunView(QObject):
 
     def problem(self) -> str:
         """Why Run cannot start now (one sentence), or ''."""
+        if self.w.loader.busy:
+            return "Wait until the song has opened."
         if self.w.song is None:
             return "Open a song first (File ▸ Open)."
         if not self.w.tag_panel.wanted():
@@ -140,7 +142,8 @@ class RunView(QObject):
             w.tag_panel.ignore_related.isChecked(),
             w.song_panel.region(),
         )
-        session = RunSession(w.song, config, w.tag_panel.stem_words(), SnapshotStore(self.budget))
+        stems, snapshots = w.tag_panel.stem_words(), SnapshotStore(self.budget)
+        session = RunSession(w.song, config, stems, snapshots, analysis=w.analysis)
         self.session, self.shown, self._latest = session, None, None
         keys = [f"{t.key}_{n}" for t in config.taggers for n in config.fft_sizes]
         w.live.reset(keys, [])

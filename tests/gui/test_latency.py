@@ -46,7 +46,8 @@ def test_event_loop_latency_during_a_real_run(qtbot, model_dir, tmp_path, record
     window = MainWindow(ModelStore(model_dir), settings, player=fake_player())
     qtbot.addWidget(window)
     window.show()
-    window.open_song(write_song(tmp_path / "song.wav", seconds=12.0, rate=48_000))
+    with qtbot.waitSignal(window.song_loaded, timeout=10_000):  # songs load in the background
+        window.open_song(write_song(tmp_path / "song.wav", seconds=12.0, rate=48_000))
     window.song_panel.set_region(Region(2.0, 8.0))
     window.settings_panel.steps.setValue(4)
     window.settings_panel.preview_every.setValue(1)  # the heaviest GUI load: a preview a step

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -51,6 +53,12 @@ def window(qtbot, model_dir, settings) -> MainWindow:
     w.controller.shutdown(5000)
 
 
+def open_song(qtbot, window: MainWindow, path: Path, timeout: int = 5000) -> None:
+    """Open a song and wait until it is shown (songs load in the background)."""
+    with qtbot.waitSignal(window.song_loaded, timeout=timeout):
+        window.open_song(path)
+
+
 def run_to_end(qtbot, window: MainWindow, steps: int = 12, preview_every: int = 3):
     window.settings_panel.steps.setValue(steps)
     window.settings_panel.preview_every.setValue(preview_every)
@@ -67,8 +75,8 @@ def message_boxes() -> list[QMessageBox]:
 
 
 # ----- 1. song -------------------------------------------------------------------------
-def test_open_shows_the_song_and_the_loudest_region(window: MainWindow, song_path) -> None:
-    assert window.open_song(song_path)
+def test_open_shows_the_song_and_the_loudest_region(qtbot, window: MainWindow, song_path) -> None:
+    open_song(qtbot, window, song_path)
     assert window.song_panel.title.text() == "My Song"
     assert window.song_panel.details.text() == "0:30 · 48 kHz · stereo · WAV PCM_24"
     region = window.song_panel.region()
@@ -78,8 +86,8 @@ def test_open_shows_the_song_and_the_loudest_region(window: MainWindow, song_pat
     assert window.settings.recent_files()[0] == str(song_path.resolve())
 
 
-def test_region_can_be_typed_and_whole_song_chosen(window: MainWindow, song_path) -> None:
-    window.open_song(song_path)
+def test_region_can_be_typed_and_whole_song_chosen(qtbot, window: MainWindow, song_path) -> None:
+    open_song(qtbot, window, song_path)
     window.song_panel.start.setValue(3.0)
     window.song_panel.end.setValue(7.5)
     window.song_panel.end.editingFinished.emit()
@@ -92,8 +100,9 @@ def test_region_can_be_typed_and_whole_song_chosen(window: MainWindow, song_path
 def test_unreadable_file_is_a_dialog_not_a_crash(qtbot, window: MainWindow, tmp_path) -> None:
     bad = tmp_path / "broken.wav"
     bad.write_bytes(b"RIFF not really a wave file")
-    assert not window.open_song(bad)
-    qtbot.waitUntil(lambda: bool(message_boxes()), timeout=2000)
+    window.open_song(bad)  # returns at once; the dialog comes when the worker has failed
+    qtbot.waitUntil(lambda: bool(message_boxes()), timeout=5000)
+    assert not window.loader.busy and not window.loading_bar.isVisible()
     text = message_boxes()[-1].text()
     assert "broken.wav" in text and text.count(".") >= 1 and "\n" not in text
     assert window.song is None
@@ -101,7 +110,86 @@ def test_unreadable_file_is_a_dialog_not_a_crash(qtbot, window: MainWindow, tmp_
         box.close()
 
 
-def test_drop_a_file_on_the_window(window: MainWindow, song_path) -> None:
+def slow_loads(monkeypatch, gates: dict[str, threading.Event]) -> list[str]:
+    """Make the song loader wait on ``gates[file name]`` (when given) before it loads."""
+    import tagbox_gui.gui.song_loader as song_loader
+
+    real = song_loader.prepare_song
+    finished: list[str] = []
+
+    def prepare(path):
+        gate = gates.get(Path(path).name)
+        if gate is not None:
+            assert gate.wait(10)
+        try:
+            return real(path)
+        finally:
+            finished.append(Path(path).name)
+
+    monkeypatch.setattr(song_loader, "prepare_song", prepare)
+    return finished
+
+
+def test_songs_load_in_the_background(qtbot, window, song_path, monkeypatch) -> None:
+    gate = threading.Event()
+    slow_loads(monkeypatch, {song_path.name: gate})
+    started = time.perf_counter()
+    window.open_song(song_path)
+    assert time.perf_counter() - started < 0.5  # returned while the worker waits
+    assert window.song is None and window.loader.busy
+    assert window.loading_bar.isVisible() and window.cursor().shape() == Qt.CursorShape.BusyCursor
+    assert "Opening My Song.wav" in window.statusBar().currentMessage()
+    assert not window.run_panel.run.isEnabled()
+    assert "Wait until the song has opened" in window.run_panel.run.toolTip()
+    ticks: list[int] = []
+    timer = QTimer(interval=10)
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start()
+    qtbot.wait(200)  # the event loop keeps running while the song loads
+    timer.stop()
+    assert len(ticks) >= 5 and window.song is None
+    with qtbot.waitSignal(window.song_loaded, timeout=5000) as blocker:
+        gate.set()
+    assert blocker.args[0].name == "My Song" and window.song is blocker.args[0]
+    assert not window.loader.busy and not window.loading_bar.isVisible()
+    assert window.cursor().shape() == Qt.CursorShape.ArrowCursor
+    assert window.analysis is not None and len(window.analysis) == 30 * ANALYSIS_RATE
+    window.tag_panel.apply_preset("Piano")
+    assert window.run_panel.run.isEnabled()
+
+
+def test_a_second_open_supersedes_one_still_loading(qtbot, window, tmp_path, monkeypatch):
+    first = write_song(tmp_path / "First.wav", seconds=4.0, rate=44_100)
+    second = write_song(tmp_path / "Second.wav", seconds=5.0, rate=44_100)
+    gate = threading.Event()
+    finished = slow_loads(monkeypatch, {first.name: gate})
+    loaded: list = []
+    window.song_loaded.connect(loaded.append)
+    window.open_song(first)
+    with qtbot.waitSignal(window.song_loaded, timeout=5000):
+        window.open_song(second)
+    assert window.loader.busy is False and window.song.name == "Second"
+    gate.set()  # the first load ends now; its result must be dropped
+    qtbot.waitUntil(lambda: first.name in finished, timeout=5000)
+    qtbot.wait(100)  # let its queued result arrive
+    assert [song.name for song in loaded] == ["Second"] and window.song.name == "Second"
+    assert window.song_panel.title.text() == "Second"
+
+
+def test_a_stale_failure_is_dropped_too(qtbot, window, song_path, tmp_path, monkeypatch):
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF not really a wave file")
+    gate = threading.Event()
+    finished = slow_loads(monkeypatch, {bad.name: gate})
+    window.open_song(bad)
+    open_song(qtbot, window, song_path)
+    gate.set()
+    qtbot.waitUntil(lambda: bad.name in finished, timeout=5000)
+    qtbot.wait(100)
+    assert not message_boxes() and window.song.name == "My Song"
+
+
+def test_drop_a_file_on_the_window(qtbot, window: MainWindow, song_path) -> None:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(song_path))])
     event = QDropEvent(
@@ -111,18 +199,20 @@ def test_drop_a_file_on_the_window(window: MainWindow, song_path) -> None:
         Qt.MouseButton.NoButton,
         Qt.KeyboardModifier.NoModifier,
     )
-    window.dropEvent(event)
+    with qtbot.waitSignal(window.song_loaded, timeout=5000):
+        window.dropEvent(event)
     assert window.song is not None and window.song.name == "My Song"
 
 
 def test_recent_files_and_command_line(qtbot, window, song_path, settings, model_dir) -> None:
-    window.open_song(song_path)
+    open_song(qtbot, window, song_path)
     window._fill_recent_menu()
     action = window.recent_menu.actions()[0]
     assert action.text() == "My Song.wav"
     other = make_window(qtbot, model_dir, settings)
     other.recent_menu.aboutToShow.emit()
-    other.recent_menu.actions()[0].trigger()
+    with qtbot.waitSignal(other.song_loaded, timeout=5000):
+        other.recent_menu.actions()[0].trigger()
     assert other.song is not None and other.song.path == song_path.resolve()
     args, _ = parse_args([str(song_path), "--model-dir", str(model_dir)])
     third = build_window(args, settings=settings, player=fake_player())
@@ -133,7 +223,7 @@ def test_recent_files_and_command_line(qtbot, window, song_path, settings, model
 
 # ----- 4. run --------------------------------------------------------------------------
 def test_run_fills_the_live_views_and_the_stems(qtbot, window: MainWindow, song_path) -> None:
-    window.open_song(song_path)
+    open_song(qtbot, window, song_path)
     window.tag_panel.apply_preset("Piano")
     result = run_to_end(qtbot, window, steps=12, preview_every=3)
     assert result.steps_done == 12 and not result.stopped
@@ -154,7 +244,7 @@ def test_run_fills_the_live_views_and_the_stems(qtbot, window: MainWindow, song_
 
 
 def test_loss_plot_is_throttled(qtbot, window: MainWindow, song_path) -> None:
-    window.open_song(song_path)
+    open_song(qtbot, window, song_path)
     window.tag_panel.apply_preset("Piano")
     frames = window.live.frames
     run_to_end(qtbot, window, steps=400, preview_every=50)
@@ -165,7 +255,7 @@ def test_loss_plot_is_throttled(qtbot, window: MainWindow, song_path) -> None:
 
 def test_pause_and_stop_with_buttons_and_keys(qtbot, model_dir, settings, song_path) -> None:
     window = make_window(qtbot, model_dir, settings, delay=0.01)
-    window.open_song(song_path)
+    open_song(qtbot, window, song_path)
     window.tag_panel.apply_preset("Piano")
     window.settings_panel.steps.setValue(5000)
     qtbot.keyClick(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
@@ -191,7 +281,7 @@ def test_pause_and_stop_with_buttons_and_keys(qtbot, model_dir, settings, song_p
 def test_learning_rate_changes_during_a_run(qtbot, model_dir, settings, song_path) -> None:
     received: list = []
     window = make_window(qtbot, model_dir, settings, delay=0.01, received=received)
-    window.open_song(song_path)
+    open_song(qtbot, window, song_path)
     window.tag_panel.apply_preset("Piano")
     panel = window.settings_panel
     panel.lr.setValue(0.5)
@@ -230,7 +320,7 @@ def test_learning_rate_changes_during_a_run(qtbot, model_dir, settings, song_pat
 def test_run_needs_a_song_and_a_tag(qtbot, window: MainWindow, song_path) -> None:
     assert not window.run_panel.run.isEnabled()
     assert "Open a song" in window.run_panel.run.toolTip()
-    window.open_song(song_path)
+    open_song(qtbot, window, song_path)
     assert "tag" in window.run_panel.run.toolTip()
     window.tag_panel.apply_preset("Piano")
     assert window.run_panel.run.isEnabled()
@@ -238,7 +328,7 @@ def test_run_needs_a_song_and_a_tag(qtbot, window: MainWindow, song_path) -> Non
 
 def test_failed_run_is_one_sentence_in_a_dialog(qtbot, model_dir, settings, song_path) -> None:
     window = make_window(qtbot, model_dir, settings, fail_at=3)
-    window.open_song(song_path)
+    open_song(qtbot, window, song_path)
     window.tag_panel.apply_preset("Piano")
     with qtbot.waitSignal(window.controller.run_failed, timeout=5000):
         window.run_view.start()
@@ -252,7 +342,7 @@ def test_failed_run_is_one_sentence_in_a_dialog(qtbot, model_dir, settings, song
 
 # ----- 5. audition ---------------------------------------------------------------------
 def test_ab_switch_keeps_the_position(qtbot, window: MainWindow, song_path) -> None:
-    window.open_song(song_path)
+    open_song(qtbot, window, song_path)
     window.tag_panel.apply_preset("Piano")
     run_to_end(qtbot, window)
     transport = window.audition.transport
@@ -281,7 +371,7 @@ def test_ab_switch_keeps_the_position(qtbot, window: MainWindow, song_path) -> N
 
 
 def test_step_slider_goes_back_to_a_kept_step(qtbot, window: MainWindow, song_path) -> None:
-    window.open_song(song_path)
+    open_song(qtbot, window, song_path)
     window.tag_panel.apply_preset("Piano")
     run_to_end(qtbot, window, steps=12, preview_every=3)
     audition = window.audition
@@ -303,7 +393,7 @@ def test_step_slider_goes_back_to_a_kept_step(qtbot, window: MainWindow, song_pa
 
 # ----- 6. stems ------------------------------------------------------------------------
 def test_drag_carries_a_real_file_of_the_songs_length(qtbot, window, song_path) -> None:
-    window.open_song(song_path)
+    open_song(qtbot, window, song_path)
     window.tag_panel.apply_preset("Piano")
     run_to_end(qtbot, window)
     items = [window.stems.item(0), window.stems.item(1)]
@@ -320,7 +410,7 @@ def test_drag_carries_a_real_file_of_the_songs_length(qtbot, window, song_path) 
 
 
 def test_export_writes_both_stems(qtbot, window, song_path, tmp_path, monkeypatch) -> None:
-    window.open_song(song_path)
+    open_song(qtbot, window, song_path)
     window.tag_panel.apply_preset("Piano")
     run_to_end(qtbot, window)
     out = tmp_path / "exported"
@@ -344,7 +434,7 @@ def test_export_writes_both_stems(qtbot, window, song_path, tmp_path, monkeypatc
 def test_jukebox_licence_is_shown_before_the_first_export(
     qtbot, window, song_path, tmp_path, monkeypatch
 ) -> None:
-    window.open_song(song_path)
+    open_song(qtbot, window, song_path)
     window.tag_panel.apply_preset("Piano")
     run_to_end(qtbot, window)
     session = window.run_view.session
@@ -362,7 +452,7 @@ def test_jukebox_licence_is_shown_before_the_first_export(
 
 
 def test_jukebox_licence_is_asked_before_the_first_drag(qtbot, window, song_path, monkeypatch):
-    window.open_song(song_path)
+    open_song(qtbot, window, song_path)
     window.tag_panel.apply_preset("Piano")
     run_to_end(qtbot, window)
     session = window.run_view.session
@@ -387,7 +477,7 @@ def test_jukebox_licence_is_asked_before_the_first_drag(qtbot, window, song_path
 
 
 def test_light_backend_drags_without_a_licence(qtbot, window, song_path, monkeypatch) -> None:
-    window.open_song(song_path)
+    open_song(qtbot, window, song_path)
     window.tag_panel.apply_preset("Piano")
     run_to_end(qtbot, window)
     monkeypatch.setattr(QMessageBox, "question", lambda *a: pytest.fail("no licence to ask"))
@@ -411,7 +501,7 @@ def test_without_portaudio_playback_is_off_and_the_rest_works(
     assert not transport.play_button.isEnabled()
     assert transport.message_label.isVisible()
     assert "PortAudio" in transport.message_label.text()
-    window.open_song(song_path)
+    open_song(qtbot, window, song_path)
     window.tag_panel.apply_preset("Piano")
     result = run_to_end(qtbot, window)
     assert result.steps_done == 12 and window.stems.count() == 2
@@ -425,7 +515,7 @@ def test_real_engine_short_region(qtbot, model_dir, settings, tmp_path) -> None:
     window = MainWindow(ModelStore(model_dir), settings, player=fake_player())
     qtbot.addWidget(window)
     window.show()
-    window.open_song(path)
+    open_song(qtbot, window, path)
     window.song_panel.set_region(window.song_panel.region().__class__(1.0, 4.0))
     panel = window.settings_panel
     assert panel.settings().backend == "light"  # no Jukebox weights in the shared models
@@ -536,7 +626,7 @@ def test_user_messages_are_one_sentence() -> None:
 
 def test_closing_during_a_run_waits_for_the_worker(qtbot, model_dir, settings, song_path) -> None:
     window = make_window(qtbot, model_dir, settings, delay=0.01)
-    window.open_song(song_path)
+    open_song(qtbot, window, song_path)
     window.tag_panel.apply_preset("Piano")
     window.settings_panel.steps.setValue(100_000)
     window.run_view.start()
@@ -570,8 +660,8 @@ def test_run_clock_excludes_pauses_and_estimates_the_rest(monkeypatch) -> None:
     assert run_panel.clock(3725) == "1:02:05" and run_panel.clock(65) == "1:05"
 
 
-def test_zoom_to_region_and_back(window: MainWindow, song_path) -> None:
-    window.open_song(song_path)
+def test_zoom_to_region_and_back(qtbot, window: MainWindow, song_path) -> None:
+    open_song(qtbot, window, song_path)
     panel = window.song_panel
     panel.zoom.click()
     waveform_range = panel.waveform.plot_item.getViewBox().viewRange()[0]
@@ -588,7 +678,8 @@ def test_ctrl_o_opens_the_chosen_file(qtbot, window: MainWindow, song_path, monk
     from PySide6.QtWidgets import QFileDialog
 
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(song_path), ""))
-    qtbot.keyClick(window, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier)
+    with qtbot.waitSignal(window.song_loaded, timeout=5000):
+        qtbot.keyClick(window, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier)
     assert window.song is not None and window.song.name == "My Song"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -112,18 +113,26 @@ class SongPanel(QWidget):
         layout.addWidget(self.stack)
 
     # ----- public API ------------------------------------------------------------------
-    def set_song(self, song: Song) -> None:
-        """Show ``song`` with the default region (the loudest 20 s)."""
+    def set_song(
+        self,
+        song: Song,
+        region: Region | None = None,
+        envelope: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        """Show ``song`` with ``region`` selected (default: the loudest 20 s).
+
+        ``region`` and the waveform ``envelope`` may come precomputed from a worker thread.
+        """
         self.song = song
         self.title.setText(song.name)
         self.details.setText(describe(song))
         self.details.setToolTip(str(song.path))
-        self.waveform.set_song(song)
+        self.waveform.set_song(song, envelope)
         self.spectrogram.set_song(song)
         for box in (self.start, self.end):
             box.setRange(0.0, song.duration)
         self.stack.setCurrentIndex(1)
-        self.set_region(loudest_region(song, DEFAULT_REGION_SECONDS))
+        self.set_region(region or loudest_region(song, DEFAULT_REGION_SECONDS))
 
     def region(self) -> Region | None:
         """The selected region, or None when the whole song is to be run."""

@@ -91,9 +91,13 @@ class WaveformView(QWidget):
     def duration(self) -> float:
         return self._duration
 
-    def set_song(self, song: Song) -> None:
-        """Show ``song``: its envelope, the whole song in view, the region hidden."""
-        x, y = peak_envelope(np.asarray(song.data), song.rate)
+    def set_song(self, song: Song, envelope: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Show ``song``: its envelope, the whole song in view, the region hidden.
+
+        ``envelope`` is :func:`peak_envelope` of the song when already computed (off the GUI
+        thread, by the song loader); otherwise it is computed here.
+        """
+        x, y = envelope if envelope is not None else peak_envelope(np.asarray(song.data), song.rate)
         self._duration = song.duration
         self._curve.setData(x, y)
         peak = max(float(np.abs(y).max()), 1e-3)

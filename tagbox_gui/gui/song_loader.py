@@ -1,0 +1,107 @@
+"""Opens songs off the GUI thread: decoding, the analysis signal, the loudest region, the
+waveform envelope. Only the newest request counts; results of superseded ones are dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal, Slot
+from superqt.utils import create_worker
+
+from tagbox_gui.core.audio import Song, analysis_signal, load_song, loudest_region
+from tagbox_gui.core.types import Region
+from tagbox_gui.gui.widgets.song_panel import DEFAULT_REGION_SECONDS
+from tagbox_gui.gui.widgets.waveform_view import peak_envelope
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadedSong:
+    """A song with everything the window shows or runs on, computed in the worker."""
+
+    song: Song
+    analysis: np.ndarray  # mono, 44.1 kHz: what a run works on
+    region: Region  # the default region (the loudest stretch)
+    envelope: tuple[np.ndarray, np.ndarray]  # the waveform's peak envelope (x, y)
+
+
+def prepare_song(path: Path | str) -> LoadedSong:
+    """Everything slow about opening a song (runs in a worker thread)."""
+    song = load_song(path)
+    return LoadedSong(
+        song,
+        analysis_signal(song),
+        loudest_region(song, DEFAULT_REGION_SECONDS),
+        peak_envelope(np.asarray(song.data), song.rate),
+    )
+
+
+def _tagged(token: int, path: Path | str) -> tuple[int, LoadedSong | Exception]:
+    # The error travels as a value with its token, through the one queued ``returned``
+    # connection, so a stale failure is dropped like a stale success.
+    try:
+        return token, prepare_song(path)
+    except Exception as exc:  # UserError for a bad file; anything else is logged by the window
+        return token, exc
+
+
+class SongLoader(QObject):
+    """Loads one song at a time in a thread-pool worker.
+
+    ``loaded(LoadedSong)`` and ``failed(Exception)`` come from the newest :meth:`load` only;
+    ``busy_changed(bool)`` says when loading starts and when the newest request is done.
+    """
+
+    loaded = Signal(object)
+    failed = Signal(object)
+    busy_changed = Signal(bool)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._token = 0
+        self._done = 0  # token of the newest request that has ended
+        self._workers: dict[int, object] = {}  # kept alive until they end
+
+    @property
+    def busy(self) -> bool:
+        return self._done != self._token
+
+    def load(self, path: Path | str) -> int:
+        """Start loading ``path`` (supersedes any load in progress); the request's token."""
+        self._token += 1
+        token = self._token
+        worker = create_worker(_tagged, token, path)
+        worker.returned.connect(self._on_worker_returned)  # a bound slot: runs in this thread
+        self._workers[token] = worker
+        if token == self._done + 1:  # was idle
+            self.busy_changed.emit(True)
+        worker.start()
+        return token
+
+    def cancel(self) -> None:
+        """Drop whatever is loading (its result will be ignored)."""
+        if self.busy:
+            self._token += 1
+            self._finish(self._token)
+
+    def _finish(self, token: int) -> None:
+        self._done = token
+        self.busy_changed.emit(False)
+
+    @Slot(object)
+    def _on_worker_returned(self, result: tuple[int, LoadedSong | Exception]) -> None:
+        token, outcome = result
+        self._workers.pop(token, None)
+        if token != self._token:
+            log.info("dropped the result of superseded song load %d", token)
+            return
+        self._finish(token)
+        if isinstance(outcome, Exception):
+            self.failed.emit(outcome)
+        else:
+            self.loaded.emit(outcome)
