@@ -3,5 +3,31 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from tagbox_gui.gui.main_window import MainWindow
+from tagbox_gui.gui.settings import AppSettings
+from tests.gui.fake_engine import write_song
+from tests.gui.window_helpers import make_window
+
+
+@pytest.fixture
+def song_path(tmp_path: Path) -> Path:
+    return write_song(tmp_path / "My Song.wav", seconds=30.0, rate=48_000, channels=2)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> AppSettings:
+    return AppSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+
+
+@pytest.fixture
+def window(qtbot, model_dir, settings) -> MainWindow:
+    w = make_window(qtbot, model_dir, settings)
+    yield w
+    w.controller.shutdown(5000)

@@ -2,76 +2,24 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QTimer, QUrl
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QMessageBox
 
 from tagbox_gui.core.audio import ExportFormat, analysis_span
 from tagbox_gui.core.models import ModelStore
-from tagbox_gui.core.types import ANALYSIS_RATE, CommandKind, RunConfig
+from tagbox_gui.core.types import ANALYSIS_RATE, RunConfig
 from tagbox_gui.gui.app import build_window, parse_args
 from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.main_window import MainWindow
-from tagbox_gui.gui.settings import AppSettings
 from tests.gui.fake_engine import fake_player, fake_run, write_song
+from tests.gui.window_helpers import make_window, message_boxes, open_song, run_to_end
 from tests.httpserver import http_server  # noqa: F401  (fixture)
-
-
-@pytest.fixture
-def song_path(tmp_path: Path) -> Path:
-    return write_song(tmp_path / "My Song.wav", seconds=30.0, rate=48_000, channels=2)
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> AppSettings:
-    return AppSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-
-
-def make_window(qtbot, model_dir: Path, settings: AppSettings, **engine) -> MainWindow:
-    window = MainWindow(ModelStore(model_dir), settings, player=fake_player())
-    qtbot.addWidget(window)
-    window.run_view.engine_run = lambda config, song, store, cache: fake_run(
-        config, length=analysis_span(song, config.region)[1], **engine
-    )
-    window.show()
-    window.activateWindow()  # shortcuts only reach the active window
-    qtbot.waitUntil(window.isActiveWindow, timeout=2000)
-    return window
-
-
-@pytest.fixture
-def window(qtbot, model_dir, settings) -> MainWindow:
-    w = make_window(qtbot, model_dir, settings)
-    yield w
-    w.controller.shutdown(5000)
-
-
-def open_song(qtbot, window: MainWindow, path: Path, timeout: int = 5000) -> None:
-    """Open a song and wait until it is shown (songs load in the background)."""
-    with qtbot.waitSignal(window.song_loaded, timeout=timeout):
-        window.open_song(path)
-
-
-def run_to_end(qtbot, window: MainWindow, steps: int = 12, preview_every: int = 3):
-    window.settings_panel.steps.setValue(steps)
-    window.settings_panel.preview_every.setValue(preview_every)
-    with qtbot.waitSignal(window.controller.run_finished, timeout=10_000) as blocker:
-        assert window.run_view.start() is not None
-    qtbot.wait(100)  # a frame of the 30 Hz timer
-    return blocker.args[0]
-
-
-def message_boxes() -> list[QMessageBox]:
-    return [
-        w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()
-    ]
 
 
 # ----- 1. song -------------------------------------------------------------------------
@@ -108,85 +56,6 @@ def test_unreadable_file_is_a_dialog_not_a_crash(qtbot, window: MainWindow, tmp_
     assert window.song is None
     for box in message_boxes():
         box.close()
-
-
-def slow_loads(monkeypatch, gates: dict[str, threading.Event]) -> list[str]:
-    """Make the song loader wait on ``gates[file name]`` (when given) before it loads."""
-    import tagbox_gui.gui.song_loader as song_loader
-
-    real = song_loader.prepare_song
-    finished: list[str] = []
-
-    def prepare(path):
-        gate = gates.get(Path(path).name)
-        if gate is not None:
-            assert gate.wait(10)
-        try:
-            return real(path)
-        finally:
-            finished.append(Path(path).name)
-
-    monkeypatch.setattr(song_loader, "prepare_song", prepare)
-    return finished
-
-
-def test_songs_load_in_the_background(qtbot, window, song_path, monkeypatch) -> None:
-    gate = threading.Event()
-    slow_loads(monkeypatch, {song_path.name: gate})
-    started = time.perf_counter()
-    window.open_song(song_path)
-    assert time.perf_counter() - started < 0.5  # returned while the worker waits
-    assert window.song is None and window.loader.busy
-    assert window.loading_bar.isVisible() and window.cursor().shape() == Qt.CursorShape.BusyCursor
-    assert "Opening My Song.wav" in window.statusBar().currentMessage()
-    assert not window.run_panel.run.isEnabled()
-    assert "Wait until the song has opened" in window.run_panel.run.toolTip()
-    ticks: list[int] = []
-    timer = QTimer(interval=10)
-    timer.timeout.connect(lambda: ticks.append(1))
-    timer.start()
-    qtbot.wait(200)  # the event loop keeps running while the song loads
-    timer.stop()
-    assert len(ticks) >= 5 and window.song is None
-    with qtbot.waitSignal(window.song_loaded, timeout=5000) as blocker:
-        gate.set()
-    assert blocker.args[0].name == "My Song" and window.song is blocker.args[0]
-    assert not window.loader.busy and not window.loading_bar.isVisible()
-    assert window.cursor().shape() == Qt.CursorShape.ArrowCursor
-    assert window.analysis is not None and len(window.analysis) == 30 * ANALYSIS_RATE
-    window.tag_panel.apply_preset("Piano")
-    assert window.run_panel.run.isEnabled()
-
-
-def test_a_second_open_supersedes_one_still_loading(qtbot, window, tmp_path, monkeypatch):
-    first = write_song(tmp_path / "First.wav", seconds=4.0, rate=44_100)
-    second = write_song(tmp_path / "Second.wav", seconds=5.0, rate=44_100)
-    gate = threading.Event()
-    finished = slow_loads(monkeypatch, {first.name: gate})
-    loaded: list = []
-    window.song_loaded.connect(loaded.append)
-    window.open_song(first)
-    with qtbot.waitSignal(window.song_loaded, timeout=5000):
-        window.open_song(second)
-    assert window.loader.busy is False and window.song.name == "Second"
-    gate.set()  # the first load ends now; its result must be dropped
-    qtbot.waitUntil(lambda: first.name in finished, timeout=5000)
-    qtbot.wait(100)  # let its queued result arrive
-    assert [song.name for song in loaded] == ["Second"] and window.song.name == "Second"
-    assert window.song_panel.title.text() == "Second"
-
-
-def test_a_stale_failure_is_dropped_too(qtbot, window, song_path, tmp_path, monkeypatch):
-    bad = tmp_path / "broken.wav"
-    bad.write_bytes(b"RIFF not really a wave file")
-    gate = threading.Event()
-    finished = slow_loads(monkeypatch, {bad.name: gate})
-    window.open_song(bad)
-    open_song(qtbot, window, song_path)
-    gate.set()
-    qtbot.waitUntil(lambda: bad.name in finished, timeout=5000)
-    qtbot.wait(100)
-    assert not message_boxes() and window.song.name == "My Song"
 
 
 def test_drop_a_file_on_the_window(qtbot, window: MainWindow, song_path) -> None:
@@ -275,45 +144,6 @@ def test_pause_and_stop_with_buttons_and_keys(qtbot, model_dir, settings, song_p
         qtbot.keyClick(window, Qt.Key.Key_Escape)
     assert blocker.args[0].stopped and blocker.args[0].steps_done < 5000
     assert window.run_panel.run.isEnabled()
-    window.controller.shutdown(5000)
-
-
-def test_learning_rate_changes_during_a_run(qtbot, model_dir, settings, song_path) -> None:
-    received: list = []
-    window = make_window(qtbot, model_dir, settings, delay=0.01, received=received)
-    open_song(qtbot, window, song_path)
-    window.tag_panel.apply_preset("Piano")
-    panel = window.settings_panel
-    panel.lr.setValue(0.5)
-    panel.steps.setValue(5000)
-    steps: list = []
-    window.controller.step_done.connect(steps.append)
-    window.run_view.start()
-    qtbot.waitUntil(lambda: len(steps) >= 3, timeout=3000)
-    assert panel.lr.isEnabled() and not panel.steps.isEnabled() and not panel.backend.isEnabled()
-    assert not panel.reset.isEnabled() and not window.reset_action.isEnabled()
-    panel.lr.setFocus()
-    panel.lr.selectAll()
-    qtbot.keyClicks(panel.lr, "0.125")
-    qtbot.keyClick(panel.lr, Qt.Key.Key_Return)
-    changed = len(steps)  # these steps were made before the command was sent
-    qtbot.waitUntil(lambda: any(s.lr == 0.125 for s in steps), timeout=3000)
-    first = next(i for i, s in enumerate(steps) if s.lr == 0.125)
-    assert first >= changed
-    assert all(s.lr == 0.5 for s in steps[:first])
-    qtbot.waitUntil(lambda: len(steps) >= first + 3, timeout=3000)
-    assert all(s.lr == 0.125 for s in steps[first:])
-    assert [(c.kind, c.value) for c in received if c.kind is CommandKind.SET_LR] == [
-        (CommandKind.SET_LR, 0.125)
-    ]  # one command for the whole typed number
-    with qtbot.waitSignal(window.controller.run_finished, timeout=5000):
-        window.run_view.stop()
-    qtbot.wait(100)
-    session = window.run_view.session
-    assert session.provenance(steps[first].step)["learning rate"] == "0.125"
-    assert session.provenance(1)["learning rate"] == "0.5"
-    assert panel.steps.isEnabled() and panel.reset.isEnabled()
-    assert settings.load_run(panel.settings()).lr == 0.125  # remembered for the next run
     window.controller.shutdown(5000)
 
 
@@ -449,39 +279,6 @@ def test_jukebox_licence_is_shown_before_the_first_export(
     assert window.export_to(tmp_path / "a", ExportFormat.WAV16) is not None
     assert window.export_to(tmp_path / "b", ExportFormat.WAV16) is not None
     assert len(asked) == 1 and "Noncommercial" in asked[0]
-
-
-def test_jukebox_licence_is_asked_before_the_first_drag(qtbot, window, song_path, monkeypatch):
-    open_song(qtbot, window, song_path)
-    window.tag_panel.apply_preset("Piano")
-    run_to_end(qtbot, window)
-    session = window.run_view.session
-    session.config = RunConfig(**{**session.config.__dict__, "backend": "jukebox"})
-    answers = [QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes]
-    asked: list[str] = []
-
-    def question(parent, title, text, *args):
-        asked.append(text)
-        return answers[len(asked) - 1]
-
-    monkeypatch.setattr(QMessageBox, "question", question)
-    items = [window.stems.item(0), window.stems.item(1)]
-    assert window.stems.mimeData(items) is None  # declined: no drag, no file written
-    assert len(asked) == 1 and "Noncommercial" in asked[0]
-    assert window.stems._paths is None and window.stems._session_dir is None
-    assert window.stems.mimeData(items) is not None  # asked again, accepted
-    assert window.stems.mimeData(items) is not None  # once accepted, never asked again
-    assert len(asked) == 2
-    assert window.export_to(song_path.parent / "out", ExportFormat.WAV16) is not None
-    assert len(asked) == 2  # Export… shares the acknowledgement
-
-
-def test_light_backend_drags_without_a_licence(qtbot, window, song_path, monkeypatch) -> None:
-    open_song(qtbot, window, song_path)
-    window.tag_panel.apply_preset("Piano")
-    run_to_end(qtbot, window)
-    monkeypatch.setattr(QMessageBox, "question", lambda *a: pytest.fail("no licence to ask"))
-    assert window.stems.mimeData([window.stems.item(0)]) is not None
 
 
 # ----- 8. no audio device --------------------------------------------------------------

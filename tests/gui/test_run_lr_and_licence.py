@@ -1,0 +1,83 @@
+"""Changing the learning rate during a run; the Jukebox licence before the first drag."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+
+from tagbox_gui.core.audio import ExportFormat
+from tagbox_gui.core.types import CommandKind, RunConfig
+from tests.gui.window_helpers import make_window, open_song, run_to_end
+
+
+def test_learning_rate_changes_during_a_run(qtbot, model_dir, settings, song_path) -> None:
+    received: list = []
+    window = make_window(qtbot, model_dir, settings, delay=0.01, received=received)
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    panel = window.settings_panel
+    panel.lr.setValue(0.5)
+    panel.steps.setValue(5000)
+    steps: list = []
+    window.controller.step_done.connect(steps.append)
+    window.run_view.start()
+    qtbot.waitUntil(lambda: len(steps) >= 3, timeout=3000)
+    assert panel.lr.isEnabled() and not panel.steps.isEnabled() and not panel.backend.isEnabled()
+    assert not panel.reset.isEnabled() and not window.reset_action.isEnabled()
+    panel.lr.setFocus()
+    panel.lr.selectAll()
+    qtbot.keyClicks(panel.lr, "0.125")
+    qtbot.keyClick(panel.lr, Qt.Key.Key_Return)
+    changed = len(steps)  # these steps were made before the command was sent
+    qtbot.waitUntil(lambda: any(s.lr == 0.125 for s in steps), timeout=3000)
+    first = next(i for i, s in enumerate(steps) if s.lr == 0.125)
+    assert first >= changed
+    assert all(s.lr == 0.5 for s in steps[:first])
+    qtbot.waitUntil(lambda: len(steps) >= first + 3, timeout=3000)
+    assert all(s.lr == 0.125 for s in steps[first:])
+    assert [(c.kind, c.value) for c in received if c.kind is CommandKind.SET_LR] == [
+        (CommandKind.SET_LR, 0.125)
+    ]  # one command for the whole typed number
+    with qtbot.waitSignal(window.controller.run_finished, timeout=5000):
+        window.run_view.stop()
+    qtbot.wait(100)
+    session = window.run_view.session
+    assert session.provenance(steps[first].step)["learning rate"] == "0.125"
+    assert session.provenance(1)["learning rate"] == "0.5"
+    assert panel.steps.isEnabled() and panel.reset.isEnabled()
+    assert settings.load_run(panel.settings()).lr == 0.125  # remembered for the next run
+    window.controller.shutdown(5000)
+
+
+def test_jukebox_licence_is_asked_before_the_first_drag(qtbot, window, song_path, monkeypatch):
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window)
+    session = window.run_view.session
+    session.config = RunConfig(**{**session.config.__dict__, "backend": "jukebox"})
+    answers = [QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes]
+    asked: list[str] = []
+
+    def question(parent, title, text, *args):
+        asked.append(text)
+        return answers[len(asked) - 1]
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    items = [window.stems.item(0), window.stems.item(1)]
+    assert window.stems.mimeData(items) is None  # declined: no drag, no file written
+    assert len(asked) == 1 and "Noncommercial" in asked[0]
+    assert window.stems._paths is None and window.stems._session_dir is None
+    assert window.stems.mimeData(items) is not None  # asked again, accepted
+    assert window.stems.mimeData(items) is not None  # once accepted, never asked again
+    assert len(asked) == 2
+    assert window.export_to(song_path.parent / "out", ExportFormat.WAV16) is not None
+    assert len(asked) == 2  # Export… shares the acknowledgement
+
+
+def test_light_backend_drags_without_a_licence(qtbot, window, song_path, monkeypatch) -> None:
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a: pytest.fail("no licence to ask"))
+    assert window.stems.mimeData([window.stems.item(0)]) is not None

@@ -1,0 +1,92 @@
+"""Songs open in a background worker: the window stays responsive, newer opens win."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+
+from tagbox_gui.core.types import ANALYSIS_RATE
+from tests.gui.fake_engine import write_song
+from tests.gui.window_helpers import message_boxes, open_song
+
+
+def slow_loads(monkeypatch, gates: dict[str, threading.Event]) -> list[str]:
+    """Make the song loader wait on ``gates[file name]`` (when given) before it loads."""
+    import tagbox_gui.gui.song_loader as song_loader
+
+    real = song_loader.prepare_song
+    finished: list[str] = []
+
+    def prepare(path):
+        gate = gates.get(Path(path).name)
+        if gate is not None:
+            assert gate.wait(10)
+        try:
+            return real(path)
+        finally:
+            finished.append(Path(path).name)
+
+    monkeypatch.setattr(song_loader, "prepare_song", prepare)
+    return finished
+
+
+def test_songs_load_in_the_background(qtbot, window, song_path, monkeypatch) -> None:
+    gate = threading.Event()
+    slow_loads(monkeypatch, {song_path.name: gate})
+    started = time.perf_counter()
+    window.open_song(song_path)
+    assert time.perf_counter() - started < 0.5  # returned while the worker waits
+    assert window.song is None and window.loader.busy
+    assert window.loading_bar.isVisible() and window.cursor().shape() == Qt.CursorShape.BusyCursor
+    assert "Opening My Song.wav" in window.statusBar().currentMessage()
+    assert not window.run_panel.run.isEnabled()
+    assert "Wait until the song has opened" in window.run_panel.run.toolTip()
+    ticks: list[int] = []
+    timer = QTimer(interval=10)
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start()
+    qtbot.wait(200)  # the event loop keeps running while the song loads
+    timer.stop()
+    assert len(ticks) >= 5 and window.song is None
+    with qtbot.waitSignal(window.song_loaded, timeout=5000) as blocker:
+        gate.set()
+    assert blocker.args[0].name == "My Song" and window.song is blocker.args[0]
+    assert not window.loader.busy and not window.loading_bar.isVisible()
+    assert window.cursor().shape() == Qt.CursorShape.ArrowCursor
+    assert window.analysis is not None and len(window.analysis) == 30 * ANALYSIS_RATE
+    window.tag_panel.apply_preset("Piano")
+    assert window.run_panel.run.isEnabled()
+
+
+def test_a_second_open_supersedes_one_still_loading(qtbot, window, tmp_path, monkeypatch):
+    first = write_song(tmp_path / "First.wav", seconds=4.0, rate=44_100)
+    second = write_song(tmp_path / "Second.wav", seconds=5.0, rate=44_100)
+    gate = threading.Event()
+    finished = slow_loads(monkeypatch, {first.name: gate})
+    loaded: list = []
+    window.song_loaded.connect(loaded.append)
+    window.open_song(first)
+    with qtbot.waitSignal(window.song_loaded, timeout=5000):
+        window.open_song(second)
+    assert window.loader.busy is False and window.song.name == "Second"
+    gate.set()  # the first load ends now; its result must be dropped
+    qtbot.waitUntil(lambda: first.name in finished, timeout=5000)
+    qtbot.wait(100)  # let its queued result arrive
+    assert [song.name for song in loaded] == ["Second"] and window.song.name == "Second"
+    assert window.song_panel.title.text() == "Second"
+
+
+def test_a_stale_failure_is_dropped_too(qtbot, window, song_path, tmp_path, monkeypatch):
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF not really a wave file")
+    gate = threading.Event()
+    finished = slow_loads(monkeypatch, {bad.name: gate})
+    window.open_song(bad)
+    open_song(qtbot, window, song_path)
+    gate.set()
+    qtbot.waitUntil(lambda: bad.name in finished, timeout=5000)
+    qtbot.wait(100)
+    assert not message_boxes() and window.song.name == "My Song"

@@ -1,0 +1,46 @@
+"""Helpers for tests that drive the main window with a fake engine and a fake audio device."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from tagbox_gui.core.audio import analysis_span
+from tagbox_gui.core.models import ModelStore
+from tagbox_gui.gui.main_window import MainWindow
+from tagbox_gui.gui.settings import AppSettings
+from tests.gui.fake_engine import fake_player, fake_run
+
+
+def make_window(qtbot, model_dir: Path, settings: AppSettings, **engine) -> MainWindow:
+    window = MainWindow(ModelStore(model_dir), settings, player=fake_player())
+    qtbot.addWidget(window)
+    window.run_view.engine_run = lambda config, song, store, cache: fake_run(
+        config, length=analysis_span(song, config.region)[1], **engine
+    )
+    window.show()
+    window.activateWindow()  # shortcuts only reach the active window
+    qtbot.waitUntil(window.isActiveWindow, timeout=2000)
+    return window
+
+
+def open_song(qtbot, window: MainWindow, path: Path, timeout: int = 5000) -> None:
+    """Open a song and wait until it is shown (songs load in the background)."""
+    with qtbot.waitSignal(window.song_loaded, timeout=timeout):
+        window.open_song(path)
+
+
+def run_to_end(qtbot, window: MainWindow, steps: int = 12, preview_every: int = 3):
+    window.settings_panel.steps.setValue(steps)
+    window.settings_panel.preview_every.setValue(preview_every)
+    with qtbot.waitSignal(window.controller.run_finished, timeout=10_000) as blocker:
+        assert window.run_view.start() is not None
+    qtbot.wait(100)  # a frame of the 30 Hz timer
+    return blocker.args[0]
+
+
+def message_boxes() -> list[QMessageBox]:
+    return [
+        w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()
+    ]
