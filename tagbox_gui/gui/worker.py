@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Generator
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
@@ -31,7 +31,8 @@ class EngineWorker(QObject):
         self._resume = threading.Event()
         self._resume.set()
         self._stop = threading.Event()
-        self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
+        self._commands: deque[Command] = deque()
+        self._lock = threading.Lock()
 
     def pause(self) -> None:
         self._resume.clear()
@@ -44,8 +45,20 @@ class EngineWorker(QObject):
         self._resume.set()  # a paused worker must wake up to stop
 
     def send(self, command: Command) -> None:
-        """Queue a command (SET_LR, PREVIEW) for the next step; thread-safe."""
-        self._commands.put(command)
+        """Queue a command (SET_LR, PREVIEW) for the next step; thread-safe.
+
+        A new SET_LR replaces one still queued (the engine takes one command per step, so
+        several changes made while paused would otherwise be applied one step after another).
+        """
+        with self._lock:
+            if command.kind is CommandKind.SET_LR:
+                kept = [c for c in self._commands if c.kind is not CommandKind.SET_LR]
+                self._commands = deque(kept)
+            self._commands.append(command)
+
+    def _next_command(self) -> Command | None:
+        with self._lock:
+            return self._commands.popleft() if self._commands else None
 
     @Slot()
     def run(self) -> None:
@@ -69,8 +82,8 @@ class EngineWorker(QObject):
                     if not started:
                         return None
                     command = Command(CommandKind.STOP)
-                elif started and not self._commands.empty():  # a fresh generator takes None
-                    command = self._commands.get_nowait()
+                elif started:  # a fresh generator takes None
+                    command = self._next_command()
                 self.step_done.emit(self.run_id, gen.send(command))
                 started, command = True, None
         except StopIteration as end:

@@ -116,6 +116,30 @@ def test_commands_reach_the_generator(qtbot, controller) -> None:
     assert steps[0].lr == 5.0 and steps[-1].lr == 0.5
 
 
+def test_only_the_newest_learning_rate_queued_while_paused_counts(qtbot, controller) -> None:
+    steps = _collect(controller)
+    received: list[Command] = []
+    config = RunConfig(tags=("piano",), steps=400, lr=5.0, preview_every=1000)
+    controller.start(lambda: fake_run(config, delay=0.005, received=received))
+    qtbot.waitUntil(lambda: len(steps) >= 2, timeout=3000)
+    controller.pause()
+    qtbot.wait(100)  # the step in flight lands
+    held = len(steps)
+    for lr in (1.0, 2.0, 0.25):
+        controller.send(Command(CommandKind.SET_LR, lr))
+    controller.send(Command(CommandKind.PREVIEW))
+    controller.resume()
+    qtbot.waitUntil(lambda: len(steps) >= held + 3, timeout=3000)
+    with qtbot.waitSignal(controller.run_finished, timeout=5000):
+        controller.stop()
+    assert [(c.kind, c.value) for c in received[:2]] == [
+        (CommandKind.SET_LR, 0.25),
+        (CommandKind.PREVIEW, None),
+    ]
+    assert {s.lr for s in steps[:held]} == {5.0}
+    assert [s.lr for s in steps[held:]] == [0.25] * (len(steps) - held)  # no 1.0 or 2.0
+
+
 def test_a_new_run_drops_the_old_runs_results(qtbot, controller) -> None:
     steps = _collect(controller)
     finished: list = []
