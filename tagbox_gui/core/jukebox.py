@@ -113,7 +113,10 @@ def _read_checkpoint(path: Path, trust_pickle: bool) -> object:
             "`tagbox models fetch jukebox-vqvae-5b`."
         )
     try:
-        return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
+        # OpenAI's training code saved its hyper-parameters as `jukebox.hparams.Hyperparams`,
+        # a plain dict subclass: read it as a dict, which keeps the safe weights-only loader.
+        with torch.serialization.safe_globals([(dict, "jukebox.hparams.Hyperparams")]):
+            return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except pickle.UnpicklingError as exc:
         if not trust_pickle and "weights only load failed" in str(exc).lower():
             raise ModelError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import platform
+import sys
 import types
 from pathlib import Path
 
@@ -243,6 +244,23 @@ def test_pickle_needing_file_is_refused_unless_trusted(tmp_path, official) -> No
     with pytest.raises(ModelError, match=r"arbitrary code.*trust_pickle=True"):
         load_vqvae(path)
     assert isinstance(load_vqvae(path, trust_pickle=True), VQVAEBottom)
+
+
+def test_official_hyperparams_object_loads_without_trust(tmp_path, official, monkeypatch) -> None:
+    """OpenAI's files store `hps` as jukebox.hparams.Hyperparams (a dict subclass)."""
+
+    class Hyperparams(dict):
+        def __getattr__(self, name):
+            return self[name]
+
+    module = types.ModuleType("jukebox.hparams")
+    Hyperparams.__module__, Hyperparams.__qualname__ = "jukebox.hparams", "Hyperparams"
+    module.Hyperparams = Hyperparams
+    monkeypatch.setitem(sys.modules, "jukebox", types.ModuleType("jukebox"))
+    monkeypatch.setitem(sys.modules, "jukebox.hparams", module)
+    path = _save(tmp_path, {**official, "hps": Hyperparams(levels=3, sr=44100)})
+    monkeypatch.delitem(sys.modules, "jukebox.hparams")  # the loader must not need jukebox
+    assert isinstance(load_vqvae(path), VQVAEBottom)
 
 
 # --- quantisers ------------------------------------------------------------------------------
