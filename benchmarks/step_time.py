@@ -69,6 +69,7 @@ def main() -> None:
     parser.add_argument("--fft", default="2048,1024,512")
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--backend", default="jukebox", choices=["jukebox", "light"])
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument(
         "--jukebox-weights",
         type=Path,
@@ -77,6 +78,8 @@ def main() -> None:
     parser.add_argument("--model-dir", type=Path, default=REPO.parent / "shared/models")
     args = parser.parse_args()
     args.tagger = args.tagger or ["fcn/mtat"]
+    if args.threads:
+        torch.set_num_threads(args.threads)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     print(
         f"backend {args.backend}, {args.seconds:g} s of audio, taggers {args.tagger}, "
