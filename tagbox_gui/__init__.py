@@ -1,4 +1,4 @@
-"""TagBox GUI: separate any instrument you name out of a song by steering pretrained music taggers."""
+"""TagBox GUI: separate any instrument you name out of a song by steering music taggers."""
 
 __version__ = "0.1.0"
 APP_NAME = "TagBox GUI"

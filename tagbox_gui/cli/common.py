@@ -14,6 +14,14 @@ def comma_list(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
+def fft_sizes(text: str) -> tuple[int, ...]:
+    """``2048,1024,512`` -> ``(2048, 1024, 512)``."""
+    try:
+        return tuple(int(v) for v in comma_list(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a list of FFT sizes") from None
+
+
 def parse_region(text: str) -> Region:
     """``START:END`` in seconds (``mm:ss`` is not accepted: use seconds, e.g. ``30:50``)."""
     start, sep, end = text.partition(":")

@@ -12,7 +12,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from tagbox_gui import __version__
-from tagbox_gui.cli.common import add_model_dir, comma_list, parse_region
+from tagbox_gui.cli.common import add_model_dir, comma_list, fft_sizes, parse_region
 from tagbox_gui.core.backends import BACKENDS
 from tagbox_gui.core.errors import ConfigError, UserError
 from tagbox_gui.core.models import JUKEBOX_LICENCE, ModelStore
@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--tagger", action="append", type=TaggerSpec.parse, metavar="ARCH/DATASET")
     p.add_argument("--steps", type=int)
     p.add_argument("--lr", type=float)
-    p.add_argument("--fft", type=_fft_sizes, metavar="N,N,...")
+    p.add_argument("--fft", type=fft_sizes, metavar="N,N,...")
     p.add_argument("--quantize", choices=[q.value for q in Quantise])
     p.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.MASK.value)
     p.add_argument(
@@ -48,13 +48,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR")
     add_model_dir(p)
     p.set_defaults(func=main)
-
-
-def _fft_sizes(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in comma_list(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a list of FFT sizes") from None
 
 
 class _StoreWithJukebox(ModelStore):

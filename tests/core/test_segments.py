@@ -1,5 +1,7 @@
 """Segment planning and crossfading."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -15,7 +17,7 @@ def test_short_region_is_one_segment():
 def test_segments_cover_balanced_and_aligned(length):
     segments = plan_segments(length, 10_000, 1_000, 1024)
     assert segments[0].start == 0 and segments[-1].end == length
-    for a, b in zip(segments, segments[1:], strict=False):
+    for a, b in itertools.pairwise(segments):
         assert b.start % 1024 == 0
         assert a.end - b.start == a.fade_out == b.fade_in > 0
     assert max(s.length for s in segments) <= 10_000 + 1024
