@@ -32,7 +32,7 @@ from tagbox_gui.core.backends import light
 from tagbox_gui.core.objective import Criterion, Objective
 from tagbox_gui.core.spectral import istft, resample, stft
 from tagbox_gui.core.taggers import TAGGER_RATE, load_tagger, vocabulary
-from tagbox_gui.core.tags import resolve_targets
+from tagbox_gui.core.tags import PRESETS, resolve_targets
 from tagbox_gui.core.types import ANALYSIS_RATE, Mode, TaggerSpec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -122,6 +122,78 @@ def cmd_oracle(args: argparse.Namespace) -> None:
                       + " ".join(f"{s} {v:5.2f}" for s, v in means.items())
                       + f" | mean {np.mean([x for v in per_source.values() for x in v]):5.2f}",
                       flush=True)  # fmt: skip
+
+
+def component_probs(backend: light.LightBackend, tagger, length: int) -> torch.Tensor:
+    """Tag probabilities ``[K, 50]`` of each NMF component heard alone (its Wiener share)."""
+    W, H, V_hat = backend._factors()
+    spec = backend._mix_spec
+    rows = []
+    with torch.no_grad():
+        for k in range(W.shape[1]):
+            share = (W[:, k : k + 1] * H[k : k + 1]) / (V_hat + 1e-20)
+            rows.append(istft(share * spec, backend.settings.nmf_fft, length))
+        audio16 = resample(torch.stack(rows), ANALYSIS_RATE, TAGGER_RATE)
+        return torch.cat([tagger.forward_batch(chunk) for chunk in audio16.split(8)])
+
+
+def class_scores(probs: torch.Tensor, dataset: str) -> dict[str, torch.Tensor]:
+    """Per preset with tags in ``dataset``: the max probability of its tags, ``[K]``."""
+    vocab = vocabulary(dataset)
+    out = {}
+    for preset in PRESETS:
+        tags = preset.wanted.get(dataset, ())
+        if tags:
+            idx = [vocab.index(t) for t in tags]
+            out[preset.name.lower()] = probs[:, idx].max(dim=1).values
+    return out
+
+
+def _auc(scores: torch.Tensor, positive: torch.Tensor) -> float:
+    pos, neg = scores[positive], scores[~positive]
+    if len(pos) == 0 or len(neg) == 0:
+        return float("nan")
+    return float((pos[:, None] > neg[None, :]).float().mean())
+
+
+def cmd_probe(args: argparse.Namespace) -> None:
+    """Tag each NMF component alone; gate by how much it sounds like the wanted instrument."""
+    torch.set_num_threads(args.threads)
+    set_dir = SHARED / "eval" / args.set
+    settings = settings_from(args, gate_seconds=None)
+    res: dict[str, list[tuple[float, ...]]] = {}
+    for song in args.songs:
+        mix, stems = load_song(set_dir, song)
+        peak = float(np.abs(mix).max())
+        backend = light.LightBackend(settings)
+        latent = backend.init_latent(torch.from_numpy(mix / peak).float()[None], 0)
+        for spec_text in args.tagger:
+            spec = TaggerSpec.parse(spec_text)
+            t0 = time.process_time()
+            classes = class_scores(component_probs(backend, _tagger(spec), len(mix)), spec.dataset)
+            cpu = time.process_time() - t0
+            total = torch.stack(list(classes.values())).sum(dim=0)
+            for name in stems:
+                if name not in classes:
+                    continue
+                member = oracle_logits(backend, {k: v / peak for k, v in stems.items()}, name,
+                                       latent.shape[1])[:, 0] > 0  # fmt: skip
+                share = (classes[name] / total).clamp(1e-4, 1 - 1e-4)
+                winner = torch.stack(list(classes.values())).argmax(dim=0)
+                hard = winner == list(classes).index(name)
+                out = [_auc(classes[name], member), _auc(share, member)]
+                for gates in (torch.logit(share), hard.float() * 40 - 20):
+                    est = backend.decode(gates[:, None])[0].double().numpy() * peak
+                    out += [sdri(stems[name], est, mix), si_sdri(stems[name], est, mix)]
+                res.setdefault(f"{spec_text} {name}", []).append(tuple(out))
+                print(f"  {song} {spec_text} {name:8s} AUC p {out[0]:.2f} share {out[1]:.2f} | "
+                      f"soft SDRi {out[2]:5.2f} SI {out[3]:5.2f} | hard SDRi {out[4]:5.2f} "
+                      f"SI {out[5]:5.2f} | {int(hard.sum())}/{len(hard)} on, {int(member.sum())} "
+                      f"true | probe cpu {cpu:.1f}s", flush=True)  # fmt: skip
+    for key, rows in res.items():
+        m = np.nanmean(np.array(rows), axis=0)
+        print(f"{key:22s} AUC {m[0]:.2f}/{m[1]:.2f} soft {m[2]:.2f}/{m[3]:.2f} "
+              f"hard {m[4]:.2f}/{m[5]:.2f} (SDRi/SI-SDRi)")  # fmt: skip
 
 
 def cmd_gain(args: argparse.Namespace) -> None:
@@ -288,7 +360,7 @@ def _floats(text: str) -> list[float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("command", choices=["oracle", "run", "gain"])
+    ap.add_argument("command", choices=["oracle", "run", "gain", "probe"])
     ap.add_argument("--gains", type=_floats, default=[1.0, 0.5, 0.3, 0.2, 0.0])
     ap.add_argument("--set", default="dev")
     ap.add_argument("--songs", type=lambda t: t.split(","), default=["band000", "band001"])
@@ -316,7 +388,8 @@ def main() -> None:
     args.tagger = args.tagger or [str(t) for t in light.LIGHT_DEFAULTS["taggers"]]
     args.gate_list = args.gate_list or [args.gate_seconds]
     args.power_list = args.power_list or [args.power]
-    {"oracle": cmd_oracle, "run": cmd_run, "gain": cmd_gain}[args.command](args)
+    commands = {"oracle": cmd_oracle, "run": cmd_run, "gain": cmd_gain, "probe": cmd_probe}
+    commands[args.command](args)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         type=TaggerSpec.parse,
         metavar="ARCH/DATASET",
-        help="repeat for several; each source uses those that have a tag for it",
+        help="repeat for several; each source uses those that have a tag for it "
+        "(default: the backend's; with it, a source it has no tag for uses the backend's "
+        "fallback tagger, e.g. fcn/jamendo for bass)",
     )
     p.add_argument("--steps", type=int)
     p.add_argument("--lr", type=float)
@@ -124,7 +126,13 @@ def main(args: argparse.Namespace) -> int:
     progress = _Progress(todo * config.steps)
     try:
         run = evaluation.evaluate_set(
-            args.set_dir, args.output, config, ModelStore(args.model_dir), sources, progress
+            args.set_dir,
+            args.output,
+            config,
+            ModelStore(args.model_dir),
+            sources,
+            progress,
+            () if args.tagger else _fallback(args.backend),
         )
     finally:
         progress.bar.close()
@@ -143,6 +151,14 @@ def main(args: argparse.Namespace) -> int:
                  "timings": {k: vars(t) for k, t in run.timings.items()}}  # fmt: skip
         evaluation.write_report(args.json, run.scores, extra)
     return 0
+
+
+def _fallback(backend: str) -> tuple[TaggerSpec, ...]:
+    """The backend's taggers for words its default taggers lack (none if it names none)."""
+    import importlib
+
+    module = importlib.import_module(f"tagbox_gui.core.backends.{backend}")
+    return tuple(getattr(module, "FALLBACK_TAGGERS", ()))
 
 
 def pending_pairs(set_dir: Path, est_dir: Path, sources: tuple[str, ...] | None) -> int:

@@ -318,16 +318,23 @@ class Timing:
     taggers: tuple[str, ...]
 
 
-def taggers_for(source: str, taggers: tuple[TaggerSpec, ...]) -> tuple[TaggerSpec, ...]:
-    """The chosen taggers whose vocabulary has a tag for ``source`` (``core.tags``)."""
-    known = []
-    for spec in taggers:
-        try:
-            instrument_tags(source, spec.dataset, vocabulary(spec.dataset))
-        except TagError:
-            continue
-        known.append(spec)
-    return tuple(known)
+def taggers_for(
+    source: str, taggers: tuple[TaggerSpec, ...], fallback: tuple[TaggerSpec, ...] = ()
+) -> tuple[TaggerSpec, ...]:
+    """The taggers whose vocabulary has a tag for ``source`` (``core.tags``).
+
+    Those of ``taggers`` that have one; if none has, the first of ``fallback`` that has one.
+    """
+    known = tuple(spec for spec in taggers if _knows(spec, source))
+    return known or next(((spec,) for spec in fallback if _knows(spec, source)), ())
+
+
+def _knows(spec: TaggerSpec, word: str) -> bool:
+    try:
+        instrument_tags(word, spec.dataset, vocabulary(spec.dataset))
+    except TagError:
+        return False
+    return True
 
 
 def separate_source(
@@ -406,12 +413,14 @@ def evaluate_set(
     store: ModelStore,
     sources: tuple[str, ...] | None = None,
     progress: Progress | None = None,
+    fallback: tuple[TaggerSpec, ...] = (),
 ) -> EvaluationRun:
     """Separate every (listed) source of every song with ``config``, then score the estimates.
 
     Estimates already in ``est_dir`` are kept (an interrupted run resumes); each new one is
-    written atomically. Each source uses those of ``config.taggers`` that have a tag for it;
-    a source none of them has is reported in ``unsupported`` and scored as missing.
+    written atomically. Each source uses those of ``config.taggers`` that have a tag for it,
+    else the first of ``fallback`` that has; a source none of them has is reported in
+    ``unsupported`` and scored as missing.
     ``progress(key, step)`` is called after every step and once per pair with ``None``.
     """
     cache = ModelCache()
@@ -422,7 +431,7 @@ def evaluate_set(
                 continue
             key = f"{song}/{source}"
             out_path = est_dir / song / f"{source}.wav"
-            taggers = taggers_for(source, config.taggers)
+            taggers = taggers_for(source, config.taggers, fallback)
             if out_path.is_file():
                 run.resumed.append(key)
                 if (timing := read_timing(out_path)) is not None:

@@ -44,8 +44,8 @@ class LightSettings:
     nmf_fft: int = 2048  # FFT size of the factorised spectrogram
     nmf_iterations: int = 100
     beta: float = 1.0  # NMF divergence: 1 = Kullback-Leibler
-    gate_seconds: float | None = 3.0  # one gate per component per this many seconds; None: one
-    power: float = 2.0  # Wiener exponent of the mask
+    gate_seconds: float | None = None  # one gate per component per this many seconds; None: one
+    power: float = 1.0  # 1: the gate-weighted share of the model in each bin (Wiener-style)
 
 
 SETTINGS = LightSettings()
@@ -57,7 +57,14 @@ LIGHT_DEFAULTS: dict[str, Any] = {
     "steps": 60,
     "lr": 0.1,
 }
-"""The RunConfig fields the engine, CLI and GUI use when ``backend == "light"``."""
+"""The RunConfig fields the engine, CLI and GUI use when ``backend == "light"``.
+
+FCN/MTAT alone: the two-tagger ensemble with FCN/Jamendo cost twice as much for no measured
+gain. MTAT has no bass tag; :data:`FALLBACK_TAGGERS` covers words it lacks."""
+
+FALLBACK_TAGGERS: tuple[TaggerSpec, ...] = (TaggerSpec("fcn", "jamendo"), TaggerSpec("fcn", "msd"))
+"""Taggers to use, in this order, for a wanted word the chosen taggers have no tag for
+(e.g. ``bass``: only MTG-Jamendo has ``instrument---bass``)."""
 
 DEFAULTS = LIGHT_DEFAULTS  # the name ``core.loading.default_config`` reads
 
