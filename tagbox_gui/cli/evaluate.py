@@ -21,7 +21,7 @@ from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.types import RunConfig, StepResult, TaggerSpec
 
 if TYPE_CHECKING:
-    from tagbox_gui.core.evaluation import EvaluationRun
+    from tagbox_gui.core.evaluation_run import EvaluationRun
 
 # The engine, torch and the scorer are imported when the command runs, so that
 # `tagbox --help` starts quickly.
@@ -112,7 +112,7 @@ def main(args: argparse.Namespace) -> int:
     """Separate, score, print the table and write the JSON; 0 when it ran."""
     import torch
 
-    from tagbox_gui.core import evaluation
+    from tagbox_gui.core import evaluation, evaluation_run
     from tagbox_gui.core.models import ModelStore
 
     if args.threads is not None:
@@ -122,17 +122,18 @@ def main(args: argparse.Namespace) -> int:
     check_set(args.set_dir)
     config = build_config(args)
     sources = tuple(args.sources) if args.sources else None
-    todo = pending_pairs(args.set_dir, args.output, sources)
-    progress = _Progress(todo * config.steps)
+    fallback = () if args.tagger else _fallback(args.backend)
+    pairs = evaluation_run.plan_pairs(args.set_dir, args.output, config.taggers, sources, fallback)
+    progress = _Progress(sum(not p.done and bool(p.taggers) for p in pairs) * config.steps)
     try:
-        run = evaluation.evaluate_set(
+        run = evaluation_run.evaluate_set(
             args.set_dir,
             args.output,
             config,
             ModelStore(args.model_dir),
             sources,
             progress,
-            () if args.tagger else _fallback(args.backend),
+            fallback,
         )
     finally:
         progress.bar.close()
@@ -159,19 +160,6 @@ def _fallback(backend: str) -> tuple[TaggerSpec, ...]:
 
     module = importlib.import_module(f"tagbox_gui.core.backends.{backend}")
     return tuple(getattr(module, "FALLBACK_TAGGERS", ()))
-
-
-def pending_pairs(set_dir: Path, est_dir: Path, sources: tuple[str, ...] | None) -> int:
-    """How many estimates are still to be made (for the progress bar)."""
-    from tagbox_gui.core import evaluation
-
-    return sum(
-        1
-        for song, song_sources in evaluation.list_set(set_dir)
-        for source in song_sources
-        if (sources is None or source in sources)
-        and not (est_dir / song / f"{source}.wav").is_file()
-    )
 
 
 def _cost_line(run: EvaluationRun) -> str:

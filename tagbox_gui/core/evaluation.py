@@ -23,22 +23,14 @@ from __future__ import annotations
 
 import json
 import math
-import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from tagbox_gui.core.audio import ExportFormat, load_song, render_stems, write_audio
-from tagbox_gui.core.errors import AudioError, ConfigError, TagError
-from tagbox_gui.core.loading import ModelCache
-from tagbox_gui.core.models import ModelStore
-from tagbox_gui.core.taggers import vocabulary
-from tagbox_gui.core.tags import instrument_tags
-from tagbox_gui.core.types import RunConfig, RunResult, StepResult, TaggerSpec
+from tagbox_gui.core.errors import AudioError
 
 SILENCE_DB = -120.0  # a reference quieter than this over the whole song is "silent"
 
@@ -290,6 +282,13 @@ def format_table(rows: dict[str, dict[str, float | int | None]]) -> str:
     return "\n".join(lines)
 
 
+def write_text(path: Path, text: str) -> None:
+    """Write a text file atomically (a temporary beside it, then a rename)."""
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
 def write_report(path: Path, results: list[PairScore], extra: dict[str, object]) -> None:
     """Write the summary, every pair's score and ``extra`` (settings, timings) as JSON."""
     report = {
@@ -300,153 +299,4 @@ def write_report(path: Path, results: list[PairScore], extra: dict[str, object])
         "results": [asdict(s) for s in results],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_text(path, json.dumps(report, indent=1))
-
-
-# --------------------------------------------------------------------------------------------
-# The evaluate driver: separate every source of every song through the engine, then score.
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Timing:
-    """What separating one source of one song cost."""
-
-    cpu_s: float  # CPU time of this process (all threads), the figure laptops care about
-    wall_s: float
-    steps: int
-    taggers: tuple[str, ...]
-
-
-def taggers_for(
-    source: str, taggers: tuple[TaggerSpec, ...], fallback: tuple[TaggerSpec, ...] = ()
-) -> tuple[TaggerSpec, ...]:
-    """The taggers whose vocabulary has a tag for ``source`` (``core.tags``).
-
-    Those of ``taggers`` that have one; if none has, the first of ``fallback`` that has one.
-    """
-    known = tuple(spec for spec in taggers if _knows(spec, source))
-    return known or next(((spec,) for spec in fallback if _knows(spec, source)), ())
-
-
-def _knows(spec: TaggerSpec, word: str) -> bool:
-    try:
-        instrument_tags(word, spec.dataset, vocabulary(spec.dataset))
-    except TagError:
-        return False
-    return True
-
-
-def separate_source(
-    mix_path: Path,
-    out_path: Path,
-    config: RunConfig,
-    store: ModelStore,
-    cache: ModelCache,
-    on_step: Callable[[StepResult], None] | None = None,
-) -> Timing:
-    """Run the engine on one song for one source and write the separated stem atomically."""
-    from tagbox_gui.core import engine  # the driver needs torch; scoring alone does not
-
-    song = load_song(mix_path)
-    began_cpu, began_wall = time.process_time(), time.perf_counter()
-    gen = engine.run(config, song, store, cache)
-    result: RunResult | None = None
-    while result is None:
-        try:
-            step = next(gen)
-        except StopIteration as stop:
-            result = stop.value
-            continue
-        if step is not None and on_step is not None:
-            on_step(step)
-    if result.estimate is None:
-        raise ConfigError(f"the run on {mix_path} made no estimate; use at least one step")
-    separated, _ = render_stems(song, result.estimate)
-    timing = Timing(time.process_time() - began_cpu, time.perf_counter() - began_wall,
-                    result.steps_done, tuple(str(t) for t in config.taggers))  # fmt: skip
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    # The timing goes first: the estimate's presence is what marks the pair as done.
-    _write_text(timing_path(out_path), json.dumps(asdict(timing)))
-    write_audio(out_path, separated, song.rate, ExportFormat.WAV32)
-    return timing
-
-
-def timing_path(estimate: Path) -> Path:
-    """Where the cost of an estimate is kept, beside it (``<source>.timing.json``)."""
-    return estimate.with_name(estimate.stem + ".timing.json")
-
-
-def read_timing(estimate: Path) -> Timing | None:
-    """The stored cost of an estimate, or None when there is none (or it is unreadable)."""
-    try:
-        data = json.loads(timing_path(estimate).read_text())
-        return Timing(float(data["cpu_s"]), float(data["wall_s"]), int(data["steps"]),
-                      tuple(data["taggers"]))  # fmt: skip
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
-@dataclass
-class EvaluationRun:
-    """Scores of an evaluate run, what each new separation cost, and what was left out."""
-
-    scores: list[PairScore]
-    timings: dict[str, Timing]  # "<song>/<source>" -> cost, for the estimates made by this run
-    resumed: list[str]  # estimates found on disk and kept
-    unsupported: list[str]  # sources no chosen tagger has a tag for
-
-
-Progress = Callable[[str, StepResult | None], None]
-
-
-def evaluate_set(
-    set_dir: Path,
-    est_dir: Path,
-    config: RunConfig,
-    store: ModelStore,
-    sources: tuple[str, ...] | None = None,
-    progress: Progress | None = None,
-    fallback: tuple[TaggerSpec, ...] = (),
-) -> EvaluationRun:
-    """Separate every (listed) source of every song with ``config``, then score the estimates.
-
-    Estimates already in ``est_dir`` are kept (an interrupted run resumes); each new one is
-    written atomically. Each source uses those of ``config.taggers`` that have a tag for it,
-    else the first of ``fallback`` that has; a source none of them has is reported in
-    ``unsupported`` and scored as missing.
-    ``progress(key, step)`` is called after every step and once per pair with ``None``.
-    """
-    cache = ModelCache()
-    run = EvaluationRun([], {}, [], [])
-    for song, song_sources in list_set(set_dir):
-        for source in song_sources:
-            if sources is not None and source not in sources:
-                continue
-            key = f"{song}/{source}"
-            out_path = est_dir / song / f"{source}.wav"
-            taggers = taggers_for(source, config.taggers, fallback)
-            if out_path.is_file():
-                run.resumed.append(key)
-                if (timing := read_timing(out_path)) is not None:
-                    run.timings[key] = timing
-            elif not taggers:
-                run.unsupported.append(key)
-            else:
-                pair_config = replace(config, tags=(source,), taggers=taggers)
-                step_cb = (lambda s, k=key: progress(k, s)) if progress else None
-                run.timings[key] = separate_source(set_dir / song / "mix.flac", out_path,
-                                                   pair_config, store, cache, step_cb)  # fmt: skip
-            if progress:
-                progress(key, None)
-    run.scores = score_set(set_dir, est_dir, sources)
-    for score in run.scores:
-        if f"{score.song}/{score.source}" in run.unsupported:
-            score.notes.append("no chosen tagger has a tag for this source: not separated")
-    return run
+    write_text(path, json.dumps(report, indent=1))

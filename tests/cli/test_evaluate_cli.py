@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tagbox_gui.cli import main
-from tagbox_gui.core import evaluation
+from tagbox_gui.core import evaluation, evaluation_run
 from tagbox_gui.core.loading import default_config
 from tagbox_gui.core.models import ModelStore
 from tests.core.test_evaluation import cut_set
@@ -79,7 +79,9 @@ def test_interrupted_run_leaves_no_partial_file(
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        evaluation.evaluate_set(tiny_set, est, config, ModelStore(model_dir), ("drums",), interrupt)
+        evaluation_run.evaluate_set(
+            tiny_set, est, config, ModelStore(model_dir), ("drums",), interrupt
+        )
     assert (est / "band000" / "drums.wav").is_file()
     leftovers = [p.name for p in (est / "band001").iterdir()] if (est / "band001").exists() else []
     assert not [name for name in leftovers if name.endswith(".wav") or ".part" in name]

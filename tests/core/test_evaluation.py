@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tagbox_gui.core import evaluation
+from tagbox_gui.core import evaluation, evaluation_run
 
 SECONDS = 3
 RATE = 44_100
@@ -198,3 +198,14 @@ def test_si_sdr_rises_with_separation() -> None:
     better = evaluation.track_si_sdr(ref, ref + 0.1 * other, RATE)
     assert better == pytest.approx(20.0, abs=0.3)
     assert evaluation.track_si_sdr(ref, mix, RATE) == pytest.approx(0.0, abs=0.3)
+
+
+def test_taggers_for_uses_the_fallback_only_when_no_chosen_tagger_knows_the_word() -> None:
+    from tagbox_gui.core.types import TaggerSpec
+
+    mtat, jamendo, msd = (TaggerSpec("fcn", d) for d in ("mtat", "jamendo", "msd"))
+    assert evaluation_run.taggers_for("drums", (mtat, jamendo)) == (mtat, jamendo)
+    assert evaluation_run.taggers_for("bass", (mtat,)) == ()
+    assert evaluation_run.taggers_for("bass", (mtat,), (msd, jamendo)) == (jamendo,)
+    assert evaluation_run.taggers_for("piano", (mtat,), (jamendo,)) == (mtat,)
+    assert evaluation_run.taggers_for("trumpet", (mtat,), (jamendo, msd)) == ()
