@@ -71,6 +71,7 @@ def settings_from(args: argparse.Namespace, **changes: object) -> light.LightSet
         beta=args.beta,
         gate_seconds=gate,
         power=args.power,
+        prior=args.prior,
     )
     return dataclasses.replace(base, **changes)
 
@@ -372,6 +373,7 @@ def main() -> None:
     ap.add_argument("--gate-seconds", type=float, default=light.SETTINGS.gate_seconds or 0)
     ap.add_argument("--gate-list", type=_floats, default=None, help="oracle: several")
     ap.add_argument("--power", type=float, default=light.SETTINGS.power)
+    ap.add_argument("--prior", type=float, default=light.SETTINGS.prior, help="starting gate")
     ap.add_argument("--power-list", type=_floats, default=None, help="oracle: several")
     ap.add_argument("--tagger", action="append", default=None)
     ap.add_argument("--fft", type=_ints, default=list(light.LIGHT_DEFAULTS["fft_sizes"]))

@@ -114,3 +114,10 @@ def test_defaults_are_run_config_fields_and_create_makes_a_backend() -> None:
     assert isinstance(backend, light.LightBackend) and backend.name == "light"
     with pytest.raises(RuntimeError):
         backend.nmf_mask(torch.zeros(3, 1))
+
+
+def test_prior_sets_the_starting_mask_with_the_share_mask() -> None:
+    mix = _mix(1.0)
+    backend, latent = _backend(mix, prior=0.2, power=1.0)
+    mask = backend.nmf_mask(latent).detach()
+    torch.testing.assert_close(mask, torch.full_like(mask, 0.2), atol=1e-4, rtol=0)

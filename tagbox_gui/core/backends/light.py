@@ -1,16 +1,18 @@
 """The download-free backend: gates on the NMF components of the mixture.
 
 The mixture's magnitude spectrogram is factorised once per segment, ``|X| ≈ W H`` with K
-components (KL-NMF, ``core.nmf``). The latent is one gate logit per component and per stretch of
-time (``gate_seconds``); the gates, linearly interpolated between stretches, split every
-component's activation into a wanted part ``A = W (σ(G) ⊙ H)`` and the rest
-``B = W ((1 - σ(G)) ⊙ H)``. The mask on the NMF grid is the Wiener-style ratio
-``A^p / (A^p + B^p)``. Other FFT sizes get the engine's usual ratio mask of the signal this mask
-makes, so every resolution the loss hears comes from the same decision.
+components (KL-NMF, ``core.nmf``). The latent is one gate logit per component (or, with
+``gate_seconds``, per component and stretch of time, interpolated linearly); the gates split
+every component's activation into a wanted part ``A = W (σ(G) ⊙ H)`` and the rest
+``B = W ((1 - σ(G)) ⊙ H)``. The mask on the NMF grid is ``A^p / (A^p + B^p)``; with the default
+p = 1 that is the gate-weighted share of the model in each bin, the posterior-mean (Wiener)
+mask when a gate is the probability that its component belongs to the source. Other FFT sizes
+get the engine's usual ratio mask of the signal this mask makes, so every resolution the loss
+hears comes from the same decision.
 
 It needs only the small taggers, runs on a laptop CPU and is deterministic for a seed: the
-factorisation starts from a seeded draw and the gates start at 0 (every mask 0.5). Why these
-settings: see ``docs/light_backend.md``, where each choice is measured.
+factorisation starts from a seeded draw and every gate starts at ``prior`` (0.5). Why these
+settings, and what the backend does and does not achieve: ``docs/light_backend.md``.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class LightSettings:
     beta: float = 1.0  # NMF divergence: 1 = Kullback-Leibler
     gate_seconds: float | None = None  # one gate per component per this many seconds; None: one
     power: float = 1.0  # 1: the gate-weighted share of the model in each bin (Wiener-style)
+    prior: float = 0.5  # starting gate: the uninformed "belongs to the source or not"
 
 
 SETTINGS = LightSettings()
@@ -99,7 +102,7 @@ class LightBackend(Backend):
         return max(1, math.ceil(length / ANALYSIS_RATE / seconds))
 
     def init_latent(self, mix: torch.Tensor, seed: int) -> torch.Tensor:
-        """Factorise the segment; gate logits ``[K, S]`` at 0 (every mask starts at 0.5)."""
+        """Factorise the segment; gate logits ``[K, S]`` at ``logit(prior)`` (0: masks at 0.5)."""
         mix = mix.reshape(1, -1).to(self.device, torch.float32)
         self._length = mix.shape[-1]
         spec = stft(mix, self.settings.nmf_fft)[0]
@@ -108,7 +111,8 @@ class LightBackend(Backend):
         self._mix_spec, self._W, self._H = spec, result.W, result.H
         self._V_hat = result.W @ result.H
         shape = (self.settings.components, self.gate_count(self._length))
-        return torch.zeros(shape, device=self.device, requires_grad=True)
+        start = math.log(self.settings.prior / (1 - self.settings.prior))
+        return torch.full(shape, start, device=self.device, requires_grad=True)
 
     def gates(self, latent: torch.Tensor) -> torch.Tensor:
         """Per-frame gates ``[K, N]`` in (0, 1): sigmoid, linearly interpolated in time."""
