@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tagbox_gui.cli.common import add_model_dir, comma_list
+from tagbox_gui.cli.common import add_model_dir, comma_list, fft_sizes
 from tagbox_gui.core.backends import BACKENDS
 from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.types import RunConfig, StepResult, TaggerSpec
@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--steps", type=int)
     p.add_argument("--lr", type=float)
-    p.add_argument("--fft", type=_fft_sizes, metavar="N,N,...")
+    p.add_argument("--fft", type=fft_sizes, metavar="N,N,...")
     p.add_argument("--sources", type=comma_list, metavar="A,B,...", help="default: all")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"])
@@ -54,13 +54,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: torch's)")
     add_model_dir(p)
     p.set_defaults(func=main)
-
-
-def _fft_sizes(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in comma_list(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a list of FFT sizes") from None
 
 
 def build_config(args: argparse.Namespace) -> RunConfig:
@@ -122,7 +115,9 @@ def main(args: argparse.Namespace) -> int:
     check_set(args.set_dir)
     config = build_config(args)
     sources = tuple(args.sources) if args.sources else None
-    fallback = () if args.tagger else _fallback(args.backend)
+    from tagbox_gui.core.loading import FALLBACK_TAGGERS
+
+    fallback = () if args.tagger else FALLBACK_TAGGERS
     pairs = evaluation_run.plan_pairs(args.set_dir, args.output, config.taggers, sources, fallback)
     progress = _Progress(sum(not p.done and bool(p.taggers) for p in pairs) * config.steps)
     try:
@@ -152,14 +147,6 @@ def main(args: argparse.Namespace) -> int:
                  "timings": {k: vars(t) for k, t in run.timings.items()}}  # fmt: skip
         evaluation.write_report(args.json, run.scores, extra)
     return 0
-
-
-def _fallback(backend: str) -> tuple[TaggerSpec, ...]:
-    """The backend's taggers for words its default taggers lack (none if it names none)."""
-    import importlib
-
-    module = importlib.import_module(f"tagbox_gui.core.backends.{backend}")
-    return tuple(getattr(module, "FALLBACK_TAGGERS", ()))
 
 
 def _cost_line(run: EvaluationRun) -> str:

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Generator
+from dataclasses import replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -80,9 +81,13 @@ def build_config(args: argparse.Namespace, store: ModelStore) -> RunConfig:
         "device": args.device,
         "seed": args.seed,
     }
-    from tagbox_gui.core.loading import default_config
+    from tagbox_gui.core.loading import default_config, taggers_for
 
-    return default_config(backend, **{k: v for k, v in changes.items() if v is not None})
+    config = default_config(backend, **{k: v for k, v in changes.items() if v is not None})
+    if not args.tagger:  # no tagger chosen: take ones that have every wanted tag, e.g. for bass
+        chosen = taggers_for(config.tags, config.taggers)
+        config = replace(config, taggers=chosen or config.taggers)
+    return config
 
 
 def _has_jukebox(store: ModelStore) -> bool:

@@ -15,12 +15,10 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from tagbox_gui.core.audio import ExportFormat, load_song, render_stems, write_audio
-from tagbox_gui.core.errors import ConfigError, TagError
+from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.evaluation import PairScore, list_set, score_set, write_text
-from tagbox_gui.core.loading import ModelCache
+from tagbox_gui.core.loading import ModelCache, taggers_for
 from tagbox_gui.core.models import ModelStore
-from tagbox_gui.core.taggers import vocabulary
-from tagbox_gui.core.tags import instrument_tags
 from tagbox_gui.core.types import RunConfig, RunResult, StepResult, TaggerSpec
 
 
@@ -32,25 +30,6 @@ class Timing:
     wall_s: float
     steps: int
     taggers: tuple[str, ...]
-
-
-def taggers_for(
-    source: str, taggers: tuple[TaggerSpec, ...], fallback: tuple[TaggerSpec, ...] = ()
-) -> tuple[TaggerSpec, ...]:
-    """The taggers whose vocabulary has a tag for ``source`` (``core.tags``).
-
-    Those of ``taggers`` that have one; if none has, the first of ``fallback`` that has one.
-    """
-    known = tuple(spec for spec in taggers if _knows(spec, source))
-    return known or next(((spec,) for spec in fallback if _knows(spec, source)), ())
-
-
-def _knows(spec: TaggerSpec, word: str) -> bool:
-    try:
-        instrument_tags(word, spec.dataset, vocabulary(spec.dataset))
-    except TagError:
-        return False
-    return True
 
 
 def separate_source(
@@ -143,7 +122,12 @@ def plan_pairs(
 ) -> list[Pair]:
     """Every (listed) source of every song, with the taggers that will separate it."""
     return [
-        Pair(song, source, est_dir / song / f"{source}.wav", taggers_for(source, taggers, fallback))
+        Pair(
+            song,
+            source,
+            est_dir / song / f"{source}.wav",
+            taggers_for((source,), taggers, fallback),
+        )
         for song, song_sources in list_set(set_dir)
         for source in song_sources
         if sources is None or source in sources

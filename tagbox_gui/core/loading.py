@@ -13,11 +13,11 @@ import torch
 
 from tagbox_gui.core.backends import BACKENDS
 from tagbox_gui.core.backends.base import Backend
-from tagbox_gui.core.errors import ConfigError
+from tagbox_gui.core.errors import ConfigError, TagError
 from tagbox_gui.core.models import ModelStore
 from tagbox_gui.core.objective import Criterion
 from tagbox_gui.core.taggers import Tagger, load_tagger, vocabulary
-from tagbox_gui.core.tags import check_known, resolve_targets
+from tagbox_gui.core.tags import check_known, instrument_tags, resolve_targets
 from tagbox_gui.core.types import RunConfig, TaggerSpec
 
 
@@ -90,3 +90,30 @@ def default_config(backend: str, **changes: Any) -> RunConfig:
     module = importlib.import_module(f"tagbox_gui.core.backends.{backend}")
     defaults = dict(getattr(module, "DEFAULTS", {}))
     return replace(RunConfig(tags=(), backend=backend), **{**defaults, **changes})
+
+
+FALLBACK_TAGGERS: tuple[TaggerSpec, ...] = (TaggerSpec("fcn", "jamendo"), TaggerSpec("fcn", "msd"))
+"""Taggers to use, in this order, when the user chose none and the default taggers have no tag
+for a wanted word (e.g. ``bass``: only MTG-Jamendo has ``instrument---bass``)."""
+
+
+def tagger_knows(spec: TaggerSpec, word: str) -> bool:
+    """Whether ``spec``'s vocabulary has a tag for ``word`` (see ``core.tags``)."""
+    try:
+        instrument_tags(word, spec.dataset, vocabulary(spec.dataset))
+    except TagError:
+        return False
+    return True
+
+
+def taggers_for(
+    words: tuple[str, ...],
+    taggers: tuple[TaggerSpec, ...],
+    fallback: tuple[TaggerSpec, ...] = FALLBACK_TAGGERS,
+) -> tuple[TaggerSpec, ...]:
+    """The taggers that have a tag for every word: those of ``taggers`` that do, else the
+    first of ``fallback`` that does, else none."""
+    knows_all = [s for s in taggers if all(tagger_knows(s, w) for w in words)]
+    if knows_all:
+        return tuple(knows_all)
+    return next(((s,) for s in fallback if all(tagger_knows(s, w) for w in words)), ())

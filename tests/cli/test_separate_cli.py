@@ -86,7 +86,7 @@ def _bad_wav(tmp_path: Path, data: np.ndarray) -> Path:
         (lambda d: _bad_wav(d, np.zeros((0, 1))), (), "no audio"),
         (lambda d: _bad_wav(d, np.full((1000, 1), np.nan)), (), "NaN"),
         (lambda d: _song(d / "s.wav"), ("--tags", "pianno"), "did you mean 'piano'"),
-        (lambda d: _song(d / "s.wav"), ("--tags", "bass"), "jamendo"),
+        (lambda d: _song(d / "s.wav"), ("--tags", "bass", "--tagger", "fcn/mtat"), "jamendo"),
         (lambda d: _song(d / "s.wav"), ("--region", "2:9"), "outside the song"),
         (lambda d: _song(d / "s.wav"), ("--model-dir", "EMPTY"), "tagbox models fetch fcn/mtat"),
     ],
@@ -108,3 +108,18 @@ def test_bad_input_gives_one_line_and_writes_nothing(
     assert len(lines) == 1 and lines[0].startswith("tagbox: error:"), err
     assert message.lower() in lines[0].lower()
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_without_a_chosen_tagger_words_the_defaults_lack_get_one_that_has_them(model_dir):
+    from tagbox_gui.cli import build_parser
+    from tagbox_gui.cli.separate import build_config
+    from tagbox_gui.core.models import ModelStore
+
+    def config(*words: str):
+        args = build_parser().parse_args(["separate", "s.wav", *words, "-o", "out"])
+        return build_config(args, ModelStore(model_dir))
+
+    assert [str(t) for t in config("--tags", "piano").taggers] == ["fcn/mtat"]
+    assert [str(t) for t in config("--tags", "bass").taggers] == ["fcn/jamendo"]
+    chosen = config("--tags", "bass", "--tagger", "fcn/mtat").taggers
+    assert [str(t) for t in chosen] == ["fcn/mtat"]  # a chosen tagger is kept (and refused later)

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tagbox_gui.core import evaluation, evaluation_run
+from tagbox_gui.core import evaluation
+from tagbox_gui.core.loading import taggers_for
 
 SECONDS = 3
 RATE = 44_100
@@ -204,8 +205,9 @@ def test_taggers_for_uses_the_fallback_only_when_no_chosen_tagger_knows_the_word
     from tagbox_gui.core.types import TaggerSpec
 
     mtat, jamendo, msd = (TaggerSpec("fcn", d) for d in ("mtat", "jamendo", "msd"))
-    assert evaluation_run.taggers_for("drums", (mtat, jamendo)) == (mtat, jamendo)
-    assert evaluation_run.taggers_for("bass", (mtat,)) == ()
-    assert evaluation_run.taggers_for("bass", (mtat,), (msd, jamendo)) == (jamendo,)
-    assert evaluation_run.taggers_for("piano", (mtat,), (jamendo,)) == (mtat,)
-    assert evaluation_run.taggers_for("trumpet", (mtat,), (jamendo, msd)) == ()
+    assert taggers_for(("drums",), (mtat, jamendo), ()) == (mtat, jamendo)
+    assert taggers_for(("bass",), (mtat,), ()) == ()
+    assert taggers_for(("bass",), (mtat,), (msd, jamendo)) == (jamendo,)
+    assert taggers_for(("piano",), (mtat,), (jamendo,)) == (mtat,)
+    assert taggers_for(("trumpet",), (mtat,), (jamendo, msd)) == ()
+    assert taggers_for(("piano", "bass"), (mtat,), (msd, jamendo)) == (jamendo,)

@@ -63,11 +63,7 @@ LIGHT_DEFAULTS: dict[str, Any] = {
 """The RunConfig fields the engine, CLI and GUI use when ``backend == "light"``.
 
 FCN/MTAT alone: the two-tagger ensemble with FCN/Jamendo cost twice as much for no measured
-gain. MTAT has no bass tag; :data:`FALLBACK_TAGGERS` covers words it lacks."""
-
-FALLBACK_TAGGERS: tuple[TaggerSpec, ...] = (TaggerSpec("fcn", "jamendo"), TaggerSpec("fcn", "msd"))
-"""Taggers to use, in this order, for a wanted word the chosen taggers have no tag for
-(e.g. ``bass``: only MTG-Jamendo has ``instrument---bass``)."""
+gain. MTAT has no bass tag; :data:`core.loading.FALLBACK_TAGGERS` covers words it lacks."""
 
 DEFAULTS = LIGHT_DEFAULTS  # the name ``core.loading.default_config`` reads
 
