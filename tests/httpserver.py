@@ -210,3 +210,14 @@ def http_server() -> Iterator[Callable[..., FileServer]]:
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def offline_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model store built without base URLs must not reach the internet: a dead local port."""
+    from tagbox_gui.core.models import ENV_BASE_URL, ENV_MODEL_DIR
+
+    monkeypatch.setenv(ENV_BASE_URL, closed_port_url())
+    monkeypatch.delenv(ENV_MODEL_DIR, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")

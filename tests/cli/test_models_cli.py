@@ -17,12 +17,7 @@ PRESENT = {
 }  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(ENV_BASE_URL, closed_port_url())
-    monkeypatch.delenv(ENV_MODEL_DIR, raising=False)
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+pytestmark = pytest.mark.usefixtures("offline_models")
 
 
 @pytest.fixture

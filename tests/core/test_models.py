@@ -38,13 +38,7 @@ LOCAL = [  # the checkpoints the shared model folder holds
 ]
 
 
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A store built without base_urls must not reach the internet: point it at a dead port."""
-    monkeypatch.setenv(ENV_BASE_URL, closed_port_url())
-    monkeypatch.delenv(ENV_MODEL_DIR, raising=False)
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+pytestmark = pytest.mark.usefixtures("offline_models")
 
 
 @pytest.fixture

@@ -95,6 +95,7 @@ class FakeStream:
     def __init__(self, rate: int, channels: int, callback) -> None:
         self.rate, self.channels, self.callback = rate, channels, callback
         self.active = False
+        self.closed = False
 
     def start(self) -> None:
         self.active = True
@@ -104,6 +105,7 @@ class FakeStream:
 
     def close(self) -> None:
         self.active = False
+        self.closed = True
 
     def pull(self, frames: int) -> np.ndarray:
         out = np.zeros((frames, self.channels), dtype=np.float32)

@@ -7,27 +7,9 @@ import pytest
 
 from tagbox_gui.core.types import Region
 from tagbox_gui.gui.playback import Player
+from tests.gui.fake_engine import FakeStream
 
 RATE = 1000
-
-
-class FakeStream:
-    """Stands in for sounddevice.OutputStream; the test plays PortAudio's part."""
-
-    def __init__(self, rate: int, channels: int, callback) -> None:
-        self.rate, self.channels, self.callback = rate, channels, callback
-        self.active = False
-        self.closed = False
-
-    def start(self) -> None:
-        self.active = True
-
-    def stop(self) -> None:
-        self.active = False
-
-    def close(self) -> None:
-        self.active = False
-        self.closed = True
 
 
 def ramp(frames: int, channels: int = 2, offset: float = 0.0) -> np.ndarray:

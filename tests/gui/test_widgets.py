@@ -25,6 +25,7 @@ from tagbox_gui.gui.widgets import (
     peak_envelope,
 )
 from tagbox_gui.gui.widgets.spectrogram_view import FLOOR_DB
+from tests.gui.fake_engine import FakeStream
 
 
 def make_song(seconds: float = 4.0, rate: int = 22_050, channels: int = 2) -> Song:
@@ -250,20 +251,6 @@ def test_tag_meters_show_both_probabilities(qtbot) -> None:
 
 
 # ----- transport -----------------------------------------------------------------------------
-class FakeStream:
-    def __init__(self, rate: int, channels: int, callback) -> None:
-        self.callback, self.channels, self.active = callback, channels, False
-
-    def start(self) -> None:
-        self.active = True
-
-    def stop(self) -> None:
-        self.active = False
-
-    def close(self) -> None:
-        self.active = False
-
-
 def pull(player: Player, frames: int) -> None:
     out = np.zeros((frames, 2), dtype=np.float32)
     player.callback(out, frames, None, None)
