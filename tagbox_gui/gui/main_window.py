@@ -12,7 +12,6 @@ from PySide6.QtGui import QKeySequence as Keys
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
-    QGroupBox,
     QMainWindow,
     QMessageBox,
     QProgressBar,
@@ -37,7 +36,7 @@ from tagbox_gui.gui.settings import AppSettings
 from tagbox_gui.gui.song_loader import LoadedSong, SongLoader
 from tagbox_gui.gui.widgets.audition_panel import AuditionPanel
 from tagbox_gui.gui.widgets.export_dialog import ExportDialog
-from tagbox_gui.gui.widgets.live_panel import LivePanel
+from tagbox_gui.gui.widgets.live_panel import LivePanel, boxed
 from tagbox_gui.gui.widgets.run_panel import RunPanel
 from tagbox_gui.gui.widgets.settings_panel import SettingsPanel
 from tagbox_gui.gui.widgets.song_panel import SongPanel
@@ -113,8 +112,9 @@ class MainWindow(QMainWindow):
         side_column = QVBoxLayout(side)
         side_column.setContentsMargins(0, 0, 0, 0)
         side_column.addWidget(self.run_panel)
-        side_column.addWidget(_group("Wanted tags: separated vs residual", self.live.meters))
-        stems = _group("Stems (drag into your DAW)", self.stems)
+        meters = boxed("Wanted tags: separated vs residual", self.live.meters, margin=6)
+        side_column.addWidget(meters)
+        stems = boxed("Stems (drag into your DAW)", self.stems, margin=6)
         stems.layout().addWidget(self.export_button)
         self.licence_note = self.run_view.licence_label()
         stems.layout().addWidget(self.licence_note)
@@ -334,11 +334,3 @@ class MainWindow(QMainWindow):
         self.settings.store.setValue("window/state", self.saveState())
         self.settings.store.sync()
         event.accept()
-
-
-def _group(title: str, widget: QWidget) -> QGroupBox:
-    box = QGroupBox(title)
-    layout = QVBoxLayout(box)
-    layout.setContentsMargins(6, 6, 6, 6)
-    layout.addWidget(widget)
-    return box

@@ -29,8 +29,8 @@ class LivePanel(QSplitter):
         self.meters = TagMetersView()
         for view in (self.loss, self.mask):  # keyboard focus would swallow Space (play/pause)
             view.plot_widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.addWidget(_boxed("Loss (total and each tagger × FFT size)", self.loss))
-        self.addWidget(_boxed("Mask of the shown step (frequency × time)", self.mask))
+        self.addWidget(boxed("Loss (total and each tagger × FFT size)", self.loss))
+        self.addWidget(boxed("Mask of the shown step (frequency × time)", self.mask))
         self.setStretchFactor(0, 3)
         self.setStretchFactor(1, 2)
         self._meter_values: tuple[dict, dict] | None = None
@@ -85,9 +85,10 @@ def _by_name(values: dict[str, float]) -> dict[str, float]:
     return {name: float(np.mean(v)) for name, v in groups.items()}
 
 
-def _boxed(title: str, widget: QWidget) -> QGroupBox:
+def boxed(title: str, widget: QWidget, margin: int = 4) -> QGroupBox:
+    """``widget`` in a titled group box (used by the main window's side column too)."""
     box = QGroupBox(title)
     layout = QVBoxLayout(box)
-    layout.setContentsMargins(4, 4, 4, 4)
+    layout.setContentsMargins(margin, margin, margin, margin)
     layout.addWidget(widget)
     return box
