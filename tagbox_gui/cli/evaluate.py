@@ -1,11 +1,13 @@
 """`tagbox evaluate`: separate every source of a set with true stems, then score the estimates.
 
     tagbox evaluate SET_DIR -o EST_DIR [--backend light] [--tagger fcn/mtat ...] [--steps N]
-        [--sources bass,drums,...] [--model-dir DIR] [--json FILE]
+        [--sources bass,drums,...] [--no-share] [--model-dir DIR] [--json FILE]
 
 The set is laid out like shared/eval/dev (``<song>/mix.flac``, ``<song>/stems/<source>.flac``,
-``manifest.json``). Each source name is the wanted tag. Estimates are written as
-``EST_DIR/<song>/<source>.wav``; those already there are kept, so an interrupted run resumes.
+``manifest.json``). Each source name is the wanted tag. The sources of a song share its mixture
+(``core.estimates.share``) unless ``--no-share``. Stems are written as
+``EST_DIR/<song>/<source>.wav``, next to the kept estimates (``<source>.estimate.npz``); kept
+estimates are not made again, so an interrupted run resumes.
 """
 
 from __future__ import annotations
@@ -48,6 +50,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float)
     p.add_argument("--fft", type=fft_sizes, metavar="N,N,...")
     p.add_argument("--sources", type=comma_list, metavar="A,B,...", help="default: all")
+    p.add_argument(
+        "--share",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the sources of a song share its mixture: a bin the separations claim more than "
+        "once is split in proportion to the claims (default: on)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--json", type=Path, metavar="FILE", help="write every score here")
@@ -129,11 +138,13 @@ def main(args: argparse.Namespace) -> int:
             sources,
             progress,
             fallback,
+            args.share,
         )
     finally:
         progress.bar.close()
     rows = evaluation.summarise(run.scores)
-    print(f"SDRi (dB, BSS Eval v4, median over 1 s windows) of {args.output}")
+    sharing = "sources share the mix" if run.shared else "each source on its own"
+    print(f"SDRi (dB, BSS Eval v4, median over 1 s windows) of {args.output} ({sharing})")
     print(evaluation.format_table(rows))
     print(_cost_line(run))
     if run.resumed:
@@ -142,7 +153,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"not separated (no chosen tagger has the tag): {', '.join(run.unsupported)}")
     if args.json:
         extra = {"set": str(args.set_dir), "estimates": str(args.output),
-                 "config": _config_dict(config), "threads": torch.get_num_threads(),
+                 "config": {**_config_dict(config), "shared": run.shared},
+                 "threads": torch.get_num_threads(),
                  "unsupported": run.unsupported,
                  "timings": {k: vars(t) for k, t in run.timings.items()}}  # fmt: skip
         evaluation.write_report(args.json, run.scores, extra)

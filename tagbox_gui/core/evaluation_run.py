@@ -1,9 +1,12 @@
 """The evaluate driver: separate every source of a set through the engine, then score it.
 
-Each source name is the wanted tag. The engine (``core.engine.run``) separates it, the stem is
-rendered onto the song (``core.audio.render_stems``) and written atomically as
-``EST/<song>/<source>.wav`` with its cost beside it (``<source>.timing.json``); the scores come
-from ``core.evaluation``. Estimates already written are kept, so an interrupted run resumes.
+Each source name is the wanted tag. The engine (``core.engine.run``) separates it and its
+estimate is kept as ``EST/<song>/<source>.estimate.npz`` with its cost beside it
+(``<source>.timing.json``). Once every listed source of a song is separated, the estimates share
+the mixture (``core.estimates.share``, unless told not to) and each stem is rendered onto the song
+(``core.audio.render_stems``) and written atomically as ``EST/<song>/<source>.wav``; the scores
+come from ``core.evaluation``. Estimates already kept are not made again, so an interrupted run
+resumes.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 
 from tagbox_gui.core.audio import ExportFormat, load_song, render_stems, write_audio
 from tagbox_gui.core.errors import ConfigError
+from tagbox_gui.core.estimates import load_estimate, save_estimate, share
 from tagbox_gui.core.evaluation import PairScore, list_set, score_set, write_text
 from tagbox_gui.core.loading import ModelCache, taggers_for
 from tagbox_gui.core.models import ModelStore
@@ -34,13 +38,13 @@ class Timing:
 
 def separate_source(
     mix_path: Path,
-    out_path: Path,
+    pair: Pair,
     config: RunConfig,
     store: ModelStore,
     cache: ModelCache,
     on_step: Callable[[StepResult], None] | None = None,
 ) -> Timing:
-    """Run the engine on one song for one source and write the separated stem atomically."""
+    """Run the engine on one song for one source; keep its estimate and cost (``pair``)."""
     from tagbox_gui.core import engine  # the driver needs torch; scoring alone does not
 
     song = load_song(mix_path)
@@ -57,14 +61,45 @@ def separate_source(
             on_step(step)
     if result.estimate is None:
         raise ConfigError(f"the run on {mix_path} made no estimate; use at least one step")
-    separated, _ = render_stems(song, result.estimate)
     timing = Timing(time.process_time() - began_cpu, time.perf_counter() - began_wall,
                     result.steps_done, tuple(str(t) for t in config.taggers))  # fmt: skip
-    out_path.parent.mkdir(parents=True, exist_ok=True)
     # The timing goes first: the estimate's presence is what marks the pair as done.
-    write_text(timing_path(out_path), json.dumps(asdict(timing)))
-    write_audio(out_path, separated, song.rate, ExportFormat.WAV32)
+    pair.timing.parent.mkdir(parents=True, exist_ok=True)
+    write_text(pair.timing, json.dumps(asdict(timing)))
+    save_estimate(pair.saved, result.estimate)
     return timing
+
+
+RENDERED = "stems.json"
+"""Per song folder: which kept estimates its stems were rendered from, and whether shared."""
+
+
+def _rendering(pairs: list[Pair], shared: bool) -> dict[str, object]:
+    return {"shared": shared, "sources": sorted(p.source for p in pairs if p.done)}
+
+
+def needs_render(song_dir: Path, pairs: list[Pair], shared: bool) -> bool:
+    """Whether the song's stems are missing or were rendered from other estimates or sharing."""
+    if any(p.done and not p.estimate.is_file() for p in pairs):
+        return True
+    try:
+        return json.loads((song_dir / RENDERED).read_text()) != _rendering(pairs, shared)
+    except (OSError, ValueError):
+        return any(p.done for p in pairs)
+
+
+def render_song(mix_path: Path, pairs: list[Pair], shared: bool) -> None:
+    """Write the stem of every kept estimate of one song, sharing the mixture if ``shared``."""
+    kept = {pair.source: load_estimate(pair.saved) for pair in pairs if pair.done}
+    if not kept:
+        return
+    song = load_song(mix_path)
+    estimates = share(kept) if shared else kept
+    for pair in pairs:
+        if pair.source in estimates:
+            separated, _ = render_stems(song, estimates[pair.source])
+            write_audio(pair.estimate, separated, song.rate, ExportFormat.WAV32)
+    write_text(pairs[0].estimate.parent / RENDERED, json.dumps(_rendering(pairs, shared)))
 
 
 def timing_path(estimate: Path) -> Path:
@@ -72,10 +107,10 @@ def timing_path(estimate: Path) -> Path:
     return estimate.with_name(estimate.stem + ".timing.json")
 
 
-def read_timing(estimate: Path) -> Timing | None:
-    """The stored cost of an estimate, or None when there is none (or it is unreadable)."""
+def read_timing(path: Path) -> Timing | None:
+    """The cost stored at ``path``, or None when there is none (or it is unreadable)."""
     try:
-        data = json.loads(timing_path(estimate).read_text())
+        data = json.loads(path.read_text())
         return Timing(float(data["cpu_s"]), float(data["wall_s"]), int(data["steps"]),
                       tuple(data["taggers"]))  # fmt: skip
     except (OSError, ValueError, KeyError, TypeError):
@@ -90,6 +125,7 @@ class EvaluationRun:
     timings: dict[str, Timing]  # "<song>/<source>" -> cost, for the estimates made by this run
     resumed: list[str]  # estimates found on disk and kept
     unsupported: list[str]  # sources no chosen tagger has a tag for
+    shared: bool = True  # whether the sources of a song shared the mixture
 
 
 Progress = Callable[[str, StepResult | None], None]
@@ -101,7 +137,7 @@ class Pair:
 
     song: str
     source: str
-    estimate: Path  # EST/<song>/<source>.wav
+    estimate: Path  # EST/<song>/<source>.wav, the stem that is scored
     taggers: tuple[TaggerSpec, ...]  # empty: no tagger has a tag for the source
 
     @property
@@ -109,8 +145,18 @@ class Pair:
         return f"{self.song}/{self.source}"
 
     @property
+    def saved(self) -> Path:
+        """The kept estimate (masks): EST/<song>/<source>.estimate.npz."""
+        return self.estimate.with_suffix(".estimate.npz")
+
+    @property
+    def timing(self) -> Path:
+        """The cost of the estimate: EST/<song>/<source>.timing.json."""
+        return timing_path(self.estimate)
+
+    @property
     def done(self) -> bool:
-        return self.estimate.is_file()
+        return self.saved.is_file()
 
 
 def plan_pairs(
@@ -142,35 +188,59 @@ def evaluate_set(
     sources: tuple[str, ...] | None = None,
     progress: Progress | None = None,
     fallback: tuple[TaggerSpec, ...] = (),
+    shared: bool = True,
 ) -> EvaluationRun:
-    """Separate every (listed) source of every song with ``config``, then score the estimates.
+    """Separate every (listed) source of every song with ``config``, then score the stems.
 
     Estimates already in ``est_dir`` are kept (an interrupted run resumes); each new one is
     written atomically. Each source uses those of ``config.taggers`` that have a tag for it,
     else the first of ``fallback`` that has; a source none of them has is reported in
-    ``unsupported`` and scored as missing.
+    ``unsupported`` and scored as missing. With ``shared``, the sources of a song share the
+    mixture (``core.estimates.share``); a song's stems are written again when one of its
+    estimates is new or a stem is missing.
     ``progress(key, step)`` is called after every step and once per pair with ``None``.
     """
     cache = ModelCache()
-    run = EvaluationRun([], {}, [], [])
+    run = EvaluationRun([], {}, [], [], shared)
+    by_song: dict[str, list[Pair]] = {}
     for pair in plan_pairs(set_dir, est_dir, config.taggers, sources, fallback):
-        if pair.done:
-            run.resumed.append(pair.key)
-            if (timing := read_timing(pair.estimate)) is not None:
-                run.timings[pair.key] = timing
-        elif not pair.taggers:
-            run.unsupported.append(pair.key)
-        else:
-            pair_config = replace(config, tags=(pair.source,), taggers=pair.taggers)
-            step_cb = (lambda s, k=pair.key: progress(k, s)) if progress else None
-            mix_path = set_dir / pair.song / "mix.flac"
-            run.timings[pair.key] = separate_source(
-                mix_path, pair.estimate, pair_config, store, cache, step_cb
-            )
-        if progress:
-            progress(pair.key, None)
+        by_song.setdefault(pair.song, []).append(pair)
+    for song, pairs in by_song.items():
+        mix_path = set_dir / song / "mix.flac"
+        # A list, not a generator: every pair must be visited, not just up to the first new one.
+        made = [_separate_pair(pair, mix_path, config, store, cache, run, progress)
+                for pair in pairs]  # fmt: skip
+        if any(made) or needs_render(est_dir / song, pairs, shared):
+            render_song(mix_path, pairs, shared)
     run.scores = score_set(set_dir, est_dir, sources)
     for score in run.scores:
         if f"{score.song}/{score.source}" in run.unsupported:
             score.notes.append("no chosen tagger has a tag for this source: not separated")
     return run
+
+
+def _separate_pair(
+    pair: Pair,
+    mix_path: Path,
+    config: RunConfig,
+    store: ModelStore,
+    cache: ModelCache,
+    run: EvaluationRun,
+    progress: Progress | None,
+) -> bool:
+    """Separate one pair unless it is done or unsupported; True when it was separated now."""
+    separated = False
+    if pair.done:
+        run.resumed.append(pair.key)
+        if (timing := read_timing(pair.timing)) is not None:
+            run.timings[pair.key] = timing
+    elif not pair.taggers:
+        run.unsupported.append(pair.key)
+    else:
+        pair_config = replace(config, tags=(pair.source,), taggers=pair.taggers)
+        step_cb = (lambda s, k=pair.key: progress(k, s)) if progress else None
+        run.timings[pair.key] = separate_source(mix_path, pair, pair_config, store, cache, step_cb)
+        separated = True
+    if progress:
+        progress(pair.key, None)
+    return separated

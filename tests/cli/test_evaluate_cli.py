@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile
 import torch
 
 from tagbox_gui.cli import main
 from tagbox_gui.core import evaluation, evaluation_run
+from tagbox_gui.core.audio import load_song, render_stems
+from tagbox_gui.core.estimates import load_estimate, share
 from tagbox_gui.core.loading import default_config
 from tagbox_gui.core.models import ModelStore
 from tests.core.test_evaluation import cut_set
@@ -51,12 +56,15 @@ def test_evaluate_writes_scores_and_resumes(
     rescored = evaluation.score_set(tiny_set, est, ("drums",))
     assert [r["sdri"] for r in data["results"]] == [s.sdri for s in rescored]
     assert all(math.isfinite(s.sdri) for s in rescored)
-    assert sorted(p.name for p in (est / "band000").iterdir()) == ["drums.timing.json", "drums.wav"]
+    assert sorted(p.name for p in (est / "band000").iterdir()) == [
+        "drums.estimate.npz", "drums.timing.json", "drums.wav", "stems.json"
+    ]  # fmt: skip
 
-    # Resume: an existing estimate is kept untouched, a missing one is made again.
+    # Resume: a kept estimate is not made again and its song's stems are left untouched; a
+    # missing stem is rendered again from its kept estimate; a missing estimate is made again.
     kept = est / "band000" / "drums.wav"
     stamp = kept.stat().st_mtime_ns
-    (est / "band001" / "drums.wav").unlink()
+    (est / "band001" / "drums.estimate.npz").unlink()
     assert main(_args(tiny_set, est, model_dir, "--json", str(report))) == 0
     assert "1 estimates were already there" in capsys.readouterr().out
     assert kept.stat().st_mtime_ns == stamp
@@ -64,6 +72,36 @@ def test_evaluate_writes_scores_and_resumes(
     assert again["summary"]["drums"]["n"] == 2
     # Same seed, same settings, CPU: the re-made estimate scores the same.
     assert again["results"][1]["sdri"] == pytest.approx(data["results"][1]["sdri"], abs=1e-9)
+    kept.unlink()
+    assert main(_args(tiny_set, est, model_dir, "--json", str(report))) == 0
+    assert "2 estimates were already there" in capsys.readouterr().out
+    assert json.loads(report.read_text())["results"][0]["sdri"] == data["results"][0]["sdri"]
+
+
+@pytest.mark.slow
+def test_sources_of_a_song_share_the_mixture(
+    tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    alone, shared, report = tmp_path / "alone", tmp_path / "shared", tmp_path / "r.json"
+    two = ["--sources", "drums,strings", "--json", str(report)]
+    assert main([*_args(tiny_set, alone, model_dir, "--no-share"), *two]) == 0
+    assert "(each source on its own)" in capsys.readouterr().out
+    assert json.loads(report.read_text())["config"]["shared"] is False
+    # The same kept estimates, shared: nothing is separated again, only the stems change.
+    shutil.copytree(alone, shared)
+    assert main([*_args(tiny_set, shared, model_dir), *two]) == 0
+    out = capsys.readouterr().out
+    assert "(sources share the mix)" in out and "4 estimates were already there" in out
+    for song in SONGS:
+        song_obj = load_song(tiny_set / song / "mix.flac")
+        kept = {s: load_estimate(shared / song / f"{s}.estimate.npz") for s in ("drums", "strings")}
+        for source, estimate in share(kept).items():
+            expected, _ = render_stems(song_obj, estimate)
+            written, _ = soundfile.read(shared / song / f"{source}.wav", dtype="float32")
+            np.testing.assert_allclose(written, expected[:, 0], atol=1e-6)
+            unshared, _ = soundfile.read(alone / song / f"{source}.wav", dtype="float32")
+            # Sharing only ever takes away from a source, never adds to it.
+            assert np.sum(written**2) <= np.sum(unshared**2) * (1 + 1e-6)
 
 
 @pytest.mark.slow

@@ -1,0 +1,83 @@
+"""Estimates on disk, and several sources of one song sharing the mixture.
+
+When several instruments are separated from the same song, each run decides on its own, so
+their masks can claim the same time-frequency bin more than once: on the dev set the five
+light-backend masks of a song add up to about 2.3 on average. Sources add up to the mixture, so
+:func:`share` divides the masks of every bin whose claims add up to more than one by their sum.
+A contested bin is split in proportion to the claims and never handed out twice; where the
+claims add up to less than one the remainder stays in the residual, which therefore still holds
+whatever no listed source took. A single source is left as it is.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from tagbox_gui.core.errors import ConfigError
+from tagbox_gui.core.types import Estimate
+
+_FORMAT = 1  # version of the .npz layout written by save_estimate
+
+
+def share(estimates: Mapping[str, Estimate]) -> dict[str, Estimate]:
+    """The estimates of several sources of one region, sharing each bin (module docstring).
+
+    Every estimate must be a mask estimate of the same region with the same FFT sizes, as the
+    runs of one song with one configuration make; anything else raises ConfigError.
+    """
+    items = list(estimates.items())
+    if len(items) < 2:
+        return dict(items)
+    first = items[0][1]
+    for name, est in items:
+        if est.audio is not None or not est.masks:
+            raise ConfigError(f"'{name}' was separated in free mode: it has no mask to share")
+        if (est.start, est.length, sorted(est.masks)) != (
+            first.start, first.length, sorted(first.masks)
+        ):  # fmt: skip
+            raise ConfigError(f"'{name}' covers another region or FFT sizes than the others")
+    shared: dict[str, dict[int, np.ndarray]] = {name: {} for name, _ in items}
+    for n_fft in first.masks:
+        stack = np.stack([est.masks[n_fft] for _, est in items])
+        divisor = np.maximum(stack.sum(axis=0), 1.0)
+        for (name, _), mask in zip(items, stack / divisor, strict=True):
+            shared[name][n_fft] = mask.astype(np.float32)
+    return {name: Estimate(est.start, est.length, shared[name]) for name, est in items}
+
+
+def save_estimate(path: Path, estimate: Estimate) -> None:
+    """Write ``estimate`` as a compressed ``.npz``, atomically (a partial file never shows)."""
+    arrays: dict[str, np.ndarray] = {
+        "format": np.array(_FORMAT),
+        "start": np.array(estimate.start),
+        "length": np.array(estimate.length),
+    }
+    for n_fft, mask in estimate.masks.items():
+        arrays[f"mask_{n_fft}"] = mask.astype(np.float32)
+    if estimate.audio is not None:
+        arrays["audio"] = estimate.audio.astype(np.float32)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".part")
+    partial.write_bytes(buffer.getvalue())
+    os.replace(partial, path)
+
+
+def load_estimate(path: Path) -> Estimate:
+    """Read an estimate written by :func:`save_estimate`; ConfigError if it is not one."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if int(data["format"]) != _FORMAT:
+                raise ConfigError(f"'{path}' is an estimate of another format version")
+            masks = {int(k.removeprefix("mask_")): data[k] for k in data.files
+                     if k.startswith("mask_")}  # fmt: skip
+            audio = data["audio"] if "audio" in data.files else None
+            return Estimate(int(data["start"]), int(data["length"]), masks, audio)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"'{path}' is not a readable estimate ({exc})") from exc

@@ -1,0 +1,87 @@
+"""Estimates kept on disk, and several sources of one song sharing the mixture."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tagbox_gui.core.errors import ConfigError
+from tagbox_gui.core.estimates import load_estimate, save_estimate, share
+from tagbox_gui.core.types import Estimate
+
+
+def _estimate(rng: np.random.Generator, scale: float = 1.0, sizes=(2048, 512)) -> Estimate:
+    masks = {n: (scale * rng.random((n // 2 + 1, 7))).astype(np.float32) for n in sizes}
+    return Estimate(100, 4096, masks)
+
+
+def test_shared_masks_never_hand_out_a_bin_twice() -> None:
+    rng = np.random.default_rng(0)
+    estimates = {name: _estimate(rng) for name in ("drums", "piano", "bass")}
+    shared = share(estimates)
+    for n in (2048, 512):
+        total = sum(shared[name].masks[n] for name in estimates)
+        assert total.max() <= 1 + 1e-6
+        raw = sum(estimates[name].masks[n] for name in estimates)
+        over = raw > 1
+        # Over-claimed bins are split in proportion to the claims, and handed out in full.
+        np.testing.assert_allclose(total[over], 1.0, atol=1e-6)
+        ratio = shared["drums"].masks[n][over] / shared["piano"].masks[n][over]
+        np.testing.assert_allclose(
+            ratio, (estimates["drums"].masks[n] / estimates["piano"].masks[n])[over], rtol=1e-5
+        )
+        # Bins claimed less than once in all are left as they were: the rest stays in the mix.
+        for name in estimates:
+            np.testing.assert_array_equal(
+                shared[name].masks[n][~over], estimates[name].masks[n][~over]
+            )
+
+
+def test_one_source_or_modest_claims_are_left_alone() -> None:
+    rng = np.random.default_rng(1)
+    alone = _estimate(rng)
+    assert share({"piano": alone})["piano"] is alone
+    quiet = {name: _estimate(rng, scale=0.3) for name in ("a", "b", "c")}  # sums stay < 1
+    shared = share(quiet)
+    for name in quiet:
+        for n, mask in quiet[name].masks.items():
+            np.testing.assert_array_equal(shared[name].masks[n], mask)
+        assert (shared[name].start, shared[name].length) == (100, 4096)
+
+
+def test_estimates_of_other_regions_or_free_mode_are_refused() -> None:
+    rng = np.random.default_rng(2)
+    base = _estimate(rng)
+    other_region = Estimate(0, 4096, base.masks)
+    with pytest.raises(ConfigError, match="'b' covers another region"):
+        share({"a": base, "b": other_region})
+    with pytest.raises(ConfigError, match="another region or FFT sizes"):
+        share({"a": base, "b": _estimate(rng, sizes=(1024,))})
+    free = Estimate(100, 4096, {}, np.zeros(4096, np.float32))
+    with pytest.raises(ConfigError, match="free mode"):
+        share({"a": base, "b": free})
+
+
+def test_saved_estimates_read_back_exactly(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    est = _estimate(rng)
+    path = tmp_path / "song" / "piano.estimate.npz"
+    save_estimate(path, est)
+    assert [p.name for p in path.parent.iterdir()] == ["piano.estimate.npz"]  # no .part left
+    back = load_estimate(path)
+    assert (back.start, back.length, back.audio) == (100, 4096, None)
+    assert sorted(back.masks) == [512, 2048]
+    for n in est.masks:
+        np.testing.assert_array_equal(back.masks[n], est.masks[n])
+    free = Estimate(0, 10, {}, np.arange(10, dtype=np.float32))
+    save_estimate(path, free)
+    np.testing.assert_array_equal(load_estimate(path).audio, free.audio)
+
+
+def test_a_damaged_estimate_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "x.estimate.npz"
+    path.write_bytes(b"not an npz")
+    with pytest.raises(ConfigError, match="not a readable estimate"):
+        load_estimate(path)
