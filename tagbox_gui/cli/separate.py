@@ -28,7 +28,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `separate` sub-command."""
     p = subparsers.add_parser("separate", help="separate tagged instruments out of a song")
     p.add_argument("song", type=Path, metavar="SONG")
-    p.add_argument("--tags", required=True, type=comma_list, help="wanted tags, e.g. piano")
+    p.add_argument("--tags", type=comma_list, help="wanted tags, e.g. piano")
+    p.add_argument(
+        "--each",
+        type=comma_list,
+        metavar="A,B,...",
+        help="instead of --tags: separate each of these instruments in its own run; their stems "
+        "share the mix and a rest stem holds what none of them took",
+    )
     p.add_argument("--avoid", type=comma_list, default=(), help="tags to avoid explicitly")
     p.add_argument("--ignore", type=comma_list, default=(), help="tags left out of the loss")
     p.add_argument("--tagger", action="append", type=TaggerSpec.parse, metavar="ARCH/DATASET")
@@ -64,11 +71,16 @@ class _StoreWithJukebox(ModelStore):
         return self._jukebox
 
 
-def build_config(args: argparse.Namespace, store: ModelStore) -> RunConfig:
-    """The run configuration: the backend's defaults, overridden by the given options."""
+def build_config(
+    args: argparse.Namespace, store: ModelStore, tags: tuple[str, ...] | None = None
+) -> RunConfig:
+    """The run configuration: the backend's defaults, overridden by the given options.
+
+    ``tags`` replaces ``--tags`` (``--each`` makes one configuration per instrument).
+    """
     backend = args.backend or ("jukebox" if _has_jukebox(store) else "light")
     changes = {
-        "tags": tuple(args.tags),
+        "tags": tuple(tags if tags is not None else args.tags),
         "avoid": tuple(args.avoid),
         "ignore": tuple(args.ignore),
         "taggers": tuple(args.tagger) if args.tagger else None,
@@ -107,6 +119,10 @@ def main(args: argparse.Namespace) -> int:
         store: ModelStore = _StoreWithJukebox(args.model_dir, args.jukebox_weights)
     else:
         store = ModelStore(args.model_dir)
+    if (args.tags is None) == (args.each is None):
+        raise ConfigError("give either --tags (one separation) or --each (one per instrument)")
+    if args.each is not None:
+        return _separate_each(args, store)
     song = load_song(args.song)
     config = build_config(args, store)
     _check_output(args.output)
@@ -118,6 +134,41 @@ def main(args: argparse.Namespace) -> int:
     if args.log_json:
         _write_log(args.log_json, config, steps)
     print(f"separated: {paths[0]}\nresidual:  {paths[1]}")
+    return 0
+
+
+def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
+    """``--each``: one run per instrument, then stems that share the mix, and the rest."""
+    from tagbox_gui.core import engine
+    from tagbox_gui.core.audio import ExportFormat, export_shared_stems, load_song
+    from tagbox_gui.core.loading import ModelCache, build_criteria
+
+    if args.mode != Mode.MASK.value:
+        raise ConfigError("--each needs mask mode: free-mode stems have no mask to share")
+    if len(set(args.each)) != len(args.each):
+        raise ConfigError("--each names an instrument twice")
+    song = load_song(args.song)
+    configs = {word: build_config(args, store, (word,)) for word in args.each}
+    cache, estimates, provenance, logs = ModelCache(), {}, {}, {}
+    for config in configs.values():  # every instrument's settings, tags and models, up front
+        engine.validate(config, song.duration)
+        build_criteria(config, store, engine.resolve_device(config.device), cache)
+    _check_output(args.output)
+    for word, config in configs.items():
+        print(f"separating {word}", file=sys.stderr)
+        steps: list[StepResult] = []
+        result = _drive(engine.run(config, song, store, cache), config, steps)
+        if result.estimate is None:
+            raise UserError("the run ended before its first step; nothing was written")
+        estimates[word], provenance[word] = result.estimate, _provenance(config, result)
+        logs[word] = _log(config, steps)
+    stems, rest = export_shared_stems(song, estimates, args.output, ExportFormat(args.format),
+                                      provenance)  # fmt: skip
+    if args.log_json:
+        _write_json(args.log_json, logs)
+    for word, path in zip(args.each, stems, strict=True):
+        print(f"{word}: {path}")
+    print(f"rest: {rest}")
     return 0
 
 
@@ -146,9 +197,7 @@ def _drive(run: Generator, config: RunConfig, steps: list[StepResult]) -> RunRes
         run.close()
 
 
-def _export(song, config: RunConfig, result: RunResult, args: argparse.Namespace):
-    from tagbox_gui.core.audio import ExportFormat, export_stems
-
+def _provenance(config: RunConfig, result: RunResult) -> dict[str, str]:
     provenance = {
         "app": f"TagBox GUI {__version__}",
         "tags": ", ".join(config.tags),
@@ -158,12 +207,19 @@ def _export(song, config: RunConfig, result: RunResult, args: argparse.Namespace
     }
     if config.backend == "jukebox":
         provenance["licence"] = f"made with OpenAI Jukebox weights: {JUKEBOX_LICENCE}"
+    return provenance
+
+
+def _export(song, config: RunConfig, result: RunResult, args: argparse.Namespace):
+    from tagbox_gui.core.audio import ExportFormat, export_stems
+
     fmt = ExportFormat(args.format)
+    provenance = _provenance(config, result)
     return export_stems(song, result.estimate, args.output, config.tags, fmt, provenance)
 
 
-def _write_log(path: Path, config: RunConfig, steps: list[StepResult]) -> None:
-    log = {
+def _log(config: RunConfig, steps: list[StepResult]) -> dict:
+    return {
         "config": _config_json(config),
         "steps": [
             {"step": s.step, "total": s.total, "losses": s.losses, "grad_norm": s.grad_norm,
@@ -171,8 +227,15 @@ def _write_log(path: Path, config: RunConfig, steps: list[StepResult]) -> None:
             for s in steps
         ],
     }  # fmt: skip
+
+
+def _write_log(path: Path, config: RunConfig, steps: list[StepResult]) -> None:
+    _write_json(path, _log(config, steps))
+
+
+def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(log, indent=1))
+    tmp.write_text(json.dumps(data, indent=1))
     tmp.replace(path)
 
 

@@ -19,6 +19,7 @@ from scipy.signal import resample_poly
 from tagbox_gui.core.audio_export import (
     DEFAULT_EXPORT_FORMAT,
     ExportFormat,
+    export_shared_stems,
     export_stems,
     format_provenance,
     stem_names,
@@ -37,6 +38,7 @@ __all__ = [
     "Song",
     "analysis_signal",
     "analysis_span",
+    "export_shared_stems",
     "export_stems",
     "format_provenance",
     "load_song",

@@ -1,9 +1,10 @@
 """Writing stems: formats, file names, provenance metadata and atomic writes.
 
-The two stems must add back up to the song. In a float file that holds to float32 rounding. In a
-PCM file (16/24-bit) the separated stem is quantised first and the residual is computed from the
-quantised separated stem, so the two decoded files sum to the song within one LSB of rounding
-(exactly when the song itself is PCM of the same or a smaller bit depth) - unless the residual
+The stems must add back up to the song: the separated stem and the residual, or the stems of
+several sources and their rest. In a float file that holds to float32 rounding. In a PCM file
+(16/24-bit) the separated stems are quantised first and the residual (or rest) is computed from
+them, so the decoded files sum to the song within one LSB of rounding (exactly when the song
+itself is PCM of the same or a smaller bit depth) - unless the residual
 would exceed full scale and has to be clipped, which is logged.
 """
 
@@ -23,6 +24,7 @@ import soundfile as sf
 
 from tagbox_gui import APP_NAME, __version__
 from tagbox_gui.core.errors import AudioError
+from tagbox_gui.core.estimates import share
 from tagbox_gui.core.stems import render_stems, song_span
 from tagbox_gui.core.types import Estimate
 
@@ -232,7 +234,52 @@ def export_stems(
     needed; existing files of the same names are replaced (each atomically: if the second
     write fails, the first stem is already complete on disk).
     """
-    tags = list(tags)
+    outdir = _make_folder(outdir)
+    separated, residual = stems_as_written(song, estimate, fmt)
+    provenance = dict(provenance or {})
+    paths = [
+        _write_stem(outdir, name, data, stem, provenance, song.rate, fmt)
+        for name, data, stem in zip(
+            stem_names(song.name, list(tags)),
+            (separated, residual),
+            ("separated", "residual (song minus separated)"),
+            strict=True,
+        )
+    ]
+    return paths[0], paths[1]
+
+
+def export_shared_stems(
+    song: Song,
+    estimates: Mapping[str, Estimate],
+    outdir: Path | str,
+    fmt: ExportFormat = DEFAULT_EXPORT_FORMAT,
+    provenance: Mapping[str, Mapping[str, str]] | None = None,
+) -> tuple[list[Path], Path]:
+    """Write one stem per separated source and one rest; return ``(stems, rest)`` paths.
+
+    The sources share the mixture first (``core.estimates.share``), so no energy is written
+    twice. Each stem is quantised to ``fmt`` and the rest (``<song> - no a + b + ...``) is the
+    song minus all of them, so the decoded files add back up to the song as the two stems of
+    :func:`export_stems` do. ``provenance[name]`` goes into the stem of source ``name``.
+    """
+    outdir = _make_folder(outdir)
+    names = list(estimates)
+    rest = np.asarray(song.data, dtype=np.float64).copy()
+    written: list[tuple[str, np.ndarray, str, Mapping[str, str]]] = []
+    for name, estimate in share(estimates).items():
+        separated, _ = render_stems(song, estimate)
+        separated = quantise(separated, fmt)
+        rest -= separated
+        written.append((stem_names(song.name, [name])[0], separated, "separated",
+                        (provenance or {}).get(name, {})))  # fmt: skip
+    _warn_clipping(rest, fmt, song.name)
+    written.append((stem_names(song.name, names)[1], rest, "rest (song minus every stem)", {}))
+    paths = [_write_stem(outdir, *item, song.rate, fmt) for item in written]
+    return paths[:-1], paths[-1]
+
+
+def _make_folder(outdir: Path | str) -> Path:
     outdir = Path(outdir)
     try:
         outdir.mkdir(parents=True, exist_ok=True)
@@ -240,19 +287,14 @@ def export_stems(
         raise AudioError(
             f"cannot create '{outdir}' ({exc.strerror}); choose another folder."
         ) from exc
-    separated, residual = stems_as_written(song, estimate, fmt)
-    provenance = dict(provenance or {})
-    paths = []
-    for name, data, stem in zip(
-        stem_names(song.name, tags),
-        (separated, residual),
-        ("separated", "residual (song minus separated)"),
-        strict=True,
-    ):
-        metadata = {"title": name, "software": f"{APP_NAME} {__version__}"}
-        metadata["comment"] = format_provenance(provenance, stem)
-        paths.append(write_audio(outdir / (name + fmt.extension), data, song.rate, fmt, metadata))
-    return paths[0], paths[1]
+    return outdir
+
+
+def _write_stem(outdir: Path, name: str, data: np.ndarray, stem: str,
+                provenance: Mapping[str, str], rate: int, fmt: ExportFormat) -> Path:  # fmt: skip
+    metadata = {"title": name, "software": f"{APP_NAME} {__version__}"}
+    metadata["comment"] = format_provenance(provenance, stem)
+    return write_audio(outdir / (name + fmt.extension), data, rate, fmt, metadata)
 
 
 def stems_as_written(

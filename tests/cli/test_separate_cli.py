@@ -123,3 +123,49 @@ def test_without_a_chosen_tagger_words_the_defaults_lack_get_one_that_has_them(m
     assert [str(t) for t in config("--tags", "bass").taggers] == ["fcn/jamendo"]
     chosen = config("--tags", "bass", "--tagger", "fcn/mtat").taggers
     assert [str(t) for t in chosen] == ["fcn/mtat"]  # a chosen tagger is kept (and refused later)
+
+
+@pytest.mark.slow
+def test_each_instrument_gets_a_stem_and_they_add_up_with_the_rest(tmp_path, model_dir, capsys):
+    song = _song(tmp_path / "song.wav")
+    out = tmp_path / "out"
+    code, stdout, _ = _run(capsys, song, "--each", "piano,strings", "--steps", "2",
+                           "--model-dir", model_dir, "--log-json", tmp_path / "log.json",
+                           "--format", "wav24", "-o", out)  # fmt: skip
+    assert code == 0, stdout
+    paths = [
+        out / "song - piano.wav",
+        out / "song - strings.wav",
+        out / "song - no piano + strings.wav",
+    ]
+    assert sorted(out.iterdir()) == sorted(paths)
+    assert [line.split(": ")[0] for line in stdout.splitlines()] == ["piano", "strings", "rest"]
+    original, _ = sf.read(song)
+    decoded = [sf.read(p)[0] for p in paths]
+    assert all(d.shape == original.shape for d in decoded)
+    assert np.abs(sum(decoded) - original).max() <= 3 / 2**23
+    assert "tags: strings" in sf.SoundFile(paths[1]).comment
+    log = json.loads((tmp_path / "log.json").read_text())
+    assert list(log) == ["piano", "strings"]
+    assert log["strings"]["config"]["tags"] == ["strings"] and len(log["piano"]["steps"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "either --tags"),
+        (("--tags", "piano", "--each", "drums"), "either --tags"),
+        (("--each", "piano,piano"), "twice"),
+        (("--each", "piano,pianno"), "did you mean 'piano'"),
+        (("--each", "piano", "--mode", "free"), "mask mode"),
+    ],
+)
+def test_each_refuses_bad_requests_before_separating(tmp_path, model_dir, capsys, args, message):
+    out = tmp_path / "out"
+    code, _, err = _run(capsys, _song(tmp_path / "s.wav"), *args, "--model-dir", model_dir,
+                        "-o", out)  # fmt: skip
+    assert code != 0
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("tagbox: error:"), err
+    assert message.lower() in lines[0].lower()
+    assert not out.exists()
