@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from tagbox_gui import __version__
 from tagbox_gui.cli.common import add_model_dir, comma_list, fft_sizes, parse_region
+from tagbox_gui.core.atomic import write_atomically
 from tagbox_gui.core.backends import BACKENDS
 from tagbox_gui.core.errors import ConfigError, UserError
 from tagbox_gui.core.models import JUKEBOX_LICENCE, ModelStore
@@ -132,7 +133,7 @@ def main(args: argparse.Namespace) -> int:
         raise UserError("the run ended before its first step; nothing was written")
     paths = _export(song, config, result, args)
     if args.log_json:
-        _write_log(args.log_json, config, steps)
+        _write_json(args.log_json, _log(config, steps))
     print(f"separated: {paths[0]}\nresidual:  {paths[1]}")
     return 0
 
@@ -229,14 +230,8 @@ def _log(config: RunConfig, steps: list[StepResult]) -> dict:
     }  # fmt: skip
 
 
-def _write_log(path: Path, config: RunConfig, steps: list[StepResult]) -> None:
-    _write_json(path, _log(config, steps))
-
-
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)
+    write_atomically(path, json.dumps(data, indent=1))
 
 
 def _config_json(config: RunConfig) -> dict:

@@ -12,12 +12,12 @@ whatever no listed source took. A single source is left as it is.
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from tagbox_gui.core.atomic import write_atomically
 from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.types import Estimate
 
@@ -64,9 +64,7 @@ def save_estimate(path: Path, estimate: Estimate) -> None:
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
-    partial.write_bytes(buffer.getvalue())
-    os.replace(partial, path)
+    write_atomically(path, buffer.getvalue())
 
 
 def load_estimate(path: Path) -> Estimate:

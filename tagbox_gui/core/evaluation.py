@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from tagbox_gui.core.atomic import write_atomically
 from tagbox_gui.core.errors import AudioError
 
 SILENCE_DB = -120.0  # a reference quieter than this over the whole song is "silent"
@@ -282,13 +283,6 @@ def format_table(rows: dict[str, dict[str, float | int | None]]) -> str:
     return "\n".join(lines)
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write a text file atomically (a temporary beside it, then a rename)."""
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 def write_report(path: Path, results: list[PairScore], extra: dict[str, object]) -> None:
     """Write the summary, every pair's score and ``extra`` (settings, timings) as JSON."""
     report = {
@@ -299,4 +293,4 @@ def write_report(path: Path, results: list[PairScore], extra: dict[str, object])
         "results": [asdict(s) for s in results],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_text(path, json.dumps(report, indent=1))
+    write_atomically(path, json.dumps(report, indent=1))

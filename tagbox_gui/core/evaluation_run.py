@@ -17,10 +17,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from tagbox_gui.core.atomic import write_atomically
 from tagbox_gui.core.audio import ExportFormat, load_song, render_stems, write_audio
 from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.estimates import load_estimate, save_estimate, share
-from tagbox_gui.core.evaluation import PairScore, list_set, score_set, write_text
+from tagbox_gui.core.evaluation import PairScore, list_set, score_set
 from tagbox_gui.core.loading import ModelCache, taggers_for
 from tagbox_gui.core.models import ModelStore
 from tagbox_gui.core.types import RunConfig, RunResult, StepResult, TaggerSpec
@@ -65,7 +66,7 @@ def separate_source(
                     result.steps_done, tuple(str(t) for t in config.taggers))  # fmt: skip
     # The timing goes first: the estimate's presence is what marks the pair as done.
     pair.timing.parent.mkdir(parents=True, exist_ok=True)
-    write_text(pair.timing, json.dumps(asdict(timing)))
+    write_atomically(pair.timing, json.dumps(asdict(timing)))
     save_estimate(pair.saved, result.estimate)
     return timing
 
@@ -99,7 +100,7 @@ def render_song(mix_path: Path, pairs: list[Pair], shared: bool) -> None:
         if pair.source in estimates:
             separated, _ = render_stems(song, estimates[pair.source])
             write_audio(pair.estimate, separated, song.rate, ExportFormat.WAV32)
-    write_text(pairs[0].estimate.parent / RENDERED, json.dumps(_rendering(pairs, shared)))
+    write_atomically(pairs[0].estimate.parent / RENDERED, json.dumps(_rendering(pairs, shared)))
 
 
 def timing_path(estimate: Path) -> Path:
