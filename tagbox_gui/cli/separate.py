@@ -182,20 +182,19 @@ def _check_output(folder: Path) -> None:
 
 
 def _drive(run: Generator, config: RunConfig, steps: list[StepResult]) -> RunResult:
+    from tagbox_gui.core.engine import run_to_end
+
     bar = tqdm(total=config.steps, unit="step", file=sys.stderr, dynamic_ncols=True)
+
+    def on_step(step: StepResult) -> None:
+        steps.append(step)
+        bar.set_postfix(loss=f"{step.total:.4f}", s_step=f"{step.seconds:.2f}")
+        bar.update(1)
+
     try:
-        while True:
-            step = next(run)
-            if step is None:
-                continue
-            steps.append(step)
-            bar.set_postfix(loss=f"{step.total:.4f}", s_step=f"{step.seconds:.2f}")
-            bar.update(1)
-    except StopIteration as done:
-        return done.value
+        return run_to_end(run, on_step)
     finally:
         bar.close()
-        run.close()
 
 
 def _provenance(config: RunConfig, result: RunResult) -> dict[str, str]:

@@ -105,6 +105,21 @@ def run(
     return _with_grad(loop.drive(start))
 
 
+def run_to_end(
+    steps: RunGenerator, on_step: Callable[[StepResult], None] | None = None
+) -> RunResult:
+    """Drive a run with no commands until it ends; ``on_step`` sees every step. Closes it."""
+    try:
+        while True:
+            step = next(steps)
+            if step is not None and on_step is not None:
+                on_step(step)
+    except StopIteration as done:
+        return done.value
+    finally:
+        steps.close()
+
+
 def _with_grad(steps: RunGenerator) -> RunGenerator:
     """Run ``steps`` with autograd on: grad mode is thread-local, so set it where it runs."""
     with torch.enable_grad():

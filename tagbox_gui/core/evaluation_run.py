@@ -24,7 +24,7 @@ from tagbox_gui.core.estimates import load_estimate, save_estimate, share
 from tagbox_gui.core.evaluation import PairScore, list_set, score_set
 from tagbox_gui.core.loading import ModelCache, taggers_for
 from tagbox_gui.core.models import ModelStore
-from tagbox_gui.core.types import RunConfig, RunResult, StepResult, TaggerSpec
+from tagbox_gui.core.types import RunConfig, StepResult, TaggerSpec
 
 
 @dataclass(frozen=True)
@@ -50,16 +50,7 @@ def separate_source(
 
     song = load_song(mix_path)
     began_cpu, began_wall = time.process_time(), time.perf_counter()
-    gen = engine.run(config, song, store, cache)
-    result: RunResult | None = None
-    while result is None:
-        try:
-            step = next(gen)
-        except StopIteration as stop:
-            result = stop.value
-            continue
-        if step is not None and on_step is not None:
-            on_step(step)
+    result = engine.run_to_end(engine.run(config, song, store, cache), on_step)
     if result.estimate is None:
         raise ConfigError(f"the run on {mix_path} made no estimate; use at least one step")
     timing = Timing(time.process_time() - began_cpu, time.perf_counter() - began_wall,

@@ -157,3 +157,30 @@ def test_close_stops_cleanly():
     gen.close()
     with pytest.raises(StopIteration):
         next(gen)
+
+
+def test_run_to_end_passes_every_step_returns_the_result_and_closes_the_run() -> None:
+    from tagbox_gui.core.engine import run_to_end
+
+    closed: list[bool] = []
+
+    def steps():
+        try:
+            yield "step 1"
+            yield None  # paused: not a step
+            yield "step 2"
+            return "result"
+        finally:
+            closed.append(True)
+
+    seen: list[str] = []
+    assert run_to_end(steps(), seen.append) == "result"
+    assert seen == ["step 1", "step 2"] and closed == [True]
+
+    def failing(step: str) -> None:
+        raise KeyboardInterrupt
+
+    closed.clear()
+    with pytest.raises(KeyboardInterrupt):
+        run_to_end(steps(), failing)
+    assert closed == [True]  # an interrupted run is closed, not left suspended
