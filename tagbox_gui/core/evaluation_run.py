@@ -11,6 +11,7 @@ resumes.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from tagbox_gui.core.atomic import write_atomically
-from tagbox_gui.core.audio import ExportFormat, load_song, render_stems, write_audio
+from tagbox_gui.core.audio import ExportFormat, Song, load_song, render_stems, write_audio
 from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.estimates import load_estimate, save_estimate, share
 from tagbox_gui.core.evaluation import PairScore, list_set, score_set
@@ -38,7 +39,7 @@ class Timing:
 
 
 def separate_source(
-    mix_path: Path,
+    song: Song,
     pair: Pair,
     config: RunConfig,
     store: ModelStore,
@@ -48,11 +49,10 @@ def separate_source(
     """Run the engine on one song for one source; keep its estimate and cost (``pair``)."""
     from tagbox_gui.core import engine  # the driver needs torch; scoring alone does not
 
-    song = load_song(mix_path)
     began_cpu, began_wall = time.process_time(), time.perf_counter()
     result = engine.run_to_end(engine.run(config, song, store, cache), on_step)
     if result.estimate is None:
-        raise ConfigError(f"the run on {mix_path} made no estimate; use at least one step")
+        raise ConfigError(f"the run on {song.path} made no estimate; use at least one step")
     timing = Timing(time.process_time() - began_cpu, time.perf_counter() - began_wall,
                     result.steps_done, tuple(str(t) for t in config.taggers))  # fmt: skip
     # The timing goes first: the estimate's presence is what marks the pair as done.
@@ -80,12 +80,11 @@ def needs_render(song_dir: Path, pairs: list[Pair], shared: bool) -> bool:
         return any(p.done for p in pairs)
 
 
-def render_song(mix_path: Path, pairs: list[Pair], shared: bool) -> None:
+def render_song(song: Song, pairs: list[Pair], shared: bool) -> None:
     """Write the stem of every kept estimate of one song, sharing the mixture if ``shared``."""
     kept = {pair.source: load_estimate(pair.saved) for pair in pairs if pair.done}
     if not kept:
         return
-    song = load_song(mix_path)
     estimates = share(kept) if shared else kept
     for pair in pairs:
         if pair.source in estimates:
@@ -198,12 +197,13 @@ def evaluate_set(
     for pair in plan_pairs(set_dir, est_dir, config.taggers, sources, fallback):
         by_song.setdefault(pair.song, []).append(pair)
     for song, pairs in by_song.items():
-        mix_path = set_dir / song / "mix.flac"
+        # Decoded once, and only if a pair is separated or the stems are rendered.
+        mix = functools.cache(functools.partial(load_song, set_dir / song / "mix.flac"))
         # A list, not a generator: every pair must be visited, not just up to the first new one.
-        made = [_separate_pair(pair, mix_path, config, store, cache, run, progress)
+        made = [_separate_pair(pair, mix, config, store, cache, run, progress)
                 for pair in pairs]  # fmt: skip
         if any(made) or needs_render(est_dir / song, pairs, shared):
-            render_song(mix_path, pairs, shared)
+            render_song(mix(), pairs, shared)
     run.scores = score_set(set_dir, est_dir, sources)
     for score in run.scores:
         if f"{score.song}/{score.source}" in run.unsupported:
@@ -213,7 +213,7 @@ def evaluate_set(
 
 def _separate_pair(
     pair: Pair,
-    mix_path: Path,
+    mix: Callable[[], Song],
     config: RunConfig,
     store: ModelStore,
     cache: ModelCache,
@@ -231,7 +231,7 @@ def _separate_pair(
     else:
         pair_config = replace(config, tags=(pair.source,), taggers=pair.taggers)
         step_cb = (lambda s, k=pair.key: progress(k, s)) if progress else None
-        run.timings[pair.key] = separate_source(mix_path, pair, pair_config, store, cache, step_cb)
+        run.timings[pair.key] = separate_source(mix(), pair, pair_config, store, cache, step_cb)
         separated = True
     if progress:
         progress(pair.key, None)
