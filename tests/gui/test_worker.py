@@ -24,6 +24,15 @@ def _collect(ctl: RunController) -> list:
     return steps
 
 
+def _start_long_run(qtbot, ctl: RunController) -> tuple[list, list[Command]]:
+    """A 400-step run at lr 5 that takes its time; returns once two steps have arrived."""
+    steps, received = _collect(ctl), []
+    config = RunConfig(tags=("piano",), steps=400, lr=5.0, preview_every=1000)
+    ctl.start(lambda: fake_run(config, delay=0.005, received=received))
+    qtbot.waitUntil(lambda: len(steps) >= 2, timeout=3000)
+    return steps, received
+
+
 def test_runs_to_the_end(qtbot, controller) -> None:
     steps = _collect(controller)
     config = RunConfig(tags=("piano",), steps=12, preview_every=4)
@@ -102,11 +111,7 @@ def test_failure_becomes_a_signal(qtbot, controller) -> None:
 
 
 def test_commands_reach_the_generator(qtbot, controller) -> None:
-    steps = _collect(controller)
-    received: list[Command] = []
-    config = RunConfig(tags=("piano",), steps=400, lr=5.0, preview_every=1000)
-    controller.start(lambda: fake_run(config, delay=0.005, received=received))
-    qtbot.waitUntil(lambda: len(steps) >= 2, timeout=3000)
+    steps, received = _start_long_run(qtbot, controller)
     controller.send(Command(CommandKind.SET_LR, 0.5))
     controller.send(Command(CommandKind.PREVIEW))
     qtbot.waitUntil(lambda: any(s.preview is not None for s in steps), timeout=3000)
@@ -117,11 +122,7 @@ def test_commands_reach_the_generator(qtbot, controller) -> None:
 
 
 def test_only_the_newest_learning_rate_queued_while_paused_counts(qtbot, controller) -> None:
-    steps = _collect(controller)
-    received: list[Command] = []
-    config = RunConfig(tags=("piano",), steps=400, lr=5.0, preview_every=1000)
-    controller.start(lambda: fake_run(config, delay=0.005, received=received))
-    qtbot.waitUntil(lambda: len(steps) >= 2, timeout=3000)
+    steps, received = _start_long_run(qtbot, controller)
     controller.pause()
     qtbot.wait(100)  # the step in flight lands
     held = len(steps)
