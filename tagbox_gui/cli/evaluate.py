@@ -7,7 +7,8 @@ The set is laid out like shared/eval/dev (``<song>/mix.flac``, ``<song>/stems/<s
 ``manifest.json``). Each source name is the wanted tag. The sources of a song share its mixture
 (``core.estimates.share``) unless ``--no-share``. Stems are written as
 ``EST_DIR/<song>/<source>.wav``, next to the kept estimates (``<source>.estimate.npz``); kept
-estimates are not made again, so an interrupted run resumes.
+estimates are not made again, so an interrupted run resumes; an estimate made with other settings
+is made again.
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ def main(args: argparse.Namespace) -> int:
     from tagbox_gui.core.loading import FALLBACK_TAGGERS
 
     fallback = () if args.tagger else FALLBACK_TAGGERS
-    pairs = evaluation_run.plan_pairs(args.set_dir, args.output, config.taggers, sources, fallback)
+    pairs = evaluation_run.plan_pairs(args.set_dir, args.output, config, sources, fallback)
     progress = _Progress(sum(not p.done and bool(p.taggers) for p in pairs) * config.steps)
     try:
         run = evaluation_run.evaluate_set(
@@ -149,6 +150,8 @@ def main(args: argparse.Namespace) -> int:
     print(_cost_line(run))
     if run.resumed:
         print(f"{len(run.resumed)} estimates were already there and kept (resumed run)")
+    if run.remade:
+        print(f"{len(run.remade)} estimates had been made with other settings and were made again")
     if run.unsupported:
         print(f"not separated (no chosen tagger has the tag): {', '.join(run.unsupported)}")
     if args.json:

@@ -6,7 +6,8 @@ estimate is kept as ``EST/<song>/<source>.estimate.npz`` with its cost beside it
 the mixture (``core.estimates.share``, unless told not to) and each stem is rendered onto the song
 (``core.audio.render_stems``) and written atomically as ``EST/<song>/<source>.wav``; the scores
 come from ``core.evaluation``. Estimates already kept are not made again, so an interrupted run
-resumes.
+resumes; each records the settings that made it (its :func:`recipe`), and one made with other
+settings is made again rather than mixed into the results.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from tagbox_gui.core.audio import ExportFormat, Song, load_song, render_stems, w
 from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.estimates import load_estimate, save_estimate, share
 from tagbox_gui.core.evaluation import PairScore, list_set, score_set
-from tagbox_gui.core.loading import ModelCache, taggers_for
+from tagbox_gui.core.loading import ModelCache, backend_settings, taggers_for
 from tagbox_gui.core.models import ModelStore
 from tagbox_gui.core.types import RunConfig, StepResult, TaggerSpec
 
@@ -57,9 +58,44 @@ def separate_source(
                     result.steps_done, tuple(str(t) for t in config.taggers))  # fmt: skip
     # The timing goes first: the estimate's presence is what marks the pair as done.
     pair.timing.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(pair.timing, json.dumps(asdict(timing)))
+    record = {**asdict(timing), "recipe": json.loads(recipe(config))}
+    write_atomically(pair.timing, json.dumps(record))
     save_estimate(pair.saved, result.estimate)
     return timing
+
+
+def recipe(config: RunConfig) -> str:
+    """Everything that decides an estimate, as canonical JSON: the run's settings, the backend's
+    own (e.g. the light backend's factorisation) and the tag states. The device and the preview
+    rate are left out: they change how fast a run is, not what it makes."""
+    fields = {
+        "backend": config.backend,
+        "backend_settings": backend_settings(config.backend),
+        "tags": list(config.tags),
+        "avoid": list(config.avoid),
+        "ignore": list(config.ignore),
+        "avoid_others": config.avoid_others,
+        "ignore_related": config.ignore_related,
+        "taggers": [str(t) for t in config.taggers],
+        "fft_sizes": list(config.fft_sizes),
+        "steps": config.steps,
+        "lr": config.lr,
+        "quantise": config.quantise.value,
+        "mode": config.mode.value,
+        "seed": config.seed,
+        "region": None if config.region is None else [config.region.start, config.region.end],
+        "segment_seconds": config.segment_seconds,
+    }
+    return json.dumps(fields, sort_keys=True)
+
+
+def recorded_recipe(path: Path) -> str | None:
+    """The recipe kept in a timing file (canonical JSON), or None if it has none."""
+    try:
+        found = json.loads(path.read_text()).get("recipe")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return None if found is None else json.dumps(found, sort_keys=True)
 
 
 RENDERED = "stems.json"
@@ -115,6 +151,7 @@ class EvaluationRun:
     scores: list[PairScore]
     timings: dict[str, Timing]  # "<song>/<source>" -> cost, for the estimates made by this run
     resumed: list[str]  # estimates found on disk and kept
+    remade: list[str]  # estimates found on disk but made with other settings, so made again
     unsupported: list[str]  # sources no chosen tagger has a tag for
     shared: bool = True  # whether the sources of a song shared the mixture
 
@@ -129,7 +166,7 @@ class Pair:
     song: str
     source: str
     estimate: Path  # EST/<song>/<source>.wav, the stem that is scored
-    taggers: tuple[TaggerSpec, ...]  # empty: no tagger has a tag for the source
+    config: RunConfig  # the run that separates it; no taggers: none has a tag for the source
 
     @property
     def key(self) -> str:
@@ -146,29 +183,38 @@ class Pair:
         return timing_path(self.estimate)
 
     @property
-    def done(self) -> bool:
+    def taggers(self) -> tuple[TaggerSpec, ...]:
+        return self.config.taggers
+
+    @property
+    def kept(self) -> bool:
+        """Whether an estimate of this pair is on disk, made with whatever settings."""
         return self.saved.is_file()
+
+    @property
+    def done(self) -> bool:
+        """Whether its kept estimate was made with this pair's settings."""
+        return self.kept and recorded_recipe(self.timing) == recipe(self.config)
 
 
 def plan_pairs(
     set_dir: Path,
     est_dir: Path,
-    taggers: tuple[TaggerSpec, ...],
+    config: RunConfig,
     sources: tuple[str, ...] | None = None,
     fallback: tuple[TaggerSpec, ...] = (),
 ) -> list[Pair]:
-    """Every (listed) source of every song, with the taggers that will separate it."""
+    """Every (listed) source of every song, with the run (tag and taggers) that separates it."""
     return [
-        Pair(
-            song,
-            source,
-            est_dir / song / f"{source}.wav",
-            taggers_for((source,), taggers, fallback),
-        )
+        Pair(song, source, est_dir / song / f"{source}.wav", _pair_config(config, source, fallback))
         for song, song_sources in list_set(set_dir)
         for source in song_sources
         if sources is None or source in sources
     ]
+
+
+def _pair_config(config: RunConfig, source: str, fallback: tuple[TaggerSpec, ...]) -> RunConfig:
+    return replace(config, tags=(source,), taggers=taggers_for((source,), config.taggers, fallback))
 
 
 def evaluate_set(
@@ -183,24 +229,25 @@ def evaluate_set(
 ) -> EvaluationRun:
     """Separate every (listed) source of every song with ``config``, then score the stems.
 
-    Estimates already in ``est_dir`` are kept (an interrupted run resumes); each new one is
-    written atomically. Each source uses those of ``config.taggers`` that have a tag for it,
-    else the first of ``fallback`` that has; a source none of them has is reported in
-    ``unsupported`` and scored as missing. With ``shared``, the sources of a song share the
+    Estimates already in ``est_dir`` are kept when they were made with the same settings (an
+    interrupted run resumes), and made again otherwise; each new one is written atomically.
+    Each source uses those of ``config.taggers`` that have a tag for it, else the first of
+    ``fallback`` that has; a source none of them has is reported in ``unsupported`` and scored
+    as missing. With ``shared``, the sources of a song share the
     mixture (``core.estimates.share``); a song's stems are written again when one of its
     estimates is new or a stem is missing.
     ``progress(key, step)`` is called after every step and once per pair with ``None``.
     """
     cache = ModelCache()
-    run = EvaluationRun([], {}, [], [], shared)
+    run = EvaluationRun([], {}, [], [], [], shared)
     by_song: dict[str, list[Pair]] = {}
-    for pair in plan_pairs(set_dir, est_dir, config.taggers, sources, fallback):
+    for pair in plan_pairs(set_dir, est_dir, config, sources, fallback):
         by_song.setdefault(pair.song, []).append(pair)
     for song, pairs in by_song.items():
         # Decoded once, and only if a pair is separated or the stems are rendered.
         mix = functools.cache(functools.partial(load_song, set_dir / song / "mix.flac"))
         # A list, not a generator: every pair must be visited, not just up to the first new one.
-        made = [_separate_pair(pair, mix, config, store, cache, run, progress)
+        made = [_separate_pair(pair, mix, store, cache, run, progress)
                 for pair in pairs]  # fmt: skip
         if any(made) or needs_render(est_dir / song, pairs, shared):
             render_song(mix(), pairs, shared)
@@ -214,7 +261,6 @@ def evaluate_set(
 def _separate_pair(
     pair: Pair,
     mix: Callable[[], Song],
-    config: RunConfig,
     store: ModelStore,
     cache: ModelCache,
     run: EvaluationRun,
@@ -229,9 +275,11 @@ def _separate_pair(
     elif not pair.taggers:
         run.unsupported.append(pair.key)
     else:
-        pair_config = replace(config, tags=(pair.source,), taggers=pair.taggers)
+        if pair.kept:  # made with other settings: it must not count as done if interrupted
+            pair.saved.unlink()
+            run.remade.append(pair.key)
         step_cb = (lambda s, k=pair.key: progress(k, s)) if progress else None
-        run.timings[pair.key] = separate_source(mix(), pair, pair_config, store, cache, step_cb)
+        run.timings[pair.key] = separate_source(mix(), pair, pair.config, store, cache, step_cb)
         separated = True
     if progress:
         progress(pair.key, None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import threading
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,15 @@ def default_config(backend: str, **changes: Any) -> RunConfig:
     module = importlib.import_module(f"tagbox_gui.core.backends.{backend}")
     defaults = dict(getattr(module, "DEFAULTS", {}))
     return replace(RunConfig(tags=(), backend=backend), **{**defaults, **changes})
+
+
+def backend_settings(backend: str) -> dict[str, Any]:
+    """A backend's own settings (its module's ``SETTINGS`` dataclass) as plain values, or {}."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend '{backend}'; choose {' or '.join(BACKENDS)}")
+    module = importlib.import_module(f"tagbox_gui.core.backends.{backend}")
+    settings = getattr(module, "SETTINGS", None)
+    return asdict(settings) if is_dataclass(settings) and not isinstance(settings, type) else {}
 
 
 FALLBACK_TAGGERS: tuple[TaggerSpec, ...] = (TaggerSpec("fcn", "jamendo"), TaggerSpec("fcn", "msd"))

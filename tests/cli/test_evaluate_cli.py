@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -15,6 +16,7 @@ import torch
 from tagbox_gui.cli import main
 from tagbox_gui.core import evaluation, evaluation_run
 from tagbox_gui.core.audio import load_song, render_stems
+from tagbox_gui.core.backends import light
 from tagbox_gui.core.estimates import load_estimate, share
 from tagbox_gui.core.loading import default_config
 from tagbox_gui.core.models import ModelStore
@@ -76,6 +78,40 @@ def test_evaluate_writes_scores_and_resumes(
     assert main(_args(tiny_set, est, model_dir, "--json", str(report))) == 0
     assert "2 estimates were already there" in capsys.readouterr().out
     assert json.loads(report.read_text())["results"][0]["sdri"] == data["results"][0]["sdri"]
+
+    # Other settings: the kept estimates are not mixed into the results but made again.
+    more = ["--json", str(report), "--steps", "3"]
+    assert main([*_args(tiny_set, est, model_dir), *more]) == 0
+    out = capsys.readouterr().out
+    assert "2 estimates had been made with other settings and were made again" in out
+    assert "already there" not in out
+    assert set(json.loads(report.read_text())["timings"]) == {f"{s}/drums" for s in SONGS}
+    recorded = json.loads((est / "band000" / "drums.timing.json").read_text())
+    assert recorded["recipe"]["steps"] == 3 and recorded["steps"] == 3
+
+
+def test_recipe_names_what_decides_an_estimate(
+    tiny_set: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = default_config("light", steps=2)
+    pair = evaluation_run.plan_pairs(tiny_set, tmp_path, config, ("drums",))[0]
+    assert pair.config.tags == ("drums",) and not pair.kept and not pair.done
+    base = evaluation_run.recipe(pair.config)
+    assert json.loads(base)["backend_settings"]["components"] == light.SETTINGS.components
+    # Speed-only settings do not count; the method's settings, the backend's own included, do.
+    assert evaluation_run.recipe(dataclasses.replace(pair.config, device="cpu")) == base
+    assert evaluation_run.recipe(dataclasses.replace(pair.config, lr=0.2)) != base
+    monkeypatch.setattr(light, "SETTINGS", dataclasses.replace(light.SETTINGS, components=7))
+    assert evaluation_run.recipe(pair.config) != base
+    monkeypatch.undo()
+    # An estimate on disk counts as done only with the same recipe beside it.
+    pair.saved.parent.mkdir(parents=True)
+    pair.saved.write_bytes(b"")
+    assert pair.kept and not pair.done
+    pair.timing.write_text(json.dumps({"cpu_s": 1.0, "recipe": json.loads(base)}))
+    assert pair.done
+    pair.timing.write_text("not json")
+    assert not pair.done
 
 
 @pytest.mark.slow
