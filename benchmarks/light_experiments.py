@@ -72,6 +72,7 @@ def settings_from(args: argparse.Namespace, **changes: object) -> light.LightSet
         gate_seconds=gate,
         power=args.power,
         prior=args.prior,
+        percussive_components=args.percussive,
     )
     return dataclasses.replace(base, **changes)
 
@@ -236,14 +237,19 @@ def _tagger(spec: TaggerSpec) -> torch.nn.Module:
 
 
 def criteria_for(
-    source: str, specs: list[TaggerSpec], fill: str, ignore_related: bool = False
+    source: str,
+    specs: list[TaggerSpec],
+    fill: str,
+    ignore_related: bool = False,
+    balanced: bool = light.LIGHT_DEFAULTS["balance_tags"],
 ) -> list[Criterion]:
     """One criterion per tagger that has a tag for ``source`` (the others are left out)."""
     out = []
     for spec in specs:
         try:
             targets = resolve_targets(spec.dataset, vocabulary(spec.dataset), (source,),
-                                      ignore_related=ignore_related)  # fmt: skip
+                                      ignore_related=ignore_related,
+                                      balanced=balanced)  # fmt: skip
         except Exception:  # this vocabulary has no tag for the source
             continue
         out.append(Criterion.build(_LoopFill(_tagger(spec), fill), targets, torch.device("cpu")))
@@ -373,6 +379,12 @@ def main() -> None:
     ap.add_argument("--gate-seconds", type=float, default=light.SETTINGS.gate_seconds or 0)
     ap.add_argument("--gate-list", type=_floats, default=None, help="oracle: several")
     ap.add_argument("--power", type=float, default=light.SETTINGS.power)
+    ap.add_argument(
+        "--percussive",
+        type=int,
+        default=light.SETTINGS.percussive_components,
+        help="components given to the percussive part (0: no HPSS split)",
+    )
     ap.add_argument("--prior", type=float, default=light.SETTINGS.prior, help="starting gate")
     ap.add_argument("--power-list", type=_floats, default=None, help="oracle: several")
     ap.add_argument("--tagger", action="append", default=None)

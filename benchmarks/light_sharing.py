@@ -1,17 +1,18 @@
 """Several sources of one song with the light backend: sharing, loss weighting, joint gates.
 
     python benchmarks/light_sharing.py --songs band000,band001,band002,band003 [--power 2]
-        [--avoid instruments] [--balanced] [--joint [--no-rest]] [--threads 1]
+        [--percussive N] [--avoid instruments] [--no-balanced] [--joint [--no-rest]] [--threads 1]
 
 Every source of each song is separated as ``tagbox evaluate`` does (the backend's tagger, else
 the first fallback tagger that has the source's tag, e.g. FCN/Jamendo for bass), from one NMF
 per song. Each source's best NMF-grid mask is kept; the script prints SDRi and SI-SDRi of the
 stems on their own and after ``core.estimates.share`` (the default of ``tagbox evaluate``).
 
-Variants: ``--power`` of the light mask; ``--avoid instruments`` avoids only the other
-instrument and voice tags (genre and mood tags are left out of the loss); ``--balanced`` gives
-the wanted and the avoided tags equal total weight (by default each tag weighs the same, so one
-wanted tag meets 49 avoided ones); ``--joint`` optimises the gates of all sources together, a
+Variants: ``--power`` of the light mask; ``--percussive N`` components for the percussive part
+(0: one factorisation of the whole spectrogram); ``--avoid instruments`` avoids only the other
+instrument and voice tags (genre and mood tags are left out of the loss); ``--no-balanced``
+gives every tag the same weight, so that one wanted tag meets 49 avoided ones, instead of equal
+totals (default: the backend's); ``--joint`` optimises the gates of all sources together, a
 softmax per component over the sources plus a rest class (``--no-rest``: without it).
 Reads ``shared/eval`` and ``shared/models`` in place; one thread unless told otherwise.
 """
@@ -38,23 +39,16 @@ from tagbox_gui.core.types import Estimate, Mode, TaggerSpec
 
 def criterion(spec: TaggerSpec, source: str, args: argparse.Namespace) -> Criterion | None:
     """The loss of one tagger for ``source`` with the chosen weighting; None if it lacks it."""
+    vocab = vocabulary(spec.dataset)
+    ignore = ()
+    if args.avoid == "instruments":  # genre and mood tags leave the loss
+        ignore = tuple(t for t in vocab if tag_group(t) not in ("instruments", "voice"))
     try:
-        targets = resolve_targets(spec.dataset, vocabulary(spec.dataset), (source,))
+        targets = resolve_targets(spec.dataset, vocab, (source,), ignore=ignore,
+                                  balanced=args.balanced)  # fmt: skip
     except Exception:  # this vocabulary has no tag for the source
         return None
-    base = Criterion.build(_LoopFill(_tagger(spec), "zeros"), targets, torch.device("cpu"))
-    target, weight = base.target, base.weight.clone()
-    if args.avoid == "instruments":
-        kept = torch.tensor([tag_group(t) in ("instruments", "voice")
-                             for t in base.tagger.vocabulary])  # fmt: skip
-        weight[(target == 0) & ~kept] = 0.0
-    if args.balanced:
-        wanted, avoided = (target > 0) & (weight > 0), (target == 0) & (weight > 0)
-        total = weight.sum()
-        weight = torch.zeros_like(weight)
-        weight[wanted] = total / (2 * wanted.sum())
-        weight[avoided] = total / (2 * avoided.sum().clamp_min(1))
-    return Criterion(base.tagger, target, weight)
+    return Criterion.build(_LoopFill(_tagger(spec), "zeros"), targets, torch.device("cpu"))
 
 
 def song_criteria(sources: list[str], args: argparse.Namespace) -> dict[str, Criterion]:
@@ -101,7 +95,9 @@ def separate_song(
     seg: torch.Tensor, criteria: dict[str, Criterion], args: argparse.Namespace
 ) -> tuple[light.LightBackend, dict[str, torch.Tensor]]:
     """The NMF of the song and the best NMF-grid mask of every source."""
-    base = light.LightBackend(light.LightSettings(power=args.power))
+    base = light.LightBackend(
+        light.LightSettings(power=args.power, percussive_components=args.percussive)
+    )
     start = base.init_latent(seg, 0).detach()
     names = list(criteria)
     if args.joint:
@@ -133,8 +129,10 @@ def main() -> None:
     ap.add_argument("--songs", type=lambda t: t.split(","), default=["band000", "band001"])
     ap.add_argument("--tagger", default="fcn/mtat")
     ap.add_argument("--power", type=float, default=light.SETTINGS.power)
+    ap.add_argument("--percussive", type=int, default=light.SETTINGS.percussive_components)
     ap.add_argument("--avoid", choices=["all", "instruments"], default="all")
-    ap.add_argument("--balanced", action="store_true")
+    ap.add_argument("--balanced", action=argparse.BooleanOptionalAction,
+                    default=light.LIGHT_DEFAULTS["balance_tags"])  # fmt: skip
     ap.add_argument("--joint", action="store_true")
     ap.add_argument("--no-rest", action="store_true")
     ap.add_argument("--steps", type=int, default=light.LIGHT_DEFAULTS["steps"])
@@ -172,8 +170,9 @@ def main() -> None:
                          "si": {s: round(float(np.mean(v["si"])), 2) for s, v in rows.items()},
                          "mean": round(float(np.mean(every)), 2),
                          "si_mean": round(float(np.mean(every_si)), 2)}  # fmt: skip
-    options = {k: getattr(args, k) for k in ("songs", "tagger", "power", "avoid", "balanced",
-                                              "joint", "no_rest", "steps", "lr")}  # fmt: skip
+    names = ("songs", "tagger", "power", "percussive", "avoid", "balanced", "joint", "no_rest",
+             "steps", "lr")  # fmt: skip
+    options = {k: getattr(args, k) for k in names}
     print(json.dumps({"options": options, **summary,
                       "cpu_s_per_source": round(float(np.mean(cpu)), 1)}))  # fmt: skip
 

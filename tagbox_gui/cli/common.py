@@ -45,3 +45,14 @@ def add_model_dir(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="folder of model files (default: $TAGBOX_MODEL_DIR or the user cache folder)",
     )
+
+
+def add_balance_tags(parser: argparse.ArgumentParser) -> None:
+    """The ``--balance-tags`` / ``--no-balance-tags`` option (default: the backend's)."""
+    parser.add_argument(
+        "--balance-tags",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="wanted and avoided tags weigh half of the loss each, instead of one equal weight "
+        "per tag (default: the backend's; on for light, off for jukebox)",
+    )

@@ -18,10 +18,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tagbox_gui.cli.common import add_model_dir, comma_list, fft_sizes
+from tagbox_gui.cli.common import add_balance_tags, add_model_dir, comma_list, fft_sizes
 from tagbox_gui.core.backends import BACKENDS
 from tagbox_gui.core.errors import ConfigError
-from tagbox_gui.core.types import RunConfig, StepResult, TaggerSpec
+from tagbox_gui.core.types import RunConfig, StepResult, TaggerSpec, config_record
 
 if TYPE_CHECKING:
     from tagbox_gui.core.evaluation_run import EvaluationRun
@@ -62,6 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--json", type=Path, metavar="FILE", help="write every score here")
     p.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: torch's)")
+    add_balance_tags(p)
     add_model_dir(p)
     p.set_defaults(func=main)
 
@@ -77,6 +78,7 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         "fft_sizes": args.fft,
         "seed": args.seed,
         "device": args.device,
+        "balance_tags": args.balance_tags,
         "preview_every": 1_000_000,  # nobody watches: no previews beyond the first and last
     }
     return default_config(args.backend, **{k: v for k, v in changes.items() if v is not None})
@@ -156,7 +158,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"not separated (no chosen tagger has the tag): {', '.join(run.unsupported)}")
     if args.json:
         extra = {"set": str(args.set_dir), "estimates": str(args.output),
-                 "config": {**_config_dict(config), "shared": run.shared},
+                 "config": {**config_record(config), "shared": run.shared},
                  "threads": torch.get_num_threads(),
                  "unsupported": run.unsupported,
                  "timings": {k: vars(t) for k, t in run.timings.items()}}  # fmt: skip
@@ -173,15 +175,3 @@ def _cost_line(run: EvaluationRun) -> str:
     wall = np.array([t.wall_s for t in run.timings.values()])
     return (f"CPU time per source per song: mean {cpu.mean():.1f} s, median {np.median(cpu):.1f} s "
             f"(wall {wall.mean():.1f} s) over {len(cpu)} separations")  # fmt: skip
-
-
-def _config_dict(config: RunConfig) -> dict[str, object]:
-    return {
-        "backend": config.backend,
-        "taggers": [str(t) for t in config.taggers],
-        "fft_sizes": list(config.fft_sizes),
-        "steps": config.steps,
-        "lr": config.lr,
-        "seed": config.seed,
-        "device": config.device,
-    }

@@ -13,12 +13,26 @@ from pathlib import Path
 from tqdm import tqdm
 
 from tagbox_gui import __version__
-from tagbox_gui.cli.common import add_model_dir, comma_list, fft_sizes, parse_region
+from tagbox_gui.cli.common import (
+    add_balance_tags,
+    add_model_dir,
+    comma_list,
+    fft_sizes,
+    parse_region,
+)
 from tagbox_gui.core.atomic import write_atomically
 from tagbox_gui.core.backends import BACKENDS
 from tagbox_gui.core.errors import ConfigError, UserError
 from tagbox_gui.core.models import JUKEBOX_LICENCE, ModelStore
-from tagbox_gui.core.types import Mode, Quantise, RunConfig, RunResult, StepResult, TaggerSpec
+from tagbox_gui.core.types import (
+    Mode,
+    Quantise,
+    RunConfig,
+    RunResult,
+    StepResult,
+    TaggerSpec,
+    config_record,
+)
 
 # The engine, torch and the audio stack are imported when the command runs, so that
 # `tagbox --help` and the light sub-commands start quickly.
@@ -55,6 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=EXPORT_FORMATS, default="wav32")
     p.add_argument("--log-json", type=Path, metavar="FILE")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR")
+    add_balance_tags(p)
     add_model_dir(p)
     p.set_defaults(func=main)
 
@@ -93,6 +108,7 @@ def build_config(
         "region": args.region,
         "device": args.device,
         "seed": args.seed,
+        "balance_tags": args.balance_tags,
     }
     from tagbox_gui.core.loading import default_config, taggers_for
 
@@ -220,7 +236,7 @@ def _export(song, config: RunConfig, result: RunResult, args: argparse.Namespace
 
 def _log(config: RunConfig, steps: list[StepResult]) -> dict:
     return {
-        "config": _config_json(config),
+        "config": config_record(config),
         "steps": [
             {"step": s.step, "total": s.total, "losses": s.losses, "grad_norm": s.grad_norm,
              "seconds": s.seconds}
@@ -231,14 +247,3 @@ def _log(config: RunConfig, steps: list[StepResult]) -> dict:
 
 def _write_json(path: Path, data: dict) -> None:
     write_atomically(path, json.dumps(data, indent=1))
-
-
-def _config_json(config: RunConfig) -> dict:
-    region = config.region
-    return {
-        "tags": list(config.tags), "avoid": list(config.avoid), "ignore": list(config.ignore),
-        "taggers": [str(t) for t in config.taggers], "fft": list(config.fft_sizes),
-        "steps": config.steps, "lr": config.lr, "quantize": config.quantise.value,
-        "mode": config.mode.value, "backend": config.backend, "seed": config.seed,
-        "device": config.device, "region": [region.start, region.end] if region else None,
-    }  # fmt: skip

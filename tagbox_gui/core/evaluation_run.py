@@ -26,7 +26,7 @@ from tagbox_gui.core.estimates import load_estimate, save_estimate, share
 from tagbox_gui.core.evaluation import PairScore, list_set, score_set
 from tagbox_gui.core.loading import ModelCache, backend_settings, taggers_for
 from tagbox_gui.core.models import ModelStore
-from tagbox_gui.core.types import RunConfig, StepResult, TaggerSpec
+from tagbox_gui.core.types import RunConfig, StepResult, TaggerSpec, config_record
 
 
 @dataclass(frozen=True)
@@ -64,28 +64,14 @@ def separate_source(
     return timing
 
 
+_SPEED_ONLY = ("device", "preview_every")  # change how fast a run is, not what it makes
+
+
 def recipe(config: RunConfig) -> str:
-    """Everything that decides an estimate, as canonical JSON: the run's settings, the backend's
-    own (e.g. the light backend's factorisation) and the tag states. The device and the preview
-    rate are left out: they change how fast a run is, not what it makes."""
-    fields = {
-        "backend": config.backend,
-        "backend_settings": backend_settings(config.backend),
-        "tags": list(config.tags),
-        "avoid": list(config.avoid),
-        "ignore": list(config.ignore),
-        "avoid_others": config.avoid_others,
-        "ignore_related": config.ignore_related,
-        "taggers": [str(t) for t in config.taggers],
-        "fft_sizes": list(config.fft_sizes),
-        "steps": config.steps,
-        "lr": config.lr,
-        "quantise": config.quantise.value,
-        "mode": config.mode.value,
-        "seed": config.seed,
-        "region": None if config.region is None else [config.region.start, config.region.end],
-        "segment_seconds": config.segment_seconds,
-    }
+    """Everything that decides an estimate, as canonical JSON: the run's settings (the device and
+    the preview rate left out) and the backend's own (e.g. the light backend's factorisation)."""
+    fields = {k: v for k, v in config_record(config).items() if k not in _SPEED_ONLY}
+    fields["backend_settings"] = backend_settings(config.backend)
     return json.dumps(fields, sort_keys=True)
 
 

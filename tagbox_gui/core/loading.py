@@ -64,6 +64,7 @@ def build_criteria(
             config.ignore,
             config.avoid_others,
             config.ignore_related,
+            config.balance_tags,
         )
         for spec in config.taggers
     ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 _TINY = 1e-12  # keeps ratios finite where the spectrogram is digitally silent
 
@@ -105,3 +106,32 @@ def nmf(
         norms = W.sum(dim=0).clamp_min(_TINY)
         W, H = W / norms, H * norms[:, None]
     return NMFResult(W=W, H=H, history=tuple(history))
+
+
+def median_filter(V: torch.Tensor, kernel: int, dim: int) -> torch.Tensor:
+    """Running median of a 2-D ``V`` along ``dim`` over ``kernel`` (odd) values, edges mirrored."""
+    if kernel < 1 or kernel % 2 == 0:
+        raise ValueError("the median kernel must be a positive odd number")
+    x = V if dim == 1 else V.T
+    half = min(kernel // 2, x.shape[1] - 1)  # reflect padding needs fewer than the length
+    padded = F.pad(x[None], (half, half), mode="reflect")[0] if half > 0 else x
+    out = padded.unfold(1, 2 * half + 1, 1).median(dim=-1).values
+    return out if dim == 1 else out.T
+
+
+def harmonic_percussive(
+    V: torch.Tensor, kernel: int = 17, power: float = 2.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split a magnitude spectrogram ``(F, N)`` into harmonic and percussive parts that add to it.
+
+    Fitzgerald's median filtering (2010): a median along time keeps steady partials, a median
+    along frequency keeps broadband onsets; each bin of ``V`` is shared between the two by the
+    soft mask ``h^p / (h^p + q^p)`` of the filtered spectrograms (an even split where both
+    are zero).
+    """
+    V = V.detach().clamp_min(0)
+    with torch.no_grad():
+        h = median_filter(V, kernel, dim=1) ** power
+        q = median_filter(V, kernel, dim=0) ** power
+        share = torch.where(h + q > 0, h / (h + q).clamp_min(_TINY), torch.full_like(h, 0.5))
+    return V * share, V * (1 - share)

@@ -214,6 +214,7 @@ class TagTargets:
     dataset: str
     vocabulary: tuple[str, ...]
     states: tuple[TagState, ...]
+    balanced: bool = False  # wanted and avoided tags weigh half of the loss each
 
     @property
     def target(self) -> np.ndarray:
@@ -222,8 +223,17 @@ class TagTargets:
 
     @property
     def weight(self) -> np.ndarray:
-        """1 for tags in the loss, 0 for ignored ones (float32)."""
-        return np.array([s is not TagState.IGNORED for s in self.states], dtype=np.float32)
+        """Each tag's weight in the loss (float32): 0 for ignored tags; 1 for the others, or,
+        when ``balanced``, the wanted and the avoided tags share equal halves of the same total
+        (one wanted tag then weighs as much as all 49 avoided ones together)."""
+        wanted = np.array([s is TagState.WANTED for s in self.states])
+        avoided = np.array([s is TagState.AVOIDED for s in self.states])
+        weight = (wanted | avoided).astype(np.float32)
+        if self.balanced and wanted.any() and avoided.any():
+            total = weight.sum()
+            weight[wanted] = total / (2 * wanted.sum())
+            weight[avoided] = total / (2 * avoided.sum())
+        return weight
 
     @property
     def wanted(self) -> tuple[str, ...]:
@@ -239,6 +249,7 @@ def resolve_targets(
     ignore: tuple[str, ...] = (),
     avoid_others: bool = True,
     ignore_related: bool = False,
+    balanced: bool = False,
 ) -> TagTargets:
     """Tag states for one vocabulary from the user's words.
 
@@ -246,7 +257,8 @@ def resolve_targets(
     when ``avoid_others`` (the paper's setting), else ignored; with ``ignore_related`` the tags
     related to a wanted preset are ignored. Explicit ``avoid`` / ``ignore`` words override that
     default; those a vocabulary lacks are skipped for it (the caller checks them against all
-    vocabularies with :func:`check_known`).
+    vocabularies with :func:`check_known`). ``balanced`` weighs the wanted and the avoided tags
+    equally in total (:attr:`TagTargets.weight`).
     """
     if not wanted:
         raise TagError("no wanted tag given; name at least one, e.g. --tags piano")
@@ -263,7 +275,7 @@ def resolve_targets(
     for word in wanted:
         for tag in instrument_tags(word, dataset, vocabulary):
             states[tag] = TagState.WANTED
-    return TagTargets(dataset, vocabulary, tuple(states[t] for t in vocabulary))
+    return TagTargets(dataset, vocabulary, tuple(states[t] for t in vocabulary), balanced)
 
 
 def _optional_tags(word: str, dataset: str, vocabulary: tuple[str, ...]) -> tuple[str, ...]:

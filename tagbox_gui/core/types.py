@@ -7,7 +7,8 @@ tuples and strings, so a value can cross threads safely.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 
@@ -83,7 +84,8 @@ class RunConfig:
     ``tags`` are the user's words (vocabulary names or instrument names); ``avoid`` and
     ``ignore`` override the default state of other tags, which is AVOIDED unless
     ``avoid_others`` is False (then IGNORED); ``ignore_related`` leaves the tags related to a
-    wanted preset out of the loss (see ``core.tags``).
+    wanted preset out of the loss; ``balance_tags`` gives the wanted and the avoided tags equal
+    halves of the loss instead of one equal weight per tag (see ``core.tags``).
     """
 
     tags: tuple[str, ...]
@@ -91,6 +93,7 @@ class RunConfig:
     ignore: tuple[str, ...] = ()
     avoid_others: bool = True
     ignore_related: bool = False
+    balance_tags: bool = False
     taggers: tuple[TaggerSpec, ...] = (TaggerSpec("fcn", "mtat"),)
     fft_sizes: tuple[int, ...] = (2048, 1024, 512)
     steps: int = 100
@@ -103,6 +106,24 @@ class RunConfig:
     region: Region | None = None
     segment_seconds: float = 29.0
     preview_every: int = 5
+
+
+def config_record(config: RunConfig) -> dict[str, Any]:
+    """Every field of ``config`` as JSON values: enums by value, taggers as ``arch/dataset``,
+    tuples as lists and the region as ``[start, end]`` (None: the whole song)."""
+
+    def plain(value: object) -> object:
+        if isinstance(value, enum.Enum):
+            return value.value
+        if isinstance(value, TaggerSpec):
+            return str(value)
+        if isinstance(value, Region):
+            return [value.start, value.end]
+        if isinstance(value, tuple):
+            return [plain(v) for v in value]
+        return value
+
+    return {f.name: plain(getattr(config, f.name)) for f in fields(config)}
 
 
 class CommandKind(enum.Enum):

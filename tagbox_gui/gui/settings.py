@@ -40,6 +40,7 @@ class RunSettings:
     device: str = "cpu"
     seed: int = 0
     preview_every: int = 5
+    balance_tags: bool = False
 
     def to_config(
         self,
@@ -68,6 +69,7 @@ class RunSettings:
             device=self.device,
             region=region,
             preview_every=self.preview_every,
+            balance_tags=self.balance_tags,
         )
 
 
@@ -91,11 +93,16 @@ def backend_defaults(backend: str, device: str = "cpu") -> RunSettings:
         device=device,
         seed=config.seed,
         preview_every=config.preview_every,
+        balance_tags=config.balance_tags,
     )
 
 
 def _parse(field: dataclasses.Field, text: str, default: object) -> object:
     kind = type(default)
+    if kind is bool:  # bool("false") is True: read the words save_run writes
+        if text.lower() not in ("true", "false"):
+            raise ValueError(f"not a yes/no value: {text!r}")
+        return text.lower() == "true"
     if kind is tuple:
         parts = [p.strip() for p in text.split(",") if p.strip()]
         values = tuple(int(p) for p in parts) if field.name == "fft_sizes" else tuple(parts)

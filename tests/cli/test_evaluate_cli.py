@@ -53,6 +53,7 @@ def test_evaluate_writes_scores_and_resumes(
     data = json.loads(report.read_text())
     assert data["summary"]["drums"]["n"] == 2 and data["summary"]["drums"]["missing"] == 0
     assert data["config"]["backend"] == "light" and data["config"]["steps"] == 2
+    assert data["config"]["balance_tags"] is True  # the light backend's default
     assert set(data["timings"]) == {f"{s}/drums" for s in SONGS}
     # The scores are those of the files on disk.
     rescored = evaluation.score_set(tiny_set, est, ("drums",))
@@ -101,7 +102,8 @@ def test_recipe_names_what_decides_an_estimate(
     # Speed-only settings do not count; the method's settings, the backend's own included, do.
     assert evaluation_run.recipe(dataclasses.replace(pair.config, device="cpu")) == base
     assert evaluation_run.recipe(dataclasses.replace(pair.config, lr=0.2)) != base
-    monkeypatch.setattr(light, "SETTINGS", dataclasses.replace(light.SETTINGS, components=7))
+    assert evaluation_run.recipe(dataclasses.replace(pair.config, balance_tags=False)) != base
+    monkeypatch.setattr(light, "SETTINGS", dataclasses.replace(light.SETTINGS, components=41))
     assert evaluation_run.recipe(pair.config) != base
     monkeypatch.undo()
     # An estimate on disk counts as done only with the same recipe beside it.

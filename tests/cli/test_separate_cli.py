@@ -36,7 +36,7 @@ def test_light_backend_writes_stems_that_add_up(tmp_path, model_dir, capsys):
     out = tmp_path / "out"
     code, stdout, _ = _run(capsys, song, "--tags", "piano", "--steps", "2", "--region", "0.5:2.5",
                            "--model-dir", model_dir, "--log-json", tmp_path / "log.json",
-                           "--format", "wav24", "-o", out)  # fmt: skip
+                           "--format", "wav24", "--no-balance-tags", "-o", out)  # fmt: skip
     assert code == 0, stdout
     sep, res = out / "song - piano.wav", out / "song - no piano.wav"
     assert str(sep) in stdout and str(res) in stdout
@@ -49,6 +49,7 @@ def test_light_backend_writes_stems_that_add_up(tmp_path, model_dir, capsys):
     assert "light" in sf.info(sep).extra_info or "light" in sf.SoundFile(sep).comment
     log = json.loads((tmp_path / "log.json").read_text())
     assert log["config"]["backend"] == "light" and log["config"]["region"] == [0.5, 2.5]
+    assert log["config"]["balance_tags"] is False  # the light default (on) was turned off
     assert [s["step"] for s in log["steps"]] == [1, 2]
     first = log["steps"][0]
     assert set(first) == {"step", "total", "losses", "grad_norm", "seconds"}

@@ -9,10 +9,13 @@ import pytest
 import torch
 
 from tagbox_gui.core.backends import light
+from tagbox_gui.core.nmf import harmonic_percussive
 from tagbox_gui.core.spectral import istft, stft
 from tagbox_gui.core.types import ANALYSIS_RATE, RunConfig
 
-SETTINGS = dataclasses.replace(light.SETTINGS, components=8, nmf_iterations=20)
+SETTINGS = dataclasses.replace(
+    light.SETTINGS, components=8, percussive_components=2, nmf_iterations=20
+)
 
 
 def _mix(seconds: float = 2.0, seed: int = 0) -> torch.Tensor:
@@ -40,10 +43,12 @@ def test_latent_is_a_leaf_of_gates_starting_at_one_half() -> None:
     assert constant.shape == (8, 1)
 
 
-@pytest.mark.parametrize("gate_seconds", [None, 0.5])
-def test_masks_have_the_mix_shapes_and_lie_in_unit_interval(gate_seconds: float | None) -> None:
+@pytest.mark.parametrize(("gate_seconds", "percussive"), [(None, 2), (0.5, 2), (None, 0)])
+def test_masks_have_the_mix_shapes_and_lie_in_unit_interval(
+    gate_seconds: float | None, percussive: int
+) -> None:
     mix = _mix(1.5)
-    backend, latent = _backend(mix, gate_seconds=gate_seconds)
+    backend, latent = _backend(mix, gate_seconds=gate_seconds, percussive_components=percussive)
     with torch.no_grad():
         latent.normal_(0, 3, generator=torch.Generator().manual_seed(1))
     stfts = {n: stft(mix, n) for n in (2048, 1024, 512)}
@@ -121,3 +126,32 @@ def test_prior_sets_the_starting_mask_with_the_share_mask() -> None:
     backend, latent = _backend(mix, prior=0.2, power=1.0)
     mask = backend.nmf_mask(latent).detach()
     torch.testing.assert_close(mask, torch.full_like(mask, 0.2), atol=1e-4, rtol=0)
+
+
+def test_split_factorisation_models_the_harmonic_and_percussive_parts_apart() -> None:
+    mix = _mix(2.0)
+    backend, latent = _backend(mix, percussive_components=3)
+    W, H, V_hat = backend._factors()
+    assert W.shape[1] == H.shape[0] == 8 and latent.shape == (8, 1)
+    spec = stft(mix, SETTINGS.nmf_fft)[0].abs()
+    harmonic, percussive = harmonic_percussive(spec)
+    # The first five components model the harmonic part, the last three the percussive part.
+
+    def misfit(block: slice, part: torch.Tensor) -> float:
+        return float((W[:, block] @ H[block] - part).abs().sum() / part.sum())
+
+    assert misfit(slice(0, 5), harmonic) < 0.5 * misfit(slice(0, 5), percussive)
+    assert misfit(slice(5, 8), percussive) < 0.7 * misfit(slice(5, 8), harmonic)
+    torch.testing.assert_close(V_hat, W @ H)
+    opened = torch.full_like(latent, 20.0)
+    opened[5:] = -20.0  # only the harmonic components
+    with torch.no_grad():
+        heard = stft(backend.decode(opened), SETTINGS.nmf_fft)[0].abs()
+    assert float((heard - harmonic).abs().sum()) < float((heard - percussive).abs().sum())
+
+
+def test_settings_refuse_a_percussive_part_without_a_harmonic_one() -> None:
+    with pytest.raises(ValueError, match="percussive_components"):
+        dataclasses.replace(SETTINGS, percussive_components=8)
+    with pytest.raises(ValueError, match="percussive_components"):
+        dataclasses.replace(SETTINGS, percussive_components=-1)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tagbox_gui.core.nmf import beta_divergence, nmf
+from tagbox_gui.core.nmf import beta_divergence, harmonic_percussive, median_filter, nmf
 
 
 def _planted(f: int = 60, n: int = 80, k: int = 4, seed: int = 1) -> torch.Tensor:
@@ -65,3 +65,27 @@ def test_bad_arguments_raise() -> None:
         nmf(torch.ones(3), 2)
     with pytest.raises(ValueError):
         nmf(torch.ones(3, 3), 0)
+
+
+def test_median_filter_matches_a_direct_median_with_mirrored_edges() -> None:
+    V = torch.rand(9, 12, generator=torch.Generator().manual_seed(2))
+    padded = np.pad(V.numpy(), ((0, 0), (2, 2)), mode="reflect")
+    direct = np.stack([np.median(padded[:, j : j + 5], axis=1) for j in range(12)], axis=1)
+    np.testing.assert_allclose(median_filter(V, 5, dim=1).numpy(), direct, rtol=0, atol=0)
+    np.testing.assert_allclose(median_filter(V.T, 5, dim=0).numpy(), direct.T, rtol=0, atol=0)
+    short = torch.rand(3, 2)  # shorter than the kernel: the window shrinks, no error
+    assert median_filter(short, 17, dim=1).shape == short.shape
+    with pytest.raises(ValueError, match="odd"):
+        median_filter(V, 4, dim=1)
+
+
+def test_harmonic_percussive_parts_add_up_and_find_lines_and_clicks() -> None:
+    V = torch.full((64, 64), 0.01)
+    V[20, :] = 1.0  # a steady partial: a horizontal line
+    V[:, 40] = 1.0  # a click: a vertical line
+    harmonic, percussive = harmonic_percussive(V, kernel=9)
+    torch.testing.assert_close(harmonic + percussive, V)
+    assert float(harmonic.min()) >= 0 and float(percussive.min()) >= 0
+    assert float(harmonic[20, 5]) > 0.99 and float(percussive[50, 40]) > 0.99
+    silent_h, silent_p = harmonic_percussive(torch.zeros(8, 8))
+    assert float(silent_h.abs().sum() + silent_p.abs().sum()) == 0.0

@@ -44,6 +44,19 @@ def test_default_states_avoid_everything_not_wanted():
     np.testing.assert_array_equal(t.weight, np.ones(8))
 
 
+def test_balanced_weights_give_wanted_and_avoided_tags_equal_halves():
+    t = resolve_targets("mtat", MTAT, ("piano",), ignore=("rock",), balanced=True)
+    weight = t.weight
+    assert weight[MTAT.index("rock")] == 0.0  # ignored stays out
+    assert weight.sum() == pytest.approx(7.0)  # the same total as one per tag in the loss
+    assert weight[MTAT.index("piano")] == pytest.approx(3.5)
+    assert weight[t.target == 0].sum() == pytest.approx(3.5)  # six avoided tags share half
+    np.testing.assert_allclose(weight[[0, 2, 3, 4, 5, 6]], 3.5 / 6)
+    # Nothing avoided: nothing to balance against, every wanted tag weighs one.
+    lone = resolve_targets("mtat", MTAT, ("piano", "drums"), avoid_others=False, balanced=True)
+    assert lone.weight.sum() == 2.0 and lone.weight.max() == 1.0
+
+
 def test_explicit_ignore_avoid_and_related():
     t = resolve_targets("mtat", MTAT, ("drums",), ignore=("rock",), avoid_others=False)
     states = dict(zip(MTAT, t.states, strict=True))

@@ -35,13 +35,18 @@ def test_run_settings_round_trip_and_bad_values(tmp_path: Path) -> None:
         device="cpu",
         seed=7,
         preview_every=3,
+        balance_tags=True,
     )
     store.save_run(custom)
     assert qsettings(tmp_path / "a.ini").load_run(RunSettings()) == custom
     store.store.setValue("run/steps", "many")
     store.store.setValue("run/fft_sizes", "")
+    store.store.setValue("run/balance_tags", "maybe")
     loaded = store.load_run(RunSettings())
     assert loaded.steps == RunSettings().steps and loaded.fft_sizes == RunSettings().fft_sizes
+    assert loaded.balance_tags is RunSettings().balance_tags
+    store.store.setValue("run/balance_tags", "false")
+    assert store.load_run(RunSettings(balance_tags=True)).balance_tags is False
     assert loaded.lr == 0.25
     store.reset_run()
     assert store.load_run(RunSettings(steps=9)) == RunSettings(steps=9)
@@ -67,6 +72,9 @@ def test_backend_defaults_are_the_engines() -> None:
         expected.fft_sizes,
     )
     assert light.taggers == tuple(str(t) for t in expected.taggers)
+    assert light.balance_tags is expected.balance_tags is True
+    assert backend_defaults("jukebox").balance_tags is False  # as published
+    assert light.to_config(("piano",)).balance_tags is True
 
 
 def test_recent_files(tmp_path: Path) -> None:

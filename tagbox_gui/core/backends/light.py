@@ -1,14 +1,17 @@
 """The download-free backend: gates on the NMF components of the mixture.
 
 The mixture's magnitude spectrogram is factorised once per segment, ``|X| ≈ W H`` with K
-components (KL-NMF, ``core.nmf``). The latent is one gate logit per component (or, with
-``gate_seconds``, per component and stretch of time, interpolated linearly); the gates split
-every component's activation into a wanted part ``A = W (σ(G) ⊙ H)`` and the rest
-``B = W ((1 - σ(G)) ⊙ H)``. The mask on the NMF grid is ``A^p / (A^p + B^p)``; with the default
-p = 1 that is the gate-weighted share of the model in each bin, the posterior-mean (Wiener)
-mask when a gate is the probability that its component belongs to the source. Other FFT sizes
-get the engine's usual ratio mask of the signal this mask makes, so every resolution the loss
-hears comes from the same decision.
+components (KL-NMF, ``core.nmf``). It is first split into its harmonic and percussive parts by
+median filtering (``core.nmf.harmonic_percussive``), which add up to it, and each part is
+factorised on its own (K - P and P components): every component then models either steady
+partials or broadband onsets, never a blend of both. The latent is one gate logit per component
+(or, with ``gate_seconds``, per component and stretch of time, interpolated linearly). The gates
+split every component's activation into a wanted part ``A = W (σ(G) ⊙ H)`` and the rest
+``B = W ((1 - σ(G)) ⊙ H)``. The mask on the NMF grid is ``A^p / (A^p + B^p)``; with the
+default p = 1 that is the gate-weighted share of the model in each bin, the posterior-mean
+(Wiener) mask when a gate is the probability that its component belongs to the source. Other
+FFT sizes get the engine's usual ratio mask of the signal this mask makes, so every resolution
+the loss hears comes from the same decision.
 
 It needs only the small taggers, runs on a laptop CPU and is deterministic for a seed: the
 factorisation starts from a seeded draw and every gate starts at ``prior`` (0.5). Why these
@@ -26,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from tagbox_gui.core.backends.base import Backend
-from tagbox_gui.core.nmf import nmf
+from tagbox_gui.core.nmf import harmonic_percussive, nmf
 from tagbox_gui.core.spectral import istft, stft
 from tagbox_gui.core.types import ANALYSIS_RATE, TaggerSpec
 
@@ -49,6 +52,13 @@ class LightSettings:
     gate_seconds: float | None = None  # one gate per component per this many seconds; None: one
     power: float = 1.0  # 1: the gate-weighted share of the model in each bin (Wiener-style)
     prior: float = 0.5  # starting gate: the uninformed "belongs to the source or not"
+    # > 0: factorise the harmonic and percussive parts apart, this many components for the
+    # percussive one (a drum kit has a few distinct sounds; pitched parts need one per pitch).
+    percussive_components: int = 10
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.percussive_components < self.components:
+            raise ValueError("percussive_components must be at least 0 and below components")
 
 
 SETTINGS = LightSettings()
@@ -59,11 +69,14 @@ LIGHT_DEFAULTS: dict[str, Any] = {
     "fft_sizes": (2048,),
     "steps": 60,
     "lr": 0.1,
+    "balance_tags": True,
 }
 """The RunConfig fields the engine, CLI and GUI use when ``backend == "light"``.
 
 FCN/MTAT alone: the two-tagger ensemble with FCN/Jamendo cost twice as much for no measured
-gain. MTAT has no bass tag; :data:`core.loading.FALLBACK_TAGGERS` covers words it lacks."""
+gain. MTAT has no bass tag; :data:`core.loading.FALLBACK_TAGGERS` covers words it lacks.
+Balanced tags: one wanted tag against 49 avoided ones otherwise makes the loss mostly about
+silencing genre and mood tags."""
 
 DEFAULTS = LIGHT_DEFAULTS  # the name ``core.loading.default_config`` reads
 
@@ -102,13 +115,24 @@ class LightBackend(Backend):
         mix = mix.reshape(1, -1).to(self.device, torch.float32)
         self._length = mix.shape[-1]
         spec = stft(mix, self.settings.nmf_fft)[0]
-        result = nmf(spec.abs(), self.settings.components, self.settings.nmf_iterations,
-                     self.settings.beta, seed)  # fmt: skip
-        self._mix_spec, self._W, self._H = spec, result.W, result.H
-        self._V_hat = result.W @ result.H
+        self._mix_spec = spec
+        self._W, self._H = self._factorise(spec.abs(), seed)
+        self._V_hat = self._W @ self._H
         shape = (self.settings.components, self.gate_count(self._length))
         start = math.log(self.settings.prior / (1 - self.settings.prior))
         return torch.full(shape, start, device=self.device, requires_grad=True)
+
+    def _factorise(self, V: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``W, H`` of the whole spectrogram, or of its harmonic and percussive parts apart."""
+        st = self.settings
+        if st.percussive_components <= 0:
+            result = nmf(V, st.components, st.nmf_iterations, st.beta, seed)
+            return result.W, result.H
+        parts = zip(harmonic_percussive(V), (st.components - st.percussive_components,
+                                              st.percussive_components), strict=True)  # fmt: skip
+        results = [nmf(part, k, st.nmf_iterations, st.beta, seed + i)
+                   for i, (part, k) in enumerate(parts)]  # fmt: skip
+        return torch.cat([r.W for r in results], 1), torch.cat([r.H for r in results], 0)
 
     def gates(self, latent: torch.Tensor) -> torch.Tensor:
         """Per-frame gates ``[K, N]`` in (0, 1): sigmoid, linearly interpolated in time."""

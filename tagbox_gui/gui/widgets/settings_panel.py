@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -65,6 +66,7 @@ class SettingsPanel(QWidget):
         self.device = QComboBox()
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1)
         self.preview_every = QSpinBox(minimum=1, maximum=1000, suffix=" steps")
+        self.balance_tags = QCheckBox("Wanted and avoided tags weigh the same")
         self.reset = QPushButton("Reset to defaults")
         self.note = QLabel(wordWrap=True)
         self.note.setStyleSheet("color: palette(placeholder-text);")
@@ -84,6 +86,7 @@ class SettingsPanel(QWidget):
         form.addRow("FFT sizes", ffts)
         form.addRow("Steps", self.steps)
         form.addRow("Learning rate", self.lr)
+        form.addRow("Tag weights", self.balance_tags)
         form.addRow("Quantise", self.quantise)
         form.addRow("Output", self.mode)
         form.addRow("Device", self.device)
@@ -101,6 +104,11 @@ class SettingsPanel(QWidget):
         )
         self.preview_every.setToolTip("How often the run sends audio and a mask image to listen to")
         self.quantise.setToolTip("How the Jukebox latent is quantised (Jukebox backend only)")
+        self.balance_tags.setToolTip(
+            "On: the wanted tags count for half of the loss and the avoided tags for the other "
+            "half. Off (as in the paper): every tag counts the same, so the many avoided tags "
+            "outweigh the wanted one."
+        )
 
     def _connect(self) -> None:
         self.backend.currentIndexChanged.connect(self._on_backend_index_changed)
@@ -113,6 +121,7 @@ class SettingsPanel(QWidget):
         self.lr.valueChanged.connect(self._on_lr_value_changed)
         for combo in (self.quantise, self.mode, self.device):
             combo.currentIndexChanged.connect(self._on_edited)
+        self.balance_tags.toggled.connect(self._on_edited)
         self.reset.clicked.connect(self.reset_requested)
 
     # ----- choices -----------------------------------------------------------------------
@@ -175,6 +184,7 @@ class SettingsPanel(QWidget):
             device=self.device.currentData() or "cpu",
             seed=self.seed.value(),
             preview_every=self.preview_every.value(),
+            balance_tags=self.balance_tags.isChecked(),
         )
 
     def set_settings(self, settings: RunSettings) -> None:
@@ -197,6 +207,7 @@ class SettingsPanel(QWidget):
         _select(self.device, settings.device)
         self.seed.setValue(settings.seed)
         self.preview_every.setValue(settings.preview_every)
+        self.balance_tags.setChecked(settings.balance_tags)
         self._quiet = False
         self._update_enabled()
         self.settings_changed.emit()
@@ -251,7 +262,7 @@ class SettingsPanel(QWidget):
     def _fixed_during_run(self) -> list[QWidget]:
         buttons = list(self.fft_buttons.values())
         boxes = [self.backend, self.taggers, self.steps, self.mode, self.device, self.seed]
-        return [*boxes, *buttons, self.preview_every, self.reset]
+        return [*boxes, *buttons, self.preview_every, self.balance_tags, self.reset]
 
 
 def _enum_combo(titles: dict) -> QComboBox:
