@@ -259,7 +259,7 @@ def criteria_for(
 def separate(mix: np.ndarray, source: str, args: argparse.Namespace, settings) -> np.ndarray:
     """Optimise the gates for ``source`` as the engine does; the estimate at the mix's scale."""
     specs = [TaggerSpec.parse(t) for t in args.tagger]
-    criteria = criteria_for(source, specs, args.fill, args.ignore_related)
+    criteria = criteria_for(source, specs, args.fill, args.ignore_related, args.balanced)
     if not criteria:
         raise SystemExit(f"no tagger has a tag for {source}")
     peak = float(np.abs(mix).max())
@@ -394,6 +394,8 @@ def main() -> None:
     ap.add_argument("--fill", choices=["zeros", "loop"], default="zeros")
     ap.add_argument("--residual", type=float, default=0.0, help="weight of the residual loss")
     ap.add_argument("--ignore-related", action="store_true")
+    ap.add_argument("--balanced", action=argparse.BooleanOptionalAction,
+                    default=light.LIGHT_DEFAULTS["balance_tags"])  # fmt: skip
     ap.add_argument("--oracle-loss", action="store_true", help="print the loss at oracle gates")
     ap.add_argument("--trace", type=_ints, default=[], help="print SDRi at these steps")
     ap.add_argument("--seed", type=int, default=0)

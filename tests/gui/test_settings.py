@@ -125,6 +125,14 @@ def test_panel_edits_and_problems(qtbot, panel: SettingsPanel) -> None:
     panel.fft_buttons[1024].setChecked(True)
     panel.taggers.item(0).setCheckState(Qt.CheckState.Unchecked)
     assert "tagger" in panel.problem()
+    assert panel.settings().balance_tags is False
+    with qtbot.waitSignal(panel.settings_changed):
+        panel.balance_tags.setChecked(True)
+    assert panel.settings().balance_tags is True
+    panel.set_running(True)
+    assert not panel.balance_tags.isEnabled()  # fixed during a run, like the loss it shapes
+    panel.set_running(False)
+    assert panel.balance_tags.isEnabled()
 
 
 def test_window_remembers_settings_and_resets_them(qtbot, tmp_path, model_dir) -> None:
