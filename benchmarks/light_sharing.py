@@ -102,7 +102,7 @@ def separate_song(
     names = list(criteria)
     if args.joint:
         views = [JointView(base, i) for i in range(len(names))]
-        objectives = [Objective(seg, (2048,), [criteria[n]], Mode.MASK) for n in names]
+        objectives = [Objective(seg, args.fft, [criteria[n]], Mode.MASK) for n in names]
         rows = len(names) + (0 if args.no_rest else 1)
         latent = torch.zeros((rows, *start.shape), requires_grad=True)
 
@@ -113,7 +113,7 @@ def separate_song(
         return base, dict(zip(names, descend(latent, joint_loss, args.steps, args.lr), strict=True))
     masks = {}
     for name in names:
-        objective = Objective(seg, (2048,), [criteria[name]], Mode.MASK)
+        objective = Objective(seg, args.fft, [criteria[name]], Mode.MASK)
         latent = start.clone().requires_grad_(True)
 
         def loss(o=objective, x=latent) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -135,6 +135,12 @@ def main() -> None:
                     default=light.LIGHT_DEFAULTS["balance_tags"])  # fmt: skip
     ap.add_argument("--joint", action="store_true")
     ap.add_argument("--no-rest", action="store_true")
+    ap.add_argument(
+        "--fft",
+        type=lambda t: tuple(int(v) for v in t.split(",")),
+        default=light.LIGHT_DEFAULTS["fft_sizes"],
+        help="FFT sizes the loss hears",
+    )
     ap.add_argument("--steps", type=int, default=light.LIGHT_DEFAULTS["steps"])
     ap.add_argument("--lr", type=float, default=light.LIGHT_DEFAULTS["lr"])
     ap.add_argument("--threads", type=int, default=1)
@@ -171,7 +177,7 @@ def main() -> None:
                          "mean": round(float(np.mean(every)), 2),
                          "si_mean": round(float(np.mean(every_si)), 2)}  # fmt: skip
     names = ("songs", "tagger", "power", "percussive", "avoid", "balanced", "joint", "no_rest",
-             "steps", "lr")  # fmt: skip
+             "fft", "steps", "lr")  # fmt: skip
     options = {k: getattr(args, k) for k in names}
     print(json.dumps({"options": options, **summary,
                       "cpu_s_per_source": round(float(np.mean(cpu)), 1)}))  # fmt: skip
