@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from tagbox_gui.core.atomic import write_atomically
 from tagbox_gui.core.audio import ExportFormat, Song, load_song, render_stems, write_audio
@@ -58,7 +59,7 @@ def separate_source(
                     result.steps_done, tuple(str(t) for t in config.taggers))  # fmt: skip
     # The timing goes first: the estimate's presence is what marks the pair as done.
     pair.timing.parent.mkdir(parents=True, exist_ok=True)
-    record = {**asdict(timing), "recipe": json.loads(recipe(config))}
+    record = {**asdict(timing), "recipe": recipe(config)}
     write_atomically(pair.timing, json.dumps(record))
     save_estimate(pair.saved, result.estimate)
     return timing
@@ -67,21 +68,21 @@ def separate_source(
 _SPEED_ONLY = ("device", "preview_every")  # change how fast a run is, not what it makes
 
 
-def recipe(config: RunConfig) -> str:
-    """Everything that decides an estimate, as canonical JSON: the run's settings (the device and
+def recipe(config: RunConfig) -> dict[str, Any]:
+    """Everything that decides an estimate, as JSON values: the run's settings (the device and
     the preview rate left out) and the backend's own (e.g. the light backend's factorisation)."""
     fields = {k: v for k, v in config_record(config).items() if k not in _SPEED_ONLY}
     fields["backend_settings"] = backend_settings(config.backend)
-    return json.dumps(fields, sort_keys=True)
+    return fields
 
 
-def recorded_recipe(path: Path) -> str | None:
-    """The recipe kept in a timing file (canonical JSON), or None if it has none."""
+def recorded_recipe(path: Path) -> dict[str, Any] | None:
+    """The recipe kept in a timing file, or None if it has none (or is unreadable)."""
     try:
         found = json.loads(path.read_text()).get("recipe")
     except (OSError, ValueError, AttributeError):
         return None
-    return None if found is None else json.dumps(found, sort_keys=True)
+    return found if isinstance(found, dict) else None
 
 
 RENDERED = "stems.json"
@@ -219,9 +220,9 @@ def evaluate_set(
     interrupted run resumes), and made again otherwise; each new one is written atomically.
     Each source uses those of ``config.taggers`` that have a tag for it, else the first of
     ``fallback`` that has; a source none of them has is reported in ``unsupported`` and scored
-    as missing. With ``shared``, the sources of a song share the
-    mixture (``core.estimates.share``); a song's stems are written again when one of its
-    estimates is new or a stem is missing.
+    as missing. With ``shared``, the sources of a song share the mixture
+    (``core.estimates.share``); a song's stems are written again when one of its estimates is
+    new or a stem is missing.
     ``progress(key, step)`` is called after every step and once per pair with ``None``.
     """
     cache = ModelCache()

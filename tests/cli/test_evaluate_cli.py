@@ -98,7 +98,7 @@ def test_recipe_names_what_decides_an_estimate(
     pair = evaluation_run.plan_pairs(tiny_set, tmp_path, config, ("drums",))[0]
     assert pair.config.tags == ("drums",) and not pair.kept and not pair.done
     base = evaluation_run.recipe(pair.config)
-    assert json.loads(base)["backend_settings"]["components"] == light.SETTINGS.components
+    assert base["backend_settings"]["components"] == light.SETTINGS.components
     # Speed-only settings do not count; the method's settings, the backend's own included, do.
     assert evaluation_run.recipe(dataclasses.replace(pair.config, device="cpu")) == base
     assert evaluation_run.recipe(dataclasses.replace(pair.config, lr=0.2)) != base
@@ -110,7 +110,7 @@ def test_recipe_names_what_decides_an_estimate(
     pair.saved.parent.mkdir(parents=True)
     pair.saved.write_bytes(b"")
     assert pair.kept and not pair.done
-    pair.timing.write_text(json.dumps({"cpu_s": 1.0, "recipe": json.loads(base)}))
+    pair.timing.write_text(json.dumps({"cpu_s": 1.0, "recipe": base}))
     assert pair.done
     pair.timing.write_text("not json")
     assert not pair.done
