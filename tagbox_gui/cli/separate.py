@@ -145,8 +145,6 @@ def main(args: argparse.Namespace) -> int:
     _check_output(args.output)
     steps: list[StepResult] = []
     result = _drive(engine.run(config, song, store), config, steps)
-    if result.estimate is None:
-        raise UserError("the run ended before its first step; nothing was written")
     paths = _export(song, config, result, args)
     if args.log_json:
         _write_json(args.log_json, _log(config, steps))
@@ -175,8 +173,6 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
         print(f"separating {word}", file=sys.stderr)
         steps: list[StepResult] = []
         result = _drive(engine.run(config, song, store, cache), config, steps)
-        if result.estimate is None:
-            raise UserError("the run ended before its first step; nothing was written")
         estimates[word], provenance[word] = result.estimate, _provenance(config, result)
         logs[word] = _log(config, steps)
     stems, rest = export_shared_stems(song, estimates, args.output, ExportFormat(args.format),
@@ -198,6 +194,7 @@ def _check_output(folder: Path) -> None:
 
 
 def _drive(run: Generator, config: RunConfig, steps: list[StepResult]) -> RunResult:
+    """Run to the end with a progress bar, collecting ``steps``; UserError if it made nothing."""
     from tagbox_gui.core.engine import run_to_end
 
     bar = tqdm(total=config.steps, unit="step", file=sys.stderr, dynamic_ncols=True)
@@ -208,9 +205,12 @@ def _drive(run: Generator, config: RunConfig, steps: list[StepResult]) -> RunRes
         bar.update(1)
 
     try:
-        return run_to_end(run, on_step)
+        result = run_to_end(run, on_step)
     finally:
         bar.close()
+    if result.estimate is None:
+        raise UserError("the run ended before its first step; nothing was written")
+    return result
 
 
 def _provenance(config: RunConfig, result: RunResult) -> dict[str, str]:
