@@ -144,7 +144,7 @@ def main(args: argparse.Namespace) -> int:
     config = build_config(args, store)
     _check_output(args.output)
     steps: list[StepResult] = []
-    result = _drive(engine.run(config, song, store), config, steps)
+    result = _drive(engine.run(config, song, store, measure_residual=False), config, steps)
     paths = _export(song, config, result, args)
     if args.log_json:
         _write_json(args.log_json, _log(config, steps))
@@ -172,7 +172,9 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
     for word, config in configs.items():
         print(f"separating {word}", file=sys.stderr)
         steps: list[StepResult] = []
-        result = _drive(engine.run(config, song, store, cache), config, steps)
+        result = _drive(
+            engine.run(config, song, store, cache, measure_residual=False), config, steps
+        )
         estimates[word], provenance[word] = result.estimate, _provenance(config, result)
         logs[word] = _log(config, steps)
     stems, rest = export_shared_stems(song, estimates, args.output, ExportFormat(args.format),

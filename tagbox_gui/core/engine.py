@@ -83,10 +83,16 @@ def validate(config: RunConfig, duration: float) -> tuple[int, int]:
 
 
 def run(
-    config: RunConfig, song: audio.Song, store: ModelStore, cache: ModelCache | None = None
+    config: RunConfig,
+    song: audio.Song,
+    store: ModelStore,
+    cache: ModelCache | None = None,
+    measure_residual: bool = True,
 ) -> RunGenerator:
     """Separate ``config.tags`` out of ``song``; see the module docstring for the protocol.
 
+    ``measure_residual=False`` leaves each step's ``wanted_residual`` empty, for a driver that
+    shows no meters: it saves the residual's tagger pass (a sixth to a third of a light step).
     Everything that can fail on bad input (settings, tags, model files, a silent region)
     fails here, before the generator is returned; the models are loaded and the latents
     initialised in the calling thread.
@@ -101,7 +107,7 @@ def run(
     peak = float(np.max(np.abs(mix))) if len(mix) else 0.0
     if peak == 0.0:
         raise AudioError("the chosen part of the song is silent; choose another region")
-    loop = Optimisation(config, mix / peak, criteria, factory, device)
+    loop = Optimisation(config, mix / peak, criteria, factory, device, measure_residual)
     return _with_grad(loop.drive(start))
 
 
@@ -136,8 +142,10 @@ class Optimisation:
         criteria: list[Criterion],
         factory: Callable[[], Backend],
         device: torch.device,
+        measure_residual: bool = True,
     ) -> None:
         self.config = config
+        self.measure_residual = measure_residual
         self.length = len(mix)
         hops = [n // 2 for n in config.fft_sizes]
         align = int(np.lcm.reduce(hops))
@@ -239,7 +247,7 @@ class Optimisation:
         """Wanted-tag probabilities on separated / residual, averaged over segments."""
         seps, ress = [], []
         for (_, objective, _), evaluation in zip(self.parts, evaluations, strict=True):
-            sep, res = objective.wanted_probabilities(evaluation)
+            sep, res = objective.wanted_probabilities(evaluation, self.measure_residual)
             seps.append(sep)
             ress.append(res)
         mean = lambda ds: {k: float(np.mean([d[k] for d in ds])) for k in ds[0]}  # noqa: E731

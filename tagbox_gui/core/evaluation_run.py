@@ -52,7 +52,8 @@ def separate_source(
     from tagbox_gui.core import engine  # the driver needs torch; scoring alone does not
 
     began_cpu, began_wall = time.process_time(), time.perf_counter()
-    result = engine.run_to_end(engine.run(config, song, store, cache), on_step)
+    steps = engine.run(config, song, store, cache, measure_residual=False)  # no meters shown
+    result = engine.run_to_end(steps, on_step)
     if result.estimate is None:
         raise ConfigError(f"the run on {song.path} made no estimate; use at least one step")
     timing = Timing(time.process_time() - began_cpu, time.perf_counter() - began_wall,

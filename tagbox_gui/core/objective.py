@@ -105,26 +105,34 @@ class Objective:
 
     @torch.no_grad()
     def wanted_probabilities(
-        self, evaluation: Evaluation
+        self, evaluation: Evaluation, residual: bool = True
     ) -> tuple[dict[str, float], dict[str, float]]:
         """Each wanted tag's probability on the separated estimate and on the residual.
 
         On the separated side: the mean of what the taggers said of each FFT size's estimate
         (computed with the loss, so free). On the residual side: the taggers hear the mixture
-        minus the combined estimate (one extra forward pass, without gradients). A tag several
-        taggers have gets the mean of their probabilities.
+        minus the combined estimate: one more forward pass, without gradients, that costs
+        about as much as the loss's forward pass. ``residual=False`` skips it; that side is then
+        empty.
+        A tag several taggers have gets the mean of their probabilities.
         """
-        residual = (self.mix[0] - evaluation.separated)[None]
-        audio16 = resample(residual, ANALYSIS_RATE, TAGGER_RATE)
+        residual16 = None
+        if residual:
+            residual16 = resample(
+                (self.mix[0] - evaluation.separated)[None], ANALYSIS_RATE, TAGGER_RATE
+            )
         sep: dict[str, list[float]] = {}
         res: dict[str, list[float]] = {}
         for criterion in self.criteria:
-            on_residual = criterion.tagger.forward_batch(audio16)[0].cpu()
             on_separated = evaluation.probs[criterion.key].cpu()
+            on_residual = None
+            if residual16 is not None:
+                on_residual = criterion.tagger.forward_batch(residual16)[0].cpu()
             for index in torch.nonzero(criterion.target).flatten().tolist():
                 tag = criterion.tagger.vocabulary[index]
                 sep.setdefault(tag, []).append(float(on_separated[index]))
-                res.setdefault(tag, []).append(float(on_residual[index]))
+                if on_residual is not None:
+                    res.setdefault(tag, []).append(float(on_residual[index]))
         return _means(sep), _means(res)
 
 

@@ -182,7 +182,7 @@ class StepResult:
     losses: dict[str, float]  # "<arch>_<dataset>_<fft>" -> loss
     grad_norm: float
     wanted_separated: dict[str, float]  # wanted tag -> probability on the separated estimate
-    wanted_residual: dict[str, float]  # wanted tag -> probability on the residual estimate
+    wanted_residual: dict[str, float]  # ... on the residual (empty if not measured)
     seconds: float  # wall time of this step
     lr: float
     preview: Preview | None = None

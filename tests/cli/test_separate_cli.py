@@ -53,7 +53,7 @@ def test_light_backend_writes_stems_that_add_up(tmp_path, model_dir, capsys):
     assert [s["step"] for s in log["steps"]] == [1, 2]
     first = log["steps"][0]
     assert set(first) == {"step", "total", "losses", "grad_norm", "seconds"}
-    assert set(first["losses"]) == {"fcn_mtat_2048"} and first["grad_norm"] > 0
+    assert set(first["losses"]) == {"fcn_mtat_2048", "fcn_mtat_1024"} and first["grad_norm"] > 0
 
 
 @pytest.mark.slow

@@ -31,7 +31,12 @@ class ToyTagger(nn.Module):
     spec = TaggerSpec("toy", "test")
     vocabulary = VOCAB
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
     def forward_batch(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
         spec = torch.fft.rfft(x, dim=-1).abs() ** 2
         half = spec.shape[-1] // 8
         low = spec[..., :half].mean(-1).add(1e-9).log10()
@@ -67,14 +72,18 @@ def _mix(seconds: float) -> np.ndarray:
     )
 
 
-def _optimisation(seconds=1.0, steps=5, segment_seconds=29.0, mode=Mode.MASK, seed=0):
+def _optimisation(
+    seconds=1.0, steps=5, segment_seconds=29.0, mode=Mode.MASK, seed=0, measure_residual=True
+):
     config = RunConfig(tags=("low",), taggers=(ToyTagger.spec,), fft_sizes=(512, 256),
                        steps=steps, lr=0.3, segment_seconds=segment_seconds, mode=mode,
                        preview_every=2, seed=seed)  # fmt: skip
     torch.manual_seed(seed)
     targets = resolve_targets("test", VOCAB, ("low",))
     criteria = [Criterion.build(ToyTagger(), targets, torch.device("cpu"))]
-    return Optimisation(config, _mix(seconds), criteria, GainBackend, torch.device("cpu"))
+    return Optimisation(
+        config, _mix(seconds), criteria, GainBackend, torch.device("cpu"), measure_residual
+    )
 
 
 def _drain(gen):
@@ -96,6 +105,20 @@ def test_runs_all_steps_and_lowers_the_loss():
     assert not result.stopped and result.steps_done == 8
     assert set(result.estimate.masks) == {512, 256}
     assert result.estimate.masks[512].shape == (257, 1 + ANALYSIS_RATE // 256)
+
+
+def test_a_run_that_does_not_measure_the_residual_makes_the_same_estimate_with_fewer_passes():
+    measured, unmeasured = _optimisation(steps=6), _optimisation(steps=6, measure_residual=False)
+    steps_m, result_m = _drain(measured.drive(0))
+    steps_u, result_u = _drain(unmeasured.drive(0))
+    assert all(s.wanted_residual == {} for s in steps_u)
+    assert all(s.wanted_residual.keys() == {"low"} for s in steps_m)
+    assert [s.wanted_separated for s in steps_u] == [s.wanted_separated for s in steps_m]
+    assert [s.total for s in steps_u] == [s.total for s in steps_m]
+    for n in (512, 256):
+        np.testing.assert_array_equal(result_u.estimate.masks[n], result_m.estimate.masks[n])
+    calls = [o.parts[0][1].criteria[0].tagger.calls for o in (measured, unmeasured)]
+    assert calls == [12, 6]  # one pass per step for the loss, one more for the residual
 
 
 def test_previews_on_first_every_k_and_last_step():

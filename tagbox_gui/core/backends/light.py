@@ -66,7 +66,7 @@ SETTINGS = LightSettings()
 
 LIGHT_DEFAULTS: dict[str, Any] = {
     "taggers": (TaggerSpec("fcn", "mtat"),),
-    "fft_sizes": (2048,),
+    "fft_sizes": (2048, 1024),
     "steps": 60,
     "lr": 0.1,
     "balance_tags": True,
@@ -75,6 +75,8 @@ LIGHT_DEFAULTS: dict[str, Any] = {
 
 FCN/MTAT alone: the two-tagger ensemble with FCN/Jamendo cost twice as much for no measured
 gain. MTAT has no bass tag; :data:`core.loading.FALLBACK_TAGGERS` covers words it lacks.
+Two FFT sizes: the method's multi-resolution loss, at half the Jukebox backend's three (each
+size is one more tagger pass); the 1024-point estimate keeps drum onsets sharp in the loss.
 Balanced tags: one wanted tag against 49 avoided ones otherwise makes the loss mostly about
 silencing genre and mood tags."""
 
