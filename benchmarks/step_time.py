@@ -7,6 +7,8 @@
 Speed does not depend on weight values, so the random-weight Jukebox checkpoint serves. The
 song is a mix from ../shared/eval when there is one, else a synthetic chord with noise.
 Prints the mean and median seconds per step over the timed steps (the first is a warm-up).
+Steps include the residual meters' tagger pass, as in the GUI; ``--no-meters`` leaves it out,
+as ``tagbox separate`` and ``tagbox evaluate`` do.
 """
 
 from __future__ import annotations
@@ -57,8 +59,8 @@ def measure(args: argparse.Namespace, device: str) -> list[float]:
         device=device,
         preview_every=10_000,
     )
-    times = [step.seconds for step in engine.run(config, _song(args.seconds), store, ModelCache())
-             if step is not None]  # fmt: skip
+    steps = engine.run(config, _song(args.seconds), store, ModelCache(), args.meters)
+    times = [step.seconds for step in steps if step is not None]
     return times[1:]
 
 
@@ -70,6 +72,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--backend", default="jukebox", choices=["jukebox", "light"])
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--meters", action=argparse.BooleanOptionalAction, default=True,
+                        help="measure the residual meters each step, as the GUI does")  # fmt: skip
     parser.add_argument(
         "--jukebox-weights",
         type=Path,
@@ -83,7 +87,7 @@ def main() -> None:
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     print(
         f"backend {args.backend}, {args.seconds:g} s of audio, taggers {args.tagger}, "
-        f"FFT {args.fft}, torch threads {torch.get_num_threads()}"
+        f"FFT {args.fft}, torch threads {torch.get_num_threads()}, meters {args.meters}"
     )
     for device in devices:
         times = measure(args, device)

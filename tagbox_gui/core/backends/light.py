@@ -75,8 +75,9 @@ LIGHT_DEFAULTS: dict[str, Any] = {
 
 FCN/MTAT alone: the two-tagger ensemble with FCN/Jamendo cost twice as much for no measured
 gain. MTAT has no bass tag; :data:`core.loading.FALLBACK_TAGGERS` covers words it lacks.
-Two FFT sizes: the method's multi-resolution loss, at half the Jukebox backend's three (each
-size is one more tagger pass); the 1024-point estimate keeps drum onsets sharp in the loss.
+Two FFT sizes: the method's multi-resolution loss with two of the Jukebox backend's three
+sizes, since each size is one more tagger pass. On dev it lifted every score measured, drums
+most, for twice the CPU time of one size (docs/light_backend.md, section 7).
 Balanced tags: one wanted tag against 49 avoided ones otherwise makes the loss mostly about
 silencing genre and mood tags."""
 
