@@ -17,6 +17,7 @@ import torch
 
 from tagbox_gui.core import audio
 from tagbox_gui.core.backends.base import Backend
+from tagbox_gui.core.display import mask_image
 from tagbox_gui.core.errors import AudioError, ConfigError
 from tagbox_gui.core.loading import ModelCache, build_criteria, create_backend_factory
 from tagbox_gui.core.models import ModelStore
@@ -35,7 +36,6 @@ from tagbox_gui.core.types import (
 )
 
 SEGMENT_OVERLAP_SECONDS = 1.0
-MASK_IMAGE_SHAPE = (256, 800)  # at most (frequency rows, time columns) sent for display
 
 RunGenerator = Generator[StepResult | None, Command | None, RunResult]
 
@@ -200,7 +200,7 @@ class Optimisation:
                 estimate, separated = self._estimate(evaluations, region_start)
                 if new_best:
                     best = (total, step, estimate, separated)
-            preview = Preview(separated, _mask_image(estimate), estimate) if show else None
+            preview = Preview(separated, mask_image(estimate), estimate) if show else None
             command = yield self._result(step, total, evaluations, grad_norm, began, preview)
             want_preview, paused = False, False
             while command is not None or paused:
@@ -284,16 +284,3 @@ def _finish(best, steps_done: int, stopped: bool) -> RunResult:
         return RunResult(best_step=0, best_total=float("nan"), steps_done=0, stopped=stopped)
     total, step, estimate, separated = best
     return RunResult(step, total, steps_done, stopped, estimate=estimate, separated=separated)
-
-
-def _mask_image(estimate: Estimate) -> np.ndarray:
-    """A small image of the estimate for display: the middle FFT size's mask, pooled."""
-    if not estimate.masks:
-        return np.zeros((1, 1), dtype=np.float32)
-    sizes = sorted(estimate.masks)
-    mask = estimate.masks[sizes[len(sizes) // 2]]
-    rows, cols = MASK_IMAGE_SHAPE
-    fy, fx = max(1, -(-mask.shape[0] // rows)), max(1, -(-mask.shape[1] // cols))
-    h, w = mask.shape[0] // fy * fy, mask.shape[1] // fx * fx
-    pooled = mask[:h, :w].reshape(h // fy, fy, w // fx, fx).mean(axis=(1, 3))
-    return np.ascontiguousarray(pooled, dtype=np.float32)

@@ -14,10 +14,9 @@ import numpy as np
 
 from tagbox_gui import __version__
 from tagbox_gui.core.audio import Song, analysis_signal
+from tagbox_gui.core.display import mask_image
 from tagbox_gui.core.snapshots import Snapshot, SnapshotStore
 from tagbox_gui.core.types import ANALYSIS_RATE, Estimate, Region, RunConfig, RunResult
-
-MASK_ROWS, MASK_COLUMNS = 256, 800  # at most this many pixels in a mask image
 
 
 @dataclass
@@ -110,16 +109,3 @@ class RunSession:
             "region": region,
             "made with": f"TagBox GUI {__version__}",
         }
-
-
-def mask_image(estimate: Estimate) -> np.ndarray:
-    """A small display image of an estimate: its middle FFT size's mask, average-pooled."""
-    if not estimate.masks:
-        return np.zeros((1, 1), dtype=np.float32)
-    sizes = sorted(estimate.masks)
-    mask = estimate.masks[sizes[len(sizes) // 2]]
-    fy = max(1, -(-mask.shape[0] // MASK_ROWS))
-    fx = max(1, -(-mask.shape[1] // MASK_COLUMNS))
-    h, w = mask.shape[0] // fy * fy, mask.shape[1] // fx * fx
-    pooled = mask[:h, :w].reshape(h // fy, fy, w // fx, fx).mean(axis=(1, 3))
-    return np.ascontiguousarray(pooled, dtype=np.float32)

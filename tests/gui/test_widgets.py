@@ -24,7 +24,7 @@ from tagbox_gui.gui.widgets import (
     compute_spectrogram,
     peak_envelope,
 )
-from tagbox_gui.gui.widgets.spectrogram_view import FLOOR_DB
+from tagbox_gui.gui.widgets.spectrogram_view import FLOOR_DB, LogFrequencyAxis
 from tests.gui.fake_engine import FakeStream
 
 
@@ -226,7 +226,10 @@ def test_mask_view_keeps_fixed_levels(qtbot) -> None:
     np.testing.assert_array_equal(view.image, mask)
     np.testing.assert_allclose(view._image.levels, [0.0, 1.0])  # not auto-levelled to 0.2..0.4
     rect = view._image.mapRectToParent(view._image.boundingRect())
-    assert (rect.left(), rect.width(), rect.height()) == pytest.approx((1.0, 2.0, 64.0))
+    assert (rect.left(), rect.width()) == pytest.approx((1.0, 2.0))
+    # The rows span 30 Hz to the Nyquist frequency on the spectrogram's log10(Hz) axis.
+    assert (rect.top(), rect.bottom()) == pytest.approx((math.log10(30.0), math.log10(22_050.0)))
+    assert isinstance(view.plot_item.getAxis("left"), LogFrequencyAxis)
     view.set_image(mask * 2)  # no region: frames on x
     rect = view._image.mapRectToParent(view._image.boundingRect())
     assert (rect.left(), rect.width()) == pytest.approx((0.0, 100.0))

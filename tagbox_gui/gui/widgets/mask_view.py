@@ -1,13 +1,24 @@
-"""The current mask as an image: frequency (low at the bottom) over time, levels fixed 0..1."""
+"""The current mask as an image: log frequency (low at the bottom) over time, levels fixed 0..1.
+
+Its rows are the log-spaced bands of :func:`tagbox_gui.core.display.mask_image`, on the same
+frequency axis as the song's spectrogram.
+"""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from tagbox_gui.core.types import Region
+from tagbox_gui.core.display import DISPLAY_FMIN
+from tagbox_gui.core.types import ANALYSIS_RATE, Region
+from tagbox_gui.gui.widgets.spectrogram_view import LogFrequencyAxis
+
+LOG_FMIN, LOG_FMAX = math.log10(DISPLAY_FMIN), math.log10(ANALYSIS_RATE / 2)
+"""The image's y range in log10(Hz): its rows span DISPLAY_FMIN to the Nyquist frequency."""
 
 
 class MaskView(QWidget):
@@ -15,11 +26,12 @@ class MaskView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.plot_widget = pg.PlotWidget()
+        self.plot_widget = pg.PlotWidget(axisItems={"left": LogFrequencyAxis("left")})
         self.plot_item: pg.PlotItem = self.plot_widget.getPlotItem()
         self.plot_item.setMenuEnabled(False)
         self.plot_item.hideButtons()
-        self.plot_item.setLabel("left", "frequency (bins)")
+        self.plot_item.getAxis("left").setWidth(48)
+        self.plot_item.setLabel("left", "Hz")
         self._image = pg.ImageItem(axisOrder="row-major")  # rows = frequency, columns = time
         self.plot_item.addItem(self._image)
         self._bar = pg.ColorBarItem(
@@ -33,23 +45,24 @@ class MaskView(QWidget):
 
     @property
     def image(self) -> np.ndarray | None:
-        """The array on screen (freq, frames), or None before the first mask."""
+        """The array on screen (bands, frames), or None before the first mask."""
         return self._image.image
 
     def set_image(self, mask: np.ndarray, region: Region | None = None) -> None:
-        """Show ``mask`` (freq, frames) in [0, 1]; with ``region`` the x axis is in seconds."""
+        """Show ``mask`` (log-frequency bands, frames) in [0, 1]; with ``region`` the x axis
+        is in seconds, else in frames."""
         if mask.ndim != 2:
-            raise ValueError(f"a mask image is 2-D (freq, frames), got shape {mask.shape}")
+            raise ValueError(f"a mask image is 2-D (bands, frames), got shape {mask.shape}")
         self._image.setImage(np.asarray(mask, dtype=np.float32), autoLevels=False)
         self._image.setLevels((0.0, 1.0))
         frame = (mask.shape, region)
         if frame != self._frame:  # only re-frame (and reset the zoom) when the layout changed
             self._frame = frame
-            bins, frames = mask.shape
+            frames, height = mask.shape[1], LOG_FMAX - LOG_FMIN
             if region is None:
-                self._image.setRect(QRectF(0.0, 0.0, frames, bins))
+                self._image.setRect(QRectF(0.0, LOG_FMIN, frames, height))
                 self.plot_item.setLabel("bottom", "frame")
             else:
-                self._image.setRect(QRectF(region.start, 0.0, region.duration, bins))
+                self._image.setRect(QRectF(region.start, LOG_FMIN, region.duration, height))
                 self.plot_item.setLabel("bottom", "time", units="s")
             self.plot_item.getViewBox().autoRange(padding=0.0)

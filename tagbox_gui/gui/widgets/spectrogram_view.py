@@ -14,6 +14,8 @@ from scipy import fft as sfft
 from scipy import sparse
 from superqt.utils import create_worker
 
+from tagbox_gui.core.display import DISPLAY_FMIN, log_band_matrix
+
 if TYPE_CHECKING:
     from tagbox_gui.core.audio import Song
     from tagbox_gui.gui.widgets.waveform_view import WaveformView
@@ -36,29 +38,12 @@ class Spectrogram:
         return self.image.shape[1] * self.seconds_per_frame
 
 
-def log_band_matrix(n_fft: int, rate: int, n_bins: int, fmin: float, fmax: float) -> np.ndarray:
-    """Weights (n_bins, n_fft/2+1) averaging FFT bins into log-spaced bands.
-
-    A band narrower than an FFT bin (low frequencies) takes the linear interpolation of the
-    two FFT bins around its centre, so no band is empty.
-    """
-    freqs = np.arange(n_fft // 2 + 1) * rate / n_fft
-    edges = np.geomspace(fmin, fmax, n_bins + 1)
-    weights = np.zeros((n_bins, freqs.size), dtype=np.float32)
-    for band in range(n_bins):
-        inside = (freqs >= edges[band]) & (freqs < edges[band + 1])
-        if inside.any():
-            weights[band, inside] = 1.0 / inside.sum()
-            continue
-        position = math.sqrt(edges[band] * edges[band + 1]) * n_fft / rate
-        low = min(int(position), freqs.size - 2)
-        frac = position - low
-        weights[band, low], weights[band, low + 1] = 1.0 - frac, frac
-    return weights
-
-
 def compute_spectrogram(
-    data: np.ndarray, rate: int, n_bins: int = 256, fmin: float = 30.0, max_frames: int = 4000
+    data: np.ndarray,
+    rate: int,
+    n_bins: int = 256,
+    fmin: float = DISPLAY_FMIN,
+    max_frames: int = 4000,
 ) -> Spectrogram:
     """STFT of the mono mix-down mapped to ``n_bins`` log-spaced bands (pure numpy, no Qt).
 
