@@ -74,17 +74,22 @@ class RunView(QObject):
                 reasons[name] = "The Jukebox weights are not downloaded (Tools ▸ Models…)."
         return reasons
 
-    def default_settings(self) -> RunSettings:
-        usable = [name for name, why in self.backends().items() if not why]
-        best = "jukebox" if "jukebox" in usable else "light"
-        return backend_defaults(best, engine.available_devices()[0])
+    def default_settings(self, backend: str | None = None) -> RunSettings:
+        """The defaults of ``backend``, or of the best usable one (Jukebox if its weights are
+        there, else light), on the best device here."""
+        if backend not in BACKENDS:
+            usable = [name for name, why in self.backends().items() if not why]
+            backend = "jukebox" if "jukebox" in usable else "light"
+        return backend_defaults(backend, engine.available_devices()[0])
 
     def load_settings(self) -> None:
-        """Fill the panels' choices and show the remembered settings."""
+        """Fill the panels' choices and show the remembered settings over their backend's
+        defaults (only what the user changed is remembered)."""
         panel = self.w.settings_panel
         present = self.w.store.available_taggers()
         panel.set_choices(self.backends(), PUBLISHED, present, engine.available_devices())
-        panel.set_settings(self.w.settings.load_run(self.default_settings()))
+        defaults = self.default_settings(self.w.settings.saved_backend())
+        panel.set_settings(self.w.settings.load_run(defaults))
 
     @Slot()
     def reset_settings(self) -> None:
@@ -101,7 +106,7 @@ class RunView(QObject):
     @Slot()
     def _on_settings_changed(self) -> None:
         settings = self.w.settings_panel.settings()
-        self.w.settings.save_run(settings)
+        self.w.settings.save_run(settings, self.default_settings(settings.backend))
         specs = [s for s in self.w.store.available_taggers() if str(s) in settings.taggers]
         if tuple(map(str, self.w.tag_panel.board.taggers)) != tuple(map(str, specs)):
             self.w.tag_panel.set_taggers(specs)

@@ -2,7 +2,8 @@
 
 Run settings are stored as plain strings and parsed back field by field, so a value that a
 newer or older version wrote, or that a user edited by hand, falls back to its default instead
-of breaking the launch.
+of breaking the launch. Only the fields a user changed from the backend's defaults are stored
+(and the backend), so improved defaults of a later version reach everything else.
 """
 
 from __future__ import annotations
@@ -132,12 +133,23 @@ class AppSettings:
                 values[field.name] = default
         return RunSettings(**values)
 
-    def save_run(self, settings: RunSettings) -> None:
+    def save_run(self, settings: RunSettings, defaults: RunSettings) -> None:
+        """Remember ``settings``: the backend always, every other field only where it differs
+        from ``defaults`` (that backend's). A setting left at its default is not written, so a
+        later version's better default reaches it."""
         for field in dataclasses.fields(RunSettings):
-            value = getattr(settings, field.name)
+            key, value = f"{_GROUP}/{field.name}", getattr(settings, field.name)
+            if field.name != "backend" and value == getattr(defaults, field.name):
+                self.store.remove(key)
+                continue
             text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
-            self.store.setValue(f"{_GROUP}/{field.name}", text)
+            self.store.setValue(key, text)
         self.store.sync()
+
+    def saved_backend(self) -> str | None:
+        """The backend of the saved run settings, or None if none are saved."""
+        value = self.store.value(f"{_GROUP}/backend")
+        return None if value is None else str(value)
 
     def reset_run(self) -> None:
         """Forget the saved run settings (the panel then shows the defaults)."""

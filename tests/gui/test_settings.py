@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,7 @@ def test_run_settings_round_trip_and_bad_values(tmp_path: Path) -> None:
         preview_every=3,
         balance_tags=True,
     )
-    store.save_run(custom)
+    store.save_run(custom, RunSettings())
     assert qsettings(tmp_path / "a.ini").load_run(RunSettings()) == custom
     store.store.setValue("run/steps", "many")
     store.store.setValue("run/fft_sizes", "")
@@ -50,6 +51,23 @@ def test_run_settings_round_trip_and_bad_values(tmp_path: Path) -> None:
     assert loaded.lr == 0.25
     store.reset_run()
     assert store.load_run(RunSettings(steps=9)) == RunSettings(steps=9)
+
+
+def test_only_changed_settings_are_remembered_so_new_defaults_reach_the_rest(
+    tmp_path: Path,
+) -> None:
+    store = qsettings(tmp_path / "a.ini")
+    old_defaults = RunSettings(backend="light", fft_sizes=(2048,), steps=60, lr=0.1)
+    store.save_run(replace(old_defaults, steps=80, seed=3), old_defaults)
+    assert sorted(store.store.allKeys()) == ["run/backend", "run/seed", "run/steps"]
+    assert store.saved_backend() == "light"
+    new_defaults = replace(old_defaults, fft_sizes=(2048, 1024), lr=0.2)
+    loaded = store.load_run(new_defaults)
+    assert loaded == replace(new_defaults, steps=80, seed=3)
+    # Setting a value back to its default forgets it.
+    store.save_run(replace(loaded, steps=60), new_defaults)
+    assert sorted(store.store.allKeys()) == ["run/backend", "run/seed"]
+    assert qsettings(tmp_path / "b.ini").saved_backend() is None
 
 
 def test_to_config() -> None:
@@ -146,6 +164,11 @@ def test_window_remembers_settings_and_resets_them(qtbot, tmp_path, model_dir) -
     first.settings_panel.seed.setValue(5)
     first.settings_panel.taggers.item(1).setCheckState(Qt.CheckState.Checked)  # crnn/mtat
     first.close()
+    # Only what was changed is stored; the rest follows the light backend's defaults.
+    assert "run/fft_sizes" not in qsettings(ini).store.allKeys()
+    assert {"run/backend", "run/steps", "run/seed", "run/taggers"} <= set(
+        qsettings(ini).store.allKeys()
+    )
     second = MainWindow(ModelStore(model_dir), qsettings(ini), player=fake_player())
     qtbot.addWidget(second)
     remembered = second.settings_panel.settings()
