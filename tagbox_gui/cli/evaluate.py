@@ -61,7 +61,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--json", type=Path, metavar="FILE", help="write every score here")
-    p.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: torch's)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="CPU threads of each separation (default: torch's, divided among the --jobs)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="separate N pairs at once, in worker processes (default: 1)",
+    )
     add_balance_tags(p)
     add_model_dir(p)
     p.set_defaults(func=main)
@@ -94,21 +106,23 @@ def check_set(set_dir: Path) -> None:
 
 
 class _Progress:
-    """One bar over every optimisation step of every pair to separate."""
+    """One bar over every optimisation step of every pair to separate, naming the pairs under
+    way (several with --jobs)."""
 
     def __init__(self, total_steps: int) -> None:
         from tqdm import tqdm
 
         self.bar = tqdm(total=total_steps, unit="step", dynamic_ncols=True, file=sys.stderr)
-        self.pair = ""
+        self.active: list[str] = []
 
     def __call__(self, key: str, step: StepResult | None) -> None:
         if step is None:
-            self.pair = ""
+            if key in self.active:
+                self.active.remove(key)
             return
-        if key != self.pair:
-            self.pair = key
-            self.bar.set_description(key)
+        if key not in self.active:
+            self.active.append(key)
+            self.bar.set_description(", ".join(self.active), refresh=False)
         self.bar.update(1)
         self.bar.set_postfix(loss=f"{step.total:.3f}", refresh=False)
 
@@ -124,6 +138,8 @@ def main(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise ConfigError("--threads must be at least 1")
         torch.set_num_threads(args.threads)
+    if args.jobs < 1:
+        raise ConfigError("--jobs must be at least 1")
     check_set(args.set_dir)
     config = build_config(args)
     sources = tuple(args.sources) if args.sources else None
@@ -142,6 +158,8 @@ def main(args: argparse.Namespace) -> int:
             progress,
             fallback,
             args.share,
+            args.jobs,
+            args.threads,
         )
     finally:
         progress.bar.close()
@@ -159,7 +177,8 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         extra = {"set": str(args.set_dir), "estimates": str(args.output),
                  "config": {**config_record(config), "shared": run.shared},
-                 "threads": torch.get_num_threads(),
+                 "jobs": args.jobs,
+                 "threads": evaluation_run.threads_per_job(args.jobs, args.threads),
                  "unsupported": run.unsupported,
                  "timings": {k: vars(t) for k, t in run.timings.items()}}  # fmt: skip
         evaluation.write_report(args.json, run.scores, extra)

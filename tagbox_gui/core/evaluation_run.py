@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import functools
 import json
+import multiprocessing
+import queue
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from tagbox_gui.core.atomic import write_atomically
 from tagbox_gui.core.audio import ExportFormat, Song, load_song, render_stems, write_audio
@@ -214,6 +218,8 @@ def evaluate_set(
     progress: Progress | None = None,
     fallback: tuple[TaggerSpec, ...] = (),
     shared: bool = True,
+    jobs: int = 1,
+    job_threads: int | None = None,
 ) -> EvaluationRun:
     """Separate every (listed) source of every song with ``config``, then score the stems.
 
@@ -222,23 +228,47 @@ def evaluate_set(
     Each source uses those of ``config.taggers`` that have a tag for it, else the first of
     ``fallback`` that has; a source none of them has is reported in ``unsupported`` and scored
     as missing. With ``shared``, the sources of a song share the mixture
-    (``core.estimates.share``); a song's stems are written again when one of its estimates is
-    new or a stem is missing.
+    (``core.estimates.share``); a song's stems are written once all its sources are separated,
+    when one of its estimates is new or a stem is missing.
+    With ``jobs`` > 1, that many worker processes separate pairs at once, each with
+    ``job_threads`` torch threads (default: this process's threads divided among the jobs);
+    the estimates are the same as with one job.
     ``progress(key, step)`` is called after every step and once per pair with ``None``.
     """
-    cache = ModelCache()
+    if jobs < 1:
+        raise ConfigError("jobs must be at least 1")
     run = EvaluationRun([], {}, [], [], [], shared)
     by_song: dict[str, list[Pair]] = {}
     for pair in plan_pairs(set_dir, est_dir, config, sources, fallback):
         by_song.setdefault(pair.song, []).append(pair)
-    for song, pairs in by_song.items():
-        # Decoded once, and only if a pair is separated or the stems are rendered.
-        mix = functools.cache(functools.partial(load_song, set_dir / song / "mix.flac"))
-        # A list, not a generator: every pair must be visited, not just up to the first new one.
-        made = [_separate_pair(pair, mix, store, cache, run, progress)
-                for pair in pairs]  # fmt: skip
-        if any(made) or needs_render(est_dir / song, pairs, shared):
-            render_song(mix(), pairs, shared)
+    # Decoded at most once per song here, and only if a pair is separated or stems rendered.
+    mixes = {song: functools.cache(functools.partial(load_song, set_dir / song / "mix.flac"))
+             for song in by_song}  # fmt: skip
+    todo = [
+        pair for pairs in by_song.values() for pair in pairs if _to_separate(pair, run, progress)
+    ]
+    left = {song: sum(pair.song == song for pair in todo) for song in by_song}
+    made: set[str] = set()
+
+    def render_if_complete(song: str) -> None:
+        pairs = by_song[song]
+        if left[song] == 0 and (song in made or needs_render(est_dir / song, pairs, shared)):
+            render_song(mixes[song](), pairs, shared)
+
+    for song in by_song:
+        render_if_complete(song)
+    if jobs == 1:
+        separations = _separate_here(todo, mixes, store, progress)
+    else:
+        threads = threads_per_job(jobs, job_threads)
+        separations = _separate_in_workers(todo, set_dir, store, progress, jobs, threads)
+    for pair, timing in separations:
+        run.timings[pair.key] = timing
+        if progress:
+            progress(pair.key, None)
+        made.add(pair.song)
+        left[pair.song] -= 1
+        render_if_complete(pair.song)
     run.scores = score_set(set_dir, est_dir, sources)
     for score in run.scores:
         if f"{score.song}/{score.source}" in run.unsupported:
@@ -246,29 +276,101 @@ def evaluate_set(
     return run
 
 
-def _separate_pair(
-    pair: Pair,
-    mix: Callable[[], Song],
+def threads_per_job(jobs: int, threads: int | None = None) -> int:
+    """Torch threads of each of ``jobs`` separations at once: ``threads`` if given, else this
+    process's thread count divided among them (at least 1)."""
+    return threads or max(1, torch.get_num_threads() // jobs)
+
+
+def _to_separate(pair: Pair, run: EvaluationRun, progress: Progress | None) -> bool:
+    """Whether ``pair`` must be separated; one that is done or unsupported is recorded in
+    ``run`` (and reported to ``progress``), and one kept with other settings is removed."""
+    if pair.done or not pair.taggers:
+        if not pair.taggers:
+            run.unsupported.append(pair.key)
+        else:
+            run.resumed.append(pair.key)
+            if (timing := read_timing(pair.timing)) is not None:
+                run.timings[pair.key] = timing
+        if progress:
+            progress(pair.key, None)
+        return False
+    if pair.kept:  # made with other settings: it must not count as done if interrupted
+        pair.saved.unlink()
+        run.remade.append(pair.key)
+    return True
+
+
+Separations = Iterator[tuple[Pair, Timing]]
+
+
+def _separate_here(
+    todo: list[Pair],
+    mixes: dict[str, Callable[[], Song]],
     store: ModelStore,
-    cache: ModelCache,
-    run: EvaluationRun,
     progress: Progress | None,
-) -> bool:
-    """Separate one pair unless it is done or unsupported; True when it was separated now."""
-    separated = False
-    if pair.done:
-        run.resumed.append(pair.key)
-        if (timing := read_timing(pair.timing)) is not None:
-            run.timings[pair.key] = timing
-    elif not pair.taggers:
-        run.unsupported.append(pair.key)
-    else:
-        if pair.kept:  # made with other settings: it must not count as done if interrupted
-            pair.saved.unlink()
-            run.remade.append(pair.key)
-        step_cb = (lambda s, k=pair.key: progress(k, s)) if progress else None
-        run.timings[pair.key] = separate_source(mix(), pair, pair.config, store, cache, step_cb)
-        separated = True
-    if progress:
-        progress(pair.key, None)
-    return separated
+) -> Separations:
+    """Separate ``todo`` one after the other in this process."""
+    cache = ModelCache()
+    for pair in todo:
+        on_step = (lambda s, k=pair.key: progress(k, s)) if progress else None
+        yield pair, separate_source(mixes[pair.song](), pair, pair.config, store, cache, on_step)
+
+
+def _separate_in_workers(
+    todo: list[Pair],
+    set_dir: Path,
+    store: ModelStore,
+    progress: Progress | None,
+    jobs: int,
+    threads: int,
+) -> Separations:
+    """Separate ``todo`` in ``jobs`` worker processes, in the order they finish.
+
+    Workers send their steps (without previews) through a queue that is drained here, so
+    ``progress`` runs in this process. Leaving early (an error, Ctrl+C) terminates them.
+    """
+    context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch
+    by_key = {pair.key: pair for pair in todo}
+    with context.Manager() as manager:
+        steps = manager.Queue()
+        tasks = [(set_dir, pair, store, steps) for pair in todo]
+        with context.Pool(jobs, _start_worker, (threads,)) as pool:
+            results = pool.imap_unordered(_separate_in_worker, tasks)
+            for _ in todo:
+                while True:
+                    _forward_steps(steps, progress)
+                    try:
+                        key, timing = results.next(timeout=0.2)
+                    except multiprocessing.TimeoutError:
+                        continue
+                    break
+                _forward_steps(steps, progress)
+                yield by_key[key], timing
+
+
+def _forward_steps(steps: queue.Queue, progress: Progress | None) -> None:
+    while True:
+        try:
+            key, step = steps.get_nowait()
+        except queue.Empty:
+            return
+        if progress:
+            progress(key, step)
+
+
+_worker_cache: ModelCache | None = None
+
+
+def _start_worker(threads: int) -> None:
+    global _worker_cache
+    torch.set_num_threads(threads)
+    _worker_cache = ModelCache()
+
+
+def _separate_in_worker(task: tuple[Path, Pair, ModelStore, queue.Queue]) -> tuple[str, Timing]:
+    set_dir, pair, store, steps = task
+    song = load_song(set_dir / pair.song / "mix.flac")
+    cache = _worker_cache or ModelCache()
+    on_step = lambda step: steps.put((pair.key, replace(step, preview=None)))  # noqa: E731
+    return pair.key, separate_source(song, pair, pair.config, store, cache, on_step)

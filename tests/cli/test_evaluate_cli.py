@@ -143,6 +143,34 @@ def test_sources_of_a_song_share_the_mixture(
 
 
 @pytest.mark.slow
+def test_jobs_separate_in_worker_processes_and_make_the_same_estimates(
+    tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main(_args(tiny_set, one, model_dir, "--json", str(tmp_path / "one.json"))) == 0
+    capsys.readouterr()
+    assert main(_args(tiny_set, two, model_dir, "--jobs", "2", "--json",
+                      str(tmp_path / "two.json"))) == 0  # fmt: skip
+    captured = capsys.readouterr()
+    both = ("band000/drums, band001/drums", "band001/drums, band000/drums")
+    assert any(names in captured.err for names in both)  # both under way at once
+    for song in SONGS:
+        made = [load_estimate(d / song / "drums.estimate.npz") for d in (one, two)]
+        for n in made[0].masks:
+            np.testing.assert_array_equal(made[0].masks[n], made[1].masks[n])
+        stems = [soundfile.read(d / song / "drums.wav")[0] for d in (one, two)]
+        np.testing.assert_array_equal(stems[0], stems[1])
+    report = json.loads((tmp_path / "two.json").read_text())
+    assert report["jobs"] == 2 and report["threads"] == 1
+    assert set(report["timings"]) == {f"{s}/drums" for s in SONGS}
+    assert [r["sdri"] for r in report["results"]] == [
+        r["sdri"] for r in json.loads((tmp_path / "one.json").read_text())["results"]
+    ]
+    assert main(_args(tiny_set, two, model_dir, "--jobs", "0")) == 2
+    assert "--jobs must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.slow
 def test_interrupted_run_leaves_no_partial_file(
     tiny_set: Path, tmp_path: Path, model_dir: Path
 ) -> None:
@@ -167,6 +195,26 @@ def test_interrupted_run_leaves_no_partial_file(
     # Nobody watches the meters of an evaluation: the residual's tagger pass is skipped.
     steps = [step for step in seen if step is not None]
     assert steps and all(s.wanted_residual == {} and s.wanted_separated for s in steps)
+
+
+@pytest.mark.slow
+def test_interrupting_workers_stops_them_and_leaves_no_partial_file(
+    tiny_set: Path, tmp_path: Path, model_dir: Path
+) -> None:
+    est = tmp_path / "est"
+    config = default_config("light", steps=50, taggers=default_config("light").taggers[:1])
+
+    def interrupt(key: str, step: object) -> None:
+        if step is not None:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        evaluation_run.evaluate_set(
+            tiny_set, est, config, ModelStore(model_dir), ("drums",), interrupt, jobs=2
+        )
+    # The workers were terminated, not waited for: 50 steps would have written estimates.
+    written = [p.name for p in est.rglob("*") if p.is_file()] if est.exists() else []
+    assert written == []
 
 
 def test_unknown_set_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
