@@ -12,12 +12,13 @@ settings is made again rather than mixed into the results.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import multiprocessing
 import queue
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -262,13 +263,14 @@ def evaluate_set(
     else:
         threads = threads_per_job(jobs, job_threads)
         separations = _separate_in_workers(todo, set_dir, store, progress, jobs, threads)
-    for pair, timing in separations:
-        run.timings[pair.key] = timing
-        if progress:
-            progress(pair.key, None)
-        made.add(pair.song)
-        left[pair.song] -= 1
-        render_if_complete(pair.song)
+    with contextlib.closing(separations):  # leaving early stops the workers at once
+        for pair, timing in separations:
+            run.timings[pair.key] = timing
+            if progress:
+                progress(pair.key, None)
+            made.add(pair.song)
+            left[pair.song] -= 1
+            render_if_complete(pair.song)
     run.scores = score_set(set_dir, est_dir, sources)
     for score in run.scores:
         if f"{score.song}/{score.source}" in run.unsupported:
@@ -301,7 +303,7 @@ def _to_separate(pair: Pair, run: EvaluationRun, progress: Progress | None) -> b
     return True
 
 
-Separations = Iterator[tuple[Pair, Timing]]
+Separations = Generator[tuple[Pair, Timing], None, None]
 
 
 def _separate_here(
@@ -338,15 +340,19 @@ def _separate_in_workers(
         with context.Pool(jobs, _start_worker, (threads,)) as pool:
             results = pool.imap_unordered(_separate_in_worker, tasks)
             for _ in todo:
-                while True:
-                    _forward_steps(steps, progress)
-                    try:
-                        key, timing = results.next(timeout=0.2)
-                    except multiprocessing.TimeoutError:
-                        continue
-                    break
+                key, timing = _next_result(results, steps, progress)
                 _forward_steps(steps, progress)
                 yield by_key[key], timing
+
+
+def _next_result(results: Any, steps: queue.Queue, progress: Progress | None) -> Any:
+    """The next result of ``results`` (a pool's iterator), forwarding steps while waiting."""
+    while True:
+        _forward_steps(steps, progress)
+        try:
+            return results.next(timeout=0.2)
+        except multiprocessing.TimeoutError:
+            pass
 
 
 def _forward_steps(steps: queue.Queue, progress: Progress | None) -> None:
@@ -359,18 +365,15 @@ def _forward_steps(steps: queue.Queue, progress: Progress | None) -> None:
             progress(key, step)
 
 
-_worker_cache: ModelCache | None = None
+_worker_cache = ModelCache()  # each spawned worker imports this module afresh: one per worker
 
 
 def _start_worker(threads: int) -> None:
-    global _worker_cache
     torch.set_num_threads(threads)
-    _worker_cache = ModelCache()
 
 
 def _separate_in_worker(task: tuple[Path, Pair, ModelStore, queue.Queue]) -> tuple[str, Timing]:
     set_dir, pair, store, steps = task
     song = load_song(set_dir / pair.song / "mix.flac")
-    cache = _worker_cache or ModelCache()
     on_step = lambda step: steps.put((pair.key, replace(step, preview=None)))  # noqa: E731
-    return pair.key, separate_source(song, pair, pair.config, store, cache, on_step)
+    return pair.key, separate_source(song, pair, pair.config, store, _worker_cache, on_step)
