@@ -119,12 +119,15 @@ class _Progress:
         if step is None:
             if key in self.active:
                 self.active.remove(key)
+                self.bar.set_description(", ".join(self.active), refresh=False)
             return
         if key not in self.active:
             self.active.append(key)
             self.bar.set_description(", ".join(self.active), refresh=False)
+        # With several pairs under way, one loss figure would flicker between them.
+        loss = {"loss": f"{step.total:.3f}"} if len(self.active) == 1 else {}
+        self.bar.set_postfix(loss, refresh=False)
         self.bar.update(1)
-        self.bar.set_postfix(loss=f"{step.total:.3f}", refresh=False)
 
 
 def main(args: argparse.Namespace) -> int:

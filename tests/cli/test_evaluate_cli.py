@@ -154,6 +154,8 @@ def test_jobs_separate_in_worker_processes_and_make_the_same_estimates(
     captured = capsys.readouterr()
     both = ("band000/drums, band001/drums", "band001/drums, band000/drums")
     assert any(names in captured.err for names in both)  # both under way at once
+    frames = [f for f in captured.err.split("\r") if any(names in f for names in both)]
+    assert frames and not any("loss=" in f for f in frames)  # no flicker between two losses
     for song in SONGS:
         made = [load_estimate(d / song / "drums.estimate.npz") for d in (one, two)]
         for n in made[0].masks:
