@@ -287,20 +287,20 @@ def threads_per_job(jobs: int, threads: int | None = None) -> int:
 def _to_separate(pair: Pair, run: EvaluationRun, progress: Progress | None) -> bool:
     """Whether ``pair`` must be separated; one that is done or unsupported is recorded in
     ``run`` (and reported to ``progress``), and one kept with other settings is removed."""
-    if pair.done or not pair.taggers:
-        if not pair.taggers:
-            run.unsupported.append(pair.key)
-        else:
-            run.resumed.append(pair.key)
-            if (timing := read_timing(pair.timing)) is not None:
-                run.timings[pair.key] = timing
-        if progress:
-            progress(pair.key, None)
-        return False
-    if pair.kept:  # made with other settings: it must not count as done if interrupted
-        pair.saved.unlink()
-        run.remade.append(pair.key)
-    return True
+    if not pair.taggers:
+        run.unsupported.append(pair.key)
+    elif pair.done:
+        run.resumed.append(pair.key)
+        if (timing := read_timing(pair.timing)) is not None:
+            run.timings[pair.key] = timing
+    else:
+        if pair.kept:  # made with other settings: it must not count as done if interrupted
+            pair.saved.unlink()
+            run.remade.append(pair.key)
+        return True
+    if progress:
+        progress(pair.key, None)
+    return False
 
 
 Separations = Generator[tuple[Pair, Timing], None, None]
