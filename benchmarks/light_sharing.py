@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from light_experiments import SHARED, _LoopFill, _tagger, load_song, sdri, si_sdri
 
+from tagbox_gui.cli.common import fft_sizes
 from tagbox_gui.core.backends import light
 from tagbox_gui.core.estimates import share
 from tagbox_gui.core.loading import FALLBACK_TAGGERS
@@ -137,7 +138,7 @@ def main() -> None:
     ap.add_argument("--no-rest", action="store_true")
     ap.add_argument(
         "--fft",
-        type=lambda t: tuple(int(v) for v in t.split(",")),
+        type=fft_sizes,
         default=light.LIGHT_DEFAULTS["fft_sizes"],
         help="FFT sizes the loss hears",
     )
