@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from tagbox_gui.core.display import DISPLAY_FMIN
 from tagbox_gui.core.types import ANALYSIS_RATE, Region
-from tagbox_gui.gui.widgets.spectrogram_view import LogFrequencyAxis
+from tagbox_gui.gui.widgets.spectrogram_view import log_frequency_plot
 
 LOG_FMIN, LOG_FMAX = math.log10(DISPLAY_FMIN), math.log10(ANALYSIS_RATE / 2)
 """The image's y range in log10(Hz): its rows span DISPLAY_FMIN to the Nyquist frequency."""
@@ -26,18 +26,8 @@ class MaskView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.plot_widget = pg.PlotWidget(axisItems={"left": LogFrequencyAxis("left")})
+        self.plot_widget, self._image, self._bar = log_frequency_plot((0.0, 1.0), "viridis", "mask")
         self.plot_item: pg.PlotItem = self.plot_widget.getPlotItem()
-        self.plot_item.setMenuEnabled(False)
-        self.plot_item.hideButtons()
-        self.plot_item.getAxis("left").setWidth(48)
-        self.plot_item.setLabel("left", "Hz")
-        self._image = pg.ImageItem(axisOrder="row-major")  # rows = frequency, columns = time
-        self.plot_item.addItem(self._image)
-        self._bar = pg.ColorBarItem(
-            values=(0.0, 1.0), colorMap="viridis", interactive=False, label="mask", width=12
-        )
-        self._bar.setImageItem(self._image, insert_in=self.plot_item)
         self._frame: tuple[tuple[int, int], Region | None] | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

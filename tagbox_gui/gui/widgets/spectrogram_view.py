@@ -102,6 +102,25 @@ class LogFrequencyAxis(pg.AxisItem):
         return out
 
 
+def log_frequency_plot(
+    levels: tuple[float, float], color_map: str, label: str
+) -> tuple[pg.PlotWidget, pg.ImageItem, pg.ColorBarItem]:
+    """A plot whose y axis is log10(Hz), labelled in Hz, holding one row-major image (rows =
+    frequency) with a fixed, non-interactive colour bar over ``levels``."""
+    widget = pg.PlotWidget(axisItems={"left": LogFrequencyAxis("left")})
+    item = widget.getPlotItem()
+    item.setMenuEnabled(False)
+    item.hideButtons()
+    item.getAxis("left").setWidth(48)
+    item.setLabel("left", "Hz")
+    image = pg.ImageItem(axisOrder="row-major")
+    item.addItem(image)
+    bar = pg.ColorBarItem(values=levels, colorMap=color_map, interactive=False, label=label,
+                          width=12)  # fmt: skip
+    bar.setImageItem(image, insert_in=item)
+    return widget, image, bar
+
+
 class SpectrogramView(QWidget):
     """One ImageItem with fixed levels (-90..0 dB) and a colour bar; playhead; linkable x.
 
@@ -117,18 +136,10 @@ class SpectrogramView(QWidget):
         self._worker = None
         self._linked: WaveformView | None = None
         self.spectrogram: Spectrogram | None = None
-        self.plot_widget = pg.PlotWidget(axisItems={"left": LogFrequencyAxis("left")})
-        self.plot_item: pg.PlotItem = self.plot_widget.getPlotItem()
-        self.plot_item.setMenuEnabled(False)
-        self.plot_item.hideButtons()
-        self.plot_item.getAxis("left").setWidth(48)
-        self.plot_item.setLabel("left", "Hz")
-        self._image = pg.ImageItem(axisOrder="row-major")
-        self.plot_item.addItem(self._image)
-        self._bar = pg.ColorBarItem(
-            values=(FLOOR_DB, 0.0), colorMap="inferno", interactive=False, label="dB", width=12
+        self.plot_widget, self._image, self._bar = log_frequency_plot(
+            (FLOOR_DB, 0.0), "inferno", "dB"
         )
-        self._bar.setImageItem(self._image, insert_in=self.plot_item)
+        self.plot_item: pg.PlotItem = self.plot_widget.getPlotItem()
         self._playhead = pg.InfiniteLine(
             pos=0.0, angle=90, movable=False, pen=pg.mkPen("#ffcc33", width=2)
         )
