@@ -1,0 +1,40 @@
+"""Fixtures for the training-data tests: the FluidSynth program and the TimGM6mb SoundFont.
+
+Like the shared assets in ``tests/conftest.py``: missing tools skip these tests locally and fail
+them in CI (``CI=true``); ``training/setup.sh`` installs them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+
+def _missing(message: str) -> None:
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def fluidsynth() -> str:
+    """The fluidsynth command line program."""
+    path = shutil.which("fluidsynth")
+    if path is None:
+        _missing("fluidsynth is not installed (run training/setup.sh)")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def timgm6mb(fluidsynth: str) -> Path:
+    """The TimGM6mb SoundFont file (package timgm6mb-soundfont)."""
+    from training.soundfonts import sound_font_path
+
+    try:
+        return sound_font_path("timgm6mb")
+    except FileNotFoundError as exc:
+        _missing(str(exc))
+        raise

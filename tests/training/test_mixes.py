@@ -1,0 +1,141 @@
+"""The mixture sampler keeps its contract on a synthetic corpus (no rendering needed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from training.mixes import MixSampler, StemRef, list_songs, split_songs
+from training.render import rms_db_per_second, to_int16
+
+RATE = 22050
+SECONDS = 6
+FAMILIES = ("piano", "guitar", "bass", "drums", "strings", "organ", "reed", "pipe")
+N = 3 * RATE
+
+
+def _stem(rng: np.random.Generator, silent_first_half: bool) -> np.ndarray:
+    t = np.arange(SECONDS * RATE) / RATE
+    x = np.sin(2 * np.pi * rng.uniform(80, 800) * t) * (0.3 + 0.1 * rng.standard_normal(t.size))
+    if silent_first_half:
+        x[: len(x) // 2] = 0.0
+    return x
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """Twelve songs of 6 s, four stems each from rotating families; some start silent."""
+    out = tmp_path_factory.mktemp("mixcorpus")
+    rng = np.random.default_rng(1)
+    for i in range(12):
+        song = f"s0-{i:06d}"
+        folder = out / "songs" / song
+        folder.mkdir(parents=True)
+        families = [FAMILIES[(i + k) % len(FAMILIES)] for k in range(4)]
+        stems = [to_int16(_stem(rng, silent_first_half=(k == 0))) for k in range(4)]
+        meta = {
+            "id": song,
+            "stems": [
+                {
+                    "name": f,
+                    "family": f,
+                    "program": 0,
+                    "role": "x",
+                    "rms_db_per_second": rms_db_per_second(s / 32768.0),
+                }
+                for f, s in zip(families, stems, strict=True)
+            ],
+        }
+        np.save(folder / "stems.npy", np.stack(stems))
+        (folder / "meta.json").write_text(json.dumps(meta))
+    return out
+
+
+def _audio(corpus: Path, ref: StemRef, start: int) -> np.ndarray:
+    stems = np.load(corpus / "songs" / ref.song / "stems.npy", mmap_mode="r")
+    return stems[ref.index, start : start + N].astype(np.float64) / 32768.0
+
+
+def _sampler(corpus: Path, seed: int = 0) -> MixSampler:
+    rng = np.random.default_rng(seed)
+    return MixSampler(corpus, seconds=3.0, rng=rng, p_pair=0.3, p_absent=0.3)
+
+
+@pytest.fixture(scope="module")
+def examples(corpus: Path):
+    return _sampler(corpus).batch(300)
+
+
+def test_mix_is_the_sum_of_its_sources(corpus: Path, examples):
+    for ex in examples[:60]:
+        assert ex.mix.dtype == np.float32 and ex.target.dtype == np.float32
+        assert ex.mix.shape == ex.target.shape == (N,)
+        assert 2 <= len(ex.sources) <= 6
+        total = sum(p.gain * _audio(corpus, p.ref, p.start) for p in ex.sources)
+        assert np.allclose(ex.mix, total, atol=1e-5)
+        assert np.max(np.abs(ex.mix)) <= 1.0 + 1e-6
+
+
+def test_at_most_one_stem_per_family(examples):
+    for ex in examples:
+        families = [p.ref.family for p in ex.sources]
+        assert len(set(families)) == len(families)
+
+
+def test_single_and_pair_targets_are_sources_of_the_mix(examples):
+    assert {ex.kind for ex in examples} == {"single", "pair", "absent"}
+    for ex in examples:
+        if ex.kind == "absent":
+            continue
+        refs = [p.ref for p in ex.sources]
+        assert len(ex.targets) == (2 if ex.kind == "pair" else 1)
+        assert len(set(ex.targets)) == len(ex.targets)
+        assert all(t in refs for t in ex.targets)
+        assert ex.family == "+".join(sorted(t.family for t in ex.targets))
+
+
+def test_target_matches_the_named_stems(corpus: Path, examples):
+    for ex in [e for e in examples if e.kind != "absent"][:40]:
+        by_ref = {p.ref: p for p in ex.sources}
+        want = sum(by_ref[t].gain * _audio(corpus, t, by_ref[t].start) for t in ex.targets)
+        assert np.allclose(ex.target, want, atol=1e-5)
+
+
+def test_absent_target_is_silent_and_names_another_family_and_song(examples):
+    absent = [ex for ex in examples if ex.kind == "absent"]
+    assert absent
+    for ex in absent:
+        assert not ex.target.any()
+        assert len(ex.targets) == 1
+        (ref,) = ex.targets
+        assert ref.family == ex.family
+        assert ref.family not in {p.ref.family for p in ex.sources}
+        assert ref.song not in {p.ref.song for p in ex.sources}
+
+
+def test_crops_are_taken_where_the_stem_is_active(examples):
+    for ex in examples:
+        for p in ex.sources:
+            if p.ref.index == 0:  # the first stems are silent for their first 3 s
+                assert p.start >= 3 * RATE
+
+
+def test_same_seed_same_examples(corpus: Path):
+    a, b = _sampler(corpus, 4).batch(10), _sampler(corpus, 4).batch(10)
+    for x, y in zip(a, b, strict=True):
+        assert (x.kind, x.family, x.targets, x.sources) == (y.kind, y.family, y.targets, y.sources)
+        assert np.array_equal(x.mix, y.mix) and np.array_equal(x.target, y.target)
+    c = _sampler(corpus, 5).batch(10)
+    assert [x.sources for x in a] != [x.sources for x in c]
+
+
+def test_split_is_deterministic_disjoint_and_complete(corpus: Path):
+    train, valid = split_songs(corpus, valid_fraction=0.2, seed=0)
+    assert (train, valid) == split_songs(corpus, valid_fraction=0.2, seed=0)
+    assert valid and not set(train) & set(valid)
+    assert sorted(train + valid) == list_songs(corpus)
+    sampler = MixSampler(corpus, songs=valid, rng=np.random.default_rng(0))
+    assert {p.ref.song for ex in sampler.batch(20) for p in ex.sources} <= set(valid)

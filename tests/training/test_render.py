@@ -1,0 +1,84 @@
+"""The renderer: a tiny TimGM6mb corpus has the stated layout, and a second run resumes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from training.render import RenderSettings, build_index, main, render_corpus
+from training.soundfonts import read_presets
+
+SECONDS = 2.0
+RATE = 22050
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, fluidsynth: str, timgm6mb: Path) -> Path:
+    out = tmp_path_factory.mktemp("corpus")
+    settings = RenderSettings(out, SECONDS, seed=5, soundfonts=("timgm6mb",), fluidsynth=fluidsynth)
+    assert render_corpus(settings, n_songs=2) == []
+    return out
+
+
+def test_preset_table_of_timgm6mb(timgm6mb: Path):
+    presets = read_presets(timgm6mb)
+    assert all((0, p) in presets for p in range(128))
+    assert (128, 0) in presets
+
+
+def test_layout_and_meta(corpus: Path):
+    songs = sorted(p.name for p in (corpus / "songs").iterdir())
+    assert songs == ["s5-000000", "s5-000001"]
+    for song in songs:
+        folder = corpus / "songs" / song
+        assert sorted(p.name for p in folder.iterdir()) == ["meta.json", "stems.npy"]
+        stems = np.load(folder / "stems.npy")
+        meta = json.loads((folder / "meta.json").read_text())
+        assert stems.dtype == np.int16
+        assert stems.shape == (len(meta["stems"]), round(SECONDS * RATE))
+        assert len(meta["stems"]) + len(meta["dropped"]) >= 3
+        peaks = np.abs(stems.astype(np.int32)).max(axis=1) / 32768
+        assert np.allclose(peaks, 0.9, atol=1e-3)
+        assert meta["id"] == song and meta["seed"] == 5 and meta["soundfont"] == "timgm6mb"
+        assert 70 <= meta["tempo"] <= 160 and meta["key"].split()[1] in ("major", "minor")
+        families = [s["family"] for s in meta["stems"]]
+        assert len(set(families)) == len(families)
+        for k, stem in enumerate(meta["stems"]):
+            assert {"name", "family", "program", "role", "rms_db_per_second"} <= set(stem)
+            levels = stem["rms_db_per_second"]
+            assert len(levels) == 2
+            x = stems[k, :RATE].astype(np.float64) / 32768
+            assert levels[0] == pytest.approx(20 * np.log10(np.sqrt(np.mean(x**2))), abs=0.01)
+            assert max(levels) > -60
+
+
+def test_index_lists_every_song(corpus: Path):
+    index = json.loads((corpus / "index.json").read_text())
+    assert index["n_songs"] == 2 and [m["id"] for m in index["songs"]] == ["s5-000000", "s5-000001"]
+    assert index["soundfonts"] == {"timgm6mb": 2}
+    assert main(["--index-only", "--out", str(corpus)]) == 0
+
+
+def test_resume_skips_done_songs_and_redoes_unfinished_ones(corpus: Path, fluidsynth: str):
+    settings = RenderSettings(
+        corpus, SECONDS, seed=5, soundfonts=("timgm6mb",), fluidsynth=fluidsynth
+    )
+    done, redo = corpus / "songs" / "s5-000000", corpus / "songs" / "s5-000001"
+    stamp = (done / "stems.npy").stat().st_mtime_ns
+    before = np.load(redo / "stems.npy")
+    (redo / "meta.json").unlink()  # as if interrupted between the two files
+    assert render_corpus(settings, n_songs=2) == []
+    assert (done / "stems.npy").stat().st_mtime_ns == stamp
+    assert (redo / "meta.json").is_file()
+    assert np.array_equal(np.load(redo / "stems.npy"), before)  # rendering is deterministic
+    assert not list(corpus.rglob("*.tmp"))
+    assert build_index(corpus)["n_songs"] == 2
+
+
+def test_resume_refuses_other_settings(corpus: Path, fluidsynth: str):
+    settings = RenderSettings(corpus, 3.0, seed=5, soundfonts=("timgm6mb",), fluidsynth=fluidsynth)
+    with pytest.raises(SystemExit, match="seconds"):
+        render_corpus(settings, n_songs=1)

@@ -1,0 +1,413 @@
+"""Render a corpus of composed songs, every part to its own stem, with FluidSynth.
+
+    python -m training.render --out /work/corpus --n-songs 1500 --seconds 16 --seed 0 \\
+        [--soundfonts timgm6mb,csound,opl3] [--jobs 1]
+    python -m training.render --index-only --out /work/corpus
+
+Each part is written as a one-part MIDI file and rendered alone by the ``fluidsynth`` command
+line (float WAV at 44100 Hz, so no dither; reverb and chorus on; one CPU core; sample-clock
+timing, so the output is deterministic), down-mixed to mono, cut to the exact length with
+short fades, resampled to 22050 Hz and normalised to a peak of 0.9. Per song::
+
+    CORPUS/corpus.json              settings shared by all songs (checked when resuming)
+    CORPUS/songs/<id>/stems.npy     int16 [n_stems, seconds * 22050]
+    CORPUS/songs/<id>/meta.json     song and per-stem facts (see ``song_meta``)
+    CORPUS/index.json               every song's meta, rebuilt at the end or with --index-only
+
+One SoundFont per song, round-robin over ``--soundfonts`` by song index. A song whose folder
+holds both files is skipped, and both files are written atomically (temporary name, then
+rename; ``meta.json`` last), so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+from tqdm import tqdm
+
+from training.compose import Song, SongPart, compose_song, song_id
+from training.midi import write_midi
+from training.soundfonts import DEFAULT_SOUNDFONTS, STACKS, stack_paths, stack_presets
+
+GENERATOR_VERSION = "1"
+RENDER_RATE = 44100
+SAMPLE_RATE = 22050
+PEAK = 0.9
+SILENT_DB = -60.0
+FADE_IN_S = 0.005
+FADE_OUT_S = 0.02
+TAIL_S = 0.5  # the MIDI player runs this long past the excerpt, so that the cut is clean
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """What every song of a corpus shares."""
+
+    out: Path
+    seconds: float
+    seed: int
+    soundfonts: tuple[str, ...]
+    fluidsynth: str = "fluidsynth"
+
+    @property
+    def n_samples(self) -> int:
+        """Samples per stored stem."""
+        return round(self.seconds * SAMPLE_RATE)
+
+    def soundfont_of(self, index: int) -> str:
+        """The SoundFont of song ``index`` (round-robin)."""
+        return self.soundfonts[index % len(self.soundfonts)]
+
+    def manifest(self) -> dict:
+        """The corpus-level settings written to ``corpus.json``."""
+        return {
+            "generator_version": GENERATOR_VERSION,
+            "seconds": self.seconds,
+            "sample_rate": SAMPLE_RATE,
+            "seed": self.seed,
+            "soundfonts": list(self.soundfonts),
+            "soundfont_files": {
+                name: [p.name for p in stack_paths(name)] for name in self.soundfonts
+            },
+            "fluidsynth": fluidsynth_version(self.fluidsynth),
+            "stem_format": "int16 [n_stems, samples], each stem peak-normalised to 0.9",
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# FluidSynth
+
+
+def fluidsynth_command(fluidsynth: str, soundfonts: list[Path], midi: Path, wav: Path) -> list[str]:
+    """The command line that renders ``midi`` to a float WAV at 44100 Hz."""
+    return [
+        fluidsynth, "-q", "-n", "-i",
+        "-R", "1", "-C", "1",
+        "-g", "0.5",
+        "-r", str(RENDER_RATE),
+        "-O", "float", "-T", "wav",
+        "-o", "synth.cpu-cores=1",
+        "-o", "synth.polyphony=256",
+        "-o", "synth.dynamic-sample-loading=1",
+        "-o", "player.timing-source=sample",
+        "-F", str(wav),
+        *[str(p) for p in soundfonts],
+        str(midi),
+    ]  # fmt: skip
+
+
+def fluidsynth_version(fluidsynth: str = "fluidsynth") -> str:
+    """E.g. ``"FluidSynth runtime version 2.3.1"`` (or ``"unknown"``)."""
+    try:
+        text = subprocess.run(
+            [fluidsynth, "--version"], capture_output=True, text=True, check=False
+        ).stdout
+    except OSError:
+        return "unknown"
+    return next((line.strip() for line in text.splitlines() if "version" in line), "unknown")
+
+
+def render_part(
+    song_part: SongPart, tempo: float, seconds: float, soundfonts: list[Path], fluidsynth: str
+) -> np.ndarray:
+    """Render one part alone: mono float64 at 44100 Hz, exactly ``seconds`` long, faded."""
+    with tempfile.TemporaryDirectory(prefix="tagbox_render_") as tmp:
+        midi, wav = Path(tmp, "part.mid"), Path(tmp, "part.wav")
+        write_midi(song_part.part, tempo, midi, seconds + TAIL_S)
+        cmd = fluidsynth_command(fluidsynth, soundfonts, midi, wav)
+        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if result.returncode != 0 or not wav.exists():
+            raise RuntimeError(f"fluidsynth failed ({result.returncode}): {result.stderr[:400]}")
+        audio, rate = sf.read(wav, dtype="float64", always_2d=True)
+    if rate != RENDER_RATE:
+        raise RuntimeError(f"fluidsynth wrote {rate} Hz, expected {RENDER_RATE}")
+    return cut_and_fade(audio.mean(axis=1), round(seconds * RENDER_RATE), RENDER_RATE)
+
+
+def cut_and_fade(x: np.ndarray, n: int, rate: int) -> np.ndarray:
+    """Cut or zero-pad to ``n`` samples, with short linear fades in and out."""
+    x = np.pad(x[:n], (0, max(0, n - len(x))))
+    fade_in, fade_out = round(FADE_IN_S * rate), round(FADE_OUT_S * rate)
+    x[:fade_in] *= np.linspace(0.0, 1.0, fade_in)
+    x[n - fade_out :] *= np.linspace(1.0, 0.0, fade_out)
+    return x
+
+
+# --------------------------------------------------------------------------------------------
+# Levels
+
+
+def rms_db_per_second(x: np.ndarray, rate: int = SAMPLE_RATE) -> list[float]:
+    """RMS in dBFS (full scale 1.0, floor -120) of each 1-s window; a partial last one counts."""
+    x = np.asarray(x, dtype=np.float64)
+    out = []
+    for start in range(0, len(x), rate):
+        window = x[start : start + rate]
+        rms = float(np.sqrt(np.mean(window**2)))
+        out.append(round(20.0 * np.log10(max(rms, 1e-6)), 2))
+    return out
+
+
+def is_silent(levels: list[float]) -> bool:
+    """Whether every window is below :data:`SILENT_DB`."""
+    return all(level < SILENT_DB for level in levels)
+
+
+def to_int16(x: np.ndarray) -> np.ndarray:
+    """Normalise to a peak of :data:`PEAK` and quantise to int16 (full scale 32768)."""
+    peak = float(np.max(np.abs(x)))
+    scaled = x * (PEAK / peak) if peak > 0 else x
+    return np.clip(np.round(scaled * 32768.0), -32768, 32767).astype(np.int16)
+
+
+# --------------------------------------------------------------------------------------------
+# One song
+
+
+def song_dir(out: Path, song: str) -> Path:
+    """The folder of one song."""
+    return Path(out) / "songs" / song
+
+
+def is_done(folder: Path) -> bool:
+    """A song is done when both of its files exist."""
+    return (folder / "stems.npy").is_file() and (folder / "meta.json").is_file()
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write through ``write(file)`` to a temporary name in the same folder, then rename."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the usual mode
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write JSON atomically."""
+    _atomic_write(path, lambda f: f.write(json.dumps(data, indent=1).encode()))
+
+
+def stem_meta(song_part: SongPart, levels: list[float], preset_name: str) -> dict:
+    """The per-stem facts stored in ``meta.json``."""
+    return {
+        "name": song_part.name,
+        "family": song_part.family,
+        "program": song_part.program,
+        "is_drum": song_part.part.is_drum,
+        "instrument": song_part.instrument,
+        "preset_name": preset_name,
+        "role": song_part.role,
+        "style": song_part.style,
+        "n_notes": len(song_part.part.notes),
+        "rms_db_per_second": levels,
+    }
+
+
+def song_meta(song: Song, settings: RenderSettings, soundfont: str) -> dict:
+    """The song-level facts stored in ``meta.json`` (stems are added by the caller)."""
+    return {
+        "id": song.song_id,
+        "seed": song.seed,
+        "index": song.index,
+        "soundfont": soundfont,
+        "soundfont_files": [p.name for p in stack_paths(soundfont)],
+        "tempo": song.tempo,
+        "key": song.key,
+        "progression": list(song.progression),
+        "beats_per_chord": song.beats_per_chord,
+        "swing": round(song.swing, 3),
+        "seconds": settings.seconds,
+        "sample_rate": SAMPLE_RATE,
+        "n_samples": settings.n_samples,
+        "generator_version": GENERATOR_VERSION,
+    }
+
+
+def render_song(settings: RenderSettings, index: int) -> dict:
+    """Compose, render and store song ``index``; returns its meta (also when skipped)."""
+    folder = song_dir(settings.out, song_id(settings.seed, index))
+    if is_done(folder):
+        return json.loads((folder / "meta.json").read_text())
+    t0 = time.perf_counter()
+    soundfont = settings.soundfont_of(index)
+    presets = stack_presets(soundfont)
+    song = compose_song(settings.seed, index, settings.seconds, presets)
+    paths = stack_paths(soundfont)
+    stems, stems_meta, dropped = [], [], []
+    for song_part in song.parts:
+        audio = render_part(song_part, song.tempo, settings.seconds, paths, settings.fluidsynth)
+        audio = resample_poly(audio, 1, 2)[: settings.n_samples]
+        bank = 128 if song_part.part.is_drum else 0
+        preset = presets.get((bank, song_part.program), "?")
+        stored = to_int16(audio)
+        levels = rms_db_per_second(stored / 32768.0)
+        if is_silent(rms_db_per_second(audio)) or is_silent(levels):
+            dropped.append({**stem_meta(song_part, levels, preset), "reason": "silent"})
+            continue
+        stems.append(stored)
+        stems_meta.append(stem_meta(song_part, levels, preset))
+    meta = song_meta(song, settings, soundfont)
+    meta["stems"] = stems_meta
+    meta["dropped"] = dropped
+    meta["render_seconds"] = round(time.perf_counter() - t0, 2)
+    array = np.stack(stems) if stems else np.zeros((0, settings.n_samples), np.int16)
+    folder.mkdir(parents=True, exist_ok=True)
+    _atomic_write(folder / "stems.npy", lambda f: np.save(f, array))
+    write_json(folder / "meta.json", meta)
+    return meta
+
+
+# --------------------------------------------------------------------------------------------
+# Corpus
+
+
+def iter_metas(out: Path) -> Iterator[dict]:
+    """The meta of every finished song, in id order."""
+    songs = Path(out) / "songs"
+    if not songs.is_dir():
+        return
+    for folder in sorted(songs.iterdir()):
+        if is_done(folder):
+            yield json.loads((folder / "meta.json").read_text())
+
+
+def build_index(out: Path) -> dict:
+    """Rebuild ``index.json`` from the songs' meta files; returns it."""
+    metas = list(iter_metas(out))
+    index = {
+        "n_songs": len(metas),
+        "n_stems": sum(len(m["stems"]) for m in metas),
+        "soundfonts": dict(Counter(m["soundfont"] for m in metas)),
+        "families": dict(Counter(s["family"] for m in metas for s in m["stems"])),
+        "dropped": [{"id": m["id"], **d} for m in metas for d in m["dropped"]],
+        "songs": metas,
+    }
+    write_json(Path(out) / "index.json", index)
+    return index
+
+
+def prepare_corpus(settings: RenderSettings) -> None:
+    """Create the corpus folder, or check that a resumed one has the same settings."""
+    manifest = settings.manifest()
+    path = settings.out / "corpus.json"
+    if path.is_file():
+        old = json.loads(path.read_text())
+        for key in ("seconds", "sample_rate", "seed", "soundfonts", "generator_version"):
+            if old.get(key) != manifest[key]:
+                raise SystemExit(
+                    f"{path}: {key} is {old.get(key)!r}, this run has {manifest[key]!r}; "
+                    "use another --out"
+                )
+        return
+    (settings.out / "songs").mkdir(parents=True, exist_ok=True)
+    write_json(path, manifest)
+
+
+def _render_or_report(settings: RenderSettings, index: int) -> tuple[int, dict | None, str]:
+    """Render one song; a failure is reported, not raised, so a long run keeps going."""
+    try:
+        return index, render_song(settings, index), ""
+    except Exception as exc:  # a failed song is logged and redone on the next run
+        return index, None, f"{type(exc).__name__}: {exc}"
+
+
+def render_corpus(settings: RenderSettings, n_songs: int, jobs: int = 1) -> list[str]:
+    """Render songs 0..n_songs-1 (skipping finished ones); returns the error messages."""
+    prepare_corpus(settings)
+    todo = []
+    for index in range(n_songs):
+        if not is_done(song_dir(settings.out, song_id(settings.seed, index))):
+            todo.append(index)
+    errors: list[str] = []
+    bar = tqdm(total=n_songs, initial=n_songs - len(todo), unit="song", dynamic_ncols=True)
+    with bar:
+        for index, meta, error in _run(settings, todo, jobs):
+            if meta is None:
+                errors.append(f"song {index}: {error}")
+                tqdm.write(f"song {index} failed: {error}", file=sys.stderr)
+            bar.update(1)
+    build_index(settings.out)
+    return errors
+
+
+def _run(settings: RenderSettings, todo: list[int], jobs: int):
+    """Render the songs in ``todo``, in this process or in ``jobs`` worker processes."""
+    if jobs <= 1:
+        for index in todo:
+            yield _render_or_report(settings, index)
+        return
+    with cf.ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(_render_or_report, settings, i) for i in todo]
+        for future in cf.as_completed(futures):
+            yield future.result()
+
+
+# --------------------------------------------------------------------------------------------
+# CLI
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line."""
+    ap = argparse.ArgumentParser(
+        prog="python -m training.render",
+        description="Render composed songs stem by stem with FluidSynth (resumable).",
+    )
+    ap.add_argument("--out", type=Path, required=True, help="corpus folder, e.g. /work/corpus")
+    ap.add_argument("--n-songs", type=int, default=100)
+    ap.add_argument("--seconds", type=float, default=16.0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--soundfonts",
+        default=",".join(DEFAULT_SOUNDFONTS),
+        help=f"comma list out of {', '.join(STACKS)} (default: the non-FluidR3 set)",
+    )
+    ap.add_argument("--jobs", type=int, default=1, help="worker processes")
+    ap.add_argument("--fluidsynth", default=shutil.which("fluidsynth") or "fluidsynth")
+    ap.add_argument("--index-only", action="store_true", help="only rebuild index.json")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m training.render``."""
+    args = parse_args(argv)
+    if args.index_only:
+        index = build_index(args.out)
+        print(f"{args.out / 'index.json'}: {index['n_songs']} songs, {index['n_stems']} stems")
+        return 0
+    soundfonts = tuple(s.strip() for s in args.soundfonts.split(",") if s.strip())
+    unknown = [s for s in soundfonts if s not in STACKS]
+    if unknown or not soundfonts:
+        raise SystemExit(f"unknown SoundFonts {unknown} (known: {', '.join(STACKS)})")
+    if shutil.which(args.fluidsynth) is None:
+        raise SystemExit("fluidsynth not found: run training/setup.sh")
+    settings = RenderSettings(args.out, args.seconds, args.seed, soundfonts, args.fluidsynth)
+    t0 = time.perf_counter()
+    errors = render_corpus(settings, args.n_songs, args.jobs)
+    print(f"done in {time.perf_counter() - t0:.1f} s; {len(errors)} failed songs")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

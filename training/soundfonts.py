@@ -1,0 +1,154 @@
+"""The SoundFonts the training corpus may use, where they live, and what presets they hold.
+
+Only the five Debian SoundFont packages below are ever used; ``training/setup.sh`` installs
+them. A SoundFont is named by a short key (``timgm6mb``, ``csound``, ``opl3``, ``fluidr3``);
+its files are found with ``dpkg -L <package>`` (the package's own file list), falling back to
+the path the package installs on Debian 12.
+
+The development corpus uses :data:`DEFAULT_SOUNDFONTS` (no FluidR3). FluidR3 is kept for a
+separate corpus that trains the model we ship.
+
+``FluidR3_GS.sf2`` (package fluid-soundfont-gs) is not a General MIDI set on its own: it holds
+only GS variation banks 1-8 (sound effects) and an SFX kit, and no bank-0 instruments. It is
+therefore loaded layered above ``FluidR3_GM.sf2``: the renderer's ``fluidr3`` entry loads both
+files; the GS file changes nothing the composer plays (bank 0 and the standard kits).
+"""
+
+from __future__ import annotations
+
+import functools
+import struct
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class SoundFontSpec:
+    """One SoundFont file of a Debian package."""
+
+    package: str
+    filename: str
+    fallback: str
+
+
+SPECS: dict[str, SoundFontSpec] = {
+    "timgm6mb": SoundFontSpec(
+        "timgm6mb-soundfont", "TimGM6mb.sf2", "/usr/share/sounds/sf2/TimGM6mb.sf2"
+    ),
+    "csound": SoundFontSpec(
+        "csound-soundfont", "sf_GMbank.sf2", "/usr/share/sounds/sf2/sf_GMbank.sf2"
+    ),
+    "opl3": SoundFontSpec(
+        "opl3-soundfont", "OPL-3_FM_128M.sf2", "/usr/share/sounds/sf2/OPL-3_FM_128M.sf2"
+    ),
+    "fluidr3_gm": SoundFontSpec(
+        "fluid-soundfont-gm", "FluidR3_GM.sf2", "/usr/share/sounds/sf2/FluidR3_GM.sf2"
+    ),
+    "fluidr3_gs": SoundFontSpec(
+        "fluid-soundfont-gs", "FluidR3_GS.sf2", "/usr/share/sounds/sf2/FluidR3_GS.sf2"
+    ),
+}
+
+#: A name of the renderer's ``--soundfonts`` list -> the files FluidSynth loads, lowest
+#: priority first (FluidSynth gives the last loaded file priority).
+STACKS: dict[str, tuple[str, ...]] = {
+    "timgm6mb": ("timgm6mb",),
+    "csound": ("csound",),
+    "opl3": ("opl3",),
+    "fluidr3": ("fluidr3_gm", "fluidr3_gs"),
+}
+
+#: The development corpus: every SoundFont except FluidR3 (GM and GS).
+DEFAULT_SOUNDFONTS: tuple[str, ...] = ("timgm6mb", "csound", "opl3")
+
+Preset = tuple[int, int]  # (bank, program)
+
+
+@functools.cache
+def sound_font_path(key: str) -> Path:
+    """Return the installed file of SoundFont ``key`` (a key of :data:`SPECS`).
+
+    Raises ``FileNotFoundError`` when the package is not installed.
+    """
+    spec = SPECS[key]
+    try:
+        listing = subprocess.run(
+            ["dpkg", "-L", spec.package], capture_output=True, text=True, check=False
+        ).stdout
+    except OSError:
+        listing = ""
+    candidates = [Path(line) for line in listing.splitlines() if line.endswith(spec.filename)]
+    candidates.append(Path(spec.fallback))
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise FileNotFoundError(
+        f"SoundFont {key!r} ({spec.filename}) not found; run training/setup.sh "
+        f"(package {spec.package})"
+    )
+
+
+def stack_paths(name: str) -> list[Path]:
+    """The files FluidSynth loads for a ``--soundfonts`` entry, lowest priority first."""
+    if name not in STACKS:
+        raise KeyError(f"unknown SoundFont {name!r} (known: {', '.join(STACKS)})")
+    return [sound_font_path(key) for key in STACKS[name]]
+
+
+def _chunks(data: bytes, start: int, stop: int) -> dict[bytes, tuple[int, int]]:
+    """Map the RIFF sub-chunk ids in ``data[start:stop]`` to (offset of body, size)."""
+    out: dict[bytes, tuple[int, int]] = {}
+    pos = start
+    while pos + 8 <= stop:
+        cid, size = struct.unpack_from("<4sI", data, pos)
+        body = pos + 8
+        if cid == b"LIST":
+            out[b"LIST:" + data[body : body + 4]] = (body + 4, size - 4)
+        else:
+            out[cid] = (body, size)
+        pos = body + size + (size & 1)  # chunks are padded to an even size
+    return out
+
+
+def read_presets(path: Path) -> dict[Preset, str]:
+    """Read the preset table (the ``phdr`` chunk) of a SoundFont 2 file.
+
+    Returns ``{(bank, program): preset name}``; bank 128 holds the drum kits.
+    """
+    with open(path, "rb") as f:
+        head = f.read(12)
+        riff, size, form = struct.unpack("<4sI4s", head)
+        if riff != b"RIFF" or form != b"sfbk":
+            raise ValueError(f"{path}: not a SoundFont 2 file")
+        top: dict[bytes, tuple[int, int]] = {}
+        pos = 12
+        while pos + 8 <= size + 8:  # walk the top level without reading the sample data
+            f.seek(pos)
+            cid, csize = struct.unpack("<4sI", f.read(8))
+            if cid == b"LIST":
+                top[b"LIST:" + f.read(4)] = (pos + 12, csize - 4)
+            pos += 8 + csize + (csize & 1)
+        if b"LIST:pdta" not in top:
+            raise ValueError(f"{path}: no pdta list")
+        offset, length = top[b"LIST:pdta"]
+        f.seek(offset)
+        pdta = f.read(length)
+    chunks = _chunks(pdta, 0, len(pdta))
+    if b"phdr" not in chunks:
+        raise ValueError(f"{path}: no phdr chunk")
+    body, size = chunks[b"phdr"]
+    presets: dict[Preset, str] = {}
+    for record in range(size // 38 - 1):  # the last record is the terminal "EOP"
+        name, program, bank = struct.unpack_from("<20sHH", pdta, body + 38 * record)
+        presets[(bank, program)] = name.split(b"\0")[0].decode("latin-1").strip()
+    return presets
+
+
+@functools.cache
+def stack_presets(name: str) -> dict[Preset, str]:
+    """The presets FluidSynth sees for a ``--soundfonts`` entry (later files win)."""
+    merged: dict[Preset, str] = {}
+    for path in stack_paths(name):
+        merged.update(read_presets(path))
+    return merged
