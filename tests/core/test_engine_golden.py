@@ -100,8 +100,18 @@ def test_later_steps_follow_the_published_loop(golden, published_start):
 
 
 def test_step_one_from_our_own_encoding(golden, fixtures_dir, model_dir):
+    """Our own encoding differs from the published start only by near-tie codes.
+
+    Its codes that differ from the published ones are all near-ties (checked in
+    test_jukebox.py::test_codes_of_our_latent_differ_only_at_near_ties); which ones flip
+    depends on the CPU's rounding (36 where the goldens were made, 32 on an AVX-512 Xeon). The
+    flips move the step-1 loss terms by up to 1.2e-3 on both, so the losses are held to 2e-3.
+    The gradient norm is not compared here: the 32 flips of the Xeon moved it by 2.1 %, past
+    the 2 % that held where the goldens were made, so it says which codes flipped, not whether
+    the engine is right. It is compared to 1e-3 from the published latent (measured 2.6e-4,
+    test_step_one_matches_the_published_loop).
+    """
     (step,) = _run(golden, fixtures_dir, model_dir, JukeboxBackend, steps=1)
     expected = golden[0]["trajectory"][0]
     for key, value in _components(step).items():
         assert value == pytest.approx(expected[key], rel=2e-3), key
-    assert step.grad_norm == pytest.approx(expected["grad_norm"], rel=2e-2)
