@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from tagbox_gui.core.jukebox import HOP, VQVAEBottom, load_vqvae
-from tagbox_gui.core.jukebox_layers import keep_freed_memory
+from tagbox_gui.core.nets.jukebox import HOP, VQVAEBottom, load_vqvae
+from tagbox_gui.core.nets.jukebox_layers import keep_freed_memory
 from tagbox_gui.core.types import ANALYSIS_RATE
 
 DEFAULT_CHECKPOINT = (

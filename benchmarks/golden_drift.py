@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from tagbox_gui.core.taggers import PUBLISHED, Tagger, load_tagger
+from tagbox_gui.core.nets.taggers import PUBLISHED, Tagger, load_tagger
 from tagbox_gui.core.types import TaggerSpec
 
 

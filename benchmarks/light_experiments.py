@@ -9,9 +9,9 @@
 ``oracle`` gives each NMF component (per gate stretch) to the true source it correlates with
 best, as shared/eval's ``nmf-oracle`` baseline does: the ceiling of a gate-based separator for
 those NMF settings, with no tagger involved. ``run`` optimises the gates with the taggers
-through the engine's own objective (``core.objective``) and prints SDRi per source with its CPU
-time; it leaves out the engine's per-step probability meters, so its seconds are a little lower
-than ``tagbox evaluate``'s. Reads ``shared/eval/dev`` and ``shared/models`` in place.
+through the engine's own objective (``core.separation.objective``) and prints SDRi per source
+with its CPU time; it leaves out the engine's per-step probability meters, so its seconds are a
+little lower than ``tagbox evaluate``'s. Reads ``shared/eval/dev`` and ``shared/models`` in place.
 """
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tagbox_gui.core import evaluation
-from tagbox_gui.core.backends import light
-from tagbox_gui.core.objective import Criterion, Objective
-from tagbox_gui.core.spectral import istft, resample, stft
-from tagbox_gui.core.taggers import TAGGER_RATE, load_tagger, vocabulary
-from tagbox_gui.core.tags import PRESETS, resolve_targets
+from tagbox_gui.core.dsp.spectral import istft, resample, stft
+from tagbox_gui.core.evaluation import scoring as evaluation
+from tagbox_gui.core.nets.taggers import TAGGER_RATE, load_tagger, vocabulary
+from tagbox_gui.core.separation.backends import light
+from tagbox_gui.core.separation.objective import Criterion, Objective
+from tagbox_gui.core.separation.tags import PRESETS, resolve_targets
 from tagbox_gui.core.types import ANALYSIS_RATE, Mode, TaggerSpec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,14 +48,14 @@ def load_song(set_dir: Path, song: str) -> tuple[np.ndarray, dict[str, np.ndarra
 
 
 def sdri(ref: np.ndarray, est: np.ndarray, mix: np.ndarray) -> float:
-    """SDR improvement in dB (BSS Eval v4, as ``core.evaluation``)."""
+    """SDR improvement in dB (BSS Eval v4, as ``core.evaluation.scoring``)."""
     return evaluation.track_sdr(ref, est, ANALYSIS_RATE) - evaluation.track_sdr(
         ref, mix, ANALYSIS_RATE
     )
 
 
 def si_sdri(ref: np.ndarray, est: np.ndarray, mix: np.ndarray) -> float:
-    """Scale-invariant SDR improvement in dB (``core.evaluation``): a gain alone earns 0."""
+    """Scale-invariant SDR improvement in dB (``core.evaluation.scoring``): a gain alone earns 0."""
     return evaluation.track_si_sdr(ref, est, ANALYSIS_RATE) - evaluation.track_si_sdr(
         ref, mix, ANALYSIS_RATE
     )

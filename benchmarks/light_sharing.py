@@ -6,7 +6,7 @@
 Every source of each song is separated as ``tagbox evaluate`` does (the backend's tagger, else
 the first fallback tagger that has the source's tag, e.g. FCN/Jamendo for bass), from one NMF
 per song. Each source's best NMF-grid mask is kept; the script prints SDRi and SI-SDRi of the
-stems on their own and after ``core.estimates.share`` (the default of ``tagbox evaluate``).
+stems on their own and after ``core.audio.estimates.share`` (the default of ``tagbox evaluate``).
 
 Variants: ``--power`` of the light mask; ``--percussive N`` components for the percussive part
 (0: one factorisation of the whole spectrogram); ``--avoid instruments`` avoids only the other
@@ -28,13 +28,13 @@ import torch
 from light_experiments import SHARED, _LoopFill, _tagger, load_song, sdri, si_sdri
 
 from tagbox_gui.cli.common import fft_sizes
-from tagbox_gui.core.backends import light
-from tagbox_gui.core.estimates import share
-from tagbox_gui.core.loading import FALLBACK_TAGGERS
-from tagbox_gui.core.objective import Criterion, Objective
-from tagbox_gui.core.spectral import istft
-from tagbox_gui.core.taggers import vocabulary
-from tagbox_gui.core.tags import resolve_targets, tag_group
+from tagbox_gui.core.audio.estimates import share
+from tagbox_gui.core.dsp.spectral import istft
+from tagbox_gui.core.nets.taggers import vocabulary
+from tagbox_gui.core.separation.backends import light
+from tagbox_gui.core.separation.loading import FALLBACK_TAGGERS
+from tagbox_gui.core.separation.objective import Criterion, Objective
+from tagbox_gui.core.separation.tags import resolve_targets, tag_group
 from tagbox_gui.core.types import Estimate, Mode, TaggerSpec
 
 

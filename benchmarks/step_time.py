@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tagbox_gui.core import engine
-from tagbox_gui.core.audio import Song
-from tagbox_gui.core.loading import ModelCache, default_config
-from tagbox_gui.core.models import ModelStore
+from tagbox_gui.core.audio.song import Song
+from tagbox_gui.core.separation import engine
+from tagbox_gui.core.separation.loading import ModelCache, default_config
+from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import TaggerSpec
 
 REPO = Path(__file__).resolve().parents[1]

@@ -19,9 +19,9 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from tagbox_gui.core.models import ModelStore
-from tagbox_gui.core.spectral import resample
-from tagbox_gui.core.taggers import TAGGER_RATE, Tagger, load_tagger
+from tagbox_gui.core.dsp.spectral import resample
+from tagbox_gui.core.nets.taggers import TAGGER_RATE, Tagger, load_tagger
+from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import TaggerSpec
 
 REPO = Path(__file__).resolve().parents[1]

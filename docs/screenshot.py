@@ -63,7 +63,7 @@ def main() -> int:
     args = parser.parse_args()
     from PySide6.QtCore import QSettings, QTimer
 
-    from tagbox_gui.core.models import ModelStore
+    from tagbox_gui.core.store.models import ModelStore
     from tagbox_gui.gui.app import create_application
     from tagbox_gui.gui.main_window import MainWindow
     from tagbox_gui.gui.settings import AppSettings

@@ -215,7 +215,7 @@ def http_server() -> Iterator[Callable[..., FileServer]]:
 @pytest.fixture
 def offline_models(monkeypatch: pytest.MonkeyPatch) -> None:
     """A model store built without base URLs must not reach the internet: a dead local port."""
-    from tagbox_gui.core.models import ENV_BASE_URL, ENV_MODEL_DIR
+    from tagbox_gui.core.store.models import ENV_BASE_URL, ENV_MODEL_DIR
 
     monkeypatch.setenv(ENV_BASE_URL, closed_port_url())
     monkeypatch.delenv(ENV_MODEL_DIR, raising=False)

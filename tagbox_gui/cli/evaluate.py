@@ -5,7 +5,7 @@
 
 The set is laid out like shared/eval/dev (``<song>/mix.flac``, ``<song>/stems/<source>.flac``,
 ``manifest.json``). Each source name is the wanted tag. The sources of a song share its mixture
-(``core.estimates.share``) unless ``--no-share``. Stems are written as
+(``core.audio.estimates.share``) unless ``--no-share``. Stems are written as
 ``EST_DIR/<song>/<source>.wav``, next to the kept estimates (``<source>.estimate.npz``); kept
 estimates are not made again, so an interrupted run resumes; an estimate made with other settings
 is made again.
@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tagbox_gui.cli.common import add_balance_tags, add_model_dir, comma_list, fft_sizes
-from tagbox_gui.core.backends import BACKENDS
 from tagbox_gui.core.errors import ConfigError
+from tagbox_gui.core.separation.backends import BACKENDS
 from tagbox_gui.core.types import RunConfig, StepResult, TaggerSpec, config_record
 
 if TYPE_CHECKING:
-    from tagbox_gui.core.evaluation_run import EvaluationRun
+    from tagbox_gui.core.evaluation.driver import EvaluationRun
 
 # The engine, torch and the scorer are imported when the command runs, so that
 # `tagbox --help` starts quickly.
@@ -81,7 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def build_config(args: argparse.Namespace) -> RunConfig:
     """The backend's defaults, overridden by the given options (tags are set per source)."""
-    from tagbox_gui.core.loading import default_config
+    from tagbox_gui.core.separation.loading import default_config
 
     changes = {
         "taggers": tuple(args.tagger) if args.tagger else None,
@@ -98,11 +98,11 @@ def build_config(args: argparse.Namespace) -> RunConfig:
 
 def check_set(set_dir: Path) -> None:
     """A clear error for a folder that is not a set."""
-    from tagbox_gui.core import evaluation
+    from tagbox_gui.core.evaluation import scoring
 
     if not set_dir.is_dir():
         raise ConfigError(f"'{set_dir}' is not a folder; give a set laid out like shared/eval/dev")
-    evaluation.list_set(set_dir)
+    scoring.list_set(set_dir)
 
 
 class _Progress:
@@ -134,8 +134,8 @@ def main(args: argparse.Namespace) -> int:
     """Separate, score, print the table and write the JSON; 0 when it ran."""
     import torch
 
-    from tagbox_gui.core import evaluation, evaluation_run
-    from tagbox_gui.core.models import ModelStore
+    from tagbox_gui.core.evaluation import driver, scoring
+    from tagbox_gui.core.store.models import ModelStore
 
     if args.threads is not None:
         if args.threads < 1:
@@ -146,13 +146,13 @@ def main(args: argparse.Namespace) -> int:
     check_set(args.set_dir)
     config = build_config(args)
     sources = tuple(args.sources) if args.sources else None
-    from tagbox_gui.core.loading import FALLBACK_TAGGERS
+    from tagbox_gui.core.separation.loading import FALLBACK_TAGGERS
 
     fallback = () if args.tagger else FALLBACK_TAGGERS
-    pairs = evaluation_run.plan_pairs(args.set_dir, args.output, config, sources, fallback)
+    pairs = driver.plan_pairs(args.set_dir, args.output, config, sources, fallback)
     progress = _Progress(sum(not p.done and bool(p.taggers) for p in pairs) * config.steps)
     try:
-        run = evaluation_run.evaluate_set(
+        run = driver.evaluate_set(
             args.set_dir,
             args.output,
             config,
@@ -166,10 +166,10 @@ def main(args: argparse.Namespace) -> int:
         )
     finally:
         progress.bar.close()
-    rows = evaluation.summarise(run.scores)
+    rows = scoring.summarise(run.scores)
     sharing = "sources share the mix" if run.shared else "each source on its own"
     print(f"SDRi (dB, BSS Eval v4, median over 1 s windows) of {args.output} ({sharing})")
-    print(evaluation.format_table(rows))
+    print(scoring.format_table(rows))
     print(_cost_line(run))
     if run.resumed:
         print(f"{len(run.resumed)} estimates were already there and kept (resumed run)")
@@ -181,10 +181,10 @@ def main(args: argparse.Namespace) -> int:
         extra = {"set": str(args.set_dir), "estimates": str(args.output),
                  "config": {**config_record(config), "shared": run.shared},
                  "jobs": args.jobs,
-                 "threads": evaluation_run.threads_per_job(args.jobs, args.threads),
+                 "threads": driver.threads_per_job(args.jobs, args.threads),
                  "unsupported": run.unsupported,
                  "timings": {k: vars(t) for k, t in run.timings.items()}}  # fmt: skip
-        evaluation.write_report(args.json, run.scores, extra)
+        scoring.write_report(args.json, run.scores, extra)
     return 0
 
 

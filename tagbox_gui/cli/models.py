@@ -1,6 +1,6 @@
 """`tagbox models`: list, fetch, verify and install the model files the application uses.
 
-Model names are the registry's (:data:`tagbox_gui.core.models.REGISTRY`): ``fcn/mtat`` style
+Model names are the registry's (:data:`tagbox_gui.core.store.models.REGISTRY`): ``fcn/mtat`` style
 for taggers, ``jukebox-vqvae-5b`` for the Jukebox VQ-VAE. The model folder is ``--model-dir``,
 else ``$TAGBOX_MODEL_DIR``, else the per-user cache; ``$TAGBOX_MODEL_BASE_URL`` points fetches
 at a mirror laid out like the store.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from tagbox_gui.core.models import (
+from tagbox_gui.core.store.models import (
     REGISTRY,
     ModelInfo,
     ModelStore,

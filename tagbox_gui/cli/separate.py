@@ -20,10 +20,10 @@ from tagbox_gui.cli.common import (
     fft_sizes,
     parse_region,
 )
-from tagbox_gui.core.atomic import write_atomically
-from tagbox_gui.core.backends import BACKENDS
+from tagbox_gui.core.audio.atomic import write_atomically
 from tagbox_gui.core.errors import ConfigError, UserError
-from tagbox_gui.core.models import JUKEBOX_LICENCE, ModelStore
+from tagbox_gui.core.separation.backends import BACKENDS
+from tagbox_gui.core.store.models import JUKEBOX_LICENCE, ModelStore
 from tagbox_gui.core.types import (
     Mode,
     Quantise,
@@ -110,7 +110,7 @@ def build_config(
         "seed": args.seed,
         "balance_tags": args.balance_tags,
     }
-    from tagbox_gui.core.loading import default_config, taggers_for
+    from tagbox_gui.core.separation.loading import default_config, taggers_for
 
     config = default_config(backend, **{k: v for k, v in changes.items() if v is not None})
     if not args.tagger:  # no tagger chosen: take ones that have every wanted tag, e.g. for bass
@@ -129,8 +129,8 @@ def _has_jukebox(store: ModelStore) -> bool:
 
 def main(args: argparse.Namespace) -> int:
     """Run `tagbox separate`."""
-    from tagbox_gui.core import engine
-    from tagbox_gui.core.audio import load_song
+    from tagbox_gui.core.audio.song import load_song
+    from tagbox_gui.core.separation import engine
 
     if args.jukebox_weights is not None:
         store: ModelStore = _StoreWithJukebox(args.model_dir, args.jukebox_weights)
@@ -154,9 +154,9 @@ def main(args: argparse.Namespace) -> int:
 
 def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
     """``--each``: one run per instrument, then stems that share the mix, and the rest."""
-    from tagbox_gui.core import engine
-    from tagbox_gui.core.audio import ExportFormat, export_shared_stems, load_song
-    from tagbox_gui.core.loading import ModelCache, build_criteria
+    from tagbox_gui.core.audio.song import ExportFormat, export_shared_stems, load_song
+    from tagbox_gui.core.separation import engine
+    from tagbox_gui.core.separation.loading import ModelCache, build_criteria
 
     if args.mode != Mode.MASK.value:
         raise ConfigError("--each needs mask mode: free-mode stems have no mask to share")
@@ -197,7 +197,7 @@ def _check_output(folder: Path) -> None:
 
 def _drive(run: Generator, config: RunConfig, steps: list[StepResult]) -> RunResult:
     """Run to the end with a progress bar, collecting ``steps``; UserError if it made nothing."""
-    from tagbox_gui.core.engine import run_to_end
+    from tagbox_gui.core.separation.engine import run_to_end
 
     bar = tqdm(total=config.steps, unit="step", file=sys.stderr, dynamic_ncols=True)
 
@@ -229,7 +229,7 @@ def _provenance(config: RunConfig, result: RunResult) -> dict[str, str]:
 
 
 def _export(song, config: RunConfig, result: RunResult, args: argparse.Namespace):
-    from tagbox_gui.core.audio import ExportFormat, export_stems
+    from tagbox_gui.core.audio.song import ExportFormat, export_stems
 
     fmt = ExportFormat(args.format)
     provenance = _provenance(config, result)

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     # torch is imported here, not at module level, so `tagbox --help` stays fast.
     import torch
 
-    from tagbox_gui.core.taggers import check_spec, load_tagger
+    from tagbox_gui.core.nets.taggers import check_spec, load_tagger
 
     check_spec(spec)
     audio = _audio16k(args.file)
@@ -82,7 +82,7 @@ def _weights(spec: TaggerSpec, args: argparse.Namespace) -> Path:
     """``--weights`` if given, else the model store's file (ModelError naming the fetch command)."""
     if args.weights is not None:
         return args.weights
-    from tagbox_gui.core.models import ModelStore
+    from tagbox_gui.core.store.models import ModelStore
 
     return ModelStore(args.model_dir).tagger_path(spec)
 
@@ -91,9 +91,9 @@ def _audio16k(path: Path) -> np.ndarray:
     """The file mixed down to mono float32 at the taggers' rate (16 kHz files as they are)."""
     import torch
 
-    from tagbox_gui.core.audio import load_song
-    from tagbox_gui.core.spectral import resample
-    from tagbox_gui.core.taggers import TAGGER_RATE
+    from tagbox_gui.core.audio.song import load_song
+    from tagbox_gui.core.dsp.spectral import resample
+    from tagbox_gui.core.nets.taggers import TAGGER_RATE
 
     song = load_song(path)
     mono = np.ascontiguousarray(song.data.mean(axis=1, dtype=np.float32))

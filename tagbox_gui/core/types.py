@@ -85,7 +85,7 @@ class RunConfig:
     ``ignore`` override the default state of other tags, which is AVOIDED unless
     ``avoid_others`` is False (then IGNORED); ``ignore_related`` leaves the tags related to a
     wanted preset out of the loss; ``balance_tags`` gives the wanted and the avoided tags equal
-    halves of the loss instead of one equal weight per tag (see ``core.tags``).
+    halves of the loss instead of one equal weight per tag (see ``core.separation.tags``).
     """
 
     tags: tuple[str, ...]
@@ -148,7 +148,7 @@ class Estimate:
 
     Mask mode: one soft mask per FFT size on the analysis STFT grid of the region (periodic
     sqrt-Hann window, hop n/2, centred frames), values in [0, 1]. The stems average the
-    estimates of all FFT sizes (see ``core.audio.render_stems``). Free mode: ``audio`` is the
+    estimates of all FFT sizes (see ``core.audio.stems.render_stems``). Free mode: ``audio`` is the
     decoded signal itself and ``masks`` is empty.
     """
 

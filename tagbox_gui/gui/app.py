@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def build_window(args: argparse.Namespace, **kwargs: object) -> MainWindow:
     """The main window for the parsed arguments (the song, if any, opens once it is shown)."""
-    from tagbox_gui.core.models import ModelStore  # imports torch: after logging is set up
+    from tagbox_gui.core.store.models import ModelStore  # imports torch: after logging is set up
     from tagbox_gui.gui.main_window import MainWindow
 
     window = MainWindow(store=ModelStore(args.model_dir), **kwargs)

@@ -24,9 +24,9 @@ from PySide6.QtWidgets import (
 )
 
 from tagbox_gui import APP_NAME
-from tagbox_gui.core.audio import ExportFormat, Song, export_stems, stem_names
-from tagbox_gui.core.loading import ModelCache
-from tagbox_gui.core.models import ModelStore
+from tagbox_gui.core.audio.song import ExportFormat, Song, export_stems, stem_names
+from tagbox_gui.core.separation.loading import ModelCache
+from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.gui.controller import RunController, RunState
 from tagbox_gui.gui.errors import log_dir, show_error
 from tagbox_gui.gui.models_prompt import ModelsPrompt

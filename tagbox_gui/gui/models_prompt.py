@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtWidgets import QMessageBox
 
-from tagbox_gui.core.models import JUKEBOX, REGISTRY
-from tagbox_gui.core.taggers import PUBLISHED
+from tagbox_gui.core.nets.taggers import PUBLISHED
+from tagbox_gui.core.store.models import JUKEBOX, REGISTRY
 from tagbox_gui.gui.widgets.models_dialog import ModelsDialog
 
 if TYPE_CHECKING:

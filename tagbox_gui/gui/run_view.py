@@ -13,12 +13,12 @@ from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtWidgets import QLabel, QMessageBox
 
 from tagbox_gui import APP_NAME, __version__
-from tagbox_gui.core import engine
-from tagbox_gui.core.audio import Song
-from tagbox_gui.core.audio_export import JUKEBOX_LICENCE
-from tagbox_gui.core.loading import BACKENDS, ModelCache
-from tagbox_gui.core.snapshots import DEFAULT_BUDGET_BYTES, Snapshot, SnapshotStore
-from tagbox_gui.core.taggers import PUBLISHED
+from tagbox_gui.core.audio.export import JUKEBOX_LICENCE
+from tagbox_gui.core.audio.song import Song
+from tagbox_gui.core.nets.taggers import PUBLISHED
+from tagbox_gui.core.separation import engine
+from tagbox_gui.core.separation.loading import BACKENDS, ModelCache
+from tagbox_gui.core.separation.snapshots import DEFAULT_BUDGET_BYTES, Snapshot, SnapshotStore
 from tagbox_gui.core.types import Command, CommandKind, Estimate, Region, RunResult, StepResult
 from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.errors import show_error

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tagbox_gui import __version__
-from tagbox_gui.core.audio import Song, analysis_signal
-from tagbox_gui.core.display import mask_image
-from tagbox_gui.core.snapshots import Snapshot, SnapshotStore
+from tagbox_gui.core.audio.song import Song, analysis_signal
+from tagbox_gui.core.dsp.display import mask_image
+from tagbox_gui.core.separation.snapshots import Snapshot, SnapshotStore
 from tagbox_gui.core.types import ANALYSIS_RATE, Estimate, Region, RunConfig, RunResult
 
 

@@ -77,7 +77,7 @@ class RunSettings:
 def backend_defaults(backend: str, device: str = "cpu") -> RunSettings:
     """The settings a backend works best with (the engine's ``default_config``)."""
     try:
-        from tagbox_gui.core.loading import default_config
+        from tagbox_gui.core.separation.loading import default_config
 
         config = default_config(backend)
     except (ImportError, ConfigError) as exc:  # the backend is not installed in this build

@@ -12,7 +12,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 from superqt.utils import create_worker
 
-from tagbox_gui.core.audio import Song, analysis_signal, load_song, loudest_region
+from tagbox_gui.core.audio.song import Song, analysis_signal, load_song, loudest_region
 from tagbox_gui.core.types import Region
 from tagbox_gui.gui.widgets.song_panel import DEFAULT_REGION_SECONDS
 from tagbox_gui.gui.widgets.waveform_view import peak_envelope

@@ -3,8 +3,8 @@
 A row is one tag as a musician reads it (``piano``), merged across the vocabularies of the
 chosen taggers (mtat ``piano`` and jamendo ``instrument---piano``). The user sets a row to
 wanted, avoided or ignored, or leaves it at the default; the state every row actually gets in
-the loss is computed with :func:`tagbox_gui.core.tags.resolve_targets`, the function the engine
-uses, so what the panel shows is what the run does.
+the loss is computed with :func:`tagbox_gui.core.separation.tags.resolve_targets`, the function
+the engine uses, so what the panel shows is what the run does.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tagbox_gui.core.errors import TagError
-from tagbox_gui.core.taggers import vocabulary
-from tagbox_gui.core.tags import (
+from tagbox_gui.core.nets.taggers import vocabulary
+from tagbox_gui.core.separation.tags import (
     PRESETS,
     TAG_GROUPS,
     Preset,

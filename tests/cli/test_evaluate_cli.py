@@ -14,12 +14,13 @@ import soundfile
 import torch
 
 from tagbox_gui.cli import main
-from tagbox_gui.core import evaluation, evaluation_run
-from tagbox_gui.core.audio import load_song, render_stems
-from tagbox_gui.core.backends import light
-from tagbox_gui.core.estimates import load_estimate, share
-from tagbox_gui.core.loading import default_config
-from tagbox_gui.core.models import ModelStore
+from tagbox_gui.core.audio.estimates import load_estimate, share
+from tagbox_gui.core.audio.song import load_song, render_stems
+from tagbox_gui.core.evaluation import driver as evaluation_run
+from tagbox_gui.core.evaluation import scoring as evaluation
+from tagbox_gui.core.separation.backends import light
+from tagbox_gui.core.separation.loading import default_config
+from tagbox_gui.core.store.models import ModelStore
 from tests.core.test_evaluation import cut_set
 
 SONGS = ["band000", "band001"]

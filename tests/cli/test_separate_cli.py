@@ -114,7 +114,7 @@ def test_bad_input_gives_one_line_and_writes_nothing(
 def test_without_a_chosen_tagger_words_the_defaults_lack_get_one_that_has_them(model_dir):
     from tagbox_gui.cli import build_parser
     from tagbox_gui.cli.separate import build_config
-    from tagbox_gui.core.models import ModelStore
+    from tagbox_gui.core.store.models import ModelStore
 
     def config(*words: str):
         args = build_parser().parse_args(["separate", "s.wav", *words, "-o", "out"])

@@ -12,8 +12,8 @@ import soundfile as sf
 import torch
 
 from tagbox_gui.cli import main
-from tagbox_gui.core.spectral import resample
-from tagbox_gui.core.taggers import TAGGER_RATE, Tagger, load_tagger, vocabulary
+from tagbox_gui.core.dsp.spectral import resample
+from tagbox_gui.core.nets.taggers import TAGGER_RATE, Tagger, load_tagger, vocabulary
 from tagbox_gui.core.types import TaggerSpec
 from tests.conftest import require
 

@@ -10,8 +10,9 @@ import pytest
 import soundfile as sf
 
 from tagbox_gui import APP_NAME, __version__
-from tagbox_gui.core import audio_export
-from tagbox_gui.core.audio import (
+from tagbox_gui.core.audio import export as audio_export
+from tagbox_gui.core.audio.export import container_for
+from tagbox_gui.core.audio.song import (
     ExportFormat,
     Song,
     analysis_signal,
@@ -23,7 +24,6 @@ from tagbox_gui.core.audio import (
     stem_names,
     write_audio,
 )
-from tagbox_gui.core.audio_export import container_for
 from tagbox_gui.core.errors import AudioError, UserError
 from tagbox_gui.core.types import ANALYSIS_RATE, Estimate, Region
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tagbox_gui.core.display import DISPLAY_FMIN, MASK_IMAGE_SHAPE, log_band_matrix, mask_image
+from tagbox_gui.core.dsp.display import DISPLAY_FMIN, MASK_IMAGE_SHAPE, log_band_matrix, mask_image
 from tagbox_gui.core.types import ANALYSIS_RATE, Estimate
 
 

@@ -24,12 +24,12 @@ import numpy as np
 import pytest
 import torch
 
-from tagbox_gui.core.backends.jukebox import JukeboxBackend
-from tagbox_gui.core.engine import Optimisation
-from tagbox_gui.core.jukebox import load_vqvae
-from tagbox_gui.core.objective import Criterion
-from tagbox_gui.core.taggers import load_tagger, vocabulary
-from tagbox_gui.core.tags import resolve_targets
+from tagbox_gui.core.nets.jukebox import load_vqvae
+from tagbox_gui.core.nets.taggers import load_tagger, vocabulary
+from tagbox_gui.core.separation.backends.jukebox import JukeboxBackend
+from tagbox_gui.core.separation.engine import Optimisation
+from tagbox_gui.core.separation.objective import Criterion
+from tagbox_gui.core.separation.tags import resolve_targets
 from tagbox_gui.core.types import RunConfig, TaggerSpec
 from tests.conftest import require
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from tagbox_gui.core.backends.base import Backend
-from tagbox_gui.core.engine import Optimisation
-from tagbox_gui.core.objective import Criterion
-from tagbox_gui.core.tags import resolve_targets
+from tagbox_gui.core.separation.backends.base import Backend
+from tagbox_gui.core.separation.engine import Optimisation
+from tagbox_gui.core.separation.objective import Criterion
+from tagbox_gui.core.separation.tags import resolve_targets
 from tagbox_gui.core.types import (
     ANALYSIS_RATE,
     Command,
@@ -183,7 +183,7 @@ def test_close_stops_cleanly():
 
 
 def test_run_to_end_passes_every_step_returns_the_result_and_closes_the_run() -> None:
-    from tagbox_gui.core.engine import run_to_end
+    from tagbox_gui.core.separation.engine import run_to_end
 
     closed: list[bool] = []
 

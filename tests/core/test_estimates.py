@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tagbox_gui.core.audio.estimates import load_estimate, save_estimate, share
 from tagbox_gui.core.errors import ConfigError
-from tagbox_gui.core.estimates import load_estimate, save_estimate, share
 from tagbox_gui.core.types import Estimate
 
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tagbox_gui.core import evaluation
-from tagbox_gui.core.loading import taggers_for
+from tagbox_gui.core.evaluation import scoring as evaluation
+from tagbox_gui.core.separation.loading import taggers_for
 
 SECONDS = 3
 RATE = 44_100

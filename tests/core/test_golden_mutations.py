@@ -17,7 +17,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from tagbox_gui.core.taggers import Tagger, load_tagger
+from tagbox_gui.core.nets.taggers import Tagger, load_tagger
 from tagbox_gui.core.types import TaggerSpec
 from tests.conftest import require
 from tests.core.golden_checks import LOSS_TOLERANCE, gradient_matches, probabilities_match

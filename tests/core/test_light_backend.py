@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from tagbox_gui.core.backends import light
-from tagbox_gui.core.nmf import harmonic_percussive
-from tagbox_gui.core.spectral import istft, stft
+from tagbox_gui.core.dsp.nmf import harmonic_percussive
+from tagbox_gui.core.dsp.spectral import istft, stft
+from tagbox_gui.core.separation.backends import light
 from tagbox_gui.core.types import ANALYSIS_RATE, RunConfig
 
 SETTINGS = dataclasses.replace(

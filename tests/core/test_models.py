@@ -10,9 +10,9 @@ from typing import ClassVar
 
 import pytest
 
-from tagbox_gui.core import download as dl
 from tagbox_gui.core.errors import DownloadError, ModelError
-from tagbox_gui.core.models import (
+from tagbox_gui.core.store import download as dl
+from tagbox_gui.core.store.models import (
     ENV_BASE_URL,
     ENV_MODEL_DIR,
     JUKEBOX,

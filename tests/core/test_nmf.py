@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tagbox_gui.core.nmf import beta_divergence, harmonic_percussive, median_filter, nmf
+from tagbox_gui.core.dsp.nmf import beta_divergence, harmonic_percussive, median_filter, nmf
 
 
 def _planted(f: int = 60, n: int = 80, k: int = 4, seed: int = 1) -> torch.Tensor:

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from tagbox_gui.core.segments import plan_segments, stitch_audio, stitch_frames
+from tagbox_gui.core.separation.segments import plan_segments, stitch_audio, stitch_frames
 
 
 def test_short_region_is_one_segment():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tagbox_gui.core.snapshots import DEFAULT_BUDGET_BYTES, SnapshotStore
+from tagbox_gui.core.separation.snapshots import DEFAULT_BUDGET_BYTES, SnapshotStore
 from tagbox_gui.core.types import Estimate, Preview
 
 

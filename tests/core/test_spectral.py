@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from tagbox_gui.core import spectral
-from tagbox_gui.core.spectral import (
+from tagbox_gui.core.dsp import spectral
+from tagbox_gui.core.dsp.spectral import (
     HarmonicSTFT,
     MelSpectrogram,
     PowerSpectrogram,

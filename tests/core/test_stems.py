@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tagbox_gui.core.audio import (
+from tagbox_gui.core.audio.estimates import share
+from tagbox_gui.core.audio.song import (
     ExportFormat,
     Song,
     analysis_signal,
@@ -18,8 +19,7 @@ from tagbox_gui.core.audio import (
     render_stems,
     song_span,
 )
-from tagbox_gui.core.estimates import share
-from tagbox_gui.core.stems import FADE_SECONDS, song_fft_size
+from tagbox_gui.core.audio.stems import FADE_SECONDS, song_fft_size
 from tagbox_gui.core.types import ANALYSIS_RATE, Estimate
 
 SIZES = (2048, 1024, 512)

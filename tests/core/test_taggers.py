@@ -18,9 +18,9 @@ import soundfile as sf
 import torch
 from torch.nn import functional as F
 
+from tagbox_gui.core.dsp.spectral import istft, resample, stft
 from tagbox_gui.core.errors import ConfigError, ModelError
-from tagbox_gui.core.spectral import istft, resample, stft
-from tagbox_gui.core.taggers import (
+from tagbox_gui.core.nets.taggers import (
     ARCHS,
     DATASETS,
     PUBLISHED,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tagbox_gui.core.errors import TagError
-from tagbox_gui.core.tags import (
+from tagbox_gui.core.separation.tags import (
     TAG_GROUPS,
     check_known,
     display_name,

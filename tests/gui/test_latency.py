@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QSettings, QTimer
 
-from tagbox_gui.core.models import ModelStore
+from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import Region
 from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.settings import AppSettings

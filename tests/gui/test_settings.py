@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QSettings, Qt
 
-from tagbox_gui.core import engine
-from tagbox_gui.core.loading import default_config
-from tagbox_gui.core.models import ModelStore
-from tagbox_gui.core.taggers import PUBLISHED
+from tagbox_gui.core.nets.taggers import PUBLISHED
+from tagbox_gui.core.separation import engine
+from tagbox_gui.core.separation.loading import default_config
+from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import Mode, Quantise, Region, TaggerSpec
 from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.settings import MAX_RECENT, AppSettings, RunSettings, backend_defaults

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 from PySide6.QtCore import Qt, QUrl
 
-from tagbox_gui.core.audio import Song, analysis_signal
+from tagbox_gui.core.audio.song import Song, analysis_signal
 from tagbox_gui.core.types import Estimate
 from tagbox_gui.gui.widgets import StemListView
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
-from tagbox_gui.core.taggers import vocabulary
-from tagbox_gui.core.tags import resolve_targets
+from tagbox_gui.core.nets.taggers import vocabulary
+from tagbox_gui.core.separation.tags import resolve_targets
 from tagbox_gui.core.types import TaggerSpec, TagState
 from tagbox_gui.gui.tag_states import TagBoard
 from tagbox_gui.gui.widgets.tag_panel import TagPanel

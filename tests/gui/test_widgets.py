@@ -11,7 +11,7 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, Qt, QThreadPool
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QAbstractSlider, QApplication
 
-from tagbox_gui.core.audio import Song
+from tagbox_gui.core.audio.song import Song
 from tagbox_gui.core.types import Region
 from tagbox_gui.gui.playback import Player
 from tagbox_gui.gui.widgets import (

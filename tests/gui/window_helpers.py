@@ -6,8 +6,8 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from tagbox_gui.core.audio import analysis_span
-from tagbox_gui.core.models import ModelStore
+from tagbox_gui.core.audio.song import analysis_span
+from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.settings import AppSettings
 from tests.gui.fake_engine import fake_player, fake_run

@@ -10,7 +10,7 @@ import numpy as np
 from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtWidgets import QGroupBox, QSplitter, QVBoxLayout, QWidget
 
-from tagbox_gui.core.tags import display_name
+from tagbox_gui.core.separation.tags import display_name
 from tagbox_gui.core.types import Region, StepResult
 from tagbox_gui.gui.widgets.loss_plot import LossPlotView
 from tagbox_gui.gui.widgets.mask_view import MaskView

@@ -1,6 +1,6 @@
 """The current mask as an image: log frequency (low at the bottom) over time, levels fixed 0..1.
 
-Its rows are the log-spaced bands of :func:`tagbox_gui.core.display.mask_image`, on the same
+Its rows are the log-spaced bands of :func:`tagbox_gui.core.dsp.display.mask_image`, on the same
 frequency axis as the song's spectrogram.
 """
 
@@ -13,7 +13,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from tagbox_gui.core.display import DISPLAY_FMIN
+from tagbox_gui.core.dsp.display import DISPLAY_FMIN
 from tagbox_gui.core.types import ANALYSIS_RATE, Region
 from tagbox_gui.gui.widgets.spectrogram_view import log_frequency_plot
 

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 from superqt.utils import create_worker
 
 from tagbox_gui.core.errors import UserError
-from tagbox_gui.core.models import REGISTRY, DownloadCancelled, ModelInfo, ModelStore
+from tagbox_gui.core.store.models import REGISTRY, DownloadCancelled, ModelInfo, ModelStore
 
 STATUS_TEXT = {
     "missing": "missing",

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tagbox_gui.core.audio import SUPPORTED, Song, loudest_region
+from tagbox_gui.core.audio.song import SUPPORTED, Song, loudest_region
 from tagbox_gui.core.types import Region
 from tagbox_gui.gui.widgets.run_panel import clock
 from tagbox_gui.gui.widgets.spectrogram_view import SpectrogramView

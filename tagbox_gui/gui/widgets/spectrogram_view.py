@@ -14,10 +14,10 @@ from scipy import fft as sfft
 from scipy import sparse
 from superqt.utils import create_worker
 
-from tagbox_gui.core.display import DISPLAY_FMIN, log_band_matrix
+from tagbox_gui.core.dsp.display import DISPLAY_FMIN, log_band_matrix
 
 if TYPE_CHECKING:
-    from tagbox_gui.core.audio import Song
+    from tagbox_gui.core.audio.song import Song
     from tagbox_gui.gui.widgets.waveform_view import WaveformView
 
 FLOOR_DB = -90.0

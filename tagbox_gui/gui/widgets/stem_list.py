@@ -18,12 +18,12 @@ from PySide6.QtCore import QMimeData, Qt, QUrl, Signal
 from PySide6.QtGui import QDrag, QGuiApplication
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QWidget
 
-from tagbox_gui.core.audio import ExportFormat, export_stems, stem_names
+from tagbox_gui.core.audio.song import ExportFormat, export_stems, stem_names
 from tagbox_gui.core.errors import UserError
 from tagbox_gui.core.types import Estimate
 
 if TYPE_CHECKING:
-    from tagbox_gui.core.audio import Song
+    from tagbox_gui.core.audio.song import Song
 
 STEM_ROLE = Qt.ItemDataRole.UserRole  # item data: 0 separated, 1 residual
 DRAG_FORMAT = ExportFormat.WAV32

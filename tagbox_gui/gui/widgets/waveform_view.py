@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 from tagbox_gui.core.types import Region
 
 if TYPE_CHECKING:
-    from tagbox_gui.core.audio import Song
+    from tagbox_gui.core.audio.song import Song
 
 MAX_BUCKETS = 1 << 17
 """Buckets of the precomputed envelope: fine enough to zoom to ~1 ms on a 3 minute song."""

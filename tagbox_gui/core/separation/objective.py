@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from tagbox_gui.core.backends.base import Backend
-from tagbox_gui.core.spectral import istft, resample, stft
-from tagbox_gui.core.taggers import TAGGER_RATE, Tagger
-from tagbox_gui.core.tags import TagTargets
+from tagbox_gui.core.dsp.spectral import istft, resample, stft
+from tagbox_gui.core.nets.taggers import TAGGER_RATE, Tagger
+from tagbox_gui.core.separation.backends.base import Backend
+from tagbox_gui.core.separation.tags import TagTargets
 from tagbox_gui.core.types import ANALYSIS_RATE, Mode
 
 FREE_KEY = "free"

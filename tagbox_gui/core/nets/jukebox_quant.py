@@ -22,7 +22,7 @@ import torch
 from tagbox_gui.core.types import Quantise
 
 if TYPE_CHECKING:
-    from tagbox_gui.core.jukebox import VQVAEBottom
+    from tagbox_gui.core.nets.jukebox import VQVAEBottom
 
 EMA_MU = 0.99  # hps.l_mu
 REVIVAL_THRESHOLD = 1.0  # hps.revival_threshold

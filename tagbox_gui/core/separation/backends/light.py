@@ -1,8 +1,8 @@
 """The download-free backend: gates on the NMF components of the mixture.
 
 The mixture's magnitude spectrogram is factorised once per segment, ``|X| ≈ W H`` with K
-components (KL-NMF, ``core.nmf``). It is first split into its harmonic and percussive parts by
-median filtering (``core.nmf.harmonic_percussive``), which add up to it, and each part is
+components (KL-NMF, ``core.dsp.nmf``). It is first split into its harmonic and percussive parts by
+median filtering (``core.dsp.nmf.harmonic_percussive``), which add up to it, and each part is
 factorised on its own (K - P and P components): every component then models either steady
 partials or broadband onsets, never a blend of both. The latent is one gate logit per component
 (or, with ``gate_seconds``, per component and stretch of time, interpolated linearly). The gates
@@ -28,14 +28,14 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
-from tagbox_gui.core.backends.base import Backend
-from tagbox_gui.core.nmf import harmonic_percussive, nmf
-from tagbox_gui.core.spectral import istft, stft
+from tagbox_gui.core.dsp.nmf import harmonic_percussive, nmf
+from tagbox_gui.core.dsp.spectral import istft, stft
+from tagbox_gui.core.separation.backends.base import Backend
 from tagbox_gui.core.types import ANALYSIS_RATE, TaggerSpec
 
 if TYPE_CHECKING:
-    from tagbox_gui.core.loading import ModelCache
-    from tagbox_gui.core.models import ModelStore
+    from tagbox_gui.core.separation.loading import ModelCache
+    from tagbox_gui.core.store.models import ModelStore
     from tagbox_gui.core.types import RunConfig
 
 _TINY = 1e-20  # keeps ratios finite in digital silence
@@ -74,14 +74,14 @@ LIGHT_DEFAULTS: dict[str, Any] = {
 """The RunConfig fields the engine, CLI and GUI use when ``backend == "light"``.
 
 FCN/MTAT alone: the two-tagger ensemble with FCN/Jamendo cost twice as much for no measured
-gain. MTAT has no bass tag; :data:`core.loading.FALLBACK_TAGGERS` covers words it lacks.
+gain. MTAT has no bass tag; :data:`core.separation.loading.FALLBACK_TAGGERS` covers words it lacks.
 Two FFT sizes: the method's multi-resolution loss with two of the Jukebox backend's three
 sizes, since each size is one more tagger pass. On dev it lifted every score measured, drums
 most, for twice the CPU time of one size (docs/light_backend.md, section 7).
 Balanced tags: one wanted tag against 49 avoided ones otherwise makes the loss mostly about
 silencing genre and mood tags."""
 
-DEFAULTS = LIGHT_DEFAULTS  # the name ``core.loading.default_config`` reads
+DEFAULTS = LIGHT_DEFAULTS  # the name ``core.separation.loading.default_config`` reads
 
 
 def create(

@@ -23,13 +23,13 @@ import numpy as np
 import soundfile as sf
 
 from tagbox_gui import APP_NAME, __version__
+from tagbox_gui.core.audio.estimates import share
+from tagbox_gui.core.audio.stems import render_stems, song_span
 from tagbox_gui.core.errors import AudioError
-from tagbox_gui.core.estimates import share
-from tagbox_gui.core.stems import render_stems, song_span
 from tagbox_gui.core.types import Estimate
 
 if TYPE_CHECKING:
-    from tagbox_gui.core.audio import Song
+    from tagbox_gui.core.audio.song import Song
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +258,7 @@ def export_shared_stems(
 ) -> tuple[list[Path], Path]:
     """Write one stem per separated source and one rest; return ``(stems, rest)`` paths.
 
-    The sources share the mixture first (``core.estimates.share``), so no energy is written
+    The sources share the mixture first (``core.audio.estimates.share``), so no energy is written
     twice. Each stem is quantised to ``fmt`` and the rest (``<song> - no a + b + ...``) is the
     song minus all of them, so the decoded files add back up to the song as the two stems of
     :func:`export_stems` do. ``provenance[name]`` goes into the stem of source ``name``.

@@ -2,7 +2,7 @@
 
 As in TagBox (Manilow et al., 2022): the optimisation starts from the encoder's output for the
 mix and every step decodes ``decoder(quantise(latent))``; the quantisation follows
-``RunConfig.quantise`` (see ``core.jukebox_quant``).
+``RunConfig.quantise`` (see ``core.nets.jukebox_quant``).
 """
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from tagbox_gui.core.backends.base import Backend
-from tagbox_gui.core.jukebox import HOP, VQVAEBottom, load_vqvae, make_quantiser
-from tagbox_gui.core.jukebox_layers import keep_freed_memory
-from tagbox_gui.core.models import JUKEBOX_LICENCE_TEXT
+from tagbox_gui.core.nets.jukebox import HOP, VQVAEBottom, load_vqvae, make_quantiser
+from tagbox_gui.core.nets.jukebox_layers import keep_freed_memory
+from tagbox_gui.core.separation.backends.base import Backend
+from tagbox_gui.core.store.models import JUKEBOX_LICENCE_TEXT
 from tagbox_gui.core.types import Quantise, RunConfig
 
 if TYPE_CHECKING:
-    from tagbox_gui.core.loading import ModelCache
-    from tagbox_gui.core.models import ModelStore
+    from tagbox_gui.core.separation.loading import ModelCache
+    from tagbox_gui.core.store.models import ModelStore
 
 DEFAULTS: dict[str, object] = {"lr": 5.0, "fft_sizes": (2048, 1024, 512)}
 """The published TagBox settings for this backend."""

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from tagbox_gui.core.errors import ConfigError, ModelError
-from tagbox_gui.core.taggers_nets import build_network
+from tagbox_gui.core.nets.taggers_nets import build_network
 from tagbox_gui.core.types import TaggerSpec
 
 TAGGER_RATE = 16_000

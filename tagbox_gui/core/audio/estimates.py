@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tagbox_gui.core.atomic import write_atomically
+from tagbox_gui.core.audio.atomic import write_atomically
 from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.types import Estimate
 

@@ -1,6 +1,6 @@
 """Tags: presets that map instrument names across vocabularies, tag groups, and loss targets.
 
-Each tagger has a vocabulary of 50 tags (``core.taggers.vocabulary``). A user names what they
+Each tagger has a vocabulary of 50 tags (``core.nets.taggers.vocabulary``). A user names what they
 want in their own words: an exact tag of a vocabulary (``instrument---piano``), or a preset /
 instrument name (``piano``, ``vocals``) that this module maps onto every vocabulary. For every
 tagger each tag is then WANTED (target 1), AVOIDED (target 0) or IGNORED (no loss).

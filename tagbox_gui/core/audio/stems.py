@@ -32,7 +32,7 @@ from scipy.signal import resample_poly
 from tagbox_gui.core.types import ANALYSIS_RATE, Estimate
 
 if TYPE_CHECKING:
-    from tagbox_gui.core.audio import Song
+    from tagbox_gui.core.audio.song import Song
 
 FADE_SECONDS = 0.010
 """Length of the fades at region edges that lie inside the song."""

@@ -1,6 +1,6 @@
 """Atomic, checksummed file transfer: a file appears under its name only once it is complete.
 
-Used by :mod:`tagbox_gui.core.models`. Data streams into a temporary file in the target's own
+Used by :mod:`tagbox_gui.core.store.models`. Data streams into a temporary file in the target's own
 folder while being hashed; the sha256 is checked where one is known, and only then is the file
 renamed into place with :func:`os.replace` (atomic within one folder). Whatever goes wrong (HTTP
 error, dropped connection, checksum mismatch, cancellation, full disk) the temporary file is

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from tagbox_gui.core.atomic import write_atomically
+from tagbox_gui.core.audio.atomic import write_atomically
 from tagbox_gui.core.errors import AudioError
 
 SILENCE_DB = -120.0  # a reference quieter than this over the whole song is "silent"

@@ -15,14 +15,14 @@ from collections.abc import Callable, Generator
 import numpy as np
 import torch
 
-from tagbox_gui.core import audio
-from tagbox_gui.core.backends.base import Backend
-from tagbox_gui.core.display import mask_image
+from tagbox_gui.core.audio.song import Song, analysis_signal
+from tagbox_gui.core.dsp.display import mask_image
 from tagbox_gui.core.errors import AudioError, ConfigError
-from tagbox_gui.core.loading import ModelCache, build_criteria, create_backend_factory
-from tagbox_gui.core.models import ModelStore
-from tagbox_gui.core.objective import Criterion, Evaluation, Objective
-from tagbox_gui.core.segments import plan_segments, stitch_audio, stitch_frames
+from tagbox_gui.core.separation.backends.base import Backend
+from tagbox_gui.core.separation.loading import ModelCache, build_criteria, create_backend_factory
+from tagbox_gui.core.separation.objective import Criterion, Evaluation, Objective
+from tagbox_gui.core.separation.segments import plan_segments, stitch_audio, stitch_frames
+from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import (
     ANALYSIS_RATE,
     Command,
@@ -84,7 +84,7 @@ def validate(config: RunConfig, duration: float) -> tuple[int, int]:
 
 def run(
     config: RunConfig,
-    song: audio.Song,
+    song: Song,
     store: ModelStore,
     cache: ModelCache | None = None,
     measure_residual: bool = True,
@@ -103,7 +103,7 @@ def run(
     cache = cache or ModelCache()
     criteria = build_criteria(config, store, device, cache)
     factory = create_backend_factory(config, store, device, cache)
-    mix = audio.analysis_signal(song)[start : start + length]
+    mix = analysis_signal(song)[start : start + length]
     peak = float(np.max(np.abs(mix))) if len(mix) else 0.0
     if peak == 0.0:
         raise AudioError("the chosen part of the song is silent; choose another region")

@@ -2,8 +2,8 @@
 
 A :class:`Song` holds the decoded file as it is (all channels, its own rate). The optimisation
 works on :func:`analysis_signal`, a mono 44.1 kHz copy; :func:`render_stems` (in
-``core.stems``) carries its estimate back onto the song, and :func:`export_stems` (in
-``core.audio_export``) writes the two stems.
+``core.audio.stems``) carries its estimate back onto the song, and :func:`export_stems` (in
+``core.audio.export``) writes the two stems.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from tagbox_gui.core.audio_export import (
+from tagbox_gui.core.audio.export import (
     DEFAULT_EXPORT_FORMAT,
     ExportFormat,
     export_shared_stems,
@@ -25,8 +25,8 @@ from tagbox_gui.core.audio_export import (
     stem_names,
     write_audio,
 )
+from tagbox_gui.core.audio.stems import render_stems, song_span
 from tagbox_gui.core.errors import AudioError
-from tagbox_gui.core.stems import render_stems, song_span
 from tagbox_gui.core.types import ANALYSIS_RATE, Region
 
 __all__ = [

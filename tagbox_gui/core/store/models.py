@@ -34,7 +34,8 @@ from typing import Literal
 
 from platformdirs import user_cache_dir
 
-from tagbox_gui.core.download import (
+from tagbox_gui.core.errors import DownloadError, ModelError
+from tagbox_gui.core.store.download import (
     ChecksumMismatch,
     DownloadCancelled,
     Progress,
@@ -42,7 +43,6 @@ from tagbox_gui.core.download import (
     copy_file,
     download,
 )
-from tagbox_gui.core.errors import DownloadError, ModelError
 from tagbox_gui.core.types import TaggerSpec
 
 __all__ = [

@@ -1,13 +1,14 @@
 """The evaluate driver: separate every source of a set through the engine, then score it.
 
-Each source name is the wanted tag. The engine (``core.engine.run``) separates it and its
-estimate is kept as ``EST/<song>/<source>.estimate.npz`` with its cost beside it
+Each source name is the wanted tag. The engine (``core.separation.engine.run``) separates it and
+its estimate is kept as ``EST/<song>/<source>.estimate.npz`` with its cost beside it
 (``<source>.timing.json``). Once every listed source of a song is separated, the estimates share
-the mixture (``core.estimates.share``, unless told not to) and each stem is rendered onto the song
-(``core.audio.render_stems``) and written atomically as ``EST/<song>/<source>.wav``; the scores
-come from ``core.evaluation``. Estimates already kept are not made again, so an interrupted run
-resumes; each records the settings that made it (its :func:`recipe`), and one made with other
-settings is made again rather than mixed into the results.
+the mixture (``core.audio.estimates.share``, unless told not to) and each stem is rendered onto
+the song (``core.audio.stems.render_stems``) and written atomically as
+``EST/<song>/<source>.wav``; the scores come from ``core.evaluation.scoring``. Estimates already
+kept are not made again, so an interrupted run resumes; each records the settings that made it
+(its :func:`recipe`), and one made with other settings is made again rather than mixed into the
+results.
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ from typing import Any
 
 import torch
 
-from tagbox_gui.core.atomic import write_atomically
-from tagbox_gui.core.audio import ExportFormat, Song, load_song, render_stems, write_audio
+from tagbox_gui.core.audio.atomic import write_atomically
+from tagbox_gui.core.audio.estimates import load_estimate, save_estimate, share
+from tagbox_gui.core.audio.song import ExportFormat, Song, load_song, render_stems, write_audio
 from tagbox_gui.core.errors import ConfigError
-from tagbox_gui.core.estimates import load_estimate, save_estimate, share
-from tagbox_gui.core.evaluation import PairScore, list_set, score_set
-from tagbox_gui.core.loading import ModelCache, backend_settings, taggers_for
-from tagbox_gui.core.models import ModelStore
+from tagbox_gui.core.evaluation.scoring import PairScore, list_set, score_set
+from tagbox_gui.core.separation.loading import ModelCache, backend_settings, taggers_for
+from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import RunConfig, StepResult, TaggerSpec, config_record
 
 
@@ -54,7 +55,7 @@ def separate_source(
     on_step: Callable[[StepResult], None] | None = None,
 ) -> Timing:
     """Run the engine on one song for one source; keep its estimate and cost (``pair``)."""
-    from tagbox_gui.core import engine  # the driver needs torch; scoring alone does not
+    from tagbox_gui.core.separation import engine  # the driver needs torch; scoring alone does not
 
     began_cpu, began_wall = time.process_time(), time.perf_counter()
     steps = engine.run(config, song, store, cache, measure_residual=False)  # no meters shown
@@ -229,7 +230,7 @@ def evaluate_set(
     Each source uses those of ``config.taggers`` that have a tag for it, else the first of
     ``fallback`` that has; a source none of them has is reported in ``unsupported`` and scored
     as missing. With ``shared``, the sources of a song share the mixture
-    (``core.estimates.share``); a song's stems are written once all its sources are separated,
+    (``core.audio.estimates.share``); a song's stems are written once all its sources are separated,
     when one of its estimates is new or a stem is missing.
     With ``jobs`` > 1, that many worker processes separate pairs at once, each with
     ``job_threads`` torch threads (default: this process's threads divided among the jobs);

@@ -18,7 +18,7 @@ class Backend(ABC):
     Each backend module exposes ``create(config: RunConfig, store: ModelStore,
     device: torch.device, cache: ModelCache) -> Callable[[], Backend]``: a factory the engine
     calls per segment. Heavy models are loaded once by ``create`` through
-    ``cache.get(key, load)`` (``core.loading.ModelCache``), so later runs reuse them.
+    ``cache.get(key, load)`` (``core.separation.loading.ModelCache``), so later runs reuse them.
     """
 
     name: str = ""
@@ -40,7 +40,7 @@ class Backend(ABC):
         The default is the published TagBox mask ``|J| / (max(|J|, |X|) + eps)`` where J is the
         STFT of :meth:`decode`. A backend that builds masks directly may override it.
         """
-        from tagbox_gui.core.spectral import stft
+        from tagbox_gui.core.dsp.spectral import stft
 
         audio = self.decode(latent)
         out = {}

@@ -11,13 +11,13 @@ from typing import Any
 
 import torch
 
-from tagbox_gui.core.backends import BACKENDS
-from tagbox_gui.core.backends.base import Backend
 from tagbox_gui.core.errors import ConfigError, TagError
-from tagbox_gui.core.models import ModelStore
-from tagbox_gui.core.objective import Criterion
-from tagbox_gui.core.taggers import Tagger, load_tagger, vocabulary
-from tagbox_gui.core.tags import check_known, instrument_tags, resolve_targets
+from tagbox_gui.core.nets.taggers import Tagger, load_tagger, vocabulary
+from tagbox_gui.core.separation.backends import BACKENDS
+from tagbox_gui.core.separation.backends.base import Backend
+from tagbox_gui.core.separation.objective import Criterion
+from tagbox_gui.core.separation.tags import check_known, instrument_tags, resolve_targets
+from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import RunConfig, TaggerSpec
 
 
@@ -77,10 +77,10 @@ def build_criteria(
 def create_backend_factory(
     config: RunConfig, store: ModelStore, device: torch.device, cache: ModelCache
 ) -> Callable[[], Backend]:
-    """The backend factory named by ``config.backend`` (see ``core.backends.base``)."""
+    """The backend factory named by ``config.backend`` (see ``core.separation.backends.base``)."""
     if config.backend not in BACKENDS:
         raise ConfigError(f"unknown backend '{config.backend}'; choose {' or '.join(BACKENDS)}")
-    module = importlib.import_module(f"tagbox_gui.core.backends.{config.backend}")
+    module = importlib.import_module(f"tagbox_gui.core.separation.backends.{config.backend}")
     return module.create(config, store, device, cache)
 
 
@@ -88,7 +88,7 @@ def default_config(backend: str, **changes: Any) -> RunConfig:
     """The settings a backend works best with (its module's ``DEFAULTS``), then ``changes``."""
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend '{backend}'; choose {' or '.join(BACKENDS)}")
-    module = importlib.import_module(f"tagbox_gui.core.backends.{backend}")
+    module = importlib.import_module(f"tagbox_gui.core.separation.backends.{backend}")
     defaults = dict(getattr(module, "DEFAULTS", {}))
     return replace(RunConfig(tags=(), backend=backend), **{**defaults, **changes})
 
@@ -97,7 +97,7 @@ def backend_settings(backend: str) -> dict[str, Any]:
     """A backend's own settings (its module's ``SETTINGS`` dataclass) as plain values, or {}."""
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend '{backend}'; choose {' or '.join(BACKENDS)}")
-    module = importlib.import_module(f"tagbox_gui.core.backends.{backend}")
+    module = importlib.import_module(f"tagbox_gui.core.separation.backends.{backend}")
     settings = getattr(module, "SETTINGS", None)
     return asdict(settings) if is_dataclass(settings) and not isinstance(settings, type) else {}
 
@@ -108,7 +108,7 @@ for a wanted word (e.g. ``bass``: only MTG-Jamendo has ``instrument---bass``).""
 
 
 def tagger_knows(spec: TaggerSpec, word: str) -> bool:
-    """Whether ``spec``'s vocabulary has a tag for ``word`` (see ``core.tags``)."""
+    """Whether ``spec``'s vocabulary has a tag for ``word`` (see ``core.separation.tags``)."""
     try:
         instrument_tags(word, spec.dataset, vocabulary(spec.dataset))
     except TagError:

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from tagbox_gui.core.spectral import HarmonicSTFT, MelSpectrogram, amplitude_to_db
+from tagbox_gui.core.dsp.spectral import HarmonicSTFT, MelSpectrogram, amplitude_to_db
 
 Pool = int | tuple[int, int]
 

@@ -1,0 +1,1 @@
+"""Signal processing without learned weights: STFT and resampling, NMF, display images."""

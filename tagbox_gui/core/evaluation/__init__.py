@@ -1,0 +1,1 @@
+"""Scoring separations against true stems, and the driver that separates a whole set."""

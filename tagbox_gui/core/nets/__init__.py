@@ -1,0 +1,1 @@
+"""Neural networks: the Jukebox VQ-VAE bottom level and the frozen music taggers."""
