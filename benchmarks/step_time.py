@@ -22,7 +22,8 @@ import torch
 
 from tagbox_gui.core.audio.song import Song
 from tagbox_gui.core.separation import engine
-from tagbox_gui.core.separation.loading import ModelCache, default_config
+from tagbox_gui.core.separation.cache import ModelCache
+from tagbox_gui.core.separation.loading import default_config
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import TaggerSpec
 

@@ -14,14 +14,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from tagbox_gui.core.store.models import (
-    REGISTRY,
-    ModelInfo,
-    ModelStore,
-    Progress,
-    check_licence,
-    model_info,
-)
+from tagbox_gui.core.store.download import Progress
+from tagbox_gui.core.store.models import REGISTRY, ModelInfo, ModelStore, check_licence, model_info
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

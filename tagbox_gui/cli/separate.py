@@ -154,9 +154,11 @@ def main(args: argparse.Namespace) -> int:
 
 def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
     """``--each``: one run per instrument, then stems that share the mix, and the rest."""
-    from tagbox_gui.core.audio.song import ExportFormat, export_shared_stems, load_song
+    from tagbox_gui.core.audio.export import ExportFormat, export_shared_stems
+    from tagbox_gui.core.audio.song import load_song
     from tagbox_gui.core.separation import engine
-    from tagbox_gui.core.separation.loading import ModelCache, build_criteria
+    from tagbox_gui.core.separation.cache import ModelCache
+    from tagbox_gui.core.separation.loading import build_criteria
 
     if args.mode != Mode.MASK.value:
         raise ConfigError("--each needs mask mode: free-mode stems have no mask to share")
@@ -229,7 +231,7 @@ def _provenance(config: RunConfig, result: RunResult) -> dict[str, str]:
 
 
 def _export(song, config: RunConfig, result: RunResult, args: argparse.Namespace):
-    from tagbox_gui.core.audio.song import ExportFormat, export_stems
+    from tagbox_gui.core.audio.export import ExportFormat, export_stems
 
     fmt = ExportFormat(args.format)
     provenance = _provenance(config, result)

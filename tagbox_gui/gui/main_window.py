@@ -24,8 +24,9 @@ from PySide6.QtWidgets import (
 )
 
 from tagbox_gui import APP_NAME
-from tagbox_gui.core.audio.song import ExportFormat, Song, export_stems, stem_names
-from tagbox_gui.core.separation.loading import ModelCache
+from tagbox_gui.core.audio.export import ExportFormat, export_stems, stem_names
+from tagbox_gui.core.audio.song import Song
+from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.gui.controller import RunController, RunState
 from tagbox_gui.gui.errors import log_dir, show_error
@@ -80,7 +81,7 @@ class MainWindow(QMainWindow):
         self.stems = StemListView()
         self.export_button = QPushButton("Export…")
         self.run_view = RunView(self, ModelCache())
-        self.models = ModelsPrompt(self)
+        self.models = ModelsPrompt(self, self.store)
         self._build_layout()
         self._build_menus()
         self._connect()
@@ -174,11 +175,22 @@ class MainWindow(QMainWindow):
         self.stems.export_failed.connect(lambda text: self.show_message(text))
         self.stems.set_before_export(self.run_view.licence_accepted)  # drags, like Export…
         self.export_button.clicked.connect(self.export)
+        self.models.models_changed.connect(self._on_models_changed)
         self.controller.state_changed.connect(self._on_controller_state_changed)
         self.loader.loaded.connect(self._on_loader_loaded)
         self.loader.failed.connect(self._on_loader_failed)
         self.loader.busy_changed.connect(self._on_loader_busy_changed)
         self._on_controller_state_changed(RunState.IDLE)
+
+    @Slot()
+    def _on_models_changed(self) -> None:
+        """Models were fetched or removed: offer the present taggers; the first one is used."""
+        panel = self.settings_panel
+        current = panel.settings()
+        self.run_view.load_settings()
+        if not current.taggers:  # the first tagger arrived: use it
+            present = [str(s) for s in self.store.available_taggers()]
+            panel.set_settings(type(current)(**{**current.__dict__, "taggers": tuple(present[:1])}))
 
     # ----- song ------------------------------------------------------------------------
     @Slot()

@@ -1,18 +1,18 @@
-"""The Models dialog as the main window uses it, and the first-launch message about weights."""
+"""The Models dialog as the main window uses it, and the first-launch message about weights.
+
+It knows the window only as a ``QMainWindow`` (the dialogs' parent and its status bar) and tells
+it that models changed through :attr:`ModelsPrompt.models_changed`; the window refreshes its
+settings itself.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from PySide6.QtCore import QObject, Qt, Slot
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtWidgets import QMainWindow, QMessageBox
 
 from tagbox_gui.core.nets.taggers import PUBLISHED
-from tagbox_gui.core.store.models import JUKEBOX, REGISTRY
+from tagbox_gui.core.store.models import JUKEBOX, REGISTRY, ModelStore
 from tagbox_gui.gui.widgets.models_dialog import ModelsDialog
-
-if TYPE_CHECKING:
-    from tagbox_gui.gui.main_window import MainWindow
 
 FIRST_TAGGER = "fcn/mtat"
 
@@ -23,18 +23,22 @@ def _size(name: str) -> str:
 
 
 class ModelsPrompt(QObject):
-    """Opens one Models dialog at a time and refreshes the settings when models change."""
+    """Opens one Models dialog at a time; ``models_changed`` fires when models were added or
+    removed in it."""
 
-    def __init__(self, window: MainWindow) -> None:
+    models_changed = Signal()
+
+    def __init__(self, window: QMainWindow, store: ModelStore) -> None:
         super().__init__(window)
         self.w = window
+        self.store = store
         self.dialog: ModelsDialog | None = None
 
     @Slot()
     def show_dialog(self, select: str | None = None) -> ModelsDialog:
         if self.dialog is None:
-            self.dialog = ModelsDialog(self.w.store, self.w)
-            self.dialog.models_changed.connect(self._on_dialog_models_changed)
+            self.dialog = ModelsDialog(self.store, self.w)
+            self.dialog.models_changed.connect(self.models_changed)
         if select:
             self.dialog.select_model(select)
         self.dialog.show()
@@ -43,17 +47,17 @@ class ModelsPrompt(QObject):
 
     def missing_message(self) -> str:
         """What to fetch, in a few sentences; '' when a tagger is installed."""
-        if self.w.store.available_taggers():
+        if self.store.available_taggers():
             return ""
         jukebox = (
             ""
-            if self.w.store.has_jukebox()
+            if self.store.has_jukebox()
             else f" The Jukebox VQ-VAE ({JUKEBOX}, non-commercial licence) is optional: without it "
             "the light backend, which needs no download, is used."
         )
         return (
             "TagBox needs at least one music tagger to hear instruments, and none is installed "
-            f"in {self.w.store.root}. Download {FIRST_TAGGER} ({_size(FIRST_TAGGER)}, MIT "
+            f"in {self.store.root}. Download {FIRST_TAGGER} ({_size(FIRST_TAGGER)}, MIT "
             f"licence), or any of the {len(PUBLISHED)} published taggers, in the Models "
             f"window.{jukebox}"
         )
@@ -62,7 +66,7 @@ class ModelsPrompt(QObject):
         """If no tagger is installed, say what to fetch and offer to open Models (non-blocking)."""
         text = self.missing_message()
         if not text:
-            if not self.w.store.has_jukebox():
+            if not self.store.has_jukebox():
                 self.w.statusBar().showMessage(
                     "Using the light backend; download the Jukebox weights in Tools ▸ Models… "
                     "for the published method.",
@@ -81,12 +85,3 @@ class ModelsPrompt(QObject):
         """Closing the window: a running download is cancelled (the dialog cleans up)."""
         if self.dialog is not None:
             self.dialog.close()
-
-    @Slot()
-    def _on_dialog_models_changed(self) -> None:
-        panel = self.w.settings_panel
-        current = panel.settings()
-        self.w.run_view.load_settings()
-        if not current.taggers:  # the first tagger arrived: use it
-            present = [str(s) for s in self.w.store.available_taggers()]
-            panel.set_settings(type(current)(**{**current.__dict__, "taggers": tuple(present[:1])}))

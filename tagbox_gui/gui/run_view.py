@@ -7,7 +7,7 @@ newest preview when following it), so a fast backend never makes the window redr
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtWidgets import QLabel, QMessageBox
@@ -17,26 +17,67 @@ from tagbox_gui.core.audio.export import JUKEBOX_LICENCE
 from tagbox_gui.core.audio.song import Song
 from tagbox_gui.core.nets.taggers import PUBLISHED
 from tagbox_gui.core.separation import engine
-from tagbox_gui.core.separation.loading import BACKENDS, ModelCache
+from tagbox_gui.core.separation.backends import BACKENDS
+from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.snapshots import DEFAULT_BUDGET_BYTES, Snapshot, SnapshotStore
 from tagbox_gui.core.types import Command, CommandKind, Estimate, Region, RunResult, StepResult
-from tagbox_gui.gui.controller import RunState
+from tagbox_gui.gui.controller import RunController, RunState
 from tagbox_gui.gui.errors import show_error
 from tagbox_gui.gui.session import RunSession
-from tagbox_gui.gui.settings import RunSettings, backend_defaults
+from tagbox_gui.gui.settings import AppSettings, RunSettings, backend_defaults
 
 if TYPE_CHECKING:
-    from tagbox_gui.gui.main_window import MainWindow
+    import numpy as np
+    from PySide6.QtGui import QAction
+    from PySide6.QtWidgets import QPushButton, QStatusBar
+
+    from tagbox_gui.core.store.models import ModelStore
+    from tagbox_gui.gui.song_loader import SongLoader
+    from tagbox_gui.gui.widgets.audition_panel import AuditionPanel
+    from tagbox_gui.gui.widgets.live_panel import LivePanel
+    from tagbox_gui.gui.widgets.run_panel import RunPanel
+    from tagbox_gui.gui.widgets.settings_panel import SettingsPanel
+    from tagbox_gui.gui.widgets.song_panel import SongPanel
+    from tagbox_gui.gui.widgets.stem_list import StemListView
+    from tagbox_gui.gui.widgets.tag_panel import TagPanel
 
 log = logging.getLogger(__name__)
 FRAME_MS = 33
 LICENCE_KEY = "licence/jukebox_export_accepted"
 
 
+class RunWindow(Protocol):
+    """What the run view needs of the window that hosts it (``MainWindow`` is one).
+
+    The window is also the Qt parent of the view and of the dialogs it opens. Declared here so
+    that the view never imports the window that builds it.
+    """
+
+    store: ModelStore
+    settings: AppSettings
+    song: Song | None
+    analysis: np.ndarray | None
+    loader: SongLoader
+    controller: RunController
+    song_panel: SongPanel
+    live: LivePanel
+    tag_panel: TagPanel
+    settings_panel: SettingsPanel
+    run_panel: RunPanel
+    audition: AuditionPanel
+    stems: StemListView
+    export_button: QPushButton
+    run_action: QAction
+
+    def statusBar(self) -> QStatusBar: ...  # Qt spells it so
+
+    def show_message(self, text: str, title: str = ...) -> QMessageBox: ...
+
+
 class RunView(QObject):
     """Starts runs from the panels' state and routes the controller's results to the views."""
 
-    def __init__(self, window: MainWindow, cache: ModelCache) -> None:
+    def __init__(self, window: RunWindow, cache: ModelCache) -> None:
         super().__init__(window)
         self.w = window
         self.cache = cache

@@ -15,7 +15,8 @@ import torch
 
 from tagbox_gui.cli import main
 from tagbox_gui.core.audio.estimates import load_estimate, share
-from tagbox_gui.core.audio.song import load_song, render_stems
+from tagbox_gui.core.audio.song import load_song
+from tagbox_gui.core.audio.stems import render_stems
 from tagbox_gui.core.evaluation import driver as evaluation_run
 from tagbox_gui.core.evaluation import scoring as evaluation
 from tagbox_gui.core.separation.backends import light

@@ -11,18 +11,20 @@ import soundfile as sf
 
 from tagbox_gui import APP_NAME, __version__
 from tagbox_gui.core.audio import export as audio_export
-from tagbox_gui.core.audio.export import container_for
-from tagbox_gui.core.audio.song import (
+from tagbox_gui.core.audio.export import (
     ExportFormat,
+    container_for,
+    export_stems,
+    format_provenance,
+    stem_names,
+    write_audio,
+)
+from tagbox_gui.core.audio.song import (
     Song,
     analysis_signal,
     analysis_span,
-    export_stems,
-    format_provenance,
     load_song,
     loudest_region,
-    stem_names,
-    write_audio,
 )
 from tagbox_gui.core.errors import AudioError, UserError
 from tagbox_gui.core.types import ANALYSIS_RATE, Estimate, Region

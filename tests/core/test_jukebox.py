@@ -13,10 +13,11 @@ import pytest
 import torch
 
 from tagbox_gui.core.errors import ModelError
-from tagbox_gui.core.nets.jukebox import VQVAEBottom, load_vqvae, make_quantiser, official_key
+from tagbox_gui.core.nets.jukebox import VQVAEBottom, load_vqvae, official_key
 from tagbox_gui.core.nets.jukebox_layers import keep_freed_memory
+from tagbox_gui.core.nets.jukebox_quant import make_quantiser
 from tagbox_gui.core.separation.backends.jukebox import JukeboxBackend, create
-from tagbox_gui.core.separation.loading import ModelCache
+from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.types import Quantise, RunConfig
 from tests.conftest import require
 

@@ -12,12 +12,12 @@ import pytest
 
 from tagbox_gui.core.errors import DownloadError, ModelError
 from tagbox_gui.core.store import download as dl
+from tagbox_gui.core.store.download import DownloadCancelled
 from tagbox_gui.core.store.models import (
     ENV_BASE_URL,
     ENV_MODEL_DIR,
     JUKEBOX,
     REGISTRY,
-    DownloadCancelled,
     ModelStore,
     default_root,
     model_info,

@@ -10,16 +10,9 @@ import pytest
 import soundfile as sf
 
 from tagbox_gui.core.audio.estimates import share
-from tagbox_gui.core.audio.song import (
-    ExportFormat,
-    Song,
-    analysis_signal,
-    export_shared_stems,
-    export_stems,
-    render_stems,
-    song_span,
-)
-from tagbox_gui.core.audio.stems import FADE_SECONDS, song_fft_size
+from tagbox_gui.core.audio.export import ExportFormat, export_shared_stems, export_stems
+from tagbox_gui.core.audio.song import Song, analysis_signal
+from tagbox_gui.core.audio.stems import FADE_SECONDS, render_stems, song_fft_size, song_span
 from tagbox_gui.core.types import ANALYSIS_RATE, Estimate
 
 SIZES = (2048, 1024, 512)

@@ -12,7 +12,8 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QMessageBox
 
-from tagbox_gui.core.audio.song import ExportFormat, analysis_span
+from tagbox_gui.core.audio.export import ExportFormat
+from tagbox_gui.core.audio.song import analysis_span
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import ANALYSIS_RATE, RunConfig
 from tagbox_gui.gui.app import build_window, parse_args

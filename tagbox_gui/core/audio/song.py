@@ -1,8 +1,8 @@
-"""Songs: loading, the analysis signal the optimisation works on, and (re-exported) stems.
+"""Songs: loading, and the analysis signal the optimisation works on.
 
 A :class:`Song` holds the decoded file as it is (all channels, its own rate). The optimisation
-works on :func:`analysis_signal`, a mono 44.1 kHz copy; :func:`render_stems` (in
-``core.audio.stems``) carries its estimate back onto the song, and :func:`export_stems` (in
+works on :func:`analysis_signal`, a mono 44.1 kHz copy; ``render_stems`` (in
+``core.audio.stems``) carries its estimate back onto the song, and ``export_stems`` (in
 ``core.audio.export``) writes the two stems.
 """
 
@@ -16,38 +16,8 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from tagbox_gui.core.audio.export import (
-    DEFAULT_EXPORT_FORMAT,
-    ExportFormat,
-    export_shared_stems,
-    export_stems,
-    format_provenance,
-    stem_names,
-    write_audio,
-)
-from tagbox_gui.core.audio.stems import render_stems, song_span
 from tagbox_gui.core.errors import AudioError
 from tagbox_gui.core.types import ANALYSIS_RATE, Region
-
-__all__ = [
-    "DEFAULT_EXPORT_FORMAT",
-    "MAX_RATE",
-    "MIN_RATE",
-    "SUPPORTED",
-    "ExportFormat",
-    "Song",
-    "analysis_signal",
-    "analysis_span",
-    "export_shared_stems",
-    "export_stems",
-    "format_provenance",
-    "load_song",
-    "loudest_region",
-    "render_stems",
-    "song_span",
-    "stem_names",
-    "write_audio",
-]
 
 MIN_RATE = 8_000
 MAX_RATE = 192_000

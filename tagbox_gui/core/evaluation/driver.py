@@ -28,10 +28,13 @@ import torch
 
 from tagbox_gui.core.audio.atomic import write_atomically
 from tagbox_gui.core.audio.estimates import load_estimate, save_estimate, share
-from tagbox_gui.core.audio.song import ExportFormat, Song, load_song, render_stems, write_audio
+from tagbox_gui.core.audio.export import ExportFormat, write_audio
+from tagbox_gui.core.audio.song import Song, load_song
+from tagbox_gui.core.audio.stems import render_stems
 from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.evaluation.scoring import PairScore, list_set, score_set
-from tagbox_gui.core.separation.loading import ModelCache, backend_settings, taggers_for
+from tagbox_gui.core.separation.cache import ModelCache
+from tagbox_gui.core.separation.loading import backend_settings, taggers_for
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import RunConfig, StepResult, TaggerSpec, config_record
 

@@ -24,9 +24,7 @@ from torch import nn
 
 from tagbox_gui.core.errors import ModelError
 from tagbox_gui.core.nets.jukebox_layers import Decoder, Encoder, as_signal, from_signal
-from tagbox_gui.core.nets.jukebox_quant import Quantiser, make_quantiser, nearest_codes
-
-__all__ = ["Quantiser", "VQVAEBottom", "load_vqvae", "make_quantiser", "nearest_codes"]
+from tagbox_gui.core.nets.jukebox_quant import nearest_codes
 
 EMB_WIDTH = 64  # latent channels (emb_width)
 CODEBOOK_SIZE = 2048  # l_bins

@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 
 from tagbox_gui.core.types import Quantise
-
-if TYPE_CHECKING:
-    from tagbox_gui.core.nets.jukebox import VQVAEBottom
 
 EMA_MU = 0.99  # hps.l_mu
 REVIVAL_THRESHOLD = 1.0  # hps.revival_threshold
@@ -40,6 +37,12 @@ def nearest_codes(flat: torch.Tensor, codebook: torch.Tensor, chunk: int = 1024)
     k_sq = torch.sum(k_t**2, dim=0)
     out = [torch.addmm(k_sq, x, k_t, alpha=-2).argmin(dim=1) for x in flat.split(chunk)]
     return torch.cat(out) if out else flat.new_zeros(0, dtype=torch.long)
+
+
+class HasCodebook(Protocol):
+    """What a quantiser needs of a model: its ``[bins, width]`` codebook (as ``VQVAEBottom``)."""
+
+    codebook: torch.Tensor
 
 
 class Quantiser(ABC):
@@ -129,7 +132,7 @@ class ReferenceQuantiser(Quantiser):
         self.k = used * (self.k_sum / self.k_elem.view(-1, 1)) + (1 - used) * replacements
 
 
-def make_quantiser(model: VQVAEBottom, mode: Quantise | str, seed: int = 0) -> Quantiser:
+def make_quantiser(model: HasCodebook, mode: Quantise | str, seed: int = 0) -> Quantiser:
     """The quantiser of ``mode`` for ``model``'s codebook (never modified by any mode)."""
     mode = Quantise(mode)
     if mode is Quantise.FROZEN:

@@ -19,7 +19,8 @@ from tagbox_gui.core.audio.song import Song, analysis_signal
 from tagbox_gui.core.dsp.display import mask_image
 from tagbox_gui.core.errors import AudioError, ConfigError
 from tagbox_gui.core.separation.backends.base import Backend
-from tagbox_gui.core.separation.loading import ModelCache, build_criteria, create_backend_factory
+from tagbox_gui.core.separation.cache import ModelCache
+from tagbox_gui.core.separation.loading import build_criteria, create_backend_factory
 from tagbox_gui.core.separation.objective import Criterion, Evaluation, Objective
 from tagbox_gui.core.separation.segments import plan_segments, stitch_audio, stitch_frames
 from tagbox_gui.core.store.models import ModelStore

@@ -1,47 +1,23 @@
-"""Loading what a run needs: taggers, their loss targets and the backend, cached across runs."""
+"""Loading what a run needs: taggers, their loss targets and the backend (through ``cache``)."""
 
 from __future__ import annotations
 
 import importlib
-import threading
 from collections.abc import Callable
 from dataclasses import asdict, is_dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from tagbox_gui.core.errors import ConfigError, TagError
-from tagbox_gui.core.nets.taggers import Tagger, load_tagger, vocabulary
+from tagbox_gui.core.nets.taggers import vocabulary
 from tagbox_gui.core.separation.backends import BACKENDS
 from tagbox_gui.core.separation.backends.base import Backend
+from tagbox_gui.core.separation.cache import ModelCache, load_cached_tagger
 from tagbox_gui.core.separation.objective import Criterion
 from tagbox_gui.core.separation.tags import check_known, instrument_tags, resolve_targets
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import RunConfig, TaggerSpec
-
-
-class ModelCache:
-    """Loaded models keyed by (what, file, device), shared by runs; thread-safe."""
-
-    def __init__(self) -> None:
-        self._items: dict[tuple, Any] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple, load: Callable[[], Any]) -> Any:
-        """The cached value for ``key``, loading it with ``load`` the first time."""
-        with self._lock:
-            if key not in self._items:
-                self._items[key] = load()
-            return self._items[key]
-
-
-def load_cached_tagger(
-    spec: TaggerSpec, store: ModelStore, device: torch.device, cache: ModelCache
-) -> Tagger:
-    """The tagger ``spec`` from the store, on ``device``."""
-    path = Path(store.tagger_path(spec))
-    return cache.get(("tagger", str(path), str(device)), lambda: load_tagger(spec, path).to(device))
 
 
 def build_criteria(

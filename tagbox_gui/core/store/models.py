@@ -37,7 +37,6 @@ from platformdirs import user_cache_dir
 from tagbox_gui.core.errors import DownloadError, ModelError
 from tagbox_gui.core.store.download import (
     ChecksumMismatch,
-    DownloadCancelled,
     Progress,
     TransferFailed,
     copy_file,
@@ -50,10 +49,8 @@ __all__ = [
     "ENV_MODEL_DIR",
     "JUKEBOX",
     "REGISTRY",
-    "DownloadCancelled",
     "ModelInfo",
     "ModelStore",
-    "Progress",
     "Status",
     "Verification",
     "check_licence",

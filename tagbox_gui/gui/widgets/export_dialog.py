@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tagbox_gui.core.audio.song import ExportFormat
+from tagbox_gui.core.audio.export import ExportFormat
 
 FORMAT_TITLES = {
     ExportFormat.WAV32: "WAV, 32-bit float (exact, no clipping)",

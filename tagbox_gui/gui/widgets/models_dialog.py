@@ -31,7 +31,8 @@ from PySide6.QtWidgets import (
 from superqt.utils import create_worker
 
 from tagbox_gui.core.errors import UserError
-from tagbox_gui.core.store.models import REGISTRY, DownloadCancelled, ModelInfo, ModelStore
+from tagbox_gui.core.store.download import DownloadCancelled
+from tagbox_gui.core.store.models import REGISTRY, ModelInfo, ModelStore
 
 STATUS_TEXT = {
     "missing": "missing",

@@ -18,7 +18,7 @@ from PySide6.QtCore import QMimeData, Qt, QUrl, Signal
 from PySide6.QtGui import QDrag, QGuiApplication
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QWidget
 
-from tagbox_gui.core.audio.song import ExportFormat, export_stems, stem_names
+from tagbox_gui.core.audio.export import ExportFormat, export_stems, stem_names
 from tagbox_gui.core.errors import UserError
 from tagbox_gui.core.types import Estimate
 

@@ -18,7 +18,7 @@ class Backend(ABC):
     Each backend module exposes ``create(config: RunConfig, store: ModelStore,
     device: torch.device, cache: ModelCache) -> Callable[[], Backend]``: a factory the engine
     calls per segment. Heavy models are loaded once by ``create`` through
-    ``cache.get(key, load)`` (``core.separation.loading.ModelCache``), so later runs reuse them.
+    ``cache.get(key, load)`` (``core.separation.cache.ModelCache``), so later runs reuse them.
     """
 
     name: str = ""

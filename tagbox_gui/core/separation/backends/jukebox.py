@@ -12,14 +12,15 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from tagbox_gui.core.nets.jukebox import HOP, VQVAEBottom, load_vqvae, make_quantiser
+from tagbox_gui.core.nets.jukebox import HOP, VQVAEBottom, load_vqvae
 from tagbox_gui.core.nets.jukebox_layers import keep_freed_memory
+from tagbox_gui.core.nets.jukebox_quant import make_quantiser
 from tagbox_gui.core.separation.backends.base import Backend
 from tagbox_gui.core.store.models import JUKEBOX_LICENCE_TEXT
 from tagbox_gui.core.types import Quantise, RunConfig
 
 if TYPE_CHECKING:
-    from tagbox_gui.core.separation.loading import ModelCache
+    from tagbox_gui.core.separation.cache import ModelCache
     from tagbox_gui.core.store.models import ModelStore
 
 DEFAULTS: dict[str, object] = {"lr": 5.0, "fft_sizes": (2048, 1024, 512)}

@@ -34,7 +34,7 @@ from tagbox_gui.core.separation.backends.base import Backend
 from tagbox_gui.core.types import ANALYSIS_RATE, TaggerSpec
 
 if TYPE_CHECKING:
-    from tagbox_gui.core.separation.loading import ModelCache
+    from tagbox_gui.core.separation.cache import ModelCache
     from tagbox_gui.core.store.models import ModelStore
     from tagbox_gui.core.types import RunConfig
 

@@ -1,0 +1,42 @@
+"""Loaded models shared by runs, so a second run does not read the weights again.
+
+The backends receive the cache from the engine (``create(config, store, device, cache)``) and
+only need this module; it imports neither the backends nor the objective, so no backend module
+closes a circle through ``loading``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tagbox_gui.core.nets.taggers import Tagger, load_tagger
+from tagbox_gui.core.store.models import ModelStore
+from tagbox_gui.core.types import TaggerSpec
+
+
+class ModelCache:
+    """Loaded models keyed by (what, file, device), shared by runs; thread-safe."""
+
+    def __init__(self) -> None:
+        self._items: dict[tuple, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, load: Callable[[], Any]) -> Any:
+        """The cached value for ``key``, loading it with ``load`` the first time."""
+        with self._lock:
+            if key not in self._items:
+                self._items[key] = load()
+            return self._items[key]
+
+
+def load_cached_tagger(
+    spec: TaggerSpec, store: ModelStore, device: torch.device, cache: ModelCache
+) -> Tagger:
+    """The tagger ``spec`` from the store, on ``device``."""
+    path = Path(store.tagger_path(spec))
+    return cache.get(("tagger", str(path), str(device)), lambda: load_tagger(spec, path).to(device))
