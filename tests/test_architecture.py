@@ -1,0 +1,38 @@
+"""The architecture rules, as import-linter contracts in pyproject.toml ([tool.importlinter]).
+
+``lint-imports`` checks them on the import graph of ``tagbox_gui`` (TYPE_CHECKING imports and
+imports inside functions included):
+
+- core imports no Qt binding, pyqtgraph or superqt, and nothing of ``cli`` or ``gui``;
+- the command line imports no Qt;
+- ``gui`` and ``cli`` sit above ``core`` and never import each other;
+- core's rooms are layered: evaluation > separation > nets | audio | store > dsp > types >
+  errors (a room imports only rooms below it; nets, audio and store not each other), and every
+  module of core belongs to one of them;
+- no two sibling modules or packages import each other in a circle, at any depth.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from importlib.util import find_spec
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+# `lint-imports --no-cache` with this interpreter (no cache folder left in the checkout).
+LINT = "from importlinter.cli import lint_imports_command as main; main()"
+
+
+def test_import_contracts_are_kept() -> None:
+    assert find_spec("importlinter"), "import-linter is missing: pip install -e '.[dev]'"
+    done = subprocess.run(
+        [sys.executable, "-c", LINT, "--no-cache"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    report = done.stdout + done.stderr
+    assert done.returncode == 0, report
+    assert "0 broken" in report, report
