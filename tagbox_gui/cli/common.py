@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from tagbox_gui.core.types import Region
+from tagbox_gui.core.types import Example, Region
 
 
 def comma_list(text: str) -> tuple[str, ...]:
@@ -34,6 +34,28 @@ def parse_region(text: str) -> Region:
     if not sep or region.start < 0 or region.end <= region.start:
         raise argparse.ArgumentTypeError(f"region '{text}' must have 0 <= START < END")
     return region
+
+
+def parse_example(text: str) -> Example:
+    """``FILE`` or ``FILE:START:END`` (seconds): a clip where the wanted instrument plays."""
+    head, sep, end = text.rpartition(":")
+    path, sep2, start = head.rpartition(":")
+    if sep and sep2:
+        try:
+            example = Example(path, float(start), float(end))
+        except ValueError:
+            example = Example(text)
+        else:
+            if example.start < 0 or example.end <= example.start:  # type: ignore[operator]
+                raise argparse.ArgumentTypeError(f"example '{text}' must have 0 <= START < END")
+            return example
+    return Example(text)
+
+
+def parse_example_region(text: str) -> Example:
+    """``START:END`` in seconds of the song itself, as the example clip."""
+    region = parse_region(text)
+    return Example(None, region.start, region.end)
 
 
 def add_model_dir(parser: argparse.ArgumentParser) -> None:

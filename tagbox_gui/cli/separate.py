@@ -18,6 +18,8 @@ from tagbox_gui.cli.common import (
     add_model_dir,
     comma_list,
     fft_sizes,
+    parse_example,
+    parse_example_region,
     parse_region,
 )
 from tagbox_gui.core.audio.atomic import write_atomically
@@ -60,7 +62,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--quantize", choices=[q.value for q in Quantise])
     p.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.MASK.value)
     p.add_argument(
-        "--backend", choices=BACKENDS, help="default: jukebox if its weights are present"
+        "--backend",
+        choices=BACKENDS,
+        help="learned (default): our trained separator, one pass unless --steps; light: NMF "
+        "gates steered by the taggers; jukebox: the paper's VQ-VAE latent (a large download)",
+    )
+    query = p.add_mutually_exclusive_group()
+    query.add_argument(
+        "--example",
+        type=parse_example,
+        metavar="FILE[:START:END]",
+        help="learned backend: separate what sounds like this clip (seconds into FILE)",
+    )
+    query.add_argument(
+        "--example-region",
+        type=parse_example_region,
+        metavar="START:END",
+        dest="example",
+        help="learned backend: separate what sounds like this stretch of the song itself",
     )
     p.add_argument("--jukebox-weights", type=Path, metavar="PATH")
     p.add_argument("--region", type=parse_region, metavar="START:END", help="seconds")
@@ -94,9 +113,9 @@ def build_config(
 
     ``tags`` replaces ``--tags`` (``--each`` makes one configuration per instrument).
     """
-    backend = args.backend or ("jukebox" if _has_jukebox(store) else "light")
+    backend = args.backend or "learned"
     changes = {
-        "tags": tuple(tags if tags is not None else args.tags),
+        "tags": tuple(tags if tags is not None else args.tags or ()),
         "avoid": tuple(args.avoid),
         "ignore": tuple(args.ignore),
         "taggers": tuple(args.tagger) if args.tagger else None,
@@ -109,6 +128,7 @@ def build_config(
         "device": args.device,
         "seed": args.seed,
         "balance_tags": args.balance_tags,
+        "example": args.example,
     }
     from tagbox_gui.core.separation.loading import default_config, taggers_for
 
@@ -117,14 +137,6 @@ def build_config(
         chosen = taggers_for(config.tags, config.taggers)
         config = replace(config, taggers=chosen or config.taggers)
     return config
-
-
-def _has_jukebox(store: ModelStore) -> bool:
-    try:
-        store.jukebox_path()
-    except UserError:
-        return False
-    return True
 
 
 def main(args: argparse.Namespace) -> int:
@@ -136,8 +148,12 @@ def main(args: argparse.Namespace) -> int:
         store: ModelStore = _StoreWithJukebox(args.model_dir, args.jukebox_weights)
     else:
         store = ModelStore(args.model_dir)
-    if (args.tags is None) == (args.each is None):
+    if args.tags is not None and args.each is not None:
         raise ConfigError("give either --tags (one separation) or --each (one per instrument)")
+    if args.tags is None and args.each is None and args.example is None:
+        raise ConfigError("say what to separate: --tags piano, --each drums,bass or --example")
+    if args.each is not None and args.example is not None:
+        raise ConfigError("--example asks for one instrument; use it with --tags, not --each")
     if args.each is not None:
         return _separate_each(args, store)
     song = load_song(args.song)
@@ -223,8 +239,11 @@ def _provenance(config: RunConfig, result: RunResult) -> dict[str, str]:
         "tags": ", ".join(config.tags),
         "steps": f"{result.best_step} of {result.steps_done}",
         "backend": config.backend,
-        "models": ", ".join(str(t) for t in config.taggers),
+        "models": ", ".join(str(t) for t in config.taggers) if result.steps_done else "",
     }
+    if config.backend == "learned":
+        provenance["query"] = (f"example: {config.example}" if config.example is not None
+                               else f"prototype: {', '.join(config.tags)}")  # fmt: skip
     if config.backend == "jukebox":
         provenance["licence"] = f"made with OpenAI Jukebox weights: {JUKEBOX_LICENCE}"
     return provenance
@@ -235,7 +254,16 @@ def _export(song, config: RunConfig, result: RunResult, args: argparse.Namespace
 
     fmt = ExportFormat(args.format)
     provenance = _provenance(config, result)
-    return export_stems(song, result.estimate, args.output, config.tags, fmt, provenance)
+    return export_stems(song, result.estimate, args.output, _stem_words(config), fmt, provenance)
+
+
+def _stem_words(config: RunConfig) -> tuple[str, ...]:
+    """What the stems are named after: the tags, or what the example is."""
+    if config.tags or config.example is None:
+        return config.tags
+    if config.example.path is None:
+        return ("like the example",)
+    return (f"like {Path(config.example.path).stem}",)
 
 
 def _log(config: RunConfig, steps: list[StepResult]) -> dict:

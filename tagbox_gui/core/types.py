@@ -78,6 +78,24 @@ class Region:
 
 
 @dataclass(frozen=True)
+class Example:
+    """A clip where the wanted instrument plays: a file, or (``path`` None) the song itself.
+
+    ``start`` and ``end`` are seconds into that audio; None means its beginning / end.
+    """
+
+    path: str | None = None
+    start: float | None = None
+    end: float | None = None
+
+    def __str__(self) -> str:
+        where = self.path if self.path is not None else "the song"
+        if self.start is None and self.end is None:
+            return where
+        return f"{where} {self.start or 0:g}-{'end' if self.end is None else f'{self.end:g}'} s"
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything that defines one separation run.
 
@@ -106,6 +124,7 @@ class RunConfig:
     region: Region | None = None
     segment_seconds: float = 29.0
     preview_every: int = 5
+    example: Example | None = None  # the learned backend's query by example (else by tags)
 
 
 def config_record(config: RunConfig) -> dict[str, Any]:
@@ -119,6 +138,8 @@ def config_record(config: RunConfig) -> dict[str, Any]:
             return str(value)
         if isinstance(value, Region):
             return [value.start, value.end]
+        if isinstance(value, Example):
+            return {"path": value.path, "start": value.start, "end": value.end}
         if isinstance(value, tuple):
             return [plain(v) for v in value]
         return value

@@ -35,7 +35,8 @@ def test_light_backend_writes_stems_that_add_up(tmp_path, model_dir, capsys):
     song = _song(tmp_path / "song.wav")
     out = tmp_path / "out"
     code, stdout, _ = _run(capsys, song, "--tags", "piano", "--steps", "2", "--region", "0.5:2.5",
-                           "--model-dir", model_dir, "--log-json", tmp_path / "log.json",
+                           "--backend", "light", "--model-dir", model_dir,
+                           "--log-json", tmp_path / "log.json",
                            "--format", "wav24", "--no-balance-tags", "-o", out)  # fmt: skip
     assert code == 0, stdout
     sep, res = out / "song - piano.wav", out / "song - no piano.wav"

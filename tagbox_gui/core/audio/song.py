@@ -16,8 +16,8 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from tagbox_gui.core.errors import AudioError
-from tagbox_gui.core.types import ANALYSIS_RATE, Region
+from tagbox_gui.core.errors import AudioError, ConfigError
+from tagbox_gui.core.types import ANALYSIS_RATE, Example, Region
 
 MIN_RATE = 8_000
 MAX_RATE = 192_000
@@ -145,3 +145,29 @@ def loudest_region(song: Song, seconds: float = 20.0) -> Region:
     best = int(np.argmax(running[width:] - running[:-width]))
     start = best * block / song.rate
     return Region(start, min(song.duration, start + seconds))
+
+
+MIN_EXAMPLE_SECONDS = 0.5
+"""Shortest example clip: the same rule as the shortest region."""
+
+
+def example_clip(example: Example, song: Song) -> tuple[np.ndarray, int]:
+    """The mono samples and rate of an example clip: a stretch of a file or of ``song``.
+
+    Raises AudioError (file problems) or ConfigError (a stretch outside the audio or shorter
+    than :data:`MIN_EXAMPLE_SECONDS`), naming the clip.
+    """
+    source = song if example.path is None else load_song(example.path)
+    start = 0.0 if example.start is None else example.start
+    end = source.duration if example.end is None else example.end
+    if not (0 <= start < end <= source.duration + 1e-6):
+        raise ConfigError(f"the example {example} is outside its audio (0-{source.duration:.2f} s)"
+                          " or empty")  # fmt: skip
+    if end - start < MIN_EXAMPLE_SECONDS:
+        raise ConfigError(f"the example {example} is shorter than {MIN_EXAMPLE_SECONDS:g} s; "
+                          "choose a longer stretch")  # fmt: skip
+    span = source.data[round(start * source.rate) : round(end * source.rate)]
+    clip = np.asarray(span, dtype=np.float32).mean(axis=1)
+    if not np.any(clip):
+        raise ConfigError(f"the example {example} is silent; choose a stretch where it plays")
+    return clip, source.rate

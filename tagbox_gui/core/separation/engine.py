@@ -15,7 +15,7 @@ from collections.abc import Callable, Generator
 import numpy as np
 import torch
 
-from tagbox_gui.core.audio.song import Song, analysis_signal
+from tagbox_gui.core.audio.song import Song, analysis_signal, example_clip
 from tagbox_gui.core.dsp.display import mask_image
 from tagbox_gui.core.errors import AudioError, ConfigError
 from tagbox_gui.core.separation.backends.base import Backend
@@ -63,8 +63,8 @@ def available_devices() -> list[str]:
 
 def validate(config: RunConfig, duration: float) -> tuple[int, int]:
     """Check the settings against the song; the region as (start, length) analysis samples."""
-    if config.steps < 1:
-        raise ConfigError("steps must be at least 1")
+    if config.steps < 0:
+        raise ConfigError("steps must be 0 (one pass of the learned separator) or more")
     if not config.lr > 0:
         raise ConfigError("the learning rate must be positive")
     if not config.fft_sizes or any(n < 64 or n % 2 for n in config.fft_sizes):
@@ -102,8 +102,10 @@ def run(
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     cache = cache or ModelCache()
-    criteria = build_criteria(config, store, device, cache)
-    factory = create_backend_factory(config, store, device, cache)
+    example = example_clip(config.example, song) if config.example is not None else None
+    factory = create_backend_factory(config, store, device, cache, example)
+    # Without steps nothing is steered, so no tagger is needed (nor downloaded).
+    criteria = build_criteria(config, store, device, cache) if config.steps else []
     mix = analysis_signal(song)[start : start + length]
     peak = float(np.max(np.abs(mix))) if len(mix) else 0.0
     if peak == 0.0:
@@ -158,6 +160,9 @@ class Optimisation:
             seg_mix = torch.from_numpy(np.ascontiguousarray(mix[seg.start : seg.end]))
             seg_mix = seg_mix.to(device=device, dtype=torch.float32).reshape(1, -1)
             backend = factory()
+            if config.steps == 0 and not backend.one_pass:
+                raise ConfigError(f"the {backend.name} backend separates by optimising: give it "
+                                  "at least one step")  # fmt: skip
             latent = backend.init_latent(seg_mix, config.seed + index)
             objective = Objective(seg_mix, config.fft_sizes, criteria, config.mode)
             self.parts.append((backend, objective, latent))
@@ -178,6 +183,8 @@ class Optimisation:
         grads = [p[2].grad for p in self.parts if p[2].grad is not None]
         grad_norm = float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])))
         self.optimizer.step()
+        for backend, _, latent in self.parts:
+            backend.constrain(latent)
         return evaluations, grad_norm
 
     def set_lr(self, lr: float) -> None:
@@ -188,6 +195,8 @@ class Optimisation:
 
     def drive(self, region_start: int) -> RunGenerator:
         """The generator protocol of :func:`run` around :meth:`step`."""
+        if self.config.steps == 0:
+            return self._one_pass(region_start)
         best: tuple[float, int, Estimate, np.ndarray] | None = None
         want_preview, step = False, 0
         for step in range(1, self.config.steps + 1):
@@ -217,6 +226,14 @@ class Optimisation:
                     paused = command.kind is CommandKind.PAUSE
                 command = (yield None) if paused else None
         return _finish(best, step, stopped=False)
+
+    def _one_pass(self, region_start: int) -> RunResult:
+        """A run of 0 steps: the backend's first latent, separated once, is the result."""
+        evaluations = [
+            objective.separate(backend, latent) for backend, objective, latent in self.parts
+        ]
+        estimate, separated = self._estimate(evaluations, region_start)
+        return RunResult(0, float("nan"), 0, False, estimate=estimate, separated=separated)
 
     def _result(
         self,

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import asdict, is_dataclass, replace
 from typing import Any
 
+import numpy as np
 import torch
 
 from tagbox_gui.core.errors import ConfigError, TagError
@@ -51,13 +52,26 @@ def build_criteria(
 
 
 def create_backend_factory(
-    config: RunConfig, store: ModelStore, device: torch.device, cache: ModelCache
+    config: RunConfig,
+    store: ModelStore,
+    device: torch.device,
+    cache: ModelCache,
+    example: tuple[np.ndarray, int] | None = None,
 ) -> Callable[[], Backend]:
-    """The backend factory named by ``config.backend`` (see ``core.separation.backends.base``)."""
+    """The backend factory named by ``config.backend`` (see ``core.separation.backends.base``).
+
+    ``example`` (mono samples, rate) is the clip of ``config.example``, for a backend that is
+    asked by example; the others refuse one.
+    """
     if config.backend not in BACKENDS:
         raise ConfigError(f"unknown backend '{config.backend}'; choose {' or '.join(BACKENDS)}")
     module = importlib.import_module(f"tagbox_gui.core.separation.backends.{config.backend}")
-    return module.create(config, store, device, cache)
+    if example is None:
+        return module.create(config, store, device, cache)
+    if not getattr(module, "ASKS_BY_EXAMPLE", False):
+        raise ConfigError(f"the {config.backend} backend cannot be asked by example; "
+                          "use the learned backend (--backend learned)")  # fmt: skip
+    return module.create(config, store, device, cache, example)
 
 
 def default_config(backend: str, **changes: Any) -> RunConfig:

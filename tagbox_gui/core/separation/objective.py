@@ -78,20 +78,32 @@ class Objective:
         self.mode = mode
         self.mix_stfts = {n: stft(mix, n) for n in fft_sizes}
 
-    def evaluate(self, backend: Backend, latent: torch.Tensor) -> Evaluation:
-        """Loss terms, masks and the combined estimate for the current latent."""
+    def _estimates(
+        self, backend: Backend, latent: torch.Tensor
+    ) -> tuple[list[str], torch.Tensor, dict[int, torch.Tensor]]:
+        """Loss keys, one estimate per key ``[k, T]`` and the masks of the current latent."""
         length = self.mix.shape[-1]
         if self.mode is Mode.FREE:
             audio = backend.decode(latent)[..., :length].reshape(1, length)
-            keys, estimates, masks = [FREE_KEY], audio, {}
-        else:
-            masks = {
-                n: m.reshape(m.shape[-2:]) for n, m in backend.masks(latent, self.mix_stfts).items()
-            }
-            keys = [str(n) for n in self.fft_sizes]
-            estimates = torch.stack(
-                [istft(masks[n] * self.mix_stfts[n][0], n, length) for n in self.fft_sizes]
-            )
+            return [FREE_KEY], audio, {}
+        masks = {
+            n: m.reshape(m.shape[-2:]) for n, m in backend.masks(latent, self.mix_stfts).items()
+        }
+        estimates = torch.stack(
+            [istft(masks[n] * self.mix_stfts[n][0], n, length) for n in self.fft_sizes]
+        )
+        return [str(n) for n in self.fft_sizes], estimates, masks
+
+    @torch.no_grad()
+    def separate(self, backend: Backend, latent: torch.Tensor) -> Evaluation:
+        """Masks and the combined estimate of the latent, without the taggers (no loss)."""
+        _, estimates, masks = self._estimates(backend, latent)
+        nan = torch.tensor(float("nan"))
+        return Evaluation(nan, {}, masks, estimates.mean(dim=0), {})
+
+    def evaluate(self, backend: Backend, latent: torch.Tensor) -> Evaluation:
+        """Loss terms, masks and the combined estimate for the current latent."""
+        keys, estimates, masks = self._estimates(backend, latent)
         audio16 = resample(estimates, ANALYSIS_RATE, TAGGER_RATE)
         losses: dict[str, torch.Tensor] = {}
         probs: dict[str, torch.Tensor] = {}

@@ -4,4 +4,4 @@ Each name in :data:`BACKENDS` is a module of this package (see ``base.Backend``)
 imports nothing heavy, so the CLI can list the backends without loading torch.
 """
 
-BACKENDS = ("jukebox", "light")
+BACKENDS = ("learned", "light", "jukebox")

@@ -23,6 +23,7 @@ class Backend(ABC):
 
     name: str = ""
     licence: str = ""  # shown with the stems it made
+    one_pass: bool = False  # its first latent already separates: a run may have 0 steps
 
     @abstractmethod
     def init_latent(self, mix: torch.Tensor, seed: int) -> torch.Tensor:
@@ -31,6 +32,13 @@ class Backend(ABC):
     @abstractmethod
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         """The audio the latent stands for, ``[1, T]`` like ``mix``."""
+
+    def constrain(self, latent: torch.Tensor) -> None:
+        """Called after every optimisation step, to keep ``latent`` where it may go (in place).
+
+        The default leaves it free.
+        """
+        return None
 
     def masks(
         self, latent: torch.Tensor, mix_stfts: dict[int, torch.Tensor]

@@ -1,0 +1,187 @@
+"""The learned backend: our query-conditioned separator, its query steered by the taggers.
+
+The separator (``core.nets.separator``, trained by ``training/``, shipped as package data)
+turns the mixture and a query into a mask. The query lives in the taggers' space
+(``core.nets.queries``) and comes from one of two places:
+
+- **by instrument**: the prototype of each named instrument (the mean training query of its
+  stems), shipped with the weights; several instruments ask for the mean of theirs;
+- **by example**: what the taggers hear in a clip where the instrument plays (another file, or
+  a stretch of the song), so an instrument no tagger names can still be asked for.
+
+The latent the engine moves is that query, standardised (``(q - mean) / std`` over the
+training queries). With 0 steps a run is one forward pass and loads no tagger. With steps, the
+frozen taggers' loss moves the query (TagBox as steering), and after every step it is pulled
+back inside a trust region: the root-mean-square distance from its start, in standard
+deviations, stays at most ``trust_radius``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from tagbox_gui.core.dsp.spectral import istft, resample
+from tagbox_gui.core.errors import ConfigError
+from tagbox_gui.core.nets.queries import QUERY_TAGGERS, query_of
+from tagbox_gui.core.nets.separator import (
+    RATE,
+    QuerySeparator,
+    load_separator,
+    mask_for_stft,
+    mask_long,
+    spectrum,
+)
+from tagbox_gui.core.separation.backends.base import Backend
+from tagbox_gui.core.separation.tags import find_preset
+from tagbox_gui.core.types import ANALYSIS_RATE
+
+if TYPE_CHECKING:
+    from tagbox_gui.core.separation.cache import ModelCache
+    from tagbox_gui.core.store.models import ModelStore
+    from tagbox_gui.core.types import RunConfig
+
+WEIGHTS_FILE = "separator.pt"
+WEIGHTS_SHA256 = "55088819f8d97665ce0cfe01df790a324bef13815f5d74fe7e8bda3f00e313ad"
+"""sha256 of the shipped weights (``tagbox_gui/resources/separator/separator.pt``)."""
+
+ASKS_BY_EXAMPLE = True
+"""``create`` takes an example clip as the query."""
+
+DEFAULTS: dict[str, object] = {"steps": 0, "lr": 0.05, "fft_sizes": (2048,)}
+"""One forward pass by default; steering settings when steps are asked for."""
+
+
+@dataclass(frozen=True)
+class LearnedSettings:
+    """How far steering may move the query."""
+
+    trust_radius: float = 0.5  # RMS distance from the start, in standard deviations per dim
+
+
+SETTINGS = LearnedSettings()
+
+
+def weights_path() -> Path:
+    """The shipped separator weights (package data)."""
+    return Path(str(resources.files("tagbox_gui.resources").joinpath("separator", WEIGHTS_FILE)))
+
+
+def load_shipped(cache: ModelCache) -> tuple[QuerySeparator, dict[str, torch.Tensor]]:
+    """The shipped separator and its prototypes, checked against :data:`WEIGHTS_SHA256`."""
+    path = weights_path()
+    net, extra = cache.get(
+        ("separator", str(path)), lambda: load_separator(path, WEIGHTS_SHA256 or None)
+    )
+    return net, extra["prototypes"]
+
+
+def prototype_query(words: tuple[str, ...], prototypes: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The mean prototype of the named instruments ``[dim]``; ConfigError for one without."""
+    if not words:
+        raise ConfigError("name an instrument or give an example clip to separate")
+    rows = []
+    for word in words:
+        preset = find_preset(word)
+        keys = [word.strip().lower().replace(" ", "_")]  # the most specific name first
+        keys += [preset.name.lower()] if preset else []
+        key = next((k for k in keys if k in prototypes), None)
+        if key is None:
+            known = ", ".join(sorted(prototypes))
+            raise ConfigError(
+                f"the learned separator has no prototype for '{word}'; choose one of {known}, "
+                "or give an example clip where it plays (--example)"
+            )
+        rows.append(prototypes[key])
+    return torch.stack(rows).mean(dim=0)
+
+
+def example_query(
+    example: np.ndarray, rate: int, store: ModelStore, device: torch.device, cache: ModelCache
+) -> torch.Tensor:
+    """The query ``[dim]`` of a mono example clip at ``rate`` (loads the query taggers)."""
+    from tagbox_gui.core.separation.cache import load_cached_tagger
+
+    taggers = [load_cached_tagger(spec, store, device, cache) for spec in QUERY_TAGGERS]
+    with torch.no_grad():
+        return query_of(taggers, torch.from_numpy(example).to(device), rate)[0].cpu()
+
+
+def create(
+    config: RunConfig,
+    store: ModelStore,
+    device: torch.device,
+    cache: ModelCache,
+    example: tuple[np.ndarray, int] | None = None,
+) -> Callable[[], Backend]:
+    """The per-segment factory: every segment starts from the same query."""
+    net, prototypes = load_shipped(cache)
+    if example is not None:
+        query = example_query(example[0], example[1], store, device, cache)
+    else:
+        query = prototype_query(config.tags, prototypes)
+    net = net.to(device)
+    start = ((query.to(device) - net.query_mean) / net.query_std).detach()
+    return lambda: LearnedBackend(net, start, SETTINGS)
+
+
+class LearnedBackend(Backend):
+    """The separator's mask for a (standardised) query latent; see the module docstring."""
+
+    name = "learned"
+    one_pass = True
+    licence = "MIT (weights trained by the TagBox GUI project on its own rendered multitracks)"
+
+    def __init__(self, net: QuerySeparator, start: torch.Tensor, settings: LearnedSettings):
+        self.net = net
+        self.start = start
+        self.settings = settings
+        self._magnitude: torch.Tensor | None = None
+        self._mix: torch.Tensor | None = None
+
+    def init_latent(self, mix: torch.Tensor, seed: int) -> torch.Tensor:
+        """Analyse the segment once; the latent is the standardised start query ``[1, dim]``."""
+        self._mix = mix
+        with torch.no_grad():
+            self._magnitude = spectrum(resample(mix, ANALYSIS_RATE, RATE)).abs()
+        return self.start.clone()[None].requires_grad_(True)
+
+    def query(self, latent: torch.Tensor) -> torch.Tensor:
+        """The raw query ``[1, dim]`` a latent stands for."""
+        return latent * self.net.query_std + self.net.query_mean
+
+    def masks(
+        self, latent: torch.Tensor, mix_stfts: dict[int, torch.Tensor]
+    ) -> dict[int, torch.Tensor]:
+        """The separator's mask carried onto every FFT size's grid of the analysis signal."""
+        if self._magnitude is None:
+            raise RuntimeError("init_latent must come first")
+        mask = mask_long(self.net, self._magnitude, self.query(latent))[0]
+        return {
+            n: mask_for_stft(mask, ANALYSIS_RATE, n, n // 2, spec.shape[-1]).reshape(spec.shape)
+            for n, spec in mix_stfts.items()
+        }
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        """The masked mixture (this backend has no decoder of its own), ``[1, T]``."""
+        if self._mix is None:
+            raise RuntimeError("init_latent must come first")
+        from tagbox_gui.core.dsp.spectral import stft
+
+        n = 2048
+        spec = stft(self._mix, n)
+        return istft(self.masks(latent, {n: spec})[n] * spec, n, self._mix.shape[-1])
+
+    @torch.no_grad()
+    def constrain(self, latent: torch.Tensor) -> None:
+        """Pull ``latent`` back inside the trust region around the start query."""
+        offset = latent - self.start
+        rms = offset.pow(2).mean().sqrt()
+        if rms > self.settings.trust_radius:
+            latent.copy_(self.start + offset * (self.settings.trust_radius / rms))

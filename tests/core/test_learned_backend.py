@@ -1,0 +1,147 @@
+"""The learned backend: shipped weights, prototypes, one-pass runs, steering in a trust region."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tagbox_gui.core.audio.song import Song, analysis_signal
+from tagbox_gui.core.audio.stems import render_stems
+from tagbox_gui.core.errors import AudioError, ConfigError
+from tagbox_gui.core.nets.separator import load_separator, sha256_of
+from tagbox_gui.core.separation import engine
+from tagbox_gui.core.separation.backends.learned import (
+    SETTINGS,
+    WEIGHTS_SHA256,
+    LearnedBackend,
+    load_shipped,
+    prototype_query,
+    weights_path,
+)
+from tagbox_gui.core.separation.cache import ModelCache
+from tagbox_gui.core.separation.engine import Optimisation
+from tagbox_gui.core.separation.loading import (
+    build_criteria,
+    create_backend_factory,
+    default_config,
+)
+from tagbox_gui.core.separation.tags import PRESETS
+from tagbox_gui.core.store.models import ModelStore
+from tagbox_gui.core.types import Example, TaggerSpec
+
+RATE = 48_000
+
+
+def _song(seconds: float = 4.0, channels: int = 2) -> Song:
+    rng = np.random.default_rng(3)
+    t = np.arange(round(seconds * RATE)) / RATE
+    tone = 0.2 * np.sin(2 * np.pi * 330 * t) * (1 + np.sin(2 * np.pi * 3 * t)) / 2
+    clicks = (rng.random((t.size, channels)) < 0.001) * 0.5
+    data = tone[:, None] + clicks + 0.01 * rng.standard_normal((t.size, channels))
+    return Song(Path("song.wav"), "song", data.astype(np.float32), RATE, "FLOAT", "WAV")
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_shipped(ModelCache())
+
+
+def test_shipped_weights_load_with_weights_only_and_match_their_sha256(shipped) -> None:
+    path = weights_path()
+    assert len(WEIGHTS_SHA256) == 64 and sha256_of(path) == WEIGHTS_SHA256
+    net, _ = load_separator(path, WEIGHTS_SHA256)  # torch.load(weights_only=True) inside
+    assert net.shape == shipped[0].shape and not net.training
+    assert path.stat().st_size < 16 * 2**20  # a few MB of package data
+
+
+def test_every_instrument_preset_has_a_prototype_but_vocals(shipped) -> None:
+    _, prototypes = shipped
+    for preset in PRESETS:
+        if preset.name == "Vocals":  # no singing in the corpus: asked for by example
+            with pytest.raises(ConfigError, match="example"):
+                prototype_query((preset.name,), prototypes)
+            continue
+        for word in (preset.name, *preset.aliases):
+            query = prototype_query((word,), prototypes)
+            assert query.shape == next(iter(prototypes.values())).shape, word
+    pair = prototype_query(("piano", "drums"), prototypes)
+    torch.testing.assert_close(pair, (prototypes["piano"] + prototypes["drums"]) / 2)
+    with pytest.raises(ConfigError, match="banjolele"):
+        prototype_query(("banjolele",), prototypes)
+
+
+def test_a_zero_step_run_is_one_forward_pass_without_taggers(tmp_path: Path) -> None:
+    cache = ModelCache()
+    net, _ = load_shipped(cache)
+    calls = []
+    handle = net.register_forward_hook(lambda *_: calls.append(1))
+    config = default_config("learned", tags=("piano",))
+    assert config.steps == 0
+    song = _song()
+    empty_store = ModelStore(tmp_path / "no-models")  # a tagger would have to come from here
+    try:
+        steps = engine.run(config, song, empty_store, cache)
+        result = engine.run_to_end(steps)
+    finally:
+        handle.remove()
+    assert len(calls) == 1 and result.steps_done == 0 and result.estimate is not None
+    separated, residual = render_stems(song, result.estimate)
+    assert separated.shape == residual.shape == song.data.shape
+    np.testing.assert_allclose(separated + residual, song.data, atol=1e-6)
+    assert not np.allclose(separated, 0)
+
+
+def test_only_a_one_pass_backend_takes_zero_steps(tmp_path: Path) -> None:
+    config = default_config("light", tags=("piano",), steps=0)
+    with pytest.raises(ConfigError, match="at least one step"):
+        engine.run(config, _song(), ModelStore(tmp_path))
+    with pytest.raises(ConfigError, match="learned backend"):
+        engine.run(replace(config, steps=1, example=Example(None, 0, 1)), _song(),
+                   ModelStore(tmp_path))  # fmt: skip
+
+
+def test_examples_outside_the_audio_or_too_short_are_refused(tmp_path: Path) -> None:
+    config = default_config("learned", tags=())
+    for example, error, message in [
+        (Example(None, 3, 9), ConfigError, "outside"),
+        (Example(None, 1, 1.2), ConfigError, "shorter"),
+        (Example(str(tmp_path / "none.wav")), AudioError, "none.wav"),
+    ]:
+        with pytest.raises(error, match=message):
+            engine.run(replace(config, example=example), _song(), ModelStore(tmp_path))
+
+
+def test_steering_stays_inside_its_trust_region(model_dir: Path) -> None:
+    config = default_config("learned", tags=("piano",), steps=4, lr=5.0,  # a huge step
+                            taggers=(TaggerSpec("fcn", "mtat"),))  # fmt: skip
+    store, cache, device = ModelStore(model_dir), ModelCache(), torch.device("cpu")
+    criteria = build_criteria(config, store, device, cache)
+    factory = create_backend_factory(config, store, device, cache)
+    mix = analysis_signal(_song())
+    opt = Optimisation(config, mix / np.abs(mix).max(), criteria, factory, device, False)
+    with torch.enable_grad():
+        results = [step for step in opt.drive(0) if step is not None]
+    assert len(results) == 4 and all(r.grad_norm > 0 for r in results)
+    for backend, _, latent in opt.parts:
+        rms = float((latent.detach()[0] - backend.start).pow(2).mean().sqrt())
+        assert 0.9 * SETTINGS.trust_radius < rms <= SETTINGS.trust_radius * (1 + 1e-5)
+
+
+def test_constrain_projects_onto_the_trust_region(shipped) -> None:
+    net, prototypes = shipped
+    start = (prototypes["piano"] - net.query_mean) / net.query_std
+    backend = LearnedBackend(net, start, SETTINGS)
+    latent = backend.init_latent(torch.zeros(1, 44_100), seed=0)
+    with torch.no_grad():
+        latent += 3.0 * torch.randn_like(latent)
+    backend.constrain(latent)
+    rms = float((latent.detach() - start).pow(2).mean().sqrt())
+    assert rms == pytest.approx(SETTINGS.trust_radius, rel=1e-5)
+    inside = start + 0.1 * SETTINGS.trust_radius
+    latent.data.copy_(inside[None])
+    backend.constrain(latent)
+    torch.testing.assert_close(latent[0], inside)  # inside the region: untouched

@@ -1,0 +1,102 @@
+"""The query-conditioned separator network: masks, long inputs, the carry onto other STFTs,
+and its weight files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from tagbox_gui.core.errors import ModelError
+from tagbox_gui.core.nets.separator import (
+    BINS,
+    HOP,
+    N_FFT,
+    RATE,
+    QuerySeparator,
+    SeparatorShape,
+    inverse,
+    load_separator,
+    mask_for_stft,
+    mask_long,
+    save_separator,
+    sha256_of,
+    spectrum,
+)
+
+
+@pytest.fixture(scope="module")
+def net() -> QuerySeparator:
+    torch.manual_seed(0)
+    model = QuerySeparator(SeparatorShape(query_dim=12, width=16, layers=1))
+    for p in model.parameters():  # FiLM starts at zero; give the query a say
+        torch.nn.init.normal_(p, std=0.2)
+    return model.eval()
+
+
+def test_mask_is_a_soft_mask_per_bin_and_depends_on_the_query(net: QuerySeparator) -> None:
+    x = torch.randn(2, RATE)
+    magnitude = spectrum(x).abs()
+    with torch.no_grad():
+        a = net(magnitude, torch.zeros(2, 12))
+        b = net(magnitude, torch.ones(2, 12))
+    assert a.shape == magnitude.shape == (2, BINS, RATE // HOP + 1)
+    assert float(a.min()) >= 0 and float(a.max()) <= 1
+    assert not torch.allclose(a, b)
+
+
+def test_mask_ignores_the_mixture_level(net: QuerySeparator) -> None:
+    magnitude = spectrum(torch.randn(1, RATE)).abs()
+    with torch.no_grad():
+        quiet, loud = net(magnitude * 0.01, torch.ones(1, 12)), net(magnitude, torch.ones(1, 12))
+    torch.testing.assert_close(quiet, loud, atol=1e-5, rtol=0)
+
+
+def test_long_inputs_run_in_chunks_with_the_same_short_result(net: QuerySeparator) -> None:
+    magnitude = spectrum(torch.randn(1, 3 * RATE)).abs()
+    query = torch.ones(1, 12)
+    with torch.no_grad():
+        whole = net(magnitude, query)
+        assert torch.equal(mask_long(net, magnitude, query, chunk=10_000), whole)
+        chunked = mask_long(net, magnitude, query, chunk=100, overlap=16)
+    assert chunked.shape == whole.shape
+    assert float(chunked.min()) >= 0 and float(chunked.max()) <= 1
+    # Away from the chunk edges the recurrent context is nearly the same.
+    assert float((chunked - whole)[..., 40:60].abs().mean()) < 0.05
+
+
+def test_carry_to_its_own_grid_is_the_identity_and_44k_keeps_times_and_freqs() -> None:
+    mask = torch.rand(BINS, 50)
+    same = mask_for_stft(mask, RATE, N_FFT, HOP, 50)
+    torch.testing.assert_close(same[: BINS - 1], mask[: BINS - 1])
+    # 44.1 kHz, FFT 2048 hop 512: the same bin spacing and frame times for the lower half.
+    carried = mask_for_stft(mask, 44_100, 2048, 512, 50)
+    assert carried.shape == (1025, 50)
+    torch.testing.assert_close(carried[: BINS - 1], mask[: BINS - 1])
+    top = mask[int(8000 * N_FFT / RATE) : int(10000 * N_FFT / RATE)].mean(dim=0)
+    torch.testing.assert_close(carried[-1], top)
+    # Hop 1024: every other frame.
+    torch.testing.assert_close(mask_for_stft(mask, 44_100, 2048, 1024, 25)[:100], mask[:100, ::2])
+
+
+def test_spectrum_round_trip() -> None:
+    x = torch.randn(1, RATE)
+    torch.testing.assert_close(inverse(spectrum(x), RATE), x, atol=1e-5, rtol=0)
+
+
+def test_weights_round_trip_with_weights_only_and_checksum(net: QuerySeparator,
+                                                           tmp_path: Path) -> None:  # fmt: skip
+    path = tmp_path / "sep.pt"
+    save_separator(net, path, {"prototypes": {"piano": torch.zeros(12)}})
+    loaded, extra = load_separator(path, sha256_of(path))
+    assert loaded.shape == net.shape and set(extra["prototypes"]) == {"piano"}
+    for key, value in net.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value)
+    with pytest.raises(ModelError, match="sha256"):
+        load_separator(path, "0" * 64)
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelError, match="not a separator checkpoint"):
+        load_separator(tmp_path / "junk.pt")
+    with pytest.raises(ModelError, match="missing"):
+        load_separator(tmp_path / "absent.pt")

@@ -1,0 +1,95 @@
+"""The separator's training loop on a tiny rendered corpus: it learns, repeats itself, resumes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from tagbox_gui.core.nets.separator import load_separator
+from tests.conftest import require
+from training.queries import cache_queries, load_query_taggers, query_path
+from training.render import RenderSettings, render_corpus
+from training.train import TrainConfig, train
+
+pytestmark = pytest.mark.slow
+
+TINY = TrainConfig(steps=60, batch=4, seconds=1.0, lr=3e-3, warmup=1, width=32, layers=1,
+                   checkpoint_every=10, valid_every=30, valid_examples=4)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, fluidsynth: str, timgm6mb: Path, model_dir: Path) -> Path:
+    """Six rendered songs of 4 s with their cached queries."""
+    out = tmp_path_factory.mktemp("traincorpus")
+    settings = RenderSettings(out, 4.0, seed=3, soundfonts=("timgm6mb",), fluidsynth=fluidsynth)
+    assert render_corpus(settings, n_songs=6) == []
+    require(model_dir / "taggers" / "jamendo" / "fcn" / "best_model.pth")
+    assert cache_queries(load_query_taggers(model_dir), out) == 6
+    return out
+
+
+def _losses(out: Path) -> list[float]:
+    lines = (out / "log.jsonl").read_text().splitlines()
+    return [json.loads(line)["loss"] for line in lines]
+
+
+def test_queries_are_cached_once_per_stem(corpus: Path, model_dir: Path) -> None:
+    meta = json.loads((corpus / "songs" / "s3-000000" / "meta.json").read_text())
+    queries = torch.from_numpy(__import__("numpy").load(query_path(corpus, "s3-000000")))
+    assert queries.shape == (len(meta["stems"]), 2 * (64 + 50))
+    assert cache_queries(load_query_taggers(model_dir), corpus) == 0  # nothing left to do
+
+
+def test_loss_falls_and_the_export_loads(corpus: Path, tmp_path: Path) -> None:
+    path = train(corpus, tmp_path, TINY)
+    losses = _losses(tmp_path)
+    assert len(losses) == TINY.steps
+    assert sum(losses[-10:]) / 10 < 0.9 * sum(losses[:10]) / 10
+    net, extra = load_separator(path)
+    assert net.shape.width == 32 and extra["step"] == TINY.steps
+    assert set(extra["prototypes"]) >= {"drums"} or extra["prototypes"]
+
+
+def test_same_seed_same_run_and_resume_is_seamless(corpus: Path, tmp_path: Path) -> None:
+    config = replace(TINY, steps=20)
+    train(corpus, tmp_path / "a", config)
+    train(corpus, tmp_path / "b", replace(config, steps=20))
+    assert _losses(tmp_path / "a") == _losses(tmp_path / "b")
+    # Stop at step 10 (a checkpoint), then resume to 20: the same losses as in one go.
+    train(corpus, tmp_path / "c", config)
+    shutil.rmtree(tmp_path / "c")
+    half = replace(config, steps=20)
+    (tmp_path / "c").mkdir()
+    stopped = train_until(corpus, tmp_path / "c", half, stop_at=10)
+    assert stopped == 10
+    train(corpus, tmp_path / "c", half)
+    assert _losses(tmp_path / "c") == _losses(tmp_path / "a")
+
+
+def train_until(corpus: Path, out: Path, config: TrainConfig, stop_at: int) -> int:
+    """Run ``config`` but stop (as an interruption would) right after checkpoint ``stop_at``."""
+    from training import train as module
+
+    original = module._save_checkpoint
+
+    class Interrupted(Exception):
+        pass
+
+    def save_then_stop(out_dir, net, optimiser, step, *args):  # type: ignore[no-untyped-def]
+        original(out_dir, net, optimiser, step, *args)
+        if step == stop_at:
+            raise Interrupted
+
+    module._save_checkpoint = save_then_stop
+    try:
+        train(corpus, out, config)
+    except Interrupted:
+        return torch.load(out / "last.pt", weights_only=True)["step"]
+    finally:
+        module._save_checkpoint = original
+    return config.steps

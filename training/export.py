@@ -1,0 +1,107 @@
+"""Export a trained separator as the app's package data, with a prototype query per instrument.
+
+``python -m training.export --corpus /work/corpus --run training/checkpoints/dev``
+writes ``tagbox_gui/resources/separator/separator.pt`` (weights, their query statistics and
+the prototypes, loadable with ``weights_only``) and prints its sha256, which goes into
+``core/separation/backends/learned.py`` (``WEIGHTS_SHA256``).
+
+A prototype is the mean cached query of the training stems of an instrument: of a whole
+family (``piano``, ``organ``, ``brass`` ...), or of a few General MIDI programs for the
+app's instrument presets that are one instrument of a family (``violin``, ``flute`` ...).
+``vocals`` has none: the corpus has no singing (GM choir "aahs" are not vocals), so vocals
+are asked for by example.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tagbox_gui.core.nets.separator import load_separator, save_separator, sha256_of
+from training.mixes import split_songs
+from training.queries import load_queries, query_path
+
+PACKAGE = Path(__file__).parents[1] / "tagbox_gui"
+PACKAGE_FILE = PACKAGE / "resources" / "separator" / "separator.pt"
+LEARNED_MODULE = PACKAGE / "core" / "separation" / "backends" / "learned.py"
+
+PROGRAM_PROTOTYPES: dict[str, tuple[int, ...]] = {
+    "violin": (40, 110),
+    "viola": (41,),
+    "cello": (42,),
+    "contrabass": (43,),
+    "harp": (46,),
+    "harpsichord": (6,),
+    "electric_piano": (4, 5),
+    "flute": (73,),
+    "trumpet": (56,),
+    "trombone": (57,),
+    "saxophone": (64, 65, 66, 67),
+    "clarinet": (71,),
+    "sitar": (104,),
+    "banjo": (105,),
+    "acoustic_guitar": (24, 25),
+    "electric_guitar": (26, 27, 28, 29, 30, 31),
+}
+"""Instruments that are a few programs of a family; every family is a prototype of its own."""
+
+FAMILY_ALIASES: dict[str, tuple[str, ...]] = {"synth": ("synth_lead", "synth_pad")}
+
+
+def instrument_prototypes(corpus: Path, songs: list[str]) -> dict[str, torch.Tensor]:
+    """Mean query per family, per :data:`PROGRAM_PROTOTYPES` entry and per alias."""
+    queries = load_queries(corpus, songs)
+    by_family: dict[str, list[np.ndarray]] = {}
+    by_program: dict[int, list[np.ndarray]] = {}
+    for song in songs:
+        meta = json.loads((corpus / "songs" / song / "meta.json").read_text())
+        for index, stem in enumerate(meta["stems"]):
+            by_family.setdefault(stem["family"], []).append(queries[song][index])
+            if not stem.get("is_drum"):
+                by_program.setdefault(int(stem["program"]), []).append(queries[song][index])
+    rows = {name: rows for name, rows in by_family.items()}
+    for name, programs in PROGRAM_PROTOTYPES.items():
+        picked = [q for p in programs for q in by_program.get(p, [])]
+        if picked:
+            rows[name] = picked
+    for name, families in FAMILY_ALIASES.items():
+        rows[name] = [q for f in families for q in by_family.get(f, [])]
+    return {name: torch.from_numpy(np.mean(r, axis=0)) for name, r in rows.items() if r}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Export the separator as package data.")
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--run", type=Path, required=True, help="a training output folder")
+    parser.add_argument("--out", type=Path, default=PACKAGE_FILE)
+    args = parser.parse_args(argv)
+    net, extra = load_separator(args.run / "separator.pt")
+    train_songs = [s for s in split_songs(args.corpus)[0] if query_path(args.corpus, s).exists()]
+    prototypes = instrument_prototypes(args.corpus, train_songs)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    save_separator(net, args.out, {"prototypes": prototypes, "step": extra["step"]})
+    print(f"{args.out}: step {extra['step']}, {len(prototypes)} prototypes "
+          f"({', '.join(sorted(prototypes))})")  # fmt: skip
+    digest = sha256_of(args.out)
+    if args.out == PACKAGE_FILE:
+        _record_sha256(digest)
+    print(f"sha256 {digest}")
+
+
+def _record_sha256(digest: str) -> None:
+    """Write the shipped file's sha256 into the learned backend's registry entry."""
+    text = LEARNED_MODULE.read_text()
+    updated = re.sub(r'^WEIGHTS_SHA256 = "[0-9a-f]*"$', f'WEIGHTS_SHA256 = "{digest}"', text,
+                     count=1, flags=re.MULTILINE)  # fmt: skip
+    if updated == text and digest not in text:
+        raise SystemExit(f"WEIGHTS_SHA256 not found in {LEARNED_MODULE}")
+    LEARNED_MODULE.write_text(updated)
+
+
+if __name__ == "__main__":
+    main()
