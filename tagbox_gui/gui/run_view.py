@@ -7,6 +7,7 @@ newest preview when following it), so a fast backend never makes the window redr
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QObject, QTimer, Slot
@@ -116,11 +117,9 @@ class RunView(QObject):
         return reasons
 
     def default_settings(self, backend: str | None = None) -> RunSettings:
-        """The defaults of ``backend``, or of the best usable one (Jukebox if its weights are
-        there, else light), on the best device here."""
+        """The defaults of ``backend``, or of the learned separator, on the best device here."""
         if backend not in BACKENDS:
-            usable = [name for name, why in self.backends().items() if not why]
-            backend = "jukebox" if "jukebox" in usable else "light"
+            backend = "learned"
         return backend_defaults(backend, engine.available_devices()[0])
 
     def load_settings(self) -> None:
@@ -159,8 +158,11 @@ class RunView(QObject):
             return "Wait until the song has opened."
         if self.w.song is None:
             return "Open a song first (File ▸ Open)."
-        if not self.w.tag_panel.wanted():
+        example = self.w.song_panel.example()
+        if not self.w.tag_panel.wanted() and example is None:
             return "Choose at least one tag to separate in the Tags panel."
+        if example is not None and self.w.settings_panel.settings().backend != "learned":
+            return "Only the learned separator can be asked by example; choose it in Settings."
         return self.w.settings_panel.problem()
 
     @Slot()
@@ -188,7 +190,9 @@ class RunView(QObject):
             w.tag_panel.ignore_related.isChecked(),
             w.song_panel.region(),
         )
-        stems, snapshots = w.tag_panel.stem_words(), SnapshotStore(self.budget)
+        config = replace(config, example=w.song_panel.example())
+        stems = w.tag_panel.stem_words() or ("like the example",)
+        snapshots = SnapshotStore(self.budget)
         session = RunSession(w.song, config, stems, snapshots, analysis=w.analysis)
         self.session, self.shown, self._latest = session, None, None
         keys = [f"{t.key}_{n}" for t in config.taggers for n in config.fft_sizes]
@@ -277,12 +281,14 @@ class RunView(QObject):
         if session is None:
             return
         session.result = result
-        if result is None or result.steps_done == 0:
+        if result is None or result.estimate is None:
             self.w.run_panel.finished("Stopped before the first step.")
             return
         how = "Stopped" if result.stopped else "Finished"
         self.w.run_panel.finished(
-            f"{how} after {result.steps_done} steps; best step {result.best_step} "
+            "Separated in one pass of the learned separator."
+            if result.steps_done == 0
+            else f"{how} after {result.steps_done} steps; best step {result.best_step} "
             f"(loss {result.best_total:.4f})."
         )
         store = session.snapshots

@@ -101,6 +101,10 @@ class RunSession:
             "ignored": ", ".join(c.ignore) or "-",
             "taggers": ", ".join(str(t) for t in c.taggers),
             "fft sizes": ", ".join(map(str, c.fft_sizes)),
+            "backend": c.backend,
+            "query": (f"example: {c.example}" if c.example is not None else "prototype")
+            if c.backend == "learned"
+            else "-",
             "step": f"{step} of {c.steps}",
             "learning rate": f"{self.lr_at(step):g}",
             "mode": c.mode.value,

@@ -31,7 +31,7 @@ _GROUP = "run"
 class RunSettings:
     """The run settings of the settings panel (everything but tags and region)."""
 
-    backend: str = "light"
+    backend: str = "learned"
     taggers: tuple[str, ...] = ("fcn/mtat",)
     fft_sizes: tuple[int, ...] = (2048, 1024, 512)
     steps: int = 100

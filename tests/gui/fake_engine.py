@@ -81,6 +81,8 @@ def fake_run(
             lr = float(command.value)
         if command is not None and command.kind is CommandKind.PREVIEW:
             want_preview = True
+    if best is None:  # a one-pass run (0 steps): the first estimate is the result
+        best = (0, float("nan"), fake_preview(0, length, config.fft_sizes))
     return _result(best, config.steps, stopped=False)
 
 

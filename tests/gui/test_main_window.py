@@ -324,7 +324,9 @@ def test_real_engine_short_region(qtbot, model_dir, settings, tmp_path) -> None:
     open_song(qtbot, window, path)
     window.song_panel.set_region(window.song_panel.region().__class__(1.0, 4.0))
     panel = window.settings_panel
-    assert panel.settings().backend == "light"  # no Jukebox weights in the shared models
+    assert panel.settings().backend == "learned"  # the default
+    panel.backend.setCurrentIndex(panel.backend.findData("light"))
+    assert panel.settings().backend == "light"
     panel.steps.setValue(2)
     panel.preview_every.setValue(1)
     window.tag_panel.apply_preset("Piano")
@@ -359,6 +361,9 @@ def test_first_launch_without_weights_offers_the_download(
     qtbot.addWidget(window)
     window.show()
     assert window.settings_panel.settings().taggers == ()
+    assert window.settings_panel.problem() == ""  # the learned separator needs no tagger
+    panel = window.settings_panel
+    panel.backend.setCurrentIndex(panel.backend.findData("light"))
     assert "tagger" in window.settings_panel.problem()
     box = window.models.first_launch_check()
     assert box is not None and box.isVisible()

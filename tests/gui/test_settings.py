@@ -164,7 +164,7 @@ def test_window_remembers_settings_and_resets_them(qtbot, tmp_path, model_dir) -
     first.settings_panel.seed.setValue(5)
     first.settings_panel.taggers.item(1).setCheckState(Qt.CheckState.Checked)  # crnn/mtat
     first.close()
-    # Only what was changed is stored; the rest follows the light backend's defaults.
+    # Only what was changed is stored; the rest follows the (learned) backend's defaults.
     assert "run/fft_sizes" not in qsettings(ini).store.allKeys()
     assert {"run/backend", "run/steps", "run/seed", "run/taggers"} <= set(
         qsettings(ini).store.allKeys()
@@ -176,7 +176,7 @@ def test_window_remembers_settings_and_resets_them(qtbot, tmp_path, model_dir) -
     assert remembered.taggers == ("fcn/mtat", "crnn/mtat")
     assert [str(t) for t in second.tag_panel.board.taggers] == ["fcn/mtat", "crnn/mtat"]
     second.settings_panel.reset.click()
-    assert second.settings_panel.settings() == backend_defaults("light", "cpu")
+    assert second.settings_panel.settings() == backend_defaults("learned", "cpu")
     third = MainWindow(ModelStore(model_dir), qsettings(ini), player=fake_player())
     qtbot.addWidget(third)
-    assert third.settings_panel.settings().steps == backend_defaults("light").steps
+    assert third.settings_panel.settings().steps == backend_defaults("learned").steps

@@ -13,9 +13,15 @@ from tagbox_gui.gui.settings import AppSettings
 from tests.gui.fake_engine import fake_player, fake_run
 
 
-def make_window(qtbot, model_dir: Path, settings: AppSettings, **engine) -> MainWindow:
+def make_window(
+    qtbot, model_dir: Path, settings: AppSettings, backend: str = "light", **engine
+) -> MainWindow:
+    """A main window whose runs are the fake engine's, on ``backend``'s settings (light: runs
+    of several steps; the learned backend's default is one pass)."""
     window = MainWindow(ModelStore(model_dir), settings, player=fake_player())
     qtbot.addWidget(window)
+    combo = window.settings_panel.backend
+    combo.setCurrentIndex(combo.findData(backend))
     window.run_view.engine_run = lambda config, song, store, cache: fake_run(
         config, length=analysis_span(song, config.region)[1], **engine
     )

@@ -124,12 +124,13 @@ class QuerySeparator(nn.Module):
 
 
 def mask_long(
-    net: QuerySeparator, magnitude: Tensor, query: Tensor, chunk: int = 1024, overlap: int = 64
+    net: QuerySeparator, magnitude: Tensor, query: Tensor, chunk: int = 256, overlap: int = 32
 ) -> Tensor:
     """:meth:`QuerySeparator.forward` over any number of frames, in overlapping chunks.
 
-    Chunks of ``chunk`` frames (12 s) overlap by ``overlap`` frames and are cross-faded
-    linearly, so memory stays bounded and a song of any length costs a batch of chunks.
+    Chunks of ``chunk`` frames (3 s, the length of the training crops) overlap by ``overlap``
+    frames and are cross-faded linearly. All chunks run as one batch, so the recurrent layers
+    take ``chunk`` sequential steps however long the song is.
     """
     frames = magnitude.shape[-1]
     if frames <= chunk:

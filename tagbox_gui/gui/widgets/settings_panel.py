@@ -26,7 +26,11 @@ from tagbox_gui.core.types import Mode, Quantise, TaggerSpec
 from tagbox_gui.gui.settings import RunSettings
 
 FFT_CHOICES = (4096, 2048, 1024, 512, 256)
-BACKEND_TITLES = {"jukebox": "Jukebox VQ-VAE", "light": "Light (NMF, no download)"}
+BACKEND_TITLES = {
+    "learned": "Learned separator (default)",
+    "light": "Light (NMF, no download)",
+    "jukebox": "Jukebox VQ-VAE",
+}
 _ARCH_TITLES = {"fcn": "FCN", "crnn": "CRNN", "musicnn": "Musicnn", "hcnn": "HarmonicCNN"}
 _QUANTISE_TITLES = {
     Quantise.FROZEN: "Frozen codebook (straight-through)",
@@ -58,7 +62,8 @@ class SettingsPanel(QWidget):
         self.taggers = QListWidget()
         self.taggers.setMaximumHeight(150)
         self.fft_buttons = {n: QToolButton(text=str(n), checkable=True) for n in FFT_CHOICES}
-        self.steps = QSpinBox(minimum=1, maximum=100_000, singleStep=10)
+        self.steps = QSpinBox(minimum=0, maximum=100_000, singleStep=10)
+        self.steps.setSpecialValueText("0 (one pass)")
         self.lr = QDoubleSpinBox(decimals=4, minimum=0.0001, maximum=1000.0, singleStep=0.1)
         self.lr.setKeyboardTracking(False)  # typing "0.05" is one change, not four
         self.quantise = _enum_combo(_QUANTISE_TITLES)
@@ -174,7 +179,7 @@ class SettingsPanel(QWidget):
         )
         ffts = tuple(n for n, b in self.fft_buttons.items() if b.isChecked())
         return RunSettings(
-            backend=self.backend.currentData() or "light",
+            backend=self.backend.currentData() or "learned",
             taggers=taggers,
             fft_sizes=ffts,
             steps=self.steps.value(),
@@ -224,7 +229,10 @@ class SettingsPanel(QWidget):
             return (
                 "The chosen backend is not available; pick Light or download the Jukebox weights."
             )
-        if not s.taggers:
+        one_pass = s.backend == "learned"
+        if s.steps == 0 and not one_pass:
+            return "Only the learned separator works in one pass; give this backend some steps."
+        if not s.taggers and (s.steps > 0 or not one_pass):
             return "Choose at least one tagger in Settings (download taggers in Models…)."
         if not s.fft_sizes:
             return "Choose at least one FFT size in Settings."

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from tagbox_gui.core.audio.song import SUPPORTED, Song, loudest_region
-from tagbox_gui.core.types import Region
+from tagbox_gui.core.types import Example, Region
 from tagbox_gui.gui.widgets.run_panel import clock
 from tagbox_gui.gui.widgets.spectrogram_view import SpectrogramView
 from tagbox_gui.gui.widgets.waveform_view import WaveformView
@@ -64,6 +64,11 @@ class SongPanel(QWidget):
         self.show_all = QPushButton("Show all")
         self.whole_song = QCheckBox("Run on the whole song")
         self.whole_song.setToolTip("Separate the whole song instead of the region (slower)")
+        self.as_example = QCheckBox("Use the region as the example")
+        self.as_example.setToolTip(
+            "Learned separator: separate, in the whole song, what sounds like the region "
+            "(for an instrument no tag names, or to pick one of two)"
+        )
         self.stack = QStackedWidget()
         self._build_layout()
         self.waveform.region_changed.connect(self._on_waveform_region_changed)
@@ -72,6 +77,7 @@ class SongPanel(QWidget):
         self.end.editingFinished.connect(self._on_box_edited)
         self.loudest.clicked.connect(self._on_loudest_clicked)
         self.whole_song.toggled.connect(self._on_whole_song_toggled)
+        self.as_example.toggled.connect(self._on_as_example_toggled)
         self.zoom.clicked.connect(self._on_zoom_clicked)
         self.show_all.clicked.connect(self._on_show_all_clicked)
 
@@ -100,12 +106,16 @@ class SongPanel(QWidget):
         region.addWidget(self.zoom)
         region.addWidget(self.show_all)
         region.addWidget(self.whole_song)
+        use = QHBoxLayout()
+        use.addStretch(1)
+        use.addWidget(self.as_example)
         song = QWidget()
         column = QVBoxLayout(song)
         column.setContentsMargins(0, 0, 0, 0)
         column.addLayout(header)
         column.addWidget(views, 1)
         column.addLayout(region)
+        column.addLayout(use)
         self.stack.addWidget(empty)
         self.stack.addWidget(song)
         layout = QVBoxLayout(self)
@@ -136,9 +146,15 @@ class SongPanel(QWidget):
 
     def region(self) -> Region | None:
         """The selected region, or None when the whole song is to be run."""
-        if self.song is None or self.whole_song.isChecked():
+        if self.song is None or self.whole_song.isChecked() or self.as_example.isChecked():
             return None
         return Region(self.start.value(), self.end.value())
+
+    def example(self) -> Example | None:
+        """The region as the example clip of the run, when "Use the region as the example"."""
+        if self.song is None or not self.as_example.isChecked():
+            return None
+        return Example(None, self.start.value(), self.end.value())
 
     def set_region(self, region: Region) -> None:
         """Select ``region`` (clamped to the song; at least half a second long)."""
@@ -182,6 +198,11 @@ class SongPanel(QWidget):
     def _on_show_all_clicked(self) -> None:
         if self.song is not None:
             self.waveform.plot_item.getViewBox().setXRange(0.0, self.song.duration, padding=0.0)
+
+    @Slot(bool)
+    def _on_as_example_toggled(self, as_example: bool) -> None:
+        self.whole_song.setEnabled(not as_example)
+        self.region_changed.emit(self.region())
 
     @Slot(bool)
     def _on_whole_song_toggled(self, whole: bool) -> None:

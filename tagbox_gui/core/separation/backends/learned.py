@@ -102,6 +102,22 @@ def prototype_query(words: tuple[str, ...], prototypes: dict[str, torch.Tensor])
     return torch.stack(rows).mean(dim=0)
 
 
+def has_prototype(word: str) -> bool:
+    """Whether the shipped separator can be asked for ``word`` without an example."""
+    from tagbox_gui.core.separation.cache import ModelCache
+
+    global _PROTOTYPE_CACHE
+    _PROTOTYPE_CACHE = _PROTOTYPE_CACHE or ModelCache()
+    try:
+        prototype_query((word,), load_shipped(_PROTOTYPE_CACHE)[1])
+    except ConfigError:
+        return False
+    return True
+
+
+_PROTOTYPE_CACHE: ModelCache | None = None
+
+
 def example_query(
     example: np.ndarray, rate: int, store: ModelStore, device: torch.device, cache: ModelCache
 ) -> torch.Tensor:

@@ -1,0 +1,68 @@
+"""The learned separator in the window: the default backend, one pass, and asking by example."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QSettings
+
+from tagbox_gui.core.audio.stems import render_stems
+from tagbox_gui.core.store.models import ModelStore
+from tagbox_gui.gui.main_window import MainWindow
+from tagbox_gui.gui.settings import AppSettings
+from tests.gui.fake_engine import fake_player
+from tests.gui.window_helpers import make_window, open_song
+
+
+def test_learned_is_the_default_backend_and_runs_in_one_pass(qtbot, model_dir, settings,
+                                                             song_path) -> None:  # fmt: skip
+    window = make_window(qtbot, model_dir, settings, backend="missing")  # no choice made
+    window.run_view.reset_settings()
+    assert window.settings_panel.settings().backend == "learned"
+    assert window.settings_panel.settings().steps == 0
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    with qtbot.waitSignal(window.controller.run_finished, timeout=10_000) as blocker:
+        assert window.run_view.start() is not None
+    assert blocker.args[0].steps_done == 0 and blocker.args[0].estimate is not None
+    qtbot.waitUntil(lambda: window.export_button.isEnabled(), timeout=3000)
+    assert "one pass" in window.run_panel.status.text()
+    window.controller.shutdown(5000)
+
+
+def test_the_region_as_the_example_needs_the_learned_backend(qtbot, model_dir, settings,
+                                                             song_path) -> None:  # fmt: skip
+    window = make_window(qtbot, model_dir, settings, backend="light")
+    open_song(qtbot, window, song_path)
+    window.song_panel.as_example.setChecked(True)
+    assert window.song_panel.region() is None  # the whole song is separated
+    example = window.song_panel.example()
+    assert example is not None and example.path is None and example.end > example.start
+    assert "learned" in window.run_view.problem()
+    combo = window.settings_panel.backend
+    combo.setCurrentIndex(combo.findData("learned"))
+    assert window.run_view.problem() == ""  # no tag needed: the example says what
+    window.controller.shutdown(5000)
+
+
+@pytest.mark.slow
+def test_a_real_one_pass_run_gives_stems_that_add_up(qtbot, tmp_path: Path, model_dir: Path,
+                                                     song_path: Path) -> None:  # fmt: skip
+    """The real engine and the shipped separator (the tag panel lists the taggers' tags)."""
+    settings = AppSettings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    window = MainWindow(ModelStore(model_dir), settings, player=fake_player())
+    qtbot.addWidget(window)
+    window.run_view.reset_settings()
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Drums")
+    assert window.run_view.problem() == ""
+    with qtbot.waitSignal(window.controller.run_finished, timeout=60_000) as blocker:
+        assert window.run_view.start() is not None
+    result = blocker.args[0]
+    song = window.song
+    separated, residual = render_stems(song, result.estimate)
+    assert separated.shape == song.data.shape
+    np.testing.assert_allclose(separated + residual, song.data, atol=1e-6)
+    window.controller.shutdown(5000)
