@@ -18,6 +18,7 @@ deviations, stays at most ``trust_radius``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -68,17 +69,22 @@ class LearnedSettings:
 SETTINGS = LearnedSettings()
 
 
+WEIGHTS_ENV = "TAGBOX_SEPARATOR"
+"""Environment variable naming other separator weights (e.g. a training checkpoint's export)."""
+
+
 def weights_path() -> Path:
     """The shipped separator weights (package data)."""
     return Path(str(resources.files("tagbox_gui.resources").joinpath("separator", WEIGHTS_FILE)))
 
 
 def load_shipped(cache: ModelCache) -> tuple[QuerySeparator, dict[str, torch.Tensor]]:
-    """The shipped separator and its prototypes, checked against :data:`WEIGHTS_SHA256`."""
-    path = weights_path()
-    net, extra = cache.get(
-        ("separator", str(path)), lambda: load_separator(path, WEIGHTS_SHA256 or None)
-    )
+    """The separator and its prototypes: the shipped ones, checked against
+    :data:`WEIGHTS_SHA256`, or those of the file ``$TAGBOX_SEPARATOR`` names (unchecked)."""
+    other = os.environ.get(WEIGHTS_ENV)
+    path = Path(other) if other else weights_path()
+    sha256 = None if other else WEIGHTS_SHA256
+    net, extra = cache.get(("separator", str(path)), lambda: load_separator(path, sha256))
     return net, extra["prototypes"]
 
 
