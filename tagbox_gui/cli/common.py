@@ -6,7 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
-from tagbox_gui.core.types import Example, Region
+from tagbox_gui.core.errors import ConfigError
+from tagbox_gui.core.types import Example, Region, TaggerSpec
 
 
 def comma_list(text: str) -> tuple[str, ...]:
@@ -20,6 +21,14 @@ def fft_sizes(text: str) -> tuple[int, ...]:
         return tuple(int(v) for v in comma_list(text))
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a list of FFT sizes") from None
+
+
+def tagger_spec(text: str) -> TaggerSpec:
+    """``ARCH/DATASET`` (e.g. ``fcn/mtat``); a malformed one is a one-line usage error."""
+    try:
+        return TaggerSpec.parse(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_region(text: str) -> Region:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Generator
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
@@ -21,8 +21,9 @@ from tagbox_gui.cli.common import (
     parse_example,
     parse_example_region,
     parse_region,
+    tagger_spec,
 )
-from tagbox_gui.core.audio.atomic import write_atomically
+from tagbox_gui.core.audio.atomic import check_file, check_folder, write_atomically
 from tagbox_gui.core.errors import ConfigError, UserError
 from tagbox_gui.core.separation.backends import BACKENDS
 from tagbox_gui.core.store.models import JUKEBOX_LICENCE, ModelStore
@@ -32,9 +33,11 @@ from tagbox_gui.core.types import (
     RunConfig,
     RunResult,
     StepResult,
-    TaggerSpec,
     config_record,
 )
+
+if TYPE_CHECKING:
+    from tagbox_gui.core.audio.export import ExportFormat
 
 # The engine, torch and the audio stack are imported when the command runs, so that
 # `tagbox --help` and the light sub-commands start quickly.
@@ -55,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--avoid", type=comma_list, default=(), help="tags to avoid explicitly")
     p.add_argument("--ignore", type=comma_list, default=(), help="tags left out of the loss")
-    p.add_argument("--tagger", action="append", type=TaggerSpec.parse, metavar="ARCH/DATASET")
+    p.add_argument("--tagger", action="append", type=tagger_spec, metavar="ARCH/DATASET")
     p.add_argument("--steps", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--fft", type=fft_sizes, metavar="N,N,...")
@@ -88,6 +91,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=EXPORT_FORMATS, default="wav32")
     p.add_argument("--log-json", type=Path, metavar="FILE")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace stems of the same names already in OUTDIR (default: refuse and list them; "
+        "song.mp3 and song.ogg make the same stem names)",
+    )
     add_balance_tags(p)
     add_model_dir(p)
     p.set_defaults(func=main)
@@ -141,26 +150,24 @@ def build_config(
 
 def main(args: argparse.Namespace) -> int:
     """Run `tagbox separate`."""
+    from tagbox_gui.core.audio.export import stem_paths
     from tagbox_gui.core.audio.song import load_song
     from tagbox_gui.core.separation import engine
 
+    _check_request(args)
+    _check_outputs(args)  # before the first step, creating nothing
     if args.jukebox_weights is not None:
         store: ModelStore = _StoreWithJukebox(args.model_dir, args.jukebox_weights)
     else:
         store = ModelStore(args.model_dir)
-    if args.tags is not None and args.each is not None:
-        raise ConfigError("give either --tags (one separation) or --each (one per instrument)")
-    if args.tags is None and args.each is None and args.example is None:
-        raise ConfigError("say what to separate: --tags piano, --each drums,bass or --example")
-    if args.each is not None and args.example is not None:
-        raise ConfigError("--example asks for one instrument; use it with --tags, not --each")
     if args.each is not None:
         return _separate_each(args, store)
     song = load_song(args.song)
     config = build_config(args, store)
-    _check_output(args.output)
+    run = engine.run(config, song, store, measure_residual=False)  # checks every setting
+    _refuse_existing(stem_paths(args.output, song.name, _stem_words(config), _format(args)), args)
     steps: list[StepResult] = []
-    result = _drive(engine.run(config, song, store, measure_residual=False), config, steps)
+    result = _drive(run, config, steps)
     paths = _export(song, config, result, args)
     if args.log_json:
         _write_json(args.log_json, _log(config, steps))
@@ -170,11 +177,11 @@ def main(args: argparse.Namespace) -> int:
 
 def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
     """``--each``: one run per instrument, then stems that share the mix, and the rest."""
-    from tagbox_gui.core.audio.export import ExportFormat, export_shared_stems
+    from tagbox_gui.core.audio.export import ExportFormat, export_shared_stems, shared_stem_paths
     from tagbox_gui.core.audio.song import load_song
     from tagbox_gui.core.separation import engine
     from tagbox_gui.core.separation.cache import ModelCache
-    from tagbox_gui.core.separation.loading import build_criteria
+    from tagbox_gui.core.separation.loading import build_criteria, create_backend_factory
 
     if args.mode != Mode.MASK.value:
         raise ConfigError("--each needs mask mode: free-mode stems have no mask to share")
@@ -185,8 +192,12 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
     cache, estimates, provenance, logs = ModelCache(), {}, {}, {}
     for config in configs.values():  # every instrument's settings, tags and models, up front
         engine.validate(config, song.duration)
-        build_criteria(config, store, engine.resolve_device(config.device), cache)
-    _check_output(args.output)
+        device = engine.resolve_device(config.device)
+        if config.steps:
+            build_criteria(config, store, device, cache)
+        else:  # a one-pass run loads no tagger: its backend says whether it knows the word
+            create_backend_factory(config, store, device, cache)
+    _refuse_existing(shared_stem_paths(args.output, song.name, args.each, _format(args)), args)
     for word, config in configs.items():
         print(f"separating {word}", file=sys.stderr)
         steps: list[StepResult] = []
@@ -196,7 +207,7 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
         estimates[word], provenance[word] = result.estimate, _provenance(config, result)
         logs[word] = _log(config, steps)
     stems, rest = export_shared_stems(song, estimates, args.output, ExportFormat(args.format),
-                                      provenance)  # fmt: skip
+                                      provenance, overwrite=args.overwrite)  # fmt: skip
     if args.log_json:
         _write_json(args.log_json, logs)
     for word, path in zip(args.each, stems, strict=True):
@@ -205,12 +216,48 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
     return 0
 
 
-def _check_output(folder: Path) -> None:
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"output {folder} exists and is not a folder")
-    folder.mkdir(parents=True, exist_ok=True)
-    if not os.access(folder, os.W_OK):
-        raise ConfigError(f"cannot write to the output folder {folder}")
+def _check_request(args: argparse.Namespace) -> None:
+    """ConfigError for options that do not go together or name a file that is not there."""
+    if args.tags is not None and args.each is not None:
+        raise ConfigError("give either --tags (one separation) or --each (one per instrument)")
+    if args.tags is None and args.each is None and args.example is None:
+        raise ConfigError("say what to separate: --tags piano, --each drums,bass or --example")
+    if args.each is not None and args.example is not None:
+        raise ConfigError("--example asks for one instrument; use it with --tags, not --each")
+    if args.jukebox_weights is not None:
+        if not args.jukebox_weights.is_file():
+            what = "is a folder" if args.jukebox_weights.is_dir() else "does not exist"
+            raise ConfigError(f"--jukebox-weights '{args.jukebox_weights}' {what}; give the "
+                              "Jukebox VQ-VAE file (vqvae.pth.tar)")  # fmt: skip
+        if (args.backend or "learned") != "jukebox":
+            raise ConfigError("--jukebox-weights is used only by the jukebox backend; add "
+                              "--backend jukebox")  # fmt: skip
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Every path the run will write, checked before its first step; nothing is created."""
+    check_folder(args.output)
+    if args.log_json is not None:
+        check_file(args.log_json, "--log-json file")
+
+
+def _refuse_existing(paths: list[Path] | tuple[Path, ...], args: argparse.Namespace) -> None:
+    """ConfigError listing the stems already in the output folder, unless ``--overwrite``."""
+    from tagbox_gui.core.audio.export import existing_files
+
+    existing = existing_files(paths)
+    if existing and not args.overwrite:
+        names = ", ".join(f"'{path.name}'" for path in existing)
+        raise ConfigError(f"{names} {'is' if len(existing) == 1 else 'are'} already in "
+                          f"'{args.output}'; add --overwrite to replace "
+                          f"{'it' if len(existing) == 1 else 'them'}, or choose another "
+                          "folder with -o")  # fmt: skip
+
+
+def _format(args: argparse.Namespace) -> ExportFormat:
+    from tagbox_gui.core.audio.export import ExportFormat
+
+    return ExportFormat(args.format)
 
 
 def _drive(run: Generator, config: RunConfig, steps: list[StepResult]) -> RunResult:
@@ -254,7 +301,8 @@ def _export(song, config: RunConfig, result: RunResult, args: argparse.Namespace
 
     fmt = ExportFormat(args.format)
     provenance = _provenance(config, result)
-    return export_stems(song, result.estimate, args.output, _stem_words(config), fmt, provenance)
+    return export_stems(song, result.estimate, args.output, _stem_words(config), fmt, provenance,
+                        overwrite=args.overwrite)  # fmt: skip
 
 
 def _stem_words(config: RunConfig) -> tuple[str, ...]:
@@ -278,4 +326,5 @@ def _log(config: RunConfig, steps: list[StepResult]) -> dict:
 
 
 def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)  # checked before the run (_check_outputs)
     write_atomically(path, json.dumps(data, indent=1))

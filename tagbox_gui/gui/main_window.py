@@ -24,7 +24,13 @@ from PySide6.QtWidgets import (
 )
 
 from tagbox_gui import APP_NAME
-from tagbox_gui.core.audio.export import ExportFormat, export_stems, stem_names
+from tagbox_gui.core.audio.export import (
+    ExportFormat,
+    existing_files,
+    export_stems,
+    stem_names,
+    stem_paths,
+)
 from tagbox_gui.core.audio.song import Song
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.store.models import ModelStore
@@ -282,9 +288,13 @@ class MainWindow(QMainWindow):
         if shown is None or not self.run_view.licence_accepted():
             return None
         (estimate, provenance), tags = shown
+        existing = existing_files(stem_paths(folder, self.song.name, tags, fmt))
+        if existing and not self.confirm_overwrite(existing):
+            return None
         self.setCursor(Qt.CursorShape.WaitCursor)
         try:
-            paths = export_stems(self.song, estimate, folder, tags, fmt, provenance)
+            paths = export_stems(self.song, estimate, folder, tags, fmt, provenance,
+                                 overwrite=bool(existing))  # fmt: skip
         except Exception as exc:
             show_error(self, exc, "Export failed")
             return None
@@ -302,6 +312,18 @@ class MainWindow(QMainWindow):
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
         return box
+
+    def confirm_overwrite(self, existing: list[Path]) -> bool:
+        """Asked before Export… replaces stems that are already in the folder."""
+        names = "\n".join(path.name for path in existing)
+        answer = QMessageBox.question(
+            self,
+            "Replace stems?",
+            f"These files are already in {existing[0].parent}:\n\n{names}\n\nReplace them?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
 
     def confirm_quit(self) -> bool:
         """Asked when the window closes during a run (tests replace it)."""

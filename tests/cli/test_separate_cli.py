@@ -62,7 +62,8 @@ def test_jukebox_backend_with_given_weights(tmp_path, model_dir, fixtures_dir, c
     weights = require(fixtures_dir / "jukebox" / "vqvae_random.pth.tar")
     song = _song(tmp_path / "song.flac", seconds=2.0, channels=1, rate=44_100)
     code, _, _ = _run(capsys, song, "--tags", "piano", "--steps", "1", "--fft", "1024",
-                           "--jukebox-weights", weights, "--model-dir", model_dir,
+                           "--backend", "jukebox", "--jukebox-weights", weights,
+                           "--model-dir", model_dir,
                            "--tagger", "fcn/mtat", "-o", tmp_path)  # fmt: skip
     assert code == 0
     sep = tmp_path / "song - piano.wav"
@@ -87,7 +88,7 @@ def _bad_wav(tmp_path: Path, data: np.ndarray) -> Path:
         (lambda d: d / "missing.wav", (), "missing.wav"),
         (lambda d: _bad_wav(d, np.zeros((0, 1))), (), "no audio"),
         (lambda d: _bad_wav(d, np.full((1000, 1), np.nan)), (), "NaN"),
-        (lambda d: _song(d / "s.wav"), ("--tags", "pianno"), "did you mean 'piano'"),
+        (lambda d: _song(d / "s.wav"), ("--tags", "pianno", "--backend", "light"), "'piano'"),
         (lambda d: _song(d / "s.wav"), ("--tags", "bass", "--tagger", "fcn/mtat"), "jamendo"),
         (lambda d: _song(d / "s.wav"), ("--region", "2:9"), "outside the song"),
         (lambda d: _song(d / "s.wav"), ("--model-dir", "EMPTY"), "tagbox models fetch fcn/mtat"),
@@ -155,10 +156,11 @@ def test_each_instrument_gets_a_stem_and_they_add_up_with_the_rest(tmp_path, mod
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ((), "either --tags"),
+        ((), "say what to separate"),
         (("--tags", "piano", "--each", "drums"), "either --tags"),
         (("--each", "piano,piano"), "twice"),
-        (("--each", "piano,pianno"), "did you mean 'piano'"),
+        (("--each", "piano,pianno"), "no prototype for 'pianno'"),  # the learned backend's word
+        (("--each", "piano,pianno", "--backend", "light"), "did you mean 'piano'"),
         (("--each", "piano", "--mode", "free"), "mask mode"),
     ],
 )

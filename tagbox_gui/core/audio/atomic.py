@@ -1,8 +1,14 @@
-"""Writing small files so that a reader never sees a partial one."""
+"""Writing small files so that a reader never sees a partial one, and checking before a run
+that its output paths can be written."""
 
 from __future__ import annotations
 
+import errno
+import os
+import tempfile
 from pathlib import Path
+
+from tagbox_gui.core.errors import ConfigError
 
 
 def write_atomically(path: Path, data: str | bytes) -> None:
@@ -17,3 +23,42 @@ def write_atomically(path: Path, data: str | bytes) -> None:
     else:
         tmp.write_text(data)
     tmp.replace(path)
+
+
+def check_folder(folder: Path, what: str = "output folder") -> None:
+    """ConfigError unless ``folder`` is, or can be made, a folder this process may write in.
+
+    Nothing stays behind: a missing folder is tried by creating and removing its first missing
+    part, an existing one by a temporary file. So a run can check its outputs before its first
+    step and still create its folders only when it writes.
+    """
+    existing, missing = folder, []
+    while not os.path.lexists(existing):
+        missing.append(existing)
+        existing = existing.parent
+    if not existing.is_dir():
+        place = "is" if existing == folder else f"is under '{existing}', which is"
+        raise ConfigError(f"the {what} '{folder}' {place} a file, not a folder; "
+                          "choose another place")  # fmt: skip
+    try:
+        if missing:
+            missing[-1].mkdir()
+            missing[-1].rmdir()
+        else:
+            with tempfile.TemporaryFile(dir=existing):
+                pass
+    except OSError as exc:
+        # ENOENT for a parent that exists: a file system that takes no new folders (/proc).
+        reason = "no folder can be made there" if exc.errno == errno.ENOENT else exc.strerror
+        message = f"cannot write the {what} '{folder}' ({reason}); choose another place"
+        raise ConfigError(message) from exc
+
+
+def check_file(path: Path, what: str = "file") -> None:
+    """ConfigError unless ``path`` can be written: not a folder, in a folder that can be."""
+    if path.is_dir():
+        raise ConfigError(f"the {what} '{path}' is a folder; give a file name")
+    check_folder(path.parent, f"folder of the {what}")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ConfigError(f"cannot write the {what} '{path}' (permission denied); "
+                          "choose another file")  # fmt: skip

@@ -10,12 +10,15 @@ would exceed full scale and has to be clipped, which is logged.
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import errno
 import logging
 import os
 import re
 import secrets
-from collections.abc import Iterable, Mapping
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -142,27 +145,125 @@ def write_audio(
     The file is written to a temporary name in the same folder and renamed over ``path`` only
     when complete, so an error never leaves a half-written file (the temporary is removed).
     PCM samples are rounded to the nearest code and clipped to full scale; ``metadata`` keys
-    must be among :data:`METADATA_KEYS`. Raises :class:`AudioError` if the file cannot be written.
+    must be among :data:`METADATA_KEYS`. Raises :class:`AudioError` if the file cannot be written
+    (a full disk is named as such).
     """
     path = Path(path)
-    metadata = dict(metadata or {})
-    unknown = set(metadata) - set(METADATA_KEYS)
-    if unknown:
-        raise ValueError(f"unsupported metadata keys {sorted(unknown)}; use {METADATA_KEYS}")
-    samples = _file_samples(np.asarray(data), fmt)
-    temp = _temp_beside(path)
+    return write_together([(path, data, metadata or {})], rate, fmt, overwrite=True)[0]
+
+
+def write_together(
+    files: Sequence[tuple[Path, np.ndarray, Mapping[str, str]]],
+    rate: int,
+    fmt: ExportFormat = DEFAULT_EXPORT_FORMAT,
+    *,
+    overwrite: bool = False,
+) -> list[Path]:
+    """Write files ``(path, data, metadata)`` so that they appear all together or not at all.
+
+    Every file is first written completely to a temporary beside its target; only then are they
+    renamed into place. Whatever fails - a full disk, Ctrl+C, an error of any kind - the
+    temporaries are removed and files this call replaced are put back, so a set of stems that add
+    up to the song is never left half new and half old. Without ``overwrite`` an existing target
+    is an :class:`AudioError` and nothing is written. The folders must exist.
+    """
+    paths = [Path(path) for path, _, _ in files]
+    for metadata in (m for _, _, m in files):
+        unknown = set(metadata) - set(METADATA_KEYS)
+        if unknown:
+            raise ValueError(f"unsupported metadata keys {sorted(unknown)}; use {METADATA_KEYS}")
+    _refuse_existing(paths, overwrite)
+    temps: list[Path] = []
     try:
-        _write_file(temp, samples, rate, fmt, metadata)
-        os.replace(temp, path)
+        for path, data, metadata in files:
+            temps.append(_temp_beside(Path(path)))
+            _write_temp(temps[-1], Path(path), data, rate, fmt, metadata, len(files))
+        _refuse_existing(paths, overwrite)  # another program may have written one meanwhile
+        _rename_all(list(zip(temps, paths, strict=True)), len(files))
+    finally:
+        for temp in temps:
+            temp.unlink(missing_ok=True)  # already gone once renamed
+    return paths
+
+
+def _write_temp(
+    temp: Path,
+    path: Path,
+    data: np.ndarray,
+    rate: int,
+    fmt: ExportFormat,
+    metadata: Mapping[str, str],
+    count: int,
+) -> None:
+    try:
+        _write_file(temp, _file_samples(np.asarray(data), fmt), rate, fmt, dict(metadata))
     except (RuntimeError, OSError) as exc:
-        temp.unlink(missing_ok=True)
-        raise AudioError(
-            f"cannot write '{path}' ({_reason(exc)}); check the folder and its free space."
-        ) from exc
-    except BaseException:  # interrupted: still leave nothing half-written behind
-        temp.unlink(missing_ok=True)
+        raise AudioError(_cannot_write(path, exc, count)) from exc
+
+
+def _cannot_write(path: Path, exc: BaseException, count: int) -> str:
+    """One sentence: which file, why (a full disk by name), and that nothing was kept."""
+    full = _disk_full(path.parent, exc)
+    reason = "the disk is full" if full else _reason(exc)
+    kept = "none of the stems was written" if count > 1 else "nothing was written"
+    advice = "free some disk space or choose another folder" if full else "check the folder"
+    return f"cannot write '{path}' ({reason}), so {kept}; {advice}."
+
+
+_FULL = 1 << 20  # free bytes below which a failed write is put down to a full disk
+
+
+def _disk_full(folder: Path, exc: BaseException) -> bool:
+    """Whether a write failed for want of space: by its errno, or, for libsndfile (which only
+    says "System error"), by the space left on the folder's file system."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    try:
+        return shutil.disk_usage(folder).free < _FULL
+    except OSError:
+        return False
+
+
+def _refuse_existing(paths: Sequence[Path], overwrite: bool) -> None:
+    folders = [p for p in paths if p.is_dir()]
+    if folders:
+        raise AudioError(f"'{folders[0]}' is a folder, so no stem can be written in its place; "
+                         "choose another output folder.")  # fmt: skip
+    existing = existing_files(paths)
+    if existing and not overwrite:
+        names = ", ".join(f"'{p.name}'" for p in existing)
+        raise AudioError(f"{names} already exist{'s' if len(existing) == 1 else ''} in "
+                         f"'{existing[0].parent}'; nothing was replaced.")  # fmt: skip
+
+
+def existing_files(paths: Iterable[Path]) -> list[Path]:
+    """Those of ``paths`` that exist already (the files an export would replace)."""
+    return [Path(p) for p in paths if os.path.lexists(p)]
+
+
+def _rename_all(moves: list[tuple[Path, Path]], count: int) -> None:
+    """Rename each temporary onto its target; on any failure put every old file back."""
+    backups: list[tuple[Path, Path]] = []
+    placed: list[Path] = []
+    try:
+        for _, path in moves:
+            if os.path.lexists(path):
+                backups.append((_temp_beside(path, ".old"), path))
+                os.replace(path, backups[-1][0])
+        for temp, path in moves:
+            os.replace(temp, path)
+            placed.append(path)
+    except BaseException as exc:  # Ctrl+C included: never leave a mix of new and old stems
+        for path in placed:
+            path.unlink(missing_ok=True)
+        for backup, path in backups:
+            if os.path.lexists(backup):
+                os.replace(backup, path)
+        if isinstance(exc, OSError):
+            raise AudioError(_cannot_write(moves[len(placed)][1], exc, count)) from exc
         raise
-    return path
+    for backup, _ in backups:
+        backup.unlink(missing_ok=True)
 
 
 def _reason(exc: Exception) -> str:
@@ -170,14 +271,14 @@ def _reason(exc: Exception) -> str:
     return (text.splitlines()[-1] if text else type(exc).__name__).rstrip(".")
 
 
-def _temp_beside(path: Path) -> Path:
+def _temp_beside(path: Path, suffix: str = ".part") -> Path:
     """An unused name in ``path``'s folder: the same file system, so the final rename is atomic.
 
     libsndfile creates the file itself, so it gets the user's usual permissions (umask).
     """
     if not path.parent.is_dir():
         raise AudioError(f"the folder '{path.parent}' does not exist; choose another folder.")
-    return path.parent / f".{path.stem[:40]}.{secrets.token_hex(6)}.part"
+    return path.parent / f".{path.stem[:40]}.{secrets.token_hex(6)}{suffix}"
 
 
 def _file_samples(data: np.ndarray, fmt: ExportFormat) -> np.ndarray:
@@ -226,26 +327,28 @@ def export_stems(
     tags: Iterable[str],
     fmt: ExportFormat = DEFAULT_EXPORT_FORMAT,
     provenance: Mapping[str, str] | None = None,
+    *,
+    overwrite: bool = False,
 ) -> tuple[Path, Path]:
     """Render and write ``<song> - <tags>`` and ``<song> - no <tags>``; return their paths.
 
     Both files are full length, at the song's rate and channel count, aligned at 0:00, and the
-    decoded files sum back to the song (see the module docstring). ``outdir`` is created if
-    needed; existing files of the same names are replaced (each atomically: if the second
-    write fails, the first stem is already complete on disk).
+    decoded files sum back to the song (see the module docstring). They appear together or not
+    at all (:func:`write_together`): a failure or Ctrl+C leaves the folder as it was, old stems
+    included. Existing stems of the same names are an :class:`AudioError` unless ``overwrite``.
+    ``outdir`` is created if needed (and removed again if the writing fails).
     """
-    outdir = _make_folder(outdir)
     separated, residual = stems_as_written(song, estimate, fmt)
     provenance = dict(provenance or {})
-    paths = [
-        _write_stem(outdir, name, data, stem, provenance, song.rate, fmt)
+    names = stem_names(song.name, list(tags))
+    items = [
+        _stem_item(Path(outdir), name, data, stem, provenance, fmt)
         for name, data, stem in zip(
-            stem_names(song.name, list(tags)),
-            (separated, residual),
-            ("separated", "residual (song minus separated)"),
+            names, (separated, residual), ("separated", "residual (song minus separated)"),
             strict=True,
         )
-    ]
+    ]  # fmt: skip
+    paths = _write_in_new_folder(Path(outdir), items, song.rate, fmt, overwrite)
     return paths[0], paths[1]
 
 
@@ -255,46 +358,80 @@ def export_shared_stems(
     outdir: Path | str,
     fmt: ExportFormat = DEFAULT_EXPORT_FORMAT,
     provenance: Mapping[str, Mapping[str, str]] | None = None,
+    *,
+    overwrite: bool = False,
 ) -> tuple[list[Path], Path]:
     """Write one stem per separated source and one rest; return ``(stems, rest)`` paths.
 
     The sources share the mixture first (``core.audio.estimates.share``), so no energy is written
     twice. Each stem is quantised to ``fmt`` and the rest (``<song> - no a + b + ...``) is the
     song minus all of them, so the decoded files add back up to the song as the two stems of
-    :func:`export_stems` do. ``provenance[name]`` goes into the stem of source ``name``.
+    :func:`export_stems` do. ``provenance[name]`` goes into the stem of source ``name``. All the
+    files appear together or not at all, and ``overwrite`` works as in :func:`export_stems`.
     """
-    outdir = _make_folder(outdir)
+    outdir = Path(outdir)
     names = list(estimates)
     rest = np.asarray(song.data, dtype=np.float64).copy()
-    written: list[tuple[str, np.ndarray, str, Mapping[str, str]]] = []
+    items: list[tuple[Path, np.ndarray, Mapping[str, str]]] = []
     for name, estimate in share(estimates).items():
         separated, _ = render_stems(song, estimate)
         separated = quantise(separated, fmt)
         rest -= separated
-        written.append((stem_names(song.name, [name])[0], separated, "separated",
-                        (provenance or {}).get(name, {})))  # fmt: skip
+        items.append(_stem_item(outdir, stem_names(song.name, [name])[0], separated, "separated",
+                                (provenance or {}).get(name, {}), fmt))  # fmt: skip
     _warn_clipping(rest, fmt, song.name)
-    written.append((stem_names(song.name, names)[1], rest, "rest (song minus every stem)", {}))
-    paths = [_write_stem(outdir, *item, song.rate, fmt) for item in written]
+    rest_name = stem_names(song.name, names)[1]
+    items.append(_stem_item(outdir, rest_name, rest, "rest (song minus every stem)", {}, fmt))
+    paths = _write_in_new_folder(outdir, items, song.rate, fmt, overwrite)
     return paths[:-1], paths[-1]
 
 
-def _make_folder(outdir: Path | str) -> Path:
-    outdir = Path(outdir)
+def stem_paths(outdir: Path | str, song_name: str, tags: Iterable[str],
+               fmt: ExportFormat) -> tuple[Path, Path]:  # fmt: skip
+    """The files :func:`export_stems` writes: the separated stem and the residual."""
+    separated, residual = stem_names(song_name, list(tags))
+    return Path(outdir) / (separated + fmt.extension), Path(outdir) / (residual + fmt.extension)
+
+
+def shared_stem_paths(outdir: Path | str, song_name: str, names: Sequence[str],
+                      fmt: ExportFormat) -> list[Path]:  # fmt: skip
+    """The files :func:`export_shared_stems` writes: one stem per name, then the rest."""
+    stems = [stem_names(song_name, [name])[0] for name in names]
+    rest = stem_names(song_name, list(names))[1]
+    return [Path(outdir) / (name + fmt.extension) for name in [*stems, rest]]
+
+
+def _write_in_new_folder(outdir: Path, items: Sequence[tuple[Path, np.ndarray, Mapping[str, str]]],
+                         rate: int, fmt: ExportFormat, overwrite: bool) -> list[Path]:  # fmt: skip
+    """:func:`write_together` into ``outdir``, created first; what it created goes on failure."""
+    created = _make_folder(outdir)
+    try:
+        return write_together(items, rate, fmt, overwrite=overwrite)
+    except BaseException:
+        for folder in reversed(created):
+            with contextlib.suppress(OSError):  # not empty: somebody else wrote there
+                folder.rmdir()
+        raise
+
+
+def _make_folder(outdir: Path) -> list[Path]:
+    """Create ``outdir`` and its missing parents; return those it created, outermost first."""
+    missing = [folder for folder in (outdir, *outdir.parents) if not os.path.lexists(folder)]
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise AudioError(
             f"cannot create '{outdir}' ({exc.strerror}); choose another folder."
         ) from exc
-    return outdir
+    return missing[::-1]
 
 
-def _write_stem(outdir: Path, name: str, data: np.ndarray, stem: str,
-                provenance: Mapping[str, str], rate: int, fmt: ExportFormat) -> Path:  # fmt: skip
+def _stem_item(outdir: Path, name: str, data: np.ndarray, stem: str,
+               provenance: Mapping[str, str], fmt: ExportFormat,
+               ) -> tuple[Path, np.ndarray, Mapping[str, str]]:  # fmt: skip
     metadata = {"title": name, "software": f"{APP_NAME} {__version__}"}
     metadata["comment"] = format_provenance(provenance, stem)
-    return write_audio(outdir / (name + fmt.extension), data, rate, fmt, metadata)
+    return outdir / (name + fmt.extension), data, metadata
 
 
 def stems_as_written(

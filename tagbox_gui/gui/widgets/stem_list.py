@@ -98,7 +98,7 @@ class StemListView(QListWidget):
         if self._song is None or self._paths is not None or self._pending is not None:
             return
         job = self._export_job()  # captured now: a later set_stems cannot change what it writes
-        self._pending = (self._serial, _EXPORTER.submit(export_stems, *job))
+        self._pending = (self._serial, _EXPORTER.submit(export_stems, *job, overwrite=True))
 
     def stem_files(self) -> tuple[Path, Path]:
         """Write the two stems (once per result) and return their paths.
@@ -111,7 +111,7 @@ class StemListView(QListWidget):
         if pending is not None and pending[0] == self._serial:
             self._paths = pending[1].result()  # re-raises the worker's UserError
         if self._paths is None or not all(p.is_file() for p in self._paths):
-            self._paths = export_stems(*self._export_job())
+            self._paths = export_stems(*self._export_job(), overwrite=True)  # our own files
         return self._paths
 
     def _export_job(self) -> tuple:

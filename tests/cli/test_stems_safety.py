@@ -1,0 +1,235 @@
+"""Nothing lost: a run's stems appear together or not at all, old stems are replaced only when
+asked, a failed run leaves no folder, and every output path is checked before the first step.
+
+Faults are real where the fault needs it: Ctrl+C is a SIGINT to a real `tagbox` process, a full
+disk is a small tmpfs mounted in a private mount namespace (skipped where the system allows
+none).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from tagbox_gui.cli import main
+from tests.cli.processes import run_cli, write_song
+from tests.conftest import REPO
+
+PAIR = ["song - piano.wav", "song - no piano.wav"]
+EACH = ["song - piano.wav", "song - strings.wav", "song - no piano + strings.wav"]
+
+# A `tagbox` process that sends itself SIGINT (Ctrl+C) at one chosen moment of the writing.
+_INTERRUPT = """
+import os, signal, sys
+import tagbox_gui.core.audio.export as export
+
+def ctrl_c():
+    os.kill(os.getpid(), signal.SIGINT)
+
+if sys.argv[1] == "writes":  # once the first stem is complete in its temporary file
+    write_temp = export._write_temp
+    def _write_temp(*args):
+        write_temp(*args)
+        ctrl_c()
+    export._write_temp = _write_temp
+else:  # once the first new stem has been renamed into place
+    replace, renamed = os.replace, []
+    def _replace(src, dst):
+        replace(src, dst)
+        if str(src).endswith(".part") and not renamed:
+            renamed.append(dst)
+            ctrl_c()
+    os.replace = _replace
+from tagbox_gui.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def _old_stems(folder: Path, names: list[str]) -> dict[str, bytes]:
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, name in enumerate(names):
+        sf.write(folder / name, [[0.125 * (index + 1)]] * 100, 44_100)
+    return _contents(folder)
+
+
+def _contents(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("moment", ["writes", "renames"])
+@pytest.mark.parametrize(
+    ("what", "names"), [(("--tags", "piano"), PAIR), (("--each", "piano,strings"), EACH)]
+)
+def test_ctrl_c_while_writing_keeps_the_old_stems_whole(
+    tmp_path: Path, model_dir: Path, moment: str, what: tuple[str, ...], names: list[str]
+) -> None:
+    song = write_song(tmp_path / "song.wav")
+    out = tmp_path / "out"
+    old = _old_stems(out, names)
+    result = run_cli(moment, "separate", song, *what, "--overwrite", "--model-dir", model_dir,
+                     "-o", out, script=_INTERRUPT)  # fmt: skip
+    assert result.returncode == 130, result.stderr
+    assert result.stderr.rstrip().endswith("tagbox: interrupted")
+    assert "Traceback" not in result.stderr
+    # The old stems, every one of them and byte for byte: no new stem beside an old one, and
+    # no temporary or backup file left behind.
+    assert _contents(out) == old
+
+
+def _tmpfs_works(place: Path) -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    place.mkdir()
+    probe = ["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=64k tmpfs '{place}'"]
+    return subprocess.run(probe, capture_output=True, check=False).returncode == 0
+
+
+@pytest.mark.slow
+def test_a_full_disk_at_the_second_stem_leaves_nothing_and_says_disk_full(
+    tmp_path: Path, model_dir: Path
+) -> None:
+    disk = tmp_path / "disk"
+    if not _tmpfs_works(disk):
+        pytest.skip("no private mount namespace here (unshare -rm) to mount a small tmpfs in")
+    song = write_song(tmp_path / "song.wav")  # 3 s mono: a 32-bit float stem is 529 kB
+    tagbox = (f"'{sys.executable}' -m tagbox_gui.cli separate '{song}' --tags piano "
+              f"--model-dir '{model_dir}'")  # fmt: skip
+    # 800 kB: the separated stem fits, the residual does not. The listing is taken inside the
+    # namespace, before the tmpfs goes away with it.
+    script = (f"mount -t tmpfs -o size=800k tmpfs '{disk}' && cd '{REPO}' && "
+              f"{tagbox} -o '{disk}/stems'; echo \"rc=$?\" >&2; ls -A '{disk}'")  # fmt: skip
+    result = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True,
+                            text=True, timeout=300, check=False)  # fmt: skip
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[-1] == "rc=2" and "Traceback" not in result.stderr, result.stderr
+    assert lines[-2].startswith("tagbox: error: cannot write")
+    assert "the disk is full" in lines[-2] and "none of the stems was written" in lines[-2]
+    assert "System error" not in result.stderr
+    assert result.stdout.split() == []  # not a stem, not a temporary, not even the folder
+
+
+def _separate(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
+    code = main(["separate", *map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _one_line(err: str, words: str) -> None:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("tagbox: error:"), err
+    assert words in lines[0], lines[0]
+
+
+def test_stems_already_there_are_kept_unless_overwrite(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    song = write_song(tmp_path / "song.wav")
+    out = tmp_path / "out"
+    old = _old_stems(out, PAIR)
+    code, _, err = _separate(capsys, song, "--tags", "piano", "--model-dir", model_dir, "-o", out)
+    assert code == 2
+    _one_line(err, "'song - piano.wav', 'song - no piano.wav' are already in")
+    assert "--overwrite" in err and _contents(out) == old
+    code, _, _ = _separate(capsys, song, "--tags", "piano", "--overwrite",
+                           "--model-dir", model_dir, "-o", out)  # fmt: skip
+    assert code == 0 and sorted(_contents(out)) == sorted(PAIR)
+    assert _contents(out) != old
+    assert sf.info(out / PAIR[0]).frames == sf.info(song).frames
+
+
+def test_songs_that_share_a_name_do_not_replace_each_others_stems(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flac, ogg = tmp_path / "song.flac", tmp_path / "song.ogg"
+    sf.write(flac, sf.read(write_song(tmp_path / "song.wav"))[0], 44_100)
+    sf.write(ogg, sf.read(tmp_path / "song.wav")[0], 44_100)
+    out = tmp_path / "out"
+    assert _separate(capsys, flac, "--tags", "piano", "--model-dir", model_dir, "-o", out)[0] == 0
+    first = _contents(out)
+    code, _, err = _separate(capsys, ogg, "--tags", "piano", "--model-dir", model_dir, "-o", out)
+    assert code == 2 and "already in" in err and _contents(out) == first
+
+
+def test_each_refuses_when_one_of_its_stems_is_there(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    song = write_song(tmp_path / "song.wav")
+    out = tmp_path / "out"
+    old = _old_stems(out, [EACH[2]])  # only the rest stem
+    code, _, err = _separate(capsys, song, "--each", "piano,strings", "--model-dir", model_dir,
+                             "-o", out)  # fmt: skip
+    assert code == 2
+    _one_line(err, "'song - no piano + strings.wav' is already in")
+    assert _contents(out) == old
+
+
+@pytest.mark.parametrize(
+    ("song_seconds", "args", "words"),
+    [
+        (3.0, ("--tags", "zither"), "no prototype for 'zither'"),
+        (3.0, ("--tags", "piano", "--region", "2:9"), "outside the song"),
+        (3.0, ("--tags", "piano", "--steps", "1", "--model-dir", "EMPTY"), "models fetch"),
+        (3.0, ("--each", "piano,zither"), "no prototype for 'zither'"),
+    ],
+)
+def test_a_failed_run_leaves_no_output_folder(
+    tmp_path: Path,
+    model_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    song_seconds: float,
+    args: tuple[str, ...],
+    words: str,
+) -> None:
+    song = write_song(tmp_path / "song.wav", seconds=song_seconds)
+    args = tuple(str(tmp_path / "none") if a == "EMPTY" else a for a in args)
+    if "--model-dir" not in args:
+        args = (*args, "--model-dir", str(model_dir))
+    out = tmp_path / "new" / "out"
+    code, _, err = _separate(capsys, song, *args, "-o", out)
+    assert code == 2
+    _one_line(err, words)
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize(
+    ("where", "words"),
+    [
+        (lambda d: d / "a-file" / "log.json", "is a file, not a folder"),
+        (lambda d: d / "a-folder", "is a folder"),
+        pytest.param(
+            lambda d: Path("/proc/tagbox/log.json"),
+            "no folder can be made there",
+            marks=pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="no /proc here"),
+        ),
+    ],
+)
+def test_an_unwritable_log_json_is_refused_before_the_first_step(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str], where, words: str
+) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    (tmp_path / "a-folder").mkdir()
+    song = write_song(tmp_path / "song.wav")
+    out = tmp_path / "out"
+    code, _, err = _separate(capsys, song, "--tags", "piano", "--steps", "1", "--backend", "light",
+                             "--model-dir", model_dir, "--log-json", where(tmp_path),
+                             "-o", out)  # fmt: skip
+    assert code == 2
+    _one_line(err, words)  # one line: no progress bar was ever drawn
+    assert "--log-json" in err and not out.exists()
+
+
+def test_log_json_in_a_new_folder_is_written(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    song = write_song(tmp_path / "song.wav")
+    log = tmp_path / "logs" / "run.json"
+    code, _, err = _separate(capsys, song, "--tags", "piano", "--model-dir", model_dir,
+                             "--log-json", log, "-o", tmp_path / "out")  # fmt: skip
+    assert code == 0, err
+    assert log.is_file()
