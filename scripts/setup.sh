@@ -7,8 +7,11 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
 if command -v apt-get >/dev/null 2>&1; then
-  # PortAudio for playback, Xvfb for screenshots, and the X/EGL libraries Qt loads even offscreen.
-  pkgs="libportaudio2 libsndfile1 xvfb xauth libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 \
+  # PortAudio for playback, Xvfb for screenshots, and the X/EGL libraries Qt loads even offscreen;
+  # FluidSynth and one small SoundFont for the tests of training/ (training/setup.sh adds the
+  # rest of the SoundFonts a corpus is rendered with).
+  pkgs="fluidsynth timgm6mb-soundfont \
+libportaudio2 libsndfile1 xvfb xauth libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 \
 libfontconfig1 libdbus-1-3 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 \
 libxcb-randr0 libxcb-render-util0 libxcb-image0 libxcb-xinerama0 libxcb-xkb1 libglib2.0-0"
   missing=""
