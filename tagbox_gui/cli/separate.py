@@ -310,8 +310,8 @@ def _stem_words(config: RunConfig) -> tuple[str, ...]:
     if config.tags or config.example is None:
         return config.tags
     if config.example.path is None:
-        return ("like the example",)
-    return (f"like {Path(config.example.path).stem}",)
+        return ("example",)
+    return (Path(config.example.path).stem,)  # a clip named for what plays in it
 
 
 def _log(config: RunConfig, steps: list[StepResult]) -> dict:

@@ -191,7 +191,7 @@ class RunView(QObject):
             w.song_panel.region(),
         )
         config = replace(config, example=w.song_panel.example())
-        stems = w.tag_panel.stem_words() or ("like the example",)
+        stems = w.tag_panel.stem_words() or ("example",)
         snapshots = SnapshotStore(self.budget)
         session = RunSession(w.song, config, stems, snapshots, analysis=w.analysis)
         self.session, self.shown, self._latest = session, None, None
