@@ -9,19 +9,50 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import re
 import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from tagbox_gui import __version__
 from tagbox_gui.core.errors import UserError
 
-SUBCOMMANDS = ("tag", "models", "separate", "evaluate")
+SUBCOMMANDS = ("tag", "tags", "models", "separate", "evaluate")
+BROKEN_PIPE = 141  # what a shell reports for a program stopped by SIGPIPE (128 + 13)
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, and which reads ``-1:3`` as a value.
+
+    Its sub-command parsers are of the same class (argparse makes them like their parent).
+    ``fill_help``, if set, completes the help texts the first time the help is shown (e.g. with
+    defaults that take importing torch to know).
+    """
+
+    fill_help: Callable[[argparse.ArgumentParser], None] | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A word that starts like a negative number is an option's value, not an option, so
+        # `--region -1:3` reaches the region's own check instead of "expected one argument".
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
+
+    def format_help(self) -> str:
+        """The help page, once ``fill_help`` has completed it."""
+        if self.fill_help is not None:
+            fill, self.fill_help = self.fill_help, None
+            fill(self)
+        return super().format_help()
+
+    def error(self, message: str) -> NoReturn:
+        """Print one line (what is wrong, and where the help is) and exit with status 2."""
+        self.exit(2, f"{self.prog}: error: {message}; see '{self.prog} --help'\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every sub-command that is installed."""
-    parser = argparse.ArgumentParser(
-        prog="tagbox", description="Separate any instrument you name out of a song."
-    )
+    parser = Parser(prog="tagbox", description="Separate any instrument you name out of a song.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMANDS:
@@ -40,13 +71,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # here, where a closed pipe can still be caught
+        return code
     except UserError as exc:
         print(f"tagbox: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("tagbox: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader stopped reading (`tagbox models list | head`): stop quietly, like other
+        # command-line tools, and let nothing try to write to the closed pipe again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return BROKEN_PIPE
 
 
 if __name__ == "__main__":

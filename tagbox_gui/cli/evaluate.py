@@ -18,10 +18,16 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tagbox_gui.cli.common import add_balance_tags, add_model_dir, comma_list, fft_sizes
+from tagbox_gui.cli.common import (
+    add_balance_tags,
+    add_model_dir,
+    comma_list,
+    fft_sizes,
+    tagger_spec,
+)
 from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.separation.backends import BACKENDS
-from tagbox_gui.core.types import RunConfig, StepResult, TaggerSpec, config_record
+from tagbox_gui.core.types import RunConfig, StepResult, config_record
 
 if TYPE_CHECKING:
     from tagbox_gui.core.evaluation.driver import EvaluationRun
@@ -41,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--tagger",
         action="append",
-        type=TaggerSpec.parse,
+        type=tagger_spec,
         metavar="ARCH/DATASET",
         help="repeat for several; each source uses those that have a tag for it "
         "(default: the backend's; with it, a source it has no tag for uses the backend's "
@@ -96,13 +102,27 @@ def build_config(args: argparse.Namespace) -> RunConfig:
     return default_config(args.backend, **{k: v for k, v in changes.items() if v is not None})
 
 
-def check_set(set_dir: Path) -> None:
-    """A clear error for a folder that is not a set."""
+def check_set(set_dir: Path, sources: tuple[str, ...] | None = None) -> None:
+    """A clear error for a folder that is not a complete set, or sources none of its songs has."""
     from tagbox_gui.core.evaluation import scoring
 
     if not set_dir.is_dir():
         raise ConfigError(f"'{set_dir}' is not a folder; give a set laid out like shared/eval/dev")
-    scoring.list_set(set_dir)
+    songs = scoring.check_set(set_dir)
+    known = sorted({source for _, song_sources in songs for source in song_sources})
+    unknown = [source for source in sources or () if source not in known]
+    if unknown:
+        raise ConfigError(f"no song of '{set_dir}' has a source '{unknown[0]}'; its sources are "
+                          f"{', '.join(known)}")  # fmt: skip
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Every path the run writes, checked before the first separation; nothing is created."""
+    from tagbox_gui.core.audio.atomic import check_file, check_folder
+
+    check_folder(args.output, "estimates folder")
+    if args.json is not None:
+        check_file(args.json, "--json file")
 
 
 class _Progress:
@@ -143,9 +163,10 @@ def main(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     if args.jobs < 1:
         raise ConfigError("--jobs must be at least 1")
-    check_set(args.set_dir)
-    config = build_config(args)
     sources = tuple(args.sources) if args.sources else None
+    check_set(args.set_dir, sources)
+    check_outputs(args)
+    config = build_config(args)
     from tagbox_gui.core.separation.loading import FALLBACK_TAGGERS
 
     fallback = () if args.tagger else FALLBACK_TAGGERS

@@ -130,25 +130,38 @@ class _ProgressBar:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    """Check each model; 1 if a file mismatches, a model named is missing, or none is there."""
     store = _store(args)
     names = [model_info(name).name for name in args.names] or list(REGISTRY)
     width = max(len(name) for name in names)
-    mismatches = 0
-    for name in names:
-        result = store.verify(name)
-        mismatches += result == "mismatch"
+    results = {name: store.verify(name) for name in names}
+    for name, result in results.items():
         print(f"{name.ljust(width)}  {result}")
+    mismatches = [name for name, result in results.items() if result == "mismatch"]
+    missing = [name for name, result in results.items() if result == "missing"]
     if mismatches:
-        print(
-            f"tagbox: {mismatches} model file(s) do not match their checksum; "
-            "download them again with `tagbox models fetch NAME --force`",
-            file=sys.stderr,
-        )
-    return 1 if mismatches else 0
+        print(f"tagbox: {len(mismatches)} model file(s) do not match their checksum; "
+              "download them again with `tagbox models fetch NAME --force`",
+              file=sys.stderr)  # fmt: skip
+    elif args.names and missing:
+        print(f"tagbox: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not "
+              f"installed in {store.root}; download with `tagbox models fetch NAME`",
+              file=sys.stderr)  # fmt: skip
+    elif len(missing) == len(results):
+        print(f"tagbox: no model is installed in {store.root}; download one with "
+              "`tagbox models fetch fcn/mtat`, or choose the folder with --model-dir",
+              file=sys.stderr)  # fmt: skip
+    else:
+        return 0
+    return 1
 
 
 def _install(args: argparse.Namespace) -> int:
+    from tagbox_gui.core.separation.loading import check_model_file  # imports torch
+
     store = _store(args)
-    path = store.install_file(args.name, args.file, accept_license=args.accept_license)
+    path = store.install_file(
+        args.name, args.file, accept_license=args.accept_license, check=check_model_file
+    )
     print(f"{model_info(args.name).name}: installed at {path} ({store.verify(args.name)})")
     return 0

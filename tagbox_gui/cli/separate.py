@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,38 +44,60 @@ if TYPE_CHECKING:
 EXPORT_FORMATS = ("wav32", "wav24", "wav16", "flac24", "flac16")
 
 
+DESCRIPTION = """\
+Separate an instrument you name out of a song. Two stems are written into OUTDIR: the
+instrument ("SONG - piano.wav") and everything else ("SONG - no piano.wav"); together they add
+up to the song. With --each, one stem per instrument and a rest stem.
+
+The default backend, learned, is a separator trained for this app: one pass, a few seconds, no
+download. `tagbox tags` lists the instruments and tags you can name."""
+
+EPILOG = """\
+examples:
+  tagbox separate "My Song.wav" --tags piano -o stems
+      the piano, and the song without it: stems/My Song - piano.wav and
+      stems/My Song - no piano.wav
+  tagbox separate song.flac --each drums,bass --format flac24 -o stems
+      a stem for the drums, one for the bass and one for the rest, as 24-bit FLAC
+  tagbox separate song.wav --tags vocals --backend light --region 30:50 -o stems
+      the vocals between 0:30 and 0:50, found by steering a music tagger (about a minute)
+
+Stems already in OUTDIR are kept: the run stops and lists them unless --overwrite is given."""
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the `separate` sub-command."""
-    p = subparsers.add_parser("separate", help="separate tagged instruments out of a song")
-    p.add_argument("song", type=Path, metavar="SONG")
-    p.add_argument("--tags", type=comma_list, help="wanted tags, e.g. piano")
-    p.add_argument(
+    """Add the `separate` sub-command, with a help page a musician can use."""
+    p = subparsers.add_parser(
+        "separate",
+        help="separate an instrument you name out of a song",
+        usage="%(prog)s SONG (--tags A,B | --each A,B | --example FILE) -o OUTDIR [options]",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    what = p.add_argument_group("what to separate")
+    what.add_argument("song", type=Path, metavar="SONG", help="a WAV, FLAC, OGG, MP3 or AIFF file")
+    what.add_argument(
+        "--tags",
+        type=comma_list,
+        metavar="A,B",
+        help="what to separate into one stem: instrument names or tags, e.g. piano or "
+        "'acoustic guitar' (`tagbox tags` lists them)",
+    )
+    what.add_argument(
         "--each",
         type=comma_list,
         metavar="A,B,...",
         help="instead of --tags: separate each of these instruments in its own run; their stems "
         "share the mix and a rest stem holds what none of them took",
     )
-    p.add_argument("--avoid", type=comma_list, default=(), help="tags to avoid explicitly")
-    p.add_argument("--ignore", type=comma_list, default=(), help="tags left out of the loss")
-    p.add_argument("--tagger", action="append", type=tagger_spec, metavar="ARCH/DATASET")
-    p.add_argument("--steps", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--fft", type=fft_sizes, metavar="N,N,...")
-    p.add_argument("--quantize", choices=[q.value for q in Quantise])
-    p.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.MASK.value)
-    p.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        help="learned (default): our trained separator, one pass unless --steps; light: NMF "
-        "gates steered by the taggers; jukebox: the paper's VQ-VAE latent (a large download)",
-    )
-    query = p.add_mutually_exclusive_group()
+    query = what.add_mutually_exclusive_group()
     query.add_argument(
         "--example",
         type=parse_example,
         metavar="FILE[:START:END]",
-        help="learned backend: separate what sounds like this clip (seconds into FILE)",
+        help="learned backend: separate what sounds like this clip (seconds into FILE), e.g. "
+        "an instrument no tag names",
     )
     query.add_argument(
         "--example-region",
@@ -84,22 +106,149 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         dest="example",
         help="learned backend: separate what sounds like this stretch of the song itself",
     )
-    p.add_argument("--jukebox-weights", type=Path, metavar="PATH")
-    p.add_argument("--region", type=parse_region, metavar="START:END", help="seconds")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--format", choices=EXPORT_FORMATS, default="wav32")
-    p.add_argument("--log-json", type=Path, metavar="FILE")
-    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR")
-    p.add_argument(
+    what.add_argument(
+        "--region",
+        type=parse_region,
+        metavar="START:END",
+        help="separate only this stretch, in seconds, e.g. 30:50 (default: the whole song); the "
+        "stems keep the song's length, the separated one silent outside the stretch",
+    )
+    what.add_argument(
+        "--avoid",
+        type=comma_list,
+        default=(),
+        metavar="A,B",
+        help="tags the separated stem must not have (default: with --steps, all not wanted)",
+    )
+    what.add_argument(
+        "--ignore",
+        type=comma_list,
+        default=(),
+        metavar="A,B",
+        help="tags the steering leaves alone, neither wanted nor avoided (default: none)",
+    )
+
+    out = p.add_argument_group("where the stems go")
+    out.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        metavar="OUTDIR",
+        help="folder for the stems, made when they are written (required)",
+    )
+    out.add_argument(
         "--overwrite",
         action="store_true",
         help="replace stems of the same names already in OUTDIR (default: refuse and list them; "
         "song.mp3 and song.ogg make the same stem names)",
     )
-    add_balance_tags(p)
-    add_model_dir(p)
+    out.add_argument(
+        "--format",
+        choices=EXPORT_FORMATS,
+        default="wav32",
+        help="file format of the stems: 32-bit float WAV, 24- or 16-bit WAV or FLAC "
+        "(default: %(default)s, which never clips)",
+    )
+    out.add_argument(
+        "--log-json",
+        type=Path,
+        metavar="FILE",
+        help="also write the settings and every step's losses to FILE (default: none)",
+    )
+
+    how = p.add_argument_group("how (defaults differ by backend)")
+    how.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="learned (default): our trained separator, one pass unless --steps; light: NMF "
+        "gates steered by the taggers; jukebox: the paper's VQ-VAE latent (a large download)",
+    )
+    how.add_argument(
+        "--steps",
+        type=int,
+        metavar="N",
+        help="optimisation steps that steer the separation with the taggers; 0 is one pass of "
+        "the learned separator (default: {steps})",
+    )
+    how.add_argument(
+        "--lr",
+        type=float,
+        metavar="RATE",
+        help="learning rate of those steps (default: {lr})",
+    )
+    how.add_argument(
+        "--fft",
+        type=fft_sizes,
+        metavar="N,N,...",
+        help="FFT sizes of the masks and the taggers' loss (default: {fft})",
+    )
+    how.add_argument(
+        "--tagger",
+        action="append",
+        type=tagger_spec,
+        metavar="ARCH/DATASET",
+        help="a tagger that steers the steps; repeat for several (default: {taggers}, or "
+        "fcn/jamendo for a word those lack, e.g. bass)",
+    )
+    add_balance_tags(how)
+    how.add_argument(
+        "--quantize",
+        choices=[q.value for q in Quantise],
+        help="jukebox backend: how its latent is quantised (default: {quantise})",
+    )
+    how.add_argument(
+        "--mode",
+        choices=[m.value for m in Mode],
+        default=Mode.MASK.value,
+        help="mask: the stem is the song through a mask; free: the decoded audio itself, "
+        "jukebox only (default: %(default)s)",
+    )
+    how.add_argument(
+        "--seed", type=int, default=0, metavar="N", help="random seed (default: %(default)s)"
+    )
+    how.add_argument(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda", "mps"],
+        help="where to compute; auto takes a GPU if there is one (default: %(default)s)",
+    )
+
+    models = p.add_argument_group("model files")
+    add_model_dir(models)
+    models.add_argument(
+        "--jukebox-weights",
+        type=Path,
+        metavar="PATH",
+        help="jukebox backend: this VQ-VAE file instead of the model folder's (default: none)",
+    )
+    p.fill_help = _describe_defaults
     p.set_defaults(func=main)
+
+
+def _describe_defaults(parser: argparse.ArgumentParser) -> None:
+    """Fill each backend's defaults (``core.separation.loading.default_config``) into the help."""
+    from tagbox_gui.core.separation.loading import default_config
+
+    configs = {backend: default_config(backend) for backend in BACKENDS}
+
+    def each(value: Callable[[RunConfig], object]) -> str:
+        return ", ".join(f"{backend} {value(config)}" for backend, config in configs.items())
+
+    values = {
+        "steps": each(lambda c: c.steps),
+        "lr": each(lambda c: f"{c.lr:g}"),
+        "fft": each(lambda c: ",".join(map(str, c.fft_sizes))),
+        "taggers": each(lambda c: "+".join(map(str, c.taggers))),
+        "quantise": configs["jukebox"].quantise.value,
+    }
+    for action in parser._actions:
+        if action.dest == "balance_tags":
+            action.help = ("wanted and avoided tags weigh half of the loss each, instead of one "
+                           "equal weight per tag (default: "
+                           f"{each(lambda c: 'on' if c.balance_tags else 'off')})")  # fmt: skip
+        elif action.help and "{" in action.help:
+            action.help = action.help.format(**values)
 
 
 class _StoreWithJukebox(ModelStore):

@@ -21,11 +21,37 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+DESCRIPTION = f"""\
+{APP_NAME}: separate an instrument you name out of a song, in a window. Open a song (or drop
+it on the window), pick the instrument, press Run, listen, then export the two stems or drag
+them into your audio editor."""
+
+EPILOG = """\
+examples:
+  tagbox-gui
+  tagbox-gui "My Song.wav"
+  tagbox-gui song.flac --model-dir ~/models
+
+The same separation runs without a window: tagbox separate --help."""
+
+
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     """Our options, and the rest (Qt's own options such as ``-platform``)."""
-    parser = argparse.ArgumentParser(prog="tagbox-gui", description=f"{APP_NAME}: {__doc__}")
-    parser.add_argument("song", nargs="?", type=Path, help="a song to open")
-    parser.add_argument("--model-dir", type=Path, help="folder of the model files")
+    parser = argparse.ArgumentParser(
+        prog="tagbox-gui",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "song", nargs="?", type=Path, help="a WAV, FLAC, OGG, MP3 or AIFF file to open"
+    )
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        metavar="DIR",
+        help="folder of the model files (default: $TAGBOX_MODEL_DIR, else the user cache folder)",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser.parse_known_args(argv)
 

@@ -57,13 +57,16 @@ class Song:
 def load_song(path: Path | str) -> Song:
     """Decode an audio file (all channels, its own rate) into a :class:`Song`.
 
-    Raises :class:`AudioError` with one sentence for a missing or unreadable file, an empty one,
-    a rate outside 8-192 kHz, or samples that are NaN or infinite.
+    Raises :class:`AudioError` with one sentence, naming the file by the path given, for a
+    missing or unreadable file, an empty one, a rate outside 8-192 kHz, or samples that are NaN
+    or infinite.
     """
     path = Path(path)
     if not path.is_file():
         what = "is a folder, not an audio file" if path.is_dir() else "does not exist"
         raise AudioError(f"'{path}' {what}; choose a {SUPPORTED} file.")
+    if path.stat().st_size == 0:
+        raise AudioError(f"'{path}' is an empty file (0 bytes); choose a {SUPPORTED} file.")
     try:
         with sf.SoundFile(str(path)) as handle:
             _check_rate(path, handle.samplerate)
@@ -71,7 +74,7 @@ def load_song(path: Path | str) -> Song:
             rate, subtype, container = handle.samplerate, handle.subtype, handle.format
     except (RuntimeError, OSError, ValueError, TypeError) as exc:
         raise AudioError(
-            f"'{path.name}' cannot be read as audio ({_reason(exc)}); use a {SUPPORTED} file."
+            f"'{path}' cannot be read as audio ({_reason(exc)}); use a {SUPPORTED} file."
         ) from exc
     _check_samples(path, data)
     data.flags.writeable = False  # a Song is shared between threads: nobody edits it in place
@@ -87,17 +90,17 @@ def _reason(exc: Exception) -> str:
 def _check_rate(path: Path, rate: int) -> None:
     if not MIN_RATE <= rate <= MAX_RATE:
         raise AudioError(
-            f"'{path.name}' has a sample rate of {rate} Hz, outside the supported 8-192 kHz; "
+            f"'{path}' has a sample rate of {rate} Hz, outside the supported 8-192 kHz; "
             "resample it first."
         )
 
 
 def _check_samples(path: Path, data: np.ndarray) -> None:
     if data.shape[0] == 0 or data.shape[1] == 0:
-        raise AudioError(f"'{path.name}' holds no audio (zero length); choose another file.")
+        raise AudioError(f"'{path}' holds no audio (zero length); choose another file.")
     if not np.isfinite(data).all():
         raise AudioError(
-            f"'{path.name}' contains NaN or infinite samples; repair or re-export the file."
+            f"'{path}' contains NaN or infinite samples; repair or re-export the file."
         )
 
 
@@ -147,7 +150,10 @@ def loudest_region(song: Song, seconds: float = 20.0) -> Region:
     return Region(start, min(song.duration, start + seconds))
 
 
-MIN_EXAMPLE_SECONDS = 0.5
+MIN_AUDIO_SECONDS = 0.5
+"""Shortest audio a run separates: a whole song and a region alike."""
+
+MIN_EXAMPLE_SECONDS = MIN_AUDIO_SECONDS
 """Shortest example clip: the same rule as the shortest region."""
 
 

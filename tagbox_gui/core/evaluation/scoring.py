@@ -204,15 +204,15 @@ def stem_path(set_dir: Path, song: str, source: str) -> Path:
         path = set_dir / song / "stems" / f"{source}{ext}"
         if path.is_file():
             return path
-    raise AudioError(f"{set_dir / song / 'stems'} has no stem '{source}'; check the set folder")
+    raise AudioError(f"'{set_dir / song / 'stems'}' has no stem '{source}' (.flac or .wav); "
+                     "check the set folder")  # fmt: skip
 
 
 def list_set(set_dir: Path) -> list[tuple[str, tuple[str, ...]]]:
     """(song, sources) of a set, from its manifest or, without one, from its folders."""
     manifest = set_dir / "manifest.json"
     if manifest.is_file():
-        songs = json.loads(manifest.read_text())["songs"]
-        return [(s["id"], tuple(s["sources"])) for s in songs]
+        return _read_manifest(manifest)
     found = []
     for song in sorted(p for p in set_dir.iterdir() if (p / "stems").is_dir()):
         stems = sorted(
@@ -222,6 +222,42 @@ def list_set(set_dir: Path) -> list[tuple[str, tuple[str, ...]]]:
     if not found:
         raise AudioError(f"{set_dir} holds no songs; give a folder laid out like shared/eval/dev")
     return found
+
+
+def _read_manifest(manifest: Path) -> list[tuple[str, tuple[str, ...]]]:
+    """(song, sources) listed by a manifest; AudioError naming it if it is not one."""
+    layout = '{"songs": [{"id": "band000", "sources": ["bass", "drums"]}, ...]}'
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise AudioError(f"'{manifest}' cannot be read as JSON ({exc}); repair it, or remove it "
+                         "to list the songs from the folders") from exc  # fmt: skip
+    try:
+        songs = [(song["id"], tuple(song["sources"])) for song in data["songs"]]
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise AudioError(f"'{manifest}' does not list the songs as {layout}") from exc
+    names = [name for song, sources in songs for name in (song, *sources)]
+    if not songs or not all(isinstance(n, str) and n.strip() for n in names):
+        raise AudioError(f"'{manifest}' does not list the songs as {layout}")
+    return songs
+
+
+def check_set(set_dir: Path) -> list[tuple[str, tuple[str, ...]]]:
+    """(song, sources) of a set, once every listed song folder is known to hold its mixture
+    and every listed true stem; AudioError naming the first that is missing."""
+    songs = list_set(set_dir)
+    for song, sources in songs:
+        mix = set_dir / song / "mix.flac"
+        if not mix.is_file():
+            raise AudioError(f"the song folder '{set_dir / song}' has no mix.flac; check the set")
+        for path in (mix, *(stem_path(set_dir, song, source) for source in sources)):
+            try:
+                sf.info(str(path))  # the header only: a damaged file is found before any work
+            except (sf.LibsndfileError, RuntimeError) as exc:
+                reason = str(getattr(exc, "error_string", "") or exc).strip().rstrip(".")
+                message = f"'{path}' cannot be read as audio ({reason}); check the set"
+                raise AudioError(message) from exc
+    return songs
 
 
 def score_set(

@@ -15,7 +15,7 @@ from collections.abc import Callable, Generator
 import numpy as np
 import torch
 
-from tagbox_gui.core.audio.song import Song, analysis_signal, example_clip
+from tagbox_gui.core.audio.song import MIN_AUDIO_SECONDS, Song, analysis_signal, example_clip
 from tagbox_gui.core.dsp.display import mask_image
 from tagbox_gui.core.errors import AudioError, ConfigError
 from tagbox_gui.core.separation.backends.base import Backend
@@ -23,6 +23,7 @@ from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.loading import build_criteria, create_backend_factory
 from tagbox_gui.core.separation.objective import Criterion, Evaluation, Objective
 from tagbox_gui.core.separation.segments import plan_segments, stitch_audio, stitch_frames
+from tagbox_gui.core.separation.tags import check_contradictions
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import (
     ANALYSIS_RATE,
@@ -71,16 +72,28 @@ def validate(config: RunConfig, duration: float) -> tuple[int, int]:
         raise ConfigError("FFT sizes must be even numbers of at least 64, e.g. 2048,1024,512")
     if not config.taggers:
         raise ConfigError("choose at least one tagger, e.g. fcn/mtat")
+    check_contradictions(config.tags, config.avoid, config.ignore)
     region = config.region
     if region is None:
-        return 0, round(duration * ANALYSIS_RATE)
-    if not (0 <= region.start < region.end <= duration + 1e-6):
-        raise ConfigError(f"region {region.start:g}-{region.end:g} s is outside the song "
-                          f"(0-{duration:.2f} s) or empty")  # fmt: skip
-    if region.duration < 0.5:
-        raise ConfigError("the region is shorter than half a second; choose a longer one")
-    start = round(region.start * ANALYSIS_RATE)
-    return start, round(region.end * ANALYSIS_RATE) - start
+        if duration < MIN_AUDIO_SECONDS:  # the same rule as for a region
+            raise ConfigError(f"the song is shorter than half a second ({duration:.2f} s); "
+                              "choose a longer one")  # fmt: skip
+        start, length = 0, round(duration * ANALYSIS_RATE)
+    else:
+        if not (0 <= region.start < region.end <= duration + 1e-6):
+            raise ConfigError(f"region {region.start:g}-{region.end:g} s is outside the song "
+                              f"(0-{duration:.2f} s) or empty")  # fmt: skip
+        if region.duration < MIN_AUDIO_SECONDS:
+            raise ConfigError("the region is shorter than half a second; choose a longer one")
+        start = round(region.start * ANALYSIS_RATE)
+        length = round(region.end * ANALYSIS_RATE) - start
+    longest = max(config.fft_sizes)
+    if longest > length:
+        what = "song" if region is None else "region"
+        fits = 2 ** int(np.log2(length))
+        raise ConfigError(f"FFT size {longest} is longer than the {what} ({length} samples "
+                          f"at 44.1 kHz); use sizes up to {fits}")  # fmt: skip
+    return start, length
 
 
 def run(

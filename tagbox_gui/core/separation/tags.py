@@ -199,12 +199,18 @@ def _preset_of_tag(key: str) -> Preset | None:
     return None
 
 
+_CLOSE = 0.75
+"""How alike (difflib's ratio) a name must be to be suggested: a typo ('pianno', 'drumz',
+'guitr') is, another instrument ('banjo' and 'piano': 0.6) is not."""
+
+
 def _unknown_message(word: str, vocabulary: tuple[str, ...]) -> str:
     names = [*vocabulary, *(p.name.lower() for p in PRESETS)]
     names += [display_name(t) for t in vocabulary]
-    close = difflib.get_close_matches(word.strip().lower(), names, n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(repr(c) for c in dict.fromkeys(close))}?" if close else ""
-    return f"unknown tag '{word}'{hint}"
+    close = difflib.get_close_matches(word.strip().lower(), names, n=3, cutoff=_CLOSE)
+    hint = f" (did you mean {', '.join(repr(c) for c in dict.fromkeys(close))}?)" if close else ""
+    return (f"unknown tag '{word}'{hint}; the chosen taggers have no tag or instrument of that "
+            "name (`tagbox tags` lists them)")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -283,6 +289,26 @@ def _optional_tags(word: str, dataset: str, vocabulary: tuple[str, ...]) -> tupl
         return instrument_tags(word, dataset, vocabulary)
     except TagError:
         return ()
+
+
+def check_contradictions(
+    wanted: tuple[str, ...], avoid: tuple[str, ...], ignore: tuple[str, ...]
+) -> None:
+    """TagError for a word that is asked to be two of wanted, avoided and ignored.
+
+    Words that name the same instrument count as one (``keys`` is ``piano``).
+    """
+    seen: dict[str, tuple[str, str]] = {}
+    for words, state in ((wanted, "wanted"), (avoid, "avoided"), (ignore, "ignored")):
+        for word in words:
+            key = word.strip().lower()
+            preset = find_preset(word) or _preset_of_tag(key)
+            key = preset.name.lower() if preset else key
+            first, first_state = seen.setdefault(key, (word, state))
+            if first_state != state:
+                same = "" if first.strip().lower() == word.strip().lower() else f" (as '{word}')"
+                raise TagError(f"'{first}' is both {first_state} and {state}{same}, a "
+                               "contradiction; name it in one list only")  # fmt: skip
 
 
 def check_known(words: tuple[str, ...], vocabularies: dict[str, tuple[str, ...]]) -> None:

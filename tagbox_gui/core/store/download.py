@@ -9,9 +9,10 @@ removed and the target is left as it was.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
-import tempfile
+import secrets
 import threading
 import urllib.error
 import urllib.request
@@ -85,9 +86,7 @@ def copy_file(src: Path, target: Path, sha256: str | None) -> None:
 def write_checked(target: Path, sha256: str | None, fill: Callable[[BinaryIO], str]) -> None:
     """Let ``fill`` write a temp file beside ``target`` and return its sha256; check, rename."""
     try:
-        fd, tmp_name = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".part"
-        )
+        fd, tmp_name = _create_temp(target)
     except OSError as exc:
         raise ModelError(
             f"cannot write to the folder {target.parent} ({exc.strerror}); choose a writable "
@@ -102,6 +101,24 @@ def write_checked(target: Path, sha256: str | None, fill: Callable[[BinaryIO], s
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)  # already gone after a successful rename
+
+
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)  # binary: Windows
+
+
+def _create_temp(target: Path) -> tuple[int, str]:
+    """A new, empty temporary file beside ``target``: its descriptor and name.
+
+    Created with mode 0666 less the umask, as any program creates a file, so the model file
+    renamed from it is readable as the user's other files are (mkstemp would make it 0600).
+    """
+    for _ in range(100):
+        name = str(target.parent / f".{target.name}.{secrets.token_hex(6)}.part")
+        try:
+            return os.open(name, _NEW_FILE, 0o666), name
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no unused temporary name", str(target.parent))
 
 
 def fetch_url(

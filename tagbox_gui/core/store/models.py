@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -55,6 +56,7 @@ __all__ = [
     "Verification",
     "check_licence",
     "default_root",
+    "is_torch_checkpoint",
     "model_info",
 ]
 
@@ -320,17 +322,30 @@ class ModelStore:
             ) from exc
         return target
 
-    def install_file(self, name: str, src: Path | str, accept_license: bool = False) -> Path:
+    def install_file(
+        self,
+        name: str,
+        src: Path | str,
+        accept_license: bool = False,
+        check: Callable[[str, Path], None] | None = None,
+    ) -> Path:
         """Copy a hand-downloaded checkpoint into the store, checking its sha256 when known.
 
-        The file is copied (not linked) so the store stays valid if the original is removed.
+        Where the registry knows no checksum (the Jukebox VQ-VAE, some taggers), ``check(name,
+        src)`` (e.g. ``core.separation.loading.check_model_file``) may refuse the file with a
+        ModelError before anything is copied: a file that does not load must not take the
+        model's place. The file is copied (not linked) so the store stays valid if the original
+        is removed.
         """
         info = model_info(name)
-        check_licence(info, accept_license)
         src = Path(src).expanduser()
+        command = f"tagbox models install {info.name} {shlex.quote(str(src))} --accept-license"
+        check_licence(info, accept_license, command)
         filename = info.relpath.rsplit("/", 1)[-1]
         if not src.is_file():
             raise ModelError(f"{src} is not a file; choose the downloaded {filename}")
+        if check is not None and info.sha256 is None:  # a known sha256 proves the file
+            check(info.name, src)
         target = self.location(info.name)
         try:
             if target.is_file() and target.samefile(src):
@@ -346,13 +361,33 @@ class ModelStore:
         return target
 
 
-def check_licence(info: ModelInfo, accepted: bool) -> None:
-    """ModelError explaining the licence if ``info`` needs consent and ``accepted`` is False."""
+def check_licence(info: ModelInfo, accepted: bool, command: str | None = None) -> None:
+    """ModelError explaining the licence if ``info`` needs consent and ``accepted`` is False.
+
+    The message ends with ``command`` (default: the fetch command), the one to run to accept.
+    """
     if info.needs_acceptance and not accepted:
         raise ModelError(
             f"{info.name} is under the {info.licence}, so it and any stems made with it may not "
-            f"be used commercially; if you accept that, run `{info.fetch_command}`"
+            f"be used commercially; if you accept that, run `{command or info.fetch_command}`"
         )
+
+
+_TORCH_LEGACY_MAGIC = bytes.fromhex("80028a0a6cfc9c46f9206aa85019")
+"""How a file of torch.save's older format starts: the pickled magic number 0x1950a86a20f9469cfc6c
+(the published taggers and Jukebox checkpoints are in that format)."""
+
+
+def is_torch_checkpoint(path: Path) -> bool:
+    """Whether ``path`` starts like a file torch.save writes (a zip archive, or the older format
+    with torch's magic number). Random bytes or another kind of file do not; what is inside a
+    checkpoint is for its loader to check."""
+    try:
+        with Path(path).open("rb") as handle:
+            head = handle.read(len(_TORCH_LEGACY_MAGIC))
+    except OSError:
+        return False
+    return head.startswith(b"PK\x03\x04") or head == _TORCH_LEGACY_MAGIC
 
 
 def _prepare_folder(folder: Path) -> None:

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from superqt.utils import create_worker
 
 from tagbox_gui.core.errors import UserError
+from tagbox_gui.core.separation.loading import check_model_file
 from tagbox_gui.core.store.download import DownloadCancelled
 from tagbox_gui.core.store.models import REGISTRY, ModelInfo, ModelStore
 
@@ -201,7 +202,8 @@ class ModelsDialog(QDialog):
         info = REGISTRY[name]
         if self.busy or (info.needs_acceptance and not self.ask_licence(info)):
             return
-        self._start_job(name, self.store.install_file, name, path, True, cancellable=False)
+        self._start_job(name, self.store.install_file, name, path, True, check_model_file,
+                        cancellable=False)  # fmt: skip
         self.message.setText(f"Installing {name} from {path}…")
 
     def cancel(self) -> None:

@@ -8,15 +8,22 @@ mix and every step decodes ``decoder(quantise(latent))``; the quantisation follo
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
+from tagbox_gui.core.errors import ModelError
 from tagbox_gui.core.nets.jukebox import HOP, VQVAEBottom, load_vqvae
 from tagbox_gui.core.nets.jukebox_layers import keep_freed_memory
 from tagbox_gui.core.nets.jukebox_quant import make_quantiser
 from tagbox_gui.core.separation.backends.base import Backend
-from tagbox_gui.core.store.models import JUKEBOX_LICENCE_TEXT
+from tagbox_gui.core.store.models import (
+    JUKEBOX,
+    JUKEBOX_LICENCE_TEXT,
+    is_torch_checkpoint,
+    model_info,
+)
 from tagbox_gui.core.types import Quantise, RunConfig
 
 if TYPE_CHECKING:
@@ -72,5 +79,27 @@ def create(
     """
     path = store.jukebox_path()
     keep_freed_memory()
-    model = cache.get(("jukebox", str(path), str(device)), lambda: load_vqvae(path).to(device))
+    model = cache.get(("jukebox", str(path), str(device)), lambda: load_checked(path).to(device))
     return lambda: JukeboxBackend(model, config.quantise)
+
+
+def load_checked(path: Path) -> VQVAEBottom:
+    """:func:`load_vqvae`, with a file that is not a checkpoint called corrupt, not untrusted.
+
+    ``load_vqvae`` refuses a file that needs arbitrary unpickling and suggests a
+    ``trust_pickle`` argument: no user can give it, and random bytes or another kind of file
+    reach that advice too. Here such a file is a ModelError saying it is corrupt or not the
+    checkpoint, with the command that fetches the real one.
+    """
+    fetch = model_info(JUKEBOX).fetch_command
+    if Path(path).is_file() and not is_torch_checkpoint(path):
+        raise ModelError(f"the Jukebox VQ-VAE file {path} is corrupt or not a PyTorch checkpoint "
+                         f"at all; download it again with `{fetch}`")  # fmt: skip
+    try:
+        return load_vqvae(path)
+    except ModelError as exc:
+        if "trust_pickle" not in str(exc):
+            raise
+        raise ModelError(f"the Jukebox VQ-VAE file {path} holds more than weights, so it is "
+                         f"corrupt or not the published checkpoint; download it again with "
+                         f"`{fetch}`") from exc  # fmt: skip

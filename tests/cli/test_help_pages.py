@@ -1,0 +1,75 @@
+"""Help a musician can use: `tagbox separate --help`, `tagbox tags` and `tagbox-gui --help`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+from tagbox_gui.cli import build_parser
+from tagbox_gui.core.separation.backends import BACKENDS
+from tagbox_gui.core.separation.loading import default_config
+from tests.cli.processes import run_cli
+from tests.conftest import REPO
+
+# What to separate is a choice with no default; the song and -o are required.
+NO_DEFAULT = {"help", "song", "tags", "each", "example"}
+
+
+def _separate_parser() -> argparse.ArgumentParser:
+    subparsers = next(
+        a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
+    )
+    return subparsers.choices["separate"]
+
+
+def test_separate_help_says_what_it_does_with_examples_and_every_default() -> None:
+    result = run_cli("separate", "--help")
+    assert result.returncode == 0 and result.stderr == ""
+    page = " ".join(result.stdout.split())  # argparse wraps lines
+    assert "Separate an instrument you name out of a song" in page
+    assert page.count("tagbox separate ") >= 3  # the usage and at least two examples
+    assert '"My Song.wav" --tags piano -o stems' in page
+    assert "--each drums,bass" in page
+    assert "`tagbox tags` lists" in page
+    # Each backend's defaults as core.separation.loading.default_config has them.
+    configs = {backend: default_config(backend) for backend in BACKENDS}
+    steps = ", ".join(f"{b} {c.steps}" for b, c in configs.items())
+    assert f"(default: {steps})" in page
+    assert f"light {configs['light'].lr:g}" in page
+    assert "light " + ",".join(map(str, configs["light"].fft_sizes)) in page
+    assert "{steps}" not in page and "{lr}" not in page  # every placeholder was filled
+    # Every option says its default (or that it is required).
+    parser = _separate_parser()
+    parser.format_help()  # fills the backend defaults in
+    for action in parser._actions:
+        if action.dest in NO_DEFAULT:
+            continue
+        assert action.help and ("default" in action.help or "required" in action.help), (
+            action.option_strings,
+            action.help,
+        )
+
+
+def test_tags_lists_the_names_each_backend_knows() -> None:
+    result = run_cli("tags")
+    assert result.returncode == 0, result.stderr
+    assert "banjo" in result.stdout  # a prototype of the learned backend
+    assert "bass (taggers trained on jamendo" in result.stdout  # a preset of the taggers
+    assert "tagbox tags --tagger fcn/mtat" in result.stdout
+    whole = run_cli("tags", "--tagger", "fcn/jamendo")
+    assert whole.returncode == 0 and "instrument---acousticguitar" in whole.stdout
+
+
+def test_gui_help_is_a_usage_text_not_a_docstring() -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "QT_QPA_PLATFORM": "offscreen"}
+    result = subprocess.run(
+        [sys.executable, "-m", "tagbox_gui", "--help"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: tagbox-gui")
+    assert "separate an instrument you name out of a song" in result.stdout
+    assert 'tagbox-gui "My Song.wav"' in result.stdout
+    assert "exception hook" not in result.stdout and "QApplication" not in result.stdout

@@ -1,0 +1,72 @@
+"""`tagbox models` under faults: an empty store, junk files, the user's umask."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from tagbox_gui.cli import main
+from tagbox_gui.core.store.models import JUKEBOX, ModelStore
+from tests.conftest import require
+
+FCN_REL = "taggers/mtat/fcn/best_model.pth"
+
+
+def test_verify_fails_when_no_model_is_installed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["models", "verify", "--model-dir", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert {line.split()[-1] for line in captured.out.splitlines()} == {"missing"}
+    assert captured.err.count("\n") == 1 and "no model is installed" in captured.err
+
+
+def test_verify_fails_when_a_model_named_is_missing(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["models", "verify", "fcn/mtat", "hcnn/mtat", "--model-dir", str(model_dir)]
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert captured.out.split() == ["fcn/mtat", "verified", "hcnn/mtat", "missing"]
+    assert "hcnn/mtat is not installed" in captured.err
+    assert main(["models", "verify", "fcn/mtat", "--model-dir", str(model_dir)]) == 0
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_an_installed_model_file_follows_the_umask(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str], umask: int, mode: int
+) -> None:
+    src = require(model_dir / FCN_REL)
+    old = os.umask(umask)
+    try:
+        code = main(["models", "install", "fcn/mtat", str(src), "--model-dir", str(tmp_path)])
+    finally:
+        os.umask(old)
+    assert code == 0, capsys.readouterr().err
+    assert stat.S_IMODE((tmp_path / FCN_REL).stat().st_mode) == mode
+
+
+@pytest.mark.slow
+def test_a_jukebox_checkpoint_of_the_published_layout_is_installed(
+    tmp_path: Path, fixtures_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    weights = require(fixtures_dir / "jukebox" / "vqvae_random.pth.tar")
+    store = tmp_path / "store"
+    args = ["models", "install", JUKEBOX, str(weights), "--model-dir", str(store)]
+    assert main([*args, "--accept-license"]) == 0, capsys.readouterr().err
+    assert "(unknown checksum)" in capsys.readouterr().out
+    assert ModelStore(store).location(JUKEBOX).read_bytes() == weights.read_bytes()
+
+
+def test_a_tagger_file_of_the_wrong_network_is_not_installed(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The registry knows no checksum for hcnn/mtat: only loading the file can refuse it.
+    fcn = require(model_dir / FCN_REL)
+    assert main(["models", "install", "hcnn/mtat", str(fcn), "--model-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "does not hold hcnn/mtat" in err
+    assert not any(p.is_file() for p in tmp_path.rglob("*"))
