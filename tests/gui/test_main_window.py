@@ -142,8 +142,14 @@ def test_pause_and_stop_with_buttons_and_keys(qtbot, model_dir, settings, song_p
     qtbot.mouseClick(window.run_panel.pause, Qt.MouseButton.LeftButton)
     assert window.controller.state is RunState.PAUSED
     assert window.run_panel.pause.text() == "Resume"
-    qtbot.wait(100)
-    held = window.live.loss.count
+    # A step under way when the pause came may still arrive (later on a loaded machine): wait
+    # until the count settles, then no step may come while paused.
+    held = -1
+    for _ in range(40):
+        if window.live.loss.count == held:
+            break
+        held = window.live.loss.count
+        qtbot.wait(150)
     qtbot.wait(300)
     assert window.live.loss.count == held
     qtbot.mouseClick(window.run_panel.pause, Qt.MouseButton.LeftButton)

@@ -17,7 +17,9 @@ import contextlib
 import functools
 import json
 import multiprocessing
+import os
 import queue
+import threading
 import time
 from collections.abc import Callable, Generator
 from dataclasses import asdict, dataclass, replace
@@ -47,6 +49,9 @@ class Timing:
     wall_s: float
     steps: int
     taggers: tuple[str, ...]
+    began: float = 0.0  # wall-clock time (time.time()) when the separation started
+    ended: float = 0.0  # ... and when it ended
+    pid: int = 0  # the process that separated it (a worker's with --jobs)
 
 
 def separate_source(
@@ -60,13 +65,14 @@ def separate_source(
     """Run the engine on one song for one source; keep its estimate and cost (``pair``)."""
     from tagbox_gui.core.separation import engine  # the driver needs torch; scoring alone does not
 
-    began_cpu, began_wall = time.process_time(), time.perf_counter()
+    began_cpu, began_wall, began = time.process_time(), time.perf_counter(), time.time()
     steps = engine.run(config, song, store, cache, measure_residual=False)  # no meters shown
     result = engine.run_to_end(steps, on_step)
     if result.estimate is None:
         raise ConfigError(f"the run on {song.path} made no estimate; use at least one step")
     timing = Timing(time.process_time() - began_cpu, time.perf_counter() - began_wall,
-                    result.steps_done, tuple(str(t) for t in config.taggers))  # fmt: skip
+                    result.steps_done, tuple(str(t) for t in config.taggers), began,
+                    time.time(), os.getpid())  # fmt: skip
     # The timing goes first: the estimate's presence is what marks the pair as done.
     pair.timing.parent.mkdir(parents=True, exist_ok=True)
     record = {**asdict(timing), "recipe": recipe(config)}
@@ -136,7 +142,8 @@ def read_timing(path: Path) -> Timing | None:
     try:
         data = json.loads(path.read_text())
         return Timing(float(data["cpu_s"]), float(data["wall_s"]), int(data["steps"]),
-                      tuple(data["taggers"]))  # fmt: skip
+                      tuple(data["taggers"]), float(data.get("began", 0.0)),
+                      float(data.get("ended", 0.0)), int(data.get("pid", 0)))  # fmt: skip
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -334,14 +341,16 @@ def _separate_in_workers(
     """Separate ``todo`` in ``jobs`` worker processes, in the order they finish.
 
     Workers send their steps (without previews) through a queue that is drained here, so
-    ``progress`` runs in this process. Leaving early (an error, Ctrl+C) terminates them.
+    ``progress`` runs in this process. No worker takes a pair before all are up, so ``jobs``
+    pairs are under way at once. Leaving early (an error, Ctrl+C) terminates them.
     """
     context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch
     by_key = {pair.key: pair for pair in todo}
     with context.Manager() as manager:
         steps = manager.Queue()
         tasks = [(set_dir, pair, store, steps) for pair in todo]
-        with context.Pool(jobs, _start_worker, (threads,)) as pool:
+        ready = manager.Barrier(jobs)
+        with context.Pool(jobs, _start_worker, (threads, ready)) as pool:
             results = pool.imap_unordered(_separate_in_worker, tasks)
             for _ in todo:
                 key, timing = _next_result(results, steps, progress)
@@ -372,8 +381,16 @@ def _forward_steps(steps: queue.Queue, progress: Progress | None) -> None:
 _worker_cache = ModelCache()  # each spawned worker imports this module afresh: one per worker
 
 
-def _start_worker(threads: int) -> None:
+_READY_TIMEOUT_S = 120.0
+
+
+def _start_worker(threads: int, ready: Any = None) -> None:
+    """Set up a worker; with ``ready`` (a barrier of all of them), wait until every worker is up,
+    so that N jobs start N pairs at once rather than the first one up taking them in turn."""
     torch.set_num_threads(threads)
+    if ready is not None:
+        with contextlib.suppress(threading.BrokenBarrierError, OSError, EOFError):
+            ready.wait(_READY_TIMEOUT_S)  # a worker that never came up must not hold the rest
 
 
 def _separate_in_worker(task: tuple[Path, Pair, ModelStore, queue.Queue]) -> tuple[str, Timing]:
