@@ -1,11 +1,14 @@
 """`tagbox evaluate`: separate every source of a set with true stems, then score the estimates.
 
-    tagbox evaluate SET_DIR -o EST_DIR [--backend light] [--tagger fcn/mtat ...] [--steps N]
-        [--sources bass,drums,...] [--no-share] [--model-dir DIR] [--json FILE]
+    tagbox evaluate SET_DIR -o EST_DIR [--backend learned] [--example-seconds S]
+        [--tagger fcn/mtat ...] [--steps N] [--sources bass,drums,...] [--no-share]
+        [--model-dir DIR] [--json FILE]
 
 The set is laid out like shared/eval/dev (``<song>/mix.flac``, ``<song>/stems/<source>.flac``,
 ``manifest.json``). Each source name is the wanted tag. The sources of a song share its mixture
-(``core.audio.estimates.share``) unless ``--no-share``. Stems are written as
+(``core.audio.estimates.share``) unless ``--no-share``. With the learned backend (0 steps), a
+source is asked for by its prototype, or with ``--example-seconds`` by the start of its true
+stem. Stems are written as
 ``EST_DIR/<song>/<source>.wav``, next to the kept estimates (``<source>.estimate.npz``); kept
 estimates are not made again, so an interrupted run resumes; an estimate made with other settings
 is made again.
@@ -43,7 +46,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("set_dir", type=Path, metavar="SET_DIR")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="EST_DIR")
-    p.add_argument("--backend", choices=BACKENDS, default="light")
+    p.add_argument("--backend", choices=BACKENDS, default="learned")
+    p.add_argument(
+        "--example-seconds",
+        type=float,
+        metavar="S",
+        help="learned backend: a source it has no prototype for (e.g. vocals), or one named "
+        "in --by-example, is asked for by the first S seconds of its true stem as the example "
+        "clip (default with --by-example: 3)",
+    )
+    p.add_argument(
+        "--by-example",
+        type=comma_list,
+        default=(),
+        metavar="A,B,...",
+        help="learned backend: ask for these sources by example even if they have a prototype",
+    )
     p.add_argument(
         "--tagger",
         action="append",
@@ -170,8 +188,12 @@ def main(args: argparse.Namespace) -> int:
     from tagbox_gui.core.separation.loading import FALLBACK_TAGGERS
 
     fallback = () if args.tagger else FALLBACK_TAGGERS
-    pairs = driver.plan_pairs(args.set_dir, args.output, config, sources, fallback)
-    progress = _Progress(sum(not p.done and bool(p.taggers) for p in pairs) * config.steps)
+    if args.by_example and args.example_seconds is None:
+        args.example_seconds = 3.0
+    by_example = tuple(args.by_example)
+    pairs = driver.plan_pairs(args.set_dir, args.output, config, sources, fallback,
+                              args.example_seconds, by_example)  # fmt: skip
+    progress = _Progress(sum(not p.done and p.supported for p in pairs) * config.steps)
     try:
         run = driver.evaluate_set(
             args.set_dir,
@@ -184,6 +206,8 @@ def main(args: argparse.Namespace) -> int:
             args.share,
             args.jobs,
             args.threads,
+            args.example_seconds,
+            by_example,
         )
     finally:
         progress.bar.close()

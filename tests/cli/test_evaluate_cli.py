@@ -42,7 +42,8 @@ def _keep_threads():
 
 
 def _args(tiny_set: Path, est: Path, model_dir: Path, *more: str) -> list[str]:
-    fixed = ["--steps", "2", "--threads", "1", "--sources", "drums", "--tagger", "fcn/mtat"]
+    fixed = ["--backend", "light", "--steps", "2", "--threads", "1", "--sources", "drums",
+             "--tagger", "fcn/mtat"]  # fmt: skip
     return ["evaluate", str(tiny_set), "-o", str(est), *fixed, "--model-dir", str(model_dir), *more]
 
 
@@ -258,8 +259,40 @@ def test_source_without_a_tag_is_reported_not_separated(
 ) -> None:
     # MTAT has no bass tag: nothing is separated (so this is fast), the pair counts as missing.
     args = ["evaluate", str(tiny_set), "-o", str(tmp_path / "est"), "--sources", "bass",
-            "--tagger", "fcn/mtat", "--model-dir", str(model_dir)]  # fmt: skip
+            "--backend", "light", "--tagger", "fcn/mtat",
+            "--model-dir", str(model_dir)]  # fmt: skip
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "not separated (no chosen tagger has the tag): band000/bass, band001/bass" in out
     assert not (tmp_path / "est").exists() or not any((tmp_path / "est").rglob("*.wav"))
+
+
+def test_learned_backend_asks_by_prototype_or_by_example(
+    tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One pass of the learned separator; a source with no prototype needs --example-seconds."""
+    from tagbox_gui.core.evaluation import driver
+    from tagbox_gui.core.separation.loading import default_config
+
+    config = default_config("learned")
+    pairs = driver.plan_pairs(tiny_set, tmp_path, config, ("drums",))
+    assert all(p.supported and p.config.tags == ("drums",) for p in pairs)
+    asked = driver.plan_pairs(tiny_set, tmp_path, config, ("drums",), (), 3.0, ("drums",))
+    assert all(p.config.example is not None and p.config.example.end == 3.0 for p in asked)
+    # Pretend drums had no prototype: it is unsupported, or asked for by its true stem.
+    original = driver.has_prototype
+    driver.has_prototype = lambda word: False
+    try:
+        assert not any(p.supported for p in driver.plan_pairs(tiny_set, tmp_path, config))
+        by_example = driver.plan_pairs(tiny_set, tmp_path, config, ("drums",), (), 2.0)
+    finally:
+        driver.has_prototype = original
+    example = by_example[0].config.example
+    assert example is not None and example.path.endswith("stems/drums.flac")
+    assert (example.start, example.end) == (0.0, 2.0) and by_example[0].supported
+    args = ["evaluate", str(tiny_set), "-o", str(tmp_path / "est"), "--sources", "drums",
+            "--threads", "1", "--model-dir", str(model_dir)]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "drums" in out and "SI-SDRi" in out
+    assert sorted(p.name for p in (tmp_path / "est").rglob("drums.wav"))

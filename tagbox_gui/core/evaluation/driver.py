@@ -35,10 +35,11 @@ from tagbox_gui.core.audio.song import Song, load_song
 from tagbox_gui.core.audio.stems import render_stems
 from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.evaluation.scoring import PairScore, list_set, score_set
+from tagbox_gui.core.separation.backends.learned import has_prototype
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.loading import backend_settings, taggers_for
 from tagbox_gui.core.store.models import ModelStore
-from tagbox_gui.core.types import RunConfig, StepResult, TaggerSpec, config_record
+from tagbox_gui.core.types import Example, RunConfig, StepResult, TaggerSpec, config_record
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,8 @@ class Pair:
     song: str
     source: str
     estimate: Path  # EST/<song>/<source>.wav, the stem that is scored
-    config: RunConfig  # the run that separates it; no taggers: none has a tag for the source
+    config: RunConfig  # the run that separates it
+    supported: bool = True  # False: nothing can ask for this source (no tag, no prototype)
 
     @property
     def key(self) -> str:
@@ -207,18 +209,45 @@ def plan_pairs(
     config: RunConfig,
     sources: tuple[str, ...] | None = None,
     fallback: tuple[TaggerSpec, ...] = (),
+    example_seconds: float | None = None,
+    by_example: tuple[str, ...] = (),
 ) -> list[Pair]:
-    """Every (listed) source of every song, with the run (tag and taggers) that separates it."""
-    return [
-        Pair(song, source, est_dir / song / f"{source}.wav", _pair_config(config, source, fallback))
-        for song, song_sources in list_set(set_dir)
-        for source in song_sources
-        if sources is None or source in sources
-    ]
+    """Every (listed) source of every song, with the run (tag and taggers) that separates it.
+
+    A one-pass run of the learned backend needs no tagger: a source is asked for by its
+    prototype; when it has none, or is named in ``by_example``, and ``example_seconds`` is
+    given, by the first ``example_seconds`` of its true stem (``<song>/stems/<source>.flac``)
+    as the example clip.
+    """
+    pairs = []
+    for song, song_sources in list_set(set_dir):
+        for source in song_sources:
+            if sources is None or source in sources:
+                stem = set_dir / song / "stems" / f"{source}.flac"
+                asked = example_seconds, source in by_example
+                pair_config, supported = _pair_config(config, source, fallback, stem, asked)
+                estimate = est_dir / song / f"{source}.wav"
+                pairs.append(Pair(song, source, estimate, pair_config, supported))
+    return pairs
 
 
-def _pair_config(config: RunConfig, source: str, fallback: tuple[TaggerSpec, ...]) -> RunConfig:
-    return replace(config, tags=(source,), taggers=taggers_for((source,), config.taggers, fallback))
+def _pair_config(config: RunConfig, source: str, fallback: tuple[TaggerSpec, ...], stem: Path,
+                 asked: tuple[float | None, bool]) -> tuple[RunConfig, bool]:  # fmt: skip
+    """The run of one source, and whether anything can ask for it.
+
+    ``asked``: the seconds of the true stem to take as the example (None: no examples), and
+    whether this source is to be asked for by example even if it has a prototype.
+    """
+    config = replace(config, tags=(source,))
+    example_seconds, by_example = asked
+    if config.backend == "learned" and config.steps == 0:
+        if has_prototype(source) and not by_example:
+            return config, True
+        if example_seconds is None:
+            return config, False
+        return replace(config, tags=(), example=Example(str(stem), 0.0, example_seconds)), True
+    taggers = taggers_for((source,), config.taggers, fallback)
+    return replace(config, taggers=taggers), bool(taggers)
 
 
 def evaluate_set(
@@ -232,6 +261,8 @@ def evaluate_set(
     shared: bool = True,
     jobs: int = 1,
     job_threads: int | None = None,
+    example_seconds: float | None = None,
+    by_example: tuple[str, ...] = (),
 ) -> EvaluationRun:
     """Separate every (listed) source of every song with ``config``, then score the stems.
 
@@ -246,12 +277,14 @@ def evaluate_set(
     ``job_threads`` torch threads (default: this process's threads divided among the jobs);
     the estimates are the same as with one job.
     ``progress(key, step)`` is called after every step and once per pair with ``None``.
+    ``example_seconds``, ``by_example``: see :func:`plan_pairs`.
     """
     if jobs < 1:
         raise ConfigError("jobs must be at least 1")
     run = EvaluationRun([], {}, [], [], [], shared)
     by_song: dict[str, list[Pair]] = {}
-    for pair in plan_pairs(set_dir, est_dir, config, sources, fallback):
+    for pair in plan_pairs(set_dir, est_dir, config, sources, fallback, example_seconds,
+                           by_example):  # fmt: skip
         by_song.setdefault(pair.song, []).append(pair)
     # Decoded at most once per song here, and only if a pair is separated or stems rendered.
     mixes = {song: functools.cache(functools.partial(load_song, set_dir / song / "mix.flac"))
@@ -298,7 +331,7 @@ def threads_per_job(jobs: int, threads: int | None = None) -> int:
 def _to_separate(pair: Pair, run: EvaluationRun, progress: Progress | None) -> bool:
     """Whether ``pair`` must be separated; one that is done or unsupported is recorded in
     ``run`` (and reported to ``progress``), and one kept with other settings is removed."""
-    if not pair.taggers:
+    if not pair.supported:
         run.unsupported.append(pair.key)
     elif pair.done:
         run.resumed.append(pair.key)

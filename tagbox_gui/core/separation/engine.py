@@ -179,7 +179,11 @@ class Optimisation:
             latent = backend.init_latent(seg_mix, config.seed + index)
             objective = Objective(seg_mix, config.fft_sizes, criteria, config.mode)
             self.parts.append((backend, objective, latent))
-        self.optimizer = torch.optim.Adam([p[2] for p in self.parts], lr=config.lr)
+        # A one-pass run needs no optimiser (creating one imports torch's compiler: seconds).
+        latents = [p[2] for p in self.parts]
+        self.optimizer: torch.optim.Optimizer | None = (
+            torch.optim.Adam(latents, lr=config.lr) if config.steps else None
+        )
 
     @property
     def backend_name(self) -> str:
@@ -187,6 +191,8 @@ class Optimisation:
 
     def step(self) -> tuple[list[Evaluation], float]:
         """One Adam step over every segment; the evaluations before it and the grad norm."""
+        if self.optimizer is None:
+            raise RuntimeError("a run of 0 steps takes no optimisation step")
         self.optimizer.zero_grad(set_to_none=True)
         evaluations = []
         for backend, objective, latent in self.parts:
@@ -203,7 +209,7 @@ class Optimisation:
     def set_lr(self, lr: float) -> None:
         if not lr > 0:
             raise ConfigError("the learning rate must be positive")
-        for group in self.optimizer.param_groups:
+        for group in self.optimizer.param_groups if self.optimizer else ():
             group["lr"] = lr
 
     def drive(self, region_start: int) -> RunGenerator:
@@ -270,7 +276,7 @@ class Optimisation:
             wanted_separated=sep,
             wanted_residual=res,
             seconds=time.perf_counter() - began,
-            lr=self.optimizer.param_groups[0]["lr"],
+            lr=self.optimizer.param_groups[0]["lr"] if self.optimizer else self.config.lr,
             preview=preview,
         )
 
