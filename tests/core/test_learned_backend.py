@@ -95,6 +95,12 @@ def test_a_zero_step_run_is_one_forward_pass_without_taggers(tmp_path: Path) -> 
     assert not np.allclose(separated, 0)
 
 
+def test_avoided_tags_without_steps_are_refused_not_dropped(tmp_path: Path) -> None:
+    config = default_config("learned", tags=("piano",), avoid=("drums",))
+    with pytest.raises(ConfigError, match="steer"):
+        engine.run(config, _song(), ModelStore(tmp_path))
+
+
 def test_only_a_one_pass_backend_takes_zero_steps(tmp_path: Path) -> None:
     config = default_config("light", tags=("piano",), steps=0)
     with pytest.raises(ConfigError, match="at least one step"):

@@ -143,6 +143,11 @@ def create(
     example: tuple[np.ndarray, int] | None = None,
 ) -> Callable[[], Backend]:
     """The per-segment factory: every segment starts from the same query."""
+    if config.steps == 0 and (config.avoid or config.ignore):
+        raise ConfigError(
+            "avoided and ignored tags only steer the taggers: with 0 steps the learned "
+            "separator would not use them; give some steps or drop them"
+        )
     net, prototypes = load_shipped(cache)
     if example is not None:
         query = example_query(example[0], example[1], store, device, cache)
