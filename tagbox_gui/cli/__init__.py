@@ -19,7 +19,6 @@ from tagbox_gui import __version__
 from tagbox_gui.core.errors import UserError
 
 SUBCOMMANDS = ("tag", "tags", "models", "separate", "evaluate")
-BROKEN_PIPE = 141  # what a shell reports for a program stopped by SIGPIPE (128 + 13)
 
 
 class Parser(argparse.ArgumentParser):
@@ -81,12 +80,14 @@ def main(argv: list[str] | None = None) -> int:
         print("tagbox: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        # The reader stopped reading (`tagbox models list | head`): stop quietly, like other
-        # command-line tools, and let nothing try to write to the closed pipe again.
+        # The reader stopped reading (`tagbox models list | head`): say so in one line, as for
+        # any other error, and let nothing try to write to the closed pipe again.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
-        return BROKEN_PIPE
+        print("tagbox: error: the output was closed before the end (broken pipe)",
+              file=sys.stderr)  # fmt: skip
+        return 2
 
 
 if __name__ == "__main__":
