@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from tagbox_gui.core.types import RunConfig
 
 WEIGHTS_FILE = "separator.pt"
-WEIGHTS_SHA256 = "55088819f8d97665ce0cfe01df790a324bef13815f5d74fe7e8bda3f00e313ad"
+WEIGHTS_SHA256 = "966b54206756fb70109748dfa25541ec4aa60c75bcba977521d259e7cb9ea491"
 """sha256 of the shipped weights (``tagbox_gui/resources/separator/separator.pt``)."""
 
 ASKS_BY_EXAMPLE = True
