@@ -2,8 +2,7 @@
 
 Only the five Debian SoundFont packages below are ever used; ``training/setup.sh`` installs
 them. A SoundFont is named by a short key (``timgm6mb``, ``csound``, ``opl3``, ``fluidr3``);
-its files are found with ``dpkg -L <package>`` (the package's own file list), falling back to
-the path the package installs on Debian 12.
+its file is the ``.sf2`` in ``dpkg -L <package>`` (the package's own file list).
 
 The development corpus uses :data:`DEFAULT_SOUNDFONTS` (no FluidR3). FluidR3 is kept for a
 separate corpus that trains the model we ship.
@@ -19,36 +18,16 @@ from __future__ import annotations
 import functools
 import struct
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
-
-@dataclass(frozen=True)
-class SoundFontSpec:
-    """One SoundFont file of a Debian package."""
-
-    package: str
-    filename: str
-    fallback: str
-
-
-SPECS: dict[str, SoundFontSpec] = {
-    "timgm6mb": SoundFontSpec(
-        "timgm6mb-soundfont", "TimGM6mb.sf2", "/usr/share/sounds/sf2/TimGM6mb.sf2"
-    ),
-    "csound": SoundFontSpec(
-        "csound-soundfont", "sf_GMbank.sf2", "/usr/share/sounds/sf2/sf_GMbank.sf2"
-    ),
-    "opl3": SoundFontSpec(
-        "opl3-soundfont", "OPL-3_FM_128M.sf2", "/usr/share/sounds/sf2/OPL-3_FM_128M.sf2"
-    ),
-    "fluidr3_gm": SoundFontSpec(
-        "fluid-soundfont-gm", "FluidR3_GM.sf2", "/usr/share/sounds/sf2/FluidR3_GM.sf2"
-    ),
-    "fluidr3_gs": SoundFontSpec(
-        "fluid-soundfont-gs", "FluidR3_GS.sf2", "/usr/share/sounds/sf2/FluidR3_GS.sf2"
-    ),
+PACKAGES: dict[str, str] = {
+    "timgm6mb": "timgm6mb-soundfont",
+    "csound": "csound-soundfont",
+    "opl3": "opl3-soundfont",
+    "fluidr3_gm": "fluid-soundfont-gm",
+    "fluidr3_gs": "fluid-soundfont-gs",
 }
+"""Each SoundFont by the Debian package that ships it (one ``.sf2`` file per package)."""
 
 #: A name of the renderer's ``--soundfonts`` list -> the files FluidSynth loads, lowest
 #: priority first (FluidSynth gives the last loaded file priority).
@@ -67,25 +46,23 @@ Preset = tuple[int, int]  # (bank, program)
 
 @functools.cache
 def sound_font_path(key: str) -> Path:
-    """Return the installed file of SoundFont ``key`` (a key of :data:`SPECS`).
+    """Return the installed file of SoundFont ``key`` (a key of :data:`PACKAGES`).
 
-    Raises ``FileNotFoundError`` when the package is not installed.
+    The file is the ``.sf2`` in the package's own file list (``dpkg -L``), so only the
+    allowed packages can ever be used. Raises ``FileNotFoundError`` when it is not installed.
     """
-    spec = SPECS[key]
+    package = PACKAGES[key]
     try:
         listing = subprocess.run(
-            ["dpkg", "-L", spec.package], capture_output=True, text=True, check=False
+            ["dpkg", "-L", package], capture_output=True, text=True, check=False
         ).stdout
     except OSError:
         listing = ""
-    candidates = [Path(line) for line in listing.splitlines() if line.endswith(spec.filename)]
-    candidates.append(Path(spec.fallback))
-    for path in candidates:
+    for path in (Path(line) for line in listing.splitlines() if line.endswith(".sf2")):
         if path.is_file():
             return path
     raise FileNotFoundError(
-        f"SoundFont {key!r} ({spec.filename}) not found; run training/setup.sh "
-        f"(package {spec.package})"
+        f"SoundFont {key!r} not found; run training/setup.sh (package {package})"
     )
 
 
