@@ -196,8 +196,8 @@ def _valid_set(corpus: Path, songs: list[str], config: TrainConfig,
     rng = np.random.default_rng((config.seed, 1 << 40))
     sampler = MixSampler(corpus, songs, config.seconds, rng, p_pair=0.0, p_absent=0.0)
     examples = sampler.batch(config.valid_examples)
-    own = [load_queries(corpus, [e.targets[0].song])[e.targets[0].song][e.targets[0].index]
-           for e in examples]  # fmt: skip
+    queries = load_queries(corpus, sorted({e.targets[0].song for e in examples}))
+    own = [queries[e.targets[0].song][e.targets[0].index] for e in examples]
     prototype = [bank.prototypes[e.targets[0].family] for e in examples]
     return examples, {"prototype": prototype, "own": own}
 

@@ -138,7 +138,7 @@ def mask_long(
     step = chunk - overlap
     starts = list(range(0, frames - overlap, step))
     starts[-1] = max(0, frames - chunk)
-    pieces = torch.stack([magnitude[..., s : s + chunk] for s in starts[:]], dim=0)
+    pieces = torch.stack([magnitude[..., s : s + chunk] for s in starts], dim=0)
     count, batch = pieces.shape[:2]
     flat = pieces.reshape(count * batch, BINS, -1)
     masks = net(flat, query.repeat(count, 1)).reshape(count, batch, BINS, -1)
@@ -216,13 +216,3 @@ def load_separator(path: Path, sha256: str | None = None) -> tuple[QuerySeparato
         ) from exc
     net.eval().requires_grad_(False)
     return net, {k: v for k, v in data.items() if k not in ("shape", "state")}
-
-
-def parameter_count(net: nn.Module) -> int:
-    """Number of trainable and frozen parameters."""
-    return sum(p.numel() for p in net.parameters())
-
-
-def frames_of(samples: int) -> int:
-    """STFT frames of ``samples`` at :data:`RATE` (centred frames)."""
-    return samples // HOP + 1
