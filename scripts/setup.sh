@@ -9,8 +9,10 @@ if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
 if command -v apt-get >/dev/null 2>&1; then
   # PortAudio for playback, Xvfb for screenshots, and the X/EGL libraries Qt loads even offscreen;
   # FluidSynth and one small SoundFont for the tests of training/ (training/setup.sh adds the
-  # rest of the SoundFonts a corpus is rendered with).
+  # rest of the SoundFonts a corpus is rendered with). PulseAudio (a null sink, no hardware),
+  # its tools (parec) and ALSA's pulse plugin for the tests that play through PortAudio for real.
   pkgs="fluidsynth timgm6mb-soundfont \
+pulseaudio pulseaudio-utils libasound2-plugins \
 libportaudio2 libsndfile1 xvfb xauth libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 \
 libfontconfig1 libdbus-1-3 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 \
 libxcb-randr0 libxcb-render-util0 libxcb-image0 libxcb-xinerama0 libxcb-xkb1 libglib2.0-0"

@@ -10,6 +10,7 @@ player stays usable as position bookkeeping and says why it cannot play.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -24,7 +25,11 @@ except OSError:  # pragma: no cover - depends on the machine
 
 
 class Stream(Protocol):
-    """What the player needs of an output stream (sounddevice.OutputStream fits)."""
+    """What the player needs of an output stream (sounddevice.OutputStream fits).
+
+    A ``latency`` attribute (seconds of output the device buffers), where present, is played
+    out in silence after the end before the player stops by itself; without it, none is.
+    """
 
     active: bool
 
@@ -37,8 +42,21 @@ class Stream(Protocol):
 StreamFactory = Callable[[int, int, Callable[..., None]], Stream]
 
 
+# Output buffered ahead, at least. PortAudio's "high" latency is only ~35 ms through ALSA's
+# PulseAudio plugin, which underruns (gaps in the sound) while a separation keeps every core
+# busy; 100 ms rides that out. A switch of source or a seek is heard up to this much later.
+MIN_OUTPUT_LATENCY_S = 0.1
+
+
 def _sounddevice_factory(rate: int, channels: int, callback: Callable[..., None]) -> Stream:
-    return _sd.OutputStream(samplerate=rate, channels=channels, dtype="float32", callback=callback)
+    high = float(_sd.query_devices(kind="output")["default_high_output_latency"])
+    return _sd.OutputStream(
+        samplerate=rate,
+        channels=channels,
+        dtype="float32",
+        callback=callback,
+        latency=max(MIN_OUTPUT_LATENCY_S, high),
+    )
 
 
 def _probe_output() -> tuple[int, str]:
@@ -86,6 +104,8 @@ class Player:
         self._seek_done = 0  # serial of the last seek the callback applied
         self._loop: tuple[int, int] | None = None
         self._playing = False
+        self._drain = 0  # frames of silence to write past the end: the stream's latency
+        self._silence = 0  # frames of silence written past the end so far (callback only)
 
     # ----- state -------------------------------------------------------------------------
     @property
@@ -191,6 +211,7 @@ class Player:
                 self._factory = None
                 self.unavailable_reason = f"Playback is off because the output refused: {exc}."
                 return
+            self._drain = math.ceil(float(getattr(self._stream, "latency", 0.0)) * self._rate)
         self._playing = True
         if not self._stream.active:
             self._stream.start()
@@ -267,9 +288,14 @@ class Player:
             _copy_block(outdata, written, buf, pos, n)
             written += n
             pos += n
-        if written < frames:  # past the end: silence, and the player stops by itself
+        if written < frames:
+            # Past the end: silence. The device still holds up to its latency of material,
+            # which stopping the stream would drop; the player stops by itself once that much
+            # silence has followed the end.
             outdata[written:].fill(0.0)
-            self._playing = False
+            self._silence = (0 if written else self._silence) + frames - written
+            if self._silence > self._drain:
+                self._playing = False
         self._frame = pos
 
 
