@@ -10,7 +10,6 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import QMainWindow, QMessageBox
 
-from tagbox_gui.core.nets.taggers import PUBLISHED
 from tagbox_gui.core.store.models import JUKEBOX, REGISTRY, ModelStore
 from tagbox_gui.gui.widgets.models_dialog import ModelsDialog
 
@@ -49,6 +48,8 @@ class ModelsPrompt(QObject):
         """What to fetch, in a few sentences; '' when a tagger is installed."""
         if self.store.available_taggers():
             return ""
+        from tagbox_gui.core.nets.taggers import PUBLISHED  # loads torch: only when needed
+
         jukebox = (
             ""
             if self.store.has_jukebox()

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tagbox_gui.core.errors import TagError
-from tagbox_gui.core.nets.taggers import vocabulary
 from tagbox_gui.core.separation.tags import (
     PRESETS,
     TAG_GROUPS,
@@ -25,6 +24,14 @@ from tagbox_gui.core.separation.tags import (
     tag_group,
 )
 from tagbox_gui.core.types import TaggerSpec, TagState
+
+
+def _vocabulary(dataset: str) -> tuple[str, ...]:
+    """The tags of ``dataset`` (imported when first asked for: the taggers' module loads torch,
+    and a board without taggers, as the window starts with, needs none)."""
+    from tagbox_gui.core.nets.taggers import vocabulary
+
+    return vocabulary(dataset)
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,7 @@ class TagBoard:
         """Rebuild the rows for these taggers; choices of rows that remain are kept."""
         self.taggers = tuple(taggers)
         self.datasets = tuple(dict.fromkeys(spec.dataset for spec in self.taggers))
-        self.vocabularies = {d: vocabulary(d) for d in self.datasets}
+        self.vocabularies = {d: _vocabulary(d) for d in self.datasets}
         self.rows = _build_rows(self.vocabularies)
         self._by_word = {row.word: row for row in self.rows}
         self._explicit = {w: s for w, s in self._explicit.items() if w in self._by_word}

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from tagbox_gui.core.errors import AudioError, ConfigError
 from tagbox_gui.core.types import ANALYSIS_RATE, Example, Region
@@ -112,6 +111,8 @@ def analysis_signal(song: Song) -> np.ndarray:
     """
     mono = np.asarray(song.data, dtype=np.float64).mean(axis=1)
     if song.rate != ANALYSIS_RATE:
+        from scipy.signal import resample_poly  # imported here: scipy.signal takes ~1 s
+
         common = gcd(song.rate, ANALYSIS_RATE)
         mono = resample_poly(mono, ANALYSIS_RATE // common, song.rate // common)
     return mono.astype(np.float32)

@@ -10,13 +10,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from tagbox_gui.core.nets.taggers import Tagger, load_tagger
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import TaggerSpec
+
+if TYPE_CHECKING:
+    import torch
+
+    from tagbox_gui.core.nets.taggers import Tagger
 
 
 class ModelCache:
@@ -38,5 +40,7 @@ def load_cached_tagger(
     spec: TaggerSpec, store: ModelStore, device: torch.device, cache: ModelCache
 ) -> Tagger:
     """The tagger ``spec`` from the store, on ``device``."""
+    from tagbox_gui.core.nets.taggers import load_tagger  # torch: imported when first needed
+
     path = Path(store.tagger_path(spec))
     return cache.get(("tagger", str(path), str(device)), lambda: load_tagger(spec, path).to(device))

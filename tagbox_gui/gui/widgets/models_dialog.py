@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
@@ -31,7 +32,6 @@ from PySide6.QtWidgets import (
 from superqt.utils import create_worker
 
 from tagbox_gui.core.errors import UserError
-from tagbox_gui.core.separation.loading import check_model_file
 from tagbox_gui.core.store.download import DownloadCancelled
 from tagbox_gui.core.store.models import REGISTRY, ModelInfo, ModelStore
 
@@ -202,7 +202,7 @@ class ModelsDialog(QDialog):
         info = REGISTRY[name]
         if self.busy or (info.needs_acceptance and not self.ask_licence(info)):
             return
-        self._start_job(name, self.store.install_file, name, path, True, check_model_file,
+        self._start_job(name, self.store.install_file, name, path, True, _check_model_file,
                         cancellable=False)  # fmt: skip
         self.message.setText(f"Installing {name} from {path}…")
 
@@ -332,6 +332,13 @@ def _throttled(emit: Callable[[int, int | None], None]) -> Callable[[int, int | 
             emit(done, total)
 
     return progress
+
+
+def _check_model_file(name: str, path: Path) -> None:
+    """``loading.check_model_file``, imported when first used (it loads torch), in the job."""
+    from tagbox_gui.core.separation.loading import check_model_file
+
+    check_model_file(name, path)
 
 
 def _run_job(name: str, func: Callable, args: tuple) -> tuple[str, str, str]:

@@ -10,8 +10,6 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
-from scipy import fft as sfft
-from scipy import sparse
 from superqt.utils import create_worker
 
 from tagbox_gui.core.dsp.display import DISPLAY_FMIN, log_band_matrix
@@ -50,6 +48,9 @@ def compute_spectrogram(
     The window spans ~46 ms at any rate; the hop grows with the song so there are at most
     ``max_frames`` columns, which keeps a 3 minute song well under a second.
     """
+    from scipy import fft as sfft  # imported here (in the worker): scipy costs ~0.4 s to import
+    from scipy import sparse
+
     mono = _mix_down(np.asarray(data, dtype=np.float32))
     n_fft = 1 << max(6, round(math.log2(0.046 * rate)))
     hop = max(n_fft // 4, -(-mono.size // max_frames))
