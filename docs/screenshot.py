@@ -4,7 +4,15 @@ Run under Xvfb from the repository root:
 
     xvfb-run -a python docs/screenshot.py [--model-dir DIR] [--step N] [--out docs/screenshot.png]
 
-The song is synthesised here (piano-like chords, bass, drums), so no audio file is needed.
+The song is synthesised here (piano-like chords, bass, drums), so no audio file is needed. The
+window takes ``--size`` (default 1600x1000), made smaller where the screen is; to see the window
+as it is on a given screen, give Xvfb that screen and grab all of it (``--whole-screen`` shows
+anything that would not fit):
+
+    xvfb-run -a -s "-screen 0 1280x720x24" python docs/screenshot.py --size 1280x720 \
+        --whole-screen --out /tmp/shot-1280x720.png
+    xvfb-run -a -s "-screen 0 1920x1080x24" python docs/screenshot.py --size 1920x1080 \
+        --whole-screen --out /tmp/shot-1920x1080.png
 """
 
 from __future__ import annotations
@@ -60,7 +68,12 @@ def main() -> int:
     parser.add_argument("--model-dir", type=Path, default=Path("../shared/models"))
     parser.add_argument("--step", type=int, default=8, help="take the picture after this step")
     parser.add_argument("--out", type=Path, default=Path("docs/screenshot.png"))
+    parser.add_argument("--size", default="1600x1000", help="window size WxH (at most the screen)")
+    parser.add_argument(
+        "--whole-screen", action="store_true", help="grab the whole screen, not only the window"
+    )
     args = parser.parse_args()
+    width, height = (int(n) for n in args.size.lower().split("x"))
     from PySide6.QtCore import QSettings, QTimer
 
     from tagbox_gui.core.store.models import ModelStore
@@ -72,11 +85,14 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="tagbox-shot-"))
     settings = AppSettings(QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat))
     window = MainWindow(ModelStore(args.model_dir), settings)
-    window.resize(1600, 1000)
+    window.resize(width, height)
+    window.fit_to_screen()
     window.show()
     # songs load in the background: run once the song is shown
     window.song_loaded.connect(lambda _song: window.run_view.start())
     window.open_song(synth_song(folder / "Demo Song.wav"))
+    backend = window.settings_panel.backend
+    backend.setCurrentIndex(backend.findData("light"))
     window.tag_panel.apply_preset("Piano")
     window.settings_panel.preview_every.setValue(2)
     window.settings_panel.steps.setValue(60)
@@ -85,8 +101,14 @@ def main() -> int:
         if window.live.loss.count < args.step or window.run_view.shown is None:
             return
         app.processEvents()
-        window.grab().save(str(args.out))
-        print(f"saved {args.out} at step {window.live.loss.count}")
+        shot = window.screen().grabWindow(0) if args.whole_screen else window.grab()
+        shot.save(str(args.out))
+        frame = window.frameGeometry()
+        print(
+            f"saved {args.out} at step {window.live.loss.count}: window {frame.width()}x"
+            f"{frame.height()} at {frame.x()},{frame.y()} on a screen of "
+            f"{window.screen().size().width()}x{window.screen().size().height()}"
+        )
         window.controller.shutdown()
         app.quit()
 

@@ -1,10 +1,18 @@
-"""The GUI application: logging, the exception hook, QApplication and the main window."""
+"""The GUI application: logging, the exception hook, QApplication and the main window.
+
+The window is shown before the engine is imported (torch and scipy take seconds): its modules
+import neither, and an :class:`EngineLoader` imports them after the first frame while Run says
+"Loading the engine…". With ``$TAGBOX_STARTUP_TRACE`` set to a file, the moments of the first
+frame and of the engine being ready are appended to it (``benchmarks/startup.py`` reads them).
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,6 +20,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from tagbox_gui import APP_NAME, __version__
+from tagbox_gui.gui.engine_loader import EngineLoader
 from tagbox_gui.gui.errors import ExceptionHook, setup_logging
 from tagbox_gui.gui.settings import APPLICATION, ORGANISATION
 
@@ -19,6 +28,7 @@ if TYPE_CHECKING:
     from tagbox_gui.gui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
+TRACE_ENV = "TAGBOX_STARTUP_TRACE"
 
 
 DESCRIPTION = f"""\
@@ -75,21 +85,39 @@ def main(argv: list[str] | None = None) -> int:
     app = create_application([argv[0], *qt_args])
     hook = ExceptionHook(app)
     hook.install()
-    window = build_window(args)
+    window = build_window(args, engine=EngineLoader())
+    if os.environ.get(TRACE_ENV):
+        trace_startup(window, Path(os.environ[TRACE_ENV]))
+    window.engine.ready.connect(window.models.first_launch_check)  # it names the taggers
     window.show()
-    QTimer.singleShot(0, window.models.first_launch_check)
     try:
         return app.exec()
     finally:
+        window.engine.wait()  # quitting while the engine imports: let the import end first
         hook.uninstall()
 
 
 def build_window(args: argparse.Namespace, **kwargs: object) -> MainWindow:
     """The main window for the parsed arguments (the song, if any, opens once it is shown)."""
-    from tagbox_gui.core.store.models import ModelStore  # imports torch: after logging is set up
+    from tagbox_gui.core.store.models import ModelStore  # imported once logging is set up
     from tagbox_gui.gui.main_window import MainWindow
 
     window = MainWindow(store=ModelStore(args.model_dir), **kwargs)
     if args.song is not None:
         QTimer.singleShot(0, lambda: window.open_song(args.song))
     return window
+
+
+def trace_startup(window: MainWindow, path: Path) -> None:
+    """Append ``first_frame <seconds since the epoch>`` to ``path`` when the window has been
+    painted for the first time, and ``engine_ready <...>`` when Run can be used."""
+
+    def note(event: str) -> None:
+        with path.open("a", encoding="utf-8") as file:
+            file.write(f"{event} {time.time():.6f}\n")
+
+    window.first_frame.connect(lambda: note("first_frame"))
+    if window.engine.is_ready:
+        note("engine_ready")
+    else:
+        window.engine.ready.connect(lambda: note("engine_ready"))

@@ -6,12 +6,23 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QByteArray, Qt, QUrl, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent
+from PySide6.QtCore import QEvent, QObject, QRect, Qt, QTimer, QUrl, Signal, Slot
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QShowEvent,
+)
 from PySide6.QtGui import QKeySequence as Keys
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
     QMainWindow,
     QMessageBox,
     QProgressBar,
@@ -35,6 +46,7 @@ from tagbox_gui.core.audio.song import Song
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.gui.controller import RunController, RunState
+from tagbox_gui.gui.engine_loader import LOADING_MESSAGE, EngineLoader
 from tagbox_gui.gui.errors import log_dir, show_error
 from tagbox_gui.gui.models_prompt import ModelsPrompt
 from tagbox_gui.gui.playback import Player
@@ -52,21 +64,33 @@ from tagbox_gui.gui.widgets.tag_panel import TagPanel
 
 log = logging.getLogger(__name__)
 AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.mp3 *.aif *.aiff);;All files (*)"
+DEFAULT_SIZE = (1440, 900)  # at first launch, made smaller where the screen is
+DOCK_WIDTH_LIMIT = 330  # px: a side column never asks for more (it scrolls sideways then)
+ENGINE_FAILED = "The engine could not be loaded; the log says why (Help ▸ Open log folder)."
 
 
 class MainWindow(QMainWindow):
     """Song views on top, live plots below, tags and settings left, run and stems right.
 
-    ``song_loaded(Song)`` fires once an opened song is shown (songs load in the background).
+    ``song_loaded(Song)`` fires once an opened song is shown (songs load in the background),
+    ``first_frame()`` once the window has been painted for the first time.
+
+    The window fits its screen: it opens inside the screen's available geometry (a remembered
+    geometry too), long texts wrap or are cut short instead of widening it, and the side columns
+    scroll. Without an ``engine`` loader the engine's modules are imported before the
+    constructor returns; with one (as the app does) the window shows at once, imports them in
+    the background after its first frame, and Run waits with "Loading the engine…".
     """
 
     song_loaded = Signal(object)
+    first_frame = Signal()
 
     def __init__(
         self,
         store: ModelStore | None = None,
         settings: AppSettings | None = None,
         player: Player | None = None,
+        engine: EngineLoader | None = None,
     ) -> None:
         super().__init__()
         self.setWindowTitle(APP_NAME)
@@ -76,6 +100,9 @@ class MainWindow(QMainWindow):
         self.song: Song | None = None
         self.analysis: np.ndarray | None = None  # the song's analysis signal, for runs
         self.loader = SongLoader(self)
+        self.engine = engine or EngineLoader()
+        self.engine.setParent(self)
+        self._watching_screen = False  # fit_to_screen on moving to another screen
         self.loading_bar = QProgressBar(maximum=0, maximumWidth=120, visible=False)
         self.controller = RunController(self)
         self.song_panel = SongPanel()
@@ -91,12 +118,23 @@ class MainWindow(QMainWindow):
         self._build_layout()
         self._build_menus()
         self._connect()
-        self.run_view.load_settings()
+        self.engine.ready.connect(self._on_engine_ready)
+        self.engine.failed.connect(self._on_engine_failed)
+        self.first_frame.connect(self.engine.start)  # imports after the window is on screen
+        self.installEventFilter(self)  # until the first paint (see eventFilter)
+        if engine is None:
+            self.engine.load_now()  # as before: the engine is there when the window is
+            if self.engine.error is not None:
+                raise self.engine.error
+        elif self.engine.is_ready:
+            self._on_engine_ready()
+        else:
+            self._show_engine_loading()
         self._restore_geometry()
 
     # ----- layout ----------------------------------------------------------------------
     def _build_layout(self) -> None:
-        views = QSplitter(Qt.Orientation.Vertical)
+        views = self.views = QSplitter(Qt.Orientation.Vertical)  # song above, plots below
         views.addWidget(self.song_panel)
         views.addWidget(self.live)
         views.setStretchFactor(0, 3)
@@ -129,13 +167,26 @@ class MainWindow(QMainWindow):
         side_column.addStretch(1)
         self._dock("Run", side, Qt.DockWidgetArea.RightDockWidgetArea)
         self.statusBar().addPermanentWidget(self.loading_bar)
+        self.engine_status = QWidget(visible=False)  # "Loading the engine…" and a busy bar
+        row = QHBoxLayout(self.engine_status)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(QLabel(LOADING_MESSAGE))
+        row.addWidget(QProgressBar(maximum=0, maximumWidth=80))
+        self.statusBar().addPermanentWidget(self.engine_status)
         self.stems.setFixedHeight(4 * self.stems.fontMetrics().height() + 12)
         self.export_button.setEnabled(False)
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(title.replace(" ", "_"))
-        dock.setWidget(widget)
+        # The column scrolls rather than making the window taller (more tag meters, stems) or
+        # wider (a longer text): as wide as its content is now, plus a vertical scroll bar.
+        scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
+        scroll.setObjectName(f"{dock.objectName()}_scroll")
+        scroll.setWidget(widget)
+        bar = scroll.verticalScrollBar().sizeHint().width()
+        scroll.setMinimumWidth(min(widget.minimumSizeHint().width() + bar, DOCK_WIDTH_LIMIT))
+        dock.setWidget(scroll)
         dock.setFeatures(
             QDockWidget.DockWidgetFeature.DockWidgetMovable
             | QDockWidget.DockWidgetFeature.DockWidgetFloatable
@@ -191,6 +242,8 @@ class MainWindow(QMainWindow):
     @Slot()
     def _on_models_changed(self) -> None:
         """Models were fetched or removed: offer the present taggers; the first one is used."""
+        if not self.engine.is_ready:
+            return  # the settings are loaded once the engine is
         panel = self.settings_panel
         current = panel.settings()
         self.run_view.load_settings()
@@ -218,11 +271,15 @@ class MainWindow(QMainWindow):
     @Slot(bool)
     def _on_loader_busy_changed(self, busy: bool) -> None:
         self.loading_bar.setVisible(busy)
-        if busy:
-            self.setCursor(Qt.CursorShape.BusyCursor)  # busy, yet usable
+        self._show_busy_cursor()
+        self.run_view.update_can_run()
+
+    def _show_busy_cursor(self) -> None:
+        """The busy cursor while a song opens or the engine loads (the window stays usable)."""
+        if self.loader.busy or self.engine.pending:
+            self.setCursor(Qt.CursorShape.BusyCursor)
         else:
             self.unsetCursor()
-        self.run_view.update_can_run()
 
     @Slot(object)
     def _on_loader_failed(self, error: Exception) -> None:
@@ -337,7 +394,7 @@ class MainWindow(QMainWindow):
         self.run_action.setEnabled(state is RunState.IDLE)
         self.pause_action.setEnabled(active)
         self.stop_action.setEnabled(active)
-        self.reset_action.setEnabled(state is RunState.IDLE)
+        self.reset_action.setEnabled(state is RunState.IDLE and self.engine.is_ready)
         self.settings_panel.set_running(state is not RunState.IDLE)  # the lr stays editable
 
     def _open_log_folder(self) -> None:
@@ -346,14 +403,100 @@ class MainWindow(QMainWindow):
     def _about(self) -> None:
         QMessageBox.about(self, f"About {APP_NAME}", self.run_view.about_text())
 
+    # ----- the engine -------------------------------------------------------------------
+    def _show_engine_loading(self) -> None:
+        """Until the engine is imported: Run off (its tooltip says why), the settings (whose
+        defaults and devices come from the engine) off, a busy indicator and cursor."""
+        self.run_view.waiting_for = LOADING_MESSAGE
+        self.settings_panel.setEnabled(False)
+        self.engine_status.setVisible(True)
+        self._show_busy_cursor()
+        self.run_view.update_can_run()
+
+    @Slot()
+    def _on_engine_ready(self) -> None:
+        self.run_view.waiting_for = ""
+        self.run_view.load_settings()
+        self.settings_panel.setEnabled(True)
+        self.engine_status.setVisible(False)
+        self._show_busy_cursor()
+        self.reset_action.setEnabled(self.controller.state is RunState.IDLE)
+        self.run_view.update_can_run()
+
+    @Slot(object)
+    def _on_engine_failed(self, error: Exception) -> None:
+        self.run_view.waiting_for = ENGINE_FAILED
+        self.engine_status.setVisible(False)
+        self._show_busy_cursor()
+        self.run_view.update_can_run()
+        show_error(self, error, "Cannot load the engine", logged=True)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # Qt override
+        if watched is self and event.type() == QEvent.Type.Paint:  # the first frame:
+            self.removeEventFilter(self)
+            QTimer.singleShot(0, self.first_frame.emit)  # once it is painted and shown
+        return super().eventFilter(watched, event)
+
+    # ----- size and place --------------------------------------------------------------
+    def available_geometry(self) -> QRect:
+        """Where the window may be: its screen's available geometry (tests replace this)."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        return screen.availableGeometry()
+
+    def fit_to_screen(self) -> None:
+        """Shrink and move the window until its frame lies inside the available geometry
+        (never below its minimum size; a maximised or full-screen window is left alone)."""
+        if self.isMaximized() or self.isFullScreen():
+            return
+        space = self.available_geometry()
+        frame, inner = self.frameGeometry(), self.geometry()
+        extra_w, extra_h = frame.width() - inner.width(), frame.height() - inner.height()
+        least = self.minimumSize().expandedTo(self.minimumSizeHint())
+        width = max(min(inner.width(), space.width() - extra_w), least.width())
+        height = max(min(inner.height(), space.height() - extra_h), least.height())
+        if (width, height) != (inner.width(), inner.height()):
+            self.resize(width, height)
+        x = max(space.left(), min(frame.x(), space.x() + space.width() - width - extra_w))
+        y = max(space.top(), min(frame.y(), space.y() + space.height() - height - extra_h))
+        if (x, y) != (frame.x(), frame.y()):
+            self.move(x, y)
+
+    def showEvent(self, event: QShowEvent) -> None:  # Qt override
+        super().showEvent(event)
+        handle = self.windowHandle()
+        if handle is not None and not self._watching_screen:
+            self._watching_screen = True
+            handle.screenChanged.connect(lambda _screen: self.fit_to_screen())
+        QTimer.singleShot(0, self.fit_to_screen)  # the frame's size is known once shown
+
+    def _splitters(self) -> dict[str, QSplitter]:
+        """The splitters whose positions are remembered, by their settings name."""
+        return {"views": self.views, "plots": self.live, "song": self.song_panel.views}
+
+    def save_layout(self) -> None:
+        """Remember the window's geometry, its docks and its splitters' positions."""
+        self.settings.set_window_state("geometry", self.saveGeometry())
+        self.settings.set_window_state("state", self.saveState())
+        for name, splitter in self._splitters().items():
+            self.settings.set_window_state(f"splitter/{name}", splitter.saveState())
+        self.settings.store.sync()
+
     def _restore_geometry(self) -> None:
-        geometry = self.settings.store.value("window/geometry")
-        state = self.settings.store.value("window/state")
-        if isinstance(geometry, QByteArray) and self.restoreGeometry(geometry):
-            if isinstance(state, QByteArray):
+        """The remembered geometry, docks and splitters, kept inside this screen; else a
+        default size that fits it."""
+        geometry = self.settings.window_state("geometry")
+        if geometry is not None and self.restoreGeometry(geometry):
+            state = self.settings.window_state("state")
+            if state is not None:
                 self.restoreState(state)
         else:
-            self.resize(1440, 900)
+            space = self.available_geometry()
+            self.resize(min(DEFAULT_SIZE[0], space.width()), min(DEFAULT_SIZE[1], space.height()))
+        for name, splitter in self._splitters().items():
+            state = self.settings.window_state(f"splitter/{name}")
+            if state is not None:
+                splitter.restoreState(state)
+        self.fit_to_screen()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # Qt override
         if self.controller.state is not RunState.IDLE and not self.confirm_quit():
@@ -364,7 +507,6 @@ class MainWindow(QMainWindow):
         self.controller.shutdown()  # waits for the worker threads
         self.models.shutdown()
         self.audition.transport.player.close()
-        self.settings.store.setValue("window/geometry", self.saveGeometry())
-        self.settings.store.setValue("window/state", self.saveState())
-        self.settings.store.sync()
+        self.engine.wait()  # an import still running ends first (seconds at most)
+        self.save_layout()
         event.accept()

@@ -16,13 +16,12 @@ from PySide6.QtWidgets import QLabel, QMessageBox
 from tagbox_gui import APP_NAME, __version__
 from tagbox_gui.core.audio.export import JUKEBOX_LICENCE
 from tagbox_gui.core.audio.song import Song
-from tagbox_gui.core.nets.taggers import PUBLISHED
-from tagbox_gui.core.separation import engine
 from tagbox_gui.core.separation.backends import BACKENDS
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.snapshots import DEFAULT_BUDGET_BYTES, Snapshot, SnapshotStore
 from tagbox_gui.core.types import Command, CommandKind, Estimate, Region, RunResult, StepResult
 from tagbox_gui.gui.controller import RunController, RunState
+from tagbox_gui.gui.engine_loader import LazyModule
 from tagbox_gui.gui.errors import show_error
 from tagbox_gui.gui.session import RunSession
 from tagbox_gui.gui.settings import AppSettings, RunSettings, backend_defaults
@@ -41,6 +40,15 @@ if TYPE_CHECKING:
     from tagbox_gui.gui.widgets.song_panel import SongPanel
     from tagbox_gui.gui.widgets.stem_list import StemListView
     from tagbox_gui.gui.widgets.tag_panel import TagPanel
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tagbox_gui.core.nets import taggers
+    from tagbox_gui.core.separation import engine
+else:  # imported when first used: they load torch (see tagbox_gui.gui.engine_loader)
+    engine = LazyModule("tagbox_gui.core.separation.engine")
+    taggers = LazyModule("tagbox_gui.core.nets.taggers")
 
 log = logging.getLogger(__name__)
 FRAME_MS = 33
@@ -78,12 +86,14 @@ class RunWindow(Protocol):
 class RunView(QObject):
     """Starts runs from the panels' state and routes the controller's results to the views."""
 
+    waiting_for = ""  # why no run can start yet, e.g. "Loading the engine…" (the window's say)
+
     def __init__(self, window: RunWindow, cache: ModelCache) -> None:
         super().__init__(window)
         self.w = window
         self.cache = cache
         self.budget = DEFAULT_BUDGET_BYTES
-        self.engine_run = engine.run  # tests may drive the window with a fake engine
+        self._engine_run: Callable[..., engine.RunGenerator] | None = None  # see engine_run
         self.session: RunSession | None = None
         self.shown: Snapshot | None = None
         self.offset = 0.0  # where the transport's material starts in the song (seconds)
@@ -106,6 +116,16 @@ class RunView(QObject):
         w.settings_panel.lr_changed.connect(self.set_lr)
         w.tag_panel.tags_changed.connect(self.update_can_run)
 
+    @property
+    def engine_run(self) -> Callable[..., engine.RunGenerator]:
+        """What starts a run: ``engine.run`` (imported when first used) unless replaced (tests
+        drive the window with a fake engine)."""
+        return self._engine_run or engine.run
+
+    @engine_run.setter
+    def engine_run(self, run: Callable[..., engine.RunGenerator]) -> None:
+        self._engine_run = run
+
     # ----- settings --------------------------------------------------------------------
     def backends(self) -> dict[str, str]:
         """Backend -> why it cannot be used ('' when it can)."""
@@ -127,7 +147,7 @@ class RunView(QObject):
         defaults (only what the user changed is remembered)."""
         panel = self.w.settings_panel
         present = self.w.store.available_taggers()
-        panel.set_choices(self.backends(), PUBLISHED, present, engine.available_devices())
+        panel.set_choices(self.backends(), taggers.PUBLISHED, present, engine.available_devices())
         defaults = self.default_settings(self.w.settings.saved_backend())
         panel.set_settings(self.w.settings.load_run(defaults))
 
@@ -154,6 +174,8 @@ class RunView(QObject):
 
     def problem(self) -> str:
         """Why Run cannot start now (one sentence), or ''."""
+        if self.waiting_for:
+            return self.waiting_for
         if self.w.loader.busy:
             return "Wait until the song has opened."
         if self.w.song is None:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QByteArray, QSettings
 
 from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.types import Mode, Quantise, Region, RunConfig, TaggerSpec
@@ -170,6 +170,17 @@ class AppSettings:
 
     def clear_recent(self) -> None:
         self.store.remove("recent/files")
+
+    # ----- window layout ---------------------------------------------------------------
+    def window_state(self, name: str) -> QByteArray | None:
+        """A saved Qt state of the window (``geometry``, ``state`` of the docks, or
+        ``splitter/<name>``); None when there is none or it is not a Qt state."""
+        value = self.store.value(f"window/{name}")
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+    def set_window_state(self, name: str, state: QByteArray) -> None:
+        """Remember a Qt state of the window (see :meth:`window_state`)."""
+        self.store.setValue(f"window/{name}", state)
 
     # ----- small remembered choices ----------------------------------------------------
     def text(self, key: str, default: str = "") -> str:

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from tagbox_gui.gui.playback import Player
+from tagbox_gui.gui.widgets.elided_label import ElidedLabel
 from tagbox_gui.gui.widgets.transport import TransportPanel
 
 MIB = 2**20
@@ -44,7 +45,7 @@ class AuditionPanel(QWidget):
         self.slider.setEnabled(False)
         self.label = QLabel("No run yet")
         self.label.setMinimumWidth(200)
-        self.memory = QLabel()
+        self.memory = ElidedLabel()  # long: cut short (whole in the tooltip), never wider
         self.memory.setStyleSheet("color: palette(placeholder-text);")
         self._steps: tuple[int, ...] = ()
         self._best: int | None = None
@@ -84,10 +85,10 @@ class AuditionPanel(QWidget):
             if self.following and self._steps:
                 self.slider.setValue(len(self._steps) - 1)
         self.best.setEnabled(best is not None)
-        self.memory.setText(
-            f"Listening in mono at 44.1 kHz, as the taggers hear it; exported stems keep the "
-            f"song's rate and channels. History: {len(self._steps)} previews kept, "
-            f"{nbytes / MIB:.1f} of {budget / MIB:.0f} MiB (older ones are thinned out)."
+        self.memory.setText(  # what changes first: a narrow window cuts the end short
+            f"History: {len(self._steps)} previews kept, {nbytes / MIB:.1f} of "
+            f"{budget / MIB:.0f} MiB (older ones are thinned out). Listening in mono at 44.1 kHz, "
+            "as the taggers hear it; exported stems keep the song's rate and channels."
         )
 
     def show_step(self, step: int | None, total_steps: int = 0) -> None:

@@ -29,8 +29,13 @@ class LivePanel(QSplitter):
         self.meters = TagMetersView()
         for view in (self.loss, self.mask):  # keyboard focus would swallow Space (play/pause)
             view.plot_widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.addWidget(boxed("Loss (total and each tagger × FFT size)", self.loss))
-        self.addWidget(boxed("Mask of the shown step (frequency × time)", self.mask))
+        # short titles (a group box is at least as wide as its title); the rest in tooltips
+        loss = boxed("Loss: total, tagger × FFT", self.loss)
+        loss.setToolTip("The total loss and the loss of each tagger × FFT size, per step")
+        mask = boxed("Mask of the shown step", self.mask)
+        mask.setToolTip("The mask of the shown step: frequency (up) × time (across)")
+        self.addWidget(loss)
+        self.addWidget(mask)
         self.setStretchFactor(0, 3)
         self.setStretchFactor(1, 2)
         self._meter_values: tuple[dict, dict] | None = None

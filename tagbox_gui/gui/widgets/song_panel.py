@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 
 from tagbox_gui.core.audio.song import SUPPORTED, Song, loudest_region
 from tagbox_gui.core.types import Example, Region
+from tagbox_gui.gui.widgets.elided_label import ElidedLabel
 from tagbox_gui.gui.widgets.run_panel import clock
 from tagbox_gui.gui.widgets.spectrogram_view import SpectrogramView
 from tagbox_gui.gui.widgets.waveform_view import WaveformView
@@ -42,13 +43,13 @@ class SongPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.song: Song | None = None
-        self.title = QLabel()
+        self.title = ElidedLabel()  # a long name is cut short, not the window widened
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         font = self.title.font()
         font.setPointSizeF(font.pointSizeF() * 1.3)
         font.setBold(True)
         self.title.setFont(font)
-        self.details = QLabel()
+        self.details = ElidedLabel()
         self.waveform = WaveformView()
         self.spectrogram = SpectrogramView()
         self.spectrogram.link_x(self.waveform)
@@ -87,7 +88,7 @@ class SongPanel(QWidget):
         )
         empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         empty.setStyleSheet("color: palette(placeholder-text);")
-        views = QSplitter(Qt.Orientation.Vertical)
+        views = self.views = QSplitter(Qt.Orientation.Vertical)  # the window remembers it
         views.addWidget(self.waveform)
         views.addWidget(self.spectrogram)
         views.setStretchFactor(0, 1)
@@ -105,9 +106,9 @@ class SongPanel(QWidget):
         region.addStretch(1)
         region.addWidget(self.zoom)
         region.addWidget(self.show_all)
-        region.addWidget(self.whole_song)
-        use = QHBoxLayout()
+        use = QHBoxLayout()  # a row of its own: one row of everything is wider than 1280 px allow
         use.addStretch(1)
+        use.addWidget(self.whole_song)
         use.addWidget(self.as_example)
         song = QWidget()
         column = QVBoxLayout(song)
@@ -213,6 +214,5 @@ class SongPanel(QWidget):
 
 def _seconds_box(tooltip: str) -> QDoubleSpinBox:
     box = QDoubleSpinBox(decimals=2, singleStep=0.5, suffix=" s", keyboardTracking=False)
-    box.setToolTip(tooltip)
-    box.setMinimumWidth(90)
+    box.setToolTip(tooltip)  # as wide as the song's longest time needs (its range), no wider
     return box
