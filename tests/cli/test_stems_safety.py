@@ -32,11 +32,11 @@ def ctrl_c():
     os.kill(os.getpid(), signal.SIGINT)
 
 if sys.argv[1] == "writes":  # once the first stem is complete in its temporary file
-    write_temp = export._write_temp
-    def _write_temp(*args):
-        write_temp(*args)
+    close = export._TempFile.close
+    def _close(self):
+        close(self)
         ctrl_c()
-    export._write_temp = _write_temp
+    export._TempFile.close = _close
 else:  # once the first new stem has been renamed into place
     replace, renamed = os.replace, []
     def _replace(src, dst):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,13 @@ import soundfile as sf
 from tagbox_gui.core.audio.estimates import share
 from tagbox_gui.core.audio.export import ExportFormat, export_shared_stems, export_stems
 from tagbox_gui.core.audio.song import Song, analysis_signal
-from tagbox_gui.core.audio.stems import FADE_SECONDS, render_stems, song_fft_size, song_span
+from tagbox_gui.core.audio.stems import (
+    FADE_SECONDS,
+    render_stems,
+    separated_blocks,
+    song_fft_size,
+    song_span,
+)
 from tagbox_gui.core.types import ANALYSIS_RATE, Estimate
 
 SIZES = (2048, 1024, 512)
@@ -302,3 +309,48 @@ def test_shared_stems_and_their_rest_add_back_up_to_the_song(tmp_path: Path, fmt
     assert np.sum(decoded[0] ** 2) < 0.9 * np.sum(alone**2)
     assert "tags: p" in sf.SoundFile(stems[0]).comment
     assert "rest (song minus every stem)" in sf.SoundFile(rest).comment
+
+
+@pytest.mark.parametrize("rate", [44_100, 96_000])
+@pytest.mark.parametrize("where", ["whole", "region", "past the end"])
+@pytest.mark.parametrize("block_seconds", [0.004, 0.37, 1.0])
+def test_blocks_put_together_are_the_whole_rendering(
+    rate: int, where: str, block_seconds: float
+) -> None:
+    song = noise_song(rate, 2, seconds=2.5)  # shorter than a block of render_stems: one block
+    start, length = {"whole": whole(song), "region": (20_000, 60_000),
+                     "past the end": (80_000, 60_000)}[where]  # fmt: skip
+    estimate = random_estimate(start, length)
+    reference, _ = render_stems(song, estimate)
+    blocks = list(separated_blocks(song, estimate, block_seconds))
+    size = round(block_seconds * rate)  # 0.004 s: blocks shorter than an FFT frame
+    assert [span.start for span, _ in blocks] == list(range(0, song.frames, size))
+    assert all(part.shape == (span.stop - span.start, 2) for span, part in blocks)
+    together = np.concatenate([part for _, part in blocks])
+    np.testing.assert_allclose(together, reference, rtol=0, atol=1e-12)
+    assert np.any(reference)
+
+
+def test_a_bad_estimate_fails_before_the_first_block() -> None:
+    song = noise_song(44_100, 1)
+    with pytest.raises(ValueError, match="expected"):
+        separated_blocks(song, Estimate(0, 4096, {1024: np.ones((513, 3), np.float32)}))
+    with pytest.raises(ValueError, match="neither masks nor audio"):
+        separated_blocks(song, Estimate(0, 4096))
+
+
+@pytest.mark.slow
+def test_writing_stems_takes_the_same_memory_for_a_long_song(tmp_path: Path) -> None:
+    peaks = {}
+    for seconds in (20.0, 120.0):
+        song = noise_song(44_100, 2, seconds=seconds)
+        estimate = random_estimate(*whole(song))
+        tracemalloc.start()
+        try:
+            export_stems(song, estimate, tmp_path / f"{seconds:g}", ["x"], ExportFormat.WAV24)
+            peaks[seconds] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    whole_song_float64 = 120 * 44_100 * 2 * 8  # 85 MB: rendering at once needed several
+    assert peaks[120.0] < 1.2 * peaks[20.0], peaks
+    assert peaks[120.0] < whole_song_float64 / 2, peaks

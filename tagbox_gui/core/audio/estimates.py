@@ -43,11 +43,20 @@ def share(estimates: Mapping[str, Estimate]) -> dict[str, Estimate]:
             raise ConfigError(f"'{name}' covers another region or FFT sizes than the others")
     shared: dict[str, dict[int, np.ndarray]] = {name: {} for name, _ in items}
     for n_fft in first.masks:
-        stack = np.stack([est.masks[n_fft] for _, est in items])
-        divisor = np.maximum(stack.sum(axis=0), 1.0)
-        for (name, _), mask in zip(items, stack / divisor, strict=True):
-            shared[name][n_fft] = mask.astype(np.float32)
+        masks = [est.masks[n_fft] for _, est in items]
+        divisor = _claims(masks)
+        for (name, _), mask in zip(items, masks, strict=True):
+            shared[name][n_fft] = (mask / divisor).astype(np.float32, copy=False)
     return {name: Estimate(est.start, est.length, shared[name]) for name, est in items}
+
+
+def _claims(masks: list[np.ndarray]) -> np.ndarray:
+    """What the masks claim of each bin in all, at least 1: one array, not a stack of them (a
+    long song's masks are large)."""
+    total = np.array(masks[0], dtype=np.result_type(*masks))
+    for mask in masks[1:]:
+        total += mask
+    return np.maximum(total, 1.0, out=total)
 
 
 def save_estimate(path: Path, estimate: Estimate) -> None:

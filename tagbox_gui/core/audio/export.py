@@ -6,6 +6,12 @@ several sources and their rest. In a float file that holds to float32 rounding. 
 them, so the decoded files sum to the song within one LSB of rounding (exactly when the song
 itself is PCM of the same or a smaller bit depth) - unless the residual
 would exceed full scale and has to be clipped, which is logged.
+
+The stems are rendered and written block by block (``core.audio.stems.separated_blocks``), all
+files of a set at once, so an export holds a few seconds of the song in float64, never all of it.
+
+File names come from a template with the fields ``{song}`` and ``{stem}``
+(:data:`DEFAULT_TEMPLATE`, ``"{song} - {stem}"``: ``Song - piano``, ``Song - no piano``).
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ import os
 import re
 import secrets
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+import string
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,7 +34,7 @@ import soundfile as sf
 
 from tagbox_gui import APP_NAME, __version__
 from tagbox_gui.core.audio.estimates import share
-from tagbox_gui.core.audio.stems import render_stems, song_span
+from tagbox_gui.core.audio.stems import block_spans, separated_blocks
 from tagbox_gui.core.errors import AudioError
 from tagbox_gui.core.types import Estimate
 
@@ -90,17 +97,121 @@ def quantise(data: np.ndarray, fmt: ExportFormat) -> np.ndarray:
     return np.clip(np.round(np.asarray(data, dtype=np.float64) * scale), -scale, scale - 1) / scale
 
 
-def stem_names(song_name: str, tags: Iterable[str]) -> tuple[str, str]:
-    """File names (without extension) of the stems: ``("<song> - a + b", "<song> - no a + b")``.
+DEFAULT_TEMPLATE = "{song} - {stem}"
+"""How stem files are named. ``{song}`` is the song's file name without its extension;
+``{stem}`` is what the stem holds: ``piano``, ``drums + bass``, ``no piano``, ``no drums + bass``
+(the residual, or the rest of several stems)."""
 
-    Characters that Windows, macOS or Linux refuse in a file name are replaced by ``_``; the
-    tag part is shortened (with an ellipsis) so the name stays within file-system limits.
+TEMPLATE_FIELDS = ("song", "stem")
+"""The fields a name template may use."""
+
+
+def check_template(template: str) -> None:
+    """AudioError (one sentence) unless stems can be named by ``template``.
+
+    It may use the fields ``{song}`` and ``{stem}`` (no format spec or conversion; a brace
+    itself is written ``{{`` or ``}}``) and no folder separator (a stem is written in the output
+    folder itself), and it must give a separated stem and its residual names of their own. Whether
+    the stems of a given song and given names all differ depends on those names too:
+    :func:`stem_names` and :func:`shared_stem_names` check it.
     """
-    song = _sanitise(song_name) or "song"
+    stem_names("song", ["stem"], template=template)
+
+
+def stem_names(
+    song_name: str, tags: Iterable[str], *, template: str = DEFAULT_TEMPLATE
+) -> tuple[str, str]:
+    """File names (without extension) of the separated stem and the residual.
+
+    With the default template: ``("<song> - a + b", "<song> - no a + b")``. Characters that
+    Windows, macOS or Linux refuse in a file name are replaced by ``_``; the tag part is
+    shortened (with an ellipsis) so the name stays within file-system limits. AudioError for a
+    template that :func:`check_template` refuses, or that gives a stem an empty name.
+    """
+    fields = _template_fields(template)
+    song = _song_field(song_name)
+    label = _stem_label(tags, song, template, fields.count("stem"))
+    names = (_name(template, song, label), _name(template, song, f"no {label}"))
+    _refuse_same_names(names, template)
+    return names
+
+
+def shared_stem_names(
+    song_name: str, names: Sequence[str], *, template: str = DEFAULT_TEMPLATE
+) -> list[str]:
+    """File names (without extension) :func:`export_shared_stems` writes: one stem per name, then
+    the rest (``{stem}`` is ``no a + b + ...``). AudioError as for :func:`stem_names`, and if two
+    of the stems would share a name (names that differ only in case count as one: some file
+    systems do not tell them apart)."""
+    stems = [stem_names(song_name, [name], template=template)[0] for name in names]
+    every = [*stems, stem_names(song_name, list(names), template=template)[1]]
+    _refuse_same_names(every, template)
+    return every
+
+
+def _template_fields(template: str) -> list[str]:
+    """The fields ``template`` uses, in order; AudioError for anything :func:`check_template`
+    refuses but a name shared by two stems."""
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise AudioError(
+            f"the name template '{template}' cannot be read ({exc}); write the "
+            "fields as {song} and {stem}, and a brace itself as {{ or }}."
+        ) from None
+    fields = []
+    for literal, field, spec, conversion in parts:
+        if "/" in literal or "\\" in literal:
+            raise AudioError(
+                f"the name template '{template}' has a folder separator in it, but "
+                "a stem is written in the output folder itself; leave out / and \\."
+            )
+        if field is None:
+            continue
+        if field not in TEMPLATE_FIELDS or spec or conversion:
+            whole = field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+            raise AudioError(
+                f"the name template '{template}' has the field '{{{whole}}}', which "
+                "it does not know; use {song} and {stem} only."
+            )
+        fields.append(field)
+    return fields
+
+
+def _song_field(song_name: str) -> str:
+    return _sanitise(song_name) or "song"
+
+
+def _stem_label(tags: Iterable[str], song: str, template: str, uses: int) -> str:
+    """The tags as the ``{stem}`` of a separated stem, short enough for the residual's name
+    (``uses``: how often the template has ``{stem}``)."""
     label = _sanitise(" + ".join(t.strip() for t in tags if t.strip())) or "separated"
-    budget = max(8, _MAX_NAME_BYTES - len(song.encode()) - len(" - no ") - len(".flac"))
-    label = _shorten(label, budget)
-    return _not_reserved(f"{song} - {label}"), _not_reserved(f"{song} - no {label}")
+    fixed = len(template.format(song=song, stem="no ").encode())  # all but the label(s)
+    return _shorten(label, max(8, (_MAX_NAME_BYTES - fixed - len(".flac")) // max(1, uses)))
+
+
+def _name(template: str, song: str, label: str) -> str:
+    name = _not_reserved(_sanitise(template.format(song=song, stem=label)))
+    if not name:
+        raise AudioError(f"the name template '{template}' gives the stem '{label}' an empty "
+                         "file name; put {stem} in it.")  # fmt: skip
+    return name
+
+
+def _refuse_same_names(names: Sequence[str], template: str) -> None:
+    seen: dict[str, str] = {}
+    for name in names:
+        first = seen.get(name.casefold())
+        if first is None:
+            seen[name.casefold()] = name
+            continue
+        if "stem" not in _template_fields(template):
+            raise AudioError(f"the name template '{template}' has no {{stem}}, so all the "
+                             "stems would have one name; put {stem} in it.")  # fmt: skip
+        if first == name:
+            raise AudioError(f"two stems would both be named '{name}'; name them differently.")
+        raise AudioError(f"the stems '{first}' and '{name}' differ only in case, which some file "
+                         "systems do not tell apart; name them differently.")  # fmt: skip
 
 
 def _sanitise(text: str) -> str:
@@ -167,38 +278,96 @@ def write_together(
     up to the song is never left half new and half old. Without ``overwrite`` an existing target
     is an :class:`AudioError` and nothing is written. The folders must exist.
     """
-    paths = [Path(path) for path, _, _ in files]
-    for metadata in (m for _, _, m in files):
+    arrays = [_two_dimensional(np.asarray(data)) for _, data, _ in files]
+    targets = [(Path(path), metadata) for path, _, metadata in files]
+    shapes = [(a.shape[0], a.shape[1]) for a in arrays]
+    return _write_streams(targets, shapes, [arrays], rate, fmt, overwrite)
+
+
+def _two_dimensional(data: np.ndarray) -> np.ndarray:
+    return data.reshape(-1, 1) if data.ndim == 1 else data
+
+
+def _write_streams(
+    targets: Sequence[tuple[Path, Mapping[str, str]]],
+    shapes: Sequence[tuple[int, int]],
+    rows: Iterable[Sequence[np.ndarray]],
+    rate: int,
+    fmt: ExportFormat,
+    overwrite: bool,
+) -> list[Path]:
+    """:func:`write_together` for files that arrive in blocks: each row of ``rows`` holds the
+    next block of every file, ``(frames, channels)``; ``shapes`` are the files' whole shapes."""
+    paths = [path for path, _ in targets]
+    for _, metadata in targets:
         unknown = set(metadata) - set(METADATA_KEYS)
         if unknown:
             raise ValueError(f"unsupported metadata keys {sorted(unknown)}; use {METADATA_KEYS}")
     _refuse_existing(paths, overwrite)
-    temps: list[Path] = []
+    files: list[_TempFile] = []
     try:
-        for path, data, metadata in files:
-            temps.append(_temp_beside(Path(path)))
-            _write_temp(temps[-1], Path(path), data, rate, fmt, metadata, len(files))
+        for (path, metadata), shape in zip(targets, shapes, strict=True):
+            files.append(_TempFile(path, shape, rate, fmt, metadata, len(targets)))
+        for row in rows:
+            for file, block in zip(files, row, strict=True):
+                file.write(block)
+        for file in files:
+            file.close()
         _refuse_existing(paths, overwrite)  # another program may have written one meanwhile
-        _rename_all(list(zip(temps, paths, strict=True)), len(files))
+        _rename_all([(file.temp, file.path) for file in files], len(files))
     finally:
-        for temp in temps:
-            temp.unlink(missing_ok=True)  # already gone once renamed
+        for file in files:
+            file.discard()  # nothing left once renamed
     return paths
 
 
-def _write_temp(
-    temp: Path,
-    path: Path,
-    data: np.ndarray,
-    rate: int,
-    fmt: ExportFormat,
-    metadata: Mapping[str, str],
-    count: int,
-) -> None:
-    try:
-        _write_file(temp, _file_samples(np.asarray(data), fmt), rate, fmt, dict(metadata))
-    except (RuntimeError, OSError) as exc:
-        raise AudioError(_cannot_write(path, exc, count)) from exc
+class _TempFile:
+    """A file being written to a temporary beside ``path``; a failure is an AudioError that
+    names ``path``. The temporary is removed unless it has been renamed into place."""
+
+    def __init__(self, path: Path, shape: tuple[int, int], rate: int, fmt: ExportFormat,
+                 metadata: Mapping[str, str], count: int) -> None:  # fmt: skip
+        self.path, self.fmt, self.count = path, fmt, count
+        self.temp = _temp_beside(path)
+        self._handle: sf.SoundFile | None = None
+        try:
+            self._guard(lambda: self._open(shape, rate, metadata))
+        except BaseException:
+            self.discard()
+            raise
+
+    def _open(self, shape: tuple[int, int], rate: int, metadata: Mapping[str, str]) -> None:
+        frames, channels = shape
+        container = container_for(self.fmt, frames, channels)
+        self._handle = sf.SoundFile(str(self.temp), "w", rate, channels,
+                                    subtype=self.fmt.subtype, format=container)  # fmt: skip
+        for key, value in metadata.items():
+            setattr(self._handle, key, value)
+
+    def write(self, block: np.ndarray) -> None:
+        """Append ``block`` ``(frames, channels)`` or ``(frames,)``."""
+        samples = _file_samples(np.asarray(block), self.fmt)
+        self._guard(lambda: self._handle.write(samples))  # type: ignore[union-attr]
+
+    def close(self) -> None:
+        """Finish the temporary (libsndfile writes what it still holds)."""
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            self._guard(handle.close)
+
+    def discard(self) -> None:
+        """Close quietly and remove the temporary if it is still there."""
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            with contextlib.suppress(RuntimeError, OSError):
+                handle.close()
+        self.temp.unlink(missing_ok=True)
+
+    def _guard(self, action: Callable[[], object]) -> None:
+        try:
+            action()
+        except (RuntimeError, OSError) as exc:
+            raise AudioError(_cannot_write(self.path, exc, self.count)) from exc
 
 
 def _cannot_write(path: Path, exc: BaseException, count: int) -> str:
@@ -283,7 +452,7 @@ def _temp_beside(path: Path, suffix: str = ".part") -> Path:
 
 def _file_samples(data: np.ndarray, fmt: ExportFormat) -> np.ndarray:
     """Samples in the dtype libsndfile writes without conversion loss."""
-    data = data.reshape(-1, 1) if data.ndim == 1 else data
+    data = _two_dimensional(data)
     if fmt.bits is None:
         return data.astype(np.float32)
     # Integer codes shifted to the top of an int32: libsndfile keeps the top bits exactly,
@@ -307,19 +476,6 @@ def container_for(fmt: ExportFormat, frames: int, channels: int) -> str:
     return fmt.container
 
 
-def _write_file(
-    temp: Path, samples: np.ndarray, rate: int, fmt: ExportFormat, metadata: Mapping[str, str]
-) -> None:
-    frames, channels = samples.shape
-    container = container_for(fmt, frames, channels)
-    with sf.SoundFile(
-        str(temp), "w", rate, channels, subtype=fmt.subtype, format=container
-    ) as handle:
-        for key, value in metadata.items():
-            setattr(handle, key, value)
-        handle.write(samples)
-
-
 def export_stems(
     song: Song,
     estimate: Estimate,
@@ -329,26 +485,30 @@ def export_stems(
     provenance: Mapping[str, str] | None = None,
     *,
     overwrite: bool = False,
+    template: str = DEFAULT_TEMPLATE,
 ) -> tuple[Path, Path]:
-    """Render and write ``<song> - <tags>`` and ``<song> - no <tags>``; return their paths.
+    """Render and write the separated stem and the residual; return their paths.
 
-    Both files are full length, at the song's rate and channel count, aligned at 0:00, and the
-    decoded files sum back to the song (see the module docstring). They appear together or not
-    at all (:func:`write_together`): a failure or Ctrl+C leaves the folder as it was, old stems
-    included. Existing stems of the same names are an :class:`AudioError` unless ``overwrite``.
-    ``outdir`` is created if needed (and removed again if the writing fails).
+    Their names come from ``template`` (:func:`stem_names`; by default ``<song> - <tags>`` and
+    ``<song> - no <tags>``). Both files are full length, at the song's rate and channel count,
+    aligned at 0:00, and the decoded files sum back to the song (see the module docstring). They
+    appear together or not at all (:func:`write_together`): a failure or Ctrl+C leaves the
+    folder as it was, old stems included. Existing stems of the same names are an
+    :class:`AudioError` unless ``overwrite``. ``outdir`` is created if needed (and removed again
+    if the writing fails).
     """
-    separated, residual = stems_as_written(song, estimate, fmt)
+    outdir = Path(outdir)
+    names = stem_names(song.name, list(tags), template=template)
     provenance = dict(provenance or {})
-    names = stem_names(song.name, list(tags))
-    items = [
-        _stem_item(Path(outdir), name, data, stem, provenance, fmt)
-        for name, data, stem in zip(
-            names, (separated, residual), ("separated", "residual (song minus separated)"),
-            strict=True,
-        )
-    ]  # fmt: skip
-    paths = _write_in_new_folder(Path(outdir), items, song.rate, fmt, overwrite)
+    stems = ("separated", "residual (song minus separated)")
+    targets = [_target(outdir, name, stem, provenance, fmt)
+               for name, stem in zip(names, stems, strict=True)]  # fmt: skip
+    clipping = _Clipping(fmt)
+    streams = [separated_blocks(song, estimate)]  # checks the estimate before any writing
+    rows = _counted(_rows_as_written(song, streams, fmt), clipping)
+    paths = _write_in_new_folder(outdir, targets, [song.data.shape] * 2, rows, song.rate, fmt,
+                                 overwrite)  # fmt: skip
+    clipping.warn(song.name)
     return paths[0], paths[1]
 
 
@@ -360,53 +520,80 @@ def export_shared_stems(
     provenance: Mapping[str, Mapping[str, str]] | None = None,
     *,
     overwrite: bool = False,
+    template: str = DEFAULT_TEMPLATE,
 ) -> tuple[list[Path], Path]:
     """Write one stem per separated source and one rest; return ``(stems, rest)`` paths.
 
     The sources share the mixture first (``core.audio.estimates.share``), so no energy is written
-    twice. Each stem is quantised to ``fmt`` and the rest (``<song> - no a + b + ...``) is the
-    song minus all of them, so the decoded files add back up to the song as the two stems of
-    :func:`export_stems` do. ``provenance[name]`` goes into the stem of source ``name``. All the
-    files appear together or not at all, and ``overwrite`` works as in :func:`export_stems`.
+    twice. Each stem is quantised to ``fmt`` and the rest (``{stem}`` is ``no a + b + ...``) is
+    the song minus all of them, so the decoded files add back up to the song as the two stems of
+    :func:`export_stems` do. The names come from ``template`` (:func:`shared_stem_names`).
+    ``provenance[name]`` goes into the stem of source ``name``. All the files appear together or
+    not at all, and ``overwrite`` works as in :func:`export_stems`.
     """
     outdir = Path(outdir)
-    names = list(estimates)
-    rest = np.asarray(song.data, dtype=np.float64).copy()
-    items: list[tuple[Path, np.ndarray, Mapping[str, str]]] = []
-    for name, estimate in share(estimates).items():
-        separated, _ = render_stems(song, estimate)
-        separated = quantise(separated, fmt)
-        rest -= separated
-        items.append(_stem_item(outdir, stem_names(song.name, [name])[0], separated, "separated",
-                                (provenance or {}).get(name, {}), fmt))  # fmt: skip
-    _warn_clipping(rest, fmt, song.name)
-    rest_name = stem_names(song.name, names)[1]
-    items.append(_stem_item(outdir, rest_name, rest, "rest (song minus every stem)", {}, fmt))
-    paths = _write_in_new_folder(outdir, items, song.rate, fmt, overwrite)
+    names = shared_stem_names(song.name, list(estimates), template=template)
+    shared = share(estimates)
+    targets = [_target(outdir, file_name, "separated", (provenance or {}).get(name, {}), fmt)
+               for file_name, name in zip(names[:-1], shared, strict=True)]  # fmt: skip
+    targets.append(_target(outdir, names[-1], "rest (song minus every stem)", {}, fmt))
+    streams = [separated_blocks(song, estimate) for estimate in shared.values()]
+    clipping = _Clipping(fmt)
+    rows = _counted(_rows_as_written(song, streams, fmt), clipping)
+    paths = _write_in_new_folder(outdir, targets, [song.data.shape] * len(targets), rows,
+                                 song.rate, fmt, overwrite)  # fmt: skip
+    clipping.warn(song.name)
     return paths[:-1], paths[-1]
 
 
-def stem_paths(outdir: Path | str, song_name: str, tags: Iterable[str],
-               fmt: ExportFormat) -> tuple[Path, Path]:  # fmt: skip
+def _rows_as_written(
+    song: Song, streams: Sequence[Iterator[tuple[slice, np.ndarray]]], fmt: ExportFormat
+) -> Iterator[list[np.ndarray]]:
+    """Consecutive float64 blocks of every stem quantised to ``fmt``, then of the song minus all
+    of them (the residual or the rest): writing that one as ``fmt`` only adds its own rounding,
+    so the decoded files add back up to the song (see the module docstring)."""
+    for rest in _song_blocks(song):
+        stems = [quantise(next(stream)[1], fmt) for stream in streams]  # the same blocks
+        for stem in stems:
+            rest -= stem
+        yield [*stems, rest]
+
+
+def _song_blocks(song: Song) -> Iterator[np.ndarray]:
+    """The song in float64 copies, in the blocks of ``separated_blocks``."""
+    for span in block_spans(song):
+        yield np.asarray(song.data[span], dtype=np.float64)
+
+
+def stem_paths(outdir: Path | str, song_name: str, tags: Iterable[str], fmt: ExportFormat, *,
+               template: str = DEFAULT_TEMPLATE) -> tuple[Path, Path]:  # fmt: skip
     """The files :func:`export_stems` writes: the separated stem and the residual."""
-    separated, residual = stem_names(song_name, list(tags))
+    separated, residual = stem_names(song_name, list(tags), template=template)
     return Path(outdir) / (separated + fmt.extension), Path(outdir) / (residual + fmt.extension)
 
 
 def shared_stem_paths(outdir: Path | str, song_name: str, names: Sequence[str],
-                      fmt: ExportFormat) -> list[Path]:  # fmt: skip
+                      fmt: ExportFormat, *, template: str = DEFAULT_TEMPLATE,
+                      ) -> list[Path]:  # fmt: skip
     """The files :func:`export_shared_stems` writes: one stem per name, then the rest."""
-    stems = [stem_names(song_name, [name])[0] for name in names]
-    rest = stem_names(song_name, list(names))[1]
-    return [Path(outdir) / (name + fmt.extension) for name in [*stems, rest]]
+    file_names = shared_stem_names(song_name, names, template=template)
+    return [Path(outdir) / (name + fmt.extension) for name in file_names]
 
 
-def _write_in_new_folder(outdir: Path, items: Sequence[tuple[Path, np.ndarray, Mapping[str, str]]],
-                         rate: int, fmt: ExportFormat, overwrite: bool) -> list[Path]:  # fmt: skip
-    """:func:`write_together` into ``outdir``, created first; what it created goes on failure."""
+def _write_in_new_folder(
+    outdir: Path,
+    targets: Sequence[tuple[Path, Mapping[str, str]]],
+    shapes: Sequence[tuple[int, ...]],
+    rows: Iterable[Sequence[np.ndarray]],
+    rate: int,
+    fmt: ExportFormat,
+    overwrite: bool,
+) -> list[Path]:
+    """Write the files of ``rows`` together into ``outdir``, created first; what it created goes
+    again on failure."""
     created = _make_folder(outdir)
     try:
-        return write_together(items, rate, fmt, overwrite=overwrite)
+        return _write_streams(targets, [(s[0], s[1]) for s in shapes], rows, rate, fmt, overwrite)
     except BaseException:
         for folder in reversed(created):
             with contextlib.suppress(OSError):  # not empty: somebody else wrote there
@@ -426,40 +613,41 @@ def _make_folder(outdir: Path) -> list[Path]:
     return missing[::-1]
 
 
-def _stem_item(outdir: Path, name: str, data: np.ndarray, stem: str,
-               provenance: Mapping[str, str], fmt: ExportFormat,
-               ) -> tuple[Path, np.ndarray, Mapping[str, str]]:  # fmt: skip
+def _target(outdir: Path, name: str, stem: str, provenance: Mapping[str, str],
+            fmt: ExportFormat) -> tuple[Path, dict[str, str]]:  # fmt: skip
+    """A stem file's path and its metadata."""
     metadata = {"title": name, "software": f"{APP_NAME} {__version__}"}
     metadata["comment"] = format_provenance(provenance, stem)
-    return outdir / (name + fmt.extension), data, metadata
+    return outdir / (name + fmt.extension), metadata
 
 
-def stems_as_written(
-    song: Song, estimate: Estimate, fmt: ExportFormat
-) -> tuple[np.ndarray, np.ndarray]:
-    """The stems with the separated one quantised to ``fmt`` and the residual computed from it.
-
-    Writing the residual as ``fmt`` then only adds its own rounding, so the decoded files add
-    back up to the song (see the module docstring).
-    """
-    separated, residual = render_stems(song, estimate)
-    s0, s1 = song_span(estimate, song.rate, song.frames)  # outside it: 0 and the song itself
-    separated[s0:s1] = quantise(separated[s0:s1], fmt)
-    residual[s0:s1] = np.asarray(song.data[s0:s1], dtype=np.float64) - separated[s0:s1]
-    _warn_clipping(residual, fmt, song.name)
-    return separated, residual
+def _counted(
+    rows: Iterable[Sequence[np.ndarray]], clipping: _Clipping
+) -> Iterator[Sequence[np.ndarray]]:
+    """``rows`` as they are, the last block of each (the residual or rest) counted for clipping."""
+    for row in rows:
+        clipping.add(row[-1])
+        yield row
 
 
-def _warn_clipping(residual: np.ndarray, fmt: ExportFormat, name: str) -> None:
-    if fmt.bits is None:
-        return
-    scale = 2.0 ** (fmt.bits - 1)  # codes beyond [-scale, scale - 1] after rounding get clipped
-    clipped = int(np.count_nonzero(np.abs(residual * scale + 0.5) > scale))
-    if clipped:
-        log.warning(
-            "%s: %d residual samples exceed full scale and are clipped in %s; the stems will "
-            "not sum exactly there (export as wav32 to avoid it)",
-            name,
-            clipped,
-            fmt.value,
-        )
+class _Clipping:
+    """Counts the residual samples a PCM format has to clip, to warn once about them all."""
+
+    def __init__(self, fmt: ExportFormat) -> None:
+        self.fmt = fmt
+        self.count = 0
+
+    def add(self, residual: np.ndarray) -> None:
+        if self.fmt.bits is not None:
+            scale = 2.0 ** (self.fmt.bits - 1)  # codes beyond [-scale, scale - 1] get clipped
+            self.count += int(np.count_nonzero(np.abs(residual * scale + 0.5) > scale))
+
+    def warn(self, name: str) -> None:
+        if self.count:
+            log.warning(
+                "%s: %d residual samples exceed full scale and are clipped in %s; the stems will "
+                "not sum exactly there (export as wav32 to avoid it)",
+                name,
+                self.count,
+                self.fmt.value,
+            )

@@ -18,16 +18,22 @@ Only the region (plus one hop of real context either side for the STFT edges) is
 long song costs little. The result is full length and sample-aligned with the song: silent outside
 the region, with a short raised-cosine fade at region edges that lie inside the song so the stems do
 not click there. The residual is the song minus the separated stem, computed in float64.
+
+Memory stays bounded whatever the song's length: :func:`separated_blocks` renders the song in
+blocks of :data:`BLOCK_SECONDS`. Every block computes the STFT frames that overlap it (one frame
+either side of its hops), on the grid anchored at the region's start that a whole-region
+rendering uses, so each sample is the same overlap-add of the same two frames: the blocks put
+together are the whole rendering, not an approximation of it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from math import gcd
 from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import fft as sfft
-from scipy.signal import resample_poly
 
 from tagbox_gui.core.types import ANALYSIS_RATE, Estimate
 
@@ -37,7 +43,12 @@ if TYPE_CHECKING:
 FADE_SECONDS = 0.010
 """Length of the fades at region edges that lie inside the song."""
 
+BLOCK_SECONDS = 4.0
+"""Length of the blocks :func:`separated_blocks` renders one at a time (bounds the memory)."""
+
 _CONTEXT_HOPS = 1  # frames of real song context beyond each region edge (one covers the edge)
+
+_Renderer = Callable[[int, int], np.ndarray]  # (b0, b1) -> separated samples (b1 - b0, channels)
 
 
 def render_stems(song: Song, estimate: Estimate) -> tuple[np.ndarray, np.ndarray]:
@@ -46,22 +57,65 @@ def render_stems(song: Song, estimate: Estimate) -> tuple[np.ndarray, np.ndarray
     Both are full length and aligned with the song sample for sample. ``separated`` is zero
     outside the estimate's region; ``residual = song - separated`` exactly (float64), so outside
     the region it equals the song. Mask mode averages the masked signals of all FFT sizes; free
-    mode places the decoded audio (resampled to the song's rate) in every channel.
+    mode places the decoded audio (resampled to the song's rate) in every channel. A caller that
+    writes the stems should take :func:`separated_blocks` instead: it never holds the whole song
+    in float64.
     """
     residual = np.asarray(song.data).astype(np.float64)  # a copy; becomes song - separated
-    s0, s1 = song_span(estimate, song.rate, residual.shape[0])
     separated = np.zeros(residual.shape)  # calloc: untouched pages stay free until written
-    if s1 > s0:
-        if estimate.masks:
-            part = _masked_region(song.data, song.rate, estimate, s0, s1)
-        elif estimate.audio is not None:
-            part = _free_region(estimate.audio, song.rate, s1 - s0, residual.shape[1])
-        else:
-            raise ValueError("the estimate holds neither masks nor audio")
-        _apply_fades(part, song.rate, fade_in=s0 > 0, fade_out=s1 < residual.shape[0])
-        separated[s0:s1] = part
-        residual[s0:s1] -= part  # outside the region the residual is the song, bit for bit
+    for span, part in separated_blocks(song, estimate):
+        if part.any():  # outside the region the residual is the song, bit for bit
+            separated[span] = part
+            residual[span] -= part
     return separated, residual
+
+
+def separated_blocks(
+    song: Song, estimate: Estimate, block_seconds: float = BLOCK_SECONDS
+) -> Iterator[tuple[slice, np.ndarray]]:
+    """The separated stem of the whole song, block by block: ``(span, samples)`` pairs.
+
+    The spans are consecutive, cut the song into blocks of ``block_seconds`` and cover it from
+    its first sample to its last; ``samples`` is float64 ``(span length, channels)``, zero outside
+    the estimate's region. Put together they equal :func:`render_stems`' ``separated``. The
+    estimate is checked here (ValueError), before the first block is asked for.
+    """
+    s0, s1 = song_span(estimate, song.rate, song.frames)
+    render = _renderer(song, estimate, s0, s1) if s1 > s0 else None
+    return _blocks(song, render, (s0, s1), block_spans(song, block_seconds))
+
+
+def block_spans(song: Song, block_seconds: float = BLOCK_SECONDS) -> list[slice]:
+    """The consecutive blocks of ``block_seconds`` :func:`separated_blocks` cuts the song into."""
+    size = max(1, round(block_seconds * song.rate))
+    return [slice(b0, min(song.frames, b0 + size)) for b0 in range(0, song.frames, size)]
+
+
+def _blocks(
+    song: Song, render: _Renderer | None, region: tuple[int, int], spans: list[slice]
+) -> Iterator[tuple[slice, np.ndarray]]:
+    s0, s1 = region
+    for span in spans:
+        b0, b1 = span.start, span.stop
+        block = np.zeros((b1 - b0, song.channels))
+        r0, r1 = max(b0, s0), min(b1, s1)
+        if render is not None and r1 > r0:
+            part = render(r0, r1)
+            _fade(part, song.rate, r0 - s0, (s0, s1), song.frames)
+            block[r0 - b0 : r1 - b0] = part
+        yield span, block
+
+
+def _renderer(song: Song, estimate: Estimate, s0: int, s1: int) -> _Renderer:
+    """What renders ``[b0, b1)`` of the region ``[s0, s1)``; the estimate is checked first."""
+    if estimate.masks:
+        for n_fft, mask in estimate.masks.items():
+            _check_mask(n_fft, mask, estimate.length)
+        return lambda b0, b1: _masked_block(song.data, song.rate, estimate, (s0, s1), (b0, b1))
+    if estimate.audio is not None:
+        placed = _free_signal(estimate.audio, song.rate, s1 - s0)
+        return lambda b0, b1: np.repeat(placed[b0 - s0 : b1 - s0, None], song.channels, axis=1)
+    raise ValueError("the estimate holds neither masks nor audio")
 
 
 def song_span(estimate: Estimate, rate: int, frames: int) -> tuple[int, int]:
@@ -83,14 +137,17 @@ def sqrt_hann(n: int) -> np.ndarray:
     return np.sqrt(0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n))
 
 
-def _masked_region(
-    original: np.ndarray, rate: int, estimate: Estimate, s0: int, s1: int
+def _masked_block(
+    original: np.ndarray,
+    rate: int,
+    estimate: Estimate,
+    region: tuple[int, int],
+    block: tuple[int, int],
 ) -> np.ndarray:
-    """Mean over FFT sizes of the masked region of every channel, ``(s1 - s0, channels)``."""
-    total = np.zeros((s1 - s0, original.shape[1]))
+    """Mean over FFT sizes of the masked ``block`` of every channel, ``(b1 - b0, channels)``."""
+    total = np.zeros((block[1] - block[0], original.shape[1]))
     for n_fft, mask in estimate.masks.items():
-        _check_mask(n_fft, mask, estimate.length)
-        total += _masked_one_size(original, rate, estimate, n_fft, mask, s0, s1)
+        total += _masked_one_size(original, rate, estimate, n_fft, mask, region, block)
     return total / len(estimate.masks)
 
 
@@ -107,25 +164,32 @@ def _masked_one_size(
     estimate: Estimate,
     n_fft: int,
     mask: np.ndarray,
-    s0: int,
-    s1: int,
+    region: tuple[int, int],
+    block: tuple[int, int],
 ) -> np.ndarray:
-    """``istft(mask' * stft(x))`` over ``[s0, s1)`` for one FFT size, on the song's grid."""
+    """``istft(mask' * stft(x))`` over ``block`` of ``region`` for one FFT size, on the song's grid.
+
+    Frame centres are ``s0 + (u - k) * hop``: aligned with the region start like the analysis
+    frames, with k frames of real context before it (frame ``u`` spans hop blocks ``u`` and
+    ``u + 1`` from ``lo``). Hop block ``j`` is the overlap-add of frames ``j - 1`` and ``j``, so
+    the block needs frames ``j0 - 1`` to ``j1 - 1`` and nothing else.
+    """
+    (s0, _), (b0, b1) = region, block
     n = song_fft_size(n_fft, rate)
     hop = n // 2
-    # Frame centres s0 + (u - k) * hop: aligned with the region start like the analysis frames,
-    # with k frames of real context before it and enough after it to cover s1 - 1 twice.
     k = _CONTEXT_HOPS
-    frames = -(-(s1 - s0) // hop) + 2 * k + 1
-    lo = s0 - (k + 1) * hop  # first sample of the padded stretch (may be < 0: reflected)
-    index = _reflect_index(np.arange(lo, lo + (frames + 1) * hop), original.shape[0])
+    lo = s0 - (k + 1) * hop  # first sample of the padded region (may be < 0: reflected)
+    j0, j1 = (b0 - lo) // hop, -(-(b1 - lo) // hop)  # the hop blocks that hold [b0, b1)
+    begin = lo + (j0 - 1) * hop  # first sample of frame j0 - 1
+    index = _reflect_index(np.arange(begin, lo + (j1 + 1) * hop), original.shape[0])
     segment = np.asarray(original[index], dtype=np.float64)
-    centres = (s0 + (np.arange(frames) - k) * hop) / rate - estimate.start / ANALYSIS_RATE
-    song_mask = _carry_mask(np.asarray(mask, dtype=np.float64), n_fft, n, rate, centres)
+    units = np.arange(j0 - 1, j1)
+    centres = (s0 + (units - k) * hop) / rate - estimate.start / ANALYSIS_RATE
+    song_mask = _carry_mask(mask, n_fft, n, rate, centres)
     out = _istft_blocks(_stft_blocks(segment.T, n) * song_mask, n)
-    envelope = _istft_blocks(np.ones((1, frames, 1)), n, spectral=False)
-    first = s0 - lo
-    return (out[:, first : first + s1 - s0] / envelope[:, first : first + s1 - s0]).T
+    envelope = _istft_blocks(np.ones((1, len(units), 1)), n, spectral=False)
+    first = b0 - begin  # in hop block 1 or later: both of its frames are here
+    return (out[:, first : first + b1 - b0] / envelope[:, first : first + b1 - b0]).T
 
 
 def _reflect_index(index: np.ndarray, size: int) -> np.ndarray:
@@ -146,7 +210,8 @@ def _stft_blocks(signal: np.ndarray, n: int) -> np.ndarray:
     hop = n // 2
     blocks = signal.reshape(signal.shape[0], -1, hop)
     frames = np.concatenate([blocks[:, :-1], blocks[:, 1:]], axis=-1)
-    return sfft.rfft(frames * sqrt_hann(n), axis=-1)
+    frames *= sqrt_hann(n)
+    return sfft.rfft(frames, axis=-1)
 
 
 def _istft_blocks(spectra: np.ndarray, n: int, spectral: bool = True) -> np.ndarray:
@@ -159,7 +224,8 @@ def _istft_blocks(spectra: np.ndarray, n: int, spectral: bool = True) -> np.ndar
     hop = n // 2
     window = sqrt_hann(n)
     if spectral:
-        frames = sfft.irfft(spectra, n=n, axis=-1) * window
+        frames = sfft.irfft(spectra, n=n, axis=-1)
+        frames *= window
     else:
         frames = np.broadcast_to(spectra, (*spectra.shape[:2], n)) * window**2
     channels, count = frames.shape[:2]
@@ -176,43 +242,66 @@ def _carry_mask(mask: np.ndarray, n_fft: int, n: int, rate: int, centres: np.nda
     analysis Nyquist (22.05 kHz, present only in songs at higher rates) take the value of the top
     analysed bin: the taggers never heard that band, so the nearest decision is the best guess,
     it keeps the mask continuous (a hard step would ring), and whatever lives up there is shared
-    between the stems in the same proportion as the top of the audible band.
+    between the stems in the same proportion as the top of the audible band. Only the analysis
+    frames around ``centres`` are interpolated in frequency (a block of the song, not all of it).
     """
     analysis_hz = np.arange(mask.shape[0]) * ANALYSIS_RATE / n_fft
     song_hz = np.arange(n // 2 + 1) * rate / n
     analysis_times = np.arange(mask.shape[1]) * (n_fft // 2) / ANALYSIS_RATE
-    by_freq = _interp_rows(mask, analysis_hz, song_hz)
-    return _interp_rows(by_freq.T, analysis_times, centres)
+    if len(analysis_times) < 2:
+        column = _interp_rows(np.asarray(mask[:, :1], dtype=np.float64), analysis_hz, song_hz)
+        return np.repeat(column.T, len(centres), axis=0)
+    lower, weight = _bracket(analysis_times, centres)
+    first, last = int(lower.min()), int(lower.max()) + 2
+    columns = np.asarray(mask[:, first:last], dtype=np.float64)
+    by_freq = _interp_rows(columns, analysis_hz, song_hz).T
+    lower -= first
+    return by_freq[lower] * (1.0 - weight) + by_freq[lower + 1] * weight
 
 
 def _interp_rows(values: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Linear interpolation along axis 0 of ``values`` from uniform points ``src`` to ``dst``."""
     if len(src) < 2:
         return np.repeat(values[:1], len(dst), axis=0)
-    pos = np.clip((dst - src[0]) / (src[1] - src[0]), 0.0, len(src) - 1)
-    lower = np.minimum(pos.astype(np.int64), len(src) - 2)
-    weight = (pos - lower)[:, None]
+    lower, weight = _bracket(src, dst)
     return values[lower] * (1.0 - weight) + values[lower + 1] * weight
 
 
-def _free_region(audio: np.ndarray, rate: int, length: int, channels: int) -> np.ndarray:
-    """Free mode: the decoded audio at the song's rate, same in every channel, ``length`` long."""
+def _bracket(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For uniform points ``src`` (at least two): the row below each of ``dst`` (clamped so that
+    the row above exists) and the weight ``[len(dst), 1]`` of the row above."""
+    pos = np.clip((dst - src[0]) / (src[1] - src[0]), 0.0, len(src) - 1)
+    lower = np.minimum(pos.astype(np.int64), len(src) - 2)
+    return lower, (pos - lower)[:, None]
+
+
+def _free_signal(audio: np.ndarray, rate: int, length: int) -> np.ndarray:
+    """Free mode: the decoded audio at the song's rate, mono, ``length`` long (float64)."""
     signal = np.asarray(audio, dtype=np.float64).reshape(-1)
     if rate != ANALYSIS_RATE:
+        from scipy.signal import resample_poly  # imported here: scipy.signal takes ~1 s
+
         common = gcd(rate, ANALYSIS_RATE)
         signal = resample_poly(signal, rate // common, ANALYSIS_RATE // common)
     placed = np.zeros(length)
     placed[: min(length, len(signal))] = signal[:length]
-    return np.repeat(placed[:, None], channels, axis=1)
+    return placed
 
 
-def _apply_fades(part: np.ndarray, rate: int, fade_in: bool, fade_out: bool) -> None:
-    """Raised-cosine fades (in place) at region edges that lie inside the song."""
-    size = min(round(FADE_SECONDS * rate), part.shape[0] // 2)
+def _fade(part: np.ndarray, rate: int, offset: int, region: tuple[int, int], frames: int) -> None:
+    """Raised-cosine fades (in place) at region edges that lie inside the song.
+
+    ``part`` starts ``offset`` samples into the region ``[s0, s1)`` of a song of ``frames``.
+    """
+    s0, s1 = region
+    length = s1 - s0
+    size = min(round(FADE_SECONDS * rate), length // 2)
     if size < 1:
         return
     ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(size) + 0.5) / size)
-    if fade_in:
-        part[:size] *= ramp[:, None]
-    if fade_out:
-        part[-size:] *= ramp[::-1, None]
+    end = offset + part.shape[0]
+    if s0 > 0 and offset < size:  # the fade in: ramp[i] at region sample i
+        part[: size - offset] *= ramp[offset:end, None]
+    if s1 < frames and end > length - size:  # the fade out: ramp[length - 1 - i] at sample i
+        lo = max(offset, length - size)
+        part[lo - offset :] *= ramp[length - 1 - np.arange(lo, end), None]
