@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Generator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +28,7 @@ from tagbox_gui.core.errors import ConfigError, UserError
 from tagbox_gui.core.separation.backends import BACKENDS
 from tagbox_gui.core.store.models import JUKEBOX_LICENCE, ModelStore
 from tagbox_gui.core.types import (
+    Example,
     Mode,
     Quantise,
     RunConfig,
@@ -38,6 +39,8 @@ from tagbox_gui.core.types import (
 
 if TYPE_CHECKING:
     from tagbox_gui.core.audio.export import ExportFormat
+    from tagbox_gui.core.audio.song import Song
+    from tagbox_gui.core.separation.cache import ModelCache
 
 # The engine, torch and the audio stack are imported when the command runs, so that
 # `tagbox --help` and the light sub-commands start quickly.
@@ -47,7 +50,8 @@ EXPORT_FORMATS = ("wav32", "wav24", "wav16", "flac24", "flac16")
 DESCRIPTION = """\
 Separate an instrument you name out of a song. Two stems are written into OUTDIR: the
 instrument ("SONG - piano.wav") and everything else ("SONG - no piano.wav"); together they add
-up to the song. With --each, one stem per instrument and a rest stem.
+up to the song. With --each, one stem per instrument (named, or asked for by an example clip) and
+a rest stem.
 
 The default backend, learned, is a separator trained for this app: one pass, a few seconds, no
 download. `tagbox tags` lists the instruments and tags you can name."""
@@ -59,10 +63,55 @@ examples:
       stems/My Song - no piano.wav
   tagbox separate song.flac --each drums,bass --format flac24 -o stems
       a stem for the drums, one for the bass and one for the rest, as 24-bit FLAC
+  tagbox separate song.wav --each drums,organ=organ.wav:3:8 -o stems
+      the drums, what sounds like seconds 3-8 of organ.wav ("song - organ.wav"), and the rest
   tagbox separate song.wav --tags vocals --backend light --region 30:50 -o stems
       the vocals between 0:30 and 0:50, found by steering a music tagger (about a minute)
 
 Stems already in OUTDIR are kept: the run stops and lists them unless --overwrite is given."""
+
+
+@dataclass(frozen=True)
+class EachEntry:
+    """One stem of ``--each``: an instrument by name, or ``name`` by an example clip."""
+
+    name: str
+    example: Example | None = None
+
+
+def parse_each(text: str) -> tuple[EachEntry, ...]:
+    """``drums,organ=clip.wav:3:8``: instruments, or ``NAME=FILE[:START:END]`` by example.
+
+    The clip is read as ``--example`` reads it (``parse_example``); whether its file can be
+    read is checked before the first run. A bad entry is a one-line usage error.
+    """
+    entries: list[EachEntry] = []
+    for item in comma_list(text):
+        name, sep, clip = (part.strip() for part in item.partition("="))
+        if not name:
+            raise argparse.ArgumentTypeError(
+                f"'{item}' has no name before '='; write "
+                "NAME=FILE[:START:END], e.g. organ=organ.wav"
+            )
+        if sep and not clip:
+            raise argparse.ArgumentTypeError(
+                f"'{item}' names no example clip after '='; write "
+                f"{name}=FILE or {name}=FILE:START:END"
+            )
+        entries.append(EachEntry(name, _each_example(clip) if sep else None))
+    if not entries:
+        raise argparse.ArgumentTypeError("name at least one instrument, e.g. drums,bass")
+    return tuple(entries)
+
+
+def _each_example(clip: str) -> Example:
+    """``parse_example``, except that a missing file with a colon in its name is taken for a
+    clip whose START:END is wrong (``clip.wav:3``, ``clip.wav:a:b``)."""
+    example = parse_example(clip)
+    if example.start is None and ":" in clip and not Path(clip).exists():
+        raise argparse.ArgumentTypeError(f"'{clip}' is neither a file nor FILE:START:END in "
+                                         "seconds, e.g. organ.wav:3:8")  # fmt: skip
+    return example
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -86,10 +135,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     what.add_argument(
         "--each",
-        type=comma_list,
+        type=parse_each,
         metavar="A,B,...",
-        help="instead of --tags: separate each of these instruments in its own run; their stems "
-        "share the mix and a rest stem holds what none of them took",
+        help="instead of --tags: separate each of these in its own run; their stems share the "
+        "mix and a rest stem holds what none of them took. An entry is an instrument (drums), or "
+        "NAME=FILE[:START:END] for what sounds like that clip, in a stem named NAME (organ="
+        "organ.wav:3:8; learned backend)",
     )
     query = what.add_mutually_exclusive_group()
     query.add_argument(
@@ -97,7 +148,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=parse_example,
         metavar="FILE[:START:END]",
         help="learned backend: separate what sounds like this clip (seconds into FILE), e.g. "
-        "an instrument no tag names",
+        "an instrument no tag names (with --each: NAME=FILE[:START:END] entries instead)",
     )
     query.add_argument(
         "--example-region",
@@ -149,6 +200,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="wav32",
         help="file format of the stems: 32-bit float WAV, 24- or 16-bit WAV or FLAC "
         "(default: %(default)s, which never clips)",
+    )
+    out.add_argument(
+        "--name-template",
+        metavar="TEMPLATE",
+        help="names of the stem files, from {{song}} (the song's file name) and {{stem}} (what "
+        "the stem holds: piano, no piano, no drums + bass), e.g. '{{stem}} ({{song}})' (default: "
+        "'{template}')",
     )
     out.add_argument(
         "--log-json",
@@ -228,6 +286,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _describe_defaults(parser: argparse.ArgumentParser) -> None:
     """Fill each backend's defaults (``core.separation.loading.default_config``) into the help."""
+    from tagbox_gui.core.audio.export import DEFAULT_TEMPLATE
     from tagbox_gui.core.separation.loading import default_config
 
     configs = {backend: default_config(backend) for backend in BACKENDS}
@@ -241,6 +300,7 @@ def _describe_defaults(parser: argparse.ArgumentParser) -> None:
         "fft": each(lambda c: ",".join(map(str, c.fft_sizes))),
         "taggers": each(lambda c: "+".join(map(str, c.taggers))),
         "quantise": configs["jukebox"].quantise.value,
+        "template": DEFAULT_TEMPLATE,
     }
     for action in parser._actions:
         if action.dest == "balance_tags":
@@ -265,15 +325,20 @@ class _StoreWithJukebox(ModelStore):
 
 
 def build_config(
-    args: argparse.Namespace, store: ModelStore, tags: tuple[str, ...] | None = None
+    args: argparse.Namespace, store: ModelStore, entry: EachEntry | None = None
 ) -> RunConfig:
     """The run configuration: the backend's defaults, overridden by the given options.
 
-    ``tags`` replaces ``--tags`` (``--each`` makes one configuration per instrument).
+    ``entry`` (``--each`` makes one configuration per entry) replaces ``--tags`` and
+    ``--example``: its name is the wanted instrument, or its example clip is the query.
     """
     backend = args.backend or "learned"
+    if entry is None:
+        tags, example = tuple(args.tags or ()), args.example
+    else:
+        tags, example = ((), entry.example) if entry.example else ((entry.name,), None)
     changes = {
-        "tags": tuple(tags if tags is not None else args.tags or ()),
+        "tags": tags,
         "avoid": tuple(args.avoid),
         "ignore": tuple(args.ignore),
         "taggers": tuple(args.tagger) if args.tagger else None,
@@ -286,7 +351,7 @@ def build_config(
         "device": args.device,
         "seed": args.seed,
         "balance_tags": args.balance_tags,
-        "example": args.example,
+        "example": example,
     }
     from tagbox_gui.core.separation.loading import default_config, taggers_for
 
@@ -314,7 +379,9 @@ def main(args: argparse.Namespace) -> int:
     song = load_song(args.song)
     config = build_config(args, store)
     run = engine.run(config, song, store, measure_residual=False)  # checks every setting
-    _refuse_existing(stem_paths(args.output, song.name, _stem_words(config), _format(args)), args)
+    paths = stem_paths(args.output, song.name, _stem_words(config), _format(args),
+                       template=_template(args))  # fmt: skip
+    _refuse_existing(paths, args)
     steps: list[StepResult] = []
     result = _drive(run, config, steps)
     paths = _export(song, config, result, args)
@@ -325,44 +392,63 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
-    """``--each``: one run per instrument, then stems that share the mix, and the rest."""
-    from tagbox_gui.core.audio.export import ExportFormat, export_shared_stems, shared_stem_paths
+    """``--each``: one run per entry, then stems that share the mix, and the rest."""
+    from tagbox_gui.core.audio.export import export_shared_stems, shared_stem_paths
     from tagbox_gui.core.audio.song import load_song
     from tagbox_gui.core.separation import engine
     from tagbox_gui.core.separation.cache import ModelCache
-    from tagbox_gui.core.separation.loading import build_criteria, create_backend_factory
 
     if args.mode != Mode.MASK.value:
         raise ConfigError("--each needs mask mode: free-mode stems have no mask to share")
-    if len(set(args.each)) != len(args.each):
-        raise ConfigError("--each names an instrument twice")
     song = load_song(args.song)
-    configs = {word: build_config(args, store, (word,)) for word in args.each}
+    configs = {entry.name: build_config(args, store, entry) for entry in args.each}
     cache, estimates, provenance, logs = ModelCache(), {}, {}, {}
-    for config in configs.values():  # every instrument's settings, tags and models, up front
-        engine.validate(config, song.duration)
-        device = engine.resolve_device(config.device)
-        if config.steps:
-            build_criteria(config, store, device, cache)
-        else:  # a one-pass run loads no tagger: its backend says whether it knows the word
-            create_backend_factory(config, store, device, cache)
-    _refuse_existing(shared_stem_paths(args.output, song.name, args.each, _format(args)), args)
-    for word, config in configs.items():
-        print(f"separating {word}", file=sys.stderr)
+    for name, config in configs.items():  # every entry's settings, clip and models, up front
+        _prepare(name, config, song, store, cache)
+    paths = shared_stem_paths(args.output, song.name, list(configs), _format(args),
+                              template=_template(args))  # fmt: skip
+    _refuse_existing(paths, args)
+    for name, config in configs.items():
+        print(f"separating {name}", file=sys.stderr)
         steps: list[StepResult] = []
         result = _drive(
             engine.run(config, song, store, cache, measure_residual=False), config, steps
         )
-        estimates[word], provenance[word] = result.estimate, _provenance(config, result)
-        logs[word] = _log(config, steps)
-    stems, rest = export_shared_stems(song, estimates, args.output, ExportFormat(args.format),
-                                      provenance, overwrite=args.overwrite)  # fmt: skip
+        estimates[name], provenance[name] = result.estimate, _provenance(config, result)
+        logs[name] = _log(config, steps)
+    stems, rest = export_shared_stems(song, estimates, args.output, _format(args), provenance,
+                                      overwrite=args.overwrite,
+                                      template=_template(args))  # fmt: skip
     if args.log_json:
         _write_json(args.log_json, logs)
-    for word, path in zip(args.each, stems, strict=True):
-        print(f"{word}: {path}")
+    for name, path in zip(configs, stems, strict=True):
+        print(f"{name}: {path}")
     print(f"rest: {rest}")
     return 0
+
+
+def _prepare(
+    name: str, config: RunConfig, song: Song, store: ModelStore, cache: ModelCache
+) -> None:
+    """Check one ``--each`` entry before any run: its settings, its example clip (the file, the
+    stretch, whether the backend can be asked by example) and its models, loaded into ``cache``.
+    A problem is the usual one-line error, naming the entry."""
+    from tagbox_gui.core.audio.song import example_clip
+    from tagbox_gui.core.separation import engine
+    from tagbox_gui.core.separation.loading import build_criteria, create_backend_factory
+
+    try:
+        engine.validate(config, song.duration)
+        device = engine.resolve_device(config.device)
+        clip = example_clip(config.example, song) if config.example is not None else None
+        if clip is not None or not config.steps:  # refuses an example the backend cannot use;
+            create_backend_factory(config, store, device, cache, clip)  # knows a one-pass word
+        if config.steps:
+            build_criteria(config, store, device, cache)
+    except UserError as exc:
+        if config.example is None:
+            raise
+        raise type(exc)(f"--each {name}={config.example.path}: {exc}") from exc
 
 
 def _check_request(args: argparse.Namespace) -> None:
@@ -372,7 +458,16 @@ def _check_request(args: argparse.Namespace) -> None:
     if args.tags is None and args.each is None and args.example is None:
         raise ConfigError("say what to separate: --tags piano, --each drums,bass or --example")
     if args.each is not None and args.example is not None:
-        raise ConfigError("--example asks for one instrument; use it with --tags, not --each")
+        raise ConfigError(
+            "--example asks for one stem; with --each give the clip as an entry "
+            "NAME=FILE[:START:END], e.g. --each drums,organ=organ.wav:3:8"
+        )
+    if args.each is not None:
+        _check_each_names(args.each)
+    if args.name_template is not None:
+        from tagbox_gui.core.audio.export import check_template
+
+        check_template(args.name_template)
     if args.jukebox_weights is not None:
         if not args.jukebox_weights.is_file():
             what = "is a folder" if args.jukebox_weights.is_dir() else "does not exist"
@@ -381,6 +476,19 @@ def _check_request(args: argparse.Namespace) -> None:
         if (args.backend or "learned") != "jukebox":
             raise ConfigError("--jukebox-weights is used only by the jukebox backend; add "
                               "--backend jukebox")  # fmt: skip
+
+
+def _check_each_names(entries: tuple[EachEntry, ...]) -> None:
+    """ConfigError if two entries have one name (in any case: it names their files)."""
+    seen: dict[str, str] = {}
+    for entry in entries:
+        first = seen.get(entry.name.casefold())
+        if first is None:
+            seen[entry.name.casefold()] = entry.name
+        else:
+            also = f" (as '{first}' and '{entry.name}')" if first != entry.name else ""
+            raise ConfigError(f"--each names '{entry.name}' twice{also}; give every stem "
+                              "its own name")  # fmt: skip
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
@@ -401,6 +509,12 @@ def _refuse_existing(paths: list[Path] | tuple[Path, ...], args: argparse.Namesp
                           f"'{args.output}'; add --overwrite to replace "
                           f"{'it' if len(existing) == 1 else 'them'}, or choose another "
                           "folder with -o")  # fmt: skip
+
+
+def _template(args: argparse.Namespace) -> str:
+    from tagbox_gui.core.audio.export import DEFAULT_TEMPLATE
+
+    return args.name_template if args.name_template is not None else DEFAULT_TEMPLATE
 
 
 def _format(args: argparse.Namespace) -> ExportFormat:
@@ -451,7 +565,7 @@ def _export(song, config: RunConfig, result: RunResult, args: argparse.Namespace
     fmt = ExportFormat(args.format)
     provenance = _provenance(config, result)
     return export_stems(song, result.estimate, args.output, _stem_words(config), fmt, provenance,
-                        overwrite=args.overwrite)  # fmt: skip
+                        overwrite=args.overwrite, template=_template(args))  # fmt: skip
 
 
 def _stem_words(config: RunConfig) -> tuple[str, ...]:

@@ -32,6 +32,8 @@ def test_separate_help_says_what_it_does_with_examples_and_every_default() -> No
     assert page.count("tagbox separate ") >= 3  # the usage and at least two examples
     assert '"My Song.wav" --tags piano -o stems' in page
     assert "--each drums,bass" in page
+    assert "--each drums,organ=organ.wav:3:8" in page and "NAME=FILE[:START:END]" in page
+    assert "--name-template TEMPLATE" in page and "(default: '{song} - {stem}')" in page
     assert "`tagbox tags` lists" in page
     # Each backend's defaults as core.separation.loading.default_config has them.
     configs = {backend: default_config(backend) for backend in BACKENDS}

@@ -54,6 +54,7 @@ def place(tmp_path: Path) -> Path:
 
 SEP = "separate {d}/song.wav --tags piano"
 LIGHT = "--backend light --steps 1"
+EACH = "separate {d}/song.wav --each drums,"
 # name: (command line after `tagbox`, {d} for the test's folder; words the error line has)
 CASES = {
     # separate: where the stems go
@@ -82,6 +83,27 @@ CASES = {
     "wanted and avoided": (f"{SEP} --avoid piano -o {{d}}/out", "contradiction"),
     "unknown tag": (f"separate {{d}}/song.wav --tags banjo {LIGHT} -o {{d}}/out", "'banjo'; "),
     "example missing": ("separate {d}/song.wav --example {d}/nope.wav -o {d}/o", "not exist"),
+    # separate --each: an entry NAME=FILE[:START:END] asks for NAME by an example clip
+    "each example missing": (f"{EACH}organ={{d}}/nope.wav -o {{d}}/o", "nope.wav: '"),
+    "each example not audio": (f"{EACH}organ={{d}}/notes.wav -o {{d}}/o", "cannot be read as"),
+    "each example empty": (f"{EACH}organ={{d}}/empty.wav -o {{d}}/o", "is an empty file"),
+    "each example END before START": (f"{EACH}organ={{d}}/song.wav:2:1 -o {{d}}/o", "START < END"),
+    "each example of START only": (f"{EACH}organ={{d}}/song.wav:2 -o {{d}}/o", "FILE:START:END"),
+    "each example past its end": (f"{EACH}organ={{d}}/song.wav:1:9 -o {{d}}/o", "outside its"),
+    "each example too short": (f"{EACH}organ={{d}}/song.wav:1:1.2 -o {{d}}/o", "shorter than"),
+    "each entry without a name": (f"{EACH}={{d}}/song.wav -o {{d}}/o", "no name before '='"),
+    "each entry without a clip": (f"{EACH}organ= -o {{d}}/o", "names no example clip"),
+    "each name twice": (f"{EACH}Drums={{d}}/song.wav -o {{d}}/o", "names 'Drums' twice"),
+    "each of nothing": ("separate {d}/song.wav --each , -o {d}/o", "at least one instrument"),
+    "each example, light backend": (
+        f"{EACH}organ={{d}}/song.wav --backend light --steps 1 -o {{d}}/o",
+        "light backend cannot be asked by example",
+    ),
+    "each and example": (f"{EACH}bass --example {{d}}/song.wav -o {{d}}/o", "organ=organ.wav"),
+    # separate: how the stems are named
+    "name template, unknown field": (f"{SEP} --name-template {{song}}-{{x}} -o {{d}}/o", "'{x}'"),
+    "name template, folder": (f"{SEP} --name-template out/{{stem}} -o {{d}}/o", "separator"),
+    "name template without stem": (f"{SEP} --name-template {{song}} -o {{d}}/o", "no {stem}"),
     "jukebox weights missing": (
         f"{SEP} --jukebox-weights /missing/file -o {{d}}/out",
         "'/missing/file' does not exist",

@@ -48,3 +48,63 @@ def test_by_example_region_names_the_example(tmp_path: Path, model_dir: Path, ca
     assert main(args) == 0, capsys.readouterr().err
     comment = _check_stems(song, out / "song - example.wav", out / "song - no example.wav")
     assert "query: example: the song 0.5-2 s" in comment
+
+
+def _add_up(song: Path, stems: list[Path]) -> list[np.ndarray]:
+    """The stems as read back, after checking that they add up to the song (float32 files)."""
+    original, _ = sf.read(song)
+    decoded = [sf.read(path)[0] for path in stems]
+    assert all(d.shape == original.shape for d in decoded)
+    np.testing.assert_allclose(sum(decoded), original, atol=1e-6)
+    return decoded
+
+
+def test_each_takes_the_learned_backend_on_the_whole_song(tmp_path: Path, capsys) -> None:
+    song, out = _song(tmp_path / "song.wav"), tmp_path / "out"
+    args = ["separate", str(song), "--each", "drums,bass,piano",
+            "--model-dir", str(tmp_path / "none"), "-o", str(out)]  # fmt: skip
+    assert main(args) == 0, capsys.readouterr().err
+    names = ["drums", "bass", "piano", "no drums + bass + piano"]
+    stems = [out / f"song - {name}.wav" for name in names]
+    decoded = _add_up(song, stems)
+    for path, stem in zip(stems[:3], decoded[:3], strict=True):
+        comment = sf.SoundFile(path).comment
+        assert "backend: learned" in comment and "steps: 0 of 0" in comment
+        # The whole song was separated: no silent stretch at either end (no region).
+        assert np.abs(stem[: RATE // 10]).max() > 0 and np.abs(stem[-RATE // 10 :]).max() > 0
+
+
+@pytest.mark.slow
+def test_each_asks_for_an_entry_by_its_example(tmp_path: Path, model_dir: Path, capsys) -> None:
+    song, out = _song(tmp_path / "song.wav"), tmp_path / "out"
+    clip = _song(tmp_path / "clip.wav", seconds=4.0)
+    args = ["separate", str(song), "--each", f"drums,organ={clip}:0.5:3,keys={clip}",
+            "--model-dir", str(model_dir), "-o", str(out)]  # fmt: skip
+    assert main(args) == 0, capsys.readouterr().err
+    names = ["drums", "organ", "keys", "no drums + organ + keys"]
+    _add_up(song, [out / f"song - {name}.wav" for name in names])
+    organ = sf.SoundFile(out / "song - organ.wav").comment
+    assert f"query: example: {clip} 0.5-3 s" in organ and "backend: learned" in organ
+    keys = sf.SoundFile(out / "song - keys.wav").comment.splitlines()
+    assert f"query: example: {clip}" in keys  # the whole clip
+    assert "query: prototype: drums" in sf.SoundFile(out / "song - drums.wav").comment
+
+
+def test_name_template_names_the_stems(tmp_path: Path, capsys) -> None:
+    song, none = _song(tmp_path / "My Song.wav"), str(tmp_path / "none")
+    args = ["separate", str(song), "--tags", "piano", "--name-template", "{stem} ({song})",
+            "--model-dir", none, "-o", str(tmp_path / "one")]  # fmt: skip
+    assert main(args) == 0, capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == [
+        "no piano (My Song).wav",
+        "piano (My Song).wav",
+    ]
+    args = ["separate", str(song), "--each", "drums,bass", "--name-template", "{song}_{stem}",
+            "--model-dir", none, "-o", str(tmp_path / "each")]  # fmt: skip
+    assert main(args) == 0, capsys.readouterr().err
+    assert f"rest: {tmp_path / 'each' / 'My Song_no drums + bass.wav'}" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "each").iterdir()) == [
+        "My Song_bass.wav",
+        "My Song_drums.wav",
+        "My Song_no drums + bass.wav",
+    ]
