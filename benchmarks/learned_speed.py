@@ -3,6 +3,7 @@
 The case of the separator issue: a 4-minute stereo 44.1 kHz song and one instrument. The song
 is made by tiling the dev set's songs (different in each channel) to the length asked for. The
 command runs as a child process, so its peak resident memory is its own (``ru_maxrss``).
+``benchmarks/each_speed.py`` times ``--each`` with the same song and helpers.
 
     python benchmarks/learned_speed.py [--minutes 4] [--steps 0] [--tags piano]
         [--shared ../shared] [--threads N]
@@ -23,6 +24,7 @@ import numpy as np
 import soundfile as sf
 
 RATE = 44_100
+REPO = Path(__file__).resolve().parents[1]
 CLI = "import sys; from tagbox_gui.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
@@ -37,34 +39,57 @@ def long_song(shared: Path, minutes: float, path: Path) -> Path:
     return path
 
 
+def timed_separate(arguments: list[str], threads: int | None = None) -> tuple[float, float]:
+    """Run ``tagbox separate ARGUMENTS`` as a child process of this checkout; return its wall
+    time in seconds and its peak resident memory in GiB (the largest child's ``ru_maxrss``, so
+    call it once per process)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    began = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", CLI, "separate", *arguments], env=env,
+                          cwd=REPO, capture_output=True, text=True, check=False)  # fmt: skip
+    wall = time.perf_counter() - began
+    if done.returncode:
+        raise SystemExit(f"tagbox separate failed ({done.returncode}):\n{done.stderr}")
+    return wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # KiB -> GiB
+
+
+def add_back_error(song: Path, stems: list[Path]) -> float:
+    """Largest absolute difference between the song and the sum of the stem files, in samples."""
+    total = -sf.read(song, dtype="float64", always_2d=True)[0]
+    for path in stems:
+        total += sf.read(path, dtype="float64", always_2d=True)[0]
+    return float(np.abs(total).max())
+
+
+def load_average() -> str:
+    """The 1-minute load average, to read the timings by (other jobs slow them)."""
+    return f"{os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "unknown"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=4.0)
     parser.add_argument("--steps", type=int, default=0)
     parser.add_argument("--tags", default="piano")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
-    parser.add_argument("--shared", type=Path, default=Path(__file__).parents[2] / "shared")
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         song = long_song(args.shared, args.minutes, Path(tmp) / "song.wav")
-        env = dict(os.environ)
-        if args.threads:
-            env["OMP_NUM_THREADS"] = str(args.threads)
-        command = [sys.executable, "-c", CLI, "separate", str(song),
-                   "--tags", args.tags, "--steps", str(args.steps), "--backend", "learned",
-                   "--model-dir", str(args.shared / "models"),
-                   "-o", str(Path(tmp) / "out")]  # fmt: skip
-        began = time.perf_counter()
-        subprocess.run(command, check=True, env=env, capture_output=True)
-        wall = time.perf_counter() - began
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # KiB -> GiB
-        stems = sorted((Path(tmp) / "out").glob("*.wav"))
-        a, b = (sf.read(p)[0] for p in stems)
-        original = sf.read(song)[0]
-        error = float(np.abs(a + b - original).max())
+        out, load = Path(tmp) / "out", load_average()
+        wall, peak = timed_separate([str(song), "--tags", args.tags, "--steps", str(args.steps),
+                                     "--backend", "learned", "--model-dir",
+                                     str(args.shared / "models"), "-o", str(out)],
+                                    args.threads)  # fmt: skip
+        error = add_back_error(song, sorted(out.glob("*.wav")))
     print(f"{args.minutes:g} min stereo 44.1 kHz, --tags {args.tags}, {args.steps} steps: "
           f"wall {wall:.1f} s, peak RSS {peak:.2f} GiB, max |separated + residual - song| "
-          f"{error:.1e}")  # fmt: skip
+          f"{error:.1e} (load average {load} before the run)")  # fmt: skip
 
 
 if __name__ == "__main__":
