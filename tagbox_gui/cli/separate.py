@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from collections.abc import Callable, Generator
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from tagbox_gui.core.audio.export import ExportFormat
     from tagbox_gui.core.audio.song import Song
     from tagbox_gui.core.separation.cache import ModelCache
+    from tagbox_gui.core.separation.job import JobPart, JobResult
 
 # The engine, torch and the audio stack are imported when the command runs, so that
 # `tagbox --help` and the light sub-commands start quickly.
@@ -392,63 +394,80 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
-    """``--each``: one run per entry, then stems that share the mix, and the rest."""
+    """``--each``: one run per entry (``core.separation.job``), then stems that share the mix,
+    and the rest."""
     from tagbox_gui.core.audio.export import export_shared_stems, shared_stem_paths
     from tagbox_gui.core.audio.song import load_song
     from tagbox_gui.core.separation import engine
     from tagbox_gui.core.separation.cache import ModelCache
+    from tagbox_gui.core.separation.job import JobPart, run_job
 
     if args.mode != Mode.MASK.value:
         raise ConfigError("--each needs mask mode: free-mode stems have no mask to share")
     song = load_song(args.song)
-    configs = {entry.name: build_config(args, store, entry) for entry in args.each}
-    cache, estimates, provenance, logs = ModelCache(), {}, {}, {}
-    for name, config in configs.items():  # every entry's settings, clip and models, up front
-        _prepare(name, config, song, store, cache)
-    paths = shared_stem_paths(args.output, song.name, list(configs), _format(args),
+    parts = [JobPart(entry.name, build_config(args, store, entry)) for entry in args.each]
+    cache = ModelCache()
+    for part in parts:  # every entry's settings, clip and models, up front
+        _prepare(part, song, store, cache)
+    paths = shared_stem_paths(args.output, song.name, [p.name for p in parts], _format(args),
                               template=_template(args))  # fmt: skip
     _refuse_existing(paths, args)
-    for name, config in configs.items():
-        print(f"separating {name}", file=sys.stderr)
-        steps: list[StepResult] = []
-        result = _drive(
-            engine.run(config, song, store, cache, measure_residual=False), config, steps
-        )
-        estimates[name], provenance[name] = result.estimate, _provenance(config, result)
-        logs[name] = _log(config, steps)
-    stems, rest = export_shared_stems(song, estimates, args.output, _format(args), provenance,
-                                      overwrite=args.overwrite,
+    quiet = functools.partial(engine.run, measure_residual=False)
+    job = run_job(parts, song, store, cache, quiet, checked=True)
+    result, logs = _drive_job(job, parts)
+    if result.stopped:  # nothing stops it here but a part that made no estimate
+        raise UserError("a run ended before its first step; nothing was written")
+    provenance = {p.name: _provenance(p.config, result.results[p.name]) for p in parts}
+    stems, rest = export_shared_stems(song, result.estimates(), args.output, _format(args),
+                                      provenance, overwrite=args.overwrite,
                                       template=_template(args))  # fmt: skip
     if args.log_json:
         _write_json(args.log_json, logs)
-    for name, path in zip(configs, stems, strict=True):
-        print(f"{name}: {path}")
+    for part, path in zip(parts, stems, strict=True):
+        print(f"{part.name}: {path}")
     print(f"rest: {rest}")
     return 0
 
 
-def _prepare(
-    name: str, config: RunConfig, song: Song, store: ModelStore, cache: ModelCache
-) -> None:
-    """Check one ``--each`` entry before any run: its settings, its example clip (the file, the
-    stretch, whether the backend can be asked by example) and its models, loaded into ``cache``.
-    A problem is the usual one-line error, naming the entry."""
-    from tagbox_gui.core.audio.song import example_clip
-    from tagbox_gui.core.separation import engine
-    from tagbox_gui.core.separation.loading import build_criteria, create_backend_factory
+def _drive_job(job: Generator, parts: list[JobPart]) -> tuple[JobResult, dict[str, list]]:
+    """Run a job to its end with a progress bar per part; its result and each part's log."""
+    steps: dict[str, list[StepResult]] = {part.name: [] for part in parts}
+    bar = None
+    try:
+        while True:
+            event = next(job)
+            if event is None:
+                continue
+            if event.began:
+                print(f"separating {event.name}", file=sys.stderr)
+                total = parts[event.index].config.steps
+                bar = tqdm(total=total, unit="step", file=sys.stderr, dynamic_ncols=True)
+            elif event.step is not None and bar is not None:
+                steps[event.name].append(event.step)
+                bar.set_postfix(loss=f"{event.step.total:.4f}", s_step=f"{event.step.seconds:.2f}")
+                bar.update(1)
+            elif event.result is not None and bar is not None:
+                bar.close()
+    except StopIteration as end:
+        result = end.value
+    finally:
+        if bar is not None:
+            bar.close()
+        job.close()
+    return result, {p.name: _log(p.config, steps[p.name]) for p in parts}
+
+
+def _prepare(part: JobPart, song: Song, store: ModelStore, cache: ModelCache) -> None:
+    """Check one ``--each`` entry before any run (``core.separation.job.check_part``); a
+    problem is the usual one-line error, naming the entry when it is an example."""
+    from tagbox_gui.core.separation.job import check_part
 
     try:
-        engine.validate(config, song.duration)
-        device = engine.resolve_device(config.device)
-        clip = example_clip(config.example, song) if config.example is not None else None
-        if clip is not None or not config.steps:  # refuses an example the backend cannot use;
-            create_backend_factory(config, store, device, cache, clip)  # knows a one-pass word
-        if config.steps:
-            build_criteria(config, store, device, cache)
+        check_part(part, song, store, cache)
     except UserError as exc:
-        if config.example is None:
+        if part.config.example is None:
             raise
-        raise type(exc)(f"--each {name}={config.example.path}: {exc}") from exc
+        raise type(exc)(f"--each {part.name}={part.config.example.path}: {exc}") from exc
 
 
 def _check_request(args: argparse.Namespace) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -36,13 +37,16 @@ from PySide6.QtWidgets import (
 
 from tagbox_gui import APP_NAME
 from tagbox_gui.core.audio.export import (
+    DEFAULT_TEMPLATE,
     ExportFormat,
     existing_files,
+    export_shared_stems,
     export_stems,
+    shared_stem_names,
     stem_names,
-    stem_paths,
 )
 from tagbox_gui.core.audio.song import Song
+from tagbox_gui.core.errors import UserError
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.gui.controller import RunController, RunState
@@ -55,6 +59,7 @@ from tagbox_gui.gui.settings import AppSettings
 from tagbox_gui.gui.song_loader import LoadedSong, SongLoader
 from tagbox_gui.gui.widgets.audition_panel import AuditionPanel
 from tagbox_gui.gui.widgets.export_dialog import ExportDialog
+from tagbox_gui.gui.widgets.instrument_picker import InstrumentPicker
 from tagbox_gui.gui.widgets.live_panel import LivePanel, boxed
 from tagbox_gui.gui.widgets.run_panel import RunPanel
 from tagbox_gui.gui.widgets.settings_panel import SettingsPanel
@@ -108,11 +113,12 @@ class MainWindow(QMainWindow):
         self.song_panel = SongPanel()
         self.live = LivePanel()
         self.tag_panel = TagPanel()
+        self.picker = InstrumentPicker()
         self.settings_panel = SettingsPanel()
         self.run_panel = RunPanel()
         self.audition = AuditionPanel(player or Player())
         self.stems = StemListView()
-        self.export_button = QPushButton("Export…")
+        self.export_button = QPushButton("Export all…")
         self.run_view = RunView(self, ModelCache())
         self.models = ModelsPrompt(self, self.store)
         self._build_layout()
@@ -147,6 +153,7 @@ class MainWindow(QMainWindow):
         central.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.setCentralWidget(central)
         tabs = QTabWidget()
+        tabs.addTab(self.picker, "Instruments")
         tabs.addTab(self.tag_panel, "Tags")
         scroll = QScrollArea(widgetResizable=True)
         scroll.setWidget(self.settings_panel)
@@ -200,7 +207,7 @@ class MainWindow(QMainWindow):
         self.open_action = self._action(file, "&Open…", Keys.StandardKey.Open, self.choose_song)
         self.recent_menu = file.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        self.export_action = self._action(file, "&Export stems…", "Ctrl+E", self.export)
+        self.export_action = self._action(file, "&Export all stems…", "Ctrl+E", self.export)
         file.addSeparator()
         self._action(file, "&Quit", Keys.StandardKey.Quit, self.close)
         run = bar.addMenu("&Run")
@@ -327,31 +334,48 @@ class MainWindow(QMainWindow):
     # ----- export ----------------------------------------------------------------------
     @Slot()
     def export(self) -> None:
-        """Export… : ask for a folder and a format, then write both stems."""
-        shown = self.run_view.shown_stems()
-        if shown is None:
+        """Export all… : ask for a folder, a format and a name template, then write every stem."""
+        names_of = self._stem_file_names()
+        if names_of is None:
             self.show_message("There are no stems yet; run a separation first.")
             return
-        _, tags = shown
         folder = self.settings.text("paths/export", str(Path.home()))
         fmt = ExportFormat(self.settings.text("export/format", ExportFormat.WAV32.value))
-        dialog = ExportDialog(stem_names(self.song.name, tags), folder, fmt, self)
+        template = self.settings.text("export/template", DEFAULT_TEMPLATE)
+        dialog = ExportDialog(names_of, folder, fmt, template, self)
         if dialog.exec() == ExportDialog.DialogCode.Accepted:
             self.export_to(*dialog.chosen())
 
-    def export_to(self, folder: Path, fmt: ExportFormat) -> tuple[Path, Path] | None:
-        """Write the shown stems to ``folder``; their paths, or None (dialog shown)."""
-        shown = self.run_view.shown_stems()
-        if shown is None or not self.run_view.licence_accepted():
+    def _stem_file_names(self) -> Callable[[str], list[str]] | None:
+        """The shown stems' file names for a name template (None: no stems)."""
+        if self.song is None:
             return None
-        (estimate, provenance), tags = shown
-        existing = existing_files(stem_paths(folder, self.song.name, tags, fmt))
+        name = self.song.name
+        if self.run_view.job_active:
+            stems = self.run_view.jobs.stem_names()
+            return (lambda t: shared_stem_names(name, stems, template=t)) if stems else None
+        shown = self.run_view.shown_stems()
+        if shown is None:
+            return None
+        return lambda t: list(stem_names(name, shown[1], template=t))
+
+    def export_to(
+        self, folder: Path, fmt: ExportFormat, template: str = DEFAULT_TEMPLATE
+    ) -> list[Path] | None:
+        """Write the shown stems to ``folder``; their paths, or None (dialog shown)."""
+        names_of = self._stem_file_names()
+        if names_of is None or not self.run_view.licence_accepted():
+            return None
+        try:
+            existing = existing_files(folder / (n + fmt.extension) for n in names_of(template))
+        except UserError as exc:
+            show_error(self, exc, "Export failed")
+            return None
         if existing and not self.confirm_overwrite(existing):
             return None
         self.setCursor(Qt.CursorShape.WaitCursor)
         try:
-            paths = export_stems(self.song, estimate, folder, tags, fmt, provenance,
-                                 overwrite=bool(existing))  # fmt: skip
+            paths = self._write_stems(folder, fmt, template, overwrite=bool(existing))
         except Exception as exc:
             show_error(self, exc, "Export failed")
             return None
@@ -359,8 +383,21 @@ class MainWindow(QMainWindow):
             self.unsetCursor()
         self.settings.set_text("paths/export", str(folder))
         self.settings.set_text("export/format", fmt.value)
-        self.statusBar().showMessage(f"Exported {paths[0].name} and {paths[1].name} to {folder}")
+        self.settings.set_text("export/template", template)
+        self.statusBar().showMessage(f"Exported {len(paths)} stems to {folder}")
         return paths
+
+    def _write_stems(self, folder: Path, fmt: ExportFormat, template: str,
+                     overwrite: bool) -> list[Path]:  # fmt: skip
+        jobs = self.run_view.jobs
+        if self.run_view.job_active:
+            stems, rest = export_shared_stems(self.song, jobs.shared(), folder, fmt,
+                                              jobs.provenance(), overwrite=overwrite,
+                                              template=template)  # fmt: skip
+            return [*stems, rest]
+        (estimate, provenance), tags = self.run_view.shown_stems()
+        return list(export_stems(self.song, estimate, folder, tags, fmt, provenance,
+                                 overwrite=overwrite, template=template))  # fmt: skip
 
     # ----- misc ------------------------------------------------------------------------
     def show_message(self, text: str, title: str = APP_NAME) -> QMessageBox:

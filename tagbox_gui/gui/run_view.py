@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtWidgets import QLabel, QMessageBox
@@ -18,28 +18,25 @@ from tagbox_gui.core.audio.export import JUKEBOX_LICENCE
 from tagbox_gui.core.audio.song import Song
 from tagbox_gui.core.separation.backends import BACKENDS
 from tagbox_gui.core.separation.cache import ModelCache
+from tagbox_gui.core.separation.job import JobEvent, JobPart
 from tagbox_gui.core.separation.snapshots import DEFAULT_BUDGET_BYTES, Snapshot, SnapshotStore
-from tagbox_gui.core.types import Command, CommandKind, Estimate, Region, RunResult, StepResult
-from tagbox_gui.gui.controller import RunController, RunState
+from tagbox_gui.core.types import (
+    Command,
+    CommandKind,
+    Estimate,
+    Example,
+    Region,
+    RunConfig,
+    RunResult,
+    StepResult,
+)
+from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.engine_loader import LazyModule
 from tagbox_gui.gui.errors import show_error
+from tagbox_gui.gui.job_view import JobView
+from tagbox_gui.gui.run_window import RunWindow
 from tagbox_gui.gui.session import RunSession
-from tagbox_gui.gui.settings import AppSettings, RunSettings, backend_defaults
-
-if TYPE_CHECKING:
-    import numpy as np
-    from PySide6.QtGui import QAction
-    from PySide6.QtWidgets import QPushButton, QStatusBar
-
-    from tagbox_gui.core.store.models import ModelStore
-    from tagbox_gui.gui.song_loader import SongLoader
-    from tagbox_gui.gui.widgets.audition_panel import AuditionPanel
-    from tagbox_gui.gui.widgets.live_panel import LivePanel
-    from tagbox_gui.gui.widgets.run_panel import RunPanel
-    from tagbox_gui.gui.widgets.settings_panel import SettingsPanel
-    from tagbox_gui.gui.widgets.song_panel import SongPanel
-    from tagbox_gui.gui.widgets.stem_list import StemListView
-    from tagbox_gui.gui.widgets.tag_panel import TagPanel
+from tagbox_gui.gui.settings import RunSettings, backend_defaults
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -55,34 +52,6 @@ FRAME_MS = 33
 LICENCE_KEY = "licence/jukebox_export_accepted"
 
 
-class RunWindow(Protocol):
-    """What the run view needs of the window that hosts it (``MainWindow`` is one).
-
-    The window is also the Qt parent of the view and of the dialogs it opens. Declared here so
-    that the view never imports the window that builds it.
-    """
-
-    store: ModelStore
-    settings: AppSettings
-    song: Song | None
-    analysis: np.ndarray | None
-    loader: SongLoader
-    controller: RunController
-    song_panel: SongPanel
-    live: LivePanel
-    tag_panel: TagPanel
-    settings_panel: SettingsPanel
-    run_panel: RunPanel
-    audition: AuditionPanel
-    stems: StemListView
-    export_button: QPushButton
-    run_action: QAction
-
-    def statusBar(self) -> QStatusBar: ...  # Qt spells it so
-
-    def show_message(self, text: str, title: str = ...) -> QMessageBox: ...
-
-
 class RunView(QObject):
     """Starts runs from the panels' state and routes the controller's results to the views."""
 
@@ -94,7 +63,10 @@ class RunView(QObject):
         self.cache = cache
         self.budget = DEFAULT_BUDGET_BYTES
         self._engine_run: Callable[..., engine.RunGenerator] | None = None  # see engine_run
-        self.session: RunSession | None = None
+        self.session: RunSession | None = None  # the current single run
+        self.jobs = JobView(window, cache)  # a job of several instruments
+        self.job_active = False  # the current (or last) run is a job
+        self._fast: bool | None = None  # the backend separates a whole song quickly
         self.shown: Snapshot | None = None
         self.offset = 0.0  # where the transport's material starts in the song (seconds)
         self._latest: StepResult | None = None
@@ -115,6 +87,8 @@ class RunView(QObject):
         w.settings_panel.reset_requested.connect(self.reset_settings)
         w.settings_panel.lr_changed.connect(self.set_lr)
         w.tag_panel.tags_changed.connect(self.update_can_run)
+        w.picker.picks_changed.connect(self.update_can_run)
+        w.picker.example_requested.connect(self.add_example)
 
     @property
     def engine_run(self) -> Callable[..., engine.RunGenerator]:
@@ -150,6 +124,7 @@ class RunView(QObject):
         panel.set_choices(self.backends(), taggers.PUBLISHED, present, engine.available_devices())
         defaults = self.default_settings(self.w.settings.saved_backend())
         panel.set_settings(self.w.settings.load_run(defaults))
+        self._on_settings_changed()
 
     @Slot()
     def reset_settings(self) -> None:
@@ -170,7 +145,27 @@ class RunView(QObject):
         specs = [s for s in self.w.store.available_taggers() if str(s) in settings.taggers]
         if tuple(map(str, self.w.tag_panel.board.taggers)) != tuple(map(str, specs)):
             self.w.tag_panel.set_taggers(specs)
+        words = self.instrument_words(settings.backend)
+        if words != self.w.picker.instruments():
+            self.w.picker.set_instruments(words)
+        fast = settings.backend == "learned" and settings.steps == 0
+        if fast != self._fast:  # the whole song by default where a run of it is quick
+            self._fast = fast
+            self.w.song_panel.whole_song.setChecked(fast)
         self.update_can_run()
+
+    def instrument_words(self, backend: str) -> list[str]:
+        """The instruments ``backend`` can be asked for by name: the learned separator's
+        prototypes, or the presets the chosen taggers can hear."""
+        if backend == "learned":
+            from tagbox_gui.core.separation.backends.learned import load_shipped
+
+            try:
+                return sorted(load_shipped(self.cache)[1])
+            except Exception:  # broken package data: the run says why; examples still work
+                log.exception("cannot read the separator's prototypes")
+                return []
+        return [name.lower() for name in self.w.tag_panel.board.available_presets()]
 
     def problem(self) -> str:
         """Why Run cannot start now (one sentence), or ''."""
@@ -180,18 +175,69 @@ class RunView(QObject):
             return "Wait until the song has opened."
         if self.w.song is None:
             return "Open a song first (File ▸ Open)."
-        example = self.w.song_panel.example()
-        if not self.w.tag_panel.wanted() and example is None:
-            return "Choose at least one tag to separate in the Tags panel."
-        if example is not None and self.w.settings_panel.settings().backend != "learned":
+        parts = self.parts()
+        if not parts:
+            return "Pick an instrument (or a tag in the Tags panel) to separate."
+        if any(p.config.example is not None for p in parts) and not self._learned():
             return "Only the learned separator can be asked by example; choose it in Settings."
+        names = [p.name for p in parts]
+        if len(set(names)) < len(names):
+            return "Two stems have the same name; remove one of them."
         return self.w.settings_panel.problem()
+
+    def _learned(self) -> bool:
+        return self.w.settings_panel.settings().backend == "learned"
+
+    def parts(self) -> list[JobPart]:
+        """What Run separates: each picked instrument or example, the Tags panel's wanted tags,
+        and "the region as the example", one stem each."""
+        w = self.w
+        base = self._base_config()
+        parts = [
+            JobPart(p.name, replace(base, tags=(), avoid=(), ignore=(), example=p.example,
+                                    region=None))
+            if p.example is not None
+            else JobPart(p.name, replace(base, tags=(p.name,), avoid=(), ignore=()))
+            for p in w.picker.picks()
+        ]  # fmt: skip
+        if w.tag_panel.wanted():
+            parts.append(JobPart(" + ".join(w.tag_panel.stem_words()), base))
+        example = w.song_panel.example()
+        if example is not None:
+            parts.append(JobPart("example", replace(base, tags=(), avoid=(), ignore=(),
+                                                    example=example)))  # fmt: skip
+        return parts
+
+    def _base_config(self) -> RunConfig:
+        w = self.w
+        return w.settings_panel.settings().to_config(
+            w.tag_panel.wanted(),
+            w.tag_panel.avoided(),
+            w.tag_panel.ignored(),
+            w.tag_panel.avoid_others.isChecked(),
+            w.tag_panel.ignore_related.isChecked(),
+            w.song_panel.region(),
+        )
+
+    @Slot(str)
+    def add_example(self, name: str) -> None:
+        """The song's selected region becomes an example clip named ``name``."""
+        panel = self.w.song_panel
+        if self.w.song is None:
+            self.w.show_message("Open a song first, then select where the instrument plays.")
+            return
+        self.w.picker.add_example(name, Example(None, panel.start.value(), panel.end.value()))
 
     @Slot()
     def update_can_run(self) -> None:
         problem = self.problem()
         self.w.run_panel.set_can_run(not problem, problem)
         self.w.run_action.setEnabled(self.w.controller.state is RunState.IDLE)
+        learned, song = self._learned(), self.w.song is not None
+        self.w.picker.set_can_add_example(
+            learned and song,
+            "" if learned and song else "Open a song and choose the learned separator first.",
+        )
 
     # ----- running ---------------------------------------------------------------------
     @Slot()
@@ -204,16 +250,15 @@ class RunView(QObject):
         if self.w.controller.state is not RunState.IDLE:
             return None
         w = self.w
-        config = w.settings_panel.settings().to_config(
-            w.tag_panel.wanted(),
-            w.tag_panel.avoided(),
-            w.tag_panel.ignored(),
-            w.tag_panel.avoid_others.isChecked(),
-            w.tag_panel.ignore_related.isChecked(),
-            w.song_panel.region(),
-        )
-        config = replace(config, example=w.song_panel.example())
-        stems = w.tag_panel.stem_words() or ("example",)
+        parts = self.parts()
+        self.jobs.discard()
+        self.job_active = len(parts) > 1
+        if self.job_active:
+            self.session, self.shown, self._latest = None, None, None
+            run_id = self.jobs.start(parts, self.engine_run)
+            log.info("run %d: a job of %s", run_id, ", ".join(p.name for p in parts))
+            return run_id
+        config, stems = parts[0].config, tuple(parts[0].name.split(" + "))
         snapshots = SnapshotStore(self.budget)
         session = RunSession(w.song, config, stems, snapshots, analysis=w.analysis)
         self.session, self.shown, self._latest = session, None, None
@@ -261,18 +306,24 @@ class RunView(QObject):
             self.w.statusBar().showMessage(f"Learning rate {lr:g} from the next step")
 
     def discard_run(self) -> None:
-        """A new song: stop any run and forget its results."""
+        """A new song: stop any run and forget its results (and the examples of the old song)."""
         if self.w.controller.state is not RunState.IDLE:
             self.w.controller.stop()
         self.session, self.shown, self._latest = None, None, None
+        self.jobs.discard()
+        self.job_active = False
+        self.w.picker.set_picks([p for p in self.w.picker.picks() if p.example is None])
         self.w.stems.clear_stems()
         self.w.export_button.setEnabled(False)
         self.w.audition.set_history((), 0, self.budget)
         self.w.audition.show_step(None)
 
     @Slot(object)
-    def _on_controller_step_done(self, step: StepResult) -> None:
-        if self.session is None:
+    def _on_controller_step_done(self, step: StepResult | JobEvent | None) -> None:
+        if self.job_active:
+            self.jobs.on_event(step)  # type: ignore[arg-type]
+            return
+        if self.session is None or step is None:
             return
         self.session.latest = step.step
         self.session.note_lr(step.step, step.lr)
@@ -297,6 +348,9 @@ class RunView(QObject):
 
     @Slot(object)
     def _on_controller_run_finished(self, result: RunResult | None) -> None:
+        if self.job_active:
+            self.jobs.on_finished(result)  # type: ignore[arg-type]
+            return
         self._on_frame()
         self._frame.stop()
         session = self.session
@@ -322,6 +376,9 @@ class RunView(QObject):
 
     @Slot(object)
     def _on_controller_run_failed(self, error: BaseException) -> None:
+        if self.job_active:
+            self.jobs.on_failed(error)
+            return
         self._frame.stop()
         self.w.run_panel.finished("The run failed.")
         show_error(self.w, error, "The run failed", logged=True)

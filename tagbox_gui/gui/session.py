@@ -92,24 +92,29 @@ class RunSession:
 
     def provenance(self, step: int) -> dict[str, str]:
         """What made the stems of ``step``: written into the files' metadata."""
-        c = self.config
-        region = "whole song" if c.region is None else f"{c.region.start:.2f}-{c.region.end:.2f} s"
-        return {
-            "song": self.song.path.name,
-            "tags": ", ".join(c.tags),
-            "avoided": ", ".join(c.avoid) or "-",
-            "ignored": ", ".join(c.ignore) or "-",
-            "taggers": ", ".join(str(t) for t in c.taggers),
-            "fft sizes": ", ".join(map(str, c.fft_sizes)),
-            "backend": c.backend,
-            "query": (f"example: {c.example}" if c.example is not None else "prototype")
-            if c.backend == "learned"
-            else "-",
-            "step": f"{step} of {c.steps}",
-            "learning rate": f"{self.lr_at(step):g}",
-            "mode": c.mode.value,
-            "quantise": c.quantise.value,
-            "seed": str(c.seed),
-            "region": region,
-            "made with": f"TagBox GUI {__version__}",
-        }
+        return provenance(self.song, self.config, step, self.lr_at(step))
+
+
+def provenance(song: Song, config: RunConfig, step: int, lr: float) -> dict[str, str]:
+    """What made a run's stems (its step ``step``, made with learning rate ``lr``)."""
+    c = config
+    region = "whole song" if c.region is None else f"{c.region.start:.2f}-{c.region.end:.2f} s"
+    return {
+        "song": song.path.name,
+        "tags": ", ".join(c.tags),
+        "avoided": ", ".join(c.avoid) or "-",
+        "ignored": ", ".join(c.ignore) or "-",
+        "taggers": ", ".join(str(t) for t in c.taggers),
+        "fft sizes": ", ".join(map(str, c.fft_sizes)),
+        "backend": c.backend,
+        "query": (f"example: {c.example}" if c.example is not None else "prototype")
+        if c.backend == "learned"
+        else "-",
+        "step": f"{step} of {c.steps}",
+        "learning rate": f"{lr:g}",
+        "mode": c.mode.value,
+        "quantise": c.quantise.value,
+        "seed": str(c.seed),
+        "region": region,
+        "made with": f"TagBox GUI {__version__}",
+    }

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QMessageBox
 from tagbox_gui.core.audio.export import ExportFormat
 from tagbox_gui.core.audio.song import analysis_span
 from tagbox_gui.core.store.models import ModelStore
-from tagbox_gui.core.types import ANALYSIS_RATE, RunConfig
+from tagbox_gui.core.types import ANALYSIS_RATE, Region, RunConfig
 from tagbox_gui.gui.app import build_window, parse_args
 from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.main_window import MainWindow
@@ -328,11 +328,13 @@ def test_real_engine_short_region(qtbot, model_dir, settings, tmp_path) -> None:
     qtbot.addWidget(window)
     window.show()
     open_song(qtbot, window, path)
-    window.song_panel.set_region(window.song_panel.region().__class__(1.0, 4.0))
     panel = window.settings_panel
-    assert panel.settings().backend == "learned"  # the default
+    assert panel.settings().backend == "learned"  # the default, on the whole song
+    assert window.song_panel.whole_song.isChecked() and window.song_panel.region() is None
     panel.backend.setCurrentIndex(panel.backend.findData("light"))
     assert panel.settings().backend == "light"
+    assert not window.song_panel.whole_song.isChecked()  # a slow backend: the region
+    window.song_panel.set_region(Region(1.0, 4.0))
     panel.steps.setValue(2)
     panel.preview_every.setValue(1)
     window.tag_panel.apply_preset("Piano")

@@ -33,7 +33,6 @@ from math import gcd
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import fft as sfft
 
 from tagbox_gui.core.types import ANALYSIS_RATE, Estimate
 
@@ -211,6 +210,8 @@ def _stft_blocks(signal: np.ndarray, n: int) -> np.ndarray:
     blocks = signal.reshape(signal.shape[0], -1, hop)
     frames = np.concatenate([blocks[:, :-1], blocks[:, 1:]], axis=-1)
     frames *= sqrt_hann(n)
+    from scipy import fft as sfft  # imported here: the window shows before scipy is loaded
+
     return sfft.rfft(frames, axis=-1)
 
 
@@ -224,6 +225,8 @@ def _istft_blocks(spectra: np.ndarray, n: int, spectral: bool = True) -> np.ndar
     hop = n // 2
     window = sqrt_hann(n)
     if spectral:
+        from scipy import fft as sfft
+
         frames = sfft.irfft(spectra, n=n, axis=-1)
         frames *= window
     else:

@@ -1,7 +1,9 @@
-"""Asks where and in which format to export the two stems."""
+"""Asks where, in which format and under which names to export every stem."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import Slot
@@ -18,7 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tagbox_gui.core.audio.export import ExportFormat
+from tagbox_gui.core.audio.export import DEFAULT_TEMPLATE, ExportFormat
+from tagbox_gui.core.errors import UserError
 
 FORMAT_TITLES = {
     ExportFormat.WAV32: "WAV, 32-bit float (exact, no clipping)",
@@ -30,13 +33,22 @@ FORMAT_TITLES = {
 
 
 class ExportDialog(QDialog):
-    """Folder and format for Export…; the names of the two files are shown."""
+    """Folder, format and name template for Export all…; the files' names are shown.
+
+    ``names_of(template)`` gives the stems' file names (without extension) for a template, or
+    raises a UserError saying why the template cannot name them (Save is then disabled).
+    """
 
     def __init__(
-        self, names: tuple[str, str], folder: str, fmt: ExportFormat, parent: QWidget | None = None
+        self,
+        names_of: Callable[[str], Sequence[str]],
+        folder: str,
+        fmt: ExportFormat,
+        template: str = DEFAULT_TEMPLATE,
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Export stems")
+        self.setWindowTitle("Export all stems")
         self.folder = QLineEdit(folder)
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._on_browse_clicked)
@@ -44,10 +56,13 @@ class ExportDialog(QDialog):
         for value, title in FORMAT_TITLES.items():
             self.format.addItem(title, value.value)
         self.format.setCurrentIndex(self.format.findData(fmt.value))
+        self.template = QLineEdit(template)
+        self.template.setToolTip("How the files are named: {song} is the song's name, {stem} "
+                                 "the stem's (e.g. piano, or no piano for the rest)")  # fmt: skip
         self.files = QLabel()
-        self._names = names
+        self._names_of = names_of
         self.format.currentIndexChanged.connect(self._show_files)
-        self._show_files()
+        self.template.textChanged.connect(self._show_files)
         row = QHBoxLayout()
         row.addWidget(self.folder, 1)
         row.addWidget(browse)
@@ -56,20 +71,32 @@ class ExportDialog(QDialog):
         )
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
+        self.save = buttons.button(QDialogButtonBox.StandardButton.Save)
         form = QFormLayout(self)
         form.addRow("Folder", row)
         form.addRow("Format", self.format)
+        form.addRow("Names", self.template)
         form.addRow("Files", self.files)
+        self._show_files()
         form.addRow(buttons)
         self.resize(560, self.sizeHint().height())
 
-    def chosen(self) -> tuple[Path, ExportFormat]:
-        return Path(self.folder.text()).expanduser(), ExportFormat(self.format.currentData())
+    def chosen(self) -> tuple[Path, ExportFormat, str]:
+        """The folder, the format and the name template."""
+        folder = Path(self.folder.text()).expanduser()
+        return folder, ExportFormat(self.format.currentData()), self.template.text()
 
     @Slot()
     def _show_files(self) -> None:
         ext = ExportFormat(self.format.currentData()).extension
-        self.files.setText("\n".join(name + ext for name in self._names))
+        try:
+            names = self._names_of(self.template.text())
+        except UserError as exc:
+            self.files.setText(f"<span style='color:#cf222e'>{escape(str(exc))}</span>")
+            self.save.setEnabled(False)
+            return
+        self.files.setText("<br>".join(escape(name + ext) for name in names))
+        self.save.setEnabled(True)
 
     @Slot()
     def _on_browse_clicked(self) -> None:

@@ -1,8 +1,13 @@
-"""Run / Pause / Stop and the progress of the current run: step, s/step, elapsed, ETA."""
+"""Run / Pause / Stop and the progress of the current run: step, s/step, elapsed, ETA.
+
+A job of several instruments shows each instrument's state and the whole job's progress and
+ETA, counted in steps (an instrument separated in one pass counts as one).
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from PySide6.QtCore import QTimer, Signal, Slot
 from PySide6.QtWidgets import (
@@ -96,6 +101,10 @@ class RunPanel(QWidget):
         self.progress = QProgressBar(textVisible=True)
         self.labels = {k: QLabel("–") for k in ("step", "per_step", "elapsed", "eta")}
         self.status = QLabel(wordWrap=True)
+        self.parts = QLabel(wordWrap=True, visible=False)
+        self.parts.setToolTip("✓ separated · ▸ separating now · ○ waiting")
+        self._part_names: list[str] = []
+        self._captions: dict[str, QLabel] = {}
         self._timer = QTimer(self, interval=500)  # elapsed keeps moving during slow steps
         self._timer.timeout.connect(self._show_times)
         self._build_layout()
@@ -113,6 +122,7 @@ class RunPanel(QWidget):
         for index, (key, title) in enumerate(titles.items()):
             caption = QLabel(title)
             caption.setStyleSheet("color: palette(placeholder-text);")
+            self._captions[key] = caption
             grid.addWidget(caption, 0, index)
             grid.addWidget(self.labels[key], 1, index)
         layout = QVBoxLayout(self)
@@ -120,6 +130,7 @@ class RunPanel(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addLayout(grid)
+        layout.addWidget(self.parts)
         layout.addWidget(self.status)
 
     # ----- public API ------------------------------------------------------------------
@@ -149,6 +160,40 @@ class RunPanel(QWidget):
         self.run.setEnabled(ok and self.state is RunState.IDLE)
 
     def started(self, total_steps: int, what: str) -> None:
+        """A single run of ``total_steps`` began."""
+        self._part_names = []
+        self.parts.setVisible(False)
+        self._captions["step"].setText("Step")
+        self._begin(total_steps, what)
+
+    def started_job(self, names: Sequence[str], units: int) -> None:
+        """A job began: these instruments in turn, ``units`` steps in all."""
+        self._part_names = list(names)
+        self.parts.setVisible(True)
+        self._captions["step"].setText("Progress")
+        self._begin(units, f"Separating {', '.join(names)} and the rest…")
+        self.show_parts(0, 0)
+
+    def show_parts(self, current: int, units_done: int, finished: int | None = None) -> None:
+        """Instrument ``current`` is being separated (the ones before it are done) and
+        ``units_done`` steps of the job are done; ``finished``: how many are done, when the
+        job ended."""
+        done = current if finished is None else finished
+        marks = [
+            f"✓ {name}" if i < done else (f"▸ <b>{name}</b>" if i == current and finished is None
+                                          else f"○ {name}")
+            for i, name in enumerate(self._part_names)
+        ]  # fmt: skip
+        self.parts.setText(" &nbsp; ".join(marks))
+        if finished is None and current < len(self._part_names):
+            count = len(self._part_names)
+            self.status.setText(
+                f"Separating {self._part_names[current]} ({current + 1} of {count})…"
+            )
+        if units_done:
+            self.stepped(units_done)
+
+    def _begin(self, total_steps: int, what: str) -> None:
         self.clock.reset(total_steps)
         self.progress.setRange(0, total_steps)
         self.progress.setValue(0)

@@ -1,4 +1,7 @@
-"""The two stems of a result, ready to be dragged into a DAW or a file manager.
+"""The stems of a result, ready to be dragged into a DAW or a file manager.
+
+A run gives two stems (separated and residual); a job of several instruments gives one stem
+per instrument and the rest. Several selected stems drag as several files.
 
 A drag must carry a real file, so the stems are written first (atomically, WAV 32-bit float,
 into a per-session temporary folder) and only then is the drag started with their URLs.
@@ -18,20 +21,28 @@ from PySide6.QtCore import QMimeData, Qt, QUrl, Signal
 from PySide6.QtGui import QDrag, QGuiApplication
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QWidget
 
-from tagbox_gui.core.audio.export import ExportFormat, export_stems, stem_names
+from tagbox_gui.core.audio.export import (
+    ExportFormat,
+    export_shared_stems,
+    export_stems,
+    shared_stem_names,
+    stem_names,
+)
 from tagbox_gui.core.errors import UserError
 from tagbox_gui.core.types import Estimate
 
 if TYPE_CHECKING:
     from tagbox_gui.core.audio.song import Song
 
-STEM_ROLE = Qt.ItemDataRole.UserRole  # item data: 0 separated, 1 residual
+STEM_ROLE = Qt.ItemDataRole.UserRole  # item data: the stem's index in stem_files()
 DRAG_FORMAT = ExportFormat.WAV32
 _EXPORTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stem-export")
+Writer = Callable[[Path], list[Path]]  # writes every stem into a folder; their paths, in order
 
 
 class StemListView(QListWidget):
-    """Lists ``<song> - <tags>`` and ``<song> - no <tags>``; drag them out as audio files.
+    """Lists the stems (``<song> - <tags>`` and ``<song> - no <tags>``, or one per instrument
+    and the rest); drag them out as audio files.
 
     ``export_failed(str)`` carries the one-sentence message when the files cannot be written.
     A before-export hook (:meth:`set_before_export`) is asked before any file leaves the app by
@@ -50,11 +61,9 @@ class StemListView(QListWidget):
         self._session_dir: Path | None = None
         self._serial = 0
         self._song: Song | None = None
-        self._estimate: Estimate | None = None
-        self._tags: list[str] = []
-        self._provenance: dict[str, str] = {}
-        self._paths: tuple[Path, Path] | None = None
-        self._pending: tuple[int, Future[tuple[Path, Path]]] | None = None
+        self._writer: Writer | None = None
+        self._paths: list[Path] | None = None
+        self._pending: tuple[int, Future[list[Path]]] | None = None
         self._before_export: Callable[[], bool] | None = None
 
     def set_before_export(self, hook: Callable[[], bool] | None) -> None:
@@ -69,15 +78,45 @@ class StemListView(QListWidget):
         provenance: Mapping[str, str],
         backend_name: str,
     ) -> None:
-        """Offer the stems of ``estimate``; nothing is written until the first drag."""
-        self._song, self._estimate, self._tags = song, estimate, list(tags)
-        self._provenance = {**provenance, "backend": backend_name}
+        """Offer the separated and residual stems of ``estimate``; nothing is written until
+        the first drag."""
+        tags, provenance = list(tags), {**provenance, "backend": backend_name}
+
+        def write(outdir: Path) -> list[Path]:
+            return list(export_stems(song, estimate, outdir, tags, DRAG_FORMAT, provenance,
+                                     overwrite=True))  # fmt: skip
+
+        hints = ("what the taggers call " + " + ".join(tags), "the song without it")
+        self._provenance: Mapping[str, object] = provenance
+        self._offer(song, stem_names(song.name, tags), hints, write, backend_name)
+
+    def set_shared_stems(
+        self,
+        song: Song,
+        estimates: Mapping[str, Estimate],
+        provenance: Mapping[str, Mapping[str, str]],
+        backend_name: str,
+    ) -> None:
+        """Offer one stem per instrument (sharing the mix) and the rest, in that order."""
+        estimates, names = dict(estimates), list(estimates)
+
+        def write(outdir: Path) -> list[Path]:
+            stems, rest = export_shared_stems(song, estimates, outdir, DRAG_FORMAT, provenance,
+                                              overwrite=True)  # fmt: skip
+            return [*stems, rest]
+
+        titles = shared_stem_names(song.name, names)
+        hints = [f"the {name}" for name in names] + ["what none of them took"]
+        self._provenance = provenance
+        self._offer(song, titles, hints, write, backend_name)
+
+    def _offer(self, song: Song, titles: Sequence[str], hints: Sequence[str], writer: Writer,
+               backend_name: str) -> None:  # fmt: skip
+        self._song, self._writer = song, writer
         self._paths, self._pending = None, None
         self._serial += 1
         self.clear()
-        names = stem_names(song.name, self._tags)
-        hints = ("what the taggers call " + " + ".join(self._tags), "the song without it")
-        for index, (name, hint) in enumerate(zip(names, hints, strict=True)):
+        for index, (name, hint) in enumerate(zip(titles, hints, strict=True)):
             item = QListWidgetItem(name)
             item.setData(STEM_ROLE, index)
             item.setToolTip(f"{hint}; drag into your DAW or file manager ({backend_name})")
@@ -85,38 +124,42 @@ class StemListView(QListWidget):
 
     def clear_stems(self) -> None:
         """Show nothing (e.g. when a new song is loaded)."""
-        self._song = self._estimate = None
+        self._song = self._writer = None
         self._paths, self._pending = None, None
         self._serial += 1
         self.clear()
 
-    def prepare(self) -> None:
+    def prepare(self) -> Future[list[Path]] | None:
         """Start writing the stems in a worker thread, so that a later drag starts at once.
 
-        Optional (e.g. when a run finishes); a drag before it is done waits for it.
+        Optional (e.g. when a run finishes); a drag before it is done waits for it. Returns
+        the pending write (None when there is nothing to write or it is written already).
         """
-        if self._song is None or self._paths is not None or self._pending is not None:
-            return
-        job = self._export_job()  # captured now: a later set_stems cannot change what it writes
-        self._pending = (self._serial, _EXPORTER.submit(export_stems, *job, overwrite=True))
+        if self._song is None or self._paths is not None:
+            return None
+        if self._pending is None:
+            job = self._export_job()  # captured now: a later result cannot change what it writes
+            self._pending = (self._serial, _EXPORTER.submit(*job))
+        return self._pending[1]
 
-    def stem_files(self) -> tuple[Path, Path]:
-        """Write the two stems (once per result) and return their paths.
+    def stem_files(self) -> list[Path]:
+        """Write the stems (once per result) and return their paths, in the list's order.
 
         Raises a :class:`UserError` when they cannot be written, ValueError with no stems.
         """
-        if self._song is None or self._estimate is None:
+        if self._song is None or self._writer is None:
             raise ValueError("no stems to export; call set_stems first")
         pending, self._pending = self._pending, None
         if pending is not None and pending[0] == self._serial:
             self._paths = pending[1].result()  # re-raises the worker's UserError
         if self._paths is None or not all(p.is_file() for p in self._paths):
-            self._paths = export_stems(*self._export_job(), overwrite=True)  # our own files
+            writer, outdir = self._export_job()
+            self._paths = writer(outdir)  # our own files
         return self._paths
 
-    def _export_job(self) -> tuple:
-        outdir = self._session_folder() / f"result-{self._serial}"
-        return (self._song, self._estimate, outdir, self._tags, DRAG_FORMAT, self._provenance)
+    def _export_job(self) -> tuple[Writer, Path]:
+        assert self._writer is not None
+        return self._writer, self._session_folder() / f"result-{self._serial}"
 
     def make_mime_data(self, items: Sequence[QListWidgetItem]) -> QMimeData:
         """Mime data holding ``file://`` URLs of the items' stems (written first if needed)."""

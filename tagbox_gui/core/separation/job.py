@@ -1,0 +1,177 @@
+"""Several instruments of one song in one job: one engine run each, then stems that share.
+
+A musician asks for "drums, bass and piano, and the rest". A job is a list of
+:class:`JobPart` (a stem's name and the run configuration that makes it). ``run_job`` checks
+every part before anything runs, then drives one engine run per part in turn, as a generator
+with the engine's protocol: it yields a :class:`JobEvent` when a part begins, after each of its
+steps, and when it ends (``None`` while paused), takes the same :class:`Command` values between
+them (one sent as a part begins is not passed on: that run starts fresh), and returns a
+:class:`JobResult`. STOP ends the job: the parts that finished are kept, the one that was
+running is dropped. :meth:`JobResult.estimates` gives the finished parts' estimates sharing
+the mixture (``core.audio.estimates.share``), so that with the rest they add up to the song.
+Nothing here touches Qt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from tagbox_gui.core.audio.estimates import share
+from tagbox_gui.core.errors import ConfigError
+from tagbox_gui.core.types import Command, CommandKind, Estimate, RunConfig, RunResult, StepResult
+
+if TYPE_CHECKING:  # the engine loads torch: imported when a job runs, not with this module
+    from tagbox_gui.core.audio.song import Song
+    from tagbox_gui.core.separation.cache import ModelCache
+    from tagbox_gui.core.separation.engine import RunGenerator
+    from tagbox_gui.core.store.models import ModelStore
+
+
+@dataclass(frozen=True)
+class JobPart:
+    """One stem of a job: its name (``drums``, or the name given to an example) and its run."""
+
+    name: str
+    config: RunConfig
+
+    @property
+    def units(self) -> int:
+        """Its share of the job's progress: its steps, or one for a single pass."""
+        return max(1, self.config.steps)
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """Progress of a job: part ``index`` began (no step, no result), made a step, or ended.
+
+    ``units_done`` of ``units_total`` counts steps over the whole job, a one-pass part counting
+    as one; a part that ended carries its ``result``.
+    """
+
+    index: int
+    name: str
+    units_done: int
+    units_total: int
+    step: StepResult | None = None
+    result: RunResult | None = None
+
+    @property
+    def began(self) -> bool:
+        return self.step is None and self.result is None
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """The finished parts' results by stem name, in the job's order, and whether it stopped."""
+
+    results: dict[str, RunResult]
+    stopped: bool
+
+    def estimates(self) -> dict[str, Estimate]:
+        """The finished stems' estimates, sharing the mixture (none claims a bin twice)."""
+        return share({name: r.estimate for name, r in self.results.items() if r.estimate})
+
+
+JobGenerator = Generator[JobEvent | None, Command | None, JobResult]
+Runner = Callable[[RunConfig, "Song", "ModelStore", "ModelCache"], "RunGenerator"]
+"""Starts one part's run; ``engine.run`` by default (a test may give a fake engine)."""
+
+
+def check_parts(parts: Sequence[JobPart], song: Song, store: ModelStore, cache: ModelCache) -> None:
+    """Raise the error any part would fail with, before anything runs.
+
+    Names must be distinct (ignoring case: some file systems do) and not empty; then each part
+    is checked as :func:`check_part` does.
+    """
+    if not parts:
+        raise ConfigError("name at least one instrument to separate")
+    names = [part.name.strip().lower() for part in parts]
+    if any(not name for name in names):
+        raise ConfigError("every stem needs a name")
+    if len(set(names)) != len(names):
+        twice = next(part.name for part in parts if names.count(part.name.strip().lower()) > 1)
+        raise ConfigError(f"'{twice}' is asked for twice; give each stem its own name")
+    for part in parts:
+        check_part(part, song, store, cache)
+
+
+def check_part(part: JobPart, song: Song, store: ModelStore, cache: ModelCache) -> None:
+    """Raise the error the part's run would fail with: its settings, its example clip (the
+    file, the stretch, whether the backend can be asked by example), the word its backend is
+    asked for, and its taggers when it steers; the models are loaded into ``cache``."""
+    from tagbox_gui.core.audio.song import example_clip
+    from tagbox_gui.core.separation import engine
+    from tagbox_gui.core.separation.loading import build_criteria, create_backend_factory
+
+    config = part.config
+    engine.validate(config, song.duration)
+    device = engine.resolve_device(config.device)
+    clip = example_clip(config.example, song) if config.example is not None else None
+    if clip is not None or not config.steps:  # refuses an example the backend cannot use,
+        create_backend_factory(config, store, device, cache, clip)  # or a word it lacks
+    if config.steps:
+        build_criteria(config, store, device, cache)
+
+
+def run_job(
+    parts: Sequence[JobPart],
+    song: Song,
+    store: ModelStore,
+    cache: ModelCache | None = None,
+    runner: Runner | None = None,
+    *,
+    checked: bool = False,
+) -> JobGenerator:
+    """Separate every part of ``song`` in turn; see the module docstring for the protocol.
+
+    Every part is checked first (:func:`check_parts`), so bad input fails here, in the calling
+    thread, before the generator is returned and before any part runs. ``runner`` starts each
+    part's engine run (e.g. ``engine.run`` with ``measure_residual=False`` for a driver that
+    shows no meters). ``checked=True`` skips the checks for a caller that made them already.
+    """
+    from tagbox_gui.core.separation import engine
+    from tagbox_gui.core.separation.cache import ModelCache
+
+    cache = cache or ModelCache()
+    if not checked:
+        check_parts(parts, song, store, cache)
+    return _drive(list(parts), song, store, cache, runner or engine.run)
+
+
+def _drive(parts: list[JobPart], song: Song, store: ModelStore, cache: ModelCache,
+           runner: Runner) -> JobGenerator:  # fmt: skip
+    total = sum(part.units for part in parts)
+    done = 0
+    results: dict[str, RunResult] = {}
+    for index, part in enumerate(parts):
+        command = yield JobEvent(index, part.name, done, total)
+        if _is_stop(command):
+            return JobResult(results, stopped=True)
+        steps = runner(part.config, song, store, cache)
+        result, command = None, None  # a fresh engine run takes None first
+        try:
+            while True:
+                step = steps.send(command)
+                if step is None:  # paused by a PAUSE command: the engine waits, so do we
+                    command = yield None
+                    continue
+                done = min(done + 1, total)
+                command = yield JobEvent(index, part.name, done, total, step=step)
+        except StopIteration as end:
+            result = end.value
+        finally:
+            steps.close()
+        if result is None or result.stopped or result.estimate is None:
+            return JobResult(results, stopped=True)  # stopped inside this part: it is dropped
+        done = sum(p.units for p in parts[: index + 1])
+        results[part.name] = result
+        command = yield JobEvent(index, part.name, done, total, result=result)
+        if _is_stop(command):
+            return JobResult(results, stopped=index + 1 < len(parts))
+    return JobResult(results, stopped=False)
+
+
+def _is_stop(command: Command | None) -> bool:
+    return command is not None and command.kind is CommandKind.STOP

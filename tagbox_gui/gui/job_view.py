@@ -1,0 +1,218 @@
+"""A job of several instruments as the window drives and shows it.
+
+``run_job`` (``core.separation.job``) runs in the controller's worker thread; the stems share
+the mixture there too, so the window only receives finished estimates. The run panel shows
+each instrument and the job's ETA, the stem list every stem and the rest, and the transport
+plays the stem selected in that list ("Separated") against the song without it ("Residual"),
+read back from the very files a drag would carry. Stop keeps the instruments that finished.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import soundfile as sf
+from PySide6.QtCore import QObject, Signal, Slot
+
+from tagbox_gui.core.dsp.display import mask_image
+from tagbox_gui.core.separation.job import JobEvent, JobGenerator, JobPart, JobResult, run_job
+from tagbox_gui.core.types import ANALYSIS_RATE, Estimate, Region, RunConfig
+from tagbox_gui.gui.errors import show_error
+from tagbox_gui.gui.session import provenance
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Generator
+
+    from tagbox_gui.core.audio.song import Song
+    from tagbox_gui.core.separation.cache import ModelCache
+    from tagbox_gui.gui.run_window import RunWindow
+
+log = logging.getLogger(__name__)
+_READER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stem-audition")
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What the worker hands back: the job's result and its stems sharing the mixture."""
+
+    result: JobResult
+    shared: dict[str, Estimate]
+
+
+def sharing(job: JobGenerator) -> Generator[JobEvent | None, object, JobOutcome]:
+    """Drive ``job`` unchanged, then share its estimates (in the worker thread, not the GUI's)."""
+    result = yield from job
+    return JobOutcome(result, result.estimates())
+
+
+class JobView(QObject):
+    """Starts jobs and routes their progress and results to the window's views.
+
+    ``stem_loaded(str)`` fires when the stem of that name is playing in the transport.
+    """
+
+    stem_loaded = Signal(str)
+    _stem_read = Signal(int, str, object, object)  # serial, name, stem or None, rest or why
+
+    def __init__(self, window: RunWindow, cache: ModelCache) -> None:
+        super().__init__(window)  # type: ignore[arg-type]
+        self.w = window
+        self.cache = cache
+        self.parts: list[JobPart] = []
+        self.song: Song | None = None
+        self.outcome: JobOutcome | None = None
+        self.started_at = 0.0
+        self._serial = 0  # of the shown outcome: stems read for an older one are dropped
+        self._audition_loaded = False
+        self._stem_read.connect(self._on_stem_read)
+        window.stems.currentRowChanged.connect(self._on_stem_row_changed)
+
+    @property
+    def names(self) -> list[str]:
+        return [part.name for part in self.parts]
+
+    # ----- running ---------------------------------------------------------------------
+    def start(self, parts: Sequence[JobPart], runner: Callable) -> int:
+        """Start a job of ``parts`` on the window's song; its run id."""
+        w = self.w
+        song, store, cache = w.song, w.store, self.cache
+        assert song is not None
+        self.discard()
+        self.parts, self.song = list(parts), song
+        w.live.reset([], [])
+        w.audition.set_history((), 0, 0)
+        w.run_panel.started_job(self.names, sum(part.units for part in self.parts))
+
+        def begin() -> Generator:  # runs in the worker thread
+            return sharing(run_job(parts, song, store, cache, runner))
+
+        return w.controller.start(begin)
+
+    def on_event(self, event: JobEvent | None) -> None:
+        """A part began, made a step, or ended."""
+        if event is None:
+            return
+        panel = self.w.run_panel
+        if event.began:
+            config = self.parts[event.index].config
+            if config.steps:  # loss curves and meters for a steered part
+                keys = [f"{t.key}_{n}" for t in config.taggers for n in config.fft_sizes]
+                self.w.live.reset(keys, list(config.tags))
+            panel.show_parts(event.index, event.units_done)
+        elif event.step is not None:
+            self.w.live.push(event.step)
+            panel.show_parts(event.index, event.units_done)
+        elif event.result is not None:
+            panel.show_parts(event.index + 1, event.units_done)
+            estimate = event.result.estimate
+            if estimate is not None:
+                start = estimate.start / ANALYSIS_RATE
+                region = Region(start, start + estimate.length / ANALYSIS_RATE)
+                self.w.live.show_mask(mask_image(estimate), region)
+
+    def on_finished(self, outcome: JobOutcome | None) -> None:
+        """The job ended (finished, or stopped keeping what finished)."""
+        panel = self.w.run_panel
+        if outcome is None or not outcome.result.results:
+            panel.show_parts(0, 0, finished=0)
+            panel.finished("Stopped before any instrument was separated.")
+            return
+        self.outcome = outcome
+        done = list(outcome.result.results)
+        panel.show_parts(len(done), 0, finished=len(done))
+        if outcome.result.stopped:
+            left = [n for n in self.names if n not in done]
+            panel.finished(f"Stopped: kept {', '.join(done)} and the rest; "
+                           f"{', '.join(left)} not separated.")  # fmt: skip
+        else:
+            panel.finished(f"Separated {', '.join(done)} and the rest.")
+        self._show_stems()
+
+    def on_failed(self, error: BaseException) -> None:
+        self.w.run_panel.finished("The job failed.")
+        show_error(self.w, error, "The separation failed", logged=True)
+
+    def discard(self) -> None:
+        """Forget the shown job (a new song, or a new run)."""
+        self.outcome, self.parts = None, []
+        self._serial += 1
+        self._audition_loaded = False
+
+    # ----- stems -----------------------------------------------------------------------
+    def provenance(self) -> dict[str, dict[str, str]]:
+        """What made each finished stem (the files' metadata)."""
+        assert self.outcome is not None and self.song is not None
+        made = {}
+        for part in self.parts:
+            result = self.outcome.result.results.get(part.name)
+            if result is not None:
+                lr = part.config.lr
+                made[part.name] = {**provenance(self.song, part.config, result.best_step, lr),
+                                   "stem": part.name}  # fmt: skip
+        return made
+
+    def config(self) -> RunConfig:
+        return self.parts[0].config
+
+    def _show_stems(self) -> None:
+        assert self.outcome is not None and self.song is not None
+        self._serial += 1
+        stems = self.w.stems
+        stems.set_shared_stems(self.song, self.outcome.shared, self.provenance(),
+                               self.config().backend)  # fmt: skip
+        stems.prepare()
+        self.w.export_button.setEnabled(True)
+        stems.setCurrentRow(0)  # plays the first stem
+
+    @Slot(int)
+    def _on_stem_row_changed(self, row: int) -> None:
+        if self.outcome is None or row < 0 or self.song is None:
+            return
+        stems = self.w.stems
+        pending = stems.prepare()  # None: written already
+        paths = stems.stem_files() if pending is None else None
+        serial, song, name = self._serial, self.song, stems.item(row).text()
+
+        def read() -> None:  # in a worker thread, once the files are written
+            try:
+                path = (paths if paths is not None else pending.result())[row]
+                stem = sf.read(str(path), dtype="float32", always_2d=True)[0]
+            except Exception as exc:  # a message in the status bar, never a crash
+                log.warning("cannot read the stem %s back: %s", name, exc)
+                self._stem_read.emit(serial, name, None, str(exc))
+                return
+            self._stem_read.emit(serial, name, stem, song.data - stem)
+
+        _READER.submit(read)
+
+    @Slot(int, str, object, object)
+    def _on_stem_read(self, serial: int, name: str, stem: np.ndarray | None, rest: object) -> None:
+        if serial != self._serial or self.song is None:
+            return
+        if stem is None:
+            self.w.statusBar().showMessage(f"Cannot play {name}: {rest}", 10_000)
+            return
+        transport = self.w.audition.transport
+        if self._audition_loaded:
+            transport.replace("separated", stem)  # the position is kept
+            transport.replace("residual", rest)
+        else:
+            transport.load({"mix": self.song.data, "separated": stem, "residual": rest},
+                           self.song.rate)  # fmt: skip
+            transport.set_loop_region(None)
+            self._audition_loaded = True
+        self.w.statusBar().showMessage(f"Separated: {name}", 5000)
+        self.stem_loaded.emit(name)
+
+    def stem_names(self) -> list[str]:
+        """The finished stems' names, in the job's order (the rest comes after them)."""
+        return list(self.outcome.shared) if self.outcome is not None else []
+
+    def shared(self) -> dict[str, Estimate]:
+        """The finished stems' estimates, sharing the mixture."""
+        return self.outcome.shared if self.outcome is not None else {}

@@ -1,0 +1,225 @@
+"""The instruments one job separates: pick several ("drums, bass, piano"), or add examples.
+
+Each pick becomes a stem of its own; the stems share the mix and a rest stem holds what none
+took. An instrument is a word the backend knows (the learned separator's prototypes, or the
+taggers' presets); an example is a stretch of the song, named by the user ("organ"), for an
+instrument no word covers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from tagbox_gui.core.types import Example
+
+MAIN_INSTRUMENTS = ("drums", "bass", "piano", "guitar", "strings", "organ", "brass", "synth")
+COLUMNS = 3
+NAME_ROLE = Qt.ItemDataRole.UserRole
+
+
+@dataclass(frozen=True)
+class Pick:
+    """One stem to make: an instrument word, or a named example clip of the song."""
+
+    name: str
+    example: Example | None = None
+
+    def describe(self) -> str:
+        if self.example is None:
+            return label_of(self.name)
+        return f"{self.name} (like {self.example.start:.1f}–{self.example.end:.1f} s)"
+
+
+def label_of(word: str) -> str:
+    """``acoustic_guitar`` -> ``Acoustic guitar``."""
+    text = word.replace("_", " ")
+    return text[:1].upper() + text[1:]
+
+
+class InstrumentPicker(QWidget):
+    """Toggle buttons for the common instruments, a menu for the rest, and named examples.
+
+    ``picks_changed`` fires after every change; ``example_requested(str)`` asks the window to
+    add the song's current region as an example of that name (it answers with
+    :meth:`add_example`).
+    """
+
+    picks_changed = Signal()
+    example_requested = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._words: list[str] = []
+        self._buttons: dict[str, QPushButton] = {}
+        self._actions: dict[str, QAction] = {}
+        self._picks: list[Pick] = []
+        self.grid = QGridLayout()
+        self.grid.setContentsMargins(0, 0, 0, 0)
+        self.more = QToolButton(
+            text="More…", popupMode=QToolButton.ToolButtonPopupMode.InstantPopup
+        )
+        self.more.setMenu(QMenu(self.more))
+        self.example_name = QLineEdit(placeholderText="Name, e.g. organ")
+        self.example_name.setToolTip("The name of the stem the example asks for")
+        self.add_example_button = QPushButton("Add the region as an example")
+        self.add_example_button.setToolTip(
+            "Separate, in the whole song, what sounds like the selected region"
+        )
+        self.add_example_button.clicked.connect(self._on_add_example_clicked)
+        self.example_name.returnPressed.connect(self._on_add_example_clicked)
+        self.chosen = QListWidget()
+        self.chosen.setToolTip("One stem each, plus the rest; Delete removes the selected one")
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.clicked.connect(self._on_remove_clicked)
+        self.clear_button = QPushButton("Clear")
+        self.clear_button.clicked.connect(self.clear)
+        delete = QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.chosen)
+        delete.setContext(Qt.ShortcutContext.WidgetShortcut)
+        delete.activated.connect(self._on_remove_clicked)
+        self.summary = QLabel(wordWrap=True)
+        self._build_layout()
+        self._refresh()
+
+    def _build_layout(self) -> None:
+        examples = QHBoxLayout()
+        examples.addWidget(self.example_name, 1)
+        examples.addWidget(self.add_example_button)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.remove_button)
+        buttons.addWidget(self.clear_button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(self.grid)
+        layout.addLayout(examples)
+        layout.addWidget(self.chosen, 1)
+        layout.addLayout(buttons)
+        layout.addWidget(self.summary)
+
+    # ----- public API ------------------------------------------------------------------
+    def set_instruments(self, words: Sequence[str]) -> None:
+        """Offer these instrument words (the backend's); picks it lacks are dropped."""
+        self._words = list(dict.fromkeys(words))
+        while self.grid.count():
+            self.grid.takeAt(0).widget().setParent(None)
+        self._buttons.clear()
+        self._actions.clear()
+        main = [w for w in MAIN_INSTRUMENTS if w in self._words]
+        for index, word in enumerate(main):
+            button = QPushButton(label_of(word), checkable=True)
+            button.setToolTip(f"Separate the {label_of(word).lower()} into a stem of its own")
+            button.toggled.connect(lambda on, w=word: self.set_picked(w, on))
+            self._buttons[word] = button
+            self.grid.addWidget(button, index // COLUMNS, index % COLUMNS)
+        menu = self.more.menu()
+        menu.clear()
+        for word in sorted(w for w in self._words if w not in main):
+            action = menu.addAction(label_of(word))
+            action.setCheckable(True)
+            action.toggled.connect(lambda on, w=word: self.set_picked(w, on))
+            self._actions[word] = action
+        self.more.setEnabled(bool(self._actions))
+        self.grid.addWidget(self.more, len(main) // COLUMNS, len(main) % COLUMNS)
+        self._picks = [p for p in self._picks if p.example is not None or p.name in self._words]
+        self._refresh()
+
+    def instruments(self) -> list[str]:
+        return list(self._words)
+
+    def picks(self) -> list[Pick]:
+        """The stems to make, in the order they were picked."""
+        return list(self._picks)
+
+    def set_picked(self, word: str, on: bool) -> None:
+        """Pick (or drop) the instrument ``word``; unknown words are ignored."""
+        if word not in self._words or on == any(p.name == word for p in self._picks):
+            return
+        if on:
+            self._picks.append(Pick(word))
+        else:
+            self._picks = [p for p in self._picks if p.name != word]
+        self._refresh()
+
+    def set_picks(self, picks: Sequence[Pick]) -> None:
+        """Replace every pick (e.g. restored from settings); unknown words are skipped."""
+        self._picks = [p for p in picks if p.example is not None or p.name in self._words]
+        self._refresh()
+
+    def add_example(self, name: str, example: Example) -> None:
+        """Add (or replace) the example of that name."""
+        name = name.strip()
+        self._picks = [p for p in self._picks if p.name != name] + [Pick(name, example)]
+        self.example_name.clear()
+        self._refresh()
+
+    @Slot()
+    def clear(self) -> None:
+        self._picks = []
+        self._refresh()
+
+    def set_can_add_example(self, ok: bool, reason: str = "") -> None:
+        self.add_example_button.setEnabled(ok)
+        self.add_example_button.setToolTip(
+            reason or "Separate, in the whole song, what sounds like the selected region"
+        )
+
+    # ----- refreshing ------------------------------------------------------------------
+    def _refresh(self) -> None:
+        picked = {p.name for p in self._picks if p.example is None}
+        for word, button in self._buttons.items():
+            button.blockSignals(True)
+            button.setChecked(word in picked)
+            button.blockSignals(False)
+        for word, action in self._actions.items():
+            action.blockSignals(True)
+            action.setChecked(word in picked)
+            action.blockSignals(False)
+        self.chosen.clear()
+        for pick in self._picks:
+            item = QListWidgetItem(pick.describe())
+            item.setData(NAME_ROLE, pick.name)
+            self.chosen.addItem(item)
+        self.remove_button.setEnabled(bool(self._picks))
+        self.clear_button.setEnabled(bool(self._picks))
+        names = [p.name for p in self._picks]
+        self.summary.setText(
+            "Pick the instruments to separate; each gets a stem, and the rest gets one."
+            if not names
+            else f"<b>{len(names)} stem{'s' * (len(names) > 1)} + the rest:</b> " + ", ".join(names)
+        )
+        self.picks_changed.emit()
+
+    # ----- slots -----------------------------------------------------------------------
+    @Slot()
+    def _on_add_example_clicked(self) -> None:
+        name = self.example_name.text().strip()
+        if not name:
+            self.example_name.setFocus()
+            self.example_name.setPlaceholderText("Give the example a name first, e.g. organ")
+            return
+        self.example_requested.emit(name)
+
+    @Slot()
+    def _on_remove_clicked(self) -> None:
+        chosen = {item.data(NAME_ROLE) for item in self.chosen.selectedItems()}
+        if not chosen and self.chosen.count():
+            chosen = {self.chosen.item(self.chosen.count() - 1).data(NAME_ROLE)}
+        self._picks = [p for p in self._picks if p.name not in chosen]
+        self._refresh()

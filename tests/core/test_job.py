@@ -1,0 +1,117 @@
+"""A job of several instruments: checked up front, run in turn, stopped keeping what finished."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tagbox_gui.core.audio.export import export_shared_stems
+from tagbox_gui.core.audio.song import Song, load_song
+from tagbox_gui.core.errors import ConfigError
+from tagbox_gui.core.separation import engine
+from tagbox_gui.core.separation.cache import ModelCache
+from tagbox_gui.core.separation.job import JobPart, JobResult, run_job
+from tagbox_gui.core.separation.loading import default_config
+from tagbox_gui.core.store.models import ModelStore
+from tagbox_gui.core.types import Command, CommandKind, Example
+
+RATE = 44_100
+
+
+def _song(seconds: float = 6.0) -> Song:
+    rng = np.random.default_rng(5)
+    t = np.arange(round(seconds * RATE)) / RATE
+    tone = 0.2 * np.sin(2 * np.pi * 220 * t) + 0.1 * np.sin(2 * np.pi * 1760 * t)
+    clicks = (rng.random((t.size, 2)) < 0.002) * 0.4
+    data = tone[:, None] + clicks + 0.01 * rng.standard_normal((t.size, 2))
+    return Song(Path("song.wav"), "song", data.astype(np.float32), RATE, "FLOAT", "WAV")
+
+
+def _parts(*names: str, **examples: Example) -> list[JobPart]:
+    base = default_config("learned")
+    parts = [JobPart(name, replace(base, tags=(name,))) for name in names]
+    parts += [JobPart(name, replace(base, tags=(), example=e)) for name, e in examples.items()]
+    return parts
+
+
+def _drive(job, stop_after: int | None = None) -> tuple[list, JobResult]:
+    events, command = [], None
+    try:
+        while True:
+            event = job.send(command)
+            events.append(event)
+            stop = stop_after is not None and event.result is not None
+            stop = stop and sum(e.result is not None for e in events) == stop_after
+            command = Command(CommandKind.STOP) if stop else None
+    except StopIteration as end:
+        return events, end.value
+
+
+@pytest.fixture(scope="module")
+def cache() -> ModelCache:
+    return ModelCache()
+
+
+def test_a_job_runs_every_part_in_turn_and_its_stems_add_up(tmp_path, model_dir, cache) -> None:
+    song = _song()
+    parts = _parts("drums", "bass", organ=Example(None, 1.0, 4.0))  # the example needs taggers
+    events, result = _drive(run_job(parts, song, ModelStore(model_dir), cache))
+    assert [(e.index, e.began, e.result is not None) for e in events] == [
+        (0, True, False), (0, False, True), (1, True, False), (1, False, True),
+        (2, True, False), (2, False, True),
+    ]  # fmt: skip
+    assert [e.units_done for e in events] == [0, 1, 1, 2, 2, 3]
+    assert {e.units_total for e in events} == {3}
+    assert not result.stopped and list(result.results) == ["drums", "bass", "organ"]
+    shared = result.estimates()
+    total = sum(shared[name].masks[2048] for name in shared)
+    assert total.max() <= 1.0 + 1e-6  # no bin handed out twice
+    stems, rest = export_shared_stems(song, shared, tmp_path / "out")
+    back = sum(load_song(path).data.astype(np.float64) for path in [*stems, rest])
+    assert np.max(np.abs(back - song.data)) < 1e-6
+    assert [p.name for p in stems] == ["song - drums.wav", "song - bass.wav", "song - organ.wav"]
+
+
+def test_stop_keeps_the_parts_that_finished(tmp_path, cache) -> None:
+    events, result = _drive(
+        run_job(_parts("drums", "bass", "piano"), _song(), ModelStore(tmp_path), cache),
+        stop_after=2,
+    )
+    assert result.stopped and list(result.results) == ["drums", "bass"]
+    assert not any(e.index == 2 for e in events)  # the third part never began
+
+
+def test_a_stop_inside_a_steered_part_drops_that_part(model_dir, cache) -> None:
+    """A part stopped between its steps is not finished, so it is not kept."""
+    bass, drums = _parts("bass", "drums")
+    drums = JobPart("drums", replace(drums.config, steps=3))
+    quiet = partial(engine.run, measure_residual=False)
+    job = run_job([bass, drums], _song(), ModelStore(model_dir), cache, runner=quiet)
+    events, command = [], None
+    with pytest.raises(StopIteration) as end:
+        while True:
+            event = job.send(command)
+            events.append(event)
+            command = Command(CommandKind.STOP) if event.step is not None else None
+    result = end.value.value
+    assert [e.step.step for e in events if e.step is not None] == [1]  # one step of drums ran
+    assert result.stopped and list(result.results) == ["bass"]
+
+
+@pytest.mark.parametrize(
+    ("parts", "message"),
+    [
+        ([], "at least one"),
+        (_parts("drums", "drums"), "twice"),
+        (_parts("drums", "kazoo"), "kazoo"),
+        (_parts("drums", ""), "name"),
+        (_parts("drums", organ=Example(None, 5.0, 99.0)), "outside"),
+    ],
+)
+def test_every_part_is_checked_before_anything_runs(tmp_path, cache, parts, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        run_job(parts, _song(), ModelStore(tmp_path), cache)

@@ -1,0 +1,165 @@
+"""Several instruments in one job: every stem and the rest, progress, Stop, drags and Export all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QMessageBox
+
+from tagbox_gui.core.audio.export import ExportFormat
+from tagbox_gui.core.store.models import ModelStore
+from tagbox_gui.core.types import Region
+from tagbox_gui.gui.main_window import MainWindow
+from tagbox_gui.gui.settings import AppSettings
+from tagbox_gui.gui.widgets.export_dialog import ExportDialog
+from tests.gui.fake_engine import fake_player
+from tests.gui.window_helpers import make_window, open_song
+
+
+@pytest.fixture
+def real(qtbot, tmp_path: Path, model_dir: Path, song_path: Path) -> MainWindow:
+    """A window with the real engine and the shipped separator (defaults: learned, one pass)."""
+    settings = AppSettings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    window = MainWindow(ModelStore(model_dir), settings, player=fake_player())
+    qtbot.addWidget(window)
+    window.show()
+    open_song(qtbot, window, song_path)
+    yield window
+    window.controller.shutdown(5000)
+
+
+def _job(qtbot, window: MainWindow, *words: str, timeout: int = 60_000):
+    for word in words:
+        window.picker.set_picked(word, True)
+    assert window.run_view.problem() == ""
+    with qtbot.waitSignal(window.controller.run_finished, timeout=timeout) as blocker:
+        assert window.run_view.start() is not None
+    return blocker.args[0]
+
+
+def test_a_job_makes_a_stem_per_instrument_and_the_rest_that_add_up(qtbot, real) -> None:
+    window = real
+    assert window.song_panel.region() is None  # the learned backend: the whole song by default
+    outcome = _job(qtbot, window, "drums", "bass", "piano")
+    assert list(outcome.result.results) == ["drums", "bass", "piano"]
+    assert not outcome.result.stopped
+    names = [window.stems.item(i).text() for i in range(window.stems.count())]
+    assert names == ["My Song - drums", "My Song - bass", "My Song - piano",
+                     "My Song - no drums + bass + piano"]  # fmt: skip
+    text = window.run_panel.parts.text()
+    assert all(f"✓ {w}" in text for w in ("drums", "bass", "piano"))
+    assert window.run_panel.progress.value() == window.run_panel.progress.maximum() == 3
+    paths = window.stems.stem_files()
+    data = [sf.read(str(p), dtype="float64", always_2d=True)[0] for p in paths]
+    assert all(d.shape == window.song.data.shape for d in data)  # whole song, native format
+    assert np.max(np.abs(sum(data) - window.song.data)) < 1e-6
+    assert min(np.sqrt(np.mean(d**2)) for d in data) > 1e-4  # no stem is silence
+    # several selected stems drag as several real files
+    mime = window.stems.mimeData([window.stems.item(1), window.stems.item(3)])
+    assert [Path(u.toLocalFile()) for u in mime.urls()] == [paths[1], paths[3]]
+    # the transport plays the selected stem, read back from its file, and the song without it
+    player = window.audition.transport.player
+    qtbot.waitUntil(lambda: "separated" in player.sources, timeout=10_000)
+    np.testing.assert_allclose(player._buffers["separated"], data[0], atol=1e-7)
+    with qtbot.waitSignal(window.run_view.jobs.stem_loaded, timeout=10_000) as loaded:
+        window.stems.setCurrentRow(2)
+    assert loaded.args[0] == "My Song - piano"
+    np.testing.assert_allclose(player._buffers["separated"], data[2], atol=1e-7)
+    np.testing.assert_allclose(player._buffers["residual"], window.song.data - data[2],
+                               atol=1e-6)  # fmt: skip
+
+
+def test_export_all_writes_every_stem_with_the_name_template(qtbot, real, tmp_path,
+                                                             monkeypatch) -> None:  # fmt: skip
+    window = real
+    _job(qtbot, window, "drums", "bass")
+    out = tmp_path / "exported"
+    shown: list[str] = []
+
+    def accept(dialog: ExportDialog) -> int:
+        dialog.folder.setText(str(out))
+        dialog.template.setText("{stem}")  # no song name: the stems' own names
+        shown.append(dialog.files.text())
+        dialog.template.setText("{song}")  # every stem would get one name: refused
+        assert not dialog.save.isEnabled() and "name" in dialog.files.text()
+        dialog.template.setText("{stem} ({song})")
+        dialog.format.setCurrentIndex(dialog.format.findData("flac24"))
+        return ExportDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(ExportDialog, "exec", accept)
+    window.export()
+    assert shown == ["drums.wav<br>bass.wav<br>no drums + bass.wav"]
+    files = sorted(p.name for p in out.iterdir())
+    assert files == [
+        "bass (My Song).flac",
+        "drums (My Song).flac",
+        "no drums + bass (My Song).flac",
+    ]
+    assert window.settings.text("export/template") == "{stem} ({song})"
+    back = sum(sf.read(str(out / f), dtype="float64", always_2d=True)[0] for f in files)
+    assert np.max(np.abs(back - window.song.data)) < 2**-22  # 24-bit files add up
+    asked: list[str] = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a: asked.append(a[2]) or QMessageBox.No)
+    assert window.export_to(out, ExportFormat.FLAC24, "{stem} ({song})") is None
+    assert len(asked) == 1 and all(f in asked[0] for f in files)  # asked before replacing
+
+
+def test_stop_keeps_the_instruments_that_finished(qtbot, model_dir, settings, song_path) -> None:
+    window = make_window(qtbot, model_dir, settings, backend="light", delay=0.05)
+    open_song(qtbot, window, song_path)
+    window.settings_panel.steps.setValue(6)
+    for word in ("drums", "piano", "guitar"):
+        window.picker.set_picked(word, True)
+    parts_done: list[int] = []
+
+    def on_event(event) -> None:
+        if event is not None and getattr(event, "result", None) is not None:
+            parts_done.append(event.index)
+            window.run_view.stop()  # during the second instrument at the latest
+
+    window.controller.step_done.connect(on_event)
+    with qtbot.waitSignal(window.controller.run_finished, timeout=20_000) as blocker:
+        assert window.run_view.start() is not None
+    outcome = blocker.args[0]
+    assert parts_done == [0] and outcome.result.stopped
+    assert list(outcome.result.results) == ["drums"]
+    assert [window.stems.item(i).text() for i in range(window.stems.count())] == [
+        "My Song - drums", "My Song - no drums"]  # fmt: skip
+    status = window.run_panel.status.text()
+    assert "kept drums" in status and "piano, guitar not separated" in status
+    assert window.export_button.isEnabled()
+    window.controller.shutdown(5000)
+
+
+def test_picks_examples_and_tags_make_one_part_each(qtbot, model_dir, settings, song_path) -> None:
+    window = make_window(qtbot, model_dir, settings, backend="learned")
+    open_song(qtbot, window, song_path)
+    picker = window.picker
+    assert {"drums", "bass", "organ", "trumpet"} <= set(picker.instruments())
+    window.song_panel.set_region(Region(2.0, 6.0))
+    picker.example_name.setText("lead")
+    picker.add_example_button.click()  # the region becomes an example named "lead"
+    picker.set_picked("bass", True)
+    parts = window.run_view.parts()
+    assert [p.name for p in parts] == ["lead", "bass"]
+    example = parts[0].config.example
+    assert (example.path, example.start, example.end) == (None, 2.0, 6.0)
+    assert parts[0].config.region is None and parts[1].config.tags == ("bass",)
+    picker.example_name.setText("bass")  # a second stem of the same name replaces the first
+    picker.add_example_button.click()
+    assert [p.name for p in window.run_view.parts()] == ["lead", "bass"]
+    assert window.run_view.parts()[1].config.example is not None
+    # an example needs the learned separator
+    combo = window.settings_panel.backend
+    combo.setCurrentIndex(combo.findData("light"))
+    assert "learned" in window.run_view.problem()
+    assert not picker.add_example_button.isEnabled()
+    picker.clear()
+    assert "Pick an instrument" in window.run_view.problem()
+    window.tag_panel.apply_preset("Piano")
+    assert [p.name for p in window.run_view.parts()] == ["piano"]  # one run, as before
+    window.controller.shutdown(5000)
