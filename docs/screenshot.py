@@ -1,8 +1,12 @@
-"""Make docs/screenshot.png: the main window during a real run (light backend) on a synthetic song.
+"""Make docs/screenshot.png: the main window during a real job on a synthetic song.
 
 Run under Xvfb from the repository root:
 
-    xvfb-run -a python docs/screenshot.py [--model-dir DIR] [--step N] [--out docs/screenshot.png]
+    xvfb-run -a python docs/screenshot.py [--model-dir DIR] [--out docs/screenshot.png]
+
+By default the job separates drums, bass, piano and guitar with the default backend (the
+learned separator, whole song) and the picture is taken while the third instrument is being
+separated. ``--steer N`` takes it instead after step N of a run of the light backend (piano).
 
 The song is synthesised here (piano-like chords, bass, drums), so no audio file is needed. The
 window takes ``--size`` (default 1600x1000), made smaller where the screen is; to see the window
@@ -66,7 +70,9 @@ def synth_song(path: Path, seconds: float = 48.0) -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model-dir", type=Path, default=Path("../shared/models"))
-    parser.add_argument("--step", type=int, default=8, help="take the picture after this step")
+    parser.add_argument("--each", default="drums,bass,piano,guitar", help="the job's instruments")
+    parser.add_argument("--steer", type=int, default=0,
+                        help="instead: a light run of piano, pictured after this step")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("docs/screenshot.png"))
     parser.add_argument("--size", default="1600x1000", help="window size WxH (at most the screen)")
     parser.add_argument(
@@ -91,28 +97,41 @@ def main() -> int:
     # songs load in the background: run once the song is shown
     window.song_loaded.connect(lambda _song: window.run_view.start())
     window.open_song(synth_song(folder / "Demo Song.wav"))
-    backend = window.settings_panel.backend
-    backend.setCurrentIndex(backend.findData("light"))
-    window.tag_panel.apply_preset("Piano")
-    window.settings_panel.preview_every.setValue(2)
-    window.settings_panel.steps.setValue(60)
+    if args.steer:
+        backend = window.settings_panel.backend
+        backend.setCurrentIndex(backend.findData("light"))
+        window.tag_panel.apply_preset("Piano")
+        window.settings_panel.preview_every.setValue(2)
+        window.settings_panel.steps.setValue(60)
+    else:
+        for word in args.each.split(","):
+            window.picker.set_picked(word, True)
+    finished: list[int] = []  # instruments of the job separated so far
+    window.controller.step_done.connect(
+        lambda event: finished.append(1) if getattr(event, "result", None) is not None else None
+    )
+
+    def ready() -> bool:
+        if args.steer:
+            return window.live.loss.count >= args.steer and window.run_view.shown is not None
+        return len(finished) >= 2
 
     def shoot() -> None:
-        if window.live.loss.count < args.step or window.run_view.shown is None:
+        if not ready():
             return
         app.processEvents()
         shot = window.screen().grabWindow(0) if args.whole_screen else window.grab()
         shot.save(str(args.out))
         frame = window.frameGeometry()
         print(
-            f"saved {args.out} at step {window.live.loss.count}: window {frame.width()}x"
-            f"{frame.height()} at {frame.x()},{frame.y()} on a screen of "
+            f"saved {args.out}: window {frame.width()}x{frame.height()} at {frame.x()},"
+            f"{frame.y()} on a screen of "
             f"{window.screen().size().width()}x{window.screen().size().height()}"
         )
         window.controller.shutdown()
         app.quit()
 
-    poll = QTimer(interval=200)
+    poll = QTimer(interval=50)
     poll.timeout.connect(shoot)
     poll.start()
     return app.exec()

@@ -164,6 +164,7 @@ class RunPanel(QWidget):
         self._part_names = []
         self.parts.setVisible(False)
         self._captions["step"].setText("Step")
+        self._captions["per_step"].setText("Time/step")
         self._begin(total_steps, what)
 
     def started_job(self, names: Sequence[str], units: int) -> None:
@@ -171,6 +172,8 @@ class RunPanel(QWidget):
         self._part_names = list(names)
         self.parts.setVisible(True)
         self._captions["step"].setText("Progress")
+        one_pass = units == len(self._part_names)  # every instrument in a single pass
+        self._captions["per_step"].setText("Time/stem" if one_pass else "Time/step")
         self._begin(units, f"Separating {', '.join(names)} and the rest…")
         self.show_parts(0, 0)
 
