@@ -79,8 +79,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--corpus", type=Path, required=True)
     parser.add_argument("--run", type=Path, required=True, help="a training output folder")
     parser.add_argument("--out", type=Path, default=PACKAGE_FILE)
+    parser.add_argument("--weights", default="separator.pt",
+                        help="which weights of the run: separator.pt (the last checkpoint's) or "
+                        "best.pt (the best validation's)")  # fmt: skip
     args = parser.parse_args(argv)
-    net, extra = load_separator(args.run / "separator.pt")
+    net, extra = load_separator(args.run / args.weights)
     train_songs = [s for s in split_songs(args.corpus)[0] if query_path(args.corpus, s).exists()]
     prototypes = instrument_prototypes(args.corpus, train_songs)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -180,15 +180,22 @@ def _reseed(sampler: MixSampler, config: TrainConfig, step: int) -> np.random.Ge
     return np.random.default_rng((config.seed, step, 1))
 
 
-def _save_checkpoint(out: Path, net: QuerySeparator, optimiser: torch.optim.Optimizer,
-                     step: int, config: TrainConfig, bank: QueryBank) -> None:  # fmt: skip
+def _save_checkpoint(out: Path, net: QuerySeparator, optimiser: torch.optim.Optimizer, step: int,
+                     config: TrainConfig, bank: QueryBank, best: float) -> None:  # fmt: skip
     tmp = out / "last.pt.tmp"
     torch.save({"config": asdict(config), "shape": asdict(net.shape), "step": step,
-                "model": net.state_dict(), "optimiser": optimiser.state_dict()}, tmp)  # fmt: skip
+                "model": net.state_dict(), "optimiser": optimiser.state_dict(),
+                "best": best}, tmp)  # fmt: skip
     tmp.replace(out / "last.pt")
+    _save_separator(out / "separator.pt", net, step, bank)
+
+
+def _save_separator(path: Path, net: QuerySeparator, step: int, bank: QueryBank) -> None:
+    """The weights as the app loads them (``training.export`` adds the shipped prototypes)."""
     prototypes = {f: torch.from_numpy(p) for f, p in bank.prototypes.items()}
-    save_separator(net, out / "separator.tmp", {"prototypes": prototypes, "step": step})
-    (out / "separator.tmp").replace(out / "separator.pt")
+    tmp = path.with_suffix(".tmp")
+    save_separator(net, tmp, {"prototypes": prototypes, "step": step})
+    tmp.replace(path)
 
 
 def _valid_set(corpus: Path, songs: list[str], config: TrainConfig,
@@ -215,7 +222,7 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1) -> Pat
     net.query_mean.copy_(torch.from_numpy(bank.mean))
     net.query_std.copy_(torch.from_numpy(bank.std))
     optimiser = torch.optim.Adam(net.parameters(), lr=config.lr)
-    step = 0
+    step, best = 0, -np.inf  # best: the highest validation SI-SDRi by prototype so far
     if (out / "last.pt").exists():
         state = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
         stored = {**asdict(TrainConfig()), **state["config"]}  # fields added since: defaults
@@ -224,6 +231,7 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1) -> Pat
         net.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         step = int(state["step"])
+        best = float(state.get("best", -np.inf))
     sampler = MixSampler(corpus, train_songs, config.seconds)
     valid = _valid_set(corpus, valid_songs, config, bank)
     rng = _reseed(sampler, config, step)
@@ -258,12 +266,15 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1) -> Pat
         if step % config.valid_every == 0 or step == config.steps:
             record.update(validate(net, *valid))
             bar.write(json.dumps(record))
+            if record["si_sdri_prototype"] > best:  # kept: a later step may be worse
+                best = record["si_sdri_prototype"]
+                _save_separator(out / "best.pt", net, step, bank)
         log.write(json.dumps(record) + "\n")
         bar.set_postfix(loss=f"{loss.item():.4f}")
         bar.update()
         if step % config.checkpoint_every == 0 or step == config.steps:
             log.flush()
-            _save_checkpoint(out, net, optimiser, step, config, bank)
+            _save_checkpoint(out, net, optimiser, step, config, bank, best)
             rng = _reseed(sampler, config, step)
     bar.close()
     log.close()
