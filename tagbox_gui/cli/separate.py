@@ -441,11 +441,10 @@ def _drive_job(job: Generator, parts: list[JobPart]) -> tuple[JobResult, dict[st
             if event.began:
                 print(f"separating {event.name}", file=sys.stderr)
                 total = parts[event.index].config.steps
-                bar = tqdm(total=total, unit="step", file=sys.stderr, dynamic_ncols=True)
+                bar = _progress_bar(total)
             elif event.step is not None and bar is not None:
                 steps[event.name].append(event.step)
-                bar.set_postfix(loss=f"{event.step.total:.4f}", s_step=f"{event.step.seconds:.2f}")
-                bar.update(1)
+                _advance(bar, event.step)
             elif event.result is not None and bar is not None:
                 bar.close()
     except StopIteration as end:
@@ -546,12 +545,11 @@ def _drive(run: Generator, config: RunConfig, steps: list[StepResult]) -> RunRes
     """Run to the end with a progress bar, collecting ``steps``; UserError if it made nothing."""
     from tagbox_gui.core.separation.engine import run_to_end
 
-    bar = tqdm(total=config.steps, unit="step", file=sys.stderr, dynamic_ncols=True)
+    bar = _progress_bar(config.steps)
 
     def on_step(step: StepResult) -> None:
         steps.append(step)
-        bar.set_postfix(loss=f"{step.total:.4f}", s_step=f"{step.seconds:.2f}")
-        bar.update(1)
+        _advance(bar, step)
 
     try:
         result = run_to_end(run, on_step)
@@ -560,6 +558,16 @@ def _drive(run: Generator, config: RunConfig, steps: list[StepResult]) -> RunRes
     if result.estimate is None:
         raise UserError("the run ended before its first step; nothing was written")
     return result
+
+
+def _progress_bar(total: int) -> tqdm:
+    """The progress bar of one run's steps, on stderr."""
+    return tqdm(total=total, unit="step", file=sys.stderr, dynamic_ncols=True)
+
+
+def _advance(bar: tqdm, step: StepResult) -> None:
+    bar.set_postfix(loss=f"{step.total:.4f}", s_step=f"{step.seconds:.2f}")
+    bar.update(1)
 
 
 def _provenance(config: RunConfig, result: RunResult) -> dict[str, str]:

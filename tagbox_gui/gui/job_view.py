@@ -21,9 +21,9 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from tagbox_gui.core.dsp.display import mask_image
 from tagbox_gui.core.separation.job import JobEvent, JobGenerator, JobPart, JobResult, run_job
-from tagbox_gui.core.types import ANALYSIS_RATE, Estimate, Region, RunConfig
+from tagbox_gui.core.types import Estimate
 from tagbox_gui.gui.errors import show_error
-from tagbox_gui.gui.session import provenance
+from tagbox_gui.gui.session import estimate_region, provenance
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
@@ -66,7 +66,6 @@ class JobView(QObject):
         self.parts: list[JobPart] = []
         self.song: Song | None = None
         self.outcome: JobOutcome | None = None
-        self.started_at = 0.0
         self._serial = 0  # of the shown outcome: stems read for an older one are dropped
         self._audition_loaded = False
         self._stem_read.connect(self._on_stem_read)
@@ -111,9 +110,7 @@ class JobView(QObject):
             panel.show_parts(event.index + 1, event.units_done)
             estimate = event.result.estimate
             if estimate is not None:
-                start = estimate.start / ANALYSIS_RATE
-                region = Region(start, start + estimate.length / ANALYSIS_RATE)
-                self.w.live.show_mask(mask_image(estimate), region)
+                self.w.live.show_mask(mask_image(estimate), estimate_region(estimate))
 
     def on_finished(self, outcome: JobOutcome | None) -> None:
         """The job ended (finished, or stopped keeping what finished)."""
@@ -156,15 +153,12 @@ class JobView(QObject):
                                    "stem": part.name}  # fmt: skip
         return made
 
-    def config(self) -> RunConfig:
-        return self.parts[0].config
-
     def _show_stems(self) -> None:
         assert self.outcome is not None and self.song is not None
         self._serial += 1
         stems = self.w.stems
         stems.set_shared_stems(self.song, self.outcome.shared, self.provenance(),
-                               self.config().backend)  # fmt: skip
+                               self.parts[0].config.backend)  # fmt: skip
         stems.prepare()
         self.w.export_button.setEnabled(True)
         stems.setCurrentRow(0)  # plays the first stem

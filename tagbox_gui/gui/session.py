@@ -53,8 +53,7 @@ class RunSession:
 
     def region(self, estimate: Estimate) -> Region:
         """The estimate's region, in seconds of the song."""
-        start = estimate.start / ANALYSIS_RATE
-        return Region(start, start + estimate.length / ANALYSIS_RATE)
+        return estimate_region(estimate)
 
     def mix(self, estimate: Estimate) -> np.ndarray:
         """The region of the analysis signal this estimate covers (computed once)."""
@@ -93,6 +92,12 @@ class RunSession:
     def provenance(self, step: int) -> dict[str, str]:
         """What made the stems of ``step``: written into the files' metadata."""
         return provenance(self.song, self.config, step, self.lr_at(step))
+
+
+def estimate_region(estimate: Estimate) -> Region:
+    """The region an estimate covers, in seconds of the song."""
+    start = estimate.start / ANALYSIS_RATE
+    return Region(start, start + estimate.length / ANALYSIS_RATE)
 
 
 def provenance(song: Song, config: RunConfig, step: int, lr: float) -> dict[str, str]:
