@@ -18,6 +18,12 @@ The query asks for:
 Families are drawn with the band families (piano, guitar, bass, drums, strings) twice as
 likely as the others, both for the mixture and for the target.
 
+Each source can also be coloured by a random equaliser (``eq_db`` > 0): a smooth gain curve
+through :data:`EQ_POINTS` log-spaced frequencies, each drawn uniformly in ±``eq_db`` dB
+(:func:`equalise`). The query stays that of the uncoloured stem, so the network learns that
+one instrument sounds different from one sample library to another: the libraries it will be
+asked about are not the ones it was trained on.
+
 The common level leaves headroom: about one mixture in ten reaches a peak of 1 and is scaled
 (median mixture RMS about -19 dBFS).
 
@@ -45,6 +51,7 @@ SPREAD_DB = 10.0
 BAND_WEIGHT = 2.0
 MIN_SOURCES, MAX_SOURCES = 2, 6
 FULL_SCALE = 32768.0
+EQ_POINTS = (60.0, 150.0, 400.0, 1000.0, 2500.0, 6000.0)  # Hz, the equaliser's control points
 
 
 @dataclass(frozen=True)
@@ -59,11 +66,12 @@ class StemRef:
 
 @dataclass(frozen=True)
 class Placement:
-    """A source of a mixture: ``gain * stems[ref.index, start:start + n] / 32768``."""
+    """A source of a mixture: ``gain * equalise(stems[ref.index, start:start + n] / 32768, eq)``."""
 
     ref: StemRef
     start: int
     gain: float
+    eq: tuple[float, ...] = ()  # dB at EQ_POINTS, applied before the gain (() = none)
 
 
 @dataclass
@@ -121,6 +129,20 @@ def split_songs(
     return train, valid
 
 
+def equalise(audio: np.ndarray, eq: tuple[float, ...], rate: int = SAMPLE_RATE) -> np.ndarray:
+    """``audio`` through a zero-phase equaliser: ``eq[k]`` dB at ``EQ_POINTS[k]``.
+
+    The gain curve is linear in dB over log-frequency between the points and flat beyond
+    them. An empty ``eq`` returns the audio unchanged.
+    """
+    if not eq:
+        return audio
+    spectrum = np.fft.rfft(audio)
+    freqs = np.fft.rfftfreq(len(audio), 1.0 / rate)
+    db = np.interp(np.log(np.maximum(freqs, 1.0)), np.log(EQ_POINTS), np.asarray(eq))
+    return np.fft.irfft(spectrum * 10.0 ** (db / 20.0), n=len(audio)).astype(audio.dtype)
+
+
 def crop_windows(levels: list[float], n_samples: int, crop: int, rate: int = SAMPLE_RATE):
     """First 1-s windows of crops whose every covered window is active.
 
@@ -150,6 +172,7 @@ class MixSampler:
         rng: np.random.Generator | None = None,
         p_pair: float = 0.1,
         p_absent: float = 0.1,
+        eq_db: float = 0.0,
     ) -> None:
         """Open the songs (all finished songs by default) of ``corpus`` for sampling."""
         self.corpus = Path(corpus)
@@ -157,6 +180,7 @@ class MixSampler:
         self.rng = rng if rng is not None else np.random.default_rng()
         self.p_pair = p_pair
         self.p_absent = p_absent
+        self.eq_db = eq_db
         self.pools: dict[str, list[_Stem]] = {}
         for song in songs if songs is not None else list_songs(self.corpus):
             self._open(song)
@@ -206,12 +230,16 @@ class MixSampler:
         return start, audio
 
     def _source(self, stem: _Stem) -> tuple[Placement, np.ndarray]:
-        """A crop at a random RMS level around :data:`LEVEL_DB`."""
+        """A crop, equalised at random when ``eq_db`` > 0, at a random RMS level."""
         start, audio = self._crop(stem)
+        eq: tuple[float, ...] = ()
+        if self.eq_db > 0:
+            eq = tuple(float(g) for g in self.rng.uniform(-self.eq_db, self.eq_db, len(EQ_POINTS)))
+            audio = equalise(audio, eq)
         rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
         level = LEVEL_DB + self.rng.uniform(-SPREAD_DB, SPREAD_DB)
         gain = 10.0 ** (level / 20.0) / max(rms, 1e-5)
-        return Placement(stem.ref, start, gain), audio * np.float32(gain)
+        return Placement(stem.ref, start, gain, eq), audio * np.float32(gain)
 
     def _absent_ref(self, family: str, songs: set[str]) -> StemRef:
         """A stem of ``family``, from a song that is not in the mixture when possible."""
@@ -247,7 +275,7 @@ class MixSampler:
             scale = 1.0 / peak
             mix *= np.float32(scale)
             target *= np.float32(scale)
-            placements = [Placement(p.ref, p.start, p.gain * scale) for p in placements]
+            placements = [Placement(p.ref, p.start, p.gain * scale, p.eq) for p in placements]
         return Example(mix, target, targets, family, kind, tuple(placements))
 
     def batch(self, n: int) -> list[Example]:

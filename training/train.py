@@ -6,7 +6,8 @@ Each step draws a batch of fresh mixtures (``training.mixes.MixSampler``) and as
 source (or a pair, or an absent family) with a query in the taggers' space, chosen as at use
 time would give it: the stem's own cached query (an example of exactly that sound), another
 stem of the same family (an example from elsewhere), or the family's mean query (a prototype).
-Queries get Gaussian noise and, now and then, one tagger's part replaced by its mean.
+Queries get Gaussian noise and, now and then, one tagger's part replaced by its mean. Every
+source of a mixture is coloured by a random equaliser (``eq_db``), its query left as it was.
 
 The loss is minus the mean of the SI-SDR and the SNR of the masked mixture against the
 target (see :func:`separation_loss`), so every example weighs the same in dB.
@@ -35,6 +36,7 @@ from tagbox_gui.core.nets.separator import (
     QuerySeparator,
     SeparatorShape,
     inverse,
+    load_separator,
     save_separator,
     spectrum,
 )
@@ -49,7 +51,7 @@ class TrainConfig:
     steps: int = 20_000
     batch: int = 12
     seconds: float = 3.0
-    lr: float = 1e-3
+    lr: float = 1e-3  # peak learning rate, after the warm-up, decayed on a cosine to lr / 20
     warmup: int = 200  # steps of linear learning-rate warm-up
     seed: int = 0
     width: int = 256
@@ -58,6 +60,9 @@ class TrainConfig:
     checkpoint_every: int = 100
     valid_every: int = 500
     valid_examples: int = 48
+    eq_db: float = 8.0  # range of the random equaliser of every source (training.mixes)
+    init: str = ""  # separator weights to start from (save_separator format), or from scratch
+    recipe: int = 2  # 1: the first recipe (energy-floored SI-SDR, lr halved at 80 %), retired
 
 
 class QueryBank:
@@ -114,29 +119,28 @@ def separation_loss(net: QuerySeparator, mix: torch.Tensor, target: torch.Tensor
                     query: torch.Tensor) -> torch.Tensor:  # fmt: skip
     """Mean over the batch of minus the mean of SI-SDR and SNR (dB) of the masked mixture, / 10.
 
-    Every example counts the same in dB whatever its level. The SNR alone has a safe way out
-    for a hard example: a silent estimate scores 0 dB, better than any wrong guess, and the
-    network learnt to give quiet or unfamiliar sources up that way (SI-SDRi of -34 dB at step
-    500). The scale-invariant term scores the shape of the estimate, so a near-silent one is
-    as bad as its shape; the SNR term keeps the level right, so the stems still add up to a
-    sensible split of the song. An absent source's term is the level of what leaks through,
-    relative to the mixture, down to -30 dB. Gains are capped at 30 dB.
+    Every example counts the same in dB whatever its level. The SI-SDR is taken from the
+    cosine between estimate and target, ``10 log10((c² + ε) / (1 - c² + ε))`` with ε = 1e-3,
+    so it lies in ±30 dB and a silent estimate scores its worst, -30 dB. (The first recipe
+    computed it from energies with absolute floors, so an estimate whose energy fell under
+    the floor scored 0 dB, better than any honest guess: the network learnt to silence
+    sources it did not recognise, and on a sample library it had never heard it silenced
+    guitar, piano and strings.) The SNR term keeps the level right, so the stems still add
+    up to a sensible split of the song; it is capped at 30 dB. An absent source's term is the
+    level of what leaks through, relative to the mixture, down to -30 dB.
     """
     spec_mix = spectrum(mix)
     estimate = inverse(net(spec_mix.abs(), query) * spec_mix, mix.shape[1])
     target_energy = target.pow(2).sum(dim=1)
+    estimate_energy = estimate.pow(2).sum(dim=1)
     snr = 10 * torch.log10(
         target_energy.clamp_min(1e-10) / ((estimate - target).pow(2).sum(dim=1) + 1e-10)
     )
-    scale = (estimate * target).sum(dim=1) / target_energy.clamp_min(1e-10)
-    projection = scale[:, None] * target
-    si_sdr = 10 * torch.log10(
-        projection.pow(2).sum(dim=1).clamp_min(1e-10)
-        / ((estimate - projection).pow(2).sum(dim=1) + 1e-10)
-    )
-    leak = 10 * torch.log10((estimate.pow(2).sum(dim=1) + 1e-10) / mix.pow(2).sum(dim=1))
+    cosine2 = (estimate * target).sum(dim=1).pow(2) / (estimate_energy * target_energy + 1e-20)
+    si_sdr = 10 * torch.log10((cosine2 + 1e-3) / (1 - cosine2 + 1e-3))
+    leak = 10 * torch.log10((estimate_energy + 1e-10) / mix.pow(2).sum(dim=1))
     present = target_energy > 1e-8
-    gain = (si_sdr.clamp(max=30.0) + snr.clamp(max=30.0)) / 2
+    gain = (si_sdr + snr.clamp(max=30.0)) / 2
     loss = torch.where(present, -gain, leak.clamp(min=-30.0))
     return loss.mean() / 10
 
@@ -209,6 +213,13 @@ def _valid_set(corpus: Path, songs: list[str], config: TrainConfig,
     return examples, {"prototype": prototype, "own": own}
 
 
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """Linear warm-up to ``config.lr``, then a cosine down to ``config.lr / 20`` at the end."""
+    warm = min(1.0, (step + 1) / config.warmup)
+    progress = min(1.0, step / max(config.steps, 1))
+    return config.lr * warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
 def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1) -> Path:
     """Run (or resume) training into ``out``; returns the path of the exported separator."""
     torch.set_num_threads(threads)
@@ -221,18 +232,21 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1) -> Pat
     net = QuerySeparator(SeparatorShape(bank.mean.shape[0], config.width, config.layers))
     net.query_mean.copy_(torch.from_numpy(bank.mean))
     net.query_std.copy_(torch.from_numpy(bank.std))
+    if config.init:  # its standardisation of the query comes with it
+        net.load_state_dict(load_separator(Path(config.init))[0].state_dict())
     optimiser = torch.optim.Adam(net.parameters(), lr=config.lr)
     step, best = 0, -np.inf  # best: the highest validation SI-SDRi by prototype so far
     if (out / "last.pt").exists():
         state = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
-        stored = {**asdict(TrainConfig()), **state["config"]}  # fields added since: defaults
+        # A field missing from an older checkpoint did not exist then: the run was recipe 1.
+        stored = {**asdict(TrainConfig()), "recipe": 1, **state["config"]}
         if stored != asdict(config):
             raise SystemExit(f"{out / 'last.pt'} was made with other settings: {state['config']}")
         net.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         step = int(state["step"])
         best = float(state.get("best", -np.inf))
-    sampler = MixSampler(corpus, train_songs, config.seconds)
+    sampler = MixSampler(corpus, train_songs, config.seconds, eq_db=config.eq_db)
     valid = _valid_set(corpus, valid_songs, config, bank)
     rng = _reseed(sampler, config, step)
     log = (out / "log.jsonl").open("a")
@@ -243,11 +257,7 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1) -> Pat
         mix, target = _tensors(examples)
         query = torch.from_numpy(np.stack([bank.choose(e, rng, config.query_noise)
                                            for e in examples]))  # fmt: skip
-        lr = (
-            config.lr
-            * min(1.0, (step + 1) / config.warmup)
-            * (0.5 if step > 0.8 * config.steps else 1.0)
-        )
+        lr = learning_rate(config, step)
         for group in optimiser.param_groups:
             group["lr"] = lr
         loss = separation_loss(net, mix, target, query)

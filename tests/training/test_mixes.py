@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.mixes import MixSampler, StemRef, list_songs, split_songs
+from training.mixes import EQ_POINTS, MixSampler, StemRef, equalise, list_songs, split_songs
 from training.render import rms_db_per_second, to_int16
 
 RATE = 22050
@@ -59,9 +59,9 @@ def _audio(corpus: Path, ref: StemRef, start: int) -> np.ndarray:
     return stems[ref.index, start : start + N].astype(np.float64) / 32768.0
 
 
-def _sampler(corpus: Path, seed: int = 0) -> MixSampler:
+def _sampler(corpus: Path, seed: int = 0, eq_db: float = 8.0) -> MixSampler:
     rng = np.random.default_rng(seed)
-    return MixSampler(corpus, seconds=3.0, rng=rng, p_pair=0.3, p_absent=0.3)
+    return MixSampler(corpus, seconds=3.0, rng=rng, p_pair=0.3, p_absent=0.3, eq_db=eq_db)
 
 
 @pytest.fixture(scope="module")
@@ -69,12 +69,36 @@ def examples(corpus: Path):
     return _sampler(corpus).batch(300)
 
 
+def test_every_source_is_equalised_within_its_range(examples):
+    gains = np.array([p.eq for ex in examples for p in ex.sources])
+    assert gains.shape[1] == len(EQ_POINTS)
+    assert np.abs(gains).max() <= 8.0 and np.abs(gains).max() > 7.0
+    assert abs(gains.mean()) < 0.5
+
+
+def test_no_equaliser_when_its_range_is_zero(corpus: Path):
+    for ex in _sampler(corpus, eq_db=0.0).batch(20):
+        assert all(p.eq == () for p in ex.sources)
+
+
+def test_equaliser_gain_at_its_points_and_flat_beyond():
+    rate, n = 22050, 22050
+    t = np.arange(n) / rate
+    eq = (6.0, -6.0, 3.0, 0.0, -12.0, 9.0)
+    for freq, want in [*zip(EQ_POINTS, eq, strict=True), (30.0, 6.0), (9000.0, 9.0)]:
+        tone = np.sin(2 * np.pi * freq * t)
+        out = equalise(tone, eq, rate)
+        got = 20 * np.log10(np.std(out) / np.std(tone))
+        assert got == pytest.approx(want, abs=0.05), freq
+    assert equalise(tone, ()) is tone
+
+
 def test_mix_is_the_sum_of_its_sources(corpus: Path, examples):
     for ex in examples[:60]:
         assert ex.mix.dtype == np.float32 and ex.target.dtype == np.float32
         assert ex.mix.shape == ex.target.shape == (N,)
         assert 2 <= len(ex.sources) <= 6
-        total = sum(p.gain * _audio(corpus, p.ref, p.start) for p in ex.sources)
+        total = sum(p.gain * equalise(_audio(corpus, p.ref, p.start), p.eq) for p in ex.sources)
         assert np.allclose(ex.mix, total, atol=1e-5)
         assert np.max(np.abs(ex.mix)) <= 1.0 + 1e-6
 
@@ -100,7 +124,10 @@ def test_single_and_pair_targets_are_sources_of_the_mix(examples):
 def test_target_matches_the_named_stems(corpus: Path, examples):
     for ex in [e for e in examples if e.kind != "absent"][:40]:
         by_ref = {p.ref: p for p in ex.sources}
-        want = sum(by_ref[t].gain * _audio(corpus, t, by_ref[t].start) for t in ex.targets)
+        want = sum(
+            by_ref[t].gain * equalise(_audio(corpus, t, by_ref[t].start), by_ref[t].eq)
+            for t in ex.targets
+        )
         assert np.allclose(ex.target, want, atol=1e-5)
 
 

@@ -93,3 +93,23 @@ def train_until(corpus: Path, out: Path, config: TrainConfig, stop_at: int) -> i
     finally:
         module._save_checkpoint = original
     return config.steps
+
+
+def test_init_starts_from_the_given_weights(corpus: Path, tmp_path: Path) -> None:
+    first = train(corpus, tmp_path / "a", replace(TINY, steps=10))
+    config = replace(TINY, steps=1, lr=1e-12, warmup=1, init=str(first))
+    second = train(corpus, tmp_path / "b", config)
+    before, after = load_separator(first)[0].state_dict(), load_separator(second)[0].state_dict()
+    assert before.keys() == after.keys()
+    for name, value in before.items():  # one step at lr 1e-12 moves nothing measurable
+        assert torch.allclose(value, after[name], atol=1e-6), name
+
+
+def test_a_run_of_the_retired_recipe_is_not_resumed(corpus: Path, tmp_path: Path) -> None:
+    train(corpus, tmp_path, replace(TINY, steps=10))
+    path = tmp_path / "last.pt"
+    state = torch.load(path, weights_only=True)
+    del state["config"]["recipe"], state["config"]["eq_db"], state["config"]["init"]
+    torch.save(state, path)
+    with pytest.raises(SystemExit, match="other settings"):
+        train(corpus, tmp_path, replace(TINY, steps=20))
