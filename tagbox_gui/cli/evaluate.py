@@ -1,6 +1,7 @@
 """`tagbox evaluate`: separate every source of a set with true stems, then score the estimates.
 
-    tagbox evaluate SET_DIR -o EST_DIR [--backend learned] [--example-seconds S]
+    tagbox evaluate SET_DIR -o EST_DIR [--backend learned] [--example-seconds S] [--by-example A,B]
+        [--score-from S]
         [--tagger fcn/mtat ...] [--steps N] [--sources bass,drums,...] [--no-share]
         [--model-dir DIR] [--json FILE]
 
@@ -8,7 +9,8 @@ The set is laid out like shared/eval/dev (``<song>/mix.flac``, ``<song>/stems/<s
 ``manifest.json``). Each source name is the wanted tag. The sources of a song share its mixture
 (``core.audio.estimates.share``) unless ``--no-share``. With the learned backend (0 steps), a
 source is asked for by its prototype, or with ``--example-seconds`` by the start of its true
-stem. Stems are written as
+stem; ``--score-from S`` then scores each song from S seconds on, so that those clips are
+not part of what is scored. Stems are written as
 ``EST_DIR/<song>/<source>.wav``, next to the kept estimates (``<source>.estimate.npz``); kept
 estimates are not made again, so an interrupted run resumes; an estimate made with other settings
 is made again.
@@ -61,6 +63,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=(),
         metavar="A,B,...",
         help="learned backend: ask for these sources by example even if they have a prototype",
+    )
+    p.add_argument(
+        "--score-from",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="score each song from S seconds on (the whole song is still separated); with "
+        "--example-seconds S the example clips are not part of what is scored",
     )
     p.add_argument(
         "--tagger",
@@ -181,6 +191,8 @@ def main(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     if args.jobs < 1:
         raise ConfigError("--jobs must be at least 1")
+    if not 0.0 <= args.score_from < float("inf"):
+        raise ConfigError("--score-from must be a number of seconds, 0 or more")
     sources = tuple(args.sources) if args.sources else None
     check_set(args.set_dir, sources)
     check_outputs(args)
@@ -208,12 +220,14 @@ def main(args: argparse.Namespace) -> int:
             args.threads,
             args.example_seconds,
             by_example,
+            args.score_from,
         )
     finally:
         progress.bar.close()
     rows = scoring.summarise(run.scores)
     sharing = "sources share the mix" if run.shared else "each source on its own"
-    print(f"SDRi (dB, BSS Eval v4, median over 1 s windows) of {args.output} ({sharing})")
+    span = f", scored from {args.score_from:g} s" if args.score_from else ""
+    print(f"SDRi (dB, BSS Eval v4, median over 1 s windows) of {args.output} ({sharing}{span})")
     print(scoring.format_table(rows))
     print(_cost_line(run))
     if run.resumed:
@@ -225,6 +239,7 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         extra = {"set": str(args.set_dir), "estimates": str(args.output),
                  "config": {**config_record(config), "shared": run.shared},
+                 "score_from_seconds": args.score_from,
                  "jobs": args.jobs,
                  "threads": driver.threads_per_job(args.jobs, args.threads),
                  "unsupported": run.unsupported,

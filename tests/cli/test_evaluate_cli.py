@@ -296,3 +296,22 @@ def test_learned_backend_asks_by_prototype_or_by_example(
     out = capsys.readouterr().out
     assert "drums" in out and "SI-SDRi" in out
     assert sorted(p.name for p in (tmp_path / "est").rglob("drums.wav"))
+
+
+def test_score_from_leaves_the_example_clip_out_of_the_scores(
+    tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    est, report = tmp_path / "est", tmp_path / "report.json"
+    args = ["evaluate", str(tiny_set), "-o", str(est), "--sources", "drums", "--threads", "1",
+            "--by-example", "drums", "--example-seconds", "1", "--score-from", "1",
+            "--model-dir", str(model_dir), "--json", str(report)]  # fmt: skip
+    assert main(args) == 0
+    assert "scored from 1 s" in capsys.readouterr().out
+    data = json.loads(report.read_text())
+    assert data["score_from_seconds"] == 1.0
+    rescored = evaluation.score_set(tiny_set, est, ("drums",), score_from=1.0)
+    assert [r["si_sdri"] for r in data["results"]] == [s.si_sdri for s in rescored]
+    whole = evaluation.score_set(tiny_set, est, ("drums",))
+    assert [s.n_windows for s in whole] != [s.n_windows for s in rescored]
+    assert main([*args[:-2], "--score-from", "-1"]) == 2
+    assert "--score-from" in capsys.readouterr().err

@@ -211,3 +211,35 @@ def test_taggers_for_uses_the_fallback_only_when_no_chosen_tagger_knows_the_word
     assert taggers_for(("piano",), (mtat,), (jamendo,)) == (mtat,)
     assert taggers_for(("trumpet",), (mtat,), (jamendo, msd)) == ()
     assert taggers_for(("piano", "bass"), (mtat,), (msd, jamendo)) == (jamendo,)
+
+
+def _one_song_set(root: Path, ref: np.ndarray, other: np.ndarray) -> Path:
+    (root / "s" / "stems").mkdir(parents=True)
+    sf.write(root / "s" / "mix.flac", ref + other, RATE, subtype="PCM_24")
+    sf.write(root / "s" / "stems" / "piano.flac", ref, RATE, subtype="PCM_24")
+    (root / "manifest.json").write_text(json.dumps({"songs": [{"id": "s", "sources": ["piano"]}]}))
+    return root
+
+
+def test_scores_cover_the_song_from_score_from_on(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    ref = 0.2 * rng.standard_normal(4 * RATE)
+    other = 0.2 * rng.standard_normal(4 * RATE)
+    ref_set = _one_song_set(tmp_path / "ref", ref, other)
+    mix, _ = evaluation.read_mono(ref_set / "s" / "mix.flac")
+    stem, _ = evaluation.read_mono(ref_set / "s" / "stems" / "piano.flac")
+    # The estimate is the mixture for two seconds, then the stem with a little noise.
+    est = np.concatenate([mix[: 2 * RATE], stem[2 * RATE :] + 0.01 * rng.standard_normal(2 * RATE)])
+    (tmp_path / "est" / "s").mkdir(parents=True)
+    sf.write(tmp_path / "est" / "s" / "piano.wav", est, RATE, subtype="DOUBLE")
+
+    whole = evaluation.score_set(ref_set, tmp_path / "est")[0]
+    later = evaluation.score_set(ref_set, tmp_path / "est", score_from=2.0)[0]
+    want = evaluation.PairScore("s", "piano")
+    evaluation.score_arrays(want, stem[2 * RATE :], est[2 * RATE :], mix[2 * RATE :], RATE)
+    assert later.status == "ok" and later.n_windows == 2 and whole.n_windows == 4
+    for key in ("sdr_est", "sdr_mix", "sdri", "si_sdr_est", "si_sdri"):
+        assert getattr(later, key) == pytest.approx(getattr(want, key), abs=1e-9), key
+    assert later.si_sdri > 25 and whole.si_sdri < later.si_sdri - 5
+    past_the_end = evaluation.score_set(ref_set, tmp_path / "est", score_from=4.0)[0]
+    assert past_the_end.status == "skipped" and "ends before 4 s" in past_the_end.notes[0]

@@ -263,6 +263,7 @@ def evaluate_set(
     job_threads: int | None = None,
     example_seconds: float | None = None,
     by_example: tuple[str, ...] = (),
+    score_from: float = 0.0,
 ) -> EvaluationRun:
     """Separate every (listed) source of every song with ``config``, then score the stems.
 
@@ -277,7 +278,9 @@ def evaluate_set(
     ``job_threads`` torch threads (default: this process's threads divided among the jobs);
     the estimates are the same as with one job.
     ``progress(key, step)`` is called after every step and once per pair with ``None``.
-    ``example_seconds``, ``by_example``: see :func:`plan_pairs`.
+    ``example_seconds``, ``by_example``: see :func:`plan_pairs`. The scores cover each song
+    from ``score_from`` seconds on (so an example clip taken from the start of a true stem
+    can be left out of what is scored); the separations always cover the whole song.
     """
     if jobs < 1:
         raise ConfigError("jobs must be at least 1")
@@ -315,7 +318,7 @@ def evaluate_set(
             made.add(pair.song)
             left[pair.song] -= 1
             render_if_complete(pair.song)
-    run.scores = score_set(set_dir, est_dir, sources)
+    run.scores = score_set(set_dir, est_dir, sources, score_from)
     for score in run.scores:
         if f"{score.song}/{score.source}" in run.unsupported:
             score.notes.append("no chosen tagger has a tag for this source: not separated")

@@ -170,8 +170,14 @@ def find_estimate(est_dir: Path, song: str, source: str) -> Path | None:
     return None
 
 
-def score_source(set_dir: Path, est_dir: Path, song: str, source: str) -> PairScore:
-    """Score one estimate of a set (reads the mixture, the true stem and the estimate)."""
+def score_source(
+    set_dir: Path, est_dir: Path, song: str, source: str, score_from: float = 0.0
+) -> PairScore:
+    """Score one estimate of a set (reads the mixture, the true stem and the estimate).
+
+    Only the song from ``score_from`` seconds on is scored (the estimate is conformed to
+    the whole song first), e.g. to leave out a stretch that served as an example clip.
+    """
     result = PairScore(song, source)
     mix, rate = read_mono(set_dir / song / "mix.flac")
     ref, ref_rate = read_mono(stem_path(set_dir, song, source))
@@ -179,6 +185,13 @@ def score_source(set_dir: Path, est_dir: Path, song: str, source: str) -> PairSc
         result.status = "skipped"
         result.notes.append("reference stem and mixture differ in rate or length")
         return result
+    first = round(score_from * rate)
+    if first >= len(ref):
+        result.status = "skipped"
+        result.notes.append(f"the song ends before {score_from:g} s: nothing to score")
+        return result
+    full_length = len(ref)
+    ref, mix = ref[first:], mix[first:]
     if not np.any(ref) or 20 * np.log10(np.sqrt(np.mean(ref**2)) + 1e-300) < SILENCE_DB:
         result.status = "skipped"
         result.notes.append("silent reference: not scored")
@@ -193,8 +206,9 @@ def score_source(set_dir: Path, est_dir: Path, song: str, source: str) -> PairSc
         result.status = "missing"
         result.notes.append(f"unreadable estimate: {exc}")
         return result
-    est = conform_estimate(data.mean(axis=1), est_rate, data.shape[1], len(ref), rate, result.notes)
-    score_arrays(result, ref, est, mix, rate)
+    est = conform_estimate(data.mean(axis=1), est_rate, data.shape[1], full_length, rate,
+                           result.notes)  # fmt: skip
+    score_arrays(result, ref, est[first:], mix, rate)
     return result
 
 
@@ -261,14 +275,17 @@ def check_set(set_dir: Path) -> list[tuple[str, tuple[str, ...]]]:
 
 
 def score_set(
-    set_dir: Path, est_dir: Path, sources: tuple[str, ...] | None = None
+    set_dir: Path,
+    est_dir: Path,
+    sources: tuple[str, ...] | None = None,
+    score_from: float = 0.0,
 ) -> list[PairScore]:
-    """Score every (listed) source of every song of a set."""
+    """Score every (listed) source of every song of a set, from ``score_from`` seconds on."""
     results = []
     for song, song_sources in list_set(set_dir):
         for source in song_sources:
             if sources is None or source in sources:
-                results.append(score_source(set_dir, est_dir, song, source))
+                results.append(score_source(set_dir, est_dir, song, source, score_from))
     return results
 
 
