@@ -44,10 +44,37 @@ class JobOutcome:
     shared: dict[str, Estimate]
 
 
-def sharing(job: JobGenerator) -> Generator[JobEvent | None, object, JobOutcome]:
-    """Drive ``job`` unchanged, then share its estimates (in the worker thread, not the GUI's)."""
-    result = yield from job
+@dataclass(frozen=True)
+class JobUpdate:
+    """A job's event as the window receives it, with the mask image of a part that ended."""
+
+    event: JobEvent
+    mask_image: np.ndarray | None = None
+
+
+def sharing(job: JobGenerator) -> Generator[JobUpdate | None, object, JobOutcome]:
+    """Drive ``job``, passing commands on, in the worker thread, not the GUI's.
+
+    Each event comes with the display image of a finished part's mask (for a long song the
+    masks are large), and at the end the estimates share the mixture.
+    """
+    try:
+        command = None
+        while True:
+            try:
+                event = job.send(command)  # type: ignore[arg-type]
+            except StopIteration as stop:
+                result: JobResult = stop.value
+                break
+            command = yield None if event is None else _update(event)
+    finally:
+        job.close()
     return JobOutcome(result, result.estimates())
+
+
+def _update(event: JobEvent) -> JobUpdate:
+    estimate = event.result.estimate if event.result is not None else None
+    return JobUpdate(event, mask_image(estimate) if estimate is not None else None)
 
 
 class JobView(QObject):
@@ -92,10 +119,11 @@ class JobView(QObject):
 
         return w.controller.start(begin)
 
-    def on_event(self, event: JobEvent | None) -> None:
+    def on_event(self, update: JobUpdate | None) -> None:
         """A part began, made a step, or ended."""
-        if event is None:
+        if update is None:
             return
+        event = update.event
         panel = self.w.run_panel
         if event.began:
             config = self.parts[event.index].config
@@ -109,8 +137,8 @@ class JobView(QObject):
         elif event.result is not None:
             panel.show_parts(event.index + 1, event.units_done)
             estimate = event.result.estimate
-            if estimate is not None:
-                self.w.live.show_mask(mask_image(estimate), estimate_region(estimate))
+            if estimate is not None and update.mask_image is not None:
+                self.w.live.show_mask(update.mask_image, estimate_region(estimate))
 
     def on_finished(self, outcome: JobOutcome | None) -> None:
         """The job ended (finished, or stopped keeping what finished)."""

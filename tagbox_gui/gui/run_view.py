@@ -18,7 +18,7 @@ from tagbox_gui.core.audio.export import JUKEBOX_LICENCE
 from tagbox_gui.core.audio.song import Song
 from tagbox_gui.core.separation.backends import BACKENDS
 from tagbox_gui.core.separation.cache import ModelCache
-from tagbox_gui.core.separation.job import JobEvent, JobPart
+from tagbox_gui.core.separation.job import JobPart
 from tagbox_gui.core.separation.snapshots import DEFAULT_BUDGET_BYTES, Snapshot, SnapshotStore
 from tagbox_gui.core.types import (
     Command,
@@ -33,7 +33,7 @@ from tagbox_gui.core.types import (
 from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.engine_loader import LazyModule
 from tagbox_gui.gui.errors import show_error
-from tagbox_gui.gui.job_view import JobView
+from tagbox_gui.gui.job_view import JobUpdate, JobView
 from tagbox_gui.gui.run_window import RunWindow
 from tagbox_gui.gui.session import RunSession
 from tagbox_gui.gui.settings import RunSettings, backend_defaults
@@ -319,7 +319,7 @@ class RunView(QObject):
         self.w.audition.show_step(None)
 
     @Slot(object)
-    def _on_controller_step_done(self, step: StepResult | JobEvent | None) -> None:
+    def _on_controller_step_done(self, step: StepResult | JobUpdate | None) -> None:
         if self.job_active:
             self.jobs.on_event(step)  # type: ignore[arg-type]
             return

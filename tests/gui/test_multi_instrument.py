@@ -117,8 +117,10 @@ def test_stop_keeps_the_instruments_that_finished(qtbot, model_dir, settings, so
         window.picker.set_picked(word, True)
     parts_done: list[int] = []
 
-    def on_event(event) -> None:
-        if event is not None and getattr(event, "result", None) is not None:
+    def on_event(update) -> None:
+        event = getattr(update, "event", None)
+        if event is not None and event.result is not None:
+            assert update.mask_image is not None and update.mask_image.ndim == 2
             parts_done.append(event.index)
             window.run_view.stop()  # during the second instrument at the latest
 
@@ -164,3 +166,43 @@ def test_picks_examples_and_tags_make_one_part_each(qtbot, model_dir, settings, 
     window.tag_panel.apply_preset("Piano")
     assert [p.name for p in window.run_view.parts()] == ["piano"]  # one run, as before
     window.controller.shutdown(5000)
+
+
+def test_sharing_passes_commands_on_and_draws_masks_in_the_worker() -> None:
+    import threading
+
+    from tagbox_gui.core.separation.job import JobEvent, JobResult
+    from tagbox_gui.core.types import Estimate, RunResult
+    from tagbox_gui.gui.job_view import sharing
+
+    mask = np.full((513, 40), 0.25, dtype=np.float32)
+    finished = RunResult(0, 0.0, 1, False, Estimate(0, 40 * 512, {1024: mask}))
+    heard: list[object] = []
+    closed = threading.Event()
+
+    def job():
+        try:
+            heard.append((yield JobEvent(0, "drums", 0, 2)))
+            heard.append((yield None))
+            heard.append((yield JobEvent(0, "drums", 1, 2, result=finished)))
+            return JobResult({"drums": finished}, stopped=False)
+        finally:
+            closed.set()
+
+    driven = sharing(job())
+    began = driven.send(None)
+    assert began.event.began and began.mask_image is None
+    assert driven.send("first") is None
+    ended = driven.send("second")
+    assert ended.event.result is finished
+    assert ended.mask_image.ndim == 2 and np.allclose(ended.mask_image, 0.25, atol=1e-6)
+    with pytest.raises(StopIteration) as stop:
+        driven.send("third")
+    assert heard == ["first", "second", "third"]
+    assert list(stop.value.value.shared) == ["drums"] and closed.is_set()
+
+    closed.clear()
+    driven = sharing(job())
+    driven.send(None)
+    driven.close()  # the worker closes a run it abandons: the job is closed with it
+    assert closed.is_set()
