@@ -288,7 +288,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _describe_defaults(parser: argparse.ArgumentParser) -> None:
     """Fill each backend's defaults (``core.separation.loading.default_config``) into the help."""
-    from tagbox_gui.core.audio.export import DEFAULT_TEMPLATE
+    from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE
     from tagbox_gui.core.separation.loading import default_config
 
     configs = {backend: default_config(backend) for backend in BACKENDS}
@@ -483,7 +483,7 @@ def _check_request(args: argparse.Namespace) -> None:
     if args.each is not None:
         _check_each_names(args.each)
     if args.name_template is not None:
-        from tagbox_gui.core.audio.export import check_template
+        from tagbox_gui.core.audio.naming import check_template
 
         check_template(args.name_template)
     if args.jukebox_weights is not None:
@@ -530,7 +530,7 @@ def _refuse_existing(paths: list[Path] | tuple[Path, ...], args: argparse.Namesp
 
 
 def _template(args: argparse.Namespace) -> str:
-    from tagbox_gui.core.audio.export import DEFAULT_TEMPLATE
+    from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE
 
     return args.name_template if args.name_template is not None else DEFAULT_TEMPLATE
 

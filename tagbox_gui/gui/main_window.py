@@ -37,14 +37,12 @@ from PySide6.QtWidgets import (
 
 from tagbox_gui import APP_NAME
 from tagbox_gui.core.audio.export import (
-    DEFAULT_TEMPLATE,
     ExportFormat,
     existing_files,
     export_shared_stems,
     export_stems,
-    shared_stem_names,
-    stem_names,
 )
+from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE, shared_stem_names, stem_names
 from tagbox_gui.core.audio.song import Song
 from tagbox_gui.core.errors import UserError
 from tagbox_gui.core.separation.cache import ModelCache

@@ -16,9 +16,9 @@ from tagbox_gui.core.audio.export import (
     container_for,
     export_stems,
     format_provenance,
-    stem_names,
     write_audio,
 )
+from tagbox_gui.core.audio.naming import stem_names
 from tagbox_gui.core.audio.song import (
     Song,
     analysis_signal,

@@ -10,15 +10,17 @@ import pytest
 import soundfile as sf
 
 from tagbox_gui.core.audio.export import (
-    DEFAULT_TEMPLATE,
     ExportFormat,
-    check_template,
     export_shared_stems,
     export_stems,
-    shared_stem_names,
     shared_stem_paths,
-    stem_names,
     stem_paths,
+)
+from tagbox_gui.core.audio.naming import (
+    DEFAULT_TEMPLATE,
+    check_template,
+    shared_stem_names,
+    stem_names,
 )
 from tagbox_gui.core.audio.song import Song
 from tagbox_gui.core.errors import AudioError

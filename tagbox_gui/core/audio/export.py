@@ -10,8 +10,7 @@ would exceed full scale and has to be clipped, which is logged.
 The stems are rendered and written block by block (``core.audio.stems.separated_blocks``), all
 files of a set at once, so an export holds a few seconds of the song in float64, never all of it.
 
-File names come from a template with the fields ``{song}`` and ``{stem}``
-(:data:`DEFAULT_TEMPLATE`, ``"{song} - {stem}"``: ``Song - piano``, ``Song - no piano``).
+File names come from a template (``core.audio.naming``).
 """
 
 from __future__ import annotations
@@ -21,10 +20,8 @@ import enum
 import errno
 import logging
 import os
-import re
 import secrets
 import shutil
-import string
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,6 +31,7 @@ import soundfile as sf
 
 from tagbox_gui import APP_NAME, __version__
 from tagbox_gui.core.audio.estimates import share
+from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE, shared_stem_names, stem_names
 from tagbox_gui.core.audio.stems import block_spans, separated_blocks
 from tagbox_gui.core.errors import AudioError
 from tagbox_gui.core.types import Estimate
@@ -51,9 +49,6 @@ METADATA_KEYS = ("title", "artist", "album", "comment", "software", "date", "gen
 """Text fields written to both WAV (INFO chunk) and FLAC (Vorbis comments) by libsndfile."""
 
 _WAV_LIMIT = 2**32 - 2**20  # bytes of samples; leaves room for the header and metadata
-_MAX_NAME_BYTES = 200  # file names stay well below the 255-byte limit of common file systems
-_ILLEGAL = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')  # Windows' set covers macOS and Linux too
-_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
 
 
 class ExportFormat(enum.Enum):
@@ -95,139 +90,6 @@ def quantise(data: np.ndarray, fmt: ExportFormat) -> np.ndarray:
         return np.asarray(data, dtype=np.float32).astype(np.float64)
     scale = 2.0 ** (fmt.bits - 1)
     return np.clip(np.round(np.asarray(data, dtype=np.float64) * scale), -scale, scale - 1) / scale
-
-
-DEFAULT_TEMPLATE = "{song} - {stem}"
-"""How stem files are named. ``{song}`` is the song's file name without its extension;
-``{stem}`` is what the stem holds: ``piano``, ``drums + bass``, ``no piano``, ``no drums + bass``
-(the residual, or the rest of several stems)."""
-
-TEMPLATE_FIELDS = ("song", "stem")
-"""The fields a name template may use."""
-
-
-def check_template(template: str) -> None:
-    """AudioError (one sentence) unless stems can be named by ``template``.
-
-    It may use the fields ``{song}`` and ``{stem}`` (no format spec or conversion; a brace
-    itself is written ``{{`` or ``}}``) and no folder separator (a stem is written in the output
-    folder itself), and it must give a separated stem and its residual names of their own. Whether
-    the stems of a given song and given names all differ depends on those names too:
-    :func:`stem_names` and :func:`shared_stem_names` check it.
-    """
-    stem_names("song", ["stem"], template=template)
-
-
-def stem_names(
-    song_name: str, tags: Iterable[str], *, template: str = DEFAULT_TEMPLATE
-) -> tuple[str, str]:
-    """File names (without extension) of the separated stem and the residual.
-
-    With the default template: ``("<song> - a + b", "<song> - no a + b")``. Characters that
-    Windows, macOS or Linux refuse in a file name are replaced by ``_``; the tag part is
-    shortened (with an ellipsis) so the name stays within file-system limits. AudioError for a
-    template that :func:`check_template` refuses, or that gives a stem an empty name.
-    """
-    fields = _template_fields(template)
-    song = _song_field(song_name)
-    label = _stem_label(tags, song, template, fields.count("stem"))
-    names = (_name(template, song, label), _name(template, song, f"no {label}"))
-    _refuse_same_names(names, template)
-    return names
-
-
-def shared_stem_names(
-    song_name: str, names: Sequence[str], *, template: str = DEFAULT_TEMPLATE
-) -> list[str]:
-    """File names (without extension) :func:`export_shared_stems` writes: one stem per name, then
-    the rest (``{stem}`` is ``no a + b + ...``). AudioError as for :func:`stem_names`, and if two
-    of the stems would share a name (names that differ only in case count as one: some file
-    systems do not tell them apart)."""
-    stems = [stem_names(song_name, [name], template=template)[0] for name in names]
-    every = [*stems, stem_names(song_name, list(names), template=template)[1]]
-    _refuse_same_names(every, template)
-    return every
-
-
-def _template_fields(template: str) -> list[str]:
-    """The fields ``template`` uses, in order; AudioError for anything :func:`check_template`
-    refuses but a name shared by two stems."""
-    try:
-        parts = list(string.Formatter().parse(template))
-    except ValueError as exc:
-        raise AudioError(
-            f"the name template '{template}' cannot be read ({exc}); write the "
-            "fields as {song} and {stem}, and a brace itself as {{ or }}."
-        ) from None
-    fields = []
-    for literal, field, spec, conversion in parts:
-        if "/" in literal or "\\" in literal:
-            raise AudioError(
-                f"the name template '{template}' has a folder separator in it, but "
-                "a stem is written in the output folder itself; leave out / and \\."
-            )
-        if field is None:
-            continue
-        if field not in TEMPLATE_FIELDS or spec or conversion:
-            whole = field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
-            raise AudioError(
-                f"the name template '{template}' has the field '{{{whole}}}', which "
-                "it does not know; use {song} and {stem} only."
-            )
-        fields.append(field)
-    return fields
-
-
-def _song_field(song_name: str) -> str:
-    return _sanitise(song_name) or "song"
-
-
-def _stem_label(tags: Iterable[str], song: str, template: str, uses: int) -> str:
-    """The tags as the ``{stem}`` of a separated stem, short enough for the residual's name
-    (``uses``: how often the template has ``{stem}``)."""
-    label = _sanitise(" + ".join(t.strip() for t in tags if t.strip())) or "separated"
-    fixed = len(template.format(song=song, stem="no ").encode())  # all but the label(s)
-    return _shorten(label, max(8, (_MAX_NAME_BYTES - fixed - len(".flac")) // max(1, uses)))
-
-
-def _name(template: str, song: str, label: str) -> str:
-    name = _not_reserved(_sanitise(template.format(song=song, stem=label)))
-    if not name:
-        raise AudioError(f"the name template '{template}' gives the stem '{label}' an empty "
-                         "file name; put {stem} in it.")  # fmt: skip
-    return name
-
-
-def _refuse_same_names(names: Sequence[str], template: str) -> None:
-    seen: dict[str, str] = {}
-    for name in names:
-        first = seen.get(name.casefold())
-        if first is None:
-            seen[name.casefold()] = name
-            continue
-        if "stem" not in _template_fields(template):
-            raise AudioError(f"the name template '{template}' has no {{stem}}, so all the "
-                             "stems would have one name; put {stem} in it.")  # fmt: skip
-        if first == name:
-            raise AudioError(f"two stems would both be named '{name}'; name them differently.")
-        raise AudioError(f"the stems '{first}' and '{name}' differ only in case, which some file "
-                         "systems do not tell apart; name them differently.")  # fmt: skip
-
-
-def _sanitise(text: str) -> str:
-    return _ILLEGAL.sub("_", text).strip().rstrip(". ")
-
-
-def _shorten(text: str, budget: int) -> str:
-    if len(text.encode()) <= budget:
-        return text
-    while len((text + "…").encode()) > budget:
-        text = text[:-1]
-    return text.rstrip(". ") + "…"
-
-
-def _not_reserved(name: str) -> str:
-    return f"_{name}" if _RESERVED.match(name) else name
 
 
 def format_provenance(provenance: Mapping[str, str], stem: str) -> str:

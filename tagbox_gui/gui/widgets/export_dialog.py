@@ -20,7 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tagbox_gui.core.audio.export import DEFAULT_TEMPLATE, ExportFormat
+from tagbox_gui.core.audio.export import ExportFormat
+from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE
 from tagbox_gui.core.errors import UserError
 
 FORMAT_TITLES = {
