@@ -61,7 +61,7 @@ class TrainConfig:
     valid_every: int = 500
     valid_examples: int = 48
     eq_db: float = 8.0  # range of the random equaliser of every source (training.mixes)
-    init: str = ""  # separator weights to start from (save_separator format), or from scratch
+    init: str = ""  # weights a new run starts from (save_separator format); "": from scratch
     recipe: int = 2  # 1: the first recipe (energy-floored SI-SDR, lr halved at 80 %), retired
 
 
@@ -232,10 +232,10 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1) -> Pat
     net = QuerySeparator(SeparatorShape(bank.mean.shape[0], config.width, config.layers))
     net.query_mean.copy_(torch.from_numpy(bank.mean))
     net.query_std.copy_(torch.from_numpy(bank.std))
-    if config.init:  # its standardisation of the query comes with it
-        net.load_state_dict(load_separator(Path(config.init))[0].state_dict())
     optimiser = torch.optim.Adam(net.parameters(), lr=config.lr)
     step, best = 0, -np.inf  # best: the highest validation SI-SDRi by prototype so far
+    if config.init and not (out / "last.pt").exists():  # its query standardisation with it
+        net.load_state_dict(load_separator(Path(config.init))[0].state_dict())
     if (out / "last.pt").exists():
         state = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
         # A field missing from an older checkpoint did not exist then: the run was recipe 1.

@@ -103,6 +103,10 @@ def test_init_starts_from_the_given_weights(corpus: Path, tmp_path: Path) -> Non
     assert before.keys() == after.keys()
     for name, value in before.items():  # one step at lr 1e-12 moves nothing measurable
         assert torch.allclose(value, after[name], atol=1e-6), name
+    # A resumed run starts from its checkpoint: the weights it began from may be gone.
+    shutil.move(first, tmp_path / "elsewhere.pt")
+    assert train(corpus, tmp_path / "b", config) == second
+    assert torch.load(tmp_path / "b" / "last.pt", weights_only=True)["step"] == 1
 
 
 def test_a_run_of_the_retired_recipe_is_not_resumed(corpus: Path, tmp_path: Path) -> None:
