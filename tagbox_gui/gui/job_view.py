@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from tagbox_gui.core.dsp.display import mask_image
 from tagbox_gui.core.separation.job import JobEvent, JobGenerator, JobPart, JobResult, run_job
+from tagbox_gui.core.separation.threads import AUTOMATIC, use_threads
 from tagbox_gui.core.types import Estimate
 from tagbox_gui.gui.errors import show_error
 from tagbox_gui.gui.session import estimate_region, provenance
@@ -103,8 +104,8 @@ class JobView(QObject):
         return [part.name for part in self.parts]
 
     # ----- running ---------------------------------------------------------------------
-    def start(self, parts: Sequence[JobPart], runner: Callable) -> int:
-        """Start a job of ``parts`` on the window's song; its run id."""
+    def start(self, parts: Sequence[JobPart], runner: Callable, threads: int = AUTOMATIC) -> int:
+        """Start a job of ``parts`` on the window's song, on ``threads`` CPU threads; its run id."""
         w = self.w
         song, store, cache = w.song, w.store, self.cache
         assert song is not None
@@ -115,6 +116,7 @@ class JobView(QObject):
         w.run_panel.started_job(self.names, sum(part.units for part in self.parts))
 
         def begin() -> Generator:  # runs in the worker thread
+            use_threads(threads)
             return sharing(run_job(parts, song, store, cache, runner))
 
         return w.controller.start(begin)

@@ -20,6 +20,7 @@ from tagbox_gui.core.separation.backends import BACKENDS
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.job import JobPart
 from tagbox_gui.core.separation.snapshots import DEFAULT_BUDGET_BYTES, Snapshot, SnapshotStore
+from tagbox_gui.core.separation.threads import use_threads
 from tagbox_gui.core.types import (
     Command,
     CommandKind,
@@ -251,11 +252,12 @@ class RunView(QObject):
             return None
         w = self.w
         parts = self.parts()
+        threads = w.settings_panel.settings().threads
         self.jobs.discard()
         self.job_active = len(parts) > 1
         if self.job_active:
             self.session, self.shown, self._latest = None, None, None
-            run_id = self.jobs.start(parts, self.engine_run)
+            run_id = self.jobs.start(parts, self.engine_run, threads)
             log.info("run %d: a job of %s", run_id, ", ".join(p.name for p in parts))
             return run_id
         config, stems = parts[0].config, tuple(parts[0].name.split(" + "))
@@ -275,6 +277,7 @@ class RunView(QObject):
         store, cache, engine_run = w.store, self.cache, self.engine_run
 
         def begin() -> engine.RunGenerator:  # runs in the worker thread
+            use_threads(threads)
             session.prepare()
             return engine_run(config, session.song, store, cache)
 

@@ -40,6 +40,7 @@ class RunSettings:
     mode: str = Mode.MASK.value
     device: str = "cpu"
     seed: int = 0
+    threads: int = 0  # CPU threads of a separation; 0: automatic (core.separation.threads)
     preview_every: int = 5
     balance_tags: bool = False
 

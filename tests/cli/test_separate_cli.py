@@ -91,6 +91,7 @@ def _bad_wav(tmp_path: Path, data: np.ndarray) -> Path:
         (lambda d: _song(d / "s.wav"), ("--tags", "pianno", "--backend", "light"), "'piano'"),
         (lambda d: _song(d / "s.wav"), ("--tags", "bass", "--tagger", "fcn/mtat"), "jamendo"),
         (lambda d: _song(d / "s.wav"), ("--region", "2:9"), "outside the song"),
+        (lambda d: _song(d / "s.wav"), ("--threads", "-2"), "0 (automatic) or more"),
         (lambda d: _song(d / "s.wav"), ("--model-dir", "EMPTY"), "tagbox models fetch fcn/mtat"),
     ],
 )

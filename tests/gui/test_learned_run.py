@@ -32,6 +32,33 @@ def test_learned_is_the_default_backend_and_runs_in_one_pass(qtbot, model_dir, s
     window.controller.shutdown(5000)
 
 
+def test_a_run_computes_on_the_chosen_cpu_threads(qtbot, model_dir, settings, song_path) -> None:
+    import torch
+
+    window = make_window(qtbot, model_dir, settings, backend="learned")
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    seen: list[int] = []  # torch's threads where each part's run computes
+    engine_run = window.run_view.engine_run
+
+    def recording_run(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return engine_run(*args, **kwargs)
+
+    window.run_view.engine_run = recording_run
+    window.settings_panel.threads.setValue(1)
+    with qtbot.waitSignal(window.controller.run_finished, timeout=10_000):
+        assert window.run_view.start() is not None
+    assert seen == [1]
+    for word in ("drums", "bass"):  # a job: piano (the tags), drums and bass
+        window.picker.set_picked(word, True)
+    window.settings_panel.threads.setValue(2)
+    with qtbot.waitSignal(window.controller.run_finished, timeout=10_000):
+        assert window.run_view.start() is not None
+    assert window.run_view.job_active and seen[1:] == [2, 2, 2]
+    window.controller.shutdown(5000)
+
+
 def test_the_region_as_the_example_needs_the_learned_backend(qtbot, model_dir, settings,
                                                              song_path) -> None:  # fmt: skip
     window = make_window(qtbot, model_dir, settings, backend="light")

@@ -35,6 +35,7 @@ def test_run_settings_round_trip_and_bad_values(tmp_path: Path) -> None:
         mode="free",
         device="cpu",
         seed=7,
+        threads=1,
         preview_every=3,
         balance_tags=True,
     )
@@ -149,8 +150,18 @@ def test_panel_edits_and_problems(qtbot, panel: SettingsPanel) -> None:
     assert panel.settings().balance_tags is True
     panel.set_running(True)
     assert not panel.balance_tags.isEnabled()  # fixed during a run, like the loss it shapes
+    assert not panel.threads.isEnabled()
     panel.set_running(False)
     assert panel.balance_tags.isEnabled()
+
+
+def test_panel_threads_default_to_automatic(qtbot, panel: SettingsPanel) -> None:
+    assert panel.settings().threads == 0 and panel.threads.text() == "Auto"
+    with qtbot.waitSignal(panel.settings_changed):
+        panel.threads.setValue(1)
+    assert panel.settings().threads == 1
+    panel.set_settings(replace(panel.settings(), threads=10_000))  # saved on a bigger machine
+    assert panel.settings().threads == panel.threads.maximum() >= 1
 
 
 def test_window_remembers_settings_and_resets_them(qtbot, tmp_path, model_dir) -> None:

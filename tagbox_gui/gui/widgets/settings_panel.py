@@ -1,4 +1,5 @@
-"""The settings panel: backend, taggers, FFT sizes, steps, learning rate, modes, device, seed."""
+"""The settings panel: backend, taggers, FFT sizes, steps, learning rate, modes, device, CPU
+threads, seed."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tagbox_gui.core.separation.threads import AUTOMATIC, logical_cpus
 from tagbox_gui.core.types import Mode, Quantise, TaggerSpec
 from tagbox_gui.gui.settings import RunSettings
 
@@ -70,6 +72,8 @@ class SettingsPanel(QWidget):
         self.mode = _enum_combo(_MODE_TITLES)
         self.device = QComboBox()
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1)
+        self.threads = QSpinBox(minimum=AUTOMATIC, maximum=max(logical_cpus(), 1))
+        self.threads.setSpecialValueText("Auto")
         self.preview_every = QSpinBox(minimum=1, maximum=1000, suffix=" steps")
         self.balance_tags = QCheckBox("Wanted and avoided tags weigh the same")
         self.reset = QPushButton("Reset to defaults")
@@ -95,6 +99,7 @@ class SettingsPanel(QWidget):
         form.addRow("Quantise", self.quantise)
         form.addRow("Output", self.mode)
         form.addRow("Device", self.device)
+        form.addRow("CPU threads", self.threads)
         form.addRow("Seed", self.seed)
         form.addRow("Preview every", self.preview_every)
         layout = QVBoxLayout(self)
@@ -106,6 +111,11 @@ class SettingsPanel(QWidget):
         self.lr.setToolTip(
             "Adam step size on the latent (each backend has its own scale); "
             "can be changed during a run"
+        )
+        self.threads.setToolTip(
+            "How many CPU threads a separation computes on. Auto: all but one, so that playback "
+            "and other programs (a DAW) stay responsive; on a busy machine fewer threads can be "
+            "much faster."
         )
         self.preview_every.setToolTip("How often the run sends audio and a mask image to listen to")
         self.quantise.setToolTip("How the Jukebox latent is quantised (Jukebox backend only)")
@@ -120,7 +130,7 @@ class SettingsPanel(QWidget):
         self.taggers.itemChanged.connect(self._on_edited)
         for button in self.fft_buttons.values():
             button.toggled.connect(self._on_edited)
-        for box in (self.steps, self.seed, self.preview_every):
+        for box in (self.steps, self.seed, self.threads, self.preview_every):
             box.valueChanged.connect(self._on_edited)
         self.lr.valueChanged.connect(self._on_edited)
         self.lr.valueChanged.connect(self._on_lr_value_changed)
@@ -188,6 +198,7 @@ class SettingsPanel(QWidget):
             mode=self.mode.currentData(),
             device=self.device.currentData() or "cpu",
             seed=self.seed.value(),
+            threads=self.threads.value(),
             preview_every=self.preview_every.value(),
             balance_tags=self.balance_tags.isChecked(),
         )
@@ -211,6 +222,7 @@ class SettingsPanel(QWidget):
         _select(self.mode, settings.mode)
         _select(self.device, settings.device)
         self.seed.setValue(settings.seed)
+        self.threads.setValue(min(settings.threads, self.threads.maximum()))
         self.preview_every.setValue(settings.preview_every)
         self.balance_tags.setChecked(settings.balance_tags)
         self._quiet = False
@@ -269,7 +281,8 @@ class SettingsPanel(QWidget):
 
     def _fixed_during_run(self) -> list[QWidget]:
         buttons = list(self.fft_buttons.values())
-        boxes = [self.backend, self.taggers, self.steps, self.mode, self.device, self.seed]
+        boxes = [self.backend, self.taggers, self.steps, self.mode, self.device, self.seed,
+                 self.threads]  # fmt: skip
         return [*boxes, *buttons, self.preview_every, self.balance_tags, self.reset]
 
 
