@@ -48,7 +48,7 @@ def timed_separate(arguments: list[str], threads: int | None = None) -> tuple[fl
         "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
     }
     if threads:
-        env["OMP_NUM_THREADS"] = str(threads)
+        arguments = [*arguments, "--threads", str(threads)]
     began = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", CLI, "separate", *arguments], env=env,
                           cwd=REPO, capture_output=True, text=True, check=False)  # fmt: skip
@@ -76,7 +76,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=4.0)
     parser.add_argument("--steps", type=int, default=0)
     parser.add_argument("--tags", default="piano")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads (default: the CLI's Auto, all CPUs but one)")  # fmt: skip
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
