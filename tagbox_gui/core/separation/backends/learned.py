@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from tagbox_gui.core.types import RunConfig
 
 WEIGHTS_FILE = "separator.pt"
-WEIGHTS_SHA256 = "966b54206756fb70109748dfa25541ec4aa60c75bcba977521d259e7cb9ea491"
+WEIGHTS_SHA256 = "727a3e18e92829aa1f82ff8ab5d59c20e411a0c4cb1257bb1353e7221c34930b"
 """sha256 of the shipped weights (``tagbox_gui/resources/separator/separator.pt``)."""
 
 ASKS_BY_EXAMPLE = True
