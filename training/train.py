@@ -234,18 +234,19 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1) -> Pat
     net.query_std.copy_(torch.from_numpy(bank.std))
     optimiser = torch.optim.Adam(net.parameters(), lr=config.lr)
     step, best = 0, -np.inf  # best: the highest validation SI-SDRi by prototype so far
-    if config.init and not (out / "last.pt").exists():  # its query standardisation with it
-        net.load_state_dict(load_separator(Path(config.init))[0].state_dict())
-    if (out / "last.pt").exists():
-        state = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
+    last = out / "last.pt"
+    if last.exists():
+        state = torch.load(last, map_location="cpu", weights_only=True)
         # A field missing from an older checkpoint did not exist then: the run was recipe 1.
         stored = {**asdict(TrainConfig()), "recipe": 1, **state["config"]}
         if stored != asdict(config):
-            raise SystemExit(f"{out / 'last.pt'} was made with other settings: {state['config']}")
+            raise SystemExit(f"{last} was made with other settings: {state['config']}")
         net.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         step = int(state["step"])
         best = float(state.get("best", -np.inf))
+    elif config.init:  # a new run from given weights, their query standardisation with them
+        net.load_state_dict(load_separator(Path(config.init))[0].state_dict())
     sampler = MixSampler(corpus, train_songs, config.seconds, eq_db=config.eq_db)
     valid = _valid_set(corpus, valid_songs, config, bank)
     rng = _reseed(sampler, config, step)

@@ -36,7 +36,7 @@ from tagbox_gui.gui.engine_loader import LazyModule
 from tagbox_gui.gui.errors import show_error
 from tagbox_gui.gui.job_view import JobUpdate, JobView
 from tagbox_gui.gui.run_window import RunWindow
-from tagbox_gui.gui.session import RunSession
+from tagbox_gui.gui.session import RunSession, estimate_region
 from tagbox_gui.gui.settings import RunSettings, backend_defaults
 
 if TYPE_CHECKING:
@@ -395,7 +395,7 @@ class RunView(QObject):
         if snapshot is None:
             return
         transport = self.w.audition.transport
-        region = session.region(snapshot.estimate)
+        region = estimate_region(snapshot.estimate)
         sources = session.sources(snapshot)
         if self.shown is None or self.shown.estimate.length != snapshot.estimate.length:
             transport.load(sources, 44_100)

@@ -51,10 +51,6 @@ class RunSession:
             (lr for first, lr in reversed(self.lr_changes) if first <= step), self.config.lr
         )
 
-    def region(self, estimate: Estimate) -> Region:
-        """The estimate's region, in seconds of the song."""
-        return estimate_region(estimate)
-
     def mix(self, estimate: Estimate) -> np.ndarray:
         """The region of the analysis signal this estimate covers (computed once)."""
         if self._mix is None or len(self._mix) != estimate.length:
