@@ -5,8 +5,8 @@
 Each step draws a batch of fresh mixtures (``training.mixes.MixSampler``) and asks for one
 source (or a pair, or an absent family) with a query in the taggers' space, chosen as at use
 time would give it: the stem's own cached query (an example of exactly that sound), another
-stem of the same family (an example from elsewhere), or the family's mean query (a prototype).
-Queries get Gaussian noise and, now and then, one tagger's part replaced by its mean. Every
+stem of the same family (an example from elsewhere), or the family's mean query (a prototype,
+as a query by tag gives it; ``prototype_share`` of the single-source examples). Queries get Gaussian noise and, now and then, one tagger's part replaced by its mean. Every
 source of a mixture is coloured by a random equaliser (``eq_db``), its query left as it was.
 
 The loss is minus the mean of the SI-SDR and the SNR of the masked mixture against the
@@ -57,6 +57,7 @@ class TrainConfig:
     width: int = 256
     layers: int = 3
     query_noise: float = 0.1
+    prototype_share: float = 0.2  # of single-source queries: the family's mean query (by tag)
     checkpoint_every: int = 100
     valid_every: int = 500
     valid_examples: int = 48
@@ -86,16 +87,22 @@ class QueryBank:
         """The cached query of one stem."""
         return self.queries[ref.song][ref.index]
 
-    def choose(self, example: Example, rng: np.random.Generator, noise: float) -> np.ndarray:
-        """The query that asks for ``example``'s target, as a user might give it."""
+    def choose(self, example: Example, rng: np.random.Generator, noise: float,
+               prototype_share: float = 0.2) -> np.ndarray:  # fmt: skip
+        """The query that asks for ``example``'s target, as a user might give it.
+
+        A single source is asked for with its family's prototype (as by tag) with probability
+        ``prototype_share``; otherwise, 5 times in 8 with the stem's own query, 3 in 8 with
+        another stem of its family (as by an example of that sound, or of a similar one).
+        """
         if example.kind == "pair":
             query = np.mean([self.of(ref) for ref in example.targets], axis=0)
         else:
             (ref,) = example.targets
             draw = rng.random()
-            if draw < 0.5:
+            if draw < (1 - prototype_share) * 5 / 8:
                 query = self.of(ref)
-            elif draw < 0.8:
+            elif draw < 1 - prototype_share:
                 refs = self.families[ref.family]
                 song, index = refs[int(rng.integers(len(refs)))]
                 query = self.queries[song][index]
@@ -256,8 +263,9 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1) -> Pat
     while step < config.steps:
         examples = sampler.batch(config.batch)
         mix, target = _tensors(examples)
-        query = torch.from_numpy(np.stack([bank.choose(e, rng, config.query_noise)
-                                           for e in examples]))  # fmt: skip
+        query = torch.from_numpy(np.stack([
+            bank.choose(e, rng, config.query_noise, config.prototype_share) for e in examples
+        ]))  # fmt: skip
         lr = learning_rate(config, step)
         for group in optimiser.param_groups:
             group["lr"] = lr

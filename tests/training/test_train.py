@@ -7,14 +7,16 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from tagbox_gui.core.nets.separator import load_separator
 from tests.conftest import require
+from training.mixes import Example, StemRef, split_songs
 from training.queries import cache_queries, load_query_taggers, query_path
 from training.render import RenderSettings, render_corpus
-from training.train import TrainConfig, train
+from training.train import QueryBank, TrainConfig, train
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +42,7 @@ def _losses(out: Path) -> list[float]:
 
 def test_queries_are_cached_once_per_stem(corpus: Path, model_dir: Path) -> None:
     meta = json.loads((corpus / "songs" / "s3-000000" / "meta.json").read_text())
-    queries = torch.from_numpy(__import__("numpy").load(query_path(corpus, "s3-000000")))
+    queries = torch.from_numpy(np.load(query_path(corpus, "s3-000000")))
     assert queries.shape == (len(meta["stems"]), 2 * (64 + 50))
     assert cache_queries(load_query_taggers(model_dir), corpus) == 0  # nothing left to do
 
@@ -117,3 +119,40 @@ def test_a_run_of_the_retired_recipe_is_not_resumed(corpus: Path, tmp_path: Path
     torch.save(state, path)
     with pytest.raises(SystemExit, match="other settings"):
         train(corpus, tmp_path, replace(TINY, steps=20))
+
+
+def test_the_prototype_share_decides_how_often_a_source_is_asked_for_by_tag(corpus: Path) -> None:
+    bank = QueryBank(corpus, split_songs(corpus)[0])
+    family, refs = max(bank.families.items(), key=lambda item: len(item[1]))
+    assert len(refs) >= 2
+    song, index = refs[0]
+    target = (StemRef(song, index, family, 0),)
+    example = Example(np.zeros(1), np.zeros(1), target, family, "single")
+
+    def share(prototype_share: float) -> float:
+        rng = np.random.default_rng(0)
+        draws = [bank.choose(example, rng, 0.0, prototype_share) for _ in range(400)]
+        # A query with one tagger's half dropped still matches the prototype on the other half.
+        half = len(bank.mean) // 2
+        return np.mean([np.allclose(q[:half], bank.prototypes[family][:half], atol=1e-6)
+                        or np.allclose(q[half:], bank.prototypes[family][half:], atol=1e-6)
+                        for q in draws])  # fmt: skip
+
+    assert share(0.0) < 0.1  # only a dropped half can happen to match
+    assert 0.4 < share(0.5) < 0.65
+    assert share(1.0) == 1.0
+
+
+def test_a_run_from_before_the_prototype_share_resumes_with_its_old_value(
+    corpus: Path, tmp_path: Path
+) -> None:
+    config = replace(TINY, steps=10)
+    train(corpus, tmp_path, config)
+    path = tmp_path / "last.pt"
+    state = torch.load(path, weights_only=True)
+    del state["config"]["prototype_share"]
+    torch.save(state, path)
+    train(corpus, tmp_path, config)  # the missing field reads as its old value, 0.2
+    assert torch.load(path, weights_only=True)["step"] == 10
+    with pytest.raises(SystemExit, match="other settings"):
+        train(corpus, tmp_path, replace(config, prototype_share=0.5))
