@@ -6,8 +6,9 @@ Each step draws a batch of fresh mixtures (``training.mixes.MixSampler``) and as
 source (or a pair, or an absent family) with a query in the taggers' space, chosen as at use
 time would give it: the stem's own cached query (an example of exactly that sound), another
 stem of the same family (an example from elsewhere), or the family's mean query (a prototype,
-as a query by tag gives it; ``prototype_share`` of the single-source examples). Queries get Gaussian noise and, now and then, one tagger's part replaced by its mean. Every
-source of a mixture is coloured by a random equaliser (``eq_db``), its query left as it was.
+as a query by tag gives it; ``prototype_share`` of the single-source examples). Queries get
+Gaussian noise and, now and then, one tagger's part replaced by its mean. Every source of a
+mixture is coloured by a random equaliser (``eq_db``), its query left as it was.
 
 The loss is minus the mean of the SI-SDR and the SNR of the masked mixture against the
 target (see :func:`separation_loss`), so every example weighs the same in dB.
