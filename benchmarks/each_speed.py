@@ -13,20 +13,15 @@ and added up against the song.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 
-from learned_speed import REPO, add_back_error, load_average, long_song, timed_separate
+from learned_speed import add_back_error, load_average, long_song, song_parser, timed_separate
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=4.0)
+    parser = song_parser()
     parser.add_argument("--each", default="drums,bass,piano,guitar")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads (default: the CLI's Auto, all CPUs but one)")  # fmt: skip
-    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         song = long_song(args.shared, args.minutes, Path(tmp) / "song.wav")

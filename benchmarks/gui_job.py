@@ -13,7 +13,6 @@ prints measured figures only; it runs offscreen with no audio device.
 
 from __future__ import annotations
 
-import argparse
 import os
 import resource
 import sys
@@ -27,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from learned_speed import long_song  # noqa: E402
+from learned_speed import long_song, song_parser  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
@@ -49,9 +48,7 @@ def wait_until(app: QApplication, done, timeout: float) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=4.0)
-    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    parser = song_parser(threads=False)
     parser.add_argument("--each", default="drums,bass,piano,guitar")
     args = parser.parse_args()
     app = QApplication.instance() or QApplication([])

@@ -28,6 +28,19 @@ REPO = Path(__file__).resolve().parents[1]
 CLI = "import sys; from tagbox_gui.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
+def song_parser(threads: bool = True) -> argparse.ArgumentParser:
+    """A parser with the options the long-song benchmarks share: ``--minutes``, ``--shared``
+    and (with ``threads``) ``--threads``; its description is the calling script's first line."""
+    caller = sys.modules["__main__"].__doc__ or ""
+    parser = argparse.ArgumentParser(description=caller.strip().splitlines()[0] if caller else None)
+    parser.add_argument("--minutes", type=float, default=4.0, help="song length (default 4)")
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    if threads:
+        text = "CPU threads (default: the CLI's Auto, all CPUs but one)"
+        parser.add_argument("--threads", type=int, default=None, help=text)
+    return parser
+
+
 def long_song(shared: Path, minutes: float, path: Path) -> Path:
     """A stereo song of ``minutes`` made of the dev mixes, one order per channel."""
     files = sorted((shared / "eval" / "dev").glob("*/mix.flac"))
@@ -72,13 +85,9 @@ def load_average() -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=4.0)
+    parser = song_parser()
     parser.add_argument("--steps", type=int, default=0)
     parser.add_argument("--tags", default="piano")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads (default: the CLI's Auto, all CPUs but one)")  # fmt: skip
-    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         song = long_song(args.shared, args.minutes, Path(tmp) / "song.wav")
