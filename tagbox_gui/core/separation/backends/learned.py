@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from tagbox_gui.core.types import RunConfig
 
 WEIGHTS_FILE = "separator.pt"
-WEIGHTS_SHA256 = "727a3e18e92829aa1f82ff8ab5d59c20e411a0c4cb1257bb1353e7221c34930b"
+WEIGHTS_SHA256 = "bc3e9f8f4e28d0a893958bfadcaa576211903a4000731b6233c3f6691e49e8f8"
 """sha256 of the shipped weights (``tagbox_gui/resources/separator/separator.pt``)."""
 
 ASKS_BY_EXAMPLE = True
