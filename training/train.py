@@ -89,12 +89,13 @@ class QueryBank:
         return self.queries[ref.song][ref.index]
 
     def choose(self, example: Example, rng: np.random.Generator, noise: float,
-               prototype_share: float = 0.2) -> np.ndarray:  # fmt: skip
+               prototype_share: float = TrainConfig.prototype_share) -> np.ndarray:  # fmt: skip
         """The query that asks for ``example``'s target, as a user might give it.
 
-        A single source is asked for with its family's prototype (as by tag) with probability
-        ``prototype_share``; otherwise, 5 times in 8 with the stem's own query, 3 in 8 with
-        another stem of its family (as by an example of that sound, or of a similar one).
+        A single source (or an absent family) is asked for with the family's prototype (as by
+        tag) with probability ``prototype_share``; otherwise, 5 times in 8 with the stem's own
+        query, 3 in 8 with another stem of its family (as by an example of that sound, or of a
+        similar one).
         """
         if example.kind == "pair":
             query = np.mean([self.of(ref) for ref in example.targets], axis=0)
