@@ -1,6 +1,6 @@
 """Train the query-conditioned separator (``core.nets.separator``) on the rendered corpus.
 
-``python -m training.train --corpus /work/corpus --out training/checkpoints/v2 --steps 9000``
+``python -m training.train --corpus /work/corpus --out training/checkpoints/v3 --steps 5000``
 
 Each step draws a batch of fresh mixtures (``training.mixes.MixSampler``) and asks for one
 source (or a pair, or an absent family) with a query in the taggers' space, chosen as at use
@@ -246,7 +246,8 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1) -> Pat
     last = out / "last.pt"
     if last.exists():
         state = torch.load(last, map_location="cpu", weights_only=True)
-        # A field missing from an older checkpoint did not exist then: the run was recipe 1.
+        # A field missing from an older checkpoint did not exist then, so the run had its
+        # default, except ``recipe``: a checkpoint without it is of recipe 1.
         stored = {**asdict(TrainConfig()), "recipe": 1, **state["config"]}
         if stored != asdict(config):
             raise SystemExit(f"{last} was made with other settings: {state['config']}")
