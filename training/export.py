@@ -22,7 +22,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tagbox_gui.core.nets.separator import load_separator, save_separator, sha256_of
+from tagbox_gui.core.nets.separator import (
+    QuerySeparator,
+    SeparatorShape,
+    load_separator,
+    save_separator,
+    sha256_of,
+)
 from training.mixes import split_songs
 from training.queries import load_queries, query_path
 
@@ -74,21 +80,37 @@ def instrument_prototypes(corpus: Path, songs: list[str]) -> dict[str, torch.Ten
     return {name: torch.from_numpy(np.mean(r, axis=0)) for name, r in rows.items() if r}
 
 
+def run_weights(path: Path) -> tuple[QuerySeparator, int]:
+    """The network and step of a run's ``separator.pt`` or ``best.pt``, or of its ``last.pt``.
+
+    ``last.pt`` (the resumable checkpoint, which a run commits) serves where the exported files
+    of a run, which are not committed, are missing: a fresh clone can export any committed run.
+    """
+    data = torch.load(path, map_location="cpu", weights_only=True)
+    if "model" not in data:
+        net, extra = load_separator(path)
+        return net, int(extra["step"])
+    net = QuerySeparator(SeparatorShape(**data["shape"]))
+    net.load_state_dict(data["model"], strict=True)
+    return net.eval().requires_grad_(False), int(data["step"])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Export the separator as package data.")
     parser.add_argument("--corpus", type=Path, required=True)
     parser.add_argument("--run", type=Path, required=True, help="a training output folder")
     parser.add_argument("--out", type=Path, default=PACKAGE_FILE)
     parser.add_argument("--weights", default="separator.pt",
-                        help="which weights of the run: separator.pt (the last checkpoint's) or "
-                        "best.pt (the best validation's)")  # fmt: skip
+                        help="which weights of the run: separator.pt (the last checkpoint's), "
+                        "best.pt (the best validation's) or last.pt (the last checkpoint, "
+                        "committed with the run)")  # fmt: skip
     args = parser.parse_args(argv)
-    net, extra = load_separator(args.run / args.weights)
+    net, step = run_weights(args.run / args.weights)
     train_songs = [s for s in split_songs(args.corpus)[0] if query_path(args.corpus, s).exists()]
     prototypes = instrument_prototypes(args.corpus, train_songs)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    save_separator(net, args.out, {"prototypes": prototypes, "step": extra["step"]})
-    print(f"{args.out}: step {extra['step']}, {len(prototypes)} prototypes "
+    save_separator(net, args.out, {"prototypes": prototypes, "step": step})
+    print(f"{args.out}: step {step}, {len(prototypes)} prototypes "
           f"({', '.join(sorted(prototypes))})")  # fmt: skip
     digest = sha256_of(args.out)
     if args.out == PACKAGE_FILE:

@@ -156,3 +156,21 @@ def test_a_run_from_before_the_prototype_share_resumes_with_its_old_value(
     assert torch.load(path, weights_only=True)["step"] == 10
     with pytest.raises(SystemExit, match="other settings"):
         train(corpus, tmp_path, replace(config, prototype_share=0.5))
+
+
+def test_export_reads_the_committed_checkpoint_like_the_exported_weights(
+    corpus: Path, tmp_path: Path
+) -> None:
+    from training.export import main as export
+
+    train(corpus, tmp_path / "run", replace(TINY, steps=10))
+    for name in ("separator.pt", "last.pt"):
+        export(["--corpus", str(corpus), "--run", str(tmp_path / "run"), "--weights", name,
+                "--out", str(tmp_path / f"from-{name}")])  # fmt: skip
+    a, extra_a = load_separator(tmp_path / "from-separator.pt")
+    b, extra_b = load_separator(tmp_path / "from-last.pt")
+    assert extra_a["step"] == extra_b["step"] == 10
+    for key, value in a.state_dict().items():
+        assert torch.equal(value, b.state_dict()[key]), key
+    assert extra_a["prototypes"].keys() == extra_b["prototypes"].keys()
+    assert "drums" in extra_b["prototypes"]
