@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from tagbox_gui.core.types import RunConfig
 
 WEIGHTS_FILE = "separator.pt"
-WEIGHTS_SHA256 = "bc3e9f8f4e28d0a893958bfadcaa576211903a4000731b6233c3f6691e49e8f8"
+WEIGHTS_SHA256 = "21341fb7fe777d7d47dc908dc0896be77d576c211b2f513e637a7f1dc31860c3"
 """sha256 of the shipped weights (``tagbox_gui/resources/separator/separator.pt``)."""
 
 ASKS_BY_EXAMPLE = True
