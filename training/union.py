@@ -2,8 +2,10 @@
 
 ``python -m training.union --out /work/corpus-ship /work/corpus /work/corpus-fr3`` makes
 ``OUT/songs/<song>`` a link to each part's song folder and ``OUT/queries/<song>.npy`` a link
-to its cached query, where there is one. Training, export and the query cache read the union
-like any corpus. Song ids carry their render seed (``s0-000012``), so parts rendered with
+to its cached query, where there is one. Training and export read the union like any
+corpus; queries are computed in each part (``training.queries --corpus PART``) before joining,
+since a query file written into the union would be a real file, which a later join refuses to
+replace. Song ids carry their render seed (``s0-000012``), so parts rendered with
 different seeds never collide; a collision is refused. Running it again refreshes the links
 (for songs or queries made since) and never touches the parts.
 
@@ -26,10 +28,12 @@ def join_corpora(out: Path, parts: list[Path]) -> dict[str, int]:
     """Link the songs and cached queries of ``parts`` into ``out``; returns counts per part."""
     out = Path(out)
     owner: dict[str, Path] = {}
+    manifests = []
     for part in parts:
         manifest = part / "corpus.json"
         if not manifest.is_file():
             raise SystemExit(f"{part}: not a rendered corpus (no corpus.json)")
+        manifests.append({"path": str(part.resolve()), **json.loads(manifest.read_text())})
         for song in list_songs(part):
             if song in owner:
                 raise SystemExit(f"song {song} is in both {owner[song]} and {part}")
@@ -40,11 +44,7 @@ def join_corpora(out: Path, parts: list[Path]) -> dict[str, int]:
         _link(out / "songs" / song, (part / "songs" / song).resolve())
         if query_path(part, song).is_file():
             _link(query_path(out, song), query_path(part, song).resolve())
-    manifest = {"union_of": [
-        {"path": str(part.resolve()), **json.loads((part / "corpus.json").read_text())}
-        for part in parts
-    ]}  # fmt: skip
-    (out / "corpus.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    (out / "corpus.json").write_text(json.dumps({"union_of": manifests}, indent=1) + "\n")
     return {str(part): sum(1 for p in owner.values() if p == part) for part in parts}
 
 
