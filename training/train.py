@@ -57,6 +57,7 @@ class TrainConfig:
     seed: int = 0
     width: int = 256
     layers: int = 3
+    band_width: int = 0  # channels per band of the band branch (0: none; from run v5 on, 32)
     query_noise: float = 0.1
     prototype_share: float = 0.2  # of single-source queries: the family's mean query (by tag)
     checkpoint_every: int = 100
@@ -222,6 +223,16 @@ def _valid_set(corpus: Path, songs: list[str], config: TrainConfig,
     return examples, {"prototype": prototype, "own": own}
 
 
+def _load_init(net: QuerySeparator, path: Path) -> None:
+    """Start ``net`` from the weights at ``path``; a band branch they lack starts fresh.
+
+    The branch's outputs start at zero, so the network begins as the one it was given.
+    """
+    missing, unexpected = net.load_state_dict(load_separator(path)[0].state_dict(), strict=False)
+    if unexpected or any(not key.startswith("band.") for key in missing):
+        raise SystemExit(f"{path} does not fit this network: {missing + unexpected}")
+
+
 def learning_rate(config: TrainConfig, step: int) -> float:
     """Linear warm-up to ``config.lr``, then a cosine down to ``config.lr / 20`` at the end."""
     warm = min(1.0, (step + 1) / config.warmup)
@@ -238,7 +249,8 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1) -> Pat
     valid_songs = [s for s in valid_songs if query_path(corpus, s).exists()]
     bank = QueryBank(corpus, train_songs)
     torch.manual_seed(config.seed)
-    net = QuerySeparator(SeparatorShape(bank.mean.shape[0], config.width, config.layers))
+    shape = SeparatorShape(bank.mean.shape[0], config.width, config.layers, config.band_width)
+    net = QuerySeparator(shape)
     net.query_mean.copy_(torch.from_numpy(bank.mean))
     net.query_std.copy_(torch.from_numpy(bank.std))
     optimiser = torch.optim.Adam(net.parameters(), lr=config.lr)
@@ -256,7 +268,7 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1) -> Pat
         step = int(state["step"])
         best = float(state.get("best", -np.inf))
     elif config.init:  # a new run from given weights, their query standardisation with them
-        net.load_state_dict(load_separator(Path(config.init))[0].state_dict())
+        _load_init(net, Path(config.init))
     sampler = MixSampler(corpus, train_songs, config.seconds, eq_db=config.eq_db)
     valid = _valid_set(corpus, valid_songs, config, bank)
     rng = _reseed(sampler, config, step)

@@ -19,6 +19,7 @@ the song's rate, channels and length, and separated + residual == song.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import pickle
 import zipfile
 from dataclasses import asdict, dataclass
@@ -47,6 +48,8 @@ class SeparatorShape:
     query_dim: int
     width: int = 256
     layers: int = 3
+    band_width: int = 0
+    """Channels per frequency band of the band branch (:class:`BandBranch`); 0: none."""
 
 
 def spectrum(x: Tensor) -> Tensor:
@@ -90,6 +93,79 @@ class RecurrentBlock(nn.Module):
         return x + self.film(out, query)
 
 
+def band_edges() -> list[int]:
+    """Bin edges of the band branch's 48 bands: narrow where harmonics are dense.
+
+    16 bands of 4 bins up to 1.4 kHz, 16 of 8 up to 4.1 kHz, 12 of 16 up to 8.3 kHz, and 4
+    of about 32 up to 11 kHz (a bin is 21.5 Hz).
+    """
+    edges = [0]
+    for width, stop in ((4, 64), (8, 192), (16, 384), (32, BINS - 33)):
+        edges += list(range(edges[-1] + width, stop + 1, width))
+    return [*edges, BINS]
+
+
+class BandBranch(nn.Module):
+    """Spectral detail along frequency, for a trunk that sees each frame as one vector.
+
+    Each band's log-magnitudes are projected to ``channels`` features (a linear map of its
+    own per band), conditioned on the query by FiLM, and a bidirectional GRU runs across the
+    bands of every frame, so a band hears its harmonics and neighbours. :meth:`features`
+    gives the trunk a summary; :meth:`logits` turns band features and the trunk's output into
+    a correction of the mask's logits per bin. Both outputs start at zero, so a trunk trained
+    without the branch is unchanged until the branch learns.
+    """
+
+    def __init__(self, cond_dim: int, trunk: int, channels: int) -> None:
+        super().__init__()
+        edges = band_edges()
+        widths = [b - a for a, b in itertools.pairwise(edges)]
+        self.bands, widest = len(widths), max(widths)
+        index = torch.zeros(self.bands, widest, dtype=torch.long)
+        valid = torch.zeros(self.bands, widest)
+        for k, (start, width) in enumerate(zip(edges[:-1], widths, strict=True)):
+            index[k, :width] = torch.arange(start, start + width)
+            valid[k, :width] = 1.0
+        self.register_buffer("index", index, persistent=False)
+        self.register_buffer("valid", valid, persistent=False)
+        self.register_buffer("flat", torch.nonzero(valid.flatten()).squeeze(1), persistent=False)
+        scale = 1.0 / torch.tensor(widths, dtype=torch.float32).sqrt()
+        self.split = nn.Parameter(torch.randn(self.bands, widest, channels) * scale[:, None, None])
+        self.split_bias = nn.Parameter(torch.zeros(self.bands, channels))
+        self.film = FiLM(cond_dim, channels)
+        self.norm = nn.LayerNorm(channels)
+        self.gru = nn.GRU(channels, channels // 2, batch_first=True, bidirectional=True)
+        self.to_trunk = nn.Linear(self.bands * channels, trunk)
+        nn.init.zeros_(self.to_trunk.weight)
+        nn.init.zeros_(self.to_trunk.bias)
+        self.from_trunk = nn.Linear(trunk, self.bands * channels)
+        self.merge = nn.Parameter(torch.zeros(self.bands, channels, widest))
+        self.merge_bias = nn.Parameter(torch.zeros(self.bands, widest))
+
+    def features(self, x: Tensor, cond: Tensor) -> Tensor:
+        """Band features ``[B, frames, bands, channels]`` of log-magnitudes ``[B, frames, BINS]``.
+
+        The bands of every frame are one sequence for the GRU.
+        """
+        grouped = x[..., self.index] * self.valid  # [B, frames, bands, widest]
+        h = torch.einsum("btkw,kwc->btkc", grouped, self.split) + self.split_bias
+        batch, frames, bands, channels = h.shape
+        h = F.gelu(self.film(h.reshape(batch, frames * bands, channels), cond))
+        flat = h.reshape(batch * frames, bands, channels)
+        out, _ = self.gru(self.norm(flat))
+        return (flat + out).reshape(batch, frames, bands, channels)
+
+    def summary(self, bands: Tensor) -> Tensor:
+        """What the trunk is given, ``[B, frames, trunk]`` (zero at initialisation)."""
+        return self.to_trunk(bands.flatten(2))
+
+    def logits(self, bands: Tensor, trunk: Tensor) -> Tensor:
+        """Mask-logit corrections ``[B, frames, BINS]`` (zero at initialisation)."""
+        mixed = F.gelu(bands + self.from_trunk(trunk).reshape(bands.shape))
+        out = torch.einsum("btkc,kcw->btkw", mixed, self.merge) + self.merge_bias
+        return out.flatten(2)[..., self.flat]
+
+
 class QuerySeparator(nn.Module):
     """Mixture magnitude and query in, a soft mask ``[B, BINS, frames]`` out."""
 
@@ -106,6 +182,7 @@ class QuerySeparator(nn.Module):
         self.film_in = FiLM(width, width)
         self.blocks = nn.ModuleList([RecurrentBlock(width, width) for _ in range(shape.layers)])
         self.head = nn.Sequential(nn.Linear(2 * width, width), nn.GELU(), nn.Linear(width, BINS))
+        self.band = BandBranch(width, width, shape.band_width) if shape.band_width else None
 
     def embed(self, query: Tensor) -> Tensor:
         """The conditioning vector ``[B, width]`` of raw queries ``[B, query_dim]``."""
@@ -116,11 +193,18 @@ class QuerySeparator(nn.Module):
         cond = self.embed(query)
         scale = magnitude.pow(2).mean(dim=(1, 2), keepdim=True).sqrt().clamp_min(1e-5)
         x = torch.log1p(magnitude / scale).transpose(1, 2)  # [B, frames, BINS], gain-free
-        h0 = F.gelu(self.film_in(self.project(x), cond))
+        projected = self.project(x)
+        if self.band is not None:
+            bands = self.band.features(x, cond)
+            projected = projected + self.band.summary(bands)
+        h0 = F.gelu(self.film_in(projected, cond))
         h = h0
         for block in self.blocks:
             h = block(h, cond)
-        return torch.sigmoid(self.head(torch.cat([h0, h], dim=-1))).transpose(1, 2)
+        logits = self.head(torch.cat([h0, h], dim=-1))
+        if self.band is not None:
+            logits = logits + self.band.logits(bands, h)
+        return torch.sigmoid(logits).transpose(1, 2)
 
 
 def mask_long(
