@@ -228,7 +228,11 @@ def _load_init(net: QuerySeparator, path: Path) -> None:
 
     The branch's outputs start at zero, so the network begins as the one it was given.
     """
-    missing, unexpected = net.load_state_dict(load_separator(path)[0].state_dict(), strict=False)
+    state = load_separator(path)[0].state_dict()
+    try:
+        missing, unexpected = net.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # a tensor of another size
+        raise SystemExit(f"{path} does not fit this network: {exc}") from exc
     if unexpected or any(not key.startswith("band.") for key in missing):
         raise SystemExit(f"{path} does not fit this network: {missing + unexpected}")
 

@@ -3,6 +3,7 @@ and its weight files."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,10 @@ from tagbox_gui.core.nets.separator import (
     HOP,
     N_FFT,
     RATE,
+    BandBranch,
     QuerySeparator,
     SeparatorShape,
+    band_edges,
     inverse,
     load_separator,
     mask_for_stft,
@@ -100,3 +103,48 @@ def test_weights_round_trip_with_weights_only_and_checksum(net: QuerySeparator,
         load_separator(tmp_path / "junk.pt")
     with pytest.raises(ModelError, match="missing"):
         load_separator(tmp_path / "absent.pt")
+
+
+def test_bands_cover_every_bin_once_narrowest_at_the_bottom() -> None:
+    edges = band_edges()
+    widths = [b - a for a, b in itertools.pairwise(edges)]
+    assert edges[0] == 0 and edges[-1] == BINS and len(widths) == 48
+    assert min(widths) > 0 and widths == sorted(widths)
+    assert widths[0] * RATE / N_FFT < 100  # about 86 Hz: a band per partial of a low note
+
+
+def test_a_band_branch_starts_silent_then_changes_the_mask(net: QuerySeparator,
+                                                           tmp_path: Path) -> None:  # fmt: skip
+    banded = QuerySeparator(SeparatorShape(query_dim=12, width=16, layers=1, band_width=8))
+    missing, unexpected = banded.load_state_dict(net.state_dict(), strict=False)
+    assert not unexpected and missing and all(key.startswith("band.") for key in missing)
+    banded.eval()
+    magnitude, query = spectrum(torch.randn(2, RATE)).abs(), torch.randn(2, 12)
+    with torch.no_grad():
+        torch.testing.assert_close(banded(magnitude, query), net(magnitude, query))
+        for p in banded.band.parameters():
+            torch.nn.init.normal_(p, std=0.2)
+        changed = banded(magnitude, query)
+    assert (changed - net(magnitude, query)).abs().max() > 1e-2
+    path = tmp_path / "banded.pt"
+    save_separator(banded, path)
+    loaded, _ = load_separator(path, sha256_of(path))
+    assert loaded.shape.band_width == 8
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(magnitude, query), changed)
+
+
+def test_band_logits_land_on_their_own_bins() -> None:
+    """Band k's output goes to band k's bins, and each band reads only its own bins."""
+    branch = BandBranch(cond_dim=4, trunk=8, channels=2)
+    edges = band_edges()
+    with torch.no_grad():
+        branch.merge_bias.copy_(torch.arange(branch.bands, dtype=torch.float32)[:, None])
+        logits = branch.logits(torch.zeros(1, 3, branch.bands, 2), torch.zeros(1, 3, 8))
+        expected = torch.cat([torch.full((b - a,), float(k))
+                              for k, (a, b) in enumerate(itertools.pairwise(edges))])  # fmt: skip
+        torch.testing.assert_close(logits[0, 0], expected)
+        x = torch.zeros(1, 1, BINS)
+        x[..., edges[5] : edges[6]] = 1.0  # only band 5 hears anything
+        grouped = (x[..., branch.index] * branch.valid)[0, 0]
+    assert grouped[5].sum() == edges[6] - edges[5] and grouped.sum() == grouped[5].sum()

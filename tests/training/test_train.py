@@ -111,6 +111,20 @@ def test_init_starts_from_the_given_weights(corpus: Path, tmp_path: Path) -> Non
     assert torch.load(tmp_path / "b" / "last.pt", weights_only=True)["step"] == 1
 
 
+def test_init_adds_a_band_branch_to_weights_without_one(corpus: Path, tmp_path: Path) -> None:
+    first = train(corpus, tmp_path / "a", replace(TINY, steps=10))
+    config = replace(TINY, steps=1, lr=1e-12, warmup=1, init=str(first), band_width=8)
+    before = load_separator(first)[0].state_dict()
+    net = load_separator(train(corpus, tmp_path / "b", config))[0]
+    after = net.state_dict()
+    assert net.shape.band_width == 8
+    assert set(after) - set(before) == {k for k in after if k.startswith("band.")} != set()
+    for name, value in before.items():
+        assert torch.allclose(value, after[name], atol=1e-6), name
+    with pytest.raises(SystemExit, match="does not fit"):  # a trunk of another width
+        train(corpus, tmp_path / "c", replace(config, width=16))
+
+
 def test_a_run_of_the_retired_recipe_is_not_resumed(corpus: Path, tmp_path: Path) -> None:
     train(corpus, tmp_path, replace(TINY, steps=10))
     path = tmp_path / "last.pt"
