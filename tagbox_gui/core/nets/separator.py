@@ -7,8 +7,11 @@ every bin. A query vector (what frozen taggers hear in the wanted source, see
 
 Layout (about 2 M parameters): log-magnitude -> per-frame linear projection to ``width``
 channels -> ``layers`` bidirectional GRU blocks with residual connections -> a per-frame
-linear head on [projection, last block] -> sigmoid mask of ``N_FFT // 2 + 1`` bins. Frames
-are processed in chunks (:func:`mask_long`) so a whole song runs in bounded memory.
+linear head on [projection, last block] -> sigmoid mask of ``N_FFT // 2 + 1`` bins. With
+``band_width`` set (about 0.9 M parameters more), a band branch (:class:`BandBranch`) keeps
+the detail along frequency that one projection per frame loses: it adds to the projection and
+corrects the head's logits bin by bin. Frames are processed in chunks (:func:`mask_long`) so a
+whole song runs in bounded memory.
 
 The mask is defined on frequencies up to 11.025 kHz. :func:`mask_for_stft` carries it onto
 any STFT of the song at its own rate (bins matched by frequency, frames by time; above the
@@ -208,13 +211,20 @@ class QuerySeparator(nn.Module):
 
 
 def mask_long(
-    net: QuerySeparator, magnitude: Tensor, query: Tensor, chunk: int = 256, overlap: int = 32
+    net: QuerySeparator,
+    magnitude: Tensor,
+    query: Tensor,
+    chunk: int = 256,
+    overlap: int = 32,
+    group: int = 12,
 ) -> Tensor:
     """:meth:`QuerySeparator.forward` over any number of frames, in overlapping chunks.
 
     Chunks of ``chunk`` frames (3 s, the length of the training crops) overlap by ``overlap``
-    frames and are cross-faded linearly. All chunks run as one batch, so the recurrent layers
-    take ``chunk`` sequential steps however long the song is.
+    frames and are cross-faded linearly. They run ``group`` at a time as one batch (about 30 s
+    of song), so the memory a song needs does not grow with its length. On a 4-minute song,
+    groups of 12 took no longer than all chunks in one batch (one thread; with the band
+    branch, half as long) and half the memory of the band branch.
     """
     frames = magnitude.shape[-1]
     if frames <= chunk:
@@ -223,9 +233,10 @@ def mask_long(
     starts = list(range(0, frames - overlap, step))
     starts[-1] = max(0, frames - chunk)
     pieces = torch.stack([magnitude[..., s : s + chunk] for s in starts], dim=0)
-    count, batch = pieces.shape[:2]
-    flat = pieces.reshape(count * batch, BINS, -1)
-    masks = net(flat, query.repeat(count, 1)).reshape(count, batch, BINS, -1)
+    masks = torch.cat([
+        net(part.reshape(-1, BINS, chunk), query.repeat(part.shape[0], 1)).reshape(part.shape)
+        for part in pieces.split(group)
+    ])  # fmt: skip
     out = magnitude.new_zeros(magnitude.shape)
     weight = magnitude.new_zeros(frames)
     ramp = torch.ones(chunk, dtype=magnitude.dtype)
