@@ -57,7 +57,7 @@ class TrainConfig:
     seed: int = 0
     width: int = 256
     layers: int = 3
-    band_width: int = 0  # channels per band of the band branch (0: none; from run v5 on, 32)
+    band_width: int = 0  # channels per band of the band branch (0: none; run v5: 32)
     query_noise: float = 0.1
     prototype_share: float = 0.2  # of single-source queries: the family's mean query (by tag)
     checkpoint_every: int = 100
