@@ -113,10 +113,10 @@ class BandBranch(nn.Module):
 
     Each band's log-magnitudes are projected to ``channels`` features (a linear map of its
     own per band), conditioned on the query by FiLM, and a bidirectional GRU runs across the
-    bands of every frame, so a band hears its harmonics and neighbours. :meth:`features`
-    gives the trunk a summary; :meth:`logits` turns band features and the trunk's output into
-    a correction of the mask's logits per bin. Both outputs start at zero, so a trunk trained
-    without the branch is unchanged until the branch learns.
+    bands of every frame, so a band hears its harmonics and neighbours (:meth:`features`).
+    :meth:`summary` gives the trunk what the bands hold; :meth:`logits` turns band features
+    and the trunk's output into a correction of the mask's logits per bin. Both outputs start
+    at zero, so a trunk trained without the branch is unchanged until the branch learns.
     """
 
     def __init__(self, cond_dim: int, trunk: int, channels: int) -> None:
@@ -222,9 +222,9 @@ def mask_long(
 
     Chunks of ``chunk`` frames (3 s, the length of the training crops) overlap by ``overlap``
     frames and are cross-faded linearly. They run ``group`` at a time as one batch (about 30 s
-    of song), so the memory a song needs does not grow with its length. On a 4-minute song,
-    groups of 12 took no longer than all chunks in one batch (one thread; with the band
-    branch, half as long) and half the memory of the band branch.
+    of song), so the memory a song needs does not grow with its length. On a 4-minute song
+    (one thread), groups of 12 took no longer than all chunks in one batch; with the band
+    branch, half as long and with half the memory.
     """
     frames = magnitude.shape[-1]
     if frames <= chunk:
