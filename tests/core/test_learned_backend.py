@@ -12,10 +12,17 @@ import torch
 from tagbox_gui.core.audio.song import Song, analysis_signal
 from tagbox_gui.core.audio.stems import render_stems
 from tagbox_gui.core.errors import AudioError, ConfigError
-from tagbox_gui.core.nets.separator import load_separator, sha256_of
+from tagbox_gui.core.nets.separator import (
+    QuerySeparator,
+    SeparatorShape,
+    load_separator,
+    save_separator,
+    sha256_of,
+)
 from tagbox_gui.core.separation import engine
 from tagbox_gui.core.separation.backends.learned import (
     SETTINGS,
+    WEIGHTS_ENV,
     WEIGHTS_SHA256,
     LearnedBackend,
     load_shipped,
@@ -93,6 +100,35 @@ def test_a_zero_step_run_is_one_forward_pass_without_taggers(tmp_path: Path) -> 
     assert separated.shape == residual.shape == song.data.shape
     np.testing.assert_allclose(separated + residual, song.data, atol=1e-6)
     assert not np.allclose(separated, 0)
+
+
+def test_weights_with_a_band_branch_separate_through_the_same_backend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shipped
+) -> None:
+    """Other weights (here a small network with the band branch) serve through $TAGBOX_SEPARATOR."""
+    net, prototypes = shipped
+    torch.manual_seed(0)
+    banded = QuerySeparator(SeparatorShape(net.shape.query_dim, width=16, layers=1, band_width=8))
+    for param in banded.parameters():  # the branch starts at zero; give it a say
+        torch.nn.init.normal_(param, std=0.1)
+    path = tmp_path / "banded.pt"
+    save_separator(banded, path, {"prototypes": prototypes})
+    monkeypatch.setenv(WEIGHTS_ENV, str(path))
+    cache = ModelCache()
+    assert load_shipped(cache)[0].shape.band_width == 8
+    song = _song()
+    result = engine.run_to_end(engine.run(default_config("learned", tags=("piano",)), song,
+                                          ModelStore(tmp_path / "no-models"), cache))  # fmt: skip
+    separated, residual = render_stems(song, result.estimate)
+    assert separated.shape == song.data.shape
+    np.testing.assert_allclose(separated + residual, song.data, atol=1e-6)
+    # Steering can move the query of a network with the branch: its gradient reaches it.
+    start = (prototypes["piano"] - banded.query_mean) / banded.query_std
+    backend = LearnedBackend(load_shipped(cache)[0], start, SETTINGS)
+    latent = backend.init_latent(torch.from_numpy(analysis_signal(song))[None], seed=0)
+    with torch.enable_grad():
+        backend.decode(latent).pow(2).sum().backward()
+    assert latent.grad is not None and float(latent.grad.abs().sum()) > 0
 
 
 def test_avoided_tags_without_steps_are_refused_not_dropped(tmp_path: Path) -> None:
