@@ -17,7 +17,9 @@ prototype query and with the stem's own query.
 
 Seeded and resumable: every ``--checkpoint-every`` steps the sampler and torch are re-seeded
 from (seed, step), and ``last.pt`` is written (weights, optimiser, step); a run resumed from it
-is the same as one that never stopped. ``log.jsonl`` holds the losses and validations.
+is the same as one that never stopped. The last step's ``last.pt`` keeps no optimiser state,
+which only resuming needs: a finished run's checkpoint is a third of the size, small enough to
+commit. ``log.jsonl`` holds the losses and validations.
 """
 
 from __future__ import annotations
@@ -197,9 +199,11 @@ def _reseed(sampler: MixSampler, config: TrainConfig, step: int) -> np.random.Ge
 def _save_checkpoint(out: Path, net: QuerySeparator, optimiser: torch.optim.Optimizer, step: int,
                      config: TrainConfig, bank: QueryBank, best: float) -> None:  # fmt: skip
     tmp = out / "last.pt.tmp"
-    torch.save({"config": asdict(config), "shape": asdict(net.shape), "step": step,
-                "model": net.state_dict(), "optimiser": optimiser.state_dict(),
-                "best": best}, tmp)  # fmt: skip
+    state = {"config": asdict(config), "shape": asdict(net.shape), "step": step,
+             "model": net.state_dict(), "best": best}  # fmt: skip
+    if step < config.steps:  # a finished run is never resumed (its settings fix its steps)
+        state["optimiser"] = optimiser.state_dict()
+    torch.save(state, tmp)
     tmp.replace(out / "last.pt")
     _save_separator(out / "separator.pt", net, step, bank)
 
@@ -268,8 +272,9 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1) -> Pat
         if stored != asdict(config):
             raise SystemExit(f"{last} was made with other settings: {state['config']}")
         net.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
         step = int(state["step"])
+        if step < config.steps:
+            optimiser.load_state_dict(state["optimiser"])
         best = float(state.get("best", -np.inf))
     elif config.init:  # a new run from given weights, their query standardisation with them
         _load_init(net, Path(config.init))

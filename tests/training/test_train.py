@@ -69,8 +69,16 @@ def test_same_seed_same_run_and_resume_is_seamless(corpus: Path, tmp_path: Path)
     (tmp_path / "c").mkdir()
     stopped = train_until(corpus, tmp_path / "c", half, stop_at=10)
     assert stopped == 10
+    assert "optimiser" in torch.load(tmp_path / "c" / "last.pt", weights_only=True)
     train(corpus, tmp_path / "c", half)
     assert _losses(tmp_path / "c") == _losses(tmp_path / "a")
+    # A finished run keeps no optimiser state; running it again changes nothing.
+    final = torch.load(tmp_path / "c" / "last.pt", weights_only=True)
+    assert final["step"] == 20 and "optimiser" not in final
+    train(corpus, tmp_path / "c", half)
+    assert _losses(tmp_path / "c") == _losses(tmp_path / "a")
+    again = torch.load(tmp_path / "c" / "last.pt", weights_only=True)["model"]
+    assert all(torch.equal(again[k], v) for k, v in final["model"].items())
 
 
 def train_until(corpus: Path, out: Path, config: TrainConfig, stop_at: int) -> int:
