@@ -15,6 +15,14 @@ The query asks for:
   names a stem of that family from a song not used in the mixture, whose cached query the
   trainer looks up.
 
+A share ``p_song`` of the examples are instead **whole-song** crops (kind ``song``): the target
+stem and other stems of its own song, cropped at the same instant, so the sources play in one
+key, one tempo and one chord progression, as in any real song (and in the songs the separator
+is asked about). Every other stem of the song is kept with probability :data:`SONG_KEEP` (at
+least one), each with its own equaliser and level. Remixing across songs, the rest of the
+examples, gives variety; whole-song crops teach what remixes lack: telling apart instruments
+that share their pitches and onsets.
+
 Families are drawn with the band families (piano, guitar, bass, drums, strings) twice as
 likely as the others, both for the mixture and for the target.
 
@@ -50,6 +58,7 @@ LEVEL_DB = -28.0
 SPREAD_DB = 10.0
 BAND_WEIGHT = 2.0
 MIN_SOURCES, MAX_SOURCES = 2, 6
+SONG_KEEP = 0.8  # whole-song examples: the chance that each other stem of the song is kept
 FULL_SCALE = 32768.0
 EQ_POINTS = (60.0, 150.0, 400.0, 1000.0, 2500.0, 6000.0)  # Hz, the equaliser's control points
 
@@ -82,7 +91,7 @@ class Example:
     target: np.ndarray  # float32 [samples]: sum of the asked-for sources (zeros if absent)
     targets: tuple[StemRef, ...]  # the stems the query asks for (absent: of another song)
     family: str  # the family asked for ("+"-joined for pairs, e.g. "bass+drums")
-    kind: str  # "single", "pair" or "absent"
+    kind: str  # "single", "pair", "absent" or "song" (one stem of a whole-song crop)
     sources: tuple[Placement, ...] = ()  # every source of the mixture, as summed
 
 
@@ -93,6 +102,7 @@ class _Stem:
     ref: StemRef
     data: np.ndarray  # int16 [samples], a row of a memory map
     windows: np.ndarray  # int: first 1-s windows of acceptable crops
+    level_db: float = LEVEL_DB  # RMS (dBFS) over its active 1-s windows: its level in its song
 
 
 def list_songs(corpus: Path) -> list[str]:
@@ -143,6 +153,15 @@ def equalise(audio: np.ndarray, eq: tuple[float, ...], rate: int = SAMPLE_RATE) 
     return np.fft.irfft(spectrum * 10.0 ** (db / 20.0), n=len(audio)).astype(audio.dtype)
 
 
+def active_level(levels: list[float]) -> float:
+    """A stem's RMS in dBFS over its active 1-s windows (:data:`LEVEL_DB` if none is)."""
+    db = np.asarray(levels, dtype=np.float64)
+    db = db[db > ACTIVE_DB]
+    if not len(db):
+        return LEVEL_DB
+    return float(10 * np.log10(np.mean(10 ** (db / 10))))
+
+
 def crop_windows(levels: list[float], n_samples: int, crop: int, rate: int = SAMPLE_RATE):
     """First 1-s windows of crops whose every covered window is active.
 
@@ -173,6 +192,7 @@ class MixSampler:
         p_pair: float = 0.1,
         p_absent: float = 0.1,
         eq_db: float = 0.0,
+        p_song: float = 0.0,
     ) -> None:
         """Open the songs (all finished songs by default) of ``corpus`` for sampling."""
         self.corpus = Path(corpus)
@@ -181,7 +201,9 @@ class MixSampler:
         self.p_pair = p_pair
         self.p_absent = p_absent
         self.eq_db = eq_db
+        self.p_song = p_song
         self.pools: dict[str, list[_Stem]] = {}
+        self.songs: dict[str, list[_Stem]] = {}  # every stem of each song, by row
         for song in songs if songs is not None else list_songs(self.corpus):
             self._open(song)
         if len(self.pools) < MIN_SOURCES:
@@ -193,11 +215,15 @@ class MixSampler:
         folder = self.corpus / "songs" / song
         meta = json.loads((folder / "meta.json").read_text())
         stems = np.load(folder / "stems.npy", mmap_mode="r")
+        rows = []
         for k, info in enumerate(meta["stems"]):
             windows = crop_windows(info["rms_db_per_second"], stems.shape[1], self.n)
+            ref = StemRef(song, k, info["family"], int(info["program"]))
+            stem = _Stem(ref, stems[k], windows, active_level(info["rms_db_per_second"]))
+            rows.append(stem)
             if len(windows):
-                ref = StemRef(song, k, info["family"], int(info["program"]))
-                self.pools.setdefault(ref.family, []).append(_Stem(ref, stems[k], windows))
+                self.pools.setdefault(stem.ref.family, []).append(stem)
+        self.songs[song] = rows
 
     # ----------------------------------------------------------------------------------------
 
@@ -220,25 +246,34 @@ class MixSampler:
             return "absent"
         return "single"
 
-    def _crop(self, stem: _Stem) -> tuple[int, np.ndarray]:
-        """A random active crop of a stem: (start sample, float32 audio at full scale 1)."""
+    def _start(self, stem: _Stem) -> int:
+        """The first sample of a random crop of a stem where it is active."""
         w = int(stem.windows[self.rng.integers(len(stem.windows))])
         first = w * SAMPLE_RATE
         last = min(first + SAMPLE_RATE - 1, len(stem.data) - self.n)
-        start = int(self.rng.integers(first, last + 1))
-        audio = stem.data[start : start + self.n].astype(np.float32) / np.float32(FULL_SCALE)
-        return start, audio
+        return int(self.rng.integers(first, last + 1))
 
-    def _source(self, stem: _Stem) -> tuple[Placement, np.ndarray]:
-        """A crop, equalised at random when ``eq_db`` > 0, at a random RMS level."""
-        start, audio = self._crop(stem)
+    def _source(self, stem: _Stem, start: int | None = None) -> tuple[Placement, np.ndarray]:
+        """A crop, randomly equalised, at a random level.
+
+        Without ``start``: a random active crop, brought to a random RMS. From ``start`` (a
+        whole-song example): the stem's own level in its song is brought to a random RMS, so
+        a crop where it is quiet or silent stays quiet or silent.
+        """
+        whole_song = start is not None
+        if start is None:
+            start = self._start(stem)
+        audio = stem.data[start : start + self.n].astype(np.float32) / np.float32(FULL_SCALE)
         eq: tuple[float, ...] = ()
         if self.eq_db > 0:
             eq = tuple(float(g) for g in self.rng.uniform(-self.eq_db, self.eq_db, len(EQ_POINTS)))
             audio = equalise(audio, eq)
-        rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
         level = LEVEL_DB + self.rng.uniform(-SPREAD_DB, SPREAD_DB)
-        gain = 10.0 ** (level / 20.0) / max(rms, 1e-5)
+        if whole_song:
+            gain = 10.0 ** ((level - stem.level_db) / 20.0)
+        else:
+            rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
+            gain = 10.0 ** (level / 20.0) / max(rms, 1e-5)
         return Placement(stem.ref, start, gain, eq), audio * np.float32(gain)
 
     def _absent_ref(self, family: str, songs: set[str]) -> StemRef:
@@ -247,8 +282,48 @@ class MixSampler:
         others = [s for s in pool if s.ref.song not in songs] or pool
         return others[int(self.rng.integers(len(others)))].ref
 
+    def _sample_song(self) -> Example:
+        """A whole-song example: one stem and others of its own song, cropped together."""
+        family = self._pick_families(self.families, 1)[0]
+        pool = self.pools[family]
+        target_stem = pool[int(self.rng.integers(len(pool)))]
+        start = self._start(target_stem)
+        others = [s for s in self.songs[target_stem.ref.song] if s is not target_stem]
+        if not others:  # a song of one stem has no whole-song mixture
+            return self._sample_remix()
+        keep = [s for s in others if self.rng.random() < SONG_KEEP]
+        if not keep:
+            keep = [others[int(self.rng.integers(len(others)))]]
+        placed = [self._source(s, start) for s in [target_stem, *keep]]
+        return self._finish("song", family, (target_stem.ref,), placed, placed[0][1].copy())
+
+    def _finish(
+        self,
+        kind: str,
+        family: str,
+        targets: tuple[StemRef, ...],
+        placed: list[tuple[Placement, np.ndarray]],
+        target: np.ndarray,
+    ) -> Example:
+        """Sum the sources into the mixture, scaled with its target if it would clip."""
+        placements = [p for p, _ in placed]
+        mix = np.sum([audio for _, audio in placed], axis=0, dtype=np.float32)
+        peak = float(np.max(np.abs(mix)))
+        if peak > 1.0:
+            scale = 1.0 / peak
+            mix *= np.float32(scale)
+            target *= np.float32(scale)
+            placements = [Placement(p.ref, p.start, p.gain * scale, p.eq) for p in placements]
+        return Example(mix, target, targets, family, kind, tuple(placements))
+
     def sample(self) -> Example:
         """Draw one example."""
+        if self.p_song > 0 and self.rng.random() < self.p_song:
+            return self._sample_song()
+        return self._sample_remix()
+
+    def _sample_remix(self) -> Example:
+        """An example remixed across songs: single, pair or absent."""
         kind = self._draw_kind()
         most = len(self.families) - (1 if kind == "absent" else 0)
         n_sources = int(self.rng.integers(MIN_SOURCES, min(MAX_SOURCES, most) + 1))
@@ -270,13 +345,7 @@ class MixSampler:
             idx = [families.index(f) for f in sorted(chosen)]
             targets = tuple(placements[i].ref for i in idx)
             target = np.sum([placed[i][1] for i in idx], axis=0, dtype=np.float32)
-        peak = float(np.max(np.abs(mix)))
-        if peak > 1.0:
-            scale = 1.0 / peak
-            mix *= np.float32(scale)
-            target *= np.float32(scale)
-            placements = [Placement(p.ref, p.start, p.gain * scale, p.eq) for p in placements]
-        return Example(mix, target, targets, family, kind, tuple(placements))
+        return self._finish(kind, family, targets, placed, target)
 
     def batch(self, n: int) -> list[Example]:
         """Draw ``n`` examples."""

@@ -12,8 +12,11 @@ mixture is coloured by a random equaliser (``eq_db``), its query left as it was.
 
 The loss is minus the mean of the SI-SDR and the SNR of the masked mixture against the
 target (see :func:`separation_loss`), so every example weighs the same in dB.
-Validation: SI-SDR improvement on a fixed set of mixtures of held-out songs, with the
-prototype query and with the stem's own query.
+A ``song_share`` of the examples are whole-song crops (a stem with others of its own song, in
+one key and tempo), the rest remixed across songs.
+Validation: SI-SDR improvement on two fixed sets of mixtures of held-out songs, remixed
+(``si_sdri_prototype``, ``si_sdri_own``) and whole-song (``si_sdri_song_prototype``,
+``si_sdri_song_own``), with the prototype query and with the stem's own query.
 
 Seeded and resumable: every ``--checkpoint-every`` steps the sampler and torch are re-seeded
 from (seed, step), and ``last.pt`` is written (weights, optimiser, step); a run resumed from it
@@ -66,6 +69,7 @@ class TrainConfig:
     valid_every: int = 500
     valid_examples: int = 48
     eq_db: float = 8.0  # range of the random equaliser of every source (training.mixes)
+    song_share: float = 0.0  # of examples: whole-song crops (training.mixes, kind "song")
     init: str = ""  # weights a new run starts from (save_separator format); "": from scratch
     recipe: int = 2  # 1: the first recipe (energy-floored SI-SDR, lr halved at 80 %), retired
 
@@ -166,9 +170,12 @@ def si_sdr(estimate: np.ndarray, reference: np.ndarray) -> float:
     )
 
 
-def validate(net: QuerySeparator, examples: list[Example], queries: dict[str, list[np.ndarray]]
-             ) -> dict[str, float]:  # fmt: skip
-    """Mean SI-SDR improvement (dB) over the non-absent examples for each kind of query."""
+def validate(net: QuerySeparator, examples: list[Example], queries: dict[str, list[np.ndarray]],
+             prefix: str = "") -> dict[str, float]:  # fmt: skip
+    """Mean SI-SDR improvement (dB) over the non-absent examples for each kind of query.
+
+    Keys: ``si_sdri_<prefix><query kind>``.
+    """
     net.eval()
     mix, _ = _tensors(examples)
     out: dict[str, float] = {}
@@ -180,7 +187,7 @@ def validate(net: QuerySeparator, examples: list[Example], queries: dict[str, li
             pairs = zip(estimate, examples, strict=True)
             gains = [si_sdr(est, e.target) - si_sdr(e.mix, e.target)
                      for est, e in pairs if e.kind != "absent"]  # fmt: skip
-            out[f"si_sdri_{name}"] = float(np.mean(gains))
+            out[f"si_sdri_{prefix}{name}"] = float(np.mean(gains))
     net.train()
     return out
 
@@ -216,10 +223,15 @@ def _save_separator(path: Path, net: QuerySeparator, step: int, bank: QueryBank)
     tmp.replace(path)
 
 
-def _valid_set(corpus: Path, songs: list[str], config: TrainConfig,
-               bank: QueryBank) -> tuple[list[Example], dict[str, list[np.ndarray]]]:  # fmt: skip
-    rng = np.random.default_rng((config.seed, 1 << 40))
-    sampler = MixSampler(corpus, songs, config.seconds, rng, p_pair=0.0, p_absent=0.0)
+ValidSet = tuple[list[Example], dict[str, list[np.ndarray]]]
+
+
+def _valid_set(corpus: Path, songs: list[str], config: TrainConfig, bank: QueryBank,
+               whole_song: bool = False) -> ValidSet:  # fmt: skip
+    """Fixed validation examples of held-out songs (remixed, or whole-song) and their queries."""
+    rng = np.random.default_rng((config.seed, 1 << 40, 1) if whole_song else (config.seed, 1 << 40))
+    sampler = MixSampler(corpus, songs, config.seconds, rng, p_pair=0.0, p_absent=0.0,
+                         p_song=1.0 if whole_song else 0.0)  # fmt: skip
     examples = sampler.batch(config.valid_examples)
     queries = load_queries(corpus, sorted({e.targets[0].song for e in examples}))
     own = [queries[e.targets[0].song][e.targets[0].index] for e in examples]
@@ -278,8 +290,10 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1) -> Pat
         best = float(state.get("best", -np.inf))
     elif config.init:  # a new run from given weights, their query standardisation with them
         _load_init(net, Path(config.init))
-    sampler = MixSampler(corpus, train_songs, config.seconds, eq_db=config.eq_db)
+    sampler = MixSampler(corpus, train_songs, config.seconds, eq_db=config.eq_db,
+                         p_song=config.song_share)  # fmt: skip
     valid = _valid_set(corpus, valid_songs, config, bank)
+    valid_song = _valid_set(corpus, valid_songs, config, bank, whole_song=True)
     rng = _reseed(sampler, config, step)
     log = (out / "log.jsonl").open("a")
     bar = tqdm(total=config.steps, initial=step, desc="train", unit="step")
@@ -308,6 +322,7 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1) -> Pat
             bar.write(f"step {step}: non-finite loss or gradient, skipped ({_describe(examples)})")
         if step % config.valid_every == 0 or step == config.steps:
             record.update(validate(net, *valid))
+            record.update(validate(net, *valid_song, prefix="song_"))
             bar.write(json.dumps(record))
             if record["si_sdri_prototype"] > best:  # kept: a later step may be worse
                 best = record["si_sdri_prototype"]

@@ -8,7 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.mixes import EQ_POINTS, MixSampler, StemRef, equalise, list_songs, split_songs
+from training.mixes import (
+    EQ_POINTS,
+    MixSampler,
+    StemRef,
+    active_level,
+    equalise,
+    list_songs,
+    split_songs,
+)
 from training.render import rms_db_per_second, to_int16
 
 RATE = 22050
@@ -59,9 +67,11 @@ def _audio(corpus: Path, ref: StemRef, start: int) -> np.ndarray:
     return stems[ref.index, start : start + N].astype(np.float64) / 32768.0
 
 
-def _sampler(corpus: Path, seed: int = 0, eq_db: float = 8.0) -> MixSampler:
+def _sampler(corpus: Path, seed: int = 0, eq_db: float = 8.0, p_song: float = 0.0) -> MixSampler:
     rng = np.random.default_rng(seed)
-    return MixSampler(corpus, seconds=3.0, rng=rng, p_pair=0.3, p_absent=0.3, eq_db=eq_db)
+    return MixSampler(
+        corpus, seconds=3.0, rng=rng, p_pair=0.3, p_absent=0.3, eq_db=eq_db, p_song=p_song
+    )
 
 
 @pytest.fixture(scope="module")
@@ -166,3 +176,59 @@ def test_split_is_deterministic_disjoint_and_complete(corpus: Path):
     assert sorted(train + valid) == list_songs(corpus)
     sampler = MixSampler(corpus, songs=valid, rng=np.random.default_rng(0))
     assert {p.ref.song for ex in sampler.batch(20) for p in ex.sources} <= set(valid)
+
+
+@pytest.fixture(scope="module")
+def song_examples(corpus: Path):
+    return _sampler(corpus, seed=2, p_song=1.0).batch(200)
+
+
+def test_whole_song_examples_crop_one_song_at_one_instant(corpus: Path, song_examples):
+    for ex in song_examples:
+        assert ex.kind == "song" and len(ex.targets) == 1
+        (target,) = ex.targets
+        assert ex.sources[0].ref == target and ex.family == target.family
+        assert 2 <= len(ex.sources) <= 4  # the fixture's songs have four stems
+        assert len({p.ref.song for p in ex.sources}) == 1
+        assert len({p.ref.index for p in ex.sources}) == len(ex.sources)
+        assert len({p.start for p in ex.sources}) == 1
+        if target.index == 0:  # the target is cropped where it plays
+            assert ex.sources[0].start >= 3 * RATE
+    # Stems silent at that instant stay in the mixture (silent), as in the song.
+    assert any(p.ref.index == 0 and p.start < 3 * RATE for ex in song_examples for p in ex.sources)
+
+
+def test_whole_song_mixture_and_target_are_the_placed_crops(corpus: Path, song_examples):
+    for ex in song_examples[:40]:
+        crops = [p.gain * equalise(_audio(corpus, p.ref, p.start), p.eq) for p in ex.sources]
+        assert np.allclose(ex.mix, sum(crops), atol=1e-5)
+        assert np.allclose(ex.target, crops[0], atol=1e-5)
+        assert np.max(np.abs(ex.mix)) <= 1.0 + 1e-6
+
+
+def test_whole_song_levels_follow_the_stem_in_its_song_not_the_crop(corpus: Path, song_examples):
+    """Each stem's level in its song is set to -28 dBFS +- 10 dB (a mixture that would clip
+    is scaled down), so a crop where the stem is silent is not brought up."""
+    for ex in song_examples:
+        for p in ex.sources:
+            meta = json.loads((corpus / "songs" / p.ref.song / "meta.json").read_text())
+            level = active_level(meta["stems"][p.ref.index]["rms_db_per_second"])
+            placed = 20 * np.log10(p.gain) + level
+            assert placed <= -18.0 + 1e-6
+            if np.max(np.abs(ex.mix)) < 1.0 - 1e-6:  # not scaled down
+                assert placed >= -38.0 - 1e-6
+
+
+def test_active_level_is_the_power_mean_of_the_active_windows():
+    assert active_level([-20.0, -20.0, -90.0]) == pytest.approx(-20.0)
+    assert active_level([-10.0, -90.0, -20.0]) == pytest.approx(10 * np.log10((0.1 + 0.01) / 2))
+    assert active_level([-90.0, -60.0]) == -28.0  # never active: the common level
+
+
+def test_the_song_share_decides_how_often_an_example_is_a_whole_song(corpus: Path):
+    kinds = [ex.kind for ex in _sampler(corpus, seed=3, p_song=0.5).batch(400)]
+    assert 0.4 < kinds.count("song") / len(kinds) < 0.6
+    assert {"single", "pair", "absent"} <= set(kinds)
+    a, b = (_sampler(corpus, 6, p_song=0.5).batch(20) for _ in range(2))
+    for x, y in zip(a, b, strict=True):
+        assert (x.kind, x.sources) == (y.kind, y.sources) and np.array_equal(x.mix, y.mix)

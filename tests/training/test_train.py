@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -52,13 +53,19 @@ def test_loss_falls_and_the_export_loads(corpus: Path, tmp_path: Path) -> None:
     losses = _losses(tmp_path)
     assert len(losses) == TINY.steps
     assert sum(losses[-10:]) / 10 < 0.9 * sum(losses[:10]) / 10
+    validations = [r for r in map(json.loads, (tmp_path / "log.jsonl").read_text().splitlines())
+                   if "si_sdri_prototype" in r]  # fmt: skip
+    assert [r["step"] for r in validations] == [30, 60]
+    for record in validations:  # remixed and whole-song mixtures, by prototype and own query
+        for key in ("prototype", "own", "song_prototype", "song_own"):
+            assert math.isfinite(record[f"si_sdri_{key}"])
     net, extra = load_separator(path)
     assert net.shape.width == 32 and extra["step"] == TINY.steps
     assert set(extra["prototypes"]) >= {"drums"} or extra["prototypes"]
 
 
 def test_same_seed_same_run_and_resume_is_seamless(corpus: Path, tmp_path: Path) -> None:
-    config = replace(TINY, steps=20)
+    config = replace(TINY, steps=20, song_share=0.5)
     train(corpus, tmp_path / "a", config)
     train(corpus, tmp_path / "b", replace(config, steps=20))
     assert _losses(tmp_path / "a") == _losses(tmp_path / "b")
