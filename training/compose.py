@@ -893,6 +893,11 @@ def _family_weights(families: list[str]) -> np.ndarray:
     return w / w.sum()
 
 
+#: what a song's line-up may be: ``mixed`` (3-7 families drawn by :func:`draw_families`) or
+#: ``band`` (exactly the five band families, one part each, as in a rock or pop band)
+LINEUPS = ("mixed", "band")
+
+
 def draw_families(rng: np.random.Generator) -> list[str]:
     """3-7 distinct families: drums in ~70 % of songs, bass in ~80 %, others weighted."""
     n_parts = int(rng.integers(3, 8))
@@ -1015,18 +1020,23 @@ def compose_song(
     index: int,
     seconds: float = 16.0,
     presets: Mapping[tuple[int, int], str] | None = None,
+    lineup: str = "mixed",
 ) -> Song:
     """Compose song ``index`` of the corpus with ``seed``, long enough for ``seconds``.
 
     ``presets`` (a SoundFont's preset table) limits programs and drum kits to those the
-    SoundFont holds; ``None`` allows all of General MIDI.
+    SoundFont holds; ``None`` allows all of General MIDI. ``lineup`` (one of
+    :data:`LINEUPS`) chooses the families: ``mixed`` draws 3-7 of them, ``band`` plays all
+    five band families, one part each.
     """
+    if lineup not in LINEUPS:
+        raise ValueError(f"unknown line-up {lineup!r} (known: {', '.join(LINEUPS)})")
     rng = np.random.default_rng((seed, index))
     tempo = int(rng.integers(70, 161))
     n_bars = math.ceil((seconds + 1.0) * tempo / 240.0)
     harmony = Harmony.random(rng)
     swing = float(rng.uniform(0.08, 0.17)) if rng.random() < 0.2 else 0.0
-    families = draw_families(rng)
+    families = draw_families(rng) if lineup == "mixed" else list(BAND_FAMILIES)
     programs = [_draw_program(rng, family, presets) for family in families]
     options = [role_options(f, p) for f, p in zip(families, programs, strict=True)]
     roles = balance_roles(

@@ -40,7 +40,7 @@ import soundfile as sf
 from scipy.signal import resample_poly
 from tqdm import tqdm
 
-from training.compose import Song, SongPart, compose_song, song_id
+from training.compose import LINEUPS, Song, SongPart, compose_song, song_id
 from training.midi import write_midi
 from training.soundfonts import DEFAULT_SOUNDFONTS, STACKS, stack_paths, stack_presets
 
@@ -65,6 +65,7 @@ class RenderSettings:
     seed: int
     soundfonts: tuple[str, ...]
     fluidsynth: str = "fluidsynth"
+    lineup: str = "mixed"  # see compose.LINEUPS
 
     @property
     def n_samples(self) -> int:
@@ -83,6 +84,7 @@ class RenderSettings:
             "sample_rate": SAMPLE_RATE,
             "seed": self.seed,
             "soundfonts": list(self.soundfonts),
+            "lineup": self.lineup,
             "soundfont_files": {
                 name: [p.name for p in stack_paths(name)] for name in self.soundfonts
             },
@@ -238,6 +240,7 @@ def song_meta(song: Song, settings: RenderSettings, soundfont: str) -> dict:
         "progression": list(song.progression),
         "beats_per_chord": song.beats_per_chord,
         "swing": round(song.swing, 3),
+        "lineup": settings.lineup,
         "seconds": settings.seconds,
         "sample_rate": SAMPLE_RATE,
         "n_samples": settings.n_samples,
@@ -253,7 +256,7 @@ def render_song(settings: RenderSettings, index: int) -> dict:
     t0 = time.perf_counter()
     soundfont = settings.soundfont_of(index)
     presets = stack_presets(soundfont)
-    song = compose_song(settings.seed, index, settings.seconds, presets)
+    song = compose_song(settings.seed, index, settings.seconds, presets, settings.lineup)
     paths = stack_paths(soundfont)
     stems, stems_meta, dropped = [], [], []
     for song_part in song.parts:
@@ -314,8 +317,8 @@ def prepare_corpus(settings: RenderSettings) -> None:
     path = settings.out / "corpus.json"
     if path.is_file():
         old = json.loads(path.read_text())
-        for key in ("seconds", "sample_rate", "seed", "soundfonts", "generator_version"):
-            if old.get(key) != manifest[key]:
+        for key in ("seconds", "sample_rate", "seed", "soundfonts", "generator_version", "lineup"):
+            if old.get(key, "mixed" if key == "lineup" else None) != manifest[key]:
                 raise SystemExit(
                     f"{path}: {key} is {old.get(key)!r}, this run has {manifest[key]!r}; "
                     "use another --out"
@@ -383,6 +386,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=",".join(DEFAULT_SOUNDFONTS),
         help=f"comma list out of {', '.join(STACKS)} (default: the non-FluidR3 set)",
     )
+    ap.add_argument(
+        "--lineup",
+        choices=LINEUPS,
+        default="mixed",
+        help="mixed: 3-7 families per song; band: the five band families in every song",
+    )
     ap.add_argument("--jobs", type=int, default=1, help="worker processes")
     ap.add_argument("--fluidsynth", default=shutil.which("fluidsynth") or "fluidsynth")
     ap.add_argument("--index-only", action="store_true", help="only rebuild index.json")
@@ -402,7 +411,9 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"unknown SoundFonts {unknown} (known: {', '.join(STACKS)})")
     if shutil.which(args.fluidsynth) is None:
         raise SystemExit("fluidsynth not found: run training/setup.sh")
-    settings = RenderSettings(args.out, args.seconds, args.seed, soundfonts, args.fluidsynth)
+    settings = RenderSettings(
+        args.out, args.seconds, args.seed, soundfonts, args.fluidsynth, args.lineup
+    )
     t0 = time.perf_counter()
     errors = render_corpus(settings, args.n_songs, args.jobs)
     print(f"done in {time.perf_counter() - t0:.1f} s; {len(errors)} failed songs")

@@ -42,6 +42,15 @@ def test_songs_have_3_to_7_parts_of_distinct_families(songs):
         assert 70 <= song.tempo <= 160
 
 
+def test_band_lineup_plays_the_five_band_families_once_each():
+    for index in range(40):
+        song = compose_song(3, index, lineup="band")
+        assert sorted(p.family for p in song.parts) == sorted(BAND_FAMILIES)
+        assert all(p.part.notes for p in song.parts)
+    with pytest.raises(ValueError, match="line-up"):
+        compose_song(3, 0, lineup="orchestra")
+
+
 def test_every_family_appears_often_and_band_families_more(songs):
     counts = Counter(p.family for s in songs for p in s.parts)
     assert set(counts) == set(FAMILIES)

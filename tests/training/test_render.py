@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from training.families import BAND_FAMILIES
 from training.render import RenderSettings, build_index, main, render_corpus
 from training.soundfonts import read_presets
 
@@ -82,3 +83,16 @@ def test_resume_refuses_other_settings(corpus: Path, fluidsynth: str):
     settings = RenderSettings(corpus, 3.0, seed=5, soundfonts=("timgm6mb",), fluidsynth=fluidsynth)
     with pytest.raises(SystemExit, match="seconds"):
         render_corpus(settings, n_songs=1)
+    band = RenderSettings(corpus, SECONDS, 5, ("timgm6mb",), fluidsynth, lineup="band")
+    with pytest.raises(SystemExit, match="lineup"):
+        render_corpus(band, n_songs=1)
+
+
+def test_band_lineup_renders_the_five_band_families(tmp_path: Path, fluidsynth: str):
+    settings = RenderSettings(tmp_path, SECONDS, 6, ("timgm6mb",), fluidsynth, lineup="band")
+    assert render_corpus(settings, n_songs=1) == []
+    meta = json.loads((tmp_path / "songs" / "s6-000000" / "meta.json").read_text())
+    assert meta["lineup"] == "band"
+    assert json.loads((tmp_path / "corpus.json").read_text())["lineup"] == "band"
+    kept = [s["family"] for s in meta["stems"]] + [s["family"] for s in meta["dropped"]]
+    assert sorted(kept) == sorted(BAND_FAMILIES)

@@ -1,0 +1,81 @@
+"""Evaluation sets written from a corpus: the layout of shared/eval/dev, balanced levels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tagbox_gui.core.evaluation.scoring import check_set
+from training.evalset import PEAK_DB, main, write_set
+from training.mixes import SAMPLE_RATE, split_songs
+
+N = SAMPLE_RATE  # one second per stem
+
+
+def _song(root: Path, song: str, families: list[str], rng: np.random.Generator) -> None:
+    folder = root / "songs" / song
+    folder.mkdir(parents=True)
+    gains = np.linspace(0.02, 0.6, len(families))  # very unequal levels as rendered
+    stems = [(g * rng.standard_normal(N)).clip(-1, 1) * 32767 for g in gains]
+    np.save(folder / "stems.npy", np.asarray(stems, dtype=np.int16))
+    meta = {"soundfont": "timgm6mb", "stems": [{"family": f} for f in families]}
+    (folder / "meta.json").write_text(json.dumps(meta))
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    root = tmp_path / "corpus"
+    for i in range(40):
+        _song(root, f"s0-{i:06d}", ["bass", "organ", "drums", "piano"], rng)
+    _song(root, "s0-000100", ["organ", "reed"], rng)  # no band family: skipped
+    _song(root, "s0-000101", ["piano"], rng)  # one stem: skipped
+    return root
+
+
+def test_set_has_the_dev_layout_and_balanced_levels(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "set"
+    songs = ["s0-000000", "s0-000001", "s0-000100", "s0-000101"]
+    manifest = write_set(corpus, out, songs, spread_db=6.0)
+    assert [e["id"] for e in manifest["songs"]] == ["s0-000000", "s0-000001"]
+    assert check_set(out) == [(s, ("bass", "drums", "piano")) for s in songs[:2]]
+    entry = manifest["songs"][0]
+    assert entry["others"] == ["organ"]
+    mix, rate = sf.read(out / "s0-000000" / "mix.flac", dtype="int16")
+    assert rate == SAMPLE_RATE
+    assert 20 * np.log10(np.max(np.abs(mix)) / 32768) == pytest.approx(PEAK_DB, abs=0.01)
+    stems = {f: sf.read(out / "s0-000000" / "stems" / f"{f}.flac", dtype="int16")[0]
+             for f in ("bass", "drums", "piano")}  # fmt: skip
+    rest = mix.astype(np.int32) - sum(s.astype(np.int32) for s in stems.values())
+    rms = {f: np.sqrt(np.mean(np.square(s.astype(np.float64)))) for f, s in stems.items()}
+    rms["organ"] = np.sqrt(np.mean(np.square(rest.astype(np.float64))))
+    offsets = entry["level_offset_db"]
+    assert all(abs(o) <= 3.0 for o in offsets.values())
+    for f in ("drums", "piano", "organ"):  # the drawn offsets, not the rendered levels
+        measured = 20 * np.log10(rms[f] / rms["bass"])
+        assert measured == pytest.approx(offsets[f] - offsets["bass"], abs=0.05)
+
+
+def test_same_seed_same_set_and_cli_takes_the_validation_side(corpus: Path, tmp_path: Path):
+    assert main(["--corpus", str(corpus), "--out", str(tmp_path / "a")]) == 0
+    assert main(["--corpus", str(corpus), "--out", str(tmp_path / "b")]) == 0
+    a = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    b = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    valid = [s for s in split_songs(corpus)[1] if s not in ("s0-000100", "s0-000101")]
+    assert [e["id"] for e in a["songs"]] == valid and a["songs"] == b["songs"]
+    assert (
+        main(["--corpus", str(corpus), "--out", str(tmp_path / "c"), "--all", "--seed", "1"]) == 0
+    )
+    c = json.loads((tmp_path / "c" / "manifest.json").read_text())
+    assert len(c["songs"]) == 40
+    first = {e["id"]: e for e in c["songs"]}[a["songs"][0]["id"]]
+    assert first["level_offset_db"] != a["songs"][0]["level_offset_db"]
+
+
+def test_no_usable_song_is_an_error(corpus: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="band family"):
+        write_set(corpus, tmp_path / "set", ["s0-000100"])

@@ -1,0 +1,138 @@
+"""Write songs of a rendered corpus as an evaluation set, laid out like ``shared/eval/dev``.
+
+``tagbox evaluate SET`` then scores the separator on whole songs of our own composer exactly
+as it scores ``shared/eval/dev``: the same command, defaults, sharing and scorer. A song
+keeps every stem it has in its mixture; its sources (what is asked for and scored) are the
+band families it plays. As in that set, the stems' levels are balanced: each stem's RMS over
+the song is drawn uniformly within ±``spread_db``/2 dB of the others, and the mixture is
+brought to a peak of -1 dBFS. Stems are stored as 16-bit FLAC at the corpus's rate and the
+mixture is the exact integer sum of the stored stems.
+
+Which songs: the validation side of the corpus's split (the songs training never draws from;
+the default), or all of them (a corpus that was never trained on)::
+
+    python -m training.evalset --corpus /work/corpus-band --out /work/sets/band-valid
+    python -m training.evalset --corpus /work/corpus-band-fr3 --out /work/sets/band-fr3 --all
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from training.families import BAND_FAMILIES
+from training.mixes import SAMPLE_RATE, list_songs, split_songs
+
+PEAK_DB = -1.0
+SPREAD_DB = 6.0
+FULL_SCALE = 32768
+
+
+def _song_rng(seed: int, song: str) -> np.random.Generator:
+    """A generator that depends only on the seed and the song's id."""
+    digest = hashlib.sha256(f"{seed}:{song}".encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "big"))
+
+
+def balance(
+    stems: np.ndarray, rng: np.random.Generator, spread_db: float = SPREAD_DB
+) -> tuple[np.ndarray, list[float]]:
+    """Stems (float, [n, samples]) at balanced levels as int16, and the offsets drawn (dB).
+
+    Each stem's RMS is set to a common level plus an offset uniform in ±``spread_db``/2;
+    then one gain for all brings the sum's peak to :data:`PEAK_DB`.
+    """
+    rms = np.sqrt(np.mean(np.square(stems, dtype=np.float64), axis=1))
+    offsets = rng.uniform(-spread_db / 2, spread_db / 2, len(stems))
+    scaled = stems / np.maximum(rms, 1e-9)[:, None] * (10.0 ** (offsets / 20.0))[:, None]
+    peak = float(np.max(np.abs(scaled.sum(axis=0))))
+    scaled *= 10.0 ** (PEAK_DB / 20.0) / max(peak, 1e-9)
+    ints = np.round(scaled * FULL_SCALE).astype(np.int64)
+    return np.clip(ints, -FULL_SCALE, FULL_SCALE - 1).astype(np.int16), [float(o) for o in offsets]
+
+
+def write_song(corpus: Path, song: str, out: Path, seed: int, spread_db: float) -> dict | None:
+    """Write one song's mixture and band stems under ``out/song``; its manifest entry.
+
+    Songs without a band family, or with a single stem, are skipped (``None``).
+    """
+    folder = Path(corpus) / "songs" / song
+    meta = json.loads((folder / "meta.json").read_text())
+    families = [s["family"] for s in meta["stems"]]
+    sources = sorted(f for f in families if f in BAND_FAMILIES)
+    if not sources or len(families) < 2:
+        return None
+    stems = np.load(folder / "stems.npy").astype(np.float64) / FULL_SCALE
+    ints, offsets = balance(stems, _song_rng(seed, song), spread_db)
+    mix = ints.astype(np.int32).sum(axis=0)
+    if np.max(np.abs(mix)) >= FULL_SCALE:
+        raise ValueError(f"{song}: the mixture clips")  # cannot happen at a -1 dBFS peak
+    (out / song / "stems").mkdir(parents=True, exist_ok=True)
+    sf.write(out / song / "mix.flac", mix.astype(np.int16), SAMPLE_RATE, subtype="PCM_16")
+    for family, stem in zip(families, ints, strict=True):
+        if family in BAND_FAMILIES:
+            sf.write(out / song / "stems" / f"{family}.flac", stem, SAMPLE_RATE, subtype="PCM_16")
+    return {
+        "id": song,
+        "sources": sources,
+        "others": sorted(f for f in families if f not in BAND_FAMILIES),
+        "soundfont": meta["soundfont"],
+        "level_offset_db": {f: round(o, 2) for f, o in zip(families, offsets, strict=True)},
+    }
+
+
+def write_set(
+    corpus: Path,
+    out: Path,
+    songs: list[str],
+    seed: int = 0,
+    spread_db: float = SPREAD_DB,
+) -> dict:
+    """Write ``songs`` of ``corpus`` as an evaluation set in ``out``; returns its manifest."""
+    out.mkdir(parents=True, exist_ok=True)
+    entries = [e for song in songs if (e := write_song(corpus, song, out, seed, spread_db))]
+    if not entries:
+        raise ValueError(f"{corpus}: none of the {len(songs)} songs plays a band family")
+    manifest = {
+        "generator": "training.evalset",
+        "corpus": str(corpus),
+        "seed": seed,
+        "spread_db": spread_db,
+        "peak_db": PEAK_DB,
+        "sample_rate": SAMPLE_RATE,
+        "songs": entries,
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m training.evalset``."""
+    ap = argparse.ArgumentParser(
+        prog="python -m training.evalset", description=__doc__.split("\n")[0]
+    )
+    ap.add_argument("--corpus", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument(
+        "--all", action="store_true", help="every song (default: the validation side only)"
+    )
+    ap.add_argument("--seed", type=int, default=0, help="seed of the level offsets")
+    ap.add_argument("--spread-db", type=float, default=SPREAD_DB)
+    args = ap.parse_args(argv)
+    songs = list_songs(args.corpus) if args.all else split_songs(args.corpus)[1]
+    if not songs:
+        raise SystemExit(f"{args.corpus}: no finished songs")
+    manifest = write_set(args.corpus, args.out, songs, args.seed, args.spread_db)
+    n = sum(len(e["sources"]) for e in manifest["songs"])
+    print(f"{args.out}: {len(manifest['songs'])} songs, {n} sources")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
