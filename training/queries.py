@@ -22,10 +22,10 @@ from tagbox_gui.core.nets.taggers import Tagger, load_tagger
 from training.mixes import FULL_SCALE, SAMPLE_RATE, list_songs, split_songs
 
 
-def load_query_taggers(models: Path) -> list[Tagger]:
+def load_query_taggers(models: Path, device: str = "cpu") -> list[Tagger]:
     """The :data:`QUERY_TAGGERS`, from a folder laid out like ``shared/models``."""
     return [
-        load_tagger(spec, models / "taggers" / spec.dataset / spec.arch / "best_model.pth")
+        load_tagger(spec, models / "taggers" / spec.dataset / spec.arch / "best_model.pth", device)
         for spec in QUERY_TAGGERS
     ]
 
@@ -36,10 +36,11 @@ def query_path(corpus: Path, song: str) -> Path:
 
 
 def song_queries(taggers: list[Tagger], corpus: Path, song: str) -> np.ndarray:
-    """Queries ``[n_stems, dim]`` of every stem of ``song``."""
+    """Queries ``[n_stems, dim]`` of every stem of ``song`` (on the taggers' device)."""
     stems = np.load(corpus / "songs" / song / "stems.npy").astype(np.float32) / FULL_SCALE
+    device = next(taggers[0].parameters()).device
     with torch.no_grad():
-        return query_of(taggers, torch.from_numpy(stems), SAMPLE_RATE).numpy()
+        return query_of(taggers, torch.from_numpy(stems).to(device), SAMPLE_RATE).cpu().numpy()
 
 
 def _save(path: Path, array: np.ndarray) -> None:
@@ -73,9 +74,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--corpus", type=Path, required=True)
     parser.add_argument("--models", type=Path, required=True, help="folder with taggers/")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="where the taggers run, e.g. cuda")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    made = cache_queries(load_query_taggers(args.models), args.corpus)
+    made = cache_queries(load_query_taggers(args.models, args.device), args.corpus)
     print(f"cached the queries of {made} songs in {args.corpus / 'queries'}")
 
 

@@ -18,19 +18,27 @@ Validation: SI-SDR improvement on two fixed sets of mixtures of held-out songs, 
 (``si_sdri_prototype``, ``si_sdri_own``) and whole-song (``si_sdri_song_prototype``,
 ``si_sdri_song_own``), with the prototype query and with the stem's own query.
 
-Seeded and resumable: every ``--checkpoint-every`` steps the sampler and torch are re-seeded
-from (seed, step), and ``last.pt`` is written (weights, optimiser, step); a run resumed from it
-is the same as one that never stopped. The last step's ``last.pt`` keeps no optimiser state,
-which only resuming needs: a finished run's checkpoint is a third of the size, small enough to
-commit. ``log.jsonl`` holds the losses and validations.
+Seeded and resumable: every step's batch is drawn from (seed, step) alone (:func:`draw_batch`),
+torch is re-seeded at every step, and every ``--checkpoint-every`` steps ``last.pt`` is written
+(weights, optimiser, step); a run resumed from it is the same as one that never stopped.
+``--device cuda`` trains on a GPU, and ``--workers N`` forks N processes that draw the batches
+ahead (a GPU waits for one process's numpy otherwise); neither changes what is trained. The
+last step's ``last.pt`` keeps no optimiser state, which only resuming needs: a finished run's
+checkpoint is a third of the size, small enough to commit. ``log.jsonl`` holds the losses and
+validations.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import copy
+import itertools
 import json
 import math
+import multiprocessing
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -177,13 +185,14 @@ def validate(net: QuerySeparator, examples: list[Example], queries: dict[str, li
     Keys: ``si_sdri_<prefix><query kind>``.
     """
     net.eval()
-    mix, _ = _tensors(examples)
+    device = next(net.parameters()).device
+    mix = _tensors(examples)[0].to(device)
     out: dict[str, float] = {}
     with torch.no_grad():
         spec_mix = spectrum(mix)
         for name, rows in queries.items():
-            mask = net(spec_mix.abs(), torch.from_numpy(np.stack(rows)))
-            estimate = inverse(mask * spec_mix, mix.shape[1]).numpy()
+            mask = net(spec_mix.abs(), torch.from_numpy(np.stack(rows)).to(device))
+            estimate = inverse(mask * spec_mix, mix.shape[1]).cpu().numpy()
             pairs = zip(estimate, examples, strict=True)
             gains = [si_sdr(est, e.target) - si_sdr(e.mix, e.target)
                      for est, e in pairs if e.kind != "absent"]  # fmt: skip
@@ -197,17 +206,65 @@ def _describe(examples: list[Example]) -> str:
     return "; ".join(f"{e.kind} {e.family} of {[p.ref.song for p in e.sources]}" for e in examples)
 
 
-def _reseed(sampler: MixSampler, config: TrainConfig, step: int) -> np.random.Generator:
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, str]  # mix, target, query, description
+
+
+def draw_batch(sampler: MixSampler, bank: QueryBank, config: TrainConfig, step: int) -> Batch:
+    """The examples and queries of training step ``step``, a function of (seed, step) alone.
+
+    So a resumed run equals an unbroken one, and worker processes can draw batches ahead in
+    any order.
+    """
     sampler.rng = np.random.default_rng((config.seed, step))
-    torch.manual_seed(config.seed * 1_000_003 + step)
-    return np.random.default_rng((config.seed, step, 1))
+    rng = np.random.default_rng((config.seed, step, 1))
+    examples = sampler.batch(config.batch)
+    mix, target = _tensors(examples)
+    query = torch.from_numpy(np.stack([
+        bank.choose(e, rng, config.query_noise, config.prototype_share) for e in examples
+    ]))  # fmt: skip
+    return mix, target, query, _describe(examples)
+
+
+_WORKER_STATE: tuple[MixSampler, QueryBank, TrainConfig] | None = None
+
+
+def _worker_batch(step: int) -> Batch:
+    assert _WORKER_STATE is not None
+    return draw_batch(*_WORKER_STATE, step)
+
+
+def batches(sampler: MixSampler, bank: QueryBank, config: TrainConfig, first: int,
+            workers: int = 0) -> Iterator[Batch]:  # fmt: skip
+    """The batches of steps ``first ..`` in order; drawn ahead by ``workers`` processes if > 0.
+
+    The workers are forked, so they share the corpus's memory maps and the query bank; at
+    most ``2 * workers`` batches wait at a time.
+    """
+    if workers <= 0:
+        for step in range(first, config.steps):
+            yield draw_batch(sampler, bank, config, step)
+        return
+    global _WORKER_STATE
+    _WORKER_STATE = (sampler, bank, config)
+    context = multiprocessing.get_context("fork")
+    with context.Pool(workers) as pool:
+        pending: collections.deque = collections.deque()
+        steps = iter(range(first, config.steps))
+        for step in itertools.islice(steps, 2 * workers):
+            pending.append(pool.apply_async(_worker_batch, (step,)))
+        while pending:
+            batch = pending.popleft().get()
+            for step in itertools.islice(steps, 1):
+                pending.append(pool.apply_async(_worker_batch, (step,)))
+            yield batch
 
 
 def _save_checkpoint(out: Path, net: QuerySeparator, optimiser: torch.optim.Optimizer, step: int,
                      config: TrainConfig, bank: QueryBank, best: float) -> None:  # fmt: skip
     tmp = out / "last.pt.tmp"
+    model = {k: v.cpu() for k, v in net.state_dict().items()}
     state = {"config": asdict(config), "shape": asdict(net.shape), "step": step,
-             "model": net.state_dict(), "best": best}  # fmt: skip
+             "model": model, "best": best}  # fmt: skip
     if step < config.steps:  # a finished run is never resumed (its settings fix its steps)
         state["optimiser"] = optimiser.state_dict()
     torch.save(state, tmp)
@@ -219,7 +276,7 @@ def _save_separator(path: Path, net: QuerySeparator, step: int, bank: QueryBank)
     """The weights as the app loads them (``training.export`` adds the shipped prototypes)."""
     prototypes = {f: torch.from_numpy(p) for f, p in bank.prototypes.items()}
     tmp = path.with_suffix(".tmp")
-    save_separator(net, tmp, {"prototypes": prototypes, "step": step})
+    save_separator(copy.deepcopy(net).cpu(), tmp, {"prototypes": prototypes, "step": step})
     tmp.replace(path)
 
 
@@ -260,8 +317,14 @@ def learning_rate(config: TrainConfig, step: int) -> float:
     return config.lr * warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1) -> Path:
-    """Run (or resume) training into ``out``; returns the path of the exported separator."""
+def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device: str = "cpu",
+          workers: int = 0) -> Path:  # fmt: skip
+    """Run (or resume) training into ``out``; returns the path of the exported separator.
+
+    ``device`` (e.g. ``cuda``) is where the network trains; ``workers`` processes draw the
+    batches ahead (0: this process draws them). Neither changes what is trained: every
+    step's batch depends on the seed and the step alone.
+    """
     torch.set_num_threads(threads)
     out.mkdir(parents=True, exist_ok=True)
     train_songs, valid_songs = split_songs(corpus)
@@ -285,25 +348,23 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1) -> Pat
             raise SystemExit(f"{last} was made with other settings: {state['config']}")
         net.load_state_dict(state["model"])
         step = int(state["step"])
+        net.to(device)
         if step < config.steps:
             optimiser.load_state_dict(state["optimiser"])
         best = float(state.get("best", -np.inf))
     elif config.init:  # a new run from given weights, their query standardisation with them
         _load_init(net, Path(config.init))
+    net.to(device)
     sampler = MixSampler(corpus, train_songs, config.seconds, eq_db=config.eq_db,
                          p_song=config.song_share)  # fmt: skip
     valid = _valid_set(corpus, valid_songs, config, bank)
     valid_song = _valid_set(corpus, valid_songs, config, bank, whole_song=True)
-    rng = _reseed(sampler, config, step)
     log = (out / "log.jsonl").open("a")
     bar = tqdm(total=config.steps, initial=step, desc="train", unit="step")
     started = time.time()
-    while step < config.steps:
-        examples = sampler.batch(config.batch)
-        mix, target = _tensors(examples)
-        query = torch.from_numpy(np.stack([
-            bank.choose(e, rng, config.query_noise, config.prototype_share) for e in examples
-        ]))  # fmt: skip
+    for mix, target, query, description in batches(sampler, bank, config, step, workers):
+        torch.manual_seed(config.seed * 1_000_003 + step)
+        mix, target, query = mix.to(device), target.to(device), query.to(device)
         lr = learning_rate(config, step)
         for group in optimiser.param_groups:
             group["lr"] = lr
@@ -319,7 +380,7 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1) -> Pat
                                     "grad_norm": float(grad_norm), "skipped": not finite,
                                     "seconds": time.time() - started}  # fmt: skip
         if not finite:
-            bar.write(f"step {step}: non-finite loss or gradient, skipped ({_describe(examples)})")
+            bar.write(f"step {step}: non-finite loss or gradient, skipped ({description})")
         if step % config.valid_every == 0 or step == config.steps:
             record.update(validate(net, *valid))
             record.update(validate(net, *valid_song, prefix="song_"))
@@ -333,7 +394,6 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1) -> Pat
         if step % config.checkpoint_every == 0 or step == config.steps:
             log.flush()
             _save_checkpoint(out, net, optimiser, step, config, bank, best)
-            rng = _reseed(sampler, config, step)
     bar.close()
     log.close()
     return out / "separator.pt"
@@ -344,12 +404,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--corpus", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="where the network trains, e.g. cuda")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="processes that draw batches ahead (default 0: none)"
+    )
     defaults = TrainConfig()
     for name, value in asdict(defaults).items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
     args = parser.parse_args(argv)
     config = TrainConfig(**{k: getattr(args, k) for k in asdict(defaults)})
-    path = train(args.corpus, args.out, config, args.threads)
+    path = train(args.corpus, args.out, config, args.threads, args.device, args.workers)
     print(f"separator written to {path}")
 
 
