@@ -228,9 +228,11 @@ def draw_batch(sampler: MixSampler, bank: QueryBank, config: TrainConfig, step: 
 _WORKER_STATE: tuple[MixSampler, QueryBank, TrainConfig] | None = None
 
 
-def _worker_batch(step: int) -> Batch:
+def _worker_batch(step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """A batch drawn in a worker, as numpy arrays (plain pickles, no shared tensor memory)."""
     assert _WORKER_STATE is not None
-    return draw_batch(*_WORKER_STATE, step)
+    mix, target, query, description = draw_batch(*_WORKER_STATE, step)
+    return mix.numpy(), target.numpy(), query.numpy(), description
 
 
 def batches(sampler: MixSampler, bank: QueryBank, config: TrainConfig, first: int,
@@ -253,10 +255,15 @@ def batches(sampler: MixSampler, bank: QueryBank, config: TrainConfig, first: in
         for step in itertools.islice(steps, 2 * workers):
             pending.append(pool.apply_async(_worker_batch, (step,)))
         while pending:
-            batch = pending.popleft().get()
+            mix, target, query, description = pending.popleft().get()
             for step in itertools.islice(steps, 1):
                 pending.append(pool.apply_async(_worker_batch, (step,)))
-            yield batch
+            yield (
+                torch.from_numpy(mix),
+                torch.from_numpy(target),
+                torch.from_numpy(query),
+                description,
+            )
 
 
 def _save_checkpoint(out: Path, net: QuerySeparator, optimiser: torch.optim.Optimizer, step: int,
