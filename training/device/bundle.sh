@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Assemble, in .dev/ (git-ignored via .git/info/exclude), what a bare GPU machine needs to render
+# and train there (training/device/run.sh): FluidSynth with its shared libraries, the TimGM6mb
+# and csound SoundFonts, Python 3.12 wheels of soundfile and cffi, the two query taggers, the
+# corpus manifests, and the starting weights. Run here, after training/setup.sh, from the
+# repository root:  bash training/device/bundle.sh V6w.pt /work/corpus /work/corpus-band
+# (OPL3's SoundFont, 135 MB, is over the machine's 64 MiB transfer limit: its songs are skipped.)
+set -euo pipefail
+init=$1; shift
+D=.dev
+grep -qx '/.dev/' .git/info/exclude 2>/dev/null || echo '/.dev/' >> .git/info/exclude
+rm -rf $D && mkdir -p $D/fs/lib $D/sf2 $D/whl $D/models
+cp "$(command -v fluidsynth)" $D/fs/fluidsynth.bin
+# every shared library but the C/C++ runtimes, which the machine has in newer versions
+for lib in $(ldd "$(command -v fluidsynth)" | awk '/=>/ {print $3}'); do
+  case $(basename "$lib") in
+    libc.so*|libm.so*|libdl.so*|libpthread.so*|librt.so*|ld-linux*|libstdc++*|libgcc_s*) ;;
+    *) cp -L "$lib" $D/fs/lib/ ;;
+  esac
+done
+(cd $D && tar -cJf fs.tar.xz fs && rm -rf fs)
+python3 -c "from training.soundfonts import sound_font_path as p; print(p('timgm6mb')); print(p('csound'))" \
+  | xargs -I{} cp {} $D/sf2/
+python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+  -d $D/whl soundfile==0.13.1 cffi==2.0.0 pycparser
+for t in mtat jamendo; do
+  mkdir -p $D/models/taggers/$t/fcn && cp ../shared/models/taggers/$t/fcn/best_model.pth $D/models/taggers/$t/fcn/
+done
+cp "$init" $D/init.pt
+for c in "$@"; do cp "$c/corpus.json" "$D/$(basename "$c").json"; done
+cp training/device/run.sh training/device/devrun.py $D/
+du -sh $D
