@@ -7,6 +7,13 @@ its file is the ``.sf2`` in ``dpkg -L <package>`` (the package's own file list).
 The development corpus uses :data:`DEFAULT_SOUNDFONTS` (no FluidR3). FluidR3 is kept for a
 separate corpus that trains the model we ship.
 
+A machine without the packages (a lent GPU machine, say) can be given a **bundle**: a folder
+that :func:`write_bundle` filled, here, with the files of the listed packages and their
+sha256. With ``$TAGBOX_SOUNDFONT_BUNDLE`` naming that folder, :func:`sound_font_path` takes
+each SoundFont from the bundle instead, after checking that the bundle says it came from the
+package :data:`PACKAGES` names and that the file still has its recorded digest; a SoundFont the
+bundle lacks is not found. No file is ever named by hand.
+
 ``FluidR3_GS.sf2`` (package fluid-soundfont-gs) is not a General MIDI set on its own: it holds
 only GS variation banks 1-8 (sound effects) and an SFX kit, and no bank-0 instruments. It is
 therefore loaded layered above ``FluidR3_GM.sf2``: the renderer's ``fluidr3`` entry loads both
@@ -16,6 +23,10 @@ files; the GS file changes nothing the composer plays (bank 0 and the standard k
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import os
+import shutil
 import struct
 import subprocess
 from pathlib import Path
@@ -43,6 +54,9 @@ DEFAULT_SOUNDFONTS: tuple[str, ...] = ("timgm6mb", "csound", "opl3")
 
 Preset = tuple[int, int]  # (bank, program)
 
+BUNDLE_ENV = "TAGBOX_SOUNDFONT_BUNDLE"
+BUNDLE_MANIFEST = "soundfonts.json"
+
 
 @functools.cache
 def sound_font_path(key: str) -> Path:
@@ -50,8 +64,12 @@ def sound_font_path(key: str) -> Path:
 
     The file is the ``.sf2`` in the package's own file list (``dpkg -L``), so only the
     allowed packages can ever be used. Raises ``FileNotFoundError`` when it is not installed.
+    With ``$TAGBOX_SOUNDFONT_BUNDLE`` set, the file comes from that bundle (see the module
+    docstring and :func:`bundled_path`).
     """
     package = PACKAGES[key]
+    if os.environ.get(BUNDLE_ENV):
+        return bundled_path(Path(os.environ[BUNDLE_ENV]), key)
     try:
         listing = subprocess.run(
             ["dpkg", "-L", package], capture_output=True, text=True, check=False
@@ -64,6 +82,54 @@ def sound_font_path(key: str) -> Path:
     raise FileNotFoundError(
         f"SoundFont {key!r} not found; run training/setup.sh (package {package})"
     )
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def write_bundle(keys: list[str], folder: Path) -> Path:
+    """Copy the installed files of SoundFonts ``keys`` into ``folder``, with a manifest.
+
+    Each file is found as :func:`sound_font_path` finds it (in its package's file list); the
+    manifest records, per key, the package, the file's name and its sha256. Returns the
+    manifest's path.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = {}
+    for key in keys:
+        source = sound_font_path(key)
+        shutil.copyfile(source, folder / source.name)
+        manifest[key] = {"package": PACKAGES[key], "file": source.name,
+                         "sha256": _sha256(source)}  # fmt: skip
+    path = folder / BUNDLE_MANIFEST
+    path.write_text(json.dumps(manifest, indent=1) + "\n")
+    return path
+
+
+def bundled_path(folder: Path, key: str) -> Path:
+    """The file of SoundFont ``key`` in a bundle made by :func:`write_bundle`.
+
+    Raises ``FileNotFoundError`` when the bundle lacks it, and ``ValueError`` when the bundle
+    says it came from another package than :data:`PACKAGES` names, or the file's sha256 is not
+    the recorded one.
+    """
+    try:
+        manifest = json.loads((folder / BUNDLE_MANIFEST).read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"{folder} is not a SoundFont bundle (no {BUNDLE_MANIFEST})"
+        ) from None
+    entry = manifest.get(key)
+    if entry is None:
+        raise FileNotFoundError(f"SoundFont {key!r} is not in the bundle {folder}")
+    if entry.get("package") != PACKAGES[key]:
+        raise ValueError(f"{folder}: {key!r} is not from package {PACKAGES[key]}")
+    path = folder / Path(entry["file"]).name
+    if not path.is_file() or _sha256(path) != entry["sha256"]:
+        raise ValueError(f"{path} is not the file the bundle recorded for {key!r} (sha256)")
+    return path
 
 
 def stack_paths(name: str) -> list[Path]:

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Assemble, in .dev/ (git-ignored via .git/info/exclude), what a bare GPU machine needs to render
 # and train there (training/device/run.sh): FluidSynth with its shared libraries, the TimGM6mb
-# and csound SoundFonts, Python 3.12 wheels of soundfile and cffi, the two query taggers, the
-# corpus manifests, and the starting weights. Run here, after training/setup.sh, from the
+# and csound SoundFonts (as a checked bundle, see training/soundfonts.py), Python 3.12 wheels of
+# soundfile and cffi, the two query taggers, the corpus manifests, and the starting weights. Run here, after training/setup.sh, from the
 # repository root:  bash training/device/bundle.sh V6w.pt /work/corpus /work/corpus-band
 # (OPL3's SoundFont, 135 MB, is over the machine's 64 MiB transfer limit: its songs are skipped.)
 set -euo pipefail
@@ -19,8 +19,9 @@ for lib in $(ldd "$(command -v fluidsynth)" | awk '/=>/ {print $3}'); do
   esac
 done
 (cd $D && tar -cJf fs.tar.xz fs && rm -rf fs)
-python3 -c "from training.soundfonts import sound_font_path as p; print(p('timgm6mb')); print(p('csound'))" \
-  | xargs -I{} cp {} $D/sf2/
+# the listed packages' files, found by their packages, with their sha256 (training.soundfonts)
+python3 -c "from pathlib import Path; from training.soundfonts import write_bundle
+write_bundle(['timgm6mb', 'csound'], Path('$D/sf2'))"
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
   -d $D/whl soundfile==0.13.1 cffi==2.0.0 pycparser

@@ -8,18 +8,11 @@ D=$PWD/.dev
 [ -n "${SKIP_WHEELS:-}" ] || python3 -m pip install -q --no-index --no-deps --no-compile \
   --no-cache-dir --upgrade --target /tmp/site "$D"/whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD
-mkdir -p /tmp/fs /tmp/bin && tar -xJf "$D/fs.tar.xz" -C /tmp/fs --strip-components=1
+mkdir -p /tmp/fs && tar -xJf "$D/fs.tar.xz" -C /tmp/fs --strip-components=1
 printf '#!/bin/sh\nLD_LIBRARY_PATH=/tmp/fs/lib exec /tmp/fs/fluidsynth.bin "$@"\n' > /tmp/fs/fluidsynth
-# training.soundfonts finds a SoundFont with `dpkg -L <package>`; the machine has no packages
-cat > /tmp/bin/dpkg <<DPKG
-#!/bin/sh
-case "\$2" in
-  timgm6mb-soundfont) echo $D/sf2/TimGM6mb.sf2 ;;
-  csound-soundfont) echo $D/sf2/sf_GMbank.sf2 ;;
-esac
-DPKG
-chmod +x /tmp/fs/fluidsynth /tmp/bin/dpkg
-export PATH=/tmp/bin:$PATH
+# the machine has no SoundFont packages: training.soundfonts takes the checked bundle instead
+export TAGBOX_SOUNDFONT_BUNDLE=$D/sf2
+chmod +x /tmp/fs/fluidsynth
 nvidia-smi -L; /tmp/fs/fluidsynth --version | head -1; nproc
 PYTHONUNBUFFERED=1 python3 "$D/devrun.py" 2>&1 \
   | grep --line-buffered -v "it/s\]\|step/s\]\|song/s\]" | tee "$OUT/log.txt"
