@@ -18,7 +18,6 @@ the default), or all of them (a corpus that was never trained on)::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -27,17 +26,10 @@ import numpy as np
 import soundfile as sf
 
 from training.families import BAND_FAMILIES
-from training.mixes import SAMPLE_RATE, list_songs, split_songs
+from training.mixes import FULL_SCALE, SAMPLE_RATE, list_songs, song_hash, split_songs
 
 PEAK_DB = -1.0
 SPREAD_DB = 6.0
-FULL_SCALE = 32768
-
-
-def _song_rng(seed: int, song: str) -> np.random.Generator:
-    """A generator that depends only on the seed and the song's id."""
-    digest = hashlib.sha256(f"{seed}:{song}".encode()).digest()
-    return np.random.default_rng(int.from_bytes(digest[:8], "big"))
 
 
 def balance(
@@ -69,7 +61,7 @@ def write_song(corpus: Path, song: str, out: Path, seed: int, spread_db: float) 
     if not sources or len(families) < 2:
         return None
     stems = np.load(folder / "stems.npy").astype(np.float64) / FULL_SCALE
-    ints, offsets = balance(stems, _song_rng(seed, song), spread_db)
+    ints, offsets = balance(stems, np.random.default_rng(song_hash(seed, song)), spread_db)
     mix = ints.astype(np.int32).sum(axis=0)
     if np.max(np.abs(mix)) >= FULL_SCALE:
         raise ValueError(f"{song}: the mixture clips")  # cannot happen at a -1 dBFS peak

@@ -117,6 +117,11 @@ def list_songs(corpus: Path) -> list[str]:
     )
 
 
+def song_hash(seed: int, song: str) -> int:
+    """A 64-bit number that depends only on ``seed`` and the song's id (sha256-based)."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{song}".encode()).digest()[:8], "big")
+
+
 def split_songs(
     corpus: Path, valid_fraction: float = 0.05, seed: int = 0
 ) -> tuple[list[str], list[str]]:
@@ -126,12 +131,7 @@ def split_songs(
     fraction, the validation side is never empty.
     """
     songs = list_songs(corpus)
-
-    def score(song: str) -> float:
-        digest = hashlib.sha256(f"{seed}:{song}".encode()).digest()
-        return int.from_bytes(digest[:8], "big") / 2**64
-
-    scores = {s: score(s) for s in songs}
+    scores = {s: song_hash(seed, s) / 2**64 for s in songs}
     valid = [s for s in songs if scores[s] < valid_fraction]
     if not valid and valid_fraction > 0 and len(songs) >= 2:
         valid = [min(songs, key=scores.__getitem__)]
