@@ -32,6 +32,14 @@ through :data:`EQ_POINTS` log-spaced frequencies, each drawn uniformly in ±``eq
 one instrument sounds different from one sample library to another: the libraries it will be
 asked about are not the ones it was trained on.
 
+A share ``p_timbre`` of the sources is changed further (:class:`Timbre`, :func:`source_audio`),
+each change drawn on its own: resampled by up to ±:data:`SHIFT_SEMITONES` (pitch, formants and
+tempo move together, as between two recordings of one instrument sampled at other notes),
+soft-clipped (more or fewer harmonics), or put in a synthetic room (an exponentially decaying
+noise burst: the ambience each library was recorded in). In a whole-song example one
+resampling factor serves every source, so the song stays in one key and one tempo. Again the
+query stays that of the unchanged stem.
+
 The common level leaves headroom: about one mixture in ten reaches a peak of 1 and is scaled
 (median mixture RMS about -19 dBFS).
 
@@ -45,10 +53,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import scipy.fft
 
 from training.families import BAND_FAMILIES
 
@@ -61,6 +70,10 @@ MIN_SOURCES, MAX_SOURCES = 2, 6
 SONG_KEEP = 0.8  # whole-song examples: the chance that each other stem of the song is kept
 FULL_SCALE = 32768.0
 EQ_POINTS = (60.0, 150.0, 400.0, 1000.0, 2500.0, 6000.0)  # Hz, the equaliser's control points
+SHIFT_SEMITONES = 1.5  # timbre: the largest resampling, up or down
+DRIVE = (0.5, 2.5)  # timbre: range of the soft clipper's drive
+ROOM_SECONDS = (0.2, 1.2)  # timbre: range of the synthetic room's RT60
+WET = (0.1, 0.4)  # timbre: range of the room's share of the sound
 
 
 @dataclass(frozen=True)
@@ -74,13 +87,29 @@ class StemRef:
 
 
 @dataclass(frozen=True)
+class Timbre:
+    """A random change of a source's timbre beyond the equaliser (:func:`source_audio`)."""
+
+    rate: float = 1.0  # resampling factor: pitch, formants and tempo times ``rate``
+    drive: float = 0.0  # soft clipper's drive (0: none)
+    room: float = 0.0  # RT60 of the synthetic room in seconds (0: none)
+    wet: float = 0.0  # the room's share of the sound
+    room_seed: int = 0  # seed of the room's noise
+
+    def span(self, n: int) -> int:
+        """How many input samples make ``n`` output samples."""
+        return n if self.rate == 1.0 else math.ceil((n - 1) * self.rate) + 1
+
+
+@dataclass(frozen=True)
 class Placement:
-    """A source of a mixture: ``gain * equalise(stems[ref.index, start:start + n] / 32768, eq)``."""
+    """A source of a mixture: ``gain * source_audio(stems[ref.index], start, n, eq, timbre)``."""
 
     ref: StemRef
     start: int
     gain: float
     eq: tuple[float, ...] = ()  # dB at EQ_POINTS, applied before the gain (() = none)
+    timbre: Timbre = Timbre()
 
 
 @dataclass
@@ -153,6 +182,53 @@ def equalise(audio: np.ndarray, eq: tuple[float, ...], rate: int = SAMPLE_RATE) 
     return np.fft.irfft(spectrum * 10.0 ** (db / 20.0), n=len(audio)).astype(audio.dtype)
 
 
+def resample(audio: np.ndarray, rate: float, n: int) -> np.ndarray:
+    """``n`` samples of ``audio`` read ``rate`` times faster (linear interpolation).
+
+    ``audio`` needs ``Timbre(rate).span(n)`` samples.
+    """
+    if rate == 1.0:
+        return audio[:n]
+    return np.interp(np.arange(n) * rate, np.arange(len(audio)), audio).astype(audio.dtype)
+
+
+def soft_clip(audio: np.ndarray, drive: float) -> np.ndarray:
+    """``audio`` through ``tanh``, driven so that its peak goes in at ``drive`` (0: unchanged)."""
+    peak = float(np.max(np.abs(audio)))
+    if drive <= 0 or peak <= 0:
+        return audio
+    return (np.tanh(audio * (drive / peak)) * (peak / math.tanh(drive))).astype(audio.dtype)
+
+
+def room(audio: np.ndarray, rt60: float, wet: float, seed: int,
+         rate: int = SAMPLE_RATE) -> np.ndarray:  # fmt: skip
+    """``audio`` in a synthetic room: Gaussian noise decaying by 60 dB in ``rt60`` seconds.
+
+    The response has unit energy; ``wet`` of the result is the room, ``1 - wet`` the dry sound.
+    """
+    if rt60 <= 0 or wet <= 0:
+        return audio
+    length = round(rt60 * rate)
+    t = np.arange(length, dtype=np.float32) / np.float32(rate)
+    noise = np.random.default_rng(seed).standard_normal(length, dtype=np.float32)
+    response = noise * np.float32(10.0) ** (np.float32(-3.0 / rt60) * t)
+    response /= np.sqrt(np.sum(response**2))
+    size = scipy.fft.next_fast_len(len(audio) + length - 1, real=True)
+    tail = scipy.fft.irfft(scipy.fft.rfft(audio, size) * scipy.fft.rfft(response, size), size)
+    return ((1.0 - wet) * audio + wet * tail[: len(audio)]).astype(audio.dtype)
+
+
+def source_audio(data: np.ndarray, start: int, n: int, eq: tuple[float, ...] = (),
+                 timbre: Timbre = Timbre()) -> np.ndarray:  # fmt: skip
+    """The ``n`` samples (float32, full scale 1) that a stem's crop from ``start`` becomes.
+
+    Resampled, equalised, soft-clipped and put in a room, in that order.
+    """
+    raw = data[start : start + timbre.span(n)].astype(np.float32) / np.float32(FULL_SCALE)
+    audio = soft_clip(equalise(resample(raw, timbre.rate, n), eq), timbre.drive)
+    return room(audio, timbre.room, timbre.wet, timbre.room_seed)
+
+
 def active_level(levels: list[float]) -> float:
     """A stem's RMS in dBFS over its active 1-s windows (:data:`LEVEL_DB` if none is)."""
     db = np.asarray(levels, dtype=np.float64)
@@ -193,6 +269,7 @@ class MixSampler:
         p_absent: float = 0.1,
         eq_db: float = 0.0,
         p_song: float = 0.0,
+        p_timbre: float = 0.0,
     ) -> None:
         """Open the songs (all finished songs by default) of ``corpus`` for sampling."""
         self.corpus = Path(corpus)
@@ -202,6 +279,7 @@ class MixSampler:
         self.p_absent = p_absent
         self.eq_db = eq_db
         self.p_song = p_song
+        self.p_timbre = p_timbre
         self.pools: dict[str, list[_Stem]] = {}
         self.songs: dict[str, list[_Stem]] = {}  # every stem of each song, by row
         for song in songs if songs is not None else list_songs(self.corpus):
@@ -246,35 +324,57 @@ class MixSampler:
             return "absent"
         return "single"
 
-    def _start(self, stem: _Stem) -> int:
-        """The first sample of a random crop of a stem where it is active."""
+    def _start(self, stem: _Stem, span: int | None = None) -> int:
+        """The first sample of a random crop of ``span`` samples (default: ``n``) where the stem
+        is active."""
+        span = self.n if span is None else span
         w = int(stem.windows[self.rng.integers(len(stem.windows))])
         first = w * SAMPLE_RATE
-        last = min(first + SAMPLE_RATE - 1, len(stem.data) - self.n)
+        last = min(first + SAMPLE_RATE - 1, len(stem.data) - span)
+        if last < first:  # a resampled crop longer than the stem allows from this window
+            return max(0, len(stem.data) - span)
         return int(self.rng.integers(first, last + 1))
 
-    def _source(self, stem: _Stem, start: int | None = None) -> tuple[Placement, np.ndarray]:
-        """A crop, randomly equalised, at a random level.
+    def _rate(self) -> float:
+        """A random resampling factor (1 when the timbre is left alone)."""
+        if self.p_timbre <= 0 or self.rng.random() >= self.p_timbre:
+            return 1.0
+        return float(2.0 ** (self.rng.uniform(-SHIFT_SEMITONES, SHIFT_SEMITONES) / 12.0))
+
+    def _timbre(self, rate: float) -> Timbre:
+        """A random timbre change around the resampling factor ``rate`` (see the module)."""
+        if self.p_timbre <= 0:
+            return Timbre(rate)
+        drive = float(self.rng.uniform(*DRIVE)) if self.rng.random() < self.p_timbre else 0.0
+        if self.rng.random() >= self.p_timbre:
+            return Timbre(rate, drive)
+        rt60, wet = float(self.rng.uniform(*ROOM_SECONDS)), float(self.rng.uniform(*WET))
+        return Timbre(rate, drive, rt60, wet, int(self.rng.integers(2**31)))
+
+    def _source(self, stem: _Stem, start: int | None = None,
+                rate: float | None = None) -> tuple[Placement, np.ndarray]:  # fmt: skip
+        """A crop, randomly equalised and changed in timbre, at a random level.
 
         Without ``start``: a random active crop, brought to a random RMS. From ``start`` (a
-        whole-song example): the stem's own level in its song is brought to a random RMS, so
-        a crop where it is quiet or silent stays quiet or silent.
+        whole-song example, resampled by the song's ``rate``): the stem's own level in its
+        song is brought to a random RMS, so a crop where it is quiet or silent stays quiet or
+        silent.
         """
         whole_song = start is not None
+        timbre = self._timbre(self._rate() if rate is None else rate)
         if start is None:
-            start = self._start(stem)
-        audio = stem.data[start : start + self.n].astype(np.float32) / np.float32(FULL_SCALE)
+            start = self._start(stem, timbre.span(self.n))
         eq: tuple[float, ...] = ()
         if self.eq_db > 0:
             eq = tuple(float(g) for g in self.rng.uniform(-self.eq_db, self.eq_db, len(EQ_POINTS)))
-            audio = equalise(audio, eq)
+        audio = source_audio(stem.data, start, self.n, eq, timbre)
         level = LEVEL_DB + self.rng.uniform(-SPREAD_DB, SPREAD_DB)
         if whole_song:
             gain = 10.0 ** ((level - stem.level_db) / 20.0)
         else:
             rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
             gain = 10.0 ** (level / 20.0) / max(rms, 1e-5)
-        return Placement(stem.ref, start, gain, eq), audio * np.float32(gain)
+        return Placement(stem.ref, start, gain, eq, timbre), audio * np.float32(gain)
 
     def _absent_ref(self, family: str, songs: set[str]) -> StemRef:
         """A stem of ``family``, from a song that is not in the mixture when possible."""
@@ -287,14 +387,15 @@ class MixSampler:
         family = self._pick_families(self.families, 1)[0]
         pool = self.pools[family]
         target_stem = pool[int(self.rng.integers(len(pool)))]
-        start = self._start(target_stem)
+        rate = self._rate()
+        start = self._start(target_stem, Timbre(rate).span(self.n))
         others = [s for s in self.songs[target_stem.ref.song] if s is not target_stem]
         if not others:  # a song of one stem has no whole-song mixture
             return self._sample_remix()
         keep = [s for s in others if self.rng.random() < SONG_KEEP]
         if not keep:
             keep = [others[int(self.rng.integers(len(others)))]]
-        placed = [self._source(s, start) for s in [target_stem, *keep]]
+        placed = [self._source(s, start, rate) for s in [target_stem, *keep]]
         return self._finish("song", family, (target_stem.ref,), placed, placed[0][1].copy())
 
     def _finish(
@@ -313,7 +414,7 @@ class MixSampler:
             scale = 1.0 / peak
             mix *= np.float32(scale)
             target *= np.float32(scale)
-            placements = [Placement(p.ref, p.start, p.gain * scale, p.eq) for p in placements]
+            placements = [replace(p, gain=p.gain * scale) for p in placements]
         return Example(mix, target, targets, family, kind, tuple(placements))
 
     def sample(self) -> Example:

@@ -8,7 +8,8 @@ time would give it: the stem's own cached query (an example of exactly that soun
 stem of the same family (an example from elsewhere), or the family's mean query (a prototype,
 as a query by tag gives it; ``prototype_share`` of the single-source examples). Queries get
 Gaussian noise and, now and then, one tagger's part replaced by its mean. Every source of a
-mixture is coloured by a random equaliser (``eq_db``), its query left as it was.
+mixture is coloured by a random equaliser (``eq_db``), and a share ``timbre`` of them is
+resampled, soft-clipped or put in a room (``training.mixes.Timbre``), its query left as it was.
 
 The loss is minus the mean of the SI-SDR and the SNR of the masked mixture against the
 target (see :func:`separation_loss`), so every example weighs the same in dB.
@@ -78,6 +79,7 @@ class TrainConfig:
     valid_examples: int = 48
     eq_db: float = 8.0  # range of the random equaliser of every source (training.mixes)
     song_share: float = 0.0  # of examples: whole-song crops (training.mixes, kind "song")
+    timbre: float = 0.0  # chance of each random timbre change of a source (training.mixes)
     init: str = ""  # weights a new run starts from (save_separator format); "": from scratch
     recipe: int = 2  # 1: the first recipe (energy-floored SI-SDR, lr halved at 80 %), retired
 
@@ -363,7 +365,7 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
         _load_init(net, Path(config.init))
     net.to(device)
     sampler = MixSampler(corpus, train_songs, config.seconds, eq_db=config.eq_db,
-                         p_song=config.song_share)  # fmt: skip
+                         p_song=config.song_share, p_timbre=config.timbre)  # fmt: skip
     valid = _valid_set(corpus, valid_songs, config, bank)
     valid_song = _valid_set(corpus, valid_songs, config, bank, whole_song=True)
     log = (out / "log.jsonl").open("a")

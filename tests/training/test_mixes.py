@@ -10,11 +10,18 @@ import pytest
 
 from training.mixes import (
     EQ_POINTS,
+    SHIFT_SEMITONES,
     MixSampler,
+    Placement,
     StemRef,
+    Timbre,
     active_level,
     equalise,
     list_songs,
+    resample,
+    room,
+    soft_clip,
+    source_audio,
     split_songs,
 )
 from training.render import rms_db_per_second, to_int16
@@ -67,11 +74,17 @@ def _audio(corpus: Path, ref: StemRef, start: int) -> np.ndarray:
     return stems[ref.index, start : start + N].astype(np.float64) / 32768.0
 
 
-def _sampler(corpus: Path, seed: int = 0, eq_db: float = 8.0, p_song: float = 0.0) -> MixSampler:
+def _placed(corpus: Path, p: Placement) -> np.ndarray:
+    """A source as the sampler says it placed it, rebuilt from the corpus."""
+    stems = np.load(corpus / "songs" / p.ref.song / "stems.npy", mmap_mode="r")
+    return p.gain * source_audio(stems[p.ref.index], p.start, N, p.eq, p.timbre)
+
+
+def _sampler(corpus: Path, seed: int = 0, eq_db: float = 8.0, p_song: float = 0.0,
+             p_timbre: float = 0.0) -> MixSampler:  # fmt: skip
     rng = np.random.default_rng(seed)
-    return MixSampler(
-        corpus, seconds=3.0, rng=rng, p_pair=0.3, p_absent=0.3, eq_db=eq_db, p_song=p_song
-    )
+    return MixSampler(corpus, seconds=3.0, rng=rng, p_pair=0.3, p_absent=0.3, eq_db=eq_db,
+                      p_song=p_song, p_timbre=p_timbre)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +121,7 @@ def test_mix_is_the_sum_of_its_sources(corpus: Path, examples):
         assert ex.mix.dtype == np.float32 and ex.target.dtype == np.float32
         assert ex.mix.shape == ex.target.shape == (N,)
         assert 2 <= len(ex.sources) <= 6
+        assert all(p.timbre == Timbre() for p in ex.sources)
         total = sum(p.gain * equalise(_audio(corpus, p.ref, p.start), p.eq) for p in ex.sources)
         assert np.allclose(ex.mix, total, atol=1e-5)
         assert np.max(np.abs(ex.mix)) <= 1.0 + 1e-6
@@ -232,3 +246,74 @@ def test_the_song_share_decides_how_often_an_example_is_a_whole_song(corpus: Pat
     a, b = (_sampler(corpus, 6, p_song=0.5).batch(20) for _ in range(2))
     for x, y in zip(a, b, strict=True):
         assert (x.kind, x.sources) == (y.kind, y.sources) and np.array_equal(x.mix, y.mix)
+
+
+@pytest.fixture(scope="module")
+def timbre_examples(corpus: Path):
+    return _sampler(corpus, seed=7, p_song=0.5, p_timbre=0.5).batch(300)
+
+
+def test_timbre_changes_are_drawn_each_with_its_chance_and_range(timbre_examples):
+    timbres = [p.timbre for ex in timbre_examples for p in ex.sources]
+    for share in (
+        np.mean([t.rate != 1.0 for t in timbres]),
+        np.mean([t.drive > 0 for t in timbres]),
+        np.mean([t.room > 0 for t in timbres]),
+    ):
+        assert 0.4 < share < 0.6
+    semitones = np.abs(12 * np.log2([t.rate for t in timbres]))
+    assert semitones.max() <= SHIFT_SEMITONES + 1e-9 and semitones.max() > 1.2
+    assert all(0.5 <= t.drive <= 2.5 for t in timbres if t.drive)
+    assert all(0.2 <= t.room <= 1.2 and 0.1 <= t.wet <= 0.4 for t in timbres if t.room)
+
+
+def test_timbre_changed_mixture_and_target_are_the_placed_sources(corpus, timbre_examples):
+    for ex in timbre_examples[:60]:
+        crops = {p.ref: _placed(corpus, p) for p in ex.sources}
+        assert np.allclose(ex.mix, sum(crops.values()), atol=1e-5)
+        want = sum((crops[t] for t in ex.targets), np.zeros(N)) if ex.kind != "absent" else 0
+        assert np.allclose(ex.target, want, atol=1e-5)
+        for p in ex.sources:  # the resampled crop lies inside the stem
+            assert p.start + p.timbre.span(N) <= SECONDS * RATE
+
+
+def test_a_whole_song_example_is_resampled_as_one(timbre_examples):
+    songs = [ex for ex in timbre_examples if ex.kind == "song"]
+    assert songs and any(ex.sources[0].timbre.rate != 1.0 for ex in songs)
+    for ex in songs:  # one key and one tempo: the same factor for every source
+        assert len({p.timbre.rate for p in ex.sources}) == 1
+
+
+def test_resampling_moves_a_tone_by_its_factor():
+    rate = 2 ** (1 / 12)
+    tone = np.sin(2 * np.pi * 440.0 * np.arange(Timbre(rate).span(RATE)) / RATE)
+    out = resample(tone, rate, RATE)
+    assert len(out) == RATE
+    spectrum = np.abs(np.fft.rfft(out * np.hanning(RATE)))
+    assert np.argmax(spectrum) == pytest.approx(440.0 * rate, abs=1.0)  # 1-Hz bins
+    assert np.array_equal(resample(tone, 1.0, 100), tone[:100])
+
+
+def test_soft_clip_keeps_the_peak_and_adds_harmonics():
+    tone = (0.5 * np.sin(2 * np.pi * 100.0 * np.arange(RATE) / RATE)).astype(np.float32)
+    out = soft_clip(tone, 2.5)
+    assert out.dtype == np.float32
+    assert np.max(np.abs(out)) == pytest.approx(0.5, rel=1e-5)
+    spectrum = np.abs(np.fft.rfft(out))
+    assert spectrum[300] > 0.05 * spectrum[100]  # a third harmonic that the tone lacked
+    assert soft_clip(tone, 0.0) is tone
+
+
+def test_room_decays_by_60_db_in_its_rt60_and_mixes_its_share():
+    impulse = np.zeros(RATE, dtype=np.float32)
+    impulse[0] = 1.0
+    out = room(impulse, 0.5, 0.3, seed=1)
+    assert out.shape == impulse.shape and out.dtype == np.float32
+    assert out[0] == pytest.approx(0.7 + 0.3 * (room(impulse, 0.5, 1.0, seed=1)[0]), abs=1e-6)
+    tail = out[1:]
+    early = np.sqrt(np.mean(tail[: RATE // 20] ** 2))
+    late = np.sqrt(np.mean(tail[RATE // 2 - RATE // 20 - 1 : RATE // 2 - 1] ** 2))
+    assert 20 * np.log10(early / late) == pytest.approx(60 * 0.45 / 0.5, abs=4.0)
+    assert np.abs(tail[RATE // 2 :]).max() < 1e-6  # nothing after the response ends
+    assert np.array_equal(room(impulse, 0.5, 0.3, seed=1), out)
+    assert room(impulse, 0.0, 0.3, seed=1) is impulse

@@ -1,24 +1,31 @@
-"""Run v7 on a lent GPU machine, inside one time-limited command (``run.sh`` calls it).
+"""Train on a lent GPU machine, inside one time-limited command (``run.sh`` calls it).
 
 It renders the TimGM6mb and csound songs of the development corpus (seed 0, 1,500 songs) and
 of the band corpus (seed 2, 600 songs) with the project's renderer, caches their queries on
-the GPU, joins them, times a 60-step probe, and trains from ``.dev/init.pt`` for as many
-steps (at batch 48) as the time left allows, into ``$OUT/v7g``. The step count is fixed by the
-clock before the run starts, never by a score. Everything it runs is the project's own code
-(training.render, queries, union, train); this file only sequences it.
+the GPU and joins them. Then it trains one or more **arms** side by side, each its own
+``training.train`` process on the one GPU with its own worker processes, all from
+``.dev/init.pt`` with the same recipe but for the settings the arm names: a 60-step probe of
+every arm (together, as they will run) times a step, and every arm then trains for the same
+number of steps, as many (at batch 48) as the time left allows for the slowest, into
+``$OUT/<arm>``. The step count is fixed by the clock before the runs start, never by a score.
+Everything it runs is the project's own code (training.render, queries, union, train); this
+file only sequences it.
 
-Environment: ``BUDGET_S`` (seconds from start to the end of training, default 540),
-``DEVICE`` (cuda), ``WORKERS`` (14), ``BATCH`` (48), ``N_MIXED`` / ``N_BAND`` (1500 / 600),
+Environment: ``ARMS`` (``name:workers:extra train options`` joined by ``;``, default one arm
+``v7g:14:``), ``SEED`` (0), ``BUDGET_S`` (seconds from start to the end of training, default
+540), ``DEVICE`` (cuda), ``BATCH`` (48), ``N_MIXED`` / ``N_BAND`` (1500 / 600),
 ``PROBE_STEPS`` (60), ``MIN_STEPS`` (200): the last ones exist to rehearse it on a CPU.
+Run v8 (two arms, without and with random timbre changes):
+``ARMS="v8n:6:;v8t:9:--timbre 0.3" SEED=1``.
 """
 
 import concurrent.futures as cf
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 T0 = time.time()
@@ -30,7 +37,6 @@ PROBE = int(os.environ.get("PROBE_STEPS", "60"))
 
 from training import render, union  # noqa: E402
 from training.queries import cache_queries, load_query_taggers  # noqa: E402
-from training.train import TrainConfig, train  # noqa: E402
 
 
 def log(msg: str) -> None:
@@ -79,37 +85,46 @@ def main() -> None:
     del taggers
     union.main(["--out", "/tmp/union", "/tmp/corpus", "/tmp/corpus-band"])
     log("union made")
-    config = TrainConfig(
-        steps=PROBE,
-        batch=int(os.environ.get("BATCH", "48")),
-        lr=4e-4,
-        prototype_share=0.5,
-        song_share=0.5,
-        init=str(DEV / "init.pt"),
-        valid_every=1000,
-        checkpoint_every=1000,
-    )
-    workers = int(os.environ.get("WORKERS", "14"))
-    probe = Path("/tmp/probe")
-    t = time.time()
-    train(Path("/tmp/union"), probe, config, threads=2, device=DEVICE, workers=workers)
-    rows = [json.loads(line) for line in (probe / "log.jsonl").read_text().splitlines()]
-    per_step = (rows[-1]["seconds"] - rows[PROBE // 3 - 1]["seconds"]) / (len(rows) - PROBE // 3)
-    log(
-        f"probe: {PROBE} steps in {time.time() - t:.1f} s; "
-        f"{per_step * 1000:.1f} ms per step after the first third"
-    )
+    arms = [arm.split(":", 2) for arm in os.environ.get("ARMS", "v7g:14:").split(";")]
+    probes = run_arms(arms, PROBE, Path("/tmp/probe"))
+    per_step = max(probes)
+    log(f"probe: {PROBE} steps; {per_step * 1000:.1f} ms per step after the first third")
     left = DEADLINE - time.time() - 25  # the last validation and checkpoint
     steps = max(
         int(os.environ.get("MIN_STEPS", "200")),
         int(min(40_000, left / per_step * 0.92) // 100 * 100),
     )
-    config = replace(config, steps=steps, valid_every=500, checkpoint_every=500)
-    log(f"training {steps} steps (budget {left:.0f} s)")
-    run = OUT / "v7g"
-    train(Path("/tmp/union"), run, config, threads=2, device=DEVICE, workers=workers)
+    log(f"training {steps} steps in every arm (budget {left:.0f} s)")
+    run_arms(arms, steps, OUT)
     log("trained")
-    (run / "best.pt").unlink(missing_ok=True)  # a step picked by validation is never used
+    for name, _, _ in arms:  # a step picked by validation is never used
+        (OUT / name / "best.pt").unlink(missing_ok=True)
+
+
+def run_arms(arms: list[list[str]], steps: int, root: Path) -> list[float]:
+    """Train every arm for ``steps`` steps into ``root/<name>``, side by side; the seconds
+    per step of each after its first third."""
+    common = [
+        "--corpus", "/tmp/union", "--device", DEVICE, "--threads", "2", "--steps", str(steps),
+        "--batch", os.environ.get("BATCH", "48"), "--lr", "4e-4", "--prototype-share", "0.5",
+        "--song-share", "0.5", "--init", str(DEV / "init.pt"),
+        "--seed", os.environ.get("SEED", "0"),
+        "--valid-every", str(min(500, steps)), "--checkpoint-every", str(min(500, steps)),
+    ]  # fmt: skip
+    env = {**os.environ, "TORCH_ALLOW_TF32_CUBLAS_OVERRIDE": "1"}  # TF32 matmuls, as in run v7
+    procs = []
+    for name, workers, extra in arms:
+        out = root / name
+        cmd = [sys.executable, "-m", "training.train", "--out", str(out), "--workers", workers]
+        procs.append(subprocess.Popen([*cmd, *common, *extra.split()], env=env))
+    if any(proc.wait() for proc in procs):
+        raise SystemExit("an arm failed")
+    times = []
+    for name, _, _ in arms:
+        rows = [json.loads(line) for line in (root / name / "log.jsonl").read_text().splitlines()]
+        first = len(rows) // 3
+        times.append((rows[-1]["seconds"] - rows[first - 1]["seconds"]) / (len(rows) - first))
+    return times
 
 
 if __name__ == "__main__":
