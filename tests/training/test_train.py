@@ -103,10 +103,13 @@ def test_same_seed_same_run_and_resume_is_seamless(corpus: Path, tmp_path: Path)
 
 
 def test_workers_draw_the_same_batches(corpus: Path, tmp_path: Path) -> None:
-    config = replace(TINY, steps=12, song_share=0.5)
+    config = replace(TINY, steps=12, song_share=0.5, timbre=0.3)
     train(corpus, tmp_path / "a", config)
     train(corpus, tmp_path / "b", config, workers=2)
     assert _losses(tmp_path / "b") == _losses(tmp_path / "a")
+    # The timbre changes reach the batches.
+    train(corpus, tmp_path / "c", replace(config, timbre=0.0))
+    assert _losses(tmp_path / "c") != _losses(tmp_path / "a")
 
 
 def train_until(corpus: Path, out: Path, config: TrainConfig, stop_at: int) -> int:
