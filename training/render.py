@@ -76,8 +76,8 @@ class RenderSettings:
         """The SoundFont of song ``index`` (round-robin)."""
         return self.soundfonts[index % len(self.soundfonts)]
 
-    def manifest(self) -> dict:
-        """The corpus-level settings written to ``corpus.json``."""
+    def identity(self) -> dict:
+        """The settings a resumed corpus must share (no file or program is looked up)."""
         return {
             "generator_version": GENERATOR_VERSION,
             "seconds": self.seconds,
@@ -85,6 +85,13 @@ class RenderSettings:
             "seed": self.seed,
             "soundfonts": list(self.soundfonts),
             "lineup": self.lineup,
+        }
+
+    def manifest(self) -> dict:
+        """The corpus-level settings written to ``corpus.json``: :meth:`identity` and what it
+        was rendered with."""
+        return {
+            **self.identity(),
             "soundfont_files": {
                 name: [p.name for p in stack_paths(name)] for name in self.soundfonts
             },
@@ -312,20 +319,22 @@ def build_index(out: Path) -> dict:
 
 
 def prepare_corpus(settings: RenderSettings) -> None:
-    """Create the corpus folder, or check that a resumed one has the same settings."""
-    manifest = settings.manifest()
+    """Create the corpus folder, or check that a resumed one has the same settings.
+
+    A resumed corpus is checked against :meth:`RenderSettings.identity` alone, so resuming
+    needs only the files of the SoundFonts it renders.
+    """
     path = settings.out / "corpus.json"
     if path.is_file():
         old = json.loads(path.read_text())
-        for key in ("seconds", "sample_rate", "seed", "soundfonts", "generator_version", "lineup"):
-            if old.get(key, "mixed" if key == "lineup" else None) != manifest[key]:
+        for key, value in settings.identity().items():
+            if old.get(key, "mixed" if key == "lineup" else None) != value:
                 raise SystemExit(
-                    f"{path}: {key} is {old.get(key)!r}, this run has {manifest[key]!r}; "
-                    "use another --out"
+                    f"{path}: {key} is {old.get(key)!r}, this run has {value!r}; use another --out"
                 )
         return
     (settings.out / "songs").mkdir(parents=True, exist_ok=True)
-    write_json(path, manifest)
+    write_json(path, settings.manifest())
 
 
 def _render_or_report(settings: RenderSettings, index: int) -> tuple[int, dict | None, str]:
@@ -336,15 +345,19 @@ def _render_or_report(settings: RenderSettings, index: int) -> tuple[int, dict |
         return index, None, f"{type(exc).__name__}: {exc}"
 
 
-def render_corpus(settings: RenderSettings, n_songs: int, jobs: int = 1) -> list[str]:
-    """Render songs 0..n_songs-1 (skipping finished ones); returns the error messages."""
+def render_corpus(settings: RenderSettings, n_songs: int, jobs: int = 1,
+                  only: tuple[str, ...] = ()) -> list[str]:  # fmt: skip
+    """Render songs 0..n_songs-1 (skipping finished ones); returns the error messages.
+
+    With ``only``, just the songs whose SoundFont (:meth:`RenderSettings.soundfont_of`) is one
+    of those are rendered: the others keep their places in the corpus's round-robin, unrendered
+    (a machine that lacks some SoundFonts renders the rest, the same songs as a full run).
+    """
     prepare_corpus(settings)
-    todo = []
-    for index in range(n_songs):
-        if not is_done(song_dir(settings.out, song_id(settings.seed, index))):
-            todo.append(index)
+    wanted = [i for i in range(n_songs) if not only or settings.soundfont_of(i) in only]
+    todo = [i for i in wanted if not is_done(song_dir(settings.out, song_id(settings.seed, i)))]
     errors: list[str] = []
-    bar = tqdm(total=n_songs, initial=n_songs - len(todo), unit="song", dynamic_ncols=True)
+    bar = tqdm(total=len(wanted), initial=len(wanted) - len(todo), unit="song", dynamic_ncols=True)
     with bar:
         for index, meta, error in _run(settings, todo, jobs):
             if meta is None:
@@ -392,6 +405,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="mixed",
         help="mixed: 3-7 families per song; band: the five band families in every song",
     )
+    ap.add_argument(
+        "--only",
+        default="",
+        help="comma list: render only the songs of these of the --soundfonts (default: all)",
+    )
     ap.add_argument("--jobs", type=int, default=1, help="worker processes")
     ap.add_argument("--fluidsynth", default=shutil.which("fluidsynth") or "fluidsynth")
     ap.add_argument("--index-only", action="store_true", help="only rebuild index.json")
@@ -409,13 +427,16 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [s for s in soundfonts if s not in STACKS]
     if unknown or not soundfonts:
         raise SystemExit(f"unknown SoundFonts {unknown} (known: {', '.join(STACKS)})")
+    only = tuple(s.strip() for s in args.only.split(",") if s.strip())
+    if set(only) - set(soundfonts):
+        raise SystemExit(f"--only {sorted(set(only) - set(soundfonts))}: not in --soundfonts")
     if shutil.which(args.fluidsynth) is None:
         raise SystemExit("fluidsynth not found: run training/setup.sh")
     settings = RenderSettings(
         args.out, args.seconds, args.seed, soundfonts, args.fluidsynth, args.lineup
     )
     t0 = time.perf_counter()
-    errors = render_corpus(settings, args.n_songs, args.jobs)
+    errors = render_corpus(settings, args.n_songs, args.jobs, only)
     print(f"done in {time.perf_counter() - t0:.1f} s; {len(errors)} failed songs")
     return 1 if errors else 0
 

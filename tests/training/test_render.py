@@ -10,7 +10,7 @@ import pytest
 
 from training.families import BAND_FAMILIES
 from training.render import RenderSettings, build_index, main, render_corpus
-from training.soundfonts import read_presets
+from training.soundfonts import BUNDLE_ENV, read_presets, sound_font_path, write_bundle
 
 SECONDS = 2.0
 RATE = 22050
@@ -96,3 +96,28 @@ def test_band_lineup_renders_the_five_band_families(tmp_path: Path, fluidsynth: 
     assert json.loads((tmp_path / "corpus.json").read_text())["lineup"] == "band"
     kept = [s["family"] for s in meta["stems"]] + [s["family"] for s in meta["dropped"]]
     assert sorted(kept) == sorted(BAND_FAMILIES)
+
+
+def test_only_renders_the_songs_of_the_given_soundfonts(
+    tmp_path: Path, fluidsynth: str, timgm6mb: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """As on a machine with only TimGM6mb (a bundle of it) and the corpus's manifest: resuming
+    looks up no other SoundFont, and the songs of the others keep their places, unrendered."""
+    write_bundle(["timgm6mb"], tmp_path / "sf2")
+    monkeypatch.setenv(BUNDLE_ENV, str(tmp_path / "sf2"))
+    sound_font_path.cache_clear()
+    out = tmp_path / "corpus"
+    settings = RenderSettings(out, SECONDS, 7, ("timgm6mb", "opl3"), fluidsynth)
+    out.mkdir()
+    (out / "corpus.json").write_text(json.dumps(settings.identity()))
+    try:
+        with pytest.raises(FileNotFoundError, match="opl3"):
+            settings.manifest()  # a new manifest would need OPL3's file
+        assert render_corpus(settings, n_songs=4, only=("timgm6mb",)) == []
+    finally:
+        sound_font_path.cache_clear()
+    index = json.loads((out / "index.json").read_text())
+    assert [m["id"] for m in index["songs"]] == ["s7-000000", "s7-000002"]
+    assert index["soundfonts"] == {"timgm6mb": 2}
+    with pytest.raises(SystemExit, match="not in --soundfonts"):
+        main(["--out", str(out), "--soundfonts", "timgm6mb,opl3", "--only", "csound"])
