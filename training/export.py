@@ -10,6 +10,12 @@ family (``piano``, ``organ``, ``brass`` ...), or of a few General MIDI programs 
 app's instrument presets that are one instrument of a family (``violin``, ``flute`` ...).
 ``vocals`` has none: the corpus has no singing (GM choir "aahs" are not vocals), so vocals
 are asked for by example.
+
+With ``--run`` given more than once, the exported network is the element-wise mean of the
+runs' weights (a "model soup", Wortsman et al., ICML 2022). That is only meaningful for runs
+that continued one set of weights (the same start, a few thousand steps apart), so that their
+weights lie in one basin; the runs must have the same network shape and the same query
+statistics.
 """
 
 from __future__ import annotations
@@ -95,21 +101,43 @@ def run_weights(path: Path) -> tuple[QuerySeparator, int]:
     return net.eval().requires_grad_(False), int(data["step"])
 
 
+def average_networks(nets: list[QuerySeparator]) -> QuerySeparator:
+    """The element-wise mean of networks of one shape and one query standardisation."""
+    first = nets[0]
+    states = [net.state_dict() for net in nets]
+    for net, state in zip(nets[1:], states[1:], strict=True):
+        if net.shape != first.shape:
+            raise SystemExit(f"cannot average networks of shapes {first.shape} and {net.shape}")
+        for key in ("query_mean", "query_std"):
+            if not torch.equal(state[key], states[0][key]):
+                raise SystemExit("cannot average networks with different query statistics")
+    mean = QuerySeparator(first.shape)
+    mean.load_state_dict({key: torch.stack([s[key] for s in states]).mean(0) for key in states[0]})
+    return mean.eval().requires_grad_(False)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Export the separator as package data.")
     parser.add_argument("--corpus", type=Path, required=True)
-    parser.add_argument("--run", type=Path, required=True, help="a training output folder")
+    parser.add_argument("--run", type=Path, required=True, action="append",
+                        help="a training output folder; given more than once, the runs' "
+                        "weights are averaged")  # fmt: skip
     parser.add_argument("--out", type=Path, default=PACKAGE_FILE)
     parser.add_argument("--weights", default="separator.pt",
                         help="which weights of the run: separator.pt (the last checkpoint's), "
                         "best.pt (the best validation's) or last.pt (the last checkpoint, "
                         "committed with the run)")  # fmt: skip
     args = parser.parse_args(argv)
-    net, step = run_weights(args.run / args.weights)
+    nets, steps = zip(*(run_weights(run / args.weights) for run in args.run), strict=True)
+    net = nets[0] if len(nets) == 1 else average_networks(list(nets))
+    step = max(steps)
     train_songs = [s for s in split_songs(args.corpus)[0] if query_path(args.corpus, s).exists()]
     prototypes = instrument_prototypes(args.corpus, train_songs)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    save_separator(net, args.out, {"prototypes": prototypes, "step": step})
+    extra: dict[str, object] = {"prototypes": prototypes, "step": step}
+    if len(nets) > 1:
+        extra["averaged"] = [f"{run.name}@{s}" for run, s in zip(args.run, steps, strict=True)]
+    save_separator(net, args.out, extra)
     print(f"{args.out}: step {step}, {len(prototypes)} prototypes "
           f"({', '.join(sorted(prototypes))})")  # fmt: skip
     digest = sha256_of(args.out)

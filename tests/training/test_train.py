@@ -227,3 +227,19 @@ def test_export_reads_the_committed_checkpoint_like_the_exported_weights(
         assert torch.equal(value, b.state_dict()[key]), key
     assert extra_a["prototypes"].keys() == extra_b["prototypes"].keys()
     assert "drums" in extra_b["prototypes"]
+
+
+def test_export_averages_runs_of_one_shape(corpus: Path, tmp_path: Path) -> None:
+    from training.export import main as export
+
+    for seed in (1, 2):
+        train(corpus, tmp_path / f"run{seed}", replace(TINY, steps=10, seed=seed))
+    runs = [tmp_path / "run1", tmp_path / "run2"]
+    export(["--corpus", str(corpus), "--weights", "last.pt", "--out", str(tmp_path / "mean.pt"),
+            "--run", str(runs[0]), "--run", str(runs[1])])  # fmt: skip
+    mean, extra = load_separator(tmp_path / "mean.pt")
+    assert extra["averaged"] == ["run1@10", "run2@10"]
+    a, b = (torch.load(run / "last.pt", weights_only=True)["model"] for run in runs)
+    assert not torch.equal(a["head.0.weight"], b["head.0.weight"])  # the runs differ
+    for key, value in mean.state_dict().items():
+        torch.testing.assert_close(value, (a[key] + b[key]) / 2, rtol=0, atol=1e-7)
