@@ -1,6 +1,6 @@
 """Export a trained separator as the app's package data, with a prototype query per instrument.
 
-``python -m training.export --corpus /work/corpus-ship --run training/checkpoints/v4``
+``python -m training.export --corpus /work/corpus-ship9 --run training/checkpoints/v9s``
 writes ``tagbox_gui/resources/separator/separator.pt`` (weights, their query statistics and
 the prototypes, loadable with ``weights_only``) and prints its sha256, which goes into
 ``core/separation/backends/learned.py`` (``WEIGHTS_SHA256``).

@@ -1,6 +1,6 @@
 """Train the query-conditioned separator (``core.nets.separator``) on the rendered corpus.
 
-``python -m training.train --corpus /work/corpus-ship --out training/checkpoints/v4 --steps 5000``
+``python -m training.train --corpus /work/corpus-ship9 --out training/checkpoints/v9s --steps 2000``
 
 Each step draws a batch of fresh mixtures (``training.mixes.MixSampler``) and asks for one
 source (or a pair, or an absent family) with a query in the taggers' space, chosen as at use

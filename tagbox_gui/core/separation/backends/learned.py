@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from tagbox_gui.core.types import RunConfig
 
 WEIGHTS_FILE = "separator.pt"
-WEIGHTS_SHA256 = "21341fb7fe777d7d47dc908dc0896be77d576c211b2f513e637a7f1dc31860c3"
+WEIGHTS_SHA256 = "6695bb1edb68ea38c440b0540dd487a7889fb4b5819f4d8d6da72b36625b9b4b"
 """sha256 of the shipped weights (``tagbox_gui/resources/separator/separator.pt``)."""
 
 ASKS_BY_EXAMPLE = True
