@@ -243,3 +243,16 @@ def test_export_averages_runs_of_one_shape(corpus: Path, tmp_path: Path) -> None
     assert not torch.equal(a["head.0.weight"], b["head.0.weight"])  # the runs differ
     for key, value in mean.state_dict().items():
         torch.testing.assert_close(value, (a[key] + b[key]) / 2, rtol=0, atol=1e-7)
+
+
+def test_the_validation_examples_do_not_depend_on_the_training_seed(corpus: Path) -> None:
+    from training.train import _valid_set
+
+    songs = split_songs(corpus)[1] or split_songs(corpus)[0]
+    bank = QueryBank(corpus, split_songs(corpus)[0])
+    for whole_song in (False, True):
+        a, b = (_valid_set(corpus, songs, replace(TINY, seed=seed), bank, whole_song)
+                for seed in (0, 7))  # fmt: skip
+        assert [e.targets for e in a[0]] == [e.targets for e in b[0]]
+        for x, y in zip(a[0], b[0], strict=True):
+            assert np.array_equal(x.mix, y.mix)
