@@ -24,8 +24,11 @@ PAIR = ["song - piano.wav", "song - no piano.wav"]
 EACH = ["song - piano.wav", "song - strings.wav", "song - no piano + strings.wav"]
 
 # A `tagbox` process that sends itself SIGINT (Ctrl+C) at one chosen moment of the writing.
+# Ctrl+C is made live first, as in a terminal: a process started in the background by a
+# non-interactive shell inherits SIGINT ignored, and then never sees the SIGINT it sends.
 _INTERRUPT = """
 import os, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import tagbox_gui.core.audio.export as export
 
 def ctrl_c():
