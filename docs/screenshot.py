@@ -107,9 +107,13 @@ def main() -> int:
         for word in args.each.split(","):
             window.picker.set_picked(word, True)
     finished: list[int] = []  # instruments of the job separated so far
-    window.controller.step_done.connect(
-        lambda event: finished.append(1) if getattr(event, "result", None) is not None else None
-    )
+
+    def count(update: object) -> None:
+        event = getattr(update, "event", None)  # a job's updates carry its JobEvent
+        if event is not None and event.result is not None:
+            finished.append(1)
+
+    window.controller.step_done.connect(count)
 
     def ready() -> bool:
         if args.steer:

@@ -237,6 +237,20 @@ def test_mask_view_keeps_fixed_levels(qtbot) -> None:
         view.set_image(np.zeros(10))
 
 
+
+def test_frequency_labels_thin_out_on_a_short_axis(qtbot) -> None:
+    axis = LogFrequencyAxis("left")
+    low, high = math.log10(30.0), math.log10(22_050.0)
+    tall = axis.tickValues(low, high, 400.0)[0][1]
+    assert [round(10**v) for v in tall] == [50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000]
+    short = axis.tickValues(low, high, 60.0)[0][1]  # 60 px for 2.9 decades
+    assert [round(10**v) for v in short] == [100, 1000, 10000]  # the decades stay
+    for size in (60.0, 90.0, 120.0, 160.0):
+        ticks = axis.tickValues(low, high, size)[0][1]
+        gaps = np.diff(ticks) * size / (high - low)
+        assert gaps.min() >= LogFrequencyAxis.LABEL_GAP_PX  # no label on another
+        assert axis.tickStrings(ticks, 1.0, 1.0)[-1] in ("10k", "20k")
+
 # ----- tag meters ----------------------------------------------------------------------------
 def test_tag_meters_show_both_probabilities(qtbot) -> None:
     view = shown(qtbot, TagMetersView(), 400, 150)
@@ -351,3 +365,29 @@ def test_space_toggles_playback_on_the_key_press_itself(qtbot, panel: TransportP
     panel.play_button.setEnabled(False)  # as without an audio device
     qtbot.keyClick(panel, Qt.Key.Key_Space)
     assert not panel.player.playing
+
+
+def test_the_job_line_of_the_run_panel_renders_names_as_written(qtbot) -> None:
+    """Every instrument of a job, with its mark, and no markup shown as text (a finished job
+    has no name in bold, and a user's own name may hold "&" or "<")."""
+    from PySide6.QtGui import QTextDocument
+
+    from tagbox_gui.gui.widgets.run_panel import RunPanel
+
+    panel = RunPanel()
+    qtbot.addWidget(panel)
+    panel.started_job(["drums", "R&B <lead>"], 2)
+
+    def rendered() -> str:
+        assert panel.parts.textFormat() == Qt.TextFormat.RichText
+        document = QTextDocument()
+        document.setHtml(panel.parts.text())
+        return document.toPlainText().replace("\xa0", " ")
+
+    assert rendered() == "▸ drums   ○ R&B <lead>"
+    panel.show_parts(1, 1)
+    assert rendered() == "✓ drums   ▸ R&B <lead>"
+    panel.show_parts(2, 2, finished=2)
+    assert rendered() == "✓ drums   ✓ R&B <lead>"
+    panel.show_parts(1, 1, finished=1)  # stopped after the first
+    assert rendered() == "✓ drums   ○ R&B <lead>"

@@ -6,10 +6,11 @@ ETA, counted in steps (an instrument separated in one pass counts as one).
 
 from __future__ import annotations
 
+import html
 import time
 from collections.abc import Sequence
 
-from PySide6.QtCore import QTimer, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
@@ -101,7 +102,8 @@ class RunPanel(QWidget):
         self.progress = QProgressBar(textVisible=True)
         self.labels = {k: QLabel("–") for k in ("step", "per_step", "elapsed", "eta")}
         self.status = QLabel(wordWrap=True)
-        self.parts = QLabel(wordWrap=True, visible=False)
+        # always rich text: Qt's guess would show "&nbsp;" as it is once no name is in bold
+        self.parts = QLabel(wordWrap=True, visible=False, textFormat=Qt.TextFormat.RichText)
         self.parts.setToolTip("✓ separated · ▸ separating now · ○ waiting")
         self._part_names: list[str] = []
         self._captions: dict[str, QLabel] = {}
@@ -182,10 +184,11 @@ class RunPanel(QWidget):
         ``units_done`` steps of the job are done; ``finished``: how many are done, when the
         job ended."""
         done = current if finished is None else finished
+        names = [html.escape(name) for name in self._part_names]  # a user's own names
         marks = [
             f"✓ {name}" if i < done else (f"▸ <b>{name}</b>" if i == current and finished is None
                                           else f"○ {name}")
-            for i, name in enumerate(self._part_names)
+            for i, name in enumerate(names)
         ]  # fmt: skip
         self.parts.setText(" &nbsp; ".join(marks))
         if finished is None and current < len(self._part_names):

@@ -89,11 +89,23 @@ def _mix_down(data: np.ndarray) -> np.ndarray:
 
 
 class LogFrequencyAxis(pg.AxisItem):
-    """Axis whose values are log10(Hz), labelled in Hz / kHz."""
+    """Axis whose values are log10(Hz), labelled in Hz / kHz.
+
+    Decades (100 Hz, 1 kHz, 10 kHz) come first; the other ticks of :data:`FREQ_TICKS` are
+    added only where their labels keep :attr:`LABEL_GAP_PX` from every label already there,
+    so a short plot shows fewer labels rather than labels on top of each other.
+    """
+
+    LABEL_GAP_PX = 14.0
 
     def tickValues(self, minVal: float, maxVal: float, size: float) -> list:
-        ticks = [math.log10(f) for f in FREQ_TICKS if minVal <= math.log10(f) <= maxVal]
-        return [(1.0, ticks)]
+        per_unit = size / max(maxVal - minVal, 1e-9)  # pixels per decade
+        inside = [math.log10(f) for f in FREQ_TICKS if minVal <= math.log10(f) <= maxVal]
+        kept: list[float] = []
+        for value in sorted(inside, key=lambda v: not float(v).is_integer()):  # decades first
+            if all(abs(value - k) * per_unit >= self.LABEL_GAP_PX for k in kept):
+                kept.append(value)
+        return [(1.0, sorted(kept))]
 
     def tickStrings(self, values: list, scale: float, spacing: float) -> list[str]:
         out = []
