@@ -237,7 +237,6 @@ def test_mask_view_keeps_fixed_levels(qtbot) -> None:
         view.set_image(np.zeros(10))
 
 
-
 def test_frequency_labels_thin_out_on_a_short_axis(qtbot) -> None:
     axis = LogFrequencyAxis("left")
     low, high = math.log10(30.0), math.log10(22_050.0)
@@ -250,6 +249,7 @@ def test_frequency_labels_thin_out_on_a_short_axis(qtbot) -> None:
         gaps = np.diff(ticks) * size / (high - low)
         assert gaps.min() >= LogFrequencyAxis.LABEL_GAP_PX  # no label on another
         assert axis.tickStrings(ticks, 1.0, 1.0)[-1] in ("10k", "20k")
+
 
 # ----- tag meters ----------------------------------------------------------------------------
 def test_tag_meters_show_both_probabilities(qtbot) -> None:
