@@ -312,17 +312,24 @@ def _valid_set(corpus: Path, songs: list[str], config: TrainConfig, bank: QueryB
 
 
 def _load_init(net: QuerySeparator, path: Path) -> None:
-    """Start ``net`` from the weights at ``path``; a band branch they lack starts fresh.
+    """Start ``net`` from the weights at ``path``; what they lack starts so as to change nothing.
 
-    The branch's outputs start at zero, so the network begins as the one it was given.
+    A band branch they lack starts fresh (its outputs start at zero). Recurrent blocks they
+    lack (``--layers`` above theirs; the new blocks come last) start as the identity: their
+    FiLM scale starts at ``1 + gamma = 0``, so a block adds nothing until it learns. Either
+    way the network begins as the one it was given.
     """
     state = load_separator(path)[0].state_dict()
     try:
         missing, unexpected = net.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # a tensor of another size
         raise SystemExit(f"{path} does not fit this network: {exc}") from exc
-    if unexpected or any(not key.startswith("band.") for key in missing):
+    if unexpected or any(not key.startswith(("band.", "blocks.")) for key in missing):
         raise SystemExit(f"{path} does not fit this network: {missing + unexpected}")
+    for index in sorted({int(key.split(".")[1]) for key in missing if key.startswith("blocks.")}):
+        film = net.blocks[index].film.proj
+        with torch.no_grad():
+            film.bias[: film.out_features // 2] = -1.0  # gamma: the scale 1 + gamma is 0
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:

@@ -12,12 +12,24 @@ import numpy as np
 import pytest
 import torch
 
-from tagbox_gui.core.nets.separator import QuerySeparator, load_separator
+from tagbox_gui.core.nets.separator import (
+    QuerySeparator,
+    SeparatorShape,
+    load_separator,
+    save_separator,
+)
 from tests.conftest import require
 from training.mixes import Example, MixSampler, StemRef, split_songs
 from training.queries import cache_queries, load_query_taggers, query_path
 from training.render import RenderSettings, render_corpus
-from training.train import QueryBank, TrainConfig, draw_batch, separation_loss, train
+from training.train import (
+    QueryBank,
+    TrainConfig,
+    _load_init,
+    draw_batch,
+    separation_loss,
+    train,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -162,6 +174,25 @@ def test_init_adds_a_band_branch_to_weights_without_one(corpus: Path, tmp_path: 
         assert torch.allclose(value, after[name], atol=1e-6), name
     with pytest.raises(SystemExit, match="does not fit"):  # a trunk of another width
         train(corpus, tmp_path / "c", replace(config, width=16))
+
+
+def test_init_adds_blocks_that_start_as_the_identity(tmp_path: Path) -> None:
+    """A deeper network started from shallower weights gives their masks until it trains,
+    and its new block still learns: its FiLM scale has a gradient."""
+    torch.manual_seed(0)
+    shallow = QuerySeparator(SeparatorShape(query_dim=6, width=16, layers=1))
+    for parameter in shallow.parameters():  # trained-looking weights, FiLM included
+        parameter.data.normal_(0.0, 0.2)
+    save_separator(shallow, tmp_path / "shallow.pt")
+    deep = QuerySeparator(SeparatorShape(query_dim=6, width=16, layers=2))
+    _load_init(deep, tmp_path / "shallow.pt")
+    magnitude, query = torch.rand(2, 513, 20), torch.randn(2, 6)
+    torch.testing.assert_close(deep(magnitude, query), shallow(magnitude, query))
+    deep(magnitude, query).mean().backward()
+    assert deep.blocks[1].film.proj.bias.grad.abs().sum() > 0
+    with pytest.raises(SystemExit, match="does not fit"):  # fewer blocks than the weights
+        _load_init(QuerySeparator(SeparatorShape(query_dim=6, width=16, layers=0)),
+                   tmp_path / "shallow.pt")  # fmt: skip
 
 
 def test_a_run_of_the_retired_recipe_is_not_resumed(corpus: Path, tmp_path: Path) -> None:
