@@ -168,8 +168,7 @@ class MainWindow(QMainWindow):
         stems.layout().addWidget(self.export_button)
         self.licence_note = self.run_view.licence_label()
         stems.layout().addWidget(self.licence_note)
-        side_column.addWidget(stems)
-        side_column.addStretch(1)
+        side_column.addWidget(stems, 1)  # the stems take the column's free height
         self._dock("Run", side, Qt.DockWidgetArea.RightDockWidgetArea)
         self.statusBar().addPermanentWidget(self.loading_bar)
         self.engine_status = QWidget(visible=False)  # "Loading the engine…" and a busy bar
@@ -178,7 +177,7 @@ class MainWindow(QMainWindow):
         row.addWidget(QLabel(LOADING_MESSAGE))
         row.addWidget(QProgressBar(maximum=0, maximumWidth=80))
         self.statusBar().addPermanentWidget(self.engine_status)
-        self.stems.setFixedHeight(4 * self.stems.fontMetrics().height() + 12)
+        self.stems.setMinimumHeight(4 * self.stems.fontMetrics().height() + 12)
         self.export_button.setEnabled(False)
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QPoint, QRect
+from PySide6.QtCore import QPoint, QRect, Qt
 from PySide6.QtWidgets import QAbstractButton, QApplication, QScrollArea, QWidget
 
 from tagbox_gui.core.store.models import ModelStore
@@ -121,6 +121,31 @@ def test_run_controls_and_export_are_reachable_at_1280x720(
     for control in run_controls(window):
         assert reachable(window, control), control.text()
     assert window.export_button.isEnabled()
+    window.controller.shutdown(5000)
+
+
+def test_the_stems_take_the_free_height_of_the_run_column(
+    qtbot, model_dir, settings, small_screen, song_path
+):
+    """At 1280x720 the stem list fills what the run panel leaves, and a long stem name is
+    shortened in the middle (its tooltip has it whole) rather than scrolled sideways."""
+    window = make_window(qtbot, model_dir, settings)
+    fitted(qtbot, window)
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window)
+    QApplication.processEvents()
+    stems = window.stems
+    assert stems.count() == 2
+    assert stems.height() > 2 * stems.minimumHeight()  # not a fixed four rows
+    column = stems.parentWidget().parentWidget()  # the group box, then the side column
+    box = stems.parentWidget().geometry()
+    assert column.height() - box.bottom() < 30  # no empty stretch below the stems
+    assert stems.textElideMode() == Qt.TextElideMode.ElideMiddle
+    assert not stems.horizontalScrollBar().isVisible()
+    for row in range(stems.count()):
+        item = stems.item(row)
+        assert item.toolTip().startswith(item.text() + "\n")
     window.controller.shutdown(5000)
 
 

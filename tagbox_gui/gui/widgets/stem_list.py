@@ -52,6 +52,9 @@ class StemListView(QListWidget):
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setDefaultDropAction(Qt.DropAction.CopyAction)
+        # a long name ("<song> - no drums + bass + piano") keeps both ends; the tooltip has it all
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._export_root = export_root
         self._session_dir: Path | None = None
         self._serial = 0
@@ -114,7 +117,7 @@ class StemListView(QListWidget):
         for index, (name, hint) in enumerate(zip(titles, hints, strict=True)):
             item = QListWidgetItem(name)
             item.setData(STEM_ROLE, index)
-            item.setToolTip(f"{hint}; drag into your DAW or file manager ({backend_name})")
+            item.setToolTip(f"{name}\n{hint}; drag into your DAW or file manager ({backend_name})")
             self.addItem(item)
 
     def clear_stems(self) -> None:
