@@ -254,8 +254,10 @@ def test_frequency_labels_thin_out_on_a_short_axis(qtbot) -> None:
 # ----- tag meters ----------------------------------------------------------------------------
 def test_tag_meters_show_both_probabilities(qtbot) -> None:
     view = shown(qtbot, TagMetersView(), 400, 150)
+    assert view.empty.isVisible()  # no tags yet: a line says why, no empty headers
     view.set_tags(["piano", "guitar"])
     assert view.tags == ("piano", "guitar")
+    assert not view.empty.isVisible()
     assert view.meter_text("piano") == ("–", "–")
     view.set_values({"piano": 0.873, "guitar": 1.4}, {"piano": 0.05})
     assert view.values()["piano"] == (0.873, 0.05)
@@ -265,6 +267,8 @@ def test_tag_meters_show_both_probabilities(qtbot) -> None:
     assert (sep.value(), res.value()) == (873, 50)
     view.set_tags(["drums"])
     assert view.tags == ("drums",) and view.meter_text("drums") == ("–", "–")
+    view.set_tags([])  # a run that asks no tagger
+    assert view.tags == () and view.empty.isVisible()
 
 
 # ----- transport -----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ SCALE = 1000  # progress bars are integer: 0..1 in thousandths
 _STYLE = "QProgressBar {{ text-align: center; }} QProgressBar::chunk {{ background: {}; }}"
 SEPARATED_COLOUR = "#3aa66a"
 RESIDUAL_COLOUR = "#888888"
+EMPTY_TEXT = "No tags to meter: the taggers hear each step of a run that steers with them."
 
 
 class TagMetersView(QWidget):
@@ -27,10 +28,16 @@ class TagMetersView(QWidget):
         self._grid.setColumnStretch(2, 1)
         self._rows: dict[str, tuple[QLabel, QProgressBar, QProgressBar]] = {}
         self._values: dict[str, tuple[float | None, float | None]] = {}
+        self._headers = []
         for column, text in ((1, "separated"), (2, "residual")):
             header = QLabel(text)
             header.setAlignment(Qt.AlignmentFlag.AlignCenter)
             self._grid.addWidget(header, 0, column)
+            self._headers.append(header)
+        # a run by instrument without steering asks no tagger: say so rather than show nothing
+        self.empty = QLabel(EMPTY_TEXT, wordWrap=True, enabled=False)
+        self._grid.addWidget(self.empty, 1, 0, 1, 3)
+        self._show_headers(False)
 
     @property
     def tags(self) -> tuple[str, ...]:
@@ -51,6 +58,12 @@ class TagMetersView(QWidget):
             self._grid.addWidget(res, row, 2)
             self._rows[name] = (label, sep, res)
             self._values[name] = (None, None)
+        self._show_headers(bool(names))
+
+    def _show_headers(self, rows: bool) -> None:
+        for header in self._headers:
+            header.setVisible(rows)
+        self.empty.setVisible(not rows)
 
     def set_values(self, separated: dict[str, float], residual: dict[str, float]) -> None:
         """Show the probabilities of each tag; a tag missing from a dict shows a dash."""
