@@ -221,6 +221,11 @@ def test_loss_plot_stores_then_draws_on_refresh(qtbot) -> None:
 # ----- mask ----------------------------------------------------------------------------------
 def test_mask_view_keeps_fixed_levels(qtbot) -> None:
     view = shown(qtbot, MaskView())
+    # before the first mask: the frequency range, no "(x0.001)" scaling, no time values
+    low, high = view.plot_item.getViewBox().viewRange()[1]
+    assert (low, high) == pytest.approx((math.log10(30.0), math.log10(22_050.0)), abs=0.05)
+    assert not view.plot_item.getAxis("left").autoSIPrefix
+    assert not view.plot_item.getAxis("bottom").style["showValues"]
     mask = np.linspace(0.2, 0.4, 64 * 100, dtype=np.float32).reshape(64, 100)
     view.set_image(mask, Region(1.0, 3.0))
     np.testing.assert_array_equal(view.image, mask)
@@ -230,6 +235,7 @@ def test_mask_view_keeps_fixed_levels(qtbot) -> None:
     # The rows span 30 Hz to the Nyquist frequency on the spectrogram's log10(Hz) axis.
     assert (rect.top(), rect.bottom()) == pytest.approx((math.log10(30.0), math.log10(22_050.0)))
     assert isinstance(view.plot_item.getAxis("left"), LogFrequencyAxis)
+    assert view.plot_item.getAxis("bottom").style["showValues"]
     view.set_image(mask * 2)  # no region: frames on x
     rect = view._image.mapRectToParent(view._image.boundingRect())
     assert (rect.left(), rect.width()) == pytest.approx((0.0, 100.0))

@@ -28,6 +28,9 @@ class MaskView(QWidget):
         super().__init__(parent)
         self.plot_widget, self._image, self._bar = log_frequency_plot((0.0, 1.0), "viridis", "mask")
         self.plot_item: pg.PlotItem = self.plot_widget.getPlotItem()
+        # before the first mask: its frequency range, and no time axis to read
+        self.plot_item.setYRange(LOG_FMIN, LOG_FMAX, padding=0.0)
+        self.plot_item.getAxis("bottom").setStyle(showValues=False)
         self._frame: tuple[tuple[int, int], Region | None] | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -49,6 +52,7 @@ class MaskView(QWidget):
         if frame != self._frame:  # only re-frame (and reset the zoom) when the layout changed
             self._frame = frame
             frames, height = mask.shape[1], LOG_FMAX - LOG_FMIN
+            self.plot_item.getAxis("bottom").setStyle(showValues=True)
             if region is None:
                 self._image.setRect(QRectF(0.0, LOG_FMIN, frames, height))
                 self.plot_item.setLabel("bottom", "frame")

@@ -124,7 +124,9 @@ def log_frequency_plot(
     item = widget.getPlotItem()
     item.setMenuEnabled(False)
     item.hideButtons()
-    item.getAxis("left").setWidth(48)
+    axis = item.getAxis("left")
+    axis.setWidth(48)
+    axis.enableAutoSIPrefix(False)  # its values are log10(Hz): no "(x0.001)" on the label
     item.setLabel("left", "Hz")
     image = pg.ImageItem(axisOrder="row-major")
     item.addItem(image)
