@@ -195,6 +195,8 @@ def test_spectrogram_view_computes_in_background_and_links_x(qtbot) -> None:
 # ----- loss plot -----------------------------------------------------------------------------
 def test_loss_plot_stores_then_draws_on_refresh(qtbot) -> None:
     view = shown(qtbot, LossPlotView())
+    assert not view.plot_item.getAxis("left").autoSIPrefix  # a loss of 0.55 reads 0.55
+    assert view._legend.columnCount == 3  # a short plot: the legend goes across
     keys = ["fcn_mtat_2048", "fcn_mtat_1024"]
     view.reset(keys)
     assert view.keys == ("total", *keys)

@@ -26,7 +26,11 @@ class LossPlotView(QWidget):
         self.plot_item.setLabel("bottom", "step")
         self.plot_item.setLabel("left", "loss")
         self.plot_item.showGrid(x=True, y=True, alpha=0.2)
-        self._legend = self.plot_item.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        self.plot_item.getAxis("left").enableAutoSIPrefix(False)  # 0.55, not 550 "(x0.001)"
+        # in rows of three, readable over the curves it covers: the plot is wide and short
+        self._legend = self.plot_item.addLegend(
+            offset=(-10, 10), labelTextSize="8pt", brush=pg.mkBrush(0, 0, 0, 170), colCount=3
+        )
         self._keys: list[str] = []
         self._curves: list[pg.PlotDataItem] = []
         self._steps = np.empty(0)
