@@ -190,7 +190,7 @@ class JobView(QObject):
         stems.set_shared_stems(self.song, self.outcome.shared, self.provenance(),
                                self.parts[0].config.backend)  # fmt: skip
         stems.prepare()
-        self.w.export_button.setEnabled(True)
+        self.w.set_can_export(True)
         stems.setCurrentRow(0)  # plays the first stem
 
     @Slot(int)

@@ -178,7 +178,6 @@ class MainWindow(QMainWindow):
         row.addWidget(QProgressBar(maximum=0, maximumWidth=80))
         self.statusBar().addPermanentWidget(self.engine_status)
         self.stems.setMinimumHeight(4 * self.stems.fontMetrics().height() + 12)
-        self.export_button.setEnabled(False)
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -205,6 +204,7 @@ class MainWindow(QMainWindow):
         self.recent_menu = file.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self.export_action = self._action(file, "&Export all stems…", "Ctrl+E", self.export)
+        self.set_can_export(False)
         file.addSeparator()
         self._action(file, "&Quit", Keys.StandardKey.Quit, self.close)
         run = bar.addMenu("&Run")
@@ -330,6 +330,11 @@ class MainWindow(QMainWindow):
 
     # ----- export ----------------------------------------------------------------------
     @Slot()
+    def set_can_export(self, ok: bool) -> None:
+        """Whether there are stems to export: "Export all…" and File ▸ Export all stems."""
+        self.export_button.setEnabled(ok)
+        self.export_action.setEnabled(ok)
+
     def export(self) -> None:
         """Export all… : ask for a folder, a format and a name template, then write every stem."""
         names_of = self._stem_file_names()

@@ -317,7 +317,7 @@ class RunView(QObject):
         self.job_active = False
         self.w.picker.set_picks([p for p in self.w.picker.picks() if p.example is None])
         self.w.stems.clear_stems()
-        self.w.export_button.setEnabled(False)
+        self.w.set_can_export(False)
         self.w.audition.set_history((), 0, self.budget)
         self.w.audition.show_step(None)
 
@@ -413,7 +413,7 @@ class RunView(QObject):
             session.provenance(snapshot.step),
             session.config.backend,
         )
-        self.w.export_button.setEnabled(True)
+        self.w.set_can_export(True)
         self._licence.setText(JUKEBOX_LICENCE)
         self._licence.setVisible(session.config.backend == "jukebox")
         self.w.audition.show_step(snapshot.step, session.config.steps)

@@ -95,6 +95,7 @@ def test_recent_files_and_command_line(qtbot, window, song_path, settings, model
 
 # ----- 4. run --------------------------------------------------------------------------
 def test_run_fills_the_live_views_and_the_stems(qtbot, window: MainWindow, song_path) -> None:
+    assert not window.export_button.isEnabled() and not window.export_action.isEnabled()
     open_song(qtbot, window, song_path)
     window.tag_panel.apply_preset("Piano")
     result = run_to_end(qtbot, window, steps=12, preview_every=3)
@@ -112,7 +113,7 @@ def test_run_fills_the_live_views_and_the_stems(qtbot, window: MainWindow, song_
         "My Song - piano",
         "My Song - no piano",
     ]
-    assert window.export_button.isEnabled()
+    assert window.export_button.isEnabled() and window.export_action.isEnabled()
 
 
 def test_loss_plot_is_throttled(qtbot, window: MainWindow, song_path) -> None:
