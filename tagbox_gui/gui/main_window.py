@@ -329,12 +329,12 @@ class MainWindow(QMainWindow):
             self.open_song(files[0])
 
     # ----- export ----------------------------------------------------------------------
-    @Slot()
     def set_can_export(self, ok: bool) -> None:
         """Whether there are stems to export: "Export all…" and File ▸ Export all stems."""
         self.export_button.setEnabled(ok)
         self.export_action.setEnabled(ok)
 
+    @Slot()
     def export(self) -> None:
         """Export all… : ask for a folder, a format and a name template, then write every stem."""
         names_of = self._stem_file_names()

@@ -28,7 +28,7 @@ class TagMetersView(QWidget):
         self._grid.setColumnStretch(2, 1)
         self._rows: dict[str, tuple[QLabel, QProgressBar, QProgressBar]] = {}
         self._values: dict[str, tuple[float | None, float | None]] = {}
-        self._headers = []
+        self._headers: list[QLabel] = []
         for column, text in ((1, "separated"), (2, "residual")):
             header = QLabel(text)
             header.setAlignment(Qt.AlignmentFlag.AlignCenter)
