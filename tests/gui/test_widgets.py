@@ -204,7 +204,11 @@ def test_loss_plot_stores_then_draws_on_refresh(qtbot) -> None:
     for step in range(1, 301):  # more than the initial capacity
         view.append(step, 1.0 / step, {keys[0]: 2.0 / step, keys[1]: 3.0 / step})
     assert view.curve_data("total")[0].size == 0  # nothing drawn before refresh
+    assert view.empty.isVisible()  # no step drawn: a line says what will be, on a bare plot
+    assert not view._legend.isVisible() and not view.plot_item.getAxis("left").style["showValues"]
     view.refresh()
+    assert not view.empty.isVisible()
+    assert view._legend.isVisible() and view.plot_item.getAxis("left").style["showValues"]
     x, y = view.curve_data("total")
     np.testing.assert_array_equal(x, np.arange(1, 301))
     np.testing.assert_allclose(y, 1.0 / np.arange(1, 301))
@@ -218,6 +222,7 @@ def test_loss_plot_stores_then_draws_on_refresh(qtbot) -> None:
     view.reset(["x"])
     assert view.count == 0 and view.keys == ("total", "x")
     assert len(view._legend.items) == 2
+    assert view.empty.isVisible()
 
 
 # ----- mask ----------------------------------------------------------------------------------

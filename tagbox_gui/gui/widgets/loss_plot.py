@@ -6,9 +6,11 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QStackedLayout, QWidget
 
 TOTAL_KEY = "total"
+EMPTY_TEXT = "No steps yet: a run with steering steps (Settings ▸ Steps) draws its losses here."
 
 
 class LossPlotView(QWidget):
@@ -37,9 +39,15 @@ class LossPlotView(QWidget):
         self._values = np.empty((0, 0))
         self._count = 0
         self._drawn = -1
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        # over the empty plot, a line saying what will be drawn (a single pass has no steps)
+        self.empty = QLabel(EMPTY_TEXT, wordWrap=True, alignment=Qt.AlignmentFlag.AlignCenter)
+        self.empty.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.empty.setStyleSheet("color: #aaaaaa; background: transparent; margin: 24px;")
+        layout = QStackedLayout(self)
+        layout.setStackingMode(QStackedLayout.StackingMode.StackAll)
         layout.addWidget(self.plot_widget)
+        layout.addWidget(self.empty)
+        self.empty.raise_()
         self.reset([])
 
     @property
@@ -63,6 +71,7 @@ class LossPlotView(QWidget):
         self._count, self._drawn = 0, -1
         for key in [TOTAL_KEY, *keys]:
             self._add_curve(key)
+        self._show_empty(True)
 
     def append(self, step: int, total: float, losses: dict[str, float]) -> None:
         """Store one step; keys not given to :meth:`reset` get a curve of their own."""
@@ -86,6 +95,14 @@ class LossPlotView(QWidget):
         for column, curve in enumerate(self._curves):
             curve.setData(steps, self._values[: self._count, column])
         self._drawn = self._count
+        self._show_empty(self._count == 0)
+
+    def _show_empty(self, empty: bool) -> None:
+        """With no step drawn: the line over a bare plot (no axis values, no legend)."""
+        self.empty.setVisible(empty)
+        self._legend.setVisible(not empty)
+        for side in ("left", "bottom"):
+            self.plot_item.getAxis(side).setStyle(showValues=not empty)
 
     def series(self, key: str) -> tuple[np.ndarray, np.ndarray]:
         """Copies of the stored ``(steps, values)`` of one key (``total`` for the total)."""
