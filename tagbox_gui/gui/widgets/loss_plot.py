@@ -95,7 +95,8 @@ class LossPlotView(QWidget):
         for column, curve in enumerate(self._curves):
             curve.setData(steps, self._values[: self._count, column])
         self._drawn = self._count
-        self._show_empty(self._count == 0)
+        if self._count and not self.empty.isHidden():  # the first steps since reset()
+            self._show_empty(False)
 
     def _show_empty(self, empty: bool) -> None:
         """With no step drawn: the line over a bare plot (no axis values, no legend)."""
