@@ -112,7 +112,7 @@ class JobView(QObject):
         self.discard()
         self.parts, self.song = list(parts), song
         w.live.reset([], [])
-        w.audition.set_history((), 0, 0)
+        w.audition.show_job(len(self.parts))
         w.run_panel.started_job(self.names, sum(part.units for part in self.parts))
 
         def begin() -> Generator:  # runs in the worker thread

@@ -29,6 +29,8 @@ def test_learned_is_the_default_backend_and_runs_in_one_pass(qtbot, model_dir, s
     assert blocker.args[0].steps_done == 0 and blocker.args[0].estimate is not None
     qtbot.waitUntil(lambda: window.export_button.isEnabled(), timeout=3000)
     assert "one pass" in window.run_panel.status.text()
+    assert window.audition.label.text() == "One pass (no steps)"
+    assert not window.audition.slider.isEnabled() and not window.audition.best.isEnabled()
     window.controller.shutdown(5000)
 
 

@@ -84,17 +84,29 @@ class AuditionPanel(QWidget):
             self.slider.setRange(0, max(0, len(self._steps) - 1))
             if self.following and self._steps:
                 self.slider.setValue(len(self._steps) - 1)
-        self.best.setEnabled(best is not None)
+        self.best.setEnabled(best is not None and len(self._steps) > 1)  # one: nowhere to go
         self.memory.setText(  # what changes first: a narrow window cuts the end short
             f"History: {len(self._steps)} previews kept, {nbytes / MIB:.1f} of "
             f"{budget / MIB:.0f} MiB (older ones are thinned out). Listening in mono at 44.1 kHz, "
             "as the taggers hear it; exported stems keep the song's rate and channels."
         )
 
+    def show_job(self, instruments: int) -> None:
+        """A job of several instruments: it keeps no steps to go back to, only its stems."""
+        self.set_history((), 0, 0)
+        self.label.setText("No steps kept in a job")
+        self.memory.setText(
+            f"A job of {instruments} instruments keeps only its stems: choose one under Stems "
+            "to hear it, read back from its file, against the rest of the song."
+        )
+
     def show_step(self, step: int | None, total_steps: int = 0) -> None:
         """Say which step is shown (and put the slider on it when it is a kept one)."""
         if step is None:
             self.label.setText("No run yet")
+            return
+        if step == 0 and total_steps == 0:
+            self.label.setText("One pass (no steps)")
             return
         best = " (best)" if step == self._best else ""
         self.label.setText(f"step {step}{best}" + (f" of {total_steps}" if total_steps else ""))
