@@ -168,15 +168,16 @@ class Estimate:
     """What a step says the wanted source is, in a form that can be carried onto the song.
 
     Mask mode: one soft mask per FFT size on the analysis STFT grid of the region (periodic
-    sqrt-Hann window, hop n/2, centred frames), values in [0, 1]. The stems average the
-    estimates of all FFT sizes (see ``core.audio.stems.render_stems``). Free mode: ``audio`` is the
-    decoded signal itself and ``masks`` is empty.
+    sqrt-Hann window, hop ``n / hops_per_window``, centred frames), values in [0, 1]. The
+    stems average the estimates of all FFT sizes (see ``core.audio.stems.render_stems``).
+    Free mode: ``audio`` is the decoded signal itself and ``masks`` is empty.
     """
 
     start: int  # region start, in samples at ANALYSIS_RATE
     length: int  # region length, in samples at ANALYSIS_RATE
     masks: dict[int, np.ndarray] = field(default_factory=dict)  # fft -> (n/2+1, frames)
     audio: np.ndarray | None = None  # free mode: float32 (length,) at ANALYSIS_RATE
+    hops_per_window: int = 2  # the masks' hop is n/2 (2) or n/4 (4, the learned backend's)
 
     @property
     def nbytes(self) -> int:

@@ -111,6 +111,10 @@ def test_recipe_names_what_decides_an_estimate(
     monkeypatch.setattr(light, "SETTINGS", dataclasses.replace(light.SETTINGS, components=41))
     assert evaluation_run.recipe(pair.config) != base
     monkeypatch.undo()
+    assert base["hops_per_window"] == 2  # estimates made at another hop are made again
+    monkeypatch.setattr(light, "HOPS_PER_WINDOW", 4, raising=False)
+    assert evaluation_run.recipe(pair.config) != base
+    monkeypatch.undo()
     # An estimate on disk counts as done only with the same recipe beside it.
     pair.saved.parent.mkdir(parents=True)
     pair.saved.write_bytes(b"")

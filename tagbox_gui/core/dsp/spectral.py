@@ -17,7 +17,8 @@ import torch
 from torch import Tensor, nn
 
 # --------------------------------------------------------------------------------------------
-# Engine STFT: periodic sqrt-Hann window, hop n/2, centred frames with reflect padding.
+# Engine STFT: periodic sqrt-Hann window, hop n/2 (or n/4), centred frames with reflect
+# padding.
 # --------------------------------------------------------------------------------------------
 
 _SQRT_HANN: dict[tuple[int, torch.device, torch.dtype], Tensor] = {}
@@ -39,14 +40,15 @@ def sqrt_hann(
     return window
 
 
-def stft(x: Tensor, n_fft: int) -> Tensor:
-    """Complex STFT ``[..., n_fft/2+1, frames]`` of real ``x [..., T]`` (sqrt-Hann, hop n/2)."""
+def stft(x: Tensor, n_fft: int, hops_per_window: int = 2) -> Tensor:
+    """Complex STFT ``[..., n_fft/2+1, frames]`` of real ``x [..., T]`` (sqrt-Hann, hop
+    ``n_fft / hops_per_window``: n/2 by default, n/4 for a mask with a finer time grid)."""
     lead = x.shape[:-1]
     window = sqrt_hann(n_fft, x.device, x.dtype)
     spec = torch.stft(
         x.reshape(-1, x.shape[-1]),
         n_fft,
-        hop_length=n_fft // 2,
+        hop_length=n_fft // hops_per_window,
         window=window,
         center=True,
         pad_mode="reflect",
@@ -57,14 +59,17 @@ def stft(x: Tensor, n_fft: int) -> Tensor:
     return spec.reshape(*lead, *spec.shape[-2:])
 
 
-def istft(spec: Tensor, n_fft: int, length: int) -> Tensor:
-    """Inverse of :func:`stft`: real ``[..., length]`` from ``[..., n_fft/2+1, frames]``."""
+def istft(spec: Tensor, n_fft: int, length: int, hops_per_window: int = 2) -> Tensor:
+    """Inverse of :func:`stft`: real ``[..., length]`` from ``[..., n_fft/2+1, frames]``.
+
+    At hop n/4 the squared windows overlap-add to two, not one; ``torch.istft`` divides by
+    their sum, so the inverse is exact at either hop."""
     lead = spec.shape[:-2]
     window = sqrt_hann(n_fft, spec.device, spec.real.dtype)
     audio = torch.istft(
         spec.reshape(-1, *spec.shape[-2:]),
         n_fft,
-        hop_length=n_fft // 2,
+        hop_length=n_fft // hops_per_window,
         window=window,
         center=True,
         normalized=False,

@@ -37,7 +37,7 @@ from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.evaluation.scoring import PairScore, list_set, score_set
 from tagbox_gui.core.separation.backends.learned import has_prototype
 from tagbox_gui.core.separation.cache import ModelCache
-from tagbox_gui.core.separation.loading import backend_settings, taggers_for
+from tagbox_gui.core.separation.loading import backend_settings, hops_per_window, taggers_for
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import Example, RunConfig, StepResult, TaggerSpec, config_record
 
@@ -87,9 +87,11 @@ _SPEED_ONLY = ("device", "preview_every")  # change how fast a run is, not what 
 
 def recipe(config: RunConfig) -> dict[str, Any]:
     """Everything that decides an estimate, as JSON values: the run's settings (the device and
-    the preview rate left out) and the backend's own (e.g. the light backend's factorisation)."""
+    the preview rate left out) and the backend's own (e.g. the light backend's factorisation, the
+    masks' hop)."""
     fields = {k: v for k, v in config_record(config).items() if k not in _SPEED_ONLY}
     fields["backend_settings"] = backend_settings(config.backend)
+    fields["hops_per_window"] = hops_per_window(config.backend)
     return fields
 
 

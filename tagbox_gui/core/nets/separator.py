@@ -256,7 +256,7 @@ def mask_for_stft(mask: Tensor, rate: int, n_fft: int, hop: int, frames: int) ->
     frequencies likewise; above the separator's band, the mean over :data:`HIGH_BAND_HZ`.
     """
     times = torch.arange(frames, dtype=torch.float64) * hop / rate * RATE / HOP
-    mask = _interp_last(mask.double(), times)  # [BINS, frames]
+    mask = _interp_last(mask.float(), times)  # [BINS, frames]; positions in float64
     freqs = torch.arange(n_fft // 2 + 1, dtype=torch.float64) * rate / n_fft
     low = freqs <= RATE / 2 - RATE / N_FFT
     lo, hi = (int(f * N_FFT / RATE) for f in HIGH_BAND_HZ)

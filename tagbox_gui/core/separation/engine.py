@@ -20,7 +20,11 @@ from tagbox_gui.core.dsp.display import mask_image
 from tagbox_gui.core.errors import AudioError, ConfigError
 from tagbox_gui.core.separation.backends.base import Backend
 from tagbox_gui.core.separation.cache import ModelCache
-from tagbox_gui.core.separation.loading import build_criteria, create_backend_factory
+from tagbox_gui.core.separation.loading import (
+    build_criteria,
+    create_backend_factory,
+    hops_per_window,
+)
 from tagbox_gui.core.separation.objective import Criterion, Evaluation, Objective
 from tagbox_gui.core.separation.segments import plan_segments, stitch_audio, stitch_frames
 from tagbox_gui.core.separation.tags import check_contradictions
@@ -163,8 +167,8 @@ class Optimisation:
         self.config = config
         self.measure_residual = measure_residual
         self.length = len(mix)
-        hops = [n // 2 for n in config.fft_sizes]
-        align = int(np.lcm.reduce(hops))
+        self.hops_per_window = hops_per_window(config.backend)
+        align = int(np.lcm.reduce([n // self.hops_per_window for n in config.fft_sizes]))
         seg_len = round(config.segment_seconds * ANALYSIS_RATE)
         overlap = round(SEGMENT_OVERLAP_SECONDS * ANALYSIS_RATE)
         self.segments = plan_segments(self.length, seg_len, overlap, align)
@@ -177,7 +181,9 @@ class Optimisation:
                 raise ConfigError(f"the {backend.name} backend separates by optimising: give it "
                                   "at least one step")  # fmt: skip
             latent = backend.init_latent(seg_mix, config.seed + index)
-            objective = Objective(seg_mix, config.fft_sizes, criteria, config.mode)
+            objective = Objective(
+                seg_mix, config.fft_sizes, criteria, config.mode, self.hops_per_window
+            )
             self.parts.append((backend, objective, latent))
         # A one-pass run needs no optimiser (creating one imports torch's compiler: seconds).
         latents = [p[2] for p in self.parts]
@@ -299,11 +305,12 @@ class Optimisation:
         if self.config.mode is Mode.FREE:
             return Estimate(region_start, self.length, audio=separated), separated
         masks = {}
+        hops = self.hops_per_window
         for n in self.config.fft_sizes:
-            frames = 1 + self.length // (n // 2)
+            frames = 1 + self.length // (n // hops)
             per_segment = [e.masks[n].cpu().numpy() for e in evaluations]
-            masks[n] = stitch_frames(self.segments, per_segment, n // 2, frames)
-        return Estimate(region_start, self.length, masks=masks), separated
+            masks[n] = stitch_frames(self.segments, per_segment, n // hops, frames)
+        return Estimate(region_start, self.length, masks, hops_per_window=hops), separated
 
 
 def _detach(evaluation: Evaluation) -> Evaluation:

@@ -84,6 +84,15 @@ def default_config(backend: str, **changes: Any) -> RunConfig:
     return replace(RunConfig(tags=(), backend=backend), **{**defaults, **changes})
 
 
+def hops_per_window(backend: str) -> int:
+    """How finely a backend's masks are laid out in time: 2 (hop n/2) unless its module's
+    ``HOPS_PER_WINDOW`` says 4 (hop n/4, e.g. the learned separator's own frame rate)."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend '{backend}'; choose {' or '.join(BACKENDS)}")
+    module = importlib.import_module(f"tagbox_gui.core.separation.backends.{backend}")
+    return int(getattr(module, "HOPS_PER_WINDOW", 2))
+
+
 def backend_settings(backend: str) -> dict[str, Any]:
     """A backend's own settings (its module's ``SETTINGS`` dataclass) as plain values, or {}."""
     if backend not in BACKENDS:

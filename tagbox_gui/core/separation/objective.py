@@ -71,12 +71,14 @@ class Objective:
         fft_sizes: tuple[int, ...],
         criteria: list[Criterion],
         mode: Mode,
+        hops_per_window: int = 2,
     ) -> None:
         self.mix = mix  # (1, T) analysis signal of the segment
         self.fft_sizes = fft_sizes
         self.criteria = criteria
         self.mode = mode
-        self.mix_stfts = {n: stft(mix, n) for n in fft_sizes}
+        self.hops_per_window = hops_per_window  # the STFTs' hop is n / hops_per_window
+        self.mix_stfts = {n: stft(mix, n, hops_per_window) for n in fft_sizes}
 
     def _estimates(
         self, backend: Backend, latent: torch.Tensor
@@ -90,7 +92,10 @@ class Objective:
             n: m.reshape(m.shape[-2:]) for n, m in backend.masks(latent, self.mix_stfts).items()
         }
         estimates = torch.stack(
-            [istft(masks[n] * self.mix_stfts[n][0], n, length) for n in self.fft_sizes]
+            [
+                istft(masks[n] * self.mix_stfts[n][0], n, length, self.hops_per_window)
+                for n in self.fft_sizes
+            ]
         )
         return [str(n) for n in self.fft_sizes], estimates, masks
 

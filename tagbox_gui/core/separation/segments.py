@@ -88,7 +88,8 @@ def stitch_frames(
         w = seg.weights(np.minimum(centres, seg.end - 1))
         if len(segments) == 1:
             w = np.ones(count)
-        out[:, first : first + count] += (part[:, :count] * w).astype(np.float32)
+        out[:, first : first + count] += part[:, :count] * w.astype(np.float32)
         total[first : first + count] += w
     # Frames whose centre falls outside every segment (the last frame) keep the nearest weight.
-    return out / np.maximum(total, 1e-12).astype(np.float32)
+    out /= np.maximum(total, 1e-12).astype(np.float32)  # in place: a long song's mask is large
+    return out

@@ -58,6 +58,10 @@ ASKS_BY_EXAMPLE = True
 DEFAULTS: dict[str, object] = {"steps": 0, "lr": 0.05, "fft_sizes": (2048,)}
 """One forward pass by default; steering settings when steps are asked for."""
 
+HOPS_PER_WINDOW = 4
+"""The masks' hop is n/4: at 2048 points (46 ms) an 11.6 ms hop, the separator's own frame
+rate. At n/2 every other separator frame was lost; see docs/separator.md, "Run v11"."""
+
 
 @dataclass(frozen=True)
 class LearnedSettings:
@@ -190,8 +194,9 @@ class LearnedBackend(Backend):
         if self._magnitude is None:
             raise RuntimeError("init_latent must come first")
         mask = mask_long(self.net, self._magnitude, self.query(latent))[0]
+        hop = {n: n // HOPS_PER_WINDOW for n in mix_stfts}
         return {
-            n: mask_for_stft(mask, ANALYSIS_RATE, n, n // 2, spec.shape[-1]).reshape(spec.shape)
+            n: mask_for_stft(mask, ANALYSIS_RATE, n, hop[n], spec.shape[-1]).reshape(spec.shape)
             for n, spec in mix_stfts.items()
         }
 
@@ -201,9 +206,9 @@ class LearnedBackend(Backend):
             raise RuntimeError("init_latent must come first")
         from tagbox_gui.core.dsp.spectral import stft
 
-        n = 2048
-        spec = stft(self._mix, n)
-        return istft(self.masks(latent, {n: spec})[n] * spec, n, self._mix.shape[-1])
+        n, hops = 2048, HOPS_PER_WINDOW
+        spec = stft(self._mix, n, hops)
+        return istft(self.masks(latent, {n: spec})[n] * spec, n, self._mix.shape[-1], hops)
 
     @torch.no_grad()
     def constrain(self, latent: torch.Tensor) -> None:
