@@ -56,6 +56,7 @@ def test_a_job_makes_a_stem_per_instrument_and_the_rest_that_add_up(qtbot, real)
     assert window.run_panel._captions["per_step"].text() == "Time/stem"  # one pass each
     audition = window.audition  # a job keeps no steps: the panel says so, not "No run yet"
     assert audition.label.text() == "No steps kept in a job" and not audition.slider.isEnabled()
+    assert not audition.follow.isEnabled() and not audition.best.isEnabled()
     assert audition.memory.text().startswith("A job of 3 instruments keeps only its stems")
     paths = window.stems.stem_files()
     data = [sf.read(str(p), dtype="float64", always_2d=True)[0] for p in paths]
@@ -75,6 +76,18 @@ def test_a_job_makes_a_stem_per_instrument_and_the_rest_that_add_up(qtbot, real)
     np.testing.assert_allclose(player._buffers["separated"], data[2], atol=1e-7)
     np.testing.assert_allclose(player._buffers["residual"], window.song.data - data[2],
                                atol=1e-6)  # fmt: skip
+
+
+def test_a_single_run_after_a_job_has_its_step_history_back(qtbot, real) -> None:
+    window = real
+    _job(qtbot, window, "drums", "bass")
+    assert not window.audition.follow.isEnabled()
+    window.picker.set_picked("bass", False)
+    _job(qtbot, window)  # drums alone: a run of its own, not a job
+    audition = window.audition
+    qtbot.waitUntil(lambda: audition.label.text() == "One pass (no steps)", timeout=3000)
+    assert audition.follow.isEnabled()
+    assert audition.memory.text().startswith("One pass of the separator: no steps to go back")
 
 
 def test_export_all_writes_every_stem_with_the_name_template(qtbot, real, tmp_path,

@@ -20,6 +20,10 @@ from tagbox_gui.gui.widgets.elided_label import ElidedLabel
 from tagbox_gui.gui.widgets.transport import TransportPanel
 
 MIB = 2**20
+_LISTENING = (
+    "Listening in mono at 44.1 kHz, as the taggers hear it; exported stems keep the song's rate "
+    "and channels."
+)
 
 
 class AuditionPanel(QWidget):
@@ -80,6 +84,7 @@ class AuditionPanel(QWidget):
         """The kept steps (ascending), their memory and budget, and the best step if known."""
         self._steps, self._best = tuple(steps), best
         self.slider.setEnabled(len(self._steps) > 1)
+        self.follow.setEnabled(True)
         with QSignalBlocker(self.slider):
             self.slider.setRange(0, max(0, len(self._steps) - 1))
             if self.following and self._steps:
@@ -87,13 +92,13 @@ class AuditionPanel(QWidget):
         self.best.setEnabled(best is not None and len(self._steps) > 1)  # one: nowhere to go
         self.memory.setText(  # what changes first: a narrow window cuts the end short
             f"History: {len(self._steps)} previews kept, {nbytes / MIB:.1f} of "
-            f"{budget / MIB:.0f} MiB (older ones are thinned out). Listening in mono at 44.1 kHz, "
-            "as the taggers hear it; exported stems keep the song's rate and channels."
+            f"{budget / MIB:.0f} MiB (older ones are thinned out). {_LISTENING}"
         )
 
     def show_job(self, instruments: int) -> None:
         """A job of several instruments: it keeps no steps to go back to, only its stems."""
         self.set_history((), 0, 0)
+        self.follow.setEnabled(False)  # no previews to follow
         self.label.setText("No steps kept in a job")
         self.memory.setText(
             f"A job of {instruments} instruments keeps only its stems: choose one under Stems "
@@ -107,6 +112,7 @@ class AuditionPanel(QWidget):
             return
         if step == 0 and total_steps == 0:
             self.label.setText("One pass (no steps)")
+            self.memory.setText(f"One pass of the separator: no steps to go back to. {_LISTENING}")
             return
         best = " (best)" if step == self._best else ""
         self.label.setText(f"step {step}{best}" + (f" of {total_steps}" if total_steps else ""))
