@@ -165,6 +165,14 @@ def test_avoided_tags_without_steps_are_refused_not_dropped(tmp_path: Path) -> N
         engine.run(config, _song(), ModelStore(tmp_path))
 
 
+def test_fft_sizes_must_make_a_whole_hop(tmp_path: Path) -> None:
+    config = default_config("learned", tags=("piano",), fft_sizes=(1026,))  # hop 256.5
+    with pytest.raises(ConfigError, match="multiples of 4"):
+        engine.run(config, _song(), ModelStore(tmp_path))
+    light = default_config("light", tags=("piano",), fft_sizes=(1026,))  # hop n/2: 513, whole
+    assert engine.validate(light, 4.0)
+
+
 def test_only_a_one_pass_backend_takes_zero_steps(tmp_path: Path) -> None:
     config = default_config("light", tags=("piano",), steps=0)
     with pytest.raises(ConfigError, match="at least one step"):

@@ -46,8 +46,8 @@ FADE_SECONDS = 0.010
 BLOCK_SECONDS = 4.0
 """Length of the blocks :func:`separated_blocks` renders one at a time (bounds the memory)."""
 
-_CONTEXT_HOPS = 1  # frames of real song context beyond each region edge (one covers the edge)
-# (at v hops per window, the frames that reach the region start begin v/2 - 1 hops further out)
+_CONTEXT_HOPS = 1  # grid frames before the region start (kept out of the sum); the frames kept
+# still reach into the song on either side of the region, so its edges hear real context
 
 _Renderer = Callable[[int, int], np.ndarray]  # (b0, b1) -> separated samples (b1 - b0, channels)
 

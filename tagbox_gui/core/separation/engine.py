@@ -74,6 +74,10 @@ def validate(config: RunConfig, duration: float) -> tuple[int, int]:
         raise ConfigError("the learning rate must be positive")
     if not config.fft_sizes or any(n < 64 or n % 2 for n in config.fft_sizes):
         raise ConfigError("FFT sizes must be even numbers of at least 64, e.g. 2048,1024,512")
+    hops = hops_per_window(config.backend)
+    if any(n % hops for n in config.fft_sizes):
+        raise ConfigError(f"the {config.backend} backend's FFT sizes must be multiples of {hops} "
+                          "(its hop is a quarter of a frame), e.g. 2048,1024")  # fmt: skip
     if not config.taggers:
         raise ConfigError("choose at least one tagger, e.g. fcn/mtat")
     check_contradictions(config.tags, config.avoid, config.ignore)
