@@ -16,7 +16,10 @@ Environment: ``ARMS`` (``name:workers:extra train options`` joined by ``;``, def
 540), ``DEVICE`` (cuda), ``BATCH`` (48), ``N_MIXED`` / ``N_BAND`` (1500 / 600),
 ``PROBE_STEPS`` (60), ``MIN_STEPS`` (200): the last ones exist to rehearse it on a CPU.
 Run v8 (two arms, without and with random timbre changes):
-``ARMS="v8n:6:;v8t:9:--timbre 0.3" SEED=1``.
+``ARMS="v8n:6:;v8t:9:--timbre 0.3" SEED=1``. An arm trains from scratch, at any size, when its
+options end the shared ``--init`` (``--init=`` is the empty path): e.g. a wider and deeper
+network beside a control, ``ARMS="ctl:6:--timbre 0.3;w384:9:--timbre 0.3 --init= --width 384
+--layers 4"``.
 """
 
 import json
