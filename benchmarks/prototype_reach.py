@@ -39,8 +39,9 @@ def reach(net: QuerySeparator, stem: np.ndarray, rate: int, query: torch.Tensor)
 
 def programs_of(song: dict, corpus: Path | None) -> dict[str, int]:
     """Each source's GM program: from the manifest, else from the corpus's ``meta.json``."""
-    if all("program" in stem for stem in song.get("stems", {}).values()) and song.get("stems"):
-        return {name: int(stem["program"]) for name, stem in song["stems"].items()}
+    stems = song.get("stems")
+    if stems and all("program" in stem for stem in stems.values()):
+        return {name: int(stem["program"]) for name, stem in stems.items()}
     if corpus is None:
         raise SystemExit(f"{song['id']}: the manifest names no programs; give --corpus")
     meta = json.loads((corpus / "songs" / song["id"] / "meta.json").read_text())

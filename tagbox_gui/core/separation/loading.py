@@ -6,6 +6,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import asdict, is_dataclass, replace
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -52,6 +53,13 @@ def build_criteria(
     ]
 
 
+def backend_module(backend: str) -> ModuleType:
+    """The module of the backend named ``backend``; ConfigError for an unknown name."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend '{backend}'; choose {' or '.join(BACKENDS)}")
+    return importlib.import_module(f"tagbox_gui.core.separation.backends.{backend}")
+
+
 def create_backend_factory(
     config: RunConfig,
     store: ModelStore,
@@ -64,9 +72,7 @@ def create_backend_factory(
     ``example`` (mono samples, rate) is the clip of ``config.example``, for a backend that is
     asked by example; the others refuse one.
     """
-    if config.backend not in BACKENDS:
-        raise ConfigError(f"unknown backend '{config.backend}'; choose {' or '.join(BACKENDS)}")
-    module = importlib.import_module(f"tagbox_gui.core.separation.backends.{config.backend}")
+    module = backend_module(config.backend)
     if example is None:
         return module.create(config, store, device, cache)
     if not getattr(module, "ASKS_BY_EXAMPLE", False):
@@ -77,9 +83,7 @@ def create_backend_factory(
 
 def default_config(backend: str, **changes: Any) -> RunConfig:
     """The settings a backend works best with (its module's ``DEFAULTS``), then ``changes``."""
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown backend '{backend}'; choose {' or '.join(BACKENDS)}")
-    module = importlib.import_module(f"tagbox_gui.core.separation.backends.{backend}")
+    module = backend_module(backend)
     defaults = dict(getattr(module, "DEFAULTS", {}))
     return replace(RunConfig(tags=(), backend=backend), **{**defaults, **changes})
 
@@ -87,17 +91,13 @@ def default_config(backend: str, **changes: Any) -> RunConfig:
 def hops_per_window(backend: str) -> int:
     """How finely a backend's masks are laid out in time: 2 (hop n/2) unless its module's
     ``HOPS_PER_WINDOW`` says 4 (hop n/4, e.g. the learned separator's own frame rate)."""
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown backend '{backend}'; choose {' or '.join(BACKENDS)}")
-    module = importlib.import_module(f"tagbox_gui.core.separation.backends.{backend}")
+    module = backend_module(backend)
     return int(getattr(module, "HOPS_PER_WINDOW", 2))
 
 
 def backend_settings(backend: str) -> dict[str, Any]:
     """A backend's own settings (its module's ``SETTINGS`` dataclass) as plain values, or {}."""
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown backend '{backend}'; choose {' or '.join(BACKENDS)}")
-    module = importlib.import_module(f"tagbox_gui.core.separation.backends.{backend}")
+    module = backend_module(backend)
     settings = getattr(module, "SETTINGS", None)
     return asdict(settings) if is_dataclass(settings) and not isinstance(settings, type) else {}
 
