@@ -15,6 +15,13 @@ The query asks for:
   names a stem of that family from a song not used in the mixture, whose cached query the
   trainer looks up.
 
+A share ``p_solo`` of the examples are **solo** (kind ``solo``): one stem alone, and its target
+is the whole mixture. A musician may open a recording where the instrument plays alone, and
+asked by its family's prototype the separator must then take all of it: without these
+examples it treated many programs of a family (a violin, a cello, a harp, an electric piano)
+as absent when they played alone (``benchmarks/prototype_reach.py``). The trainer asks for
+them by prototype (``training.train.QueryBank.choose``).
+
 A share ``p_song`` of the examples are instead **whole-song** crops (kind ``song``): the target
 stem and other stems of its own song, cropped at the same instant, so the sources play in one
 key, one tempo and one chord progression, as in any real song (and in the songs the separator
@@ -120,7 +127,7 @@ class Example:
     target: np.ndarray  # float32 [samples]: sum of the asked-for sources (zeros if absent)
     targets: tuple[StemRef, ...]  # the stems the query asks for (absent: of another song)
     family: str  # the family asked for ("+"-joined for pairs, e.g. "bass+drums")
-    kind: str  # "single", "pair", "absent" or "song" (one stem of a whole-song crop)
+    kind: str  # "single", "pair", "absent", "song" (one stem of a whole-song crop) or "solo"
     sources: tuple[Placement, ...] = ()  # every source of the mixture, as summed
 
 
@@ -270,6 +277,7 @@ class MixSampler:
         eq_db: float = 0.0,
         p_song: float = 0.0,
         p_timbre: float = 0.0,
+        p_solo: float = 0.0,
     ) -> None:
         """Open the songs (all finished songs by default) of ``corpus`` for sampling."""
         self.corpus = Path(corpus)
@@ -280,6 +288,7 @@ class MixSampler:
         self.eq_db = eq_db
         self.p_song = p_song
         self.p_timbre = p_timbre
+        self.p_solo = p_solo
         self.pools: dict[str, list[_Stem]] = {}
         self.songs: dict[str, list[_Stem]] = {}  # every stem of each song, by row
         for song in songs if songs is not None else list_songs(self.corpus):
@@ -421,7 +430,16 @@ class MixSampler:
         """Draw one example."""
         if self.p_song > 0 and self.rng.random() < self.p_song:
             return self._sample_song()
+        if self.p_solo > 0 and self.rng.random() < self.p_solo:
+            return self._sample_solo()
         return self._sample_remix()
+
+    def _sample_solo(self) -> Example:
+        """A solo example: one stem alone, at a random level; the target is the mixture."""
+        family = self._pick_families(self.families, 1)[0]
+        pool = self.pools[family]
+        placed = [self._source(pool[int(self.rng.integers(len(pool)))])]
+        return self._finish("solo", family, (placed[0][0].ref,), placed, placed[0][1].copy())
 
     def _sample_remix(self) -> Example:
         """An example remixed across songs: single, pair or absent."""

@@ -81,10 +81,10 @@ def _placed(corpus: Path, p: Placement) -> np.ndarray:
 
 
 def _sampler(corpus: Path, seed: int = 0, eq_db: float = 8.0, p_song: float = 0.0,
-             p_timbre: float = 0.0) -> MixSampler:  # fmt: skip
+             p_timbre: float = 0.0, p_solo: float = 0.0) -> MixSampler:  # fmt: skip
     rng = np.random.default_rng(seed)
     return MixSampler(corpus, seconds=3.0, rng=rng, p_pair=0.3, p_absent=0.3, eq_db=eq_db,
-                      p_song=p_song, p_timbre=p_timbre)  # fmt: skip
+                      p_song=p_song, p_timbre=p_timbre, p_solo=p_solo)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -244,6 +244,26 @@ def test_the_song_share_decides_how_often_an_example_is_a_whole_song(corpus: Pat
     assert 0.4 < kinds.count("song") / len(kinds) < 0.6
     assert {"single", "pair", "absent"} <= set(kinds)
     a, b = (_sampler(corpus, 6, p_song=0.5).batch(20) for _ in range(2))
+    for x, y in zip(a, b, strict=True):
+        assert (x.kind, x.sources) == (y.kind, y.sources) and np.array_equal(x.mix, y.mix)
+
+
+def test_a_solo_example_is_one_stem_alone_and_its_target_is_the_mixture(corpus: Path):
+    examples = _sampler(corpus, seed=8, p_solo=0.5).batch(200)
+    solos = [ex for ex in examples if ex.kind == "solo"]
+    assert 0.38 * len(examples) < len(solos) < 0.62 * len(examples)
+    assert {"single", "pair", "absent"} <= {ex.kind for ex in examples}
+    for ex in solos[:20]:
+        (placed,) = ex.sources
+        assert ex.targets == (placed.ref,) and ex.family == placed.ref.family
+        assert np.array_equal(ex.mix, ex.target) and np.any(ex.mix)
+        assert np.allclose(ex.mix, _placed(corpus, placed), atol=1e-6)
+
+
+def test_no_solo_share_draws_the_same_examples_as_before_it_existed(corpus: Path):
+    """A share of 0 takes nothing from the random stream, so earlier runs stay repeatable."""
+    a = _sampler(corpus, seed=9, p_song=0.5).batch(30)
+    b = _sampler(corpus, seed=9, p_song=0.5, p_solo=0.0).batch(30)
     for x, y in zip(a, b, strict=True):
         assert (x.kind, x.sources) == (y.kind, y.sources) and np.array_equal(x.mix, y.mix)
 

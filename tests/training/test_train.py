@@ -227,6 +227,19 @@ def test_the_prototype_share_decides_how_often_a_source_is_asked_for_by_tag(corp
     assert share(1.0) == 1.0
 
 
+def test_a_solo_example_is_always_asked_for_by_its_family_prototype(corpus: Path) -> None:
+    bank = QueryBank(corpus, split_songs(corpus)[0])
+    family, refs = next(iter(bank.families.items()))
+    song, index = refs[0]
+    example = Example(np.ones(1), np.ones(1), (StemRef(song, index, family, 0),), family, "solo")
+    rng = np.random.default_rng(0)
+    half = len(bank.mean) // 2
+    for query in (bank.choose(example, rng, 0.0, prototype_share=0.0) for _ in range(50)):
+        kept = [part for part in (slice(0, half), slice(half, None))
+                if not np.allclose(query[part], bank.mean[part])]  # fmt: skip
+        assert kept and all(np.allclose(query[p], bank.prototypes[family][p]) for p in kept)
+
+
 def test_a_run_from_before_the_prototype_share_resumes_with_its_old_value(
     corpus: Path, tmp_path: Path
 ) -> None:
