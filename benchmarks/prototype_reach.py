@@ -7,7 +7,7 @@ the program as absent even with nothing else playing. The programs come from the
 manifest (``shared/eval/dev`` names them) or from the corpus the set was written from
 (``training/evalset.py`` sets: pass ``--corpus``). Weights: the shipped ones, or ``--weights``.
 
-    python benchmarks/prototype_reach.py --set /work/sets/band-valid --corpus /work/corpus-band \
+    python -m benchmarks.prototype_reach --set /work/sets/band-valid --corpus /work/corpus-band \
         [--weights V8tu.pt] [--sources guitar,piano,strings]
 """
 
