@@ -73,11 +73,12 @@ def main() -> None:
     for (source, program), values in sorted(found.items()):
         print(f"{source:8s} {program:3d} {GM_NAMES[program][:26]:26s} n={len(values):2d} "
               f"mean {np.mean(values):.2f} min {np.min(values):.2f}")  # fmt: skip
-    for source in args.sources.split(","):
-        values = [v for (s, _), vs in found.items() if s == source for v in vs]
-        if values:
-            print(f"{source:8s} all programs n={len(values):2d} mean {np.mean(values):.3f}")
-    every = [v for vs in found.values() for v in vs]
+    by_source: dict[str, list[float]] = defaultdict(list)
+    for (source, _), values in found.items():
+        by_source[source].extend(values)
+    for source, values in by_source.items():
+        print(f"{source:8s} all programs n={len(values):2d} mean {np.mean(values):.3f}")
+    every = [v for values in by_source.values() for v in values]
     print(f"every stem n={len(every)} mean {np.mean(every):.3f}")
 
 

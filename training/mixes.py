@@ -20,7 +20,8 @@ is the whole mixture. A musician may open a recording where the instrument plays
 asked by its family's prototype the separator must then take all of it: without these
 examples it treated many programs of a family (a violin, a cello, a harp, an electric piano)
 as absent when they played alone (``benchmarks/prototype_reach.py``). The trainer asks for
-them by prototype (``training.train.QueryBank.choose``).
+them by prototype (``training.train.QueryBank.choose``). Alone they teach the wrong lesson
+(run v12s: a lone stem is then taken whatever it is asked for), so they are off by default.
 
 A share ``p_song`` of the examples are instead **whole-song** crops (kind ``song``): the target
 stem and other stems of its own song, cropped at the same instant, so the sources play in one
