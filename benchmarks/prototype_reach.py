@@ -7,8 +7,13 @@ the program as absent even with nothing else playing. The programs come from the
 manifest (``shared/eval/dev`` names them) or from the corpus the set was written from
 (``training/evalset.py`` sets: pass ``--corpus``). Weights: the shipped ones, or ``--weights``.
 
+With ``--other``, each stem alone is also asked for by the prototype of every other source
+named in ``--sources``, and the mask taken is printed per pair: here near 0 is right, since
+the stem is not what was asked for. A separator that takes a lone stem whatever the query
+(run v12s) scores high on both.
+
     python -m benchmarks.prototype_reach --set /work/sets/band-valid --corpus /work/corpus-band \
-        [--weights V8tu.pt] [--sources guitar,piano,strings]
+        [--weights V8tu.pt] [--sources guitar,piano,strings] [--other]
 """
 
 from __future__ import annotations
@@ -54,21 +59,29 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path)
     parser.add_argument("--weights", type=Path)
     parser.add_argument("--sources", default="guitar,piano,strings")
+    parser.add_argument("--other", action="store_true", help="also ask as the other sources")
     args = parser.parse_args()
     torch.set_num_threads(2)
     path = args.weights or weights_path()
     net, extra = load_separator(path, None if args.weights else WEIGHTS_SHA256)
     manifest = json.loads((args.set_dir / "manifest.json").read_text())
+    sources = args.sources.split(",")
     found: dict[tuple[str, int], list[float]] = defaultdict(list)
+    wrong: dict[tuple[str, str], list[float]] = defaultdict(list)  # (source, asked as)
     for song in manifest["songs"]:
         programs = programs_of(song, args.corpus)
-        for source in args.sources.split(","):
+        for source in sources:
             if source not in song["sources"]:
                 continue
             stem, rate = read_mono(args.set_dir / song["id"] / "stems" / f"{source}.flac")
             found[(source, programs[source])].append(
                 reach(net, stem, rate, extra["prototypes"][source])
             )
+            for asked in sources if args.other else ():
+                if asked != source:
+                    wrong[(source, asked)].append(
+                        reach(net, stem, rate, extra["prototypes"][asked])
+                    )
     print(f"{path.name} on {args.set_dir}: mask taken of a stem alone, by its family's prototype")
     for (source, program), values in sorted(found.items()):
         print(f"{source:8s} {program:3d} {GM_NAMES[program][:26]:26s} n={len(values):2d} "
@@ -80,6 +93,11 @@ def main() -> None:
         print(f"{source:8s} all programs n={len(values):2d} mean {np.mean(values):.3f}")
     every = [v for values in by_source.values() for v in values]
     print(f"every stem n={len(every)} mean {np.mean(every):.3f}")
+    if wrong:
+        print("asked for as another source (near 0 is right):")
+        for (source, asked), values in sorted(wrong.items()):
+            print(f"{source:8s} as {asked:8s} n={len(values):2d} mean {np.mean(values):.3f}")
+        print(f"every pair mean {np.mean([v for vs in wrong.values() for v in vs]):.3f}")
 
 
 if __name__ == "__main__":

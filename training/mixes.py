@@ -22,6 +22,10 @@ examples it treated many programs of a family (a violin, a cello, a harp, an ele
 as absent when they played alone (``benchmarks/prototype_reach.py``). The trainer asks for
 them by prototype (``training.train.QueryBank.choose``). Alone they teach the wrong lesson
 (run v12s: a lone stem is then taken whatever it is asked for), so they are off by default.
+Their counterpart is a share ``p_refuse`` of **refusal** examples (kind ``refuse``): one stem
+alone, asked for by the prototype of another family, and the target is silence; ``targets``
+names a stem of the asked-for family from another song, as for an absent source. Together the
+two leave the query as the only way to tell what to take.
 
 A share ``p_song`` of the examples are instead **whole-song** crops (kind ``song``): the target
 stem and other stems of its own song, cropped at the same instant, so the sources play in one
@@ -128,7 +132,7 @@ class Example:
     target: np.ndarray  # float32 [samples]: sum of the asked-for sources (zeros if absent)
     targets: tuple[StemRef, ...]  # the stems the query asks for (absent: of another song)
     family: str  # the family asked for ("+"-joined for pairs, e.g. "bass+drums")
-    kind: str  # "single", "pair", "absent", "song" (one stem of a whole-song crop) or "solo"
+    kind: str  # "single", "pair", "absent", "song" (a stem of a whole-song crop), "solo", "refuse"
     sources: tuple[Placement, ...] = ()  # every source of the mixture, as summed
 
 
@@ -279,6 +283,7 @@ class MixSampler:
         p_song: float = 0.0,
         p_timbre: float = 0.0,
         p_solo: float = 0.0,
+        p_refuse: float = 0.0,
     ) -> None:
         """Open the songs (all finished songs by default) of ``corpus`` for sampling."""
         self.corpus = Path(corpus)
@@ -290,6 +295,7 @@ class MixSampler:
         self.p_song = p_song
         self.p_timbre = p_timbre
         self.p_solo = p_solo
+        self.p_refuse = p_refuse
         self.pools: dict[str, list[_Stem]] = {}
         self.songs: dict[str, list[_Stem]] = {}  # every stem of each song, by row
         for song in songs if songs is not None else list_songs(self.corpus):
@@ -431,16 +437,33 @@ class MixSampler:
         """Draw one example."""
         if self.p_song > 0 and self.rng.random() < self.p_song:
             return self._sample_song()
-        if self.p_solo > 0 and self.rng.random() < self.p_solo:
-            return self._sample_solo()
+        lone = self.p_solo + self.p_refuse
+        if lone > 0:
+            draw = self.rng.random()
+            if draw < self.p_solo:
+                return self._sample_solo()
+            if draw < lone:
+                return self._sample_refuse()
         return self._sample_remix()
+
+    def _lone(self) -> list[tuple[Placement, np.ndarray]]:
+        """One random stem of a random family, placed alone."""
+        pool = self.pools[self._pick_families(self.families, 1)[0]]
+        return [self._source(pool[int(self.rng.integers(len(pool)))])]
 
     def _sample_solo(self) -> Example:
         """A solo example: one stem alone, at a random level; the target is the mixture."""
-        family = self._pick_families(self.families, 1)[0]
-        pool = self.pools[family]
-        placed = [self._source(pool[int(self.rng.integers(len(pool)))])]
-        return self._finish("solo", family, (placed[0][0].ref,), placed, placed[0][1].copy())
+        placed = self._lone()
+        ref = placed[0][0].ref
+        return self._finish("solo", ref.family, (ref,), placed, placed[0][1].copy())
+
+    def _sample_refuse(self) -> Example:
+        """A refusal: one stem alone, asked for as another family; the target is silence."""
+        placed = self._lone()
+        ref = placed[0][0].ref
+        family = self._pick_families([f for f in self.families if f != ref.family], 1)[0]
+        asked = self._absent_ref(family, {ref.song})
+        return self._finish("refuse", family, (asked,), placed, np.zeros_like(placed[0][1]))
 
     def _sample_remix(self) -> Example:
         """An example remixed across songs: single, pair or absent."""

@@ -81,6 +81,7 @@ class TrainConfig:
     song_share: float = 0.0  # of examples: whole-song crops (training.mixes, kind "song")
     timbre: float = 0.0  # chance of each random timbre change of a source (training.mixes)
     solo_share: float = 0.0  # of examples: one stem alone, asked by prototype (kind "solo")
+    refuse_share: float = 0.0  # of examples: one stem alone, asked as another family ("refuse")
     init: str = ""  # weights a new run starts from (save_separator format); "": from scratch
     recipe: int = 2  # 1: the first recipe (energy-floored SI-SDR, lr halved at 80 %), retired
 
@@ -113,12 +114,13 @@ class QueryBank:
         A single source (or an absent family) is asked for with the family's prototype (as by
         tag) with probability ``prototype_share``; otherwise, 5 times in 8 with the stem's own
         query, 3 in 8 with another stem of its family (as by an example of that sound, or of a
-        similar one). A solo example is always asked for by prototype: what it teaches is that
-        a family's prototype takes every program of the family when it plays alone.
+        similar one). Solo and refusal examples are always asked for by prototype: what they
+        teach is that a family's prototype takes every program of its family, and only those,
+        when one plays alone.
         """
         if example.kind == "pair":
             query = np.mean([self.of(ref) for ref in example.targets], axis=0)
-        elif example.kind == "solo":
+        elif example.kind in ("solo", "refuse"):
             query = self.prototypes[example.targets[0].family]
         else:
             (ref,) = example.targets
@@ -383,7 +385,7 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
     net.to(device)
     sampler = MixSampler(corpus, train_songs, config.seconds, eq_db=config.eq_db,
                          p_song=config.song_share, p_timbre=config.timbre,
-                         p_solo=config.solo_share)  # fmt: skip
+                         p_solo=config.solo_share, p_refuse=config.refuse_share)  # fmt: skip
     valid = _valid_set(corpus, valid_songs, config, bank)
     valid_song = _valid_set(corpus, valid_songs, config, bank, whole_song=True)
     log = (out / "log.jsonl").open("a")

@@ -81,10 +81,12 @@ def _placed(corpus: Path, p: Placement) -> np.ndarray:
 
 
 def _sampler(corpus: Path, seed: int = 0, eq_db: float = 8.0, p_song: float = 0.0,
-             p_timbre: float = 0.0, p_solo: float = 0.0) -> MixSampler:  # fmt: skip
+             p_timbre: float = 0.0, p_solo: float = 0.0,
+             p_refuse: float = 0.0) -> MixSampler:  # fmt: skip
     rng = np.random.default_rng(seed)
     return MixSampler(corpus, seconds=3.0, rng=rng, p_pair=0.3, p_absent=0.3, eq_db=eq_db,
-                      p_song=p_song, p_timbre=p_timbre, p_solo=p_solo)  # fmt: skip
+                      p_song=p_song, p_timbre=p_timbre, p_solo=p_solo,
+                      p_refuse=p_refuse)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -260,11 +262,32 @@ def test_a_solo_example_is_one_stem_alone_and_its_target_is_the_mixture(corpus: 
         assert np.allclose(ex.mix, _placed(corpus, placed), atol=1e-6)
 
 
-def test_no_solo_share_draws_the_same_examples_as_before_it_existed(corpus: Path):
+def test_a_refusal_is_one_stem_alone_asked_for_as_another_family_with_a_silent_target(
+    corpus: Path,
+):
+    examples = _sampler(corpus, seed=8, p_solo=0.25, p_refuse=0.25).batch(200)
+    kinds = [ex.kind for ex in examples]
+    assert 0.13 * len(kinds) < kinds.count("refuse") < 0.37 * len(kinds)
+    assert 0.13 * len(kinds) < kinds.count("solo") < 0.37 * len(kinds)
+    refusals = [ex for ex in examples if ex.kind == "refuse"]
+    for ex in refusals[:20]:
+        (placed,) = ex.sources
+        (asked,) = ex.targets
+        assert ex.family == asked.family != placed.ref.family and asked.song != placed.ref.song
+        assert not np.any(ex.target) and np.any(ex.mix)
+        assert np.allclose(ex.mix, _placed(corpus, placed), atol=1e-6)
+    assert len({ex.family for ex in refusals}) > 2  # asked for as many families, not one
+
+
+def test_no_solo_or_refusal_share_draws_the_same_examples_as_before_they_existed(corpus: Path):
     """A share of 0 takes nothing from the random stream, so earlier runs stay repeatable."""
     a = _sampler(corpus, seed=9, p_song=0.5).batch(30)
-    b = _sampler(corpus, seed=9, p_song=0.5, p_solo=0.0).batch(30)
+    b = _sampler(corpus, seed=9, p_song=0.5, p_solo=0.0, p_refuse=0.0).batch(30)
     for x, y in zip(a, b, strict=True):
+        assert (x.kind, x.sources) == (y.kind, y.sources) and np.array_equal(x.mix, y.mix)
+    c = _sampler(corpus, seed=9, p_solo=0.3).batch(30)
+    d = _sampler(corpus, seed=9, p_solo=0.3, p_refuse=0.0).batch(30)
+    for x, y in zip(c, d, strict=True):
         assert (x.kind, x.sources) == (y.kind, y.sources) and np.array_equal(x.mix, y.mix)
 
 

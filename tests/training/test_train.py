@@ -227,11 +227,14 @@ def test_the_prototype_share_decides_how_often_a_source_is_asked_for_by_tag(corp
     assert share(1.0) == 1.0
 
 
-def test_a_solo_example_is_always_asked_for_by_its_family_prototype(corpus: Path) -> None:
+@pytest.mark.parametrize("kind", ["solo", "refuse"])
+def test_solo_and_refusal_examples_are_always_asked_for_by_the_family_prototype(
+    corpus: Path, kind: str
+) -> None:
     bank = QueryBank(corpus, split_songs(corpus)[0])
     family, refs = next(iter(bank.families.items()))
     song, index = refs[0]
-    example = Example(np.ones(1), np.ones(1), (StemRef(song, index, family, 0),), family, "solo")
+    example = Example(np.ones(1), np.ones(1), (StemRef(song, index, family, 0),), family, kind)
     rng = np.random.default_rng(0)
     half = len(bank.mean) // 2
     for query in (bank.choose(example, rng, 0.0, prototype_share=0.0) for _ in range(50)):
