@@ -52,6 +52,12 @@ noise burst: the ambience each library was recorded in). In a whole-song example
 resampling factor serves every source, so the song stays in one key and one tempo. Again the
 query stays that of the unchanged stem.
 
+A share ``p_texture`` of the sources is changed in texture too, each change drawn on its own:
+its **dynamics** (:func:`dynamics`: its envelope expanded or compressed, so attacks and decays
+take other shapes, as between libraries that sampled one instrument with other envelopes) and a
+**chorus** (:func:`chorus`: a copy detuned by a few cents and delayed by a few milliseconds, as
+in layered or ensemble samples). Again the query stays that of the unchanged stem.
+
 The common level leaves headroom: about one mixture in ten reaches a peak of 1 and is scaled
 (median mixture RMS about -19 dBFS).
 
@@ -86,6 +92,11 @@ SHIFT_SEMITONES = 1.5  # timbre: the largest resampling, up or down
 DRIVE = (0.5, 2.5)  # timbre: range of the soft clipper's drive
 ROOM_SECONDS = (0.2, 1.2)  # timbre: range of the synthetic room's RT60
 WET = (0.1, 0.4)  # timbre: range of the room's share of the sound
+DYNAMICS = 0.4  # texture: the largest exponent of the envelope's gain, up or down
+ENVELOPE_SECONDS = 0.02  # texture: the window of the envelope that dynamics follow
+DETUNE_CENTS = (5.0, 15.0)  # texture: range of the chorus copy's detuning, up or down
+CHORUS_DELAY = (0.005, 0.025)  # texture: range of the chorus copy's delay in seconds
+CHORUS_WET = (0.2, 0.6)  # texture: range of the chorus copy's level against the dry sound
 
 
 @dataclass(frozen=True)
@@ -107,6 +118,10 @@ class Timbre:
     room: float = 0.0  # RT60 of the synthetic room in seconds (0: none)
     wet: float = 0.0  # the room's share of the sound
     room_seed: int = 0  # seed of the room's noise
+    dynamics: float = 0.0  # exponent of the envelope's gain: > 0 expands, < 0 compresses
+    detune: float = 0.0  # the chorus copy's detuning in cents (0: no chorus)
+    delay: float = 0.0  # the chorus copy's delay in seconds
+    chorus: float = 0.0  # the chorus copy's level against the dry sound
 
     def span(self, n: int) -> int:
         """How many input samples make ``n`` output samples."""
@@ -230,14 +245,52 @@ def room(audio: np.ndarray, rt60: float, wet: float, seed: int,
     return ((1.0 - wet) * audio + wet * tail[: len(audio)]).astype(audio.dtype)
 
 
+def dynamics(audio: np.ndarray, exponent: float, rate: int = SAMPLE_RATE) -> np.ndarray:
+    """``audio`` times its own envelope, relative to its RMS, to the power ``exponent``.
+
+    The envelope is the RMS over :data:`ENVELOPE_SECONDS`; the gain is clipped to ±20 dB.
+    Above 0 the loud moments get louder and the tails shorter (an expander: a sharper attack,
+    a faster decay); below 0 the tails are raised (a compressor: a longer sustain). 0 returns
+    the audio unchanged.
+    """
+    if exponent == 0:
+        return audio
+    window = max(1, round(ENVELOPE_SECONDS * rate))
+    padded = np.pad(np.square(audio, dtype=np.float64), (window // 2, window - 1 - window // 2))
+    total = np.concatenate(([0.0], np.cumsum(padded)))
+    power = np.maximum(total[window:] - total[:-window], 0.0) / window  # centred moving mean
+    level = np.sqrt(np.mean(np.square(audio, dtype=np.float64))) + 1e-6
+    gain = np.clip(((np.sqrt(power) + 1e-6) / level) ** exponent, 0.1, 10.0)
+    return (audio * gain).astype(audio.dtype)
+
+
+def chorus(audio: np.ndarray, cents: float, delay: float, wet: float,
+           rate: int = SAMPLE_RATE) -> np.ndarray:  # fmt: skip
+    """``audio`` with a copy of itself detuned by ``cents`` and delayed by ``delay`` seconds,
+    at ``wet`` times its level (a layered or doubled sample); 0 cents: unchanged.
+
+    The copy is read ``2^(cents/1200)`` times faster around the crop's middle, so its delay
+    drifts by a few milliseconds across a crop, as in a chorus.
+    """
+    if cents == 0 or wet <= 0:
+        return audio
+    n = len(audio)
+    where = (np.arange(n) - n / 2) * 2.0 ** (cents / 1200.0) + n / 2 - delay * rate
+    copy = np.interp(where, np.arange(n), audio, left=0.0, right=0.0)
+    return ((audio + wet * copy) / (1.0 + wet)).astype(audio.dtype)
+
+
 def source_audio(data: np.ndarray, start: int, n: int, eq: tuple[float, ...] = (),
                  timbre: Timbre = Timbre()) -> np.ndarray:  # fmt: skip
     """The ``n`` samples (float32, full scale 1) that a stem's crop from ``start`` becomes.
 
-    Resampled, equalised, soft-clipped and put in a room, in that order.
+    Resampled, equalised, changed in dynamics, doubled by a chorus, soft-clipped and put in a
+    room, in that order.
     """
     raw = data[start : start + timbre.span(n)].astype(np.float32) / np.float32(FULL_SCALE)
-    audio = soft_clip(equalise(resample(raw, timbre.rate, n), eq), timbre.drive)
+    audio = dynamics(equalise(resample(raw, timbre.rate, n), eq), timbre.dynamics)
+    audio = chorus(audio, timbre.detune, timbre.delay, timbre.chorus)
+    audio = soft_clip(audio, timbre.drive)
     return room(audio, timbre.room, timbre.wet, timbre.room_seed)
 
 
@@ -284,6 +337,7 @@ class MixSampler:
         p_timbre: float = 0.0,
         p_solo: float = 0.0,
         p_refuse: float = 0.0,
+        p_texture: float = 0.0,
     ) -> None:
         """Open the songs (all finished songs by default) of ``corpus`` for sampling."""
         self.corpus = Path(corpus)
@@ -296,6 +350,7 @@ class MixSampler:
         self.p_timbre = p_timbre
         self.p_solo = p_solo
         self.p_refuse = p_refuse
+        self.p_texture = p_texture
         self.pools: dict[str, list[_Stem]] = {}
         self.songs: dict[str, list[_Stem]] = {}  # every stem of each song, by row
         for song in songs if songs is not None else list_songs(self.corpus):
@@ -358,6 +413,23 @@ class MixSampler:
         return float(2.0 ** (self.rng.uniform(-SHIFT_SEMITONES, SHIFT_SEMITONES) / 12.0))
 
     def _timbre(self, rate: float) -> Timbre:
+        """A random change of timbre and texture around the resampling factor ``rate``."""
+        return self._texture(self._timbre_only(rate))
+
+    def _texture(self, timbre: Timbre) -> Timbre:
+        """``timbre`` with random dynamics and chorus, each with chance ``p_texture``."""
+        if self.p_texture <= 0:
+            return timbre
+        if self.rng.random() < self.p_texture:
+            timbre = replace(timbre, dynamics=float(self.rng.uniform(-DYNAMICS, DYNAMICS)))
+        if self.rng.random() < self.p_texture:
+            sign = 1.0 if self.rng.random() < 0.5 else -1.0
+            timbre = replace(timbre, detune=sign * float(self.rng.uniform(*DETUNE_CENTS)),
+                             delay=float(self.rng.uniform(*CHORUS_DELAY)),
+                             chorus=float(self.rng.uniform(*CHORUS_WET)))  # fmt: skip
+        return timbre
+
+    def _timbre_only(self, rate: float) -> Timbre:
         """A random timbre change around the resampling factor ``rate`` (see the module)."""
         if self.p_timbre <= 0:
             return Timbre(rate)

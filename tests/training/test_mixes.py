@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from training.mixes import (
+    DETUNE_CENTS,
+    DYNAMICS,
     EQ_POINTS,
     SHIFT_SEMITONES,
     MixSampler,
@@ -16,6 +18,8 @@ from training.mixes import (
     StemRef,
     Timbre,
     active_level,
+    chorus,
+    dynamics,
     equalise,
     list_songs,
     resample,
@@ -82,11 +86,11 @@ def _placed(corpus: Path, p: Placement) -> np.ndarray:
 
 def _sampler(corpus: Path, seed: int = 0, eq_db: float = 8.0, p_song: float = 0.0,
              p_timbre: float = 0.0, p_solo: float = 0.0,
-             p_refuse: float = 0.0) -> MixSampler:  # fmt: skip
+             p_refuse: float = 0.0, p_texture: float = 0.0) -> MixSampler:  # fmt: skip
     rng = np.random.default_rng(seed)
     return MixSampler(corpus, seconds=3.0, rng=rng, p_pair=0.3, p_absent=0.3, eq_db=eq_db,
                       p_song=p_song, p_timbre=p_timbre, p_solo=p_solo,
-                      p_refuse=p_refuse)  # fmt: skip
+                      p_refuse=p_refuse, p_texture=p_texture)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -360,3 +364,63 @@ def test_room_decays_by_60_db_in_its_rt60_and_mixes_its_share():
     assert np.abs(tail[RATE // 2 :]).max() < 1e-6  # nothing after the response ends
     assert np.array_equal(room(impulse, 0.5, 0.3, seed=1), out)
     assert room(impulse, 0.0, 0.3, seed=1) is impulse
+
+
+@pytest.fixture(scope="module")
+def texture_examples(corpus: Path):
+    return _sampler(corpus, seed=11, p_song=0.5, p_timbre=0.3, p_texture=0.5).batch(200)
+
+
+def test_texture_changes_are_drawn_each_with_its_chance_and_range(texture_examples):
+    timbres = [p.timbre for ex in texture_examples for p in ex.sources]
+    assert 0.4 < np.mean([t.dynamics != 0 for t in timbres]) < 0.6
+    assert 0.4 < np.mean([t.detune != 0 for t in timbres]) < 0.6
+    assert all(abs(t.dynamics) <= DYNAMICS for t in timbres)
+    detuned = [t for t in timbres if t.detune]
+    assert all(DETUNE_CENTS[0] <= abs(t.detune) <= DETUNE_CENTS[1] for t in detuned)
+    assert {np.sign(t.detune) for t in detuned} == {-1.0, 1.0}
+    assert all(0.005 <= t.delay <= 0.025 and 0.2 <= t.chorus <= 0.6 for t in detuned)
+
+
+def test_texture_changed_mixture_and_target_are_the_placed_sources(corpus, texture_examples):
+    for ex in texture_examples[:40]:
+        crops = {p.ref: _placed(corpus, p) for p in ex.sources}
+        assert np.allclose(ex.mix, sum(crops.values()), atol=1e-5)
+        want = sum((crops[t] for t in ex.targets), np.zeros(N)) if ex.kind != "absent" else 0
+        assert np.allclose(ex.target, want, atol=1e-5)
+
+
+def test_no_texture_share_draws_the_same_examples_as_before_it_existed(corpus: Path):
+    a = _sampler(corpus, seed=12, p_song=0.5, p_timbre=0.3).batch(30)
+    b = _sampler(corpus, seed=12, p_song=0.5, p_timbre=0.3, p_texture=0.0).batch(30)
+    for x, y in zip(a, b, strict=True):
+        assert (x.kind, x.sources) == (y.kind, y.sources) and np.array_equal(x.mix, y.mix)
+
+
+def test_dynamics_expand_or_compress_a_decay_and_keep_the_level_near():
+    t = np.arange(RATE) / RATE
+    note = (np.sin(2 * np.pi * 440.0 * t) * np.exp(-6.0 * t)).astype(np.float32)
+
+    def decay_db(audio: np.ndarray) -> float:  # late against early RMS
+        late, early = audio[RATE // 2 : RATE // 2 + RATE // 10], audio[: RATE // 10]
+        return float(20 * np.log10(np.sqrt(np.mean(late**2)) / np.sqrt(np.mean(early**2))))
+
+    plain = decay_db(note)  # 6 / ln(10) * 20 * 0.5 s: about -26 dB
+    assert decay_db(dynamics(note, 0.4)) < plain - 5  # expanded: a faster decay
+    assert decay_db(dynamics(note, -0.4)) > plain + 5  # compressed: a longer sustain
+    out = dynamics(note, 0.3)
+    assert out.dtype == np.float32 and out.shape == note.shape
+    assert dynamics(note, 0.0) is note
+
+
+def test_chorus_adds_a_detuned_copy_at_its_level():
+    tone = np.sin(2 * np.pi * 440.0 * np.arange(RATE) / RATE).astype(np.float32)
+    out = chorus(tone, 15.0, 0.01, 0.5)
+    assert out.dtype == np.float32 and out.shape == tone.shape
+    middle, window = slice(RATE // 4, 3 * RATE // 4), np.hanning(RATE // 2)  # 2-Hz bins
+    dry = np.abs(np.fft.rfft(tone[middle] * window))
+    wet = np.abs(np.fft.rfft(out[middle] * window))
+    # the copy is at 440 * 2^(15/1200) = 443.8 Hz, near bin 222; the dry tone has nothing there
+    assert np.argmax(dry) == 220 and dry[222] < 0.01 * dry[220]
+    assert 0.3 * wet[220] < wet[222] < wet[220]
+    assert chorus(tone, 0.0, 0.01, 0.5) is tone
