@@ -33,9 +33,13 @@ from tagbox_gui.core.separation.backends.learned import WEIGHTS_SHA256, weights_
 from training.families import GM_NAMES
 
 
-def reach(net: QuerySeparator, stem: np.ndarray, rate: int, query: torch.Tensor) -> float:
-    """The power-weighted mean of the mask ``query`` gives ``stem`` played alone."""
-    magnitude = spectrum(resample(torch.from_numpy(stem).float()[None], rate, RATE)).abs()
+def magnitude_of(stem: np.ndarray, rate: int) -> torch.Tensor:
+    """The separator's input for ``stem`` played alone: its magnitude spectrogram at RATE."""
+    return spectrum(resample(torch.from_numpy(stem).float()[None], rate, RATE)).abs()
+
+
+def reach(net: QuerySeparator, magnitude: torch.Tensor, query: torch.Tensor) -> float:
+    """The power-weighted mean of the mask ``query`` gives a stem of ``magnitude`` alone."""
     with torch.no_grad():
         mask = mask_long(net, magnitude, query[None])[0]
     power = magnitude[0].pow(2)
@@ -74,14 +78,13 @@ def main() -> None:
             if source not in song["sources"]:
                 continue
             stem, rate = read_mono(args.set_dir / song["id"] / "stems" / f"{source}.flac")
+            magnitude = magnitude_of(stem, rate)
             found[(source, programs[source])].append(
-                reach(net, stem, rate, extra["prototypes"][source])
+                reach(net, magnitude, extra["prototypes"][source])
             )
             for asked in sources if args.other else ():
                 if asked != source:
-                    wrong[(source, asked)].append(
-                        reach(net, stem, rate, extra["prototypes"][asked])
-                    )
+                    wrong[(source, asked)].append(reach(net, magnitude, extra["prototypes"][asked]))
     print(f"{path.name} on {args.set_dir}: mask taken of a stem alone, by its family's prototype")
     for (source, program), values in sorted(found.items()):
         print(f"{source:8s} {program:3d} {GM_NAMES[program][:26]:26s} n={len(values):2d} "

@@ -21,12 +21,12 @@ asked by its family's prototype the separator must then take all of it: without 
 examples it treated many programs of a family (a violin, a cello, a harp, an electric piano)
 as absent when they played alone (``benchmarks/prototype_reach.py``). The trainer asks for
 them by prototype (``training.train.QueryBank.choose``). Alone they teach the wrong lesson
-(run v12s: a lone stem is then taken whatever it is asked for), so they are off by default.
-Their counterpart is a share ``p_refuse`` of **refusal** examples (kind ``refuse``): one stem
-alone, asked for by the prototype of another family, and the target is silence; ``targets``
-names a stem of the asked-for family from another song, as for an absent source. Together the
-two leave the query as the only way to tell what to take; but then the solo examples taught no
-reach (run v12r), so both stay off by default.
+(run v12s: a lone stem is then taken whatever it is asked for). Their counterpart is a share
+``p_refuse`` of **refusal** examples (kind ``refuse``): one stem alone, asked for by the
+prototype of another family, and the target is silence; ``targets`` names a stem of the
+asked-for family from another song, as for an absent source. Together the two leave the query
+as the only way to tell what to take; but then the solo examples taught no reach (run v12r),
+so both are off by default.
 
 A share ``p_song`` of the examples are instead **whole-song** crops (kind ``song``): the target
 stem and other stems of its own song, cropped at the same instant, so the sources play in one

@@ -300,6 +300,11 @@ def timbre_examples(corpus: Path):
     return _sampler(corpus, seed=7, p_song=0.5, p_timbre=0.5).batch(300)
 
 
+@pytest.fixture(scope="module")
+def texture_examples(corpus: Path):
+    return _sampler(corpus, seed=11, p_song=0.5, p_timbre=0.3, p_texture=0.5).batch(200)
+
+
 def test_timbre_changes_are_drawn_each_with_its_chance_and_range(timbre_examples):
     timbres = [p.timbre for ex in timbre_examples for p in ex.sources]
     for share in (
@@ -367,11 +372,6 @@ def test_room_decays_by_60_db_in_its_rt60_and_mixes_its_share():
     assert room(impulse, 0.0, 0.3, seed=1) is impulse
 
 
-@pytest.fixture(scope="module")
-def texture_examples(corpus: Path):
-    return _sampler(corpus, seed=11, p_song=0.5, p_timbre=0.3, p_texture=0.5).batch(200)
-
-
 def test_texture_changes_are_drawn_each_with_its_chance_and_range(texture_examples):
     timbres = [p.timbre for ex in texture_examples for p in ex.sources]
     assert 0.4 < np.mean([t.dynamics != 0 for t in timbres]) < 0.6
@@ -401,6 +401,9 @@ def test_dynamics_expand_or_compress_a_decay_and_keep_the_level_near():
     plain = decay_db(note)  # 6 / ln(10) * 20 * 0.5 s: about -26 dB
     assert decay_db(dynamics(note, 0.4)) < plain - 5  # expanded: a faster decay
     assert decay_db(dynamics(note, -0.4)) > plain + 5  # compressed: a longer sustain
+    for exponent in (-0.4, 0.4):  # the crop's RMS moves by a few dB at most
+        level_db = 20 * np.log10(np.std(dynamics(note, exponent)) / np.std(note))
+        assert abs(level_db) < 3.5
     out = dynamics(note, 0.3)
     assert out.dtype == np.float32 and out.shape == note.shape
     assert dynamics(note, 0.0) is note
