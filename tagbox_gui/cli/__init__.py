@@ -11,6 +11,7 @@ import argparse
 import importlib
 import os
 import re
+import shlex
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -62,13 +63,33 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.register(subparsers)
+    parser.set_defaults(commands=subparsers.choices)
     return parser
+
+
+def unrecognized(args: argparse.Namespace, extra: list[str]) -> str:
+    """The error for words no argument takes, with the likely fix where there is one.
+
+    A musician may type ``tagbox separate song.wav piano`` or ``--tags piano guitar``: the
+    instruments are named with ``--tags``, several of them separated by commas.
+    """
+    message = f"unrecognized arguments: {' '.join(extra)}"
+    asked_otherwise = getattr(args, "each", None) or getattr(args, "example", None)
+    if args.command != "separate" or asked_otherwise or any(w.startswith("-") for w in extra):
+        return message
+    named = ",".join([*(getattr(args, "tags", None) or ()), *extra])
+    return (
+        f"{message} (name what to separate with --tags, commas between names: "
+        f"--tags {shlex.quote(named)})"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `tagbox` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        args.commands[args.command].error(unrecognized(args, extra))
     try:
         code = int(args.func(args) or 0)
         sys.stdout.flush()  # here, where a closed pipe can still be caught

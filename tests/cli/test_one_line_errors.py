@@ -137,6 +137,11 @@ CASES = {
     "tag an empty file": ("tag {d}/empty.wav", "is an empty file"),
     "tags of a malformed tagger": ("tags --tagger fcn", "ARCH/DATASET"),
     "no command": ("", "required: COMMAND"),
+    # words no argument takes: for separate, the likely fix
+    "instrument without --tags": ("separate {d}/song.wav piano -o {d}/out", "--tags piano)"),
+    "tags by spaces": (f"{SEP} guitar -o {{d}}/out", "--tags piano,guitar)"),
+    "unknown option": (f"{SEP} --frobnicate 3 -o {{d}}/out", "arguments: --frobnicate 3; see"),
+    "word after tags": ("tags piano", "tagbox tags: error: unrecognized arguments: piano; see"),
     "unknown command": ("separat", "invalid choice: 'separat'"),
 }
 
@@ -186,3 +191,27 @@ def test_a_closed_pipe_is_one_line_and_exit_2(tmp_path: Path) -> None:
     lines = result.stderr.splitlines()  # no traceback, no "Exception ignored ... BrokenPipe"
     assert lines == ["tagbox: error: the output was closed before the end (broken pipe)"]
     assert result.returncode == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "hint"),
+    [
+        (["song.wav", "piano"], "--tags piano)"),
+        (["song.wav", "--tags", "acoustic guitar", "drums"], "--tags 'acoustic guitar,drums')"),
+        (["song.wav", "--each", "drums", "piano"], None),  # --each names them: no --tags hint
+        (["song.wav", "--tags", "piano", "--frobnicate"], None),
+    ],
+)
+def test_stray_words_name_the_fix(
+    argv: list[str], hint: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A word `separate` does not take says how to name instruments, unless that is not it."""
+    from tagbox_gui.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["separate", *argv, "-o", "out"])
+    assert stop.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("tagbox separate: error: unrecognized arguments: ")
+    assert line.endswith("; see 'tagbox separate --help'")
+    assert (hint in line) if hint else ("--tags" not in line.split(" arguments: ")[1])
