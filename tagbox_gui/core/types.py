@@ -92,7 +92,7 @@ class Example:
         where = self.path if self.path is not None else "the song"
         if self.start is None and self.end is None:
             return where
-        return f"{where} {self.start or 0:g}-{'end' if self.end is None else f'{self.end:g}'} s"
+        return f"{self.start or 0:g}-{'end' if self.end is None else f'{self.end:g}'} s of {where}"
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,7 @@ CASES = {
     "each example empty": (f"{EACH}organ={{d}}/empty.wav -o {{d}}/o", "is an empty file"),
     "each example END before START": (f"{EACH}organ={{d}}/song.wav:2:1 -o {{d}}/o", "START < END"),
     "each example of START only": (f"{EACH}organ={{d}}/song.wav:2 -o {{d}}/o", "FILE:START:END"),
-    "each example past its end": (f"{EACH}organ={{d}}/song.wav:1:9 -o {{d}}/o", "outside its"),
+    "each example past its end": (f"{EACH}organ={{d}}/song.wav:1:9 -o {{d}}/o", "ends after"),
     "each example too short": (f"{EACH}organ={{d}}/song.wav:1:1.2 -o {{d}}/o", "shorter than"),
     "each entry without a name": (f"{EACH}={{d}}/song.wav -o {{d}}/o", "no name before '='"),
     "each entry without a clip": (f"{EACH}organ= -o {{d}}/o", "names no example clip"),

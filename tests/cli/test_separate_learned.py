@@ -47,7 +47,7 @@ def test_by_example_region_names_the_example(tmp_path: Path, model_dir: Path, ca
             "-o", str(out)]  # fmt: skip
     assert main(args) == 0, capsys.readouterr().err
     comment = _check_stems(song, out / "song - example.wav", out / "song - no example.wav")
-    assert "query: example: the song 0.5-2 s" in comment
+    assert "query: example: 0.5-2 s of the song" in comment
 
 
 def _add_up(song: Path, stems: list[Path]) -> list[np.ndarray]:
@@ -84,7 +84,7 @@ def test_each_asks_for_an_entry_by_its_example(tmp_path: Path, model_dir: Path, 
     names = ["drums", "organ", "keys", "no drums + organ + keys"]
     _add_up(song, [out / f"song - {name}.wav" for name in names])
     organ = sf.SoundFile(out / "song - organ.wav").comment
-    assert f"query: example: {clip} 0.5-3 s" in organ and "backend: learned" in organ
+    assert f"query: example: 0.5-3 s of {clip}" in organ and "backend: learned" in organ
     keys = sf.SoundFile(out / "song - keys.wav").comment.splitlines()
     assert f"query: example: {clip}" in keys  # the whole clip
     assert "query: prototype: drums" in sf.SoundFile(out / "song - drums.wav").comment

@@ -109,7 +109,7 @@ def test_a_stop_inside_a_steered_part_drops_that_part(model_dir, cache) -> None:
         (_parts("drums", "drums"), "twice"),
         (_parts("drums", "kazoo"), "kazoo"),
         (_parts("drums", ""), "name"),
-        (_parts("drums", organ=Example(None, 5.0, 99.0)), "outside"),
+        (_parts("drums", organ=Example(None, 5.0, 99.0)), "ends after"),
     ],
 )
 def test_every_part_is_checked_before_anything_runs(tmp_path, cache, parts, message) -> None:

@@ -81,6 +81,16 @@ def test_every_instrument_preset_has_a_prototype_but_vocals(shipped) -> None:
         prototype_query(("banjolele",), prototypes)
 
 
+def test_a_word_without_prototype_names_the_close_one_as_it_is_typed(shipped) -> None:
+    _, prototypes = shipped
+    for word, meant in (("pianos", "piano"), ("Acoustic Guitars", "acoustic guitar")):
+        with pytest.raises(ConfigError, match=f"'{word}'; did you mean '{meant}'\\? "):
+            prototype_query((word,), prototypes)
+    with pytest.raises(ConfigError) as error:
+        prototype_query(("banjolele",), prototypes)  # nothing close: no guess
+    assert "did you mean" not in str(error.value) and "electric guitar, " in str(error.value)
+
+
 def test_a_zero_step_run_is_one_forward_pass_without_taggers(tmp_path: Path) -> None:
     cache = ModelCache()
     net, _ = load_shipped(cache)
@@ -185,7 +195,7 @@ def test_only_a_one_pass_backend_takes_zero_steps(tmp_path: Path) -> None:
 def test_examples_outside_the_audio_or_too_short_are_refused(tmp_path: Path) -> None:
     config = default_config("learned", tags=())
     for example, error, message in [
-        (Example(None, 3, 9), ConfigError, "outside"),
+        (Example(None, 3, 9), ConfigError, "3-9 s of the song ends after the song"),
         (Example(None, 1, 1.2), ConfigError, "shorter"),
         (Example(str(tmp_path / "none.wav")), AudioError, "none.wav"),
     ]:

@@ -167,9 +167,13 @@ def example_clip(example: Example, song: Song) -> tuple[np.ndarray, int]:
     source = song if example.path is None else load_song(example.path)
     start = 0.0 if example.start is None else example.start
     end = source.duration if example.end is None else example.end
-    if not (0 <= start < end <= source.duration + 1e-6):
-        raise ConfigError(f"the example {example} is outside its audio (0-{source.duration:.2f} s)"
-                          " or empty")  # fmt: skip
+    if not 0 <= start < end:
+        raise ConfigError(f"the example {example} is empty or starts before 0 s; give START < END,"
+                          " in seconds")  # fmt: skip
+    if end > source.duration + 1e-6:
+        where = "the song" if example.path is None else example.path
+        raise ConfigError(f"the example {example} ends after {where} does ({source.duration:.2f}"
+                          " s); choose a stretch inside it")  # fmt: skip
     if end - start < MIN_EXAMPLE_SECONDS:
         raise ConfigError(f"the example {example} is shorter than {MIN_EXAMPLE_SECONDS:g} s; "
                           "choose a longer stretch")  # fmt: skip

@@ -18,6 +18,7 @@ deviations, stays at most ``trust_radius``.
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -103,10 +104,12 @@ def prototype_query(words: tuple[str, ...], prototypes: dict[str, torch.Tensor])
         keys += [preset.name.lower()] if preset else []
         key = next((k for k in keys if k in prototypes), None)
         if key is None:
-            known = ", ".join(sorted(prototypes))
+            known = sorted(name.replace("_", " ") for name in prototypes)
+            close = difflib.get_close_matches(keys[0].replace("_", " "), known, n=1, cutoff=0.8)
+            hint = f"did you mean '{close[0]}'? " if close else ""
             raise ConfigError(
-                f"the learned separator has no prototype for '{word}'; choose one of {known}, "
-                "or give an example clip where it plays (--example)"
+                f"the learned separator has no prototype for '{word}'; {hint}choose one of "
+                f"{', '.join(known)}, or give an example clip where it plays (--example)"
             )
         rows.append(prototypes[key])
     return torch.stack(rows).mean(dim=0)
