@@ -155,19 +155,24 @@ def check_outputs(args: argparse.Namespace) -> None:
 
 class _Progress:
     """One bar over every optimisation step of every pair to separate, naming the pairs under
-    way (several with --jobs)."""
+    way (several with --jobs); over the pairs themselves when each is one pass (0 steps)."""
 
-    def __init__(self, total_steps: int) -> None:
+    def __init__(self, todo: list[str], steps: int) -> None:
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total_steps, unit="step", dynamic_ncols=True, file=sys.stderr)
+        self.todo = set(todo)  # the keys of the pairs to separate (others are reported too)
+        self.by_pair = steps == 0
+        total, unit = (len(todo), "separation") if self.by_pair else (len(todo) * steps, "step")
+        self.bar = tqdm(total=total, unit=unit, dynamic_ncols=True, file=sys.stderr)
         self.active: list[str] = []
 
     def __call__(self, key: str, step: StepResult | None) -> None:
-        if step is None:
+        if step is None:  # a pair ended, or was not to separate
             if key in self.active:
                 self.active.remove(key)
                 self.bar.set_description(", ".join(self.active), refresh=False)
+            if self.by_pair and key in self.todo:
+                self.bar.update(1)
             return
         if key not in self.active:
             self.active.append(key)
@@ -205,7 +210,7 @@ def main(args: argparse.Namespace) -> int:
     by_example = tuple(args.by_example)
     pairs = driver.plan_pairs(args.set_dir, args.output, config, sources, fallback,
                               args.example_seconds, by_example)  # fmt: skip
-    progress = _Progress(sum(not p.done and p.supported for p in pairs) * config.steps)
+    progress = _Progress([p.key for p in pairs if not p.done and p.supported], config.steps)
     try:
         run = driver.evaluate_set(
             args.set_dir,

@@ -571,8 +571,8 @@ def _drive(run: Generator, config: RunConfig, steps: list[StepResult]) -> RunRes
 
 
 def _progress_bar(total: int) -> tqdm:
-    """The progress bar of one run's steps, on stderr."""
-    return tqdm(total=total, unit="step", file=sys.stderr, dynamic_ncols=True)
+    """The progress bar of one run's steps, on stderr; none for a one-pass run (0 steps)."""
+    return tqdm(total=total, unit="step", file=sys.stderr, dynamic_ncols=True, disable=total == 0)
 
 
 def _advance(bar: tqdm, step: StepResult) -> None:

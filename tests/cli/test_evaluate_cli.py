@@ -191,7 +191,7 @@ def test_progress_shows_a_loss_only_while_one_pair_is_under_way(
         return StepResult(step=1, total=total, losses={}, grad_norm=0.0, wanted_separated={},
                           wanted_residual={}, seconds=0.1, lr=0.1)  # fmt: skip
 
-    progress = _Progress(4)
+    progress = _Progress(["band000/drums", "band001/drums"], 2)
     progress("band000/drums", step(0.5))
     assert progress.bar.desc.startswith("band000/drums") and "loss=0.500" in progress.bar.postfix
     progress("band001/drums", step(0.25))  # a second pair: no single loss figure
@@ -200,7 +200,21 @@ def test_progress_shows_a_loss_only_while_one_pair_is_under_way(
     progress("band000/drums", None)  # the first one ends
     progress("band001/drums", step(0.125))
     assert progress.bar.desc.startswith("band001/drums") and "loss=0.125" in progress.bar.postfix
-    assert progress.bar.n == 3
+    assert progress.bar.n == 3 and progress.bar.total == 4
+    progress.bar.close()
+    capsys.readouterr()
+
+
+def test_progress_of_one_pass_runs_counts_the_separations(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tagbox_gui.cli.evaluate import _Progress
+
+    progress = _Progress(["band000/drums", "band000/bass"], 0)
+    assert progress.bar.total == 2 and progress.bar.unit == "separation"
+    progress("band001/drums", None)  # kept from an earlier run: not one to separate
+    progress("band000/drums", None)  # separated
+    assert progress.bar.n == 1
     progress.bar.close()
     capsys.readouterr()
 

@@ -38,6 +38,7 @@ def test_by_instrument_is_the_default_and_needs_no_tagger(tmp_path: Path, capsys
     assert main(args) == 0, capsys.readouterr().err
     comment = _check_stems(song, out / "song - piano.wav", out / "song - no piano.wav")
     assert "backend: learned" in comment and "query: prototype: piano" in comment
+    assert "step" not in capsys.readouterr().err  # one pass: no progress bar of 0 steps
 
 
 @pytest.mark.slow
