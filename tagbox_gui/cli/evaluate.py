@@ -234,6 +234,8 @@ def main(args: argparse.Namespace) -> int:
     span = f", scored from {args.score_from:g} s" if args.score_from else ""
     print(f"SDRi (dB, BSS Eval v4, median over 1 s windows) of {args.output} ({sharing}{span})")
     print(scoring.format_table(rows))
+    print(f"gainSDRi: the SDRi of {scoring.GAIN_ONLY:g} x mix, a gain and no separation (its "
+          "SI-SDRi is 0); only SI-SDRi measures separation")  # fmt: skip
     print(_cost_line(run))
     if run.resumed:
         print(f"{len(run.resumed)} estimates were already there and kept (resumed run)")

@@ -145,6 +145,22 @@ def test_mixture_scores_zero_improvement_and_silent_windows_are_ignored() -> Non
     assert score.n_windows == 3 and score.sdr_est == pytest.approx(40.0, abs=0.1)
 
 
+def test_every_pair_carries_the_gain_only_baseline() -> None:
+    """Against a stem that is half of the mix's power, 0.2 x mix has an SDR of
+    10 log10(1 / (0.8^2 + 0.2^2)) = 1.67 dB and the mix 0 dB: an SDRi of 1.67 dB for nothing."""
+    rng = np.random.default_rng(3)
+    ref = rng.standard_normal(8 * RATE)
+    mix = ref + rng.standard_normal(ref.size)  # another source as loud as the stem
+    score = evaluation.PairScore("s", "x")
+    evaluation.score_arrays(score, ref, evaluation.GAIN_ONLY * mix, mix, RATE)
+    assert score.sdri_gain_only == pytest.approx(10 * np.log10(1 / 0.68), abs=0.05)
+    assert score.sdri == pytest.approx(score.sdri_gain_only, abs=1e-9)
+    assert score.si_sdri == pytest.approx(0.0, abs=1e-6)  # a gain separates nothing
+    rows = evaluation.summarise([score])
+    assert rows["x"]["mean_sdri_gain_only"] == pytest.approx(score.sdri_gain_only)
+    assert "gainSDRi" in evaluation.format_table(rows).splitlines()[0]
+
+
 def test_table_and_report(tmp_path: Path) -> None:
     scores = [
         evaluation.PairScore("a", "drums", sdr_est=5.0, sdr_mix=-5.0, sdri=10.0),

@@ -35,6 +35,10 @@ from tagbox_gui.core.errors import AudioError
 
 SILENCE_DB = -120.0  # a reference quieter than this over the whole song is "silent"
 
+GAIN_ONLY = 0.2
+"""The gain-only baseline is ``GAIN_ONLY * mix``: no separation, and an SDRi of about 7 dB on
+dev. Every pair is scored against it too; its SI-SDRi is 0 by construction."""
+
 
 @dataclass
 class PairScore:
@@ -49,6 +53,7 @@ class PairScore:
     si_sdr_est: float | None = None  # scale-invariant SDR; None for an all-zero estimate
     si_sdr_mix: float | None = None
     si_sdri: float | None = None
+    sdri_gain_only: float | None = None  # the SDRi of GAIN_ONLY * mix against the same stem
     n_windows: int = 0
     zero_estimate: bool = False
     notes: list[str] = field(default_factory=list)
@@ -145,6 +150,7 @@ def score_arrays(
     """Fill ``score`` with the (SI-)SDR of ``est`` and of ``mix`` against ``ref`` (same length)."""
     score.sdr_mix = track_sdr(ref, mix, rate)
     score.si_sdr_mix = track_si_sdr(ref, mix, rate)
+    score.sdri_gain_only = track_sdr(ref, GAIN_ONLY * mix, rate) - score.sdr_mix
     if not np.any(est):
         # museval refuses an all-zero estimate; 0 dB is its SNR and museval's limit.
         score.zero_estimate = True
@@ -305,7 +311,13 @@ def _row(scores: list[PairScore]) -> dict[str, float | int | None]:
         "mean_sdr_mix": float(np.mean([s.sdr_mix for s in ok])) if ok else None,
         "mean_si_sdri": float(si.mean()) if si.size else None,
         "median_si_sdri": float(np.median(si)) if si.size else None,
+        "mean_sdri_gain_only": _mean_finite([s.sdri_gain_only for s in ok]),
     }
+
+
+def _mean_finite(values: list[float | None]) -> float | None:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    return float(np.mean(finite)) if finite else None
 
 
 def summarise(results: list[PairScore]) -> dict[str, dict[str, float | int | None]]:
@@ -320,18 +332,19 @@ def summarise(results: list[PairScore]) -> dict[str, dict[str, float | int | Non
 
 
 def format_table(rows: dict[str, dict[str, float | int | None]]) -> str:
-    """The per-source table as text (mean/median SDRi, mean SDRs, counts)."""
+    """The per-source table as text (mean/median SDRi, mean SDRs, counts, mean SI-SDRi, and
+    the mean SDRi of the gain-only baseline, ``gainSDRi``)."""
 
     def num(value: float | int | None) -> str:
         return f"{value:9.2f}" if value is not None else f"{'-':>9}"
 
     lines = [f"{'source':<12}{'meanSDRi':>9}{'medSDRi':>9}{'SDRest':>9}{'SDRmix':>9}"
-             f"{'n':>5}{'miss':>6}{'skip':>6}{'zero':>6}{'SI-SDRi':>9}"]  # fmt: skip
+             f"{'n':>5}{'miss':>6}{'skip':>6}{'zero':>6}{'SI-SDRi':>9}{'gainSDRi':>9}"]  # fmt: skip
     for source, r in rows.items():
         lines.append(
             f"{source:<12}{num(r['mean_sdri'])}{num(r['median_sdri'])}{num(r['mean_sdr_est'])}"
             f"{num(r['mean_sdr_mix'])}{r['n']:>5}{r['missing']:>6}{r['skipped']:>6}{r['zero_est']:>6}"
-            f"{num(r['mean_si_sdri'])}"
+            f"{num(r['mean_si_sdri'])}{num(r['mean_sdri_gain_only'])}"
         )
     return "\n".join(lines)
 
