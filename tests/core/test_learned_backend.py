@@ -84,7 +84,7 @@ def test_every_instrument_preset_has_a_prototype_but_vocals(shipped) -> None:
 def test_a_word_without_prototype_names_the_close_one_as_it_is_typed(shipped) -> None:
     _, prototypes = shipped
     for word, meant in (("pianos", "piano"), ("Acoustic Guitars", "acoustic guitar")):
-        with pytest.raises(ConfigError, match=f"'{word}'; did you mean '{meant}'\\? "):
+        with pytest.raises(ConfigError, match=f"'{word}' \\(did you mean '{meant}'\\?\\); "):
             prototype_query((word,), prototypes)
     with pytest.raises(ConfigError) as error:
         prototype_query(("banjolele",), prototypes)  # nothing close: no guess

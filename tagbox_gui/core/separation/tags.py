@@ -204,13 +204,18 @@ _CLOSE = 0.75
 'guitr') is, another instrument ('banjo' and 'piano': 0.6) is not."""
 
 
+def did_you_mean(word: str, names: list[str]) -> str:
+    """`` (did you mean 'x', 'y'?)`` for the up to three of ``names`` that look like a typo of
+    ``word`` (see :data:`_CLOSE`), or '' when none does."""
+    close = difflib.get_close_matches(word.strip().lower(), names, n=3, cutoff=_CLOSE)
+    return f" (did you mean {', '.join(repr(c) for c in dict.fromkeys(close))}?)" if close else ""
+
+
 def _unknown_message(word: str, vocabulary: tuple[str, ...]) -> str:
     names = [*vocabulary, *(p.name.lower() for p in PRESETS)]
     names += [display_name(t) for t in vocabulary]
-    close = difflib.get_close_matches(word.strip().lower(), names, n=3, cutoff=_CLOSE)
-    hint = f" (did you mean {', '.join(repr(c) for c in dict.fromkeys(close))}?)" if close else ""
-    return (f"unknown tag '{word}'{hint}; the chosen taggers have no tag or instrument of that "
-            "name (`tagbox tags` lists them)")  # fmt: skip
+    return (f"unknown tag '{word}'{did_you_mean(word, names)}; the chosen taggers have no tag or "
+            "instrument of that name (`tagbox tags` lists them)")  # fmt: skip
 
 
 @dataclass(frozen=True)

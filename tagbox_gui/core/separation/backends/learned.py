@@ -18,7 +18,6 @@ deviations, stays at most ``trust_radius``.
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ from tagbox_gui.core.nets.separator import (
     spectrum,
 )
 from tagbox_gui.core.separation.backends.base import Backend
-from tagbox_gui.core.separation.tags import find_preset
+from tagbox_gui.core.separation.tags import did_you_mean, find_preset
 from tagbox_gui.core.types import ANALYSIS_RATE
 
 if TYPE_CHECKING:
@@ -105,11 +104,10 @@ def prototype_query(words: tuple[str, ...], prototypes: dict[str, torch.Tensor])
         key = next((k for k in keys if k in prototypes), None)
         if key is None:
             known = sorted(name.replace("_", " ") for name in prototypes)
-            close = difflib.get_close_matches(keys[0].replace("_", " "), known, n=1, cutoff=0.8)
-            hint = f"did you mean '{close[0]}'? " if close else ""
             raise ConfigError(
-                f"the learned separator has no prototype for '{word}'; {hint}choose one of "
-                f"{', '.join(known)}, or give an example clip where it plays (--example)"
+                f"the learned separator has no prototype for '{word}'{did_you_mean(word, known)};"
+                f" choose one of {', '.join(known)}, or give an example clip where it plays "
+                "(--example)"
             )
         rows.append(prototypes[key])
     return torch.stack(rows).mean(dim=0)
