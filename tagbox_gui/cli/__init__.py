@@ -11,7 +11,6 @@ import argparse
 import importlib
 import os
 import re
-import shlex
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -67,29 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def unrecognized(args: argparse.Namespace, extra: list[str]) -> str:
-    """The error for words no argument takes, with the likely fix where there is one.
-
-    A musician may type ``tagbox separate song.wav piano`` or ``--tags piano guitar``: the
-    instruments are named with ``--tags``, several of them separated by commas.
-    """
-    message = f"unrecognized arguments: {' '.join(extra)}"
-    asked_otherwise = getattr(args, "each", None) or getattr(args, "example", None)
-    if args.command != "separate" or asked_otherwise or any(w.startswith("-") for w in extra):
-        return message
-    named = ",".join([*(getattr(args, "tags", None) or ()), *extra])
-    return (
-        f"{message} (name what to separate with --tags, commas between names: "
-        f"--tags {shlex.quote(named)})"
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `tagbox` console script."""
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra:
-        args.commands[args.command].error(unrecognized(args, extra))
+    if extra:  # reported by the sub-command, with its own hint of the likely fix if it has one
+        hint = getattr(args, "stray_hint", None)
+        message = f"unrecognized arguments: {' '.join(extra)}"
+        args.commands[args.command].error(message + (hint(args, extra) if hint else ""))
     try:
         code = int(args.func(args) or 0)
         sys.stdout.flush()  # here, where a closed pipe can still be caught

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import shlex
 import sys
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, replace
@@ -291,7 +292,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="jukebox backend: this VQ-VAE file instead of the model folder's (default: none)",
     )
     p.fill_help = _describe_defaults
-    p.set_defaults(func=main)
+    p.set_defaults(func=main, stray_hint=stray_words_hint)
 
 
 def _describe_defaults(parser: argparse.ArgumentParser) -> None:
@@ -370,6 +371,19 @@ def build_config(
         chosen = taggers_for(config.tags, config.taggers)
         config = replace(config, taggers=chosen or config.taggers)
     return config
+
+
+def stray_words_hint(args: argparse.Namespace, extra: list[str]) -> str:
+    """The likely fix for words no argument takes, or ''.
+
+    A musician may type ``tagbox separate song.wav piano`` or ``--tags piano guitar``: the
+    instruments are named with ``--tags``, several of them separated by commas.
+    """
+    if args.each or args.example or any(word.startswith("-") for word in extra):
+        return ""
+    named = ",".join([*(args.tags or ()), *extra])
+    fix = f"--tags {shlex.quote(named)}"
+    return f" (name what to separate with --tags, commas between names: {fix})"
 
 
 def main(args: argparse.Namespace) -> int:
