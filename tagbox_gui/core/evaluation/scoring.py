@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -298,7 +299,8 @@ def score_set(
 def _row(scores: list[PairScore]) -> dict[str, float | int | None]:
     ok = [s for s in scores if s.status == "ok" and s.sdri is not None and math.isfinite(s.sdri)]
     values = np.array([s.sdri for s in ok])
-    si = np.array([s.si_sdri for s in ok if s.si_sdri is not None and math.isfinite(s.si_sdri)])
+    si = _finite(s.si_sdri for s in ok)
+    gain = _finite(s.sdri_gain_only for s in ok)
     return {
         "n": len(ok),
         "missing": sum(s.status == "missing" for s in scores),
@@ -311,13 +313,13 @@ def _row(scores: list[PairScore]) -> dict[str, float | int | None]:
         "mean_sdr_mix": float(np.mean([s.sdr_mix for s in ok])) if ok else None,
         "mean_si_sdri": float(si.mean()) if si.size else None,
         "median_si_sdri": float(np.median(si)) if si.size else None,
-        "mean_sdri_gain_only": _mean_finite([s.sdri_gain_only for s in ok]),
+        "mean_sdri_gain_only": float(gain.mean()) if gain.size else None,
     }
 
 
-def _mean_finite(values: list[float | None]) -> float | None:
-    finite = [v for v in values if v is not None and math.isfinite(v)]
-    return float(np.mean(finite)) if finite else None
+def _finite(values: Iterable[float | None]) -> np.ndarray:
+    """The values that are numbers: not None, NaN or infinite."""
+    return np.array([v for v in values if v is not None and math.isfinite(v)])
 
 
 def summarise(results: list[PairScore]) -> dict[str, dict[str, float | int | None]]:
