@@ -2,12 +2,14 @@
 
     tagbox evaluate SET_DIR -o EST_DIR [--backend learned] [--example-seconds S] [--by-example A,B]
         [--score-from S]
-        [--tagger fcn/mtat ...] [--steps N] [--sources bass,drums,...] [--no-share]
+        [--tagger fcn/mtat ...] [--steps N] [--sources bass,drums,...] [--no-share] [--no-refine]
         [--model-dir DIR] [--json FILE]
 
 The set is laid out like shared/eval/dev (``<song>/mix.flac``, ``<song>/stems/<source>.flac``,
 ``manifest.json``). Each source name is the wanted tag. The sources of a song share its mixture
-(``core.audio.estimates.share``) unless ``--no-share``. With the learned backend (0 steps), a
+(``core.audio.estimates.share``) unless ``--no-share``; before they do, the learned separator
+looks at each a second time without the others (``core.separation.refine``) unless
+``--no-refine``. With the learned backend (0 steps), a
 source is asked for by its prototype, or with ``--example-seconds`` by the start of its true
 stem; ``--score-from S`` then scores each song from S seconds on, so that those clips are
 not part of what is scored. Stems are written as
@@ -91,6 +93,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=True,
         help="the sources of a song share its mixture: a bin the separations claim more than "
         "once is split in proportion to the claims (default: on)",
+    )
+    p.add_argument(
+        "--refine",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with --share, the learned separator looks at each source a second time, in the "
+        "song without the other sources' first estimates (default: on)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"])
@@ -226,11 +235,14 @@ def main(args: argparse.Namespace) -> int:
             args.example_seconds,
             by_example,
             args.score_from,
+            args.refine,
         )
     finally:
         progress.bar.close()
     rows = scoring.summarise(run.scores)
     sharing = "sources share the mix" if run.shared else "each source on its own"
+    if run.shared and run.refined and config.backend == "learned":
+        sharing += ", each looked at twice"
     span = f", scored from {args.score_from:g} s" if args.score_from else ""
     print(f"SDRi (dB, BSS Eval v4, median over 1 s windows) of {args.output} ({sharing}{span})")
     print(scoring.format_table(rows))
@@ -245,7 +257,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"not separated (no chosen tagger has the tag): {', '.join(run.unsupported)}")
     if args.json:
         extra = {"set": str(args.set_dir), "estimates": str(args.output),
-                 "config": {**config_record(config), "shared": run.shared},
+                 "config": {**config_record(config), "shared": run.shared,
+                            "refined": run.shared and run.refined},
                  "score_from_seconds": args.score_from,
                  "jobs": args.jobs,
                  "threads": driver.threads_per_job(args.jobs, args.threads),

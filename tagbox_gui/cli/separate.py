@@ -442,7 +442,7 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
     if result.stopped:  # nothing stops it here but a part that made no estimate
         raise UserError("a run ended before its first step; nothing was written")
     provenance = {p.name: _provenance(p.config, result.results[p.name]) for p in parts}
-    stems, rest = export_shared_stems(song, result.estimates(), args.output, _format(args),
+    stems, rest = export_shared_stems(song, result.estimates, args.output, _format(args),
                                       provenance, overwrite=args.overwrite,
                                       template=_template(args))  # fmt: skip
     if args.log_json:
@@ -462,7 +462,9 @@ def _drive_job(job: Generator, parts: list[JobPart]) -> tuple[JobResult, dict[st
             event = next(job)
             if event is None:
                 continue
-            if event.began:
+            if event.refining:
+                print(f"looking again at {event.name} without the others", file=sys.stderr)
+            elif event.began:
                 print(f"separating {event.name}", file=sys.stderr)
                 total = parts[event.index].config.steps
                 bar = _progress_bar(total)

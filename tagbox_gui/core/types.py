@@ -178,6 +178,9 @@ class Estimate:
     masks: dict[int, np.ndarray] = field(default_factory=dict)  # fft -> (n/2+1, frames)
     audio: np.ndarray | None = None  # free mode: float32 (length,) at ANALYSIS_RATE
     hops_per_window: int = 2  # the masks' hop is n/2 (2) or n/4 (4, the learned backend's)
+    query: np.ndarray | None = None
+    """The learned separator's query (raw, float32 ``(dim,)``) that made the masks, so the stems
+    of a job can be looked at again (``core.separation.refine``); None for other backends."""
 
     @property
     def nbytes(self) -> int:

@@ -1,7 +1,8 @@
 """A job of several instruments as the window drives and shows it.
 
 ``run_job`` (``core.separation.job``) runs in the controller's worker thread; the stems share
-the mixture there too, so the window only receives finished estimates. The run panel shows
+the mixture there too (after the learned separator's second look at each), so the window only
+receives finished estimates. The run panel shows
 each instrument and the job's ETA, the stem list every stem and the rest, and the transport
 plays the stem selected in that list ("Separated") against the song without it ("Residual"),
 read back from the very files a drag would carry. Stop keeps the instruments that finished.
@@ -38,14 +39,6 @@ _READER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stem-audition")
 
 
 @dataclass(frozen=True)
-class JobOutcome:
-    """What the worker hands back: the job's result and its stems sharing the mixture."""
-
-    result: JobResult
-    shared: dict[str, Estimate]
-
-
-@dataclass(frozen=True)
 class JobUpdate:
     """A job's event as the window receives it, with the mask image of a part that ended."""
 
@@ -53,11 +46,11 @@ class JobUpdate:
     mask_image: np.ndarray | None = None
 
 
-def sharing(job: JobGenerator) -> Generator[JobUpdate | None, object, JobOutcome]:
+def with_mask_images(job: JobGenerator) -> Generator[JobUpdate | None, object, JobResult]:
     """Drive ``job``, passing commands on, in the worker thread, not the GUI's.
 
     Each event comes with the display image of a finished part's mask (for a long song the
-    masks are large), and at the end the estimates share the mixture.
+    masks are large); the job's result is returned as it is.
     """
     try:
         command = None
@@ -70,7 +63,7 @@ def sharing(job: JobGenerator) -> Generator[JobUpdate | None, object, JobOutcome
             command = yield None if event is None else _update(event)
     finally:
         job.close()
-    return JobOutcome(result, result.estimates())
+    return result
 
 
 def _update(event: JobEvent) -> JobUpdate:
@@ -93,7 +86,7 @@ class JobView(QObject):
         self.cache = cache
         self.parts: list[JobPart] = []
         self.song: Song | None = None
-        self.outcome: JobOutcome | None = None
+        self.outcome: JobResult | None = None
         self._serial = 0  # of the shown outcome: stems read for an older one are dropped
         self._audition_loaded = False
         self._stem_read.connect(self._on_stem_read)
@@ -117,17 +110,19 @@ class JobView(QObject):
 
         def begin() -> Generator:  # runs in the worker thread
             use_threads(threads)
-            return sharing(run_job(parts, song, store, cache, runner))
+            return with_mask_images(run_job(parts, song, store, cache, runner))
 
         return w.controller.start(begin)
 
     def on_event(self, update: JobUpdate | None) -> None:
-        """A part began, made a step, or ended."""
+        """A part began, made a step, or ended; or the second look at a stem began."""
         if update is None:
             return
         event = update.event
         panel = self.w.run_panel
-        if event.began:
+        if event.refining:
+            panel.show_refining(event.index)
+        elif event.began:
             config = self.parts[event.index].config
             if config.steps:  # loss curves and meters for a steered part
                 keys = [f"{t.key}_{n}" for t in config.taggers for n in config.fft_sizes]
@@ -142,17 +137,17 @@ class JobView(QObject):
             if estimate is not None and update.mask_image is not None:
                 self.w.live.show_mask(update.mask_image, estimate_region(estimate))
 
-    def on_finished(self, outcome: JobOutcome | None) -> None:
+    def on_finished(self, outcome: JobResult | None) -> None:
         """The job ended (finished, or stopped keeping what finished)."""
         panel = self.w.run_panel
-        if outcome is None or not outcome.result.results:
+        if outcome is None or not outcome.results:
             panel.show_parts(0, 0, finished=0)
             panel.finished("Stopped before any instrument was separated.")
             return
         self.outcome = outcome
-        done = list(outcome.result.results)
+        done = list(outcome.results)
         panel.show_parts(len(done), 0, finished=len(done))
-        if outcome.result.stopped:
+        if outcome.stopped:
             left = [n for n in self.names if n not in done]
             panel.finished(f"Stopped: kept {', '.join(done)} and the rest; "
                            f"{', '.join(left)} not separated.")  # fmt: skip
@@ -176,7 +171,7 @@ class JobView(QObject):
         assert self.outcome is not None and self.song is not None
         made = {}
         for part in self.parts:
-            result = self.outcome.result.results.get(part.name)
+            result = self.outcome.results.get(part.name)
             if result is not None:
                 lr = part.config.lr
                 made[part.name] = {**provenance(self.song, part.config, result.best_step, lr),
@@ -187,7 +182,7 @@ class JobView(QObject):
         assert self.outcome is not None and self.song is not None
         self._serial += 1
         stems = self.w.stems
-        stems.set_shared_stems(self.song, self.outcome.shared, self.provenance(),
+        stems.set_shared_stems(self.song, self.outcome.estimates, self.provenance(),
                                self.parts[0].config.backend)  # fmt: skip
         stems.prepare()
         self.w.set_can_export(True)
@@ -235,8 +230,8 @@ class JobView(QObject):
 
     def stem_names(self) -> list[str]:
         """The finished stems' names, in the job's order (the rest comes after them)."""
-        return list(self.outcome.shared) if self.outcome is not None else []
+        return list(self.outcome.estimates) if self.outcome is not None else []
 
     def shared(self) -> dict[str, Estimate]:
         """The finished stems' estimates, sharing the mixture."""
-        return self.outcome.shared if self.outcome is not None else {}
+        return self.outcome.estimates if self.outcome is not None else {}

@@ -316,6 +316,32 @@ def test_learned_backend_asks_by_prototype_or_by_example(
     assert sorted(p.name for p in (tmp_path / "est").rglob("drums.wav"))
 
 
+def test_learned_sources_get_a_second_look_unless_told_not_to(
+    tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tagbox_gui.core.separation.refine import shared_estimates
+
+    est, report = tmp_path / "est", tmp_path / "r.json"
+    args = ["evaluate", str(tiny_set), "-o", str(est), "--sources", "drums,strings", "--threads",
+            "1", "--model-dir", str(model_dir), "--json", str(report)]  # fmt: skip
+    assert main([*args, "--no-refine"]) == 0
+    assert "(sources share the mix)" in capsys.readouterr().out
+    assert json.loads(report.read_text())["config"]["refined"] is False
+    first = {s: soundfile.read(est / SONGS[0] / f"{s}.wav")[0] for s in ("drums", "strings")}
+    assert main(args) == 0  # the same kept estimates: only the stems are rendered again
+    out = capsys.readouterr().out
+    assert "(sources share the mix, each looked at twice)" in out
+    assert "4 estimates were already there" in out
+    assert json.loads(report.read_text())["config"]["refined"] is True
+    song = load_song(tiny_set / SONGS[0] / "mix.flac")
+    kept = {s: load_estimate(est / SONGS[0] / f"{s}.estimate.npz") for s in first}
+    for source, estimate in shared_estimates(song, kept).items():
+        expected, _ = render_stems(song, estimate)
+        written, _ = soundfile.read(est / SONGS[0] / f"{source}.wav", dtype="float32")
+        np.testing.assert_allclose(written, expected[:, 0], atol=1e-6)
+        assert np.abs(written - first[source]).max() > 1e-3  # not the first look's stem
+
+
 def test_score_from_leaves_the_example_clip_out_of_the_scores(
     tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -133,7 +133,7 @@ def test_without_a_chosen_tagger_words_the_defaults_lack_get_one_that_has_them(m
 def test_each_instrument_gets_a_stem_and_they_add_up_with_the_rest(tmp_path, model_dir, capsys):
     song = _song(tmp_path / "song.wav")
     out = tmp_path / "out"
-    code, stdout, _ = _run(capsys, song, "--each", "piano,strings", "--steps", "2",
+    code, stdout, stderr = _run(capsys, song, "--each", "piano,strings", "--steps", "2",
                            "--model-dir", model_dir, "--log-json", tmp_path / "log.json",
                            "--format", "wav24", "-o", out)  # fmt: skip
     assert code == 0, stdout
@@ -144,6 +144,7 @@ def test_each_instrument_gets_a_stem_and_they_add_up_with_the_rest(tmp_path, mod
     ]
     assert sorted(out.iterdir()) == sorted(paths)
     assert [line.split(": ")[0] for line in stdout.splitlines()] == ["piano", "strings", "rest"]
+    assert "looking again at strings without the others" in stderr  # the second look
     original, _ = sf.read(song)
     decoded = [sf.read(p)[0] for p in paths]
     assert all(d.shape == original.shape for d in decoded)

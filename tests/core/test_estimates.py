@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +94,10 @@ def test_saved_estimates_read_back_exactly(tmp_path: Path) -> None:
     free = Estimate(0, 10, {}, np.arange(10, dtype=np.float32))
     save_estimate(path, free)
     np.testing.assert_array_equal(load_estimate(path).audio, free.audio)
+    assert load_estimate(path).query is None
+    asked = replace(finer, query=rng.standard_normal(228).astype(np.float32))  # learned
+    save_estimate(path, asked)
+    np.testing.assert_array_equal(load_estimate(path).query, asked.query)
 
 
 def test_an_estimate_saved_before_the_hop_was_kept_reads_as_hop_n_over_2(tmp_path: Path) -> None:
@@ -105,11 +110,14 @@ def test_an_estimate_saved_before_the_hop_was_kept_reads_as_hop_n_over_2(tmp_pat
     np.testing.assert_array_equal(back.masks[2048], mask)
 
 
-def test_shared_estimates_keep_their_hop() -> None:
+def test_shared_estimates_keep_their_hop_and_query() -> None:
     rng = np.random.default_rng(4)
     finer = {name: Estimate(0, 4096, {2048: rng.random((1025, 9)).astype(np.float32)},
-                            hops_per_window=4) for name in ("a", "b")}  # fmt: skip
-    assert all(e.hops_per_window == 4 for e in share(finer).values())
+                            hops_per_window=4, query=np.full(3, i, np.float32))
+             for i, name in enumerate(("a", "b"))}  # fmt: skip
+    shared = share(finer)
+    assert all(e.hops_per_window == 4 for e in shared.values())
+    assert [e.query.tolist() for e in shared.values()] == [[0, 0, 0], [1, 1, 1]]
 
 
 def test_a_damaged_estimate_is_one_clear_error(tmp_path: Path) -> None:

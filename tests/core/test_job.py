@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tagbox_gui.core.audio.estimates import share
 from tagbox_gui.core.audio.export import export_shared_stems
 from tagbox_gui.core.audio.song import Song, load_song
 from tagbox_gui.core.errors import ConfigError
@@ -60,20 +61,46 @@ def test_a_job_runs_every_part_in_turn_and_its_stems_add_up(tmp_path, model_dir,
     song = _song()
     parts = _parts("drums", "bass", organ=Example(None, 1.0, 4.0))  # the example needs taggers
     events, result = _drive(run_job(parts, song, ModelStore(model_dir), cache))
-    assert [(e.index, e.began, e.result is not None) for e in events] == [
-        (0, True, False), (0, False, True), (1, True, False), (1, False, True),
-        (2, True, False), (2, False, True),
+    assert [(e.index, e.began, e.result is not None, e.refining) for e in events] == [
+        (0, True, False, False), (0, False, True, False), (1, True, False, False),
+        (1, False, True, False), (2, True, False, False), (2, False, True, False),
+        (0, False, False, True), (1, False, False, True), (2, False, False, True),
     ]  # fmt: skip
-    assert [e.units_done for e in events] == [0, 1, 1, 2, 2, 3]
+    assert [e.name for e in events if e.refining] == ["drums", "bass", "organ"]
+    assert [e.units_done for e in events] == [0, 1, 1, 2, 2, 3, 3, 3, 3]
     assert {e.units_total for e in events} == {3}
     assert not result.stopped and list(result.results) == ["drums", "bass", "organ"]
-    shared = result.estimates()
+    shared = result.estimates
     total = sum(shared[name].masks[2048] for name in shared)
     assert total.max() <= 1.0 + 1e-6  # no bin handed out twice
     stems, rest = export_shared_stems(song, shared, tmp_path / "out")
     back = sum(load_song(path).data.astype(np.float64) for path in [*stems, rest])
     assert np.max(np.abs(back - song.data)) < 1e-6
     assert [p.name for p in stems] == ["song - drums.wav", "song - bass.wav", "song - organ.wav"]
+
+
+def test_the_second_look_can_be_paused_and_a_stop_keeps_the_first_look(cache) -> None:
+    song, parts = _song(), _parts("drums", "bass")
+    store = ModelStore(Path("no-models"))
+    events, whole = _drive(run_job(parts, song, store, cache))
+    firsts = {name: r.estimate for name, r in whole.results.items()}
+    assert sum(e.refining for e in events) == 2
+    job = run_job(parts, song, store, cache)
+    event = next(job)
+    while not event.refining:
+        event = job.send(None)
+    assert job.send(Command(CommandKind.PAUSE)) is None  # held before the first stem's look
+    assert job.send(None) is None and job.send(Command(CommandKind.PREVIEW)) is None
+    assert job.send(Command(CommandKind.RESUME)).refining  # the first stem looked at, then
+    with pytest.raises(StopIteration) as end:  # the second's turn is stopped
+        job.send(Command(CommandKind.STOP))
+    stopped = end.value.value
+    assert not stopped.stopped and list(stopped.results) == ["drums", "bass"]
+    first_look = share(firsts)
+    for name in ("drums", "bass"):
+        np.testing.assert_array_equal(stopped.estimates[name].masks[2048],
+                                      first_look[name].masks[2048])  # fmt: skip
+        assert not np.array_equal(whole.estimates[name].masks[2048], first_look[name].masks[2048])
 
 
 def test_stop_keeps_the_parts_that_finished(tmp_path, cache) -> None:

@@ -106,6 +106,8 @@ def test_a_zero_step_run_is_one_forward_pass_without_taggers(tmp_path: Path) -> 
     finally:
         handle.remove()
     assert len(calls) == 1 and result.steps_done == 0 and result.estimate is not None
+    piano = prototype_query(("piano",), load_shipped(cache)[1])  # kept for a second look
+    np.testing.assert_allclose(result.estimate.query, piano.numpy(), rtol=1e-5, atol=1e-5)
     separated, residual = render_stems(song, result.estimate)
     assert separated.shape == residual.shape == song.data.shape
     np.testing.assert_allclose(separated + residual, song.data, atol=1e-6)

@@ -44,9 +44,16 @@ def _job(qtbot, window: MainWindow, *words: str, timeout: int = 60_000):
 def test_a_job_makes_a_stem_per_instrument_and_the_rest_that_add_up(qtbot, real) -> None:
     window = real
     assert window.song_panel.region() is None  # the learned backend: the whole song by default
+    panel, looks = window.run_panel, []
+    show_refining = panel.show_refining
+    panel.show_refining = lambda index: (looks.append(panel.status.text()), show_refining(index),
+                                         looks.append(panel.status.text()))  # fmt: skip
     outcome = _job(qtbot, window, "drums", "bass", "piano")
-    assert list(outcome.result.results) == ["drums", "bass", "piano"]
-    assert not outcome.result.stopped
+    assert looks[1::2] == [f"Looking again at {name} without the others ({i} of 3)…"
+                           for i, name in enumerate(["drums", "bass", "piano"], 1)]  # fmt: skip
+    assert looks[0].startswith("Separating piano")  # after the last part, one look per stem
+    assert list(outcome.results) == ["drums", "bass", "piano"]
+    assert not outcome.stopped
     names = [window.stems.item(i).text() for i in range(window.stems.count())]
     assert names == ["My Song - drums", "My Song - bass", "My Song - piano",
                      "My Song - no drums + bass + piano"]  # fmt: skip
@@ -144,8 +151,8 @@ def test_stop_keeps_the_instruments_that_finished(qtbot, model_dir, settings, so
     with qtbot.waitSignal(window.controller.run_finished, timeout=20_000) as blocker:
         assert window.run_view.start() is not None
     outcome = blocker.args[0]
-    assert parts_done == [0] and outcome.result.stopped
-    assert list(outcome.result.results) == ["drums"]
+    assert parts_done == [0] and outcome.stopped
+    assert list(outcome.results) == ["drums"]
     assert [window.stems.item(i).text() for i in range(window.stems.count())] == [
         "My Song - drums", "My Song - no drums"]  # fmt: skip
     status = window.run_panel.status.text()
@@ -184,15 +191,16 @@ def test_picks_examples_and_tags_make_one_part_each(qtbot, model_dir, settings, 
     window.controller.shutdown(5000)
 
 
-def test_sharing_passes_commands_on_and_draws_masks_in_the_worker() -> None:
+def test_the_job_driver_passes_commands_on_and_draws_masks_in_the_worker() -> None:
     import threading
 
     from tagbox_gui.core.separation.job import JobEvent, JobResult
     from tagbox_gui.core.types import Estimate, RunResult
-    from tagbox_gui.gui.job_view import sharing
+    from tagbox_gui.gui.job_view import with_mask_images
 
     mask = np.full((513, 40), 0.25, dtype=np.float32)
-    finished = RunResult(0, 0.0, 1, False, Estimate(0, 40 * 512, {1024: mask}))
+    mask_estimate = Estimate(0, 40 * 512, {1024: mask})
+    finished = RunResult(0, 0.0, 1, False, mask_estimate)
     heard: list[object] = []
     closed = threading.Event()
 
@@ -201,11 +209,11 @@ def test_sharing_passes_commands_on_and_draws_masks_in_the_worker() -> None:
             heard.append((yield JobEvent(0, "drums", 0, 2)))
             heard.append((yield None))
             heard.append((yield JobEvent(0, "drums", 1, 2, result=finished)))
-            return JobResult({"drums": finished}, stopped=False)
+            return JobResult({"drums": finished}, stopped=False, estimates={"drums": mask_estimate})
         finally:
             closed.set()
 
-    driven = sharing(job())
+    driven = with_mask_images(job())
     began = driven.send(None)
     assert began.event.began and began.mask_image is None
     assert driven.send("first") is None
@@ -215,10 +223,10 @@ def test_sharing_passes_commands_on_and_draws_masks_in_the_worker() -> None:
     with pytest.raises(StopIteration) as stop:
         driven.send("third")
     assert heard == ["first", "second", "third"]
-    assert list(stop.value.value.shared) == ["drums"] and closed.is_set()
+    assert stop.value.value.estimates["drums"] is mask_estimate and closed.is_set()
 
     closed.clear()
-    driven = sharing(job())
+    driven = with_mask_images(job())
     driven.send(None)
     driven.close()  # the worker closes a run it abandons: the job is closed with it
     assert closed.is_set()

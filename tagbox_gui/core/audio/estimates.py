@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +22,9 @@ from tagbox_gui.core.audio.atomic import write_atomically
 from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.types import Estimate
 
-_FORMAT = 2  # version of the .npz layout written by save_estimate
-_READABLE = (1, 2)  # 1: before hops_per_window was stored (always 2 then)
+ESTIMATE_FORMAT = 3
+"""Version of the .npz layout :func:`save_estimate` writes (3: with the learned query)."""
+_READABLE = (1, 2, 3)  # 1: before hops_per_window was stored (always 2 then); 2: no query
 
 
 _SHARED = 1.0 + 1e-6  # claims that add up to at most this (float32 rounding of shared masks)
@@ -55,9 +57,7 @@ def share(estimates: Mapping[str, Estimate]) -> dict[str, Estimate]:
             continue
         for (name, _), mask in zip(items, masks, strict=True):
             shared[name][n_fft] = (mask / divisor).astype(np.float32, copy=False)
-    hops = first.hops_per_window
-    return {name: Estimate(est.start, est.length, shared[name], hops_per_window=hops)
-            for name, est in items}  # fmt: skip
+    return {name: replace(est, masks=shared[name]) for name, est in items}
 
 
 def _claims(masks: list[np.ndarray]) -> np.ndarray:
@@ -72,7 +72,7 @@ def _claims(masks: list[np.ndarray]) -> np.ndarray:
 def save_estimate(path: Path, estimate: Estimate) -> None:
     """Write ``estimate`` as a compressed ``.npz``, atomically (a partial file never shows)."""
     arrays: dict[str, np.ndarray] = {
-        "format": np.array(_FORMAT),
+        "format": np.array(ESTIMATE_FORMAT),
         "start": np.array(estimate.start),
         "length": np.array(estimate.length),
         "hops_per_window": np.array(estimate.hops_per_window),
@@ -81,6 +81,8 @@ def save_estimate(path: Path, estimate: Estimate) -> None:
         arrays[f"mask_{n_fft}"] = mask.astype(np.float32)
     if estimate.audio is not None:
         arrays["audio"] = estimate.audio.astype(np.float32)
+    if estimate.query is not None:
+        arrays["query"] = estimate.query.astype(np.float32)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -97,6 +99,7 @@ def load_estimate(path: Path) -> Estimate:
                      if k.startswith("mask_")}  # fmt: skip
             audio = data["audio"] if "audio" in data.files else None
             hops = int(data["hops_per_window"]) if "hops_per_window" in data.files else 2
-            return Estimate(int(data["start"]), int(data["length"]), masks, audio, hops)
+            query = data["query"] if "query" in data.files else None
+            return Estimate(int(data["start"]), int(data["length"]), masks, audio, hops, query)
     except (OSError, ValueError, KeyError) as exc:
         raise ConfigError(f"'{path}' is not a readable estimate ({exc})") from exc

@@ -3,7 +3,8 @@
 Each source name is the wanted tag. The engine (``core.separation.engine.run``) separates it and
 its estimate is kept as ``EST/<song>/<source>.estimate.npz`` with its cost beside it
 (``<source>.timing.json``). Once every listed source of a song is separated, the estimates share
-the mixture (``core.audio.estimates.share``, unless told not to) and each stem is rendered onto
+the mixture (``core.audio.estimates.share``, unless told not to; the learned separator's are
+looked at a second time first, ``core.separation.refine``) and each stem is rendered onto
 the song (``core.audio.stems.render_stems``) and written atomically as
 ``EST/<song>/<source>.wav``; the scores come from ``core.evaluation.scoring``. Estimates already
 kept are not made again, so an interrupted run resumes; each records the settings that made it
@@ -29,7 +30,7 @@ from typing import Any
 import torch
 
 from tagbox_gui.core.audio.atomic import write_atomically
-from tagbox_gui.core.audio.estimates import load_estimate, save_estimate, share
+from tagbox_gui.core.audio.estimates import ESTIMATE_FORMAT, load_estimate, save_estimate
 from tagbox_gui.core.audio.export import ExportFormat, write_audio
 from tagbox_gui.core.audio.song import Song, load_song
 from tagbox_gui.core.audio.stems import render_stems
@@ -38,6 +39,7 @@ from tagbox_gui.core.evaluation.scoring import PairScore, list_set, score_set
 from tagbox_gui.core.separation.backends.learned import has_prototype
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.loading import backend_settings, hops_per_window, taggers_for
+from tagbox_gui.core.separation.refine import shared_estimates
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import Example, RunConfig, StepResult, TaggerSpec, config_record
 
@@ -88,10 +90,12 @@ _SPEED_ONLY = ("device", "preview_every")  # change how fast a run is, not what 
 def recipe(config: RunConfig) -> dict[str, Any]:
     """Everything that decides an estimate, as JSON values: the run's settings (the device and
     the preview rate left out) and the backend's own (e.g. the light backend's factorisation, the
-    masks' hop)."""
+    masks' hop), and the layout of the estimate file (an older one lacks what a newer version
+    uses, e.g. the learned query that the second look at a job's stems needs)."""
     fields = {k: v for k, v in config_record(config).items() if k not in _SPEED_ONLY}
     fields["backend_settings"] = backend_settings(config.backend)
     fields["hops_per_window"] = hops_per_window(config.backend)
+    fields["estimate_format"] = ESTIMATE_FORMAT
     return fields
 
 
@@ -105,34 +109,42 @@ def recorded_recipe(path: Path) -> dict[str, Any] | None:
 
 
 RENDERED = "stems.json"
-"""Per song folder: which kept estimates its stems were rendered from, and whether shared."""
+"""Per song folder: which kept estimates its stems were rendered from, whether they shared the
+mixture, and whether the second look was asked for (estimates it does not apply to, e.g. the
+light backend's, are only shared)."""
 
 
-def _rendering(pairs: list[Pair], shared: bool) -> dict[str, object]:
-    return {"shared": shared, "sources": sorted(p.source for p in pairs if p.done)}
+def _rendering(pairs: list[Pair], shared: bool, refined: bool) -> dict[str, object]:
+    sources = sorted(p.source for p in pairs if p.done)
+    return {"shared": shared, "refined": shared and refined, "sources": sources}
 
 
-def needs_render(song_dir: Path, pairs: list[Pair], shared: bool) -> bool:
+def needs_render(song_dir: Path, pairs: list[Pair], shared: bool, refined: bool = True) -> bool:
     """Whether the song's stems are missing or were rendered from other estimates or sharing."""
     if any(p.done and not p.estimate.is_file() for p in pairs):
         return True
     try:
-        return json.loads((song_dir / RENDERED).read_text()) != _rendering(pairs, shared)
+        found = json.loads((song_dir / RENDERED).read_text())
     except (OSError, ValueError):
         return any(p.done for p in pairs)
+    return found != _rendering(pairs, shared, refined)
 
 
-def render_song(song: Song, pairs: list[Pair], shared: bool) -> None:
-    """Write the stem of every kept estimate of one song, sharing the mixture if ``shared``."""
+def render_song(song: Song, pairs: list[Pair], shared: bool, refined: bool = True,
+                cache: ModelCache | None = None) -> None:  # fmt: skip
+    """Write the stem of every kept estimate of one song, sharing the mixture if ``shared``,
+    after a second look at the learned separator's if ``refined``
+    (``core.separation.refine.shared_estimates``; ``cache`` keeps the separator loaded)."""
     kept = {pair.source: load_estimate(pair.saved) for pair in pairs if pair.done}
     if not kept:
         return
-    estimates = share(kept) if shared else kept
+    estimates = shared_estimates(song, kept, cache, refined) if shared else kept
     for pair in pairs:
         if pair.source in estimates:
             separated, _ = render_stems(song, estimates[pair.source])
             write_audio(pair.estimate, separated, song.rate, ExportFormat.WAV32)
-    write_atomically(pairs[0].estimate.parent / RENDERED, json.dumps(_rendering(pairs, shared)))
+    record = _rendering(pairs, shared, refined)
+    write_atomically(pairs[0].estimate.parent / RENDERED, json.dumps(record))
 
 
 def timing_path(estimate: Path) -> Path:
@@ -161,6 +173,7 @@ class EvaluationRun:
     remade: list[str]  # estimates found on disk but made with other settings, so made again
     unsupported: list[str]  # sources no chosen tagger has a tag for
     shared: bool = True  # whether the sources of a song shared the mixture
+    refined: bool = True  # ... after a second look at the learned separator's estimates
 
 
 Progress = Callable[[str, StepResult | None], None]
@@ -266,6 +279,7 @@ def evaluate_set(
     example_seconds: float | None = None,
     by_example: tuple[str, ...] = (),
     score_from: float = 0.0,
+    refined: bool = True,
 ) -> EvaluationRun:
     """Separate every (listed) source of every song with ``config``, then score the stems.
 
@@ -274,8 +288,9 @@ def evaluate_set(
     Each source uses those of ``config.taggers`` that have a tag for it, else the first of
     ``fallback`` that has; a source none of them has is reported in ``unsupported`` and scored
     as missing. With ``shared``, the sources of a song share the mixture
-    (``core.audio.estimates.share``); a song's stems are written once all its sources are separated,
-    when one of its estimates is new or a stem is missing.
+    (``core.audio.estimates.share``), the learned separator's after a second look if
+    ``refined`` (``core.separation.refine``); a song's stems are written once all its sources
+    are separated, when one of its estimates is new, a stem is missing, or the sharing changed.
     With ``jobs`` > 1, that many worker processes separate pairs at once, each with
     ``job_threads`` torch threads (default: this process's threads divided among the jobs);
     the estimates are the same as with one job.
@@ -286,7 +301,8 @@ def evaluate_set(
     """
     if jobs < 1:
         raise ConfigError("jobs must be at least 1")
-    run = EvaluationRun([], {}, [], [], [], shared)
+    run = EvaluationRun([], {}, [], [], [], shared, refined)
+    cache = ModelCache()  # the separator of the second look, loaded once
     by_song: dict[str, list[Pair]] = {}
     for pair in plan_pairs(set_dir, est_dir, config, sources, fallback, example_seconds,
                            by_example):  # fmt: skip
@@ -302,8 +318,9 @@ def evaluate_set(
 
     def render_if_complete(song: str) -> None:
         pairs = by_song[song]
-        if left[song] == 0 and (song in made or needs_render(est_dir / song, pairs, shared)):
-            render_song(mixes[song](), pairs, shared)
+        stale = song in made or needs_render(est_dir / song, pairs, shared, refined)
+        if left[song] == 0 and stale:
+            render_song(mixes[song](), pairs, shared, refined, cache)
 
     for song in by_song:
         render_if_complete(song)

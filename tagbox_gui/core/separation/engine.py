@@ -314,7 +314,17 @@ class Optimisation:
             frames = 1 + self.length // (n // hops)
             per_segment = [e.masks[n].cpu().numpy() for e in evaluations]
             masks[n] = stitch_frames(self.segments, per_segment, n // hops, frames)
-        return Estimate(region_start, self.length, masks, hops_per_window=hops), separated
+        estimate = Estimate(region_start, self.length, masks, hops_per_window=hops,
+                            query=self._query())  # fmt: skip
+        return estimate, separated
+
+    def _query(self) -> np.ndarray | None:
+        """The backend's query at the current latents (their mean over segments), or None."""
+        queries = [backend.query(latent) for backend, _, latent in self.parts]
+        if any(q is None for q in queries):
+            return None
+        mean = torch.stack([q.detach()[0] for q in queries]).mean(dim=0)  # type: ignore[union-attr]
+        return mean.cpu().numpy().astype(np.float32)
 
 
 def _detach(evaluation: Evaluation) -> Evaluation:

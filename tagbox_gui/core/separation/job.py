@@ -6,16 +6,19 @@ every part before anything runs, then drives one engine run per part in turn, as
 with the engine's protocol: it yields a :class:`JobEvent` when a part begins, after each of its
 steps, and when it ends (``None`` while paused), takes the same :class:`Command` values between
 them (one sent as a part begins is not passed on: that run starts fresh), and returns a
-:class:`JobResult`. STOP ends the job: the parts that finished are kept, the one that was
-running is dropped. :meth:`JobResult.estimates` gives the finished parts' estimates sharing
-the mixture (``core.audio.estimates.share``), so that with the rest they add up to the song.
-Nothing here touches Qt.
+:class:`JobResult`. When every part has run and the learned separator made two stems or more,
+it looks at each stem a second time without the others (``core.separation.refine``), with an
+event per stem (``refining``). STOP ends the job: the parts that finished are kept, the one
+that was running is dropped, and a second look under way is left (the stems keep the first).
+:attr:`JobResult.estimates` are the finished parts' estimates sharing the mixture
+(``core.audio.estimates.share``), so that with the rest they add up to the song. Nothing here
+touches Qt.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from tagbox_gui.core.audio.estimates import share
@@ -44,10 +47,11 @@ class JobPart:
 
 @dataclass(frozen=True)
 class JobEvent:
-    """Progress of a job: part ``index`` began (no step, no result), made a step, or ended.
+    """Progress of a job: part ``index`` began (no step, no result), made a step, or ended;
+    or, once every part has run, the second look at stem ``index`` began (``refining``).
 
     ``units_done`` of ``units_total`` counts steps over the whole job, a one-pass part counting
-    as one; a part that ended carries its ``result``.
+    as one (the second look counts none); a part that ended carries its ``result``.
     """
 
     index: int
@@ -56,25 +60,25 @@ class JobEvent:
     units_total: int
     step: StepResult | None = None
     result: RunResult | None = None
+    refining: bool = False
 
     @property
     def began(self) -> bool:
-        return self.step is None and self.result is None
+        return self.step is None and self.result is None and not self.refining
 
 
 @dataclass(frozen=True)
 class JobResult:
-    """The finished parts' results by stem name, in the job's order, and whether it stopped."""
+    """The finished parts' results by stem name, in the job's order, whether it stopped, and
+    the finished stems' estimates sharing the mixture (none claims a bin twice)."""
 
     results: dict[str, RunResult]
     stopped: bool
-
-    def estimates(self) -> dict[str, Estimate]:
-        """The finished stems' estimates, sharing the mixture (none claims a bin twice)."""
-        return share({name: r.estimate for name, r in self.results.items() if r.estimate})
+    estimates: dict[str, Estimate] = field(default_factory=dict)
 
 
 JobGenerator = Generator[JobEvent | None, Command | None, JobResult]
+_StemsGenerator = Generator[JobEvent | None, Command | None, dict[str, Estimate]]
 Runner = Callable[[RunConfig, "Song", "ModelStore", "ModelCache"], "RunGenerator"]
 """Starts one part's run; ``engine.run`` by default (a test may give a fake engine)."""
 
@@ -148,7 +152,7 @@ def _drive(parts: list[JobPart], song: Song, store: ModelStore, cache: ModelCach
     for index, part in enumerate(parts):
         command = yield JobEvent(index, part.name, done, total)
         if _is_stop(command):
-            return JobResult(results, stopped=True)
+            return _stopped(results)
         steps = runner(part.config, song, store, cache)
         result, command = None, None  # a fresh engine run takes None first
         try:
@@ -164,13 +168,55 @@ def _drive(parts: list[JobPart], song: Song, store: ModelStore, cache: ModelCach
         finally:
             steps.close()
         if result is None or result.stopped or result.estimate is None:
-            return JobResult(results, stopped=True)  # stopped inside this part: it is dropped
+            return _stopped(results)  # stopped inside this part: it is dropped
         done = sum(p.units for p in parts[: index + 1])
         results[part.name] = result
         command = yield JobEvent(index, part.name, done, total, result=result)
         if _is_stop(command):
-            return JobResult(results, stopped=index + 1 < len(parts))
-    return JobResult(results, stopped=False)
+            return _stopped(results) if index + 1 < len(parts) else _finished(results)
+    estimates = yield from _second_look(results, song, cache, total)
+    return JobResult(results, stopped=False, estimates=estimates)
+
+
+def _firsts(results: dict[str, RunResult]) -> dict[str, Estimate]:
+    return {name: r.estimate for name, r in results.items() if r.estimate}
+
+
+def _stopped(results: dict[str, RunResult]) -> JobResult:
+    return JobResult(results, stopped=True, estimates=share(_firsts(results)))
+
+
+def _finished(results: dict[str, RunResult]) -> JobResult:
+    return JobResult(results, stopped=False, estimates=share(_firsts(results)))
+
+
+def _second_look(results: dict[str, RunResult], song: Song, cache: ModelCache,
+                 total: int) -> _StemsGenerator:  # fmt: skip
+    """The stems sharing the mixture, after a second look at each when it applies
+    (``core.separation.refine``); a STOP before a stem's turn keeps the first look for all."""
+    from tagbox_gui.core.separation.refine import Refinement, can_refine
+
+    firsts = _firsts(results)
+    if not can_refine(firsts):
+        return share(firsts)
+    refinement = Refinement(song, firsts, cache)
+    second = {}
+    for index, name in enumerate(refinement.first):
+        command = yield JobEvent(index, name, total, total, refining=True)
+        command = yield from _hold(command)
+        if _is_stop(command):
+            return refinement.shared({})
+        second[name] = refinement.stem(name)
+    return refinement.shared(second)
+
+
+def _hold(command: Command | None) -> Generator[None, Command | None, Command | None]:
+    """After a PAUSE, yield None until RESUME or STOP comes; the command to act on."""
+    paused = command is not None and command.kind is CommandKind.PAUSE
+    while paused:
+        command = yield None
+        paused = command is None or command.kind not in (CommandKind.RESUME, CommandKind.STOP)
+    return command
 
 
 def _is_stop(command: Command | None) -> bool:

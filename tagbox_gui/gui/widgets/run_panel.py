@@ -199,6 +199,14 @@ class RunPanel(QWidget):
         if units_done:
             self.stepped(units_done)
 
+    def show_refining(self, index: int) -> None:
+        """Every instrument is separated; the second look at instrument ``index`` began
+        (``core.separation.refine``)."""
+        count = len(self._part_names)
+        self.show_parts(count, 0)
+        self.status.setText(f"Looking again at {self._part_names[index]} without the others "
+                            f"({index + 1} of {count})…")  # fmt: skip
+
     def _begin(self, total_steps: int, what: str) -> None:
         self.clock.reset(total_steps)
         self.progress.setRange(0, total_steps)

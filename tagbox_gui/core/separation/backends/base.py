@@ -33,6 +33,12 @@ class Backend(ABC):
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         """The audio the latent stands for, ``[1, T]`` like ``mix``."""
 
+    def query(self, latent: torch.Tensor) -> torch.Tensor | None:
+        """The query ``[1, dim]`` of a query-conditioned separator that ``latent`` stands for,
+        kept with the estimate (``core.types.Estimate.query``); None (the default) for a
+        backend that has none."""
+        return None
+
     def constrain(self, latent: torch.Tensor) -> None:
         """Called after every optimisation step, to keep ``latent`` where it may go (in place).
 

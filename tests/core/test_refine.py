@@ -1,0 +1,117 @@
+"""The second look at a job's stems: the learned separator asked again without the others."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tagbox_gui.core.audio.estimates import share
+from tagbox_gui.core.audio.song import Song
+from tagbox_gui.core.separation import engine
+from tagbox_gui.core.separation.backends.learned import load_shipped
+from tagbox_gui.core.separation.cache import ModelCache
+from tagbox_gui.core.separation.loading import default_config
+from tagbox_gui.core.separation.refine import Refinement, can_refine, shared_estimates
+from tagbox_gui.core.store.models import ModelStore
+from tagbox_gui.core.types import Estimate, Region
+
+RATE = 44_100
+
+
+def _song(seconds: float = 5.0) -> Song:
+    rng = np.random.default_rng(7)
+    t = np.arange(round(seconds * RATE)) / RATE
+    bass = 0.3 * np.sin(2 * np.pi * 55 * t) * (1 + np.sin(2 * np.pi * 2 * t)) / 2
+    keys = 0.15 * np.sin(2 * np.pi * 440 * t) + 0.08 * np.sin(2 * np.pi * 880 * t)
+    hits = (rng.random(t.size) < 0.001) * 0.6
+    data = (bass + keys + hits)[:, None] + 0.005 * rng.standard_normal((t.size, 2))
+    return Song(Path("song.wav"), "song", data.astype(np.float32), RATE, "FLOAT", "WAV")
+
+
+@pytest.fixture(scope="module")
+def cache() -> ModelCache:
+    return ModelCache()
+
+
+@pytest.fixture(scope="module")
+def song() -> Song:
+    return _song()
+
+
+def _firsts(song: Song, cache: ModelCache, region: Region | None = None) -> dict[str, Estimate]:
+    out = {}
+    for name in ("bass", "piano", "drums"):
+        config = default_config("learned", tags=(name,), region=region)
+        result = engine.run_to_end(engine.run(config, song, ModelStore(Path("no-models")), cache))
+        assert result.estimate is not None
+        out[name] = result.estimate
+    return out
+
+
+def test_only_two_or_more_learned_masks_get_a_second_look(song, cache) -> None:
+    firsts = _firsts(song, cache)
+    assert can_refine(firsts)
+    assert not can_refine({"bass": firsts["bass"]})  # alone: nothing to take away
+    unasked = {**firsts, "bass": replace(firsts["bass"], query=None)}  # another backend's
+    assert not can_refine(unasked)
+    free = {**firsts, "bass": Estimate(0, 10, {}, np.zeros(10, np.float32))}
+    assert not can_refine(free)
+    for estimates, refine in [(unasked, True), (firsts, False)]:
+        plain, got = share(estimates), shared_estimates(song, estimates, cache, refine)
+        for name in plain:
+            np.testing.assert_array_equal(got[name].masks[2048], plain[name].masks[2048])
+
+
+def test_a_second_look_keeps_half_the_first_mask_and_adds_at_most_half_of_the_rest(
+    song, cache
+) -> None:
+    firsts = _firsts(song, cache)
+    refinement = Refinement(song, firsts, cache)
+    claimed = sum(est.masks[2048] for est in refinement.first.values())
+    for name, first in refinement.first.items():
+        second = refinement.stem(name)
+        assert (second.start, second.length, second.hops_per_window) == (
+            first.start, first.length, first.hops_per_window
+        )  # fmt: skip
+        np.testing.assert_array_equal(second.query, first.query)
+        keep = np.clip(1 - (claimed - first.masks[2048]), 0, 1)
+        mask = second.masks[2048]
+        assert np.all(mask >= first.masks[2048] / 2 - 1e-6)
+        assert np.all(mask <= (first.masks[2048] + keep) / 2 + 1e-6)
+        assert np.abs(mask - first.masks[2048]).max() > 0.05  # the network's mask changed it
+    refined = shared_estimates(song, firsts, cache)
+    assert sum(est.masks[2048] for est in refined.values()).max() <= 1 + 1e-6  # still shared
+
+
+def test_the_second_look_hears_the_song_without_the_others(song, cache) -> None:
+    """Where another stem took every bin, the network hears silence; where the others took
+    nothing, the whole song."""
+    firsts = _firsts(song, cache)
+    ones = {n: np.ones_like(m) for n, m in firsts["drums"].masks.items()}
+    zeros = {n: np.zeros_like(m) for n, m in ones.items()}
+    taken = {"drums": replace(firsts["drums"], masks=ones),
+             "piano": replace(firsts["piano"], masks=zeros)}  # fmt: skip
+    net = load_shipped(cache)[0]
+    heard: list[float] = []
+    handle = net.register_forward_hook(lambda _m, args, _o: heard.append(float(args[0].max())))
+    try:
+        refinement = Refinement(song, taken, cache)
+        piano = refinement.stem("piano")
+        silence = max(heard)
+        heard.clear()
+        refinement.stem("drums")
+    finally:
+        handle.remove()
+    assert max(heard) > 1.0 and silence < 1e-6 * max(heard)
+    assert not piano.masks[2048].any()  # nothing to keep, nothing heard
+
+
+def test_a_region_is_looked_at_again_in_its_own_stretch(song, cache) -> None:
+    firsts = _firsts(song, cache, Region(1.0, 3.5))
+    refined = shared_estimates(song, firsts, cache)
+    some = next(iter(refined.values()))
+    assert (some.start, some.length) == (RATE, round(2.5 * RATE))
+    assert all(e.masks[2048].shape == firsts[n].masks[2048].shape for n, e in refined.items())
