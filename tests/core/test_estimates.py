@@ -40,6 +40,19 @@ def test_shared_masks_never_hand_out_a_bin_twice() -> None:
             )
 
 
+def test_sharing_in_place_divides_the_callers_masks_and_gives_the_same() -> None:
+    rng = np.random.default_rng(1)
+    estimates = {name: _estimate(rng) for name in ("drums", "piano")}
+    copied = share(estimates)
+    owned = {name: replace(e, masks={n: m.copy() for n, m in e.masks.items()})
+             for name, e in estimates.items()}  # fmt: skip
+    in_place = share(owned, in_place=True)
+    for name in estimates:
+        for n, mask in in_place[name].masks.items():
+            assert mask is owned[name].masks[n]
+            np.testing.assert_allclose(mask, copied[name].masks[n], rtol=1e-6)
+
+
 def test_one_source_or_modest_claims_are_left_alone() -> None:
     rng = np.random.default_rng(1)
     alone = _estimate(rng)

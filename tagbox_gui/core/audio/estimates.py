@@ -30,11 +30,13 @@ _READABLE = (1, 2, 3)  # 1: before hops_per_window was stored (always 2 then); 2
 _SHARED = 1.0 + 1e-6  # claims that add up to at most this (float32 rounding of shared masks)
 
 
-def share(estimates: Mapping[str, Estimate]) -> dict[str, Estimate]:
+def share(estimates: Mapping[str, Estimate], *, in_place: bool = False) -> dict[str, Estimate]:
     """The estimates of several sources of one region, sharing each bin (module docstring).
 
     Every estimate must be a mask estimate of the same region with the same FFT sizes, as the
-    runs of one song with one configuration make; anything else raises ConfigError.
+    runs of one song with one configuration make; anything else raises ConfigError. With
+    ``in_place``, the masks are divided where they are, for a caller that owns them (a long
+    song's masks are large).
     """
     items = list(estimates.items())
     if len(items) < 2:
@@ -56,7 +58,10 @@ def share(estimates: Mapping[str, Estimate]) -> dict[str, Estimate]:
                 shared[name][n_fft] = mask
             continue
         for (name, _), mask in zip(items, masks, strict=True):
-            shared[name][n_fft] = (mask / divisor).astype(np.float32, copy=False)
+            if in_place:
+                shared[name][n_fft] = np.divide(mask, divisor, out=mask)
+            else:
+                shared[name][n_fft] = (mask / divisor).astype(np.float32, copy=False)
     return {name: replace(est, masks=shared[name]) for name, est in items}
 
 

@@ -201,7 +201,7 @@ def _second_look(results: dict[str, RunResult], song: Song, cache: ModelCache,
         return share(firsts)
     refinement = Refinement(song, firsts, cache)
     second = {}
-    for index, name in enumerate(refinement.first):
+    for index, name in enumerate(refinement.firsts):
         command = yield JobEvent(index, name, total, total, refining=True)
         command = yield from _hold(command)
         if _is_stop(command):

@@ -26,6 +26,9 @@ from tagbox_gui.core.audio.song import analysis_signal
 from tagbox_gui.core.dsp.spectral import istft, stft
 from tagbox_gui.core.separation.backends.learned import SETTINGS, LearnedBackend, load_shipped
 from tagbox_gui.core.separation.cache import ModelCache
+from tagbox_gui.core.separation.engine import SEGMENT_OVERLAP_SECONDS
+from tagbox_gui.core.separation.segments import plan_segments, stitch_frames
+from tagbox_gui.core.types import ANALYSIS_RATE, RunConfig
 
 if TYPE_CHECKING:
     from tagbox_gui.core.audio.song import Song
@@ -34,55 +37,86 @@ if TYPE_CHECKING:
 
 def can_refine(estimates: Mapping[str, Estimate]) -> bool:
     """Whether the stems get a second look: two or more, every one masks of the learned
-    separator with the query that made them."""
-    return len(estimates) >= 2 and all(
-        est.masks and est.audio is None and est.query is not None for est in estimates.values()
+    separator with the query that made them, all of one region on one grid."""
+    grids = {(e.start, e.length, tuple(sorted(e.masks)), e.hops_per_window)
+             for e in estimates.values()}  # fmt: skip
+    return (
+        len(estimates) >= 2
+        and len(grids) == 1
+        and all(e.masks and e.audio is None and e.query is not None for e in estimates.values())
     )
 
 
 class Refinement:
     """The second look at the stems of one song (module docstring), one stem at a time.
 
-    ``estimates`` are the stems' first estimates (shared here); :meth:`stem` gives one stem's
-    second estimate, and :meth:`shared` all of them sharing the mixture again. The separator
-    is the one the learned backend loads (``load_shipped``), on the device it is on.
+    ``estimates`` are the stems' first estimates, not yet shared; :meth:`stem` gives one
+    stem's second estimate, and :meth:`shared` all of them sharing the mixture again. The
+    separator is the one the learned backend loads (``load_shipped``), on the device it is on.
+    Only the sum of the first masks is kept beside them (a long song's masks are large).
     """
 
     def __init__(self, song: Song, estimates: Mapping[str, Estimate], cache: ModelCache) -> None:
         if not can_refine(estimates):
-            raise ValueError("only two or more masks of the learned separator are refined")
-        self.first = share(estimates)
-        some = next(iter(self.first.values()))
+            raise ValueError("only two or more masks of the learned separator, on one grid, "
+                             "are refined")  # fmt: skip
+        self.firsts = dict(estimates)
+        some = next(iter(self.firsts.values()))
         self.length, self.hops = some.length, some.hops_per_window
         self.net = load_shipped(cache)[0]
-        device = self.net.query_mean.device
         mix = analysis_signal(song)[some.start : some.start + some.length]
-        mix_t = torch.from_numpy(np.ascontiguousarray(mix)).to(device).reshape(1, -1)
-        self._spectra = {n: stft(mix_t, n, self.hops) for n in some.masks}
-        self._claimed = {n: sum(est.masks[n] for est in self.first.values()) for n in some.masks}
+        mix /= max(float(np.max(np.abs(mix))), 1e-12)  # peak-normalised, as the engine's
+        device = self.net.query_mean.device
+        self._mix = torch.from_numpy(np.ascontiguousarray(mix)).to(device).reshape(1, -1)
+        self._claimed = {n: sum(e.masks[n] for e in self.firsts.values()) for n in some.masks}
+        align = int(np.lcm.reduce([n // self.hops for n in some.masks]))
+        segment = round(RunConfig.segment_seconds * ANALYSIS_RATE)  # the engine's default
+        overlap = round(SEGMENT_OVERLAP_SECONDS * ANALYSIS_RATE)
+        self._segments = plan_segments(self.length, segment, overlap, align)
 
     @torch.no_grad()
     def stem(self, name: str) -> Estimate:
-        """Stem ``name``'s second estimate: the mean of its first mask and the separator's
-        mask of the song without the other stems (not yet shared)."""
-        first = self.first[name]
+        """Stem ``name``'s second estimate: the mean of its first mask (shared) and the
+        separator's mask of the song without the other stems (not yet shared)."""
+        first = self.firsts[name]
         net = self.net
-        device = net.query_mean.device
-        query = torch.from_numpy(first.query).to(device)  # type: ignore[arg-type]
+        query = torch.from_numpy(first.query).to(self._mix.device)  # type: ignore[arg-type]
         backend = LearnedBackend(net, (query - net.query_mean) / net.query_std, SETTINGS)
         masks = {}
-        for n, spectrum in self._spectra.items():
-            keep = np.clip(1.0 - (self._claimed[n] - first.masks[n]), 0.0, 1.0)
-            keep_t = torch.from_numpy(keep.astype(np.float32)).to(device)
-            without_others = istft(spectrum * keep_t, n, self.length, self.hops)
-            latent = backend.init_latent(without_others, seed=0)
-            second = backend.masks(latent, {n: spectrum})[n][0].cpu().numpy()
-            masks[n] = ((first.masks[n] + keep * second) / 2).astype(np.float32)
+        for n, claimed in self._claimed.items():  # in place where it can: masks are large
+            divisor = np.maximum(claimed, 1.0)  # as share() divides: m~ = m / max(sum m, 1)
+            keep = np.subtract(claimed, first.masks[n], dtype=np.float32)
+            np.clip(np.subtract(1.0, np.divide(keep, divisor, out=keep), out=keep), 0, 1, out=keep)
+            second = self._mask_without_others(backend, keep, n)
+            second *= keep
+            second += np.divide(first.masks[n], divisor, out=divisor)
+            second *= 0.5
+            masks[n] = second
         return replace(first, masks=masks)
 
+    def _mask_without_others(self, backend: LearnedBackend, keep: np.ndarray, n: int) -> np.ndarray:
+        """The separator's mask ``(bins, frames)`` of the song masked by ``keep`` on the grid of
+        FFT size ``n``, made segment by segment and crossfaded as the engine makes the first
+        (so the memory it takes does not grow with the song)."""
+        hop = n // self.hops
+        device = self._mix.device
+        parts = []
+        for segment in self._segments:
+            spectrum = stft(self._mix[:, segment.start : segment.end], n, self.hops)
+            first_frame = segment.start // hop
+            kept = keep[:, first_frame : first_frame + spectrum.shape[-1]]
+            kept_t = torch.from_numpy(np.ascontiguousarray(kept)).to(device)
+            without_others = istft(spectrum * kept_t, n, segment.length, self.hops)
+            latent = backend.init_latent(without_others, seed=0)
+            parts.append(backend.masks(latent, {n: spectrum})[n][0].cpu().numpy())
+        return stitch_frames(self._segments, parts, hop, keep.shape[1])
+
     def shared(self, second: Mapping[str, Estimate]) -> dict[str, Estimate]:
-        """The stems sharing the mixture: the second estimates given, the first for the rest."""
-        return share({name: second.get(name, est) for name, est in self.first.items()})
+        """The stems sharing the mixture: the second estimates given (made by :meth:`stem`,
+        divided in place), the first for the rest."""
+        if set(second) == set(self.firsts):
+            return share({name: second[name] for name in self.firsts}, in_place=True)
+        return share({name: second.get(name, est) for name, est in self.firsts.items()})
 
 
 def shared_estimates(
@@ -96,4 +130,4 @@ def shared_estimates(
     if not (refine and can_refine(estimates)):
         return share(estimates)
     refinement = Refinement(song, estimates, cache or ModelCache())
-    return refinement.shared({name: refinement.stem(name) for name in refinement.first})
+    return refinement.shared({name: refinement.stem(name) for name in refinement.firsts})
