@@ -21,7 +21,14 @@ import soundfile as sf
 from PySide6.QtCore import QObject, Signal, Slot
 
 from tagbox_gui.core.dsp.display import mask_image
-from tagbox_gui.core.separation.job import JobEvent, JobGenerator, JobPart, JobResult, run_job
+from tagbox_gui.core.separation.job import (
+    JobEvent,
+    JobGenerator,
+    JobPart,
+    JobResult,
+    job_units,
+    run_job,
+)
 from tagbox_gui.core.separation.threads import AUTOMATIC, use_threads
 from tagbox_gui.core.types import Estimate
 from tagbox_gui.gui.errors import show_error
@@ -106,7 +113,8 @@ class JobView(QObject):
         self.parts, self.song = list(parts), song
         w.live.reset([], [])
         w.audition.show_job(len(self.parts))
-        w.run_panel.started_job(self.names, sum(part.units for part in self.parts))
+        one_pass = all(part.config.steps == 0 for part in self.parts)
+        w.run_panel.started_job(self.names, job_units(self.parts), one_pass)
 
         def begin() -> Generator:  # runs in the worker thread
             use_threads(threads)
@@ -121,7 +129,7 @@ class JobView(QObject):
         event = update.event
         panel = self.w.run_panel
         if event.refining:
-            panel.show_refining(event.index)
+            panel.show_refining(event.index, event.units_done)
         elif event.began:
             config = self.parts[event.index].config
             if config.steps:  # loss curves and meters for a steered part
@@ -146,7 +154,8 @@ class JobView(QObject):
             return
         self.outcome = outcome
         done = list(outcome.results)
-        panel.show_parts(len(done), 0, finished=len(done))
+        units = 0 if outcome.stopped else job_units(self.parts)  # the last look has no event
+        panel.show_parts(len(done), units, finished=len(done))
         if outcome.stopped:
             left = [n for n in self.names if n not in done]
             panel.finished(f"Stopped: kept {', '.join(done)} and the rest; "

@@ -67,8 +67,8 @@ def test_a_job_runs_every_part_in_turn_and_its_stems_add_up(tmp_path, model_dir,
         (0, False, False, True), (1, False, False, True), (2, False, False, True),
     ]  # fmt: skip
     assert [e.name for e in events if e.refining] == ["drums", "bass", "organ"]
-    assert [e.units_done for e in events] == [0, 1, 1, 2, 2, 3, 3, 3, 3]
-    assert {e.units_total for e in events} == {3}
+    assert [e.units_done for e in events] == [0, 1, 1, 2, 2, 3, 3, 4, 5]
+    assert {e.units_total for e in events} == {6}  # a unit per part, then per second look
     assert not result.stopped and list(result.results) == ["drums", "bass", "organ"]
     shared = result.estimates
     total = sum(shared[name].masks[2048] for name in shared)

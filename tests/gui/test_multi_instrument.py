@@ -46,11 +46,14 @@ def test_a_job_makes_a_stem_per_instrument_and_the_rest_that_add_up(qtbot, real)
     assert window.song_panel.region() is None  # the learned backend: the whole song by default
     panel, looks = window.run_panel, []
     show_refining = panel.show_refining
-    panel.show_refining = lambda index: (looks.append(panel.status.text()), show_refining(index),
-                                         looks.append(panel.status.text()))  # fmt: skip
+    panel.show_refining = lambda index, done: (looks.append(panel.status.text()),
+                                               show_refining(index, done),
+                                               looks.append(panel.progress.value()),
+                                               looks.append(panel.status.text()))  # fmt: skip
     outcome = _job(qtbot, window, "drums", "bass", "piano")
-    assert looks[1::2] == [f"Looking again at {name} without the others ({i} of 3)…"
+    assert looks[2::3] == [f"Looking again at {name} without the others ({i} of 3)…"
                            for i, name in enumerate(["drums", "bass", "piano"], 1)]  # fmt: skip
+    assert looks[1::3] == [3, 4, 5]  # a unit of progress per stem's second look
     assert looks[0].startswith("Separating piano")  # after the last part, one look per stem
     assert list(outcome.results) == ["drums", "bass", "piano"]
     assert not outcome.stopped
@@ -59,7 +62,7 @@ def test_a_job_makes_a_stem_per_instrument_and_the_rest_that_add_up(qtbot, real)
                      "My Song - no drums + bass + piano"]  # fmt: skip
     text = window.run_panel.parts.text()
     assert all(f"✓ {w}" in text for w in ("drums", "bass", "piano"))
-    assert window.run_panel.progress.value() == window.run_panel.progress.maximum() == 3
+    assert window.run_panel.progress.value() == window.run_panel.progress.maximum() == 6
     assert window.run_panel._captions["per_step"].text() == "Time/stem"  # one pass each
     audition = window.audition  # a job keeps no steps: the panel says so, not "No run yet"
     assert audition.label.text() == "No steps kept in a job" and not audition.slider.isEnabled()

@@ -393,7 +393,7 @@ def test_the_job_line_of_the_run_panel_renders_names_as_written(qtbot) -> None:
 
     panel = RunPanel()
     qtbot.addWidget(panel)
-    panel.started_job(["drums", "R&B <lead>"], 2)
+    panel.started_job(["drums", "R&B <lead>"], 4, one_pass=True)  # two parts, two looks
 
     def rendered() -> str:
         assert panel.parts.textFormat() == Qt.TextFormat.RichText
@@ -404,6 +404,10 @@ def test_the_job_line_of_the_run_panel_renders_names_as_written(qtbot) -> None:
     assert rendered() == "▸ drums   ○ R&B <lead>"
     panel.show_parts(1, 1)
     assert rendered() == "✓ drums   ▸ R&B <lead>"
+    panel.show_refining(1, 3)  # both separated; the second look at the second one
+    assert rendered() == "✓ drums   ✓ R&B <lead>" and panel.progress.value() == 3
+    assert panel.status.text() == "Looking again at R&B <lead> without the others (2 of 2)…"
+    assert panel.status.textFormat() == Qt.TextFormat.PlainText  # a name is never markup
     panel.show_parts(2, 2, finished=2)
     assert rendered() == "✓ drums   ✓ R&B <lead>"
     panel.show_parts(1, 1, finished=1)  # stopped after the first

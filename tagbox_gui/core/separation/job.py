@@ -23,7 +23,15 @@ from typing import TYPE_CHECKING
 
 from tagbox_gui.core.audio.estimates import share
 from tagbox_gui.core.errors import ConfigError
-from tagbox_gui.core.types import Command, CommandKind, Estimate, RunConfig, RunResult, StepResult
+from tagbox_gui.core.types import (
+    Command,
+    CommandKind,
+    Estimate,
+    Mode,
+    RunConfig,
+    RunResult,
+    StepResult,
+)
 
 if TYPE_CHECKING:  # the engine loads torch: imported when a job runs, not with this module
     from tagbox_gui.core.audio.song import Song
@@ -50,8 +58,9 @@ class JobEvent:
     """Progress of a job: part ``index`` began (no step, no result), made a step, or ended;
     or, once every part has run, the second look at stem ``index`` began (``refining``).
 
-    ``units_done`` of ``units_total`` counts steps over the whole job, a one-pass part counting
-    as one (the second look counts none); a part that ended carries its ``result``.
+    ``units_done`` of ``units_total`` counts steps over the whole job (:func:`job_units`): a
+    one-pass part counts as one, and so does the second look at a stem; a part that ended
+    carries its ``result``.
     """
 
     index: int
@@ -75,6 +84,19 @@ class JobResult:
     results: dict[str, RunResult]
     stopped: bool
     estimates: dict[str, Estimate] = field(default_factory=dict)
+
+
+def looks_twice(parts: Sequence[JobPart]) -> bool:
+    """Whether a job of ``parts`` ends with a second look at its stems
+    (``core.separation.refine``): two parts or more, every one masks of the learned separator."""
+    return len(parts) >= 2 and all(
+        p.config.backend == "learned" and p.config.mode is Mode.MASK for p in parts
+    )
+
+
+def job_units(parts: Sequence[JobPart]) -> int:
+    """The units of a job's progress: each part's, then one per stem for the second look."""
+    return sum(part.units for part in parts) + (len(parts) if looks_twice(parts) else 0)
 
 
 JobGenerator = Generator[JobEvent | None, Command | None, JobResult]
@@ -146,7 +168,7 @@ def run_job(
 
 def _drive(parts: list[JobPart], song: Song, store: ModelStore, cache: ModelCache,
            runner: Runner) -> JobGenerator:  # fmt: skip
-    total = sum(part.units for part in parts)
+    total = job_units(parts)
     done = 0
     results: dict[str, RunResult] = {}
     for index, part in enumerate(parts):
@@ -174,7 +196,7 @@ def _drive(parts: list[JobPart], song: Song, store: ModelStore, cache: ModelCach
         command = yield JobEvent(index, part.name, done, total, result=result)
         if _is_stop(command):
             return _stopped(results) if index + 1 < len(parts) else _finished(results)
-    estimates = yield from _second_look(results, song, cache, total)
+    estimates = yield from _second_look(results, song, cache, done, total)
     return JobResult(results, stopped=False, estimates=estimates)
 
 
@@ -190,7 +212,7 @@ def _finished(results: dict[str, RunResult]) -> JobResult:
     return JobResult(results, stopped=False, estimates=share(_firsts(results)))
 
 
-def _second_look(results: dict[str, RunResult], song: Song, cache: ModelCache,
+def _second_look(results: dict[str, RunResult], song: Song, cache: ModelCache, done: int,
                  total: int) -> _StemsGenerator:  # fmt: skip
     """The stems sharing the mixture, after a second look at each when it applies
     (``core.separation.refine``); a STOP before a stem's turn keeps the first look for all."""
@@ -202,7 +224,7 @@ def _second_look(results: dict[str, RunResult], song: Song, cache: ModelCache,
     refinement = Refinement(song, firsts, cache)
     second = {}
     for index, name in enumerate(refinement.firsts):
-        command = yield JobEvent(index, name, total, total, refining=True)
+        command = yield JobEvent(index, name, done + index, total, refining=True)
         command = yield from _hold(command)
         if _is_stop(command):
             return refinement.shared({})

@@ -101,7 +101,7 @@ class RunPanel(QWidget):
         self.stop = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_MediaStop), "Stop")
         self.progress = QProgressBar(textVisible=True)
         self.labels = {k: QLabel("–") for k in ("step", "per_step", "elapsed", "eta")}
-        self.status = QLabel(wordWrap=True)
+        self.status = QLabel(wordWrap=True, textFormat=Qt.TextFormat.PlainText)  # users' names
         # always rich text: Qt's guess would show "&nbsp;" as it is once no name is in bold
         self.parts = QLabel(wordWrap=True, visible=False, textFormat=Qt.TextFormat.RichText)
         self.parts.setToolTip("✓ separated · ▸ separating now · ○ waiting")
@@ -169,12 +169,12 @@ class RunPanel(QWidget):
         self._captions["per_step"].setText("Time/step")
         self._begin(total_steps, what)
 
-    def started_job(self, names: Sequence[str], units: int) -> None:
-        """A job began: these instruments in turn, ``units`` steps in all."""
+    def started_job(self, names: Sequence[str], units: int, one_pass: bool) -> None:
+        """A job began: these instruments in turn, ``units`` steps in all (``one_pass``: every
+        instrument in a single pass, so a unit is a stem)."""
         self._part_names = list(names)
         self.parts.setVisible(True)
         self._captions["step"].setText("Progress")
-        one_pass = units == len(self._part_names)  # every instrument in a single pass
         self._captions["per_step"].setText("Time/stem" if one_pass else "Time/step")
         self._begin(units, f"Separating {', '.join(names)} and the rest…")
         self.show_parts(0, 0)
@@ -199,11 +199,11 @@ class RunPanel(QWidget):
         if units_done:
             self.stepped(units_done)
 
-    def show_refining(self, index: int) -> None:
+    def show_refining(self, index: int, units_done: int) -> None:
         """Every instrument is separated; the second look at instrument ``index`` began
-        (``core.separation.refine``)."""
+        (``core.separation.refine``) with ``units_done`` steps of the job done."""
         count = len(self._part_names)
-        self.show_parts(count, 0)
+        self.show_parts(count, units_done)
         self.status.setText(f"Looking again at {self._part_names[index]} without the others "
                             f"({index + 1} of {count})…")  # fmt: skip
 
