@@ -15,10 +15,10 @@ from tagbox_gui.core.audio.song import Song, load_song
 from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.separation import engine
 from tagbox_gui.core.separation.cache import ModelCache
-from tagbox_gui.core.separation.job import JobPart, JobResult, run_job
+from tagbox_gui.core.separation.job import JobPart, JobResult, job_units, refines, run_job
 from tagbox_gui.core.separation.loading import default_config
 from tagbox_gui.core.store.models import ModelStore
-from tagbox_gui.core.types import Command, CommandKind, Example
+from tagbox_gui.core.types import Command, CommandKind, Example, Mode
 
 RATE = 44_100
 
@@ -101,6 +101,18 @@ def test_the_second_look_can_be_paused_and_a_stop_keeps_the_first_look(cache) ->
         np.testing.assert_array_equal(stopped.estimates[name].masks[2048],
                                       first_look[name].masks[2048])  # fmt: skip
         assert not np.array_equal(whole.estimates[name].masks[2048], first_look[name].masks[2048])
+
+
+def test_a_job_counts_a_unit_per_second_look_only_where_there_is_one() -> None:
+    learned = _parts("drums", "bass")
+    assert refines(learned) and job_units(learned) == 4  # a pass each, then a look each
+    assert not refines(learned[:1]) and job_units(learned[:1]) == 1  # alone: nothing to take away
+    steered = [JobPart(p.name, replace(p.config, steps=3)) for p in learned]
+    assert job_units(steered) == 8
+    light = [JobPart(p.name, replace(p.config, backend="light", steps=2)) for p in learned]
+    assert not refines(light) and job_units(light) == 4
+    free = [JobPart(p.name, replace(p.config, mode=Mode.FREE)) for p in learned]
+    assert not refines(free) and job_units(free) == 2
 
 
 def test_stop_keeps_the_parts_that_finished(tmp_path, cache) -> None:

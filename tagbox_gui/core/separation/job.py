@@ -86,7 +86,7 @@ class JobResult:
     estimates: dict[str, Estimate] = field(default_factory=dict)
 
 
-def looks_twice(parts: Sequence[JobPart]) -> bool:
+def refines(parts: Sequence[JobPart]) -> bool:
     """Whether a job of ``parts`` ends with a second look at its stems
     (``core.separation.refine``): two parts or more, every one masks of the learned separator."""
     return len(parts) >= 2 and all(
@@ -96,7 +96,7 @@ def looks_twice(parts: Sequence[JobPart]) -> bool:
 
 def job_units(parts: Sequence[JobPart]) -> int:
     """The units of a job's progress: each part's, then one per stem for the second look."""
-    return sum(part.units for part in parts) + (len(parts) if looks_twice(parts) else 0)
+    return sum(part.units for part in parts) + (len(parts) if refines(parts) else 0)
 
 
 JobGenerator = Generator[JobEvent | None, Command | None, JobResult]
@@ -196,7 +196,7 @@ def _drive(parts: list[JobPart], song: Song, store: ModelStore, cache: ModelCach
         command = yield JobEvent(index, part.name, done, total, result=result)
         if _is_stop(command):
             return _stopped(results) if index + 1 < len(parts) else _finished(results)
-    estimates = yield from _second_look(results, song, cache, done, total)
+    estimates = yield from _refine(results, song, cache, done, total)
     return JobResult(results, stopped=False, estimates=estimates)
 
 
@@ -212,7 +212,7 @@ def _finished(results: dict[str, RunResult]) -> JobResult:
     return JobResult(results, stopped=False, estimates=share(_firsts(results)))
 
 
-def _second_look(results: dict[str, RunResult], song: Song, cache: ModelCache, done: int,
+def _refine(results: dict[str, RunResult], song: Song, cache: ModelCache, done: int,
                  total: int) -> _StemsGenerator:  # fmt: skip
     """The stems sharing the mixture, after a second look at each when it applies
     (``core.separation.refine``); a STOP before a stem's turn keeps the first look for all."""
