@@ -27,7 +27,9 @@ from tagbox_gui.core.separation.job import (
     JobPart,
     JobResult,
     job_units,
+    refines,
     run_job,
+    second_look_note,
 )
 from tagbox_gui.core.separation.threads import AUTOMATIC, use_threads
 from tagbox_gui.core.types import Estimate
@@ -160,6 +162,9 @@ class JobView(QObject):
             left = [n for n in self.names if n not in done]
             panel.finished(f"Stopped: kept {', '.join(done)} and the rest; "
                            f"{', '.join(left)} not separated.")  # fmt: skip
+        elif refines(self.parts) and not outcome.refined:
+            panel.finished(f"Separated {', '.join(done)} and the rest; the second look was "
+                           "stopped, so the stems keep their first.")  # fmt: skip
         else:
             panel.finished(f"Separated {', '.join(done)} and the rest.")
         self._show_stems()
@@ -185,6 +190,9 @@ class JobView(QObject):
                 lr = part.config.lr
                 made[part.name] = {**provenance(self.song, part.config, result.best_step, lr),
                                    "stem": part.name}  # fmt: skip
+                if self.outcome.refined:
+                    note = second_look_note(part.name, list(self.outcome.results))
+                    made[part.name]["second look"] = note
         return made
 
     def _show_stems(self) -> None:

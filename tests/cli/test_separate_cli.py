@@ -150,6 +150,7 @@ def test_each_instrument_gets_a_stem_and_they_add_up_with_the_rest(tmp_path, mod
     assert all(d.shape == original.shape for d in decoded)
     assert np.abs(sum(decoded) - original).max() <= 3 / 2**23
     assert "tags: strings" in sf.SoundFile(paths[1]).comment
+    assert "second look: asked again in the song without piano" in sf.SoundFile(paths[1]).comment
     log = json.loads((tmp_path / "log.json").read_text())
     assert list(log) == ["piano", "strings"]
     assert log["strings"]["config"]["tags"] == ["strings"] and len(log["piano"]["steps"]) == 2

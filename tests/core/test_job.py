@@ -96,6 +96,7 @@ def test_the_second_look_can_be_paused_and_a_stop_keeps_the_first_look(cache) ->
         job.send(Command(CommandKind.STOP))
     stopped = end.value.value
     assert not stopped.stopped and list(stopped.results) == ["drums", "bass"]
+    assert whole.refined and not stopped.refined
     first_look = share(firsts)
     for name in ("drums", "bass"):
         np.testing.assert_array_equal(stopped.estimates[name].masks[2048],

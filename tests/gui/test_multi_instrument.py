@@ -56,7 +56,10 @@ def test_a_job_makes_a_stem_per_instrument_and_the_rest_that_add_up(qtbot, real)
     assert looks[1::3] == [3, 4, 5]  # a unit of progress per stem's second look
     assert looks[0].startswith("Separating piano")  # after the last part, one look per stem
     assert list(outcome.results) == ["drums", "bass", "piano"]
-    assert not outcome.stopped
+    assert not outcome.stopped and outcome.refined
+    made = window.run_view.jobs.provenance()
+    assert made["drums"]["second look"] == "asked again in the song without bass, piano"
+    assert window.run_panel.status.text() == "Separated drums, bass, piano and the rest."
     names = [window.stems.item(i).text() for i in range(window.stems.count())]
     assert names == ["My Song - drums", "My Song - bass", "My Song - piano",
                      "My Song - no drums + bass + piano"]  # fmt: skip
@@ -233,3 +236,37 @@ def test_the_job_driver_passes_commands_on_and_draws_masks_in_the_worker() -> No
     driven.send(None)
     driven.close()  # the worker closes a run it abandons: the job is closed with it
     assert closed.is_set()
+
+
+def test_stop_during_the_second_look_keeps_the_first_and_says_so(qtbot, real, monkeypatch) -> None:
+    import time
+
+    from tagbox_gui.core.separation.refine import Refinement
+
+    window = real
+    look = Refinement.stem
+    monkeypatch.setattr(Refinement, "stem", lambda self, name: time.sleep(1.0) or look(self, name))
+    for word in ("drums", "bass"):
+        window.picker.set_picked(word, True)
+    looked: list[str] = []
+
+    def on_event(update) -> None:
+        event = getattr(update, "event", None)
+        if event is not None and event.refining:
+            looked.append(event.name)
+            window.run_view.stop()  # during the first stem's second look (a slow one here)
+
+    window.controller.step_done.connect(on_event)
+    try:
+        with qtbot.waitSignal(window.controller.run_finished, timeout=60_000) as blocker:
+            assert window.run_view.start() is not None
+    finally:
+        window.controller.step_done.disconnect(on_event)
+    outcome = blocker.args[0]
+    assert looked[0] == "drums" and not outcome.stopped and not outcome.refined  # stopped at bass
+    assert list(outcome.results) == ["drums", "bass"]  # both stems kept, as first looked at
+    assert window.run_panel.status.text() == (
+        "Separated drums, bass and the rest; the second look was stopped, so the stems keep "
+        "their first."
+    )
+    assert "second look" not in window.run_view.jobs.provenance()["drums"]

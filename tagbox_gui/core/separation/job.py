@@ -78,12 +78,14 @@ class JobEvent:
 
 @dataclass(frozen=True)
 class JobResult:
-    """The finished parts' results by stem name, in the job's order, whether it stopped, and
-    the finished stems' estimates sharing the mixture (none claims a bin twice)."""
+    """The finished parts' results by stem name, in the job's order, whether it stopped, the
+    finished stems' estimates sharing the mixture (none claims a bin twice), and whether they
+    had the second look (``core.separation.refine``)."""
 
     results: dict[str, RunResult]
     stopped: bool
     estimates: dict[str, Estimate] = field(default_factory=dict)
+    refined: bool = False
 
 
 def refines(parts: Sequence[JobPart]) -> bool:
@@ -94,13 +96,18 @@ def refines(parts: Sequence[JobPart]) -> bool:
     )
 
 
+def second_look_note(name: str, names: Sequence[str]) -> str:
+    """What the metadata of stem ``name`` of a job of ``names`` says of its second look."""
+    others = [other for other in names if other != name]
+    return f"asked again in the song without {', '.join(others)}"
+
+
 def job_units(parts: Sequence[JobPart]) -> int:
     """The units of a job's progress: each part's, then one per stem for the second look."""
     return sum(part.units for part in parts) + (len(parts) if refines(parts) else 0)
 
 
 JobGenerator = Generator[JobEvent | None, Command | None, JobResult]
-_StemsGenerator = Generator[JobEvent | None, Command | None, dict[str, Estimate]]
 Runner = Callable[[RunConfig, "Song", "ModelStore", "ModelCache"], "RunGenerator"]
 """Starts one part's run; ``engine.run`` by default (a test may give a fake engine)."""
 
@@ -196,8 +203,7 @@ def _drive(parts: list[JobPart], song: Song, store: ModelStore, cache: ModelCach
         command = yield JobEvent(index, part.name, done, total, result=result)
         if _is_stop(command):
             return _stopped(results) if index + 1 < len(parts) else _finished(results)
-    estimates = yield from _refine(results, song, cache, done, total)
-    return JobResult(results, stopped=False, estimates=estimates)
+    return (yield from _refine(results, song, cache, done, total))
 
 
 def _firsts(results: dict[str, RunResult]) -> dict[str, Estimate]:
@@ -213,23 +219,23 @@ def _finished(results: dict[str, RunResult]) -> JobResult:
 
 
 def _refine(results: dict[str, RunResult], song: Song, cache: ModelCache, done: int,
-                 total: int) -> _StemsGenerator:  # fmt: skip
-    """The stems sharing the mixture, after a second look at each when it applies
-    (``core.separation.refine``); a STOP before a stem's turn keeps the first look for all."""
+            total: int) -> JobGenerator:  # fmt: skip
+    """The finished job, its stems sharing the mixture after a second look at each when it
+    applies (``core.separation.refine``); a STOP before a stem's turn keeps the first look."""
     from tagbox_gui.core.separation.refine import Refinement, can_refine
 
     firsts = _firsts(results)
     if not can_refine(firsts):
-        return share(firsts)
+        return _finished(results)
     refinement = Refinement(song, firsts, cache)
     second = {}
     for index, name in enumerate(refinement.firsts):
         command = yield JobEvent(index, name, done + index, total, refining=True)
         command = yield from _hold(command)
         if _is_stop(command):
-            return refinement.shared({})
+            return JobResult(results, stopped=False, estimates=refinement.shared({}))
         second[name] = refinement.stem(name)
-    return refinement.shared(second)
+    return JobResult(results, stopped=False, estimates=refinement.shared(second), refined=True)
 
 
 def _hold(command: Command | None) -> Generator[None, Command | None, Command | None]:
