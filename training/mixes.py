@@ -59,6 +59,11 @@ take other shapes, as between libraries that sampled one instrument with other e
 **chorus** (:func:`chorus`: a copy detuned by a few cents and delayed by a few milliseconds, as
 in layered or ensemble samples). Again the query stays that of the unchanged stem.
 
+A share ``p_look`` of the single-source and whole-song examples are heard as the app's **second
+look** hears a song (kind ``look``; :func:`without_others`, ``core.separation.refine``): the
+other sources taken away by an imperfect first look, so some of them stay and some of the
+target goes with them. The target keeps only what the mixture keeps.
+
 The common level leaves headroom: about one mixture in ten reaches a peak of 1 and is scaled
 (median mixture RMS about -19 dBFS).
 
@@ -98,6 +103,9 @@ ENVELOPE_SECONDS = 0.02  # texture: the window of the envelope that dynamics fol
 DETUNE_CENTS = (5.0, 15.0)  # texture: range of the chorus copy's detuning, up or down
 CHORUS_DELAY = (0.005, 0.025)  # texture: range of the chorus copy's delay in seconds
 CHORUS_WET = (0.2, 0.6)  # texture: range of the chorus copy's level against the dry sound
+LOOK_RECALL = (0.3, 1.0)  # second look: range of the share of the others that the first took
+LOOK_LEAK = (0.0, 0.3)  # second look: range of the share of the target that it took with them
+LOOK_FFT = 1024  # second look: the STFT it takes them away on (the separator's, hop n/4)
 
 
 @dataclass(frozen=True)
@@ -148,7 +156,8 @@ class Example:
     target: np.ndarray  # float32 [samples]: sum of the asked-for sources (zeros if absent)
     targets: tuple[StemRef, ...]  # the stems the query asks for (absent: of another song)
     family: str  # the family asked for ("+"-joined for pairs, e.g. "bass+drums")
-    kind: str  # "single", "pair", "absent", "song" (a stem of a whole-song crop), "solo", "refuse"
+    kind: str  # "single", "pair", "absent", "song" (a stem of a whole-song crop), "solo",
+    # "refuse", "look" (a single or song example as the second look hears it)
     sources: tuple[Placement, ...] = ()  # every source of the mixture, as summed
 
 
@@ -281,6 +290,31 @@ def chorus(audio: np.ndarray, cents: float, delay: float, wet: float,
     return ((audio + wet * copy) / (1.0 + wet)).astype(audio.dtype)
 
 
+def without_others(mix: np.ndarray, target: np.ndarray, recall: float,
+                   leak: float) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """The mixture and its target as the second look hears them: the other sources taken away
+    by an imperfect first look (``core.separation.refine``).
+
+    In each bin of an STFT, with r the others' share of the magnitude, ``recall * r +
+    leak * (1 - r)`` is taken away: most of where the others dominate, a little of where the
+    target does. The target loses what the mixture loses (a second look keeps only what it
+    hears). Both come back as float32 of the mixture's length.
+    """
+    from scipy.signal import istft, stft  # imported here: scipy.signal takes a second
+
+    hop = LOOK_FFT // 4
+    _, _, spec = stft(np.stack([target, mix - target]), nperseg=LOOK_FFT,
+                      noverlap=LOOK_FFT - hop)  # fmt: skip
+    own, others = np.abs(spec[0]), np.abs(spec[1])
+    share_of_others = others / (own + others + 1e-12)
+    keep = 1.0 - (recall * share_of_others + leak * (1.0 - share_of_others))
+    heard = np.stack([(spec[0] + spec[1]) * keep, spec[0] * keep])
+    _, out = istft(heard, nperseg=LOOK_FFT, noverlap=LOOK_FFT - hop)
+    n = len(mix)
+    out = np.pad(out[:, :n], ((0, 0), (0, max(0, n - out.shape[1]))))
+    return out[0].astype(np.float32), out[1].astype(np.float32)
+
+
 def source_audio(data: np.ndarray, start: int, n: int, eq: tuple[float, ...] = (),
                  timbre: Timbre = Timbre()) -> np.ndarray:  # fmt: skip
     """The ``n`` samples (float32, full scale 1) that a stem's crop from ``start`` becomes.
@@ -339,6 +373,7 @@ class MixSampler:
         p_solo: float = 0.0,
         p_refuse: float = 0.0,
         p_texture: float = 0.0,
+        p_look: float = 0.0,
     ) -> None:
         """Open the songs (all finished songs by default) of ``corpus`` for sampling."""
         self.corpus = Path(corpus)
@@ -352,6 +387,7 @@ class MixSampler:
         self.p_solo = p_solo
         self.p_refuse = p_refuse
         self.p_texture = p_texture
+        self.p_look = p_look
         self.pools: dict[str, list[_Stem]] = {}
         self.songs: dict[str, list[_Stem]] = {}  # every stem of each song, by row
         for song in songs if songs is not None else list_songs(self.corpus):
@@ -508,6 +544,15 @@ class MixSampler:
 
     def sample(self) -> Example:
         """Draw one example."""
+        example = self._draw()
+        looked = self.p_look > 0 and example.kind in ("single", "song")
+        if looked and self.rng.random() < self.p_look:  # no draw without a share: as before
+            recall, leak = self.rng.uniform(*LOOK_RECALL), self.rng.uniform(*LOOK_LEAK)
+            mix, target = without_others(example.mix, example.target, recall, leak)
+            return replace(example, mix=mix, target=target, kind="look")
+        return example
+
+    def _draw(self) -> Example:
         if self.p_song > 0 and self.rng.random() < self.p_song:
             return self._sample_song()
         lone = self.p_solo + self.p_refuse

@@ -27,6 +27,7 @@ from training.mixes import (
     soft_clip,
     source_audio,
     split_songs,
+    without_others,
 )
 from training.render import rms_db_per_second, to_int16
 
@@ -86,11 +87,12 @@ def _placed(corpus: Path, p: Placement) -> np.ndarray:
 
 def _sampler(corpus: Path, seed: int = 0, eq_db: float = 8.0, p_song: float = 0.0,
              p_timbre: float = 0.0, p_solo: float = 0.0,
-             p_refuse: float = 0.0, p_texture: float = 0.0) -> MixSampler:  # fmt: skip
+             p_refuse: float = 0.0, p_texture: float = 0.0,
+             p_look: float = 0.0) -> MixSampler:  # fmt: skip
     rng = np.random.default_rng(seed)
     return MixSampler(corpus, seconds=3.0, rng=rng, p_pair=0.3, p_absent=0.3, eq_db=eq_db,
                       p_song=p_song, p_timbre=p_timbre, p_solo=p_solo,
-                      p_refuse=p_refuse, p_texture=p_texture)  # fmt: skip
+                      p_refuse=p_refuse, p_texture=p_texture, p_look=p_look)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -293,6 +295,32 @@ def test_no_solo_or_refusal_share_draws_the_same_examples_as_before_they_existed
     d = _sampler(corpus, seed=9, p_solo=0.3, p_refuse=0.0).batch(30)
     for x, y in zip(c, d, strict=True):
         assert (x.kind, x.sources) == (y.kind, y.sources) and np.array_equal(x.mix, y.mix)
+
+
+def test_the_second_look_takes_the_others_away_as_far_as_asked() -> None:
+    t = np.arange(3 * 22050) / 22050
+    target = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    others = (0.3 * np.sin(2 * np.pi * 3000 * t)).astype(np.float32)
+    mix = target + others
+    same_mix, same_target = without_others(mix, target, recall=0.0, leak=0.0)
+    assert np.abs(same_mix - mix).max() < 1e-4 and np.abs(same_target - target).max() < 1e-4
+    heard, kept = without_others(mix, target, recall=1.0, leak=0.0)
+    assert heard.shape == kept.shape == mix.shape and heard.dtype == np.float32
+    assert np.sum((heard - target) ** 2) < 1e-3 * np.sum(target**2)  # the others are gone
+    assert np.sum((kept - target) ** 2) < 1e-3 * np.sum(target**2)  # the target is not
+    _, leaked = without_others(mix, target, recall=0.0, leak=0.3)
+    assert np.sum(leaked**2) / np.sum(target**2) == pytest.approx(0.49, abs=0.02)
+
+
+def test_a_look_share_hears_single_and_song_examples_as_the_second_look(corpus: Path) -> None:
+    examples = _sampler(corpus, seed=12, p_song=0.5, p_look=0.5).batch(200)
+    looks = [e for e in examples if e.kind == "look"]
+    asked = [e for e in examples if e.kind in ("single", "song", "look")]
+    assert 0.35 * len(asked) < len(looks) < 0.65 * len(asked)
+    for example in looks[:20]:
+        assert len(example.targets) == 1 and np.any(example.target)
+        unheard = np.sum([_placed(corpus, p) for p in example.sources], axis=0)
+        assert np.sum(example.mix**2) < np.sum(unheard**2)  # some of the others taken away
 
 
 @pytest.fixture(scope="module")
