@@ -424,7 +424,7 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
     from tagbox_gui.core.audio.song import load_song
     from tagbox_gui.core.separation import engine
     from tagbox_gui.core.separation.cache import ModelCache
-    from tagbox_gui.core.separation.job import JobPart, run_job, second_look_note
+    from tagbox_gui.core.separation.job import JobPart, run_job
 
     if args.mode != Mode.MASK.value:
         raise ConfigError("--each needs mask mode: free-mode stems have no mask to share")
@@ -442,9 +442,8 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
     if result.stopped:  # nothing stops it here but a part that made no estimate
         raise UserError("a run ended before its first step; nothing was written")
     provenance = {p.name: _provenance(p.config, result.results[p.name]) for p in parts}
-    if result.refined:
-        for name, made in provenance.items():
-            made["second look"] = second_look_note(name, list(provenance))
+    for name, note in result.second_look_notes().items():
+        provenance[name]["second look"] = note
     stems, rest = export_shared_stems(song, result.estimates, args.output, _format(args),
                                       provenance, overwrite=args.overwrite,
                                       template=_template(args))  # fmt: skip

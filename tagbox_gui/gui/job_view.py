@@ -29,7 +29,6 @@ from tagbox_gui.core.separation.job import (
     job_units,
     refines,
     run_job,
-    second_look_note,
 )
 from tagbox_gui.core.separation.threads import AUTOMATIC, use_threads
 from tagbox_gui.core.types import Estimate
@@ -184,15 +183,15 @@ class JobView(QObject):
         """What made each finished stem (the files' metadata)."""
         assert self.outcome is not None and self.song is not None
         made = {}
+        notes = self.outcome.second_look_notes()
         for part in self.parts:
             result = self.outcome.results.get(part.name)
             if result is not None:
                 lr = part.config.lr
                 made[part.name] = {**provenance(self.song, part.config, result.best_step, lr),
                                    "stem": part.name}  # fmt: skip
-                if self.outcome.refined:
-                    note = second_look_note(part.name, list(self.outcome.results))
-                    made[part.name]["second look"] = note
+                if part.name in notes:
+                    made[part.name]["second look"] = notes[part.name]
         return made
 
     def _show_stems(self) -> None:

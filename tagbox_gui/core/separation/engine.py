@@ -10,7 +10,7 @@ Closing the generator stops it cleanly. Nothing here touches Qt.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 
 import numpy as np
 import torch
@@ -26,7 +26,12 @@ from tagbox_gui.core.separation.loading import (
     hops_per_window,
 )
 from tagbox_gui.core.separation.objective import Criterion, Evaluation, Objective
-from tagbox_gui.core.separation.segments import plan_segments, stitch_audio, stitch_frames
+from tagbox_gui.core.separation.segments import (
+    Segment,
+    plan_segments,
+    stitch_audio,
+    stitch_frames,
+)
 from tagbox_gui.core.separation.tags import check_contradictions
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import (
@@ -104,6 +109,17 @@ def validate(config: RunConfig, duration: float) -> tuple[int, int]:
     return start, length
 
 
+def run_segments(
+    length: int, fft_sizes: Sequence[int], hops_per_window: int, segment_seconds: float
+) -> list[Segment]:
+    """The segments a region of ``length`` samples is separated in: about ``segment_seconds``
+    long, overlapping by :data:`SEGMENT_OVERLAP_SECONDS`, starting on every FFT size's hop."""
+    align = int(np.lcm.reduce([n // hops_per_window for n in fft_sizes]))
+    segment = round(segment_seconds * ANALYSIS_RATE)
+    overlap = round(SEGMENT_OVERLAP_SECONDS * ANALYSIS_RATE)
+    return plan_segments(length, segment, overlap, align)
+
+
 def run(
     config: RunConfig,
     song: Song,
@@ -172,10 +188,9 @@ class Optimisation:
         self.measure_residual = measure_residual
         self.length = len(mix)
         self.hops_per_window = hops_per_window(config.backend)
-        align = int(np.lcm.reduce([n // self.hops_per_window for n in config.fft_sizes]))
-        seg_len = round(config.segment_seconds * ANALYSIS_RATE)
-        overlap = round(SEGMENT_OVERLAP_SECONDS * ANALYSIS_RATE)
-        self.segments = plan_segments(self.length, seg_len, overlap, align)
+        self.segments = run_segments(
+            self.length, config.fft_sizes, self.hops_per_window, config.segment_seconds
+        )
         self.parts: list[tuple[Backend, Objective, torch.Tensor]] = []
         for index, seg in enumerate(self.segments):
             seg_mix = torch.from_numpy(np.ascontiguousarray(mix[seg.start : seg.end]))

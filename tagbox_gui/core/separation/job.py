@@ -87,6 +87,14 @@ class JobResult:
     estimates: dict[str, Estimate] = field(default_factory=dict)
     refined: bool = False
 
+    def second_look_notes(self) -> dict[str, str]:
+        """What each stem's metadata says of its second look (none without one)."""
+        if not self.refined:
+            return {}
+        return {name: "asked again in the song without "
+                + ", ".join(other for other in self.results if other != name)
+                for name in self.results}  # fmt: skip
+
 
 def refines(parts: Sequence[JobPart]) -> bool:
     """Whether a job of ``parts`` ends with a second look at its stems
@@ -94,12 +102,6 @@ def refines(parts: Sequence[JobPart]) -> bool:
     return len(parts) >= 2 and all(
         p.config.backend == "learned" and p.config.mode is Mode.MASK for p in parts
     )
-
-
-def second_look_note(name: str, names: Sequence[str]) -> str:
-    """What the metadata of stem ``name`` of a job of ``names`` says of its second look."""
-    others = [other for other in names if other != name]
-    return f"asked again in the song without {', '.join(others)}"
 
 
 def job_units(parts: Sequence[JobPart]) -> int:
@@ -181,7 +183,7 @@ def _drive(parts: list[JobPart], song: Song, store: ModelStore, cache: ModelCach
     for index, part in enumerate(parts):
         command = yield JobEvent(index, part.name, done, total)
         if _is_stop(command):
-            return _stopped(results)
+            return _first_look(results, stopped=True)
         steps = runner(part.config, song, store, cache)
         result, command = None, None  # a fresh engine run takes None first
         try:
@@ -197,12 +199,12 @@ def _drive(parts: list[JobPart], song: Song, store: ModelStore, cache: ModelCach
         finally:
             steps.close()
         if result is None or result.stopped or result.estimate is None:
-            return _stopped(results)  # stopped inside this part: it is dropped
+            return _first_look(results, stopped=True)  # stopped inside this part: dropped
         done = sum(p.units for p in parts[: index + 1])
         results[part.name] = result
         command = yield JobEvent(index, part.name, done, total, result=result)
         if _is_stop(command):
-            return _stopped(results) if index + 1 < len(parts) else _finished(results)
+            return _first_look(results, stopped=index + 1 < len(parts))
     return (yield from _refine(results, song, cache, done, total))
 
 
@@ -210,12 +212,9 @@ def _firsts(results: dict[str, RunResult]) -> dict[str, Estimate]:
     return {name: r.estimate for name, r in results.items() if r.estimate}
 
 
-def _stopped(results: dict[str, RunResult]) -> JobResult:
-    return JobResult(results, stopped=True, estimates=share(_firsts(results)))
-
-
-def _finished(results: dict[str, RunResult]) -> JobResult:
-    return JobResult(results, stopped=False, estimates=share(_firsts(results)))
+def _first_look(results: dict[str, RunResult], stopped: bool) -> JobResult:
+    """The job's result with its stems as they were first separated, sharing the mixture."""
+    return JobResult(results, stopped, estimates=share(_firsts(results)))
 
 
 def _refine(results: dict[str, RunResult], song: Song, cache: ModelCache, done: int,
@@ -226,14 +225,14 @@ def _refine(results: dict[str, RunResult], song: Song, cache: ModelCache, done: 
 
     firsts = _firsts(results)
     if not can_refine(firsts):
-        return _finished(results)
+        return _first_look(results, stopped=False)
     refinement = Refinement(song, firsts, cache)
     second = {}
     for index, name in enumerate(refinement.firsts):
         command = yield JobEvent(index, name, done + index, total, refining=True)
         command = yield from _hold(command)
         if _is_stop(command):
-            return JobResult(results, stopped=False, estimates=refinement.shared({}))
+            return _first_look(results, stopped=False)
         second[name] = refinement.stem(name)
     return JobResult(results, stopped=False, estimates=refinement.shared(second), refined=True)
 

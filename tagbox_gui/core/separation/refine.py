@@ -26,9 +26,9 @@ from tagbox_gui.core.audio.song import analysis_signal
 from tagbox_gui.core.dsp.spectral import istft, stft
 from tagbox_gui.core.separation.backends.learned import SETTINGS, LearnedBackend, load_shipped
 from tagbox_gui.core.separation.cache import ModelCache
-from tagbox_gui.core.separation.engine import SEGMENT_OVERLAP_SECONDS
-from tagbox_gui.core.separation.segments import plan_segments, stitch_frames
-from tagbox_gui.core.types import ANALYSIS_RATE, RunConfig
+from tagbox_gui.core.separation.engine import run_segments
+from tagbox_gui.core.separation.segments import stitch_frames
+from tagbox_gui.core.types import RunConfig
 
 if TYPE_CHECKING:
     from tagbox_gui.core.audio.song import Song
@@ -69,10 +69,9 @@ class Refinement:
         device = self.net.query_mean.device
         self._mix = torch.from_numpy(np.ascontiguousarray(mix)).to(device).reshape(1, -1)
         self._claimed = {n: sum(e.masks[n] for e in self.firsts.values()) for n in some.masks}
-        align = int(np.lcm.reduce([n // self.hops for n in some.masks]))
-        segment = round(RunConfig.segment_seconds * ANALYSIS_RATE)  # the engine's default
-        overlap = round(SEGMENT_OVERLAP_SECONDS * ANALYSIS_RATE)
-        self._segments = plan_segments(self.length, segment, overlap, align)
+        self._segments = run_segments(  # as the engine cuts a run with its default length
+            self.length, list(some.masks), self.hops, RunConfig.segment_seconds
+        )
 
     @torch.no_grad()
     def stem(self, name: str) -> Estimate:
@@ -112,11 +111,9 @@ class Refinement:
         return stitch_frames(self._segments, parts, hop, keep.shape[1])
 
     def shared(self, second: Mapping[str, Estimate]) -> dict[str, Estimate]:
-        """The stems sharing the mixture: the second estimates given (made by :meth:`stem`,
-        divided in place), the first for the rest."""
-        if set(second) == set(self.firsts):
-            return share({name: second[name] for name in self.firsts}, in_place=True)
-        return share({name: second.get(name, est) for name, est in self.firsts.items()})
+        """The stems sharing the mixture: the second estimates of every stem (made by
+        :meth:`stem`, so they are divided in place), in the order of the first."""
+        return share({name: second[name] for name in self.firsts}, in_place=True)
 
 
 def shared_estimates(
