@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from tagbox_gui import __version__
 from tagbox_gui.cli.common import (
     add_balance_tags,
     add_model_dir,
@@ -28,7 +27,7 @@ from tagbox_gui.cli.common import (
 from tagbox_gui.core.audio.atomic import check_file, check_folder, write_atomically
 from tagbox_gui.core.errors import ConfigError, UserError
 from tagbox_gui.core.separation.backends import BACKENDS
-from tagbox_gui.core.store.models import JUKEBOX_LICENCE, ModelStore
+from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import (
     Example,
     Mode,
@@ -266,6 +265,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "jukebox only (default: %(default)s)",
     )
     how.add_argument(
+        "--refine",
+        action=argparse.BooleanOptionalAction,
+        help="with --each and the learned backend: once every stem is separated, look at each "
+        "a second time, in the song without the others' stems (default: on; --no-refine is "
+        "faster)",
+    )
+    how.add_argument(
         "--seed", type=int, default=0, metavar="N", help="random seed (default: %(default)s)"
     )
     how.add_argument(
@@ -425,6 +431,7 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
     from tagbox_gui.core.separation import engine
     from tagbox_gui.core.separation.cache import ModelCache
     from tagbox_gui.core.separation.job import JobPart, run_job
+    from tagbox_gui.core.separation.provenance import job_provenance
 
     if args.mode != Mode.MASK.value:
         raise ConfigError("--each needs mask mode: free-mode stems have no mask to share")
@@ -437,13 +444,13 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
                               template=_template(args))  # fmt: skip
     _refuse_existing(paths, args)
     quiet = functools.partial(engine.run, measure_residual=False)
-    job = run_job(parts, song, store, cache, quiet, checked=True)
+    job = run_job(
+        parts, song, store, cache, quiet, checked=True, second_look=args.refine is not False
+    )
     result, logs = _drive_job(job, parts)
     if result.stopped:  # nothing stops it here but a part that made no estimate
         raise UserError("a run ended before its first step; nothing was written")
-    provenance = {p.name: _provenance(p.config, result.results[p.name]) for p in parts}
-    for name, note in result.second_look_notes().items():
-        provenance[name]["second look"] = note
+    provenance = job_provenance(song.path.name, parts, result)
     stems, rest = export_shared_stems(song, result.estimates, args.output, _format(args),
                                       provenance, overwrite=args.overwrite,
                                       template=_template(args))  # fmt: skip
@@ -501,6 +508,8 @@ def _check_request(args: argparse.Namespace) -> None:
     """ConfigError for options that do not go together or name a file that is not there."""
     if args.tags is not None and args.each is not None:
         raise ConfigError("give either --tags (one separation) or --each (one per instrument)")
+    if args.refine is not None and args.each is None:
+        raise ConfigError("--refine and --no-refine are for --each: one stem has no second look")
     if args.tags is None and args.each is None and args.example is None:
         raise ConfigError("say what to separate: --tags piano, --each drums,bass or --example")
     if args.each is not None and args.example is not None:
@@ -598,27 +607,12 @@ def _advance(bar: tqdm, step: StepResult) -> None:
     bar.update(1)
 
 
-def _provenance(config: RunConfig, result: RunResult) -> dict[str, str]:
-    provenance = {
-        "app": f"TagBox GUI {__version__}",
-        "tags": ", ".join(config.tags),
-        "steps": f"{result.best_step} of {result.steps_done}",
-        "backend": config.backend,
-        "models": ", ".join(str(t) for t in config.taggers) if result.steps_done else "",
-    }
-    if config.backend == "learned":
-        provenance["query"] = (f"example: {config.example}" if config.example is not None
-                               else f"prototype: {', '.join(config.tags)}")  # fmt: skip
-    if config.backend == "jukebox":
-        provenance["licence"] = f"made with OpenAI Jukebox weights: {JUKEBOX_LICENCE}"
-    return provenance
-
-
 def _export(song, config: RunConfig, result: RunResult, args: argparse.Namespace):
     from tagbox_gui.core.audio.export import ExportFormat, export_stems
+    from tagbox_gui.core.separation.provenance import stem_provenance
 
     fmt = ExportFormat(args.format)
-    provenance = _provenance(config, result)
+    provenance = stem_provenance(song.path.name, config, result.best_step)
     return export_stems(song, result.estimate, args.output, _stem_words(config), fmt, provenance,
                         overwrite=args.overwrite, template=_template(args))  # fmt: skip
 

@@ -30,10 +30,11 @@ from tagbox_gui.core.separation.job import (
     refines,
     run_job,
 )
+from tagbox_gui.core.separation.provenance import job_provenance
 from tagbox_gui.core.separation.threads import AUTOMATIC, use_threads
 from tagbox_gui.core.types import Estimate
 from tagbox_gui.gui.errors import show_error
-from tagbox_gui.gui.session import estimate_region, provenance
+from tagbox_gui.gui.session import estimate_region
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
@@ -95,6 +96,7 @@ class JobView(QObject):
         self.parts: list[JobPart] = []
         self.song: Song | None = None
         self.outcome: JobResult | None = None
+        self.second_look = True  # whether the shown job looks at its stems a second time
         self._serial = 0  # of the shown outcome: stems read for an older one are dropped
         self._audition_loaded = False
         self._stem_read.connect(self._on_stem_read)
@@ -105,21 +107,24 @@ class JobView(QObject):
         return [part.name for part in self.parts]
 
     # ----- running ---------------------------------------------------------------------
-    def start(self, parts: Sequence[JobPart], runner: Callable, threads: int = AUTOMATIC) -> int:
-        """Start a job of ``parts`` on the window's song, on ``threads`` CPU threads; its run id."""
+    def start(self, parts: Sequence[JobPart], runner: Callable, threads: int = AUTOMATIC,
+              second_look: bool = True) -> int:  # fmt: skip
+        """Start a job of ``parts`` on the window's song, on ``threads`` CPU threads, with or
+        without the second look at its stems (``core.separation.refine``); its run id."""
         w = self.w
         song, store, cache = w.song, w.store, self.cache
         assert song is not None
         self.discard()
-        self.parts, self.song = list(parts), song
+        self.parts, self.song, self.second_look = list(parts), song, second_look
         w.live.reset([], [])
         w.audition.show_job(len(self.parts))
         one_pass = all(part.config.steps == 0 for part in self.parts)
-        w.run_panel.started_job(self.names, job_units(self.parts), one_pass)
+        w.run_panel.started_job(self.names, job_units(self.parts, second_look), one_pass)
 
         def begin() -> Generator:  # runs in the worker thread
             use_threads(threads)
-            return with_mask_images(run_job(parts, song, store, cache, runner))
+            job = run_job(parts, song, store, cache, runner, second_look=second_look)
+            return with_mask_images(job)
 
         return w.controller.start(begin)
 
@@ -155,13 +160,13 @@ class JobView(QObject):
             return
         self.outcome = outcome
         done = list(outcome.results)
-        units = 0 if outcome.stopped else job_units(self.parts)  # the last look has no event
+        units = 0 if outcome.stopped else job_units(self.parts, self.second_look)
         panel.show_parts(len(done), units, finished=len(done))
         if outcome.stopped:
             left = [n for n in self.names if n not in done]
             panel.finished(f"Stopped: kept {', '.join(done)} and the rest; "
                            f"{', '.join(left)} not separated.")  # fmt: skip
-        elif refines(self.parts) and not outcome.refined:
+        elif refines(self.parts, self.second_look) and not outcome.refined:
             panel.finished(f"Separated {', '.join(done)} and the rest; the second look was "
                            "stopped, so the stems keep their first.")  # fmt: skip
         else:
@@ -182,17 +187,7 @@ class JobView(QObject):
     def provenance(self) -> dict[str, dict[str, str]]:
         """What made each finished stem (the files' metadata)."""
         assert self.outcome is not None and self.song is not None
-        made = {}
-        notes = self.outcome.second_look_notes()
-        for part in self.parts:
-            result = self.outcome.results.get(part.name)
-            if result is not None:
-                lr = part.config.lr
-                made[part.name] = {**provenance(self.song, part.config, result.best_step, lr),
-                                   "stem": part.name}  # fmt: skip
-                if part.name in notes:
-                    made[part.name]["second look"] = notes[part.name]
-        return made
+        return job_provenance(self.song.path.name, self.parts, self.outcome)
 
     def _show_stems(self) -> None:
         assert self.outcome is not None and self.song is not None

@@ -252,12 +252,13 @@ class RunView(QObject):
             return None
         w = self.w
         parts = self.parts()
-        threads = w.settings_panel.settings().threads
+        settings = w.settings_panel.settings()
         self.jobs.discard()
         self.job_active = len(parts) > 1
         if self.job_active:
             self.session, self.shown, self._latest = None, None, None
-            run_id = self.jobs.start(parts, self.engine_run, threads)
+            run_id = self.jobs.start(parts, self.engine_run, settings.threads,
+                                     settings.second_look)  # fmt: skip
             log.info("run %d: a job of %s", run_id, ", ".join(p.name for p in parts))
             return run_id
         config, stems = parts[0].config, tuple(parts[0].name.split(" + "))
@@ -274,7 +275,7 @@ class RunView(QObject):
             else (f"{config.region.start:.1f}–{config.region.end:.1f} s")
         )
         w.run_panel.started(config.steps, f"Separating {', '.join(session.stem_tags)} in {where}")
-        store, cache, engine_run = w.store, self.cache, self.engine_run
+        store, cache, engine_run, threads = w.store, self.cache, self.engine_run, settings.threads
 
         def begin() -> engine.RunGenerator:  # runs in the worker thread
             use_threads(threads)

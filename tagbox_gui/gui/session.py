@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tagbox_gui import __version__
 from tagbox_gui.core.audio.song import Song, analysis_signal
 from tagbox_gui.core.dsp.display import mask_image
+from tagbox_gui.core.separation.provenance import stem_provenance
 from tagbox_gui.core.separation.snapshots import Snapshot, SnapshotStore
 from tagbox_gui.core.types import ANALYSIS_RATE, Estimate, Region, RunConfig, RunResult
 
@@ -87,35 +87,10 @@ class RunSession:
 
     def provenance(self, step: int) -> dict[str, str]:
         """What made the stems of ``step``: written into the files' metadata."""
-        return provenance(self.song, self.config, step, self.lr_at(step))
+        return stem_provenance(self.song.path.name, self.config, step, self.lr_at(step))
 
 
 def estimate_region(estimate: Estimate) -> Region:
     """The region an estimate covers, in seconds of the song."""
     start = estimate.start / ANALYSIS_RATE
     return Region(start, start + estimate.length / ANALYSIS_RATE)
-
-
-def provenance(song: Song, config: RunConfig, step: int, lr: float) -> dict[str, str]:
-    """What made a run's stems (its step ``step``, made with learning rate ``lr``)."""
-    c = config
-    region = "whole song" if c.region is None else f"{c.region.start:.2f}-{c.region.end:.2f} s"
-    return {
-        "song": song.path.name,
-        "tags": ", ".join(c.tags),
-        "avoided": ", ".join(c.avoid) or "-",
-        "ignored": ", ".join(c.ignore) or "-",
-        "taggers": ", ".join(str(t) for t in c.taggers),
-        "fft sizes": ", ".join(map(str, c.fft_sizes)),
-        "backend": c.backend,
-        "query": (f"example: {c.example}" if c.example is not None else "prototype")
-        if c.backend == "learned"
-        else "-",
-        "step": f"{step} of {c.steps}",
-        "learning rate": f"{lr:g}",
-        "mode": c.mode.value,
-        "quantise": c.quantise.value,
-        "seed": str(c.seed),
-        "region": region,
-        "made with": f"TagBox GUI {__version__}",
-    }

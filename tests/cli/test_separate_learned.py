@@ -70,9 +70,33 @@ def test_each_takes_the_learned_backend_on_the_whole_song(tmp_path: Path, capsys
     decoded = _add_up(song, stems)
     for path, stem in zip(stems[:3], decoded[:3], strict=True):
         comment = sf.SoundFile(path).comment
-        assert "backend: learned" in comment and "steps: 0 of 0" in comment
+        assert "backend: learned" in comment and "step: 0 of 0" in comment
         # The whole song was separated: no silent stretch at either end (no region).
         assert np.abs(stem[: RATE // 10]).max() > 0 and np.abs(stem[-RATE // 10 :]).max() > 0
+    assert "second look: asked again in the song without bass, piano" in sf.SoundFile(
+        stems[0]).comment.splitlines()  # fmt: skip
+    assert "looking again at piano without the others" in capsys.readouterr().err
+
+
+def test_each_without_the_second_look_is_the_first_look(tmp_path: Path, capsys) -> None:
+    song, none = _song(tmp_path / "song.wav"), str(tmp_path / "none")
+    looked, first = tmp_path / "looked", tmp_path / "first"
+    said = []
+    for out, more in ((looked, []), (first, ["--no-refine"])):
+        args = ["separate", str(song), "--each", "drums,bass", "--model-dir", none,
+                "-o", str(out), *more]  # fmt: skip
+        code = main(args)
+        said.append(capsys.readouterr().err)
+        assert code == 0, said[-1]
+    assert "looking again at bass" in said[0] and "looking again" not in said[1]
+    names = ["drums", "bass", "no drums + bass"]
+    firsts = _add_up(song, [first / f"song - {name}.wav" for name in names])
+    seconds = _add_up(song, [looked / f"song - {name}.wav" for name in names])
+    assert "second look" not in sf.SoundFile(first / "song - drums.wav").comment
+    assert not np.allclose(firsts[0], seconds[0], atol=1e-4)  # the look changed the stem
+    args = ["separate", str(song), "--tags", "piano", "--no-refine", "-o", str(tmp_path / "one")]
+    assert main(args) == 2
+    assert "--no-refine are for --each" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -104,9 +104,22 @@ def test_the_second_look_can_be_paused_and_a_stop_keeps_the_first_look(cache) ->
         assert not np.array_equal(whole.estimates[name].masks[2048], first_look[name].masks[2048])
 
 
+def test_a_job_without_the_second_look_keeps_the_first_look(cache) -> None:
+    song, parts = _song(), _parts("drums", "bass")
+    store = ModelStore(Path("no-models"))
+    events, result = _drive(run_job(parts, song, store, cache, second_look=False))
+    assert not any(e.refining for e in events) and {e.units_total for e in events} == {2}
+    assert not result.refined and not result.stopped and result.second_look_notes() == {}
+    first_look = share({name: r.estimate for name, r in result.results.items()})
+    for name in ("drums", "bass"):
+        np.testing.assert_array_equal(result.estimates[name].masks[2048],
+                                      first_look[name].masks[2048])  # fmt: skip
+
+
 def test_a_job_counts_a_unit_per_second_look_only_where_there_is_one() -> None:
     learned = _parts("drums", "bass")
     assert refines(learned) and job_units(learned) == 4  # a pass each, then a look each
+    assert not refines(learned, second_look=False) and job_units(learned, False) == 2
     assert not refines(learned[:1]) and job_units(learned[:1]) == 1  # alone: nothing to take away
     steered = [JobPart(p.name, replace(p.config, steps=3)) for p in learned]
     assert job_units(steered) == 8

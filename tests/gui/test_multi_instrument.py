@@ -32,6 +32,16 @@ def real(qtbot, tmp_path: Path, model_dir: Path, song_path: Path) -> MainWindow:
     window.controller.shutdown(5000)
 
 
+def test_a_job_without_the_second_look_keeps_the_first(qtbot, real) -> None:
+    window = real
+    window.settings_panel.second_look.setChecked(False)
+    outcome = _job(qtbot, window, "drums", "bass")
+    assert list(outcome.results) == ["drums", "bass"] and not outcome.refined
+    assert window.run_panel.progress.value() == window.run_panel.progress.maximum() == 2
+    assert window.run_panel.status.text() == "Separated drums, bass and the rest."
+    assert "second look" not in window.run_view.jobs.provenance()["drums"]
+
+
 def _job(qtbot, window: MainWindow, *words: str, timeout: int = 60_000):
     for word in words:
         window.picker.set_picked(word, True)

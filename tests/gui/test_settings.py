@@ -38,6 +38,7 @@ def test_run_settings_round_trip_and_bad_values(tmp_path: Path) -> None:
         threads=1,
         preview_every=3,
         balance_tags=True,
+        second_look=False,
     )
     store.save_run(custom, RunSettings())
     assert qsettings(tmp_path / "a.ini").load_run(RunSettings()) == custom
@@ -153,6 +154,22 @@ def test_panel_edits_and_problems(qtbot, panel: SettingsPanel) -> None:
     assert not panel.threads.isEnabled()
     panel.set_running(False)
     assert panel.balance_tags.isEnabled()
+
+
+def test_panel_second_look_is_a_setting_of_the_learned_masks(qtbot, panel) -> None:
+    panel.set_choices({"learned": "", "light": ""}, PUBLISHED, [TaggerSpec("fcn", "mtat")], ["cpu"])
+    panel.set_settings(replace(panel.settings(), backend="learned", mode="mask"))
+    assert panel.settings().second_look is True and panel.second_look.isEnabled()
+    with qtbot.waitSignal(panel.settings_changed):
+        panel.second_look.setChecked(False)
+    assert panel.settings().second_look is False
+    panel.set_running(True)
+    assert not panel.second_look.isEnabled()  # fixed during a run
+    panel.set_running(False)
+    panel.set_settings(replace(panel.settings(), backend="light"))
+    assert not panel.second_look.isEnabled()  # other backends' stems only share
+    panel.set_settings(replace(panel.settings(), backend="learned", mode="free"))
+    assert not panel.second_look.isEnabled()  # free-mode stems have no mask to look again at
 
 
 def test_panel_threads_default_to_automatic(qtbot, panel: SettingsPanel) -> None:

@@ -8,8 +8,9 @@ steps, and when it ends (``None`` while paused), takes the same :class:`Command`
 them (one sent as a part begins is not passed on: that run starts fresh), and returns a
 :class:`JobResult`. When every part has run and the learned separator made two stems or more,
 it looks at each stem a second time without the others (``core.separation.refine``), with an
-event per stem (``refining``). STOP ends the job: the parts that finished are kept, the one
-that was running is dropped, and a second look under way is left (the stems keep the first).
+event per stem (``refining``), unless the job is run with ``second_look=False``. STOP ends the
+job: the parts that finished are kept, the one that was running is dropped, and a second look
+under way is left (the stems keep the first).
 :attr:`JobResult.estimates` are the finished parts' estimates sharing the mixture
 (``core.audio.estimates.share``), so that with the rest they add up to the song. Nothing here
 touches Qt.
@@ -96,17 +97,20 @@ class JobResult:
                 for name in self.results}  # fmt: skip
 
 
-def refines(parts: Sequence[JobPart]) -> bool:
+def refines(parts: Sequence[JobPart], second_look: bool = True) -> bool:
     """Whether a job of ``parts`` ends with a second look at its stems
-    (``core.separation.refine``): two parts or more, every one masks of the learned separator."""
-    return len(parts) >= 2 and all(
-        p.config.backend == "learned" and p.config.mode is Mode.MASK for p in parts
+    (``core.separation.refine``): asked for (``second_look``), and two parts or more, every one
+    masks of the learned separator."""
+    return (
+        second_look
+        and len(parts) >= 2
+        and all(p.config.backend == "learned" and p.config.mode is Mode.MASK for p in parts)
     )
 
 
-def job_units(parts: Sequence[JobPart]) -> int:
+def job_units(parts: Sequence[JobPart], second_look: bool = True) -> int:
     """The units of a job's progress: each part's, then one per stem for the second look."""
-    return sum(part.units for part in parts) + (len(parts) if refines(parts) else 0)
+    return sum(part.units for part in parts) + (len(parts) if refines(parts, second_look) else 0)
 
 
 JobGenerator = Generator[JobEvent | None, Command | None, JobResult]
@@ -158,13 +162,15 @@ def run_job(
     runner: Runner | None = None,
     *,
     checked: bool = False,
+    second_look: bool = True,
 ) -> JobGenerator:
     """Separate every part of ``song`` in turn; see the module docstring for the protocol.
 
     Every part is checked first (:func:`check_parts`), so bad input fails here, in the calling
     thread, before the generator is returned and before any part runs. ``runner`` starts each
     part's engine run (e.g. ``engine.run`` with ``measure_residual=False`` for a driver that
-    shows no meters). ``checked=True`` skips the checks for a caller that made them already.
+    shows no meters). ``checked=True`` skips the checks for a caller that made them already;
+    ``second_look=False`` leaves out the second look at the stems (faster; the stems only share).
     """
     from tagbox_gui.core.separation import engine
     from tagbox_gui.core.separation.cache import ModelCache
@@ -172,12 +178,12 @@ def run_job(
     cache = cache or ModelCache()
     if not checked:
         check_parts(parts, song, store, cache)
-    return _drive(list(parts), song, store, cache, runner or engine.run)
+    return _drive(list(parts), song, store, cache, runner or engine.run, second_look)
 
 
 def _drive(parts: list[JobPart], song: Song, store: ModelStore, cache: ModelCache,
-           runner: Runner) -> JobGenerator:  # fmt: skip
-    total = job_units(parts)
+           runner: Runner, second_look: bool) -> JobGenerator:  # fmt: skip
+    total = job_units(parts, second_look)
     done = 0
     results: dict[str, RunResult] = {}
     for index, part in enumerate(parts):
@@ -205,6 +211,8 @@ def _drive(parts: list[JobPart], song: Song, store: ModelStore, cache: ModelCach
         command = yield JobEvent(index, part.name, done, total, result=result)
         if _is_stop(command):
             return _first_look(results, stopped=index + 1 < len(parts))
+    if not refines(parts, second_look):
+        return _first_look(results, stopped=False)
     return (yield from _refine(results, song, cache, done, total))
 
 

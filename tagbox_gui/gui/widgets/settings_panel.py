@@ -76,6 +76,7 @@ class SettingsPanel(QWidget):
         self.threads.setSpecialValueText("Auto")
         self.preview_every = QSpinBox(minimum=1, maximum=1000, suffix=" steps")
         self.balance_tags = QCheckBox("Wanted and avoided tags weigh the same")
+        self.second_look = QCheckBox("Look at each stem again without the others")
         self.reset = QPushButton("Reset to defaults")
         self.note = QLabel(wordWrap=True)
         self.note.setStyleSheet("color: palette(placeholder-text);")
@@ -98,6 +99,7 @@ class SettingsPanel(QWidget):
         form.addRow("Tag weights", self.balance_tags)
         form.addRow("Quantise", self.quantise)
         form.addRow("Output", self.mode)
+        form.addRow("Several stems", self.second_look)
         form.addRow("Device", self.device)
         form.addRow("CPU threads", self.threads)
         form.addRow("Seed", self.seed)
@@ -124,6 +126,11 @@ class SettingsPanel(QWidget):
             "half. Off (as in the paper): every tag counts the same, so the many avoided tags "
             "outweigh the wanted one."
         )
+        self.second_look.setToolTip(
+            "Learned separator, two instruments or more: once every stem is separated, each is "
+            "asked for again in the song without the others' stems. Better stems (about +0.2 dB "
+            "SI-SDR on our held-out songs) for one more pass of the network per stem."
+        )
 
     def _connect(self) -> None:
         self.backend.currentIndexChanged.connect(self._on_backend_index_changed)
@@ -137,6 +144,7 @@ class SettingsPanel(QWidget):
         for combo in (self.quantise, self.mode, self.device):
             combo.currentIndexChanged.connect(self._on_edited)
         self.balance_tags.toggled.connect(self._on_edited)
+        self.second_look.toggled.connect(self._on_edited)
         self.reset.clicked.connect(self.reset_requested)
 
     # ----- choices -----------------------------------------------------------------------
@@ -201,6 +209,7 @@ class SettingsPanel(QWidget):
             threads=self.threads.value(),
             preview_every=self.preview_every.value(),
             balance_tags=self.balance_tags.isChecked(),
+            second_look=self.second_look.isChecked(),
         )
 
     def set_settings(self, settings: RunSettings) -> None:
@@ -225,6 +234,7 @@ class SettingsPanel(QWidget):
         self.threads.setValue(min(settings.threads, self.threads.maximum()))
         self.preview_every.setValue(settings.preview_every)
         self.balance_tags.setChecked(settings.balance_tags)
+        self.second_look.setChecked(settings.second_look)
         self._quiet = False
         self._update_enabled()
         self.settings_changed.emit()
@@ -275,6 +285,10 @@ class SettingsPanel(QWidget):
         for widget in self._fixed_during_run():
             widget.setEnabled(idle)
         self.quantise.setEnabled(jukebox and idle)
+        learned_masks = self.backend.currentData() == "learned" and (
+            self.mode.currentData() == Mode.MASK.value
+        )
+        self.second_look.setEnabled(learned_masks and idle)
         problem = self.problem()
         self.note.setText(problem)
         self.note.setVisible(bool(problem))
@@ -283,7 +297,8 @@ class SettingsPanel(QWidget):
         buttons = list(self.fft_buttons.values())
         boxes = [self.backend, self.taggers, self.steps, self.mode, self.device, self.seed,
                  self.threads]  # fmt: skip
-        return [*boxes, *buttons, self.preview_every, self.balance_tags, self.reset]
+        return [*boxes, *buttons, self.preview_every, self.balance_tags, self.second_look,
+                self.reset]  # fmt: skip
 
 
 def _enum_combo(titles: dict) -> QComboBox:

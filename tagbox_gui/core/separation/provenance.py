@@ -1,0 +1,68 @@
+"""What made a stem: the lines written into its file's metadata (``core.audio.export``, which
+adds the app's version and the stem's name).
+
+The window and the command line write the same lines, so a stem dragged into a DAW says the
+same whichever made it. A setting that did not act on the stem reads ``-``: taggers and a
+learning rate when nothing was steered, the quantiser of any backend but Jukebox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from tagbox_gui.core.types import RunConfig
+
+if TYPE_CHECKING:
+    from tagbox_gui.core.separation.job import JobPart, JobResult
+
+
+def stem_provenance(song_name: str, config: RunConfig, step: int,
+                    lr: float | None = None) -> dict[str, str]:  # fmt: skip
+    """What made the stems of step ``step`` of a run of ``config`` on the song ``song_name``;
+    ``lr`` is the learning rate that step was made with (the config's unless it was changed
+    during the run)."""
+    c = config
+    region = "whole song" if c.region is None else f"{c.region.start:.2f}-{c.region.end:.2f} s"
+    steered = c.steps > 0
+    return {
+        "song": song_name,
+        "tags": ", ".join(c.tags),
+        "avoided": ", ".join(c.avoid) or "-",
+        "ignored": ", ".join(c.ignore) or "-",
+        "backend": c.backend,
+        "query": _query(c),
+        "taggers": ", ".join(str(t) for t in c.taggers) if steered else "-",
+        "fft sizes": ", ".join(map(str, c.fft_sizes)),
+        "step": f"{step} of {c.steps}",
+        "learning rate": f"{c.lr if lr is None else lr:g}" if steered else "-",
+        "mode": c.mode.value,
+        "quantise": c.quantise.value if c.backend == "jukebox" else "-",
+        "seed": str(c.seed),
+        "region": region,
+    }
+
+
+def job_provenance(song_name: str, parts: Sequence[JobPart],
+                   result: JobResult) -> dict[str, dict[str, str]]:  # fmt: skip
+    """What made each finished stem of a job (``core.separation.job``), by stem name: its run's
+    lines (:func:`stem_provenance`, at the run's best step) and its second look."""
+    notes = result.second_look_notes()
+    made = {}
+    for part in parts:
+        run = result.results.get(part.name)
+        if run is None:
+            continue
+        made[part.name] = stem_provenance(song_name, part.config, run.best_step)
+        if part.name in notes:
+            made[part.name]["second look"] = notes[part.name]
+    return made
+
+
+def _query(config: RunConfig) -> str:
+    """How the learned separator was asked: by an example clip, or by the tags' prototypes."""
+    if config.backend != "learned":
+        return "-"
+    if config.example is not None:
+        return f"example: {config.example}"
+    return f"prototype: {', '.join(config.tags)}"

@@ -1,0 +1,43 @@
+"""The metadata lines that say what made a stem, the same from the window and the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from tagbox_gui.core.separation.job import JobPart, JobResult
+from tagbox_gui.core.separation.loading import default_config
+from tagbox_gui.core.separation.provenance import job_provenance, stem_provenance
+from tagbox_gui.core.types import Example, Region, RunResult
+
+
+def test_a_one_pass_learned_stem_names_its_query_and_no_steering() -> None:
+    config = replace(default_config("learned"), tags=("piano",), region=Region(1.0, 3.5))
+    made = stem_provenance("song.wav", config, 0)
+    assert made["backend"] == "learned" and made["query"] == "prototype: piano"
+    assert made["step"] == "0 of 0" and made["region"] == "1.00-3.50 s"
+    assert made["taggers"] == made["learning rate"] == made["quantise"] == "-"
+    clip = Example(Path("organ.wav"), 3.0, 8.0)
+    by_example = stem_provenance("song.wav", replace(config, tags=(), example=clip), 0)
+    assert by_example["query"] == f"example: {clip}"
+
+
+def test_a_steered_stem_names_its_taggers_and_the_learning_rate_of_its_step() -> None:
+    config = replace(default_config("light"), tags=("drums",), steps=20, lr=0.5)
+    made = stem_provenance("song.wav", config, 12, lr=0.25)
+    assert made["step"] == "12 of 20" and made["learning rate"] == "0.25"
+    assert made["taggers"] == ", ".join(str(t) for t in config.taggers) and made["query"] == "-"
+    assert stem_provenance("song.wav", config, 12)["learning rate"] == "0.5"
+
+
+def test_a_jobs_stems_say_what_their_second_look_left_out() -> None:
+    base = default_config("learned")
+    parts = [JobPart(name, replace(base, tags=(name,))) for name in ("drums", "bass", "piano")]
+    run = RunResult(best_step=0, best_total=0.0, steps_done=0, stopped=False)
+    runs = {"drums": run, "bass": run}
+    made = job_provenance("song.wav", parts, JobResult(runs, stopped=True, refined=True))
+    assert list(made) == ["drums", "bass"]  # piano never finished
+    assert made["drums"]["second look"] == "asked again in the song without bass"
+    assert made["bass"]["query"] == "prototype: bass"
+    first_look = job_provenance("song.wav", parts, JobResult(runs, stopped=True))
+    assert "second look" not in first_look["drums"]
