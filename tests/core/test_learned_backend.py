@@ -38,7 +38,7 @@ from tagbox_gui.core.separation.loading import (
 )
 from tagbox_gui.core.separation.tags import PRESETS
 from tagbox_gui.core.store.models import ModelStore
-from tagbox_gui.core.types import Example, TaggerSpec
+from tagbox_gui.core.types import Example, Region, TaggerSpec
 
 RATE = 48_000
 
@@ -175,6 +175,17 @@ def test_avoided_tags_without_steps_are_refused_not_dropped(tmp_path: Path) -> N
     config = default_config("learned", tags=("piano",), avoid=("drums",))
     with pytest.raises(ConfigError, match="steer"):
         engine.run(config, _song(), ModelStore(tmp_path))
+
+
+def test_a_silent_song_or_region_is_refused_saying_which(tmp_path: Path) -> None:
+    song = _song()
+    silent = replace(song, data=np.zeros_like(song.data))
+    config = default_config("learned", tags=("piano",))
+    with pytest.raises(AudioError, match="the song is silent"):
+        engine.run(config, silent, ModelStore(tmp_path))
+    quiet_start = replace(song, data=np.concatenate([silent.data[:RATE], song.data[RATE:]]))
+    with pytest.raises(AudioError, match="chosen part of the song is silent"):
+        engine.run(replace(config, region=Region(0.0, 0.9)), quiet_start, ModelStore(tmp_path))
 
 
 def test_fft_sizes_must_make_a_whole_hop(tmp_path: Path) -> None:

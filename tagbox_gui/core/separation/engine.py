@@ -146,6 +146,8 @@ def run(
     mix = analysis_signal(song)[start : start + length]
     peak = float(np.max(np.abs(mix))) if len(mix) else 0.0
     if peak == 0.0:
+        if config.region is None:
+            raise AudioError("the song is silent: there is nothing to separate")
         raise AudioError("the chosen part of the song is silent; choose another region")
     loop = Optimisation(config, mix / peak, criteria, factory, device, measure_residual)
     return _with_grad(loop.drive(start))
