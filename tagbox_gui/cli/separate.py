@@ -25,6 +25,7 @@ from tagbox_gui.cli.common import (
     tagger_spec,
 )
 from tagbox_gui.core.audio.atomic import check_file, check_folder, write_atomically
+from tagbox_gui.core.audio.estimates import describe_quiet, quiet_stems, stem_levels
 from tagbox_gui.core.errors import ConfigError, UserError
 from tagbox_gui.core.separation.backends import BACKENDS
 from tagbox_gui.core.store.models import ModelStore
@@ -395,7 +396,7 @@ def stray_words_hint(args: argparse.Namespace, extra: list[str]) -> str:
 def main(args: argparse.Namespace) -> int:
     """Run `tagbox separate`."""
     from tagbox_gui.core.audio.export import stem_paths
-    from tagbox_gui.core.audio.song import load_song
+    from tagbox_gui.core.audio.song import analysis_signal, load_song
     from tagbox_gui.core.separation import engine
     from tagbox_gui.core.separation.threads import use_threads
 
@@ -420,6 +421,10 @@ def main(args: argparse.Namespace) -> int:
     if args.log_json:
         _write_json(args.log_json, _log(config, steps))
     print(f"separated: {paths[0]}\nresidual:  {paths[1]}")
+    if result.estimate is not None and result.estimate.masks:
+        name = " + ".join(_stem_words(config)) or "the separated stem"
+        level = stem_levels(analysis_signal(song), {name: result.estimate})
+        _note_quiet(level, "--example-region START:END, or --example FILE:START:END")
     return 0
 
 
@@ -443,9 +448,9 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
     paths = shared_stem_paths(args.output, song.name, [p.name for p in parts], _format(args),
                               template=_template(args))  # fmt: skip
     _refuse_existing(paths, args)
-    quiet = functools.partial(engine.run, measure_residual=False)
+    runner = functools.partial(engine.run, measure_residual=False)
     job = run_job(
-        parts, song, store, cache, quiet, checked=True, second_look=args.refine is not False
+        parts, song, store, cache, runner, checked=True, second_look=args.refine is not False
     )
     result, logs = _drive_job(job, parts)
     if result.stopped:  # nothing stops it here but a part that made no estimate
@@ -459,7 +464,17 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
     for part, path in zip(parts, stems, strict=True):
         print(f"{part.name}: {path}")
     print(f"rest: {rest}")
+    _note_quiet(result.levels, "--each NAME=FILE:START:END")
     return 0
+
+
+def _note_quiet(levels: dict[str, float], how: str) -> None:
+    """Tell, on stderr, which stems came out very quiet, and how to ask for them instead."""
+    said = describe_quiet(quiet_stems(levels))
+    if said:
+        print(f"note: {said}. An instrument that plays louder than that was not recognised: "
+              f"ask for it by an example, a few seconds where it plays ({how}).",
+              file=sys.stderr)  # fmt: skip
 
 
 def _drive_job(job: Generator, parts: list[JobPart]) -> tuple[JobResult, dict[str, list]]:

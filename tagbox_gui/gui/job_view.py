@@ -20,6 +20,7 @@ import numpy as np
 import soundfile as sf
 from PySide6.QtCore import QObject, Signal, Slot
 
+from tagbox_gui.core.audio.estimates import describe_quiet, quiet_stems
 from tagbox_gui.core.dsp.display import mask_image
 from tagbox_gui.core.separation.job import (
     JobEvent,
@@ -164,13 +165,19 @@ class JobView(QObject):
         panel.show_parts(len(done), units, finished=len(done))
         if outcome.stopped:
             left = [n for n in self.names if n not in done]
-            panel.finished(f"Stopped: kept {', '.join(done)} and the rest; "
-                           f"{', '.join(left)} not separated.")  # fmt: skip
+            message = (f"Stopped: kept {', '.join(done)} and the rest; "
+                       f"{', '.join(left)} not separated.")  # fmt: skip
         elif refines(self.parts, self.second_look) and not outcome.refined:
-            panel.finished(f"Separated {', '.join(done)} and the rest; the second look was "
-                           "stopped, so the stems keep their first.")  # fmt: skip
+            message = (f"Separated {', '.join(done)} and the rest; the second look was stopped, "
+                       "so the stems keep their first.")  # fmt: skip
         else:
-            panel.finished(f"Separated {', '.join(done)} and the rest.")
+            message = f"Separated {', '.join(done)} and the rest."
+        quiet = describe_quiet(quiet_stems(outcome.levels))
+        if quiet:
+            message += (f" {quiet[0].upper()}{quiet[1:]}: an instrument that plays louder than "
+                        "that was not recognised. Select a few seconds where it plays, name it "
+                        "and add the region as an example.")  # fmt: skip
+        panel.finished(message)
         self._show_stems()
 
     def on_failed(self, error: BaseException) -> None:

@@ -133,3 +133,34 @@ def test_name_template_names_the_stems(tmp_path: Path, capsys) -> None:
         "My Song_drums.wav",
         "My Song_no drums + bass.wav",
     ]
+
+
+def test_a_very_quiet_stem_is_pointed_out_with_how_to_ask_for_it(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    from tagbox_gui.cli import separate
+    from tagbox_gui.core.separation import job
+
+    song, none = _song(tmp_path / "song.wav"), str(tmp_path / "none")
+    monkeypatch.setattr(separate, "stem_levels", lambda mix, ests: dict.fromkeys(ests, -40.0))
+    args = [
+        "separate",
+        str(song),
+        "--tags",
+        "piano",
+        "--model-dir",
+        none,
+        "-o",
+        str(tmp_path / "a"),
+    ]
+    assert main(args) == 0
+    said = capsys.readouterr().err
+    assert "note: piano is very quiet (40 dB under the song)" in said and "--example-region" in said
+    levels = {"drums": -9.0, "bass": -31.0}
+    monkeypatch.setattr(job, "stem_levels", lambda mix, ests: levels)
+    args = ["separate", str(song), "--each", "drums,bass", "--model-dir", none,
+            "-o", str(tmp_path / "b")]  # fmt: skip
+    assert main(args) == 0
+    said = capsys.readouterr().err
+    assert "note: bass is very quiet (31 dB under the song)" in said and "drums" not in said.split(
+        "note:")[1] and "--each NAME=FILE:START:END" in said  # fmt: skip

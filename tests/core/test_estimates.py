@@ -8,7 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tagbox_gui.core.audio.estimates import load_estimate, save_estimate, share
+from tagbox_gui.core.audio.estimates import (
+    describe_quiet,
+    load_estimate,
+    quiet_stems,
+    save_estimate,
+    share,
+    stem_levels,
+)
 from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.types import Estimate
 
@@ -138,3 +145,51 @@ def test_a_damaged_estimate_is_one_clear_error(tmp_path: Path) -> None:
     path.write_bytes(b"not an npz")
     with pytest.raises(ConfigError, match="not a readable estimate"):
         load_estimate(path)
+
+
+def _tone_song(seconds: float = 3.0, rate: int = 44_100):
+    from tagbox_gui.core.audio.song import Song
+
+    rng = np.random.default_rng(4)
+    t = np.arange(round(seconds * rate)) / rate
+    data = 0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(t.size)
+    return Song(Path("song.wav"), "song", np.stack([data, data], 1).astype(np.float32), rate,
+                "FLOAT", "WAV")  # fmt: skip
+
+
+def test_a_stems_level_is_the_energy_its_mask_keeps_of_the_song() -> None:
+    from tagbox_gui.core.audio.song import analysis_signal
+    from tagbox_gui.core.audio.stems import render_stems
+
+    song = _tone_song()
+    mix = analysis_signal(song)
+    frames = len(mix) // 512 + 1  # n = 2048 at hop n/4, centred frames
+    low = (np.arange(1025) < 30)[:, None] * (0.5 + 0.5 * np.sin(np.arange(frames) / 40))
+    masks = {
+        "half": np.full((1025, frames), 0.5),
+        "smooth": 0.02 + 0.9 * low,
+        "none": np.zeros((1025, frames)),
+    }  # the tone, fading in and out; little noise
+    estimates = {name: Estimate(0, len(mix), {2048: m.astype(np.float32)}, None, 4)
+                 for name, m in masks.items()}  # fmt: skip
+    levels = stem_levels(mix, estimates)
+    assert levels["half"] == pytest.approx(20 * np.log10(0.5), abs=1e-3)
+    assert levels["none"] == -np.inf
+    separated, _ = render_stems(song, estimates["smooth"])  # what the stem file holds
+    rendered = 10 * np.log10(np.sum(separated**2) / np.sum(song.data.astype(np.float64) ** 2))
+    assert (
+        levels["smooth"] == pytest.approx(rendered, abs=0.3) and levels["smooth"] > levels["half"]
+    )
+    assert list(quiet_stems(levels)) == ["none"]  # -6 dB and the tone are not quiet
+    assert list(quiet_stems(levels, threshold=levels["half"])) == ["half", "none"]  # at or under
+
+
+def test_quiet_stems_are_named_with_how_far_under_the_song_they_are() -> None:
+    levels = {"drums": -8.0, "guitar": -30.2, "strings": -31.4, "organ": -np.inf}
+    quiet = quiet_stems(levels)
+    assert list(quiet) == ["guitar", "strings", "organ"]
+    assert describe_quiet(quiet) == (
+        "guitar and strings are very quiet (30 and 31 dB under the song); organ is silent"
+    )
+    assert describe_quiet({"guitar": -26.0}) == "guitar is very quiet (26 dB under the song)"
+    assert describe_quiet(quiet_stems({"drums": -8.0})) == ""

@@ -70,6 +70,8 @@ def test_a_job_runs_every_part_in_turn_and_its_stems_add_up(tmp_path, model_dir,
     assert [e.units_done for e in events] == [0, 1, 1, 2, 2, 3, 3, 4, 5]
     assert {e.units_total for e in events} == {6}  # a unit per part, then per second look
     assert not result.stopped and list(result.results) == ["drums", "bass", "organ"]
+    assert list(result.levels) == ["drums", "bass", "organ"]  # dB against the song
+    assert all(-80 < level < 0 for level in result.levels.values())
     shared = result.estimates
     total = sum(shared[name].masks[2048] for name in shared)
     assert total.max() <= 1.0 + 1e-6  # no bin handed out twice

@@ -32,13 +32,20 @@ def real(qtbot, tmp_path: Path, model_dir: Path, song_path: Path) -> MainWindow:
     window.controller.shutdown(5000)
 
 
-def test_a_job_without_the_second_look_keeps_the_first(qtbot, real) -> None:
+def test_a_job_without_the_second_look_keeps_the_first(qtbot, real, monkeypatch) -> None:
+    from tagbox_gui.core.separation import job
+
     window = real
     window.settings_panel.second_look.setChecked(False)
+    monkeypatch.setattr(job, "stem_levels", lambda mix, ests: {"drums": -9.0, "bass": -32.0})
     outcome = _job(qtbot, window, "drums", "bass")
     assert list(outcome.results) == ["drums", "bass"] and not outcome.refined
     assert window.run_panel.progress.value() == window.run_panel.progress.maximum() == 2
-    assert window.run_panel.status.text() == "Separated drums, bass and the rest."
+    assert window.run_panel.status.text() == (
+        "Separated drums, bass and the rest. Bass is very quiet (32 dB under the song): an "
+        "instrument that plays louder than that was not recognised. Select a few seconds where "
+        "it plays, name it and add the region as an example."
+    )
     assert "second look" not in window.run_view.jobs.provenance()["drums"]
 
 

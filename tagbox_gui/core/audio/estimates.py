@@ -65,6 +65,76 @@ def share(estimates: Mapping[str, Estimate], *, in_place: bool = False) -> dict[
     return {name: replace(est, masks=shared[name]) for name, est in items}
 
 
+QUIET_DB = -25.0
+"""A stem at this level below the song or lower is called very quiet (:func:`quiet_stems`): in
+a band, an instrument the separator recognised is rarely that far down, while one it did not
+recognise comes out 20 dB or more under its true level (docs/separator.md)."""
+
+_LEVEL_FRAMES = 4096  # frames of the song's spectrum computed at a time (memory stays small)
+
+
+def stem_levels(mix: np.ndarray, estimates: Mapping[str, Estimate]) -> dict[str, float]:
+    """Each mask estimate's level against the song over its region, in dB: the energy of the
+    masked spectrum over the song's, on the grid of its largest FFT size.
+
+    ``mix`` is the song's analysis signal (``core.audio.song.analysis_signal``). A region
+    without sound gives ``-inf``; free-mode estimates (no mask) are left out.
+    """
+    levels = {}
+    for name, est in estimates.items():
+        if not est.masks:
+            continue
+        n = max(est.masks)
+        mask = est.masks[n]
+        region = np.asarray(mix[est.start : est.start + est.length], dtype=np.float32)
+        padded = np.pad(region, n // 2, mode="reflect" if len(region) > n // 2 else "constant")
+        hop = n // est.hops_per_window
+        window = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)).astype(np.float32)
+        kept = total = 0.0
+        for f0 in range(0, mask.shape[1], _LEVEL_FRAMES):
+            f1 = min(mask.shape[1], f0 + _LEVEL_FRAMES)
+            frames = _frames(padded, f0, f1, n, hop) * window
+            power = np.abs(np.fft.rfft(frames, axis=1)).T ** 2  # (bins, frames)
+            kept += float(np.sum(mask[:, f0:f1] ** 2 * power))
+            total += float(np.sum(power))
+        levels[name] = 10 * np.log10(kept / total) if kept > 0 and total > 0 else -np.inf
+    return levels
+
+
+def quiet_stems(levels: Mapping[str, float], threshold: float = QUIET_DB) -> dict[str, float]:
+    """The stems at ``threshold`` dB below the song or lower, with their levels."""
+    return {name: level for name, level in levels.items() if level <= threshold}
+
+
+def describe_quiet(quiet: Mapping[str, float]) -> str:
+    """``quiet`` (:func:`quiet_stems`) in words, e.g. "guitar and strings are very quiet (30 and
+    31 dB under the song)"; '' when there are none."""
+    faint = {name: level for name, level in quiet.items() if np.isfinite(level)}
+    silent = [name for name in quiet if name not in faint]
+    said = []
+    if faint:
+        verb = "is" if len(faint) == 1 else "are"
+        levels = _and([f"{-level:.0f}" for level in faint.values()])
+        said.append(f"{_and(list(faint))} {verb} very quiet ({levels} dB under the song)")
+    if silent:
+        said.append(f"{_and(silent)} {'is' if len(silent) == 1 else 'are'} silent")
+    return "; ".join(said)
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def _frames(padded: np.ndarray, f0: int, f1: int, n: int, hop: int) -> np.ndarray:
+    """Frames ``f0 .. f1 - 1`` of a centred STFT of the signal ``padded`` by ``n / 2`` on each
+    side, zero past its end: ``(frames, n)``."""
+    start, length = f0 * hop, (f1 - f0 - 1) * hop + n
+    span = padded[start : start + length]
+    if len(span) < length:
+        span = np.pad(span, (0, length - len(span)))
+    return np.lib.stride_tricks.sliding_window_view(span, n)[::hop]
+
+
 def _claims(masks: list[np.ndarray]) -> np.ndarray:
     """What the masks claim of each bin in all, at least 1: one array, not a stack of them (a
     long song's masks are large)."""

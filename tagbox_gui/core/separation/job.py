@@ -19,10 +19,10 @@ touches Qt.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from tagbox_gui.core.audio.estimates import share
+from tagbox_gui.core.audio.estimates import share, stem_levels
 from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.types import (
     Command,
@@ -80,13 +80,15 @@ class JobEvent:
 @dataclass(frozen=True)
 class JobResult:
     """The finished parts' results by stem name, in the job's order, whether it stopped, the
-    finished stems' estimates sharing the mixture (none claims a bin twice), and whether they
-    had the second look (``core.separation.refine``)."""
+    finished stems' estimates sharing the mixture (none claims a bin twice), whether they
+    had the second look (``core.separation.refine``), and each stem's level against the song
+    in dB (``core.audio.estimates.stem_levels``)."""
 
     results: dict[str, RunResult]
     stopped: bool
     estimates: dict[str, Estimate] = field(default_factory=dict)
     refined: bool = False
+    levels: dict[str, float] = field(default_factory=dict)
 
     def second_look_notes(self) -> dict[str, str]:
         """What each stem's metadata says of its second look (none without one)."""
@@ -178,7 +180,18 @@ def run_job(
     cache = cache or ModelCache()
     if not checked:
         check_parts(parts, song, store, cache)
-    return _drive(list(parts), song, store, cache, runner or engine.run, second_look)
+    return _with_levels(_drive(list(parts), song, store, cache, runner or engine.run, second_look),
+                        song)  # fmt: skip
+
+
+def _with_levels(job: JobGenerator, song: Song) -> JobGenerator:
+    """``job``, its result with the levels of its stems."""
+    from tagbox_gui.core.audio.song import analysis_signal
+
+    result = yield from job
+    if not result.estimates:
+        return result
+    return replace(result, levels=stem_levels(analysis_signal(song), result.estimates))
 
 
 def _drive(parts: list[JobPart], song: Song, store: ModelStore, cache: ModelCache,
