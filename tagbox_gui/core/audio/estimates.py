@@ -77,28 +77,35 @@ def stem_levels(mix: np.ndarray, estimates: Mapping[str, Estimate]) -> dict[str,
     """Each mask estimate's level against the song over its region, in dB: the energy of the
     masked spectrum over the song's, on the grid of its largest FFT size.
 
-    ``mix`` is the song's analysis signal (``core.audio.song.analysis_signal``). A region
-    without sound gives ``-inf``; free-mode estimates (no mask) are left out.
+    ``mix`` is the song's analysis signal (``core.audio.song.analysis_signal``). The song's
+    spectrum is made once per grid, a few thousand frames at a time, for all the estimates on
+    it. A region without sound gives ``-inf``; free-mode estimates (no mask) are left out.
     """
-    levels = {}
+    grids: dict[tuple[int, int, int, int], dict[str, np.ndarray]] = {}
     for name, est in estimates.items():
-        if not est.masks:
-            continue
-        n = max(est.masks)
-        mask = est.masks[n]
-        region = np.asarray(mix[est.start : est.start + est.length], dtype=np.float32)
+        if est.masks:
+            n = max(est.masks)
+            grids.setdefault((est.start, est.length, n, est.hops_per_window), {})[name] = est.masks[
+                n
+            ]
+    levels = {}
+    for (start, length, n, hops), masks in grids.items():
+        region = np.asarray(mix[start : start + length], dtype=np.float32)
         padded = np.pad(region, n // 2, mode="reflect" if len(region) > n // 2 else "constant")
-        hop = n // est.hops_per_window
         window = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)).astype(np.float32)
-        kept = total = 0.0
-        for f0 in range(0, mask.shape[1], _LEVEL_FRAMES):
-            f1 = min(mask.shape[1], f0 + _LEVEL_FRAMES)
-            frames = _frames(padded, f0, f1, n, hop) * window
+        frames_total = next(iter(masks.values())).shape[1]
+        kept, total = dict.fromkeys(masks, 0.0), 0.0
+        for f0 in range(0, frames_total, _LEVEL_FRAMES):
+            f1 = min(frames_total, f0 + _LEVEL_FRAMES)
+            frames = _frames(padded, f0, f1, n, n // hops) * window
             power = np.abs(np.fft.rfft(frames, axis=1)).T ** 2  # (bins, frames)
-            kept += float(np.sum(mask[:, f0:f1] ** 2 * power))
             total += float(np.sum(power))
-        levels[name] = 10 * np.log10(kept / total) if kept > 0 and total > 0 else -np.inf
-    return levels
+            for name, mask in masks.items():
+                kept[name] += float(np.sum(mask[:, f0:f1] ** 2 * power))
+        for name in masks:
+            ok = kept[name] > 0 and total > 0
+            levels[name] = float(10 * np.log10(kept[name] / total)) if ok else -np.inf
+    return {name: levels[name] for name in estimates if name in levels}
 
 
 def quiet_stems(levels: Mapping[str, float], threshold: float = QUIET_DB) -> dict[str, float]:
