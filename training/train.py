@@ -84,6 +84,7 @@ class TrainConfig:
     refuse_share: float = 0.0  # of examples: one stem alone, asked as another family ("refuse")
     texture: float = 0.0  # chance of each random texture change of a source (training.mixes)
     look_share: float = 0.0  # of single and song examples: heard as the second look (kind "look")
+    snr_weight: float = 1.0  # weight of the SNR beside the SI-SDR in the loss (0: SI-SDR alone)
     init: str = ""  # weights a new run starts from (save_separator format); "": from scratch
     recipe: int = 2  # 1: the first recipe (energy-floored SI-SDR, lr halved at 80 %), retired
 
@@ -150,8 +151,9 @@ def _tensors(examples: list[Example]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def separation_loss(net: QuerySeparator, mix: torch.Tensor, target: torch.Tensor,
-                    query: torch.Tensor) -> torch.Tensor:  # fmt: skip
-    """Mean over the batch of minus the mean of SI-SDR and SNR (dB) of the masked mixture, / 10.
+                    query: torch.Tensor, snr_weight: float = 1.0) -> torch.Tensor:  # fmt: skip
+    """Mean over the batch of minus the mean of SI-SDR and SNR (dB) of the masked mixture, / 10
+    (the SNR weighed ``snr_weight`` against the SI-SDR's 1).
 
     Every example counts the same in dB whatever its level. The SI-SDR is taken from the
     cosine between estimate and target, ``10 log10((c² + ε) / (1 - c² + ε))`` with ε = 1e-3,
@@ -174,7 +176,7 @@ def separation_loss(net: QuerySeparator, mix: torch.Tensor, target: torch.Tensor
     si_sdr = 10 * torch.log10((cosine2 + 1e-3) / (1 - cosine2 + 1e-3))
     leak = 10 * torch.log10((estimate_energy + 1e-10) / mix.pow(2).sum(dim=1))
     present = target_energy > 1e-8
-    gain = (si_sdr + snr.clamp(max=30.0)) / 2
+    gain = (si_sdr + snr_weight * snr.clamp(max=30.0)) / (1 + snr_weight)
     loss = torch.where(present, -gain, leak.clamp(min=-30.0))
     return loss.mean() / 10
 
@@ -400,7 +402,7 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
         lr = learning_rate(config, step)
         for group in optimiser.param_groups:
             group["lr"] = lr
-        loss = separation_loss(net, mix, target, query)
+        loss = separation_loss(net, mix, target, query, config.snr_weight)
         optimiser.zero_grad()
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
