@@ -57,6 +57,18 @@ def test_an_absent_source_is_scored_by_its_leak(mixture) -> None:
     assert _loss(0.0, mix, silence) == pytest.approx(-3.0, abs=1e-3)  # floor -30 dB
 
 
+def test_without_the_snr_a_present_sources_loss_ignores_the_level(mixture) -> None:
+    mix, target = mixture
+    alone = [separation_loss(ConstantMask(v), mix, target, torch.zeros(2, 4), snr_weight=0.0).item()
+             for v in (0.05, 0.5, 1.0)]  # fmt: skip
+    assert alone[0] == pytest.approx(alone[1], abs=1e-4) == pytest.approx(alone[2], abs=1e-4)
+    with_snr = [_loss(v, mix, target) for v in (0.05, 0.5)]  # the default weighs the level in
+    assert abs(with_snr[0] - with_snr[1]) > 0.05
+    silence = torch.zeros_like(mix)  # an absent source is still scored by its leak
+    leak = separation_loss(ConstantMask(0.1), mix, silence, torch.zeros(2, 4), snr_weight=0.0)
+    assert leak.item() == pytest.approx(-2.0, abs=1e-3)
+
+
 def test_learning_rate_warms_up_then_decays_on_a_cosine() -> None:
     config = TrainConfig(steps=1000, lr=1e-3, warmup=100)
     rates = [learning_rate(config, step) for step in range(1000)]
