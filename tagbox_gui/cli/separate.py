@@ -421,7 +421,7 @@ def main(args: argparse.Namespace) -> int:
     if args.log_json:
         _write_json(args.log_json, _log(config, steps))
     print(f"separated: {paths[0]}\nresidual:  {paths[1]}")
-    if result.estimate is not None and result.estimate.masks:
+    if config.backend == "learned" and result.estimate is not None and result.estimate.masks:
         name = " + ".join(_stem_words(config)) or "the separated stem"
         level = stem_levels(analysis_signal(song), {name: result.estimate})
         _note_quiet(level, "--example-region START:END, or --example FILE:START:END")
@@ -464,7 +464,8 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
     for part, path in zip(parts, stems, strict=True):
         print(f"{part.name}: {path}")
     print(f"rest: {rest}")
-    _note_quiet(result.levels, "--each NAME=FILE:START:END")
+    if all(part.config.backend == "learned" for part in parts):
+        _note_quiet(result.levels, "--each NAME=FILE:START:END")
     return 0
 
 

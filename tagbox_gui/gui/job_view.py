@@ -172,7 +172,8 @@ class JobView(QObject):
                        "so the stems keep their first.")  # fmt: skip
         else:
             message = f"Separated {', '.join(done)} and the rest."
-        quiet = describe_quiet(quiet_stems(outcome.levels))
+        learned = all(part.config.backend == "learned" for part in self.parts)
+        quiet = describe_quiet(quiet_stems(outcome.levels)) if learned else ""
         if quiet:
             message += (f" {quiet[0].upper()}{quiet[1:]}: an instrument that plays louder than "
                         "that was not recognised. Select a few seconds where it plays, name it "

@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtWidgets import QLabel, QMessageBox
 
 from tagbox_gui import APP_NAME, __version__
+from tagbox_gui.core.audio.estimates import describe_quiet, quiet_stems
 from tagbox_gui.core.audio.export import JUKEBOX_LICENCE
 from tagbox_gui.core.audio.song import Song
 from tagbox_gui.core.separation.backends import BACKENDS
@@ -365,18 +366,31 @@ class RunView(QObject):
             self.w.run_panel.finished("Stopped before the first step.")
             return
         how = "Stopped" if result.stopped else "Finished"
-        self.w.run_panel.finished(
+        message = (
             "Separated in one pass of the learned separator."
             if result.steps_done == 0
             else f"{how} after {result.steps_done} steps; best step {result.best_step} "
             f"(loss {result.best_total:.4f})."
         )
+        self.w.run_panel.finished(message + self._quiet_note(session))
         store = session.snapshots
         self.w.audition.set_history(
             store.steps(), store.nbytes, store.budget_bytes, result.best_step
         )
         if self.w.audition.following:
             self.show_step(result.best_step)
+
+    @staticmethod
+    def _quiet_note(session: RunSession) -> str:
+        """What the end-of-run message adds when the learned separator's stem is very quiet."""
+        level = session.level() if session.config.backend == "learned" else None
+        name = " + ".join(session.stem_tags) or "The separated stem"
+        quiet = describe_quiet(quiet_stems({name: level})) if level is not None else ""
+        if not quiet:
+            return ""
+        return (f" {quiet[0].upper()}{quiet[1:]}: an instrument that plays louder than that was "
+                "not recognised. Select a few seconds where it plays and use the region as the "
+                "example.")  # fmt: skip
 
     @Slot(object)
     def _on_controller_run_failed(self, error: BaseException) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tagbox_gui.core.audio.estimates import level_db
 from tagbox_gui.core.audio.song import Song, analysis_signal
 from tagbox_gui.core.dsp.display import mask_image
 from tagbox_gui.core.separation.provenance import stem_provenance
@@ -84,6 +85,15 @@ class RunSession:
         if best is not None and step == best.step:
             return best
         return self.snapshots.get(step)
+
+    def level(self) -> float | None:
+        """The best step's separated stem against the song's region, in dB (None before any)."""
+        result = self.result
+        if result is None or result.estimate is None or result.separated is None:
+            return None
+        mix = self.mix(result.estimate)  # sets the scale the separated signal was taken at
+        n = min(len(mix), len(result.separated))
+        return level_db(result.separated[:n] * self._scale, mix)
 
     def provenance(self, step: int) -> dict[str, str]:
         """What made the stems of ``step``: written into the files' metadata."""

@@ -10,6 +10,7 @@ import pytest
 
 from tagbox_gui.core.audio.estimates import (
     describe_quiet,
+    level_db,
     load_estimate,
     quiet_stems,
     save_estimate,
@@ -182,6 +183,12 @@ def test_a_stems_level_is_the_energy_its_mask_keeps_of_the_song() -> None:
     )
     assert list(quiet_stems(levels)) == ["none"]  # -6 dB and the tone are not quiet
     assert list(quiet_stems(levels, threshold=levels["half"])) == ["half", "none"]  # at or under
+
+
+def test_a_signals_level_against_another() -> None:
+    x = np.random.default_rng(2).standard_normal(1000)
+    assert level_db(0.1 * x, x) == pytest.approx(-20.0)
+    assert level_db(np.zeros(10), x) == -np.inf
 
 
 def test_quiet_stems_are_named_with_how_far_under_the_song_they_are() -> None:

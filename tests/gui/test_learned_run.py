@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QSettings
 
+from tagbox_gui.core.audio.estimates import level_db
 from tagbox_gui.core.audio.stems import render_stems
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.gui.main_window import MainWindow
@@ -94,4 +95,13 @@ def test_a_real_one_pass_run_gives_stems_that_add_up(qtbot, tmp_path: Path, mode
     separated, residual = render_stems(song, result.estimate)
     assert separated.shape == song.data.shape
     np.testing.assert_allclose(separated + residual, song.data, atol=1e-6)
+    session = window.run_view.session
+    rendered = level_db(separated.mean(axis=1), song.data.mean(axis=1))
+    assert session.level() == pytest.approx(rendered, abs=1.0)  # the stem the files hold
+    note = window.run_view._quiet_note
+    assert note(session) == "" if session.level() > -25 else "Drums is very quiet" in note(session)
+    session.level = lambda: -40.0  # as a stem the separator did not recognise
+    assert note(session) == (" Drums is very quiet (40 dB under the song): an instrument that "
+                             "plays louder than that was not recognised. Select a few seconds "
+                             "where it plays and use the region as the example.")  # fmt: skip
     window.controller.shutdown(5000)

@@ -108,6 +108,13 @@ def stem_levels(mix: np.ndarray, estimates: Mapping[str, Estimate]) -> dict[str,
     return {name: levels[name] for name in estimates if name in levels}
 
 
+def level_db(signal: np.ndarray, reference: np.ndarray) -> float:
+    """The energy of ``signal`` against ``reference``'s, in dB (``-inf`` for silence)."""
+    energy = float(np.sum(np.square(signal, dtype=np.float64)))
+    total = float(np.sum(np.square(reference, dtype=np.float64)))
+    return 10 * float(np.log10(energy / total)) if energy > 0 and total > 0 else -np.inf
+
+
 def quiet_stems(levels: Mapping[str, float], threshold: float = QUIET_DB) -> dict[str, float]:
     """The stems at ``threshold`` dB below the song or lower, with their levels."""
     return {name: level for name, level in levels.items() if level <= threshold}
