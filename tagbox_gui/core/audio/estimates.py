@@ -1,4 +1,4 @@
-"""Estimates on disk, and several sources of one song sharing the mixture.
+"""Estimates on disk, several sources of one song sharing the mixture, and how loud they are.
 
 When several instruments are separated from the same song, each run decides on its own, so
 their masks can claim the same time-frequency bin more than once: on the dev set the five
@@ -7,6 +7,9 @@ light-backend masks of a song add up to about 2.3 on average. Sources add up to 
 A contested bin is split in proportion to the claims and never handed out twice; where the
 claims add up to less than one the remainder stays in the residual, which therefore still holds
 whatever no listed source took. A single source is left as it is.
+
+:func:`stem_levels` says how loud each estimate's stem is against the song, so that a stem the
+separator all but left empty (:func:`quiet_stems`) can be pointed out to the musician.
 """
 
 from __future__ import annotations
@@ -85,9 +88,8 @@ def stem_levels(mix: np.ndarray, estimates: Mapping[str, Estimate]) -> dict[str,
     for name, est in estimates.items():
         if est.masks:
             n = max(est.masks)
-            grids.setdefault((est.start, est.length, n, est.hops_per_window), {})[name] = est.masks[
-                n
-            ]
+            grid = grids.setdefault((est.start, est.length, n, est.hops_per_window), {})
+            grid[name] = est.masks[n]
     levels = {}
     for (start, length, n, hops), masks in grids.items():
         region = np.asarray(mix[start : start + length], dtype=np.float32)
