@@ -20,7 +20,6 @@ import numpy as np
 import soundfile as sf
 from PySide6.QtCore import QObject, Signal, Slot
 
-from tagbox_gui.core.audio.estimates import describe_quiet, quiet_stems
 from tagbox_gui.core.dsp.display import mask_image
 from tagbox_gui.core.separation.job import (
     JobEvent,
@@ -35,7 +34,7 @@ from tagbox_gui.core.separation.provenance import job_provenance
 from tagbox_gui.core.separation.threads import AUTOMATIC, use_threads
 from tagbox_gui.core.types import Estimate
 from tagbox_gui.gui.errors import show_error
-from tagbox_gui.gui.session import estimate_region
+from tagbox_gui.gui.session import estimate_region, quiet_sentence
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
@@ -172,12 +171,9 @@ class JobView(QObject):
                        "so the stems keep their first.")  # fmt: skip
         else:
             message = f"Separated {', '.join(done)} and the rest."
-        learned = all(part.config.backend == "learned" for part in self.parts)
-        quiet = describe_quiet(quiet_stems(outcome.levels)) if learned else ""
-        if quiet:
-            message += (f" {quiet[0].upper()}{quiet[1:]}: an instrument that plays louder than "
-                        "that was not recognised. Select a few seconds where it plays, name it "
-                        "and add the region as an example.")  # fmt: skip
+        if all(part.config.backend == "learned" for part in self.parts):
+            message += quiet_sentence(outcome.levels, "Select a few seconds where it plays, name "
+                                      "it and add the region as an example.")  # fmt: skip
         panel.finished(message)
         self._show_stems()
 

@@ -14,7 +14,6 @@ from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtWidgets import QLabel, QMessageBox
 
 from tagbox_gui import APP_NAME, __version__
-from tagbox_gui.core.audio.estimates import describe_quiet, quiet_stems
 from tagbox_gui.core.audio.export import JUKEBOX_LICENCE
 from tagbox_gui.core.audio.song import Song
 from tagbox_gui.core.separation.backends import BACKENDS
@@ -37,7 +36,7 @@ from tagbox_gui.gui.engine_loader import LazyModule
 from tagbox_gui.gui.errors import show_error
 from tagbox_gui.gui.job_view import JobUpdate, JobView
 from tagbox_gui.gui.run_window import RunWindow
-from tagbox_gui.gui.session import RunSession, estimate_region
+from tagbox_gui.gui.session import RunSession, estimate_region, quiet_sentence
 from tagbox_gui.gui.settings import RunSettings, backend_defaults
 
 if TYPE_CHECKING:
@@ -384,13 +383,11 @@ class RunView(QObject):
     def _quiet_note(session: RunSession) -> str:
         """What the end-of-run message adds when the learned separator's stem is very quiet."""
         level = session.level() if session.config.backend == "learned" else None
-        name = " + ".join(session.stem_tags) or "The separated stem"
-        quiet = describe_quiet(quiet_stems({name: level})) if level is not None else ""
-        if not quiet:
+        if level is None:
             return ""
-        return (f" {quiet[0].upper()}{quiet[1:]}: an instrument that plays louder than that was "
-                "not recognised. Select a few seconds where it plays and use the region as the "
-                "example.")  # fmt: skip
+        name = " + ".join(session.stem_tags) or "The separated stem"
+        return quiet_sentence({name: level}, "Select a few seconds where it plays and use the "
+                              "region as the example.")  # fmt: skip
 
     @Slot(object)
     def _on_controller_run_failed(self, error: BaseException) -> None:

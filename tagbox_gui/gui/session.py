@@ -8,11 +8,12 @@ scaled back by the same peak here, and the residual is the region minus the sepa
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from tagbox_gui.core.audio.estimates import level_db
+from tagbox_gui.core.audio.estimates import describe_quiet, level_db, quiet_stems
 from tagbox_gui.core.audio.song import Song, analysis_signal
 from tagbox_gui.core.dsp.display import mask_image
 from tagbox_gui.core.separation.provenance import stem_provenance
@@ -98,6 +99,17 @@ class RunSession:
     def provenance(self, step: int) -> dict[str, str]:
         """What made the stems of ``step``: written into the files' metadata."""
         return stem_provenance(self.song.path.name, self.config, step, self.lr_at(step))
+
+
+def quiet_sentence(levels: Mapping[str, float], how: str) -> str:
+    """What an end-of-run message adds when stems of the learned separator are very quiet
+    (``core.audio.estimates.quiet_stems``): which, and ``how`` to ask for them by an example;
+    '' when none is."""
+    quiet = describe_quiet(quiet_stems(levels))
+    if not quiet:
+        return ""
+    return (f" {quiet[0].upper()}{quiet[1:]}: an instrument that plays louder than that was not "
+            f"recognised. {how}")  # fmt: skip
 
 
 def estimate_region(estimate: Estimate) -> Region:
