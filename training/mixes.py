@@ -64,6 +64,13 @@ look** hears a song (kind ``look``; :func:`without_others`, ``core.separation.re
 other sources taken away by an imperfect first look, so some of them stay and some of the
 target goes with them. The target keeps only what the mixture keeps.
 
+A share ``p_gap`` of the sources has a **gap** (``Timbre.gap``, :func:`silence`): it enters
+late, stops early or pauses, silent over 20-60 % of the crop. Crops are otherwise taken where
+a stem plays throughout, so without gaps every source of a mixture plays from the first frame
+to the last, and the network could decide once per crop whether an instrument is there: with
+the bass in one half of a crop, v8tu's strings mask fell in the other half too (0.70 to about
+0.45; docs/separator.md, "What limits it"). Songs are not like that. The target keeps its gap.
+
 The common level leaves headroom: about one mixture in ten reaches a peak of 1 and is scaled
 (median mixture RMS about -19 dBFS).
 
@@ -103,6 +110,8 @@ ENVELOPE_SECONDS = 0.02  # texture: the window of the envelope that dynamics fol
 DETUNE_CENTS = (5.0, 15.0)  # texture: range of the chorus copy's detuning, up or down
 CHORUS_DELAY = (0.005, 0.025)  # texture: range of the chorus copy's delay in seconds
 CHORUS_WET = (0.2, 0.6)  # texture: range of the chorus copy's level against the dry sound
+GAP_SHARE = (0.2, 0.6)  # gaps: range of the share of the crop where a source is silent
+GAP_FADE_SECONDS = 0.01  # gaps: the fade out of and back into a gap
 LOOK_RECALL = (0.3, 1.0)  # second look: range of the share of the others that the first took
 LOOK_LEAK = (0.0, 0.3)  # second look: range of the share of the target that it took with them
 LOOK_FFT = 1024  # second look: the STFT it takes them away on (the separator's, hop n/4)
@@ -131,6 +140,7 @@ class Timbre:
     detune: float = 0.0  # the chorus copy's detuning in cents (0: no chorus)
     delay: float = 0.0  # the chorus copy's delay in seconds
     chorus: float = 0.0  # the chorus copy's level against the dry sound
+    gap: tuple[float, float] = (0.0, 0.0)  # the share of the crop where it is silent (from, to)
 
     def span(self, n: int) -> int:
         """How many input samples make ``n`` output samples."""
@@ -319,14 +329,30 @@ def source_audio(data: np.ndarray, start: int, n: int, eq: tuple[float, ...] = (
                  timbre: Timbre = Timbre()) -> np.ndarray:  # fmt: skip
     """The ``n`` samples (float32, full scale 1) that a stem's crop from ``start`` becomes.
 
-    Resampled, equalised, changed in dynamics, doubled by a chorus, soft-clipped and put in a
-    room, in that order.
+    Resampled, equalised, changed in dynamics, doubled by a chorus, soft-clipped, silenced in
+    its gap and put in a room (whose tail rings on into the gap), in that order.
     """
     raw = data[start : start + timbre.span(n)].astype(np.float32) / np.float32(FULL_SCALE)
     audio = dynamics(equalise(resample(raw, timbre.rate, n), eq), timbre.dynamics)
     audio = chorus(audio, timbre.detune, timbre.delay, timbre.chorus)
-    audio = soft_clip(audio, timbre.drive)
+    audio = silence(soft_clip(audio, timbre.drive), timbre.gap)
     return room(audio, timbre.room, timbre.wet, timbre.room_seed)
+
+
+def silence(audio: np.ndarray, gap: tuple[float, float], rate: int = SAMPLE_RATE) -> np.ndarray:
+    """``audio`` silent over ``gap`` (shares of its length, from and to), faded out before it
+    and in after it over :data:`GAP_FADE_SECONDS`: an instrument that stops or enters within
+    the crop. An empty gap returns ``audio`` itself."""
+    n = len(audio)
+    first, last = round(gap[0] * n), round(gap[1] * n)
+    if last <= first:
+        return audio
+    fade = max(1, round(GAP_FADE_SECONDS * rate))
+    t = np.arange(n, dtype=np.float64)
+    into = np.clip((first - t) / fade, 0.0, 1.0) if first > 0 else np.zeros(n)
+    out_of = np.clip((t - last) / fade, 0.0, 1.0) if last < n else np.zeros(n)
+    envelope = np.maximum(into, out_of)
+    return (audio * envelope.astype(np.float32)).astype(audio.dtype)
 
 
 def active_level(levels: list[float]) -> float:
@@ -374,6 +400,7 @@ class MixSampler:
         p_refuse: float = 0.0,
         p_texture: float = 0.0,
         p_look: float = 0.0,
+        p_gap: float = 0.0,
     ) -> None:
         """Open the songs (all finished songs by default) of ``corpus`` for sampling."""
         self.corpus = Path(corpus)
@@ -388,6 +415,7 @@ class MixSampler:
         self.p_refuse = p_refuse
         self.p_texture = p_texture
         self.p_look = p_look
+        self.p_gap = p_gap
         self.pools: dict[str, list[_Stem]] = {}
         self.songs: dict[str, list[_Stem]] = {}  # every stem of each song, by row
         for song in songs if songs is not None else list_songs(self.corpus):
@@ -451,7 +479,17 @@ class MixSampler:
 
     def _timbre(self, rate: float) -> Timbre:
         """A random change of timbre and texture around the resampling factor ``rate``."""
-        return self._texture(self._timbre_only(rate))
+        return self._gap(self._texture(self._timbre_only(rate)))
+
+    def _gap(self, timbre: Timbre) -> Timbre:
+        """``timbre`` with, at chance ``p_gap``, a gap: the source enters late, stops early or
+        pauses, silent over a random share :data:`GAP_SHARE` of the crop."""
+        if self.p_gap <= 0 or self.rng.random() >= self.p_gap:
+            return timbre
+        share = float(self.rng.uniform(*GAP_SHARE))
+        pause = float(self.rng.uniform(0.1, 0.9 - share))
+        first = (0.0, 1.0 - share, pause)[int(self.rng.integers(3))]  # enters late, stops, pauses
+        return replace(timbre, gap=(float(first), float(first) + share))
 
     def _texture(self, timbre: Timbre) -> Timbre:
         """``timbre`` with random dynamics and chorus, each with chance ``p_texture``."""
@@ -497,7 +535,8 @@ class MixSampler:
         if whole_song:
             gain = 10.0 ** ((level - stem.level_db) / 20.0)
         else:
-            rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
+            heard = 1.0 - (timbre.gap[1] - timbre.gap[0])  # the level where it plays
+            rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)) / heard))
             gain = 10.0 ** (level / 20.0) / max(rms, 1e-5)
         return Placement(stem.ref, start, gain, eq, timbre), audio * np.float32(gain)
 

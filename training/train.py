@@ -84,6 +84,7 @@ class TrainConfig:
     refuse_share: float = 0.0  # of examples: one stem alone, asked as another family ("refuse")
     texture: float = 0.0  # chance of each random texture change of a source (training.mixes)
     look_share: float = 0.0  # of single and song examples: heard as the second look (kind "look")
+    gap: float = 0.0  # chance of a gap in each source: it enters late, stops early or pauses
     snr_weight: float = 1.0  # weight of the SNR beside the SI-SDR in the loss (0: SI-SDR alone)
     init: str = ""  # weights a new run starts from (save_separator format); "": from scratch
     recipe: int = 2  # 1: the first recipe (energy-floored SI-SDR, lr halved at 80 %), retired
@@ -390,7 +391,8 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
     sampler = MixSampler(corpus, train_songs, config.seconds, eq_db=config.eq_db,
                          p_song=config.song_share, p_timbre=config.timbre,
                          p_solo=config.solo_share, p_refuse=config.refuse_share,
-                         p_texture=config.texture, p_look=config.look_share)  # fmt: skip
+                         p_texture=config.texture, p_look=config.look_share,
+                         p_gap=config.gap)  # fmt: skip
     valid = _valid_set(corpus, valid_songs, config, bank)
     valid_song = _valid_set(corpus, valid_songs, config, bank, whole_song=True)
     log = (out / "log.jsonl").open("a")

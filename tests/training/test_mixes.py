@@ -12,7 +12,10 @@ from training.mixes import (
     DETUNE_CENTS,
     DYNAMICS,
     EQ_POINTS,
+    GAP_SHARE,
+    LEVEL_DB,
     SHIFT_SEMITONES,
+    SPREAD_DB,
     MixSampler,
     Placement,
     StemRef,
@@ -24,6 +27,7 @@ from training.mixes import (
     list_songs,
     resample,
     room,
+    silence,
     soft_clip,
     source_audio,
     split_songs,
@@ -88,11 +92,12 @@ def _placed(corpus: Path, p: Placement) -> np.ndarray:
 def _sampler(corpus: Path, seed: int = 0, eq_db: float = 8.0, p_song: float = 0.0,
              p_timbre: float = 0.0, p_solo: float = 0.0,
              p_refuse: float = 0.0, p_texture: float = 0.0,
-             p_look: float = 0.0) -> MixSampler:  # fmt: skip
+             p_look: float = 0.0, p_gap: float = 0.0) -> MixSampler:  # fmt: skip
     rng = np.random.default_rng(seed)
     return MixSampler(corpus, seconds=3.0, rng=rng, p_pair=0.3, p_absent=0.3, eq_db=eq_db,
                       p_song=p_song, p_timbre=p_timbre, p_solo=p_solo,
-                      p_refuse=p_refuse, p_texture=p_texture, p_look=p_look)  # fmt: skip
+                      p_refuse=p_refuse, p_texture=p_texture, p_look=p_look,
+                      p_gap=p_gap)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -347,7 +352,12 @@ def test_timbre_changes_are_drawn_each_with_its_chance_and_range(timbre_examples
     assert all(0.2 <= t.room <= 1.2 and 0.1 <= t.wet <= 0.4 for t in timbres if t.room)
 
 
-@pytest.mark.parametrize("changed", ["timbre_examples", "texture_examples"])
+@pytest.fixture(scope="module")
+def gap_examples(corpus: Path):
+    return _sampler(corpus, seed=13, p_song=0.5, p_timbre=0.3, p_gap=0.5).batch(200)
+
+
+@pytest.mark.parametrize("changed", ["timbre_examples", "texture_examples", "gap_examples"])
 def test_changed_mixture_and_target_are_the_placed_sources(corpus, changed, request):
     for ex in request.getfixturevalue(changed)[:50]:
         crops = {p.ref: _placed(corpus, p) for p in ex.sources}
@@ -448,3 +458,51 @@ def test_chorus_adds_a_detuned_copy_at_its_level():
     assert np.argmax(dry) == 220 and dry[222] < 0.01 * dry[220]
     assert 0.3 * wet[220] < wet[222] < wet[220]
     assert chorus(tone, 0.0, 0.01, 0.5) is tone
+
+
+def test_gaps_are_drawn_with_their_chance_and_share(gap_examples):
+    gaps = [p.timbre.gap for ex in gap_examples for p in ex.sources]
+    gapped = [(a, b) for a, b in gaps if b > a]
+    assert 0.4 < len(gapped) / len(gaps) < 0.6
+    assert all(GAP_SHARE[0] - 1e-9 <= b - a <= GAP_SHARE[1] + 1e-9 for a, b in gapped)
+    assert all(a >= 0.0 and b <= 1.0 + 1e-9 for a, b in gapped)
+    starts = {"late": 0, "stops": 0, "pauses": 0}
+    for a, b in gapped:
+        starts["late" if a == 0 else "stops" if b > 1 - 1e-9 else "pauses"] += 1
+    assert min(starts.values()) > 0.2 * len(gapped)
+
+
+def test_a_gapped_source_is_silent_in_its_gap_and_plays_at_its_level_elsewhere(corpus):
+    sampler = _sampler(corpus, seed=14, p_gap=1.0)
+    checked = 0
+    for ex in sampler.batch(40):
+        if ex.kind not in ("single", "pair"):
+            continue
+        for p in ex.sources:
+            audio = _placed(corpus, p)
+            first, last = (round(g * N) for g in p.timbre.gap)
+            assert np.abs(audio[first:last]).max() < 1e-7
+            heard = np.concatenate([audio[:first], audio[last:]])
+            rms_db = 20 * np.log10(np.sqrt(np.mean(heard.astype(np.float64) ** 2)))
+            if np.abs(ex.mix).max() < 0.999:  # not scaled down for headroom
+                assert LEVEL_DB - SPREAD_DB - 0.5 < rms_db < LEVEL_DB + SPREAD_DB + 0.5
+            checked += 1
+    assert checked > 20
+
+
+def test_silence_fades_around_its_gap_and_leaves_the_rest():
+    tone = np.ones(1000, dtype=np.float32)
+    out = silence(tone, (0.3, 0.6), rate=10_000)  # a fade of 100 samples
+    assert out.dtype == np.float32
+    assert np.all(out[300:600] == 0) and np.all(out[:200] == 1) and np.all(out[700:] == 1)
+    assert np.all(np.diff(out[200:300]) < 0) and np.all(np.diff(out[600:700]) > 0)
+    assert np.all(silence(tone, (0.0, 0.5), rate=10_000)[:400] == 0)
+    assert np.all(silence(tone, (0.5, 1.0), rate=10_000)[500:] == 0)
+    assert silence(tone, (0.0, 0.0)) is tone
+
+
+def test_no_gap_share_draws_the_same_examples_as_before_it_existed(corpus: Path):
+    a = _sampler(corpus, seed=15, p_song=0.5, p_timbre=0.3, p_texture=0.3).batch(30)
+    b = _sampler(corpus, seed=15, p_song=0.5, p_timbre=0.3, p_texture=0.3, p_gap=0.0).batch(30)
+    for x, y in zip(a, b, strict=True):
+        assert (x.kind, x.sources) == (y.kind, y.sources) and np.array_equal(x.mix, y.mix)
