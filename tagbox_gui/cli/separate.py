@@ -25,7 +25,7 @@ from tagbox_gui.cli.common import (
     tagger_spec,
 )
 from tagbox_gui.core.audio.atomic import check_file, check_folder, write_atomically
-from tagbox_gui.core.audio.estimates import describe_quiet, quiet_stems, stem_levels
+from tagbox_gui.core.audio.estimates import describe_quiet, quiet_stems, run_level
 from tagbox_gui.core.errors import ConfigError, UserError
 from tagbox_gui.core.separation.backends import BACKENDS
 from tagbox_gui.core.store.models import ModelStore
@@ -421,10 +421,10 @@ def main(args: argparse.Namespace) -> int:
     if args.log_json:
         _write_json(args.log_json, _log(config, steps))
     print(f"separated: {paths[0]}\nresidual:  {paths[1]}")
-    if config.backend == "learned" and result.estimate is not None and result.estimate.masks:
+    level = run_level(analysis_signal(song), result)
+    if config.backend == "learned" and level is not None:
         name = " + ".join(_stem_words(config)) or "the separated stem"
-        level = stem_levels(analysis_signal(song), {name: result.estimate})
-        _note_quiet(level, "--example-region START:END, or --example FILE:START:END")
+        _note_quiet({name: level}, "--example-region START:END, or --example FILE:START:END")
     return 0
 
 

@@ -6,7 +6,6 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QEvent, QObject, QRect, Qt, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import (
     QAction,
@@ -101,7 +100,6 @@ class MainWindow(QMainWindow):
         self.store = store or ModelStore()
         self.settings = settings or AppSettings()
         self.song: Song | None = None
-        self.analysis: np.ndarray | None = None  # the song's analysis signal, for runs
         self.loader = SongLoader(self)
         self.engine = engine or EngineLoader()
         self.engine.setParent(self)
@@ -294,7 +292,7 @@ class MainWindow(QMainWindow):
     def _on_loader_loaded(self, loaded: LoadedSong) -> None:
         song = loaded.song
         self.run_view.discard_run()
-        self.song, self.analysis = song, loaded.analysis
+        self.song = song
         self.song_panel.set_song(song, loaded.region, loaded.envelope)
         self.run_view.show_song(song)
         self.settings.add_recent(song.path)

@@ -263,7 +263,7 @@ class RunView(QObject):
             return run_id
         config, stems = parts[0].config, tuple(parts[0].name.split(" + "))
         snapshots = SnapshotStore(self.budget)
-        session = RunSession(w.song, config, stems, snapshots, analysis=w.analysis)
+        session = RunSession(w.song, config, stems, snapshots)
         self.session, self.shown, self._latest = session, None, None
         keys = [f"{t.key}_{n}" for t in config.taggers for n in config.fft_sizes]
         w.live.reset(keys, [])

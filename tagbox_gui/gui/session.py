@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tagbox_gui.core.audio.estimates import describe_quiet, level_db, quiet_stems
+from tagbox_gui.core.audio.estimates import describe_quiet, quiet_stems, run_level
 from tagbox_gui.core.audio.song import Song, analysis_signal
 from tagbox_gui.core.dsp.display import mask_image
 from tagbox_gui.core.separation.provenance import stem_provenance
@@ -29,7 +29,6 @@ class RunSession:
     config: RunConfig
     stem_tags: tuple[str, ...]
     snapshots: SnapshotStore
-    analysis: np.ndarray | None = None  # set by prepare(), in the worker thread
     result: RunResult | None = None
     latest: int = 0
     started: float = field(default_factory=time.time)
@@ -38,9 +37,9 @@ class RunSession:
     _scale: float = 1.0
 
     def prepare(self) -> None:
-        """Compute the analysis signal (called in the worker thread, before the engine)."""
-        if self.analysis is None:
-            self.analysis = analysis_signal(self.song)
+        """Make the song's analysis signal if no one has (in the worker thread, before the
+        engine): the window's thread then finds it made."""
+        analysis_signal(self.song)
 
     def note_lr(self, step: int, lr: float) -> None:
         """Record the learning rate of ``step`` (it can change during a run)."""
@@ -56,9 +55,7 @@ class RunSession:
     def mix(self, estimate: Estimate) -> np.ndarray:
         """The region of the analysis signal this estimate covers (computed once)."""
         if self._mix is None or len(self._mix) != estimate.length:
-            self.prepare()
-            assert self.analysis is not None
-            mix = self.analysis[estimate.start : estimate.start + estimate.length]
+            mix = analysis_signal(self.song)[estimate.start : estimate.start + estimate.length]
             self._mix = np.ascontiguousarray(mix, dtype=np.float32)
             peak = float(np.max(np.abs(self._mix))) if len(self._mix) else 0.0
             self._scale = peak or 1.0
@@ -89,12 +86,7 @@ class RunSession:
 
     def level(self) -> float | None:
         """The best step's separated stem against the song's region, in dB (None before any)."""
-        result = self.result
-        if result is None or result.estimate is None or result.separated is None:
-            return None
-        mix = self.mix(result.estimate)  # sets the scale the separated signal was taken at
-        n = min(len(mix), len(result.separated))
-        return level_db(result.separated[:n] * self._scale, mix)
+        return None if self.result is None else run_level(analysis_signal(self.song), self.result)
 
     def provenance(self, step: int) -> dict[str, str]:
         """What made the stems of ``step``: written into the files' metadata."""

@@ -24,8 +24,7 @@ log = logging.getLogger(__name__)
 class LoadedSong:
     """A song with everything the window shows or runs on, computed in the worker."""
 
-    song: Song
-    analysis: np.ndarray  # mono, 44.1 kHz: what a run works on
+    song: Song  # its analysis signal made too, so that a run starts at once
     region: Region  # the default region (the loudest stretch)
     envelope: tuple[np.ndarray, np.ndarray]  # the waveform's peak envelope (x, y)
 
@@ -33,9 +32,9 @@ class LoadedSong:
 def prepare_song(path: Path | str) -> LoadedSong:
     """Everything slow about opening a song (runs in a worker thread)."""
     song = load_song(path)
+    analysis_signal(song)  # made once per song (core.audio.song), here off the window's thread
     return LoadedSong(
         song,
-        analysis_signal(song),
         loudest_region(song, DEFAULT_REGION_SECONDS),
         peak_envelope(np.asarray(song.data), song.rate),
     )

@@ -142,7 +142,7 @@ def test_a_very_quiet_stem_is_pointed_out_with_how_to_ask_for_it(
     from tagbox_gui.core.separation import job
 
     song, none = _song(tmp_path / "song.wav"), str(tmp_path / "none")
-    monkeypatch.setattr(separate, "stem_levels", lambda mix, ests: dict.fromkeys(ests, -40.0))
+    monkeypatch.setattr(separate, "run_level", lambda mix, result: -40.0)
     args = [
         "separate",
         str(song),

@@ -163,6 +163,17 @@ def test_analysis_signal_averages_channels() -> None:
     assert np.allclose(mono, 2 * left / 3, atol=1e-7)
 
 
+def test_analysis_signal_is_made_once_per_song_and_shared_read_only() -> None:
+    data = np.stack([sine(440, 48_000, 0.5)] * 2, axis=1)
+    song = in_song(data, 48_000)
+    first = analysis_signal(song)
+    assert analysis_signal(song) is first  # not resampled again
+    with pytest.raises(ValueError):
+        first[:10] *= 2  # shared by every caller: nobody changes it in place
+    other = analysis_signal(in_song(data, 48_000))  # another song with the same samples
+    assert other is not first and np.array_equal(other, first)
+
+
 def test_loudest_region_finds_the_loud_part() -> None:
     rate = 8_000
     data = 0.01 * np.random.default_rng(0).standard_normal((60 * rate, 2))

@@ -13,6 +13,7 @@ from tagbox_gui.core.audio.estimates import (
     level_db,
     load_estimate,
     quiet_stems,
+    run_level,
     save_estimate,
     share,
     stem_levels,
@@ -183,6 +184,20 @@ def test_a_stems_level_is_the_energy_its_mask_keeps_of_the_song() -> None:
     )
     assert list(quiet_stems(levels)) == ["none"]  # -6 dB and the tone are not quiet
     assert list(quiet_stems(levels, threshold=levels["half"])) == ["half", "none"]  # at or under
+
+
+def test_a_single_runs_level_is_its_separated_signal_against_the_songs_region() -> None:
+    from tagbox_gui.core.audio.song import analysis_signal
+    from tagbox_gui.core.types import RunResult
+
+    mix = analysis_signal(_tone_song())
+    start, length = 20_000, 60_000
+    region = mix[start : start + length]
+    separated = 0.1 * region / np.max(np.abs(region))  # a run's output is peak-normalised
+    estimate = Estimate(start, length, {2048: np.zeros((1025, 4), np.float32)}, None, 4)
+    result = RunResult(3, 0.0, 3, False, estimate, separated.astype(np.float32))
+    assert run_level(mix, result) == pytest.approx(-20.0, abs=1e-4)
+    assert run_level(mix, RunResult(0, 0.0, 0, True)) is None  # stopped before any step
 
 
 def test_a_signals_level_against_another() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
 
+from tagbox_gui.core.audio import song as song_module
 from tagbox_gui.core.types import ANALYSIS_RATE
 from tests.gui.fake_engine import write_song
 from tests.gui.window_helpers import message_boxes, open_song
@@ -35,6 +36,14 @@ def slow_loads(monkeypatch, gates: dict[str, threading.Event]) -> list[str]:
 def test_songs_load_in_the_background(qtbot, window, song_path, monkeypatch) -> None:
     gate = threading.Event()
     slow_loads(monkeypatch, {song_path.name: gate})
+    resampled_in: list[threading.Thread] = []
+    real_resample = song_module._mono_resampled
+
+    def resample(song):
+        resampled_in.append(threading.current_thread())
+        return real_resample(song)
+
+    monkeypatch.setattr(song_module, "_mono_resampled", resample)
     window.open_song(song_path)
     # It returned while the worker still waits at the gate (a blocking open would have waited
     # for the gate and come back with the song): no stopwatch needed, whatever the load.
@@ -56,7 +65,9 @@ def test_songs_load_in_the_background(qtbot, window, song_path, monkeypatch) -> 
     assert blocker.args[0].name == "My Song" and window.song is blocker.args[0]
     assert not window.loader.busy and not window.loading_bar.isVisible()
     assert window.cursor().shape() == Qt.CursorShape.ArrowCursor
-    assert window.analysis is not None and len(window.analysis) == 30 * ANALYSIS_RATE
+    assert len(song_module.analysis_signal(window.song)) == 30 * ANALYSIS_RATE
+    # The analysis signal was made once, by the worker: a run will find it made.
+    assert len(resampled_in) == 1 and resampled_in[0] is not threading.main_thread()
     window.tag_panel.apply_preset("Piano")
     assert window.run_panel.run.isEnabled()
 

@@ -8,8 +8,9 @@ A contested bin is split in proportion to the claims and never handed out twice;
 claims add up to less than one the remainder stays in the residual, which therefore still holds
 whatever no listed source took. A single source is left as it is.
 
-:func:`stem_levels` says how loud each estimate's stem is against the song, so that a stem the
-separator all but left empty (:func:`quiet_stems`) can be pointed out to the musician.
+:func:`stem_levels` (a job's stems) and :func:`run_level` (a single run's) say how loud a stem
+is against the song, so that a stem the separator all but left empty (:func:`quiet_stems`) can
+be pointed out to the musician.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 
 from tagbox_gui.core.audio.atomic import write_atomically
 from tagbox_gui.core.errors import ConfigError
-from tagbox_gui.core.types import Estimate
+from tagbox_gui.core.types import Estimate, RunResult
 
 ESTIMATE_FORMAT = 3
 """Version of the .npz layout :func:`save_estimate` writes (3: with the learned query)."""
@@ -108,6 +109,23 @@ def stem_levels(mix: np.ndarray, estimates: Mapping[str, Estimate]) -> dict[str,
             ok = kept[name] > 0 and total > 0
             levels[name] = float(10 * np.log10(kept[name] / total)) if ok else -np.inf
     return {name: levels[name] for name in estimates if name in levels}
+
+
+def run_level(mix: np.ndarray, result: RunResult) -> float | None:
+    """A run's separated stem against the song over the run's region, in dB: the level
+    :func:`quiet_stems` judges a single run by (a job's stems are judged by :func:`stem_levels`,
+    from their masks, since a job keeps no separated signal).
+
+    ``mix`` is the song's analysis signal; ``result.separated`` is peak-normalised, as a run
+    returns it, and is brought back to the song's level. None for a run with no result.
+    """
+    if result.estimate is None or result.separated is None:
+        return None
+    est = result.estimate
+    region = np.asarray(mix[est.start : est.start + est.length], dtype=np.float32)
+    peak = float(np.max(np.abs(region))) if len(region) else 0.0
+    n = min(len(region), len(result.separated))
+    return level_db(result.separated[:n] * np.float32(peak or 1.0), region[:n])
 
 
 def level_db(signal: np.ndarray, reference: np.ndarray) -> float:

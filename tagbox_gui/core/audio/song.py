@@ -8,6 +8,7 @@ works on :func:`analysis_signal`, a mono 44.1 kHz copy; ``render_stems`` (in
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from math import gcd
 from pathlib import Path
@@ -103,19 +104,33 @@ def _check_samples(path: Path, data: np.ndarray) -> None:
         )
 
 
+_ANALYSED: weakref.WeakKeyDictionary[Song, np.ndarray] = weakref.WeakKeyDictionary()
+
+
 def analysis_signal(song: Song) -> np.ndarray:
     """The song as the optimisation hears it: float32 mono at 44.1 kHz, not normalised.
 
     Channels are averaged, then resampled with a polyphase (Kaiser-windowed sinc) filter at the
-    exact rational ratio. Its length is ``ceil(frames * 44100 / rate)``.
+    exact rational ratio. Its length is ``ceil(frames * 44100 / rate)``. It is made once per
+    :class:`Song` (a resampled 4-minute song takes about a second) and shared by everyone who
+    asks, so it is read-only, like the song's data; it goes when the song does.
     """
+    signal = _ANALYSED.get(song)
+    if signal is None:
+        signal = _ANALYSED.setdefault(song, _mono_resampled(song))
+    return signal
+
+
+def _mono_resampled(song: Song) -> np.ndarray:
     mono = np.asarray(song.data).mean(axis=1, dtype=np.float64)  # no float64 copy: 7x faster
     if song.rate != ANALYSIS_RATE:
         from scipy.signal import resample_poly  # imported here: scipy.signal takes ~1 s
 
         common = gcd(song.rate, ANALYSIS_RATE)
         mono = resample_poly(mono, ANALYSIS_RATE // common, song.rate // common)
-    return mono.astype(np.float32)
+    signal = mono.astype(np.float32)
+    signal.flags.writeable = False
+    return signal
 
 
 def analysis_span(song: Song, region: Region | None) -> tuple[int, int]:

@@ -99,14 +99,20 @@ class JobResult:
                 for name in self.results}  # fmt: skip
 
 
+def can_look_again(backend: str, mode: Mode) -> bool:
+    """Whether stems made by ``backend`` in ``mode`` can have a second look
+    (``core.separation.refine``): only masks of the learned separator can."""
+    return backend == "learned" and mode is Mode.MASK
+
+
 def refines(parts: Sequence[JobPart], second_look: bool = True) -> bool:
     """Whether a job of ``parts`` ends with a second look at its stems
     (``core.separation.refine``): asked for (``second_look``), and two parts or more, every one
-    masks of the learned separator."""
+    of which :func:`can_look_again`."""
     return (
         second_look
         and len(parts) >= 2
-        and all(p.config.backend == "learned" and p.config.mode is Mode.MASK for p in parts)
+        and all(can_look_again(p.config.backend, p.config.mode) for p in parts)
     )
 
 

@@ -65,7 +65,7 @@ class Refinement:
         self.length, self.hops = some.length, some.hops_per_window
         self.net = load_shipped(cache)[0]
         mix = analysis_signal(song)[some.start : some.start + some.length]
-        mix /= max(float(np.max(np.abs(mix))), 1e-12)  # peak-normalised, as the engine's
+        mix = mix / max(float(np.max(np.abs(mix))), 1e-12)  # peak-normalised, as the engine's
         device = self.net.query_mean.device
         self._mix = torch.from_numpy(np.ascontiguousarray(mix)).to(device).reshape(1, -1)
         self._claimed = {n: sum(e.masks[n] for e in self.firsts.values()) for n in some.masks}

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tagbox_gui.core.separation.job import can_look_again
 from tagbox_gui.core.separation.threads import AUTOMATIC, logical_cpus
 from tagbox_gui.core.types import Mode, Quantise, TaggerSpec
 from tagbox_gui.gui.settings import RunSettings
@@ -285,10 +286,8 @@ class SettingsPanel(QWidget):
         for widget in self._fixed_during_run():
             widget.setEnabled(idle)
         self.quantise.setEnabled(jukebox and idle)
-        learned_masks = self.backend.currentData() == "learned" and (
-            self.mode.currentData() == Mode.MASK.value
-        )
-        self.second_look.setEnabled(learned_masks and idle)
+        looks = can_look_again(self.backend.currentData(), Mode(self.mode.currentData()))
+        self.second_look.setEnabled(looks and idle)
         problem = self.problem()
         self.note.setText(problem)
         self.note.setVisible(bool(problem))
