@@ -86,6 +86,7 @@ class TrainConfig:
     look_share: float = 0.0  # of single and song examples: heard as the second look (kind "look")
     gap: float = 0.0  # chance of a gap in each source: it enters late, stops early or pauses
     snr_weight: float = 1.0  # weight of the SNR beside the SI-SDR in the loss (0: SI-SDR alone)
+    absent_weight: float = 1.0  # weight of an absent source's leak term in the loss
     init: str = ""  # weights a new run starts from (save_separator format); "": from scratch
     recipe: int = 2  # 1: the first recipe (energy-floored SI-SDR, lr halved at 80 %), retired
 
@@ -152,7 +153,8 @@ def _tensors(examples: list[Example]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def separation_loss(net: QuerySeparator, mix: torch.Tensor, target: torch.Tensor,
-                    query: torch.Tensor, snr_weight: float = 1.0) -> torch.Tensor:  # fmt: skip
+                    query: torch.Tensor, snr_weight: float = 1.0,
+                    absent_weight: float = 1.0) -> torch.Tensor:  # fmt: skip
     """Mean over the batch of minus the mean of SI-SDR and SNR (dB) of the masked mixture, / 10
     (the SNR weighed ``snr_weight`` against the SI-SDR's 1).
 
@@ -164,7 +166,12 @@ def separation_loss(net: QuerySeparator, mix: torch.Tensor, target: torch.Tensor
     sources it did not recognise, and on a sample library it had never heard it silenced
     guitar, piano and strings.) The SNR term keeps the level right, so the stems still add
     up to a sensible split of the song; it is capped at 30 dB. An absent source's term is the
-    level of what leaks through, relative to the mixture, down to -30 dB.
+    level of what leaks through, relative to the mixture, down to -30 dB, times
+    ``absent_weight``. At weight 1 the two mistakes cost unequally: a present source at -10 dB
+    in the mixture answered with a faint mask (SI-SDR about that of the mixture, SNR 0 dB)
+    costs a few dB against an honest try (about 7 dB against SI-SDR and SNR of +2 dB), while an
+    absent one answered with a stem at -10 dB costs 20 dB against silence; so where the
+    network cannot tell, "absent" is its cheaper answer (docs/separator.md, "Run v17a").
     """
     spec_mix = spectrum(mix)
     estimate = inverse(net(spec_mix.abs(), query) * spec_mix, mix.shape[1])
@@ -178,7 +185,7 @@ def separation_loss(net: QuerySeparator, mix: torch.Tensor, target: torch.Tensor
     leak = 10 * torch.log10((estimate_energy + 1e-10) / mix.pow(2).sum(dim=1))
     present = target_energy > 1e-8
     gain = (si_sdr + snr_weight * snr.clamp(max=30.0)) / (1 + snr_weight)
-    loss = torch.where(present, -gain, leak.clamp(min=-30.0))
+    loss = torch.where(present, -gain, absent_weight * leak.clamp(min=-30.0))
     return loss.mean() / 10
 
 
@@ -404,7 +411,7 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
         lr = learning_rate(config, step)
         for group in optimiser.param_groups:
             group["lr"] = lr
-        loss = separation_loss(net, mix, target, query, config.snr_weight)
+        loss = separation_loss(net, mix, target, query, config.snr_weight, config.absent_weight)
         optimiser.zero_grad()
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)

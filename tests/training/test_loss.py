@@ -69,6 +69,17 @@ def test_without_the_snr_a_present_sources_loss_ignores_the_level(mixture) -> No
     assert leak.item() == pytest.approx(-2.0, abs=1e-3)
 
 
+def test_the_absent_weight_scales_the_leak_term_alone(mixture) -> None:
+    mix, target = mixture
+    silence = torch.zeros_like(mix)
+    query = torch.zeros(2, 4)
+    for weight in (0.25, 0.5):
+        leak = separation_loss(ConstantMask(0.1), mix, silence, query, absent_weight=weight)
+        assert leak.item() == pytest.approx(-2.0 * weight, abs=1e-3)  # -20 dB, weighed
+        present = separation_loss(ConstantMask(0.3), mix, target, query, absent_weight=weight)
+        assert present.item() == pytest.approx(_loss(0.3, mix, target), abs=1e-6)
+
+
 def test_learning_rate_warms_up_then_decays_on_a_cosine() -> None:
     config = TrainConfig(steps=1000, lr=1e-3, warmup=100)
     rates = [learning_rate(config, step) for step in range(1000)]
