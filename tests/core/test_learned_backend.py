@@ -134,7 +134,7 @@ def test_the_mask_keeps_every_frame_of_the_separator(shipped) -> None:
     length = len(analysis_signal(song))
     assert estimate.hops_per_window == 4 and estimate.masks[2048].shape == (1025, 1 + length // 512)
     net, prototypes = shipped
-    mix = torch.from_numpy(analysis_signal(song))[None].float()
+    mix = torch.tensor(analysis_signal(song))[None]
     with torch.no_grad():
         own = mask_long(net, spectrum(resample(mix, ANALYSIS_RATE, NET_RATE)).abs(),
                         prototypes["piano"][None])[0].numpy()  # fmt: skip
