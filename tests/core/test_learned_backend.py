@@ -165,7 +165,7 @@ def test_weights_with_a_band_branch_separate_through_the_same_backend(
     # Steering can move the query of a network with the branch: its gradient reaches it.
     start = (prototypes["piano"] - banded.query_mean) / banded.query_std
     backend = LearnedBackend(load_shipped(cache)[0], start, SETTINGS)
-    latent = backend.init_latent(torch.from_numpy(analysis_signal(song))[None], seed=0)
+    latent = backend.init_latent(torch.tensor(analysis_signal(song))[None], seed=0)
     with torch.enable_grad():
         backend.decode(latent).pow(2).sum().backward()
     assert latent.grad is not None and float(latent.grad.abs().sum()) > 0
