@@ -421,8 +421,8 @@ def main(args: argparse.Namespace) -> int:
     if args.log_json:
         _write_json(args.log_json, _log(config, steps))
     print(f"separated: {paths[0]}\nresidual:  {paths[1]}")
-    level = run_level(analysis_signal(song), result)
-    if config.backend == "learned" and level is not None:
+    level = run_level(analysis_signal(song), result) if config.backend == "learned" else None
+    if level is not None:
         name = " + ".join(_stem_words(config)) or "the separated stem"
         _note_quiet({name: level}, "--example-region START:END, or --example FILE:START:END")
     return 0
