@@ -25,7 +25,7 @@ from tagbox_gui.cli.common import (
     tagger_spec,
 )
 from tagbox_gui.core.audio.atomic import check_file, check_folder, write_atomically
-from tagbox_gui.core.audio.estimates import describe_quiet, quiet_stems, run_level
+from tagbox_gui.core.audio.estimates import describe_quiet, judges_quiet, quiet_stems, run_level
 from tagbox_gui.core.errors import ConfigError, UserError
 from tagbox_gui.core.separation.backends import BACKENDS
 from tagbox_gui.core.store.models import ModelStore
@@ -421,7 +421,7 @@ def main(args: argparse.Namespace) -> int:
     if args.log_json:
         _write_json(args.log_json, _log(config, steps))
     print(f"separated: {paths[0]}\nresidual:  {paths[1]}")
-    level = run_level(analysis_signal(song), result) if config.backend == "learned" else None
+    level = run_level(analysis_signal(song), result) if judges_quiet([config.backend]) else None
     if level is not None:
         name = " + ".join(_stem_words(config)) or "the separated stem"
         _note_quiet({name: level}, "--example-region START:END, or --example FILE:START:END")
@@ -464,7 +464,7 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
     for part, path in zip(parts, stems, strict=True):
         print(f"{part.name}: {path}")
     print(f"rest: {rest}")
-    if all(part.config.backend == "learned" for part in parts):
+    if judges_quiet(part.config.backend for part in parts):
         _note_quiet(result.levels, "--each NAME=FILE:START:END")
     return 0
 

@@ -20,6 +20,7 @@ import numpy as np
 import soundfile as sf
 from PySide6.QtCore import QObject, Signal, Slot
 
+from tagbox_gui.core.audio.estimates import judges_quiet
 from tagbox_gui.core.dsp.display import mask_image
 from tagbox_gui.core.separation.job import (
     JobEvent,
@@ -171,7 +172,7 @@ class JobView(QObject):
                        "so the stems keep their first.")  # fmt: skip
         else:
             message = f"Separated {', '.join(done)} and the rest."
-        if all(part.config.backend == "learned" for part in self.parts):
+        if judges_quiet(part.config.backend for part in self.parts):
             message += quiet_sentence(outcome.levels, "Select a few seconds where it plays, name "
                                       "it and add the region as an example.")  # fmt: skip
         panel.finished(message)

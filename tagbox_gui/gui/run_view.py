@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtWidgets import QLabel, QMessageBox
 
 from tagbox_gui import APP_NAME, __version__
+from tagbox_gui.core.audio.estimates import judges_quiet
 from tagbox_gui.core.audio.export import JUKEBOX_LICENCE
 from tagbox_gui.core.audio.song import Song
 from tagbox_gui.core.separation.backends import BACKENDS
@@ -382,7 +383,7 @@ class RunView(QObject):
     @staticmethod
     def _quiet_note(session: RunSession) -> str:
         """What the end-of-run message adds when the learned separator's stem is very quiet."""
-        level = session.level() if session.config.backend == "learned" else None
+        level = session.level() if judges_quiet([session.config.backend]) else None
         if level is None:
             return ""
         name = " + ".join(session.stem_tags) or "The separated stem"

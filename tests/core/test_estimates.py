@@ -10,6 +10,7 @@ import pytest
 
 from tagbox_gui.core.audio.estimates import (
     describe_quiet,
+    judges_quiet,
     level_db,
     load_estimate,
     quiet_stems,
@@ -215,3 +216,11 @@ def test_quiet_stems_are_named_with_how_far_under_the_song_they_are() -> None:
     )
     assert describe_quiet({"guitar": -26.0}) == "guitar is very quiet (26 dB under the song)"
     assert describe_quiet(quiet_stems({"drums": -8.0})) == ""
+
+
+def test_only_stems_of_the_learned_separator_alone_are_judged_quiet() -> None:
+    assert judges_quiet(["learned"])
+    assert judges_quiet(iter(["learned", "learned"]))  # a generator, as a job's parts give
+    assert not judges_quiet(["learned", "light"])  # a light stem's level means something else
+    assert not judges_quiet(["jukebox"])
+    assert not judges_quiet([])  # nothing made, nothing to judge

@@ -16,7 +16,7 @@ be pointed out to the musician.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -133,6 +133,14 @@ def level_db(signal: np.ndarray, reference: np.ndarray) -> float:
     energy = float(np.sum(np.square(signal, dtype=np.float64)))
     total = float(np.sum(np.square(reference, dtype=np.float64)))
     return 10 * float(np.log10(energy / total)) if energy > 0 and total > 0 else -np.inf
+
+
+def judges_quiet(backends: Iterable[str]) -> bool:
+    """Whether stems made by ``backends`` are judged for being very quiet (:data:`QUIET_DB`):
+    only when every one is the learned separator, the backend whose "not recognised" answer
+    the threshold was measured on (another backend's quiet stem means something else)."""
+    names = list(backends)
+    return bool(names) and all(name == "learned" for name in names)
 
 
 def quiet_stems(levels: Mapping[str, float], threshold: float = QUIET_DB) -> dict[str, float]:
