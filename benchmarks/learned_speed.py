@@ -6,7 +6,7 @@ command runs as a child process, so its peak resident memory is its own (``ru_ma
 ``benchmarks/each_speed.py`` times ``--each`` with the same song and helpers.
 
     python benchmarks/learned_speed.py [--minutes 4] [--steps 0] [--tags piano]
-        [--shared ../shared] [--threads N]
+        [--shared ../shared] [--threads N] [--no-refine]
 """
 
 from __future__ import annotations
@@ -88,16 +88,23 @@ def main() -> None:
     parser = song_parser()
     parser.add_argument("--steps", type=int, default=0)
     parser.add_argument("--tags", default="piano")
+    parser.add_argument(
+        "--no-refine",
+        action="store_true",
+        help="the first look alone (no second look beside the bass and drums)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         song = long_song(args.shared, args.minutes, Path(tmp) / "song.wav")
         out, load = Path(tmp) / "out", load_average()
         wall, peak = timed_separate([str(song), "--tags", args.tags, "--steps", str(args.steps),
                                      "--backend", "learned", "--model-dir",
-                                     str(args.shared / "models"), "-o", str(out)],
+                                     str(args.shared / "models"), "-o", str(out),
+                                     *(["--no-refine"] if args.no_refine else [])],
                                     args.threads)  # fmt: skip
         error = add_back_error(song, sorted(out.glob("*.wav")))
-    print(f"{args.minutes:g} min stereo 44.1 kHz, --tags {args.tags}, {args.steps} steps: "
+    look = ", first look only" if args.no_refine else ""
+    print(f"{args.minutes:g} min stereo 44.1 kHz, --tags {args.tags}, {args.steps} steps{look}: "
           f"wall {wall:.1f} s, peak RSS {peak:.2f} GiB, max |separated + residual - song| "
           f"{error:.1e} (load average {load} before the run)")  # fmt: skip
 

@@ -268,9 +268,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     how.add_argument(
         "--refine",
         action=argparse.BooleanOptionalAction,
-        help="with --each and the learned backend: once every stem is separated, look at each "
-        "a second time, in the song without the others' stems (default: on; --no-refine is "
-        "faster)",
+        help="with the learned backend: once every stem of --each is separated, look at each "
+        "a second time, in the song without the others' stems; one instrument asked for by name "
+        "with 0 steps is looked at again in the song without the bass and the drums "
+        "(default: on; --no-refine is faster)",
     )
     how.add_argument(
         "--seed", type=int, default=0, metavar="N", help="random seed (default: %(default)s)"
@@ -398,6 +399,8 @@ def main(args: argparse.Namespace) -> int:
     from tagbox_gui.core.audio.export import stem_paths
     from tagbox_gui.core.audio.song import analysis_signal, load_song
     from tagbox_gui.core.separation import engine
+    from tagbox_gui.core.separation.cache import ModelCache
+    from tagbox_gui.core.separation.refine import helpers_for, looked_again
     from tagbox_gui.core.separation.threads import use_threads
 
     _check_request(args)
@@ -411,7 +414,10 @@ def main(args: argparse.Namespace) -> int:
         return _separate_each(args, store)
     song = load_song(args.song)
     config = build_config(args, store)
-    run = engine.run(config, song, store, measure_residual=False)  # checks every setting
+    cache = ModelCache()
+    run = engine.run(config, song, store, cache, measure_residual=False)  # checks every setting
+    helpers = helpers_for(config, cache) if args.refine is not False else ()
+    run = looked_again(run, song, helpers, cache)
     paths = stem_paths(args.output, song.name, _stem_words(config), _format(args),
                        template=_template(args))  # fmt: skip
     _refuse_existing(paths, args)
@@ -420,6 +426,8 @@ def main(args: argparse.Namespace) -> int:
     paths = _export(song, config, result, args)
     if args.log_json:
         _write_json(args.log_json, _log(config, steps))
+    if result.helpers:
+        print(f"looked again without the {' and the '.join(result.helpers)}", file=sys.stderr)
     print(f"separated: {paths[0]}\nresidual:  {paths[1]}")
     level = run_level(analysis_signal(song), result) if judges_quiet([config.backend]) else None
     if level is not None:
@@ -524,8 +532,6 @@ def _check_request(args: argparse.Namespace) -> None:
     """ConfigError for options that do not go together or name a file that is not there."""
     if args.tags is not None and args.each is not None:
         raise ConfigError("give either --tags (one separation) or --each (one per instrument)")
-    if args.refine is not None and args.each is None:
-        raise ConfigError("--refine and --no-refine are for --each: one stem has no second look")
     if args.tags is None and args.each is None and args.example is None:
         raise ConfigError("say what to separate: --tags piano, --each drums,bass or --example")
     if args.each is not None and args.example is not None:
@@ -628,7 +634,7 @@ def _export(song, config: RunConfig, result: RunResult, args: argparse.Namespace
     from tagbox_gui.core.separation.provenance import stem_provenance
 
     fmt = ExportFormat(args.format)
-    provenance = stem_provenance(song.path.name, config, result.best_step)
+    provenance = stem_provenance(song.path.name, config, result.best_step, helpers=result.helpers)
     return export_stems(song, result.estimate, args.output, _stem_words(config), fmt, provenance,
                         overwrite=args.overwrite, template=_template(args))  # fmt: skip
 

@@ -223,3 +223,5 @@ class RunResult:
     stopped: bool
     estimate: Estimate | None = None  # of the best step
     separated: np.ndarray | None = None  # analysis-rate mono estimate of the best step
+    # the helper instruments its stem was looked at again beside (core.separation.refine)
+    helpers: tuple[str, ...] = ()

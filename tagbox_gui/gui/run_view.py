@@ -277,11 +277,16 @@ class RunView(QObject):
         )
         w.run_panel.started(config.steps, f"Separating {', '.join(session.stem_tags)} in {where}")
         store, cache, engine_run, threads = w.store, self.cache, self.engine_run, settings.threads
+        second_look = settings.second_look
 
         def begin() -> engine.RunGenerator:  # runs in the worker thread
+            from tagbox_gui.core.separation.refine import helpers_for, looked_again
+
             use_threads(threads)
             session.prepare()
-            return engine_run(config, session.song, store, cache)
+            steps = engine_run(config, session.song, store, cache)
+            helpers = helpers_for(config, cache) if second_look else ()
+            return looked_again(steps, session.song, helpers, cache)
 
         run_id = w.controller.start(begin)
         self._frame.start()
@@ -372,6 +377,8 @@ class RunView(QObject):
             else f"{how} after {result.steps_done} steps; best step {result.best_step} "
             f"(loss {result.best_total:.4f})."
         )
+        if result.helpers:
+            message += f" Looked at again without the {' and the '.join(result.helpers)}."
         self.w.run_panel.finished(message + self._quiet_note(session))
         store = session.snapshots
         self.w.audition.set_history(

@@ -90,7 +90,9 @@ class RunSession:
 
     def provenance(self, step: int) -> dict[str, str]:
         """What made the stems of ``step``: written into the files' metadata."""
-        return stem_provenance(self.song.path.name, self.config, step, self.lr_at(step))
+        result = self.result
+        helpers = result.helpers if result is not None and step == result.best_step else ()
+        return stem_provenance(self.song.path.name, self.config, step, self.lr_at(step), helpers)
 
 
 def quiet_sentence(levels: Mapping[str, float], how: str) -> str:

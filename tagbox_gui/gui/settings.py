@@ -43,7 +43,7 @@ class RunSettings:
     threads: int = 0  # CPU threads of a separation; 0: automatic (core.separation.threads)
     preview_every: int = 5
     balance_tags: bool = False
-    second_look: bool = True  # a job of learned stems looks at each again (core.separation.refine)
+    second_look: bool = True  # learned stems are looked at again (core.separation.refine)
 
     def to_config(
         self,

@@ -94,9 +94,27 @@ def test_each_without_the_second_look_is_the_first_look(tmp_path: Path, capsys) 
     seconds = _add_up(song, [looked / f"song - {name}.wav" for name in names])
     assert "second look" not in sf.SoundFile(first / "song - drums.wav").comment
     assert not np.allclose(firsts[0], seconds[0], atol=1e-4)  # the look changed the stem
-    args = ["separate", str(song), "--tags", "piano", "--no-refine", "-o", str(tmp_path / "one")]
-    assert main(args) == 2
-    assert "--no-refine are for --each" in capsys.readouterr().err
+
+
+def test_one_instrument_is_looked_at_again_without_the_bass_and_drums(tmp_path: Path,
+                                                                     capsys) -> None:  # fmt: skip
+    song, none = _song(tmp_path / "song.wav"), str(tmp_path / "none")
+    said, stems = [], []
+    for name, more in (("looked", []), ("first", ["--no-refine"])):
+        args = ["separate", str(song), "--tags", "piano", "--model-dir", none,
+                "-o", str(tmp_path / name), *more]  # fmt: skip
+        code = main(args)
+        said.append(capsys.readouterr().err)
+        assert code == 0, said[-1]
+        out = tmp_path / name
+        _check_stems(song, out / "song - piano.wav", out / "song - no piano.wav")
+        stems.append(out / "song - piano.wav")
+    assert "looked again without the bass and the drums" in said[0]
+    assert "looked again" not in said[1]
+    assert "second look: asked again in the song without bass, drums" in sf.SoundFile(
+        stems[0]).comment.splitlines()  # fmt: skip
+    assert "second look" not in sf.SoundFile(stems[1]).comment
+    assert not np.allclose(sf.read(stems[0])[0], sf.read(stems[1])[0], atol=1e-4)
 
 
 @pytest.mark.slow

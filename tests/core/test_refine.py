@@ -14,9 +14,16 @@ from tagbox_gui.core.separation import engine
 from tagbox_gui.core.separation.backends.learned import load_shipped
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.loading import default_config
-from tagbox_gui.core.separation.refine import Refinement, can_refine, shared_estimates
+from tagbox_gui.core.separation.refine import (
+    LookBeside,
+    Refinement,
+    can_refine,
+    helpers_for,
+    looked_again,
+    shared_estimates,
+)
 from tagbox_gui.core.store.models import ModelStore
-from tagbox_gui.core.types import Estimate, Region
+from tagbox_gui.core.types import Command, CommandKind, Estimate, Example, Region
 
 RATE = 44_100
 
@@ -127,8 +134,81 @@ def test_a_long_song_is_looked_at_again_segment_by_segment_as_in_one_piece(cache
     song = _song(40.0)  # two segments of the engine's 29 s
     firsts = _firsts(song, cache)
     refinement = Refinement(song, firsts, cache)
-    assert len(refinement._segments) == 2
+    assert len(refinement._region.segments) == 2
     in_pieces = refinement.stem("piano").masks[2048]
-    refinement._segments = [Segment(0, refinement.length, 0, 0)]
+    refinement._region.segments = [Segment(0, refinement._region.length, 0, 0)]
     whole = refinement.stem("piano").masks[2048]
     assert np.abs(in_pieces - whole).mean() < 0.002 and np.abs(in_pieces - whole).max() < 0.05
+
+
+# ----- a single stem, looked at again beside helpers -------------------------------------------
+def _single(song: Song, cache: ModelCache, **fields) -> tuple:
+    config = default_config("learned", **{"tags": ("piano",), **fields})
+    steps = engine.run(config, song, ModelStore(Path("no-models")), cache)
+    return config, steps
+
+
+def test_a_single_instrument_has_helpers_that_are_not_itself(cache) -> None:
+    def helpers(**fields) -> tuple[str, ...]:
+        return helpers_for(default_config("learned", **fields), cache)
+
+    assert helpers(tags=("piano",)) == ("bass", "drums")
+    assert helpers(tags=("bass",)) == ("drums",)
+    assert helpers(tags=("contrabass",)) == ("drums",)  # a bass of the strings: not taken away
+    assert helpers(tags=("drums", "piano")) == ("bass",)
+    assert helpers(tags=("piano",), steps=3) == ()  # steered: every step is heard as it is
+    assert helpers(tags=("piano",), example=Example(Path("clip.wav"))) == ()  # may be a bass
+    assert helpers_for(default_config("light", tags=("piano",)), cache) == ()
+
+
+def test_a_helpers_first_look_is_what_a_run_asking_for_it_makes(song, cache) -> None:
+    firsts = _firsts(song, cache)
+    look = LookBeside(song, firsts["piano"], cache)
+    helpers = look.helpers(("bass", "drums"))  # both in one pass of the network
+    for name, helper in helpers.items():
+        assert np.abs(helper.masks[2048] - firsts[name].masks[2048]).max() < 1e-4
+        np.testing.assert_allclose(helper.query, firsts[name].query, rtol=1e-5, atol=1e-6)
+
+
+def test_a_single_stem_is_looked_at_again_beside_its_helpers(song, cache) -> None:
+    config, steps = _single(song, cache)
+    helpers = helpers_for(config, cache)
+    result = engine.run_to_end(looked_again(steps, song, helpers, cache))
+    assert result.helpers == ("bass", "drums") and result.steps_done == 0
+    first = engine.run_to_end(_single(song, cache)[1])
+    firsts = _firsts(song, cache)
+    expected = Refinement(song, {"piano": first.estimate, "bass": firsts["bass"],
+                                 "drums": firsts["drums"]}, cache).stem("piano")  # fmt: skip
+    mask = result.estimate.masks[2048]
+    assert np.abs(mask - expected.masks[2048]).max() < 1e-4
+    assert mask.min() >= 0.0 and mask.max() <= 1.0  # the stems still add up to the song
+    assert np.abs(mask - first.estimate.masks[2048]).mean() > 1e-3  # it did change the stem
+    np.testing.assert_array_equal(result.estimate.query, first.estimate.query)
+    # Its separated signal is the song through the new mask, as the engine makes one.
+    look = LookBeside(song, first.estimate, cache)
+    np.testing.assert_allclose(look._region.separated(first.estimate), first.separated,
+                               atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(look._region.separated(result.estimate), result.separated,
+                               atol=1e-6)  # fmt: skip
+
+
+def test_a_stop_during_the_look_keeps_the_first(song, cache) -> None:
+    config, steps = _single(song, cache)
+    first = engine.run_to_end(_single(song, cache)[1])
+    looking = looked_again(steps, song, helpers_for(config, cache), cache)
+    assert next(looking) is None  # before the first helper's pass
+    assert looking.send(Command(CommandKind.PAUSE)) is None
+    assert looking.send(None) is None  # held while paused
+    with pytest.raises(StopIteration) as end:
+        looking.send(Command(CommandKind.STOP))
+    result = end.value.value
+    assert result.helpers == ()
+    np.testing.assert_array_equal(result.estimate.masks[2048], first.estimate.masks[2048])
+
+
+def test_without_helpers_a_run_is_left_as_it_is(song, cache) -> None:
+    _, steps = _single(song, cache)
+    first = engine.run_to_end(_single(song, cache)[1])
+    result = engine.run_to_end(looked_again(steps, song, (), cache))
+    assert result.helpers == ()
+    np.testing.assert_array_equal(result.estimate.masks[2048], first.estimate.masks[2048])

@@ -85,6 +85,19 @@ def test_carry_to_its_own_grid_is_the_identity_and_44k_keeps_times_and_freqs() -
     torch.testing.assert_close(mask_for_stft(mask, 44_100, 2048, 1024, 25)[:100], mask[:100, ::2])
 
 
+def test_interpolation_at_whole_positions_is_the_values_and_between_them_linear() -> None:
+    from tagbox_gui.core.nets.separator import _interp_last
+
+    values = torch.tensor([[0.0, 1.0, 4.0, 9.0], [1.0, 1.0, 0.0, 0.0]])
+    whole = torch.arange(3, dtype=torch.float64)
+    torch.testing.assert_close(_interp_last(values, whole), values[:, :3])
+    between = torch.tensor([0.5, 2.25, 7.0], dtype=torch.float64)  # the last one is clamped
+    expected = torch.tensor([[0.5, 5.25, 9.0], [1.0, 0.0, 0.0]])
+    torch.testing.assert_close(_interp_last(values, between), expected)
+    shifted = torch.arange(1, 4, dtype=torch.float64)  # whole, but not from 0: interpolated
+    torch.testing.assert_close(_interp_last(values, shifted), values[:, 1:])
+
+
 def test_spectrum_round_trip() -> None:
     x = torch.randn(1, RATE)
     torch.testing.assert_close(inverse(spectrum(x), RATE), x, atol=1e-5, rtol=0)

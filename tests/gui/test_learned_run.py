@@ -91,11 +91,15 @@ def test_a_real_one_pass_run_gives_stems_that_add_up(qtbot, tmp_path: Path, mode
     with qtbot.waitSignal(window.controller.run_finished, timeout=60_000) as blocker:
         assert window.run_view.start() is not None
     result = blocker.args[0]
+    # Looked at again beside the bass (the drums are what was asked for), and said so.
+    assert result.helpers == ("bass",)
+    assert "Looked at again without the bass." in window.run_panel.status.text()
+    session = window.run_view.session
+    assert session.provenance(0)["second look"] == "asked again in the song without bass"
     song = window.song
     separated, residual = render_stems(song, result.estimate)
     assert separated.shape == song.data.shape
     np.testing.assert_allclose(separated + residual, song.data, atol=1e-6)
-    session = window.run_view.session
     rendered = level_db(separated.mean(axis=1), song.data.mean(axis=1))
     assert session.level() == pytest.approx(rendered, abs=1.0)  # the stem the files hold
     note = window.run_view._quiet_note
@@ -104,4 +108,23 @@ def test_a_real_one_pass_run_gives_stems_that_add_up(qtbot, tmp_path: Path, mode
     assert note(session) == (" Drums is very quiet (40 dB under the song): an instrument that "
                              "plays louder than that was not recognised. Select a few seconds "
                              "where it plays and use the region as the example.")  # fmt: skip
+    window.controller.shutdown(5000)
+
+
+@pytest.mark.slow
+def test_one_stem_keeps_its_first_look_without_the_second_look(
+    qtbot, tmp_path: Path, model_dir: Path, song_path: Path
+) -> None:
+    settings = AppSettings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    window = MainWindow(ModelStore(model_dir), settings, player=fake_player())
+    qtbot.addWidget(window)
+    window.run_view.reset_settings()
+    window.settings_panel.second_look.setChecked(False)
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    with qtbot.waitSignal(window.controller.run_finished, timeout=60_000) as blocker:
+        assert window.run_view.start() is not None
+    assert blocker.args[0].helpers == ()
+    assert "Looked at again" not in window.run_panel.status.text()
+    assert "second look" not in window.run_view.session.provenance(0)
     window.controller.shutdown(5000)

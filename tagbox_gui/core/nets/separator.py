@@ -255,7 +255,8 @@ def mask_for_stft(mask: Tensor, rate: int, n_fft: int, hop: int, frames: int) ->
     around that time, linearly interpolated; bin ``k`` (``k * rate / n_fft`` Hz) the nearest
     frequencies likewise; above the separator's band, the mean over :data:`HIGH_BAND_HZ`.
     """
-    times = torch.arange(frames, dtype=torch.float64) * hop / rate * RATE / HOP
+    step = hop * RATE / (rate * HOP)  # separator frames per target frame: 1.0 exactly at 44.1 kHz
+    times = torch.arange(frames, dtype=torch.float64) * step
     mask = _interp_last(mask.float(), times)  # [BINS, frames]; positions in float64
     freqs = torch.arange(n_fft // 2 + 1, dtype=torch.float64) * rate / n_fft
     low = freqs <= RATE / 2 - RATE / N_FFT
@@ -266,8 +267,15 @@ def mask_for_stft(mask: Tensor, rate: int, n_fft: int, hop: int, frames: int) ->
 
 
 def _interp_last(values: Tensor, positions: Tensor) -> Tensor:
-    """``values [..., n]`` linearly interpolated at fractional ``positions`` (clamped)."""
+    """``values [..., n]`` linearly interpolated at fractional ``positions`` (clamped).
+
+    Positions 0, 1, 2, ... (a song at 44.1 kHz on the separator's own grid, the usual case)
+    are the values themselves: they are returned as they are, without interpolating."""
     n = values.shape[-1]
+    if positions.numel() <= n and torch.equal(
+        positions, torch.arange(positions.numel(), dtype=positions.dtype)
+    ):
+        return values[..., : positions.numel()]
     positions = positions.clamp(0, n - 1)
     left = positions.floor().long().clamp(max=n - 1)
     right = (left + 1).clamp(max=n - 1)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from tagbox_gui.core.audio.estimates import share, stem_levels
 from tagbox_gui.core.errors import ConfigError
+from tagbox_gui.core.separation.provenance import second_look_beside
 from tagbox_gui.core.types import (
     Command,
     CommandKind,
@@ -94,8 +95,7 @@ class JobResult:
         """What each stem's metadata says of its second look (none without one)."""
         if not self.refined:
             return {}
-        return {name: "asked again in the song without "
-                + ", ".join(other for other in self.results if other != name)
+        return {name: second_look_beside([other for other in self.results if other != name])
                 for name in self.results}  # fmt: skip
 
 
@@ -207,7 +207,7 @@ def _drive(parts: list[JobPart], song: Song, store: ModelStore, cache: ModelCach
     results: dict[str, RunResult] = {}
     for index, part in enumerate(parts):
         command = yield JobEvent(index, part.name, done, total)
-        if _is_stop(command):
+        if is_stop(command):
             return _first_look(results, stopped=True)
         steps = runner(part.config, song, store, cache)
         result, command = None, None  # a fresh engine run takes None first
@@ -228,7 +228,7 @@ def _drive(parts: list[JobPart], song: Song, store: ModelStore, cache: ModelCach
         done = sum(p.units for p in parts[: index + 1])
         results[part.name] = result
         command = yield JobEvent(index, part.name, done, total, result=result)
-        if _is_stop(command):
+        if is_stop(command):
             return _first_look(results, stopped=index + 1 < len(parts))
     if not refines(parts, second_look):
         return _first_look(results, stopped=False)
@@ -257,14 +257,14 @@ def _refine(results: dict[str, RunResult], song: Song, cache: ModelCache, done: 
     second = {}
     for index, name in enumerate(refinement.firsts):
         command = yield JobEvent(index, name, done + index, total, refining=True)
-        command = yield from _hold(command)
-        if _is_stop(command):
+        command = yield from hold_while_paused(command)
+        if is_stop(command):
             return _first_look(results, stopped=False)
         second[name] = refinement.stem(name)
     return JobResult(results, stopped=False, estimates=refinement.shared(second), refined=True)
 
 
-def _hold(command: Command | None) -> Generator[None, Command | None, Command | None]:
+def hold_while_paused(command: Command | None) -> Generator[None, Command | None, Command | None]:
     """After a PAUSE, yield None until RESUME or STOP comes; the command to act on."""
     paused = command is not None and command.kind is CommandKind.PAUSE
     while paused:
@@ -273,5 +273,5 @@ def _hold(command: Command | None) -> Generator[None, Command | None, Command | 
     return command
 
 
-def _is_stop(command: Command | None) -> bool:
+def is_stop(command: Command | None) -> bool:
     return command is not None and command.kind is CommandKind.STOP

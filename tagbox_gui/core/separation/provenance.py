@@ -17,11 +17,12 @@ if TYPE_CHECKING:
     from tagbox_gui.core.separation.job import JobPart, JobResult
 
 
-def stem_provenance(song_name: str, config: RunConfig, step: int,
-                    lr: float | None = None) -> dict[str, str]:  # fmt: skip
+def stem_provenance(song_name: str, config: RunConfig, step: int, lr: float | None = None,
+                    helpers: tuple[str, ...] = ()) -> dict[str, str]:  # fmt: skip
     """What made the stems of step ``step`` of a run of ``config`` on the song ``song_name``;
     ``lr`` is the learning rate that step was made with (the config's unless it was changed
-    during the run)."""
+    during the run), ``helpers`` those its stem was looked at again beside
+    (``core.separation.refine.looked_again``; ``RunResult.helpers``)."""
     c = config
     region = "whole song" if c.region is None else f"{c.region.start:.2f}-{c.region.end:.2f} s"
     steered = c.steps > 0
@@ -40,7 +41,13 @@ def stem_provenance(song_name: str, config: RunConfig, step: int,
         "quantise": c.quantise.value if c.backend == "jukebox" else "-",
         "seed": str(c.seed),
         "region": region,
+        **({"second look": second_look_beside(helpers)} if helpers else {}),
     }
+
+
+def second_look_beside(others: Sequence[str]) -> str:
+    """What a stem's metadata says of a second look in the song without ``others``."""
+    return "asked again in the song without " + ", ".join(others)
 
 
 def job_provenance(song_name: str, parts: Sequence[JobPart],

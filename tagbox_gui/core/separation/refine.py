@@ -14,7 +14,7 @@ gained on held-out songs. A stem asked for alone, or made by another backend, is
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -24,14 +24,21 @@ import torch
 from tagbox_gui.core.audio.estimates import share
 from tagbox_gui.core.audio.song import analysis_signal
 from tagbox_gui.core.dsp.spectral import istft, stft
-from tagbox_gui.core.separation.backends.learned import SETTINGS, LearnedBackend, load_shipped
+from tagbox_gui.core.separation.backends.learned import (
+    SETTINGS,
+    LearnedBackend,
+    load_shipped,
+    prototype_key,
+)
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.engine import run_segments
-from tagbox_gui.core.separation.segments import stitch_frames
+from tagbox_gui.core.separation.job import can_look_again, hold_while_paused, is_stop
+from tagbox_gui.core.separation.segments import stitch_audio, stitch_frames
 from tagbox_gui.core.types import RunConfig
 
 if TYPE_CHECKING:
     from tagbox_gui.core.audio.song import Song
+    from tagbox_gui.core.separation.engine import RunGenerator
     from tagbox_gui.core.types import Estimate
 
 
@@ -62,16 +69,9 @@ class Refinement:
                              "are refined")  # fmt: skip
         self.firsts = dict(estimates)
         some = next(iter(self.firsts.values()))
-        self.length, self.hops = some.length, some.hops_per_window
         self.net = load_shipped(cache)[0]
-        mix = analysis_signal(song)[some.start : some.start + some.length]
-        mix = mix / max(float(np.max(np.abs(mix))), 1e-12)  # peak-normalised, as the engine's
-        device = self.net.query_mean.device
-        self._mix = torch.from_numpy(np.ascontiguousarray(mix)).to(device).reshape(1, -1)
+        self._region = _Region(song, some, self.net.query_mean.device)
         self._claimed = {n: sum(e.masks[n] for e in self.firsts.values()) for n in some.masks}
-        self._segments = run_segments(  # as the engine cuts a run with its default length
-            self.length, list(some.masks), self.hops, RunConfig.segment_seconds
-        )
 
     @torch.no_grad()
     def stem(self, name: str) -> Estimate:
@@ -79,36 +79,19 @@ class Refinement:
         separator's mask of the song without the other stems (not yet shared)."""
         first = self.firsts[name]
         net = self.net
-        query = torch.from_numpy(first.query).to(self._mix.device)  # type: ignore[arg-type]
+        query = torch.from_numpy(first.query).to(net.query_mean.device)  # type: ignore[arg-type]
         backend = LearnedBackend(net, (query - net.query_mean) / net.query_std, SETTINGS)
         masks = {}
         for n, claimed in self._claimed.items():  # in place where it can: masks are large
             divisor = np.maximum(claimed, 1.0)  # as share() divides: m~ = m / max(sum m, 1)
             keep = np.subtract(claimed, first.masks[n], dtype=np.float32)
             np.clip(np.subtract(1.0, np.divide(keep, divisor, out=keep), out=keep), 0, 1, out=keep)
-            second = self._mask_without_others(backend, keep, n)
+            second = self._region.masks(backend, n, keep)[0]
             second *= keep
             second += np.divide(first.masks[n], divisor, out=divisor)
             second *= 0.5
             masks[n] = second
         return replace(first, masks=masks)
-
-    def _mask_without_others(self, backend: LearnedBackend, keep: np.ndarray, n: int) -> np.ndarray:
-        """The separator's mask ``(bins, frames)`` of the song masked by ``keep`` on the grid of
-        FFT size ``n``, made segment by segment and crossfaded as the engine makes the first
-        (so the memory it takes does not grow with the song)."""
-        hop = n // self.hops
-        device = self._mix.device
-        parts = []
-        for segment in self._segments:
-            spectrum = stft(self._mix[:, segment.start : segment.end], n, self.hops)
-            first_frame = segment.start // hop
-            kept = keep[:, first_frame : first_frame + spectrum.shape[-1]]
-            kept_t = torch.from_numpy(np.ascontiguousarray(kept)).to(device)
-            without_others = istft(spectrum * kept_t, n, segment.length, self.hops)
-            latent = backend.init_latent(without_others, seed=0)
-            parts.append(backend.masks(latent, {n: spectrum})[n][0].cpu().numpy())
-        return stitch_frames(self._segments, parts, hop, keep.shape[1])
 
     def shared(self, second: Mapping[str, Estimate]) -> dict[str, Estimate]:
         """The stems sharing the mixture: the second estimates of every stem (made by
@@ -128,3 +111,156 @@ def shared_estimates(
         return share(estimates)
     refinement = Refinement(song, estimates, cache or ModelCache())
     return refinement.shared({name: refinement.stem(name) for name in refinement.firsts})
+
+
+class _Region:
+    """The song's region an estimate covers, as the separator hears it: the analysis signal,
+    peak-normalised as the engine's, cut into the segments the engine runs with its default
+    length, so that masks made here are made (and crossfaded) as the first ones were."""
+
+    def __init__(self, song: Song, estimate: Estimate, device: torch.device) -> None:
+        self.length, self.hops = estimate.length, estimate.hops_per_window
+        mix = analysis_signal(song)[estimate.start : estimate.start + estimate.length]
+        mix = mix / max(float(np.max(np.abs(mix))), 1e-12)
+        self.mix = torch.from_numpy(np.ascontiguousarray(mix)).to(device).reshape(1, -1)
+        self.segments = run_segments(
+            self.length, list(estimate.masks), self.hops, RunConfig.segment_seconds
+        )
+
+    def frames(self, n: int) -> int:
+        """The frames of the grid of FFT size ``n`` over the region."""
+        return 1 + self.length // (n // self.hops)
+
+    def masks(
+        self,
+        backend: LearnedBackend,
+        n: int,
+        keep: np.ndarray | None = None,
+        queries: torch.Tensor | None = None,
+    ) -> list[np.ndarray]:
+        """The separator's masks ``(bins, frames)`` on the grid of FFT size ``n`` for the
+        region, or for the region masked by ``keep`` (the same grid): one for the backend's own
+        query, or one per row of the standardised ``queries`` ``[k, dim]``, all in one pass of
+        the network. Made segment by segment (the memory does not grow with the song)."""
+        hop = n // self.hops
+        parts = []
+        for segment in self.segments:
+            spectrum = stft(self.mix[:, segment.start : segment.end], n, self.hops)
+            heard = self.mix[:, segment.start : segment.end]
+            if keep is not None:
+                first_frame = segment.start // hop
+                kept = keep[:, first_frame : first_frame + spectrum.shape[-1]]
+                kept_t = torch.from_numpy(np.ascontiguousarray(kept)).to(spectrum.device)
+                heard = istft(spectrum * kept_t, n, segment.length, self.hops)
+            latent = backend.init_latent(heard, seed=0)
+            latent = latent if queries is None else queries
+            parts.append(backend.masks(latent, {n: spectrum})[n].cpu().numpy())
+        return [
+            stitch_frames(self.segments, [part[i] for part in parts], hop, self.frames(n))
+            for i in range(parts[0].shape[0])
+        ]
+
+    @torch.no_grad()
+    def separated(self, estimate: Estimate) -> np.ndarray:
+        """The region masked by ``estimate``'s masks (the mean over its FFT sizes), mono at the
+        analysis rate and peak-normalised like the region: what a run's ``separated`` is."""
+        parts = []
+        for segment in self.segments:
+            piece = self.mix[:, segment.start : segment.end]
+            signals = []
+            for n, mask in estimate.masks.items():
+                spectrum = stft(piece, n, self.hops)
+                first_frame = segment.start // (n // self.hops)
+                kept = mask[:, first_frame : first_frame + spectrum.shape[-1]]
+                kept_t = torch.from_numpy(np.ascontiguousarray(kept)).to(spectrum.device)
+                signals.append(istft(spectrum * kept_t, n, segment.length, self.hops)[0])
+            parts.append(torch.stack(signals).mean(dim=0).cpu().numpy())
+        return stitch_audio(self.segments, parts, self.length)
+
+
+HELPERS = ("bass", "drums")
+"""What a single stem is looked at again beside (:func:`looked_again`): the instruments the
+separator separates best, and the ones that most often hide the others from it
+(docs/separator.md, "A second look for a single instrument")."""
+
+
+def helpers_for(config: RunConfig, cache: ModelCache) -> tuple[str, ...]:
+    """The helpers a single run of ``config`` is looked at again beside: for a one-pass run
+    (0 steps) of the learned separator in mask mode, asked for by instrument, each of
+    :data:`HELPERS` that no instrument it asks for is (a bass, or a contrabass, is not taken
+    away from itself); none for a run asked for by an example, which may be anything."""
+    if config.steps or config.example is not None or not can_look_again(config.backend,
+                                                                          config.mode):  # fmt: skip
+        return ()
+    prototypes = load_shipped(cache)[1]
+    asked = [prototype_key(word, prototypes) or word.lower() for word in config.tags]
+    return tuple(helper for helper in HELPERS if not any(helper in key for key in asked))
+
+
+class LookBeside:
+    """A single stem's second look (module docstring) beside helper stems: instruments asked
+    for by their prototypes only to be taken away from the song, whose own stems are dropped.
+    :meth:`helpers` makes the helpers' first looks, :meth:`stem` the stem's second look."""
+
+    ASKED = "\0asked"  # the stem's name among the helpers' (no instrument is called that)
+
+    def __init__(self, song: Song, estimate: Estimate, cache: ModelCache) -> None:
+        if not self.can_look(estimate):
+            raise ValueError("only a mask of the learned separator, with its query, is "
+                             "looked at again")  # fmt: skip
+        self.song, self.estimate, self.cache = song, estimate, cache
+        self.net, self.prototypes = load_shipped(cache)
+        self._region = _Region(song, estimate, self.net.query_mean.device)
+
+    @staticmethod
+    def can_look(estimate: Estimate) -> bool:
+        """Whether ``estimate`` can be looked at again: masks of the learned separator, with
+        the query that made them."""
+        return bool(estimate.masks) and estimate.audio is None and estimate.query is not None
+
+    @torch.no_grad()
+    def helpers(self, names: Sequence[str]) -> dict[str, Estimate]:
+        """The helpers' first looks, each asked for by its prototype, on the stem's grid: one
+        pass of the network for all of them."""
+        net = self.net
+        queries = torch.stack([self.prototypes[name] for name in names]).to(net.query_mean.device)
+        latents = (queries - net.query_mean) / net.query_std
+        backend = LearnedBackend(net, latents[0], SETTINGS)
+        masks = {n: self._region.masks(backend, n, queries=latents) for n in self.estimate.masks}
+        return {
+            name: replace(self.estimate, masks={n: masks[n][i] for n in masks},
+                          query=queries[i].cpu().numpy())
+            for i, name in enumerate(names)
+        }  # fmt: skip
+
+    def stem(self, helpers: Mapping[str, Estimate]) -> tuple[Estimate, np.ndarray]:
+        """The stem's second look beside ``helpers`` (their first looks, :meth:`helpers`) and
+        its separated signal (as a run's ``separated``). The helpers get no second look, and
+        the stem does not share the song with them afterwards: it keeps the mean of its first
+        mask and of its mask in the song without them."""
+        estimates = {self.ASKED: self.estimate, **helpers}
+        second = Refinement(self.song, estimates, self.cache).stem(self.ASKED)
+        return second, self._region.separated(second)
+
+
+def looked_again(
+    steps: RunGenerator, song: Song, helpers: tuple[str, ...], cache: ModelCache
+) -> RunGenerator:
+    """``steps``, a single run of the engine, its stem looked at again beside ``helpers``
+    (:func:`helpers_for`, :class:`LookBeside`) once it has ended. The engine's protocol holds
+    throughout: the look yields ``None`` before each pass of the separator, holds while
+    paused, and a STOP keeps the first look."""
+    result = yield from steps
+    first = result.estimate
+    if not helpers or result.stopped or first is None or not LookBeside.can_look(first):
+        return result
+    look = LookBeside(song, first, cache)
+    made: dict[str, Estimate] = {}
+    for helpers_pass in (True, False):  # the helpers' pass, then the stem's own
+        command = yield from hold_while_paused((yield None))
+        if is_stop(command):
+            return result
+        if helpers_pass:
+            made = look.helpers(helpers)
+    estimate, separated = look.stem(made)
+    return replace(result, estimate=estimate, separated=separated, helpers=helpers)

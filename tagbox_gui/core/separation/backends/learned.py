@@ -19,7 +19,7 @@ deviations, stays at most ``trust_radius``.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -98,10 +98,7 @@ def prototype_query(words: tuple[str, ...], prototypes: dict[str, torch.Tensor])
         raise ConfigError("name an instrument or give an example clip to separate")
     rows = []
     for word in words:
-        preset = find_preset(word)
-        keys = [word.strip().lower().replace(" ", "_")]  # the most specific name first
-        keys += [preset.name.lower()] if preset else []
-        key = next((k for k in keys if k in prototypes), None)
+        key = prototype_key(word, prototypes)
         if key is None:
             known = sorted(name.replace("_", " ") for name in prototypes)
             raise ConfigError(
@@ -111,6 +108,15 @@ def prototype_query(words: tuple[str, ...], prototypes: dict[str, torch.Tensor])
             )
         rows.append(prototypes[key])
     return torch.stack(rows).mean(dim=0)
+
+
+def prototype_key(word: str, prototypes: Mapping[str, torch.Tensor]) -> str | None:
+    """The name of the prototype ``word`` asks for: the word itself, else the preset it names
+    (``core.separation.tags.find_preset``); None when there is none."""
+    preset = find_preset(word)
+    keys = [word.strip().lower().replace(" ", "_")]  # the most specific name first
+    keys += [preset.name.lower()] if preset else []
+    return next((k for k in keys if k in prototypes), None)
 
 
 def has_prototype(word: str) -> bool:
@@ -191,13 +197,18 @@ class LearnedBackend(Backend):
     def masks(
         self, latent: torch.Tensor, mix_stfts: dict[int, torch.Tensor]
     ) -> dict[int, torch.Tensor]:
-        """The separator's mask carried onto every FFT size's grid of the analysis signal."""
+        """The separator's mask carried onto every FFT size's grid of the analysis signal,
+        ``[k, bins, frames]`` for a latent of ``k`` queries ``[k, dim]`` (one pass of the
+        network for all of them)."""
         if self._magnitude is None:
             raise RuntimeError("init_latent must come first")
-        mask = mask_long(self.net, self._magnitude, self.query(latent))[0]
+        k = latent.shape[0]
+        masks = mask_long(self.net, self._magnitude.expand(k, -1, -1), self.query(latent))
         hop = {n: n // HOPS_PER_WINDOW for n in mix_stfts}
         return {
-            n: mask_for_stft(mask, ANALYSIS_RATE, n, hop[n], spec.shape[-1]).reshape(spec.shape)
+            n: torch.stack(
+                [mask_for_stft(mask, ANALYSIS_RATE, n, hop[n], spec.shape[-1]) for mask in masks]
+            ).reshape(k, *spec.shape[-2:])
             for n, spec in mix_stfts.items()
         }
 
