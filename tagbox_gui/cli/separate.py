@@ -400,7 +400,8 @@ def main(args: argparse.Namespace) -> int:
     from tagbox_gui.core.audio.song import analysis_signal, load_song
     from tagbox_gui.core.separation import engine
     from tagbox_gui.core.separation.cache import ModelCache
-    from tagbox_gui.core.separation.refine import helpers_for, looked_again
+    from tagbox_gui.core.separation.job import helpers_for
+    from tagbox_gui.core.separation.refine import looked_again
     from tagbox_gui.core.separation.threads import use_threads
 
     _check_request(args)

@@ -7,6 +7,7 @@ tuples and strings, so a value can cross threads safely.
 from __future__ import annotations
 
 import enum
+from collections.abc import Generator
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -161,6 +162,21 @@ class Command:
 
     kind: CommandKind
     value: float | None = None
+
+
+def is_stop(command: Command | None) -> bool:
+    """Whether ``command`` is a STOP."""
+    return command is not None and command.kind is CommandKind.STOP
+
+
+def hold_while_paused(command: Command | None) -> Generator[None, Command | None, Command | None]:
+    """After a PAUSE, yield None until RESUME or STOP comes; the command to act on (a
+    generator of the engine's protocol holds with ``yield from``)."""
+    paused = command is not None and command.kind is CommandKind.PAUSE
+    while paused:
+        command = yield None
+        paused = command is None or command.kind not in (CommandKind.RESUME, CommandKind.STOP)
+    return command
 
 
 @dataclass(frozen=True)

@@ -280,7 +280,8 @@ class RunView(QObject):
         second_look = settings.second_look
 
         def begin() -> engine.RunGenerator:  # runs in the worker thread
-            from tagbox_gui.core.separation.refine import helpers_for, looked_again
+            from tagbox_gui.core.separation.job import helpers_for
+            from tagbox_gui.core.separation.refine import looked_again
 
             use_threads(threads)
             session.prepare()

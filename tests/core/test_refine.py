@@ -13,12 +13,12 @@ from tagbox_gui.core.audio.song import Song
 from tagbox_gui.core.separation import engine
 from tagbox_gui.core.separation.backends.learned import load_shipped
 from tagbox_gui.core.separation.cache import ModelCache
+from tagbox_gui.core.separation.job import helpers_for
 from tagbox_gui.core.separation.loading import default_config
 from tagbox_gui.core.separation.refine import (
     LookBeside,
     Refinement,
     can_refine,
-    helpers_for,
     looked_again,
     shared_estimates,
 )

@@ -24,15 +24,15 @@ from typing import TYPE_CHECKING
 
 from tagbox_gui.core.audio.estimates import share, stem_levels
 from tagbox_gui.core.errors import ConfigError
-from tagbox_gui.core.separation.provenance import second_look_beside
 from tagbox_gui.core.types import (
     Command,
-    CommandKind,
     Estimate,
     Mode,
     RunConfig,
     RunResult,
     StepResult,
+    hold_while_paused,
+    is_stop,
 )
 
 if TYPE_CHECKING:  # the engine loads torch: imported when a job runs, not with this module
@@ -264,14 +264,27 @@ def _refine(results: dict[str, RunResult], song: Song, cache: ModelCache, done: 
     return JobResult(results, stopped=False, estimates=refinement.shared(second), refined=True)
 
 
-def hold_while_paused(command: Command | None) -> Generator[None, Command | None, Command | None]:
-    """After a PAUSE, yield None until RESUME or STOP comes; the command to act on."""
-    paused = command is not None and command.kind is CommandKind.PAUSE
-    while paused:
-        command = yield None
-        paused = command is None or command.kind not in (CommandKind.RESUME, CommandKind.STOP)
-    return command
+def second_look_beside(others: Sequence[str]) -> str:
+    """What a stem's metadata says of a second look in the song without ``others``."""
+    return "asked again in the song without " + ", ".join(others)
 
 
-def is_stop(command: Command | None) -> bool:
-    return command is not None and command.kind is CommandKind.STOP
+HELPERS = ("bass", "drums")
+"""What a single stem is looked at again beside (``core.separation.refine.looked_again``): the
+instruments the separator separates best, and the ones that most often hide the others from it
+(docs/separator.md, "A second look for a single instrument")."""
+
+
+def helpers_for(config: RunConfig, cache: ModelCache) -> tuple[str, ...]:
+    """The helpers a single run of ``config`` is looked at again beside: for a one-pass run
+    (0 steps) of the learned separator in mask mode, asked for by instrument, each of
+    :data:`HELPERS` that no instrument it asks for is (a bass, or a contrabass, is not taken
+    away from itself); none for a run asked for by an example, which may be anything."""
+    one_pass_by_name = config.steps == 0 and config.example is None
+    if not (one_pass_by_name and can_look_again(config.backend, config.mode)):
+        return ()
+    from tagbox_gui.core.separation.backends.learned import load_shipped, prototype_key
+
+    prototypes = load_shipped(cache)[1]
+    asked = [prototype_key(word, prototypes) or word.lower() for word in config.tags]
+    return tuple(helper for helper in HELPERS if not any(helper in key for key in asked))

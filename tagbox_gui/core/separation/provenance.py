@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from tagbox_gui.core.separation.job import second_look_beside
 from tagbox_gui.core.types import RunConfig
 
 if TYPE_CHECKING:
@@ -43,11 +44,6 @@ def stem_provenance(song_name: str, config: RunConfig, step: int, lr: float | No
         "region": region,
         **({"second look": second_look_beside(helpers)} if helpers else {}),
     }
-
-
-def second_look_beside(others: Sequence[str]) -> str:
-    """What a stem's metadata says of a second look in the song without ``others``."""
-    return "asked again in the song without " + ", ".join(others)
 
 
 def job_provenance(song_name: str, parts: Sequence[JobPart],

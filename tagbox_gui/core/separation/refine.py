@@ -11,12 +11,12 @@ another stem wrongly took in the first pass, which the second alone would lose. 
 the network more per stem; see docs/separator.md, "A second look at each stem", for what it
 gained on held-out songs. A stem made by another backend is only shared.
 
-A stem asked for alone has no other stems to take away, so it is given some (:func:`looked_again`):
-*helpers*, the bass and the drums (:data:`HELPERS`), asked for by their prototypes only to be
-taken away and then dropped. The stem's second look is made as above beside their first
-looks; they get no second look, and the stem does not share the mixture with them afterwards
-(in the proxy that chose this, doing either changed no set's score by 0.01 dB; see
-docs/separator.md, "A second look for a single instrument").
+A stem asked for alone has no other stems to take away, so it is given some
+(:func:`looked_again`): *helpers*, the bass and the drums (``core.separation.job.HELPERS``),
+asked for by their prototypes only to be taken away and then dropped. The stem's second look
+is made as above beside their first looks; they get no second look, and the stem does not
+share the mixture with them afterwards (in the proxy that chose this, doing either changed no
+set's score by 0.01 dB; see docs/separator.md, "A second look for a single instrument").
 """
 
 from __future__ import annotations
@@ -35,13 +35,11 @@ from tagbox_gui.core.separation.backends.learned import (
     SETTINGS,
     LearnedBackend,
     load_shipped,
-    prototype_key,
 )
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.engine import run_segments
-from tagbox_gui.core.separation.job import can_look_again, hold_while_paused, is_stop
 from tagbox_gui.core.separation.segments import stitch_audio, stitch_frames
-from tagbox_gui.core.types import RunConfig
+from tagbox_gui.core.types import RunConfig, hold_while_paused, is_stop
 
 if TYPE_CHECKING:
     from tagbox_gui.core.audio.song import Song
@@ -191,25 +189,6 @@ class _Region:
         return stitch_audio(self.segments, parts, self.length)
 
 
-HELPERS = ("bass", "drums")
-"""What a single stem is looked at again beside (:func:`looked_again`): the instruments the
-separator separates best, and the ones that most often hide the others from it
-(docs/separator.md, "A second look for a single instrument")."""
-
-
-def helpers_for(config: RunConfig, cache: ModelCache) -> tuple[str, ...]:
-    """The helpers a single run of ``config`` is looked at again beside: for a one-pass run
-    (0 steps) of the learned separator in mask mode, asked for by instrument, each of
-    :data:`HELPERS` that no instrument it asks for is (a bass, or a contrabass, is not taken
-    away from itself); none for a run asked for by an example, which may be anything."""
-    one_pass_by_name = config.steps == 0 and config.example is None
-    if not (one_pass_by_name and can_look_again(config.backend, config.mode)):
-        return ()
-    prototypes = load_shipped(cache)[1]
-    asked = [prototype_key(word, prototypes) or word.lower() for word in config.tags]
-    return tuple(helper for helper in HELPERS if not any(helper in key for key in asked))
-
-
 class LookBeside:
     """A single stem's second look (module docstring) beside helper stems: instruments asked
     for by their prototypes only to be taken away from the song, whose own stems are dropped.
@@ -254,9 +233,9 @@ def looked_again(
     steps: RunGenerator, song: Song, helpers: tuple[str, ...], cache: ModelCache
 ) -> RunGenerator:
     """``steps``, a single run of the engine, its stem looked at again beside ``helpers``
-    (:func:`helpers_for`, :class:`LookBeside`) once it has ended. The engine's protocol holds
-    throughout: the look yields ``None`` before each pass of the separator, holds while
-    paused, and a STOP keeps the first look."""
+    (``core.separation.job.helpers_for``, :class:`LookBeside`) once it has ended. The engine's
+    protocol holds throughout: the look yields ``None`` before each pass of the separator,
+    holds while paused, and a STOP keeps the first look."""
     result = yield from steps
     first = result.estimate
     if not helpers or result.stopped or first is None or not is_learned_mask(first):
