@@ -269,7 +269,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--refine",
         action=argparse.BooleanOptionalAction,
         help="with the learned backend: once every stem of --each is separated, look at each "
-        "a second time, in the song without the others' stems; one instrument asked for by name "
+        "a second time, in the song without the others' stems; one instrument "
         "with 0 steps is looked at again in the song without the bass and the drums "
         "(default: on; --no-refine is faster)",
     )

@@ -46,9 +46,13 @@ def test_by_example_region_names_the_example(tmp_path: Path, model_dir: Path, ca
     song, out = _song(tmp_path / "song.wav"), tmp_path / "out"
     args = ["separate", str(song), "--example-region", "0.5:2", "--model-dir", str(model_dir),
             "-o", str(out)]  # fmt: skip
-    assert main(args) == 0, capsys.readouterr().err
+    code, said = main(args), capsys.readouterr().err
+    assert code == 0, said
     comment = _check_stems(song, out / "song - example.wav", out / "song - no example.wav")
     assert "query: example: 0.5-2 s of the song" in comment
+    # Looked at again beside the helpers it does not sound like (which, the example decides).
+    assert "looked again without the " in said
+    assert "second look: asked again in the song without " in comment
 
 
 def _add_up(song: Path, stems: list[Path]) -> list[np.ndarray]:

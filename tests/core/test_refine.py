@@ -157,8 +157,22 @@ def test_a_single_instrument_has_helpers_that_are_not_itself(cache) -> None:
     assert helpers(tags=("contrabass",)) == ("drums",)  # a bass of the strings: not taken away
     assert helpers(tags=("drums", "piano")) == ("bass",)
     assert helpers(tags=("piano",), steps=3) == ()  # steered: every step is heard as it is
-    assert helpers(tags=("piano",), example=Example(Path("clip.wav"))) == ()  # may be a bass
+    # By example, both for now: the look leaves out the one the example sounds like.
+    assert helpers(tags=(), example=Example("clip.wav")) == ("bass", "drums")
     assert helpers_for(default_config("light", tags=("piano",)), cache) == ()
+
+
+def test_the_helper_a_stem_sounds_like_is_left_out(song, cache) -> None:
+    firsts = _firsts(song, cache)
+    prototypes = load_shipped(cache)[1]
+    for name, left in (("bass", ("drums",)), ("drums", ("bass",)), ("piano", ("bass", "drums")),
+                       ("contrabass", ("drums",))):  # fmt: skip
+        asked = replace(firsts["piano"], query=prototypes[name].numpy())  # as an example's
+        assert LookBeside(song, asked, cache).unlike(("bass", "drums")) == left
+    # A run whose query is the bass's is looked at again beside the drums alone.
+    _, steps = _single(song, cache, tags=("bass",))
+    result = engine.run_to_end(looked_again(steps, song, ("bass", "drums"), cache))
+    assert result.helpers == ("drums",)
 
 
 def test_a_helpers_first_look_is_what_a_run_asking_for_it_makes(song, cache) -> None:

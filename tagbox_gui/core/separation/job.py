@@ -276,13 +276,15 @@ instruments the separator separates best, and the ones that most often hide the 
 
 
 def helpers_for(config: RunConfig, cache: ModelCache) -> tuple[str, ...]:
-    """The helpers a single run of ``config`` is looked at again beside: for a one-pass run
-    (0 steps) of the learned separator in mask mode, asked for by instrument, each of
-    :data:`HELPERS` that no instrument it asks for is (a bass, or a contrabass, is not taken
-    away from itself); none for a run asked for by an example, which may be anything."""
-    one_pass_by_name = config.steps == 0 and config.example is None
-    if not (one_pass_by_name and can_look_again(config.backend, config.mode)):
+    """The helpers a single run of ``config`` may be looked at again beside: for a one-pass run
+    (0 steps) of the learned separator in mask mode, each of :data:`HELPERS` that no
+    instrument it asks for is (a bass, or a contrabass, is not taken away from itself). A run
+    asked for by an example gets both here; once its query is known, the look leaves out the
+    one the example sounds like (``core.separation.refine.LookBeside.unlike``)."""
+    if not (config.steps == 0 and can_look_again(config.backend, config.mode)):
         return ()
+    if config.example is not None:
+        return HELPERS
     from tagbox_gui.core.separation.backends.learned import load_shipped, prototype_key
 
     prototypes = load_shipped(cache)[1]

@@ -35,6 +35,7 @@ from tagbox_gui.core.separation.backends.learned import (
     SETTINGS,
     LearnedBackend,
     load_shipped,
+    nearest_prototype,
 )
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.engine import run_segments
@@ -204,6 +205,13 @@ class LookBeside:
         self.net, self.prototypes = load_shipped(cache)
         self._region = _Region(song, estimate, self.net.query_mean.device)
 
+    def unlike(self, helpers: Sequence[str]) -> tuple[str, ...]:
+        """``helpers`` but the one the stem's query is nearest to (the nearest prototype names
+        it: a bass or a contrabass, drums): an example of a bass is not taken away from itself."""
+        query = torch.from_numpy(self.estimate.query)  # type: ignore[arg-type]
+        nearest = nearest_prototype(query, self.net, self.prototypes)
+        return tuple(helper for helper in helpers if helper not in nearest)
+
     @torch.no_grad()
     def helpers(self, names: Sequence[str]) -> dict[str, Estimate]:
         """The helpers' first looks, each asked for by its prototype, on the stem's grid: one
@@ -233,14 +241,18 @@ def looked_again(
     steps: RunGenerator, song: Song, helpers: tuple[str, ...], cache: ModelCache
 ) -> RunGenerator:
     """``steps``, a single run of the engine, its stem looked at again beside ``helpers``
-    (``core.separation.job.helpers_for``, :class:`LookBeside`) once it has ended. The engine's
-    protocol holds throughout: the look yields ``None`` before each pass of the separator,
-    holds while paused, and a STOP keeps the first look."""
+    (``core.separation.job.helpers_for``, :class:`LookBeside`) once it has ended, but the one
+    its query is nearest to (:meth:`LookBeside.unlike`). The engine's protocol holds
+    throughout: the look yields ``None`` before each pass of the separator, holds while
+    paused, and a STOP keeps the first look."""
     result = yield from steps
     first = result.estimate
     if not helpers or result.stopped or first is None or not is_learned_mask(first):
         return result
     look = LookBeside(song, first, cache)
+    helpers = look.unlike(helpers)
+    if not helpers:
+        return result
     made: dict[str, Estimate] = {}
     for helpers_pass in (True, False):  # the helpers' pass, then the stem's own
         command = yield from hold_while_paused((yield None))

@@ -130,9 +130,9 @@ class SettingsPanel(QWidget):
         self.second_look.setToolTip(
             "Learned separator. Two instruments or more: once every stem is separated, each is "
             "asked for again in the song without the others' stems (about +0.2 dB SI-SDR on our "
-            "held-out songs, for one more pass of the network per stem). One instrument named, "
-            "0 steps: it is asked for again in the song without the bass and the drums, "
-            "separated only to be taken away (about +0.25 dB, for three more passes)."
+            "held-out songs, for one more pass of the network per stem). One instrument, 0 "
+            "steps: it is asked for again in the song without the bass and the drums (not the "
+            "one it is), separated only to be taken away (about +0.2 dB, for two more passes)."
         )
 
     def _connect(self) -> None:

@@ -119,6 +119,18 @@ def prototype_key(word: str, prototypes: Mapping[str, torch.Tensor]) -> str | No
     return next((k for k in keys if k in prototypes), None)
 
 
+def nearest_prototype(
+    query: torch.Tensor, net: QuerySeparator, prototypes: Mapping[str, torch.Tensor]
+) -> str:
+    """The name of the prototype nearest to a raw ``query`` ``[dim]``, in the separator's
+    standardised query space: what an example sounds most like, among the instruments the
+    separator can be asked for by name."""
+    names = list(prototypes)
+    rows = torch.stack([prototypes[name] for name in names]).to(net.query_mean.device)
+    spread = ((rows - query.to(rows.device)) / net.query_std).pow(2).sum(dim=1)
+    return names[int(spread.argmin())]
+
+
 def has_prototype(word: str) -> bool:
     """Whether the shipped separator can be asked for ``word`` without an example."""
     from tagbox_gui.core.separation.cache import ModelCache
