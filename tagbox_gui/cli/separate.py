@@ -470,6 +470,11 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
                                       template=_template(args))  # fmt: skip
     if args.log_json:
         _write_json(args.log_json, logs)
+    for part in parts:
+        helpers = result.results[part.name].helpers
+        if helpers:
+            print(f"looked again at {part.name} without the {' and the '.join(helpers)}",
+                  file=sys.stderr)  # fmt: skip
     for part, path in zip(parts, stems, strict=True):
         print(f"{part.name}: {path}")
     print(f"rest: {rest}")

@@ -186,3 +186,16 @@ def test_a_very_quiet_stem_is_pointed_out_with_how_to_ask_for_it(
     said = capsys.readouterr().err
     assert "note: bass is very quiet (31 dB under the song)" in said and "drums" not in said.split(
         "note:")[1] and "--each NAME=FILE:START:END" in said  # fmt: skip
+
+
+def test_each_with_one_instrument_is_looked_at_again_as_one_run_is(tmp_path: Path,
+                                                                  capsys) -> None:  # fmt: skip
+    song, out = _song(tmp_path / "song.wav"), tmp_path / "out"
+    args = ["separate", str(song), "--each", "piano", "--model-dir", str(tmp_path / "none"),
+            "-o", str(out)]  # fmt: skip
+    code, said = main(args), capsys.readouterr().err
+    assert code == 0, said
+    assert "looked again at piano without the bass and the drums" in said
+    _add_up(song, [out / "song - piano.wav", out / "song - no piano.wav"])
+    assert "second look: asked again in the song without bass, drums" in sf.SoundFile(
+        out / "song - piano.wav").comment.splitlines()  # fmt: skip

@@ -118,6 +118,18 @@ def test_a_job_without_the_second_look_keeps_the_first_look(cache) -> None:
                                       first_look[name].masks[2048])  # fmt: skip
 
 
+def test_a_job_of_one_instrument_is_looked_at_again_beside_the_helpers(cache) -> None:
+    song, store = _song(), ModelStore(Path("no-models"))
+    _, result = _drive(run_job(_parts("piano"), song, store, cache))
+    assert result.results["piano"].helpers == ("bass", "drums") and not result.refined
+    np.testing.assert_array_equal(result.estimates["piano"].masks[2048],
+                                  result.results["piano"].estimate.masks[2048])  # fmt: skip
+    _, first = _drive(run_job(_parts("piano"), song, store, cache, second_look=False))
+    assert first.results["piano"].helpers == ()
+    looked, alone = result.estimates["piano"].masks[2048], first.estimates["piano"].masks[2048]
+    assert np.abs(looked - alone).mean() > 1e-3
+
+
 def test_a_job_counts_a_unit_per_second_look_only_where_there_is_one() -> None:
     learned = _parts("drums", "bass")
     assert refines(learned) and job_units(learned) == 4  # a pass each, then a look each

@@ -8,9 +8,10 @@ steps, and when it ends (``None`` while paused), takes the same :class:`Command`
 them (one sent as a part begins is not passed on: that run starts fresh), and returns a
 :class:`JobResult`. When every part has run and the learned separator made two stems or more,
 it looks at each stem a second time without the others (``core.separation.refine``), with an
-event per stem (``refining``), unless the job is run with ``second_look=False``. STOP ends the
-job: the parts that finished are kept, the one that was running is dropped, and a second look
-under way is left (the stems keep the first).
+event per stem (``refining``), unless the job is run with ``second_look=False``; a job of one
+instrument is looked at again beside the helpers (:func:`helpers_for`), as a single run is.
+STOP ends the job: the parts that finished are kept, the one that was running is dropped, and
+a second look under way is left (the stems keep the first).
 :attr:`JobResult.estimates` are the finished parts' estimates sharing the mixture
 (``core.audio.estimates.share``), so that with the rest they add up to the song. Nothing here
 touches Qt.
@@ -179,6 +180,8 @@ def run_job(
     part's engine run (e.g. ``engine.run`` with ``measure_residual=False`` for a driver that
     shows no meters). ``checked=True`` skips the checks for a caller that made them already;
     ``second_look=False`` leaves out the second look at the stems (faster; the stems only share).
+    A job of one instrument has no other stems to take away: its run is looked at again beside
+    the helpers instead (:func:`helpers_for`), as a single run is.
     """
     from tagbox_gui.core.separation import engine
     from tagbox_gui.core.separation.cache import ModelCache
@@ -186,8 +189,21 @@ def run_job(
     cache = cache or ModelCache()
     if not checked:
         check_parts(parts, song, store, cache)
-    return _with_levels(_drive(list(parts), song, store, cache, runner or engine.run, second_look),
-                        song)  # fmt: skip
+    runner = runner or engine.run
+    if second_look and len(parts) == 1:
+        runner = _looking_alone(runner)
+    return _with_levels(_drive(list(parts), song, store, cache, runner, second_look), song)
+
+
+def _looking_alone(runner: Runner) -> Runner:
+    """``runner``, each run it starts looked at again beside its helpers once it ends."""
+    from tagbox_gui.core.separation.refine import looked_again
+
+    def run(config: RunConfig, song: Song, store: ModelStore, cache: ModelCache) -> RunGenerator:
+        steps = runner(config, song, store, cache)
+        return looked_again(steps, song, helpers_for(config, cache), cache)
+
+    return run
 
 
 def _with_levels(job: JobGenerator, song: Song) -> JobGenerator:

@@ -56,7 +56,8 @@ def job_provenance(song_name: str, parts: Sequence[JobPart],
         run = result.results.get(part.name)
         if run is None:
             continue
-        made[part.name] = stem_provenance(song_name, part.config, run.best_step)
+        made[part.name] = stem_provenance(song_name, part.config, run.best_step,
+                                          helpers=run.helpers)  # fmt: skip
         if part.name in notes:
             made[part.name]["second look"] = notes[part.name]
     return made
