@@ -39,7 +39,7 @@ from tagbox_gui.core.separation.backends.learned import (
 )
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.engine import run_segments
-from tagbox_gui.core.separation.segments import stitch_audio, stitch_frames
+from tagbox_gui.core.separation.segments import Segment, stitch_audio, stitch_frames
 from tagbox_gui.core.types import RunConfig, hold_while_paused, is_stop
 
 if TYPE_CHECKING:
@@ -160,10 +160,7 @@ class _Region:
             spectrum = stft(self.mix[:, segment.start : segment.end], n, self.hops)
             heard = self.mix[:, segment.start : segment.end]
             if keep is not None:
-                first_frame = segment.start // hop
-                kept = keep[:, first_frame : first_frame + spectrum.shape[-1]]
-                kept_t = torch.from_numpy(np.ascontiguousarray(kept)).to(spectrum.device)
-                heard = istft(spectrum * kept_t, n, segment.length, self.hops)
+                heard = self._masked(spectrum, segment, n, keep)
             latent = backend.init_latent(heard, seed=0)  # the backend hears the segment here
             latent = latent if queries is None else queries
             parts.append(backend.masks(latent, {n: spectrum})[n].cpu().numpy())
@@ -172,6 +169,16 @@ class _Region:
             for i in range(parts[0].shape[0])
         ]
 
+    def _masked(
+        self, spectrum: torch.Tensor, segment: Segment, n: int, grid: np.ndarray
+    ) -> torch.Tensor:
+        """``segment``'s ``spectrum`` (FFT size ``n``) through its frames of ``grid``, an array
+        on the region's grid of that size, as a signal ``[1, segment.length]``."""
+        first_frame = segment.start // (n // self.hops)
+        part = grid[:, first_frame : first_frame + spectrum.shape[-1]]
+        part_t = torch.from_numpy(np.ascontiguousarray(part)).to(spectrum.device)
+        return istft(spectrum * part_t, n, segment.length, self.hops)
+
     @torch.no_grad()
     def separated(self, estimate: Estimate) -> np.ndarray:
         """The region masked by ``estimate``'s masks (the mean over its FFT sizes), mono at the
@@ -179,13 +186,10 @@ class _Region:
         parts = []
         for segment in self.segments:
             piece = self.mix[:, segment.start : segment.end]
-            signals = []
-            for n, mask in estimate.masks.items():
-                spectrum = stft(piece, n, self.hops)
-                first_frame = segment.start // (n // self.hops)
-                kept = mask[:, first_frame : first_frame + spectrum.shape[-1]]
-                kept_t = torch.from_numpy(np.ascontiguousarray(kept)).to(spectrum.device)
-                signals.append(istft(spectrum * kept_t, n, segment.length, self.hops)[0])
+            signals = [
+                self._masked(stft(piece, n, self.hops), segment, n, mask)[0]
+                for n, mask in estimate.masks.items()
+            ]
             parts.append(torch.stack(signals).mean(dim=0).cpu().numpy())
         return stitch_audio(self.segments, parts, self.length)
 
