@@ -400,8 +400,7 @@ def main(args: argparse.Namespace) -> int:
     from tagbox_gui.core.audio.song import analysis_signal, load_song
     from tagbox_gui.core.separation import engine
     from tagbox_gui.core.separation.cache import ModelCache
-    from tagbox_gui.core.separation.job import helpers_for
-    from tagbox_gui.core.separation.refine import looked_again
+    from tagbox_gui.core.separation.job import looking_again
     from tagbox_gui.core.separation.threads import use_threads
 
     _check_request(args)
@@ -415,10 +414,10 @@ def main(args: argparse.Namespace) -> int:
         return _separate_each(args, store)
     song = load_song(args.song)
     config = build_config(args, store)
-    cache = ModelCache()
-    run = engine.run(config, song, store, cache, measure_residual=False)  # checks every setting
-    helpers = helpers_for(config, cache) if args.refine is not False else ()
-    run = looked_again(run, song, helpers, cache)
+    runner = functools.partial(engine.run, measure_residual=False)
+    if args.refine is not False:
+        runner = looking_again(runner)
+    run = runner(config, song, store, ModelCache())  # checks every setting
     paths = stem_paths(args.output, song.name, _stem_words(config), _format(args),
                        template=_template(args))  # fmt: skip
     _refuse_existing(paths, args)

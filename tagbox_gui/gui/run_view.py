@@ -280,14 +280,12 @@ class RunView(QObject):
         second_look = settings.second_look
 
         def begin() -> engine.RunGenerator:  # runs in the worker thread
-            from tagbox_gui.core.separation.job import helpers_for
-            from tagbox_gui.core.separation.refine import looked_again
+            from tagbox_gui.core.separation.job import looking_again
 
             use_threads(threads)
             session.prepare()
-            steps = engine_run(config, session.song, store, cache)
-            helpers = helpers_for(config, cache) if second_look else ()
-            return looked_again(steps, session.song, helpers, cache)
+            run = looking_again(engine_run) if second_look else engine_run
+            return run(config, session.song, store, cache)
 
         run_id = w.controller.start(begin)
         self._frame.start()

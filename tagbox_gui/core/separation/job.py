@@ -191,12 +191,14 @@ def run_job(
         check_parts(parts, song, store, cache)
     runner = runner or engine.run
     if second_look and len(parts) == 1:
-        runner = _looking_alone(runner)
+        runner = looking_again(runner)
     return _with_levels(_drive(list(parts), song, store, cache, runner, second_look), song)
 
 
-def _looking_alone(runner: Runner) -> Runner:
-    """``runner``, each run it starts looked at again beside its helpers once it ends."""
+def looking_again(runner: Runner) -> Runner:
+    """``runner``, each run it starts looked at again beside its helpers (:func:`helpers_for`)
+    once it ends: how a single run gets its second look, in a job of one, the CLI and the
+    window alike."""
     from tagbox_gui.core.separation.refine import looked_again
 
     def run(config: RunConfig, song: Song, store: ModelStore, cache: ModelCache) -> RunGenerator:
