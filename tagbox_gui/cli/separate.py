@@ -469,11 +469,6 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
                                       template=_template(args))  # fmt: skip
     if args.log_json:
         _write_json(args.log_json, logs)
-    for part in parts:
-        helpers = result.results[part.name].helpers
-        if helpers:
-            print(f"looked again at {part.name} without the {' and the '.join(helpers)}",
-                  file=sys.stderr)  # fmt: skip
     for part, path in zip(parts, stems, strict=True):
         print(f"{part.name}: {path}")
     print(f"rest: {rest}")
@@ -500,8 +495,9 @@ def _drive_job(job: Generator, parts: list[JobPart]) -> tuple[JobResult, dict[st
             event = next(job)
             if event is None:
                 continue
-            if event.refining:
-                print(f"looking again at {event.name} without the others", file=sys.stderr)
+            if event.refining:  # beside the other stems, or in a job of one the helpers
+                without = " and the ".join(event.beside) if len(parts) == 1 else "others"
+                print(f"looking again at {event.name} without the {without}", file=sys.stderr)
             elif event.began:
                 print(f"separating {event.name}", file=sys.stderr)
                 total = parts[event.index].config.steps

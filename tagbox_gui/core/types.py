@@ -164,6 +164,14 @@ class Command:
     value: float | None = None
 
 
+@dataclass(frozen=True)
+class LookingAgain:
+    """Yielded by a single run whose stem is about to be looked at again in the song without
+    ``helpers`` (``core.separation.refine.looked_again``): no step, a stage of the run."""
+
+    helpers: tuple[str, ...]
+
+
 def is_stop(command: Command | None) -> bool:
     """Whether ``command`` is a STOP."""
     return command is not None and command.kind is CommandKind.STOP

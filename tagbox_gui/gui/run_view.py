@@ -27,6 +27,7 @@ from tagbox_gui.core.types import (
     CommandKind,
     Estimate,
     Example,
+    LookingAgain,
     Region,
     RunConfig,
     RunResult,
@@ -328,11 +329,15 @@ class RunView(QObject):
         self.w.audition.show_step(None)
 
     @Slot(object)
-    def _on_controller_step_done(self, step: StepResult | JobUpdate | None) -> None:
+    def _on_controller_step_done(self, step: StepResult | LookingAgain | JobUpdate | None) -> None:
         if self.job_active:
             self.jobs.on_event(step)  # type: ignore[arg-type]
             return
         if self.session is None or step is None:
+            return
+        if isinstance(step, LookingAgain):
+            name = " + ".join(self.session.stem_tags) or "the separated stem"
+            self.w.run_panel.show_looking_again(name, step.helpers)
             return
         self.session.latest = step.step
         self.session.note_lr(step.step, step.lr)

@@ -195,7 +195,7 @@ def test_each_with_one_instrument_is_looked_at_again_as_one_run_is(tmp_path: Pat
             "-o", str(out)]  # fmt: skip
     code, said = main(args), capsys.readouterr().err
     assert code == 0, said
-    assert "looked again at piano without the bass and the drums" in said
+    assert "looking again at piano without the bass and the drums" in said
     _add_up(song, [out / "song - piano.wav", out / "song - no piano.wav"])
     assert "second look: asked again in the song without bass, drums" in sf.SoundFile(
         out / "song - piano.wav").comment.splitlines()  # fmt: skip

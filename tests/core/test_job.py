@@ -66,7 +66,9 @@ def test_a_job_runs_every_part_in_turn_and_its_stems_add_up(tmp_path, model_dir,
         (1, False, True, False), (2, True, False, False), (2, False, True, False),
         (0, False, False, True), (1, False, False, True), (2, False, False, True),
     ]  # fmt: skip
-    assert [e.name for e in events if e.refining] == ["drums", "bass", "organ"]
+    assert [(e.name, e.beside) for e in events if e.refining] == [
+        ("drums", ("bass", "organ")), ("bass", ("drums", "organ")), ("organ", ("drums", "bass"))
+    ]  # each without the others  # fmt: skip
     assert [e.units_done for e in events] == [0, 1, 1, 2, 2, 3, 3, 4, 5]
     assert {e.units_total for e in events} == {6}  # a unit per part, then per second look
     assert not result.stopped and list(result.results) == ["drums", "bass", "organ"]
@@ -120,8 +122,12 @@ def test_a_job_without_the_second_look_keeps_the_first_look(cache) -> None:
 
 def test_a_job_of_one_instrument_is_looked_at_again_beside_the_helpers(cache) -> None:
     song, store = _song(), ModelStore(Path("no-models"))
-    _, result = _drive(run_job(_parts("piano"), song, store, cache))
+    events, result = _drive(run_job(_parts("piano"), song, store, cache))
     assert result.results["piano"].helpers == ("bass", "drums") and not result.refined
+    looks = [e for e in events if e is not None and e.refining]  # said as it begins
+    assert [(e.name, e.beside, e.units_done, e.units_total) for e in looks] == [
+        ("piano", ("bass", "drums"), 0, 1)
+    ]
     np.testing.assert_array_equal(result.estimates["piano"].masks[2048],
                                   result.results["piano"].estimate.masks[2048])  # fmt: skip
     _, first = _drive(run_job(_parts("piano"), song, store, cache, second_look=False))

@@ -88,10 +88,12 @@ def test_a_real_one_pass_run_gives_stems_that_add_up(qtbot, tmp_path: Path, mode
     open_song(qtbot, window, song_path)
     window.tag_panel.apply_preset("Drums")
     assert window.run_view.problem() == ""
+    looks = _watch_the_look(window)
     with qtbot.waitSignal(window.controller.run_finished, timeout=60_000) as blocker:
         assert window.run_view.start() is not None
     result = blocker.args[0]
     # Looked at again beside the bass (the drums are what was asked for), and said so.
+    assert looks == ["Looking again at drums without the bass…"]  # while it looks
     assert result.helpers == ("bass",)
     assert "Looked at again without the bass." in window.run_panel.status.text()
     session = window.run_view.session
@@ -122,9 +124,19 @@ def test_one_stem_keeps_its_first_look_without_the_second_look(
     window.settings_panel.second_look.setChecked(False)
     open_song(qtbot, window, song_path)
     window.tag_panel.apply_preset("Piano")
+    looks = _watch_the_look(window)
     with qtbot.waitSignal(window.controller.run_finished, timeout=60_000) as blocker:
         assert window.run_view.start() is not None
-    assert blocker.args[0].helpers == ()
+    assert blocker.args[0].helpers == () and looks == []
     assert "Looked at again" not in window.run_panel.status.text()
     assert "second look" not in window.run_view.session.provenance(0)
     window.controller.shutdown(5000)
+
+
+def _watch_the_look(window: MainWindow) -> list[str]:
+    """What the run panel says each time a single run's second look begins."""
+    panel, said = window.run_panel, []
+    show = panel.show_looking_again
+    panel.show_looking_again = lambda stem, helpers: (show(stem, helpers),
+                                                      said.append(panel.status.text()))  # fmt: skip
+    return said

@@ -408,6 +408,8 @@ def test_the_job_line_of_the_run_panel_renders_names_as_written(qtbot) -> None:
     assert rendered() == "✓ drums   ✓ R&B <lead>" and panel.progress.value() == 3
     assert panel.status.text() == "Looking again at R&B <lead> without the others (2 of 2)…"
     assert panel.status.textFormat() == Qt.TextFormat.PlainText  # a name is never markup
+    panel.show_looking_again("R&B <lead>", ("bass", "drums"))  # as a single run would
+    assert panel.status.text() == "Looking again at R&B <lead> without the bass and the drums…"
     panel.show_parts(2, 2, finished=2)
     assert rendered() == "✓ drums   ✓ R&B <lead>"
     panel.show_parts(1, 1, finished=1)  # stopped after the first

@@ -4,7 +4,9 @@
 returns the :class:`RunResult` of the best step. Between steps the driver may ``send`` a
 :class:`Command`: PAUSE (the generator then yields ``None`` until RESUME or STOP), STOP (ends
 the run with the best result so far), SET_LR, PREVIEW (a preview with the next step).
-Closing the generator stops it cleanly. Nothing here touches Qt.
+A run wrapped for a second look (``core.separation.refine.looked_again``) also yields a
+:class:`LookingAgain` when its stem is looked at again. Closing the generator stops it
+cleanly. Nothing here touches Qt.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from tagbox_gui.core.types import (
     Command,
     CommandKind,
     Estimate,
+    LookingAgain,
     Mode,
     Preview,
     RunConfig,
@@ -48,7 +51,7 @@ from tagbox_gui.core.types import (
 
 SEGMENT_OVERLAP_SECONDS = 1.0
 
-RunGenerator = Generator[StepResult | None, Command | None, RunResult]
+RunGenerator = Generator[StepResult | LookingAgain | None, Command | None, RunResult]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -160,7 +163,7 @@ def run_to_end(
     try:
         while True:
             step = next(steps)
-            if step is not None and on_step is not None:
+            if isinstance(step, StepResult) and on_step is not None:
                 on_step(step)
     except StopIteration as done:
         return done.value

@@ -28,6 +28,7 @@ from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.types import (
     Command,
     Estimate,
+    LookingAgain,
     Mode,
     RunConfig,
     RunResult,
@@ -59,11 +60,12 @@ class JobPart:
 @dataclass(frozen=True)
 class JobEvent:
     """Progress of a job: part ``index`` began (no step, no result), made a step, or ended;
-    or, once every part has run, the second look at stem ``index`` began (``refining``).
+    or the second look at stem ``index`` began (``refining``), in the song without ``beside``:
+    once every part has run, without the other stems; in a job of one, without the helpers.
 
     ``units_done`` of ``units_total`` counts steps over the whole job (:func:`job_units`): a
-    one-pass part counts as one, and so does the second look at a stem; a part that ended
-    carries its ``result``.
+    one-pass part counts as one, and so does the second look at a stem of a job of several; a
+    part that ended carries its ``result``.
     """
 
     index: int
@@ -73,6 +75,7 @@ class JobEvent:
     step: StepResult | None = None
     result: RunResult | None = None
     refining: bool = False
+    beside: tuple[str, ...] = ()
 
     @property
     def began(self) -> bool:
@@ -235,6 +238,10 @@ def _drive(parts: list[JobPart], song: Song, store: ModelStore, cache: ModelCach
                 if step is None:  # paused by a PAUSE command: the engine waits, so do we
                     command = yield None
                     continue
+                if isinstance(step, LookingAgain):  # a job of one, beside the helpers
+                    command = yield JobEvent(index, part.name, done, total, refining=True,
+                                             beside=step.helpers)  # fmt: skip
+                    continue
                 done = min(done + 1, total)
                 command = yield JobEvent(index, part.name, done, total, step=step)
         except StopIteration as end:
@@ -274,7 +281,8 @@ def _refine(results: dict[str, RunResult], song: Song, cache: ModelCache, done: 
     refinement = Refinement(song, firsts, cache)
     second = {}
     for index, name in enumerate(refinement.firsts):
-        command = yield JobEvent(index, name, done + index, total, refining=True)
+        others = tuple(other for other in refinement.firsts if other != name)
+        command = yield JobEvent(index, name, done + index, total, refining=True, beside=others)
         command = yield from hold_while_paused(command)
         if is_stop(command):
             return _first_look(results, stopped=False)

@@ -40,7 +40,7 @@ from tagbox_gui.core.separation.backends.learned import (
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.engine import run_segments
 from tagbox_gui.core.separation.segments import Segment, stitch_audio, stitch_frames
-from tagbox_gui.core.types import RunConfig, hold_while_paused, is_stop
+from tagbox_gui.core.types import LookingAgain, RunConfig, hold_while_paused, is_stop
 
 if TYPE_CHECKING:
     from tagbox_gui.core.audio.song import Song
@@ -247,8 +247,9 @@ def looked_again(
     """``steps``, a single run of the engine, its stem looked at again beside ``helpers``
     (``core.separation.job.helpers_for``, :class:`LookBeside`) once it has ended, but the one
     its query is nearest to (:meth:`LookBeside.unlike`). The engine's protocol holds
-    throughout: the look yields ``None`` before each pass of the separator, holds while
-    paused, and a STOP keeps the first look."""
+    throughout: the look yields :class:`LookingAgain` before the helpers' pass of the
+    separator and ``None`` before the stem's own, holds while paused, and a STOP keeps the
+    first look."""
     result = yield from steps
     first = result.estimate
     if not helpers or result.stopped or first is None or not is_learned_mask(first):
@@ -259,7 +260,8 @@ def looked_again(
         return result
     made: dict[str, Estimate] = {}
     for helpers_pass in (True, False):  # the helpers' pass, then the stem's own
-        command = yield from hold_while_paused((yield None))
+        stage = LookingAgain(helpers) if helpers_pass else None
+        command = yield from hold_while_paused((yield stage))
         if is_stop(command):
             return result
         if helpers_pass:

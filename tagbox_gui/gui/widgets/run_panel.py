@@ -207,6 +207,11 @@ class RunPanel(QWidget):
         self.status.setText(f"Looking again at {self._part_names[index]} without the others "
                             f"({index + 1} of {count})…")  # fmt: skip
 
+    def show_looking_again(self, stem: str, helpers: Sequence[str]) -> None:
+        """A single run separated ``stem``, which is now looked at again in the song without
+        ``helpers`` (``core.separation.refine.looked_again``)."""
+        self.status.setText(f"Looking again at {stem} without the {' and the '.join(helpers)}…")
+
     def _begin(self, total_steps: int, what: str) -> None:
         self.clock.reset(total_steps)
         self.progress.setRange(0, total_steps)
