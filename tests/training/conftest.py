@@ -38,3 +38,18 @@ def timgm6mb(fluidsynth: str) -> Path:
     except FileNotFoundError as exc:
         _missing(str(exc))
         raise
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory, fluidsynth: str, timgm6mb: Path, model_dir: Path) -> Path:
+    """Six rendered songs of 4 s with their cached queries."""
+    from tests.conftest import require
+    from training.queries import cache_queries, load_query_taggers
+    from training.render import RenderSettings, render_corpus
+
+    out = tmp_path_factory.mktemp("traincorpus")
+    settings = RenderSettings(out, 4.0, seed=3, soundfonts=("timgm6mb",), fluidsynth=fluidsynth)
+    assert render_corpus(settings, n_songs=6) == []
+    require(model_dir / "taggers" / "jamendo" / "fcn" / "best_model.pth")
+    assert cache_queries(load_query_taggers(model_dir), out) == 6
+    return out

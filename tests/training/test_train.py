@@ -18,10 +18,8 @@ from tagbox_gui.core.nets.separator import (
     load_separator,
     save_separator,
 )
-from tests.conftest import require
 from training.mixes import Example, MixSampler, StemRef, split_songs
 from training.queries import cache_queries, load_query_taggers, query_path
-from training.render import RenderSettings, render_corpus
 from training.train import (
     QueryBank,
     TrainConfig,
@@ -35,17 +33,6 @@ pytestmark = pytest.mark.slow
 
 TINY = TrainConfig(steps=60, batch=4, seconds=1.0, lr=3e-3, warmup=1, width=32, layers=1,
                    checkpoint_every=10, valid_every=30, valid_examples=4)  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory, fluidsynth: str, timgm6mb: Path, model_dir: Path) -> Path:
-    """Six rendered songs of 4 s with their cached queries."""
-    out = tmp_path_factory.mktemp("traincorpus")
-    settings = RenderSettings(out, 4.0, seed=3, soundfonts=("timgm6mb",), fluidsynth=fluidsynth)
-    assert render_corpus(settings, n_songs=6) == []
-    require(model_dir / "taggers" / "jamendo" / "fcn" / "best_model.pth")
-    assert cache_queries(load_query_taggers(model_dir), out) == 6
-    return out
 
 
 def _losses(out: Path) -> list[float]:

@@ -30,6 +30,7 @@ import torch
 
 from tagbox_gui.core.dsp.spectral import istft, resample
 from tagbox_gui.core.errors import ConfigError
+from tagbox_gui.core.nets.fitting import QueryFit, fitted_latent
 from tagbox_gui.core.nets.queries import QUERY_TAGGERS, query_of
 from tagbox_gui.core.nets.separator import (
     RATE,
@@ -85,11 +86,43 @@ def weights_path() -> Path:
 def load_shipped(cache: ModelCache) -> tuple[QuerySeparator, dict[str, torch.Tensor]]:
     """The separator and its prototypes: the shipped ones, checked against
     :data:`WEIGHTS_SHA256`, or those of the file ``$TAGBOX_SEPARATOR`` names (unchecked)."""
+    net, extra = _load(cache)
+    return net, extra["prototypes"]
+
+
+def _load(cache: ModelCache) -> tuple[QuerySeparator, dict]:
+    """The separator in use and the other entries of its file, loaded once per cache."""
     other = os.environ.get(WEIGHTS_ENV)
     path = Path(other) if other else weights_path()
     sha256 = None if other else WEIGHTS_SHA256
-    net, extra = cache.get(("separator", str(path)), lambda: load_separator(path, sha256))
-    return net, extra["prototypes"]
+    return cache.get(("separator", str(path)), lambda: load_separator(path, sha256))
+
+
+def load_fits(cache: ModelCache) -> dict[str, QueryFit]:
+    """The prototypes' fits to the song (``core.nets.fitting``) that ship with the weights
+    :func:`load_shipped` loads, by prototype name; none for weights made without them."""
+    _, extra = _load(cache)
+    return {key: QueryFit.from_dict(data) for key, data in extra.get("query_fits", {}).items()}
+
+
+def fit_for(config: RunConfig, cache: ModelCache) -> QueryFit | None:
+    """The fit a run of ``config`` starts from (its prototype fitted to the song), or None: a
+    one-pass run (0 steps) asked by one instrument whose prototype has a fit. A run asked by
+    an example, by several instruments or with steering starts from its query as it is."""
+    if config.example is not None or config.steps != 0 or len(config.tags) != 1:
+        return None
+    key = prototype_key(config.tags[0], load_shipped(cache)[1])
+    return load_fits(cache).get(key) if key else None
+
+
+def is_fitted(config: RunConfig) -> bool:
+    """Whether a run of ``config`` of the learned separator asks by a prototype fitted to the
+    song (:func:`fit_for`), as its stems' metadata says."""
+    from tagbox_gui.core.separation.cache import ModelCache
+
+    global _PROTOTYPE_CACHE
+    _PROTOTYPE_CACHE = _PROTOTYPE_CACHE or ModelCache()
+    return config.backend == "learned" and fit_for(config, _PROTOTYPE_CACHE) is not None
 
 
 def prototype_query(words: tuple[str, ...], prototypes: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -178,7 +211,9 @@ def create(
         query = prototype_query(config.tags, prototypes)
     net = net.to(device)
     start = ((query.to(device) - net.query_mean) / net.query_std).detach()
-    return lambda: LearnedBackend(net, start, SETTINGS)
+    fit = fit_for(config, cache)
+    fit = fit.to(device) if fit is not None else None
+    return lambda: LearnedBackend(net, start, SETTINGS, fit)
 
 
 class LearnedBackend(Backend):
@@ -188,18 +223,23 @@ class LearnedBackend(Backend):
     one_pass = True
     licence = "MIT (weights trained by the TagBox GUI project on its own rendered multitracks)"
 
-    def __init__(self, net: QuerySeparator, start: torch.Tensor, settings: LearnedSettings):
+    def __init__(self, net: QuerySeparator, start: torch.Tensor, settings: LearnedSettings,
+                 fit: QueryFit | None = None) -> None:  # fmt: skip
         self.net = net
         self.start = start
         self.settings = settings
+        self.fit = fit
         self._magnitude: torch.Tensor | None = None
         self._mix: torch.Tensor | None = None
 
     def init_latent(self, mix: torch.Tensor, seed: int) -> torch.Tensor:
-        """Analyse the segment once; the latent is the standardised start query ``[1, dim]``."""
+        """Analyse the segment once; the latent is the standardised start query ``[1, dim]``,
+        fitted to the segment first where the backend has a fit (``core.nets.fitting``)."""
         self._mix = mix
         with torch.no_grad():
             self._magnitude = spectrum(resample(mix, ANALYSIS_RATE, RATE)).abs()
+        if self.fit is not None:
+            self.start = fitted_latent(self.net, self.fit, self._magnitude[0], self.start)
         return self.start.clone()[None].requires_grad_(True)
 
     def query(self, latent: torch.Tensor) -> torch.Tensor:

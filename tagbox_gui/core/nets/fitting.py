@@ -1,0 +1,126 @@
+"""A prototype fitted to the song: the query an instrument's stem would have, predicted from
+what the separator first hears when asked by the prototype.
+
+A family's prototype is the mean query of very different sounds (a harpsichord and a grand
+piano are both "piano"), so it asks for none of them well; asked with a stem's own query
+instead, the separator does much better (docs/separator.md, "What limits it"). Here the own
+query is predicted. The separator is asked by the prototype on a few chunks of the song
+(:func:`sample_chunks`); the first look it gives is summarised by :func:`look_features`
+(its spectral envelope in log-spaced bands, how much that varies over time, and its share
+of the mixture per band); and a linear map fitted on the training songs (:class:`QueryFit`,
+ridge regression, ``training.fit_queries``) turns that into an offset of the standardised
+query. The fits ship with the weights, one per prototype that had enough training stems.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from tagbox_gui.core.nets.separator import BINS, RATE, QuerySeparator, mask_long
+
+LOW_HZ = 30.0
+CHUNK = 256
+"""Frames of one chunk (3 s at the separator's rate): the network's own unit of work."""
+CHUNKS = 4
+"""Chunks of a segment the prototype is asked in, evenly spread (12 s of a 29-s segment)."""
+
+
+def band_matrix() -> Tensor:
+    """``[BANDS, BINS]``: which band a bin is in, of 48 log-spaced bands from 30 Hz to half the
+    rate, the ones that hold no bin left out (the lowest are narrower than a bin)."""
+    freqs = torch.arange(BINS, dtype=torch.float64) * RATE / (2 * (BINS - 1))
+    edges = torch.logspace(
+        torch.log10(torch.tensor(LOW_HZ)), torch.log10(torch.tensor(RATE / 2)), 49,
+        dtype=torch.float64,
+    )  # fmt: skip
+    index = torch.bucketize(freqs, edges, right=True) - 1
+    matrix = torch.zeros(48, BINS, dtype=torch.float32)
+    inside = (index >= 0) & (index < 48)
+    matrix[index[inside], torch.arange(BINS)[inside]] = 1.0
+    return matrix[matrix.sum(dim=1) > 0]
+
+
+BANDS = band_matrix().shape[0]
+FEATURES = 3 * BANDS + 1
+
+
+def look_features(magnitude: Tensor, mask: Tensor) -> Tensor:
+    """What a first look ``mask`` of ``magnitude`` (both ``[BINS, frames]``) sounds like,
+    ``[FEATURES]``, free of the song's level: the first look's mean log power per band less
+    its mean over bands (the envelope), its standard deviation over time per band, its log
+    share of the mixture's power per band, and its log share of the whole."""
+    bands = band_matrix().to(magnitude)
+    look = bands @ (mask * magnitude).pow(2) + 1e-12
+    mix = bands @ magnitude.pow(2) + 1e-12
+    level = torch.log10(look)
+    envelope = level.mean(dim=1) - level.mean()
+    spread = level.std(dim=1)
+    share = torch.log10(look.sum(dim=1)) - torch.log10(mix.sum(dim=1))
+    whole = torch.log10(look.sum() / mix.sum())
+    return torch.cat([envelope, spread, share, whole[None]])
+
+
+def sample_chunks(magnitude: Tensor, chunks: int = CHUNKS) -> Tensor:
+    """``[n, BINS, frames]``: at most ``chunks`` chunks of :data:`CHUNK` frames of
+    ``magnitude`` ``[BINS, frames]``, evenly spread; all of it as one when it is no longer."""
+    frames = magnitude.shape[-1]
+    if frames <= chunks * CHUNK:
+        return magnitude[None]
+    starts = torch.linspace(0, frames - CHUNK, chunks).round().long().tolist()
+    return torch.stack([magnitude[:, s : s + CHUNK] for s in starts])
+
+
+@torch.no_grad()
+def first_look_features(net: QuerySeparator, magnitude: Tensor, queries: Tensor) -> Tensor:
+    """:func:`look_features` ``[k, FEATURES]`` of the separator's first look at a few chunks of
+    ``magnitude`` ``[BINS, frames]`` (:func:`sample_chunks`), asked by each raw query of
+    ``queries`` ``[k, dim]`` (one pass of the network for all of them)."""
+    pieces = sample_chunks(magnitude)
+    n, k = pieces.shape[0], queries.shape[0]
+    batch = pieces.repeat(k, 1, 1)  # query-major: [k * n, BINS, frames]
+    masks = mask_long(net, batch, queries.repeat_interleave(n, dim=0))
+    joined = pieces.permute(1, 0, 2).reshape(BINS, -1)
+    looks = masks.reshape(k, n, BINS, -1).permute(0, 2, 1, 3).reshape(k, BINS, -1)
+    return torch.stack([look_features(joined, look) for look in looks])
+
+
+@dataclass(frozen=True)
+class QueryFit:
+    """A ridge regression from :func:`look_features` to the offset of a stem's own
+    standardised query from its prototype's: ``((features - mean) / scale) @ weights + bias``."""
+
+    mean: Tensor  # [FEATURES]
+    scale: Tensor  # [FEATURES]
+    weights: Tensor  # [FEATURES, query_dim]
+    bias: Tensor  # [query_dim]
+
+    def offset(self, features: Tensor) -> Tensor:
+        """The predicted offset ``[query_dim]`` for ``features`` ``[FEATURES]``."""
+        return ((features - self.mean) / self.scale) @ self.weights + self.bias
+
+    def to(self, device: torch.device) -> QueryFit:
+        """The same fit on ``device``."""
+        return QueryFit(self.mean.to(device), self.scale.to(device), self.weights.to(device),
+                        self.bias.to(device))  # fmt: skip
+
+    def to_dict(self) -> dict[str, Tensor]:
+        return {"mean": self.mean, "scale": self.scale, "weights": self.weights, "bias": self.bias}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Tensor]) -> QueryFit:
+        fit = cls(**{k: data[k].float() for k in ("mean", "scale", "weights", "bias")})
+        if fit.weights.shape[0] != FEATURES or fit.weights.shape[1] != fit.bias.shape[0]:
+            raise ValueError(f"a query fit of shape {tuple(fit.weights.shape)} is not "
+                             f"[{FEATURES}, query dim]")  # fmt: skip
+        return fit
+
+
+def fitted_latent(net: QuerySeparator, fit: QueryFit, magnitude: Tensor, start: Tensor) -> Tensor:
+    """The standardised query ``[dim]`` of a prototype (standardised ``start`` ``[dim]``)
+    fitted to the song whose separator magnitude is ``magnitude`` ``[BINS, frames]``: the
+    prototype is asked on a few chunks of it, and its first look moves it."""
+    raw = start * net.query_std + net.query_mean
+    return start + fit.offset(first_look_features(net, magnitude, raw[None])[0])
