@@ -4,8 +4,8 @@ what the separator first hears when asked by the prototype.
 A family's prototype is the mean query of very different sounds (a harpsichord and a grand
 piano are both "piano"), so it asks for none of them well; asked with a stem's own query
 instead, the separator does much better (docs/separator.md, "What limits it"). Here the own
-query is predicted. The separator is asked by the prototype on a few chunks of the song
-(:func:`sample_chunks`); the first look it gives is summarised by :func:`look_features`
+query is predicted. The separator is asked by the prototype on a few chunks of the song, once
+per run (:func:`sample_chunks`); the first look it gives is summarised by :func:`look_features`
 (its spectral envelope in log-spaced bands, how much that varies over time, and its share
 of the mixture per band); and a linear map fitted on the training songs (:class:`QueryFit`,
 ridge regression, ``training.fit_queries``) turns that into an offset of the standardised
@@ -25,7 +25,7 @@ LOW_HZ = 30.0
 CHUNK = 256
 """Frames of one chunk (3 s at the separator's rate): the network's own unit of work."""
 CHUNKS = 4
-"""Chunks of a segment the prototype is asked in, evenly spread (12 s of a 29-s segment)."""
+"""Chunks of the run's audio the prototype is asked in, evenly spread (12 s of a song)."""
 
 
 def band_matrix() -> Tensor:

@@ -143,15 +143,15 @@ def run(
     torch.manual_seed(config.seed)
     cache = cache or ModelCache()
     example = example_clip(config.example, song) if config.example is not None else None
-    factory = create_backend_factory(config, store, device, cache, example)
-    # Without steps nothing is steered, so no tagger is needed (nor downloaded).
-    criteria = build_criteria(config, store, device, cache) if config.steps else []
     mix = analysis_signal(song)[start : start + length]
     peak = float(np.max(np.abs(mix))) if len(mix) else 0.0
     if peak == 0.0:
         if config.region is None:
             raise AudioError("the song is silent: there is nothing to separate")
         raise AudioError("the chosen part of the song is silent; choose another region")
+    factory = create_backend_factory(config, store, device, cache, example, mix / peak)
+    # Without steps nothing is steered, so no tagger is needed (nor downloaded).
+    criteria = build_criteria(config, store, device, cache) if config.steps else []
     loop = Optimisation(config, mix / peak, criteria, factory, device, measure_residual)
     return _with_grad(loop.drive(start))
 

@@ -66,19 +66,23 @@ def create_backend_factory(
     device: torch.device,
     cache: ModelCache,
     example: tuple[np.ndarray, int] | None = None,
+    mix: np.ndarray | None = None,
 ) -> Callable[[], Backend]:
     """The backend factory named by ``config.backend`` (see ``core.separation.backends.base``).
 
     ``example`` (mono samples, rate) is the clip of ``config.example``, for a backend that is
-    asked by example; the others refuse one.
+    asked by example; the others refuse one. ``mix`` (mono, at the analysis rate) is what the
+    run separates, for a backend that fits its query to it (the learned one); the others do
+    not take it.
     """
     module = backend_module(config.backend)
+    fits = {"mix": mix} if mix is not None and getattr(module, "FITS_TO_THE_SONG", False) else {}
     if example is None:
-        return module.create(config, store, device, cache)
+        return module.create(config, store, device, cache, **fits)
     if not getattr(module, "ASKS_BY_EXAMPLE", False):
         raise ConfigError(f"the {config.backend} backend cannot be asked by example; "
                           "use the learned backend (--backend learned)")  # fmt: skip
-    return module.create(config, store, device, cache, example)
+    return module.create(config, store, device, cache, example, **fits)
 
 
 def default_config(backend: str, **changes: Any) -> RunConfig:

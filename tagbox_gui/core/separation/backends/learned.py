@@ -55,6 +55,8 @@ WEIGHTS_SHA256 = "6695bb1edb68ea38c440b0540dd487a7889fb4b5819f4d8d6da72b36625b9b
 
 ASKS_BY_EXAMPLE = True
 """``create`` takes an example clip as the query."""
+FITS_TO_THE_SONG = True
+"""``create`` takes the run's mix, to fit a prototype to it."""
 
 DEFAULTS: dict[str, object] = {"steps": 0, "lr": 0.05, "fft_sizes": (2048,)}
 """One forward pass by default; steering settings when steps are asked for."""
@@ -197,8 +199,11 @@ def create(
     device: torch.device,
     cache: ModelCache,
     example: tuple[np.ndarray, int] | None = None,
+    mix: np.ndarray | None = None,
 ) -> Callable[[], Backend]:
-    """The per-segment factory: every segment starts from the same query."""
+    """The per-segment factory: every segment starts from the same query, the prototype
+    fitted once to the run's ``mix`` (mono, at the analysis rate) where it has a fit
+    (:func:`fit_for`, ``core.nets.fitting``)."""
     if config.steps == 0 and (config.avoid or config.ignore):
         raise ConfigError(
             "avoided and ignored tags only steer the taggers: with 0 steps the learned "
@@ -212,8 +217,11 @@ def create(
     net = net.to(device)
     start = ((query.to(device) - net.query_mean) / net.query_std).detach()
     fit = fit_for(config, cache)
-    fit = fit.to(device) if fit is not None else None
-    return lambda: LearnedBackend(net, start, SETTINGS, fit)
+    if fit is not None and mix is not None:
+        with torch.no_grad():
+            signal = resample(torch.from_numpy(mix).to(device)[None], ANALYSIS_RATE, RATE)
+            start = fitted_latent(net, fit.to(device), spectrum(signal).abs()[0], start)
+    return lambda: LearnedBackend(net, start, SETTINGS)
 
 
 class LearnedBackend(Backend):
@@ -223,23 +231,18 @@ class LearnedBackend(Backend):
     one_pass = True
     licence = "MIT (weights trained by the TagBox GUI project on its own rendered multitracks)"
 
-    def __init__(self, net: QuerySeparator, start: torch.Tensor, settings: LearnedSettings,
-                 fit: QueryFit | None = None) -> None:  # fmt: skip
+    def __init__(self, net: QuerySeparator, start: torch.Tensor, settings: LearnedSettings):
         self.net = net
         self.start = start
         self.settings = settings
-        self.fit = fit
         self._magnitude: torch.Tensor | None = None
         self._mix: torch.Tensor | None = None
 
     def init_latent(self, mix: torch.Tensor, seed: int) -> torch.Tensor:
-        """Analyse the segment once; the latent is the standardised start query ``[1, dim]``,
-        fitted to the segment first where the backend has a fit (``core.nets.fitting``)."""
+        """Analyse the segment once; the latent is the standardised start query ``[1, dim]``."""
         self._mix = mix
         with torch.no_grad():
             self._magnitude = spectrum(resample(mix, ANALYSIS_RATE, RATE)).abs()
-        if self.fit is not None:
-            self.start = fitted_latent(self.net, self.fit, self._magnitude[0], self.start)
         return self.start.clone()[None].requires_grad_(True)
 
     def query(self, latent: torch.Tensor) -> torch.Tensor:
