@@ -12,6 +12,7 @@ import torch
 from tagbox_gui.core.audio.song import Song, analysis_signal
 from tagbox_gui.core.audio.stems import render_stems
 from tagbox_gui.core.errors import AudioError, ConfigError
+from tagbox_gui.core.nets.separator import RATE as NET_RATE
 from tagbox_gui.core.nets.separator import (
     QuerySeparator,
     SeparatorShape,
@@ -25,6 +26,7 @@ from tagbox_gui.core.separation.backends.learned import (
     WEIGHTS_ENV,
     WEIGHTS_SHA256,
     LearnedBackend,
+    load_fits,
     load_shipped,
     prototype_query,
     weights_path,
@@ -92,26 +94,41 @@ def test_a_word_without_prototype_names_the_close_one_as_it_is_typed(shipped) ->
 
 
 def test_a_zero_step_run_is_one_forward_pass_without_taggers(tmp_path: Path) -> None:
+    """One pass of the separator over the song; a prototype that is fitted to the song asks
+    it once more first, on at most 12 s of the song (``core.nets.fitting``)."""
     cache = ModelCache()
-    net, _ = load_shipped(cache)
-    calls = []
-    handle = net.register_forward_hook(lambda *_: calls.append(1))
-    config = default_config("learned", tags=("piano",))
-    assert config.steps == 0
+    net, prototypes = load_shipped(cache)
+    frames: list[int] = []
+    handle = net.register_forward_hook(lambda _, inputs, __: frames.append(inputs[0].shape[-1]))
     song = _song()
     empty_store = ModelStore(tmp_path / "no-models")  # a tagger would have to come from here
+    results = {}
     try:
-        steps = engine.run(config, song, empty_store, cache)
-        result = engine.run_to_end(steps)
+        for word in ("piano", "cello"):  # the piano's prototype has a fit, the cello's none
+            config = default_config("learned", tags=(word,))
+            assert config.steps == 0
+            frames.clear()
+            results[word] = engine.run_to_end(engine.run(config, song, empty_store, cache))
+            results[word + " frames"] = list(frames)
     finally:
         handle.remove()
-    assert len(calls) == 1 and result.steps_done == 0 and result.estimate is not None
-    piano = prototype_query(("piano",), load_shipped(cache)[1])  # kept for a second look
-    np.testing.assert_allclose(result.estimate.query, piano.numpy(), rtol=1e-5, atol=1e-5)
-    separated, residual = render_stems(song, result.estimate)
-    assert separated.shape == residual.shape == song.data.shape
-    np.testing.assert_allclose(separated + residual, song.data, atol=1e-6)
-    assert not np.allclose(separated, 0)
+    assert load_fits(cache).keys() >= {"piano"} and "cello" not in load_fits(cache)
+    song_frames = 1 + round(4.0 * NET_RATE) // 256
+    assert results["cello frames"] == [256]  # the song in chunks of 3 s, one batch
+    assert len(results["piano frames"]) == 2 and results["piano frames"][0] <= song_frames
+    for word in ("piano", "cello"):
+        result = results[word]
+        assert result.steps_done == 0 and result.estimate is not None
+        separated, residual = render_stems(song, result.estimate)
+        assert separated.shape == residual.shape == song.data.shape
+        np.testing.assert_allclose(separated + residual, song.data, atol=1e-6)
+        assert not np.allclose(separated, 0)
+    cello = prototype_query(("cello",), prototypes)  # kept for a second look
+    np.testing.assert_allclose(results["cello"].estimate.query, cello.numpy(), rtol=1e-5,
+                               atol=1e-5)  # fmt: skip
+    piano = prototype_query(("piano",), prototypes)  # moved, within reach of its prototype
+    moved = (torch.from_numpy(results["piano"].estimate.query) - piano) / net.query_std
+    assert 0 < float(moved.pow(2).mean().sqrt()) < 3
 
 
 def test_the_mask_keeps_every_frame_of_the_separator(shipped) -> None:
@@ -119,7 +136,6 @@ def test_the_mask_keeps_every_frame_of_the_separator(shipped) -> None:
     separator's own grid (11.6 ms, 21.5 Hz), so its mask arrives unchanged, not every other
     frame of it; the light backend's stay at hop n/2."""
     from tagbox_gui.core.dsp.spectral import resample
-    from tagbox_gui.core.nets.separator import RATE as NET_RATE
     from tagbox_gui.core.nets.separator import mask_long, spectrum
     from tagbox_gui.core.separation.loading import hops_per_window
     from tagbox_gui.core.types import ANALYSIS_RATE
@@ -133,11 +149,12 @@ def test_the_mask_keeps_every_frame_of_the_separator(shipped) -> None:
     estimate = result.estimate
     length = len(analysis_signal(song))
     assert estimate.hops_per_window == 4 and estimate.masks[2048].shape == (1025, 1 + length // 512)
-    net, prototypes = shipped
+    net, _ = shipped
     mix = torch.tensor(analysis_signal(song))[None]
+    query = torch.from_numpy(estimate.query)[None]  # the piano's prototype fitted to the song
     with torch.no_grad():
         own = mask_long(net, spectrum(resample(mix, ANALYSIS_RATE, NET_RATE)).abs(),
-                        prototypes["piano"][None])[0].numpy()  # fmt: skip
+                        query)[0].numpy()  # fmt: skip
     frames = min(own.shape[1], estimate.masks[2048].shape[1])
     np.testing.assert_allclose(estimate.masks[2048][:512, :frames], own[:512, :frames], atol=1e-5)
 

@@ -14,7 +14,8 @@ from tagbox_gui.core.types import Example, Region, RunResult
 def test_a_one_pass_learned_stem_names_its_query_and_no_steering() -> None:
     config = replace(default_config("learned"), tags=("piano",), region=Region(1.0, 3.5))
     made = stem_provenance("song.wav", config, 0)
-    assert made["backend"] == "learned" and made["query"] == "prototype: piano"
+    assert made["backend"] == "learned"
+    assert made["query"] == "prototype: piano, fitted to the song"  # the shipped fits
     assert made["step"] == "0 of 0" and made["region"] == "1.00-3.50 s"
     assert made["taggers"] == made["learning rate"] == made["quantise"] == "-"
     clip = Example(Path("organ.wav"), 3.0, 8.0)
@@ -38,6 +39,6 @@ def test_a_jobs_stems_say_what_their_second_look_left_out() -> None:
     made = job_provenance("song.wav", parts, JobResult(runs, stopped=True, refined=True))
     assert list(made) == ["drums", "bass"]  # piano never finished
     assert made["drums"]["second look"] == "asked again in the song without bass"
-    assert made["bass"]["query"] == "prototype: bass"
+    assert made["bass"]["query"] == "prototype: bass, fitted to the song"
     first_look = job_provenance("song.wav", parts, JobResult(runs, stopped=True))
     assert "second look" not in first_look["drums"]

@@ -11,6 +11,7 @@ import pytest
 from tagbox_gui.core.audio.estimates import share
 from tagbox_gui.core.audio.song import Song
 from tagbox_gui.core.separation import engine
+from tagbox_gui.core.separation.backends import learned
 from tagbox_gui.core.separation.backends.learned import load_shipped
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.job import helpers_for
@@ -175,22 +176,30 @@ def test_the_helper_a_stem_sounds_like_is_left_out(song, cache) -> None:
     assert result.helpers == ("drums",)
 
 
-def test_a_helpers_first_look_is_what_a_run_asking_for_it_makes(song, cache) -> None:
-    firsts = _firsts(song, cache)
-    look = LookBeside(song, firsts["piano"], cache)
+def _by_prototypes_alone(song: Song, cache: ModelCache, monkeypatch) -> dict[str, Estimate]:
+    """The first looks of runs asking by the prototypes as they are, none fitted to the song
+    (``core.nets.fitting``), as the helpers are asked for."""
+    with monkeypatch.context() as patch:
+        patch.setattr(learned, "fit_for", lambda config, cache: None)
+        return _firsts(song, cache)
+
+
+def test_a_helpers_first_look_is_what_a_run_asking_for_it_makes(song, cache, monkeypatch) -> None:
+    firsts = _by_prototypes_alone(song, cache, monkeypatch)
+    look = LookBeside(song, _firsts(song, cache)["piano"], cache)
     helpers = look.helpers(("bass", "drums"))  # both in one pass of the network
     for name, helper in helpers.items():
         assert np.abs(helper.masks[2048] - firsts[name].masks[2048]).max() < 1e-4
         np.testing.assert_allclose(helper.query, firsts[name].query, rtol=1e-5, atol=1e-6)
 
 
-def test_a_single_stem_is_looked_at_again_beside_its_helpers(song, cache) -> None:
+def test_a_single_stem_is_looked_at_again_beside_its_helpers(song, cache, monkeypatch) -> None:
     config, steps = _single(song, cache)
     helpers = helpers_for(config, cache)
     result = engine.run_to_end(looked_again(steps, song, helpers, cache))
     assert result.helpers == ("bass", "drums") and result.steps_done == 0
     first = engine.run_to_end(_single(song, cache)[1])
-    firsts = _firsts(song, cache)
+    firsts = _by_prototypes_alone(song, cache, monkeypatch)  # the helpers' first looks
     expected = Refinement(song, {"piano": first.estimate, "bass": firsts["bass"],
                                  "drums": firsts["drums"]}, cache).stem("piano")  # fmt: skip
     mask = result.estimate.masks[2048]

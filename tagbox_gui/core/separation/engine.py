@@ -163,7 +163,7 @@ def run_to_end(
     try:
         while True:
             step = next(steps)
-            if isinstance(step, StepResult) and on_step is not None:
+            if step is not None and not isinstance(step, LookingAgain) and on_step is not None:
                 on_step(step)
     except StopIteration as done:
         return done.value

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from tagbox_gui.core.types import RunConfig
 
 WEIGHTS_FILE = "separator.pt"
-WEIGHTS_SHA256 = "6695bb1edb68ea38c440b0540dd487a7889fb4b5819f4d8d6da72b36625b9b4b"
+WEIGHTS_SHA256 = "2988994bcce86d698da8b8c0446940bdac53839d36b20d2eb0abdd0b154b5594"
 """sha256 of the shipped weights (``tagbox_gui/resources/separator/separator.pt``)."""
 
 ASKS_BY_EXAMPLE = True
