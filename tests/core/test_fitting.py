@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from tagbox_gui.core.audio.song import Song
+from tagbox_gui.core.errors import ModelError
 from tagbox_gui.core.nets.fitting import (
     BANDS,
     CHUNK,
@@ -155,3 +156,12 @@ def test_the_shipped_fits_load_and_each_names_a_prototype() -> None:
     assert set(fits) <= set(prototypes)
     dim = next(iter(prototypes.values())).shape[0]
     assert all(f.weights.shape == (FEATURES, dim) for f in fits.values())
+
+
+def test_broken_fits_in_the_weights_file_are_a_clear_error(tmp_path: Path, monkeypatch) -> None:
+    net, extra = load_separator(learned.weights_path())
+    path = tmp_path / "broken.pt"
+    save_separator(net, path, {**extra, "query_fits": {"piano": {"mean": torch.zeros(3)}}})
+    monkeypatch.setenv(learned.WEIGHTS_ENV, str(path))
+    with pytest.raises(ModelError, match="fits to the song are unusable"):
+        learned.load_fits(ModelCache())

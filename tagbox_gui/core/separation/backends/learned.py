@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from tagbox_gui.core.dsp.spectral import istft, resample
-from tagbox_gui.core.errors import ConfigError
+from tagbox_gui.core.errors import ConfigError, ModelError
 from tagbox_gui.core.nets.fitting import QueryFit, fitted_latent
 from tagbox_gui.core.nets.queries import QUERY_TAGGERS, query_of
 from tagbox_gui.core.nets.separator import (
@@ -104,7 +104,11 @@ def load_fits(cache: ModelCache) -> dict[str, QueryFit]:
     """The prototypes' fits to the song (``core.nets.fitting``) that ship with the weights
     :func:`load_shipped` loads, by prototype name; none for weights made without them."""
     _, extra = _load(cache)
-    return {key: QueryFit.from_dict(data) for key, data in extra.get("query_fits", {}).items()}
+    try:
+        return {key: QueryFit.from_dict(data) for key, data in extra.get("query_fits", {}).items()}
+    except (KeyError, ValueError, AttributeError, TypeError) as exc:
+        raise ModelError(f"the separator's fits to the song are unusable ({exc}); reinstall it "
+                         "or export the weights again") from exc  # fmt: skip
 
 
 def fit_for(config: RunConfig, cache: ModelCache) -> QueryFit | None:
