@@ -149,10 +149,11 @@ def run(
         if config.region is None:
             raise AudioError("the song is silent: there is nothing to separate")
         raise AudioError("the chosen part of the song is silent; choose another region")
-    factory = create_backend_factory(config, store, device, cache, example, mix / peak)
+    mix = mix / peak
+    factory = create_backend_factory(config, store, device, cache, example, mix)
     # Without steps nothing is steered, so no tagger is needed (nor downloaded).
     criteria = build_criteria(config, store, device, cache) if config.steps else []
-    loop = Optimisation(config, mix / peak, criteria, factory, device, measure_residual)
+    loop = Optimisation(config, mix, criteria, factory, device, measure_residual)
     return _with_grad(loop.drive(start))
 
 

@@ -157,8 +157,8 @@ class _Region:
         hop = n // self.hops
         parts = []
         for segment in self.segments:
-            spectrum = stft(self.mix[:, segment.start : segment.end], n, self.hops)
             heard = self.mix[:, segment.start : segment.end]
+            spectrum = stft(heard, n, self.hops)
             if keep is not None:
                 heard = self._masked(spectrum, segment, n, keep)
             latent = backend.init_latent(heard, seed=0)  # the backend hears the segment here

@@ -124,11 +124,7 @@ def fit_for(config: RunConfig, cache: ModelCache) -> QueryFit | None:
 def is_fitted(config: RunConfig) -> bool:
     """Whether a run of ``config`` of the learned separator asks by a prototype fitted to the
     song (:func:`fit_for`), as its stems' metadata says."""
-    from tagbox_gui.core.separation.cache import ModelCache
-
-    global _PROTOTYPE_CACHE
-    _PROTOTYPE_CACHE = _PROTOTYPE_CACHE or ModelCache()
-    return config.backend == "learned" and fit_for(config, _PROTOTYPE_CACHE) is not None
+    return config.backend == "learned" and fit_for(config, _module_cache()) is not None
 
 
 def prototype_query(words: tuple[str, ...], prototypes: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -172,18 +168,24 @@ def nearest_prototype(
 
 def has_prototype(word: str) -> bool:
     """Whether the shipped separator can be asked for ``word`` without an example."""
-    from tagbox_gui.core.separation.cache import ModelCache
-
-    global _PROTOTYPE_CACHE
-    _PROTOTYPE_CACHE = _PROTOTYPE_CACHE or ModelCache()
     try:
-        prototype_query((word,), load_shipped(_PROTOTYPE_CACHE)[1])
+        prototype_query((word,), load_shipped(_module_cache())[1])
     except ConfigError:
         return False
     return True
 
 
 _PROTOTYPE_CACHE: ModelCache | None = None
+
+
+def _module_cache() -> ModelCache:
+    """The cache of the questions asked without a run's own cache (:func:`has_prototype`,
+    :func:`is_fitted`): the weights are loaded once per process for them."""
+    from tagbox_gui.core.separation.cache import ModelCache
+
+    global _PROTOTYPE_CACHE
+    _PROTOTYPE_CACHE = _PROTOTYPE_CACHE or ModelCache()
+    return _PROTOTYPE_CACHE
 
 
 def example_query(
