@@ -3,14 +3,15 @@
     tagbox evaluate SET_DIR -o EST_DIR [--backend learned] [--example-seconds S] [--by-example A,B]
         [--score-from S]
         [--tagger fcn/mtat ...] [--steps N] [--sources bass,drums,...] [--no-share] [--no-refine]
-        [--model-dir DIR] [--json FILE]
+        [--no-fit] [--model-dir DIR] [--json FILE]
 
 The set is laid out like shared/eval/dev (``<song>/mix.flac``, ``<song>/stems/<source>.flac``,
 ``manifest.json``). Each source name is the wanted tag. The sources of a song share its mixture
 (``core.audio.estimates.share``) unless ``--no-share``; before they do, the learned separator
 looks at each a second time without the others (``core.separation.refine``) unless
 ``--no-refine``. With the learned backend (0 steps), a
-source is asked for by its prototype, or with ``--example-seconds`` by the start of its true
+source is asked for by its prototype, fitted to the song where it has a fit (``--no-fit``: the
+bare prototype), or with ``--example-seconds`` by the start of its true
 stem; ``--score-from S`` then scores each song from S seconds on, so that those clips are
 not part of what is scored. Stems are written as
 ``EST_DIR/<song>/<source>.wav``, next to the kept estimates (``<source>.estimate.npz``); kept
@@ -101,6 +102,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="with --share, the learned separator looks at each source a second time, in the "
         "song without the other sources' first estimates (default: on)",
     )
+    p.add_argument(
+        "--fit",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the learned separator (0 steps) fits each source's prototype to the song, where "
+        "the prototype has a fit (default: on)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--json", type=Path, metavar="FILE", help="write every score here")
@@ -134,6 +142,7 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         "seed": args.seed,
         "device": args.device,
         "balance_tags": args.balance_tags,
+        "fit_to_song": args.fit,
         "preview_every": 1_000_000,  # nobody watches: no previews beyond the first and last
     }
     return default_config(args.backend, **{k: v for k, v in changes.items() if v is not None})

@@ -31,6 +31,7 @@ from tagbox_gui.core.separation.backends import BACKENDS
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import (
     Example,
+    LookingAgain,
     Mode,
     Quantise,
     RunConfig,
@@ -274,6 +275,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(default: on; --no-refine is faster)",
     )
     how.add_argument(
+        "--fit",
+        action=argparse.BooleanOptionalAction,
+        help="with the learned backend, one instrument and 0 steps: fit the instrument's "
+        "prototype to the song with a first look at 12 s of it (default: on where the "
+        "instrument has a fit; --no-fit asks by the bare prototype)",
+    )
+    how.add_argument(
         "--seed", type=int, default=0, metavar="N", help="random seed (default: %(default)s)"
     )
     how.add_argument(
@@ -371,6 +379,7 @@ def build_config(
         "seed": args.seed,
         "balance_tags": args.balance_tags,
         "example": example,
+        "fit_to_song": args.fit,
     }
     from tagbox_gui.core.separation.loading import default_config, taggers_for
 
@@ -426,8 +435,6 @@ def main(args: argparse.Namespace) -> int:
     paths = _export(song, config, result, args)
     if args.log_json:
         _write_json(args.log_json, _log(config, steps))
-    if result.helpers:
-        print(f"looked again without the {' and the '.join(result.helpers)}", file=sys.stderr)
     print(f"separated: {paths[0]}\nresidual:  {paths[1]}")
     level = run_level(analysis_signal(song), result) if judges_quiet([config.backend]) else None
     if level is not None:
@@ -611,8 +618,12 @@ def _drive(run: Generator, config: RunConfig, steps: list[StepResult]) -> RunRes
         steps.append(step)
         _advance(bar, step)
 
+    def on_looking_again(stage: LookingAgain) -> None:
+        name, without = " + ".join(_stem_words(config)), " and the ".join(stage.helpers)
+        print(f"looking again at {name} without the {without}", file=sys.stderr)
+
     try:
-        result = run_to_end(run, on_step)
+        result = run_to_end(run, on_step, on_looking_again)
     finally:
         bar.close()
     if result.estimate is None:

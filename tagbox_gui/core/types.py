@@ -126,6 +126,7 @@ class RunConfig:
     segment_seconds: float = 29.0
     preview_every: int = 5
     example: Example | None = None  # the learned backend's query by example (else by tags)
+    fit_to_song: bool = True  # the learned backend's prototype is fitted to the song, if it can be
 
 
 def config_record(config: RunConfig) -> dict[str, Any]:

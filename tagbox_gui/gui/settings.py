@@ -44,6 +44,7 @@ class RunSettings:
     preview_every: int = 5
     balance_tags: bool = False
     second_look: bool = True  # learned stems are looked at again (core.separation.refine)
+    fit_to_song: bool = True  # a learned prototype is fitted to the song (core.nets.fitting)
 
     def to_config(
         self,
@@ -73,6 +74,7 @@ class RunSettings:
             region=region,
             preview_every=self.preview_every,
             balance_tags=self.balance_tags,
+            fit_to_song=self.fit_to_song,
         )
 
 

@@ -20,7 +20,8 @@ from tagbox_gui.core.audio.song import load_song
 from tagbox_gui.core.audio.stems import render_stems
 from tagbox_gui.core.evaluation import driver as evaluation_run
 from tagbox_gui.core.evaluation import scoring as evaluation
-from tagbox_gui.core.separation.backends import light
+from tagbox_gui.core.separation.backends import learned, light
+from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.loading import default_config
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import StepResult
@@ -340,6 +341,23 @@ def test_learned_sources_get_a_second_look_unless_told_not_to(
         written, _ = soundfile.read(est / SONGS[0] / f"{source}.wav", dtype="float32")
         np.testing.assert_allclose(written, expected[:, 0], atol=1e-6)
         assert np.abs(written - first[source]).max() > 1e-3  # not the first look's stem
+
+
+def test_no_fit_asks_each_source_by_its_bare_prototype(
+    tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    est, report = tmp_path / "est", tmp_path / "r.json"
+    args = ["evaluate", str(tiny_set), "-o", str(est), "--sources", "drums", "--threads", "1",
+            "--no-refine", "--model-dir", str(model_dir), "--json", str(report)]  # fmt: skip
+    queries = []
+    for more in ([], ["--no-fit"]):
+        assert main([*args, *more]) == 0
+        assert "were already there" not in capsys.readouterr().out  # made again, not kept
+        assert json.loads(report.read_text())["config"]["fit_to_song"] == (not more)
+        queries.append(load_estimate(est / SONGS[0] / "drums.estimate.npz").query)
+    prototype = learned.load_shipped(ModelCache())[1]["drums"].numpy()
+    np.testing.assert_allclose(queries[1], prototype, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(queries[0], prototype, atol=1e-3)
 
 
 def test_score_from_leaves_the_example_clip_out_of_the_scores(

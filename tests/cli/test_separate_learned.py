@@ -41,6 +41,21 @@ def test_by_instrument_is_the_default_and_needs_no_tagger(tmp_path: Path, capsys
     assert "step" not in capsys.readouterr().err  # one pass: no progress bar of 0 steps
 
 
+def test_no_fit_asks_by_the_bare_prototype(tmp_path: Path, capsys) -> None:
+    song, none = _song(tmp_path / "song.wav"), str(tmp_path / "none")
+    comments, stems = [], []
+    for name, more in (("fitted", []), ("bare", ["--no-fit"])):
+        out = tmp_path / name
+        args = ["separate", str(song), "--tags", "piano", "--model-dir", none, "-o", str(out),
+                "--no-refine", *more]  # fmt: skip
+        assert main(args) == 0, capsys.readouterr().err
+        comments.append(_check_stems(song, out / "song - piano.wav", out / "song - no piano.wav"))
+        stems.append(sf.read(out / "song - piano.wav")[0])
+    assert "query: prototype: piano, fitted to the song" in comments[0].splitlines()
+    assert "query: prototype: piano" in comments[1].splitlines()
+    assert not np.allclose(stems[0], stems[1], atol=1e-4)  # the fit moved the query
+
+
 @pytest.mark.slow
 def test_by_example_region_names_the_example(tmp_path: Path, model_dir: Path, capsys) -> None:
     song, out = _song(tmp_path / "song.wav"), tmp_path / "out"
@@ -51,7 +66,7 @@ def test_by_example_region_names_the_example(tmp_path: Path, model_dir: Path, ca
     comment = _check_stems(song, out / "song - example.wav", out / "song - no example.wav")
     assert "query: example: 0.5-2 s of the song" in comment
     # Looked at again beside the helpers it does not sound like (which, the example decides).
-    assert "looked again without the " in said
+    assert "looking again at example without the " in said
     assert "second look: asked again in the song without " in comment
 
 
@@ -113,8 +128,8 @@ def test_one_instrument_is_looked_at_again_without_the_bass_and_drums(tmp_path: 
         out = tmp_path / name
         _check_stems(song, out / "song - piano.wav", out / "song - no piano.wav")
         stems.append(out / "song - piano.wav")
-    assert "looked again without the bass and the drums" in said[0]
-    assert "looked again" not in said[1]
+    assert "looking again at piano without the bass and the drums" in said[0]
+    assert "looking again" not in said[1]
     assert "second look: asked again in the song without bass, drums" in sf.SoundFile(
         stems[0]).comment.splitlines()  # fmt: skip
     assert "second look" not in sf.SoundFile(stems[1]).comment

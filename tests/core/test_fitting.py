@@ -150,6 +150,16 @@ def test_a_one_pass_run_by_one_instrument_starts_from_its_fitted_prototype(fitte
     )
 
 
+def test_a_run_that_turns_the_fit_off_asks_by_the_bare_prototype(fitted_weights) -> None:
+    cache, store, song = ModelCache(), ModelStore(Path("no-models")), _song()
+    prototypes = learned.load_shipped(cache)[1]
+    config = default_config("learned", tags=("piano",), fit_to_song=False)
+    assert learned.fit_for(config, cache) is None and not learned.is_fitted(config)
+    result = engine.run_to_end(engine.run(config, song, store, cache))
+    np.testing.assert_allclose(result.estimate.query, prototypes["piano"], rtol=1e-5, atol=1e-6)
+    assert stem_provenance("song.wav", config, 0)["query"] == "prototype: piano"
+
+
 def test_the_shipped_fits_load_and_each_names_a_prototype() -> None:
     cache = ModelCache()
     fits, prototypes = learned.load_fits(cache), learned.load_shipped(cache)[1]

@@ -10,6 +10,8 @@ from PySide6.QtCore import QSettings
 
 from tagbox_gui.core.audio.estimates import level_db
 from tagbox_gui.core.audio.stems import render_stems
+from tagbox_gui.core.separation.backends import learned
+from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.settings import AppSettings
@@ -98,6 +100,7 @@ def test_a_real_one_pass_run_gives_stems_that_add_up(qtbot, tmp_path: Path, mode
     assert "Looked at again without the bass." in window.run_panel.status.text()
     session = window.run_view.session
     assert session.provenance(0)["second look"] == "asked again in the song without bass"
+    assert session.provenance(0)["query"] == "prototype: drums, fitted to the song"
     song = window.song
     separated, residual = render_stems(song, result.estimate)
     assert separated.shape == song.data.shape
@@ -114,7 +117,7 @@ def test_a_real_one_pass_run_gives_stems_that_add_up(qtbot, tmp_path: Path, mode
 
 
 @pytest.mark.slow
-def test_one_stem_keeps_its_first_look_without_the_second_look(
+def test_one_stem_keeps_its_first_look_and_bare_prototype_when_told(
     qtbot, tmp_path: Path, model_dir: Path, song_path: Path
 ) -> None:
     settings = AppSettings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
@@ -122,6 +125,7 @@ def test_one_stem_keeps_its_first_look_without_the_second_look(
     qtbot.addWidget(window)
     window.run_view.reset_settings()
     window.settings_panel.second_look.setChecked(False)
+    window.settings_panel.fit_to_song.setChecked(False)
     open_song(qtbot, window, song_path)
     window.tag_panel.apply_preset("Piano")
     looks = _watch_the_look(window)
@@ -130,6 +134,10 @@ def test_one_stem_keeps_its_first_look_without_the_second_look(
     assert blocker.args[0].helpers == () and looks == []
     assert "Looked at again" not in window.run_panel.status.text()
     assert "second look" not in window.run_view.session.provenance(0)
+    assert window.run_view.session.provenance(0)["query"] == "prototype: piano"
+    assert blocker.args[0].estimate.query == pytest.approx(
+        learned.load_shipped(ModelCache())[1]["piano"].numpy(), rel=1e-5, abs=1e-6
+    )
     window.controller.shutdown(5000)
 
 

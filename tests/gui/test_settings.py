@@ -39,6 +39,7 @@ def test_run_settings_round_trip_and_bad_values(tmp_path: Path) -> None:
         preview_every=3,
         balance_tags=True,
         second_look=False,
+        fit_to_song=False,
     )
     store.save_run(custom, RunSettings())
     assert qsettings(tmp_path / "a.ini").load_run(RunSettings()) == custom
@@ -170,6 +171,23 @@ def test_panel_second_look_is_a_setting_of_the_learned_masks(qtbot, panel) -> No
     assert not panel.second_look.isEnabled()  # other backends' stems only share
     panel.set_settings(replace(panel.settings(), backend="learned", mode="free"))
     assert not panel.second_look.isEnabled()  # free-mode stems have no mask to look again at
+
+
+def test_panel_fit_to_the_song_is_a_setting_of_one_pass_learned_runs(qtbot, panel) -> None:
+    panel.set_choices({"learned": "", "light": ""}, PUBLISHED, [TaggerSpec("fcn", "mtat")], ["cpu"])
+    panel.set_settings(replace(panel.settings(), backend="learned", steps=0))
+    assert panel.settings().fit_to_song is True and panel.fit_to_song.isEnabled()
+    assert panel.settings().to_config(("piano",)).fit_to_song is True
+    with qtbot.waitSignal(panel.settings_changed):
+        panel.fit_to_song.setChecked(False)
+    assert panel.settings().to_config(("piano",)).fit_to_song is False
+    panel.set_running(True)
+    assert not panel.fit_to_song.isEnabled()  # fixed during a run
+    panel.set_running(False)
+    panel.steps.setValue(10)
+    assert not panel.fit_to_song.isEnabled()  # steering starts from the bare prototype
+    panel.set_settings(replace(panel.settings(), backend="light", steps=0))
+    assert not panel.fit_to_song.isEnabled()  # only the learned separator has prototypes
 
 
 def test_panel_threads_default_to_automatic(qtbot, panel: SettingsPanel) -> None:

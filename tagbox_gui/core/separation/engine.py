@@ -158,14 +158,20 @@ def run(
 
 
 def run_to_end(
-    steps: RunGenerator, on_step: Callable[[StepResult], None] | None = None
+    steps: RunGenerator,
+    on_step: Callable[[StepResult], None] | None = None,
+    on_looking_again: Callable[[LookingAgain], None] | None = None,
 ) -> RunResult:
-    """Drive a run with no commands until it ends; ``on_step`` sees every step. Closes it."""
+    """Drive a run with no commands until it ends; ``on_step`` sees every step and
+    ``on_looking_again`` the start of a second look. Closes it."""
     try:
         while True:
-            step = next(steps)
-            if step is not None and not isinstance(step, LookingAgain) and on_step is not None:
-                on_step(step)
+            event = next(steps)
+            if isinstance(event, LookingAgain):
+                if on_looking_again is not None:
+                    on_looking_again(event)
+            elif event is not None and on_step is not None:
+                on_step(event)
     except StopIteration as done:
         return done.value
     finally:

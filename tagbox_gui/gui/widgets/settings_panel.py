@@ -78,6 +78,7 @@ class SettingsPanel(QWidget):
         self.preview_every = QSpinBox(minimum=1, maximum=1000, suffix=" steps")
         self.balance_tags = QCheckBox("Wanted and avoided tags weigh the same")
         self.second_look = QCheckBox("Look at each stem again without the others")
+        self.fit_to_song = QCheckBox("Fit the instrument's prototype to the song")
         self.reset = QPushButton("Reset to defaults")
         self.note = QLabel(wordWrap=True)
         self.note.setStyleSheet("color: palette(placeholder-text);")
@@ -101,6 +102,7 @@ class SettingsPanel(QWidget):
         form.addRow("Quantise", self.quantise)
         form.addRow("Output", self.mode)
         form.addRow("Second look", self.second_look)
+        form.addRow("Prototype", self.fit_to_song)
         form.addRow("Device", self.device)
         form.addRow("CPU threads", self.threads)
         form.addRow("Seed", self.seed)
@@ -134,6 +136,13 @@ class SettingsPanel(QWidget):
             "steps: it is asked for again in the song without the bass and the drums (not the "
             "one it is), separated only to be taken away (about +0.2 dB, for two more passes)."
         )
+        self.fit_to_song.setToolTip(
+            "Learned separator, 0 steps, an instrument asked for by name. On: a first look at "
+            "12 s of the song moves the instrument's prototype towards how it sounds in this "
+            "song (+0.07 to +0.28 dB SI-SDR on our held-out sets, −0.04 on the development set). "
+            "Off: the bare prototype, the mean of the instrument's training stems. Try it off "
+            "when a stem takes the wrong instrument. Examples and steering never fit."
+        )
 
     def _connect(self) -> None:
         self.backend.currentIndexChanged.connect(self._on_backend_index_changed)
@@ -148,6 +157,7 @@ class SettingsPanel(QWidget):
             combo.currentIndexChanged.connect(self._on_edited)
         self.balance_tags.toggled.connect(self._on_edited)
         self.second_look.toggled.connect(self._on_edited)
+        self.fit_to_song.toggled.connect(self._on_edited)
         self.reset.clicked.connect(self.reset_requested)
 
     # ----- choices -----------------------------------------------------------------------
@@ -213,6 +223,7 @@ class SettingsPanel(QWidget):
             preview_every=self.preview_every.value(),
             balance_tags=self.balance_tags.isChecked(),
             second_look=self.second_look.isChecked(),
+            fit_to_song=self.fit_to_song.isChecked(),
         )
 
     def set_settings(self, settings: RunSettings) -> None:
@@ -238,6 +249,7 @@ class SettingsPanel(QWidget):
         self.preview_every.setValue(settings.preview_every)
         self.balance_tags.setChecked(settings.balance_tags)
         self.second_look.setChecked(settings.second_look)
+        self.fit_to_song.setChecked(settings.fit_to_song)
         self._quiet = False
         self._update_enabled()
         self.settings_changed.emit()
@@ -290,6 +302,8 @@ class SettingsPanel(QWidget):
         self.quantise.setEnabled(jukebox and idle)
         looks = can_look_again(self.backend.currentData(), Mode(self.mode.currentData()))
         self.second_look.setEnabled(looks and idle)
+        fits = self.backend.currentData() == "learned" and self.steps.value() == 0
+        self.fit_to_song.setEnabled(fits and idle)
         problem = self.problem()
         self.note.setText(problem)
         self.note.setVisible(bool(problem))
@@ -299,7 +313,7 @@ class SettingsPanel(QWidget):
         boxes = [self.backend, self.taggers, self.steps, self.mode, self.device, self.seed,
                  self.threads]  # fmt: skip
         return [*boxes, *buttons, self.preview_every, self.balance_tags, self.second_look,
-                self.reset]  # fmt: skip
+                self.fit_to_song, self.reset]  # fmt: skip
 
 
 def _enum_combo(titles: dict) -> QComboBox:

@@ -113,9 +113,12 @@ def load_fits(cache: ModelCache) -> dict[str, QueryFit]:
 
 def fit_for(config: RunConfig, cache: ModelCache) -> QueryFit | None:
     """The fit a run of ``config`` starts from (its prototype fitted to the song), or None: a
-    one-pass run (0 steps) asked by one instrument whose prototype has a fit. A run asked by
-    an example, by several instruments or with steering starts from its query as it is."""
-    if config.example is not None or config.steps != 0 or len(config.tags) != 1:
+    one-pass run (0 steps) asked by one instrument whose prototype has a fit, unless the run
+    turns fitting off (``config.fit_to_song``). A run asked by an example, by several
+    instruments or with steering starts from its query as it is."""
+    if not config.fit_to_song or config.example is not None:
+        return None
+    if config.steps != 0 or len(config.tags) != 1:
         return None
     key = prototype_key(config.tags[0], load_shipped(cache)[1])
     return load_fits(cache).get(key) if key else None
