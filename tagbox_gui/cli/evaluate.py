@@ -3,7 +3,7 @@
     tagbox evaluate SET_DIR -o EST_DIR [--backend learned] [--example-seconds S] [--by-example A,B]
         [--score-from S]
         [--tagger fcn/mtat ...] [--steps N] [--sources bass,drums,...] [--no-share] [--no-refine]
-        [--no-fit] [--model-dir DIR] [--json FILE]
+        [--alone] [--no-fit] [--model-dir DIR] [--json FILE]
 
 The set is laid out like shared/eval/dev (``<song>/mix.flac``, ``<song>/stems/<source>.flac``,
 ``manifest.json``). Each source name is the wanted tag. The sources of a song share its mixture
@@ -16,7 +16,9 @@ stem; ``--score-from S`` then scores each song from S seconds on, so that those 
 not part of what is scored. Stems are written as
 ``EST_DIR/<song>/<source>.wav``, next to the kept estimates (``<source>.estimate.npz``); kept
 estimates are not made again, so an interrupted run resumes; an estimate made with other settings
-is made again.
+is made again. ``--alone`` separates each source as one instrument asked for alone is
+(``tagbox separate --tags piano``): a single run, with its own second look beside the bass and
+the drums, its stem not sharing the mix.
 """
 
 from __future__ import annotations
@@ -101,6 +103,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=True,
         help="with --share, the learned separator looks at each source a second time, in the "
         "song without the other sources' first estimates (default: on)",
+    )
+    p.add_argument(
+        "--alone",
+        action="store_true",
+        help="separate each source as one instrument asked for alone (tagbox separate --tags "
+        "piano): a single run, looked at again beside the bass and the drums unless "
+        "--no-refine, its stem not sharing the mix (implies --no-share)",
     )
     p.add_argument(
         "--fit",
@@ -226,8 +235,10 @@ def main(args: argparse.Namespace) -> int:
     if args.by_example and args.example_seconds is None:
         args.example_seconds = 3.0
     by_example = tuple(args.by_example)
+    shared = args.share and not args.alone
     pairs = driver.plan_pairs(args.set_dir, args.output, config, sources, fallback,
-                              args.example_seconds, by_example)  # fmt: skip
+                              args.example_seconds, by_example,
+                              args.alone and args.refine)  # fmt: skip
     progress = _Progress([p.key for p in pairs if not p.done and p.supported], config.steps)
     try:
         run = driver.evaluate_set(
@@ -238,20 +249,19 @@ def main(args: argparse.Namespace) -> int:
             sources,
             progress,
             fallback,
-            args.share,
+            shared,
             args.jobs,
             args.threads,
             args.example_seconds,
             by_example,
             args.score_from,
             args.refine,
+            args.alone,
         )
     finally:
         progress.bar.close()
     rows = scoring.summarise(run.scores)
-    sharing = "sources share the mix" if run.shared else "each source on its own"
-    if run.shared and run.refined and config.backend == "learned":
-        sharing += ", each looked at twice"
+    sharing = _sharing(run, config.backend)
     span = f", scored from {args.score_from:g} s" if args.score_from else ""
     print(f"SDRi (dB, BSS Eval v4, median over 1 s windows) of {args.output} ({sharing}{span})")
     print(scoring.format_table(rows))
@@ -267,7 +277,7 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         extra = {"set": str(args.set_dir), "estimates": str(args.output),
                  "config": {**config_record(config), "shared": run.shared,
-                            "refined": run.shared and run.refined},
+                            "refined": run.shared and run.refined, "alone": run.alone},
                  "score_from_seconds": args.score_from,
                  "jobs": args.jobs,
                  "threads": driver.threads_per_job(args.jobs, args.threads),
@@ -275,6 +285,17 @@ def main(args: argparse.Namespace) -> int:
                  "timings": {k: vars(t) for k, t in run.timings.items()}}  # fmt: skip
         scoring.write_report(args.json, run.scores, extra)
     return 0
+
+
+def _sharing(run: EvaluationRun, backend: str) -> str:
+    """How the stems were made, for the table's title."""
+    if run.alone:
+        looked = run.refined and backend == "learned"
+        return "each source alone" + (", looked at again beside its helpers" if looked else "")
+    sharing = "sources share the mix" if run.shared else "each source on its own"
+    if run.shared and run.refined and backend == "learned":
+        sharing += ", each looked at twice"
+    return sharing
 
 
 def _cost_line(run: EvaluationRun) -> str:

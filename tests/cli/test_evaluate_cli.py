@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -18,6 +19,7 @@ from tagbox_gui.cli import main
 from tagbox_gui.core.audio.estimates import load_estimate, share
 from tagbox_gui.core.audio.song import load_song
 from tagbox_gui.core.audio.stems import render_stems
+from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.evaluation import driver as evaluation_run
 from tagbox_gui.core.evaluation import scoring as evaluation
 from tagbox_gui.core.separation.backends import learned, light
@@ -341,6 +343,38 @@ def test_learned_sources_get_a_second_look_unless_told_not_to(
         written, _ = soundfile.read(est / SONGS[0] / f"{source}.wav", dtype="float32")
         np.testing.assert_allclose(written, expected[:, 0], atol=1e-6)
         assert np.abs(written - first[source]).max() > 1e-3  # not the first look's stem
+
+
+def test_alone_separates_each_source_as_a_single_run_looked_at_again(
+    tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tagbox_gui.core.separation import engine
+    from tagbox_gui.core.separation.job import looking_again
+
+    est, report = tmp_path / "est", tmp_path / "r.json"
+    args = ["evaluate", str(tiny_set), "-o", str(est), "--sources", "drums,strings", "--threads",
+            "1", "--model-dir", str(model_dir), "--json", str(report)]  # fmt: skip
+    assert main([*args, "--alone"]) == 0
+    assert "(each source alone, looked at again beside its helpers)" in capsys.readouterr().out
+    config = json.loads(report.read_text())["config"]
+    assert config["alone"] is True and config["shared"] is False
+    song = load_song(tiny_set / SONGS[0] / "mix.flac")
+    store, cache = ModelStore(model_dir), ModelCache()
+    for source, helpers in (("drums", ("bass",)), ("strings", ("bass", "drums"))):
+        single = default_config("learned", tags=(source,), preview_every=1_000_000)
+        run = looking_again(functools.partial(engine.run, measure_residual=False))
+        result = engine.run_to_end(run(single, song, store, cache))
+        assert result.helpers == helpers  # as `tagbox separate --tags drums` looks again
+        expected, _ = render_stems(song, result.estimate)  # its own stem: nothing shared
+        written, _ = soundfile.read(est / SONGS[0] / f"{source}.wav", dtype="float32")
+        np.testing.assert_allclose(written, expected[:, 0], atol=1e-5)
+    assert main(args) == 0  # the job's estimates are first looks: all made again
+    assert "4 estimates had been made with other settings" in capsys.readouterr().out
+    assert main([*args, "--alone", "--no-refine"]) == 0  # the first looks, each alone
+    out = capsys.readouterr().out
+    assert "(each source alone)" in out and "4 estimates were already there" in out
+    with pytest.raises(ConfigError, match="do not share"):
+        evaluation_run.evaluate_set(tiny_set, est, single, store, alone=True, shared=True)
 
 
 def test_no_fit_asks_each_source_by_its_bare_prototype(

@@ -69,7 +69,12 @@ def separate_source(
     from tagbox_gui.core.separation import engine  # the driver needs torch; scoring alone does not
 
     began_cpu, began_wall, began = time.process_time(), time.perf_counter(), time.time()
-    steps = engine.run(config, song, store, cache, measure_residual=False)  # no meters shown
+    runner = functools.partial(engine.run, measure_residual=False)  # no meters shown
+    if pair.looks_again:
+        from tagbox_gui.core.separation.job import looking_again
+
+        runner = looking_again(runner)
+    steps = runner(config, song, store, cache)
     result = engine.run_to_end(steps, on_step)
     if result.estimate is None:
         raise ConfigError(f"the run on {song.path} made no estimate; use at least one step")
@@ -78,7 +83,7 @@ def separate_source(
                     time.time(), os.getpid())  # fmt: skip
     # The timing goes first: the estimate's presence is what marks the pair as done.
     pair.timing.parent.mkdir(parents=True, exist_ok=True)
-    record = {**asdict(timing), "recipe": recipe(config)}
+    record = {**asdict(timing), "recipe": recipe(config, pair.looks_again)}
     write_atomically(pair.timing, json.dumps(record))
     save_estimate(pair.saved, result.estimate)
     return timing
@@ -87,12 +92,15 @@ def separate_source(
 _SPEED_ONLY = ("device", "preview_every")  # change how fast a run is, not what it makes
 
 
-def recipe(config: RunConfig) -> dict[str, Any]:
+def recipe(config: RunConfig, looks_again: bool = False) -> dict[str, Any]:
     """Everything that decides an estimate, as JSON values: the run's settings (the device and
     the preview rate left out) and the backend's own (e.g. the light backend's factorisation, the
-    masks' hop), and the layout of the estimate file (an older one lacks what a newer version
-    uses, e.g. the learned query that the second look at a job's stems needs)."""
+    masks' hop), the layout of the estimate file (an older one lacks what a newer version
+    uses, e.g. the learned query that the second look at a job's stems needs), and whether the
+    run was looked at again beside its helpers (``looks_again``, :attr:`Pair.looks_again`)."""
     fields = {k: v for k, v in config_record(config).items() if k not in _SPEED_ONLY}
+    if looks_again:
+        fields["looked_again_beside_helpers"] = True
     fields["backend_settings"] = backend_settings(config.backend)
     fields["hops_per_window"] = hops_per_window(config.backend)
     fields["estimate_format"] = ESTIMATE_FORMAT
@@ -174,6 +182,7 @@ class EvaluationRun:
     unsupported: list[str]  # sources no chosen tagger has a tag for
     shared: bool = True  # whether the sources of a song shared the mixture
     refined: bool = True  # ... after a second look at the learned separator's estimates
+    alone: bool = False  # each source a single run, looked at again beside its helpers if refined
 
 
 Progress = Callable[[str, StepResult | None], None]
@@ -188,6 +197,7 @@ class Pair:
     estimate: Path  # EST/<song>/<source>.wav, the stem that is scored
     config: RunConfig  # the run that separates it
     supported: bool = True  # False: nothing can ask for this source (no tag, no prototype)
+    looks_again: bool = False  # its single run is looked at again beside its helpers, as alone
 
     @property
     def key(self) -> str:
@@ -215,7 +225,7 @@ class Pair:
     @property
     def done(self) -> bool:
         """Whether its kept estimate was made with this pair's settings."""
-        return self.kept and recorded_recipe(self.timing) == recipe(self.config)
+        return self.kept and recorded_recipe(self.timing) == recipe(self.config, self.looks_again)
 
 
 def plan_pairs(
@@ -226,13 +236,15 @@ def plan_pairs(
     fallback: tuple[TaggerSpec, ...] = (),
     example_seconds: float | None = None,
     by_example: tuple[str, ...] = (),
+    looks_again: bool = False,
 ) -> list[Pair]:
     """Every (listed) source of every song, with the run (tag and taggers) that separates it.
 
     A one-pass run of the learned backend needs no tagger: a source is asked for by its
     prototype; when it has none, or is named in ``by_example``, and ``example_seconds`` is
     given, by the first ``example_seconds`` of its true stem (``<song>/stems/<source>.flac``)
-    as the example clip.
+    as the example clip. With ``looks_again``, each run is looked at again beside its helpers
+    (:attr:`Pair.looks_again`).
     """
     pairs = []
     for song, song_sources in list_set(set_dir):
@@ -242,7 +254,7 @@ def plan_pairs(
                 asked = example_seconds, source in by_example
                 pair_config, supported = _pair_config(config, source, fallback, stem, asked)
                 estimate = est_dir / song / f"{source}.wav"
-                pairs.append(Pair(song, source, estimate, pair_config, supported))
+                pairs.append(Pair(song, source, estimate, pair_config, supported, looks_again))
     return pairs
 
 
@@ -280,6 +292,7 @@ def evaluate_set(
     by_example: tuple[str, ...] = (),
     score_from: float = 0.0,
     refined: bool = True,
+    alone: bool = False,
 ) -> EvaluationRun:
     """Separate every (listed) source of every song with ``config``, then score the stems.
 
@@ -298,14 +311,19 @@ def evaluate_set(
     ``example_seconds``, ``by_example``: see :func:`plan_pairs`. The scores cover each song
     from ``score_from`` seconds on (so an example clip taken from the start of a true stem
     can be left out of what is scored); the separations always cover the whole song.
+    With ``alone``, each source is separated as one instrument asked for alone is: a single
+    run, looked at again beside its helpers if ``refined`` (``core.separation.job.looking_again``,
+    as ``tagbox separate --tags piano`` does), its stem not sharing the mixture.
     """
     if jobs < 1:
         raise ConfigError("jobs must be at least 1")
-    run = EvaluationRun([], {}, [], [], [], shared, refined)
+    if alone and shared:
+        raise ConfigError("sources separated alone do not share the mix")
+    run = EvaluationRun([], {}, [], [], [], shared, refined, alone)
     cache = ModelCache()  # the separator of the second look, loaded once
     by_song: dict[str, list[Pair]] = {}
     for pair in plan_pairs(set_dir, est_dir, config, sources, fallback, example_seconds,
-                           by_example):  # fmt: skip
+                           by_example, alone and refined):  # fmt: skip
         by_song.setdefault(pair.song, []).append(pair)
     # Decoded at most once per song here, and only if a pair is separated or stems rendered.
     mixes = {song: functools.cache(functools.partial(load_song, set_dir / song / "mix.flac"))
