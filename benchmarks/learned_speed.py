@@ -6,7 +6,7 @@ command runs as a child process, so its peak resident memory is its own (``ru_ma
 ``benchmarks/each_speed.py`` times ``--each`` with the same song and helpers.
 
     python benchmarks/learned_speed.py [--minutes 4] [--steps 0] [--tags piano]
-        [--shared ../shared] [--threads N] [--no-refine]
+        [--shared ../shared] [--threads N] [--no-refine] [--no-fit]
 """
 
 from __future__ import annotations
@@ -93,6 +93,9 @@ def main() -> None:
         action="store_true",
         help="the first look alone (no second look beside the bass and drums)",
     )
+    parser.add_argument(
+        "--no-fit", action="store_true", help="the bare prototype (no fit to the song)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         song = long_song(args.shared, args.minutes, Path(tmp) / "song.wav")
@@ -100,10 +103,11 @@ def main() -> None:
         wall, peak = timed_separate([str(song), "--tags", args.tags, "--steps", str(args.steps),
                                      "--backend", "learned", "--model-dir",
                                      str(args.shared / "models"), "-o", str(out),
-                                     *(["--no-refine"] if args.no_refine else [])],
+                                     *(["--no-refine"] if args.no_refine else []),
+                                     *(["--no-fit"] if args.no_fit else [])],
                                     args.threads)  # fmt: skip
         error = add_back_error(song, sorted(out.glob("*.wav")))
-    look = ", first look only" if args.no_refine else ""
+    look = (", first look only" if args.no_refine else "") + (", no fit" if args.no_fit else "")
     print(f"{args.minutes:g} min stereo 44.1 kHz, --tags {args.tags}, {args.steps} steps{look}: "
           f"wall {wall:.1f} s, peak RSS {peak:.2f} GiB, max |separated + residual - song| "
           f"{error:.1e} (load average {load} before the run)")  # fmt: skip
