@@ -277,7 +277,8 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         extra = {"set": str(args.set_dir), "estimates": str(args.output),
                  "config": {**config_record(config), "shared": run.shared,
-                            "refined": run.shared and run.refined, "alone": run.alone},
+                            "refined": run.refined and (run.shared or run.alone),
+                            "alone": run.alone},
                  "score_from_seconds": args.score_from,
                  "jobs": args.jobs,
                  "threads": driver.threads_per_job(args.jobs, args.threads),

@@ -357,7 +357,7 @@ def test_alone_separates_each_source_as_a_single_run_looked_at_again(
     assert main([*args, "--alone"]) == 0
     assert "(each source alone, looked at again beside its helpers)" in capsys.readouterr().out
     config = json.loads(report.read_text())["config"]
-    assert config["alone"] is True and config["shared"] is False
+    assert config["alone"] is True and config["shared"] is False and config["refined"] is True
     song = load_song(tiny_set / SONGS[0] / "mix.flac")
     store, cache = ModelStore(model_dir), ModelCache()
     for source, helpers in (("drums", ("bass",)), ("strings", ("bass", "drums"))):
