@@ -44,6 +44,12 @@ def _keep_threads():
     torch.set_num_threads(threads)
 
 
+def _learned_args(tiny_set: Path, est: Path, model_dir: Path, report: Path) -> list[str]:
+    """The learned separator's defaults on the drums and strings, the report to ``report``."""
+    return ["evaluate", str(tiny_set), "-o", str(est), "--sources", "drums,strings", "--threads",
+            "1", "--model-dir", str(model_dir), "--json", str(report)]  # fmt: skip
+
+
 def _args(tiny_set: Path, est: Path, model_dir: Path, *more: str) -> list[str]:
     fixed = ["--backend", "light", "--steps", "2", "--threads", "1", "--sources", "drums",
              "--tagger", "fcn/mtat"]  # fmt: skip
@@ -325,8 +331,7 @@ def test_learned_sources_get_a_second_look_unless_told_not_to(
     from tagbox_gui.core.separation.refine import shared_estimates
 
     est, report = tmp_path / "est", tmp_path / "r.json"
-    args = ["evaluate", str(tiny_set), "-o", str(est), "--sources", "drums,strings", "--threads",
-            "1", "--model-dir", str(model_dir), "--json", str(report)]  # fmt: skip
+    args = _learned_args(tiny_set, est, model_dir, report)
     assert main([*args, "--no-refine"]) == 0
     assert "(sources share the mix)" in capsys.readouterr().out
     assert json.loads(report.read_text())["config"]["refined"] is False
@@ -352,8 +357,7 @@ def test_alone_separates_each_source_as_a_single_run_looked_at_again(
     from tagbox_gui.core.separation.job import looking_again
 
     est, report = tmp_path / "est", tmp_path / "r.json"
-    args = ["evaluate", str(tiny_set), "-o", str(est), "--sources", "drums,strings", "--threads",
-            "1", "--model-dir", str(model_dir), "--json", str(report)]  # fmt: skip
+    args = _learned_args(tiny_set, est, model_dir, report)
     assert main([*args, "--alone"]) == 0
     assert "(each source alone, looked at again beside its helpers)" in capsys.readouterr().out
     config = json.loads(report.read_text())["config"]
