@@ -7,7 +7,7 @@ import functools
 import json
 import shlex
 import sys
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -503,8 +503,7 @@ def _drive_job(job: Generator, parts: list[JobPart]) -> tuple[JobResult, dict[st
             if event is None:
                 continue
             if event.refining:  # beside the other stems, or in a job of one the helpers
-                without = " and the ".join(event.beside) if len(parts) == 1 else "others"
-                print(f"looking again at {event.name} without the {without}", file=sys.stderr)
+                _say_looking_again(event.name, event.beside if len(parts) == 1 else ("others",))
             elif event.began:
                 print(f"separating {event.name}", file=sys.stderr)
                 total = parts[event.index].config.steps
@@ -619,8 +618,7 @@ def _drive(run: Generator, config: RunConfig, steps: list[StepResult]) -> RunRes
         _advance(bar, step)
 
     def on_looking_again(stage: LookingAgain) -> None:
-        name, without = " + ".join(_stem_words(config)), " and the ".join(stage.helpers)
-        print(f"looking again at {name} without the {without}", file=sys.stderr)
+        _say_looking_again(" + ".join(_stem_words(config)), stage.helpers)
 
     try:
         result = run_to_end(run, on_step, on_looking_again)
@@ -629,6 +627,11 @@ def _drive(run: Generator, config: RunConfig, steps: list[StepResult]) -> RunRes
     if result.estimate is None:
         raise UserError("the run ended before its first step; nothing was written")
     return result
+
+
+def _say_looking_again(name: str, beside: Sequence[str]) -> None:
+    """Tell, on stderr, that stem ``name`` is being looked at again without ``beside``."""
+    print(f"looking again at {name} without the {' and the '.join(beside)}", file=sys.stderr)
 
 
 def _progress_bar(total: int) -> tqdm:

@@ -66,11 +66,11 @@ def job_provenance(song_name: str, parts: Sequence[JobPart],
 def _query(config: RunConfig) -> str:
     """How the learned separator was asked: by an example clip, or by the tags' prototypes,
     fitted to the song where they were (``core.nets.fitting``)."""
-    from tagbox_gui.core.separation.backends.learned import is_fitted  # loads torch
-
     if config.backend != "learned":
         return "-"
     if config.example is not None:
         return f"example: {config.example}"
+    from tagbox_gui.core.separation.backends.learned import is_fitted  # loads torch
+
     fitted = ", fitted to the song" if is_fitted(config) else ""
     return f"prototype: {', '.join(config.tags)}{fitted}"
