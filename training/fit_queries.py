@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from tagbox_gui.core.nets.fitting import FEATURES, QueryFit, first_look_features
+from tagbox_gui.core.nets.fitting import FEATURES, QueryFit, first_look_features, sample_chunks
 from tagbox_gui.core.nets.separator import load_separator, save_separator, sha256_of, spectrum
 from training.export import FAMILY_ALIASES, PROGRAM_PROTOTYPES
 from training.mixes import FULL_SCALE, split_songs
@@ -68,7 +68,7 @@ def collect(net, prototypes: dict, corpus: Path, seed: int, limit: int | None = 
         own = torch.from_numpy(np.load(query_path(corpus, song)))
         magnitude = spectrum(torch.from_numpy(song_mix(stems, rng))[None]).abs()[0]
         queries = torch.stack([prototypes[key] for _, key in asked])
-        features = first_look_features(net, magnitude, queries)
+        features = first_look_features(net, sample_chunks(magnitude), queries)
         for (index, key), row in zip(asked, features, strict=True):
             offset = (own[index] - prototypes[key]) / std
             rows.setdefault(key, ([], []))

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from tagbox_gui.core.audio.song import Song
+from tagbox_gui.core.dsp.spectral import resample
 from tagbox_gui.core.errors import ModelError
 from tagbox_gui.core.nets.fitting import (
     BANDS,
@@ -22,8 +23,15 @@ from tagbox_gui.core.nets.fitting import (
     fitted_latent,
     look_features,
     sample_chunks,
+    song_chunks,
 )
-from tagbox_gui.core.nets.separator import BINS, RATE, load_separator, save_separator
+from tagbox_gui.core.nets.separator import (
+    BINS,
+    RATE,
+    load_separator,
+    save_separator,
+    spectrum,
+)
 from tagbox_gui.core.separation import engine
 from tagbox_gui.core.separation.backends import learned
 from tagbox_gui.core.separation.cache import ModelCache
@@ -69,6 +77,15 @@ def test_a_long_segment_is_looked_at_in_a_few_chunks_spread_over_it() -> None:
     assert torch.equal(pieces[0], long[:, :CHUNK]) and torch.equal(pieces[-1], long[:, -CHUNK:])
 
 
+@pytest.mark.parametrize(("rate", "seconds"), [(44_100, 61.3), (48_000, 47.9), (44_100, 9.0)])
+def test_a_song_s_chunks_are_those_of_its_whole_spectrogram(rate: int, seconds: float) -> None:
+    signal = torch.randn(int(rate * seconds), generator=torch.Generator().manual_seed(4))
+    whole = sample_chunks(spectrum(resample(signal[None], rate, RATE)).abs()[0])
+    pieces = song_chunks(signal, rate)
+    assert pieces.shape == whole.shape
+    torch.testing.assert_close(pieces, whole, atol=1e-5, rtol=0)
+
+
 @pytest.fixture(scope="module")
 def shipped():
     net, extra = learned.load_shipped(ModelCache())
@@ -79,10 +96,11 @@ def test_several_prototypes_are_asked_in_one_pass_as_each_alone(shipped) -> None
     net, prototypes = shipped
     magnitude = _magnitude(1500, seed=2)
     queries = torch.stack([prototypes["piano"], prototypes["bass"]])
-    both = first_look_features(net, magnitude, queries)
+    pieces = sample_chunks(magnitude)
+    both = first_look_features(net, pieces, queries)
     assert both.shape == (2, FEATURES)
     for row, query in zip(both, queries, strict=True):
-        torch.testing.assert_close(first_look_features(net, magnitude, query[None])[0], row,
+        torch.testing.assert_close(first_look_features(net, pieces, query[None])[0], row,
                                    atol=1e-4, rtol=1e-4)  # fmt: skip
 
 
@@ -92,10 +110,10 @@ def test_a_fit_moves_the_standardised_query_by_its_offset(shipped) -> None:
     bias = torch.linspace(-0.5, 0.5, dim)
     fit = QueryFit(torch.zeros(FEATURES), torch.ones(FEATURES), torch.zeros(FEATURES, dim), bias)
     start = (prototypes["piano"] - net.query_mean) / net.query_std
-    torch.testing.assert_close(fitted_latent(net, fit, _magnitude(800), start), start + bias)
+    torch.testing.assert_close(fitted_latent(net, fit, _magnitude(800)[None], start), start + bias)
     weights = torch.randn(FEATURES, dim, generator=torch.Generator().manual_seed(3)) * 0.01
     leaning = replace(fit, weights=weights)
-    features = first_look_features(net, _magnitude(800), prototypes["piano"][None])[0]
+    features = first_look_features(net, _magnitude(800)[None], prototypes["piano"][None])[0]
     torch.testing.assert_close(leaning.offset(features), features @ weights + bias)
     again = QueryFit.from_dict(leaning.to_dict())
     torch.testing.assert_close(again.weights, weights)

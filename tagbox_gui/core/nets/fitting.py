@@ -5,7 +5,8 @@ A family's prototype is the mean query of very different sounds (a harpsichord a
 piano are both "piano"), so it asks for none of them well; asked with a stem's own query
 instead, the separator does much better (docs/separator.md, "What limits it"). Here the own
 query is predicted. The separator is asked by the prototype on a few chunks of the song, once
-per run (:func:`sample_chunks`); the first look it gives is summarised by :func:`look_features`
+per run (:func:`sample_chunks`, analysed from those stretches of the song alone by
+:func:`song_chunks`); the first look it gives is summarised by :func:`look_features`
 (its spectral envelope in log-spaced bands, how much that varies over time, and its share
 of the mixture per band); and a linear map fitted on the training songs (:class:`QueryFit`,
 ridge regression, ``training.fit_queries``) turns that into an offset of the standardised
@@ -14,12 +15,22 @@ query. The fits ship with the weights, one per prototype that had enough trainin
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from tagbox_gui.core.nets.separator import BINS, RATE, QuerySeparator, mask_long
+from tagbox_gui.core.dsp.spectral import resample
+from tagbox_gui.core.nets.separator import (
+    BINS,
+    HOP,
+    N_FFT,
+    RATE,
+    QuerySeparator,
+    mask_long,
+    spectrum,
+)
 
 LOW_HZ = 30.0
 CHUNK = 256
@@ -43,7 +54,8 @@ def band_matrix() -> Tensor:
     return matrix[matrix.sum(dim=1) > 0]
 
 
-BANDS = band_matrix().shape[0]
+_BAND_MATRIX = band_matrix()
+BANDS = _BAND_MATRIX.shape[0]
 FEATURES = 3 * BANDS + 1
 
 
@@ -52,7 +64,7 @@ def look_features(magnitude: Tensor, mask: Tensor) -> Tensor:
     ``[FEATURES]``, free of the song's level: the first look's mean log power per band less
     its mean over bands (the envelope), its standard deviation over time per band, its log
     share of the mixture's power per band, and its log share of the whole."""
-    bands = band_matrix().to(magnitude)
+    bands = _BAND_MATRIX.to(magnitude)
     look = bands @ (mask * magnitude).pow(2) + 1e-12
     mix = bands @ magnitude.pow(2) + 1e-12
     level = torch.log10(look)
@@ -63,22 +75,50 @@ def look_features(magnitude: Tensor, mask: Tensor) -> Tensor:
     return torch.cat([envelope, spread, share, whole[None]])
 
 
+def chunk_starts(frames: int, chunks: int = CHUNKS) -> list[int] | None:
+    """The first frames of ``chunks`` chunks of :data:`CHUNK` frames evenly spread over
+    ``frames``, or None when ``frames`` is no longer than they are (then all is one chunk)."""
+    if frames <= chunks * CHUNK:
+        return None
+    return torch.linspace(0, frames - CHUNK, chunks).round().long().tolist()
+
+
 def sample_chunks(magnitude: Tensor, chunks: int = CHUNKS) -> Tensor:
     """``[n, BINS, frames]``: at most ``chunks`` chunks of :data:`CHUNK` frames of
-    ``magnitude`` ``[BINS, frames]``, evenly spread; all of it as one when it is no longer."""
-    frames = magnitude.shape[-1]
-    if frames <= chunks * CHUNK:
+    ``magnitude`` ``[BINS, frames]``, evenly spread (:func:`chunk_starts`); all of it as one
+    when it is no longer."""
+    starts = chunk_starts(magnitude.shape[-1], chunks)
+    if starts is None:
         return magnitude[None]
-    starts = torch.linspace(0, frames - CHUNK, chunks).round().long().tolist()
     return torch.stack([magnitude[:, s : s + CHUNK] for s in starts])
 
 
+def song_chunks(signal: Tensor, rate: int) -> Tensor:
+    """:func:`sample_chunks` of the separator's magnitude of ``signal`` ``[samples]`` at
+    ``rate``, made from those stretches of it alone (with a margin on each side, so each
+    chunk's frames are those of the whole song's spectrogram) rather than from all of it."""
+    length = math.ceil(signal.shape[-1] * RATE / rate)  # at RATE, as resample gives
+    starts = chunk_starts(length // HOP + 1)
+    if starts is None:
+        return spectrum(resample(signal[None], rate, RATE)).abs()
+    step = RATE // math.gcd(rate, RATE)  # a stretch starts where both rates have a sample
+    align = HOP * step // math.gcd(HOP, step)  # ... and on a frame of the separator
+    pieces = []
+    for start in starts:
+        first = max(0, (start * HOP - 2 * N_FFT) // align * align)
+        last = min(length, (start + CHUNK) * HOP + 2 * N_FFT)
+        stretch = signal[first * rate // RATE : math.ceil(last * rate / RATE)]
+        magnitude = spectrum(resample(stretch[None], rate, RATE)[:, : last - first]).abs()[0]
+        offset = start - first // HOP
+        pieces.append(magnitude[:, offset : offset + CHUNK])
+    return torch.stack(pieces)
+
+
 @torch.no_grad()
-def first_look_features(net: QuerySeparator, magnitude: Tensor, queries: Tensor) -> Tensor:
-    """:func:`look_features` ``[k, FEATURES]`` of the separator's first look at a few chunks of
-    ``magnitude`` ``[BINS, frames]`` (:func:`sample_chunks`), asked by each raw query of
-    ``queries`` ``[k, dim]`` (one pass of the network for all of them)."""
-    pieces = sample_chunks(magnitude)
+def first_look_features(net: QuerySeparator, pieces: Tensor, queries: Tensor) -> Tensor:
+    """:func:`look_features` ``[k, FEATURES]`` of the separator's first look at the chunks
+    ``pieces`` ``[n, BINS, frames]`` of a song (:func:`sample_chunks`, :func:`song_chunks`),
+    asked by each raw query of ``queries`` ``[k, dim]`` (one pass of the network for all)."""
     n, k = pieces.shape[0], queries.shape[0]
     batch = pieces.repeat(k, 1, 1)  # query-major: [k * n, BINS, frames]
     masks = mask_long(net, batch, queries.repeat_interleave(n, dim=0))
@@ -118,9 +158,9 @@ class QueryFit:
         return fit
 
 
-def fitted_latent(net: QuerySeparator, fit: QueryFit, magnitude: Tensor, start: Tensor) -> Tensor:
+def fitted_latent(net: QuerySeparator, fit: QueryFit, pieces: Tensor, start: Tensor) -> Tensor:
     """The standardised query ``[dim]`` of a prototype (standardised ``start`` ``[dim]``)
-    fitted to the song whose separator magnitude is ``magnitude`` ``[BINS, frames]``: the
-    prototype is asked on a few chunks of it, and its first look moves it."""
+    fitted to the song whose chunks are ``pieces`` ``[n, BINS, frames]`` (:func:`song_chunks`):
+    the prototype is asked on them, and its first look moves it."""
     raw = start * net.query_std + net.query_mean
-    return start + fit.offset(first_look_features(net, magnitude, raw[None])[0])
+    return start + fit.offset(first_look_features(net, pieces, raw[None])[0])

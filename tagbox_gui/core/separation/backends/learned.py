@@ -30,7 +30,7 @@ import torch
 
 from tagbox_gui.core.dsp.spectral import istft, resample
 from tagbox_gui.core.errors import ConfigError, ModelError
-from tagbox_gui.core.nets.fitting import QueryFit, fitted_latent
+from tagbox_gui.core.nets.fitting import QueryFit, fitted_latent, song_chunks
 from tagbox_gui.core.nets.queries import QUERY_TAGGERS, query_of
 from tagbox_gui.core.nets.separator import (
     RATE,
@@ -228,8 +228,8 @@ def create(
     fit = fit_for(config, cache)
     if fit is not None and mix is not None:
         with torch.no_grad():
-            signal = resample(torch.from_numpy(mix).to(device)[None], ANALYSIS_RATE, RATE)
-            start = fitted_latent(net, fit.to(device), spectrum(signal).abs()[0], start)
+            pieces = song_chunks(torch.from_numpy(mix).to(device), ANALYSIS_RATE)
+            start = fitted_latent(net, fit.to(device), pieces, start)
     return lambda: LearnedBackend(net, start, SETTINGS)
 
 
