@@ -40,7 +40,7 @@ from tagbox_gui.core.separation.backends import BACKENDS
 from tagbox_gui.core.types import RunConfig, StepResult, config_record
 
 if TYPE_CHECKING:
-    from tagbox_gui.core.evaluation.driver import EvaluationRun
+    from tagbox_gui.core.evaluation.driver import EvaluationPlan, EvaluationRun
 
 # The engine, torch and the scorer are imported when the command runs, so that
 # `tagbox --help` starts quickly.
@@ -234,34 +234,25 @@ def main(args: argparse.Namespace) -> int:
     fallback = () if args.tagger else FALLBACK_TAGGERS
     if args.by_example and args.example_seconds is None:
         args.example_seconds = 3.0
-    by_example = tuple(args.by_example)
-    shared = args.share and not args.alone
-    pairs = driver.plan_pairs(args.set_dir, args.output, config, sources, fallback,
-                              args.example_seconds, by_example,
-                              args.alone and args.refine)  # fmt: skip
+    plan = driver.EvaluationPlan(
+        sources=sources,
+        fallback=fallback,
+        example_seconds=args.example_seconds,
+        by_example=tuple(args.by_example),
+        shared=args.share and not args.alone,
+        refined=args.refine,
+        alone=args.alone,
+        score_from=args.score_from,
+    )
+    pairs = driver.plan_pairs(args.set_dir, args.output, config, plan)
     progress = _Progress([p.key for p in pairs if not p.done and p.supported], config.steps)
     try:
-        run = driver.evaluate_set(
-            args.set_dir,
-            args.output,
-            config,
-            ModelStore(args.model_dir),
-            sources,
-            progress,
-            fallback,
-            shared,
-            args.jobs,
-            args.threads,
-            args.example_seconds,
-            by_example,
-            args.score_from,
-            args.refine,
-            args.alone,
-        )
+        run = driver.evaluate_set(args.set_dir, args.output, config, ModelStore(args.model_dir),
+                                  plan, progress, args.jobs, args.threads)  # fmt: skip
     finally:
         progress.bar.close()
     rows = scoring.summarise(run.scores)
-    sharing = _sharing(run, config.backend)
+    sharing = _sharing(plan, config.backend)
     span = f", scored from {args.score_from:g} s" if args.score_from else ""
     print(f"SDRi (dB, BSS Eval v4, median over 1 s windows) of {args.output} ({sharing}{span})")
     print(scoring.format_table(rows))
@@ -276,9 +267,9 @@ def main(args: argparse.Namespace) -> int:
         print(f"not separated (no chosen tagger has the tag): {', '.join(run.unsupported)}")
     if args.json:
         extra = {"set": str(args.set_dir), "estimates": str(args.output),
-                 "config": {**config_record(config), "shared": run.shared,
-                            "refined": run.refined and (run.shared or run.alone),
-                            "alone": run.alone},
+                 "config": {**config_record(config), "shared": plan.shared,
+                            "refined": plan.refined and (plan.shared or plan.alone),
+                            "alone": plan.alone},
                  "score_from_seconds": args.score_from,
                  "jobs": args.jobs,
                  "threads": driver.threads_per_job(args.jobs, args.threads),
@@ -288,13 +279,13 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sharing(run: EvaluationRun, backend: str) -> str:
+def _sharing(plan: EvaluationPlan, backend: str) -> str:
     """How the stems were made, for the table's title."""
-    if run.alone:
-        looked = run.refined and backend == "learned"
+    looked = plan.refined and backend == "learned"
+    if plan.alone:
         return "each source alone" + (", looked at again beside its helpers" if looked else "")
-    sharing = "sources share the mix" if run.shared else "each source on its own"
-    if run.shared and run.refined and backend == "learned":
+    sharing = "sources share the mix" if plan.shared else "each source on its own"
+    if plan.shared and looked:
         sharing += ", each looked at twice"
     return sharing
 

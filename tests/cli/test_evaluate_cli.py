@@ -30,6 +30,7 @@ from tagbox_gui.core.types import StepResult
 from tests.core.test_evaluation import cut_set
 
 SONGS = ["band000", "band001"]
+DRUMS = evaluation_run.EvaluationPlan(sources=("drums",))  # the drums of every song
 
 
 @pytest.fixture
@@ -109,7 +110,7 @@ def test_recipe_names_what_decides_an_estimate(
     tiny_set: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = default_config("light", steps=2)
-    pair = evaluation_run.plan_pairs(tiny_set, tmp_path, config, ("drums",))[0]
+    pair = evaluation_run.plan_pairs(tiny_set, tmp_path, config, DRUMS)[0]
     assert pair.config.tags == ("drums",) and not pair.kept and not pair.done
     base = evaluation_run.recipe(pair.config)
     assert base["backend_settings"]["components"] == light.SETTINGS.components
@@ -244,9 +245,7 @@ def test_interrupted_run_leaves_no_partial_file(
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        evaluation_run.evaluate_set(
-            tiny_set, est, config, ModelStore(model_dir), ("drums",), interrupt
-        )
+        evaluation_run.evaluate_set(tiny_set, est, config, ModelStore(model_dir), DRUMS, interrupt)
     assert (est / "band000" / "drums.wav").is_file()
     leftovers = [p.name for p in (est / "band001").iterdir()] if (est / "band001").exists() else []
     assert not [name for name in leftovers if name.endswith(".wav") or ".part" in name]
@@ -268,7 +267,7 @@ def test_interrupting_workers_stops_them_and_leaves_no_partial_file(
 
     with pytest.raises(KeyboardInterrupt):
         evaluation_run.evaluate_set(
-            tiny_set, est, config, ModelStore(model_dir), ("drums",), interrupt, jobs=2
+            tiny_set, est, config, ModelStore(model_dir), DRUMS, interrupt, jobs=2
         )
     # The workers were terminated, not waited for: 50 steps would have written estimates.
     written = [p.name for p in est.rglob("*") if p.is_file()] if est.exists() else []
@@ -302,16 +301,20 @@ def test_learned_backend_asks_by_prototype_or_by_example(
     from tagbox_gui.core.separation.loading import default_config
 
     config = default_config("learned")
-    pairs = driver.plan_pairs(tiny_set, tmp_path, config, ("drums",))
+    plan = driver.EvaluationPlan(sources=("drums",))
+    pairs = driver.plan_pairs(tiny_set, tmp_path, config, plan)
     assert all(p.supported and p.config.tags == ("drums",) for p in pairs)
-    asked = driver.plan_pairs(tiny_set, tmp_path, config, ("drums",), (), 3.0, ("drums",))
+    by_drums = dataclasses.replace(plan, example_seconds=3.0, by_example=("drums",))
+    asked = driver.plan_pairs(tiny_set, tmp_path, config, by_drums)
     assert all(p.config.example is not None and p.config.example.end == 3.0 for p in asked)
     # Pretend drums had no prototype: it is unsupported, or asked for by its true stem.
     original = driver.has_prototype
     driver.has_prototype = lambda word: False
     try:
         assert not any(p.supported for p in driver.plan_pairs(tiny_set, tmp_path, config))
-        by_example = driver.plan_pairs(tiny_set, tmp_path, config, ("drums",), (), 2.0)
+        by_example = driver.plan_pairs(
+            tiny_set, tmp_path, config, dataclasses.replace(plan, example_seconds=2.0)
+        )
     finally:
         driver.has_prototype = original
     example = by_example[0].config.example
@@ -378,7 +381,7 @@ def test_alone_separates_each_source_as_a_single_run_looked_at_again(
     out = capsys.readouterr().out
     assert "(each source alone)" in out and "4 estimates were already there" in out
     with pytest.raises(ConfigError, match="do not share"):
-        evaluation_run.evaluate_set(tiny_set, est, single, store, alone=True, shared=True)
+        evaluation_run.EvaluationPlan(alone=True, shared=True)
 
 
 def test_no_fit_asks_each_source_by_its_bare_prototype(

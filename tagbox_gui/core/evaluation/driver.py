@@ -171,6 +171,39 @@ def read_timing(path: Path) -> Timing | None:
         return None
 
 
+@dataclass(frozen=True)
+class EvaluationPlan:
+    """What an evaluate run separates and how it makes its stems, beside the run's settings.
+
+    ``sources``: the sources evaluated (None: every one). ``fallback``: taggers for a source none
+    of the run's taggers has a tag for. ``example_seconds``, ``by_example``: how sources are
+    asked for by example (:func:`plan_pairs`). ``shared``: the sources of a song share the
+    mixture (``core.audio.estimates.share``), the learned separator's after a second look if
+    ``refined`` (``core.separation.refine``). ``alone``: each source is separated as one
+    instrument asked for alone is, a single run looked at again beside its helpers if
+    ``refined``, its stem not sharing the mixture. ``score_from``: the seconds of each song
+    left out of the scores.
+    """
+
+    sources: tuple[str, ...] | None = None
+    fallback: tuple[TaggerSpec, ...] = ()
+    example_seconds: float | None = None
+    by_example: tuple[str, ...] = ()
+    shared: bool = True
+    refined: bool = True
+    alone: bool = False
+    score_from: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.alone and self.shared:
+            raise ConfigError("sources separated alone do not share the mix")
+
+    @property
+    def looks_again(self) -> bool:
+        """Whether each source's single run is looked at again beside its helpers."""
+        return self.alone and self.refined
+
+
 @dataclass
 class EvaluationRun:
     """Scores of an evaluate run, what each new separation cost, and what was left out."""
@@ -180,9 +213,7 @@ class EvaluationRun:
     resumed: list[str]  # estimates found on disk and kept
     remade: list[str]  # estimates found on disk but made with other settings, so made again
     unsupported: list[str]  # sources no chosen tagger has a tag for
-    shared: bool = True  # whether the sources of a song shared the mixture
-    refined: bool = True  # ... after a second look at the learned separator's estimates
-    alone: bool = False  # each source a single run, looked at again beside its helpers if refined
+    plan: EvaluationPlan  # how the stems were made
 
 
 Progress = Callable[[str, StepResult | None], None]
@@ -229,32 +260,27 @@ class Pair:
 
 
 def plan_pairs(
-    set_dir: Path,
-    est_dir: Path,
-    config: RunConfig,
-    sources: tuple[str, ...] | None = None,
-    fallback: tuple[TaggerSpec, ...] = (),
-    example_seconds: float | None = None,
-    by_example: tuple[str, ...] = (),
-    looks_again: bool = False,
+    set_dir: Path, est_dir: Path, config: RunConfig, plan: EvaluationPlan | None = None
 ) -> list[Pair]:
-    """Every (listed) source of every song, with the run (tag and taggers) that separates it.
+    """Every source of every song (those of ``plan.sources``), with the run (tag and taggers)
+    that separates it.
 
     A one-pass run of the learned backend needs no tagger: a source is asked for by its
-    prototype; when it has none, or is named in ``by_example``, and ``example_seconds`` is
-    given, by the first ``example_seconds`` of its true stem (``<song>/stems/<source>.flac``)
-    as the example clip. With ``looks_again``, each run is looked at again beside its helpers
-    (:attr:`Pair.looks_again`).
+    prototype; when it has none, or is named in ``plan.by_example``, and
+    ``plan.example_seconds`` is given, by the first ``plan.example_seconds`` of its true stem
+    (``<song>/stems/<source>.flac``) as the example clip. Each run is looked at again beside its
+    helpers where the plan says so (:attr:`EvaluationPlan.looks_again`, :attr:`Pair.looks_again`).
     """
+    plan = plan or EvaluationPlan()
     pairs = []
     for song, song_sources in list_set(set_dir):
         for source in song_sources:
-            if sources is None or source in sources:
+            if plan.sources is None or source in plan.sources:
                 stem = set_dir / song / "stems" / f"{source}.flac"
-                asked = example_seconds, source in by_example
-                pair_config, supported = _pair_config(config, source, fallback, stem, asked)
+                asked = plan.example_seconds, source in plan.by_example
+                pair_config, supported = _pair_config(config, source, plan.fallback, stem, asked)
                 estimate = est_dir / song / f"{source}.wav"
-                pairs.append(Pair(song, source, estimate, pair_config, supported, looks_again))
+                pairs.append(Pair(song, source, estimate, pair_config, supported, plan.looks_again))
     return pairs
 
 
@@ -282,48 +308,36 @@ def evaluate_set(
     est_dir: Path,
     config: RunConfig,
     store: ModelStore,
-    sources: tuple[str, ...] | None = None,
+    plan: EvaluationPlan | None = None,
     progress: Progress | None = None,
-    fallback: tuple[TaggerSpec, ...] = (),
-    shared: bool = True,
     jobs: int = 1,
     job_threads: int | None = None,
-    example_seconds: float | None = None,
-    by_example: tuple[str, ...] = (),
-    score_from: float = 0.0,
-    refined: bool = True,
-    alone: bool = False,
 ) -> EvaluationRun:
-    """Separate every (listed) source of every song with ``config``, then score the stems.
+    """Separate every source of every song that ``plan`` names with ``config``, then score
+    the stems.
 
     Estimates already in ``est_dir`` are kept when they were made with the same settings (an
     interrupted run resumes), and made again otherwise; each new one is written atomically.
     Each source uses those of ``config.taggers`` that have a tag for it, else the first of
-    ``fallback`` that has; a source none of them has is reported in ``unsupported`` and scored
-    as missing. With ``shared``, the sources of a song share the mixture
-    (``core.audio.estimates.share``), the learned separator's after a second look if
-    ``refined`` (``core.separation.refine``); a song's stems are written once all its sources
-    are separated, when one of its estimates is new, a stem is missing, or the sharing changed.
+    ``plan.fallback`` that has; a source none of them has is reported in ``unsupported`` and
+    scored as missing. A song's stems are written once all its sources are separated, when one
+    of its estimates is new, a stem is missing, or the sharing changed (``plan.shared``,
+    ``plan.refined``, ``plan.alone``: :class:`EvaluationPlan`).
     With ``jobs`` > 1, that many worker processes separate pairs at once, each with
     ``job_threads`` torch threads (default: this process's threads divided among the jobs);
     the estimates are the same as with one job.
     ``progress(key, step)`` is called after every step and once per pair with ``None``.
-    ``example_seconds``, ``by_example``: see :func:`plan_pairs`. The scores cover each song
-    from ``score_from`` seconds on (so an example clip taken from the start of a true stem
-    can be left out of what is scored); the separations always cover the whole song.
-    With ``alone``, each source is separated as one instrument asked for alone is: a single
-    run, looked at again beside its helpers if ``refined`` (``core.separation.job.looking_again``,
-    as ``tagbox separate --tags piano`` does), its stem not sharing the mixture.
+    The scores cover each song from ``plan.score_from`` seconds on (so an example clip taken
+    from the start of a true stem can be left out of what is scored); the separations always
+    cover the whole song.
     """
+    plan = plan or EvaluationPlan()
     if jobs < 1:
         raise ConfigError("jobs must be at least 1")
-    if alone and shared:
-        raise ConfigError("sources separated alone do not share the mix")
-    run = EvaluationRun([], {}, [], [], [], shared, refined, alone)
+    run = EvaluationRun([], {}, [], [], [], plan)
     cache = ModelCache()  # the separator of the second look, loaded once
     by_song: dict[str, list[Pair]] = {}
-    for pair in plan_pairs(set_dir, est_dir, config, sources, fallback, example_seconds,
-                           by_example, alone and refined):  # fmt: skip
+    for pair in plan_pairs(set_dir, est_dir, config, plan):
         by_song.setdefault(pair.song, []).append(pair)
     # Decoded at most once per song here, and only if a pair is separated or stems rendered.
     mixes = {song: functools.cache(functools.partial(load_song, set_dir / song / "mix.flac"))
@@ -336,9 +350,9 @@ def evaluate_set(
 
     def render_if_complete(song: str) -> None:
         pairs = by_song[song]
-        stale = song in made or needs_render(est_dir / song, pairs, shared, refined)
+        stale = song in made or needs_render(est_dir / song, pairs, plan.shared, plan.refined)
         if left[song] == 0 and stale:
-            render_song(mixes[song](), pairs, shared, refined, cache)
+            render_song(mixes[song](), pairs, plan.shared, plan.refined, cache)
 
     for song in by_song:
         render_if_complete(song)
@@ -355,7 +369,7 @@ def evaluate_set(
             made.add(pair.song)
             left[pair.song] -= 1
             render_if_complete(pair.song)
-    run.scores = score_set(set_dir, est_dir, sources, score_from)
+    run.scores = score_set(set_dir, est_dir, plan.sources, plan.score_from)
     for score in run.scores:
         if f"{score.song}/{score.source}" in run.unsupported:
             score.notes.append("no chosen tagger has a tag for this source: not separated")
