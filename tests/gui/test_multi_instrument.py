@@ -42,6 +42,7 @@ def test_a_job_without_the_second_look_keeps_the_first(qtbot, real, monkeypatch)
     outcome = _job(qtbot, window, "drums", "bass")
     assert list(outcome.results) == ["drums", "bass"] and not outcome.refined
     assert window.run_panel.progress.value() == window.run_panel.progress.maximum() == 2
+    assert window.run_panel._captions["step"].text() == "Stems"  # one pass each, and no more
     assert window.run_panel.status.text() == (
         "Separated drums, bass and the rest. Bass is very quiet (32 dB under the song): an "
         "instrument that plays louder than that was not recognised. Select a few seconds where "
@@ -86,7 +87,10 @@ def test_a_job_makes_a_stem_per_instrument_and_the_rest_that_add_up(qtbot, real)
     text = window.run_panel.parts.text()
     assert all(f"✓ {w}" in text for w in ("drums", "bass", "piano"))
     assert window.run_panel.progress.value() == window.run_panel.progress.maximum() == 6
-    assert window.run_panel._captions["per_step"].text() == "Time/stem"  # one pass each
+    captions = window.run_panel._captions  # one pass each, then the second looks
+    assert (captions["step"].text(), captions["per_step"].text()) == ("Passes", "Time/pass")
+    assert captions["step"].toolTip().endswith("looked at again once all are: 6 passes")
+    assert window.run_panel.labels["step"].text() == "6 / 6"
     audition = window.audition  # a job keeps no steps: the panel says so, not "No run yet"
     assert audition.label.text() == "No steps kept in a job" and not audition.slider.isEnabled()
     assert not audition.follow.isEnabled() and not audition.best.isEnabled()

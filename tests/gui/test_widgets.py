@@ -414,3 +414,10 @@ def test_the_job_line_of_the_run_panel_renders_names_as_written(qtbot) -> None:
     assert rendered() == "✓ drums   ✓ R&B <lead>"
     panel.show_parts(1, 1, finished=1)  # stopped after the first
     assert rendered() == "✓ drums   ○ R&B <lead>"
+    captions = panel._captions
+    assert (captions["step"].text(), captions["per_step"].text()) == ("Passes", "Time/pass")
+    panel.started_job(["drums", "bass"], 120, one_pass=False)  # steered: steps, not passes
+    assert (captions["step"].text(), captions["per_step"].text()) == ("Steps", "Time/step")
+    assert captions["step"].toolTip() == "Steps of all 2 instruments"
+    panel.started(60, "Separating piano…")  # a single run has no tooltip of a job's
+    assert captions["step"].text() == "Step" and captions["step"].toolTip() == ""

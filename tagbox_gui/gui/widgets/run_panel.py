@@ -167,6 +167,8 @@ class RunPanel(QWidget):
         self.parts.setVisible(False)
         self._captions["step"].setText("Step")
         self._captions["per_step"].setText("Time/step")
+        for widget in (self._captions["step"], self.labels["step"]):
+            widget.setToolTip("")
         self._begin(total_steps, what)
 
     def started_job(self, names: Sequence[str], units: int, one_pass: bool) -> None:
@@ -174,8 +176,19 @@ class RunPanel(QWidget):
         instrument in a single pass, so a unit is a stem)."""
         self._part_names = list(names)
         self.parts.setVisible(True)
-        self._captions["step"].setText("Progress")
-        self._captions["per_step"].setText("Time/stem" if one_pass else "Time/step")
+        count = len(self._part_names)
+        if not one_pass:
+            caption, per, tip = "Steps", "Time/step", f"Steps of all {count} instruments"
+        elif units > count:  # a second look at every stem once all are separated
+            caption, per = "Passes", "Time/pass"
+            tip = (f"Each of the {count} instruments is separated in one pass, then looked at "
+                   f"again once all are: {units} passes")  # fmt: skip
+        else:
+            caption, per, tip = "Stems", "Time/stem", f"One pass for each of the {count} stems"
+        self._captions["step"].setText(caption)
+        self._captions["per_step"].setText(per)
+        for widget in (self._captions["step"], self.labels["step"]):
+            widget.setToolTip(tip)
         self._begin(units, f"Separating {', '.join(names)} and the rest…")
         self.show_parts(0, 0)
 
