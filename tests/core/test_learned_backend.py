@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from tagbox_gui.core.audio.song import Song, analysis_signal
+from tagbox_gui.core.audio.song import Song, analysis_signal, analysis_span
 from tagbox_gui.core.audio.stems import render_stems
 from tagbox_gui.core.errors import AudioError, ConfigError
 from tagbox_gui.core.nets.separator import RATE as NET_RATE
@@ -188,6 +188,20 @@ def test_weights_with_a_band_branch_separate_through_the_same_backend(
     assert latent.grad is not None and float(latent.grad.abs().sum()) > 0
 
 
+def test_a_run_covers_the_whole_analysis_signal_of_a_song_at_another_rate(tmp_path: Path) -> None:
+    # 192,008 frames at 48 kHz are 176,407.35 samples at 44.1 kHz: the analysis signal has
+    # 176,408 of them, and the run must cover the last one too.
+    song = _song()
+    data = np.resize(song.data, (192_008, song.channels))
+    song = replace(song, data=data, rate=48_000)
+    result = engine.run_to_end(engine.run(default_config("learned", tags=("piano",)), song,
+                                          ModelStore(tmp_path)))  # fmt: skip
+    assert (result.estimate.start, result.estimate.length) == (0, len(analysis_signal(song)))
+    assert engine.validate(default_config("learned"), song) == analysis_span(song, None)
+    separated, residual = render_stems(song, result.estimate)
+    np.testing.assert_allclose(separated + residual, song.data, atol=1e-6)
+
+
 def test_avoided_tags_without_steps_are_refused_not_dropped(tmp_path: Path) -> None:
     config = default_config("learned", tags=("piano",), avoid=("drums",))
     with pytest.raises(ConfigError, match="steer"):
@@ -210,7 +224,7 @@ def test_fft_sizes_must_make_a_whole_hop(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="multiples of 4"):
         engine.run(config, _song(), ModelStore(tmp_path))
     light = default_config("light", tags=("piano",), fft_sizes=(1026,))  # hop n/2: 513, whole
-    assert engine.validate(light, 4.0)
+    assert engine.validate(light, _song()) == (0, 176_400)  # 4 s of analysis signal
 
 
 def test_only_a_one_pass_backend_takes_zero_steps(tmp_path: Path) -> None:

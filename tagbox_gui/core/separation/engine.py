@@ -17,7 +17,13 @@ from collections.abc import Callable, Generator, Sequence
 import numpy as np
 import torch
 
-from tagbox_gui.core.audio.song import MIN_AUDIO_SECONDS, Song, analysis_signal, example_clip
+from tagbox_gui.core.audio.song import (
+    MIN_AUDIO_SECONDS,
+    Song,
+    analysis_signal,
+    analysis_span,
+    example_clip,
+)
 from tagbox_gui.core.dsp.display import mask_image
 from tagbox_gui.core.errors import AudioError, ConfigError
 from tagbox_gui.core.separation.backends.base import Backend
@@ -74,8 +80,9 @@ def available_devices() -> list[str]:
     return [*devices, "cpu"]
 
 
-def validate(config: RunConfig, duration: float) -> tuple[int, int]:
-    """Check the settings against the song; the region as (start, length) analysis samples."""
+def validate(config: RunConfig, song: Song) -> tuple[int, int]:
+    """Check the settings against ``song``; the region (the whole song if none) as ``(start,
+    length)`` in samples of its analysis signal (``core.audio.song.analysis_span``)."""
     if config.steps < 0:
         raise ConfigError("steps must be 0 (one pass of the learned separator) or more")
     if not config.lr > 0:
@@ -89,20 +96,18 @@ def validate(config: RunConfig, duration: float) -> tuple[int, int]:
     if not config.taggers:
         raise ConfigError("choose at least one tagger, e.g. fcn/mtat")
     check_contradictions(config.tags, config.avoid, config.ignore)
-    region = config.region
+    region, duration = config.region, song.duration
     if region is None:
         if duration < MIN_AUDIO_SECONDS:  # the same rule as for a region
             raise ConfigError(f"the song is shorter than half a second ({duration:.2f} s); "
                               "choose a longer one")  # fmt: skip
-        start, length = 0, round(duration * ANALYSIS_RATE)
     else:
         if not (0 <= region.start < region.end <= duration + 1e-6):
             raise ConfigError(f"region {region.start:g}-{region.end:g} s is outside the song "
                               f"(0-{duration:.2f} s) or empty")  # fmt: skip
         if region.duration < MIN_AUDIO_SECONDS:
             raise ConfigError("the region is shorter than half a second; choose a longer one")
-        start = round(region.start * ANALYSIS_RATE)
-        length = round(region.end * ANALYSIS_RATE) - start
+    start, length = analysis_span(song, region)
     longest = max(config.fft_sizes)
     if longest > length:
         what = "song" if region is None else "region"
@@ -138,7 +143,7 @@ def run(
     fails here, before the generator is returned; the models are loaded and the latents
     initialised in the calling thread.
     """
-    start, length = validate(config, song.duration)
+    start, length = validate(config, song)
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     cache = cache or ModelCache()
