@@ -50,8 +50,6 @@ MINOR_LOOPS = (
     (0, 2, 6, 3), (5, 6, 0, 0), (0, 3, 0, 4), (0, 6, 5, 4, 0, 6, 3, 4),
 )  # fmt: skip
 
-ROLES = ("drums", "bass", "comp", "pad", "melody", "counter")
-
 # --------------------------------------------------------------------------------------------
 # Instrument ranges (MIDI note numbers, comfortable playing range)
 
@@ -144,11 +142,6 @@ class Harmony:
         """The chord sounding at a beat."""
         slot = math.floor(beat / self.beats_per_chord + 1e-6)
         return self.chord_of(self.degrees[slot % len(self.degrees)])
-
-    def slot_starts(self, n_beats: float) -> list[float]:
-        """The beats where a chord starts, up to ``n_beats``."""
-        count = math.ceil(n_beats / self.beats_per_chord)
-        return [k * self.beats_per_chord for k in range(count)]
 
 
 def pitches_with(pcs: tuple[int, ...], lo: int, hi: int) -> list[int]:

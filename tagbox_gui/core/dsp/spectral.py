@@ -150,22 +150,6 @@ def resample(x: Tensor, orig: int, new: int) -> Tensor:
     return out[:, :target].reshape(*x.shape[:-1], -1)
 
 
-class Resampler(nn.Module):
-    """A module form of :func:`resample` for a fixed pair of rates."""
-
-    def __init__(self, orig: int, new: int) -> None:
-        super().__init__()
-        _reduced(orig, new)  # validate early
-        self.orig = int(orig)
-        self.new = int(new)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return resample(x, self.orig, self.new)
-
-    def extra_repr(self) -> str:
-        return f"orig={self.orig}, new={self.new}"
-
-
 # --------------------------------------------------------------------------------------------
 # Tagger front ends. Module and buffer names follow the published checkpoints' keys
 # (`spec.spectrogram.window`, `spec.mel_scale.fb`, `hstft.spec.window`, `hstft.bw_Q`).

@@ -120,10 +120,6 @@ class AuditionPanel(QWidget):
             with QSignalBlocker(self.slider):
                 self.slider.setValue(self._steps.index(step))
 
-    def chosen_step(self) -> int | None:
-        """The kept step under the slider."""
-        return self._steps[self.slider.value()] if self._steps else None
-
     # ----- slots -----------------------------------------------------------------------
     @Slot(bool)
     def _on_follow_toggled(self, on: bool) -> None:
