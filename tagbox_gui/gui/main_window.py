@@ -154,7 +154,6 @@ class MainWindow(QMainWindow):
         scroll = QScrollArea(widgetResizable=True)
         scroll.setWidget(self.settings_panel)
         tabs.addTab(scroll, "Settings")
-        self.left_tabs = tabs
         self._dock("Tags and settings", tabs, Qt.DockWidgetArea.LeftDockWidgetArea)
         side = QWidget()
         side_column = QVBoxLayout(side)
@@ -198,7 +197,7 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         bar = self.menuBar()
         file = bar.addMenu("&File")
-        self.open_action = self._action(file, "&Open…", Keys.StandardKey.Open, self.choose_song)
+        self._action(file, "&Open…", Keys.StandardKey.Open, self.choose_song)
         self.recent_menu = file.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self.export_action = self._action(file, "&Export all stems…", "Ctrl+E", self.export)

@@ -85,7 +85,6 @@ class StemListView(QListWidget):
                                      overwrite=True))  # fmt: skip
 
         hints = ("what the taggers call " + " + ".join(tags), "the song without it")
-        self._provenance: Mapping[str, object] = provenance
         self._offer(song, stem_names(song.name, tags), hints, write, backend_name)
 
     def set_shared_stems(
@@ -105,7 +104,6 @@ class StemListView(QListWidget):
 
         titles = shared_stem_names(song.name, names)
         hints = [f"the {name}" for name in names] + ["what none of them took"]
-        self._provenance = provenance
         self._offer(song, titles, hints, write, backend_name)
 
     def _offer(self, song: Song, titles: Sequence[str], hints: Sequence[str], writer: Writer,
