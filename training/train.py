@@ -72,6 +72,7 @@ class TrainConfig:
     width: int = 256
     layers: int = 3
     band_width: int = 0  # channels per band of the band branch (0: none; run v5: 32)
+    hidden: int = 0  # GRU units per direction of each block (0: width // 2; more: widened)
     query_noise: float = 0.1
     prototype_share: float = 0.2  # of single-source queries: the family's mean query (by tag)
     checkpoint_every: int = 100
@@ -334,10 +335,12 @@ def _load_init(net: QuerySeparator, path: Path) -> None:
 
     A band branch they lack starts fresh (its outputs start at zero). Recurrent blocks they
     lack (``--layers`` above theirs; the new blocks come last) start as the identity: their
-    FiLM scale starts at ``1 + gamma = 0``, so a block adds nothing until it learns. Either
-    way the network begins as the one it was given.
+    FiLM scale starts at ``1 + gamma = 0``, so a block adds nothing until it learns. Blocks
+    with more GRU units than theirs (``--hidden``) keep their units and add new ones
+    (:func:`widened_blocks`). Either way the network begins as the one it was given.
     """
-    state = load_separator(path)[0].state_dict()
+    given = load_separator(path)[0]
+    state = widened_blocks(given, net)
     try:
         missing, unexpected = net.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # a tensor of another size
@@ -348,6 +351,45 @@ def _load_init(net: QuerySeparator, path: Path) -> None:
         film = net.blocks[index].film.proj
         with torch.no_grad():
             film.bias[: film.out_features // 2] = -1.0  # gamma: the scale 1 + gamma is 0
+
+
+def widened_blocks(given: QuerySeparator, net: QuerySeparator) -> dict[str, torch.Tensor]:
+    """``given``'s state, with each of its recurrent blocks that ``net`` makes wider (more GRU
+    units per direction) embedded in ``net``'s own freshly initialised tensors.
+
+    The given units keep their weights and come first in each gate of each direction; the
+    recurrent weights from the new units into them are zero, so they run as before whatever
+    the new units do. The block's output map (``out``, which a block of ``width // 2`` units
+    lacks) takes the given units to the channels they fed and starts at zero for the new
+    ones, so the network begins as the one it was given while every new unit gets a gradient.
+    """
+    state = dict(given.state_dict())
+    for index, (old, new) in enumerate(zip(given.blocks, net.blocks, strict=False)):
+        h0, h1 = old.gru.hidden_size, new.gru.hidden_size
+        if h1 <= h0:
+            continue
+        prefix = f"blocks.{index}."
+        fresh = new.state_dict()
+        for name, tensor in old.gru.state_dict().items():
+            grown = fresh[f"gru.{name}"].clone()
+            for gate in range(3):
+                rows = slice(gate * h1, gate * h1 + h0)
+                if name.startswith("weight_hh"):
+                    grown[rows, :h0] = tensor[gate * h0 : (gate + 1) * h0]
+                    grown[rows, h0:] = 0.0  # the new units do not reach the given ones
+                else:
+                    grown[rows] = tensor[gate * h0 : (gate + 1) * h0]
+            state[f"{prefix}gru.{name}"] = grown
+        width = old.norm.normalized_shape[0]
+        out = torch.zeros(width, 2 * h1)
+        given_out = old.out.weight if old.out is not None else torch.eye(width)
+        out[:, :h0] = given_out[:, :h0]
+        out[:, h1 : h1 + h0] = given_out[:, h0:]
+        state[f"{prefix}out.weight"] = out
+        state[f"{prefix}out.bias"] = (
+            old.out.bias.detach().clone() if old.out is not None else torch.zeros(width)
+        )
+    return state
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
@@ -372,7 +414,9 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
     valid_songs = [s for s in valid_songs if query_path(corpus, s).exists()]
     bank = QueryBank(corpus, train_songs)
     torch.manual_seed(config.seed)
-    shape = SeparatorShape(bank.mean.shape[0], config.width, config.layers, config.band_width)
+    shape = SeparatorShape(
+        bank.mean.shape[0], config.width, config.layers, config.band_width, config.hidden
+    )
     net = QuerySeparator(shape)
     net.query_mean.copy_(torch.from_numpy(bank.mean))
     net.query_std.copy_(torch.from_numpy(bank.std))

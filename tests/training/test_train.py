@@ -182,6 +182,30 @@ def test_init_adds_blocks_that_start_as_the_identity(tmp_path: Path) -> None:
                    tmp_path / "shallow.pt")  # fmt: skip
 
 
+@pytest.mark.parametrize("hidden", [0, 12])  # from width // 2 units, or from widened ones
+def test_init_widens_blocks_that_give_the_same_masks_until_they_train(
+    tmp_path: Path, hidden: int
+) -> None:
+    """More GRU units than the weights have: the given units run as before, the new ones
+    start unheard (the output map is zero for them) and learn (they get a gradient)."""
+    torch.manual_seed(0)
+    narrow = QuerySeparator(SeparatorShape(query_dim=6, width=16, layers=2, hidden=hidden))
+    for parameter in narrow.parameters():  # trained-looking weights, FiLM included
+        parameter.data.normal_(0.0, 0.2)
+    save_separator(narrow, tmp_path / "narrow.pt")
+    wide = QuerySeparator(SeparatorShape(query_dim=6, width=16, layers=2, hidden=20))
+    _load_init(wide, tmp_path / "narrow.pt")
+    magnitude, query = torch.rand(2, 513, 20), torch.randn(2, 6)
+    torch.testing.assert_close(wide(magnitude, query), narrow(magnitude, query))
+    assert wide.blocks[0].gru.hidden_size == 20 and wide.blocks[0].out is not None
+    wide(magnitude, query).mean().backward()
+    for block in wide.blocks:
+        assert block.out.weight.grad[:, 12:20].abs().sum() > 0  # the new forward units
+        assert block.out.weight.grad[:, 32:].abs().sum() > 0  # the new backward units
+    new_inputs = wide.blocks[0].gru.weight_ih_l0[12:20]  # the reset gate of new units
+    assert new_inputs.abs().sum() > 0  # initialised afresh, not zero
+
+
 def test_a_run_of_the_retired_recipe_is_not_resumed(corpus: Path, tmp_path: Path) -> None:
     train(corpus, tmp_path, replace(TINY, steps=10))
     path = tmp_path / "last.pt"

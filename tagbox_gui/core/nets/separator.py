@@ -53,6 +53,10 @@ class SeparatorShape:
     layers: int = 3
     band_width: int = 0
     """Channels per frequency band of the band branch (:class:`BandBranch`); 0: none."""
+    hidden: int = 0
+    """Units per direction of each recurrent block's GRU; 0: ``width // 2``, whose two
+    directions make the block's output as they are; otherwise a linear map takes their
+    ``2 * hidden`` outputs back to ``width`` (:class:`RecurrentBlock`)."""
 
 
 def spectrum(x: Tensor) -> Tensor:
@@ -83,16 +87,24 @@ class FiLM(nn.Module):
 
 
 class RecurrentBlock(nn.Module):
-    """A bidirectional GRU over frames, layer norm, FiLM, and a residual connection."""
+    """A bidirectional GRU over frames, layer norm, FiLM, and a residual connection.
 
-    def __init__(self, query_dim: int, width: int) -> None:
+    The GRU has ``hidden`` units per direction (0: ``width // 2``); with any other number, a
+    linear map (``out``) takes its ``2 * hidden`` outputs back to ``width``.
+    """
+
+    def __init__(self, query_dim: int, width: int, hidden: int = 0) -> None:
         super().__init__()
+        hidden = hidden or width // 2
         self.norm = nn.LayerNorm(width)
-        self.gru = nn.GRU(width, width // 2, batch_first=True, bidirectional=True)
+        self.gru = nn.GRU(width, hidden, batch_first=True, bidirectional=True)
+        self.out = nn.Linear(2 * hidden, width) if 2 * hidden != width else None
         self.film = FiLM(query_dim, width)
 
     def forward(self, x: Tensor, query: Tensor) -> Tensor:
         out, _ = self.gru(self.norm(x))
+        if self.out is not None:
+            out = self.out(out)
         return x + self.film(out, query)
 
 
@@ -183,7 +195,9 @@ class QuerySeparator(nn.Module):
         width = shape.width
         self.project = nn.Linear(BINS, width)
         self.film_in = FiLM(width, width)
-        self.blocks = nn.ModuleList([RecurrentBlock(width, width) for _ in range(shape.layers)])
+        self.blocks = nn.ModuleList(
+            [RecurrentBlock(width, width, shape.hidden) for _ in range(shape.layers)]
+        )
         self.head = nn.Sequential(nn.Linear(2 * width, width), nn.GELU(), nn.Linear(width, BINS))
         self.band = BandBranch(width, width, shape.band_width) if shape.band_width else None
 
