@@ -97,7 +97,7 @@ def song_chunks(signal: Tensor, rate: int) -> Tensor:
     """:func:`sample_chunks` of the separator's magnitude of ``signal`` ``[samples]`` at
     ``rate``, made from those stretches of it alone (with a margin on each side, so each
     chunk's frames are those of the whole song's spectrogram) rather than from all of it."""
-    length = math.ceil(signal.shape[-1] * RATE / rate)  # at RATE, as resample gives
+    length = -(-signal.shape[-1] * RATE // rate)  # at RATE, as resample gives
     starts = chunk_starts(length // HOP + 1)
     if starts is None:
         return spectrum(resample(signal[None], rate, RATE)).abs()
@@ -107,7 +107,7 @@ def song_chunks(signal: Tensor, rate: int) -> Tensor:
     for start in starts:
         first = max(0, (start * HOP - 2 * N_FFT) // align * align)
         last = min(length, (start + CHUNK) * HOP + 2 * N_FFT)
-        stretch = signal[first * rate // RATE : math.ceil(last * rate / RATE)]
+        stretch = signal[first * rate // RATE : -(-last * rate // RATE)]
         magnitude = spectrum(resample(stretch[None], rate, RATE)[:, : last - first]).abs()[0]
         offset = start - first // HOP
         pieces.append(magnitude[:, offset : offset + CHUNK])
