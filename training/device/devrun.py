@@ -19,7 +19,9 @@ Run v8 (two arms, without and with random timbre changes):
 ``ARMS="v8n:6:;v8t:9:--timbre 0.3" SEED=1``. An arm trains from scratch, at any size, when its
 options end the shared ``--init`` (``--init=`` is the empty path): e.g. a wider and deeper
 network beside a control, ``ARMS="ctl:6:--timbre 0.3;w384:9:--timbre 0.3 --init= --width 384
---layers 4"``.
+--layers 4"``. An arm can also grow the shared ``--init`` wider or deeper so that it starts as
+the given network (run v18h on the CPU): ``ARMS="ctl:6:--timbre 0.3;h256:9:--timbre 0.3
+--hidden 256 --layers 4"``.
 """
 
 import json
