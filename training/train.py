@@ -353,6 +353,7 @@ def _load_init(net: QuerySeparator, path: Path) -> None:
             film.bias[: film.out_features // 2] = -1.0  # gamma: the scale 1 + gamma is 0
 
 
+@torch.no_grad()
 def widened_blocks(given: QuerySeparator, net: QuerySeparator) -> dict[str, torch.Tensor]:
     """``given``'s state, with each of its recurrent blocks that ``net`` makes wider (more GRU
     units per direction) embedded in ``net``'s own freshly initialised tensors.
@@ -387,7 +388,7 @@ def widened_blocks(given: QuerySeparator, net: QuerySeparator) -> dict[str, torc
         out[:, h1 : h1 + h0] = given_out[:, h0:]
         state[f"{prefix}out.weight"] = out
         state[f"{prefix}out.bias"] = (
-            old.out.bias.detach().clone() if old.out is not None else torch.zeros(width)
+            old.out.bias.clone() if old.out is not None else torch.zeros(width)
         )
     return state
 
