@@ -213,7 +213,6 @@ class EvaluationRun:
     resumed: list[str]  # estimates found on disk and kept
     remade: list[str]  # estimates found on disk but made with other settings, so made again
     unsupported: list[str]  # sources no chosen tagger has a tag for
-    plan: EvaluationPlan  # how the stems were made
 
 
 Progress = Callable[[str, StepResult | None], None]
@@ -334,7 +333,7 @@ def evaluate_set(
     plan = plan or EvaluationPlan()
     if jobs < 1:
         raise ConfigError("jobs must be at least 1")
-    run = EvaluationRun([], {}, [], [], [], plan)
+    run = EvaluationRun([], {}, [], [], [])
     cache = ModelCache()  # the separator of the second look, loaded once
     by_song: dict[str, list[Pair]] = {}
     for pair in plan_pairs(set_dir, est_dir, config, plan):
