@@ -1,0 +1,356 @@
+"""The command line of `tagbox separate`: its help, its options, and the checks of what they
+ask for that need no song (options that do not go together, a name given twice)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tagbox_gui.cli.common import (
+    add_balance_tags,
+    add_model_dir,
+    comma_list,
+    fft_sizes,
+    parse_example,
+    parse_example_region,
+    parse_region,
+    tagger_spec,
+)
+from tagbox_gui.core.errors import ConfigError
+from tagbox_gui.core.separation.backends import BACKENDS
+from tagbox_gui.core.types import Example, Mode, Quantise, RunConfig
+
+EXPORT_FORMATS = ("wav32", "wav24", "wav16", "flac24", "flac16")
+
+
+DESCRIPTION = """\
+Separate an instrument you name out of a song. Two stems are written into OUTDIR: the
+instrument ("SONG - piano.wav") and everything else ("SONG - no piano.wav"); together they add
+up to the song. With --each, one stem per instrument (named, or asked for by an example clip) and
+a rest stem.
+
+The default backend, learned, is a separator trained for this app: one pass, a few seconds, no
+download. `tagbox tags` lists the instruments and tags you can name."""
+
+EPILOG = """\
+examples:
+  tagbox separate "My Song.wav" --tags piano -o stems
+      the piano, and the song without it: stems/My Song - piano.wav and
+      stems/My Song - no piano.wav
+  tagbox separate song.flac --each drums,bass --format flac24 -o stems
+      a stem for the drums, one for the bass and one for the rest, as 24-bit FLAC
+  tagbox separate song.wav --each drums,organ=organ.wav:3:8 -o stems
+      the drums, what sounds like seconds 3-8 of organ.wav ("song - organ.wav"), and the rest
+  tagbox separate song.wav --tags vocals --backend light --region 30:50 -o stems
+      the vocals between 0:30 and 0:50, found by steering a music tagger (about a minute)
+
+Stems already in OUTDIR are kept: the run stops and lists them unless --overwrite is given."""
+
+
+@dataclass(frozen=True)
+class EachEntry:
+    """One stem of ``--each``: an instrument by name, or ``name`` by an example clip."""
+
+    name: str
+    example: Example | None = None
+
+
+def parse_each(text: str) -> tuple[EachEntry, ...]:
+    """``drums,organ=clip.wav:3:8``: instruments, or ``NAME=FILE[:START:END]`` by example.
+
+    The clip is read as ``--example`` reads it (``parse_example``); whether its file can be
+    read is checked before the first run. A bad entry is a one-line usage error.
+    """
+    entries: list[EachEntry] = []
+    for item in comma_list(text):
+        name, sep, clip = (part.strip() for part in item.partition("="))
+        if not name:
+            raise argparse.ArgumentTypeError(
+                f"'{item}' has no name before '='; write "
+                "NAME=FILE[:START:END], e.g. organ=organ.wav"
+            )
+        if sep and not clip:
+            raise argparse.ArgumentTypeError(
+                f"'{item}' names no example clip after '='; write "
+                f"{name}=FILE or {name}=FILE:START:END"
+            )
+        entries.append(EachEntry(name, _each_example(clip) if sep else None))
+    if not entries:
+        raise argparse.ArgumentTypeError("name at least one instrument, e.g. drums,bass")
+    return tuple(entries)
+
+
+def _each_example(clip: str) -> Example:
+    """``parse_example``, except that a missing file with a colon in its name is taken for a
+    clip whose START:END is wrong (``clip.wav:3``, ``clip.wav:a:b``)."""
+    example = parse_example(clip)
+    if example.start is None and ":" in clip and not Path(clip).exists():
+        raise argparse.ArgumentTypeError(f"'{clip}' is neither a file nor FILE:START:END in "
+                                         "seconds, e.g. organ.wav:3:8")  # fmt: skip
+    return example
+
+
+def add_options(p: argparse.ArgumentParser) -> None:
+    """Add every option of `tagbox separate` to ``p``, in groups a musician can scan."""
+    what = p.add_argument_group("what to separate")
+    what.add_argument("song", type=Path, metavar="SONG", help="a WAV, FLAC, OGG, MP3 or AIFF file")
+    what.add_argument(
+        "--tags",
+        type=comma_list,
+        metavar="A,B",
+        help="what to separate into one stem: instrument names or tags, e.g. piano or "
+        "'acoustic guitar' (`tagbox tags` lists them)",
+    )
+    what.add_argument(
+        "--each",
+        type=parse_each,
+        metavar="A,B,...",
+        help="instead of --tags: separate each of these in its own run; their stems share the "
+        "mix and a rest stem holds what none of them took. An entry is an instrument (drums), or "
+        "NAME=FILE[:START:END] for what sounds like that clip, in a stem named NAME (organ="
+        "organ.wav:3:8; learned backend)",
+    )
+    query = what.add_mutually_exclusive_group()
+    query.add_argument(
+        "--example",
+        type=parse_example,
+        metavar="FILE[:START:END]",
+        help="learned backend: separate what sounds like this clip (seconds into FILE), e.g. "
+        "an instrument no tag names (with --each: NAME=FILE[:START:END] entries instead)",
+    )
+    query.add_argument(
+        "--example-region",
+        type=parse_example_region,
+        metavar="START:END",
+        dest="example",
+        help="learned backend: separate what sounds like this stretch of the song itself",
+    )
+    what.add_argument(
+        "--region",
+        type=parse_region,
+        metavar="START:END",
+        help="separate only this stretch, in seconds, e.g. 30:50 (default: the whole song); the "
+        "stems keep the song's length, the separated one silent outside the stretch",
+    )
+    what.add_argument(
+        "--avoid",
+        type=comma_list,
+        default=(),
+        metavar="A,B",
+        help="tags the separated stem must not have (default: with --steps, all not wanted)",
+    )
+    what.add_argument(
+        "--ignore",
+        type=comma_list,
+        default=(),
+        metavar="A,B",
+        help="tags the steering leaves alone, neither wanted nor avoided (default: none)",
+    )
+
+    out = p.add_argument_group("where the stems go")
+    out.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        metavar="OUTDIR",
+        help="folder for the stems, made when they are written (required)",
+    )
+    out.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace stems of the same names already in OUTDIR (default: refuse and list them; "
+        "song.mp3 and song.ogg make the same stem names)",
+    )
+    out.add_argument(
+        "--format",
+        choices=EXPORT_FORMATS,
+        default="wav32",
+        help="file format of the stems: 32-bit float WAV, 24- or 16-bit WAV or FLAC "
+        "(default: %(default)s, which never clips)",
+    )
+    out.add_argument(
+        "--name-template",
+        metavar="TEMPLATE",
+        help="names of the stem files, from {{song}} (the song's file name) and {{stem}} (what "
+        "the stem holds: piano, no piano, no drums + bass), e.g. '{{stem}} ({{song}})' (default: "
+        "'{template}')",
+    )
+    out.add_argument(
+        "--log-json",
+        type=Path,
+        metavar="FILE",
+        help="also write the settings and every step's losses to FILE (default: none)",
+    )
+
+    how = p.add_argument_group("how (defaults differ by backend)")
+    how.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="learned (default): our trained separator, one pass unless --steps; light: NMF "
+        "gates steered by the taggers; jukebox: the paper's VQ-VAE latent (a large download)",
+    )
+    how.add_argument(
+        "--steps",
+        type=int,
+        metavar="N",
+        help="optimisation steps that steer the separation with the taggers; 0 is one pass of "
+        "the learned separator (default: {steps})",
+    )
+    how.add_argument(
+        "--lr",
+        type=float,
+        metavar="RATE",
+        help="learning rate of those steps (default: {lr})",
+    )
+    how.add_argument(
+        "--fft",
+        type=fft_sizes,
+        metavar="N,N,...",
+        help="FFT sizes of the masks and the taggers' loss (default: {fft})",
+    )
+    how.add_argument(
+        "--tagger",
+        action="append",
+        type=tagger_spec,
+        metavar="ARCH/DATASET",
+        help="a tagger that steers the steps; repeat for several (default: {taggers}, or "
+        "fcn/jamendo for a word those lack, e.g. bass)",
+    )
+    add_balance_tags(how)
+    how.add_argument(
+        "--quantize",
+        choices=[q.value for q in Quantise],
+        help="jukebox backend: how its latent is quantised (default: {quantise})",
+    )
+    how.add_argument(
+        "--mode",
+        choices=[m.value for m in Mode],
+        default=Mode.MASK.value,
+        help="mask: the stem is the song through a mask; free: the decoded audio itself, "
+        "jukebox only (default: %(default)s)",
+    )
+    how.add_argument(
+        "--refine",
+        action=argparse.BooleanOptionalAction,
+        help="with the learned backend: once every stem of --each is separated, look at each "
+        "a second time, in the song without the others' stems; one instrument "
+        "with 0 steps is looked at again in the song without the bass and the drums "
+        "(default: on; --no-refine is faster)",
+    )
+    how.add_argument(
+        "--fit",
+        action=argparse.BooleanOptionalAction,
+        help="with the learned backend, one instrument and 0 steps: fit the instrument's "
+        "prototype to the song with a first look at 12 s of it (default: on where the "
+        "instrument has a fit; --no-fit asks by the bare prototype)",
+    )
+    how.add_argument(
+        "--seed", type=int, default=0, metavar="N", help="random seed (default: %(default)s)"
+    )
+    how.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        metavar="N",
+        help="CPU threads to compute on; 0: all the CPUs but one, at most torch's default "
+        "(default: %(default)s); on a busy machine fewer threads can be much faster",
+    )
+    how.add_argument(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda", "mps"],
+        help="where to compute; auto takes a GPU if there is one (default: %(default)s)",
+    )
+
+    models = p.add_argument_group("model files")
+    add_model_dir(models)
+    models.add_argument(
+        "--jukebox-weights",
+        type=Path,
+        metavar="PATH",
+        help="jukebox backend: this VQ-VAE file instead of the model folder's (default: none)",
+    )
+
+
+def describe_defaults(parser: argparse.ArgumentParser) -> None:
+    """Fill each backend's defaults (``core.separation.loading.default_config``) into the help."""
+    from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE
+    from tagbox_gui.core.separation.loading import default_config
+
+    configs = {backend: default_config(backend) for backend in BACKENDS}
+
+    def each(value: Callable[[RunConfig], object]) -> str:
+        return ", ".join(f"{backend} {value(config)}" for backend, config in configs.items())
+
+    values = {
+        "steps": each(lambda c: c.steps),
+        "lr": each(lambda c: f"{c.lr:g}"),
+        "fft": each(lambda c: ",".join(map(str, c.fft_sizes))),
+        "taggers": each(lambda c: "+".join(map(str, c.taggers))),
+        "quantise": configs["jukebox"].quantise.value,
+        "template": DEFAULT_TEMPLATE,
+    }
+    for action in parser._actions:
+        if action.dest == "balance_tags":
+            action.help = ("wanted and avoided tags weigh half of the loss each, instead of one "
+                           "equal weight per tag (default: "
+                           f"{each(lambda c: 'on' if c.balance_tags else 'off')})")  # fmt: skip
+        elif action.help and "{" in action.help:
+            action.help = action.help.format(**values)
+
+
+def stray_words_hint(args: argparse.Namespace, extra: list[str]) -> str:
+    """The likely fix for words no argument takes, or ''.
+
+    A musician may type ``tagbox separate song.wav piano`` or ``--tags piano guitar``: the
+    instruments are named with ``--tags``, several of them separated by commas.
+    """
+    if args.each or args.example or any(word.startswith("-") for word in extra):
+        return ""
+    named = ",".join([*(args.tags or ()), *extra])
+    fix = f"--tags {shlex.quote(named)}"
+    return f" (name what to separate with --tags, commas between names: {fix})"
+
+
+def check_request(args: argparse.Namespace) -> None:
+    """ConfigError for options that do not go together or name a file that is not there."""
+    if args.tags is not None and args.each is not None:
+        raise ConfigError("give either --tags (one separation) or --each (one per instrument)")
+    if args.tags is None and args.each is None and args.example is None:
+        raise ConfigError("say what to separate: --tags piano, --each drums,bass or --example")
+    if args.each is not None and args.example is not None:
+        raise ConfigError(
+            "--example asks for one stem; with --each give the clip as an entry "
+            "NAME=FILE[:START:END], e.g. --each drums,organ=organ.wav:3:8"
+        )
+    if args.each is not None:
+        _check_each_names(args.each)
+    if args.name_template is not None:
+        from tagbox_gui.core.audio.naming import check_template
+
+        check_template(args.name_template)
+    if args.jukebox_weights is not None:
+        if not args.jukebox_weights.is_file():
+            what = "is a folder" if args.jukebox_weights.is_dir() else "does not exist"
+            raise ConfigError(f"--jukebox-weights '{args.jukebox_weights}' {what}; give the "
+                              "Jukebox VQ-VAE file (vqvae.pth.tar)")  # fmt: skip
+        if (args.backend or "learned") != "jukebox":
+            raise ConfigError("--jukebox-weights is used only by the jukebox backend; add "
+                              "--backend jukebox")  # fmt: skip
+
+
+def _check_each_names(entries: tuple[EachEntry, ...]) -> None:
+    """ConfigError if two entries have one name (in any case: it names their files)."""
+    seen: dict[str, str] = {}
+    for entry in entries:
+        first = seen.get(entry.name.casefold())
+        if first is None:
+            seen[entry.name.casefold()] = entry.name
+        else:
+            also = f" (as '{first}' and '{entry.name}')" if first != entry.name else ""
+            raise ConfigError(f"--each names '{entry.name}' twice{also}; give every stem "
+                              "its own name")  # fmt: skip
