@@ -40,7 +40,8 @@ from tagbox_gui.core.separation.backends import BACKENDS
 from tagbox_gui.core.types import RunConfig, StepResult, config_record
 
 if TYPE_CHECKING:
-    from tagbox_gui.core.evaluation.driver import EvaluationPlan, EvaluationRun
+    from tagbox_gui.core.evaluation.driver import EvaluationRun
+    from tagbox_gui.core.evaluation.pairs import EvaluationPlan
 
 # The engine, torch and the scorer are imported when the command runs, so that
 # `tagbox --help` starts quickly.
@@ -214,7 +215,7 @@ def main(args: argparse.Namespace) -> int:
     """Separate, score, print the table and write the JSON; 0 when it ran."""
     import torch
 
-    from tagbox_gui.core.evaluation import driver, scoring
+    from tagbox_gui.core.evaluation import driver, pairs, scoring, workers
     from tagbox_gui.core.store.models import ModelStore
 
     if args.threads is not None:
@@ -234,7 +235,7 @@ def main(args: argparse.Namespace) -> int:
     fallback = () if args.tagger else FALLBACK_TAGGERS
     if args.by_example and args.example_seconds is None:
         args.example_seconds = 3.0
-    plan = driver.EvaluationPlan(
+    plan = pairs.EvaluationPlan(
         sources=sources,
         fallback=fallback,
         example_seconds=args.example_seconds,
@@ -244,8 +245,8 @@ def main(args: argparse.Namespace) -> int:
         alone=args.alone,
         score_from=args.score_from,
     )
-    pairs = driver.plan_pairs(args.set_dir, args.output, config, plan)
-    progress = _Progress([p.key for p in pairs if not p.done and p.supported], config.steps)
+    planned = pairs.plan_pairs(args.set_dir, args.output, config, plan)
+    progress = _Progress([p.key for p in planned if not p.done and p.supported], config.steps)
     try:
         run = driver.evaluate_set(args.set_dir, args.output, config, ModelStore(args.model_dir),
                                   plan, progress, args.jobs, args.threads)  # fmt: skip
@@ -272,7 +273,7 @@ def main(args: argparse.Namespace) -> int:
                             "alone": plan.alone},
                  "score_from_seconds": args.score_from,
                  "jobs": args.jobs,
-                 "threads": driver.threads_per_job(args.jobs, args.threads),
+                 "threads": workers.threads_per_job(args.jobs, args.threads),
                  "unsupported": run.unsupported,
                  "timings": {k: vars(t) for k, t in run.timings.items()}}  # fmt: skip
         scoring.write_report(args.json, run.scores, extra)

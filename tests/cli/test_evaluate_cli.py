@@ -21,6 +21,7 @@ from tagbox_gui.core.audio.song import load_song
 from tagbox_gui.core.audio.stems import render_stems
 from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.evaluation import driver as evaluation_run
+from tagbox_gui.core.evaluation import pairs as evaluation_pairs
 from tagbox_gui.core.evaluation import scoring as evaluation
 from tagbox_gui.core.separation.backends import learned, light
 from tagbox_gui.core.separation.cache import ModelCache
@@ -30,7 +31,7 @@ from tagbox_gui.core.types import StepResult
 from tests.core.test_evaluation import cut_set
 
 SONGS = ["band000", "band001"]
-DRUMS = evaluation_run.EvaluationPlan(sources=("drums",))  # the drums of every song
+DRUMS = evaluation_pairs.EvaluationPlan(sources=("drums",))  # the drums of every song
 
 
 @pytest.fixture
@@ -110,20 +111,20 @@ def test_recipe_names_what_decides_an_estimate(
     tiny_set: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = default_config("light", steps=2)
-    pair = evaluation_run.plan_pairs(tiny_set, tmp_path, config, DRUMS)[0]
+    pair = evaluation_pairs.plan_pairs(tiny_set, tmp_path, config, DRUMS)[0]
     assert pair.config.tags == ("drums",) and not pair.kept and not pair.done
-    base = evaluation_run.recipe(pair.config)
+    base = evaluation_pairs.recipe(pair.config)
     assert base["backend_settings"]["components"] == light.SETTINGS.components
     # Speed-only settings do not count; the method's settings, the backend's own included, do.
-    assert evaluation_run.recipe(dataclasses.replace(pair.config, device="cpu")) == base
-    assert evaluation_run.recipe(dataclasses.replace(pair.config, lr=0.2)) != base
-    assert evaluation_run.recipe(dataclasses.replace(pair.config, balance_tags=False)) != base
+    assert evaluation_pairs.recipe(dataclasses.replace(pair.config, device="cpu")) == base
+    assert evaluation_pairs.recipe(dataclasses.replace(pair.config, lr=0.2)) != base
+    assert evaluation_pairs.recipe(dataclasses.replace(pair.config, balance_tags=False)) != base
     monkeypatch.setattr(light, "SETTINGS", dataclasses.replace(light.SETTINGS, components=41))
-    assert evaluation_run.recipe(pair.config) != base
+    assert evaluation_pairs.recipe(pair.config) != base
     monkeypatch.undo()
     assert base["hops_per_window"] == 2  # estimates made at another hop are made again
     monkeypatch.setattr(light, "HOPS_PER_WINDOW", 4, raising=False)
-    assert evaluation_run.recipe(pair.config) != base
+    assert evaluation_pairs.recipe(pair.config) != base
     monkeypatch.undo()
     # An estimate on disk counts as done only with the same recipe beside it.
     pair.saved.parent.mkdir(parents=True)
@@ -297,26 +298,25 @@ def test_learned_backend_asks_by_prototype_or_by_example(
     tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """One pass of the learned separator; a source with no prototype needs --example-seconds."""
-    from tagbox_gui.core.evaluation import driver
     from tagbox_gui.core.separation.loading import default_config
 
     config = default_config("learned")
-    plan = driver.EvaluationPlan(sources=("drums",))
-    pairs = driver.plan_pairs(tiny_set, tmp_path, config, plan)
+    plan = evaluation_pairs.EvaluationPlan(sources=("drums",))
+    pairs = evaluation_pairs.plan_pairs(tiny_set, tmp_path, config, plan)
     assert all(p.supported and p.config.tags == ("drums",) for p in pairs)
     by_drums = dataclasses.replace(plan, example_seconds=3.0, by_example=("drums",))
-    asked = driver.plan_pairs(tiny_set, tmp_path, config, by_drums)
+    asked = evaluation_pairs.plan_pairs(tiny_set, tmp_path, config, by_drums)
     assert all(p.config.example is not None and p.config.example.end == 3.0 for p in asked)
     # Pretend drums had no prototype: it is unsupported, or asked for by its true stem.
-    original = driver.has_prototype
-    driver.has_prototype = lambda word: False
+    original = evaluation_pairs.has_prototype
+    evaluation_pairs.has_prototype = lambda word: False
     try:
-        assert not any(p.supported for p in driver.plan_pairs(tiny_set, tmp_path, config))
-        by_example = driver.plan_pairs(
+        assert not any(p.supported for p in evaluation_pairs.plan_pairs(tiny_set, tmp_path, config))
+        by_example = evaluation_pairs.plan_pairs(
             tiny_set, tmp_path, config, dataclasses.replace(plan, example_seconds=2.0)
         )
     finally:
-        driver.has_prototype = original
+        evaluation_pairs.has_prototype = original
     example = by_example[0].config.example
     assert example is not None and example.path.endswith("stems/drums.flac")
     assert (example.start, example.end) == (0.0, 2.0) and by_example[0].supported
@@ -381,7 +381,7 @@ def test_alone_separates_each_source_as_a_single_run_looked_at_again(
     out = capsys.readouterr().out
     assert "(each source alone)" in out and "4 estimates were already there" in out
     with pytest.raises(ConfigError, match="do not share"):
-        evaluation_run.EvaluationPlan(alone=True, shared=True)
+        evaluation_pairs.EvaluationPlan(alone=True, shared=True)
 
 
 def test_no_fit_asks_each_source_by_its_bare_prototype(

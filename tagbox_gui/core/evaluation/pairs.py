@@ -1,0 +1,234 @@
+"""The pairs of an evaluate run: each source of each song, the run that separates it, and
+the estimate and cost kept of it.
+
+A pair's estimate is kept as ``EST/<song>/<source>.estimate.npz`` with its cost beside it
+(``<source>.timing.json``), which records the settings that made it (its :func:`recipe`): a pair
+is done when its estimate was made with its own settings.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from tagbox_gui.core.audio.atomic import write_atomically
+from tagbox_gui.core.audio.estimates import ESTIMATE_FORMAT, save_estimate
+from tagbox_gui.core.audio.song import Song
+from tagbox_gui.core.errors import ConfigError
+from tagbox_gui.core.evaluation.scoring import list_set
+from tagbox_gui.core.separation.backends.learned import has_prototype
+from tagbox_gui.core.separation.cache import ModelCache
+from tagbox_gui.core.separation.loading import backend_settings, hops_per_window, taggers_for
+from tagbox_gui.core.store.models import ModelStore
+from tagbox_gui.core.types import Example, RunConfig, StepResult, TaggerSpec, config_record
+
+
+@dataclass(frozen=True)
+class Timing:
+    """What separating one source of one song cost."""
+
+    cpu_s: float  # CPU time of this process (all threads), the figure laptops care about
+    wall_s: float
+    steps: int
+    taggers: tuple[str, ...]
+    began: float = 0.0  # wall-clock time (time.time()) when the separation started
+    ended: float = 0.0  # ... and when it ended
+    pid: int = 0  # the process that separated it (a worker's with --jobs)
+
+
+def timing_path(estimate: Path) -> Path:
+    """Where the cost of an estimate is kept, beside it (``<source>.timing.json``)."""
+    return estimate.with_name(estimate.stem + ".timing.json")
+
+
+def read_timing(path: Path) -> Timing | None:
+    """The cost stored at ``path``, or None when there is none (or it is unreadable)."""
+    try:
+        data = json.loads(path.read_text())
+        return Timing(float(data["cpu_s"]), float(data["wall_s"]), int(data["steps"]),
+                      tuple(data["taggers"]), float(data.get("began", 0.0)),
+                      float(data.get("ended", 0.0)), int(data.get("pid", 0)))  # fmt: skip
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+_SPEED_ONLY = ("device", "preview_every")  # change how fast a run is, not what it makes
+
+
+def recipe(config: RunConfig, looks_again: bool = False) -> dict[str, Any]:
+    """Everything that decides an estimate, as JSON values: the run's settings (the device and
+    the preview rate left out) and the backend's own (e.g. the light backend's factorisation, the
+    masks' hop), the layout of the estimate file (an older one lacks what a newer version
+    uses, e.g. the learned query that the second look at a job's stems needs), and whether the
+    run was looked at again beside its helpers (``looks_again``, :attr:`Pair.looks_again`)."""
+    fields = {k: v for k, v in config_record(config).items() if k not in _SPEED_ONLY}
+    if looks_again:
+        fields["looked_again_beside_helpers"] = True
+    fields["backend_settings"] = backend_settings(config.backend)
+    fields["hops_per_window"] = hops_per_window(config.backend)
+    fields["estimate_format"] = ESTIMATE_FORMAT
+    return fields
+
+
+def recorded_recipe(path: Path) -> dict[str, Any] | None:
+    """The recipe kept in a timing file, or None if it has none (or is unreadable)."""
+    try:
+        found = json.loads(path.read_text()).get("recipe")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def separate_source(
+    song: Song,
+    pair: Pair,
+    config: RunConfig,
+    store: ModelStore,
+    cache: ModelCache,
+    on_step: Callable[[StepResult], None] | None = None,
+) -> Timing:
+    """Run the engine on one song for one source; keep its estimate and cost (``pair``)."""
+    from tagbox_gui.core.separation import engine  # the driver needs torch; scoring alone does not
+
+    began_cpu, began_wall, began = time.process_time(), time.perf_counter(), time.time()
+    runner = functools.partial(engine.run, measure_residual=False)  # no meters shown
+    if pair.looks_again:
+        from tagbox_gui.core.separation.job import looking_again
+
+        runner = looking_again(runner)
+    steps = runner(config, song, store, cache)
+    result = engine.run_to_end(steps, on_step)
+    if result.estimate is None:
+        raise ConfigError(f"the run on {song.path} made no estimate; use at least one step")
+    timing = Timing(time.process_time() - began_cpu, time.perf_counter() - began_wall,
+                    result.steps_done, tuple(str(t) for t in config.taggers), began,
+                    time.time(), os.getpid())  # fmt: skip
+    # The timing goes first: the estimate's presence is what marks the pair as done.
+    pair.timing.parent.mkdir(parents=True, exist_ok=True)
+    record = {**asdict(timing), "recipe": recipe(config, pair.looks_again)}
+    write_atomically(pair.timing, json.dumps(record))
+    save_estimate(pair.saved, result.estimate)
+    return timing
+
+
+@dataclass(frozen=True)
+class EvaluationPlan:
+    """What an evaluate run separates and how it makes its stems, beside the run's settings.
+
+    ``sources``: the sources evaluated (None: every one). ``fallback``: taggers for a source none
+    of the run's taggers has a tag for. ``example_seconds``, ``by_example``: how sources are
+    asked for by example (:func:`plan_pairs`). ``shared``: the sources of a song share the
+    mixture (``core.audio.estimates.share``), the learned separator's after a second look if
+    ``refined`` (``core.separation.refine``). ``alone``: each source is separated as one
+    instrument asked for alone is, a single run looked at again beside its helpers if
+    ``refined``, its stem not sharing the mixture. ``score_from``: the seconds of each song
+    left out of the scores.
+    """
+
+    sources: tuple[str, ...] | None = None
+    fallback: tuple[TaggerSpec, ...] = ()
+    example_seconds: float | None = None
+    by_example: tuple[str, ...] = ()
+    shared: bool = True
+    refined: bool = True
+    alone: bool = False
+    score_from: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.alone and self.shared:
+            raise ConfigError("sources separated alone do not share the mix")
+
+    @property
+    def looks_again(self) -> bool:
+        """Whether each source's single run is looked at again beside its helpers."""
+        return self.alone and self.refined
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One source of one song to evaluate, and what to do about it."""
+
+    song: str
+    source: str
+    estimate: Path  # EST/<song>/<source>.wav, the stem that is scored
+    config: RunConfig  # the run that separates it
+    supported: bool = True  # False: nothing can ask for this source (no tag, no prototype)
+    looks_again: bool = False  # its single run is looked at again beside its helpers, as alone
+
+    @property
+    def key(self) -> str:
+        return f"{self.song}/{self.source}"
+
+    @property
+    def saved(self) -> Path:
+        """The kept estimate (masks): EST/<song>/<source>.estimate.npz."""
+        return self.estimate.with_suffix(".estimate.npz")
+
+    @property
+    def timing(self) -> Path:
+        """The cost of the estimate: EST/<song>/<source>.timing.json."""
+        return timing_path(self.estimate)
+
+    @property
+    def taggers(self) -> tuple[TaggerSpec, ...]:
+        return self.config.taggers
+
+    @property
+    def kept(self) -> bool:
+        """Whether an estimate of this pair is on disk, made with whatever settings."""
+        return self.saved.is_file()
+
+    @property
+    def done(self) -> bool:
+        """Whether its kept estimate was made with this pair's settings."""
+        return self.kept and recorded_recipe(self.timing) == recipe(self.config, self.looks_again)
+
+
+def plan_pairs(
+    set_dir: Path, est_dir: Path, config: RunConfig, plan: EvaluationPlan | None = None
+) -> list[Pair]:
+    """Every source of every song (those of ``plan.sources``), with the run (tag and taggers)
+    that separates it.
+
+    A one-pass run of the learned backend needs no tagger: a source is asked for by its
+    prototype; when it has none, or is named in ``plan.by_example``, and
+    ``plan.example_seconds`` is given, by the first ``plan.example_seconds`` of its true stem
+    (``<song>/stems/<source>.flac``) as the example clip. Each run is looked at again beside its
+    helpers where the plan says so (:attr:`EvaluationPlan.looks_again`, :attr:`Pair.looks_again`).
+    """
+    plan = plan or EvaluationPlan()
+    pairs = []
+    for song, song_sources in list_set(set_dir):
+        for source in song_sources:
+            if plan.sources is None or source in plan.sources:
+                stem = set_dir / song / "stems" / f"{source}.flac"
+                asked = plan.example_seconds, source in plan.by_example
+                pair_config, supported = _pair_config(config, source, plan.fallback, stem, asked)
+                estimate = est_dir / song / f"{source}.wav"
+                pairs.append(Pair(song, source, estimate, pair_config, supported, plan.looks_again))
+    return pairs
+
+
+def _pair_config(config: RunConfig, source: str, fallback: tuple[TaggerSpec, ...], stem: Path,
+                 asked: tuple[float | None, bool]) -> tuple[RunConfig, bool]:  # fmt: skip
+    """The run of one source, and whether anything can ask for it.
+
+    ``asked``: the seconds of the true stem to take as the example (None: no examples), and
+    whether this source is to be asked for by example even if it has a prototype.
+    """
+    config = replace(config, tags=(source,))
+    example_seconds, by_example = asked
+    if config.backend == "learned" and config.steps == 0:
+        if has_prototype(source) and not by_example:
+            return config, True
+        if example_seconds is None:
+            return config, False
+        return replace(config, tags=(), example=Example(str(stem), 0.0, example_seconds)), True
+    taggers = taggers_for((source,), config.taggers, fallback)
+    return replace(config, taggers=taggers), bool(taggers)

@@ -1,0 +1,115 @@
+"""Separating an evaluate run's pairs: one after the other in this process, or in worker
+processes at once, their steps forwarded to this one."""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import queue
+import threading
+from collections.abc import Callable, Generator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tagbox_gui.core.audio.song import Song, load_song
+from tagbox_gui.core.evaluation.pairs import Pair, Timing, separate_source
+from tagbox_gui.core.separation.cache import ModelCache
+from tagbox_gui.core.store.models import ModelStore
+from tagbox_gui.core.types import StepResult
+
+Progress = Callable[[str, StepResult | None], None]
+
+
+def threads_per_job(jobs: int, threads: int | None = None) -> int:
+    """Torch threads of each of ``jobs`` separations at once: ``threads`` if given, else this
+    process's thread count divided among them (at least 1)."""
+    return threads or max(1, torch.get_num_threads() // jobs)
+
+
+Separations = Generator[tuple[Pair, Timing], None, None]
+
+
+def separate_here(
+    todo: list[Pair],
+    mixes: dict[str, Callable[[], Song]],
+    store: ModelStore,
+    progress: Progress | None,
+) -> Separations:
+    """Separate ``todo`` one after the other in this process."""
+    cache = ModelCache()
+    for pair in todo:
+        on_step = (lambda s, k=pair.key: progress(k, s)) if progress else None
+        yield pair, separate_source(mixes[pair.song](), pair, pair.config, store, cache, on_step)
+
+
+def separate_in_workers(
+    todo: list[Pair],
+    set_dir: Path,
+    store: ModelStore,
+    progress: Progress | None,
+    jobs: int,
+    threads: int,
+) -> Separations:
+    """Separate ``todo`` in ``jobs`` worker processes, in the order they finish.
+
+    Workers send their steps (without previews) through a queue that is drained here, so
+    ``progress`` runs in this process. No worker takes a pair before all are up, so ``jobs``
+    pairs are under way at once. Leaving early (an error, Ctrl+C) terminates them.
+    """
+    context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch
+    by_key = {pair.key: pair for pair in todo}
+    with context.Manager() as manager:
+        steps = manager.Queue()
+        tasks = [(set_dir, pair, store, steps) for pair in todo]
+        ready = manager.Barrier(jobs)
+        with context.Pool(jobs, _start_worker, (threads, ready)) as pool:
+            results = pool.imap_unordered(_separate_in_worker, tasks)
+            for _ in todo:
+                key, timing = _next_result(results, steps, progress)
+                _forward_steps(steps, progress)
+                yield by_key[key], timing
+
+
+def _next_result(results: Any, steps: queue.Queue, progress: Progress | None) -> Any:
+    """The next result of ``results`` (a pool's iterator), forwarding steps while waiting."""
+    while True:
+        _forward_steps(steps, progress)
+        try:
+            return results.next(timeout=0.2)
+        except multiprocessing.TimeoutError:
+            pass
+
+
+def _forward_steps(steps: queue.Queue, progress: Progress | None) -> None:
+    while True:
+        try:
+            key, step = steps.get_nowait()
+        except queue.Empty:
+            return
+        if progress:
+            progress(key, step)
+
+
+_worker_cache = ModelCache()  # each spawned worker imports this module afresh: one per worker
+
+
+_READY_TIMEOUT_S = 120.0
+
+
+def _start_worker(threads: int, ready: Any = None) -> None:
+    """Set up a worker; with ``ready`` (a barrier of all of them), wait until every worker is up,
+    so that N jobs start N pairs at once rather than the first one up taking them in turn."""
+    torch.set_num_threads(threads)
+    if ready is not None:
+        with contextlib.suppress(threading.BrokenBarrierError, OSError, EOFError):
+            ready.wait(_READY_TIMEOUT_S)  # a worker that never came up must not hold the rest
+
+
+def _separate_in_worker(task: tuple[Path, Pair, ModelStore, queue.Queue]) -> tuple[str, Timing]:
+    set_dir, pair, store, steps = task
+    song = load_song(set_dir / pair.song / "mix.flac")
+    on_step = lambda step: steps.put((pair.key, replace(step, preview=None)))  # noqa: E731
+    return pair.key, separate_source(song, pair, pair.config, store, _worker_cache, on_step)
