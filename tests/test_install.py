@@ -69,8 +69,8 @@ def test_an_installed_wheel_separates_by_instrument_with_no_download(
 
     home = tmp_path / "home"  # an empty home: no model store, no settings, no cache
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TAGBOX_", "XDG_"))}
-    env.update(HOME=str(home), XDG_DATA_HOME=str(home / "data"),
-               XDG_CACHE_HOME=str(home / "cache"), XDG_CONFIG_HOME=str(home / "config"))  # fmt: skip
+    env.update({"HOME": str(home), **{f"XDG_{kind.upper()}_HOME": str(home / kind)
+                                      for kind in ("data", "cache", "config")}})  # fmt: skip
     where = subprocess.run(
         [str(python), "-c", "import tagbox_gui; print(tagbox_gui.__file__)"],
         cwd=tmp_path, env=env, check=True, capture_output=True, text=True, timeout=120,
