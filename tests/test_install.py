@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -28,9 +29,15 @@ RESOURCES = REPO / "tagbox_gui" / "resources"
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
+    """The wheel, built from a copy of the package's sources: the build writes nothing into
+    the checkout, and no metadata left there by an earlier install decides what it holds."""
+    source, out = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("wheel")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, source / name)
+    shutil.copytree(REPO / "tagbox_gui", source / "tagbox_gui",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))  # fmt: skip
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "--no-build-isolation",
+        [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation",
          "--no-index", "-q", "-w", str(out)],
         check=True, capture_output=True, timeout=300,
     )  # fmt: skip

@@ -146,15 +146,6 @@ class TagPanel(QWidget):
         self.board.apply_preset(name)
         self._on_board_changed()
 
-    def set_wanted(self, words: Sequence[str]) -> None:
-        """Want exactly these words (unknown ones are skipped), e.g. restored from settings."""
-        for word in self.wanted():
-            self.board.set_state(word, None)
-        for word in words:
-            if word in self._items:
-                self.board.set_state(word, TagState.WANTED)
-        self._on_board_changed()
-
     def item(self, word: str) -> QTreeWidgetItem:
         return self._items[word]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
@@ -128,12 +128,6 @@ class TransportPanel(QWidget):
         """Swap in new material for one source (e.g. the latest preview) without a gap."""
         self.player.replace(name, data)
         self._sync_sources()
-
-    def set_available_sources(self, names: Iterable[str]) -> None:
-        """Enable only these source buttons (they must be loaded in the player)."""
-        wanted = set(names) & set(self.player.sources)
-        for name, button in self.source_buttons.items():
-            button.setEnabled(name in wanted)
 
     def set_loop_region(self, region: Region | None) -> None:
         """The region the loop button loops over (applied at once when looping)."""
