@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
 
 import pytest
 
-from training.compose import comfortable_range, compose_song
+from training.compose import compose_song
 from training.families import BAND_FAMILIES, FAMILIES, drum_kits, family_of_program
 from training.midi import Note, separate_repeats
+from training.music import comfortable_range
 
 N_SONGS = 200
 
@@ -126,3 +129,25 @@ def test_repeated_pitch_ends_before_its_next_onset():
     first = next(n for n in out if n.pitch == 60)
     assert first.end <= 0.5 - 0.005 + 1e-9
     assert len(out) == 3
+
+
+# The composition of 24 songs (12 mixed line-ups of seed 0, 12 band songs of seed 3), as the
+# composer made them when the committed checkpoints' corpora were rendered.
+COMPOSED_SHA256 = "a2853174f12971c768d4149331311b3b3242903e19f02f54839abb46b2b50aac"
+
+
+def test_what_the_composer_writes_is_pinned():
+    """Every corpus is re-rendered from its command on a new machine, and the committed
+    checkpoints were trained on those corpora: what the composer writes must change only on
+    purpose (then this digest is updated, and the change said)."""
+    songs = [compose_song(seed, i, seconds=12.0, lineup=lineup)
+             for seed, lineup in ((0, "mixed"), (3, "band")) for i in range(12)]  # fmt: skip
+    rows = [
+        [s.tempo, s.key, list(s.progression), round(s.beats_per_chord, 9), round(s.swing, 9),
+         s.n_bars,
+         [[p.family, p.program, p.role, p.style, sorted(p.part.controls.items()),
+           [[n.pitch, round(n.start, 9), round(n.end, 9), n.velocity] for n in p.part.notes]]
+          for p in s.parts]]
+        for s in songs
+    ]  # fmt: skip
+    assert hashlib.sha256(json.dumps(rows).encode()).hexdigest() == COMPOSED_SHA256
