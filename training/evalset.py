@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from training.corpus import FULL_SCALE, SAMPLE_RATE, list_songs, song_hash, split_songs
 from training.families import BAND_FAMILIES
-from training.mixes import FULL_SCALE, SAMPLE_RATE, list_songs, song_hash, split_songs
 
 PEAK_DB = -1.0
 SPREAD_DB = 6.0

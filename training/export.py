@@ -35,7 +35,7 @@ from tagbox_gui.core.nets.separator import (
     save_separator,
     sha256_of,
 )
-from training.mixes import split_songs
+from training.corpus import split_songs
 from training.queries import load_queries, query_path
 
 PACKAGE = Path(__file__).parents[1] / "tagbox_gui"

@@ -25,8 +25,8 @@ from tqdm import tqdm
 
 from tagbox_gui.core.nets.fitting import FEATURES, QueryFit, first_look_features, sample_chunks
 from tagbox_gui.core.nets.separator import load_separator, save_separator, sha256_of, spectrum
+from training.corpus import FULL_SCALE, split_songs
 from training.export import FAMILY_ALIASES, PROGRAM_PROTOTYPES
-from training.mixes import FULL_SCALE, split_songs
 from training.queries import query_path
 
 STRENGTHS = (30.0, 100.0, 300.0, 1000.0, 3000.0)

@@ -40,31 +40,32 @@ Families are drawn with the band families (piano, guitar, bass, drums, strings) 
 likely as the others, both for the mixture and for the target.
 
 Each source can also be coloured by a random equaliser (``eq_db`` > 0): a smooth gain curve
-through :data:`EQ_POINTS` log-spaced frequencies, each drawn uniformly in ±``eq_db`` dB
-(:func:`equalise`). The query stays that of the uncoloured stem, so the network learns that
+through ``augment.EQ_POINTS`` log-spaced frequencies, each drawn uniformly in ±``eq_db`` dB
+(``augment.equalise``). The query stays that of the uncoloured stem, so the network learns that
 one instrument sounds different from one sample library to another: the libraries it will be
 asked about are not the ones it was trained on.
 
-A share ``p_timbre`` of the sources is changed further (:class:`Timbre`, :func:`source_audio`),
-each change drawn on its own: resampled by up to ±:data:`SHIFT_SEMITONES` (pitch, formants and
-tempo move together, as between two recordings of one instrument sampled at other notes),
-soft-clipped (more or fewer harmonics), or put in a synthetic room (an exponentially decaying
-noise burst: the ambience each library was recorded in). In a whole-song example one
-resampling factor serves every source, so the song stays in one key and one tempo. Again the
-query stays that of the unchanged stem.
+A share ``p_timbre`` of the sources is changed further (``augment.Timbre``,
+``augment.source_audio``), each change drawn on its own: resampled by up to
+±:data:`SHIFT_SEMITONES` (pitch, formants and tempo move together, as between two recordings of
+one instrument sampled at other notes), soft-clipped (more or fewer harmonics), or put in a
+synthetic room (an exponentially decaying noise burst: the ambience each library was recorded
+in). In a whole-song example one resampling factor serves every source, so the song stays in one
+key and one tempo. Again the query stays that of the unchanged stem.
 
 A share ``p_texture`` of the sources is changed in texture too, each change drawn on its own:
-its **dynamics** (:func:`dynamics`: its envelope expanded or compressed, so attacks and decays
-take other shapes, as between libraries that sampled one instrument with other envelopes) and a
-**chorus** (:func:`chorus`: a copy detuned by a few cents and delayed by a few milliseconds, as
-in layered or ensemble samples). Again the query stays that of the unchanged stem.
+its **dynamics** (``augment.dynamics``: its envelope expanded or compressed, so attacks and
+decays take other shapes, as between libraries that sampled one instrument with other envelopes)
+and a **chorus** (``augment.chorus``: a copy detuned by a few cents and delayed by a few
+milliseconds, as in layered or ensemble samples). Again the query stays that of the unchanged
+stem.
 
 A share ``p_look`` of the single-source and whole-song examples are heard as the app's **second
-look** hears a song (kind ``look``; :func:`without_others`, ``core.separation.refine``): the
+look** hears a song (kind ``look``; ``augment.without_others``, ``core.separation.refine``): the
 other sources taken away by an imperfect first look, so some of them stay and some of the
 target goes with them. The target keeps only what the mixture keeps.
 
-A share ``p_gap`` of the sources has a **gap** (``Timbre.gap``, :func:`silence`): it enters
+A share ``p_gap`` of the sources has a **gap** (``Timbre.gap``, ``augment.silence``): it enters
 late, stops early or pauses, silent over 20-60 % of the crop. Crops are otherwise taken where
 a stem plays throughout, so without gaps every source of a mixture plays from the first frame
 to the last, and the network could decide once per crop whether an instrument is there: with
@@ -81,40 +82,34 @@ busy on the other core): a batch of 16 examples of 3 s takes 19 ms (median; 30 m
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import scipy.fft
 
+from training.augment import EQ_POINTS, Timbre, source_audio, without_others
+from training.corpus import SAMPLE_RATE, list_songs
 from training.families import BAND_FAMILIES
 
-SAMPLE_RATE = 22050
 ACTIVE_DB = -40.0
 LEVEL_DB = -28.0
 SPREAD_DB = 10.0
 BAND_WEIGHT = 2.0
 MIN_SOURCES, MAX_SOURCES = 2, 6
 SONG_KEEP = 0.8  # whole-song examples: the chance that each other stem of the song is kept
-FULL_SCALE = 32768.0
-EQ_POINTS = (60.0, 150.0, 400.0, 1000.0, 2500.0, 6000.0)  # Hz, the equaliser's control points
 SHIFT_SEMITONES = 1.5  # timbre: the largest resampling, up or down
 DRIVE = (0.5, 2.5)  # timbre: range of the soft clipper's drive
 ROOM_SECONDS = (0.2, 1.2)  # timbre: range of the synthetic room's RT60
 WET = (0.1, 0.4)  # timbre: range of the room's share of the sound
 DYNAMICS = 0.4  # texture: the largest exponent of the envelope's gain, up or down
-ENVELOPE_SECONDS = 0.02  # texture: the window of the envelope that dynamics follow
 DETUNE_CENTS = (5.0, 15.0)  # texture: range of the chorus copy's detuning, up or down
 CHORUS_DELAY = (0.005, 0.025)  # texture: range of the chorus copy's delay in seconds
 CHORUS_WET = (0.2, 0.6)  # texture: range of the chorus copy's level against the dry sound
 GAP_SHARE = (0.2, 0.6)  # gaps: range of the share of the crop where a source is silent
-GAP_FADE_SECONDS = 0.01  # gaps: the fade out of and back into a gap
 LOOK_RECALL = (0.3, 1.0)  # second look: range of the share of the others that the first took
 LOOK_LEAK = (0.0, 0.3)  # second look: range of the share of the target that it took with them
-LOOK_FFT = 1024  # second look: the STFT it takes them away on (the separator's, hop n/4)
 
 
 @dataclass(frozen=True)
@@ -128,26 +123,6 @@ class StemRef:
 
 
 @dataclass(frozen=True)
-class Timbre:
-    """A random change of a source's timbre beyond the equaliser (:func:`source_audio`)."""
-
-    rate: float = 1.0  # resampling factor: pitch, formants and tempo times ``rate``
-    drive: float = 0.0  # soft clipper's drive (0: none)
-    room: float = 0.0  # RT60 of the synthetic room in seconds (0: none)
-    wet: float = 0.0  # the room's share of the sound
-    room_seed: int = 0  # seed of the room's noise
-    dynamics: float = 0.0  # exponent of the envelope's gain: > 0 expands, < 0 compresses
-    detune: float = 0.0  # the chorus copy's detuning in cents (0: no chorus)
-    delay: float = 0.0  # the chorus copy's delay in seconds
-    chorus: float = 0.0  # the chorus copy's level against the dry sound
-    gap: tuple[float, float] = (0.0, 0.0)  # the share of the crop where it is silent (from, to)
-
-    def span(self, n: int) -> int:
-        """How many input samples make ``n`` output samples."""
-        return n if self.rate == 1.0 else math.ceil((n - 1) * self.rate) + 1
-
-
-@dataclass(frozen=True)
 class Placement:
     """A source of a mixture: ``gain * source_audio(stems[ref.index], start, n, eq, timbre)``."""
 
@@ -155,7 +130,7 @@ class Placement:
     start: int
     gain: float
     eq: tuple[float, ...] = ()  # dB at EQ_POINTS, applied before the gain (() = none)
-    timbre: Timbre = Timbre()
+    timbre: Timbre = field(default_factory=Timbre)
 
 
 @dataclass
@@ -179,180 +154,6 @@ class _Stem:
     data: np.ndarray  # int16 [samples], a row of a memory map
     windows: np.ndarray  # int: first 1-s windows of acceptable crops
     level_db: float = LEVEL_DB  # RMS (dBFS) over its active 1-s windows: its level in its song
-
-
-def list_songs(corpus: Path) -> list[str]:
-    """The ids of the finished songs of a corpus (both files present), sorted."""
-    root = Path(corpus) / "songs"
-    if not root.is_dir():
-        return []
-    return sorted(
-        d.name
-        for d in root.iterdir()
-        if (d / "stems.npy").is_file() and (d / "meta.json").is_file()
-    )
-
-
-def song_hash(seed: int, song: str) -> int:
-    """A 64-bit number that depends only on ``seed`` and the song's id (sha256-based)."""
-    return int.from_bytes(hashlib.sha256(f"{seed}:{song}".encode()).digest()[:8], "big")
-
-
-def split_songs(
-    corpus: Path, valid_fraction: float = 0.05, seed: int = 0
-) -> tuple[list[str], list[str]]:
-    """Deterministic (train, valid) split of the corpus's songs by a hash of their ids.
-
-    A song keeps its side when the corpus grows. With at least two songs and a positive
-    fraction, the validation side is never empty.
-    """
-    songs = list_songs(corpus)
-    scores = {s: song_hash(seed, s) / 2**64 for s in songs}
-    valid = [s for s in songs if scores[s] < valid_fraction]
-    if not valid and valid_fraction > 0 and len(songs) >= 2:
-        valid = [min(songs, key=scores.__getitem__)]
-    train = [s for s in songs if s not in set(valid)]
-    return train, valid
-
-
-def equalise(audio: np.ndarray, eq: tuple[float, ...], rate: int = SAMPLE_RATE) -> np.ndarray:
-    """``audio`` through a zero-phase equaliser: ``eq[k]`` dB at ``EQ_POINTS[k]``.
-
-    The gain curve is linear in dB over log-frequency between the points and flat beyond
-    them. An empty ``eq`` returns the audio unchanged.
-    """
-    if not eq:
-        return audio
-    spectrum = np.fft.rfft(audio)
-    freqs = np.fft.rfftfreq(len(audio), 1.0 / rate)
-    db = np.interp(np.log(np.maximum(freqs, 1.0)), np.log(EQ_POINTS), np.asarray(eq))
-    return np.fft.irfft(spectrum * 10.0 ** (db / 20.0), n=len(audio)).astype(audio.dtype)
-
-
-def resample(audio: np.ndarray, rate: float, n: int) -> np.ndarray:
-    """``n`` samples of ``audio`` read ``rate`` times faster (linear interpolation).
-
-    ``audio`` needs ``Timbre(rate).span(n)`` samples.
-    """
-    if rate == 1.0:
-        return audio[:n]
-    return np.interp(np.arange(n) * rate, np.arange(len(audio)), audio).astype(audio.dtype)
-
-
-def soft_clip(audio: np.ndarray, drive: float) -> np.ndarray:
-    """``audio`` through ``tanh``, driven so that its peak goes in at ``drive`` (0: unchanged)."""
-    peak = float(np.max(np.abs(audio)))
-    if drive <= 0 or peak <= 0:
-        return audio
-    return (np.tanh(audio * (drive / peak)) * (peak / math.tanh(drive))).astype(audio.dtype)
-
-
-def room(audio: np.ndarray, rt60: float, wet: float, seed: int,
-         rate: int = SAMPLE_RATE) -> np.ndarray:  # fmt: skip
-    """``audio`` in a synthetic room: Gaussian noise decaying by 60 dB in ``rt60`` seconds.
-
-    The response has unit energy; ``wet`` of the result is the room, ``1 - wet`` the dry sound.
-    """
-    if rt60 <= 0 or wet <= 0:
-        return audio
-    length = round(rt60 * rate)
-    t = np.arange(length, dtype=np.float32) / np.float32(rate)
-    noise = np.random.default_rng(seed).standard_normal(length, dtype=np.float32)
-    response = noise * np.float32(10.0) ** (np.float32(-3.0 / rt60) * t)
-    response /= np.sqrt(np.sum(response**2))
-    size = scipy.fft.next_fast_len(len(audio) + length - 1, real=True)
-    tail = scipy.fft.irfft(scipy.fft.rfft(audio, size) * scipy.fft.rfft(response, size), size)
-    return ((1.0 - wet) * audio + wet * tail[: len(audio)]).astype(audio.dtype)
-
-
-def dynamics(audio: np.ndarray, exponent: float, rate: int = SAMPLE_RATE) -> np.ndarray:
-    """``audio`` times its own envelope, relative to its RMS, to the power ``exponent``.
-
-    The envelope is the RMS over :data:`ENVELOPE_SECONDS`; the gain is clipped to ±20 dB.
-    Above 0 the loud moments get louder and the tails shorter (an expander: a sharper attack,
-    a faster decay); below 0 the tails are raised (a compressor: a longer sustain). 0 returns
-    the audio unchanged.
-    """
-    if exponent == 0:
-        return audio
-    window = max(1, round(ENVELOPE_SECONDS * rate))
-    padded = np.pad(np.square(audio, dtype=np.float64), (window // 2, window - 1 - window // 2))
-    total = np.concatenate(([0.0], np.cumsum(padded)))
-    power = np.maximum(total[window:] - total[:-window], 0.0) / window  # centred moving mean
-    level = np.sqrt(np.mean(np.square(audio, dtype=np.float64))) + 1e-6
-    gain = np.clip(((np.sqrt(power) + 1e-6) / level) ** exponent, 0.1, 10.0)
-    return (audio * gain).astype(audio.dtype)
-
-
-def chorus(audio: np.ndarray, cents: float, delay: float, wet: float,
-           rate: int = SAMPLE_RATE) -> np.ndarray:  # fmt: skip
-    """``audio`` with a copy of itself detuned by ``cents`` and delayed by ``delay`` seconds,
-    at ``wet`` times its level (a layered or doubled sample); 0 cents: unchanged.
-
-    The copy is read ``2^(cents/1200)`` times faster around the crop's middle, so its delay
-    drifts by a few milliseconds across a crop, as in a chorus.
-    """
-    if cents == 0 or wet <= 0:
-        return audio
-    n = len(audio)
-    where = (np.arange(n) - n / 2) * 2.0 ** (cents / 1200.0) + n / 2 - delay * rate
-    copy = np.interp(where, np.arange(n), audio, left=0.0, right=0.0)
-    return ((audio + wet * copy) / (1.0 + wet)).astype(audio.dtype)
-
-
-def without_others(mix: np.ndarray, target: np.ndarray, recall: float,
-                   leak: float) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """The mixture and its target as the second look hears them: the other sources taken away
-    by an imperfect first look (``core.separation.refine``).
-
-    In each bin of an STFT, with r the others' share of the magnitude, ``recall * r +
-    leak * (1 - r)`` is taken away: most of where the others dominate, a little of where the
-    target does. The target loses what the mixture loses (a second look keeps only what it
-    hears). Both come back as float32 of the mixture's length.
-    """
-    from scipy.signal import istft, stft  # imported here: scipy.signal takes a second
-
-    hop = LOOK_FFT // 4
-    _, _, spec = stft(np.stack([target, mix - target]), nperseg=LOOK_FFT,
-                      noverlap=LOOK_FFT - hop)  # fmt: skip
-    own, others = np.abs(spec[0]), np.abs(spec[1])
-    share_of_others = others / (own + others + 1e-12)
-    keep = 1.0 - (recall * share_of_others + leak * (1.0 - share_of_others))
-    heard = np.stack([(spec[0] + spec[1]) * keep, spec[0] * keep])
-    _, out = istft(heard, nperseg=LOOK_FFT, noverlap=LOOK_FFT - hop)
-    n = len(mix)
-    out = np.pad(out[:, :n], ((0, 0), (0, max(0, n - out.shape[1]))))
-    return out[0].astype(np.float32), out[1].astype(np.float32)
-
-
-def source_audio(data: np.ndarray, start: int, n: int, eq: tuple[float, ...] = (),
-                 timbre: Timbre = Timbre()) -> np.ndarray:  # fmt: skip
-    """The ``n`` samples (float32, full scale 1) that a stem's crop from ``start`` becomes.
-
-    Resampled, equalised, changed in dynamics, doubled by a chorus, soft-clipped, silenced in
-    its gap and put in a room (whose tail rings on into the gap), in that order.
-    """
-    raw = data[start : start + timbre.span(n)].astype(np.float32) / np.float32(FULL_SCALE)
-    audio = dynamics(equalise(resample(raw, timbre.rate, n), eq), timbre.dynamics)
-    audio = chorus(audio, timbre.detune, timbre.delay, timbre.chorus)
-    audio = silence(soft_clip(audio, timbre.drive), timbre.gap)
-    return room(audio, timbre.room, timbre.wet, timbre.room_seed)
-
-
-def silence(audio: np.ndarray, gap: tuple[float, float], rate: int = SAMPLE_RATE) -> np.ndarray:
-    """``audio`` silent over ``gap`` (shares of its length, from and to), faded out before it
-    and in after it over :data:`GAP_FADE_SECONDS`: an instrument that stops or enters within
-    the crop. An empty gap returns ``audio`` itself."""
-    n = len(audio)
-    first, last = round(gap[0] * n), round(gap[1] * n)
-    if last <= first:
-        return audio
-    fade = max(1, round(GAP_FADE_SECONDS * rate))
-    t = np.arange(n, dtype=np.float64)
-    into = np.clip((first - t) / fade, 0.0, 1.0) if first > 0 else np.zeros(n)
-    out_of = np.clip((t - last) / fade, 0.0, 1.0) if last < n else np.zeros(n)
-    envelope = np.maximum(into, out_of)
-    return (audio * envelope.astype(np.float32)).astype(audio.dtype)
 
 
 def active_level(levels: list[float]) -> float:

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from tagbox_gui.core.nets.queries import QUERY_TAGGERS, query_of
 from tagbox_gui.core.nets.taggers import Tagger, load_tagger
-from training.mixes import FULL_SCALE, SAMPLE_RATE, list_songs, split_songs
+from training.corpus import FULL_SCALE, SAMPLE_RATE, list_songs, split_songs
 
 
 def load_query_taggers(models: Path, device: str = "cpu") -> list[Tagger]:

@@ -9,7 +9,7 @@ stem of the same family (an example from elsewhere), or the family's mean query 
 as a query by tag gives it; ``prototype_share`` of the single-source examples). Queries get
 Gaussian noise and, now and then, one tagger's part replaced by its mean. Every source of a
 mixture is coloured by a random equaliser (``eq_db``), and a share ``timbre`` of them is
-resampled, soft-clipped or put in a room (``training.mixes.Timbre``), its query left as it was.
+resampled, soft-clipped or put in a room (``training.augment.Timbre``), its query left as it was.
 
 The loss is minus the mean of the SI-SDR and the SNR of the masked mixture against the
 target (see :func:`separation_loss`), so every example weighs the same in dB.
@@ -55,7 +55,8 @@ from tagbox_gui.core.nets.separator import (
     save_separator,
     spectrum,
 )
-from training.mixes import Example, MixSampler, StemRef, split_songs
+from training.corpus import split_songs
+from training.mixes import Example, MixSampler, StemRef
 from training.queries import load_queries, query_path
 
 

@@ -20,7 +20,7 @@ import json
 import os
 from pathlib import Path
 
-from training.mixes import list_songs
+from training.corpus import list_songs
 from training.queries import query_path
 
 

@@ -10,8 +10,8 @@ import pytest
 import soundfile as sf
 
 from tagbox_gui.core.evaluation.scoring import check_set
+from training.corpus import SAMPLE_RATE, split_songs
 from training.evalset import PEAK_DB, main, write_set
-from training.mixes import SAMPLE_RATE, split_songs
 
 N = SAMPLE_RATE  # one second per stem
 

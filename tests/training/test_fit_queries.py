@@ -10,6 +10,7 @@ import torch
 
 from tagbox_gui.core.nets.fitting import FEATURES, QueryFit
 from tagbox_gui.core.nets.separator import load_separator
+from training.corpus import split_songs
 from training.fit_queries import (
     collect,
     cross_validate,
@@ -19,7 +20,6 @@ from training.fit_queries import (
     song_mix,
     stem_keys,
 )
-from training.mixes import split_songs
 from training.train import TrainConfig, train
 
 

@@ -8,10 +8,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from training.augment import (
+    EQ_POINTS,
+    Timbre,
+    chorus,
+    dynamics,
+    equalise,
+    resample,
+    room,
+    silence,
+    soft_clip,
+    source_audio,
+    without_others,
+)
+from training.corpus import list_songs, split_songs
 from training.mixes import (
     DETUNE_CENTS,
     DYNAMICS,
-    EQ_POINTS,
     GAP_SHARE,
     LEVEL_DB,
     SHIFT_SEMITONES,
@@ -19,19 +32,7 @@ from training.mixes import (
     MixSampler,
     Placement,
     StemRef,
-    Timbre,
     active_level,
-    chorus,
-    dynamics,
-    equalise,
-    list_songs,
-    resample,
-    room,
-    silence,
-    soft_clip,
-    source_audio,
-    split_songs,
-    without_others,
 )
 from training.render import rms_db_per_second, to_int16
 

@@ -18,7 +18,8 @@ from tagbox_gui.core.nets.separator import (
     load_separator,
     save_separator,
 )
-from training.mixes import Example, MixSampler, StemRef, split_songs
+from training.corpus import split_songs
+from training.mixes import Example, MixSampler, StemRef
 from training.queries import cache_queries, load_query_taggers, query_path
 from training.train import (
     QueryBank,

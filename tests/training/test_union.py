@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.mixes import list_songs
+from training.corpus import list_songs
 from training.queries import load_queries, query_path
 from training.union import join_corpora
 

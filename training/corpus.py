@@ -1,0 +1,47 @@
+"""A rendered corpus on disk: its finished songs, and their split into training and validation.
+
+Each song is ``songs/<id>/stems.npy`` (int16 stems at :data:`SAMPLE_RATE`, full scale
+:data:`FULL_SCALE`) with ``meta.json`` beside it (``training.render``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+SAMPLE_RATE = 22050
+FULL_SCALE = 32768.0
+
+
+def list_songs(corpus: Path) -> list[str]:
+    """The ids of the finished songs of a corpus (both files present), sorted."""
+    root = Path(corpus) / "songs"
+    if not root.is_dir():
+        return []
+    return sorted(
+        d.name
+        for d in root.iterdir()
+        if (d / "stems.npy").is_file() and (d / "meta.json").is_file()
+    )
+
+
+def song_hash(seed: int, song: str) -> int:
+    """A 64-bit number that depends only on ``seed`` and the song's id (sha256-based)."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{song}".encode()).digest()[:8], "big")
+
+
+def split_songs(
+    corpus: Path, valid_fraction: float = 0.05, seed: int = 0
+) -> tuple[list[str], list[str]]:
+    """Deterministic (train, valid) split of the corpus's songs by a hash of their ids.
+
+    A song keeps its side when the corpus grows. With at least two songs and a positive
+    fraction, the validation side is never empty.
+    """
+    songs = list_songs(corpus)
+    scores = {s: song_hash(seed, s) / 2**64 for s in songs}
+    valid = [s for s in songs if scores[s] < valid_fraction]
+    if not valid and valid_fraction > 0 and len(songs) >= 2:
+        valid = [min(songs, key=scores.__getitem__)]
+    train = [s for s in songs if s not in set(valid)]
+    return train, valid
