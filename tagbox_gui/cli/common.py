@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from tagbox_gui.core.errors import ConfigError
-from tagbox_gui.core.types import Example, Region, TaggerSpec
+from tagbox_gui.core.separation.backends import BACKENDS
+from tagbox_gui.core.types import Example, Region, RunConfig, TaggerSpec
 
 
 def comma_list(text: str) -> tuple[str, ...]:
@@ -87,3 +89,32 @@ def add_balance_tags(parser: argparse.ArgumentParser) -> None:
         help="wanted and avoided tags weigh half of the loss each, instead of one equal weight "
         "per tag (default: the backend's; on for light, off for jukebox)",
     )
+
+
+def describe_backend_defaults(parser: argparse.ArgumentParser) -> None:
+    """Fill each backend's defaults (``core.separation.loading.default_config``) into the help
+    texts of ``parser``: the placeholders ``{steps}``, ``{lr}``, ``{fft}``, ``{taggers}``,
+    ``{quantise}`` and ``{template}``, and the help of ``--balance-tags``."""
+    from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE
+    from tagbox_gui.core.separation.loading import default_config
+
+    configs = {backend: default_config(backend) for backend in BACKENDS}
+
+    def each(value: Callable[[RunConfig], object]) -> str:
+        return ", ".join(f"{backend} {value(config)}" for backend, config in configs.items())
+
+    values = {
+        "steps": each(lambda c: c.steps),
+        "lr": each(lambda c: f"{c.lr:g}"),
+        "fft": each(lambda c: ",".join(map(str, c.fft_sizes))),
+        "taggers": each(lambda c: "+".join(map(str, c.taggers))),
+        "quantise": configs["jukebox"].quantise.value,
+        "template": DEFAULT_TEMPLATE,
+    }
+    for action in parser._actions:
+        if action.dest == "balance_tags":
+            action.help = ("wanted and avoided tags weigh half of the loss each, instead of one "
+                           "equal weight per tag (default: "
+                           f"{each(lambda c: 'on' if c.balance_tags else 'off')})")  # fmt: skip
+        elif action.help and "{" in action.help:
+            action.help = action.help.format(**values)

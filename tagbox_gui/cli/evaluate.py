@@ -1,9 +1,5 @@
-"""`tagbox evaluate`: separate every source of a set with true stems, then score the estimates.
-
-    tagbox evaluate SET_DIR -o EST_DIR [--backend learned] [--example-seconds S] [--by-example A,B]
-        [--score-from S]
-        [--tagger fcn/mtat ...] [--steps N] [--sources bass,drums,...] [--no-share] [--no-refine]
-        [--alone] [--no-fit] [--model-dir DIR] [--json FILE]
+"""`tagbox evaluate`: separate every source of a set with true stems, then score the estimates
+(``tagbox evaluate --help`` lists every option and its default).
 
 The set is laid out like shared/eval/dev (``<song>/mix.flac``, ``<song>/stems/<source>.flac``,
 ``manifest.json``). Each source name is the wanted tag. The sources of a song share its mixture
@@ -32,6 +28,7 @@ from tagbox_gui.cli.common import (
     add_balance_tags,
     add_model_dir,
     comma_list,
+    describe_backend_defaults,
     fft_sizes,
     tagger_spec,
 )
@@ -47,97 +44,189 @@ if TYPE_CHECKING:
 # `tagbox --help` starts quickly.
 
 
+DESCRIPTION = """\
+Separate every source of a set of songs whose true stems are known, and score the stems: SDRi
+and SI-SDRi per source, beside the SDRi of a plain 0.2 x mix (a gain and no separation, whose
+SI-SDRi is 0). Only SI-SDRi measures separation. A set is laid out like shared/eval/dev
+(SONG/mix.flac, SONG/stems/SOURCE.flac, manifest.json); each source's name is what is asked
+for.
+
+The stems go to EST_DIR/SONG/SOURCE.wav, beside the estimates they are made from: an
+interrupted run resumes where it stopped, and an estimate made with other settings is made
+again."""
+
+EPILOG = """\
+examples:
+  tagbox evaluate ../shared/eval/dev -o est
+      the learned separator with the defaults
+  tagbox evaluate ../shared/eval/dev -o est-light --backend light --jobs 2 --json light.json
+      the light backend, two separations at once, every score written to light.json
+  tagbox evaluate ../shared/eval/dev-duets -o est-duets --by-example organ,trumpet \\
+      --example-seconds 3 --score-from 3
+      organ and trumpet asked for by the first 3 s of their true stems, each song scored
+      from 3 s on, so that the clips are not part of what is scored"""
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the `evaluate` sub-command."""
+    """Add the `evaluate` sub-command, with a help page that says every default."""
     p = subparsers.add_parser(
-        "evaluate", help="separate every source of a set with true stems and score it (SDR)"
+        "evaluate",
+        help="separate every source of a set with true stems and score it (SDRi, SI-SDRi)",
+        usage="%(prog)s SET_DIR -o EST_DIR [options]",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("set_dir", type=Path, metavar="SET_DIR")
-    p.add_argument("-o", "--output", type=Path, required=True, metavar="EST_DIR")
-    p.add_argument("--backend", choices=BACKENDS, default="learned")
-    p.add_argument(
-        "--example-seconds",
-        type=float,
-        metavar="S",
-        help="learned backend: a source it has no prototype for (e.g. vocals), or one named "
-        "in --by-example, is asked for by the first S seconds of its true stem as the example "
-        "clip (default with --by-example: 3)",
+    _add_set(p.add_argument_group("the set and the scores"))
+    _add_asking(p.add_argument_group("how each source is asked for (defaults differ by backend)"))
+    _add_stems(p.add_argument_group("how a song's stems are made"))
+    _add_running(p.add_argument_group("running"))
+    p.fill_help = describe_backend_defaults
+    p.set_defaults(func=main)
+
+
+def _add_set(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "set_dir",
+        type=Path,
+        metavar="SET_DIR",
+        help="a folder of songs with their true stems, laid out like shared/eval/dev",
     )
-    p.add_argument(
-        "--by-example",
+    group.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        metavar="EST_DIR",
+        help="folder for the estimates and stems, made if missing (required)",
+    )
+    group.add_argument(
+        "--sources",
         type=comma_list,
-        default=(),
         metavar="A,B,...",
-        help="learned backend: ask for these sources by example even if they have a prototype",
+        help="evaluate only these sources (default: every source of the set)",
     )
-    p.add_argument(
+    group.add_argument(
         "--score-from",
         type=float,
         default=0.0,
         metavar="S",
         help="score each song from S seconds on (the whole song is still separated); with "
-        "--example-seconds S the example clips are not part of what is scored",
+        "--example-seconds S the example clips are not part of what is scored (default: "
+        "%(default)g)",
     )
-    p.add_argument(
-        "--tagger",
-        action="append",
-        type=tagger_spec,
-        metavar="ARCH/DATASET",
-        help="repeat for several; each source uses those that have a tag for it "
-        "(default: the backend's; with it, a source it has no tag for uses the backend's "
-        "fallback tagger, e.g. fcn/jamendo for bass)",
+    group.add_argument(
+        "--json", type=Path, metavar="FILE", help="also write every score to FILE (default: none)"
     )
-    p.add_argument("--steps", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--fft", type=fft_sizes, metavar="N,N,...")
-    p.add_argument("--sources", type=comma_list, metavar="A,B,...", help="default: all")
-    p.add_argument(
-        "--share",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="the sources of a song share its mixture: a bin the separations claim more than "
-        "once is split in proportion to the claims (default: on)",
+
+
+def _add_asking(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="learned",
+        help="the separator: learned, our trained one; light, NMF gates steered by the "
+        "taggers; jukebox, the paper's VQ-VAE latent (default: %(default)s)",
     )
-    p.add_argument(
-        "--refine",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="with --share, the learned separator looks at each source a second time, in the "
-        "song without the other sources' first estimates (default: on)",
+    group.add_argument(
+        "--example-seconds",
+        type=float,
+        metavar="S",
+        help="learned backend: a source it has no prototype for (e.g. vocals), or one named "
+        "in --by-example, is asked for by the first S seconds of its true stem as the example "
+        "clip (default: none, so such a source is not separated; 3 with --by-example)",
     )
-    p.add_argument(
-        "--alone",
-        action="store_true",
-        help="separate each source as one instrument asked for alone (tagbox separate --tags "
-        "piano): a single run, looked at again beside the bass and the drums unless "
-        "--no-refine, its stem not sharing the mix (implies --no-share)",
+    group.add_argument(
+        "--by-example",
+        type=comma_list,
+        default=(),
+        metavar="A,B,...",
+        help="learned backend: ask for these sources by example even if they have a prototype "
+        "(default: none)",
     )
-    p.add_argument(
+    group.add_argument(
         "--fit",
         action=argparse.BooleanOptionalAction,
         default=True,
         help="the learned separator (0 steps) fits each source's prototype to the song, where "
         "the prototype has a fit (default: on)",
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"])
-    p.add_argument("--json", type=Path, metavar="FILE", help="write every score here")
-    p.add_argument(
+    group.add_argument(
+        "--tagger",
+        action="append",
+        type=tagger_spec,
+        metavar="ARCH/DATASET",
+        help="a tagger that steers the steps; repeat for several, and each source uses those "
+        "that have a tag for it (default: {taggers}, or fcn/jamendo for a source those lack, "
+        "e.g. bass)",
+    )
+    group.add_argument(
+        "--steps",
+        type=int,
+        metavar="N",
+        help="optimisation steps that steer each separation with the taggers; 0 is one pass "
+        "of the learned separator (default: {steps})",
+    )
+    group.add_argument(
+        "--lr", type=float, metavar="RATE", help="learning rate of those steps (default: {lr})"
+    )
+    group.add_argument(
+        "--fft",
+        type=fft_sizes,
+        metavar="N,N,...",
+        help="FFT sizes of the masks and the taggers' loss (default: {fft})",
+    )
+    add_balance_tags(group)
+
+
+def _add_stems(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--share",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the sources of a song share its mixture: a bin the separations claim more than "
+        "once is split in proportion to the claims (default: on)",
+    )
+    group.add_argument(
+        "--refine",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with --share, the learned separator looks at each source a second time, in the "
+        "song without the other sources' first estimates (default: on)",
+    )
+    group.add_argument(
+        "--alone",
+        action="store_true",
+        help="separate each source as one instrument asked for alone (tagbox separate --tags "
+        "piano): a single run, looked at again beside the bass and the drums unless "
+        "--no-refine, its stem not sharing the mix; implies --no-share (default: off)",
+    )
+
+
+def _add_running(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--seed", type=int, default=0, metavar="N", help="random seed (default: %(default)s)"
+    )
+    group.add_argument(
+        "--device",
+        default="cpu",
+        choices=["auto", "cpu", "cuda", "mps"],
+        help="where to compute; auto takes a GPU if there is one (default: %(default)s)",
+    )
+    group.add_argument(
         "--threads",
         type=int,
         metavar="N",
         help="CPU threads of each separation (default: torch's, divided among the --jobs)",
     )
-    p.add_argument(
+    group.add_argument(
         "--jobs",
         type=int,
         default=1,
         metavar="N",
-        help="separate N pairs at once, in worker processes (default: 1)",
+        help="separate N pairs at once, in worker processes (default: %(default)s)",
     )
-    add_balance_tags(p)
-    add_model_dir(p)
-    p.set_defaults(func=main)
+    add_model_dir(group)
 
 
 def build_config(args: argparse.Namespace) -> RunConfig:

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
+from tagbox_gui.cli.common import describe_backend_defaults
 from tagbox_gui.cli.separate_options import (
     DESCRIPTION,
     EPILOG,
     EachEntry,
     add_options,
     check_request,
-    describe_defaults,
     stray_words_hint,
 )
 from tagbox_gui.core.audio.atomic import check_file, check_folder, write_atomically
@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_options(p)
-    p.fill_help = describe_defaults
+    p.fill_help = describe_backend_defaults
     p.set_defaults(func=main, stray_hint=stray_words_hint)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from tagbox_gui.cli.common import (
 )
 from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.separation.backends import BACKENDS
-from tagbox_gui.core.types import Example, Mode, Quantise, RunConfig
+from tagbox_gui.core.types import Example, Mode, Quantise
 
 EXPORT_FORMATS = ("wav32", "wav24", "wav16", "flac24", "flac16")
 
@@ -95,7 +94,13 @@ def _each_example(clip: str) -> Example:
 
 def add_options(p: argparse.ArgumentParser) -> None:
     """Add every option of `tagbox separate` to ``p``, in groups a musician can scan."""
-    what = p.add_argument_group("what to separate")
+    _add_what(p.add_argument_group("what to separate"))
+    _add_where(p.add_argument_group("where the stems go"))
+    _add_how(p.add_argument_group("how (defaults differ by backend)"))
+    _add_model_files(p.add_argument_group("model files"))
+
+
+def _add_what(what: argparse._ArgumentGroup) -> None:
     what.add_argument("song", type=Path, metavar="SONG", help="a WAV, FLAC, OGG, MP3 or AIFF file")
     what.add_argument(
         "--tags",
@@ -150,7 +155,8 @@ def add_options(p: argparse.ArgumentParser) -> None:
         help="tags the steering leaves alone, neither wanted nor avoided (default: none)",
     )
 
-    out = p.add_argument_group("where the stems go")
+
+def _add_where(out: argparse._ArgumentGroup) -> None:
     out.add_argument(
         "-o",
         "--output",
@@ -186,7 +192,8 @@ def add_options(p: argparse.ArgumentParser) -> None:
         help="also write the settings and every step's losses to FILE (default: none)",
     )
 
-    how = p.add_argument_group("how (defaults differ by backend)")
+
+def _add_how(how: argparse._ArgumentGroup) -> None:
     how.add_argument(
         "--backend",
         choices=BACKENDS,
@@ -266,7 +273,8 @@ def add_options(p: argparse.ArgumentParser) -> None:
         help="where to compute; auto takes a GPU if there is one (default: %(default)s)",
     )
 
-    models = p.add_argument_group("model files")
+
+def _add_model_files(models: argparse._ArgumentGroup) -> None:
     add_model_dir(models)
     models.add_argument(
         "--jukebox-weights",
@@ -274,33 +282,6 @@ def add_options(p: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="jukebox backend: this VQ-VAE file instead of the model folder's (default: none)",
     )
-
-
-def describe_defaults(parser: argparse.ArgumentParser) -> None:
-    """Fill each backend's defaults (``core.separation.loading.default_config``) into the help."""
-    from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE
-    from tagbox_gui.core.separation.loading import default_config
-
-    configs = {backend: default_config(backend) for backend in BACKENDS}
-
-    def each(value: Callable[[RunConfig], object]) -> str:
-        return ", ".join(f"{backend} {value(config)}" for backend, config in configs.items())
-
-    values = {
-        "steps": each(lambda c: c.steps),
-        "lr": each(lambda c: f"{c.lr:g}"),
-        "fft": each(lambda c: ",".join(map(str, c.fft_sizes))),
-        "taggers": each(lambda c: "+".join(map(str, c.taggers))),
-        "quantise": configs["jukebox"].quantise.value,
-        "template": DEFAULT_TEMPLATE,
-    }
-    for action in parser._actions:
-        if action.dest == "balance_tags":
-            action.help = ("wanted and avoided tags weigh half of the loss each, instead of one "
-                           "equal weight per tag (default: "
-                           f"{each(lambda c: 'on' if c.balance_tags else 'off')})")  # fmt: skip
-        elif action.help and "{" in action.help:
-            action.help = action.help.format(**values)
 
 
 def stray_words_hint(args: argparse.Namespace, extra: list[str]) -> str:

@@ -17,11 +17,23 @@ from tests.conftest import REPO
 NO_DEFAULT = {"help", "song", "tags", "each", "example"}
 
 
-def _separate_parser() -> argparse.ArgumentParser:
+def _sub_parser(name: str) -> argparse.ArgumentParser:
     subparsers = next(
         a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
     )
-    return subparsers.choices["separate"]
+    return subparsers.choices[name]
+
+
+def _without_default(parser: argparse.ArgumentParser, exempt: set[str]) -> list[list[str]]:
+    """The options of ``parser`` whose help says neither their default nor that they are
+    required (``exempt``: those that have none)."""
+    parser.format_help()  # fills the backend defaults in
+    return [
+        action.option_strings or [action.dest]
+        for action in parser._actions
+        if action.dest not in exempt
+        and not (action.help and ("default" in action.help or "required" in action.help))
+    ]
 
 
 def test_separate_help_says_what_it_does_with_examples_and_every_default() -> None:
@@ -43,15 +55,21 @@ def test_separate_help_says_what_it_does_with_examples_and_every_default() -> No
     assert "light " + ",".join(map(str, configs["light"].fft_sizes)) in page
     assert "{steps}" not in page and "{lr}" not in page  # every placeholder was filled
     # Every option says its default (or that it is required).
-    parser = _separate_parser()
-    parser.format_help()  # fills the backend defaults in
-    for action in parser._actions:
-        if action.dest in NO_DEFAULT:
-            continue
-        assert action.help and ("default" in action.help or "required" in action.help), (
-            action.option_strings,
-            action.help,
-        )
+    assert _without_default(_sub_parser("separate"), NO_DEFAULT) == []
+
+
+def test_evaluate_help_says_what_is_scored_with_examples_and_every_default() -> None:
+    result = run_cli("evaluate", "--help")
+    assert result.returncode == 0 and result.stderr == ""
+    page = " ".join(result.stdout.split())
+    assert "Only SI-SDRi measures separation" in page and "0.2 x mix" in page
+    assert "laid out like shared/eval/dev" in page and "resumes" in page
+    assert "tagbox evaluate ../shared/eval/dev -o est" in page
+    assert "--by-example organ,trumpet" in page
+    configs = {backend: default_config(backend) for backend in BACKENDS}
+    assert "(default: " + ", ".join(f"{b} {c.steps}" for b, c in configs.items()) + ")" in page
+    assert "{steps}" not in page and "{taggers}" not in page  # every placeholder was filled
+    assert _without_default(_sub_parser("evaluate"), {"help", "set_dir"}) == []
 
 
 def test_tags_lists_the_names_each_backend_knows() -> None:
