@@ -46,6 +46,7 @@ class AuditionPanel(QWidget):
         self.best.setEnabled(False)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setToolTip("Go back to an earlier step of the run")
+        self.slider.setAccessibleName("Step shown")
         self.slider.setEnabled(False)
         self.label = QLabel("No run yet")
         self.label.setMinimumWidth(200)

@@ -51,6 +51,7 @@ class ExportDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Export all stems")
         self.folder = QLineEdit(folder)
+        self.folder.setAccessibleName("Folder")  # in a row with its button: not the label's buddy
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._on_browse_clicked)
         self.format = QComboBox()

@@ -78,6 +78,7 @@ class InstrumentPicker(QWidget):
         self.more.setMenu(QMenu(self.more))
         self.example_name = QLineEdit(placeholderText="Name, e.g. organ")
         self.example_name.setToolTip("The name of the stem the example asks for")
+        self.example_name.setAccessibleName("Name of the example's stem")
         self.add_example_button = QPushButton("Add the region as an example")
         self.add_example_button.setToolTip(
             "Separate, in the whole song, what sounds like the selected region"
@@ -86,6 +87,7 @@ class InstrumentPicker(QWidget):
         self.example_name.returnPressed.connect(self._on_add_example_clicked)
         self.chosen = QListWidget()
         self.chosen.setToolTip("One stem each, plus the rest; Delete removes the selected one")
+        self.chosen.setAccessibleName("Stems to separate")
         self.remove_button = QPushButton("Remove")
         self.remove_button.clicked.connect(self._on_remove_clicked)
         self.clear_button = QPushButton("Clear")

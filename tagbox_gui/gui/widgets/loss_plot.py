@@ -23,6 +23,10 @@ class LossPlotView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.plot_widget = pg.PlotWidget()
+        self.plot_widget.setAccessibleName("Loss curves")
+        self.plot_widget.setAccessibleDescription(
+            "The total loss and the loss of each tagger and FFT size at every step of a steered run"
+        )
         self.plot_item: pg.PlotItem = self.plot_widget.getPlotItem()
         self.plot_item.setMenuEnabled(False)
         self.plot_item.setLabel("bottom", "step")

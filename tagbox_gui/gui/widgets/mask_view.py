@@ -27,6 +27,10 @@ class MaskView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.plot_widget, self._image, self._bar = log_frequency_plot((0.0, 1.0), "viridis", "mask")
+        self.plot_widget.setAccessibleName("Mask of the shown step")
+        self.plot_widget.setAccessibleDescription(
+            "How much of the song the separated stem keeps, from 0 to 1, by time and frequency"
+        )
         self.plot_item: pg.PlotItem = self.plot_widget.getPlotItem()
         # before the first mask: its frequency range, and no time axis to read
         self.plot_item.setYRange(LOG_FMIN, LOG_FMAX, padding=0.0)

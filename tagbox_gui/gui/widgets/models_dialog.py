@@ -117,6 +117,7 @@ class ModelsDialog(QDialog):
     def _build(self) -> None:
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Model", "What it is", "Licence", "Status"])
+        self.tree.setAccessibleName("Model files")
         self.tree.setRootIsDecorated(False)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.tree.header().setSectionResizeMode(TITLE, QHeaderView.ResizeMode.Stretch)

@@ -215,4 +215,5 @@ class SongPanel(QWidget):
 def _seconds_box(tooltip: str) -> QDoubleSpinBox:
     box = QDoubleSpinBox(decimals=2, singleStep=0.5, suffix=" s", keyboardTracking=False)
     box.setToolTip(tooltip)  # as wide as the song's longest time needs (its range), no wider
+    box.setAccessibleName(f"{tooltip} in seconds")
     return box

@@ -154,6 +154,8 @@ class SpectrogramView(QWidget):
         self.plot_widget, self._image, self._bar = log_frequency_plot(
             (FLOOR_DB, 0.0), "inferno", "dB"
         )
+        self.plot_widget.setAccessibleName("Spectrogram of the song")
+        self.plot_widget.setAccessibleDescription("The song's level in dB by time and frequency")
         self.plot_item: pg.PlotItem = self.plot_widget.getPlotItem()
         self._playhead = pg.InfiniteLine(
             pos=0.0, angle=90, movable=False, pen=pg.mkPen("#ffcc33", width=2)

@@ -64,6 +64,7 @@ class TransportPanel(QWidget):
         self.play_button = QToolButton()
         self.play_button.setIcon(self._play_icon)
         self.play_button.setToolTip("Play / pause (Space)")
+        self.play_button.setAccessibleName("Play")
         self.play_button.clicked.connect(self._on_play_button_clicked)
         # A QShortcut, not the button's own: a button shortcut animates a click and only
         # toggles ~100 ms later; this one toggles on the key press itself.
@@ -88,6 +89,7 @@ class TransportPanel(QWidget):
         self.slider.setTracking(False)  # seek on release / page step, not on every pixel
         self.slider.setSingleStep(1000)  # milliseconds: arrow keys move 1 s, page keys 5 s
         self.slider.setPageStep(5000)
+        self.slider.setAccessibleName("Playback position")
         self.slider.valueChanged.connect(self._on_slider_value_changed)
         self.slider.sliderMoved.connect(self._on_slider_moved)
         self.position_label = QLabel(format_time(0.0))
@@ -196,6 +198,7 @@ class TransportPanel(QWidget):
     def _show_playing(self) -> None:
         self._shows_playing = self.player.playing
         self.play_button.setIcon(self._pause_icon if self._shows_playing else self._play_icon)
+        self.play_button.setAccessibleName("Pause" if self._shows_playing else "Play")
 
     def _show_position(self, seconds: float, force: bool = False) -> None:
         if seconds == self._last_position and not force:

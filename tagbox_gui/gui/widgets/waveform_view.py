@@ -62,6 +62,10 @@ class WaveformView(QWidget):
         super().__init__(parent)
         self._duration = 0.0
         self.plot_widget = pg.PlotWidget()
+        self.plot_widget.setAccessibleName("Waveform of the song")
+        self.plot_widget.setAccessibleDescription(
+            "The song over time, with the region and the playhead"
+        )
         self.plot_item: pg.PlotItem = self.plot_widget.getPlotItem()
         self.plot_item.setMenuEnabled(False)
         self.plot_item.hideButtons()
