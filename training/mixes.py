@@ -20,7 +20,7 @@ is the whole mixture. A musician may open a recording where the instrument plays
 asked by its family's prototype the separator must then take all of it: without these
 examples it treated many programs of a family (a violin, a cello, a harp, an electric piano)
 as absent when they played alone (``benchmarks/prototype_reach.py``). The trainer asks for
-them by prototype (``training.train.QueryBank.choose``). Alone they teach the wrong lesson
+them by prototype (``training.queries.QueryBank.choose``). Alone they teach the wrong lesson
 (run v12s: a lone stem is then taken whatever it is asked for). Their counterpart is a share
 ``p_refuse`` of **refusal** examples (kind ``refuse``): one stem alone, asked for by the
 prototype of another family, and the target is silence; ``targets`` names a stem of the

@@ -9,6 +9,7 @@ songs rendered since. Each query is computed once, from the whole stem.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -20,6 +21,10 @@ from tqdm import tqdm
 from tagbox_gui.core.nets.queries import QUERY_TAGGERS, query_of
 from tagbox_gui.core.nets.taggers import Tagger, load_tagger
 from training.corpus import FULL_SCALE, SAMPLE_RATE, list_songs, split_songs
+from training.mixes import Example, StemRef
+
+PROTOTYPE_SHARE = 0.2
+"""Of the single-source examples, the share asked for by the family's mean query (as by tag)."""
 
 
 def load_query_taggers(models: Path, device: str = "cpu") -> list[Tagger]:
@@ -67,6 +72,61 @@ def cache_queries(taggers: list[Tagger], corpus: Path) -> int:
 def load_queries(corpus: Path, songs: list[str]) -> dict[str, np.ndarray]:
     """The cached queries of ``songs`` (every one must exist)."""
     return {song: np.load(query_path(corpus, song)) for song in songs}
+
+
+class QueryBank:
+    """The cached queries of the training stems, their statistics and family prototypes."""
+
+    def __init__(self, corpus: Path, songs: list[str]) -> None:
+        self.queries = load_queries(corpus, songs)
+        self.families: dict[str, list[tuple[str, int]]] = {}
+        for song in songs:
+            meta = json.loads((corpus / "songs" / song / "meta.json").read_text())
+            for index, stem in enumerate(meta["stems"]):
+                self.families.setdefault(stem["family"], []).append((song, index))
+        rows = np.concatenate(list(self.queries.values()))
+        self.mean, self.std = rows.mean(axis=0), rows.std(axis=0) + 1e-3
+        self.prototypes = {
+            family: np.mean([self.queries[s][i] for s, i in refs], axis=0)
+            for family, refs in self.families.items()
+        }
+
+    def of(self, ref: StemRef) -> np.ndarray:
+        """The cached query of one stem."""
+        return self.queries[ref.song][ref.index]
+
+    def choose(self, example: Example, rng: np.random.Generator, noise: float,
+               prototype_share: float = PROTOTYPE_SHARE) -> np.ndarray:  # fmt: skip
+        """The query that asks for ``example``'s target, as a user might give it.
+
+        A single source (or an absent family) is asked for with the family's prototype (as by
+        tag) with probability ``prototype_share``; otherwise, 5 times in 8 with the stem's own
+        query, 3 in 8 with another stem of its family (as by an example of that sound, or of a
+        similar one). Solo and refusal examples are always asked for by prototype: what they
+        teach is that a family's prototype takes every program of its family, and only those,
+        when one plays alone.
+        """
+        if example.kind == "pair":
+            query = np.mean([self.of(ref) for ref in example.targets], axis=0)
+        elif example.kind in ("solo", "refuse"):
+            query = self.prototypes[example.targets[0].family]
+        else:
+            (ref,) = example.targets
+            draw = rng.random()
+            if draw < (1 - prototype_share) * 5 / 8:
+                query = self.of(ref)
+            elif draw < 1 - prototype_share:
+                refs = self.families[ref.family]
+                song, index = refs[int(rng.integers(len(refs)))]
+                query = self.queries[song][index]
+            else:
+                query = self.prototypes[ref.family]
+        query = query + noise * self.std * rng.standard_normal(query.shape)
+        if rng.random() < 0.1:  # one tagger's part dropped (replaced by its mean)
+            half = query.shape[0] // 2
+            part = slice(0, half) if rng.random() < 0.5 else slice(half, None)
+            query[part] = self.mean[part]
+        return query.astype(np.float32)
 
 
 def main(argv: list[str] | None = None) -> None:

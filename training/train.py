@@ -51,13 +51,13 @@ from tagbox_gui.core.nets.separator import (
     QuerySeparator,
     SeparatorShape,
     inverse,
-    load_separator,
     save_separator,
     spectrum,
 )
 from training.corpus import split_songs
-from training.mixes import Example, MixSampler, StemRef
-from training.queries import load_queries, query_path
+from training.grow import load_init
+from training.mixes import Example, MixSampler
+from training.queries import PROTOTYPE_SHARE, QueryBank, load_queries, query_path
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class TrainConfig:
     band_width: int = 0  # channels per band of the band branch (0: none; run v5: 32)
     hidden: int = 0  # GRU units per direction of each block (0: width // 2; more: widened)
     query_noise: float = 0.1
-    prototype_share: float = 0.2  # of single-source queries: the family's mean query (by tag)
+    prototype_share: float = PROTOTYPE_SHARE  # of single-source queries: the family's mean
     checkpoint_every: int = 100
     valid_every: int = 500
     valid_examples: int = 48
@@ -91,61 +91,6 @@ class TrainConfig:
     absent_weight: float = 1.0  # weight of an absent source's leak term in the loss
     init: str = ""  # weights a new run starts from (save_separator format); "": from scratch
     recipe: int = 2  # 1: the first recipe (energy-floored SI-SDR, lr halved at 80 %), retired
-
-
-class QueryBank:
-    """The cached queries of the training stems, their statistics and family prototypes."""
-
-    def __init__(self, corpus: Path, songs: list[str]) -> None:
-        self.queries = load_queries(corpus, songs)
-        self.families: dict[str, list[tuple[str, int]]] = {}
-        for song in songs:
-            meta = json.loads((corpus / "songs" / song / "meta.json").read_text())
-            for index, stem in enumerate(meta["stems"]):
-                self.families.setdefault(stem["family"], []).append((song, index))
-        rows = np.concatenate(list(self.queries.values()))
-        self.mean, self.std = rows.mean(axis=0), rows.std(axis=0) + 1e-3
-        self.prototypes = {
-            family: np.mean([self.queries[s][i] for s, i in refs], axis=0)
-            for family, refs in self.families.items()
-        }
-
-    def of(self, ref: StemRef) -> np.ndarray:
-        """The cached query of one stem."""
-        return self.queries[ref.song][ref.index]
-
-    def choose(self, example: Example, rng: np.random.Generator, noise: float,
-               prototype_share: float = TrainConfig.prototype_share) -> np.ndarray:  # fmt: skip
-        """The query that asks for ``example``'s target, as a user might give it.
-
-        A single source (or an absent family) is asked for with the family's prototype (as by
-        tag) with probability ``prototype_share``; otherwise, 5 times in 8 with the stem's own
-        query, 3 in 8 with another stem of its family (as by an example of that sound, or of a
-        similar one). Solo and refusal examples are always asked for by prototype: what they
-        teach is that a family's prototype takes every program of its family, and only those,
-        when one plays alone.
-        """
-        if example.kind == "pair":
-            query = np.mean([self.of(ref) for ref in example.targets], axis=0)
-        elif example.kind in ("solo", "refuse"):
-            query = self.prototypes[example.targets[0].family]
-        else:
-            (ref,) = example.targets
-            draw = rng.random()
-            if draw < (1 - prototype_share) * 5 / 8:
-                query = self.of(ref)
-            elif draw < 1 - prototype_share:
-                refs = self.families[ref.family]
-                song, index = refs[int(rng.integers(len(refs)))]
-                query = self.queries[song][index]
-            else:
-                query = self.prototypes[ref.family]
-        query = query + noise * self.std * rng.standard_normal(query.shape)
-        if rng.random() < 0.1:  # one tagger's part dropped (replaced by its mean)
-            half = query.shape[0] // 2
-            part = slice(0, half) if rng.random() < 0.5 else slice(half, None)
-            query[part] = self.mean[part]
-        return query.astype(np.float32)
 
 
 def _tensors(examples: list[Example]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -331,69 +276,6 @@ def _valid_set(corpus: Path, songs: list[str], config: TrainConfig, bank: QueryB
     return examples, {"prototype": prototype, "own": own}
 
 
-def _load_init(net: QuerySeparator, path: Path) -> None:
-    """Start ``net`` from the weights at ``path``; what they lack starts so as to change nothing.
-
-    A band branch they lack starts fresh (its outputs start at zero). Recurrent blocks they
-    lack (``--layers`` above theirs; the new blocks come last) start as the identity: their
-    FiLM scale starts at ``1 + gamma = 0``, so a block adds nothing until it learns. Blocks
-    with more GRU units than theirs (``--hidden``) keep their units and add new ones
-    (:func:`widened_blocks`). Either way the network begins as the one it was given.
-    """
-    given = load_separator(path)[0]
-    state = widened_blocks(given, net)
-    try:
-        missing, unexpected = net.load_state_dict(state, strict=False)
-    except RuntimeError as exc:  # a tensor of another size
-        raise SystemExit(f"{path} does not fit this network: {exc}") from exc
-    if unexpected or any(not key.startswith(("band.", "blocks.")) for key in missing):
-        raise SystemExit(f"{path} does not fit this network: {missing + unexpected}")
-    for index in sorted({int(key.split(".")[1]) for key in missing if key.startswith("blocks.")}):
-        film = net.blocks[index].film.proj
-        with torch.no_grad():
-            film.bias[: film.out_features // 2] = -1.0  # gamma: the scale 1 + gamma is 0
-
-
-@torch.no_grad()
-def widened_blocks(given: QuerySeparator, net: QuerySeparator) -> dict[str, torch.Tensor]:
-    """``given``'s state, with each of its recurrent blocks that ``net`` makes wider (more GRU
-    units per direction) embedded in ``net``'s own freshly initialised tensors.
-
-    The given units keep their weights and come first in each gate of each direction; the
-    recurrent weights from the new units into them are zero, so they run as before whatever
-    the new units do. The block's output map (``out``, which a block of ``width // 2`` units
-    lacks) takes the given units to the channels they fed and starts at zero for the new
-    ones, so the network begins as the one it was given while every new unit gets a gradient.
-    """
-    state = dict(given.state_dict())
-    for index, (old, new) in enumerate(zip(given.blocks, net.blocks, strict=False)):
-        h0, h1 = old.gru.hidden_size, new.gru.hidden_size
-        if h1 <= h0:
-            continue
-        prefix = f"blocks.{index}."
-        fresh = new.state_dict()
-        for name, tensor in old.gru.state_dict().items():
-            grown = fresh[f"gru.{name}"].clone()
-            for gate in range(3):
-                rows = slice(gate * h1, gate * h1 + h0)
-                if name.startswith("weight_hh"):
-                    grown[rows, :h0] = tensor[gate * h0 : (gate + 1) * h0]
-                    grown[rows, h0:] = 0.0  # the new units do not reach the given ones
-                else:
-                    grown[rows] = tensor[gate * h0 : (gate + 1) * h0]
-            state[f"{prefix}gru.{name}"] = grown
-        width = old.norm.normalized_shape[0]
-        out = torch.zeros(width, 2 * h1)
-        given_out = old.out.weight if old.out is not None else torch.eye(width)
-        out[:, :h0] = given_out[:, :h0]
-        out[:, h1 : h1 + h0] = given_out[:, h0:]
-        state[f"{prefix}out.weight"] = out
-        state[f"{prefix}out.bias"] = (
-            old.out.bias.clone() if old.out is not None else torch.zeros(width)
-        )
-    return state
-
-
 def learning_rate(config: TrainConfig, step: int) -> float:
     """Linear warm-up to ``config.lr``, then a cosine down to ``config.lr / 20`` at the end."""
     warm = min(1.0, (step + 1) / config.warmup)
@@ -439,7 +321,7 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
             optimiser.load_state_dict(state["optimiser"])
         best = float(state.get("best", -np.inf))
     elif config.init:  # a new run from given weights, their query standardisation with them
-        _load_init(net, Path(config.init))
+        load_init(net, Path(config.init))
     net.to(device)
     sampler = MixSampler(corpus, train_songs, config.seconds, eq_db=config.eq_db,
                          p_song=config.song_share, p_timbre=config.timbre,

@@ -19,16 +19,10 @@ from tagbox_gui.core.nets.separator import (
     save_separator,
 )
 from training.corpus import split_songs
+from training.grow import load_init
 from training.mixes import Example, MixSampler, StemRef
-from training.queries import cache_queries, load_query_taggers, query_path
-from training.train import (
-    QueryBank,
-    TrainConfig,
-    _load_init,
-    draw_batch,
-    separation_loss,
-    train,
-)
+from training.queries import QueryBank, cache_queries, load_query_taggers, query_path
+from training.train import TrainConfig, draw_batch, separation_loss, train
 
 pytestmark = pytest.mark.slow
 
@@ -173,13 +167,13 @@ def test_init_adds_blocks_that_start_as_the_identity(tmp_path: Path) -> None:
         parameter.data.normal_(0.0, 0.2)
     save_separator(shallow, tmp_path / "shallow.pt")
     deep = QuerySeparator(SeparatorShape(query_dim=6, width=16, layers=2))
-    _load_init(deep, tmp_path / "shallow.pt")
+    load_init(deep, tmp_path / "shallow.pt")
     magnitude, query = torch.rand(2, 513, 20), torch.randn(2, 6)
     torch.testing.assert_close(deep(magnitude, query), shallow(magnitude, query))
     deep(magnitude, query).mean().backward()
     assert deep.blocks[1].film.proj.bias.grad.abs().sum() > 0
     with pytest.raises(SystemExit, match="does not fit"):  # fewer blocks than the weights
-        _load_init(QuerySeparator(SeparatorShape(query_dim=6, width=16, layers=0)),
+        load_init(QuerySeparator(SeparatorShape(query_dim=6, width=16, layers=0)),
                    tmp_path / "shallow.pt")  # fmt: skip
 
 
@@ -195,7 +189,7 @@ def test_init_widens_blocks_that_give_the_same_masks_until_they_train(
         parameter.data.normal_(0.0, 0.2)
     save_separator(narrow, tmp_path / "narrow.pt")
     wide = QuerySeparator(SeparatorShape(query_dim=6, width=16, layers=2, hidden=20))
-    _load_init(wide, tmp_path / "narrow.pt")
+    load_init(wide, tmp_path / "narrow.pt")
     magnitude, query = torch.rand(2, 513, 20), torch.randn(2, 6)
     torch.testing.assert_close(wide(magnitude, query), narrow(magnitude, query))
     assert wide.blocks[0].gru.hidden_size == 20 and wide.blocks[0].out is not None
