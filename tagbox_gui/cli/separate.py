@@ -39,7 +39,7 @@ from tagbox_gui.core.types import (
 # The engine, torch and the audio stack are imported when the command runs, so that
 # `tagbox --help` and the light sub-commands start quickly.
 if TYPE_CHECKING:
-    from tagbox_gui.core.audio.export import ExportFormat
+    from tagbox_gui.core.audio.files import ExportFormat
     from tagbox_gui.core.audio.song import Song
     from tagbox_gui.core.separation.cache import ModelCache
     from tagbox_gui.core.separation.job import JobPart, JobResult
@@ -253,7 +253,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
 def _refuse_existing(paths: list[Path] | tuple[Path, ...], args: argparse.Namespace) -> None:
     """ConfigError listing the stems already in the output folder, unless ``--overwrite``."""
-    from tagbox_gui.core.audio.export import existing_files
+    from tagbox_gui.core.audio.files import existing_files
 
     existing = existing_files(paths)
     if existing and not args.overwrite:
@@ -271,7 +271,7 @@ def _template(args: argparse.Namespace) -> str:
 
 
 def _format(args: argparse.Namespace) -> ExportFormat:
-    from tagbox_gui.core.audio.export import ExportFormat
+    from tagbox_gui.core.audio.files import ExportFormat
 
     return ExportFormat(args.format)
 
@@ -314,7 +314,8 @@ def _advance(bar: tqdm, step: StepResult) -> None:
 
 
 def _export(song, config: RunConfig, result: RunResult, args: argparse.Namespace):
-    from tagbox_gui.core.audio.export import ExportFormat, export_stems
+    from tagbox_gui.core.audio.export import export_stems
+    from tagbox_gui.core.audio.files import ExportFormat
     from tagbox_gui.core.separation.provenance import stem_provenance
 
     fmt = ExportFormat(args.format)

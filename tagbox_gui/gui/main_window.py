@@ -35,12 +35,8 @@ from PySide6.QtWidgets import (
 )
 
 from tagbox_gui import APP_NAME
-from tagbox_gui.core.audio.export import (
-    ExportFormat,
-    existing_files,
-    export_shared_stems,
-    export_stems,
-)
+from tagbox_gui.core.audio.export import export_shared_stems, export_stems
+from tagbox_gui.core.audio.files import ExportFormat, existing_files
 from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE, shared_stem_names, stem_names
 from tagbox_gui.core.audio.song import Song
 from tagbox_gui.core.errors import UserError

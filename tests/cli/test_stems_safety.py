@@ -29,17 +29,17 @@ EACH = ["song - piano.wav", "song - strings.wav", "song - no piano + strings.wav
 _INTERRUPT = """
 import os, signal, sys
 signal.signal(signal.SIGINT, signal.default_int_handler)
-import tagbox_gui.core.audio.export as export
+import tagbox_gui.core.audio.files as files
 
 def ctrl_c():
     os.kill(os.getpid(), signal.SIGINT)
 
 if sys.argv[1] == "writes":  # once the first stem is complete in its temporary file
-    close = export._TempFile.close
+    close = files._TempFile.close
     def _close(self):
         close(self)
         ctrl_c()
-    export._TempFile.close = _close
+    files._TempFile.close = _close
 else:  # once the first new stem has been renamed into place
     replace, renamed = os.replace, []
     def _replace(src, dst):

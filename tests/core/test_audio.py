@@ -11,13 +11,8 @@ import soundfile as sf
 
 from tagbox_gui import APP_NAME, __version__
 from tagbox_gui.core.audio import export as audio_export
-from tagbox_gui.core.audio.export import (
-    ExportFormat,
-    container_for,
-    export_stems,
-    format_provenance,
-    write_audio,
-)
+from tagbox_gui.core.audio.export import export_stems, format_provenance
+from tagbox_gui.core.audio.files import ExportFormat, container_for, write_audio
 from tagbox_gui.core.audio.naming import stem_names
 from tagbox_gui.core.audio.song import (
     Song,

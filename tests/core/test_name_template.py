@@ -10,12 +10,12 @@ import pytest
 import soundfile as sf
 
 from tagbox_gui.core.audio.export import (
-    ExportFormat,
     export_shared_stems,
     export_stems,
     shared_stem_paths,
     stem_paths,
 )
+from tagbox_gui.core.audio.files import ExportFormat
 from tagbox_gui.core.audio.naming import (
     DEFAULT_TEMPLATE,
     check_template,

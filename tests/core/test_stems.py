@@ -11,7 +11,8 @@ import pytest
 import soundfile as sf
 
 from tagbox_gui.core.audio.estimates import share
-from tagbox_gui.core.audio.export import ExportFormat, export_shared_stems, export_stems
+from tagbox_gui.core.audio.export import export_shared_stems, export_stems
+from tagbox_gui.core.audio.files import ExportFormat
 from tagbox_gui.core.audio.song import Song, analysis_signal
 from tagbox_gui.core.audio.stems import (
     FADE_SECONDS,

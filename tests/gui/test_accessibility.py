@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tagbox_gui.core.audio.export import ExportFormat
+from tagbox_gui.core.audio.files import ExportFormat
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.gui.widgets.export_dialog import ExportDialog
 from tagbox_gui.gui.widgets.models_dialog import ModelsDialog

@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 from PySide6.QtWidgets import QMessageBox
 
-from tagbox_gui.core.audio.export import ExportFormat
+from tagbox_gui.core.audio.files import ExportFormat
 from tagbox_gui.gui.main_window import MainWindow
 from tests.gui.window_helpers import open_song, run_to_end
 

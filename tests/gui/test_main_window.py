@@ -12,7 +12,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QMessageBox
 
-from tagbox_gui.core.audio.export import ExportFormat
+from tagbox_gui.core.audio.files import ExportFormat
 from tagbox_gui.core.audio.song import analysis_span
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import ANALYSIS_RATE, Region, RunConfig

@@ -11,7 +11,7 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMessageBox
 
 from tagbox_gui.core.audio.estimates import quiet_stems
-from tagbox_gui.core.audio.export import ExportFormat
+from tagbox_gui.core.audio.files import ExportFormat
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import Region
 from tagbox_gui.gui.main_window import MainWindow

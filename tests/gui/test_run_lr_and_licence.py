@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
-from tagbox_gui.core.audio.export import ExportFormat
+from tagbox_gui.core.audio.files import ExportFormat
 from tagbox_gui.core.types import CommandKind, RunConfig
 from tests.gui.window_helpers import make_window, open_song, run_to_end
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tagbox_gui.core.audio.atomic import write_atomically
 from tagbox_gui.core.audio.estimates import load_estimate
-from tagbox_gui.core.audio.export import ExportFormat, write_audio
+from tagbox_gui.core.audio.files import ExportFormat, write_audio
 from tagbox_gui.core.audio.song import Song, load_song
 from tagbox_gui.core.audio.stems import render_stems
 from tagbox_gui.core.errors import ConfigError

@@ -21,7 +21,8 @@ from PySide6.QtCore import QMimeData, Qt, QUrl, Signal
 from PySide6.QtGui import QDrag, QGuiApplication
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QWidget
 
-from tagbox_gui.core.audio.export import ExportFormat, export_shared_stems, export_stems
+from tagbox_gui.core.audio.export import export_shared_stems, export_stems
+from tagbox_gui.core.audio.files import ExportFormat
 from tagbox_gui.core.audio.naming import shared_stem_names, stem_names
 from tagbox_gui.core.errors import UserError
 from tagbox_gui.core.types import Estimate
