@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QRect, Qt, QTimer, QUrl, Signal, Slot
@@ -35,11 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from tagbox_gui import APP_NAME
-from tagbox_gui.core.audio.export import export_shared_stems, export_stems
-from tagbox_gui.core.audio.files import ExportFormat, existing_files
-from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE, shared_stem_names, stem_names
 from tagbox_gui.core.audio.song import Song
-from tagbox_gui.core.errors import UserError
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.gui.controller import RunController, RunState
@@ -50,8 +45,8 @@ from tagbox_gui.gui.playback import Player
 from tagbox_gui.gui.run_view import RunView
 from tagbox_gui.gui.settings import AppSettings
 from tagbox_gui.gui.song_loader import LoadedSong, SongLoader
+from tagbox_gui.gui.stem_export import StemExport
 from tagbox_gui.gui.widgets.audition_panel import AuditionPanel
-from tagbox_gui.gui.widgets.export_dialog import ExportDialog
 from tagbox_gui.gui.widgets.instrument_picker import InstrumentPicker
 from tagbox_gui.gui.widgets.live_panel import LivePanel, boxed
 from tagbox_gui.gui.widgets.run_panel import RunPanel
@@ -112,6 +107,7 @@ class MainWindow(QMainWindow):
         self.stems = StemListView()
         self.export_button = QPushButton("Export all…")
         self.run_view = RunView(self, ModelCache())
+        self.exports = StemExport(self, self.run_view)
         self.models = ModelsPrompt(self, self.store)
         self._build_layout()
         self._build_menus()
@@ -196,8 +192,9 @@ class MainWindow(QMainWindow):
         self._action(file, "&Open…", Keys.StandardKey.Open, self.choose_song)
         self.recent_menu = file.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        self.export_action = self._action(file, "&Export all stems…", "Ctrl+E", self.export)
-        self.set_can_export(False)
+        self.export_action = QAction("&Export all stems…", self, shortcut=Keys("Ctrl+E"))
+        file.addAction(self.export_action)
+        self.exports.control(self.export_action)
         file.addSeparator()
         self._action(file, "&Quit", Keys.StandardKey.Quit, self.close)
         run = bar.addMenu("&Run")
@@ -228,7 +225,7 @@ class MainWindow(QMainWindow):
         self.audition.transport.position_changed.connect(self.run_view.show_position)
         self.stems.export_failed.connect(lambda text: self.show_message(text))
         self.stems.set_before_export(self.run_view.licence_accepted)  # drags, like Export…
-        self.export_button.clicked.connect(self.export)
+        self.exports.control(self.export_button)
         self.models.models_changed.connect(self._on_models_changed)
         self.controller.state_changed.connect(self._on_controller_state_changed)
         self.loader.loaded.connect(self._on_loader_loaded)
@@ -324,75 +321,7 @@ class MainWindow(QMainWindow):
     # ----- export ----------------------------------------------------------------------
     def set_can_export(self, ok: bool) -> None:
         """Whether there are stems to export: "Export all…" and File ▸ Export all stems."""
-        self.export_button.setEnabled(ok)
-        self.export_action.setEnabled(ok)
-
-    @Slot()
-    def export(self) -> None:
-        """Export all… : ask for a folder, a format and a name template, then write every stem."""
-        names_of = self._stem_file_names()
-        if names_of is None:
-            self.show_message("There are no stems yet; run a separation first.")
-            return
-        folder = self.settings.text("paths/export", str(Path.home()))
-        fmt = ExportFormat(self.settings.text("export/format", ExportFormat.WAV32.value))
-        template = self.settings.text("export/template", DEFAULT_TEMPLATE)
-        dialog = ExportDialog(names_of, folder, fmt, template, self)
-        if dialog.exec() == ExportDialog.DialogCode.Accepted:
-            self.export_to(*dialog.chosen())
-
-    def _stem_file_names(self) -> Callable[[str], list[str]] | None:
-        """The shown stems' file names for a name template (None: no stems)."""
-        if self.song is None:
-            return None
-        name = self.song.name
-        if self.run_view.job_active:
-            stems = self.run_view.jobs.stem_names()
-            return (lambda t: shared_stem_names(name, stems, template=t)) if stems else None
-        shown = self.run_view.shown_stems()
-        if shown is None:
-            return None
-        return lambda t: list(stem_names(name, shown[1], template=t))
-
-    def export_to(
-        self, folder: Path, fmt: ExportFormat, template: str = DEFAULT_TEMPLATE
-    ) -> list[Path] | None:
-        """Write the shown stems to ``folder``; their paths, or None (dialog shown)."""
-        names_of = self._stem_file_names()
-        if names_of is None or not self.run_view.licence_accepted():
-            return None
-        try:
-            existing = existing_files(folder / (n + fmt.extension) for n in names_of(template))
-        except UserError as exc:
-            show_error(self, exc, "Export failed")
-            return None
-        if existing and not self.confirm_overwrite(existing):
-            return None
-        self.setCursor(Qt.CursorShape.WaitCursor)
-        try:
-            paths = self._write_stems(folder, fmt, template, overwrite=bool(existing))
-        except Exception as exc:
-            show_error(self, exc, "Export failed")
-            return None
-        finally:
-            self.unsetCursor()
-        self.settings.set_text("paths/export", str(folder))
-        self.settings.set_text("export/format", fmt.value)
-        self.settings.set_text("export/template", template)
-        self.statusBar().showMessage(f"Exported {len(paths)} stems to {folder}")
-        return paths
-
-    def _write_stems(self, folder: Path, fmt: ExportFormat, template: str,
-                     overwrite: bool) -> list[Path]:  # fmt: skip
-        jobs = self.run_view.jobs
-        if self.run_view.job_active:
-            stems, rest = export_shared_stems(self.song, jobs.shared(), folder, fmt,
-                                              jobs.provenance(), overwrite=overwrite,
-                                              template=template)  # fmt: skip
-            return [*stems, rest]
-        (estimate, provenance), tags = self.run_view.shown_stems()
-        return list(export_stems(self.song, estimate, folder, tags, fmt, provenance,
-                                 overwrite=overwrite, template=template))  # fmt: skip
+        self.exports.set_available(ok)
 
     # ----- misc ------------------------------------------------------------------------
     def show_message(self, text: str, title: str = APP_NAME) -> QMessageBox:
@@ -401,18 +330,6 @@ class MainWindow(QMainWindow):
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
         return box
-
-    def confirm_overwrite(self, existing: list[Path]) -> bool:
-        """Asked before Export… replaces stems that are already in the folder."""
-        names = "\n".join(path.name for path in existing)
-        answer = QMessageBox.question(
-            self,
-            "Replace stems?",
-            f"These files are already in {existing[0].parent}:\n\n{names}\n\nReplace them?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
-        )
-        return answer == QMessageBox.StandardButton.Yes
 
     def confirm_quit(self) -> bool:
         """Asked when the window closes during a run (tests replace it)."""
@@ -535,6 +452,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.statusBar().showMessage("Stopping…")
+        self.exports.wait()  # stems being exported are written whole
         self.loader.cancel()
         self.controller.shutdown()  # waits for the worker threads
         self.models.shutdown()

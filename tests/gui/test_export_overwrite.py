@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -9,8 +10,9 @@ import soundfile as sf
 from PySide6.QtWidgets import QMessageBox
 
 from tagbox_gui.core.audio.files import ExportFormat
+from tagbox_gui.core.errors import AudioError
 from tagbox_gui.gui.main_window import MainWindow
-from tests.gui.window_helpers import open_song, run_to_end
+from tests.gui.window_helpers import export_and_wait, open_song, run_to_end
 
 STEMS = ["My Song - no piano.wav", "My Song - piano.wav"]
 
@@ -42,12 +44,12 @@ def test_export_asks_before_replacing_and_no_keeps_the_old_stems(
     out = tmp_path / "out"
     old = _old_stems(out)
     asked = _answer(monkeypatch, QMessageBox.StandardButton.No)
-    assert window.export_to(out, ExportFormat.WAV32) is None
+    assert export_and_wait(qtbot, window, out, ExportFormat.WAV32) is None
     assert len(asked) == 1 and all(name in asked[0] for name in STEMS)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == old  # untouched, nothing added
 
     asked = _answer(monkeypatch, QMessageBox.StandardButton.Yes)
-    paths = window.export_to(out, ExportFormat.WAV32)
+    paths = export_and_wait(qtbot, window, out, ExportFormat.WAV32)
     assert paths is not None and len(asked) == 1
     assert sorted(p.name for p in out.iterdir()) == STEMS
     assert all(sf.info(p).frames == window.song.frames for p in paths)  # the new stems
@@ -60,5 +62,53 @@ def test_export_to_a_new_folder_asks_nothing(
     window.tag_panel.apply_preset("Piano")
     run_to_end(qtbot, window)
     monkeypatch.setattr(QMessageBox, "question", lambda *a: pytest.fail("nothing to replace"))
-    assert window.export_to(tmp_path / "new", ExportFormat.WAV16) is not None
+    assert export_and_wait(qtbot, window, tmp_path / "new", ExportFormat.WAV16) is not None
     assert sorted(p.name for p in (tmp_path / "new").iterdir()) == STEMS
+
+
+def test_export_writes_in_a_worker_while_the_window_stays_responsive(
+    qtbot, window: MainWindow, song_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Export all… renders and writes off the GUI thread; Export is disabled until the files
+    are there, the status bar says what happens, and a failure is a dialog, not a crash."""
+    from tagbox_gui.gui import stem_export
+
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window)
+    release, threads = threading.Event(), []
+    real = stem_export.export_stems
+
+    def slow_export(*args, **kwargs):
+        threads.append(threading.current_thread())
+        assert release.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stem_export, "export_stems", slow_export)
+    pending = window.exports.export_to(tmp_path / "out", ExportFormat.WAV16)
+    assert pending is not None and not pending.done()
+    assert not window.export_button.isEnabled() and not window.export_action.isEnabled()
+    assert "Exporting" in window.statusBar().currentMessage()
+    assert window.exports.export_to(tmp_path / "again", ExportFormat.WAV16) is None  # one at a time
+    qtbot.wait(50)  # the event loop runs while the stems are written
+    with qtbot.waitSignal(window.exports.finished, timeout=10_000) as done:
+        release.set()
+    assert threads and threads[0] is not threading.main_thread()
+    assert sorted(p.name for p in done.args[0]) == STEMS
+    assert (
+        window.export_button.isEnabled()
+        and "Exported 2 stems" in window.statusBar().currentMessage()
+    )
+
+    def failing_export(*args, **kwargs):
+        raise AudioError("cannot write 'x' (the disk is full), so nothing was written")
+
+    monkeypatch.setattr(stem_export, "export_stems", failing_export)
+    shown: list[str] = []
+    monkeypatch.setattr(
+        stem_export, "show_error", lambda parent, exc, title: shown.append(str(exc))
+    )
+    with qtbot.waitSignal(window.exports.finished, timeout=10_000) as done:
+        assert window.exports.export_to(tmp_path / "full", ExportFormat.WAV16) is not None
+    assert done.args == [None] and "disk is full" in shown[0]
+    assert window.export_button.isEnabled()

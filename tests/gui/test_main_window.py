@@ -21,7 +21,13 @@ from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.widgets.live_panel import FRAME_MS
 from tests.gui.fake_engine import fake_player, fake_run, write_song
-from tests.gui.window_helpers import make_window, message_boxes, open_song, run_to_end
+from tests.gui.window_helpers import (
+    export_and_wait,
+    make_window,
+    message_boxes,
+    open_song,
+    run_to_end,
+)
 from tests.httpserver import http_server  # noqa: F401  (fixture)
 
 
@@ -268,7 +274,8 @@ def test_export_writes_both_stems(qtbot, window, song_path, tmp_path, monkeypatc
         return ExportDialog.DialogCode.Accepted
 
     monkeypatch.setattr(ExportDialog, "exec", accept)
-    qtbot.keyClick(window, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    with qtbot.waitSignal(window.exports.finished, timeout=10_000):  # written in a worker
+        qtbot.keyClick(window, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
     files = sorted(p.name for p in out.iterdir())
     assert files == ["My Song - no piano.flac", "My Song - piano.flac"]
     info = sf.info(out / "My Song - piano.flac")
@@ -292,8 +299,8 @@ def test_jukebox_licence_is_shown_before_the_first_export(
         return QMessageBox.StandardButton.Yes
 
     monkeypatch.setattr(QMessageBox, "question", question)
-    assert window.export_to(tmp_path / "a", ExportFormat.WAV16) is not None
-    assert window.export_to(tmp_path / "b", ExportFormat.WAV16) is not None
+    assert export_and_wait(qtbot, window, tmp_path / "a", ExportFormat.WAV16) is not None
+    assert export_and_wait(qtbot, window, tmp_path / "b", ExportFormat.WAV16) is not None
     assert len(asked) == 1 and "Noncommercial" in asked[0]
 
 

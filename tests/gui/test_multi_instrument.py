@@ -18,7 +18,7 @@ from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.settings import AppSettings
 from tagbox_gui.gui.widgets.export_dialog import ExportDialog
 from tests.gui.fake_engine import fake_player
-from tests.gui.window_helpers import make_window, open_song
+from tests.gui.window_helpers import export_and_wait, make_window, open_song
 
 
 @pytest.fixture
@@ -145,7 +145,8 @@ def test_export_all_writes_every_stem_with_the_name_template(qtbot, real, tmp_pa
         return ExportDialog.DialogCode.Accepted
 
     monkeypatch.setattr(ExportDialog, "exec", accept)
-    window.export()
+    window.exports.ask()
+    qtbot.waitUntil(lambda: not window.exports.busy, timeout=10_000)
     assert shown == ["drums.wav<br>bass.wav<br>no drums + bass.wav"]
     files = sorted(p.name for p in out.iterdir())
     assert files == [
@@ -158,7 +159,7 @@ def test_export_all_writes_every_stem_with_the_name_template(qtbot, real, tmp_pa
     assert np.max(np.abs(back - window.song.data)) < 2**-22  # 24-bit files add up
     asked: list[str] = []
     monkeypatch.setattr(QMessageBox, "question", lambda *a: asked.append(a[2]) or QMessageBox.No)
-    assert window.export_to(out, ExportFormat.FLAC24, "{stem} ({song})") is None
+    assert export_and_wait(qtbot, window, out, ExportFormat.FLAC24, "{stem} ({song})") is None
     assert len(asked) == 1 and all(f in asked[0] for f in files)  # asked before replacing
 
 

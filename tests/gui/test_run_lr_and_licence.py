@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from tagbox_gui.core.audio.files import ExportFormat
 from tagbox_gui.core.types import CommandKind, RunConfig
-from tests.gui.window_helpers import make_window, open_song, run_to_end
+from tests.gui.window_helpers import export_and_wait, make_window, open_song, run_to_end
 
 
 def test_learning_rate_changes_during_a_run(qtbot, model_dir, settings, song_path) -> None:
@@ -71,7 +71,7 @@ def test_jukebox_licence_is_asked_before_the_first_drag(qtbot, window, song_path
     assert window.stems.mimeData(items) is not None  # asked again, accepted
     assert window.stems.mimeData(items) is not None  # once accepted, never asked again
     assert len(asked) == 2
-    assert window.export_to(song_path.parent / "out", ExportFormat.WAV16) is not None
+    assert export_and_wait(qtbot, window, song_path.parent / "out", ExportFormat.WAV16) is not None
     assert len(asked) == 2  # Export… shares the acknowledgement
 
 

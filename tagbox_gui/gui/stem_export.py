@@ -1,0 +1,186 @@
+"""Export all…: the shown stems written to a folder the musician chooses, off the GUI thread.
+
+Rendering and writing the stems of a 4-minute song takes seconds (about 2 s for two WAV
+stems, 4 s for two instruments and the rest as FLAC on two cores), so the files are written in
+a worker thread: the window stays responsive, and Export is disabled until they are there.
+What is written is captured when the export starts, so a run started meanwhile cannot change
+it; the files appear together or not at all (``core.audio.files.write_together``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtWidgets import QMessageBox
+
+from tagbox_gui.core.audio.export import export_shared_stems, export_stems
+from tagbox_gui.core.audio.files import ExportFormat, existing_files
+from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE, shared_stem_names, stem_names
+from tagbox_gui.core.errors import UserError
+from tagbox_gui.gui.errors import show_error
+from tagbox_gui.gui.widgets.export_dialog import ExportDialog
+
+if TYPE_CHECKING:
+    from PySide6.QtGui import QAction
+    from PySide6.QtWidgets import QPushButton
+
+    from tagbox_gui.gui.run_view import RunView
+    from tagbox_gui.gui.run_window import RunWindow
+
+_WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-all")
+
+
+class StemExport(QObject):
+    """The window's Export all…: asks where and how, then writes the shown stems in a worker.
+
+    Its controls (:meth:`control`: the button and the menu action) are enabled while there are
+    stems to export (:meth:`set_available`) and no export is under way.
+    """
+
+    finished = Signal(object)  # the paths written, or None when the export failed (said why)
+    _written = Signal(object)  # the worker's future, handed back to the GUI thread
+
+    def __init__(self, window: RunWindow, run_view: RunView) -> None:
+        super().__init__(window)  # type: ignore[arg-type]
+        self.w = window
+        self.run_view = run_view
+        self.controls: list[QPushButton | QAction] = []
+        self._available = False
+        self._pending: tuple[Future[list[Path]], Path, ExportFormat, str] | None = None
+        self._written.connect(self._on_written)
+
+    def control(self, control: QPushButton | QAction) -> None:
+        """Let ``control`` start an export, enabled only when one can start."""
+        self.controls.append(control)
+        signal = control.triggered if hasattr(control, "triggered") else control.clicked
+        signal.connect(self.ask)
+        self._show_state()
+
+    @property
+    def busy(self) -> bool:
+        """Whether an export is under way."""
+        return self._pending is not None
+
+    def set_available(self, ok: bool) -> None:
+        """Whether there are stems to export."""
+        self._available = ok
+        self._show_state()
+
+    @Slot()
+    def ask(self) -> None:
+        """Ask for a folder, a format and a name template, then start writing every stem."""
+        names_of = self.file_names()
+        if names_of is None:
+            self.w.show_message("There are no stems yet; run a separation first.")
+            return
+        folder = self.w.settings.text("paths/export", str(Path.home()))
+        fmt = ExportFormat(self.w.settings.text("export/format", ExportFormat.WAV32.value))
+        template = self.w.settings.text("export/template", DEFAULT_TEMPLATE)
+        dialog = ExportDialog(names_of, folder, fmt, template, self.w)  # type: ignore[arg-type]
+        if dialog.exec() == ExportDialog.DialogCode.Accepted:
+            self.export_to(*dialog.chosen())
+
+    def file_names(self) -> Callable[[str], list[str]] | None:
+        """The shown stems' file names for a name template (None: no stems)."""
+        if self.w.song is None:
+            return None
+        name = self.w.song.name
+        if self.run_view.job_active:
+            stems = self.run_view.jobs.stem_names()
+            return (lambda t: shared_stem_names(name, stems, template=t)) if stems else None
+        shown = self.run_view.shown_stems()
+        if shown is None:
+            return None
+        return lambda t: list(stem_names(name, shown[1], template=t))
+
+    def export_to(
+        self, folder: Path, fmt: ExportFormat, template: str = DEFAULT_TEMPLATE
+    ) -> Future[list[Path]] | None:
+        """Start writing the shown stems to ``folder``; the pending write, or None when nothing
+        is written (no stems, an export under way, the licence or the replacing declined, a
+        template that names two stems alike: a dialog says why). :attr:`finished` follows."""
+        names_of = self.file_names()
+        if self.busy or names_of is None or not self.run_view.licence_accepted():
+            return None
+        try:
+            existing = existing_files(folder / (n + fmt.extension) for n in names_of(template))
+        except UserError as exc:
+            show_error(self.w, exc, "Export failed")  # type: ignore[arg-type]
+            return None
+        if existing and not self.confirm_overwrite(existing):
+            return None
+        write = self._write(folder, fmt, template, overwrite=bool(existing))
+        future = _WRITER.submit(write)
+        self._pending = (future, folder, fmt, template)
+        self._show_state()
+        self.w.statusBar().showMessage(f"Exporting the stems to {folder}…")
+        future.add_done_callback(self._written.emit)  # from the worker: queued to this thread
+        return future
+
+    def confirm_overwrite(self, existing: list[Path]) -> bool:
+        """Asked before Export… replaces stems that are already in the folder."""
+        names = "\n".join(path.name for path in existing)
+        answer = QMessageBox.question(
+            self.w,  # type: ignore[arg-type]
+            "Replace stems?",
+            f"These files are already in {existing[0].parent}:\n\n{names}\n\nReplace them?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def wait(self) -> None:
+        """Block until an export under way has written its files (or failed)."""
+        if self._pending is not None:
+            self._pending[0].exception()  # waits; what went wrong is shown by _on_written
+
+    def _write(
+        self, folder: Path, fmt: ExportFormat, template: str, overwrite: bool
+    ) -> Callable[[], list[Path]]:
+        """The writing of the stems shown now, to run in the worker."""
+        song = self.w.song
+        assert song is not None
+        if self.run_view.job_active:
+            jobs = self.run_view.jobs
+            shared, provenance = jobs.shared(), jobs.provenance()
+
+            def write_job() -> list[Path]:
+                stems, rest = export_shared_stems(
+                    song, shared, folder, fmt, provenance, overwrite=overwrite, template=template
+                )
+                return [*stems, rest]
+
+            return write_job
+        shown = self.run_view.shown_stems()
+        assert shown is not None
+        (estimate, provenance_of_step), tags = shown
+        return lambda: list(export_stems(song, estimate, folder, tags, fmt, provenance_of_step,
+                                         overwrite=overwrite, template=template))  # fmt: skip
+
+    @Slot(object)
+    def _on_written(self, future: Future[list[Path]]) -> None:
+        if self._pending is None or self._pending[0] is not future:
+            return
+        _, folder, fmt, template = self._pending
+        self._pending = None
+        self._show_state()
+        try:
+            paths = future.result()
+        except Exception as exc:
+            self.w.statusBar().clearMessage()
+            show_error(self.w, exc, "Export failed")  # type: ignore[arg-type]
+            self.finished.emit(None)
+            return
+        self.w.settings.set_text("paths/export", str(folder))
+        self.w.settings.set_text("export/format", fmt.value)
+        self.w.settings.set_text("export/template", template)
+        self.w.statusBar().showMessage(f"Exported {len(paths)} stems to {folder}")
+        self.finished.emit(paths)
+
+    def _show_state(self) -> None:
+        for control in self.controls:
+            control.setEnabled(self._available and self._pending is None)
