@@ -44,6 +44,7 @@ from tagbox_gui.gui.models_prompt import ModelsPrompt
 from tagbox_gui.gui.playback import Player
 from tagbox_gui.gui.run_view import RunView
 from tagbox_gui.gui.settings import AppSettings
+from tagbox_gui.gui.settings_view import SettingsView
 from tagbox_gui.gui.song_loader import LoadedSong, SongLoader
 from tagbox_gui.gui.stem_export import StemExport
 from tagbox_gui.gui.widgets.audition_panel import AuditionPanel
@@ -106,7 +107,10 @@ class MainWindow(QMainWindow):
         self.audition = AuditionPanel(player or Player())
         self.stems = StemListView()
         self.export_button = QPushButton("Export all…")
-        self.run_view = RunView(self, ModelCache())
+        cache = ModelCache()  # the separator and taggers, loaded once for every run
+        self.run_view = RunView(self, cache)
+        self.settings_view = SettingsView(self, cache)
+        self.settings_view.changed.connect(self.run_view.update_can_run)
         self.exports = StemExport(self, self.run_view)
         self.models = ModelsPrompt(self, self.store)
         self._build_layout()
@@ -205,7 +209,7 @@ class MainWindow(QMainWindow):
         tools = bar.addMenu("&Tools")
         self._action(tools, "&Models…", None, self.models.show_dialog)
         self.reset_action = self._action(
-            tools, "Reset settings to &defaults", None, rv.reset_settings
+            tools, "Reset settings to &defaults", None, self.settings_view.reset
         )
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "Open &log folder", None, self._open_log_folder)
@@ -240,7 +244,7 @@ class MainWindow(QMainWindow):
             return  # the settings are loaded once the engine is
         panel = self.settings_panel
         current = panel.settings()
-        self.run_view.load_settings()
+        self.settings_view.load()
         if not current.taggers:  # the first tagger arrived: use it
             present = [str(s) for s in self.store.available_taggers()]
             panel.set_settings(type(current)(**{**current.__dict__, "taggers": tuple(present[:1])}))
@@ -365,7 +369,7 @@ class MainWindow(QMainWindow):
     @Slot()
     def _on_engine_ready(self) -> None:
         self.run_view.waiting_for = ""
-        self.run_view.load_settings()
+        self.settings_view.load()
         self.settings_panel.setEnabled(True)
         self.engine_status.setVisible(False)
         self._show_busy_cursor()

@@ -17,7 +17,6 @@ from tagbox_gui import APP_NAME, __version__
 from tagbox_gui.core.audio.estimates import judges_quiet
 from tagbox_gui.core.audio.export import JUKEBOX_LICENCE
 from tagbox_gui.core.audio.song import Song
-from tagbox_gui.core.separation.backends import BACKENDS
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.job import JobPart
 from tagbox_gui.core.separation.snapshots import DEFAULT_BUDGET_BYTES, Snapshot, SnapshotStore
@@ -39,7 +38,6 @@ from tagbox_gui.gui.errors import show_error
 from tagbox_gui.gui.job_view import JobUpdate, JobView
 from tagbox_gui.gui.run_window import RunWindow
 from tagbox_gui.gui.session import RunSession, estimate_region, quiet_sentence
-from tagbox_gui.gui.settings import RunSettings, backend_defaults
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -69,7 +67,6 @@ class RunView(QObject):
         self.session: RunSession | None = None  # the current single run
         self.jobs = JobView(window, cache)  # a job of several instruments
         self.job_active = False  # the current (or last) run is a job
-        self._fast: bool | None = None  # the backend separates a whole song quickly
         self.shown: Snapshot | None = None
         self.offset = 0.0  # where the transport's material starts in the song (seconds)
         self._latest: StepResult | None = None
@@ -85,9 +82,6 @@ class RunView(QObject):
         w.run_panel.stop_requested.connect(self.stop)
         w.audition.step_chosen.connect(self.show_step)
         w.audition.follow_toggled.connect(self._on_follow_toggled)
-        w.settings_panel.settings_changed.connect(self._on_settings_changed)
-        w.settings_panel.backend_changed.connect(self._on_backend_changed)
-        w.settings_panel.reset_requested.connect(self.reset_settings)
         w.settings_panel.lr_changed.connect(self.set_lr)
         w.tag_panel.tags_changed.connect(self.update_can_run)
         w.picker.picks_changed.connect(self.update_can_run)
@@ -102,73 +96,6 @@ class RunView(QObject):
     @engine_run.setter
     def engine_run(self, run: Callable[..., engine.RunGenerator]) -> None:
         self._engine_run = run
-
-    # ----- settings --------------------------------------------------------------------
-    def backends(self) -> dict[str, str]:
-        """Backend -> why it cannot be used ('' when it can)."""
-        reasons = {}
-        for name in BACKENDS:
-            reasons[name] = ""
-            if name == "jukebox" and not self.w.store.has_jukebox():
-                reasons[name] = "The Jukebox weights are not downloaded (Tools ▸ Models…)."
-        return reasons
-
-    def default_settings(self, backend: str | None = None) -> RunSettings:
-        """The defaults of ``backend``, or of the learned separator, on the best device here."""
-        if backend not in BACKENDS:
-            backend = "learned"
-        return backend_defaults(backend, engine.available_devices()[0])
-
-    def load_settings(self) -> None:
-        """Fill the panels' choices and show the remembered settings over their backend's
-        defaults (only what the user changed is remembered)."""
-        panel = self.w.settings_panel
-        present = self.w.store.available_taggers()
-        panel.set_choices(self.backends(), taggers.PUBLISHED, present, engine.available_devices())
-        defaults = self.default_settings(self.w.settings.saved_backend())
-        panel.set_settings(self.w.settings.load_run(defaults))
-        self._on_settings_changed()
-
-    @Slot()
-    def reset_settings(self) -> None:
-        self.w.settings.reset_run()
-        self.w.settings_panel.set_settings(self.default_settings())
-
-    @Slot(str)
-    def _on_backend_changed(self, backend: str) -> None:
-        current = self.w.settings_panel.settings()
-        defaults = backend_defaults(backend, current.device)
-        keep = {"taggers": current.taggers, "seed": current.seed, "mode": current.mode}
-        self.w.settings_panel.set_settings(RunSettings(**{**defaults.__dict__, **keep}))
-
-    @Slot()
-    def _on_settings_changed(self) -> None:
-        settings = self.w.settings_panel.settings()
-        self.w.settings.save_run(settings, self.default_settings(settings.backend))
-        specs = [s for s in self.w.store.available_taggers() if str(s) in settings.taggers]
-        if tuple(map(str, self.w.tag_panel.board.taggers)) != tuple(map(str, specs)):
-            self.w.tag_panel.set_taggers(specs)
-        words = self.instrument_words(settings.backend)
-        if words != self.w.picker.instruments():
-            self.w.picker.set_instruments(words)
-        fast = settings.backend == "learned" and settings.steps == 0
-        if fast != self._fast:  # the whole song by default where a run of it is quick
-            self._fast = fast
-            self.w.song_panel.whole_song.setChecked(fast)
-        self.update_can_run()
-
-    def instrument_words(self, backend: str) -> list[str]:
-        """The instruments ``backend`` can be asked for by name: the learned separator's
-        prototypes, or the presets the chosen taggers can hear."""
-        if backend == "learned":
-            from tagbox_gui.core.separation.backends.learned import load_shipped
-
-            try:
-                return sorted(load_shipped(self.cache)[1])
-            except Exception:  # broken package data: the run says why; examples still work
-                log.exception("cannot read the separator's prototypes")
-                return []
-        return [name.lower() for name in self.w.tag_panel.board.available_presets()]
 
     def problem(self) -> str:
         """Why Run cannot start now (one sentence), or ''."""

@@ -22,7 +22,7 @@ from tests.gui.window_helpers import make_window, open_song
 def test_learned_is_the_default_backend_and_runs_in_one_pass(qtbot, model_dir, settings,
                                                              song_path) -> None:  # fmt: skip
     window = make_window(qtbot, model_dir, settings, backend="missing")  # no choice made
-    window.run_view.reset_settings()
+    window.settings_view.reset()
     assert window.settings_panel.settings().backend == "learned"
     assert window.settings_panel.settings().steps == 0
     open_song(qtbot, window, song_path)
@@ -86,7 +86,7 @@ def test_a_real_one_pass_run_gives_stems_that_add_up(qtbot, tmp_path: Path, mode
     settings = AppSettings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     window = MainWindow(ModelStore(model_dir), settings, player=fake_player())
     qtbot.addWidget(window)
-    window.run_view.reset_settings()
+    window.settings_view.reset()
     open_song(qtbot, window, song_path)
     window.tag_panel.apply_preset("Drums")
     assert window.run_view.problem() == ""
@@ -123,7 +123,7 @@ def test_one_stem_keeps_its_first_look_and_bare_prototype_when_told(
     settings = AppSettings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     window = MainWindow(ModelStore(model_dir), settings, player=fake_player())
     qtbot.addWidget(window)
-    window.run_view.reset_settings()
+    window.settings_view.reset()
     window.settings_panel.second_look.setChecked(False)
     window.settings_panel.fit_to_song.setChecked(False)
     open_song(qtbot, window, song_path)
