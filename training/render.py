@@ -26,7 +26,6 @@ import concurrent.futures as cf
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,22 +35,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 from scipy.signal import resample_poly
 from tqdm import tqdm
 
 from training.compose import LINEUPS, Song, SongPart, compose_song, song_id
-from training.midi import write_midi
+from training.corpus import FULL_SCALE, SAMPLE_RATE
 from training.soundfonts import DEFAULT_SOUNDFONTS, STACKS, stack_paths, stack_presets
+from training.synth import fluidsynth_version, render_part
 
 GENERATOR_VERSION = "1"
-RENDER_RATE = 44100
-SAMPLE_RATE = 22050
 PEAK = 0.9
 SILENT_DB = -60.0
-FADE_IN_S = 0.005
-FADE_OUT_S = 0.02
-TAIL_S = 0.5  # the MIDI player runs this long past the excerpt, so that the cut is clean
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
@@ -101,65 +95,6 @@ class RenderSettings:
 
 
 # --------------------------------------------------------------------------------------------
-# FluidSynth
-
-
-def fluidsynth_command(fluidsynth: str, soundfonts: list[Path], midi: Path, wav: Path) -> list[str]:
-    """The command line that renders ``midi`` to a float WAV at 44100 Hz."""
-    return [
-        fluidsynth, "-q", "-n", "-i",
-        "-R", "1", "-C", "1",
-        "-g", "0.5",
-        "-r", str(RENDER_RATE),
-        "-O", "float", "-T", "wav",
-        "-o", "synth.cpu-cores=1",
-        "-o", "synth.polyphony=256",
-        "-o", "synth.dynamic-sample-loading=1",
-        "-o", "player.timing-source=sample",
-        "-F", str(wav),
-        *[str(p) for p in soundfonts],
-        str(midi),
-    ]  # fmt: skip
-
-
-def fluidsynth_version(fluidsynth: str = "fluidsynth") -> str:
-    """E.g. ``"FluidSynth runtime version 2.3.1"`` (or ``"unknown"``)."""
-    try:
-        text = subprocess.run(
-            [fluidsynth, "--version"], capture_output=True, text=True, check=False
-        ).stdout
-    except OSError:
-        return "unknown"
-    return next((line.strip() for line in text.splitlines() if "version" in line), "unknown")
-
-
-def render_part(
-    song_part: SongPart, tempo: float, seconds: float, soundfonts: list[Path], fluidsynth: str
-) -> np.ndarray:
-    """Render one part alone: mono float64 at 44100 Hz, exactly ``seconds`` long, faded."""
-    with tempfile.TemporaryDirectory(prefix="tagbox_render_") as tmp:
-        midi, wav = Path(tmp, "part.mid"), Path(tmp, "part.wav")
-        write_midi(song_part.part, tempo, midi, seconds + TAIL_S)
-        cmd = fluidsynth_command(fluidsynth, soundfonts, midi, wav)
-        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if result.returncode != 0 or not wav.exists():
-            raise RuntimeError(f"fluidsynth failed ({result.returncode}): {result.stderr[:400]}")
-        audio, rate = sf.read(wav, dtype="float64", always_2d=True)
-    if rate != RENDER_RATE:
-        raise RuntimeError(f"fluidsynth wrote {rate} Hz, expected {RENDER_RATE}")
-    return cut_and_fade(audio.mean(axis=1), round(seconds * RENDER_RATE), RENDER_RATE)
-
-
-def cut_and_fade(x: np.ndarray, n: int, rate: int) -> np.ndarray:
-    """Cut or zero-pad to ``n`` samples, with short linear fades in and out."""
-    x = np.pad(x[:n], (0, max(0, n - len(x))))
-    fade_in, fade_out = round(FADE_IN_S * rate), round(FADE_OUT_S * rate)
-    x[:fade_in] *= np.linspace(0.0, 1.0, fade_in)
-    x[n - fade_out :] *= np.linspace(1.0, 0.0, fade_out)
-    return x
-
-
-# --------------------------------------------------------------------------------------------
 # Levels
 
 
@@ -180,10 +115,11 @@ def is_silent(levels: list[float]) -> bool:
 
 
 def to_int16(x: np.ndarray) -> np.ndarray:
-    """Normalise to a peak of :data:`PEAK` and quantise to int16 (full scale 32768)."""
+    """Normalise to a peak of :data:`PEAK` and quantise to int16 (full scale
+    :data:`training.corpus.FULL_SCALE`)."""
     peak = float(np.max(np.abs(x)))
     scaled = x * (PEAK / peak) if peak > 0 else x
-    return np.clip(np.round(scaled * 32768.0), -32768, 32767).astype(np.int16)
+    return np.clip(np.round(scaled * FULL_SCALE), -FULL_SCALE, FULL_SCALE - 1).astype(np.int16)
 
 
 # --------------------------------------------------------------------------------------------
@@ -272,7 +208,7 @@ def render_song(settings: RenderSettings, index: int) -> dict:
         bank = 128 if song_part.part.is_drum else 0
         preset = presets.get((bank, song_part.program), "?")
         stored = to_int16(audio)
-        levels = rms_db_per_second(stored / 32768.0)
+        levels = rms_db_per_second(stored / FULL_SCALE)
         if is_silent(rms_db_per_second(audio)) or is_silent(levels):
             dropped.append({**stem_meta(song_part, levels, preset), "reason": "silent"})
             continue
