@@ -302,10 +302,32 @@ class _Progress:
 
 def main(args: argparse.Namespace) -> int:
     """Separate, score, print the table and write the JSON; 0 when it ran."""
-    import torch
-
-    from tagbox_gui.core.evaluation import driver, pairs, scoring, workers
+    from tagbox_gui.core.evaluation import driver, pairs
     from tagbox_gui.core.store.models import ModelStore
+
+    _check_numbers(args)
+    sources = tuple(args.sources) if args.sources else None
+    check_set(args.set_dir, sources)
+    check_outputs(args)
+    config = build_config(args)
+    plan = _plan(args, sources)
+    planned = pairs.plan_pairs(args.set_dir, args.output, config, plan)
+    progress = _Progress([p.key for p in planned if not p.done and p.supported], config.steps)
+    try:
+        run = driver.evaluate_set(args.set_dir, args.output, config, ModelStore(args.model_dir),
+                                  plan, progress, args.jobs, args.threads)  # fmt: skip
+    finally:
+        progress.bar.close()
+    _print_report(args, config, plan, run)
+    if args.json:
+        _write_report(args, config, plan, run)
+    return 0
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    """ConfigError for a thread or job count under 1 or a negative --score-from; the threads
+    are set."""
+    import torch
 
     if args.threads is not None:
         if args.threads < 1:
@@ -315,37 +337,38 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError("--jobs must be at least 1")
     if not 0.0 <= args.score_from < float("inf"):
         raise ConfigError("--score-from must be a number of seconds, 0 or more")
-    sources = tuple(args.sources) if args.sources else None
-    check_set(args.set_dir, sources)
-    check_outputs(args)
-    config = build_config(args)
+
+
+def _plan(args: argparse.Namespace, sources: tuple[str, ...] | None) -> EvaluationPlan:
+    """What the run separates and how it makes the stems, from the options."""
+    from tagbox_gui.core.evaluation.pairs import EvaluationPlan
     from tagbox_gui.core.separation.loading import FALLBACK_TAGGERS
 
-    fallback = () if args.tagger else FALLBACK_TAGGERS
-    if args.by_example and args.example_seconds is None:
-        args.example_seconds = 3.0
-    plan = pairs.EvaluationPlan(
+    example_seconds = args.example_seconds
+    if args.by_example and example_seconds is None:
+        example_seconds = 3.0
+    return EvaluationPlan(
         sources=sources,
-        fallback=fallback,
-        example_seconds=args.example_seconds,
+        fallback=() if args.tagger else FALLBACK_TAGGERS,
+        example_seconds=example_seconds,
         by_example=tuple(args.by_example),
         shared=args.share and not args.alone,
         refined=args.refine,
         alone=args.alone,
         score_from=args.score_from,
     )
-    planned = pairs.plan_pairs(args.set_dir, args.output, config, plan)
-    progress = _Progress([p.key for p in planned if not p.done and p.supported], config.steps)
-    try:
-        run = driver.evaluate_set(args.set_dir, args.output, config, ModelStore(args.model_dir),
-                                  plan, progress, args.jobs, args.threads)  # fmt: skip
-    finally:
-        progress.bar.close()
-    rows = scoring.summarise(run.scores)
+
+
+def _print_report(
+    args: argparse.Namespace, config: RunConfig, plan: EvaluationPlan, run: EvaluationRun
+) -> None:
+    """The table of scores, with the gain-only baseline, the cost and what was left out."""
+    from tagbox_gui.core.evaluation import pairs, scoring
+
     sharing = _sharing(plan, config.backend)
     span = f", scored from {args.score_from:g} s" if args.score_from else ""
     print(f"SDRi (dB, BSS Eval v4, median over 1 s windows) of {args.output} ({sharing}{span})")
-    print(scoring.format_table(rows))
+    print(scoring.format_table(scoring.summarise(run.scores)))
     print(f"gainSDRi: the SDRi of {scoring.GAIN_ONLY:g} x mix, a gain and no separation (its "
           "SI-SDRi is 0); only SI-SDRi measures separation")  # fmt: skip
     print(_cost_line(run))
@@ -354,19 +377,28 @@ def main(args: argparse.Namespace) -> int:
     if run.remade:
         print(f"{len(run.remade)} estimates had been made with other settings and were made again")
     if run.unsupported:
-        print(f"not separated (no chosen tagger has the tag): {', '.join(run.unsupported)}")
-    if args.json:
-        extra = {"set": str(args.set_dir), "estimates": str(args.output),
-                 "config": {**config_record(config), "shared": plan.shared,
-                            "refined": plan.refined and (plan.shared or plan.alone),
-                            "alone": plan.alone},
-                 "score_from_seconds": args.score_from,
-                 "jobs": args.jobs,
-                 "threads": workers.threads_per_job(args.jobs, args.threads),
-                 "unsupported": run.unsupported,
-                 "timings": {k: vars(t) for k, t in run.timings.items()}}  # fmt: skip
-        scoring.write_report(args.json, run.scores, extra)
-    return 0
+        by_prototype = pairs.asks_by_prototype(config)
+        hint = "; --example-seconds S asks for it by its true stem" if by_prototype else ""
+        print(f"not separated ({pairs.unsupported_reason(config)}{hint}): "
+              f"{', '.join(run.unsupported)}")  # fmt: skip
+
+
+def _write_report(
+    args: argparse.Namespace, config: RunConfig, plan: EvaluationPlan, run: EvaluationRun
+) -> None:
+    """Every score, the settings and each separation's cost, as JSON in ``--json``."""
+    from tagbox_gui.core.evaluation import scoring, workers
+
+    extra = {"set": str(args.set_dir), "estimates": str(args.output),
+             "config": {**config_record(config), "shared": plan.shared,
+                        "refined": plan.refined and (plan.shared or plan.alone),
+                        "alone": plan.alone},
+             "score_from_seconds": args.score_from,
+             "jobs": args.jobs,
+             "threads": workers.threads_per_job(args.jobs, args.threads),
+             "unsupported": run.unsupported,
+             "timings": {k: vars(t) for k, t in run.timings.items()}}  # fmt: skip
+    scoring.write_report(args.json, run.scores, extra)
 
 
 def _sharing(plan: EvaluationPlan, backend: str) -> str:

@@ -290,8 +290,28 @@ def test_source_without_a_tag_is_reported_not_separated(
             "--model-dir", str(model_dir)]  # fmt: skip
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "not separated (no chosen tagger has the tag): band000/bass, band001/bass" in out
+    assert "not separated (no chosen tagger has a tag for it): band000/bass, band001/bass" in out
     assert not (tmp_path / "est").exists() or not any((tmp_path / "est").rglob("*.wav"))
+
+
+def test_learned_source_without_a_prototype_is_reported_with_how_to_ask_for_it(
+    tiny_set: Path,
+    tmp_path: Path,
+    model_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(evaluation_pairs, "has_prototype", lambda word: False)
+    report = tmp_path / "report.json"
+    args = ["evaluate", str(tiny_set), "-o", str(tmp_path / "est"), "--sources", "drums",
+            "--json", str(report), "--model-dir", str(model_dir)]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert ("not separated (the learned separator has no prototype for it, and no example was "
+            "given; --example-seconds S asks for it by its true stem): band000/drums, "
+            "band001/drums") in out  # fmt: skip
+    notes = [pair["notes"] for pair in json.loads(report.read_text())["results"]]
+    assert notes and all(any("no prototype" in note for note in n) for n in notes)
 
 
 def test_learned_backend_asks_by_prototype_or_by_example(

@@ -27,7 +27,14 @@ from tagbox_gui.core.audio.files import ExportFormat, write_audio
 from tagbox_gui.core.audio.song import Song, load_song
 from tagbox_gui.core.audio.stems import render_stems
 from tagbox_gui.core.errors import ConfigError
-from tagbox_gui.core.evaluation.pairs import EvaluationPlan, Pair, Timing, plan_pairs, read_timing
+from tagbox_gui.core.evaluation.pairs import (
+    EvaluationPlan,
+    Pair,
+    Timing,
+    plan_pairs,
+    read_timing,
+    unsupported_reason,
+)
 from tagbox_gui.core.evaluation.scoring import PairScore, score_set
 from tagbox_gui.core.evaluation.workers import (
     Progress,
@@ -87,7 +94,7 @@ class EvaluationRun:
     timings: dict[str, Timing]  # "<song>/<source>" -> cost, for the estimates made by this run
     resumed: list[str]  # estimates found on disk and kept
     remade: list[str]  # estimates found on disk but made with other settings, so made again
-    unsupported: list[str]  # sources no chosen tagger has a tag for
+    unsupported: list[str]  # sources nothing could ask for (pairs.unsupported_reason)
 
 
 def evaluate_set(
@@ -159,7 +166,7 @@ def evaluate_set(
     run.scores = score_set(set_dir, est_dir, plan.sources, plan.score_from)
     for score in run.scores:
         if f"{score.song}/{score.source}" in run.unsupported:
-            score.notes.append("no chosen tagger has a tag for this source: not separated")
+            score.notes.append(f"not separated: {unsupported_reason(config)}")
     return run
 
 

@@ -215,6 +215,19 @@ def plan_pairs(
     return pairs
 
 
+def asks_by_prototype(config: RunConfig) -> bool:
+    """Whether ``config``'s runs ask for a source by its prototype (one pass of the learned
+    separator) rather than by the taggers' tags."""
+    return config.backend == "learned" and config.steps == 0
+
+
+def unsupported_reason(config: RunConfig) -> str:
+    """Why a source of a run with ``config`` could not be asked for (:attr:`Pair.supported`)."""
+    if asks_by_prototype(config):
+        return "the learned separator has no prototype for it, and no example was given"
+    return "no chosen tagger has a tag for it"
+
+
 def _pair_config(config: RunConfig, source: str, fallback: tuple[TaggerSpec, ...], stem: Path,
                  asked: tuple[float | None, bool]) -> tuple[RunConfig, bool]:  # fmt: skip
     """The run of one source, and whether anything can ask for it.
@@ -224,7 +237,7 @@ def _pair_config(config: RunConfig, source: str, fallback: tuple[TaggerSpec, ...
     """
     config = replace(config, tags=(source,))
     example_seconds, by_example = asked
-    if config.backend == "learned" and config.steps == 0:
+    if asks_by_prototype(config):
         if has_prototype(source) and not by_example:
             return config, True
         if example_seconds is None:
