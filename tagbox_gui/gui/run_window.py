@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     import numpy as np
     from PySide6.QtGui import QAction
-    from PySide6.QtWidgets import QMessageBox, QPushButton, QStatusBar
+    from PySide6.QtWidgets import QMessageBox, QStatusBar
 
     from tagbox_gui.core.audio.song import Song
     from tagbox_gui.core.store.models import ModelStore
@@ -45,7 +45,6 @@ class RunWindow(Protocol):
     run_panel: RunPanel
     audition: AuditionPanel
     stems: StemListView
-    export_button: QPushButton
     run_action: QAction
 
     def statusBar(self) -> QStatusBar: ...  # Qt spells it so
