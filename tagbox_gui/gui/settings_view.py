@@ -32,7 +32,7 @@ class SettingsView(QObject):
     changed = Signal()
 
     def __init__(self, window: RunWindow, cache: ModelCache) -> None:
-        super().__init__(window)  # type: ignore[arg-type]
+        super().__init__(window)
         self.w = window
         self.cache = cache  # the separator's prototypes name the instruments
         self._fast: bool | None = None  # the backend separates a whole song quickly

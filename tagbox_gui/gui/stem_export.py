@@ -45,7 +45,7 @@ class StemExport(QObject):
     _written = Signal(object)  # the worker's future, handed back to the GUI thread
 
     def __init__(self, window: RunWindow, run_view: RunView) -> None:
-        super().__init__(window)  # type: ignore[arg-type]
+        super().__init__(window)
         self.w = window
         self.run_view = run_view
         self.controls: list[QPushButton | QAction] = []
@@ -80,7 +80,7 @@ class StemExport(QObject):
         folder = self.w.settings.text("paths/export", str(Path.home()))
         fmt = ExportFormat(self.w.settings.text("export/format", ExportFormat.WAV32.value))
         template = self.w.settings.text("export/template", DEFAULT_TEMPLATE)
-        dialog = ExportDialog(names_of, folder, fmt, template, self.w)  # type: ignore[arg-type]
+        dialog = ExportDialog(names_of, folder, fmt, template, self.w)
         if dialog.exec() == ExportDialog.DialogCode.Accepted:
             self.export_to(*dialog.chosen())
 
@@ -109,7 +109,7 @@ class StemExport(QObject):
         try:
             existing = existing_files(folder / (n + fmt.extension) for n in names_of(template))
         except UserError as exc:
-            show_error(self.w, exc, "Export failed")  # type: ignore[arg-type]
+            show_error(self.w, exc, "Export failed")
             return None
         if existing and not self.confirm_overwrite(existing):
             return None
@@ -125,7 +125,7 @@ class StemExport(QObject):
         """Asked before Export… replaces stems that are already in the folder."""
         names = "\n".join(path.name for path in existing)
         answer = QMessageBox.question(
-            self.w,  # type: ignore[arg-type]
+            self.w,
             "Replace stems?",
             f"These files are already in {existing[0].parent}:\n\n{names}\n\nReplace them?",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
@@ -172,7 +172,7 @@ class StemExport(QObject):
             paths = future.result()
         except Exception as exc:
             self.w.statusBar().clearMessage()
-            show_error(self.w, exc, "Export failed")  # type: ignore[arg-type]
+            show_error(self.w, exc, "Export failed")
             self.finished.emit(None)
             return
         self.w.settings.set_text("paths/export", str(folder))
