@@ -28,7 +28,9 @@ class ConvBlock2d(nn.Module):
         self.pool = pool
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.max_pool2d(F.relu(self.bn(self.conv(x))), self.pool)
+        # In place: the activations are hundreds of MB for a long clip, and every fresh one
+        # costs page faults; the values (and gradients) are the same.
+        return F.max_pool2d(F.relu(self.bn(self.conv(x)), inplace=True), self.pool)
 
 
 class ResBlock2d(nn.Module):
@@ -43,8 +45,8 @@ class ResBlock2d(nn.Module):
         self.pool = pool
 
     def forward(self, x: Tensor) -> Tensor:
-        out = self.bn_2(self.conv_2(F.relu(self.bn_1(self.conv_1(x)))))
-        return F.max_pool2d(F.relu(x + out), self.pool)
+        out = self.bn_2(self.conv_2(F.relu(self.bn_1(self.conv_1(x)), inplace=True)))
+        return F.max_pool2d(F.relu(x + out, inplace=True), self.pool)
 
 
 class ConvBlock1d(nn.Module):
@@ -56,7 +58,7 @@ class ConvBlock1d(nn.Module):
         self.bn = nn.BatchNorm1d(cout)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.relu(self.bn(self.conv(x)))
+        return F.relu(self.bn(self.conv(x)), inplace=True)
 
 
 class TimbreConv(nn.Module):
