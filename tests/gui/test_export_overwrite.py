@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,24 @@ def test_export_writes_in_a_worker_while_the_window_stays_responsive(
         assert window.exports.export_to(tmp_path / "full", ExportFormat.WAV16) is not None
     assert done.args == [None] and "disk is full" in shown[0]
     assert window.export_button.isEnabled()
+
+
+def test_closing_the_window_waits_for_an_export_under_way(
+    qtbot, window: MainWindow, song_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tagbox_gui.gui import stem_export
+
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window)
+    real = stem_export.export_stems
+
+    def slow_export(*args, **kwargs):
+        time.sleep(0.5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stem_export, "export_stems", slow_export)
+    pending = window.exports.export_to(tmp_path / "out", ExportFormat.WAV16)
+    assert pending is not None and not pending.done()
+    window.close()
+    assert pending.done() and sorted(p.name for p in (tmp_path / "out").iterdir()) == STEMS
