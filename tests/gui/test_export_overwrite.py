@@ -18,6 +18,15 @@ from tests.gui.window_helpers import export_and_wait, open_song, run_to_end
 STEMS = ["My Song - no piano.wav", "My Song - piano.wav"]
 
 
+@pytest.fixture
+def separated(qtbot, window: MainWindow, song_path: Path) -> MainWindow:
+    """The window with a song and the piano separated out of it (two stems to export)."""
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window)
+    return window
+
+
 def _old_stems(folder: Path) -> dict[str, bytes]:
     folder.mkdir()
     for name in STEMS:
@@ -37,11 +46,9 @@ def _answer(monkeypatch: pytest.MonkeyPatch, button: QMessageBox.StandardButton)
 
 
 def test_export_asks_before_replacing_and_no_keeps_the_old_stems(
-    qtbot, window: MainWindow, song_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    qtbot, separated: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    open_song(qtbot, window, song_path)
-    window.tag_panel.apply_preset("Piano")
-    run_to_end(qtbot, window)
+    window = separated
     out = tmp_path / "out"
     old = _old_stems(out)
     asked = _answer(monkeypatch, QMessageBox.StandardButton.No)
@@ -57,26 +64,22 @@ def test_export_asks_before_replacing_and_no_keeps_the_old_stems(
 
 
 def test_export_to_a_new_folder_asks_nothing(
-    qtbot, window: MainWindow, song_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    qtbot, separated: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    open_song(qtbot, window, song_path)
-    window.tag_panel.apply_preset("Piano")
-    run_to_end(qtbot, window)
+    window = separated
     monkeypatch.setattr(QMessageBox, "question", lambda *a: pytest.fail("nothing to replace"))
     assert export_and_wait(qtbot, window, tmp_path / "new", ExportFormat.WAV16) is not None
     assert sorted(p.name for p in (tmp_path / "new").iterdir()) == STEMS
 
 
 def test_export_writes_in_a_worker_while_the_window_stays_responsive(
-    qtbot, window: MainWindow, song_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    qtbot, separated: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    window = separated
     """Export all… renders and writes off the GUI thread; Export is disabled until the files
     are there, the status bar says what happens, and a failure is a dialog, not a crash."""
     from tagbox_gui.gui import stem_export
 
-    open_song(qtbot, window, song_path)
-    window.tag_panel.apply_preset("Piano")
-    run_to_end(qtbot, window)
     release, threads = threading.Event(), []
     real = stem_export.export_stems
 
@@ -116,13 +119,11 @@ def test_export_writes_in_a_worker_while_the_window_stays_responsive(
 
 
 def test_closing_the_window_waits_for_an_export_under_way(
-    qtbot, window: MainWindow, song_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    qtbot, separated: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    window = separated
     from tagbox_gui.gui import stem_export
 
-    open_song(qtbot, window, song_path)
-    window.tag_panel.apply_preset("Piano")
-    run_to_end(qtbot, window)
     real = stem_export.export_stems
 
     def slow_export(*args, **kwargs):
