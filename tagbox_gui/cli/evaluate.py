@@ -310,6 +310,10 @@ def main(args: argparse.Namespace) -> int:
     check_set(args.set_dir, sources)
     check_outputs(args)
     config = build_config(args)
+    if config.steps > 0:  # steering: the taggers run at every step (core.separation.memory)
+        from tagbox_gui.core.separation.memory import keep_freed_memory
+
+        keep_freed_memory()
     plan = _plan(args, sources)
     planned = pairs.plan_pairs(args.set_dir, args.output, config, plan)
     progress = _Progress([p.key for p in planned if not p.done and p.supported], config.steps)

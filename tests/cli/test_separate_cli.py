@@ -176,3 +176,21 @@ def test_each_refuses_bad_requests_before_separating(tmp_path, model_dir, capsys
     assert len(lines) == 1 and lines[0].startswith("tagbox: error:"), err
     assert message.lower() in lines[0].lower()
     assert not out.exists()
+
+
+def test_a_steered_run_keeps_freed_memory_and_a_single_pass_does_not(
+    tmp_path, model_dir, capsys, monkeypatch
+):
+    """Steering runs the taggers at every step: the process, which ends with the run, keeps
+    its freed memory for the next step (core.separation.memory); one pass has nothing to gain."""
+    from tagbox_gui.core.separation import memory
+
+    calls: list[bool] = []
+    monkeypatch.setattr(memory, "keep_freed_memory", lambda: calls.append(True) or True)
+    song = _song(tmp_path / "song.wav", seconds=1.5)
+    steered = ("--tags", "piano", "--steps", "1", "--backend", "light", "--fft", "1024")
+    assert _run(capsys, song, *steered, "--model-dir", model_dir, "-o", tmp_path / "a")[0] == 0
+    assert calls == [True]
+    assert _run(capsys, song, "--tags", "piano", "-o", tmp_path / "b")[0] == 0  # learned, 0 steps
+    assert _run(capsys, song, "--each", "piano,drums", "-o", tmp_path / "c")[0] == 0
+    assert calls == [True]

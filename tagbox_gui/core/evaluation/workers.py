@@ -17,6 +17,7 @@ import torch
 from tagbox_gui.core.audio.song import Song, load_song
 from tagbox_gui.core.evaluation.pairs import Pair, Timing, separate_source
 from tagbox_gui.core.separation.cache import ModelCache
+from tagbox_gui.core.separation.memory import keep_freed_memory
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import StepResult
 
@@ -65,7 +66,8 @@ def separate_in_workers(
         steps = manager.Queue()
         tasks = [(set_dir, pair, store, steps) for pair in todo]
         ready = manager.Barrier(jobs)
-        with context.Pool(jobs, _start_worker, (threads, ready)) as pool:
+        steering = any(pair.config.steps > 0 for pair in todo)
+        with context.Pool(jobs, _start_worker, (threads, ready, steering)) as pool:
             results = pool.imap_unordered(_separate_in_worker, tasks)
             for _ in todo:
                 key, timing = _next_result(results, steps, progress)
@@ -99,10 +101,14 @@ _worker_cache = ModelCache()  # each spawned worker imports this module afresh: 
 _READY_TIMEOUT_S = 120.0
 
 
-def _start_worker(threads: int, ready: Any = None) -> None:
+def _start_worker(threads: int, ready: Any = None, steering: bool = False) -> None:
     """Set up a worker; with ``ready`` (a barrier of all of them), wait until every worker is up,
-    so that N jobs start N pairs at once rather than the first one up taking them in turn."""
+    so that N jobs start N pairs at once rather than the first one up taking them in turn.
+    A worker of ``steering`` runs, which ends with them, keeps its freed memory for the next
+    step (``core.separation.memory``)."""
     torch.set_num_threads(threads)
+    if steering:
+        keep_freed_memory()
     if ready is not None:
         with contextlib.suppress(threading.BrokenBarrierError, OSError, EOFError):
             ready.wait(_READY_TIMEOUT_S)  # a worker that never came up must not hold the rest
