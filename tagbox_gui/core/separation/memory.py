@@ -7,12 +7,13 @@ of a tagger's pass was the kernel's. :func:`keep_freed_memory` asks glibc to ser
 from its heap and to keep what is freed there for the next pass (``mallopt``: no ``mmap``,
 a trim threshold of 2 GiB). Measured on that machine:
 
-- a steering step of the light backend on 60 s of a song, 2 threads: 2.17 → 1.33 s;
-- the cached queries of a training corpus, 2 threads: 1.07 → 0.54 s per song;
+- ``tagbox separate`` of a 60 s song with 8 steps of the light backend, 2 threads, the whole
+  command: 17.1-18.0 → 12.9-13.1 s, peak RSS 1.23-1.27 → 1.39-1.41 GiB;
+- the cached queries of a training corpus, 1 thread: 1.57-1.64 → 0.75-0.77 s per song;
 - one pass of the learned separator: no change (its recurrent core works in small blocks).
 
-The price is memory: the peak is some 10-30 % higher (1.59 → 1.76 GiB and 0.96 → 1.23 GiB in
-the two cases above), and what the process has used stays with it until it exits. So it is
+The price is memory: the peak is some 10-30 % higher, and what the process has used stays
+with it until it exits. So it is
 for processes that end with their work: ``tagbox separate`` and ``tagbox evaluate`` when they
 steer, and the training scripts; not the window, which stays open between runs.
 """
