@@ -13,10 +13,9 @@ a trim threshold of 2 GiB). Measured on that machine:
 - one pass of the learned separator: no change (its recurrent core works in small blocks).
 
 The price is memory: the peak is some 10-30 % higher, and what the process has used stays
-with it until it exits. So it is
-for processes that end with their work: ``tagbox separate`` and ``tagbox evaluate`` when they
-steer, and ``training.queries``; not the window, which stays open between runs, nor training
-(30 steps of the separator took the same time with it: small blocks again).
+with it until it exits. So it is for processes that end with their work: ``tagbox separate``
+and ``tagbox evaluate`` when they steer, and ``training.queries``. Not the window, which stays
+open between runs; nor training, where 30 steps of the separator took the same time with it.
 """
 
 from __future__ import annotations
