@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMessageBox
 
 from tagbox_gui.core.audio.export import export_shared_stems, export_stems
@@ -25,7 +26,6 @@ from tagbox_gui.gui.errors import show_error
 from tagbox_gui.gui.widgets.export_dialog import ExportDialog
 
 if TYPE_CHECKING:
-    from PySide6.QtGui import QAction
     from PySide6.QtWidgets import QPushButton
 
     from tagbox_gui.gui.run_view import RunView
@@ -56,7 +56,7 @@ class StemExport(QObject):
     def control(self, control: QPushButton | QAction) -> None:
         """Let ``control`` start an export, enabled only when one can start."""
         self.controls.append(control)
-        signal = control.triggered if hasattr(control, "triggered") else control.clicked
+        signal = control.triggered if isinstance(control, QAction) else control.clicked
         signal.connect(self.ask)
         self._show_state()
 
