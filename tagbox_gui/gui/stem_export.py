@@ -18,9 +18,8 @@ from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMessageBox
 
-from tagbox_gui.core.audio.export import export_shared_stems, export_stems
 from tagbox_gui.core.audio.files import ExportFormat, existing_files
-from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE, shared_stem_names, stem_names
+from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE
 from tagbox_gui.core.errors import UserError
 from tagbox_gui.gui.errors import show_error
 from tagbox_gui.gui.widgets.export_dialog import ExportDialog
@@ -85,17 +84,15 @@ class StemExport(QObject):
             self.export_to(*dialog.chosen())
 
     def file_names(self) -> Callable[[str], list[str]] | None:
-        """The shown stems' file names for a name template (None: no stems)."""
+        """The shown stems' file names for a name template (None: no stems yet, e.g. while a
+        new run has shown none)."""
         if self.w.song is None:
             return None
-        name = self.w.song.name
         if self.run_view.job_active:
-            stems = self.run_view.jobs.stem_names()
-            return (lambda t: shared_stem_names(name, stems, template=t)) if stems else None
-        shown = self.run_view.shown_stems()
-        if shown is None:
-            return None
-        return lambda t: list(stem_names(name, shown[1], template=t))
+            finished = bool(self.run_view.jobs.stem_names())
+        else:
+            finished = self.run_view.shown_stems() is not None
+        return self.w.stems.file_names if finished else None
 
     def export_to(
         self, folder: Path, fmt: ExportFormat, template: str = DEFAULT_TEMPLATE
@@ -113,7 +110,7 @@ class StemExport(QObject):
             return None
         if existing and not self.confirm_overwrite(existing):
             return None
-        write = self._write(folder, fmt, template, overwrite=bool(existing))
+        write = self.w.stems.writing(folder, fmt, template, overwrite=bool(existing))
         future = _WRITER.submit(write)
         self._pending = (future, folder, fmt, template)
         self._show_state()
@@ -137,29 +134,6 @@ class StemExport(QObject):
         """Block until an export under way has written its files (or failed)."""
         if self._pending is not None:
             self._pending[0].exception()  # waits; what went wrong is shown by _on_written
-
-    def _write(
-        self, folder: Path, fmt: ExportFormat, template: str, overwrite: bool
-    ) -> Callable[[], list[Path]]:
-        """The writing of the stems shown now, to run in the worker."""
-        song = self.w.song
-        assert song is not None
-        if self.run_view.job_active:
-            jobs = self.run_view.jobs
-            shared, provenance = jobs.shared(), jobs.provenance()
-
-            def write_job() -> list[Path]:
-                stems, rest = export_shared_stems(
-                    song, shared, folder, fmt, provenance, overwrite=overwrite, template=template
-                )
-                return [*stems, rest]
-
-            return write_job
-        shown = self.run_view.shown_stems()
-        assert shown is not None
-        (estimate, provenance_of_step), tags = shown
-        return lambda: list(export_stems(song, estimate, folder, tags, fmt, provenance_of_step,
-                                         overwrite=overwrite, template=template))  # fmt: skip
 
     @Slot(object)
     def _on_written(self, future: Future[list[Path]]) -> None:

@@ -79,16 +79,17 @@ def test_export_writes_in_a_worker_while_the_window_stays_responsive(
     """Export all… renders and writes off the GUI thread; Export is disabled until the files
     are there, the status bar says what happens, and a failure is a dialog, not a crash."""
     from tagbox_gui.gui import stem_export
+    from tagbox_gui.gui.widgets import stem_list
 
     release, threads = threading.Event(), []
-    real = stem_export.export_stems
+    real = stem_list.export_stems
 
     def slow_export(*args, **kwargs):
         threads.append(threading.current_thread())
         assert release.wait(10)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(stem_export, "export_stems", slow_export)
+    monkeypatch.setattr(stem_list, "export_stems", slow_export)
     pending = window.exports.export_to(tmp_path / "out", ExportFormat.WAV16)
     assert pending is not None and not pending.done()
     assert not window.export_button.isEnabled() and not window.export_action.isEnabled()
@@ -107,7 +108,7 @@ def test_export_writes_in_a_worker_while_the_window_stays_responsive(
     def failing_export(*args, **kwargs):
         raise AudioError("cannot write 'x' (the disk is full), so nothing was written")
 
-    monkeypatch.setattr(stem_export, "export_stems", failing_export)
+    monkeypatch.setattr(stem_list, "export_stems", failing_export)
     shown: list[str] = []
     monkeypatch.setattr(
         stem_export, "show_error", lambda parent, exc, title: shown.append(str(exc))
@@ -122,15 +123,15 @@ def test_closing_the_window_waits_for_an_export_under_way(
     qtbot, separated: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     window = separated
-    from tagbox_gui.gui import stem_export
+    from tagbox_gui.gui.widgets import stem_list
 
-    real = stem_export.export_stems
+    real = stem_list.export_stems
 
     def slow_export(*args, **kwargs):
         time.sleep(0.5)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(stem_export, "export_stems", slow_export)
+    monkeypatch.setattr(stem_list, "export_stems", slow_export)
     pending = window.exports.export_to(tmp_path / "out", ExportFormat.WAV16)
     assert pending is not None and not pending.done()
     window.close()

@@ -7,15 +7,18 @@ A drag must carry a real file, so the stems are written first (atomically, WAV 3
 into a per-session temporary folder) and only then is the drag started with their URLs.
 Files are written once per result and reused by later drags. They are left in place when the
 app quits, because a DAW may keep referring to a dropped file instead of copying it.
+Export all… writes the same stems into a folder the musician chooses, in the format and with
+the names they choose (:meth:`StemListView.writing`, ``gui/stem_export.py``).
 """
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import QMimeData, Qt, QUrl, Signal
 from PySide6.QtGui import QDrag, QGuiApplication
@@ -23,7 +26,7 @@ from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, Q
 
 from tagbox_gui.core.audio.export import export_shared_stems, export_stems
 from tagbox_gui.core.audio.files import ExportFormat
-from tagbox_gui.core.audio.naming import shared_stem_names, stem_names
+from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE, shared_stem_names, stem_names
 from tagbox_gui.core.errors import UserError
 from tagbox_gui.core.types import Estimate
 
@@ -33,7 +36,18 @@ if TYPE_CHECKING:
 STEM_ROLE = Qt.ItemDataRole.UserRole  # item data: the stem's index in stem_files()
 DRAG_FORMAT = ExportFormat.WAV32
 _EXPORTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stem-export")
-Writer = Callable[[Path], list[Path]]  # writes every stem into a folder; their paths, in order
+
+
+class Writer(Protocol):
+    """Writes every stem of a result into a folder; their paths, in the list's order."""
+
+    def __call__(
+        self,
+        outdir: Path,
+        fmt: ExportFormat = DRAG_FORMAT,
+        template: str = DEFAULT_TEMPLATE,
+        overwrite: bool = True,
+    ) -> list[Path]: ...
 
 
 class StemListView(QListWidget):
@@ -61,6 +75,7 @@ class StemListView(QListWidget):
         self._serial = 0
         self._song: Song | None = None
         self._writer: Writer | None = None
+        self._names: Callable[[str], list[str]] | None = None  # file names, for a template
         self._paths: list[Path] | None = None
         self._pending: tuple[int, Future[list[Path]]] | None = None
         self._before_export: Callable[[], bool] | None = None
@@ -81,12 +96,16 @@ class StemListView(QListWidget):
         the first drag."""
         tags, provenance = list(tags), {**provenance, "backend": backend_name}
 
-        def write(outdir: Path) -> list[Path]:
-            return list(export_stems(song, estimate, outdir, tags, DRAG_FORMAT, provenance,
-                                     overwrite=True))  # fmt: skip
+        def write(outdir: Path, fmt: ExportFormat = DRAG_FORMAT, template: str = DEFAULT_TEMPLATE,
+                  overwrite: bool = True) -> list[Path]:  # fmt: skip
+            return list(export_stems(song, estimate, outdir, tags, fmt, provenance,
+                                     overwrite=overwrite, template=template))  # fmt: skip
+
+        def file_names(template: str) -> list[str]:
+            return list(stem_names(song.name, tags, template=template))
 
         hints = ("what the taggers call " + " + ".join(tags), "the song without it")
-        self._offer(song, stem_names(song.name, tags), hints, write, backend_name)
+        self._offer(song, file_names, hints, write, backend_name)
 
     def set_shared_stems(
         self,
@@ -96,20 +115,39 @@ class StemListView(QListWidget):
         backend_name: str,
     ) -> None:
         """Offer one stem per instrument (sharing the mix) and the rest, in that order."""
-        estimates, names = dict(estimates), list(estimates)
+        estimates, instruments = dict(estimates), list(estimates)
 
-        def write(outdir: Path) -> list[Path]:
-            stems, rest = export_shared_stems(song, estimates, outdir, DRAG_FORMAT, provenance,
-                                              overwrite=True)  # fmt: skip
+        def write(outdir: Path, fmt: ExportFormat = DRAG_FORMAT, template: str = DEFAULT_TEMPLATE,
+                  overwrite: bool = True) -> list[Path]:  # fmt: skip
+            stems, rest = export_shared_stems(song, estimates, outdir, fmt, provenance,
+                                              overwrite=overwrite, template=template)  # fmt: skip
             return [*stems, rest]
 
-        titles = shared_stem_names(song.name, names)
-        hints = [f"the {name}" for name in names] + ["what none of them took"]
-        self._offer(song, titles, hints, write, backend_name)
+        def file_names(template: str) -> list[str]:
+            return shared_stem_names(song.name, instruments, template=template)
 
-    def _offer(self, song: Song, titles: Sequence[str], hints: Sequence[str], writer: Writer,
-               backend_name: str) -> None:  # fmt: skip
-        self._song, self._writer = song, writer
+        hints = [f"the {name}" for name in instruments] + ["what none of them took"]
+        self._offer(song, file_names, hints, write, backend_name)
+
+    def file_names(self, template: str) -> list[str]:
+        """The file names (without extension) of the stems shown, for a name ``template``;
+        ValueError with no stems."""
+        if self._names is None:
+            raise ValueError("no stems to name; call set_stems first")
+        return self._names(template)
+
+    def writing(self, outdir: Path, fmt: ExportFormat, template: str,
+                overwrite: bool) -> Callable[[], list[Path]]:  # fmt: skip
+        """The writing of the stems shown now into ``outdir`` (``core.audio.export``), to run
+        later, e.g. in a worker: a later result does not change what it writes."""
+        if self._writer is None:
+            raise ValueError("no stems to export; call set_stems first")
+        return functools.partial(self._writer, outdir, fmt, template, overwrite)
+
+    def _offer(self, song: Song, names: Callable[[str], list[str]], hints: Sequence[str],
+               writer: Writer, backend_name: str) -> None:  # fmt: skip
+        titles = names(DEFAULT_TEMPLATE)
+        self._song, self._writer, self._names = song, writer, names
         self._paths, self._pending = None, None
         self._serial += 1
         self.clear()
@@ -121,7 +159,7 @@ class StemListView(QListWidget):
 
     def clear_stems(self) -> None:
         """Show nothing (e.g. when a new song is loaded)."""
-        self._song = self._writer = None
+        self._song = self._writer = self._names = None
         self._paths, self._pending = None, None
         self._serial += 1
         self.clear()
