@@ -303,6 +303,7 @@ class _Progress:
 def main(args: argparse.Namespace) -> int:
     """Separate, score, print the table and write the JSON; 0 when it ran."""
     from tagbox_gui.core.evaluation import driver, pairs
+    from tagbox_gui.core.separation.memory import keep_freed_memory_if_steering
     from tagbox_gui.core.store.models import ModelStore
 
     _check_numbers(args)
@@ -310,10 +311,7 @@ def main(args: argparse.Namespace) -> int:
     check_set(args.set_dir, sources)
     check_outputs(args)
     config = build_config(args)
-    if config.steps > 0:  # steering: the taggers run at every step (core.separation.memory)
-        from tagbox_gui.core.separation.memory import keep_freed_memory
-
-        keep_freed_memory()
+    keep_freed_memory_if_steering([config])  # the process ends with the run
     plan = _plan(args, sources)
     planned = pairs.plan_pairs(args.set_dir, args.output, config, plan)
     progress = _Progress([p.key for p in planned if not p.done and p.supported], config.steps)

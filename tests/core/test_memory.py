@@ -53,3 +53,15 @@ def test_large_blocks_come_from_the_heap_and_stay_there() -> None:
 def test_nothing_changes_where_the_c_library_is_not_glibc(monkeypatch) -> None:
     monkeypatch.setattr(memory.sys, "platform", "darwin")
     assert memory.keep_freed_memory() is False
+
+
+def test_only_a_steered_run_keeps_freed_memory(monkeypatch) -> None:
+    from tagbox_gui.core.separation.loading import default_config
+
+    calls: list[bool] = []
+    monkeypatch.setattr(memory, "keep_freed_memory", lambda: calls.append(True) or True)
+    one_pass, steered = default_config("learned"), default_config("light")
+    assert one_pass.steps == 0 and steered.steps > 0
+    assert memory.keep_freed_memory_if_steering([one_pass, one_pass]) is False and calls == []
+    assert memory.keep_freed_memory_if_steering(iter([one_pass, steered])) is True
+    assert calls == [True]

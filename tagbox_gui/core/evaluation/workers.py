@@ -7,7 +7,7 @@ import contextlib
 import multiprocessing
 import queue
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,9 +17,9 @@ import torch
 from tagbox_gui.core.audio.song import Song, load_song
 from tagbox_gui.core.evaluation.pairs import Pair, Timing, separate_source
 from tagbox_gui.core.separation.cache import ModelCache
-from tagbox_gui.core.separation.memory import keep_freed_memory
+from tagbox_gui.core.separation.memory import keep_freed_memory_if_steering
 from tagbox_gui.core.store.models import ModelStore
-from tagbox_gui.core.types import StepResult
+from tagbox_gui.core.types import RunConfig, StepResult
 
 Progress = Callable[[str, StepResult | None], None]
 
@@ -66,8 +66,8 @@ def separate_in_workers(
         steps = manager.Queue()
         tasks = [(set_dir, pair, store, steps) for pair in todo]
         ready = manager.Barrier(jobs)
-        steering = any(pair.config.steps > 0 for pair in todo)
-        with context.Pool(jobs, _start_worker, (threads, ready, steering)) as pool:
+        configs = [pair.config for pair in todo]
+        with context.Pool(jobs, _start_worker, (threads, ready, configs)) as pool:
             results = pool.imap_unordered(_separate_in_worker, tasks)
             for _ in todo:
                 key, timing = _next_result(results, steps, progress)
@@ -101,14 +101,13 @@ _worker_cache = ModelCache()  # each spawned worker imports this module afresh: 
 _READY_TIMEOUT_S = 120.0
 
 
-def _start_worker(threads: int, ready: Any = None, steering: bool = False) -> None:
+def _start_worker(threads: int, ready: Any = None, configs: Sequence[RunConfig] = ()) -> None:
     """Set up a worker; with ``ready`` (a barrier of all of them), wait until every worker is up,
     so that N jobs start N pairs at once rather than the first one up taking them in turn.
-    A worker of ``steering`` runs, which ends with them, keeps its freed memory for the next
-    step (``core.separation.memory``)."""
+    A worker that will make steered runs (of ``configs``), and ends with them, keeps its freed
+    memory for the next step (``core.separation.memory``)."""
     torch.set_num_threads(threads)
-    if steering:
-        keep_freed_memory()
+    keep_freed_memory_if_steering(configs)
     if ready is not None:
         with contextlib.suppress(threading.BrokenBarrierError, OSError, EOFError):
             ready.wait(_READY_TIMEOUT_S)  # a worker that never came up must not hold the rest

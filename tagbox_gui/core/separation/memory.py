@@ -23,6 +23,9 @@ from __future__ import annotations
 import ctypes
 import logging
 import sys
+from collections.abc import Iterable
+
+from tagbox_gui.core.types import RunConfig
 
 log = logging.getLogger(__name__)
 
@@ -47,3 +50,9 @@ def keep_freed_memory() -> bool:
     if not done:
         log.warning("glibc refused mallopt; large blocks are mapped and unmapped as usual")
     return done
+
+
+def keep_freed_memory_if_steering(configs: Iterable[RunConfig]) -> bool:
+    """:func:`keep_freed_memory` when any of these runs steers (steps > 0), since the taggers
+    then run at every step; a run of one pass has nothing to gain. True when it did."""
+    return any(config.steps > 0 for config in configs) and keep_freed_memory()
