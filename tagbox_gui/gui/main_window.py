@@ -5,15 +5,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, QRect, Qt, QTimer, QUrl, Signal, Slot
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
     QDesktopServices,
     QDragEnterEvent,
     QDropEvent,
-    QGuiApplication,
-    QShowEvent,
 )
 from PySide6.QtGui import QKeySequence as Keys
 from PySide6.QtWidgets import (
@@ -22,7 +20,6 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
-    QMainWindow,
     QMessageBox,
     QProgressBar,
     QPushButton,
@@ -37,12 +34,14 @@ from tagbox_gui import APP_NAME
 from tagbox_gui.core.audio.song import Song
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.store.models import ModelStore
+from tagbox_gui.gui.about import about_html
 from tagbox_gui.gui.controller import RunController, RunState
 from tagbox_gui.gui.engine_loader import LOADING_MESSAGE, EngineLoader
 from tagbox_gui.gui.errors import log_dir, show_error
 from tagbox_gui.gui.models_prompt import ModelsPrompt
 from tagbox_gui.gui.playback import Player
 from tagbox_gui.gui.run_view import RunView
+from tagbox_gui.gui.screen_fit import ScreenFit
 from tagbox_gui.gui.settings import AppSettings
 from tagbox_gui.gui.settings_view import SettingsView
 from tagbox_gui.gui.song_loader import LoadedSong, SongLoader
@@ -58,12 +57,11 @@ from tagbox_gui.gui.widgets.tag_panel import TagPanel
 
 log = logging.getLogger(__name__)
 AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.mp3 *.aif *.aiff);;All files (*)"
-DEFAULT_SIZE = (1440, 900)  # at first launch, made smaller where the screen is
 DOCK_WIDTH_LIMIT = 330  # px: a side column never asks for more (it scrolls sideways then)
 ENGINE_FAILED = "The engine could not be loaded; the log says why (Help ▸ Open log folder)."
 
 
-class MainWindow(QMainWindow):
+class MainWindow(ScreenFit):
     """Song views on top, live plots below, tags and settings left, run and stems right.
 
     ``song_loaded(Song)`` fires once an opened song is shown (songs load in the background),
@@ -95,7 +93,6 @@ class MainWindow(QMainWindow):
         self.loader = SongLoader(self)
         self.engine = engine or EngineLoader()
         self.engine.setParent(self)
-        self._watching_screen = False  # fit_to_screen on moving to another screen
         self.loading_bar = QProgressBar(maximum=0, maximumWidth=120, visible=False)
         self.controller = RunController(self)
         self.song_panel = SongPanel()
@@ -354,7 +351,7 @@ class MainWindow(QMainWindow):
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(log_dir())))
 
     def _about(self) -> None:
-        QMessageBox.about(self, f"About {APP_NAME}", self.run_view.about_text())
+        QMessageBox.about(self, f"About {APP_NAME}", about_html())
 
     # ----- the engine -------------------------------------------------------------------
     def _show_engine_loading(self) -> None:
@@ -390,66 +387,9 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self.first_frame.emit)  # once it is painted and shown
         return super().eventFilter(watched, event)
 
-    # ----- size and place --------------------------------------------------------------
-    def available_geometry(self) -> QRect:
-        """Where the window may be: its screen's available geometry (tests replace this)."""
-        screen = self.screen() or QGuiApplication.primaryScreen()
-        return screen.availableGeometry()
-
-    def fit_to_screen(self) -> None:
-        """Shrink and move the window until its frame lies inside the available geometry
-        (never below its minimum size; a maximised or full-screen window is left alone)."""
-        if self.isMaximized() or self.isFullScreen():
-            return
-        space = self.available_geometry()
-        frame, inner = self.frameGeometry(), self.geometry()
-        extra_w, extra_h = frame.width() - inner.width(), frame.height() - inner.height()
-        least = self.minimumSize().expandedTo(self.minimumSizeHint())
-        width = max(min(inner.width(), space.width() - extra_w), least.width())
-        height = max(min(inner.height(), space.height() - extra_h), least.height())
-        if (width, height) != (inner.width(), inner.height()):
-            self.resize(width, height)
-        x = max(space.left(), min(frame.x(), space.x() + space.width() - width - extra_w))
-        y = max(space.top(), min(frame.y(), space.y() + space.height() - height - extra_h))
-        if (x, y) != (frame.x(), frame.y()):
-            self.move(x, y)
-
-    def showEvent(self, event: QShowEvent) -> None:  # Qt override
-        super().showEvent(event)
-        handle = self.windowHandle()
-        if handle is not None and not self._watching_screen:
-            self._watching_screen = True
-            handle.screenChanged.connect(lambda _screen: self.fit_to_screen())
-        QTimer.singleShot(0, self.fit_to_screen)  # the frame's size is known once shown
-
     def _splitters(self) -> dict[str, QSplitter]:
         """The splitters whose positions are remembered, by their settings name."""
         return {"views": self.views, "plots": self.live, "song": self.song_panel.views}
-
-    def save_layout(self) -> None:
-        """Remember the window's geometry, its docks and its splitters' positions."""
-        self.settings.set_window_state("geometry", self.saveGeometry())
-        self.settings.set_window_state("state", self.saveState())
-        for name, splitter in self._splitters().items():
-            self.settings.set_window_state(f"splitter/{name}", splitter.saveState())
-        self.settings.store.sync()
-
-    def _restore_geometry(self) -> None:
-        """The remembered geometry, docks and splitters, kept inside this screen; else a
-        default size that fits it."""
-        geometry = self.settings.window_state("geometry")
-        if geometry is not None and self.restoreGeometry(geometry):
-            state = self.settings.window_state("state")
-            if state is not None:
-                self.restoreState(state)
-        else:
-            space = self.available_geometry()
-            self.resize(min(DEFAULT_SIZE[0], space.width()), min(DEFAULT_SIZE[1], space.height()))
-        for name, splitter in self._splitters().items():
-            state = self.settings.window_state(f"splitter/{name}")
-            if state is not None:
-                splitter.restoreState(state)
-        self.fit_to_screen()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # Qt override
         if self.controller.state is not RunState.IDLE and not self.confirm_quit():

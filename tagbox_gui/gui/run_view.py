@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtWidgets import QLabel, QMessageBox
 
-from tagbox_gui import APP_NAME, __version__
 from tagbox_gui.core.audio.estimates import judges_quiet
 from tagbox_gui.core.audio.export import JUKEBOX_LICENCE
 from tagbox_gui.core.audio.song import Song
@@ -420,10 +419,3 @@ class RunView(QObject):
         accepted = answer == QMessageBox.StandardButton.Yes
         self.w.settings.set_flag(LICENCE_KEY, accepted)
         return accepted
-
-    def about_text(self) -> str:
-        return (
-            f"<b>{APP_NAME} {__version__}</b><p>Separates an instrument you name out of a "
-            "song by steering pretrained music taggers (TagBox, Manilow et al., ICASSP "
-            "2022).</p>"
-        )

@@ -12,6 +12,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QMessageBox
 
+from tagbox_gui import APP_NAME, __version__
 from tagbox_gui.core.audio.files import ExportFormat
 from tagbox_gui.core.audio.song import analysis_span
 from tagbox_gui.core.store.models import ModelStore
@@ -401,6 +402,18 @@ def test_first_launch_without_weights_offers_the_download(
 
 def test_first_launch_with_taggers_says_nothing(window: MainWindow) -> None:
     assert window.models.first_launch_check() is None
+
+
+def test_about_says_what_separates_and_under_which_licences(window, monkeypatch) -> None:
+    shown: list[tuple[str, str]] = []
+    monkeypatch.setattr(QMessageBox, "about", lambda _parent, *text: shown.append(text))
+    about = next(a for a in window.menuBar().actions() if a.text() == "&Help").menu().actions()[-1]
+    about.trigger()
+    [(title, text)] = shown
+    assert title == f"About {APP_NAME}" and f"{APP_NAME} {__version__}" in text
+    # the default backend is the learned separator, not TagBox alone; each licence is named
+    assert "this project's own" in text and "Chen et al." in text and "TagBox" in text
+    assert "MIT" in text and "non-commercial" in text
 
 
 # ----- 8. errors and the log -----------------------------------------------------------
