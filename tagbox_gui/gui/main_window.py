@@ -156,7 +156,7 @@ class MainWindow(ScreenFit):
         side_column.addWidget(meters)
         stems = boxed("Stems (drag into your DAW)", self.stems, margin=6)
         stems.layout().addWidget(self.export_button)
-        self.licence_note = self.run_view.licence_label()
+        self.licence_note = self.exports.licence_label()
         stems.layout().addWidget(self.licence_note)
         side_column.addWidget(stems, 1)  # the stems take the column's free height
         self._dock("Run", side, Qt.DockWidgetArea.RightDockWidgetArea)
@@ -225,7 +225,7 @@ class MainWindow(ScreenFit):
         self.song_panel.region_changed.connect(self.run_view.update_can_run)
         self.audition.transport.position_changed.connect(self.run_view.show_position)
         self.stems.export_failed.connect(lambda text: self.show_message(text))
-        self.stems.set_before_export(self.run_view.licence_accepted)  # drags, like Export…
+        self.stems.set_before_export(self.exports.licence_accepted)  # drags, like Export…
         self.exports.control(self.export_button)
         self.models.models_changed.connect(self._on_models_changed)
         self.controller.state_changed.connect(self._on_controller_state_changed)

@@ -11,10 +11,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Slot
-from PySide6.QtWidgets import QLabel, QMessageBox
 
 from tagbox_gui.core.audio.estimates import judges_quiet
-from tagbox_gui.core.audio.export import JUKEBOX_LICENCE
 from tagbox_gui.core.audio.song import Song
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.job import JobPart
@@ -49,7 +47,6 @@ else:  # imported when first used: they load torch (see tagbox_gui.gui.engine_lo
 
 log = logging.getLogger(__name__)
 FRAME_MS = 33
-LICENCE_KEY = "licence/jukebox_export_accepted"
 
 
 class RunView(QObject):
@@ -364,8 +361,6 @@ class RunView(QObject):
             session.config.backend,
         )
         self.w.set_can_export(True)
-        self._licence.setText(JUKEBOX_LICENCE)
-        self._licence.setVisible(session.config.backend == "jukebox")
         self.w.audition.show_step(snapshot.step, session.config.steps)
 
     def shown_stems(self) -> tuple[tuple[Estimate, dict[str, str]], tuple[str, ...]] | None:
@@ -401,21 +396,3 @@ class RunView(QObject):
     @Slot(float)
     def show_position(self, seconds: float) -> None:
         self.w.song_panel.set_playhead(self.offset + seconds)
-
-    # ----- licence ---------------------------------------------------------------------
-    def licence_label(self) -> QLabel:
-        self._licence = QLabel(wordWrap=True)
-        self._licence.setStyleSheet("color: #d08a2a;")
-        self._licence.setVisible(False)
-        return self._licence
-
-    def licence_accepted(self) -> bool:
-        """Jukebox stems: show the non-commercial licence once before the first export."""
-        if self.session is None or self.session.config.backend != "jukebox":
-            return True
-        if self.w.settings.flag(LICENCE_KEY):
-            return True
-        answer = QMessageBox.question(self.w, "Jukebox licence", JUKEBOX_LICENCE + "\n\nExport?")
-        accepted = answer == QMessageBox.StandardButton.Yes
-        self.w.settings.set_flag(LICENCE_KEY, accepted)
-        return accepted

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QLabel, QMessageBox
 
+from tagbox_gui.core.audio.export import JUKEBOX_LICENCE
 from tagbox_gui.core.audio.files import ExportFormat, existing_files
 from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE
 from tagbox_gui.core.errors import UserError
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from tagbox_gui.gui.run_view import RunView
     from tagbox_gui.gui.run_window import RunWindow
 
+LICENCE_KEY = "licence/jukebox_export_accepted"
 _WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-all")
 
 
@@ -51,6 +53,8 @@ class StemExport(QObject):
         self._available = False
         self._pending: tuple[Future[list[Path]], Path, ExportFormat, str] | None = None
         self._written.connect(self._on_written)
+        self._licence = QLabel(JUKEBOX_LICENCE, wordWrap=True, visible=False)
+        self._licence.setStyleSheet("color: #d08a2a;")
 
     def control(self, control: QPushButton | QAction) -> None:
         """Let ``control`` start an export, enabled only when one can start."""
@@ -65,9 +69,28 @@ class StemExport(QObject):
         return self._pending is not None
 
     def set_available(self, ok: bool) -> None:
-        """Whether there are stems to export."""
+        """Whether there are stems to export (the stem list's); shows their licence, if any."""
         self._available = ok
+        self._licence.setVisible(ok and self._needs_licence())
         self._show_state()
+
+    # ----- the Jukebox licence -----------------------------------------------------------
+    def licence_label(self) -> QLabel:
+        """The note under the stems that Jukebox stems inherit its non-commercial licence."""
+        return self._licence
+
+    def _needs_licence(self) -> bool:
+        return self.w.stems.backend_name == "jukebox"
+
+    def licence_accepted(self) -> bool:
+        """Before a drag or an export of Jukebox stems: its non-commercial licence, asked once
+        (the answer is remembered); True at once for the stems of every other backend."""
+        if not self._needs_licence() or self.w.settings.flag(LICENCE_KEY):
+            return True
+        answer = QMessageBox.question(self.w, "Jukebox licence", JUKEBOX_LICENCE + "\n\nExport?")
+        accepted = answer == QMessageBox.StandardButton.Yes
+        self.w.settings.set_flag(LICENCE_KEY, accepted)
+        return accepted
 
     @Slot()
     def ask(self) -> None:
@@ -101,7 +124,7 @@ class StemExport(QObject):
         is written (no stems, an export under way, the licence or the replacing declined, a
         template that names two stems alike: a dialog says why). :attr:`finished` follows."""
         names_of = self.file_names()
-        if self.busy or names_of is None or not self.run_view.licence_accepted():
+        if self.busy or names_of is None or not self.licence_accepted():
             return None
         try:
             existing = existing_files(folder / (n + fmt.extension) for n in names_of(template))

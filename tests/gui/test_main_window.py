@@ -293,6 +293,7 @@ def test_jukebox_licence_is_shown_before_the_first_export(
     run_to_end(qtbot, window)
     session = window.run_view.session
     session.config = RunConfig(**{**session.config.__dict__, "backend": "jukebox"})
+    window.run_view.show_step(window.run_view.shown.step)  # the stems now are Jukebox's
     asked: list[str] = []
 
     def question(parent, title, text, *args):

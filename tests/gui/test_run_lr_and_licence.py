@@ -56,6 +56,7 @@ def test_jukebox_licence_is_asked_before_the_first_drag(qtbot, window, song_path
     run_to_end(qtbot, window)
     session = window.run_view.session
     session.config = RunConfig(**{**session.config.__dict__, "backend": "jukebox"})
+    window.run_view.show_step(window.run_view.shown.step)  # the stems now are Jukebox's
     answers = [QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes]
     asked: list[str] = []
 
@@ -73,6 +74,25 @@ def test_jukebox_licence_is_asked_before_the_first_drag(qtbot, window, song_path
     assert len(asked) == 2
     assert export_and_wait(qtbot, window, song_path.parent / "out", ExportFormat.WAV16) is not None
     assert len(asked) == 2  # Export… shares the acknowledgement
+
+
+def test_jukebox_stems_of_a_job_ask_for_the_licence_too(qtbot, window, song_path, monkeypatch):
+    # a job has no run session: what decides is the backend of the stems shown
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window)
+    estimate = window.run_view.shown.estimate
+    window.run_view.discard_run()
+    assert window.run_view.session is None and window.licence_note.isHidden()
+    window.stems.set_shared_stems(window.song, {"piano": estimate}, {"piano": {}}, "jukebox")
+    window.set_can_export(True)
+    assert not window.licence_note.isHidden() and "Noncommercial" in window.licence_note.text()
+    asked: list[str] = []
+    monkeypatch.setattr(QMessageBox, "question", lambda _p, _t, text, *a: asked.append(text))
+    assert window.stems.mimeData([window.stems.item(0)]) is None  # not accepted: no drag
+    assert len(asked) == 1 and "Noncommercial" in asked[0]
+    window.run_view.discard_run()
+    assert window.licence_note.isHidden()
 
 
 def test_light_backend_drags_without_a_licence(qtbot, window, song_path, monkeypatch) -> None:

@@ -79,6 +79,7 @@ class StemListView(QListWidget):
         self._paths: list[Path] | None = None
         self._pending: tuple[int, Future[list[Path]]] | None = None
         self._before_export: Callable[[], bool] | None = None
+        self.backend_name: str | None = None  # the backend that made the stems shown
 
     def set_before_export(self, hook: Callable[[], bool] | None) -> None:
         """Call ``hook`` before each drag; False refuses the drag (no file is written)."""
@@ -149,6 +150,7 @@ class StemListView(QListWidget):
         titles = names(DEFAULT_TEMPLATE)
         self._song, self._writer, self._names = song, writer, names
         self._paths, self._pending = None, None
+        self.backend_name = backend_name
         self._serial += 1
         self.clear()
         for index, (name, hint) in enumerate(zip(titles, hints, strict=True)):
@@ -159,7 +161,7 @@ class StemListView(QListWidget):
 
     def clear_stems(self) -> None:
         """Show nothing (e.g. when a new song is loaded)."""
-        self._song = self._writer = self._names = None
+        self._song = self._writer = self._names = self.backend_name = None
         self._paths, self._pending = None, None
         self._serial += 1
         self.clear()
