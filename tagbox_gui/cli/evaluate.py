@@ -211,7 +211,8 @@ def _add_running(group: argparse._ArgumentGroup) -> None:
         "--device",
         default="cpu",
         choices=["auto", "cpu", "cuda", "mps"],
-        help="where to compute; auto takes a GPU if there is one (default: %(default)s)",
+        help="where to compute; auto takes a GPU if there is one (default: %(default)s, unlike "
+        "separate's auto: the project's scores are measured on the CPU)",
     )
     group.add_argument(
         "--threads",
