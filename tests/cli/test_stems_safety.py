@@ -236,3 +236,16 @@ def test_log_json_in_a_new_folder_is_written(
                              "--log-json", log, "-o", tmp_path / "out")  # fmt: skip
     assert code == 0, err
     assert log.is_file()
+
+
+def test_a_song_with_a_long_name_gets_its_stems(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 82 CJK characters: 246 bytes, a file name Linux takes, but not with " - no piano" added.
+    song = write_song(tmp_path / ("月" * 82 + ".wav"))
+    out = tmp_path / "out"
+    code, _, err = _separate(capsys, song, "--tags", "piano", "--model-dir", model_dir, "-o", out)
+    assert code == 0, err
+    stems = sorted(out.iterdir())
+    assert len(stems) == 2 and all(len(p.name.encode()) <= 205 for p in stems)
+    assert all(sf.info(p).frames == sf.info(song).frames for p in stems)

@@ -155,3 +155,16 @@ def test_stems_that_would_share_a_name_are_refused(tmp_path: Path) -> None:
             _song(), {"Piano": _estimate(0.3), "piano": _estimate(0.3)}, tmp_path / "out"
         )
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("song_name", ["月" * 82, "S" * 250, "Ü" * 120])
+def test_a_long_song_name_is_shortened_to_fit(song_name: str) -> None:
+    # A song's own file name may take up to 255 bytes; its stems' names add to it.
+    for template in (DEFAULT_TEMPLATE, "{song} - {stem} ({song})"):
+        names = [
+            *stem_names(song_name, ["piano"], template=template),
+            *shared_stem_names(song_name, ["drums", "bass"], template=template),
+        ]
+        assert all(len(name.encode()) + len(".flac") <= 205 for name in names), names
+        assert all("piano" in name for name in names[:2]) and "drums" in names[2]
+        assert len(set(names)) == len(names)

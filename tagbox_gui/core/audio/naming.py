@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from tagbox_gui.core.errors import AudioError
 
 _MAX_NAME_BYTES = 200  # file names stay well below the 255-byte limit of common file systems
+_MAX_SONG_BYTES = _MAX_NAME_BYTES // 2  # the song's name leaves the rest to what the stem holds
 _ILLEGAL = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')  # Windows' set covers macOS and Linux too
 _RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
 
@@ -45,12 +46,13 @@ def stem_names(
     """File names (without extension) of the separated stem and the residual.
 
     With the default template: ``("<song> - a + b", "<song> - no a + b")``. Characters that
-    Windows, macOS or Linux refuse in a file name are replaced by ``_``; the tag part is
-    shortened (with an ellipsis) so the name stays within file-system limits. AudioError for a
-    template that :func:`check_template` refuses, or that gives a stem an empty name.
+    Windows, macOS or Linux refuse in a file name are replaced by ``_``; the song's name and the
+    tag part are shortened (with an ellipsis) so the name stays within file-system limits.
+    AudioError for a template that :func:`check_template` refuses, or that gives a stem an empty
+    name.
     """
     fields = _template_fields(template)
-    song = _song_field(song_name)
+    song = _song_field(song_name, fields.count("song"))
     label = _stem_label(tags, song, template, fields.count("stem"))
     names = (_name(template, song, label), _name(template, song, f"no {label}"))
     _refuse_same_names(names, template)
@@ -99,8 +101,12 @@ def _template_fields(template: str) -> list[str]:
     return fields
 
 
-def _song_field(song_name: str) -> str:
-    return _sanitise(song_name) or "song"
+def _song_field(song_name: str, uses: int) -> str:
+    """The song's name as ``{song}``: shortened (with an ellipsis) to half of a name's budget,
+    shared by its ``uses``, since a song's own file name may already be as long as file systems
+    allow and the stems' names add to it."""
+    song = _sanitise(song_name) or "song"
+    return _shorten(song, max(8, _MAX_SONG_BYTES // max(1, uses)))
 
 
 def _stem_label(tags: Iterable[str], song: str, template: str, uses: int) -> str:
