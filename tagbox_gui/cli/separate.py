@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import sys
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -141,6 +142,7 @@ def main(args: argparse.Namespace) -> int:
     paths = stem_paths(args.output, song.name, _stem_words(config), _format(args),
                        template=_template(args))  # fmt: skip
     _refuse_existing(paths, args)
+    _check_log_target(args, paths, _inputs(song, [config]))
     steps: list[StepResult] = []
     result = _drive(run, config, steps)
     paths = _export(song, config, result, args)
@@ -176,6 +178,7 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
     paths = shared_stem_paths(args.output, song.name, [p.name for p in parts], _format(args),
                               template=_template(args))  # fmt: skip
     _refuse_existing(paths, args)
+    _check_log_target(args, paths, _inputs(song, [part.config for part in parts]))
     runner = functools.partial(engine.run, measure_residual=False)
     job = run_job(
         parts, song, store, cache, runner, checked=True, second_look=args.refine is not False
@@ -266,6 +269,41 @@ def _refuse_existing(paths: list[Path] | tuple[Path, ...], args: argparse.Namesp
                           f"'{args.output}'; add --overwrite to replace "
                           f"{'it' if len(existing) == 1 else 'them'}, or choose another "
                           "folder with -o")  # fmt: skip
+
+
+def _inputs(song: Song, configs: Iterable[RunConfig]) -> list[Path]:
+    """The audio files a run reads: the song, and the example clips' files."""
+    clips = [Path(c.example.path) for c in configs if c.example and c.example.path is not None]
+    return [song.path, *clips]
+
+
+def _check_log_target(
+    args: argparse.Namespace, stems: Sequence[Path], inputs: Sequence[Path]
+) -> None:
+    """ConfigError if ``--log-json`` would replace a file: a stem of this run or an audio file it
+    reads (never), or any other file already there (unless ``--overwrite``)."""
+    log = args.log_json
+    if log is None:
+        return
+    if any(_same_file(log, path) for path in stems):
+        raise ConfigError(f"--log-json '{log}' is one of the stems this run writes; choose "
+                          "another file")  # fmt: skip
+    if any(_same_file(log, path) for path in inputs):
+        raise ConfigError(f"--log-json '{log}' is an audio file this run reads; choose "
+                          "another file")  # fmt: skip
+    if os.path.lexists(log) and not args.overwrite:
+        raise ConfigError(f"--log-json '{log}' is already there; add --overwrite to replace "
+                          "it, or choose another file")  # fmt: skip
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file (by path, or by the file itself where both exist)."""
+    if os.path.abspath(a) == os.path.abspath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _template(args: argparse.Namespace) -> str:

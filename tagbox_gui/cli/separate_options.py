@@ -189,7 +189,8 @@ def _add_where(out: argparse._ArgumentGroup) -> None:
         "--log-json",
         type=Path,
         metavar="FILE",
-        help="also write the settings and every step's losses to FILE (default: none)",
+        help="also write the settings and every step's losses to FILE (default: none); a file "
+        "already there is replaced only with --overwrite",
     )
 
 

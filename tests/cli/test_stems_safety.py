@@ -8,6 +8,7 @@ none).
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -249,3 +250,47 @@ def test_a_song_with_a_long_name_gets_its_stems(
     stems = sorted(out.iterdir())
     assert len(stems) == 2 and all(len(p.name.encode()) <= 205 for p in stems)
     assert all(sf.info(p).frames == sf.info(song).frames for p in stems)
+
+
+@pytest.mark.parametrize(
+    ("query", "log", "words"),
+    [
+        (("--tags", "piano"), "out/song - piano.wav", "one of the stems this run writes"),
+        (("--each", "piano,strings"), "out/" + EACH[2], "one of the stems this run writes"),
+        (("--tags", "piano"), "song.wav", "an audio file this run reads"),
+        (("--example", "clip.wav:0:1"), "clip.wav", "an audio file this run reads"),
+    ],
+)
+def test_log_json_never_replaces_a_stem_or_an_input(
+    tmp_path: Path,
+    model_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    query: tuple[str, ...],
+    log: str,
+    words: str,
+) -> None:
+    song = write_song(tmp_path / "song.wav")
+    write_song(tmp_path / "clip.wav")
+    before = _contents(tmp_path)
+    query = tuple(str(tmp_path / a) if a.startswith("clip") else a for a in query)
+    code, _, err = _separate(capsys, song, *query, "--overwrite", "--model-dir", model_dir,
+                             "--log-json", tmp_path / log, "-o", tmp_path / "out")  # fmt: skip
+    assert code == 2
+    _one_line(err, words)
+    assert _contents(tmp_path) == before and not (tmp_path / "out").exists()
+
+
+def test_a_log_json_already_there_is_kept_unless_overwrite(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    song = write_song(tmp_path / "song.wav")
+    log = tmp_path / "notes.json"
+    log.write_text("my notes")
+    args = (song, "--tags", "piano", "--model-dir", model_dir, "--log-json", log)
+    code, _, err = _separate(capsys, *args, "-o", tmp_path / "out")
+    assert code == 2
+    _one_line(err, "is already there; add --overwrite")
+    assert log.read_text() == "my notes" and not (tmp_path / "out").exists()
+    code, _, err = _separate(capsys, *args, "--overwrite", "-o", tmp_path / "out")
+    assert code == 0, err
+    assert "config" in json.loads(log.read_text())
