@@ -25,6 +25,22 @@ def fft_sizes(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"'{text}' is not a list of FFT sizes") from None
 
 
+SEED_RANGE = (-(2**63), 2**63 - 1)
+"""The seeds torch takes, with room for the one added per segment."""
+
+
+def seed(text: str) -> int:
+    """A random seed: a whole number in :data:`SEED_RANGE`; else a one-line usage error."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not SEED_RANGE[0] <= value <= SEED_RANGE[1]:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a seed; give a whole number from "
+                                         f"{SEED_RANGE[0]} to {SEED_RANGE[1]}, e.g. 0")  # fmt: skip
+    return value
+
+
 def tagger_spec(text: str) -> TaggerSpec:
     """``ARCH/DATASET`` (e.g. ``fcn/mtat``); a malformed one is a one-line usage error."""
     try:

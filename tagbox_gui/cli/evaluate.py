@@ -30,6 +30,7 @@ from tagbox_gui.cli.common import (
     comma_list,
     describe_backend_defaults,
     fft_sizes,
+    seed,
     tagger_spec,
 )
 from tagbox_gui.core.errors import ConfigError
@@ -205,7 +206,7 @@ def _add_stems(group: argparse._ArgumentGroup) -> None:
 
 def _add_running(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
-        "--seed", type=int, default=0, metavar="N", help="random seed (default: %(default)s)"
+        "--seed", type=seed, default=0, metavar="N", help="random seed (default: %(default)s)"
     )
     group.add_argument(
         "--device",

@@ -16,6 +16,7 @@ from tagbox_gui.cli.common import (
     parse_example,
     parse_example_region,
     parse_region,
+    seed,
     tagger_spec,
 )
 from tagbox_gui.core.errors import ConfigError
@@ -257,7 +258,7 @@ def _add_how(how: argparse._ArgumentGroup) -> None:
         "instrument has a fit; --no-fit asks by the bare prototype)",
     )
     how.add_argument(
-        "--seed", type=int, default=0, metavar="N", help="random seed (default: %(default)s)"
+        "--seed", type=seed, default=0, metavar="N", help="random seed (default: %(default)s)"
     )
     how.add_argument(
         "--threads",

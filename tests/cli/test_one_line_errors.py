@@ -79,6 +79,7 @@ CASES = {
     "region of one number": (f"{SEP} --region 5 -o {{d}}/out", "START:END"),
     "region past the end": (f"{SEP} --region 2:9 -o {{d}}/out", "outside the song"),
     "negative steps": (f"{SEP} --steps -1 -o {{d}}/out", "steps must be 0"),
+    "seed past 64 bits": (f"{SEP} --seed 99999999999999999999 -o {{d}}/out", "is not a seed"),
     "no such format": (f"{SEP} --format mp3 -o {{d}}/out", "invalid choice: 'mp3'"),
     "wanted and avoided": (f"{SEP} --avoid piano -o {{d}}/out", "contradiction"),
     "unknown tag": (f"separate {{d}}/song.wav --tags banjo {LIGHT} -o {{d}}/out", "'banjo'; "),
@@ -120,6 +121,7 @@ CASES = {
     "estimates under a file": ("evaluate {d}/set -o {d}/a-file/est", "is a file, not a folder"),
     "json under a file": ("evaluate {d}/set -o {d}/est --json {d}/a-file/r.json", "--json file"),
     "source in no song": ("evaluate {d}/set -o {d}/est --sources banjo", "no song of"),
+    "evaluate seed past 64 bits": ("evaluate {d}/set -o {d}/e --seed -1" + "0" * 19, "not a seed"),
     "evaluate tagger without dataset": ("evaluate {d}/set -o {d}/e --tagger fcn", "ARCH/DATASET"),
     # models
     "install jukebox without licence": (
