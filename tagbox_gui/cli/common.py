@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable
+import shlex
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tagbox_gui.core.errors import ConfigError
@@ -23,6 +24,29 @@ def fft_sizes(text: str) -> tuple[int, ...]:
         return tuple(int(v) for v in comma_list(text))
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a list of FFT sizes") from None
+
+
+AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif"})
+"""File name endings of the formats the app reads, in lower case."""
+
+
+def split_name_hint(path: Path, extra: Sequence[str]) -> str:
+    """The fix, or '', for words no argument takes that are the rest of ``path``'s name.
+
+    A name with spaces typed without quotes (``tagbox separate My Song.wav``) reaches the
+    command as ``My`` and the stray word ``Song.wav``. When ``path`` is not there and it and
+    the words after it name a file that is, or end in an audio file's ending, the hint says to
+    put the whole name in quotes.
+    """
+    if path.exists():
+        return ""
+    names = [" ".join([str(path), *extra[:count]]) for count in range(len(extra), 0, -1)]
+    whole = next((name for name in names if Path(name).is_file()), None)
+    if whole is None:
+        whole = next((name for name in names if Path(name).suffix.lower() in AUDIO_SUFFIXES), None)
+    return (
+        "" if whole is None else f" (a file name with spaces goes in quotes: {shlex.quote(whole)})"
+    )
 
 
 SEED_RANGE = (-(2**63), 2**63 - 1)

@@ -17,6 +17,7 @@ from tagbox_gui.cli.common import (
     parse_example_region,
     parse_region,
     seed,
+    split_name_hint,
     tagger_spec,
 )
 from tagbox_gui.core.errors import ConfigError
@@ -290,8 +291,12 @@ def stray_words_hint(args: argparse.Namespace, extra: list[str]) -> str:
     """The likely fix for words no argument takes, or ''.
 
     A musician may type ``tagbox separate song.wav piano`` or ``--tags piano guitar``: the
-    instruments are named with ``--tags``, several of them separated by commas.
+    instruments are named with ``--tags``, several of them separated by commas. A song's name
+    with spaces, typed without quotes, is told to go in quotes (``split_name_hint``).
     """
+    quotes = split_name_hint(args.song, extra)
+    if quotes:
+        return quotes
     if args.each or args.example or any(word.startswith("-") for word in extra):
         return ""
     named = ",".join([*(args.tags or ()), *extra])

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tagbox_gui.cli.common import add_model_dir
+from tagbox_gui.cli.common import add_model_dir, split_name_hint
 from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.types import TaggerSpec
 
@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--top", type=int, default=10, metavar="N", help="tags to list (default: 10)"
     )
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, stray_hint=lambda args, extra: split_name_hint(args.file, extra))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -217,3 +217,30 @@ def test_stray_words_name_the_fix(
     assert line.startswith("tagbox separate: error: unrecognized arguments: ")
     assert line.endswith("; see 'tagbox separate --help'")
     assert (hint in line) if hint else ("--tags" not in line.split(" arguments: ")[1])
+
+
+@pytest.mark.parametrize(
+    ("command", "words"),
+    [
+        (["separate", "{d}/My", "Song.wav", "--tags", "piano"], ["Song.wav"]),
+        (["separate", "{d}/My", "Great", "Song.wav", "--each", "drums"], ["Great", "Song.wav"]),
+        (["separate", "{d}/Not", "There.flac", "--tags", "piano"], ["There.flac"]),
+        (["tag", "{d}/My", "Song.wav"], ["Song.wav"]),
+    ],
+)
+def test_a_song_name_split_at_its_spaces_is_told_to_go_in_quotes(
+    tmp_path: Path, command: list[str], words: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tagbox separate My Song.wav` (no quotes): the fix is quotes, not --tags 'piano,Song.wav'."""
+    from tagbox_gui.cli import main
+
+    write_song(tmp_path / "My Song.wav")
+    write_song(tmp_path / "My Great Song.wav")
+    argv = [word.format(d=tmp_path) for word in command]
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "-o", str(tmp_path / "out")] if argv[0] == "separate" else argv)
+    assert stop.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    whole = " ".join([argv[1], *words])
+    assert f"in quotes: '{whole}'" in line and "--tags" not in line.split(" arguments: ")[1]
+    assert not (tmp_path / "out").exists()
