@@ -79,6 +79,7 @@ CASES = {
     "region of one number": (f"{SEP} --region 5 -o {{d}}/out", "START:END"),
     "region past the end": (f"{SEP} --region 2:9 -o {{d}}/out", "outside the song"),
     "negative steps": (f"{SEP} --steps -1 -o {{d}}/out", "steps must be 0"),
+    "threads past the CPUs": (f"{SEP} --threads 100000 -o {{d}}/out", "the logical CPUs here"),
     "seed past 64 bits": (f"{SEP} --seed 99999999999999999999 -o {{d}}/out", "is not a seed"),
     "no such format": (f"{SEP} --format mp3 -o {{d}}/out", "invalid choice: 'mp3'"),
     "wanted and avoided": (f"{SEP} --avoid piano -o {{d}}/out", "contradiction"),

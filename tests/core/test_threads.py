@@ -44,3 +44,11 @@ def test_automatic_is_read_from_torchs_own_default_not_a_setting_made_since() ->
 def test_a_negative_count_is_refused() -> None:
     with pytest.raises(ConfigError, match="0 \\(automatic\\) or more"):
         threads.use_threads(-1)
+
+
+def test_more_threads_than_the_cpus_is_refused(monkeypatch) -> None:
+    # 100000 threads crashed the process (SIGSEGV in libgomp) instead of saying what is wrong.
+    monkeypatch.setattr(threads, "logical_cpus", lambda: 4)
+    assert threads.use_threads(4) == 4
+    with pytest.raises(ConfigError, match="at most 4, the logical CPUs here"):
+        threads.use_threads(5)

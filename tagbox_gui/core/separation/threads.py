@@ -42,12 +42,17 @@ def automatic_threads() -> int:
 def use_threads(threads: int = AUTOMATIC) -> int:
     """Make torch compute on ``threads`` CPU threads (:data:`AUTOMATIC`: :func:`automatic_threads`).
 
-    Returns the count in use. ConfigError for a negative count. Call it in the thread that
-    computes: torch keeps the count per thread (threads started later take the last one set).
+    Returns the count in use. ConfigError for a negative count, or one above the logical CPUs
+    (the most the app's settings offer; far more crashes the process when the threads are
+    made). Call it in the thread that computes: torch keeps the count per thread (threads
+    started later take the last one set).
     """
     if threads < 0:
         raise ConfigError(f"the number of CPU threads must be {AUTOMATIC} (automatic) or more, "
                           f"not {threads}")  # fmt: skip
+    if threads > logical_cpus():
+        raise ConfigError(f"the number of CPU threads must be at most {logical_cpus()}, the "
+                          f"logical CPUs here, not {threads}")  # fmt: skip
     import torch
 
     _torch_default()  # read before it is changed
