@@ -168,3 +168,11 @@ def test_a_long_song_name_is_shortened_to_fit(song_name: str) -> None:
         assert all(len(name.encode()) + len(".flac") <= 205 for name in names), names
         assert all("piano" in name for name in names[:2]) and "drums" in names[2]
         assert len(set(names)) == len(names)
+
+
+def test_a_template_too_long_for_a_file_name_is_refused(tmp_path: Path) -> None:
+    template = "x" * 250 + " {stem}"  # 250 bytes of its own: no stem name fits in 255
+    with pytest.raises(AudioError) as error:
+        check_template(template)
+    assert "too long for a file name" in _one_sentence(error)
+    check_template("x" * 150 + " {stem}")  # long, but the stems' names still fit

@@ -15,6 +15,7 @@ from tagbox_gui.core.errors import AudioError
 
 _MAX_NAME_BYTES = 200  # file names stay well below the 255-byte limit of common file systems
 _MAX_SONG_BYTES = _MAX_NAME_BYTES // 2  # the song's name leaves the rest to what the stem holds
+_MAX_FILE_BYTES = 255 - len(".flac")  # beyond this not even a template's own text fits a name
 _ILLEGAL = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')  # Windows' set covers macOS and Linux too
 _RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
 
@@ -33,7 +34,8 @@ def check_template(template: str) -> None:
 
     It may use the fields ``{song}`` and ``{stem}`` (no format spec or conversion; a brace
     itself is written ``{{`` or ``}}``) and no folder separator (a stem is written in the output
-    folder itself), and it must give a separated stem and its residual names of their own. Whether
+    folder itself), and it must give a separated stem and its residual names of their own, short
+    enough for a file system (its own text under about 250 bytes). Whether
     the stems of a given song and given names all differ depends on those names too:
     :func:`stem_names` and :func:`shared_stem_names` check it.
     """
@@ -49,7 +51,7 @@ def stem_names(
     Windows, macOS or Linux refuse in a file name are replaced by ``_``; the song's name and the
     tag part are shortened (with an ellipsis) so the name stays within file-system limits.
     AudioError for a template that :func:`check_template` refuses, or that gives a stem an empty
-    name.
+    name or one too long for a file name (its own text alone too long).
     """
     fields = _template_fields(template)
     song = _song_field(song_name, fields.count("song"))
@@ -122,6 +124,9 @@ def _name(template: str, song: str, label: str) -> str:
     if not name:
         raise AudioError(f"the name template '{template}' gives the stem '{label}' an empty "
                          "file name; put {stem} in it.")  # fmt: skip
+    if len(name.encode()) > _MAX_FILE_BYTES:
+        raise AudioError(f"the name template '{template[:40]}…' is too long for a file name; "
+                         "shorten it.")  # fmt: skip
     return name
 
 
