@@ -141,8 +141,7 @@ def main(args: argparse.Namespace) -> int:
     run = runner(config, song, store, ModelCache())  # checks every setting
     paths = stem_paths(args.output, song.name, _stem_words(config), _format(args),
                        template=_template(args))  # fmt: skip
-    _refuse_existing(paths, args)
-    _check_log_target(args, paths, _inputs(song, [config]))
+    _check_targets(args, paths, _inputs(song, [config]))
     steps: list[StepResult] = []
     result = _drive(run, config, steps)
     paths = _export(song, config, result, args)
@@ -177,8 +176,7 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
         _prepare(part, song, store, cache)
     paths = shared_stem_paths(args.output, song.name, [p.name for p in parts], _format(args),
                               template=_template(args))  # fmt: skip
-    _refuse_existing(paths, args)
-    _check_log_target(args, paths, _inputs(song, [part.config for part in parts]))
+    _check_targets(args, paths, _inputs(song, [part.config for part in parts]))
     runner = functools.partial(engine.run, measure_residual=False)
     job = run_job(
         parts, song, store, cache, runner, checked=True, second_look=args.refine is not False
@@ -256,6 +254,19 @@ def _check_outputs(args: argparse.Namespace) -> None:
     check_folder(args.output)
     if args.log_json is not None:
         check_file(args.log_json, "--log-json file")
+
+
+def _check_targets(args: argparse.Namespace, stems: Sequence[Path], inputs: Sequence[Path]) -> None:
+    """ConfigError, before the first step, for a file this run must not write: a stem that is
+    an audio file it reads (never, not even with ``--overwrite``), a stem already there (unless
+    ``--overwrite``), or a ``--log-json`` file that is either (:func:`_check_log_target`)."""
+    for stem in stems:
+        if any(_same_file(stem, path) for path in inputs):
+            raise ConfigError(f"the stem '{stem.name}' would replace an audio file this run "
+                              "reads; choose another folder with -o or another "
+                              "--name-template")  # fmt: skip
+    _refuse_existing(stems, args)
+    _check_log_target(args, stems, inputs)
 
 
 def _refuse_existing(paths: list[Path] | tuple[Path, ...], args: argparse.Namespace) -> None:

@@ -294,3 +294,28 @@ def test_a_log_json_already_there_is_kept_unless_overwrite(
     code, _, err = _separate(capsys, *args, "--overwrite", "-o", tmp_path / "out")
     assert code == 0, err
     assert "config" in json.loads(log.read_text())
+
+
+@pytest.mark.parametrize(
+    ("song_name", "query"),
+    [
+        ("piano.wav", ("--tags", "piano")),  # the song's own name is the stem's
+        ("song.wav", ("--each", "drums,organ=organ.wav:0:1")),  # an example clip's
+    ],
+)
+def test_a_stem_never_replaces_an_input_even_with_overwrite(
+    tmp_path: Path,
+    model_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    song_name: str,
+    query: tuple[str, ...],
+) -> None:
+    song = write_song(tmp_path / song_name)
+    write_song(tmp_path / "organ.wav")
+    query = tuple(a.replace("organ.wav", str(tmp_path / "organ.wav")) for a in query)
+    before = _contents(tmp_path)
+    code, _, err = _separate(capsys, song, *query, "--name-template", "{stem}", "--overwrite",
+                             "--model-dir", model_dir, "-o", tmp_path)  # fmt: skip
+    assert code == 2
+    _one_line(err, "would replace an audio file this run reads")
+    assert _contents(tmp_path) == before
