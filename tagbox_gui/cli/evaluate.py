@@ -249,8 +249,13 @@ def build_config(args: argparse.Namespace) -> RunConfig:
     return default_config(args.backend, **{k: v for k, v in changes.items() if v is not None})
 
 
-def check_set(set_dir: Path, sources: tuple[str, ...] | None = None) -> None:
-    """A clear error for a folder that is not a complete set, or sources none of its songs has."""
+def check_set(
+    set_dir: Path, sources: tuple[str, ...] | None = None, score_from: float = 0.0
+) -> None:
+    """A clear error for a folder that is not a complete set, sources none of its songs has,
+    or a ``--score-from`` that every song ends before (nothing would be scored)."""
+    import soundfile as sf
+
     from tagbox_gui.core.evaluation import scoring
 
     if not set_dir.is_dir():
@@ -261,6 +266,11 @@ def check_set(set_dir: Path, sources: tuple[str, ...] | None = None) -> None:
     if unknown:
         raise ConfigError(f"no song of '{set_dir}' has a source '{unknown[0]}'; its sources are "
                           f"{', '.join(known)}")  # fmt: skip
+    if score_from > 0:
+        longest = max(sf.info(str(set_dir / song / "mix.flac")).duration for song, _ in songs)
+        if score_from >= longest:
+            raise ConfigError(f"--score-from {score_from:g} leaves nothing to score: every song "
+                              f"of '{set_dir}' ends by {longest:.1f} s")  # fmt: skip
 
 
 def check_outputs(args: argparse.Namespace) -> None:
@@ -310,7 +320,7 @@ def main(args: argparse.Namespace) -> int:
 
     _check_numbers(args)
     sources = tuple(args.sources) if args.sources else None
-    check_set(args.set_dir, sources)
+    check_set(args.set_dir, sources, args.score_from)
     check_outputs(args)
     config = build_config(args)
     keep_freed_memory_if_steering([config])  # the process ends with the run

@@ -438,3 +438,9 @@ def test_score_from_leaves_the_example_clip_out_of_the_scores(
     assert [s.n_windows for s in whole] != [s.n_windows for s in rescored]
     assert main([*args[:-2], "--score-from", "-1"]) == 2
     assert "--score-from" in capsys.readouterr().err
+    # past the end of every song: refused before anything is separated, not an empty report
+    longest = max(soundfile.info(str(p)).duration for p in tiny_set.glob("*/mix.flac"))
+    fresh = tmp_path / "fresh"
+    past = [a.replace(str(est), str(fresh)) for a in args[:-2]]
+    assert main([*past, "--score-from", f"{longest:g}"]) == 2
+    assert "leaves nothing to score" in capsys.readouterr().err and not fresh.exists()
