@@ -145,3 +145,5 @@ def test_bad_input_is_one_line(
     fcn = model_dir / "taggers" / "mtat" / "fcn" / "best_model.pth"
     args = (str(drums), "--tagger", "musicnn/mtat", "--weights", str(fcn))
     assert "does not hold musicnn/mtat" in _fails_in_one_line(capsys, *args)
+    folder = (str(drums), "--weights", str(fcn.parent))
+    assert f"{fcn.parent} is a folder" in _fails_in_one_line(capsys, *folder)

@@ -170,6 +170,9 @@ _LOAD_ERRORS = (
 def read_state_dict(path: Path, spec: TaggerSpec) -> dict[str, Tensor]:
     """Load a plain state dict of tensors without running pickled code; ModelError if unusable."""
     path = Path(path)
+    if path.is_dir():
+        raise ModelError(f"the {spec} tagger weights must be a file, and {path} is a folder; "
+                         "point --weights at the weights file in it")  # fmt: skip
     if not path.is_file():
         raise ModelError(
             f"the {spec} tagger weights are missing: {path} does not exist; "
