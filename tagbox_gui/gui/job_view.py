@@ -84,10 +84,13 @@ def _update(event: JobEvent) -> JobUpdate:
 class JobView(QObject):
     """Starts jobs and routes their progress and results to the window's views.
 
-    ``stem_loaded(str)`` fires when the stem of that name is playing in the transport.
+    ``stem_loaded(str)`` fires when the stem of that name is playing in the transport;
+    ``audition_loading()`` just before the transport is loaded with the whole song (and the
+    stems against it), whose material then starts at 0 s of the song.
     """
 
     stem_loaded = Signal(str)
+    audition_loading = Signal()
     _stem_read = Signal(int, str, object, object)  # serial, name, stem or None, rest or why
 
     def __init__(self, window: RunWindow, cache: ModelCache) -> None:
@@ -237,6 +240,7 @@ class JobView(QObject):
             transport.replace("separated", stem)  # the position is kept
             transport.replace("residual", rest)
         else:
+            self.audition_loading.emit()
             transport.load({"mix": self.song.data, "separated": stem, "residual": rest},
                            self.song.rate)  # fmt: skip
             transport.set_loop_region(None)

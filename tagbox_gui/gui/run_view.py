@@ -62,6 +62,7 @@ class RunView(QObject):
         self._engine_run: Callable[..., engine.RunGenerator] | None = None  # see engine_run
         self.session: RunSession | None = None  # the current single run
         self.jobs = JobView(window, cache)  # a job of several instruments
+        self.jobs.audition_loading.connect(self._on_jobs_audition_loading)
         self.job_active = False  # the current (or last) run is a job
         self.shown: Snapshot | None = None
         self.offset = 0.0  # where the transport's material starts in the song (seconds)
@@ -385,6 +386,10 @@ class RunView(QObject):
         self.w.audition.transport.load({"mix": song.data}, song.rate)
         self.w.audition.transport.set_loop_region(None)
         self.update_can_run()
+
+    @Slot()
+    def _on_jobs_audition_loading(self) -> None:
+        self.offset = 0.0  # a job's stems play against the whole song, not a run's region
 
     @Slot(float)
     def seek_song(self, seconds: float) -> None:

@@ -19,8 +19,11 @@ from tagbox_gui.core.types import (
 )
 
 
-def fake_preview(step: int, length: int, fft_sizes: tuple[int, ...] = (1024, 512)) -> Preview:
-    """A preview whose separated audio is a sine of rising amplitude, so steps differ."""
+def fake_preview(
+    step: int, length: int, fft_sizes: tuple[int, ...] = (1024, 512), start: int = 0
+) -> Preview:
+    """A preview whose separated audio is a sine of rising amplitude, so steps differ; its
+    estimate covers ``length`` samples of the analysis signal from ``start``."""
     t = np.arange(length, dtype=np.float32) / ANALYSIS_RATE
     separated = (0.01 * step * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
     masks = {}
@@ -28,7 +31,7 @@ def fake_preview(step: int, length: int, fft_sizes: tuple[int, ...] = (1024, 512
         frames = 1 + length // (n // 2)
         masks[n] = np.full((n // 2 + 1, frames), min(1.0, step / 100), dtype=np.float32)
     image = np.linspace(0, 1, 64 * 40, dtype=np.float32).reshape(64, 40) * (step % 7) / 7
-    return Preview(separated, image, Estimate(start=0, length=length, masks=masks))
+    return Preview(separated, image, Estimate(start=start, length=length, masks=masks))
 
 
 def fake_run(
@@ -39,10 +42,12 @@ def fake_run(
     tag: float = 0.0,
     received: list[Command] | None = None,
     started: threading.Event | None = None,
+    start: int = 0,
 ):
     """Yields ``config.steps`` StepResults; honours STOP, SET_LR and PREVIEW like the engine.
 
-    ``tag`` is added to every loss so a test can tell which run a step came from.
+    ``tag`` is added to every loss so a test can tell which run a step came from; the
+    estimates cover ``length`` samples of the analysis signal from ``start`` (the region's).
     """
     if started is not None:
         started.set()
@@ -56,9 +61,9 @@ def fake_run(
         total = tag + 1.0 / step
         preview = None
         if want_preview or step % config.preview_every == 0 or step == config.steps:
-            preview = fake_preview(step, length, config.fft_sizes)
+            preview = fake_preview(step, length, config.fft_sizes, start)
         if best is None or total < best[1]:
-            best = (step, total, preview or fake_preview(step, length, config.fft_sizes))
+            best = (step, total, preview or fake_preview(step, length, config.fft_sizes, start))
         probs = {t: step / config.steps for t in wanted}
         result = StepResult(
             step,
@@ -82,7 +87,7 @@ def fake_run(
         if command is not None and command.kind is CommandKind.PREVIEW:
             want_preview = True
     if best is None:  # a one-pass run (0 steps): the first estimate is the result
-        best = (0, float("nan"), fake_preview(0, length, config.fft_sizes))
+        best = (0, float("nan"), fake_preview(0, length, config.fft_sizes, start))
     return _result(best, config.steps, stopped=False)
 
 
