@@ -241,8 +241,10 @@ class RunView(QObject):
 
     def discard_run(self) -> None:
         """A new song: stop any run and forget its results (and the examples of the old song)."""
+        self.w.live.clear()
+        self.w.run_panel.clear()
         if self.w.controller.state is not RunState.IDLE:
-            self.w.controller.stop()
+            self.w.controller.stop()  # the panel says "Stopping…" until it has ended
         self.session, self.shown, self._latest = None, None, None
         self.jobs.discard()
         self.job_active = False
@@ -292,7 +294,8 @@ class RunView(QObject):
         self._on_frame()
         self._frame.stop()
         session = self.session
-        if session is None:
+        if session is None:  # the run (or job) of a song that was replaced: nothing to show
+            self.w.run_panel.finished("")
             return
         session.result = result
         if result is None or result.estimate is None:

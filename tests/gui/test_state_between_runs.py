@@ -6,8 +6,9 @@ import pytest
 
 from tagbox_gui.core.audio.song import analysis_span
 from tagbox_gui.core.types import Region
+from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.main_window import MainWindow
-from tests.gui.fake_engine import fake_run
+from tests.gui.fake_engine import fake_run, write_song
 from tests.gui.window_helpers import make_window, open_song, run_to_end
 
 
@@ -48,3 +49,36 @@ def test_the_playhead_of_a_job_after_a_run_of_a_region_is_in_the_song(qtbot, win
     assert window.song_panel.waveform.playhead() == pytest.approx(1.0)
     window.run_view.seek_song(3.0)  # a click on the waveform at 3 s plays from there
     assert transport.player.position == pytest.approx(3.0)
+
+
+def test_a_new_song_shows_nothing_of_the_old_songs_run(qtbot, window, song_path, tmp_path):
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window, steps=6, preview_every=3)
+    live, panel = window.live, window.run_panel
+    assert live.loss.count == 6 and live.mask.image is not None and live.meters.tags
+    open_song(qtbot, window, write_song(tmp_path / "Other.wav", seconds=8.0))
+    qtbot.wait(100)  # a frame of the 30 Hz timer
+    assert live.loss.count == 0 and live.loss.curve_data("total")[0].size == 0
+    assert live.mask.image is None  # not the old song's mask, on the old song's time axis
+    assert live.meters.tags == () and live.meters.empty.isVisibleTo(live.meters)
+    assert panel.status.text() == "" and panel.labels["step"].text() == "–"
+    assert panel.progress.value() <= 0
+
+
+def test_a_new_song_during_a_run_does_not_leave_it_stopping(
+    qtbot, model_dir, settings, song_path, tmp_path
+) -> None:
+    window = make_window(qtbot, model_dir, settings, backend="light", delay=0.01)
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    window.settings_panel.steps.setValue(5000)
+    assert window.run_view.start() is not None
+    qtbot.waitUntil(lambda: window.live.loss.count >= 2, timeout=3000)
+    with qtbot.waitSignal(window.controller.run_finished, timeout=5000):
+        open_song(qtbot, window, write_song(tmp_path / "Other.wav", seconds=8.0))
+    qtbot.wait(100)
+    assert window.controller.state is RunState.IDLE and window.run_panel.run.isEnabled()
+    assert "Stopping" not in window.run_panel.status.text()
+    assert window.live.loss.count == 0
+    window.controller.shutdown(5000)

@@ -53,6 +53,12 @@ class LivePanel(QSplitter):
         self._meter_values = None
         self._drawn_steps = -1
 
+    def clear(self) -> None:
+        """Show no run at all (a new song): no curves, no meters, no mask."""
+        self.reset([], [])
+        self._mask = None
+        self.mask.clear()
+
     def push(self, step: StepResult) -> None:
         """Store a step (no drawing here)."""
         self.loss.append(step.step, step.total, step.losses)

@@ -45,6 +45,13 @@ class MaskView(QWidget):
         """The array on screen (bands, frames), or None before the first mask."""
         return self._image.image
 
+    def clear(self) -> None:
+        """Show no mask (as before the first one)."""
+        self._image.clear()
+        self._frame = None
+        self.plot_item.getAxis("bottom").setStyle(showValues=False)
+        self.plot_item.showLabel("bottom", False)
+
     def set_image(self, mask: np.ndarray, region: Region | None = None) -> None:
         """Show ``mask`` (log-frequency bands, frames) in [0, 1]; with ``region`` the x axis
         is in seconds, else in frames."""

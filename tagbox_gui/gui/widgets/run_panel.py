@@ -161,6 +161,15 @@ class RunPanel(QWidget):
         self.run.setToolTip(reason or "Start separating (Ctrl+R)")
         self.run.setEnabled(ok and self.state is RunState.IDLE)
 
+    def clear(self) -> None:
+        """Show no run (a new song): no progress, times, instruments or status."""
+        self.clock.reset(0)
+        self._part_names = []
+        self.parts.setVisible(False)
+        self.progress.reset()
+        self.status.setText("")
+        self._show_times()
+
     def started(self, total_steps: int, what: str) -> None:
         """A single run of ``total_steps`` began."""
         self._part_names = []
