@@ -180,6 +180,8 @@ class RunView(QObject):
         parts = self.parts()
         settings = w.settings_panel.settings()
         self.jobs.discard()
+        w.stems.clear_stems()  # the last run's: Export all… and drags wait for this run's
+        w.set_can_export(False)
         self.job_active = len(parts) > 1
         if self.job_active:
             self.session, self.shown, self._latest = None, None, None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from tagbox_gui.core.audio.song import analysis_span
@@ -23,6 +25,7 @@ def window(qtbot, model_dir, settings) -> MainWindow:
         return fake_run(config, length=length, start=start)
 
     w.run_view.engine_run = engine_run
+    w.confirm_quit = lambda: True  # a test that fails during a run closes it without asking
     yield w
     w.controller.shutdown(5000)
 
@@ -82,3 +85,27 @@ def test_a_new_song_during_a_run_does_not_leave_it_stopping(
     assert "Stopping" not in window.run_panel.status.text()
     assert window.live.loss.count == 0
     window.controller.shutdown(5000)
+
+
+def test_a_new_run_offers_no_stems_until_it_has_some(qtbot, window, song_path) -> None:
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window, steps=3, preview_every=1)
+    assert window.stems.count() == 2 and window.export_button.isEnabled()
+    blocked = threading.Event()
+
+    def engine_run(config, song, store, cache):
+        blocked.wait(10)  # the job's first instrument has not made a step yet
+        return fake_run(config, length=analysis_span(song, config.region)[1])
+
+    window.run_view.engine_run = engine_run
+    window.picker.set_picked("drums", True)
+    with qtbot.waitSignal(window.controller.run_finished, timeout=20_000):
+        assert window.run_view.start() is not None  # a job: drums and piano
+        try:  # Export all… would say "There are no stems yet": it is off, and the list agrees
+            assert window.exports.file_names() is None
+            assert not window.export_button.isEnabled() and not window.export_action.isEnabled()
+            assert window.stems.count() == 0 and window.stems.backend_name is None
+        finally:
+            blocked.set()
+    assert window.stems.count() == 3 and window.export_button.isEnabled()
