@@ -157,6 +157,7 @@ class Player:
         """
         if not sources:
             raise ValueError("load() needs at least one source")
+        position = self.position  # in seconds (a pending seek counts): the rate may change
         self.pause()
         self._close_stream()
         channels = max(_as_2d(data).shape[1] for data in sources.values())
@@ -168,7 +169,7 @@ class Player:
             self._source = next(iter(self._buffers))
         self._active = self._buffers[self._source]
         self._loop = None
-        self._frame = min(self._frame, self._length)
+        self._frame = min(round(position * self._rate), self._length)
         self._seek_done = self._seek[0]
 
     def replace(self, name: str, data: np.ndarray) -> None:

@@ -114,6 +114,19 @@ def test_seek_while_playing_applies_on_next_callback(player: Player) -> None:
     assert player.position == pytest.approx(1.0)
 
 
+def test_load_at_another_rate_keeps_the_position_in_seconds(player: Player) -> None:
+    player.seek(0.4)  # 400 frames at RATE
+    player.load({"mix": ramp(3000)}, 2 * RATE)  # e.g. the song's 48 kHz after 44.1 kHz
+    assert player.position == pytest.approx(0.4)
+    player.play()
+    pull(player, 10)
+    player.seek(0.6)  # pending: the callback has not run since
+    player.load({"mix": ramp(1000)}, RATE)
+    assert player.position == pytest.approx(0.6)
+    player.play()
+    np.testing.assert_array_equal(pull(player, 3)[:, 0], [600, 601, 602])
+
+
 def test_replace_swaps_current_source_atomically(player: Player) -> None:
     player.set_source("separated")
     player.play()
