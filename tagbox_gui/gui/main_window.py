@@ -226,6 +226,7 @@ class MainWindow(ScreenFit):
         self.audition.transport.position_changed.connect(self.run_view.show_position)
         self.stems.export_failed.connect(lambda text: self.show_message(text))
         self.stems.set_before_export(self.exports.licence_accepted)  # drags, like Export…
+        self.stems.set_write_ahead(self.exports.may_write_ahead)
         self.exports.control(self.export_button)
         self.models.models_changed.connect(self._on_models_changed)
         self.controller.state_changed.connect(self._on_controller_state_changed)

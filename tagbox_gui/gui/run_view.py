@@ -319,6 +319,7 @@ class RunView(QObject):
         )
         if self.w.audition.following:
             self.show_step(result.best_step)
+        self.w.stems.prepare()  # written in the background: the first drag starts at once
 
     @staticmethod
     def _quiet_note(session: RunSession) -> str:

@@ -82,6 +82,11 @@ class StemExport(QObject):
     def _needs_licence(self) -> bool:
         return self.w.stems.backend_name == "jukebox"
 
+    def may_write_ahead(self) -> bool:
+        """Whether the stems shown may be written before a drag asks for them: not Jukebox
+        stems whose licence is still to be accepted."""
+        return not self._needs_licence() or self.w.settings.flag(LICENCE_KEY)
+
     def licence_accepted(self) -> bool:
         """Before a drag or an export of Jukebox stems: its non-commercial licence, asked once
         (the answer is remembered); True at once for the stems of every other backend."""

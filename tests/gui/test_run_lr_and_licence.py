@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
@@ -68,7 +70,9 @@ def test_jukebox_licence_is_asked_before_the_first_drag(qtbot, window, song_path
     items = [window.stems.item(0), window.stems.item(1)]
     assert window.stems.mimeData(items) is None  # declined: no drag, no file written
     assert len(asked) == 1 and "Noncommercial" in asked[0]
-    assert window.stems._paths is None and window.stems._session_dir is None
+    jukebox_folder = window.stems._export_job()[1]  # where the Jukebox stems would go
+    assert window.stems._paths is None and not jukebox_folder.exists()
+    assert window.stems.prepare() is None and not jukebox_folder.exists()  # nor ahead of time
     assert window.stems.mimeData(items) is not None  # asked again, accepted
     assert window.stems.mimeData(items) is not None  # once accepted, never asked again
     assert len(asked) == 2
@@ -93,6 +97,18 @@ def test_jukebox_stems_of_a_job_ask_for_the_licence_too(qtbot, window, song_path
     assert len(asked) == 1 and "Noncommercial" in asked[0]
     window.run_view.discard_run()
     assert window.licence_note.isHidden()
+
+
+def test_the_stems_of_a_run_are_written_before_the_first_drag(qtbot, window, song_path):
+    # a whole 4-minute song's stems take about 2 s to write: not on the GUI thread at the drag
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window)
+    folder = window.stems._export_job()[1]
+    qtbot.waitUntil(lambda: len(list(folder.glob("*.wav"))) == 2, timeout=5000)  # no drag yet
+    written = sorted(folder.glob("*.wav"))
+    mime = window.stems.mimeData([window.stems.item(0), window.stems.item(1)])
+    assert sorted(Path(url.toLocalFile()) for url in mime.urls()) == written
 
 
 def test_light_backend_drags_without_a_licence(qtbot, window, song_path, monkeypatch) -> None:

@@ -79,11 +79,17 @@ class StemListView(QListWidget):
         self._paths: list[Path] | None = None
         self._pending: tuple[int, Future[list[Path]]] | None = None
         self._before_export: Callable[[], bool] | None = None
+        self._write_ahead: Callable[[], bool] | None = None
         self.backend_name: str | None = None  # the backend that made the stems shown
 
     def set_before_export(self, hook: Callable[[], bool] | None) -> None:
         """Call ``hook`` before each drag; False refuses the drag (no file is written)."""
         self._before_export = hook
+
+    def set_write_ahead(self, allowed: Callable[[], bool] | None) -> None:
+        """Ask ``allowed()`` whether :meth:`prepare` may write the stems shown before their
+        first drag (None: always), e.g. not before a licence is accepted."""
+        self._write_ahead = allowed
 
     def set_stems(
         self,
@@ -170,9 +176,12 @@ class StemListView(QListWidget):
         """Start writing the stems in a worker thread, so that a later drag starts at once.
 
         Optional (e.g. when a run finishes); a drag before it is done waits for it. Returns
-        the pending write (None when there is nothing to write or it is written already).
+        the pending write (None when there is nothing to write, it is written already, or it
+        may not be written ahead: :meth:`set_write_ahead`).
         """
         if self._song is None or self._paths is not None:
+            return None
+        if self._write_ahead is not None and not self._write_ahead():
             return None
         if self._pending is None:
             job = self._export_job()  # captured now: a later result cannot change what it writes
