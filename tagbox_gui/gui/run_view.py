@@ -337,6 +337,9 @@ class RunView(QObject):
             self.jobs.on_failed(error)
             return
         self._frame.stop()
+        if self.session is None:  # the run (or job) of a song that was replaced: logged only
+            self.w.run_panel.finished("")
+            return
         self.w.run_panel.finished("The run failed.")
         show_error(self.w, error, "The run failed", logged=True)
 

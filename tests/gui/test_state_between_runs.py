@@ -109,3 +109,29 @@ def test_a_new_run_offers_no_stems_until_it_has_some(qtbot, window, song_path) -
         finally:
             blocked.set()
     assert window.stems.count() == 3 and window.export_button.isEnabled()
+
+
+def test_a_replaced_run_that_fails_while_stopping_says_nothing(
+    qtbot, window, song_path, tmp_path, monkeypatch
+) -> None:
+    from tagbox_gui.gui import run_view
+
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    release = threading.Event()
+
+    def engine_run(config, song, store, cache):
+        release.wait(10)  # still working when the next song is opened
+        raise MemoryError("ran out of memory while stopping")
+        yield  # a generator, as the engine's run is
+
+    window.run_view.engine_run = engine_run
+    shown: list[tuple] = []
+    monkeypatch.setattr(run_view, "show_error", lambda *args, **kw: shown.append(args))
+    assert window.run_view.start() is not None
+    open_song(qtbot, window, write_song(tmp_path / "Other.wav", seconds=8.0))
+    with qtbot.waitSignal(window.controller.run_failed, timeout=5000):
+        release.set()
+    qtbot.wait(50)
+    assert shown == []  # the run of a song no longer open: logged, not a dialog
+    assert window.controller.state is RunState.IDLE and window.run_panel.status.text() == ""
