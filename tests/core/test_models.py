@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
+import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -230,6 +231,8 @@ def test_reset_while_reading_is_a_download_error(
                 raise ConnectionResetError(104, "Connection reset by peer")
             return super().read(size)
 
+        read1 = read  # what the download calls on a response
+
     monkeypatch.setattr(dl.urllib.request, "urlopen", lambda *a, **k: Resetting(b"x" * 10**6))
     with pytest.raises(DownloadError, match=r"connection lost \(ConnectionResetError"):
         ModelStore(tmp_path, base_urls=["http://127.0.0.1:1"]).fetch(FCN)
@@ -275,6 +278,32 @@ def test_cancel_from_another_thread(tmp_path: Path, http_server, model_dir: Path
     cancel.set()
     worker.join(10)
     assert not worker.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], DownloadCancelled)
+    assert _files(tmp_path) == []
+
+
+def test_cancel_is_prompt_on_a_slow_server(tmp_path: Path, http_server, model_dir: Path) -> None:  # noqa: F811
+    """A cancel takes effect on the next bytes to arrive, not once a whole 256 KiB chunk has:
+    at 64 KiB a second that was 4 s (a slower server: minutes)."""
+    slow = http_server(model_dir, chunk_delay=1.0)  # 64 KiB a second
+    store = ModelStore(tmp_path, base_urls=[slow.url])
+    cancel, started = threading.Event(), threading.Event()
+    outcome: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            store.fetch("musicnn/mtat", progress=lambda d, t: d and started.set(), cancel=cancel)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    assert started.wait(10)
+    began = time.monotonic()
+    cancel.set()
+    worker.join(10)
+    assert not worker.is_alive()
+    assert time.monotonic() - began < 2.0  # one chunk of the server's: at most 1 s
     assert len(outcome) == 1 and isinstance(outcome[0], DownloadCancelled)
     assert _files(tmp_path) == []
 
@@ -385,3 +414,22 @@ def test_copy_stream_without_content_length_uses_size_hint() -> None:
     assert calls[0] == (0, 99) and calls[-1] == (len(data), 99)
     with pytest.raises(dl.TransferFailed, match=f"after {len(data)} of {len(data) + 1} bytes"):
         dl.copy_stream(io.BytesIO(data), io.BytesIO(), len(data) + 1)
+
+
+def test_a_full_disk_on_the_last_buffered_bytes_is_a_model_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bytes still in the file's buffer are written when it closes: a full disk there is the
+    same one-line error as during the transfer, and nothing is kept."""
+    if not Path("/dev/full").exists():
+        pytest.skip("needs /dev/full")
+    real_fdopen = dl.os.fdopen
+
+    def full_disk(fd: int, mode: str) -> object:
+        dl.os.close(fd)
+        return real_fdopen(dl.os.open("/dev/full", dl.os.O_WRONLY), mode)
+
+    monkeypatch.setattr(dl.os, "fdopen", full_disk)
+    with pytest.raises(ModelError, match="free some disk space"):
+        dl.write_checked(tmp_path / "model.pth", None, lambda out: out.write(b"x" * 100) and "")
+    assert _files(tmp_path) == []

@@ -9,6 +9,7 @@ removed and the target is left as it was.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -94,8 +95,15 @@ def write_checked(target: Path, sha256: str | None, fill: Callable[[BinaryIO], s
         ) from exc
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as out:
+        out = os.fdopen(fd, "wb")
+        try:
             digest = fill(out)
+            _write(out, b"", flush=True)  # what is still buffered: a full disk shows here
+            out.close()
+        except BaseException:
+            with contextlib.suppress(OSError):  # the buffer of a file about to be removed
+                out.close()
+            raise
         if sha256 is not None and digest != sha256:
             raise ChecksumMismatch(f"checksum mismatch: sha256 {digest[:12]}…, not {sha256[:12]}…")
         os.replace(tmp, target)
@@ -157,15 +165,18 @@ def copy_stream(
     """Copy ``src`` to ``out`` in chunks and return the sha256.
 
     http.client returns b"" rather than raising when a connection closes before Content-Length
-    bytes arrived, so the count is checked against ``length`` here.
+    bytes arrived, so the count is checked against ``length`` here. Where ``src`` has
+    ``read1`` (an HTTP response, a buffered file) it is used: it returns what has arrived
+    instead of waiting for a whole chunk, so a cancel on a slow server takes effect at once.
     """
+    read: Callable[[int], bytes] = getattr(src, "read1", src.read)
     digest = hashlib.sha256()
     total = length if length is not None else size_hint
     done = 0
     _report(progress, done, total)
     while True:
         raise_if_cancelled(cancel)
-        chunk = src.read(CHUNK)
+        chunk = read(CHUNK)
         if not chunk:
             break
         _write(out, chunk)
@@ -183,9 +194,11 @@ def raise_if_cancelled(cancel: threading.Event | None) -> None:
         raise DownloadCancelled("download cancelled; nothing was kept")
 
 
-def _write(out: BinaryIO, chunk: bytes) -> None:
+def _write(out: BinaryIO, chunk: bytes, flush: bool = False) -> None:
     try:
         out.write(chunk)
+        if flush:
+            out.flush()
     except OSError as exc:
         # Not a TransferFailed: another mirror would not help with a full disk.
         raise ModelError(
