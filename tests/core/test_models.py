@@ -308,6 +308,35 @@ def test_cancel_is_prompt_on_a_slow_server(tmp_path: Path, http_server, model_di
     assert _files(tmp_path) == []
 
 
+def test_cancel_is_prompt_on_a_stalled_server(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+) -> None:
+    """A server that stops sending mid-file: a cancel ends the download at once, as a cancel
+    (not after the 30 s socket timeout, as a connection failure)."""
+    stalled = http_server(model_dir, chunk_delay=60.0)  # one 64 KiB chunk, then silence
+    store = ModelStore(tmp_path, base_urls=[stalled.url])
+    cancel, started = threading.Event(), threading.Event()
+    outcome: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            store.fetch("musicnn/mtat", progress=lambda d, t: d and started.set(), cancel=cancel)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    assert started.wait(10)
+    time.sleep(0.3)  # the reader is now waiting for bytes that do not come
+    cancel.set()
+    worker.join(5)
+    assert not worker.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], DownloadCancelled)
+    assert _files(tmp_path) == []
+
+
 def test_mirrors_are_tried_in_order(tmp_path: Path, http_server, model_dir: Path) -> None:  # noqa: F811
     broken = http_server(model_dir, fault=Fault.CORRUPT)
     missing = http_server(model_dir, fault=Fault.NOT_FOUND)
