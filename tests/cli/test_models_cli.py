@@ -113,7 +113,7 @@ def test_fetch_jukebox_requires_licence(
 ) -> None:
     source = tmp_path / "mirror" / "jukebox" / "vqvae.pth.tar"
     source.parent.mkdir(parents=True)
-    source.write_bytes(b"stand-in weights" * 500)
+    source.write_bytes(b"PK\x03\x04" + b"stand-in weights" * 500)  # starts like a checkpoint
     server = http_server(tmp_path / "mirror")
     monkeypatch.setenv(ENV_BASE_URL, server.url)
     store = tmp_path / "store"

@@ -27,6 +27,8 @@ from tagbox_gui.core.types import TaggerSpec
 from tests.httpserver import Fault, FileServer, closed_port_url, http_server  # noqa: F401
 
 FCN = "fcn/mtat"
+CHECKPOINT_HEAD = b"PK\x03\x04"  # how torch.save's (zip) files start
+ERROR_PAGE = b"<!DOCTYPE html><html><body>Sign in to continue</body></html>\n" * 50
 FCN_REL = "taggers/mtat/fcn/best_model.pth"
 LOCAL = [  # the checkpoints the shared model folder holds
     TaggerSpec(a, d)
@@ -49,10 +51,11 @@ def server(http_server, model_dir: Path) -> FileServer:  # noqa: F811
 
 @pytest.fixture
 def jukebox_mirror(tmp_path: Path) -> Path:
-    """A mirror folder with a stand-in Jukebox file (its real checksum is unknown anyway)."""
+    """A mirror folder with a stand-in Jukebox file (its real checksum is unknown anyway): it
+    starts as torch.save's files do, the one check a file without a known checksum gets."""
     root = tmp_path / "mirror"
     (root / "jukebox").mkdir(parents=True)
-    (root / "jukebox" / "vqvae.pth.tar").write_bytes(bytes(range(256)) * 1000)
+    (root / "jukebox" / "vqvae.pth.tar").write_bytes(CHECKPOINT_HEAD + bytes(range(256)) * 1000)
     return root
 
 
@@ -376,6 +379,43 @@ def test_jukebox_needs_licence_acceptance(
     assert path == tmp_path / "store" / "jukebox" / "vqvae.pth.tar"
     assert path.read_bytes() == (jukebox_mirror / "jukebox" / "vqvae.pth.tar").read_bytes()
     assert store.has_jukebox() and store.jukebox_path() == path
+    assert store.verify(JUKEBOX) == "unknown checksum"
+
+
+def test_a_page_that_is_no_checkpoint_is_not_installed(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    jukebox_mirror: Path,
+) -> None:
+    """Without a known checksum, what a server sends must at least be a PyTorch checkpoint:
+    an HTML page (a proxy's sign-in page, a mirror's error page sent with 200) is refused and
+    the next mirror tried."""
+    portal = tmp_path / "portal"
+    (portal / "jukebox").mkdir(parents=True)
+    (portal / "jukebox" / "vqvae.pth.tar").write_bytes(ERROR_PAGE)
+    first = http_server(portal)
+    store = ModelStore(tmp_path / "store", base_urls=[first.url])
+    with pytest.raises(DownloadError, match="not a PyTorch checkpoint"):
+        store.fetch(JUKEBOX, accept_license=True)
+    assert _files(tmp_path / "store") == []
+    store = ModelStore(tmp_path / "store", base_urls=[first.url, http_server(jukebox_mirror).url])
+    path = store.fetch(JUKEBOX, accept_license=True)
+    assert path.read_bytes() == (jukebox_mirror / "jukebox" / "vqvae.pth.tar").read_bytes()
+
+
+def test_a_stored_file_that_is_no_checkpoint_is_corrupt_and_fetched_again(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    jukebox_mirror: Path,
+) -> None:
+    """The loader calls such a file corrupt and says to fetch it again: verify must say so too,
+    and fetch (without --force) must replace it, not answer that it is already there."""
+    store = ModelStore(tmp_path / "store", base_urls=[http_server(jukebox_mirror).url])
+    store.location(JUKEBOX).parent.mkdir(parents=True)
+    store.location(JUKEBOX).write_bytes(ERROR_PAGE)
+    assert store.verify(JUKEBOX) == "mismatch"
+    path = store.fetch(JUKEBOX, accept_license=True)
+    assert path.read_bytes() == (jukebox_mirror / "jukebox" / "vqvae.pth.tar").read_bytes()
     assert store.verify(JUKEBOX) == "unknown checksum"
 
 

@@ -14,7 +14,7 @@ from tests.httpserver import Fault, http_server  # noqa: F401  (fixture)
 
 FCN = "fcn/mtat"
 CRNN = "crnn/mtat"
-HCNN = "hcnn/mtat"  # no checksum in the registry: any file is accepted
+HCNN = "hcnn/mtat"  # no checksum in the registry: any checkpoint-like file is accepted
 
 
 def open_dialog(qtbot, store: ModelStore) -> ModelsDialog:
@@ -35,11 +35,12 @@ def click(qtbot, button) -> None:
 
 
 def mirror(tmp_path: Path, relpath: str, size: int) -> Path:
-    """A folder laid out like the store holding ``relpath`` with ``size`` bytes."""
+    """A folder laid out like the store holding ``relpath`` with ``size`` bytes, which start as
+    torch.save's (zip) files do: a file without a known checksum must look like a checkpoint."""
     root = tmp_path / "mirror"
     target = root / relpath
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(bytes(range(256)) * (size // 256))
+    target.write_bytes(b"PK\x03\x04" + bytes(range(256)) * (size // 256 - 1) + bytes(252))
     return root
 
 
@@ -51,7 +52,7 @@ def test_statuses_present_missing_verified_corrupt(qtbot, tmp_path: Path, model_
     store.location(CRNN).parent.mkdir(parents=True)
     store.location(CRNN).write_bytes(b"not a checkpoint")
     store.location(HCNN).parent.mkdir(parents=True)
-    store.location(HCNN).write_bytes(b"unknown")
+    store.location(HCNN).write_bytes(b"PK\x03\x04unknown")  # starts like a checkpoint
     dialog = open_dialog(qtbot, store)
     assert dialog.tree.topLevelItemCount() == len(REGISTRY)
     assert dialog.status(FCN) == "verified"

@@ -32,6 +32,9 @@ CANCEL_POLL = 0.1  # seconds between looks at the cancel event during a read
 Progress = Callable[[int, int | None], None]
 """Transfer progress: ``(bytes done, bytes in total or None when unknown)``."""
 
+Acceptance = Callable[[Path], str | None]
+"""A last check of a received file: None if it is acceptable, else what is wrong with it."""
+
 
 class DownloadCancelled(DownloadError):
     """The download was cancelled; nothing was kept."""
@@ -58,12 +61,14 @@ def download(
     cancel: threading.Event | None = None,
     timeout: float = 30.0,
     size_hint: int | None = None,
+    accept: Acceptance | None = None,
 ) -> None:
     """Fetch ``target`` from the first of ``urls`` that delivers it intact.
 
     Raises TransferFailed listing every URL's failure, DownloadCancelled when ``cancel`` is
     set, ModelError when the folder cannot be written. ``size_hint`` is the total reported to
-    ``progress`` when the server sends no Content-Length.
+    ``progress`` when the server sends no Content-Length. ``accept`` (see :func:`write_checked`)
+    may refuse what a URL delivered; the next URL is then tried.
     """
     failures: list[str] = []
     for url in urls:
@@ -72,7 +77,7 @@ def download(
             return fetch_url(url, out, progress, cancel, timeout, size_hint)
 
         try:
-            write_checked(target, sha256, fill)
+            write_checked(target, sha256, fill, accept)
             return
         except TransferFailed as exc:
             raise_if_cancelled(cancel)  # the failure was the cancel cutting the connection
@@ -87,8 +92,17 @@ def copy_file(src: Path, target: Path, sha256: str | None) -> None:
         write_checked(target, sha256, lambda out: copy_stream(reader, out, length))
 
 
-def write_checked(target: Path, sha256: str | None, fill: Callable[[BinaryIO], str]) -> None:
-    """Let ``fill`` write a temp file beside ``target`` and return its sha256; check, rename."""
+def write_checked(
+    target: Path,
+    sha256: str | None,
+    fill: Callable[[BinaryIO], str],
+    accept: Acceptance | None = None,
+) -> None:
+    """Let ``fill`` write a temp file beside ``target`` and return its sha256; check, rename.
+
+    ``accept(temp file)``, where given, is asked too and may refuse the file: ``None`` accepts
+    it, a string says what is wrong with it (raised as TransferFailed).
+    """
     try:
         fd, tmp_name = _create_temp(target)
     except OSError as exc:
@@ -109,6 +123,9 @@ def write_checked(target: Path, sha256: str | None, fill: Callable[[BinaryIO], s
             raise
         if sha256 is not None and digest != sha256:
             raise ChecksumMismatch(f"checksum mismatch: sha256 {digest[:12]}…, not {sha256[:12]}…")
+        problem = accept(tmp) if accept is not None else None
+        if problem is not None:
+            raise TransferFailed(problem)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)  # already gone after a successful rename

@@ -13,8 +13,9 @@ Its root is, in order: the ``root`` argument (CLI ``--model-dir``), ``$TAGBOX_MO
 ``platformdirs.user_cache_dir("tagbox-gui")/models``.
 
 Downloads stream into a temporary file beside the target while hashing, check the sha256 where
-the registry knows it, and only then rename the file into place, so a failed, corrupt or
-cancelled download leaves nothing behind. A model's URLs are tried in order (mirrors).
+the registry knows it (else that the file is a PyTorch checkpoint at all, not e.g. an HTML
+error page), and only then rename the file into place, so a failed, corrupt or cancelled
+download leaves nothing behind. A model's URLs are tried in order (mirrors).
 
 Mirror override: ``ModelStore(base_urls=[...])`` or ``$TAGBOX_MODEL_BASE_URL`` (several URLs
 separated by whitespace) replaces every model's upstream URLs by ``<base>/<store path>``, e.g.
@@ -258,13 +259,17 @@ class ModelStore:
         return "present" if self.location(name).is_file() else "missing"
 
     def verify(self, name: str) -> Verification:
-        """Compare the stored file with the registry's size and sha256."""
+        """Compare the stored file with the registry's size and sha256.
+
+        Where no sha256 is known, a file that is not a PyTorch checkpoint at all (see
+        :func:`is_torch_checkpoint`) is a ``mismatch`` too, so that fetch replaces it.
+        """
         info = model_info(name)
         target = self.location(info.name)
         if not target.is_file():
             return "missing"
         if info.sha256 is None:
-            return "unknown checksum"
+            return "unknown checksum" if is_torch_checkpoint(target) else "mismatch"
         if info.size is not None and target.stat().st_size != info.size:
             return "mismatch"  # no need to hash a file of the wrong size
         with target.open("rb") as src:
@@ -313,6 +318,7 @@ class ModelStore:
                 cancel=cancel,
                 timeout=self.timeout,
                 size_hint=info.size,
+                accept=None if info.sha256 is not None else _a_checkpoint,
             )
         except TransferFailed as exc:
             raise DownloadError(
@@ -388,6 +394,13 @@ def is_torch_checkpoint(path: Path) -> bool:
     except OSError:
         return False
     return head.startswith(b"PK\x03\x04") or head == _TORCH_LEGACY_MAGIC
+
+
+def _a_checkpoint(path: Path) -> str | None:
+    """What a download without a known sha256 must be at least: a PyTorch checkpoint."""
+    if is_torch_checkpoint(path):
+        return None
+    return "what it sent is not a PyTorch checkpoint (an error or sign-in page?)"
 
 
 def _prepare_folder(folder: Path) -> None:
