@@ -187,3 +187,26 @@ def test_closing_cancels_a_download(qtbot, tmp_path: Path, http_server) -> None:
         dialog.reject()
     assert finished.args == [HCNN, "cancelled"]
     assert not store.location(HCNN).exists()
+
+
+def test_a_failed_download_over_a_corrupt_file_still_shows_it_corrupt(
+    qtbot,
+    tmp_path: Path,
+    http_server,  # noqa: F811
+) -> None:
+    """The file the failed download would have replaced is still the corrupt one: the dialog
+    must keep saying so (and keep Download enabled), not call it "present"."""
+    server = http_server(tmp_path, fault=Fault.NOT_FOUND)
+    store = ModelStore(tmp_path / "store", base_urls=[server.url])
+    store.location(FCN).parent.mkdir(parents=True)
+    store.location(FCN).write_bytes(b"not a checkpoint")
+    dialog = open_dialog(qtbot, store)
+    assert dialog.status(FCN) == "mismatch"
+    dialog.select_model(FCN)
+    with qtbot.waitSignal(dialog.job_finished, timeout=10_000) as finished:
+        click(qtbot, dialog.download_button)
+    assert finished.args == [FCN, "failed"]
+    wait_idle(qtbot, dialog)
+    assert dialog.status(FCN) == "mismatch"
+    assert dialog._item(FCN).text(3) == "corrupt (checksum mismatch)"
+    assert dialog.download_button.isEnabled()

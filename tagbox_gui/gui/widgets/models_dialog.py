@@ -232,10 +232,11 @@ class ModelsDialog(QDialog):
         self.progress.setVisible(False)
         self.cancel_button.setEnabled(False)
         self._set_status(name, self.store.status(name))
+        if self.store.status(name) == "present":  # new, or the file that was there: check it
+            self._verify_one(name)
         if outcome == "installed":
             self.message.setText(f"{name} is installed in {self.store.location(name)}.")
             self.models_changed.emit()
-            self._verify_one(name)
         elif outcome == "cancelled":
             self.message.setText(f"Download of {name} cancelled; nothing was kept.")
         else:
