@@ -130,7 +130,8 @@ class _ProgressBar:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    """Check each model; 1 if a file mismatches, a model named is missing, or none is there."""
+    """Check each model; 1 if a file mismatches or cannot be read, a model named is missing, or
+    none is there."""
     store = _store(args)
     names = [model_info(name).name for name in args.names] or list(REGISTRY)
     width = max(len(name) for name in names)
@@ -138,11 +139,15 @@ def _verify(args: argparse.Namespace) -> int:
     for name, result in results.items():
         print(f"{name.ljust(width)}  {result}")
     mismatches = [name for name, result in results.items() if result == "mismatch"]
+    unreadable = [name for name, result in results.items() if result == "unreadable"]
     missing = [name for name, result in results.items() if result == "missing"]
     if mismatches:
         print(f"tagbox: {len(mismatches)} model file(s) do not match their checksum; "
               "download them again with `tagbox models fetch NAME --force`",
               file=sys.stderr)  # fmt: skip
+    elif unreadable:
+        print(f"tagbox: {', '.join(unreadable)} cannot be read in {store.root}; check the "
+              "files' permissions", file=sys.stderr)  # fmt: skip
     elif args.names and missing:
         print(f"tagbox: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not "
               f"installed in {store.root}; download with `tagbox models fetch NAME`",

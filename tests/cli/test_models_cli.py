@@ -80,6 +80,18 @@ def test_verify_mismatch_exits_non_zero(
     assert "tagbox models fetch NAME --force" in captured.err
 
 
+def test_verify_says_which_file_cannot_be_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / FCN_REL
+    target.parent.mkdir(parents=True)
+    target.symlink_to("/proc/self/mem")  # its first byte cannot be read, even by root
+    assert main(["models", "verify", "fcn/mtat", "--model-dir", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.split() == ["fcn/mtat", "unreadable"]
+    assert captured.err.count("\n") == 1 and "fcn/mtat cannot be read" in captured.err
+
+
 def test_fetch_downloads_with_progress_bar(
     tmp_path: Path, mirror: FileServer, model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

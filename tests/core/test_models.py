@@ -182,6 +182,21 @@ def test_verify_detects_mismatch(tmp_path: Path, model_dir: Path) -> None:
     assert store.verify(FCN) == "verified"
 
 
+UNREADABLE = Path("/proc/self/mem")  # a regular file whose first byte cannot be read (EIO),
+# even by root, who can read any file whatever its permissions
+
+
+def test_a_file_that_cannot_be_read_is_unreadable_not_a_crash(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path)
+    target = store.location(FCN)
+    target.parent.mkdir(parents=True)
+    target.symlink_to(UNREADABLE)
+    assert store.verify(FCN) == "unreadable"
+    with pytest.raises(ModelError, match=r"cannot be read .*check its permissions"):
+        ModelStore(tmp_path / "other").install_file(FCN, UNREADABLE)
+    assert not (tmp_path / "other").exists()
+
+
 # --- downloads ------------------------------------------------------------------------------
 
 

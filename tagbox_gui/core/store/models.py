@@ -65,7 +65,7 @@ ENV_MODEL_DIR = "TAGBOX_MODEL_DIR"
 ENV_BASE_URL = "TAGBOX_MODEL_BASE_URL"
 JUKEBOX = "jukebox-vqvae-5b"
 Status = Literal["present", "missing"]
-Verification = Literal["verified", "mismatch", "missing", "unknown checksum"]
+Verification = Literal["verified", "mismatch", "missing", "unknown checksum", "unreadable"]
 
 TAGGER_URL = (
     "https://github.com/minzwon/sota-music-tagging-models/raw/master/models/"
@@ -262,18 +262,24 @@ class ModelStore:
         """Compare the stored file with the registry's size and sha256.
 
         Where no sha256 is known, a file that is not a PyTorch checkpoint at all (see
-        :func:`is_torch_checkpoint`) is a ``mismatch`` too, so that fetch replaces it.
+        :func:`is_torch_checkpoint`) is a ``mismatch`` too, so that fetch replaces it. A file
+        that cannot be read (its permissions, a failing disk) is ``unreadable``.
         """
         info = model_info(name)
         target = self.location(info.name)
         if not target.is_file():
             return "missing"
-        if info.sha256 is None:
-            return "unknown checksum" if is_torch_checkpoint(target) else "mismatch"
-        if info.size is not None and target.stat().st_size != info.size:
-            return "mismatch"  # no need to hash a file of the wrong size
-        with target.open("rb") as src:
-            digest = hashlib.file_digest(src, "sha256").hexdigest()
+        try:
+            with target.open("rb") as src:
+                head = src.read(len(_TORCH_LEGACY_MAGIC))  # a file that cannot be read says so
+                if info.sha256 is None:
+                    return "unknown checksum" if _checkpoint_head(head) else "mismatch"
+                if info.size is not None and os.fstat(src.fileno()).st_size != info.size:
+                    return "mismatch"  # no need to hash a file of the wrong size
+                src.seek(0)
+                digest = hashlib.file_digest(src, "sha256").hexdigest()
+        except OSError:
+            return "unreadable"
         return "verified" if digest == info.sha256 else "mismatch"
 
     def available_taggers(self) -> list[TaggerSpec]:
@@ -350,6 +356,12 @@ class ModelStore:
         filename = info.relpath.rsplit("/", 1)[-1]
         if not src.is_file():
             raise ModelError(f"{src} is not a file; choose the downloaded {filename}")
+        try:
+            with src.open("rb") as handle:
+                handle.read(1)
+        except OSError as exc:
+            raise ModelError(f"{src} cannot be read ({exc.strerror or exc}); check its "
+                             "permissions, or choose another copy") from exc  # fmt: skip
         if check is not None and info.sha256 is None:  # a known sha256 proves the file
             check(info.name, src)
         target = self.location(info.name)
@@ -390,9 +402,13 @@ def is_torch_checkpoint(path: Path) -> bool:
     checkpoint is for its loader to check."""
     try:
         with Path(path).open("rb") as handle:
-            head = handle.read(len(_TORCH_LEGACY_MAGIC))
+            return _checkpoint_head(handle.read(len(_TORCH_LEGACY_MAGIC)))
     except OSError:
         return False
+
+
+def _checkpoint_head(head: bytes) -> bool:
+    """Whether a file that starts with ``head`` starts like one torch.save writes."""
     return head.startswith(b"PK\x03\x04") or head == _TORCH_LEGACY_MAGIC
 
 

@@ -41,6 +41,7 @@ STATUS_TEXT = {
     "verified": "verified",
     "mismatch": "corrupt (checksum mismatch)",
     "unknown checksum": "present (no checksum known)",
+    "unreadable": "cannot be read (check its permissions)",
 }
 NAME, TITLE, LICENCE, STATUS = range(4)
 PROGRESS_INTERVAL = 0.05  # seconds between progress signals: the bar needs no more
