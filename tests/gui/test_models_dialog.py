@@ -210,3 +210,34 @@ def test_a_failed_download_over_a_corrupt_file_still_shows_it_corrupt(
     assert dialog.status(FCN) == "mismatch"
     assert dialog._item(FCN).text(3) == "corrupt (checksum mismatch)"
     assert dialog.download_button.isEnabled()
+
+
+def test_an_older_check_does_not_overwrite_a_newer_one(qtbot, tmp_path: Path, model_dir) -> None:
+    import threading
+
+    store = ModelStore(tmp_path / "store")
+    store.location(CRNN).parent.mkdir(parents=True)
+    store.location(CRNN).write_bytes(b"not a checkpoint")
+    real_verify, first_check = store.verify, threading.Event()
+    calls: list[str] = []
+
+    def verify(name: str) -> str:
+        calls.append(name)
+        if len(calls) == 1:  # the check the dialog starts on opening: slow, of the old file
+            status = real_verify(name)
+            first_check.wait(10)
+            return status
+        return real_verify(name)
+
+    store.verify = verify
+    dialog = ModelsDialog(store)
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: calls == [CRNN], timeout=5000)  # read the corrupt file, still busy
+    shutil.copyfile(require(model_dir / "taggers/mtat/crnn/best_model.pth"), store.location(CRNN))
+    dialog._verify_one(CRNN)  # as after an install: a newer check of the new file
+    qtbot.waitUntil(lambda: dialog.status(CRNN) == "verified", timeout=5000)
+    first_check.set()  # the old check ends now with "mismatch"
+    with qtbot.waitSignal(dialog.verification_finished, timeout=5000):
+        pass
+    qtbot.wait(50)
+    assert dialog.status(CRNN) == "verified"

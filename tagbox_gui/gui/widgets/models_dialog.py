@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from superqt.utils import create_worker
+from superqt.utils import GeneratorWorker, create_worker
 
 from tagbox_gui.core.errors import UserError
 from tagbox_gui.core.store.download import DownloadCancelled
@@ -108,6 +108,7 @@ class ModelsDialog(QDialog):
         self._job_name = ""
         self._verifier: object | None = None
         self._statuses: dict[str, str] = {}
+        self._checks: dict[str, int] = {}  # per model, the newest check started: older drop
         self._relay = _ProgressRelay(self)
         self._relay.progressed.connect(self._on_relay_progressed)
         self._build()
@@ -179,12 +180,8 @@ class ModelsDialog(QDialog):
     def verify_all(self) -> None:
         """Check every installed model's checksum in the background."""
         names = [n for n in REGISTRY if self.store.status(n) == "present"]
-        for name in names:
-            self._set_status(name, "verifying")
-        worker = create_worker(self._verify_each, names)
-        worker.yielded.connect(self._on_verifier_yielded)
+        worker = self._start_checks(names)
         worker.finished.connect(self._on_verifier_finished)
-        self._verifier = worker
         worker.start()
 
     def download(self, name: str) -> None:
@@ -249,19 +246,31 @@ class ModelsDialog(QDialog):
         self._on_job_returned((self._job_name, "failed", f"unexpected error: {exc!r}"))
 
     def _verify_one(self, name: str) -> None:
-        self._set_status(name, "verifying")
-        worker = create_worker(self._verify_each, [name])
+        self._start_checks([name]).start()
+
+    def _start_checks(self, names: list[str]) -> GeneratorWorker:
+        """A worker (not started) that checks ``names``; a check started later for a model
+        supersedes this one's result for it (the file may have changed since)."""
+        checks = []
+        for name in names:
+            self._checks[name] = self._checks.get(name, 0) + 1
+            checks.append((name, self._checks[name]))
+            self._set_status(name, "verifying")
+        worker = create_worker(self._verify_each, checks)
         worker.yielded.connect(self._on_verifier_yielded)
         self._verifier = worker
-        worker.start()
+        return worker
 
-    def _verify_each(self, names: list[str]) -> Iterator[tuple[str, str]]:
-        for name in names:  # runs in the worker thread: hashing a file takes a while
-            yield name, self.store.verify(name)
+    def _verify_each(self, checks: list[tuple[str, int]]) -> Iterator[tuple[str, int, str]]:
+        for name, check in checks:  # runs in the worker thread: hashing a file takes a while
+            yield name, check, self.store.verify(name)
 
     # ----- slots -------------------------------------------------------------------------
-    def _on_verifier_yielded(self, result: tuple[str, str]) -> None:
-        self._set_status(*result)
+    def _on_verifier_yielded(self, result: tuple[str, int, str]) -> None:
+        name, check, status = result
+        if check != self._checks[name]:
+            return  # a newer check of this model is under way, or done
+        self._set_status(name, status)
         self._update_buttons()
 
     def _on_verifier_finished(self) -> None:
