@@ -219,7 +219,8 @@ def _add_running(group: argparse._ArgumentGroup) -> None:
         "--threads",
         type=int,
         metavar="N",
-        help="CPU threads of each separation (default: torch's, divided among the --jobs)",
+        help="CPU threads of each separation, at most the logical CPUs (default: torch's, "
+        "divided among the --jobs)",
     )
     group.add_argument(
         "--jobs",
@@ -339,14 +340,14 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _check_numbers(args: argparse.Namespace) -> None:
-    """ConfigError for a thread or job count under 1 or a negative --score-from; the threads
-    are set."""
-    import torch
+    """ConfigError for a thread count under 1 or above the logical CPUs, a job count under 1
+    or a negative --score-from; the threads are set."""
+    from tagbox_gui.core.separation.threads import use_threads
 
     if args.threads is not None:
         if args.threads < 1:
             raise ConfigError("--threads must be at least 1")
-        torch.set_num_threads(args.threads)
+        use_threads(args.threads)
     if args.jobs < 1:
         raise ConfigError("--jobs must be at least 1")
     if not 0.0 <= args.score_from < float("inf"):

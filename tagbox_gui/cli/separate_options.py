@@ -266,8 +266,9 @@ def _add_how(how: argparse._ArgumentGroup) -> None:
         type=int,
         default=0,
         metavar="N",
-        help="CPU threads to compute on; 0: all the CPUs but one, at most torch's default "
-        "(default: %(default)s); on a busy machine fewer threads can be much faster",
+        help="CPU threads to compute on, at most the logical CPUs; 0: all the CPUs but one, at "
+        "most torch's default (default: %(default)s); on a busy machine fewer threads can be "
+        "much faster",
     )
     how.add_argument(
         "--device",
