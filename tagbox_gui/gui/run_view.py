@@ -14,8 +14,9 @@ from PySide6.QtCore import QObject, QTimer, Slot
 
 from tagbox_gui.core.audio.estimates import judges_quiet
 from tagbox_gui.core.audio.song import Song
+from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.separation.cache import ModelCache
-from tagbox_gui.core.separation.job import JobPart
+from tagbox_gui.core.separation.job import JobPart, check_sharing
 from tagbox_gui.core.separation.snapshots import DEFAULT_BUDGET_BYTES, Snapshot, SnapshotStore
 from tagbox_gui.core.separation.threads import use_threads
 from tagbox_gui.core.types import (
@@ -110,7 +111,19 @@ class RunView(QObject):
         names = [p.name for p in parts]
         if len(set(names)) < len(names):
             return "Two stems have the same name; remove one of them."
-        return self.w.settings_panel.problem()
+        return self._sharing_problem(parts) or self.w.settings_panel.problem()
+
+    def _sharing_problem(self, parts: list[JobPart]) -> str:
+        """Why the stems of ``parts`` could not share the song (``job.check_sharing``), or ''."""
+        assert self.w.song is not None
+        try:
+            check_sharing(parts, self.w.song)
+        except ConfigError as exc:
+            if len({p.config.region for p in parts}) > 1:  # an example among picks in a region
+                return ('An example is separated in the whole song: tick "Run on the whole '
+                        'song" to separate the other instruments with it.')  # fmt: skip
+            return f"{str(exc)[:1].upper()}{str(exc)[1:]}."
+        return ""
 
     def _learned(self) -> bool:
         return self.w.settings_panel.settings().backend == "learned"

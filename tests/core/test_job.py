@@ -18,7 +18,7 @@ from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.job import JobPart, JobResult, job_units, refines, run_job
 from tagbox_gui.core.separation.loading import default_config
 from tagbox_gui.core.store.models import ModelStore
-from tagbox_gui.core.types import Command, CommandKind, Example, Mode
+from tagbox_gui.core.types import Command, CommandKind, Example, Mode, Region
 
 RATE = 44_100
 
@@ -188,3 +188,36 @@ def test_a_stop_inside_a_steered_part_drops_that_part(model_dir, cache) -> None:
 def test_every_part_is_checked_before_anything_runs(tmp_path, cache, parts, message) -> None:
     with pytest.raises(ConfigError, match=message):
         run_job(parts, _song(), ModelStore(tmp_path), cache)
+
+
+def _in(region: Region | None, part: JobPart) -> JobPart:
+    return JobPart(part.name, replace(part.config, region=region))
+
+
+@pytest.mark.parametrize(
+    ("parts", "message"),
+    [
+        # the window's picks: an instrument in the selected region, an example in the whole song
+        ([_in(Region(1.0, 3.0), _parts("bass")[0]), *_parts(organ=Example(None, 1.0, 3.0))],
+         "'organ' would be separated in the whole song and 'bass' in 1-3 s"),
+        ([_parts("bass")[0], _in(Region(1.0, 3.0), _parts("drums")[0])], "same one"),
+        ([_parts("bass")[0], JobPart("drums", replace(_parts("drums")[0].config,
+                                                      fft_sizes=(2048, 1024)))], "FFT sizes"),
+        ([_parts("bass")[0], JobPart("drums", replace(_parts("drums")[0].config,
+                                                      mode=Mode.FREE))], "free mode"),
+    ],
+)  # fmt: skip
+def test_parts_whose_stems_cannot_share_are_refused_before_anything_runs(
+    tmp_path, cache, parts, message
+) -> None:
+    runs = []
+
+    def runner(*args):  # no part may run: it would be lost when sharing fails at the end
+        runs.append(args)
+        return engine.run(*args)
+
+    with pytest.raises(ConfigError, match=message):
+        _drive(run_job(parts, _song(), ModelStore(tmp_path), cache, runner))
+    assert runs == []
+    same = [_in(Region(0.0, 6.0), _parts("bass")[0]), *_parts("drums")]  # the whole song twice
+    run_job(same, _song(), ModelStore(tmp_path), cache, runner).close()

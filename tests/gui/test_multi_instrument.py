@@ -222,6 +222,24 @@ def test_picks_examples_and_tags_make_one_part_each(qtbot, model_dir, settings, 
     window.controller.shutdown(5000)
 
 
+def test_an_example_with_instruments_in_a_region_asks_for_the_whole_song(
+    qtbot, model_dir, settings, song_path
+) -> None:
+    window = make_window(qtbot, model_dir, settings, backend="learned")
+    open_song(qtbot, window, song_path)
+    panel, picker = window.song_panel, window.picker
+    panel.whole_song.setChecked(False)
+    panel.set_region(Region(2.0, 6.0))
+    picker.example_name.setText("lead")
+    picker.add_example_button.click()  # "lead" is separated in the whole song
+    picker.set_picked("bass", True)  # in the region: the stems could not share the song
+    assert "Run on the whole song" in window.run_view.problem()
+    assert not window.run_panel.run.isEnabled()
+    panel.whole_song.setChecked(True)
+    assert window.run_view.problem() == ""
+    window.controller.shutdown(5000)
+
+
 def test_the_job_driver_passes_commands_on_and_draws_masks_in_the_worker() -> None:
     import threading
 

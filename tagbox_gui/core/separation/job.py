@@ -133,8 +133,9 @@ Runner = Callable[[RunConfig, "Song", "ModelStore", "ModelCache"], "RunGenerator
 def check_parts(parts: Sequence[JobPart], song: Song, store: ModelStore, cache: ModelCache) -> None:
     """Raise the error any part would fail with, before anything runs.
 
-    Names must be distinct (ignoring case: some file systems do) and not empty; then each part
-    is checked as :func:`check_part` does.
+    Names must be distinct (ignoring case: some file systems do) and not empty; the stems of
+    several parts must be able to share the mixture (:func:`check_sharing`); then each part is
+    checked as :func:`check_part` does.
     """
     if not parts:
         raise ConfigError("name at least one instrument to separate")
@@ -144,8 +145,50 @@ def check_parts(parts: Sequence[JobPart], song: Song, store: ModelStore, cache: 
     if len(set(names)) != len(names):
         twice = next(part.name for part in parts if names.count(part.name.strip().lower()) > 1)
         raise ConfigError(f"'{twice}' is asked for twice; give each stem its own name")
+    check_sharing(parts, song)
     for part in parts:
         check_part(part, song, store, cache)
+
+
+def check_sharing(parts: Sequence[JobPart], song: Song) -> None:
+    """Raise the error sharing the stems of ``parts`` would end the job with
+    (``core.audio.estimates.share``), before any part runs: with two parts or more, each must
+    make masks (mask mode), of the same stretch of the song, at the same FFT sizes and hop."""
+    from tagbox_gui.core.audio.song import analysis_span
+
+    if len(parts) < 2:
+        return
+    for part in parts:
+        if part.config.mode is not Mode.MASK:
+            raise ConfigError(f"'{part.name}' would be separated in free mode, and the stems of "
+                              "several instruments share the song by their masks; choose mask "
+                              "mode")  # fmt: skip
+    first = parts[0]
+    for part in parts[1:]:
+        config, other = part.config, first.config
+        if analysis_span(song, config.region) != analysis_span(song, other.region):
+            raise ConfigError(f"'{part.name}' would be separated in {_where(config)} and "
+                              f"'{first.name}' in {_where(other)}; the stems of one job share one "
+                              "stretch of the song: separate them all in the same one")  # fmt: skip
+        if sorted(config.fft_sizes) != sorted(other.fft_sizes) or (
+            config.backend != other.backend and _hop(config) != _hop(other)
+        ):
+            raise ConfigError(f"'{part.name}' would be separated at other FFT sizes or another "
+                              f"hop than '{first.name}'; the stems of one job share one grid: "
+                              "give them the same settings")  # fmt: skip
+
+
+def _hop(config: RunConfig) -> int:
+    """The hops per window of the masks a run of ``config`` makes (loads its backend)."""
+    from tagbox_gui.core.separation.loading import hops_per_window
+
+    return hops_per_window(config.backend)
+
+
+def _where(config: RunConfig) -> str:
+    """The stretch of the song a run of ``config`` separates, in words."""
+    region = config.region
+    return "the whole song" if region is None else f"{region.start:g}-{region.end:g} s"
 
 
 def check_part(part: JobPart, song: Song, store: ModelStore, cache: ModelCache) -> None:
