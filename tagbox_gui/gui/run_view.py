@@ -108,7 +108,7 @@ class RunView(QObject):
             return "Pick an instrument (or a tag in the Tags panel) to separate."
         if any(p.config.example is not None for p in parts) and not self._learned():
             return "Only the learned separator can be asked by example; choose it in Settings."
-        names = [p.name for p in parts]
+        names = [p.name.strip().lower() for p in parts]  # as the job checks them
         if len(set(names)) < len(names):
             return "Two stems have the same name; remove one of them."
         return self._sharing_problem(parts) or self.w.settings_panel.problem()

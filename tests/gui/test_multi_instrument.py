@@ -222,6 +222,28 @@ def test_picks_examples_and_tags_make_one_part_each(qtbot, model_dir, settings, 
     window.controller.shutdown(5000)
 
 
+def test_stem_names_that_differ_only_by_case_are_one_stem(
+    qtbot, model_dir, settings, song_path
+) -> None:
+    window = make_window(qtbot, model_dir, settings, backend="learned")
+    open_song(qtbot, window, song_path)
+    picker = window.picker
+    picker.set_picked("bass", True)
+    picker.example_name.setText("Bass")  # replaces the instrument, as "bass" does
+    picker.add_example_button.click()
+    picker.example_name.setText("lead")
+    picker.add_example_button.click()
+    picker.example_name.setText("Lead")
+    picker.add_example_button.click()
+    assert [p.name for p in window.run_view.parts()] == ["Bass", "Lead"]
+    picker.example_name.setText("Example")
+    picker.add_example_button.click()
+    window.song_panel.as_example.setChecked(True)  # the region as the example: "example"
+    assert [p.name for p in window.run_view.parts()] == ["Bass", "Lead", "Example", "example"]
+    assert "same name" in window.run_view.problem()  # the job would refuse it
+    window.controller.shutdown(5000)
+
+
 def test_an_example_with_instruments_in_a_region_asks_for_the_whole_song(
     qtbot, model_dir, settings, song_path
 ) -> None:

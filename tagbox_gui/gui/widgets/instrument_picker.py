@@ -165,9 +165,11 @@ class InstrumentPicker(QWidget):
         self._refresh()
 
     def add_example(self, name: str, example: Example) -> None:
-        """Add (or replace) the example of that name."""
+        """Add the example of that name, in place of any stem of that name (ignoring case, as
+        the stems' files do on some file systems)."""
         name = name.strip()
-        self._picks = [p for p in self._picks if p.name != name] + [Pick(name, example)]
+        self._picks = [p for p in self._picks if p.name.lower() != name.lower()]
+        self._picks.append(Pick(name, example))
         self.example_name.clear()
         self._refresh()
 
