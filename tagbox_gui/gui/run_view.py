@@ -108,6 +108,9 @@ class RunView(QObject):
             return "Pick an instrument (or a tag in the Tags panel) to separate."
         if any(p.config.example is not None for p in parts) and not self._learned():
             return "Only the learned separator can be asked by example; choose it in Settings."
+        if any(p.config.example is not None and p.config.steps > 0 for p in parts):
+            return ("An example has no tag for the taggers to steer it towards: set Settings ▸ "
+                    "Steps to 0 (one pass) to separate by example.")  # fmt: skip
         names = [p.name.strip().lower() for p in parts]  # as the job checks them
         if len(set(names)) < len(names):
             return "Two stems have the same name; remove one of them."

@@ -262,6 +262,22 @@ def test_an_example_with_instruments_in_a_region_asks_for_the_whole_song(
     window.controller.shutdown(5000)
 
 
+def test_an_example_with_steering_steps_says_to_set_them_to_zero(
+    qtbot, model_dir, settings, song_path
+) -> None:
+    # steering moves the query towards the wanted tags, and an example has none: the run
+    # failed with the command line's words ("name at least one, e.g. --tags piano")
+    window = make_window(qtbot, model_dir, settings, backend="learned")
+    open_song(qtbot, window, song_path)
+    window.picker.example_name.setText("lead")
+    window.picker.add_example_button.click()
+    window.settings_panel.steps.setValue(5)
+    assert "Steps to 0" in window.run_view.problem() and not window.run_panel.run.isEnabled()
+    window.settings_panel.steps.setValue(0)
+    assert window.run_view.problem() == "" and window.run_panel.run.isEnabled()
+    window.controller.shutdown(5000)
+
+
 def test_the_job_driver_passes_commands_on_and_draws_masks_in_the_worker() -> None:
     import threading
 
