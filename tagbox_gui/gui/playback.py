@@ -10,6 +10,7 @@ player stays usable as position bookkeeping and says why it cannot play.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -22,6 +23,8 @@ try:  # PortAudio missing raises OSError on import; the rest of the app must sti
     import sounddevice as _sd
 except OSError:  # pragma: no cover - depends on the machine
     _sd = None
+
+log = logging.getLogger(__name__)
 
 
 class Stream(Protocol):
@@ -209,19 +212,32 @@ class Player:
             try:
                 self._stream = self._factory(self._rate, self._channels, self.callback)
             except Exception as exc:  # e.g. the device refuses this rate or channel count
-                self._factory = None
-                self.unavailable_reason = f"Playback is off because the output refused: {exc}."
+                self._turn_off(f"the output refused: {exc}")
                 return
             self._drain = math.ceil(float(getattr(self._stream, "latency", 0.0)) * self._rate)
         self._playing = True
         if not self._stream.active:
-            self._stream.start()
+            try:
+                self._stream.start()
+            except Exception as exc:  # PortAudioError: the device went away or is busy
+                self._playing = False
+                self._close_stream()
+                self._turn_off(f"the output device failed: {exc}")
 
     def pause(self) -> None:
         """Stop playing and keep the position."""
         self._playing = False
         if self._stream is not None and self._stream.active:
-            self._stream.stop()
+            try:
+                self._stream.stop()
+            except Exception:  # PortAudioError: the device went away; a new stream is opened
+                log.warning("cannot stop the output stream", exc_info=True)
+                self._close_stream()
+
+    def _turn_off(self, why: str) -> None:
+        """Give up playing for this session, saying why in :attr:`unavailable_reason`."""
+        self._factory = None
+        self.unavailable_reason = f"Playback is off because {why.rstrip('. ')}."
 
     def toggle(self) -> None:
         if self._playing:
@@ -260,7 +276,10 @@ class Player:
     def _close_stream(self) -> None:
         if self._stream is not None:
             stream, self._stream = self._stream, None
-            stream.close()
+            try:
+                stream.close()
+            except Exception:  # PortAudioError: the device went away; the stream is gone too
+                log.warning("cannot close the output stream", exc_info=True)
 
     # ----- real-time thread --------------------------------------------------------------
     def callback(self, outdata: np.ndarray, frames: int, time: Any, status: Any) -> None:

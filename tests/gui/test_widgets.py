@@ -371,6 +371,69 @@ def test_transport_without_audio_still_tracks_position(qtbot, monkeypatch) -> No
     assert panel.position_label.text() == "0:03.0 / 0:04.0"
 
 
+class BrokenDevice(Exception):
+    """Stands in for sounddevice.PortAudioError."""
+
+
+class StreamThatFails(FakeStream):
+    """A stream whose device went away: starting it, or stopping and closing it, raises."""
+
+    def start(self) -> None:
+        raise BrokenDevice("Error starting stream: Unanticipated host error [PaErrorCode -9999]")
+
+
+def test_an_output_that_cannot_open_says_why_once(qtbot) -> None:
+    """A device that refuses to open: one clear message and a disabled button, no traceback."""
+
+    def refuse(rate, channels, callback):
+        raise BrokenDevice("Invalid sample rate [PaErrorCode -9997]")
+
+    panel = shown(qtbot, TransportPanel(Player(stream_factory=refuse)), 900, 80)
+    song = make_song()
+    panel.load({"mix": song.data}, song.rate)
+    qtbot.mouseClick(panel.play_button, Qt.MouseButton.LeftButton)
+    assert not panel.player.playing
+    reason = "Playback is off because the output refused: Invalid sample rate [PaErrorCode -9997]."
+    assert panel.player.unavailable_reason == reason
+    assert panel.message_label.isVisible() and panel.message_label.text() == reason
+    assert not panel.play_button.isEnabled() and panel.play_button.toolTip() == reason
+
+
+def test_an_output_device_that_fails_to_start_says_why(qtbot) -> None:
+    """A PortAudio error on starting the stream is the message, not an exception."""
+    panel = shown(qtbot, TransportPanel(Player(stream_factory=StreamThatFails)), 900, 80)
+    song = make_song()
+    panel.load({"mix": song.data}, song.rate)
+    qtbot.mouseClick(panel.play_button, Qt.MouseButton.LeftButton)
+    assert not panel.player.playing
+    assert panel.play_button.accessibleName() == "Play"
+    text = panel.message_label.text()
+    assert panel.message_label.isVisible() and not panel.play_button.isEnabled()
+    assert text.startswith("Playback is off because the output device failed: Error starting")
+    assert text.endswith("[PaErrorCode -9999].")
+    panel.seek(1.0)  # the position is still kept
+    assert panel.player.position == pytest.approx(1.0)
+    panel.player.close()
+
+
+def test_a_device_that_went_away_while_playing_can_still_be_paused(qtbot, panel) -> None:
+    """Stopping or closing a stream whose device is gone raises in PortAudio: not here."""
+    panel.toggle()
+    stream = panel.player._stream
+
+    def gone() -> None:
+        raise BrokenDevice("Error stopping stream: Unanticipated host error")
+
+    stream.stop = gone
+    stream.close = gone
+    panel.toggle()
+    assert not panel.player.playing and panel.player._stream is None
+    assert panel.play_button.isEnabled()
+    panel.toggle()  # a new stream on the (new) default device
+    assert panel.player.playing and panel.player._stream is not stream
+    panel.player.close()
+
+
 def test_space_toggles_playback_on_the_key_press_itself(qtbot, panel: TransportPanel) -> None:
     panel.activateWindow()  # window shortcuts reach the active window only
     qtbot.waitUntil(panel.isActiveWindow, timeout=2000)

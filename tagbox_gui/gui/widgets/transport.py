@@ -94,13 +94,10 @@ class TransportPanel(QWidget):
         self.slider.sliderMoved.connect(self._on_slider_moved)
         self.position_label = QLabel(format_time(0.0))
         self.position_label.setMinimumWidth(110)
-        self.message_label = QLabel(self.player.unavailable_reason)
+        self.message_label = QLabel()
         self.message_label.setWordWrap(True)
         self.message_label.setStyleSheet("color: #d08a2a;")
-        self.message_label.setVisible(not self.player.available)
-        self.play_button.setEnabled(self.player.available)
-        if not self.player.available:
-            self.play_button.setToolTip(self.player.unavailable_reason)
+        self._show_available()
         self._lay_out()
 
     def _lay_out(self) -> None:
@@ -141,8 +138,10 @@ class TransportPanel(QWidget):
             self.player.set_loop(region)
 
     def toggle(self) -> None:
+        """Play or pause; says why when the output cannot play."""
         self.player.toggle()
         self._show_playing()
+        self._show_available()  # the device may have refused to open or start
 
     def seek(self, seconds: float) -> None:
         """Move the play position (from a click on the waveform, say)."""
@@ -194,6 +193,14 @@ class TransportPanel(QWidget):
             self.source_buttons[self.player.source].setChecked(True)
         with QSignalBlocker(self.slider):
             self.slider.setRange(0, round(self.player.duration * 1000))
+
+    def _show_available(self) -> None:
+        available = self.player.available
+        self.message_label.setText(self.player.unavailable_reason)
+        self.message_label.setVisible(not available)
+        self.play_button.setEnabled(available)
+        if not available:
+            self.play_button.setToolTip(self.player.unavailable_reason)
 
     def _show_playing(self) -> None:
         self._shows_playing = self.player.playing
