@@ -61,9 +61,14 @@ class SettingsView(QObject):
         defaults (only what the user changed is remembered)."""
         panel = self.w.settings_panel
         present = self.w.store.available_taggers()
-        panel.set_choices(self.backends(), taggers.PUBLISHED, present, engine.available_devices())
+        backends = self.backends()
+        panel.set_choices(backends, taggers.PUBLISHED, present, engine.available_devices())
         defaults = self.default_settings(self.w.settings.saved_backend())
-        panel.set_settings(self.w.settings.load_run(defaults))
+        settings = self.w.settings.load_run(defaults)
+        if backends.get(settings.backend, "unknown"):  # e.g. Jukebox, its weights since removed
+            # Its values are relative to its defaults: switch as the backend box would.
+            settings = self._switched(settings, self.default_settings().backend)
+        panel.set_settings(settings)
         self._on_settings_changed()
 
     @Slot()
@@ -75,9 +80,14 @@ class SettingsView(QObject):
     @Slot(str)
     def _on_backend_changed(self, backend: str) -> None:
         current = self.w.settings_panel.settings()
+        self.w.settings_panel.set_settings(self._switched(current, backend))
+
+    @staticmethod
+    def _switched(current: RunSettings, backend: str) -> RunSettings:
+        """``backend``'s defaults, keeping the choices that do not depend on the backend."""
         defaults = backend_defaults(backend, current.device)
         keep = {"taggers": current.taggers, "seed": current.seed, "mode": current.mode}
-        self.w.settings_panel.set_settings(RunSettings(**{**defaults.__dict__, **keep}))
+        return RunSettings(**{**defaults.__dict__, **keep})
 
     @Slot()
     def _on_settings_changed(self) -> None:

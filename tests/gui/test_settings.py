@@ -226,3 +226,23 @@ def test_window_remembers_settings_and_resets_them(qtbot, tmp_path, model_dir) -
     third = MainWindow(ModelStore(model_dir), qsettings(ini), player=fake_player())
     qtbot.addWidget(third)
     assert third.settings_panel.settings().steps == backend_defaults("learned").steps
+
+
+def test_settings_of_a_backend_no_longer_usable_fall_back_to_the_learned_defaults(
+    qtbot, tmp_path, model_dir
+) -> None:
+    """Jukebox settings saved before its weights were removed: the panel falls back to the
+    learned separator, with the learned separator's values, not Jukebox's under its name."""
+    ini = tmp_path / "j.ini"
+    saved = qsettings(ini)
+    jukebox = backend_defaults("jukebox")
+    saved.save_run(replace(jukebox, seed=3), jukebox)  # only the backend and the seed stored
+    window = MainWindow(ModelStore(model_dir), qsettings(ini), player=fake_player())
+    qtbot.addWidget(window)
+    assert not window.settings_panel.backend_usable("jukebox")  # no weights in model_dir
+    learned = backend_defaults("learned", engine.available_devices()[0])
+    assert window.settings_panel.settings() == replace(learned, seed=3)
+    window.close()
+    stored = qsettings(ini)
+    assert stored.saved_backend() == "learned"
+    assert "run/lr" not in stored.store.allKeys() and "run/steps" not in stored.store.allKeys()
