@@ -118,7 +118,9 @@ class Player:
 
     @property
     def playing(self) -> bool:
-        return self._playing
+        """True while playing; False once the stream stopped by itself (PortAudio aborts the
+        stream when the callback raises)."""
+        return self._playing and self._stream is not None and self._stream.active
 
     @property
     def rate(self) -> int:
@@ -226,8 +228,9 @@ class Player:
 
     def pause(self) -> None:
         """Stop playing and keep the position."""
-        self._playing = False
-        if self._stream is not None and self._stream.active:
+        was_playing, self._playing = self._playing, False
+        # An aborted stream is inactive but not stopped, and PortAudio starts only a stopped one.
+        if self._stream is not None and (self._stream.active or was_playing):
             try:
                 self._stream.stop()
             except Exception:  # PortAudioError: the device went away; a new stream is opened

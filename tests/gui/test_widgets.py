@@ -434,6 +434,53 @@ def test_a_device_that_went_away_while_playing_can_still_be_paused(qtbot, panel)
     panel.player.close()
 
 
+class AbortingStream(FakeStream):
+    """Like sounddevice: a callback that raises aborts the stream (inactive, not stopped)."""
+
+    stopped = True
+
+    def start(self) -> None:
+        assert self.stopped, "PortAudio cannot start a stream that is not stopped"
+        self.active, self.stopped = True, False
+
+    def stop(self) -> None:
+        self.active, self.stopped = False, True
+
+    def pull(self, frames: int) -> np.ndarray:
+        try:
+            return super().pull(frames)
+        except Exception:
+            self.active = False  # paAbort
+            return np.zeros((frames, self.channels), dtype=np.float32)
+
+
+def test_a_callback_that_raises_shows_playback_stopped(qtbot, monkeypatch) -> None:
+    """The stream is aborted: the transport shows it stopped and plays again on a click."""
+    from tagbox_gui.gui import playback
+
+    panel = shown(qtbot, TransportPanel(Player(stream_factory=AbortingStream)), 900, 80)
+    song = make_song()
+    panel.load({"mix": song.data}, song.rate)
+    panel.toggle()
+    stream = panel.player._stream
+    stream.pull(22_050)
+
+    def broken(*args) -> None:
+        raise RuntimeError("a bug in the callback")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(playback, "_copy_block", broken)
+        stream.pull(512)
+    assert not stream.active
+    qtbot.waitUntil(lambda: panel.play_button.accessibleName() == "Play", timeout=1000)
+    assert not panel.player.playing
+    qtbot.mouseClick(panel.play_button, Qt.MouseButton.LeftButton)
+    assert panel.player.playing and stream.active
+    stream.pull(22_050)
+    assert panel.player.position == pytest.approx(2.0)
+    panel.player.close()
+
+
 def test_space_toggles_playback_on_the_key_press_itself(qtbot, panel: TransportPanel) -> None:
     panel.activateWindow()  # window shortcuts reach the active window only
     qtbot.waitUntil(panel.isActiveWindow, timeout=2000)
