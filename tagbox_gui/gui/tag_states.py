@@ -51,17 +51,28 @@ class TagBoard:
         self.avoid_others = True
         self.ignore_related = False
         self._explicit: dict[str, TagState] = {}
+        self._by_word: dict[str, TagRow] = {}
         self.set_taggers(taggers)
 
     # ----- rows ------------------------------------------------------------------------
     def set_taggers(self, taggers: Sequence[TaggerSpec]) -> None:
-        """Rebuild the rows for these taggers; choices of rows that remain are kept."""
+        """Rebuild the rows for these taggers; choices of rows that remain are kept (also
+        where the row's word changes: mtat ``rock`` is ``genre---rock`` with jamendo alone)."""
+        old_tags = {w: self._by_word[w].tags for w in self._explicit if w in self._by_word}
         self.taggers = tuple(taggers)
         self.datasets = tuple(dict.fromkeys(spec.dataset for spec in self.taggers))
         self.vocabularies = {d: _vocabulary(d) for d in self.datasets}
         self.rows = _build_rows(self.vocabularies)
         self._by_word = {row.word: row for row in self.rows}
-        self._explicit = {w: s for w, s in self._explicit.items() if w in self._by_word}
+        word_of = {(d, t): row.word for row in self.rows for d, t in row.tags.items()}
+        explicit: dict[str, TagState] = {}
+        for word, state in self._explicit.items():
+            if word not in self._by_word:  # the row may remain under another word
+                tags = old_tags.get(word, {}).items()
+                word = next((word_of[tag] for tag in tags if tag in word_of), None)
+            if word is not None:
+                explicit.setdefault(word, state)
+        self._explicit = explicit
         self._effective = self._compute()
 
     def row(self, word: str) -> TagRow:

@@ -153,3 +153,19 @@ def test_choices_survive_a_change_of_taggers() -> None:
     assert board.explicit("rock") is TagState.IGNORED
     board.set_taggers([JAMENDO])
     assert board.state("piano") is TagState.WANTED  # jamendo's instrument---piano
+
+
+def test_a_choice_follows_its_tag_when_the_row_is_named_anew() -> None:
+    """MTAT's "rock" row is jamendo's "genre---rock" once only jamendo is chosen (and back):
+    the same row, whose choice is kept."""
+    board = TagBoard([MTAT, JAMENDO])
+    board.apply_preset("Piano")
+    board.set_state("rock", TagState.AVOIDED)
+    board.set_taggers([JAMENDO])
+    assert board.row("genre---rock").tags == {"jamendo": "genre---rock"}
+    assert board.explicit("genre---rock") is TagState.AVOIDED
+    assert board.words(TagState.AVOIDED, explicit_only=True) == ("genre---rock",)
+    assert board.words(TagState.WANTED, explicit_only=True) == ("piano",)
+    board.set_taggers([MTAT, JAMENDO])
+    assert board.explicit("rock") is TagState.AVOIDED
+    assert board.words(TagState.WANTED, explicit_only=True) == ("piano",)
