@@ -84,9 +84,11 @@ class SettingsView(QObject):
 
     @staticmethod
     def _switched(current: RunSettings, backend: str) -> RunSettings:
-        """``backend``'s defaults, keeping the choices that do not depend on the backend."""
+        """``backend``'s defaults, keeping the choices that do not depend on the backend (the
+        device and the CPU threads are the machine's)."""
         defaults = backend_defaults(backend, current.device)
-        keep = {"taggers": current.taggers, "seed": current.seed, "mode": current.mode}
+        keep = {"taggers": current.taggers, "seed": current.seed, "mode": current.mode,
+                "threads": current.threads}  # fmt: skip
         return RunSettings(**{**defaults.__dict__, **keep})
 
     @Slot()

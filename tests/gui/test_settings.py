@@ -199,6 +199,17 @@ def test_panel_threads_default_to_automatic(qtbot, panel: SettingsPanel) -> None
     assert panel.settings().threads == panel.threads.maximum() >= 1
 
 
+def test_switching_the_backend_keeps_the_machines_cpu_threads(qtbot, tmp_path, model_dir) -> None:
+    window = MainWindow(ModelStore(model_dir), qsettings(tmp_path / "t.ini"), player=fake_player())
+    qtbot.addWidget(window)
+    panel = window.settings_panel
+    panel.threads.setValue(1)  # e.g. to leave the other CPUs to the DAW
+    panel.backend.setCurrentIndex(panel.backend.findData("light"))
+    assert panel.settings().backend == "light" and panel.settings().threads == 1
+    assert panel.settings().steps == backend_defaults("light").steps  # the light backend's own
+    window.close()
+
+
 def test_window_remembers_settings_and_resets_them(qtbot, tmp_path, model_dir) -> None:
     ini = tmp_path / "w.ini"
     first = MainWindow(ModelStore(model_dir), qsettings(ini), player=fake_player())
