@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,7 +103,26 @@ def backend_defaults(backend: str, device: str = "cpu") -> RunSettings:
     )
 
 
+_VALID = {
+    "steps": lambda n: n >= 0,
+    "lr": lambda x: 0.0 < x < math.inf,
+    "threads": lambda n: n >= 0,
+    "preview_every": lambda n: n >= 1,
+    "quantise": lambda text: text in {q.value for q in Quantise},
+    "mode": lambda text: text in {m.value for m in Mode},
+    "fft_sizes": lambda sizes: all(n > 0 and n & (n - 1) == 0 for n in sizes),
+}
+"""What a run setting's value must be, where its type alone does not say (e.g. a hand edit)."""
+
+
 def _parse(field: dataclasses.Field, text: str, default: object) -> object:
+    value = _parse_as(field, text, default)
+    if not _VALID.get(field.name, lambda _value: True)(value):
+        raise ValueError(f"out of range: {text!r}")
+    return value
+
+
+def _parse_as(field: dataclasses.Field, text: str, default: object) -> object:
     kind = type(default)
     if kind is bool:  # bool("false") is True: read the words save_run writes
         if text.lower() not in ("true", "false"):

@@ -49,6 +49,13 @@ def test_run_settings_round_trip_and_bad_values(tmp_path: Path) -> None:
     loaded = store.load_run(RunSettings())
     assert loaded.steps == RunSettings().steps and loaded.fft_sizes == RunSettings().fft_sizes
     assert loaded.balance_tags is RunSettings().balance_tags
+    # values a hand edit (or another version) left out of range take the default too
+    for key, text in [("steps", "-5"), ("lr", "0"), ("lr", "inf"), ("threads", "-1"),
+                      ("preview_every", "0"), ("quantise", "bogus"), ("mode", "loud"),
+                      ("fft_sizes", "1000,512")]:  # fmt: skip
+        store.store.setValue(f"run/{key}", text)
+        assert getattr(store.load_run(custom), key) == getattr(custom, key), (key, text)
+        store.store.remove(f"run/{key}")
     store.store.setValue("run/balance_tags", "false")
     assert store.load_run(RunSettings(balance_tags=True)).balance_tags is False
     assert loaded.lr == 0.25
