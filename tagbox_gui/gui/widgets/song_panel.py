@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
@@ -162,9 +164,11 @@ class SongPanel(QWidget):
         if self.song is None:
             return
         duration = self.song.duration
+        last = math.floor(duration * 100 + 1e-6) / 100  # the boxes' 2 decimals, not past the end
         start = min(max(region.start, 0.0), max(0.0, duration - MIN_REGION_SECONDS))
         end = min(max(region.end, start + MIN_REGION_SECONDS), duration)
-        region = Region(round(start, 2), round(end, 2))
+        start = min(round(start, 2), last)
+        region = Region(start, max(start, min(round(end, 2), last)))
         self.start.setValue(region.start)
         self.end.setValue(region.end)
         self.waveform.set_region(region)
