@@ -150,13 +150,19 @@ class InstrumentPicker(QWidget):
         return list(self._picks)
 
     def set_picked(self, word: str, on: bool) -> None:
-        """Pick (or drop) the instrument ``word``; unknown words are ignored."""
-        if word not in self._words or on == any(p.name == word for p in self._picks):
+        """Pick (or drop) the instrument ``word``; unknown words are ignored.
+
+        Picked, it takes the place of an example of that name (ignoring case), as an example
+        takes an instrument's; dropped, an example of that name stays.
+        """
+        picked = any(p.name == word and p.example is None for p in self._picks)
+        if word not in self._words or on == picked:
             return
         if on:
+            self._picks = [p for p in self._picks if p.name.lower() != word.lower()]
             self._picks.append(Pick(word))
         else:
-            self._picks = [p for p in self._picks if p.name != word]
+            self._picks = [p for p in self._picks if p.name != word or p.example is not None]
         self._refresh()
 
     def set_picks(self, picks: Sequence[Pick]) -> None:

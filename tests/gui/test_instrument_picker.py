@@ -1,0 +1,32 @@
+"""The instrument picker on its own: instruments, examples and their names."""
+
+from __future__ import annotations
+
+from tagbox_gui.core.types import Example
+from tagbox_gui.gui.widgets.instrument_picker import InstrumentPicker
+
+
+def make_picker(qtbot) -> InstrumentPicker:
+    picker = InstrumentPicker()
+    qtbot.addWidget(picker)
+    picker.set_instruments(["drums", "bass", "organ", "trumpet"])
+    return picker
+
+
+def test_an_instrument_and_an_example_of_its_name_stay_one_stem(qtbot) -> None:
+    picker = make_picker(qtbot)
+    example = Example(None, 1.0, 2.0)
+    picker.add_example("organ", example)
+    button = picker._buttons["organ"]
+    assert not button.isChecked()  # the example is no pick of the instrument
+    button.click()  # the instrument replaces the example, as an example replaces it
+    assert [(p.name, p.example) for p in picker.picks()] == [("organ", None)]
+    assert button.isChecked()
+    picker.add_example("Organ", example)
+    assert not button.isChecked()
+    button.click()
+    button.click()  # unticking the instrument drops only the instrument
+    assert picker.picks() == []
+    picker.add_example("Bass", example)
+    picker.set_picked("bass", False)  # not picked as an instrument: the example stays
+    assert [(p.name, p.example) for p in picker.picks()] == [("Bass", example)]
