@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
+
 from tagbox_gui.core.types import Example
 from tagbox_gui.gui.widgets.instrument_picker import InstrumentPicker
 
@@ -30,3 +32,16 @@ def test_an_instrument_and_an_example_of_its_name_stay_one_stem(qtbot) -> None:
     picker.add_example("Bass", example)
     picker.set_picked("bass", False)  # not picked as an instrument: the example stays
     assert [(p.name, p.example) for p in picker.picks()] == [("Bass", example)]
+
+
+def test_enter_in_the_name_field_adds_only_when_the_button_may(qtbot) -> None:
+    picker = make_picker(qtbot)
+    asked: list[str] = []
+    picker.example_requested.connect(asked.append)
+    picker.set_can_add_example(False, "Open a song and choose the learned separator first.")
+    picker.example_name.setText("lead")
+    qtbot.keyClick(picker.example_name, Qt.Key.Key_Return)
+    assert asked == []
+    picker.set_can_add_example(True)
+    qtbot.keyClick(picker.example_name, Qt.Key.Key_Return)
+    assert asked == ["lead"]

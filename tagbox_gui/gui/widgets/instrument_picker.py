@@ -219,6 +219,8 @@ class InstrumentPicker(QWidget):
     # ----- slots -----------------------------------------------------------------------
     @Slot()
     def _on_add_example_clicked(self) -> None:
+        if not self.add_example_button.isEnabled():  # Enter in the name field: same rule
+            return
         name = self.example_name.text().strip()
         if not name:
             self.example_name.setFocus()
