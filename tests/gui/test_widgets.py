@@ -170,6 +170,11 @@ def test_spectrogram_columns_stay_bounded_for_long_songs() -> None:
     assert spec.fmax == 4000.0
 
 
+def test_a_silent_song_has_a_spectrogram_at_the_floor() -> None:
+    spec = compute_spectrogram(np.zeros((3 * 8000, 2), dtype=np.float32), 8000)
+    assert spec.image.max() <= FLOOR_DB  # dark, not all of it at 0 dB (the loudest colour)
+
+
 def test_spectrogram_view_computes_in_background_and_links_x(qtbot) -> None:
     waveform = shown(qtbot, WaveformView())
     view = shown(qtbot, SpectrogramView())

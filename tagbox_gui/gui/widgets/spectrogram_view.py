@@ -64,7 +64,11 @@ def compute_spectrogram(
     for start in range(0, count, 512):  # bounded memory for long songs
         block = sfft.rfft(frames[start : start + 512] * window, axis=1)
         power[:, start : start + 512] = bands @ (block.real**2 + block.imag**2).T
-    db = 10.0 * np.log10(np.maximum(power, 1e-20) / max(float(power.max()), 1e-20))
+    peak = float(power.max())
+    if peak <= 1e-20:  # silence: nothing to be loud relative to, so all of it at the floor
+        db = np.full_like(power, FLOOR_DB - 30.0)
+    else:
+        db = 10.0 * np.log10(np.maximum(power, 1e-20) / peak)
     return Spectrogram(np.maximum(db, FLOOR_DB - 30.0), hop / rate, fmin, rate / 2)
 
 
