@@ -45,8 +45,35 @@ examples:
 The same separation runs without a window: tagbox separate --help."""
 
 
+QT_VALUE_OPTIONS = frozenset(
+    {
+        "-platform", "-platformpluginpath", "-platformtheme", "-plugin", "-qmljsdebugger",
+        "-qwindowgeometry", "-qwindowicon", "-qwindowtitle", "-session", "-style",
+        "-stylesheet", "-display", "-geometry", "-title", "-name",
+    }
+)  # fmt: skip
+"""Qt's own options that take the next argument as their value (``-platform offscreen``)."""
+
+
+def _split_qt_values(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``argv`` without Qt's options that take a value, and those options with their values."""
+    ours: list[str] = []
+    qt: list[str] = []
+    arguments = iter(argv)
+    for argument in arguments:
+        if argument == "--":
+            ours += [argument, *arguments]
+        elif argument.startswith("-") and "-" + argument.lstrip("-") in QT_VALUE_OPTIONS:
+            value = next(arguments, None)  # ``-style Fusion``, also written ``--style Fusion``
+            qt += [argument] if value is None else [argument, value]
+        else:
+            ours.append(argument)
+    return ours, qt
+
+
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     """Our options, and the rest (Qt's own options such as ``-platform``)."""
+    argv, qt_args = _split_qt_values(argv)  # else argparse takes a Qt option's value for a song
     parser = argparse.ArgumentParser(
         prog="tagbox-gui",
         description=DESCRIPTION,
@@ -63,7 +90,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         help="folder of the model files (default: $TAGBOX_MODEL_DIR, else the user cache folder)",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    return parser.parse_known_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    return args, [*qt_args, *rest]
 
 
 def create_application(argv: list[str]) -> QApplication:
