@@ -91,6 +91,9 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     args, rest = parser.parse_known_args(argv)
+    extra = [argument for argument in rest if not argument.startswith("-")]
+    if extra:  # a second song: Qt would ignore it without a word
+        parser.error(f"one song at a time; not also {' '.join(extra)}")
     return args, [*qt_args, *rest]
 
 
