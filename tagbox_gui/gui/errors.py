@@ -26,21 +26,29 @@ def log_dir() -> Path:
     return Path(user_log_dir("tagbox-gui"))
 
 
-def setup_logging(folder: Path | None = None, level: int = logging.INFO) -> Path:
-    """Log to ``<folder>/tagbox-gui.log`` (rotated at 1 MB, 3 kept); returns the file."""
+def setup_logging(folder: Path | None = None, level: int = logging.INFO) -> Path | None:
+    """Log to ``<folder>/tagbox-gui.log`` (rotated at 1 MB, 3 kept); returns the file.
+
+    A folder that cannot be written does not stop the application: it runs without a log
+    file (warnings and errors still reach stderr) and None is returned.
+    """
     folder = folder or log_dir()
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOG_NAME
     root = logging.getLogger()
+    root.setLevel(min(root.level or level, level))
     if not any(getattr(h, "baseFilename", None) == str(path) for h in root.handlers):
-        handler = logging.handlers.RotatingFileHandler(
-            path, maxBytes=1_000_000, backupCount=3, encoding="utf-8"
-        )
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            handler = logging.handlers.RotatingFileHandler(
+                path, maxBytes=1_000_000, backupCount=3, encoding="utf-8"
+            )
+        except OSError as exc:
+            log.warning("no log file: %s cannot be written (%s)", path, exc)
+            return None
         handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
         )
         root.addHandler(handler)
-    root.setLevel(min(root.level or level, level))
     return path
 
 
