@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PySide6.QtCore import QThreadPool
 
 from tagbox_gui.core.audio.song import Song, example_clip
 from tagbox_gui.core.types import Region
@@ -29,3 +30,22 @@ def test_a_region_to_the_end_of_the_song_ends_inside_it(qtbot) -> None:
     panel.as_example.setChecked(True)
     clip, rate = example_clip(panel.example(), song)  # the run's check: not past the song's end
     assert rate == song.rate and clip.size == pytest.approx(2.12 * rate, abs=2)
+
+
+def test_a_new_song_hides_the_old_spectrogram_until_its_own_is_ready(qtbot) -> None:
+    panel = SongPanel()
+    qtbot.addWidget(panel)
+    panel.resize(800, 500)
+    panel.show()
+    qtbot.waitExposed(panel)
+    with qtbot.waitSignal(panel.spectrogram.spectrogram_shown, timeout=10_000):
+        panel.set_song(noise_song(3 * 8_000))
+    with qtbot.waitSignal(panel.spectrogram.spectrogram_shown, timeout=10_000):
+        panel.set_song(noise_song(10 * 8_000))
+        assert panel.spectrogram.spectrogram is None  # not the old song's, while it computes
+        assert panel.spectrogram._image.image is None
+        wave = panel.waveform.plot_item.getViewBox().viewRange()[0]
+        spec = panel.spectrogram.plot_item.getViewBox().viewRange()[0]
+        assert wave == pytest.approx([0.0, 10.0]) and spec == pytest.approx(wave)
+    assert panel.spectrogram.spectrogram.duration == pytest.approx(10.0, abs=0.1)
+    QThreadPool.globalInstance().waitForDone(10_000)

@@ -171,7 +171,16 @@ class SpectrogramView(QWidget):
         layout.addWidget(self.plot_widget)
 
     def set_song(self, song: Song) -> None:
-        """Compute the song's spectrogram in the background, then show it."""
+        """Compute the song's spectrogram in the background, then show it.
+
+        Meanwhile the view is empty, over the new song's length: the old song's image is not
+        shown under the new song's waveform.
+        """
+        self.spectrogram = None
+        self._image.clear()
+        view = self.plot_item.getViewBox()
+        view.setLimits(xMin=0.0, xMax=song.duration)  # the old song's clamped the linked x
+        view.setXRange(0.0, song.duration, padding=0.0)
         self._token += 1
         token = self._token
         worker = create_worker(_tagged_spectrogram, token, np.asarray(song.data), song.rate)
