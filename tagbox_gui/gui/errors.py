@@ -72,11 +72,22 @@ def user_message(exc: BaseException) -> str:
         name = f" '{exc.filename}'" if getattr(exc, "filename", None) else ""
         reason = exc.strerror or str(exc)
         return _sentence(f"A file{name} could not be used ({reason}); check it and try again")
-    where = log_dir() / LOG_NAME
-    return (
-        f"Something went wrong ({type(exc).__name__}: {_clip(str(exc))}); the details are in "
-        f"{where}."
+    where = log_file()
+    details = (
+        f"the details are in {where}"
+        if where is not None
+        else "the details went to the terminal (no log file could be written)"
     )
+    return f"Something went wrong ({type(exc).__name__}: {_clip(str(exc))}); {details}."
+
+
+def log_file() -> Path | None:
+    """The log file this process writes (:func:`setup_logging`), or None without one."""
+    for handler in logging.getLogger().handlers:
+        name = getattr(handler, "baseFilename", None)
+        if name is not None and Path(name).name == LOG_NAME:
+            return Path(name)
+    return None
 
 
 def _sentence(text: str) -> str:

@@ -18,3 +18,25 @@ def test_a_log_folder_that_cannot_be_made_leaves_the_app_without_a_log_file(
     assert setup_logging(blocker / "logs") is None  # no exception: the window still opens
     assert root.handlers == handlers
     assert root.getEffectiveLevel() <= logging.INFO
+
+
+def test_the_message_of_a_bug_names_the_log_file_written_or_says_there_is_none(
+    tmp_path: Path,
+) -> None:
+    from tagbox_gui.gui.errors import user_message
+
+    root = logging.getLogger()
+    ours = [h for h in root.handlers if getattr(h, "baseFilename", "").endswith("tagbox-gui.log")]
+    for handler in ours:
+        root.removeHandler(handler)
+    try:
+        text = user_message(ZeroDivisionError("a bug"))
+        assert "no log file could be written" in text and "tagbox-gui.log" not in text
+        written = setup_logging(tmp_path / "elsewhere")  # not the default folder
+        assert written is not None and str(written) in user_message(ZeroDivisionError("a bug"))
+        handler = next(h for h in root.handlers if getattr(h, "baseFilename", "") == str(written))
+        root.removeHandler(handler)
+        handler.close()
+    finally:
+        for handler in ours:
+            root.addHandler(handler)
