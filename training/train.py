@@ -276,6 +276,32 @@ def _valid_set(corpus: Path, songs: list[str], config: TrainConfig, bank: QueryB
     return examples, {"prototype": prototype, "own": own}
 
 
+def trim_log(path: Path, step: int) -> None:
+    """Keep in the log at ``path`` one record of each step up to ``step``, in order.
+
+    A run resumes from the checkpoint of ``step``; what its log holds beyond that (the records
+    flushed after the checkpoint before the run was stopped, or a line cut short by a kill) is
+    written again as the run goes on, so it is dropped here and the log reads as an unbroken
+    run's.
+    """
+    if not path.exists():
+        return
+    kept: list[tuple[int, str]] = []
+    for line in path.read_text().splitlines():
+        try:
+            record_step = int(json.loads(line)["step"])
+        except (ValueError, KeyError, TypeError):  # a line cut short
+            continue
+        if record_step > step:
+            continue
+        while kept and kept[-1][0] >= record_step:  # written again by a resumed run
+            kept.pop()
+        kept.append((record_step, line))
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(line + "\n" for _, line in kept))
+    tmp.replace(path)
+
+
 def learning_rate(config: TrainConfig, step: int) -> float:
     """Linear warm-up to ``config.lr``, then a cosine down to ``config.lr / 20`` at the end."""
     warm = min(1.0, (step + 1) / config.warmup)
@@ -330,6 +356,7 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
                          p_gap=config.gap)  # fmt: skip
     valid = _valid_set(corpus, valid_songs, config, bank)
     valid_song = _valid_set(corpus, valid_songs, config, bank, whole_song=True)
+    trim_log(out / "log.jsonl", step)
     log = (out / "log.jsonl").open("a")
     bar = tqdm(total=config.steps, initial=step, desc="train", unit="step")
     started = time.time()

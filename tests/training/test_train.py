@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import shutil
@@ -309,3 +310,33 @@ def test_the_validation_examples_do_not_depend_on_the_training_seed(corpus: Path
         assert [e.targets for e in a[0]] == [e.targets for e in b[0]]
         for x, y in zip(a[0], b[0], strict=True):
             assert np.array_equal(x.mix, y.mix)
+
+
+def test_a_run_stopped_between_checkpoints_resumes_with_an_unbroken_log(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped (Ctrl-C) between two checkpoints, a run has logged steps past its last
+    checkpoint; resumed, it takes those steps again, and its log holds each step once."""
+    from training import train as module
+
+    config = replace(TINY, steps=20, valid_every=10)
+    train(corpus, tmp_path / "a", config)
+    original = module.learning_rate
+
+    def stop_at_15(config: TrainConfig, step: int) -> float:
+        if step == 14:
+            raise KeyboardInterrupt
+        return original(config, step)
+
+    monkeypatch.setattr(module, "learning_rate", stop_at_15)
+    with pytest.raises(KeyboardInterrupt):
+        train(corpus, tmp_path / "b", config)
+    monkeypatch.setattr(module, "learning_rate", original)
+    gc.collect()  # the interrupted run's log is closed (and flushed), as at the process's exit
+    assert torch.load(tmp_path / "b" / "last.pt", weights_only=True)["step"] == 10
+    with (tmp_path / "b" / "log.jsonl").open("a") as log:
+        log.write('{"step": 15, "lo')  # and a line cut short by a kill
+    train(corpus, tmp_path / "b", config)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "b" / "log.jsonl").open()]
+    assert steps == list(range(1, 21))
+    assert _losses(tmp_path / "b") == _losses(tmp_path / "a")
