@@ -1,6 +1,10 @@
 """One part of a composed song rendered alone by the ``fluidsynth`` command line: a float WAV at
 44100 Hz (no dither; reverb and chorus on; one CPU core; sample-clock timing, so the output is
-deterministic), down-mixed to mono and cut to the exact length with short fades."""
+deterministic), down-mixed to mono and cut to the exact length with short fades.
+
+Only the given SoundFonts are ever played: FluidSynth's default SoundFont (FluidR3 on Debian,
+which the development corpus must not hear) is switched off, and a render where FluidSynth
+reports a file it could not load fails instead of playing whatever did load."""
 
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ def fluidsynth_command(fluidsynth: str, soundfonts: list[Path], midi: Path, wav:
         "-o", "synth.polyphony=256",
         "-o", "synth.dynamic-sample-loading=1",
         "-o", "player.timing-source=sample",
+        "-o", "synth.default-soundfont=",
         "-F", str(wav),
         *[str(p) for p in soundfonts],
         str(midi),
@@ -49,6 +54,21 @@ def fluidsynth_version(fluidsynth: str = "fluidsynth") -> str:
     return next((line.strip() for line in text.splitlines() if "version" in line), "unknown")
 
 
+def load_errors(stderr: str) -> list[str]:
+    """The lines of ``fluidsynth``'s error output that say a file it was given was not loaded.
+
+    FluidSynth reports such a file and goes on, with exit status 0: without any SoundFont it
+    would load its default one (``/usr/share/sounds/sf2/default-GM.sf2``, FluidR3 on Debian),
+    and with one of a stack missing it plays the others' presets (or nothing).
+    """
+    return [
+        line
+        for line in stderr.splitlines()
+        if line.startswith("fluidsynth: error") or "Failed to load" in line
+        or "not a SoundFont or MIDI file" in line
+    ]  # fmt: skip
+
+
 def render_part(
     song_part: SongPart, tempo: float, seconds: float, soundfonts: list[Path], fluidsynth: str
 ) -> np.ndarray:
@@ -58,7 +78,7 @@ def render_part(
         write_midi(song_part.part, tempo, midi, seconds + TAIL_S)
         cmd = fluidsynth_command(fluidsynth, soundfonts, midi, wav)
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if result.returncode != 0 or not wav.exists():
+        if result.returncode != 0 or not wav.exists() or load_errors(result.stderr):
             raise RuntimeError(f"fluidsynth failed ({result.returncode}): {result.stderr[:400]}")
         audio, rate = sf.read(wav, dtype="float64", always_2d=True)
     if rate != RENDER_RATE:

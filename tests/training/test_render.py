@@ -121,3 +121,23 @@ def test_only_renders_the_songs_of_the_given_soundfonts(
     assert index["soundfonts"] == {"timgm6mb": 2}
     with pytest.raises(SystemExit, match="not in --soundfonts"):
         main(["--out", str(out), "--soundfonts", "timgm6mb,opl3", "--only", "csound"])
+
+
+@pytest.mark.parametrize("damage", ["truncated", "missing"])
+def test_a_soundfont_that_does_not_load_fails_the_part_instead_of_playing_the_default(
+    tmp_path: Path, fluidsynth: str, timgm6mb: Path, damage: str
+) -> None:
+    """FluidSynth reports a SoundFont it cannot load and, exit status 0, plays its default
+    one (FluidR3 on Debian): the part must fail, never come back in another library's sound."""
+    from training.compose import compose_song
+    from training.soundfonts import read_presets
+    from training.synth import render_part
+
+    song = compose_song(0, 0, 2.0, read_presets(timgm6mb))
+    part = song.parts[0]
+    assert np.abs(render_part(part, song.tempo, 2.0, [timgm6mb], fluidsynth)).max() > 0.01
+    broken = tmp_path / "TimGM6mb.sf2"
+    if damage == "truncated":
+        broken.write_bytes(timgm6mb.read_bytes()[:100_000])
+    with pytest.raises(RuntimeError, match="fluidsynth failed"):
+        render_part(part, song.tempo, 2.0, [broken], fluidsynth)
