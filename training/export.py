@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{args.out}: step {step}, {len(prototypes)} prototypes "
           f"({', '.join(sorted(prototypes))})")  # fmt: skip
     digest = sha256_of(args.out)
-    if args.out == PACKAGE_FILE:
+    if args.out.resolve() == PACKAGE_FILE.resolve():  # however it was named, the app checks it
         _record_sha256(digest)
     print(f"sha256 {digest}")
 

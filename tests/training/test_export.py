@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
-from tagbox_gui.core.nets.separator import QuerySeparator, SeparatorShape
+from tagbox_gui.core.nets.separator import (
+    QuerySeparator,
+    SeparatorShape,
+    load_separator,
+    save_separator,
+    sha256_of,
+)
+from training import export
 from training.export import average_networks
 
 
@@ -30,3 +39,24 @@ def test_networks_of_other_shapes_or_query_statistics_are_refused() -> None:
     other.query_std.fill_(2.0)
     with pytest.raises(SystemExit, match="query statistics"):
         average_networks([_net(1), other])
+
+
+def test_the_shipped_file_named_by_a_relative_path_gets_its_sha256_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--out`` naming the package's file (here relative to the working folder) ships it: the
+    app loads it only with its digest recorded, so the digest must be recorded."""
+    package = tmp_path / "tagbox_gui" / "resources" / "separator" / "separator.pt"
+    learned = tmp_path / "learned.py"
+    learned.write_text('WEIGHTS_SHA256 = "00"\n')
+    monkeypatch.setattr(export, "PACKAGE_FILE", package)
+    monkeypatch.setattr(export, "LEARNED_MODULE", learned)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "corpus").mkdir()  # no songs: no prototypes, which this test needs not
+    save_separator(_net(0), tmp_path / "run" / "separator.pt", {"step": 7})
+    monkeypatch.chdir(tmp_path)
+    out = "tagbox_gui/resources/separator/separator.pt"
+    export.main(["--corpus", "corpus", "--run", "run", "--out", out])
+    digest = sha256_of(package)
+    assert learned.read_text() == f'WEIGHTS_SHA256 = "{digest}"\n'
+    load_separator(package, digest)  # as the app loads it
