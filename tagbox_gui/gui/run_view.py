@@ -16,7 +16,7 @@ from tagbox_gui.core.audio.estimates import judges_quiet
 from tagbox_gui.core.audio.song import Song
 from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.separation.cache import ModelCache
-from tagbox_gui.core.separation.job import JobPart, check_sharing
+from tagbox_gui.core.separation.job import JobPart, check_file_names, check_sharing
 from tagbox_gui.core.separation.snapshots import DEFAULT_BUDGET_BYTES, Snapshot, SnapshotStore
 from tagbox_gui.core.separation.threads import use_threads
 from tagbox_gui.core.types import (
@@ -114,6 +114,10 @@ class RunView(QObject):
         names = [p.name.strip().lower() for p in parts]  # as the job checks them
         if len(set(names)) < len(names):
             return "Two stems have the same name; remove one of them."
+        try:
+            check_file_names(parts, self.w.song)
+        except ConfigError as exc:
+            return f"{str(exc)[:1].upper()}{str(exc)[1:]}."
         return self._sharing_problem(parts) or self.w.settings_panel.problem()
 
     def _sharing_problem(self, parts: list[JobPart]) -> str:

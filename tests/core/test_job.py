@@ -180,6 +180,7 @@ def test_a_stop_inside_a_steered_part_drops_that_part(model_dir, cache) -> None:
     [
         ([], "at least one"),
         (_parts("drums", "drums"), "twice"),
+        (_parts(**{n: Example(None, 1.0, 2.0) for n in ("a/b", "a:b")}), "both be named"),
         (_parts("drums", "kazoo"), "kazoo"),
         (_parts("drums", ""), "name"),
         (_parts("drums", organ=Example(None, 5.0, 99.0)), "ends after"),

@@ -351,3 +351,19 @@ def test_stop_during_the_second_look_keeps_the_first_and_says_so(qtbot, real, mo
         "their first."
     )
     assert "second look" not in window.run_view.jobs.provenance()["drums"]
+
+
+def test_stem_names_that_make_one_file_name_are_refused_before_the_run(
+    qtbot, model_dir, settings, song_path
+) -> None:
+    window = make_window(qtbot, model_dir, settings, backend="learned")
+    open_song(qtbot, window, song_path)
+    picker = window.picker
+    window.song_panel.set_region(Region(2.0, 6.0))
+    for name in ("a/b", "a:b"):  # both would be written as "My Song - a_b"
+        picker.example_name.setText(name)
+        picker.add_example_button.click()
+    assert [p.name for p in window.run_view.parts()] == ["a/b", "a:b"]
+    assert "a_b" in window.run_view.problem()
+    assert not window.run_panel.run.isEnabled()
+    window.controller.shutdown(5000)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from tagbox_gui.core.audio.estimates import share, stem_levels
-from tagbox_gui.core.errors import ConfigError
+from tagbox_gui.core.errors import AudioError, ConfigError
 from tagbox_gui.core.types import (
     Command,
     Estimate,
@@ -133,9 +133,10 @@ Runner = Callable[[RunConfig, "Song", "ModelStore", "ModelCache"], "RunGenerator
 def check_parts(parts: Sequence[JobPart], song: Song, store: ModelStore, cache: ModelCache) -> None:
     """Raise the error any part would fail with, before anything runs.
 
-    Names must be distinct (ignoring case: some file systems do) and not empty; the stems of
-    several parts must be able to share the mixture (:func:`check_sharing`); then each part is
-    checked as :func:`check_part` does.
+    Names must be distinct (ignoring case: some file systems do) and not empty, and so must the
+    stems' file names (:func:`check_file_names`); the stems of several parts must be able to
+    share the mixture (:func:`check_sharing`); then each part is checked as :func:`check_part`
+    does.
     """
     if not parts:
         raise ConfigError("name at least one instrument to separate")
@@ -145,9 +146,22 @@ def check_parts(parts: Sequence[JobPart], song: Song, store: ModelStore, cache: 
     if len(set(names)) != len(names):
         twice = next(part.name for part in parts if names.count(part.name.strip().lower()) > 1)
         raise ConfigError(f"'{twice}' is asked for twice; give each stem its own name")
+    check_file_names(parts, song)
     check_sharing(parts, song)
     for part in parts:
         check_part(part, song, store, cache)
+
+
+def check_file_names(parts: Sequence[JobPart], song: Song) -> None:
+    """Raise a ConfigError, before any part runs, when two stems of ``parts`` would be written
+    under one file name (``core.audio.naming.shared_stem_names``): names that differ only in
+    what a file name cannot hold, e.g. ``a/b`` and ``a:b``."""
+    from tagbox_gui.core.audio.naming import shared_stem_names
+
+    try:
+        shared_stem_names(song.name, [part.name for part in parts])
+    except AudioError as exc:
+        raise ConfigError(str(exc).rstrip(".")) from None
 
 
 def check_sharing(parts: Sequence[JobPart], song: Song) -> None:
