@@ -336,3 +336,16 @@ def test_free_mode_export_warns_when_the_residual_clips(
     assert caplog.text == ""
     sep, res, _ = read_pair(paths)
     assert np.abs(sep + res - song.data).max() <= 1e-6 and res.max() > 1.5
+
+
+@pytest.mark.parametrize("fmt", [ExportFormat.FLAC24, ExportFormat.WAV16])
+def test_pcm_export_of_a_float_song_past_full_scale_says_the_stem_is_clipped(
+    fmt: ExportFormat, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rng = np.random.default_rng(5)
+    song = in_song(1.5 * np.sign(rng.standard_normal((RATE // 2, 2))), RATE)  # peaks of 1.5
+    estimate = ones_estimate(0, len(analysis_signal(song)), value=1.0)  # the stem is the song
+    with caplog.at_level(logging.WARNING, logger=audio_export.__name__):
+        sep, res, _ = read_pair(export_stems(song, estimate, tmp_path, ["x"], fmt))
+    assert np.abs(sep).max() <= 1.0 and np.abs(res).max() > 0.4  # its excess is in the rest
+    assert "clipped" in caplog.text and "song - x" in caplog.text

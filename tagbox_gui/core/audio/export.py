@@ -6,7 +6,9 @@ several sources and their rest. In a float file that holds to float32 rounding. 
 (16/24-bit) the separated stems are quantised first and the residual (or rest) is computed from
 them, so the decoded files sum to the song within one LSB of rounding (exactly when the song
 itself is PCM of the same or a smaller bit depth) - unless the residual
-would exceed full scale and has to be clipped, which is logged.
+would exceed full scale and has to be clipped, which is logged. A separated stem past full scale
+(a float song louder than 0 dBFS) is clipped too, which is logged as well; what it exceeds by
+goes into the residual, so the sum still holds.
 
 The stems are rendered and written block by block (``core.audio.stems.separated_blocks``), all
 files of a set at once, so an export holds a few seconds of the song in float64, never all of it.
@@ -86,9 +88,9 @@ def export_stems(
     stems = ("separated", "residual (song minus separated)")
     targets = [_target(outdir, name, stem, provenance, fmt)
                for name, stem in zip(names, stems, strict=True)]  # fmt: skip
-    clipping = _Clipping(fmt)
+    clipping = _Clipping(fmt, names)
     streams = [separated_blocks(song, estimate)]  # checks the estimate before any writing
-    rows = _counted(_rows_as_written(song, streams, fmt), clipping)
+    rows = _rows_as_written(song, streams, fmt, clipping)
     paths = _write_in_new_folder(outdir, targets, [song.data.shape] * 2, rows, song.rate, fmt,
                                  overwrite)  # fmt: skip
     clipping.warn(song.name)
@@ -121,8 +123,8 @@ def export_shared_stems(
                for file_name, name in zip(names[:-1], shared, strict=True)]  # fmt: skip
     targets.append(_target(outdir, names[-1], "rest (song minus every stem)", {}, fmt))
     streams = [separated_blocks(song, estimate) for estimate in shared.values()]
-    clipping = _Clipping(fmt)
-    rows = _counted(_rows_as_written(song, streams, fmt), clipping)
+    clipping = _Clipping(fmt, names)
+    rows = _rows_as_written(song, streams, fmt, clipping)
     paths = _write_in_new_folder(outdir, targets, [song.data.shape] * len(targets), rows,
                                  song.rate, fmt, overwrite)  # fmt: skip
     clipping.warn(song.name)
@@ -130,15 +132,22 @@ def export_shared_stems(
 
 
 def _rows_as_written(
-    song: Song, streams: Sequence[Iterator[tuple[slice, np.ndarray]]], fmt: ExportFormat
+    song: Song,
+    streams: Sequence[Iterator[tuple[slice, np.ndarray]]],
+    fmt: ExportFormat,
+    clipping: _Clipping,
 ) -> Iterator[list[np.ndarray]]:
     """Consecutive float64 blocks of every stem quantised to ``fmt``, then of the song minus all
     of them (the residual or the rest): writing that one as ``fmt`` only adds its own rounding,
-    so the decoded files add back up to the song (see the module docstring)."""
+    so the decoded files add back up to the song (see the module docstring). Every block is
+    counted by ``clipping`` as it is before quantisation."""
     for rest in _song_blocks(song):
-        stems = [quantise(next(stream)[1], fmt) for stream in streams]  # the same blocks
+        blocks = [next(stream)[1] for stream in streams]  # the same blocks
+        stems = [quantise(block, fmt) for block in blocks]
         for stem in stems:
             rest -= stem
+        for index, block in enumerate([*blocks, rest]):
+            clipping.add(index, block)
         yield [*stems, rest]
 
 
@@ -204,33 +213,41 @@ def _target(outdir: Path, name: str, stem: str, provenance: Mapping[str, str],
     return outdir / (name + fmt.extension), metadata
 
 
-def _counted(
-    rows: Iterable[Sequence[np.ndarray]], clipping: _Clipping
-) -> Iterator[Sequence[np.ndarray]]:
-    """``rows`` as they are, the last block of each (the residual or rest) counted for clipping."""
-    for row in rows:
-        clipping.add(row[-1])
-        yield row
-
-
 class _Clipping:
-    """Counts the residual samples a PCM format has to clip, to warn once about them all."""
+    """Counts the samples of each file (the stems, then the residual or rest) that a PCM format
+    has to clip, to warn once about them all."""
 
-    def __init__(self, fmt: ExportFormat) -> None:
+    def __init__(self, fmt: ExportFormat, names: Sequence[str]) -> None:
         self.fmt = fmt
-        self.count = 0
+        self.names = list(names)
+        self.counts = [0] * len(self.names)
 
-    def add(self, residual: np.ndarray) -> None:
+    def add(self, index: int, block: np.ndarray) -> None:
+        """Count the samples of file ``index``'s next ``block`` (float, before quantisation)."""
         if self.fmt.bits is not None:
             scale = 2.0 ** (self.fmt.bits - 1)  # codes beyond [-scale, scale - 1] get clipped
-            self.count += int(np.count_nonzero(np.abs(residual * scale + 0.5) > scale))
+            self.counts[index] += int(np.count_nonzero(np.abs(block * scale + 0.5) > scale))
 
     def warn(self, name: str) -> None:
-        if self.count:
+        """Log what was clipped, if anything: a stem's excess went into the residual or rest,
+        which still sums with it to the song; the residual's own clipping breaks that sum."""
+        *stems, rest = self.counts
+        for file_name, count in zip(self.names, stems, strict=False):
+            if count:
+                log.warning(
+                    "%s: %d samples of the stem '%s' exceed full scale and are clipped in %s; "
+                    "what they exceed by is in '%s' (export as wav32 to avoid it)",
+                    name,
+                    count,
+                    file_name,
+                    self.fmt.value,
+                    self.names[-1],
+                )
+        if rest:
             log.warning(
                 "%s: %d residual samples exceed full scale and are clipped in %s; the stems will "
                 "not sum exactly there (export as wav32 to avoid it)",
                 name,
-                self.count,
+                rest,
                 self.fmt.value,
             )
