@@ -136,3 +136,17 @@ def test_closing_the_window_waits_for_an_export_under_way(
     assert pending is not None and not pending.done()
     window.close()
     assert pending.done() and sorted(p.name for p in (tmp_path / "out").iterdir()) == STEMS
+
+
+def test_the_export_dialog_saves_only_into_a_folder_it_names(qtbot, tmp_path: Path) -> None:
+    from tagbox_gui.gui.widgets.export_dialog import ExportDialog
+
+    dialog = ExportDialog(lambda template: ["a"], str(tmp_path), ExportFormat.WAV32)
+    qtbot.addWidget(dialog)
+    assert dialog.save.isEnabled()
+    for text in ("", "  ", "stems"):  # would be written where the app was started from
+        dialog.folder.setText(text)
+        assert not dialog.save.isEnabled(), text
+        assert "folder" in dialog.files.text()
+    dialog.folder.setText("~/stems")
+    assert dialog.save.isEnabled() and dialog.chosen()[0] == Path.home() / "stems"

@@ -37,7 +37,9 @@ class ExportDialog(QDialog):
     """Folder, format and name template for Export all…; the files' names are shown.
 
     ``names_of(template)`` gives the stems' file names (without extension) for a template, or
-    raises a UserError saying why the template cannot name them (Save is then disabled).
+    raises a UserError saying why the template cannot name them (Save is then disabled). Save
+    is disabled too while the folder is not a full path (``~`` is the home folder): an empty or
+    relative one would put the stems wherever the app was started from.
     """
 
     def __init__(
@@ -65,6 +67,7 @@ class ExportDialog(QDialog):
         self._names_of = names_of
         self.format.currentIndexChanged.connect(self._show_files)
         self.template.textChanged.connect(self._show_files)
+        self.folder.textChanged.connect(self._show_files)
         row = QHBoxLayout()
         row.addWidget(self.folder, 1)
         row.addWidget(browse)
@@ -94,11 +97,18 @@ class ExportDialog(QDialog):
         try:
             names = self._names_of(self.template.text())
         except UserError as exc:
-            self.files.setText(f"<span style='color:#cf222e'>{escape(str(exc))}</span>")
-            self.save.setEnabled(False)
+            self._refuse(str(exc))
+            return
+        if not self.folder.text().strip() or not self.chosen()[0].is_absolute():
+            self._refuse("Choose the folder to export to (Browse…), or type its full path.")
             return
         self.files.setText("<br>".join(escape(name + ext) for name in names))
         self.save.setEnabled(True)
+
+    def _refuse(self, why: str) -> None:
+        """Say ``why`` nothing can be saved, and disable Save."""
+        self.files.setText(f"<span style='color:#cf222e'>{escape(why)}</span>")
+        self.save.setEnabled(False)
 
     @Slot()
     def _on_browse_clicked(self) -> None:
