@@ -22,6 +22,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from tagbox_gui.core.audio.estimates import judges_quiet
 from tagbox_gui.core.dsp.display import mask_image
+from tagbox_gui.core.errors import UserError
 from tagbox_gui.core.separation.job import (
     JobEvent,
     JobGenerator,
@@ -212,9 +213,14 @@ class JobView(QObject):
         if self.outcome is None or row < 0 or self.song is None:
             return
         stems = self.w.stems
-        pending = stems.prepare()  # None: written already
-        paths = stems.stem_files() if pending is None else None
         serial, song, name = self._serial, self.song, stems.item(row).text()
+        pending = stems.prepare()  # None: written already (or written here, now)
+        try:
+            paths = stems.stem_files() if pending is None else None
+        except UserError as exc:  # e.g. the temporary folder went and cannot be made again
+            log.warning("cannot write the stem %s to play it: %s", name, exc)
+            self.w.statusBar().showMessage(f"Cannot play {name}: {exc}", 10_000)
+            return
 
         def read() -> None:  # in a worker thread, once the files are written
             try:

@@ -367,3 +367,25 @@ def test_stem_names_that_make_one_file_name_are_refused_before_the_run(
     assert "a_b" in window.run_view.problem()
     assert not window.run_panel.run.isEnabled()
     window.controller.shutdown(5000)
+
+
+def test_a_stem_selected_after_its_files_went_says_it_cannot_play(
+    qtbot, model_dir, settings, song_path
+) -> None:
+    import shutil
+
+    window = make_window(qtbot, model_dir, settings, backend="light")
+    open_song(qtbot, window, song_path)
+    window.settings_panel.steps.setValue(2)
+    with qtbot.waitSignal(window.run_view.jobs.stem_loaded, timeout=20_000):
+        _job(qtbot, window, "drums", "piano")
+    folder = window.stems.stem_files()[0].parent.parent  # the session's temporary folder
+    shutil.rmtree(folder)
+    folder.write_text("a file where the temporary folder was")  # it cannot be made again
+    window.stems.setCurrentRow(1)  # a message, not an error out of the slot
+    assert window.statusBar().currentMessage().startswith("Cannot play My Song - piano")
+    folder.unlink()  # once it can be written again, the stem plays
+    with qtbot.waitSignal(window.run_view.jobs.stem_loaded, timeout=10_000) as loaded:
+        window.stems.setCurrentRow(2)
+    assert loaded.args[0] == "My Song - no drums + piano"
+    window.controller.shutdown(5000)
