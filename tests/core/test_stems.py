@@ -370,3 +370,17 @@ def test_writing_stems_takes_the_same_memory_for_a_long_song(tmp_path: Path) -> 
     whole_song_float64 = 120 * 44_100 * 2 * 8  # 85 MB: rendering at once needed several
     assert peaks[120.0] < 1.2 * peaks[20.0], peaks
     assert peaks[120.0] < whole_song_float64 / 2, peaks
+
+
+def test_the_rest_of_jukebox_stems_says_which_backend_made_it_and_its_licence(
+    tmp_path: Path,
+) -> None:
+    rate = 48_000
+    song = make_song(0.1 * np.random.default_rng(6).standard_normal((rate // 2, 2)), rate)
+    estimates = {name: random_estimate(0, ANALYSIS_RATE // 4, seed)
+                 for seed, name in enumerate(("piano", "drums"))}  # fmt: skip
+    made = {name: {"backend": "jukebox", "tags": name} for name in estimates}
+    stems, rest = export_shared_stems(song, estimates, tmp_path, ExportFormat.WAV16, made)
+    assert "Noncommercial" in sf.SoundFile(stems[0]).comment
+    comment = sf.SoundFile(rest).comment
+    assert "backend: jukebox" in comment and "Noncommercial" in comment

@@ -113,7 +113,8 @@ def export_shared_stems(
     twice. Each stem is quantised to ``fmt`` and the rest (``{stem}`` is ``no a + b + ...``) is
     the song minus all of them, so the decoded files add back up to the song as the two stems of
     :func:`export_stems` do. The names come from ``template`` (:func:`shared_stem_names`).
-    ``provenance[name]`` goes into the stem of source ``name``. All the files appear together or
+    ``provenance[name]`` goes into the stem of source ``name``; the rest says which backends
+    made the stems (and the Jukebox licence where one was Jukebox). All the files appear together or
     not at all, and ``overwrite`` works as in :func:`export_stems`.
     """
     outdir = Path(outdir)
@@ -121,7 +122,8 @@ def export_shared_stems(
     shared = share(estimates)
     targets = [_target(outdir, file_name, "separated", (provenance or {}).get(name, {}), fmt)
                for file_name, name in zip(names[:-1], shared, strict=True)]  # fmt: skip
-    targets.append(_target(outdir, names[-1], "rest (song minus every stem)", {}, fmt))
+    rest = _rest_provenance(provenance or {})
+    targets.append(_target(outdir, names[-1], "rest (song minus every stem)", rest, fmt))
     streams = [separated_blocks(song, estimate) for estimate in shared.values()]
     clipping = _Clipping(fmt, names)
     rows = _rows_as_written(song, streams, fmt, clipping)
@@ -129,6 +131,17 @@ def export_shared_stems(
                                  song.rate, fmt, overwrite)  # fmt: skip
     clipping.warn(song.name)
     return paths[:-1], paths[-1]
+
+
+def _rest_provenance(provenance: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """The rest's metadata: the backends that made the stems it is the song without, and the
+    Jukebox licence when one of them is Jukebox (the rest derives from its stems)."""
+    backends = [made.get("backend", "").strip() for made in provenance.values()]
+    backends = list(dict.fromkeys(backend for backend in backends if backend))
+    rest = {"backend": ", ".join(backends)} if backends else {}
+    if len(backends) > 1 and "jukebox" in (backend.lower() for backend in backends):
+        rest["licence"] = JUKEBOX_LICENCE  # format_provenance adds it for Jukebox alone
+    return rest
 
 
 def _rows_as_written(
