@@ -136,6 +136,30 @@ def test_recipe_names_what_decides_an_estimate(
     assert not pair.done
 
 
+def test_recipe_names_the_separator_file_in_use(
+    tiny_set: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Estimates of other separator weights ($TAGBOX_SEPARATOR) are not kept as done."""
+    config = default_config("learned")
+    pair = evaluation_pairs.plan_pairs(tiny_set, tmp_path, config, DRUMS)[0]
+    shipped = evaluation_pairs.recipe(pair.config)
+    monkeypatch.setenv(learned.WEIGHTS_ENV, str(learned.weights_path()))
+    assert evaluation_pairs.recipe(pair.config) == shipped  # the same weights by their path
+    other = tmp_path / "other.pt"
+    other.write_bytes(b"other weights")
+    monkeypatch.setenv(learned.WEIGHTS_ENV, str(other))
+    first = evaluation_pairs.recipe(pair.config)
+    assert first != shipped
+    other.write_bytes(b"weights trained further")  # the same path, other weights
+    assert evaluation_pairs.recipe(pair.config) != first
+    # The light backend does not use the separator: its estimates stay.
+    light_pair = evaluation_pairs.plan_pairs(tiny_set, tmp_path, default_config("light"), DRUMS)
+    monkeypatch.delenv(learned.WEIGHTS_ENV)
+    before = evaluation_pairs.recipe(light_pair[0].config)
+    monkeypatch.setenv(learned.WEIGHTS_ENV, str(other))
+    assert evaluation_pairs.recipe(light_pair[0].config) == before
+
+
 @pytest.mark.slow
 def test_sources_of_a_song_share_the_mixture(
     tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]

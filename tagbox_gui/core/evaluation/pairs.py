@@ -22,7 +22,7 @@ from tagbox_gui.core.audio.estimates import ESTIMATE_FORMAT, save_estimate
 from tagbox_gui.core.audio.song import Song
 from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.evaluation.scoring import list_set
-from tagbox_gui.core.separation.backends.learned import has_prototype
+from tagbox_gui.core.separation.backends.learned import has_prototype, weights_in_use
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.loading import backend_settings, hops_per_window, taggers_for
 from tagbox_gui.core.store.models import ModelStore
@@ -65,11 +65,14 @@ def recipe(config: RunConfig, looks_again: bool = False) -> dict[str, Any]:
     """Everything that decides an estimate, as JSON values: the run's settings (the device and
     the preview rate left out) and the backend's own (e.g. the light backend's factorisation, the
     masks' hop), the layout of the estimate file (an older one lacks what a newer version
-    uses, e.g. the learned query that the second look at a job's stems needs), and whether the
+    uses, e.g. the learned query that the second look at a job's stems needs), the learned
+    separator's weights (the shipped ones or those ``$TAGBOX_SEPARATOR`` names), and whether the
     run was looked at again beside its helpers (``looks_again``, :attr:`Pair.looks_again`)."""
     fields = {k: v for k, v in config_record(config).items() if k not in _SPEED_ONLY}
     if looks_again:
         fields["looked_again_beside_helpers"] = True
+    if config.backend == "learned":
+        fields["separator_sha256"] = weights_in_use()  # $TAGBOX_SEPARATOR may name others
     fields["backend_settings"] = backend_settings(config.backend)
     fields["hops_per_window"] = hops_per_window(config.backend)
     fields["estimate_format"] = ESTIMATE_FORMAT

@@ -18,6 +18,7 @@ deviations, stays at most ``trust_radius``.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -83,6 +84,28 @@ WEIGHTS_ENV = "TAGBOX_SEPARATOR"
 def weights_path() -> Path:
     """The shipped separator weights (package data)."""
     return Path(str(resources.files("tagbox_gui.resources").joinpath("separator", WEIGHTS_FILE)))
+
+
+def weights_in_use() -> str:
+    """The sha256 of the separator weights a run loads: the shipped ones, or the file
+    ``$TAGBOX_SEPARATOR`` names (read once per path, size and modification time); the path
+    itself when that file cannot be read (the run will say why)."""
+    other = os.environ.get(WEIGHTS_ENV)
+    if not other:
+        return WEIGHTS_SHA256
+    try:
+        stat = Path(other).stat()
+        return _sha256_of(other, stat.st_size, stat.st_mtime_ns)
+    except OSError:
+        return f"unreadable: {other}"
+
+
+@functools.lru_cache(maxsize=8)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
+    """The sha256 of the file at ``path`` (``size`` and ``mtime_ns`` key the cache)."""
+    from tagbox_gui.core.nets.separator import sha256_of
+
+    return sha256_of(Path(path))
 
 
 def load_shipped(cache: ModelCache) -> tuple[QuerySeparator, dict[str, torch.Tensor]]:
