@@ -299,6 +299,35 @@ def test_interrupting_workers_stops_them_and_leaves_no_partial_file(
     assert written == []
 
 
+def test_stems_interrupted_while_rendered_are_rendered_again(
+    tiny_set: Path, tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run stopped after its estimates were made but before its stems were all rendered
+    (Ctrl+C during the second look) renders them on resume, not scores the old stems."""
+    torch.set_num_threads(1)
+    est, store = tmp_path / "est", ModelStore(model_dir)
+    fitted = default_config("learned", preview_every=1_000_000)
+    bare = dataclasses.replace(fitted, fit_to_song=False)
+    evaluation_run.evaluate_set(tiny_set, est, fitted, store, DRUMS)
+    old = soundfile.read(est / SONGS[0] / "drums.wav")[0]
+
+    def stopped(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(evaluation_run, "render_song", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        evaluation_run.evaluate_set(tiny_set, est, bare, store, DRUMS)
+    monkeypatch.undo()
+    run = evaluation_run.evaluate_set(tiny_set, est, bare, store, DRUMS)
+    assert run.resumed == [f"{SONGS[0]}/drums"]  # the other song's stopped at its estimate
+    song = load_song(tiny_set / SONGS[0] / "mix.flac")
+    kept = load_estimate(est / SONGS[0] / "drums.estimate.npz")
+    expected, _ = render_stems(song, kept)
+    written = soundfile.read(est / SONGS[0] / "drums.wav", dtype="float32")[0]
+    np.testing.assert_allclose(written, expected[:, 0], atol=1e-6)
+    assert np.abs(written - old).max() > 1e-3  # not the stem of the fitted estimate
+
+
 def test_unknown_set_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["evaluate", str(tmp_path / "nope"), "-o", str(tmp_path / "e")]) == 2
     err = capsys.readouterr().err

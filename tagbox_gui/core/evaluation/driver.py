@@ -48,18 +48,32 @@ from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import RunConfig
 
 RENDERED = "stems.json"
-"""Per song folder: which kept estimates its stems were rendered from, whether they shared the
-mixture, and whether the second look was asked for (estimates it does not apply to, e.g. the
-light backend's, are only shared)."""
+"""Per song folder: which kept estimates its stems were rendered from (their sources, and each
+file by its size and modification time, so that stems not rendered since an estimate was made
+again are rendered again), whether they shared the mixture, and whether the second look was
+asked for (estimates it does not apply to, e.g. the light backend's, are only shared)."""
 
 
 def _rendering(pairs: list[Pair], shared: bool, refined: bool) -> dict[str, object]:
-    sources = sorted(p.source for p in pairs if p.done)
-    return {"shared": shared, "refined": shared and refined, "sources": sources}
+    done = sorted((p for p in pairs if p.done), key=lambda p: p.source)
+    return {"shared": shared, "refined": shared and refined,
+            "sources": [p.source for p in done],
+            "estimates": {p.source: _fingerprint(p.saved) for p in done}}  # fmt: skip
+
+
+def _fingerprint(path: Path) -> list[int]:
+    """Which file a kept estimate is: its size and modification time (each is written anew,
+    by renaming, so an estimate made again has another)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return []
+    return [stat.st_size, stat.st_mtime_ns]
 
 
 def needs_render(song_dir: Path, pairs: list[Pair], shared: bool, refined: bool = True) -> bool:
-    """Whether the song's stems are missing or were rendered from other estimates or sharing."""
+    """Whether the song's stems are missing or were rendered from other estimates (other
+    sources, or estimates since made again) or sharing."""
     if any(p.done and not p.estimate.is_file() for p in pairs):
         return True
     try:
