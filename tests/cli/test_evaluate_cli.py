@@ -367,6 +367,23 @@ def test_learned_source_without_a_prototype_is_reported_with_how_to_ask_for_it(
     assert notes and all(any("no prototype" in note for note in n) for n in notes)
 
 
+def test_source_no_longer_asked_for_is_missing_not_its_old_stem(
+    tiny_set: Path, tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A source separated by an earlier run that this run cannot ask for (here: no prototype
+    and no example) is scored as missing, not by the stem the earlier run left."""
+    torch.set_num_threads(1)
+    est, store = tmp_path / "est", ModelStore(model_dir)
+    config = default_config("learned", preview_every=1_000_000)
+    first = evaluation_run.evaluate_set(tiny_set, est, config, store, DRUMS)
+    assert [s.status for s in first.scores] == ["ok", "ok"]
+    monkeypatch.setattr(evaluation_pairs, "has_prototype", lambda word: False)
+    run = evaluation_run.evaluate_set(tiny_set, est, config, store, DRUMS)
+    assert run.unsupported == [f"{song}/drums" for song in SONGS]
+    assert [s.status for s in run.scores] == ["missing", "missing"]
+    assert all(s.sdri is None and any("no prototype" in n for n in s.notes) for s in run.scores)
+
+
 def test_learned_backend_asks_by_prototype_or_by_example(
     tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -178,8 +178,10 @@ def evaluate_set(
             left[pair.song] -= 1
             render_if_complete(pair.song)
     run.scores = score_set(set_dir, est_dir, plan.sources, plan.score_from)
-    for score in run.scores:
+    for i, score in enumerate(run.scores):
         if f"{score.song}/{score.source}" in run.unsupported:
+            if score.status == "ok":  # a stem an earlier run left: not this run's estimate
+                run.scores[i] = score = PairScore(score.song, score.source, "missing")
             score.notes.append(f"not separated: {unsupported_reason(config)}")
     return run
 
