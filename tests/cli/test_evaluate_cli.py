@@ -418,6 +418,21 @@ def test_learned_backend_asks_by_prototype_or_by_example(
     assert sorted(p.name for p in (tmp_path / "est").rglob("drums.wav"))
 
 
+def test_example_clip_is_the_true_stem_of_a_set_with_wav_stems(
+    tiny_set: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for stem in tiny_set.glob("*/stems/drums.flac"):
+        data, rate = soundfile.read(stem, dtype="int16")
+        soundfile.write(stem.with_suffix(".wav"), data, rate, subtype="PCM_16")
+        stem.unlink()
+    monkeypatch.setattr(evaluation_pairs, "has_prototype", lambda word: False)
+    plan = evaluation_pairs.EvaluationPlan(sources=("drums",), example_seconds=1.0)
+    pairs = evaluation_pairs.plan_pairs(tiny_set, tmp_path, default_config("learned"), plan)
+    for pair in pairs:
+        assert pair.supported and pair.config.example is not None
+        assert Path(pair.config.example.path) == tiny_set / pair.song / "stems" / "drums.wav"
+
+
 def test_learned_sources_get_a_second_look_unless_told_not_to(
     tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -20,8 +20,8 @@ from typing import Any
 from tagbox_gui.core.audio.atomic import write_atomically
 from tagbox_gui.core.audio.estimates import ESTIMATE_FORMAT, save_estimate
 from tagbox_gui.core.audio.song import Song
-from tagbox_gui.core.errors import ConfigError
-from tagbox_gui.core.evaluation.scoring import list_set
+from tagbox_gui.core.errors import AudioError, ConfigError
+from tagbox_gui.core.evaluation.scoring import list_set, stem_path
 from tagbox_gui.core.separation.backends.learned import has_prototype, weights_in_use
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.loading import backend_settings, hops_per_window, taggers_for
@@ -202,20 +202,30 @@ def plan_pairs(
     A one-pass run of the learned backend needs no tagger: a source is asked for by its
     prototype; when it has none, or is named in ``plan.by_example``, and
     ``plan.example_seconds`` is given, by the first ``plan.example_seconds`` of its true stem
-    (``<song>/stems/<source>.flac``) as the example clip. Each run is looked at again beside its
-    helpers where the plan says so (:attr:`EvaluationPlan.looks_again`, :attr:`Pair.looks_again`).
+    (``<song>/stems/<source>.flac`` or ``.wav``) as the example clip. Each run is looked at
+    again beside its helpers where the plan says so (:attr:`EvaluationPlan.looks_again`,
+    :attr:`Pair.looks_again`).
     """
     plan = plan or EvaluationPlan()
     pairs = []
     for song, song_sources in list_set(set_dir):
         for source in song_sources:
             if plan.sources is None or source in plan.sources:
-                stem = set_dir / song / "stems" / f"{source}.flac"
+                stem = _true_stem(set_dir, song, source)
                 asked = plan.example_seconds, source in plan.by_example
                 pair_config, supported = _pair_config(config, source, plan.fallback, stem, asked)
                 estimate = est_dir / song / f"{source}.wav"
                 pairs.append(Pair(song, source, estimate, pair_config, supported, plan.looks_again))
     return pairs
+
+
+def _true_stem(set_dir: Path, song: str, source: str) -> Path:
+    """The true stem of a source (``.flac`` or ``.wav``, as the scores read it); the
+    ``.flac`` path when there is neither."""
+    try:
+        return stem_path(set_dir, song, source)
+    except AudioError:
+        return set_dir / song / "stems" / f"{source}.flac"
 
 
 def asks_by_prototype(config: RunConfig) -> bool:
