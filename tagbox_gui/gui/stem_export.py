@@ -14,6 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QLabel, QMessageBox
@@ -107,7 +108,8 @@ class StemExport(QObject):
         folder = self.w.settings.text("paths/export", str(Path.home()))
         fmt = ExportFormat(self.w.settings.text("export/format", ExportFormat.WAV32.value))
         template = self.w.settings.text("export/template", DEFAULT_TEMPLATE)
-        dialog = ExportDialog(names_of, folder, fmt, template, self.w)
+        peak = float(np.max(np.abs(self.w.song.data))) if self.w.song is not None else 0.0
+        dialog = ExportDialog(names_of, folder, fmt, template, self.w, peak=peak)
         if dialog.exec() == ExportDialog.DialogCode.Accepted:
             self.export_to(*dialog.chosen())
 

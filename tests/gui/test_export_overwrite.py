@@ -150,3 +150,47 @@ def test_the_export_dialog_saves_only_into_a_folder_it_names(qtbot, tmp_path: Pa
         assert "folder" in dialog.files.text()
     dialog.folder.setText("~/stems")
     assert dialog.save.isEnabled() and dialog.chosen()[0] == Path.home() / "stems"
+
+
+def test_the_export_dialog_warns_that_a_pcm_format_clips_a_song_past_full_scale(
+    qtbot, tmp_path: Path
+) -> None:
+    from tagbox_gui.gui.widgets.export_dialog import ExportDialog
+
+    loud = ExportDialog(lambda template: ["a"], str(tmp_path), ExportFormat.WAV32, peak=2.0)
+    qtbot.addWidget(loud)
+    assert "clips" not in loud.files.text()  # 32-bit float keeps every sample
+    for fmt in (ExportFormat.WAV16, ExportFormat.WAV24, ExportFormat.FLAC24):
+        loud.format.setCurrentIndex(loud.format.findData(fmt.value))
+        assert "peaks 6.0 dB over full scale" in loud.files.text() and loud.save.isEnabled()
+    within = ExportDialog(lambda template: ["a"], str(tmp_path), ExportFormat.WAV16, peak=1.0)
+    qtbot.addWidget(within)
+    assert "clips" not in within.files.text()
+
+
+def test_export_all_gives_the_dialog_the_songs_peak(qtbot, model_dir, settings, tmp_path) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    from tagbox_gui.gui.widgets.export_dialog import ExportDialog
+    from tests.gui.window_helpers import make_window, open_song, run_to_end
+
+    song = tmp_path / "loud.wav"
+    t = np.arange(48_000 * 3) / 48_000
+    sf.write(song, 1.5 * np.sin(2 * np.pi * 220 * t), 48_000, subtype="FLOAT")  # past 0 dBFS
+    window = make_window(qtbot, model_dir, settings)
+    open_song(qtbot, window, song)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window)
+    settings.set_text("export/format", ExportFormat.FLAC24.value)
+    shown: list[str] = []
+
+    def exec_(dialog: ExportDialog) -> int:
+        shown.append(dialog.files.text())
+        return ExportDialog.DialogCode.Rejected
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ExportDialog, "exec", exec_)
+        window.exports.ask()
+    assert shown and "peaks 3.5 dB over full scale" in shown[0]
+    window.controller.shutdown(5000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from html import escape
 from pathlib import Path
@@ -39,7 +40,8 @@ class ExportDialog(QDialog):
     ``names_of(template)`` gives the stems' file names (without extension) for a template, or
     raises a UserError saying why the template cannot name them (Save is then disabled). Save
     is disabled too while the folder is not a full path (``~`` is the home folder): an empty or
-    relative one would put the stems wherever the app was started from.
+    relative one would put the stems wherever the app was started from. With the song's
+    ``peak`` past full scale, a 16- or 24-bit format is warned about: it clips the stems.
     """
 
     def __init__(
@@ -49,8 +51,10 @@ class ExportDialog(QDialog):
         fmt: ExportFormat,
         template: str = DEFAULT_TEMPLATE,
         parent: QWidget | None = None,
+        peak: float = 0.0,
     ) -> None:
         super().__init__(parent)
+        self._peak = peak  # the song's: past 1 (0 dBFS), a PCM format clips the stems there
         self.setWindowTitle("Export all stems")
         self.folder = QLineEdit(folder)
         self.folder.setAccessibleName("Folder")  # in a row with its button: not the label's buddy
@@ -102,8 +106,18 @@ class ExportDialog(QDialog):
         if not self.folder.text().strip() or not self.chosen()[0].is_absolute():
             self._refuse("Choose the folder to export to (Browse…), or type its full path.")
             return
-        self.files.setText("<br>".join(escape(name + ext) for name in names))
+        text = "<br>".join(escape(name + ext) for name in names)
+        self.files.setText(text + self._clipping_note())
         self.save.setEnabled(True)
+
+    def _clipping_note(self) -> str:
+        """A warning under the files when the chosen PCM format would clip the song's peaks."""
+        if ExportFormat(self.format.currentData()).bits is None or self._peak <= 1.0:
+            return ""
+        over = 20 * math.log10(self._peak)
+        return (f"<br><span style='color:#d08a2a'>The song peaks {over:.1f} dB over full scale: "
+                "a 16- or 24-bit file clips the stems there (their sum is then no longer the "
+                "song). WAV 32-bit float keeps every sample.</span>")  # fmt: skip
 
     def _refuse(self, why: str) -> None:
         """Say ``why`` nothing can be saved, and disable Save."""
