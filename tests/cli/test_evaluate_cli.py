@@ -299,6 +299,40 @@ def test_interrupting_workers_stops_them_and_leaves_no_partial_file(
     assert written == []
 
 
+@pytest.mark.slow
+def test_a_worker_killed_with_its_pair_is_an_error_not_a_wait_without_end(
+    tiny_set: Path, tmp_path: Path, model_dir: Path
+) -> None:
+    import multiprocessing
+    import signal
+    import threading
+
+    config = default_config("light", steps=50, taggers=default_config("light").taggers[:1])
+    killed: list[int] = []
+
+    def kill_a_worker(key: str, step: object) -> None:  # as the kernel does when out of memory
+        if step is not None and not killed:
+            worker = next(p for p in multiprocessing.active_children() if "PoolWorker" in p.name)
+            os.kill(worker.pid, signal.SIGKILL)
+            killed.append(worker.pid)
+
+    outcome: list[BaseException | None] = []
+
+    def evaluate() -> None:
+        try:
+            evaluation_run.evaluate_set(tiny_set, tmp_path / "est", config, ModelStore(model_dir),
+                                        DRUMS, kill_a_worker, jobs=2)  # fmt: skip
+            outcome.append(None)
+        except BaseException as exc:  # what ended it is the result
+            outcome.append(exc)
+
+    runner = threading.Thread(target=evaluate, daemon=True)
+    runner.start()
+    runner.join(120)
+    assert killed and outcome, "the run still waits for the killed worker's pair"
+    assert isinstance(outcome[0], RuntimeError) and "ended without a result" in str(outcome[0])
+
+
 def test_stems_interrupted_while_rendered_are_rendered_again(
     tiny_set: Path, tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import queue
 import threading
 from collections.abc import Callable, Generator, Sequence
@@ -58,31 +59,52 @@ def separate_in_workers(
 
     Workers send their steps (without previews) through a queue that is drained here, so
     ``progress`` runs in this process. No worker takes a pair before all are up, so ``jobs``
-    pairs are under way at once. Leaving early (an error, Ctrl+C) terminates them.
+    pairs are under way at once. Leaving early (an error, Ctrl+C) terminates them. A worker
+    that dies with its pair (killed, e.g. for memory) is a RuntimeError naming the pair, not
+    a wait without end: the pool would start another worker, but the pair would be lost.
     """
     context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch
     by_key = {pair.key: pair for pair in todo}
     with context.Manager() as manager:
-        steps = manager.Queue()
-        tasks = [(set_dir, pair, store, steps) for pair in todo]
+        steps, busy = manager.Queue(), manager.dict()  # busy: pair key -> its worker's pid
+        tasks = [(set_dir, pair, store, steps, busy) for pair in todo]
         ready = manager.Barrier(jobs)
         configs = [pair.config for pair in todo]
         with context.Pool(jobs, _start_worker, (threads, ready, configs)) as pool:
             results = pool.imap_unordered(_separate_in_worker, tasks)
             for _ in todo:
-                key, timing = _next_result(results, steps, progress)
+                key, timing = _next_result(results, steps, progress, busy)
                 _forward_steps(steps, progress)
                 yield by_key[key], timing
 
 
-def _next_result(results: Any, steps: queue.Queue, progress: Progress | None) -> Any:
-    """The next result of ``results`` (a pool's iterator), forwarding steps while waiting."""
+def _next_result(
+    results: Any, steps: queue.Queue, progress: Progress | None, busy: Any = None
+) -> Any:
+    """The next result of ``results`` (a pool's iterator), forwarding steps while waiting;
+    RuntimeError when a worker in ``busy`` (pair key -> pid) died with its pair."""
     while True:
         _forward_steps(steps, progress)
         try:
             return results.next(timeout=0.2)
         except multiprocessing.TimeoutError:
             pass
+        for key, pid in list(busy.items()) if busy is not None else ():
+            if not _alive(pid):
+                raise RuntimeError(f"the worker process separating {key} ended without a "
+                                   "result (killed, e.g. out of memory); run again with "
+                                   "fewer --jobs")  # fmt: skip
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (the pool reaps a dead worker within 0.1 s)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process took the number: ours is gone
+        return False
+    return True
 
 
 def _forward_steps(steps: queue.Queue, progress: Progress | None) -> None:
@@ -113,8 +135,16 @@ def _start_worker(threads: int, ready: Any = None, configs: Sequence[RunConfig] 
             ready.wait(_READY_TIMEOUT_S)  # a worker that never came up must not hold the rest
 
 
-def _separate_in_worker(task: tuple[Path, Pair, ModelStore, queue.Queue]) -> tuple[str, Timing]:
-    set_dir, pair, store, steps = task
+Task = tuple[Path, Pair, ModelStore, queue.Queue, Any]
+"""A worker's task: the set, the pair, the model store, the steps' queue and the busy map."""
+
+
+def _separate_in_worker(task: Task) -> tuple[str, Timing]:
+    set_dir, pair, store, steps, busy = task
+    busy[pair.key] = os.getpid()
     song = load_song(set_dir / pair.song / "mix.flac")
     on_step = lambda step: steps.put((pair.key, replace(step, preview=None)))  # noqa: E731
-    return pair.key, separate_source(song, pair, pair.config, store, _worker_cache, on_step)
+    try:
+        return pair.key, separate_source(song, pair, pair.config, store, _worker_cache, on_step)
+    finally:
+        busy.pop(pair.key, None)
