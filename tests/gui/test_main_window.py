@@ -167,6 +167,8 @@ def test_pause_and_stop_with_buttons_and_keys(qtbot, model_dir, settings, song_p
         qtbot.keyClick(window, Qt.Key.Key_Escape)
     assert blocker.args[0].stopped and blocker.args[0].steps_done < 5000
     assert window.run_panel.run.isEnabled()
+    qtbot.wait(600)  # the panel's clock ticks every 500 ms while a run goes on
+    assert window.run_panel.labels["eta"].text() == "–"  # stopped: no time left to go
     window.controller.shutdown(5000)
 
 

@@ -248,8 +248,11 @@ class RunPanel(QWidget):
         self._show_times()
 
     def finished(self, text: str) -> None:
+        """The run (or job) ended, saying ``text``; stopped early, it has no time left to go."""
         self.status.setText(text)
         self._show_times()
+        if self.clock.step < self.clock.total_steps:
+            self.labels["eta"].setText("–")
 
     @Slot()
     def _show_times(self) -> None:
