@@ -278,9 +278,11 @@ def test_cancel_from_progress_callback(tmp_path: Path, server: FileServer) -> No
     assert issubclass(DownloadCancelled, DownloadError)
 
 
-def test_cancel_from_another_thread(tmp_path: Path, http_server, model_dir: Path) -> None:  # noqa: F811
-    slow = http_server(model_dir, chunk_delay=0.02)
-    store = ModelStore(tmp_path, base_urls=[slow.url])
+def _fetch_in_a_thread(
+    store: ModelStore,
+) -> tuple[threading.Thread, threading.Event, list[BaseException]]:
+    """Start fetching musicnn/mtat in a thread and return once its first bytes have come: the
+    thread, the cancel event it watches, and the list that gets what ended it."""
     cancel, started = threading.Event(), threading.Event()
     outcome: list[BaseException] = []
 
@@ -290,9 +292,16 @@ def test_cancel_from_another_thread(tmp_path: Path, http_server, model_dir: Path
         except BaseException as exc:
             outcome.append(exc)
 
-    worker = threading.Thread(target=work)
+    worker = threading.Thread(target=work, daemon=True)
     worker.start()
     assert started.wait(10)
+    return worker, cancel, outcome
+
+
+def test_cancel_from_another_thread(tmp_path: Path, http_server, model_dir: Path) -> None:  # noqa: F811
+    slow = http_server(model_dir, chunk_delay=0.02)
+    store = ModelStore(tmp_path, base_urls=[slow.url])
+    worker, cancel, outcome = _fetch_in_a_thread(store)
     cancel.set()
     worker.join(10)
     assert not worker.is_alive()
@@ -305,18 +314,7 @@ def test_cancel_is_prompt_on_a_slow_server(tmp_path: Path, http_server, model_di
     at 64 KiB a second that was 4 s (a slower server: minutes)."""
     slow = http_server(model_dir, chunk_delay=1.0)  # 64 KiB a second
     store = ModelStore(tmp_path, base_urls=[slow.url])
-    cancel, started = threading.Event(), threading.Event()
-    outcome: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            store.fetch("musicnn/mtat", progress=lambda d, t: d and started.set(), cancel=cancel)
-        except BaseException as exc:
-            outcome.append(exc)
-
-    worker = threading.Thread(target=work)
-    worker.start()
-    assert started.wait(10)
+    worker, cancel, outcome = _fetch_in_a_thread(store)
     began = time.monotonic()
     cancel.set()
     worker.join(10)
@@ -335,18 +333,7 @@ def test_cancel_is_prompt_on_a_stalled_server(
     (not after the 30 s socket timeout, as a connection failure)."""
     stalled = http_server(model_dir, chunk_delay=60.0)  # one 64 KiB chunk, then silence
     store = ModelStore(tmp_path, base_urls=[stalled.url])
-    cancel, started = threading.Event(), threading.Event()
-    outcome: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            store.fetch("musicnn/mtat", progress=lambda d, t: d and started.set(), cancel=cancel)
-        except BaseException as exc:
-            outcome.append(exc)
-
-    worker = threading.Thread(target=work, daemon=True)
-    worker.start()
-    assert started.wait(10)
+    worker, cancel, outcome = _fetch_in_a_thread(store)
     time.sleep(0.3)  # the reader is now waiting for bytes that do not come
     cancel.set()
     worker.join(5)

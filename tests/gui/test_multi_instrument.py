@@ -18,7 +18,7 @@ from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.settings import AppSettings
 from tagbox_gui.gui.widgets.export_dialog import ExportDialog
 from tests.gui.fake_engine import fake_player
-from tests.gui.window_helpers import export_and_wait, make_window, open_song
+from tests.gui.window_helpers import add_example, export_and_wait, make_window, open_song
 
 
 @pytest.fixture
@@ -49,6 +49,16 @@ def test_a_job_without_the_second_look_keeps_the_first(qtbot, real, monkeypatch)
         "it plays, name it and add the region as an example."
     )
     assert "second look" not in window.run_view.jobs.provenance()["drums"]
+
+
+@pytest.fixture
+def picking(qtbot, model_dir: Path, settings, song_path: Path) -> MainWindow:
+    """A window on the learned separator's settings with a song open, its runs the fake
+    engine's: for what is picked before a run."""
+    window = make_window(qtbot, model_dir, settings, backend="learned")
+    open_song(qtbot, window, song_path)
+    yield window
+    window.controller.shutdown(5000)
 
 
 def _job(qtbot, window: MainWindow, *words: str, timeout: int = 60_000):
@@ -192,22 +202,19 @@ def test_stop_keeps_the_instruments_that_finished(qtbot, model_dir, settings, so
     window.controller.shutdown(5000)
 
 
-def test_picks_examples_and_tags_make_one_part_each(qtbot, model_dir, settings, song_path) -> None:
-    window = make_window(qtbot, model_dir, settings, backend="learned")
-    open_song(qtbot, window, song_path)
+def test_picks_examples_and_tags_make_one_part_each(picking: MainWindow) -> None:
+    window = picking
     picker = window.picker
     assert {"drums", "bass", "organ", "trumpet"} <= set(picker.instruments())
     window.song_panel.set_region(Region(2.0, 6.0))
-    picker.example_name.setText("lead")
-    picker.add_example_button.click()  # the region becomes an example named "lead"
+    add_example(window, "lead")  # the region becomes an example named "lead"
     picker.set_picked("bass", True)
     parts = window.run_view.parts()
     assert [p.name for p in parts] == ["lead", "bass"]
     example = parts[0].config.example
     assert (example.path, example.start, example.end) == (None, 2.0, 6.0)
     assert parts[0].config.region is None and parts[1].config.tags == ("bass",)
-    picker.example_name.setText("bass")  # a second stem of the same name replaces the first
-    picker.add_example_button.click()
+    add_example(window, "bass")  # a second stem of the same name replaces the first
     assert [p.name for p in window.run_view.parts()] == ["lead", "bass"]
     assert window.run_view.parts()[1].config.example is not None
     # an example needs the learned separator
@@ -222,22 +229,15 @@ def test_picks_examples_and_tags_make_one_part_each(qtbot, model_dir, settings, 
     window.controller.shutdown(5000)
 
 
-def test_stem_names_that_differ_only_by_case_are_one_stem(
-    qtbot, model_dir, settings, song_path
-) -> None:
-    window = make_window(qtbot, model_dir, settings, backend="learned")
-    open_song(qtbot, window, song_path)
+def test_stem_names_that_differ_only_by_case_are_one_stem(picking: MainWindow) -> None:
+    window = picking
     picker = window.picker
     picker.set_picked("bass", True)
-    picker.example_name.setText("Bass")  # replaces the instrument, as "bass" does
-    picker.add_example_button.click()
-    picker.example_name.setText("lead")
-    picker.add_example_button.click()
-    picker.example_name.setText("Lead")
-    picker.add_example_button.click()
+    add_example(window, "Bass")  # replaces the instrument, as "bass" does
+    add_example(window, "lead")
+    add_example(window, "Lead")
     assert [p.name for p in window.run_view.parts()] == ["Bass", "Lead"]
-    picker.example_name.setText("Example")
-    picker.add_example_button.click()
+    add_example(window, "Example")
     window.song_panel.as_example.setChecked(True)  # the region as the example: "example"
     assert [p.name for p in window.run_view.parts()] == ["Bass", "Lead", "Example", "example"]
     assert "same name" in window.run_view.problem()  # the job would refuse it
@@ -245,15 +245,13 @@ def test_stem_names_that_differ_only_by_case_are_one_stem(
 
 
 def test_an_example_with_instruments_in_a_region_asks_for_the_whole_song(
-    qtbot, model_dir, settings, song_path
+    picking: MainWindow,
 ) -> None:
-    window = make_window(qtbot, model_dir, settings, backend="learned")
-    open_song(qtbot, window, song_path)
+    window = picking
     panel, picker = window.song_panel, window.picker
     panel.whole_song.setChecked(False)
     panel.set_region(Region(2.0, 6.0))
-    picker.example_name.setText("lead")
-    picker.add_example_button.click()  # "lead" is separated in the whole song
+    add_example(window, "lead")  # "lead" is separated in the whole song
     picker.set_picked("bass", True)  # in the region: the stems could not share the song
     assert "Run on the whole song" in window.run_view.problem()
     assert not window.run_panel.run.isEnabled()
@@ -262,15 +260,11 @@ def test_an_example_with_instruments_in_a_region_asks_for_the_whole_song(
     window.controller.shutdown(5000)
 
 
-def test_an_example_with_steering_steps_says_to_set_them_to_zero(
-    qtbot, model_dir, settings, song_path
-) -> None:
+def test_an_example_with_steering_steps_says_to_set_them_to_zero(picking: MainWindow) -> None:
     # steering moves the query towards the wanted tags, and an example has none: the run
     # failed with the command line's words ("name at least one, e.g. --tags piano")
-    window = make_window(qtbot, model_dir, settings, backend="learned")
-    open_song(qtbot, window, song_path)
-    window.picker.example_name.setText("lead")
-    window.picker.add_example_button.click()
+    window = picking
+    add_example(window, "lead")
     window.settings_panel.steps.setValue(5)
     assert "Steps to 0" in window.run_view.problem() and not window.run_panel.run.isEnabled()
     window.settings_panel.steps.setValue(0)
@@ -353,16 +347,11 @@ def test_stop_during_the_second_look_keeps_the_first_and_says_so(qtbot, real, mo
     assert "second look" not in window.run_view.jobs.provenance()["drums"]
 
 
-def test_stem_names_that_make_one_file_name_are_refused_before_the_run(
-    qtbot, model_dir, settings, song_path
-) -> None:
-    window = make_window(qtbot, model_dir, settings, backend="learned")
-    open_song(qtbot, window, song_path)
-    picker = window.picker
+def test_stem_names_that_make_one_file_name_are_refused_before_the_run(picking: MainWindow) -> None:
+    window = picking
     window.song_panel.set_region(Region(2.0, 6.0))
     for name in ("a/b", "a:b"):  # both would be written as "My Song - a_b"
-        picker.example_name.setText(name)
-        picker.add_example_button.click()
+        add_example(window, name)
     assert [p.name for p in window.run_view.parts()] == ["a/b", "a:b"]
     assert "a_b" in window.run_view.problem()
     assert not window.run_panel.run.isEnabled()

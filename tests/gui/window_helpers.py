@@ -60,3 +60,9 @@ def message_boxes() -> list[QMessageBox]:
     return [
         w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()
     ]
+
+
+def add_example(window: MainWindow, name: str) -> None:
+    """Name the region as an example and add it ("Add the region as an example")."""
+    window.picker.example_name.setText(name)
+    window.picker.add_example_button.click()
