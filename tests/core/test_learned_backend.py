@@ -11,6 +11,7 @@ import torch
 
 from tagbox_gui.core.audio.song import Song, analysis_signal, analysis_span
 from tagbox_gui.core.audio.stems import render_stems
+from tagbox_gui.core.dsp.spectral import stft
 from tagbox_gui.core.errors import AudioError, ConfigError
 from tagbox_gui.core.nets.separator import RATE as NET_RATE
 from tagbox_gui.core.nets.separator import (
@@ -277,3 +278,25 @@ def test_constrain_projects_onto_the_trust_region(shipped) -> None:
     latent.data.copy_(inside[None])
     backend.constrain(latent)
     torch.testing.assert_close(latent[0], inside)  # inside the region: untouched
+
+
+def test_the_best_step_keeps_the_query_that_made_its_masks(model_dir: Path) -> None:
+    """A step's loss and masks are those of the query before that step's update, so the best
+    step's estimate must carry that query (a second look redraws its masks from it), not the
+    one the update moved on to."""
+    config = default_config("learned", tags=("piano",), steps=1, lr=5.0,  # a huge step
+                            taggers=(TaggerSpec("fcn", "mtat"),))  # fmt: skip
+    cache = ModelCache()
+    net, prototypes = load_shipped(cache)
+    result = engine.run_to_end(engine.run(config, _song(), ModelStore(model_dir), cache))
+    assert result.best_step == 1 and result.estimate is not None
+    start = prototype_query(("piano",), prototypes)  # steering starts from it, unfitted
+    np.testing.assert_allclose(result.estimate.query, start.numpy(), rtol=1e-5, atol=1e-5)
+    # and the masks are the ones that query makes: a second look would redraw the same
+    backend = LearnedBackend(net, (start - net.query_mean) / net.query_std, SETTINGS)
+    mix = analysis_signal(_song())
+    mix = torch.from_numpy(mix / np.abs(mix).max()).float()[None]
+    latent = backend.init_latent(mix, 0)
+    with torch.no_grad():
+        mask = backend.masks(latent, {2048: stft(mix, 2048, 4)})[2048][0]
+    np.testing.assert_allclose(result.estimate.masks[2048], mask.numpy(), atol=1e-4)

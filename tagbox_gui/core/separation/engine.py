@@ -226,6 +226,9 @@ class Optimisation:
         self.optimizer: torch.optim.Optimizer | None = (
             torch.optim.Adam(latents, lr=config.lr) if config.steps else None
         )
+        # The query the last evaluations were made with: the step's update moves the latents
+        # on, but that step's loss and masks (and so its estimate) are those of this query.
+        self._evaluated_query: np.ndarray | None = None
 
     @property
     def backend_name(self) -> str:
@@ -243,6 +246,7 @@ class Optimisation:
             evaluations.append(_detach(evaluation))
         grads = [p[2].grad for p in self.parts if p[2].grad is not None]
         grad_norm = float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])))
+        self._evaluated_query = self._query()
         self.optimizer.step()
         for backend, _, latent in self.parts:
             backend.constrain(latent)
@@ -293,6 +297,7 @@ class Optimisation:
         evaluations = [
             objective.separate(backend, latent) for backend, objective, latent in self.parts
         ]
+        self._evaluated_query = self._query()
         estimate, separated = self._estimate(evaluations, region_start)
         return RunResult(0, float("nan"), 0, False, estimate=estimate, separated=separated)
 
@@ -335,7 +340,8 @@ class Optimisation:
     def _estimate(
         self, evaluations: list[Evaluation], region_start: int
     ) -> tuple[Estimate, np.ndarray]:
-        """The exportable estimate and the separated preview audio, stitched over segments."""
+        """The exportable estimate and the separated preview audio, stitched over segments,
+        with the query the evaluations were made with (before the step's update)."""
         parts = [e.separated.cpu().numpy() for e in evaluations]
         separated = stitch_audio(self.segments, parts, self.length)
         if self.config.mode is Mode.FREE:
@@ -347,7 +353,7 @@ class Optimisation:
             per_segment = [e.masks[n].cpu().numpy() for e in evaluations]
             masks[n] = stitch_frames(self.segments, per_segment, n // hops, frames)
         estimate = Estimate(region_start, self.length, masks, hops_per_window=hops,
-                            query=self._query())  # fmt: skip
+                            query=self._evaluated_query)  # fmt: skip
         return estimate, separated
 
     def _query(self) -> np.ndarray | None:
