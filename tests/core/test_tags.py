@@ -30,6 +30,18 @@ def test_missing_tag_in_a_vocabulary_says_which_tagger_has_it():
         instrument_tags("bass", "mtat", MTAT)
 
 
+def test_a_tag_of_another_vocabulary_says_which_tagger_has_it():
+    """With several taggers a wanted tag must be in each vocabulary; one that is a tag of
+    another (MTAT's 'beat', MTG-Jamendo's 'genre---rock') is not unknown: the error names
+    the taggers that have it."""
+    with pytest.raises(TagError, match=r"jamendo taggers have no tag for 'beat'.*mtat"):
+        instrument_tags("beat", "jamendo", JAMENDO)
+    with pytest.raises(TagError, match=r"mtat taggers have no tag for 'Genre---Rock'.*jamendo"):
+        instrument_tags("Genre---Rock", "mtat", MTAT)
+    with pytest.raises(TagError, match="unknown tag 'xyzzy'"):
+        instrument_tags("xyzzy", "jamendo", JAMENDO)
+
+
 def test_unknown_word_suggests_nearest():
     with pytest.raises(TagError, match=r"unknown tag 'pianno'.*'piano'"):
         instrument_tags("pianno", "mtat", MTAT)

@@ -180,6 +180,12 @@ def instrument_tags(word: str, dataset: str, vocabulary: tuple[str, ...]) -> tup
         return (by_lower[key],)
     preset = find_preset(word) or _preset_of_tag(key)
     if preset is None:
+        elsewhere = _datasets_with_tag(key, dataset)
+        if elsewhere:
+            raise TagError(
+                f"the {dataset} taggers have no tag for '{word}'; choose a tagger trained on "
+                f"{' or '.join(elsewhere)} (e.g. fcn/{elsewhere[0]})"
+            )
         raise TagError(_unknown_message(word, vocabulary))
     tags = preset.wanted.get(dataset, ())
     if not tags:
@@ -189,6 +195,14 @@ def instrument_tags(word: str, dataset: str, vocabulary: tuple[str, ...]) -> tup
             f"{' or '.join(has)} (e.g. fcn/{has[0]})"
         )
     return tags
+
+
+def _datasets_with_tag(key: str, dataset: str) -> list[str]:
+    """The datasets other than ``dataset`` whose vocabulary has the tag ``key`` (lower case)."""
+    from tagbox_gui.core.nets.taggers import DATASETS, vocabulary  # imports torch: only here
+
+    return [d for d in DATASETS
+            if d != dataset and key in (t.lower() for t in vocabulary(d))]  # fmt: skip
 
 
 def _preset_of_tag(key: str) -> Preset | None:
