@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.separation.backends.base import Backend
 from tagbox_gui.core.separation.engine import Optimisation
 from tagbox_gui.core.separation.objective import Criterion
@@ -127,6 +128,26 @@ def test_previews_on_first_every_k_and_last_step():
     preview = steps[0].preview
     assert preview.separated.shape == (ANALYSIS_RATE,)
     assert preview.mask_image.min() >= 0 and preview.mask_image.max() <= 1
+
+
+class NanGradientBackend(GainBackend):
+    """Finite masks whose gradient is NaN (0 * the infinite slope of sqrt at 0), as a ratio
+    of two vanishing magnitudes can give."""
+
+    def masks(self, latent, mix_stfts):
+        bad = 0 * torch.sqrt(latent - latent.detach()).sum()
+        return {n: mask + bad for n, mask in super().masks(latent, mix_stfts).items()}
+
+
+def test_a_step_with_a_non_finite_gradient_ends_the_run_with_a_clear_error():
+    opt = _optimisation(steps=5, measure_residual=False)
+    opt.parts = [(NanGradientBackend(), objective, latent) for _, objective, latent in opt.parts]
+    kept = [latent.detach().clone() for _, _, latent in opt.parts]
+    gen = opt.drive(0)
+    with pytest.raises(ConfigError, match=r"gradient of step 1 is not a finite number"):
+        next(gen)
+    for (_, _, latent), before in zip(opt.parts, kept, strict=True):  # not updated with NaN
+        torch.testing.assert_close(latent.detach(), before)
 
 
 def test_stop_returns_the_best_so_far():

@@ -234,8 +234,13 @@ class Optimisation:
     def backend_name(self) -> str:
         return self.parts[0][0].name
 
-    def step(self) -> tuple[list[Evaluation], float]:
-        """One Adam step over every segment; the evaluations before it and the grad norm."""
+    def step(self, number: int = 0) -> tuple[list[Evaluation], float]:
+        """One Adam step over every segment; the evaluations before it and the grad norm.
+
+        A loss or gradient that is not finite (NaN or infinite) raises ConfigError naming step
+        ``number``, before the update: Adam would carry it into every latent, and the next
+        step would fail inside the taggers' loss with a message that says nothing of why.
+        """
         if self.optimizer is None:
             raise RuntimeError("a run of 0 steps takes no optimisation step")
         self.optimizer.zero_grad(set_to_none=True)
@@ -246,6 +251,12 @@ class Optimisation:
             evaluations.append(_detach(evaluation))
         grads = [p[2].grad for p in self.parts if p[2].grad is not None]
         grad_norm = float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])))
+        totals = [float(e.total) for e in evaluations]
+        if not all(np.isfinite([*totals, grad_norm])):
+            what = "loss" if not all(np.isfinite(totals)) else "loss's gradient"
+            raise ConfigError(f"the {what} of step {number} is not a finite number, so the "
+                              "separation cannot go on; try a smaller learning rate, or a "
+                              "region without digital silence")  # fmt: skip
         self._evaluated_query = self._query()
         self.optimizer.step()
         for backend, _, latent in self.parts:
@@ -266,7 +277,7 @@ class Optimisation:
         want_preview, step = False, 0
         for step in range(1, self.config.steps + 1):
             began = time.perf_counter()
-            evaluations, grad_norm = self.step()
+            evaluations, grad_norm = self.step(step)
             total = float(np.mean([float(e.total) for e in evaluations]))
             new_best = best is None or total < best[0]
             every = self.config.preview_every
