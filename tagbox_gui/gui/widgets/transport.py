@@ -8,6 +8,8 @@ import numpy as np
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QAbstractButton,
+    QApplication,
     QButtonGroup,
     QHBoxLayout,
     QLabel,
@@ -30,6 +32,20 @@ def format_time(seconds: float) -> str:
     """``m:ss.s``."""
     minutes, rest = divmod(max(seconds, 0.0), 60.0)
     return f"{int(minutes)}:{rest:04.1f}"
+
+
+def keyboard_focused_button(widget: QWidget | None) -> bool:
+    """Whether ``widget`` is an enabled button its window's focus reached by the keyboard (Tab).
+
+    Space presses such a button instead of playing: without it, no button of the window
+    (an instrument, Run, a preset) could be pressed without a mouse. A button focused by a
+    click leaves Space to play / pause.
+    """
+    return (
+        isinstance(widget, QAbstractButton)
+        and widget.isEnabled()
+        and widget.window().testAttribute(Qt.WidgetAttribute.WA_KeyboardFocusChange)
+    )
 
 
 class TransportPanel(QWidget):
@@ -67,7 +83,8 @@ class TransportPanel(QWidget):
         self.play_button.setAccessibleName("Play")
         self.play_button.clicked.connect(self._on_play_button_clicked)
         # A QShortcut, not the button's own: a button shortcut animates a click and only
-        # toggles ~100 ms later; this one toggles on the key press itself.
+        # toggles ~100 ms later; this one toggles on the key press itself. It takes Space from
+        # every widget but text fields; a button reached with Tab gets it back (see below).
         self.space = QShortcut(QKeySequence(Qt.Key.Key_Space), self)
         self.space.setContext(Qt.ShortcutContext.WindowShortcut)
         self.space.activated.connect(self._on_space_activated)
@@ -159,6 +176,10 @@ class TransportPanel(QWidget):
         self.toggle()
 
     def _on_space_activated(self) -> None:
+        focus = QApplication.focusWidget()
+        if keyboard_focused_button(focus):  # Space presses it, as on any button
+            focus.click()
+            return
         if self.play_button.isEnabled():  # no audio device: Space does nothing, like the button
             self.toggle()
 

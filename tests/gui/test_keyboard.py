@@ -1,0 +1,35 @@
+"""The window without a mouse: Space, Escape and Tab where a musician expects them."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from tagbox_gui.gui.main_window import MainWindow
+from tests.gui.window_helpers import open_song
+
+
+def tab_to(qtbot, window: MainWindow, target, presses: int = 80) -> None:
+    """Press Tab until ``target`` has the focus (it must be on the way)."""
+    for _ in range(presses):
+        if QApplication.focusWidget() is target:
+            return
+        qtbot.keyClick(QApplication.focusWidget() or window, Qt.Key.Key_Tab)
+    raise AssertionError(f"Tab never reached {target}")
+
+
+def test_space_presses_a_button_reached_with_tab_and_plays_otherwise(
+    qtbot, window: MainWindow, song_path
+) -> None:
+    open_song(qtbot, window, song_path)
+    player = window.audition.transport.player
+    drums = window.picker._buttons["drums"]
+    tab_to(qtbot, window, drums)
+    qtbot.keyClick(drums, Qt.Key.Key_Space)
+    assert drums.isChecked() and [p.name for p in window.picker.picks()] == ["drums"]
+    assert not player.playing
+    qtbot.mouseClick(drums, Qt.MouseButton.LeftButton)  # off again, focused by the mouse:
+    assert not drums.isChecked()
+    window.audition.follow.setFocus(Qt.FocusReason.MouseFocusReason)
+    qtbot.keyClick(window.audition.follow, Qt.Key.Key_Space)  # Space plays, as before
+    assert player.playing and window.audition.follow.isChecked()
