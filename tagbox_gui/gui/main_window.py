@@ -12,20 +12,26 @@ from PySide6.QtGui import (
     QDesktopServices,
     QDragEnterEvent,
     QDropEvent,
+    QKeyEvent,
 )
 from PySide6.QtGui import QKeySequence as Keys
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QApplication,
     QDockWidget,
     QFileDialog,
     QFrame,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QMessageBox,
+    QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QScrollArea,
     QSplitter,
     QTabWidget,
+    QTextEdit,
     QVBoxLayout,
     QWidget,
 )
@@ -59,6 +65,18 @@ log = logging.getLogger(__name__)
 AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.mp3 *.aif *.aiff);;All files (*)"
 DOCK_WIDTH_LIMIT = 330  # px: a side column never asks for more (it scrolls sideways then)
 ENGINE_FAILED = "The engine could not be loaded; the log says why (Help ▸ Open log folder)."
+TEXT_FIELDS = (QLineEdit, QAbstractSpinBox, QTextEdit, QPlainTextEdit)
+
+
+def typing_escape(event: QEvent) -> bool:
+    """Whether ``event`` asks if Escape, pressed in a text field, may be a shortcut: it may
+    not, so that Escape while typing (the tag search, an example's name) does not stop a run."""
+    return (
+        event.type() == QEvent.Type.ShortcutOverride
+        and isinstance(event, QKeyEvent)
+        and event.key() == Qt.Key.Key_Escape
+        and isinstance(QApplication.focusWidget(), TEXT_FIELDS)
+    )
 
 
 class MainWindow(ScreenFit):
@@ -185,6 +203,7 @@ class MainWindow(ScreenFit):
             | QDockWidget.DockWidgetFeature.DockWidgetFloatable
         )
         self.addDockWidget(area, dock)
+        dock.installEventFilter(self)  # floating, it is a window of its own (typing_escape)
         return dock
 
     def _build_menus(self) -> None:
@@ -382,7 +401,16 @@ class MainWindow(ScreenFit):
         self.run_view.update_can_run()
         show_error(self, error, "Cannot load the engine", logged=True)
 
+    def event(self, event: QEvent) -> bool:  # Qt override
+        if typing_escape(event):  # a text field's key: Escape does not stop the run there
+            event.accept()
+            return True
+        return super().event(event)
+
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # Qt override
+        if isinstance(watched, QDockWidget) and typing_escape(event):
+            event.accept()
+            return True
         if watched is self and event.type() == QEvent.Type.Paint:  # the first frame:
             self.removeEventFilter(self)
             QTimer.singleShot(0, self.first_frame.emit)  # once it is painted and shown

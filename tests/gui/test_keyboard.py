@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QTabWidget
 
+from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.main_window import MainWindow
-from tests.gui.window_helpers import open_song
+from tests.gui.window_helpers import make_window, open_song
 
 
 def tab_to(qtbot, window: MainWindow, target, presses: int = 80) -> None:
@@ -33,3 +34,22 @@ def test_space_presses_a_button_reached_with_tab_and_plays_otherwise(
     window.audition.follow.setFocus(Qt.FocusReason.MouseFocusReason)
     qtbot.keyClick(window.audition.follow, Qt.Key.Key_Space)  # Space plays, as before
     assert player.playing and window.audition.follow.isChecked()
+
+
+def test_escape_while_typing_does_not_stop_the_run(qtbot, model_dir, settings, song_path) -> None:
+    window = make_window(qtbot, model_dir, settings, delay=0.05)
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    window.settings_panel.steps.setValue(500)
+    window.run_view.start()
+    tabs = window.findChild(QTabWidget)
+    tabs.setCurrentWidget(window.tag_panel)
+    search = window.tag_panel.search
+    search.setFocus()
+    qtbot.keyClicks(search, "pia")
+    qtbot.keyClick(search, Qt.Key.Key_Escape)
+    assert window.controller.state is RunState.RUNNING
+    window.tag_panel.tree.setFocus()  # elsewhere, Escape stops it, as the Run menu says
+    qtbot.keyClick(window.tag_panel.tree, Qt.Key.Key_Escape)
+    assert window.controller.state is not RunState.RUNNING
+    window.controller.shutdown(5000)
