@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QTabWidget
+from PySide6.QtWidgets import QApplication, QPushButton, QTabWidget
 
 from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.main_window import MainWindow
@@ -53,3 +53,31 @@ def test_escape_while_typing_does_not_stop_the_run(qtbot, model_dir, settings, s
     qtbot.keyClick(window.tag_panel.tree, Qt.Key.Key_Escape)
     assert window.controller.state is not RunState.RUNNING
     window.controller.shutdown(5000)
+
+
+def tab_sequence(qtbot, start, presses: int) -> list:
+    """The widgets Tab reaches from ``start``, in order."""
+    start.setFocus(Qt.FocusReason.TabFocusReason)
+    seen = []
+    for _ in range(presses):
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+        seen.append(QApplication.focusWidget())
+    return seen
+
+
+def test_tab_reaches_the_instruments_and_presets_in_their_panel(
+    qtbot, window: MainWindow, song_path
+) -> None:
+    open_song(qtbot, window, song_path)
+    tabs = window.findChild(QTabWidget)
+    picker = window.picker
+    buttons = [b for b in picker._buttons.values() if b.isEnabled()]
+    assert buttons
+    seen = tab_sequence(qtbot, tabs.tabBar(), 6 + len(buttons))
+    assert seen[: len(buttons) + 2] == [*buttons, picker.more, picker.example_name]
+    tabs.setCurrentWidget(window.tag_panel)
+    panel = window.tag_panel
+    presets = panel.presets.findChildren(QPushButton)
+    assert presets
+    seen = tab_sequence(qtbot, panel.search, len(presets) + 1)
+    assert seen == [*presets, panel.tree]

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from tagbox_gui.core.types import Example
+from tagbox_gui.gui.widgets.focus import tab_after
 
 MAIN_INSTRUMENTS = ("drums", "bass", "piano", "guitar", "strings", "organ", "brass", "synth")
 COLUMNS = 3
@@ -139,6 +140,7 @@ class InstrumentPicker(QWidget):
             self._actions[word] = action
         self.more.setEnabled(bool(self._actions))
         self.grid.addWidget(self.more, len(main) // COLUMNS, len(main) % COLUMNS)
+        tab_after(self, [*self._buttons.values(), self.more])  # first in the panel
         self._picks = [p for p in self._picks if p.example is not None or p.name in self._words]
         self._refresh()
 

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from tagbox_gui.core.types import TaggerSpec, TagState
 from tagbox_gui.gui.tag_states import TagBoard, TagRow
+from tagbox_gui.gui.widgets.focus import tab_after
 
 WORD_ROLE = Qt.ItemDataRole.UserRole
 MAIN_PRESETS = ("Vocals", "Piano", "Strings", "Drums", "Guitar", "Bass")
@@ -158,19 +159,23 @@ class TagPanel(QWidget):
             self.presets_layout.takeAt(0).widget().deleteLater()
         names = self.board.available_presets()
         main = [n for n in MAIN_PRESETS if n in names]
+        added: list[QWidget] = []
         for index, name in enumerate(main):
             button = QPushButton(name)
+            added.append(button)
             button.setToolTip(f"Want the {name.lower()} tags of every chosen tagger")
             button.clicked.connect(lambda _=False, n=name: self.apply_preset(n))
             self.presets_layout.addWidget(button, index // 3, index % 3)
         more = [n for n in names if n not in main]
         if more:
             button = QPushButton("More")
+            added.append(button)
             menu = QMenu(button)
             for name in more:
                 menu.addAction(name, lambda n=name: self.apply_preset(n))
             button.setMenu(menu)
             self.presets_layout.addWidget(button, len(main) // 3, len(main) % 3)
+        tab_after(self.presets, added)  # between the search field and the tags
 
     def _build_tree(self) -> None:
         self.tree.clear()
