@@ -81,3 +81,19 @@ def test_tab_reaches_the_instruments_and_presets_in_their_panel(
     assert presets
     seen = tab_sequence(qtbot, panel.search, len(presets) + 1)
     assert seen == [*presets, panel.tree]
+
+
+def test_enter_cycles_the_current_tag_like_a_click(qtbot, window: MainWindow) -> None:
+    panel = window.tag_panel
+    window.findChild(QTabWidget).setCurrentWidget(panel)
+    item = panel.item("piano")
+    panel.tree.setCurrentItem(item)
+    panel.tree.setFocus()
+    qtbot.keyClick(panel.tree, Qt.Key.Key_Return)
+    assert panel.wanted() == ("piano",)
+    qtbot.keyClick(panel.tree, Qt.Key.Key_Enter)
+    assert panel.avoided() == ("piano",)
+    group = item.parent()
+    panel.tree.setCurrentItem(group)  # a group is no tag
+    qtbot.keyClick(panel.tree, Qt.Key.Key_Return)
+    assert panel.avoided() == ("piano",) and not panel.wanted()

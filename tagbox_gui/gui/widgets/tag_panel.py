@@ -1,9 +1,9 @@
 """The tag panel: the chosen taggers' vocabulary, grouped, searchable, with presets.
 
-Every tag is wanted, avoided or ignored. A click cycles a tag through wanted -> avoided ->
-ignored -> default; the right-click menu sets a state directly. Tags left at the default show
-the state the run gives them (avoided, as in the paper, unless "Avoid every other tag" is off)
-in a muted style, the user's own choices in a strong one.
+Every tag is wanted, avoided or ignored. A click (or Enter) cycles a tag through wanted ->
+avoided -> ignored -> default; the right-click menu sets a state directly. Tags left at the
+default show the state the run gives them (avoided, as in the paper, unless "Avoid every other
+tag" is off) in a muted style, the user's own choices in a strong one.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from PySide6.QtCore import QPoint, Qt, Signal, Slot
-from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPixmap
+from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QKeySequence, QPainter, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QGridLayout,
@@ -96,6 +96,10 @@ class TagPanel(QWidget):
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.itemClicked.connect(self._on_tree_item_clicked)
         self.tree.customContextMenuRequested.connect(self._on_tree_context_menu)
+        for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):  # the keyboard's click on a tag
+            cycle = QShortcut(QKeySequence(key), self.tree)
+            cycle.setContext(Qt.ShortcutContext.WidgetShortcut)
+            cycle.activated.connect(self._on_tree_enter)
         self.avoid_others = QCheckBox("Avoid every other tag (as in the paper)", checked=True)
         self.ignore_related = QCheckBox("Ignore tags that go with the wanted ones")
         for box in (self.avoid_others, self.ignore_related):
@@ -111,7 +115,9 @@ class TagPanel(QWidget):
         layout.addWidget(self.tree, 1)
         layout.addWidget(self.avoid_others)
         layout.addWidget(self.ignore_related)
-        hint = QLabel("Click a tag: want → avoid → ignore → default. Right-click for a menu.")
+        hint = QLabel(
+            "Click a tag (or press Enter): want → avoid → ignore → default. Right-click for a menu."
+        )
         hint.setWordWrap(True)
         hint.setStyleSheet("color: palette(placeholder-text);")
         layout.addWidget(hint)
@@ -275,6 +281,12 @@ class TagPanel(QWidget):
         if word is not None:
             self.board.cycle(word)
             self._on_board_changed()
+
+    @Slot()
+    def _on_tree_enter(self) -> None:
+        item = self.tree.currentItem()
+        if item is not None:
+            self._on_tree_item_clicked(item)
 
     @Slot(QPoint)
     def _on_tree_context_menu(self, pos: QPoint) -> None:
