@@ -321,8 +321,9 @@ class MainWindow(ScreenFit):
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
         files = self.settings.recent_files()
-        for path in files:
-            self.recent_menu.addAction(Path(path).name, lambda p=path: self.open_song(p))
+        for path in files:  # "&" in a name is shown, not taken as a mnemonic
+            name = Path(path).name.replace("&", "&&")
+            self.recent_menu.addAction(name, lambda p=path: self.open_song(p))
         if not files:
             self.recent_menu.addAction("(none)").setEnabled(False)
         else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QPushButton, QTabWidget
 
@@ -97,3 +99,10 @@ def test_enter_cycles_the_current_tag_like_a_click(qtbot, window: MainWindow) ->
     panel.tree.setCurrentItem(group)  # a group is no tag
     qtbot.keyClick(panel.tree, Qt.Key.Key_Return)
     assert panel.avoided() == ("piano",) and not panel.wanted()
+
+
+def test_a_recent_file_with_an_ampersand_shows_it(window: MainWindow, settings) -> None:
+    settings.add_recent("/music/Rock & Roll.wav")
+    window.recent_menu.aboutToShow.emit()
+    text = window.recent_menu.actions()[0].text()
+    assert re.sub("&(.)", r"\1", text) == "Rock & Roll.wav"  # as the menu shows it
