@@ -321,14 +321,16 @@ class MainWindow(ScreenFit):
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
         files = self.settings.recent_files()
-        for path in files:  # "&" in a name is shown, not taken as a mnemonic
-            name = Path(path).name.replace("&", "&&")
-            self.recent_menu.addAction(name, lambda p=path: self.open_song(p))
+        for number, path in enumerate(files, 1):  # mnemonics 1 to 9, then 0
+            name = Path(path).name.replace("&", "&&")  # "&" in a name is shown as it is
+            digits = str(number)
+            text = f"{digits[:-1]}&{digits[-1]} {name}"
+            self.recent_menu.addAction(text, lambda p=path: self.open_song(p))
         if not files:
             self.recent_menu.addAction("(none)").setEnabled(False)
         else:
             self.recent_menu.addSeparator()
-            self.recent_menu.addAction("Clear list", self.settings.clear_recent)
+            self.recent_menu.addAction("&Clear list", self.settings.clear_recent)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # Qt override
         if any(url.isLocalFile() for url in event.mimeData().urls()):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QApplication, QPushButton, QTabWidget
 
 from tagbox_gui.gui.controller import RunState
@@ -105,4 +106,18 @@ def test_a_recent_file_with_an_ampersand_shows_it(window: MainWindow, settings) 
     settings.add_recent("/music/Rock & Roll.wav")
     window.recent_menu.aboutToShow.emit()
     text = window.recent_menu.actions()[0].text()
-    assert re.sub("&(.)", r"\1", text) == "Rock & Roll.wav"  # as the menu shows it
+    assert re.sub("&(.)", r"\1", text) == "1 Rock & Roll.wav"  # as the menu shows it
+
+
+def test_every_menu_entry_has_a_mnemonic(window: MainWindow, settings) -> None:
+    for number in range(10):
+        settings.add_recent(f"/music/song {number}.wav")
+    window.recent_menu.aboutToShow.emit()
+    menus = [action.menu() for action in window.menuBar().actions()]
+    entries = [a for menu in menus for a in menu.actions() if not a.isSeparator()]
+    entries += [a for a in window.recent_menu.actions() if not a.isSeparator()]
+    assert len(entries) > 20
+    for menu in [window.menuBar(), *menus, window.recent_menu]:
+        keys = [QKeySequence.mnemonic(a.text()) for a in menu.actions() if not a.isSeparator()]
+        assert all(not k.isEmpty() for k in keys), [a.text() for a in menu.actions()]
+        assert len(set(keys)) == len(keys), [a.text() for a in menu.actions()]  # no clash

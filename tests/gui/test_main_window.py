@@ -87,7 +87,7 @@ def test_recent_files_and_command_line(qtbot, window, song_path, settings, model
     open_song(qtbot, window, song_path)
     window._fill_recent_menu()
     action = window.recent_menu.actions()[0]
-    assert action.text() == "My Song.wav"
+    assert action.text() == "&1 My Song.wav"
     other = make_window(qtbot, model_dir, settings)
     other.recent_menu.aboutToShow.emit()
     with qtbot.waitSignal(other.song_loaded, timeout=5000):
