@@ -12,26 +12,20 @@ from PySide6.QtGui import (
     QDesktopServices,
     QDragEnterEvent,
     QDropEvent,
-    QKeyEvent,
 )
 from PySide6.QtGui import QKeySequence as Keys
 from PySide6.QtWidgets import (
-    QAbstractSpinBox,
-    QApplication,
     QDockWidget,
     QFileDialog,
     QFrame,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QMessageBox,
-    QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QScrollArea,
     QSplitter,
     QTabWidget,
-    QTextEdit,
     QVBoxLayout,
     QWidget,
 )
@@ -53,8 +47,10 @@ from tagbox_gui.gui.settings_view import SettingsView
 from tagbox_gui.gui.song_loader import LoadedSong, SongLoader
 from tagbox_gui.gui.stem_export import StemExport
 from tagbox_gui.gui.widgets.audition_panel import AuditionPanel
+from tagbox_gui.gui.widgets.focus import typing_escape
 from tagbox_gui.gui.widgets.instrument_picker import InstrumentPicker
 from tagbox_gui.gui.widgets.live_panel import LivePanel, boxed
+from tagbox_gui.gui.widgets.recent_menu import fill_recent_menu
 from tagbox_gui.gui.widgets.run_panel import RunPanel
 from tagbox_gui.gui.widgets.settings_panel import SettingsPanel
 from tagbox_gui.gui.widgets.song_panel import SongPanel
@@ -65,18 +61,6 @@ log = logging.getLogger(__name__)
 AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.mp3 *.aif *.aiff);;All files (*)"
 DOCK_WIDTH_LIMIT = 330  # px: a side column never asks for more (it scrolls sideways then)
 ENGINE_FAILED = "The engine could not be loaded; the log says why (Help ▸ Open log folder)."
-TEXT_FIELDS = (QLineEdit, QAbstractSpinBox, QTextEdit, QPlainTextEdit)
-
-
-def typing_escape(event: QEvent) -> bool:
-    """Whether ``event`` asks if Escape, pressed in a text field, may be a shortcut: it may
-    not, so that Escape while typing (the tag search, an example's name) does not stop a run."""
-    return (
-        event.type() == QEvent.Type.ShortcutOverride
-        and isinstance(event, QKeyEvent)
-        and event.key() == Qt.Key.Key_Escape
-        and isinstance(QApplication.focusWidget(), TEXT_FIELDS)
-    )
 
 
 class MainWindow(ScreenFit):
@@ -319,18 +303,10 @@ class MainWindow(ScreenFit):
         self.song_loaded.emit(song)
 
     def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        files = self.settings.recent_files()
-        for number, path in enumerate(files, 1):  # mnemonics 1 to 9, then 0
-            name = Path(path).name.replace("&", "&&")  # "&" in a name is shown as it is
-            digits = str(number)
-            text = f"{digits[:-1]}&{digits[-1]} {name}"
-            self.recent_menu.addAction(text, lambda p=path: self.open_song(p))
-        if not files:
-            self.recent_menu.addAction("(none)").setEnabled(False)
-        else:
-            self.recent_menu.addSeparator()
-            self.recent_menu.addAction("&Clear list", self.settings.clear_recent)
+        fill_recent_menu(
+            self.recent_menu, self.settings.recent_files(), self.open_song,
+            self.settings.clear_recent,
+        )  # fmt: skip
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # Qt override
         if any(url.isLocalFile() for url in event.mimeData().urls()):

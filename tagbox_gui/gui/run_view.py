@@ -14,9 +14,8 @@ from PySide6.QtCore import QObject, QTimer, Slot
 
 from tagbox_gui.core.audio.estimates import judges_quiet
 from tagbox_gui.core.audio.song import Song
-from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.separation.cache import ModelCache
-from tagbox_gui.core.separation.job import JobPart, check_file_names, check_sharing
+from tagbox_gui.core.separation.job import JobPart
 from tagbox_gui.core.separation.snapshots import DEFAULT_BUDGET_BYTES, Snapshot, SnapshotStore
 from tagbox_gui.core.separation.threads import use_threads
 from tagbox_gui.core.types import (
@@ -34,6 +33,7 @@ from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.engine_loader import LazyModule
 from tagbox_gui.gui.errors import show_error
 from tagbox_gui.gui.job_view import JobUpdate, JobView
+from tagbox_gui.gui.run_problems import parts_problem
 from tagbox_gui.gui.run_window import RunWindow
 from tagbox_gui.gui.session import RunSession, estimate_region, quiet_sentence
 
@@ -106,31 +106,7 @@ class RunView(QObject):
         parts = self.parts()
         if not parts:
             return "Pick an instrument (or a tag in the Tags panel) to separate."
-        if any(p.config.example is not None for p in parts) and not self._learned():
-            return "Only the learned separator can be asked by example; choose it in Settings."
-        if any(p.config.example is not None and p.config.steps > 0 for p in parts):
-            return ("An example has no tag for the taggers to steer it towards: set Settings ▸ "
-                    "Steps to 0 (one pass) to separate by example.")  # fmt: skip
-        names = [p.name.strip().lower() for p in parts]  # as the job checks them
-        if len(set(names)) < len(names):
-            return "Two stems have the same name; remove one of them."
-        try:
-            check_file_names(parts, self.w.song)
-        except ConfigError as exc:
-            return f"{str(exc)[:1].upper()}{str(exc)[1:]}."
-        return self._sharing_problem(parts) or self.w.settings_panel.problem()
-
-    def _sharing_problem(self, parts: list[JobPart]) -> str:
-        """Why the stems of ``parts`` could not share the song (``job.check_sharing``), or ''."""
-        assert self.w.song is not None
-        try:
-            check_sharing(parts, self.w.song)
-        except ConfigError as exc:
-            if len({p.config.region for p in parts}) > 1:  # an example among picks in a region
-                return ('An example is separated in the whole song: tick "Run on the whole '
-                        'song" to separate the other instruments with it.')  # fmt: skip
-            return f"{str(exc)[:1].upper()}{str(exc)[1:]}."
-        return ""
+        return parts_problem(parts, self.w.song, self._learned()) or self.w.settings_panel.problem()
 
     def _learned(self) -> bool:
         return self.w.settings_panel.settings().backend == "learned"

@@ -1,12 +1,21 @@
-"""Tab order of widgets added after their panel was built."""
+"""Keyboard focus: the Tab order of widgets added after their panel was built, and Escape
+while typing."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import pairwise
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QWidget
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QApplication,
+    QLineEdit,
+    QPlainTextEdit,
+    QTextEdit,
+    QWidget,
+)
 
 
 def tab_after(anchor: QWidget, widgets: Sequence[QWidget]) -> None:
@@ -24,3 +33,17 @@ def tab_after(anchor: QWidget, widgets: Sequence[QWidget]) -> None:
             QWidget.setTabOrder(before, after)
     finally:
         anchor.setFocusPolicy(policy)
+
+
+TEXT_FIELDS = (QLineEdit, QAbstractSpinBox, QTextEdit, QPlainTextEdit)
+
+
+def typing_escape(event: QEvent) -> bool:
+    """Whether ``event`` asks if Escape, pressed in a text field, may be a shortcut: it may
+    not, so that Escape while typing (the tag search, an example's name) does not stop a run."""
+    return (
+        event.type() == QEvent.Type.ShortcutOverride
+        and isinstance(event, QKeyEvent)
+        and event.key() == Qt.Key.Key_Escape
+        and isinstance(QApplication.focusWidget(), TEXT_FIELDS)
+    )

@@ -1,0 +1,50 @@
+"""Why the parts a Run would separate cannot run together, in the window's words."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tagbox_gui.core.audio.song import Song
+from tagbox_gui.core.errors import ConfigError
+from tagbox_gui.core.separation.job import JobPart, check_file_names, check_sharing
+from tagbox_gui.gui.errors import user_message
+
+EXAMPLES_NEED_LEARNED = "Only the learned separator can be asked by example; choose it in Settings."
+EXAMPLES_ARE_NOT_STEERED = (
+    "An example has no tag for the taggers to steer it towards: set Settings ▸ Steps to 0 "
+    "(one pass) to separate by example."
+)
+NAMES_TWICE = "Two stems have the same name; remove one of them."
+EXAMPLE_IN_WHOLE_SONG = (
+    'An example is separated in the whole song: tick "Run on the whole song" to separate the '
+    "other instruments with it."
+)
+
+
+def parts_problem(parts: Sequence[JobPart], song: Song, learned: bool) -> str:
+    """Why ``parts`` (of ``song``) cannot run, as the job would refuse them, or ''.
+
+    ``learned``: whether the chosen backend is the learned separator, the one that can be asked
+    by example. Names are compared as the job compares them (ignoring case and outer spaces),
+    and so are the stems' file names (``job.check_file_names``) and their sharing of the song
+    (``job.check_sharing``).
+    """
+    examples = [p for p in parts if p.config.example is not None]
+    if examples and not learned:
+        return EXAMPLES_NEED_LEARNED
+    if any(p.config.steps > 0 for p in examples):
+        return EXAMPLES_ARE_NOT_STEERED
+    names = [p.name.strip().lower() for p in parts]
+    if len(set(names)) < len(names):
+        return NAMES_TWICE
+    try:
+        check_file_names(parts, song)
+    except ConfigError as exc:
+        return user_message(exc)
+    try:
+        check_sharing(parts, song)
+    except ConfigError as exc:
+        if len({p.config.region for p in parts}) > 1:  # an example beside picks in a region
+            return EXAMPLE_IN_WHOLE_SONG
+        return user_message(exc)
+    return ""
