@@ -7,7 +7,7 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Collection, Generator, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,7 +24,7 @@ from tagbox_gui.cli.separate_options import (
     stray_words_hint,
 )
 from tagbox_gui.core.audio.atomic import check_file, check_folder, write_atomically
-from tagbox_gui.core.audio.estimates import describe_quiet, judges_quiet, quiet_stems, run_level
+from tagbox_gui.core.audio.estimates import judges_quiet, quiet_groups, run_level
 from tagbox_gui.core.errors import ConfigError, UserError
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import (
@@ -151,7 +151,8 @@ def main(args: argparse.Namespace) -> int:
     level = run_level(analysis_signal(song), result) if judges_quiet([config.backend]) else None
     if level is not None:
         name = " + ".join(_stem_words(config)) or "the separated stem"
-        _note_quiet({name: level}, "--example-region START:END, or --example FILE:START:END")
+        how = "--example-region START:END, or --example FILE:START:END"
+        _note_quiet({name: level}, how, [name] if config.example is not None else [])
     return 0
 
 
@@ -194,17 +195,23 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
         print(f"{part.name}: {path}")
     print(f"rest: {rest}")
     if judges_quiet(part.config.backend for part in parts):
-        _note_quiet(result.levels, "--each NAME=FILE:START:END")
+        examples = [part.name for part in parts if part.config.example is not None]
+        _note_quiet(result.levels, "--each NAME=FILE:START:END", examples)
     return 0
 
 
-def _note_quiet(levels: dict[str, float], how: str) -> None:
-    """Tell, on stderr, which stems came out very quiet, and how to ask for them instead."""
-    said = describe_quiet(quiet_stems(levels))
-    if said:
+def _note_quiet(levels: dict[str, float], how: str, examples: Collection[str] = ()) -> None:
+    """Tell, on stderr, which stems came out very quiet, and how to ask for them instead: by
+    an example (``how``), or, for those asked for by an example already (``examples``), by a
+    clearer one."""
+    for said, by_example in quiet_groups(levels, examples):
+        advice = (
+            "try a clip where it plays more clearly, ideally alone"
+            if by_example
+            else f"ask for it by an example, a few seconds where it plays ({how})"
+        )
         print(f"note: {said}. An instrument that plays louder than that was not recognised: "
-              f"ask for it by an example, a few seconds where it plays ({how}).",
-              file=sys.stderr)  # fmt: skip
+              f"{advice}.", file=sys.stderr)  # fmt: skip
 
 
 def _drive_job(job: Generator, parts: list[JobPart]) -> tuple[JobResult, dict[str, list]]:

@@ -119,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     window = build_window(args, engine=EngineLoader())
     if os.environ.get(TRACE_ENV):
         trace_startup(window, Path(os.environ[TRACE_ENV]))
-    window.engine.ready.connect(window.models.first_launch_check)  # it names the taggers
+    window.engine.ready.connect(  # once the settings are loaded: they say if a tagger is needed
+        lambda: window.models.first_launch_check(window.settings_panel.needs_tagger())
+    )
     window.show()
     try:
         return app.exec()

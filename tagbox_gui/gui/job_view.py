@@ -177,8 +177,9 @@ class JobView(QObject):
         else:
             message = f"Separated {', '.join(done)} and the rest."
         if judges_quiet(part.config.backend for part in self.parts):
+            examples = [part.name for part in self.parts if part.config.example is not None]
             message += quiet_sentence(outcome.levels, "Select a few seconds where it plays, name "
-                                      "it and add the region as an example.")  # fmt: skip
+                                      "it and add the region as an example.", examples)  # fmt: skip
         panel.finished(message)
         self._show_stems()
 

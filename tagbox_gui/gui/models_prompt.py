@@ -1,4 +1,4 @@
-"""The Models dialog as the main window uses it, and the first-launch message about weights.
+"""The Models dialog as the main window uses it, and the first-launch message about the taggers.
 
 It knows the window only as a ``QMainWindow`` (the dialogs' parent and its status bar) and tells
 it that models changed through :attr:`ModelsPrompt.models_changed`; the window refreshes its
@@ -13,7 +13,8 @@ from PySide6.QtWidgets import QMainWindow, QMessageBox
 from tagbox_gui.core.store.models import JUKEBOX, REGISTRY, ModelStore
 from tagbox_gui.gui.widgets.models_dialog import ModelsDialog
 
-FIRST_TAGGER = "fcn/mtat"
+FIRST_TAGGER, SECOND_TAGGER = "fcn/mtat", "fcn/jamendo"  # the taggers of a query by example
+EXAMPLE_TAGGERS = f"{FIRST_TAGGER} and {SECOND_TAGGER}"
 
 
 def _size(name: str) -> str:
@@ -45,34 +46,37 @@ class ModelsPrompt(QObject):
         return self.dialog
 
     def missing_message(self) -> str:
-        """What to fetch, in a few sentences; '' when a tagger is installed."""
+        """What the taggers are for and where to fetch them, in a few sentences; '' when a
+        tagger is installed."""
         if self.store.available_taggers():
             return ""
-        from tagbox_gui.core.nets.taggers import PUBLISHED  # loads torch: only when needed
-
         jukebox = (
             ""
             if self.store.has_jukebox()
-            else f" The Jukebox VQ-VAE ({JUKEBOX}, non-commercial licence) is optional: without it "
-            "the light backend, which needs no download, is used."
+            else f" The Jukebox VQ-VAE ({JUKEBOX}, non-commercial licence) is optional, for "
+            "TagBox as published."
         )
         return (
-            "TagBox needs at least one music tagger to hear instruments, and none is installed "
-            f"in {self.store.root}. Download {FIRST_TAGGER} ({_size(FIRST_TAGGER)}, MIT "
-            f"licence), or any of the {len(PUBLISHED)} published taggers, in the Models "
+            "Separating an instrument you name needs no download. Asking by an example clip, "
+            "steering with steps, the Tags tab and the light backend need the music taggers, "
+            f"and none is installed in {self.store.root}: download {EXAMPLE_TAGGERS} "
+            f"({_size(FIRST_TAGGER)} and {_size(SECOND_TAGGER)}, MIT licence) in the Models "
             f"window.{jukebox}"
         )
 
-    def first_launch_check(self) -> QMessageBox | None:
-        """If no tagger is installed, say what to fetch and offer to open Models (non-blocking)."""
+    def first_launch_check(self, needs_tagger: bool = False) -> QMessageBox | None:
+        """If no tagger is installed, say what the taggers are for: in a dialog that offers to
+        open Models (non-blocking) when the remembered settings need one (``needs_tagger``),
+        else in the status bar, since naming an instrument works without them."""
         text = self.missing_message()
         if not text:
-            if not self.store.has_jukebox():
-                self.w.statusBar().showMessage(
-                    "Using the light backend; download the Jukebox weights in Tools ▸ Models… "
-                    "for the published method.",
-                    15_000,
-                )
+            return None
+        if not needs_tagger:
+            self.w.statusBar().showMessage(
+                f"No music tagger is installed: naming an instrument works; an example or steps "
+                f"need {EXAMPLE_TAGGERS} (Tools ▸ Models…).",
+                15_000,
+            )
             return None
         box = QMessageBox(QMessageBox.Icon.Information, "Models needed", text, parent=self.w)
         fetch = box.addButton("Open Models…", QMessageBox.ButtonRole.AcceptRole)

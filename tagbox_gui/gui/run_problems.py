@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from tagbox_gui.core.audio.song import Song
 from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.separation.job import JobPart, check_file_names, check_sharing
+from tagbox_gui.core.types import TaggerSpec
 from tagbox_gui.gui.errors import user_message
 
 EXAMPLES_NEED_LEARNED = "Only the learned separator can be asked by example; choose it in Settings."
@@ -21,17 +22,26 @@ EXAMPLE_IN_WHOLE_SONG = (
 )
 
 
-def parts_problem(parts: Sequence[JobPart], song: Song, learned: bool) -> str:
+def parts_problem(
+    parts: Sequence[JobPart], song: Song, learned: bool, taggers: Sequence[TaggerSpec]
+) -> str:
     """Why ``parts`` (of ``song``) cannot run, as the job would refuse them, or ''.
 
     ``learned``: whether the chosen backend is the learned separator, the one that can be asked
-    by example. Names are compared as the job compares them (ignoring case and outer spaces),
-    and so are the stems' file names (``job.check_file_names``) and their sharing of the song
+    by example; ``taggers``: those installed (an example's query is what two of them hear).
+    Names are compared as the job compares them (ignoring case and outer spaces), and so are
+    the stems' file names (``job.check_file_names``) and their sharing of the song
     (``job.check_sharing``).
     """
+    from tagbox_gui.core.nets.queries import QUERY_TAGGERS  # loads torch: the engine is in
+
     examples = [p for p in parts if p.config.example is not None]
     if examples and not learned:
         return EXAMPLES_NEED_LEARNED
+    missing = [str(spec) for spec in QUERY_TAGGERS if spec not in taggers]
+    if examples and missing:
+        return (f"Asking by an example needs the taggers {' and '.join(map(str, QUERY_TAGGERS))}"
+                f": download {' and '.join(missing)} (Tools ▸ Models…).")  # fmt: skip
     if any(p.config.steps > 0 for p in examples):
         return EXAMPLES_ARE_NOT_STEERED
     names = [p.name.strip().lower() for p in parts]

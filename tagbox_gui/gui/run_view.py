@@ -106,7 +106,9 @@ class RunView(QObject):
         parts = self.parts()
         if not parts:
             return "Pick an instrument (or a tag in the Tags panel) to separate."
-        return parts_problem(parts, self.w.song, self._learned()) or self.w.settings_panel.problem()
+        taggers = self.w.store.available_taggers()
+        return (parts_problem(parts, self.w.song, self._learned(), taggers)
+                or self.w.settings_panel.problem())  # fmt: skip
 
     def _learned(self) -> bool:
         return self.w.settings_panel.settings().backend == "learned"
@@ -324,8 +326,9 @@ class RunView(QObject):
         if level is None:
             return ""
         name = " + ".join(session.stem_tags) or "The separated stem"
+        by_example = [name] if session.config.example is not None else []
         return quiet_sentence({name: level}, "Select a few seconds where it plays and use the "
-                              "region as the example.")  # fmt: skip
+                              "region as the example.", by_example)  # fmt: skip
 
     @Slot(object)
     def _on_controller_run_failed(self, error: BaseException) -> None:

@@ -8,12 +8,12 @@ scaled back by the same peak here, and the residual is the region minus the sepa
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from tagbox_gui.core.audio.estimates import describe_quiet, quiet_stems, run_level
+from tagbox_gui.core.audio.estimates import quiet_groups, run_level
 from tagbox_gui.core.audio.song import Song, analysis_signal
 from tagbox_gui.core.dsp.display import mask_image
 from tagbox_gui.core.separation.provenance import stem_provenance
@@ -95,15 +95,20 @@ class RunSession:
         return stem_provenance(self.song.path.name, self.config, step, self.lr_at(step), helpers)
 
 
-def quiet_sentence(levels: Mapping[str, float], how: str) -> str:
+CLEARER_EXAMPLE = "Choose an example where it plays more clearly, ideally alone."
+
+
+def quiet_sentence(levels: Mapping[str, float], how: str, examples: Collection[str] = ()) -> str:
     """What an end-of-run message adds when stems of the learned separator are very quiet
-    (``core.audio.estimates.quiet_stems``): which, and ``how`` to ask for them by an example;
+    (``core.audio.estimates.quiet_groups``): which, and ``how`` to ask for them by an example,
+    or, for those asked for by an example already (``examples``), to choose a clearer one;
     '' when none is."""
-    quiet = describe_quiet(quiet_stems(levels))
-    if not quiet:
-        return ""
-    return (f" {quiet[0].upper()}{quiet[1:]}: an instrument that plays louder than that was not "
-            f"recognised. {how}")  # fmt: skip
+    text = ""
+    for quiet, by_example in quiet_groups(levels, examples):
+        advice = CLEARER_EXAMPLE if by_example else how
+        text += (f" {quiet[0].upper()}{quiet[1:]}: an instrument that plays louder than that was "
+                 f"not recognised. {advice}")  # fmt: skip
+    return text
 
 
 def estimate_region(estimate: Estimate) -> Region:

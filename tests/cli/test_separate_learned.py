@@ -203,6 +203,24 @@ def test_a_very_quiet_stem_is_pointed_out_with_how_to_ask_for_it(
         "note:")[1] and "--each NAME=FILE:START:END" in said  # fmt: skip
 
 
+def test_a_quiet_stem_asked_for_by_an_example_is_told_to_take_a_clearer_one(
+    tmp_path: Path, model_dir: Path, capsys, monkeypatch
+) -> None:
+    # an example was the advice already: a quiet one needs a clearer example, not "an example"
+    from tagbox_gui.core.separation import job
+
+    song = _song(tmp_path / "song.wav")
+    levels = {"drums": -9.0, "bass": -31.0, "organ": -33.0}
+    monkeypatch.setattr(job, "stem_levels", lambda mix, ests: levels)
+    args = ["separate", str(song), "--each", f"drums,bass,organ={song}:0:2", "--model-dir",
+            str(model_dir), "--threads", "1", "-o", str(tmp_path / "out")]  # fmt: skip
+    assert main(args) == 0
+    notes = capsys.readouterr().err.split("note: ")[1:]
+    assert len(notes) == 2
+    assert notes[0].startswith("bass is very quiet") and "--each NAME=FILE" in notes[0]
+    assert notes[1].startswith("organ is very quiet") and "more clearly" in notes[1]
+
+
 def test_each_with_one_instrument_is_looked_at_again_as_one_run_is(tmp_path: Path,
                                                                   capsys) -> None:  # fmt: skip
     song, out = _song(tmp_path / "song.wav"), tmp_path / "out"

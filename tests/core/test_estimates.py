@@ -13,6 +13,7 @@ from tagbox_gui.core.audio.estimates import (
     judges_quiet,
     level_db,
     load_estimate,
+    quiet_groups,
     quiet_stems,
     run_level,
     save_estimate,
@@ -216,6 +217,17 @@ def test_quiet_stems_are_named_with_how_far_under_the_song_they_are() -> None:
     )
     assert describe_quiet({"guitar": -26.0}) == "guitar is very quiet (26 dB under the song)"
     assert describe_quiet(quiet_stems({"drums": -8.0})) == ""
+
+
+def test_quiet_stems_asked_for_by_an_example_are_told_apart() -> None:
+    levels = {"drums": -8.0, "bass": -31.0, "organ": -33.0, "lead": -9.0}
+    assert quiet_groups(levels, examples=["organ", "lead"]) == [
+        ("bass is very quiet (31 dB under the song)", False),
+        ("organ is very quiet (33 dB under the song)", True),
+    ]
+    assert quiet_groups(levels) == [("bass and organ are very quiet (31 and 33 dB under the "
+                                     "song)", False)]  # fmt: skip
+    assert quiet_groups({"drums": -8.0}, examples=["drums"]) == []
 
 
 def test_only_stems_of_the_learned_separator_alone_are_judged_quiet() -> None:

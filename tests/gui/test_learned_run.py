@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from tagbox_gui.core.audio.stems import render_stems
 from tagbox_gui.core.separation.backends import learned
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.store.models import ModelStore
+from tagbox_gui.core.types import Example
 from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.settings import AppSettings
 from tests.gui.fake_engine import fake_player
@@ -113,6 +115,8 @@ def test_a_real_one_pass_run_gives_stems_that_add_up(qtbot, tmp_path: Path, mode
     assert note(session) == (" Drums is very quiet (40 dB under the song): an instrument that "
                              "plays louder than that was not recognised. Select a few seconds "
                              "where it plays and use the region as the example.")  # fmt: skip
+    session.config = dataclasses.replace(session.config, example=Example(None, 0.0, 2.0))
+    assert note(session).endswith("Choose an example where it plays more clearly, ideally alone.")
     window.controller.shutdown(5000)
 
 

@@ -385,9 +385,14 @@ def test_first_launch_without_weights_offers_the_download(
     panel = window.settings_panel
     panel.backend.setCurrentIndex(panel.backend.findData("light"))
     assert "tagger" in window.settings_panel.problem()
-    box = window.models.first_launch_check()
+    # the learned separator named an instrument without a tagger: a line, not a dialog
+    panel.backend.setCurrentIndex(panel.backend.findData("learned"))
+    assert window.models.first_launch_check(panel.needs_tagger()) is None
+    assert "naming an instrument works" in window.statusBar().currentMessage()
+    panel.backend.setCurrentIndex(panel.backend.findData("light"))
+    box = window.models.first_launch_check(panel.needs_tagger())
     assert box is not None and box.isVisible()
-    assert "fcn/mtat" in box.text() and "light backend" in box.text()
+    assert "fcn/mtat and fcn/jamendo" in box.text() and "needs no download" in box.text()
     open_models = next(b for b in box.buttons() if b.text() == "Open Models…")
     open_models.click()
     dialog = window.models.dialog
@@ -401,6 +406,30 @@ def test_first_launch_without_weights_offers_the_download(
     assert window.settings_panel.problem() == ""
     assert window.models.first_launch_check() is None  # nothing to fetch any more
     dialog.close()
+
+
+def test_an_example_without_its_taggers_says_which_to_download(
+    qtbot, tmp_path, model_dir, settings, song_path
+) -> None:
+    import shutil
+
+    from tests.conftest import require
+    from tests.gui.window_helpers import add_example
+
+    store = ModelStore(tmp_path / "store")  # fcn/mtat only: an example also needs fcn/jamendo
+    store.location("fcn/mtat").parent.mkdir(parents=True)
+    shutil.copyfile(require(model_dir / "taggers/mtat/fcn/best_model.pth"),
+                    store.location("fcn/mtat"))  # fmt: skip
+    window = MainWindow(store, settings, player=fake_player())
+    qtbot.addWidget(window)
+    open_song(qtbot, window, song_path)
+    window.picker.set_picked("bass", True)
+    assert window.run_view.problem() == ""  # an instrument by name needs no tagger
+    add_example(window, "organ")
+    problem = window.run_view.problem()
+    assert "fcn/mtat and fcn/jamendo" in problem and "download fcn/jamendo" in problem
+    assert not window.run_panel.run.isEnabled()
+    window.controller.shutdown(5000)
 
 
 def test_first_launch_with_taggers_says_nothing(window: MainWindow) -> None:

@@ -16,7 +16,7 @@ be pointed out to the musician.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -146,6 +146,21 @@ def judges_quiet(backends: Iterable[str]) -> bool:
 def quiet_stems(levels: Mapping[str, float], threshold: float = QUIET_DB) -> dict[str, float]:
     """The stems at ``threshold`` dB below the song or lower, with their levels."""
     return {name: level for name, level in levels.items() if level <= threshold}
+
+
+def quiet_groups(
+    levels: Mapping[str, float], examples: Collection[str] = ()
+) -> list[tuple[str, bool]]:
+    """The very quiet stems of ``levels`` in words (:func:`describe_quiet`), those asked for
+    by name apart from those asked for by an example (named in ``examples``), since an example
+    already was the advice for the first: ``(words, by example)`` for each group that has any."""
+    groups = []
+    for by_example in (False, True):
+        group = {n: v for n, v in levels.items() if (n in examples) == by_example}
+        said = describe_quiet(quiet_stems(group))
+        if said:
+            groups.append((said, by_example))
+    return groups
 
 
 def describe_quiet(quiet: Mapping[str, float]) -> str:

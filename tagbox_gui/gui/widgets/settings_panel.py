@@ -259,6 +259,12 @@ class SettingsPanel(QWidget):
         self._running = running
         self._update_enabled()
 
+    def needs_tagger(self) -> bool:
+        """Whether these settings need a tagger: steering steps, or a backend other than the
+        learned separator (which separates in one pass by itself)."""
+        s = self.settings()
+        return s.steps > 0 or s.backend != "learned"
+
     def problem(self) -> str:
         """Why these settings cannot run (one sentence), or ''."""
         s = self.settings()
@@ -266,10 +272,9 @@ class SettingsPanel(QWidget):
             return (
                 "The chosen backend is not available; pick Light or download the Jukebox weights."
             )
-        one_pass = s.backend == "learned"
-        if s.steps == 0 and not one_pass:
+        if s.steps == 0 and s.backend != "learned":
             return "Only the learned separator works in one pass; give this backend some steps."
-        if not s.taggers and (s.steps > 0 or not one_pass):
+        if not s.taggers and self.needs_tagger():
             return "Choose at least one tagger in Settings (download taggers in Models…)."
         if not s.fft_sizes:
             return "Choose at least one FFT size in Settings."
