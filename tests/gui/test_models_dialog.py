@@ -241,3 +241,18 @@ def test_an_older_check_does_not_overwrite_a_newer_one(qtbot, tmp_path: Path, mo
         pass
     qtbot.wait(50)
     assert dialog.status(CRNN) == "verified"
+
+
+def test_enter_in_the_licence_dialog_does_not_accept_it(qtbot) -> None:
+    """Accepting a licence binds the stems made with the model: a stray Enter must decline,
+    not accept; Accept is a deliberate choice."""
+    from PySide6.QtWidgets import QApplication
+
+    dialog = LicenceDialog(REGISTRY[JUKEBOX])
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is dialog, timeout=5000)
+    assert dialog.decline_button.isDefault() and not dialog.accept_button.isDefault()
+    qtbot.keyClick(QApplication.focusWidget() or dialog, Qt.Key.Key_Return)
+    assert dialog.result() == LicenceDialog.DialogCode.Rejected and not dialog.isVisible()

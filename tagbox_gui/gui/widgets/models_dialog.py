@@ -48,7 +48,7 @@ PROGRESS_INTERVAL = 0.05  # seconds between progress signals: the bar needs no m
 
 
 class LicenceDialog(QDialog):
-    """Shows a model's licence; Accept or Decline."""
+    """Shows a model's licence; Accept or Decline (the default: Enter or Escape declines)."""
 
     def __init__(self, info: ModelInfo, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -70,6 +70,7 @@ class LicenceDialog(QDialog):
         layout.addWidget(intro)
         layout.addWidget(self.text)
         layout.addWidget(buttons)
+        self.decline_button.setDefault(True)  # accepting binds the stems: not by a stray Enter
         self.resize(520, 300)
 
     @staticmethod
