@@ -93,7 +93,13 @@ class StemExport(QObject):
         (the answer is remembered); True at once for the stems of every other backend."""
         if not self._needs_licence() or self.w.settings.flag(LICENCE_KEY):
             return True
-        answer = QMessageBox.question(self.w, "Jukebox licence", JUKEBOX_LICENCE + "\n\nExport?")
+        answer = QMessageBox.question(  # No by default: the answer is remembered
+            self.w,
+            "Jukebox licence",
+            JUKEBOX_LICENCE + "\n\nExport?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
         accepted = answer == QMessageBox.StandardButton.Yes
         self.w.settings.set_flag(LICENCE_KEY, accepted)
         return accepted

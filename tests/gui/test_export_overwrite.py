@@ -194,3 +194,33 @@ def test_export_all_gives_the_dialog_the_songs_peak(qtbot, model_dir, settings, 
         window.exports.ask()
     assert shown and "peaks 3.5 dB over full scale" in shown[0]
     window.controller.shutdown(5000)
+
+
+def test_the_jukebox_licence_question_defaults_to_no(
+    qtbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer to the Jukebox licence question is remembered: a stray Enter must not
+    accept its non-commercial terms for good (No is the default, as for replacing stems)."""
+    from types import SimpleNamespace
+
+    from PySide6.QtWidgets import QMainWindow
+
+    from tagbox_gui.gui.stem_export import LICENCE_KEY, StemExport
+
+    flags: dict[str, bool] = {}
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    window.stems = SimpleNamespace(backend_name="jukebox")
+    window.settings = SimpleNamespace(flag=lambda key: flags.get(key, False),
+                                      set_flag=flags.__setitem__)  # fmt: skip
+    exports = StemExport(window, run_view=None)
+    asked: list[tuple] = []
+
+    def question(parent, title, text, buttons=None, default=None):
+        asked.append((buttons, default))
+        return default  # what Enter answers
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    assert not exports.licence_accepted()
+    yes, no = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
+    assert asked == [(yes | no, no)] and flags == {LICENCE_KEY: False}
