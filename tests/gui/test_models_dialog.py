@@ -256,3 +256,25 @@ def test_enter_in_the_licence_dialog_does_not_accept_it(qtbot) -> None:
     assert dialog.decline_button.isDefault() and not dialog.accept_button.isDefault()
     qtbot.keyClick(QApplication.focusWidget() or dialog, Qt.Key.Key_Return)
     assert dialog.result() == LicenceDialog.DialogCode.Rejected and not dialog.isVisible()
+
+
+def test_download_waits_for_the_check_of_a_model_that_is_there(qtbot, tmp_path: Path) -> None:
+    import threading
+
+    store = ModelStore(tmp_path / "store")
+    store.location(CRNN).parent.mkdir(parents=True)
+    store.location(CRNN).write_bytes(b"not a checkpoint")  # corrupt: to download again
+    real_verify, checked = store.verify, threading.Event()
+
+    def verify(name: str) -> str:
+        checked.wait(10)  # a large file takes a while to hash
+        return real_verify(name)
+
+    store.verify = verify
+    dialog = ModelsDialog(store)
+    qtbot.addWidget(dialog)
+    dialog.select_model(CRNN)
+    assert dialog.status(CRNN) == "verifying" and not dialog.download_button.isEnabled()
+    checked.set()
+    qtbot.waitUntil(lambda: dialog.status(CRNN) == "mismatch", timeout=5000)
+    assert dialog.download_button.isEnabled()

@@ -257,6 +257,7 @@ class ModelsDialog(QDialog):
             self._checks[name] = self._checks.get(name, 0) + 1
             checks.append((name, self._checks[name]))
             self._set_status(name, "verifying")
+        self._update_buttons()
         worker = create_worker(self._verify_each, checks)
         worker.yielded.connect(self._on_verifier_yielded)
         self._verifier = worker
@@ -328,9 +329,12 @@ class ModelsDialog(QDialog):
         self._item(name).setText(STATUS, STATUS_TEXT.get(status, "verifying…"))
 
     def _update_buttons(self) -> None:
+        """Download only a model that is not installed, once its file's check says so (a
+        model being checked waits for the result); nothing while a job runs."""
         name = self.selected_model()
-        installed = name is not None and self._statuses[name] in ("verified", "unknown checksum")
-        self.download_button.setEnabled(name is not None and not self.busy and not installed)
+        status = self._statuses.get(name) if name is not None else None
+        settled = status not in (None, "verifying", "verified", "unknown checksum")
+        self.download_button.setEnabled(settled and not self.busy)
         self.locate_button.setEnabled(name is not None and not self.busy)
 
 
