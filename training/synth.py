@@ -58,7 +58,7 @@ def load_errors(stderr: str) -> list[str]:
     """The lines of ``fluidsynth``'s error output that say a file it was given was not loaded.
 
     FluidSynth reports such a file and goes on, with exit status 0: without any SoundFont it
-    would load its default one (``/usr/share/sounds/sf2/default-GM.sf2``, FluidR3 on Debian),
+    would load its own default SoundFont (FluidR3 on Debian; the renderer switches it off),
     and with one of a stack missing it plays the others' presets (or nothing).
     """
     return [
