@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from tagbox_gui.core.audio.song import Song
 from tagbox_gui.core.errors import ConfigError
-from tagbox_gui.core.separation.job import JobPart, check_file_names, check_sharing
+from tagbox_gui.core.separation.job import JobPart, check_file_names, check_sharing, stem_key
 from tagbox_gui.core.types import TaggerSpec
 from tagbox_gui.gui.errors import user_message
 
@@ -29,7 +29,7 @@ def parts_problem(
 
     ``learned``: whether the chosen backend is the learned separator, the one that can be asked
     by example; ``taggers``: those installed (an example's query is what two of them hear).
-    Names are compared as the job compares them (ignoring case and outer spaces), and so are
+    Names are compared as the job compares them (``job.stem_key``), and so are
     the stems' file names (``job.check_file_names``) and their sharing of the song
     (``job.check_sharing``).
     """
@@ -44,7 +44,7 @@ def parts_problem(
                 f": download {' and '.join(missing)} (Tools ▸ Models…).")  # fmt: skip
     if any(p.config.steps > 0 for p in examples):
         return EXAMPLES_ARE_NOT_STEERED
-    names = [p.name.strip().lower() for p in parts]
+    names = [stem_key(p.name) for p in parts]
     if len(set(names)) < len(names):
         return NAMES_TWICE
     try:

@@ -130,6 +130,12 @@ Runner = Callable[[RunConfig, "Song", "ModelStore", "ModelCache"], "RunGenerator
 """Starts one part's run; ``engine.run`` by default (a test may give a fake engine)."""
 
 
+def stem_key(name: str) -> str:
+    """What two stem names must differ in to be two stems: their words, not their case or outer
+    spaces (file names ignore case on some file systems)."""
+    return name.strip().lower()
+
+
 def check_parts(parts: Sequence[JobPart], song: Song, store: ModelStore, cache: ModelCache) -> None:
     """Raise the error any part would fail with, before anything runs.
 
@@ -140,11 +146,11 @@ def check_parts(parts: Sequence[JobPart], song: Song, store: ModelStore, cache: 
     """
     if not parts:
         raise ConfigError("name at least one instrument to separate")
-    names = [part.name.strip().lower() for part in parts]
+    names = [stem_key(part.name) for part in parts]
     if any(not name for name in names):
         raise ConfigError("every stem needs a name")
     if len(set(names)) != len(names):
-        twice = next(part.name for part in parts if names.count(part.name.strip().lower()) > 1)
+        twice = next(part.name for part in parts if names.count(stem_key(part.name)) > 1)
         raise ConfigError(f"'{twice}' is asked for twice; give each stem its own name")
     check_file_names(parts, song)
     check_sharing(parts, song)

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tagbox_gui.core.separation.job import stem_key
 from tagbox_gui.core.types import Example
 from tagbox_gui.gui.widgets.focus import tab_after
 
@@ -161,7 +162,7 @@ class InstrumentPicker(QWidget):
         if word not in self._words or on == picked:
             return
         if on:
-            self._picks = [p for p in self._picks if p.name.lower() != word.lower()]
+            self._picks = self._other_picks(word)
             self._picks.append(Pick(word))
         else:
             self._picks = [p for p in self._picks if p.name != word or p.example is not None]
@@ -172,11 +173,15 @@ class InstrumentPicker(QWidget):
         self._picks = [p for p in picks if p.example is not None or p.name in self._words]
         self._refresh()
 
+    def _other_picks(self, name: str) -> list[Pick]:
+        """The picks but the one that would be the stem ``name`` (``job.stem_key``)."""
+        return [p for p in self._picks if stem_key(p.name) != stem_key(name)]
+
     def add_example(self, name: str, example: Example) -> None:
         """Add the example of that name, in place of any stem of that name (ignoring case, as
         the stems' files do on some file systems)."""
         name = name.strip()
-        self._picks = [p for p in self._picks if p.name.lower() != name.lower()]
+        self._picks = self._other_picks(name)
         self._picks.append(Pick(name, example))
         self.example_name.clear()
         self._refresh()
