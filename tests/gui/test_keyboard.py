@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QApplication, QPushButton, QTabWidget
 
 from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.main_window import MainWindow
-from tests.gui.window_helpers import make_window, open_song
+from tests.gui.window_helpers import open_song, piano_run_window
 
 
 def tab_to(qtbot, window: MainWindow, target, presses: int = 80) -> None:
@@ -40,10 +40,7 @@ def test_space_presses_a_button_reached_with_tab_and_plays_otherwise(
 
 
 def test_escape_while_typing_does_not_stop_the_run(qtbot, model_dir, settings, song_path) -> None:
-    window = make_window(qtbot, model_dir, settings, delay=0.05)
-    open_song(qtbot, window, song_path)
-    window.tag_panel.apply_preset("Piano")
-    window.settings_panel.steps.setValue(500)
+    window = piano_run_window(qtbot, model_dir, settings, song_path, 500, delay=0.05)
     window.run_view.start()
     tabs = window.findChild(QTabWidget)
     tabs.setCurrentWidget(window.tag_panel)

@@ -27,6 +27,7 @@ from tests.gui.window_helpers import (
     make_window,
     message_boxes,
     open_song,
+    piano_run_window,
     run_to_end,
 )
 from tests.httpserver import http_server  # noqa: F401  (fixture)
@@ -140,10 +141,7 @@ def test_loss_plot_is_throttled(qtbot, window: MainWindow, song_path) -> None:
 
 
 def test_pause_and_stop_with_buttons_and_keys(qtbot, model_dir, settings, song_path) -> None:
-    window = make_window(qtbot, model_dir, settings, delay=0.01)
-    open_song(qtbot, window, song_path)
-    window.tag_panel.apply_preset("Piano")
-    window.settings_panel.steps.setValue(5000)
+    window = piano_run_window(qtbot, model_dir, settings, song_path, 5000, delay=0.01)
     qtbot.keyClick(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
     assert window.controller.state is RunState.RUNNING
     qtbot.waitUntil(lambda: window.live.loss.count >= 3, timeout=3000)
@@ -497,10 +495,7 @@ def test_user_messages_are_one_sentence() -> None:
 
 
 def test_closing_during_a_run_waits_for_the_worker(qtbot, model_dir, settings, song_path) -> None:
-    window = make_window(qtbot, model_dir, settings, delay=0.01)
-    open_song(qtbot, window, song_path)
-    window.tag_panel.apply_preset("Piano")
-    window.settings_panel.steps.setValue(100_000)
+    window = piano_run_window(qtbot, model_dir, settings, song_path, 100_000, delay=0.01)
     window.run_view.start()
     qtbot.waitUntil(lambda: window.live.loss.count >= 2, timeout=3000)
     threads = list(window.controller._threads)

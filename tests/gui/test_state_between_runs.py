@@ -11,7 +11,7 @@ from tagbox_gui.core.types import Region
 from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.main_window import MainWindow
 from tests.gui.fake_engine import fake_run, write_song
-from tests.gui.window_helpers import make_window, open_song, run_to_end
+from tests.gui.window_helpers import make_window, open_song, piano_run_window, run_to_end
 
 
 @pytest.fixture
@@ -72,10 +72,9 @@ def test_a_new_song_shows_nothing_of_the_old_songs_run(qtbot, window, song_path,
 def test_a_new_song_during_a_run_does_not_leave_it_stopping(
     qtbot, model_dir, settings, song_path, tmp_path
 ) -> None:
-    window = make_window(qtbot, model_dir, settings, backend="light", delay=0.01)
-    open_song(qtbot, window, song_path)
-    window.tag_panel.apply_preset("Piano")
-    window.settings_panel.steps.setValue(5000)
+    window = piano_run_window(
+        qtbot, model_dir, settings, song_path, 5000, backend="light", delay=0.01
+    )
     assert window.run_view.start() is not None
     qtbot.waitUntil(lambda: window.live.loss.count >= 2, timeout=3000)
     with qtbot.waitSignal(window.controller.run_finished, timeout=5000):

@@ -66,3 +66,15 @@ def add_example(window: MainWindow, name: str) -> None:
     """Name the region as an example and add it ("Add the region as an example")."""
     window.picker.example_name.setText(name)
     window.picker.add_example_button.click()
+
+
+def piano_run_window(
+    qtbot, model_dir: Path, settings: AppSettings, song_path: Path, steps: int, **engine
+) -> MainWindow:
+    """A window (:func:`make_window`) with ``song_path`` open, Piano wanted and ``steps``
+    steps set: ready to start a run that lasts."""
+    window = make_window(qtbot, model_dir, settings, **engine)
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    window.settings_panel.steps.setValue(steps)
+    return window
