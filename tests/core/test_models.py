@@ -298,15 +298,29 @@ def _fetch_in_a_thread(
     return worker, cancel, outcome
 
 
+def _cancel_and_check(
+    worker: threading.Thread,
+    cancel: threading.Event,
+    outcome: list[BaseException],
+    root: Path,
+    within: float,
+) -> float:
+    """Cancel the fetch of :func:`_fetch_in_a_thread`; check that it ended ``within`` seconds
+    as a cancel and left no file under ``root``. Returns the seconds it took to end."""
+    began = time.monotonic()
+    cancel.set()
+    worker.join(within)
+    took = time.monotonic() - began
+    assert not worker.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], DownloadCancelled)
+    assert _files(root) == []
+    return took
+
+
 def test_cancel_from_another_thread(tmp_path: Path, http_server, model_dir: Path) -> None:  # noqa: F811
     slow = http_server(model_dir, chunk_delay=0.02)
     store = ModelStore(tmp_path, base_urls=[slow.url])
-    worker, cancel, outcome = _fetch_in_a_thread(store)
-    cancel.set()
-    worker.join(10)
-    assert not worker.is_alive()
-    assert len(outcome) == 1 and isinstance(outcome[0], DownloadCancelled)
-    assert _files(tmp_path) == []
+    _cancel_and_check(*_fetch_in_a_thread(store), tmp_path, within=10)
 
 
 def test_cancel_is_prompt_on_a_slow_server(tmp_path: Path, http_server, model_dir: Path) -> None:  # noqa: F811
@@ -314,14 +328,8 @@ def test_cancel_is_prompt_on_a_slow_server(tmp_path: Path, http_server, model_di
     at 64 KiB a second that was 4 s (a slower server: minutes)."""
     slow = http_server(model_dir, chunk_delay=1.0)  # 64 KiB a second
     store = ModelStore(tmp_path, base_urls=[slow.url])
-    worker, cancel, outcome = _fetch_in_a_thread(store)
-    began = time.monotonic()
-    cancel.set()
-    worker.join(10)
-    assert not worker.is_alive()
-    assert time.monotonic() - began < 2.0  # one chunk of the server's: at most 1 s
-    assert len(outcome) == 1 and isinstance(outcome[0], DownloadCancelled)
-    assert _files(tmp_path) == []
+    took = _cancel_and_check(*_fetch_in_a_thread(store), tmp_path, within=10)
+    assert took < 2.0  # one chunk of the server's: at most 1 s
 
 
 def test_cancel_is_prompt_on_a_stalled_server(
@@ -333,13 +341,9 @@ def test_cancel_is_prompt_on_a_stalled_server(
     (not after the 30 s socket timeout, as a connection failure)."""
     stalled = http_server(model_dir, chunk_delay=60.0)  # one 64 KiB chunk, then silence
     store = ModelStore(tmp_path, base_urls=[stalled.url])
-    worker, cancel, outcome = _fetch_in_a_thread(store)
+    fetching = _fetch_in_a_thread(store)
     time.sleep(0.3)  # the reader is now waiting for bytes that do not come
-    cancel.set()
-    worker.join(5)
-    assert not worker.is_alive()
-    assert len(outcome) == 1 and isinstance(outcome[0], DownloadCancelled)
-    assert _files(tmp_path) == []
+    _cancel_and_check(*fetching, tmp_path, within=5)
 
 
 def test_mirrors_are_tried_in_order(tmp_path: Path, http_server, model_dir: Path) -> None:  # noqa: F811
