@@ -100,9 +100,7 @@ def _alive(pid: int) -> bool:
     """Whether process ``pid`` still runs (the pool reaps a dead worker within 0.1 s)."""
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process took the number: ours is gone
+    except (ProcessLookupError, PermissionError):  # gone, or its number is another user's now
         return False
     return True
 

@@ -186,15 +186,11 @@ def _cut_on_cancel(response: Any, cancel: threading.Event | None) -> Iterator[No
     socket is reached through a duplicate of its descriptor, taken here: the response may
     close its own while the block runs, and that number could then name another file.
     """
-    try:
-        sock = (
-            None
-            if cancel is None
-            else socket.fromfd(response.fileno(), socket.AF_INET, socket.SOCK_STREAM)
-        )
-    except (OSError, ValueError, AttributeError):  # not a socket (file://): nothing to cut
-        sock = None
-    if cancel is None or sock is None:
+    sock = None
+    if cancel is not None:
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # not a socket (file://)
+            sock = socket.fromfd(response.fileno(), socket.AF_INET, socket.SOCK_STREAM)
+    if sock is None:  # nothing to watch, or nothing to cut
         yield
         return
     finished = threading.Event()
