@@ -11,10 +11,6 @@ from tagbox_gui.core.types import TaggerSpec
 from tagbox_gui.gui.errors import user_message
 
 EXAMPLES_NEED_LEARNED = "Only the learned separator can be asked by example; choose it in Settings."
-EXAMPLES_ARE_NOT_STEERED = (
-    "An example has no tag for the taggers to steer it towards: set Settings ▸ Steps to 0 "
-    "(one pass) to separate by example."
-)
 NAMES_TWICE = "Two stems have the same name; remove one of them."
 EXAMPLE_IN_WHOLE_SONG = (
     'An example is separated in the whole song: tick "Run on the whole song" to separate the '
@@ -42,8 +38,6 @@ def parts_problem(
     if examples and missing:
         return (f"Asking by an example needs the taggers {' and '.join(map(str, QUERY_TAGGERS))}"
                 f": download {' and '.join(missing)} (Tools ▸ Models…).")  # fmt: skip
-    if any(p.config.steps > 0 for p in examples):
-        return EXAMPLES_ARE_NOT_STEERED
     names = [stem_key(p.name) for p in parts]
     if len(set(names)) < len(names):
         return NAMES_TWICE

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from tagbox_gui.core.audio.song import Song, analysis_signal, analysis_span
+from tagbox_gui.core.audio.song import Song, analysis_signal, analysis_span, example_clip
 from tagbox_gui.core.audio.stems import render_stems
-from tagbox_gui.core.dsp.spectral import stft
-from tagbox_gui.core.errors import AudioError, ConfigError
+from tagbox_gui.core.dsp.spectral import resample, stft
+from tagbox_gui.core.errors import AudioError, ConfigError, TagError
 from tagbox_gui.core.nets.separator import RATE as NET_RATE
 from tagbox_gui.core.nets.separator import (
     QuerySeparator,
@@ -21,18 +21,20 @@ from tagbox_gui.core.nets.separator import (
     save_separator,
     sha256_of,
 )
+from tagbox_gui.core.nets.taggers import TAGGER_RATE
 from tagbox_gui.core.separation import engine
 from tagbox_gui.core.separation.backends.learned import (
     SETTINGS,
     WEIGHTS_ENV,
     WEIGHTS_SHA256,
     LearnedBackend,
+    example_query,
     load_fits,
     load_shipped,
     prototype_query,
     weights_path,
 )
-from tagbox_gui.core.separation.cache import ModelCache
+from tagbox_gui.core.separation.cache import ModelCache, load_cached_tagger
 from tagbox_gui.core.separation.engine import Optimisation
 from tagbox_gui.core.separation.loading import (
     build_criteria,
@@ -262,6 +264,36 @@ def test_steering_stays_inside_its_trust_region(model_dir: Path) -> None:
     for backend, _, latent in opt.parts:
         rms = float((latent.detach()[0] - backend.start).pow(2).mean().sqrt())
         assert 0.9 * SETTINGS.trust_radius < rms <= SETTINGS.trust_radius * (1 + 1e-5)
+
+
+def test_an_example_is_steered_towards_what_the_taggers_hear_in_it(model_dir: Path) -> None:
+    mtat = TaggerSpec("fcn", "mtat")
+    config = default_config("learned", tags=(), steps=2, lr=5.0, taggers=(mtat,),
+                            avoid=("drums",), example=Example(None, 0.5, 2.5))  # fmt: skip
+    song, store, cache = _song(), ModelStore(model_dir), ModelCache()
+    clip = example_clip(config.example, song)
+    (criterion,) = build_criteria(config, store, torch.device("cpu"), cache, clip)
+    tagger = load_cached_tagger(mtat, store, torch.device("cpu"), cache)
+    with torch.no_grad():
+        heard = tagger(resample(torch.from_numpy(clip[0])[None], clip[1], TAGGER_RATE), "loop")
+    drums = tagger.vocabulary.index("drums")
+    assert float(criterion.target[drums]) == 0.0  # avoided, however loud in the example
+    heard[drums] = 0.0
+    torch.testing.assert_close(criterion.target, heard)
+    shown = {tagger.vocabulary[i] for i in criterion.shown}
+    assert shown and "drums" not in shown
+    # the run steers from the example's query, inside the trust region, and meters what it
+    # heard most in the example
+    results: list = []
+    done = engine.run_to_end(engine.run(config, song, store, cache), results.append)
+    assert len(results) == 2 and set(results[0].wanted_separated) == shown
+    assert all(np.isfinite(r.total) and r.grad_norm > 0 for r in results)
+    net, _ = load_shipped(cache)
+    start = example_query(clip[0], clip[1], store, torch.device("cpu"), cache)
+    moved = (torch.from_numpy(done.estimate.query) - start) / net.query_std
+    assert float(moved.pow(2).mean().sqrt()) <= SETTINGS.trust_radius * (1 + 1e-5)
+    with pytest.raises(TagError, match="no wanted tag"):  # no example: a tag is needed
+        build_criteria(replace(config, example=None), store, torch.device("cpu"), cache)
 
 
 def test_constrain_projects_onto_the_trust_region(shipped) -> None:

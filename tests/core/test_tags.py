@@ -8,6 +8,7 @@ from tagbox_gui.core.separation.tags import (
     TAG_GROUPS,
     check_known,
     display_name,
+    heard_targets,
     instrument_tags,
     resolve_targets,
     tag_group,
@@ -79,6 +80,22 @@ def test_explicit_ignore_avoid_and_related():
     assert states["beat"] is TagState.IGNORED  # related to drums
     assert states["piano"] is TagState.AVOIDED and states["guitar"] is TagState.AVOIDED
     assert t.weight.sum() == len(MTAT) - 2  # beat and rock are related to drums
+
+
+def test_an_example_is_steered_towards_what_the_tagger_hears_in_it():
+    heard = np.array([0.9, 0.2, 0.6, 0.7, 0.55, 0.1, 0.05, 0.8], dtype=np.float32)
+    t = heard_targets("mtat", MTAT, heard, avoid=("drums",), ignore=("rock",))
+    expected = heard.copy()
+    expected[MTAT.index("drums")] = 0.0  # avoided: wanted absent, however loud in the example
+    np.testing.assert_array_equal(t.target, expected)
+    np.testing.assert_array_equal(t.weight, [1, 1, 1, 1, 1, 1, 1, 0])  # rock ignored
+    # the meters show the tags heard most (at least 0.5, three at most), never drums or rock
+    assert [MTAT[i] for i in t.shown] == ["guitar", "beat", "classical"]
+    quiet = heard_targets("mtat", MTAT, np.full(8, 0.1) + np.eye(8)[1] * 0.2)
+    assert [MTAT[i] for i in quiet.shown] == ["piano"]  # nothing likely: the one heard most
+    assert resolve_targets("mtat", MTAT, ("piano", "rock")).shown == (1, 7)  # the wanted tags
+    with pytest.raises(ValueError, match="8"):
+        heard_targets("mtat", MTAT, heard[:5])
 
 
 def test_vocals_preset_wants_every_vocal_tag():

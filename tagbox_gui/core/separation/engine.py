@@ -157,7 +157,7 @@ def run(
     mix = mix / peak
     factory = create_backend_factory(config, store, device, cache, example, mix)
     # Without steps nothing is steered, so no tagger is needed (nor downloaded).
-    criteria = build_criteria(config, store, device, cache) if config.steps else []
+    criteria = build_criteria(config, store, device, cache, example) if config.steps else []
     loop = Optimisation(config, mix, criteria, factory, device, measure_residual)
     return _with_grad(loop.drive(start))
 

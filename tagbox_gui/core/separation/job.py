@@ -226,7 +226,7 @@ def check_part(part: JobPart, song: Song, store: ModelStore, cache: ModelCache) 
     if clip is not None or not config.steps:  # refuses an example the backend cannot use,
         create_backend_factory(config, store, device, cache, clip)  # or a word it lacks
     if config.steps:
-        build_criteria(config, store, device, cache)
+        build_criteria(config, store, device, cache, clip)
 
 
 def run_job(

@@ -12,28 +12,42 @@ from typing import Any
 import numpy as np
 import torch
 
+from tagbox_gui.core.dsp.spectral import resample
 from tagbox_gui.core.errors import ConfigError, TagError
-from tagbox_gui.core.nets.taggers import vocabulary
+from tagbox_gui.core.nets.taggers import TAGGER_RATE, vocabulary
 from tagbox_gui.core.separation.backends import BACKENDS
 from tagbox_gui.core.separation.backends.base import Backend
 from tagbox_gui.core.separation.cache import ModelCache, load_cached_tagger
 from tagbox_gui.core.separation.objective import Criterion
-from tagbox_gui.core.separation.tags import check_known, instrument_tags, resolve_targets
+from tagbox_gui.core.separation.tags import (
+    check_known,
+    heard_targets,
+    instrument_tags,
+    resolve_targets,
+)
 from tagbox_gui.core.store.models import ModelStore, model_info
 from tagbox_gui.core.types import RunConfig, TaggerSpec
 
 
 def build_criteria(
-    config: RunConfig, store: ModelStore, device: torch.device, cache: ModelCache
+    config: RunConfig,
+    store: ModelStore,
+    device: torch.device,
+    cache: ModelCache,
+    example: tuple[np.ndarray, int] | None = None,
 ) -> list[Criterion]:
     """One criterion per chosen tagger, with the tag states of the config.
 
     Tag words are checked first (unknown words are an error naming the nearest valid ones),
     then each wanted word against every tagger (a tagger lacking it is an error), then weights
-    are loaded.
+    are loaded. A run with no wanted tag but an ``example`` clip (mono samples, rate) is
+    steered towards what each tagger hears in the example (``tags.heard_targets``).
     """
     vocabularies = {spec.dataset: vocabulary(spec.dataset) for spec in config.taggers}
     check_known(config.tags + config.avoid + config.ignore, vocabularies)
+    if example is not None and not config.tags:
+        return [_heard_criterion(config, spec, example, store, device, cache)
+                for spec in config.taggers]  # fmt: skip
     targets = [
         resolve_targets(
             spec.dataset,
@@ -51,6 +65,25 @@ def build_criteria(
         Criterion.build(load_cached_tagger(spec, store, device, cache), target, device)
         for spec, target in zip(config.taggers, targets, strict=True)
     ]
+
+
+def _heard_criterion(
+    config: RunConfig,
+    spec: TaggerSpec,
+    example: tuple[np.ndarray, int],
+    store: ModelStore,
+    device: torch.device,
+    cache: ModelCache,
+) -> Criterion:
+    """The criterion of tagger ``spec`` that steers towards what it hears in ``example``
+    (looped to fill its windows, as a query by example hears it)."""
+    tagger = load_cached_tagger(spec, store, device, cache)
+    clip = torch.from_numpy(np.ascontiguousarray(example[0], dtype=np.float32)).to(device)
+    with torch.no_grad():
+        heard = tagger(resample(clip[None], example[1], TAGGER_RATE), fill="loop")
+    targets = heard_targets(spec.dataset, tagger.vocabulary, heard.cpu().numpy(), config.avoid,
+                            config.ignore)  # fmt: skip
+    return Criterion.build(tagger, targets, device)
 
 
 def backend_module(backend: str) -> ModuleType:

@@ -2,7 +2,8 @@
 
 For every FFT size n the mixture X_n is masked, S_n = M_n * X_n, and brought back to audio with
 the mixture's phase. Each tagger hears the masked audio of every FFT size (one batched call) and
-its loss is a BCE against the wanted / avoided tags; the total is the mean over tagger x FFT.
+its loss is a BCE against the wanted / avoided tags (or, for an example, against what the
+tagger hears in it); the total is the mean over tagger x FFT.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch.nn.functional as F
 from tagbox_gui.core.dsp.spectral import istft, resample, stft
 from tagbox_gui.core.nets.taggers import TAGGER_RATE, Tagger
 from tagbox_gui.core.separation.backends.base import Backend
-from tagbox_gui.core.separation.tags import TagTargets
+from tagbox_gui.core.separation.tags import HeardTargets, TagTargets
 from tagbox_gui.core.types import ANALYSIS_RATE, Mode
 
 FREE_KEY = "free"
@@ -40,12 +41,15 @@ class Criterion:
     tagger: Tagger
     target: torch.Tensor  # (50,)
     weight: torch.Tensor  # (50,), 0 for ignored tags
+    shown: tuple[int, ...]  # the outputs the meters show (the wanted tags)
 
     @classmethod
-    def build(cls, tagger: Tagger, targets: TagTargets, device: torch.device) -> Criterion:
+    def build(
+        cls, tagger: Tagger, targets: TagTargets | HeardTargets, device: torch.device
+    ) -> Criterion:
         target = torch.from_numpy(targets.target).to(device)
         weight = torch.from_numpy(targets.weight).to(device)
-        return cls(tagger, target, weight)
+        return cls(tagger, target, weight, targets.shown)
 
     @property
     def key(self) -> str:
@@ -124,7 +128,8 @@ class Objective:
     def wanted_probabilities(
         self, evaluation: Evaluation, residual: bool = True
     ) -> tuple[dict[str, float], dict[str, float]]:
-        """Each wanted tag's probability on the separated estimate and on the residual.
+        """Each shown tag's probability (:attr:`Criterion.shown`: the wanted tags, or those
+        heard most in an example) on the separated estimate and on the residual.
 
         On the separated side: the mean of what the taggers said of each FFT size's estimate
         (computed with the loss, so free). On the residual side: the taggers hear the mixture
@@ -145,7 +150,7 @@ class Objective:
             on_residual = None
             if residual16 is not None:
                 on_residual = criterion.tagger.forward_batch(residual16)[0].cpu()
-            for index in torch.nonzero(criterion.target).flatten().tolist():
+            for index in criterion.shown:
                 tag = criterion.tagger.vocabulary[index]
                 sep.setdefault(tag, []).append(float(on_separated[index]))
                 if on_residual is not None:

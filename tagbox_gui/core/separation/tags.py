@@ -265,6 +265,69 @@ class TagTargets:
         return tuple(t for t, s in zip(self.vocabulary, self.states, strict=True)
                      if s is TagState.WANTED)  # fmt: skip
 
+    @property
+    def shown(self) -> tuple[int, ...]:
+        """The outputs the meters show: the wanted tags."""
+        return tuple(i for i, s in enumerate(self.states) if s is TagState.WANTED)
+
+
+SHOWN_HEARD_TAGS = 3
+"""How many of the tags heard most in an example the meters show at most."""
+
+
+@dataclass(frozen=True)
+class HeardTargets:
+    """The loss targets of one tagger steered towards an example clip: every tag's target is
+    the probability the tagger hears in the example, except the avoided tags (0) and the
+    ignored ones (no weight)."""
+
+    vocabulary: tuple[str, ...]
+    heard: tuple[float, ...]
+    avoided: frozenset[str] = frozenset()
+    ignored: frozenset[str] = frozenset()
+
+    @property
+    def target(self) -> np.ndarray:
+        """The example's probability per output, 0 for avoided tags (float32)."""
+        target = np.array(self.heard, dtype=np.float32)
+        target[[t in self.avoided for t in self.vocabulary]] = 0.0
+        return target
+
+    @property
+    def weight(self) -> np.ndarray:
+        """1 per output, 0 for ignored tags (float32)."""
+        return np.array([t not in self.ignored for t in self.vocabulary], dtype=np.float32)
+
+    @property
+    def shown(self) -> tuple[int, ...]:
+        """The outputs the meters show: the tags heard with a probability of at least 0.5 in
+        the example (the :data:`SHOWN_HEARD_TAGS` heard most), or else the one heard most;
+        never an avoided or ignored tag."""
+        counted = [i for i, t in enumerate(self.vocabulary) if t not in self.avoided | self.ignored]
+        ranked = sorted(counted, key=lambda i: -self.heard[i])
+        likely = [i for i in ranked[:SHOWN_HEARD_TAGS] if self.heard[i] >= 0.5]
+        return tuple(likely or ranked[:1])
+
+
+def heard_targets(
+    dataset: str,
+    vocabulary: tuple[str, ...],
+    heard: np.ndarray,
+    avoid: tuple[str, ...] = (),
+    ignore: tuple[str, ...] = (),
+) -> HeardTargets:
+    """Targets that steer towards ``heard`` (one probability per tag of ``vocabulary``, what a
+    tagger of ``dataset`` hears in an example), with the tags of the ``avoid`` and ``ignore``
+    words (those the vocabulary lacks are skipped, as in :func:`resolve_targets`)."""
+    if len(heard) != len(vocabulary):
+        raise ValueError(f"{len(heard)} probabilities for a vocabulary of {len(vocabulary)}")
+    return HeardTargets(
+        vocabulary,
+        tuple(float(p) for p in heard),
+        _tags_of(avoid, dataset, vocabulary),
+        _tags_of(ignore, dataset, vocabulary),
+    )
+
 
 def resolve_targets(
     dataset: str,
@@ -301,6 +364,10 @@ def resolve_targets(
         for tag in instrument_tags(word, dataset, vocabulary):
             states[tag] = TagState.WANTED
     return TagTargets(dataset, vocabulary, tuple(states[t] for t in vocabulary), balanced)
+
+
+def _tags_of(words: tuple[str, ...], dataset: str, vocabulary: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(t for w in words for t in _optional_tags(w, dataset, vocabulary))
 
 
 def _optional_tags(word: str, dataset: str, vocabulary: tuple[str, ...]) -> tuple[str, ...]:
