@@ -1,6 +1,7 @@
 """The main window fits the screen (issue 14): it opens inside the available geometry, never
-grows past it (a run, stems, long texts), keeps every run control reachable at 1280x720, and
-remembers its splitters. The screen is the window's ``available_geometry`` hook, except in the
+grows past it (a run, stems, long texts), keeps every run control reachable at 1280x720 and
+every control of the song, listening and run at 1024x600 (its wide rows wrap), and remembers
+its splitters. The screen is the window's ``available_geometry`` hook, except in the
 last test, which gives Qt's offscreen platform a real 1280x720 screen in a subprocess."""
 
 from __future__ import annotations
@@ -146,6 +147,54 @@ def test_the_stems_take_the_free_height_of_the_run_column(
     for row in range(stems.count()):
         item = stems.item(row)
         assert item.toolTip().startswith(item.text() + "\n")
+    window.controller.shutdown(5000)
+
+
+NETBOOK = QRect(0, 0, 1024, 600)
+
+
+def unclipped(window: MainWindow, widget: QWidget) -> bool:
+    """:func:`reachable`, at least its minimum size both ways, and inside each of its parents
+    (a row squeezed out of its panel, or cut off by it, is not)."""
+    if not reachable(window, widget) or widget.height() < widget.minimumSizeHint().height():
+        return False
+    parent = widget.parentWidget()
+    while parent is not None and parent is not window:
+        if not parent.rect().contains(QRect(widget.mapTo(parent, QPoint()), widget.size())):
+            return False
+        parent = parent.parentWidget()
+    return True
+
+
+def test_a_1024x600_screen_fits_the_window_and_every_control(
+    qtbot, model_dir, settings, monkeypatch, song_path
+):
+    """A small laptop's screen (or a window tiled to half a wide one): the window's least size
+    leaves room for a frame, and the song's, listening and run controls stay whole, apart and
+    on screen: wide rows wrap rather than widen the window."""
+    monkeypatch.setattr(MainWindow, "available_geometry", lambda self: QRect(NETBOOK))
+    window = make_window(qtbot, model_dir, settings)
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window)
+    fitted(qtbot, window, NETBOOK)
+    qtbot.wait(100)
+    least = window.minimumSizeHint()
+    assert least.width() <= 1000 and least.height() <= 560, least  # a frame still fits
+    check_fits(qtbot, window, window.size(), NETBOOK)
+    song, audition = window.song_panel, window.audition
+    transport = audition.transport
+    central = [
+        song.start, song.end, song.loudest, song.zoom, song.show_all, song.whole_song,
+        song.as_example, transport.play_button, *transport.source_buttons.values(),
+        transport.loop_button, transport.slider, transport.position_label, audition.slider,
+        audition.label, audition.follow, audition.best,
+    ]  # fmt: skip
+    for control in [*central, *run_controls(window), window.stems]:
+        assert unclipped(window, control), control
+    places = [QRect(c.mapTo(window, QPoint()), c.size()) for c in central]
+    for i, place in enumerate(places):
+        assert not any(place.intersects(other) for other in places[i + 1 :]), central[i]
     window.controller.shutdown(5000)
 
 

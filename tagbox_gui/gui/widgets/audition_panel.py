@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from PySide6.QtCore import QSignalBlocker, Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
-    QHBoxLayout,
     QLabel,
     QPushButton,
     QSlider,
@@ -17,6 +16,7 @@ from PySide6.QtWidgets import (
 
 from tagbox_gui.gui.playback import Player
 from tagbox_gui.gui.widgets.elided_label import ElidedLabel
+from tagbox_gui.gui.widgets.flow_layout import FlowLayout, group
 from tagbox_gui.gui.widgets.transport import TransportPanel
 
 MIB = 2**20
@@ -60,11 +60,9 @@ class AuditionPanel(QWidget):
         self.slider.valueChanged.connect(self._on_slider_value_changed)
 
     def _build_layout(self) -> None:
-        history = QHBoxLayout()
+        history = FlowLayout()  # wraps on a narrow window rather than widening it
         history.setContentsMargins(4, 0, 4, 0)
-        history.addWidget(QLabel("Step"))
-        history.addWidget(self.slider, 1)
-        history.addWidget(self.label)
+        history.addWidget(group(QLabel("Step"), self.slider, self.label))
         history.addWidget(self.follow)
         history.addWidget(self.best)
         layout = QVBoxLayout(self)

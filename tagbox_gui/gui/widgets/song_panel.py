@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from tagbox_gui.core.audio.song import SUPPORTED, Song, loudest_region
 from tagbox_gui.core.types import Example, Region
 from tagbox_gui.gui.widgets.elided_label import ElidedLabel
+from tagbox_gui.gui.widgets.flow_layout import FlowLayout, group
 from tagbox_gui.gui.widgets.run_panel import clock
 from tagbox_gui.gui.widgets.spectrogram_view import SpectrogramView
 from tagbox_gui.gui.widgets.waveform_view import WaveformView
@@ -89,6 +90,7 @@ class SongPanel(QWidget):
             f"<h2>Open a song</h2><p>File ▸ Open (Ctrl+O), or drop a {SUPPORTED} file here.</p>"
         )
         empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        empty.setWordWrap(True)  # the window may be narrower than its one line
         empty.setStyleSheet("color: palette(placeholder-text);")
         views = self.views = QSplitter(Qt.Orientation.Vertical)  # the window remembers it
         views.addWidget(self.waveform)
@@ -98,16 +100,9 @@ class SongPanel(QWidget):
         header = QHBoxLayout()
         header.addWidget(self.title)
         header.addWidget(self.details, 1)
-        region = QHBoxLayout()
-        region.addWidget(QLabel("Region"))
-        region.addWidget(self.start)
-        region.addWidget(QLabel("to"))
-        region.addWidget(self.end)
-        region.addWidget(self.length)
-        region.addWidget(self.loudest)
-        region.addStretch(1)
-        region.addWidget(self.zoom)
-        region.addWidget(self.show_all)
+        region = FlowLayout()  # wraps on a narrow window rather than widening it
+        region.addWidget(group(QLabel("Region"), self.start, QLabel("to"), self.end, self.length))
+        region.addWidget(group(self.loudest, None, self.zoom, self.show_all))
         use = QHBoxLayout()  # a row of its own: one row of everything is wider than 1280 px allow
         use.addStretch(1)
         use.addWidget(self.whole_song)

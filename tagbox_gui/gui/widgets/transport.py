@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QAbstractButton,
     QApplication,
     QButtonGroup,
-    QHBoxLayout,
     QLabel,
     QPushButton,
     QSlider,
@@ -23,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from tagbox_gui.core.types import Region
 from tagbox_gui.gui.playback import Player
+from tagbox_gui.gui.widgets.flow_layout import FlowLayout, group
 
 SOURCES = (("mix", "Mix"), ("separated", "Separated"), ("residual", "Residual"))
 POLL_MS = 33  # ~30 Hz: smooth for the eye, negligible for the CPU
@@ -118,14 +118,10 @@ class TransportPanel(QWidget):
         self._lay_out()
 
     def _lay_out(self) -> None:
-        row = QHBoxLayout()
+        row = FlowLayout()  # wraps on a narrow window rather than widening it
         row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.play_button)
-        for button in self.source_buttons.values():
-            row.addWidget(button)
-        row.addWidget(self.loop_button)
-        row.addWidget(self.slider, 1)
-        row.addWidget(self.position_label)
+        row.addWidget(group(self.play_button, *self.source_buttons.values(), self.loop_button))
+        row.addWidget(group(self.slider, self.position_label))  # the slider takes spare width
         column = QVBoxLayout(self)
         column.setContentsMargins(4, 2, 4, 2)
         column.addLayout(row)
