@@ -5,7 +5,9 @@ prepared beforehand: no allocation of sample buffers, no locks, no Qt, no device
 Everything the GUI changes (source, loop, seek) is handed over by swapping one reference or
 tuple, which is atomic under the GIL. Switching source keeps the position, so mix / separated /
 residual can be compared on the same bar. Without PortAudio or without an output device the
-player stays usable as position bookkeeping and says why it cannot play.
+player stays usable as position bookkeeping and says why it cannot play. An output that fails
+(none found, busy, refused, gone while playing) is tried again on the next Play, after PortAudio
+listed the devices anew: a device plugged in or freed meanwhile is then used.
 """
 
 from __future__ import annotations
@@ -76,6 +78,25 @@ def _probe_output() -> tuple[int, str]:
     return channels, ""
 
 
+def _rescan_output() -> tuple[int, str]:
+    """Make PortAudio list the devices anew, then probe the default output (see _probe_output).
+
+    PortAudio lists the devices once, when it is initialized: a device plugged in later, or a
+    new default, is seen only after it is terminated and initialized again (sounddevice's
+    maintainer gives these two calls for it). No stream may be open meanwhile; the player's is
+    closed. It takes milliseconds to a few tenths of a second, once per Play after a failure.
+    """
+    if _sd is None:
+        return _probe_output()
+    try:
+        if _sd._initialized:
+            _sd._terminate()
+        _sd._initialize()
+    except Exception:  # PortAudioError: keep what PortAudio lists now, if anything
+        log.warning("cannot make PortAudio list the audio devices anew", exc_info=True)
+    return _probe_output()
+
+
 class Player:
     """Plays one of several equally long sources and switches between them without a gap.
 
@@ -86,9 +107,12 @@ class Player:
     def __init__(
         self, stream_factory: StreamFactory | None = None, max_channels: int | None = None
     ) -> None:
+        self._rescan: Callable[[], tuple[int, str]] | None = None
         if stream_factory is None:
             channels, reason = _probe_output()
-            self._factory: StreamFactory | None = _sounddevice_factory if channels else None
+            # Without PortAudio nothing can play; without a device, the next Play looks again.
+            self._factory: StreamFactory | None = _sounddevice_factory if _sd else None
+            self._rescan = _rescan_output
             self._max_channels = channels
             self.unavailable_reason = reason
         else:
@@ -113,7 +137,13 @@ class Player:
     # ----- state -------------------------------------------------------------------------
     @property
     def available(self) -> bool:
-        """True when audio can actually be played."""
+        """True when audio can be played, as far as the last try to play knows."""
+        return self._factory is not None and not self.unavailable_reason
+
+    @property
+    def can_try(self) -> bool:
+        """True when Play tries the output: always but without PortAudio. After a failure
+        (:attr:`unavailable_reason` says which) it tries again, on the devices listed anew."""
         return self._factory is not None
 
     @property
@@ -205,18 +235,26 @@ class Player:
 
     # ----- transport ---------------------------------------------------------------------
     def play(self) -> None:
-        """Start (or resume) playing; from the start again when at the end."""
-        if not self.available or self._active is None:
+        """Start (or resume) playing; from the start again when at the end.
+
+        When the output failed before, this is the retry: a new stream, on the default device
+        as PortAudio lists it now. Failing again only updates :attr:`unavailable_reason`.
+        """
+        if self._factory is None or self._active is None:
             return
+        self._close_if_aborted()
         if self._loop is None and self.position >= self.duration:
             self.seek(0.0)
         if self._stream is None:
-            try:
-                self._stream = self._factory(self._rate, self._channels, self.callback)
-            except Exception as exc:  # e.g. the device refuses this rate or channel count
-                self._turn_off(f"the output refused: {exc}")
+            if self.unavailable_reason and not self._look_for_output():
                 return
-            self._drain = math.ceil(float(getattr(self._stream, "latency", 0.0)) * self._rate)
+            try:
+                stream = self._factory(self._rate, self._channels, self.callback)
+            except Exception as exc:  # e.g. the device refuses this rate or channel count
+                self._fail(f"the output refused: {exc}")
+                return
+            self._stream = stream
+            self._drain = math.ceil(float(getattr(stream, "latency", 0.0)) * self._rate)
         self._playing = True
         if not self._stream.active:
             try:
@@ -224,26 +262,60 @@ class Player:
             except Exception as exc:  # PortAudioError: the device went away or is busy
                 self._playing = False
                 self._close_stream()
-                self._turn_off(f"the output device failed: {exc}")
+                self._fail(f"the output device failed: {exc}")
+                return
+        self.unavailable_reason = ""
 
     def pause(self) -> None:
         """Stop playing and keep the position."""
-        was_playing, self._playing = self._playing, False
-        # An aborted stream is inactive but not stopped, and PortAudio starts only a stopped one.
-        if self._stream is not None and (self._stream.active or was_playing):
+        if self._close_if_aborted():
+            return
+        self._playing = False
+        if self._stream is not None and self._stream.active:
             try:
                 self._stream.stop()
             except Exception:  # PortAudioError: the device went away; a new stream is opened
                 log.warning("cannot stop the output stream", exc_info=True)
                 self._close_stream()
 
-    def _turn_off(self, why: str) -> None:
-        """Give up playing for this session, saying why in :attr:`unavailable_reason`."""
-        self._factory = None
+    def _close_if_aborted(self) -> bool:
+        """Whether the stream stopped by itself while playing, short of the end: then it is
+        closed and the failure said, so that the next Play opens a new one.
+
+        PortAudio aborts a stream whose device failed (unplugged, taken by another program) or
+        whose callback raised; an aborted stream is inactive but not stopped and cannot simply
+        be started again. (At the end, the callback itself stops playing first.)
+        """
+        stream = self._stream
+        if not self._playing or stream is None or stream.active:
+            return False
+        self._playing = False
+        self._close_stream()
+        self._fail("the output stopped while playing")
+        return True
+
+    def _look_for_output(self) -> bool:
+        """After a failure: whether there is an output to try, as PortAudio lists it now."""
+        if self._rescan is None:  # a given stream factory: just try it again
+            return True
+        channels, reason = self._rescan()
+        if channels <= 0:
+            self.unavailable_reason = reason
+            return False
+        self._max_channels = channels
+        if self._channels > channels:  # a smaller device than the song was loaded for
+            self._channels = channels
+            self._buffers = {name: self._prepare(buf) for name, buf in self._buffers.items()}
+            self._active = self._buffers[self._source]
+        return True
+
+    def _fail(self, why: str) -> None:
+        """Say why playing failed in :attr:`unavailable_reason`; the next Play tries again."""
+        log.warning("playback failed: %s", why)
         self.unavailable_reason = f"Playback is off because {why.rstrip('. ')}."
 
     def toggle(self) -> None:
-        if self._playing:
+        if self.playing:
             self.pause()
         else:
             self.play()

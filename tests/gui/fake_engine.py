@@ -120,6 +120,62 @@ class FakeStream:
         return out
 
 
+class FakePortAudioError(Exception):
+    """Stands in for sounddevice.PortAudioError."""
+
+
+class FakeSoundDevice:
+    """Stands in for the sounddevice module on a machine whose default output can come and go.
+
+    ``channels`` is what the machine has now (0: no output device); like PortAudio, the
+    module lists the machine as it was when it was last initialized (``_initialize``).
+    ``busy`` streams to come fail to start (the device is taken by another program).
+    """
+
+    PortAudioError = FakePortAudioError
+
+    def __init__(self, channels: int = 2) -> None:
+        self.channels = channels
+        self.listed = channels
+        self._initialized = 1
+        self.initializations = 0
+        self.busy = 0
+        self.streams: list[FakeStream] = []
+
+    def _terminate(self) -> None:
+        assert self._initialized > 0, "Pa_Terminate without Pa_Initialize"
+        assert all(s.closed for s in self.streams), "PortAudio terminated under an open stream"
+        self._initialized -= 1
+
+    def _initialize(self) -> None:
+        self._initialized += 1
+        self.initializations += 1
+        self.listed = self.channels
+
+    def query_devices(self, kind: str | None = None) -> dict:
+        assert kind == "output"
+        if not self.listed:
+            raise FakePortAudioError("Error querying device -1")
+        return {"max_output_channels": self.listed, "default_high_output_latency": 0.04}
+
+    def OutputStream(self, samplerate, channels, dtype, callback, latency) -> FakeStream:
+        if not self.listed or channels > self.listed:
+            raise FakePortAudioError("Invalid number of channels [PaErrorCode -9998]")
+        sound = self
+
+        class Stream(FakeStream):
+            def start(self) -> None:
+                if sound.busy:
+                    sound.busy -= 1
+                    raise FakePortAudioError("Device unavailable [PaErrorCode -9985]")
+                super().start()
+
+        stream = Stream(samplerate, channels, callback)
+        stream.latency = latency
+        self.streams.append(stream)
+        return stream
+
+
 def fake_player():
     """A Player whose streams are FakeStreams (``player.streams`` lists them)."""
     from tagbox_gui.gui.playback import Player

@@ -7,7 +7,7 @@ import pytest
 
 from tagbox_gui.core.types import Region
 from tagbox_gui.gui.playback import Player
-from tests.gui.fake_engine import FakeStream
+from tests.gui.fake_engine import FakeSoundDevice, FakeStream
 
 RATE = 1000
 
@@ -174,18 +174,132 @@ def test_load_closes_the_old_stream(player: Player) -> None:
 def test_unavailable_player_is_a_safe_no_op(monkeypatch: pytest.MonkeyPatch) -> None:
     from tagbox_gui.gui import playback
 
-    monkeypatch.setattr(playback, "_probe_output", lambda: (0, "No device here."))
+    monkeypatch.setattr(playback, "_sd", FakeSoundDevice(channels=0))
     p = Player()
-    assert not p.available and p.unavailable_reason == "No device here."
+    reason = "Playback is off because no audio output device was found."
+    assert not p.available and p.unavailable_reason == reason
+    assert p.can_try  # PortAudio is there: a device may be plugged in later
     p.load({"mix": ramp(1000)}, RATE)
     p.play()
-    assert not p.playing
+    assert not p.playing and p.unavailable_reason == reason
     p.toggle()
     p.seek(0.3)
     assert p.position == pytest.approx(0.3)
     p.set_loop(Region(0.5, 0.7))
     assert p.position == pytest.approx(0.5)
     p.pause()
+    p.close()
+
+
+def test_without_portaudio_play_is_never_tried(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tagbox_gui.gui import playback
+
+    monkeypatch.setattr(playback, "_sd", None)
+    p = Player()
+    assert not p.available and not p.can_try and "PortAudio" in p.unavailable_reason
+    p.load({"mix": ramp(1000)}, RATE)
+    p.play()
+    assert not p.playing
+
+
+def test_a_device_plugged_in_after_the_start_plays_on_the_next_play(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No output at the start; headphones plugged in: Play lists the devices anew and plays."""
+    from tagbox_gui.gui import playback
+
+    sound = FakeSoundDevice(channels=0)
+    monkeypatch.setattr(playback, "_sd", sound)
+    p = Player()
+    p.load({"mix": ramp(1000)}, RATE)
+    p.seek(0.25)
+    p.play()  # still nothing: the reason stays
+    assert not p.playing and "no audio output device" in p.unavailable_reason
+    assert sound.initializations == 1
+    sound.channels = 2  # plugged in; PortAudio does not see it before it is initialized again
+    p.play()
+    assert sound.initializations == 2
+    assert p.playing and p.available and p.unavailable_reason == ""
+    stream = sound.streams[-1]
+    assert (stream.rate, stream.channels) == (RATE, 2)
+    np.testing.assert_array_equal(stream.pull(3)[:, 0], [250, 251, 252])
+    p.pause()
+    p.play()  # working again: no more re-listing of the devices
+    assert p.playing and sound.initializations == 2
+    p.close()
+
+
+def test_a_busy_device_is_tried_again_on_the_next_play(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tagbox_gui.gui import playback
+
+    sound = FakeSoundDevice(channels=2)
+    sound.busy = 2
+    monkeypatch.setattr(playback, "_sd", sound)
+    p = Player()
+    assert p.available
+    p.load({"mix": ramp(1000)}, RATE)
+    for _ in range(2):
+        p.play()
+        assert not p.playing and p.can_try and not p.available
+        assert p.unavailable_reason == (
+            "Playback is off because the output device failed: "
+            "Device unavailable [PaErrorCode -9985]."
+        )
+        assert sound.streams[-1].closed
+    p.play()  # the other program let go of it
+    assert p.playing and p.available and sound.streams[-1].active
+    assert sound.initializations == 2  # each retry listed the devices anew
+    p.close()
+
+
+def test_a_smaller_device_found_on_a_retry_gets_the_song_folded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Loaded while no device was there (no channel limit known), played on a mono one."""
+    from tagbox_gui.gui import playback
+
+    sound = FakeSoundDevice(channels=0)
+    monkeypatch.setattr(playback, "_sd", sound)
+    p = Player()
+    stereo = np.stack([np.zeros(10), np.ones(10)], axis=1).astype(np.float32)
+    p.load({"mix": stereo, "separated": stereo}, 8000)
+    sound.channels = 1
+    p.play()
+    assert p.playing and sound.streams[-1].channels == 1
+    np.testing.assert_allclose(sound.streams[-1].pull(4)[:, 0], 0.5)
+    p.set_source("separated")
+    np.testing.assert_allclose(sound.streams[-1].pull(4)[:, 0], 0.5)
+    p.close()
+
+
+def test_a_stream_aborted_while_playing_is_replaced_on_the_next_play(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The device went away mid-play (PortAudio aborts the stream): the player says so, and
+    the next Play opens a new stream on the default output as listed then."""
+    from tagbox_gui.gui import playback
+
+    sound = FakeSoundDevice(channels=2)
+    monkeypatch.setattr(playback, "_sd", sound)
+    p = Player()
+    p.load({"mix": ramp(1000)}, RATE)
+    p.play()
+    first = sound.streams[-1]
+    first.pull(100)
+    first.active = False  # aborted by PortAudio
+    assert not p.playing
+    p.pause()  # what the transport does once it sees playing end
+    assert first.closed
+    assert p.unavailable_reason == "Playback is off because the output stopped while playing."
+    p.play()
+    assert p.playing and p.unavailable_reason == ""
+    second = sound.streams[-1]
+    assert second is not first and second.active
+    assert sound.initializations == 1
+    np.testing.assert_array_equal(second.pull(2)[:, 0], [100, 101])  # where it stopped
+    second.active = False  # aborted again; this time Play is pressed before any pause
+    p.toggle()
+    assert p.playing and sound.streams[-1].active and second.closed
     p.close()
 
 

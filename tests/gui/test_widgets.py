@@ -25,7 +25,7 @@ from tagbox_gui.gui.widgets import (
     peak_envelope,
 )
 from tagbox_gui.gui.widgets.spectrogram_view import FLOOR_DB, LogFrequencyAxis
-from tests.gui.fake_engine import FakeStream
+from tests.gui.fake_engine import FakeSoundDevice, FakeStream
 
 
 def make_song(seconds: float = 4.0, rate: int = 22_050, channels: int = 2) -> Song:
@@ -361,15 +361,15 @@ def test_transport_seek_loop_and_slider(qtbot, panel: TransportPanel) -> None:
 def test_transport_without_audio_still_tracks_position(qtbot, monkeypatch) -> None:
     from tagbox_gui.gui import playback
 
-    reason = "Playback is off because no audio output device was found."
-    monkeypatch.setattr(playback, "_probe_output", lambda: (0, reason))
+    monkeypatch.setattr(playback, "_sd", FakeSoundDevice(channels=0))
     panel = shown(qtbot, TransportPanel(Player()), 900, 80)
     song = make_song()
     panel.load({"mix": song.data}, song.rate)
+    reason = "Playback is off because no audio output device was found. Press Play to try again."
     assert panel.message_label.isVisible() and panel.message_label.text() == reason
-    assert not panel.play_button.isEnabled()
+    assert panel.play_button.isEnabled() and panel.play_button.toolTip() == reason
     panel.toggle()
-    assert not panel.player.playing
+    assert not panel.player.playing and panel.message_label.text() == reason
     with qtbot.waitSignal(panel.position_changed) as blocker:
         panel.seek(3.0)
     assert blocker.args == [pytest.approx(3.0)]
@@ -388,20 +388,46 @@ class StreamThatFails(FakeStream):
 
 
 def test_an_output_that_cannot_open_says_why_once(qtbot) -> None:
-    """A device that refuses to open: one clear message and a disabled button, no traceback."""
+    """A device that refuses to open: one clear message, no traceback, no dialog; each Play
+    tries again and only keeps the message."""
+    tries = []
 
     def refuse(rate, channels, callback):
+        tries.append(rate)
         raise BrokenDevice("Invalid sample rate [PaErrorCode -9997]")
 
     panel = shown(qtbot, TransportPanel(Player(stream_factory=refuse)), 900, 80)
     song = make_song()
     panel.load({"mix": song.data}, song.rate)
-    qtbot.mouseClick(panel.play_button, Qt.MouseButton.LeftButton)
-    assert not panel.player.playing
     reason = "Playback is off because the output refused: Invalid sample rate [PaErrorCode -9997]."
-    assert panel.player.unavailable_reason == reason
-    assert panel.message_label.isVisible() and panel.message_label.text() == reason
-    assert not panel.play_button.isEnabled() and panel.play_button.toolTip() == reason
+    shown_text = f"{reason} Press Play to try again."
+    for attempt in (1, 2):
+        qtbot.mouseClick(panel.play_button, Qt.MouseButton.LeftButton)
+        assert len(tries) == attempt and not panel.player.playing
+        assert panel.player.unavailable_reason == reason
+        assert panel.message_label.isVisible() and panel.message_label.text() == shown_text
+        assert panel.play_button.isEnabled() and panel.play_button.toolTip() == shown_text
+        assert QApplication.activeModalWidget() is None
+
+
+def test_play_tries_a_failed_output_again_and_the_message_goes(qtbot, monkeypatch) -> None:
+    """Headphones plugged in after the output failed: the next Play plays, the message goes."""
+    from tagbox_gui.gui import playback
+
+    sound = FakeSoundDevice(channels=0)
+    monkeypatch.setattr(playback, "_sd", sound)
+    panel = shown(qtbot, TransportPanel(Player()), 900, 80)
+    song = make_song()
+    panel.load({"mix": song.data}, song.rate)
+    qtbot.mouseClick(panel.play_button, Qt.MouseButton.LeftButton)
+    assert not panel.player.playing and panel.message_label.isVisible()
+    sound.channels = 2
+    qtbot.mouseClick(panel.play_button, Qt.MouseButton.LeftButton)
+    assert panel.player.playing and sound.streams[-1].active
+    assert not panel.message_label.isVisible()
+    assert panel.play_button.accessibleName() == "Pause"
+    assert panel.play_button.toolTip() == "Play / pause (Space)"
+    panel.player.close()
 
 
 def test_an_output_device_that_fails_to_start_says_why(qtbot) -> None:
@@ -413,9 +439,9 @@ def test_an_output_device_that_fails_to_start_says_why(qtbot) -> None:
     assert not panel.player.playing
     assert panel.play_button.accessibleName() == "Play"
     text = panel.message_label.text()
-    assert panel.message_label.isVisible() and not panel.play_button.isEnabled()
+    assert panel.message_label.isVisible() and panel.play_button.isEnabled()
     assert text.startswith("Playback is off because the output device failed: Error starting")
-    assert text.endswith("[PaErrorCode -9999].")
+    assert text.endswith("[PaErrorCode -9999]. Press Play to try again.")
     panel.seek(1.0)  # the position is still kept
     assert panel.player.position == pytest.approx(1.0)
     panel.player.close()
@@ -478,9 +504,14 @@ def test_a_callback_that_raises_shows_playback_stopped(qtbot, monkeypatch) -> No
         stream.pull(512)
     assert not stream.active
     qtbot.waitUntil(lambda: panel.play_button.accessibleName() == "Play", timeout=1000)
-    assert not panel.player.playing
+    assert not panel.player.playing and stream.closed  # a new stream is opened on Play
+    assert panel.message_label.isVisible()
+    assert panel.message_label.text() == (
+        "Playback is off because the output stopped while playing. Press Play to try again."
+    )
     qtbot.mouseClick(panel.play_button, Qt.MouseButton.LeftButton)
-    assert panel.player.playing and stream.active
+    stream = panel.player._stream
+    assert panel.player.playing and stream.active and not panel.message_label.isVisible()
     stream.pull(22_050)
     assert panel.player.position == pytest.approx(2.0)
     panel.player.close()

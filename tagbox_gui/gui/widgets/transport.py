@@ -26,6 +26,8 @@ from tagbox_gui.gui.widgets.flow_layout import FlowLayout, group
 
 SOURCES = (("mix", "Mix"), ("separated", "Separated"), ("residual", "Residual"))
 POLL_MS = 33  # ~30 Hz: smooth for the eye, negligible for the CPU
+PLAY_TIP = "Play / pause (Space)"
+RETRY_HINT = "Press Play to try again."
 
 
 def format_time(seconds: float) -> str:
@@ -79,7 +81,7 @@ class TransportPanel(QWidget):
         self._pause_icon = style.standardIcon(QStyle.StandardPixmap.SP_MediaPause)
         self.play_button = QToolButton()
         self.play_button.setIcon(self._play_icon)
-        self.play_button.setToolTip("Play / pause (Space)")
+        self.play_button.setToolTip(PLAY_TIP)
         self.play_button.setAccessibleName("Play")
         self.play_button.clicked.connect(self._on_play_button_clicked)
         # A QShortcut, not the button's own: a button shortcut animates a click and only
@@ -196,9 +198,10 @@ class TransportPanel(QWidget):
 
     def _on_timer_timeout(self) -> None:
         if self._shows_playing != self.player.playing:
-            if self._shows_playing:  # it reached the end by itself: release the device
+            if self._shows_playing:  # it reached the end, or the output failed: release it
                 self.player.pause()
             self._show_playing()
+            self._show_available()
         self._show_position(self.player.position)
 
     # ----- display -----------------------------------------------------------------------
@@ -212,12 +215,15 @@ class TransportPanel(QWidget):
             self.slider.setRange(0, round(self.player.duration * 1000))
 
     def _show_available(self) -> None:
-        available = self.player.available
-        self.message_label.setText(self.player.unavailable_reason)
-        self.message_label.setVisible(not available)
-        self.play_button.setEnabled(available)
-        if not available:
-            self.play_button.setToolTip(self.player.unavailable_reason)
+        """The player's reason not to play, if any; Play stays enabled where it tries again."""
+        reason = self.player.unavailable_reason
+        can_try = self.player.can_try
+        if reason and can_try:
+            reason = f"{reason} {RETRY_HINT}"
+        self.message_label.setText(reason)
+        self.message_label.setVisible(bool(reason))
+        self.play_button.setEnabled(can_try)
+        self.play_button.setToolTip(reason or PLAY_TIP)
 
     def _show_playing(self) -> None:
         self._shows_playing = self.player.playing
