@@ -197,6 +197,44 @@ def test_spectrogram_view_computes_in_background_and_links_x(qtbot) -> None:
     assert view._playhead.value() == pytest.approx(0.7)
 
 
+def test_a_spectrogram_that_fails_says_so_and_the_next_song_still_shows(
+    qtbot, monkeypatch, caplog
+) -> None:
+    """Out of memory (or a bad decode) in the worker: a message in the view and the log, not
+    an empty view; a stale failure is not shown over a newer song, and a later song works."""
+    from tagbox_gui.gui.widgets import spectrogram_view
+
+    real = spectrogram_view.compute_spectrogram
+
+    def fails_on_long_songs(data, rate):
+        if len(data) > 2.5 * rate:
+            raise MemoryError
+        if len(data) > 1.5 * rate:
+            raise ValueError("a corrupt decode")
+        return real(data, rate)
+
+    monkeypatch.setattr(spectrogram_view, "compute_spectrogram", fails_on_long_songs)
+    view = shown(qtbot, SpectrogramView())
+    with qtbot.waitSignal(view.spectrogram_failed, timeout=10_000) as blocker:
+        view.set_song(make_song(seconds=3.0))
+    text = "No spectrogram: there was not enough memory to compute it."
+    assert blocker.args == [text]
+    assert view.message.isVisible() and view.message.text() == text
+    assert view.spectrogram is None
+    assert "cannot compute the spectrogram" in caplog.text and "MemoryError" in caplog.text
+    with qtbot.waitSignal(view.spectrogram_failed, timeout=10_000) as blocker:
+        view.set_song(make_song(seconds=2.0))
+        assert not view.message.isVisible()  # not the old song's message meanwhile
+    assert blocker.args == ["No spectrogram: computing it failed (ValueError: a corrupt decode)."]
+    with qtbot.waitSignal(view.spectrogram_shown, timeout=10_000):
+        view.set_song(make_song(seconds=3.0))  # fails, but a newer song is set before
+        view.set_song(make_song(seconds=1.0))
+    QThreadPool.globalInstance().waitForDone(10_000)
+    qtbot.wait(50)
+    assert not view.message.isVisible()
+    assert view.spectrogram.duration == pytest.approx(1.0, abs=0.1)
+
+
 # ----- loss plot -----------------------------------------------------------------------------
 def test_loss_plot_stores_then_draws_on_refresh(qtbot) -> None:
     view = shown(qtbot, LossPlotView())

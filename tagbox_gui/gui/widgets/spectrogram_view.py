@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Signal
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from superqt.utils import create_worker
 
 from tagbox_gui.core.dsp.display import DISPLAY_FMIN, log_band_matrix
@@ -17,6 +18,8 @@ from tagbox_gui.core.dsp.display import DISPLAY_FMIN, log_band_matrix
 if TYPE_CHECKING:
     from tagbox_gui.core.audio.song import Song
     from tagbox_gui.gui.widgets.waveform_view import WaveformView
+
+log = logging.getLogger(__name__)
 
 FLOOR_DB = -90.0
 FREQ_TICKS = (20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000)
@@ -77,8 +80,22 @@ def _right_gap(item: pg.PlotItem) -> float:
     return item.geometry().width() - item.getViewBox().geometry().right()
 
 
-def _tagged_spectrogram(token: int, data: np.ndarray, rate: int) -> tuple[int, Spectrogram]:
-    return token, compute_spectrogram(data, rate)
+def _tagged_spectrogram(
+    token: int, data: np.ndarray, rate: int
+) -> tuple[int, Spectrogram | Exception]:
+    """The spectrogram, or what stopped it (out of memory, say), for the song set as ``token``."""
+    try:
+        return token, compute_spectrogram(data, rate)
+    except Exception as exc:
+        return token, exc
+
+
+def failure_text(exc: Exception) -> str:
+    """What the view says in place of a spectrogram that could not be computed."""
+    if isinstance(exc, MemoryError):
+        return "No spectrogram: there was not enough memory to compute it."
+    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return f"No spectrogram: computing it failed ({detail})."
 
 
 def _mix_down(data: np.ndarray) -> np.ndarray:
@@ -144,10 +161,13 @@ class SpectrogramView(QWidget):
     """One ImageItem with fixed levels (-90..0 dB) and a colour bar; playhead; linkable x.
 
     ``set_song`` computes in a worker thread and emits ``spectrogram_shown`` when the image
-    is on screen; a newer song drops the result of an older one.
+    is on screen; a newer song drops the result of an older one. When computing fails, the
+    view says so in :attr:`message` (the exception is logged) and emits
+    ``spectrogram_failed(str)`` with that text; the next song is computed as usual.
     """
 
     spectrogram_shown = Signal()
+    spectrogram_failed = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -166,9 +186,15 @@ class SpectrogramView(QWidget):
         )
         self._playhead.setZValue(20)
         self.plot_item.addItem(self._playhead)
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("color: #d08a2a;")
+        self.message.setTextFormat(Qt.TextFormat.PlainText)
+        self.message.hide()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot_widget)
+        layout.addWidget(self.message)
 
     def set_song(self, song: Song) -> None:
         """Compute the song's spectrogram in the background, then show it.
@@ -178,6 +204,7 @@ class SpectrogramView(QWidget):
         """
         self.spectrogram = None
         self._image.clear()
+        self.message.hide()
         view = self.plot_item.getViewBox()
         view.setLimits(xMin=0.0, xMax=song.duration)  # the old song's clamped the linked x
         view.setXRange(0.0, song.duration, padding=0.0)
@@ -191,6 +218,7 @@ class SpectrogramView(QWidget):
     def set_spectrogram(self, spec: Spectrogram) -> None:
         """Show an already computed spectrogram (the view keeps fixed levels)."""
         self.spectrogram = spec
+        self.message.hide()
         self._image.setImage(spec.image, autoLevels=False)
         self._image.setLevels((FLOOR_DB, 0.0))
         low, high = math.log10(spec.fmin), math.log10(spec.fmax)
@@ -226,7 +254,14 @@ class SpectrogramView(QWidget):
         if abs(gap) >= 1.0:
             self._linked.set_right_margin(self._linked.right_margin() + gap)
 
-    def _on_worker_returned(self, result: tuple[int, Spectrogram]) -> None:
+    def _on_worker_returned(self, result: tuple[int, Spectrogram | Exception]) -> None:
         token, spec = result
-        if token == self._token:  # a newer song may have been set meanwhile
+        if isinstance(spec, Exception):
+            log.error("cannot compute the spectrogram", exc_info=spec)
+            if token == self._token:
+                text = failure_text(spec)
+                self.message.setText(text)
+                self.message.show()
+                self.spectrogram_failed.emit(text)
+        elif token == self._token:  # a newer song may have been set meanwhile
             self.set_spectrogram(spec)
