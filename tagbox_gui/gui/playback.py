@@ -383,12 +383,14 @@ class Player:
             _copy_block(outdata, written, buf, pos, n)
             written += n
             pos += n
+        if written:
+            self._silence = 0
         if written < frames:
             # Past the end: silence. The device still holds up to its latency of material,
             # which stopping the stream would drop; the player stops by itself once that much
             # silence has followed the end.
             outdata[written:].fill(0.0)
-            self._silence = (0 if written else self._silence) + frames - written
+            self._silence += frames - written
             if self._silence > self._drain:
                 self._playing = False
         self._frame = pos

@@ -88,6 +88,30 @@ def test_silence_past_the_end_and_stop(player: Player) -> None:
     np.testing.assert_array_equal(pull(player, 5)[:, 0], np.arange(5))
 
 
+def test_the_second_play_through_plays_out_the_device_latency_too() -> None:
+    """The silence counted past the end starts over each time: with the end on a block
+    boundary, the second play-through does not stop at its first silent block, which would
+    drop what the device still holds (its latency) of the song's last notes."""
+
+    class LatentStream(FakeStream):
+        latency = 0.3  # 300 frames at RATE
+
+    p = Player(stream_factory=LatentStream)
+    p.load({"mix": ramp(1000)}, RATE)
+    for _ in range(2):
+        p.play()
+        stream = p._stream
+        for _ in range(10):
+            assert stream.pull(100).any()
+        assert p.position == pytest.approx(1.0)
+        for _ in range(3):  # 300 frames of silence: what the device buffers
+            assert not stream.pull(100).any()
+            assert p.playing
+        stream.pull(100)
+        assert not p.playing
+        p.pause()  # what the transport does once it sees the end
+
+
 def test_loop_wraps_inside_one_block(player: Player) -> None:
     player.set_loop(Region(0.2, 0.25))  # frames 200..250, outside -> jumps to the start
     assert player.position == pytest.approx(0.2)
