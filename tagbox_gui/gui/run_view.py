@@ -391,8 +391,10 @@ class RunView(QObject):
     def show_song(self, song: Song) -> None:
         """Before any run: the transport plays the song itself."""
         self.offset = 0.0
-        self.w.audition.transport.load({"mix": song.data}, song.rate)
-        self.w.audition.transport.set_loop_region(None)
+        transport = self.w.audition.transport
+        transport.load({"mix": song.data}, song.rate)
+        transport.seek(0.0)  # from its start, not from where the last song was
+        transport.set_loop_region(None)
         self.update_can_run()
 
     @Slot()

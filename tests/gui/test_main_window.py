@@ -194,6 +194,26 @@ def test_failed_run_is_one_sentence_in_a_dialog(qtbot, model_dir, settings, song
 
 
 # ----- 5. audition ---------------------------------------------------------------------
+def test_a_new_song_plays_from_its_start(qtbot, window: MainWindow, song_path, tmp_path) -> None:
+    """Not from where the last song was: its position means nothing in the new one."""
+    open_song(qtbot, window, song_path)
+    transport = window.audition.transport
+    transport.seek(12.0)
+    assert window.song_panel.waveform.playhead() == pytest.approx(12.0)
+    open_song(qtbot, window, write_song(tmp_path / "Other.wav", seconds=20.0, rate=44_100))
+    assert transport.player.position == 0.0 and transport.slider.value() == 0
+    assert window.song_panel.waveform.playhead() == 0.0
+    assert window.song_panel.spectrogram._playhead.value() == 0.0
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    assert transport.player.playing
+    np.testing.assert_allclose(
+        transport.player.streams[-1].pull(4),
+        sf.read(tmp_path / "Other.wav", frames=4)[0],
+        atol=1e-6,
+    )
+    transport.player.close()
+
+
 def test_ab_switch_keeps_the_position(qtbot, window: MainWindow, song_path) -> None:
     open_song(qtbot, window, song_path)
     window.tag_panel.apply_preset("Piano")
