@@ -227,11 +227,12 @@ class JobView(QObject):
             try:
                 path = (paths if paths is not None else pending.result())[row]
                 stem = sf.read(str(path), dtype="float32", always_2d=True)[0]
-            except Exception as exc:  # a message in the status bar, never a crash
+                rest = song.data - stem  # a stem cut short, or no memory for a long song
+            except Exception as exc:  # a message in the status bar, never a silent worker
                 log.warning("cannot read the stem %s back: %s", name, exc)
                 self._stem_read.emit(serial, name, None, str(exc))
                 return
-            self._stem_read.emit(serial, name, stem, song.data - stem)
+            self._stem_read.emit(serial, name, stem, rest)
 
         _READER.submit(read)
 

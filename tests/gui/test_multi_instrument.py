@@ -356,6 +356,33 @@ def test_stem_names_that_make_one_file_name_are_refused_before_the_run(picking: 
     window.controller.shutdown(5000)
 
 
+def test_a_stem_that_cannot_be_heard_against_the_song_says_so(
+    qtbot, model_dir, settings, song_path, monkeypatch
+) -> None:
+    """Taking the stem from the song (for the residual) fails, e.g. out of memory on a long
+    song or a stem file cut short: a message, not a silent worker and the old stem playing
+    on under the new one's name."""
+    from tagbox_gui.gui import job_view
+
+    window = make_window(qtbot, model_dir, settings, backend="light")
+    open_song(qtbot, window, song_path)
+    window.settings_panel.steps.setValue(2)
+    with qtbot.waitSignal(window.run_view.jobs.stem_loaded, timeout=20_000):
+        _job(qtbot, window, "drums", "piano")
+    read = job_view.sf.read
+    with monkeypatch.context() as patch:
+        patch.setattr(job_view.sf, "read", lambda *a, **k: (read(*a, **k)[0][:-1], 48_000))
+        window.stems.setCurrentRow(1)
+        qtbot.waitUntil(
+            lambda: window.statusBar().currentMessage().startswith("Cannot play My Song - piano"),
+            timeout=10_000,
+        )
+    with qtbot.waitSignal(window.run_view.jobs.stem_loaded, timeout=10_000) as loaded:
+        window.stems.setCurrentRow(2)
+    assert loaded.args[0] == "My Song - no drums + piano"
+    window.controller.shutdown(5000)
+
+
 def test_a_stem_selected_after_its_files_went_says_it_cannot_play(
     qtbot, model_dir, settings, song_path
 ) -> None:
