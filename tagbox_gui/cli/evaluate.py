@@ -12,7 +12,8 @@ stem; ``--score-from S`` then scores each song from S seconds on, so that those 
 not part of what is scored. Stems are written as
 ``EST_DIR/<song>/<source>.wav``, next to the kept estimates (``<source>.estimate.npz``); kept
 estimates are not made again, so an interrupted run resumes; an estimate made with other settings
-is made again. ``--alone`` separates each source as one instrument asked for alone is
+or other weights (the separator's; the taggers' in ``--model-dir`` for an example or steps) is
+made again. ``--alone`` separates each source as one instrument asked for alone is
 (``tagbox separate --tags piano``): a single run, with its own second look beside the bass and
 the drums, its stem not sharing the mix.
 """
@@ -326,11 +327,12 @@ def main(args: argparse.Namespace) -> int:
     config = build_config(args)
     keep_freed_memory_if_steering([config])  # the process ends with the run
     plan = _plan(args, sources)
-    planned = pairs.plan_pairs(args.set_dir, args.output, config, plan)
+    store = ModelStore(args.model_dir)
+    planned = pairs.plan_pairs(args.set_dir, args.output, config, store, plan)
     progress = _Progress([p.key for p in planned if not p.done and p.supported], config.steps)
     try:
-        run = driver.evaluate_set(args.set_dir, args.output, config, ModelStore(args.model_dir),
-                                  plan, progress, args.jobs, args.threads)  # fmt: skip
+        run = driver.evaluate_set(args.set_dir, args.output, config, store, plan, progress,
+                                  args.jobs, args.threads)  # fmt: skip
     finally:
         progress.bar.close()
     _print_report(args, config, plan, run)

@@ -23,15 +23,17 @@ from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.evaluation import driver as evaluation_run
 from tagbox_gui.core.evaluation import pairs as evaluation_pairs
 from tagbox_gui.core.evaluation import scoring as evaluation
+from tagbox_gui.core.nets.queries import QUERY_TAGGERS
 from tagbox_gui.core.separation.backends import learned, light
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.loading import default_config
-from tagbox_gui.core.store.models import ModelStore
+from tagbox_gui.core.store.models import REGISTRY, ModelStore
 from tagbox_gui.core.types import StepResult
 from tests.core.test_evaluation import cut_set
 
 SONGS = ["band000", "band001"]
 DRUMS = evaluation_pairs.EvaluationPlan(sources=("drums",))  # the drums of every song
+STORE = ModelStore(Path(__file__).parent / "no-models")  # for recipes: no model file in it
 
 
 @pytest.fixture
@@ -111,20 +113,24 @@ def test_recipe_names_what_decides_an_estimate(
     tiny_set: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = default_config("light", steps=2)
-    pair = evaluation_pairs.plan_pairs(tiny_set, tmp_path, config, DRUMS)[0]
+    pair = evaluation_pairs.plan_pairs(tiny_set, tmp_path, config, STORE, DRUMS)[0]
     assert pair.config.tags == ("drums",) and not pair.kept and not pair.done
-    base = evaluation_pairs.recipe(pair.config)
+    base = evaluation_pairs.recipe(pair.config, STORE)
     assert base["backend_settings"]["components"] == light.SETTINGS.components
+
     # Speed-only settings do not count; the method's settings, the backend's own included, do.
-    assert evaluation_pairs.recipe(dataclasses.replace(pair.config, device="cpu")) == base
-    assert evaluation_pairs.recipe(dataclasses.replace(pair.config, lr=0.2)) != base
-    assert evaluation_pairs.recipe(dataclasses.replace(pair.config, balance_tags=False)) != base
+    def recipe(**changes: object) -> dict[str, object]:
+        return evaluation_pairs.recipe(dataclasses.replace(pair.config, **changes), STORE)
+
+    assert recipe(device="cpu") == base
+    assert recipe(lr=0.2) != base
+    assert recipe(balance_tags=False) != base
     monkeypatch.setattr(light, "SETTINGS", dataclasses.replace(light.SETTINGS, components=41))
-    assert evaluation_pairs.recipe(pair.config) != base
+    assert evaluation_pairs.recipe(pair.config, STORE) != base
     monkeypatch.undo()
     assert base["hops_per_window"] == 2  # estimates made at another hop are made again
     monkeypatch.setattr(light, "HOPS_PER_WINDOW", 4, raising=False)
-    assert evaluation_pairs.recipe(pair.config) != base
+    assert evaluation_pairs.recipe(pair.config, STORE) != base
     monkeypatch.undo()
     # An estimate on disk counts as done only with the same recipe beside it.
     pair.saved.parent.mkdir(parents=True)
@@ -141,23 +147,56 @@ def test_recipe_names_the_separator_file_in_use(
 ) -> None:
     """Estimates of other separator weights ($TAGBOX_SEPARATOR) are not kept as done."""
     config = default_config("learned")
-    pair = evaluation_pairs.plan_pairs(tiny_set, tmp_path, config, DRUMS)[0]
-    shipped = evaluation_pairs.recipe(pair.config)
+    pair = evaluation_pairs.plan_pairs(tiny_set, tmp_path, config, STORE, DRUMS)[0]
+    shipped = evaluation_pairs.recipe(pair.config, STORE)
     monkeypatch.setenv(learned.WEIGHTS_ENV, str(learned.weights_path()))
-    assert evaluation_pairs.recipe(pair.config) == shipped  # the same weights by their path
+    assert evaluation_pairs.recipe(pair.config, STORE) == shipped  # the same weights by their path
     other = tmp_path / "other.pt"
     other.write_bytes(b"other weights")
     monkeypatch.setenv(learned.WEIGHTS_ENV, str(other))
-    first = evaluation_pairs.recipe(pair.config)
+    first = evaluation_pairs.recipe(pair.config, STORE)
     assert first != shipped
     other.write_bytes(b"weights trained further")  # the same path, other weights
-    assert evaluation_pairs.recipe(pair.config) != first
+    assert evaluation_pairs.recipe(pair.config, STORE) != first
     # The light backend does not use the separator: its estimates stay.
-    light_pair = evaluation_pairs.plan_pairs(tiny_set, tmp_path, default_config("light"), DRUMS)
+    light_config = default_config("light")
+    light_pair = evaluation_pairs.plan_pairs(tiny_set, tmp_path, light_config, STORE, DRUMS)
     monkeypatch.delenv(learned.WEIGHTS_ENV)
-    before = evaluation_pairs.recipe(light_pair[0].config)
+    before = evaluation_pairs.recipe(light_pair[0].config, STORE)
     monkeypatch.setenv(learned.WEIGHTS_ENV, str(other))
-    assert evaluation_pairs.recipe(light_pair[0].config) == before
+    assert evaluation_pairs.recipe(light_pair[0].config, STORE) == before
+
+
+def test_recipe_names_the_tagger_files_of_examples_and_steps(
+    tiny_set: Path, tmp_path: Path
+) -> None:
+    """An estimate made by example or with steps depends on the taggers' files of the model
+    folder (--model-dir): with other files it is made again; one by prototype (one pass of
+    the learned separator) loads no tagger and is kept."""
+
+    def store_with(folder: str, weights: bytes) -> ModelStore:
+        store = ModelStore(tmp_path / folder)
+        for name, info in REGISTRY.items():
+            if info.kind == "tagger":
+                store.location(name).parent.mkdir(parents=True)
+                store.location(name).write_bytes(name.encode() + weights)
+        return store
+
+    ours, moved, other = store_with("a", b"1"), store_with("b", b"1"), store_with("c", b"2")
+    by_example = dataclasses.replace(DRUMS, example_seconds=1.0, by_example=("drums",))
+    learned_config = default_config("learned")
+    cases = [(learned_config, by_example, True), (learned_config, DRUMS, False),
+             (default_config("learned", steps=2), DRUMS, True),
+             (default_config("light", steps=2), DRUMS, True)]  # fmt: skip
+    for n, (config, plan, uses_taggers) in enumerate(cases):
+        pair = evaluation_pairs.plan_pairs(tiny_set, tmp_path / f"est{n}", config, ours, plan)[0]
+        pair.saved.parent.mkdir(parents=True)
+        pair.saved.write_bytes(b"")
+        pair.timing.write_text(json.dumps({"recipe": evaluation_pairs.recipe(pair.config, ours)}))
+        assert pair.done
+        assert dataclasses.replace(pair, store=moved).done  # the same files in another folder
+        assert dataclasses.replace(pair, store=other).done is not uses_taggers
+        assert dataclasses.replace(pair, store=STORE).done is not uses_taggers  # none there
 
 
 @pytest.mark.slow
@@ -426,18 +465,19 @@ def test_learned_backend_asks_by_prototype_or_by_example(
 
     config = default_config("learned")
     plan = evaluation_pairs.EvaluationPlan(sources=("drums",))
-    pairs = evaluation_pairs.plan_pairs(tiny_set, tmp_path, config, plan)
+    pairs = evaluation_pairs.plan_pairs(tiny_set, tmp_path, config, STORE, plan)
     assert all(p.supported and p.config.tags == ("drums",) for p in pairs)
     by_drums = dataclasses.replace(plan, example_seconds=3.0, by_example=("drums",))
-    asked = evaluation_pairs.plan_pairs(tiny_set, tmp_path, config, by_drums)
+    asked = evaluation_pairs.plan_pairs(tiny_set, tmp_path, config, STORE, by_drums)
     assert all(p.config.example is not None and p.config.example.end == 3.0 for p in asked)
     # Pretend drums had no prototype: it is unsupported, or asked for by its true stem.
     original = evaluation_pairs.has_prototype
     evaluation_pairs.has_prototype = lambda word: False
     try:
-        assert not any(p.supported for p in evaluation_pairs.plan_pairs(tiny_set, tmp_path, config))
+        planned = evaluation_pairs.plan_pairs(tiny_set, tmp_path, config, STORE)
+        assert not any(p.supported for p in planned)
         by_example = evaluation_pairs.plan_pairs(
-            tiny_set, tmp_path, config, dataclasses.replace(plan, example_seconds=2.0)
+            tiny_set, tmp_path, config, STORE, dataclasses.replace(plan, example_seconds=2.0)
         )
     finally:
         evaluation_pairs.has_prototype = original
@@ -461,7 +501,7 @@ def test_example_clip_is_the_true_stem_of_a_set_with_wav_stems(
         stem.unlink()
     monkeypatch.setattr(evaluation_pairs, "has_prototype", lambda word: False)
     plan = evaluation_pairs.EvaluationPlan(sources=("drums",), example_seconds=1.0)
-    pairs = evaluation_pairs.plan_pairs(tiny_set, tmp_path, default_config("learned"), plan)
+    pairs = evaluation_pairs.plan_pairs(tiny_set, tmp_path, default_config("learned"), STORE, plan)
     for pair in pairs:
         assert pair.supported and pair.config.example is not None
         assert Path(pair.config.example.path) == tiny_set / pair.song / "stems" / "drums.wav"
@@ -551,6 +591,10 @@ def test_score_from_leaves_the_example_clip_out_of_the_scores(
     assert "scored from 1 s" in capsys.readouterr().out
     data = json.loads(report.read_text())
     assert data["score_from_seconds"] == 1.0
+    recorded = json.loads((est / SONGS[0] / "drums.timing.json").read_text())["recipe"]
+    store = ModelStore(model_dir)  # the taggers that heard the example clip, by their sha256
+    assert recorded["model_sha256"] == {str(s): store.sha256(str(s)) for s in QUERY_TAGGERS}
+    assert all(recorded["model_sha256"].values())
     rescored = evaluation.score_set(tiny_set, est, ("drums",), score_from=1.0)
     assert [r["si_sdri"] for r in data["results"]] == [s.si_sdri for s in rescored]
     whole = evaluation.score_set(tiny_set, est, ("drums",))

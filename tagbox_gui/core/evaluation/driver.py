@@ -145,7 +145,7 @@ def evaluate_set(
     run = EvaluationRun([], {}, [], [], [])
     cache = ModelCache()  # the separator of the second look, loaded once
     by_song: dict[str, list[Pair]] = {}
-    for pair in plan_pairs(set_dir, est_dir, config, plan):
+    for pair in plan_pairs(set_dir, est_dir, config, store, plan):
         by_song.setdefault(pair.song, []).append(pair)
     # Decoded at most once per song here, and only if a pair is separated or stems rendered.
     mixes = {song: functools.cache(functools.partial(load_song, set_dir / song / "mix.flac"))

@@ -24,7 +24,12 @@ from tagbox_gui.core.errors import AudioError, ConfigError
 from tagbox_gui.core.evaluation.scoring import list_set, stem_path
 from tagbox_gui.core.separation.backends.learned import has_prototype, weights_in_use
 from tagbox_gui.core.separation.cache import ModelCache
-from tagbox_gui.core.separation.loading import backend_settings, hops_per_window, taggers_for
+from tagbox_gui.core.separation.loading import (
+    backend_settings,
+    hops_per_window,
+    models_in_use,
+    taggers_for,
+)
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import Example, RunConfig, StepResult, TaggerSpec, config_record
 
@@ -61,18 +66,22 @@ def read_timing(path: Path) -> Timing | None:
 _SPEED_ONLY = ("device", "preview_every")  # change how fast a run is, not what it makes
 
 
-def recipe(config: RunConfig, looks_again: bool = False) -> dict[str, Any]:
+def recipe(config: RunConfig, store: ModelStore, looks_again: bool = False) -> dict[str, Any]:
     """Everything that decides an estimate, as JSON values: the run's settings (the device and
     the preview rate left out) and the backend's own (e.g. the light backend's factorisation, the
     masks' hop), the layout of the estimate file (an older one lacks what a newer version
     uses, e.g. the learned query that the second look at a job's stems needs), the learned
-    separator's weights (the shipped ones or those ``$TAGBOX_SEPARATOR`` names), and whether the
-    run was looked at again beside its helpers (``looks_again``, :attr:`Pair.looks_again`)."""
+    separator's weights (the shipped ones or those ``$TAGBOX_SEPARATOR`` names), the sha256 of
+    each file of ``store`` the run loads (``loading.models_in_use``: the taggers of an example
+    or of steps, the Jukebox VQ-VAE; None for one that is missing), and whether the run was
+    looked at again beside its helpers (``looks_again``, :attr:`Pair.looks_again`)."""
     fields = {k: v for k, v in config_record(config).items() if k not in _SPEED_ONLY}
     if looks_again:
         fields["looked_again_beside_helpers"] = True
     if config.backend == "learned":
         fields["separator_sha256"] = weights_in_use()  # $TAGBOX_SEPARATOR may name others
+    if models := models_in_use(config):  # --model-dir may hold other files of the same names
+        fields["model_sha256"] = {name: store.sha256(name) for name in models}
     fields["backend_settings"] = backend_settings(config.backend)
     fields["hops_per_window"] = hops_per_window(config.backend)
     fields["estimate_format"] = ESTIMATE_FORMAT
@@ -114,7 +123,7 @@ def separate_source(
                     time.time(), os.getpid())  # fmt: skip
     # The timing goes first: the estimate's presence is what marks the pair as done.
     pair.timing.parent.mkdir(parents=True, exist_ok=True)
-    record = {**asdict(timing), "recipe": recipe(config, pair.looks_again)}
+    record = {**asdict(timing), "recipe": recipe(config, store, pair.looks_again)}
     write_atomically(pair.timing, json.dumps(record))
     save_estimate(pair.saved, result.estimate)
     return timing
@@ -161,6 +170,7 @@ class Pair:
     source: str
     estimate: Path  # EST/<song>/<source>.wav, the stem that is scored
     config: RunConfig  # the run that separates it
+    store: ModelStore  # where the run's model files are (``--model-dir``)
     supported: bool = True  # False: nothing can ask for this source (no tag, no prototype)
     looks_again: bool = False  # its single run is looked at again beside its helpers, as alone
 
@@ -190,14 +200,20 @@ class Pair:
     @property
     def done(self) -> bool:
         """Whether its kept estimate was made with this pair's settings."""
-        return self.kept and recorded_recipe(self.timing) == recipe(self.config, self.looks_again)
+        if not self.kept:
+            return False
+        return recorded_recipe(self.timing) == recipe(self.config, self.store, self.looks_again)
 
 
 def plan_pairs(
-    set_dir: Path, est_dir: Path, config: RunConfig, plan: EvaluationPlan | None = None
+    set_dir: Path,
+    est_dir: Path,
+    config: RunConfig,
+    store: ModelStore,
+    plan: EvaluationPlan | None = None,
 ) -> list[Pair]:
     """Every source of every song (those of ``plan.sources``), with the run (tag and taggers)
-    that separates it.
+    that separates it, its model files taken from ``store``.
 
     A one-pass run of the learned backend needs no tagger: a source is asked for by its
     prototype; when it has none, or is named in ``plan.by_example``, and
@@ -215,7 +231,8 @@ def plan_pairs(
                 asked = plan.example_seconds, source in plan.by_example
                 pair_config, supported = _pair_config(config, source, plan.fallback, stem, asked)
                 estimate = est_dir / song / f"{source}.wav"
-                pairs.append(Pair(song, source, estimate, pair_config, supported, plan.looks_again))
+                pairs.append(Pair(song, source, estimate, pair_config, store, supported,
+                                  plan.looks_again))  # fmt: skip
     return pairs
 
 

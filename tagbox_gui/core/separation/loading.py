@@ -14,6 +14,7 @@ import torch
 
 from tagbox_gui.core.dsp.spectral import resample
 from tagbox_gui.core.errors import ConfigError, TagError
+from tagbox_gui.core.nets.queries import QUERY_TAGGERS
 from tagbox_gui.core.nets.taggers import TAGGER_RATE, vocabulary
 from tagbox_gui.core.separation.backends import BACKENDS
 from tagbox_gui.core.separation.backends.base import Backend
@@ -25,7 +26,7 @@ from tagbox_gui.core.separation.tags import (
     instrument_tags,
     resolve_targets,
 )
-from tagbox_gui.core.store.models import ModelStore, model_info
+from tagbox_gui.core.store.models import JUKEBOX, ModelStore, model_info
 from tagbox_gui.core.types import RunConfig, TaggerSpec
 
 
@@ -84,6 +85,19 @@ def _heard_criterion(
     targets = heard_targets(spec.dataset, tagger.vocabulary, heard.cpu().numpy(), config.avoid,
                             config.ignore)  # fmt: skip
     return Criterion.build(tagger, targets, device)
+
+
+def models_in_use(config: RunConfig) -> tuple[str, ...]:
+    """The model files a run with ``config`` loads from the store, by their registry names
+    (``core.store.models``): the Jukebox VQ-VAE for that backend, the taggers that hear an
+    example clip (``core.nets.queries.QUERY_TAGGERS``) and those that steer its steps. A
+    one-pass run by prototype loads none (the learned separator ships with the package)."""
+    names = [JUKEBOX] if config.backend == "jukebox" else []
+    if config.example is not None:
+        names += [str(spec) for spec in QUERY_TAGGERS]
+    if config.steps:
+        names += [str(spec) for spec in config.taggers]
+    return tuple(dict.fromkeys(names))
 
 
 def backend_module(backend: str) -> ModuleType:

@@ -25,6 +25,7 @@ mirror (a lab server, or the local test server).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shlex
@@ -282,6 +283,17 @@ class ModelStore:
             return "unreadable"
         return "verified" if digest == info.sha256 else "mismatch"
 
+    def sha256(self, name: str) -> str | None:
+        """The sha256 of the model's file in this store, whatever the registry says it should
+        be; None when the file is not there or cannot be read. A file is read once per path,
+        size and modification time (so a file replaced in place is read again)."""
+        target = self.location(name)
+        try:
+            stat = target.stat()
+            return _file_sha256(str(target), stat.st_size, stat.st_mtime_ns)
+        except OSError:
+            return None
+
     def available_taggers(self) -> list[TaggerSpec]:
         """Taggers whose checkpoint is in the store, in registry order."""
         return [
@@ -417,6 +429,13 @@ def _a_checkpoint(path: Path) -> str | None:
     if is_torch_checkpoint(path):
         return None
     return "what it sent is not a PyTorch checkpoint (an error or sign-in page?)"
+
+
+@functools.lru_cache(maxsize=32)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    """The sha256 of the file at ``path`` (``size`` and ``mtime_ns`` key the cache)."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _prepare_folder(folder: Path) -> None:
