@@ -372,6 +372,26 @@ def test_a_worker_killed_with_its_pair_is_an_error_not_a_wait_without_end(
     assert isinstance(outcome[0], RuntimeError) and "ended without a result" in str(outcome[0])
 
 
+def test_estimates_of_other_settings_stay_until_made_again(
+    tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run with other settings that fails before it makes an estimate again (here the engine
+    refuses its learning rate; a missing tagger, Ctrl+C) leaves the kept estimates as they were,
+    done for a run with their own settings."""
+    est, store = tmp_path / "est", ModelStore(model_dir)
+    config = default_config("learned", preview_every=1_000_000)
+    for pair in evaluation_pairs.plan_pairs(tiny_set, est, config, store, DRUMS):
+        pair.saved.parent.mkdir(parents=True)
+        pair.saved.write_bytes(b"kept")
+        pair.timing.write_text(json.dumps({"recipe": evaluation_pairs.recipe(pair.config, store)}))
+    args = ["evaluate", str(tiny_set), "-o", str(est), "--sources", "drums", "--model-dir",
+            str(model_dir), "--lr", "0"]  # fmt: skip
+    assert main(args) == 2
+    assert "learning rate must be positive" in capsys.readouterr().err
+    planned = evaluation_pairs.plan_pairs(tiny_set, est, config, store, DRUMS)
+    assert all(p.done and p.saved.read_bytes() == b"kept" for p in planned)
+
+
 def test_stems_interrupted_while_rendered_are_rendered_again(
     tiny_set: Path, tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

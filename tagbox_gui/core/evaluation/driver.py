@@ -188,7 +188,8 @@ def evaluate_set(
 
 def _to_separate(pair: Pair, run: EvaluationRun, progress: Progress | None) -> bool:
     """Whether ``pair`` must be separated; one that is done or unsupported is recorded in
-    ``run`` (and reported to ``progress``), and one kept with other settings is removed."""
+    ``run`` (and reported to ``progress``), and one kept with other settings as made again
+    (it stays until its new estimate replaces it: ``pairs.separate_source``)."""
     if not pair.supported:
         run.unsupported.append(pair.key)
     elif pair.done:
@@ -196,8 +197,7 @@ def _to_separate(pair: Pair, run: EvaluationRun, progress: Progress | None) -> b
         if (timing := read_timing(pair.timing)) is not None:
             run.timings[pair.key] = timing
     else:
-        if pair.kept:  # made with other settings: it must not count as done if interrupted
-            pair.saved.unlink()
+        if pair.kept:  # made with other settings
             run.remade.append(pair.key)
         return True
     if progress:

@@ -121,7 +121,10 @@ def separate_source(
     timing = Timing(time.process_time() - began_cpu, time.perf_counter() - began_wall,
                     result.steps_done, tuple(str(t) for t in config.taggers), began,
                     time.time(), os.getpid())  # fmt: skip
-    # The timing goes first: the estimate's presence is what marks the pair as done.
+    # The timing goes first: the estimate's presence is what marks the pair as done. An
+    # estimate kept with other settings stays until this one is made (a run that fails or is
+    # stopped leaves it, done for its own settings), then goes first: never beside this recipe.
+    pair.saved.unlink(missing_ok=True)
     pair.timing.parent.mkdir(parents=True, exist_ok=True)
     record = {**asdict(timing), "recipe": recipe(config, store, pair.looks_again)}
     write_atomically(pair.timing, json.dumps(record))
