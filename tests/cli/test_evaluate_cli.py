@@ -421,6 +421,24 @@ def test_stems_interrupted_while_rendered_are_rendered_again(
     assert np.abs(written - old).max() > 1e-3  # not the stem of the fitted estimate
 
 
+def test_set_check_reads_each_header_once(tiny_set: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--score-from is checked against the lengths read when the set is checked."""
+    from tagbox_gui.cli.evaluate import check_set
+
+    read, info = [], soundfile.info
+
+    def counted(path: str, *args: object, **kwargs: object) -> object:
+        read.append(path)
+        return info(path, *args, **kwargs)
+
+    monkeypatch.setattr(soundfile, "info", counted)
+    check_set(tiny_set, ("drums",), score_from=1.0)
+    files = [*tiny_set.glob("*/mix.flac"), *tiny_set.glob("*/stems/*.flac")]
+    assert sorted(read) == sorted(str(path) for path in files)  # each once, the mixes too
+    with pytest.raises(ConfigError, match="leaves nothing to score"):
+        check_set(tiny_set, score_from=3.0)
+
+
 def test_unknown_set_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["evaluate", str(tmp_path / "nope"), "-o", str(tmp_path / "e")]) == 2
     err = capsys.readouterr().err

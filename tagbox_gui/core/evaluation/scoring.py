@@ -32,7 +32,7 @@ import numpy as np
 import soundfile as sf
 
 from tagbox_gui.core.audio.atomic import write_atomically
-from tagbox_gui.core.errors import AudioError
+from tagbox_gui.core.errors import AudioError, ConfigError
 
 SILENCE_DB = -120.0  # a reference quieter than this over the whole song is "silent"
 
@@ -263,22 +263,33 @@ def _read_manifest(manifest: Path) -> list[tuple[str, tuple[str, ...]]]:
     return songs
 
 
-def check_set(set_dir: Path) -> list[tuple[str, tuple[str, ...]]]:
+def check_set(set_dir: Path, score_from: float = 0.0) -> list[tuple[str, tuple[str, ...]]]:
     """(song, sources) of a set, once every listed song folder is known to hold its mixture
-    and every listed true stem; AudioError naming the first that is missing."""
+    and every listed true stem (AudioError naming the first that is missing), and some song
+    to go on past ``score_from`` seconds (ConfigError: nothing would be scored)."""
     songs = list_set(set_dir)
+    longest = 0.0
     for song, sources in songs:
         mix = set_dir / song / "mix.flac"
         if not mix.is_file():
             raise AudioError(f"the song folder '{set_dir / song}' has no mix.flac; check the set")
-        for path in (mix, *(stem_path(set_dir, song, source) for source in sources)):
-            try:
-                sf.info(str(path))  # the header only: a damaged file is found before any work
-            except (sf.LibsndfileError, RuntimeError) as exc:
-                reason = str(getattr(exc, "error_string", "") or exc).strip().rstrip(".")
-                message = f"'{path}' cannot be read as audio ({reason}); check the set"
-                raise AudioError(message) from exc
+        longest = max(longest, _seconds(mix))
+        for source in sources:
+            _seconds(stem_path(set_dir, song, source))
+    if score_from > 0 and score_from >= longest:
+        raise ConfigError(f"--score-from {score_from:g} leaves nothing to score: every song "
+                          f"of '{set_dir}' ends by {longest:.1f} s")  # fmt: skip
     return songs
+
+
+def _seconds(path: Path) -> float:
+    """The length of an audio file, from its header only (so a damaged file is found before any
+    work); AudioError naming the file when it cannot be read as audio."""
+    try:
+        return sf.info(str(path)).duration
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        reason = str(getattr(exc, "error_string", "") or exc).strip().rstrip(".")
+        raise AudioError(f"'{path}' cannot be read as audio ({reason}); check the set") from exc
 
 
 def score_set(
