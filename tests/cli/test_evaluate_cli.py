@@ -545,6 +545,27 @@ def test_example_clip_is_the_true_stem_of_a_set_with_wav_stems(
         assert Path(pair.config.example.path) == tiny_set / pair.song / "stems" / "drums.wav"
 
 
+def test_example_clips_are_kept_by_where_the_set_is_not_how_it_was_named(
+    tiny_set: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resume that names the set by another path (relative, absolute, from another folder)
+    keeps the estimates asked for by the start of their true stems."""
+    plan = dataclasses.replace(DRUMS, example_seconds=1.0, by_example=("drums",))
+    config = default_config("learned")
+
+    def recipes(set_dir: Path) -> list[dict[str, object]]:
+        pairs = evaluation_pairs.plan_pairs(set_dir, tmp_path / "est", config, STORE, plan)
+        assert all(Path(p.config.example.path).is_file() for p in pairs)
+        return [evaluation_pairs.recipe(p.config, STORE) for p in pairs]
+
+    named = recipes(tiny_set)
+    monkeypatch.chdir(tiny_set.parent)
+    assert recipes(Path(tiny_set.name)) == named
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert recipes(Path("..") / tiny_set.name) == named
+
+
 def test_learned_sources_get_a_second_look_unless_told_not_to(
     tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -240,12 +240,13 @@ def plan_pairs(
 
 
 def _true_stem(set_dir: Path, song: str, source: str) -> Path:
-    """The true stem of a source (``.flac`` or ``.wav``, as the scores read it); the
-    ``.flac`` path when there is neither."""
+    """The true stem of a source (``.flac`` or ``.wav``, as the scores read it; the ``.flac``
+    path when there is neither) by its full path: the recipe of an estimate asked for by it
+    must not change with how the set is named (relative, from another folder)."""
     try:
-        return stem_path(set_dir, song, source)
+        return stem_path(set_dir, song, source).resolve()
     except AudioError:
-        return set_dir / song / "stems" / f"{source}.flac"
+        return (set_dir / song / "stems" / f"{source}.flac").resolve()
 
 
 def asks_by_prototype(config: RunConfig) -> bool:
