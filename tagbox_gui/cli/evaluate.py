@@ -252,20 +252,25 @@ def build_config(args: argparse.Namespace) -> RunConfig:
 
 
 def check_set(
-    set_dir: Path, sources: tuple[str, ...] | None = None, score_from: float = 0.0
+    set_dir: Path,
+    sources: tuple[str, ...] | None = None,
+    score_from: float = 0.0,
+    by_example: tuple[str, ...] = (),
 ) -> None:
-    """A clear error for a folder that is not a complete set, sources none of its songs has,
-    or a ``--score-from`` that every song ends before (nothing would be scored)."""
+    """A clear error for a folder that is not a complete set, sources (``--sources``,
+    ``--by-example``) none of its songs has, or a ``--score-from`` that every song ends
+    before (nothing would be scored)."""
     from tagbox_gui.core.evaluation import scoring
 
     if not set_dir.is_dir():
         raise ConfigError(f"'{set_dir}' is not a folder; give a set laid out like shared/eval/dev")
     songs = scoring.check_set(set_dir, score_from)  # each file's header is read once
     known = sorted({source for _, song_sources in songs for source in song_sources})
-    unknown = [source for source in sources or () if source not in known]
-    if unknown:
-        raise ConfigError(f"no song of '{set_dir}' has a source '{unknown[0]}'; its sources are "
-                          f"{', '.join(known)}")  # fmt: skip
+    for option, names in (("--sources", sources or ()), ("--by-example", by_example)):
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise ConfigError(f"{option}: no song of '{set_dir}' has a source '{unknown[0]}'; its "
+                              f"sources are {', '.join(known)}")  # fmt: skip
 
 
 def check_outputs(args: argparse.Namespace) -> None:
@@ -315,7 +320,7 @@ def main(args: argparse.Namespace) -> int:
 
     _check_numbers(args)
     sources = tuple(args.sources) if args.sources else None
-    check_set(args.set_dir, sources, args.score_from)
+    check_set(args.set_dir, sources, args.score_from, tuple(args.by_example))
     check_outputs(args)
     config = build_config(args)
     keep_freed_memory_if_steering([config])  # the process ends with the run

@@ -445,6 +445,18 @@ def test_unknown_set_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFi
     assert err.startswith("tagbox: error:") and len(err.strip().splitlines()) == 1
 
 
+def test_by_example_names_sources_of_the_set(
+    tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A name in --by-example that no song has (a typo) is an error, not a run of every source
+    by its prototype."""
+    args = ["evaluate", str(tiny_set), "-o", str(tmp_path / "est"), "--sources", "drums",
+            "--by-example", "drum", "--model-dir", str(model_dir)]  # fmt: skip
+    assert main(args) == 2
+    assert "--by-example: no song of" in capsys.readouterr().err
+    assert not (tmp_path / "est").exists()
+
+
 def test_source_without_a_tag_is_reported_not_separated(
     tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

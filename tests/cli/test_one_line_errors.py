@@ -122,6 +122,7 @@ CASES = {
     "estimates under a file": ("evaluate {d}/set -o {d}/a-file/est", "is a file, not a folder"),
     "json under a file": ("evaluate {d}/set -o {d}/est --json {d}/a-file/r.json", "--json file"),
     "source in no song": ("evaluate {d}/set -o {d}/est --sources banjo", "no song of"),
+    "example in no song": ("evaluate {d}/set -o {d}/e --by-example drumz", "--by-example: no song"),
     "evaluate seed past 64 bits": ("evaluate {d}/set -o {d}/e --seed -1" + "0" * 19, "not a seed"),
     "evaluate threads past the CPUs": ("evaluate {d}/set -o {d}/e --threads 100000", "CPUs here"),
     "evaluate tagger without dataset": ("evaluate {d}/set -o {d}/e --tagger fcn", "ARCH/DATASET"),
