@@ -662,6 +662,7 @@ def test_score_from_leaves_the_example_clip_out_of_the_scores(
     assert "scored from 1 s" in capsys.readouterr().out
     data = json.loads(report.read_text())
     assert data["score_from_seconds"] == 1.0
+    assert data["config"]["by_example"] == ["drums"] and data["config"]["example_seconds"] == 1.0
     recorded = json.loads((est / SONGS[0] / "drums.timing.json").read_text())["recipe"]
     store = ModelStore(model_dir)  # the taggers that heard the example clip, by their sha256
     assert recorded["model_sha256"] == {str(s): store.sha256(str(s)) for s in QUERY_TAGGERS}
