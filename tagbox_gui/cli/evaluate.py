@@ -392,8 +392,8 @@ def _print_report(
     if run.remade:
         print(f"{len(run.remade)} estimates had been made with other settings and were made again")
     if run.unsupported:
-        by_prototype = pairs.asks_by_prototype(config)
-        hint = "; --example-seconds S asks for it by its true stem" if by_prototype else ""
+        learned = config.backend == "learned"
+        hint = "; --example-seconds S asks for it by its true stem" if learned else ""
         print(f"not separated ({pairs.unsupported_reason(config)}{hint}): "
               f"{', '.join(run.unsupported)}")  # fmt: skip
 

@@ -533,6 +533,17 @@ def test_learned_backend_asks_by_prototype_or_by_example(
         evaluation_pairs.has_prototype = original
     example = by_example[0].config.example
     assert example is not None and example.path.endswith("stems/drums.flac")
+    # With steps a source no tagger names is asked for by example too, and steered towards
+    # what the taggers hear in it; a source named by a tag keeps its tag unless --by-example
+    steered = dataclasses.replace(config, steps=3)
+    plans = {"timpani": (None, False), "drums": (2.0, False), "organ": (2.0, False),
+             "piano": (2.0, True)}  # fmt: skip
+    runs = {source: evaluation_pairs._pair_config(steered, source, (), Path("s.flac"), asked)
+            for source, asked in plans.items()}  # fmt: skip
+    assert runs["timpani"][1] is False and runs["drums"][0].tags == ("drums",)
+    assert runs["organ"][1] and runs["organ"][0].example is not None
+    assert runs["organ"][0].tags == () and runs["organ"][0].steps == 3
+    assert runs["piano"][0].example is not None and runs["piano"][0].tags == ()
     assert (example.start, example.end) == (0.0, 2.0) and by_example[0].supported
     args = ["evaluate", str(tiny_set), "-o", str(tmp_path / "est"), "--sources", "drums",
             "--threads", "1", "--model-dir", str(model_dir)]  # fmt: skip

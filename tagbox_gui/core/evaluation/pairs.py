@@ -267,15 +267,18 @@ def _pair_config(config: RunConfig, source: str, fallback: tuple[TaggerSpec, ...
     """The run of one source, and whether anything can ask for it.
 
     ``asked``: the seconds of the true stem to take as the example (None: no examples), and
-    whether this source is to be asked for by example even if it has a prototype.
+    whether this source is to be asked for by example even if it can be asked for by name.
+    The learned separator is asked by example for such a source, or for one it cannot be
+    asked for by name (no prototype in one pass; no tag of the taggers with steps, which
+    then steer towards what the taggers hear in the example).
     """
     config = replace(config, tags=(source,))
     example_seconds, by_example = asked
     if asks_by_prototype(config):
-        if has_prototype(source) and not by_example:
-            return config, True
-        if example_seconds is None:
-            return config, False
-        return replace(config, tags=(), example=Example(str(stem), 0.0, example_seconds)), True
-    taggers = taggers_for((source,), config.taggers, fallback)
-    return replace(config, taggers=taggers), bool(taggers)
+        named, supported = config, has_prototype(source)
+    else:
+        taggers = taggers_for((source,), config.taggers, fallback)
+        named, supported = replace(config, taggers=taggers), bool(taggers)
+    if config.backend != "learned" or example_seconds is None or (supported and not by_example):
+        return named, supported
+    return replace(config, tags=(), example=Example(str(stem), 0.0, example_seconds)), True
