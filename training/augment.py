@@ -1,7 +1,7 @@
-"""Changes of a source's sound in a training mixture (numpy only; ``training.mixes`` draws
-them): an equaliser, changes of timbre (resampling, soft clipping, a room) and of texture
-(dynamics, a chorus), a gap where the source is silent, and the imperfect first look that the
-second look hears a song through (:func:`without_others`).
+"""Changes of a source's sound in a training mixture (numpy only; ``training.mixes`` and
+``training.timbres`` draw them): an equaliser, changes of timbre (resampling, soft clipping, a
+room) and of texture (dynamics, a chorus), a gap where the source is silent, and the imperfect
+first look that the second look hears a song through (:func:`without_others`).
 """
 
 from __future__ import annotations

@@ -45,32 +45,14 @@ through ``augment.EQ_POINTS`` log-spaced frequencies, each drawn uniformly in ±
 one instrument sounds different from one sample library to another: the libraries it will be
 asked about are not the ones it was trained on.
 
-A share ``p_timbre`` of the sources is changed further (``augment.Timbre``,
-``augment.source_audio``), each change drawn on its own: resampled by up to
-±:data:`SHIFT_SEMITONES` (pitch, formants and tempo move together, as between two recordings of
-one instrument sampled at other notes), soft-clipped (more or fewer harmonics), or put in a
-synthetic room (an exponentially decaying noise burst: the ambience each library was recorded
-in). In a whole-song example one resampling factor serves every source, so the song stays in one
-key and one tempo. Again the query stays that of the unchanged stem.
-
-A share ``p_texture`` of the sources is changed in texture too, each change drawn on its own:
-its **dynamics** (``augment.dynamics``: its envelope expanded or compressed, so attacks and
-decays take other shapes, as between libraries that sampled one instrument with other envelopes)
-and a **chorus** (``augment.chorus``: a copy detuned by a few cents and delayed by a few
-milliseconds, as in layered or ensemble samples). Again the query stays that of the unchanged
-stem.
+Each source can further be changed in timbre (``p_timbre``), in texture (``p_texture``) and by
+a gap where it is silent (``p_gap``): :mod:`training.timbres` draws those changes. Again the
+query stays that of the unchanged stem.
 
 A share ``p_look`` of the single-source and whole-song examples are heard as the app's **second
 look** hears a song (kind ``look``; ``augment.without_others``, ``core.separation.refine``): the
 other sources taken away by an imperfect first look, so some of them stay and some of the
 target goes with them. The target keeps only what the mixture keeps.
-
-A share ``p_gap`` of the sources has a **gap** (``Timbre.gap``, ``augment.silence``): it enters
-late, stops early or pauses, silent over 20-60 % of the crop. Crops are otherwise taken where
-a stem plays throughout, so without gaps every source of a mixture plays from the first frame
-to the last, and the network could decide once per crop whether an instrument is there: with
-the bass in one half of a crop, v8tu's strings mask fell in the other half too (0.70 to about
-0.45; docs/separator.md, "What limits it"). Songs are not like that. The target keeps its gap.
 
 The common level leaves headroom: about one mixture in ten reaches a peak of 1 and is scaled
 (median mixture RMS about -19 dBFS).
@@ -82,8 +64,6 @@ busy on the other core): a batch of 16 examples of 3 s takes 19 ms (median; 30 m
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -92,34 +72,15 @@ import numpy as np
 from training.augment import EQ_POINTS, Timbre, source_audio, without_others
 from training.corpus import SAMPLE_RATE, list_songs
 from training.families import BAND_FAMILIES
+from training.stems import LEVEL_DB, Stem, StemRef, open_song
+from training.timbres import TimbreDraws
 
-ACTIVE_DB = -40.0
-LEVEL_DB = -28.0
 SPREAD_DB = 10.0
 BAND_WEIGHT = 2.0
 MIN_SOURCES, MAX_SOURCES = 2, 6
 SONG_KEEP = 0.8  # whole-song examples: the chance that each other stem of the song is kept
-SHIFT_SEMITONES = 1.5  # timbre: the largest resampling, up or down
-DRIVE = (0.5, 2.5)  # timbre: range of the soft clipper's drive
-ROOM_SECONDS = (0.2, 1.2)  # timbre: range of the synthetic room's RT60
-WET = (0.1, 0.4)  # timbre: range of the room's share of the sound
-DYNAMICS = 0.4  # texture: the largest exponent of the envelope's gain, up or down
-DETUNE_CENTS = (5.0, 15.0)  # texture: range of the chorus copy's detuning, up or down
-CHORUS_DELAY = (0.005, 0.025)  # texture: range of the chorus copy's delay in seconds
-CHORUS_WET = (0.2, 0.6)  # texture: range of the chorus copy's level against the dry sound
-GAP_SHARE = (0.2, 0.6)  # gaps: range of the share of the crop where a source is silent
 LOOK_RECALL = (0.3, 1.0)  # second look: range of the share of the others that the first took
 LOOK_LEAK = (0.0, 0.3)  # second look: range of the share of the target that it took with them
-
-
-@dataclass(frozen=True)
-class StemRef:
-    """One stem of the corpus: row ``index`` of ``songs/<song>/stems.npy``."""
-
-    song: str
-    index: int
-    family: str
-    program: int
 
 
 @dataclass(frozen=True)
@@ -144,43 +105,6 @@ class Example:
     kind: str  # "single", "pair", "absent", "song" (a stem of a whole-song crop), "solo",
     # "refuse", "look" (a single or song example as the second look hears it)
     sources: tuple[Placement, ...] = ()  # every source of the mixture, as summed
-
-
-@dataclass
-class _Stem:
-    """A stem with its memory-mapped samples and the crop starts where it is active."""
-
-    ref: StemRef
-    data: np.ndarray  # int16 [samples], a row of a memory map
-    windows: np.ndarray  # int: first 1-s windows of acceptable crops
-    level_db: float = LEVEL_DB  # RMS (dBFS) over its active 1-s windows: its level in its song
-
-
-def active_level(levels: list[float]) -> float:
-    """A stem's RMS in dBFS over its active 1-s windows (:data:`LEVEL_DB` if none is)."""
-    db = np.asarray(levels, dtype=np.float64)
-    db = db[db > ACTIVE_DB]
-    if not len(db):
-        return LEVEL_DB
-    return float(10 * np.log10(np.mean(10 ** (db / 10))))
-
-
-def crop_windows(levels: list[float], n_samples: int, crop: int, rate: int = SAMPLE_RATE):
-    """First 1-s windows of crops whose every covered window is active.
-
-    A crop starting in window ``w`` covers windows ``w .. w + ceil(crop / rate)``. If no
-    start is fully active, the starts with the most active windows (at least half) are kept.
-    """
-    active = np.asarray(levels, dtype=np.float64) > ACTIVE_DB
-    last_start = (n_samples - crop) // rate
-    span = math.ceil(crop / rate) + 1
-    if last_start < 0 or not active.any():
-        return np.zeros(0, dtype=np.int64)
-    score = np.array([active[w : w + span].mean() for w in range(last_start + 1)])
-    best = score.max()
-    if best < 0.5:
-        return np.zeros(0, dtype=np.int64)
-    return np.flatnonzero(score >= best)
 
 
 class MixSampler:
@@ -211,14 +135,12 @@ class MixSampler:
         self.p_absent = p_absent
         self.eq_db = eq_db
         self.p_song = p_song
-        self.p_timbre = p_timbre
         self.p_solo = p_solo
         self.p_refuse = p_refuse
-        self.p_texture = p_texture
         self.p_look = p_look
-        self.p_gap = p_gap
-        self.pools: dict[str, list[_Stem]] = {}
-        self.songs: dict[str, list[_Stem]] = {}  # every stem of each song, by row
+        self.changes = TimbreDraws(p_timbre, p_texture, p_gap)
+        self.pools: dict[str, list[Stem]] = {}
+        self.songs: dict[str, list[Stem]] = {}  # every stem of each song, by row
         for song in songs if songs is not None else list_songs(self.corpus):
             self._open(song)
         if len(self.pools) < MIN_SOURCES:
@@ -227,16 +149,9 @@ class MixSampler:
 
     def _open(self, song: str) -> None:
         """Add one song's usable stems to the family pools."""
-        folder = self.corpus / "songs" / song
-        meta = json.loads((folder / "meta.json").read_text())
-        stems = np.load(folder / "stems.npy", mmap_mode="r")
-        rows = []
-        for k, info in enumerate(meta["stems"]):
-            windows = crop_windows(info["rms_db_per_second"], stems.shape[1], self.n)
-            ref = StemRef(song, k, info["family"], int(info["program"]))
-            stem = _Stem(ref, stems[k], windows, active_level(info["rms_db_per_second"]))
-            rows.append(stem)
-            if len(windows):
+        rows = open_song(self.corpus, song, self.n)
+        for stem in rows:
+            if len(stem.windows):
                 self.pools.setdefault(stem.ref.family, []).append(stem)
         self.songs[song] = rows
 
@@ -261,7 +176,7 @@ class MixSampler:
             return "absent"
         return "single"
 
-    def _start(self, stem: _Stem, span: int | None = None) -> int:
+    def _start(self, stem: Stem, span: int | None = None) -> int:
         """The first sample of a random crop of ``span`` samples (default: ``n``) where the stem
         is active."""
         span = self.n if span is None else span
@@ -272,50 +187,7 @@ class MixSampler:
             return max(0, len(stem.data) - span)
         return int(self.rng.integers(first, last + 1))
 
-    def _rate(self) -> float:
-        """A random resampling factor (1 when the timbre is left alone)."""
-        if self.p_timbre <= 0 or self.rng.random() >= self.p_timbre:
-            return 1.0
-        return float(2.0 ** (self.rng.uniform(-SHIFT_SEMITONES, SHIFT_SEMITONES) / 12.0))
-
-    def _timbre(self, rate: float) -> Timbre:
-        """A random change of timbre and texture around the resampling factor ``rate``."""
-        return self._gap(self._texture(self._timbre_only(rate)))
-
-    def _gap(self, timbre: Timbre) -> Timbre:
-        """``timbre`` with, at chance ``p_gap``, a gap: the source enters late, stops early or
-        pauses, silent over a random share :data:`GAP_SHARE` of the crop."""
-        if self.p_gap <= 0 or self.rng.random() >= self.p_gap:
-            return timbre
-        share = float(self.rng.uniform(*GAP_SHARE))
-        pause = float(self.rng.uniform(0.1, 0.9 - share))
-        first = (0.0, 1.0 - share, pause)[int(self.rng.integers(3))]  # enters late, stops, pauses
-        return replace(timbre, gap=(float(first), float(first) + share))
-
-    def _texture(self, timbre: Timbre) -> Timbre:
-        """``timbre`` with random dynamics and chorus, each with chance ``p_texture``."""
-        if self.p_texture <= 0:
-            return timbre
-        if self.rng.random() < self.p_texture:
-            timbre = replace(timbre, dynamics=float(self.rng.uniform(-DYNAMICS, DYNAMICS)))
-        if self.rng.random() < self.p_texture:
-            sign = 1.0 if self.rng.random() < 0.5 else -1.0
-            timbre = replace(timbre, detune=sign * float(self.rng.uniform(*DETUNE_CENTS)),
-                             delay=float(self.rng.uniform(*CHORUS_DELAY)),
-                             chorus=float(self.rng.uniform(*CHORUS_WET)))  # fmt: skip
-        return timbre
-
-    def _timbre_only(self, rate: float) -> Timbre:
-        """A random timbre change around the resampling factor ``rate`` (see the module)."""
-        if self.p_timbre <= 0:
-            return Timbre(rate)
-        drive = float(self.rng.uniform(*DRIVE)) if self.rng.random() < self.p_timbre else 0.0
-        if self.rng.random() >= self.p_timbre:
-            return Timbre(rate, drive)
-        rt60, wet = float(self.rng.uniform(*ROOM_SECONDS)), float(self.rng.uniform(*WET))
-        return Timbre(rate, drive, rt60, wet, int(self.rng.integers(2**31)))
-
-    def _source(self, stem: _Stem, start: int | None = None,
+    def _source(self, stem: Stem, start: int | None = None,
                 rate: float | None = None) -> tuple[Placement, np.ndarray]:  # fmt: skip
         """A crop, randomly equalised and changed in timbre, at a random level.
 
@@ -325,7 +197,7 @@ class MixSampler:
         silent.
         """
         whole_song = start is not None
-        timbre = self._timbre(self._rate() if rate is None else rate)
+        timbre = self.changes.draw(self.rng, self.changes.rate(self.rng) if rate is None else rate)
         if start is None:
             start = self._start(stem, timbre.span(self.n))
         eq: tuple[float, ...] = ()
@@ -352,7 +224,7 @@ class MixSampler:
         family = self._pick_families(self.families, 1)[0]
         pool = self.pools[family]
         target_stem = pool[int(self.rng.integers(len(pool)))]
-        rate = self._rate()
+        rate = self.changes.rate(self.rng)
         start = self._start(target_stem, Timbre(rate).span(self.n))
         others = [s for s in self.songs[target_stem.ref.song] if s is not target_stem]
         if not others:  # a song of one stem has no whole-song mixture

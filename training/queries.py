@@ -22,7 +22,8 @@ from tagbox_gui.core.nets.queries import QUERY_TAGGERS, query_of
 from tagbox_gui.core.nets.taggers import Tagger, load_tagger
 from tagbox_gui.core.separation.memory import keep_freed_memory
 from training.corpus import FULL_SCALE, SAMPLE_RATE, list_songs, split_songs
-from training.mixes import Example, StemRef
+from training.mixes import Example
+from training.stems import StemRef
 
 PROTOTYPE_SHARE = 0.2
 """Of the single-source examples, the share asked for by the family's mean query (as by tag)."""

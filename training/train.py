@@ -81,10 +81,10 @@ class TrainConfig:
     valid_examples: int = 48
     eq_db: float = 8.0  # range of the random equaliser of every source (training.mixes)
     song_share: float = 0.0  # of examples: whole-song crops (training.mixes, kind "song")
-    timbre: float = 0.0  # chance of each random timbre change of a source (training.mixes)
+    timbre: float = 0.0  # chance of each random timbre change of a source (training.timbres)
     solo_share: float = 0.0  # of examples: one stem alone, asked by prototype (kind "solo")
     refuse_share: float = 0.0  # of examples: one stem alone, asked as another family ("refuse")
-    texture: float = 0.0  # chance of each random texture change of a source (training.mixes)
+    texture: float = 0.0  # chance of each random texture change of a source (training.timbres)
     look_share: float = 0.0  # of single and song examples: heard as the second look (kind "look")
     gap: float = 0.0  # chance of a gap in each source: it enters late, stops early or pauses
     snr_weight: float = 1.0  # weight of the SNR beside the SI-SDR in the loss (0: SI-SDR alone)

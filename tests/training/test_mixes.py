@@ -22,19 +22,10 @@ from training.augment import (
     without_others,
 )
 from training.corpus import list_songs, split_songs
-from training.mixes import (
-    DETUNE_CENTS,
-    DYNAMICS,
-    GAP_SHARE,
-    LEVEL_DB,
-    SHIFT_SEMITONES,
-    SPREAD_DB,
-    MixSampler,
-    Placement,
-    StemRef,
-    active_level,
-)
+from training.mixes import SPREAD_DB, MixSampler, Placement
 from training.render import rms_db_per_second, to_int16
+from training.stems import LEVEL_DB, StemRef, active_level
+from training.timbres import DETUNE_CENTS, DYNAMICS, GAP_SHARE, SHIFT_SEMITONES
 
 RATE = 22050
 SECONDS = 6

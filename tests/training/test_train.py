@@ -21,8 +21,9 @@ from tagbox_gui.core.nets.separator import (
 )
 from training.corpus import split_songs
 from training.grow import load_init
-from training.mixes import Example, MixSampler, StemRef
+from training.mixes import Example, MixSampler
 from training.queries import QueryBank, cache_queries, load_query_taggers, query_path
+from training.stems import StemRef
 from training.train import TrainConfig, draw_batch, separation_loss, train
 
 pytestmark = pytest.mark.slow
