@@ -66,6 +66,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -74,6 +75,8 @@ from training.corpus import SAMPLE_RATE, list_songs
 from training.families import BAND_FAMILIES
 from training.stems import LEVEL_DB, Stem, StemRef, open_song
 from training.timbres import TimbreDraws
+
+T = TypeVar("T")
 
 SPREAD_DB = 10.0
 BAND_WEIGHT = 2.0
@@ -157,6 +160,10 @@ class MixSampler:
 
     # ----------------------------------------------------------------------------------------
 
+    def _any(self, items: list[T]) -> T:
+        """One of ``items``, uniformly."""
+        return items[int(self.rng.integers(len(items)))]
+
     def _weights(self, families: list[str]) -> np.ndarray:
         """Drawing weights: band families :data:`BAND_WEIGHT` times the others."""
         w = np.array([BAND_WEIGHT if f in BAND_FAMILIES else 1.0 for f in families])
@@ -217,13 +224,12 @@ class MixSampler:
         """A stem of ``family``, from a song that is not in the mixture when possible."""
         pool = self.pools[family]
         others = [s for s in pool if s.ref.song not in songs] or pool
-        return others[int(self.rng.integers(len(others)))].ref
+        return self._any(others).ref
 
     def _sample_song(self) -> Example:
         """A whole-song example: one stem and others of its own song, cropped together."""
         family = self._pick_families(self.families, 1)[0]
-        pool = self.pools[family]
-        target_stem = pool[int(self.rng.integers(len(pool)))]
+        target_stem = self._any(self.pools[family])
         rate = self.changes.rate(self.rng)
         start = self._start(target_stem, Timbre(rate).span(self.n))
         others = [s for s in self.songs[target_stem.ref.song] if s is not target_stem]
@@ -231,7 +237,7 @@ class MixSampler:
             return self._sample_remix()
         keep = [s for s in others if self.rng.random() < SONG_KEEP]
         if not keep:
-            keep = [others[int(self.rng.integers(len(others)))]]
+            keep = [self._any(others)]
         placed = [self._source(s, start, rate) for s in [target_stem, *keep]]
         return self._finish("song", family, (target_stem.ref,), placed, placed[0][1].copy())
 
@@ -265,6 +271,7 @@ class MixSampler:
         return example
 
     def _draw(self) -> Example:
+        """One example of a kind drawn by the shares: whole-song, solo, refusal or remix."""
         if self.p_song > 0 and self.rng.random() < self.p_song:
             return self._sample_song()
         lone = self.p_solo + self.p_refuse
@@ -278,8 +285,7 @@ class MixSampler:
 
     def _lone(self) -> list[tuple[Placement, np.ndarray]]:
         """One random stem of a random family, placed alone."""
-        pool = self.pools[self._pick_families(self.families, 1)[0]]
-        return [self._source(pool[int(self.rng.integers(len(pool)))])]
+        return [self._source(self._any(self.pools[self._pick_families(self.families, 1)[0]]))]
 
     def _sample_solo(self) -> Example:
         """A solo example: one stem alone, at a random level; the target is the mixture."""
@@ -301,22 +307,17 @@ class MixSampler:
         most = len(self.families) - (1 if kind == "absent" else 0)
         n_sources = int(self.rng.integers(MIN_SOURCES, min(MAX_SOURCES, most) + 1))
         families = self._pick_families(self.families, n_sources)
-        placed = []
-        for family in families:
-            pool = self.pools[family]
-            placed.append(self._source(pool[int(self.rng.integers(len(pool)))]))
-        placements = [p for p, _ in placed]
-        mix = np.sum([audio for _, audio in placed], axis=0, dtype=np.float32)
+        placed = [self._source(self._any(self.pools[family])) for family in families]
         if kind == "absent":
             missing = [f for f in self.families if f not in families]
             family = self._pick_families(missing, 1)[0]
-            targets = (self._absent_ref(family, {p.ref.song for p in placements}),)
-            target = np.zeros_like(mix)
+            targets = (self._absent_ref(family, {p.ref.song for p, _ in placed}),)
+            target = np.zeros_like(placed[0][1])
         else:
             chosen = self._pick_families(families, 2 if kind == "pair" else 1)
             family = "+".join(sorted(chosen))
             idx = [families.index(f) for f in sorted(chosen)]
-            targets = tuple(placements[i].ref for i in idx)
+            targets = tuple(placed[i][0].ref for i in idx)
             target = np.sum([placed[i][1] for i in idx], axis=0, dtype=np.float32)
         return self._finish(kind, family, targets, placed, target)
 
