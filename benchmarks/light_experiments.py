@@ -18,47 +18,22 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from light_common import SHARED, FilledTagger, load_song, sdri, shared_tagger, si_sdri
+from light_components import auc, class_scores, component_probs, oracle_logits
 
-from tagbox_gui.core.dsp.spectral import istft, resample, stft
+from tagbox_gui.core.dsp.spectral import istft, resample
 from tagbox_gui.core.evaluation import scoring as evaluation
-from tagbox_gui.core.nets.taggers import TAGGER_RATE, load_tagger, vocabulary
+from tagbox_gui.core.nets.taggers import TAGGER_RATE, vocabulary
 from tagbox_gui.core.separation.backends import light
 from tagbox_gui.core.separation.objective import Criterion, Objective
-from tagbox_gui.core.separation.tags import PRESETS, resolve_targets
+from tagbox_gui.core.separation.tags import resolve_targets
 from tagbox_gui.core.types import ANALYSIS_RATE, Mode, TaggerSpec
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-
-
-def load_song(set_dir: Path, song: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The mixture and its true stems (float64 mono)."""
-    mix, _ = evaluation.read_mono(set_dir / song / "mix.flac")
-    sources = dict(evaluation.list_set(set_dir))[song]
-    stems = {s: evaluation.read_mono(evaluation.stem_path(set_dir, song, s))[0] for s in sources}
-    return mix, stems
-
-
-def sdri(ref: np.ndarray, est: np.ndarray, mix: np.ndarray) -> float:
-    """SDR improvement in dB (BSS Eval v4, as ``core.evaluation.scoring``)."""
-    return evaluation.track_sdr(ref, est, ANALYSIS_RATE) - evaluation.track_sdr(
-        ref, mix, ANALYSIS_RATE
-    )
-
-
-def si_sdri(ref: np.ndarray, est: np.ndarray, mix: np.ndarray) -> float:
-    """Scale-invariant SDR improvement in dB (``core.evaluation.scoring``): a gain alone earns 0."""
-    return evaluation.track_si_sdr(ref, est, ANALYSIS_RATE) - evaluation.track_si_sdr(
-        ref, mix, ANALYSIS_RATE
-    )
 
 
 def settings_from(args: argparse.Namespace, **changes: object) -> light.LightSettings:
@@ -75,30 +50,6 @@ def settings_from(args: argparse.Namespace, **changes: object) -> light.LightSet
         percussive_components=args.percussive,
     )
     return dataclasses.replace(base, **changes)
-
-
-def oracle_logits(backend: light.LightBackend, stems: dict[str, np.ndarray], name: str,
-                  gates: int) -> torch.Tensor:  # fmt: skip
-    """±20 logits: component k in stretch s goes to the source it correlates with best."""
-    W, H, _ = backend._factors()
-    mags = {s: stft(torch.from_numpy(x).float()[None], backend.settings.nmf_fft)[0].abs()
-            for s, x in stems.items()}  # fmt: skip
-    frames = H.shape[1]
-    edges = np.linspace(0, frames, gates + 1).round().astype(int)
-    logits = torch.full((H.shape[0], gates), -20.0)
-    for s in range(gates):
-        sl = slice(edges[s], edges[s + 1])
-        comps = (W.T[:, :, None] * H[:, None, sl]).reshape(H.shape[0], -1)
-        scores = torch.stack([_pearson(comps, m[:, sl].reshape(1, -1)) for m in mags.values()])
-        winner = scores.argmax(dim=0)
-        logits[winner == list(mags).index(name), s] = 20.0
-    return logits
-
-
-def _pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    a = a - a.mean(dim=1, keepdim=True)
-    b = b - b.mean(dim=1, keepdim=True)
-    return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1) + 1e-12)
 
 
 def cmd_oracle(args: argparse.Namespace) -> None:
@@ -126,38 +77,6 @@ def cmd_oracle(args: argparse.Namespace) -> None:
                       flush=True)  # fmt: skip
 
 
-def component_probs(backend: light.LightBackend, tagger, length: int) -> torch.Tensor:
-    """Tag probabilities ``[K, 50]`` of each NMF component heard alone (its Wiener share)."""
-    W, H, V_hat = backend._factors()
-    spec = backend._mix_spec
-    rows = []
-    with torch.no_grad():
-        for k in range(W.shape[1]):
-            share = (W[:, k : k + 1] * H[k : k + 1]) / (V_hat + 1e-20)
-            rows.append(istft(share * spec, backend.settings.nmf_fft, length))
-        audio16 = resample(torch.stack(rows), ANALYSIS_RATE, TAGGER_RATE)
-        return torch.cat([tagger.forward_batch(chunk) for chunk in audio16.split(8)])
-
-
-def class_scores(probs: torch.Tensor, dataset: str) -> dict[str, torch.Tensor]:
-    """Per preset with tags in ``dataset``: the max probability of its tags, ``[K]``."""
-    vocab = vocabulary(dataset)
-    out = {}
-    for preset in PRESETS:
-        tags = preset.wanted.get(dataset, ())
-        if tags:
-            idx = [vocab.index(t) for t in tags]
-            out[preset.name.lower()] = probs[:, idx].max(dim=1).values
-    return out
-
-
-def _auc(scores: torch.Tensor, positive: torch.Tensor) -> float:
-    pos, neg = scores[positive], scores[~positive]
-    if len(pos) == 0 or len(neg) == 0:
-        return float("nan")
-    return float((pos[:, None] > neg[None, :]).float().mean())
-
-
 def cmd_probe(args: argparse.Namespace) -> None:
     """Tag each NMF component alone; gate by how much it sounds like the wanted instrument."""
     torch.set_num_threads(args.threads)
@@ -172,7 +91,8 @@ def cmd_probe(args: argparse.Namespace) -> None:
         for spec_text in args.tagger:
             spec = TaggerSpec.parse(spec_text)
             t0 = time.process_time()
-            classes = class_scores(component_probs(backend, _tagger(spec), len(mix)), spec.dataset)
+            probs = component_probs(backend, shared_tagger(spec), len(mix))
+            classes = class_scores(probs, spec.dataset)
             cpu = time.process_time() - t0
             total = torch.stack(list(classes.values())).sum(dim=0)
             for name in stems:
@@ -183,7 +103,7 @@ def cmd_probe(args: argparse.Namespace) -> None:
                 share = (classes[name] / total).clamp(1e-4, 1 - 1e-4)
                 winner = torch.stack(list(classes.values())).argmax(dim=0)
                 hard = winner == list(classes).index(name)
-                out = [_auc(classes[name], member), _auc(share, member)]
+                out = [auc(classes[name], member), auc(share, member)]
                 for gates in (torch.logit(share), hard.float() * 40 - 20):
                     est = backend.decode(gates[:, None])[0].double().numpy() * peak
                     out += [sdri(stems[name], est, mix), si_sdri(stems[name], est, mix)]
@@ -218,24 +138,6 @@ def cmd_gain(args: argparse.Namespace) -> None:
               f"{np.mean([x for v in si.values() for x in v]):.2f}")  # fmt: skip
 
 
-class _LoopFill(torch.nn.Module):
-    """A tagger whose short inputs are completed by looping instead of zeros."""
-
-    def __init__(self, tagger: torch.nn.Module, fill: str) -> None:
-        super().__init__()
-        self.inner, self.fill = tagger, fill
-        self.spec, self.vocabulary = tagger.spec, tagger.vocabulary
-
-    def forward_batch(self, x: torch.Tensor) -> torch.Tensor:
-        return self.inner.forward_batch(x, fill=self.fill)
-
-
-@functools.cache
-def _tagger(spec: TaggerSpec) -> torch.nn.Module:
-    path = SHARED / "models" / "taggers" / spec.dataset / spec.arch / "best_model.pth"
-    return load_tagger(spec, path)
-
-
 def criteria_for(
     source: str,
     specs: list[TaggerSpec],
@@ -252,7 +154,8 @@ def criteria_for(
                                       balanced=balanced)  # fmt: skip
         except Exception:  # this vocabulary has no tag for the source
             continue
-        out.append(Criterion.build(_LoopFill(_tagger(spec), fill), targets, torch.device("cpu")))
+        tagger = FilledTagger(shared_tagger(spec), fill)
+        out.append(Criterion.build(tagger, targets, torch.device("cpu")))
     return out
 
 

@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 import torch
-from light_experiments import SHARED, _LoopFill, _tagger, load_song, sdri, si_sdri
+from light_common import SHARED, FilledTagger, load_song, sdri, shared_tagger, si_sdri
 
 from tagbox_gui.cli.common import fft_sizes
 from tagbox_gui.core.audio.estimates import share
@@ -49,7 +49,7 @@ def criterion(spec: TaggerSpec, source: str, args: argparse.Namespace) -> Criter
                                   balanced=args.balanced)  # fmt: skip
     except Exception:  # this vocabulary has no tag for the source
         return None
-    return Criterion.build(_LoopFill(_tagger(spec), "zeros"), targets, torch.device("cpu"))
+    return Criterion.build(FilledTagger(shared_tagger(spec), "zeros"), targets, torch.device("cpu"))
 
 
 def song_criteria(sources: list[str], args: argparse.Namespace) -> dict[str, Criterion]:
