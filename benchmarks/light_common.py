@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from tagbox_gui.core.evaluation import scoring as evaluation
-from tagbox_gui.core.nets.taggers import load_tagger
+from tagbox_gui.core.nets.taggers import load_tagger, vocabulary
+from tagbox_gui.core.separation.objective import Criterion
+from tagbox_gui.core.separation.tags import resolve_targets
 from tagbox_gui.core.types import ANALYSIS_RATE, TaggerSpec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,3 +63,15 @@ def shared_tagger(spec: TaggerSpec) -> torch.nn.Module:
     """The tagger ``spec`` from ``shared/models``, loaded once per process."""
     path = SHARED / "models" / "taggers" / spec.dataset / spec.arch / "best_model.pth"
     return load_tagger(spec, path)
+
+
+def tagger_criterion(
+    spec: TaggerSpec, source: str, fill: str = "zeros", **options: Any
+) -> Criterion | None:
+    """The loss of the tagger ``spec`` for ``source`` on the CPU (``options`` go to
+    ``resolve_targets``); None where its vocabulary has no tag for the source."""
+    try:
+        targets = resolve_targets(spec.dataset, vocabulary(spec.dataset), (source,), **options)
+    except Exception:  # this vocabulary has no tag for the source
+        return None
+    return Criterion.build(FilledTagger(shared_tagger(spec), fill), targets, torch.device("cpu"))

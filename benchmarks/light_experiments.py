@@ -24,15 +24,14 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from light_common import SHARED, FilledTagger, load_song, sdri, shared_tagger, si_sdri
+from light_common import SHARED, load_song, sdri, shared_tagger, si_sdri, tagger_criterion
 from light_components import auc, class_scores, component_probs, oracle_logits
 
 from tagbox_gui.core.dsp.spectral import istft, resample
 from tagbox_gui.core.evaluation import scoring as evaluation
-from tagbox_gui.core.nets.taggers import TAGGER_RATE, vocabulary
+from tagbox_gui.core.nets.taggers import TAGGER_RATE
 from tagbox_gui.core.separation.backends import light
 from tagbox_gui.core.separation.objective import Criterion, Objective
-from tagbox_gui.core.separation.tags import resolve_targets
 from tagbox_gui.core.types import ANALYSIS_RATE, Mode, TaggerSpec
 
 
@@ -146,17 +145,9 @@ def criteria_for(
     balanced: bool = light.LIGHT_DEFAULTS["balance_tags"],
 ) -> list[Criterion]:
     """One criterion per tagger that has a tag for ``source`` (the others are left out)."""
-    out = []
-    for spec in specs:
-        try:
-            targets = resolve_targets(spec.dataset, vocabulary(spec.dataset), (source,),
-                                      ignore_related=ignore_related,
-                                      balanced=balanced)  # fmt: skip
-        except Exception:  # this vocabulary has no tag for the source
-            continue
-        tagger = FilledTagger(shared_tagger(spec), fill)
-        out.append(Criterion.build(tagger, targets, torch.device("cpu")))
-    return out
+    options = {"ignore_related": ignore_related, "balanced": balanced}
+    criteria = (tagger_criterion(spec, source, fill, **options) for spec in specs)
+    return [c for c in criteria if c is not None]
 
 
 def separate(mix: np.ndarray, source: str, args: argparse.Namespace, settings) -> np.ndarray:

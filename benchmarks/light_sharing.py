@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 import torch
-from light_common import SHARED, FilledTagger, load_song, sdri, shared_tagger, si_sdri
+from light_common import SHARED, load_song, sdri, si_sdri, tagger_criterion
 
 from tagbox_gui.cli.common import fft_sizes
 from tagbox_gui.core.audio.estimates import share
@@ -34,22 +34,17 @@ from tagbox_gui.core.nets.taggers import vocabulary
 from tagbox_gui.core.separation.backends import light
 from tagbox_gui.core.separation.loading import FALLBACK_TAGGERS
 from tagbox_gui.core.separation.objective import Criterion, Objective
-from tagbox_gui.core.separation.tags import resolve_targets, tag_group
+from tagbox_gui.core.separation.tags import tag_group
 from tagbox_gui.core.types import Estimate, Mode, TaggerSpec
 
 
 def criterion(spec: TaggerSpec, source: str, args: argparse.Namespace) -> Criterion | None:
     """The loss of one tagger for ``source`` with the chosen weighting; None if it lacks it."""
-    vocab = vocabulary(spec.dataset)
     ignore = ()
     if args.avoid == "instruments":  # genre and mood tags leave the loss
+        vocab = vocabulary(spec.dataset)
         ignore = tuple(t for t in vocab if tag_group(t) not in ("instruments", "voice"))
-    try:
-        targets = resolve_targets(spec.dataset, vocab, (source,), ignore=ignore,
-                                  balanced=args.balanced)  # fmt: skip
-    except Exception:  # this vocabulary has no tag for the source
-        return None
-    return Criterion.build(FilledTagger(shared_tagger(spec), "zeros"), targets, torch.device("cpu"))
+    return tagger_criterion(spec, source, ignore=ignore, balanced=args.balanced)
 
 
 def song_criteria(sources: list[str], args: argparse.Namespace) -> dict[str, Criterion]:
