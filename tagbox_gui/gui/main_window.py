@@ -141,12 +141,13 @@ class MainWindow(ScreenFit):
         column.setContentsMargins(0, 0, 0, 4)
         column.addWidget(views, 1)
         column.addWidget(self.audition)
-        central.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        central.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # takes it from fields: Space plays
+        central.setAccessibleName("Song, plots and playback")  # said when it takes the focus
         self.setCentralWidget(central)
         tabs = QTabWidget()
         tabs.addTab(self.picker, "Instruments")
         tabs.addTab(self.tag_panel, "Tags")
-        scroll = QScrollArea(widgetResizable=True)
+        scroll = QScrollArea(widgetResizable=True, accessibleName="Settings")  # as its tab
         scroll.setWidget(self.settings_panel)
         tabs.addTab(scroll, "Settings")
         self._dock("Tags and settings", tabs, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -178,6 +179,7 @@ class MainWindow(ScreenFit):
         # wider (a longer text): as wide as its content is now, plus a vertical scroll bar.
         scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
         scroll.setObjectName(f"{dock.objectName()}_scroll")
+        scroll.setAccessibleName(title)  # Tab stops on it (and scrolls it to the next control)
         scroll.setWidget(widget)
         bar = scroll.verticalScrollBar().sizeHint().width()
         scroll.setMinimumWidth(min(widget.minimumSizeHint().width() + bar, DOCK_WIDTH_LIMIT))

@@ -1,13 +1,15 @@
 """Every control a musician can reach has a name a screen reader can say.
 
 Qt names a button by its text and a field by the label it is the buddy of; a slider, a spin
-box without a label, an icon button, a list or a plot has no name unless it is given one.
+box without a label, an icon button, a list, a plot or a pane that takes the focus has no name
+unless it is given one.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAccessible
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -17,16 +19,18 @@ from PySide6.QtWidgets import (
     QComboBox,
     QGraphicsView,
     QHeaderView,
+    QLabel,
     QLineEdit,
     QScrollBar,
+    QTabBar,
     QWidget,
 )
 
 from tagbox_gui.core.audio.files import ExportFormat
-from tagbox_gui.core.store.models import ModelStore
+from tagbox_gui.core.store.models import REGISTRY, ModelStore
 from tagbox_gui.gui.widgets.export_dialog import ExportDialog
-from tagbox_gui.gui.widgets.models_dialog import ModelsDialog
-from tests.gui.window_helpers import open_song
+from tagbox_gui.gui.widgets.models_dialog import LicenceDialog, ModelsDialog
+from tests.gui.window_helpers import open_song, run_to_end
 
 CONTROLS = (
     QAbstractButton, QAbstractSlider, QAbstractSpinBox, QComboBox, QLineEdit, QAbstractItemView,
@@ -36,12 +40,13 @@ CONTROLS = (
 
 def _qt_own(widget: QWidget) -> bool:
     """A part Qt builds inside another control (a spin box's text field, a combo box's popup,
-    a field's clear button, scroll bars, headers): named by Qt or through its owner."""
+    a field's clear button, a tab bar's scroll buttons, scroll bars, headers): named by Qt or
+    through its owner."""
     if isinstance(widget, (QScrollBar, QHeaderView)) or widget.objectName().startswith("qt_"):
         return True
     parent = widget.parentWidget()
     while parent is not None:
-        if isinstance(parent, (QComboBox, QLineEdit, QAbstractSpinBox)):
+        if isinstance(parent, (QComboBox, QLineEdit, QAbstractSpinBox, QTabBar)):
             return True
         if type(parent).__name__ == "QComboBoxPrivateContainer":
             return True
@@ -49,22 +54,38 @@ def _qt_own(widget: QWidget) -> bool:
     return False
 
 
+def _takes_focus(widget: QWidget) -> bool:
+    """Whether Tab or a click can put the focus on ``widget`` itself (a screen reader then
+    announces it); one that hands its focus on (a scroll area's viewport, a tab widget) is
+    announced as the widget it hands it to."""
+    if isinstance(widget, QLabel) and not widget.text():
+        return False  # a selectable label with nothing to select yet (the song's title)
+    return widget.focusPolicy() != Qt.FocusPolicy.NoFocus and widget.focusProxy() is None
+
+
 def unnamed_controls(root: QWidget) -> list[str]:
-    """The controls under ``root`` that a screen reader would announce with no name."""
+    """The controls under ``root`` that a screen reader would announce with no name, and the
+    icon-only buttons that show no tooltip."""
     unnamed = []
     for widget in root.findChildren(QWidget):
-        if not isinstance(widget, CONTROLS) or _qt_own(widget):
+        if not (isinstance(widget, CONTROLS) or _takes_focus(widget)) or _qt_own(widget):
             continue
         interface = QAccessible.queryAccessibleInterface(widget)
+        where = f"{type(widget).__name__} in {type(widget.parentWidget()).__name__}"
         if interface is None or not interface.text(QAccessible.Text.Name).strip():
-            owner = widget.parentWidget()
-            unnamed.append(f"{type(widget).__name__} in {type(owner).__name__}: "
-                           f"{widget.toolTip()!r}")  # fmt: skip
+            unnamed.append(f"{where}: {widget.toolTip()!r}")
+        icon_only = isinstance(widget, QAbstractButton) and not widget.text()
+        if icon_only and not widget.toolTip():
+            unnamed.append(f"{where}: an icon without a tooltip")
     return unnamed
 
 
 def test_every_control_of_the_window_has_a_name(qtbot, window, song_path: Path) -> None:
+    assert unnamed_controls(window) == []
     open_song(qtbot, window, song_path)
+    assert unnamed_controls(window) == []
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window)  # the meters, the stems, the step history
     assert unnamed_controls(window) == []
     transport = window.audition.transport
     name = lambda: QAccessible.queryAccessibleInterface(transport.play_button).text(  # noqa: E731
@@ -80,6 +101,7 @@ def test_every_control_of_the_window_has_a_name(qtbot, window, song_path: Path) 
 def test_every_control_of_the_dialogs_has_a_name(qtbot, model_dir: Path) -> None:
     export = ExportDialog(lambda template: ["a.wav"], "/tmp", ExportFormat.WAV32, "{song}")
     models = ModelsDialog(ModelStore(model_dir))
-    for dialog in (export, models):
+    licence = LicenceDialog(next(info for info in REGISTRY.values() if info.needs_acceptance))
+    for dialog in (export, models, licence):
         qtbot.addWidget(dialog)
         assert unnamed_controls(dialog) == [], type(dialog).__name__

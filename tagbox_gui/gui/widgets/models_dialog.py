@@ -58,7 +58,7 @@ class LicenceDialog(QDialog):
             "Stems you make with it inherit these terms."
         )
         intro.setWordWrap(True)
-        self.text = QTextBrowser()
+        self.text = QTextBrowser(accessibleName=self.windowTitle())
         self.text.setPlainText(info.licence_text)
         self.text.setOpenExternalLinks(True)
         buttons = QDialogButtonBox()
