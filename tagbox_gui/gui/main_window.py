@@ -96,6 +96,8 @@ class MainWindow(ScreenFit):
         self.engine = engine or EngineLoader()
         self.engine.setParent(self)
         self.loading_bar = QProgressBar(maximum=0, maximumWidth=120, visible=False)
+        self.loading_bar.setAccessibleName("Opening the song")  # busy: a description, no value
+        self.loading_bar.setAccessibleDescription("Busy until the song is shown")
         self.controller = RunController(self)
         self.song_panel = SongPanel()
         self.live = LivePanel()
@@ -167,8 +169,11 @@ class MainWindow(ScreenFit):
         self.engine_status = QWidget(visible=False)  # "Loading the engine…" and a busy bar
         row = QHBoxLayout(self.engine_status)
         row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(QLabel(LOADING_MESSAGE))
-        row.addWidget(QProgressBar(maximum=0, maximumWidth=80))
+        label, bar = QLabel(LOADING_MESSAGE), QProgressBar(maximum=0, maximumWidth=80)
+        label.setBuddy(bar)  # names it
+        bar.setAccessibleDescription("Busy until the engine is loaded: Run waits for it")
+        row.addWidget(label)
+        row.addWidget(bar)
         self.statusBar().addPermanentWidget(self.engine_status)
         self.stems.setMinimumHeight(4 * self.stems.fontMetrics().height() + 12)
 

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QProgressBar,
     QScrollBar,
     QTabBar,
     QWidget,
@@ -36,6 +37,7 @@ CONTROLS = (
     QAbstractButton, QAbstractSlider, QAbstractSpinBox, QComboBox, QLineEdit, QAbstractItemView,
     QGraphicsView,
 )  # fmt: skip
+DISPLAYS = (QGraphicsView, QProgressBar)  # plots, meters, progress: a name and what they show
 
 
 def _qt_own(widget: QWidget) -> bool:
@@ -64,20 +66,29 @@ def _takes_focus(widget: QWidget) -> bool:
 
 
 def unnamed_controls(root: QWidget) -> list[str]:
-    """The controls under ``root`` that a screen reader would announce with no name, and the
-    icon-only buttons that show no tooltip."""
+    """The controls under ``root`` that a screen reader would announce with no name, the plots
+    and meters with no description, and the icon-only buttons that show no tooltip."""
     unnamed = []
     for widget in root.findChildren(QWidget):
-        if not (isinstance(widget, CONTROLS) or _takes_focus(widget)) or _qt_own(widget):
+        checked = isinstance(widget, (*CONTROLS, *DISPLAYS)) or _takes_focus(widget)
+        if not checked or _qt_own(widget):
             continue
         interface = QAccessible.queryAccessibleInterface(widget)
         where = f"{type(widget).__name__} in {type(widget.parentWidget()).__name__}"
         if interface is None or not interface.text(QAccessible.Text.Name).strip():
             unnamed.append(f"{where}: {widget.toolTip()!r}")
+        elif isinstance(widget, DISPLAYS) and not interface.text(QAccessible.Text.Description):
+            unnamed.append(f"{where} {interface.text(QAccessible.Text.Name)!r}: no description")
         icon_only = isinstance(widget, QAbstractButton) and not widget.text()
         if icon_only and not widget.toolTip():
             unnamed.append(f"{where}: an icon without a tooltip")
     return unnamed
+
+
+def _said(widget: QWidget) -> tuple[str, str]:
+    """What a screen reader says of ``widget``: its name and its description."""
+    interface = QAccessible.queryAccessibleInterface(widget)
+    return interface.text(QAccessible.Text.Name), interface.text(QAccessible.Text.Description)
 
 
 def test_every_control_of_the_window_has_a_name(qtbot, window, song_path: Path) -> None:
@@ -96,6 +107,19 @@ def test_every_control_of_the_window_has_a_name(qtbot, window, song_path: Path) 
     qtbot.waitUntil(lambda: name() == "Pause", timeout=2000)
     transport.play_button.click()
     qtbot.waitUntil(lambda: name() == "Play", timeout=2000)
+
+
+def test_the_meters_progress_and_loss_plot_say_their_numbers(qtbot, window, song_path) -> None:
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window, steps=12)
+    meters = window.live.meters.findChildren(QProgressBar)
+    assert meters
+    for meter in meters:  # "piano, separated": "How sure the taggers are of piano …: 0.62"
+        name, description = _said(meter)
+        assert name.startswith("piano, ") and description.endswith(f": {meter.text()}")
+    assert "Step 12 / 12" in _said(window.run_panel.progress)[1]
+    assert "Step 12: total " in _said(window.live.loss.plot_widget)[1]
 
 
 def test_every_control_of_the_dialogs_has_a_name(qtbot, model_dir: Path) -> None:

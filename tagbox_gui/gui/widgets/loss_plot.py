@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QLabel, QStackedLayout, QWidget
 
 TOTAL_KEY = "total"
 EMPTY_TEXT = "No steps yet: a run with steering steps (Settings ▸ Steps) draws its losses here."
+ABOUT = "The total loss and the loss of each tagger and FFT size at every step of a steered run"
 
 
 class LossPlotView(QWidget):
@@ -24,9 +25,6 @@ class LossPlotView(QWidget):
         super().__init__(parent)
         self.plot_widget = pg.PlotWidget()
         self.plot_widget.setAccessibleName("Loss curves")
-        self.plot_widget.setAccessibleDescription(
-            "The total loss and the loss of each tagger and FFT size at every step of a steered run"
-        )
         self.plot_item: pg.PlotItem = self.plot_widget.getPlotItem()
         self.plot_item.setMenuEnabled(False)
         self.plot_item.setLabel("bottom", "step")
@@ -101,10 +99,15 @@ class LossPlotView(QWidget):
         self._drawn = self._count
         if self._count and not self.empty.isHidden():  # the first steps since reset()
             self._show_empty(False)
+        if self._count:  # the newest numbers, for a screen reader
+            step, total = self._steps[self._count - 1], self._values[self._count - 1, 0]
+            self.plot_widget.setAccessibleDescription(f"{ABOUT}. Step {step:g}: total {total:.4g}")
 
     def _show_empty(self, empty: bool) -> None:
         """With no step drawn: the line over a bare plot (no axis values, no legend)."""
         self.empty.setVisible(empty)
+        if empty:
+            self.plot_widget.setAccessibleDescription(f"{ABOUT}. {EMPTY_TEXT}")
         self._legend.setVisible(not empty)
         for side in ("left", "bottom"):
             self.plot_item.getAxis(side).setStyle(showValues=not empty)

@@ -45,6 +45,7 @@ STATUS_TEXT = {
 }
 NAME, TITLE, LICENCE, STATUS = range(4)
 PROGRESS_INTERVAL = 0.05  # seconds between progress signals: the bar needs no more
+PROGRESS_ABOUT = "How much of the model file is written"  # then "… MB downloaded"
 
 
 class LicenceDialog(QDialog):
@@ -132,9 +133,9 @@ class ModelsDialog(QDialog):
         self.cancel_button = QPushButton("Cancel download")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self._on_cancel_button_clicked)
-        self.progress = QProgressBar()
-        self.progress.setVisible(False)
+        self.progress = QProgressBar(visible=False, accessibleDescription=PROGRESS_ABOUT)
         self.message = QLabel(f"Models are stored in {self.store.root}")
+        self.message.setBuddy(self.progress)  # its name: "Downloading fcn/mtat…"
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
@@ -220,6 +221,7 @@ class ModelsDialog(QDialog):
         worker.errored.connect(self._on_job_errored)
         self._job = worker
         self.progress.setRange(0, 0)  # busy until the first progress report
+        self.progress.setAccessibleDescription(PROGRESS_ABOUT)  # until the first bytes come
         self.progress.setVisible(True)
         self.cancel_button.setEnabled(cancellable)
         self._update_buttons()
@@ -279,12 +281,14 @@ class ModelsDialog(QDialog):
         self.verification_finished.emit()
 
     def _on_relay_progressed(self, done: int, total: int | None) -> None:
+        got = f"{done / 1e6:.1f} of {total / 1e6:.1f} MB" if total else f"{done / 1e6:.1f} MB"
         if total:
             self.progress.setRange(0, 1000)
             self.progress.setValue(min(1000, round(1000 * done / total)))
-            self.progress.setFormat(f"{done / 1e6:.1f} of {total / 1e6:.1f} MB")
+            self.progress.setFormat(got)
         else:
             self.progress.setRange(0, 0)
+        self.progress.setAccessibleDescription(f"{got} downloaded")
 
     def _on_tree_current_changed(self, *_: object) -> None:
         self._update_buttons()

@@ -99,7 +99,7 @@ class RunPanel(QWidget):
         self.pause = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_MediaPause), "Pause")
         self.pause.setCheckable(True)
         self.stop = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_MediaStop), "Stop")
-        self.progress = QProgressBar(textVisible=True)
+        self.progress = QProgressBar(textVisible=True, accessibleName="Progress of the run")
         self.labels = {k: QLabel("–") for k in ("step", "per_step", "elapsed", "eta")}
         self.status = QLabel(wordWrap=True, textFormat=Qt.TextFormat.PlainText)  # users' names
         # always rich text: Qt's guess would show "&nbsp;" as it is once no name is in bold
@@ -114,6 +114,7 @@ class RunPanel(QWidget):
         self.pause.toggled.connect(self._on_pause_toggled)
         self.stop.clicked.connect(self.stop_requested)
         self.set_state(RunState.IDLE)
+        self._describe_progress()
 
     def _build_layout(self) -> None:
         buttons = QHBoxLayout()
@@ -253,6 +254,7 @@ class RunPanel(QWidget):
         self._show_times()
         if self.clock.step < self.clock.total_steps:
             self.labels["eta"].setText("–")
+            self._describe_progress()
 
     @Slot()
     def _show_times(self) -> None:
@@ -261,6 +263,13 @@ class RunPanel(QWidget):
         self.labels["per_step"].setText(f"{c.per_step:.2f} s" if c.step else "–")
         self.labels["elapsed"].setText(clock(c.elapsed) if c.total_steps else "–")
         self.labels["eta"].setText(clock(c.eta) if c.step else "–")
+        self._describe_progress()
+
+    def _describe_progress(self) -> None:
+        """The readout under the bar as its description: "Step 3 / 12, …, ETA 0:05"."""
+        shown = [(self._captions[key].text(), label.text()) for key, label in self.labels.items()]
+        text = ", ".join(f"{caption} {value}" for caption, value in shown if value != "–")
+        self.progress.setAccessibleDescription(text or "No run yet")
 
     @Slot(bool)
     def _on_pause_toggled(self, paused: bool) -> None:

@@ -26,7 +26,7 @@ class TagMetersView(QWidget):
         self._grid.setContentsMargins(4, 4, 4, 4)
         self._grid.setColumnStretch(1, 1)
         self._grid.setColumnStretch(2, 1)
-        self._rows: dict[str, tuple[QLabel, QProgressBar, QProgressBar]] = {}
+        self._rows: dict[str, tuple[QLabel, Meter, Meter]] = {}
         self._values: dict[str, tuple[float | None, float | None]] = {}
         self._headers: list[QLabel] = []
         for column, text in ((1, "separated"), (2, "residual")):
@@ -52,7 +52,8 @@ class TagMetersView(QWidget):
         self._rows, self._values = {}, {}
         for row, name in enumerate(names, start=1):
             label = QLabel(name)
-            sep, res = _meter(SEPARATED_COLOUR), _meter(RESIDUAL_COLOUR)
+            sep = Meter(name, "separated", SEPARATED_COLOUR)
+            res = Meter(name, "residual", RESIDUAL_COLOUR)
             self._grid.addWidget(label, row, 0)
             self._grid.addWidget(sep, row, 1)
             self._grid.addWidget(res, row, 2)
@@ -72,8 +73,8 @@ class TagMetersView(QWidget):
             if values == self._values[name]:
                 continue  # unchanged: no repaint
             self._values[name] = values
-            _show(sep, values[0])
-            _show(res, values[1])
+            sep.show_value(values[0])
+            res.show_value(values[1])
 
     def values(self) -> dict[str, tuple[float | None, float | None]]:
         """What the meters show: tag -> (separated, residual), None where empty."""
@@ -85,22 +86,25 @@ class TagMetersView(QWidget):
         return sep.text(), res.text()
 
 
-def _meter(colour: str) -> QProgressBar:
-    bar = QProgressBar()
-    bar.setRange(0, SCALE)
-    bar.setValue(0)
-    bar.setFormat("–")
-    bar.setTextVisible(True)
-    bar.setStyleSheet(_STYLE.format(colour))
-    bar.setMinimumWidth(80)
-    return bar
+class Meter(QProgressBar):
+    """One tag's probability on one estimate: a bar with the number on it, which its accessible
+    description says too (a screen reader says the name, then the description)."""
 
+    def __init__(self, tag: str, estimate: str, colour: str) -> None:
+        super().__init__(minimum=0, maximum=SCALE, textVisible=True, minimumWidth=80)
+        self.setStyleSheet(_STYLE.format(colour))
+        self.setAccessibleName(f"{tag}, {estimate}")
+        self._about = f"How sure the taggers are of {tag} in the {estimate} estimate"
+        self.show_value(None)
 
-def _show(bar: QProgressBar, value: float | None) -> None:
-    if value is None or not math.isfinite(value):
-        bar.setValue(0)
-        bar.setFormat("–")
-        return
-    clipped = min(max(value, 0.0), 1.0)
-    bar.setValue(round(clipped * SCALE))
-    bar.setFormat(f"{clipped:.2f}")
+    def show_value(self, value: float | None) -> None:
+        """Show ``value`` (0..1, clipped), or a dash for none."""
+        if value is None or not math.isfinite(value):
+            self.setValue(0)
+            self.setFormat("–")
+            self.setAccessibleDescription(f"{self._about}: not measured yet")
+            return
+        clipped = min(max(value, 0.0), 1.0)
+        self.setValue(round(clipped * SCALE))
+        self.setFormat(f"{clipped:.2f}")
+        self.setAccessibleDescription(f"{self._about}: {clipped:.2f}")
