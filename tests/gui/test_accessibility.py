@@ -10,20 +10,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAccessible
+from PySide6.QtGui import QAccessible, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractItemView,
     QAbstractSlider,
     QAbstractSpinBox,
+    QApplication,
     QComboBox,
+    QFormLayout,
     QGraphicsView,
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMenuBar,
     QProgressBar,
     QScrollBar,
     QTabBar,
+    QTabWidget,
     QWidget,
 )
 
@@ -120,6 +124,68 @@ def test_the_meters_progress_and_loss_plot_say_their_numbers(qtbot, window, song
         assert name.startswith("piano, ") and description.endswith(f": {meter.text()}")
     assert "Step 12 / 12" in _said(window.run_panel.progress)[1]
     assert "Step 12: total " in _said(window.live.loss.plot_widget)[1]
+
+
+def unlabelled_fields(root: QWidget) -> list[str]:
+    """The rows of the forms under ``root`` whose label is not the buddy of the row's first
+    control, or has no mnemonic, and the mnemonics used twice in ``root``'s window (with
+    its menu bar's)."""
+    problems, keys = [], []
+    for form in root.findChildren(QFormLayout):
+        for row in range(form.rowCount()):
+            label = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+            field = form.itemAt(row, QFormLayout.ItemRole.FieldRole)
+            if label is None or field is None:
+                continue  # a row across the form (the dialog's buttons)
+            items = [field] if field.layout() is None else _items(field.layout())
+            controls = [i.widget() for i in items if i.widget() and _takes_focus(i.widget())]
+            text = label.widget().text()
+            if controls and label.widget().buddy() is not controls[0]:
+                problems.append(f"{text!r} is not the buddy of {type(controls[0]).__name__}")
+            if controls and QKeySequence.mnemonic(text).isEmpty():
+                problems.append(f"{text!r} has no mnemonic")
+    bar = root.findChild(QMenuBar)
+    menus = [action.text() for action in bar.actions()] if bar is not None else []
+    labels = [label.text() for label in root.findChildren(QLabel) if label.buddy() is not None]
+    for text in [*menus, *labels]:
+        key = QKeySequence.mnemonic(text)
+        if not key.isEmpty() and key in keys:
+            problems.append(f"{text!r}: {key.toString()} is taken")
+        keys.append(key)
+    return problems
+
+
+def _items(layout) -> list:
+    return [layout.itemAt(i) for i in range(layout.count())]
+
+
+def _alt(qtbot, window: QWidget, key: Qt.Key) -> QWidget | None:
+    """The widget Alt+``key`` gives the focus to."""
+    qtbot.keyClick(QApplication.focusWidget() or window, key, Qt.KeyboardModifier.AltModifier)
+    return QApplication.focusWidget()
+
+
+def test_form_labels_are_buddies_whose_mnemonics_reach_their_field(
+    qtbot, window, song_path: Path
+) -> None:
+    assert unlabelled_fields(window) == []
+    open_song(qtbot, window, song_path)
+    assert _alt(qtbot, window, Qt.Key.Key_G) is window.song_panel.start  # "Re&gion"
+    tabs = window.findChild(QTabWidget)
+    tabs.setCurrentIndex([tabs.tabText(i) for i in range(tabs.count())].index("Settings"))
+    panel = window.settings_panel
+    assert _alt(qtbot, window, Qt.Key.Key_S) is panel.steps
+    assert _alt(qtbot, window, Qt.Key.Key_Z) is panel.fft_buttons[4096]  # "FFT si&zes": a row
+    assert "FFT size 4096" in _said(panel.fft_buttons[4096])[1]
+    export = ExportDialog(lambda template: ["a.wav"], "/tmp", ExportFormat.WAV32, "{song}")
+    qtbot.addWidget(export)
+    assert unlabelled_fields(export) == []
+    assert _said(export.folder)[0] == "Folder"  # its label's, not a name of its own
+    export.show()
+    export.activateWindow()
+    qtbot.waitUntil(export.isActiveWindow, timeout=2000)
+    assert _alt(qtbot, export, Qt.Key.Key_F) is export.folder
+    assert _alt(qtbot, export, Qt.Key.Key_N) is export.template
 
 
 def test_every_control_of_the_dialogs_has_a_name(qtbot, model_dir: Path) -> None:

@@ -62,7 +62,9 @@ class AuditionPanel(QWidget):
     def _build_layout(self) -> None:
         history = FlowLayout()  # wraps on a narrow window rather than widening it
         history.setContentsMargins(4, 0, 4, 0)
-        history.addWidget(group(QLabel("Step"), self.slider, self.label))
+        caption = QLabel("Step")
+        caption.setBuddy(self.slider)  # a screen reader gives it as the slider's label
+        history.addWidget(group(caption, self.slider, self.label))
         history.addWidget(self.follow)
         history.addWidget(self.best)
         layout = QVBoxLayout(self)

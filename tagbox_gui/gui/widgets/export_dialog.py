@@ -57,8 +57,7 @@ class ExportDialog(QDialog):
         self._peak = peak  # the song's: past 1 (0 dBFS), a PCM format clips the stems there
         self.setWindowTitle("Export all stems")
         self.folder = QLineEdit(folder)
-        self.folder.setAccessibleName("Folder")  # in a row with its button: not the label's buddy
-        browse = QPushButton("Browse…")
+        browse = QPushButton("&Browse…")
         browse.clicked.connect(self._on_browse_clicked)
         self.format = QComboBox()
         for value, title in FORMAT_TITLES.items():
@@ -81,10 +80,11 @@ class ExportDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         self.save = buttons.button(QDialogButtonBox.StandardButton.Save)
-        form = QFormLayout(self)
-        form.addRow("Folder", row)
-        form.addRow("Format", self.format)
-        form.addRow("Names", self.template)
+        form = QFormLayout(self)  # each label is its field's buddy: Alt+its letter goes there
+        form.addRow("&Folder", row)
+        form.labelForField(row).setBuddy(self.folder)  # a row with its button, not a field
+        form.addRow("F&ormat", self.format)
+        form.addRow("&Names", self.template)
         form.addRow("Files", self.files)
         self._show_files()
         form.addRow(buttons)

@@ -101,7 +101,10 @@ class SongPanel(QWidget):
         header.addWidget(self.title)
         header.addWidget(self.details, 1)
         region = FlowLayout()  # wraps on a narrow window rather than widening it
-        region.addWidget(group(QLabel("Region"), self.start, QLabel("to"), self.end, self.length))
+        caption, to = QLabel("Re&gion"), QLabel("to")
+        caption.setBuddy(self.start)  # Alt+G; the boxes keep their own fuller names
+        to.setBuddy(self.end)
+        region.addWidget(group(caption, self.start, to, self.end, self.length))
         region.addWidget(group(self.loudest, None, self.zoom, self.show_all))
         use = QHBoxLayout()  # a row of its own: one row of everything is wider than 1280 px allow
         use.addStretch(1)
