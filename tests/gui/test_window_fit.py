@@ -1,8 +1,9 @@
 """The main window fits the screen (issue 14): it opens inside the available geometry, never
 grows past it (a run, stems, long texts), keeps every run control reachable at 1280x720 and
-every control of the song, listening and run at 1024x600 (its wide rows wrap), and remembers
-its splitters. The screen is the window's ``available_geometry`` hook, except in the
-last test, which gives Qt's offscreen platform a real 1280x720 screen in a subprocess."""
+every control of the song, listening and run at 1024x600 (its wide rows wrap), shows the empty
+loss plot's line whole, and remembers its splitters. The screen is the window's
+``available_geometry`` hook, except in the last test, which gives Qt's offscreen platform a real
+1280x720 screen in a subprocess."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import QAbstractButton, QApplication, QScrollArea, QWidge
 
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.gui.main_window import MainWindow
+from tagbox_gui.gui.widgets.loss_plot import EMPTY_TEXT
 from tests.gui.fake_engine import fake_player, write_song
 from tests.gui.window_helpers import make_window, message_boxes, open_song, run_to_end
 
@@ -198,6 +200,29 @@ def test_a_1024x600_screen_fits_the_window_and_every_control(
     window.controller.shutdown(5000)
 
 
+@pytest.mark.parametrize("screen", [NETBOOK, SCREEN], ids=["1024x600", "1280x720"])
+def test_the_empty_loss_plots_line_is_whole_inside_its_plotting_area(
+    qtbot, model_dir, settings, monkeypatch, song_path, screen
+):
+    """Before a step, a line over the loss plot says why it is empty: whole and clear of the
+    axes, shorter where the plot is small (1024x600), in full where it has room."""
+    monkeypatch.setattr(MainWindow, "available_geometry", lambda self: QRect(screen))
+    window = make_window(qtbot, model_dir, settings)
+    open_song(qtbot, window, song_path)
+    fitted(qtbot, window, screen)
+    qtbot.wait(100)
+    loss, line = window.live.loss, window.live.loss.empty
+    assert line.isVisible() and line.text().startswith("No steps yet")
+    area = line.contentsRect()
+    flags = Qt.TextFlag.TextWordWrap | Qt.AlignmentFlag.AlignCenter
+    assert area.contains(line.fontMetrics().boundingRect(area, flags, line.text())), line.text()
+    box = loss.plot_item.getViewBox().sceneBoundingRect()
+    assert loss.plot_widget.mapFromScene(box).boundingRect().contains(area)  # clear of the axes
+    if screen == SCREEN:
+        assert line.text() == EMPTY_TEXT
+    window.controller.shutdown(5000)
+
+
 def test_a_remembered_geometry_is_kept_inside_a_smaller_screen(
     qtbot, model_dir, settings, monkeypatch
 ):
@@ -256,6 +281,7 @@ from PySide6.QtWidgets import QApplication
 app = QApplication([])
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.gui.main_window import MainWindow
+from tagbox_gui.gui.widgets.loss_plot import EMPTY_TEXT
 from tagbox_gui.gui.settings import AppSettings
 from tests.gui.fake_engine import fake_player
 folder = Path(tempfile.mkdtemp())

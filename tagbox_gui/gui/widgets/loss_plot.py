@@ -10,7 +10,14 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QStackedLayout, QWidget
 
 TOTAL_KEY = "total"
-EMPTY_TEXT = "No steps yet: a run with steering steps (Settings ▸ Steps) draws its losses here."
+_STEPS = "Settings\u00a0▸\u00a0Steps"  # no line break inside
+EMPTY_TEXTS = (  # over the empty plot, the longest one that fits in its plotting area
+    f"No steps yet: a run with steering steps ({_STEPS}) draws its losses here.",
+    f"No steps yet ({_STEPS})",
+    "No steps yet",
+)
+EMPTY_TEXT = EMPTY_TEXTS[0]
+PAD = 4  # px between that line and the plotting area's edges
 ABOUT = "The total loss and the loss of each tagger and FFT size at every step of a steered run"
 
 
@@ -44,7 +51,8 @@ class LossPlotView(QWidget):
         # over the empty plot, a line saying what will be drawn (a single pass has no steps)
         self.empty = QLabel(EMPTY_TEXT, wordWrap=True, alignment=Qt.AlignmentFlag.AlignCenter)
         self.empty.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-        self.empty.setStyleSheet("color: #aaaaaa; background: transparent; margin: 24px;")
+        self.empty.setStyleSheet("color: #aaaaaa; background: transparent;")
+        self.plot_item.getViewBox().sigResized.connect(self._fit_empty)
         layout = QStackedLayout(self)
         layout.setStackingMode(QStackedLayout.StackingMode.StackAll)
         layout.addWidget(self.plot_widget)
@@ -111,6 +119,21 @@ class LossPlotView(QWidget):
         self._legend.setVisible(not empty)
         for side in ("left", "bottom"):
             self.plot_item.getAxis(side).setStyle(showValues=not empty)
+
+    def _fit_empty(self) -> None:
+        """Keep the empty plot's line in the plotting area, clear of the axes, in the longest
+        form that fits there whole (a small window gets a short one)."""
+        box = self.plot_item.getViewBox().sceneBoundingRect()
+        area = self.plot_widget.mapFromScene(box).boundingRect().adjusted(PAD, PAD, -PAD, -PAD)
+        right = self.plot_widget.width() - area.left() - area.width()
+        bottom = self.plot_widget.height() - area.top() - area.height()
+        self.empty.setContentsMargins(area.left(), area.top(), right, bottom)
+        metrics, wrap = self.empty.fontMetrics(), Qt.TextFlag.TextWordWrap
+        for text in EMPTY_TEXTS:  # the last one however short the area is
+            size = metrics.boundingRect(area, wrap, text).size()
+            if size.width() <= area.width() and size.height() <= area.height():
+                break
+        self.empty.setText(text)
 
     def series(self, key: str) -> tuple[np.ndarray, np.ndarray]:
         """Copies of the stored ``(steps, values)`` of one key (``total`` for the total)."""
