@@ -29,6 +29,10 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+# `python docs/screenshot.py` puts docs/ on sys.path, not the repository: without this line the
+# window pictured would be an installed tagbox_gui's (or another checkout's), not this one's.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 RATE = 44_100
 
 
