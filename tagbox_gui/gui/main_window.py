@@ -157,7 +157,11 @@ class MainWindow(ScreenFit):
         side_column = QVBoxLayout(side)
         side_column.setContentsMargins(0, 0, 0, 0)
         side_column.addWidget(self.run_panel)
-        meters = boxed("Wanted tags: separated vs residual", self.live.meters, margin=6)
+        meters = boxed("Tags: separated vs residual", self.live.meters, margin=6)
+        meters.setToolTip(
+            "How sure the taggers are of each wanted tag (for an example, of the "
+            "tags they hear most in it) in the separated stem and in the residual"
+        )
         side_column.addWidget(meters)
         stems = boxed("Stems (drag into your DAW)", self.stems, margin=6)
         stems.layout().addWidget(self.export_button)
