@@ -259,3 +259,16 @@ def test_scores_cover_the_song_from_score_from_on(tmp_path: Path) -> None:
     assert later.si_sdri > 25 and whole.si_sdri < later.si_sdri - 5
     past_the_end = evaluation.score_set(ref_set, tmp_path / "est", score_from=4.0)[0]
     assert past_the_end.status == "skipped" and "ends before 4 s" in past_the_end.notes[0]
+
+
+@pytest.mark.parametrize("score_from", [-1.0, -0.5, math.nan, math.inf])
+def test_score_from_must_be_a_number_of_seconds_from_the_start(
+    tmp_path: Path, score_from: float
+) -> None:
+    """A negative start would slice from the song's end: refused, not scored."""
+    rng = np.random.default_rng(5)
+    ref_set = _one_song_set(tmp_path / "ref", *(0.2 * rng.standard_normal((2, 2 * RATE))))
+    with pytest.raises(ValueError, match="score_from"):
+        evaluation.score_source(ref_set, tmp_path / "est", "s", "piano", score_from)
+    with pytest.raises(ValueError, match="score_from"):
+        evaluation.score_set(ref_set, tmp_path / "est", score_from=score_from)

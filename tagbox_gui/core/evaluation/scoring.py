@@ -183,8 +183,12 @@ def score_source(
     """Score one estimate of a set (reads the mixture, the true stem and the estimate).
 
     Only the song from ``score_from`` seconds on is scored (the estimate is conformed to
-    the whole song first), e.g. to leave out a stretch that served as an example clip.
+    the whole song first), e.g. to leave out a stretch that served as an example clip;
+    ValueError for a ``score_from`` that is negative (it would count from the song's end) or
+    not a finite number.
     """
+    if not 0.0 <= score_from < math.inf:
+        raise ValueError(f"score_from must be a number of seconds, 0 or more, not {score_from}")
     result = PairScore(song, source)
     mix, rate = read_mono(set_dir / song / "mix.flac")
     ref, ref_rate = read_mono(stem_path(set_dir, song, source))
