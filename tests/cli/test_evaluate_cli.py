@@ -690,3 +690,26 @@ def test_score_from_leaves_the_example_clip_out_of_the_scores(
     past = [a.replace(str(est), str(fresh)) for a in args[:-2]]
     assert main([*past, "--score-from", f"{longest:g}"]) == 2
     assert "leaves nothing to score" in capsys.readouterr().err and not fresh.exists()
+
+
+def test_timings_name_the_taggers_each_run_loaded(
+    tiny_set: Path, tmp_path: Path, model_dir: Path
+) -> None:
+    """One pass by prototype loads no tagger; one by example loads those that hear the clip.
+    A resumed run reports the kept estimates' recorded costs too."""
+    torch.set_num_threads(1)
+    store, config = ModelStore(model_dir), default_config("learned", preview_every=1_000_000)
+    plans = {"prototype": (DRUMS, ()),
+             "example": (dataclasses.replace(DRUMS, example_seconds=1.0, by_example=("drums",)),
+                         tuple(str(spec) for spec in QUERY_TAGGERS))}  # fmt: skip
+    for name, (plan, taggers) in plans.items():
+        est = tmp_path / name
+        run = evaluation_run.evaluate_set(tiny_set, est, config, store, plan)
+        assert {k: t.taggers for k, t in run.timings.items()} == {
+            f"{song}/drums": taggers for song in SONGS
+        }
+        recorded = json.loads((est / SONGS[0] / "drums.timing.json").read_text())
+        assert tuple(recorded["taggers"]) == taggers
+    again = evaluation_run.evaluate_set(tiny_set, est, config, store, plan)
+    assert again.resumed == list(again.timings) == [f"{song}/drums" for song in SONGS]
+    assert again.timings == run.timings

@@ -102,10 +102,12 @@ def render_song(song: Song, pairs: list[Pair], shared: bool, refined: bool = Tru
 
 @dataclass
 class EvaluationRun:
-    """Scores of an evaluate run, what each new separation cost, and what was left out."""
+    """Scores of an evaluate run, what each of its estimates cost, and what was left out."""
 
     scores: list[PairScore]
-    timings: dict[str, Timing]  # "<song>/<source>" -> cost, for the estimates made by this run
+    # "<song>/<source>" -> cost, for the estimates made by this run and those it kept (resumed:
+    # their cost as recorded when an earlier run made them, where it was recorded)
+    timings: dict[str, Timing]
     resumed: list[str]  # estimates found on disk and kept
     remade: list[str]  # estimates found on disk but made with other settings, so made again
     unsupported: list[str]  # sources nothing could ask for (pairs.unsupported_reason)

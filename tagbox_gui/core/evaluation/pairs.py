@@ -30,7 +30,7 @@ from tagbox_gui.core.separation.loading import (
     models_in_use,
     taggers_for,
 )
-from tagbox_gui.core.store.models import ModelStore
+from tagbox_gui.core.store.models import JUKEBOX, ModelStore
 from tagbox_gui.core.types import Example, RunConfig, StepResult, TaggerSpec, config_record
 
 
@@ -41,10 +41,17 @@ class Timing:
     cpu_s: float  # CPU time of this process (all threads), the figure laptops care about
     wall_s: float
     steps: int
-    taggers: tuple[str, ...]
+    taggers: tuple[str, ...]  # the taggers the run loaded (:func:`taggers_in_use`), "arch/dataset"
     began: float = 0.0  # wall-clock time (time.time()) when the separation started
     ended: float = 0.0  # ... and when it ended
     pid: int = 0  # the process that separated it (a worker's with --jobs)
+
+
+def taggers_in_use(config: RunConfig) -> tuple[str, ...]:
+    """The taggers a run with ``config`` loads, as ``arch/dataset``: those that hear its example
+    clip and those that steer its steps (``loading.models_in_use``); none for a one-pass run
+    by prototype, whatever ``config.taggers`` says."""
+    return tuple(name for name in models_in_use(config) if name != JUKEBOX)
 
 
 def timing_path(estimate: Path) -> Path:
@@ -119,7 +126,7 @@ def separate_source(
     if result.estimate is None:
         raise ConfigError(f"the run on {song.path} made no estimate; use at least one step")
     timing = Timing(time.process_time() - began_cpu, time.perf_counter() - began_wall,
-                    result.steps_done, tuple(str(t) for t in config.taggers), began,
+                    result.steps_done, taggers_in_use(config), began,
                     time.time(), os.getpid())  # fmt: skip
     # The timing goes first: the estimate's presence is what marks the pair as done. An
     # estimate kept with other settings stays until this one is made (a run that fails or is
