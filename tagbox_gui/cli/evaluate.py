@@ -221,14 +221,15 @@ def _add_running(group: argparse._ArgumentGroup) -> None:
         type=int,
         metavar="N",
         help="CPU threads of each separation, at most the logical CPUs (default: torch's, "
-        "divided among the --jobs)",
+        "divided among the worker processes of --jobs)",
     )
     group.add_argument(
         "--jobs",
         type=int,
         default=1,
         metavar="N",
-        help="separate N pairs at once, in worker processes (default: %(default)s)",
+        help="separate N pairs at once, in worker processes (no more than there are pairs "
+        "left to separate; none when every estimate is kept) (default: %(default)s)",
     )
     add_model_dir(group)
 
@@ -402,7 +403,7 @@ def _write_report(
     args: argparse.Namespace, config: RunConfig, plan: EvaluationPlan, run: EvaluationRun
 ) -> None:
     """Every score, the settings and each separation's cost, as JSON in ``--json``."""
-    from tagbox_gui.core.evaluation import scoring, workers
+    from tagbox_gui.core.evaluation import scoring
 
     extra = {"set": str(args.set_dir), "estimates": str(args.output),
              "config": {**config_record(config), "shared": plan.shared,
@@ -411,7 +412,8 @@ def _write_report(
                         "by_example": list(plan.by_example)},
              "score_from_seconds": args.score_from,
              "jobs": args.jobs,
-             "threads": workers.threads_per_job(args.jobs, args.threads),
+             "workers": run.workers,
+             "threads": run.threads,
              "unsupported": run.unsupported,
              "timings": {k: vars(t) for k, t in run.timings.items()}}  # fmt: skip
     scoring.write_report(args.json, run.scores, extra)

@@ -713,3 +713,30 @@ def test_timings_name_the_taggers_each_run_loaded(
     again = evaluation_run.evaluate_set(tiny_set, est, config, store, plan)
     assert again.resumed == list(again.timings) == [f"{song}/drums" for song in SONGS]
     assert again.timings == run.timings
+
+
+def test_jobs_start_no_more_workers_than_pairs_left(
+    tiny_set: Path, tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--jobs 4 with two pairs starts two workers, each with half the threads; with one pair
+    left, one with all of them; with every estimate kept, none."""
+    torch.set_num_threads(4)
+    est, store = tmp_path / "est", ModelStore(model_dir)
+    config = default_config("learned", preview_every=1_000_000)
+    started: list[tuple[int, int, int]] = []  # (pairs, workers, threads of each)
+
+    def in_workers(todo, set_dir, store, progress, jobs, threads):  # here, to be quick
+        started.append((len(todo), jobs, threads))
+        for pair in todo:
+            song = load_song(set_dir / pair.song / "mix.flac")
+            yield pair, evaluation_pairs.separate_source(song, pair, pair.config, store,
+                                                         ModelCache())  # fmt: skip
+
+    monkeypatch.setattr(evaluation_run, "separate_in_workers", in_workers)
+    run = evaluation_run.evaluate_set(tiny_set, est, config, store, DRUMS, jobs=4)
+    assert started == [(2, 2, 2)] and (run.workers, run.threads) == (2, 2)
+    run = evaluation_run.evaluate_set(tiny_set, est, config, store, DRUMS, jobs=4)
+    assert started == [(2, 2, 2)] and run.workers == 0 and len(run.resumed) == 2
+    (est / SONGS[1] / "drums.estimate.npz").unlink()
+    run = evaluation_run.evaluate_set(tiny_set, est, config, store, DRUMS, jobs=4)
+    assert started[1:] == [(1, 1, 4)] and (run.workers, run.threads) == (1, 4)

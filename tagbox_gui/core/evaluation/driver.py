@@ -111,6 +111,8 @@ class EvaluationRun:
     resumed: list[str]  # estimates found on disk and kept
     remade: list[str]  # estimates found on disk but made with other settings, so made again
     unsupported: list[str]  # sources nothing could ask for (pairs.unsupported_reason)
+    workers: int = 0  # worker processes started (0: the pairs, if any, were separated here)
+    threads: int = 1  # torch threads of each separation
 
 
 def evaluate_set(
@@ -133,9 +135,10 @@ def evaluate_set(
     scored as missing. A song's stems are written once all its sources are separated, when one
     of its estimates is new, a stem is missing, or the sharing changed (``plan.shared``,
     ``plan.refined``, ``plan.alone``: :class:`EvaluationPlan`).
-    With ``jobs`` > 1, that many worker processes separate pairs at once, each with
-    ``job_threads`` torch threads (default: this process's threads divided among the jobs);
-    the estimates are the same as with one job.
+    With ``jobs`` > 1, worker processes separate pairs at once, as many as there are pairs left
+    to separate up to ``jobs`` (none when every pair is kept), each with ``job_threads`` torch
+    threads (default: this process's threads divided among the workers); the estimates are the
+    same as with one job.
     ``progress(key, step)`` is called after every step and once per pair with ``None``.
     The scores cover each song from ``plan.score_from`` seconds on (so an example clip taken
     from the start of a true stem can be left out of what is scored); the separations always
@@ -166,11 +169,14 @@ def evaluate_set(
 
     for song in by_song:
         render_if_complete(song)
-    if jobs == 1:
-        separations = separate_here(todo, mixes, store, progress)
+    run.workers = min(jobs, len(todo)) if jobs > 1 else 0
+    if run.workers:
+        run.threads = threads_per_job(run.workers, job_threads)
+        separations = separate_in_workers(todo, set_dir, store, progress, run.workers,
+                                          run.threads)  # fmt: skip
     else:
-        threads = threads_per_job(jobs, job_threads)
-        separations = separate_in_workers(todo, set_dir, store, progress, jobs, threads)
+        run.threads = threads_per_job(1)  # this process's
+        separations = separate_here(todo, mixes, store, progress)
     with contextlib.closing(separations):  # leaving early stops the workers at once
         for pair, timing in separations:
             run.timings[pair.key] = timing
