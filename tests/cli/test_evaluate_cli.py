@@ -740,3 +740,32 @@ def test_jobs_start_no_more_workers_than_pairs_left(
     (est / SONGS[1] / "drums.estimate.npz").unlink()
     run = evaluation_run.evaluate_set(tiny_set, est, config, store, DRUMS, jobs=4)
     assert started[1:] == [(1, 1, 4)] and (run.workers, run.threads) == (1, 4)
+
+
+def test_a_songs_mix_is_let_go_once_its_song_is_done(
+    tiny_set: Path, tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each mix is decoded when its song is separated or rendered, and not held to the end of
+    the run: when the next song's is decoded, no earlier one is still in memory."""
+    import gc
+    import weakref
+
+    torch.set_num_threads(1)
+    decoded: list[weakref.ref] = []
+    held: list[int] = []  # how many earlier mixes were still in memory at each decoding
+
+    def load(path: Path) -> object:
+        gc.collect()
+        held.append(sum(ref() is not None for ref in decoded))
+        song = load_song(path)
+        decoded.append(weakref.ref(song))
+        return song
+
+    monkeypatch.setattr(evaluation_run, "load_song", load)
+    est, store = tmp_path / "est", ModelStore(model_dir)
+    config = default_config("learned", preview_every=1_000_000)
+    evaluation_run.evaluate_set(tiny_set, est, config, store, DRUMS)  # separated and rendered
+    assert held == [0, 0]
+    unrefined = dataclasses.replace(DRUMS, refined=False)
+    run = evaluation_run.evaluate_set(tiny_set, est, config, store, unrefined)  # rendered only
+    assert len(run.resumed) == 2 and held == [0, 0, 0, 0]

@@ -16,7 +16,6 @@ mixed into the results. The separations run here or in worker processes
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,9 +151,7 @@ def evaluate_set(
     by_song: dict[str, list[Pair]] = {}
     for pair in plan_pairs(set_dir, est_dir, config, store, plan):
         by_song.setdefault(pair.song, []).append(pair)
-    # Decoded at most once per song here, and only if a pair is separated or stems rendered.
-    mixes = {song: functools.cache(functools.partial(load_song, set_dir / song / "mix.flac"))
-             for song in by_song}  # fmt: skip
+    mixes = _Mixes(set_dir)
     todo = [
         pair for pairs in by_song.values() for pair in pairs if _to_separate(pair, run, progress)
     ]
@@ -164,8 +161,10 @@ def evaluate_set(
     def render_if_complete(song: str) -> None:
         pairs = by_song[song]
         stale = song in made or needs_render(est_dir / song, pairs, plan.shared, plan.refined)
-        if left[song] == 0 and stale:
-            render_song(mixes[song](), pairs, plan.shared, plan.refined, cache)
+        if left[song] == 0:
+            if stale:
+                render_song(mixes(song), pairs, plan.shared, plan.refined, cache)
+            mixes.drop(song)  # done with: only the songs under way stay decoded
 
     for song in by_song:
         render_if_complete(song)
@@ -192,6 +191,23 @@ def evaluate_set(
                 run.scores[i] = score = PairScore(score.song, score.source, "missing")
             score.notes.append(f"not separated: {unsupported_reason(config)}")
     return run
+
+
+class _Mixes:
+    """The songs' mixes, each decoded when first needed (to separate a pair here, or to render
+    the stems) and kept only until its song is done with, not to the end of the run."""
+
+    def __init__(self, set_dir: Path) -> None:
+        self.set_dir = set_dir
+        self.decoded: dict[str, Song] = {}
+
+    def __call__(self, song: str) -> Song:
+        if song not in self.decoded:
+            self.decoded[song] = load_song(self.set_dir / song / "mix.flac")
+        return self.decoded[song]
+
+    def drop(self, song: str) -> None:
+        self.decoded.pop(song, None)
 
 
 def _to_separate(pair: Pair, run: EvaluationRun, progress: Progress | None) -> bool:

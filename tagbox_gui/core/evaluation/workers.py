@@ -36,15 +36,16 @@ Separations = Generator[tuple[Pair, Timing], None, None]
 
 def separate_here(
     todo: list[Pair],
-    mixes: dict[str, Callable[[], Song]],
+    mixes: Callable[[str], Song],
     store: ModelStore,
     progress: Progress | None,
 ) -> Separations:
-    """Separate ``todo`` one after the other in this process."""
+    """Separate ``todo`` one after the other in this process, the mix of each pair's song
+    from ``mixes(song)``."""
     cache = ModelCache()
     for pair in todo:
         on_step = (lambda s, k=pair.key: progress(k, s)) if progress else None
-        yield pair, separate_source(mixes[pair.song](), pair, pair.config, store, cache, on_step)
+        yield pair, separate_source(mixes(pair.song), pair, pair.config, store, cache, on_step)
 
 
 def separate_in_workers(
