@@ -136,7 +136,8 @@ def _add_asking(group: argparse._ArgumentGroup) -> None:
         metavar="S",
         help="learned backend: a source it has no prototype for (e.g. vocals), or one named "
         "in --by-example, is asked for by the first S seconds of its true stem as the example "
-        "clip (default: none, so such a source is not separated; 3 with --by-example)",
+        "clip, at least 0.5 s and no longer than the longest song (default: none, so such a "
+        "source is not separated; 3 with --by-example)",
     )
     group.add_argument(
         "--by-example",
@@ -257,21 +258,23 @@ def check_set(
     sources: tuple[str, ...] | None = None,
     score_from: float = 0.0,
     by_example: tuple[str, ...] = (),
+    example_seconds: float | None = None,
 ) -> None:
     """A clear error for a folder that is not a complete set, sources (``--sources``,
-    ``--by-example``) none of its songs has, or a ``--score-from`` that every song ends
-    before (nothing would be scored)."""
+    ``--by-example``) none of its songs has, a ``--score-from`` that every song ends
+    before (nothing would be scored) or an ``--example-seconds`` longer than every song."""
     from tagbox_gui.core.evaluation import scoring
 
     if not set_dir.is_dir():
         raise ConfigError(f"'{set_dir}' is not a folder; give a set laid out like shared/eval/dev")
-    songs = scoring.check_set(set_dir, score_from)  # each file's header is read once
+    songs = scoring.list_set(set_dir)  # the names first: a typo is said before the lengths
     known = sorted({source for _, song_sources in songs for source in song_sources})
     for option, names in (("--sources", sources or ()), ("--by-example", by_example)):
         unknown = [name for name in names if name not in known]
         if unknown:
             raise ConfigError(f"{option}: no song of '{set_dir}' has a source '{unknown[0]}'; its "
                               f"sources are {', '.join(known)}")  # fmt: skip
+    scoring.check_set(set_dir, score_from, example_seconds)  # each file's header is read once
 
 
 def check_outputs(args: argparse.Namespace) -> None:
@@ -321,11 +324,11 @@ def main(args: argparse.Namespace) -> int:
 
     _check_numbers(args)
     sources = tuple(args.sources) if args.sources else None
-    check_set(args.set_dir, sources, args.score_from, tuple(args.by_example))
+    plan = _plan(args, sources)
+    check_set(args.set_dir, sources, args.score_from, plan.by_example, plan.example_seconds)
     check_outputs(args)
     config = build_config(args)
     keep_freed_memory_if_steering([config])  # the process ends with the run
-    plan = _plan(args, sources)
     store = ModelStore(args.model_dir)
     planned = pairs.plan_pairs(args.set_dir, args.output, config, store, plan)
     progress = _Progress([p.key for p in planned if not p.done and p.supported], config.steps)
@@ -341,8 +344,10 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _check_numbers(args: argparse.Namespace) -> None:
-    """ConfigError for a thread count under 1 or above the logical CPUs, a job count under 1
-    or a negative --score-from; the threads are set."""
+    """ConfigError for a thread count under 1 or above the logical CPUs, a job count under 1,
+    a negative --score-from or an --example-seconds shorter than the shortest example clip
+    (or not a number); the threads are set."""
+    from tagbox_gui.core.audio.song import MIN_EXAMPLE_SECONDS
     from tagbox_gui.core.separation.threads import use_threads
 
     if args.threads is not None:
@@ -353,6 +358,11 @@ def _check_numbers(args: argparse.Namespace) -> None:
         raise ConfigError("--jobs must be at least 1")
     if not 0.0 <= args.score_from < float("inf"):
         raise ConfigError("--score-from must be a number of seconds, 0 or more")
+    if args.example_seconds is not None and not (
+        MIN_EXAMPLE_SECONDS <= args.example_seconds < float("inf")
+    ):
+        raise ConfigError(f"--example-seconds must be a number of seconds, at least "
+                          f"{MIN_EXAMPLE_SECONDS:g} (the shortest example clip)")  # fmt: skip
 
 
 def _plan(args: argparse.Namespace, sources: tuple[str, ...] | None) -> EvaluationPlan:

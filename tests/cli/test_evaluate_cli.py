@@ -769,3 +769,30 @@ def test_a_songs_mix_is_let_go_once_its_song_is_done(
     unrefined = dataclasses.replace(DRUMS, refined=False)
     run = evaluation_run.evaluate_set(tiny_set, est, config, store, unrefined)  # rendered only
     assert len(run.resumed) == 2 and held == [0, 0, 0, 0]
+
+
+@pytest.mark.parametrize("seconds", ["0", "-1", "0.25", "nan", "inf", "4"])
+def test_bad_example_seconds_are_refused_before_any_work(
+    tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str],
+    seconds: str,
+) -> None:  # fmt: skip
+    """0, negative, shorter than an example clip may be, not a number, or longer than every
+    song (here 3 s): one clear error before the first separation (the drums, asked for by
+    their prototype, come before the strings, asked for by example)."""
+    est = tmp_path / "est"
+    args = ["evaluate", str(tiny_set), "-o", str(est), "--sources", "drums,strings",
+            "--by-example", "strings", "--example-seconds", seconds, "--threads", "1",
+            "--model-dir", str(model_dir)]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--example-seconds" in err and len(err.strip().splitlines()) == 1
+    assert not est.exists()
+
+
+def test_an_evaluation_plan_refuses_bad_seconds() -> None:
+    for seconds in (0.0, -1.0, 0.25, math.nan, math.inf):
+        with pytest.raises(ConfigError, match="example_seconds must be"):
+            evaluation_pairs.EvaluationPlan(example_seconds=seconds)
+    for seconds in (-1.0, math.nan, math.inf):
+        with pytest.raises(ConfigError, match="score_from must be"):
+            evaluation_pairs.EvaluationPlan(score_from=seconds)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from typing import Any
 
 from tagbox_gui.core.audio.atomic import write_atomically
 from tagbox_gui.core.audio.estimates import ESTIMATE_FORMAT, save_estimate
-from tagbox_gui.core.audio.song import Song
+from tagbox_gui.core.audio.song import MIN_EXAMPLE_SECONDS, Song
 from tagbox_gui.core.errors import AudioError, ConfigError
 from tagbox_gui.core.evaluation.scoring import list_set, stem_path
 from tagbox_gui.core.separation.backends.learned import has_prototype, weights_in_use
@@ -165,6 +166,12 @@ class EvaluationPlan:
     def __post_init__(self) -> None:
         if self.alone and self.shared:
             raise ConfigError("sources separated alone do not share the mix")
+        if not 0.0 <= self.score_from < math.inf:
+            raise ConfigError("score_from must be a number of seconds, 0 or more")
+        seconds = self.example_seconds
+        if seconds is not None and not MIN_EXAMPLE_SECONDS <= seconds < math.inf:
+            raise ConfigError(f"example_seconds must be a number of seconds, at least "
+                              f"{MIN_EXAMPLE_SECONDS:g} (the shortest example clip)")  # fmt: skip
 
     @property
     def looks_again(self) -> bool:

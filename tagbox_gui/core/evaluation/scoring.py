@@ -267,10 +267,13 @@ def _read_manifest(manifest: Path) -> list[tuple[str, tuple[str, ...]]]:
     return songs
 
 
-def check_set(set_dir: Path, score_from: float = 0.0) -> list[tuple[str, tuple[str, ...]]]:
+def check_set(
+    set_dir: Path, score_from: float = 0.0, example_seconds: float | None = None
+) -> list[tuple[str, tuple[str, ...]]]:
     """(song, sources) of a set, once every listed song folder is known to hold its mixture
-    and every listed true stem (AudioError naming the first that is missing), and some song
-    to go on past ``score_from`` seconds (ConfigError: nothing would be scored)."""
+    and every listed true stem (AudioError naming the first that is missing), some song to go
+    on past ``score_from`` seconds (ConfigError: nothing would be scored) and some song to
+    last ``example_seconds`` (ConfigError: no example clip that long could be taken)."""
     songs = list_set(set_dir)
     longest = 0.0
     for song, sources in songs:
@@ -283,6 +286,9 @@ def check_set(set_dir: Path, score_from: float = 0.0) -> list[tuple[str, tuple[s
     if score_from > 0 and score_from >= longest:
         raise ConfigError(f"--score-from {score_from:g} leaves nothing to score: every song "
                           f"of '{set_dir}' ends by {longest:.1f} s")  # fmt: skip
+    if example_seconds is not None and example_seconds > longest + 1e-6:
+        raise ConfigError(f"--example-seconds {example_seconds:g} is longer than every song of "
+                          f"'{set_dir}' (the longest lasts {longest:.1f} s)")  # fmt: skip
     return songs
 
 
