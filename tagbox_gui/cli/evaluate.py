@@ -7,9 +7,11 @@ The set is laid out like shared/eval/dev (``<song>/mix.flac``, ``<song>/stems/<s
 looks at each a second time without the others (``core.separation.refine``) unless
 ``--no-refine``. With the learned backend (0 steps), a
 source is asked for by its prototype, fitted to the song where it has a fit (``--no-fit``: the
-bare prototype), or with ``--example-seconds`` by the start of its true
-stem; ``--score-from S`` then scores each song from S seconds on, so that those clips are
-not part of what is scored. Stems are written as
+bare prototype), or with ``--example-seconds`` by the start of its true stem (from where it
+starts to play, for a stem silent throughout those seconds); ``--score-from S`` then scores
+each song from S seconds on, and a pair whose clip was taken later from S seconds after the
+clip starts, so that those clips are not part of what is scored
+(``core.evaluation.pairs.plan_pairs``). Stems are written as
 ``EST_DIR/<song>/<source>.wav``, next to the kept estimates (``<source>.estimate.npz``); kept
 estimates are not made again, so an interrupted run resumes; an estimate made with other settings
 or other weights (the separator's; the taggers' in ``--model-dir`` for an example or steps) is
@@ -66,7 +68,8 @@ examples:
   tagbox evaluate ../shared/eval/dev-duets -o est-duets --by-example organ,trumpet \\
       --example-seconds 3 --score-from 3
       organ and trumpet asked for by the first 3 s of their true stems, each song scored
-      from 3 s on, so that the clips are not part of what is scored"""
+      from 3 s on, so that the clips are not part of what is scored (a stem silent in its
+      first 3 s: the 3 s from where it starts to play, and its scores from 3 s after)"""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -114,8 +117,9 @@ def _add_set(group: argparse._ArgumentGroup) -> None:
         default=0.0,
         metavar="S",
         help="score each song from S seconds on (the whole song is still separated); with "
-        "--example-seconds S the example clips are not part of what is scored (default: "
-        "%(default)g)",
+        "--example-seconds S the example clips are not part of what is scored: a source whose "
+        "clip was taken later, where it starts to play, is scored from S seconds after the clip "
+        "starts (default: %(default)g)",
     )
     group.add_argument(
         "--json", type=Path, metavar="FILE", help="also write every score to FILE (default: none)"
@@ -136,8 +140,10 @@ def _add_asking(group: argparse._ArgumentGroup) -> None:
         metavar="S",
         help="learned backend: a source it has no prototype for (e.g. vocals), or one named "
         "in --by-example, is asked for by the first S seconds of its true stem as the example "
-        "clip, at least 0.5 s and no longer than the longest song (default: none, so such a "
-        "source is not separated; 3 with --by-example)",
+        "clip; where the stem is silent throughout those, the S seconds from where it starts to "
+        "play (see --score-from); one whose stem is silent, or has no such clip before its "
+        "end, is not separated. At least 0.5, no longer than the longest song (default: none, "
+        "so such a source is not separated; 3 with --by-example)",
     )
     group.add_argument(
         "--by-example",
@@ -402,11 +408,17 @@ def _print_report(
         print(f"{len(run.resumed)} estimates were already there and kept (resumed run)")
     if run.remade:
         print(f"{len(run.remade)} estimates had been made with other settings and were made again")
-    if run.unsupported:
-        learned = config.backend == "learned"
+    if run.late_examples:
+        late = ", ".join(f"{key} (at {start:.2f} s)" for key, start in run.late_examples.items())
+        print(f"asked for by a clip from where they start to play, and scored from "
+              f"{args.score_from:g} s after it starts: {late}")  # fmt: skip
+    by_reason: dict[str, list[str]] = {}
+    for key, reason in run.unsupported.items():
+        by_reason.setdefault(reason, []).append(key)
+    for reason, keys in by_reason.items():
+        learned = config.backend == "learned" and reason == pairs.unsupported_reason(config)
         hint = "; --example-seconds S asks for it by its true stem" if learned else ""
-        print(f"not separated ({pairs.unsupported_reason(config)}{hint}): "
-              f"{', '.join(run.unsupported)}")  # fmt: skip
+        print(f"not separated ({reason}{hint}): {', '.join(keys)}")
 
 
 def _write_report(
@@ -424,7 +436,8 @@ def _write_report(
              "jobs": args.jobs,
              "workers": run.workers,
              "threads": run.threads,
-             "unsupported": run.unsupported,
+             "unsupported": list(run.unsupported),
+             "late_examples": run.late_examples,
              "timings": {k: vars(t) for k, t in run.timings.items()}}  # fmt: skip
     scoring.write_report(args.json, run.scores, extra)
 

@@ -502,7 +502,7 @@ def test_source_no_longer_asked_for_is_missing_not_its_old_stem(
     assert [s.status for s in first.scores] == ["ok", "ok"]
     monkeypatch.setattr(evaluation_pairs, "has_prototype", lambda word: False)
     run = evaluation_run.evaluate_set(tiny_set, est, config, store, DRUMS)
-    assert run.unsupported == [f"{song}/drums" for song in SONGS]
+    assert list(run.unsupported) == [f"{song}/drums" for song in SONGS]
     assert [s.status for s in run.scores] == ["missing", "missing"]
     assert all(s.sdri is None and any("no prototype" in n for n in s.notes) for s in run.scores)
 
@@ -796,3 +796,58 @@ def test_an_evaluation_plan_refuses_bad_seconds() -> None:
     for seconds in (-1.0, math.nan, math.inf):
         with pytest.raises(ConfigError, match="score_from must be"):
             evaluation_pairs.EvaluationPlan(score_from=seconds)
+
+
+def _enter_late(set_dir: Path, song: str, source: str, seconds: float) -> float:
+    """Silence a true stem before ``seconds`` (its instrument enters then), and the mix with
+    it; where the stem now starts to play (inf: nowhere)."""
+    stems = set_dir / song / "stems"
+    pcm, rate = soundfile.read(stems / f"{source}.flac", dtype="int16")
+    pcm[: round(seconds * rate)] = 0
+    soundfile.write(stems / f"{source}.flac", pcm, rate, subtype="PCM_16")
+    total = sum(soundfile.read(p, dtype="int16")[0].astype(np.int32) for p in stems.iterdir())
+    soundfile.write(set_dir / song / "mix.flac", total.astype(np.int16), rate, subtype="PCM_16")
+    playing = np.flatnonzero(pcm)
+    return int(playing[0]) / rate if playing.size else math.inf
+
+
+def test_a_source_that_enters_late_is_asked_for_where_it_plays(
+    eval_dir: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A true stem silent in its first S seconds gives the S seconds from where it starts to
+    play as the example, and its pair is scored from --score-from seconds after that clip
+    starts, so the clip is not scored; one with no such clip is not separated, and the rest
+    of the run goes on."""
+    late_set = cut_set(eval_dir / "dev", tmp_path / "set", SONGS, 5.0)
+    plays = _enter_late(late_set, SONGS[0], "strings", 1.5)
+    _enter_late(late_set, SONGS[1], "strings", 4.5)  # 0.5 s left: no 1-s clip
+    est, report = tmp_path / "est", tmp_path / "report.json"
+    args = ["evaluate", str(late_set), "-o", str(est), "--sources", "drums,strings",
+            "--by-example", "strings", "--example-seconds", "1", "--score-from", "1",
+            "--threads", "1", "--model-dir", str(model_dir), "--json", str(report)]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert f"scored from 1 s after it starts: {SONGS[0]}/strings (at {plays:.2f} s)" in out
+    assert (f"not separated (its true stem has no 1 s example clip from where it starts to "
+            f"play to its end): {SONGS[1]}/strings") in out  # fmt: skip
+    recorded = json.loads((est / SONGS[0] / "strings.timing.json").read_text())["recipe"]
+    assert recorded["example"]["start"] == plays and recorded["example"]["end"] == plays + 1
+    data = json.loads(report.read_text())
+    assert data["late_examples"] == {f"{SONGS[0]}/strings": plays}
+    results = {(r["song"], r["source"]): r for r in data["results"]}
+    late = results[SONGS[0], "strings"]
+    rescored = evaluation.score_source(late_set, est, SONGS[0], "strings", plays + 1)
+    assert late["status"] == "ok" and late["si_sdri"] == rescored.si_sdri
+    assert late["n_windows"] == rescored.n_windows == 2  # the 2.5 s after the clip
+    assert any("where it starts to play" in note for note in late["notes"])
+    assert results[SONGS[1], "strings"]["status"] == "missing"
+    for song in SONGS:  # the drums play from the start: scored from 1 s as before
+        rescored = evaluation.score_source(late_set, est, song, "drums", 1.0)
+        assert results[song, "drums"]["si_sdri"] == rescored.si_sdri
+    # A stem silent throughout gives no clip at all.
+    _enter_late(late_set, SONGS[1], "strings", 5.0)
+    plan = evaluation_pairs.EvaluationPlan(("strings",), example_seconds=1.0,
+                                           by_example=("strings",))  # fmt: skip
+    planned = evaluation_pairs.plan_pairs(late_set, est, default_config("learned"), STORE, plan)
+    assert [p.supported for p in planned] == [True, False]
+    assert "silent" in planned[1].why_not and planned[0].scored_from(1.0) == plays + 1

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tagbox_gui.core.audio.atomic import write_atomically
@@ -32,9 +32,8 @@ from tagbox_gui.core.evaluation.pairs import (
     Timing,
     plan_pairs,
     read_timing,
-    unsupported_reason,
 )
-from tagbox_gui.core.evaluation.scoring import PairScore, score_set
+from tagbox_gui.core.evaluation.scoring import PairScore, score_source
 from tagbox_gui.core.evaluation.workers import (
     Progress,
     separate_here,
@@ -109,7 +108,10 @@ class EvaluationRun:
     timings: dict[str, Timing]
     resumed: list[str]  # estimates found on disk and kept
     remade: list[str]  # estimates found on disk but made with other settings, so made again
-    unsupported: list[str]  # sources nothing could ask for (pairs.unsupported_reason)
+    unsupported: dict[str, str]  # pairs nothing could ask for -> why (Pair.why_not)
+    # pairs asked for by a clip of their true stem that does not start at 0 s (the stem is
+    # silent before it) -> where it starts; each is scored from score_from s after that
+    late_examples: dict[str, float] = field(default_factory=dict)
     workers: int = 0  # worker processes started (0: the pairs, if any, were separated here)
     threads: int = 1  # torch threads of each separation
 
@@ -130,23 +132,26 @@ def evaluate_set(
     Estimates already in ``est_dir`` are kept when they were made with the same settings (an
     interrupted run resumes), and made again otherwise; each new one is written atomically.
     Each source uses those of ``config.taggers`` that have a tag for it, else the first of
-    ``plan.fallback`` that has; a source none of them has is reported in ``unsupported`` and
-    scored as missing. A song's stems are written once all its sources are separated, when one
-    of its estimates is new, a stem is missing, or the sharing changed (``plan.shared``,
-    ``plan.refined``, ``plan.alone``: :class:`EvaluationPlan`).
+    ``plan.fallback`` that has; a source none of them has, like one whose true stem yields no
+    example clip (``pairs.plan_pairs``), is reported in ``unsupported`` and scored as missing.
+    A song's stems are written once all its sources are separated, when one of its estimates
+    is new, a stem is missing, or the sharing changed (``plan.shared``, ``plan.refined``,
+    ``plan.alone``: :class:`EvaluationPlan`).
     With ``jobs`` > 1, worker processes separate pairs at once, as many as there are pairs left
     to separate up to ``jobs`` (none when every pair is kept), each with ``job_threads`` torch
     threads (default: this process's threads divided among the workers); the estimates are the
     same as with one job.
     ``progress(key, step)`` is called after every step and once per pair with ``None``.
     The scores cover each song from ``plan.score_from`` seconds on (so an example clip taken
-    from the start of a true stem can be left out of what is scored); the separations always
-    cover the whole song.
+    from the start of a true stem can be left out of what is scored), and a pair asked for by
+    a clip taken further on, where its source starts to play, from ``plan.score_from`` seconds
+    after the clip starts (``Pair.scored_from``; listed in ``late_examples``); the separations
+    always cover the whole song.
     """
     plan = plan or EvaluationPlan()
     if jobs < 1:
         raise ConfigError("jobs must be at least 1")
-    run = EvaluationRun([], {}, [], [], [])
+    run = EvaluationRun([], {}, [], [], {})
     cache = ModelCache()  # the separator of the second look, loaded once
     by_song: dict[str, list[Pair]] = {}
     for pair in plan_pairs(set_dir, est_dir, config, store, plan):
@@ -184,13 +189,27 @@ def evaluate_set(
             made.add(pair.song)
             left[pair.song] -= 1
             render_if_complete(pair.song)
-    run.scores = score_set(set_dir, est_dir, plan.sources, plan.score_from)
-    for i, score in enumerate(run.scores):
-        if f"{score.song}/{score.source}" in run.unsupported:
-            if score.status == "ok":  # a stem an earlier run left: not this run's estimate
-                run.scores[i] = score = PairScore(score.song, score.source, "missing")
-            score.notes.append(f"not separated: {unsupported_reason(config)}")
+    run.scores = [_score(set_dir, est_dir, pair, plan.score_from, run)
+                  for pairs in by_song.values() for pair in pairs]  # fmt: skip
     return run
+
+
+def _score(set_dir: Path, est_dir: Path, pair: Pair, score_from: float,
+           run: EvaluationRun) -> PairScore:  # fmt: skip
+    """The score of one pair from where its scores start (``Pair.scored_from``), missing when
+    it could not be asked for; a late example clip is recorded in ``run``."""
+    start = pair.scored_from(score_from)
+    score = score_source(set_dir, est_dir, pair.song, pair.source, start)
+    if pair.key in run.unsupported:
+        if score.status == "ok":  # a stem an earlier run left: not this run's estimate
+            score = PairScore(pair.song, pair.source, "missing")
+        score.notes.append(f"not separated: {run.unsupported[pair.key]}")
+    elif pair.example_start:
+        run.late_examples[pair.key] = pair.example_start
+        clip = pair.config.example
+        score.notes.append(f"asked for by {clip.start:.2f}-{clip.end:.2f} s of its true stem, "
+                           f"where it starts to play: scored from {start:.2f} s")  # fmt: skip
+    return score
 
 
 class _Mixes:
@@ -215,7 +234,7 @@ def _to_separate(pair: Pair, run: EvaluationRun, progress: Progress | None) -> b
     ``run`` (and reported to ``progress``), and one kept with other settings as made again
     (it stays until its new estimate replaces it: ``pairs.separate_source``)."""
     if not pair.supported:
-        run.unsupported.append(pair.key)
+        run.unsupported[pair.key] = pair.why_not
     elif pair.done:
         run.resumed.append(pair.key)
         if (timing := read_timing(pair.timing)) is not None:

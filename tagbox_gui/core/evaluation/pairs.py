@@ -22,7 +22,7 @@ from tagbox_gui.core.audio.atomic import write_atomically
 from tagbox_gui.core.audio.estimates import ESTIMATE_FORMAT, save_estimate
 from tagbox_gui.core.audio.song import MIN_EXAMPLE_SECONDS, Song
 from tagbox_gui.core.errors import AudioError, ConfigError
-from tagbox_gui.core.evaluation.scoring import list_set, stem_path
+from tagbox_gui.core.evaluation.scoring import list_set, sound_span, stem_path
 from tagbox_gui.core.separation.backends.learned import has_prototype, weights_in_use
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.loading import (
@@ -151,7 +151,8 @@ class EvaluationPlan:
     ``refined`` (``core.separation.refine``). ``alone``: each source is separated as one
     instrument asked for alone is, a single run looked at again beside its helpers if
     ``refined``, its stem not sharing the mixture. ``score_from``: the seconds of each song
-    left out of the scores.
+    left out of the scores, counted from where a pair's example clip starts
+    (:meth:`Pair.scored_from`).
     """
 
     sources: tuple[str, ...] | None = None
@@ -188,8 +189,9 @@ class Pair:
     estimate: Path  # EST/<song>/<source>.wav, the stem that is scored
     config: RunConfig  # the run that separates it
     store: ModelStore  # where the run's model files are (``--model-dir``)
-    supported: bool = True  # False: nothing can ask for this source (no tag, no prototype)
+    supported: bool = True  # False: nothing can ask for this source (``why_not`` says why)
     looks_again: bool = False  # its single run is looked at again beside its helpers, as alone
+    why_not: str = ""  # why it is not supported (no tag, no prototype, no example clip)
 
     @property
     def key(self) -> str:
@@ -208,6 +210,21 @@ class Pair:
     @property
     def taggers(self) -> tuple[TaggerSpec, ...]:
         return self.config.taggers
+
+    @property
+    def example_start(self) -> float:
+        """Where its example clip starts in its true stem, in seconds: 0 for a pair asked for
+        by name, and for one whose stem plays in its first seconds (:func:`plan_pairs`)."""
+        example = self.config.example
+        return (example.start or 0.0) if example is not None else 0.0
+
+    def scored_from(self, score_from: float) -> float:
+        """Where its scores start: ``score_from`` seconds after its example clip does, so that
+        the clip is left out of what is scored wherever it was taken, as one at the start is
+        by a ``score_from`` of its length (a clip taken later starts where the stem starts to
+        play: it is digital silence before, and a window of silent reference is not scored,
+        so nothing else is left out)."""
+        return self.example_start + score_from
 
     @property
     def kept(self) -> bool:
@@ -235,7 +252,15 @@ def plan_pairs(
     A one-pass run of the learned backend needs no tagger: a source is asked for by its
     prototype; when it has none, or is named in ``plan.by_example``, and
     ``plan.example_seconds`` is given, by the first ``plan.example_seconds`` of its true stem
-    (``<song>/stems/<source>.flac`` or ``.wav``) as the example clip. Each run is looked at
+    (``<song>/stems/<source>.flac`` or ``.wav``) as the example clip. Where the stem is
+    silent throughout those seconds (its instrument enters later), the clip is the
+    ``plan.example_seconds`` from where it starts to play (its first sample other than zero),
+    and the pair is scored from ``plan.score_from`` seconds after the clip starts
+    (:meth:`Pair.scored_from`): a ``score_from`` that leaves a clip at the start out of the
+    scores leaves this one out too. A clip at the start that holds any sound stays there, so
+    the runs and scores of a source that plays from the start are those of the plain rule.
+    A pair whose true stem is silent throughout, or has no such clip before its end, is not
+    supported (:attr:`Pair.why_not`), and the other pairs go on. Each run is looked at
     again beside its helpers where the plan says so (:attr:`EvaluationPlan.looks_again`,
     :attr:`Pair.looks_again`).
     """
@@ -247,10 +272,29 @@ def plan_pairs(
                 stem = _true_stem(set_dir, song, source)
                 asked = plan.example_seconds, source in plan.by_example
                 pair_config, supported = _pair_config(config, source, plan.fallback, stem, asked)
+                why_not = "" if supported else unsupported_reason(config)
+                if supported and pair_config.example is not None:
+                    pair_config, why_not = _where_it_plays(pair_config, stem, asked[0])
                 estimate = est_dir / song / f"{source}.wav"
-                pairs.append(Pair(song, source, estimate, pair_config, store, supported,
-                                  plan.looks_again))  # fmt: skip
+                pairs.append(Pair(song, source, estimate, pair_config, store, not why_not,
+                                  plan.looks_again, why_not))  # fmt: skip
     return pairs
+
+
+def _where_it_plays(config: RunConfig, stem: Path, seconds: float) -> tuple[RunConfig, str]:
+    """The run asked for by the first ``seconds`` of ``stem`` (``config.example``), or by the
+    ``seconds`` from where it starts to play where it is silent throughout those; or why no
+    such clip can be taken from it."""
+    plays, length = sound_span(stem)
+    if plays is None:
+        return config, "its true stem is silent, so no example clip can be taken from it"
+    start = 0.0 if plays < seconds else plays
+    if start + seconds > length + 1e-6:
+        return config, (f"its true stem has no {seconds:g} s example clip from where it starts "
+                        "to play to its end")  # fmt: skip
+    if start:
+        config = replace(config, example=Example(str(stem), start, start + seconds))
+    return config, ""
 
 
 def _true_stem(set_dir: Path, song: str, source: str) -> Path:

@@ -233,6 +233,24 @@ def stem_path(set_dir: Path, song: str, source: str) -> Path:
                      "check the set folder")  # fmt: skip
 
 
+def sound_span(path: Path) -> tuple[float | None, float]:
+    """Where an audio file starts to play - its first sample other than zero, in seconds
+    (None: it is all zeros) - and its length, reading it block by block only that far;
+    AudioError naming the file when it cannot be read as audio."""
+    try:
+        with sf.SoundFile(str(path)) as handle:
+            rate, length = handle.samplerate, handle.frames / handle.samplerate
+            read = 0
+            for block in handle.blocks(65_536, dtype="float32", always_2d=True):
+                playing = np.flatnonzero(np.any(block != 0, axis=1))
+                if playing.size:
+                    return (read + int(playing[0])) / rate, length
+                read += len(block)
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise AudioError(f"cannot read {path} ({exc}); check that it is an audio file") from exc
+    return None, length
+
+
 def list_set(set_dir: Path) -> list[tuple[str, tuple[str, ...]]]:
     """(song, sources) of a set, from its manifest or, without one, from its folders."""
     manifest = set_dir / "manifest.json"
