@@ -15,9 +15,10 @@ The loss is minus the mean of the SI-SDR and the SNR of the masked mixture again
 target (see :func:`separation_loss`), so every example weighs the same in dB.
 A ``song_share`` of the examples are whole-song crops (a stem with others of its own song, in
 one key and tempo), the rest remixed across songs.
-Validation: SI-SDR improvement on two fixed sets of mixtures of held-out songs, remixed
-(``si_sdri_prototype``, ``si_sdri_own``) and whole-song (``si_sdri_song_prototype``,
-``si_sdri_song_own``), with the prototype query and with the stem's own query.
+Validation (:mod:`training.validation`): SI-SDR improvement on two fixed sets of mixtures of
+held-out songs, remixed (``si_sdri_prototype``, ``si_sdri_own``) and whole-song
+(``si_sdri_song_prototype``, ``si_sdri_song_own``), with the prototype query and with the
+stem's own query.
 
 Seeded and resumable: every step's batch is drawn from (seed, step) alone (:func:`draw_batch`),
 torch is re-seeded at every step, and every ``--checkpoint-every`` steps ``last.pt`` is written
@@ -57,7 +58,8 @@ from tagbox_gui.core.nets.separator import (
 from training.corpus import split_songs
 from training.grow import load_init
 from training.mixes import Example, MixSampler
-from training.queries import PROTOTYPE_SHARE, QueryBank, load_queries, query_path
+from training.queries import PROTOTYPE_SHARE, QueryBank, query_path
+from training.validation import valid_set, validate
 
 
 @dataclass(frozen=True)
@@ -134,38 +136,6 @@ def separation_loss(net: QuerySeparator, mix: torch.Tensor, target: torch.Tensor
     gain = (si_sdr + snr_weight * snr.clamp(max=30.0)) / (1 + snr_weight)
     loss = torch.where(present, -gain, absent_weight * leak.clamp(min=-30.0))
     return loss.mean() / 10
-
-
-def si_sdr(estimate: np.ndarray, reference: np.ndarray) -> float:
-    """Scale-invariant SDR in dB of one signal."""
-    scale = estimate @ reference / max(reference @ reference, 1e-12)
-    target = scale * reference
-    return 10 * math.log10(
-        max(target @ target, 1e-12) / max((estimate - target) @ (estimate - target), 1e-12)
-    )
-
-
-def validate(net: QuerySeparator, examples: list[Example], queries: dict[str, list[np.ndarray]],
-             prefix: str = "") -> dict[str, float]:  # fmt: skip
-    """Mean SI-SDR improvement (dB) over the non-absent examples for each kind of query.
-
-    Keys: ``si_sdri_<prefix><query kind>``.
-    """
-    net.eval()
-    device = next(net.parameters()).device
-    mix = _tensors(examples)[0].to(device)
-    out: dict[str, float] = {}
-    with torch.no_grad():
-        spec_mix = spectrum(mix)
-        for name, rows in queries.items():
-            mask = net(spec_mix.abs(), torch.from_numpy(np.stack(rows)).to(device))
-            estimate = inverse(mask * spec_mix, mix.shape[1]).cpu().numpy()
-            pairs = zip(estimate, examples, strict=True)
-            gains = [si_sdr(est, e.target) - si_sdr(e.mix, e.target)
-                     for est, e in pairs if e.kind != "absent"]  # fmt: skip
-            out[f"si_sdri_{prefix}{name}"] = float(np.mean(gains))
-    net.train()
-    return out
 
 
 def _describe(examples: list[Example]) -> str:
@@ -254,28 +224,6 @@ def _save_separator(path: Path, net: QuerySeparator, step: int, bank: QueryBank)
     tmp.replace(path)
 
 
-ValidSet = tuple[list[Example], dict[str, list[np.ndarray]]]
-
-
-VALID_SEED = 0
-"""Seed of the validation examples: the same for every run on a corpus, whatever its training
-seed, so that runs of other seeds log comparable validation scores (it was the training seed
-until run v9d; a run of seed 0 draws the same examples as before)."""
-
-
-def _valid_set(corpus: Path, songs: list[str], config: TrainConfig, bank: QueryBank,
-               whole_song: bool = False) -> ValidSet:  # fmt: skip
-    """Fixed validation examples of held-out songs (remixed, or whole-song) and their queries."""
-    rng = np.random.default_rng((VALID_SEED, 1 << 40, 1) if whole_song else (VALID_SEED, 1 << 40))
-    sampler = MixSampler(corpus, songs, config.seconds, rng, p_pair=0.0, p_absent=0.0,
-                         p_song=1.0 if whole_song else 0.0)  # fmt: skip
-    examples = sampler.batch(config.valid_examples)
-    queries = load_queries(corpus, sorted({e.targets[0].song for e in examples}))
-    own = [queries[e.targets[0].song][e.targets[0].index] for e in examples]
-    prototype = [bank.prototypes[e.targets[0].family] for e in examples]
-    return examples, {"prototype": prototype, "own": own}
-
-
 def trim_log(path: Path, step: int) -> None:
     """Keep in the log at ``path`` one record of each step up to ``step``, in order.
 
@@ -354,8 +302,8 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
                          p_solo=config.solo_share, p_refuse=config.refuse_share,
                          p_texture=config.texture, p_look=config.look_share,
                          p_gap=config.gap)  # fmt: skip
-    valid = _valid_set(corpus, valid_songs, config, bank)
-    valid_song = _valid_set(corpus, valid_songs, config, bank, whole_song=True)
+    held_out = (corpus, valid_songs, config.seconds, config.valid_examples, bank)
+    valid, valid_song = valid_set(*held_out), valid_set(*held_out, whole_song=True)
     trim_log(out / "log.jsonl", step)
     log = (out / "log.jsonl").open("a")
     bar = tqdm(total=config.steps, initial=step, desc="train", unit="step")
