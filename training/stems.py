@@ -38,7 +38,7 @@ class Stem:
     ref: StemRef
     data: np.ndarray  # int16 [samples], a row of a memory map
     windows: np.ndarray  # int: first 1-s windows of acceptable crops
-    level_db: float = LEVEL_DB  # RMS (dBFS) over its active 1-s windows: its level in its song
+    level_db: float  # RMS (dBFS) over its active 1-s windows: its level in its song
 
 
 def active_level(levels: list[float]) -> float:
@@ -50,17 +50,15 @@ def active_level(levels: list[float]) -> float:
     return float(10 * np.log10(np.mean(10 ** (db / 10))))
 
 
-def crop_windows(
-    levels: list[float], n_samples: int, crop: int, rate: int = SAMPLE_RATE
-) -> np.ndarray:
+def crop_windows(levels: list[float], n_samples: int, crop: int) -> np.ndarray:
     """First 1-s windows of crops whose every covered window is active.
 
-    A crop starting in window ``w`` covers windows ``w .. w + ceil(crop / rate)``. If no
+    A crop starting in window ``w`` covers windows ``w .. w + ceil(crop / SAMPLE_RATE)``. If no
     start is fully active, the starts with the most active windows (at least half) are kept.
     """
     active = np.asarray(levels, dtype=np.float64) > ACTIVE_DB
-    last_start = (n_samples - crop) // rate
-    span = math.ceil(crop / rate) + 1
+    last_start = (n_samples - crop) // SAMPLE_RATE
+    span = math.ceil(crop / SAMPLE_RATE) + 1
     if last_start < 0 or not active.any():
         return np.zeros(0, dtype=np.int64)
     score = np.array([active[w : w + span].mean() for w in range(last_start + 1)])
