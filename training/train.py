@@ -251,8 +251,9 @@ def trim_log(path: Path, step: int) -> None:
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
-    """Linear warm-up to ``config.lr``, then a cosine down to ``config.lr / 20`` at the end."""
-    warm = min(1.0, (step + 1) / config.warmup)
+    """Linear warm-up to ``config.lr``, then a cosine down to ``config.lr / 20`` at the end
+    (``warmup`` 0: none)."""
+    warm = min(1.0, (step + 1) / max(config.warmup, 1))
     progress = min(1.0, step / max(config.steps, 1))
     return config.lr * warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 

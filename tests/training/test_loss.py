@@ -88,3 +88,9 @@ def test_learning_rate_warms_up_then_decays_on_a_cosine() -> None:
     assert all(a >= b for a, b in itertools.pairwise(rates[99:]))
     assert rates[550] == pytest.approx(1e-3 * (0.05 + 0.95 * 0.5 * (1 + math.cos(0.55 * math.pi))))
     assert learning_rate(config, 1000) == pytest.approx(5e-5)
+
+
+def test_no_warm_up_starts_at_the_full_learning_rate() -> None:
+    config = TrainConfig(steps=1000, lr=1e-3, warmup=0)  # --warmup 0: no warm-up
+    assert learning_rate(config, 0) == pytest.approx(1e-3)
+    assert learning_rate(config, 1000) == pytest.approx(5e-5)
