@@ -94,6 +94,25 @@ class TrainConfig:
     init: str = ""  # weights a new run starts from (save_separator format); "": from scratch
     recipe: int = 2  # 1: the first recipe (energy-floored SI-SDR, lr halved at 80 %), retired
 
+    def __post_init__(self) -> None:
+        """Refuse settings no run can train with (ValueError naming each option)."""
+        least = {"steps": 1, "batch": 1, "width": 1, "checkpoint_every": 1, "valid_every": 1,
+                 "valid_examples": 1, "warmup": 0, "seed": 0, "layers": 0, "band_width": 0,
+                 "hidden": 0, "lr": 0, "query_noise": 0, "eq_db": 0, "snr_weight": 0,
+                 "absent_weight": 0}  # fmt: skip
+        shares = ("prototype_share", "song_share", "timbre", "solo_share", "refuse_share",
+                  "texture", "look_share", "gap")  # fmt: skip
+        problems = [f"--{name} must be at least {low}, not {getattr(self, name)}"
+                    for name, low in least.items() if not getattr(self, name) >= low]  # fmt: skip
+        problems += [f"--{name} must lie in [0, 1], not {getattr(self, name)}"
+                     for name in shares if not 0 <= getattr(self, name) <= 1]  # fmt: skip
+        if not self.seconds > 0:
+            problems.append(f"--seconds must be positive, not {self.seconds}")
+        if self.recipe != 2:
+            problems.append(f"--recipe {self.recipe} is retired: only recipe 2 trains")
+        if problems:
+            raise ValueError("; ".join(p.replace("_", "-") for p in problems))
+
 
 def _tensors(examples: list[Example]) -> tuple[torch.Tensor, torch.Tensor]:
     mix = torch.from_numpy(np.stack([e.mix for e in examples]))
@@ -359,7 +378,13 @@ def main(argv: list[str] | None = None) -> None:
     for name, value in asdict(defaults).items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
     args = parser.parse_args(argv)
-    config = TrainConfig(**{k: getattr(args, k) for k in asdict(defaults)})
+    if args.threads < 1 or args.workers < 0:
+        parser.error(f"--threads must be at least 1 and --workers at least 0, not "
+                     f"{args.threads} and {args.workers}")  # fmt: skip
+    try:
+        config = TrainConfig(**{k: getattr(args, k) for k in asdict(defaults)})
+    except ValueError as exc:
+        parser.error(str(exc))
     path = train(args.corpus, args.out, config, args.threads, args.device, args.workers)
     print(f"separator written to {path}")
 

@@ -1,0 +1,43 @@
+"""What ``python -m training.train`` refuses before it trains (no corpus needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from training.train import TrainConfig, main
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--steps", "-5"], "--steps must be at least 1, not -5"),
+        (["--steps", "0"], "--steps must be at least 1, not 0"),
+        (["--batch", "0"], "--batch must be at least 1, not 0"),
+        (["--checkpoint-every", "0"], "--checkpoint-every must be at least 1"),
+        (["--valid-every", "0"], "--valid-every must be at least 1"),
+        (["--valid-examples", "0"], "--valid-examples must be at least 1"),
+        (["--seed", "-1"], "--seed must be at least 0"),
+        (["--seconds", "0"], "--seconds must be positive"),
+        (["--song-share", "1.5"], "--song-share must lie in [0, 1]"),
+        (["--lr=-1e-3"], "--lr must be at least 0"),
+        (["--recipe", "1"], "--recipe 1 is retired"),
+        (["--threads", "0"], "--threads must be at least 1"),
+        (["--workers", "-2"], "--workers at least 0"),
+    ],
+)
+def test_impossible_settings_are_refused_with_the_option_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--corpus", str(tmp_path), "--out", str(tmp_path / "run"), *options])
+    assert exited.value.code == 2  # argparse's usage error
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_config_of_impossible_settings_names_them_all() -> None:
+    with pytest.raises(ValueError, match=r"--batch must .*; --gap must lie in \[0, 1\]"):
+        TrainConfig(batch=0, gap=-0.1)
+    TrainConfig(warmup=0, layers=0, lr=0.0, gap=1.0)  # the edges are settings a run can have
