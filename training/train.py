@@ -286,10 +286,15 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
     step's batch depends on the seed and the step alone.
     """
     torch.set_num_threads(threads)
-    out.mkdir(parents=True, exist_ok=True)
     train_songs, valid_songs = split_songs(corpus)
+    if not train_songs:
+        raise SystemExit(f"{corpus}: no rendered songs (training.render makes them)")
     train_songs = [s for s in train_songs if query_path(corpus, s).exists()]
     valid_songs = [s for s in valid_songs if query_path(corpus, s).exists()]
+    if not train_songs or not valid_songs:
+        side = "training" if not train_songs else "held-out"
+        raise SystemExit(f"{corpus}: no {side} song with cached queries (training.queries)")
+    out.mkdir(parents=True, exist_ok=True)
     bank = QueryBank(corpus, train_songs)
     torch.manual_seed(config.seed)
     shape = SeparatorShape(

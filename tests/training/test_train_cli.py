@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from training.train import TrainConfig, main
+from training.corpus import split_songs
+from training.queries import query_path
+from training.train import TrainConfig, main, train
+
+TINY = TrainConfig(steps=4, batch=2, seconds=1.0, width=8, layers=1, valid_examples=2)
 
 
 @pytest.mark.parametrize(
@@ -41,3 +46,23 @@ def test_a_config_of_impossible_settings_names_them_all() -> None:
     with pytest.raises(ValueError, match=r"--batch must .*; --gap must lie in \[0, 1\]"):
         TrainConfig(batch=0, gap=-0.1)
     TrainConfig(warmup=0, layers=0, lr=0.0, gap=1.0)  # the edges are settings a run can have
+
+
+def test_a_corpus_without_songs_or_queries_is_refused_before_the_run_starts(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit, match="no rendered songs"):
+        train(tmp_path / "nowhere", out, TINY)  # a mistyped --corpus
+    for song in ("s0-000000", "s0-000001", "s0-000002"):  # rendered, queries not yet cached
+        (tmp_path / "corpus" / "songs" / song).mkdir(parents=True)
+        (tmp_path / "corpus" / "songs" / song / "stems.npy").write_bytes(b"")
+        (tmp_path / "corpus" / "songs" / song / "meta.json").write_text("{}")
+    with pytest.raises(SystemExit, match="no training song with cached queries"):
+        train(tmp_path / "corpus", out, TINY)
+    for song in split_songs(tmp_path / "corpus")[0]:  # the held-out songs' are still missing
+        query_path(tmp_path / "corpus", song).parent.mkdir(exist_ok=True)
+        np.save(query_path(tmp_path / "corpus", song), np.zeros((1, 4), np.float32))
+    with pytest.raises(SystemExit, match="no held-out song with cached queries"):
+        train(tmp_path / "corpus", out, TINY)
+    assert not out.exists()
