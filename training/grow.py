@@ -20,10 +20,10 @@ def load_init(net: QuerySeparator, path: Path) -> None:
     (:func:`widened_blocks`). Either way the network begins as the one it was given.
     """
     given = load_separator(path)[0]
-    state = widened_blocks(given, net)
     try:
+        state = widened_blocks(given, net)
         missing, unexpected = net.load_state_dict(state, strict=False)
-    except RuntimeError as exc:  # a tensor of another size
+    except RuntimeError as exc:  # a tensor of another size (in a widened block too)
         raise SystemExit(f"{path} does not fit this network: {exc}") from exc
     if unexpected or any(not key.startswith(("band.", "blocks.")) for key in missing):
         raise SystemExit(f"{path} does not fit this network: {missing + unexpected}")

@@ -201,6 +201,9 @@ def test_init_widens_blocks_that_give_the_same_masks_until_they_train(
         assert block.out.weight.grad[:, 32:].abs().sum() > 0  # the new backward units
     new_inputs = wide.blocks[0].gru.weight_ih_l0[12:20]  # the reset gate of new units
     assert new_inputs.abs().sum() > 0  # initialised afresh, not zero
+    with pytest.raises(SystemExit, match="does not fit"):  # widened, but of another width
+        load_init(QuerySeparator(SeparatorShape(query_dim=6, width=8, layers=2, hidden=20)),
+                  tmp_path / "narrow.pt")  # fmt: skip
 
 
 def test_a_run_of_the_retired_recipe_is_not_resumed(corpus: Path, tmp_path: Path) -> None:
