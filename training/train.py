@@ -230,9 +230,9 @@ def _save_checkpoint(out: Path, net: QuerySeparator, optimiser: torch.optim.Opti
              "model": model, "best": best}  # fmt: skip
     if step < config.steps:  # a finished run is never resumed (its settings fix its steps)
         state["optimiser"] = optimiser.state_dict()
+    _save_separator(out / "separator.pt", net, step, bank)  # first: last.pt says it is done
     torch.save(state, tmp)
     tmp.replace(out / "last.pt")
-    _save_separator(out / "separator.pt", net, step, bank)
 
 
 def _save_separator(path: Path, net: QuerySeparator, step: int, bank: QueryBank) -> None:

@@ -354,3 +354,28 @@ def test_a_run_stopped_between_checkpoints_resumes_with_an_unbroken_log(
     steps = [json.loads(line)["step"] for line in (tmp_path / "b" / "log.jsonl").open()]
     assert steps == list(range(1, 21))
     assert _losses(tmp_path / "b") == _losses(tmp_path / "a")
+
+
+def test_a_run_stopped_while_writing_its_last_checkpoint_ends_with_its_last_weights(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped between the files of its last checkpoint, a run run again exports the weights
+    of its last step, not those of the checkpoint before."""
+    from training import train as module
+
+    config = replace(TINY, steps=20)
+    original = module._save_separator
+
+    def stopped(path: Path, net: QuerySeparator, step: int, bank: QueryBank) -> None:
+        if path.name == "separator.pt" and step == config.steps:
+            raise KeyboardInterrupt
+        original(path, net, step, bank)
+
+    monkeypatch.setattr(module, "_save_separator", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        train(corpus, tmp_path, config)
+    monkeypatch.setattr(module, "_save_separator", original)
+    net, extra = load_separator(train(corpus, tmp_path, config))
+    final = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert extra["step"] == final["step"] == config.steps
+    assert all(torch.equal(net.state_dict()[k], v) for k, v in final["model"].items())
