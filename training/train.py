@@ -367,6 +367,8 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
             _save_checkpoint(out, net, optimiser, step, config, bank, best)
     bar.close()
     log.close()
+    if not (out / "separator.pt").exists():  # a finished run as committed: last.pt, no export
+        _save_separator(out / "separator.pt", net, step, bank)
     return out / "separator.pt"
 
 

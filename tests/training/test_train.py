@@ -96,6 +96,11 @@ def test_same_seed_same_run_and_resume_is_seamless(corpus: Path, tmp_path: Path)
     assert _losses(tmp_path / "c") == _losses(tmp_path / "a")
     again = torch.load(tmp_path / "c" / "last.pt", weights_only=True)["model"]
     assert all(torch.equal(again[k], v) for k, v in final["model"].items())
+    # A finished run as committed (last.pt and the log, no separator.pt) gets its separator.pt.
+    (tmp_path / "c" / "separator.pt").unlink()
+    net, extra = load_separator(train(corpus, tmp_path / "c", half))
+    assert extra["step"] == 20
+    assert all(torch.equal(net.state_dict()[k], v) for k, v in final["model"].items())
 
 
 def test_workers_draw_the_same_batches(corpus: Path, tmp_path: Path) -> None:
