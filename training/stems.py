@@ -1,9 +1,10 @@
 """A rendered song's stems as the mixture sampler crops them (numpy only).
 
 A stem is cropped only where it is active: every 1-s window a crop covers above
-:data:`ACTIVE_DB`, by the stem's ``rms_db_per_second`` in ``meta.json``. Its level in its song is
-its RMS over those windows. The samples stay in a memory map, so opening a song reads only its
-metadata.
+:data:`ACTIVE_DB`, by the stem's ``rms_db_per_second`` in ``meta.json`` (a stem never that long
+active is cropped where most of a crop is, at least half; :func:`crop_windows`). Its level in its
+song is its RMS over its active windows. The samples stay in a memory map, so opening a song
+reads only its metadata.
 """
 
 from __future__ import annotations
