@@ -21,6 +21,7 @@ import soundfile as sf
 from PySide6.QtCore import QObject, Signal, Slot
 
 from tagbox_gui.core.audio.estimates import judges_quiet
+from tagbox_gui.core.audio.output import speaker_layout
 from tagbox_gui.core.dsp.display import mask_image
 from tagbox_gui.core.errors import UserError
 from tagbox_gui.core.separation.job import (
@@ -249,8 +250,9 @@ class JobView(QObject):
             transport.replace("residual", rest)
         else:
             self.audition_loading.emit()
-            transport.load({"mix": self.song.data, "separated": stem, "residual": rest},
-                           self.song.rate)  # fmt: skip
+            song = self.song
+            transport.load({"mix": song.data, "separated": stem, "residual": rest}, song.rate,
+                           speaker_layout(song.channels, song.format))  # fmt: skip
             transport.set_loop_region(None)
             self._audition_loaded = True
         self.w.statusBar().showMessage(f"Separated: {name}", 5000)

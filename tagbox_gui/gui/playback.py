@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from tagbox_gui.core.audio.output import fold, output_channels
 from tagbox_gui.core.types import Region
 
 try:  # PortAudio missing raises OSError on import; the rest of the app must still run.
@@ -120,6 +121,8 @@ class Player:
             self._max_channels = max_channels or 64
             self.unavailable_reason = ""
         self._stream: Stream | None = None
+        self._originals: dict[str, np.ndarray] = {}  # as loaded: each is folded from these
+        self._layout: tuple[str, ...] | None = None
         self._buffers: dict[str, np.ndarray] = {}
         self._source = ""
         self._active: np.ndarray | None = None  # the buffer the callback reads
@@ -184,21 +187,30 @@ class Player:
         return self._frame / self._rate
 
     # ----- loading -----------------------------------------------------------------------
-    def load(self, sources: Mapping[str, np.ndarray], rate: int) -> None:
+    def load(
+        self,
+        sources: Mapping[str, np.ndarray],
+        rate: int,
+        layout: tuple[str, ...] | None = None,
+    ) -> None:
         """Replace all sources (each ``(frames, channels)`` or ``(frames,)``) at ``rate`` Hz.
 
-        The first source becomes the current one unless the current name is still present.
-        The position is kept when it still lies inside the new material.
+        ``layout`` names the speaker of each channel where known
+        (``core.audio.output.speaker_layout``): a device with fewer channels gets the sources
+        folded down by it (``core.audio.output.fold``). The first source becomes the current
+        one unless the current name is still present. The position is kept when it still lies
+        inside the new material.
         """
         if not sources:
             raise ValueError("load() needs at least one source")
         position = self.position  # in seconds (a pending seek counts): the rate may change
         self.pause()
         self._close_stream()
-        channels = max(_as_2d(data).shape[1] for data in sources.values())
-        self._channels = max(1, min(channels, self._max_channels or channels))
+        self._originals = {name: _own(data) for name, data in sources.items()}
+        self._layout = layout
+        self._channels = output_channels(self._source_channels(), self._max_channels)
         self._rate = int(rate)
-        self._buffers = {name: self._prepare(data) for name, data in sources.items()}
+        self._buffers = {name: self._prepare(data) for name, data in self._originals.items()}
         self._length = max(buf.shape[0] for buf in self._buffers.values())
         if self._source not in self._buffers:
             self._source = next(iter(self._buffers))
@@ -209,7 +221,9 @@ class Player:
 
     def replace(self, name: str, data: np.ndarray) -> None:
         """Swap in new material for one source (e.g. the latest preview) while playing."""
-        buf = self._prepare(data)  # built here, not in the callback
+        original = _own(data)
+        buf = self._prepare(original)  # built here, not in the callback
+        self._originals[name] = original
         self._buffers[name] = buf
         if name == self._source:
             self._active = buf
@@ -222,16 +236,13 @@ class Player:
         self._source = name
         self._active = self._buffers[name]
 
+    def _source_channels(self) -> int:
+        return max(data.shape[1] for data in self._originals.values())
+
     def _prepare(self, data: np.ndarray) -> np.ndarray:
-        """A contiguous float32 copy with exactly the stream's channel count."""
-        data = _as_2d(np.asarray(data, dtype=np.float32))
-        if data.shape[1] == self._channels:
-            return np.ascontiguousarray(data).copy()
-        if data.shape[1] == 1:  # mono preview on a stereo song: same signal on both sides
-            return np.ascontiguousarray(np.repeat(data, self._channels, axis=1))
-        if self._channels == 1:  # more channels than the device has: fold down to mono
-            return np.ascontiguousarray(data.mean(axis=1, keepdims=True))
-        return np.ascontiguousarray(data[:, : self._channels])
+        """The buffer the callback plays: ``data`` with exactly the stream's channel count,
+        folded down where it has more (``core.audio.output.fold``)."""
+        return fold(data, self._channels, self._layout)
 
     # ----- transport ---------------------------------------------------------------------
     def play(self) -> None:
@@ -303,9 +314,10 @@ class Player:
             self.unavailable_reason = reason
             return False
         self._max_channels = channels
-        if self._channels > channels:  # a smaller device than the song was loaded for
-            self._channels = channels
-            self._buffers = {name: self._prepare(buf) for name, buf in self._buffers.items()}
+        wanted = output_channels(self._source_channels(), channels) if self._originals else 1
+        if wanted != self._channels:  # another device than the song was loaded for
+            self._channels = wanted  # folded anew from the originals, not from the last fold
+            self._buffers = {name: self._prepare(data) for name, data in self._originals.items()}
             self._active = self._buffers[self._source]
         return True
 
@@ -405,5 +417,12 @@ def _copy_block(out: np.ndarray, at: int, buf: np.ndarray, pos: int, n: int) -> 
         out[at + have : at + n].fill(0.0)
 
 
-def _as_2d(data: np.ndarray) -> np.ndarray:
-    return data[:, None] if data.ndim == 1 else data
+def _own(data: np.ndarray) -> np.ndarray:
+    """``data`` as read-only float32 ``(frames, channels)`` that no one else can change: a
+    read-only array as it is (a song's data), a writable one copied."""
+    array = np.asarray(data, dtype=np.float32)
+    if array.flags.writeable and np.may_share_memory(array, data):
+        array = array.copy()
+    array = array[:, None] if array.ndim == 1 else array
+    array.flags.writeable = False
+    return array

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QTimer, Slot
 
 from tagbox_gui.core.audio.estimates import judges_quiet
+from tagbox_gui.core.audio.output import speaker_layout
 from tagbox_gui.core.audio.song import Song
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.job import JobPart
@@ -392,7 +393,7 @@ class RunView(QObject):
         """Before any run: the transport plays the song itself."""
         self.offset = 0.0
         transport = self.w.audition.transport
-        transport.load({"mix": song.data}, song.rate)
+        transport.load({"mix": song.data}, song.rate, speaker_layout(song.channels, song.format))
         transport.seek(0.0)  # from its start, not from where the last song was
         transport.set_loop_region(None)
         self.update_can_run()

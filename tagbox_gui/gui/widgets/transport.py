@@ -130,9 +130,15 @@ class TransportPanel(QWidget):
         column.addWidget(self.message_label)
 
     # ----- public ------------------------------------------------------------------------
-    def load(self, sources: Mapping[str, np.ndarray], rate: int) -> None:
-        """Load sources into the player and show them (buttons of absent sources disabled)."""
-        self.player.load(sources, rate)
+    def load(
+        self,
+        sources: Mapping[str, np.ndarray],
+        rate: int,
+        layout: tuple[str, ...] | None = None,
+    ) -> None:
+        """Load sources into the player and show them (buttons of absent sources disabled);
+        ``layout``: their speakers, where known (see :meth:`Player.load`)."""
+        self.player.load(sources, rate, layout)
         if self.loop_button.isChecked():  # loading clears the player's loop: keep looping
             self.player.set_loop(self._loop_region)
         self._sync_sources()

@@ -1,0 +1,108 @@
+"""Fitting audio to an output device: folding down channels the device does not have.
+
+A song with more channels than the device is folded down, never cut: on a mono device every
+channel is averaged; on any other device the song is folded to stereo (played on the device's
+first two channels, its front left and right). Where the file's container defines where each
+channel goes (:func:`speaker_layout`), the fold is the ITU-R BS.775 one: the centre and the
+surrounds go into both front sides 3 dB down, the LFE is left out. Otherwise the first two
+channels are taken as left and right and the others go equally into both. A side whose
+coefficients add up to more than 1 is scaled down until they add up to 1 (as FFmpeg does), so
+the fold never clips what did not clip before, and every source folded the same way keeps the
+same level: the A/B comparison stays fair.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+_WAVE = {  # WAVE's channel-mask order, which FLAC defines for 3 to 8 channels
+    3: ("FL", "FR", "FC"),
+    4: ("FL", "FR", "BL", "BR"),
+    5: ("FL", "FR", "FC", "BL", "BR"),
+    6: ("FL", "FR", "FC", "LFE", "BL", "BR"),
+    7: ("FL", "FR", "FC", "LFE", "BC", "SL", "SR"),
+    8: ("FL", "FR", "FC", "LFE", "BL", "BR", "SL", "SR"),
+}
+_VORBIS = {  # Vorbis I (and Opus's family 1) channel order, as libsndfile decodes OGG
+    3: ("FL", "FC", "FR"),
+    4: ("FL", "FR", "BL", "BR"),
+    5: ("FL", "FC", "FR", "BL", "BR"),
+    6: ("FL", "FC", "FR", "BL", "BR", "LFE"),
+    7: ("FL", "FC", "FR", "SL", "SR", "BC", "LFE"),
+    8: ("FL", "FC", "FR", "SL", "SR", "BL", "BR", "LFE"),
+}
+_LAYOUTS = {"WAV": _WAVE, "WAVEX": _WAVE, "W64": _WAVE, "RF64": _WAVE, "FLAC": _WAVE,
+            "OGG": _VORBIS}  # fmt: skip
+
+_DOWN = 1 / math.sqrt(2)  # -3 dB
+_STEREO = {  # (into left, into right) of each speaker, ITU-R BS.775
+    "FL": (1.0, 0.0),
+    "FR": (0.0, 1.0),
+    "FC": (_DOWN, _DOWN),
+    "LFE": (0.0, 0.0),
+    "BL": (_DOWN, 0.0),
+    "BR": (0.0, _DOWN),
+    "SL": (_DOWN, 0.0),
+    "SR": (0.0, _DOWN),
+    "BC": (0.5, 0.5),  # split between the back sides, then those 3 dB down
+}
+
+
+def speaker_layout(channels: int, container: str) -> tuple[str, ...] | None:
+    """The speaker of each channel of a file of ``channels`` channels in ``container`` (the
+    libsndfile format name, as :attr:`Song.format <tagbox_gui.core.audio.song.Song.format>`
+    gives it), or None where the container does not say (AIFF, say) or there is nothing to
+    fold (mono, stereo)."""
+    return _LAYOUTS.get(container.upper(), {}).get(channels)
+
+
+def output_channels(channels: int, device: int) -> int:
+    """Channels to open on a device of ``device`` output channels (0: not known yet) for audio
+    of ``channels``: all of them where it has as many, else 1 on a mono device and 2 (a fold
+    to stereo) on any other."""
+    if device <= 0 or channels <= device:
+        return channels
+    return 1 if device == 1 else 2
+
+
+def fold_matrix(channels: int, out: int, layout: tuple[str, ...] | None = None) -> np.ndarray:
+    """``(channels, out)`` gains that fold ``channels`` into ``out`` = 1 or 2 (see the module).
+
+    ``layout`` (:func:`speaker_layout`) is used when it names ``channels`` speakers.
+    """
+    if out == 1:
+        return np.full((channels, 1), 1.0 / channels, dtype=np.float32)
+    if out != 2 or channels <= out:
+        raise ValueError(f"cannot fold {channels} channels into {out}")
+    if layout is not None and len(layout) == channels:
+        gains = np.array([_STEREO[speaker] for speaker in layout], dtype=np.float64)
+    else:  # left and right first, then channels of unknown place: into both sides alike
+        gains = np.ones((channels, 2))
+        gains[0, 1] = gains[1, 0] = 0.0
+    sums = gains.sum(axis=0)
+    return (gains / np.maximum(sums, 1.0)).astype(np.float32)
+
+
+def fold(data: np.ndarray, out: int, layout: tuple[str, ...] | None = None) -> np.ndarray:
+    """``data`` ``(frames, channels)`` as ``(frames, out)`` C-contiguous float32: widened
+    (one channel into all), kept, or folded down (:func:`fold_matrix`)."""
+    data = np.asarray(data, dtype=np.float32)
+    data = data[:, None] if data.ndim == 1 else data
+    channels = data.shape[1]
+    if channels == out:
+        return np.ascontiguousarray(data)
+    if channels == 1:  # a mono preview of a stereo song: the same signal on every side
+        return np.ascontiguousarray(np.repeat(data, out, axis=1))
+    if channels < out:  # fewer channels than the stream: the rest stay silent
+        widened = np.zeros((data.shape[0], out), dtype=np.float32)
+        widened[:, :channels] = data
+        return widened
+    matrix = fold_matrix(channels, out, layout)
+    folded = np.zeros((data.shape[0], out), dtype=np.float32)
+    for channel in range(channels):  # channel by channel: no float64 or (frames, channels) copy
+        for side in range(out):
+            if matrix[channel, side]:
+                folded[:, side] += matrix[channel, side] * data[:, channel]
+    return folded

@@ -1,0 +1,70 @@
+"""Audio fitted to an output device: channels folded down, never cut."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tagbox_gui.core.audio.output import fold, fold_matrix, output_channels, speaker_layout
+
+FIVE_ONE = ("FL", "FR", "FC", "LFE", "BL", "BR")
+
+
+def one_speaker(index: int, channels: int = 6, frames: int = 8) -> np.ndarray:
+    data = np.zeros((frames, channels), dtype=np.float32)
+    data[:, index] = 1.0
+    return data
+
+
+def test_layouts_come_from_the_container() -> None:
+    assert speaker_layout(6, "FLAC") == FIVE_ONE
+    assert speaker_layout(6, "WAV") == FIVE_ONE
+    assert speaker_layout(6, "OGG") == ("FL", "FC", "FR", "BL", "BR", "LFE")
+    assert speaker_layout(6, "AIFF") is None
+    assert speaker_layout(2, "WAV") is None
+
+
+def test_devices_get_all_channels_one_or_a_fold_to_stereo() -> None:
+    assert output_channels(2, 8) == 2
+    assert output_channels(6, 0) == 6  # the device is not known yet
+    assert output_channels(2, 1) == 1
+    assert output_channels(6, 2) == 2
+    assert output_channels(8, 6) == 2  # front left and right of any bigger device
+
+
+def test_five_one_keeps_its_centre_and_surrounds_in_stereo() -> None:
+    centre = fold(one_speaker(2), 2, FIVE_ONE)
+    assert centre[0, 0] == pytest.approx(centre[0, 1]) and centre[0, 0] > 0.25
+    left_surround = fold(one_speaker(4), 2, FIVE_ONE)
+    assert left_surround[0, 0] > 0.25 and left_surround[0, 1] == 0.0
+    right = fold(one_speaker(1), 2, FIVE_ONE)
+    assert right[0, 0] == 0.0 and right[0, 1] > 0.4
+    assert not fold(one_speaker(3), 2, FIVE_ONE).any()  # the LFE, as ITU-R BS.775
+    # the ITU proportions: centre and surround 3 dB below the front side
+    assert centre[0, 0] / right[0, 1] == pytest.approx(2**-0.5, rel=1e-5)
+
+
+def test_a_full_scale_fold_does_not_clip() -> None:
+    loud = np.ones((8, 6), dtype=np.float32)
+    for layout in (FIVE_ONE, None):
+        assert np.abs(fold(loud, 2, layout)).max() <= 1.0 + 1e-6
+    assert np.abs(fold(loud, 1)).max() == pytest.approx(1.0)
+    assert np.abs(fold_matrix(8, 2, speaker_layout(8, "FLAC"))).sum(axis=0).max() <= 1 + 1e-6
+
+
+def test_without_a_layout_left_and_right_stay_and_the_rest_goes_to_both() -> None:
+    data = np.stack([np.full(4, v, dtype=np.float32) for v in (0.6, -0.6, 0.3)], axis=1)
+    out = fold(data, 2)
+    np.testing.assert_allclose(out[0], [(0.6 + 0.3) / 2, (-0.6 + 0.3) / 2], rtol=1e-6)
+
+
+def test_mono_is_the_mean_of_the_channels() -> None:
+    stereo = np.stack([np.zeros(4), np.ones(4)], axis=1)
+    np.testing.assert_allclose(fold(stereo, 1)[:, 0], 0.5)
+    np.testing.assert_allclose(fold(one_speaker(2), 1, FIVE_ONE)[:, 0], 1 / 6)
+
+
+def test_fewer_channels_are_widened() -> None:
+    np.testing.assert_array_equal(fold(np.ones(3), 2), np.ones((3, 2)))
+    stereo = np.stack([np.ones(3), 2 * np.ones(3)], axis=1)
+    np.testing.assert_array_equal(fold(stereo, 3)[0], [1, 2, 0])
