@@ -7,7 +7,9 @@ tuple, which is atomic under the GIL. Switching source keeps the position, so mi
 residual can be compared on the same bar. Without PortAudio or without an output device the
 player stays usable as position bookkeeping and says why it cannot play. An output that fails
 (none found, busy, refused, gone while playing) is tried again on the next Play, after PortAudio
-listed the devices anew: a device plugged in or freed meanwhile is then used.
+listed the devices anew: a device plugged in or freed meanwhile is then used. Channels the
+output lacks are folded down; an output that refuses the rate gets the sources converted to its
+own, in a worker thread (``playback_sources``); positions stay in seconds of the song.
 """
 
 from __future__ import annotations
@@ -15,105 +17,42 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from tagbox_gui.core.audio.output import fold, output_channels
+from tagbox_gui.core.audio.output import output_channels
 from tagbox_gui.core.types import Region
-
-try:  # PortAudio missing raises OSError on import; the rest of the app must still run.
-    import sounddevice as _sd
-except OSError:  # pragma: no cover - depends on the machine
-    _sd = None
+from tagbox_gui.gui import output_device
+from tagbox_gui.gui.output_device import Stream, StreamFactory
+from tagbox_gui.gui.playback_sources import Sources
 
 log = logging.getLogger(__name__)
-
-
-class Stream(Protocol):
-    """What the player needs of an output stream (sounddevice.OutputStream fits).
-
-    A ``latency`` attribute (seconds of output the device buffers), where present, is played
-    out in silence after the end before the player stops by itself; without it, none is.
-    """
-
-    active: bool
-
-    def start(self) -> None: ...
-    def stop(self) -> None: ...
-    def close(self) -> None: ...
-
-
-# (rate, channels, callback) -> stream; tests inject a fake one to drive the callback.
-StreamFactory = Callable[[int, int, Callable[..., None]], Stream]
-
-
-# Output buffered ahead, at least. PortAudio's "high" latency is only ~35 ms through ALSA's
-# PulseAudio plugin, which underruns (gaps in the sound) while a separation keeps every core
-# busy; 100 ms rides that out. A switch of source or a seek is heard up to this much later.
-MIN_OUTPUT_LATENCY_S = 0.1
-
-
-def _sounddevice_factory(rate: int, channels: int, callback: Callable[..., None]) -> Stream:
-    high = float(_sd.query_devices(kind="output")["default_high_output_latency"])
-    return _sd.OutputStream(
-        samplerate=rate,
-        channels=channels,
-        dtype="float32",
-        callback=callback,
-        latency=max(MIN_OUTPUT_LATENCY_S, high),
-    )
-
-
-def _probe_output() -> tuple[int, str]:
-    """(max output channels, reason) of the default output device; 0 channels if none."""
-    if _sd is None:
-        return 0, "Playback is off because the PortAudio library is missing (libportaudio2)."
-    try:
-        info = _sd.query_devices(kind="output")
-        channels = int(info["max_output_channels"])
-    except Exception:  # PortAudioError or ValueError when there is no default output
-        channels = 0
-    if channels <= 0:
-        return 0, "Playback is off because no audio output device was found."
-    return channels, ""
-
-
-def _rescan_output() -> tuple[int, str]:
-    """Make PortAudio list the devices anew, then probe the default output (see _probe_output).
-
-    PortAudio lists the devices once, when it is initialized: a device plugged in later, or a
-    new default, is seen only after it is terminated and initialized again (sounddevice's
-    maintainer gives these two calls for it). No stream may be open meanwhile; the player's is
-    closed. It takes milliseconds to a few tenths of a second, once per Play after a failure.
-    """
-    if _sd is None:
-        return _probe_output()
-    try:
-        if _sd._initialized:
-            _sd._terminate()
-        _sd._initialize()
-    except Exception:  # PortAudioError: keep what PortAudio lists now, if anything
-        log.warning("cannot make PortAudio list the audio devices anew", exc_info=True)
-    return _probe_output()
 
 
 class Player:
     """Plays one of several equally long sources and switches between them without a gap.
 
     ``stream_factory`` opens the output stream; by default a sounddevice ``OutputStream`` on
-    the default device. ``max_channels`` caps the channels of the stream (the device's limit).
+    the default device. ``max_channels`` caps the channels of the stream (the device's limit);
+    ``device_rate`` is the rate tried when the factory refuses the sources' own.
     """
 
     def __init__(
-        self, stream_factory: StreamFactory | None = None, max_channels: int | None = None
+        self,
+        stream_factory: StreamFactory | None = None,
+        max_channels: int | None = None,
+        device_rate: int | None = None,
     ) -> None:
         self._rescan: Callable[[], tuple[int, str]] | None = None
+        self._device_rate: Callable[[], int | None] = lambda: device_rate
         if stream_factory is None:
-            channels, reason = _probe_output()
+            device = output_device
+            self._device_rate = device.default_rate
+            channels, reason = device.probe_output()
             # Without PortAudio nothing can play; without a device, the next Play looks again.
-            self._factory: StreamFactory | None = _sounddevice_factory if _sd else None
-            self._rescan = _rescan_output
+            self._factory: StreamFactory | None = device.sounddevice_factory if device._sd else None
+            self._rescan = device.rescan_output
             self._max_channels = channels
             self.unavailable_reason = reason
         else:
@@ -121,8 +60,9 @@ class Player:
             self._max_channels = max_channels or 64
             self.unavailable_reason = ""
         self._stream: Stream | None = None
-        self._originals: dict[str, np.ndarray] = {}  # as loaded: each is folded from these
-        self._layout: tuple[str, ...] | None = None
+        self._sources = Sources()  # as loaded: the buffers are made from these
+        self._start_when_converted = False
+        self.note = ""  # what the player is doing meanwhile, e.g. converting the rate
         self._buffers: dict[str, np.ndarray] = {}
         self._source = ""
         self._active: np.ndarray | None = None  # the buffer the callback reads
@@ -193,41 +133,29 @@ class Player:
         rate: int,
         layout: tuple[str, ...] | None = None,
     ) -> None:
-        """Replace all sources (each ``(frames, channels)`` or ``(frames,)``) at ``rate`` Hz.
+        """Replace all sources (each ``(frames, channels)`` or ``(frames,)``) at ``rate`` Hz;
+        ``layout``: the speakers of their channels where known (``core.audio.output``).
 
-        ``layout`` names the speaker of each channel where known
-        (``core.audio.output.speaker_layout``): a device with fewer channels gets the sources
-        folded down by it (``core.audio.output.fold``). The first source becomes the current
-        one unless the current name is still present. The position is kept when it still lies
-        inside the new material.
+        The first source becomes the current one unless the current name is still present.
+        The position is kept when it still lies inside the new material.
         """
         if not sources:
             raise ValueError("load() needs at least one source")
-        position = self.position  # in seconds (a pending seek counts): the rate may change
         self.pause()
         self._close_stream()
-        self._originals = {name: _own(data) for name, data in sources.items()}
-        self._layout = layout
-        self._channels = output_channels(self._source_channels(), self._max_channels)
-        self._rate = int(rate)
-        self._buffers = {name: self._prepare(data) for name, data in self._originals.items()}
-        self._length = max(buf.shape[0] for buf in self._buffers.values())
-        if self._source not in self._buffers:
-            self._source = next(iter(self._buffers))
-        self._active = self._buffers[self._source]
+        self._sources.load(sources, rate, layout)
+        self._start_when_converted, self.note = False, ""
         self._loop = None
-        self._frame = min(round(position * self._rate), self._length)
-        self._seek_done = self._seek[0]
+        self._make_buffers(output_channels(self._sources.channels, self._max_channels))
 
     def replace(self, name: str, data: np.ndarray) -> None:
         """Swap in new material for one source (e.g. the latest preview) while playing."""
-        original = _own(data)
-        buf = self._prepare(original)  # built here, not in the callback
-        self._originals[name] = original
-        self._buffers[name] = buf
-        if name == self._source:
-            self._active = buf
-        self._length = max(self._length, buf.shape[0])
+        self._sources.put(name, data)
+        rate = self._sources.converting or self._rate
+        if rate != self._sources.rate:  # played converted to the output's rate
+            self._sources.convert([name], self._channels, rate)
+            return  # swapped in once converted (poll)
+        self._install({name: self._sources.buffer(name, self._channels)})
 
     def set_source(self, name: str) -> None:
         """Listen to another source from the same position."""
@@ -236,13 +164,62 @@ class Player:
         self._source = name
         self._active = self._buffers[name]
 
-    def _source_channels(self) -> int:
-        return max(data.shape[1] for data in self._originals.values())
+    def _make_buffers(self, channels: int) -> None:
+        """All buffers anew from the sources, for ``channels`` channels at their own rate.
+        Only while no stream is open."""
+        self._sources.cancel()
+        self._channels = channels
+        names = self._sources.originals
+        buffers = {name: self._sources.buffer(name, channels) for name in names}
+        self._set_buffers(buffers, self._sources.rate)
 
-    def _prepare(self, data: np.ndarray) -> np.ndarray:
-        """The buffer the callback plays: ``data`` with exactly the stream's channel count,
-        folded down where it has more (``core.audio.output.fold``)."""
-        return fold(data, self._channels, self._layout)
+    def _set_buffers(self, buffers: dict[str, np.ndarray], rate: int) -> None:
+        """Play ``buffers`` (every source) at ``rate``, keeping the position (a pending seek
+        counts) and the loop in seconds. Only while no stream is open."""
+        position, loop = self.position, self.loop
+        self._rate, self._buffers = rate, buffers
+        if self._source not in buffers:
+            self._source = next(iter(buffers))
+        self._active = buffers[self._source]
+        self._length = max(buf.shape[0] for buf in buffers.values())
+        self._frame = min(round(position * rate), self._length)
+        self._seek_done = self._seek[0]
+        self._loop = None
+        self.set_loop(loop)
+
+    def _install(self, buffers: dict[str, np.ndarray]) -> None:
+        """Swap in buffers at the current rate (the callback goes on with the new ones)."""
+        self._buffers.update(buffers)
+        self._active = self._buffers.get(self._source, self._active)
+        self._length = max(buf.shape[0] for buf in self._buffers.values())
+
+    @property
+    def starting(self) -> bool:
+        """True while Play waits for the sources converted to the output's rate."""
+        return self._start_when_converted
+
+    def poll(self) -> bool:
+        """Take the buffers converted in the worker thread, once all are; then play if Play
+        was pressed meanwhile. Call it often (the transport does, ~30 times a second); True
+        when something changed (playing, the reason, the sources, the duration)."""
+        try:
+            converted = self._sources.converted()
+        except Exception as exc:  # MemoryError, say: said like any other failure to play
+            self._start_when_converted, self.note = False, ""
+            self._fail(f"the audio could not be converted to the output's rate: {exc}")
+            return True
+        if converted is None:
+            return False
+        rate, buffers = converted
+        if rate != self._rate:  # every source, made because the output refused their rate
+            self._set_buffers(buffers, rate)
+        else:
+            self._install(buffers)
+        self.note = ""
+        if self._start_when_converted:
+            self._start_when_converted = False
+            self.play()
+        return True
 
     # ----- transport ---------------------------------------------------------------------
     def play(self) -> None:
@@ -257,12 +234,16 @@ class Player:
         if self._loop is None and self.position >= self.duration:
             self.seek(0.0)
         if self._stream is None:
+            if (self._sources.converting or self._rate) != self._rate:
+                self._start_when_converted = True  # plays once converted (poll)
+                return
             if self.unavailable_reason and not self._look_for_output():
                 return
             try:
                 stream = self._factory(self._rate, self._channels, self.callback)
             except Exception as exc:  # e.g. the device refuses this rate or channel count
-                self._fail(f"the output refused: {exc}")
+                if not self._convert_for_output():
+                    self._fail(f"the output refused: {exc}")
                 return
             self._stream = stream
             self._drain = math.ceil(float(getattr(stream, "latency", 0.0)) * self._rate)
@@ -278,7 +259,8 @@ class Player:
         self.unavailable_reason = ""
 
     def pause(self) -> None:
-        """Stop playing and keep the position."""
+        """Stop playing (or waiting to play) and keep the position."""
+        self._start_when_converted = False
         if self._close_if_aborted():
             return
         self._playing = False
@@ -314,11 +296,27 @@ class Player:
             self.unavailable_reason = reason
             return False
         self._max_channels = channels
-        wanted = output_channels(self._source_channels(), channels) if self._originals else 1
+        wanted = output_channels(self._sources.channels, channels)
         if wanted != self._channels:  # another device than the song was loaded for
-            self._channels = wanted  # folded anew from the originals, not from the last fold
-            self._buffers = {name: self._prepare(data) for name, data in self._originals.items()}
-            self._active = self._buffers[self._source]
+            self._make_buffers(wanted)  # folded anew from the originals, not from the last fold
+        return True
+
+    def _convert_for_output(self) -> bool:
+        """After the output refused to open: whether it opens at its own default rate. Then
+        the sources are converted to that rate in the worker thread, and play once they are
+        (:meth:`poll`)."""
+        rate = self._device_rate()
+        if not rate or rate == self._rate:
+            return False
+        try:
+            self._factory(rate, self._channels, self.callback).close()
+        except Exception:  # it refuses that rate too: the first reason is the one to say
+            return False
+        log.info("the output takes %d Hz, not %d Hz: converting to it", rate, self._rate)
+        self._sources.convert(self._sources.originals, self._channels, rate)
+        self._start_when_converted, self.unavailable_reason = True, ""
+        self.note = (f"Converting the audio to {rate / 1000:g} kHz for the output, which does "
+                     f"not take {self._sources.rate / 1000:g} kHz…")  # fmt: skip
         return True
 
     def _fail(self, why: str) -> None:
@@ -327,7 +325,7 @@ class Player:
         self.unavailable_reason = f"Playback is off because {why.rstrip('. ')}."
 
     def toggle(self) -> None:
-        if self.playing:
+        if self.playing or self.starting:
             self.pause()
         else:
             self.play()
@@ -415,14 +413,3 @@ def _copy_block(out: np.ndarray, at: int, buf: np.ndarray, pos: int, n: int) -> 
         out[at : at + have] = buf[pos : pos + have]
     if have < n:
         out[at + have : at + n].fill(0.0)
-
-
-def _own(data: np.ndarray) -> np.ndarray:
-    """``data`` as read-only float32 ``(frames, channels)`` that no one else can change: a
-    read-only array as it is (a song's data), a writable one copied."""
-    array = np.asarray(data, dtype=np.float32)
-    if array.flags.writeable and np.may_share_memory(array, data):
-        array = array.copy()
-    array = array[:, None] if array.ndim == 1 else array
-    array.flags.writeable = False
-    return array

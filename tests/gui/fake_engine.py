@@ -130,6 +130,8 @@ class FakeSoundDevice:
     ``channels`` is what the machine has now (0: no output device); like PortAudio, the
     module lists the machine as it was when it was last initialized (``_initialize``).
     ``busy`` streams to come fail to start (the device is taken by another program).
+    ``rates``, where given, are the only rates a stream opens at; ``default_rate`` is the
+    device's own.
     """
 
     PortAudioError = FakePortAudioError
@@ -140,6 +142,8 @@ class FakeSoundDevice:
         self._initialized = 1
         self.initializations = 0
         self.busy = 0
+        self.rates: set[int] | None = None
+        self.default_rate = 48_000
         self.streams: list[FakeStream] = []
 
     def _terminate(self) -> None:
@@ -156,11 +160,17 @@ class FakeSoundDevice:
         assert kind == "output"
         if not self.listed:
             raise FakePortAudioError("Error querying device -1")
-        return {"max_output_channels": self.listed, "default_high_output_latency": 0.04}
+        return {
+            "max_output_channels": self.listed,
+            "default_high_output_latency": 0.04,
+            "default_samplerate": float(self.default_rate),
+        }
 
     def OutputStream(self, samplerate, channels, dtype, callback, latency) -> FakeStream:
         if not self.listed or channels > self.listed:
             raise FakePortAudioError("Invalid number of channels [PaErrorCode -9998]")
+        if self.rates is not None and samplerate not in self.rates:
+            raise FakePortAudioError("Invalid sample rate [PaErrorCode -9997]")
         sound = self
 
         class Stream(FakeStream):

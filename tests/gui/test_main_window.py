@@ -330,9 +330,9 @@ def test_jukebox_licence_is_shown_before_the_first_export(
 def test_without_portaudio_playback_is_off_and_the_rest_works(
     qtbot, model_dir, settings, song_path, monkeypatch
 ) -> None:
-    import tagbox_gui.gui.playback as playback
+    from tagbox_gui.gui import output_device
 
-    monkeypatch.setattr(playback, "_sd", None)
+    monkeypatch.setattr(output_device, "_sd", None)
     window = MainWindow(ModelStore(model_dir), settings)
     qtbot.addWidget(window)
     window.run_view.engine_run = lambda c, s, st, ca: fake_run(

@@ -196,9 +196,9 @@ def test_load_closes_the_old_stream(player: Player) -> None:
 
 
 def test_unavailable_player_is_a_safe_no_op(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tagbox_gui.gui import playback
+    from tagbox_gui.gui import output_device
 
-    monkeypatch.setattr(playback, "_sd", FakeSoundDevice(channels=0))
+    monkeypatch.setattr(output_device, "_sd", FakeSoundDevice(channels=0))
     p = Player()
     reason = "Playback is off because no audio output device was found."
     assert not p.available and p.unavailable_reason == reason
@@ -216,9 +216,9 @@ def test_unavailable_player_is_a_safe_no_op(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_without_portaudio_play_is_never_tried(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tagbox_gui.gui import playback
+    from tagbox_gui.gui import output_device
 
-    monkeypatch.setattr(playback, "_sd", None)
+    monkeypatch.setattr(output_device, "_sd", None)
     p = Player()
     assert not p.available and not p.can_try and "PortAudio" in p.unavailable_reason
     p.load({"mix": ramp(1000)}, RATE)
@@ -230,10 +230,10 @@ def test_a_device_plugged_in_after_the_start_plays_on_the_next_play(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """No output at the start; headphones plugged in: Play lists the devices anew and plays."""
-    from tagbox_gui.gui import playback
+    from tagbox_gui.gui import output_device
 
     sound = FakeSoundDevice(channels=0)
-    monkeypatch.setattr(playback, "_sd", sound)
+    monkeypatch.setattr(output_device, "_sd", sound)
     p = Player()
     p.load({"mix": ramp(1000)}, RATE)
     p.seek(0.25)
@@ -254,11 +254,11 @@ def test_a_device_plugged_in_after_the_start_plays_on_the_next_play(
 
 
 def test_a_busy_device_is_tried_again_on_the_next_play(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tagbox_gui.gui import playback
+    from tagbox_gui.gui import output_device
 
     sound = FakeSoundDevice(channels=2)
     sound.busy = 2
-    monkeypatch.setattr(playback, "_sd", sound)
+    monkeypatch.setattr(output_device, "_sd", sound)
     p = Player()
     assert p.available
     p.load({"mix": ramp(1000)}, RATE)
@@ -280,10 +280,10 @@ def test_a_smaller_device_found_on_a_retry_gets_the_song_folded(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Loaded while no device was there (no channel limit known), played on a mono one."""
-    from tagbox_gui.gui import playback
+    from tagbox_gui.gui import output_device
 
     sound = FakeSoundDevice(channels=0)
-    monkeypatch.setattr(playback, "_sd", sound)
+    monkeypatch.setattr(output_device, "_sd", sound)
     p = Player()
     stereo = np.stack([np.zeros(10), np.ones(10)], axis=1).astype(np.float32)
     p.load({"mix": stereo, "separated": stereo}, 8000)
@@ -301,10 +301,10 @@ def test_a_stream_aborted_while_playing_is_replaced_on_the_next_play(
 ) -> None:
     """The device went away mid-play (PortAudio aborts the stream): the player says so, and
     the next Play opens a new stream on the default output as listed then."""
-    from tagbox_gui.gui import playback
+    from tagbox_gui.gui import output_device
 
     sound = FakeSoundDevice(channels=2)
-    monkeypatch.setattr(playback, "_sd", sound)
+    monkeypatch.setattr(output_device, "_sd", sound)
     p = Player()
     p.load({"mix": ramp(1000)}, RATE)
     p.play()

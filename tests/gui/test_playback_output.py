@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
 from tagbox_gui.core.audio.output import speaker_layout
+from tagbox_gui.core.types import Region
 from tagbox_gui.gui.playback import Player
 from tests.gui.fake_engine import FakeSoundDevice, FakeStream
 
@@ -31,10 +34,10 @@ def fake_player(max_channels: int) -> Player:
 
 @pytest.fixture
 def sound(monkeypatch: pytest.MonkeyPatch) -> FakeSoundDevice:
-    from tagbox_gui.gui import playback
+    from tagbox_gui.gui import output_device
 
     device = FakeSoundDevice(channels=2)
-    monkeypatch.setattr(playback, "_sd", device)
+    monkeypatch.setattr(output_device, "_sd", device)
     return device
 
 
@@ -97,3 +100,100 @@ def test_a_smaller_device_on_a_retry_gets_the_song_folded(sound: FakeSoundDevice
     p.set_source("separated")
     np.testing.assert_allclose(sound.streams[-1].pull(3)[:, 0], 0.2, rtol=1e-6)
     p.close()
+
+
+# ----- an output that does not take the song's rate ------------------------------------------
+SONG_RATE, DEVICE_RATE = 96_000, 48_000
+
+
+def sine(seconds: float, rate: int, start: float = 0.0, hz: float = 440.0) -> np.ndarray:
+    t = start + np.arange(round(seconds * rate)) / rate
+    return (0.5 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+
+
+def converted(p: Player, timeout: float = 20.0) -> None:
+    """Wait until the player took the audio converted in the worker thread."""
+    deadline = time.monotonic() + timeout
+    while not p.poll():
+        assert time.monotonic() < deadline, "the conversion did not end"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def takes_48k(sound: FakeSoundDevice) -> FakeSoundDevice:
+    sound.rates, sound.default_rate = {DEVICE_RATE}, DEVICE_RATE
+    return sound
+
+
+def test_a_refused_rate_plays_converted_to_the_devices_in_song_time(takes_48k) -> None:
+    p = Player()
+    p.load({"mix": np.stack([sine(2.0, SONG_RATE)] * 2, axis=1)}, SONG_RATE)
+    p.seek(0.25)
+    p.set_loop(Region(0.25, 1.5))
+    p.play()  # returns at once: the conversion runs in a worker thread
+    assert not p.playing and p.starting and p.unavailable_reason == ""
+    assert "48 kHz" in p.note and "96 kHz" in p.note
+    converted(p)
+    stream = takes_48k.streams[-1]
+    assert p.playing and not p.starting and p.note == "" and stream.rate == DEVICE_RATE
+    assert p.position == pytest.approx(0.25) and p.duration == pytest.approx(2.0)
+    assert p.loop == Region(pytest.approx(0.25), pytest.approx(1.5))
+    block = stream.pull(4800)
+    assert p.position == pytest.approx(0.35)  # seconds of the song, not frames of the device
+    np.testing.assert_allclose(block[:, 0], sine(0.1, DEVICE_RATE, start=0.25), atol=2e-3)
+    p.close()
+
+
+def test_material_replaced_at_the_devices_rate_is_converted_too(takes_48k) -> None:
+    p = Player()
+    p.load({"mix": sine(1.0, SONG_RATE), "separated": sine(1.0, SONG_RATE)}, SONG_RATE)
+    p.play()
+    converted(p)
+    p.set_source("separated")
+    stream = takes_48k.streams[-1]
+    stream.pull(4800)
+    p.replace("separated", sine(1.0, SONG_RATE, hz=880.0))  # the next preview
+    converted(p)
+    assert p.playing and stream.active  # no gap: the stream went on
+    block = stream.pull(480)[:, 0]
+    np.testing.assert_allclose(block, sine(0.01, DEVICE_RATE, start=0.1, hz=880.0), atol=2e-3)
+    p.close()
+
+
+def test_pause_while_converting_does_not_start_it_later(takes_48k) -> None:
+    p = Player()
+    p.load({"mix": sine(1.0, SONG_RATE)}, SONG_RATE)
+    p.toggle()
+    assert p.starting
+    p.toggle()  # changed one's mind
+    assert not p.starting
+    converted(p)
+    assert not p.playing
+    p.play()  # the converted audio is kept: plays at once
+    assert p.playing and takes_48k.streams[-1].rate == DEVICE_RATE
+    p.close()
+
+
+def test_an_output_that_refuses_its_own_rate_too_says_why(takes_48k) -> None:
+    takes_48k.rates = set()
+    p = Player()
+    p.load({"mix": sine(1.0, SONG_RATE)}, SONG_RATE)
+    p.play()
+    assert not p.playing and not p.starting
+    assert p.unavailable_reason == (
+        "Playback is off because the output refused: Invalid sample rate [PaErrorCode -9997]."
+    )
+
+
+def test_the_transport_says_it_converts_then_plays(qtbot, takes_48k) -> None:
+    from tagbox_gui.gui.widgets.transport import TransportPanel
+
+    panel = TransportPanel(Player())
+    qtbot.addWidget(panel)
+    panel.load({"mix": sine(1.0, SONG_RATE)}, SONG_RATE)
+    panel.toggle()
+    assert panel.message_label.text().startswith("Converting the audio to 48 kHz")
+    assert panel.play_button.accessibleName() == "Pause"  # Play was pressed: it will play
+    qtbot.waitUntil(lambda: panel.player.playing, timeout=20_000)
+    assert panel.message_label.text() == "" and panel.play_button.accessibleName() == "Pause"
+    panel.player.close()

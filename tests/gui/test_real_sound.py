@@ -20,7 +20,7 @@ import soundfile as sf
 from PySide6.QtCore import Qt
 from scipy.signal import correlate
 
-from tagbox_gui.gui import playback
+from tagbox_gui.gui import output_device
 from tagbox_gui.gui.playback import Player
 from tagbox_gui.gui.widgets.transport import TransportPanel
 from tests.gui.fake_engine import FakeStream
@@ -49,7 +49,7 @@ def sound_server(tmp_path: Path) -> Iterator[SoundServer]:
 @pytest.fixture
 def transport(qtbot, sound_server: SoundServer) -> Iterator[TransportPanel]:
     """The app's transport on a Player that probed the (now null-sink) default output."""
-    assert playback._sd is not None, "PortAudio (libportaudio2) is missing"
+    assert output_device._sd is not None, "PortAudio (libportaudio2) is missing"
     player = Player()
     assert player.available, player.unavailable_reason
     panel = TransportPanel(player)

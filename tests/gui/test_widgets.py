@@ -397,9 +397,9 @@ def test_transport_seek_loop_and_slider(qtbot, panel: TransportPanel) -> None:
 
 
 def test_transport_without_audio_still_tracks_position(qtbot, monkeypatch) -> None:
-    from tagbox_gui.gui import playback
+    from tagbox_gui.gui import output_device
 
-    monkeypatch.setattr(playback, "_sd", FakeSoundDevice(channels=0))
+    monkeypatch.setattr(output_device, "_sd", FakeSoundDevice(channels=0))
     panel = shown(qtbot, TransportPanel(Player()), 900, 80)
     song = make_song()
     panel.load({"mix": song.data}, song.rate)
@@ -450,10 +450,10 @@ def test_an_output_that_cannot_open_says_why_once(qtbot) -> None:
 
 def test_play_tries_a_failed_output_again_and_the_message_goes(qtbot, monkeypatch) -> None:
     """Headphones plugged in after the output failed: the next Play plays, the message goes."""
-    from tagbox_gui.gui import playback
+    from tagbox_gui.gui import output_device
 
     sound = FakeSoundDevice(channels=0)
-    monkeypatch.setattr(playback, "_sd", sound)
+    monkeypatch.setattr(output_device, "_sd", sound)
     panel = shown(qtbot, TransportPanel(Player()), 900, 80)
     song = make_song()
     panel.load({"mix": song.data}, song.rate)

@@ -1,4 +1,5 @@
-"""Fitting audio to an output device: folding down channels the device does not have.
+"""Fitting audio to an output device: channels it does not have folded down, a rate it does
+not take converted (:func:`resample`).
 
 A song with more channels than the device is folded down, never cut: on a mono device every
 channel is averaged; on any other device the song is folded to stereo (played on the device's
@@ -106,3 +107,18 @@ def fold(data: np.ndarray, out: int, layout: tuple[str, ...] | None = None) -> n
             if matrix[channel, side]:
                 folded[:, side] += matrix[channel, side] * data[:, channel]
     return folded
+
+
+def resample(data: np.ndarray, rate: int, new_rate: int) -> np.ndarray:
+    """``data`` ``(frames, channels)`` at ``rate`` as C-contiguous float32 at ``new_rate``,
+    as long in seconds (``ceil(frames * new_rate / rate)`` frames): a polyphase Kaiser-windowed
+    sinc filter at the exact ratio, channel by channel. About a second per channel of a
+    5 minute song: call it off the GUI thread."""
+    from scipy.signal import resample_poly  # imported here: scipy.signal takes ~1 s
+
+    common = math.gcd(rate, new_rate)
+    up, down = new_rate // common, rate // common
+    out = np.empty((-(-data.shape[0] * up // down), data.shape[1]), dtype=np.float32)
+    for channel in range(data.shape[1]):
+        out[:, channel] = resample_poly(data[:, channel], up, down)
+    return out

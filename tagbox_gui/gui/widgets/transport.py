@@ -203,7 +203,10 @@ class TransportPanel(QWidget):
         self.position_label.setText(self._time_text(value / 1000.0))
 
     def _on_timer_timeout(self) -> None:
-        if self._shows_playing != self.player.playing:
+        if self.player.poll():  # converted for the output's rate: the length may differ a bit
+            self._sync_sources()
+            self._show_available()
+        if self._shows_playing != self._wants_to_play():
             if self._shows_playing:  # it reached the end, or the output failed: release it
                 self.player.pause()
             self._show_playing()
@@ -226,13 +229,18 @@ class TransportPanel(QWidget):
         can_try = self.player.can_try
         if reason and can_try:
             reason = f"{reason} {RETRY_HINT}"
-        self.message_label.setText(reason)
-        self.message_label.setVisible(bool(reason))
+        text = reason or self.player.note  # e.g. converting the audio for the output's rate
+        self.message_label.setText(text)
+        self.message_label.setVisible(bool(text))
         self.play_button.setEnabled(can_try)
         self.play_button.setToolTip(reason or PLAY_TIP)
 
+    def _wants_to_play(self) -> bool:
+        """Playing, or about to once the audio is converted for the output."""
+        return self.player.playing or self.player.starting
+
     def _show_playing(self) -> None:
-        self._shows_playing = self.player.playing
+        self._shows_playing = self._wants_to_play()
         self.play_button.setIcon(self._pause_icon if self._shows_playing else self._play_icon)
         self.play_button.setAccessibleName("Pause" if self._shows_playing else "Play")
 
