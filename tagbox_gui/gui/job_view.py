@@ -86,13 +86,11 @@ def _update(event: JobEvent) -> JobUpdate:
 class JobView(QObject):
     """Starts jobs and routes their progress and results to the window's views.
 
-    ``stem_loaded(str)`` fires when the stem of that name is playing in the transport;
-    ``audition_loading()`` just before the transport is loaded with the whole song (and the
-    stems against it), whose material then starts at 0 s of the song.
+    ``stem_loaded(str)`` fires when the stem of that name is playing in the transport
+    (against the whole song, whose material starts at 0 s of the song).
     """
 
     stem_loaded = Signal(str)
-    audition_loading = Signal()
     _stem_read = Signal(int, str, object, object)  # serial, name, stem or None, rest or why
 
     def __init__(self, window: RunWindow, cache: ModelCache) -> None:
@@ -249,7 +247,6 @@ class JobView(QObject):
             transport.replace("separated", stem)  # the position is kept
             transport.replace("residual", rest)
         else:
-            self.audition_loading.emit()
             song = self.song
             transport.load({"mix": song.data, "separated": stem, "residual": rest}, song.rate,
                            speaker_layout(song.channels, song.format))  # fmt: skip

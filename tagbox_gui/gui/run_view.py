@@ -64,10 +64,8 @@ class RunView(QObject):
         self._engine_run: Callable[..., engine.RunGenerator] | None = None  # see engine_run
         self.session: RunSession | None = None  # the current single run
         self.jobs = JobView(window, cache)  # a job of several instruments
-        self.jobs.audition_loading.connect(self._on_jobs_audition_loading)
         self.job_active = False  # the current (or last) run is a job
         self.shown: Snapshot | None = None
-        self.offset = 0.0  # where the transport's material starts in the song (seconds)
         self._latest: StepResult | None = None
         self._pending_preview: int | None = None
         self._frame = QTimer(self, interval=FRAME_MS)
@@ -355,9 +353,8 @@ class RunView(QObject):
         region = estimate_region(snapshot.estimate)
         sources = session.sources(snapshot)
         if self.shown is None or self.shown.estimate.length != snapshot.estimate.length:
-            transport.load(sources, 44_100)
+            transport.load(sources, 44_100, start=region.start)
             transport.set_loop_region(Region(0.0, region.duration))
-            self.offset = region.start
         else:
             transport.replace("separated", sources["separated"])
             transport.replace("residual", sources["residual"])
@@ -391,24 +388,19 @@ class RunView(QObject):
     # ----- song and transport ----------------------------------------------------------
     def show_song(self, song: Song) -> None:
         """Before any run: the transport plays the song itself."""
-        self.offset = 0.0
         transport = self.w.audition.transport
         transport.load({"mix": song.data}, song.rate, speaker_layout(song.channels, song.format))
         transport.seek(0.0)  # from its start, not from where the last song was
         transport.set_loop_region(None)
         self.update_can_run()
 
-    @Slot()
-    def _on_jobs_audition_loading(self) -> None:
-        self.offset = 0.0  # a job's stems play against the whole song, not a run's region
-
     @Slot(float)
     def seek_song(self, seconds: float) -> None:
         """A click on the waveform: play from there if the loaded material covers it."""
-        position = seconds - self.offset
+        position = seconds - self.w.audition.transport.start
         if 0.0 <= position <= self.w.audition.transport.player.duration:
             self.w.audition.transport.seek(position)
 
     @Slot(float)
     def show_position(self, seconds: float) -> None:
-        self.w.song_panel.set_playhead(self.offset + seconds)
+        self.w.song_panel.set_playhead(self.w.audition.transport.start + seconds)

@@ -54,6 +54,35 @@ def test_the_playhead_of_a_job_after_a_run_of_a_region_is_in_the_song(qtbot, win
     assert transport.player.position == pytest.approx(3.0)
 
 
+def test_the_song_and_a_regions_audio_keep_the_same_moment_between_them(
+    qtbot, window, song_path
+) -> None:
+    """3 s into a region from 10 s is 13 s into the song, going either way between the
+    whole song (the song alone, a job) and a run's region, clamped to the region."""
+    open_song(qtbot, window, song_path)
+    transport, waveform = window.audition.transport, window.song_panel.waveform
+    window.song_panel.set_region(Region(10.0, 20.0))
+    window.tag_panel.apply_preset("Piano")
+    transport.seek(13.0)  # listening to the whole song
+    run_to_end(qtbot, window, steps=3, preview_every=1)  # now playing the region's audio
+    assert transport.player.position == pytest.approx(3.0)
+    assert waveform.playhead() == pytest.approx(13.0)
+    transport.loop_button.setChecked(True)  # looping the region does not move it either
+    transport.seek(4.0)  # 14 s into the song
+    with qtbot.waitSignal(window.run_view.jobs.stem_loaded, timeout=10_000):
+        _job(qtbot, window, "drums")  # plays the whole song
+    assert transport.player.position == pytest.approx(14.0)
+    assert waveform.playhead() == pytest.approx(14.0)
+    window.picker.set_picked("drums", False)
+    window.song_panel.set_region(Region(12.0, 17.0))
+    run_to_end(qtbot, window, steps=3, preview_every=1)  # the region from 12 s
+    assert transport.player.position == pytest.approx(2.0)
+    window.song_panel.set_region(Region(20.0, 25.0))
+    run_to_end(qtbot, window, steps=3, preview_every=1)  # 14 s lies before it: its start
+    assert transport.player.position == pytest.approx(0.0)
+    assert waveform.playhead() == pytest.approx(20.0)
+
+
 def test_a_new_song_shows_nothing_of_the_old_songs_run(qtbot, window, song_path, tmp_path):
     open_song(qtbot, window, song_path)
     window.tag_panel.apply_preset("Piano")

@@ -64,6 +64,7 @@ class TransportPanel(QWidget):
     def __init__(self, player: Player, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.player = player
+        self.start = 0.0  # where the loaded material begins in the song (seconds)
         self._loop_region: Region | None = None
         self._last_position = -1.0
         self._shows_playing = False
@@ -135,10 +136,22 @@ class TransportPanel(QWidget):
         sources: Mapping[str, np.ndarray],
         rate: int,
         layout: tuple[str, ...] | None = None,
+        start: float = 0.0,
     ) -> None:
         """Load sources into the player and show them (buttons of absent sources disabled);
-        ``layout``: their speakers, where known (see :meth:`Player.load`)."""
+        ``layout``: their speakers, where known (see :meth:`Player.load`).
+
+        ``start`` is where the sources begin in the song (seconds): a run's region, or 0 for
+        the whole song. The position stays on the same moment of the song (3 s into a region
+        from 10 s is 13 s into the song, and back), clamped to the new material.
+        """
+        moment, shift = self.start + self.player.position, self.start - start
         self.player.load(sources, rate, layout)
+        self.start = start
+        self.player.seek(moment - start)
+        if self._loop_region is not None:  # the same stretch of the song in the new material
+            loop = self._loop_region
+            self._loop_region = Region(loop.start + shift, loop.end + shift)
         if self.loop_button.isChecked():  # loading clears the player's loop: keep looping
             self.player.set_loop(self._loop_region)
         self._sync_sources()
