@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QThreadPool
+from PySide6.QtCore import QPointF, Qt, QThreadPool
 
 from tagbox_gui.core.audio.song import Song, example_clip
 from tagbox_gui.core.types import Region
@@ -48,4 +48,21 @@ def test_a_new_song_hides_the_old_spectrogram_until_its_own_is_ready(qtbot) -> N
         spec = panel.spectrogram.plot_item.getViewBox().viewRange()[0]
         assert wave == pytest.approx([0.0, 10.0]) and spec == pytest.approx(wave)
     assert panel.spectrogram.spectrogram.duration == pytest.approx(10.0, abs=0.1)
+    QThreadPool.globalInstance().waitForDone(10_000)
+
+
+def test_a_click_on_the_spectrogram_seeks_like_one_on_the_waveform(qtbot) -> None:
+    panel = SongPanel()
+    qtbot.addWidget(panel)
+    panel.resize(800, 500)
+    panel.show()
+    qtbot.waitExposed(panel)
+    panel.set_song(noise_song(4 * 8_000))
+    plot = panel.spectrogram.plot_widget
+    box = plot.getPlotItem().getViewBox()
+    low, high = box.viewRange()[1]
+    point = plot.mapFromScene(box.mapViewToScene(QPointF(2.5, (low + high) / 2)))
+    with qtbot.waitSignal(panel.seek_requested, timeout=2000) as blocker:
+        qtbot.mouseClick(plot.viewport(), Qt.MouseButton.LeftButton, pos=point)
+    assert blocker.args[0] == pytest.approx(2.5, abs=4 * 4.0 / box.width())
     QThreadPool.globalInstance().waitForDone(10_000)

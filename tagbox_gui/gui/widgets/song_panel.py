@@ -77,6 +77,7 @@ class SongPanel(QWidget):
         self._build_layout()
         self.waveform.region_changed.connect(self._on_waveform_region_changed)
         self.waveform.seek_requested.connect(self.seek_requested)
+        self.spectrogram.seek_requested.connect(self.seek_requested)
         self.start.editingFinished.connect(self._on_box_edited)
         self.end.editingFinished.connect(self._on_box_edited)
         self.loudest.clicked.connect(self._on_loudest_clicked)

@@ -14,10 +14,10 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from superqt.utils import create_worker
 
 from tagbox_gui.core.dsp.display import DISPLAY_FMIN, log_band_matrix
+from tagbox_gui.gui.widgets.waveform_view import WaveformView, seek_on_click
 
 if TYPE_CHECKING:
     from tagbox_gui.core.audio.song import Song
-    from tagbox_gui.gui.widgets.waveform_view import WaveformView
 
 log = logging.getLogger(__name__)
 
@@ -164,16 +164,19 @@ class SpectrogramView(QWidget):
     is on screen; a newer song drops the result of an older one. When computing fails, the
     view says so in :attr:`message` (the exception is logged) and emits
     ``spectrogram_failed(str)`` with that text; the next song is computed as usual.
+    ``seek_requested(float)`` (seconds) on a left click in the plot, as on the waveform.
     """
 
     spectrogram_shown = Signal()
     spectrogram_failed = Signal(str)
+    seek_requested = Signal(float)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._token = 0
         self._worker = None
         self._linked: WaveformView | None = None
+        self._duration = 0.0  # of the song (its spectrogram may still be computing)
         self.spectrogram: Spectrogram | None = None
         self.plot_widget, self._image, self._bar = log_frequency_plot(
             (FLOOR_DB, 0.0), "inferno", "dB"
@@ -186,6 +189,7 @@ class SpectrogramView(QWidget):
         )
         self._playhead.setZValue(20)
         self.plot_item.addItem(self._playhead)
+        seek_on_click(self.plot_widget, lambda: self._duration, self.seek_requested)
         self.message = QLabel()
         self.message.setWordWrap(True)
         self.message.setStyleSheet("color: #d08a2a;")
@@ -203,6 +207,7 @@ class SpectrogramView(QWidget):
         shown under the new song's waveform.
         """
         self.spectrogram = None
+        self._duration = song.duration
         self._image.clear()
         self.message.hide()
         view = self.plot_item.getViewBox()

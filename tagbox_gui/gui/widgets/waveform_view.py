@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, Signal, SignalInstance
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from tagbox_gui.core.types import Region
@@ -48,6 +49,26 @@ def peak_envelope(
     return x, y
 
 
+def seek_on_click(
+    plot_widget: pg.PlotWidget, duration: Callable[[], float], seek: SignalInstance
+) -> None:
+    """Make a left click in ``plot_widget``'s plot emit ``seek`` with the time clicked, in
+    seconds (clamped to ``duration()``; nothing while it is 0): the waveform's and the
+    spectrogram's click to seek, which share the time axis."""
+    view = plot_widget.getPlotItem().getViewBox()
+
+    def clicked(event) -> None:  # pyqtgraph MouseClickEvent
+        length = duration()
+        if event.button() != Qt.MouseButton.LeftButton or length <= 0:
+            return
+        if not view.sceneBoundingRect().contains(event.scenePos()):
+            return
+        seconds = view.mapSceneToView(event.scenePos()).x()
+        seek.emit(float(min(max(seconds, 0.0), length)))
+
+    plot_widget.scene().sigMouseClicked.connect(clicked)
+
+
 class WaveformView(QWidget):
     """The song's waveform with a draggable region and a playhead.
 
@@ -86,7 +107,7 @@ class WaveformView(QWidget):
         self._playhead = pg.InfiniteLine(pos=0.0, angle=90, movable=False, pen=PLAYHEAD_PEN)
         self._playhead.setZValue(20)
         self.plot_item.addItem(self._playhead)
-        self.plot_widget.scene().sigMouseClicked.connect(self._on_scene_clicked)
+        seek_on_click(self.plot_widget, lambda: self._duration, self.seek_requested)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot_widget)
@@ -162,12 +183,3 @@ class WaveformView(QWidget):
         region = self.region()
         if region is not None:
             self.region_changed.emit(region)
-
-    def _on_scene_clicked(self, event) -> None:  # pyqtgraph MouseClickEvent
-        if event.button() != Qt.MouseButton.LeftButton or self._duration <= 0:
-            return
-        view = self.plot_item.getViewBox()
-        if not view.sceneBoundingRect().contains(event.scenePos()):
-            return
-        seconds = view.mapSceneToView(event.scenePos()).x()
-        self.seek_requested.emit(float(min(max(seconds, 0.0), self._duration)))
