@@ -387,8 +387,9 @@ class RunView(QObject):
 
     # ----- song and transport ----------------------------------------------------------
     def show_song(self, song: Song) -> None:
-        """Before any run: the transport plays the song itself."""
+        """Before any run: the transport plays the song itself (a new one waits for Play)."""
         transport = self.w.audition.transport
+        transport.player.pause()
         transport.load({"mix": song.data}, song.rate, speaker_layout(song.channels, song.format))
         transport.seek(0.0)  # from its start, not from where the last song was
         transport.set_loop_region(None)

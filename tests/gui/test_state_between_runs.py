@@ -163,3 +163,24 @@ def test_a_replaced_run_that_fails_while_stopping_says_nothing(
     qtbot.wait(50)
     assert shown == []  # the run of a song no longer open: logged, not a dialog
     assert window.controller.state is RunState.IDLE and window.run_panel.status.text() == ""
+
+
+def test_listening_goes_on_when_a_run_or_a_job_brings_new_audio(qtbot, window, song_path):
+    """Play, then Run: the first preview (the region's audio) and a job's stems take over
+    without stopping; a newly opened song waits for Play."""
+    open_song(qtbot, window, song_path)
+    transport = window.audition.transport
+    window.song_panel.set_region(Region(10.0, 20.0))
+    window.tag_panel.apply_preset("Piano")
+    transport.seek(12.0)
+    transport.toggle()
+    assert transport.player.playing
+    run_to_end(qtbot, window, steps=3, preview_every=1)
+    assert transport.player.playing and transport.player.position == pytest.approx(2.0)
+    assert transport.play_button.accessibleName() == "Pause"
+    with qtbot.waitSignal(window.run_view.jobs.stem_loaded, timeout=10_000):
+        _job(qtbot, window, "drums")
+    assert transport.player.playing and transport.player.position == pytest.approx(12.0)
+    open_song(qtbot, window, song_path)
+    assert not transport.player.playing and transport.play_button.accessibleName() == "Play"
+    transport.player.close()

@@ -143,8 +143,10 @@ class TransportPanel(QWidget):
 
         ``start`` is where the sources begin in the song (seconds): a run's region, or 0 for
         the whole song. The position stays on the same moment of the song (3 s into a region
-        from 10 s is 13 s into the song, and back), clamped to the new material.
+        from 10 s is 13 s into the song, and back), clamped to the new material. Playing goes
+        on with the new material (a run's first preview, a job's stems).
         """
+        playing = self._wants_to_play()
         moment, shift = self.start + self.player.position, self.start - start
         self.player.load(sources, rate, layout)
         self.start = start
@@ -154,7 +156,11 @@ class TransportPanel(QWidget):
             self._loop_region = Region(loop.start + shift, loop.end + shift)
         if self.loop_button.isChecked():  # loading clears the player's loop: keep looping
             self.player.set_loop(self._loop_region)
+        if playing:  # loading stopped the output (its rate and channels may differ now)
+            self.player.play()
         self._sync_sources()
+        self._show_playing()
+        self._show_available()
         self._show_position(self.player.position, force=True)
 
     def replace(self, name: str, data: np.ndarray) -> None:
