@@ -25,7 +25,6 @@ from tagbox_gui.core.types import (
     Estimate,
     Example,
     LookingAgain,
-    Region,
     RunConfig,
     RunResult,
     StepResult,
@@ -354,7 +353,7 @@ class RunView(QObject):
         sources = session.sources(snapshot)
         if self.shown is None or self.shown.estimate.length != snapshot.estimate.length:
             transport.load(sources, 44_100, start=region.start)
-            transport.set_loop_region(Region(0.0, region.duration))
+            transport.set_loop_region(region)
         else:
             transport.replace("separated", sources["separated"])
             transport.replace("residual", sources["residual"])
@@ -398,10 +397,11 @@ class RunView(QObject):
     @Slot(float)
     def seek_song(self, seconds: float) -> None:
         """A click on the waveform: play from there if the loaded material covers it."""
-        position = seconds - self.w.audition.transport.start
-        if 0.0 <= position <= self.w.audition.transport.player.duration:
-            self.w.audition.transport.seek(position)
+        transport = self.w.audition.transport
+        if 0.0 <= seconds - transport.start <= transport.player.duration:
+            transport.seek(seconds)
 
     @Slot(float)
     def show_position(self, seconds: float) -> None:
-        self.w.song_panel.set_playhead(self.w.audition.transport.start + seconds)
+        """The transport's position (seconds of the song) on the waveform and spectrogram."""
+        self.w.song_panel.set_playhead(seconds)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from PySide6.QtWidgets import QAbstractSlider
 
 from tagbox_gui.core.audio.song import analysis_span
 from tagbox_gui.core.types import Region
@@ -44,7 +45,8 @@ def test_the_playhead_of_a_job_after_a_run_of_a_region_is_in_the_song(qtbot, win
     window.tag_panel.apply_preset("Piano")
     run_to_end(qtbot, window, steps=3, preview_every=1)
     transport = window.audition.transport
-    transport.seek(1.0)  # the run's material is the region: 1 s into it is 6 s into the song
+    transport.seek(6.0)  # the run's material is the region: 6 s into the song is 1 s into it
+    assert transport.player.position == pytest.approx(1.0)
     assert window.song_panel.waveform.playhead() == pytest.approx(6.0)
     with qtbot.waitSignal(window.run_view.jobs.stem_loaded, timeout=10_000):
         _job(qtbot, window, "drums")  # drums and piano: a job, which plays the whole song
@@ -68,7 +70,7 @@ def test_the_song_and_a_regions_audio_keep_the_same_moment_between_them(
     assert transport.player.position == pytest.approx(3.0)
     assert waveform.playhead() == pytest.approx(13.0)
     transport.loop_button.setChecked(True)  # looping the region does not move it either
-    transport.seek(4.0)  # 14 s into the song
+    transport.seek(14.0)  # 4 s into the region
     with qtbot.waitSignal(window.run_view.jobs.stem_loaded, timeout=10_000):
         _job(qtbot, window, "drums")  # plays the whole song
     assert transport.player.position == pytest.approx(14.0)
@@ -81,6 +83,33 @@ def test_the_song_and_a_regions_audio_keep_the_same_moment_between_them(
     run_to_end(qtbot, window, steps=3, preview_every=1)  # 14 s lies before it: its start
     assert transport.player.position == pytest.approx(0.0)
     assert waveform.playhead() == pytest.approx(20.0)
+
+
+def test_the_transport_reads_a_regions_moment_as_the_playhead_does(
+    qtbot, window, song_path
+) -> None:
+    """Playing a run of the region 10-20 s, the slider and the time are in seconds of the
+    song, as the playhead on the waveform and the spectrogram: 13 s reads 0:13.0 in both."""
+    open_song(qtbot, window, song_path)
+    transport, waveform = window.audition.transport, window.song_panel.waveform
+    window.song_panel.set_region(Region(10.0, 20.0))
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window, steps=3, preview_every=1)
+    assert (transport.slider.minimum(), transport.slider.maximum()) == (10_000, 20_000)
+    transport.seek(13.0)
+    assert transport.player.position == pytest.approx(3.0)
+    assert transport.slider.value() == 13_000 and waveform.playhead() == pytest.approx(13.0)
+    assert transport.position_label.text() == "0:13.0 / 0:20.0"
+    assert "0:10.0–0:20.0" in transport.position_label.toolTip()
+    transport.toggle()
+    transport.player.streams[-1].pull(44_100)  # a second of the region's audio goes out
+    qtbot.waitUntil(lambda: transport.slider.value() == 14_000, timeout=1000)
+    assert transport.position_label.text() == "0:14.0 / 0:20.0"
+    assert waveform.playhead() == pytest.approx(14.0)
+    transport.slider.triggerAction(QAbstractSlider.SliderAction.SliderPageStepSub)  # 5 s back
+    assert transport.player.position == pytest.approx(0.0)  # 9 s: clamped to the region
+    assert transport.position_label.text() == "0:10.0 / 0:20.0"
+    transport.player.close()
 
 
 def test_a_new_song_shows_nothing_of_the_old_songs_run(qtbot, window, song_path, tmp_path):

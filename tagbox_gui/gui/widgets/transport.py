@@ -1,4 +1,8 @@
-"""Play / pause, A/B source choice, loop, and the play position (polled, ~30 Hz)."""
+"""Play / pause, A/B source choice, loop, and the play position (polled, ~30 Hz).
+
+Positions are in seconds of the song, as on the waveform's playhead, also while the loaded
+material is only a stretch of it (a run's region): the slider then spans that stretch.
+"""
 
 from __future__ import annotations
 
@@ -53,8 +57,9 @@ def keyboard_focused_button(widget: QWidget | None) -> bool:
 class TransportPanel(QWidget):
     """Controls a :class:`Player`; works (minus sound) when the player is unavailable.
 
-    Signals: ``position_changed(float)`` (seconds, on every change seen by the poll or a seek),
-    ``source_changed(str)`` (``mix`` / ``separated`` / ``residual``), ``loop_toggled(bool)``.
+    Signals: ``position_changed(float)`` (seconds of the song, on every change seen by the
+    poll or a seek), ``source_changed(str)`` (``mix`` / ``separated`` / ``residual``),
+    ``loop_toggled(bool)``.
     """
 
     position_changed = Signal(float)
@@ -65,7 +70,7 @@ class TransportPanel(QWidget):
         super().__init__(parent)
         self.player = player
         self.start = 0.0  # where the loaded material begins in the song (seconds)
-        self._loop_region: Region | None = None
+        self._loop_region: Region | None = None  # in seconds of the song
         self._last_position = -1.0
         self._shows_playing = False
         self._build()
@@ -147,21 +152,18 @@ class TransportPanel(QWidget):
         on with the new material (a run's first preview, a job's stems).
         """
         playing = self._wants_to_play()
-        moment, shift = self.start + self.player.position, self.start - start
+        moment = self.position
         self.player.load(sources, rate, layout)
         self.start = start
         self.player.seek(moment - start)
-        if self._loop_region is not None:  # the same stretch of the song in the new material
-            loop = self._loop_region
-            self._loop_region = Region(loop.start + shift, loop.end + shift)
         if self.loop_button.isChecked():  # loading clears the player's loop: keep looping
-            self.player.set_loop(self._loop_region)
+            self._apply_loop()
         if playing:  # loading stopped the output (its rate and channels may differ now)
             self.player.play()
         self._sync_sources()
         self._show_playing()
         self._show_available()
-        self._show_position(self.player.position, force=True)
+        self._show_position(force=True)
 
     def replace(self, name: str, data: np.ndarray) -> None:
         """Swap in new material for one source (e.g. the latest preview) without a gap."""
@@ -169,13 +171,18 @@ class TransportPanel(QWidget):
         self._sync_sources()
 
     def set_loop_region(self, region: Region | None) -> None:
-        """The region the loop button loops over (applied at once when looping)."""
+        """The region of the song the loop button loops over (applied at once when looping)."""
         self._loop_region = region
         self.loop_button.setEnabled(region is not None)
         if region is None and self.loop_button.isChecked():
             self.loop_button.setChecked(False)
         elif self.loop_button.isChecked():
-            self.player.set_loop(region)
+            self._apply_loop()
+
+    @property
+    def position(self) -> float:
+        """The play position in seconds of the song."""
+        return self.start + self.player.position
 
     def toggle(self) -> None:
         """Play or pause; says why when the output cannot play."""
@@ -184,9 +191,10 @@ class TransportPanel(QWidget):
         self._show_available()  # the device may have refused to open or start
 
     def seek(self, seconds: float) -> None:
-        """Move the play position (from a click on the waveform, say)."""
-        self.player.seek(seconds)
-        self._show_position(self.player.position, force=True)
+        """Move the play position to ``seconds`` of the song (from a click on the waveform,
+        say), clamped to the loaded material."""
+        self.player.seek(seconds - self.start)
+        self._show_position(force=True)
 
     def select_source(self, name: str) -> None:
         """Listen to ``name`` from the same position."""
@@ -211,9 +219,19 @@ class TransportPanel(QWidget):
             self.select_source(name)
 
     def _on_loop_button_toggled(self, on: bool) -> None:
-        self.player.set_loop(self._loop_region if on else None)
+        if on:
+            self._apply_loop()
+        else:
+            self.player.set_loop(None)
         self.loop_toggled.emit(on)
-        self._show_position(self.player.position)
+        self._show_position()
+
+    def _apply_loop(self) -> None:
+        """Loop the player over the loop region, in seconds of its material."""
+        loop = self._loop_region
+        if loop is not None:
+            loop = Region(loop.start - self.start, loop.end - self.start)
+        self.player.set_loop(loop)
 
     def _on_slider_value_changed(self, value: int) -> None:
         self.seek(value / 1000.0)
@@ -230,7 +248,7 @@ class TransportPanel(QWidget):
                 self.player.pause()
             self._show_playing()
             self._show_available()
-        self._show_position(self.player.position)
+        self._show_position()
 
     # ----- display -----------------------------------------------------------------------
     def _sync_sources(self) -> None:
@@ -239,8 +257,12 @@ class TransportPanel(QWidget):
             button.setEnabled(name in loaded)
         if self.player.source in self.source_buttons:
             self.source_buttons[self.player.source].setChecked(True)
+        begin, end = self.start, self.start + self.player.duration
         with QSignalBlocker(self.slider):
-            self.slider.setRange(0, round(self.player.duration * 1000))
+            self.slider.setRange(round(begin * 1000), round(end * 1000))
+        where = f"The audio loaded covers {format_time(begin)}–{format_time(end)} of the song."
+        self.slider.setToolTip(where)
+        self.position_label.setToolTip(where)
 
     def _show_available(self) -> None:
         """The player's reason not to play, if any; Play stays enabled where it tries again."""
@@ -263,7 +285,8 @@ class TransportPanel(QWidget):
         self.play_button.setIcon(self._pause_icon if self._shows_playing else self._play_icon)
         self.play_button.setAccessibleName("Pause" if self._shows_playing else "Play")
 
-    def _show_position(self, seconds: float, force: bool = False) -> None:
+    def _show_position(self, force: bool = False) -> None:
+        seconds = self.position
         if seconds == self._last_position and not force:
             return
         self._last_position = seconds
@@ -274,4 +297,5 @@ class TransportPanel(QWidget):
         self.position_changed.emit(seconds)
 
     def _time_text(self, seconds: float) -> str:
-        return f"{format_time(seconds)} / {format_time(self.player.duration)}"
+        """The position and where the loaded material ends, in seconds of the song."""
+        return f"{format_time(seconds)} / {format_time(self.start + self.player.duration)}"
