@@ -3,13 +3,14 @@
 The sounddevice callback runs on PortAudio's real-time thread, so it only copies from buffers
 prepared beforehand: no allocation of sample buffers, no locks, no Qt, no device queries.
 Everything the GUI changes (source, loop, seek) is handed over by swapping one reference or
-tuple, which is atomic under the GIL. Switching source keeps the position, so mix / separated /
-residual can be compared on the same bar. Without PortAudio or without an output device the
-player stays usable as position bookkeeping and says why it cannot play. An output that fails
-(none found, busy, refused, gone while playing) is tried again on the next Play, after PortAudio
-listed the devices anew: a device plugged in or freed meanwhile is then used. Channels the
-output lacks are folded down; an output that refuses the rate gets the sources converted to its
-own, in a worker thread (``playback_sources``); positions stay in seconds of the song.
+tuple, which is atomic under the GIL; the block itself is written by ``playback_render``.
+Switching source keeps the position, so mix / separated / residual can be compared on the same
+bar. Without PortAudio or without an output device the player stays usable as position
+bookkeeping and says why it cannot play. An output that fails (none found, busy, refused, gone
+while playing) is tried again on the next Play, after PortAudio listed the devices anew: a
+device plugged in or freed meanwhile is then used. Channels the output lacks are folded down;
+an output that refuses the rate gets the sources converted to its own, in a worker thread
+(``playback_sources``); positions stay in seconds of the song.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tagbox_gui.core.audio.output import output_channels
 from tagbox_gui.core.types import Region
 from tagbox_gui.gui import output_device
 from tagbox_gui.gui.output_device import Stream, StreamFactory
+from tagbox_gui.gui.playback_render import render
 from tagbox_gui.gui.playback_sources import Sources
 
 log = logging.getLogger(__name__)
@@ -378,21 +380,7 @@ class Player:
             outdata.fill(0.0)
             self._frame = pos
             return
-        written = 0
-        while written < frames:
-            loop = self._loop
-            if loop is not None:
-                if not loop[0] <= pos < loop[1]:
-                    pos = loop[0]
-                stop = loop[1]
-            else:
-                stop = self._length
-            n = min(frames - written, stop - pos)
-            if n <= 0:
-                break
-            _copy_block(outdata, written, buf, pos, n)
-            written += n
-            pos += n
+        pos, written = render(outdata, frames, buf, pos, self._loop, self._length)
         if written:
             self._silence = 0
         if written < frames:
@@ -404,12 +392,3 @@ class Player:
             if self._silence > self._drain:
                 self._playing = False
         self._frame = pos
-
-
-def _copy_block(out: np.ndarray, at: int, buf: np.ndarray, pos: int, n: int) -> None:
-    """Copy n frames of buf from pos into out at ``at``; zeros where buf is shorter."""
-    have = max(0, min(n, buf.shape[0] - pos))
-    if have:
-        out[at : at + have] = buf[pos : pos + have]
-    if have < n:
-        out[at + have : at + n].fill(0.0)

@@ -538,7 +538,7 @@ def test_a_callback_that_raises_shows_playback_stopped(qtbot, monkeypatch) -> No
         raise RuntimeError("a bug in the callback")
 
     with monkeypatch.context() as patch:
-        patch.setattr(playback, "_copy_block", broken)
+        patch.setattr(playback, "render", broken)
         stream.pull(512)
     assert not stream.active
     qtbot.waitUntil(lambda: panel.play_button.accessibleName() == "Play", timeout=1000)

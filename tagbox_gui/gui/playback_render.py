@@ -1,0 +1,50 @@
+"""One block of output from a source, as the player's real-time callback writes it (no Qt).
+
+It runs on PortAudio's real-time thread: it only copies from a buffer prepared beforehand
+into the block PortAudio hands over, with no allocation and no locks. The player
+(:class:`~tagbox_gui.gui.playback.Player`) keeps the state around it: where it plays, the
+loop, the seeks handed over from the GUI thread, and the silence after the end.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def render(
+    out: np.ndarray,
+    frames: int,
+    buf: np.ndarray,
+    pos: int,
+    loop: tuple[int, int] | None,
+    length: int,
+) -> tuple[int, int]:
+    """Fill ``frames`` frames of ``out`` ``(frames, channels)`` from ``buf`` from frame
+    ``pos`` on: over and over between the ``loop``'s (start, end) frames where there is one
+    (a position outside it goes to its start), else up to ``length`` frames. Returns the
+    position after the block and the frames written; those past the end (no loop) are left to
+    the caller."""
+    written = 0
+    while written < frames:
+        if loop is not None:
+            if not loop[0] <= pos < loop[1]:
+                pos = loop[0]
+            stop = loop[1]
+        else:
+            stop = length
+        n = min(frames - written, stop - pos)
+        if n <= 0:
+            break
+        copy_block(out, written, buf, pos, n)
+        written += n
+        pos += n
+    return pos, written
+
+
+def copy_block(out: np.ndarray, at: int, buf: np.ndarray, pos: int, n: int) -> None:
+    """Copy n frames of buf from pos into out at ``at``; zeros where buf is shorter."""
+    have = max(0, min(n, buf.shape[0] - pos))
+    if have:
+        out[at : at + have] = buf[pos : pos + have]
+    if have < n:
+        out[at + have : at + n].fill(0.0)
