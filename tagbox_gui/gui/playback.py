@@ -225,7 +225,7 @@ class Player:
 
     # ----- transport ---------------------------------------------------------------------
     def play(self) -> None:
-        """Start (or resume) playing; from the start again when at the end.
+        """Start (or resume) playing; from the start (of the loop) again when at the end.
 
         When the output failed before, this is the retry: a new stream, on the default device
         as PortAudio lists it now. Failing again only updates :attr:`unavailable_reason`.
@@ -233,8 +233,8 @@ class Player:
         if self._factory is None or self._active is None:
             return
         self._close_if_aborted()
-        if self._loop is None and self.position >= self.duration:
-            self.seek(0.0)
+        if self.position >= self.duration:  # from the start again (of the loop, if any)
+            self.seek(0.0 if self._loop is None else self._loop[0] / self._rate)
         if self._stream is None:
             if (self._sources.converting or self._rate) != self._rate:
                 self._start_when_converted = True  # plays once converted (poll)
@@ -342,7 +342,8 @@ class Player:
         self._seek = (self._seek[0] + 1, frame)
 
     def set_loop(self, region: Region | None) -> None:
-        """Loop over ``region`` (None: play through). Jumps into the region when outside it."""
+        """Loop over ``region`` (None: play through). Jumps into the region when outside it;
+        a later seek outside it plays from there (on into the loop from before it)."""
         if region is None:
             self._loop = None
             return

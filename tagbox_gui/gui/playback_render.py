@@ -20,18 +20,20 @@ def render(
     length: int,
 ) -> tuple[int, int]:
     """Fill ``frames`` frames of ``out`` ``(frames, channels)`` from ``buf`` from frame
-    ``pos`` on: over and over between the ``loop``'s (start, end) frames where there is one
-    (a position outside it goes to its start), else up to ``length`` frames. Returns the
-    position after the block and the frames written; those past the end (no loop) are left to
-    the caller."""
+    ``pos`` on, up to ``length`` frames. Inside the ``loop``'s (start, end) frames, where
+    there is one, over and over between them; before it, on into it; after it (a seek there),
+    on to the end, as a DAW's loop does. Returns the position after the block and the frames
+    written; those past the end are left to the caller."""
     written = 0
     while written < frames:
-        if loop is not None:
-            if not loop[0] <= pos < loop[1]:
+        if loop is None or pos > loop[1]:
+            stop = length
+        elif pos < loop[0]:
+            stop = loop[0]
+        else:
+            if pos == loop[1]:
                 pos = loop[0]
             stop = loop[1]
-        else:
-            stop = length
         n = min(frames - written, stop - pos)
         if n <= 0:
             break

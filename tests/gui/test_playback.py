@@ -127,6 +127,31 @@ def test_loop_wraps_inside_one_block(player: Player) -> None:
     np.testing.assert_array_equal(out[:, 0], np.arange(220, 260))
 
 
+def test_a_seek_before_the_loop_plays_on_into_it(player: Player) -> None:
+    """As in a DAW: a seek outside the loop plays from there, not from the loop's start."""
+    player.set_loop(Region(0.2, 0.25))
+    player.play()
+    player.seek(0.18)  # a bar before the loop, say
+    out = pull(player, 90)
+    expected = np.concatenate([np.arange(180, 250), np.arange(200, 220)])
+    np.testing.assert_array_equal(out[:, 0], expected)
+    assert player.loop == Region(0.2, 0.25)
+
+
+def test_a_seek_after_the_loop_plays_on_to_the_end(player: Player) -> None:
+    player.set_loop(Region(0.2, 0.25))
+    player.pause()
+    player.seek(0.9)  # while paused: the next Play starts there
+    player.play()
+    out = pull(player, 50)
+    np.testing.assert_array_equal(out[:, 0], np.arange(900, 950))
+    pull(player, 100)  # past the end: silence, and the player stops
+    assert not player.playing and player.position == pytest.approx(1.0)
+    player.pause()
+    player.play()  # at the end: from the loop's start again
+    np.testing.assert_array_equal(pull(player, 60)[:, 0], [*range(200, 250), *range(200, 210)])
+
+
 def test_seek_while_playing_applies_on_next_callback(player: Player) -> None:
     player.play()
     pull(player, 10)
