@@ -235,9 +235,9 @@ class MainWindow(ScreenFit):
         return action
 
     def _connect(self) -> None:
-        self.song_panel.seek_requested.connect(self.run_view.seek_song)
+        self.song_panel.seek_requested.connect(self.run_view.audio.seek_song)
         self.song_panel.region_changed.connect(self.run_view.update_can_run)
-        self.audition.transport.position_changed.connect(self.run_view.show_position)
+        self.audition.transport.position_changed.connect(self.run_view.audio.show_position)
         self.stems.export_failed.connect(lambda text: self.show_message(text))
         self.stems.set_before_export(self.exports.licence_accepted)  # drags, like Export…
         self.stems.set_write_ahead(self.exports.may_write_ahead)

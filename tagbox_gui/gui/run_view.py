@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QTimer, Slot
 
 from tagbox_gui.core.audio.estimates import judges_quiet
-from tagbox_gui.core.audio.output import speaker_layout
 from tagbox_gui.core.audio.song import Song
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.job import JobPart
@@ -33,6 +32,7 @@ from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.engine_loader import LazyModule
 from tagbox_gui.gui.errors import show_error
 from tagbox_gui.gui.job_view import JobUpdate, JobView
+from tagbox_gui.gui.run_audio import RunAudio
 from tagbox_gui.gui.run_problems import parts_problem
 from tagbox_gui.gui.run_window import RunWindow
 from tagbox_gui.gui.session import RunSession, estimate_region, quiet_sentence
@@ -63,6 +63,7 @@ class RunView(QObject):
         self._engine_run: Callable[..., engine.RunGenerator] | None = None  # see engine_run
         self.session: RunSession | None = None  # the current single run
         self.jobs = JobView(window, cache)  # a job of several instruments
+        self.audio = RunAudio(window)  # what the transport plays for the song and a run
         self.job_active = False  # the current (or last) run is a job
         self.shown: Snapshot | None = None
         self._latest: StepResult | None = None
@@ -176,6 +177,7 @@ class RunView(QObject):
         parts = self.parts()
         settings = w.settings_panel.settings()
         self.jobs.discard()
+        self.audio.forget()
         w.stems.clear_stems()  # the last run's: Export all… and drags wait for this run's
         w.set_can_export(False)
         self.job_active = len(parts) > 1
@@ -245,6 +247,7 @@ class RunView(QObject):
             self.w.controller.stop()  # the panel says "Stopping…" until it has ended
         self.session, self.shown, self._latest = None, None, None
         self.jobs.discard()
+        self.audio.forget()
         self.job_active = False
         self.w.picker.set_picks([p for p in self.w.picker.picks() if p.example is None])
         self.w.stems.clear_stems()
@@ -348,17 +351,9 @@ class RunView(QObject):
         snapshot = session.snapshot(step) if session is not None else None
         if snapshot is None:
             return
-        transport = self.w.audition.transport
-        region = estimate_region(snapshot.estimate)
-        sources = session.sources(snapshot)
-        if self.shown is None or self.shown.estimate.length != snapshot.estimate.length:
-            transport.load(sources, 44_100, start=region.start)
-            transport.set_loop_region(region)
-        else:
-            transport.replace("separated", sources["separated"])
-            transport.replace("residual", sources["residual"])
+        self.audio.show_step(session, snapshot)
         self.shown = snapshot
-        self.w.live.show_mask(snapshot.mask_image, region)
+        self.w.live.show_mask(snapshot.mask_image, estimate_region(snapshot.estimate))
         self.w.stems.set_stems(
             session.song,
             snapshot.estimate,
@@ -387,21 +382,5 @@ class RunView(QObject):
     # ----- song and transport ----------------------------------------------------------
     def show_song(self, song: Song) -> None:
         """Before any run: the transport plays the song itself (a new one waits for Play)."""
-        transport = self.w.audition.transport
-        transport.player.pause()
-        transport.load({"mix": song.data}, song.rate, speaker_layout(song.channels, song.format))
-        transport.seek(0.0)  # from its start, not from where the last song was
-        transport.set_loop_region(None)
+        self.audio.show_song(song)
         self.update_can_run()
-
-    @Slot(float)
-    def seek_song(self, seconds: float) -> None:
-        """A click on the waveform: play from there if the loaded material covers it."""
-        transport = self.w.audition.transport
-        if 0.0 <= seconds - transport.start <= transport.player.duration:
-            transport.seek(seconds)
-
-    @Slot(float)
-    def show_position(self, seconds: float) -> None:
-        """The transport's position (seconds of the song) on the waveform and spectrogram."""
-        self.w.song_panel.set_playhead(seconds)

@@ -52,7 +52,7 @@ def test_the_playhead_of_a_job_after_a_run_of_a_region_is_in_the_song(qtbot, win
         _job(qtbot, window, "drums")  # drums and piano: a job, which plays the whole song
     transport.seek(1.0)
     assert window.song_panel.waveform.playhead() == pytest.approx(1.0)
-    window.run_view.seek_song(3.0)  # a click on the waveform at 3 s plays from there
+    window.run_view.audio.seek_song(3.0)  # a click on the waveform at 3 s plays from there
     assert transport.player.position == pytest.approx(3.0)
 
 

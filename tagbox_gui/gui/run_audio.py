@@ -1,0 +1,71 @@
+"""What the transport plays for the song and for a single run's step, and the playhead.
+
+Before any run the transport plays the song itself; a single run's step plays as the run's
+audio of its region (mix, separated, residual at the previews' rate), loaded when the run's
+first step is shown and swapped in for later steps without a gap. A job's stems are the job
+view's (``job_view``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Slot
+
+from tagbox_gui.core.audio.output import speaker_layout
+from tagbox_gui.gui.session import estimate_region
+
+if TYPE_CHECKING:
+    from tagbox_gui.core.audio.song import Song
+    from tagbox_gui.core.separation.snapshots import Snapshot
+    from tagbox_gui.gui.run_window import RunWindow
+    from tagbox_gui.gui.session import RunSession
+
+PREVIEW_RATE = 44_100  # the previews' rate (the analysis rate)
+
+
+class RunAudio(QObject):
+    """Loads the transport with the song or a run's step; seeks and shows the playhead."""
+
+    def __init__(self, window: RunWindow) -> None:
+        super().__init__(window)  # type: ignore[arg-type]
+        self.w = window
+        self._loaded: Snapshot | None = None  # the step whose audio the transport holds
+
+    def forget(self) -> None:
+        """A new run or song: the next step shown is loaded anew."""
+        self._loaded = None
+
+    def show_song(self, song: Song) -> None:
+        """Before any run: the transport plays the song itself (a new one waits for Play)."""
+        transport = self.w.audition.transport
+        transport.player.pause()
+        transport.load({"mix": song.data}, song.rate, speaker_layout(song.channels, song.format))
+        transport.seek(0.0)  # from its start, not from where the last song was
+        transport.set_loop_region(None)
+
+    def show_step(self, session: RunSession, snapshot: Snapshot) -> None:
+        """Play the run's audio of ``snapshot`` from the same moment of the song."""
+        transport = self.w.audition.transport
+        region = estimate_region(snapshot.estimate)
+        sources = session.sources(snapshot)
+        loaded = self._loaded
+        if loaded is None or loaded.estimate.length != snapshot.estimate.length:
+            transport.load(sources, PREVIEW_RATE, start=region.start)
+            transport.set_loop_region(region)
+        else:
+            transport.replace("separated", sources["separated"])
+            transport.replace("residual", sources["residual"])
+        self._loaded = snapshot
+
+    @Slot(float)
+    def seek_song(self, seconds: float) -> None:
+        """A click on the waveform: play from there if the loaded material covers it."""
+        transport = self.w.audition.transport
+        if 0.0 <= seconds - transport.start <= transport.player.duration:
+            transport.seek(seconds)
+
+    @Slot(float)
+    def show_position(self, seconds: float) -> None:
+        """The transport's position (seconds of the song) on the waveform and spectrogram."""
+        self.w.song_panel.set_playhead(seconds)
