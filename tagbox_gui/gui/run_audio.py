@@ -2,8 +2,10 @@
 
 Before any run the transport plays the song itself; a single run's step plays as the run's
 audio of its region (mix, separated, residual at the previews' rate), loaded when the run's
-first step is shown and swapped in for later steps without a gap. A job's stems are the job
-view's (``job_view``).
+first step is shown and swapped in for later steps without a gap. A click on the waveform or
+the spectrogram outside the region plays the song's mix there (the run's audio covers only
+the region); one inside the region again, or a step chosen, brings the run's audio back.
+A job's stems are the job view's (``job_view``).
 """
 
 from __future__ import annotations
@@ -31,10 +33,12 @@ class RunAudio(QObject):
         super().__init__(window)  # type: ignore[arg-type]
         self.w = window
         self._loaded: Snapshot | None = None  # the step whose audio the transport holds
+        self._step: tuple[RunSession, Snapshot] | None = None  # the run's step shown
+        self.outside = False  # the song's mix plays, chosen by a click outside the region
 
     def forget(self) -> None:
         """A new run or song: the next step shown is loaded anew."""
-        self._loaded = None
+        self._loaded, self._step, self.outside = None, None, False
 
     def show_song(self, song: Song) -> None:
         """Before any run: the transport plays the song itself (a new one waits for Play)."""
@@ -44,8 +48,17 @@ class RunAudio(QObject):
         transport.seek(0.0)  # from its start, not from where the last song was
         transport.set_loop_region(None)
 
-    def show_step(self, session: RunSession, snapshot: Snapshot) -> None:
-        """Play the run's audio of ``snapshot`` from the same moment of the song."""
+    def show_step(self, session: RunSession, snapshot: Snapshot, followed: bool = False) -> None:
+        """Play the run's audio of ``snapshot`` from the same moment of the song; a step
+        ``followed`` (the newest preview, the best one at the end) leaves the song's mix
+        playing where a click outside the region chose it."""
+        self._step = session, snapshot
+        if not (followed and self.outside):
+            self._play_step()
+
+    def _play_step(self) -> None:
+        assert self._step is not None
+        session, snapshot = self._step
         transport = self.w.audition.transport
         region = estimate_region(snapshot.estimate)
         sources = session.sources(snapshot)
@@ -56,14 +69,31 @@ class RunAudio(QObject):
         else:
             transport.replace("separated", sources["separated"])
             transport.replace("residual", sources["residual"])
-        self._loaded = snapshot
+        self._loaded, self.outside = snapshot, False
 
     @Slot(float)
     def seek_song(self, seconds: float) -> None:
-        """A click on the waveform: play from there if the loaded material covers it."""
+        """A click on the waveform or the spectrogram: play from there. Outside the audio
+        loaded (a run's region) the song's mix plays there; inside the run's region again,
+        the run's audio."""
         transport = self.w.audition.transport
-        if 0.0 <= seconds - transport.start <= transport.player.duration:
-            transport.seek(seconds)
+        region = estimate_region(self._step[1].estimate) if self._step is not None else None
+        begin, end = transport.start, transport.start + transport.player.duration
+        if self.outside and region is not None and region.start <= seconds <= region.end:
+            self._play_step()
+        elif not begin <= seconds <= end:
+            song = self.w.song
+            if song is None:
+                return
+            transport.load({"mix": song.data}, song.rate,
+                           speaker_layout(song.channels, song.format))  # fmt: skip
+            self._loaded, self.outside = None, True
+            self.w.statusBar().showMessage(
+                f"The run's audio covers only {begin:.1f}–{end:.1f} s: playing the song's mix "
+                "here. Click inside the region to hear the run again.",
+                10_000,
+            )
+        transport.seek(seconds)
 
     @Slot(float)
     def show_position(self, seconds: float) -> None:

@@ -284,7 +284,7 @@ class RunView(QObject):
             store = session.snapshots
             self.w.audition.set_history(store.steps(), store.nbytes, store.budget_bytes)
             if self.w.audition.following:
-                self.show_step(self._pending_preview)
+                self.show_step(self._pending_preview, followed=True)
             self._pending_preview = None
 
     @Slot(object)
@@ -317,7 +317,7 @@ class RunView(QObject):
             store.steps(), store.nbytes, store.budget_bytes, result.best_step
         )
         if self.w.audition.following:
-            self.show_step(result.best_step)
+            self.show_step(result.best_step, followed=True)
         self.w.stems.prepare()  # written in the background: the first drag starts at once
 
     @staticmethod
@@ -345,13 +345,14 @@ class RunView(QObject):
 
     # ----- showing a step --------------------------------------------------------------
     @Slot(int)
-    def show_step(self, step: int) -> None:
-        """Show and play the kept snapshot of ``step`` (mask, audio, stems)."""
+    def show_step(self, step: int, followed: bool = False) -> None:
+        """Show and play the kept snapshot of ``step`` (mask, audio, stems); a step
+        ``followed`` (see :meth:`RunAudio.show_step`) leaves the song's mix playing."""
         session = self.session
         snapshot = session.snapshot(step) if session is not None else None
         if snapshot is None:
             return
-        self.audio.show_step(session, snapshot)
+        self.audio.show_step(session, snapshot, followed)
         self.shown = snapshot
         self.w.live.show_mask(snapshot.mask_image, estimate_region(snapshot.estimate))
         self.w.stems.set_stems(

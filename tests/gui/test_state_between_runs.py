@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pytest
 from PySide6.QtWidgets import QAbstractSlider
 
@@ -110,6 +111,36 @@ def test_the_transport_reads_a_regions_moment_as_the_playhead_does(
     assert transport.player.position == pytest.approx(0.0)  # 9 s: clamped to the region
     assert transport.position_label.text() == "0:10.0 / 0:20.0"
     transport.player.close()
+
+
+def test_a_click_outside_a_runs_region_plays_the_song_there(qtbot, window, song_path) -> None:
+    """The run's audio covers only its region: a click outside it plays the song's mix from
+    there, and says so; new previews leave it playing; a click inside brings the run back."""
+    open_song(qtbot, window, song_path)
+    transport, song_panel = window.audition.transport, window.song_panel
+    song_panel.set_region(Region(10.0, 20.0))
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window, steps=3, preview_every=1)
+    transport.loop_button.setChecked(True)
+    transport.seek(13.0)
+    transport.toggle()
+    song_panel.seek_requested.emit(25.0)  # a click on the waveform at 25 s
+    player = transport.player
+    assert player.sources == ("mix",) and transport.start == 0.0 and player.playing
+    assert transport.position == pytest.approx(25.0)
+    assert song_panel.waveform.playhead() == pytest.approx(25.0)
+    assert "10.0–20.0 s" in window.statusBar().currentMessage()
+    song = window.song
+    at = round(25.0 * song.rate)
+    np.testing.assert_allclose(player.streams[-1].pull(4), song.data[at : at + 4], atol=1e-6)
+    assert transport.position == pytest.approx(25.0, abs=1e-3)  # not thrown into the loop
+    window.run_view.show_step(window.run_view.shown.step, followed=True)  # the next preview
+    assert player.sources == ("mix",) and transport.position == pytest.approx(25.0, abs=1e-3)
+    song_panel.seek_requested.emit(15.0)  # inside the region: the run's audio again
+    assert player.sources == ("mix", "separated", "residual") and transport.start == 10.0
+    assert player.playing and transport.position == pytest.approx(15.0)
+    assert player.loop == Region(0.0, 10.0)  # still looping the region
+    player.close()
 
 
 def test_a_new_song_shows_nothing_of_the_old_songs_run(qtbot, window, song_path, tmp_path):
