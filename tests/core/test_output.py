@@ -32,6 +32,15 @@ def test_devices_get_all_channels_one_or_a_fold_to_stereo() -> None:
     assert output_channels(8, 6) == 2  # front left and right of any bigger device
 
 
+def test_mono_opens_both_sides_of_a_stereo_or_bigger_device() -> None:
+    """A one-channel stream plays on the left speaker only through JACK and some PulseAudio
+    setups: mono is played on two channels, the same signal on both."""
+    assert output_channels(1, 2) == 2
+    assert output_channels(1, 8) == 2  # its front left and right, not every speaker
+    assert output_channels(1, 1) == 1
+    assert output_channels(1, 0) == 1  # the device is not known yet
+
+
 def test_five_one_keeps_its_centre_and_surrounds_in_stereo() -> None:
     centre = fold(one_speaker(2), 2, FIVE_ONE)
     assert centre[0, 0] == pytest.approx(centre[0, 1]) and centre[0, 0] > 0.25

@@ -102,6 +102,33 @@ def test_a_smaller_device_on_a_retry_gets_the_song_folded(sound: FakeSoundDevice
     p.close()
 
 
+def test_a_mono_preview_is_centred_on_a_stereo_device(sound: FakeSoundDevice) -> None:
+    """A run's previews are mono: they go out on both sides, not as a one-channel stream
+    that some audio systems play on the left speaker only."""
+    p = Player()
+    preview = np.linspace(-0.5, 0.5, 100, dtype=np.float32)
+    p.load({"mix": preview, "separated": preview[:, None] * 0.5}, RATE)
+    p.play()
+    stream = sound.streams[-1]
+    assert p.playing and stream.channels == 2
+    out = stream.pull(4)
+    np.testing.assert_allclose(out[:, 0], preview[:4])
+    np.testing.assert_allclose(out[:, 1], preview[:4])
+    p.set_source("separated")
+    np.testing.assert_allclose(stream.pull(4), np.repeat(preview[4:8, None] * 0.5, 2, axis=1))
+    p.close()
+
+
+def test_a_mono_preview_on_a_mono_device_stays_mono(sound: FakeSoundDevice) -> None:
+    sound.channels = sound.listed = 1
+    p = Player()
+    p.load({"mix": np.full(100, 0.25, dtype=np.float32)}, RATE)
+    p.play()
+    assert p.playing and sound.streams[-1].channels == 1
+    np.testing.assert_allclose(sound.streams[-1].pull(3), [[0.25]] * 3)
+    p.close()
+
+
 # ----- an output that does not take the song's rate ------------------------------------------
 SONG_RATE, DEVICE_RATE = 96_000, 48_000
 

@@ -62,8 +62,14 @@ def speaker_layout(channels: int, container: str) -> tuple[str, ...] | None:
 def output_channels(channels: int, device: int) -> int:
     """Channels to open on a device of ``device`` output channels (0: not known yet) for audio
     of ``channels``: all of them where it has as many, else 1 on a mono device and 2 (a fold
-    to stereo) on any other."""
-    if device <= 0 or channels <= device:
+    to stereo) on any other. Mono audio gets 2 where the device has them, the same signal on
+    both sides: some audio systems (JACK, some PulseAudio setups) play a one-channel stream
+    on the left speaker only."""
+    if device <= 0:
+        return channels
+    if channels == 1:
+        return min(device, 2)
+    if channels <= device:
         return channels
     return 1 if device == 1 else 2
 
