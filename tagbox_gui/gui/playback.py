@@ -186,8 +186,7 @@ class Player:
         self._length = max(buf.shape[0] for buf in buffers.values())
         self._frame = min(round(position * rate), self._length)
         self._seek_done = self._seek[0]
-        self._loop = None
-        self.set_loop(loop)
+        self.set_loop(loop, enter=False)
 
     def _install(self, buffers: dict[str, np.ndarray]) -> None:
         """Swap in buffers at the current rate (the callback goes on with the new ones)."""
@@ -341,19 +340,17 @@ class Player:
             return
         self._seek = (self._seek[0] + 1, frame)
 
-    def set_loop(self, region: Region | None) -> None:
-        """Loop over ``region`` (None: play through). Jumps into the region when outside it;
-        a later seek outside it plays from there (on into the loop from before it)."""
+    def set_loop(self, region: Region | None, enter: bool = True) -> None:
+        """Loop over ``region`` (None: play through). Jumps into the region when outside it,
+        unless not to ``enter`` it (the same loop on new material keeps the position); a seek
+        outside it plays from there (on into the loop from before it)."""
         if region is None:
             self._loop = None
             return
         start = round(max(region.start, 0.0) * self._rate)
         end = round(min(region.end, self.duration) * self._rate)
-        if end <= start:
-            self._loop = None
-            return
-        self._loop = (start, end)
-        if not start <= self.position * self._rate < end:
+        self._loop = (start, end) if start < end else None
+        if enter and self._loop is not None and not start <= self.position * self._rate < end:
             self.seek(start / self._rate)
 
     def close(self) -> None:

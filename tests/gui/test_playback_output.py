@@ -171,6 +171,22 @@ def test_a_refused_rate_plays_converted_to_the_devices_in_song_time(takes_48k) -
     p.close()
 
 
+def test_converting_for_the_output_keeps_a_position_outside_the_loop(takes_48k) -> None:
+    """A seek past the looped region, then Play on an output that needs the audio converted:
+    it plays from there, not from the loop's start."""
+    p = Player()
+    p.load({"mix": sine(2.0, SONG_RATE)}, SONG_RATE)
+    p.set_loop(Region(0.25, 1.0))
+    p.seek(1.5)
+    p.play()
+    converted(p)
+    assert p.playing and p.position == pytest.approx(1.5)
+    assert p.loop == Region(pytest.approx(0.25), pytest.approx(1.0))
+    block = takes_48k.streams[-1].pull(480)
+    np.testing.assert_allclose(block[:, 0], sine(0.01, DEVICE_RATE, start=1.5), atol=2e-3)
+    p.close()
+
+
 def test_material_replaced_at_the_devices_rate_is_converted_too(takes_48k) -> None:
     p = Player()
     p.load({"mix": sine(1.0, SONG_RATE), "separated": sine(1.0, SONG_RATE)}, SONG_RATE)

@@ -396,6 +396,18 @@ def test_transport_seek_loop_and_slider(qtbot, panel: TransportPanel) -> None:
     assert panel.player.position == pytest.approx(4.0, abs=1e-4)
 
 
+def test_new_material_keeps_a_position_outside_the_loop(qtbot, panel: TransportPanel) -> None:
+    """Looping, a seek past the loop plays from there; new material (the next step, a job's
+    stems) keeps that moment instead of throwing it back into the loop."""
+    panel.set_loop_region(Region(0.5, 1.5))
+    panel.loop_button.setChecked(True)
+    panel.seek(3.0)
+    assert panel.player.position == pytest.approx(3.0)
+    panel.load({"mix": np.zeros((22_050 * 4, 2), np.float32)}, 22_050)
+    assert panel.player.position == pytest.approx(3.0)
+    assert panel.player.loop == Region(0.5, 1.5)
+
+
 def test_transport_without_audio_still_tracks_position(qtbot, monkeypatch) -> None:
     from tagbox_gui.gui import output_device
 

@@ -157,7 +157,7 @@ class TransportPanel(QWidget):
         self.start = start
         self.player.seek(moment - start)
         if self.loop_button.isChecked():  # loading clears the player's loop: keep looping
-            self._apply_loop()
+            self._apply_loop(enter=False)
         if playing:  # loading stopped the output (its rate and channels may differ now)
             self.player.play()
         self._sync_sources()
@@ -226,12 +226,13 @@ class TransportPanel(QWidget):
         self.loop_toggled.emit(on)
         self._show_position()
 
-    def _apply_loop(self) -> None:
-        """Loop the player over the loop region, in seconds of its material."""
+    def _apply_loop(self, enter: bool = True) -> None:
+        """Loop the player over the loop region, in seconds of its material; jumps into it
+        when outside it, unless not to ``enter`` it."""
         loop = self._loop_region
         if loop is not None:
             loop = Region(loop.start - self.start, loop.end - self.start)
-        self.player.set_loop(loop)
+        self.player.set_loop(loop, enter)
 
     def _on_slider_value_changed(self, value: int) -> None:
         self.seek(value / 1000.0)
