@@ -25,6 +25,7 @@ from tagbox_gui.gui.widgets import (
     peak_envelope,
 )
 from tagbox_gui.gui.widgets.spectrogram_view import FLOOR_DB, LogFrequencyAxis
+from tagbox_gui.gui.widgets.transport import format_time
 from tests.gui.fake_engine import FakeSoundDevice, FakeStream
 
 
@@ -340,6 +341,14 @@ def panel(qtbot) -> TransportPanel:
     song = make_song()
     widget.load({"mix": song.data, "separated": song.data * 0.5}, song.rate)
     return widget
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0.0, "0:00.0"), (13.04, "0:13.0"), (59.96, "1:00.0"), (119.97, "2:00.0"), (-1.0, "0:00.0")],
+)
+def test_times_round_to_the_tenth_without_a_sixtieth_second(seconds: float, text: str) -> None:
+    assert format_time(seconds) == text
 
 
 def test_transport_plays_and_reports_position(qtbot, panel: TransportPanel) -> None:

@@ -35,9 +35,9 @@ RETRY_HINT = "Press Play to try again."
 
 
 def format_time(seconds: float) -> str:
-    """``m:ss.s``."""
-    minutes, rest = divmod(max(seconds, 0.0), 60.0)
-    return f"{int(minutes)}:{rest:04.1f}"
+    """``m:ss.s``, rounded to the tenth (59.96 s is 1:00.0, not 0:60.0)."""
+    minutes, tenths = divmod(round(max(seconds, 0.0) * 10), 600)
+    return f"{minutes}:{tenths // 10:02d}.{tenths % 10}"
 
 
 def keyboard_focused_button(widget: QWidget | None) -> bool:
