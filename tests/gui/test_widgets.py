@@ -589,6 +589,13 @@ def test_space_toggles_playback_on_the_key_press_itself(qtbot, panel: TransportP
     assert not panel.player.playing
 
 
+def test_holding_space_down_toggles_once(panel: TransportPanel) -> None:
+    """The keyboard repeats a held key ~30 times a second: those repeats must not start and
+    stop the playing over and over (tests cannot make Qt's repeats, so this asks the
+    shortcut)."""
+    assert not panel.space.autoRepeat()
+
+
 def test_the_job_line_of_the_run_panel_renders_names_as_written(qtbot) -> None:
     """Every instrument of a job, with its mark, and no markup shown as text (a finished job
     has no name in bold, and a user's own name may hold "&" or "<")."""

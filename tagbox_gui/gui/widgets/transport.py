@@ -95,6 +95,7 @@ class TransportPanel(QWidget):
         # every widget but text fields; a button reached with Tab gets it back (see below).
         self.space = QShortcut(QKeySequence(Qt.Key.Key_Space), self)
         self.space.setContext(Qt.ShortcutContext.WindowShortcut)
+        self.space.setAutoRepeat(False)  # Space held down: one toggle, not one per repeat
         self.space.activated.connect(self._on_space_activated)
         self.source_buttons: dict[str, QPushButton] = {}
         self._source_group = QButtonGroup(self)
