@@ -1,22 +1,15 @@
-"""The main window: layout and wiring of the panels; the run itself lives in ``run_view``."""
+"""The main window: layout and wiring of the panels; the run itself lives in ``run_view``, the
+menus in ``menus``."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, QUrl, Signal, Slot
-from PySide6.QtGui import (
-    QAction,
-    QCloseEvent,
-    QDesktopServices,
-    QDragEnterEvent,
-    QDropEvent,
-)
-from PySide6.QtGui import QKeySequence as Keys
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QDockWidget,
-    QFileDialog,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -34,14 +27,13 @@ from tagbox_gui import APP_NAME
 from tagbox_gui.core.audio.song import Song
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.store.models import ModelStore
-from tagbox_gui.gui.about import about_html
 from tagbox_gui.gui.controller import RunController, RunState
 from tagbox_gui.gui.engine_loader import LOADING_MESSAGE, EngineLoader
-from tagbox_gui.gui.errors import log_dir, show_error
+from tagbox_gui.gui.errors import show_error
+from tagbox_gui.gui.menus import WindowMenus
 from tagbox_gui.gui.models_prompt import ModelsPrompt
 from tagbox_gui.gui.playback import Player
 from tagbox_gui.gui.run_view import RunView
-from tagbox_gui.gui.screen_fit import ScreenFit
 from tagbox_gui.gui.settings import AppSettings
 from tagbox_gui.gui.settings_view import SettingsView
 from tagbox_gui.gui.song_loader import LoadedSong, SongLoader
@@ -50,7 +42,6 @@ from tagbox_gui.gui.widgets.audition_panel import AuditionPanel
 from tagbox_gui.gui.widgets.focus import typing_escape
 from tagbox_gui.gui.widgets.instrument_picker import InstrumentPicker
 from tagbox_gui.gui.widgets.live_panel import LivePanel, boxed
-from tagbox_gui.gui.widgets.recent_menu import fill_recent_menu
 from tagbox_gui.gui.widgets.run_panel import RunPanel
 from tagbox_gui.gui.widgets.settings_panel import SettingsPanel
 from tagbox_gui.gui.widgets.song_panel import SongPanel
@@ -58,12 +49,11 @@ from tagbox_gui.gui.widgets.stem_list import StemListView
 from tagbox_gui.gui.widgets.tag_panel import TagPanel
 
 log = logging.getLogger(__name__)
-AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.mp3 *.aif *.aiff);;All files (*)"
 DOCK_WIDTH_LIMIT = 330  # px: a side column never asks for more (it scrolls sideways then)
 ENGINE_FAILED = "The engine could not be loaded; the log says why (Help ▸ Open log folder)."
 
 
-class MainWindow(ScreenFit):
+class MainWindow(WindowMenus):
     """Song views on top, live plots below, tags and settings left, run and stems right.
 
     ``song_loaded(Song)`` fires once an opened song is shown (songs load in the background),
@@ -201,39 +191,6 @@ class MainWindow(ScreenFit):
         dock.installEventFilter(self)  # floating, it is a window of its own (typing_escape)
         return dock
 
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        file = bar.addMenu("&File")
-        self._action(file, "&Open…", Keys.StandardKey.Open, self.choose_song)
-        self.recent_menu = file.addMenu("Open &recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        self.export_action = QAction("&Export all stems…", self, shortcut=Keys("Ctrl+E"))
-        file.addAction(self.export_action)
-        self.exports.control(self.export_action)
-        file.addSeparator()
-        self._action(file, "&Quit", Keys.StandardKey.Quit, self.close)
-        run = bar.addMenu("&Run")
-        rv = self.run_view
-        self.run_action = self._action(run, "&Run", "Ctrl+R", rv.start)
-        self.pause_action = self._action(run, "&Pause / resume", "Ctrl+P", rv.toggle_pause)
-        self.stop_action = self._action(run, "&Stop", Keys(Qt.Key.Key_Escape), rv.stop)
-        tools = bar.addMenu("&Tools")
-        self._action(tools, "&Models…", None, self.models.show_dialog)
-        self.reset_action = self._action(
-            tools, "Reset settings to &defaults", None, self.settings_view.reset
-        )
-        help_menu = bar.addMenu("&Help")
-        self._action(help_menu, "Open &log folder", None, self._open_log_folder)
-        self._action(help_menu, f"&About {APP_NAME}", None, self._about)
-
-    def _action(self, menu, text: str, keys, slot) -> QAction:
-        action = QAction(text, self)
-        if keys is not None:
-            action.setShortcut(Keys(keys) if not isinstance(keys, Keys) else keys)
-        action.triggered.connect(slot)
-        menu.addAction(action)
-        return action
-
     def _connect(self) -> None:
         self.song_panel.seek_requested.connect(self.run_view.audio.seek_song)
         self.song_panel.region_changed.connect(self.run_view.update_can_run)
@@ -262,13 +219,6 @@ class MainWindow(ScreenFit):
             panel.set_settings(type(current)(**{**current.__dict__, "taggers": tuple(present[:1])}))
 
     # ----- song ------------------------------------------------------------------------
-    @Slot()
-    def choose_song(self) -> None:
-        start = self.settings.text("paths/open", str(Path.home()))
-        path, _ = QFileDialog.getOpenFileName(self, "Open a song", start, AUDIO_FILTER)
-        if path:
-            self.open_song(path)
-
     def open_song(self, path: str | Path) -> int:
         """Start loading a song in the background and return at once (the request's token).
 
@@ -313,12 +263,6 @@ class MainWindow(ScreenFit):
         )
         self.song_loaded.emit(song)
 
-    def _fill_recent_menu(self) -> None:
-        fill_recent_menu(
-            self.recent_menu, self.settings.recent_files(), self.open_song,
-            self.settings.clear_recent,
-        )  # fmt: skip
-
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # Qt override
         if any(url.isLocalFile() for url in event.mimeData().urls()):
             event.acceptProposedAction()
@@ -350,18 +294,8 @@ class MainWindow(ScreenFit):
     @Slot(object)
     def _on_controller_state_changed(self, state: RunState) -> None:
         self.run_panel.set_state(state)
-        active = state in (RunState.RUNNING, RunState.PAUSED)
-        self.run_action.setEnabled(state is RunState.IDLE)
-        self.pause_action.setEnabled(active)
-        self.stop_action.setEnabled(active)
-        self.reset_action.setEnabled(state is RunState.IDLE and self.engine.is_ready)
+        self._enable_actions(state)
         self.settings_panel.set_running(state is not RunState.IDLE)  # the lr stays editable
-
-    def _open_log_folder(self) -> None:
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(log_dir())))
-
-    def _about(self) -> None:
-        QMessageBox.about(self, f"About {APP_NAME}", about_html())
 
     # ----- the engine -------------------------------------------------------------------
     def _show_engine_loading(self) -> None:

@@ -1,0 +1,110 @@
+"""The main window's menus: File, Run, Tools and Help, their shortcuts, and which of their
+entries the run's state allows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QUrl, Slot
+from PySide6.QtGui import QAction, QDesktopServices
+from PySide6.QtGui import QKeySequence as Keys
+from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox
+
+from tagbox_gui import APP_NAME
+from tagbox_gui.gui.about import about_html
+from tagbox_gui.gui.controller import RunState
+from tagbox_gui.gui.engine_loader import EngineLoader
+from tagbox_gui.gui.errors import log_dir
+from tagbox_gui.gui.models_prompt import ModelsPrompt
+from tagbox_gui.gui.run_view import RunView
+from tagbox_gui.gui.screen_fit import ScreenFit
+from tagbox_gui.gui.settings_view import SettingsView
+from tagbox_gui.gui.stem_export import StemExport
+from tagbox_gui.gui.widgets.recent_menu import fill_recent_menu
+
+AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.mp3 *.aif *.aiff);;All files (*)"
+
+
+class WindowMenus(ScreenFit):
+    """A main window with the app's menu bar.
+
+    Subclasses give what the entries drive (``engine``, ``exports``, ``models``, ``run_view``,
+    ``settings_view``, :meth:`open_song`) and call :meth:`_build_menus` once those are built.
+    The entries the window changes are ``recent_menu``, ``export_action``, ``run_action``,
+    ``pause_action``, ``stop_action`` and ``reset_action``.
+    """
+
+    engine: EngineLoader
+    exports: StemExport
+    models: ModelsPrompt
+    run_view: RunView
+    settings_view: SettingsView
+
+    def open_song(self, path: str | Path) -> int:
+        """Open the song at ``path`` (File ▸ Open… and Open recent)."""
+        raise NotImplementedError
+
+    @Slot()
+    def choose_song(self) -> None:
+        """File ▸ Open…: ask for a song, in the folder of the last one opened."""
+        start = self.settings.text("paths/open", str(Path.home()))
+        path, _ = QFileDialog.getOpenFileName(self, "Open a song", start, AUDIO_FILTER)
+        if path:
+            self.open_song(path)
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file = bar.addMenu("&File")
+        self._action(file, "&Open…", Keys.StandardKey.Open, self.choose_song)
+        self.recent_menu = file.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self.export_action = QAction("&Export all stems…", self, shortcut=Keys("Ctrl+E"))
+        file.addAction(self.export_action)
+        self.exports.control(self.export_action)
+        file.addSeparator()
+        self._action(file, "&Quit", Keys.StandardKey.Quit, self.close)
+        run = bar.addMenu("&Run")
+        rv = self.run_view
+        self.run_action = self._action(run, "&Run", "Ctrl+R", rv.start)
+        self.pause_action = self._action(run, "&Pause / resume", "Ctrl+P", rv.toggle_pause)
+        self.stop_action = self._action(run, "&Stop", Keys(Qt.Key.Key_Escape), rv.stop)
+        tools = bar.addMenu("&Tools")
+        self._action(tools, "&Models…", None, self.models.show_dialog)
+        self.reset_action = self._action(
+            tools, "Reset settings to &defaults", None, self.settings_view.reset
+        )
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "Open &log folder", None, self._open_log_folder)
+        self._action(help_menu, f"&About {APP_NAME}", None, self._about)
+
+    def _action(
+        self, menu: QMenu, text: str, keys: Keys | Keys.StandardKey | str | None,
+        slot: Callable[[], object],
+    ) -> QAction:  # fmt: skip
+        action = QAction(text, self)
+        if keys is not None:
+            action.setShortcut(Keys(keys) if not isinstance(keys, Keys) else keys)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _enable_actions(self, state: RunState) -> None:
+        """Run while idle, Pause and Stop while running, Reset while idle once the engine is in."""
+        active = state in (RunState.RUNNING, RunState.PAUSED)
+        self.run_action.setEnabled(state is RunState.IDLE)
+        self.pause_action.setEnabled(active)
+        self.stop_action.setEnabled(active)
+        self.reset_action.setEnabled(state is RunState.IDLE and self.engine.is_ready)
+
+    def _fill_recent_menu(self) -> None:
+        fill_recent_menu(
+            self.recent_menu, self.settings.recent_files(), self.open_song,
+            self.settings.clear_recent,
+        )  # fmt: skip
+
+    def _open_log_folder(self) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(log_dir())))
+
+    def _about(self) -> None:
+        QMessageBox.about(self, f"About {APP_NAME}", about_html())
