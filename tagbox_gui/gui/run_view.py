@@ -7,24 +7,20 @@ newest preview when following it), so a fast backend never makes the window redr
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QTimer, Slot
+from PySide6.QtCore import QTimer, Slot
 
 from tagbox_gui.core.audio.estimates import judges_quiet
 from tagbox_gui.core.audio.song import Song
 from tagbox_gui.core.separation.cache import ModelCache
-from tagbox_gui.core.separation.job import JobPart
 from tagbox_gui.core.separation.snapshots import DEFAULT_BUDGET_BYTES, Snapshot, SnapshotStore
 from tagbox_gui.core.separation.threads import use_threads
 from tagbox_gui.core.types import (
     Command,
     CommandKind,
     Estimate,
-    Example,
     LookingAgain,
-    RunConfig,
     RunResult,
     StepResult,
 )
@@ -33,7 +29,7 @@ from tagbox_gui.gui.engine_loader import LazyModule
 from tagbox_gui.gui.errors import show_error
 from tagbox_gui.gui.job_view import JobUpdate, JobView
 from tagbox_gui.gui.run_audio import RunAudio
-from tagbox_gui.gui.run_problems import parts_problem
+from tagbox_gui.gui.run_request import RunRequest
 from tagbox_gui.gui.run_window import RunWindow
 from tagbox_gui.gui.session import RunSession, estimate_region, quiet_sentence
 
@@ -50,14 +46,11 @@ log = logging.getLogger(__name__)
 FRAME_MS = 33
 
 
-class RunView(QObject):
+class RunView(RunRequest):
     """Starts runs from the panels' state and routes the controller's results to the views."""
-
-    waiting_for = ""  # why no run can start yet, e.g. "Loading the engine…" (the window's say)
 
     def __init__(self, window: RunWindow, cache: ModelCache) -> None:
         super().__init__(window)
-        self.w = window
         self.cache = cache
         self.budget = DEFAULT_BUDGET_BYTES
         self._engine_run: Callable[..., engine.RunGenerator] | None = None  # see engine_run
@@ -80,9 +73,6 @@ class RunView(QObject):
         w.audition.step_chosen.connect(self.show_step)
         w.audition.follow_toggled.connect(self._on_follow_toggled)
         w.settings_panel.lr_changed.connect(self.set_lr)
-        w.tag_panel.tags_changed.connect(self.update_can_run)
-        w.picker.picks_changed.connect(self.update_can_run)
-        w.picker.example_requested.connect(self.add_example)
 
     @property
     def engine_run(self) -> Callable[..., engine.RunGenerator]:
@@ -93,75 +83,6 @@ class RunView(QObject):
     @engine_run.setter
     def engine_run(self, run: Callable[..., engine.RunGenerator]) -> None:
         self._engine_run = run
-
-    def problem(self) -> str:
-        """Why Run cannot start now (one sentence), or ''."""
-        if self.waiting_for:
-            return self.waiting_for
-        if self.w.loader.busy:
-            return "Wait until the song has opened."
-        if self.w.song is None:
-            return "Open a song first (File ▸ Open)."
-        parts = self.parts()
-        if not parts:
-            return "Pick an instrument (or a tag in the Tags panel) to separate."
-        taggers = self.w.store.available_taggers()
-        return (parts_problem(parts, self.w.song, self._learned(), taggers)
-                or self.w.settings_panel.problem())  # fmt: skip
-
-    def _learned(self) -> bool:
-        return self.w.settings_panel.settings().backend == "learned"
-
-    def parts(self) -> list[JobPart]:
-        """What Run separates: each picked instrument or example, the Tags panel's wanted tags,
-        and "the region as the example", one stem each."""
-        w = self.w
-        base = self._base_config()
-        parts = [
-            JobPart(p.name, replace(base, tags=(), avoid=(), ignore=(), example=p.example,
-                                    region=None))
-            if p.example is not None
-            else JobPart(p.name, replace(base, tags=(p.name,), avoid=(), ignore=()))
-            for p in w.picker.picks()
-        ]  # fmt: skip
-        if w.tag_panel.wanted():
-            parts.append(JobPart(" + ".join(w.tag_panel.stem_words()), base))
-        example = w.song_panel.example()
-        if example is not None:
-            parts.append(JobPart("example", replace(base, tags=(), avoid=(), ignore=(),
-                                                    example=example)))  # fmt: skip
-        return parts
-
-    def _base_config(self) -> RunConfig:
-        w = self.w
-        return w.settings_panel.settings().to_config(
-            w.tag_panel.wanted(),
-            w.tag_panel.avoided(),
-            w.tag_panel.ignored(),
-            w.tag_panel.avoid_others.isChecked(),
-            w.tag_panel.ignore_related.isChecked(),
-            w.song_panel.region(),
-        )
-
-    @Slot(str)
-    def add_example(self, name: str) -> None:
-        """The song's selected region becomes an example clip named ``name``."""
-        panel = self.w.song_panel
-        if self.w.song is None:
-            self.w.show_message("Open a song first, then select where the instrument plays.")
-            return
-        self.w.picker.add_example(name, Example(None, panel.start.value(), panel.end.value()))
-
-    @Slot()
-    def update_can_run(self) -> None:
-        problem = self.problem()
-        self.w.run_panel.set_can_run(not problem, problem)
-        self.w.run_action.setEnabled(self.w.controller.state is RunState.IDLE)
-        learned, song = self._learned(), self.w.song is not None
-        self.w.picker.set_can_add_example(
-            learned and song,
-            "" if learned and song else "Open a song and choose the learned separator first.",
-        )
 
     # ----- running ---------------------------------------------------------------------
     @Slot()

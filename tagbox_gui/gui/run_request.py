@@ -1,0 +1,99 @@
+"""What Run would separate, read from the window's panels, and why it cannot start yet."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from PySide6.QtCore import QObject, Slot
+
+from tagbox_gui.core.separation.job import JobPart
+from tagbox_gui.core.types import Example, RunConfig
+from tagbox_gui.gui.controller import RunState
+from tagbox_gui.gui.run_problems import parts_problem
+from tagbox_gui.gui.run_window import RunWindow
+
+
+class RunRequest(QObject):
+    """The parts a Run separates and whether it can start, as the panels say now.
+
+    Run's button (its tooltip says why it is off) and the picker's "Add the region as an
+    example" follow the panels as they change; a subclass (``RunView``) starts the runs.
+    """
+
+    waiting_for = ""  # why no run can start yet, e.g. "Loading the engine…" (the window's say)
+
+    def __init__(self, window: RunWindow) -> None:
+        super().__init__(window)  # type: ignore[arg-type]
+        self.w = window
+        window.tag_panel.tags_changed.connect(self.update_can_run)
+        window.picker.picks_changed.connect(self.update_can_run)
+        window.picker.example_requested.connect(self.add_example)
+
+    def problem(self) -> str:
+        """Why Run cannot start now (one sentence), or ''."""
+        if self.waiting_for:
+            return self.waiting_for
+        if self.w.loader.busy:
+            return "Wait until the song has opened."
+        if self.w.song is None:
+            return "Open a song first (File ▸ Open)."
+        parts = self.parts()
+        if not parts:
+            return "Pick an instrument (or a tag in the Tags panel) to separate."
+        taggers = self.w.store.available_taggers()
+        return (parts_problem(parts, self.w.song, self._learned(), taggers)
+                or self.w.settings_panel.problem())  # fmt: skip
+
+    def _learned(self) -> bool:
+        return self.w.settings_panel.settings().backend == "learned"
+
+    def parts(self) -> list[JobPart]:
+        """What Run separates: each picked instrument or example, the Tags panel's wanted tags,
+        and "the region as the example", one stem each."""
+        w = self.w
+        base = self._base_config()
+        parts = [
+            JobPart(p.name, replace(base, tags=(), avoid=(), ignore=(), example=p.example,
+                                    region=None))
+            if p.example is not None
+            else JobPart(p.name, replace(base, tags=(p.name,), avoid=(), ignore=()))
+            for p in w.picker.picks()
+        ]  # fmt: skip
+        if w.tag_panel.wanted():
+            parts.append(JobPart(" + ".join(w.tag_panel.stem_words()), base))
+        example = w.song_panel.example()
+        if example is not None:
+            parts.append(JobPart("example", replace(base, tags=(), avoid=(), ignore=(),
+                                                    example=example)))  # fmt: skip
+        return parts
+
+    def _base_config(self) -> RunConfig:
+        w = self.w
+        return w.settings_panel.settings().to_config(
+            w.tag_panel.wanted(),
+            w.tag_panel.avoided(),
+            w.tag_panel.ignored(),
+            w.tag_panel.avoid_others.isChecked(),
+            w.tag_panel.ignore_related.isChecked(),
+            w.song_panel.region(),
+        )
+
+    @Slot(str)
+    def add_example(self, name: str) -> None:
+        """The song's selected region becomes an example clip named ``name``."""
+        panel = self.w.song_panel
+        if self.w.song is None:
+            self.w.show_message("Open a song first, then select where the instrument plays.")
+            return
+        self.w.picker.add_example(name, Example(None, panel.start.value(), panel.end.value()))
+
+    @Slot()
+    def update_can_run(self) -> None:
+        problem = self.problem()
+        self.w.run_panel.set_can_run(not problem, problem)
+        self.w.run_action.setEnabled(self.w.controller.state is RunState.IDLE)
+        learned, song = self._learned(), self.w.song is not None
+        self.w.picker.set_can_add_example(
+            learned and song,
+            "" if learned and song else "Open a song and choose the learned separator first.",
+        )
