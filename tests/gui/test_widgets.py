@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt, QThreadPool
-from PySide6.QtGui import QMouseEvent
+from PySide6.QtGui import QFontMetricsF, QImage, QMouseEvent, QPainter
 from PySide6.QtWidgets import QAbstractSlider, QApplication
 
 from tagbox_gui.core.audio.song import Song
@@ -24,7 +24,7 @@ from tagbox_gui.gui.widgets import (
     compute_spectrogram,
     peak_envelope,
 )
-from tagbox_gui.gui.widgets.spectrogram_view import FLOOR_DB, LogFrequencyAxis
+from tagbox_gui.gui.widgets.spectrogram_view import FLOOR_DB, LogFrequencyAxis, bar_ticks
 from tagbox_gui.gui.widgets.transport import format_time
 from tests.gui.fake_engine import FakeSoundDevice, FakeStream
 
@@ -306,6 +306,36 @@ def test_frequency_labels_thin_out_on_a_short_axis(qtbot) -> None:
         gaps = np.diff(ticks) * size / (high - low)
         assert gaps.min() >= LogFrequencyAxis.LABEL_GAP_PX  # no label on another
         assert axis.tickStrings(ticks, 1.0, 1.0)[-1] in ("10k", "20k")
+
+
+def test_colour_bar_labels_thin_out_and_never_overlap(qtbot) -> None:
+    """A colour bar shows pyqtgraph's labels when tall, fewer when short, none when not even
+    its two ends fit: never one label on another."""
+    assert bar_ticks((0.0, 1.0), 200.0, 14.0) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert bar_ticks((0.0, 1.0), 40.0, 14.0) == [0.0, 0.5, 1.0]
+    assert bar_ticks((0.0, 1.0), 20.0, 14.0) == [0.0, 1.0]
+    assert bar_ticks((0.0, 1.0), 10.0, 14.0) == []
+    assert bar_ticks((FLOOR_DB, 0.0), 200.0, 14.0) == [-80.0, -60.0, -40.0, -20.0, 0.0]
+    assert bar_ticks((FLOOR_DB, 0.0), 40.0, 14.0) == [-50.0, 0.0]
+    view = shown(qtbot, MaskView(), 300, 300)
+    view.set_image(np.full((64, 100), 0.5, np.float32), Region(0.0, 12.0))  # time axis below
+    axis = view._bar.axis
+    gap = QFontMetricsF(axis.font()).height()
+    shown_labels = []
+    for height in (300, 150, 100, 76):  # 76: the window's mask at 1024x600 during a job
+        view.resize(300, height)
+        # the plot lays its items out on the event loop: the bar ends above the time axis
+        qtbot.waitUntil(lambda h=height: axis.geometry().bottom() < h - 30, timeout=1000)
+        qtbot.wait(20)
+        image = QImage(10, 10, QImage.Format.Format_ARGB32)
+        painter = QPainter(image)
+        texts = axis.generateDrawSpecs(painter)[2]  # what the axis draws: (rect, flags, text)
+        painter.end()
+        centres = sorted(rect.center().y() for rect, _flags, _text in texts)
+        assert np.all(np.diff(centres) >= gap - 0.5), (height, [t for *_, t in texts])
+        shown_labels.append([text for *_, text in texts])
+    assert shown_labels[0] == ["0", "0.2", "0.4", "0.6", "0.8", "1"]
+    assert len(shown_labels[-1]) < 6
 
 
 # ----- tag meters ----------------------------------------------------------------------------

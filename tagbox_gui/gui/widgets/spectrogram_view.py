@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QFontMetricsF
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from superqt.utils import create_worker
 
@@ -154,7 +155,45 @@ def log_frequency_plot(
     bar = pg.ColorBarItem(values=levels, colorMap=color_map, interactive=False, label=label,
                           width=12)  # fmt: skip
     bar.setImageItem(image, insert_in=item)
+    _keep_labels_apart(bar.axis, levels)
     return widget, image, bar
+
+
+BAR_STEPS = (1.0, 2.0, 2.5, 5.0)
+"""A colour bar's tick steps, times a power of ten."""
+
+
+def bar_ticks(levels: tuple[float, float], length: float, gap: float) -> list[float]:
+    """The values labelled on a colour bar over ``levels`` that is ``length`` pixels long.
+
+    They are the multiples of the finest step (:data:`BAR_STEPS`, at least a fifth of the range,
+    as pyqtgraph's own) whose labels lie ``gap`` pixels apart or more; none when not even two
+    labels fit. A short bar shows fewer labels, a very short one none: never one on another.
+    """
+    low, high = sorted(levels)
+    span = high - low
+    if span <= 0 or length <= 0:
+        return []
+    unit = 10.0 ** math.floor(math.log10(span / 5))
+    for step in (m * unit * 10**k for k in range(3) for m in BAR_STEPS):
+        if step < span / 5 * (1 - 1e-9) or step * length / span < gap:
+            continue
+        first, last = math.ceil(low / step - 1e-9), math.floor(high / step + 1e-9)
+        return [round(k * step, 12) for k in range(first, last + 1)] if last > first else []
+    return []
+
+
+def _keep_labels_apart(axis: pg.AxisItem, levels: tuple[float, float]) -> None:
+    """Give a colour bar's axis the ticks of :func:`bar_ticks` whenever its length changes,
+    one line of its labels' font apart."""
+
+    def fit() -> None:
+        gap = QFontMetricsF(axis.style["tickFont"] or axis.font()).height()
+        values = bar_ticks(levels, axis.geometry().height(), gap)
+        axis.setTicks([[(value, f"{value:g}") for value in values]])
+
+    axis.geometryChanged.connect(fit)
+    fit()
 
 
 class SpectrogramView(QWidget):
