@@ -333,6 +333,8 @@ def test_colour_bar_labels_thin_out_and_never_overlap(qtbot) -> None:
         painter.end()
         centres = sorted(rect.center().y() for rect, _flags, _text in texts)
         assert np.all(np.diff(centres) >= gap - 0.5), (height, [t for *_, t in texts])
+        top = min(axis.mapRectToScene(rect).top() for rect, _flags, _text in texts)
+        assert top >= 0.0  # the top level's label is whole, not cut by the plot's edge
         shown_labels.append([text for *_, text in texts])
     assert shown_labels[0] == ["0", "0.2", "0.4", "0.6", "0.8", "1"]
     assert len(shown_labels[-1]) < 6

@@ -150,6 +150,8 @@ def log_frequency_plot(
     axis.setWidth(48)
     axis.enableAutoSIPrefix(False)  # its values are log10(Hz): no "(x0.001)" on the label
     item.setLabel("left", "Hz")
+    # room above the plot for the upper half of the top labels (the colour bar's top level)
+    item.layout.setContentsMargins(1, math.ceil(QFontMetricsF(axis.font()).height() / 2), 1, 1)
     image = pg.ImageItem(axisOrder="row-major")
     item.addItem(image)
     bar = pg.ColorBarItem(values=levels, colorMap=color_map, interactive=False, label=label,
