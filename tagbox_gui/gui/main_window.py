@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -39,7 +38,7 @@ from tagbox_gui.gui.settings_view import SettingsView
 from tagbox_gui.gui.song_loader import LoadedSong, SongLoader
 from tagbox_gui.gui.stem_export import StemExport
 from tagbox_gui.gui.widgets.audition_panel import AuditionPanel
-from tagbox_gui.gui.widgets.focus import typing_escape
+from tagbox_gui.gui.widgets.focus import FocusScroll, typing_escape
 from tagbox_gui.gui.widgets.instrument_picker import InstrumentPicker
 from tagbox_gui.gui.widgets.live_panel import LivePanel, boxed
 from tagbox_gui.gui.widgets.run_panel import RunPanel
@@ -139,7 +138,7 @@ class MainWindow(WindowMenus):
         tabs = QTabWidget()
         tabs.addTab(self.picker, "Instruments")
         tabs.addTab(self.tag_panel, "Tags")
-        scroll = QScrollArea(widgetResizable=True, accessibleName="Settings")  # as its tab
+        scroll = FocusScroll(widgetResizable=True, accessibleName="Settings")  # as its tab
         scroll.setWidget(self.settings_panel)
         tabs.addTab(scroll, "Settings")
         self._dock("Tags and settings", tabs, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -176,9 +175,9 @@ class MainWindow(WindowMenus):
         dock.setObjectName(title.replace(" ", "_"))
         # The column scrolls rather than making the window taller (more tag meters, stems) or
         # wider (a longer text): as wide as its content is now, plus a vertical scroll bar.
-        scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
+        scroll = FocusScroll(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
         scroll.setObjectName(f"{dock.objectName()}_scroll")
-        scroll.setAccessibleName(title)  # Tab stops on it (and scrolls it to the next control)
+        scroll.setAccessibleName(title)  # Tab passes it, and it scrolls to the focused control
         scroll.setWidget(widget)
         bar = scroll.verticalScrollBar().sizeHint().width()
         scroll.setMinimumWidth(min(widget.minimumSizeHint().width() + bar, DOCK_WIDTH_LIMIT))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, QRect, Qt
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QApplication, QPushButton, QTabWidget
+from PySide6.QtWidgets import QApplication, QPushButton, QScrollArea, QTabWidget
 
 from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.main_window import MainWindow
@@ -81,6 +81,33 @@ def test_tab_reaches_the_instruments_and_presets_in_their_panel(
     assert presets
     seen = tab_sequence(qtbot, panel.search, len(presets) + 1)
     assert seen == [*presets, panel.tree]
+
+
+def test_tab_passes_the_side_columns_which_scroll_to_the_focused_control(
+    qtbot, window: MainWindow
+) -> None:
+    """A side column's scroll area is no Tab stop of its own (it would show no focus); a control
+    in it reached with Tab or Shift+Tab from outside the column is scrolled into view."""
+    seen = tab_sequence(qtbot, window.centralWidget(), 40)
+    assert window.stems in seen and window.picker.chosen in seen
+    assert not [w for w in seen if isinstance(w, QScrollArea)]
+    window.live.meters.set_tags([f"tag {i}" for i in range(40)])  # a column taller than the dock
+    column = window.findChild(QScrollArea, "Run_scroll")
+    scroll = column.verticalScrollBar()
+
+    def stems_shown() -> bool:
+        place = window.stems.mapTo(column.viewport(), QPoint())
+        return column.viewport().rect().contains(QRect(place, window.stems.size()))
+
+    qtbot.waitUntil(lambda: scroll.maximum() > 0 and not stems_shown(), timeout=2000)
+    window.picker.chosen.setFocus(Qt.FocusReason.TabFocusReason)  # the left column's last
+    qtbot.keyClick(window.picker.chosen, Qt.Key.Key_Tab)
+    assert QApplication.focusWidget() is window.stems and stems_shown()
+    scroll.setValue(0)
+    play = window.audition.transport.play_button  # the central area's first
+    play.setFocus(Qt.FocusReason.TabFocusReason)
+    qtbot.keyClick(play, Qt.Key.Key_Backtab)
+    assert QApplication.focusWidget() is window.stems and stems_shown()
 
 
 def test_enter_cycles_the_current_tag_like_a_click(qtbot, window: MainWindow) -> None:
