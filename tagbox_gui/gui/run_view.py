@@ -36,11 +36,9 @@ from tagbox_gui.gui.session import RunSession, estimate_region, quiet_sentence
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from tagbox_gui.core.nets import taggers
     from tagbox_gui.core.separation import engine
 else:  # imported when first used: they load torch (see tagbox_gui.gui.engine_loader)
     engine = LazyModule("tagbox_gui.core.separation.engine")
-    taggers = LazyModule("tagbox_gui.core.nets.taggers")
 
 log = logging.getLogger(__name__)
 FRAME_MS = 33
