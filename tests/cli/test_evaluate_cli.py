@@ -507,6 +507,32 @@ def test_source_no_longer_asked_for_is_missing_not_its_old_stem(
     assert all(s.sdri is None and any("no prototype" in n for n in s.notes) for s in run.scores)
 
 
+def test_source_no_longer_asked_for_shares_nothing_into_the_others(
+    tiny_set: Path, tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kept estimate of a source this run cannot ask for, though made with the very
+    settings its pair has now, takes no part in the other sources' stems: they are rendered
+    again without it."""
+    torch.set_num_threads(1)
+    est, store = tmp_path / "est", ModelStore(model_dir)
+    config = default_config("learned", preview_every=1_000_000)
+    plan = evaluation_pairs.EvaluationPlan(sources=("bass", "drums"), refined=False)
+    evaluation_run.evaluate_set(tiny_set, est, config, store, plan)
+    song = load_song(tiny_set / SONGS[0] / "mix.flac")
+    beside_drums = soundfile.read(est / SONGS[0] / "bass.wav", dtype="float32")[0]
+    monkeypatch.setattr(evaluation_pairs, "has_prototype", lambda word: word != "drums")
+    run = evaluation_run.evaluate_set(tiny_set, est, config, store, plan)
+    assert list(run.unsupported) == [f"{name}/drums" for name in SONGS]
+    assert run.resumed == [f"{name}/bass" for name in SONGS]
+    bass = load_estimate(est / SONGS[0] / "bass.estimate.npz")
+    expected, _ = render_stems(song, share({"bass": bass})["bass"])
+    written = soundfile.read(est / SONGS[0] / "bass.wav", dtype="float32")[0]
+    np.testing.assert_allclose(written, expected[:, 0], atol=1e-6)
+    # the drums no longer take their share of the bins both claim
+    assert np.abs(written - beside_drums).max() > 0.01 * np.abs(written).max()
+    assert {s.source: s.status for s in run.scores} == {"bass": "ok", "drums": "missing"}
+
+
 def test_learned_backend_asks_by_prototype_or_by_example(
     tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

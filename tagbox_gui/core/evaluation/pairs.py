@@ -233,8 +233,10 @@ class Pair:
 
     @property
     def done(self) -> bool:
-        """Whether its kept estimate was made with this pair's settings."""
-        if not self.kept:
+        """Whether its kept estimate was made with this pair's settings, for a pair that can be
+        asked for: an estimate of one that cannot (one an earlier run made, e.g. by a prototype
+        since taken away) is no part of this run, not even beside the recipe it records."""
+        if not self.supported or not self.kept:
             return False
         return recorded_recipe(self.timing) == recipe(self.config, self.store, self.looks_again)
 
