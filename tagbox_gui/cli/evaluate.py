@@ -331,6 +331,7 @@ def main(args: argparse.Namespace) -> int:
     _check_numbers(args)
     sources = tuple(args.sources) if args.sources else None
     plan = _plan(args, sources)
+    pairs.check_asking(args.backend, plan)  # before the set is read
     check_set(args.set_dir, sources, args.score_from, plan.by_example, plan.example_seconds)
     check_outputs(args)
     config = build_config(args)

@@ -457,6 +457,32 @@ def test_by_example_names_sources_of_the_set(
     assert not (tmp_path / "est").exists()
 
 
+@pytest.mark.parametrize(
+    ("backend", "asking"),
+    [("light", ["--example-seconds", "1"]), ("jukebox", ["--by-example", "drums"])],
+)
+def test_asking_by_example_is_refused_with_a_backend_that_cannot_be(
+    tiny_set: Path,
+    tmp_path: Path,
+    model_dir: Path,
+    backend: str,
+    asking: list[str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Only the learned backend can be asked by example: with another, --example-seconds and
+    --by-example are an error before anything is separated, not options silently ignored."""
+    args = ["evaluate", str(tiny_set), "-o", str(tmp_path / "est"), "--sources", "drums",
+            "--backend", backend, "--steps", "1", *asking,
+            "--model-dir", str(model_dir)]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"the {backend} backend cannot be asked by example" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "est").exists()
+    plan = dataclasses.replace(DRUMS, example_seconds=1.0)
+    with pytest.raises(ConfigError, match="cannot be asked by example"):
+        evaluation_pairs.plan_pairs(tiny_set, tmp_path, default_config(backend), STORE, plan)
+
+
 def test_source_without_a_tag_is_reported_not_separated(
     tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -26,6 +26,7 @@ from tagbox_gui.core.evaluation.scoring import list_set, sound_span, stem_path
 from tagbox_gui.core.separation.backends.learned import has_prototype, weights_in_use
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.loading import (
+    asks_by_example,
     backend_settings,
     hops_per_window,
     models_in_use,
@@ -264,9 +265,11 @@ def plan_pairs(
     A pair whose true stem is silent throughout, or has no such clip before its end, is not
     supported (:attr:`Pair.why_not`), and the other pairs go on. Each run is looked at
     again beside its helpers where the plan says so (:attr:`EvaluationPlan.looks_again`,
-    :attr:`Pair.looks_again`).
+    :attr:`Pair.looks_again`). A plan that asks by example with a backend that cannot be
+    asked so is refused (:func:`check_asking`).
     """
     plan = plan or EvaluationPlan()
+    check_asking(config.backend, plan)
     pairs = []
     for song, song_sources in list_set(set_dir):
         for source in song_sources:
@@ -281,6 +284,16 @@ def plan_pairs(
                 pairs.append(Pair(song, source, estimate, pair_config, store, not why_not,
                                   plan.looks_again, why_not))  # fmt: skip
     return pairs
+
+
+def check_asking(backend: str, plan: EvaluationPlan) -> None:
+    """ConfigError for a plan that asks for sources by their true stems (``example_seconds``,
+    ``by_example``) with a backend that cannot be asked by example: its runs would ask by name
+    as if the plan did not say so."""
+    if (plan.example_seconds is not None or plan.by_example) and not asks_by_example(backend):
+        raise ConfigError(f"the {backend} backend cannot be asked by example, so no source can "
+                          "be asked for by its true stem (--example-seconds, --by-example); use "
+                          "the learned backend (--backend learned)")  # fmt: skip
 
 
 def _where_it_plays(config: RunConfig, stem: Path, seconds: float) -> tuple[RunConfig, str]:
@@ -330,7 +343,8 @@ def _pair_config(config: RunConfig, source: str, fallback: tuple[TaggerSpec, ...
     whether this source is to be asked for by example even if it can be asked for by name.
     The learned separator is asked by example for such a source, or for one it cannot be
     asked for by name (no prototype in one pass; no tag of the taggers with steps, which
-    then steer towards what the taggers hear in the example).
+    then steer towards what the taggers hear in the example); no other backend is given
+    examples to take (:func:`check_asking`).
     """
     config = replace(config, tags=(source,))
     example_seconds, by_example = asked
@@ -339,6 +353,6 @@ def _pair_config(config: RunConfig, source: str, fallback: tuple[TaggerSpec, ...
     else:
         taggers = taggers_for((source,), config.taggers, fallback)
         named, supported = replace(config, taggers=taggers), bool(taggers)
-    if config.backend != "learned" or example_seconds is None or (supported and not by_example):
+    if example_seconds is None or (supported and not by_example):
         return named, supported
     return replace(config, tags=(), example=Example(str(stem), 0.0, example_seconds)), True

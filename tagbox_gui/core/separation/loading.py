@@ -107,6 +107,11 @@ def backend_module(backend: str) -> ModuleType:
     return importlib.import_module(f"tagbox_gui.core.separation.backends.{backend}")
 
 
+def asks_by_example(backend: str) -> bool:
+    """Whether the backend named ``backend`` can be asked for a source by an example clip."""
+    return bool(getattr(backend_module(backend), "ASKS_BY_EXAMPLE", False))
+
+
 def create_backend_factory(
     config: RunConfig,
     store: ModelStore,
@@ -126,7 +131,7 @@ def create_backend_factory(
     fits = {"mix": mix} if mix is not None and getattr(module, "FITS_TO_THE_SONG", False) else {}
     if example is None:
         return module.create(config, store, device, cache, **fits)
-    if not getattr(module, "ASKS_BY_EXAMPLE", False):
+    if not asks_by_example(config.backend):
         raise ConfigError(f"the {config.backend} backend cannot be asked by example; "
                           "use the learned backend (--backend learned)")  # fmt: skip
     return module.create(config, store, device, cache, example, **fits)
