@@ -339,9 +339,9 @@ def main(args: argparse.Namespace) -> int:
     store = ModelStore(args.model_dir)
     planned = pairs.plan_pairs(args.set_dir, args.output, config, store, plan)
     progress = _Progress([p.key for p in planned if not p.done and p.supported], config.steps)
-    try:
-        run = driver.evaluate_set(args.set_dir, args.output, config, store, plan, progress,
-                                  args.jobs, args.threads)  # fmt: skip
+    try:  # the pairs counted are those separated: planned once, each example stem read once
+        run = driver.evaluate_pairs(planned, args.set_dir, args.output, store, plan, progress,
+                                    args.jobs, args.threads)  # fmt: skip
     finally:
         progress.bar.close()
     _print_report(args, config, plan, run)

@@ -714,6 +714,31 @@ def test_no_fit_asks_each_source_by_its_bare_prototype(
     assert not np.allclose(queries[0], prototype, atol=1e-3)
 
 
+def test_the_cli_plans_the_pairs_once(
+    tiny_set: Path,
+    tmp_path: Path,
+    model_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The pairs the progress bar counts are those the run separates: each true stem that
+    gives an example clip is read once to find where it plays, not once more for the bar."""
+    read: list[Path] = []
+    sound_span = evaluation_pairs.sound_span
+
+    def reading(path: Path) -> tuple[float | None, float]:
+        read.append(path)
+        return sound_span(path)
+
+    monkeypatch.setattr(evaluation_pairs, "sound_span", reading)
+    args = ["evaluate", str(tiny_set), "-o", str(tmp_path / "est"), "--sources", "drums",
+            "--threads", "1", "--by-example", "drums", "--example-seconds", "1",
+            "--model-dir", str(model_dir)]  # fmt: skip
+    assert main(args) == 0
+    assert "drums" in capsys.readouterr().out
+    assert sorted(read) == sorted(tiny_set.resolve().glob("*/stems/drums.flac"))
+
+
 def test_score_from_leaves_the_example_clip_out_of_the_scores(
     tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -127,13 +127,36 @@ def evaluate_set(
     job_threads: int | None = None,
 ) -> EvaluationRun:
     """Separate every source of every song that ``plan`` names with ``config``, then score
-    the stems.
+    the stems: :func:`evaluate_pairs` of the pairs ``pairs.plan_pairs`` makes of them.
 
     Estimates already in ``est_dir`` are kept when they were made with the same settings (an
     interrupted run resumes), and made again otherwise; each new one is written atomically.
     Each source uses those of ``config.taggers`` that have a tag for it, else the first of
     ``plan.fallback`` that has; a source none of them has, like one whose true stem yields no
     example clip (``pairs.plan_pairs``), is reported in ``unsupported`` and scored as missing.
+    """
+    plan = plan or EvaluationPlan()
+    planned = plan_pairs(set_dir, est_dir, config, store, plan)
+    return evaluate_pairs(planned, set_dir, est_dir, store, plan, progress, jobs, job_threads)
+
+
+def evaluate_pairs(
+    planned: list[Pair],
+    set_dir: Path,
+    est_dir: Path,
+    store: ModelStore,
+    plan: EvaluationPlan,
+    progress: Progress | None = None,
+    jobs: int = 1,
+    job_threads: int | None = None,
+) -> EvaluationRun:
+    """Separate the pairs ``planned`` (``pairs.plan_pairs`` of ``set_dir``, ``est_dir``,
+    ``store`` and ``plan``: a caller that looks at them first, e.g. to count what is left to
+    separate, need not plan them twice), then score the stems.
+
+    A pair that is done is kept, one that is not supported is reported in ``unsupported``
+    and scored as missing, and the others are separated (one kept with other settings is
+    reported in ``remade``).
     A song's stems are written once all its sources are separated, when one of its estimates
     is new, a stem is missing, or the sharing changed (``plan.shared``, ``plan.refined``,
     ``plan.alone``: :class:`EvaluationPlan`).
@@ -148,13 +171,12 @@ def evaluate_set(
     after the clip starts (``Pair.scored_from``; listed in ``late_examples``); the separations
     always cover the whole song.
     """
-    plan = plan or EvaluationPlan()
     if jobs < 1:
         raise ConfigError("jobs must be at least 1")
     run = EvaluationRun([], {}, [], [], {})
     cache = ModelCache()  # the separator of the second look, loaded once
     by_song: dict[str, list[Pair]] = {}
-    for pair in plan_pairs(set_dir, est_dir, config, store, plan):
+    for pair in planned:
         by_song.setdefault(pair.song, []).append(pair)
     mixes = _Mixes(set_dir)
     todo = [
