@@ -21,14 +21,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from this_checkout import REPO
 
 from tagbox_gui.core.nets.jukebox import HOP, VQVAEBottom, load_vqvae
 from tagbox_gui.core.nets.jukebox_layers import keep_freed_memory
 from tagbox_gui.core.types import ANALYSIS_RATE
 
-DEFAULT_CHECKPOINT = (
-    Path(__file__).resolve().parents[1].parent / "shared/fixtures/jukebox/vqvae_random.pth.tar"
-)
+DEFAULT_CHECKPOINT = REPO.parent / "shared/fixtures/jukebox/vqvae_random.pth.tar"
 
 
 def measure(fn: Callable[[], object], repeats: int) -> list[tuple[float, float]]:

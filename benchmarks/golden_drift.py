@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from this_checkout import REPO
 from torch.nn import functional as F
 
 from tagbox_gui.core.nets.taggers import PUBLISHED, Tagger, load_tagger
@@ -148,7 +149,7 @@ def harmonic_cnn(folder: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shared", type=Path, default=Path(__file__).parents[2] / "shared")
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}")
     folder, models = args.shared / "fixtures" / "taggers", args.shared / "models"

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from this_checkout import REPO
 
 from tagbox_gui.core.evaluation import scoring as evaluation
 from tagbox_gui.core.nets.taggers import load_tagger, vocabulary
@@ -19,7 +20,6 @@ from tagbox_gui.core.separation.objective import Criterion
 from tagbox_gui.core.separation.tags import resolve_targets
 from tagbox_gui.core.types import ANALYSIS_RATE, TaggerSpec
 
-REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
 

@@ -8,6 +8,7 @@ tagger what each component sounds like heard alone.
 from __future__ import annotations
 
 import numpy as np
+import this_checkout  # noqa: F401 (the repository first on sys.path)
 import torch
 
 from tagbox_gui.core.dsp.spectral import istft, resample, stft

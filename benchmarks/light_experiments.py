@@ -22,6 +22,7 @@ import json
 import time
 
 import numpy as np
+import this_checkout  # noqa: F401 (the repository first on sys.path)
 import torch
 import torch.nn.functional as F
 from light_common import SHARED, load_song, sdri, shared_tagger, si_sdri, tagger_criterion

@@ -24,6 +24,7 @@ import json
 import time
 
 import numpy as np
+import this_checkout  # noqa: F401 (the repository first on sys.path)
 import torch
 from light_common import SHARED, load_song, sdri, si_sdri, tagger_criterion
 

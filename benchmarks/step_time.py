@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from this_checkout import REPO
 
 from tagbox_gui.core.audio.song import Song
 from tagbox_gui.core.separation import engine
@@ -26,8 +27,6 @@ from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.loading import default_config
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import TaggerSpec
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 class _Store(ModelStore):

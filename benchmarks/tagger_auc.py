@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
+from this_checkout import REPO
 
 from tagbox_gui.core.dsp.spectral import resample
 from tagbox_gui.core.nets.taggers import TAGGER_RATE, Tagger, load_tagger
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import TaggerSpec
 
-REPO = Path(__file__).resolve().parents[1]
 TAG_NAMES = {  # source name -> tag name per dataset (sources without a tag are skipped)
     "mtat": {"drums": "drums", "piano": "piano", "strings": "strings", "guitar": "guitar"},
     "jamendo": {s: f"instrument---{s}" for s in ("drums", "piano", "strings", "guitar", "bass")},
