@@ -1,8 +1,11 @@
 """`tagbox tag FILE`: what a tagger hears in an audio file.
 
-The file is mixed down to mono and resampled to 16 kHz (a 16 kHz file is used as it is), then
-tagged window by window exactly as the separation's loss does. Text output lists the top tags
-of the mean over windows; ``--json`` gives every window's probabilities.
+The taggers hear the file as the separation's loss hears a song: mixed down to mono and
+resampled to the analysis rate (44.1 kHz, ``core.audio.song.analysis_signal``), then to their
+16 kHz as the loss resamples what it separates (``core.separation.objective``), whatever the
+file's own rate (a 16 kHz file too: through 44.1 kHz it loses a little of its top, just below
+8 kHz, as it does in a separation), and window by window as the loss does. Text output lists
+the top tags of the mean over windows; ``--json`` gives every window's probabilities.
 """
 
 from __future__ import annotations
@@ -88,19 +91,18 @@ def _weights(spec: TaggerSpec, args: argparse.Namespace) -> Path:
 
 
 def _audio16k(path: Path) -> np.ndarray:
-    """The file mixed down to mono float32 at the taggers' rate (16 kHz files as they are)."""
+    """The file as the separation's loss hears it: mono float32 at the taggers' rate, resampled
+    from the song's analysis signal (44.1 kHz), not from the file's own rate."""
     import torch
 
-    from tagbox_gui.core.audio.song import load_song
+    from tagbox_gui.core.audio.song import analysis_signal, load_song
     from tagbox_gui.core.dsp.spectral import resample
     from tagbox_gui.core.nets.taggers import TAGGER_RATE
+    from tagbox_gui.core.types import ANALYSIS_RATE
 
-    song = load_song(path)
-    mono = np.ascontiguousarray(song.data.mean(axis=1, dtype=np.float32))
-    if song.rate == TAGGER_RATE:
-        return mono
+    mono = np.array(analysis_signal(load_song(path)))  # a copy: the shared one is read-only
     with torch.no_grad():
-        return resample(torch.from_numpy(mono), song.rate, TAGGER_RATE).numpy()
+        return resample(torch.from_numpy(mono), ANALYSIS_RATE, TAGGER_RATE).numpy()
 
 
 def _as_json(

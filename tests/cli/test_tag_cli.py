@@ -10,11 +10,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from scipy.signal import resample_poly
 
 from tagbox_gui.cli import main
+from tagbox_gui.core.audio.song import analysis_signal, load_song
 from tagbox_gui.core.dsp.spectral import resample
 from tagbox_gui.core.nets.taggers import TAGGER_RATE, Tagger, load_tagger, vocabulary
-from tagbox_gui.core.types import TaggerSpec
+from tagbox_gui.core.separation.objective import Criterion, Objective
+from tagbox_gui.core.types import ANALYSIS_RATE, Mode, TaggerSpec
 from tests.conftest import require
 
 MUSICNN = TaggerSpec("musicnn", "mtat")
@@ -42,9 +45,33 @@ def _run_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
 
 
 def _expected_windows(tagger: Tagger, audio: np.ndarray, rate: int) -> np.ndarray:
+    """Each window of ``audio`` resampled straight from ``rate`` to the taggers' 16 kHz."""
     with torch.no_grad():
         x16 = resample(torch.from_numpy(audio), rate, TAGGER_RATE)
         return tagger.window_probs(x16).numpy()
+
+
+def _heard_windows(tagger: Tagger, path: Path) -> np.ndarray:
+    """Each window of the file as the loss hears a song: its analysis signal at 16 kHz."""
+    return _expected_windows(tagger, np.array(analysis_signal(load_song(path))), ANALYSIS_RATE)
+
+
+class _WholeMix:
+    """A backend whose masks keep all of the mixture: the loss then hears the song itself."""
+
+    def masks(self, latent: object, mix_stfts: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
+        return {n: torch.ones(spec.shape[-2:]) for n, spec in mix_stfts.items()}
+
+
+def _heard_by_the_loss(tagger: Tagger, path: Path) -> np.ndarray:
+    """The mean over windows that the separation's loss gets from ``tagger`` for the song at
+    ``path`` separated whole (``core.separation.objective``)."""
+    mix = torch.from_numpy(np.array(analysis_signal(load_song(path))))[None]
+    tags = len(tagger.vocabulary)
+    criterion = Criterion(tagger, torch.zeros(tags), torch.ones(tags), ())
+    objective = Objective(mix, (2048,), [criterion], Mode.MASK)
+    with torch.no_grad():
+        return objective.evaluate(_WholeMix(), torch.zeros(1)).probs[criterion.key].numpy()
 
 
 def test_json_of_a_44k_stem(
@@ -61,17 +88,30 @@ def test_json_of_a_44k_stem(
     assert result["tags"][int(np.argmax(result["mean"]))] in {"drums", "beat", "techno"}
 
 
-def test_16k_mono_file_goes_in_as_it_is(
-    tmp_path: Path, musicnn: Tagger, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("rate", [16_000, 48_000])
+def test_a_file_is_heard_as_the_separation_loss_hears_it(
+    tmp_path: Path,
+    eval_dir: Path,
+    musicnn: Tagger,
+    rate: int,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    audio = (np.random.default_rng(0).standard_normal(4 * TAGGER_RATE) * 0.1).astype(np.float32)
-    path = tmp_path / "noise16k.wav"
-    sf.write(path, audio, TAGGER_RATE, subtype="FLOAT")
+    """Whatever its rate, a file goes to the taggers through the analysis rate (44.1 kHz), as
+    the loss hears a song, not straight from its own rate (nor as it is at 16 kHz): what
+    `tagbox tag` says of a song is what the loss hears of it before a separation takes any."""
+    mix, mix_rate = sf.read(require(eval_dir / "dev" / "band000" / "mix.flac"), dtype="float64")
+    common = math.gcd(rate, mix_rate)
+    audio = resample_poly(mix[: 4 * mix_rate], rate // common, mix_rate // common)
+    path = tmp_path / f"mix-{rate}.wav"
+    sf.write(path, audio.astype(np.float32), rate, subtype="FLOAT")
     result = _run_json(capsys, str(path), "--tagger", "musicnn/mtat")
-    with torch.no_grad():
-        expected = musicnn.window_probs(torch.from_numpy(audio)).numpy()
-    assert len(result["windows"]) == 2  # 4 s in 3 s windows, the second zero-padded
-    np.testing.assert_allclose(result["windows"], expected, atol=1e-7)
+    windows = np.array(result["windows"])
+    assert windows.shape == (2, 50)  # 4 s in 3 s windows, the second zero-padded
+    np.testing.assert_allclose(windows, _heard_windows(musicnn, path), atol=1e-6)
+    np.testing.assert_allclose(result["mean"], _heard_by_the_loss(musicnn, path), atol=1e-5)
+    # straight from its own rate (as it is, at 16 kHz) the taggers would hear something else
+    straight = _expected_windows(musicnn, audio.astype(np.float32), rate)
+    assert np.abs(windows - straight).max() > (1e-3 if rate == TAGGER_RATE else 5e-5)
 
 
 def test_stereo_is_mixed_down_and_resampled(
@@ -82,8 +122,7 @@ def test_stereo_is_mixed_down_and_resampled(
     path = tmp_path / "stereo.wav"
     sf.write(path, stereo, 22050, subtype="FLOAT")
     result = _run_json(capsys, str(path), "--tagger", "musicnn/mtat")
-    expected = _expected_windows(musicnn, stereo.mean(axis=1, dtype=np.float32), 22050)
-    np.testing.assert_allclose(result["windows"], expected, atol=1e-7)
+    np.testing.assert_allclose(result["windows"], _heard_windows(musicnn, path), atol=1e-7)
     left_only = _expected_windows(musicnn, stereo[:, 0].copy(), 22050)
     assert np.abs(np.array(result["windows"]) - left_only).max() > 1e-4
 
