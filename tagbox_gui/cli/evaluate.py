@@ -284,12 +284,24 @@ def check_set(
 
 
 def check_outputs(args: argparse.Namespace) -> None:
-    """Every path the run writes, checked before the first separation; nothing is created."""
-    from tagbox_gui.core.audio.atomic import check_file, check_folder
+    """Every path the run writes, checked before the first separation; nothing is created. The
+    ``--json`` file must not stand where the estimates go: the folder, one above it, a song's
+    folder in it or a file in one (a stem, an estimate), which the report would replace."""
+    from tagbox_gui.core.audio.atomic import check_file, check_file_apart, check_folder
+    from tagbox_gui.core.evaluation.scoring import list_set
 
     check_folder(args.output, "estimates folder")
-    if args.json is not None:
-        check_file(args.json, "--json file")
+    if args.json is None:
+        return
+    check_file(args.json, "--json file")
+    check_file_apart(args.json, args.output, "--json file", "estimates folder")
+    report, est_dir = args.json.resolve(), args.output.resolve()
+    if est_dir in report.parents:
+        song = report.relative_to(est_dir).parts[0]
+        if song in {name for name, _ in list_set(args.set_dir)}:
+            raise ConfigError(f"the --json file '{args.json}' is (or is in) the folder of the "
+                              f"song '{song}' in the estimates folder, where its stems and "
+                              "estimates go; choose a file outside the songs' folders")  # fmt: skip
 
 
 class _Progress:

@@ -23,7 +23,12 @@ from tagbox_gui.cli.separate_options import (
     check_request,
     stray_words_hint,
 )
-from tagbox_gui.core.audio.atomic import check_file, check_folder, write_atomically
+from tagbox_gui.core.audio.atomic import (
+    check_file,
+    check_file_apart,
+    check_folder,
+    write_atomically,
+)
 from tagbox_gui.core.audio.estimates import judges_quiet, quiet_groups, run_level
 from tagbox_gui.core.errors import ConfigError, UserError
 from tagbox_gui.core.store.models import ModelStore
@@ -261,6 +266,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
     check_folder(args.output)
     if args.log_json is not None:
         check_file(args.log_json, "--log-json file")
+        check_file_apart(args.log_json, args.output, "--log-json file", "output folder")
 
 
 def _check_targets(args: argparse.Namespace, stems: Sequence[Path], inputs: Sequence[Path]) -> None:

@@ -445,6 +445,36 @@ def test_unknown_set_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFi
     assert err.startswith("tagbox: error:") and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    ("report", "words"),
+    [
+        ("new/est", "is the estimates folder"),
+        ("new", "is a folder above the estimates folder"),
+        ("new/est/band000", "the song 'band000'"),
+        ("new/est/band000/drums.wav", "the song 'band000'"),  # the stem would be the report
+        ("new/est/band001/drums.estimate.npz", "the song 'band001'"),
+    ],
+)
+def test_the_json_report_never_takes_the_place_of_the_estimates(
+    tiny_set: Path,
+    tmp_path: Path,
+    model_dir: Path,
+    report: str,
+    words: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A --json file where the run writes its estimates and stems is refused before anything
+    is separated: the report could not be written over a folder the run made, or would
+    replace a stem or an estimate of this run."""
+    args = ["evaluate", str(tiny_set), "-o", str(tmp_path / "new" / "est"), "--sources",
+            "drums", "--threads", "1", "--model-dir", str(model_dir),
+            "--json", str(tmp_path / report)]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert words in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "new").exists()
+
+
 def test_by_example_names_sources_of_the_set(
     tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

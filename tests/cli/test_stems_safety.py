@@ -259,6 +259,7 @@ def test_a_song_with_a_long_name_gets_its_stems(
         (("--each", "piano,strings"), "out/" + EACH[2], "one of the stems this run writes"),
         (("--tags", "piano"), "song.wav", "an audio file this run reads"),
         (("--example", "clip.wav:0:1"), "clip.wav", "an audio file this run reads"),
+        (("--tags", "piano"), "out", "is the output folder"),  # made first, for the stems
     ],
 )
 def test_log_json_never_replaces_a_stem_or_an_input(

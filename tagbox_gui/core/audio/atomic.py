@@ -62,3 +62,14 @@ def check_file(path: Path, what: str = "file") -> None:
     if path.exists() and not os.access(path, os.W_OK):
         raise ConfigError(f"cannot write the {what} '{path}' (permission denied); "
                           "choose another file")  # fmt: skip
+
+
+def check_file_apart(path: Path, folder: Path, what: str, folder_what: str) -> None:
+    """ConfigError if the file ``path`` would stand where the run makes ``folder`` (its
+    ``folder_what``), or a folder above it: the run makes the folder first, and the file
+    could then not be written."""
+    file, made = path.resolve(), folder.resolve()
+    if file == made or file in made.parents:
+        where = "" if file == made else "a folder above "
+        raise ConfigError(f"the {what} '{path}' is {where}the {folder_what} '{folder}', which "
+                          "the run makes; give the file a name of its own")  # fmt: skip
