@@ -341,7 +341,10 @@ def main(args: argparse.Namespace) -> int:
     from tagbox_gui.core.store.models import ModelStore
 
     _check_numbers(args)
-    sources = tuple(args.sources) if args.sources else None
+    if args.sources == ():  # `--sources ""`, `--sources ,`: not every source
+        raise ConfigError("--sources names no source; give one or more, e.g. --sources "
+                          "drums,bass, or leave it out for every source")  # fmt: skip
+    sources = args.sources
     plan = _plan(args, sources)
     pairs.check_asking(args.backend, plan)  # before the set is read
     check_set(args.set_dir, sources, args.score_from, plan.by_example, plan.example_seconds)

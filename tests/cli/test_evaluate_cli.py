@@ -475,6 +475,20 @@ def test_the_json_report_never_takes_the_place_of_the_estimates(
     assert not (tmp_path / "new").exists()
 
 
+def test_sources_that_name_nothing_are_an_error_not_every_source(
+    tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--sources ""` (an empty variable in a script) or `--sources ,` names no source: an
+    error, not a run of every source of the set."""
+    for names in ("", ","):
+        args = ["evaluate", str(tiny_set), "-o", str(tmp_path / "est"), "--sources", names,
+                "--threads", "1", "--model-dir", str(model_dir)]  # fmt: skip
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert "--sources names no source" in err and len(err.strip().splitlines()) == 1
+        assert not (tmp_path / "est").exists()
+
+
 def test_by_example_names_sources_of_the_set(
     tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
