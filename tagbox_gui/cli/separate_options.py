@@ -316,6 +316,11 @@ def check_request(args: argparse.Namespace) -> None:
             "--example asks for one stem; with --each give the clip as an entry "
             "NAME=FILE[:START:END], e.g. --each drums,organ=organ.wav:3:8"
         )
+    backend = args.backend or "learned"
+    if args.mode == Mode.FREE.value and backend != "jukebox":
+        raise ConfigError(f"--mode free is the jukebox backend's, whose VQ-VAE decodes audio of "
+                          f"its own; the {backend} backend only masks the song: leave --mode "
+                          "out, or add --backend jukebox")  # fmt: skip
     if args.each is not None:
         _check_each_names(args.each)
     if args.name_template is not None:
@@ -327,7 +332,7 @@ def check_request(args: argparse.Namespace) -> None:
             what = "is a folder" if args.jukebox_weights.is_dir() else "does not exist"
             raise ConfigError(f"--jukebox-weights '{args.jukebox_weights}' {what}; give the "
                               "Jukebox VQ-VAE file (vqvae.pth.tar)")  # fmt: skip
-        if (args.backend or "learned") != "jukebox":
+        if backend != "jukebox":
             raise ConfigError("--jukebox-weights is used only by the jukebox backend; add "
                               "--backend jukebox")  # fmt: skip
 

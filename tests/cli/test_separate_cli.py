@@ -164,7 +164,11 @@ def test_each_instrument_gets_a_stem_and_they_add_up_with_the_rest(tmp_path, mod
         (("--each", "piano,piano"), "twice"),
         (("--each", "piano,pianno"), "no prototype for 'pianno'"),  # the learned backend's word
         (("--each", "piano,pianno", "--backend", "light"), "did you mean 'piano'"),
-        (("--each", "piano", "--mode", "free"), "mask mode"),
+        (("--each", "piano", "--mode", "free", "--backend", "jukebox"), "mask mode"),
+        # free mode is the jukebox backend's: the others' "decoded audio" is the masked song
+        (("--tags", "piano", "--mode", "free"), "the learned backend only masks the song"),
+        (("--each", "piano", "--mode", "free"), "the learned backend only masks"),
+        (("--tags", "piano", "--mode", "free", "--backend", "light", "--steps", "1"), "light"),
     ],
 )
 def test_each_refuses_bad_requests_before_separating(tmp_path, model_dir, capsys, args, message):
