@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +100,16 @@ def test_missing_file_and_folder(tmp_path: Path) -> None:
     with pytest.raises(AudioError) as error:
         load_song(tmp_path)
     assert "folder" in one_sentence(error)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_pipe_is_not_said_to_be_missing(tmp_path: Path) -> None:
+    """`tagbox tag <(command)` names a pipe that is there: not a file, but no missing one."""
+    pipe = tmp_path / "pipe.wav"
+    os.mkfifo(pipe)
+    with pytest.raises(AudioError) as error:
+        load_song(pipe)
+    assert "is not a file on disk (a pipe or a device)" in one_sentence(error)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])

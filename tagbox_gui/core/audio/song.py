@@ -63,7 +63,12 @@ def load_song(path: Path | str) -> Song:
     """
     path = Path(path)
     if not path.is_file():
-        what = "is a folder, not an audio file" if path.is_dir() else "does not exist"
+        if path.is_dir():
+            what = "is a folder, not an audio file"
+        elif path.exists():  # a pipe (`<(command)`), a device
+            what = "is not a file on disk (a pipe or a device)"
+        else:
+            what = "does not exist"
         raise AudioError(f"'{path}' {what}; choose a {SUPPORTED} file.")
     if path.stat().st_size == 0:
         raise AudioError(f"'{path}' is an empty file (0 bytes); choose a {SUPPORTED} file.")
