@@ -387,7 +387,7 @@ def test_estimates_of_other_settings_stay_until_made_again(
     args = ["evaluate", str(tiny_set), "-o", str(est), "--sources", "drums", "--model-dir",
             str(model_dir), "--lr", "0"]  # fmt: skip
     assert main(args) == 2
-    assert "learning rate must be positive" in capsys.readouterr().err
+    assert "learning rate must be a positive number" in capsys.readouterr().err
     planned = evaluation_pairs.plan_pairs(tiny_set, est, config, store, DRUMS)
     assert all(p.done and p.saved.read_bytes() == b"kept" for p in planned)
 

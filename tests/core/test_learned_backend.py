@@ -222,6 +222,13 @@ def test_a_silent_song_or_region_is_refused_saying_which(tmp_path: Path) -> None
         engine.run(replace(config, region=Region(0.0, 0.9)), quiet_start, ModelStore(tmp_path))
 
 
+def test_a_learning_rate_must_be_a_positive_finite_number() -> None:
+    config = default_config("learned", tags=("piano",), steps=3)
+    for lr in (0.0, -1.0, float("nan"), float("inf")):  # inf: the first step makes NaN
+        with pytest.raises(ConfigError, match="learning rate must be a positive number"):
+            engine.validate(replace(config, lr=lr), _song())
+
+
 def test_fft_sizes_must_make_a_whole_hop(tmp_path: Path) -> None:
     config = default_config("learned", tags=("piano",), fft_sizes=(1026,))  # hop 256.5
     with pytest.raises(ConfigError, match="multiples of 4"):

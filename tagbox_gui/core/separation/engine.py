@@ -85,8 +85,8 @@ def validate(config: RunConfig, song: Song) -> tuple[int, int]:
     length)`` in samples of its analysis signal (``core.audio.song.analysis_span``)."""
     if config.steps < 0:
         raise ConfigError("steps must be 0 (one pass of the learned separator) or more")
-    if not config.lr > 0:
-        raise ConfigError("the learning rate must be positive")
+    if not 0 < config.lr < float("inf"):
+        raise ConfigError("the learning rate must be a positive number")
     if not config.fft_sizes or any(n < 64 or n % 2 for n in config.fft_sizes):
         raise ConfigError("FFT sizes must be even numbers of at least 64, e.g. 2048,1024,512")
     hops = hops_per_window(config.backend)
@@ -264,8 +264,8 @@ class Optimisation:
         return evaluations, grad_norm
 
     def set_lr(self, lr: float) -> None:
-        if not lr > 0:
-            raise ConfigError("the learning rate must be positive")
+        if not 0 < lr < float("inf"):
+            raise ConfigError("the learning rate must be a positive number")
         for group in self.optimizer.param_groups if self.optimizer else ():
             group["lr"] = lr
 
