@@ -229,6 +229,13 @@ def test_a_learning_rate_must_be_a_positive_finite_number() -> None:
             engine.validate(replace(config, lr=lr), _song())
 
 
+def test_a_tagger_chosen_twice_is_refused() -> None:
+    mtat = TaggerSpec("fcn", "mtat")
+    config = default_config("learned", tags=("piano",), steps=3, taggers=(mtat, mtat))
+    with pytest.raises(ConfigError, match="fcn/mtat is chosen twice"):  # its loss counted twice
+        engine.validate(config, _song())
+
+
 def test_fft_sizes_must_make_a_whole_hop(tmp_path: Path) -> None:
     config = default_config("learned", tags=("piano",), fft_sizes=(1026,))  # hop 256.5
     with pytest.raises(ConfigError, match="multiples of 4"):

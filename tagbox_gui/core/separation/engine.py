@@ -95,6 +95,9 @@ def validate(config: RunConfig, song: Song) -> tuple[int, int]:
                           "(its hop is a quarter of a frame), e.g. 2048,1024")  # fmt: skip
     if not config.taggers:
         raise ConfigError("choose at least one tagger, e.g. fcn/mtat")
+    twice = [str(t) for t in dict.fromkeys(config.taggers) if config.taggers.count(t) > 1]
+    if twice:
+        raise ConfigError(f"the tagger {twice[0]} is chosen twice; name each tagger once")
     check_contradictions(config.tags, config.avoid, config.ignore)
     region, duration = config.region, song.duration
     if region is None:
