@@ -22,7 +22,8 @@ SUBCOMMANDS = ("tag", "tags", "models", "separate", "evaluate")
 
 
 class Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line, and which reads ``-1:3`` as a value.
+    """An argument parser whose errors are one line, which reads ``-1:3`` as a value, and which
+    takes no abbreviated option (a prefix of a longer one is an error).
 
     Its sub-command parsers are of the same class (argparse makes them like their parent).
     ``fill_help``, if set, completes the help texts the first time the help is shown (e.g. with
@@ -32,6 +33,8 @@ class Parser(argparse.ArgumentParser):
     fill_help: Callable[[argparse.ArgumentParser], None] | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # No abbreviations: `evaluate --mode free` must not be read as `--model-dir free`.
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
         # A word that starts like a negative number is an option's value, not an option, so
         # `--region -1:3` reaches the region's own check instead of "expected one argument".

@@ -247,3 +247,15 @@ def test_a_song_name_split_at_its_spaces_is_told_to_go_in_quotes(
     whole = " ".join([argv[1], *words])
     assert f"in quotes: '{whole}'" in line and "--tags" not in line.split(" arguments: ")[1]
     assert not (tmp_path / "out").exists()
+
+
+def test_an_option_is_never_taken_for_a_longer_one_it_begins(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """evaluate has no --mode: argparse's abbreviations read `--mode free` as `--model-dir free`."""
+    from tagbox_gui.cli import build_parser
+
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(["evaluate", "set", "-o", "est", "--mode", "free"])
+    assert exit_.value.code == 2
+    assert "unrecognized arguments: --mode free" in capsys.readouterr().err
