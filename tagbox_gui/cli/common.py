@@ -109,11 +109,20 @@ def parse_example_region(text: str) -> Example:
     return Example(None, region.start, region.end)
 
 
+def model_folder(text: str) -> Path:
+    """A model folder's path: any path but one of a file (a folder that is not there yet is
+    made when a model is fetched)."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"the model folder '{text}' is a file, not a folder")
+    return path
+
+
 def add_model_dir(parser: argparse.ArgumentParser) -> None:
     """The ``--model-dir`` option (default: $TAGBOX_MODEL_DIR, else the user cache)."""
     parser.add_argument(
         "--model-dir",
-        type=Path,
+        type=model_folder,
         default=os.environ.get("TAGBOX_MODEL_DIR") or None,
         metavar="DIR",
         help="folder of model files (default: $TAGBOX_MODEL_DIR or the user cache folder)",

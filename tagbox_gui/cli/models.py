@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from tagbox_gui.cli.common import add_model_dir
 from tagbox_gui.core.store.download import Progress
 from tagbox_gui.core.store.models import REGISTRY, ModelInfo, ModelStore, check_licence, model_info
 
@@ -31,13 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--model-dir",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="model folder (default: $TAGBOX_MODEL_DIR, else the user cache folder)",
-    )
+    add_model_dir(common)
 
     listing = actions.add_parser("list", parents=[common], help="show every model and its status")
     listing.set_defaults(func=_list)

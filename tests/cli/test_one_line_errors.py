@@ -259,3 +259,21 @@ def test_an_option_is_never_taken_for_a_longer_one_it_begins(
         build_parser().parse_args(["evaluate", "set", "-o", "est", "--mode", "free"])
     assert exit_.value.code == 2
     assert "unrecognized arguments: --mode free" in capsys.readouterr().err
+
+
+def test_a_model_folder_that_is_a_file_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`models list` listed every model as missing from a "folder" that was a file."""
+    from tagbox_gui.cli import build_parser
+
+    afile = tmp_path / "weights.pt"
+    afile.write_bytes(b"x")
+    for argv, env in ((["models", "list", "--model-dir", str(afile)], None),
+                      (["models", "list"], str(afile))):  # fmt: skip
+        if env is not None:
+            monkeypatch.setenv("TAGBOX_MODEL_DIR", env)
+        with pytest.raises(SystemExit) as exit_:
+            build_parser().parse_args(argv)
+        assert exit_.value.code == 2
+        assert "is a file, not a folder" in capsys.readouterr().err
