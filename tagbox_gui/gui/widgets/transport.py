@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QLabel,
     QPushButton,
-    QSlider,
     QStyle,
     QToolButton,
     QVBoxLayout,
@@ -27,6 +26,7 @@ from PySide6.QtWidgets import (
 from tagbox_gui.core.types import Region
 from tagbox_gui.gui.playback import Player
 from tagbox_gui.gui.widgets.flow_layout import FlowLayout, group
+from tagbox_gui.gui.widgets.seek_slider import SeekSlider
 
 SOURCES = (("mix", "Mix"), ("separated", "Separated"), ("residual", "Residual"))
 POLL_MS = 33  # ~30 Hz: smooth for the eye, negligible for the CPU
@@ -111,7 +111,7 @@ class TransportPanel(QWidget):
         self.loop_button.setCheckable(True)
         self.loop_button.setEnabled(False)
         self.loop_button.toggled.connect(self._on_loop_button_toggled)
-        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider = SeekSlider(Qt.Orientation.Horizontal)  # a click on the groove seeks there
         self.slider.setTracking(False)  # seek on release / page step, not on every pixel
         self.slider.setSingleStep(1000)  # milliseconds: arrow keys move 1 s, page keys 5 s
         self.slider.setPageStep(5000)

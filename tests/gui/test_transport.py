@@ -1,0 +1,67 @@
+"""The transport's controls as a musician uses them: the position slider, the loop, the keys."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, QRect, Qt
+from PySide6.QtWidgets import QStyle, QStyleOptionSlider
+
+from tagbox_gui.gui.playback import Player
+from tagbox_gui.gui.widgets.transport import TransportPanel
+from tests.gui.fake_engine import FakeStream
+
+RATE = 22_050
+
+
+@pytest.fixture
+def panel(qtbot) -> TransportPanel:
+    """A transport on 4 s of a ramp (each frame's value says where it is), not playing yet."""
+    widget = TransportPanel(Player(stream_factory=FakeStream))
+    qtbot.addWidget(widget)
+    widget.resize(900, 80)
+    widget.show()
+    qtbot.waitExposed(widget)
+    ramp = np.repeat((np.arange(4 * RATE) / RATE)[:, None], 2, axis=1).astype(np.float32)
+    widget.load({"mix": ramp, "separated": ramp * 0.5}, RATE)
+    return widget
+
+
+def pull(panel: TransportPanel, seconds: float) -> None:
+    """``seconds`` of audio go out, as the device's callback asks for them."""
+    panel.player._stream.pull(round(seconds * RATE))
+
+
+def slider_part(panel: TransportPanel, part: QStyle.SubControl) -> QRect:
+    slider = panel.slider
+    option = QStyleOptionSlider()
+    slider.initStyleOption(option)
+    return slider.style().subControlRect(QStyle.ComplexControl.CC_Slider, option, part, slider)
+
+
+def groove_point(panel: TransportPanel, fraction: float) -> QPoint:
+    """The point ``fraction`` of the way along the slider's groove."""
+    groove = slider_part(panel, QStyle.SubControl.SC_SliderGroove)
+    return QPoint(round(groove.x() + fraction * groove.width()), groove.center().y())
+
+
+def handle_point(qtbot, panel: TransportPanel) -> QPoint:
+    """The middle of the slider's handle, once it shows the play position."""
+    qtbot.waitUntil(lambda: panel.slider.value() == round(panel.position * 1000), timeout=1000)
+    return slider_part(panel, QStyle.SubControl.SC_SliderHandle).center()
+
+
+# ----- the position slider -------------------------------------------------------------------
+def test_a_click_on_the_slider_groove_plays_from_there(qtbot, panel: TransportPanel) -> None:
+    """Not a page (5 s) towards the click, as a plain slider does: to the click itself."""
+    panel.seek(0.5)
+    qtbot.mouseClick(panel.slider, Qt.MouseButton.LeftButton, pos=groove_point(panel, 0.75))
+    assert panel.player.position == pytest.approx(3.0, abs=0.1)
+    assert panel.slider.value() == round(panel.player.position * 1000)
+    qtbot.mouseClick(panel.slider, Qt.MouseButton.LeftButton, pos=groove_point(panel, 0.25))
+    assert panel.player.position == pytest.approx(1.0, abs=0.1)  # back, too
+    panel.toggle()
+    pull(panel, 0.5)  # playing on: a click on the handle itself leaves the position alone
+    played, handle = panel.player.position, handle_point(qtbot, panel)
+    qtbot.mouseClick(panel.slider, Qt.MouseButton.LeftButton, pos=handle)
+    assert panel.player.position == played
