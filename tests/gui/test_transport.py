@@ -65,3 +65,19 @@ def test_a_click_on_the_slider_groove_plays_from_there(qtbot, panel: TransportPa
     played, handle = panel.player.position, handle_point(qtbot, panel)
     qtbot.mouseClick(panel.slider, Qt.MouseButton.LeftButton, pos=handle)
     assert panel.player.position == played
+
+
+def test_a_drag_let_go_where_it_was_grabbed_plays_from_there(qtbot, panel: TransportPanel) -> None:
+    """Playing on while the handle is held, a drag back to where it was grabbed still asks to
+    hear that moment again, though the slider's value never changed."""
+    at = panel.slider.value_at(groove_point(panel, 0.25))  # a moment a pixel stands for
+    panel.seek(at / 1000)
+    panel.toggle()
+    grabbed = handle_point(qtbot, panel)
+    qtbot.mousePress(panel.slider, Qt.MouseButton.LeftButton, pos=grabbed)
+    pull(panel, 1.0)  # the song plays on while the handle is held
+    qtbot.mouseMove(panel.slider, grabbed + QPoint(200, 0))
+    assert panel.slider.sliderPosition() > panel.slider.value() == at  # held: no seek yet
+    qtbot.mouseMove(panel.slider, grabbed)
+    qtbot.mouseRelease(panel.slider, Qt.MouseButton.LeftButton, pos=grabbed)
+    assert panel.player.position == pytest.approx(at / 1000, abs=1e-4)

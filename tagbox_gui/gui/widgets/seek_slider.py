@@ -3,17 +3,47 @@
 A plain ``QSlider`` moves by a page towards a click on its groove (Fusion's default); to get to
 a moment one would have to drag the handle there. This one puts the handle under the click and
 lets the same press go on as a drag of the handle. A click on the handle itself moves nothing.
+
+It tells what the user chose with ``chosen``, once a drag is let go (not on every pixel): also
+where the handle was grabbed, where ``valueChanged`` says nothing, since what the value stands
+for, the play position, moved on meanwhile.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QMouseEvent
-from PySide6.QtWidgets import QSlider, QStyle, QStyleOptionSlider
+from PySide6.QtWidgets import QSlider, QStyle, QStyleOptionSlider, QWidget
 
 
 class SeekSlider(QSlider):
-    """A slider whose groove, clicked with the left button, sets the value at the click."""
+    """A slider whose groove, clicked with the left button, sets the value at the click.
+
+    ``chosen(int)``: every ``valueChanged`` (the keys, the wheel, a click on the groove, a
+    drag let go elsewhere), and a drag let go where it was grabbed.
+    """
+
+    chosen = Signal(int)
+
+    def __init__(self, orientation: Qt.Orientation, parent: QWidget | None = None) -> None:
+        super().__init__(orientation, parent)
+        self.setTracking(False)  # a drag chooses once, when let go
+        self._dragged = False
+        self.valueChanged.connect(self.chosen)
+        self.sliderPressed.connect(self._on_slider_pressed)
+        self.sliderMoved.connect(self._on_slider_moved)
+        self.sliderReleased.connect(self._on_slider_released)
+
+    def _on_slider_pressed(self) -> None:
+        self._dragged = False
+
+    def _on_slider_moved(self, _value: int) -> None:
+        self._dragged = True
+
+    def _on_slider_released(self) -> None:
+        # Let go elsewhere, valueChanged follows; where it was grabbed, nothing would.
+        if self._dragged and self.sliderPosition() == self.value():
+            self.chosen.emit(self.value())
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # Qt override
         if (

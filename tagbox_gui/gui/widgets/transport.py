@@ -112,11 +112,10 @@ class TransportPanel(QWidget):
         self.loop_button.setEnabled(False)
         self.loop_button.toggled.connect(self._on_loop_button_toggled)
         self.slider = SeekSlider(Qt.Orientation.Horizontal)  # a click on the groove seeks there
-        self.slider.setTracking(False)  # seek on release / page step, not on every pixel
         self.slider.setSingleStep(1000)  # milliseconds: arrow keys move 1 s, page keys 5 s
         self.slider.setPageStep(5000)
         self.slider.setAccessibleName("Playback position")
-        self.slider.valueChanged.connect(self._on_slider_value_changed)
+        self.slider.chosen.connect(self._on_slider_chosen)  # seeks once a drag is let go
         self.slider.sliderMoved.connect(self._on_slider_moved)
         self.position_label = QLabel(format_time(0.0))
         self.position_label.setMinimumWidth(110)
@@ -235,7 +234,7 @@ class TransportPanel(QWidget):
             loop = Region(loop.start - self.start, loop.end - self.start)
         self.player.set_loop(loop, enter)
 
-    def _on_slider_value_changed(self, value: int) -> None:
+    def _on_slider_chosen(self, value: int) -> None:
         self.seek(value / 1000.0)
 
     def _on_slider_moved(self, value: int) -> None:
