@@ -85,8 +85,11 @@ class RunAudio(QObject):
             song = self.w.song
             if song is None:
                 return
-            transport.load({"mix": song.data}, song.rate,
-                           speaker_layout(song.channels, song.format))  # fmt: skip
+            layout = speaker_layout(song.channels, song.format)
+            transport.load({"mix": song.data}, song.rate, layout, missing=(
+                f"Outside the run's region ({begin:.1f}–{end:.1f} s) the song's mix plays: "
+                "click inside the region to hear the separated and the residual again."
+            ))  # fmt: skip
             self._loaded, self.outside = None, True
             self.w.statusBar().showMessage(
                 f"The run's audio covers only {begin:.1f}–{end:.1f} s: playing the song's mix "

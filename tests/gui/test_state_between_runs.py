@@ -143,6 +143,30 @@ def test_a_click_outside_a_runs_region_plays_the_song_there(qtbot, window, song_
     player.close()
 
 
+def test_back_inside_a_runs_region_the_chosen_source_plays_again(qtbot, window, song_path):
+    """Listening to the separated, a click outside the region plays the song's mix (the
+    separated and the residual say why they are off); back inside, the separated again."""
+    open_song(qtbot, window, song_path)
+    transport, song_panel = window.audition.transport, window.song_panel
+    buttons = transport.source_buttons
+    song_panel.set_region(Region(10.0, 20.0))
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window, steps=3, preview_every=1)
+    buttons["separated"].click()
+    song_panel.seek_requested.emit(25.0)  # outside the region: the song's mix
+    assert transport.player.source == "mix" and buttons["mix"].isChecked()
+    for name in ("separated", "residual"):
+        assert not buttons[name].isEnabled()
+        assert "region (10.0–20.0 s)" in buttons[name].toolTip()
+    song_panel.seek_requested.emit(15.0)  # inside again
+    assert transport.player.source == "separated" and buttons["separated"].isChecked()
+    assert buttons["residual"].isEnabled() and "Listen" in buttons["residual"].toolTip()
+    song_panel.seek_requested.emit(25.0)
+    buttons["mix"].click()  # chosen outside: the mix it stays
+    song_panel.seek_requested.emit(15.0)
+    assert transport.player.source == "mix"
+
+
 def test_a_new_song_shows_nothing_of_the_old_songs_run(qtbot, window, song_path, tmp_path):
     open_song(qtbot, window, song_path)
     window.tag_panel.apply_preset("Piano")

@@ -8,7 +8,7 @@ from PySide6.QtCore import QPoint, QRect, Qt
 from PySide6.QtWidgets import QStyle, QStyleOptionSlider
 
 from tagbox_gui.gui.playback import Player
-from tagbox_gui.gui.widgets.transport import TransportPanel
+from tagbox_gui.gui.widgets.transport import NO_RUN, TransportPanel
 from tests.gui.fake_engine import FakeStream
 
 RATE = 22_050
@@ -81,3 +81,19 @@ def test_a_drag_let_go_where_it_was_grabbed_plays_from_there(qtbot, panel: Trans
     qtbot.mouseMove(panel.slider, grabbed)
     qtbot.mouseRelease(panel.slider, Qt.MouseButton.LeftButton, pos=grabbed)
     assert panel.player.position == pytest.approx(at / 1000, abs=1e-4)
+
+
+# ----- the sources ---------------------------------------------------------------------------
+def test_the_source_chosen_plays_again_once_it_is_loaded_again(panel: TransportPanel) -> None:
+    """New audio without the source chosen plays the mix, and the buttons of what it lacks say
+    why; audio with it again plays it again."""
+    silence = np.zeros((4 * RATE, 2), np.float32)
+    panel.source_buttons["separated"].click()
+    panel.load({"mix": silence}, RATE)  # the song alone, before a run
+    assert panel.player.source == "mix" and panel.source_buttons["mix"].isChecked()
+    separated = panel.source_buttons["separated"]
+    assert not separated.isEnabled() and separated.toolTip() == NO_RUN
+    panel.load({"mix": silence, "separated": silence}, RATE, missing="Not in a run's stems.")
+    assert panel.player.source == "separated" and separated.isChecked()
+    assert separated.toolTip() == "Listen to the separated (keeps the position)"
+    assert panel.source_buttons["residual"].toolTip() == "Not in a run's stems."

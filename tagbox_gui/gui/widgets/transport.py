@@ -32,6 +32,8 @@ SOURCES = (("mix", "Mix"), ("separated", "Separated"), ("residual", "Residual"))
 POLL_MS = 33  # ~30 Hz: smooth for the eye, negligible for the CPU
 PLAY_TIP = "Play / pause (Space)"
 RETRY_HINT = "Press Play to try again."
+SOURCE_TIP = "Listen to the {} (keeps the position)"
+NO_RUN = "No run yet: a run brings the separated and the residual to compare with the mix."
 
 
 def format_time(seconds: float) -> str:
@@ -71,6 +73,8 @@ class TransportPanel(QWidget):
         self.player = player
         self.start = 0.0  # where the loaded material begins in the song (seconds)
         self._loop_region: Region | None = None  # in seconds of the song
+        self._chosen = ""  # the source last chosen: back as soon as it is loaded again
+        self._missing = NO_RUN  # why the sources not loaded are not (their buttons' tooltip)
         self._last_position = -1.0
         self._shows_playing = False
         self._build()
@@ -103,7 +107,6 @@ class TransportPanel(QWidget):
         for name, text in SOURCES:
             button = QPushButton(text)
             button.setCheckable(True)
-            button.setToolTip(f"Listen to the {text.lower()} (keeps the position)")
             button.clicked.connect(lambda _=False, n=name: self._on_source_button_clicked(n))
             self._source_group.addButton(button)
             self.source_buttons[name] = button
@@ -142,9 +145,11 @@ class TransportPanel(QWidget):
         rate: int,
         layout: tuple[str, ...] | None = None,
         start: float = 0.0,
+        missing: str = NO_RUN,
     ) -> None:
-        """Load sources into the player and show them (buttons of absent sources disabled);
-        ``layout``: their speakers, where known (see :meth:`Player.load`).
+        """Load sources into the player and show them (buttons of absent sources disabled,
+        ``missing`` saying why in their tooltip); ``layout``: their speakers, where known (see
+        :meth:`Player.load`). The source chosen last plays again where it is among them.
 
         ``start`` is where the sources begin in the song (seconds): a run's region, or 0 for
         the whole song. The position stays on the same moment of the song (3 s into a region
@@ -154,7 +159,9 @@ class TransportPanel(QWidget):
         playing = self._wants_to_play()
         moment = self.position
         self.player.load(sources, rate, layout)
-        self.start = start
+        if self._chosen in self.player.sources:  # back from the song's mix alone, say
+            self.player.set_source(self._chosen)
+        self.start, self._missing = start, missing
         self.player.seek(moment - start)
         if self.loop_button.isChecked():  # loading clears the player's loop: keep looping
             self._apply_loop(enter=False)
@@ -199,6 +206,7 @@ class TransportPanel(QWidget):
     def select_source(self, name: str) -> None:
         """Listen to ``name`` from the same position."""
         self.player.set_source(name)
+        self._chosen = name
         self.source_buttons[name].setChecked(True)
         self.source_changed.emit(name)
 
@@ -215,6 +223,7 @@ class TransportPanel(QWidget):
             self.toggle()
 
     def _on_source_button_clicked(self, name: str) -> None:
+        self._chosen = name  # the mix too where it is all there is: it stays once there is more
         if name != self.player.source:
             self.select_source(name)
 
@@ -255,7 +264,9 @@ class TransportPanel(QWidget):
     def _sync_sources(self) -> None:
         loaded = set(self.player.sources)
         for name, button in self.source_buttons.items():
-            button.setEnabled(name in loaded)
+            button.setEnabled(name in loaded)  # a disabled button's tooltip shows too
+            button.setToolTip(SOURCE_TIP.format(button.text().lower()) if name in loaded
+                              else self._missing)  # fmt: skip
         if self.player.source in self.source_buttons:
             self.source_buttons[self.player.source].setChecked(True)
         begin, end = self.start, self.start + self.player.duration
