@@ -344,14 +344,18 @@ class Player:
         """Loop over ``region`` (None: play through). Jumps into the region when outside it,
         unless not to ``enter`` it (the same loop on new material keeps the position); a seek
         outside it plays from there (on into the loop from before it)."""
-        if region is None:
-            self._loop = None
-            return
+        self._loop = None if region is None else self.loop_frames(region)
+        if enter and self._loop is not None:
+            start, end = self._loop
+            if not start <= self.position * self._rate < end:
+                self.seek(start / self._rate)
+
+    def loop_frames(self, region: Region) -> tuple[int, int] | None:
+        """The (start, end) frames of the material a loop over ``region`` plays; None where it
+        holds none (shorter than a frame, or outside the material): no loop."""
         start = round(max(region.start, 0.0) * self._rate)
         end = round(min(region.end, self.duration) * self._rate)
-        self._loop = (start, end) if start < end else None
-        if enter and self._loop is not None and not start <= self.position * self._rate < end:
-            self.seek(start / self._rate)
+        return (start, end) if start < end else None
 
     def close(self) -> None:
         """Stop and release the output device."""

@@ -7,6 +7,7 @@ import pytest
 from PySide6.QtCore import QPoint, QRect, Qt
 from PySide6.QtWidgets import QStyle, QStyleOptionSlider
 
+from tagbox_gui.core.types import Region
 from tagbox_gui.gui.playback import Player
 from tagbox_gui.gui.widgets.transport import NO_RUN, TransportPanel
 from tests.gui.fake_engine import FakeStream
@@ -14,16 +15,21 @@ from tests.gui.fake_engine import FakeStream
 RATE = 22_050
 
 
+def ramp(seconds: float = 4.0) -> np.ndarray:
+    """Stereo audio whose every frame says where it is: its time in seconds."""
+    times = np.arange(round(seconds * RATE), dtype=np.float32) / RATE
+    return np.repeat(times[:, None], 2, axis=1)
+
+
 @pytest.fixture
 def panel(qtbot) -> TransportPanel:
-    """A transport on 4 s of a ramp (each frame's value says where it is), not playing yet."""
+    """A transport on 4 s of a ramp, not playing yet."""
     widget = TransportPanel(Player(stream_factory=FakeStream))
     qtbot.addWidget(widget)
     widget.resize(900, 80)
     widget.show()
     qtbot.waitExposed(widget)
-    ramp = np.repeat((np.arange(4 * RATE) / RATE)[:, None], 2, axis=1).astype(np.float32)
-    widget.load({"mix": ramp, "separated": ramp * 0.5}, RATE)
+    widget.load({"mix": ramp(), "separated": ramp() * 0.5}, RATE)
     return widget
 
 
@@ -97,3 +103,45 @@ def test_the_source_chosen_plays_again_once_it_is_loaded_again(panel: TransportP
     assert panel.player.source == "separated" and separated.isChecked()
     assert separated.toolTip() == "Listen to the separated (keeps the position)"
     assert panel.source_buttons["residual"].toolTip() == "Not in a run's stems."
+
+
+# ----- the loop ------------------------------------------------------------------------------
+def test_a_region_with_no_audio_to_loop_turns_the_loop_off(qtbot, panel: TransportPanel) -> None:
+    """Shorter than a frame, or outside the audio loaded, a region loops nothing: Loop is off
+    and says why, rather than on with the audio playing through; on again once it can."""
+    loop = panel.loop_button
+    panel.set_loop_region(Region(1.0, 2.0))
+    loop.click()
+    assert panel.player.loop == Region(1.0, 2.0)
+    with qtbot.waitSignal(panel.loop_toggled, timeout=500) as blocker:
+        panel.set_loop_region(Region(1.0, 1.0 + 0.4 / RATE))
+    assert blocker.args == [False] and not loop.isChecked() and not loop.isEnabled()
+    assert panel.player.loop is None and loop.toolTip().startswith("Nothing to loop")
+    panel.set_loop_region(Region(5.0, 6.0))  # past the 4 s loaded
+    assert not loop.isEnabled()
+    panel.set_loop_region(Region(1.0, 1.0 + 1 / RATE))  # one frame loops: on again
+    assert loop.isChecked() and panel.player.loop is not None
+    assert loop.toolTip() == "Play the region 0:01.0–0:01.0 over and over"
+    panel.load({"mix": np.zeros((RATE // 2, 2), np.float32)}, RATE)  # half a second now
+    assert not loop.isChecked() and not loop.isEnabled() and panel.player.loop is None
+
+
+def test_looping_goes_on_over_the_region_of_the_next_run(panel: TransportPanel) -> None:
+    """A run of another region loads its audio before it gives its region: the loop is off
+    in between (the old region lies outside the new audio), and on again over the new one."""
+    panel.set_loop_region(Region(0.5, 1.5))
+    panel.loop_button.click()
+    panel.load({"mix": ramp(), "separated": ramp()}, RATE, start=10.0)  # the next run, 10-14 s
+    assert not panel.loop_button.isChecked() and panel.player.loop is None
+    panel.set_loop_region(Region(10.5, 11.5))
+    assert panel.loop_button.isChecked() and panel.player.loop == Region(0.5, 1.5)
+    panel.loop_button.click()  # turned off by hand, it stays off
+    panel.load({"mix": ramp()}, RATE)
+    panel.set_loop_region(Region(0.5, 1.5))
+    assert not panel.loop_button.isChecked() and panel.player.loop is None
+    panel.loop_button.click()
+    panel.load({"mix": ramp()}, RATE, start=10.0)
+    panel.set_loop_region(None)  # no region (a job): the loop is over
+    panel.load({"mix": ramp()}, RATE)
+    panel.set_loop_region(Region(0.5, 1.5))
+    assert not panel.loop_button.isChecked() and panel.player.loop is None

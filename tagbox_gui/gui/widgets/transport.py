@@ -34,6 +34,7 @@ PLAY_TIP = "Play / pause (Space)"
 RETRY_HINT = "Press Play to try again."
 SOURCE_TIP = "Listen to the {} (keeps the position)"
 NO_RUN = "No run yet: a run brings the separated and the residual to compare with the mix."
+NO_LOOP = "No region to loop: a single run's region loops while its audio is loaded."
 
 
 def format_time(seconds: float) -> str:
@@ -73,6 +74,7 @@ class TransportPanel(QWidget):
         self.player = player
         self.start = 0.0  # where the loaded material begins in the song (seconds)
         self._loop_region: Region | None = None  # in seconds of the song
+        self._loop_wanted = False  # Loop was on when the region lost its audio: on again after
         self._chosen = ""  # the source last chosen: back as soon as it is loaded again
         self._missing = NO_RUN  # why the sources not loaded are not (their buttons' tooltip)
         self._last_position = -1.0
@@ -180,10 +182,8 @@ class TransportPanel(QWidget):
     def set_loop_region(self, region: Region | None) -> None:
         """The region of the song the loop button loops over (applied at once when looping)."""
         self._loop_region = region
-        self.loop_button.setEnabled(region is not None)
-        if region is None and self.loop_button.isChecked():
-            self.loop_button.setChecked(False)
-        elif self.loop_button.isChecked():
+        self._sync_loop()
+        if self.loop_button.isChecked():
             self._apply_loop()
 
     @property
@@ -228,6 +228,7 @@ class TransportPanel(QWidget):
             self.select_source(name)
 
     def _on_loop_button_toggled(self, on: bool) -> None:
+        self._loop_wanted = on
         if on:
             self._apply_loop()
         else:
@@ -238,10 +239,12 @@ class TransportPanel(QWidget):
     def _apply_loop(self, enter: bool = True) -> None:
         """Loop the player over the loop region, in seconds of its material; jumps into it
         when outside it, unless not to ``enter`` it."""
+        self.player.set_loop(self._loop_in_material(), enter)
+
+    def _loop_in_material(self) -> Region | None:
+        """The loop region in seconds of the material loaded."""
         loop = self._loop_region
-        if loop is not None:
-            loop = Region(loop.start - self.start, loop.end - self.start)
-        self.player.set_loop(loop, enter)
+        return None if loop is None else Region(loop.start - self.start, loop.end - self.start)
 
     def _on_slider_chosen(self, value: int) -> None:
         self.seek(value / 1000.0)
@@ -275,6 +278,30 @@ class TransportPanel(QWidget):
         where = f"The audio loaded covers {format_time(begin)}–{format_time(end)} of the song."
         self.slider.setToolTip(where)
         self.position_label.setToolTip(where)
+        self._sync_loop()
+
+    def _sync_loop(self) -> None:
+        """Loop is offered where the region holds audio to loop (a frame at least, of what is
+        loaded); where it holds none, it is off, not on with nothing looping, and on again once
+        it holds some (a run loads its audio before it gives its region)."""
+        region, loop = self._loop_region, self._loop_in_material()
+        loops = loop is not None and self.player.loop_frames(loop) is not None
+        self.loop_button.setEnabled(loops)
+        if region is None:
+            self.loop_button.setToolTip(NO_LOOP)
+        else:
+            where = f"{format_time(region.start)}–{format_time(region.end)}"
+            self.loop_button.setToolTip(
+                f"Play the region {where} over and over" if loops else
+                f"Nothing to loop: the region {where} holds no audio of what is loaded"
+            )  # fmt: skip
+        if region is None:
+            self._loop_wanted = False  # no region (the song, a job): none to come back to
+        if not loops and self.loop_button.isChecked():
+            self.loop_button.setChecked(False)  # and the player plays through
+            self._loop_wanted = region is not None
+        elif loops and self._loop_wanted and not self.loop_button.isChecked():
+            self.loop_button.setChecked(True)
 
     def _show_available(self) -> None:
         """The player's reason not to play, if any; Play stays enabled where it tries again."""
