@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from PySide6.QtCore import QPoint, QRect, Qt
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QApplication, QPushButton, QScrollArea, QTabWidget
+from PySide6.QtWidgets import QApplication, QDockWidget, QPushButton, QScrollArea, QTabWidget
 
 from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.main_window import MainWindow
@@ -37,6 +38,33 @@ def test_space_presses_a_button_reached_with_tab_and_plays_otherwise(
     window.audition.follow.setFocus(Qt.FocusReason.MouseFocusReason)
     qtbot.keyClick(window.audition.follow, Qt.Key.Key_Space)  # Space plays, as before
     assert player.playing and window.audition.follow.isChecked()
+
+
+def test_home_comma_and_period_move_the_play_position_from_the_side_columns(
+    qtbot, window: MainWindow, song_path
+) -> None:
+    """From a button of a side column, docked or undocked, the keys move the play position;
+    the tag tree keeps Home for its own first row, the tag search the comma it types."""
+    open_song(qtbot, window, song_path)
+    transport = window.audition.transport
+    drums = window.picker._buttons["drums"]
+    transport.seek(10.0)
+    qtbot.keyClick(drums, Qt.Key.Key_Period)
+    assert transport.position == pytest.approx(15.0)
+    dock = next(d for d in window.findChildren(QDockWidget) if d.isAncestorOf(drums))
+    dock.setFloating(True)
+    qtbot.keyClick(drums, Qt.Key.Key_Comma)
+    assert transport.position == pytest.approx(10.0)
+    qtbot.keyClick(drums, Qt.Key.Key_Home)
+    assert transport.position == pytest.approx(0.0)
+    dock.setFloating(False)
+    transport.seek(10.0)
+    tabs = window.findChild(QTabWidget)
+    tabs.setCurrentWidget(window.tag_panel)
+    qtbot.keyClick(window.tag_panel.tree, Qt.Key.Key_Home)
+    qtbot.keyClicks(window.tag_panel.search, "a,b")
+    assert transport.position == pytest.approx(10.0)
+    assert window.tag_panel.search.text() == "a,b"
 
 
 def test_escape_while_typing_does_not_stop_the_run(qtbot, model_dir, settings, song_path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QRect, Qt
-from PySide6.QtWidgets import QStyle, QStyleOptionSlider
+from PySide6.QtWidgets import QLineEdit, QStyle, QStyleOptionSlider
 
 from tagbox_gui.core.types import Region
 from tagbox_gui.gui.playback import Player
@@ -145,3 +145,46 @@ def test_looping_goes_on_over_the_region_of_the_next_run(panel: TransportPanel) 
     panel.load({"mix": ramp()}, RATE)
     panel.set_loop_region(Region(0.5, 1.5))
     assert not panel.loop_button.isChecked() and panel.player.loop is None
+
+
+# ----- the keys ------------------------------------------------------------------------------
+def test_home_comma_and_period_move_the_play_position(qtbot, panel: TransportPanel) -> None:
+    """Where the control with the focus leaves the keys unused (a button, here): Home to the
+    start (of the loop, while looping), comma and period 5 s back and on."""
+    panel.load({"mix": ramp(12.0)}, RATE, start=10.0)  # 10-22 s of the song
+    panel.seek(13.0)
+    button = panel.play_button
+    qtbot.keyClick(button, Qt.Key.Key_Period)
+    assert panel.position == pytest.approx(18.0)
+    qtbot.keyClick(button, Qt.Key.Key_Comma)
+    qtbot.keyClick(button, Qt.Key.Key_Comma)
+    assert panel.position == pytest.approx(10.0)  # 8 s: the audio loaded begins at 10 s
+    qtbot.keyClick(button, Qt.Key.Key_Period)
+    qtbot.keyClick(button, Qt.Key.Key_Home)
+    assert panel.position == pytest.approx(10.0)
+    panel.set_loop_region(Region(12.0, 16.0))
+    panel.loop_button.click()
+    panel.seek(15.0)
+    qtbot.keyClick(button, Qt.Key.Key_Home)
+    assert panel.position == pytest.approx(12.0)
+    qtbot.keyClick(button, Qt.Key.Key_Home, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(button, Qt.Key.Key_Period, Qt.KeyboardModifier.AltModifier)
+    assert panel.position == pytest.approx(12.0)  # not with Ctrl, Alt...
+
+
+def test_a_control_that_uses_the_keys_keeps_them(qtbot, panel: TransportPanel) -> None:
+    """A text field types a comma and goes to the start of its line; the position slider
+    with the focus goes to its own start with Home, and leaves comma and period to nudge."""
+    field = QLineEdit(panel)
+    field.show()
+    panel.seek(2.0)
+    qtbot.keyClicks(field, "1,5.")
+    qtbot.keyClick(field, Qt.Key.Key_Home)
+    assert field.text() == "1,5." and field.cursorPosition() == 0
+    assert panel.position == pytest.approx(2.0)
+    panel.set_loop_region(Region(1.0, 3.0))
+    panel.loop_button.click()
+    qtbot.keyClick(panel.slider, Qt.Key.Key_Home)  # the slider's minimum: where the audio begins
+    assert panel.position == pytest.approx(0.0)
+    qtbot.keyClick(panel.slider, Qt.Key.Key_Period)
+    assert panel.position == pytest.approx(4.0)  # 5 s on, to the end of the 4 s loaded

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 import numpy as np
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractButton,
     QApplication,
@@ -27,6 +27,7 @@ from tagbox_gui.core.types import Region
 from tagbox_gui.gui.playback import Player
 from tagbox_gui.gui.widgets.flow_layout import FlowLayout, group
 from tagbox_gui.gui.widgets.seek_slider import SeekSlider
+from tagbox_gui.gui.widgets.transport_keys import NUDGE_S, PositionKeys
 
 SOURCES = (("mix", "Mix"), ("separated", "Separated"), ("residual", "Residual"))
 POLL_MS = 33  # ~30 Hz: smooth for the eye, negligible for the CPU
@@ -34,6 +35,9 @@ PLAY_TIP = "Play / pause (Space)"
 RETRY_HINT = "Press Play to try again."
 SOURCE_TIP = "Listen to the {} (keeps the position)"
 NO_RUN = "No run yet: a run brings the separated and the residual to compare with the mix."
+KEYS_TIP = (
+    f"Home: to the start (of the loop, while looping); comma, period: {NUDGE_S:g} s back, on."
+)
 NO_LOOP = "No region to loop: a single run's region loops while its audio is loaded."
 
 
@@ -103,6 +107,7 @@ class TransportPanel(QWidget):
         self.space.setContext(Qt.ShortcutContext.WindowShortcut)
         self.space.setAutoRepeat(False)  # Space held down: one toggle, not one per repeat
         self.space.activated.connect(self._on_space_activated)
+        self.keys = PositionKeys(self._on_home_key, self._on_nudge_key, self)  # see showEvent
         self.source_buttons: dict[str, QPushButton] = {}
         self._source_group = QButtonGroup(self)
         self._source_group.setExclusive(True)
@@ -210,7 +215,19 @@ class TransportPanel(QWidget):
         self.source_buttons[name].setChecked(True)
         self.source_changed.emit(name)
 
+    def showEvent(self, event: QShowEvent) -> None:  # Qt override
+        super().showEvent(event)
+        self.keys.watch(self.window())  # the window it is in is known by now
+
     # ----- slots -------------------------------------------------------------------------
+    def _on_home_key(self) -> None:
+        """Home: to the start of the loop while looping, else of the audio loaded."""
+        loop = self.player.loop
+        self.seek(self.start + (loop.start if loop is not None else 0.0))
+
+    def _on_nudge_key(self, seconds: float) -> None:
+        self.seek(self.position + seconds)
+
     def _on_play_button_clicked(self) -> None:
         self.toggle()
 
@@ -276,7 +293,7 @@ class TransportPanel(QWidget):
         with QSignalBlocker(self.slider):
             self.slider.setRange(round(begin * 1000), round(end * 1000))
         where = f"The audio loaded covers {format_time(begin)}–{format_time(end)} of the song."
-        self.slider.setToolTip(where)
+        self.slider.setToolTip(f"{where} {KEYS_TIP}")
         self.position_label.setToolTip(where)
         self._sync_loop()
 
