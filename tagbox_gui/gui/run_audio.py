@@ -35,6 +35,7 @@ class RunAudio(QObject):
         self._loaded: Snapshot | None = None  # the step whose audio the transport holds
         self._step: tuple[RunSession, Snapshot] | None = None  # the run's step shown
         self.outside = False  # the song's mix plays, chosen by a click outside the region
+        self._outside_message = ""  # what the status bar said of it
 
     def forget(self) -> None:
         """A new run or song: the next step shown is loaded anew."""
@@ -69,6 +70,9 @@ class RunAudio(QObject):
         else:
             transport.replace("separated", sources["separated"])
             transport.replace("residual", sources["residual"])
+        status = self.w.statusBar()
+        if self.outside and status.currentMessage() == self._outside_message:
+            status.clearMessage()  # the song's mix plays no longer
         self._loaded, self.outside = snapshot, False
 
     @Slot(float)
@@ -91,11 +95,11 @@ class RunAudio(QObject):
                 "click inside the region to hear the separated and the residual again."
             ))  # fmt: skip
             self._loaded, self.outside = None, True
-            self.w.statusBar().showMessage(
+            self._outside_message = (
                 f"The run's audio covers only {begin:.1f}–{end:.1f} s: playing the song's mix "
-                "here. Click inside the region to hear the run again.",
-                10_000,
+                "here. Click inside the region to hear the run again."
             )
+            self.w.statusBar().showMessage(self._outside_message, 10_000)
         transport.seek(seconds)
 
     @Slot(float)

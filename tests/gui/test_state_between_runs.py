@@ -139,6 +139,7 @@ def test_a_click_outside_a_runs_region_plays_the_song_there(qtbot, window, song_
     song_panel.seek_requested.emit(15.0)  # inside the region: the run's audio again
     assert player.sources == ("mix", "separated", "residual") and transport.start == 10.0
     assert player.playing and transport.position == pytest.approx(15.0)
+    assert "song's mix" not in window.statusBar().currentMessage()  # no longer so
     assert player.loop == Region(0.0, 10.0)  # still looping the region
     player.close()
 
