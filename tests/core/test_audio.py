@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +27,7 @@ from tagbox_gui.core.audio.song import (
 )
 from tagbox_gui.core.errors import AudioError, UserError
 from tagbox_gui.core.types import ANALYSIS_RATE, Estimate, Region
+from tests.conftest import REPO
 
 RATE = 48_000
 
@@ -110,6 +114,63 @@ def test_a_pipe_is_not_said_to_be_missing(tmp_path: Path) -> None:
     with pytest.raises(AudioError) as error:
         load_song(pipe)
     assert "is not a file on disk (a pipe or a device)" in one_sentence(error)
+
+
+def test_a_name_too_long_to_look_up_is_one_sentence(tmp_path: Path) -> None:
+    with pytest.raises(AudioError) as error:  # the system refuses to look it up at all
+        load_song(tmp_path / ("x" * 300 + ".wav"))
+    assert "cannot be opened (File name too long)" in one_sentence(error)
+
+
+@pytest.mark.skipif(not Path("/dev/null").exists(), reason="no /dev/null here")
+def test_a_device_is_not_a_song() -> None:
+    with pytest.raises(AudioError) as error:  # never opened: a pipe would wait for a writer
+        load_song("/dev/null")
+    assert "'/dev/null' is not a file" in one_sentence(error)
+
+
+_LOAD = """
+import sys
+from tagbox_gui.core.audio.song import load_song
+from tagbox_gui.core.errors import AudioError
+try:
+    load_song(sys.argv[1])
+except AudioError as exc:
+    print(exc)
+"""
+
+
+def _as_a_user() -> list[str]:
+    """What runs a command without root's power to pass over file permissions (nothing when
+    not root); skips the test where root cannot drop it."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root, and no setpriv to drop the file permission override")
+    return ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file permissions as POSIX has them")
+@pytest.mark.parametrize("locked", ["file", "folder"])
+def test_a_song_that_may_not_be_read_says_permission_denied(tmp_path: Path, locked: str) -> None:
+    folder = tmp_path / "songs"
+    folder.mkdir()
+    path = folder / "song.wav"
+    sf.write(path, stereo(), RATE)
+    if locked == "file":
+        path.chmod(0o000)
+    else:  # a folder that may not be searched: the file cannot even be looked up
+        folder.chmod(0o600)
+    try:
+        command = [*_as_a_user(), sys.executable, "-c", _LOAD, str(path)]
+        said = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60,
+                              check=False)  # fmt: skip
+    finally:
+        folder.chmod(0o700)
+        path.chmod(0o600)
+    assert said.returncode == 0 and said.stderr == "", said.stderr
+    assert said.stdout == (f"'{path}' cannot be opened (Permission denied); check that it can be "
+                           "read, or choose another file.\n")  # fmt: skip
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])

@@ -8,6 +8,8 @@ works on :func:`analysis_signal`, a mono 44.1 kHz copy; ``render_stems`` (in
 
 from __future__ import annotations
 
+import errno
+import stat
 import weakref
 from dataclasses import dataclass
 from math import gcd
@@ -62,16 +64,7 @@ def load_song(path: Path | str) -> Song:
     or infinite.
     """
     path = Path(path)
-    if not path.is_file():
-        if path.is_dir():
-            what = "is a folder, not an audio file"
-        elif path.exists():  # a pipe (`<(command)`), a device
-            what = "is not a file on disk (a pipe or a device)"
-        else:
-            what = "does not exist"
-        raise AudioError(f"'{path}' {what}; choose a {SUPPORTED} file.")
-    if path.stat().st_size == 0:
-        raise AudioError(f"'{path}' is an empty file (0 bytes); choose a {SUPPORTED} file.")
+    _check_file(path)
     try:
         with sf.SoundFile(str(path)) as handle:
             _check_rate(path, handle.samplerate)
@@ -84,6 +77,36 @@ def load_song(path: Path | str) -> Song:
     _check_samples(path, data)
     data.flags.writeable = False  # a Song is shared between threads: nobody edits it in place
     return Song(path, path.stem, data, int(rate), str(subtype), str(container))
+
+
+def _check_file(path: Path) -> None:
+    """AudioError unless ``path`` is a non-empty file this process may open. Where the system
+    says why not (permission denied, a name too long), the error says so: libsndfile would only
+    say "System error", and a folder that may not be searched hides whether the file exists."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise AudioError(f"'{path}' does not exist; choose a {SUPPORTED} file.") from exc
+        raise _cannot_open(path, exc) from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise AudioError(f"'{path}' is a folder, not an audio file; choose a {SUPPORTED} file.")
+    if not stat.S_ISREG(info.st_mode):  # a pipe or a device: opening one may wait forever
+        raise AudioError(f"'{path}' is not a file on disk (a pipe or a device); choose a "
+                         f"{SUPPORTED} file.")  # fmt: skip
+    if info.st_size == 0:
+        raise AudioError(f"'{path}' is an empty file (0 bytes); choose a {SUPPORTED} file.")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise _cannot_open(path, exc) from exc
+
+
+def _cannot_open(path: Path, exc: OSError) -> AudioError:
+    reason = exc.strerror or type(exc).__name__
+    return AudioError(f"'{path}' cannot be opened ({reason}); check that it can be read, or "
+                      "choose another file.")  # fmt: skip
 
 
 def _reason(exc: Exception) -> str:
