@@ -205,6 +205,19 @@ def test_a_run_covers_the_whole_analysis_signal_of_a_song_at_another_rate(tmp_pa
     np.testing.assert_allclose(separated + residual, song.data, atol=1e-6)
 
 
+@pytest.mark.parametrize(("rate", "frames"), [(8_000, 4_000), (11_025, 5_513), (44_100, 22_050)])
+def test_a_song_of_the_shortest_length_runs_and_a_shorter_one_says_how_short(
+    rate: int, frames: int
+) -> None:
+    song = replace(_song(), data=_song().data[:frames], rate=rate)  # >= 0.5 s: the shortest
+    assert engine.validate(default_config("learned"), song) == analysis_span(song, None)
+    shorter = replace(song, data=song.data[: frames - 1])
+    with pytest.raises(ConfigError) as error:
+        engine.validate(default_config("learned"), shorter)
+    # 5,512 samples at 11,025 Hz are 0.49995 s: not "shorter than half a second (0.50 s)".
+    assert "shorter than half a second (0.499 s)" in str(error.value)
+
+
 def test_avoided_tags_without_steps_are_refused_not_dropped(tmp_path: Path) -> None:
     config = default_config("learned", tags=("piano",), avoid=("drums",))
     with pytest.raises(ConfigError, match="steer"):

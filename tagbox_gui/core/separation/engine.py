@@ -102,7 +102,8 @@ def validate(config: RunConfig, song: Song) -> tuple[int, int]:
     region, duration = config.region, song.duration
     if region is None:
         if duration < MIN_AUDIO_SECONDS:  # the same rule as for a region
-            raise ConfigError(f"the song is shorter than half a second ({duration:.2f} s); "
+            shown = song.frames * 1000 // song.rate / 1000  # rounded down: never "0.50 s"
+            raise ConfigError(f"the song is shorter than half a second ({shown:g} s); "
                               "choose a longer one")  # fmt: skip
     else:
         if not (0 <= region.start < region.end <= duration + 1e-6):
