@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ import soundfile as sf
 
 from tagbox_gui import APP_NAME, __version__
 from tagbox_gui.core.audio import export as audio_export
-from tagbox_gui.core.audio.export import export_stems, format_provenance
+from tagbox_gui.core.audio.export import export_shared_stems, export_stems, format_provenance
 from tagbox_gui.core.audio.files import ExportFormat, container_for, write_audio
 from tagbox_gui.core.audio.naming import stem_names
 from tagbox_gui.core.audio.song import (
@@ -391,6 +392,28 @@ def test_pcm_song_is_rebuilt_exactly(subtype: str, fmt: ExportFormat, tmp_path: 
     sep, res, _ = read_pair(export_stems(song, estimate, tmp_path / "out", ["bass"], fmt))
     assert np.abs(sep).max() > 0.01
     assert np.array_equal(sep + res, song.data.astype(np.float64))
+
+
+VORBIS_FIVE_ONE = ("FL", "FC", "FR", "BL", "BR", "LFE")
+WAVE_FIVE_ONE = ("FL", "FR", "FC", "LFE", "BL", "BR")
+
+
+@pytest.mark.parametrize("fmt", [ExportFormat.WAV32, ExportFormat.FLAC24])
+def test_the_stems_of_a_surround_ogg_keep_its_speakers(fmt: ExportFormat, tmp_path: Path) -> None:
+    # libsndfile decodes an OGG in Vorbis order; a WAV or FLAC of 6 channels is in WAVE order.
+    speakers = np.stack([sine(110 * (i + 1), RATE, 0.5, 0.1) for i in range(6)], axis=1)
+    song = replace(in_song(speakers, RATE), format="OGG", subtype="VORBIS")
+    whole = len(analysis_signal(song))
+    sep, res, _ = read_pair(export_stems(song, ones_estimate(0, whole, 0.37), tmp_path, ["x"], fmt))
+    stems, rest = export_shared_stems(song, {"a": ones_estimate(0, whole, 0.3),
+                                             "b": ones_estimate(0, whole, 0.4)},
+                                      tmp_path / "shared", fmt)  # fmt: skip
+    shared = [sf.read(path, always_2d=True)[0] for path in [*stems, rest]]
+    for index, speaker in enumerate(WAVE_FIVE_ONE):  # each file's channel holds that speaker
+        heard = song.data[:, VORBIS_FIVE_ONE.index(speaker)]
+        np.testing.assert_allclose(sep[:, index] + res[:, index], heard, atol=1e-6)
+        np.testing.assert_allclose(sum(s[:, index] for s in shared), heard, atol=1e-6)
+        np.testing.assert_allclose(sep[:, index], 0.37 * heard, atol=1e-3)
 
 
 def test_free_mode_export_warns_when_the_residual_clips(

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tagbox_gui.core.audio.output import fold, fold_matrix, output_channels, speaker_layout
+from tagbox_gui.core.audio.output import (
+    channel_order,
+    fold,
+    fold_matrix,
+    output_channels,
+    speaker_layout,
+)
 
 FIVE_ONE = ("FL", "FR", "FC", "LFE", "BL", "BR")
 
@@ -22,6 +28,21 @@ def test_layouts_come_from_the_container() -> None:
     assert speaker_layout(6, "OGG") == ("FL", "FC", "FR", "BL", "BR", "LFE")
     assert speaker_layout(6, "AIFF") is None
     assert speaker_layout(2, "WAV") is None
+
+
+def test_channel_order_moves_each_speaker_to_where_the_other_container_has_it() -> None:
+    order = channel_order(6, "OGG", "WAV")  # Vorbis FL FC FR BL BR LFE into FL FR FC LFE BL BR
+    assert order == [0, 2, 1, 5, 3, 4]
+    assert [speaker_layout(6, "OGG")[i] for i in order] == list(FIVE_ONE)
+    assert channel_order(3, "OGG", "FLAC") == [0, 2, 1]
+    for channels in (3, 5, 6, 7, 8):
+        order = channel_order(channels, "OGG", "FLAC")
+        moved = [speaker_layout(channels, "OGG")[i] for i in order]
+        assert moved == list(speaker_layout(channels, "FLAC"))
+    assert channel_order(4, "OGG", "WAV") is None  # quad: the same order in both
+    assert channel_order(6, "FLAC", "WAV") is None  # the same order
+    assert channel_order(2, "OGG", "WAV") is None  # stereo: left and right either way
+    assert channel_order(6, "AIFF", "WAV") is None  # AIFF does not say: left as it is
 
 
 def test_devices_get_all_channels_one_or_a_fold_to_stereo() -> None:

@@ -10,6 +10,11 @@ would exceed full scale and has to be clipped, which is logged. A separated stem
 (a float song louder than 0 dBFS) is clipped too, which is logged as well; what it exceeds by
 goes into the residual, so the sum still holds.
 
+The stems keep the song's speakers: where the song's container orders its channels otherwise
+than the stems' (an OGG of 3 to 8 channels, in Vorbis order, written as WAV or FLAC, in WAVE
+order), the channels of every stem are moved to where the stems' container puts each speaker,
+so the stems add back up to the song speaker by speaker.
+
 The stems are rendered and written block by block (``core.audio.stems.separated_blocks``), all
 files of a set at once, so an export holds a few seconds of the song in float64, never all of it.
 
@@ -31,6 +36,7 @@ from tagbox_gui import APP_NAME, __version__
 from tagbox_gui.core.audio.estimates import share
 from tagbox_gui.core.audio.files import DEFAULT_EXPORT_FORMAT, ExportFormat, quantise, write_streams
 from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE, shared_stem_names, stem_names
+from tagbox_gui.core.audio.output import channel_order
 from tagbox_gui.core.audio.stems import block_spans, separated_blocks
 from tagbox_gui.core.errors import AudioError
 from tagbox_gui.core.types import Estimate
@@ -75,8 +81,9 @@ def export_stems(
     """Render and write the separated stem and the residual; return their paths.
 
     Their names come from ``template`` (:func:`stem_names`; by default ``<song> - <tags>`` and
-    ``<song> - no <tags>``). Both files are full length, at the song's rate and channel count,
-    aligned at 0:00, and the decoded files sum back to the song (see the module docstring). They
+    ``<song> - no <tags>``). Both files are full length, at the song's rate and channel count
+    (its speakers in the order of ``fmt``'s container), aligned at 0:00, and the decoded files
+    sum back to the song (see the module docstring). They
     appear together or not at all (:func:`write_together`): a failure or Ctrl+C leaves the
     folder as it was, old stems included. Existing stems of the same names are an
     :class:`AudioError` unless ``overwrite``. ``outdir`` is created if needed (and removed again
@@ -153,7 +160,9 @@ def _rows_as_written(
     """Consecutive float64 blocks of every stem quantised to ``fmt``, then of the song minus all
     of them (the residual or the rest): writing that one as ``fmt`` only adds its own rounding,
     so the decoded files add back up to the song (see the module docstring). Every block is
-    counted by ``clipping`` as it is before quantisation."""
+    counted by ``clipping`` as it is before quantisation. The channels are put in the order
+    ``fmt``'s container defines for the song's speakers (``core.audio.output.channel_order``)."""
+    order = channel_order(song.channels, song.format, fmt.container)
     for rest in _song_blocks(song):
         blocks = [next(stream)[1] for stream in streams]  # the same blocks
         stems = [quantise(block, fmt) for block in blocks]
@@ -161,7 +170,8 @@ def _rows_as_written(
             rest -= stem
         for index, block in enumerate([*blocks, rest]):
             clipping.add(index, block)
-        yield [*stems, rest]
+        row = [*stems, rest]
+        yield row if order is None else [block[:, order] for block in row]
 
 
 def _song_blocks(song: Song) -> Iterator[np.ndarray]:

@@ -59,6 +59,18 @@ def speaker_layout(channels: int, container: str) -> tuple[str, ...] | None:
     return _LAYOUTS.get(container.upper(), {}).get(channels)
 
 
+def channel_order(channels: int, source: str, target: str) -> list[int] | None:
+    """Where each channel of a file in container ``target`` comes from in audio decoded from a
+    file in container ``source`` (libsndfile format names): ``data[:, order]`` puts the song's
+    speakers where ``target`` defines them (a 5.1 OGG's centre, second in Vorbis order, is
+    third in a WAV or FLAC). None where nothing moves: both containers order the channels
+    alike, or one of them does not say where each goes (:func:`speaker_layout`)."""
+    have, want = speaker_layout(channels, source), speaker_layout(channels, target)
+    if have is None or want is None or have == want:
+        return None
+    return [have.index(speaker) for speaker in want]
+
+
 def output_channels(channels: int, device: int) -> int:
     """Channels to open on a device of ``device`` output channels (0: not known yet) for audio
     of ``channels``: all of them where it has as many, else 1 on a mono device and 2 (a fold
