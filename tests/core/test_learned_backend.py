@@ -249,6 +249,24 @@ def test_a_tagger_chosen_twice_is_refused() -> None:
         engine.validate(config, _song())
 
 
+def test_channels_that_cancel_out_in_the_mono_mix_are_said_to_cancel_out(
+    tmp_path: Path,
+) -> None:
+    song = _song()
+    left = song.data[:, :1]
+    opposed = replace(song, data=np.concatenate([left, -left], axis=1))  # one upside down
+    config = default_config("learned", tags=("piano",))
+    with pytest.raises(AudioError, match="the song is silent once its channels are mixed to mono"):
+        engine.run(config, opposed, ModelStore(tmp_path))
+    part = replace(song, data=np.concatenate([opposed.data[:RATE], song.data[RATE:]]))
+    with pytest.raises(AudioError, match="chosen part of the song is silent once its channels"):
+        engine.run(replace(config, region=Region(0.0, 0.9)), part, ModelStore(tmp_path))
+    with pytest.raises(ConfigError, match="they cancel out"):
+        example_clip(Example(None, 0.0, 0.9), part)
+    with pytest.raises(ConfigError, match="is silent; choose a stretch"):  # silence is silence
+        example_clip(Example(None, 0.0, 0.9), replace(song, data=np.zeros_like(song.data)))
+
+
 def test_fft_sizes_must_make_a_whole_hop(tmp_path: Path) -> None:
     config = default_config("learned", tags=("piano",), fft_sizes=(1026,))  # hop 256.5
     with pytest.raises(ConfigError, match="multiples of 4"):

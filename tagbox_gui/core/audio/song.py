@@ -223,5 +223,10 @@ def example_clip(example: Example, song: Song) -> tuple[np.ndarray, int]:
     span = source.data[round(start * source.rate) : round(end * source.rate)]
     clip = np.asarray(span, dtype=np.float32).mean(axis=1)
     if not np.any(clip):
+        if np.any(span):  # its channels cancel out in the mono mix the taggers hear
+            raise ConfigError(f"the example {example} is silent once its channels are mixed to "
+                              "mono: they cancel out (one is the other with its polarity "
+                              "inverted); invert the polarity of one channel first, or choose "
+                              "another clip")  # fmt: skip
         raise ConfigError(f"the example {example} is silent; choose a stretch where it plays")
     return clip, source.rate

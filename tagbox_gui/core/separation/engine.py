@@ -50,6 +50,7 @@ from tagbox_gui.core.types import (
     LookingAgain,
     Mode,
     Preview,
+    Region,
     RunConfig,
     RunResult,
     StepResult,
@@ -155,15 +156,29 @@ def run(
     mix = analysis_signal(song)[start : start + length]
     peak = float(np.max(np.abs(mix))) if len(mix) else 0.0
     if peak == 0.0:
-        if config.region is None:
-            raise AudioError("the song is silent: there is nothing to separate")
-        raise AudioError("the chosen part of the song is silent; choose another region")
+        raise AudioError(_nothing_heard(song, config.region))
     mix = mix / peak
     factory = create_backend_factory(config, store, device, cache, example, mix)
     # Without steps nothing is steered, so no tagger is needed (nor downloaded).
     criteria = build_criteria(config, store, device, cache, example) if config.steps else []
     loop = Optimisation(config, mix, criteria, factory, device, measure_residual)
     return _with_grad(loop.drive(start))
+
+
+def _nothing_heard(song: Song, region: Region | None) -> str:
+    """Why a run hears nothing in the song or its ``region``: it is silent, or its channels
+    cancel out in the mono mix the separator hears (one is the other upside down)."""
+    what = "the song" if region is None else "the chosen part of the song"
+    part = song.data
+    if region is not None:
+        part = part[round(region.start * song.rate) : round(region.end * song.rate)]
+    if np.any(part):
+        return (f"{what} is silent once its channels are mixed to mono, which is what the "
+                "separator hears: they cancel out (one is the other with its polarity "
+                "inverted); invert the polarity of one channel first")  # fmt: skip
+    if region is None:
+        return "the song is silent: there is nothing to separate"
+    return "the chosen part of the song is silent; choose another region"
 
 
 def run_to_end(
