@@ -5,7 +5,8 @@ the mixture there too (after the learned separator's second look at each), so th
 receives finished estimates. The run panel shows
 each instrument and the job's ETA, the stem list every stem and the rest, and the transport
 plays the stem selected in that list ("Separated") against the song without it ("Residual"),
-read back from the very files a drag would carry. Stop keeps the instruments that finished.
+read back from the very files a drag would carry. Stop keeps the instruments that finished,
+and so does a part that fails (:class:`PartFailed`): its error is shown beside their stems.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 import soundfile as sf
 from PySide6.QtCore import QObject, Signal, Slot
 
-from tagbox_gui.core.audio.estimates import judges_quiet
+from tagbox_gui.core.audio.estimates import judges_quiet, share
 from tagbox_gui.core.audio.output import speaker_layout
 from tagbox_gui.core.dsp.display import mask_image
 from tagbox_gui.core.errors import UserError
@@ -35,7 +36,7 @@ from tagbox_gui.core.separation.job import (
 )
 from tagbox_gui.core.separation.provenance import job_provenance
 from tagbox_gui.core.separation.threads import AUTOMATIC, use_threads
-from tagbox_gui.core.types import Estimate
+from tagbox_gui.core.types import Estimate, RunResult
 from tagbox_gui.gui.errors import show_error
 from tagbox_gui.gui.session import estimate_region, quiet_sentence
 
@@ -58,12 +59,25 @@ class JobUpdate:
     mask_image: np.ndarray | None = None
 
 
+class PartFailed(Exception):
+    """A part of a job (or the second look at its stems) failed: ``name`` is the stem it was
+    making, ``kept`` the parts that had finished, their stems sharing the mixture as a stopped
+    job's do, ``refining`` whether every part had finished. The error is the ``__cause__``."""
+
+    def __init__(self, name: str, kept: JobResult, refining: bool) -> None:
+        super().__init__(f"separating {name} failed")
+        self.name, self.kept, self.refining = name, kept, refining
+
+
 def with_mask_images(job: JobGenerator) -> Generator[JobUpdate | None, object, JobResult]:
     """Drive ``job``, passing commands on, in the worker thread, not the GUI's.
 
     Each event comes with the display image of a finished part's mask (for a long song the
-    masks are large); the job's result is returned as it is.
+    masks are large); the job's result is returned as it is. An error once a part has begun
+    is raised as :class:`PartFailed`, with the parts that finished.
     """
+    results: dict[str, RunResult] = {}
+    last: JobEvent | None = None
     try:
         command = None
         while True:
@@ -72,6 +86,16 @@ def with_mask_images(job: JobGenerator) -> Generator[JobUpdate | None, object, J
             except StopIteration as stop:
                 result: JobResult = stop.value
                 break
+            except Exception as exc:
+                if last is None:
+                    raise
+                firsts = {name: r.estimate for name, r in results.items() if r.estimate}
+                kept = JobResult(results, not last.refining, estimates=share(firsts))
+                raise PartFailed(last.name, kept, last.refining) from exc
+            if event is not None:
+                last = event
+                if event.result is not None:
+                    results[event.name] = event.result
             command = yield None if event is None else _update(event)
     finally:
         job.close()
@@ -183,8 +207,30 @@ class JobView(QObject):
         self._show_stems()
 
     def on_failed(self, error: BaseException) -> None:
-        self.w.run_panel.finished("The job failed.")
-        show_error(self.w, error, "The separation failed", logged=True)
+        """The job failed; a part that failed (:class:`PartFailed`) leaves the stems of the
+        parts that finished, as Stop does."""
+        panel = self.w.run_panel
+        if not isinstance(error, PartFailed):
+            panel.finished("The job failed.")
+            show_error(self.w, error, "The separation failed", logged=True)
+            return
+        done = list(error.kept.results)
+        panel.show_parts(len(done), 0, finished=len(done))
+        if error.refining:
+            message = (f"Separated {', '.join(done)} and the rest; the second look at "
+                       f"{error.name} failed, so the stems keep their first.")  # fmt: skip
+        elif done:
+            left = [n for n in self.names if n not in done]
+            message = (f"Separating {error.name} failed: kept {', '.join(done)} and the rest; "
+                       f"{', '.join(left)} not separated.")  # fmt: skip
+        else:
+            message = f"Separating {error.name} failed; nothing was separated."
+        panel.finished(message)
+        if done:
+            self.outcome = error.kept
+            self._show_stems()
+        show_error(self.w, error.__cause__ or error, f"Separating {error.name} failed",
+                   logged=True)  # fmt: skip
 
     def discard(self) -> None:
         """Forget the shown job (a new song, or a new run)."""

@@ -1,0 +1,102 @@
+"""A job of several instruments as a musician lives it: a part that fails, the progress and
+ETA, the stems' files and their drags."""
+
+from __future__ import annotations
+
+from tagbox_gui.core.audio.song import analysis_span
+from tagbox_gui.gui.main_window import MainWindow
+from tests.gui.fake_engine import fake_run
+from tests.gui.window_helpers import make_window, open_song
+
+
+def _start_job(qtbot, window: MainWindow, *words: str, signal: str = "run_finished"):
+    for word in words:
+        window.picker.set_picked(word, True)
+    with qtbot.waitSignal(getattr(window.controller, signal), timeout=20_000) as blocker:
+        assert window.run_view.start() is not None
+    return blocker.args[0]
+
+
+def _names(window: MainWindow) -> list[str]:
+    return [window.stems.item(i).text() for i in range(window.stems.count())]
+
+
+def test_a_part_that_fails_keeps_the_instruments_that_finished(
+    qtbot, model_dir, settings, song_path, monkeypatch
+) -> None:
+    from tagbox_gui.gui import job_view
+
+    shown: list[tuple] = []
+    monkeypatch.setattr(job_view, "show_error", lambda *args, **kw: shown.append(args))
+    window = make_window(qtbot, model_dir, settings, backend="light")
+    open_song(qtbot, window, song_path)
+    window.settings_panel.steps.setValue(3)
+
+    def engine_run(config, song, store, cache):  # piano runs out of memory at its 2nd step
+        fail_at = 2 if config.tags == ("piano",) else None
+        return fake_run(config, length=analysis_span(song, config.region)[1], fail_at=fail_at)
+
+    window.run_view.engine_run = engine_run
+    error = _start_job(qtbot, window, "drums", "piano", "guitar", signal="run_failed")
+    qtbot.wait(50)
+    assert _names(window) == ["My Song - drums", "My Song - no drums"]  # drums kept
+    assert window.export_button.isEnabled() and window.exports.file_names() is not None
+    panel = window.run_panel
+    assert panel.status.text() == (
+        "Separating piano failed: kept drums and the rest; piano, guitar not separated."
+    )
+    assert "▸" not in panel.parts.text() and "✓ drums" in panel.parts.text()
+    assert panel.labels["eta"].text() == "–"
+    ((_, shown_error, title),) = shown
+    assert isinstance(shown_error, MemoryError) and title == "Separating piano failed"
+    assert error.__cause__ is shown_error
+    paths = window.stems.stem_files()  # the kept stems are real files, as after a Stop
+    assert [p.name for p in paths] == ["My Song - drums.wav", "My Song - no drums.wav"]
+    window.controller.shutdown(5000)
+
+
+def test_a_first_part_that_fails_says_which_and_keeps_nothing(
+    qtbot, model_dir, settings, song_path, monkeypatch
+) -> None:
+    from tagbox_gui.gui import job_view
+
+    monkeypatch.setattr(job_view, "show_error", lambda *args, **kw: None)
+    window = make_window(qtbot, model_dir, settings, backend="light", fail_at=2)
+    open_song(qtbot, window, song_path)
+    window.settings_panel.steps.setValue(3)
+    _start_job(qtbot, window, "drums", "piano", signal="run_failed")
+    qtbot.wait(50)
+    assert window.run_panel.status.text() == "Separating drums failed; nothing was separated."
+    assert "▸" not in window.run_panel.parts.text()
+    assert window.stems.count() == 0 and not window.export_button.isEnabled()
+    window.controller.shutdown(5000)
+
+
+def test_a_second_look_that_fails_keeps_every_stem_as_first_separated(
+    qtbot, model_dir, settings, song_path, monkeypatch
+) -> None:
+    from tagbox_gui.core.separation import refine
+    from tagbox_gui.gui import job_view
+
+    monkeypatch.setattr(job_view, "show_error", lambda *args, **kw: None)
+
+    class Refinement:  # stands in for the learned separator's second look
+        def __init__(self, song, firsts, cache) -> None:
+            self.firsts = firsts
+
+        def stem(self, name: str):
+            raise MemoryError("out of memory")
+
+    monkeypatch.setattr(refine, "Refinement", Refinement)
+    monkeypatch.setattr(refine, "can_refine", lambda firsts: True)
+    window = make_window(qtbot, model_dir, settings, backend="learned")
+    open_song(qtbot, window, song_path)
+    _start_job(qtbot, window, "drums", "bass", signal="run_failed")
+    qtbot.wait(50)
+    assert window.run_panel.status.text() == (
+        "Separated drums, bass and the rest; the second look at drums failed, so the stems "
+        "keep their first."
+    )
+    assert _names(window) == ["My Song - drums", "My Song - bass", "My Song - no drums + bass"]
+    assert "second look" not in window.run_view.jobs.provenance()["drums"]
+    window.controller.shutdown(5000)
