@@ -169,10 +169,12 @@ class JobView(QObject):
             if config.steps:  # loss curves and meters for a steered part
                 keys = [f"{t.key}_{n}" for t in config.taggers for n in config.fft_sizes]
                 self.w.live.reset(keys, list(config.tags))
+            if event.index == 0:  # the job's checks took the time until now, not a step
+                panel.clock.lap()
             panel.show_parts(event.index, event.units_done)
-        elif event.step is not None:
+        elif event.step is not None:  # the first step's time: the engine's, without its setup
             self.w.live.push(event.step)
-            panel.show_parts(event.index, event.units_done)
+            panel.show_parts(event.index, event.units_done, seconds=event.step.seconds)
         elif event.result is not None:
             panel.show_parts(event.index + 1, event.units_done)
             estimate = event.result.estimate

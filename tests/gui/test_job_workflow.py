@@ -100,3 +100,41 @@ def test_a_second_look_that_fails_keeps_every_stem_as_first_separated(
     assert _names(window) == ["My Song - drums", "My Song - bass", "My Song - no drums + bass"]
     assert "second look" not in window.run_view.jobs.provenance()["drums"]
     window.controller.shutdown(5000)
+
+
+def test_the_eta_of_a_job_counts_neither_its_checks_nor_loading_the_models(
+    qtbot, model_dir, settings, song_path, monkeypatch
+) -> None:
+    import time
+
+    from tagbox_gui.core.separation import job
+
+    check = job.check_parts
+    monkeypatch.setattr(job, "check_parts", lambda *a: time.sleep(0.5) or check(*a))
+    window = make_window(qtbot, model_dir, settings, backend="light")
+
+    def engine_run(config, song, store, cache):
+        def run():
+            time.sleep(0.5)  # the run loads its models before its first step
+            length = analysis_span(song, config.region)[1]
+            return (yield from fake_run(config, length=length, delay=0.01))
+
+        return run()
+
+    window.run_view.engine_run = engine_run
+    open_song(qtbot, window, song_path)
+    panel = window.run_panel
+    combo = window.settings_panel.backend
+    for backend, steps, caption in (("learned", 0, "Passes"), ("light", 200, "Steps")):
+        combo.setCurrentIndex(combo.findData(backend))
+        window.settings_panel.steps.setValue(steps)
+        for word in ("drums", "piano"):
+            window.picker.set_picked(word, True)
+        assert window.run_view.start() is not None
+        qtbot.waitUntil(lambda: panel.clock.step >= 1, timeout=10_000)
+        assert panel._captions["step"].text() == caption
+        per_step = panel.clock.per_step
+        window.run_view.stop()
+        qtbot.waitUntil(lambda: window.controller.state.value == "idle", timeout=10_000)
+        assert per_step < (0.3 if steps else 0.8), (backend, per_step)  # not the checks
+    window.controller.shutdown(5000)

@@ -56,6 +56,11 @@ class RunClock:
             self._paused_for += now - self._paused_at
             self._paused_at = None
 
+    def lap(self) -> None:
+        """The time until now went to no step (e.g. a job's checks before its first part): the
+        next step's time is counted from here (the elapsed time still has it)."""
+        self._last = self.elapsed
+
     @property
     def elapsed(self) -> float:
         now = self._paused_at if self._paused_at is not None else time.monotonic()
@@ -202,10 +207,11 @@ class RunPanel(QWidget):
         self._begin(units, f"Separating {', '.join(names)} and the rest…")
         self.show_parts(0, 0)
 
-    def show_parts(self, current: int, units_done: int, finished: int | None = None) -> None:
+    def show_parts(self, current: int, units_done: int, finished: int | None = None,
+                   seconds: float | None = None) -> None:  # fmt: skip
         """Instrument ``current`` is being separated (the ones before it are done) and
-        ``units_done`` steps of the job are done; ``finished``: how many are done, when the
-        job ended."""
+        ``units_done`` steps of the job are done (``seconds``: the engine's time for the last
+        one); ``finished``: how many are done, when the job ended."""
         done = current if finished is None else finished
         names = [html.escape(name) for name in self._part_names]  # a user's own names
         marks = [
@@ -220,7 +226,7 @@ class RunPanel(QWidget):
                 f"Separating {self._part_names[current]} ({current + 1} of {count})…"
             )
         if units_done:
-            self.stepped(units_done)
+            self.stepped(units_done, seconds)
 
     def show_refining(self, index: int, units_done: int) -> None:
         """Every instrument is separated; the second look at instrument ``index`` began
