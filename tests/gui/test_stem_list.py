@@ -137,3 +137,24 @@ def test_before_export_hook_can_refuse_a_drag(view: StemListView, tmp_path: Path
     mime = view.mimeData([view.item(0)])
     assert asked == [False, True] and mime is not None
     assert Path(mime.urls()[0].toLocalFile()).is_file()
+
+
+def test_several_stems_drag_in_the_lists_order_whatever_the_clicks(
+    view: StemListView, tmp_path: Path, qtbot
+) -> None:
+    from PySide6.QtTest import QTest
+
+    song = make_song(tmp_path)
+    estimate = half_mask_estimate(song)
+    view.set_shared_stems(song, {"drums": estimate, "bass": estimate}, {}, "learned")
+    view.show()
+
+    def click(row: int, modifier=Qt.KeyboardModifier.NoModifier) -> None:
+        center = view.visualItemRect(view.item(row)).center()
+        QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, modifier, center)
+
+    click(2)  # the rest, then shift-click up to drums: every stem, as a DAW gets them
+    click(0, Qt.KeyboardModifier.ShiftModifier)
+    assert len(view.selectedItems()) == 3
+    names = [Path(u.toLocalFile()).name for u in view.mimeData(view.selectedItems()).urls()]
+    assert names == ["My Song - drums.wav", "My Song - bass.wav", "My Song - no drums + bass.wav"]

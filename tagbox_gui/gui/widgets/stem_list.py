@@ -208,10 +208,12 @@ class StemListView(QListWidget):
         return self._writer, self._session_folder() / f"result-{self._serial}"
 
     def make_mime_data(self, items: Sequence[QListWidgetItem]) -> QMimeData:
-        """Mime data holding ``file://`` URLs of the items' stems (written first if needed)."""
+        """Mime data holding ``file://`` URLs of the items' stems (written first if needed), in
+        the list's order whatever order they were selected in: a DAW makes its tracks in it."""
         paths = self.stem_files()
         mime = QMimeData()
-        mime.setUrls([QUrl.fromLocalFile(str(paths[item.data(STEM_ROLE)])) for item in items])
+        rows = sorted({item.data(STEM_ROLE) for item in items})
+        mime.setUrls([QUrl.fromLocalFile(str(paths[row])) for row in rows])
         return mime
 
     def mimeData(self, items: Sequence[QListWidgetItem]) -> QMimeData | None:  # Qt override
