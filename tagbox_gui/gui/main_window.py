@@ -351,6 +351,7 @@ class MainWindow(WindowMenus):
         self.exports.wait()  # stems being exported are written whole
         self.loader.cancel()
         self.controller.shutdown()  # waits for the worker threads
+        self.stems.remove_files()  # those no drag carried out of the app
         self.models.shutdown()
         self.audition.transport.player.close()
         self.engine.wait()  # an import still running ends first (seconds at most)

@@ -138,3 +138,25 @@ def test_the_eta_of_a_job_counts_neither_its_checks_nor_loading_the_models(
         qtbot.waitUntil(lambda: window.controller.state.value == "idle", timeout=10_000)
         assert per_step < (0.3 if steps else 0.8), (backend, per_step)  # not the checks
     window.controller.shutdown(5000)
+
+
+def test_the_stems_of_a_job_replaced_or_closed_leave_no_files_unless_dragged(
+    qtbot, model_dir, settings, song_path, tmp_path
+) -> None:
+    window = make_window(qtbot, model_dir, settings, backend="light")
+    window.stems._export_root = tmp_path / "temp"  # where the drags' files are written
+    window.stems._export_root.mkdir()
+    open_song(qtbot, window, song_path)
+    window.settings_panel.steps.setValue(2)
+    folders = []
+    for words in (("drums", "piano"), (), ()):  # three jobs on the same song
+        with qtbot.waitSignal(window.run_view.jobs.stem_loaded, timeout=20_000):
+            _start_job(qtbot, window, *words)  # each plays its first stem, from its file
+        folders.append(window.stems.stem_files()[0].parent)
+        if len(folders) == 1:  # the first job's drums are dragged into a DAW
+            window.stems.mimeData([window.stems.item(0)])
+    qtbot.waitUntil(lambda: not folders[1].exists(), timeout=5000)  # replaced, never dragged
+    assert (folders[0] / "My Song - drums.wav").is_file()
+    window.close()
+    qtbot.waitUntil(lambda: not folders[2].exists(), timeout=5000)
+    assert list(folders[0].parent.iterdir()) == [folders[0]]

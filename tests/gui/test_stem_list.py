@@ -158,3 +158,29 @@ def test_several_stems_drag_in_the_lists_order_whatever_the_clicks(
     assert len(view.selectedItems()) == 3
     names = [Path(u.toLocalFile()).name for u in view.mimeData(view.selectedItems()).urls()]
     assert names == ["My Song - drums.wav", "My Song - bass.wav", "My Song - no drums + bass.wav"]
+
+
+def test_files_no_drag_carried_out_go_with_their_result(
+    view: StemListView, tmp_path: Path, qtbot
+) -> None:
+    song = make_song(tmp_path)
+    estimate = half_mask_estimate(song)
+    view.set_stems(song, estimate, ["piano"], {}, "light")
+    dragged = view.stem_files()[0].parent
+    view.mimeData([view.item(1)])  # dropped into a DAW, which may refer to the file
+    view.set_stems(song, estimate, ["bass"], {}, "light")
+    written = view.prepare().result(timeout=30)[0].parent  # written ahead, never dragged
+    view.set_stems(song, estimate, ["drums"], {}, "light")
+    view.prepare()  # still being written, or not yet, when the window closes
+    shown = view._export_job()[1]
+    qtbot.waitUntil(lambda: not written.exists(), timeout=5000)
+    view.remove_files()  # the app quits
+    qtbot.waitUntil(lambda: not shown.exists(), timeout=5000)
+    assert [p.name for p in dragged.iterdir()] and list(tmp_path.iterdir()) == [dragged.parent]
+    assert list(dragged.parent.iterdir()) == [dragged]
+    view.clear_stems()
+    view._session_dir = None
+    view.set_stems(song, estimate, ["piano"], {}, "light")
+    view.prepare()
+    view.remove_files()  # nothing was dragged: the session's folder goes too
+    qtbot.waitUntil(lambda: list(tmp_path.iterdir()) == [dragged.parent], timeout=5000)

@@ -5,15 +5,20 @@ per instrument and the rest. Several selected stems drag as several files.
 
 A drag must carry a real file, so the stems are written first (atomically, WAV 32-bit float,
 into a per-session temporary folder) and only then is the drag started with their URLs.
-Files are written once per result and reused by later drags. They are left in place when the
-app quits, because a DAW may keep referring to a dropped file instead of copying it.
+Files are written once per result and reused by later drags (and by a job's audition). The
+files a drag carried out of the app are left in place, also when it quits, because a DAW may
+keep referring to a dropped file instead of copying it; the others go when their result is
+replaced or the app quits (:meth:`StemListView.remove_files`), so that runs and jobs on long
+songs do not fill the temporary folder with stems nobody took.
 Export all… writes the same stems into a folder the musician chooses, in the format and with
 the names they choose (:meth:`StemListView.writing`, ``gui/stem_export.py``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -81,6 +86,7 @@ class StemListView(QListWidget):
         self._before_export: Callable[[], bool] | None = None
         self._write_ahead: Callable[[], bool] | None = None
         self.backend_name: str | None = None  # the backend that made the stems shown
+        self._carried: set[Path] = set()  # result folders a drag carried files out of
 
     def set_before_export(self, hook: Callable[[], bool] | None) -> None:
         """Call ``hook`` before each drag; False refuses the drag (no file is written)."""
@@ -154,6 +160,7 @@ class StemListView(QListWidget):
     def _offer(self, song: Song, names: Callable[[str], list[str]], hints: Sequence[str],
                writer: Writer, backend_name: str) -> None:  # fmt: skip
         titles = names(DEFAULT_TEMPLATE)
+        self._drop_files()
         self._song, self._writer, self._names = song, writer, names
         self._paths, self._pending = None, None
         self.backend_name = backend_name
@@ -167,6 +174,7 @@ class StemListView(QListWidget):
 
     def clear_stems(self) -> None:
         """Show nothing (e.g. when a new song is loaded)."""
+        self._drop_files()
         self._song = self._writer = self._names = self.backend_name = None
         self._paths, self._pending = None, None
         self._serial += 1
@@ -203,6 +211,27 @@ class StemListView(QListWidget):
             self._paths = writer(outdir)  # our own files
         return self._paths
 
+    def remove_files(self) -> None:
+        """The app quits: remove the files of the stems shown unless a drag carried them out,
+        and the session's temporary folder when nothing is left in it (in the background,
+        once a write under way has ended)."""
+        self._drop_files()
+        self._paths, self._pending = None, None
+        if self._session_dir is not None:
+            _EXPORTER.submit(_remove_empty_folder, self._session_dir)
+
+    def _drop_files(self) -> None:
+        """The stems shown are replaced: their files (written, or being written) go, unless a
+        drag carried them out."""
+        if self._session_dir is None or (self._paths is None and self._pending is None):
+            return
+        folder = self._session_dir / f"result-{self._serial}"
+        if folder in self._carried:
+            return
+        if self._pending is not None:
+            self._pending[1].cancel()  # not started yet: nothing to write
+        _EXPORTER.submit(shutil.rmtree, folder, ignore_errors=True)  # after a write under way
+
     def _export_job(self) -> tuple[Writer, Path]:
         assert self._writer is not None
         return self._writer, self._session_folder() / f"result-{self._serial}"
@@ -211,6 +240,7 @@ class StemListView(QListWidget):
         """Mime data holding ``file://`` URLs of the items' stems (written first if needed), in
         the list's order whatever order they were selected in: a DAW makes its tracks in it."""
         paths = self.stem_files()
+        self._carried.add(paths[0].parent)  # kept: the DAW may refer to them
         mime = QMimeData()
         rows = sorted({item.data(STEM_ROLE) for item in items})
         mime.setUrls([QUrl.fromLocalFile(str(paths[row])) for row in rows])
@@ -243,3 +273,8 @@ class StemListView(QListWidget):
             root = str(self._export_root) if self._export_root is not None else None
             self._session_dir = Path(tempfile.mkdtemp(prefix="tagbox-stems-", dir=root))
         return self._session_dir
+
+
+def _remove_empty_folder(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # files a drag carried out are still there
+        folder.rmdir()
