@@ -190,13 +190,15 @@ class JobView(QObject):
             return
         self.outcome = outcome
         done = list(outcome.results)
-        units = 0 if outcome.stopped else job_units(self.parts, self.second_look)
+        looks_stopped = refines(self.parts, self.second_look) and not outcome.refined
+        complete = not (outcome.stopped or looks_stopped)  # else the bar stays where it was
+        units = job_units(self.parts, self.second_look) if complete else 0
         panel.show_parts(len(done), units, finished=len(done))
         if outcome.stopped:
             left = [n for n in self.names if n not in done]
             message = (f"Stopped: kept {', '.join(done)} and the rest; "
                        f"{', '.join(left)} not separated.")  # fmt: skip
-        elif refines(self.parts, self.second_look) and not outcome.refined:
+        elif looks_stopped:
             message = (f"Separated {', '.join(done)} and the rest; the second look was stopped, "
                        "so the stems keep their first.")  # fmt: skip
         else:

@@ -160,3 +160,37 @@ def test_the_stems_of_a_job_replaced_or_closed_leave_no_files_unless_dragged(
     window.close()
     qtbot.waitUntil(lambda: not folders[2].exists(), timeout=5000)
     assert list(folders[0].parent.iterdir()) == [folders[0]]
+
+
+def test_a_second_look_stopped_does_not_show_the_job_done(
+    qtbot, model_dir, settings, song_path, monkeypatch
+) -> None:
+    import time
+
+    from tagbox_gui.core.separation import refine
+
+    class Refinement:  # a slow second look, stopped during the first stem's
+        def __init__(self, song, firsts, cache) -> None:
+            self.firsts = firsts
+
+        def stem(self, name: str):
+            time.sleep(0.3)
+            return self.firsts[name]
+
+    monkeypatch.setattr(refine, "Refinement", Refinement)
+    monkeypatch.setattr(refine, "can_refine", lambda firsts: True)
+    window = make_window(qtbot, model_dir, settings, backend="learned")
+    open_song(qtbot, window, song_path)
+
+    def on_event(update) -> None:
+        if update is not None and update.event.refining:
+            window.run_view.stop()
+
+    window.controller.step_done.connect(on_event)
+    outcome = _start_job(qtbot, window, "drums", "bass", "piano")
+    assert not outcome.refined and list(outcome.results) == ["drums", "bass", "piano"]
+    panel = window.run_panel
+    assert panel.status.text().startswith("Separated drums, bass, piano and the rest; the second")
+    assert panel.progress.value() < panel.progress.maximum() == 6  # 3 passes, 3 looks asked
+    assert panel.labels["step"].text() != "6 / 6" and panel.labels["eta"].text() == "–"
+    window.controller.shutdown(5000)
