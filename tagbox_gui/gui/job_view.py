@@ -126,6 +126,7 @@ class JobView(QObject):
         self.outcome: JobResult | None = None
         self.second_look = True  # whether the shown job looks at its stems a second time
         self._serial = 0  # of the shown outcome: stems read for an older one are dropped
+        self._lrs: dict[str, dict[int, float]] = {}  # each part's learning rate by step
         self._audition_loaded = False
         self._stem_read.connect(self._on_stem_read)
         window.stems.currentRowChanged.connect(self._on_stem_row_changed)
@@ -174,6 +175,7 @@ class JobView(QObject):
             panel.show_parts(event.index, event.units_done)
         elif event.step is not None:  # the first step's time: the engine's, without its setup
             self.w.live.push(event.step)
+            self._lrs.setdefault(event.name, {})[event.step.step] = event.step.lr
             panel.show_parts(event.index, event.units_done, seconds=event.step.seconds)
         elif event.result is not None:
             panel.show_parts(event.index + 1, event.units_done)
@@ -238,7 +240,7 @@ class JobView(QObject):
 
     def discard(self) -> None:
         """Forget the shown job (a new song, or a new run)."""
-        self.outcome, self.parts = None, []
+        self.outcome, self.parts, self._lrs = None, [], {}
         self._serial += 1
         self._audition_loaded = False
 
@@ -246,7 +248,9 @@ class JobView(QObject):
     def provenance(self) -> dict[str, dict[str, str]]:
         """What made each finished stem (the files' metadata)."""
         assert self.outcome is not None and self.song is not None
-        return job_provenance(self.song.path.name, self.parts, self.outcome)
+        lrs = {name: self._lrs[name][run.best_step] for name, run in self.outcome.results.items()
+               if run.best_step in self._lrs.get(name, {})}  # fmt: skip
+        return job_provenance(self.song.path.name, self.parts, self.outcome, lrs)
 
     def _show_stems(self) -> None:
         assert self.outcome is not None and self.song is not None

@@ -194,3 +194,27 @@ def test_a_second_look_stopped_does_not_show_the_job_done(
     assert panel.progress.value() < panel.progress.maximum() == 6  # 3 passes, 3 looks asked
     assert panel.labels["step"].text() != "6 / 6" and panel.labels["eta"].text() == "–"
     window.controller.shutdown(5000)
+
+
+def test_a_learning_rate_set_during_a_job_holds_for_its_later_parts(
+    qtbot, model_dir, settings, song_path
+) -> None:
+    window = make_window(qtbot, model_dir, settings, backend="light", delay=0.02)
+    open_song(qtbot, window, song_path)
+    window.settings_panel.steps.setValue(6)
+    assert window.settings_panel.settings().lr != 0.5
+    rates: list[tuple[str, float]] = []
+
+    def on_event(update) -> None:
+        if update is not None and update.event.step is not None:
+            rates.append((update.event.name, update.event.step.lr))
+            if len(rates) == 2:
+                window.settings_panel.lr.setValue(0.5)  # "from the next step", the bar says
+
+    window.controller.step_done.connect(on_event)
+    _start_job(qtbot, window, "drums", "piano")
+    assert rates[-7] == ("drums", 0.5)  # from a step after the change
+    assert {(name, lr) for name, lr in rates[-6:]} == {("piano", 0.5)}  # not the job's first
+    made = window.run_view.jobs.provenance()  # each stem's best (last) step was made at 0.5
+    assert made["drums"]["learning rate"] == made["piano"]["learning rate"] == "0.5"
+    window.controller.shutdown(5000)

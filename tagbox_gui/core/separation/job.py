@@ -5,11 +5,12 @@ A musician asks for "drums, bass and piano, and the rest". A job is a list of
 every part before anything runs, then drives one engine run per part in turn, as a generator
 with the engine's protocol: it yields a :class:`JobEvent` when a part begins, after each of its
 steps, and when it ends (``None`` while paused), takes the same :class:`Command` values between
-them (one sent as a part begins is not passed on: that run starts fresh), and returns a
-:class:`JobResult`. When every part has run and the learned separator made two stems or more,
-it looks at each stem a second time without the others (``core.separation.refine``), with an
-event per stem (``refining``), unless the job is run with ``second_look=False``; a job of one
-instrument is looked at again beside the helpers (:func:`helpers_for`), as a single run is.
+them (one sent as a part begins is not passed on: that run starts fresh; a learning rate set
+during the job holds for the parts after it too), and returns a :class:`JobResult`. When
+every part has run and the learned separator made two stems or more, it looks at each stem a
+second time without the others (``core.separation.refine``), with an event per stem
+(``refining``), unless the job is run with ``second_look=False``; a job of one instrument is
+looked at again beside the helpers (:func:`helpers_for`), as a single run is.
 STOP ends the job: the parts that finished are kept, the one that was running is dropped, and
 a second look under way is left (the stems keep the first).
 :attr:`JobResult.estimates` are the finished parts' estimates sharing the mixture
@@ -27,6 +28,7 @@ from tagbox_gui.core.audio.estimates import share, stem_levels
 from tagbox_gui.core.errors import AudioError, ConfigError
 from tagbox_gui.core.types import (
     Command,
+    CommandKind,
     Estimate,
     LookingAgain,
     Mode,
@@ -289,24 +291,27 @@ def _drive(parts: list[JobPart], song: Song, store: ModelStore, cache: ModelCach
     total = job_units(parts, second_look)
     done = 0
     results: dict[str, RunResult] = {}
+    lr: float | None = None  # set during the job (SET_LR): the parts after it start with it
     for index, part in enumerate(parts):
         command = yield JobEvent(index, part.name, done, total)
         if is_stop(command):
             return _first_look(results, stopped=True)
-        steps = runner(part.config, song, store, cache)
+        lr = _lr_set(command, lr)
+        config = part.config if lr is None else replace(part.config, lr=lr)
+        steps = runner(config, song, store, cache)
         result, command = None, None  # a fresh engine run takes None first
         try:
             while True:
                 step = steps.send(command)
                 if step is None:  # paused by a PAUSE command: the engine waits, so do we
                     command = yield None
-                    continue
-                if isinstance(step, LookingAgain):  # a job of one, beside the helpers
+                elif isinstance(step, LookingAgain):  # a job of one, beside the helpers
                     command = yield JobEvent(index, part.name, done, total, refining=True,
                                              beside=step.helpers)  # fmt: skip
-                    continue
-                done = min(done + 1, total)
-                command = yield JobEvent(index, part.name, done, total, step=step)
+                else:
+                    done = min(done + 1, total)
+                    command = yield JobEvent(index, part.name, done, total, step=step)
+                lr = _lr_set(command, lr)
         except StopIteration as end:
             result = end.value
         finally:
@@ -318,9 +323,17 @@ def _drive(parts: list[JobPart], song: Song, store: ModelStore, cache: ModelCach
         command = yield JobEvent(index, part.name, done, total, result=result)
         if is_stop(command):
             return _first_look(results, stopped=index + 1 < len(parts))
+        lr = _lr_set(command, lr)
     if not refines(parts, second_look):
         return _first_look(results, stopped=False)
     return (yield from _refine(results, song, cache, done, total))
+
+
+def _lr_set(command: Command | None, lr: float | None) -> float | None:
+    """The learning rate ``command`` sets, or ``lr`` when it sets none."""
+    if command is None or command.kind is not CommandKind.SET_LR or command.value is None:
+        return lr
+    return float(command.value)
 
 
 def _firsts(results: dict[str, RunResult]) -> dict[str, Estimate]:

@@ -8,7 +8,7 @@ learning rate when nothing was steered, the quantiser of any backend but Jukebox
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from tagbox_gui.core.separation.job import second_look_beside
@@ -46,18 +46,22 @@ def stem_provenance(song_name: str, config: RunConfig, step: int, lr: float | No
     }
 
 
-def job_provenance(song_name: str, parts: Sequence[JobPart],
-                   result: JobResult) -> dict[str, dict[str, str]]:  # fmt: skip
+def job_provenance(
+    song_name: str, parts: Sequence[JobPart], result: JobResult,
+    lrs: Mapping[str, float] | None = None,
+) -> dict[str, dict[str, str]]:  # fmt: skip
     """What made each finished stem of a job (``core.separation.job``), by stem name: its run's
-    lines (:func:`stem_provenance`, at the run's best step) and its second look."""
+    lines (:func:`stem_provenance`, at the run's best step, made with the learning rate in
+    ``lrs`` where it was changed during the job) and its second look."""
     notes = result.second_look_notes()
+    lrs = lrs or {}
     made = {}
     for part in parts:
         run = result.results.get(part.name)
         if run is None:
             continue
         made[part.name] = stem_provenance(song_name, part.config, run.best_step,
-                                          helpers=run.helpers)  # fmt: skip
+                                          lrs.get(part.name), run.helpers)  # fmt: skip
         if part.name in notes:
             made[part.name]["second look"] = notes[part.name]
     return made
