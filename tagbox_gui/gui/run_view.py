@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QTimer, Slot
 
 from tagbox_gui.core.audio.estimates import judges_quiet
+from tagbox_gui.core.audio.output import speaker_layout
 from tagbox_gui.core.audio.song import Song
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.snapshots import DEFAULT_BUDGET_BYTES, Snapshot, SnapshotStore
@@ -210,6 +211,7 @@ class RunView(RunRequest):
     def _on_controller_run_finished(self, result: RunResult | None) -> None:
         if self.job_active:
             self.jobs.on_finished(result)  # type: ignore[arg-type]
+            self._hear_the_song_unless_shown()
             return
         self._on_frame()
         self._frame.stop()
@@ -220,6 +222,7 @@ class RunView(RunRequest):
         session.result = result
         if result is None or result.estimate is None:
             self.w.run_panel.finished("Stopped before the first step.")
+            self._hear_the_song_unless_shown()
             return
         how = "Stopped" if result.stopped else "Finished"
         message = (
@@ -254,13 +257,25 @@ class RunView(RunRequest):
     def _on_controller_run_failed(self, error: BaseException) -> None:
         if self.job_active:
             self.jobs.on_failed(error)
+            self._hear_the_song_unless_shown()
             return
         self._frame.stop()
         if self.session is None:  # the run (or job) of a song that was replaced: logged only
             self.w.run_panel.finished("")
             return
         self.w.run_panel.finished("The run failed.")
+        self._hear_the_song_unless_shown()
         show_error(self.w, error, "The run failed", logged=True)
+
+    def _hear_the_song_unless_shown(self) -> None:
+        """A run or job that ended with nothing to show: the transport goes from the last one's
+        stems (no longer listed) back to the song's mix, at the same moment, still playing."""
+        shown = self.jobs.outcome is not None if self.job_active else self.shown is not None
+        song, transport = self.w.song, self.w.audition.transport
+        if shown or song is None or transport.player.sources == ("mix",):
+            return
+        transport.load({"mix": song.data}, song.rate, speaker_layout(song.channels, song.format))
+        transport.set_loop_region(None)
 
     # ----- showing a step --------------------------------------------------------------
     @Slot(int)

@@ -3,6 +3,10 @@ ETA, the stems' files and their drags."""
 
 from __future__ import annotations
 
+import threading
+
+import pytest
+
 from tagbox_gui.core.audio.song import analysis_span
 from tagbox_gui.gui.main_window import MainWindow
 from tests.gui.fake_engine import fake_run
@@ -217,4 +221,40 @@ def test_a_learning_rate_set_during_a_job_holds_for_its_later_parts(
     assert {(name, lr) for name, lr in rates[-6:]} == {("piano", 0.5)}  # not the job's first
     made = window.run_view.jobs.provenance()  # each stem's best (last) step was made at 0.5
     assert made["drums"]["learning rate"] == made["piano"]["learning rate"] == "0.5"
+    window.controller.shutdown(5000)
+
+
+@pytest.mark.parametrize("ending", ["stopped", "failed"])
+def test_a_job_that_ends_with_no_stem_plays_the_song_not_the_last_jobs_stem(
+    qtbot, model_dir, settings, song_path, monkeypatch, ending
+) -> None:
+    from tagbox_gui.gui import job_view
+
+    monkeypatch.setattr(job_view, "show_error", lambda *args, **kw: None)
+    window = make_window(qtbot, model_dir, settings, backend="light")
+    open_song(qtbot, window, song_path)
+    window.settings_panel.steps.setValue(2)
+    transport = window.audition.transport
+    with qtbot.waitSignal(window.run_view.jobs.stem_loaded, timeout=20_000):
+        _start_job(qtbot, window, "drums", "piano")
+    transport.seek(12.0)
+    transport.toggle()
+    gate = threading.Event()
+
+    def engine_run(config, song, store, cache):  # the next job: stopped, or failing, at once
+        gate.wait(10)
+        length = analysis_span(song, config.region)[1]
+        return fake_run(config, length=length, fail_at=1 if ending == "failed" else None)
+
+    window.run_view.engine_run = engine_run
+    signal = window.controller.run_finished if ending == "stopped" else window.controller.run_failed
+    with qtbot.waitSignal(signal, timeout=20_000):
+        assert window.run_view.start() is not None
+        if ending == "stopped":
+            window.run_view.stop()
+        gate.set()
+    assert window.stems.count() == 0  # no stem is listed: none is offered to listen to
+    assert transport.player.sources == ("mix",) and transport.player.playing
+    assert transport.position == pytest.approx(12.0, abs=0.1)
+    transport.player.close()
     window.controller.shutdown(5000)
