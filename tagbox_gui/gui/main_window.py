@@ -347,7 +347,9 @@ class MainWindow(WindowMenus):
         if self.controller.state is not RunState.IDLE and not self.confirm_quit():
             event.ignore()
             return
-        self.statusBar().showMessage("Stopping…")
+        self.save_layout()  # as it is on screen
+        if self.controller.busy or self.exports.busy:
+            self.hide()  # at once: a job's part, or an export, may take seconds to end
         self.exports.wait()  # stems being exported are written whole
         self.loader.cancel()
         self.controller.shutdown()  # waits for the worker threads
@@ -355,5 +357,4 @@ class MainWindow(WindowMenus):
         self.models.shutdown()
         self.audition.transport.player.close()
         self.engine.wait()  # an import still running ends first (seconds at most)
-        self.save_layout()
         event.accept()

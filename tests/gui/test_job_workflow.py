@@ -258,3 +258,35 @@ def test_a_job_that_ends_with_no_stem_plays_the_song_not_the_last_jobs_stem(
     assert transport.position == pytest.approx(12.0, abs=0.1)
     transport.player.close()
     window.controller.shutdown(5000)
+
+
+def test_closing_during_a_job_goes_at_once_and_waits_for_the_part_out_of_sight(
+    qtbot, model_dir, settings, song_path
+) -> None:
+    import time
+
+    window = make_window(qtbot, model_dir, settings, backend="light")
+    open_song(qtbot, window, song_path)
+    window.settings_panel.steps.setValue(2)
+    busy = threading.Event()
+
+    def engine_run(config, song, store, cache):  # a part that takes a while to end
+        def run():
+            busy.set()
+            time.sleep(1.0)
+            return (yield from fake_run(config, length=analysis_span(song, config.region)[1]))
+
+        return run()
+
+    window.run_view.engine_run = engine_run
+    for word in ("drums", "piano"):
+        window.picker.set_picked(word, True)
+    assert window.run_view.start() is not None
+    assert busy.wait(10)
+    seen: list[bool] = []
+    shutdown = window.controller.shutdown
+    window.controller.shutdown = lambda *a: seen.append(window.isVisible()) or shutdown(*a)
+    window.confirm_quit = lambda: True
+    assert window.close()
+    assert seen == [False]  # hidden while the part ends: not a frozen window on screen
+    assert settings.window_state("geometry") is not None  # the layout as it was shown
