@@ -665,3 +665,24 @@ def test_the_job_line_of_the_run_panel_renders_names_as_written(qtbot) -> None:
     assert captions["step"].toolTip() == "Steps of all 2 instruments"
     panel.started(60, "Separating piano…")  # a single run has no tooltip of a job's
     assert captions["step"].text() == "Step" and captions["step"].toolTip() == ""
+
+
+def test_the_eta_counts_down_during_a_long_step(monkeypatch) -> None:
+    """A job's units can be whole passes of many seconds: the ETA goes down meanwhile instead
+    of standing still beside the elapsed time, but never below the units still to come."""
+    import tagbox_gui.gui.widgets.run_panel as run_panel
+
+    now = [100.0]
+    monkeypatch.setattr(run_panel.time, "monotonic", lambda: now[0])
+    clock = run_panel.RunClock()
+    clock.reset(4)
+    now[0] += 10.0
+    clock.tick(1)  # 10 s a pass: 30 s to go
+    assert clock.eta == pytest.approx(30.0)
+    now[0] += 4.0
+    assert clock.eta == pytest.approx(26.0)
+    now[0] += 20.0  # a pass far slower than the others: the two after it still take 20 s
+    assert clock.eta == pytest.approx(20.0)
+    clock.pause(True)
+    now[0] += 60.0
+    assert clock.eta == pytest.approx(20.0)

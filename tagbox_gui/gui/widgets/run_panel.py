@@ -84,7 +84,11 @@ class RunClock:
 
     @property
     def eta(self) -> float:
-        return self.per_step * max(0, self.total_steps - self.step)
+        """The time to go: the steps left at the time per step, less the time into the next
+        one (a job's pass may take many seconds), but no less than the steps after it."""
+        left = max(0, self.total_steps - self.step)
+        into = min(max(0.0, self.elapsed - self._last), self.per_step)
+        return max(0.0, self.per_step * left - into) if left else 0.0
 
 
 class RunPanel(QWidget):
