@@ -192,6 +192,7 @@ class MainWindow(WindowMenus):
 
     def _connect(self) -> None:
         self.song_panel.seek_requested.connect(self.run_view.audio.seek_song)
+        self.audition.transport.seeking.connect(self.run_view.audio.enter_region)
         self.song_panel.region_changed.connect(self.run_view.update_can_run)
         self.audition.transport.position_changed.connect(self.run_view.audio.show_position)
         self.stems.export_failed.connect(lambda text: self.show_message(text))

@@ -4,7 +4,8 @@ Before any run the transport plays the song itself; a single run's step plays as
 audio of its region (mix, separated, residual at the previews' rate), loaded when the run's
 first step is shown and swapped in for later steps without a gap. A click on the waveform or
 the spectrogram outside the region plays the song's mix there (the run's audio covers only
-the region); one inside the region again, or a step chosen, brings the run's audio back.
+the region); back inside the region, by a click, the position slider or its keys, or a step
+chosen, the run's audio plays again.
 A job's stems are the job view's (``job_view``).
 """
 
@@ -81,11 +82,8 @@ class RunAudio(QObject):
         loaded (a run's region) the song's mix plays there; inside the run's region again,
         the run's audio."""
         transport = self.w.audition.transport
-        region = estimate_region(self._step[1].estimate) if self._step is not None else None
         begin, end = transport.start, transport.start + transport.player.duration
-        if self.outside and region is not None and region.start <= seconds <= region.end:
-            self._play_step()
-        elif not begin <= seconds <= end:
+        if not self.enter_region(seconds) and not begin <= seconds <= end:
             song = self.w.song
             if song is None:
                 return
@@ -101,6 +99,16 @@ class RunAudio(QObject):
             )
             self.w.statusBar().showMessage(self._outside_message, 10_000)
         transport.seek(seconds)
+
+    def enter_region(self, seconds: float) -> bool:
+        """The position goes to ``seconds`` of the song (a click, or the transport's slider
+        and keys, just before it seeks): whether that is back inside the run's region while
+        the song's mix plays outside it, and the run's audio is loaded again for it."""
+        region = estimate_region(self._step[1].estimate) if self._step is not None else None
+        if self.outside and region is not None and region.start <= seconds <= region.end:
+            self._play_step()
+            return True
+        return False
 
     @Slot(float)
     def show_position(self, seconds: float) -> None:

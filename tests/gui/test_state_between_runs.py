@@ -6,6 +6,7 @@ import threading
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractSlider
 
 from tagbox_gui.core.audio.song import analysis_span
@@ -166,6 +167,41 @@ def test_back_inside_a_runs_region_the_chosen_source_plays_again(qtbot, window, 
     buttons["mix"].click()  # chosen outside: the mix it stays
     song_panel.seek_requested.emit(15.0)
     assert transport.player.source == "mix"
+
+
+def test_the_slider_and_the_keys_into_a_runs_region_bring_the_run_back(
+    qtbot, window, song_path
+) -> None:
+    """The song's mix playing outside the region (a click there), a move of the position
+    into the region by the slider, Home (to the loop's start) or comma / period plays the
+    run's audio there, as a click inside it does."""
+    open_song(qtbot, window, song_path)
+    transport, song_panel = window.audition.transport, window.song_panel
+    player, button = transport.player, transport.play_button
+    song_panel.set_region(Region(10.0, 20.0))
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window, steps=3, preview_every=1)
+    run_audio = ("mix", "separated", "residual")
+    song_panel.seek_requested.emit(25.0)  # outside the region: the song's mix
+    assert player.sources == ("mix",)
+    transport.slider.setValue(15_000)  # the slider's groove clicked, or its keys
+    assert player.sources == run_audio and transport.start == 10.0
+    assert transport.position == pytest.approx(15.0)
+    song_panel.seek_requested.emit(8.0)
+    qtbot.keyClick(button, Qt.Key.Key_Period)  # 13 s
+    assert player.sources == run_audio and transport.position == pytest.approx(13.0)
+    song_panel.seek_requested.emit(25.0)
+    qtbot.keyClick(button, Qt.Key.Key_Comma)  # 20 s: the region's end
+    assert player.sources == run_audio and transport.position == pytest.approx(20.0)
+    transport.loop_button.setChecked(True)
+    song_panel.seek_requested.emit(28.0)
+    assert player.sources == ("mix",)
+    qtbot.keyClick(button, Qt.Key.Key_Home)  # the loop's start
+    assert player.sources == run_audio and transport.position == pytest.approx(10.0)
+    song_panel.seek_requested.emit(21.0)
+    qtbot.keyClick(button, Qt.Key.Key_Period)  # 26 s: the mix goes on outside
+    assert player.sources == ("mix",) and transport.position == pytest.approx(26.0)
+    player.close()
 
 
 def test_a_new_song_shows_nothing_of_the_old_songs_run(qtbot, window, song_path, tmp_path):

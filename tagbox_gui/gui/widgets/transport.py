@@ -66,10 +66,13 @@ class TransportPanel(QWidget):
 
     Signals: ``position_changed(float)`` (seconds of the song, on every change seen by the
     poll or a seek), ``source_changed(str)`` (``mix`` / ``separated`` / ``residual``),
-    ``loop_toggled(bool)``.
+    ``loop_toggled(bool)``, ``seeking(float)``: the user moves the position (the slider,
+    Home, comma / period) to that moment of the song, said before the move, so that other
+    material for it can be loaded first (a run's audio back inside its region).
     """
 
     position_changed = Signal(float)
+    seeking = Signal(float)
     source_changed = Signal(str)
     loop_toggled = Signal(bool)
 
@@ -223,10 +226,15 @@ class TransportPanel(QWidget):
     def _on_home_key(self) -> None:
         """Home: to the start of the loop while looping, else of the audio loaded."""
         loop = self.player.loop
-        self.seek(self.start + (loop.start if loop is not None else 0.0))
+        self._seek_chosen(self.start + (loop.start if loop is not None else 0.0))
 
     def _on_nudge_key(self, seconds: float) -> None:
-        self.seek(self.position + seconds)
+        self._seek_chosen(self.position + seconds)
+
+    def _seek_chosen(self, seconds: float) -> None:
+        """The user moves the position to ``seconds`` of the song (see ``seeking``)."""
+        self.seeking.emit(seconds)
+        self.seek(seconds)
 
     def _on_play_button_clicked(self) -> None:
         self.toggle()
@@ -264,7 +272,7 @@ class TransportPanel(QWidget):
         return None if loop is None else Region(loop.start - self.start, loop.end - self.start)
 
     def _on_slider_chosen(self, value: int) -> None:
-        self.seek(value / 1000.0)
+        self._seek_chosen(value / 1000.0)
 
     def _on_slider_moved(self, value: int) -> None:
         self.position_label.setText(self._time_text(value / 1000.0))
