@@ -204,6 +204,22 @@ def test_the_slider_and_the_keys_into_a_runs_region_bring_the_run_back(
     player.close()
 
 
+def test_loop_turned_on_outside_a_runs_region_loops_the_runs_audio(qtbot, window, song_path):
+    """Loop on while the song's mix plays outside the region jumps into the region: there
+    the run's audio plays, looping, not the song's mix of it with the separated off."""
+    open_song(qtbot, window, song_path)
+    transport, song_panel = window.audition.transport, window.song_panel
+    player = transport.player
+    song_panel.set_region(Region(10.0, 20.0))
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window, steps=3, preview_every=1)
+    song_panel.seek_requested.emit(25.0)  # outside the region: the song's mix
+    transport.loop_button.setChecked(True)
+    assert player.sources == ("mix", "separated", "residual") and transport.start == 10.0
+    assert transport.position == pytest.approx(10.0) and player.loop == Region(0.0, 10.0)
+    assert transport.source_buttons["separated"].isEnabled()
+
+
 def test_a_new_song_shows_nothing_of_the_old_songs_run(qtbot, window, song_path, tmp_path):
     open_song(qtbot, window, song_path)
     window.tag_panel.apply_preset("Piano")

@@ -67,8 +67,9 @@ class TransportPanel(QWidget):
     Signals: ``position_changed(float)`` (seconds of the song, on every change seen by the
     poll or a seek), ``source_changed(str)`` (``mix`` / ``separated`` / ``residual``),
     ``loop_toggled(bool)``, ``seeking(float)``: the user moves the position (the slider,
-    Home, comma / period) to that moment of the song, said before the move, so that other
-    material for it can be loaded first (a run's audio back inside its region).
+    Home, comma / period, Loop on jumping into its region) to that moment of the song, said
+    before the move, so that other material for it can be loaded first (a run's audio back
+    inside its region).
     """
 
     position_changed = Signal(float)
@@ -255,7 +256,10 @@ class TransportPanel(QWidget):
     def _on_loop_button_toggled(self, on: bool) -> None:
         self._loop_wanted = on
         if on:
+            before = self.position
             self._apply_loop()
+            if self.position != before:  # jumped into the loop: a move, as Home's
+                self._seek_chosen(self.position)
         else:
             self.player.set_loop(None)
         self.loop_toggled.emit(on)
