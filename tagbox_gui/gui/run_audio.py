@@ -64,7 +64,8 @@ class RunAudio(QObject):
         transport = self.w.audition.transport
         region = estimate_region(snapshot.estimate)
         sources = session.sources(snapshot)
-        loaded = self._loaded
+        loaded, outside = self._loaded, self.outside
+        self.outside = False  # before loading, which shows the position (show_position)
         if loaded is None or loaded.estimate.length != snapshot.estimate.length:
             transport.load(sources, PREVIEW_RATE, start=region.start)
             transport.set_loop_region(region)
@@ -72,9 +73,9 @@ class RunAudio(QObject):
             transport.replace("separated", sources["separated"])
             transport.replace("residual", sources["residual"])
         status = self.w.statusBar()
-        if self.outside and status.currentMessage() == self._outside_message:
+        if outside and status.currentMessage() == self._outside_message:
             status.clearMessage()  # the song's mix plays no longer
-        self._loaded, self.outside = snapshot, False
+        self._loaded = snapshot
 
     @Slot(float)
     def seek_song(self, seconds: float) -> None:
@@ -112,5 +113,10 @@ class RunAudio(QObject):
 
     @Slot(float)
     def show_position(self, seconds: float) -> None:
-        """The transport's position (seconds of the song) on the waveform and spectrogram."""
+        """The transport's position (seconds of the song) on the waveform and spectrogram.
+
+        Looping, the song's mix played from before the region runs on into the loop: there
+        the run's audio plays, not the song's mix of the region over and over."""
+        if self.outside and self.w.audition.transport.player.loop is not None:
+            self.enter_region(seconds)
         self.w.song_panel.set_playhead(seconds)

@@ -220,6 +220,28 @@ def test_loop_turned_on_outside_a_runs_region_loops_the_runs_audio(qtbot, window
     assert transport.source_buttons["separated"].isEnabled()
 
 
+def test_the_songs_mix_played_into_the_loop_gives_way_to_the_runs_audio(
+    qtbot, window, song_path
+) -> None:
+    """Looping, a click before the region plays the song's mix there; played on into the
+    loop, the run's audio takes over, rather than the song's mix of the region looping."""
+    open_song(qtbot, window, song_path)
+    transport, song_panel = window.audition.transport, window.song_panel
+    player = transport.player
+    song_panel.set_region(Region(10.0, 20.0))
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window, steps=3, preview_every=1)
+    transport.loop_button.setChecked(True)
+    song_panel.seek_requested.emit(8.0)  # before the region: the song's mix
+    transport.toggle()
+    assert player.sources == ("mix",) and player.playing
+    player.streams[-1].pull(3 * window.song.rate)  # on to 11 s
+    qtbot.waitUntil(lambda: player.sources == ("mix", "separated", "residual"), timeout=1000)
+    assert transport.start == 10.0 and player.playing and player.loop == Region(0.0, 10.0)
+    assert transport.position == pytest.approx(11.0, abs=0.05)
+    player.close()
+
+
 def test_a_new_song_shows_nothing_of_the_old_songs_run(qtbot, window, song_path, tmp_path):
     open_song(qtbot, window, song_path)
     window.tag_panel.apply_preset("Piano")
