@@ -107,6 +107,20 @@ def _update(event: JobEvent) -> JobUpdate:
     return JobUpdate(event, mask_image(estimate) if estimate is not None else None)
 
 
+def stem_mask_image(estimates: dict[str, Estimate], row: int,
+                    drawn: dict[str, np.ndarray]) -> np.ndarray:  # fmt: skip
+    """The mask image of the stem in ``row`` of a job's stems: an instrument's, or after them
+    the rest's (what none of their shared masks took). Images are kept in ``drawn``."""
+    names = list(estimates)
+    for name in names if row >= len(names) else names[row : row + 1]:
+        if name not in drawn:
+            drawn[name] = mask_image(estimates[name])
+    if row < len(names):
+        return drawn[names[row]]
+    taken = sum(drawn[name] for name in names)  # the bands average bins: a sum of images
+    return np.clip(1.0 - taken, 0.0, 1.0).astype(np.float32)
+
+
 class JobView(QObject):
     """Starts jobs and routes their progress and results to the window's views.
 
@@ -116,6 +130,7 @@ class JobView(QObject):
 
     stem_loaded = Signal(str)
     _stem_read = Signal(int, str, object, object)  # serial, name, stem or None, rest or why
+    _mask_drawn = Signal(int, object)  # serial, the selected stem's mask image
 
     def __init__(self, window: RunWindow, cache: ModelCache) -> None:
         super().__init__(window)  # type: ignore[arg-type]
@@ -128,7 +143,9 @@ class JobView(QObject):
         self._serial = 0  # of the shown outcome: stems read for an older one are dropped
         self._lrs: dict[str, dict[int, float]] = {}  # each part's learning rate by step
         self._audition_loaded = False
+        self._images: dict[str, np.ndarray] = {}  # the shown stems' mask images, as drawn
         self._stem_read.connect(self._on_stem_read)
+        self._mask_drawn.connect(self._on_mask_drawn)
         window.stems.currentRowChanged.connect(self._on_stem_row_changed)
 
     @property
@@ -255,6 +272,7 @@ class JobView(QObject):
     def _show_stems(self) -> None:
         assert self.outcome is not None and self.song is not None
         self._serial += 1
+        self._images = {}  # filled in the reader's thread, read only there
         stems = self.w.stems
         stems.set_shared_stems(self.song, self.outcome.estimates, self.provenance(),
                                self.parts[0].config.backend)  # fmt: skip
@@ -268,6 +286,7 @@ class JobView(QObject):
             return
         stems = self.w.stems
         serial, song, name = self._serial, self.song, stems.item(row).text()
+        estimates, images = self.outcome.estimates, self._images
         pending = stems.prepare()  # None: written already (or written here, now)
         try:
             paths = stems.stem_files() if pending is None else None
@@ -277,6 +296,10 @@ class JobView(QObject):
             return
 
         def read() -> None:  # in a worker thread, once the files are written
+            try:  # the stem's mask first: it shows while the stem is read back
+                self._mask_drawn.emit(serial, stem_mask_image(estimates, row, images))
+            except Exception as exc:  # the stem can still be heard
+                log.warning("cannot draw the mask of %s: %s", name, exc)
             try:
                 path = (paths if paths is not None else pending.result())[row]
                 stem = sf.read(str(path), dtype="float32", always_2d=True)[0]
@@ -288,6 +311,12 @@ class JobView(QObject):
             self._stem_read.emit(serial, name, stem, rest)
 
         _READER.submit(read)
+
+    @Slot(int, object)
+    def _on_mask_drawn(self, serial: int, image: np.ndarray) -> None:
+        if serial == self._serial and self.outcome is not None:
+            region = estimate_region(next(iter(self.outcome.estimates.values())))
+            self.w.live.show_mask(image, region)
 
     @Slot(int, str, object, object)
     def _on_stem_read(self, serial: int, name: str, stem: np.ndarray | None, rest: object) -> None:

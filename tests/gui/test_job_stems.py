@@ -1,0 +1,50 @@
+"""The stems of a finished job as the window shows them: each stem's mask, the quit question,
+and the files written to hear them."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from tagbox_gui.core.audio.song import analysis_span
+from tagbox_gui.core.dsp.display import mask_image
+from tagbox_gui.gui.main_window import MainWindow
+from tests.gui.fake_engine import fake_run
+from tests.gui.window_helpers import make_window, open_song
+
+STEPS = {("drums",): 2, ("piano",): 6}  # the fake engine's mask is its best step / 100
+
+
+def _job_window(qtbot, model_dir, settings, song_path) -> MainWindow:
+    """A window whose job of drums and piano has finished, the first stem heard; the drums'
+    mask differs from the piano's."""
+    window = make_window(qtbot, model_dir, settings, backend="light")
+    open_song(qtbot, window, song_path)
+    window.settings_panel.steps.setValue(2)
+
+    def engine_run(config, song, store, cache):
+        config = dataclasses.replace(config, steps=STEPS[config.tags])
+        return fake_run(config, length=analysis_span(song, config.region)[1])
+
+    window.run_view.engine_run = engine_run
+    for word in ("drums", "piano"):
+        window.picker.set_picked(word, True)
+    with qtbot.waitSignal(window.run_view.jobs.stem_loaded, timeout=20_000):
+        assert window.run_view.start() is not None
+    return window
+
+
+def test_selecting_a_stem_shows_its_own_mask(qtbot, model_dir, settings, song_path) -> None:
+    window = _job_window(qtbot, model_dir, settings, song_path)
+    shown: list[np.ndarray] = []
+    window.live.show_mask = lambda image, region: shown.append(image)
+    estimates = window.run_view.jobs.shared()
+    drums, piano = (mask_image(estimates[name]) for name in ("drums", "piano"))
+    assert not np.allclose(drums, piano)
+    for row, expected in ((1, piano), (0, drums), (2, np.clip(1 - drums - piano, 0, 1))):
+        with qtbot.waitSignal(window.run_view.jobs.stem_loaded, timeout=10_000):
+            window.stems.setCurrentRow(row)
+        qtbot.waitUntil(lambda: len(shown) > 0, timeout=5000)
+        np.testing.assert_allclose(shown.pop(), expected, atol=1e-5)
+    window.controller.shutdown(5000)
