@@ -140,6 +140,7 @@ class JobView(QObject):
         self.song: Song | None = None
         self.outcome: JobResult | None = None
         self.second_look = True  # whether the shown job looks at its stems a second time
+        self.done: list[str] = []  # the parts of the job that finished, so far
         self._serial = 0  # of the shown outcome: stems read for an older one are dropped
         self._lrs: dict[str, dict[int, float]] = {}  # each part's learning rate by step
         self._audition_loaded = False
@@ -195,6 +196,7 @@ class JobView(QObject):
             self._lrs.setdefault(event.name, {})[event.step.step] = event.step.lr
             panel.show_parts(event.index, event.units_done, seconds=event.step.seconds)
         elif event.result is not None:
+            self.done.append(event.name)
             panel.show_parts(event.index + 1, event.units_done)
             estimate = event.result.estimate
             if estimate is not None and update.mask_image is not None:
@@ -257,9 +259,21 @@ class JobView(QObject):
 
     def discard(self) -> None:
         """Forget the shown job (a new song, or a new run)."""
-        self.outcome, self.parts, self._lrs = None, [], {}
+        self.outcome, self.parts, self._lrs, self.done = None, [], {}, []
         self._serial += 1
         self._audition_loaded = False
+
+    def quit_question(self) -> str:
+        """What closing the window asks while the job runs: the stems separated so far go
+        with it unless the job is stopped and they are exported or dragged out first."""
+        going = f"A job of {len(self.parts)} instruments is going on"
+        if not self.done:
+            return f"{going}; none is separated yet. Stop it and quit?"
+        done = len(self.done)
+        return (f"{going}; {done} {'is' if done == 1 else 'are'} separated "
+                f"({', '.join(self.done)}). Their stems are lost on quitting: to keep them, "
+                "stop the job and export them or drag them out first.\n\n"
+                "Stop it and quit?")  # fmt: skip
 
     # ----- stems -----------------------------------------------------------------------
     def provenance(self) -> dict[str, dict[str, str]]:

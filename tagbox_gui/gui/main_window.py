@@ -287,8 +287,10 @@ class MainWindow(WindowMenus):
         return box
 
     def confirm_quit(self) -> bool:
-        """Asked when the window closes during a run (tests replace it)."""
-        answer = QMessageBox.question(self, APP_NAME, "A run is going on. Stop it and quit?")
+        """Asked when the window closes during a run or job (tests replace it)."""
+        question = (self.run_view.jobs.quit_question() if self.run_view.job_active
+                    else "A run is going on. Stop it and quit?")  # fmt: skip
+        answer = QMessageBox.question(self, APP_NAME, question)
         return answer == QMessageBox.StandardButton.Yes
 
     @Slot(object)

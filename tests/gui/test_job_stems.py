@@ -4,6 +4,7 @@ and the files written to hear them."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import numpy as np
 
@@ -47,4 +48,43 @@ def test_selecting_a_stem_shows_its_own_mask(qtbot, model_dir, settings, song_pa
             window.stems.setCurrentRow(row)
         qtbot.waitUntil(lambda: len(shown) > 0, timeout=5000)
         np.testing.assert_allclose(shown.pop(), expected, atol=1e-5)
+    window.controller.shutdown(5000)
+
+
+def test_quitting_during_a_job_says_which_stems_would_be_lost(
+    qtbot, model_dir, settings, song_path, monkeypatch
+) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    from tagbox_gui.gui import main_window
+
+    window = make_window(qtbot, model_dir, settings, backend="light")
+    open_song(qtbot, window, song_path)
+    window.settings_panel.steps.setValue(2)
+    gate = threading.Event()
+
+    def engine_run(config, song, store, cache):  # the piano waits until the question is asked
+        if config.tags == ("piano",):
+            gate.wait(10)
+        return fake_run(config, length=analysis_span(song, config.region)[1])
+
+    window.run_view.engine_run = engine_run
+    asked: list[str] = []
+
+    def question(parent, title, text):
+        asked.append(text)
+        return QMessageBox.StandardButton.No
+
+    monkeypatch.setattr(main_window.QMessageBox, "question", question)
+    for word in ("drums", "piano", "guitar"):
+        window.picker.set_picked(word, True)
+    assert window.run_view.start() is not None
+    qtbot.waitUntil(lambda: "✓ drums" in window.run_panel.parts.text(), timeout=10_000)
+    assert not window.close()  # No: the job goes on
+    ((text,),) = [asked]
+    assert "A run is going on" not in text
+    assert text.startswith("A job of 3 instruments is going on; 1 is separated (drums).")
+    assert "lost" in text and "export" in text and "drag" in text
+    with qtbot.waitSignal(window.controller.run_finished, timeout=20_000):
+        gate.set()
     window.controller.shutdown(5000)
