@@ -17,10 +17,12 @@ from tests.gui.window_helpers import make_window, open_song
 STEPS = {("drums",): 2, ("piano",): 6}  # the fake engine's mask is its best step / 100
 
 
-def _job_window(qtbot, model_dir, settings, song_path) -> MainWindow:
+def _job_window(qtbot, model_dir, settings, song_path, before=None) -> MainWindow:
     """A window whose job of drums and piano has finished, the first stem heard; the drums'
-    mask differs from the piano's."""
+    mask differs from the piano's. ``before(window)`` is called before the job starts."""
     window = make_window(qtbot, model_dir, settings, backend="light")
+    if before is not None:
+        before(window)
     open_song(qtbot, window, song_path)
     window.settings_panel.steps.setValue(2)
 
@@ -87,4 +89,30 @@ def test_quitting_during_a_job_says_which_stems_would_be_lost(
     assert "lost" in text and "export" in text and "drag" in text
     with qtbot.waitSignal(window.controller.run_finished, timeout=20_000):
         gate.set()
+    window.controller.shutdown(5000)
+
+
+def test_hearing_a_jukebox_stem_before_its_licence_writes_it_off_the_gui_thread(
+    qtbot, model_dir, settings, song_path, monkeypatch
+) -> None:
+    from tagbox_gui.gui.widgets import stem_list
+
+    writers: list[threading.Thread] = []
+    export = stem_list.export_shared_stems
+
+    def writing(*args, **kw):
+        writers.append(threading.current_thread())
+        return export(*args, **kw)
+
+    monkeypatch.setattr(stem_list, "export_shared_stems", writing)
+
+    def jukebox(window: MainWindow) -> None:  # the stems need the licence, not yet accepted
+        monkeypatch.setattr(window.exports, "_needs_licence", lambda: True)
+
+    window = _job_window(qtbot, model_dir, settings, song_path, before=jukebox)
+    assert not window.exports.may_write_ahead()
+    assert len(writers) == 1 and writers[0] is not threading.main_thread()
+    with qtbot.waitSignal(window.run_view.jobs.stem_loaded, timeout=10_000):
+        window.stems.setCurrentRow(1)  # written once: read back from the same files
+    assert len(writers) == 1
     window.controller.shutdown(5000)

@@ -180,16 +180,17 @@ class StemListView(QListWidget):
         self._serial += 1
         self.clear()
 
-    def prepare(self) -> Future[list[Path]] | None:
+    def prepare(self, needed: bool = False) -> Future[list[Path]] | None:
         """Start writing the stems in a worker thread, so that a later drag starts at once.
 
         Optional (e.g. when a run finishes); a drag before it is done waits for it. Returns
         the pending write (None when there is nothing to write, it is written already, or it
-        may not be written ahead: :meth:`set_write_ahead`).
+        may not be written ahead: :meth:`set_write_ahead`, unless the files are ``needed``
+        now, e.g. to hear a stem from them).
         """
         if self._song is None or self._paths is not None:
             return None
-        if self._write_ahead is not None and not self._write_ahead():
+        if not needed and self._write_ahead is not None and not self._write_ahead():
             return None
         if self._pending is None:
             job = self._export_job()  # captured now: a later result cannot change what it writes
