@@ -1,6 +1,6 @@
 """`tagbox models`: list, fetch, verify and install the model files the application uses.
 
-Model names are the registry's (:data:`tagbox_gui.core.store.models.REGISTRY`): ``fcn/mtat`` style
+Model names are the registry's (:data:`tagbox_gui.core.store.registry.REGISTRY`): ``fcn/mtat`` style
 for taggers, ``jukebox-vqvae-5b`` for the Jukebox VQ-VAE. The model folder is ``--model-dir``,
 else ``$TAGBOX_MODEL_DIR``, else the per-user cache; ``$TAGBOX_MODEL_BASE_URL`` points fetches
 at a mirror laid out like the store.
@@ -16,7 +16,8 @@ from tqdm import tqdm
 
 from tagbox_gui.cli.common import add_model_dir
 from tagbox_gui.core.store.download import Progress
-from tagbox_gui.core.store.models import REGISTRY, ModelInfo, ModelStore, check_licence, model_info
+from tagbox_gui.core.store.models import ModelStore
+from tagbox_gui.core.store.registry import REGISTRY, ModelInfo, check_licence, model_info
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -27,7 +27,8 @@ from tagbox_gui.core.nets.queries import QUERY_TAGGERS
 from tagbox_gui.core.separation.backends import learned, light
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.loading import default_config
-from tagbox_gui.core.store.models import REGISTRY, ModelStore
+from tagbox_gui.core.store.models import ModelStore
+from tagbox_gui.core.store.registry import REGISTRY
 from tagbox_gui.core.types import StepResult
 from tests.core.test_evaluation import cut_set
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from tagbox_gui.cli import main
-from tagbox_gui.core.store.models import ENV_BASE_URL, ENV_MODEL_DIR, JUKEBOX, REGISTRY
+from tagbox_gui.core.store.models import ENV_BASE_URL, ENV_MODEL_DIR
+from tagbox_gui.core.store.registry import JUKEBOX, REGISTRY
 from tests.httpserver import Fault, FileServer, closed_port_url, http_server  # noqa: F401
 
 FCN_REL = "taggers/mtat/fcn/best_model.pth"

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from tagbox_gui.cli import main
-from tagbox_gui.core.store.models import JUKEBOX, ModelStore
+from tagbox_gui.core.store.models import ModelStore
+from tagbox_gui.core.store.registry import JUKEBOX
 from tests.conftest import require
 
 FCN_REL = "taggers/mtat/fcn/best_model.pth"

@@ -14,15 +14,8 @@ import pytest
 from tagbox_gui.core.errors import DownloadError, ModelError
 from tagbox_gui.core.store import download as dl
 from tagbox_gui.core.store.download import DownloadCancelled
-from tagbox_gui.core.store.models import (
-    ENV_BASE_URL,
-    ENV_MODEL_DIR,
-    JUKEBOX,
-    REGISTRY,
-    ModelStore,
-    default_root,
-    model_info,
-)
+from tagbox_gui.core.store.models import ENV_BASE_URL, ENV_MODEL_DIR, ModelStore, default_root
+from tagbox_gui.core.store.registry import JUKEBOX, REGISTRY, model_info
 from tagbox_gui.core.types import TaggerSpec
 from tests.httpserver import Fault, FileServer, closed_port_url, http_server  # noqa: F401
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 
-from tagbox_gui.core.store.models import JUKEBOX, REGISTRY, ModelStore
+from tagbox_gui.core.store.models import ModelStore
+from tagbox_gui.core.store.registry import JUKEBOX, REGISTRY
 from tagbox_gui.gui.widgets import LicenceDialog, ModelsDialog
 from tests.conftest import require
 from tests.httpserver import Fault, http_server  # noqa: F401  (fixture)

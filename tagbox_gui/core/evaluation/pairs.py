@@ -32,7 +32,8 @@ from tagbox_gui.core.separation.loading import (
     models_in_use,
     taggers_for,
 )
-from tagbox_gui.core.store.models import JUKEBOX, ModelStore
+from tagbox_gui.core.store.models import ModelStore
+from tagbox_gui.core.store.registry import JUKEBOX
 from tagbox_gui.core.types import Example, RunConfig, StepResult, TaggerSpec, config_record
 
 

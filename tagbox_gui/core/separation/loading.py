@@ -26,7 +26,8 @@ from tagbox_gui.core.separation.tags import (
     instrument_tags,
     resolve_targets,
 )
-from tagbox_gui.core.store.models import JUKEBOX, ModelStore, model_info
+from tagbox_gui.core.store.models import ModelStore
+from tagbox_gui.core.store.registry import JUKEBOX, model_info
 from tagbox_gui.core.types import RunConfig, TaggerSpec
 
 

@@ -18,12 +18,8 @@ from tagbox_gui.core.nets.jukebox import HOP, VQVAEBottom, load_vqvae
 from tagbox_gui.core.nets.jukebox_layers import keep_freed_memory
 from tagbox_gui.core.nets.jukebox_quant import make_quantiser
 from tagbox_gui.core.separation.backends.base import Backend
-from tagbox_gui.core.store.models import (
-    JUKEBOX,
-    JUKEBOX_LICENCE_TEXT,
-    is_torch_checkpoint,
-    model_info,
-)
+from tagbox_gui.core.store.models import is_torch_checkpoint
+from tagbox_gui.core.store.registry import JUKEBOX, JUKEBOX_LICENCE_TEXT, model_info
 from tagbox_gui.core.types import Quantise, RunConfig
 
 if TYPE_CHECKING:
