@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
-import os
 import sys
-from collections.abc import Collection, Generator, Iterable, Sequence
+from collections.abc import Collection, Generator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,11 +21,12 @@ from tagbox_gui.cli.separate_options import (
     check_request,
     stray_words_hint,
 )
-from tagbox_gui.core.audio.atomic import (
-    check_file,
-    check_file_apart,
-    check_folder,
-    write_atomically,
+from tagbox_gui.cli.separate_outputs import (
+    check_outputs,
+    check_targets,
+    log_record,
+    run_inputs,
+    write_json,
 )
 from tagbox_gui.core.audio.estimates import judges_quiet, quiet_groups, run_level
 from tagbox_gui.core.errors import ConfigError, UserError
@@ -39,7 +38,6 @@ from tagbox_gui.core.types import (
     RunConfig,
     RunResult,
     StepResult,
-    config_record,
 )
 
 # The engine, torch and the audio stack are imported when the command runs, so that
@@ -129,7 +127,7 @@ def main(args: argparse.Namespace) -> int:
     from tagbox_gui.core.separation.threads import use_threads
 
     check_request(args)
-    _check_outputs(args)  # before the first step, creating nothing
+    check_outputs(args)  # before the first step, creating nothing
     use_threads(args.threads)
     if args.jukebox_weights is not None:
         store: ModelStore = _StoreWithJukebox(args.model_dir, args.jukebox_weights)
@@ -146,12 +144,12 @@ def main(args: argparse.Namespace) -> int:
     run = runner(config, song, store, ModelCache())  # checks every setting
     paths = stem_paths(args.output, song.name, _stem_words(config), _format(args),
                        template=_template(args))  # fmt: skip
-    _check_targets(args, paths, _inputs(song, [config]))
+    check_targets(args, paths, run_inputs(song, [config]))
     steps: list[StepResult] = []
     result = _drive(run, config, steps)
     paths = _export(song, config, result, args)
     if args.log_json:
-        _write_json(args.log_json, _log(config, steps))
+        write_json(args.log_json, log_record(config, steps))
     print(f"separated: {paths[0]}\nresidual:  {paths[1]}")
     level = run_level(analysis_signal(song), result) if judges_quiet([config.backend]) else None
     if level is not None:
@@ -182,7 +180,7 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
         _prepare(part, song, store, cache)
     paths = shared_stem_paths(args.output, song.name, [p.name for p in parts], _format(args),
                               template=_template(args))  # fmt: skip
-    _check_targets(args, paths, _inputs(song, [part.config for part in parts]))
+    check_targets(args, paths, run_inputs(song, [part.config for part in parts]))
     runner = functools.partial(engine.run, measure_residual=False)
     job = run_job(
         parts, song, store, cache, runner, checked=True, second_look=args.refine is not False
@@ -195,7 +193,7 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
                                       provenance, overwrite=args.overwrite,
                                       template=_template(args))  # fmt: skip
     if args.log_json:
-        _write_json(args.log_json, logs)
+        write_json(args.log_json, logs)
     for part, path in zip(parts, stems, strict=True):
         print(f"{part.name}: {path}")
     print(f"rest: {rest}")
@@ -245,7 +243,7 @@ def _drive_job(job: Generator, parts: list[JobPart]) -> tuple[JobResult, dict[st
         if bar is not None:
             bar.close()
         job.close()
-    return result, {p.name: _log(p.config, steps[p.name]) for p in parts}
+    return result, {p.name: log_record(p.config, steps[p.name]) for p in parts}
 
 
 def _prepare(part: JobPart, song: Song, store: ModelStore, cache: ModelCache) -> None:
@@ -259,75 +257,6 @@ def _prepare(part: JobPart, song: Song, store: ModelStore, cache: ModelCache) ->
         if part.config.example is None:
             raise
         raise type(exc)(f"--each {part.name}={part.config.example.path}: {exc}") from exc
-
-
-def _check_outputs(args: argparse.Namespace) -> None:
-    """Every path the run will write, checked before its first step; nothing is created."""
-    check_folder(args.output)
-    if args.log_json is not None:
-        check_file(args.log_json, "--log-json file")
-        check_file_apart(args.log_json, args.output, "--log-json file", "output folder")
-
-
-def _check_targets(args: argparse.Namespace, stems: Sequence[Path], inputs: Sequence[Path]) -> None:
-    """ConfigError, before the first step, for a file this run must not write: a stem that is
-    an audio file it reads (never, not even with ``--overwrite``), a stem already there (unless
-    ``--overwrite``), or a ``--log-json`` file that is either (:func:`_check_log_target`)."""
-    for stem in stems:
-        if any(_same_file(stem, path) for path in inputs):
-            raise ConfigError(f"the stem '{stem.name}' would replace an audio file this run "
-                              "reads; choose another folder with -o or another "
-                              "--name-template")  # fmt: skip
-    _refuse_existing(stems, args)
-    _check_log_target(args, stems, inputs)
-
-
-def _refuse_existing(paths: list[Path] | tuple[Path, ...], args: argparse.Namespace) -> None:
-    """ConfigError listing the stems already in the output folder, unless ``--overwrite``."""
-    from tagbox_gui.core.audio.files import existing_files
-
-    existing = existing_files(paths)
-    if existing and not args.overwrite:
-        names = ", ".join(f"'{path.name}'" for path in existing)
-        raise ConfigError(f"{names} {'is' if len(existing) == 1 else 'are'} already in "
-                          f"'{args.output}'; add --overwrite to replace "
-                          f"{'it' if len(existing) == 1 else 'them'}, or choose another "
-                          "folder with -o")  # fmt: skip
-
-
-def _inputs(song: Song, configs: Iterable[RunConfig]) -> list[Path]:
-    """The audio files a run reads: the song, and the example clips' files."""
-    clips = [Path(c.example.path) for c in configs if c.example and c.example.path is not None]
-    return [song.path, *clips]
-
-
-def _check_log_target(
-    args: argparse.Namespace, stems: Sequence[Path], inputs: Sequence[Path]
-) -> None:
-    """ConfigError if ``--log-json`` would replace a file: a stem of this run or an audio file it
-    reads (never), or any other file already there (unless ``--overwrite``)."""
-    log = args.log_json
-    if log is None:
-        return
-    if any(_same_file(log, path) for path in stems):
-        raise ConfigError(f"--log-json '{log}' is one of the stems this run writes; choose "
-                          "another file")  # fmt: skip
-    if any(_same_file(log, path) for path in inputs):
-        raise ConfigError(f"--log-json '{log}' is an audio file this run reads; choose "
-                          "another file")  # fmt: skip
-    if os.path.lexists(log) and not args.overwrite:
-        raise ConfigError(f"--log-json '{log}' is already there; add --overwrite to replace "
-                          "it, or choose another file")  # fmt: skip
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    """Whether ``a`` and ``b`` name one file (by path, or by the file itself where both exist)."""
-    if os.path.abspath(a) == os.path.abspath(b):
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
 
 
 def _template(args: argparse.Namespace) -> str:
@@ -397,19 +326,3 @@ def _stem_words(config: RunConfig) -> tuple[str, ...]:
     if config.example.path is None:
         return ("example",)
     return (Path(config.example.path).stem,)  # a clip named for what plays in it
-
-
-def _log(config: RunConfig, steps: list[StepResult]) -> dict:
-    return {
-        "config": config_record(config),
-        "steps": [
-            {"step": s.step, "total": s.total, "losses": s.losses, "grad_norm": s.grad_norm,
-             "seconds": s.seconds}
-            for s in steps
-        ],
-    }  # fmt: skip
-
-
-def _write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)  # checked before the run (_check_outputs)
-    write_atomically(path, json.dumps(data, indent=1))

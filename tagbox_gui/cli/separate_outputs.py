@@ -1,0 +1,110 @@
+"""The files `tagbox separate` writes: checked before a run's first step, so that a run never
+ends by refusing to write; and its ``--log-json`` record."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tagbox_gui.core.audio.atomic import (
+    check_file,
+    check_file_apart,
+    check_folder,
+    write_atomically,
+)
+from tagbox_gui.core.errors import ConfigError
+from tagbox_gui.core.types import RunConfig, StepResult, config_record
+
+if TYPE_CHECKING:
+    from tagbox_gui.core.audio.song import Song
+
+__all__ = ["check_outputs", "check_targets", "log_record", "run_inputs", "write_json"]
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Every path the run will write, checked before its first step; nothing is created."""
+    check_folder(args.output)
+    if args.log_json is not None:
+        check_file(args.log_json, "--log-json file")
+        check_file_apart(args.log_json, args.output, "--log-json file", "output folder")
+
+
+def check_targets(args: argparse.Namespace, stems: Sequence[Path], inputs: Sequence[Path]) -> None:
+    """ConfigError, before the first step, for a file this run must not write: a stem that is
+    an audio file it reads (never, not even with ``--overwrite``), a stem already there (unless
+    ``--overwrite``), or a ``--log-json`` file that is either (:func:`_check_log_target`)."""
+    for stem in stems:
+        if any(_same_file(stem, path) for path in inputs):
+            raise ConfigError(f"the stem '{stem.name}' would replace an audio file this run "
+                              "reads; choose another folder with -o or another "
+                              "--name-template")  # fmt: skip
+    _refuse_existing(stems, args)
+    _check_log_target(args, stems, inputs)
+
+
+def _refuse_existing(paths: list[Path] | tuple[Path, ...], args: argparse.Namespace) -> None:
+    """ConfigError listing the stems already in the output folder, unless ``--overwrite``."""
+    from tagbox_gui.core.audio.files import existing_files
+
+    existing = existing_files(paths)
+    if existing and not args.overwrite:
+        names = ", ".join(f"'{path.name}'" for path in existing)
+        raise ConfigError(f"{names} {'is' if len(existing) == 1 else 'are'} already in "
+                          f"'{args.output}'; add --overwrite to replace "
+                          f"{'it' if len(existing) == 1 else 'them'}, or choose another "
+                          "folder with -o")  # fmt: skip
+
+
+def run_inputs(song: Song, configs: Iterable[RunConfig]) -> list[Path]:
+    """The audio files a run reads: the song, and the example clips' files."""
+    clips = [Path(c.example.path) for c in configs if c.example and c.example.path is not None]
+    return [song.path, *clips]
+
+
+def _check_log_target(
+    args: argparse.Namespace, stems: Sequence[Path], inputs: Sequence[Path]
+) -> None:
+    """ConfigError if ``--log-json`` would replace a file: a stem of this run or an audio file it
+    reads (never), or any other file already there (unless ``--overwrite``)."""
+    log = args.log_json
+    if log is None:
+        return
+    if any(_same_file(log, path) for path in stems):
+        raise ConfigError(f"--log-json '{log}' is one of the stems this run writes; choose "
+                          "another file")  # fmt: skip
+    if any(_same_file(log, path) for path in inputs):
+        raise ConfigError(f"--log-json '{log}' is an audio file this run reads; choose "
+                          "another file")  # fmt: skip
+    if os.path.lexists(log) and not args.overwrite:
+        raise ConfigError(f"--log-json '{log}' is already there; add --overwrite to replace "
+                          "it, or choose another file")  # fmt: skip
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file (by path, or by the file itself where both exist)."""
+    if os.path.abspath(a) == os.path.abspath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def log_record(config: RunConfig, steps: list[StepResult]) -> dict:
+    return {
+        "config": config_record(config),
+        "steps": [
+            {"step": s.step, "total": s.total, "losses": s.losses, "grad_norm": s.grad_norm,
+             "seconds": s.seconds}
+            for s in steps
+        ],
+    }  # fmt: skip
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)  # checked before the run (check_outputs)
+    write_atomically(path, json.dumps(data, indent=1))
