@@ -42,6 +42,7 @@ from tagbox_gui.core.separation.loading import (
     default_config,
 )
 from tagbox_gui.core.separation.tags import PRESETS
+from tagbox_gui.core.separation.validation import validate
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import Example, Region, TaggerSpec
 
@@ -200,7 +201,7 @@ def test_a_run_covers_the_whole_analysis_signal_of_a_song_at_another_rate(tmp_pa
     result = engine.run_to_end(engine.run(default_config("learned", tags=("piano",)), song,
                                           ModelStore(tmp_path)))  # fmt: skip
     assert (result.estimate.start, result.estimate.length) == (0, len(analysis_signal(song)))
-    assert engine.validate(default_config("learned"), song) == analysis_span(song, None)
+    assert validate(default_config("learned"), song) == analysis_span(song, None)
     separated, residual = render_stems(song, result.estimate)
     np.testing.assert_allclose(separated + residual, song.data, atol=1e-6)
 
@@ -210,10 +211,10 @@ def test_a_song_of_the_shortest_length_runs_and_a_shorter_one_says_how_short(
     rate: int, frames: int
 ) -> None:
     song = replace(_song(), data=_song().data[:frames], rate=rate)  # >= 0.5 s: the shortest
-    assert engine.validate(default_config("learned"), song) == analysis_span(song, None)
+    assert validate(default_config("learned"), song) == analysis_span(song, None)
     shorter = replace(song, data=song.data[: frames - 1])
     with pytest.raises(ConfigError) as error:
-        engine.validate(default_config("learned"), shorter)
+        validate(default_config("learned"), shorter)
     # 5,512 samples at 11,025 Hz are 0.49995 s: not "shorter than half a second (0.50 s)".
     assert "shorter than half a second (0.499 s)" in str(error.value)
 
@@ -239,14 +240,14 @@ def test_a_learning_rate_must_be_a_positive_finite_number() -> None:
     config = default_config("learned", tags=("piano",), steps=3)
     for lr in (0.0, -1.0, float("nan"), float("inf")):  # inf: the first step makes NaN
         with pytest.raises(ConfigError, match="learning rate must be a positive number"):
-            engine.validate(replace(config, lr=lr), _song())
+            validate(replace(config, lr=lr), _song())
 
 
 def test_a_tagger_chosen_twice_is_refused() -> None:
     mtat = TaggerSpec("fcn", "mtat")
     config = default_config("learned", tags=("piano",), steps=3, taggers=(mtat, mtat))
     with pytest.raises(ConfigError, match="fcn/mtat is chosen twice"):  # its loss counted twice
-        engine.validate(config, _song())
+        validate(config, _song())
 
 
 def test_channels_that_cancel_out_in_the_mono_mix_are_said_to_cancel_out(
@@ -272,7 +273,7 @@ def test_fft_sizes_must_make_a_whole_hop(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="multiples of 4"):
         engine.run(config, _song(), ModelStore(tmp_path))
     light = default_config("light", tags=("piano",), fft_sizes=(1026,))  # hop n/2: 513, whole
-    assert engine.validate(light, _song()) == (0, 176_400)  # 4 s of analysis signal
+    assert validate(light, _song()) == (0, 176_400)  # 4 s of analysis signal
 
 
 def test_only_a_one_pass_backend_takes_zero_steps(tmp_path: Path) -> None:

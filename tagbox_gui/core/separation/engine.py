@@ -17,13 +17,7 @@ from collections.abc import Callable, Generator, Sequence
 import numpy as np
 import torch
 
-from tagbox_gui.core.audio.song import (
-    MIN_AUDIO_SECONDS,
-    Song,
-    analysis_signal,
-    analysis_span,
-    example_clip,
-)
+from tagbox_gui.core.audio.song import Song, analysis_signal, example_clip
 from tagbox_gui.core.dsp.display import mask_image
 from tagbox_gui.core.errors import AudioError, ConfigError
 from tagbox_gui.core.separation.backends.base import Backend
@@ -40,7 +34,7 @@ from tagbox_gui.core.separation.segments import (
     stitch_audio,
     stitch_frames,
 )
-from tagbox_gui.core.separation.tags import check_contradictions
+from tagbox_gui.core.separation.validation import nothing_heard, validate
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import (
     ANALYSIS_RATE,
@@ -50,7 +44,6 @@ from tagbox_gui.core.types import (
     LookingAgain,
     Mode,
     Preview,
-    Region,
     RunConfig,
     RunResult,
     StepResult,
@@ -79,47 +72,6 @@ def available_devices() -> list[str]:
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         devices.append("mps")
     return [*devices, "cpu"]
-
-
-def validate(config: RunConfig, song: Song) -> tuple[int, int]:
-    """Check the settings against ``song``; the region (the whole song if none) as ``(start,
-    length)`` in samples of its analysis signal (``core.audio.song.analysis_span``)."""
-    if config.steps < 0:
-        raise ConfigError("steps must be 0 (one pass of the learned separator) or more")
-    if not 0 < config.lr < float("inf"):
-        raise ConfigError("the learning rate must be a positive number")
-    if not config.fft_sizes or any(n < 64 or n % 2 for n in config.fft_sizes):
-        raise ConfigError("FFT sizes must be even numbers of at least 64, e.g. 2048,1024,512")
-    hops = hops_per_window(config.backend)
-    if any(n % hops for n in config.fft_sizes):
-        raise ConfigError(f"the {config.backend} backend's FFT sizes must be multiples of {hops} "
-                          "(its hop is a quarter of a frame), e.g. 2048,1024")  # fmt: skip
-    if not config.taggers:
-        raise ConfigError("choose at least one tagger, e.g. fcn/mtat")
-    twice = [str(t) for t in dict.fromkeys(config.taggers) if config.taggers.count(t) > 1]
-    if twice:
-        raise ConfigError(f"the tagger {twice[0]} is chosen twice; name each tagger once")
-    check_contradictions(config.tags, config.avoid, config.ignore)
-    region, duration = config.region, song.duration
-    if region is None:
-        if duration < MIN_AUDIO_SECONDS:  # the same rule as for a region
-            shown = song.frames * 1000 // song.rate / 1000  # rounded down: never "0.50 s"
-            raise ConfigError(f"the song is shorter than half a second ({shown:g} s); "
-                              "choose a longer one")  # fmt: skip
-    else:
-        if not (0 <= region.start < region.end <= duration + 1e-6):
-            raise ConfigError(f"region {region.start:g}-{region.end:g} s is outside the song "
-                              f"(0-{duration:.2f} s) or empty")  # fmt: skip
-        if region.duration < MIN_AUDIO_SECONDS:
-            raise ConfigError("the region is shorter than half a second; choose a longer one")
-    start, length = analysis_span(song, region)
-    longest = max(config.fft_sizes)
-    if longest > length:
-        what = "song" if region is None else "region"
-        fits = 2 ** int(np.log2(length))
-        raise ConfigError(f"FFT size {longest} is longer than the {what} ({length} samples "
-                          f"at 44.1 kHz); use sizes up to {fits}")  # fmt: skip
-    return start, length
 
 
 def run_segments(
@@ -156,29 +108,13 @@ def run(
     mix = analysis_signal(song)[start : start + length]
     peak = float(np.max(np.abs(mix))) if len(mix) else 0.0
     if peak == 0.0:
-        raise AudioError(_nothing_heard(song, config.region))
+        raise AudioError(nothing_heard(song, config.region))
     mix = mix / peak
     factory = create_backend_factory(config, store, device, cache, example, mix)
     # Without steps nothing is steered, so no tagger is needed (nor downloaded).
     criteria = build_criteria(config, store, device, cache, example) if config.steps else []
     loop = Optimisation(config, mix, criteria, factory, device, measure_residual)
     return _with_grad(loop.drive(start))
-
-
-def _nothing_heard(song: Song, region: Region | None) -> str:
-    """Why a run hears nothing in the song or its ``region``: it is silent, or its channels
-    cancel out in the mono mix the separator hears (one is the other upside down)."""
-    what = "the song" if region is None else "the chosen part of the song"
-    part = song.data
-    if region is not None:
-        part = part[round(region.start * song.rate) : round(region.end * song.rate)]
-    if np.any(part):
-        return (f"{what} is silent once its channels are mixed to mono, which is what the "
-                "separator hears: they cancel out (one is the other with its polarity "
-                "inverted); invert the polarity of one channel first")  # fmt: skip
-    if region is None:
-        return "the song is silent: there is nothing to separate"
-    return "the chosen part of the song is silent; choose another region"
 
 
 def run_to_end(

@@ -220,9 +220,10 @@ def check_part(part: JobPart, song: Song, store: ModelStore, cache: ModelCache) 
     from tagbox_gui.core.audio.song import example_clip
     from tagbox_gui.core.separation import engine
     from tagbox_gui.core.separation.loading import build_criteria, create_backend_factory
+    from tagbox_gui.core.separation.validation import validate
 
     config = part.config
-    engine.validate(config, song)
+    validate(config, song)
     device = engine.resolve_device(config.device)
     clip = example_clip(config.example, song) if config.example is not None else None
     if clip is not None or not config.steps:  # refuses an example the backend cannot use,
