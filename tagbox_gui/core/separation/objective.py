@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from tagbox_gui.core.dsp.spectral import istft, resample, stft
 from tagbox_gui.core.nets.taggers import TAGGER_RATE, Tagger
 from tagbox_gui.core.separation.backends.base import Backend
-from tagbox_gui.core.separation.tags import HeardTargets, TagTargets
+from tagbox_gui.core.separation.targets import HeardTargets, TagTargets
 from tagbox_gui.core.types import ANALYSIS_RATE, Mode
 
 FREE_KEY = "free"
