@@ -10,7 +10,8 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import QMainWindow, QMessageBox
 
-from tagbox_gui.core.store.models import JUKEBOX, REGISTRY, ModelStore
+from tagbox_gui.core.store.models import ModelStore
+from tagbox_gui.core.store.registry import JUKEBOX, REGISTRY
 from tagbox_gui.gui.widgets.models_dialog import ModelsDialog
 
 FIRST_TAGGER, SECOND_TAGGER = "fcn/mtat", "fcn/jamendo"  # the taggers of a query by example

@@ -43,15 +43,12 @@ from tagbox_gui.core.store.download import (
     copy_file,
     download,
 )
-from tagbox_gui.core.store.registry import JUKEBOX, REGISTRY, ModelInfo, check_licence, model_info
+from tagbox_gui.core.store.registry import JUKEBOX, REGISTRY, check_licence, model_info
 from tagbox_gui.core.types import TaggerSpec
 
 __all__ = [
     "ENV_BASE_URL",
     "ENV_MODEL_DIR",
-    "JUKEBOX",  # the registry's, for the GUI's imports
-    "REGISTRY",  # the registry's, for the GUI's imports
-    "ModelInfo",  # the registry's, for the GUI's imports
     "ModelStore",
     "Status",
     "Verification",

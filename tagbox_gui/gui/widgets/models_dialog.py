@@ -33,7 +33,8 @@ from superqt.utils import GeneratorWorker, create_worker
 
 from tagbox_gui.core.errors import UserError
 from tagbox_gui.core.store.download import DownloadCancelled
-from tagbox_gui.core.store.models import REGISTRY, ModelInfo, ModelStore
+from tagbox_gui.core.store.models import ModelStore
+from tagbox_gui.core.store.registry import REGISTRY, ModelInfo
 
 STATUS_TEXT = {
     "missing": "missing",
