@@ -41,6 +41,14 @@ def _job(qtbot, window: MainWindow, *words: str) -> None:
     assert window.run_view.job_active
 
 
+def _run_on_the_region(qtbot, window, song_path) -> None:
+    """A Piano run of 3 steps on 10-20 s of the song, a preview at each step."""
+    open_song(qtbot, window, song_path)
+    window.song_panel.set_region(Region(10.0, 20.0))
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window, steps=3, preview_every=1)
+
+
 def test_the_playhead_of_a_job_after_a_run_of_a_region_is_in_the_song(qtbot, window, song_path):
     open_song(qtbot, window, song_path)
     window.song_panel.set_region(Region(5.0, 10.0))
@@ -92,11 +100,8 @@ def test_the_transport_reads_a_regions_moment_as_the_playhead_does(
 ) -> None:
     """Playing a run of the region 10-20 s, the slider and the time are in seconds of the
     song, as the playhead on the waveform and the spectrogram: 13 s reads 0:13.0 in both."""
-    open_song(qtbot, window, song_path)
+    _run_on_the_region(qtbot, window, song_path)
     transport, waveform = window.audition.transport, window.song_panel.waveform
-    window.song_panel.set_region(Region(10.0, 20.0))
-    window.tag_panel.apply_preset("Piano")
-    run_to_end(qtbot, window, steps=3, preview_every=1)
     assert (transport.slider.minimum(), transport.slider.maximum()) == (10_000, 20_000)
     transport.seek(13.0)
     assert transport.player.position == pytest.approx(3.0)
@@ -117,11 +122,8 @@ def test_the_transport_reads_a_regions_moment_as_the_playhead_does(
 def test_a_click_outside_a_runs_region_plays_the_song_there(qtbot, window, song_path) -> None:
     """The run's audio covers only its region: a click outside it plays the song's mix from
     there, and says so; new previews leave it playing; a click inside brings the run back."""
-    open_song(qtbot, window, song_path)
+    _run_on_the_region(qtbot, window, song_path)
     transport, song_panel = window.audition.transport, window.song_panel
-    song_panel.set_region(Region(10.0, 20.0))
-    window.tag_panel.apply_preset("Piano")
-    run_to_end(qtbot, window, steps=3, preview_every=1)
     transport.loop_button.setChecked(True)
     transport.seek(13.0)
     transport.toggle()
@@ -148,12 +150,9 @@ def test_a_click_outside_a_runs_region_plays_the_song_there(qtbot, window, song_
 def test_back_inside_a_runs_region_the_chosen_source_plays_again(qtbot, window, song_path):
     """Listening to the separated, a click outside the region plays the song's mix (the
     separated and the residual say why they are off); back inside, the separated again."""
-    open_song(qtbot, window, song_path)
+    _run_on_the_region(qtbot, window, song_path)
     transport, song_panel = window.audition.transport, window.song_panel
     buttons = transport.source_buttons
-    song_panel.set_region(Region(10.0, 20.0))
-    window.tag_panel.apply_preset("Piano")
-    run_to_end(qtbot, window, steps=3, preview_every=1)
     buttons["separated"].click()
     song_panel.seek_requested.emit(25.0)  # outside the region: the song's mix
     assert transport.player.source == "mix" and buttons["mix"].isChecked()
@@ -175,12 +174,9 @@ def test_the_slider_and_the_keys_into_a_runs_region_bring_the_run_back(
     """The song's mix playing outside the region (a click there), a move of the position
     into the region by the slider, Home (to the loop's start) or comma / period plays the
     run's audio there, as a click inside it does."""
-    open_song(qtbot, window, song_path)
+    _run_on_the_region(qtbot, window, song_path)
     transport, song_panel = window.audition.transport, window.song_panel
     player, button = transport.player, transport.play_button
-    song_panel.set_region(Region(10.0, 20.0))
-    window.tag_panel.apply_preset("Piano")
-    run_to_end(qtbot, window, steps=3, preview_every=1)
     run_audio = ("mix", "separated", "residual")
     song_panel.seek_requested.emit(25.0)  # outside the region: the song's mix
     assert player.sources == ("mix",)
@@ -207,12 +203,9 @@ def test_the_slider_and_the_keys_into_a_runs_region_bring_the_run_back(
 def test_loop_turned_on_outside_a_runs_region_loops_the_runs_audio(qtbot, window, song_path):
     """Loop on while the song's mix plays outside the region jumps into the region: there
     the run's audio plays, looping, not the song's mix of it with the separated off."""
-    open_song(qtbot, window, song_path)
+    _run_on_the_region(qtbot, window, song_path)
     transport, song_panel = window.audition.transport, window.song_panel
     player = transport.player
-    song_panel.set_region(Region(10.0, 20.0))
-    window.tag_panel.apply_preset("Piano")
-    run_to_end(qtbot, window, steps=3, preview_every=1)
     song_panel.seek_requested.emit(25.0)  # outside the region: the song's mix
     transport.loop_button.setChecked(True)
     assert player.sources == ("mix", "separated", "residual") and transport.start == 10.0
@@ -225,12 +218,9 @@ def test_the_songs_mix_played_into_the_loop_gives_way_to_the_runs_audio(
 ) -> None:
     """Looping, a click before the region plays the song's mix there; played on into the
     loop, the run's audio takes over, rather than the song's mix of the region looping."""
-    open_song(qtbot, window, song_path)
+    _run_on_the_region(qtbot, window, song_path)
     transport, song_panel = window.audition.transport, window.song_panel
     player = transport.player
-    song_panel.set_region(Region(10.0, 20.0))
-    window.tag_panel.apply_preset("Piano")
-    run_to_end(qtbot, window, steps=3, preview_every=1)
     transport.loop_button.setChecked(True)
     song_panel.seek_requested.emit(8.0)  # before the region: the song's mix
     transport.toggle()
