@@ -107,7 +107,8 @@ def check_set(
     example_seconds: float | None = None,
 ) -> None:
     """A clear error for a folder that is not a complete set, sources (``--sources``,
-    ``--by-example``) none of its songs has, a ``--score-from`` that every song ends
+    ``--by-example``) none of its songs has, a ``--by-example`` source left out of
+    ``--sources``, a ``--score-from`` that every song ends
     before (nothing would be scored) or an ``--example-seconds`` longer than every song."""
     from tagbox_gui.core.evaluation import scoring
 
@@ -120,6 +121,10 @@ def check_set(
         if unknown:
             raise ConfigError(f"{option}: no song of '{set_dir}' has a source '{unknown[0]}'; its "
                               f"sources are {', '.join(known)}")  # fmt: skip
+    unused = [name for name in by_example if sources and name not in sources]
+    if unused:
+        raise ConfigError(f"--by-example: {unused[0]} is not evaluated; name it in --sources "
+                          "too")  # fmt: skip
     scoring.check_set(set_dir, score_from, example_seconds)  # each file's header is read once
 
 

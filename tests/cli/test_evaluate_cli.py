@@ -502,6 +502,19 @@ def test_by_example_names_sources_of_the_set(
     assert not (tmp_path / "est").exists()
 
 
+def test_by_example_outside_sources_is_an_error(
+    tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A source of the set named in --by-example but not in --sources was never separated,
+    without a word."""
+    args = ["evaluate", str(tiny_set), "-o", str(tmp_path / "est"), "--sources", "drums",
+            "--by-example", "bass", "--example-seconds", "1",
+            "--model-dir", str(model_dir)]  # fmt: skip
+    assert main(args) == 2
+    assert "--by-example: bass is not evaluated; name it in --sources" in capsys.readouterr().err
+    assert not (tmp_path / "est").exists()
+
+
 @pytest.mark.parametrize(
     ("backend", "asking"),
     [("light", ["--example-seconds", "1"]), ("jukebox", ["--by-example", "drums"])],
