@@ -191,9 +191,13 @@ class Pair:
     estimate: Path  # EST/<song>/<source>.wav, the stem that is scored
     config: RunConfig  # the run that separates it
     store: ModelStore  # where the run's model files are (``--model-dir``)
-    supported: bool = True  # False: nothing can ask for this source (``why_not`` says why)
     looks_again: bool = False  # its single run is looked at again beside its helpers, as alone
-    why_not: str = ""  # why it is not supported (no tag, no prototype, no example clip)
+    why_not: str = ""  # why nothing can ask for this source (no tag, no prototype, no clip)
+
+    @property
+    def supported(self) -> bool:
+        """Whether anything can ask for this source (``why_not`` is empty)."""
+        return not self.why_not
 
     @property
     def key(self) -> str:
@@ -282,8 +286,8 @@ def plan_pairs(
                 if supported and pair_config.example is not None:
                     pair_config, why_not = _where_it_plays(pair_config, stem, asked[0])
                 estimate = est_dir / song / f"{source}.wav"
-                pairs.append(Pair(song, source, estimate, pair_config, store, not why_not,
-                                  plan.looks_again, why_not))  # fmt: skip
+                pairs.append(Pair(song, source, estimate, pair_config, store, plan.looks_again,
+                                  why_not))  # fmt: skip
     return pairs
 
 
