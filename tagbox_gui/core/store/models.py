@@ -53,6 +53,7 @@ __all__ = [
     "Status",
     "Verification",
     "default_root",
+    "file_sha256",
     "is_torch_checkpoint",
 ]
 
@@ -151,10 +152,8 @@ class ModelStore:
         """The sha256 of the model's file in this store, whatever the registry says it should
         be; None when the file is not there or cannot be read. A file is read once per path,
         size and modification time (so a file replaced in place is read again)."""
-        target = self.location(name)
         try:
-            stat = target.stat()
-            return _file_sha256(str(target), stat.st_size, stat.st_mtime_ns)
+            return file_sha256(self.location(name))
         except OSError:
             return None
 
@@ -281,6 +280,13 @@ def _a_checkpoint(path: Path) -> str | None:
     if is_torch_checkpoint(path):
         return None
     return "what it sent is not a PyTorch checkpoint (an error or sign-in page?)"
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of the file at ``path``, read once per path, size and modification time (so
+    a file replaced in place is read again); OSError when it cannot be read."""
+    stat = path.stat()
+    return _file_sha256(str(path), stat.st_size, stat.st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=32)

@@ -18,7 +18,6 @@ deviations, stays at most ``trust_radius``.
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from tagbox_gui.core.nets.separator import (
 )
 from tagbox_gui.core.separation.backends.base import Backend
 from tagbox_gui.core.separation.tags import did_you_mean, find_preset
+from tagbox_gui.core.store.models import file_sha256
 from tagbox_gui.core.types import ANALYSIS_RATE
 
 if TYPE_CHECKING:
@@ -94,18 +94,9 @@ def weights_in_use() -> str:
     if not other:
         return WEIGHTS_SHA256
     try:
-        stat = Path(other).stat()
-        return _sha256_of(other, stat.st_size, stat.st_mtime_ns)
+        return file_sha256(Path(other))
     except OSError:
         return f"unreadable: {other}"
-
-
-@functools.lru_cache(maxsize=8)
-def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
-    """The sha256 of the file at ``path`` (``size`` and ``mtime_ns`` key the cache)."""
-    from tagbox_gui.core.nets.separator import sha256_of
-
-    return sha256_of(Path(path))
 
 
 def load_shipped(cache: ModelCache) -> tuple[QuerySeparator, dict[str, torch.Tensor]]:
