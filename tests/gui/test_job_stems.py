@@ -12,7 +12,7 @@ from tagbox_gui.core.audio.song import analysis_span
 from tagbox_gui.core.dsp.display import mask_image
 from tagbox_gui.gui.main_window import MainWindow
 from tests.gui.fake_engine import fake_run
-from tests.gui.window_helpers import make_window, open_song
+from tests.gui.window_helpers import make_window, open_song, song_window
 
 STEPS = {("drums",): 2, ("piano",): 6}  # the fake engine's mask is its best step / 100
 
@@ -60,9 +60,7 @@ def test_quitting_during_a_job_says_which_stems_would_be_lost(
 
     from tagbox_gui.gui import main_window
 
-    window = make_window(qtbot, model_dir, settings, backend="light")
-    open_song(qtbot, window, song_path)
-    window.settings_panel.steps.setValue(2)
+    window = song_window(qtbot, model_dir, settings, song_path, 2, backend="light")
     gate = threading.Event()
 
     def engine_run(config, song, store, cache):  # the piano waits until the question is asked

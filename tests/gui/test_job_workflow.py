@@ -10,7 +10,7 @@ import pytest
 from tagbox_gui.core.audio.song import analysis_span
 from tagbox_gui.gui.main_window import MainWindow
 from tests.gui.fake_engine import fake_run
-from tests.gui.window_helpers import make_window, open_song
+from tests.gui.window_helpers import make_window, open_song, song_window
 
 
 def _start_job(qtbot, window: MainWindow, *words: str, signal: str = "run_finished"):
@@ -32,9 +32,7 @@ def test_a_part_that_fails_keeps_the_instruments_that_finished(
 
     shown: list[tuple] = []
     monkeypatch.setattr(job_view, "show_error", lambda *args, **kw: shown.append(args))
-    window = make_window(qtbot, model_dir, settings, backend="light")
-    open_song(qtbot, window, song_path)
-    window.settings_panel.steps.setValue(3)
+    window = song_window(qtbot, model_dir, settings, song_path, 3, backend="light")
 
     def engine_run(config, song, store, cache):  # piano runs out of memory at its 2nd step
         fail_at = 2 if config.tags == ("piano",) else None
@@ -231,9 +229,7 @@ def test_a_job_that_ends_with_no_stem_plays_the_song_not_the_last_jobs_stem(
     from tagbox_gui.gui import job_view
 
     monkeypatch.setattr(job_view, "show_error", lambda *args, **kw: None)
-    window = make_window(qtbot, model_dir, settings, backend="light")
-    open_song(qtbot, window, song_path)
-    window.settings_panel.steps.setValue(2)
+    window = song_window(qtbot, model_dir, settings, song_path, 2, backend="light")
     transport = window.audition.transport
     with qtbot.waitSignal(window.run_view.jobs.stem_loaded, timeout=20_000):
         _start_job(qtbot, window, "drums", "piano")
@@ -265,9 +261,7 @@ def test_closing_during_a_job_goes_at_once_and_waits_for_the_part_out_of_sight(
 ) -> None:
     import time
 
-    window = make_window(qtbot, model_dir, settings, backend="light")
-    open_song(qtbot, window, song_path)
-    window.settings_panel.steps.setValue(2)
+    window = song_window(qtbot, model_dir, settings, song_path, 2, backend="light")
     busy = threading.Event()
 
     def engine_run(config, song, store, cache):  # a part that takes a while to end

@@ -18,7 +18,13 @@ from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.settings import AppSettings
 from tagbox_gui.gui.widgets.export_dialog import ExportDialog
 from tests.gui.fake_engine import fake_player
-from tests.gui.window_helpers import add_example, export_and_wait, make_window, open_song
+from tests.gui.window_helpers import (
+    add_example,
+    export_and_wait,
+    make_window,
+    open_song,
+    song_window,
+)
 
 
 @pytest.fixture
@@ -364,9 +370,7 @@ def test_a_stem_that_cannot_be_heard_against_the_song_says_so(
     on under the new one's name."""
     from tagbox_gui.gui import job_view
 
-    window = make_window(qtbot, model_dir, settings, backend="light")
-    open_song(qtbot, window, song_path)
-    window.settings_panel.steps.setValue(2)
+    window = song_window(qtbot, model_dir, settings, song_path, 2, backend="light")
     with qtbot.waitSignal(window.run_view.jobs.stem_loaded, timeout=20_000):
         _job(qtbot, window, "drums", "piano")
     read = job_view.sf.read
@@ -388,9 +392,7 @@ def test_a_stem_selected_after_its_files_went_says_it_cannot_play(
 ) -> None:
     import shutil
 
-    window = make_window(qtbot, model_dir, settings, backend="light")
-    open_song(qtbot, window, song_path)
-    window.settings_panel.steps.setValue(2)
+    window = song_window(qtbot, model_dir, settings, song_path, 2, backend="light")
     with qtbot.waitSignal(window.run_view.jobs.stem_loaded, timeout=20_000):
         _job(qtbot, window, "drums", "piano")
     folder = window.stems.stem_files()[0].parent.parent  # the session's temporary folder

@@ -68,13 +68,20 @@ def add_example(window: MainWindow, name: str) -> None:
     window.picker.add_example_button.click()
 
 
+def song_window(
+    qtbot, model_dir: Path, settings: AppSettings, song_path: Path, steps: int, **engine
+) -> MainWindow:
+    """A window (:func:`make_window`) with ``song_path`` open and ``steps`` steps set."""
+    window = make_window(qtbot, model_dir, settings, **engine)
+    open_song(qtbot, window, song_path)
+    window.settings_panel.steps.setValue(steps)
+    return window
+
+
 def piano_run_window(
     qtbot, model_dir: Path, settings: AppSettings, song_path: Path, steps: int, **engine
 ) -> MainWindow:
-    """A window (:func:`make_window`) with ``song_path`` open, Piano wanted and ``steps``
-    steps set: ready to start a run that lasts."""
-    window = make_window(qtbot, model_dir, settings, **engine)
-    open_song(qtbot, window, song_path)
+    """A :func:`song_window` with Piano wanted: ready to start a run that lasts."""
+    window = song_window(qtbot, model_dir, settings, song_path, steps, **engine)
     window.tag_panel.apply_preset("Piano")
-    window.settings_panel.steps.setValue(steps)
     return window
