@@ -219,13 +219,22 @@ class MainWindow(WindowMenus):
             panel.set_settings(type(current)(**{**current.__dict__, "taggers": tuple(present[:1])}))
 
     # ----- song ------------------------------------------------------------------------
-    def open_song(self, path: str | Path) -> int:
+    def open_song(self, path: str | Path) -> int | None:
         """Start loading a song in the background and return at once (the request's token).
 
         ``song_loaded`` fires when it is shown; a dialog says why when it cannot be read. A
-        later call supersedes one still loading (its result is dropped).
+        later call supersedes one still loading (its result is dropped). When the new song
+        would stop a run or replace stems that never left the app, the musician is asked
+        first; None when they keep what they have.
         """
-        self.statusBar().showMessage(f"Opening {Path(path).name}…")
+        name = Path(path).name
+        if self.controller.state is not RunState.IDLE:
+            question = f"A run is going on: opening {name} stops it and drops what it made."
+        else:
+            question = self._losing_stems(f"opening {name} replaces")
+        if question and not self.confirm_discard(f"{question}\n\nOpen {name} anyway?"):
+            return None
+        self.statusBar().showMessage(f"Opening {name}…")
         return self.loader.load(path)
 
     @Slot(bool)
@@ -285,6 +294,24 @@ class MainWindow(WindowMenus):
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
         return box
+
+    def _losing_stems(self, doing: str) -> str:
+        """The sentence saying which stems shown ``doing`` loses ("quitting loses"), or "" when
+        a drag or an export took every one of them out of the app."""
+        names = self.stems.unkept_stems()
+        if not names:
+            return ""
+        more = len(names) - 3
+        listed = ", ".join(names[:3]) + (f" and {more} more" if more > 0 else "")
+        return (f"{'This stem was' if len(names) == 1 else 'These stems were'} never exported "
+                f"or dragged out: {listed}; {doing} {'it' if len(names) == 1 else 'them'}.")  # fmt: skip
+
+    def confirm_discard(self, question: str) -> bool:
+        """Asked before quitting or opening a song loses stems or a run (tests replace it)."""
+        buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
+        answer = QMessageBox.question(self, APP_NAME, question, buttons,
+                                      QMessageBox.StandardButton.No)  # fmt: skip
+        return answer == QMessageBox.StandardButton.Yes
 
     def confirm_quit(self) -> bool:
         """Asked when the window closes during a run or job (tests replace it)."""
@@ -347,7 +374,13 @@ class MainWindow(WindowMenus):
         return {"views": self.views, "plots": self.live, "song": self.song_panel.views}
 
     def closeEvent(self, event: QCloseEvent) -> None:  # Qt override
-        if self.controller.state is not RunState.IDLE and not self.confirm_quit():
+        if self.controller.state is not RunState.IDLE:
+            if not self.confirm_quit():
+                event.ignore()
+                return
+        elif (losing := self._losing_stems("quitting loses")) and not self.confirm_discard(
+            f"{losing}\n\nQuit anyway?"
+        ):
             event.ignore()
             return
         self.save_layout()  # as it is on screen

@@ -41,8 +41,8 @@ class WindowMenus(ScreenFit):
     run_view: RunView
     settings_view: SettingsView
 
-    def open_song(self, path: str | Path) -> int:
-        """Open the song at ``path`` (File ▸ Open… and Open recent)."""
+    def open_song(self, path: str | Path) -> int | None:
+        """Open the song at ``path`` (File ▸ Open… and Open recent); None when declined."""
         raise NotImplementedError
 
     @Slot()

@@ -52,7 +52,7 @@ class StemExport(QObject):
         self.run_view = run_view
         self.controls: list[QPushButton | QAction] = []
         self._available = False
-        self._pending: tuple[Future[list[Path]], Path, ExportFormat, str] | None = None
+        self._pending: tuple[Future[list[Path]], Path, ExportFormat, str, int] | None = None
         self._written.connect(self._on_written)
         self._licence = QLabel(JUKEBOX_LICENCE, wordWrap=True, visible=False)
         self._licence.setStyleSheet("color: #d08a2a;")
@@ -148,7 +148,7 @@ class StemExport(QObject):
             return None
         write = self.w.stems.writing(folder, fmt, template, overwrite=bool(existing))
         future = _WRITER.submit(write)
-        self._pending = (future, folder, fmt, template)
+        self._pending = (future, folder, fmt, template, self.w.stems.result_id)
         self._show_state()
         self.w.statusBar().showMessage(f"Exporting the stems to {folder}…")
         future.add_done_callback(self._written.emit)  # from the worker: queued to this thread
@@ -175,7 +175,7 @@ class StemExport(QObject):
     def _on_written(self, future: Future[list[Path]]) -> None:
         if self._pending is None or self._pending[0] is not future:
             return
-        _, folder, fmt, template = self._pending
+        _, folder, fmt, template, result_id = self._pending
         self._pending = None
         self._show_state()
         try:
@@ -188,6 +188,7 @@ class StemExport(QObject):
         self.w.settings.set_text("paths/export", str(folder))
         self.w.settings.set_text("export/format", fmt.value)
         self.w.settings.set_text("export/template", template)
+        self.w.stems.mark_exported(result_id)  # quitting no longer asks about them
         self.w.statusBar().showMessage(f"Exported {len(paths)} stems to {folder}")
         self.finished.emit(paths)
 

@@ -16,6 +16,13 @@ from tests.gui.fake_engine import write_song
 from tests.gui.window_helpers import make_window
 
 
+@pytest.fixture(autouse=True)
+def _keep_no_stems(monkeypatch) -> None:
+    """A window closed at a test's end, or opening another song, does not stop to ask about
+    stems that never left it (tests of that question give the window their own answer)."""
+    monkeypatch.setattr(MainWindow, "confirm_discard", lambda self, question: True)
+
+
 @pytest.fixture
 def song_path(tmp_path: Path) -> Path:
     return write_song(tmp_path / "My Song.wav", seconds=30.0, rate=48_000, channels=2)

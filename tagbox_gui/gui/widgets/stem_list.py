@@ -12,6 +12,9 @@ replaced or the app quits (:meth:`StemListView.remove_files`), so that runs and 
 songs do not fill the temporary folder with stems nobody took.
 Export all… writes the same stems into a folder the musician chooses, in the format and with
 the names they choose (:meth:`StemListView.writing`, ``gui/stem_export.py``).
+The list remembers which of the stems shown left the app, by a drag or an export, so that the
+window can ask before quitting or opening another song loses the others
+(:meth:`StemListView.unkept_stems`).
 """
 
 from __future__ import annotations
@@ -87,6 +90,7 @@ class StemListView(QListWidget):
         self._write_ahead: Callable[[], bool] | None = None
         self.backend_name: str | None = None  # the backend that made the stems shown
         self._carried: set[Path] = set()  # result folders a drag carried files out of
+        self._kept: set[int] = set()  # rows of the stems shown that a drag or an export took
 
     def set_before_export(self, hook: Callable[[], bool] | None) -> None:
         """Call ``hook`` before each drag; False refuses the drag (no file is written)."""
@@ -165,6 +169,7 @@ class StemListView(QListWidget):
         self._paths, self._pending = None, None
         self.backend_name = backend_name
         self._serial += 1
+        self._kept = set()
         self.clear()
         for index, (name, hint) in enumerate(zip(titles, hints, strict=True)):
             item = QListWidgetItem(name)
@@ -178,7 +183,26 @@ class StemListView(QListWidget):
         self._song = self._writer = self._names = self.backend_name = None
         self._paths, self._pending = None, None
         self._serial += 1
+        self._kept = set()
         self.clear()
+
+    @property
+    def result_id(self) -> int:
+        """Which result is shown: it changes whenever the stems shown are replaced."""
+        return self._serial
+
+    def mark_exported(self, result_id: int) -> None:
+        """Every stem of result ``result_id`` was written where the musician chose (nothing
+        changes when another result is shown by now)."""
+        if result_id == self._serial:
+            self._kept = set(range(self.count()))
+
+    def unkept_stems(self) -> list[str]:
+        """The names of the stems shown that neither a drag nor an export took out of the
+        app: they are lost when the app quits or the result is replaced."""
+        if self._song is None:
+            return []
+        return [self.item(row).text() for row in range(self.count()) if row not in self._kept]
 
     def prepare(self, needed: bool = False) -> Future[list[Path]] | None:
         """Start writing the stems in a worker thread, so that a later drag starts at once.
@@ -244,6 +268,7 @@ class StemListView(QListWidget):
         self._carried.add(paths[0].parent)  # kept: the DAW may refer to them
         mime = QMimeData()
         rows = sorted({item.data(STEM_ROLE) for item in items})
+        self._kept.update(rows)
         mime.setUrls([QUrl.fromLocalFile(str(paths[row])) for row in rows])
         return mime
 

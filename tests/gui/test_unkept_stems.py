@@ -1,0 +1,123 @@
+"""Quitting, or opening another song, asks first when stems that never left the app (by a
+drag or an export) would be lost, or when a run would be stopped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QMessageBox
+
+from tagbox_gui.core.audio.files import ExportFormat
+from tagbox_gui.gui.main_window import MainWindow
+from tests.gui.fake_engine import write_song
+from tests.gui.window_helpers import export_and_wait, open_song, piano_run_window, run_to_end
+
+STEMS = ["My Song - piano", "My Song - no piano"]
+ASK = MainWindow.confirm_discard  # the real question, before conftest's answer replaces it
+
+
+@pytest.fixture
+def separated(qtbot, window: MainWindow, song_path: Path) -> MainWindow:
+    """The window with the piano separated out of a song: two stems, neither taken yet."""
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window)
+    return window
+
+
+def _answer(window: MainWindow, answer: bool) -> list[str]:
+    asked: list[str] = []
+    window.confirm_discard = lambda question: asked.append(question) or answer
+    return asked
+
+
+def test_quitting_with_stems_never_taken_asks_and_no_keeps_the_window(
+    separated: MainWindow,
+) -> None:
+    window = separated
+    asked = _answer(window, False)
+    assert not window.close()
+    assert window.isVisible() and window.stems.count() == 2
+    assert len(asked) == 1
+    assert all(name in asked[0] for name in STEMS) and "quitting loses them" in asked[0]
+
+    asked = _answer(window, True)
+    assert window.close() and len(asked) == 1
+
+
+def test_a_dragged_stem_is_kept_and_the_question_names_only_the_other(
+    separated: MainWindow,
+) -> None:
+    window = separated
+    window.stems.make_mime_data([window.stems.item(0)])  # the separated stem, dragged out
+    assert window.stems.unkept_stems() == ["My Song - no piano"]
+    asked = _answer(window, True)
+    assert window.close()
+    assert len(asked) == 1 and "My Song - no piano" in asked[0]
+    assert "My Song - piano;" not in asked[0] and "quitting loses it" in asked[0]
+
+
+def test_after_export_all_quitting_asks_nothing(
+    qtbot, separated: MainWindow, tmp_path: Path
+) -> None:
+    window = separated
+    assert export_and_wait(qtbot, window, tmp_path / "out", ExportFormat.WAV16) is not None
+    asked = _answer(window, False)
+    assert window.close() and asked == []
+
+
+def test_an_export_of_replaced_stems_does_not_count_for_the_new_ones(
+    qtbot, separated: MainWindow, tmp_path: Path
+) -> None:
+    window = separated
+    old = window.stems.result_id
+    run_to_end(qtbot, window)  # new stems replace those that are exported below
+    window.stems.mark_exported(old)
+    assert window.stems.unkept_stems() == STEMS
+
+
+def test_opening_another_song_asks_before_replacing_the_stems(
+    qtbot, separated: MainWindow, tmp_path: Path
+) -> None:
+    window = separated
+    other = write_song(tmp_path / "Other.wav", seconds=5.0)
+    asked = _answer(window, False)
+    assert window.open_song(other) is None
+    assert not window.loader.busy and window.song.name == "My Song"
+    assert window.stems.count() == 2
+    assert len(asked) == 1 and "opening Other.wav replaces them" in asked[0]
+
+    _answer(window, True)
+    open_song(qtbot, window, other)
+    assert window.song.name == "Other" and window.stems.unkept_stems() == []
+
+
+def test_opening_a_song_during_a_run_asks_before_stopping_it(
+    qtbot, model_dir, settings, song_path: Path, tmp_path: Path
+) -> None:
+    window = piano_run_window(qtbot, model_dir, settings, song_path, 100_000, delay=0.01)
+    window.run_view.start()
+    qtbot.waitUntil(lambda: window.live.loss.count >= 2, timeout=3000)
+    asked = _answer(window, False)
+    assert window.open_song(write_song(tmp_path / "Other.wav", seconds=5.0)) is None
+    assert len(asked) == 1 and "A run is going on" in asked[0]
+    count = window.live.loss.count
+    qtbot.waitUntil(lambda: window.live.loss.count > count, timeout=3000)  # still running
+    window.confirm_quit = lambda: True
+    assert window.close()
+
+
+def test_the_question_is_a_yes_no_box_whose_default_is_no(
+    separated: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple] = []
+
+    def question(parent, title, text, buttons, default):
+        seen.append((text, default))
+        return QMessageBox.StandardButton.No
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    window = separated
+    assert ASK(window, "Quit anyway?") is False
+    assert seen == [("Quit anyway?", QMessageBox.StandardButton.No)]
