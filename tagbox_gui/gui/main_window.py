@@ -231,7 +231,7 @@ class MainWindow(WindowMenus):
         if self.controller.state is not RunState.IDLE:
             question = f"A run is going on: opening {name} stops it and drops what it made."
         else:
-            question = self._losing_stems(f"opening {name} replaces")
+            question = self.stems.losing(f"opening {name} replaces")
         if question and not self.confirm_discard(f"{question}\n\nOpen {name} anyway?"):
             return None
         self.statusBar().showMessage(f"Opening {name}…")
@@ -294,17 +294,6 @@ class MainWindow(WindowMenus):
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
         return box
-
-    def _losing_stems(self, doing: str) -> str:
-        """The sentence saying which stems shown ``doing`` loses ("quitting loses"), or "" when
-        a drag or an export took every one of them out of the app."""
-        names = self.stems.unkept_stems()
-        if not names:
-            return ""
-        more = len(names) - 3
-        listed = ", ".join(names[:3]) + (f" and {more} more" if more > 0 else "")
-        return (f"{'This stem was' if len(names) == 1 else 'These stems were'} never exported "
-                f"or dragged out: {listed}; {doing} {'it' if len(names) == 1 else 'them'}.")  # fmt: skip
 
     def confirm_discard(self, question: str) -> bool:
         """Asked before quitting or opening a song loses stems or a run (tests replace it)."""
@@ -378,7 +367,7 @@ class MainWindow(WindowMenus):
             if not self.confirm_quit():
                 event.ignore()
                 return
-        elif (losing := self._losing_stems("quitting loses")) and not self.confirm_discard(
+        elif (losing := self.stems.losing("quitting loses")) and not self.confirm_discard(
             f"{losing}\n\nQuit anyway?"
         ):
             event.ignore()

@@ -204,6 +204,17 @@ class StemListView(QListWidget):
             return []
         return [self.item(row).text() for row in range(self.count()) if row not in self._kept]
 
+    def losing(self, doing: str) -> str:
+        """The sentence saying which stems ``doing`` loses (e.g. "quitting loses"), or "" when
+        a drag or an export took every one of them out of the app."""
+        names = self.unkept_stems()
+        if not names:
+            return ""
+        one, more = len(names) == 1, len(names) - 3
+        listed = ", ".join(names[:3]) + (f" and {more} more" if more > 0 else "")
+        return (f"{'This stem was' if one else 'These stems were'} never exported or dragged "
+                f"out: {listed}; {doing} {'it' if one else 'them'}.")  # fmt: skip
+
     def prepare(self, needed: bool = False) -> Future[list[Path]] | None:
         """Start writing the stems in a worker thread, so that a later drag starts at once.
 
