@@ -13,7 +13,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.settings import AppSettings
 from tests.gui.fake_engine import write_song
-from tests.gui.window_helpers import make_window
+from tests.gui.window_helpers import make_window, open_song, run_to_end
 
 
 @pytest.fixture(autouse=True)
@@ -38,3 +38,13 @@ def window(qtbot, model_dir, settings) -> MainWindow:
     w = make_window(qtbot, model_dir, settings)
     yield w
     w.controller.shutdown(5000)
+
+
+@pytest.fixture
+def separated(qtbot, window: MainWindow, song_path: Path) -> MainWindow:
+    """The window with a song and the piano separated out of it: two stems, neither dragged
+    out nor exported yet."""
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window)
+    return window

@@ -18,15 +18,6 @@ from tests.gui.window_helpers import export_and_wait, open_song, run_to_end
 STEMS = ["My Song - no piano.wav", "My Song - piano.wav"]
 
 
-@pytest.fixture
-def separated(qtbot, window: MainWindow, song_path: Path) -> MainWindow:
-    """The window with a song and the piano separated out of it (two stems to export)."""
-    open_song(qtbot, window, song_path)
-    window.tag_panel.apply_preset("Piano")
-    run_to_end(qtbot, window)
-    return window
-
-
 def _old_stems(folder: Path) -> dict[str, bytes]:
     folder.mkdir()
     for name in STEMS:
@@ -173,7 +164,7 @@ def test_export_all_gives_the_dialog_the_songs_peak(qtbot, model_dir, settings, 
     import soundfile as sf
 
     from tagbox_gui.gui.widgets.export_dialog import ExportDialog
-    from tests.gui.window_helpers import make_window, open_song, run_to_end
+    from tests.gui.window_helpers import make_window
 
     song = tmp_path / "loud.wav"
     t = np.arange(48_000 * 3) / 48_000

@@ -17,15 +17,6 @@ STEMS = ["My Song - piano", "My Song - no piano"]
 ASK = MainWindow.confirm_discard  # the real question, before conftest's answer replaces it
 
 
-@pytest.fixture
-def separated(qtbot, window: MainWindow, song_path: Path) -> MainWindow:
-    """The window with the piano separated out of a song: two stems, neither taken yet."""
-    open_song(qtbot, window, song_path)
-    window.tag_panel.apply_preset("Piano")
-    run_to_end(qtbot, window)
-    return window
-
-
 def _answer(window: MainWindow, answer: bool) -> list[str]:
     asked: list[str] = []
     window.confirm_discard = lambda question: asked.append(question) or answer
