@@ -15,6 +15,7 @@ import torch
 from this_checkout import REPO
 
 from tagbox_gui.core.evaluation import scoring as evaluation
+from tagbox_gui.core.evaluation import sets
 from tagbox_gui.core.nets.taggers import load_tagger, vocabulary
 from tagbox_gui.core.separation.objective import Criterion
 from tagbox_gui.core.separation.tags import resolve_targets
@@ -26,8 +27,8 @@ SHARED = REPO.parent / "shared"
 def load_song(set_dir: Path, song: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The mixture and its true stems (float64 mono)."""
     mix, _ = evaluation.read_mono(set_dir / song / "mix.flac")
-    sources = dict(evaluation.list_set(set_dir))[song]
-    stems = {s: evaluation.read_mono(evaluation.stem_path(set_dir, song, s))[0] for s in sources}
+    sources = dict(sets.list_set(set_dir))[song]
+    stems = {s: evaluation.read_mono(sets.stem_path(set_dir, song, s))[0] for s in sources}
     return mix, stems
 
 

@@ -30,6 +30,7 @@ from light_components import auc, class_scores, component_probs, oracle_logits
 
 from tagbox_gui.core.dsp.spectral import istft, resample
 from tagbox_gui.core.evaluation import scoring as evaluation
+from tagbox_gui.core.evaluation import sets
 from tagbox_gui.core.nets.taggers import TAGGER_RATE
 from tagbox_gui.core.separation.backends import light
 from tagbox_gui.core.separation.objective import Criterion, Objective
@@ -121,7 +122,7 @@ def cmd_probe(args: argparse.Namespace) -> None:
 def cmd_gain(args: argparse.Namespace) -> None:
     """What attenuation alone scores: ``g * mix`` as every source's estimate."""
     set_dir = SHARED / "eval" / args.set
-    songs = [s for s, _ in evaluation.list_set(set_dir)] if args.songs == ["all"] else args.songs
+    songs = [s for s, _ in sets.list_set(set_dir)] if args.songs == ["all"] else args.songs
     for gain in args.gains:
         sd: dict[str, list[float]] = {}
         si: dict[str, list[float]] = {}

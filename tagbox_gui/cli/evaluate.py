@@ -110,11 +110,11 @@ def check_set(
     ``--by-example``) none of its songs has, a ``--by-example`` source left out of
     ``--sources``, a ``--score-from`` that every song ends
     before (nothing would be scored) or an ``--example-seconds`` longer than every song."""
-    from tagbox_gui.core.evaluation import scoring
+    from tagbox_gui.core.evaluation import sets
 
     if not set_dir.is_dir():
         raise ConfigError(f"'{set_dir}' is not a folder; give a set laid out like shared/eval/dev")
-    songs = scoring.list_set(set_dir)  # the names first: a typo is said before the lengths
+    songs = sets.list_set(set_dir)  # the names first: a typo is said before the lengths
     known = sorted({source for _, song_sources in songs for source in song_sources})
     for option, names in (("--sources", sources or ()), ("--by-example", by_example)):
         unknown = [name for name in names if name not in known]
@@ -125,7 +125,7 @@ def check_set(
     if unused:
         raise ConfigError(f"--by-example: {unused[0]} is not evaluated; name it in --sources "
                           "too")  # fmt: skip
-    scoring.check_set(set_dir, score_from, example_seconds)  # each file's header is read once
+    sets.check_set(set_dir, score_from, example_seconds)  # each file's header is read once
 
 
 def check_outputs(args: argparse.Namespace) -> None:
@@ -133,7 +133,7 @@ def check_outputs(args: argparse.Namespace) -> None:
     ``--json`` file must not stand where the estimates go: the folder, one above it, a song's
     folder in it or a file in one (a stem, an estimate), which the report would replace."""
     from tagbox_gui.core.audio.atomic import check_file, check_file_apart, check_folder
-    from tagbox_gui.core.evaluation.scoring import list_set
+    from tagbox_gui.core.evaluation.sets import list_set
 
     check_folder(args.output, "estimates folder")
     if args.json is None:
@@ -256,12 +256,12 @@ def _print_report(
     args: argparse.Namespace, config: RunConfig, plan: EvaluationPlan, run: EvaluationRun
 ) -> None:
     """The table of scores, with the gain-only baseline, the cost and what was left out."""
-    from tagbox_gui.core.evaluation import pairs, scoring
+    from tagbox_gui.core.evaluation import pairs, report, scoring
 
     sharing = _sharing(plan, config.backend)
     span = f", scored from {args.score_from:g} s" if args.score_from else ""
     print(f"SDRi (dB, BSS Eval v4, median over 1 s windows) of {args.output} ({sharing}{span})")
-    print(scoring.format_table(scoring.summarise(run.scores)))
+    print(report.format_table(report.summarise(run.scores)))
     print(f"gainSDRi: the SDRi of {scoring.GAIN_ONLY:g} x mix, a gain and no separation (its "
           "SI-SDRi is 0); only SI-SDRi measures separation")  # fmt: skip
     print(_cost_line(run))
@@ -286,7 +286,7 @@ def _write_report(
     args: argparse.Namespace, config: RunConfig, plan: EvaluationPlan, run: EvaluationRun
 ) -> None:
     """Every score, the settings and each separation's cost, as JSON in ``--json``."""
-    from tagbox_gui.core.evaluation import scoring
+    from tagbox_gui.core.evaluation import report
 
     extra = {"set": str(args.set_dir), "estimates": str(args.output),
              "config": {**config_record(config), "shared": plan.shared,
@@ -300,7 +300,7 @@ def _write_report(
              "unsupported": list(run.unsupported),
              "late_examples": run.late_examples,
              "timings": {k: vars(t) for k, t in run.timings.items()}}  # fmt: skip
-    scoring.write_report(args.json, run.scores, extra)
+    report.write_report(args.json, run.scores, extra)
 
 
 def _sharing(plan: EvaluationPlan, backend: str) -> str:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tagbox_gui.core.evaluation import report, sets
 from tagbox_gui.core.evaluation import scoring as evaluation
 from tagbox_gui.core.separation.loading import taggers_for
 
@@ -57,11 +58,11 @@ def add_silent_song(ref: Path, source_song: str) -> None:
 def write_estimates(ref: Path, est: Path) -> None:
     """Estimates that hit every edge case of the scorer, plus ordinary noisy ones."""
     rng = np.random.default_rng(0)
-    for song, sources in evaluation.list_set(ref):
+    for song, sources in sets.list_set(ref):
         mix, _ = evaluation.read_mono(ref / song / "mix.flac")
         (est / song).mkdir(parents=True)
         for i, source in enumerate(sources):
-            stem, _ = evaluation.read_mono(evaluation.stem_path(ref, song, source))
+            stem, _ = evaluation.read_mono(sets.stem_path(ref, song, source))
             a, b = rng.uniform(0.3, 1.2), rng.uniform(0.0, 0.6)
             x = a * stem + b * mix + 0.01 * rng.standard_normal(len(mix))
             case = (i + (song == "band001") * 3) % 8
@@ -111,7 +112,7 @@ def test_scores_equal_the_team_scorer(eval_dir: Path, tmp_path: Path) -> None:
                 assert math.isclose(getattr(mine, key), other[key], abs_tol=1e-6), key
         if mine.status == "ok":
             assert mine.n_windows == other["n_windows"]
-    summary = evaluation.summarise(ours)
+    summary = report.summarise(ours)
     for source, row in theirs["summary"].items():
         for key, value in row.items():
             if isinstance(value, float):
@@ -156,9 +157,9 @@ def test_every_pair_carries_the_gain_only_baseline() -> None:
     assert score.sdri_gain_only == pytest.approx(10 * np.log10(1 / 0.68), abs=0.05)
     assert score.sdri == pytest.approx(score.sdri_gain_only, abs=1e-9)
     assert score.si_sdri == pytest.approx(0.0, abs=1e-6)  # a gain separates nothing
-    rows = evaluation.summarise([score])
+    rows = report.summarise([score])
     assert rows["x"]["mean_sdri_gain_only"] == pytest.approx(score.sdri_gain_only)
-    assert "gainSDRi" in evaluation.format_table(rows).splitlines()[0]
+    assert "gainSDRi" in report.format_table(rows).splitlines()[0]
 
 
 def test_table_and_report(tmp_path: Path) -> None:
@@ -167,14 +168,14 @@ def test_table_and_report(tmp_path: Path) -> None:
         evaluation.PairScore("b", "drums", sdr_est=1.0, sdr_mix=-5.0, sdri=6.0),
         evaluation.PairScore("a", "bass", status="missing"),
     ]
-    rows = evaluation.summarise(scores)
+    rows = report.summarise(scores)
     assert rows["drums"]["mean_sdri"] == 8.0 and rows["drums"]["n"] == 2
     assert rows["bass"]["missing"] == 1 and rows["bass"]["mean_sdri"] is None
     assert rows["ALL"]["n"] == 2
-    table = evaluation.format_table(rows)
+    table = report.format_table(rows)
     assert "drums" in table and "8.00" in table and "ALL" in table
     path = tmp_path / "r" / "report.json"
-    evaluation.write_report(path, scores, {"config": {"steps": 3}})
+    report.write_report(path, scores, {"config": {"steps": 3}})
     data = json.loads(path.read_text())
     assert data["config"] == {"steps": 3} and data["summary"]["drums"]["n"] == 2
     assert [p.name for p in path.parent.iterdir()] == ["report.json"]
@@ -184,9 +185,9 @@ def test_list_set_without_manifest(tmp_path: Path) -> None:
     (tmp_path / "s1" / "stems").mkdir(parents=True)
     for name in ("b", "a"):
         sf.write(tmp_path / "s1" / "stems" / f"{name}.flac", np.zeros(10), RATE)
-    assert evaluation.list_set(tmp_path) == [("s1", ("a", "b"))]
+    assert sets.list_set(tmp_path) == [("s1", ("a", "b"))]
     with pytest.raises(evaluation.AudioError):
-        evaluation.list_set(tmp_path / "s1")
+        sets.list_set(tmp_path / "s1")
 
 
 def test_si_sdr_ignores_gain_but_sdr_rewards_attenuation() -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tagbox_gui.core.evaluation.scoring import check_set
+from tagbox_gui.core.evaluation.sets import check_set
 from training.corpus import SAMPLE_RATE, split_songs
 from training.evalset import PEAK_DB, main, write_set
 

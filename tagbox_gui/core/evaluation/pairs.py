@@ -22,7 +22,7 @@ from tagbox_gui.core.audio.atomic import write_atomically
 from tagbox_gui.core.audio.estimates import ESTIMATE_FORMAT, save_estimate
 from tagbox_gui.core.audio.song import MIN_EXAMPLE_SECONDS, Song
 from tagbox_gui.core.errors import AudioError, ConfigError
-from tagbox_gui.core.evaluation.scoring import list_set, sound_span, stem_path
+from tagbox_gui.core.evaluation.sets import list_set, sound_span, stem_path
 from tagbox_gui.core.separation.backends.learned import has_prototype, weights_in_use
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.loading import (

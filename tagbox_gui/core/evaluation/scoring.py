@@ -1,8 +1,6 @@
 """How well a backend separates: BSS Eval v4 SDR on a rendered set with true stems.
 
-A set is laid out like ``shared/eval/dev``: ``SET/<song>/mix.flac``,
-``SET/<song>/stems/<source>.flac`` and ``SET/manifest.json`` listing the songs and their
-sources. Estimates live in
+A set is laid out like ``shared/eval/dev`` (``core.evaluation.sets``); estimates live in
 ``EST/<song>/<source>.wav``. The metric is museval's BSS Eval v4 SDR (images, one filter set per
 track, 1 s windows with 1 s hop, median over windows). For a single source that SDR equals
 ``10 log10(|s|^2 / |s_hat - s|^2)`` on every window exactly, so it is computed here in NumPy.
@@ -21,18 +19,16 @@ averaged; another rate is resampled; NaN/Inf become 0; an all-zero estimate scor
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from tagbox_gui.core.audio.atomic import write_atomically
-from tagbox_gui.core.errors import AudioError, ConfigError
+from tagbox_gui.core.errors import AudioError
+from tagbox_gui.core.evaluation.sets import list_set, stem_path
 
 SILENCE_DB = -120.0  # a reference quieter than this over the whole song is "silent"
 
@@ -223,103 +219,6 @@ def score_source(
     return result
 
 
-def stem_path(set_dir: Path, song: str, source: str) -> Path:
-    """The true stem of a source (``.flac`` or ``.wav``)."""
-    for ext in (".flac", ".wav"):
-        path = set_dir / song / "stems" / f"{source}{ext}"
-        if path.is_file():
-            return path
-    raise AudioError(f"'{set_dir / song / 'stems'}' has no stem '{source}' (.flac or .wav); "
-                     "check the set folder")  # fmt: skip
-
-
-def sound_span(path: Path) -> tuple[float | None, float]:
-    """Where an audio file starts to play - its first sample other than zero, in seconds
-    (None: it is all zeros) - and its length, reading it block by block only that far;
-    AudioError naming the file when it cannot be read as audio."""
-    try:
-        with sf.SoundFile(str(path)) as handle:
-            rate, length = handle.samplerate, handle.frames / handle.samplerate
-            read = 0
-            for block in handle.blocks(65_536, dtype="float32", always_2d=True):
-                playing = np.flatnonzero(np.any(block != 0, axis=1))
-                if playing.size:
-                    return (read + int(playing[0])) / rate, length
-                read += len(block)
-    except (sf.LibsndfileError, RuntimeError) as exc:
-        raise AudioError(f"cannot read {path} ({exc}); check that it is an audio file") from exc
-    return None, length
-
-
-def list_set(set_dir: Path) -> list[tuple[str, tuple[str, ...]]]:
-    """(song, sources) of a set, from its manifest or, without one, from its folders."""
-    manifest = set_dir / "manifest.json"
-    if manifest.is_file():
-        return _read_manifest(manifest)
-    found = []
-    for song in sorted(p for p in set_dir.iterdir() if (p / "stems").is_dir()):
-        stems = sorted(
-            {p.stem for p in (song / "stems").iterdir() if p.suffix in (".flac", ".wav")}
-        )
-        found.append((song.name, tuple(stems)))
-    if not found:
-        raise AudioError(f"{set_dir} holds no songs; give a folder laid out like shared/eval/dev")
-    return found
-
-
-def _read_manifest(manifest: Path) -> list[tuple[str, tuple[str, ...]]]:
-    """(song, sources) listed by a manifest; AudioError naming it if it is not one."""
-    layout = '{"songs": [{"id": "band000", "sources": ["bass", "drums"]}, ...]}'
-    try:
-        data = json.loads(manifest.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise AudioError(f"'{manifest}' cannot be read as JSON ({exc}); repair it, or remove it "
-                         "to list the songs from the folders") from exc  # fmt: skip
-    try:
-        songs = [(song["id"], tuple(song["sources"])) for song in data["songs"]]
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise AudioError(f"'{manifest}' does not list the songs as {layout}") from exc
-    names = [name for song, sources in songs for name in (song, *sources)]
-    if not songs or not all(isinstance(n, str) and n.strip() for n in names):
-        raise AudioError(f"'{manifest}' does not list the songs as {layout}")
-    return songs
-
-
-def check_set(
-    set_dir: Path, score_from: float = 0.0, example_seconds: float | None = None
-) -> list[tuple[str, tuple[str, ...]]]:
-    """(song, sources) of a set, once every listed song folder is known to hold its mixture
-    and every listed true stem (AudioError naming the first that is missing), some song to go
-    on past ``score_from`` seconds (ConfigError: nothing would be scored) and some song to
-    last ``example_seconds`` (ConfigError: no example clip that long could be taken)."""
-    songs = list_set(set_dir)
-    longest = 0.0
-    for song, sources in songs:
-        mix = set_dir / song / "mix.flac"
-        if not mix.is_file():
-            raise AudioError(f"the song folder '{set_dir / song}' has no mix.flac; check the set")
-        longest = max(longest, _seconds(mix))
-        for source in sources:
-            _seconds(stem_path(set_dir, song, source))
-    if score_from > 0 and score_from >= longest:
-        raise ConfigError(f"--score-from {score_from:g} leaves nothing to score: every song "
-                          f"of '{set_dir}' ends by {longest:.1f} s")  # fmt: skip
-    if example_seconds is not None and example_seconds > longest + 1e-6:
-        raise ConfigError(f"--example-seconds {example_seconds:g} is longer than every song of "
-                          f"'{set_dir}' (the longest lasts {longest:.1f} s)")  # fmt: skip
-    return songs
-
-
-def _seconds(path: Path) -> float:
-    """The length of an audio file, from its header only (so a damaged file is found before any
-    work); AudioError naming the file when it cannot be read as audio."""
-    try:
-        return sf.info(str(path)).duration
-    except (sf.LibsndfileError, RuntimeError) as exc:
-        reason = str(getattr(exc, "error_string", "") or exc).strip().rstrip(".")
-        raise AudioError(f"'{path}' cannot be read as audio ({reason}); check the set") from exc
-
-
 def score_set(
     set_dir: Path,
     est_dir: Path,
@@ -333,71 +232,3 @@ def score_set(
             if sources is None or source in sources:
                 results.append(score_source(set_dir, est_dir, song, source, score_from))
     return results
-
-
-def _row(scores: list[PairScore]) -> dict[str, float | int | None]:
-    ok = [s for s in scores if s.status == "ok" and s.sdri is not None and math.isfinite(s.sdri)]
-    values = np.array([s.sdri for s in ok])
-    si = _finite(s.si_sdri for s in ok)
-    gain = _finite(s.sdri_gain_only for s in ok)
-    return {
-        "n": len(ok),
-        "missing": sum(s.status == "missing" for s in scores),
-        "skipped": sum(s.status == "skipped" for s in scores),
-        "nonfinite": sum(s.status == "ok" and s not in ok for s in scores),
-        "zero_est": sum(s.status == "ok" and s.zero_estimate for s in scores),
-        "mean_sdri": float(values.mean()) if ok else None,
-        "median_sdri": float(np.median(values)) if ok else None,
-        "mean_sdr_est": float(np.mean([s.sdr_est for s in ok])) if ok else None,
-        "mean_sdr_mix": float(np.mean([s.sdr_mix for s in ok])) if ok else None,
-        "mean_si_sdri": float(si.mean()) if si.size else None,
-        "median_si_sdri": float(np.median(si)) if si.size else None,
-        "mean_sdri_gain_only": float(gain.mean()) if gain.size else None,
-    }
-
-
-def _finite(values: Iterable[float | None]) -> np.ndarray:
-    """The values that are numbers: not None, NaN or infinite."""
-    return np.array([v for v in values if v is not None and math.isfinite(v)])
-
-
-def summarise(results: list[PairScore]) -> dict[str, dict[str, float | int | None]]:
-    """One row per source, in order of first appearance, and ``ALL`` over every pair."""
-    by_source: dict[str, list[PairScore]] = {}
-    for score in results:
-        by_source.setdefault(score.source, []).append(score)
-    rows = {source: _row(scores) for source, scores in by_source.items()}
-    rows["ALL"] = _row(results)
-    rows["ALL"]["mean_sdr_est"] = rows["ALL"]["mean_sdr_mix"] = None
-    return rows
-
-
-def format_table(rows: dict[str, dict[str, float | int | None]]) -> str:
-    """The per-source table as text (mean/median SDRi, mean SDRs, counts, mean SI-SDRi, and
-    the mean SDRi of the gain-only baseline, ``gainSDRi``)."""
-
-    def num(value: float | int | None) -> str:
-        return f"{value:9.2f}" if value is not None else f"{'-':>9}"
-
-    lines = [f"{'source':<12}{'meanSDRi':>9}{'medSDRi':>9}{'SDRest':>9}{'SDRmix':>9}"
-             f"{'n':>5}{'miss':>6}{'skip':>6}{'zero':>6}{'SI-SDRi':>9}{'gainSDRi':>9}"]  # fmt: skip
-    for source, r in rows.items():
-        lines.append(
-            f"{source:<12}{num(r['mean_sdri'])}{num(r['median_sdri'])}{num(r['mean_sdr_est'])}"
-            f"{num(r['mean_sdr_mix'])}{r['n']:>5}{r['missing']:>6}{r['skipped']:>6}{r['zero_est']:>6}"
-            f"{num(r['mean_si_sdri'])}{num(r['mean_sdri_gain_only'])}"
-        )
-    return "\n".join(lines)
-
-
-def write_report(path: Path, results: list[PairScore], extra: dict[str, object]) -> None:
-    """Write the summary, every pair's score and ``extra`` (settings, timings) as JSON."""
-    report = {
-        "metric": "BSS Eval v4 SDR (museval images, 1 s windows, median over windows); "
-        "SDRi = SDR(estimate) - SDR(mixture)",
-        **extra,
-        "summary": summarise(results),
-        "results": [asdict(s) for s in results],
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, json.dumps(report, indent=1))

@@ -1,0 +1,83 @@
+"""The scores of a set summarised: one row per source and ``ALL``, as a text table or a JSON
+report beside every pair's score (``scoring.PairScore``)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from tagbox_gui.core.audio.atomic import write_atomically
+from tagbox_gui.core.evaluation.scoring import PairScore
+
+
+def _row(scores: list[PairScore]) -> dict[str, float | int | None]:
+    ok = [s for s in scores if s.status == "ok" and s.sdri is not None and math.isfinite(s.sdri)]
+    values = np.array([s.sdri for s in ok])
+    si = _finite(s.si_sdri for s in ok)
+    gain = _finite(s.sdri_gain_only for s in ok)
+    return {
+        "n": len(ok),
+        "missing": sum(s.status == "missing" for s in scores),
+        "skipped": sum(s.status == "skipped" for s in scores),
+        "nonfinite": sum(s.status == "ok" and s not in ok for s in scores),
+        "zero_est": sum(s.status == "ok" and s.zero_estimate for s in scores),
+        "mean_sdri": float(values.mean()) if ok else None,
+        "median_sdri": float(np.median(values)) if ok else None,
+        "mean_sdr_est": float(np.mean([s.sdr_est for s in ok])) if ok else None,
+        "mean_sdr_mix": float(np.mean([s.sdr_mix for s in ok])) if ok else None,
+        "mean_si_sdri": float(si.mean()) if si.size else None,
+        "median_si_sdri": float(np.median(si)) if si.size else None,
+        "mean_sdri_gain_only": float(gain.mean()) if gain.size else None,
+    }
+
+
+def _finite(values: Iterable[float | None]) -> np.ndarray:
+    """The values that are numbers: not None, NaN or infinite."""
+    return np.array([v for v in values if v is not None and math.isfinite(v)])
+
+
+def summarise(results: list[PairScore]) -> dict[str, dict[str, float | int | None]]:
+    """One row per source, in order of first appearance, and ``ALL`` over every pair."""
+    by_source: dict[str, list[PairScore]] = {}
+    for score in results:
+        by_source.setdefault(score.source, []).append(score)
+    rows = {source: _row(scores) for source, scores in by_source.items()}
+    rows["ALL"] = _row(results)
+    rows["ALL"]["mean_sdr_est"] = rows["ALL"]["mean_sdr_mix"] = None
+    return rows
+
+
+def format_table(rows: dict[str, dict[str, float | int | None]]) -> str:
+    """The per-source table as text (mean/median SDRi, mean SDRs, counts, mean SI-SDRi, and
+    the mean SDRi of the gain-only baseline, ``gainSDRi``)."""
+
+    def num(value: float | int | None) -> str:
+        return f"{value:9.2f}" if value is not None else f"{'-':>9}"
+
+    lines = [f"{'source':<12}{'meanSDRi':>9}{'medSDRi':>9}{'SDRest':>9}{'SDRmix':>9}"
+             f"{'n':>5}{'miss':>6}{'skip':>6}{'zero':>6}{'SI-SDRi':>9}{'gainSDRi':>9}"]  # fmt: skip
+    for source, r in rows.items():
+        lines.append(
+            f"{source:<12}{num(r['mean_sdri'])}{num(r['median_sdri'])}{num(r['mean_sdr_est'])}"
+            f"{num(r['mean_sdr_mix'])}{r['n']:>5}{r['missing']:>6}{r['skipped']:>6}{r['zero_est']:>6}"
+            f"{num(r['mean_si_sdri'])}{num(r['mean_sdri_gain_only'])}"
+        )
+    return "\n".join(lines)
+
+
+def write_report(path: Path, results: list[PairScore], extra: dict[str, object]) -> None:
+    """Write the summary, every pair's score and ``extra`` (settings, timings) as JSON."""
+    report = {
+        "metric": "BSS Eval v4 SDR (museval images, 1 s windows, median over windows); "
+        "SDRi = SDR(estimate) - SDR(mixture)",
+        **extra,
+        "summary": summarise(results),
+        "results": [asdict(s) for s in results],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, json.dumps(report, indent=1))

@@ -1,0 +1,110 @@
+"""A set with true stems on disk, laid out like ``shared/eval/dev``: ``SET/<song>/mix.flac``,
+``SET/<song>/stems/<source>.flac`` (or ``.wav``) and ``SET/manifest.json`` listing the songs
+and their sources; which songs and sources it holds, and whether their files can be read."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from tagbox_gui.core.errors import AudioError, ConfigError
+
+
+def stem_path(set_dir: Path, song: str, source: str) -> Path:
+    """The true stem of a source (``.flac`` or ``.wav``)."""
+    for ext in (".flac", ".wav"):
+        path = set_dir / song / "stems" / f"{source}{ext}"
+        if path.is_file():
+            return path
+    raise AudioError(f"'{set_dir / song / 'stems'}' has no stem '{source}' (.flac or .wav); "
+                     "check the set folder")  # fmt: skip
+
+
+def sound_span(path: Path) -> tuple[float | None, float]:
+    """Where an audio file starts to play - its first sample other than zero, in seconds
+    (None: it is all zeros) - and its length, reading it block by block only that far;
+    AudioError naming the file when it cannot be read as audio."""
+    try:
+        with sf.SoundFile(str(path)) as handle:
+            rate, length = handle.samplerate, handle.frames / handle.samplerate
+            read = 0
+            for block in handle.blocks(65_536, dtype="float32", always_2d=True):
+                playing = np.flatnonzero(np.any(block != 0, axis=1))
+                if playing.size:
+                    return (read + int(playing[0])) / rate, length
+                read += len(block)
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise AudioError(f"cannot read {path} ({exc}); check that it is an audio file") from exc
+    return None, length
+
+
+def list_set(set_dir: Path) -> list[tuple[str, tuple[str, ...]]]:
+    """(song, sources) of a set, from its manifest or, without one, from its folders."""
+    manifest = set_dir / "manifest.json"
+    if manifest.is_file():
+        return _read_manifest(manifest)
+    found = []
+    for song in sorted(p for p in set_dir.iterdir() if (p / "stems").is_dir()):
+        stems = sorted(
+            {p.stem for p in (song / "stems").iterdir() if p.suffix in (".flac", ".wav")}
+        )
+        found.append((song.name, tuple(stems)))
+    if not found:
+        raise AudioError(f"{set_dir} holds no songs; give a folder laid out like shared/eval/dev")
+    return found
+
+
+def _read_manifest(manifest: Path) -> list[tuple[str, tuple[str, ...]]]:
+    """(song, sources) listed by a manifest; AudioError naming it if it is not one."""
+    layout = '{"songs": [{"id": "band000", "sources": ["bass", "drums"]}, ...]}'
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise AudioError(f"'{manifest}' cannot be read as JSON ({exc}); repair it, or remove it "
+                         "to list the songs from the folders") from exc  # fmt: skip
+    try:
+        songs = [(song["id"], tuple(song["sources"])) for song in data["songs"]]
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise AudioError(f"'{manifest}' does not list the songs as {layout}") from exc
+    names = [name for song, sources in songs for name in (song, *sources)]
+    if not songs or not all(isinstance(n, str) and n.strip() for n in names):
+        raise AudioError(f"'{manifest}' does not list the songs as {layout}")
+    return songs
+
+
+def check_set(
+    set_dir: Path, score_from: float = 0.0, example_seconds: float | None = None
+) -> list[tuple[str, tuple[str, ...]]]:
+    """(song, sources) of a set, once every listed song folder is known to hold its mixture
+    and every listed true stem (AudioError naming the first that is missing), some song to go
+    on past ``score_from`` seconds (ConfigError: nothing would be scored) and some song to
+    last ``example_seconds`` (ConfigError: no example clip that long could be taken)."""
+    songs = list_set(set_dir)
+    longest = 0.0
+    for song, sources in songs:
+        mix = set_dir / song / "mix.flac"
+        if not mix.is_file():
+            raise AudioError(f"the song folder '{set_dir / song}' has no mix.flac; check the set")
+        longest = max(longest, _seconds(mix))
+        for source in sources:
+            _seconds(stem_path(set_dir, song, source))
+    if score_from > 0 and score_from >= longest:
+        raise ConfigError(f"--score-from {score_from:g} leaves nothing to score: every song "
+                          f"of '{set_dir}' ends by {longest:.1f} s")  # fmt: skip
+    if example_seconds is not None and example_seconds > longest + 1e-6:
+        raise ConfigError(f"--example-seconds {example_seconds:g} is longer than every song of "
+                          f"'{set_dir}' (the longest lasts {longest:.1f} s)")  # fmt: skip
+    return songs
+
+
+def _seconds(path: Path) -> float:
+    """The length of an audio file, from its header only (so a damaged file is found before any
+    work); AudioError naming the file when it cannot be read as audio."""
+    try:
+        return sf.info(str(path)).duration
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        reason = str(getattr(exc, "error_string", "") or exc).strip().rstrip(".")
+        raise AudioError(f"'{path}' cannot be read as audio ({reason}); check the set") from exc
