@@ -1,6 +1,7 @@
 """Train the query-conditioned separator (``core.nets.separator``) on the rendered corpus.
 
 ``python -m training.train --corpus /work/corpus-ship9 --out training/checkpoints/v9s --steps 2000``
+(every option is a field of ``training.config.TrainConfig``)
 
 Each step draws a batch of fresh mixtures (``training.mixes.MixSampler``) and asks for one
 source (or a pair, or an absent family) with a query in the taggers' space, chosen as at use
@@ -12,7 +13,7 @@ mixture is coloured by a random equaliser (``eq_db``), and a share ``timbre`` of
 resampled, soft-clipped or put in a room (``training.augment.Timbre``), its query left as it was.
 
 The loss is minus the mean of the SI-SDR and the SNR of the masked mixture against the
-target (see :func:`separation_loss`), so every example weighs the same in dB.
+target (``training.loss.separation_loss``), so every example weighs the same in dB.
 A ``song_share`` of the examples are whole-song crops (a stem with others of its own song, in
 one key and tempo), the rest remixed across songs.
 Validation (:mod:`training.validation`): SI-SDR improvement on two fixed sets of mixtures of
@@ -20,7 +21,7 @@ held-out songs, remixed (``si_sdri_prototype``, ``si_sdri_own``) and whole-song
 (``si_sdri_song_prototype``, ``si_sdri_song_own``), with the prototype query and with the
 stem's own query.
 
-Seeded and resumable: every step's batch is drawn from (seed, step) alone (:func:`draw_batch`),
+Seeded and resumable: every step's batch is drawn from (seed, step) alone (``training.batches``),
 torch is re-seeded at every step, and every ``--checkpoint-every`` steps ``last.pt`` is written
 (weights, optimiser, step); a run resumed from it is the same as one that never stopped.
 ``--device cuda`` trains on a GPU, and ``--workers N`` forks N processes that draw the batches
@@ -33,193 +34,25 @@ validations.
 from __future__ import annotations
 
 import argparse
-import collections
 import copy
-import itertools
 import json
-import math
-import multiprocessing
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from tagbox_gui.core.nets.separator import (
-    QuerySeparator,
-    SeparatorShape,
-    inverse,
-    save_separator,
-    spectrum,
-)
+from tagbox_gui.core.nets.separator import QuerySeparator, SeparatorShape, save_separator
+from training.batches import batches
+from training.config import TrainConfig
 from training.corpus import split_songs
 from training.grow import load_init
-from training.mixes import Example, MixSampler
-from training.queries import PROTOTYPE_SHARE, QueryBank, query_path
+from training.loss import learning_rate, separation_loss
+from training.mixes import MixSampler
+from training.queries import QueryBank, query_path
 from training.validation import valid_set, validate
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that decides a training run (stored in its checkpoints)."""
-
-    steps: int = 20_000
-    batch: int = 12
-    seconds: float = 3.0
-    lr: float = 1e-3  # peak learning rate, after the warm-up, decayed on a cosine to lr / 20
-    warmup: int = 200  # steps of linear learning-rate warm-up
-    seed: int = 0
-    width: int = 256
-    layers: int = 3
-    band_width: int = 0  # channels per band of the band branch (0: none; run v5: 32)
-    hidden: int = 0  # GRU units per direction of each block (0: width // 2; more: widened)
-    query_noise: float = 0.1
-    prototype_share: float = PROTOTYPE_SHARE  # of single-source queries: the family's mean
-    checkpoint_every: int = 100
-    valid_every: int = 500
-    valid_examples: int = 48
-    eq_db: float = 8.0  # range of the random equaliser of every source (training.mixes)
-    song_share: float = 0.0  # of examples: whole-song crops (training.mixes, kind "song")
-    timbre: float = 0.0  # chance of each random timbre change of a source (training.timbres)
-    solo_share: float = 0.0  # of examples: one stem alone, asked by prototype (kind "solo")
-    refuse_share: float = 0.0  # of examples: one stem alone, asked as another family ("refuse")
-    texture: float = 0.0  # chance of each random texture change of a source (training.timbres)
-    look_share: float = 0.0  # of single and song examples: heard as the second look (kind "look")
-    gap: float = 0.0  # chance of a gap in each source: it enters late, stops early or pauses
-    snr_weight: float = 1.0  # weight of the SNR beside the SI-SDR in the loss (0: SI-SDR alone)
-    absent_weight: float = 1.0  # weight of an absent source's leak term in the loss
-    init: str = ""  # weights a new run starts from (save_separator format); "": from scratch
-    recipe: int = 2  # 1: the first recipe (energy-floored SI-SDR, lr halved at 80 %), retired
-
-    def __post_init__(self) -> None:
-        """Refuse settings no run can train with (ValueError naming each option)."""
-        least = {"steps": 1, "batch": 1, "width": 1, "checkpoint_every": 1, "valid_every": 1,
-                 "valid_examples": 1, "warmup": 0, "seed": 0, "layers": 0, "band_width": 0,
-                 "hidden": 0, "lr": 0, "query_noise": 0, "eq_db": 0, "snr_weight": 0,
-                 "absent_weight": 0}  # fmt: skip
-        shares = ("prototype_share", "song_share", "timbre", "solo_share", "refuse_share",
-                  "texture", "look_share", "gap")  # fmt: skip
-        problems = [f"--{name} must be at least {low}, not {getattr(self, name)}"
-                    for name, low in least.items() if not getattr(self, name) >= low]  # fmt: skip
-        problems += [f"--{name} must lie in [0, 1], not {getattr(self, name)}"
-                     for name in shares if not 0 <= getattr(self, name) <= 1]  # fmt: skip
-        if not self.seconds > 0:
-            problems.append(f"--seconds must be positive, not {self.seconds}")
-        if self.recipe != 2:
-            problems.append(f"--recipe {self.recipe} is retired: only recipe 2 trains")
-        if problems:
-            raise ValueError("; ".join(p.replace("_", "-") for p in problems))
-
-
-def _tensors(examples: list[Example]) -> tuple[torch.Tensor, torch.Tensor]:
-    mix = torch.from_numpy(np.stack([e.mix for e in examples]))
-    target = torch.from_numpy(np.stack([e.target for e in examples]))
-    return mix, target
-
-
-def separation_loss(net: QuerySeparator, mix: torch.Tensor, target: torch.Tensor,
-                    query: torch.Tensor, snr_weight: float = 1.0,
-                    absent_weight: float = 1.0) -> torch.Tensor:  # fmt: skip
-    """Mean over the batch of minus the mean of SI-SDR and SNR (dB) of the masked mixture, / 10
-    (the SNR weighed ``snr_weight`` against the SI-SDR's 1).
-
-    Every example counts the same in dB whatever its level. The SI-SDR is taken from the
-    cosine between estimate and target, ``10 log10((c² + ε) / (1 - c² + ε))`` with ε = 1e-3,
-    so it lies in ±30 dB and a silent estimate scores its worst, -30 dB. (The first recipe
-    computed it from energies with absolute floors, so an estimate whose energy fell under
-    the floor scored 0 dB, better than any honest guess: the network learnt to silence
-    sources it did not recognise, and on a sample library it had never heard it silenced
-    guitar, piano and strings.) The SNR term keeps the level right, so the stems still add
-    up to a sensible split of the song; it is capped at 30 dB. An absent source's term is the
-    level of what leaks through, relative to the mixture, down to -30 dB, times
-    ``absent_weight``. At weight 1 the two mistakes cost unequally: a present source at -10 dB
-    in the mixture answered with a faint mask (SI-SDR about that of the mixture, SNR 0 dB)
-    costs a few dB against an honest try (about 7 dB against SI-SDR and SNR of +2 dB), while an
-    absent one answered with a stem at -10 dB costs 20 dB against silence; so where the
-    network cannot tell, "absent" is its cheaper answer (docs/separator.md, "Run v17a").
-    """
-    spec_mix = spectrum(mix)
-    estimate = inverse(net(spec_mix.abs(), query) * spec_mix, mix.shape[1])
-    target_energy = target.pow(2).sum(dim=1)
-    estimate_energy = estimate.pow(2).sum(dim=1)
-    snr = 10 * torch.log10(
-        target_energy.clamp_min(1e-10) / ((estimate - target).pow(2).sum(dim=1) + 1e-10)
-    )
-    cosine2 = (estimate * target).sum(dim=1).pow(2) / (estimate_energy * target_energy + 1e-20)
-    si_sdr = 10 * torch.log10((cosine2 + 1e-3) / (1 - cosine2 + 1e-3))
-    leak = 10 * torch.log10((estimate_energy + 1e-10) / mix.pow(2).sum(dim=1))
-    present = target_energy > 1e-8
-    gain = (si_sdr + snr_weight * snr.clamp(max=30.0)) / (1 + snr_weight)
-    loss = torch.where(present, -gain, absent_weight * leak.clamp(min=-30.0))
-    return loss.mean() / 10
-
-
-def _describe(examples: list[Example]) -> str:
-    """What a batch was, to find a bad example again."""
-    return "; ".join(f"{e.kind} {e.family} of {[p.ref.song for p in e.sources]}" for e in examples)
-
-
-Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, str]  # mix, target, query, description
-
-
-def draw_batch(sampler: MixSampler, bank: QueryBank, config: TrainConfig, step: int) -> Batch:
-    """The examples and queries of training step ``step``, a function of (seed, step) alone.
-
-    So a resumed run equals an unbroken one, and worker processes can draw batches ahead in
-    any order.
-    """
-    sampler.rng = np.random.default_rng((config.seed, step))
-    rng = np.random.default_rng((config.seed, step, 1))
-    examples = sampler.batch(config.batch)
-    mix, target = _tensors(examples)
-    query = torch.from_numpy(np.stack([
-        bank.choose(e, rng, config.query_noise, config.prototype_share) for e in examples
-    ]))  # fmt: skip
-    return mix, target, query, _describe(examples)
-
-
-_WORKER_STATE: tuple[MixSampler, QueryBank, TrainConfig] | None = None
-
-
-def _worker_batch(step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-    """A batch drawn in a worker, as numpy arrays (plain pickles, no shared tensor memory)."""
-    assert _WORKER_STATE is not None
-    mix, target, query, description = draw_batch(*_WORKER_STATE, step)
-    return mix.numpy(), target.numpy(), query.numpy(), description
-
-
-def batches(sampler: MixSampler, bank: QueryBank, config: TrainConfig, first: int,
-            workers: int = 0) -> Iterator[Batch]:  # fmt: skip
-    """The batches of steps ``first ..`` in order; drawn ahead by ``workers`` processes if > 0.
-
-    The workers are forked, so they share the corpus's memory maps and the query bank; at
-    most ``2 * workers`` batches wait at a time.
-    """
-    if workers <= 0:
-        for step in range(first, config.steps):
-            yield draw_batch(sampler, bank, config, step)
-        return
-    global _WORKER_STATE
-    _WORKER_STATE = (sampler, bank, config)
-    context = multiprocessing.get_context("fork")
-    with context.Pool(workers) as pool:
-        pending: collections.deque = collections.deque()
-        steps = iter(range(first, config.steps))
-        for step in itertools.islice(steps, 2 * workers):
-            pending.append(pool.apply_async(_worker_batch, (step,)))
-        while pending:
-            mix, target, query, description = pending.popleft().get()
-            for step in itertools.islice(steps, 1):
-                pending.append(pool.apply_async(_worker_batch, (step,)))
-            yield (
-                torch.from_numpy(mix),
-                torch.from_numpy(target),
-                torch.from_numpy(query),
-                description,
-            )
 
 
 def _save_checkpoint(out: Path, net: QuerySeparator, optimiser: torch.optim.Optimizer, step: int,
@@ -267,14 +100,6 @@ def trim_log(path: Path, step: int) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text("".join(line + "\n" for _, line in kept))
     tmp.replace(path)
-
-
-def learning_rate(config: TrainConfig, step: int) -> float:
-    """Linear warm-up to ``config.lr``, then a cosine down to ``config.lr / 20`` at the end
-    (``warmup`` 0: none)."""
-    warm = min(1.0, (step + 1) / max(config.warmup, 1))
-    progress = min(1.0, step / max(config.steps, 1))
-    return config.lr * warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device: str = "cpu",

@@ -10,6 +10,7 @@ import torch
 
 from tagbox_gui.core.nets.fitting import FEATURES, QueryFit
 from tagbox_gui.core.nets.separator import load_separator
+from training.config import TrainConfig
 from training.corpus import split_songs
 from training.fit_queries import (
     collect,
@@ -20,7 +21,7 @@ from training.fit_queries import (
     song_mix,
     stem_keys,
 )
-from training.train import TrainConfig, train
+from training.train import train
 
 
 def test_a_stem_belongs_to_its_family_its_alias_and_its_program() -> None:

@@ -8,7 +8,8 @@ import math
 import pytest
 import torch
 
-from training.train import TrainConfig, learning_rate, separation_loss
+from training.config import TrainConfig
+from training.loss import learning_rate, separation_loss
 
 
 class ConstantMask(torch.nn.Module):

@@ -19,12 +19,15 @@ from tagbox_gui.core.nets.separator import (
     load_separator,
     save_separator,
 )
+from training.batches import draw_batch
+from training.config import TrainConfig
 from training.corpus import split_songs
 from training.grow import load_init
+from training.loss import separation_loss
 from training.mixes import Example, MixSampler
 from training.queries import QueryBank, cache_queries, load_query_taggers, query_path
 from training.stems import StemRef
-from training.train import TrainConfig, draw_batch, separation_loss, train
+from training.train import train
 
 pytestmark = pytest.mark.slow
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from training.config import TrainConfig
 from training.corpus import split_songs
 from training.queries import query_path
-from training.train import TrainConfig, main, train
+from training.train import main, train
 
 TINY = TrainConfig(steps=4, batch=2, seconds=1.0, width=8, layers=1, valid_examples=2)
 
