@@ -2,8 +2,9 @@
 the estimate and cost kept of it.
 
 A pair's estimate is kept as ``EST/<song>/<source>.estimate.npz`` with its cost beside it
-(``<source>.timing.json``), which records the settings that made it (its :func:`recipe`): a pair
-is done when its estimate was made with its own settings.
+(``<source>.timing.json``), which records the settings and the audio that made it (its
+:func:`recipe`): a pair is done when its estimate was made with its own settings from the
+song's audio as it is now.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from tagbox_gui.core.separation.loading import (
     models_in_use,
     taggers_for,
 )
-from tagbox_gui.core.store.models import ModelStore
+from tagbox_gui.core.store.models import ModelStore, file_sha256
 from tagbox_gui.core.store.registry import JUKEBOX
 from tagbox_gui.core.types import Example, RunConfig, StepResult, TaggerSpec, config_record
 
@@ -76,8 +77,12 @@ def read_timing(path: Path) -> Timing | None:
 _SPEED_ONLY = ("device", "preview_every")  # change how fast a run is, not what it makes
 
 
-def recipe(config: RunConfig, store: ModelStore, looks_again: bool = False) -> dict[str, Any]:
-    """Everything that decides an estimate, as JSON values: the run's settings (the device and
+def recipe(
+    config: RunConfig, store: ModelStore, looks_again: bool = False, *, mix: Path
+) -> dict[str, Any]:
+    """Everything that decides an estimate, as JSON values: the audio it was made from (the
+    sha256 of the song's ``mix`` and of the example clip's file: :func:`audio_sha256`), the
+    run's settings (the device and
     the preview rate left out) and the backend's own (e.g. the light backend's factorisation, the
     masks' hop), the layout of the estimate file (an older one lacks what a newer version
     uses, e.g. the learned query that the second look at a job's stems needs), the learned
@@ -86,6 +91,7 @@ def recipe(config: RunConfig, store: ModelStore, looks_again: bool = False) -> d
     or of steps, the Jukebox VQ-VAE; None for one that is missing), and whether the run was
     looked at again beside its helpers (``looks_again``, :attr:`Pair.looks_again`)."""
     fields = {k: v for k, v in config_record(config).items() if k not in _SPEED_ONLY}
+    fields["audio_sha256"] = audio_sha256(config, mix)
     if looks_again:
         fields["looked_again_beside_helpers"] = True
     if config.backend == "learned":
@@ -96,6 +102,26 @@ def recipe(config: RunConfig, store: ModelStore, looks_again: bool = False) -> d
     fields["hops_per_window"] = hops_per_window(config.backend)
     fields["estimate_format"] = ESTIMATE_FORMAT
     return fields
+
+
+def audio_sha256(config: RunConfig, mix: Path) -> dict[str, str | None]:
+    """The sha256 of each file a run reads audio from: the song's mix and, asked by example,
+    the clip's file (in a set, the true stem); None for one that cannot be read.
+
+    By content, not by size and modification time: a set re-rendered in place (the same song
+    names, other audio) is separated again, while one copied or touched keeps its estimates.
+    Each file is read once per run (``store.models.file_sha256`` keeps the digest while the
+    file's size and modification time stay), about 2 ms per MB."""
+    files = {"mix": mix}
+    if config.example is not None:
+        files["example"] = Path(config.example.path)
+    found: dict[str, str | None] = {}
+    for role, path in files.items():
+        try:
+            found[role] = file_sha256(path)
+        except OSError:
+            found[role] = None
+    return found
 
 
 def recorded_recipe(path: Path) -> dict[str, Any] | None:
@@ -136,7 +162,7 @@ def separate_source(
     # stopped leaves it, done for its own settings), then goes first: never beside this recipe.
     pair.saved.unlink(missing_ok=True)
     pair.timing.parent.mkdir(parents=True, exist_ok=True)
-    record = {**asdict(timing), "recipe": recipe(config, store, pair.looks_again)}
+    record = {**asdict(timing), "recipe": recipe(config, store, pair.looks_again, mix=pair.mix)}
     write_atomically(pair.timing, json.dumps(record))
     save_estimate(pair.saved, result.estimate)
     return timing
@@ -189,6 +215,7 @@ class Pair:
     song: str
     source: str
     estimate: Path  # EST/<song>/<source>.wav, the stem that is scored
+    mix: Path  # SET/<song>/mix.flac, the song it is separated from
     config: RunConfig  # the run that separates it
     store: ModelStore  # where the run's model files are (``--model-dir``)
     looks_again: bool = False  # its single run is looked at again beside its helpers, as alone
@@ -244,7 +271,8 @@ class Pair:
         since taken away) is no part of this run, not even beside the recipe it records."""
         if not self.supported or not self.kept:
             return False
-        return recorded_recipe(self.timing) == recipe(self.config, self.store, self.looks_again)
+        made = recorded_recipe(self.timing)
+        return made == recipe(self.config, self.store, self.looks_again, mix=self.mix)
 
 
 def plan_pairs(
@@ -286,8 +314,9 @@ def plan_pairs(
                 if supported and pair_config.example is not None:
                     pair_config, why_not = _where_it_plays(pair_config, stem, asked[0])
                 estimate = est_dir / song / f"{source}.wav"
-                pairs.append(Pair(song, source, estimate, pair_config, store, plan.looks_again,
-                                  why_not))  # fmt: skip
+                mix = set_dir / song / "mix.flac"
+                pairs.append(Pair(song, source, estimate, mix, pair_config, store,
+                                  plan.looks_again, why_not))  # fmt: skip
     return pairs
 
 
