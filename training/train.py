@@ -36,7 +36,9 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import pickle
 import time
+import zipfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -102,6 +104,23 @@ def trim_log(path: Path, step: int) -> None:
     tmp.replace(path)
 
 
+def read_checkpoint(path: Path) -> dict:
+    """The state a run stored in ``path`` (its ``last.pt``); SystemExit saying what to do when
+    it cannot be read (a file cut short, e.g. by a full disk or a copy stopped half way: the
+    run writes it to a temporary name and renames it, so a kill never leaves one) or is not a
+    run's checkpoint."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
+        reason = str(exc).split(". ")[0] or type(exc).__name__
+        raise SystemExit(f"{path} cannot be read ({reason}): it is damaged. Put back a copy of "
+                         "it, or remove it to train the run from its start") from exc  # fmt: skip
+    if not isinstance(state, dict) or not {"config", "model", "step"} <= state.keys():
+        raise SystemExit(f"{path} is not a checkpoint of training.train (no config, model and "
+                         "step); remove it, or give another --out")  # fmt: skip
+    return state
+
+
 def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device: str = "cpu",
           workers: int = 0) -> Path:  # fmt: skip
     """Run (or resume) training into ``out``; returns the path of the exported separator.
@@ -132,7 +151,7 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
     step, best = 0, -np.inf  # best: the highest validation SI-SDRi by prototype so far
     last = out / "last.pt"
     if last.exists():
-        state = torch.load(last, map_location="cpu", weights_only=True)
+        state = read_checkpoint(last)
         # A field missing from an older checkpoint did not exist then, so the run had its
         # default, except ``recipe``: a checkpoint without it is of recipe 1.
         stored = {**asdict(TrainConfig()), "recipe": 1, **state["config"]}
