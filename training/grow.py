@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from tagbox_gui.core.errors import ModelError
 from tagbox_gui.core.nets.separator import QuerySeparator, load_separator
 
 
@@ -19,7 +20,10 @@ def load_init(net: QuerySeparator, path: Path) -> None:
     with more GRU units than theirs (``--hidden``) keep their units and add new ones
     (:func:`widened_blocks`). Either way the network begins as the one it was given.
     """
-    given = load_separator(path)[0]
+    try:
+        given = load_separator(path)[0]
+    except ModelError as exc:  # not weights save_separator wrote, or damaged
+        raise SystemExit(f"--init: {exc}") from exc
     try:
         state = widened_blocks(given, net)
         missing, unexpected = net.load_state_dict(state, strict=False)

@@ -129,6 +129,9 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
     batches ahead (0: this process draws them). Neither changes what is trained: every
     step's batch depends on the seed and the step alone.
     """
+    if config.init and not (out / "last.pt").exists() and not Path(config.init).is_file():
+        raise SystemExit(f"--init {config.init}: no such file (weights that training.export "
+                         "or a run wrote, e.g. its separator.pt)")  # fmt: skip
     torch.set_num_threads(threads)
     train_songs, valid_songs = split_songs(corpus)
     if not train_songs:

@@ -67,3 +67,20 @@ def test_a_corpus_without_songs_or_queries_is_refused_before_the_run_starts(
     with pytest.raises(SystemExit, match="no held-out song with cached queries"):
         train(tmp_path / "corpus", out, TINY)
     assert not out.exists()
+
+
+def test_init_weights_that_are_not_there_are_refused_before_the_run_starts(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit, match=r"--init .*nowhere\.pt: no such file"):
+        main(["--corpus", str(tmp_path), "--out", str(out), "--init", str(tmp_path / "nowhere.pt")])
+    assert not out.exists()
+
+
+def test_init_weights_that_cannot_be_loaded_are_one_clear_error(tmp_path: Path) -> None:
+    from tagbox_gui.core.nets.separator import QuerySeparator, SeparatorShape
+    from training.grow import load_init
+
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(b"not weights")
+    with pytest.raises(SystemExit, match=r"--init: .*damaged\.pt"):
+        load_init(QuerySeparator(SeparatorShape(query_dim=6, width=8, layers=1)), damaged)
