@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import json
+import math
 import os
 import shutil
 import sys
@@ -349,7 +350,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--jobs", type=int, default=1, help="worker processes")
     ap.add_argument("--fluidsynth", default=shutil.which("fluidsynth") or "fluidsynth")
     ap.add_argument("--index-only", action="store_true", help="only rebuild index.json")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if args.index_only:
+        if not (args.out / "corpus.json").is_file():
+            ap.error(f"--index-only: {args.out} is not a rendered corpus (no corpus.json)")
+        return args
+    # Refused before corpus.json is written: a resumed corpus must keep its seconds and seed.
+    problems = [f"--{name} must be at least {low}, not {getattr(args, name.replace('-', '_'))}"
+                for name, low in (("n-songs", 1), ("seed", 0), ("jobs", 1))
+                if getattr(args, name.replace("-", "_")) < low]  # fmt: skip
+    if not 0 < args.seconds < math.inf:
+        problems.append(f"--seconds must be a positive number, not {args.seconds}")
+    if problems:
+        ap.error("; ".join(problems))
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,42 @@
+"""What ``python -m training.render`` refuses before it renders or writes anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from training.render import main
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--n-songs", "-3"], "--n-songs must be at least 1, not -3"),
+        (["--n-songs", "0"], "--n-songs must be at least 1, not 0"),
+        (["--seed", "-1"], "--seed must be at least 0, not -1"),
+        (["--jobs", "0"], "--jobs must be at least 1, not 0"),
+        (["--seconds", "0"], "--seconds must be a positive number, not 0.0"),
+        (["--seconds", "-2"], "--seconds must be a positive number, not -2.0"),
+        (["--seconds", "nan"], "--seconds must be a positive number, not nan"),
+    ],
+)
+def test_impossible_settings_are_refused_before_the_corpus_is_made(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str], message: str
+) -> None:
+    out = tmp_path / "corpus"
+    with pytest.raises(SystemExit) as exited:
+        main(["--out", str(out), "--soundfonts", "timgm6mb", "--n-songs", "1", *options])
+    assert exited.value.code == 2  # argparse's usage error
+    assert message in capsys.readouterr().err
+    assert not out.exists()  # no corpus.json that would hold a resumed run to these settings
+
+
+def test_index_only_of_a_folder_that_is_no_corpus_is_one_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--index-only", "--out", str(tmp_path / "nowhere")])
+    assert exited.value.code == 2
+    assert "nowhere is not a rendered corpus (no corpus.json)" in capsys.readouterr().err
+    assert not (tmp_path / "nowhere").exists()
