@@ -1,5 +1,6 @@
-"""`tagbox evaluate` keeps an estimate only while the audio it was made from is unchanged: a set
-re-rendered in place (the same song names, other audio) is separated again."""
+"""The set's audio in `tagbox evaluate`: an estimate is kept only while the audio it was made
+from is unchanged (a set re-rendered in place is separated again), and a true stem that does
+not match its mix is refused before any work."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import pytest
 import soundfile
 
 from tagbox_gui.cli import main
+from tagbox_gui.core.errors import AudioError
 from tagbox_gui.core.evaluation import pairs as evaluation_pairs
+from tagbox_gui.core.evaluation.sets import check_set
 from tagbox_gui.core.separation.loading import default_config
 from tagbox_gui.core.store.models import ModelStore
 from tests.core.test_evaluation import cut_set
@@ -96,3 +99,24 @@ def test_evaluate_separates_a_song_rerendered_in_place_again(
     assert (est / SONGS[0] / "drums.estimate.npz").read_bytes() != before[SONGS[0]]
     assert (est / SONGS[1] / "drums.estimate.npz").read_bytes() == before[SONGS[1]]
     assert (est / SONGS[1] / "drums.wav").stat().st_mtime_ns == kept
+
+
+@pytest.mark.parametrize("change", ["shorter", "rate"])
+def test_a_true_stem_that_does_not_match_its_mix_is_refused_before_any_work(
+    tiny_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], change: str
+) -> None:
+    stem = tiny_set / SONGS[1] / "stems" / "bass.flac"
+    data, rate = soundfile.read(stem, dtype="int16")
+    if change == "shorter":
+        soundfile.write(stem, data[:-1000], rate, subtype="PCM_16")
+    else:
+        soundfile.write(stem, data, 22_050, subtype="PCM_16")
+    with pytest.raises(AudioError, match=r"bass\.flac' has .* samples at .* Hz, its mix"):
+        check_set(tiny_set)
+    est = tmp_path / "est"
+    args = ["evaluate", str(tiny_set), "-o", str(est), "--sources", "drums", "--threads", "1"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tagbox: error:") and len(err.strip().splitlines()) == 1
+    assert "bass.flac" in err and "must match its mix" in err
+    assert not est.exists()  # nothing was separated

@@ -79,18 +79,24 @@ def check_set(
     set_dir: Path, score_from: float = 0.0, example_seconds: float | None = None
 ) -> list[tuple[str, tuple[str, ...]]]:
     """(song, sources) of a set, once every listed song folder is known to hold its mixture
-    and every listed true stem (AudioError naming the first that is missing), some song to go
-    on past ``score_from`` seconds (ConfigError: nothing would be scored) and some song to
-    last ``example_seconds`` (ConfigError: no example clip that long could be taken)."""
+    and every listed true stem, at the mixture's rate and length (AudioError naming the first
+    that is missing or is not: its scores would be skipped after it was separated), some song
+    to go on past ``score_from`` seconds (ConfigError: nothing would be scored) and some song
+    to last ``example_seconds`` (ConfigError: no example clip that long could be taken)."""
     songs = list_set(set_dir)
     longest = 0.0
     for song, sources in songs:
         mix = set_dir / song / "mix.flac"
         if not mix.is_file():
             raise AudioError(f"the song folder '{set_dir / song}' has no mix.flac; check the set")
-        longest = max(longest, _seconds(mix))
+        frames, rate = _header(mix)
+        longest = max(longest, frames / rate)
         for source in sources:
-            _seconds(stem_path(set_dir, song, source))
+            stem = stem_path(set_dir, song, source)
+            if (found := _header(stem)) != (frames, rate):
+                raise AudioError(f"'{stem}' has {found[0]} samples at {found[1]} Hz, its mix "
+                                 f"{frames} at {rate} Hz: a true stem must match its mix sample "
+                                 "for sample; check the set")  # fmt: skip
     if score_from > 0 and score_from >= longest:
         raise ConfigError(f"--score-from {score_from:g} leaves nothing to score: every song "
                           f"of '{set_dir}' ends by {longest:.1f} s")  # fmt: skip
@@ -100,11 +106,12 @@ def check_set(
     return songs
 
 
-def _seconds(path: Path) -> float:
-    """The length of an audio file, from its header only (so a damaged file is found before any
-    work); AudioError naming the file when it cannot be read as audio."""
+def _header(path: Path) -> tuple[int, int]:
+    """The length in samples and the rate of an audio file, from its header only (so a damaged
+    file is found before any work); AudioError naming the file when it cannot be read as audio."""
     try:
-        return sf.info(str(path)).duration
+        info = sf.info(str(path))
+        return info.frames, info.samplerate
     except (sf.LibsndfileError, RuntimeError) as exc:
         reason = str(getattr(exc, "error_string", "") or exc).strip().rstrip(".")
         raise AudioError(f"'{path}' cannot be read as audio ({reason}); check the set") from exc
