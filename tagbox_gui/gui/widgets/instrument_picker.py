@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from tagbox_gui.core.separation.job import stem_key
 from tagbox_gui.core.types import Example
 from tagbox_gui.gui.widgets.focus import tab_after
+from tagbox_gui.gui.widgets.toggle_look import show_checked_clearly
 
 MAIN_INSTRUMENTS = ("drums", "bass", "piano", "guitar", "strings", "organ", "brass", "synth")
 COLUMNS = 3
@@ -128,6 +129,7 @@ class InstrumentPicker(QWidget):
         main = [w for w in MAIN_INSTRUMENTS if w in self._words]
         for index, word in enumerate(main):
             button = QPushButton(label_of(word), checkable=True)
+            show_checked_clearly(button)
             button.setToolTip(f"Separate the {label_of(word).lower()} into a stem of its own")
             button.toggled.connect(lambda on, w=word: self.set_picked(w, on))
             self._buttons[word] = button

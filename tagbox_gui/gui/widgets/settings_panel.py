@@ -27,6 +27,7 @@ from tagbox_gui.core.separation.job import can_look_again
 from tagbox_gui.core.separation.threads import AUTOMATIC, logical_cpus
 from tagbox_gui.core.types import Mode, Quantise, TaggerSpec
 from tagbox_gui.gui.settings import RunSettings
+from tagbox_gui.gui.widgets.toggle_look import show_checked_clearly
 
 FFT_CHOICES = (4096, 2048, 1024, 512, 256)
 BACKEND_TITLES = {
@@ -65,6 +66,8 @@ class SettingsPanel(QWidget):
         self.taggers = QListWidget()
         self.taggers.setMaximumHeight(150)
         self.fft_buttons = {n: QToolButton(text=str(n), checkable=True) for n in FFT_CHOICES}
+        for button in self.fft_buttons.values():
+            show_checked_clearly(button)
         self.steps = QSpinBox(minimum=0, maximum=100_000, singleStep=10)
         self.steps.setSpecialValueText("0 (one pass)")
         self.lr = QDoubleSpinBox(decimals=4, minimum=0.0001, maximum=1000.0, singleStep=0.1)

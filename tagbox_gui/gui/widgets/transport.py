@@ -27,6 +27,7 @@ from tagbox_gui.core.types import Region
 from tagbox_gui.gui.playback import Player
 from tagbox_gui.gui.widgets.flow_layout import FlowLayout, group
 from tagbox_gui.gui.widgets.seek_slider import SeekSlider
+from tagbox_gui.gui.widgets.toggle_look import show_checked_clearly
 from tagbox_gui.gui.widgets.transport_keys import NUDGE_S, PositionKeys
 
 SOURCES = (("mix", "Mix"), ("separated", "Separated"), ("residual", "Residual"))
@@ -118,11 +119,13 @@ class TransportPanel(QWidget):
         for name, text in SOURCES:
             button = QPushButton(text)
             button.setCheckable(True)
+            show_checked_clearly(button)
             button.clicked.connect(lambda _=False, n=name: self._on_source_button_clicked(n))
             self._source_group.addButton(button)
             self.source_buttons[name] = button
         self.loop_button = QPushButton("Loop region")
         self.loop_button.setCheckable(True)
+        show_checked_clearly(self.loop_button)
         self.loop_button.setEnabled(False)
         self.loop_button.toggled.connect(self._on_loop_button_toggled)
         self.slider = SeekSlider(Qt.Orientation.Horizontal)  # a click on the groove seeks there
