@@ -110,7 +110,7 @@ def test_a_job_makes_a_stem_per_instrument_and_the_rest_that_add_up(qtbot, real)
     audition = window.audition  # a job keeps no steps: the panel says so, not "No run yet"
     assert audition.label.text() == "No steps kept in a job" and not audition.slider.isEnabled()
     assert not audition.follow.isEnabled() and not audition.best.isEnabled()
-    assert audition.memory.text().startswith("A job of 3 instruments keeps only its stems")
+    assert audition.memory.text().startswith("Pick one of the 3 instruments under Stems")
     paths = window.stems.stem_files()
     data = [sf.read(str(p), dtype="float64", always_2d=True)[0] for p in paths]
     assert all(d.shape == window.song.data.shape for d in data)  # whole song, native format

@@ -319,3 +319,20 @@ def test_on_a_real_1280x720_screen_the_window_fits(tmp_path, model_dir) -> None:
     assert shown["screen"] == [0, 0, 1280, 720]
     assert QRect(*shown["screen"]).contains(QRect(*shown["frame"])), shown
     assert shown["minimum"][0] <= 1280 and shown["minimum"][1] <= 720, shown
+
+
+def test_the_job_hint_under_the_step_slider_is_read_whole_at_1280x720(
+    qtbot, model_dir, settings, small_screen, song_path
+):
+    window = make_window(qtbot, model_dir, settings, backend="learned")
+    fitted(qtbot, window)
+    open_song(qtbot, window, song_path)
+    for word in ("drums", "bass", "piano", "guitar"):
+        window.picker.set_picked(word, True)
+    with qtbot.waitSignal(window.controller.run_finished, timeout=20_000):
+        assert window.run_view.start() is not None
+    qtbot.wait(100)
+    memory = window.audition.memory
+    assert "Stems" in memory.text()  # where to go to hear the job's stems
+    assert memory.isVisible() and not memory.is_elided(), memory.text()
+    window.controller.shutdown(5000)

@@ -97,13 +97,14 @@ class AuditionPanel(QWidget):
         )
 
     def show_job(self, instruments: int) -> None:
-        """A job of several instruments: it keeps no steps to go back to, only its stems."""
+        """A job of several instruments: it keeps no steps to go back to (the label beside the
+        slider says so), only its stems."""
         self.set_history((), 0, 0)
         self.follow.setEnabled(False)  # no previews to follow
         self.label.setText("No steps kept in a job")
-        self.memory.setText(
-            f"A job of {instruments} instruments keeps only its stems: choose one under Stems "
-            "to hear it, read back from its file, against the rest of the song."
+        self.memory.setText(  # short enough to be read whole beside the Stems at 1280 px
+            f"Pick one of the {instruments} instruments under Stems to hear it against the rest "
+            "of the song."
         )
 
     def show_step(self, step: int | None, total_steps: int = 0) -> None:
