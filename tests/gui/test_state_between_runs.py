@@ -247,6 +247,20 @@ def test_a_new_song_shows_nothing_of_the_old_songs_run(qtbot, window, song_path,
     assert panel.progress.value() <= 0
 
 
+def test_a_new_song_after_a_job_shows_the_captions_of_no_run(qtbot, window, song_path, tmp_path):
+    open_song(qtbot, window, song_path)
+    window.settings_panel.steps.setValue(2)
+    window.tag_panel.apply_preset("Piano")
+    _job(qtbot, window, "drums")  # drums and piano
+    panel = window.run_panel
+    assert panel._captions["step"].text() == "Steps" and panel.labels["step"].toolTip()
+    open_song(qtbot, window, write_song(tmp_path / "Other.wav", seconds=8.0))
+    captions = panel._captions  # not the job's "Steps", "of all 2 instruments" in the tooltip
+    assert (captions["step"].text(), captions["per_step"].text()) == ("Step", "Time/step")
+    assert captions["step"].toolTip() == panel.labels["step"].toolTip() == ""
+    assert not panel.parts.isVisibleTo(panel) and panel.parts.text() == ""
+
+
 def test_a_new_song_during_a_run_does_not_leave_it_stopping(
     qtbot, model_dir, settings, song_path, tmp_path
 ) -> None:

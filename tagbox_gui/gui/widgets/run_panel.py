@@ -172,23 +172,28 @@ class RunPanel(QWidget):
         self.run.setEnabled(ok and self.state is RunState.IDLE)
 
     def clear(self) -> None:
-        """Show no run (a new song): no progress, times, instruments or status."""
+        """Show no run (a new song): no progress, times, instruments or status, and the
+        captions of a single run (not a job's "Passes" and its tooltip)."""
         self.clock.reset(0)
-        self._part_names = []
-        self.parts.setVisible(False)
+        self._no_parts()
         self.progress.reset()
         self.status.setText("")
         self._show_times()
 
     def started(self, total_steps: int, what: str) -> None:
         """A single run of ``total_steps`` began."""
+        self._no_parts()
+        self._begin(total_steps, what)
+
+    def _no_parts(self) -> None:
+        """No job's instruments: the captions and tooltips of a single run's steps."""
         self._part_names = []
         self.parts.setVisible(False)
+        self.parts.clear()
         self._captions["step"].setText("Step")
         self._captions["per_step"].setText("Time/step")
         for widget in (self._captions["step"], self.labels["step"]):
             widget.setToolTip("")
-        self._begin(total_steps, what)
 
     def started_job(self, names: Sequence[str], units: int, one_pass: bool) -> None:
         """A job began: these instruments in turn, ``units`` steps in all (``one_pass``: every
