@@ -116,8 +116,11 @@ class StemExport(QObject):
         template = self.w.settings.text("export/template", DEFAULT_TEMPLATE)
         peak = float(np.max(np.abs(self.w.song.data))) if self.w.song is not None else 0.0
         dialog = ExportDialog(names_of, folder, fmt, template, self.w, peak=peak)
-        if dialog.exec() == ExportDialog.DialogCode.Accepted:
-            self.export_to(*dialog.chosen())
+        accepted = dialog.exec() == ExportDialog.DialogCode.Accepted
+        chosen = dialog.chosen()
+        dialog.deleteLater()  # answered: else a child of the window stays for every export
+        if accepted:
+            self.export_to(*chosen)
 
     def file_names(self) -> Callable[[str], list[str]] | None:
         """The shown stems' file names for a name template (None: no stems yet, e.g. while a

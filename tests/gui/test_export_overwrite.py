@@ -215,3 +215,13 @@ def test_the_jukebox_licence_question_defaults_to_no(
     assert not exports.licence_accepted()
     yes, no = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
     assert asked == [(yes | no, no)] and flags == {LICENCE_KEY: False}
+
+
+def test_each_export_dialog_goes_once_answered(qtbot, separated: MainWindow, monkeypatch) -> None:
+    from tagbox_gui.gui.widgets.export_dialog import ExportDialog
+
+    answers = iter([ExportDialog.DialogCode.Rejected, ExportDialog.DialogCode.Rejected])
+    monkeypatch.setattr(ExportDialog, "exec", lambda dialog: next(answers))
+    separated.exports.ask()
+    separated.exports.ask()
+    qtbot.waitUntil(lambda: not separated.findChildren(ExportDialog), timeout=2000)
