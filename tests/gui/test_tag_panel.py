@@ -169,3 +169,31 @@ def test_a_choice_follows_its_tag_when_the_row_is_named_anew() -> None:
     board.set_taggers([MTAT, JAMENDO])
     assert board.explicit("rock") is TagState.AVOIDED
     assert board.words(TagState.WANTED, explicit_only=True) == ("piano",)
+
+
+def test_the_context_menu_sets_a_state_and_goes_once_closed(qtbot, panel: TagPanel) -> None:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMenu
+
+    item = panel.item("piano")
+    panel.tree.scrollToItem(item)
+    where = panel.tree.visualItemRect(item).center()
+    chosen: list[str] = []
+
+    def choose(label: str) -> None:
+        menu = QApplication.activePopupWidget()
+        assert isinstance(menu, QMenu)
+        action = next(a for a in menu.actions() if a.text() == label)
+        chosen.append(label)
+        action.trigger()
+        menu.close()
+
+    for label in ("Want", "Ignore"):
+        QTimer.singleShot(50, lambda label=label: choose(label))
+        panel._on_tree_context_menu(where)  # the menu's exec returns once it is closed
+    assert chosen == ["Want", "Ignore"] and panel.state("piano") is TagState.IGNORED
+
+    def left_behind() -> list[QMenu]:  # the presets' "More" menu is its button's
+        return [menu for menu in panel.findChildren(QMenu) if menu.parent() is panel]
+
+    qtbot.waitUntil(lambda: not left_behind(), timeout=2000)

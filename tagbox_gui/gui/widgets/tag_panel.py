@@ -303,6 +303,7 @@ class TagPanel(QWidget):
         menu.addAction("Back to default", lambda: self.set_state(word, None))
         menu.addAction("Clear all choices", self._on_clear)
         menu.exec(self.tree.viewport().mapToGlobal(pos))
+        menu.deleteLater()  # one menu per right-click: else each stays a child of the panel
 
     @Slot()
     def _on_clear(self) -> None:
