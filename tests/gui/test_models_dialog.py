@@ -279,3 +279,21 @@ def test_download_waits_for_the_check_of_a_model_that_is_there(qtbot, tmp_path: 
     checked.set()
     qtbot.waitUntil(lambda: dialog.status(CRNN) == "mismatch", timeout=5000)
     assert dialog.download_button.isEnabled()
+
+
+def test_an_unexpected_failure_of_an_install_is_logged_with_its_traceback(
+    qtbot, tmp_path: Path, monkeypatch, caplog
+) -> None:
+    store = ModelStore(tmp_path / "store")
+    dialog = open_dialog(qtbot, store)
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("a bug in the install")
+
+    monkeypatch.setattr(store, "install_file", broken)
+    with qtbot.waitSignal(dialog.job_finished, timeout=10_000) as finished:
+        dialog.install(FCN, str(tmp_path / "best_model.pth"))
+    assert finished.args == [FCN, "failed"]
+    assert "unexpected error" in dialog.message.text().lower()
+    logged = [r for r in caplog.records if r.levelname == "ERROR" and r.exc_info]
+    assert logged and "a bug in the install" in str(logged[-1].exc_info[1])  # the details

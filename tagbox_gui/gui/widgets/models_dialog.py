@@ -7,6 +7,7 @@ QObject, whose queued signal lands in the GUI thread.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -44,6 +45,7 @@ STATUS_TEXT = {
     "unknown checksum": "present (no checksum known)",
     "unreadable": "cannot be read (check its permissions)",
 }
+log = logging.getLogger(__name__)
 NAME, TITLE, LICENCE, STATUS = range(4)
 PROGRESS_INTERVAL = 0.05  # seconds between progress signals: the bar needs no more
 PROGRESS_ABOUT = "How much of the model file is written"  # then "… MB downloaded"
@@ -217,7 +219,8 @@ class ModelsDialog(QDialog):
     # ----- jobs --------------------------------------------------------------------------
     def _start_job(self, name: str, func: Callable, *args: object, cancellable: bool) -> None:
         self._job_name = name
-        worker = create_worker(_run_job, name, func, args)
+        # errors are ours to report (_on_job_errored), not re-raised from the worker's thread
+        worker = create_worker(_run_job, name, func, args, _ignore_errors=True)
         worker.returned.connect(self._on_job_returned)  # bound slots die with the dialog
         worker.errored.connect(self._on_job_errored)
         self._job = worker
@@ -247,6 +250,8 @@ class ModelsDialog(QDialog):
         self.job_finished.emit(name, outcome)
 
     def _on_job_errored(self, exc: Exception) -> None:  # a bug, not a user error: say so
+        log.error("%s of %s failed", "download" if self._cancel else "install", self._job_name,
+                  exc_info=exc)  # fmt: skip
         self._on_job_returned((self._job_name, "failed", f"unexpected error: {exc!r}"))
 
     def _verify_one(self, name: str) -> None:
