@@ -45,3 +45,14 @@ def test_enter_in_the_name_field_adds_only_when_the_button_may(qtbot) -> None:
     picker.set_can_add_example(True)
     qtbot.keyClick(picker.example_name, Qt.Key.Key_Return)
     assert asked == ["lead"]
+
+
+def test_the_summary_shows_an_examples_name_as_typed(qtbot) -> None:
+    from PySide6.QtGui import QTextDocument
+
+    picker = make_picker(qtbot)
+    picker.add_example("<lead> & pad", Example(None, 1.0, 2.0))
+    picker.set_picked("drums", True)
+    shown = QTextDocument()  # the summary is rich text (its count in bold): drawn as this
+    shown.setHtml(picker.summary.text())
+    assert shown.toPlainText() == "2 stems + the rest: <lead> & pad, drums"

@@ -8,6 +8,7 @@ instrument no word covers.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -98,7 +99,7 @@ class InstrumentPicker(QWidget):
         delete = QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.chosen)
         delete.setContext(Qt.ShortcutContext.WidgetShortcut)
         delete.activated.connect(self._on_remove_clicked)
-        self.summary = QLabel(wordWrap=True)
+        self.summary = QLabel(wordWrap=True, textFormat=Qt.TextFormat.RichText)
         self._build_layout()
         self._refresh()
 
@@ -217,7 +218,7 @@ class InstrumentPicker(QWidget):
             self.chosen.addItem(item)
         self.remove_button.setEnabled(bool(self._picks))
         self.clear_button.setEnabled(bool(self._picks))
-        names = [p.name for p in self._picks]
+        names = [html.escape(p.name) for p in self._picks]  # an example's name is the user's
         self.summary.setText(
             "Pick the instruments to separate; each gets a stem, and the rest gets one."
             if not names
