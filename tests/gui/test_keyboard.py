@@ -132,9 +132,9 @@ def test_tab_passes_the_side_columns_which_scroll_to_the_focused_control(
     qtbot.keyClick(window.picker.chosen, Qt.Key.Key_Tab)
     assert QApplication.focusWidget() is window.stems and stems_shown()
     scroll.setValue(0)
-    play = window.audition.transport.play_button  # the central area's first
-    play.setFocus(Qt.FocusReason.TabFocusReason)
-    qtbot.keyClick(play, Qt.Key.Key_Backtab)
+    first = window.audition.follow  # the central area's first: no song, the transport is off
+    first.setFocus(Qt.FocusReason.TabFocusReason)
+    qtbot.keyClick(first, Qt.Key.Key_Backtab)
     assert QApplication.focusWidget() is window.stems and stems_shown()
 
 

@@ -188,3 +188,15 @@ def test_a_control_that_uses_the_keys_keeps_them(qtbot, panel: TransportPanel) -
     assert panel.position == pytest.approx(0.0)
     qtbot.keyClick(panel.slider, Qt.Key.Key_Period)
     assert panel.position == pytest.approx(4.0)  # 5 s on, to the end of the 4 s loaded
+
+
+def test_before_a_song_play_and_the_position_are_off_and_say_why(qtbot) -> None:
+    transport = TransportPanel(Player(stream_factory=FakeStream))
+    qtbot.addWidget(transport)
+    transport.show()
+    qtbot.waitExposed(transport)
+    assert not transport.play_button.isEnabled() and not transport.slider.isEnabled()
+    assert "open a song" in transport.play_button.toolTip().lower()
+    transport.load({"mix": ramp()}, RATE)
+    assert transport.play_button.isEnabled() and transport.slider.isEnabled()
+    assert transport.play_button.toolTip() == "Play / pause (Space)"

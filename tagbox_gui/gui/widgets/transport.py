@@ -40,6 +40,7 @@ KEYS_TIP = (
     f"Home: to the start (of the loop, while looping); comma, period: {NUDGE_S:g} s back, on."
 )
 NO_LOOP = "No region to loop: a single run's region loops while its audio is loaded."
+NOTHING_LOADED = "Nothing to play yet: open a song (Ctrl+O)."
 
 
 def format_time(seconds: float) -> str:
@@ -344,8 +345,10 @@ class TransportPanel(QWidget):
         text = reason or self.player.note  # e.g. converting the audio for the output's rate
         self.message_label.setText(text)
         self.message_label.setVisible(bool(text))
-        self.play_button.setEnabled(can_try)
-        self.play_button.setToolTip(reason or PLAY_TIP)
+        loaded = bool(self.player.sources)  # before a song: Play and the slider would do nothing
+        self.play_button.setEnabled(can_try and loaded)
+        self.play_button.setToolTip(reason or (PLAY_TIP if loaded else NOTHING_LOADED))
+        self.slider.setEnabled(loaded)
 
     def _wants_to_play(self) -> bool:
         """Playing, or about to once the audio is converted for the output."""
