@@ -66,3 +66,19 @@ def test_a_click_on_the_spectrogram_seeks_like_one_on_the_waveform(qtbot) -> Non
         qtbot.mouseClick(plot.viewport(), Qt.MouseButton.LeftButton, pos=point)
     assert blocker.args[0] == pytest.approx(2.5, abs=4 * 4.0 / box.width())
     QThreadPool.globalInstance().waitForDone(10_000)
+
+
+def test_the_example_region_can_be_typed_after_the_whole_song_was_chosen(qtbot) -> None:
+    panel = SongPanel()
+    qtbot.addWidget(panel)
+    panel.set_song(noise_song(10 * 8_000))
+    region_controls = (panel.start, panel.end, panel.loudest)
+    panel.whole_song.setChecked(True)  # the learned separator's default
+    assert not any(w.isEnabled() for w in region_controls)
+    panel.as_example.setChecked(True)  # the region is the example now: it must be set
+    assert all(w.isEnabled() for w in region_controls) and not panel.whole_song.isEnabled()
+    panel.start.setValue(2.0)
+    panel.start.editingFinished.emit()
+    assert panel.example().start == 2.0
+    panel.as_example.setChecked(False)  # the whole song again: no region to set
+    assert not any(w.isEnabled() for w in region_controls) and panel.region() is None

@@ -206,13 +206,20 @@ class SongPanel(QWidget):
     @Slot(bool)
     def _on_as_example_toggled(self, as_example: bool) -> None:
         self.whole_song.setEnabled(not as_example)
+        self._enable_region()
         self.region_changed.emit(self.region())
 
     @Slot(bool)
     def _on_whole_song_toggled(self, whole: bool) -> None:
-        for widget in (self.start, self.end, self.loudest):
-            widget.setEnabled(not whole)
+        self._enable_region()
         self.region_changed.emit(self.region())
+
+    def _enable_region(self) -> None:
+        """The region's boxes and Loudest are for a run on the region or for the example; "Run
+        on the whole song" (still ticked, disabled, under the example) does not lock them."""
+        used = self.as_example.isChecked() or not self.whole_song.isChecked()
+        for widget in (self.start, self.end, self.loudest):
+            widget.setEnabled(used)
 
 
 def _seconds_box(tooltip: str) -> QDoubleSpinBox:
