@@ -273,3 +273,38 @@ def test_score_from_must_be_a_number_of_seconds_from_the_start(
         evaluation.score_source(ref_set, tmp_path / "est", "s", "piano", score_from)
     with pytest.raises(ValueError, match="score_from"):
         evaluation.score_set(ref_set, tmp_path / "est", score_from=score_from)
+
+
+def test_silence_where_the_source_plays_earns_no_si_sdr() -> None:
+    """museval's SDR leaves a silent window out and scores an all-zero estimate 0 dB, so
+    silence earns SDRi. The SI-SDR ranks such a window last, and an estimate silent in half or
+    more of the source's windows has no SI-SDR: no mean SI-SDRi is given over it."""
+    rng = np.random.default_rng(5)
+    ref = rng.standard_normal(4 * RATE)
+    mix = ref + rng.standard_normal(ref.size)
+    est = ref + 0.1 * mix  # 20 dB where it is given
+    est[:RATE] = 0.0  # silent in 1 of the 4 windows where the source plays
+    frames = evaluation.framewise_si_sdr(ref, est, RATE, RATE)
+    assert frames[0] == -np.inf and np.all(np.isfinite(frames[1:]))
+    one_silent = evaluation.PairScore("a", "x")
+    evaluation.score_arrays(one_silent, ref, est, mix, RATE)
+    assert not one_silent.silent
+    assert one_silent.si_sdr_est == pytest.approx(np.median(frames))  # 1 of 4 ranks last
+    est[RATE : 2 * RATE] = 0.0  # now silent in 2 of 4
+    half = evaluation.PairScore("b", "x")
+    evaluation.score_arrays(half, ref, est, mix, RATE)
+    assert half.silent and half.si_sdr_est is None and half.si_sdri is None
+    assert any("SI-SDR undefined" in note for note in half.notes)
+    assert half.sdri is not None and half.sdri > 0  # museval's SDR still rewards it
+    zero = evaluation.PairScore("c", "x")
+    evaluation.score_arrays(zero, ref, np.zeros_like(ref), mix, RATE)
+    assert zero.zero_estimate and zero.silent and zero.si_sdri is None
+
+    rows = report.summarise([one_silent, half])
+    assert rows["x"]["silent"] == 1 and rows["x"]["mean_si_sdri"] is None
+    assert rows["ALL"]["mean_si_sdri"] is None
+    assert rows["x"]["median_si_sdri"] is None  # of two, the silent one is half: −∞
+    table = report.format_table(rows).splitlines()
+    assert "silent" in table[0] and table[1].split()[-3:-1] == ["1", "-"]
+    rows = report.summarise([one_silent])
+    assert rows["x"]["mean_si_sdri"] == pytest.approx(one_silent.si_sdri)

@@ -19,6 +19,9 @@ def _row(scores: list[PairScore]) -> dict[str, float | int | None]:
     ok = [s for s in scores if s.status == "ok" and s.sdri is not None and math.isfinite(s.sdri)]
     values = np.array([s.sdri for s in ok])
     si = _finite(s.si_sdri for s in ok)
+    silent = sum(s.silent for s in ok)
+    ranked = np.concatenate([si, np.full(silent, -np.inf)])  # a silent estimate ranks last
+    median_si = float(np.median(ranked)) if ranked.size else None
     gain = _finite(s.sdri_gain_only for s in ok)
     return {
         "n": len(ok),
@@ -26,12 +29,14 @@ def _row(scores: list[PairScore]) -> dict[str, float | int | None]:
         "skipped": sum(s.status == "skipped" for s in scores),
         "nonfinite": sum(s.status == "ok" and s not in ok for s in scores),
         "zero_est": sum(s.status == "ok" and s.zero_estimate for s in scores),
+        "silent": silent,
         "mean_sdri": float(values.mean()) if ok else None,
         "median_sdri": float(np.median(values)) if ok else None,
         "mean_sdr_est": float(np.mean([s.sdr_est for s in ok])) if ok else None,
         "mean_sdr_mix": float(np.mean([s.sdr_mix for s in ok])) if ok else None,
-        "mean_si_sdri": float(si.mean()) if si.size else None,
-        "median_si_sdri": float(np.median(si)) if si.size else None,
+        # a mean over a silent estimate, whose SI-SDR is undefined, is undefined too
+        "mean_si_sdri": float(si.mean()) if si.size and not silent else None,
+        "median_si_sdri": median_si if median_si is not None and np.isfinite(median_si) else None,
         "mean_sdri_gain_only": float(gain.mean()) if gain.size else None,
     }
 
@@ -54,18 +59,21 @@ def summarise(results: list[PairScore]) -> dict[str, dict[str, float | int | Non
 
 def format_table(rows: dict[str, dict[str, float | int | None]]) -> str:
     """The per-source table as text (mean/median SDRi, mean SDRs, counts, mean SI-SDRi, and
-    the mean SDRi of the gain-only baseline, ``gainSDRi``)."""
+    the mean SDRi of the gain-only baseline, ``gainSDRi``). ``zero`` counts the estimates
+    that are all zeros, ``silent`` those silent where the source plays (``scoring``), over
+    which no mean SI-SDRi is given."""
 
     def num(value: float | int | None) -> str:
         return f"{value:9.2f}" if value is not None else f"{'-':>9}"
 
     lines = [f"{'source':<12}{'meanSDRi':>9}{'medSDRi':>9}{'SDRest':>9}{'SDRmix':>9}"
-             f"{'n':>5}{'miss':>6}{'skip':>6}{'zero':>6}{'SI-SDRi':>9}{'gainSDRi':>9}"]  # fmt: skip
+             f"{'n':>5}{'miss':>6}{'skip':>6}{'zero':>6}{'silent':>7}{'SI-SDRi':>9}"
+             f"{'gainSDRi':>9}"]  # fmt: skip
     for source, r in rows.items():
         lines.append(
             f"{source:<12}{num(r['mean_sdri'])}{num(r['median_sdri'])}{num(r['mean_sdr_est'])}"
             f"{num(r['mean_sdr_mix'])}{r['n']:>5}{r['missing']:>6}{r['skipped']:>6}{r['zero_est']:>6}"
-            f"{num(r['mean_si_sdri'])}{num(r['mean_sdri_gain_only'])}"
+            f"{r['silent']:>7}{num(r['mean_si_sdri'])}{num(r['mean_sdri_gain_only'])}"
         )
     return "\n".join(lines)
 

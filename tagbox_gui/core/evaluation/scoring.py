@@ -15,6 +15,13 @@ raises ``SI-SDRi``. The edge cases follow the
 team's scorer (``shared/eval/score.py``): a missing estimate is counted, not scored; a silent
 reference is skipped; a longer estimate is trimmed and a shorter one zero-padded; stereo is
 averaged; another rate is resampled; NaN/Inf become 0; an all-zero estimate scores 0 dB.
+
+That last rule, museval's, gives silence an SDRi above 0 wherever the source is quieter than
+the rest. The SI-SDR has no such rule to follow, and silence must not score there: a window
+where the source plays and the estimate is all zeros has an SI-SDR of −∞ (it ranks last in the
+median, where museval's SDR leaves it out), and an estimate silent in half or more of those
+windows, or all zeros, is ``silent``: its SI-SDR is undefined, and so is any mean SI-SDRi over
+it (``core.evaluation.report``).
 """
 
 from __future__ import annotations
@@ -47,12 +54,13 @@ class PairScore:
     sdr_est: float | None = None
     sdr_mix: float | None = None
     sdri: float | None = None
-    si_sdr_est: float | None = None  # scale-invariant SDR; None for an all-zero estimate
+    si_sdr_est: float | None = None  # scale-invariant SDR; None for a silent estimate
     si_sdr_mix: float | None = None
     si_sdri: float | None = None
     sdri_gain_only: float | None = None  # the SDRi of GAIN_ONLY * mix against the same stem
     n_windows: int = 0
     zero_estimate: bool = False
+    silent: bool = False  # all zeros in half or more of the windows where the source plays
     notes: list[str] = field(default_factory=list)
 
 
@@ -75,7 +83,8 @@ def framewise_sdr(ref: np.ndarray, est: np.ndarray, win: int, hop: int) -> np.nd
 
 
 def framewise_si_sdr(ref: np.ndarray, est: np.ndarray, win: int, hop: int) -> np.ndarray:
-    """Scale-invariant SDR in dB of every window (NaN where either signal is all zeros).
+    """Scale-invariant SDR in dB of every window: NaN where the reference is all zeros, −∞
+    where it plays and the estimate is all zeros (nothing of the source was given).
 
     In each window the reference is scaled to the estimate's projection on it, so the score
     does not change when the estimate is multiplied by any non-zero gain.
@@ -83,7 +92,10 @@ def framewise_si_sdr(ref: np.ndarray, est: np.ndarray, win: int, hop: int) -> np
     out = np.full(len(window_slices(len(ref), win, hop)), np.nan)
     for i, sl in enumerate(window_slices(len(ref), win, hop)):
         r, e = ref[sl], est[sl]
-        if not np.any(r) or not np.any(e):
+        if not np.any(r):
+            continue
+        if not np.any(e):
+            out[i] = -np.inf
             continue
         target = (np.dot(e, r) / np.dot(r, r)) * r
         err = np.sum((e - target) ** 2)
@@ -103,7 +115,8 @@ def track_sdr(ref: np.ndarray, est: np.ndarray, rate: int, window_s: float = 1.0
 
 
 def track_si_sdr(ref: np.ndarray, est: np.ndarray, rate: int, window_s: float = 1.0) -> float:
-    """The median over windows of the scale-invariant SDR (same windows as :func:`track_sdr`)."""
+    """The median over windows of the scale-invariant SDR (same windows as :func:`track_sdr`);
+    −∞ when the estimate is all zeros in half or more of the windows where the source plays."""
     step = round(window_s * rate)
     return _median(framewise_si_sdr(ref, est, step, step))
 
@@ -150,14 +163,19 @@ def score_arrays(
     score.sdri_gain_only = track_sdr(ref, GAIN_ONLY * mix, rate) - score.sdr_mix
     if not np.any(est):
         # museval refuses an all-zero estimate; 0 dB is its SNR and museval's limit.
-        score.zero_estimate = True
-        score.notes.append("estimate is all zeros: scored as SDR 0 dB")
+        score.zero_estimate = score.silent = True
+        score.notes.append("estimate is all zeros: scored as SDR 0 dB, SI-SDR undefined")
         score.sdr_est = 0.0
         score.n_windows = int(np.sum(~np.isnan(framewise_sdr(ref, mix, rate, rate))))
     else:
         score.sdr_est = track_sdr(ref, est, rate)
-        score.si_sdr_est = track_si_sdr(ref, est, rate)
-        score.si_sdri = score.si_sdr_est - score.si_sdr_mix
+        si_sdr = track_si_sdr(ref, est, rate)
+        if si_sdr == -math.inf:
+            score.silent = True
+            score.notes.append("estimate is all zeros in half or more of the windows where "
+                               "the source plays: SI-SDR undefined")  # fmt: skip
+        else:
+            score.si_sdr_est, score.si_sdri = si_sdr, si_sdr - score.si_sdr_mix
         score.n_windows = int(np.sum(~np.isnan(framewise_sdr(ref, est, rate, rate))))
     score.sdri = score.sdr_est - score.sdr_mix
     if not (math.isfinite(score.sdr_est) and math.isfinite(score.sdr_mix)):
