@@ -23,7 +23,9 @@ stem's own query.
 
 Seeded and resumable: every step's batch is drawn from (seed, step) alone (``training.batches``),
 torch is re-seeded at every step, and every ``--checkpoint-every`` steps ``last.pt`` is written
-(weights, optimiser, step); a run resumed from it is the same as one that never stopped.
+(weights, optimiser, step, and the ids of the songs the run trains and validates on, which a
+resumed run takes again, whatever was queried since); a run resumed from it is the same as one
+that never stopped.
 ``--device cuda`` trains on a GPU, and ``--workers N`` forks N processes that draw the batches
 ahead (a GPU waits for one process's numpy otherwise); neither changes what is trained. The
 last step's ``last.pt`` keeps no optimiser state, which only resuming needs: a finished run's
@@ -49,7 +51,7 @@ from tqdm import tqdm
 from tagbox_gui.core.nets.separator import QuerySeparator, SeparatorShape, save_separator
 from training.batches import batches
 from training.config import TrainConfig
-from training.corpus import split_songs
+from training.corpus import list_songs, split_songs
 from training.grow import load_init
 from training.loss import learning_rate, separation_loss
 from training.mixes import MixSampler
@@ -58,11 +60,12 @@ from training.validation import valid_set, validate
 
 
 def _save_checkpoint(out: Path, net: QuerySeparator, optimiser: torch.optim.Optimizer, step: int,
-                     config: TrainConfig, bank: QueryBank, best: float) -> None:  # fmt: skip
+                     config: TrainConfig, bank: QueryBank, best: float,
+                     songs: dict[str, list[str]]) -> None:  # fmt: skip
     tmp = out / "last.pt.tmp"
     model = {k: v.cpu() for k, v in net.state_dict().items()}
     state = {"config": asdict(config), "shape": asdict(net.shape), "step": step,
-             "model": model, "best": best}  # fmt: skip
+             "model": model, "best": best, "songs": songs}  # fmt: skip
     if step < config.steps:  # a finished run is never resumed (its settings fix its steps)
         state["optimiser"] = optimiser.state_dict()
     _save_separator(out / "separator.pt", net, step, bank)  # first: last.pt says it is done
@@ -121,6 +124,39 @@ def read_checkpoint(path: Path) -> dict:
     return state
 
 
+def run_songs(corpus: Path, state: dict | None, last: Path) -> tuple[list[str], list[str]]:
+    """The songs a run trains and validates on (training side, held-out side).
+
+    A new run takes the songs of each side of the corpus's split whose queries are cached; its
+    checkpoints record them, and a resumed run takes exactly those, so that it draws the
+    batches an unbroken run draws whatever was rendered or queried since (a new run takes
+    those in). SystemExit in one line when a recorded song is gone or has lost its queries.
+    A checkpoint written before runs recorded their songs resumes with the songs there now.
+    """
+    recorded = (state or {}).get("songs")
+    if recorded is not None:
+        train_songs, valid_songs = list(recorded["train"]), list(recorded["valid"])
+        have = set(list_songs(corpus))
+        gone = [s for s in train_songs + valid_songs
+                if s not in have or not query_path(corpus, s).exists()]  # fmt: skip
+        if gone:
+            named = ", ".join(gone[:3]) + (f" and {len(gone) - 3} more" if len(gone) > 3 else "")
+            raise SystemExit(f"{last} trains on songs that {corpus} no longer holds with their "
+                             f"queries ({named}): put them back, or start a new run on the "
+                             "songs there now (another --out, --init from this run's "
+                             "separator.pt)")  # fmt: skip
+        return train_songs, valid_songs
+    train_songs, valid_songs = split_songs(corpus)
+    if not train_songs:
+        raise SystemExit(f"{corpus}: no rendered songs (training.render makes them)")
+    train_songs = [s for s in train_songs if query_path(corpus, s).exists()]
+    valid_songs = [s for s in valid_songs if query_path(corpus, s).exists()]
+    if not train_songs or not valid_songs:
+        side = "training" if not train_songs else "held-out"
+        raise SystemExit(f"{corpus}: no {side} song with cached queries (training.queries)")
+    return train_songs, valid_songs
+
+
 def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device: str = "cpu",
           workers: int = 0) -> Path:  # fmt: skip
     """Run (or resume) training into ``out``; returns the path of the exported separator.
@@ -133,14 +169,15 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
         raise SystemExit(f"--init {config.init}: no such file (weights that training.export "
                          "or a run wrote, e.g. its separator.pt)")  # fmt: skip
     torch.set_num_threads(threads)
-    train_songs, valid_songs = split_songs(corpus)
-    if not train_songs:
-        raise SystemExit(f"{corpus}: no rendered songs (training.render makes them)")
-    train_songs = [s for s in train_songs if query_path(corpus, s).exists()]
-    valid_songs = [s for s in valid_songs if query_path(corpus, s).exists()]
-    if not train_songs or not valid_songs:
-        side = "training" if not train_songs else "held-out"
-        raise SystemExit(f"{corpus}: no {side} song with cached queries (training.queries)")
+    last = out / "last.pt"
+    state = read_checkpoint(last) if last.exists() else None
+    if state is not None:
+        # A field missing from an older checkpoint did not exist then, so the run had its
+        # default, except ``recipe``: a checkpoint without it is of recipe 1.
+        stored = {**asdict(TrainConfig()), "recipe": 1, **state["config"]}
+        if stored != asdict(config):
+            raise SystemExit(f"{last} was made with other settings: {state['config']}")
+    train_songs, valid_songs = run_songs(corpus, state, last)
     out.mkdir(parents=True, exist_ok=True)
     bank = QueryBank(corpus, train_songs)
     torch.manual_seed(config.seed)
@@ -152,14 +189,7 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
     net.query_std.copy_(torch.from_numpy(bank.std))
     optimiser = torch.optim.Adam(net.parameters(), lr=config.lr)
     step, best = 0, -np.inf  # best: the highest validation SI-SDRi by prototype so far
-    last = out / "last.pt"
-    if last.exists():
-        state = read_checkpoint(last)
-        # A field missing from an older checkpoint did not exist then, so the run had its
-        # default, except ``recipe``: a checkpoint without it is of recipe 1.
-        stored = {**asdict(TrainConfig()), "recipe": 1, **state["config"]}
-        if stored != asdict(config):
-            raise SystemExit(f"{last} was made with other settings: {state['config']}")
+    if state is not None:
         net.load_state_dict(state["model"])
         step = int(state["step"])
         net.to(device)
@@ -169,6 +199,7 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
     elif config.init:  # a new run from given weights, their query standardisation with them
         load_init(net, Path(config.init))
     net.to(device)
+    songs = {"train": train_songs, "valid": valid_songs}  # recorded: a resume takes these
     sampler = MixSampler(corpus, train_songs, config.seconds, eq_db=config.eq_db,
                          p_song=config.song_share, p_timbre=config.timbre,
                          p_solo=config.solo_share, p_refuse=config.refuse_share,
@@ -211,7 +242,7 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
         bar.update()
         if step % config.checkpoint_every == 0 or step == config.steps:
             log.flush()
-            _save_checkpoint(out, net, optimiser, step, config, bank, best)
+            _save_checkpoint(out, net, optimiser, step, config, bank, best, songs)
     bar.close()
     log.close()
     if not (out / "separator.pt").exists():  # a finished run as committed: last.pt, no export

@@ -1,14 +1,19 @@
-"""A run that cannot resume says why and what to do, and leaves what it has as it was."""
+"""A resumed run trains on the songs it started with; one that cannot resume says why and
+what to do, and leaves what it has as it was."""
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
+from tests.training.runs import losses, train_until
 from training.config import TrainConfig
+from training.corpus import split_songs
+from training.queries import query_path
 from training.train import train
 
 pytestmark = pytest.mark.slow
@@ -39,3 +44,36 @@ def test_a_file_that_is_not_a_runs_checkpoint_is_one_clear_error(
     torch.save({"weights": torch.zeros(3)}, tmp_path / "last.pt")
     with pytest.raises(SystemExit, match=r"is not a checkpoint of training\.train"):
         train(corpus, tmp_path, TINY)
+
+
+def test_a_resumed_run_takes_no_song_queried_since_it_started(corpus: Path, tmp_path: Path) -> None:
+    """Queries cached between an interruption and the resume change nothing: the run goes on
+    with the songs its checkpoint records, and only a new run takes the others in."""
+    part = tmp_path / "corpus"
+    shutil.copytree(corpus, part)
+    later = split_songs(part)[0][:2]  # two training songs not yet queried when the runs start
+    (tmp_path / "aside").mkdir()
+    for song in later:
+        query_path(part, song).rename(tmp_path / "aside" / f"{song}.npy")
+    config = replace(TINY, song_share=0.5)
+    train(part, tmp_path / "unbroken", config)
+    assert train_until(part, tmp_path / "resumed", config, stop_at=5) == 5
+    for song in later:  # queried while the run was stopped
+        (tmp_path / "aside" / f"{song}.npy").rename(query_path(part, song))
+    train(part, tmp_path / "resumed", config)
+    assert losses(tmp_path / "resumed") == losses(tmp_path / "unbroken")
+    train(part, tmp_path / "new", config)  # a new run trains on them too
+    assert losses(tmp_path / "new") != losses(tmp_path / "unbroken")
+
+
+def test_a_run_whose_songs_are_gone_is_not_resumed(corpus: Path, tmp_path: Path) -> None:
+    part = tmp_path / "corpus"
+    shutil.copytree(corpus, part)
+    assert train_until(part, tmp_path / "run", TINY, stop_at=5) == 5
+    gone = split_songs(part)[0][0]
+    query_path(part, gone).unlink()
+    with pytest.raises(SystemExit) as exited:
+        train(part, tmp_path / "run", TINY)
+    message = str(exited.value.code)
+    assert "\n" not in message and gone in message and "new run" in message
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["step"] == 5

@@ -19,6 +19,7 @@ from tagbox_gui.core.nets.separator import (
     load_separator,
     save_separator,
 )
+from tests.training.runs import losses, train_until
 from training.batches import draw_batch
 from training.config import TrainConfig
 from training.corpus import split_songs
@@ -35,11 +36,6 @@ TINY = TrainConfig(steps=60, batch=4, seconds=1.0, lr=3e-3, warmup=1, width=32, 
                    checkpoint_every=10, valid_every=30, valid_examples=4)  # fmt: skip
 
 
-def _losses(out: Path) -> list[float]:
-    lines = (out / "log.jsonl").read_text().splitlines()
-    return [json.loads(line)["loss"] for line in lines]
-
-
 def test_queries_are_cached_once_per_stem(corpus: Path, model_dir: Path) -> None:
     meta = json.loads((corpus / "songs" / "s3-000000" / "meta.json").read_text())
     queries = torch.from_numpy(np.load(query_path(corpus, "s3-000000")))
@@ -49,7 +45,7 @@ def test_queries_are_cached_once_per_stem(corpus: Path, model_dir: Path) -> None
 
 def test_loss_falls_and_the_export_loads(corpus: Path, tmp_path: Path) -> None:
     path = train(corpus, tmp_path, TINY)
-    assert len(_losses(tmp_path)) == TINY.steps
+    assert len(losses(tmp_path)) == TINY.steps
     # On 64 fresh mixtures (steps past the run's), the trained network beats its start.
     train_songs = split_songs(corpus)[0]
     bank = QueryBank(corpus, train_songs)
@@ -81,7 +77,7 @@ def test_same_seed_same_run_and_resume_is_seamless(corpus: Path, tmp_path: Path)
     config = replace(TINY, steps=20, song_share=0.5)
     train(corpus, tmp_path / "a", config)
     train(corpus, tmp_path / "b", replace(config, steps=20))
-    assert _losses(tmp_path / "a") == _losses(tmp_path / "b")
+    assert losses(tmp_path / "a") == losses(tmp_path / "b")
     # Stop at step 10 (a checkpoint), then resume to 20: the same losses as in one go.
     train(corpus, tmp_path / "c", config)
     shutil.rmtree(tmp_path / "c")
@@ -91,12 +87,12 @@ def test_same_seed_same_run_and_resume_is_seamless(corpus: Path, tmp_path: Path)
     assert stopped == 10
     assert "optimiser" in torch.load(tmp_path / "c" / "last.pt", weights_only=True)
     train(corpus, tmp_path / "c", half)
-    assert _losses(tmp_path / "c") == _losses(tmp_path / "a")
+    assert losses(tmp_path / "c") == losses(tmp_path / "a")
     # A finished run keeps no optimiser state; running it again changes nothing.
     final = torch.load(tmp_path / "c" / "last.pt", weights_only=True)
     assert final["step"] == 20 and "optimiser" not in final
     train(corpus, tmp_path / "c", half)
-    assert _losses(tmp_path / "c") == _losses(tmp_path / "a")
+    assert losses(tmp_path / "c") == losses(tmp_path / "a")
     again = torch.load(tmp_path / "c" / "last.pt", weights_only=True)["model"]
     assert all(torch.equal(again[k], v) for k, v in final["model"].items())
     # A finished run as committed (last.pt and the log, no separator.pt) gets its separator.pt.
@@ -110,34 +106,10 @@ def test_workers_draw_the_same_batches(corpus: Path, tmp_path: Path) -> None:
     config = replace(TINY, steps=12, song_share=0.5, timbre=0.3)
     train(corpus, tmp_path / "a", config)
     train(corpus, tmp_path / "b", config, workers=2)
-    assert _losses(tmp_path / "b") == _losses(tmp_path / "a")
+    assert losses(tmp_path / "b") == losses(tmp_path / "a")
     # The timbre changes reach the batches.
     train(corpus, tmp_path / "c", replace(config, timbre=0.0))
-    assert _losses(tmp_path / "c") != _losses(tmp_path / "a")
-
-
-def train_until(corpus: Path, out: Path, config: TrainConfig, stop_at: int) -> int:
-    """Run ``config`` but stop (as an interruption would) right after checkpoint ``stop_at``."""
-    from training import train as module
-
-    original = module._save_checkpoint
-
-    class Interrupted(Exception):
-        pass
-
-    def save_then_stop(out_dir, net, optimiser, step, *args):  # type: ignore[no-untyped-def]
-        original(out_dir, net, optimiser, step, *args)
-        if step == stop_at:
-            raise Interrupted
-
-    module._save_checkpoint = save_then_stop
-    try:
-        train(corpus, out, config)
-    except Interrupted:
-        return torch.load(out / "last.pt", weights_only=True)["step"]
-    finally:
-        module._save_checkpoint = original
-    return config.steps
+    assert losses(tmp_path / "c") != losses(tmp_path / "a")
 
 
 def test_init_starts_from_the_given_weights(corpus: Path, tmp_path: Path) -> None:
@@ -361,7 +333,7 @@ def test_a_run_stopped_between_checkpoints_resumes_with_an_unbroken_log(
     train(corpus, tmp_path / "b", config)
     steps = [json.loads(line)["step"] for line in (tmp_path / "b" / "log.jsonl").open()]
     assert steps == list(range(1, 21))
-    assert _losses(tmp_path / "b") == _losses(tmp_path / "a")
+    assert losses(tmp_path / "b") == losses(tmp_path / "a")
 
 
 def test_a_run_stopped_while_writing_its_last_checkpoint_ends_with_its_last_weights(
