@@ -1,11 +1,13 @@
 """The set's audio in `tagbox evaluate`: an estimate is kept only while the audio it was made
 from is unchanged (a set re-rendered in place is separated again), and a true stem that does
-not match its mix is refused before any work."""
+not match its mix, or a song folder of a set without a manifest that has no true stems, is
+refused before any work."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +17,7 @@ import soundfile
 from tagbox_gui.cli import main
 from tagbox_gui.core.errors import AudioError
 from tagbox_gui.core.evaluation import pairs as evaluation_pairs
-from tagbox_gui.core.evaluation.sets import check_set
+from tagbox_gui.core.evaluation.sets import check_set, list_set
 from tagbox_gui.core.separation.loading import default_config
 from tagbox_gui.core.store.models import ModelStore
 from tests.core.test_evaluation import cut_set
@@ -119,4 +121,26 @@ def test_a_true_stem_that_does_not_match_its_mix_is_refused_before_any_work(
     err = capsys.readouterr().err
     assert err.startswith("tagbox: error:") and len(err.strip().splitlines()) == 1
     assert "bass.flac" in err and "must match its mix" in err
+    assert not est.exists()  # nothing was separated
+
+
+@pytest.mark.parametrize("stems", ["no folder", "empty folder"])
+def test_a_song_folder_without_true_stems_is_refused_in_a_set_without_a_manifest(
+    tiny_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], stems: str
+) -> None:
+    """Its sources would be left out of the scores unsaid, as a listed stem that is missing
+    would; a folder that holds neither a mixture nor stems is no song and changes nothing."""
+    (tiny_set / "manifest.json").unlink()
+    (tiny_set / "notes").mkdir()  # no song: no mix.flac, no stems/
+    assert [song for song, _ in list_set(tiny_set)] == SONGS
+    shutil.rmtree(tiny_set / SONGS[1] / "stems")
+    if stems == "empty folder":
+        (tiny_set / SONGS[1] / "stems").mkdir()
+    folder = tiny_set / SONGS[1] / ("stems" if stems == "empty folder" else "")
+    est = tmp_path / "est"
+    args = ["evaluate", str(tiny_set), "-o", str(est), "--sources", "drums", "--threads", "1"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tagbox: error:") and len(err.strip().splitlines()) == 1
+    assert f"'{folder.as_posix().rstrip('/')}'" in err and "true stem" in err
     assert not est.exists()  # nothing was separated

@@ -42,19 +42,38 @@ def sound_span(path: Path) -> tuple[float | None, float]:
 
 
 def list_set(set_dir: Path) -> list[tuple[str, tuple[str, ...]]]:
-    """(song, sources) of a set, from its manifest or, without one, from its folders."""
+    """(song, sources) of a set, from its manifest or, without one, from its folders.
+
+    Without a manifest, a song is a folder holding ``mix.flac`` or ``stems/`` (other folders,
+    e.g. an estimates folder, are no songs), and its sources are the ``.flac`` and ``.wav``
+    files of its ``stems/``. A song folder without ``stems/``, or with none of those files in
+    it, is refused (AudioError naming it), as a listed stem that is missing is
+    (:func:`check_set`): its sources would be left out of the scores unsaid.
+    """
     manifest = set_dir / "manifest.json"
     if manifest.is_file():
         return _read_manifest(manifest)
     found = []
-    for song in sorted(p for p in set_dir.iterdir() if (p / "stems").is_dir()):
+    for song in sorted(p for p in set_dir.iterdir() if _is_song(p)):
+        if not (song / "stems").is_dir():
+            raise AudioError(f"the song folder '{song}' has no stems folder (its true stems, "
+                             "stems/<source>.flac or .wav); add it, or move the song out of "
+                             "the set")  # fmt: skip
         stems = sorted(
             {p.stem for p in (song / "stems").iterdir() if p.suffix in (".flac", ".wav")}
         )
+        if not stems:
+            raise AudioError(f"'{song / 'stems'}' holds no true stem (<source>.flac or .wav); "
+                             "add them, or move the song out of the set")  # fmt: skip
         found.append((song.name, tuple(stems)))
     if not found:
         raise AudioError(f"{set_dir} holds no songs; give a folder laid out like shared/eval/dev")
     return found
+
+
+def _is_song(folder: Path) -> bool:
+    """Whether a folder of a set without a manifest is a song's: it holds a mixture or stems."""
+    return folder.is_dir() and ((folder / "mix.flac").exists() or (folder / "stems").exists())
 
 
 def _read_manifest(manifest: Path) -> list[tuple[str, tuple[str, ...]]]:
