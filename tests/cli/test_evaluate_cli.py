@@ -22,6 +22,7 @@ from tagbox_gui.core.audio.stems import render_stems
 from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.evaluation import driver as evaluation_run
 from tagbox_gui.core.evaluation import pairs as evaluation_pairs
+from tagbox_gui.core.evaluation import recipes
 from tagbox_gui.core.evaluation import scoring as evaluation
 from tagbox_gui.core.nets.queries import QUERY_TAGGERS
 from tagbox_gui.core.separation.backends import learned, light
@@ -116,24 +117,22 @@ def test_recipe_names_what_decides_an_estimate(
     config = default_config("light", steps=2)
     pair = evaluation_pairs.plan_pairs(tiny_set, tmp_path, config, STORE, DRUMS)[0]
     assert pair.config.tags == ("drums",) and not pair.kept and not pair.done
-    base = evaluation_pairs.recipe(pair.config, STORE, mix=pair.mix)
+    base = recipes.recipe(pair.config, STORE, mix=pair.mix)
     assert base["backend_settings"]["components"] == light.SETTINGS.components
 
     # Speed-only settings do not count; the method's settings, the backend's own included, do.
     def recipe(**changes: object) -> dict[str, object]:
-        return evaluation_pairs.recipe(
-            dataclasses.replace(pair.config, **changes), STORE, mix=pair.mix
-        )
+        return recipes.recipe(dataclasses.replace(pair.config, **changes), STORE, mix=pair.mix)
 
     assert recipe(device="cpu") == base
     assert recipe(lr=0.2) != base
     assert recipe(balance_tags=False) != base
     monkeypatch.setattr(light, "SETTINGS", dataclasses.replace(light.SETTINGS, components=41))
-    assert evaluation_pairs.recipe(pair.config, STORE, mix=pair.mix) != base
+    assert recipes.recipe(pair.config, STORE, mix=pair.mix) != base
     monkeypatch.undo()
     assert base["hops_per_window"] == 2  # estimates made at another hop are made again
     monkeypatch.setattr(light, "HOPS_PER_WINDOW", 4, raising=False)
-    assert evaluation_pairs.recipe(pair.config, STORE, mix=pair.mix) != base
+    assert recipes.recipe(pair.config, STORE, mix=pair.mix) != base
     monkeypatch.undo()
     # An estimate on disk counts as done only with the same recipe beside it.
     pair.saved.parent.mkdir(parents=True)
@@ -151,25 +150,25 @@ def test_recipe_names_the_separator_file_in_use(
     """Estimates of other separator weights ($TAGBOX_SEPARATOR) are not kept as done."""
     config = default_config("learned")
     pair = evaluation_pairs.plan_pairs(tiny_set, tmp_path, config, STORE, DRUMS)[0]
-    shipped = evaluation_pairs.recipe(pair.config, STORE, mix=pair.mix)
+    shipped = recipes.recipe(pair.config, STORE, mix=pair.mix)
     monkeypatch.setenv(learned.WEIGHTS_ENV, str(learned.weights_path()))
     assert (
-        evaluation_pairs.recipe(pair.config, STORE, mix=pair.mix) == shipped
+        recipes.recipe(pair.config, STORE, mix=pair.mix) == shipped
     )  # the same weights by their path
     other = tmp_path / "other.pt"
     other.write_bytes(b"other weights")
     monkeypatch.setenv(learned.WEIGHTS_ENV, str(other))
-    first = evaluation_pairs.recipe(pair.config, STORE, mix=pair.mix)
+    first = recipes.recipe(pair.config, STORE, mix=pair.mix)
     assert first != shipped
     other.write_bytes(b"weights trained further")  # the same path, other weights
-    assert evaluation_pairs.recipe(pair.config, STORE, mix=pair.mix) != first
+    assert recipes.recipe(pair.config, STORE, mix=pair.mix) != first
     # The light backend does not use the separator: its estimates stay.
     light_config = default_config("light")
     light_pair = evaluation_pairs.plan_pairs(tiny_set, tmp_path, light_config, STORE, DRUMS)
     monkeypatch.delenv(learned.WEIGHTS_ENV)
-    before = evaluation_pairs.recipe(light_pair[0].config, STORE, mix=light_pair[0].mix)
+    before = recipes.recipe(light_pair[0].config, STORE, mix=light_pair[0].mix)
     monkeypatch.setenv(learned.WEIGHTS_ENV, str(other))
-    assert evaluation_pairs.recipe(light_pair[0].config, STORE, mix=light_pair[0].mix) == before
+    assert recipes.recipe(light_pair[0].config, STORE, mix=light_pair[0].mix) == before
 
 
 def test_recipe_names_the_tagger_files_of_examples_and_steps(
@@ -198,7 +197,7 @@ def test_recipe_names_the_tagger_files_of_examples_and_steps(
         pair.saved.parent.mkdir(parents=True)
         pair.saved.write_bytes(b"")
         pair.timing.write_text(
-            json.dumps({"recipe": evaluation_pairs.recipe(pair.config, ours, mix=pair.mix)})
+            json.dumps({"recipe": recipes.recipe(pair.config, ours, mix=pair.mix)})
         )
         assert pair.done
         assert dataclasses.replace(pair, store=moved).done  # the same files in another folder
@@ -391,7 +390,7 @@ def test_estimates_of_other_settings_stay_until_made_again(
         pair.saved.parent.mkdir(parents=True)
         pair.saved.write_bytes(b"kept")
         pair.timing.write_text(
-            json.dumps({"recipe": evaluation_pairs.recipe(pair.config, store, mix=pair.mix)})
+            json.dumps({"recipe": recipes.recipe(pair.config, store, mix=pair.mix)})
         )
     args = ["evaluate", str(tiny_set), "-o", str(est), "--sources", "drums", "--model-dir",
             str(model_dir), "--lr", "0"]  # fmt: skip
@@ -694,17 +693,17 @@ def test_example_clips_are_kept_by_where_the_set_is_not_how_it_was_named(
     plan = dataclasses.replace(DRUMS, example_seconds=1.0, by_example=("drums",))
     config = default_config("learned")
 
-    def recipes(set_dir: Path) -> list[dict[str, object]]:
+    def made_by(set_dir: Path) -> list[dict[str, object]]:
         pairs = evaluation_pairs.plan_pairs(set_dir, tmp_path / "est", config, STORE, plan)
         assert all(Path(p.config.example.path).is_file() for p in pairs)
-        return [evaluation_pairs.recipe(p.config, STORE, mix=p.mix) for p in pairs]
+        return [recipes.recipe(p.config, STORE, mix=p.mix) for p in pairs]
 
-    named = recipes(tiny_set)
+    named = made_by(tiny_set)
     monkeypatch.chdir(tiny_set.parent)
-    assert recipes(Path(tiny_set.name)) == named
+    assert made_by(Path(tiny_set.name)) == named
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")
-    assert recipes(Path("..") / tiny_set.name) == named
+    assert made_by(Path("..") / tiny_set.name) == named
 
 
 def test_learned_sources_get_a_second_look_unless_told_not_to(

@@ -17,6 +17,7 @@ import soundfile
 from tagbox_gui.cli import main
 from tagbox_gui.core.errors import AudioError
 from tagbox_gui.core.evaluation import pairs as evaluation_pairs
+from tagbox_gui.core.evaluation import recipes
 from tagbox_gui.core.evaluation.sets import check_set, list_set
 from tagbox_gui.core.separation.loading import default_config
 from tagbox_gui.core.store.models import ModelStore
@@ -41,7 +42,7 @@ def _keep(pair: evaluation_pairs.Pair) -> None:
     """An estimate of ``pair`` on disk, recorded as made from the set as it is now."""
     pair.saved.parent.mkdir(parents=True, exist_ok=True)
     pair.saved.write_bytes(b"")
-    made = evaluation_pairs.recipe(pair.config, STORE, pair.looks_again, mix=pair.mix)
+    made = recipes.recipe(pair.config, STORE, pair.looks_again, mix=pair.mix)
     pair.timing.write_text(json.dumps({"recipe": made}))
 
 

@@ -8,7 +8,7 @@ looked at a second time first, ``core.separation.refine``) and each stem is rend
 the song (``core.audio.stems.render_stems``) and written atomically as
 ``EST/<song>/<source>.wav``; the scores come from ``core.evaluation.scoring``. Estimates already
 kept are not made again, so an interrupted run resumes; each records the settings that made it
-(``core.evaluation.pairs.recipe``), and one made with other settings is made again rather than
+(``core.evaluation.recipes.recipe``), and one made with other settings is made again rather than
 mixed into the results. The separations run here or in worker processes
 (``core.evaluation.workers``).
 """
@@ -26,13 +26,8 @@ from tagbox_gui.core.audio.files import ExportFormat, write_audio
 from tagbox_gui.core.audio.song import Song, load_song
 from tagbox_gui.core.audio.stems import render_stems
 from tagbox_gui.core.errors import ConfigError
-from tagbox_gui.core.evaluation.pairs import (
-    EvaluationPlan,
-    Pair,
-    Timing,
-    plan_pairs,
-    read_timing,
-)
+from tagbox_gui.core.evaluation.pairs import EvaluationPlan, Pair, plan_pairs
+from tagbox_gui.core.evaluation.recipes import Timing, read_timing
 from tagbox_gui.core.evaluation.scoring import PairScore, score_source
 from tagbox_gui.core.evaluation.workers import (
     Progress,

@@ -16,7 +16,8 @@ from typing import Any
 import torch
 
 from tagbox_gui.core.audio.song import Song, load_song
-from tagbox_gui.core.evaluation.pairs import Pair, Timing, separate_source
+from tagbox_gui.core.evaluation.pairs import Pair, separate_source
+from tagbox_gui.core.evaluation.recipes import Timing
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.memory import keep_freed_memory_if_steering
 from tagbox_gui.core.store.models import ModelStore
