@@ -116,6 +116,20 @@ def average_networks(nets: list[QuerySeparator]) -> QuerySeparator:
     return mean.eval().requires_grad_(False)
 
 
+def write_weights(net: QuerySeparator, path: Path, extra: dict) -> None:
+    """``save_separator`` to a temporary name beside ``path``, then renamed over it, so that an
+    export stopped half way leaves ``path`` as it was: never a file cut short where the app
+    looks for its weights, nor over the weights an export was reading."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        save_separator(net, tmp, extra)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Export the separator as package data.")
     parser.add_argument("--corpus", type=Path, required=True)
@@ -133,11 +147,10 @@ def main(argv: list[str] | None = None) -> None:
     step = max(steps)
     train_songs = [s for s in split_songs(args.corpus)[0] if query_path(args.corpus, s).exists()]
     prototypes = instrument_prototypes(args.corpus, train_songs)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     extra: dict[str, object] = {"prototypes": prototypes, "step": step}
     if len(nets) > 1:
         extra["averaged"] = [f"{run.name}@{s}" for run, s in zip(args.run, steps, strict=True)]
-    save_separator(net, args.out, extra)
+    write_weights(net, args.out, extra)
     print(f"{args.out}: step {step}, {len(prototypes)} prototypes "
           f"({', '.join(sorted(prototypes))})")  # fmt: skip
     digest = sha256_of(args.out)
@@ -153,7 +166,9 @@ def _record_sha256(digest: str) -> None:
                      count=1, flags=re.MULTILINE)  # fmt: skip
     if updated == text and digest not in text:
         raise SystemExit(f"WEIGHTS_SHA256 not found in {LEARNED_MODULE}")
-    LEARNED_MODULE.write_text(updated)
+    tmp = LEARNED_MODULE.with_name(f".{LEARNED_MODULE.name}.tmp")  # a module never cut short
+    tmp.write_text(updated)
+    tmp.replace(LEARNED_MODULE)
 
 
 if __name__ == "__main__":

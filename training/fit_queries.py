@@ -24,9 +24,9 @@ import torch
 from tqdm import tqdm
 
 from tagbox_gui.core.nets.fitting import FEATURES, QueryFit, first_look_features, sample_chunks
-from tagbox_gui.core.nets.separator import load_separator, save_separator, sha256_of, spectrum
+from tagbox_gui.core.nets.separator import load_separator, sha256_of, spectrum
 from training.corpus import FULL_SCALE, split_songs
-from training.export import FAMILY_ALIASES, PROGRAM_PROTOTYPES
+from training.export import FAMILY_ALIASES, PROGRAM_PROTOTYPES, write_weights
 from training.queries import query_path
 
 STRENGTHS = (30.0, 100.0, 300.0, 1000.0, 3000.0)
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     fits = fit_all(rows, args.min_stems)
     assert all(f.mean.shape[0] == FEATURES for f in fits.values())
     extra["query_fits"] = {key: fit.to_dict() for key, fit in fits.items()}
-    save_separator(net, args.out, extra)
+    write_weights(net, args.out, extra)  # stopped half way: --out (or --weights) as it was
     print(
         f"{len(fits)} prototypes fitted to the song; wrote {args.out}, sha256 {sha256_of(args.out)}"
     )

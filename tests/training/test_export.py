@@ -60,3 +60,25 @@ def test_the_shipped_file_named_by_a_relative_path_gets_its_sha256_recorded(
     digest = sha256_of(package)
     assert learned.read_text() == f'WEIGHTS_SHA256 = "{digest}"\n'
     load_separator(package, digest)  # as the app loads it
+
+
+def test_an_export_stopped_half_way_leaves_the_file_it_was_to_replace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "run").mkdir()
+    (tmp_path / "corpus").mkdir()
+    save_separator(_net(0), tmp_path / "run" / "separator.pt", {"step": 7})
+    out = tmp_path / "out" / "separator.pt"
+    out.parent.mkdir()
+    out.write_bytes(b"the weights exported before")
+
+    def cut_short(obj: object, path: Path, *args: object, **kwargs: object) -> None:
+        Path(path).write_bytes(b"PK\x03\x04 half a file")
+        raise KeyboardInterrupt  # Ctrl-C while the file is written
+
+    monkeypatch.setattr(torch, "save", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        export.main(["--corpus", str(tmp_path / "corpus"), "--run", str(tmp_path / "run"),
+                     "--out", str(out)])  # fmt: skip
+    assert out.read_bytes() == b"the weights exported before"
+    assert [p.name for p in out.parent.iterdir()] == ["separator.pt"]  # nothing half-written

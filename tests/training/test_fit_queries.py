@@ -9,7 +9,13 @@ import pytest
 import torch
 
 from tagbox_gui.core.nets.fitting import FEATURES, QueryFit
-from tagbox_gui.core.nets.separator import load_separator
+from tagbox_gui.core.nets.separator import (
+    QuerySeparator,
+    SeparatorShape,
+    load_separator,
+    save_separator,
+)
+from training import fit_queries
 from training.config import TrainConfig
 from training.corpus import split_songs
 from training.fit_queries import (
@@ -64,6 +70,29 @@ def test_a_fit_is_kept_only_where_it_asks_better_than_the_prototype(capsys) -> N
     assert list(fits) == ["piano"]
     said = capsys.readouterr().out
     assert "harp: 20 stems, too few" in said and "organ: 400 stems" in said and "not kept" in said
+
+
+def test_a_fit_stopped_half_way_leaves_the_weights_it_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--out`` naming the ``--weights`` file: stopped while writing, the weights stay whole."""
+    torch.manual_seed(0)
+    weights = tmp_path / "weights.pt"
+    save_separator(QuerySeparator(SeparatorShape(query_dim=6, width=8, layers=1)), weights,
+                   {"prototypes": {"piano": torch.zeros(6)}, "step": 3})  # fmt: skip
+    before = weights.read_bytes()
+    monkeypatch.setattr(fit_queries, "collect", lambda *args: {"piano": _data(20, True)})
+
+    def cut_short(obj: object, path: Path, *args: object, **kwargs: object) -> None:
+        Path(path).write_bytes(b"PK\x03\x04 half a file")
+        raise KeyboardInterrupt  # Ctrl-C while the file is written
+
+    monkeypatch.setattr(torch, "save", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        main(["--weights", str(weights), "--corpus", str(tmp_path), "--out", str(weights),
+              "--min-stems", "5", "--threads", "1"])  # fmt: skip
+    assert weights.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["weights.pt"]  # nothing half-written
 
 
 @pytest.mark.slow
