@@ -86,12 +86,26 @@ def instrument_prototypes(corpus: Path, songs: list[str]) -> dict[str, torch.Ten
     return {name: torch.from_numpy(np.mean(r, axis=0)) for name, r in rows.items() if r}
 
 
+def queried_training_songs(corpus: Path) -> list[str]:
+    """The training songs of ``corpus`` whose queries are cached, which the prototypes are the
+    mean queries of; SystemExit when there is none (a mistyped ``--corpus``, or one not yet
+    queried), rather than weights with no prototype, which nothing could ask by name."""
+    songs = [s for s in split_songs(corpus)[0] if query_path(corpus, s).exists()]
+    if not songs:
+        raise SystemExit(f"{corpus}: no training song with cached queries (training.queries "
+                         "caches them), so no prototype; check --corpus")  # fmt: skip
+    return songs
+
+
 def run_weights(path: Path) -> tuple[QuerySeparator, int]:
     """The network and step of a run's ``separator.pt`` or ``best.pt``, or of its ``last.pt``.
 
     ``last.pt`` (the resumable checkpoint, which a run commits) serves where the exported files
     of a run, which are not committed, are missing: a fresh clone can export any committed run.
     """
+    if not path.is_file():
+        raise SystemExit(f"{path}: no such file (--weights names a run's separator.pt, best.pt "
+                         "or last.pt; a fresh clone has only the committed last.pt)")  # fmt: skip
     data = torch.load(path, map_location="cpu", weights_only=True)
     if "model" not in data:
         net, extra = load_separator(path)
@@ -142,10 +156,10 @@ def main(argv: list[str] | None = None) -> None:
                         "best.pt (the best validation's) or last.pt (the last checkpoint, "
                         "committed with the run)")  # fmt: skip
     args = parser.parse_args(argv)
+    train_songs = queried_training_songs(args.corpus)
     nets, steps = zip(*(run_weights(run / args.weights) for run in args.run), strict=True)
     net = nets[0] if len(nets) == 1 else average_networks(list(nets))
     step = max(steps)
-    train_songs = [s for s in split_songs(args.corpus)[0] if query_path(args.corpus, s).exists()]
     prototypes = instrument_prototypes(args.corpus, train_songs)
     extra: dict[str, object] = {"prototypes": prototypes, "step": step}
     if len(nets) > 1:

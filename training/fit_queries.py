@@ -23,10 +23,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from tagbox_gui.core.errors import ModelError
 from tagbox_gui.core.nets.fitting import FEATURES, QueryFit, first_look_features, sample_chunks
 from tagbox_gui.core.nets.separator import load_separator, sha256_of, spectrum
-from training.corpus import FULL_SCALE, split_songs
-from training.export import FAMILY_ALIASES, PROGRAM_PROTOTYPES, write_weights
+from training.corpus import FULL_SCALE
+from training.export import (
+    FAMILY_ALIASES,
+    PROGRAM_PROTOTYPES,
+    queried_training_songs,
+    write_weights,
+)
 from training.queries import query_path
 
 STRENGTHS = (30.0, 100.0, 300.0, 1000.0, 3000.0)
@@ -55,7 +61,7 @@ def song_mix(stems: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def collect(net, prototypes: dict, corpus: Path, seed: int, limit: int | None = None) -> dict:
     """``{key: (features [n, FEATURES], offsets [n, dim])}`` over the corpus's training songs."""
     rng = np.random.default_rng(seed)
-    songs = [s for s in split_songs(corpus)[0] if query_path(corpus, s).exists()][:limit]
+    songs = queried_training_songs(corpus)[:limit]
     rows: dict[str, tuple[list, list]] = {}
     std = net.query_std
     for song in tqdm(songs, desc=f"first looks in {corpus.name}", unit="song"):
@@ -136,7 +142,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    net, extra = load_separator(args.weights)
+    try:
+        net, extra = load_separator(args.weights)
+    except ModelError as exc:
+        raise SystemExit(str(exc)) from exc
+    if not extra.get("prototypes"):
+        raise SystemExit(f"{args.weights} holds no prototypes to fit: give weights that "
+                         "training.export wrote")  # fmt: skip
     prototypes = extra["prototypes"]
     rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for index, corpus in enumerate(args.corpus):

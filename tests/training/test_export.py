@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -16,6 +18,21 @@ from tagbox_gui.core.nets.separator import (
 )
 from training import export
 from training.export import average_networks
+
+
+def _corpus(root: Path, queried: bool = True) -> Path:
+    """A corpus of three songs (a piano and drums each, silent), with random cached queries."""
+    for k in range(3):
+        song = root / "songs" / f"s0-{k:06d}"
+        song.mkdir(parents=True)
+        np.save(song / "stems.npy", np.zeros((2, 100), np.int16))
+        stems = [{"family": "piano", "program": 0}, {"family": "drums", "program": 0,
+                                                      "is_drum": True}]  # fmt: skip
+        (song / "meta.json").write_text(json.dumps({"stems": stems}))
+        if queried:
+            (root / "queries").mkdir(exist_ok=True)
+            np.save(root / "queries" / f"{song.name}.npy", np.random.default_rng(k).random((2, 8)))
+    return root
 
 
 def _net(seed: int, width: int = 32) -> QuerySeparator:
@@ -52,7 +69,7 @@ def test_the_shipped_file_named_by_a_relative_path_gets_its_sha256_recorded(
     monkeypatch.setattr(export, "PACKAGE_FILE", package)
     monkeypatch.setattr(export, "LEARNED_MODULE", learned)
     (tmp_path / "run").mkdir()
-    (tmp_path / "corpus").mkdir()  # no songs: no prototypes, which this test needs not
+    _corpus(tmp_path / "corpus")
     save_separator(_net(0), tmp_path / "run" / "separator.pt", {"step": 7})
     monkeypatch.chdir(tmp_path)
     out = "tagbox_gui/resources/separator/separator.pt"
@@ -66,7 +83,7 @@ def test_an_export_stopped_half_way_leaves_the_file_it_was_to_replace(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "run").mkdir()
-    (tmp_path / "corpus").mkdir()
+    _corpus(tmp_path / "corpus")
     save_separator(_net(0), tmp_path / "run" / "separator.pt", {"step": 7})
     out = tmp_path / "out" / "separator.pt"
     out.parent.mkdir()
@@ -82,3 +99,25 @@ def test_an_export_stopped_half_way_leaves_the_file_it_was_to_replace(
                      "--out", str(out)])  # fmt: skip
     assert out.read_bytes() == b"the weights exported before"
     assert [p.name for p in out.parent.iterdir()] == ["separator.pt"]  # nothing half-written
+
+
+@pytest.mark.parametrize("corpus", ["not queried", "mistyped"])
+def test_an_export_without_prototypes_is_refused(tmp_path: Path, corpus: str) -> None:
+    """Weights with no prototype could be asked for nothing by name: a corpus with no queried
+    training song is refused, and nothing is written (nor any sha256 recorded)."""
+    (tmp_path / "run").mkdir()
+    save_separator(_net(0), tmp_path / "run" / "separator.pt", {"step": 7})
+    path = _corpus(tmp_path / "corpus", queried=False) if corpus == "not queried" else (
+        tmp_path / "corpsu")  # fmt: skip
+    out = tmp_path / "out" / "separator.pt"
+    with pytest.raises(SystemExit, match=r"no training song with cached queries .* --corpus"):
+        export.main(["--corpus", str(path), "--run", str(tmp_path / "run"), "--out", str(out)])
+    assert not out.parent.exists()
+
+
+def test_a_missing_weights_file_is_one_clear_error(tmp_path: Path) -> None:
+    _corpus(tmp_path / "corpus")
+    (tmp_path / "run").mkdir()
+    with pytest.raises(SystemExit, match=r"best\.pt: no such file \(--weights names"):
+        export.main(["--corpus", str(tmp_path / "corpus"), "--run", str(tmp_path / "run"),
+                     "--weights", "best.pt", "--out", str(tmp_path / "out.pt")])  # fmt: skip

@@ -95,6 +95,23 @@ def test_a_fit_stopped_half_way_leaves_the_weights_it_read(
     assert [p.name for p in tmp_path.iterdir()] == ["weights.pt"]  # nothing half-written
 
 
+def test_weights_or_a_corpus_it_cannot_use_are_one_clear_error(tmp_path: Path) -> None:
+    out = tmp_path / "fitted.pt"
+    args = ["--corpus", str(tmp_path / "corpus"), "--out", str(out), "--threads", "1"]
+    with pytest.raises(SystemExit, match=r"weights are missing: .*nope\.pt does not exist"):
+        main(["--weights", str(tmp_path / "nope.pt"), *args])
+    torch.manual_seed(0)
+    net = QuerySeparator(SeparatorShape(query_dim=6, width=8, layers=1))
+    save_separator(net, tmp_path / "bare.pt", {"step": 3})
+    with pytest.raises(SystemExit, match=r"bare\.pt holds no prototypes"):
+        main(["--weights", str(tmp_path / "bare.pt"), *args])
+    save_separator(net, tmp_path / "weights.pt", {"prototypes": {"piano": torch.zeros(6)}})
+    (tmp_path / "corpus").mkdir()  # no songs: nothing to fit, rather than a file of no fits
+    with pytest.raises(SystemExit, match=r"corpus: no training song with cached queries"):
+        main(["--weights", str(tmp_path / "weights.pt"), *args])
+    assert not out.exists()
+
+
 @pytest.mark.slow
 def test_the_fits_go_into_the_weights_file(corpus: Path, tmp_path: Path, capsys) -> None:
     tiny = TrainConfig(steps=2, batch=2, seconds=1.0, width=32, layers=1, checkpoint_every=2,
