@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from training.corpus import FULL_SCALE, SAMPLE_RATE, list_songs, song_hash, spli
 from training.families import BAND_FAMILIES
 
 PEAK_DB = -1.0
+PARTIAL = ".partial"  # where a song is written before it is renamed into the set
 SPREAD_DB = 6.0
 
 
@@ -65,11 +67,19 @@ def write_song(corpus: Path, song: str, out: Path, seed: int, spread_db: float) 
     mix = ints.astype(np.int32).sum(axis=0)
     if np.max(np.abs(mix)) >= FULL_SCALE:
         raise ValueError(f"{song}: the mixture clips")  # cannot happen at a -1 dBFS peak
-    (out / song / "stems").mkdir(parents=True, exist_ok=True)
-    sf.write(out / song / "mix.flac", mix.astype(np.int16), SAMPLE_RATE, subtype="PCM_16")
-    for family, stem in zip(families, ints, strict=True):
-        if family in BAND_FAMILIES:
-            sf.write(out / song / "stems" / f"{family}.flac", stem, SAMPLE_RATE, subtype="PCM_16")
+    partial = out / PARTIAL / song  # the song goes into the set whole, or not at all
+    shutil.rmtree(partial, ignore_errors=True)
+    (partial / "stems").mkdir(parents=True)
+    try:
+        sf.write(partial / "mix.flac", mix.astype(np.int16), SAMPLE_RATE, subtype="PCM_16")
+        for family, stem in zip(families, ints, strict=True):
+            if family in BAND_FAMILIES:
+                sf.write(partial / "stems" / f"{family}.flac", stem, SAMPLE_RATE,
+                         subtype="PCM_16")  # fmt: skip
+        shutil.rmtree(out / song, ignore_errors=True)  # one written before, with other levels
+        partial.rename(out / song)
+    finally:
+        shutil.rmtree(out / PARTIAL, ignore_errors=True)
     return {
         "id": song,
         "sources": sources,
@@ -86,8 +96,15 @@ def write_set(
     seed: int = 0,
     spread_db: float = SPREAD_DB,
 ) -> dict:
-    """Write ``songs`` of ``corpus`` as an evaluation set in ``out``; returns its manifest."""
+    """Write ``songs`` of ``corpus`` as an evaluation set in ``out``; returns its manifest.
+
+    Each song is written into a folder of its own under ``out/.partial`` and renamed into
+    place once whole, and ``manifest.json`` is removed first and written last (to a temporary
+    name, then renamed), so a run stopped half way leaves whole songs and no manifest that
+    describes others (``tagbox evaluate`` then lists the songs from the folders).
+    """
     out.mkdir(parents=True, exist_ok=True)
+    (out / "manifest.json").unlink(missing_ok=True)
     entries = [e for song in songs if (e := write_song(corpus, song, out, seed, spread_db))]
     if not entries:
         raise ValueError(f"{corpus}: none of the {len(songs)} songs plays a band family")
@@ -100,7 +117,9 @@ def write_set(
         "sample_rate": SAMPLE_RATE,
         "songs": entries,
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    tmp = out / ".manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+    tmp.replace(out / "manifest.json")
     return manifest
 
 

@@ -79,3 +79,28 @@ def test_same_seed_same_set_and_cli_takes_the_validation_side(corpus: Path, tmp_
 def test_no_usable_song_is_an_error(corpus: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="band family"):
         write_set(corpus, tmp_path / "set", ["s0-000100"])
+
+
+def test_a_set_stopped_half_way_holds_whole_songs_and_no_manifest(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "set"
+    songs = ["s0-000000", "s0-000001", "s0-000002"]
+    write_set(corpus, out, songs)  # a set written before, which a second run writes over
+    before = (out / "s0-000001" / "mix.flac").read_bytes()
+    write = sf.write
+    calls = []
+
+    def stopped(*args: object, **kwargs: object) -> None:
+        calls.append(args[0])
+        if len(calls) == 6:  # the second song's first stem, after its mixture
+            raise KeyboardInterrupt
+        write(*args, **kwargs)
+
+    monkeypatch.setattr(sf, "write", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        write_set(corpus, out, songs, seed=1)
+    monkeypatch.setattr(sf, "write", write)
+    assert sorted(p.name for p in out.iterdir()) == songs  # no manifest, nothing half-written
+    assert (out / "s0-000001" / "mix.flac").read_bytes() == before  # as it was, whole
+    assert check_set(out) == [(s, ("bass", "drums", "piano")) for s in songs]
