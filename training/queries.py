@@ -52,10 +52,14 @@ def song_queries(taggers: list[Tagger], corpus: Path, song: str) -> np.ndarray:
 
 def _save(path: Path, array: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=path.parent, suffix=".npy")
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npy")
     os.close(handle)
-    np.save(name, array.astype(np.float32))
-    os.replace(name, path)
+    try:
+        np.save(name, array.astype(np.float32))
+        os.replace(name, path)
+    except BaseException:  # stopped (Ctrl-C) or failed: no stray file among the queries
+        Path(name).unlink(missing_ok=True)
+        raise
 
 
 def cache_queries(taggers: list[Tagger], corpus: Path) -> int:
