@@ -148,9 +148,9 @@ def main(args: argparse.Namespace) -> int:
     steps: list[StepResult] = []
     result = _drive(run, config, steps)
     paths = _export(song, config, result, args)
+    print(f"separated: {paths[0]}\nresidual:  {paths[1]}")
     if args.log_json:
         write_json(args.log_json, log_record(config, steps))
-    print(f"separated: {paths[0]}\nresidual:  {paths[1]}")
     level = run_level(analysis_signal(song), result) if judges_quiet([config.backend]) else None
     if level is not None:
         name = " + ".join(_stem_words(config)) or "the separated stem"
@@ -192,11 +192,11 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
     stems, rest = export_shared_stems(song, result.estimates, args.output, _format(args),
                                       provenance, overwrite=args.overwrite,
                                       template=_template(args))  # fmt: skip
-    if args.log_json:
-        write_json(args.log_json, logs)
     for part, path in zip(parts, stems, strict=True):
         print(f"{part.name}: {path}")
     print(f"rest: {rest}")
+    if args.log_json:
+        write_json(args.log_json, logs)
     if judges_quiet(part.config.backend for part in parts):
         examples = [part.name for part in parts if part.config.example is not None]
         _note_quiet(result.levels, "--each NAME=FILE:START:END", examples)

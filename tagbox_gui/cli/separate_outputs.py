@@ -106,5 +106,13 @@ def log_record(config: RunConfig, steps: list[StepResult]) -> dict:
 
 
 def write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)  # checked before the run (check_outputs)
-    write_atomically(path, json.dumps(data, indent=1))
+    """Write the ``--log-json`` record once the stems are written; a failure (a full disk) is
+    a one-line error that says the stems are there all the same."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)  # checked before the run (check_outputs)
+        write_atomically(path, json.dumps(data, indent=1))
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        message = (f"the stems were written, but the --log-json file '{path}' could not be "
+                   f"({reason}); free some space or choose another file")  # fmt: skip
+        raise ConfigError(message) from exc

@@ -8,6 +8,7 @@ none).
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 import subprocess
@@ -320,3 +321,28 @@ def test_a_stem_never_replaces_an_input_even_with_overwrite(
     assert code == 2
     _one_line(err, "would replace an audio file this run reads")
     assert _contents(tmp_path) == before
+
+
+def test_a_log_json_on_a_full_disk_is_one_line_and_keeps_the_stems(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    song = write_song(tmp_path / "song.wav")
+    out, logs = tmp_path / "out", tmp_path / "logs"
+    write_text = Path.write_text
+
+    def full_disk(self: Path, data: str, *args: object, **kwargs: object) -> int:
+        if self.parent != logs:
+            return write_text(self, data, *args, **kwargs)
+        write_text(self, data[:10])  # a part of it, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    code, stdout, err = _separate(capsys, song, "--tags", "piano", "--model-dir", model_dir,
+                                  "--log-json", logs / "run.json", "-o", out)  # fmt: skip
+    assert code == 2 and "Traceback" not in err
+    assert err.splitlines()[-1].startswith("tagbox: error: the stems were written")
+    assert "No space left on device" in err
+    assert sorted(p.name for p in out.iterdir()) == sorted(PAIR)
+    assert str(out / PAIR[0]) in stdout  # where they are is said all the same
+    assert list(logs.iterdir()) == []  # no half-written temporary

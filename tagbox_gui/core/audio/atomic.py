@@ -15,14 +15,19 @@ def write_atomically(path: Path, data: str | bytes) -> None:
     """Write ``data`` to ``path`` through a hidden temporary beside it, then a rename.
 
     The rename is atomic within one folder: ``path`` holds either its old content or all of
-    ``data``, never a part of it (an interrupted write leaves only the ``.part`` file).
+    ``data``, never a part of it. A write that fails (a full disk) raises its OSError and
+    leaves no ``.part`` file behind.
     """
     tmp = path.with_name(f".{path.name}.part")
-    if isinstance(data, bytes):
-        tmp.write_bytes(data)
-    else:
-        tmp.write_text(data)
-    tmp.replace(path)
+    try:
+        if isinstance(data, bytes):
+            tmp.write_bytes(data)
+        else:
+            tmp.write_text(data)
+        tmp.replace(path)
+    except BaseException:  # a full disk, Ctrl+C: no half-written temporary stays behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def check_folder(folder: Path, what: str = "output folder") -> None:
