@@ -13,7 +13,7 @@ import soundfile as sf
 from tagbox_gui.core.audio.estimates import share
 from tagbox_gui.core.audio.export import export_shared_stems, export_stems
 from tagbox_gui.core.audio.files import ExportFormat
-from tagbox_gui.core.audio.song import Song, analysis_signal
+from tagbox_gui.core.audio.song import Song, analysis_signal, analysis_span
 from tagbox_gui.core.audio.stems import (
     FADE_SECONDS,
     render_stems,
@@ -21,7 +21,7 @@ from tagbox_gui.core.audio.stems import (
     song_fft_size,
     song_span,
 )
-from tagbox_gui.core.types import ANALYSIS_RATE, Estimate
+from tagbox_gui.core.types import ANALYSIS_RATE, Estimate, Region
 
 SIZES = (2048, 1024, 512)
 
@@ -384,3 +384,17 @@ def test_the_rest_of_jukebox_stems_says_which_backend_made_it_and_its_licence(
     assert "Noncommercial" in sf.SoundFile(stems[0]).comment
     comment = sf.SoundFile(rest).comment
     assert "backend: jukebox" in comment and "Noncommercial" in comment
+
+
+@pytest.mark.parametrize("frames", [192_001, 192_002, 192_050])
+def test_a_region_to_the_end_of_the_song_reaches_its_last_sample(frames: int) -> None:
+    """At 192 kHz a region's end in seconds, rounded to 44.1 kHz and back, may fall a sample
+    or two short of the song's end: its stem must neither drop them nor fade out there."""
+    rate = 192_000
+    song = make_song(np.full((frames, 2), 0.5), rate)
+    region = Region(0.5, song.duration)
+    start, length = analysis_span(song, region)
+    separated, residual = render_stems(song, constant_estimate(start, length, 1.0, hops=4))
+    tail = slice(frames - round(FADE_SECONDS * rate), frames)
+    np.testing.assert_allclose(separated[tail], 0.5, atol=1e-9)
+    assert np.abs(residual[tail]).max() < 1e-9

@@ -165,13 +165,17 @@ def analysis_span(song: Song, region: Region | None) -> tuple[int, int]:
     """``(start, length)`` of ``region`` (whole song if None) in samples of the analysis signal.
 
     This is what an :class:`~tagbox_gui.core.types.Estimate` stores; the region is clamped to
-    the song.
+    the song. A region that ends at the song's last sample ends where the analysis signal does:
+    rounded in seconds it could stop a sample or two short at rates above 44.1 kHz, and the
+    stems would then leave the song's last samples out and fade out before its end.
     """
     total = -(-song.frames * ANALYSIS_RATE // song.rate)
     if region is None:
         return 0, total
     start = min(total, max(0, round(region.start * ANALYSIS_RATE)))
     end = min(total, max(start, round(region.end * ANALYSIS_RATE)))
+    if round(region.end * song.rate) >= song.frames:
+        end = total
     return start, end - start
 
 
