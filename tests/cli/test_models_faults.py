@@ -71,3 +71,19 @@ def test_a_tagger_file_of_the_wrong_network_is_not_installed(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "does not hold hcnn/mtat" in err
     assert not any(p.is_file() for p in tmp_path.rglob("*"))
+
+
+@pytest.mark.parametrize("action", ["install", "fetch"])
+def test_a_folder_where_the_model_file_belongs_is_one_line(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch, action: str,
+) -> None:  # fmt: skip
+    src = require(model_dir / FCN_REL)
+    (tmp_path / FCN_REL).mkdir(parents=True)
+    monkeypatch.setenv("TAGBOX_MODEL_BASE_URL", model_dir.as_uri())  # a mirror on disk
+    args = ["install", "fcn/mtat", str(src)] if action == "install" else ["fetch", "fcn/mtat"]
+    assert main(["models", *args, "--model-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err  # after fetch's progress bar, the error in one line
+    assert "Traceback" not in err and err.endswith("\n") and err.count("error") == 1, err
+    assert "is a folder, where the model file belongs" in err.splitlines()[-1], err
+    assert [p.name for p in (tmp_path / FCN_REL).parent.iterdir()] == ["best_model.pth"]

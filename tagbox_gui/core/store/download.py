@@ -101,8 +101,12 @@ def write_checked(
     """Let ``fill`` write a temp file beside ``target`` and return its sha256; check, rename.
 
     ``accept(temp file)``, where given, is asked too and may refuse the file: ``None`` accepts
-    it, a string says what is wrong with it (raised as TransferFailed).
+    it, a string says what is wrong with it (raised as TransferFailed). A folder where the file
+    belongs is a ModelError before anything is transferred.
     """
+    if target.is_dir():
+        raise ModelError(f"{target} is a folder, where the model file belongs; move it away "
+                         "and try again")  # fmt: skip
     try:
         fd, tmp_name = _create_temp(target)
     except OSError as exc:
@@ -126,7 +130,11 @@ def write_checked(
         problem = accept(tmp) if accept is not None else None
         if problem is not None:
             raise TransferFailed(problem)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:  # e.g. a folder made there meanwhile
+            raise ModelError(f"cannot put the model file in place at {target} "
+                             f"({exc.strerror or exc}); nothing was changed") from exc  # fmt: skip
     finally:
         tmp.unlink(missing_ok=True)  # already gone after a successful rename
 
