@@ -119,7 +119,7 @@ def build_config(
 def main(args: argparse.Namespace) -> int:
     """Run `tagbox separate`."""
     from tagbox_gui.core.audio.export import stem_paths
-    from tagbox_gui.core.audio.song import analysis_signal, load_song
+    from tagbox_gui.core.audio.song import analysis_signal
     from tagbox_gui.core.separation import engine
     from tagbox_gui.core.separation.cache import ModelCache
     from tagbox_gui.core.separation.job import looking_again
@@ -135,7 +135,7 @@ def main(args: argparse.Namespace) -> int:
         store = ModelStore(args.model_dir)
     if args.each is not None:
         return _separate_each(args, store)
-    song = load_song(args.song)
+    song = _load_song(args)
     config = build_config(args, store)
     keep_freed_memory_if_steering([config])  # the process ends with the run
     runner = functools.partial(engine.run, measure_residual=False)
@@ -163,7 +163,6 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
     """``--each``: one run per entry (``core.separation.job``), then stems that share the mix,
     and the rest."""
     from tagbox_gui.core.audio.export import export_shared_stems, shared_stem_paths
-    from tagbox_gui.core.audio.song import load_song
     from tagbox_gui.core.separation import engine
     from tagbox_gui.core.separation.cache import ModelCache
     from tagbox_gui.core.separation.job import JobPart, run_job
@@ -172,7 +171,7 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
 
     if args.mode != Mode.MASK.value:
         raise ConfigError("--each needs mask mode: free-mode stems have no mask to share")
-    song = load_song(args.song)
+    song = _load_song(args)
     parts = [JobPart(entry.name, build_config(args, store, entry)) for entry in args.each]
     keep_freed_memory_if_steering(part.config for part in parts)
     cache = ModelCache()
@@ -257,6 +256,16 @@ def _prepare(part: JobPart, song: Song, store: ModelStore, cache: ModelCache) ->
         if part.config.example is None:
             raise
         raise type(exc)(f"--each {part.name}={part.config.example.path}: {exc}") from exc
+
+
+def _load_song(args: argparse.Namespace) -> Song:
+    """The song, once it is known that ``--format`` can hold its channels."""
+    from tagbox_gui.core.audio.files import check_channels
+    from tagbox_gui.core.audio.song import load_song
+
+    song = load_song(args.song)
+    check_channels(_format(args), song.channels)
+    return song
 
 
 def _template(args: argparse.Namespace) -> str:

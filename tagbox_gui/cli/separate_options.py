@@ -177,8 +177,8 @@ def _add_where(out: argparse._ArgumentGroup) -> None:
         "--format",
         choices=EXPORT_FORMATS,
         default="wav32",
-        help="file format of the stems: 32-bit float WAV, 24- or 16-bit WAV or FLAC "
-        "(default: %(default)s, which never clips)",
+        help="file format of the stems: 32-bit float WAV, 24- or 16-bit WAV or FLAC (FLAC: "
+        "songs of up to 8 channels) (default: %(default)s, which never clips)",
     )
     out.add_argument(
         "--name-template",

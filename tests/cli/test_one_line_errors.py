@@ -39,6 +39,7 @@ def place(tmp_path: Path) -> Path:
     write_song(tmp_path / "song.wav")
     write_song(tmp_path / "short.wav", seconds=500 / 44_100)  # < 1024 samples
     write_song(tmp_path / "tiny.wav", seconds=0.05)
+    write_song(tmp_path / "nine.wav", seconds=1.0, channels=9)  # more than FLAC holds
     (tmp_path / "empty.wav").write_bytes(b"")
     (tmp_path / "notes.wav").write_text("not audio\n" * 100)
     (tmp_path / "a-file").write_text("a file, not a folder")
@@ -82,6 +83,14 @@ CASES = {
     "threads past the CPUs": (f"{SEP} --threads 100000 -o {{d}}/out", "the logical CPUs here"),
     "seed past 64 bits": (f"{SEP} --seed 99999999999999999999 -o {{d}}/out", "is not a seed"),
     "no such format": (f"{SEP} --format mp3 -o {{d}}/out", "invalid choice: 'mp3'"),
+    "flac of 9 channels": (
+        "separate {d}/nine.wav --tags piano --format flac24 -o {d}/out",
+        "FLAC holds at most 8 channels and the song has 9",
+    ),
+    "each, flac of 9 channels": (
+        "separate {d}/nine.wav --each piano,drums --format flac16 -o {d}/out",
+        "write its stems as WAV",
+    ),
     "wanted and avoided": (f"{SEP} --avoid piano -o {{d}}/out", "contradiction"),
     "unknown tag": (f"separate {{d}}/song.wav --tags banjo {LIGHT} -o {{d}}/out", "'banjo'; "),
     "example missing": ("separate {d}/song.wav --example {d}/nope.wav -o {d}/o", "not exist"),

@@ -335,6 +335,16 @@ def test_write_audio_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         write_audio(tmp_path / "no such folder" / "x.wav", stereo(), RATE)
 
 
+def test_flac_of_more_than_eight_channels_is_refused_before_writing(tmp_path: Path) -> None:
+    nine = np.zeros((RATE // 10, 9))
+    with pytest.raises(AudioError, match="FLAC holds at most 8 channels") as error:
+        write_audio(tmp_path / "nine.flac", nine, RATE, ExportFormat.FLAC24)
+    one_sentence(error)
+    assert list(tmp_path.iterdir()) == []
+    write_audio(tmp_path / "nine.wav", nine, RATE, ExportFormat.WAV24)  # WAV holds them
+    assert sf.info(str(tmp_path / "nine.wav")).channels == 9
+
+
 # ---------------------------------------------------------------- exported stems
 
 

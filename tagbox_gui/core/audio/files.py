@@ -56,6 +56,19 @@ class ExportFormat(enum.Enum):
 
 DEFAULT_EXPORT_FORMAT = ExportFormat.WAV32
 
+FLAC_MAX_CHANNELS = 8
+"""FLAC holds at most 8 channels; WAV (WAVE_FORMAT_EXTENSIBLE) many more."""
+
+
+def check_channels(fmt: ExportFormat, channels: int) -> None:
+    """AudioError (one sentence) unless ``fmt`` can hold ``channels`` channels: a song of more
+    than :data:`FLAC_MAX_CHANNELS` has its stems written as WAV. Checked before a run, so that it
+    does not end by refusing to write (libsndfile would only say "Format not recognised")."""
+    if fmt.container == "FLAC" and channels > FLAC_MAX_CHANNELS:
+        raise AudioError(f"FLAC holds at most {FLAC_MAX_CHANNELS} channels and the song has "
+                         f"{channels}; write its stems as WAV (wav32, wav24 or "
+                         "wav16).")  # fmt: skip
+
 
 def quantise(data: np.ndarray, fmt: ExportFormat) -> np.ndarray:
     """The float64 values ``data`` will have once written as ``fmt`` and read back."""
@@ -124,6 +137,8 @@ def write_streams(
         unknown = set(metadata) - set(METADATA_KEYS)
         if unknown:
             raise ValueError(f"unsupported metadata keys {sorted(unknown)}; use {METADATA_KEYS}")
+    for _, channels in shapes:
+        check_channels(fmt, channels)
     _refuse_existing(paths, overwrite)
     files: list[_TempFile] = []
     try:
