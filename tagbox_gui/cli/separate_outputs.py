@@ -35,9 +35,14 @@ def check_outputs(args: argparse.Namespace) -> None:
 
 def check_targets(args: argparse.Namespace, stems: Sequence[Path], inputs: Sequence[Path]) -> None:
     """ConfigError, before the first step, for a file this run must not write: a stem that is
-    an audio file it reads (never, not even with ``--overwrite``), a stem already there (unless
-    ``--overwrite``), or a ``--log-json`` file that is either (:func:`_check_log_target`)."""
+    a folder or an audio file it reads (never, not even with ``--overwrite``), a stem already
+    there (unless ``--overwrite``), or a ``--log-json`` file that is either
+    (:func:`_check_log_target`)."""
     for stem in stems:
+        if stem.is_dir():  # not even --overwrite replaces a folder
+            raise ConfigError(f"'{stem}' is a folder, so no stem can be written in its place; "
+                              "choose another folder with -o or another "
+                              "--name-template")  # fmt: skip
         if any(_same_file(stem, path) for path in inputs):
             raise ConfigError(f"the stem '{stem.name}' would replace an audio file this run "
                               "reads; choose another folder with -o or another "

@@ -148,6 +148,20 @@ def test_stems_already_there_are_kept_unless_overwrite(
     assert sf.info(out / PAIR[0]).frames == sf.info(song).frames
 
 
+@pytest.mark.parametrize("what", [("--tags", "piano"), ("--each", "piano,strings")])
+def test_a_folder_where_a_stem_goes_is_refused_before_the_first_step_even_with_overwrite(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str], what: tuple[str, ...]
+) -> None:
+    song = write_song(tmp_path / "song.wav")
+    out = tmp_path / "out"
+    (out / "song - piano.wav").mkdir(parents=True)
+    code, _, err = _separate(capsys, song, *what, "--overwrite", "--model-dir", model_dir,
+                             "-o", out)  # fmt: skip
+    assert code == 2
+    _one_line(err, "song - piano.wav' is a folder")  # one line: nothing was separated
+    assert [p.name for p in out.iterdir()] == ["song - piano.wav"]
+
+
 def test_songs_that_share_a_name_do_not_replace_each_others_stems(
     tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
