@@ -145,6 +145,7 @@ def main(args: argparse.Namespace) -> int:
     paths = stem_paths(args.output, song.name, _stem_words(config), _format(args),
                        template=_template(args))  # fmt: skip
     check_targets(args, paths, run_inputs(song, [config]))
+    _check_space(args, song, len(paths))
     steps: list[StepResult] = []
     result = _drive(run, config, steps)
     paths = _export(song, config, result, args)
@@ -180,6 +181,7 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
     paths = shared_stem_paths(args.output, song.name, [p.name for p in parts], _format(args),
                               template=_template(args))  # fmt: skip
     check_targets(args, paths, run_inputs(song, [part.config for part in parts]))
+    _check_space(args, song, len(paths))
     runner = functools.partial(engine.run, measure_residual=False)
     job = run_job(
         parts, song, store, cache, runner, checked=True, second_look=args.refine is not False
@@ -266,6 +268,14 @@ def _load_song(args: argparse.Namespace) -> Song:
     song = load_song(args.song)
     check_channels(_format(args), song.channels)
     return song
+
+
+def _check_space(args: argparse.Namespace, song: Song, count: int) -> None:
+    """AudioError, before the first step, if ``count`` stems of ``song`` cannot fit on the disk
+    of the output folder (``core.audio.files.check_space``)."""
+    from tagbox_gui.core.audio.files import check_space
+
+    check_space(args.output, _format(args), [(song.frames, song.channels)] * count)
 
 
 def _template(args: argparse.Namespace) -> str:

@@ -198,3 +198,26 @@ def test_a_steered_run_keeps_freed_memory_and_a_single_pass_does_not(
     assert _run(capsys, song, "--tags", "piano", "-o", tmp_path / "b")[0] == 0  # learned, 0 steps
     assert _run(capsys, song, "--each", "piano,drums", "-o", tmp_path / "c")[0] == 0
     assert calls == [True]
+
+
+@pytest.mark.parametrize("what", [("--tags", "piano"), ("--each", "piano,drums")])
+def test_stems_that_cannot_fit_on_the_disk_are_refused_before_the_first_step(
+    tmp_path, model_dir, capsys, monkeypatch, what
+):
+    import shutil
+
+    import tagbox_gui.core.audio.files as files
+
+    song = _song(tmp_path / "song.wav", seconds=1.0)  # 1 s stereo: 384 kB a float stem
+    out = tmp_path / "out"
+    usage = shutil.disk_usage(tmp_path)
+    small = usage._replace(free=500_000)  # room for one stem, not for all of them
+    monkeypatch.setattr(files.shutil, "disk_usage", lambda place: small)
+    code, _, err = _run(capsys, song, *what, "--model-dir", model_dir, "-o", out)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err  # one line: nothing was separated
+    assert "MB free; free some disk space" in lines[0] and not out.exists()
+    # FLAC is compressed by an amount not known before: it is left to the writing
+    code, _, err = _run(capsys, song, *what, "--format", "flac24", "--model-dir", model_dir,
+                        "-o", out)  # fmt: skip
+    assert code == 0, err

@@ -229,6 +229,27 @@ def _disk_full(folder: Path, exc: BaseException) -> bool:
         return False
 
 
+def check_space(folder: Path | str, fmt: ExportFormat, shapes: Sequence[tuple[int, int]]) -> None:
+    """AudioError (one sentence) when the file system ``folder`` is on (or will be on: its
+    nearest existing parent) has less space free than WAV files of ``shapes`` ``(frames,
+    channels)`` take. Checked before a run, so that a long run does not end on a full disk. FLAC
+    is compressed by an amount that depends on the audio, so it is not checked here."""
+    if fmt.container != "WAV":
+        return
+    need = sum(frames * channels * (fmt.bits or 32) // 8 for frames, channels in shapes)
+    place = Path(folder)
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    try:
+        free = shutil.disk_usage(place).free
+    except OSError:
+        return  # nothing known: the writing will tell
+    if need > free:
+        raise AudioError(f"the stems take {need / 1e6:.1f} MB and the disk of '{folder}' has "
+                         f"{free / 1e6:.1f} MB free; free some disk space or choose another "
+                         "folder.")  # fmt: skip
+
+
 def _refuse_existing(paths: Sequence[Path], overwrite: bool) -> None:
     folders = [p for p in paths if p.is_dir()]
     if folders:
