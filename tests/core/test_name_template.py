@@ -80,6 +80,9 @@ def test_a_template_names_the_stems_and_is_sanitised() -> None:
         "Tune_ _piano_ {1}"
     )
     assert stem_names("Tune", ["con"], template="{stem}")[0] == "_con"  # a reserved name
+    # A leading dot would hide the stem on macOS and Linux.
+    assert stem_names(".take 3", ["piano"]) == ("take 3 - piano", "take 3 - no piano")
+    assert shared_stem_names("Tune", [".x", "y"], template="{stem}")[0] == "x"
     long = stem_names("S" * 60, ["guitar"] * 60, template="{stem} - {song} - {stem}")
     assert all(len(name.encode()) + len(".flac") <= 205 for name in long)
     assert long[1].startswith("no guitar") and "…" in long[1]

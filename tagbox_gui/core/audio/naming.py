@@ -1,8 +1,8 @@
 """File names of stems: a template with the fields ``{song}`` and ``{stem}``.
 
 :data:`DEFAULT_TEMPLATE`, ``"{song} - {stem}"``, names ``Song - piano`` and ``Song - no piano``.
-Names are made safe for Windows, macOS and Linux, kept within file-system limits, and never
-shared by two stems of one export.
+Names are made safe for Windows, macOS and Linux (never hidden by a leading dot), kept within
+file-system limits, and never shared by two stems of one export.
 """
 
 from __future__ import annotations
@@ -120,7 +120,8 @@ def _stem_label(tags: Iterable[str], song: str, template: str, uses: int) -> str
 
 
 def _name(template: str, song: str, label: str) -> str:
-    name = _not_reserved(_sanitise(template.format(song=song, stem=label)))
+    # A leading dot would hide the stem (macOS, Linux): a song named ".take 3" gets "take 3 - ..."
+    name = _not_reserved(_sanitise(template.format(song=song, stem=label)).lstrip(". "))
     if not name:
         raise AudioError(f"the name template '{template}' gives the stem '{label}' an empty "
                          "file name; put {stem} in it.")  # fmt: skip
