@@ -219,6 +219,14 @@ def test_a_song_of_the_shortest_length_runs_and_a_shorter_one_says_how_short(
     assert "shorter than half a second (0.499 s)" in str(error.value)
 
 
+@pytest.mark.parametrize(("frames", "said"), [(1, "(1 sample)"), (44, "(44 samples)")])
+def test_a_song_under_a_millisecond_says_its_samples_not_0_s(frames: int, said: str) -> None:
+    song = replace(_song(), data=_song().data[:frames], rate=44_100)
+    with pytest.raises(ConfigError, match="shorter than half a second") as error:
+        validate(default_config("learned"), song)
+    assert said in str(error.value) and "(0 s)" not in str(error.value)
+
+
 def test_avoided_tags_without_steps_are_refused_not_dropped(tmp_path: Path) -> None:
     config = default_config("learned", tags=("piano",), avoid=("drums",))
     with pytest.raises(ConfigError, match="steer"):

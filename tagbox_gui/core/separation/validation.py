@@ -40,7 +40,9 @@ def validate(config: RunConfig, song: Song) -> tuple[int, int]:
     if region is None:
         if duration < MIN_AUDIO_SECONDS:  # the same rule as for a region
             shown = song.frames * 1000 // song.rate / 1000  # rounded down: never "0.50 s"
-            raise ConfigError(f"the song is shorter than half a second ({shown:g} s); "
+            # under a millisecond it would be "0 s", as if the file held nothing: count samples
+            size = f"{shown:g} s" if shown else _samples(song.frames)
+            raise ConfigError(f"the song is shorter than half a second ({size}); "
                               "choose a longer one")  # fmt: skip
     else:
         if not (0 <= region.start < region.end <= duration + 1e-6):
@@ -56,6 +58,10 @@ def validate(config: RunConfig, song: Song) -> tuple[int, int]:
         raise ConfigError(f"FFT size {longest} is longer than the {what} ({length} samples "
                           f"at 44.1 kHz); use sizes up to {fits}")  # fmt: skip
     return start, length
+
+
+def _samples(count: int) -> str:
+    return f"{count} sample{'' if count == 1 else 's'}"
 
 
 def nothing_heard(song: Song, region: Region | None) -> str:
