@@ -426,15 +426,18 @@ def test_the_stems_of_a_surround_ogg_keep_its_speakers(fmt: ExportFormat, tmp_pa
         np.testing.assert_allclose(sep[:, index], 0.37 * heard, atol=1e-3)
 
 
-def test_free_mode_export_warns_when_the_residual_clips(
+def test_free_mode_export_gives_what_the_residual_cannot_hold_to_the_stem(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     song = in_song(np.full((RATE // 2, 1), 0.8), RATE)
     audio = np.full(ANALYSIS_RATE // 4, -0.8, np.float32)  # residual = 1.6 cannot fit in PCM
     estimate = Estimate(0, len(audio), audio=audio)
     with caplog.at_level(logging.WARNING, logger=audio_export.__name__):
-        export_stems(song, estimate, tmp_path, ["x"], ExportFormat.WAV16)
-    assert "clipped" in caplog.text
+        sep, res, _ = read_pair(export_stems(song, estimate, tmp_path, ["x"], ExportFormat.WAV16))
+    assert "is in the stems" in caplog.text and "clipped" not in caplog.text
+    lsb = 2.0**-15
+    assert np.abs(sep + res - song.data).max() <= lsb and res.max() == 1 - lsb
+    np.testing.assert_allclose(sep[: RATE // 5], 0.8 - (1 - lsb), atol=lsb)  # gave back 0.6
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger=audio_export.__name__):
         paths = export_stems(song, estimate, tmp_path / "f", ["x"], ExportFormat.WAV32)

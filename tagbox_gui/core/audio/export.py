@@ -5,10 +5,12 @@ The stems must add back up to the song: the separated stem and the residual, or 
 several sources and their rest. In a float file that holds to float32 rounding. In a PCM file
 (16/24-bit) the separated stems are quantised first and the residual (or rest) is computed from
 them, so the decoded files sum to the song within one LSB of rounding (exactly when the song
-itself is PCM of the same or a smaller bit depth) - unless the residual
-would exceed full scale and has to be clipped, which is logged. A separated stem past full scale
-(a float song louder than 0 dBFS) is clipped too, which is logged as well; what it exceeds by
-goes into the residual, so the sum still holds.
+itself is PCM of the same or a smaller bit depth). A separated stem past full scale (a float song
+louder than 0 dBFS) is clipped, which is logged; what it exceeds by goes into the residual, so
+the sum still holds. Where the residual would exceed full scale (a loud master, clipped at 0 dBFS,
+whose stems add up past it), what it exceeds by goes into the stems that pulled it there, which
+is logged too; only a song that is itself past full scale leaves more than the stems can take,
+and that is clipped in the residual and logged.
 
 The stems keep the song's speakers: where the song's container orders its channels otherwise
 than the stems' (an OGG of 3 to 8 channels, in Vorbis order, written as WAV or FLAC, in WAVE
@@ -168,10 +170,43 @@ def _rows_as_written(
         stems = [quantise(block, fmt) for block in blocks]
         for stem in stems:
             rest -= stem
+        clipping.moved += _give_back(stems, rest, fmt)
         for index, block in enumerate([*blocks, rest]):
             clipping.add(index, block)
         row = [*stems, rest]
         yield row if order is None else [block[:, order] for block in row]
+
+
+def _give_back(stems: list[np.ndarray], rest: np.ndarray, fmt: ExportFormat) -> int:
+    """Move what the residual or rest (``rest``) exceeds a PCM format's full scale by into the
+    stems (in place), so that the files still add up to the song; the number of samples moved.
+
+    The rest goes past full scale where stems of the other sign pulled it there (a loud master
+    whose stems add up past 0 dBFS, clipped when it was mastered): those stems first give
+    back, at most down to silence, then any stem with room takes what is left. Whatever no
+    stem can take stays, and is clipped (and logged) when the rest is written. Returns the
+    number of samples whose excess moved in full.
+    """
+    if fmt.bits is None:
+        return 0
+    lsb = 2.0 ** (1 - fmt.bits)
+    top = 1.0 - lsb  # the largest code, as quantise gives it
+    over = rest - np.clip(rest, -1.0, top)
+    moved = np.abs(over) > lsb / 2  # less is rounded into range when the rest is written
+    if not moved.any():
+        return 0
+    for towards_silence in (True, False):
+        for stem in stems:
+            if towards_silence:
+                wanted = np.clip(over, np.minimum(-stem, 0.0), np.maximum(-stem, 0.0))
+            else:
+                wanted = over
+            taken = quantise(stem + wanted, fmt) - stem  # codes of the format, within range
+            stem += taken
+            rest -= taken
+            over = rest - np.clip(rest, -1.0, top)
+    # those with more left over are counted as clipped when the rest is written
+    return int(np.count_nonzero(moved & (np.abs(over) <= lsb / 2)))
 
 
 def _song_blocks(song: Song) -> Iterator[np.ndarray]:
@@ -244,6 +279,7 @@ class _Clipping:
         self.fmt = fmt
         self.names = list(names)
         self.counts = [0] * len(self.names)
+        self.moved = 0  # samples whose excess over full scale moved from the rest to the stems
 
     def add(self, index: int, block: np.ndarray) -> None:
         """Count the samples of file ``index``'s next ``block`` (float, before quantisation)."""
@@ -266,6 +302,16 @@ class _Clipping:
                     self.fmt.value,
                     self.names[-1],
                 )
+        if self.moved:
+            log.warning(
+                "%s: %d samples of '%s' would exceed full scale in %s; what they exceed by is "
+                "in the stems, so that all of them still add up to the song (export as wav32 "
+                "to keep each stem as it was separated)",
+                name,
+                self.moved,
+                self.names[-1],
+                self.fmt.value,
+            )
         if rest:
             log.warning(
                 "%s: %d residual samples exceed full scale and are clipped in %s; the stems will "
