@@ -66,7 +66,7 @@ def parse_each(text: str) -> tuple[EachEntry, ...]:
     read is checked before the first run. A bad entry is a one-line usage error.
     """
     entries: list[EachEntry] = []
-    for item in comma_list(text):
+    for item in _items(text):
         name, sep, clip = (part.strip() for part in item.partition("="))
         if not name:
             raise argparse.ArgumentTypeError(
@@ -82,6 +82,32 @@ def parse_each(text: str) -> tuple[EachEntry, ...]:
     if not entries:
         raise argparse.ArgumentTypeError("name at least one instrument, e.g. drums,bass")
     return tuple(entries)
+
+
+def _items(text: str) -> list[str]:
+    """The comma-separated entries of ``--each``, except that an example clip whose file name
+    has a comma in it (``organ=Organ, take 2.wav:3:8``) stays one entry: a clip that is not
+    there is joined with the words after it while that names a file that is."""
+    items, words = [], text.split(",")
+    while words:
+        item, words = words[0], words[1:]
+        _, sep, clip = item.partition("=")
+        if sep and clip.strip() and not _clip_exists(clip):
+            for count in range(len(words), 0, -1):
+                joined = ",".join([item, *words[:count]])
+                if _clip_exists(joined.partition("=")[2]):
+                    item, words = joined, words[count:]
+                    break
+        items.append(item)
+    return [item.strip() for item in items if item.strip()]
+
+
+def _clip_exists(clip: str) -> bool:
+    """Whether ``clip`` (``FILE`` or ``FILE:START:END``) names a file that is there."""
+    try:
+        return Path(parse_example(clip.strip()).path or "").is_file()
+    except argparse.ArgumentTypeError:
+        return False
 
 
 def _each_example(clip: str) -> Example:

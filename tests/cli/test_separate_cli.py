@@ -221,3 +221,17 @@ def test_stems_that_cannot_fit_on_the_disk_are_refused_before_the_first_step(
     code, _, err = _run(capsys, song, *what, "--format", "flac24", "--model-dir", model_dir,
                         "-o", out)  # fmt: skip
     assert code == 0, err
+
+
+def test_each_takes_an_example_clip_with_a_comma_in_its_name(tmp_path):
+    from tagbox_gui.cli.separate_options import parse_each
+
+    clip = _song(tmp_path / "Organ, take 2.wav", seconds=1.0)
+    entries = parse_each(f"drums, organ={clip}:0.2:0.9 ,bass")
+    assert [entry.name for entry in entries] == ["drums", "organ", "bass"]
+    example = entries[1].example
+    assert (Path(example.path), example.start, example.end) == (clip, 0.2, 0.9)
+    whole = parse_each(f"organ={clip}")[0].example
+    assert Path(whole.path) == clip and whole.start is None
+    # where no file is there, a comma still ends an entry
+    assert [e.name for e in parse_each(f"organ={tmp_path}/nope.wav,bass")] == ["organ", "bass"]
