@@ -235,3 +235,23 @@ def test_each_takes_an_example_clip_with_a_comma_in_its_name(tmp_path):
     assert Path(whole.path) == clip and whole.start is None
     # where no file is there, a comma still ends an entry
     assert [e.name for e in parse_each(f"organ={tmp_path}/nope.wav,bass")] == ["organ", "bass"]
+
+
+def test_a_song_and_stems_deeper_than_libsndfile_takes_are_read_and_written(
+    tmp_path, model_dir, capsys
+):
+    # libsndfile refuses a path of 1 KiB or more; the system takes up to 4 KiB
+    deep = tmp_path.joinpath(*["ソング" * 20] * 6)  # 6 folders of 180 bytes each
+    deep.mkdir(parents=True)
+    song = _song(tmp_path / "song.wav", seconds=1.0).rename(deep / "song.wav")
+    assert len(str(song).encode()) >= 1024
+    code, _, err = _run(capsys, song, "--tags", "piano", "--format", "flac24",
+                        "--model-dir", model_dir, "-o", deep / "stems")  # fmt: skip
+    assert code == 0, err
+    with open(song, "rb") as handle:  # soundfile, too, takes so long a path only so
+        x = sf.read(handle, always_2d=True)[0]
+    stems = sorted((deep / "stems").iterdir())
+    assert len(stems) == 2
+    with open(stems[0], "rb") as a, open(stems[1], "rb") as b:
+        total = sf.read(a, always_2d=True)[0] + sf.read(b, always_2d=True)[0]
+    np.testing.assert_array_equal(total, x)

@@ -22,6 +22,26 @@ METADATA_KEYS = ("title", "artist", "album", "comment", "software", "date", "gen
 """Text fields written to both WAV (INFO chunk) and FLAC (Vorbis comments) by libsndfile."""
 
 _WAV_LIMIT = 2**32 - 2**20  # bytes of samples; leaves room for the header and metadata
+_SNDFILE_PATH_BYTES = 1024  # libsndfile refuses a path this long: "Supplied filename too long"
+
+
+def open_sound(path: Path | str, mode: str = "r", **kwargs: object) -> sf.SoundFile:
+    """``soundfile.SoundFile(path, mode, **kwargs)``, for any path the system takes.
+
+    libsndfile refuses a path of 1 KiB or more (a few folders deep with long names, or a third
+    as many characters in Chinese or Japanese); such a file is opened by the system and handed
+    to libsndfile as a file descriptor, which it reads and writes as it would the path.
+    """
+    if len(os.fsencode(path)) < _SNDFILE_PATH_BYTES:
+        return sf.SoundFile(str(path), mode, **kwargs)  # type: ignore[arg-type]
+    flags = os.O_RDONLY if mode == "r" else os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    fd = os.open(path, flags | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        return sf.SoundFile(fd, mode, closefd=True, **kwargs)  # type: ignore[arg-type]
+    except BaseException:
+        with contextlib.suppress(OSError):  # libsndfile may have closed it already
+            os.close(fd)
+        raise
 
 
 class ExportFormat(enum.Enum):
@@ -175,8 +195,8 @@ class _TempFile:
     def _open(self, shape: tuple[int, int], rate: int, metadata: Mapping[str, str]) -> None:
         frames, channels = shape
         container = container_for(self.fmt, frames, channels)
-        self._handle = sf.SoundFile(str(self.temp), "w", rate, channels,
-                                    subtype=self.fmt.subtype, format=container)  # fmt: skip
+        self._handle = open_sound(self.temp, "w", samplerate=rate, channels=channels,
+                                  subtype=self.fmt.subtype, format=container)  # fmt: skip
         for key, value in metadata.items():
             setattr(self._handle, key, value)
 

@@ -16,8 +16,8 @@ from math import gcd
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
+from tagbox_gui.core.audio.files import open_sound
 from tagbox_gui.core.errors import AudioError, ConfigError
 from tagbox_gui.core.types import ANALYSIS_RATE, Example, Region
 
@@ -66,7 +66,7 @@ def load_song(path: Path | str) -> Song:
     path = Path(path)
     _check_file(path)
     try:
-        with sf.SoundFile(str(path)) as handle:
+        with open_sound(path) as handle:
             _check_rate(path, handle.samplerate)
             data = handle.read(dtype="float32", always_2d=True)
             rate, subtype, container = handle.samplerate, handle.subtype, handle.format
