@@ -261,9 +261,12 @@ def check_space(folder: Path | str, fmt: ExportFormat, shapes: Sequence[tuple[in
     while not place.exists() and place != place.parent:
         place = place.parent
     try:
-        free = shutil.disk_usage(place).free
+        usage = shutil.disk_usage(place)
     except OSError:
         return  # nothing known: the writing will tell
+    if usage.total == 0:  # a file system that says nothing of its size (some network mounts)
+        return
+    free = usage.free
     if need > free:
         raise AudioError(f"the stems take {need / 1e6:.1f} MB and the disk of '{folder}' has "
                          f"{free / 1e6:.1f} MB free; free some disk space or choose another "
