@@ -33,10 +33,10 @@ import os, signal, sys
 signal.signal(signal.SIGINT, signal.default_int_handler)
 import tagbox_gui.core.audio.files as files
 
-def ctrl_c():
-    os.kill(os.getpid(), signal.SIGINT)
+def ctrl_c():  # or a SIGTERM, as `timeout` or `kill` send, for a moment ending in "-term"
+    os.kill(os.getpid(), signal.SIGTERM if sys.argv[1].endswith("-term") else signal.SIGINT)
 
-if sys.argv[1] == "writes":  # once the first stem is complete in its temporary file
+if sys.argv[1].startswith("writes"):  # once the first stem is complete in its temporary file
     close = files._TempFile.close
     def _close(self):
         close(self)
@@ -67,11 +67,11 @@ def _contents(folder: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("moment", ["writes", "renames"])
+@pytest.mark.parametrize("moment", ["writes", "renames", "writes-term", "renames-term"])
 @pytest.mark.parametrize(
     ("what", "names"), [(("--tags", "piano"), PAIR), (("--each", "piano,strings"), EACH)]
 )
-def test_ctrl_c_while_writing_keeps_the_old_stems_whole(
+def test_ctrl_c_or_sigterm_while_writing_keeps_the_old_stems_whole(
     tmp_path: Path, model_dir: Path, moment: str, what: tuple[str, ...], names: list[str]
 ) -> None:
     song = write_song(tmp_path / "song.wav")
