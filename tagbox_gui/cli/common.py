@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shlex
-from collections.abc import Callable, Sequence
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from tagbox_gui.core.errors import ConfigError
@@ -167,3 +170,22 @@ def describe_backend_defaults(parser: argparse.ArgumentParser) -> None:
                            f"{each(lambda c: 'on' if c.balance_tags else 'off')})")  # fmt: skip
         elif action.help and "{" in action.help:
             action.help = action.help.format(**values)
+
+
+@contextlib.contextmanager
+def terminate_as_ctrl_c() -> Iterator[None]:
+    """While the block runs in the main thread, SIGTERM (``timeout``, ``kill``, a script that
+    gives up) raises KeyboardInterrupt, as Ctrl+C does: files being written are cleaned up as
+    for Ctrl+C, where SIGTERM's default action ends the process on the spot."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from tagbox_gui.cli.common import add_model_dir
+from tagbox_gui.cli.common import add_model_dir, terminate_as_ctrl_c
 from tagbox_gui.core.store.download import Progress
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.store.registry import REGISTRY, ModelInfo, check_licence, model_info
@@ -96,7 +96,7 @@ def _fetch(args: argparse.Namespace) -> int:
         if not args.force and store.verify(info.name) in ("verified", "unknown checksum"):
             print(f"{info.name}: already present at {store.location(info.name)}")
             continue
-        with _ProgressBar(info.name) as progress:
+        with terminate_as_ctrl_c(), _ProgressBar(info.name) as progress:
             path = store.fetch(
                 info.name, progress=progress, accept_license=args.accept_license, force=True
             )
@@ -161,8 +161,9 @@ def _install(args: argparse.Namespace) -> int:
     from tagbox_gui.core.separation.loading import check_model_file  # imports torch
 
     store = _store(args)
-    path = store.install_file(
-        args.name, args.file, accept_license=args.accept_license, check=check_model_file
-    )
+    with terminate_as_ctrl_c():  # a kill leaves no partial copy in the model folder
+        path = store.install_file(
+            args.name, args.file, accept_license=args.accept_license, check=check_model_file
+        )
     print(f"{model_info(args.name).name}: installed at {path} ({store.verify(args.name)})")
     return 0

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
-import signal
 import sys
-import threading
-from collections.abc import Collection, Generator, Iterator, Sequence
+from collections.abc import Collection, Generator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from tagbox_gui.cli.common import describe_backend_defaults
+from tagbox_gui.cli.common import describe_backend_defaults, terminate_as_ctrl_c
 from tagbox_gui.cli.separate_options import (
     DESCRIPTION,
     EPILOG,
@@ -123,25 +120,8 @@ def main(args: argparse.Namespace) -> int:
     """Run `tagbox separate`. SIGTERM (``timeout``, ``kill``, a script that gives up) ends it
     as Ctrl+C does: the stems being written are removed and old ones stay whole, where the
     default action of SIGTERM would leave temporaries behind, or new stems beside old ones."""
-    with _terminate_as_ctrl_c():
+    with terminate_as_ctrl_c():
         return _main(args)
-
-
-@contextlib.contextmanager
-def _terminate_as_ctrl_c() -> Iterator[None]:
-    """While the block runs in the main thread, SIGTERM raises KeyboardInterrupt."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    before = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, before)
 
 
 def _main(args: argparse.Namespace) -> int:

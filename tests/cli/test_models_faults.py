@@ -87,3 +87,33 @@ def test_a_folder_where_the_model_file_belongs_is_one_line(
     assert "Traceback" not in err and err.endswith("\n") and err.count("error") == 1, err
     assert "is a folder, where the model file belongs" in err.splitlines()[-1], err
     assert [p.name for p in (tmp_path / FCN_REL).parent.iterdir()] == ["best_model.pth"]
+
+
+_KILLED_WHILE_COPYING = """
+import os, signal, sys
+import tagbox_gui.core.store.download as download
+
+write = download._write
+def _write(out, chunk, flush=False):
+    write(out, chunk, flush)
+    if chunk:  # part of the file is in the temporary: a kill (`timeout`, `kill`) comes now
+        os.kill(os.getpid(), signal.SIGTERM)
+download._write = _write
+from tagbox_gui.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("action", ["install", "fetch"])
+def test_a_kill_while_a_model_is_copied_leaves_no_partial_file(
+    tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch, action: str
+) -> None:
+    from tests.cli.processes import run_cli
+
+    src = require(model_dir / FCN_REL)
+    args = ["install", "fcn/mtat", src] if action == "install" else ["fetch", "fcn/mtat"]
+    monkeypatch.setenv("TAGBOX_MODEL_BASE_URL", model_dir.as_uri())  # a mirror on disk
+    result = run_cli("models", *args, "--model-dir", tmp_path, script=_KILLED_WHILE_COPYING)
+    assert result.returncode == 130, result.stderr
+    assert result.stderr.rstrip().endswith("tagbox: interrupted")
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # no temporary left behind
