@@ -6,7 +6,9 @@ import os
 import stat
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from tagbox_gui.cli import main
 from tagbox_gui.core.store.models import ModelStore
@@ -117,3 +119,44 @@ def test_a_kill_while_a_model_is_copied_leaves_no_partial_file(
     assert result.returncode == 130, result.stderr
     assert result.stderr.rstrip().endswith("tagbox: interrupted")
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # no temporary left behind
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file permissions as POSIX has them")
+def test_a_model_folder_that_may_not_be_searched_is_unreadable_not_a_traceback(
+    tmp_path: Path, model_dir: Path
+) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    if os.geteuid() == 0 and shutil.which("setpriv") is None:
+        pytest.skip("running as root, and no setpriv to drop the file permission override")
+    user = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"] * (os.geteuid() == 0)
+    store = tmp_path / "models"
+    (store / FCN_REL).parent.mkdir(parents=True)
+    shutil.copy(require(model_dir / FCN_REL), store / FCN_REL)
+    song = tmp_path / "song.wav"
+    sf.write(song, 0.1 * np.random.default_rng(0).standard_normal(44_100), 44_100)
+    (store / "taggers").chmod(0o000)  # a shared folder of someone else's, say
+
+    def tagbox(*args: object) -> subprocess.CompletedProcess:
+        command = [*user, sys.executable, "-m", "tagbox_gui.cli", *map(str, args)]
+        return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120,
+                              check=False, env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+
+    try:
+        listing = tagbox("models", "list", "--model-dir", store)
+        verify = tagbox("models", "verify", "fcn/mtat", "--model-dir", store)
+        run = tagbox("separate", song, "--example", song, "-o", tmp_path / "out",
+                     "--model-dir", store)  # fmt: skip
+    finally:
+        (store / "taggers").chmod(0o755)
+    for done in (listing, verify, run):
+        assert "Traceback" not in done.stderr, done.stderr
+    assert listing.returncode == 0 and "fcn/mtat" in listing.stdout
+    assert listing.stdout.splitlines()[2].split()[-1] == "unreadable"  # fcn/mtat's row
+    assert verify.returncode == 1 and verify.stdout.split() == ["fcn/mtat", "unreadable"]
+    assert run.returncode == 2
+    assert "fcn/mtat cannot be looked up" in run.stderr and "(Permission denied)" in run.stderr

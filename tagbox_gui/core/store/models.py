@@ -28,6 +28,7 @@ import functools
 import hashlib
 import os
 import shlex
+import stat
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -59,7 +60,7 @@ __all__ = [
 
 ENV_MODEL_DIR = "TAGBOX_MODEL_DIR"
 ENV_BASE_URL = "TAGBOX_MODEL_BASE_URL"
-Status = Literal["present", "missing"]
+Status = Literal["present", "missing", "unreadable"]
 Verification = Literal["verified", "mismatch", "missing", "unknown checksum", "unreadable"]
 
 
@@ -105,7 +106,13 @@ class ModelStore:
         """The model's file; ModelError naming the fetch command when it is not installed."""
         info = model_info(name)
         target = self.location(info.name)
-        if not target.is_file():
+        there, reason = _file_state(target)
+        if there is None:
+            raise ModelError(
+                f"model {info.name} cannot be looked up in {self.root} ({reason}); check the "
+                f"permissions of its folders, or choose another with --model-dir"
+            )
+        if not there:
             raise ModelError(
                 f"model {info.name} is not installed in {self.root}; "
                 f"download it with `{info.fetch_command}`"
@@ -121,8 +128,10 @@ class ModelStore:
         return self.path(JUKEBOX)
 
     def status(self, name: str) -> Status:
-        """``present`` if the model's file exists in the store, else ``missing``."""
-        return "present" if self.location(name).is_file() else "missing"
+        """``present`` if the model's file exists in the store, ``missing`` if not, and
+        ``unreadable`` where a folder on its way may not be searched (so nobody can tell)."""
+        there, _ = _file_state(self.location(name))
+        return "unreadable" if there is None else "present" if there else "missing"
 
     def verify(self, name: str) -> Verification:
         """Compare the stored file with the registry's size and sha256.
@@ -133,8 +142,9 @@ class ModelStore:
         """
         info = model_info(name)
         target = self.location(info.name)
-        if not target.is_file():
-            return "missing"
+        there, _ = _file_state(target)
+        if not there:
+            return "unreadable" if there is None else "missing"
         try:
             with target.open("rb") as src:
                 head = src.read(len(_TORCH_LEGACY_MAGIC))  # a file that cannot be read says so
@@ -241,7 +251,7 @@ class ModelStore:
             check(info.name, src)
         target = self.location(info.name)
         try:
-            if target.is_file() and target.samefile(src):
+            if _file_state(target)[0] and target.samefile(src):
                 if self.verify(info.name) == "mismatch":
                     raise ChecksumMismatch("checksum mismatch")
                 return target
@@ -294,6 +304,17 @@ def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
     """The sha256 of the file at ``path`` (``size`` and ``mtime_ns`` key the cache)."""
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _file_state(path: Path) -> tuple[bool | None, str]:
+    """Whether ``path`` is a file, and why not where that cannot be known: ``(None, reason)``
+    where a folder on its way may not be searched (Path.is_file raises there)."""
+    try:
+        return stat.S_ISREG(path.stat().st_mode), ""
+    except (FileNotFoundError, NotADirectoryError):
+        return False, ""
+    except OSError as exc:
+        return None, exc.strerror or type(exc).__name__
 
 
 def _prepare_folder(folder: Path) -> None:
