@@ -41,10 +41,10 @@ def split_name_hint(path: Path, extra: Sequence[str]) -> str:
     the words after it name a file that is, or end in an audio file's ending, the hint says to
     put the whole name in quotes.
     """
-    if path.exists():
+    if os.path.exists(path):
         return ""
     names = [" ".join([str(path), *extra[:count]]) for count in range(len(extra), 0, -1)]
-    whole = next((name for name in names if Path(name).is_file()), None)
+    whole = next((name for name in names if os.path.isfile(name)), None)
     if whole is None:
         whole = next((name for name in names if Path(name).suffix.lower() in AUDIO_SUFFIXES), None)
     return (
@@ -116,7 +116,7 @@ def model_folder(text: str) -> Path:
     """A model folder's path: any path but one of a file (a folder that is not there yet is
     made when a model is fetched)."""
     path = Path(text)
-    if path.exists() and not path.is_dir():
+    if os.path.exists(path) and not os.path.isdir(path):
         raise argparse.ArgumentTypeError(f"the model folder '{text}' is a file, not a folder")
     return path
 

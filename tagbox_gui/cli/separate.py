@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import sys
 from collections.abc import Collection, Generator, Sequence
 from dataclasses import replace
@@ -72,7 +73,7 @@ class _StoreWithJukebox(ModelStore):
         self._jukebox = jukebox
 
     def jukebox_path(self) -> Path:
-        if not self._jukebox.is_file():
+        if not os.path.isfile(self._jukebox):
             raise ConfigError(f"Jukebox weights not found: {self._jukebox}")
         return self._jukebox
 

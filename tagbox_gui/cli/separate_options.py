@@ -4,7 +4,9 @@ ask for that need no song (options that do not go together, a name given twice).
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,7 +107,8 @@ def _items(text: str) -> list[str]:
 def _clip_exists(clip: str) -> bool:
     """Whether ``clip`` (``FILE`` or ``FILE:START:END``) names a file that is there."""
     try:
-        return Path(parse_example(clip.strip()).path or "").is_file()
+        # os.path: False, not an error, in a folder that may not be searched
+        return os.path.isfile(parse_example(clip.strip()).path or "")
     except argparse.ArgumentTypeError:
         return False
 
@@ -114,7 +117,7 @@ def _each_example(clip: str) -> Example:
     """``parse_example``, except that a missing file with a colon in its name is taken for a
     clip whose START:END is wrong (``clip.wav:3``, ``clip.wav:a:b``)."""
     example = parse_example(clip)
-    if example.start is None and ":" in clip and not Path(clip).exists():
+    if example.start is None and ":" in clip and not os.path.exists(clip):
         raise argparse.ArgumentTypeError(f"'{clip}' is neither a file nor FILE:START:END in "
                                          "seconds, e.g. organ.wav:3:8")  # fmt: skip
     return example
@@ -354,13 +357,24 @@ def check_request(args: argparse.Namespace) -> None:
 
         check_template(args.name_template)
     if args.jukebox_weights is not None:
-        if not args.jukebox_weights.is_file():
-            what = "is a folder" if args.jukebox_weights.is_dir() else "does not exist"
+        what = _not_a_file(args.jukebox_weights)
+        if what:
             raise ConfigError(f"--jukebox-weights '{args.jukebox_weights}' {what}; give the "
                               "Jukebox VQ-VAE file (vqvae.pth.tar)")  # fmt: skip
         if backend != "jukebox":
             raise ConfigError("--jukebox-weights is used only by the jukebox backend; add "
                               "--backend jukebox")  # fmt: skip
+
+
+def _not_a_file(path: Path) -> str:
+    """Why ``path`` is not a file ('' if it is): a folder, not there, or not to be looked up."""
+    try:
+        info = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return "does not exist"
+    except OSError as exc:  # a folder on its way that may not be searched
+        return f"cannot be looked up ({exc.strerror or type(exc).__name__})"
+    return "is a folder" if stat.S_ISDIR(info.st_mode) else ""
 
 
 def _check_each_names(entries: tuple[EachEntry, ...]) -> None:

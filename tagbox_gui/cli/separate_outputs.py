@@ -39,7 +39,7 @@ def check_targets(args: argparse.Namespace, stems: Sequence[Path], inputs: Seque
     there (unless ``--overwrite``), or a ``--log-json`` file that is either
     (:func:`_check_log_target`)."""
     for stem in stems:
-        if stem.is_dir():  # not even --overwrite replaces a folder
+        if os.path.isdir(stem):  # not even --overwrite replaces a folder
             raise ConfigError(f"'{stem}' is a folder, so no stem can be written in its place; "
                               "choose another folder with -o or another "
                               "--name-template")  # fmt: skip

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -286,3 +287,38 @@ def test_a_model_folder_that_is_a_file_is_refused(
             build_parser().parse_args(argv)
         assert exit_.value.code == 2
         assert "is a file, not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file permissions as POSIX has them")
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("--tags", "piano", "--log-json", "{locked}/logs/run.json"), "(Permission denied)"),
+        (("--each", "organ={locked}/clip.wav"), "cannot be opened (Permission denied)"),
+        (("--each", "organ={locked}/clip.wav:0:1"), "cannot be opened (Permission denied)"),
+        (("--tags", "piano", "--jukebox-weights", "{locked}/v.tar"), "cannot be looked up"),
+        (("--example", "{song}", "--model-dir", "{locked}/models"), "(Permission denied)"),
+    ],
+)
+def test_a_path_in_a_folder_that_may_not_be_searched_is_one_line(
+    place: Path, model_dir: Path, args: tuple[str, ...], words: str
+) -> None:
+    if os.geteuid() == 0 and shutil.which("setpriv") is None:
+        pytest.skip("running as root, and no setpriv to drop the file permission override")
+    user = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"] * (os.geteuid() == 0)
+    locked = place / "locked"
+    locked.mkdir()
+    locked.chmod(0o000)  # someone else's folder, say
+    song = place / "song.wav"
+    argv = [a.replace("{locked}", str(locked)).replace("{song}", str(song)) for a in args]
+    command = [*user, sys.executable, "-m", "tagbox_gui.cli", "separate", str(song), *argv,
+               "-o", str(place / "out")]  # fmt: skip
+    if "--model-dir" not in argv:
+        command += ["--model-dir", str(model_dir)]
+    try:
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300,
+                                env=env, check=False)  # fmt: skip
+    finally:
+        locked.chmod(0o755)
+    assert_one_line_error(result, words)

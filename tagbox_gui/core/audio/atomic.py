@@ -41,7 +41,7 @@ def check_folder(folder: Path, what: str = "output folder") -> None:
     while not os.path.lexists(existing):
         missing.append(existing)
         existing = existing.parent
-    if not existing.is_dir():
+    if not os.path.isdir(existing):
         place = "is" if existing == folder else f"is under '{existing}', which is"
         raise ConfigError(f"the {what} '{folder}' {place} a file, not a folder; "
                           "choose another place")  # fmt: skip
@@ -61,10 +61,10 @@ def check_folder(folder: Path, what: str = "output folder") -> None:
 
 def check_file(path: Path, what: str = "file") -> None:
     """ConfigError unless ``path`` can be written: not a folder, in a folder that can be."""
-    if path.is_dir():
+    if os.path.isdir(path):  # os.path: False, not an error, in a folder that may not be searched
         raise ConfigError(f"the {what} '{path}' is a folder; give a file name")
     check_folder(path.parent, f"folder of the {what}")
-    if path.exists() and not os.access(path, os.W_OK):
+    if os.path.exists(path) and not os.access(path, os.W_OK):
         raise ConfigError(f"cannot write the {what} '{path}' (permission denied); "
                           "choose another file")  # fmt: skip
 

@@ -258,7 +258,7 @@ def check_space(folder: Path | str, fmt: ExportFormat, shapes: Sequence[tuple[in
         return
     need = sum(frames * channels * (fmt.bits or 32) // 8 for frames, channels in shapes)
     place = Path(folder)
-    while not place.exists() and place != place.parent:
+    while not os.path.exists(place) and place != place.parent:
         place = place.parent
     try:
         usage = shutil.disk_usage(place)
@@ -274,7 +274,7 @@ def check_space(folder: Path | str, fmt: ExportFormat, shapes: Sequence[tuple[in
 
 
 def _refuse_existing(paths: Sequence[Path], overwrite: bool) -> None:
-    folders = [p for p in paths if p.is_dir()]
+    folders = [p for p in paths if os.path.isdir(p)]
     if folders:
         raise AudioError(f"'{folders[0]}' is a folder, so no stem can be written in its place; "
                          "choose another output folder.")  # fmt: skip
@@ -325,7 +325,7 @@ def _temp_beside(path: Path, suffix: str = ".part") -> Path:
 
     libsndfile creates the file itself, so it gets the user's usual permissions (umask).
     """
-    if not path.parent.is_dir():
+    if not os.path.isdir(path.parent):
         raise AudioError(f"the folder '{path.parent}' does not exist; choose another folder.")
     return path.parent / f".{path.stem[:40]}.{secrets.token_hex(6)}{suffix}"
 
