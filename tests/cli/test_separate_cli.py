@@ -260,3 +260,23 @@ def test_a_song_and_stems_deeper_than_libsndfile_takes_are_read_and_written(
     with open(stems[0], "rb") as a, open(stems[1], "rb") as b:
         total = sf.read(a, always_2d=True)[0] + sf.read(b, always_2d=True)[0]
     np.testing.assert_array_equal(total, x)
+
+
+def test_a_song_whose_name_is_not_utf8_gets_its_stems(tmp_path, model_dir, capsys):
+    import os
+
+    song = Path(os.fsdecode(bytes(tmp_path) + b"/caf\xe9.wav"))  # Latin-1, from an old archive
+    try:
+        _song(tmp_path / "song.wav", seconds=1.0).rename(song)
+    except (OSError, UnicodeError):
+        pytest.skip("this file system takes only UTF-8 names")
+    code, out, err = _run(capsys, song, "--tags", "piano", "--format", "wav24",
+                          "--model-dir", model_dir, "-o", tmp_path / "out")  # fmt: skip
+    assert code == 0, err
+    stems = [tmp_path / "out" / name for name in ("caf_ - piano.wav", "caf_ - no piano.wav")]
+    assert "caf_ - piano.wav" in out
+    with open(song, "rb") as handle:
+        x = sf.read(handle, always_2d=True)[0]
+    total = sum(sf.read(stem, always_2d=True)[0] for stem in stems)
+    np.testing.assert_array_equal(total, x)
+    assert "song: caf\N{REPLACEMENT CHARACTER}.wav" in sf.SoundFile(stems[0]).comment

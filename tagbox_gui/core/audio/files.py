@@ -29,10 +29,12 @@ def open_sound(path: Path | str, mode: str = "r", **kwargs: object) -> sf.SoundF
     """``soundfile.SoundFile(path, mode, **kwargs)``, for any path the system takes.
 
     libsndfile refuses a path of 1 KiB or more (a few folders deep with long names, or a third
-    as many characters in Chinese or Japanese); such a file is opened by the system and handed
-    to libsndfile as a file descriptor, which it reads and writes as it would the path.
+    as many characters in Chinese or Japanese), and soundfile one that is not valid UTF-8 (a
+    name in Latin-1 from an old archive: "caf\xe9.wav"); such a file is opened by the system
+    and handed to libsndfile as a file descriptor, which it reads and writes as it would the
+    path.
     """
-    if len(os.fsencode(path)) < _SNDFILE_PATH_BYTES:
+    if len(os.fsencode(path)) < _SNDFILE_PATH_BYTES and _utf8(str(path)):
         return sf.SoundFile(str(path), mode, **kwargs)  # type: ignore[arg-type]
     flags = os.O_RDONLY if mode == "r" else os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     fd = os.open(path, flags | getattr(os, "O_BINARY", 0), 0o666)
@@ -96,6 +98,15 @@ def quantise(data: np.ndarray, fmt: ExportFormat) -> np.ndarray:
         return np.asarray(data, dtype=np.float32).astype(np.float64)
     scale = 2.0 ** (fmt.bits - 1)
     return np.clip(np.round(np.asarray(data, dtype=np.float64) * scale), -scale, scale - 1) / scale
+
+
+def _utf8(text: str) -> bool:
+    """Whether ``text`` is valid UTF-8 (no bytes a file name could not decode)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def write_audio(
@@ -197,8 +208,9 @@ class _TempFile:
         container = container_for(self.fmt, frames, channels)
         self._handle = open_sound(self.temp, "w", samplerate=rate, channels=channels,
                                   subtype=self.fmt.subtype, format=container)  # fmt: skip
-        for key, value in metadata.items():
-            setattr(self._handle, key, value)
+        for key, value in metadata.items():  # text that is not UTF-8 (a song's Latin-1 name)
+            text = value.encode(errors="surrogateescape").decode(errors="replace")  # gets a �
+            setattr(self._handle, key, text)
 
     def write(self, block: np.ndarray) -> None:
         """Append ``block`` ``(frames, channels)`` or ``(frames,)``."""

@@ -16,7 +16,8 @@ from tagbox_gui.core.errors import AudioError
 _MAX_NAME_BYTES = 200  # file names stay well below the 255-byte limit of common file systems
 _MAX_SONG_BYTES = _MAX_NAME_BYTES // 2  # the song's name leaves the rest to what the stem holds
 _MAX_FILE_BYTES = 255 - len(".flac")  # beyond this not even a template's own text fits a name
-_ILLEGAL = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')  # Windows' set covers macOS and Linux too
+_ILLEGAL = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f\udc80-\udcff]')  # Windows' set covers macOS
+# and Linux too; \udc80-\udcff are the bytes of a file name that is not UTF-8 ("caf\xe9.wav")
 _RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
 
 
