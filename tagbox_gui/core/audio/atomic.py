@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 import tempfile
 from pathlib import Path
 
@@ -15,10 +16,11 @@ def write_atomically(path: Path, data: str | bytes) -> None:
     """Write ``data`` to ``path`` through a hidden temporary beside it, then a rename.
 
     The rename is atomic within one folder: ``path`` holds either its old content or all of
-    ``data``, never a part of it. A write that fails (a full disk) raises its OSError and
-    leaves no ``.part`` file behind.
+    ``data``, never a part of it, also when another process writes the same file at the same
+    time (each writes its own temporary). A write that fails (a full disk) raises its OSError
+    and leaves no ``.part`` file behind.
     """
-    tmp = path.with_name(f".{path.name}.part")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.part")
     try:
         if isinstance(data, bytes):
             tmp.write_bytes(data)
