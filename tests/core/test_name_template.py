@@ -120,6 +120,7 @@ BAD = {
     "dots only": ("..", "empty file name"),
     "no {stem}": ("{song}", "has no {stem}"),
     "{stem} as text": ("{song} {{stem}}", "has no {stem}"),
+    "an extension": ("{song} - {stem}.WAV", "ends in '.wav', but the format adds"),
 }
 
 

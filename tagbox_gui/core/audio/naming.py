@@ -18,6 +18,7 @@ _MAX_SONG_BYTES = _MAX_NAME_BYTES // 2  # the song's name leaves the rest to wha
 _MAX_FILE_BYTES = 255 - len(".flac")  # beyond this not even a template's own text fits a name
 _ILLEGAL = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f\udc80-\udcff]')  # Windows' set covers macOS
 # and Linux too; \udc80-\udcff are the bytes of a file name that is not UTF-8 ("caf\xe9.wav")
+_AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".aif", ".aiff", ".mp3", ".ogg", ".opus")
 _RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
 
 
@@ -101,6 +102,12 @@ def _template_fields(template: str) -> list[str]:
                 "it does not know; use {song} and {stem} only."
             )
         fields.append(field)
+    extension = next((e for e in _AUDIO_EXTENSIONS if template.lower().endswith(e)), None)
+    if extension is not None:  # "{stem}.wav" would name "piano.wav.wav"
+        raise AudioError(
+            f"the name template '{template}' ends in '{extension}', but the format adds the "
+            "extension itself; leave it out."
+        )
     return fields
 
 
