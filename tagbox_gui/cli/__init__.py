@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from tagbox_gui import __version__
+from tagbox_gui.cli.common import Terminated
 from tagbox_gui.core.errors import UserError
 
 SUBCOMMANDS = ("tag", "tags", "models", "separate", "evaluate")
@@ -84,9 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"tagbox: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("tagbox: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl+C, or SIGTERM where a command turns it into this
+        terminated = isinstance(exc, Terminated)
+        print(f"tagbox: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return 143 if terminated else 130
     except BrokenPipeError:
         # The reader stopped reading (`tagbox models list | head`): say so in one line, as for
         # any other error, and let nothing try to write to the closed pipe again.

@@ -172,6 +172,11 @@ def describe_backend_defaults(parser: argparse.ArgumentParser) -> None:
             action.help = action.help.format(**values)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl+C's KeyboardInterrupt would be (:func:`terminate_as_ctrl_c`):
+    cleaned up as for Ctrl+C, and the command exits with 143 (128 + SIGTERM), not 130."""
+
+
 @contextlib.contextmanager
 def terminate_as_ctrl_c() -> Iterator[None]:
     """While the block runs in the main thread, SIGTERM (``timeout``, ``kill``, a script that
@@ -182,7 +187,7 @@ def terminate_as_ctrl_c() -> Iterator[None]:
         return
 
     def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+        raise Terminated
 
     before = signal.signal(signal.SIGTERM, interrupt)
     try:
