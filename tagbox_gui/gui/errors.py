@@ -6,6 +6,7 @@ import logging
 import logging.handlers
 import sys
 import traceback
+from enum import Enum
 from pathlib import Path
 from types import TracebackType
 
@@ -19,6 +20,23 @@ from tagbox_gui.core.errors import UserError
 log = logging.getLogger("tagbox_gui")
 LOG_NAME = "tagbox-gui.log"
 _OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory")
+
+
+class Doing(Enum):
+    """What the application was doing when an error came: out of memory, what helps depends
+    on it (a shorter region helps a run, not the opening of a long song)."""
+
+    RUN = (
+        "The run ran out of memory; choose a shorter region, fewer FFT sizes or taggers, "
+        "or run on the CPU."
+    )
+    OPEN = (
+        "Opening the song ran out of memory; close other programs and try again, or open a "
+        "shorter part of it (cut in an audio editor)."
+    )
+    EXPORT = "Writing the stems ran out of memory; close other programs and export them again."
+    ENGINE = "Loading the separator ran out of memory; close other programs and start TagBox again."
+    OTHER = "TagBox ran out of memory; close other programs and try again."
 
 
 def log_dir() -> Path:
@@ -59,15 +77,13 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and any(m in text for m in _OOM_MARKERS)
 
 
-def user_message(exc: BaseException) -> str:
-    """One sentence that tells the user what happened and what to do."""
+def user_message(exc: BaseException, doing: Doing = Doing.OTHER) -> str:
+    """One sentence that tells the user what happened and what to do; out of memory, the
+    advice fits what was being ``done``."""
     if isinstance(exc, UserError):
         return _sentence(str(exc))
     if is_out_of_memory(exc):
-        return (
-            "The run ran out of memory; choose a shorter region, fewer FFT sizes or taggers, "
-            "or run on the CPU."
-        )
+        return doing.value
     if isinstance(exc, OSError):
         name = f" '{exc.filename}'" if getattr(exc, "filename", None) else ""
         reason = exc.strerror or str(exc)
@@ -104,9 +120,14 @@ def _clip(text: str, limit: int = 160) -> str:
 
 
 def show_error(
-    parent: QWidget | None, exc: BaseException, title: str = "", logged: bool = False
+    parent: QWidget | None,
+    exc: BaseException,
+    title: str = "",
+    logged: bool = False,
+    doing: Doing = Doing.OTHER,
 ) -> QMessageBox:
-    """Log ``exc`` (unless ``logged``) and show its sentence in a non-blocking dialog."""
+    """Log ``exc`` (unless ``logged``) and show its sentence (:func:`user_message`, for what
+    was being ``done``) in a non-blocking dialog."""
     if logged:
         pass
     elif isinstance(exc, UserError):
@@ -116,7 +137,7 @@ def show_error(
     box = QMessageBox(parent)
     box.setIcon(QMessageBox.Icon.Warning)
     box.setWindowTitle(title or APP_NAME)
-    box.setText(user_message(exc))
+    box.setText(user_message(exc, doing))
     box.setTextFormat(Qt.TextFormat.PlainText)
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     box.open()

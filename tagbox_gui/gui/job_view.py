@@ -37,7 +37,7 @@ from tagbox_gui.core.separation.job import (
 from tagbox_gui.core.separation.provenance import job_provenance
 from tagbox_gui.core.separation.threads import AUTOMATIC, use_threads
 from tagbox_gui.core.types import Estimate, RunResult
-from tagbox_gui.gui.errors import show_error
+from tagbox_gui.gui.errors import Doing, show_error
 from tagbox_gui.gui.session import estimate_region, quiet_sentence
 
 if TYPE_CHECKING:
@@ -237,7 +237,7 @@ class JobView(QObject):
         panel = self.w.run_panel
         if not isinstance(error, PartFailed):
             panel.finished("The job failed.")
-            show_error(self.w, error, "The separation failed", logged=True)
+            show_error(self.w, error, "The separation failed", logged=True, doing=Doing.RUN)
             return
         done = list(error.kept.results)
         panel.show_parts(len(done), 0, finished=len(done))
@@ -255,7 +255,7 @@ class JobView(QObject):
             self.outcome = error.kept
             self._show_stems()
         show_error(self.w, error.__cause__ or error, f"Separating {error.name} failed",
-                   logged=True)  # fmt: skip
+                   logged=True, doing=Doing.RUN)  # fmt: skip
 
     def discard(self) -> None:
         """Forget the shown job (a new song, or a new run)."""

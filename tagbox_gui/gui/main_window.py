@@ -28,7 +28,7 @@ from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.gui.controller import RunController, RunState
 from tagbox_gui.gui.engine_loader import LOADING_MESSAGE, EngineLoader
-from tagbox_gui.gui.errors import show_error
+from tagbox_gui.gui.errors import Doing, show_error
 from tagbox_gui.gui.menus import WindowMenus
 from tagbox_gui.gui.models_prompt import ModelsPrompt
 from tagbox_gui.gui.playback import Player
@@ -253,7 +253,7 @@ class MainWindow(WindowMenus):
     @Slot(object)
     def _on_loader_failed(self, error: Exception) -> None:
         self.statusBar().clearMessage()
-        show_error(self, error, "Cannot open the song")
+        show_error(self, error, "Cannot open the song", doing=Doing.OPEN)
 
     @Slot(object)
     def _on_loader_loaded(self, loaded: LoadedSong) -> None:
@@ -341,7 +341,7 @@ class MainWindow(WindowMenus):
         self.engine_status.setVisible(False)
         self._show_busy_cursor()
         self.run_view.update_can_run()
-        show_error(self, error, "Cannot load the engine", logged=True)
+        show_error(self, error, "Cannot load the engine", logged=True, doing=Doing.ENGINE)
 
     def event(self, event: QEvent) -> bool:  # Qt override
         if typing_escape(event):  # a text field's key: Escape does not stop the run there

@@ -27,7 +27,7 @@ from tagbox_gui.core.types import (
 )
 from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.engine_loader import LazyModule
-from tagbox_gui.gui.errors import show_error
+from tagbox_gui.gui.errors import Doing, show_error
 from tagbox_gui.gui.job_view import JobUpdate, JobView
 from tagbox_gui.gui.run_audio import RunAudio
 from tagbox_gui.gui.run_request import RunRequest
@@ -265,7 +265,7 @@ class RunView(RunRequest):
             return
         self.w.run_panel.finished("The run failed.")
         self._hear_the_song_unless_shown()
-        show_error(self.w, error, "The run failed", logged=True)
+        show_error(self.w, error, "The run failed", logged=True, doing=Doing.RUN)
 
     def _hear_the_song_unless_shown(self) -> None:
         """A run or job that ended with nothing to show: the transport goes from the last one's

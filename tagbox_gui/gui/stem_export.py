@@ -23,7 +23,7 @@ from tagbox_gui.core.audio.export import JUKEBOX_LICENCE
 from tagbox_gui.core.audio.files import ExportFormat, existing_files
 from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE
 from tagbox_gui.core.errors import UserError
-from tagbox_gui.gui.errors import show_error
+from tagbox_gui.gui.errors import Doing, show_error
 from tagbox_gui.gui.widgets.export_dialog import ExportDialog
 
 if TYPE_CHECKING:
@@ -145,7 +145,7 @@ class StemExport(QObject):
         try:
             existing = existing_files(folder / (n + fmt.extension) for n in names_of(template))
         except UserError as exc:
-            show_error(self.w, exc, "Export failed")
+            show_error(self.w, exc, "Export failed", doing=Doing.EXPORT)
             return None
         if existing and not self.confirm_overwrite(existing):
             return None
@@ -185,7 +185,7 @@ class StemExport(QObject):
             paths = future.result()
         except Exception as exc:
             self.w.statusBar().clearMessage()
-            show_error(self.w, exc, "Export failed")
+            show_error(self.w, exc, "Export failed", doing=Doing.EXPORT)
             self.finished.emit(None)
             return
         self.w.settings.set_text("paths/export", str(folder))

@@ -102,7 +102,7 @@ def test_export_writes_in_a_worker_while_the_window_stays_responsive(
     monkeypatch.setattr(stem_list, "export_stems", failing_export)
     shown: list[str] = []
     monkeypatch.setattr(
-        stem_export, "show_error", lambda parent, exc, title: shown.append(str(exc))
+        stem_export, "show_error", lambda parent, exc, title, **kw: shown.append(str(exc))
     )
     with qtbot.waitSignal(window.exports.finished, timeout=10_000) as done:
         assert window.exports.export_to(tmp_path / "full", ExportFormat.WAV16) is not None

@@ -504,12 +504,12 @@ def test_unexpected_exception_is_logged_and_shown(qtbot, window, tmp_path) -> No
 
 def test_user_messages_are_one_sentence() -> None:
     from tagbox_gui.core.errors import AudioError
-    from tagbox_gui.gui.errors import user_message
+    from tagbox_gui.gui.errors import Doing, user_message
 
     assert user_message(AudioError("'x.wav' holds no audio; choose another file")) == (
         "'x.wav' holds no audio; choose another file."
     )
-    oom = user_message(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    oom = user_message(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"), Doing.RUN)
     assert "shorter region" in oom and "CPU" in oom
     assert "permission" in user_message(PermissionError(13, "Permission denied", "/x")).lower()
 

@@ -1,0 +1,70 @@
+"""Out of memory, the dialog's advice fits what was being done: a shorter region helps a run,
+not the opening of a long song or the writing of its stems."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tagbox_gui.core.audio.files import ExportFormat
+from tagbox_gui.gui import song_loader
+from tagbox_gui.gui.main_window import MainWindow
+from tests.gui.window_helpers import message_boxes, open_song
+
+RUN_ADVICE = "shorter region"
+
+
+def shown_message(qtbot) -> str:
+    qtbot.waitUntil(lambda: bool(message_boxes()), timeout=5000)
+    box = message_boxes()[-1]
+    text = box.text()
+    box.close()
+    return text
+
+
+def test_a_song_too_long_to_open_is_not_told_to_choose_a_shorter_region(
+    qtbot, window: MainWindow, song_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def load_song(path):
+        raise MemoryError("Unable to allocate 10.6 GiB for an array")
+
+    monkeypatch.setattr(song_loader, "load_song", load_song)
+    window.open_song(song_path)
+    text = shown_message(qtbot)
+    assert text.startswith("Opening the song ran out of memory")
+    assert RUN_ADVICE not in text and "run" not in text.lower().split()
+
+
+def test_stems_that_cannot_be_written_for_memory_say_so(
+    qtbot, separated: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    window = separated
+
+    def writing(*args, **kwargs):
+        def write():
+            raise MemoryError("Unable to allocate 1.2 GiB for an array")
+
+        return write
+
+    monkeypatch.setattr(window.stems, "writing", writing)
+    with qtbot.waitSignal(window.exports.finished, timeout=10_000) as done:
+        assert window.exports.export_to(tmp_path / "out", ExportFormat.FLAC24) is not None
+    assert done.args == [None]
+    text = shown_message(qtbot)
+    assert text.startswith("Writing the stems ran out of memory") and RUN_ADVICE not in text
+
+
+def test_a_run_out_of_memory_keeps_its_advice(qtbot, window: MainWindow, song_path: Path) -> None:
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+
+    def engine_run(config, song, store, cache):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        yield  # a generator, as the engine's run is
+
+    window.run_view.engine_run = engine_run
+    with qtbot.waitSignal(window.controller.run_failed, timeout=5000):
+        assert window.run_view.start() is not None
+    text = shown_message(qtbot)
+    assert text.startswith("The run ran out of memory") and RUN_ADVICE in text
