@@ -260,6 +260,7 @@ class MainWindow(WindowMenus):
         song = loaded.song
         self.run_view.discard_run()
         self.song = song
+        self.exports.song_peak = loaded.peak  # what a PCM export would clip, said by its dialog
         self.song_panel.set_song(song, loaded.region, loaded.envelope)
         self.run_view.show_song(song)
         self.settings.add_recent(song.path)

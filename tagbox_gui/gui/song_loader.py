@@ -1,5 +1,6 @@
 """Opens songs off the GUI thread: decoding, the analysis signal, the loudest region, the
-waveform envelope. Only the newest request counts; results of superseded ones are dropped.
+waveform envelope, the peak. Only the newest request counts; results of superseded ones are
+dropped.
 """
 
 from __future__ import annotations
@@ -27,16 +28,19 @@ class LoadedSong:
     song: Song  # its analysis signal made too, so that a run starts at once
     region: Region  # the default region (the loudest stretch)
     envelope: tuple[np.ndarray, np.ndarray]  # the waveform's peak envelope (x, y)
+    peak: float = 0.0  # the largest sample's magnitude (past 1: a PCM export clips)
 
 
 def prepare_song(path: Path | str) -> LoadedSong:
     """Everything slow about opening a song (runs in a worker thread)."""
     song = load_song(path)
     analysis_signal(song)  # made once per song (core.audio.song), here off the window's thread
+    data = np.asarray(song.data)
     return LoadedSong(
         song,
         loudest_region(song, DEFAULT_REGION_SECONDS),
-        peak_envelope(np.asarray(song.data), song.rate),
+        peak_envelope(data, song.rate),
+        float(np.max(np.abs(data))) if data.size else 0.0,  # a tenth of a second for 4 min
     )
 
 

@@ -14,7 +14,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QLabel, QMessageBox
@@ -52,6 +51,7 @@ class StemExport(QObject):
         self.run_view = run_view
         self.controls: list[QPushButton | QAction] = []
         self._available = False
+        self.song_peak = 0.0  # the open song's (the loader's worker found it): see ask
         self._pending: tuple[Future[list[Path]], Path, ExportFormat, str, int] | None = None
         self._written.connect(self._on_written)
         self._licence = QLabel(JUKEBOX_LICENCE, wordWrap=True, visible=False)
@@ -114,8 +114,7 @@ class StemExport(QObject):
         folder = self.w.settings.text("paths/export", str(Path.home()))
         fmt = ExportFormat(self.w.settings.text("export/format", ExportFormat.WAV32.value))
         template = self.w.settings.text("export/template", DEFAULT_TEMPLATE)
-        peak = float(np.max(np.abs(self.w.song.data))) if self.w.song is not None else 0.0
-        dialog = ExportDialog(names_of, folder, fmt, template, self.w, peak=peak)
+        dialog = ExportDialog(names_of, folder, fmt, template, self.w, peak=self.song_peak)
         accepted = dialog.exec() == ExportDialog.DialogCode.Accepted
         chosen = dialog.chosen()
         dialog.deleteLater()  # answered: else a child of the window stays for every export

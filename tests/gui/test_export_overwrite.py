@@ -187,6 +187,33 @@ def test_export_all_gives_the_dialog_the_songs_peak(qtbot, model_dir, settings, 
     window.controller.shutdown(5000)
 
 
+def test_opening_export_all_leaves_the_songs_samples_alone(
+    qtbot, separated: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The song's peak was found when it opened, in the loader's worker: the dialog opens at
+    once, not after a pass over every sample of the song on the window's thread."""
+    import threading
+
+    import numpy as np
+
+    from tagbox_gui.gui.widgets.export_dialog import ExportDialog
+
+    window = separated
+    read: list[tuple[int, ...]] = []
+    real_abs = np.abs
+
+    def watched_abs(x, *args, **kwargs):
+        if threading.current_thread() is threading.main_thread():
+            read.append(np.shape(x))
+        return real_abs(x, *args, **kwargs)
+
+    monkeypatch.setattr(np, "abs", watched_abs)
+    monkeypatch.setattr(ExportDialog, "exec", lambda dialog: ExportDialog.DialogCode.Rejected)
+    window.exports.ask()
+    window.exports.ask()
+    assert window.song.data.shape not in read
+
+
 def test_the_jukebox_licence_question_defaults_to_no(
     qtbot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
