@@ -199,6 +199,11 @@ class Player:
         """True while Play waits for the sources converted to the output's rate."""
         return self._start_when_converted
 
+    @property
+    def needs_polling(self) -> bool:
+        """Whether the position or :meth:`poll` can change unasked (playing, converting)."""
+        return self._playing or self._start_when_converted or bool(self._sources.converting)
+
     def poll(self) -> bool:
         """Take the buffers converted in the worker thread, once all are; then play if Play
         was pressed meanwhile. Call it often (the transport does, ~30 times a second); True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, QRect, Qt
+from PySide6.QtCore import QPoint, QRect, Qt, QTimer
 from PySide6.QtWidgets import QLineEdit, QStyle, QStyleOptionSlider
 
 from tagbox_gui.core.types import Region
@@ -200,3 +200,32 @@ def test_before_a_song_play_and_the_position_are_off_and_say_why(qtbot) -> None:
     transport.load({"mix": ramp()}, RATE)
     assert transport.play_button.isEnabled() and transport.slider.isEnabled()
     assert transport.play_button.toolTip() == "Play / pause (Space)"
+
+
+# ----- the poll ------------------------------------------------------------------------------
+def polling(panel: TransportPanel) -> bool:
+    """Whether a timer of the transport runs (its ~30 Hz poll of the player)."""
+    return any(timer.isActive() for timer in panel.findChildren(QTimer))
+
+
+def test_the_poll_runs_only_while_something_plays(qtbot, panel: TransportPanel) -> None:
+    """Paused or stopped, the ~30 Hz poll rests; Play starts it, and the playhead still follows
+    the audio, stops where a pause leaves it and shows a seek made while paused."""
+    shown: list[float] = []
+    panel.position_changed.connect(shown.append)
+    assert not polling(panel)  # loaded, not playing
+    panel.toggle()
+    assert polling(panel)
+    pull(panel, 1.0)
+    qtbot.waitUntil(lambda: panel.slider.value() == 1000, timeout=1000)
+    assert shown[-1] == pytest.approx(1.0)
+    panel.toggle()  # pause
+    assert not polling(panel) and panel.position == pytest.approx(1.0)
+    panel.seek(2.5)  # shown at once, without the poll
+    assert panel.slider.value() == 2500 and shown[-1] == pytest.approx(2.5)
+    assert panel.position_label.text().startswith("0:02.5")
+    panel.toggle()
+    pull(panel, 2.0)  # past the end: the poll sees it stop, shows Play, then rests
+    qtbot.waitUntil(lambda: panel.play_button.accessibleName() == "Play", timeout=1000)
+    assert not panel.player.playing and not polling(panel)
+    assert panel.slider.value() == 4000

@@ -1,4 +1,5 @@
-"""Play / pause, A/B source choice, loop, and the play position (polled, ~30 Hz).
+"""Play / pause, A/B source choice, loop, and the play position (polled, ~30 Hz, while
+there is something to poll: playing, or audio converted for the output).
 
 Positions are in seconds of the song, as on the waveform's playhead, also while the loaded
 material is only a stretch of it (a run's region): the slider then spans that stretch.
@@ -93,7 +94,6 @@ class TransportPanel(QWidget):
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self._on_timer_timeout)
-        self._timer.start()
         self._sync_sources()
 
     # ----- building ----------------------------------------------------------------------
@@ -186,11 +186,13 @@ class TransportPanel(QWidget):
         self._show_playing()
         self._show_available()
         self._show_position(force=True)
+        self._poll_while_needed()
 
     def replace(self, name: str, data: np.ndarray) -> None:
         """Swap in new material for one source (e.g. the latest preview) without a gap."""
         self.player.replace(name, data)
         self._sync_sources()
+        self._poll_while_needed()  # converted for the output in a worker: taken by the poll
 
     def set_loop_region(self, region: Region | None) -> None:
         """The region of the song the loop button loops over (applied at once when looping)."""
@@ -209,6 +211,7 @@ class TransportPanel(QWidget):
         self.player.toggle()
         self._show_playing()
         self._show_available()  # the device may have refused to open or start
+        self._poll_while_needed()
 
     def seek(self, seconds: float) -> None:
         """Move the play position to ``seconds`` of the song (from a click on the waveform,
@@ -295,6 +298,15 @@ class TransportPanel(QWidget):
             self._show_playing()
             self._show_available()
         self._show_position()
+        self._poll_while_needed()  # the last tick after the end or a pause shows it, then rests
+
+    def _poll_while_needed(self) -> None:
+        """Run the poll while the player has something to watch; idle, it costs nothing."""
+        if self.player.needs_polling:
+            if not self._timer.isActive():
+                self._timer.start()
+        elif self._timer.isActive():
+            self._timer.stop()
 
     # ----- display -----------------------------------------------------------------------
     def _sync_sources(self) -> None:
