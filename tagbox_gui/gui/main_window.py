@@ -37,6 +37,7 @@ from tagbox_gui.gui.settings import AppSettings
 from tagbox_gui.gui.settings_view import SettingsView
 from tagbox_gui.gui.song_loader import LoadedSong, SongLoader
 from tagbox_gui.gui.stem_export import StemExport
+from tagbox_gui.gui.widgets import plain_text
 from tagbox_gui.gui.widgets.audition_panel import AuditionPanel
 from tagbox_gui.gui.widgets.focus import FocusScroll, typing_escape
 from tagbox_gui.gui.widgets.instrument_picker import InstrumentPicker
@@ -292,6 +293,7 @@ class MainWindow(WindowMenus):
     def show_message(self, text: str, title: str = APP_NAME) -> QMessageBox:
         """A non-blocking information dialog with one sentence."""
         box = QMessageBox(QMessageBox.Icon.Information, title, text, parent=self)
+        box.setTextFormat(Qt.TextFormat.PlainText)  # it may name the user's stems
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
         return box
@@ -299,15 +301,15 @@ class MainWindow(WindowMenus):
     def confirm_discard(self, question: str) -> bool:
         """Asked before quitting or opening a song loses stems or a run (tests replace it)."""
         buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
-        answer = QMessageBox.question(self, APP_NAME, question, buttons,
-                                      QMessageBox.StandardButton.No)  # fmt: skip
+        answer = plain_text.question(self, APP_NAME, question, buttons,  # names a song, stems
+                                     QMessageBox.StandardButton.No)  # fmt: skip
         return answer == QMessageBox.StandardButton.Yes
 
     def confirm_quit(self) -> bool:
         """Asked when the window closes during a run or job (tests replace it)."""
         question = (self.run_view.jobs.quit_question() if self.run_view.job_active
                     else "A run is going on. Stop it and quit?")  # fmt: skip
-        answer = QMessageBox.question(self, APP_NAME, question)
+        answer = plain_text.question(self, APP_NAME, question)  # names the job's instruments
         return answer == QMessageBox.StandardButton.Yes
 
     @Slot(object)

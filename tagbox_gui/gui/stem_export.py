@@ -23,6 +23,7 @@ from tagbox_gui.core.audio.files import ExportFormat, existing_files
 from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE
 from tagbox_gui.core.errors import UserError
 from tagbox_gui.gui.errors import Doing, show_error
+from tagbox_gui.gui.widgets import plain_text
 from tagbox_gui.gui.widgets.export_dialog import ExportDialog
 
 if TYPE_CHECKING:
@@ -159,7 +160,7 @@ class StemExport(QObject):
     def confirm_overwrite(self, existing: list[Path]) -> bool:
         """Asked before Export… replaces stems that are already in the folder."""
         names = "\n".join(path.name for path in existing)
-        answer = QMessageBox.question(
+        answer = plain_text.question(  # the folder's and the files' names as they are
             self.w,
             "Replace stems?",
             f"These files are already in {existing[0].parent}:\n\n{names}\n\nReplace them?",

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QMessageBox
 from tagbox_gui.core.audio.files import ExportFormat
 from tagbox_gui.core.errors import AudioError
 from tagbox_gui.gui.main_window import MainWindow
+from tagbox_gui.gui.widgets import plain_text
 from tests.gui.window_helpers import export_and_wait, open_song, run_to_end
 
 STEMS = ["My Song - no piano.wav", "My Song - piano.wav"]
@@ -32,7 +33,7 @@ def _answer(monkeypatch: pytest.MonkeyPatch, button: QMessageBox.StandardButton)
         asked.append(text)
         return button
 
-    monkeypatch.setattr(QMessageBox, "question", question)
+    monkeypatch.setattr(plain_text, "question", question)
     return asked
 
 
@@ -58,7 +59,7 @@ def test_export_to_a_new_folder_asks_nothing(
     qtbot, separated: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     window = separated
-    monkeypatch.setattr(QMessageBox, "question", lambda *a: pytest.fail("nothing to replace"))
+    monkeypatch.setattr(plain_text, "question", lambda *a: pytest.fail("nothing to replace"))
     assert export_and_wait(qtbot, window, tmp_path / "new", ExportFormat.WAV16) is not None
     assert sorted(p.name for p in (tmp_path / "new").iterdir()) == STEMS
 

@@ -11,6 +11,7 @@ import numpy as np
 from tagbox_gui.core.audio.song import analysis_span
 from tagbox_gui.core.dsp.display import mask_image
 from tagbox_gui.gui.main_window import MainWindow
+from tagbox_gui.gui.widgets import plain_text
 from tests.gui.fake_engine import fake_run
 from tests.gui.window_helpers import make_window, open_song, song_window
 
@@ -58,8 +59,6 @@ def test_quitting_during_a_job_says_which_stems_would_be_lost(
 ) -> None:
     from PySide6.QtWidgets import QMessageBox
 
-    from tagbox_gui.gui import main_window
-
     window = song_window(qtbot, model_dir, settings, song_path, 2, backend="light")
     gate = threading.Event()
 
@@ -75,7 +74,7 @@ def test_quitting_during_a_job_says_which_stems_would_be_lost(
         asked.append(text)
         return QMessageBox.StandardButton.No
 
-    monkeypatch.setattr(main_window.QMessageBox, "question", question)
+    monkeypatch.setattr(plain_text, "question", question)
     for word in ("drums", "piano", "guitar"):
         window.picker.set_picked(word, True)
     assert window.run_view.start() is not None

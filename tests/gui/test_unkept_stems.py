@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from tagbox_gui.core.audio.files import ExportFormat
 from tagbox_gui.gui.main_window import MainWindow
+from tagbox_gui.gui.widgets import plain_text
 from tests.gui.fake_engine import write_song
 from tests.gui.window_helpers import export_and_wait, open_song, piano_run_window, run_to_end
 
@@ -108,7 +109,7 @@ def test_the_question_is_a_yes_no_box_whose_default_is_no(
         seen.append((text, default))
         return QMessageBox.StandardButton.No
 
-    monkeypatch.setattr(QMessageBox, "question", question)
+    monkeypatch.setattr(plain_text, "question", question)
     window = separated
     assert ASK(window, "Quit anyway?") is False
     assert seen == [("Quit anyway?", QMessageBox.StandardButton.No)]

@@ -6,6 +6,8 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QPainter, QPaintEvent, QResizeEvent
 from PySide6.QtWidgets import QLabel, QWidget
 
+from tagbox_gui.gui.widgets.plain_text import tooltip
+
 MIN_CHARACTERS = 8  # the narrowest it gets: about this many characters of the text
 
 
@@ -62,8 +64,8 @@ class ElidedLabel(QLabel):
 
     def setToolTip(self, text: str) -> None:  # Qt override: a tooltip of the caller's wins
         self._own_tooltip = bool(text)
-        super().setToolTip(text)
+        super().setToolTip(tooltip(text))  # plain text too (a song's path, say)
 
     def _update_tooltip(self) -> None:
         if not self._own_tooltip:
-            super().setToolTip(self.text() if self.is_elided() else "")
+            super().setToolTip(tooltip(self.text()) if self.is_elided() else "")

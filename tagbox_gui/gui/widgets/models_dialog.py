@@ -140,6 +140,7 @@ class ModelsDialog(QDialog):
         self.message = QLabel(f"Models are stored in {self.store.root}")
         self.message.setBuddy(self.progress)  # its name: "Downloading fcn/mtat…"
         self.message.setWordWrap(True)
+        self.message.setTextFormat(Qt.TextFormat.PlainText)  # paths and errors, never HTML
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)

@@ -37,6 +37,7 @@ from tagbox_gui.core.audio.files import ExportFormat
 from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE, shared_stem_names, stem_names
 from tagbox_gui.core.errors import UserError
 from tagbox_gui.core.types import Estimate
+from tagbox_gui.gui.widgets.plain_text import tooltip
 
 if TYPE_CHECKING:
     from tagbox_gui.core.audio.song import Song
@@ -174,7 +175,9 @@ class StemListView(QListWidget):
         for index, (name, hint) in enumerate(zip(titles, hints, strict=True)):
             item = QListWidgetItem(name)
             item.setData(STEM_ROLE, index)
-            item.setToolTip(f"{name}\n{hint}; drag into your DAW or file manager ({backend_name})")
+            item.setToolTip(  # the song's and the stems' names as they are, never HTML
+                tooltip(f"{name}\n{hint}; drag into your DAW or file manager ({backend_name})")
+            )
             self.addItem(item)
 
     def clear_stems(self) -> None:

@@ -1,0 +1,40 @@
+"""Text with the user's names in it (songs, files, stems, examples) shown as typed.
+
+Qt draws a label, a message box or a tooltip as HTML when its text looks like HTML
+(``Qt.mightBeRichText``): a song called "<b>Demo</b>.wav" would lose its tags and turn bold,
+and "a &lt; b" would read "a < b". Labels and message boxes are told the format
+(``Qt.TextFormat.PlainText``); tooltips have no format of their own, so :func:`tooltip` escapes
+what would be taken for HTML.
+"""
+
+from __future__ import annotations
+
+import html
+
+from PySide6.QtGui import Qt  # QtGui's Qt has mightBeRichText too
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+Button = QMessageBox.StandardButton
+
+
+def tooltip(text: str) -> str:
+    """``text`` as a tooltip shows it, character for character (lines kept)."""
+    if not Qt.mightBeRichText(text):
+        return text  # drawn as plain text already
+    return f"<p style='white-space:pre'>{html.escape(text, quote=False)}</p>"
+
+
+def question(
+    parent: QWidget | None,
+    title: str,
+    text: str,
+    buttons: Button = Button.Yes | Button.No,
+    default: Button = Button.NoButton,
+) -> Button:
+    """``QMessageBox.question`` with ``text`` drawn as plain text; the button chosen."""
+    box = QMessageBox(QMessageBox.Icon.Question, title, text, buttons, parent)
+    box.setTextFormat(Qt.TextFormat.PlainText)
+    box.setDefaultButton(default)
+    box.exec()
+    clicked = box.clickedButton()
+    return Button.Cancel if clicked is None else box.standardButton(clicked)
