@@ -35,9 +35,11 @@ def test_space_presses_a_button_reached_with_tab_and_plays_otherwise(
     assert not player.playing
     qtbot.mouseClick(drums, Qt.MouseButton.LeftButton)  # off again, focused by the mouse:
     assert not drums.isChecked()
-    window.audition.follow.setFocus(Qt.FocusReason.MouseFocusReason)
-    qtbot.keyClick(window.audition.follow, Qt.Key.Key_Space)  # Space plays, as before
-    assert player.playing and window.audition.follow.isChecked()
+    whole = window.song_panel.whole_song
+    ticked = whole.isChecked()
+    whole.setFocus(Qt.FocusReason.MouseFocusReason)
+    qtbot.keyClick(whole, Qt.Key.Key_Space)  # Space plays, as before
+    assert player.playing and whole.isChecked() == ticked
 
 
 def test_home_comma_and_period_move_the_play_position_from_the_side_columns(
@@ -131,9 +133,10 @@ def test_tab_passes_the_side_columns_which_scroll_to_the_focused_control(
     window.picker.chosen.setFocus(Qt.FocusReason.TabFocusReason)  # the left column's last
     qtbot.keyClick(window.picker.chosen, Qt.Key.Key_Tab)
     assert QApplication.focusWidget() is window.stems and stems_shown()
+    qtbot.keyClick(window.stems, Qt.Key.Key_Tab)  # on, out of the column
+    first = QApplication.focusWidget()
+    assert first is not None and not column.isAncestorOf(first)
     scroll.setValue(0)
-    first = window.audition.follow  # the central area's first: no song, the transport is off
-    first.setFocus(Qt.FocusReason.TabFocusReason)
     qtbot.keyClick(first, Qt.Key.Key_Backtab)
     assert QApplication.focusWidget() is window.stems and stems_shown()
 

@@ -24,6 +24,9 @@ _LISTENING = (
     "Listening in mono at 44.1 kHz, as the taggers hear it; exported stems keep the song's rate "
     "and channels."
 )
+FOLLOW_TIP = "Play and show the newest preview while the run goes on"
+FOLLOW_NO_RUN = "No run yet: a run's newest preview can be followed while it goes on"
+FOLLOW_JOB = "A job of several instruments shows no previews to follow, only its stems"
 
 
 class AuditionPanel(QWidget):
@@ -39,8 +42,8 @@ class AuditionPanel(QWidget):
     def __init__(self, player: Player, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.transport = TransportPanel(player)
-        self.follow = QCheckBox("Follow latest", checked=True)
-        self.follow.setToolTip("Play and show the newest preview while the run goes on")
+        self.follow = QCheckBox("Follow latest", checked=True, enabled=False)
+        self.follow.setToolTip(FOLLOW_NO_RUN)
         self.best = QPushButton("Best step")
         self.best.setToolTip("Go to the step with the lowest loss")
         self.best.setEnabled(False)
@@ -85,7 +88,7 @@ class AuditionPanel(QWidget):
         """The kept steps (ascending), their memory and budget, and the best step if known."""
         self._steps, self._best = tuple(steps), best
         self.slider.setEnabled(len(self._steps) > 1)
-        self.follow.setEnabled(True)
+        self._offer_follow(FOLLOW_TIP)
         with QSignalBlocker(self.slider):
             self.slider.setRange(0, max(0, len(self._steps) - 1))
             if self.following and self._steps:
@@ -100,7 +103,7 @@ class AuditionPanel(QWidget):
         """A job of several instruments: it keeps no steps to go back to (the label beside the
         slider says so), only its stems."""
         self.set_history((), 0, 0)
-        self.follow.setEnabled(False)  # no previews to follow
+        self._offer_follow(FOLLOW_JOB)  # no previews to follow
         self.label.setText("No steps kept in a job")
         self.memory.setText(  # short enough to be read whole beside the Stems at 1280 px
             f"Pick one of the {instruments} instruments under Stems to hear it against the rest "
@@ -111,6 +114,7 @@ class AuditionPanel(QWidget):
         """Say which step is shown (and put the slider on it when it is a kept one)."""
         if step is None:
             self.label.setText("No run yet")
+            self._offer_follow(FOLLOW_NO_RUN)  # e.g. a new song: none until a run starts
             return
         if step == 0 and total_steps == 0:
             self.label.setText("One pass (no steps)")
@@ -121,6 +125,11 @@ class AuditionPanel(QWidget):
         if step in self._steps:
             with QSignalBlocker(self.slider):
                 self.slider.setValue(self._steps.index(step))
+
+    def _offer_follow(self, why: str) -> None:
+        """ "Follow latest" is enabled with ``FOLLOW_TIP``, else disabled saying ``why``."""
+        self.follow.setEnabled(why == FOLLOW_TIP)
+        self.follow.setToolTip(why)
 
     # ----- slots -----------------------------------------------------------------------
     @Slot(bool)

@@ -28,6 +28,9 @@ from tagbox_gui.gui.widgets.waveform_view import WaveformView
 
 DEFAULT_REGION_SECONDS = 20.0
 MIN_REGION_SECONDS = 0.5
+ZOOM_TIP = "Show the region only (wheel: zoom, drag: pan)"
+ZOOM_UNUSED = "Nothing to zoom to: the whole song is run, not the region"
+ZOOM_WHOLE = "Nothing to zoom to: the region is the whole song"
 
 
 def describe(song: Song) -> str:
@@ -64,7 +67,7 @@ class SongPanel(QWidget):
         self.loudest = QPushButton(f"Loudest {DEFAULT_REGION_SECONDS:g} s")
         self.loudest.setToolTip("Select the loudest stretch of the song")
         self.zoom = QPushButton("Zoom to region")
-        self.zoom.setToolTip("Show the region only (wheel: zoom, drag: pan)")
+        self.zoom.setToolTip(ZOOM_TIP)
         self.show_all = QPushButton("Show all")
         self.whole_song = QCheckBox("Run on the whole song")
         self.whole_song.setToolTip("Separate the whole song instead of the region (slower)")
@@ -172,6 +175,7 @@ class SongPanel(QWidget):
         self.end.setValue(region.end)
         self.waveform.set_region(region)
         self.length.setText(f"({region.duration:.1f} s)")
+        self._enable_zoom()
         self.region_changed.emit(self.region())
 
     def set_playhead(self, seconds: float) -> None:
@@ -220,6 +224,16 @@ class SongPanel(QWidget):
         used = self.as_example.isChecked() or not self.whole_song.isChecked()
         for widget in (self.start, self.end, self.loudest):
             widget.setEnabled(used)
+        self._enable_zoom()
+
+    def _enable_zoom(self) -> None:
+        """Zoom to region where it shows something: a region that is used, short of the song."""
+        used = self.as_example.isChecked() or not self.whole_song.isChecked()
+        region, song = self.waveform.region(), self.song
+        whole = region is None or song is None or region.duration >= song.duration - 0.01
+        self.zoom.setEnabled(used and not whole)
+        self.zoom.setToolTip(ZOOM_TIP if used and not whole else
+                             ZOOM_UNUSED if not used else ZOOM_WHOLE)  # fmt: skip
 
 
 def _seconds_box(tooltip: str) -> QDoubleSpinBox:
