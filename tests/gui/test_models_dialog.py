@@ -297,3 +297,25 @@ def test_an_unexpected_failure_of_an_install_is_logged_with_its_traceback(
     assert "unexpected error" in dialog.message.text().lower()
     logged = [r for r in caplog.records if r.levelname == "ERROR" and r.exc_info]
     assert logged and "a bug in the install" in str(logged[-1].exc_info[1])  # the details
+
+
+def test_an_unexpected_failure_of_a_check_ends_it_and_lets_the_user_try_again(
+    qtbot, tmp_path: Path, monkeypatch, caplog
+) -> None:
+    store = ModelStore(tmp_path / "store")
+    target = store.location(HCNN)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(b"PK\x03\x04" + bytes(1020))  # present: checked when the dialog opens
+
+    def broken(name: str) -> str:
+        raise RuntimeError("a bug in the check")
+
+    monkeypatch.setattr(store, "verify", broken)
+    dialog = open_dialog(qtbot, store)  # waits until no model is "verifying…"
+    assert dialog.status(HCNN) == "check failed"
+    assert dialog._item(HCNN).text(3).startswith("check failed")
+    assert "Checking hcnn/mtat failed" in dialog.message.text()
+    dialog.select_model(HCNN)
+    assert dialog.download_button.isEnabled() and dialog.locate_button.isEnabled()
+    logged = [r for r in caplog.records if r.levelname == "ERROR" and r.exc_info]
+    assert logged and "a bug in the check" in str(logged[-1].exc_info[1])

@@ -44,6 +44,7 @@ STATUS_TEXT = {
     "mismatch": "corrupt (checksum mismatch)",
     "unknown checksum": "present (no checksum known)",
     "unreadable": "cannot be read (check its permissions)",
+    "check failed": "check failed (see the log); Download or Locate file… again",
 }
 log = logging.getLogger(__name__)
 NAME, TITLE, LICENCE, STATUS = range(4)
@@ -274,7 +275,12 @@ class ModelsDialog(QDialog):
 
     def _verify_each(self, checks: list[tuple[str, int]]) -> Iterator[tuple[str, int, str]]:
         for name, check in checks:  # runs in the worker thread: hashing a file takes a while
-            yield name, check, self.store.verify(name)
+            try:
+                status = self.store.verify(name)
+            except Exception:  # a bug: said, and the model is not left "verifying…" for good
+                log.exception("checking the file of %s failed", name)
+                status = "check failed"
+            yield name, check, status
 
     # ----- slots -------------------------------------------------------------------------
     def _on_verifier_yielded(self, result: tuple[str, int, str]) -> None:
@@ -282,6 +288,9 @@ class ModelsDialog(QDialog):
         if check != self._checks[name]:
             return  # a newer check of this model is under way, or done
         self._set_status(name, status)
+        if status == "check failed":
+            self.message.setText(f"Checking {name} failed unexpectedly (the details are in the "
+                                 "log); download it or locate its file again.")  # fmt: skip
         self._update_buttons()
 
     def _on_verifier_finished(self) -> None:
