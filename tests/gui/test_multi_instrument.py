@@ -13,14 +13,12 @@ from PySide6.QtWidgets import QMessageBox
 from tagbox_gui.core.audio.estimates import quiet_stems
 from tagbox_gui.core.audio.files import ExportFormat
 from tagbox_gui.core.store.models import ModelStore
-from tagbox_gui.core.types import Region
 from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.settings import AppSettings
 from tagbox_gui.gui.widgets import plain_text
 from tagbox_gui.gui.widgets.export_dialog import ExportDialog
 from tests.gui.fake_engine import fake_player
 from tests.gui.window_helpers import (
-    add_example,
     export_and_wait,
     make_window,
     open_song,
@@ -56,16 +54,6 @@ def test_a_job_without_the_second_look_keeps_the_first(qtbot, real, monkeypatch)
         "it plays, name it and add the region as an example."
     )
     assert "second look" not in window.run_view.jobs.provenance()["drums"]
-
-
-@pytest.fixture
-def picking(qtbot, model_dir: Path, settings, song_path: Path) -> MainWindow:
-    """A window on the learned separator's settings with a song open, its runs the fake
-    engine's: for what is picked before a run."""
-    window = make_window(qtbot, model_dir, settings, backend="learned")
-    open_song(qtbot, window, song_path)
-    yield window
-    window.controller.shutdown(5000)
 
 
 def _job(qtbot, window: MainWindow, *words: str, timeout: int = 60_000):
@@ -209,74 +197,6 @@ def test_stop_keeps_the_instruments_that_finished(qtbot, model_dir, settings, so
     window.controller.shutdown(5000)
 
 
-def test_picks_examples_and_tags_make_one_part_each(picking: MainWindow) -> None:
-    window = picking
-    picker = window.picker
-    assert {"drums", "bass", "organ", "trumpet"} <= set(picker.instruments())
-    window.song_panel.set_region(Region(2.0, 6.0))
-    add_example(window, "lead")  # the region becomes an example named "lead"
-    picker.set_picked("bass", True)
-    parts = window.run_view.parts()
-    assert [p.name for p in parts] == ["lead", "bass"]
-    example = parts[0].config.example
-    assert (example.path, example.start, example.end) == (None, 2.0, 6.0)
-    assert parts[0].config.region is None and parts[1].config.tags == ("bass",)
-    add_example(window, "bass")  # a second stem of the same name replaces the first
-    assert [p.name for p in window.run_view.parts()] == ["lead", "bass"]
-    assert window.run_view.parts()[1].config.example is not None
-    # an example needs the learned separator
-    combo = window.settings_panel.backend
-    combo.setCurrentIndex(combo.findData("light"))
-    assert "learned" in window.run_view.problem()
-    assert not picker.add_example_button.isEnabled()
-    picker.clear()
-    assert "Pick an instrument" in window.run_view.problem()
-    window.tag_panel.apply_preset("Piano")
-    assert [p.name for p in window.run_view.parts()] == ["piano"]  # one run, as before
-    window.controller.shutdown(5000)
-
-
-def test_stem_names_that_differ_only_by_case_are_one_stem(picking: MainWindow) -> None:
-    window = picking
-    picker = window.picker
-    picker.set_picked("bass", True)
-    add_example(window, "Bass")  # replaces the instrument, as "bass" does
-    add_example(window, "lead")
-    add_example(window, "Lead")
-    assert [p.name for p in window.run_view.parts()] == ["Bass", "Lead"]
-    add_example(window, "Example")
-    window.song_panel.as_example.setChecked(True)  # the region as the example: "example"
-    assert [p.name for p in window.run_view.parts()] == ["Bass", "Lead", "Example", "example"]
-    assert "same name" in window.run_view.problem()  # the job would refuse it
-    window.controller.shutdown(5000)
-
-
-def test_an_example_with_instruments_in_a_region_asks_for_the_whole_song(
-    picking: MainWindow,
-) -> None:
-    window = picking
-    panel, picker = window.song_panel, window.picker
-    panel.whole_song.setChecked(False)
-    panel.set_region(Region(2.0, 6.0))
-    add_example(window, "lead")  # "lead" is separated in the whole song
-    picker.set_picked("bass", True)  # in the region: the stems could not share the song
-    assert "Run on the whole song" in window.run_view.problem()
-    assert not window.run_panel.run.isEnabled()
-    panel.whole_song.setChecked(True)
-    assert window.run_view.problem() == ""
-    window.controller.shutdown(5000)
-
-
-def test_an_example_can_be_steered(picking: MainWindow) -> None:
-    # steering moves an example's query towards what the taggers hear in the example, so Run
-    # stays on with steps (it was refused: an example names no tag to steer towards)
-    window = picking
-    add_example(window, "lead")
-    window.settings_panel.steps.setValue(5)
-    assert window.run_view.problem() == "" and window.run_panel.run.isEnabled()
-    window.controller.shutdown(5000)
-
-
 def test_the_job_driver_passes_commands_on_and_draws_masks_in_the_worker() -> None:
     import threading
 
@@ -350,17 +270,6 @@ def test_stop_during_the_second_look_keeps_the_first_and_says_so(qtbot, real, mo
         "their first."
     )
     assert "second look" not in window.run_view.jobs.provenance()["drums"]
-
-
-def test_stem_names_that_make_one_file_name_are_refused_before_the_run(picking: MainWindow) -> None:
-    window = picking
-    window.song_panel.set_region(Region(2.0, 6.0))
-    for name in ("a/b", "a:b"):  # both would be written as "My Song - a_b"
-        add_example(window, name)
-    assert [p.name for p in window.run_view.parts()] == ["a/b", "a:b"]
-    assert "a_b" in window.run_view.problem()
-    assert not window.run_panel.run.isEnabled()
-    window.controller.shutdown(5000)
 
 
 def test_a_stem_that_cannot_be_heard_against_the_song_says_so(
