@@ -4,6 +4,9 @@ Run under Xvfb from the repository root:
 
     xvfb-run -a python docs/screenshot.py [--model-dir DIR] [--out docs/screenshot.png]
 
+The README's picture: ``xvfb-run -a -s "-screen 0 1920x1200x24" python docs/screenshot.py
+--null-sink`` (without an audio output, the transport would say that playback is off).
+
 By default the job separates drums, bass, piano and guitar with the default backend (the
 learned separator, whole song) and the picture is taken while the third instrument is being
 separated. ``--steer N`` takes it instead after step N of a run of the light backend (piano).
@@ -22,6 +25,7 @@ anything that would not fit):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 from pathlib import Path
@@ -82,7 +86,23 @@ def main() -> int:
     parser.add_argument(
         "--whole-screen", action="store_true", help="grab the whole screen, not only the window"
     )
+    parser.add_argument(
+        "--null-sink",
+        action="store_true",
+        help="give the app an audio output: a private PulseAudio null sink (tests/sound_server.py)"
+        ", so that a machine without sound hardware is not pictured saying it has no output",
+    )
     args = parser.parse_args()
+    with contextlib.ExitStack() as stack:
+        if args.null_sink:
+            from tests.sound_server import running
+
+            stack.enter_context(running(Path(tempfile.mkdtemp(prefix="tagbox-sound-"))))
+        return picture(args)
+
+
+def picture(args: argparse.Namespace) -> int:
+    """Open the demo song, start the job (or run), and save the picture once it is due."""
     width, height = (int(n) for n in args.size.lower().split("x"))
     from PySide6.QtCore import QSettings, QTimer
 
