@@ -18,9 +18,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "List the names that `tagbox separate --tags` (and --each, --avoid, --ignore) "
             "understands. The learned backend, the default, is asked for an instrument it was "
-            "trained on. The light and jukebox backends, and the learned one with --steps, "
-            "steer music taggers: they take instrument names, which stand for the right tags "
-            "of each tagger, and every tag of a tagger's vocabulary (see --tagger)."
+            "trained on; with --steps the taggers steer it too, so the instrument must be one "
+            "they know as well. The light and jukebox backends steer music taggers: they take "
+            "instrument names, which stand for the right tags of each tagger, and every tag of "
+            "a tagger's vocabulary (see --tagger)."
         ),
     )
     parser.add_argument(

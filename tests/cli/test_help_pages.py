@@ -82,6 +82,16 @@ def test_tags_lists_the_names_each_backend_knows() -> None:
     assert whole.returncode == 0 and "instrument---acousticguitar" in whole.stdout
 
 
+def test_tags_help_says_the_learned_backend_with_steps_needs_an_instrument_of_both_lists() -> None:
+    # `separate --tags vocals --steps 5` is refused (no prototype), and so is `--tags banjo
+    # --steps 5` (no tagger's tag): the learned one takes neither every tag nor every prototype.
+    result = run_cli("tags", "--help")
+    assert result.returncode == 0, result.stderr
+    page = " ".join(result.stdout.split())
+    assert "with --steps the taggers steer it too, so the instrument must be one they know" in page
+    assert "and the learned one with --steps, steer music taggers" not in page
+
+
 def test_gui_help_is_a_usage_text_not_a_docstring() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO), "QT_QPA_PLATFORM": "offscreen"}
     result = subprocess.run(
