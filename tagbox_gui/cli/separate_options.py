@@ -36,7 +36,8 @@ up to the song. With --each, one stem per instrument (named, or asked for by an 
 a rest stem.
 
 The default backend, learned, is a separator trained for this app: one pass, a few seconds, no
-download. `tagbox tags` lists the instruments and tags you can name."""
+download for an instrument you name (an example clip needs the taggers fcn/mtat and
+fcn/jamendo). `tagbox tags` lists the instruments and tags you can name."""
 
 EPILOG = """\
 examples:

@@ -47,6 +47,9 @@ def test_separate_help_says_what_it_does_with_examples_and_every_default() -> No
     assert "--each drums,organ=organ.wav:3:8" in page and "NAME=FILE[:START:END]" in page
     assert "--name-template TEMPLATE" in page and "(default: '{song} - {stem}')" in page
     assert "`tagbox tags` lists" in page
+    # By name no download; an example clip is heard by the taggers, which must be fetched.
+    assert "no download for an instrument you name" in page
+    assert "example clip needs the taggers fcn/mtat and fcn/jamendo" in page
     # Each backend's defaults as core.separation.loading.default_config has them.
     configs = {backend: default_config(backend) for backend in BACKENDS}
     steps = ", ".join(f"{b} {c.steps}" for b, c in configs.items())
