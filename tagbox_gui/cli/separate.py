@@ -55,7 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "separate",
         help="separate an instrument you name out of a song",
-        usage="%(prog)s SONG (--tags A,B | --each A,B | --example FILE) -o OUTDIR [options]",
+        usage="%(prog)s SONG (--tags A,B | --each A,B | --example FILE | --example-region "
+        "START:END) -o OUTDIR [options]",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

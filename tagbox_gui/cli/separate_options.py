@@ -340,7 +340,8 @@ def check_request(args: argparse.Namespace) -> None:
     if args.tags is not None and args.each is not None:
         raise ConfigError("give either --tags (one separation) or --each (one per instrument)")
     if args.tags is None and args.each is None and args.example is None:
-        raise ConfigError("say what to separate: --tags piano, --each drums,bass or --example")
+        raise ConfigError("say what to separate: --tags piano, --each drums,bass, --example "
+                          "FILE or --example-region START:END")  # fmt: skip
     if args.each is not None and args.example is not None:
         raise ConfigError(
             "--example asks for one stem; with --each give the clip as an entry "

@@ -42,6 +42,9 @@ def test_separate_help_says_what_it_does_with_examples_and_every_default() -> No
     page = " ".join(result.stdout.split())  # argparse wraps lines
     assert "Separate an instrument you name out of a song" in page
     assert page.count("tagbox separate ") >= 3  # the usage and at least two examples
+    # Each way to say what to separate, --example-region (alone a whole request) too.
+    usage = result.stdout.split("\n\n")[0]
+    assert all(f"--{way}" in usage for way in ("tags", "each", "example", "example-region"))
     assert '"My Song.wav" --tags piano -o stems' in page
     assert "--each drums,bass" in page
     assert "--each drums,organ=organ.wav:3:8" in page and "NAME=FILE[:START:END]" in page

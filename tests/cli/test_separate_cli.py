@@ -159,7 +159,7 @@ def test_each_instrument_gets_a_stem_and_they_add_up_with_the_rest(tmp_path, mod
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ((), "say what to separate"),
+        ((), "--example FILE or --example-region START:END"),  # every way to say what
         (("--tags", "piano", "--each", "drums"), "either --tags"),
         (("--each", "piano,piano"), "twice"),
         (("--each", "piano,pianno"), "no prototype for 'pianno'"),  # the learned backend's word
