@@ -33,8 +33,8 @@ TRACE_ENV = "TAGBOX_STARTUP_TRACE"
 
 DESCRIPTION = f"""\
 {APP_NAME}: separate an instrument you name out of a song, in a window. Open a song (or drop
-it on the window), pick the instrument, press Run, listen, then export the two stems or drag
-them into your audio editor."""
+it on the window), pick one or more instruments, press Run, listen, then export the stems
+(each instrument's, and the rest) or drag them into your audio editor."""
 
 EPILOG = """\
 examples:
