@@ -85,6 +85,19 @@ def test_carry_to_its_own_grid_is_the_identity_and_44k_keeps_times_and_freqs() -
     torch.testing.assert_close(mask_for_stft(mask, 44_100, 2048, 1024, 25)[:100], mask[:100, ::2])
 
 
+@pytest.mark.parametrize("n_fft", [2048, 1024])
+def test_a_long_mask_and_its_carry_stay_on_the_device_of_the_song(n_fft: int) -> None:
+    # "meta" stands in for CUDA: a tensor made on the CPU and mixed with it fails the same way.
+    device = torch.device("meta")
+    model = QuerySeparator(SeparatorShape(query_dim=12, width=16, layers=1)).to(device)
+    magnitude = torch.ones(1, BINS, 600, device=device)  # more frames than one chunk
+    mask = mask_long(model, magnitude, torch.zeros(1, 12, device=device))
+    assert mask.device == device and mask.shape == magnitude.shape
+    mask = torch.ones(BINS, 600, device=device)
+    carried = mask_for_stft(mask, 44_100, n_fft, n_fft // 4, 600)  # 1024: interpolated
+    assert carried.device == device and carried.shape == (n_fft // 2 + 1, 600)
+
+
 def test_interpolation_at_whole_positions_is_the_values_and_between_them_linear() -> None:
     from tagbox_gui.core.nets.separator import _interp_last
 

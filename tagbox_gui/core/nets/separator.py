@@ -253,8 +253,8 @@ def mask_long(
     ])  # fmt: skip
     out = magnitude.new_zeros(magnitude.shape)
     weight = magnitude.new_zeros(frames)
-    ramp = torch.ones(chunk, dtype=magnitude.dtype)
-    fade = torch.linspace(0, 1, overlap + 2, dtype=magnitude.dtype)[1:-1]
+    ramp = magnitude.new_ones(chunk)  # on the song's device, as the masks are
+    fade = torch.linspace(0, 1, overlap + 2, dtype=magnitude.dtype, device=magnitude.device)[1:-1]
     ramp[:overlap], ramp[-overlap:] = fade, fade.flip(0)
     for index, start in enumerate(starts):
         out[..., start : start + chunk] += masks[index] * ramp
@@ -290,7 +290,7 @@ def _interp_last(values: Tensor, positions: Tensor) -> Tensor:
         positions, torch.arange(positions.numel(), dtype=positions.dtype)
     ):
         return values[..., : positions.numel()]
-    positions = positions.clamp(0, n - 1)
+    positions = positions.to(values.device).clamp(0, n - 1)  # made on the CPU
     left = positions.floor().long().clamp(max=n - 1)
     right = (left + 1).clamp(max=n - 1)
     frac = (positions - left).to(values.dtype)
