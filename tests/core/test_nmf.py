@@ -89,3 +89,11 @@ def test_harmonic_percussive_parts_add_up_and_find_lines_and_clicks() -> None:
     assert float(harmonic[20, 5]) > 0.99 and float(percussive[50, 40]) > 0.99
     silent_h, silent_p = harmonic_percussive(torch.zeros(8, 8))
     assert float(silent_h.abs().sum() + silent_p.abs().sum()) == 0.0
+
+
+def test_factors_are_made_on_the_device_of_the_spectrogram() -> None:
+    # "meta" stands in for CUDA: factors drawn on the CPU and mixed with it fail the same way.
+    V = torch.ones(9, 12, device="meta")
+    result = nmf(V, 3, iterations=2, seed=0)
+    assert result.W.device == V.device and result.W.shape == (9, 3)
+    assert result.H.device == V.device and result.H.shape == (3, 12)

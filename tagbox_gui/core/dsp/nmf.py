@@ -67,12 +67,13 @@ def _update_w(V: torch.Tensor, W: torch.Tensor, H: torch.Tensor, beta: float) ->
 
 
 def initial_factors(V: torch.Tensor, k: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Seeded positive start: uniform draws scaled so that ``W @ H`` has the mean of ``V``."""
+    """Seeded positive start: uniform draws scaled so that ``W @ H`` has the mean of ``V``,
+    on ``V``'s device (drawn on the CPU, so a seed starts alike on every device)."""
     gen = torch.Generator().manual_seed(seed)
     f, n = V.shape
     scale = (V.mean().clamp_min(_TINY) / k) ** 0.5
-    W = (torch.rand(f, k, generator=gen, dtype=V.dtype) + 0.1) * scale
-    H = (torch.rand(k, n, generator=gen, dtype=V.dtype) + 0.1) * scale
+    W = (torch.rand(f, k, generator=gen, dtype=V.dtype).to(V.device) + 0.1) * scale
+    H = (torch.rand(k, n, generator=gen, dtype=V.dtype).to(V.device) + 0.1) * scale
     return W, H
 
 
