@@ -108,6 +108,27 @@ def test_the_second_look_can_be_paused_and_a_stop_keeps_the_first_look(cache) ->
         assert not np.array_equal(whole.estimates[name].masks[2048], first_look[name].masks[2048])
 
 
+def test_a_pause_as_a_part_begins_or_ends_holds_the_job_there(cache) -> None:
+    song, store, started = _song(), ModelStore(Path("no-models")), []
+
+    def runner(config, *args):
+        started.append(config.lr)
+        return engine.run(config, *args)
+
+    job = run_job(_parts("drums", "bass"), song, store, cache, runner, second_look=False)
+    assert next(job).began
+    assert job.send(Command(CommandKind.PAUSE)) is None  # held before the part's run starts
+    assert job.send(None) is None and job.send(Command(CommandKind.SET_LR, 0.01)) is None
+    assert started == []
+    ended = job.send(Command(CommandKind.RESUME))
+    assert ended.result is not None and ended.name == "drums" and started == [0.01]
+    assert job.send(Command(CommandKind.PAUSE)) is None  # held before the next part begins
+    assert job.send(None) is None and started == [0.01]
+    with pytest.raises(StopIteration) as end:
+        job.send(Command(CommandKind.STOP))
+    assert end.value.value.stopped and list(end.value.value.results) == ["drums"]
+
+
 def test_a_job_without_the_second_look_keeps_the_first_look(cache) -> None:
     song, parts = _song(), _parts("drums", "bass")
     store = ModelStore(Path("no-models"))

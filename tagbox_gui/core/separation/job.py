@@ -5,8 +5,9 @@ A musician asks for "drums, bass and piano, and the rest". A job is a list of
 every part before anything runs, then drives one engine run per part in turn, as a generator
 with the engine's protocol: it yields a :class:`JobEvent` when a part begins, after each of its
 steps, and when it ends (``None`` while paused), takes the same :class:`Command` values between
-them (one sent as a part begins is not passed on: that run starts fresh; a learning rate set
-during the job holds for the parts after it too), and returns a :class:`JobResult`. When
+them (one sent as a part begins or ends is the job's: a PAUSE holds it there, and the next run
+starts fresh; a learning rate set during the job holds for the parts after it too), and
+returns a :class:`JobResult`. When
 every part has run and the learned separator made two stems or more, it looks at each stem a
 second time without the others (``core.separation.refine``), with an event per stem
 (``refining``), unless the job is run with ``second_look=False``; a job of one instrument is
@@ -294,10 +295,9 @@ def _drive(parts: list[JobPart], song: Song, store: ModelStore, cache: ModelCach
     results: dict[str, RunResult] = {}
     lr: float | None = None  # set during the job (SET_LR): the parts after it start with it
     for index, part in enumerate(parts):
-        command = yield JobEvent(index, part.name, done, total)
+        command, lr = yield from _held((yield JobEvent(index, part.name, done, total)), lr)
         if is_stop(command):
             return _first_look(results, stopped=True)
-        lr = _lr_set(command, lr)
         config = part.config if lr is None else replace(part.config, lr=lr)
         steps = runner(config, song, store, cache)
         result, command = None, None  # a fresh engine run takes None first
@@ -321,13 +321,25 @@ def _drive(parts: list[JobPart], song: Song, store: ModelStore, cache: ModelCach
             return _first_look(results, stopped=True)  # stopped inside this part: dropped
         done = sum(p.units for p in parts[: index + 1])
         results[part.name] = result
-        command = yield JobEvent(index, part.name, done, total, result=result)
+        command, lr = yield from _held(
+            (yield JobEvent(index, part.name, done, total, result=result)), lr
+        )
         if is_stop(command):
             return _first_look(results, stopped=index + 1 < len(parts))
-        lr = _lr_set(command, lr)
     if not refines(parts, second_look):
         return _first_look(results, stopped=False)
     return (yield from _refine(results, song, cache, done, total))
+
+
+def _held(command: Command | None, lr: float | None) -> Generator[None, Command | None, tuple]:
+    """After a PAUSE between parts, None until RESUME or STOP comes, as the engine holds between
+    steps; the command to act on, and the learning rate set (SET_LR) until then."""
+    lr = _lr_set(command, lr)
+    paused = command is not None and command.kind is CommandKind.PAUSE
+    while paused:
+        lr = _lr_set(command := (yield None), lr)
+        paused = command is None or command.kind not in (CommandKind.RESUME, CommandKind.STOP)
+    return command, lr
 
 
 def _lr_set(command: Command | None, lr: float | None) -> float | None:
