@@ -205,15 +205,24 @@ def _module_cache() -> ModelCache:
     return _PROTOTYPE_CACHE
 
 
+EXAMPLE_PEAK = 0.9
+"""The peak an example clip is brought to before the taggers hear it: the training queries
+(and so the prototypes) are those of stems rendered at this peak (``training/render.py``), and
+the taggers hear a level, so a clip played softly would otherwise ask for another sound."""
+
+
 def example_query(
     example: np.ndarray, rate: int, store: ModelStore, device: torch.device, cache: ModelCache
 ) -> torch.Tensor:
-    """The query ``[dim]`` of a mono example clip at ``rate`` (loads the query taggers)."""
+    """The query ``[dim]`` of a mono example clip at ``rate``, brought to
+    :data:`EXAMPLE_PEAK` first (loads the query taggers)."""
     from tagbox_gui.core.separation.cache import load_cached_tagger
 
     taggers = [load_cached_tagger(spec, store, device, cache) for spec in QUERY_TAGGERS]
+    clip = torch.from_numpy(example).to(device)
+    clip = clip * (EXAMPLE_PEAK / clip.abs().max().clamp_min(1e-12))
     with torch.no_grad():
-        return query_of(taggers, torch.from_numpy(example).to(device), rate)[0].cpu()
+        return query_of(taggers, clip, rate)[0].cpu()
 
 
 def create(
