@@ -86,6 +86,22 @@ def test_a_song_s_chunks_are_those_of_its_whole_spectrogram(rate: int, seconds: 
     torch.testing.assert_close(pieces, whole, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("rate", [44_100, 48_000])
+def test_a_song_s_silent_lead_in_and_tail_are_left_out_of_its_chunks(rate: int) -> None:
+    # A file that starts and ends in digital silence: the first and last chunks took it, and
+    # the separator's look at it gave features no training song had.
+    signal = torch.randn(rate * 14, generator=torch.Generator().manual_seed(5))
+    silence = torch.zeros(rate * 3 // 2)
+    padded = song_chunks(torch.cat([silence, signal, silence]), rate)
+    torch.testing.assert_close(padded, song_chunks(signal, rate), atol=1e-5, rtol=0)
+    assert padded.shape == (CHUNKS, BINS, CHUNK) and bool((padded.sum(dim=1) > 0).all())
+    click = torch.zeros(rate * 5)  # a sound shorter than a chunk keeps the silence around it
+    click[rate] = 0.5
+    torch.testing.assert_close(
+        song_chunks(click, rate), spectrum(resample(click[None], rate, RATE)).abs()
+    )
+
+
 @pytest.fixture(scope="module")
 def shipped():
     net, extra = learned.load_shipped(ModelCache())

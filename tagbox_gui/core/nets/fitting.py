@@ -96,7 +96,17 @@ def sample_chunks(magnitude: Tensor, chunks: int = CHUNKS) -> Tensor:
 def song_chunks(signal: Tensor, rate: int) -> Tensor:
     """:func:`sample_chunks` of the separator's magnitude of ``signal`` ``[samples]`` at
     ``rate``, made from those stretches of it alone (with a margin on each side, so each
-    chunk's frames are those of the whole song's spectrogram) rather than from all of it."""
+    chunk's frames are those of the whole song's spectrogram) rather than from all of it.
+
+    The chunks are spread over the song from its first sound to its last: the digital silence
+    a song file often starts and ends with is left out. The first and last chunks took it, and
+    the separator's look at half a chunk of silence made features no training song had (1.5 s
+    of it at each end of the dev songs moved their fitted queries by 1.5 to 2.6 standard
+    deviations, and their mean SI-SDRi from 4.4 dB without a fit to -0.1). A sound shorter
+    than a chunk is looked at with the silence around it, as it was."""
+    sound = torch.nonzero(signal)
+    if len(sound) and int(sound[-1] - sound[0]) >= CHUNK * HOP * rate // RATE:
+        signal = signal[int(sound[0]) : int(sound[-1]) + 1]
     length = -(-signal.shape[-1] * RATE // rate)  # at RATE, as resample gives
     starts = chunk_starts(length // HOP + 1)
     if starts is None:
