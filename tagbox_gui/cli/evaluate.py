@@ -13,11 +13,11 @@ each song from S seconds on, and a pair whose clip was taken later from S second
 clip starts, so that those clips are not part of what is scored
 (``core.evaluation.pairs.plan_pairs``). Stems are written as
 ``EST_DIR/<song>/<source>.wav``, next to the kept estimates (``<source>.estimate.npz``); kept
-estimates are not made again, so an interrupted run resumes; an estimate made with other settings
-or other weights (the separator's; the taggers' in ``--model-dir`` for an example or steps) is
-made again. ``--alone`` separates each source as one instrument asked for alone is
-(``tagbox separate --tags piano``): a single run, with its own second look beside the bass and
-the drums, its stem not sharing the mix.
+estimates are not made again, so an interrupted run resumes; an estimate made with other settings,
+other weights (the separator's; the taggers' in ``--model-dir`` for an example or steps), from
+other audio or by other separating code is made again. ``--alone`` separates each source as one
+instrument asked for alone is (``tagbox separate --tags piano``): a single run, with its own
+second look beside the bass and the drums, its stem not sharing the mix.
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ SI-SDRi is 0). Only SI-SDRi measures separation. A set is laid out like shared/e
 for.
 
 The stems go to EST_DIR/SONG/SOURCE.wav, beside the estimates they are made from: an
-interrupted run resumes where it stopped, and an estimate made with other settings is made
-again."""
+interrupted run resumes where it stopped, and an estimate made with other settings, weights or
+audio, or by another version of the app, is made again."""
 
 EPILOG = """\
 examples:
@@ -268,7 +268,8 @@ def _print_report(
     if run.resumed:
         print(f"{len(run.resumed)} estimates were already there and kept (resumed run)")
     if run.remade:
-        print(f"{len(run.remade)} estimates had been made with other settings and were made again")
+        print(f"{len(run.remade)} estimates had been made otherwise (settings, weights, audio or "
+              "code) and were made again")  # fmt: skip
     if run.late_examples:
         late = ", ".join(f"{key} (at {start:.2f} s)" for key, start in run.late_examples.items())
         print(f"asked for by a clip from where they start to play, and scored from "

@@ -104,7 +104,7 @@ def test_evaluate_writes_scores_and_resumes(
     more = ["--json", str(report), "--steps", "3"]
     assert main([*_args(tiny_set, est, model_dir), *more]) == 0
     out = capsys.readouterr().out
-    assert "2 estimates had been made with other settings and were made again" in out
+    assert "2 estimates had been made otherwise (settings, weights, audio or code)" in out
     assert "already there" not in out
     assert set(json.loads(report.read_text())["timings"]) == {f"{s}/drums" for s in SONGS}
     recorded = json.loads((est / "band000" / "drums.timing.json").read_text())
@@ -754,7 +754,7 @@ def test_alone_separates_each_source_as_a_single_run_looked_at_again(
         written, _ = soundfile.read(est / SONGS[0] / f"{source}.wav", dtype="float32")
         np.testing.assert_allclose(written, expected[:, 0], atol=1e-5)
     assert main(args) == 0  # the job's estimates are first looks: all made again
-    assert "4 estimates had been made with other settings" in capsys.readouterr().out
+    assert "4 estimates had been made otherwise" in capsys.readouterr().out
     assert main([*args, "--alone", "--no-refine"]) == 0  # the first looks, each alone
     out = capsys.readouterr().out
     assert "(each source alone)" in out and "4 estimates were already there" in out

@@ -97,7 +97,7 @@ def test_evaluate_separates_a_song_rerendered_in_place_again(
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "1 estimates were already there" in out
-    assert "1 estimates had been made with other settings and were made again" in out
+    assert "1 estimates had been made otherwise (settings, weights, audio or code)" in out
     assert set(json.loads(report.read_text())["timings"]) == {f"{s}/drums" for s in SONGS}
     assert (est / SONGS[0] / "drums.estimate.npz").read_bytes() != before[SONGS[0]]
     assert (est / SONGS[1] / "drums.estimate.npz").read_bytes() == before[SONGS[1]]
@@ -145,3 +145,28 @@ def test_a_song_folder_without_true_stems_is_refused_in_a_set_without_a_manifest
     assert err.startswith("tagbox: error:") and len(err.strip().splitlines()) == 1
     assert f"'{folder.as_posix().rstrip('/')}'" in err and "true stem" in err
     assert not est.exists()  # nothing was separated
+
+
+def test_an_estimate_made_by_other_separating_code_is_not_done(
+    tiny_set: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = evaluation_pairs.EvaluationPlan(sources=("drums",))
+    pair = evaluation_pairs.plan_pairs(tiny_set, tmp_path / "est", default_config("learned"),
+                                       STORE, plan)[0]  # fmt: skip
+    _keep(pair)
+    assert pair.done
+    monkeypatch.setattr(recipes, "code_sha256", lambda: "another version of the backends")
+    assert not pair.done  # kept from other code: made again, never scored as this code's
+
+
+def test_the_code_fingerprint_covers_what_separates_and_not_the_scoring(tmp_path: Path) -> None:
+    core = tmp_path / "core"
+    shutil.copytree(recipes.CORE, core, ignore=shutil.ignore_patterns("__pycache__"))
+    before = recipes.code_sha256.__wrapped__(core)
+    assert before == recipes.code_sha256()  # the same files give the same digest
+    scoring = core / "evaluation" / "scoring.py"
+    scoring.write_text(scoring.read_text() + "\n# a comment\n")
+    assert recipes.code_sha256.__wrapped__(core) == before
+    engine = core / "separation" / "engine.py"
+    engine.write_text(engine.read_text() + "\n# a comment\n")
+    assert recipes.code_sha256.__wrapped__(core) != before

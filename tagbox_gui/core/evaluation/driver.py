@@ -7,9 +7,9 @@ the mixture (``core.audio.estimates.share``, unless told not to; the learned sep
 looked at a second time first, ``core.separation.refine``) and each stem is rendered onto
 the song (``core.audio.stems.render_stems``) and written atomically as
 ``EST/<song>/<source>.wav``; the scores come from ``core.evaluation.scoring``. Estimates already
-kept are not made again, so an interrupted run resumes; each records the settings that made it
-(``core.evaluation.recipes.recipe``), and one made with other settings is made again rather than
-mixed into the results. The separations run here or in worker processes
+kept are not made again, so an interrupted run resumes; each records what made it
+(``core.evaluation.recipes.recipe``: settings, weights, audio, code), and one made otherwise is
+made again rather than mixed into the results. The separations run here or in worker processes
 (``core.evaluation.workers``).
 """
 
@@ -102,7 +102,7 @@ class EvaluationRun:
     # their cost as recorded when an earlier run made them, where it was recorded)
     timings: dict[str, Timing]
     resumed: list[str]  # estimates found on disk and kept
-    remade: list[str]  # estimates found on disk but made with other settings, so made again
+    remade: list[str]  # estimates found on disk but made otherwise (recipes.recipe), made again
     unsupported: dict[str, str]  # pairs nothing could ask for -> why (Pair.why_not)
     # pairs asked for by a clip of their true stem that does not start at 0 s (the stem is
     # silent before it) -> where it starts; each is scored from score_from s after that
@@ -257,7 +257,7 @@ def _to_separate(pair: Pair, run: EvaluationRun, progress: Progress | None) -> b
         if (timing := read_timing(pair.timing)) is not None:
             run.timings[pair.key] = timing
     else:
-        if pair.kept:  # made with other settings
+        if pair.kept:  # made otherwise
             run.remade.append(pair.key)
         return True
     if progress:

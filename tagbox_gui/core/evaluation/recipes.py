@@ -6,6 +6,8 @@ not the one its pair would make now (``pairs.Pair.done``).
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,7 +72,8 @@ def recipe(
     separator's weights (the shipped ones or those ``$TAGBOX_SEPARATOR`` names), the sha256 of
     each file of ``store`` the run loads (``loading.models_in_use``: the taggers of an example
     or of steps, the Jukebox VQ-VAE; None for one that is missing), and whether the run was
-    looked at again beside its helpers (``looks_again``, :attr:`Pair.looks_again`)."""
+    looked at again beside its helpers (``looks_again``, :attr:`Pair.looks_again`), and the
+    sha256 of the code that separates (:func:`code_sha256`)."""
     fields = {k: v for k, v in config_record(config).items() if k not in _SPEED_ONLY}
     fields["audio_sha256"] = audio_sha256(config, mix)
     if looks_again:
@@ -82,7 +85,30 @@ def recipe(
     fields["backend_settings"] = backend_settings(config.backend)
     fields["hops_per_window"] = hops_per_window(config.backend)
     fields["estimate_format"] = ESTIMATE_FORMAT
+    fields["code_sha256"] = code_sha256()
     return fields
+
+
+CORE = Path(__file__).resolve().parents[1]
+SEPARATING_CODE = ("audio", "dsp", "nets", "separation", "types.py")
+"""What of ``tagbox_gui/core`` makes an estimate: reading the song, the spectra, the networks,
+the backends and the engine, and the run's settings. The store, the evaluation's own code (the
+scoring above all) and the front ends are left out: they do not change an estimate."""
+
+
+@functools.cache
+def code_sha256(core: Path = CORE) -> str:
+    """The sha256 of the code that makes an estimate (:data:`SEPARATING_CODE` under ``core``):
+    every ``.py`` file's path and bytes, in order of path. A kept estimate made by other code
+    (another version of the app, a fix in a backend) is made again rather than scored as if
+    this code had made it."""
+    digest = hashlib.sha256()
+    for name in SEPARATING_CODE:
+        part = core / name
+        for path in sorted(part.rglob("*.py")) if part.is_dir() else [part]:
+            digest.update(path.relative_to(core).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def audio_sha256(config: RunConfig, mix: Path) -> dict[str, str | None]:
