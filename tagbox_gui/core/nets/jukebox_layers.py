@@ -10,7 +10,8 @@ step and dominates the step time:
   activations on every call.
 - A residual block is one autograd function with an input-only backward: the weights are
   frozen, so no weight gradient is computed, and it works in place where autograd allocates.
-- ``keep_freed_memory`` stops glibc from returning freed activations to the kernel.
+- A process that ends with its run (``tagbox separate``, ``tagbox evaluate``) keeps freed
+  activations from going back to the kernel (``core.separation.memory``); the window does not.
 
 Measured on 5 s of audio, one thread of this project's 2-core AMD EPYC machine: decoder
 forward + backward 1.65 s CPU, against 3.5 s for the same weights in the upstream layout
@@ -19,45 +20,11 @@ forward + backward 1.65 s CPU, against 3.5 s for the same weights in the upstrea
 
 from __future__ import annotations
 
-import ctypes
-import sys
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 CHANNELS_LAST = torch.channels_last
-
-# glibc mallopt() parameters (malloc.h).
-_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
-_ALLOCATOR_TUNED = False
-
-
-def keep_freed_memory() -> bool:
-    """Let the C allocator reuse freed tensor memory instead of returning it to the kernel.
-
-    A decoder step allocates and frees about a gigabyte of activations (for 5 s of audio).
-    By default glibc hands blocks of that size back to the kernel on free, and the kernel
-    must zero fresh pages on the next step: 220,000 page faults and ~20% of the step's CPU
-    time. Serving blocks up to 32 MB (glibc's maximum) from the heap and trimming the heap
-    only beyond 2 GB makes later steps fault-free (measured: 1.68 s instead of 2.1 s CPU for
-    a 5 s forward + backward on one thread). Process-wide and idempotent; a no-op (False)
-    where the C library is not glibc.
-    """
-    global _ALLOCATOR_TUNED
-    if _ALLOCATOR_TUNED or not sys.platform.startswith("linux"):
-        return _ALLOCATOR_TUNED
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    settings = (
-        (_M_MMAP_THRESHOLD, 32 << 20),
-        (_M_TRIM_THRESHOLD, 2**31 - 1),
-        (_M_TOP_PAD, 256 << 20),
-    )
-    _ALLOCATOR_TUNED = all(mallopt(param, value) == 1 for param, value in settings)
-    return _ALLOCATOR_TUNED
 
 
 def as_signal(x: torch.Tensor) -> torch.Tensor:

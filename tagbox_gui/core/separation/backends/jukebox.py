@@ -15,7 +15,6 @@ import torch
 
 from tagbox_gui.core.errors import ModelError
 from tagbox_gui.core.nets.jukebox import HOP, VQVAEBottom, load_vqvae
-from tagbox_gui.core.nets.jukebox_layers import keep_freed_memory
 from tagbox_gui.core.nets.jukebox_quant import make_quantiser
 from tagbox_gui.core.separation.backends.base import Backend
 from tagbox_gui.core.store.models import is_torch_checkpoint
@@ -70,11 +69,10 @@ def create(
 ) -> Callable[[], JukeboxBackend]:
     """A factory of per-segment backends sharing one VQ-VAE, loaded once through ``cache``.
 
-    It also tunes the C allocator for the decoder's large per-step allocations (see
-    ``keep_freed_memory``).
+    The C allocator is left as the process has it: the commands that end with their run tune it
+    for the decoder's large per-step allocations (``core.separation.memory``), the window not.
     """
     path = store.jukebox_path()
-    keep_freed_memory()
     model = cache.get(("jukebox", str(path), str(device)), lambda: load_checked(path).to(device))
     return lambda: JukeboxBackend(model, config.quantise)
 
