@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from this_checkout import REPO
 
 from tagbox_gui.core.nets.jukebox import HOP, VQVAEBottom, load_vqvae
-from tagbox_gui.core.nets.jukebox_layers import keep_freed_memory
+from tagbox_gui.core.separation.memory import keep_freed_memory
 from tagbox_gui.core.types import ANALYSIS_RATE
 
 DEFAULT_CHECKPOINT = REPO.parent / "shared/fixtures/jukebox/vqvae_random.pth.tar"
