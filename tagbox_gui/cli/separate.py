@@ -257,9 +257,9 @@ def _drive_job(job: Generator, parts: list[JobPart]) -> tuple[JobResult, dict[st
 
 
 def _prepare(part: JobPart, song: Song, store: ModelStore, cache: ModelCache) -> None:
-    """Check one ``--each`` entry before any run (``core.separation.job.check_part``); a
+    """Check one ``--each`` entry before any run (``core.separation.job_checks.check_part``); a
     problem is the usual one-line error, naming the entry when it is an example."""
-    from tagbox_gui.core.separation.job import check_part
+    from tagbox_gui.core.separation.job_checks import check_part
 
     try:
         check_part(part, song, store, cache)

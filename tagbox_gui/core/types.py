@@ -250,3 +250,16 @@ class RunResult:
     separated: np.ndarray | None = None  # analysis-rate mono estimate of the best step
     # the helper instruments its stem was looked at again beside (core.separation.refine)
     helpers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class JobPart:
+    """One stem of a job: its name (``drums``, or the name given to an example) and its run."""
+
+    name: str
+    config: RunConfig
+
+    @property
+    def units(self) -> int:
+        """Its share of the job's progress: its steps, or one for a single pass."""
+        return max(1, self.config.steps)

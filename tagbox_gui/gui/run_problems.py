@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 from tagbox_gui.core.audio.song import Song
 from tagbox_gui.core.errors import ConfigError
-from tagbox_gui.core.separation.job import JobPart, check_file_names, check_sharing, stem_key
+from tagbox_gui.core.separation.job import JobPart
+from tagbox_gui.core.separation.job_checks import check_file_names, check_sharing, stem_key
 from tagbox_gui.core.types import TaggerSpec
 from tagbox_gui.gui.errors import user_message
 
@@ -25,9 +26,9 @@ def parts_problem(
 
     ``learned``: whether the chosen backend is the learned separator, the one that can be asked
     by example; ``taggers``: those installed (an example's query is what two of them hear).
-    Names are compared as the job compares them (``job.stem_key``), and so are
-    the stems' file names (``job.check_file_names``) and their sharing of the song
-    (``job.check_sharing``).
+    Names are compared as the job compares them (``job_checks.stem_key``), and so are
+    the stems' file names (``job_checks.check_file_names``) and their sharing of the song
+    (``job_checks.check_sharing``).
     """
     from tagbox_gui.core.nets.queries import QUERY_TAGGERS  # loads torch: the engine is in
 

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tagbox_gui.core.separation.job import stem_key
+from tagbox_gui.core.separation.job_checks import stem_key
 from tagbox_gui.core.types import Example
 from tagbox_gui.gui.widgets.focus import tab_after
 from tagbox_gui.gui.widgets.toggle_look import show_checked_clearly
@@ -177,7 +177,7 @@ class InstrumentPicker(QWidget):
         self._refresh()
 
     def _other_picks(self, name: str) -> list[Pick]:
-        """The picks but the one that would be the stem ``name`` (``job.stem_key``)."""
+        """The picks but the one that would be the stem ``name`` (``job_checks.stem_key``)."""
         return [p for p in self._picks if stem_key(p.name) != stem_key(name)]
 
     def add_example(self, name: str, example: Example) -> None:
