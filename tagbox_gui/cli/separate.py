@@ -157,6 +157,7 @@ def _main(args: argparse.Namespace) -> int:
     _check_space(args, song, len(paths))
     steps: list[StepResult] = []
     result = _drive(run, config, steps)
+    _warn_if_failed(result.second_look_failed)
     paths = _export(song, config, result, args)
     print(f"separated: {paths[0]}\nresidual:  {paths[1]}")
     if args.log_json:
@@ -196,6 +197,8 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
         parts, song, store, cache, runner, checked=True, second_look=args.refine is not False
     )
     result, logs = _drive_job(job, parts)
+    alone = [r.second_look_failed for r in result.results.values() if r.second_look_failed]
+    _warn_if_failed(result.second_look_failed or next(iter(alone), ""))
     if result.stopped:  # nothing stops it here but a part that made no estimate
         raise UserError("a run ended before its first step; nothing was written")
     provenance = job_provenance(song.path.name, parts, result)
@@ -319,6 +322,14 @@ def _drive(run: Generator, config: RunConfig, steps: list[StepResult]) -> RunRes
     if result.estimate is None:
         raise UserError("the run ended before its first step; nothing was written")
     return result
+
+
+def _warn_if_failed(second_look: str) -> None:
+    """Say on stderr that the second look failed (``second_look``: why), if it did: the stems
+    are written from the first look."""
+    if second_look:
+        print(f"tagbox: warning: the second look failed ({second_look}); the stems are the "
+              "first look", file=sys.stderr)  # fmt: skip
 
 
 def _say_looking_again(name: str, beside: Sequence[str]) -> None:

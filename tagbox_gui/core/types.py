@@ -250,6 +250,7 @@ class RunResult:
     separated: np.ndarray | None = None  # analysis-rate mono estimate of the best step
     # the helper instruments its stem was looked at again beside (core.separation.refine)
     helpers: tuple[str, ...] = ()
+    second_look_failed: str = ""  # why the second look failed; the estimate is the first look
 
 
 @dataclass(frozen=True)

@@ -60,13 +60,14 @@ class JobUpdate:
 
 
 class PartFailed(Exception):
-    """A part of a job (or the second look at its stems) failed: ``name`` is the stem it was
-    making, ``kept`` the parts that had finished, their stems sharing the mixture as a stopped
-    job's do, ``refining`` whether every part had finished. The error is the ``__cause__``."""
+    """A part of a job failed: ``name`` is the stem it was making, ``kept`` the parts that had
+    finished, their stems sharing the mixture as a stopped job's do. The error is the
+    ``__cause__``. (A second look that fails ends the job with the first looks instead:
+    ``JobResult.second_look_failed``.)"""
 
-    def __init__(self, name: str, kept: JobResult, refining: bool) -> None:
+    def __init__(self, name: str, kept: JobResult) -> None:
         super().__init__(f"separating {name} failed")
-        self.name, self.kept, self.refining = name, kept, refining
+        self.name, self.kept = name, kept
 
 
 def with_mask_images(job: JobGenerator) -> Generator[JobUpdate | None, object, JobResult]:
@@ -90,8 +91,8 @@ def with_mask_images(job: JobGenerator) -> Generator[JobUpdate | None, object, J
                 if last is None:
                     raise
                 firsts = {name: r.estimate for name, r in results.items() if r.estimate}
-                kept = JobResult(results, not last.refining, estimates=share(firsts))
-                raise PartFailed(last.name, kept, last.refining) from exc
+                kept = JobResult(results, True, estimates=share(firsts))
+                raise PartFailed(last.name, kept) from exc
             if event is not None:
                 last = event
                 if event.result is not None:
@@ -219,6 +220,10 @@ class JobView(QObject):
             left = [n for n in self.names if n not in done]
             message = (f"Stopped: kept {', '.join(done)} and the rest; "
                        f"{', '.join(left)} not separated.")  # fmt: skip
+        elif outcome.second_look_failed:
+            why = outcome.second_look_failed
+            message = (f"Separated {', '.join(done)} and the rest; the second look failed "
+                       f"({why}), so the stems keep their first.")  # fmt: skip
         elif looks_stopped:
             message = (f"Separated {', '.join(done)} and the rest; the second look was stopped, "
                        "so the stems keep their first.")  # fmt: skip
@@ -241,10 +246,7 @@ class JobView(QObject):
             return
         done = list(error.kept.results)
         panel.show_parts(len(done), 0, finished=len(done))
-        if error.refining:
-            message = (f"Separated {', '.join(done)} and the rest; the second look at "
-                       f"{error.name} failed, so the stems keep their first.")  # fmt: skip
-        elif done:
+        if done:
             left = [n for n in self.names if n not in done]
             message = (f"Separating {error.name} failed: kept {', '.join(done)} and the rest; "
                        f"{', '.join(left)} not separated.")  # fmt: skip

@@ -233,6 +233,9 @@ class RunView(RunRequest):
         )
         if result.helpers:
             message += f" Looked at again without the {' and the '.join(result.helpers)}."
+        if result.second_look_failed:
+            message += (f" The second look failed ({result.second_look_failed}), so the stem "
+                        "is the first look.")  # fmt: skip
         self.w.run_panel.finished(message + self._quiet_note(session))
         store = session.snapshots
         self.w.audition.set_history(

@@ -170,3 +170,20 @@ def test_the_code_fingerprint_covers_what_separates_and_not_the_scoring(tmp_path
     engine = core / "separation" / "engine.py"
     engine.write_text(engine.read_text() + "\n# a comment\n")
     assert recipes.code_sha256.__wrapped__(core) != before
+
+
+def test_a_source_whose_second_look_fails_is_not_scored_as_looked_at_again(
+    tiny_set: Path, tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from tagbox_gui.core.separation.refine import LookBeside
+
+    def out_of_memory(*args: object) -> None:
+        raise MemoryError("out of memory")
+
+    monkeypatch.setattr(LookBeside, "stem", out_of_memory)
+    est = tmp_path / "est"
+    code = main(["evaluate", str(tiny_set), "-o", str(est), "--sources", "drums", "--alone",
+                 "--threads", "1", "--model-dir", str(model_dir)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code != 0 and "the second look at drums" in err and "out of memory" in err, err
+    assert not list(est.rglob("*.estimate.npz"))  # no first look kept as if it were the second

@@ -232,3 +232,23 @@ def test_each_with_one_instrument_is_looked_at_again_as_one_run_is(tmp_path: Pat
     _add_up(song, [out / "song - piano.wav", out / "song - no piano.wav"])
     assert "second look: asked again in the song without bass, drums" in sf.SoundFile(
         out / "song - piano.wav").comment.splitlines()  # fmt: skip
+
+
+def test_a_second_look_that_fails_writes_the_first_and_warns(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tagbox_gui.core.separation.refine import LookBeside
+
+    def out_of_memory(*args: object) -> None:
+        raise MemoryError("out of memory")
+
+    monkeypatch.setattr(LookBeside, "stem", out_of_memory)
+    song, out = _song(tmp_path / "song.wav"), tmp_path / "out"
+    code = main(["separate", str(song), "--tags", "piano", "--model-dir", str(tmp_path / "none"),
+                 "-o", str(out)])  # fmt: skip
+    said = capsys.readouterr().err
+    assert code == 0, said
+    assert "tagbox: warning: the second look failed (out of memory); the stems are the first " \
+           "look" in said  # fmt: skip
+    comment = _check_stems(song, out / "song - piano.wav", out / "song - no piano.wav")
+    assert "second look" not in comment

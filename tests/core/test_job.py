@@ -243,3 +243,20 @@ def test_parts_whose_stems_cannot_share_are_refused_before_anything_runs(
     assert runs == []
     same = [_in(Region(0.0, 6.0), _parts("bass")[0]), *_parts("drums")]  # the whole song twice
     run_job(same, _song(), ModelStore(tmp_path), cache, runner).close()
+
+
+def test_a_second_look_that_fails_ends_the_job_with_the_first_looks(cache, monkeypatch) -> None:
+    from tagbox_gui.core.separation import refine
+
+    def out_of_memory(self, name: str) -> None:
+        raise MemoryError("out of memory")
+
+    monkeypatch.setattr(refine.Refinement, "stem", out_of_memory)
+    song, parts = _song(), _parts("drums", "bass")
+    _, result = _drive(run_job(parts, song, ModelStore(Path("no-models")), cache))
+    assert result.second_look_failed == "out of memory"
+    assert not result.refined and not result.stopped and list(result.results) == ["drums", "bass"]
+    first_look = share({name: r.estimate for name, r in result.results.items()})
+    for name in ("drums", "bass"):
+        np.testing.assert_array_equal(result.estimates[name].masks[2048],
+                                      first_look[name].masks[2048])  # fmt: skip

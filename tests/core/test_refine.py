@@ -235,3 +235,18 @@ def test_without_helpers_a_run_is_left_as_it_is(song, cache) -> None:
     result = engine.run_to_end(looked_again(steps, song, (), cache))
     assert result.helpers == ()
     np.testing.assert_array_equal(result.estimate.masks[2048], first.estimate.masks[2048])
+
+
+@pytest.mark.parametrize("failing", ["helpers", "stem"])
+def test_a_look_that_fails_keeps_the_first_and_says_why(song, cache, monkeypatch, failing) -> None:
+    _, steps = _single(song, cache)
+    first = engine.run_to_end(_single(song, cache)[1])
+
+    def out_of_memory(*args: object) -> None:
+        raise MemoryError("out of memory")
+
+    monkeypatch.setattr(LookBeside, failing, out_of_memory)
+    result = engine.run_to_end(looked_again(steps, song, ("bass", "drums"), cache))
+    assert result.second_look_failed == "out of memory" and result.helpers == ()
+    np.testing.assert_array_equal(result.estimate.masks[2048], first.estimate.masks[2048])
+    np.testing.assert_array_equal(result.separated, first.separated)

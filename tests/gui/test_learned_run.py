@@ -152,3 +152,30 @@ def _watch_the_look(window: MainWindow) -> list[str]:
     panel.show_looking_again = lambda stem, helpers: (show(stem, helpers),
                                                       said.append(panel.status.text()))  # fmt: skip
     return said
+
+
+@pytest.mark.slow
+def test_a_second_look_that_fails_leaves_the_first_and_says_so(
+    qtbot, tmp_path: Path, model_dir: Path, song_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tagbox_gui.core.separation.refine import LookBeside
+
+    def out_of_memory(*args: object) -> None:
+        raise MemoryError("out of memory")
+
+    monkeypatch.setattr(LookBeside, "stem", out_of_memory)
+    settings = AppSettings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    window = MainWindow(ModelStore(model_dir), settings, player=fake_player())
+    qtbot.addWidget(window)
+    window.settings_view.reset()
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    with qtbot.waitSignal(window.controller.run_finished, timeout=60_000) as blocker:
+        assert window.run_view.start() is not None
+    assert blocker.args[0].second_look_failed == "out of memory"
+    assert window.run_panel.status.text().startswith(
+        "Separated in one pass of the learned separator. The second look failed (out of "
+        "memory), so the stem is the first look."
+    )
+    assert window.stems.count() == 2 and "second look" not in window.run_view.session.provenance(0)
+    window.controller.shutdown(5000)

@@ -21,7 +21,7 @@ from pathlib import Path
 from tagbox_gui.core.audio.atomic import write_atomically
 from tagbox_gui.core.audio.estimates import save_estimate
 from tagbox_gui.core.audio.song import MIN_EXAMPLE_SECONDS, Song
-from tagbox_gui.core.errors import AudioError, ConfigError
+from tagbox_gui.core.errors import AudioError, ConfigError, UserError
 from tagbox_gui.core.evaluation.recipes import (
     Timing,
     recipe,
@@ -58,6 +58,9 @@ def separate_source(
     result = engine.run_to_end(steps, on_step)
     if result.estimate is None:
         raise ConfigError(f"the run on {song.path} made no estimate; use at least one step")
+    if result.second_look_failed:  # its first look would be scored as a second: not kept
+        raise UserError(f"the second look at {pair.source} of {song.path} failed "
+                        f"({result.second_look_failed}); nothing of it was kept")  # fmt: skip
     timing = Timing(time.process_time() - began_cpu, time.perf_counter() - began_wall,
                     result.steps_done, taggers_in_use(config), began,
                     time.time(), os.getpid())  # fmt: skip

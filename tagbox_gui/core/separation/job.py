@@ -77,14 +77,15 @@ class JobEvent:
 class JobResult:
     """The finished parts' results by stem name, in the job's order, whether it stopped, the
     finished stems' estimates sharing the mixture (none claims a bin twice), whether they
-    had the second look (``core.separation.refine``), and each stem's level against the song
-    in dB (``core.audio.estimates.stem_levels``)."""
+    had the second look (``core.separation.refine``) or why it failed, and each stem's level
+    against the song in dB (``core.audio.estimates.stem_levels``)."""
 
     results: dict[str, RunResult]
     stopped: bool
     estimates: dict[str, Estimate] = field(default_factory=dict)
     refined: bool = False
     levels: dict[str, float] = field(default_factory=dict)
+    second_look_failed: str = ""  # why the second look failed; the stems keep their first
 
     def second_look_notes(self) -> dict[str, str]:
         """What each stem's metadata says of its second look (none without one)."""
@@ -249,22 +250,29 @@ def _first_look(results: dict[str, RunResult], stopped: bool) -> JobResult:
 def _refine(results: dict[str, RunResult], song: Song, cache: ModelCache, done: int,
             total: int) -> JobGenerator:  # fmt: skip
     """The finished job, its stems sharing the mixture after a second look at each when it
-    applies (``core.separation.refine``); a STOP before a stem's turn keeps the first look."""
-    from tagbox_gui.core.separation.refine import Refinement, can_refine
+    applies (``core.separation.refine``); a STOP before a stem's turn keeps the first look, and
+    so does a second look that fails (out of memory, say: the stems made are not lost)."""
+    from tagbox_gui.core.separation.refine import Refinement, can_refine, why_failed
 
     firsts = _firsts(results)
     if not can_refine(firsts):
         return _first_look(results, stopped=False)
-    refinement = Refinement(song, firsts, cache)
     second = {}
-    for index, name in enumerate(refinement.firsts):
-        others = tuple(other for other in refinement.firsts if other != name)
-        command = yield JobEvent(index, name, done + index, total, refining=True, beside=others)
-        command = yield from hold_while_paused(command)
-        if is_stop(command):
-            return _first_look(results, stopped=False)
-        second[name] = refinement.stem(name)
-    return JobResult(results, stopped=False, estimates=refinement.shared(second), refined=True)
+    try:
+        refinement = Refinement(song, firsts, cache)
+        for index, name in enumerate(refinement.firsts):
+            others = tuple(other for other in refinement.firsts if other != name)
+            command = yield JobEvent(index, name, done + index, total, refining=True,
+                                     beside=others)  # fmt: skip
+            command = yield from hold_while_paused(command)
+            if is_stop(command):
+                return _first_look(results, stopped=False)
+            second[name] = refinement.stem(name)
+        shared = refinement.shared(second)
+    except Exception as exc:
+        del second  # the second looks made so far: their memory first
+        return replace(_first_look(results, stopped=False), second_look_failed=why_failed(exc))
+    return JobResult(results, stopped=False, estimates=shared, refined=True)
 
 
 def second_look_beside(others: Sequence[str]) -> str:

@@ -21,6 +21,7 @@ set's score by 0.01 dB; see docs/separator.md, "A second look for a single instr
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -41,6 +42,8 @@ from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.engine import run_segments
 from tagbox_gui.core.separation.segments import Segment, stitch_audio, stitch_frames
 from tagbox_gui.core.types import LookingAgain, RunConfig, hold_while_paused, is_stop
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from tagbox_gui.core.audio.song import Song
@@ -249,13 +252,16 @@ def looked_again(
     its query is nearest to (:meth:`LookBeside.unlike`). The engine's protocol holds
     throughout: the look yields :class:`LookingAgain` before the helpers' pass of the
     separator and ``None`` before the stem's own, holds while paused, and a STOP keeps the
-    first look."""
+    first look, as does a look that fails (``RunResult.second_look_failed`` says why)."""
     result = yield from steps
     first = result.estimate
     if not helpers or result.stopped or first is None or not is_learned_mask(first):
         return result
-    look = LookBeside(song, first, cache)
-    helpers = look.unlike(helpers)
+    try:
+        look = LookBeside(song, first, cache)
+        helpers = look.unlike(helpers)
+    except Exception as exc:  # as below
+        return replace(result, second_look_failed=why_failed(exc))
     if not helpers:
         return result
     made: dict[str, Estimate] = {}
@@ -264,7 +270,17 @@ def looked_again(
         command = yield from hold_while_paused((yield stage))
         if is_stop(command):
             return result
-        if helpers_pass:
-            made = look.helpers(helpers)
-    estimate, separated = look.stem(made)
+        try:
+            if helpers_pass:
+                made = look.helpers(helpers)
+            else:
+                estimate, separated = look.stem(made)
+        except Exception as exc:  # out of memory, say: the first look is not lost with it
+            return replace(result, second_look_failed=why_failed(exc))
     return replace(result, estimate=estimate, separated=separated, helpers=helpers)
+
+
+def why_failed(exc: Exception) -> str:
+    """What a failed second look says (logged with its traceback): the first look is kept."""
+    log.error("the second look failed; the first look is kept", exc_info=exc)
+    return str(exc) or type(exc).__name__
