@@ -134,6 +134,7 @@ def _main(args: argparse.Namespace) -> int:
     from tagbox_gui.core.separation.job import looking_again
     from tagbox_gui.core.separation.memory import keep_freed_memory_if_steering
     from tagbox_gui.core.separation.threads import use_threads
+    from tagbox_gui.core.separation.validation import validate
 
     check_request(args)
     check_outputs(args)  # before the first step, creating nothing
@@ -146,15 +147,16 @@ def _main(args: argparse.Namespace) -> int:
         return _separate_each(args, store)
     song = _load_song(args)
     config = build_config(args, store)
-    keep_freed_memory_if_steering([config])  # the process ends with the run
-    runner = functools.partial(engine.run, measure_residual=False)
-    if args.refine is not False:
-        runner = looking_again(runner)
-    run = runner(config, song, store, ModelCache())  # checks every setting
+    validate(config, song)  # what needs no model is checked before any model loads
     paths = stem_paths(args.output, song.name, _stem_words(config), _format(args),
                        template=_template(args))  # fmt: skip
     check_targets(args, paths, run_inputs(song, [config]))
     _check_space(args, song, len(paths))
+    keep_freed_memory_if_steering([config])  # the process ends with the run
+    runner = functools.partial(engine.run, measure_residual=False)
+    if args.refine is not False:
+        runner = looking_again(runner)
+    run = runner(config, song, store, ModelCache())  # loads the models, checks the rest
     steps: list[StepResult] = []
     result = _drive(run, config, steps)
     _warn_if_failed(result.second_look_failed)
@@ -179,19 +181,22 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
     from tagbox_gui.core.separation.job import JobPart, run_job
     from tagbox_gui.core.separation.memory import keep_freed_memory_if_steering
     from tagbox_gui.core.separation.provenance import job_provenance
+    from tagbox_gui.core.separation.validation import validate
 
     if args.mode != Mode.MASK.value:
         raise ConfigError("--each needs mask mode: free-mode stems have no mask to share")
     song = _load_song(args)
     parts = [JobPart(entry.name, build_config(args, store, entry)) for entry in args.each]
     keep_freed_memory_if_steering(part.config for part in parts)
-    cache = ModelCache()
-    for part in parts:  # every entry's settings, clip and models, up front
-        _prepare(part, song, store, cache)
+    for part in parts:  # every entry's settings, before any model loads
+        validate(part.config, song)
     paths = shared_stem_paths(args.output, song.name, [p.name for p in parts], _format(args),
                               template=_template(args))  # fmt: skip
     check_targets(args, paths, run_inputs(song, [part.config for part in parts]))
     _check_space(args, song, len(paths))
+    cache = ModelCache()
+    for part in parts:  # every entry's clip and models, up front
+        _prepare(part, song, store, cache)
     runner = functools.partial(engine.run, measure_residual=False)
     job = run_job(
         parts, song, store, cache, runner, checked=True, second_look=args.refine is not False
