@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from tagbox_gui import __version__
-from tagbox_gui.cli.common import Terminated
+from tagbox_gui.cli.common import Terminated, dash_name_hint
 from tagbox_gui.core.errors import UserError
 
 SUBCOMMANDS = ("tag", "tags", "models", "separate", "evaluate")
@@ -41,6 +41,11 @@ class Parser(argparse.ArgumentParser):
         # `--region -1:3` reaches the region's own check instead of "expected one argument".
         self._negative_number_matcher = re.compile(r"^-\.?\d")
 
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        """argparse's, remembering the words it parses for :meth:`error`'s hints."""
+        self._words = [str(word) for word in (sys.argv[1:] if args is None else args)]
+        return super().parse_known_args(args, namespace)
+
     def format_help(self) -> str:
         """The help page, once ``fill_help`` has completed it."""
         if self.fill_help is not None:
@@ -49,7 +54,10 @@ class Parser(argparse.ArgumentParser):
         return super().format_help()
 
     def error(self, message: str) -> NoReturn:
-        """Print one line (what is wrong, and where the help is) and exit with status 2."""
+        """Print one line (what is wrong, with the likely fix where there is one, and where the
+        help is) and exit with status 2."""
+        words = getattr(self, "_words", [])
+        message += dash_name_hint(message, words, self._option_string_actions)
         self.exit(2, f"{self.prog}: error: {message}; see '{self.prog} --help'\n")
 
 

@@ -8,7 +8,7 @@ import os
 import shlex
 import signal
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 
 from tagbox_gui.core.errors import ConfigError
@@ -50,6 +50,32 @@ def split_name_hint(path: Path, extra: Sequence[str]) -> str:
     return (
         "" if whole is None else f" (a file name with spaces goes in quotes: {shlex.quote(whole)})"
     )
+
+
+def dash_name_hint(message: str, words: Sequence[str], options: Collection[str]) -> str:
+    """The fix, or '', where argparse took a file whose name starts with '-' for an option.
+
+    ``tagbox separate -take1.wav ...`` (or ``-o.wav``, which reads as ``-o .wav``) leaves the
+    song missing, and ``--example -clip.wav`` leaves the option without its value. When the
+    error (``message``) is one of those and one of ``words`` (the command line, ``options``
+    being its option strings) is such a name of a file or folder that is there, the hint says
+    how to give it: ``./-take1.wav``, or after ``--``.
+    """
+    missing = message.startswith("the following arguments are required")
+    valueless = message.endswith("expected one argument")
+    if not (missing or valueless):
+        return ""
+    name = next((word for word in words if word.startswith("-") and word not in options
+                 and word != "--" and os.path.lexists(word)), None)  # fmt: skip
+    if name is None:
+        return ""
+    plain = shlex.quote(f"./{name}")
+    if missing:
+        how = f"write it as {plain}, or put it after -- at the end of the command line"
+    else:
+        option = message.removeprefix("argument ").split(":", 1)[0].split("/")[-1]
+        how = f"write it as {plain}, or as {shlex.quote(f'{option}={name}')}"
+    return f" ('{name}' starts with '-', so it was read as an option: {how})"
 
 
 SEED_RANGE = (-(2**63), 2**63 - 1)

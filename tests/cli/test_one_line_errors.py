@@ -259,6 +259,43 @@ def test_a_song_name_split_at_its_spaces_is_told_to_go_in_quotes(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    ("argv", "fix"),
+    [
+        (["separate", "-take1.wav", "--tags", "piano"], "./-take1.wav, or put it after --"),
+        (["separate", "--tags", "piano", "-o.wav"], "./-o.wav, or put it after --"),
+        (["separate", "-o.wav", "--tags", "piano"], "./-o.wav, or put it after --"),
+        (["separate", "song.wav", "--example", "-take1.wav"], "or as --example=-take1.wav"),
+        (["tag", "-take1.wav"], "./-take1.wav"),
+        (["separate", "-gone.wav", "--tags", "piano"], None),  # no such file: no such hint
+    ],
+)
+def test_a_song_named_like_an_option_is_told_how_to_be_given(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    fix: str | None,
+) -> None:
+    """`tagbox separate -take1.wav` said only that SONG is required: the file is there, and
+    argparse took its name for an option."""
+    from tagbox_gui.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("-take1.wav", "-o.wav", "song.wav"):
+        write_song(tmp_path / name)
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "-o", "out"] if argv[0] == "separate" else argv)
+    assert stop.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.endswith("--help'") and ": error: " in line
+    if fix is None:
+        assert "starts with '-'" not in line
+    else:
+        assert "starts with '-', so it was read as an option" in line and fix in line
+    assert not (tmp_path / "out").exists()
+
+
 def test_an_option_is_never_taken_for_a_longer_one_it_begins(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
