@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import stat
 from pathlib import Path
@@ -160,3 +162,68 @@ def test_a_model_folder_that_may_not_be_searched_is_unreadable_not_a_traceback(
     assert verify.returncode == 1 and verify.stdout.split() == ["fcn/mtat", "unreadable"]
     assert run.returncode == 2
     assert "fcn/mtat cannot be looked up" in run.stderr and "(Permission denied)" in run.stderr
+
+
+class _FailingDisk:
+    """A file whose reads fail part of the way, as on a failing disk (EIO)."""
+
+    def __init__(self, handle) -> None:
+        self._handle, self._reads = handle, 0
+
+    def read1(self, size: int) -> bytes:
+        self._reads += 1
+        if self._reads > 1:
+            raise OSError(errno.EIO, "Input/output error")
+        return self._handle.read1(size)
+
+    def __getattr__(self, name: str):
+        return getattr(self._handle, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._handle.close()
+
+
+class _FailingClose(io.BufferedWriter):
+    """A written file whose close reports an error, as a network file system may (EIO)."""
+
+    def close(self) -> None:
+        super().close()
+        raise OSError(errno.EIO, "Input/output error")
+
+
+@pytest.mark.parametrize("fault", ["read", "close"])
+def test_a_disk_error_while_a_model_is_copied_is_one_line_and_leaves_nothing(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch, fault: str,
+) -> None:  # fmt: skip
+    import tagbox_gui.core.store.download as download
+
+    src = require(model_dir / FCN_REL)
+    if fault == "read":
+        opened = Path.open
+
+        def open_(path: Path, mode: str = "r", *args: object, **kwargs: object):
+            handle = opened(path, mode, *args, **kwargs)
+            return _FailingDisk(handle) if path == src and mode == "rb" else handle
+
+        monkeypatch.setattr(Path, "open", open_)
+    else:
+        fdopen = os.fdopen
+        monkeypatch.setattr(
+            download.os,
+            "fdopen",
+            lambda fd, mode="r", *a, **k: (
+                _FailingClose(io.FileIO(fd, "wb")) if mode == "wb" else fdopen(fd, mode, *a, **k)
+            ),
+        )
+    store = tmp_path / "store"
+    assert main(["models", "install", "fcn/mtat", str(src), "--model-dir", str(store)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    assert err.startswith("tagbox: error: ") and "Input/output error" in err
+    said = f"cannot read {src}" if fault == "read" else "cannot finish writing the model file"
+    assert said in err
+    assert not [p for p in store.rglob("*") if p.is_file()]  # no temporary left behind

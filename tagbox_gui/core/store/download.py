@@ -86,10 +86,31 @@ def download(
 
 
 def copy_file(src: Path, target: Path, sha256: str | None) -> None:
-    """Copy ``src`` to ``target`` atomically; ChecksumMismatch if its sha256 is not ``sha256``."""
-    length = src.stat().st_size
-    with src.open("rb") as reader:
-        write_checked(target, sha256, lambda out: copy_stream(reader, out, length))
+    """Copy ``src`` to ``target`` atomically; ChecksumMismatch if its sha256 is not ``sha256``.
+
+    A file that cannot be read, at once or part of the way (a failing disk), is a ModelError,
+    and nothing is left in the target's folder.
+    """
+    try:
+        length = src.stat().st_size
+        reader = src.open("rb")
+    except OSError as exc:
+        raise _unreadable(src, exc) from exc
+
+    def fill(out: BinaryIO) -> str:
+        try:
+            return copy_stream(reader, out, length)
+        except OSError as exc:  # a read: copy_stream's writes say ModelError themselves
+            raise _unreadable(src, exc) from exc
+
+    with reader:
+        write_checked(target, sha256, fill)
+
+
+def _unreadable(src: Path, exc: OSError) -> ModelError:
+    return ModelError(f"cannot read {src} ({exc.strerror or type(exc).__name__}); nothing was "
+                      "installed: check the disk it is on, or copy the file from another "
+                      "place")  # fmt: skip
 
 
 def write_checked(
@@ -120,7 +141,7 @@ def write_checked(
         try:
             digest = fill(out)
             _write(out, b"", flush=True)  # what is still buffered: a full disk shows here
-            out.close()
+            _close(out)  # a network file system may tell of a write that failed only here
         except BaseException:
             with contextlib.suppress(OSError):  # the buffer of a file about to be removed
                 out.close()
@@ -270,6 +291,16 @@ def _write(out: BinaryIO, chunk: bytes, flush: bool = False) -> None:
         raise ModelError(
             f"cannot write the model file ({exc.strerror}); free some disk space"
         ) from exc
+
+
+def _close(out: BinaryIO) -> None:
+    try:
+        out.close()
+    except OSError as exc:
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        advice = "free some disk space" if full else "check the disk of the model folder"
+        raise ModelError(f"cannot finish writing the model file ({exc.strerror or exc}); "
+                         f"{advice}, and try again") from exc  # fmt: skip
 
 
 def _report(progress: Progress | None, done: int, total: int | None) -> None:
