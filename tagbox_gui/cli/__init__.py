@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from tagbox_gui import __version__
-from tagbox_gui.cli.common import Terminated, dash_name_hint
+from tagbox_gui.cli.common import Terminated, check_model_dir_variable, dash_name_hint
 from tagbox_gui.core.errors import UserError
 
 SUBCOMMANDS = ("tag", "tags", "models", "separate", "evaluate")
@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         message = f"unrecognized arguments: {' '.join(extra)}"
         args.commands[args.command].error(message + (hint(args, extra) if hint else ""))
     try:
+        check_model_dir_variable(args)
         code = int(args.func(args) or 0)
         sys.stdout.flush()  # here, where a closed pipe can still be caught
         return code

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.separation.backends import BACKENDS
+from tagbox_gui.core.store.models import ENV_MODEL_DIR, default_root
 from tagbox_gui.core.types import Example, Region, RunConfig, TaggerSpec
 
 
@@ -148,14 +149,31 @@ def model_folder(text: str) -> Path:
 
 
 def add_model_dir(parser: argparse.ArgumentParser) -> None:
-    """The ``--model-dir`` option (default: $TAGBOX_MODEL_DIR, else the user cache)."""
+    """The ``--model-dir`` option (default: $TAGBOX_MODEL_DIR, else the user cache: None, for
+    ``ModelStore`` to find; :func:`check_model_dir_variable` checks the variable)."""
     parser.add_argument(
         "--model-dir",
         type=model_folder,
-        default=os.environ.get("TAGBOX_MODEL_DIR") or None,
+        default=None,
         metavar="DIR",
         help="folder of model files (default: $TAGBOX_MODEL_DIR or the user cache folder)",
     )
+
+
+def check_model_dir_variable(args: argparse.Namespace) -> None:
+    """ConfigError naming $TAGBOX_MODEL_DIR, for a command with ``--model-dir`` run without it,
+    when the variable names a file: the check :func:`model_folder` makes of the option, said
+    of where the folder came from."""
+    if (
+        getattr(args, "model_dir", False) is not None
+        or not os.environ.get(ENV_MODEL_DIR, "").strip()
+    ):
+        return  # a command without the option, the option given, or no variable
+    root = default_root()  # the folder the store will use
+    if os.path.exists(root) and not os.path.isdir(root):
+        raise ConfigError(f"the model folder '{root}' given by ${ENV_MODEL_DIR} is a file, not a "
+                          f"folder; set {ENV_MODEL_DIR} to a folder, or give one with "
+                          "--model-dir")  # fmt: skip
 
 
 def add_balance_tags(parser: argparse.ArgumentParser) -> None:

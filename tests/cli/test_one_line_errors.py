@@ -311,19 +311,27 @@ def test_an_option_is_never_taken_for_a_longer_one_it_begins(
 def test_a_model_folder_that_is_a_file_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`models list` listed every model as missing from a "folder" that was a file."""
-    from tagbox_gui.cli import build_parser
+    """`models list` listed every model as missing from a "folder" that was a file; the error
+    names where the folder came from: the option, or $TAGBOX_MODEL_DIR (not the option)."""
+    from tagbox_gui.cli import build_parser, main
 
     afile = tmp_path / "weights.pt"
     afile.write_bytes(b"x")
-    for argv, env in ((["models", "list", "--model-dir", str(afile)], None),
-                      (["models", "list"], str(afile))):  # fmt: skip
-        if env is not None:
-            monkeypatch.setenv("TAGBOX_MODEL_DIR", env)
-        with pytest.raises(SystemExit) as exit_:
-            build_parser().parse_args(argv)
-        assert exit_.value.code == 2
-        assert "is a file, not a folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(["models", "list", "--model-dir", str(afile)])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --model-dir: " in err and "is a file, not a folder" in err
+    monkeypatch.setenv("TAGBOX_MODEL_DIR", str(afile))
+    for argv in (["models", "list"], ["tag", "song.wav"], ["separate", "s.wav", "--tags", "piano",
+                 "-o", str(tmp_path / "out")], ["evaluate", "set", "-o", "est"]):  # fmt: skip
+        assert main(argv) == 2
+        (line,) = capsys.readouterr().err.splitlines()
+        assert line == (f"tagbox: error: the model folder '{afile}' given by $TAGBOX_MODEL_DIR "
+                        "is a file, not a folder; set TAGBOX_MODEL_DIR to a folder, or give one "
+                        "with --model-dir")  # fmt: skip
+    assert main(["models", "list", "--model-dir", str(tmp_path)]) == 0  # the option comes first
+    assert "error" not in capsys.readouterr().err
 
 
 @pytest.mark.skipif(os.name != "posix", reason="file permissions as POSIX has them")
