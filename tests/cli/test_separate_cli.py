@@ -280,3 +280,22 @@ def test_a_song_whose_name_is_not_utf8_gets_its_stems(tmp_path, model_dir, capsy
     total = sum(sf.read(stem, always_2d=True)[0] for stem in stems)
     np.testing.assert_array_equal(total, x)
     assert "song: caf\N{REPLACEMENT CHARACTER}.wav" in sf.SoundFile(stems[0]).comment
+
+
+def test_the_stems_of_a_broadcast_wav_keep_its_place_on_the_timeline(tmp_path, capsys):
+    """A DAW places a BWF song at its bext TimeReference: `--each` stems and the rest too."""
+    from tests.core.test_bext import TIME_REFERENCE, stem_bext, write_bwf
+
+    rng = np.random.default_rng(2)
+    song = write_bwf(tmp_path / "take.wav", 0.1 * rng.standard_normal((2 * RATE, 2)),
+                     TIME_REFERENCE)  # fmt: skip
+    out = tmp_path / "out"
+    code, _, err = _run(capsys, song, "--each", "piano,drums", "--format", "wav24",
+                        "--threads", "1", "-o", out)  # fmt: skip
+    assert code == 0, err
+    stems = sorted(out.iterdir())
+    assert len(stems) == 3
+    for stem in stems:
+        assert int.from_bytes(stem_bext(stem)[338:346], "little") == TIME_REFERENCE
+    total = sum(sf.read(stem, always_2d=True)[0] for stem in stems)
+    assert np.abs(total - sf.read(song, always_2d=True)[0]).max() <= 2 * 2.0**-23

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tagbox_gui import APP_NAME, __version__
+from tagbox_gui.core.audio.bext import stem_bext
 from tagbox_gui.core.audio.estimates import share
 from tagbox_gui.core.audio.files import DEFAULT_EXPORT_FORMAT, ExportFormat, quantise, write_streams
 from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE, shared_stem_names, stem_names
@@ -84,7 +85,8 @@ def export_stems(
 
     Their names come from ``template`` (:func:`stem_names`; by default ``<song> - <tags>`` and
     ``<song> - no <tags>``). Both files are full length, at the song's rate and channel count
-    (its speakers in the order of ``fmt``'s container), aligned at 0:00, and the decoded files
+    (its speakers in the order of ``fmt``'s container), aligned at 0:00 (and, as WAV, placed on a
+    DAW's timeline where a Broadcast WAV song is: :func:`_bext`), and the decoded files
     sum back to the song (see the module docstring). They
     appear together or not at all (:func:`write_together`): a failure or Ctrl+C leaves the
     folder as it was, old stems included. Existing stems of the same names are an
@@ -101,7 +103,7 @@ def export_stems(
     streams = [separated_blocks(song, estimate)]  # checks the estimate before any writing
     rows = _rows_as_written(song, streams, fmt, clipping)
     paths = _write_in_new_folder(outdir, targets, [song.data.shape] * 2, rows, song.rate, fmt,
-                                 overwrite)  # fmt: skip
+                                 overwrite, _bext(song, targets, fmt))  # fmt: skip
     clipping.warn(song.name)
     return paths[0], paths[1]
 
@@ -137,7 +139,7 @@ def export_shared_stems(
     clipping = _Clipping(fmt, names)
     rows = _rows_as_written(song, streams, fmt, clipping)
     paths = _write_in_new_folder(outdir, targets, [song.data.shape] * len(targets), rows,
-                                 song.rate, fmt, overwrite)  # fmt: skip
+                                 song.rate, fmt, overwrite, _bext(song, targets, fmt))  # fmt: skip
     clipping.warn(song.name)
     return paths[:-1], paths[-1]
 
@@ -238,17 +240,29 @@ def _write_in_new_folder(
     rate: int,
     fmt: ExportFormat,
     overwrite: bool,
+    bext: Sequence[bytes | None] | None = None,
 ) -> list[Path]:
     """Write the files of ``rows`` together into ``outdir``, created first; what it created goes
     again on failure."""
     created = _make_folder(outdir)
     try:
-        return write_streams(targets, [(s[0], s[1]) for s in shapes], rows, rate, fmt, overwrite)
+        shapes = [(s[0], s[1]) for s in shapes]
+        return write_streams(targets, shapes, rows, rate, fmt, overwrite, bext)
     except BaseException:
         for folder in reversed(created):
             with contextlib.suppress(OSError):  # not empty: somebody else wrote there
                 folder.rmdir()
         raise
+
+
+def _bext(song: Song, targets: Sequence[tuple[Path, Mapping[str, str]]],
+          fmt: ExportFormat) -> list[bytes | None] | None:  # fmt: skip
+    """Each WAV stem's bext chunk, where the song is a Broadcast WAV: the song's, so that a DAW
+    places the stem where it places the song, described as the stem (``core.audio.bext``)."""
+    if song.bext is None or fmt.container != "WAV":
+        return None
+    history = f"A=PCM,F={song.rate},W={fmt.bits or 32},T={APP_NAME} {__version__} stem"
+    return [stem_bext(song.bext, metadata["title"], history) for _, metadata in targets]
 
 
 def _make_folder(outdir: Path) -> list[Path]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from tagbox_gui.core.audio.bext import insert_chunk
 from tagbox_gui.core.errors import AudioError
 
 METADATA_KEYS = ("title", "artist", "album", "comment", "software", "date", "genre", "copyright")
@@ -160,9 +161,12 @@ def write_streams(
     rate: int,
     fmt: ExportFormat,
     overwrite: bool,
+    bext: Sequence[bytes | None] | None = None,
 ) -> list[Path]:
     """:func:`write_together` for files that arrive in blocks: each row of ``rows`` holds the
-    next block of every file, ``(frames, channels)``; ``shapes`` are the files' whole shapes."""
+    next block of every file, ``(frames, channels)``; ``shapes`` are the files' whole shapes.
+    ``bext``, where given, holds a ``bext`` chunk's payload (Broadcast WAV) per file, put into
+    each WAV file that has one before it is renamed into place (``core.audio.bext``)."""
     paths = [path for path, _ in targets]
     for _, metadata in targets:
         unknown = set(metadata) - set(METADATA_KEYS)
@@ -172,9 +176,11 @@ def write_streams(
         check_channels(fmt, channels)
     _refuse_existing(paths, overwrite)
     files: list[_TempFile] = []
+    chunks = list(bext) if bext is not None else [None] * len(targets)
     try:
-        for (path, metadata), shape in zip(targets, shapes, strict=True):
+        for (path, metadata), shape, chunk in zip(targets, shapes, chunks, strict=True):
             files.append(_TempFile(path, shape, rate, fmt, metadata, len(targets)))
+            files[-1].bext = chunk if fmt.container == "WAV" else None
         for row in rows:
             for file, block in zip(files, row, strict=True):
                 file.write(block)
@@ -196,6 +202,7 @@ class _TempFile:
                  metadata: Mapping[str, str], count: int) -> None:  # fmt: skip
         self.path, self.fmt, self.count = path, fmt, count
         self.temp = _temp_beside(path)
+        self.bext: bytes | None = None  # a bext chunk's payload, put in once the file is done
         self._handle: sf.SoundFile | None = None
         try:
             self._guard(lambda: self._open(shape, rate, metadata))
@@ -218,10 +225,18 @@ class _TempFile:
         self._guard(lambda: self._handle.write(samples))  # type: ignore[union-attr]
 
     def close(self) -> None:
-        """Finish the temporary (libsndfile writes what it still holds)."""
+        """Finish the temporary (libsndfile writes what it still holds), with its bext chunk."""
         handle, self._handle = self._handle, None
         if handle is not None:
             self._guard(handle.close)
+            if self.bext is not None:
+                self._guard(self._add_bext)
+
+    def _add_bext(self) -> None:
+        try:
+            insert_chunk(self.temp, b"bext", self.bext or b"")
+        except ValueError as exc:  # not a RIFF libsndfile wrote, or past RIFF's 4 GiB
+            raise OSError(str(exc)) from exc
 
     def discard(self) -> None:
         """Close quietly and remove the temporary if it is still there."""

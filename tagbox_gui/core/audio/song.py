@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tagbox_gui.core.audio.bext import read_bext
 from tagbox_gui.core.audio.files import open_sound
 from tagbox_gui.core.errors import AudioError, ConfigError
 from tagbox_gui.core.types import ANALYSIS_RATE, Example, Region
@@ -39,6 +40,7 @@ class Song:
     rate: int
     subtype: str  # libsndfile subtype, e.g. PCM_16, PCM_24, FLOAT, VORBIS, MPEG_LAYER_III
     format: str  # libsndfile container, e.g. WAV, FLAC, OGG, MP3, AIFF
+    bext: bytes | None = None  # a Broadcast WAV's bext chunk (its place on a DAW's timeline)
 
     @property
     def frames(self) -> int:
@@ -76,7 +78,8 @@ def load_song(path: Path | str) -> Song:
         ) from exc
     _check_samples(path, data)
     data.flags.writeable = False  # a Song is shared between threads: nobody edits it in place
-    return Song(path, path.stem, data, int(rate), str(subtype), str(container))
+    bext = read_bext(path) if str(container) in ("WAV", "RF64") else None
+    return Song(path, path.stem, data, int(rate), str(subtype), str(container), bext)
 
 
 def _check_file(path: Path) -> None:
