@@ -21,6 +21,15 @@ from tests.gui.fake_engine import fake_player
 from tests.gui.window_helpers import make_window, open_song
 
 
+def _real_window(qtbot, tmp_path: Path, model_dir: Path) -> MainWindow:
+    """A window on the real engine with the default settings (the learned separator)."""
+    settings = AppSettings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    window = MainWindow(ModelStore(model_dir), settings, player=fake_player())
+    qtbot.addWidget(window)
+    window.settings_view.reset()
+    return window
+
+
 def test_learned_is_the_default_backend_and_runs_in_one_pass(qtbot, model_dir, settings,
                                                              song_path) -> None:  # fmt: skip
     window = make_window(qtbot, model_dir, settings, backend="missing")  # no choice made
@@ -85,10 +94,7 @@ def test_the_region_as_the_example_needs_the_learned_backend(qtbot, model_dir, s
 def test_a_real_one_pass_run_gives_stems_that_add_up(qtbot, tmp_path: Path, model_dir: Path,
                                                      song_path: Path) -> None:  # fmt: skip
     """The real engine and the shipped separator (the tag panel lists the taggers' tags)."""
-    settings = AppSettings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
-    window = MainWindow(ModelStore(model_dir), settings, player=fake_player())
-    qtbot.addWidget(window)
-    window.settings_view.reset()
+    window = _real_window(qtbot, tmp_path, model_dir)
     open_song(qtbot, window, song_path)
     window.tag_panel.apply_preset("Drums")
     assert window.run_view.problem() == ""
@@ -124,10 +130,7 @@ def test_a_real_one_pass_run_gives_stems_that_add_up(qtbot, tmp_path: Path, mode
 def test_one_stem_keeps_its_first_look_and_bare_prototype_when_told(
     qtbot, tmp_path: Path, model_dir: Path, song_path: Path
 ) -> None:
-    settings = AppSettings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
-    window = MainWindow(ModelStore(model_dir), settings, player=fake_player())
-    qtbot.addWidget(window)
-    window.settings_view.reset()
+    window = _real_window(qtbot, tmp_path, model_dir)
     window.settings_panel.second_look.setChecked(False)
     window.settings_panel.fit_to_song.setChecked(False)
     open_song(qtbot, window, song_path)
@@ -164,10 +167,7 @@ def test_a_second_look_that_fails_leaves_the_first_and_says_so(
         raise MemoryError("out of memory")
 
     monkeypatch.setattr(LookBeside, "stem", out_of_memory)
-    settings = AppSettings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
-    window = MainWindow(ModelStore(model_dir), settings, player=fake_player())
-    qtbot.addWidget(window)
-    window.settings_view.reset()
+    window = _real_window(qtbot, tmp_path, model_dir)
     open_song(qtbot, window, song_path)
     window.tag_panel.apply_preset("Piano")
     with qtbot.waitSignal(window.controller.run_finished, timeout=60_000) as blocker:
