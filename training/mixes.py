@@ -3,10 +3,10 @@
 Every example is a fresh mixture of 2-6 sources, each a random crop of one stem of a random
 song, at most one stem per family, so that "the bass" of a mixture is one stem. Crops are
 taken where the stem is active (every 1-s window it covers above -40 dBFS, by the stem's
-``rms_db_per_second``, or at least half of them where no crop is wholly active); songs are
-remixed freely, without aligning their tempi. Each source gets an RMS level of -28 dBFS ± 10 dB
-(uniform), the mixture is their sum, and if its peak exceeds 1 the mixture, its target and the
-recorded gains are scaled down together.
+``rms_db_per_second``, a crop resampled longer checked at its longest, or at least half of them
+where no crop is wholly active); songs are remixed freely, without aligning their tempi. Each
+source gets an RMS level of -28 dBFS ± 10 dB (uniform), the mixture is their sum, and if its
+peak exceeds 1 the mixture, its target and the recorded gains are scaled down together.
 
 The query asks for:
 
@@ -153,7 +153,7 @@ class MixSampler:
 
     def _open(self, song: str) -> None:
         """Add one song's usable stems to the family pools."""
-        rows = open_song(self.corpus, song, self.n)
+        rows = open_song(self.corpus, song, self.changes.longest(self.n))
         for stem in rows:
             if len(stem.windows):
                 self.pools.setdefault(stem.ref.family, []).append(stem)

@@ -52,10 +52,12 @@ def active_level(levels: list[float]) -> float:
 
 
 def crop_windows(levels: list[float], n_samples: int, crop: int) -> np.ndarray:
-    """First 1-s windows of crops whose every covered window is active.
+    """First 1-s windows of crops of up to ``crop`` samples whose every covered window is active.
 
-    A crop starting in window ``w`` covers windows ``w .. w + ceil(crop / SAMPLE_RATE)``. If no
-    start is fully active, the starts with the most active windows (at least half) are kept.
+    ``crop`` is the longest crop the sampler takes: a crop resampled to be longer
+    (``TimbreDraws.longest``) must be checked at its own length, not the unresampled one. A crop
+    starting in window ``w`` covers windows ``w .. w + ceil(crop / SAMPLE_RATE)``. If no start is
+    fully active, the starts with the most active windows (at least half) are kept.
     """
     active = np.asarray(levels, dtype=np.float64) > ACTIVE_DB
     last_start = (n_samples - crop) // SAMPLE_RATE
@@ -70,8 +72,8 @@ def crop_windows(levels: list[float], n_samples: int, crop: int) -> np.ndarray:
 
 
 def open_song(corpus: Path, song: str, crop: int) -> list[Stem]:
-    """Every stem of ``song``, by row, with the starts of its active crops of ``crop`` samples
-    (none where it is never active long enough)."""
+    """Every stem of ``song``, by row, with the starts of its active crops of up to ``crop``
+    samples (none where it is never active long enough)."""
     folder = Path(corpus) / "songs" / song
     meta = json.loads((folder / "meta.json").read_text())
     stems = np.load(folder / "stems.npy", mmap_mode="r")

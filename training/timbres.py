@@ -61,6 +61,13 @@ class TimbreDraws:
             return 1.0
         return float(2.0 ** (rng.uniform(-SHIFT_SEMITONES, SHIFT_SEMITONES) / 12.0))
 
+    def longest(self, n: int) -> int:
+        """The most input samples a crop of ``n`` output samples takes (resampled at the
+        largest factor, or ``n`` when the timbre is left alone)."""
+        if self.p_timbre <= 0:
+            return n
+        return Timbre(2.0 ** (SHIFT_SEMITONES / 12.0)).span(n)
+
     def draw(self, rng: np.random.Generator, rate: float) -> Timbre:
         """A random change of timbre, texture and gap around the resampling factor ``rate``."""
         timbre = timbre_change(rng, self.p_timbre, rate)
