@@ -8,9 +8,10 @@ its stems by the prototypes that stem belongs to (its family's, and a program pr
 (``core.nets.fitting.first_look_features``). For every prototype with at least
 ``--min-stems`` stems, a ridge regression from those features to the offset of the stem's own
 standardised query from the prototype's is fitted, its strength chosen by 5-fold
-cross-validation; a fit is kept only where the cross-validated error is lower than the
-prototype's own (no offset). The fits go into the weights' file as ``query_fits``
-(``core.separation.backends.learned.load_fits``), and its sha256 is printed.
+cross-validation (its folds drawn from ``--seed``, as the mixes' gains are); a fit is kept only
+where the cross-validated error is lower than the prototype's own (no offset). The fits go into
+the weights' file as ``query_fits`` (``core.separation.backends.learned.load_fits``), and its
+sha256 is printed.
 """
 
 from __future__ import annotations
@@ -114,15 +115,16 @@ def cross_validate(x: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[float, 
     return best, errors[best] / float((y**2).sum())
 
 
-def fit_all(rows: dict, min_stems: int) -> dict[str, QueryFit]:
-    """A fit per prototype with enough stems whose cross-validated error beats no offset."""
+def fit_all(rows: dict, min_stems: int, seed: int = 0) -> dict[str, QueryFit]:
+    """A fit per prototype with enough stems whose cross-validated error beats no offset
+    (folds drawn from ``seed``)."""
     fits = {}
     for key in sorted(rows):
         x, y = rows[key]
         if len(x) < min_stems:
             print(f"{key}: {len(x)} stems, too few; the prototype is left as it is")
             continue
-        strength, relative = cross_validate(x, y)
+        strength, relative = cross_validate(x, y, seed)
         kept = relative < 1.0
         print(f"{key}: {len(x)} stems, strength {strength:g}, cross-validated error "
               f"{relative:.3f} of the prototype's{'' if kept else ': not kept'}")  # fmt: skip
@@ -136,7 +138,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--weights", type=Path, required=True, help="exported weights")
     parser.add_argument("--corpus", type=Path, action="append", required=True)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="draws the mixes' gains and the cross-validation's folds")  # fmt: skip
     parser.add_argument("--min-stems", type=int, default=150)
     parser.add_argument("--limit", type=int, default=None, help="songs per corpus (tests)")
     parser.add_argument("--threads", type=int, default=2)
@@ -155,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         for key, (x, y) in collect(net, prototypes, corpus, args.seed + index, args.limit).items():
             old = rows.get(key)
             rows[key] = (x, y) if old is None else (np.vstack([old[0], x]), np.vstack([old[1], y]))
-    fits = fit_all(rows, args.min_stems)
+    fits = fit_all(rows, args.min_stems, args.seed)
     assert all(f.mean.shape[0] == FEATURES for f in fits.values())
     extra["query_fits"] = {key: fit.to_dict() for key, fit in fits.items()}
     write_weights(net, args.out, extra)  # stopped half way: --out (or --weights) as it was

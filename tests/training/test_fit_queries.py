@@ -95,6 +95,30 @@ def test_a_fit_stopped_half_way_leaves_the_weights_it_read(
     assert [p.name for p in tmp_path.iterdir()] == ["weights.pt"]  # nothing half-written
 
 
+def test_the_folds_follow_the_seed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--seed`` draws the cross-validation's folds too, not only the mixes."""
+    x, y = _data(60, learnable=True)
+    errors = {cross_validate(x, y, seed)[1] for seed in range(4)}
+    assert len(errors) > 1  # other folds, other errors: the seed matters
+    torch.manual_seed(0)
+    weights = tmp_path / "weights.pt"
+    save_separator(QuerySeparator(SeparatorShape(query_dim=6, width=8, layers=1)), weights,
+                   {"prototypes": {"piano": torch.zeros(6)}})  # fmt: skip
+    monkeypatch.setattr(fit_queries, "collect", lambda *args: {"piano": (x, y)})
+    seeds = []
+
+    def recorded(x: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[float, float]:
+        seeds.append(seed)
+        return cross_validate(x, y, seed)
+
+    monkeypatch.setattr(fit_queries, "cross_validate", recorded)
+    for seed in ("0", "7"):
+        main(["--weights", str(weights), "--corpus", str(tmp_path), "--out",
+              str(tmp_path / f"fitted{seed}.pt"), "--min-stems", "5", "--threads", "1",
+              "--seed", seed])  # fmt: skip
+    assert seeds == [0, 7]
+
+
 def test_weights_or_a_corpus_it_cannot_use_are_one_clear_error(tmp_path: Path) -> None:
     out = tmp_path / "fitted.pt"
     args = ["--corpus", str(tmp_path / "corpus"), "--out", str(out), "--threads", "1"]
