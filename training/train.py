@@ -25,7 +25,9 @@ Seeded and resumable: every step's batch is drawn from (seed, step) alone (``tra
 torch is re-seeded at every step, and every ``--checkpoint-every`` steps ``last.pt`` is written
 (weights, optimiser, step, and the ids of the songs the run trains and validates on, which a
 resumed run takes again, whatever was queried since); a run resumed from it is the same as one
-that never stopped.
+that never stopped. Each file is written to a temporary name and renamed over the last: a write
+stopped half way removes its temporary, and a run removes any that a kill left
+(:data:`TEMPORARIES`), so a run's folder holds none to commit with it.
 ``--device cuda`` trains on a GPU, and ``--workers N`` forks N processes that draw the batches
 ahead (a GPU waits for one process's numpy otherwise); neither changes what is trained. The
 last step's ``last.pt`` keeps no optimiser state, which only resuming needs: a finished run's
@@ -41,6 +43,7 @@ import json
 import pickle
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -69,16 +72,31 @@ def _save_checkpoint(out: Path, net: QuerySeparator, optimiser: torch.optim.Opti
     if step < config.steps:  # a finished run is never resumed (its settings fix its steps)
         state["optimiser"] = optimiser.state_dict()
     _save_separator(out / "separator.pt", net, step, bank)  # first: last.pt says it is done
-    torch.save(state, tmp)
-    tmp.replace(out / "last.pt")
+    _replace(tmp, out / "last.pt", lambda: torch.save(state, tmp))
 
 
 def _save_separator(path: Path, net: QuerySeparator, step: int, bank: QueryBank) -> None:
     """The weights as the app loads them (``training.export`` adds the shipped prototypes)."""
     prototypes = {f: torch.from_numpy(p) for f, p in bank.prototypes.items()}
     tmp = path.with_suffix(".tmp")
-    save_separator(copy.deepcopy(net).cpu(), tmp, {"prototypes": prototypes, "step": step})
-    tmp.replace(path)
+    extra = {"prototypes": prototypes, "step": step}
+    _replace(tmp, path, lambda: save_separator(copy.deepcopy(net).cpu(), tmp, extra))
+
+
+TEMPORARIES = ("last.pt.tmp", "separator.tmp", "best.tmp", "log.jsonl.tmp")
+"""What a run writes before renaming it over ``last.pt``, ``separator.pt``, ``best.pt`` and
+``log.jsonl``: an interrupted write removes its own, and a run removes any a kill left."""
+
+
+def _replace(tmp: Path, path: Path, write: Callable[[], object]) -> None:
+    """``write()`` the file ``tmp``, then rename it over ``path``; stopped half way (Ctrl-C, an
+    error, a full disk), ``path`` is left as it was and ``tmp`` is removed."""
+    try:
+        write()
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def trim_log(path: Path, step: int) -> None:
@@ -103,8 +121,7 @@ def trim_log(path: Path, step: int) -> None:
             kept.pop()
         kept.append((record_step, line))
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(line + "\n" for _, line in kept))
-    tmp.replace(path)
+    _replace(tmp, path, lambda: tmp.write_text("".join(line + "\n" for _, line in kept)))
 
 
 def read_checkpoint(path: Path) -> dict:
@@ -179,6 +196,8 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
             raise SystemExit(f"{last} was made with other settings: {state['config']}")
     train_songs, valid_songs = run_songs(corpus, state, last)
     out.mkdir(parents=True, exist_ok=True)
+    for name in TEMPORARIES:  # left by a run killed while it wrote (SIGKILL, power cut)
+        (out / name).unlink(missing_ok=True)
     bank = QueryBank(corpus, train_songs)
     torch.manual_seed(config.seed)
     shape = SeparatorShape(

@@ -6,15 +6,19 @@ from __future__ import annotations
 import shutil
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
+from typing import NoReturn
 
 import pytest
 import torch
 
+from tagbox_gui.core.nets.separator import QuerySeparator, SeparatorShape
 from tests.training.runs import losses, train_until
+from training import train as module
 from training.config import TrainConfig
 from training.corpus import split_songs
 from training.queries import query_path
-from training.train import train
+from training.train import TEMPORARIES, train
 
 pytestmark = pytest.mark.slow
 
@@ -77,3 +81,49 @@ def test_a_run_whose_songs_are_gone_is_not_resumed(corpus: Path, tmp_path: Path)
     message = str(exited.value.code)
     assert "\n" not in message and gone in message and "new run" in message
     assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["step"] == 5
+
+
+@pytest.mark.parametrize("target", ["last.pt", "separator.pt", "best.pt", "log.jsonl"])
+def test_a_save_stopped_half_way_leaves_no_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str
+) -> None:
+    (tmp_path / target).write_text('{"step": 1, "loss": 0.5}\n')
+    before = (tmp_path / target).read_bytes()
+    stem = target.split(".")[0]
+
+    def cut_short(path: Path) -> NoReturn:
+        Path(path).write_bytes(b"PK\x03\x04 half a file")
+        raise KeyboardInterrupt  # Ctrl-C while the file is written
+
+    save, write_text = torch.save, Path.write_text
+
+    def save_or_stop(obj: object, f: Path, *args: object, **kwargs: object) -> None:
+        return cut_short(f) if Path(f).name.startswith(stem) else save(obj, f, *args, **kwargs)
+
+    def write_or_stop(path: Path, *args: object, **kwargs: object) -> int:
+        return cut_short(path) if path.name.startswith(stem) else write_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save_or_stop)
+    monkeypatch.setattr(Path, "write_text", write_or_stop)
+    torch.manual_seed(0)
+    net = QuerySeparator(SeparatorShape(query_dim=6, width=8, layers=1))
+    bank = SimpleNamespace(prototypes={})
+    with pytest.raises(KeyboardInterrupt):
+        if target == "last.pt":
+            optimiser = torch.optim.Adam(net.parameters())
+            module._save_checkpoint(tmp_path, net, optimiser, 5, TINY, bank, 0.0, {})
+        elif target == "log.jsonl":
+            module.trim_log(tmp_path / target, 0)
+        else:
+            module._save_separator(tmp_path / target, net, 5, bank)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert (tmp_path / target).read_bytes() == before
+
+
+def test_a_run_removes_the_temporaries_a_kill_left(corpus: Path, tmp_path: Path) -> None:
+    tmp_path.mkdir(exist_ok=True)
+    for name in TEMPORARIES:
+        (tmp_path / name).write_bytes(b"PK\x03\x04 half a file")
+    train(corpus, tmp_path, replace(TINY, steps=2, checkpoint_every=2, valid_every=2))
+    assert {p.name for p in tmp_path.iterdir()} == {"last.pt", "separator.pt", "best.pt",
+                                                     "log.jsonl"}  # fmt: skip
