@@ -10,6 +10,8 @@ imports inside functions included):
   errors (a room imports only rooms below it; nets, audio and store not each other), and every
   module of core belongs to one of them;
 - no two sibling modules or packages import each other in a circle, at any depth.
+
+And the map of ``docs/design.md`` names every module of the package.
 """
 
 from __future__ import annotations
@@ -36,3 +38,19 @@ def test_import_contracts_are_kept() -> None:
     report = done.stdout + done.stderr
     assert done.returncode == 0, report
     assert "0 broken" in report, report
+
+
+def test_the_design_map_names_every_module() -> None:
+    """docs/design.md's map names every module of the package (``__init__.py`` aside)."""
+    design = (REPO / "docs" / "design.md").read_text()
+    map_section = design.split("## Map", 1)[1].split("\n## ", 1)[0]
+    package = REPO / "tagbox_gui"
+    modules = [path.relative_to(package) for path in sorted(package.rglob("*.py"))]
+    missing = [
+        str(module)
+        for module in modules
+        if module.name != "__init__.py"
+        and f"`{module.name}`" not in map_section
+        and f"`{module}`" not in map_section
+    ]
+    assert not missing, f"docs/design.md's map leaves out {missing}"
