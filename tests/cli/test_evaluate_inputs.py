@@ -20,16 +20,7 @@ from tagbox_gui.core.evaluation import pairs as evaluation_pairs
 from tagbox_gui.core.evaluation import recipes
 from tagbox_gui.core.evaluation.sets import check_set, list_set
 from tagbox_gui.core.separation.loading import default_config
-from tagbox_gui.core.store.models import ModelStore
-from tests.core.test_evaluation import cut_set
-
-SONGS = ["band000", "band001"]
-STORE = ModelStore(Path(__file__).parent / "no-models")  # for recipes: no model file in it
-
-
-@pytest.fixture
-def tiny_set(eval_dir: Path, tmp_path: Path) -> Path:
-    return cut_set(eval_dir / "dev", tmp_path / "set", SONGS, 3.0)
+from tests.cli.evaluation_sets import SONGS, STORE
 
 
 def _rerender(path: Path, gain: float = 0.5) -> None:

@@ -1,0 +1,165 @@
+"""`tagbox evaluate` refuses what it cannot do in one clear line, before any work: an unknown
+set, a report in the estimates' place, sources that name nothing, bad examples' settings."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import pytest
+import soundfile
+
+from tagbox_gui.cli import main
+from tagbox_gui.core.errors import ConfigError
+from tagbox_gui.core.evaluation import pairs as evaluation_pairs
+from tagbox_gui.core.separation.loading import default_config
+from tests.cli.evaluation_sets import DRUMS, STORE
+
+pytestmark = pytest.mark.usefixtures("keep_threads")
+
+
+def test_set_check_reads_each_header_once(tiny_set: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--score-from is checked against the lengths read when the set is checked."""
+    from tagbox_gui.cli.evaluate import check_set
+
+    read, info = [], soundfile.info
+
+    def counted(path: str, *args: object, **kwargs: object) -> object:
+        read.append(path)
+        return info(path, *args, **kwargs)
+
+    monkeypatch.setattr(soundfile, "info", counted)
+    check_set(tiny_set, ("drums",), score_from=1.0)
+    files = [*tiny_set.glob("*/mix.flac"), *tiny_set.glob("*/stems/*.flac")]
+    assert sorted(read) == sorted(str(path) for path in files)  # each once, the mixes too
+    with pytest.raises(ConfigError, match="leaves nothing to score"):
+        check_set(tiny_set, score_from=3.0)
+
+
+def test_unknown_set_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", str(tmp_path / "nope"), "-o", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tagbox: error:") and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("report", "words"),
+    [
+        ("new/est", "is the estimates folder"),
+        ("new", "is a folder above the estimates folder"),
+        ("new/est/band000", "the song 'band000'"),
+        ("new/est/band000/drums.wav", "the song 'band000'"),  # the stem would be the report
+        ("new/est/band001/drums.estimate.npz", "the song 'band001'"),
+    ],
+)
+def test_the_json_report_never_takes_the_place_of_the_estimates(
+    tiny_set: Path,
+    tmp_path: Path,
+    model_dir: Path,
+    report: str,
+    words: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A --json file where the run writes its estimates and stems is refused before anything
+    is separated: the report could not be written over a folder the run made, or would
+    replace a stem or an estimate of this run."""
+    args = ["evaluate", str(tiny_set), "-o", str(tmp_path / "new" / "est"), "--sources",
+            "drums", "--threads", "1", "--model-dir", str(model_dir),
+            "--json", str(tmp_path / report)]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert words in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "new").exists()
+
+
+def test_sources_that_name_nothing_are_an_error_not_every_source(
+    tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--sources ""` (an empty variable in a script) or `--sources ,` names no source: an
+    error, not a run of every source of the set."""
+    for names in ("", ","):
+        args = ["evaluate", str(tiny_set), "-o", str(tmp_path / "est"), "--sources", names,
+                "--threads", "1", "--model-dir", str(model_dir)]  # fmt: skip
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert "--sources names no source" in err and len(err.strip().splitlines()) == 1
+        assert not (tmp_path / "est").exists()
+
+
+def test_by_example_names_sources_of_the_set(
+    tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A name in --by-example that no song has (a typo) is an error, not a run of every source
+    by its prototype."""
+    args = ["evaluate", str(tiny_set), "-o", str(tmp_path / "est"), "--sources", "drums",
+            "--by-example", "drum", "--model-dir", str(model_dir)]  # fmt: skip
+    assert main(args) == 2
+    assert "--by-example: no song of" in capsys.readouterr().err
+    assert not (tmp_path / "est").exists()
+
+
+def test_by_example_outside_sources_is_an_error(
+    tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A source of the set named in --by-example but not in --sources was never separated,
+    without a word."""
+    args = ["evaluate", str(tiny_set), "-o", str(tmp_path / "est"), "--sources", "drums",
+            "--by-example", "bass", "--example-seconds", "1",
+            "--model-dir", str(model_dir)]  # fmt: skip
+    assert main(args) == 2
+    assert "--by-example: bass is not evaluated; name it in --sources" in capsys.readouterr().err
+    assert not (tmp_path / "est").exists()
+
+
+@pytest.mark.parametrize(
+    ("backend", "asking"),
+    [("light", ["--example-seconds", "1"]), ("jukebox", ["--by-example", "drums"])],
+)
+def test_asking_by_example_is_refused_with_a_backend_that_cannot_be(
+    tiny_set: Path,
+    tmp_path: Path,
+    model_dir: Path,
+    backend: str,
+    asking: list[str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Only the learned backend can be asked by example: with another, --example-seconds and
+    --by-example are an error before anything is separated, not options silently ignored."""
+    args = ["evaluate", str(tiny_set), "-o", str(tmp_path / "est"), "--sources", "drums",
+            "--backend", backend, "--steps", "1", *asking,
+            "--model-dir", str(model_dir)]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"the {backend} backend cannot be asked by example" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "est").exists()
+    plan = dataclasses.replace(DRUMS, example_seconds=1.0)
+    with pytest.raises(ConfigError, match="cannot be asked by example"):
+        evaluation_pairs.plan_pairs(tiny_set, tmp_path, default_config(backend), STORE, plan)
+
+
+@pytest.mark.parametrize("seconds", ["0", "-1", "0.25", "nan", "inf", "4"])
+def test_bad_example_seconds_are_refused_before_any_work(
+    tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str],
+    seconds: str,
+) -> None:  # fmt: skip
+    """0, negative, shorter than an example clip may be, not a number, or longer than every
+    song (here 3 s): one clear error before the first separation (the drums, asked for by
+    their prototype, come before the strings, asked for by example)."""
+    est = tmp_path / "est"
+    args = ["evaluate", str(tiny_set), "-o", str(est), "--sources", "drums,strings",
+            "--by-example", "strings", "--example-seconds", seconds, "--threads", "1",
+            "--model-dir", str(model_dir)]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--example-seconds" in err and len(err.strip().splitlines()) == 1
+    assert not est.exists()
+
+
+def test_an_evaluation_plan_refuses_bad_seconds() -> None:
+    for seconds in (0.0, -1.0, 0.25, math.nan, math.inf):
+        with pytest.raises(ConfigError, match="example_seconds must be"):
+            evaluation_pairs.EvaluationPlan(example_seconds=seconds)
+    for seconds in (-1.0, math.nan, math.inf):
+        with pytest.raises(ConfigError, match="score_from must be"):
+            evaluation_pairs.EvaluationPlan(score_from=seconds)
