@@ -1,0 +1,215 @@
+"""Writing stems: their names, their provenance, audio files written atomically, and stems that
+add back up to the song in every format."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tagbox_gui import APP_NAME, __version__
+from tagbox_gui.core.audio import export as audio_export
+from tagbox_gui.core.audio.export import export_shared_stems, export_stems, format_provenance
+from tagbox_gui.core.audio.files import ExportFormat, container_for, write_audio
+from tagbox_gui.core.audio.naming import stem_names
+from tagbox_gui.core.audio.song import analysis_signal, load_song
+from tagbox_gui.core.errors import AudioError
+from tagbox_gui.core.types import ANALYSIS_RATE, Estimate
+from tests.core.audio_samples import RATE, in_song, one_sentence, sine, stereo
+
+# ---------------------------------------------------------------- names and metadata
+
+
+def test_stem_names_and_sanitising() -> None:
+    assert stem_names("Song", ["piano"]) == ("Song - piano", "Song - no piano")
+    assert stem_names("Song", ["drums", "bass"]) == (
+        "Song - drums + bass",
+        "Song - no drums + bass",
+    )
+    sep, res = stem_names('a/b\\c:d*e?f"g<h>i|j', ["x/y", "  "])
+    assert sep == "a_b_c_d_e_f_g_h_i_j - x_y" and res == "a_b_c_d_e_f_g_h_i_j - no x_y"
+    assert stem_names("con", [])[0] == "con - separated"
+    assert stem_names("...", ["nul"]) == ("song - nul", "song - no nul")
+    long_sep, long_res = stem_names("S" * 100, ["guitar"] * 60)
+    assert len(long_res.encode()) + len(".flac") <= 205 and long_sep.endswith("…")
+
+
+def test_provenance_text() -> None:
+    text = format_provenance({"tags": "piano", "backend": "jukebox", "steps": "100"}, "separated")
+    lines = text.splitlines()
+    assert lines[:4] == [
+        f"{APP_NAME} {__version__}",
+        "stem: separated",
+        "tags: piano",
+        "backend: jukebox",
+    ]
+    assert any("Noncommercial" in line for line in lines)
+    assert "Noncommercial" not in format_provenance({"backend": "light"}, "separated")
+
+
+@pytest.mark.parametrize("fmt", list(ExportFormat))
+def test_write_audio_metadata_reads_back(fmt: ExportFormat, tmp_path: Path) -> None:
+    path = tmp_path / f"x{fmt.extension}"
+    meta = {"title": "Song - piano ♪", "comment": "line one\nline two", "software": "TagBox"}
+    write_audio(path, stereo(), RATE, fmt, meta)
+    with sf.SoundFile(path) as handle:
+        assert (handle.format, handle.subtype) == (fmt.container, fmt.subtype)
+        assert handle.title == meta["title"] and handle.comment == meta["comment"]
+        assert handle.software.startswith("TagBox")
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_huge_wav_becomes_rf64() -> None:
+    two_hours_96k = 2 * 3600 * 96_000
+    assert container_for(ExportFormat.WAV32, two_hours_96k, 2) == "RF64"  # 5.1 GiB
+    assert container_for(ExportFormat.WAV16, two_hours_96k, 2) == "WAV"  # 1.3 GiB
+    assert container_for(ExportFormat.FLAC24, 4 * two_hours_96k, 8) == "FLAC"
+    assert container_for(ExportFormat.WAV32, 10 * 60 * 48_000, 2) == "WAV"
+
+
+def test_write_audio_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "keep.wav"
+    write_audio(path, stereo(), RATE)
+    before = path.read_bytes()
+
+    def broken(self: sf.SoundFile, data: np.ndarray) -> None:
+        raise sf.LibsndfileError(0, "disk full")
+
+    monkeypatch.setattr(sf.SoundFile, "write", broken)
+    with pytest.raises(AudioError) as error:
+        write_audio(path, 0.5 * stereo(), RATE)
+    one_sentence(error)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.wav"]  # temporary removed
+    with pytest.raises(AudioError):
+        write_audio(tmp_path / "no such folder" / "x.wav", stereo(), RATE)
+
+
+def test_flac_of_more_than_eight_channels_is_refused_before_writing(tmp_path: Path) -> None:
+    nine = np.zeros((RATE // 10, 9))
+    with pytest.raises(AudioError, match="FLAC holds at most 8 channels") as error:
+        write_audio(tmp_path / "nine.flac", nine, RATE, ExportFormat.FLAC24)
+    one_sentence(error)
+    assert list(tmp_path.iterdir()) == []
+    write_audio(tmp_path / "nine.wav", nine, RATE, ExportFormat.WAV24)  # WAV holds them
+    assert sf.info(str(tmp_path / "nine.wav")).channels == 9
+
+
+# ---------------------------------------------------------------- exported stems
+
+
+def ones_estimate(start: int, length: int, value: float = 0.7) -> Estimate:
+    masks = {
+        n: np.full((n // 2 + 1, 1 + length // (n // 2)), value, np.float32) for n in (1024, 512)
+    }
+    return Estimate(start, length, masks)
+
+
+def read_pair(paths: tuple[Path, Path]) -> tuple[np.ndarray, np.ndarray, int]:
+    (sep, rate), (res, _) = (sf.read(p, always_2d=True) for p in paths)
+    return sep, res, rate
+
+
+@pytest.mark.parametrize("fmt", list(ExportFormat))
+def test_exported_stems_sum_to_the_song(fmt: ExportFormat, tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    song = in_song(0.1 * rng.standard_normal((RATE, 2)), RATE, name="Tune")
+    paths = export_stems(
+        song, ones_estimate(4_410, 22_050), tmp_path, ["piano"], fmt, {"tags": "piano"}
+    )
+    assert [p.name for p in paths] == [
+        f"Tune - piano{fmt.extension}",
+        f"Tune - no piano{fmt.extension}",
+    ]
+    sep, res, rate = read_pair(paths)
+    assert rate == RATE and sep.shape == res.shape == song.data.shape
+    lsb = 2.0 ** (1 - fmt.bits) if fmt.bits else 0.0
+    assert np.abs(sep + res - song.data).max() <= (2 * lsb if fmt.bits else 1e-6)
+    assert np.all(sep[:4_000] == 0)  # before the region: silence, and the song in the residual
+    assert np.abs(res[:4_000] - song.data[:4_000]).max() <= (lsb / 2 if fmt.bits else 0.0)
+    with sf.SoundFile(paths[1]) as handle:
+        assert handle.title == "Tune - no piano"
+        assert "stem: residual" in handle.comment and "tags: piano" in handle.comment
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+@pytest.mark.parametrize(
+    ("subtype", "fmt"),
+    [
+        ("PCM_16", ExportFormat.WAV16),
+        ("PCM_16", ExportFormat.FLAC16),
+        ("PCM_24", ExportFormat.WAV24),
+        ("PCM_24", ExportFormat.FLAC24),
+        ("PCM_16", ExportFormat.WAV24),
+    ],
+)
+def test_pcm_song_is_rebuilt_exactly(subtype: str, fmt: ExportFormat, tmp_path: Path) -> None:
+    path = tmp_path / "pcm.wav"
+    rng = np.random.default_rng(4)
+    sf.write(path, 0.2 * rng.standard_normal((RATE // 2, 2)), RATE, subtype=subtype)
+    song = load_song(path)
+    estimate = ones_estimate(0, len(analysis_signal(song)), value=0.37)
+    sep, res, _ = read_pair(export_stems(song, estimate, tmp_path / "out", ["bass"], fmt))
+    assert np.abs(sep).max() > 0.01
+    assert np.array_equal(sep + res, song.data.astype(np.float64))
+
+
+VORBIS_FIVE_ONE = ("FL", "FC", "FR", "BL", "BR", "LFE")
+
+
+WAVE_FIVE_ONE = ("FL", "FR", "FC", "LFE", "BL", "BR")
+
+
+@pytest.mark.parametrize("fmt", [ExportFormat.WAV32, ExportFormat.FLAC24])
+def test_the_stems_of_a_surround_ogg_keep_its_speakers(fmt: ExportFormat, tmp_path: Path) -> None:
+    # libsndfile decodes an OGG in Vorbis order; a WAV or FLAC of 6 channels is in WAVE order.
+    speakers = np.stack([sine(110 * (i + 1), RATE, 0.5, 0.1) for i in range(6)], axis=1)
+    song = replace(in_song(speakers, RATE), format="OGG", subtype="VORBIS")
+    whole = len(analysis_signal(song))
+    sep, res, _ = read_pair(export_stems(song, ones_estimate(0, whole, 0.37), tmp_path, ["x"], fmt))
+    stems, rest = export_shared_stems(song, {"a": ones_estimate(0, whole, 0.3),
+                                             "b": ones_estimate(0, whole, 0.4)},
+                                      tmp_path / "shared", fmt)  # fmt: skip
+    shared = [sf.read(path, always_2d=True)[0] for path in [*stems, rest]]
+    for index, speaker in enumerate(WAVE_FIVE_ONE):  # each file's channel holds that speaker
+        heard = song.data[:, VORBIS_FIVE_ONE.index(speaker)]
+        np.testing.assert_allclose(sep[:, index] + res[:, index], heard, atol=1e-6)
+        np.testing.assert_allclose(sum(s[:, index] for s in shared), heard, atol=1e-6)
+        np.testing.assert_allclose(sep[:, index], 0.37 * heard, atol=1e-3)
+
+
+def test_free_mode_export_gives_what_the_residual_cannot_hold_to_the_stem(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    song = in_song(np.full((RATE // 2, 1), 0.8), RATE)
+    audio = np.full(ANALYSIS_RATE // 4, -0.8, np.float32)  # residual = 1.6 cannot fit in PCM
+    estimate = Estimate(0, len(audio), audio=audio)
+    with caplog.at_level(logging.WARNING, logger=audio_export.__name__):
+        sep, res, _ = read_pair(export_stems(song, estimate, tmp_path, ["x"], ExportFormat.WAV16))
+    assert "is in the stems" in caplog.text and "clipped" not in caplog.text
+    lsb = 2.0**-15
+    assert np.abs(sep + res - song.data).max() <= lsb and res.max() == 1 - lsb
+    np.testing.assert_allclose(sep[: RATE // 5], 0.8 - (1 - lsb), atol=lsb)  # gave back 0.6
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger=audio_export.__name__):
+        paths = export_stems(song, estimate, tmp_path / "f", ["x"], ExportFormat.WAV32)
+    assert caplog.text == ""
+    sep, res, _ = read_pair(paths)
+    assert np.abs(sep + res - song.data).max() <= 1e-6 and res.max() > 1.5
+
+
+@pytest.mark.parametrize("fmt", [ExportFormat.FLAC24, ExportFormat.WAV16])
+def test_pcm_export_of_a_float_song_past_full_scale_says_the_stem_is_clipped(
+    fmt: ExportFormat, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rng = np.random.default_rng(5)
+    song = in_song(1.5 * np.sign(rng.standard_normal((RATE // 2, 2))), RATE)  # peaks of 1.5
+    estimate = ones_estimate(0, len(analysis_signal(song)), value=1.0)  # the stem is the song
+    with caplog.at_level(logging.WARNING, logger=audio_export.__name__):
+        sep, res, _ = read_pair(export_stems(song, estimate, tmp_path, ["x"], fmt))
+    assert np.abs(sep).max() <= 1.0 and np.abs(res).max() > 0.4  # its excess is in the rest
+    assert "clipped" in caplog.text and "song - x" in caplog.text
