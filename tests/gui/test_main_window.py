@@ -1,36 +1,30 @@
-"""The main window end to end: real widgets, real signals, a fake engine (and the real one)."""
+"""The main window end to end with a fake engine: a song, a run, the live views and audition."""
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QMessageBox
 
-from tagbox_gui import APP_NAME, __version__
-from tagbox_gui.core.audio.files import ExportFormat
 from tagbox_gui.core.audio.song import analysis_span
 from tagbox_gui.core.store.models import ModelStore
-from tagbox_gui.core.types import ANALYSIS_RATE, Region, RunConfig
+from tagbox_gui.core.types import ANALYSIS_RATE
 from tagbox_gui.gui.app import build_window, parse_args
 from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.widgets.live_panel import FRAME_MS
 from tests.gui.fake_engine import fake_player, fake_run, write_song
 from tests.gui.window_helpers import (
-    export_and_wait,
     make_window,
     message_boxes,
     open_song,
     piano_run_window,
     run_to_end,
 )
-from tests.httpserver import http_server  # noqa: F401  (fixture)
 
 
 # ----- 1. song -------------------------------------------------------------------------
@@ -264,68 +258,6 @@ def test_step_slider_goes_back_to_a_kept_step(qtbot, window: MainWindow, song_pa
     )
 
 
-# ----- 6. stems ------------------------------------------------------------------------
-def test_drag_carries_a_real_file_of_the_songs_length(qtbot, window, song_path) -> None:
-    open_song(qtbot, window, song_path)
-    window.tag_panel.apply_preset("Piano")
-    run_to_end(qtbot, window)
-    items = [window.stems.item(0), window.stems.item(1)]
-    mime = window.stems.mimeData(items)
-    urls = mime.urls()
-    assert [u.scheme() for u in urls] == ["file", "file"]
-    paths = [Path(u.toLocalFile()) for u in urls]
-    assert [p.stem for p in paths] == ["My Song - piano", "My Song - no piano"]
-    song = window.song
-    separated, residual = (sf.read(p, always_2d=True) for p in paths)
-    for data, rate in (separated, residual):
-        assert rate == song.rate and data.shape == (song.frames, song.channels)
-    np.testing.assert_allclose(separated[0] + residual[0], song.data, atol=1e-6)
-
-
-def test_export_writes_both_stems(qtbot, window, song_path, tmp_path, monkeypatch) -> None:
-    open_song(qtbot, window, song_path)
-    window.tag_panel.apply_preset("Piano")
-    run_to_end(qtbot, window)
-    out = tmp_path / "exported"
-    from tagbox_gui.gui.widgets.export_dialog import ExportDialog
-
-    def accept(dialog: ExportDialog) -> int:
-        dialog.folder.setText(str(out))
-        dialog.format.setCurrentIndex(dialog.format.findData("flac24"))
-        return ExportDialog.DialogCode.Accepted
-
-    monkeypatch.setattr(ExportDialog, "exec", accept)
-    with qtbot.waitSignal(window.exports.finished, timeout=10_000):  # written in a worker
-        qtbot.keyClick(window, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
-    files = sorted(p.name for p in out.iterdir())
-    assert files == ["My Song - no piano.flac", "My Song - piano.flac"]
-    info = sf.info(out / "My Song - piano.flac")
-    assert (info.samplerate, info.channels, info.frames) == (48_000, 2, window.song.frames)
-    assert info.subtype == "PCM_24"
-    assert window.settings.text("export/format") == "flac24"
-
-
-def test_jukebox_licence_is_shown_before_the_first_export(
-    qtbot, window, song_path, tmp_path, monkeypatch
-) -> None:
-    open_song(qtbot, window, song_path)
-    window.tag_panel.apply_preset("Piano")
-    run_to_end(qtbot, window)
-    session = window.run_view.session
-    session.config = RunConfig(**{**session.config.__dict__, "backend": "jukebox"})
-    window.run_view.show_step(window.run_view.shown.step)  # the stems now are Jukebox's
-    asked: list[str] = []
-
-    def question(parent, title, text, *args):
-        asked.append(text)
-        return QMessageBox.StandardButton.Yes
-
-    monkeypatch.setattr(QMessageBox, "question", question)
-    assert export_and_wait(qtbot, window, tmp_path / "a", ExportFormat.WAV16) is not None
-    assert export_and_wait(qtbot, window, tmp_path / "b", ExportFormat.WAV16) is not None
-    assert len(asked) == 1 and "Noncommercial" in asked[0]
-
-
 # ----- 8. no audio device --------------------------------------------------------------
 def test_without_portaudio_playback_is_off_and_the_rest_works(
     qtbot, model_dir, settings, song_path, monkeypatch
@@ -348,180 +280,6 @@ def test_without_portaudio_playback_is_off_and_the_rest_works(
     result = run_to_end(qtbot, window)
     assert result.steps_done == 12 and window.stems.count() == 2
     window.controller.shutdown(5000)
-
-
-# ----- 4 + 6 with the real engine ------------------------------------------------------
-@pytest.mark.slow
-def test_real_engine_short_region(qtbot, model_dir, settings, tmp_path) -> None:
-    path = write_song(tmp_path / "Real.wav", seconds=8.0, rate=44_100, channels=2)
-    window = MainWindow(ModelStore(model_dir), settings, player=fake_player())
-    qtbot.addWidget(window)
-    window.show()
-    open_song(qtbot, window, path)
-    panel = window.settings_panel
-    assert panel.settings().backend == "learned"  # the default, on the whole song
-    assert window.song_panel.whole_song.isChecked() and window.song_panel.region() is None
-    panel.backend.setCurrentIndex(panel.backend.findData("light"))
-    assert panel.settings().backend == "light"
-    assert not window.song_panel.whole_song.isChecked()  # a slow backend: the region
-    window.song_panel.set_region(Region(1.0, 4.0))
-    panel.steps.setValue(2)
-    panel.preview_every.setValue(1)
-    window.tag_panel.apply_preset("Piano")
-    with qtbot.waitSignal(window.controller.run_finished, timeout=240_000) as blocker:
-        window.run_view.start()
-    qtbot.wait(100)
-    result = blocker.args[0]
-    assert result.steps_done == 2 and result.estimate is not None
-    assert window.live.loss.count == 2 and "total" in window.live.loss.keys
-    assert set(window.live.meters.values()) == {"piano"}
-    assert window.run_view.session.snapshots.steps() == (1, 2)
-    paths = window.stems.stem_files()
-    data, rate = sf.read(paths[1], always_2d=True)
-    assert rate == 44_100 and data.shape == window.song.data.shape
-    window.controller.shutdown(5000)
-
-
-# ----- 7. models -----------------------------------------------------------------------
-def test_first_launch_without_weights_offers_the_download(
-    qtbot,
-    tmp_path,
-    model_dir,
-    settings,
-    http_server,  # noqa: F811
-) -> None:
-    from tests.conftest import require
-
-    require(model_dir / "taggers/mtat/fcn/best_model.pth")
-    server = http_server(model_dir)  # the shared folder is laid out like the store
-    store = ModelStore(tmp_path / "empty-store", base_urls=[server.url])
-    window = MainWindow(store, settings, player=fake_player())
-    qtbot.addWidget(window)
-    window.show()
-    assert window.settings_panel.settings().taggers == ()
-    assert window.settings_panel.problem() == ""  # the learned separator needs no tagger
-    panel = window.settings_panel
-    panel.backend.setCurrentIndex(panel.backend.findData("light"))
-    assert "tagger" in window.settings_panel.problem()
-    # the learned separator named an instrument without a tagger: a line, not a dialog
-    panel.backend.setCurrentIndex(panel.backend.findData("learned"))
-    assert window.models.first_launch_check(panel.needs_tagger()) is None
-    assert "naming an instrument works" in window.statusBar().currentMessage()
-    panel.backend.setCurrentIndex(panel.backend.findData("light"))
-    box = window.models.first_launch_check(panel.needs_tagger())
-    assert box is not None and box.isVisible()
-    assert "fcn/mtat and fcn/jamendo" in box.text() and "needs no download" in box.text()
-    open_models = next(b for b in box.buttons() if b.text() == "Open Models…")
-    open_models.click()
-    dialog = window.models.dialog
-    assert dialog is not None and dialog.selected_model() == "fcn/mtat"
-    qtbot.waitUntil(lambda: "verifying" not in dialog._statuses.values(), timeout=10_000)
-    with qtbot.waitSignal(dialog.models_changed, timeout=20_000):
-        dialog.download_button.click()
-    qtbot.waitUntil(lambda: not dialog.busy, timeout=10_000)
-    assert window.settings_panel.settings().taggers == ("fcn/mtat",)
-    assert [str(t) for t in window.tag_panel.board.taggers] == ["fcn/mtat"]
-    assert window.settings_panel.problem() == ""
-    assert window.models.first_launch_check() is None  # nothing to fetch any more
-    dialog.close()
-
-
-def test_an_example_without_its_taggers_says_which_to_download(
-    qtbot, tmp_path, model_dir, settings, song_path
-) -> None:
-    import shutil
-
-    from tests.conftest import require
-    from tests.gui.window_helpers import add_example
-
-    store = ModelStore(tmp_path / "store")  # fcn/mtat only: an example also needs fcn/jamendo
-    store.location("fcn/mtat").parent.mkdir(parents=True)
-    shutil.copyfile(require(model_dir / "taggers/mtat/fcn/best_model.pth"),
-                    store.location("fcn/mtat"))  # fmt: skip
-    window = MainWindow(store, settings, player=fake_player())
-    qtbot.addWidget(window)
-    open_song(qtbot, window, song_path)
-    window.picker.set_picked("bass", True)
-    assert window.run_view.problem() == ""  # an instrument by name needs no tagger
-    add_example(window, "organ")
-    problem = window.run_view.problem()
-    assert "fcn/mtat and fcn/jamendo" in problem and "download fcn/jamendo" in problem
-    assert not window.run_panel.run.isEnabled()
-    window.controller.shutdown(5000)
-
-
-def test_first_launch_with_taggers_says_nothing(window: MainWindow) -> None:
-    assert window.models.first_launch_check() is None
-
-
-def test_about_says_what_separates_and_under_which_licences(window, monkeypatch) -> None:
-    shown: list[tuple[str, str]] = []
-    monkeypatch.setattr(QMessageBox, "about", lambda _parent, *text: shown.append(text))
-    about = next(a for a in window.menuBar().actions() if a.text() == "&Help").menu().actions()[-1]
-    about.trigger()
-    [(title, text)] = shown
-    assert title == f"About {APP_NAME}" and f"{APP_NAME} {__version__}" in text
-    # the default backend is the learned separator, not TagBox alone; each licence is named
-    assert "this project's own" in text and "Chen et al." in text and "TagBox" in text
-    assert "MIT" in text and "non-commercial" in text
-
-
-# ----- 8. errors and the log -----------------------------------------------------------
-def test_unexpected_exception_is_logged_and_shown(qtbot, window, tmp_path) -> None:
-    import logging
-    import sys
-
-    from tagbox_gui.gui.errors import ExceptionHook, setup_logging
-
-    log_file = setup_logging(tmp_path / "logs")
-    hook = ExceptionHook()
-    hook.install()
-    try:
-        try:
-            raise ZeroDivisionError("a bug")
-        except ZeroDivisionError:
-            sys.excepthook(*sys.exc_info())
-        qtbot.waitUntil(lambda: bool(message_boxes()), timeout=2000)
-    finally:
-        hook.uninstall()
-    text = message_boxes()[-1].text()
-    assert "ZeroDivisionError: a bug" in text and "tagbox-gui.log" in text
-    for handler in logging.getLogger().handlers:
-        handler.flush()
-    logged = log_file.read_text()
-    assert "unexpected error" in logged and "ZeroDivisionError: a bug" in logged
-    assert "Traceback" in logged
-    for box in message_boxes():
-        box.close()
-    logging.getLogger().removeHandler(
-        next(
-            h
-            for h in logging.getLogger().handlers
-            if getattr(h, "baseFilename", "") == str(log_file)
-        )
-    )
-
-
-def test_user_messages_are_one_sentence() -> None:
-    from tagbox_gui.core.errors import AudioError
-    from tagbox_gui.gui.errors import Doing, user_message
-
-    assert user_message(AudioError("'x.wav' holds no audio; choose another file")) == (
-        "'x.wav' holds no audio; choose another file."
-    )
-    oom = user_message(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"), Doing.RUN)
-    assert "shorter region" in oom and "CPU" in oom
-    assert "permission" in user_message(PermissionError(13, "Permission denied", "/x")).lower()
-
-
-def test_closing_during_a_run_waits_for_the_worker(qtbot, model_dir, settings, song_path) -> None:
-    window = piano_run_window(qtbot, model_dir, settings, song_path, 100_000, delay=0.01)
-    window.run_view.start()
-    qtbot.waitUntil(lambda: window.live.loss.count >= 2, timeout=3000)
-    threads = list(window.controller._threads)
-    window.confirm_quit = lambda: True
-    assert window.close()
-    assert all(t.isFinished() for t in threads)
 
 
 def test_run_clock_excludes_pauses_and_estimates_the_rest(monkeypatch) -> None:
@@ -568,12 +326,3 @@ def test_ctrl_o_opens_the_chosen_file(qtbot, window: MainWindow, song_path, monk
     with qtbot.waitSignal(window.song_loaded, timeout=5000):
         qtbot.keyClick(window, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier)
     assert window.song is not None and window.song.name == "My Song"
-
-
-def test_python_m_tagbox_gui_starts(tmp_path) -> None:
-    import subprocess
-    import sys
-
-    out = subprocess.run([sys.executable, "-m", "tagbox_gui", "--version"], capture_output=True,
-                         text=True, timeout=60, check=True)  # fmt: skip
-    assert out.stdout.strip().startswith("tagbox-gui ")

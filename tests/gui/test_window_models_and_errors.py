@@ -1,0 +1,164 @@
+"""The main window's models, errors and life cycle: the first launch without weights, Help ▸
+About, unexpected errors in the log and a dialog, closing during a run, `python -m tagbox_gui`."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QMessageBox
+
+from tagbox_gui import APP_NAME, __version__
+from tagbox_gui.core.store.models import ModelStore
+from tagbox_gui.gui.main_window import MainWindow
+from tests.gui.fake_engine import fake_player
+from tests.gui.window_helpers import message_boxes, open_song, piano_run_window
+from tests.httpserver import http_server  # noqa: F401  (fixture)
+
+
+# ----- 7. models -----------------------------------------------------------------------
+def test_first_launch_without_weights_offers_the_download(
+    qtbot,
+    tmp_path,
+    model_dir,
+    settings,
+    http_server,  # noqa: F811
+) -> None:
+    from tests.conftest import require
+
+    require(model_dir / "taggers/mtat/fcn/best_model.pth")
+    server = http_server(model_dir)  # the shared folder is laid out like the store
+    store = ModelStore(tmp_path / "empty-store", base_urls=[server.url])
+    window = MainWindow(store, settings, player=fake_player())
+    qtbot.addWidget(window)
+    window.show()
+    assert window.settings_panel.settings().taggers == ()
+    assert window.settings_panel.problem() == ""  # the learned separator needs no tagger
+    panel = window.settings_panel
+    panel.backend.setCurrentIndex(panel.backend.findData("light"))
+    assert "tagger" in window.settings_panel.problem()
+    # the learned separator named an instrument without a tagger: a line, not a dialog
+    panel.backend.setCurrentIndex(panel.backend.findData("learned"))
+    assert window.models.first_launch_check(panel.needs_tagger()) is None
+    assert "naming an instrument works" in window.statusBar().currentMessage()
+    panel.backend.setCurrentIndex(panel.backend.findData("light"))
+    box = window.models.first_launch_check(panel.needs_tagger())
+    assert box is not None and box.isVisible()
+    assert "fcn/mtat and fcn/jamendo" in box.text() and "needs no download" in box.text()
+    open_models = next(b for b in box.buttons() if b.text() == "Open Models…")
+    open_models.click()
+    dialog = window.models.dialog
+    assert dialog is not None and dialog.selected_model() == "fcn/mtat"
+    qtbot.waitUntil(lambda: "verifying" not in dialog._statuses.values(), timeout=10_000)
+    with qtbot.waitSignal(dialog.models_changed, timeout=20_000):
+        dialog.download_button.click()
+    qtbot.waitUntil(lambda: not dialog.busy, timeout=10_000)
+    assert window.settings_panel.settings().taggers == ("fcn/mtat",)
+    assert [str(t) for t in window.tag_panel.board.taggers] == ["fcn/mtat"]
+    assert window.settings_panel.problem() == ""
+    assert window.models.first_launch_check() is None  # nothing to fetch any more
+    dialog.close()
+
+
+def test_an_example_without_its_taggers_says_which_to_download(
+    qtbot, tmp_path, model_dir, settings, song_path
+) -> None:
+    import shutil
+
+    from tests.conftest import require
+    from tests.gui.window_helpers import add_example
+
+    store = ModelStore(tmp_path / "store")  # fcn/mtat only: an example also needs fcn/jamendo
+    store.location("fcn/mtat").parent.mkdir(parents=True)
+    shutil.copyfile(require(model_dir / "taggers/mtat/fcn/best_model.pth"),
+                    store.location("fcn/mtat"))  # fmt: skip
+    window = MainWindow(store, settings, player=fake_player())
+    qtbot.addWidget(window)
+    open_song(qtbot, window, song_path)
+    window.picker.set_picked("bass", True)
+    assert window.run_view.problem() == ""  # an instrument by name needs no tagger
+    add_example(window, "organ")
+    problem = window.run_view.problem()
+    assert "fcn/mtat and fcn/jamendo" in problem and "download fcn/jamendo" in problem
+    assert not window.run_panel.run.isEnabled()
+    window.controller.shutdown(5000)
+
+
+def test_first_launch_with_taggers_says_nothing(window: MainWindow) -> None:
+    assert window.models.first_launch_check() is None
+
+
+def test_about_says_what_separates_and_under_which_licences(window, monkeypatch) -> None:
+    shown: list[tuple[str, str]] = []
+    monkeypatch.setattr(QMessageBox, "about", lambda _parent, *text: shown.append(text))
+    about = next(a for a in window.menuBar().actions() if a.text() == "&Help").menu().actions()[-1]
+    about.trigger()
+    [(title, text)] = shown
+    assert title == f"About {APP_NAME}" and f"{APP_NAME} {__version__}" in text
+    # the default backend is the learned separator, not TagBox alone; each licence is named
+    assert "this project's own" in text and "Chen et al." in text and "TagBox" in text
+    assert "MIT" in text and "non-commercial" in text
+
+
+# ----- 8. errors and the log -----------------------------------------------------------
+def test_unexpected_exception_is_logged_and_shown(qtbot, window, tmp_path) -> None:
+    import logging
+    import sys
+
+    from tagbox_gui.gui.errors import ExceptionHook, setup_logging
+
+    log_file = setup_logging(tmp_path / "logs")
+    hook = ExceptionHook()
+    hook.install()
+    try:
+        try:
+            raise ZeroDivisionError("a bug")
+        except ZeroDivisionError:
+            sys.excepthook(*sys.exc_info())
+        qtbot.waitUntil(lambda: bool(message_boxes()), timeout=2000)
+    finally:
+        hook.uninstall()
+    text = message_boxes()[-1].text()
+    assert "ZeroDivisionError: a bug" in text and "tagbox-gui.log" in text
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    logged = log_file.read_text()
+    assert "unexpected error" in logged and "ZeroDivisionError: a bug" in logged
+    assert "Traceback" in logged
+    for box in message_boxes():
+        box.close()
+    logging.getLogger().removeHandler(
+        next(
+            h
+            for h in logging.getLogger().handlers
+            if getattr(h, "baseFilename", "") == str(log_file)
+        )
+    )
+
+
+def test_user_messages_are_one_sentence() -> None:
+    from tagbox_gui.core.errors import AudioError
+    from tagbox_gui.gui.errors import Doing, user_message
+
+    assert user_message(AudioError("'x.wav' holds no audio; choose another file")) == (
+        "'x.wav' holds no audio; choose another file."
+    )
+    oom = user_message(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"), Doing.RUN)
+    assert "shorter region" in oom and "CPU" in oom
+    assert "permission" in user_message(PermissionError(13, "Permission denied", "/x")).lower()
+
+
+def test_closing_during_a_run_waits_for_the_worker(qtbot, model_dir, settings, song_path) -> None:
+    window = piano_run_window(qtbot, model_dir, settings, song_path, 100_000, delay=0.01)
+    window.run_view.start()
+    qtbot.waitUntil(lambda: window.live.loss.count >= 2, timeout=3000)
+    threads = list(window.controller._threads)
+    window.confirm_quit = lambda: True
+    assert window.close()
+    assert all(t.isFinished() for t in threads)
+
+
+def test_python_m_tagbox_gui_starts(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "tagbox_gui", "--version"], capture_output=True,
+                         text=True, timeout=60, check=True)  # fmt: skip
+    assert out.stdout.strip().startswith("tagbox-gui ")

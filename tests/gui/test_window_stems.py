@@ -1,0 +1,113 @@
+"""The main window's stems: dragged out as real files, exported, the Jukebox licence before the
+first export, and a short run of the real engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+
+from tagbox_gui.core.audio.files import ExportFormat
+from tagbox_gui.core.store.models import ModelStore
+from tagbox_gui.core.types import Region, RunConfig
+from tagbox_gui.gui.main_window import MainWindow
+from tests.gui.fake_engine import fake_player, write_song
+from tests.gui.window_helpers import export_and_wait, open_song, run_to_end
+
+
+# ----- 6. stems ------------------------------------------------------------------------
+def test_drag_carries_a_real_file_of_the_songs_length(qtbot, window, song_path) -> None:
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window)
+    items = [window.stems.item(0), window.stems.item(1)]
+    mime = window.stems.mimeData(items)
+    urls = mime.urls()
+    assert [u.scheme() for u in urls] == ["file", "file"]
+    paths = [Path(u.toLocalFile()) for u in urls]
+    assert [p.stem for p in paths] == ["My Song - piano", "My Song - no piano"]
+    song = window.song
+    separated, residual = (sf.read(p, always_2d=True) for p in paths)
+    for data, rate in (separated, residual):
+        assert rate == song.rate and data.shape == (song.frames, song.channels)
+    np.testing.assert_allclose(separated[0] + residual[0], song.data, atol=1e-6)
+
+
+def test_export_writes_both_stems(qtbot, window, song_path, tmp_path, monkeypatch) -> None:
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window)
+    out = tmp_path / "exported"
+    from tagbox_gui.gui.widgets.export_dialog import ExportDialog
+
+    def accept(dialog: ExportDialog) -> int:
+        dialog.folder.setText(str(out))
+        dialog.format.setCurrentIndex(dialog.format.findData("flac24"))
+        return ExportDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(ExportDialog, "exec", accept)
+    with qtbot.waitSignal(window.exports.finished, timeout=10_000):  # written in a worker
+        qtbot.keyClick(window, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    files = sorted(p.name for p in out.iterdir())
+    assert files == ["My Song - no piano.flac", "My Song - piano.flac"]
+    info = sf.info(out / "My Song - piano.flac")
+    assert (info.samplerate, info.channels, info.frames) == (48_000, 2, window.song.frames)
+    assert info.subtype == "PCM_24"
+    assert window.settings.text("export/format") == "flac24"
+
+
+def test_jukebox_licence_is_shown_before_the_first_export(
+    qtbot, window, song_path, tmp_path, monkeypatch
+) -> None:
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window)
+    session = window.run_view.session
+    session.config = RunConfig(**{**session.config.__dict__, "backend": "jukebox"})
+    window.run_view.show_step(window.run_view.shown.step)  # the stems now are Jukebox's
+    asked: list[str] = []
+
+    def question(parent, title, text, *args):
+        asked.append(text)
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    assert export_and_wait(qtbot, window, tmp_path / "a", ExportFormat.WAV16) is not None
+    assert export_and_wait(qtbot, window, tmp_path / "b", ExportFormat.WAV16) is not None
+    assert len(asked) == 1 and "Noncommercial" in asked[0]
+
+
+# ----- 4 + 6 with the real engine ------------------------------------------------------
+@pytest.mark.slow
+def test_real_engine_short_region(qtbot, model_dir, settings, tmp_path) -> None:
+    path = write_song(tmp_path / "Real.wav", seconds=8.0, rate=44_100, channels=2)
+    window = MainWindow(ModelStore(model_dir), settings, player=fake_player())
+    qtbot.addWidget(window)
+    window.show()
+    open_song(qtbot, window, path)
+    panel = window.settings_panel
+    assert panel.settings().backend == "learned"  # the default, on the whole song
+    assert window.song_panel.whole_song.isChecked() and window.song_panel.region() is None
+    panel.backend.setCurrentIndex(panel.backend.findData("light"))
+    assert panel.settings().backend == "light"
+    assert not window.song_panel.whole_song.isChecked()  # a slow backend: the region
+    window.song_panel.set_region(Region(1.0, 4.0))
+    panel.steps.setValue(2)
+    panel.preview_every.setValue(1)
+    window.tag_panel.apply_preset("Piano")
+    with qtbot.waitSignal(window.controller.run_finished, timeout=240_000) as blocker:
+        window.run_view.start()
+    qtbot.wait(100)
+    result = blocker.args[0]
+    assert result.steps_done == 2 and result.estimate is not None
+    assert window.live.loss.count == 2 and "total" in window.live.loss.keys
+    assert set(window.live.meters.values()) == {"piano"}
+    assert window.run_view.session.snapshots.steps() == (1, 2)
+    paths = window.stems.stem_files()
+    data, rate = sf.read(paths[1], always_2d=True)
+    assert rate == 44_100 and data.shape == window.song.data.shape
+    window.controller.shutdown(5000)
