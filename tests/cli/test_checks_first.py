@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tagbox_gui.cli import main
-from tagbox_gui.core.separation import engine, job
+from tagbox_gui.core.separation import engine, job_checks
 from tests.cli.processes import write_song
 
 
@@ -30,7 +30,7 @@ def no_model_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setattr(engine, "build_criteria", refuse)
     monkeypatch.setattr("tagbox_gui.core.separation.loading.create_backend_factory", refuse)
     monkeypatch.setattr("tagbox_gui.core.separation.loading.build_criteria", refuse)
-    monkeypatch.setattr(job, "check_part", refuse)
+    monkeypatch.setattr(job_checks, "check_part", refuse)
     return loads
 
 
