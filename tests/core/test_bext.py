@@ -135,6 +135,20 @@ def test_a_song_without_a_bext_chunk_has_none(tmp_path: Path) -> None:
     assert load_song(write_bwf(tmp_path / "b.wav", np.zeros((1000, 1)), 5)).bext is not None
 
 
+def test_a_broadcast_wav_in_wave_format_extensible_keeps_its_time_reference(
+    tmp_path: Path,
+) -> None:
+    # Recorders and DAWs write 24-bit and multichannel BWF as WAVE_FORMAT_EXTENSIBLE, which
+    # libsndfile calls WAVEX: a RIFF WAV all the same.
+    path = tmp_path / "Take.wav"
+    sf.write(path, np.zeros((1000, 2)), RATE, subtype="PCM_24", format="WAVEX")
+    insert_chunk(path, b"bext", _bext_payload(TIME_REFERENCE))
+    song = load_song(path)
+    assert song.format == "WAVEX"
+    assert song.bext is not None
+    assert struct.unpack_from("<Q", song.bext, 338)[0] == TIME_REFERENCE
+
+
 def test_a_chunk_goes_into_an_rf64_file_too(tmp_path: Path) -> None:
     # RF64 (a WAV past 4 GiB) counts its size in its ds64 chunk.
     path = tmp_path / "big.wav"

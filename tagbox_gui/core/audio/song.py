@@ -27,6 +27,7 @@ MAX_RATE = 192_000
 SUPPORTED = "WAV, FLAC, OGG, MP3 or AIFF"
 """Formats the app promises (libsndfile may read a few more)."""
 
+_RIFF_CONTAINERS = ("WAV", "WAVEX", "RF64")  # libsndfile's names of the WAVs a bext chunk is in
 _ENVELOPE_SECONDS = 0.01  # block size of the coarse energy envelope used by loudest_region
 
 
@@ -78,7 +79,7 @@ def load_song(path: Path | str) -> Song:
         ) from exc
     _check_samples(path, data)
     data.flags.writeable = False  # a Song is shared between threads: nobody edits it in place
-    bext = read_bext(path) if str(container) in ("WAV", "RF64") else None
+    bext = read_bext(path) if str(container) in _RIFF_CONTAINERS else None
     return Song(path, path.stem, data, int(rate), str(subtype), str(container), bext)
 
 
