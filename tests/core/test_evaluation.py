@@ -308,3 +308,23 @@ def test_silence_where_the_source_plays_earns_no_si_sdr() -> None:
     assert "silent" in table[0] and table[1].split()[-3:-1] == ["1", "-"]
     rows = report.summarise([one_silent])
     assert rows["x"]["mean_si_sdri"] == pytest.approx(one_silent.si_sdri)
+
+
+def test_an_estimate_silent_wherever_the_source_plays_counts_as_silent() -> None:
+    """Nothing of the source where it plays, only some of the rest where it does not: museval's
+    SDR has no window to score (NaN), and the summary must still count the estimate as silent
+    rather than leave it out and give a mean SI-SDRi over the others."""
+    rng = np.random.default_rng(5)
+    ref = rng.standard_normal(4 * RATE)
+    ref[2 * RATE :] = 0.0  # the source plays in the first two windows only
+    mix = ref + rng.standard_normal(ref.size)
+    est = np.where(ref == 0.0, 0.1 * mix, 0.0)  # bleed where it rests, nothing where it plays
+    nothing = evaluation.PairScore("a", "x")
+    evaluation.score_arrays(nothing, ref, est, mix, RATE)
+    assert nothing.silent and nothing.si_sdri is None
+    good = evaluation.PairScore("b", "x")
+    evaluation.score_arrays(good, ref, ref + 0.1 * mix, mix, RATE)
+    rows = report.summarise([nothing, good])
+    assert rows["x"]["silent"] == 1
+    assert rows["x"]["mean_si_sdri"] is None and rows["ALL"]["mean_si_sdri"] is None
+    assert rows["x"]["median_si_sdri"] is None  # of two, the silent one is half: −∞

@@ -19,7 +19,8 @@ def _row(scores: list[PairScore]) -> dict[str, float | int | None]:
     ok = [s for s in scores if s.status == "ok" and s.sdri is not None and math.isfinite(s.sdri)]
     values = np.array([s.sdri for s in ok])
     si = _finite(s.si_sdri for s in ok)
-    silent = sum(s.silent for s in ok)
+    # over every scored pair: one silent wherever the source plays has no SDR (no window)
+    silent = sum(s.status == "ok" and s.silent for s in scores)
     ranked = np.concatenate([si, np.full(silent, -np.inf)])  # a silent estimate ranks last
     median_si = float(np.median(ranked)) if ranked.size else None
     gain = _finite(s.sdri_gain_only for s in ok)
