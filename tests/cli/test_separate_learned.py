@@ -234,21 +234,27 @@ def test_each_with_one_instrument_is_looked_at_again_as_one_run_is(tmp_path: Pat
         out / "song - piano.wav").comment.splitlines()  # fmt: skip
 
 
-def test_a_second_look_that_fails_writes_the_first_and_warns(
-    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from tagbox_gui.core.separation.refine import LookBeside
+_LOOK_FAILS = """
+import sys
+from tagbox_gui.core.separation.refine import LookBeside
+def out_of_memory(*args):
+    raise MemoryError("out of memory")
+LookBeside.stem = out_of_memory
+from tagbox_gui.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
 
-    def out_of_memory(*args: object) -> None:
-        raise MemoryError("out of memory")
 
-    monkeypatch.setattr(LookBeside, "stem", out_of_memory)
+def test_a_second_look_that_fails_writes_the_first_and_warns(tmp_path: Path) -> None:
+    from tests.cli.processes import run_cli
+
     song, out = _song(tmp_path / "song.wav"), tmp_path / "out"
-    code = main(["separate", str(song), "--tags", "piano", "--model-dir", str(tmp_path / "none"),
-                 "-o", str(out)])  # fmt: skip
-    said = capsys.readouterr().err
-    assert code == 0, said
+    done = run_cli("separate", song, "--tags", "piano", "--model-dir", tmp_path / "none",
+                   "-o", out, script=_LOOK_FAILS)  # fmt: skip
+    said = done.stderr
+    assert done.returncode == 0, said
     assert "tagbox: warning: the second look failed (out of memory); the stems are the first " \
            "look" in said  # fmt: skip
+    assert "Traceback" not in said and said.count("second look failed") == 1, said
     comment = _check_stems(song, out / "song - piano.wav", out / "song - no piano.wav")
     assert "second look" not in comment

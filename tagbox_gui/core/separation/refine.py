@@ -281,6 +281,7 @@ def looked_again(
 
 
 def why_failed(exc: Exception) -> str:
-    """What a failed second look says (logged with its traceback): the first look is kept."""
-    log.error("the second look failed; the first look is kept", exc_info=exc)
+    """What a failed second look says: the first look is kept. Its traceback goes to the log
+    at INFO (the window's log file), not to a terminal: the front ends say it in one line."""
+    log.info("the second look failed; the first look is kept", exc_info=exc)
     return str(exc) or type(exc).__name__
