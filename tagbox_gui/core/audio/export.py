@@ -309,7 +309,8 @@ class _Clipping:
             if count:
                 log.warning(
                     "%s: %d samples of the stem '%s' exceed full scale and are clipped in %s; "
-                    "what they exceed by is in '%s' (export as wav32 to avoid it)",
+                    "what they exceed by goes into '%s' (and, past its full scale, the other "
+                    "stems), so the files still add up to the song (export as wav32 to avoid it)",
                     name,
                     count,
                     file_name,
