@@ -151,16 +151,19 @@ def test_an_estimate_made_by_other_separating_code_is_not_done(
 
 
 def test_the_code_fingerprint_covers_what_separates_and_not_the_scoring(tmp_path: Path) -> None:
-    core = tmp_path / "core"
-    shutil.copytree(recipes.CORE, core, ignore=shutil.ignore_patterns("__pycache__"))
-    before = recipes.code_sha256.__wrapped__(core)
+    package = tmp_path / "tagbox_gui"
+    shutil.copytree(recipes.PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__", "*.pt"))
+    fingerprint = recipes.code_sha256.__wrapped__
+    before = fingerprint(package)
     assert before == recipes.code_sha256()  # the same files give the same digest
-    scoring = core / "evaluation" / "scoring.py"
-    scoring.write_text(scoring.read_text() + "\n# a comment\n")
-    assert recipes.code_sha256.__wrapped__(core) == before
-    engine = core / "separation" / "engine.py"
-    engine.write_text(engine.read_text() + "\n# a comment\n")
-    assert recipes.code_sha256.__wrapped__(core) != before
+    cases = {"core/evaluation/scoring.py": False, "gui/app.py": False,
+             "core/separation/engine.py": True, "resources/vocab/mtat.txt": True}  # fmt: skip
+    for name, counts in cases.items():
+        path = package / name
+        kept = path.read_bytes()
+        path.write_bytes(kept + b"\n# changed\n")
+        assert (fingerprint(package) != before) is counts, name
+        path.write_bytes(kept)
 
 
 def test_a_source_whose_second_look_fails_is_not_scored_as_looked_at_again(

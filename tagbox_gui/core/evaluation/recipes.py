@@ -89,24 +89,31 @@ def recipe(
     return fields
 
 
-CORE = Path(__file__).resolve().parents[1]
-SEPARATING_CODE = ("audio", "dsp", "nets", "separation", "types.py")
-"""What of ``tagbox_gui/core`` makes an estimate: reading the song, the spectra, the networks,
-the backends and the engine, and the run's settings. The store, the evaluation's own code (the
-scoring above all) and the front ends are left out: they do not change an estimate."""
+PACKAGE = Path(__file__).resolve().parents[2]
+SEPARATING_CODE = ("core/audio", "core/dsp", "core/nets", "core/separation", "core/types.py",
+                   "resources/vocab")  # fmt: skip
+"""What of the package makes an estimate: reading the song, the spectra, the networks, the
+backends and the engine, the run's settings, and the taggers' vocabularies (the tags a steered
+run aims at). The store, the evaluation's own code (the scoring above all), the front ends and
+the weights (recorded by their own sha256) are left out: they do not change an estimate."""
 
 
 @functools.cache
-def code_sha256(core: Path = CORE) -> str:
-    """The sha256 of the code that makes an estimate (:data:`SEPARATING_CODE` under ``core``):
-    every ``.py`` file's path and bytes, in order of path. A kept estimate made by other code
-    (another version of the app, a fix in a backend) is made again rather than scored as if
-    this code had made it."""
+def code_sha256(package: Path = PACKAGE) -> str:
+    """The sha256 of the code that makes an estimate (:data:`SEPARATING_CODE` under
+    ``package``): every ``.py`` and ``.txt`` file's path and bytes, in order of path. A kept
+    estimate made by other code (another version of the app, a fix in a backend) is made again
+    rather than scored as if this code had made it."""
     digest = hashlib.sha256()
     for name in SEPARATING_CODE:
-        part = core / name
-        for path in sorted(part.rglob("*.py")) if part.is_dir() else [part]:
-            digest.update(path.relative_to(core).as_posix().encode() + b"\0")
+        part = package / name
+        files = (
+            [part]
+            if part.is_file()
+            else sorted(path for path in part.rglob("*") if path.suffix in (".py", ".txt"))
+        )
+        for path in files:
+            digest.update(path.relative_to(package).as_posix().encode() + b"\0")
             digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()
 
