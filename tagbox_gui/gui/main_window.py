@@ -232,7 +232,7 @@ class MainWindow(WindowMenus):
         if self.controller.state is not RunState.IDLE:
             question = f"A run is going on: opening {name} stops it and drops what it made."
         else:
-            question = self.stems.losing(f"opening {name} replaces")
+            question = self._losing(f"opening {name} replaces")
         if question and not self.confirm_discard(f"{question}\n\nOpen {name} anyway?"):
             return None
         self.statusBar().showMessage(f"Opening {name}…")
@@ -305,6 +305,10 @@ class MainWindow(WindowMenus):
                                      QMessageBox.StandardButton.No)  # fmt: skip
         return answer == QMessageBox.StandardButton.Yes
 
+    def _losing(self, doing: str) -> str:
+        """The stems ``doing`` loses (``StemListView.losing``): none that Export all… writes."""
+        return "" if self.exports.writes(self.stems.result_id) else self.stems.losing(doing)
+
     def confirm_quit(self) -> bool:
         """Asked when the window closes during a run or job (tests replace it)."""
         question = (self.run_view.jobs.quit_question() if self.run_view.job_active
@@ -370,7 +374,7 @@ class MainWindow(WindowMenus):
             if not self.confirm_quit():
                 event.ignore()
                 return
-        elif (losing := self.stems.losing("quitting loses")) and not self.confirm_discard(
+        elif (losing := self._losing("quitting loses")) and not self.confirm_discard(
             f"{losing}\n\nQuit anyway?"
         ):
             event.ignore()

@@ -70,6 +70,11 @@ class StemExport(QObject):
         """Whether an export is under way."""
         return self._pending is not None
 
+    def writes(self, result_id: int) -> bool:
+        """Whether an export under way writes the stems of result ``result_id``: they leave the
+        app whatever comes next (quitting waits for it; a new song does not stop it)."""
+        return self._pending is not None and self._pending[4] == result_id
+
     def set_available(self, ok: bool) -> None:
         """Whether there are stems to export (the stem list's); shows their licence, if any."""
         self._available = ok

@@ -113,3 +113,25 @@ def test_the_question_is_a_yes_no_box_whose_default_is_no(
     window = separated
     assert ASK(window, "Quit anyway?") is False
     assert seen == [("Quit anyway?", QMessageBox.StandardButton.No)]
+
+
+def test_quitting_while_export_all_writes_the_stems_asks_nothing(
+    separated: MainWindow, tmp_path: Path
+) -> None:
+    window = separated
+    out = tmp_path / "out"
+    assert window.exports.export_to(out, ExportFormat.WAV16) is not None
+    assert window.exports.busy  # written in the worker: quitting waits for it
+    asked = _answer(window, False)
+    assert window.close() and asked == []
+    assert sorted(p.stem for p in out.iterdir()) == sorted(STEMS)
+
+
+def test_opening_a_song_while_export_all_writes_the_stems_asks_nothing(
+    separated: MainWindow, tmp_path: Path
+) -> None:
+    window = separated
+    assert window.exports.export_to(tmp_path / "out", ExportFormat.WAV16) is not None
+    asked = _answer(window, False)
+    assert window.open_song(write_song(tmp_path / "Other.wav", seconds=5.0)) is not None
+    assert asked == []
