@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QDrag
 from PySide6.QtWidgets import QMessageBox
 
 from tagbox_gui.core.audio.files import ExportFormat
@@ -22,6 +24,14 @@ def _answer(window: MainWindow, answer: bool) -> list[str]:
     asked: list[str] = []
     window.confirm_discard = lambda question: asked.append(question) or answer
     return asked
+
+
+def _drag(window: MainWindow, row: int, result: Qt.DropAction) -> None:
+    """Drag the stem in ``row``, the drop ending with ``result`` (IgnoreAction: cancelled)."""
+    window.stems.setCurrentRow(row)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(QDrag, "exec", lambda drag, *actions: result)
+        window.stems.startDrag(Qt.DropAction.CopyAction)
 
 
 def test_quitting_with_stems_never_taken_asks_and_no_keeps_the_window(
@@ -42,7 +52,7 @@ def test_a_dragged_stem_is_kept_and_the_question_names_only_the_other(
     separated: MainWindow,
 ) -> None:
     window = separated
-    window.stems.make_mime_data([window.stems.item(0)])  # the separated stem, dragged out
+    _drag(window, 0, Qt.DropAction.CopyAction)  # the separated stem, dropped into a DAW
     assert window.stems.unkept_stems() == ["My Song - no piano"]
     asked = _answer(window, True)
     assert window.close()
@@ -135,3 +145,9 @@ def test_opening_a_song_while_export_all_writes_the_stems_asks_nothing(
     asked = _answer(window, False)
     assert window.open_song(write_song(tmp_path / "Other.wav", seconds=5.0)) is not None
     assert asked == []
+
+
+def test_a_cancelled_drag_takes_no_stem_out(separated: MainWindow) -> None:
+    window = separated
+    _drag(window, 0, Qt.DropAction.IgnoreAction)  # Escape, or dropped where nothing takes it
+    assert window.stems.unkept_stems() == STEMS

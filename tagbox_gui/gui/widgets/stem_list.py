@@ -12,9 +12,9 @@ replaced or the app quits (:meth:`StemListView.remove_files`), so that runs and 
 songs do not fill the temporary folder with stems nobody took.
 Export all… writes the same stems into a folder the musician chooses, in the format and with
 the names they choose (:meth:`StemListView.writing`, ``gui/stem_export.py``).
-The list remembers which of the stems shown left the app, by a drag or an export, so that the
-window can ask before quitting or opening another song loses the others
-(:meth:`StemListView.unkept_stems`).
+The list remembers which of the stems shown left the app, by a drag that was dropped (not
+cancelled) or an export, so that the window can ask before quitting or opening another song
+loses the others (:meth:`StemListView.unkept_stems`).
 """
 
 from __future__ import annotations
@@ -282,7 +282,6 @@ class StemListView(QListWidget):
         self._carried.add(paths[0].parent)  # kept: the DAW may refer to them
         mime = QMimeData()
         rows = sorted({item.data(STEM_ROLE) for item in items})
-        self._kept.update(rows)
         mime.setUrls([QUrl.fromLocalFile(str(paths[row])) for row in rows])
         return mime
 
@@ -301,12 +300,16 @@ class StemListView(QListWidget):
             QGuiApplication.restoreOverrideCursor()
 
     def startDrag(self, supportedActions: Qt.DropAction) -> None:  # Qt override
-        mime = self.mimeData(self.selectedItems())
+        items, serial = self.selectedItems(), self._serial
+        rows = {item.data(STEM_ROLE) for item in items}  # the items go if the result changes
+        mime = self.mimeData(items)
         if mime is None:
             return
         drag = QDrag(self)
         drag.setMimeData(mime)
-        drag.exec(Qt.DropAction.CopyAction)
+        dropped = drag.exec(Qt.DropAction.CopyAction) != Qt.DropAction.IgnoreAction
+        if dropped and serial == self._serial:  # taken out; not when cancelled (Escape)
+            self._kept.update(rows)
 
     def _session_folder(self) -> Path:
         if self._session_dir is None:
