@@ -289,16 +289,19 @@ class RunView(RunRequest):
         snapshot = session.snapshot(step) if session is not None else None
         if snapshot is None:
             return
+        # the stems listed already (Best step, Follow latest again): what left the app stays so
+        listed = self.shown is not None and self.shown.estimate is snapshot.estimate
         self.audio.show_step(session, snapshot, followed)
         self.shown = snapshot
         self.w.live.show_mask(snapshot.mask_image, estimate_region(snapshot.estimate))
-        self.w.stems.set_stems(
-            session.song,
-            snapshot.estimate,
-            session.stem_tags,
-            session.provenance(snapshot.step),
-            session.config.backend,
-        )
+        if not (listed and self.w.stems.count()):
+            self.w.stems.set_stems(
+                session.song,
+                snapshot.estimate,
+                session.stem_tags,
+                session.provenance(snapshot.step),
+                session.config.backend,
+            )
         self.w.set_can_export(True)
         self.w.audition.show_step(snapshot.step, session.config.steps)
 

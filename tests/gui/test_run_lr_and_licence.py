@@ -58,7 +58,8 @@ def test_jukebox_licence_is_asked_before_the_first_drag(qtbot, window, song_path
     run_to_end(qtbot, window)
     session = window.run_view.session
     session.config = RunConfig(**{**session.config.__dict__, "backend": "jukebox"})
-    window.run_view.show_step(window.run_view.shown.step)  # the stems now are Jukebox's
+    window.stems.clear_stems()  # listed anew below: the stems now are Jukebox's
+    window.run_view.show_step(window.run_view.shown.step)
     answers = [QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes]
     asked: list[str] = []
 

@@ -151,3 +151,15 @@ def test_a_cancelled_drag_takes_no_stem_out(separated: MainWindow) -> None:
     window = separated
     _drag(window, 0, Qt.DropAction.IgnoreAction)  # Escape, or dropped where nothing takes it
     assert window.stems.unkept_stems() == STEMS
+
+
+def test_showing_the_exported_step_again_keeps_it_exported(
+    qtbot, separated: MainWindow, tmp_path: Path
+) -> None:
+    window = separated
+    assert export_and_wait(qtbot, window, tmp_path / "out", ExportFormat.WAV16) is not None
+    shown = window.run_view.shown
+    window.audition.best.click()  # the best step: the one shown at the end, exported
+    window.audition.follow.setChecked(False)
+    window.audition.follow.setChecked(True)  # back to the latest step: the same one
+    assert window.run_view.shown.step == shown.step and window.stems.unkept_stems() == []
