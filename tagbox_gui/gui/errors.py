@@ -106,6 +106,15 @@ def log_file() -> Path | None:
     return None
 
 
+def short_reason(why: str) -> str:
+    """A failure's reason told inside a sentence (a second look's, say): "out of memory" for
+    any such error (PyTorch's name the GPU, the sizes and a setting, at length), else clipped."""
+    text = why.lower()
+    if any(m in text for m in _OOM_MARKERS) or text.startswith("unable to allocate"):
+        return "out of memory"
+    return _clip(why, 80)
+
+
 def _sentence(text: str) -> str:
     text = text.strip()
     if not text:

@@ -101,6 +101,41 @@ def test_a_second_look_that_fails_keeps_every_stem_as_first_separated(
     window.controller.shutdown(5000)
 
 
+CUDA_OOM = (
+    "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 7.79 GiB of "
+    "which 1.02 GiB is free. Including non-PyTorch memory, this process has 6.75 GiB memory in "
+    "use. Of the allocated memory 6.20 GiB is allocated by PyTorch, and 0.31 GiB is reserved by "
+    "PyTorch but unallocated. If reserved but unallocated memory is large try setting "
+    "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True to avoid fragmentation."
+)
+
+
+def test_a_second_look_out_of_gpu_memory_says_so_in_a_few_words(
+    qtbot, model_dir, settings, song_path, monkeypatch
+) -> None:
+    from tagbox_gui.core.separation import refine
+
+    class Refinement:  # PyTorch's error: which GPU, how much, what to set, at length
+        def __init__(self, song, firsts, cache) -> None:
+            self.firsts = firsts
+
+        def stem(self, name: str):
+            raise RuntimeError(CUDA_OOM)
+
+    monkeypatch.setattr(refine, "Refinement", Refinement)
+    monkeypatch.setattr(refine, "can_refine", lambda firsts: True)
+    window = make_window(qtbot, model_dir, settings, backend="learned")
+    open_song(qtbot, window, song_path)
+    _start_job(qtbot, window, "drums", "bass", signal="run_finished")
+    qtbot.wait(50)
+    assert window.run_panel.status.text().startswith(
+        "Separated drums, bass and the rest; the second look failed (out of memory), so the "
+        "stems keep their first."
+    )
+    assert "PYTORCH" not in window.run_panel.status.text()
+    window.controller.shutdown(5000)
+
+
 def test_the_eta_of_a_job_counts_neither_its_checks_nor_loading_the_models(
     qtbot, model_dir, settings, song_path, monkeypatch
 ) -> None:
