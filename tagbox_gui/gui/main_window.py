@@ -282,7 +282,9 @@ class MainWindow(WindowMenus):
         files = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
         if files:
             event.acceptProposedAction()
-            self.open_song(files[0])
+            # opened once the drop has ended: a question asked within it (stems that would be
+            # lost) would hold the program the file came from until answered
+            QTimer.singleShot(0, self, lambda: self.open_song(files[0]))
 
     # ----- export ----------------------------------------------------------------------
     def set_can_export(self, ok: bool) -> None:

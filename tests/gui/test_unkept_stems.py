@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QDrag
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDrag, QDropEvent
 from PySide6.QtWidgets import QMessageBox
 
 from tagbox_gui.core.audio.files import ExportFormat
@@ -163,3 +163,20 @@ def test_showing_the_exported_step_again_keeps_it_exported(
     window.audition.follow.setChecked(False)
     window.audition.follow.setChecked(True)  # back to the latest step: the same one
     assert window.run_view.shown.step == shown.step and window.stems.unkept_stems() == []
+
+
+def test_a_song_dropped_on_the_window_asks_once_the_drop_has_ended(
+    qtbot, separated: MainWindow, tmp_path: Path
+) -> None:
+    """The program the file came from waits for the drop to end: a question inside it would
+    hold that program (a file manager, a DAW) until answered."""
+    window = separated
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(write_song(tmp_path / "Other.wav", seconds=5.0)))])
+    event = QDropEvent(QPointF(200, 200), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)  # fmt: skip
+    asked = _answer(window, False)
+    window.dropEvent(event)
+    assert event.isAccepted() and asked == []
+    qtbot.waitUntil(lambda: len(asked) == 1, timeout=2000)
+    assert "opening Other.wav replaces them" in asked[0] and window.song.name == "My Song"
