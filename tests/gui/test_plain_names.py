@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QMessageBox
 from tagbox_gui.core.audio.files import ExportFormat
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.gui.main_window import MainWindow
-from tagbox_gui.gui.widgets import ModelsDialog
+from tagbox_gui.gui.widgets import ModelsDialog, plain_text
 from tagbox_gui.gui.widgets.elided_label import ElidedLabel
 from tests.gui.fake_engine import write_song
 from tests.gui.window_helpers import export_and_wait, open_song, run_to_end
@@ -115,3 +115,12 @@ def test_the_models_dialog_shows_the_path_installed_from_as_it_is(
     with qtbot.waitSignal(dialog.job_finished, timeout=10_000):
         dialog.install("fcn/mtat", path)
         assert path in seen(dialog.message.text(), dialog.message.textFormat())
+
+
+def test_each_question_leaves_no_box_behind(qtbot, window: MainWindow, asked) -> None:
+    boxes = len(window.findChildren(QMessageBox))
+    for _ in range(3):  # as Qt's own question: each box goes once answered
+        assert (
+            plain_text.question(window, "TagBox", "Quit anyway?") == QMessageBox.StandardButton.No
+        )
+    qtbot.waitUntil(lambda: len(window.findChildren(QMessageBox)) == boxes, timeout=1000)

@@ -37,4 +37,6 @@ def question(
     box.setDefaultButton(default)
     box.exec()
     clicked = box.clickedButton()
-    return Button.Cancel if clicked is None else box.standardButton(clicked)
+    answer = Button.Cancel if clicked is None else box.standardButton(clicked)
+    box.deleteLater()  # answered: else each question stays a hidden child of ``parent``
+    return answer
