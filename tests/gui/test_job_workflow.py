@@ -25,6 +25,32 @@ def _names(window: MainWindow) -> list[str]:
     return [window.stems.item(i).text() for i in range(window.stems.count())]
 
 
+def _job_whose_second_look_fails(qtbot, model_dir, settings, song_path, monkeypatch,
+                                 error: Exception) -> MainWindow:  # fmt: skip
+    """A finished job of drums and bass whose second look raised ``error``; the run panel
+    says so, whatever the error's own words."""
+    from tagbox_gui.core.separation import refine
+
+    class Refinement:  # stands in for the learned separator's second look
+        def __init__(self, song, firsts, cache) -> None:
+            self.firsts = firsts
+
+        def stem(self, name: str):
+            raise error
+
+    monkeypatch.setattr(refine, "Refinement", Refinement)
+    monkeypatch.setattr(refine, "can_refine", lambda firsts: True)
+    window = make_window(qtbot, model_dir, settings, backend="learned")
+    open_song(qtbot, window, song_path)
+    _start_job(qtbot, window, "drums", "bass", signal="run_finished")
+    qtbot.wait(50)
+    assert window.run_panel.status.text().startswith(
+        "Separated drums, bass and the rest; the second look failed (out of memory), so the "
+        "stems keep their first."
+    )
+    return window
+
+
 def test_a_part_that_fails_keeps_the_instruments_that_finished(
     qtbot, model_dir, settings, song_path, monkeypatch
 ) -> None:
@@ -77,25 +103,8 @@ def test_a_first_part_that_fails_says_which_and_keeps_nothing(
 def test_a_second_look_that_fails_keeps_every_stem_as_first_separated(
     qtbot, model_dir, settings, song_path, monkeypatch
 ) -> None:
-    from tagbox_gui.core.separation import refine
-
-    class Refinement:  # stands in for the learned separator's second look
-        def __init__(self, song, firsts, cache) -> None:
-            self.firsts = firsts
-
-        def stem(self, name: str):
-            raise MemoryError("out of memory")
-
-    monkeypatch.setattr(refine, "Refinement", Refinement)
-    monkeypatch.setattr(refine, "can_refine", lambda firsts: True)
-    window = make_window(qtbot, model_dir, settings, backend="learned")
-    open_song(qtbot, window, song_path)
-    _start_job(qtbot, window, "drums", "bass", signal="run_finished")
-    qtbot.wait(50)
-    assert window.run_panel.status.text().startswith(
-        "Separated drums, bass and the rest; the second look failed (out of memory), so the "
-        "stems keep their first."
-    )
+    window = _job_whose_second_look_fails(qtbot, model_dir, settings, song_path, monkeypatch,
+                                          MemoryError("out of memory"))  # fmt: skip
     assert _names(window) == ["My Song - drums", "My Song - bass", "My Song - no drums + bass"]
     assert "second look" not in window.run_view.jobs.provenance()["drums"]
     window.controller.shutdown(5000)
@@ -113,25 +122,8 @@ CUDA_OOM = (
 def test_a_second_look_out_of_gpu_memory_says_so_in_a_few_words(
     qtbot, model_dir, settings, song_path, monkeypatch
 ) -> None:
-    from tagbox_gui.core.separation import refine
-
-    class Refinement:  # PyTorch's error: which GPU, how much, what to set, at length
-        def __init__(self, song, firsts, cache) -> None:
-            self.firsts = firsts
-
-        def stem(self, name: str):
-            raise RuntimeError(CUDA_OOM)
-
-    monkeypatch.setattr(refine, "Refinement", Refinement)
-    monkeypatch.setattr(refine, "can_refine", lambda firsts: True)
-    window = make_window(qtbot, model_dir, settings, backend="learned")
-    open_song(qtbot, window, song_path)
-    _start_job(qtbot, window, "drums", "bass", signal="run_finished")
-    qtbot.wait(50)
-    assert window.run_panel.status.text().startswith(
-        "Separated drums, bass and the rest; the second look failed (out of memory), so the "
-        "stems keep their first."
-    )
+    window = _job_whose_second_look_fails(qtbot, model_dir, settings, song_path, monkeypatch,
+                                          RuntimeError(CUDA_OOM))  # fmt: skip
     assert "PYTORCH" not in window.run_panel.status.text()
     window.controller.shutdown(5000)
 
