@@ -9,8 +9,14 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from tagbox_gui.core.audio.files import ExportFormat
-from tagbox_gui.core.types import CommandKind, RunConfig
-from tests.gui.window_helpers import export_and_wait, make_window, open_song, run_to_end
+from tagbox_gui.core.types import CommandKind
+from tests.gui.window_helpers import (
+    export_and_wait,
+    make_window,
+    open_song,
+    piano_stems_as_jukebox,
+    run_to_end,
+)
 
 
 def test_learning_rate_changes_during_a_run(qtbot, model_dir, settings, song_path) -> None:
@@ -53,13 +59,7 @@ def test_learning_rate_changes_during_a_run(qtbot, model_dir, settings, song_pat
 
 
 def test_jukebox_licence_is_asked_before_the_first_drag(qtbot, window, song_path, monkeypatch):
-    open_song(qtbot, window, song_path)
-    window.tag_panel.apply_preset("Piano")
-    run_to_end(qtbot, window)
-    session = window.run_view.session
-    session.config = RunConfig(**{**session.config.__dict__, "backend": "jukebox"})
-    window.stems.clear_stems()  # listed anew below: the stems now are Jukebox's
-    window.run_view.show_step(window.run_view.shown.step)
+    piano_stems_as_jukebox(qtbot, window, song_path)
     answers = [QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes]
     asked: list[str] = []
 

@@ -13,10 +13,10 @@ from PySide6.QtWidgets import QMessageBox
 
 from tagbox_gui.core.audio.files import ExportFormat
 from tagbox_gui.core.store.models import ModelStore
-from tagbox_gui.core.types import Region, RunConfig
+from tagbox_gui.core.types import Region
 from tagbox_gui.gui.main_window import MainWindow
 from tests.gui.fake_engine import fake_player, write_song
-from tests.gui.window_helpers import export_and_wait, open_song, run_to_end
+from tests.gui.window_helpers import export_and_wait, open_song, piano_stems_as_jukebox, run_to_end
 
 
 # ----- 6. stems ------------------------------------------------------------------------
@@ -63,13 +63,7 @@ def test_export_writes_both_stems(qtbot, window, song_path, tmp_path, monkeypatc
 def test_jukebox_licence_is_shown_before_the_first_export(
     qtbot, window, song_path, tmp_path, monkeypatch
 ) -> None:
-    open_song(qtbot, window, song_path)
-    window.tag_panel.apply_preset("Piano")
-    run_to_end(qtbot, window)
-    session = window.run_view.session
-    session.config = RunConfig(**{**session.config.__dict__, "backend": "jukebox"})
-    window.stems.clear_stems()  # listed anew below: the stems now are Jukebox's
-    window.run_view.show_step(window.run_view.shown.step)
+    piano_stems_as_jukebox(qtbot, window, song_path)
     asked: list[str] = []
 
     def question(parent, title, text, *args):

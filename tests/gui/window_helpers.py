@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from tagbox_gui.core.audio.song import analysis_span
 from tagbox_gui.core.store.models import ModelStore
+from tagbox_gui.core.types import RunConfig
 from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.settings import AppSettings
 from tests.gui.fake_engine import fake_player, fake_run
@@ -85,3 +86,15 @@ def piano_run_window(
     window = song_window(qtbot, model_dir, settings, song_path, steps, **engine)
     window.tag_panel.apply_preset("Piano")
     return window
+
+
+def piano_stems_as_jukebox(qtbot, window: MainWindow, song_path: Path) -> None:
+    """The song separated for Piano, its stems listed anew as if the Jukebox backend (whose
+    licence is asked before any stem leaves the app) had made them."""
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window)
+    session = window.run_view.session
+    session.config = RunConfig(**{**session.config.__dict__, "backend": "jukebox"})
+    window.stems.clear_stems()  # listed anew below: the stems now are Jukebox's
+    window.run_view.show_step(window.run_view.shown.step)
