@@ -165,13 +165,7 @@ class StemListView(QListWidget):
     def _offer(self, song: Song, names: Callable[[str], list[str]], hints: Sequence[str],
                writer: Writer, backend_name: str) -> None:  # fmt: skip
         titles = names(DEFAULT_TEMPLATE)
-        self._drop_files()
-        self._song, self._writer, self._names = song, writer, names
-        self._paths, self._pending = None, None
-        self.backend_name = backend_name
-        self._serial += 1
-        self._kept = set()
-        self.clear()
+        self._replace_result(song, writer, names, backend_name)
         for index, (name, hint) in enumerate(zip(titles, hints, strict=True)):
             item = QListWidgetItem(name)
             item.setData(STEM_ROLE, index)
@@ -182,9 +176,17 @@ class StemListView(QListWidget):
 
     def clear_stems(self) -> None:
         """Show nothing (e.g. when a new song is loaded)."""
+        self._replace_result(None, None, None, None)
+
+    def _replace_result(self, song: Song | None, writer: Writer | None,
+                        names: Callable[[str], list[str]] | None,
+                        backend_name: str | None) -> None:  # fmt: skip
+        """Forget the result shown (its files go unless a drag carried them out, nothing of it
+        counts as kept) and take this one's, with an empty list to fill."""
         self._drop_files()
-        self._song = self._writer = self._names = self.backend_name = None
+        self._song, self._writer, self._names = song, writer, names
         self._paths, self._pending = None, None
+        self.backend_name = backend_name
         self._serial += 1
         self._kept = set()
         self.clear()
