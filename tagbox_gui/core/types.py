@@ -7,7 +7,7 @@ tuples and strings, so a value can cross threads safely.
 from __future__ import annotations
 
 import enum
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -178,12 +178,17 @@ def is_stop(command: Command | None) -> bool:
     return command is not None and command.kind is CommandKind.STOP
 
 
-def hold_while_paused(command: Command | None) -> Generator[None, Command | None, Command | None]:
+def hold_while_paused(
+    command: Command | None, heard: Callable[[Command | None], object] | None = None
+) -> Generator[None, Command | None, Command | None]:
     """After a PAUSE, yield None until RESUME or STOP comes; the command to act on (a
-    generator of the engine's protocol holds with ``yield from``)."""
+    generator of the engine's protocol holds with ``yield from``). ``heard``, if given, is
+    called with each command sent while it holds (e.g. a SET_LR to keep)."""
     paused = command is not None and command.kind is CommandKind.PAUSE
     while paused:
         command = yield None
+        if heard is not None:
+            heard(command)
         paused = command is None or command.kind not in (CommandKind.RESUME, CommandKind.STOP)
     return command
 

@@ -223,11 +223,10 @@ def _drive(parts: list[JobPart], song: Song, store: ModelStore, cache: ModelCach
 def _held(command: Command | None, lr: float | None) -> Generator[None, Command | None, tuple]:
     """After a PAUSE between parts, None until RESUME or STOP comes, as the engine holds between
     steps; the command to act on, and the learning rate set (SET_LR) until then."""
-    lr = _lr_set(command, lr)
-    paused = command is not None and command.kind is CommandKind.PAUSE
-    while paused:
-        lr = _lr_set(command := (yield None), lr)
-        paused = command is None or command.kind not in (CommandKind.RESUME, CommandKind.STOP)
+    heard = [command]
+    command = yield from hold_while_paused(command, heard.append)
+    for each in heard:
+        lr = _lr_set(each, lr)
     return command, lr
 
 
