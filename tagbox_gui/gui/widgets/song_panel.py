@@ -218,17 +218,20 @@ class SongPanel(QWidget):
         self._enable_region()
         self.region_changed.emit(self.region())
 
+    def _region_used(self) -> bool:
+        """Whether the region is for something: a run on the region, or the example. "Run on
+        the whole song" (still ticked, disabled, under the example) does not make it unused."""
+        return self.as_example.isChecked() or not self.whole_song.isChecked()
+
     def _enable_region(self) -> None:
-        """The region's boxes and Loudest are for a run on the region or for the example; "Run
-        on the whole song" (still ticked, disabled, under the example) does not lock them."""
-        used = self.as_example.isChecked() or not self.whole_song.isChecked()
+        """The region's boxes and Loudest, where the region is used (:meth:`_region_used`)."""
         for widget in (self.start, self.end, self.loudest):
-            widget.setEnabled(used)
+            widget.setEnabled(self._region_used())
         self._enable_zoom()
 
     def _enable_zoom(self) -> None:
         """Zoom to region where it shows something: a region that is used, short of the song."""
-        used = self.as_example.isChecked() or not self.whole_song.isChecked()
+        used = self._region_used()
         region, song = self.waveform.region(), self.song
         whole = region is None or song is None or region.duration >= song.duration - 0.01
         self.zoom.setEnabled(used and not whole)
