@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 
+from tagbox_gui.core.audio.naming import AUDIO_EXTENSIONS
 from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.separation.backends import BACKENDS
 from tagbox_gui.core.store.models import ENV_MODEL_DIR, default_root
@@ -30,10 +31,6 @@ def fft_sizes(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"'{text}' is not a list of FFT sizes") from None
 
 
-AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif"})
-"""File name endings of the formats the app reads, in lower case."""
-
-
 def split_name_hint(path: Path, extra: Sequence[str]) -> str:
     """The fix, or '', for words no argument takes that are the rest of ``path``'s name.
 
@@ -47,7 +44,8 @@ def split_name_hint(path: Path, extra: Sequence[str]) -> str:
     names = [" ".join([str(path), *extra[:count]]) for count in range(len(extra), 0, -1)]
     whole = next((name for name in names if os.path.isfile(name)), None)
     if whole is None:
-        whole = next((name for name in names if Path(name).suffix.lower() in AUDIO_SUFFIXES), None)
+        audio = (name for name in names if Path(name).suffix.lower() in AUDIO_EXTENSIONS)
+        whole = next(audio, None)
     return (
         "" if whole is None else f" (a file name with spaces goes in quotes: {shlex.quote(whole)})"
     )

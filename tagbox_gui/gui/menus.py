@@ -12,6 +12,7 @@ from PySide6.QtGui import QKeySequence as Keys
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox
 
 from tagbox_gui import APP_NAME
+from tagbox_gui.core.audio.naming import AUDIO_EXTENSIONS
 from tagbox_gui.gui.about import about_html
 from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.engine_loader import EngineLoader
@@ -23,7 +24,7 @@ from tagbox_gui.gui.settings_view import SettingsView
 from tagbox_gui.gui.stem_export import StemExport
 from tagbox_gui.gui.widgets.recent_menu import fill_recent_menu
 
-AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.mp3 *.aif *.aiff);;All files (*)"
+AUDIO_FILTER = f"Audio ({' '.join('*' + e for e in AUDIO_EXTENSIONS)});;All files (*)"
 
 
 class WindowMenus(ScreenFit):

@@ -239,6 +239,7 @@ def test_stray_words_name_the_fix(
         (["separate", "{d}/My", "Great", "Song.wav", "--each", "drums"], ["Great", "Song.wav"]),
         (["separate", "{d}/Not", "There.flac", "--tags", "piano"], ["There.flac"]),
         (["tag", "{d}/My", "Song.wav"], ["Song.wav"]),
+        (["tag", "{d}/Not", "There.opus"], ["There.opus"]),  # every format the app reads
     ],
 )
 def test_a_song_name_split_at_its_spaces_is_told_to_go_in_quotes(

@@ -121,6 +121,7 @@ BAD = {
     "no {stem}": ("{song}", "has no {stem}"),
     "{stem} as text": ("{song} {{stem}}", "has no {stem}"),
     "an extension": ("{song} - {stem}.WAV", "ends in '.wav', but the format adds"),
+    "an Ogg extension": ("{song} - {stem}.oga", "ends in '.oga', but the format adds"),
 }
 
 

@@ -322,7 +322,15 @@ def test_zoom_to_region_and_back(qtbot, window: MainWindow, song_path) -> None:
 def test_ctrl_o_opens_the_chosen_file(qtbot, window: MainWindow, song_path, monkeypatch) -> None:
     from PySide6.QtWidgets import QFileDialog
 
-    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(song_path), ""))
+    offered = []
+
+    def choose(parent, caption, folder, filters):
+        offered.append(filters)
+        return str(song_path), ""
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", choose)
     with qtbot.waitSignal(window.song_loaded, timeout=5000):
         qtbot.keyClick(window, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier)
     assert window.song is not None and window.song.name == "My Song"
+    audio = offered[0].split(";;")[0]  # every format the app reads, Opus and Ogg among them
+    assert all(f"*{ending}" in audio.split("(")[1] for ending in (".opus", ".oga", ".wave"))

@@ -18,7 +18,6 @@ _MAX_SONG_BYTES = _MAX_NAME_BYTES // 2  # the song's name leaves the rest to wha
 _MAX_FILE_BYTES = 255 - len(".flac")  # beyond this not even a template's own text fits a name
 _ILLEGAL = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f\udc80-\udcff]')  # Windows' set covers macOS
 # and Linux too; \udc80-\udcff are the bytes of a file name that is not UTF-8 ("caf\xe9.wav")
-_AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".aif", ".aiff", ".mp3", ".ogg", ".opus")
 _RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
 
 
@@ -28,6 +27,12 @@ DEFAULT_TEMPLATE = "{song} - {stem}"
 (the residual, or the rest of several stems)."""
 
 TEMPLATE_FIELDS = ("song", "stem")
+
+AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff",
+                    ".aifc", ".w64", ".rf64", ".caf")  # fmt: skip
+"""File name endings, in lower case, of the audio formats the app reads (libsndfile's): what
+the Open dialog offers, what a name with spaces typed without quotes is recognised by, and
+what a name template may not end in (the export format adds its own)."""
 """The fields a name template may use."""
 
 
@@ -102,7 +107,7 @@ def _template_fields(template: str) -> list[str]:
                 "it does not know; use {song} and {stem} only."
             )
         fields.append(field)
-    extension = next((e for e in _AUDIO_EXTENSIONS if template.lower().endswith(e)), None)
+    extension = next((e for e in AUDIO_EXTENSIONS if template.lower().endswith(e)), None)
     if extension is not None:  # "{stem}.wav" would name "piano.wav.wav"
         raise AudioError(
             f"the name template '{template}' ends in '{extension}', but the format adds the "
