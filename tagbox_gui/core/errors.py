@@ -25,3 +25,24 @@ class TagError(UserError):
 
 class ConfigError(UserError):
     """A run setting is impossible (region, FFT size, device ...)."""
+
+
+_OUT_OF_MEMORY_WORDS = ("out of memory", "can't allocate memory", "cannot allocate memory")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """``exc`` says that memory ran out: a MemoryError, or PyTorch's RuntimeError (CPU or GPU)."""
+    if isinstance(exc, MemoryError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and any(m in text for m in _OUT_OF_MEMORY_WORDS)
+
+
+def reason_in_brief(exc: BaseException, limit: int = 80) -> str:
+    """Why ``exc`` happened, told inside a sentence: "out of memory" for any such error
+    (PyTorch's name the GPU, the sizes and a setting, at length), else its text on one line,
+    clipped to ``limit`` characters."""
+    if is_out_of_memory(exc) or str(exc).lower().startswith("unable to allocate"):
+        return "out of memory"
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -15,11 +15,10 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from tagbox_gui import APP_NAME
-from tagbox_gui.core.errors import UserError
+from tagbox_gui.core.errors import UserError, is_out_of_memory
 
 log = logging.getLogger("tagbox_gui")
 LOG_NAME = "tagbox-gui.log"
-_OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory")
 
 
 class Doing(Enum):
@@ -70,13 +69,6 @@ def setup_logging(folder: Path | None = None, level: int = logging.INFO) -> Path
     return path
 
 
-def is_out_of_memory(exc: BaseException) -> bool:
-    if isinstance(exc, MemoryError):
-        return True
-    text = str(exc).lower()
-    return isinstance(exc, RuntimeError) and any(m in text for m in _OOM_MARKERS)
-
-
 def user_message(exc: BaseException, doing: Doing = Doing.OTHER) -> str:
     """One sentence that tells the user what happened and what to do; out of memory, the
     advice fits what was being ``done``."""
@@ -104,15 +96,6 @@ def log_file() -> Path | None:
         if name is not None and Path(name).name == LOG_NAME:
             return Path(name)
     return None
-
-
-def short_reason(why: str) -> str:
-    """A failure's reason told inside a sentence (a second look's, say): "out of memory" for
-    any such error (PyTorch's name the GPU, the sizes and a setting, at length), else clipped."""
-    text = why.lower()
-    if any(m in text for m in _OOM_MARKERS) or text.startswith("unable to allocate"):
-        return "out of memory"
-    return _clip(why, 80)
 
 
 def _sentence(text: str) -> str:

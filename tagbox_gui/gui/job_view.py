@@ -37,7 +37,7 @@ from tagbox_gui.core.separation.job import (
 from tagbox_gui.core.separation.provenance import job_provenance
 from tagbox_gui.core.separation.threads import AUTOMATIC, use_threads
 from tagbox_gui.core.types import Estimate, RunResult
-from tagbox_gui.gui.errors import Doing, short_reason, show_error
+from tagbox_gui.gui.errors import Doing, show_error
 from tagbox_gui.gui.session import estimate_region, quiet_sentence
 
 if TYPE_CHECKING:
@@ -221,7 +221,7 @@ class JobView(QObject):
             message = (f"Stopped: kept {', '.join(done)} and the rest; "
                        f"{', '.join(left)} not separated.")  # fmt: skip
         elif outcome.second_look_failed:
-            why = short_reason(outcome.second_look_failed)  # the log has it all
+            why = outcome.second_look_failed  # in brief: the log has it all
             message = (f"Separated {', '.join(done)} and the rest; the second look failed "
                        f"({why}), so the stems keep their first.")  # fmt: skip
         elif looks_stopped:

@@ -27,7 +27,7 @@ from tagbox_gui.core.types import (
 )
 from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.engine_loader import LazyModule
-from tagbox_gui.gui.errors import Doing, short_reason, show_error
+from tagbox_gui.gui.errors import Doing, show_error
 from tagbox_gui.gui.job_view import JobUpdate, JobView
 from tagbox_gui.gui.run_audio import RunAudio
 from tagbox_gui.gui.run_request import RunRequest
@@ -234,7 +234,7 @@ class RunView(RunRequest):
         if result.helpers:
             message += f" Looked at again without the {' and the '.join(result.helpers)}."
         if result.second_look_failed:
-            why = short_reason(result.second_look_failed)  # the log has it all
+            why = result.second_look_failed  # in brief: the log has it all
             message += f" The second look failed ({why}), so the stem is the first look."
         self.w.run_panel.finished(message + self._quiet_note(session))
         store = session.snapshots

@@ -238,7 +238,10 @@ _LOOK_FAILS = """
 import sys
 from tagbox_gui.core.separation.refine import LookBeside
 def out_of_memory(*args):
-    raise MemoryError("out of memory")
+    raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total "
+                       "capacity of 7.79 GiB of which 1.02 GiB is free. If reserved but "
+                       "unallocated memory is large try setting PYTORCH_CUDA_ALLOC_CONF="
+                       "expandable_segments:True to avoid fragmentation.")
 LookBeside.stem = out_of_memory
 from tagbox_gui.cli import main
 sys.exit(main(sys.argv[1:]))
@@ -256,5 +259,6 @@ def test_a_second_look_that_fails_writes_the_first_and_warns(tmp_path: Path) -> 
     assert "tagbox: warning: the second look failed (out of memory); the stems are the first " \
            "look" in said  # fmt: skip
     assert "Traceback" not in said and said.count("second look failed") == 1, said
+    assert "PYTORCH" not in said  # PyTorch's advice at length is for the log
     comment = _check_stems(song, out / "song - piano.wav", out / "song - no piano.wav")
     assert "second look" not in comment

@@ -22,6 +22,7 @@ from tagbox_gui.core.separation.refine import (
     can_refine,
     looked_again,
     shared_estimates,
+    why_failed,
 )
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import Command, CommandKind, Estimate, Example, LookingAgain, Region
@@ -250,3 +251,30 @@ def test_a_look_that_fails_keeps_the_first_and_says_why(song, cache, monkeypatch
     assert result.second_look_failed == "out of memory" and result.helpers == ()
     np.testing.assert_array_equal(result.estimate.masks[2048], first.estimate.masks[2048])
     np.testing.assert_array_equal(result.separated, first.separated)
+
+
+CUDA_OUT_OF_MEMORY = (
+    "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 7.79 GiB of "
+    "which 1.02 GiB is free. Of the allocated memory 5.12 GiB is allocated by PyTorch. If "
+    "reserved but unallocated memory is large try setting "
+    "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True to avoid fragmentation."
+)
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (RuntimeError(CUDA_OUT_OF_MEMORY), "out of memory"),
+        (
+            RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried 9 GB"),
+            "out of memory",
+        ),
+        (MemoryError(), "out of memory"),
+        (ValueError("shapes\n(2, 3) and (4,)\ndiffer"), "shapes (2, 3) and (4,) differ"),
+        (ValueError("x" * 200), "x" * 79 + "…"),
+        (KeyError(), "KeyError"),
+    ],
+)
+def test_why_a_look_failed_is_said_in_a_few_words_on_one_line(error, said) -> None:
+    """The reason goes inside a sentence of the window and the CLI (the log keeps the rest)."""
+    assert why_failed(error) == said

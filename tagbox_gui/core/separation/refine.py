@@ -32,6 +32,7 @@ import torch
 from tagbox_gui.core.audio.estimates import share
 from tagbox_gui.core.audio.song import analysis_signal
 from tagbox_gui.core.dsp.spectral import istft, stft
+from tagbox_gui.core.errors import reason_in_brief
 from tagbox_gui.core.separation.backends.learned import (
     SETTINGS,
     LearnedBackend,
@@ -281,7 +282,8 @@ def looked_again(
 
 
 def why_failed(exc: Exception) -> str:
-    """What a failed second look says: the first look is kept. Its traceback goes to the log
-    at INFO (the window's log file), not to a terminal: the front ends say it in one line."""
+    """What a failed second look says, in brief (the first look is kept). Its traceback goes to
+    the log at INFO (the window's log file), not to a terminal: the front ends say it in one
+    line."""
     log.info("the second look failed; the first look is kept", exc_info=exc)
-    return str(exc) or type(exc).__name__
+    return reason_in_brief(exc)
