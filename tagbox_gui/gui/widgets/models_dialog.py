@@ -288,9 +288,13 @@ class ModelsDialog(QDialog):
         if check != self._checks[name]:
             return  # a newer check of this model is under way, or done
         self._set_status(name, status)
-        if status == "check failed":
-            self.message.setText(f"Checking {name} failed unexpectedly (the details are in the "
-                                 "log); download it or locate its file again.")  # fmt: skip
+        if status == "check failed":  # every model whose check failed, not only the last
+            failed = [n for n, said in self._statuses.items() if said == "check failed"]
+            one = len(failed) == 1
+            self.message.setText(f"Checking {' and '.join(failed)} failed unexpectedly (the "
+                                 f"details are in the log); download {'it' if one else 'them'} "
+                                 f"or locate {'its file' if one else 'their files'} "
+                                 "again.")  # fmt: skip
         self._update_buttons()
 
     def _on_verifier_finished(self) -> None:
