@@ -34,7 +34,6 @@ import enum
 import socket
 import struct
 import threading
-import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -81,14 +80,14 @@ class _Handler(BaseHTTPRequestHandler):
         middle = size // 2
         sent = 0
         with path.open("rb") as src:
-            while sent < limit:
+            while sent < limit and not self.server.owner.stopping.is_set():
                 data = bytearray(src.read(min(CHUNK, limit - sent)))
                 if fault is Fault.CORRUPT and sent <= middle < sent + len(data):
                     data[middle - sent] ^= 0xFF
                 self.wfile.write(data)
                 sent += len(data)
                 if delay:
-                    time.sleep(delay)
+                    self.server.owner.stopping.wait(delay)  # a stop ends a slow transfer
         if fault is Fault.RESET:
             # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -127,6 +126,7 @@ class FileServer:
         self._lock = threading.Lock()
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
+        self.stopping = threading.Event()  # set by stop(): no transfer outlives its server
 
     @property
     def port(self) -> int:
@@ -164,6 +164,7 @@ class FileServer:
         return self
 
     def stop(self) -> None:
+        self.stopping.set()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
