@@ -26,7 +26,8 @@ class RunController(QObject):
 
     Each run gets an id; signals from a worker whose id is not the current one (a run that was
     replaced or is still winding down) are dropped, so a late step can never land in a new
-    run's plots. A thread is deleted in exactly one place, :meth:`_on_thread_finished`.
+    run's plots. A thread and its worker are let go in exactly one place,
+    :meth:`_on_thread_finished`, in the window's thread, once the thread has ended.
     """
 
     step_done = Signal(object)  # StepResult of the current run
@@ -135,7 +136,10 @@ class RunController(QObject):
     @Slot()
     def _on_thread_finished(self) -> None:
         thread = self.sender()
-        worker = self._threads.pop(thread, None)  # type: ignore[call-overload]
-        if worker is not None:
-            worker.deleteLater()
+        if self._threads.pop(thread, None) is not None:  # type: ignore[call-overload]
+            # Python owns the thread and its worker. Both are deleted here, in this thread,
+            # once the thread has wholly ended (wait() lets go of the GIL while its last lines
+            # run): a deleteLater() would have the ending thread delete the worker while this
+            # one may be dropping the worker's last reference.
+            thread.wait()
             thread.deleteLater()

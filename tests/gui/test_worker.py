@@ -169,3 +169,23 @@ def test_shutdown_waits_for_a_running_worker(qtbot) -> None:
     assert ctl.shutdown(5000)
     assert thread.isFinished()
     assert ctl.state is RunState.IDLE
+
+
+def test_a_thread_is_let_go_only_once_it_has_wholly_ended(qtbot, controller) -> None:
+    """Qt emits a thread's ``finished`` while the thread is still ending. The controller must
+    not let the thread and its worker go (Python deletes them in this thread) before it has
+    ended: here the thread spends 0.3 s more on its way out."""
+    import time
+
+    from PySide6.QtCore import Qt
+
+    def last_lines() -> None:  # run by the ending thread itself (a direct connection)
+        time.sleep(0.3)
+
+    config = RunConfig(tags=("piano",), steps=2)
+    with qtbot.waitSignal(controller.run_finished, timeout=5000):
+        controller.start(lambda: fake_run(config, delay=0.2))  # time to connect below
+        thread = next(iter(controller._threads))
+        thread.finished.connect(last_lines, Qt.ConnectionType.DirectConnection)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=3000)
+    assert thread.wait(0)  # ended (isFinished() is True already while it ends)
