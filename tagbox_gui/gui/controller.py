@@ -142,4 +142,3 @@ class RunController(QObject):
             # run): a deleteLater() would have the ending thread delete the worker while this
             # one may be dropping the worker's last reference.
             thread.wait()
-            thread.deleteLater()

@@ -177,15 +177,25 @@ def test_a_thread_is_let_go_only_once_it_has_wholly_ended(qtbot, controller) -> 
     ended: here the thread spends 0.3 s more on its way out."""
     import time
 
-    from PySide6.QtCore import Qt
+    from PySide6.QtCore import Qt, QTimer
+
+    said: list[str] = []
 
     def last_lines() -> None:  # run by the ending thread itself (a direct connection)
         time.sleep(0.3)
+        said.append("thread ended")
 
+    def look() -> None:
+        if not controller.busy and "let go" not in said:
+            said.append("let go")
+
+    poll = QTimer(interval=1, timeout=look)
     config = RunConfig(tags=("piano",), steps=2)
     with qtbot.waitSignal(controller.run_finished, timeout=5000):
         controller.start(lambda: fake_run(config, delay=0.2))  # time to connect below
         thread = next(iter(controller._threads))
         thread.finished.connect(last_lines, Qt.ConnectionType.DirectConnection)
-    qtbot.waitUntil(lambda: not controller.busy, timeout=3000)
-    assert thread.wait(0)  # ended (isFinished() is True already while it ends)
+        poll.start()
+    qtbot.waitUntil(lambda: "let go" in said, timeout=3000)
+    poll.stop()
+    assert said == ["thread ended", "let go"]
