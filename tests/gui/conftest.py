@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QEvent, QSettings
+from PySide6.QtWidgets import QApplication
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -14,6 +15,18 @@ from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.settings import AppSettings
 from tests.gui.fake_engine import write_song
 from tests.gui.window_helpers import make_window, open_song, run_to_end
+
+
+@pytest.fixture(autouse=True)
+def _widgets_go_with_their_test(qapp) -> None:
+    """A test's widgets are deleted when it ends.
+
+    pytest-qt closes them and asks Qt to delete them later, which only happens once an event
+    loop runs: a whole window went in the middle of the next test (in its first wait, or when
+    the garbage collector found its wrapper while that test built its own window). This
+    fixture is set up before pytest-qt's and ends after it has closed the widgets."""
+    yield
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 @pytest.fixture(autouse=True)
