@@ -15,8 +15,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from types import ModuleType
+from weakref import WeakMethod
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Signal
+
+from tagbox_gui.gui.background import hand_back, receiver
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +62,6 @@ class EngineLoader(QObject):
 
     ready = Signal()
     failed = Signal(object)
-    _done = Signal(object)  # None or the exception, from the import thread
 
     def __init__(
         self,
@@ -74,7 +76,6 @@ class EngineLoader(QObject):
         self._ready = False
         self.error: Exception | None = None
         self.seconds = 0.0  # how long the imports took
-        self._done.connect(self._on_done)  # queued when emitted from the import thread
 
     @property
     def is_ready(self) -> bool:
@@ -94,14 +95,17 @@ class EngineLoader(QObject):
         """Import the modules in a background thread (once; later calls do nothing)."""
         if self._thread is not None or self._ready:
             return
-        self._thread = threading.Thread(target=self._run, name="engine-import", daemon=True)
+        to = receiver(self._on_done)
+        self._thread = threading.Thread(target=_import_in_thread, name="engine-import",
+                                        args=(self.modules, self._import_module, to),
+                                        daemon=True)  # fmt: skip
         self._thread.start()
 
     def load_now(self) -> None:
         """Import the modules in this thread; ``ready`` (or ``failed``) fires before it returns."""
         if self._ready:
             return
-        self._on_done(self._import_all())
+        self._on_done(_import_all(self.modules, self._import_module))
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until a started import thread ends; False if it is still running."""
@@ -110,25 +114,10 @@ class EngineLoader(QObject):
             return not self._thread.is_alive()
         return True
 
-    def _run(self) -> None:  # the import thread
-        self._done.emit(self._import_all())
-
-    def _import_all(self) -> Exception | None:
-        started = time.perf_counter()
-        try:
-            for name in self.modules:
-                self._import_module(name)
-        except Exception as exc:  # a broken install: the window says so and Run stays off
-            log.exception("importing the engine failed")
-            return exc
-        finally:
-            self.seconds = time.perf_counter() - started
-        return None
-
-    @Slot(object)
-    def _on_done(self, error: Exception | None) -> None:
+    def _on_done(self, imported: tuple[Exception | None, float]) -> None:
         if self._ready:  # load_now() while the thread was importing: said once already
             return
+        error, self.seconds = imported
         if error is not None:
             self.error = error
             self.failed.emit(error)
@@ -136,3 +125,24 @@ class EngineLoader(QObject):
         self._ready = True
         log.info("engine imported in %.2f s", self.seconds)
         self.ready.emit()
+
+
+def _import_in_thread(
+    modules: Sequence[str], import_module: Callable[[str], ModuleType], to: WeakMethod
+) -> None:
+    """The import thread: :func:`_import_all`, handed back to ``to`` (``gui.background``)."""
+    hand_back(to, _import_all(modules, import_module))
+
+
+def _import_all(
+    modules: Sequence[str], import_module: Callable[[str], ModuleType]
+) -> tuple[Exception | None, float]:
+    """Import ``modules``: None or what stopped it, and the seconds it took."""
+    started = time.perf_counter()
+    try:
+        for name in modules:
+            import_module(name)
+    except Exception as exc:  # a broken install: the window says so and Run stays off
+        log.exception("importing the engine failed")
+        return exc, time.perf_counter() - started
+    return None, time.perf_counter() - started

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
+from weakref import WeakMethod
 
 import numpy as np
 import soundfile as sf
@@ -37,6 +39,7 @@ from tagbox_gui.core.separation.job import (
 from tagbox_gui.core.separation.provenance import job_provenance
 from tagbox_gui.core.separation.threads import AUTOMATIC, use_threads
 from tagbox_gui.core.types import Estimate, RunResult
+from tagbox_gui.gui.background import hand_back, receiver
 from tagbox_gui.gui.errors import Doing, show_error
 from tagbox_gui.gui.session import estimate_region, quiet_sentence
 
@@ -130,8 +133,6 @@ class JobView(QObject):
     """
 
     stem_loaded = Signal(str)
-    _stem_read = Signal(int, str, object, object)  # serial, name, stem or None, rest or why
-    _mask_drawn = Signal(int, object)  # serial, the selected stem's mask image
 
     def __init__(self, window: RunWindow, cache: ModelCache) -> None:
         super().__init__(window)  # type: ignore[arg-type]
@@ -146,8 +147,6 @@ class JobView(QObject):
         self._lrs: dict[str, dict[int, float]] = {}  # each part's learning rate by step
         self._audition_loaded = False
         self._images: dict[str, np.ndarray] = {}  # the shown stems' mask images, as drawn
-        self._stem_read.connect(self._on_stem_read)
-        self._mask_drawn.connect(self._on_mask_drawn)
         window.stems.currentRowChanged.connect(self._on_stem_row_changed)
 
     @property
@@ -311,31 +310,19 @@ class JobView(QObject):
             self.w.statusBar().showMessage(f"Cannot play {name}: {exc}", 10_000)
             return
 
-        def read() -> None:  # in a worker thread, once the files are written
-            try:  # the stem's mask first: it shows while the stem is read back
-                self._mask_drawn.emit(serial, stem_mask_image(estimates, row, images))
-            except Exception as exc:  # the stem can still be heard
-                log.warning("cannot draw the mask of %s: %s", name, exc)
-            try:
-                path = (paths if paths is not None else pending.result())[row]
-                stem = sf.read(str(path), dtype="float32", always_2d=True)[0]
-                rest = song.data - stem  # a stem cut short, or no memory for a long song
-            except Exception as exc:  # a message in the status bar, never a silent worker
-                log.warning("cannot read the stem %s back: %s", name, exc)
-                self._stem_read.emit(serial, name, None, str(exc))
-                return
-            self._stem_read.emit(serial, name, stem, rest)
+        mask_to, stem_to = receiver(self._on_mask_drawn), receiver(self._on_stem_read)
+        files = paths if paths is not None else pending
+        _READER.submit(_read_stem, serial, song, name, row, estimates, images, files,
+                       mask_to, stem_to)  # fmt: skip
 
-        _READER.submit(read)
-
-    @Slot(int, object)
-    def _on_mask_drawn(self, serial: int, image: np.ndarray) -> None:
+    def _on_mask_drawn(self, drawn: tuple[int, np.ndarray]) -> None:
+        serial, image = drawn
         if serial == self._serial and self.outcome is not None:
             region = estimate_region(next(iter(self.outcome.estimates.values())))
             self.w.live.show_mask(image, region)
 
-    @Slot(int, str, object, object)
-    def _on_stem_read(self, serial: int, name: str, stem: np.ndarray | None, rest: object) -> None:
+    def _on_stem_read(self, read: tuple[int, str, np.ndarray | None, object]) -> None:
+        serial, name, stem, rest = read  # rest: the song without the stem, or why it failed
         if serial != self._serial or self.song is None:
             return
         if stem is None:
@@ -361,3 +348,32 @@ class JobView(QObject):
     def shared(self) -> dict[str, Estimate]:
         """The finished stems' estimates, sharing the mixture."""
         return self.outcome.estimates if self.outcome is not None else {}
+
+
+def _read_stem(
+    serial: int,
+    song: Song,
+    name: str,
+    row: int,
+    estimates: dict[str, Estimate],
+    images: dict[str, np.ndarray],
+    files: list[Path] | Future[list[Path]],
+    mask_to: WeakMethod,
+    stem_to: WeakMethod,
+) -> None:
+    """In a worker thread, once the stems' ``files`` are written: stem ``row``'s mask image
+    (it shows while the stem is read back) and the stem read from its file, with the song
+    without it, handed back to ``mask_to`` and ``stem_to`` (``gui.background``)."""
+    try:
+        hand_back(mask_to, (serial, stem_mask_image(estimates, row, images)))
+    except Exception as exc:  # the stem can still be heard
+        log.warning("cannot draw the mask of %s: %s", name, exc)
+    try:
+        path = (files if isinstance(files, list) else files.result())[row]
+        stem = sf.read(str(path), dtype="float32", always_2d=True)[0]
+        rest = song.data - stem  # a stem cut short, or no memory for a long song
+    except Exception as exc:  # a message in the status bar, never a silent worker
+        log.warning("cannot read the stem %s back: %s", name, exc)
+        hand_back(stem_to, (serial, name, None, str(exc)))
+        return
+    hand_back(stem_to, (serial, name, stem, rest))

@@ -1,20 +1,21 @@
-"""Opens songs off the GUI thread: decoding, the analysis signal, the loudest region, the
-waveform envelope, the peak. Only the newest request counts; results of superseded ones are
-dropped.
+"""Opens songs off the GUI thread (``gui.background``): decoding, the analysis signal, the
+loudest region, the waveform envelope, the peak. Only the newest request counts; results of
+superseded ones are dropped.
 """
 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal, Slot
-from superqt.utils import create_worker
+from PySide6.QtCore import QObject, Signal
 
 from tagbox_gui.core.audio.song import Song, analysis_signal, load_song, loudest_region
 from tagbox_gui.core.types import Region
+from tagbox_gui.gui.background import run_in_background
 from tagbox_gui.gui.widgets.song_panel import DEFAULT_REGION_SECONDS
 from tagbox_gui.gui.widgets.waveform_view import peak_envelope
 
@@ -44,17 +45,8 @@ def prepare_song(path: Path | str) -> LoadedSong:
     )
 
 
-def _tagged(token: int, path: Path | str) -> tuple[int, LoadedSong | Exception]:
-    # The error travels as a value with its token, through the one queued ``returned``
-    # connection, so a stale failure is dropped like a stale success.
-    try:
-        return token, prepare_song(path)
-    except Exception as exc:  # UserError for a bad file; anything else is logged by the window
-        return token, exc
-
-
 class SongLoader(QObject):
-    """Loads one song at a time in a thread-pool worker.
+    """Loads songs in a worker thread.
 
     ``loaded(LoadedSong)`` and ``failed(Exception)`` come from the newest :meth:`load` only;
     ``busy_changed(bool)`` says when loading starts and when the newest request is done.
@@ -68,7 +60,7 @@ class SongLoader(QObject):
         super().__init__(parent)
         self._token = 0
         self._done = 0  # token of the newest request that has ended
-        self._workers: dict[int, object] = {}  # kept alive until they end
+        self._tokens: dict[Future[LoadedSong], int] = {}  # the requests under way
 
     @property
     def busy(self) -> bool:
@@ -78,12 +70,9 @@ class SongLoader(QObject):
         """Start loading ``path`` (supersedes any load in progress); the request's token."""
         self._token += 1
         token = self._token
-        worker = create_worker(_tagged, token, path)
-        worker.returned.connect(self._on_worker_returned)  # a bound slot: runs in this thread
-        self._workers[token] = worker
         if token == self._done + 1:  # was idle
             self.busy_changed.emit(True)
-        worker.start()
+        self._tokens[run_in_background(prepare_song, path, then=self._on_prepared)] = token
         return token
 
     def cancel(self) -> None:
@@ -96,15 +85,15 @@ class SongLoader(QObject):
         self._done = token
         self.busy_changed.emit(False)
 
-    @Slot(object)
-    def _on_worker_returned(self, result: tuple[int, LoadedSong | Exception]) -> None:
-        token, outcome = result
-        self._workers.pop(token, None)
+    def _on_prepared(self, done: Future[LoadedSong]) -> None:
+        token = self._tokens.pop(done)
         if token != self._token:
             log.info("dropped the result of superseded song load %d", token)
             return
         self._finish(token)
-        if isinstance(outcome, Exception):
-            self.failed.emit(outcome)
+        try:
+            loaded = done.result()
+        except Exception as exc:  # UserError for a bad file; anything else is logged by the window
+            self.failed.emit(exc)
         else:
-            self.loaded.emit(outcome)
+            self.loaded.emit(loaded)

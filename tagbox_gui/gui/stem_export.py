@@ -22,6 +22,7 @@ from tagbox_gui.core.audio.export import JUKEBOX_LICENCE
 from tagbox_gui.core.audio.files import ExportFormat, existing_files
 from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE
 from tagbox_gui.core.errors import UserError
+from tagbox_gui.gui.background import when_done
 from tagbox_gui.gui.errors import Doing, show_error
 from tagbox_gui.gui.widgets import plain_text
 from tagbox_gui.gui.widgets.export_dialog import ExportDialog
@@ -44,7 +45,6 @@ class StemExport(QObject):
     """
 
     finished = Signal(object)  # the paths written, or None when the export failed (said why)
-    _written = Signal(object)  # the worker's future, handed back to the GUI thread
 
     def __init__(self, window: RunWindow, run_view: RunView) -> None:
         super().__init__(window)
@@ -54,7 +54,6 @@ class StemExport(QObject):
         self._available = False
         self.song_peak = 0.0  # the open song's (the loader's worker found it): see ask
         self._pending: tuple[Future[list[Path]], Path, ExportFormat, str, int] | None = None
-        self._written.connect(self._on_written)
         self._licence = QLabel(JUKEBOX_LICENCE, wordWrap=True, visible=False)
         self._licence.setStyleSheet("color: #d08a2a;")
 
@@ -159,7 +158,7 @@ class StemExport(QObject):
         self._pending = (future, folder, fmt, template, self.w.stems.result_id)
         self._show_state()
         self.w.statusBar().showMessage(f"Exporting the stems to {folder}…")
-        future.add_done_callback(self._written.emit)  # from the worker: queued to this thread
+        when_done(future, self._on_written)
         return future
 
     def confirm_overwrite(self, existing: list[Path]) -> bool:

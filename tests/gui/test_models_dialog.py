@@ -74,7 +74,7 @@ def test_download_with_progress(qtbot, tmp_path: Path, model_dir, http_server) -
     dialog = open_dialog(qtbot, store)
     dialog.select_model(FCN)
     seen: list[int] = []
-    dialog._relay.progressed.connect(lambda done, total: seen.append(done))
+    dialog.progressed.connect(lambda done, total: seen.append(done))
     with (
         qtbot.waitSignal(dialog.models_changed, timeout=10_000),
         qtbot.waitSignal(dialog.job_finished, timeout=10_000) as finished,
@@ -98,7 +98,7 @@ def test_cancel_leaves_nothing(qtbot, tmp_path: Path, http_server) -> None:  # n
     store = ModelStore(tmp_path / "store", base_urls=[server.url])
     dialog = open_dialog(qtbot, store)
     dialog.select_model(HCNN)
-    with qtbot.waitSignal(dialog._relay.progressed, timeout=5000):
+    with qtbot.waitSignal(dialog.progressed, timeout=5000):
         click(qtbot, dialog.download_button)
     with qtbot.waitSignal(dialog.job_finished, timeout=10_000) as finished:
         click(qtbot, dialog.cancel_button)
@@ -182,7 +182,7 @@ def test_closing_cancels_a_download(qtbot, tmp_path: Path, http_server) -> None:
     server = http_server(root, chunk_delay=0.05)
     store = ModelStore(tmp_path / "store", base_urls=[server.url])
     dialog = open_dialog(qtbot, store)
-    with qtbot.waitSignal(dialog._relay.progressed, timeout=5000):
+    with qtbot.waitSignal(dialog.progressed, timeout=5000):
         dialog.download(HCNN)
     with qtbot.waitSignal(dialog.job_finished, timeout=10_000) as finished:
         dialog.reject()

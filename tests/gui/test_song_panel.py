@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPointF, Qt, QThreadPool
+from PySide6.QtCore import QPointF, Qt
 
 from tagbox_gui.core.audio.song import Song, example_clip
 from tagbox_gui.core.types import Region
+from tagbox_gui.gui import background
 from tagbox_gui.gui.widgets.song_panel import SongPanel
 
 
@@ -48,7 +49,7 @@ def test_a_new_song_hides_the_old_spectrogram_until_its_own_is_ready(qtbot) -> N
         spec = panel.spectrogram.plot_item.getViewBox().viewRange()[0]
         assert wave == pytest.approx([0.0, 10.0]) and spec == pytest.approx(wave)
     assert panel.spectrogram.spectrogram.duration == pytest.approx(10.0, abs=0.1)
-    QThreadPool.globalInstance().waitForDone(10_000)
+    qtbot.waitUntil(lambda: background.running() == 0, timeout=10_000)
 
 
 def test_a_click_on_the_spectrogram_seeks_like_one_on_the_waveform(qtbot) -> None:
@@ -65,7 +66,7 @@ def test_a_click_on_the_spectrogram_seeks_like_one_on_the_waveform(qtbot) -> Non
     with qtbot.waitSignal(panel.seek_requested, timeout=2000) as blocker:
         qtbot.mouseClick(plot.viewport(), Qt.MouseButton.LeftButton, pos=point)
     assert blocker.args[0] == pytest.approx(2.5, abs=4 * 4.0 / box.width())
-    QThreadPool.globalInstance().waitForDone(10_000)
+    qtbot.waitUntil(lambda: background.running() == 0, timeout=10_000)
 
 
 def test_the_example_region_can_be_typed_after_the_whole_song_was_chosen(qtbot) -> None:

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QEvent, QPoint, QPointF, Qt, QThreadPool
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QFontMetricsF, QImage, QMouseEvent, QPainter
 from PySide6.QtWidgets import QApplication
 
 from tagbox_gui.core.audio.song import Song
 from tagbox_gui.core.types import Region
+from tagbox_gui.gui import background
 from tagbox_gui.gui.widgets import (
     LossPlotView,
     MaskView,
@@ -167,7 +168,7 @@ def test_spectrogram_view_computes_in_background_and_links_x(qtbot) -> None:
     with qtbot.waitSignal(view.spectrogram_shown, timeout=10_000):
         view.set_song(first)
         view.set_song(second)  # the first result is stale: never shown
-    QThreadPool.globalInstance().waitForDone(10_000)
+    qtbot.waitUntil(lambda: background.running() == 0, timeout=10_000)
     qtbot.wait(50)
     assert view.spectrogram is not None
     assert view.spectrogram.duration == pytest.approx(2.0, abs=0.1)
@@ -212,7 +213,7 @@ def test_a_spectrogram_that_fails_says_so_and_the_next_song_still_shows(
     with qtbot.waitSignal(view.spectrogram_shown, timeout=10_000):
         view.set_song(make_song(seconds=3.0))  # fails, but a newer song is set before
         view.set_song(make_song(seconds=1.0))
-    QThreadPool.globalInstance().waitForDone(10_000)
+    qtbot.waitUntil(lambda: background.running() == 0, timeout=10_000)
     qtbot.wait(50)
     assert not view.message.isVisible()
     assert view.spectrogram.duration == pytest.approx(1.0, abs=0.1)

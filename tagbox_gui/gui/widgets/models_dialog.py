@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -30,12 +31,12 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from superqt.utils import GeneratorWorker, create_worker
 
 from tagbox_gui.core.errors import UserError
 from tagbox_gui.core.store.download import DownloadCancelled
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.store.registry import REGISTRY, ModelInfo
+from tagbox_gui.gui.background import hand_back, receiver, run_in_background
 
 STATUS_TEXT = {
     "missing": "missing",
@@ -84,24 +85,20 @@ class LicenceDialog(QDialog):
         return LicenceDialog(info, parent).exec() == QDialog.DialogCode.Accepted
 
 
-class _ProgressRelay(QObject):
-    """Carries ``fetch`` progress from the worker thread to the GUI thread (queued)."""
-
-    progressed = Signal(object, object)  # bytes done, bytes total or None (may exceed 2**31)
-
-
 class ModelsDialog(QDialog):
     """Lists the registry's models with their status; downloads, cancels, installs files.
 
     Signals: ``models_changed()`` after a model was installed; ``verification_finished()``
     when the background check of the installed files is done; ``job_finished(name, outcome)``
-    with outcome ``installed``, ``cancelled`` or ``failed`` after a download or install.
+    with outcome ``installed``, ``cancelled`` or ``failed`` after a download or install;
+    ``progressed(done, total)`` with the bytes of a download (total None when not known).
     ``ask_licence`` and ``choose_file`` are the two prompts (replaceable, e.g. in tests).
     """
 
     models_changed = Signal()
     verification_finished = Signal()
     job_finished = Signal(str, str)
+    progressed = Signal(object, object)  # bytes done, bytes total or None (may exceed 2**31)
 
     def __init__(self, store: ModelStore, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -110,13 +107,11 @@ class ModelsDialog(QDialog):
         self.ask_licence: Callable[[ModelInfo], bool] = lambda info: LicenceDialog.ask(info, self)
         self.choose_file: Callable[[ModelInfo], str | None] = self._choose_file
         self._cancel: threading.Event | None = None
-        self._job: object | None = None  # the running download/install worker
+        self._job: Future | None = None  # the running download or install
         self._job_name = ""
-        self._verifier: object | None = None
         self._statuses: dict[str, str] = {}
         self._checks: dict[str, int] = {}  # per model, the newest check started: older drop
-        self._relay = _ProgressRelay(self)
-        self._relay.progressed.connect(self._on_relay_progressed)
+        self.progressed.connect(self._on_progressed)
         self._build()
         self._fill()
         self.verify_all()
@@ -187,9 +182,7 @@ class ModelsDialog(QDialog):
     def verify_all(self) -> None:
         """Check every installed model's checksum in the background."""
         names = [n for n in REGISTRY if self.store.status(n) == "present"]
-        worker = self._start_checks(names)
-        worker.finished.connect(self._on_verifier_finished)
-        worker.start()
+        self._start_checks(names, then=self._on_verifier_finished)
 
     def download(self, name: str) -> None:
         """Download ``name`` in the background (after the licence prompt where needed)."""
@@ -197,7 +190,8 @@ class ModelsDialog(QDialog):
         if self.busy or (info.needs_acceptance and not self.ask_licence(info)):
             return
         self._cancel = threading.Event()
-        progress = _throttled(self._relay.progressed.emit)
+        to = receiver(self._on_progress_handed_back)
+        progress = _throttled(lambda done, total: hand_back(to, (done, total)))
         self._start_job(
             name, self.store.fetch, name, progress, True, self._cancel, cancellable=True
         )
@@ -221,17 +215,20 @@ class ModelsDialog(QDialog):
     # ----- jobs --------------------------------------------------------------------------
     def _start_job(self, name: str, func: Callable, *args: object, cancellable: bool) -> None:
         self._job_name = name
-        # errors are ours to report (_on_job_errored), not re-raised from the worker's thread
-        worker = create_worker(_run_job, name, func, args, _ignore_errors=True)
-        worker.returned.connect(self._on_job_returned)  # bound slots die with the dialog
-        worker.errored.connect(self._on_job_errored)
-        self._job = worker
+        self._job = run_in_background(_run_job, name, func, args, then=self._on_job_done)
         self.progress.setRange(0, 0)  # busy until the first progress report
         self.progress.setAccessibleDescription(PROGRESS_ABOUT)  # until the first bytes come
         self.progress.setVisible(True)
         self.cancel_button.setEnabled(cancellable)
         self._update_buttons()
-        worker.start()
+
+    def _on_job_done(self, done: Future[tuple[str, str, str]]) -> None:
+        try:
+            result = done.result()
+        except Exception as exc:  # a bug, not a user error: said, and logged
+            self._on_job_errored(exc)
+        else:
+            self._on_job_returned(result)
 
     def _on_job_returned(self, result: tuple[str, str, str]) -> None:
         name, outcome, error = result
@@ -257,30 +254,24 @@ class ModelsDialog(QDialog):
         self._on_job_returned((self._job_name, "failed", f"unexpected error: {exc!r}"))
 
     def _verify_one(self, name: str) -> None:
-        self._start_checks([name]).start()
+        self._start_checks([name])
 
-    def _start_checks(self, names: list[str]) -> GeneratorWorker:
-        """A worker (not started) that checks ``names``; a check started later for a model
-        supersedes this one's result for it (the file may have changed since)."""
+    def _start_checks(self, names: list[str], then: Callable[[Future], None] | None = None) -> None:
+        """Check ``names`` in the background, each result shown as it comes, then ``then``;
+        a check started later for a model supersedes this one's result for it (the file may
+        have changed since)."""
         checks = []
         for name in names:
             self._checks[name] = self._checks.get(name, 0) + 1
             checks.append((name, self._checks[name]))
             self._set_status(name, "verifying")
         self._update_buttons()
-        worker = create_worker(self._verify_each, checks)
-        worker.yielded.connect(self._on_verifier_yielded)
-        self._verifier = worker
-        return worker
+        each = receiver(self._on_verifier_yielded)
+        run_in_background(_verify_each, self.store, checks, each,
+                          then=then or self._on_checks_done)  # fmt: skip
 
-    def _verify_each(self, checks: list[tuple[str, int]]) -> Iterator[tuple[str, int, str]]:
-        for name, check in checks:  # runs in the worker thread: hashing a file takes a while
-            try:
-                status = self.store.verify(name)
-            except Exception:  # a bug: said, and the model is not left "verifying…" for good
-                log.exception("checking the file of %s failed", name)
-                status = "check failed"
-            yield name, check, status
+    def _on_checks_done(self, done: Future) -> None:
+        done.result()  # _verify_each catches what a check raises
 
     # ----- slots -------------------------------------------------------------------------
     def _on_verifier_yielded(self, result: tuple[str, int, str]) -> None:
@@ -297,10 +288,15 @@ class ModelsDialog(QDialog):
                                  "again.")  # fmt: skip
         self._update_buttons()
 
-    def _on_verifier_finished(self) -> None:
+    def _on_verifier_finished(self, done: Future) -> None:
+        self._on_checks_done(done)
         self.verification_finished.emit()
 
-    def _on_relay_progressed(self, done: int, total: int | None) -> None:
+    def _on_progress_handed_back(self, progress: tuple[int, int | None]) -> None:
+        if self._job is not None:  # not a late report of a download that has ended
+            self.progressed.emit(*progress)
+
+    def _on_progressed(self, done: int, total: int | None) -> None:
         got = f"{done / 1e6:.1f} of {total / 1e6:.1f} MB" if total else f"{done / 1e6:.1f} MB"
         if total:
             self.progress.setRange(0, 1000)
@@ -380,6 +376,18 @@ def _check_model_file(name: str, path: Path) -> None:
     from tagbox_gui.core.separation.loading import check_model_file
 
     check_model_file(name, path)
+
+
+def _verify_each(store: ModelStore, checks: list[tuple[str, int]], each: object) -> None:
+    """Runs in a worker thread (hashing a file takes a while): each ``(name, check)``'s file
+    checked, ``(name, check, status)`` handed back to ``each`` as it is known."""
+    for name, check in checks:
+        try:
+            status = store.verify(name)
+        except Exception:  # a bug: said, and the model is not left "verifying…" for good
+            log.exception("checking the file of %s failed", name)
+            status = "check failed"
+        hand_back(each, (name, check, status))
 
 
 def _run_job(name: str, func: Callable, args: tuple) -> tuple[str, str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -12,9 +13,9 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QFontMetricsF
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
-from superqt.utils import create_worker
 
 from tagbox_gui.core.dsp.display import DISPLAY_FMIN, log_band_matrix
+from tagbox_gui.gui.background import run_in_background
 from tagbox_gui.gui.widgets.waveform_view import WaveformView, seek_on_click
 
 if TYPE_CHECKING:
@@ -215,7 +216,6 @@ class SpectrogramView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._token = 0
-        self._worker = None
         self._linked: WaveformView | None = None
         self._duration = 0.0  # of the song (its spectrogram may still be computing)
         self.spectrogram: Spectrogram | None = None
@@ -256,10 +256,8 @@ class SpectrogramView(QWidget):
         view.setXRange(0.0, song.duration, padding=0.0)
         self._token += 1
         token = self._token
-        worker = create_worker(_tagged_spectrogram, token, np.asarray(song.data), song.rate)
-        worker.returned.connect(self._on_worker_returned)  # a bound slot dies with the view
-        self._worker = worker  # keep it alive until it is done
-        worker.start()
+        run_in_background(_tagged_spectrogram, token, np.asarray(song.data), song.rate,
+                          then=self._on_computed)  # fmt: skip
 
     def set_spectrogram(self, spec: Spectrogram) -> None:
         """Show an already computed spectrogram (the view keeps fixed levels)."""
@@ -300,8 +298,8 @@ class SpectrogramView(QWidget):
         if abs(gap) >= 1.0:
             self._linked.set_right_margin(self._linked.right_margin() + gap)
 
-    def _on_worker_returned(self, result: tuple[int, Spectrogram | Exception]) -> None:
-        token, spec = result
+    def _on_computed(self, done: Future[tuple[int, Spectrogram | Exception]]) -> None:
+        token, spec = done.result()  # what stopped it comes as a value, with its token
         if isinstance(spec, Exception):
             log.error("cannot compute the spectrogram", exc_info=spec)
             if token == self._token:
