@@ -86,6 +86,7 @@ def main() -> None:
               f"max {late.max():.1f} ms")  # fmt: skip
         print(f"peak RSS of the GUI process: {peak:.2f} GiB")
         window.controller.shutdown(10_000)
+        window.confirm_discard = lambda question: True  # the stems were only measured
         window.close()
 
 
