@@ -1,0 +1,356 @@
+"""Model downloads against a local HTTP server (never the internet), cancels, mirrors,
+licences, installing a file by hand, and the transfer primitives."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+import time
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from tagbox_gui.core.errors import DownloadError, ModelError
+from tagbox_gui.core.store import download as dl
+from tagbox_gui.core.store.download import DownloadCancelled
+from tagbox_gui.core.store.models import ModelStore
+from tagbox_gui.core.store.registry import JUKEBOX, REGISTRY
+from tagbox_gui.core.types import TaggerSpec
+from tests.core.model_files import CHECKPOINT_HEAD, FCN, FCN_REL
+from tests.core.model_files import files as _files
+from tests.core.model_files import sha as _sha
+from tests.httpserver import Fault, FileServer, closed_port_url, http_server  # noqa: F401
+
+ERROR_PAGE = b"<!DOCTYPE html><html><body>Sign in to continue</body></html>\n" * 50
+
+pytestmark = pytest.mark.usefixtures("offline_models")
+
+
+@pytest.fixture
+def server(http_server, model_dir: Path) -> FileServer:  # noqa: F811
+    return http_server(model_dir)
+
+
+@pytest.fixture
+def jukebox_mirror(tmp_path: Path) -> Path:
+    """A mirror folder with a stand-in Jukebox file (its real checksum is unknown anyway): it
+    starts as torch.save's files do, the one check a file without a known checksum gets."""
+    root = tmp_path / "mirror"
+    (root / "jukebox").mkdir(parents=True)
+    (root / "jukebox" / "vqvae.pth.tar").write_bytes(CHECKPOINT_HEAD + bytes(range(256)) * 1000)
+    return root
+
+
+# --- downloads ------------------------------------------------------------------------------
+
+
+def test_fetch_success_with_progress(tmp_path: Path, server: FileServer, model_dir: Path) -> None:
+    store = ModelStore(tmp_path / "store", base_urls=[server.url])
+    calls: list[tuple[int, int | None]] = []
+    path = store.fetch(FCN, progress=lambda done, total: calls.append((done, total)))
+    size = REGISTRY[FCN].size
+    assert path == tmp_path / "store" / FCN_REL
+    assert path.read_bytes() == (model_dir / FCN_REL).read_bytes()
+    assert store.verify(FCN) == "verified" and store.path(FCN) == path
+    assert calls[0] == (0, size) and calls[-1] == (size, size) and len(calls) > 2
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+    assert server.requests == [f"/{FCN_REL}"]
+    assert _files(tmp_path / "store") == [path]  # no temp file left
+    assert store.available_taggers() == [TaggerSpec("fcn", "mtat")]
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        (Fault.CORRUPT, "checksum mismatch"),
+        (Fault.NOT_FOUND, "HTTP 404"),
+        (Fault.DROP, r"connection dropped after \d+ of 1902811 bytes"),
+        # A reset surfaces as ECONNRESET or as an early end of file, depending on timing.
+        (Fault.RESET, r"connection lost \(ConnectionResetError|connection dropped after"),
+    ],
+)
+def test_failed_fetch_leaves_nothing(
+    tmp_path: Path, server: FileServer, fault: Fault, message: str
+) -> None:
+    server.fault = fault
+    store = ModelStore(tmp_path, base_urls=[server.url])
+    with pytest.raises(DownloadError, match=message) as info:
+        store.fetch(FCN)
+    assert "tagbox models fetch fcn/mtat" in str(info.value)
+    assert server.requests == [f"/{FCN_REL}"]
+    assert _files(tmp_path) == []
+    assert store.status(FCN) == "missing"
+
+
+def test_reset_while_reading_is_a_download_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Resetting(io.BytesIO):
+        headers: ClassVar[dict[str, str]] = {"Content-Length": "2000000"}
+
+        def read(self, size: int = -1, /) -> bytes:
+            if self.tell() > 0:
+                raise ConnectionResetError(104, "Connection reset by peer")
+            return super().read(size)
+
+        read1 = read  # what the download calls on a response
+
+    monkeypatch.setattr(dl.urllib.request, "urlopen", lambda *a, **k: Resetting(b"x" * 10**6))
+    with pytest.raises(DownloadError, match=r"connection lost \(ConnectionResetError"):
+        ModelStore(tmp_path, base_urls=["http://127.0.0.1:1"]).fetch(FCN)
+    assert _files(tmp_path) == []
+
+
+def test_connection_refused_is_a_download_error(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path)  # base URL from the environment: a closed port
+    with pytest.raises(DownloadError, match="cannot connect"):
+        store.fetch(FCN)
+    assert _files(tmp_path) == []
+
+
+def test_cancel_from_progress_callback(tmp_path: Path, server: FileServer) -> None:
+    store = ModelStore(tmp_path, base_urls=[server.url])
+    cancel = threading.Event()
+
+    def progress(done: int, total: int | None) -> None:
+        if done > 0:
+            cancel.set()
+
+    with pytest.raises(DownloadCancelled, match="cancelled"):
+        store.fetch(FCN, progress=progress, cancel=cancel)
+    assert _files(tmp_path) == []
+    assert issubclass(DownloadCancelled, DownloadError)
+
+
+def _fetch_in_a_thread(
+    store: ModelStore,
+) -> tuple[threading.Thread, threading.Event, list[BaseException]]:
+    """Start fetching musicnn/mtat in a thread and return once its first bytes have come: the
+    thread, the cancel event it watches, and the list that gets what ended it."""
+    cancel, started = threading.Event(), threading.Event()
+    outcome: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            store.fetch("musicnn/mtat", progress=lambda d, t: d and started.set(), cancel=cancel)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    assert started.wait(10)
+    return worker, cancel, outcome
+
+
+def _cancel_and_check(
+    worker: threading.Thread,
+    cancel: threading.Event,
+    outcome: list[BaseException],
+    root: Path,
+    within: float,
+) -> float:
+    """Cancel the fetch of :func:`_fetch_in_a_thread`; check that it ended ``within`` seconds
+    as a cancel and left no file under ``root``. Returns the seconds it took to end."""
+    began = time.monotonic()
+    cancel.set()
+    worker.join(within)
+    took = time.monotonic() - began
+    assert not worker.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], DownloadCancelled)
+    assert _files(root) == []
+    return took
+
+
+def test_cancel_from_another_thread(tmp_path: Path, http_server, model_dir: Path) -> None:  # noqa: F811
+    slow = http_server(model_dir, chunk_delay=0.02)
+    store = ModelStore(tmp_path, base_urls=[slow.url])
+    _cancel_and_check(*_fetch_in_a_thread(store), tmp_path, within=10)
+
+
+def test_cancel_is_prompt_on_a_slow_server(tmp_path: Path, http_server, model_dir: Path) -> None:  # noqa: F811
+    """A cancel takes effect on the next bytes to arrive, not once a whole 256 KiB chunk has:
+    at 64 KiB a second that was 4 s (a slower server: minutes)."""
+    slow = http_server(model_dir, chunk_delay=1.0)  # 64 KiB a second
+    store = ModelStore(tmp_path, base_urls=[slow.url])
+    took = _cancel_and_check(*_fetch_in_a_thread(store), tmp_path, within=10)
+    assert took < 2.0  # one chunk of the server's: at most 1 s
+
+
+def test_cancel_is_prompt_on_a_stalled_server(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+) -> None:
+    """A server that stops sending mid-file: a cancel ends the download at once, as a cancel
+    (not after the 30 s socket timeout, as a connection failure)."""
+    stalled = http_server(model_dir, chunk_delay=60.0)  # one 64 KiB chunk, then silence
+    store = ModelStore(tmp_path, base_urls=[stalled.url])
+    fetching = _fetch_in_a_thread(store)
+    time.sleep(0.3)  # the reader is now waiting for bytes that do not come
+    _cancel_and_check(*fetching, tmp_path, within=5)
+
+
+def test_mirrors_are_tried_in_order(tmp_path: Path, http_server, model_dir: Path) -> None:  # noqa: F811
+    broken = http_server(model_dir, fault=Fault.CORRUPT)
+    missing = http_server(model_dir, fault=Fault.NOT_FOUND)
+    good = http_server(model_dir)
+    store = ModelStore(tmp_path, base_urls=[broken.url, closed_port_url(), missing.url, good.url])
+    assert store.fetch(FCN) == store.location(FCN)
+    assert store.verify(FCN) == "verified"
+    assert broken.requests == missing.requests == good.requests == [f"/{FCN_REL}"]
+    assert _files(tmp_path) == [store.location(FCN)]
+
+
+def test_all_mirrors_failing_reports_each(tmp_path: Path, http_server, model_dir: Path) -> None:  # noqa: F811
+    dropped = http_server(model_dir, fault=Fault.DROP)
+    missing = http_server(model_dir, fault=Fault.NOT_FOUND)
+    store = ModelStore(tmp_path, base_urls=[dropped.url, missing.url])
+    with pytest.raises(DownloadError) as info:
+        store.fetch(FCN)
+    text = str(info.value)
+    assert f"{dropped.url}/{FCN_REL}: connection dropped" in text
+    assert f"{missing.url}/{FCN_REL}: HTTP 404" in text
+    assert text.index(dropped.url) < text.index(missing.url)
+    assert _files(tmp_path) == []
+
+
+def test_jukebox_needs_licence_acceptance(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    jukebox_mirror: Path,
+) -> None:
+    mirror = http_server(jukebox_mirror)
+    store = ModelStore(tmp_path / "store", base_urls=[mirror.url])
+    with pytest.raises(ModelError, match=r"Noncommercial.*--accept-license") as info:
+        store.fetch(JUKEBOX)
+    assert not isinstance(info.value, DownloadError)
+    assert mirror.requests == [] and _files(tmp_path / "store") == []
+    path = store.fetch(JUKEBOX, accept_license=True)
+    assert path == tmp_path / "store" / "jukebox" / "vqvae.pth.tar"
+    assert path.read_bytes() == (jukebox_mirror / "jukebox" / "vqvae.pth.tar").read_bytes()
+    assert store.has_jukebox() and store.jukebox_path() == path
+    assert store.verify(JUKEBOX) == "unknown checksum"
+
+
+def test_a_page_that_is_no_checkpoint_is_not_installed(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    jukebox_mirror: Path,
+) -> None:
+    """Without a known checksum, what a server sends must at least be a PyTorch checkpoint:
+    an HTML page (a proxy's sign-in page, a mirror's error page sent with 200) is refused and
+    the next mirror tried."""
+    portal = tmp_path / "portal"
+    (portal / "jukebox").mkdir(parents=True)
+    (portal / "jukebox" / "vqvae.pth.tar").write_bytes(ERROR_PAGE)
+    first = http_server(portal)
+    store = ModelStore(tmp_path / "store", base_urls=[first.url])
+    with pytest.raises(DownloadError, match="not a PyTorch checkpoint"):
+        store.fetch(JUKEBOX, accept_license=True)
+    assert _files(tmp_path / "store") == []
+    store = ModelStore(tmp_path / "store", base_urls=[first.url, http_server(jukebox_mirror).url])
+    path = store.fetch(JUKEBOX, accept_license=True)
+    assert path.read_bytes() == (jukebox_mirror / "jukebox" / "vqvae.pth.tar").read_bytes()
+
+
+def test_a_stored_file_that_is_no_checkpoint_is_corrupt_and_fetched_again(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    jukebox_mirror: Path,
+) -> None:
+    """The loader calls such a file corrupt and says to fetch it again: verify must say so too,
+    and fetch (without --force) must replace it, not answer that it is already there."""
+    store = ModelStore(tmp_path / "store", base_urls=[http_server(jukebox_mirror).url])
+    store.location(JUKEBOX).parent.mkdir(parents=True)
+    store.location(JUKEBOX).write_bytes(ERROR_PAGE)
+    assert store.verify(JUKEBOX) == "mismatch"
+    path = store.fetch(JUKEBOX, accept_license=True)
+    assert path.read_bytes() == (jukebox_mirror / "jukebox" / "vqvae.pth.tar").read_bytes()
+    assert store.verify(JUKEBOX) == "unknown checksum"
+
+
+def test_fetch_keeps_a_good_file_and_replaces_a_bad_one(
+    tmp_path: Path, server: FileServer, model_dir: Path
+) -> None:
+    store = ModelStore(tmp_path, base_urls=[server.url])
+    store.fetch(FCN)
+    server.requests.clear()
+    store.fetch(FCN)
+    assert server.requests == []  # verified copy kept, nothing downloaded
+    store.location(FCN).write_bytes(b"garbage")
+    store.fetch(FCN)
+    assert server.requests == [f"/{FCN_REL}"] and store.verify(FCN) == "verified"
+    store.fetch(FCN, force=True)
+    assert len(server.requests) == 2
+
+
+def test_fetch_into_unwritable_folder(tmp_path: Path, server: FileServer) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")  # a file where the store wants a folder: fails even as root
+    with pytest.raises(ModelError, match="cannot create the model folder"):
+        ModelStore(blocker, base_urls=[server.url]).fetch(FCN)
+    assert server.requests == []
+
+
+# --- install_file ---------------------------------------------------------------------------
+
+
+def test_install_file_copies_and_checks(tmp_path: Path, model_dir: Path) -> None:
+    store = ModelStore(tmp_path / "store")
+    path = store.install_file(FCN, model_dir / FCN_REL)
+    assert path == store.location(FCN) and store.verify(FCN) == "verified"
+    assert _sha(path) == REGISTRY[FCN].sha256
+    assert store.install_file(FCN, path) == path  # already in place: accepted as is
+    with pytest.raises(ModelError, match=r"is not the crnn/mtat checkpoint \(checksum mismatch"):
+        store.install_file("crnn/mtat", model_dir / FCN_REL)
+    assert store.status("crnn/mtat") == "missing"
+    assert _files(tmp_path / "store") == [path]
+    with pytest.raises(ModelError, match="is not a file"):
+        store.install_file(FCN, tmp_path / "nowhere.pth")
+
+
+def test_install_jukebox_needs_acceptance(tmp_path: Path, jukebox_mirror: Path) -> None:
+    store = ModelStore(tmp_path / "store")
+    src = jukebox_mirror / "jukebox" / "vqvae.pth.tar"
+    with pytest.raises(ModelError, match="--accept-license"):
+        store.install_file(JUKEBOX, src)
+    assert not store.has_jukebox()
+    assert store.install_file(JUKEBOX, src, accept_license=True) == store.location(JUKEBOX)
+    assert store.has_jukebox() and store.location(JUKEBOX).read_bytes() == src.read_bytes()
+
+
+# --- the transfer primitives -------------------------------------------------------------------
+
+
+def test_copy_stream_without_content_length_uses_size_hint() -> None:
+    data = bytes(range(256)) * 3000
+    out = io.BytesIO()
+    calls: list[tuple[int, int | None]] = []
+    digest = dl.copy_stream(
+        io.BytesIO(data), out, None, lambda d, t: calls.append((d, t)), None, 99
+    )
+    assert digest == hashlib.sha256(data).hexdigest() and out.getvalue() == data
+    assert calls[0] == (0, 99) and calls[-1] == (len(data), 99)
+    with pytest.raises(dl.TransferFailed, match=f"after {len(data)} of {len(data) + 1} bytes"):
+        dl.copy_stream(io.BytesIO(data), io.BytesIO(), len(data) + 1)
+
+
+def test_a_full_disk_on_the_last_buffered_bytes_is_a_model_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bytes still in the file's buffer are written when it closes: a full disk there is the
+    same one-line error as during the transfer, and nothing is kept."""
+    if not Path("/dev/full").exists():
+        pytest.skip("needs /dev/full")
+    real_fdopen = dl.os.fdopen
+
+    def full_disk(fd: int, mode: str) -> object:
+        dl.os.close(fd)
+        return real_fdopen(dl.os.open("/dev/full", dl.os.O_WRONLY), mode)
+
+    monkeypatch.setattr(dl.os, "fdopen", full_disk)
+    with pytest.raises(ModelError, match="free some disk space"):
+        dl.write_checked(tmp_path / "model.pth", None, lambda out: out.write(b"x" * 100) and "")
+    assert _files(tmp_path) == []
