@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 from shiboken6 import Shiboken
 
 T = TypeVar("T")
@@ -35,7 +35,9 @@ class _Inbox(QObject):
     def __init__(self) -> None:
         super().__init__()
         self.running = 0  # futures of when_done not yet handed back
-        self.arrived.connect(self._pass_on)
+        # queued even from this thread: a future already done when when_done() is called
+        # runs its callback at once, and ``then`` must not run before its caller has returned
+        self.arrived.connect(self._pass_on, Qt.ConnectionType.QueuedConnection)
 
     @Slot(object, object)
     def _pass_on(self, receiver: weakref.WeakMethod, value: object) -> None:

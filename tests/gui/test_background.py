@@ -47,6 +47,18 @@ def test_the_outcome_comes_back_in_the_windows_thread(qtbot) -> None:
     assert any(isinstance(v, ValueError) and str(v) == "no such thing" for v in values)
 
 
+def test_then_never_runs_before_its_caller_has_returned(qtbot) -> None:
+    """Work that has ended by the time it is handed over (a file that fails at once) still
+    comes back later, from the event loop: the caller has not yet noted what it asked."""
+    asker = Asker()
+    done: Future[int] = Future()
+    done.set_result(7)
+    background.when_done(done, asker.take)
+    assert asker.got == []
+    qtbot.waitUntil(lambda: background.running() == 0, timeout=5000)
+    assert asker.got == [(threading.main_thread().name, 7)]
+
+
 def test_a_worker_hands_values_back_one_by_one(qtbot) -> None:
     asker = Asker()
     to = background.receiver(asker.take_value)
