@@ -160,6 +160,7 @@ def _main(args: argparse.Namespace) -> int:
     steps: list[StepResult] = []
     result = _drive(run, config, steps)
     _warn_if_failed(result.second_look_failed)
+    _warn_if_cut_short(result)
     paths = _export(song, config, result, args)
     print(f"separated: {paths[0]}\nresidual:  {paths[1]}")
     if args.log_json:
@@ -204,6 +205,8 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
     result, logs = _drive_job(job, parts)
     alone = [r.second_look_failed for r in result.results.values() if r.second_look_failed]
     _warn_if_failed(result.second_look_failed or next(iter(alone), ""))
+    for name, part_result in result.results.items():
+        _warn_if_cut_short(part_result, name)
     if result.stopped:  # nothing stops it here but a part that made no estimate
         raise UserError("a run ended before its first step; nothing was written")
     provenance = job_provenance(song.path.name, parts, result)
@@ -335,6 +338,16 @@ def _warn_if_failed(second_look: str) -> None:
     if second_look:
         print(f"tagbox: warning: the second look failed ({second_look}); the stems are the "
               "first look", file=sys.stderr)  # fmt: skip
+
+
+def _warn_if_cut_short(result: RunResult, name: str = "") -> None:
+    """Say on stderr that a step ran out of memory and ended the run (of stem ``name``) early,
+    if one did: the stems are of the best step before it."""
+    if result.out_of_memory_at:
+        of = f" of {name}" if name else ""
+        print(f"tagbox: warning: step {result.out_of_memory_at}{of} ran out of memory; the "
+              f"stems are of step {result.best_step}, the best before it",
+              file=sys.stderr)  # fmt: skip
 
 
 def _say_looking_again(name: str, beside: Sequence[str]) -> None:

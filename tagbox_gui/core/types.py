@@ -256,6 +256,9 @@ class RunResult:
     # the helper instruments its stem was looked at again beside (core.separation.refine)
     helpers: tuple[str, ...] = ()
     second_look_failed: str = ""  # why the second look failed; the estimate is the first look
+    # the step that ran out of memory and ended the run early (0: none); the estimate is the
+    # best step before it
+    out_of_memory_at: int = 0
 
 
 @dataclass(frozen=True)

@@ -228,6 +228,10 @@ class JobView(QObject):
                        "so the stems keep their first.")  # fmt: skip
         else:
             message = f"Separated {', '.join(done)} and the rest."
+        for name, result in outcome.results.items():
+            if result.out_of_memory_at:
+                message += (f" Step {result.out_of_memory_at} of {name} ran out of memory: its "
+                            f"stem is of step {result.best_step}, the best before it.")  # fmt: skip
         if judges_quiet(part.config.backend for part in self.parts):
             examples = [part.name for part in self.parts if part.config.example is not None]
             message += quiet_sentence(outcome.levels, "Select a few seconds where it plays, name "

@@ -181,3 +181,26 @@ def test_a_source_whose_second_look_fails_is_not_scored_as_looked_at_again(
     err = capsys.readouterr().err
     assert code != 0 and "the second look at drums" in err and "out of memory" in err, err
     assert not list(est.rglob("*.estimate.npz"))  # no first look kept as if it were the second
+
+
+def test_a_source_whose_run_ran_out_of_memory_midway_is_not_scored(
+    tiny_set: Path, tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Fewer steps than asked for would be scored as the whole run."""
+    from tagbox_gui.core.separation.engine import Optimisation
+
+    step = Optimisation.step
+
+    def short_of_memory(self, number: int = 0):
+        if number == 2:
+            raise MemoryError
+        return step(self, number)
+
+    monkeypatch.setattr(Optimisation, "step", short_of_memory)
+    est = tmp_path / "est"
+    code = main(["evaluate", str(tiny_set), "-o", str(est), "--sources", "drums", "--alone",
+                 "--backend", "light", "--steps", "3", "--threads", "1",
+                 "--model-dir", str(model_dir)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code != 0 and "step 2 of drums" in err and "ran out of memory" in err, err
+    assert not list(est.rglob("*.estimate.npz"))

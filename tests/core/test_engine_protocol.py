@@ -228,3 +228,41 @@ def test_run_to_end_passes_every_step_returns_the_result_and_closes_the_run() ->
     with pytest.raises(KeyboardInterrupt):
         run_to_end(steps(), failing)
     assert closed == [True]  # an interrupted run is closed, not left suspended
+
+
+@pytest.mark.parametrize(
+    "error",
+    [MemoryError(), RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")],
+)
+def test_a_step_out_of_memory_ends_the_run_with_the_best_step_before_it(error) -> None:
+    """Out of memory midway through a long steered run: its best step so far is kept."""
+    loop = _optimisation(steps=8)
+    step = loop.step
+
+    def short_of_memory(number: int):
+        if number == 5:
+            raise error
+        return step(number)
+
+    loop.step = short_of_memory
+    steps, result = _drain(loop.drive(0))
+    assert [s.step for s in steps] == [1, 2, 3, 4]
+    assert result.out_of_memory_at == 5 and result.steps_done == 4 and not result.stopped
+    assert result.best_step == int(np.argmin([s.total for s in steps])) + 1
+    assert result.estimate is not None
+
+
+@pytest.mark.parametrize(("failing", "error"), [(1, MemoryError()), (3, ValueError("a bug"))])
+def test_other_failures_and_a_first_step_out_of_memory_still_fail_the_run(failing, error):
+    """Nothing to keep before the first step; and any other error is a bug, not a limit."""
+    loop = _optimisation(steps=5)
+    step = loop.step
+
+    def fails(number: int):
+        if number == failing:
+            raise error
+        return step(number)
+
+    loop.step = fails
+    with pytest.raises(type(error)):
+        _drain(loop.drive(0))

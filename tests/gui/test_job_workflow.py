@@ -83,6 +83,28 @@ def test_a_part_that_fails_keeps_the_instruments_that_finished(
     window.controller.shutdown(5000)
 
 
+def test_a_part_cut_short_by_memory_keeps_its_best_step_and_the_job_says_so(
+    qtbot, model_dir, settings, song_path
+) -> None:
+    from dataclasses import replace
+
+    window = song_window(qtbot, model_dir, settings, song_path, 3, backend="light")
+
+    def engine_run(config, song, store, cache):  # piano's 3rd step runs out of memory
+        result = yield from fake_run(config, length=analysis_span(song, config.region)[1])
+        return replace(result, out_of_memory_at=3) if config.tags == ("piano",) else result
+
+    window.run_view.engine_run = engine_run
+    outcome = _start_job(qtbot, window, "drums", "piano")
+    best = outcome.results["piano"].best_step
+    assert window.run_panel.status.text() == (
+        "Separated drums, piano and the rest. Step 3 of piano ran out of memory: its stem is "
+        f"of step {best}, the best before it."
+    )
+    assert _names(window)[:2] == ["My Song - drums", "My Song - piano"]
+    window.controller.shutdown(5000)
+
+
 def test_a_first_part_that_fails_says_which_and_keeps_nothing(
     qtbot, model_dir, settings, song_path, monkeypatch
 ) -> None:

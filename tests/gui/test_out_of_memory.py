@@ -68,3 +68,29 @@ def test_a_run_out_of_memory_keeps_its_advice(qtbot, window: MainWindow, song_pa
         assert window.run_view.start() is not None
     text = shown_message(qtbot)
     assert text.startswith("The run ran out of memory") and RUN_ADVICE in text
+
+
+def test_a_run_cut_short_by_memory_shows_its_best_step_and_says_why(
+    qtbot, window: MainWindow, song_path: Path
+) -> None:
+    """The engine ends a steered run whose step ran out of memory with its best step before
+    it: the window lists those stems and says so, with no error dialog."""
+    from dataclasses import replace
+
+    from tagbox_gui.core.audio.song import analysis_span
+    from tests.gui.fake_engine import fake_run
+    from tests.gui.window_helpers import run_to_end
+
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+
+    def engine_run(config, song, store, cache):
+        result = yield from fake_run(config, length=analysis_span(song, config.region)[1])
+        return replace(result, out_of_memory_at=result.steps_done + 1)
+
+    window.run_view.engine_run = engine_run
+    result = run_to_end(qtbot, window, steps=6)
+    status = window.run_panel.status.text()
+    assert status.startswith(f"Step 7 ran out of memory: ended after 6 steps; best step "
+                             f"{result.best_step}"), status  # fmt: skip
+    assert window.stems.count() == 2 and not message_boxes()

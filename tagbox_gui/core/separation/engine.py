@@ -3,7 +3,9 @@
 ``run(config, song, store)`` yields one :class:`StepResult` after every optimisation step and
 returns the :class:`RunResult` of the best step. Between steps the driver may ``send`` a
 :class:`Command`: PAUSE (the generator then yields ``None`` until RESUME or STOP), STOP (ends
-the run with the best result so far), SET_LR, PREVIEW (a preview with the next step).
+the run with the best result so far), SET_LR, PREVIEW (a preview with the next step). A
+step that runs out of memory ends the run with the best step before it
+(``RunResult.out_of_memory_at``); any other error, or one at the first step, fails the run.
 A run wrapped for a second look (``core.separation.refine.looked_again``) also yields a
 :class:`LookingAgain` when its stem is looked at again. Closing the generator stops it
 cleanly. Nothing here touches Qt.
@@ -11,6 +13,7 @@ cleanly. Nothing here touches Qt.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Generator, Sequence
 
@@ -19,7 +22,7 @@ import torch
 
 from tagbox_gui.core.audio.song import Song, analysis_signal, example_clip
 from tagbox_gui.core.dsp.display import mask_image
-from tagbox_gui.core.errors import AudioError, ConfigError
+from tagbox_gui.core.errors import AudioError, ConfigError, is_out_of_memory
 from tagbox_gui.core.separation.backends.base import Backend
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.loading import (
@@ -52,6 +55,8 @@ from tagbox_gui.core.types import (
 SEGMENT_OVERLAP_SECONDS = 1.0
 
 RunGenerator = Generator[StepResult | LookingAgain | None, Command | None, RunResult]
+
+log = logging.getLogger(__name__)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -232,7 +237,14 @@ class Optimisation:
         want_preview, step = False, 0
         for step in range(1, self.config.steps + 1):
             began = time.perf_counter()
-            evaluations, grad_norm = self.step(step)
+            try:
+                evaluations, grad_norm = self.step(step)
+            except Exception as exc:  # out of memory midway (a long song): keep the best so far
+                if best is None or not is_out_of_memory(exc):
+                    raise
+                log.info("step %d ran out of memory; the best step before it is kept", step,
+                         exc_info=exc)  # fmt: skip
+                return _finish(best, step - 1, stopped=False, step_failed=step)
             total = float(np.mean([float(e.total) for e in evaluations]))
             new_best = best is None or total < best[0]
             every = self.config.preview_every
@@ -341,8 +353,9 @@ def _detach(evaluation: Evaluation) -> Evaluation:
     )
 
 
-def _finish(best, steps_done: int, stopped: bool) -> RunResult:
+def _finish(best, steps_done: int, stopped: bool, step_failed: int = 0) -> RunResult:
     if best is None:
         return RunResult(best_step=0, best_total=float("nan"), steps_done=0, stopped=stopped)
     total, step, estimate, separated = best
-    return RunResult(step, total, steps_done, stopped, estimate=estimate, separated=separated)
+    return RunResult(step, total, steps_done, stopped, estimate=estimate, separated=separated,
+                     out_of_memory_at=step_failed)  # fmt: skip
