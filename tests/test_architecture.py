@@ -3,7 +3,7 @@
 ``lint-imports`` checks them on the import graph of ``tagbox_gui`` (TYPE_CHECKING imports and
 imports inside functions included):
 
-- core imports no Qt binding, pyqtgraph or superqt, and nothing of ``cli`` or ``gui``;
+- core imports no Qt binding or pyqtgraph, and nothing of ``cli`` or ``gui``;
 - the command line imports no Qt;
 - ``gui`` and ``cli`` sit above ``core`` and never import each other;
 - core's rooms are layered: evaluation > separation > nets | audio | store > dsp > types >
