@@ -178,7 +178,6 @@ class StemExport(QObject):
         if self._pending is not None:
             self._pending[0].exception()  # waits; what went wrong is shown by _on_written
 
-    @Slot(object)
     def _on_written(self, future: Future[list[Path]]) -> None:
         if self._pending is None or self._pending[0] is not future:
             return

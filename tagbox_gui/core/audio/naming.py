@@ -27,13 +27,13 @@ DEFAULT_TEMPLATE = "{song} - {stem}"
 (the residual, or the rest of several stems)."""
 
 TEMPLATE_FIELDS = ("song", "stem")
+"""The fields a name template may use."""
 
 AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff",
                     ".aifc", ".w64", ".rf64", ".caf")  # fmt: skip
 """File name endings, in lower case, of the audio formats the app reads (libsndfile's): what
 the Open dialog offers, what a name with spaces typed without quotes is recognised by, and
 what a name template may not end in (the export format adds its own)."""
-"""The fields a name template may use."""
 
 
 def check_template(template: str) -> None:

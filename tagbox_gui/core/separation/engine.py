@@ -244,7 +244,7 @@ class Optimisation:
                     raise
                 log.info("step %d ran out of memory; the best step before it is kept", step,
                          exc_info=exc)  # fmt: skip
-                return _finish(best, step - 1, stopped=False, step_failed=step)
+                return _finish(best, step - 1, stopped=False, out_of_memory_at=step)
             total = float(np.mean([float(e.total) for e in evaluations]))
             new_best = best is None or total < best[0]
             every = self.config.preview_every
@@ -353,9 +353,9 @@ def _detach(evaluation: Evaluation) -> Evaluation:
     )
 
 
-def _finish(best, steps_done: int, stopped: bool, step_failed: int = 0) -> RunResult:
+def _finish(best, steps_done: int, stopped: bool, out_of_memory_at: int = 0) -> RunResult:
     if best is None:
         return RunResult(best_step=0, best_total=float("nan"), steps_done=0, stopped=stopped)
     total, step, estimate, separated = best
     return RunResult(step, total, steps_done, stopped, estimate=estimate, separated=separated,
-                     out_of_memory_at=step_failed)  # fmt: skip
+                     out_of_memory_at=out_of_memory_at)  # fmt: skip
