@@ -87,28 +87,32 @@ def test_sources_that_name_nothing_are_an_error_not_every_source(
         assert not (tmp_path / "est").exists()
 
 
-def test_by_example_names_sources_of_the_set(
-    tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("example", "said"),
+    [
+        # a name no song has (a typo): not a run of every source by its prototype
+        (["--by-example", "drum"], "--by-example: no song of"),
+        # a source of the set not in --sources: it was never separated, without a word
+        (
+            ["--by-example", "bass", "--example-seconds", "1"],
+            "--by-example: bass is not evaluated; name it in --sources",
+        ),
+    ],
+    ids=["a typo", "outside --sources"],
+)
+def test_by_example_names_sources_that_are_evaluated(
+    tiny_set: Path,
+    tmp_path: Path,
+    model_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    example: list[str],
+    said: str,
 ) -> None:
-    """A name in --by-example that no song has (a typo) is an error, not a run of every source
-    by its prototype."""
+    """A --by-example name must be a source of the set that this run evaluates."""
     args = ["evaluate", str(tiny_set), "-o", str(tmp_path / "est"), "--sources", "drums",
-            "--by-example", "drum", "--model-dir", str(model_dir)]  # fmt: skip
+            *example, "--model-dir", str(model_dir)]  # fmt: skip
     assert main(args) == 2
-    assert "--by-example: no song of" in capsys.readouterr().err
-    assert not (tmp_path / "est").exists()
-
-
-def test_by_example_outside_sources_is_an_error(
-    tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """A source of the set named in --by-example but not in --sources was never separated,
-    without a word."""
-    args = ["evaluate", str(tiny_set), "-o", str(tmp_path / "est"), "--sources", "drums",
-            "--by-example", "bass", "--example-seconds", "1",
-            "--model-dir", str(model_dir)]  # fmt: skip
-    assert main(args) == 2
-    assert "--by-example: bass is not evaluated; name it in --sources" in capsys.readouterr().err
+    assert said in capsys.readouterr().err
     assert not (tmp_path / "est").exists()
 
 
