@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from tagbox_gui.core.audio.atomic import write_atomically
 from training.corpus import FULL_SCALE, SAMPLE_RATE, list_songs, song_hash, split_songs
 from training.families import BAND_FAMILIES
 
@@ -117,9 +118,7 @@ def write_set(
         "sample_rate": SAMPLE_RATE,
         "songs": entries,
     }
-    tmp = out / ".manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
-    tmp.replace(out / "manifest.json")
+    write_atomically(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
     return manifest
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tagbox_gui.core.audio.atomic import write_atomically, write_through
 from tagbox_gui.core.nets.separator import (
     QuerySeparator,
     SeparatorShape,
@@ -135,13 +136,9 @@ def write_weights(net: QuerySeparator, path: Path, extra: dict) -> None:
     export stopped half way leaves ``path`` as it was: never a file cut short where the app
     looks for its weights, nor over the weights an export was reading."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        save_separator(net, tmp, extra)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_through(
+        path, lambda tmp: save_separator(net, tmp, extra), path.with_name(f".{path.name}.tmp")
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -180,9 +177,7 @@ def _record_sha256(digest: str) -> None:
                      count=1, flags=re.MULTILINE)  # fmt: skip
     if updated == text and digest not in text:
         raise SystemExit(f"WEIGHTS_SHA256 not found in {LEARNED_MODULE}")
-    tmp = LEARNED_MODULE.with_name(f".{LEARNED_MODULE.name}.tmp")  # a module never cut short
-    tmp.write_text(updated)
-    tmp.replace(LEARNED_MODULE)
+    write_atomically(LEARNED_MODULE, updated)  # a module never cut short
 
 
 if __name__ == "__main__":

@@ -43,7 +43,6 @@ import json
 import pickle
 import time
 import zipfile
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -51,6 +50,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from tagbox_gui.core.audio.atomic import write_through
 from tagbox_gui.core.nets.separator import QuerySeparator, SeparatorShape, save_separator
 from training.batches import batches
 from training.config import TrainConfig
@@ -72,7 +72,7 @@ def _save_checkpoint(out: Path, net: QuerySeparator, optimiser: torch.optim.Opti
     if step < config.steps:  # a finished run is never resumed (its settings fix its steps)
         state["optimiser"] = optimiser.state_dict()
     _save_separator(out / "separator.pt", net, step, bank)  # first: last.pt says it is done
-    _replace(tmp, out / "last.pt", lambda: torch.save(state, tmp))
+    write_through(out / "last.pt", lambda path: torch.save(state, path), tmp)
 
 
 def _save_separator(path: Path, net: QuerySeparator, step: int, bank: QueryBank) -> None:
@@ -80,23 +80,12 @@ def _save_separator(path: Path, net: QuerySeparator, step: int, bank: QueryBank)
     prototypes = {f: torch.from_numpy(p) for f, p in bank.prototypes.items()}
     tmp = path.with_suffix(".tmp")
     extra = {"prototypes": prototypes, "step": step}
-    _replace(tmp, path, lambda: save_separator(copy.deepcopy(net).cpu(), tmp, extra))
+    write_through(path, lambda to: save_separator(copy.deepcopy(net).cpu(), to, extra), tmp)
 
 
 TEMPORARIES = ("last.pt.tmp", "separator.tmp", "best.tmp", "log.jsonl.tmp")
 """What a run writes before renaming it over ``last.pt``, ``separator.pt``, ``best.pt`` and
 ``log.jsonl``: an interrupted write removes its own, and a run removes any a kill left."""
-
-
-def _replace(tmp: Path, path: Path, write: Callable[[], object]) -> None:
-    """``write()`` the file ``tmp``, then rename it over ``path``; stopped half way (Ctrl-C, an
-    error, a full disk), ``path`` is left as it was and ``tmp`` is removed."""
-    try:
-        write()
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def trim_log(path: Path, step: int) -> None:
@@ -121,7 +110,7 @@ def trim_log(path: Path, step: int) -> None:
             kept.pop()
         kept.append((record_step, line))
     tmp = path.with_name(path.name + ".tmp")
-    _replace(tmp, path, lambda: tmp.write_text("".join(line + "\n" for _, line in kept)))
+    write_through(path, lambda to: to.write_text("".join(line + "\n" for _, line in kept)), tmp)
 
 
 def read_checkpoint(path: Path) -> dict:

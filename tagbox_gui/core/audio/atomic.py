@@ -1,4 +1,4 @@
-"""Writing small files so that a reader never sees a partial one, and checking before a run
+"""Writing files so that a reader never sees a partial one, and checking before a run
 that its output paths can be written."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ import errno
 import os
 import secrets
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from tagbox_gui.core.errors import ConfigError
@@ -20,12 +21,22 @@ def write_atomically(path: Path, data: str | bytes) -> None:
     time (each writes its own temporary). A write that fails (a full disk) raises its OSError
     and leaves no ``.part`` file behind.
     """
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.part")
+    if isinstance(data, bytes):
+        write_through(path, lambda tmp: tmp.write_bytes(data))
+    else:
+        write_through(path, lambda tmp: tmp.write_text(data))
+
+
+def write_through(path: Path, write: Callable[[Path], object], tmp: Path | None = None) -> None:
+    """Make ``path`` by ``write(tmp)`` (which writes the whole file at ``tmp``), then rename
+    ``tmp`` over it: ``path`` is never seen cut short. A write stopped half way (an error, a
+    full disk, Ctrl+C) leaves ``path`` as it was and removes ``tmp``. ``tmp`` is, by default,
+    a hidden name of this call's own beside ``path`` (``.NAME.RANDOM.part``); a caller that
+    must find its temporaries again (left by a kill) names them itself."""
+    if tmp is None:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.part")
     try:
-        if isinstance(data, bytes):
-            tmp.write_bytes(data)
-        else:
-            tmp.write_text(data)
+        write(tmp)
         tmp.replace(path)
     except BaseException:  # a full disk, Ctrl+C: no half-written temporary stays behind
         tmp.unlink(missing_ok=True)
