@@ -232,7 +232,7 @@ class MainWindow(WindowMenus):
         if self.controller.state is not RunState.IDLE:
             question = f"A run is going on: opening {name} stops it and drops what it made."
         else:
-            question = self._losing(f"opening {name} replaces")
+            question = self.losing(f"opening {name} replaces")
         if question and not self.confirm_discard(f"{question}\n\nOpen {name} anyway?"):
             return None
         self.statusBar().showMessage(f"Opening {name}…")
@@ -301,14 +301,16 @@ class MainWindow(WindowMenus):
         return box
 
     def confirm_discard(self, question: str) -> bool:
-        """Asked before quitting or opening a song loses stems or a run (tests replace it)."""
+        """Asked before quitting, opening a song or a new run loses stems or a run (tests
+        replace it)."""
         buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
         answer = plain_text.question(self, APP_NAME, question, buttons,  # names a song, stems
                                      QMessageBox.StandardButton.No)  # fmt: skip
         return answer == QMessageBox.StandardButton.Yes
 
-    def _losing(self, doing: str) -> str:
-        """The stems ``doing`` loses (``StemListView.losing``): none that Export all… writes."""
+    def losing(self, doing: str) -> str:
+        """The sentence naming the stems ``doing`` loses (``StemListView.losing``), or "": none
+        that Export all… writes."""
         return "" if self.exports.writes(self.stems.result_id) else self.stems.losing(doing)
 
     def confirm_quit(self) -> bool:
@@ -376,7 +378,7 @@ class MainWindow(WindowMenus):
             if not self.confirm_quit():
                 event.ignore()
                 return
-        elif (losing := self._losing("quitting loses")) and not self.confirm_discard(
+        elif (losing := self.losing("quitting loses")) and not self.confirm_discard(
             f"{losing}\n\nQuit anyway?"
         ):
             event.ignore()

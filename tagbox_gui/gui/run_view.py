@@ -86,7 +86,8 @@ class RunView(RunRequest):
     # ----- running ---------------------------------------------------------------------
     @Slot()
     def start(self) -> int | None:
-        """Start a run from the panels; its id, or None (with the reason shown)."""
+        """Start a run from the panels; its id, or None (with the reason shown, or when the
+        musician keeps the stems it would replace)."""
         problem = self.problem()
         if problem:
             self.w.show_message(problem)
@@ -94,6 +95,9 @@ class RunView(RunRequest):
         if self.w.controller.state is not RunState.IDLE:
             return None
         w = self.w
+        question = w.losing("a new run replaces")
+        if question and not w.confirm_discard(f"{question}\n\nRun anyway?"):
+            return None
         parts = self.parts()
         settings = w.settings_panel.settings()
         self.jobs.discard()

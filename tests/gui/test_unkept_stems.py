@@ -1,5 +1,5 @@
-"""Quitting, or opening another song, asks first when stems that never left the app (by a
-drag or an export) would be lost, or when a run would be stopped."""
+"""Quitting, opening another song, or starting a new run asks first when stems that never
+left the app (by a drag or an export) would be lost, or when a run would be stopped."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from PySide6.QtGui import QDrag, QDropEvent
 from PySide6.QtWidgets import QMessageBox
 
 from tagbox_gui.core.audio.files import ExportFormat
+from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.widgets import plain_text
 from tests.gui.fake_engine import write_song
@@ -93,6 +94,31 @@ def test_opening_another_song_asks_before_replacing_the_stems(
     _answer(window, True)
     open_song(qtbot, window, other)
     assert window.song.name == "Other" and window.stems.unkept_stems() == []
+
+
+def test_a_new_run_asks_before_replacing_the_stems(qtbot, separated: MainWindow) -> None:
+    window = separated
+    window.confirm_quit = lambda: True  # should a run start, the test ends without a dialog
+    asked = _answer(window, False)
+    assert window.run_view.start() is None
+    assert window.controller.state is RunState.IDLE
+    assert window.stems.unkept_stems() == STEMS  # kept, and still there to export
+    assert len(asked) == 1 and "a new run replaces them" in asked[0]
+    assert asked[0].endswith("Run anyway?")
+
+    asked = _answer(window, True)
+    run_to_end(qtbot, window)
+    assert len(asked) == 1 and window.stems.unkept_stems() == STEMS  # the new run's
+
+
+def test_a_new_run_after_export_all_asks_nothing(
+    qtbot, separated: MainWindow, tmp_path: Path
+) -> None:
+    window = separated
+    assert export_and_wait(qtbot, window, tmp_path / "out", ExportFormat.WAV16) is not None
+    asked = _answer(window, False)
+    run_to_end(qtbot, window)
+    assert asked == []
 
 
 def test_opening_a_song_during_a_run_asks_before_stopping_it(
