@@ -9,6 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDockWidget,
     QFrame,
     QHBoxLayout,
@@ -301,12 +302,32 @@ class MainWindow(WindowMenus):
         return box
 
     def confirm_discard(self, question: str) -> bool:
-        """Asked before quitting, opening a song or a new run loses stems or a run (tests
-        replace it)."""
+        """Asked before quitting or opening a song loses stems or a run (tests replace it)."""
         buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
         answer = plain_text.question(self, APP_NAME, question, buttons,  # names a song, stems
                                      QMessageBox.StandardButton.No)  # fmt: skip
         return answer == QMessageBox.StandardButton.Yes
+
+    def confirm_new_run(self, question: str) -> bool:
+        """Asked before a new run replaces stems that never left the app, unless the musician
+        has turned the question off (Run ▸ Ask before replacing unkept stems, or the box under
+        it); tests replace it."""
+        if not self.ask_before_run.isChecked():
+            return True
+        quiet = QCheckBox("Do not ask again before a run")
+        buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
+        answer = plain_text.question(self, APP_NAME, f"{question}\n\nRun anyway?", buttons,
+                                     QMessageBox.StandardButton.No, quiet)  # fmt: skip
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        if quiet.isChecked():
+            self.ask_before_run.setChecked(False)
+            self.statusBar().showMessage(
+                "A new run now replaces unkept stems without asking; "
+                "Run ▸ Ask before replacing unkept stems turns the question back on",
+                10_000,
+            )
+        return True
 
     def losing(self, doing: str) -> str:
         """The sentence naming the stems ``doing`` loses (``StemListView.losing``), or "": none

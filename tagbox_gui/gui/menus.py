@@ -24,6 +24,7 @@ from tagbox_gui.gui.settings_view import SettingsView
 from tagbox_gui.gui.stem_export import StemExport
 from tagbox_gui.gui.widgets.recent_menu import fill_recent_menu
 
+ASK_BEFORE_RUN = "questions/ask_before_run"  # settings key of Run ▸ Ask before replacing…
 AUDIO_FILTER = f"Audio ({' '.join('*' + e for e in AUDIO_EXTENSIONS)});;All files (*)"
 
 
@@ -33,7 +34,8 @@ class WindowMenus(ScreenFit):
     Subclasses give what the entries drive (``engine``, ``exports``, ``models``, ``run_view``,
     ``settings_view``, :meth:`open_song`) and call :meth:`_build_menus` once those are built.
     The entries the window changes are ``recent_menu``, ``export_action``, ``run_action``,
-    ``pause_action``, ``stop_action`` and ``reset_action``.
+    ``pause_action``, ``stop_action`` and ``reset_action``; ``ask_before_run`` is whether a
+    new run asks before it replaces stems that never left the app (remembered).
     """
 
     engine: EngineLoader
@@ -70,6 +72,11 @@ class WindowMenus(ScreenFit):
         self.run_action = self._action(run, "&Run", "Ctrl+R", rv.start)
         self.pause_action = self._action(run, "&Pause / resume", "Ctrl+P", rv.toggle_pause)
         self.stop_action = self._action(run, "&Stop", Keys(Qt.Key.Key_Escape), rv.stop)
+        run.addSeparator()
+        self.ask_before_run = QAction("&Ask before replacing unkept stems", self, checkable=True)
+        self.ask_before_run.setChecked(self.settings.flag(ASK_BEFORE_RUN, default=True))
+        self.ask_before_run.toggled.connect(lambda on: self.settings.set_flag(ASK_BEFORE_RUN, on))
+        run.addAction(self.ask_before_run)
         tools = bar.addMenu("&Tools")
         self._action(tools, "&Models…", None, self.models.show_dialog)
         self.reset_action = self._action(

@@ -96,7 +96,7 @@ class RunView(RunRequest):
             return None
         w = self.w
         question = w.losing("a new run replaces")
-        if question and not w.confirm_discard(f"{question}\n\nRun anyway?"):
+        if question and not w.confirm_new_run(question):
             return None
         parts = self.parts()
         settings = w.settings_panel.settings()

@@ -214,8 +214,8 @@ class AppSettings:
     def set_text(self, key: str, value: str) -> None:
         self.store.setValue(key, value)
 
-    def flag(self, key: str) -> bool:
-        return self.text(key).lower() in ("true", "1", "yes")
+    def flag(self, key: str, default: bool = False) -> bool:
+        return self.text(key, str(default)).lower() in ("true", "1", "yes")
 
     def set_flag(self, key: str, value: bool) -> None:
         self.store.setValue(key, "true" if value else "false")

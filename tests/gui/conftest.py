@@ -31,9 +31,11 @@ def _widgets_go_with_their_test(qapp) -> None:
 
 @pytest.fixture(autouse=True)
 def _keep_no_stems(monkeypatch) -> None:
-    """A window closed at a test's end, or opening another song, does not stop to ask about
-    stems that never left it (tests of that question give the window their own answer)."""
+    """A window closed at a test's end, opening another song, or a new run does not stop to
+    ask about stems that never left it (tests of that question give the window their own
+    answer)."""
     monkeypatch.setattr(MainWindow, "confirm_discard", lambda self, question: True)
+    monkeypatch.setattr(MainWindow, "confirm_new_run", lambda self, question: True)
 
 
 @pytest.fixture

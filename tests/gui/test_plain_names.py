@@ -18,7 +18,8 @@ from tests.gui.fake_engine import write_song
 from tests.gui.window_helpers import export_and_wait, open_song, run_to_end
 
 NAME = "<b>Demo &lt;mix&gt;"  # a song's name that looks like HTML
-ASK = MainWindow.confirm_discard  # the real question, before conftest's answer replaces it
+ASK = MainWindow.confirm_discard  # the real questions, before conftest's answers replace them
+ASK_RUN = MainWindow.confirm_new_run
 
 
 def seen(text: str, fmt: Qt.TextFormat = Qt.TextFormat.AutoText) -> str:
@@ -80,6 +81,24 @@ def test_replace_stems_shows_the_files_names_as_they_are(
     assert export_and_wait(qtbot, html_song, out, ExportFormat.WAV16) is None  # No
     assert len(asked) == 1 and str(out) in asked[0]
     assert f"\n{html_song.stems.item(0).text()}.wav\n" in asked[0]
+
+
+def test_the_run_question_shows_names_as_they_are_and_its_box_is_read(
+    html_song: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shown: list[tuple[str, str]] = []
+
+    def exec_(box: QMessageBox) -> int:  # the box ticked, then Yes
+        shown.append((seen(box.text(), box.textFormat()), box.checkBox().text()))
+        box.checkBox().setChecked(True)
+        box.button(QMessageBox.StandardButton.Yes).click()
+        return 0
+
+    monkeypatch.setattr(QMessageBox, "exec", exec_)
+    question = f"These stems were never exported or dragged out: {NAME} - piano"
+    assert ASK_RUN(html_song, question) is True
+    assert shown == [(f"{question}\n\nRun anyway?", "Do not ask again before a run")]
+    assert not html_song.ask_before_run.isChecked()
 
 
 def test_questions_and_messages_of_the_window_show_names_as_they_are(

@@ -3,6 +3,7 @@ left the app (by a drag or an export) would be lost, or when a run would be stop
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,12 +14,20 @@ from PySide6.QtWidgets import QMessageBox
 from tagbox_gui.core.audio.files import ExportFormat
 from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.main_window import MainWindow
+from tagbox_gui.gui.menus import ASK_BEFORE_RUN
 from tagbox_gui.gui.widgets import plain_text
 from tests.gui.fake_engine import write_song
-from tests.gui.window_helpers import export_and_wait, open_song, piano_run_window, run_to_end
+from tests.gui.window_helpers import (
+    export_and_wait,
+    make_window,
+    open_song,
+    piano_run_window,
+    run_to_end,
+)
 
 STEMS = ["My Song - piano", "My Song - no piano"]
-ASK = MainWindow.confirm_discard  # the real question, before conftest's answer replaces it
+ASK = MainWindow.confirm_discard  # the real questions, before conftest's answers replace them
+ASK_RUN = MainWindow.confirm_new_run
 
 
 def _answer(window: MainWindow, answer: bool) -> list[str]:
@@ -96,17 +105,22 @@ def test_opening_another_song_asks_before_replacing_the_stems(
     assert window.song.name == "Other" and window.stems.unkept_stems() == []
 
 
+def _answer_run(window: MainWindow, answer: bool) -> list[str]:
+    asked: list[str] = []
+    window.confirm_new_run = lambda question: asked.append(question) or answer
+    return asked
+
+
 def test_a_new_run_asks_before_replacing_the_stems(qtbot, separated: MainWindow) -> None:
     window = separated
     window.confirm_quit = lambda: True  # should a run start, the test ends without a dialog
-    asked = _answer(window, False)
+    asked = _answer_run(window, False)
     assert window.run_view.start() is None
     assert window.controller.state is RunState.IDLE
     assert window.stems.unkept_stems() == STEMS  # kept, and still there to export
     assert len(asked) == 1 and "a new run replaces them" in asked[0]
-    assert asked[0].endswith("Run anyway?")
 
-    asked = _answer(window, True)
+    asked = _answer_run(window, True)
     run_to_end(qtbot, window)
     assert len(asked) == 1 and window.stems.unkept_stems() == STEMS  # the new run's
 
@@ -116,9 +130,67 @@ def test_a_new_run_after_export_all_asks_nothing(
 ) -> None:
     window = separated
     assert export_and_wait(qtbot, window, tmp_path / "out", ExportFormat.WAV16) is not None
-    asked = _answer(window, False)
+    asked = _answer_run(window, False)
     run_to_end(qtbot, window)
     assert asked == []
+
+
+def _click(answer: QMessageBox.StandardButton, tick: bool) -> tuple[Callable, list[str]]:
+    """A stand-in for ``plain_text.question`` that answers ``answer``, the box ticked or not,
+    and the texts it is asked."""
+    asked: list[str] = []
+
+    def question(parent, title, text, buttons, default, checkbox=None):
+        asked.append(text)
+        assert default == QMessageBox.StandardButton.No and checkbox is not None
+        checkbox.setChecked(tick)
+        return answer
+
+    return question, asked
+
+
+@pytest.mark.parametrize("answer", [QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No])
+def test_the_run_question_stays_on_unless_its_box_is_ticked(
+    separated: MainWindow, monkeypatch: pytest.MonkeyPatch, answer: QMessageBox.StandardButton
+) -> None:
+    window = separated
+    question, asked = _click(answer, tick=False)
+    monkeypatch.setattr(plain_text, "question", question)
+    assert ASK_RUN(window, "These stems…") is (answer == QMessageBox.StandardButton.Yes)
+    assert asked == ["These stems…\n\nRun anyway?"]
+    assert window.ask_before_run.isChecked()
+    assert window.settings.flag(ASK_BEFORE_RUN, default=True)
+
+
+def test_a_ticked_box_and_yes_turn_the_run_question_off_and_the_menu_on_again(
+    qtbot, separated: MainWindow, monkeypatch: pytest.MonkeyPatch, settings
+) -> None:
+    window = separated
+    question, asked = _click(QMessageBox.StandardButton.Yes, tick=True)
+    monkeypatch.setattr(plain_text, "question", question)
+    assert ASK_RUN(window, "These stems…") is True
+    assert not window.ask_before_run.isChecked() and not settings.flag(ASK_BEFORE_RUN, True)
+    assert "Ask before replacing" in window.statusBar().currentMessage()
+    assert ASK_RUN(window, "These stems…") is True and len(asked) == 1  # not asked again
+    window.ask_before_run.trigger()  # Run ▸ Ask before replacing unkept stems
+    assert settings.flag(ASK_BEFORE_RUN, default=False)
+    assert ASK_RUN(window, "These stems…") is True and len(asked) == 2
+
+
+def test_a_ticked_box_and_no_keep_the_run_question_on(
+    separated: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    window = separated
+    question, _ = _click(QMessageBox.StandardButton.No, tick=True)
+    monkeypatch.setattr(plain_text, "question", question)
+    assert ASK_RUN(window, "These stems…") is False
+    assert window.ask_before_run.isChecked()
+
+
+def test_the_run_question_remembered_off_starts_off(qtbot, model_dir, settings) -> None:
+    settings.set_flag(ASK_BEFORE_RUN, False)
+    window = make_window(qtbot, model_dir, settings)
+    assert not window.ask_before_run.isChecked()
 
 
 def test_opening_a_song_during_a_run_asks_before_stopping_it(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 
 from PySide6.QtGui import Qt  # QtGui's Qt has mightBeRichText too
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QMessageBox, QWidget
 
 Button = QMessageBox.StandardButton
 
@@ -30,11 +30,17 @@ def question(
     text: str,
     buttons: Button = Button.Yes | Button.No,
     default: Button = Button.NoButton,
+    checkbox: QCheckBox | None = None,
 ) -> Button:
-    """``QMessageBox.question`` with ``text`` drawn as plain text; the button chosen."""
+    """``QMessageBox.question`` with ``text`` drawn as plain text; the button chosen.
+
+    A ``checkbox`` (e.g. "Do not ask again") is shown under the text; the caller reads it
+    once this returns."""
     box = QMessageBox(QMessageBox.Icon.Question, title, text, buttons, parent)
     box.setTextFormat(Qt.TextFormat.PlainText)
     box.setDefaultButton(default)
+    if checkbox is not None:
+        box.setCheckBox(checkbox)
     box.exec()
     clicked = box.clickedButton()
     answer = Button.Cancel if clicked is None else box.standardButton(clicked)
