@@ -9,6 +9,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import numpy as np
+
+from tagbox_gui.core.audio.atomic import write_through
+
 SAMPLE_RATE = 22050
 FULL_SCALE = 32768.0
 
@@ -45,3 +49,14 @@ def split_songs(
         valid = [min(songs, key=scores.__getitem__)]
     train = [s for s in songs if s not in set(valid)]
     return train, valid
+
+
+def save_array(path: Path, array: np.ndarray) -> None:
+    """Write ``array`` as the ``.npy`` file ``path`` through a temporary and a rename
+    (``write_through``): a song's stems or queries are whole or absent, even after Ctrl-C."""
+
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as file:  # a file, not a name: np.save would add ".npy" to it
+            np.save(file, array)
+
+    write_through(path, write)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +19,7 @@ from tqdm import tqdm
 from tagbox_gui.core.nets.queries import QUERY_TAGGERS, query_of
 from tagbox_gui.core.nets.taggers import Tagger, load_tagger
 from tagbox_gui.core.separation.memory import keep_freed_memory
-from training.corpus import FULL_SCALE, SAMPLE_RATE, list_songs, split_songs
+from training.corpus import FULL_SCALE, SAMPLE_RATE, list_songs, save_array, split_songs
 from training.mixes import Example
 from training.stems import StemRef
 
@@ -50,18 +48,6 @@ def song_queries(taggers: list[Tagger], corpus: Path, song: str) -> np.ndarray:
         return query_of(taggers, torch.from_numpy(stems).to(device), SAMPLE_RATE).cpu().numpy()
 
 
-def _save(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npy")
-    os.close(handle)
-    try:
-        np.save(name, array.astype(np.float32))
-        os.replace(name, path)
-    except BaseException:  # stopped (Ctrl-C) or failed: no stray file among the queries
-        Path(name).unlink(missing_ok=True)
-        raise
-
-
 def cache_queries(taggers: list[Tagger], corpus: Path) -> int:
     """Compute the queries of every song that has none cached; returns how many were made.
 
@@ -71,7 +57,9 @@ def cache_queries(taggers: list[Tagger], corpus: Path) -> int:
     todo = [s for s in list_songs(corpus) if not query_path(corpus, s).exists()]
     todo.sort(key=lambda song: song not in valid)
     for song in tqdm(todo, desc="queries", unit="song"):
-        _save(query_path(corpus, song), song_queries(taggers, corpus, song))
+        path = query_path(corpus, song)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_array(path, song_queries(taggers, corpus, song).astype(np.float32))
     return len(todo)
 
 

@@ -25,10 +25,8 @@ import argparse
 import concurrent.futures as cf
 import json
 import math
-import os
 import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -39,16 +37,15 @@ import numpy as np
 from scipy.signal import resample_poly
 from tqdm import tqdm
 
+from tagbox_gui.core.audio.atomic import write_atomically
 from training.compose import LINEUPS, Song, SongPart, compose_song, song_id
-from training.corpus import FULL_SCALE, SAMPLE_RATE
+from training.corpus import FULL_SCALE, SAMPLE_RATE, save_array
 from training.soundfonts import DEFAULT_SOUNDFONTS, STACKS, stack_paths, stack_presets
 from training.synth import fluidsynth_version, render_part
 
 GENERATOR_VERSION = "1"
 PEAK = 0.9
 SILENT_DB = -60.0
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 
 @dataclass(frozen=True)
@@ -137,22 +134,9 @@ def is_done(folder: Path) -> bool:
     return (folder / "stems.npy").is_file() and (folder / "meta.json").is_file()
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write through ``write(file)`` to a temporary name in the same folder, then rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_json(path: Path, data: dict) -> None:
     """Write JSON atomically."""
-    _atomic_write(path, lambda f: f.write(json.dumps(data, indent=1).encode()))
+    write_atomically(path, json.dumps(data, indent=1))
 
 
 def stem_meta(song_part: SongPart, levels: list[float], preset_name: str) -> dict:
@@ -221,7 +205,7 @@ def render_song(settings: RenderSettings, index: int) -> dict:
     meta["render_seconds"] = round(time.perf_counter() - t0, 2)
     array = np.stack(stems) if stems else np.zeros((0, settings.n_samples), np.int16)
     folder.mkdir(parents=True, exist_ok=True)
-    _atomic_write(folder / "stems.npy", lambda f: np.save(f, array))
+    save_array(folder / "stems.npy", array)
     write_json(folder / "meta.json", meta)
     return meta
 
