@@ -3,8 +3,10 @@ licences, installing a file by hand, and the transfer primitives."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
+import os
 import threading
 import time
 from pathlib import Path
@@ -354,3 +356,16 @@ def test_a_full_disk_on_the_last_buffered_bytes_is_a_model_error(
     with pytest.raises(ModelError, match="free some disk space"):
         dl.write_checked(tmp_path / "model.pth", None, lambda out: out.write(b"x" * 100) and "")
     assert _files(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("code", "advice"),
+    [(errno.ENOSPC, "free some disk space"), (errno.EIO, "check the disk of the model folder")],
+)
+def test_a_write_that_fails_mid_transfer_advises_by_its_cause(code: int, advice: str) -> None:
+    class Failing(io.BytesIO):
+        def write(self, chunk) -> int:
+            raise OSError(code, os.strerror(code))
+
+    with pytest.raises(ModelError, match=f"{os.strerror(code)}\\); {advice}, and try again"):
+        dl.copy_stream(io.BytesIO(b"x" * 10), Failing(), 10)

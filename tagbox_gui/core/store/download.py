@@ -286,21 +286,22 @@ def _write(out: BinaryIO, chunk: bytes, flush: bool = False) -> None:
         out.write(chunk)
         if flush:
             out.flush()
-    except OSError as exc:
-        # Not a TransferFailed: another mirror would not help with a full disk.
-        raise ModelError(
-            f"cannot write the model file ({exc.strerror}); free some disk space"
-        ) from exc
+    except OSError as exc:  # not a TransferFailed: another mirror would not help a full disk
+        raise _unwritable("cannot write the model file", exc) from exc
 
 
 def _close(out: BinaryIO) -> None:
     try:
         out.close()
     except OSError as exc:
-        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
-        advice = "free some disk space" if full else "check the disk of the model folder"
-        raise ModelError(f"cannot finish writing the model file ({exc.strerror or exc}); "
-                         f"{advice}, and try again") from exc  # fmt: skip
+        raise _unwritable("cannot finish writing the model file", exc) from exc
+
+
+def _unwritable(doing: str, exc: OSError) -> ModelError:
+    """Why the model file cannot be written, with the advice its errno calls for."""
+    full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    advice = "free some disk space" if full else "check the disk of the model folder"
+    return ModelError(f"{doing} ({exc.strerror or exc}); {advice}, and try again")
 
 
 def _report(progress: Progress | None, done: int, total: int | None) -> None:
