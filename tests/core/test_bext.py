@@ -12,7 +12,7 @@ import soundfile as sf
 
 from tagbox_gui.core.audio.bext import insert_chunk
 from tagbox_gui.core.audio.export import export_shared_stems, export_stems
-from tagbox_gui.core.audio.files import ExportFormat
+from tagbox_gui.core.audio.files import ExportFormat, write_streams
 from tagbox_gui.core.audio.song import load_song
 from tagbox_gui.core.types import Estimate
 
@@ -173,3 +173,11 @@ def riff_chunks_rf64(path: Path) -> list[tuple[bytes, bytes]]:
         chunks.append((chunk_id, raw[offset + 8 : offset + 8 + size]))
         offset += 8 + size + (size & 1)
     return chunks
+
+
+def test_a_bext_chunk_is_refused_for_a_flac_file(tmp_path: Path) -> None:
+    shapes, rows = [(10, 1)], [[np.zeros((10, 1), np.float32)]]
+    with pytest.raises(ValueError, match="belongs in a WAV file, not in FLAC"):
+        write_streams([(tmp_path / "a.flac", {})], shapes, rows, RATE, ExportFormat.FLAC24,
+                      overwrite=False, bext=[_bext_payload(0)])  # fmt: skip
+    assert list(tmp_path.iterdir()) == []

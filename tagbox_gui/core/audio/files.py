@@ -166,7 +166,8 @@ def write_streams(
     """:func:`write_together` for files that arrive in blocks: each row of ``rows`` holds the
     next block of every file, ``(frames, channels)``; ``shapes`` are the files' whole shapes.
     ``bext``, where given, holds a ``bext`` chunk's payload (Broadcast WAV) per file, put into
-    each WAV file that has one before it is renamed into place (``core.audio.bext``)."""
+    each file that has one before it is renamed into place (``core.audio.bext``); only WAV
+    files take one (ValueError otherwise)."""
     paths = [path for path, _ in targets]
     for _, metadata in targets:
         unknown = set(metadata) - set(METADATA_KEYS)
@@ -177,10 +178,12 @@ def write_streams(
     _refuse_existing(paths, overwrite)
     files: list[_TempFile] = []
     chunks = list(bext) if bext is not None else [None] * len(targets)
+    if fmt.container != "WAV" and any(chunk is not None for chunk in chunks):
+        raise ValueError(f"a bext chunk belongs in a WAV file, not in {fmt.container}")
     try:
         for (path, metadata), shape, chunk in zip(targets, shapes, chunks, strict=True):
             files.append(_TempFile(path, shape, rate, fmt, metadata, len(targets)))
-            files[-1].bext = chunk if fmt.container == "WAV" else None
+            files[-1].bext = chunk
         for row in rows:
             for file, block in zip(files, row, strict=True):
                 file.write(block)
