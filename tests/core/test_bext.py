@@ -163,6 +163,40 @@ def test_a_chunk_goes_into_an_rf64_file_too(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["big.wav"]  # no temporary left
 
 
+def test_a_chunk_goes_in_without_a_second_copy_of_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stem's samples move up in place: a stem as large as the disk has room for once
+    still gets its chunk (a copy beside it would need twice the room)."""
+    path = tmp_path / "Take.wav"
+    samples = np.random.default_rng(2).standard_normal((3 * 2**18 + 7, 2)) * 0.1  # > 1 MiB blocks
+    sf.write(path, samples, RATE, subtype="PCM_24")
+    before, inode = sf.read(path)[0], path.stat().st_ino
+    opened: list[str] = []
+    real_open = open
+
+    def watched(file, mode="r", *args, **kwargs):
+        opened.append(mode)
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", watched)
+    insert_chunk(path, b"bext", _bext_payload(5))
+    monkeypatch.undo()
+    assert all("w" not in mode and "x" not in mode for mode in opened)  # no file made
+    assert path.stat().st_ino == inode and [p.name for p in tmp_path.iterdir()] == ["Take.wav"]
+    assert np.array_equal(sf.read(path)[0], before)
+    assert struct.unpack_from("<Q", load_song(path).bext, 338)[0] == 5
+
+
+def test_a_file_without_a_data_chunk_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "odd.wav"
+    raw = b"RIFF" + struct.pack("<I", 16) + b"WAVE" + b"LIST" + struct.pack("<I", 4) + b"INFO"
+    path.write_bytes(raw)
+    with pytest.raises(ValueError, match="no data chunk"):
+        insert_chunk(path, b"bext", _bext_payload(5))
+    assert path.read_bytes() == raw
+
+
 def riff_chunks_rf64(path: Path) -> list[tuple[bytes, bytes]]:
     raw = path.read_bytes()
     chunks, offset = [], 12

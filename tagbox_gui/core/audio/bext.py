@@ -12,8 +12,6 @@ out.
 from __future__ import annotations
 
 import os
-import secrets
-import shutil
 import struct
 from pathlib import Path
 
@@ -65,26 +63,36 @@ def stem_bext(song: bytes, description: str, history: str = "") -> bytes:
 
 def insert_chunk(path: Path, chunk_id: bytes, payload: bytes) -> None:
     """Put a chunk into the WAV file at ``path`` before its data chunk, the RIFF size (or
-    RF64's) grown to match; the samples are copied as they are. The file is rewritten through
-    a temporary beside it, renamed over it once complete (removed on any failure). OSError,
-    or ValueError for a file that is not a WAV with a data chunk."""
+    RF64's) grown to match; the samples are moved up as they are, in place, so the disk needs
+    room for the chunk alone, not for a second copy of the file. Meant for a file not yet in
+    view (a stem's temporary): a write that fails half way leaves it broken. OSError, or
+    ValueError (the file untouched) for a file that is not a WAV with a data chunk."""
     chunk = chunk_id + struct.pack("<I", len(payload)) + payload + b"\0" * (len(payload) & 1)
-    temp = path.parent / f".{path.stem[:40]}.{secrets.token_hex(6)}.bext"
-    try:
-        with open(path, "rb") as src, open(temp, "xb") as out:
-            chunks = _chunks(src)
-            if b"data" not in chunks:
-                raise ValueError(f"'{path}' has no data chunk")
-            data = chunks[b"data"][0] - 8  # where its header starts
-            src.seek(0)
-            head = bytearray(src.read(data))
-            _grow(head, len(chunk))
-            out.write(head)
-            out.write(chunk)
-            shutil.copyfileobj(src, out, 1 << 20)
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)  # gone once renamed
+    with open(path, "r+b") as handle:
+        chunks = _chunks(handle)
+        if b"data" not in chunks:
+            raise ValueError(f"'{path}' has no data chunk")
+        data = chunks[b"data"][0] - 8  # where its header starts
+        handle.seek(0)
+        head = bytearray(handle.read(data))
+        _grow(head, len(chunk))
+        _move_up(handle, data, len(chunk))
+        handle.seek(0)
+        handle.write(head)
+        handle.write(chunk)
+
+
+def _move_up(handle, start: int, by: int, block: int = 1 << 20) -> None:
+    """Move the bytes of the file open in ``handle`` from ``start`` to its end ``by`` bytes
+    further on, the last block first (so that none is overwritten before it is read)."""
+    end = handle.seek(0, os.SEEK_END)
+    while end > start:
+        size = min(block, end - start)
+        end -= size
+        handle.seek(end)
+        piece = handle.read(size)
+        handle.seek(end + by)
+        handle.write(piece)
 
 
 def _grow(head: bytearray, added: int) -> None:
