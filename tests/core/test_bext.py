@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from tagbox_gui.core.audio.bext import insert_chunk
+from tagbox_gui.core.audio.bext import stem_bext as make_stem_bext
 from tagbox_gui.core.audio.export import export_shared_stems, export_stems
 from tagbox_gui.core.audio.files import ExportFormat, write_streams
 from tagbox_gui.core.audio.song import load_song
@@ -215,3 +216,9 @@ def test_a_bext_chunk_is_refused_for_a_flac_file(tmp_path: Path) -> None:
         write_streams([(tmp_path / "a.flac", {})], shapes, rows, RATE, ExportFormat.FLAC24,
                       overwrite=False, bext=[_bext_payload(0)])  # fmt: skip
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_description_keeps_accented_letters_without_their_accents() -> None:
+    chunk = make_stem_bext(_bext_payload(5), "Café Müller - piano ♪ 日本", "T=Über")
+    assert chunk[:256].rstrip(b"\0") == b"Cafe Muller - piano ? ??"
+    assert chunk[602:].endswith(b"T=Uber\r\n")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import struct
+import unicodedata
 from pathlib import Path
 
 __all__ = ["insert_chunk", "read_bext", "stem_bext"]
@@ -44,11 +45,11 @@ def read_bext(path: Path | str) -> bytes | None:
 def stem_bext(song: bytes, description: str, history: str = "") -> bytes:
     """A stem's ``bext`` payload made of the ``song``'s: its TimeReference, originator, date
     and time and coding history kept (with ``history``, a line of what made the stem, added);
-    ``description`` (ASCII, what the stem is) in place of the song's; the UMID, which named the
-    song's own material, and the loudness, which was measured on the song, left out (version 2
-    becomes 1, whose bytes there are reserved)."""
+    ``description`` (what the stem is, in ASCII: :func:`_ascii`) in place of the song's; the
+    UMID, which named the song's own material, and the loudness, which was measured on the
+    song, left out (version 2 becomes 1, whose bytes there are reserved)."""
     chunk = bytearray(song)
-    text = description.encode("ascii", errors="replace")[: _DESCRIPTION.stop]
+    text = _ascii(description).encode("ascii")[: _DESCRIPTION.stop]
     chunk[_DESCRIPTION] = text.ljust(_DESCRIPTION.stop, b"\0")
     version = min(struct.unpack("<H", chunk[_VERSION])[0], 1)
     chunk[_VERSION] = struct.pack("<H", version)
@@ -57,8 +58,15 @@ def stem_bext(song: bytes, description: str, history: str = "") -> bytes:
     if history:
         if coding and not coding.endswith(b"\r\n"):
             coding += b"\r\n"
-        coding += history.encode("ascii", errors="replace") + b"\r\n"
+        coding += _ascii(history).encode("ascii") + b"\r\n"
     return bytes(chunk[:_FIXED]) + coding
+
+
+def _ascii(text: str) -> str:
+    """``text`` in the ASCII a bext chunk holds: accented letters without their accents
+    ("Café" → "Cafe"), any other character not in ASCII as "?"."""
+    letters = (c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return "".join(c if c.isascii() else "?" for c in letters)
 
 
 def insert_chunk(path: Path, chunk_id: bytes, payload: bytes) -> None:
