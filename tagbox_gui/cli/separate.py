@@ -341,11 +341,12 @@ def _warn_if_failed(second_look: str) -> None:
 
 
 def _warn_if_cut_short(result: RunResult, name: str = "") -> None:
-    """Say on stderr that a step ran out of memory and ended the run (of stem ``name``) early,
-    if one did: the stems are of the best step before it."""
-    if result.out_of_memory_at:
+    """Say on stderr that a step ended the run (of stem ``name``) early, if one did (it ran
+    out of memory, or its loss was not a finite number): the stems are of the best step
+    before it."""
+    if result.cut_short_at:
         of = f" of {name}" if name else ""
-        print(f"tagbox: warning: step {result.out_of_memory_at}{of} ran out of memory; the "
+        print(f"tagbox: warning: step {result.cut_short_at}{of} {result.cut_short_by}; the "
               f"stems are of step {result.best_step}, the best before it",
               file=sys.stderr)  # fmt: skip
 

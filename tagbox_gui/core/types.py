@@ -256,9 +256,10 @@ class RunResult:
     # the helper instruments its stem was looked at again beside (core.separation.refine)
     helpers: tuple[str, ...] = ()
     second_look_failed: str = ""  # why the second look failed; the estimate is the first look
-    # the step that ran out of memory and ended the run early (0: none); the estimate is the
-    # best step before it
-    out_of_memory_at: int = 0
+    # the step that ended the run early (0: none), and what it did: "ran out of memory", or
+    # "had a loss that is not a finite number"; the estimate is the best step before it
+    cut_short_at: int = 0
+    cut_short_by: str = ""
 
 
 @dataclass(frozen=True)

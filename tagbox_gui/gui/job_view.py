@@ -229,8 +229,8 @@ class JobView(QObject):
         else:
             message = f"Separated {', '.join(done)} and the rest."
         for name, result in outcome.results.items():
-            if result.out_of_memory_at:
-                message += (f" Step {result.out_of_memory_at} of {name} ran out of memory: its "
+            if result.cut_short_at:
+                message += (f" Step {result.cut_short_at} of {name} {result.cut_short_by}: its "
                             f"stem is of step {result.best_step}, the best before it.")  # fmt: skip
         if judges_quiet(part.config.backend for part in self.parts):
             examples = [part.name for part in self.parts if part.config.example is not None]

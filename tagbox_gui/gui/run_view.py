@@ -229,8 +229,8 @@ class RunView(RunRequest):
             self._hear_the_song_unless_shown()
             return
         how = "Stopped" if result.stopped else "Finished"
-        if result.out_of_memory_at:
-            how = f"Step {result.out_of_memory_at} ran out of memory: ended"
+        if result.cut_short_at:
+            how = f"Step {result.cut_short_at} {result.cut_short_by}: ended"
         message = (
             "Separated in one pass of the learned separator."
             if result.steps_done == 0

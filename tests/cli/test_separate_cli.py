@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 
 from tagbox_gui.cli import main
+from tagbox_gui.core.separation.engine import NotFinite, Optimisation
 from tests.conftest import require
 
 RATE = 48_000
@@ -57,19 +58,24 @@ def test_light_backend_writes_stems_that_add_up(tmp_path, model_dir, capsys):
     assert set(first["losses"]) == {"fcn_mtat_2048", "fcn_mtat_1024"} and first["grad_norm"] > 0
 
 
-def test_a_step_out_of_memory_writes_the_best_step_before_it_and_warns(
-    tmp_path, model_dir, capsys, monkeypatch
+@pytest.mark.parametrize(
+    ("error", "why"),
+    [
+        (RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"), "ran out of memory"),
+        (NotFinite(3, "loss"), "had a loss that is not a finite number"),
+    ],
+)
+def test_a_step_cut_short_writes_the_best_step_before_it_and_warns(
+    tmp_path, model_dir, capsys, monkeypatch, error, why
 ):
-    from tagbox_gui.core.separation.engine import Optimisation
-
     step = Optimisation.step
 
-    def short_of_memory(self, number: int = 0):
+    def cut_short(self, number: int = 0):
         if number == 3:
-            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            raise error
         return step(self, number)
 
-    monkeypatch.setattr(Optimisation, "step", short_of_memory)
+    monkeypatch.setattr(Optimisation, "step", cut_short)
     song = _song(tmp_path / "song.wav")
     out = tmp_path / "out"
     code, _, err = _run(capsys, song, "--tags", "piano", "--steps", "5", "--region", "0.5:2.5",
@@ -79,8 +85,8 @@ def test_a_step_out_of_memory_writes_the_best_step_before_it_and_warns(
     log = json.loads((tmp_path / "log.json").read_text())
     assert [s["step"] for s in log["steps"]] == [1, 2]
     best = 1 + int(np.argmin([s["total"] for s in log["steps"]]))
-    assert (f"tagbox: warning: step 3 ran out of memory; the stems are of step {best}, the "
-            "best before it") in err  # fmt: skip
+    assert (f"tagbox: warning: step 3 {why}; the stems are of step {best}, the best before "
+            "it") in err  # fmt: skip
     a, _ = sf.read(out / "song - piano.wav")
     b, _ = sf.read(out / "song - no piano.wav")
     original, _ = sf.read(song)

@@ -11,7 +11,7 @@ from torch import nn
 
 from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.separation.backends.base import Backend
-from tagbox_gui.core.separation.engine import Optimisation
+from tagbox_gui.core.separation.engine import NotFinite, Optimisation
 from tagbox_gui.core.separation.objective import Criterion
 from tagbox_gui.core.separation.tags import resolve_targets
 from tagbox_gui.core.types import (
@@ -231,25 +231,47 @@ def test_run_to_end_passes_every_step_returns_the_result_and_closes_the_run() ->
 
 
 @pytest.mark.parametrize(
-    "error",
-    [MemoryError(), RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")],
+    ("error", "why"),
+    [
+        (MemoryError(), "ran out of memory"),
+        (RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"), "ran out of memory"),
+        (NotFinite(5, "loss"), "had a loss that is not a finite number"),
+        (NotFinite(5, "gradient"), "had a gradient that is not a finite number"),
+    ],
 )
-def test_a_step_out_of_memory_ends_the_run_with_the_best_step_before_it(error) -> None:
-    """Out of memory midway through a long steered run: its best step so far is kept."""
+def test_a_step_out_of_memory_or_not_finite_ends_the_run_with_the_best_step_before_it(
+    error, why
+) -> None:
+    """Out of memory midway through a long steered run, or a loss that is no longer a number (a
+    learning rate raised too far during the run): its best step so far is kept."""
     loop = _optimisation(steps=8)
     step = loop.step
 
-    def short_of_memory(number: int):
+    def cut_short(number: int):
         if number == 5:
             raise error
         return step(number)
 
-    loop.step = short_of_memory
+    loop.step = cut_short
     steps, result = _drain(loop.drive(0))
     assert [s.step for s in steps] == [1, 2, 3, 4]
-    assert result.out_of_memory_at == 5 and result.steps_done == 4 and not result.stopped
+    assert (result.cut_short_at, result.cut_short_by) == (5, why)
+    assert result.steps_done == 4 and not result.stopped
     assert result.best_step == int(np.argmin([s.total for s in steps])) + 1
     assert result.estimate is not None
+
+
+def test_a_gradient_that_turns_nan_mid_run_keeps_the_best_step_before_it() -> None:
+    opt = _optimisation(steps=6, measure_residual=False)
+    gen = opt.drive(0)
+    steps = [next(gen), next(gen)]
+    opt.parts = [(NanGradientBackend(), objective, latent) for _, objective, latent in opt.parts]
+    with pytest.raises(StopIteration) as done:
+        next(gen)
+    result = done.value.value
+    assert (result.cut_short_at, result.steps_done) == (3, 2)
+    assert result.cut_short_by == "had a gradient that is not a finite number"
+    assert result.best_total == min(s.total for s in steps) and result.estimate is not None
 
 
 @pytest.mark.parametrize(("failing", "error"), [(1, MemoryError()), (3, ValueError("a bug"))])

@@ -92,7 +92,11 @@ def test_a_part_cut_short_by_memory_keeps_its_best_step_and_the_job_says_so(
 
     def engine_run(config, song, store, cache):  # piano's 3rd step runs out of memory
         result = yield from fake_run(config, length=analysis_span(song, config.region)[1])
-        return replace(result, out_of_memory_at=3) if config.tags == ("piano",) else result
+        return (
+            replace(result, cut_short_at=3, cut_short_by="ran out of memory")
+            if config.tags == ("piano",)
+            else result
+        )
 
     window.run_view.engine_run = engine_run
     outcome = _start_job(qtbot, window, "drums", "piano")

@@ -86,7 +86,7 @@ def test_a_run_cut_short_by_memory_shows_its_best_step_and_says_why(
 
     def engine_run(config, song, store, cache):
         result = yield from fake_run(config, length=analysis_span(song, config.region)[1])
-        return replace(result, out_of_memory_at=result.steps_done + 1)
+        return replace(result, cut_short_at=result.steps_done + 1, cut_short_by="ran out of memory")
 
     window.run_view.engine_run = engine_run
     result = run_to_end(qtbot, window, steps=6)

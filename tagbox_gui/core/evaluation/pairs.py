@@ -58,9 +58,9 @@ def separate_source(
     result = engine.run_to_end(steps, on_step)
     if result.estimate is None:
         raise ConfigError(f"the run on {song.path} made no estimate; use at least one step")
-    if result.out_of_memory_at:  # fewer steps than asked for would be scored as all of them
-        raise UserError(f"step {result.out_of_memory_at} of {pair.source} of {song.path} ran "
-                        "out of memory; nothing of it was kept")  # fmt: skip
+    if result.cut_short_at:  # fewer steps than asked for would be scored as all of them
+        raise UserError(f"step {result.cut_short_at} of {pair.source} of {song.path} "
+                        f"{result.cut_short_by}; nothing of it was kept")  # fmt: skip
     if result.second_look_failed:  # its first look would be scored as a second: not kept
         raise UserError(f"the second look at {pair.source} of {song.path} failed "
                         f"({result.second_look_failed}); nothing of it was kept")  # fmt: skip

@@ -4,8 +4,9 @@
 returns the :class:`RunResult` of the best step. Between steps the driver may ``send`` a
 :class:`Command`: PAUSE (the generator then yields ``None`` until RESUME or STOP), STOP (ends
 the run with the best result so far), SET_LR, PREVIEW (a preview with the next step). A
-step that runs out of memory ends the run with the best step before it
-(``RunResult.out_of_memory_at``); any other error, or one at the first step, fails the run.
+step that runs out of memory, or whose loss or gradient is not a finite number (a learning rate
+raised too far), ends the run with the best step before it (``RunResult.cut_short_at``); any
+other error, or one at the first step, fails the run.
 A run wrapped for a second look (``core.separation.refine.looked_again``) also yields a
 :class:`LookingAgain` when its stem is looked at again. Closing the generator stops it
 cleanly. Nothing here touches Qt.
@@ -197,8 +198,8 @@ class Optimisation:
     def step(self, number: int = 0) -> tuple[list[Evaluation], float]:
         """One Adam step over every segment; the evaluations before it and the grad norm.
 
-        A loss or gradient that is not finite (NaN or infinite) raises ConfigError naming step
-        ``number``, before the update: Adam would carry it into every latent, and the next
+        A loss or gradient that is not finite (NaN or infinite) raises :class:`NotFinite` naming
+        step ``number``, before the update: Adam would carry it into every latent, and the next
         step would fail inside the taggers' loss with a message that says nothing of why.
         """
         if self.optimizer is None:
@@ -213,10 +214,7 @@ class Optimisation:
         grad_norm = float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])))
         totals = [float(e.total) for e in evaluations]
         if not all(np.isfinite([*totals, grad_norm])):
-            what = "loss" if not all(np.isfinite(totals)) else "loss's gradient"
-            raise ConfigError(f"the {what} of step {number} is not a finite number, so the "
-                              "separation cannot go on; try a smaller learning rate, or a "
-                              "region without digital silence")  # fmt: skip
+            raise NotFinite(number, "loss" if not all(np.isfinite(totals)) else "gradient")
         self._evaluated_query = self._query()
         self.optimizer.step()
         for backend, _, latent in self.parts:
@@ -240,11 +238,11 @@ class Optimisation:
             try:
                 evaluations, grad_norm = self.step(step)
             except Exception as exc:  # out of memory midway (a long song): keep the best so far
-                if best is None or not is_out_of_memory(exc):
+                why = _cut_short_by(exc)
+                if best is None or not why:
                     raise
-                log.info("step %d ran out of memory; the best step before it is kept", step,
-                         exc_info=exc)  # fmt: skip
-                return _finish(best, step - 1, stopped=False, out_of_memory_at=step)
+                log.info("step %d %s; the best step before it is kept", step, why, exc_info=exc)
+                return _finish(best, step - 1, stopped=False, cut_short=(step, why))
             total = float(np.mean([float(e.total) for e in evaluations]))
             new_best = best is None or total < best[0]
             every = self.config.preview_every
@@ -353,9 +351,33 @@ def _detach(evaluation: Evaluation) -> Evaluation:
     )
 
 
-def _finish(best, steps_done: int, stopped: bool, out_of_memory_at: int = 0) -> RunResult:
+def _finish(
+    best, steps_done: int, stopped: bool, cut_short: tuple[int, str] = (0, "")
+) -> RunResult:
     if best is None:
         return RunResult(best_step=0, best_total=float("nan"), steps_done=0, stopped=stopped)
     total, step, estimate, separated = best
     return RunResult(step, total, steps_done, stopped, estimate=estimate, separated=separated,
-                     out_of_memory_at=out_of_memory_at)  # fmt: skip
+                     cut_short_at=cut_short[0], cut_short_by=cut_short[1])  # fmt: skip
+
+
+class NotFinite(ConfigError):
+    """A step's loss or gradient (``what``) is not a finite number: the separation cannot go
+    on from it."""
+
+    def __init__(self, step: int, what: str) -> None:
+        self.what = what
+        whose = "loss" if what == "loss" else "loss's gradient"
+        super().__init__(f"the {whose} of step {step} is not a finite number, so the "
+                         "separation cannot go on; try a smaller learning rate, or a region "
+                         "without digital silence")  # fmt: skip
+
+
+def _cut_short_by(error: Exception) -> str:
+    """What a step did that ends the run with the best step before it ("ran out of memory"),
+    or "" for an error that fails the run."""
+    if is_out_of_memory(error):
+        return "ran out of memory"
+    if isinstance(error, NotFinite):
+        return f"had a {error.what} that is not a finite number"
+    return ""
