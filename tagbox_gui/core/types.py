@@ -16,6 +16,10 @@ import numpy as np
 ANALYSIS_RATE = 44_100
 """Sample rate of the analysis signal the optimisation works on."""
 
+MAX_LR = 1000.0
+"""The largest learning rate a run takes (far above any useful one; Adam's float32 step size
+overflows near 1e38)."""
+
 
 class TagState(enum.Enum):
     """What the loss asks of one tag."""
@@ -116,7 +120,7 @@ class RunConfig:
     taggers: tuple[TaggerSpec, ...] = (TaggerSpec("fcn", "mtat"),)
     fft_sizes: tuple[int, ...] = (2048, 1024, 512)
     steps: int = 100
-    lr: float = 5.0
+    lr: float = 5.0  # at most MAX_LR
     quantise: Quantise = Quantise.FROZEN
     mode: Mode = Mode.MASK
     backend: str = "jukebox"

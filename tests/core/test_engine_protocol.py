@@ -16,6 +16,7 @@ from tagbox_gui.core.separation.objective import Criterion
 from tagbox_gui.core.separation.tags import resolve_targets
 from tagbox_gui.core.types import (
     ANALYSIS_RATE,
+    MAX_LR,
     Command,
     CommandKind,
     Mode,
@@ -288,3 +289,14 @@ def test_other_failures_and_a_first_step_out_of_memory_still_fail_the_run(failin
     loop.step = fails
     with pytest.raises(type(error)):
         _drain(loop.drive(0))
+
+
+@pytest.mark.parametrize("lr", [0.0, float("nan"), MAX_LR * 2, 1e39])
+def test_a_learning_rate_sent_mid_run_is_refused_outside_the_runs_range(lr: float) -> None:
+    """A rate Adam could not use (its float32 step size overflows near 1e38) is refused with
+    the sentence a run's settings get, before it reaches the optimiser."""
+    loop = _optimisation(steps=3)
+    with pytest.raises(ConfigError, match=f"positive number of at most {MAX_LR:g}"):
+        loop.set_lr(lr)
+    loop.set_lr(MAX_LR)
+    assert {group["lr"] for group in loop.optimizer.param_groups} == {MAX_LR}

@@ -44,7 +44,7 @@ from tagbox_gui.core.separation.loading import (
 from tagbox_gui.core.separation.tags import PRESETS
 from tagbox_gui.core.separation.validation import validate
 from tagbox_gui.core.store.models import ModelStore
-from tagbox_gui.core.types import Example, Region, TaggerSpec
+from tagbox_gui.core.types import MAX_LR, Example, Region, TaggerSpec
 
 RATE = 48_000
 
@@ -244,9 +244,11 @@ def test_a_silent_song_or_region_is_refused_saying_which(tmp_path: Path) -> None
         engine.run(replace(config, region=Region(0.0, 0.9)), quiet_start, ModelStore(tmp_path))
 
 
-def test_a_learning_rate_must_be_a_positive_finite_number() -> None:
+def test_a_learning_rate_must_be_a_positive_number_up_to_the_largest() -> None:
     config = default_config("learned", tags=("piano",), steps=3)
-    for lr in (0.0, -1.0, float("nan"), float("inf")):  # inf: the first step makes NaN
+    validate(replace(config, lr=MAX_LR), _song())
+    # inf: the first step makes NaN; 1e39: more than Adam's float32 step size can hold
+    for lr in (0.0, -1.0, float("nan"), float("inf"), 1e39, MAX_LR * 1.01):
         with pytest.raises(ConfigError, match="learning rate must be a positive number"):
             validate(replace(config, lr=lr), _song())
 

@@ -42,6 +42,7 @@ from tagbox_gui.core.separation.validation import nothing_heard, validate
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import (
     ANALYSIS_RATE,
+    MAX_LR,
     Command,
     CommandKind,
     Estimate,
@@ -222,8 +223,8 @@ class Optimisation:
         return evaluations, grad_norm
 
     def set_lr(self, lr: float) -> None:
-        if not 0 < lr < float("inf"):
-            raise ConfigError("the learning rate must be a positive number")
+        if not 0 < lr <= MAX_LR:
+            raise ConfigError(f"the learning rate must be a positive number of at most {MAX_LR:g}")
         for group in self.optimizer.param_groups if self.optimizer else ():
             group["lr"] = lr
 

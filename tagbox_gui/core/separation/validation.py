@@ -12,7 +12,7 @@ from tagbox_gui.core.audio.song import MIN_AUDIO_SECONDS, Song, analysis_span
 from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.separation.loading import hops_per_window
 from tagbox_gui.core.separation.tags import check_contradictions
-from tagbox_gui.core.types import Region, RunConfig
+from tagbox_gui.core.types import MAX_LR, Region, RunConfig
 
 __all__ = ["nothing_heard", "validate"]
 
@@ -22,8 +22,8 @@ def validate(config: RunConfig, song: Song) -> tuple[int, int]:
     length)`` in samples of its analysis signal (``core.audio.song.analysis_span``)."""
     if config.steps < 0:
         raise ConfigError("steps must be 0 (one pass of the learned separator) or more")
-    if not 0 < config.lr < float("inf"):
-        raise ConfigError("the learning rate must be a positive number")
+    if not 0 < config.lr <= MAX_LR:
+        raise ConfigError(f"the learning rate must be a positive number of at most {MAX_LR:g}")
     if not config.fft_sizes or any(n < 64 or n % 2 for n in config.fft_sizes):
         raise ConfigError("FFT sizes must be even numbers of at least 64, e.g. 2048,1024,512")
     hops = hops_per_window(config.backend)

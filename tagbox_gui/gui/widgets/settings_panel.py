@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from tagbox_gui.core.separation.job import can_look_again
 from tagbox_gui.core.separation.threads import AUTOMATIC, logical_cpus
-from tagbox_gui.core.types import Mode, Quantise, TaggerSpec
+from tagbox_gui.core.types import MAX_LR, Mode, Quantise, TaggerSpec
 from tagbox_gui.gui.settings import RunSettings
 from tagbox_gui.gui.widgets.toggle_look import show_checked_clearly
 
@@ -70,7 +70,7 @@ class SettingsPanel(QWidget):
             show_checked_clearly(button)
         self.steps = QSpinBox(minimum=0, maximum=100_000, singleStep=10)
         self.steps.setSpecialValueText("0 (one pass)")
-        self.lr = QDoubleSpinBox(decimals=4, minimum=0.0001, maximum=1000.0, singleStep=0.1)
+        self.lr = QDoubleSpinBox(decimals=4, minimum=0.0001, maximum=MAX_LR, singleStep=0.1)
         self.lr.setKeyboardTracking(False)  # typing "0.05" is one change, not four
         self.quantise = _enum_combo(_QUANTISE_TITLES)
         self.mode = _enum_combo(_MODE_TITLES)
