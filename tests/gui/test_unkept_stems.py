@@ -70,13 +70,19 @@ def test_a_dragged_stem_is_kept_and_the_question_names_only_the_other(
     assert "My Song - piano;" not in asked[0] and "quitting loses it" in asked[0]
 
 
-def test_after_export_all_quitting_asks_nothing(
-    qtbot, separated: MainWindow, tmp_path: Path
+@pytest.mark.parametrize("then", ["quit", "run"])
+def test_after_export_all_neither_quitting_nor_a_new_run_asks(
+    qtbot, separated: MainWindow, tmp_path: Path, then: str
 ) -> None:
     window = separated
     assert export_and_wait(qtbot, window, tmp_path / "out", ExportFormat.WAV16) is not None
-    asked = _answer(window, False)
-    assert window.close() and asked == []
+    asked: list[str] = []
+    window.confirm_discard = window.confirm_new_run = lambda q: asked.append(q) or False
+    if then == "quit":
+        assert window.close()
+    else:
+        run_to_end(qtbot, window)
+    assert asked == []
 
 
 def test_an_export_of_replaced_stems_does_not_count_for_the_new_ones(
@@ -123,16 +129,6 @@ def test_a_new_run_asks_before_replacing_the_stems(qtbot, separated: MainWindow)
     asked = _answer_run(window, True)
     run_to_end(qtbot, window)
     assert len(asked) == 1 and window.stems.unkept_stems() == STEMS  # the new run's
-
-
-def test_a_new_run_after_export_all_asks_nothing(
-    qtbot, separated: MainWindow, tmp_path: Path
-) -> None:
-    window = separated
-    assert export_and_wait(qtbot, window, tmp_path / "out", ExportFormat.WAV16) is not None
-    asked = _answer_run(window, False)
-    run_to_end(qtbot, window)
-    assert asked == []
 
 
 def _click(answer: QMessageBox.StandardButton, tick: bool) -> tuple[Callable, list[str]]:
