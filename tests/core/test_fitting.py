@@ -102,6 +102,31 @@ def test_a_song_s_silent_lead_in_and_tail_are_left_out_of_its_chunks(rate: int) 
     )
 
 
+@pytest.mark.parametrize("rate", [44_100, 48_000])
+def test_a_silent_break_in_the_middle_of_a_song_is_left_out_of_its_chunks(rate: int) -> None:
+    # 8 s of digital silence between two stretches of sound: evenly spread chunks fell into it
+    # (dev's songs with such a break lost 5 dB of SI-SDRi with the fit, and nothing without).
+    sound = torch.randn(rate * 9, generator=torch.Generator().manual_seed(6))
+    signal = torch.cat([sound[: rate * 4], torch.zeros(rate * 8), sound[rate * 4 :]])
+    pieces = song_chunks(signal, rate)
+    assert pieces.shape == (CHUNKS, BINS, CHUNK)
+    silent = (pieces.sum(dim=1) < 1e-3).sum(dim=1)  # frames of each chunk that hear nothing
+    assert int(silent.max()) <= CHUNK // 10, silent.tolist()
+    whole = spectrum(resample(signal[None], rate, RATE)).abs()[0]
+    first, last = pieces[0], pieces[-1]  # still from the song's first sound to its last
+    torch.testing.assert_close(first, whole[:, :CHUNK], atol=1e-5, rtol=0)
+    torch.testing.assert_close(last, whole[:, -CHUNK:], atol=1e-5, rtol=0)
+
+
+def test_a_song_that_is_mostly_silence_keeps_its_chunks_evenly_spread() -> None:
+    rate = 44_100
+    signal = torch.zeros(rate * 20)
+    signal[::rate] = 0.5  # a click a second: no chunk without silence, so nothing to prefer
+    signal[-1] = 0.5  # (from the first sample to the last: no silent end to leave out)
+    whole = spectrum(resample(signal[None], rate, RATE)).abs()[0]
+    torch.testing.assert_close(song_chunks(signal, rate), sample_chunks(whole), atol=1e-5, rtol=0)
+
+
 @pytest.fixture(scope="module")
 def shipped():
     net, extra = learned.load_shipped(ModelCache())
