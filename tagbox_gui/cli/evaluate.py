@@ -131,7 +131,9 @@ def check_set(
 def check_outputs(args: argparse.Namespace) -> None:
     """Every path the run writes, checked before the first separation; nothing is created. The
     ``--json`` file must not stand where the estimates go: the folder, one above it, a song's
-    folder in it or a file in one (a stem, an estimate), which the report would replace."""
+    folder in it or a file in one (a stem, an estimate), which the report would replace; nor
+    be the set's manifest or in one of its songs' folders (a mix, a true stem), which the run
+    reads."""
     from tagbox_gui.core.audio.atomic import check_file, check_file_apart, check_folder
     from tagbox_gui.core.evaluation.sets import list_set
 
@@ -140,13 +142,21 @@ def check_outputs(args: argparse.Namespace) -> None:
         return
     check_file(args.json, "--json file")
     check_file_apart(args.json, args.output, "--json file", "estimates folder")
-    report, est_dir = args.json.resolve(), args.output.resolve()
+    report, est_dir, set_dir = args.json.resolve(), args.output.resolve(), args.set_dir.resolve()
+    songs = {name for name, _ in list_set(args.set_dir)}
     if est_dir in report.parents:
         song = report.relative_to(est_dir).parts[0]
-        if song in {name for name, _ in list_set(args.set_dir)}:
+        if song in songs:
             raise ConfigError(f"the --json file '{args.json}' is (or is in) the folder of the "
                               f"song '{song}' in the estimates folder, where its stems and "
                               "estimates go; choose a file outside the songs' folders")  # fmt: skip
+    if set_dir in report.parents:
+        first = report.relative_to(set_dir).parts[0]
+        if first == "manifest.json" or first in songs:
+            what = "the manifest" if first == "manifest.json" else f"in the song '{first}'"
+            raise ConfigError(f"the --json file '{args.json}' is {what} of the set "
+                              f"'{args.set_dir}', which the run reads; choose a file outside "
+                              "the set's songs")  # fmt: skip
 
 
 class _Progress:

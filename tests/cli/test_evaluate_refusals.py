@@ -73,6 +73,30 @@ def test_the_json_report_never_takes_the_place_of_the_estimates(
     assert not (tmp_path / "new").exists()
 
 
+@pytest.mark.parametrize(
+    "report", ["manifest.json", "band000/mix.flac", "band000/stems/drums.flac", "band001/x.json"]
+)
+def test_the_json_report_never_replaces_a_file_of_the_set(
+    tiny_set: Path,
+    tmp_path: Path,
+    model_dir: Path,
+    report: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A --json file that is the set's manifest or in a song's folder of the set (its mix, a
+    true stem) is refused before anything is separated: the report would replace a file the
+    run reads, and the set would be broken."""
+    target = tiny_set / report
+    before = target.read_bytes() if target.exists() else None
+    args = ["evaluate", str(tiny_set), "-o", str(tmp_path / "est"), "--sources", "drums",
+            "--threads", "1", "--model-dir", str(model_dir), "--json", str(target)]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "of the set" in err and len(err.strip().splitlines()) == 1
+    assert (target.read_bytes() if target.exists() else None) == before
+    assert not (tmp_path / "est").exists()
+
+
 def test_sources_that_name_nothing_are_an_error_not_every_source(
     tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
