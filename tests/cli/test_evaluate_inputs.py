@@ -116,6 +116,26 @@ def test_a_true_stem_that_does_not_match_its_mix_is_refused_before_any_work(
     assert not est.exists()  # nothing was separated
 
 
+def test_a_song_too_short_to_separate_is_refused_before_any_work(
+    tiny_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A song shorter than half a second cannot be separated: refused, naming it, before the
+    songs before it are separated, not by a run that fails on it without saying which."""
+    song = tiny_set / SONGS[1]
+    for path in [song / "mix.flac", *(song / "stems").iterdir()]:
+        data, rate = soundfile.read(path, dtype="int16")
+        soundfile.write(path, data[: rate // 4], rate, subtype="PCM_16")
+    with pytest.raises(AudioError, match="shorter than half a second"):
+        check_set(tiny_set)
+    est = tmp_path / "est"
+    args = ["evaluate", str(tiny_set), "-o", str(est), "--sources", "drums", "--threads", "1"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tagbox: error:") and len(err.strip().splitlines()) == 1
+    assert f"'{song / 'mix.flac'}'" in err and "shorter than half a second" in err
+    assert not est.exists()  # nothing was separated
+
+
 @pytest.mark.parametrize("stems", ["no folder", "empty folder"])
 def test_a_song_folder_without_true_stems_is_refused_in_a_set_without_a_manifest(
     tiny_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], stems: str

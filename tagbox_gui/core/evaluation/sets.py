@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from tagbox_gui.core.audio.song import MIN_AUDIO_SECONDS
 from tagbox_gui.core.errors import AudioError, ConfigError
 
 
@@ -98,8 +99,9 @@ def check_set(
     set_dir: Path, score_from: float = 0.0, example_seconds: float | None = None
 ) -> list[tuple[str, tuple[str, ...]]]:
     """(song, sources) of a set, once every listed song folder is known to hold its mixture
-    and every listed true stem, at the mixture's rate and length (AudioError naming the first
-    that is missing or is not: its scores would be skipped after it was separated), some song
+    and every listed true stem, at the mixture's rate and length, and the mixture to last the
+    half second a run needs (AudioError naming the first that is missing or is not: its scores
+    would be skipped, or the run would fail, after the songs before it were separated), some song
     to go on past ``score_from`` seconds (ConfigError: nothing would be scored) and some song
     to last ``example_seconds`` (ConfigError: no example clip that long could be taken)."""
     songs = list_set(set_dir)
@@ -109,6 +111,10 @@ def check_set(
         if not mix.is_file():
             raise AudioError(f"the song folder '{set_dir / song}' has no mix.flac; check the set")
         frames, rate = _header(mix)
+        if frames < MIN_AUDIO_SECONDS * rate:
+            raise AudioError(f"'{mix}' has {frames} samples at {rate} Hz, shorter than half a "
+                             "second, too short to separate; remove the song from the "
+                             "set")  # fmt: skip
         longest = max(longest, frames / rate)
         for source in sources:
             stem = stem_path(set_dir, song, source)
