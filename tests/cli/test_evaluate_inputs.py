@@ -136,6 +136,24 @@ def test_a_song_too_short_to_separate_is_refused_before_any_work(
     assert not est.exists()  # nothing was separated
 
 
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_song_that_cannot_be_separated_is_named(
+    tiny_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], jobs: str
+) -> None:
+    """A silent song ends the run with an error that says which song and source it is, in
+    a worker process too, not only that "the song" is silent."""
+    song = tiny_set / SONGS[1]
+    for path in [song / "mix.flac", *(song / "stems").iterdir()]:
+        data, rate = soundfile.read(path, dtype="int16")
+        soundfile.write(path, np.zeros_like(data), rate, subtype="PCM_16")
+    args = ["evaluate", str(tiny_set), "-o", str(tmp_path / "est"), "--sources", "drums",
+            "--threads", "1", "--jobs", jobs]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("tagbox: error:") and "the song is silent" in err
+    assert f"drums of '{song / 'mix.flac'}'" in err
+
+
 @pytest.mark.parametrize("stems", ["no folder", "empty folder"])
 def test_a_song_folder_without_true_stems_is_refused_in_a_set_without_a_manifest(
     tiny_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], stems: str
