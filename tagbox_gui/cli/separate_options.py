@@ -369,14 +369,17 @@ def check_request(args: argparse.Namespace) -> None:
 
 
 def _not_a_file(path: Path) -> str:
-    """Why ``path`` is not a file ('' if it is): a folder, not there, or not to be looked up."""
+    """Why ``path`` is not a file ('' if it is): a folder, a pipe or a device, not there, or not
+    to be looked up."""
     try:
         info = path.stat()
     except (FileNotFoundError, NotADirectoryError):
         return "does not exist"
     except OSError as exc:  # a folder on its way that may not be searched
         return f"cannot be looked up ({exc.strerror or type(exc).__name__})"
-    return "is a folder" if stat.S_ISDIR(info.st_mode) else ""
+    if stat.S_ISDIR(info.st_mode):
+        return "is a folder"
+    return "" if stat.S_ISREG(info.st_mode) else "is not a file on disk (a pipe or a device)"
 
 
 def _check_each_names(entries: tuple[EachEntry, ...]) -> None:

@@ -120,6 +120,10 @@ CASES = {
         f"{SEP} --jukebox-weights /missing/file -o {{d}}/out",
         "'/missing/file' does not exist",
     ),
+    "jukebox weights a device": (
+        f"{SEP} --backend jukebox --jukebox-weights /dev/null -o {{d}}/out",
+        "'/dev/null' is not a file on disk (a pipe or a device)",
+    ),
     "jukebox weights of random bytes": (
         f"{SEP} --backend jukebox --steps 1 --jukebox-weights {{d}}/junk.tar -o {{d}}/out",
         "corrupt or not a PyTorch checkpoint",

@@ -186,3 +186,7 @@ def test_bad_input_is_one_line(
     assert "does not hold musicnn/mtat" in _fails_in_one_line(capsys, *args)
     folder = (str(drums), "--weights", str(fcn.parent))
     assert f"{fcn.parent} is a folder" in _fails_in_one_line(capsys, *folder)
+    device = (str(drums), "--weights", "/dev/null")  # there, but not a file: never "missing"
+    assert "/dev/null is not a file on disk (a pipe or a device)" in _fails_in_one_line(
+        capsys, *device
+    )

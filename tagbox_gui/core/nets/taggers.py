@@ -173,6 +173,10 @@ def read_state_dict(path: Path, spec: TaggerSpec) -> dict[str, Tensor]:
     if path.is_dir():
         raise ModelError(f"the {spec} tagger weights must be a file, and {path} is a folder; "
                          "point --weights at the weights file in it")  # fmt: skip
+    if path.exists() and not path.is_file():  # opening a pipe may wait forever
+        raise ModelError(f"the {spec} tagger weights must be a file, and {path} is not a file "
+                         "on disk (a pipe or a device); point --weights at the weights "
+                         "file")  # fmt: skip
     if not path.is_file():
         raise ModelError(
             f"the {spec} tagger weights are missing: {path} does not exist; "
