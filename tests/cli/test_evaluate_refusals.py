@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -95,6 +97,23 @@ def test_the_json_report_never_replaces_a_file_of_the_set(
     assert "of the set" in err and len(err.strip().splitlines()) == 1
     assert (target.read_bytes() if target.exists() else None) == before
     assert not (tmp_path / "est").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_json_report_that_is_a_pipe_is_refused_not_replaced(
+    tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A pipe (or a device, /dev/null) given as --json is refused before any work: writing
+    the report through a temporary and a rename would put a plain file in its place."""
+    pipe = tmp_path / "pipe.json"
+    os.mkfifo(pipe)
+    args = ["evaluate", str(tiny_set), "-o", str(tmp_path / "est"), "--sources", "drums",
+            "--threads", "1", "--model-dir", str(model_dir), "--json", str(pipe)]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "is not a file on disk (a pipe or a device)" in err
+    assert len(err.strip().splitlines()) == 1
+    assert stat.S_ISFIFO(pipe.lstat().st_mode) and not (tmp_path / "est").exists()
 
 
 def test_sources_that_name_nothing_are_an_error_not_every_source(

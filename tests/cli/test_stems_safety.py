@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -250,6 +252,23 @@ def test_an_unwritable_log_json_is_refused_before_the_first_step(
     assert code == 2
     _one_line(err, words)  # one line: no progress bar was ever drawn
     assert "--log-json" in err and not out.exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_log_json_that_is_a_pipe_is_refused_not_replaced(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A pipe (or a device, /dev/null) is no file the log can be written to through a
+    temporary and a rename: the rename would put a plain file in its place, even with
+    --overwrite."""
+    song = write_song(tmp_path / "song.wav")
+    pipe = tmp_path / "pipe.json"
+    os.mkfifo(pipe)
+    code, _, err = _separate(capsys, song, "--tags", "piano", "--model-dir", model_dir,
+                             "--overwrite", "--log-json", pipe, "-o", tmp_path / "out")  # fmt: skip
+    assert code == 2
+    _one_line(err, "is not a file on disk (a pipe or a device)")
+    assert stat.S_ISFIFO(pipe.lstat().st_mode) and not (tmp_path / "out").exists()
 
 
 def test_log_json_in_a_new_folder_is_written(

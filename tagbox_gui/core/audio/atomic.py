@@ -73,9 +73,14 @@ def check_folder(folder: Path, what: str = "output folder") -> None:
 
 
 def check_file(path: Path, what: str = "file") -> None:
-    """ConfigError unless ``path`` can be written: not a folder, in a folder that can be."""
+    """ConfigError unless ``path`` can be written: not a folder, nor a pipe or a device (which
+    :func:`write_atomically`'s rename would replace with a plain file), in a folder that can
+    be."""
     if os.path.isdir(path):  # os.path: False, not an error, in a folder that may not be searched
         raise ConfigError(f"the {what} '{path}' is a folder; give a file name")
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise ConfigError(f"the {what} '{path}' is not a file on disk (a pipe or a device); "
+                          "give a file name")  # fmt: skip
     check_folder(path.parent, f"folder of the {what}")
     if os.path.exists(path) and not os.access(path, os.W_OK):
         raise ConfigError(f"cannot write the {what} '{path}' (permission denied); "
