@@ -154,6 +154,29 @@ def test_a_song_that_cannot_be_separated_is_named(
     assert f"drums of '{song / 'mix.flac'}'" in err
 
 
+@pytest.mark.parametrize("twice", ["song", "source"])
+def test_a_manifest_that_lists_a_song_or_a_source_twice_is_refused(
+    tiny_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], twice: str
+) -> None:
+    """Its scores would be counted twice in the means and medians, as if it were two."""
+    manifest = tiny_set / "manifest.json"
+    data = json.loads(manifest.read_text())
+    if twice == "song":
+        data["songs"].append(data["songs"][0])
+    else:
+        data["songs"][0]["sources"].append(data["songs"][0]["sources"][0])
+    manifest.write_text(json.dumps(data))
+    with pytest.raises(AudioError, match="twice"):
+        list_set(tiny_set)
+    est = tmp_path / "est"
+    args = ["evaluate", str(tiny_set), "-o", str(est), "--threads", "1"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tagbox: error:") and len(err.strip().splitlines()) == 1
+    assert f"'{manifest}' lists " in err and "twice" in err
+    assert not est.exists()  # nothing was separated
+
+
 @pytest.mark.parametrize("stems", ["no folder", "empty folder"])
 def test_a_song_folder_without_true_stems_is_refused_in_a_set_without_a_manifest(
     tiny_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], stems: str

@@ -78,7 +78,8 @@ def _is_song(folder: Path) -> bool:
 
 
 def _read_manifest(manifest: Path) -> list[tuple[str, tuple[str, ...]]]:
-    """(song, sources) listed by a manifest; AudioError naming it if it is not one."""
+    """(song, sources) listed by a manifest; AudioError naming it if it is not one, or lists a
+    song, or a source of a song, twice."""
     layout = '{"songs": [{"id": "band000", "sources": ["bass", "drums"]}, ...]}'
     try:
         data = json.loads(manifest.read_text(encoding="utf-8"))
@@ -92,6 +93,13 @@ def _read_manifest(manifest: Path) -> list[tuple[str, tuple[str, ...]]]:
     names = [name for song, sources in songs for name in (song, *sources)]
     if not songs or not all(isinstance(n, str) and n.strip() for n in names):
         raise AudioError(f"'{manifest}' does not list the songs as {layout}")
+    ids = [song for song, _ in songs]
+    for song, sources in songs:  # one listed twice would be scored twice
+        what = (f"the song '{song}'" if ids.count(song) > 1
+                else next((f"the source '{source}' of '{song}'" for source in sources
+                           if sources.count(source) > 1), None))  # fmt: skip
+        if what is not None:
+            raise AudioError(f"'{manifest}' lists {what} twice; list each once")
     return songs
 
 
