@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tagbox_gui.core.audio.atomic import write_atomically
+from tagbox_gui.core.audio.atomic import check_file, check_folder, write_atomically
+from tagbox_gui.core.errors import ConfigError
 
 
 def test_two_writers_of_one_file_each_rename_their_own_temporary(
@@ -44,3 +45,31 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(
         write_atomically(target, "new")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def test_a_file_written_through_a_link_updates_what_the_link_points_to(tmp_path: Path) -> None:
+    """As ``open(path, "w")`` would: the rename goes over the link's target, so a link such as
+    ``latest.json -> runs/7.json`` stays a link (the rename had replaced it with a file)."""
+    (tmp_path / "runs").mkdir()
+    target = tmp_path / "runs" / "7.json"
+    target.write_text("old")
+    link = tmp_path / "latest.json"
+    link.symlink_to(Path("runs") / "7.json")
+    write_atomically(link, "new")
+    assert link.is_symlink() and target.read_text() == "new"
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["7.json"]  # no temporary
+    dangling = tmp_path / "next.json"
+    dangling.symlink_to(Path("runs") / "8.json")  # a link to a file still to be made
+    write_atomically(dangling, "made")
+    assert dangling.is_symlink() and (tmp_path / "runs" / "8.json").read_text() == "made"
+
+
+def test_a_link_that_leads_back_to_itself_is_refused_in_a_sentence(tmp_path: Path) -> None:
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    with pytest.raises(ConfigError, match=r"'.*a' is a symbolic link that leads back to itself"):
+        check_file(tmp_path / "a", "--log-json file")
+    with pytest.raises(ConfigError, match=r"output folder .* leads back to itself"):
+        check_folder(tmp_path / "b")
+    with pytest.raises(ConfigError, match="leads back to itself"):
+        check_folder(tmp_path / "a" / "stems")

@@ -32,7 +32,11 @@ def write_through(path: Path, write: Callable[[Path], object], tmp: Path | None 
     ``tmp`` over it: ``path`` is never seen cut short. A write stopped half way (an error, a
     full disk, Ctrl+C) leaves ``path`` as it was and removes ``tmp``. ``tmp`` is, by default,
     a hidden name of this call's own beside ``path`` (``.NAME.RANDOM.part``); a caller that
-    must find its temporaries again (left by a kill) names them itself."""
+    must find its temporaries again (left by a kill) names them itself. Where ``path`` is a
+    symbolic link, what it points to is written (beside it), as ``open(path, "w")`` would:
+    the link stays."""
+    if path.is_symlink():
+        path = path.resolve()  # a dangling link's target too
     if tmp is None:
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.part")
     try:
@@ -50,6 +54,9 @@ def check_folder(folder: Path, what: str = "output folder") -> None:
     part, an existing one by a temporary file. So a run can check its outputs before its first
     step and still create its folders only when it writes.
     """
+    if _loops(folder):
+        raise ConfigError(f"the {what} '{folder}' is a symbolic link that leads back to itself; "
+                          "choose another place")  # fmt: skip
     existing, missing = folder, []
     while not os.path.lexists(existing):
         missing.append(existing)
@@ -76,6 +83,9 @@ def check_file(path: Path, what: str = "file") -> None:
     """ConfigError unless ``path`` can be written: not a folder, nor a pipe or a device (which
     :func:`write_atomically`'s rename would replace with a plain file), in a folder that can
     be."""
+    if _loops(path):
+        raise ConfigError(f"the {what} '{path}' is a symbolic link that leads back to itself; "
+                          "give a file name")  # fmt: skip
     if os.path.isdir(path):  # os.path: False, not an error, in a folder that may not be searched
         raise ConfigError(f"the {what} '{path}' is a folder; give a file name")
     if os.path.exists(path) and not os.path.isfile(path):
@@ -96,3 +106,14 @@ def check_file_apart(path: Path, folder: Path, what: str, folder_what: str) -> N
         where = "" if file == made else "a folder above "
         raise ConfigError(f"the {what} '{path}' is {where}the {folder_what} '{folder}', which "
                           "the run makes; give the file a name of its own")  # fmt: skip
+
+
+def _loops(path: Path) -> bool:
+    """Whether ``path`` (or a folder on its way) is a symbolic link that leads back to itself."""
+    try:
+        Path(path).resolve()
+    except RuntimeError:  # "Symlink loop" (Python 3.11, 3.12)
+        return True
+    except OSError as exc:  # ELOOP (later Pythons)
+        return exc.errno == errno.ELOOP
+    return False
