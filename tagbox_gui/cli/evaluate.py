@@ -193,6 +193,7 @@ def main(args: argparse.Namespace) -> int:
     """Separate, score, print the table and write the JSON; 0 when it ran."""
     from tagbox_gui.core.evaluation import driver, pairs
     from tagbox_gui.core.separation.memory import keep_freed_memory_if_steering
+    from tagbox_gui.core.separation.validation import check_settings
     from tagbox_gui.core.store.models import ModelStore
 
     _check_numbers(args)
@@ -205,6 +206,7 @@ def main(args: argparse.Namespace) -> int:
     check_set(args.set_dir, sources, args.score_from, plan.by_example, plan.example_seconds)
     check_outputs(args)
     config = build_config(args)
+    check_settings(config)  # before the progress bar, not at the first pair
     keep_freed_memory_if_steering([config])  # the process ends with the run
     store = ModelStore(args.model_dir)
     planned = pairs.plan_pairs(args.set_dir, args.output, config, store, plan)

@@ -210,3 +210,27 @@ def test_an_evaluation_plan_refuses_bad_seconds() -> None:
     for seconds in (-1.0, math.nan, math.inf):
         with pytest.raises(ConfigError, match="score_from must be"):
             evaluation_pairs.EvaluationPlan(score_from=seconds)
+
+
+@pytest.mark.parametrize(
+    ("option", "words"),
+    [
+        (["--lr", "1e39"], "learning rate must be a positive number of at most 1000"),
+        (["--steps", "2", "--fft", "1022"], "FFT sizes must be multiples of 4"),
+    ],
+)
+def test_settings_no_song_can_run_with_are_refused_before_the_first_pair(
+    tiny_set: Path,
+    tmp_path: Path,
+    model_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    option,
+    words,
+) -> None:
+    args = ["evaluate", str(tiny_set), "-o", str(tmp_path / "est"), "--sources", "drums",
+            "--model-dir", str(model_dir), *option]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tagbox: error:") and words in err
+    assert len(err.strip().splitlines()) == 1  # no progress bar drawn before it
+    assert not (tmp_path / "est").exists()

@@ -14,12 +14,12 @@ from tagbox_gui.core.separation.loading import hops_per_window
 from tagbox_gui.core.separation.tags import check_contradictions
 from tagbox_gui.core.types import MAX_LR, Region, RunConfig
 
-__all__ = ["nothing_heard", "validate"]
+__all__ = ["check_settings", "nothing_heard", "validate"]
 
 
-def validate(config: RunConfig, song: Song) -> tuple[int, int]:
-    """Check the settings against ``song``; the region (the whole song if none) as ``(start,
-    length)`` in samples of its analysis signal (``core.audio.song.analysis_span``)."""
+def check_settings(config: RunConfig) -> None:
+    """ConfigError for settings no song can run with: steps, learning rate, FFT sizes, taggers
+    and tags (checked before a set's first song, too)."""
     if config.steps < 0:
         raise ConfigError("steps must be 0 (one pass of the learned separator) or more")
     if not 0 < config.lr <= MAX_LR:
@@ -36,6 +36,13 @@ def validate(config: RunConfig, song: Song) -> tuple[int, int]:
     if twice:
         raise ConfigError(f"the tagger {twice[0]} is chosen twice; name each tagger once")
     check_contradictions(config.tags, config.avoid, config.ignore)
+
+
+def validate(config: RunConfig, song: Song) -> tuple[int, int]:
+    """Check the settings (:func:`check_settings`) and them against ``song``; the region (the
+    whole song if none) as ``(start, length)`` in samples of its analysis signal
+    (``core.audio.song.analysis_span``)."""
+    check_settings(config)
     region, duration = config.region, song.duration
     if region is None:
         if duration < MIN_AUDIO_SECONDS:  # the same rule as for a region
