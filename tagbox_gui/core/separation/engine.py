@@ -238,7 +238,7 @@ class Optimisation:
             began = time.perf_counter()
             try:
                 evaluations, grad_norm = self.step(step)
-            except Exception as exc:  # out of memory midway (a long song): keep the best so far
+            except Exception as exc:  # out of memory, or not finite: keep the best step so far
                 why = _cut_short_by(exc)
                 if best is None or not why:
                     raise
