@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import shlex
 import signal
@@ -110,6 +111,9 @@ def parse_region(text: str) -> Region:
         raise argparse.ArgumentTypeError(
             f"region '{text}' is not START:END in seconds, e.g. 30:50"
         ) from None
+    if not (math.isfinite(region.start) and math.isfinite(region.end)):
+        raise argparse.ArgumentTypeError(f"region '{text}': a time must be a number of seconds, "
+                                         "not nan or inf; e.g. 30:50")  # fmt: skip
     if not sep or region.start < 0 or region.end <= region.start:
         raise argparse.ArgumentTypeError(f"region '{text}' must have 0 <= START < END")
     return region
@@ -125,6 +129,11 @@ def parse_example(text: str) -> Example:
         except ValueError:
             example = Example(text)
         else:
+            if not (math.isfinite(example.start) and math.isfinite(example.end)):  # type: ignore[arg-type]
+                raise argparse.ArgumentTypeError(
+                    f"example '{text}': a time must be a number of seconds, not nan or inf; "
+                    "e.g. organ.wav:3:8"
+                )
             if example.start < 0 or example.end <= example.start:  # type: ignore[operator]
                 raise argparse.ArgumentTypeError(f"example '{text}' must have 0 <= START < END")
             return example

@@ -264,6 +264,29 @@ def test_stems_that_cannot_fit_on_the_disk_are_refused_before_the_first_step(
     assert code == 0, err
 
 
+@pytest.mark.parametrize(
+    "what",
+    [
+        ("--tags", "piano", "--region", "nan:1"),
+        ("--tags", "piano", "--region", "0:inf"),
+        ("--example-region", "1:nan"),
+        ("--example", "{clip}:nan:2"),
+        ("--each", "organ={clip}:0:inf"),
+    ],
+)
+def test_a_time_that_is_not_a_number_is_refused_as_such(tmp_path, capsys, what):
+    """nan and inf are no times: refused when the options are read, not as a region outside
+    the song or an example clip that is empty."""
+    song, clip = _song(tmp_path / "s.wav"), _song(tmp_path / "clip.wav", seconds=1.0)
+    words = [word.replace("{clip}", str(clip)) for word in what]
+    with pytest.raises(SystemExit) as exit_:
+        main(["separate", str(song), *words, "-o", str(tmp_path / "out")])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert exit_.value.code == 2 and len(lines) == 1, lines
+    assert "a time must be a number of seconds, not nan or inf" in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
 def test_each_takes_an_example_clip_with_a_comma_in_its_name(tmp_path):
     from tagbox_gui.cli.separate_options import parse_each
 
