@@ -129,6 +129,8 @@ def parse_example(text: str) -> Example:
         except ValueError:
             example = Example(text)
         else:
+            if not path:
+                raise _no_example_file(text)
             if not (math.isfinite(example.start) and math.isfinite(example.end)):  # type: ignore[arg-type]
                 raise argparse.ArgumentTypeError(
                     f"example '{text}': a time must be a number of seconds, not nan or inf; "
@@ -137,7 +139,15 @@ def parse_example(text: str) -> Example:
             if example.start < 0 or example.end <= example.start:  # type: ignore[operator]
                 raise argparse.ArgumentTypeError(f"example '{text}' must have 0 <= START < END")
             return example
+    if not text:
+        raise _no_example_file(text)
     return Example(text)
+
+
+def _no_example_file(text: str) -> argparse.ArgumentTypeError:
+    """The usage error for an example clip whose file name is empty (not the current folder)."""
+    return argparse.ArgumentTypeError(f"example '{text}' names no file; give the example's "
+                                      "file, e.g. organ.wav or organ.wav:3:8")  # fmt: skip
 
 
 def parse_example_region(text: str) -> Example:

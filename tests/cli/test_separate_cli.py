@@ -287,6 +287,20 @@ def test_a_time_that_is_not_a_number_is_refused_as_such(tmp_path, capsys, what):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    "what",
+    [("--tags", "piano", "--example", ""), ("--example", ":1:2"), ("--each", "organ=:1:2")],
+)
+def test_an_example_without_a_file_name_is_refused_as_such(tmp_path, capsys, what):
+    """An empty file name is not taken for the current folder ('.' is a folder)."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["separate", str(_song(tmp_path / "s.wav")), *what, "-o", str(tmp_path / "out")])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert exit_.value.code == 2 and len(lines) == 1, lines
+    assert "names no file; give the example's file" in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
 def test_each_takes_an_example_clip_with_a_comma_in_its_name(tmp_path):
     from tagbox_gui.cli.separate_options import parse_each
 
