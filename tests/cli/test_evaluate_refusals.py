@@ -4,6 +4,7 @@ set, a report in the estimates' place, sources that name nothing, bad examples' 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import stat
@@ -37,6 +38,56 @@ def test_set_check_reads_each_header_once(tiny_set: Path, monkeypatch: pytest.Mo
     assert sorted(read) == sorted(str(path) for path in files)  # each once, the mixes too
     with pytest.raises(ConfigError, match="leaves nothing to score"):
         check_set(tiny_set, score_from=3.0)
+
+
+def test_a_score_from_that_leaves_no_sample_to_score_is_refused(
+    tiny_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--score-from is held against the songs as the scores count it, in samples: within half
+    a sample of every song's end nothing is scored, and the run is refused before any work."""
+    from tagbox_gui.cli.evaluate import check_set
+
+    info = soundfile.info(str(next(tiny_set.glob("*/mix.flac"))))
+    end = max(soundfile.info(str(p)).frames for p in tiny_set.glob("*/mix.flac")) / info.samplerate
+    check_set(tiny_set, score_from=end - 0.6 / info.samplerate)  # the last sample is scored
+    almost = end - 0.4 / info.samplerate
+    with pytest.raises(ConfigError, match="leaves nothing to score"):
+        check_set(tiny_set, score_from=almost)
+    est = tmp_path / "est"
+    args = ["evaluate", str(tiny_set), "-o", str(est), "--sources", "drums", "--threads", "1",
+            "--score-from", repr(almost)]  # fmt: skip
+    assert main(args) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "leaves nothing to score" in lines[0], lines
+    assert not est.exists()
+
+
+def test_a_set_whose_manifest_lists_no_source_is_refused(
+    tiny_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A manifest whose songs have no sources leaves nothing to separate or score: refused,
+    not a run that ends well with an empty table."""
+    from tagbox_gui.core.errors import AudioError
+    from tagbox_gui.core.evaluation.sets import check_set
+
+    songs = sorted(p.name for p in tiny_set.iterdir() if p.is_dir())
+    manifest = {"songs": [{"id": song, "sources": []} for song in songs]}
+    (tiny_set / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(AudioError, match="lists no source"):
+        check_set(tiny_set)
+    est = tmp_path / "est"
+    assert main(["evaluate", str(tiny_set), "-o", str(est), "--threads", "1"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "lists no source" in lines[0], lines
+    assert not est.exists()
+
+
+@pytest.mark.parametrize("name", ["dev", "dev-duets"])
+def test_the_shared_sets_pass_the_set_check(eval_dir: Path, name: str) -> None:
+    from tagbox_gui.core.evaluation.sets import check_set
+
+    songs = check_set(eval_dir / name, score_from=1.0, example_seconds=3.0)
+    assert songs and all(sources for _, sources in songs)
 
 
 def test_unknown_set_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -78,8 +78,8 @@ def _is_song(folder: Path) -> bool:
 
 
 def _read_manifest(manifest: Path) -> list[tuple[str, tuple[str, ...]]]:
-    """(song, sources) listed by a manifest; AudioError naming it if it is not one, or lists a
-    song, or a source of a song, twice."""
+    """(song, sources) listed by a manifest; AudioError naming it if it is not one, lists no
+    source at all, or lists a song, or a source of a song, twice."""
     layout = '{"songs": [{"id": "band000", "sources": ["bass", "drums"]}, ...]}'
     try:
         data = json.loads(manifest.read_text(encoding="utf-8"))
@@ -93,6 +93,9 @@ def _read_manifest(manifest: Path) -> list[tuple[str, tuple[str, ...]]]:
     names = [name for song, sources in songs for name in (song, *sources)]
     if not songs or not all(isinstance(n, str) and n.strip() for n in names):
         raise AudioError(f"'{manifest}' does not list the songs as {layout}")
+    if not any(sources for _, sources in songs):  # nothing would be separated or scored
+        raise AudioError(f"'{manifest}' lists no source of any song; list each song's sources "
+                         f"as {layout}")  # fmt: skip
     ids = [song for song, _ in songs]
     for song, sources in songs:  # one listed twice would be scored twice
         what = (f"the song '{song}'" if ids.count(song) > 1
@@ -110,10 +113,11 @@ def check_set(
     and every listed true stem, at the mixture's rate and length, and the mixture to last the
     half second a run needs (AudioError naming the first that is missing or is not: its scores
     would be skipped, or the run would fail, after the songs before it were separated), some song
-    to go on past ``score_from`` seconds (ConfigError: nothing would be scored) and some song
+    to go on past ``score_from`` seconds, by a sample as the scores count them (ConfigError:
+    nothing would be scored) and some song
     to last ``example_seconds`` (ConfigError: no example clip that long could be taken)."""
     songs = list_set(set_dir)
-    longest = 0.0
+    longest, scored = 0.0, False
     for song, sources in songs:
         mix = set_dir / song / "mix.flac"
         if not mix.is_file():
@@ -124,13 +128,14 @@ def check_set(
                              "second, too short to separate; remove the song from the "
                              "set")  # fmt: skip
         longest = max(longest, frames / rate)
+        scored = scored or round(score_from * rate) < frames  # as score_source counts samples
         for source in sources:
             stem = stem_path(set_dir, song, source)
             if (found := _header(stem)) != (frames, rate):
                 raise AudioError(f"'{stem}' has {found[0]} samples at {found[1]} Hz, its mix "
                                  f"{frames} at {rate} Hz: a true stem must match its mix sample "
                                  "for sample; check the set")  # fmt: skip
-    if score_from > 0 and score_from >= longest:
+    if not scored:
         raise ConfigError(f"--score-from {score_from:g} leaves nothing to score: every song "
                           f"of '{set_dir}' ends by {longest:.1f} s")  # fmt: skip
     if example_seconds is not None and example_seconds > longest + 1e-6:
