@@ -83,6 +83,7 @@ def test_failed_fetch_leaves_nothing(
     assert "tagbox models fetch fcn/mtat" in str(info.value)
     assert server.requests == [f"/{FCN_REL}"]
     assert _files(tmp_path) == []
+    assert list(tmp_path.iterdir()) == []  # nor the folders made for the file
     assert store.status(FCN) == "missing"
 
 
@@ -311,6 +312,24 @@ def test_install_file_copies_and_checks(tmp_path: Path, model_dir: Path) -> None
     assert _files(tmp_path / "store") == [path]
     with pytest.raises(ModelError, match="is not a file"):
         store.install_file(FCN, tmp_path / "nowhere.pth")
+
+
+def test_a_refused_install_leaves_the_store_as_it_was(tmp_path: Path, model_dir: Path) -> None:
+    """The folders an install made for a file it refused are removed again, and only those:
+    a folder that was there before stays, empty or not."""
+    fresh = ModelStore(tmp_path / "fresh")
+    with pytest.raises(ModelError, match="checksum mismatch"):
+        fresh.install_file("crnn/mtat", model_dir / FCN_REL)
+    assert not (tmp_path / "fresh").exists()
+    store = ModelStore(tmp_path / "store")
+    (tmp_path / "store" / "taggers" / "mtat").mkdir(parents=True)  # there before, empty
+    with pytest.raises(ModelError, match="checksum mismatch"):
+        store.install_file("crnn/mtat", model_dir / FCN_REL)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == [
+        Path("store"),
+        Path("store/taggers"),
+        Path("store/taggers/mtat"),
+    ]
 
 
 def test_install_jukebox_needs_acceptance(tmp_path: Path, jukebox_mirror: Path) -> None:

@@ -24,13 +24,14 @@ mirror (a lab server, or the local test server).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
 import shlex
 import stat
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -198,19 +199,19 @@ class ModelStore:
         target = self.location(info.name)
         if not force and self.verify(info.name) in ("verified", "unknown checksum"):
             return target
-        _prepare_folder(target.parent)
         urls = self.urls(info.name)
         try:
-            download(
-                target,
-                urls,
-                info.sha256,
-                progress=progress,
-                cancel=cancel,
-                timeout=self.timeout,
-                size_hint=info.size,
-                accept=None if info.sha256 is not None else _a_checkpoint,
-            )
+            with _folder_for(target.parent):
+                download(
+                    target,
+                    urls,
+                    info.sha256,
+                    progress=progress,
+                    cancel=cancel,
+                    timeout=self.timeout,
+                    size_hint=info.size,
+                    accept=None if info.sha256 is not None else _a_checkpoint,
+                )
         except TransferFailed as exc:
             raise DownloadError(
                 f"could not download {info.name} ({exc}); check your connection and retry "
@@ -255,8 +256,8 @@ class ModelStore:
                 if self.verify(info.name) == "mismatch":
                     raise ChecksumMismatch("checksum mismatch")
                 return target
-            _prepare_folder(target.parent)
-            copy_file(src, target, info.sha256)
+            with _folder_for(target.parent):
+                copy_file(src, target, info.sha256)
         except TransferFailed as exc:
             raise ModelError(
                 f"{src} is not the {info.name} checkpoint ({exc}); download {filename} again"
@@ -317,11 +318,29 @@ def _file_state(path: Path) -> tuple[bool | None, str]:
         return None, exc.strerror or type(exc).__name__
 
 
-def _prepare_folder(folder: Path) -> None:
+@contextlib.contextmanager
+def _folder_for(folder: Path) -> Iterator[None]:
+    """``folder`` made for a model file to go in; when what is done in it fails, the folders
+    made here are removed again (each only while empty), never one that was there before."""
+    made = _prepare_folder(folder)
     try:
+        yield
+    except BaseException:
+        for path in made:
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        raise
+
+
+def _prepare_folder(folder: Path) -> list[Path]:
+    """Make ``folder`` and the folders above it that are missing; those it made, deepest
+    first."""
+    try:
+        missing = [path for path in (folder, *folder.parents) if not path.is_dir()]
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ModelError(
             f"cannot create the model folder {folder} ({exc.strerror}); choose a writable one "
             f"with --model-dir or ${ENV_MODEL_DIR}"
         ) from exc
+    return missing
