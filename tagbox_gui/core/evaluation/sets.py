@@ -112,10 +112,10 @@ def check_set(
     """(song, sources) of a set, once every listed song folder is known to hold its mixture
     and every listed true stem, at the mixture's rate and length, and the mixture to last the
     half second a run needs (AudioError naming the first that is missing or is not: its scores
-    would be skipped, or the run would fail, after the songs before it were separated), some song
-    to go on past ``score_from`` seconds, by a sample as the scores count them (ConfigError:
-    nothing would be scored) and some song
-    to last ``example_seconds`` (ConfigError: no example clip that long could be taken)."""
+    would be skipped, or the run would fail, after the songs before it were separated), some
+    song to go on past ``score_from`` seconds, by a sample as the scores count them
+    (ConfigError: nothing would be scored) and some song to last ``example_seconds``
+    (ConfigError: no example clip that long could be taken)."""
     songs = list_set(set_dir)
     longest, scored = 0.0, False
     for song, sources in songs:
