@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -96,31 +97,37 @@ def sample_chunks(magnitude: Tensor, chunks: int = CHUNKS) -> Tensor:
     return torch.stack([magnitude[:, s : s + CHUNK] for s in starts])
 
 
-def sounding_starts(quiet: Tensor) -> list[int] | None:
+def sounding_starts(quiet: np.ndarray) -> list[int] | None:
     """:func:`chunk_starts` for a song whose hops (its separator frames) are ``quiet``
     ``[frames]`` (silence to the fit: :data:`SILENCE_DB`) or not, spread over the chunks in
     which at most a tenth of the hops are quiet rather than over all of them; the same starts
     where no chunk holds more (most songs), and where every chunk does (a song of sparse
     clicks: nothing to prefer)."""
-    frames = quiet.shape[-1]
+    frames = len(quiet)
     if frames <= CHUNKS * CHUNK:
         return None
-    quiet_before = torch.cat([torch.zeros(1, dtype=torch.long), quiet.long().cumsum(0)])
+    quiet_before = np.concatenate([[0], np.cumsum(quiet)])
     in_chunk = quiet_before[CHUNK:] - quiet_before[:-CHUNK]  # for each start 0..frames-CHUNK
-    eligible = torch.nonzero(in_chunk <= CHUNK // 10).flatten()
+    eligible = np.flatnonzero(in_chunk <= CHUNK // 10)
     if len(eligible) == 0:
         return chunk_starts(frames)
-    return eligible[torch.linspace(0, len(eligible) - 1, CHUNKS).round().long()].tolist()
+    picks = np.round(np.linspace(0, len(eligible) - 1, CHUNKS)).astype(int)
+    return [int(e) for e in eligible[picks]]
 
 
-def quiet_hops(signal: Tensor, rate: int, floor: float) -> Tensor:
-    """``[frames]``: whether each hop of the separator's frames of ``signal`` ``[samples]`` at
-    ``rate`` has a mean power of at most ``floor`` (a hop past the end has none)."""
-    frames = -(-signal.shape[-1] * RATE // rate) // HOP + 1
-    edges = (torch.arange(frames + 1) * HOP * rate // RATE).clamp(max=signal.shape[-1])
-    energy = torch.cat([torch.zeros(1, dtype=torch.float64), signal.double().pow(2).cumsum(0)])
-    power = (energy[edges[1:]] - energy[edges[:-1]]) / (edges[1:] - edges[:-1]).clamp(min=1)
-    return power <= floor
+def hop_powers(signal: np.ndarray, rate: int) -> np.ndarray:
+    """``[frames]`` float64: the mean power of ``signal`` ``[samples]`` at ``rate`` in each hop
+    of the separator's frames of it (0 for a hop past its end)."""
+    samples = len(signal)
+    frames = -(-samples * RATE // rate) // HOP + 1
+    edges = np.minimum(np.arange(frames + 1) * HOP * rate // RATE, samples)
+    sizes = np.diff(edges)
+    powers = np.zeros(frames)
+    full = sizes > 0  # only the hops at the end can be empty
+    if full.any():
+        sums = np.add.reduceat(np.square(signal), edges[:-1][full], dtype=np.float64)
+        powers[full] = sums / sizes[full]
+    return powers
 
 
 def song_chunks(signal: Tensor, rate: int) -> Tensor:
@@ -137,10 +144,13 @@ def song_chunks(signal: Tensor, rate: int) -> Tensor:
     than a chunk is looked at with the silence around it, as it was. Silence inside the song
     (a break) is left out too: the chunks are spread over those that hear sound almost
     throughout (:func:`sounding_starts`)."""
-    floor = float(signal.double().pow(2).mean()) * 10 ** (SILENCE_DB / 10) if len(signal) else 0.0
-    signal = _without_silent_ends(signal, rate, floor)
+    heard = signal.detach().cpu().numpy()  # hops are measured here, on any device
+    power = float(np.mean(np.square(heard), dtype=np.float64)) if len(heard) else 0.0
+    floor = power * 10 ** (SILENCE_DB / 10)
+    first, end = _sounding_span(heard, rate, floor)
+    signal = signal[first:end]
     length = -(-signal.shape[-1] * RATE // rate)  # at RATE, as resample gives
-    starts = sounding_starts(quiet_hops(signal, rate, floor))
+    starts = sounding_starts(hop_powers(heard[first:end], rate) <= floor)
     if starts is None:
         return spectrum(resample(signal[None], rate, RATE)).abs()
     step = RATE // math.gcd(rate, RATE)  # a stretch starts where both rates have a sample
@@ -156,20 +166,20 @@ def song_chunks(signal: Tensor, rate: int) -> Tensor:
     return torch.stack(pieces)
 
 
-def _without_silent_ends(signal: Tensor, rate: int, floor: float) -> Tensor:
-    """``signal`` from its first sound to its last (:func:`song_chunks`), where they are at
-    least a chunk apart: cut where the hops that are not quiet begin and end, and never
-    before its first sample of sound or after its last."""
-    loud = torch.nonzero(~quiet_hops(signal, rate, floor)).flatten()
+def _sounding_span(signal: np.ndarray, rate: int, floor: float) -> tuple[int, int]:
+    """``(first, end)``: the samples of ``signal`` from its first sound to its last
+    (:func:`song_chunks`), where they are at least a chunk apart, else all of it: cut where the
+    hops louder than ``floor`` begin and end, and never before its first sample of sound or
+    after its last."""
+    whole = (0, len(signal))
+    loud = np.flatnonzero(hop_powers(signal, rate) > floor)
     if len(loud) == 0:
-        return signal
-    sound = torch.nonzero(signal).flatten()
-    first = max(int(loud[0]) * HOP * rate // RATE, int(sound[0]))
-    last = min((int(loud[-1]) + 1) * HOP * rate // RATE, signal.shape[-1]) - 1
-    last = min(last, int(sound[-1]))
-    if last - first >= CHUNK * HOP * rate // RATE:
-        return signal[first : last + 1]
-    return signal
+        return whole
+    sound = signal != 0
+    first = max(int(loud[0]) * HOP * rate // RATE, int(np.argmax(sound)))
+    last = min((int(loud[-1]) + 1) * HOP * rate // RATE, len(signal)) - 1
+    last = min(last, len(signal) - 1 - int(np.argmax(sound[::-1])))
+    return (first, last + 1) if last - first >= CHUNK * HOP * rate // RATE else whole
 
 
 @torch.no_grad()
