@@ -127,13 +127,8 @@ def test_a_song_too_short_to_separate_is_refused_before_any_work(
         soundfile.write(path, data[: rate // 4], rate, subtype="PCM_16")
     with pytest.raises(AudioError, match="shorter than half a second"):
         check_set(tiny_set)
-    est = tmp_path / "est"
-    args = ["evaluate", str(tiny_set), "-o", str(est), "--sources", "drums", "--threads", "1"]
-    assert main(args) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("tagbox: error:") and len(err.strip().splitlines()) == 1
+    err = _refused_before_any_work(tiny_set, tmp_path, capsys, "--sources", "drums")
     assert f"'{song / 'mix.flac'}'" in err and "shorter than half a second" in err
-    assert not est.exists()  # nothing was separated
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
@@ -168,13 +163,8 @@ def test_a_manifest_that_lists_a_song_or_a_source_twice_is_refused(
     manifest.write_text(json.dumps(data))
     with pytest.raises(AudioError, match="twice"):
         list_set(tiny_set)
-    est = tmp_path / "est"
-    args = ["evaluate", str(tiny_set), "-o", str(est), "--threads", "1"]
-    assert main(args) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("tagbox: error:") and len(err.strip().splitlines()) == 1
+    err = _refused_before_any_work(tiny_set, tmp_path, capsys)
     assert f"'{manifest}' lists " in err and "twice" in err
-    assert not est.exists()  # nothing was separated
 
 
 @pytest.mark.parametrize("stems", ["no folder", "empty folder"])
@@ -190,13 +180,8 @@ def test_a_song_folder_without_true_stems_is_refused_in_a_set_without_a_manifest
     if stems == "empty folder":
         (tiny_set / SONGS[1] / "stems").mkdir()
     folder = tiny_set / SONGS[1] / ("stems" if stems == "empty folder" else "")
-    est = tmp_path / "est"
-    args = ["evaluate", str(tiny_set), "-o", str(est), "--sources", "drums", "--threads", "1"]
-    assert main(args) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("tagbox: error:") and len(err.strip().splitlines()) == 1
+    err = _refused_before_any_work(tiny_set, tmp_path, capsys, "--sources", "drums")
     assert f"'{folder.as_posix().rstrip('/')}'" in err and "true stem" in err
-    assert not est.exists()  # nothing was separated
 
 
 def test_an_estimate_made_by_other_separating_code_is_not_done(
@@ -265,3 +250,16 @@ def test_a_source_whose_run_ran_out_of_memory_midway_is_not_scored(
     err = capsys.readouterr().err
     assert code != 0 and "step 2 of drums" in err and "ran out of memory" in err, err
     assert not list(est.rglob("*.estimate.npz"))
+
+
+def _refused_before_any_work(
+    tiny_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], *options: str
+) -> str:
+    """``tagbox evaluate`` of ``tiny_set`` with ``options`` ends in one line of error before
+    anything is separated; that line."""
+    est = tmp_path / "est"
+    assert main(["evaluate", str(tiny_set), "-o", str(est), "--threads", "1", *options]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tagbox: error:") and len(err.strip().splitlines()) == 1
+    assert not est.exists()  # nothing was separated
+    return err
