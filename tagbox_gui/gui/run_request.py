@@ -97,3 +97,4 @@ class RunRequest(QObject):
             learned and song,
             "" if learned and song else "Open a song and choose the learned separator first.",
         )
+        self.w.song_panel.set_examples_taken(learned)  # the region they are added from

@@ -99,3 +99,27 @@ def test_stem_names_that_make_one_file_name_are_refused_before_the_run(picking: 
     assert "a_b" in window.run_view.problem()
     assert not window.run_panel.run.isEnabled()
     window.controller.shutdown(5000)
+
+
+def test_the_region_an_example_is_added_from_can_be_typed_while_the_whole_song_is_run(
+    picking: MainWindow,
+) -> None:
+    # the learned separator runs the whole song by default, but "Add the region as an example"
+    # takes the region: its start, end and Loudest stayed disabled, so it could only be dragged
+    window = picking
+    panel = window.song_panel
+    region_controls = (panel.start, panel.end, panel.loudest)
+    assert panel.whole_song.isChecked() and window.picker.add_example_button.isEnabled()
+    assert all(w.isEnabled() for w in region_controls) and panel.zoom.isEnabled()
+    panel.start.setValue(2.0)
+    panel.end.setValue(6.0)
+    panel.end.editingFinished.emit()
+    add_example(window, "lead")
+    example = window.run_view.parts()[0].config.example
+    assert (example.start, example.end) == (2.0, 6.0)
+    assert panel.region() is None  # the run is still of the whole song
+    combo = window.settings_panel.backend
+    combo.setCurrentIndex(combo.findData("light"))  # no examples: the whole song has no region
+    panel.whole_song.setChecked(True)
+    assert not any(w.isEnabled() for w in region_controls)
+    window.controller.shutdown(5000)

@@ -49,6 +49,7 @@ class SongPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.song: Song | None = None
+        self._examples_taken = False  # see set_examples_taken
         self.title = ElidedLabel()  # a long name is cut short, not the window widened
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         font = self.title.font()
@@ -178,6 +179,12 @@ class SongPanel(QWidget):
         self._enable_zoom()
         self.region_changed.emit(self.region())
 
+    def set_examples_taken(self, taken: bool) -> None:
+        """Whether named examples are taken from the region ("Add the region as an example",
+        the learned separator's): the region is then used even while the whole song is run."""
+        self._examples_taken = taken
+        self._enable_region()
+
     def set_playhead(self, seconds: float) -> None:
         self.waveform.set_playhead(seconds)
         self.spectrogram.set_playhead(seconds)
@@ -219,9 +226,11 @@ class SongPanel(QWidget):
         self.region_changed.emit(self.region())
 
     def _region_used(self) -> bool:
-        """Whether the region is for something: a run on the region, or the example. "Run on
-        the whole song" (still ticked, disabled, under the example) does not make it unused."""
-        return self.as_example.isChecked() or not self.whole_song.isChecked()
+        """Whether the region is for something: a run on the region, the example, or the
+        examples added from it (:meth:`set_examples_taken`). "Run on the whole song" (ticked,
+        the learned separator's default) does not make it unused then."""
+        return (self._examples_taken or self.as_example.isChecked()
+                or not self.whole_song.isChecked())  # fmt: skip
 
     def _enable_region(self) -> None:
         """The region's boxes and Loudest, where the region is used (:meth:`_region_used`)."""
