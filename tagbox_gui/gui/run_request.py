@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from PySide6.QtCore import QObject, Slot
 
+from tagbox_gui.core.audio.song import MIN_AUDIO_SECONDS
 from tagbox_gui.core.separation.job import JobPart
 from tagbox_gui.core.types import Example, RunConfig
 from tagbox_gui.gui.controller import RunState
@@ -37,6 +38,10 @@ class RunRequest(QObject):
             return "Wait until the song has opened."
         if self.w.song is None:
             return "Open a song first (File ▸ Open)."
+        if self.w.song.duration < MIN_AUDIO_SECONDS:  # no region of it is long enough either
+            return (
+                "The song is shorter than half a second, too short to separate; open a longer song."
+            )
         parts = self.parts()
         if not parts:
             return "Pick an instrument (or a tag in the Tags panel) to separate."

@@ -50,6 +50,19 @@ def test_region_can_be_typed_and_whole_song_chosen(qtbot, window: MainWindow, so
     assert window.song_panel.region() is None
 
 
+def test_a_song_too_short_to_separate_says_so_before_the_run(
+    qtbot, window: MainWindow, tmp_path
+) -> None:
+    # a 0.3 s song opens, but no run can separate it: Run was on, and the run then failed
+    # saying "the region is shorter than half a second; choose a longer one", which it cannot be
+    open_song(qtbot, window, write_song(tmp_path / "Blip.wav", seconds=0.3))
+    window.tag_panel.apply_preset("Piano")
+    assert not window.run_panel.run.isEnabled()
+    assert "shorter than half a second" in window.run_panel.run.toolTip()
+    assert window.run_view.start() is None and window.controller.state is RunState.IDLE
+    assert "longer song" in message_boxes()[-1].text()
+
+
 def test_unreadable_file_is_a_dialog_not_a_crash(qtbot, window: MainWindow, tmp_path) -> None:
     bad = tmp_path / "broken.wav"
     bad.write_bytes(b"RIFF not really a wave file")
