@@ -9,6 +9,7 @@ it; the files appear together or not at all (``core.audio.files.write_together``
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from tagbox_gui.gui.run_view import RunView
     from tagbox_gui.gui.run_window import RunWindow
 
+log = logging.getLogger(__name__)
 LICENCE_KEY = "licence/jukebox_export_accepted"
 _WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-all")
 
@@ -117,7 +119,7 @@ class StemExport(QObject):
             self.w.show_message("There are no stems yet; run a separation first.")
             return
         folder = self.w.settings.text("paths/export", str(Path.home()))
-        fmt = ExportFormat(self.w.settings.text("export/format", ExportFormat.WAV32.value))
+        fmt = self._saved_format()
         template = self.w.settings.text("export/template", DEFAULT_TEMPLATE)
         dialog = ExportDialog(names_of, folder, fmt, template, self.w, peak=self.song_peak)
         accepted = dialog.exec() == ExportDialog.DialogCode.Accepted
@@ -125,6 +127,16 @@ class StemExport(QObject):
         dialog.deleteLater()  # answered: else a child of the window stays for every export
         if accepted:
             self.export_to(*chosen)
+
+    def _saved_format(self) -> ExportFormat:
+        """The format of the last export; WAV 32-bit float when none was saved or the saved
+        one is unknown here (another version's, a hand-edited file), as for a run setting."""
+        saved = self.w.settings.text("export/format", ExportFormat.WAV32.value)
+        try:
+            return ExportFormat(saved)
+        except ValueError:
+            log.warning("ignoring saved setting export/format=%r", saved)
+            return ExportFormat.WAV32
 
     def file_names(self) -> Callable[[str], list[str]] | None:
         """The shown stems' file names for a name template (None: no stems yet, e.g. while a

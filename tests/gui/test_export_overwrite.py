@@ -253,3 +253,23 @@ def test_each_export_dialog_goes_once_answered(qtbot, separated: MainWindow, mon
     separated.exports.ask()
     separated.exports.ask()
     qtbot.waitUntil(lambda: not separated.findChildren(ExportDialog), timeout=2000)
+
+
+def test_export_all_opens_with_a_saved_format_it_does_not_know(
+    separated: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a format saved by another version (or a hand-edited settings file) raised ValueError in
+    # Export all…, which then never opened its dialog
+    from tagbox_gui.gui.widgets.export_dialog import ExportDialog
+
+    window = separated
+    window.settings.set_text("export/format", "mp3")
+    shown: list[ExportFormat] = []
+
+    def exec_(dialog: ExportDialog) -> int:
+        shown.append(dialog.chosen()[1])
+        return ExportDialog.DialogCode.Rejected
+
+    monkeypatch.setattr(ExportDialog, "exec", exec_)
+    window.exports.ask()
+    assert shown == [ExportFormat.WAV32]  # the default, as for any other unreadable setting
