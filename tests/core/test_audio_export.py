@@ -213,3 +213,15 @@ def test_pcm_export_of_a_float_song_past_full_scale_says_the_stem_is_clipped(
         sep, res, _ = read_pair(export_stems(song, estimate, tmp_path, ["x"], fmt))
     assert np.abs(sep).max() <= 1.0 and np.abs(res).max() > 0.4  # its excess is in the rest
     assert "clipped" in caplog.text and "song - x" in caplog.text
+
+
+@pytest.mark.parametrize("where", ["itself", "above"])
+def test_an_output_folder_that_is_a_file_is_named_as_one(tmp_path: Path, where: str) -> None:
+    song = in_song(np.zeros((RATE, 1)), RATE, name="Tune")
+    (tmp_path / "notes.txt").write_text("mine")
+    outdir = tmp_path / "notes.txt" / ("" if where == "itself" else "stems")
+    with pytest.raises(AudioError) as refused:
+        export_stems(song, ones_estimate(0, 22_050), outdir, ["piano"], ExportFormat.WAV16)
+    message = str(refused.value)
+    assert f"'{tmp_path / 'notes.txt'}' is a file, not a folder" in message, message
+    assert "File exists" not in message and (tmp_path / "notes.txt").read_text() == "mine"

@@ -268,6 +268,9 @@ def _bext(song: Song, targets: Sequence[tuple[Path, Mapping[str, str]]],
 def _make_folder(outdir: Path) -> list[Path]:
     """Create ``outdir`` and its missing parents; return those it created, outermost first."""
     missing = [folder for folder in (outdir, *outdir.parents) if not os.path.lexists(folder)]
+    file = next((f for f in (outdir, *outdir.parents) if os.path.isfile(f)), None)
+    if file is not None:  # mkdir would say "File exists" or "Not a directory"
+        raise AudioError(f"'{file}' is a file, not a folder; choose another folder.")
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
