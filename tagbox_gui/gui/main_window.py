@@ -83,6 +83,7 @@ class MainWindow(WindowMenus):
         self.store = store or ModelStore()
         self.settings = settings or AppSettings()
         self.song: Song | None = None
+        self._opened_note = ""  # said after "Opened NAME" (open_song's ``note``)
         self.loader = SongLoader(self)
         self.engine = engine or EngineLoader()
         self.engine.setParent(self)
@@ -221,13 +222,14 @@ class MainWindow(WindowMenus):
             panel.set_settings(type(current)(**{**current.__dict__, "taggers": tuple(present[:1])}))
 
     # ----- song ------------------------------------------------------------------------
-    def open_song(self, path: str | Path) -> int | None:
+    def open_song(self, path: str | Path, note: str = "") -> int | None:
         """Start loading a song in the background and return at once (the request's token).
 
         ``song_loaded`` fires when it is shown; a dialog says why when it cannot be read. A
         later call supersedes one still loading (its result is dropped). When the new song
         would stop a run or replace stems that never left the app, the musician is asked
-        first; None when they keep what they have.
+        first; None when they keep what they have. ``note`` follows "Opened NAME" in the status
+        bar once it is shown.
         """
         name = Path(path).name
         if self.controller.state is not RunState.IDLE:
@@ -237,6 +239,7 @@ class MainWindow(WindowMenus):
         if question and not self.confirm_discard(f"{question}\n\nOpen {name} anyway?"):
             return None
         self.statusBar().showMessage(f"Opening {name}…")
+        self._opened_note = note
         return self.loader.load(path)
 
     @Slot(bool)
@@ -269,7 +272,11 @@ class MainWindow(WindowMenus):
         self.settings.set_text("paths/open", str(song.path.parent))
         self.setWindowTitle(f"{song.name} — {APP_NAME}")
         self.centralWidget().setFocus()  # away from text boxes, so Space plays
-        self.statusBar().showMessage(f"Opened {song.path.name}", 5000)
+        opened = f"Opened {song.path.name}"
+        note = self._opened_note
+        self.statusBar().showMessage(
+            f"{opened} {note}" if note else opened, 10_000 if note else 5000
+        )
         log.info(
             "opened %s (%.1f s, %d Hz, %d ch)", song.path, song.duration, song.rate, song.channels
         )
@@ -285,7 +292,10 @@ class MainWindow(WindowMenus):
             event.acceptProposedAction()
             # opened once the drop has ended: a question asked within it (stems that would be
             # lost) would hold the program the file came from until answered
-            QTimer.singleShot(0, self, lambda: self.open_song(files[0]))
+            more = len(files) - 1
+            note = (f"(one song at a time: {more} more dropped file{'s' if more > 1 else ''} "
+                    "left unopened)") if more else ""  # fmt: skip
+            QTimer.singleShot(0, self, lambda: self.open_song(files[0], note))
 
     # ----- export ----------------------------------------------------------------------
     def set_can_export(self, ok: bool) -> None:

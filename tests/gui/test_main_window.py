@@ -89,6 +89,22 @@ def test_drop_a_file_on_the_window(qtbot, window: MainWindow, song_path) -> None
     with qtbot.waitSignal(window.song_loaded, timeout=5000):
         window.dropEvent(event)
     assert window.song is not None and window.song.name == "My Song"
+    assert window.statusBar().currentMessage() == "Opened My Song.wav"
+
+
+def test_several_files_dropped_open_the_first_and_say_so(
+    qtbot, window: MainWindow, song_path, tmp_path
+) -> None:
+    mime = QMimeData()
+    others = [write_song(tmp_path / f"Other {k}.wav", seconds=2.0) for k in range(2)]
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in (song_path, *others)])
+    event = QDropEvent(QPointF(200, 200), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)  # fmt: skip
+    with qtbot.waitSignal(window.song_loaded, timeout=5000):
+        window.dropEvent(event)
+    assert window.song.name == "My Song"
+    message = window.statusBar().currentMessage()
+    assert message.startswith("Opened My Song.wav") and "2 more dropped files" in message
 
 
 def test_recent_files_and_command_line(qtbot, window, song_path, settings, model_dir) -> None:
