@@ -197,6 +197,20 @@ def test_panel_fit_to_the_song_is_a_setting_of_one_pass_learned_runs(qtbot, pane
     assert not panel.fit_to_song.isEnabled()  # only the learned separator has prototypes
 
 
+def test_panel_learning_rate_is_a_setting_of_runs_with_steps(qtbot, panel) -> None:
+    """One pass learns nothing: the rate is off there, and on (during a run too) with steps."""
+    panel.set_choices({"learned": "", "light": ""}, PUBLISHED, [TaggerSpec("fcn", "mtat")], ["cpu"])
+    panel.set_settings(replace(panel.settings(), backend="learned", steps=0))
+    assert not panel.lr.isEnabled()
+    panel.set_running(True)
+    assert not panel.lr.isEnabled()
+    panel.set_running(False)
+    panel.steps.setValue(10)
+    assert panel.lr.isEnabled()
+    panel.set_running(True)
+    assert panel.lr.isEnabled()  # still editable during a steered run
+
+
 def test_panel_threads_default_to_automatic(qtbot, panel: SettingsPanel) -> None:
     assert panel.settings().threads == 0 and panel.threads.text() == "Auto"
     with qtbot.waitSignal(panel.settings_changed):

@@ -122,7 +122,7 @@ class SettingsPanel(QWidget):
         layout.addStretch(1)
         self.lr.setToolTip(
             "Adam step size on the latent (each backend has its own scale); "
-            "can be changed during a run"
+            "can be changed during a run. Steering steps only: one pass learns nothing"
         )
         self.threads.setToolTip(
             "How many CPU threads a separation computes on. Auto: all but one, so that playback "
@@ -316,6 +316,7 @@ class SettingsPanel(QWidget):
         self.second_look.setEnabled(looks and idle)
         fits = self.backend.currentData() == "learned" and self.steps.value() == 0
         self.fit_to_song.setEnabled(fits and idle)
+        self.lr.setEnabled(self.steps.value() > 0)  # one pass learns nothing; steps may run
         problem = self.problem()
         self.note.setText(problem)
         self.note.setVisible(bool(problem))
