@@ -297,6 +297,19 @@ def test_fetch_into_unwritable_folder(tmp_path: Path, server: FileServer) -> Non
     assert server.requests == []
 
 
+@pytest.mark.parametrize("base", ["example.com/models", "/srv/models", "http://[::1"])
+def test_a_mirror_that_is_no_url_is_said_before_any_download(tmp_path: Path, base: str) -> None:
+    """A mirror written without its scheme (a host, a folder) or unparsable: a ModelError that
+    names it and says how to write it, not a ValueError from deep inside urllib."""
+    store = ModelStore(tmp_path / "store", base_urls=[base])
+    with pytest.raises(ModelError) as info:
+        store.fetch(FCN)
+    text = str(info.value)
+    assert f"'{base}' is not a web address" in text and "TAGBOX_MODEL_BASE_URL" in text
+    assert "https://" in text and "file://" in text
+    assert _files(tmp_path) == []
+
+
 # --- install_file ---------------------------------------------------------------------------
 
 

@@ -31,6 +31,7 @@ import os
 import shlex
 import stat
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Literal
@@ -199,6 +200,8 @@ class ModelStore:
         target = self.location(info.name)
         if not force and self.verify(info.name) in ("verified", "unknown checksum"):
             return target
+        for base in self.base_urls:
+            _check_mirror(base)
         urls = self.urls(info.name)
         try:
             with _folder_for(target.parent):
@@ -305,6 +308,21 @@ def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
     """The sha256 of the file at ``path`` (``size`` and ``mtime_ns`` key the cache)."""
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _check_mirror(base: str) -> None:
+    """ModelError unless the mirror ``base`` is an address a download can use: one with its
+    scheme (https://, file://), which a host name or a folder alone lacks."""
+    try:
+        scheme = urllib.parse.urlsplit(base).scheme
+    except ValueError:  # e.g. an unclosed [ of an IPv6 address
+        scheme = ""
+    if not scheme:
+        raise ModelError(
+            f"the model mirror '{base}' is not a web address; set ${ENV_BASE_URL} to addresses "
+            "that start with https:// (or file:// for a folder), or unset it to download from "
+            "upstream"
+        )
 
 
 def _file_state(path: Path) -> tuple[bool | None, str]:
