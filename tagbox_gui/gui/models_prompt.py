@@ -40,6 +40,8 @@ class ModelsPrompt(QObject):
         if self.dialog is None:
             self.dialog = ModelsDialog(self.store, self.w)
             self.dialog.models_changed.connect(self.models_changed)
+        elif not self.dialog.isVisible():  # files may have changed while it was closed
+            self.dialog.refresh()
         if select:
             self.dialog.select_model(select)
         self.dialog.show()

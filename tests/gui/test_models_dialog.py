@@ -320,3 +320,30 @@ def test_an_unexpected_failure_of_a_check_ends_it_and_lets_the_user_try_again(
     assert dialog.download_button.isEnabled() and dialog.locate_button.isEnabled()
     logged = [r for r in caplog.records if r.levelname == "ERROR" and r.exc_info]
     assert logged and "a bug in the check" in str(logged[-1].exc_info[1])
+
+
+def test_reopening_the_dialog_looks_at_the_store_again(qtbot, tmp_path: Path, model_dir) -> None:
+    """Files change while the dialog is closed (the command line, a file manager): opened again
+    from Tools ▸ Models…, it must say what is there now, so a file gone or corrupted since can
+    be downloaded again from it, not stay "verified" with Download off."""
+    from PySide6.QtWidgets import QMainWindow
+
+    from tagbox_gui.gui.models_prompt import ModelsPrompt
+
+    store = ModelStore(tmp_path / "store")
+    for name in (FCN, CRNN):
+        store.location(name).parent.mkdir(parents=True)
+        shutil.copyfile(require(model_dir / REGISTRY[name].relpath), store.location(name))
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    prompt = ModelsPrompt(window, store)
+    dialog = prompt.show_dialog()
+    wait_idle(qtbot, dialog)
+    assert dialog.status(FCN) == dialog.status(CRNN) == "verified"
+    dialog.close()
+    store.location(FCN).unlink()
+    store.location(CRNN).write_bytes(b"not a checkpoint")
+    assert prompt.show_dialog(CRNN) is dialog
+    wait_idle(qtbot, dialog)
+    assert dialog.status(FCN) == "missing" and dialog.status(CRNN) == "mismatch"
+    assert dialog.download_button.isEnabled()

@@ -184,6 +184,13 @@ class ModelsDialog(QDialog):
         names = [n for n in REGISTRY if self.store.status(n) == "present"]
         self._start_checks(names, then=self._on_verifier_finished)
 
+    def refresh(self) -> None:
+        """Look at the store again, as on opening: its files may have been added, removed or
+        replaced since (by the command line, by hand), each installed one is checked again."""
+        for name in REGISTRY:
+            self._set_status(name, self.store.status(name))
+        self.verify_all()
+
     def download(self, name: str) -> None:
         """Download ``name`` in the background (after the licence prompt where needed)."""
         info = REGISTRY[name]
