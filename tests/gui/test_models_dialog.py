@@ -347,3 +347,27 @@ def test_reopening_the_dialog_looks_at_the_store_again(qtbot, tmp_path: Path, mo
     wait_idle(qtbot, dialog)
     assert dialog.status(FCN) == "missing" and dialog.status(CRNN) == "mismatch"
     assert dialog.download_button.isEnabled()
+
+
+def test_a_file_without_a_known_checksum_can_be_downloaded_again(
+    qtbot,
+    tmp_path: Path,
+    http_server,  # noqa: F811
+) -> None:
+    """Where the registry knows no checksum (Harmonic CNN, Jukebox), a file that starts like a
+    checkpoint may still be truncated, and a run then asks to fetch it again: the dialog must
+    let the musician download it again, and the download must replace it."""
+    root = mirror(tmp_path, REGISTRY[HCNN].relpath, 4096)
+    server = http_server(root)
+    store = ModelStore(tmp_path / "store", base_urls=[server.url])
+    store.location(HCNN).parent.mkdir(parents=True)
+    store.location(HCNN).write_bytes(b"PK\x03\x04truncated")
+    dialog = open_dialog(qtbot, store)
+    assert dialog.status(HCNN) == "unknown checksum"
+    dialog.select_model(HCNN)
+    with qtbot.waitSignal(dialog.job_finished, timeout=10_000) as finished:
+        click(qtbot, dialog.download_button)
+    assert finished.args == [HCNN, "installed"]
+    assert server.requests == [f"/{REGISTRY[HCNN].relpath}"]
+    data = (root / REGISTRY[HCNN].relpath).read_bytes()
+    assert store.location(HCNN).read_bytes() == data

@@ -199,8 +199,9 @@ class ModelsDialog(QDialog):
         self._cancel = threading.Event()
         to = receiver(self._on_progress_handed_back)
         progress = _throttled(lambda done, total: hand_back(to, (done, total)))
+        again = self._statuses.get(name) == "unknown checksum"  # fetch would keep that file
         self._start_job(
-            name, self.store.fetch, name, progress, True, self._cancel, cancellable=True
+            name, self.store.fetch, name, progress, True, self._cancel, again, cancellable=True
         )
         self.message.setText(f"Downloading {name}…")
 
@@ -356,11 +357,12 @@ class ModelsDialog(QDialog):
         self._item(name).setText(STATUS, STATUS_TEXT.get(status, "verifying…"))
 
     def _update_buttons(self) -> None:
-        """Download only a model that is not installed, once its file's check says so (a
-        model being checked waits for the result); nothing while a job runs."""
+        """Download only a model that is not installed, or whose file no checksum can vouch
+        for (it may be truncated), once its file's check says so (a model being checked waits
+        for the result); nothing while a job runs."""
         name = self.selected_model()
         status = self._statuses.get(name) if name is not None else None
-        settled = status not in (None, "verifying", "verified", "unknown checksum")
+        settled = status not in (None, "verifying", "verified")
         self.download_button.setEnabled(settled and not self.busy)
         self.locate_button.setEnabled(name is not None and not self.busy)
 
