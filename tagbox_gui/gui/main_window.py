@@ -405,6 +405,12 @@ class MainWindow(WindowMenus):
         return {"views": self.views, "plots": self.live, "song": self.song_panel.views}
 
     def closeEvent(self, event: QCloseEvent) -> None:  # Qt override
+        if (model := self.models.downloading()) and not self.confirm_discard(
+            f"{model} is still downloading; quitting stops the download and keeps nothing of "
+            "it.\n\nQuit anyway?"
+        ):
+            event.ignore()
+            return
         if self.controller.state is not RunState.IDLE:
             if not self.confirm_quit():
                 event.ignore()

@@ -89,6 +89,10 @@ class ModelsPrompt(QObject):
         box.open()
         return box
 
+    def downloading(self) -> str:
+        """The model the Models dialog is downloading, or ''."""
+        return self.dialog.downloading if self.dialog is not None else ""
+
     def shutdown(self) -> None:
         """Closing the window: a running download is cancelled (the dialog cleans up)."""
         if self.dialog is not None:

@@ -7,6 +7,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from tagbox_gui import APP_NAME, __version__
 from tagbox_gui.core.store.models import ModelStore
+from tagbox_gui.core.store.registry import REGISTRY
 from tagbox_gui.gui.main_window import MainWindow
 from tests.gui.fake_engine import fake_player
 from tests.gui.window_helpers import message_boxes, open_song, piano_run_window
@@ -162,3 +163,31 @@ def test_python_m_tagbox_gui_starts(tmp_path) -> None:
     out = subprocess.run([sys.executable, "-m", "tagbox_gui", "--version"], capture_output=True,
                          text=True, timeout=60, check=True)  # fmt: skip
     assert out.stdout.strip().startswith("tagbox-gui ")
+
+
+def test_quitting_during_a_model_download_asks_and_no_lets_it_go_on(
+    qtbot,
+    tmp_path,
+    settings,
+    http_server,  # noqa: F811
+) -> None:
+    from tests.gui.test_models_dialog import HCNN, mirror
+
+    root = mirror(tmp_path, REGISTRY[HCNN].relpath, 2 * 1024 * 1024)
+    server = http_server(root, chunk_delay=0.05)  # 32 chunks: about 1.6 s
+    store = ModelStore(tmp_path / "store", base_urls=[server.url])
+    window = MainWindow(store, settings, player=fake_player())
+    qtbot.addWidget(window)
+    window.show()
+    dialog = window.models.show_dialog(HCNN)
+    with qtbot.waitSignal(dialog.progressed, timeout=5000):
+        dialog.download(HCNN)
+    asked: list[str] = []
+    window.confirm_discard = lambda question: asked.append(question) or False
+    assert not window.close()
+    assert len(asked) == 1 and f"{HCNN} is still downloading" in asked[0]
+    assert dialog.busy and window.models.downloading() == HCNN  # still going
+    with qtbot.waitSignal(dialog.job_finished, timeout=10_000) as finished:
+        window.confirm_discard = lambda question: asked.append(question) or True
+        assert window.close()
+    assert finished.args == [HCNN, "cancelled"] and not store.location(HCNN).exists()

@@ -168,6 +168,11 @@ class ModelsDialog(QDialog):
         """A download or install is running."""
         return self._job is not None
 
+    @property
+    def downloading(self) -> str:
+        """The model being downloaded ('' when none is: an install is no download)."""
+        return self._job_name if self._job is not None and self._cancel is not None else ""
+
     def status(self, name: str) -> str:
         """The status shown for ``name``: a key of :data:`STATUS_TEXT` or ``verifying``."""
         return self._statuses[name]
