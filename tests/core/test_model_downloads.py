@@ -292,8 +292,14 @@ def test_fetch_keeps_a_good_file_and_replaces_a_bad_one(
 def test_fetch_into_unwritable_folder(tmp_path: Path, server: FileServer) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x")  # a file where the store wants a folder: fails even as root
-    with pytest.raises(ModelError, match="cannot create the model folder"):
+    with pytest.raises(ModelError, match="not-a-folder' is a file, not a folder"):
         ModelStore(blocker, base_urls=[server.url]).fetch(FCN)
+    assert server.requests == []
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "taggers").write_text("x")  # a file in place of a folder of the store
+    with pytest.raises(ModelError) as refused:
+        ModelStore(tmp_path / "store", base_urls=[server.url]).fetch(FCN)
+    assert f"'{tmp_path / 'store' / 'taggers'}' is a file, not a folder" in str(refused.value)
     assert server.requests == []
 
 

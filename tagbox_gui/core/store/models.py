@@ -355,6 +355,10 @@ def _prepare_folder(folder: Path) -> list[Path]:
     first."""
     try:
         missing = [path for path in (folder, *folder.parents) if not path.is_dir()]
+        if file := next((path for path in missing if path.is_file()), None):
+            raise ModelError(f"'{file}' is a file, not a folder, so the model folder {folder} "
+                             f"cannot be made; move the file away, or choose another model "
+                             f"folder with --model-dir or ${ENV_MODEL_DIR}")  # fmt: skip
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ModelError(
