@@ -63,6 +63,31 @@ def test_write_audio_metadata_reads_back(fmt: ExportFormat, tmp_path: Path) -> N
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
 
 
+@pytest.mark.parametrize("fmt", [ExportFormat.WAV16, ExportFormat.WAV32, ExportFormat.FLAC24])
+def test_a_long_provenance_reads_back_with_every_line(fmt: ExportFormat, tmp_path: Path) -> None:
+    # libsndfile reads no WAV INFO text of more than 2045 bytes: an example clip deep in folders
+    # named in Japanese must not leave the stem without any provenance
+    clip = "/" + "/".join(["サンプル素材フォルダ" * 8] * 8) + "/organ.wav"
+    made = {
+        "tags": "",
+        "backend": "learned",
+        "query": f"example: 1-3 s of {clip}",
+        "region": "whole song",
+        "second look": "asked again in the song without bass",
+    }
+    song = in_song(0.1 * np.random.default_rng(1).standard_normal((RATE, 2)), RATE, name="Tune")
+    paths = export_stems(song, ones_estimate(0, 22_050), tmp_path, ["organ"], fmt, made)
+    for path in paths:
+        with sf.SoundFile(path) as handle:
+            comment = handle.comment
+        assert [line.split(":")[0] for line in comment.splitlines()[2:]] == list(made)
+        query = comment.splitlines()[4]
+        assert query.startswith("query: example: 1-3 s of /サンプル")
+        assert query.endswith("/organ.wav")
+        assert comment.endswith("second look: asked again in the song without bass")
+        assert (len(comment.encode()) <= 2045) if fmt.container == "WAV" else (clip in comment)
+
+
 def test_huge_wav_becomes_rf64() -> None:
     two_hours_96k = 2 * 3600 * 96_000
     assert container_for(ExportFormat.WAV32, two_hours_96k, 2) == "RF64"  # 5.1 GiB

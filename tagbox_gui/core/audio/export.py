@@ -282,10 +282,39 @@ def _make_folder(outdir: Path) -> list[Path]:
 
 def _target(outdir: Path, name: str, stem: str, provenance: Mapping[str, str],
             fmt: ExportFormat) -> tuple[Path, dict[str, str]]:  # fmt: skip
-    """A stem file's path and its metadata."""
+    """A stem file's path and its metadata (a WAV's comment fitted to :data:`WAV_TEXT_BYTES`)."""
     metadata = {"title": name, "software": f"{APP_NAME} {__version__}"}
-    metadata["comment"] = format_provenance(provenance, stem)
+    comment = format_provenance(provenance, stem)
+    metadata["comment"] = _fit_lines(comment, WAV_TEXT_BYTES) if fmt.container == "WAV" else comment
     return outdir / (name + fmt.extension), metadata
+
+
+WAV_TEXT_BYTES = 2045
+"""The longest text (UTF-8) libsndfile reads back from a WAV's INFO chunk (with its end and its
+padding, 2047 bytes): a longer comment is written, but reads back as none (a comment naming an
+example clip deep in folders)."""
+
+
+def _fit_lines(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` bytes of UTF-8: its longest lines shortened in the middle
+    (``…``) until it fits, so that every line keeps its key, and a path its start and file name."""
+    lines = text.split("\n")
+    while (excess := len("\n".join(lines).encode()) - limit) > 0:
+        longest = max(range(len(lines)), key=lambda i: len(lines[i].encode()))
+        shorter = _elide(lines[longest], len(lines[longest].encode()) - excess)
+        if shorter == lines[longest]:  # only marks left: nothing more to take
+            break
+        lines[longest] = shorter
+    return "\n".join(lines)
+
+
+def _elide(line: str, limit: int) -> str:
+    """``line`` in at most ``limit`` bytes of UTF-8 (and never less than ``…``): its middle
+    replaced by ``…``."""
+    head, tail = line[: len(line) // 2], line[len(line) // 2 :]
+    while len(f"{head}…{tail}".encode()) > limit and (head or tail):
+        head, tail = (head[:-1], tail) if len(head) >= len(tail) else (head, tail[1:])
+    return f"{head}…{tail}"
 
 
 class _Clipping:
