@@ -45,6 +45,23 @@ def mirror(tmp_path: Path, relpath: str, size: int) -> Path:
     return root
 
 
+def store_holding(tmp_path: Path, server, name: str, data: bytes) -> ModelStore:
+    """A store at ``tmp_path / "store"`` downloading from ``server`` whose ``name`` file holds
+    ``data``."""
+    store = ModelStore(tmp_path / "store", base_urls=[server.url])
+    store.location(name).parent.mkdir(parents=True)
+    store.location(name).write_bytes(data)
+    return store
+
+
+def download_selected(qtbot, dialog: ModelsDialog, name: str) -> list:
+    """Select ``name``, click Download and wait for the job's end: ``job_finished``'s args."""
+    dialog.select_model(name)
+    with qtbot.waitSignal(dialog.job_finished, timeout=10_000) as finished:
+        click(qtbot, dialog.download_button)
+    return finished.args
+
+
 def test_statuses_present_missing_verified_corrupt(qtbot, tmp_path: Path, model_dir) -> None:
     store = ModelStore(tmp_path / "store")
     real = require(model_dir / "taggers/mtat/fcn/best_model.pth")
@@ -198,15 +215,9 @@ def test_a_failed_download_over_a_corrupt_file_still_shows_it_corrupt(
     """The file the failed download would have replaced is still the corrupt one: the dialog
     must keep saying so (and keep Download enabled), not call it "present"."""
     server = http_server(tmp_path, fault=Fault.NOT_FOUND)
-    store = ModelStore(tmp_path / "store", base_urls=[server.url])
-    store.location(FCN).parent.mkdir(parents=True)
-    store.location(FCN).write_bytes(b"not a checkpoint")
-    dialog = open_dialog(qtbot, store)
+    dialog = open_dialog(qtbot, store_holding(tmp_path, server, FCN, b"not a checkpoint"))
     assert dialog.status(FCN) == "mismatch"
-    dialog.select_model(FCN)
-    with qtbot.waitSignal(dialog.job_finished, timeout=10_000) as finished:
-        click(qtbot, dialog.download_button)
-    assert finished.args == [FCN, "failed"]
+    assert download_selected(qtbot, dialog, FCN) == [FCN, "failed"]
     wait_idle(qtbot, dialog)
     assert dialog.status(FCN) == "mismatch"
     assert dialog._item(FCN).text(3) == "corrupt (checksum mismatch)"
@@ -359,15 +370,10 @@ def test_a_file_without_a_known_checksum_can_be_downloaded_again(
     let the musician download it again, and the download must replace it."""
     root = mirror(tmp_path, REGISTRY[HCNN].relpath, 4096)
     server = http_server(root)
-    store = ModelStore(tmp_path / "store", base_urls=[server.url])
-    store.location(HCNN).parent.mkdir(parents=True)
-    store.location(HCNN).write_bytes(b"PK\x03\x04truncated")
+    store = store_holding(tmp_path, server, HCNN, b"PK\x03\x04truncated")
     dialog = open_dialog(qtbot, store)
     assert dialog.status(HCNN) == "unknown checksum"
-    dialog.select_model(HCNN)
-    with qtbot.waitSignal(dialog.job_finished, timeout=10_000) as finished:
-        click(qtbot, dialog.download_button)
-    assert finished.args == [HCNN, "installed"]
+    assert download_selected(qtbot, dialog, HCNN) == [HCNN, "installed"]
     assert server.requests == [f"/{REGISTRY[HCNN].relpath}"]
     data = (root / REGISTRY[HCNN].relpath).read_bytes()
     assert store.location(HCNN).read_bytes() == data
