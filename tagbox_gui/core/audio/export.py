@@ -37,7 +37,13 @@ import numpy as np
 from tagbox_gui import APP_NAME, __version__
 from tagbox_gui.core.audio.bext import stem_bext
 from tagbox_gui.core.audio.estimates import share
-from tagbox_gui.core.audio.files import DEFAULT_EXPORT_FORMAT, ExportFormat, quantise, write_streams
+from tagbox_gui.core.audio.files import (
+    DEFAULT_EXPORT_FORMAT,
+    ExportFormat,
+    as_utf8,
+    quantise,
+    write_streams,
+)
 from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE, shared_stem_names, stem_names
 from tagbox_gui.core.audio.output import channel_order
 from tagbox_gui.core.audio.stems import block_spans, separated_blocks
@@ -284,7 +290,7 @@ def _target(outdir: Path, name: str, stem: str, provenance: Mapping[str, str],
             fmt: ExportFormat) -> tuple[Path, dict[str, str]]:  # fmt: skip
     """A stem file's path and its metadata (a WAV's comment fitted to :data:`WAV_TEXT_BYTES`)."""
     metadata = {"title": name, "software": f"{APP_NAME} {__version__}"}
-    comment = format_provenance(provenance, stem)
+    comment = as_utf8(format_provenance(provenance, stem))  # measured in the bytes it takes
     metadata["comment"] = _fit_lines(comment, WAV_TEXT_BYTES) if fmt.container == "WAV" else comment
     return outdir / (name + fmt.extension), metadata
 

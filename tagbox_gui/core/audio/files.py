@@ -197,6 +197,12 @@ def write_streams(
     return paths
 
 
+def as_utf8(text: str) -> str:
+    """``text`` as a file's metadata holds it: what is not UTF-8 (a song's Latin-1 name, kept
+    by Python as surrogates) becomes a �."""
+    return text.encode(errors="surrogateescape").decode(errors="replace")
+
+
 class _TempFile:
     """A file being written to a temporary beside ``path``; a failure is an AudioError that
     names ``path``. The temporary is removed unless it has been renamed into place."""
@@ -218,9 +224,8 @@ class _TempFile:
         container = container_for(self.fmt, frames, channels)
         self._handle = open_sound(self.temp, "w", samplerate=rate, channels=channels,
                                   subtype=self.fmt.subtype, format=container)  # fmt: skip
-        for key, value in metadata.items():  # text that is not UTF-8 (a song's Latin-1 name)
-            text = value.encode(errors="surrogateescape").decode(errors="replace")  # gets a �
-            setattr(self._handle, key, text)
+        for key, value in metadata.items():
+            setattr(self._handle, key, as_utf8(value))
 
     def write(self, block: np.ndarray) -> None:
         """Append ``block`` ``(frames, channels)`` or ``(frames,)``."""
