@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import replace
 
 import numpy as np
@@ -300,3 +301,11 @@ def test_a_learning_rate_sent_mid_run_is_refused_outside_the_runs_range(lr: floa
         loop.set_lr(lr)
     loop.set_lr(MAX_LR)
     assert {group["lr"] for group in loop.optimizer.param_groups} == {MAX_LR}
+
+
+def test_a_step_that_is_not_finite_crosses_to_another_process_whole() -> None:
+    """An evaluation worker process hands its error back pickled: it must come back as it was
+    (an exception that cannot be made again from its pickle stops the pool)."""
+    error = pickle.loads(pickle.dumps(NotFinite(3, "gradient")))
+    assert isinstance(error, NotFinite) and (error.step, error.what) == (3, "gradient")
+    assert str(error) == str(NotFinite(3, "gradient"))

@@ -57,8 +57,7 @@ def separate_source(
     try:
         result = engine.run_to_end(runner(config, song, store, cache), on_step)
     except UserError as exc:  # "the song is silent": say which song of the set, and which pair
-        exc.args = (f"cannot separate {pair.source} of '{song.path}': {exc}",)
-        raise
+        raise UserError(f"cannot separate {pair.source} of '{song.path}': {exc}") from exc
     if result.estimate is None:
         raise ConfigError(f"the run on {song.path} made no estimate; use at least one step")
     if result.cut_short_at:  # fewer steps than asked for would be scored as all of them

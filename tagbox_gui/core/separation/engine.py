@@ -367,11 +367,15 @@ class NotFinite(ConfigError):
     on from it."""
 
     def __init__(self, step: int, what: str) -> None:
-        self.what = what
+        self.step, self.what = step, what
         whose = "loss" if what == "loss" else "loss's gradient"
         super().__init__(f"the {whose} of step {step} is not a finite number, so the "
                          "separation cannot go on; try a smaller learning rate, or a region "
                          "without digital silence")  # fmt: skip
+
+    def __reduce__(self) -> tuple[type[NotFinite], tuple[int, str]]:
+        # made again from what it was made of: an evaluation worker process hands it back
+        return type(self), (self.step, self.what)
 
 
 def _cut_short_by(error: Exception) -> str:
