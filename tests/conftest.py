@@ -51,3 +51,18 @@ def fixtures_dir(shared: Path) -> Path:
 @pytest.fixture(scope="session")
 def eval_dir(shared: Path) -> Path:
     return require(shared / "eval")
+
+
+def fail_at_step(monkeypatch: pytest.MonkeyPatch, number: int, error: BaseException) -> None:
+    """Every steered run raises ``error`` at its step ``number`` (``Optimisation.step``), as a
+    step that runs out of memory or whose loss is not finite does."""
+    from tagbox_gui.core.separation.engine import Optimisation
+
+    step = Optimisation.step
+
+    def failing(self, at: int = 0):
+        if at == number:
+            raise error
+        return step(self, at)
+
+    monkeypatch.setattr(Optimisation, "step", failing)

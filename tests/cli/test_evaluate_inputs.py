@@ -21,6 +21,7 @@ from tagbox_gui.core.evaluation import recipes
 from tagbox_gui.core.evaluation.sets import check_set, list_set
 from tagbox_gui.core.separation.loading import default_config
 from tests.cli.evaluation_sets import SONGS, STORE
+from tests.conftest import fail_at_step
 
 
 def _rerender(path: Path, gain: float = 0.5) -> None:
@@ -233,16 +234,7 @@ def test_a_source_whose_run_ran_out_of_memory_midway_is_not_scored(
     tiny_set: Path, tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     """Fewer steps than asked for would be scored as the whole run."""
-    from tagbox_gui.core.separation.engine import Optimisation
-
-    step = Optimisation.step
-
-    def short_of_memory(self, number: int = 0):
-        if number == 2:
-            raise MemoryError
-        return step(self, number)
-
-    monkeypatch.setattr(Optimisation, "step", short_of_memory)
+    fail_at_step(monkeypatch, 2, MemoryError())
     est = tmp_path / "est"
     code = main(["evaluate", str(tiny_set), "-o", str(est), "--sources", "drums", "--alone",
                  "--backend", "light", "--steps", "3", "--threads", "1",

@@ -10,8 +10,8 @@ import pytest
 import soundfile as sf
 
 from tagbox_gui.cli import main
-from tagbox_gui.core.separation.engine import NotFinite, Optimisation
-from tests.conftest import require
+from tagbox_gui.core.separation.engine import NotFinite
+from tests.conftest import fail_at_step, require
 
 RATE = 48_000
 
@@ -68,14 +68,7 @@ def test_light_backend_writes_stems_that_add_up(tmp_path, model_dir, capsys):
 def test_a_step_cut_short_writes_the_best_step_before_it_and_warns(
     tmp_path, model_dir, capsys, monkeypatch, error, why
 ):
-    step = Optimisation.step
-
-    def cut_short(self, number: int = 0):
-        if number == 3:
-            raise error
-        return step(self, number)
-
-    monkeypatch.setattr(Optimisation, "step", cut_short)
+    fail_at_step(monkeypatch, 3, error)
     song = _song(tmp_path / "song.wav")
     out = tmp_path / "out"
     code, _, err = _run(capsys, song, "--tags", "piano", "--steps", "5", "--region", "0.5:2.5",
