@@ -42,3 +42,26 @@ def test_a_jobs_stems_say_what_their_second_look_left_out() -> None:
     assert made["bass"]["query"] == "prototype: bass, fitted to the song"
     first_look = job_provenance("song.wav", parts, JobResult(runs, stopped=True))
     assert "second look" not in first_look["drums"]
+
+
+def test_the_avoided_and_ignored_lines_say_what_the_steering_did() -> None:
+    steered = replace(default_config("light"), tags=("drums",), steps=20)
+    made = stem_provenance("song.wav", steered, 20)
+    assert made["avoided"] == "every other tag" and made["ignored"] == "-"  # the paper's default
+    aside = stem_provenance("song.wav", replace(steered, ignore=("beat",), ignore_related=True), 3)
+    assert aside["avoided"] == "every other tag"
+    assert aside["ignored"] == "beat, tags related to drums"
+    only = stem_provenance("song.wav", replace(steered, avoid=("piano",), avoid_others=False), 3)
+    assert only["avoided"] == "piano" and only["ignored"] == "every other tag"
+    one_pass = replace(default_config("learned"), tags=("piano",), avoid=("drums",))
+    made = stem_provenance("song.wav", one_pass, 0)
+    assert made["avoided"] == made["ignored"] == "-"  # nothing was steered
+
+
+def test_a_stem_asked_for_by_an_example_alone_names_no_tags() -> None:
+    clip = Example(Path("organ.wav"), 3.0, 8.0)
+    config = replace(default_config("learned"), tags=(), example=clip, steps=5)
+    made = stem_provenance("song.wav", config, 5)
+    assert made["tags"] == "-" and made["avoided"] == "-" and made["query"] == f"example: {clip}"
+    made = stem_provenance("song.wav", replace(config, avoid=("drums",)), 5)
+    assert made["avoided"] == "drums"  # pushed away from what the example holds

@@ -2,8 +2,9 @@
 adds the app's version and the stem's name).
 
 The window and the command line write the same lines, so a stem dragged into a DAW says the
-same whichever made it. A setting that did not act on the stem reads ``-``: taggers and a
-learning rate when nothing was steered, the quantiser of any backend but Jukebox.
+same whichever made it. A setting that did not act on the stem reads ``-``: taggers, a
+learning rate and the avoided and ignored tags when nothing was steered, the quantiser of any
+backend but Jukebox, the tags of a stem asked for by an example alone.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ def stem_provenance(song_name: str, config: RunConfig, step: int, lr: float | No
     steered = c.steps > 0
     return {
         "song": song_name,
-        "tags": ", ".join(c.tags),
-        "avoided": ", ".join(c.avoid) or "-",
-        "ignored": ", ".join(c.ignore) or "-",
+        "tags": ", ".join(c.tags) or "-",
+        "avoided": _avoided(c) if steered else "-",
+        "ignored": _ignored(c) if steered else "-",
         "backend": c.backend,
         "query": _query(c),
         "taggers": ", ".join(str(t) for t in c.taggers) if steered else "-",
@@ -65,6 +66,25 @@ def job_provenance(
         if part.name in notes:
             made[part.name]["second look"] = notes[part.name]
     return made
+
+
+def _avoided(config: RunConfig) -> str:
+    """The tags a steered run pushed away: with wanted tags and ``avoid_others`` every tag not
+    wanted or ignored (``core.separation.tags.resolve_targets``), else the words given."""
+    if config.tags and config.avoid_others:
+        return "every other tag"
+    return ", ".join(config.avoid) or "-"
+
+
+def _ignored(config: RunConfig) -> str:
+    """The tags a steered run left out of its loss: with wanted tags and not ``avoid_others``
+    every tag not wanted or avoided, else the words given and, where ``ignore_related``, the
+    tags related to the wanted instruments."""
+    if config.tags and not config.avoid_others:
+        return "every other tag"
+    related = config.ignore_related and config.tags
+    words = (*config.ignore, *(["tags related to " + ", ".join(config.tags)] if related else []))
+    return ", ".join(words) or "-"
 
 
 def _query(config: RunConfig) -> str:
