@@ -190,3 +190,15 @@ def test_bad_input_is_one_line(
     assert "/dev/null is not a file on disk (a pipe or a device)" in _fails_in_one_line(
         capsys, *device
     )
+
+
+def test_a_float_file_far_beyond_full_scale_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A float WAV may pass full scale, but at 1e38 the tagger's power spectrum overflows: the
+    command says so rather than printing nan probabilities."""
+    loud = tmp_path / "loud.wav"
+    noise = np.random.default_rng(0).uniform(-3e38, 3e38, 3 * 16000).astype(np.float32)
+    sf.write(loud, noise, 16000, subtype="FLOAT")
+    error = _fails_in_one_line(capsys, str(loud))
+    assert "'loud.wav': its level peaks at 3e+38 times full scale" in error
