@@ -7,6 +7,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -80,6 +81,22 @@ def test_a_set_whose_manifest_lists_no_source_is_refused(
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "lists no source" in lines[0], lines
     assert not est.exists()
+
+
+def test_a_manifest_song_without_sources_among_others_is_refused(tiny_set: Path) -> None:
+    """One song listed with no sources would be left out of the scores without a word."""
+    from tagbox_gui.core.errors import AudioError
+    from tagbox_gui.core.evaluation.sets import check_set
+
+    first, *others = sorted(p.name for p in tiny_set.iterdir() if p.is_dir())
+    stems = sorted(p.stem for p in (tiny_set / first / "stems").iterdir())
+    songs = [{"id": first, "sources": stems}] + [{"id": s, "sources": []} for s in others]
+    (tiny_set / "manifest.json").write_text(json.dumps({"songs": songs}))
+    more = f" (nor of {len(others) - 1} more)" if len(others) > 1 else ""
+    with pytest.raises(
+        AudioError, match=f"lists no source of the song '{others[0]}'{re.escape(more)};"
+    ):
+        check_set(tiny_set)
 
 
 @pytest.mark.parametrize("name", ["dev", "dev-duets"])

@@ -78,8 +78,9 @@ def _is_song(folder: Path) -> bool:
 
 
 def _read_manifest(manifest: Path) -> list[tuple[str, tuple[str, ...]]]:
-    """(song, sources) listed by a manifest; AudioError naming it if it is not one, lists no
-    source at all, or lists a song, or a source of a song, twice."""
+    """(song, sources) listed by a manifest; AudioError naming it if it is not one, lists a
+    song without sources (nothing of it would be scored, unsaid), or lists a song, or a source
+    of a song, twice."""
     layout = '{"songs": [{"id": "band000", "sources": ["bass", "drums"]}, ...]}'
     try:
         data = json.loads(manifest.read_text(encoding="utf-8"))
@@ -93,9 +94,10 @@ def _read_manifest(manifest: Path) -> list[tuple[str, tuple[str, ...]]]:
     names = [name for song, sources in songs for name in (song, *sources)]
     if not songs or not all(isinstance(n, str) and n.strip() for n in names):
         raise AudioError(f"'{manifest}' does not list the songs as {layout}")
-    if not any(sources for _, sources in songs):  # nothing would be separated or scored
-        raise AudioError(f"'{manifest}' lists no source of any song; list each song's sources "
-                         f"as {layout}")  # fmt: skip
+    if bare := [song for song, sources in songs if not sources]:
+        more = f" (nor of {len(bare) - 1} more)" if len(bare) > 1 else ""
+        raise AudioError(f"'{manifest}' lists no source of the song '{bare[0]}'{more}; list "
+                         f"each song's sources as {layout}, or leave the song out")  # fmt: skip
     ids = [song for song, _ in songs]
     for song, sources in songs:  # one listed twice would be scored twice
         what = (f"the song '{song}'" if ids.count(song) > 1
