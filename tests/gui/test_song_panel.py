@@ -83,3 +83,17 @@ def test_the_example_region_can_be_typed_after_the_whole_song_was_chosen(qtbot) 
     assert panel.example().start == 2.0
     panel.as_example.setChecked(False)  # the whole song again: no region to set
     assert not any(w.isEnabled() for w in region_controls) and panel.region() is None
+
+
+@pytest.mark.parametrize("start", [0.235, 1.675, 15.845])
+def test_a_half_second_region_stays_half_a_second_in_the_boxes(qtbot, start: float) -> None:
+    """Rounded to the boxes' hundredths, a start on a tie went up and its end down: a dragged
+    half second became 0.49 s, which a run refuses."""
+    panel = SongPanel()
+    qtbot.addWidget(panel)
+    panel.set_song(noise_song(20 * 8_000))
+    panel.set_region(Region(start, start + 0.5))
+    region = panel.region()
+    assert region.duration >= 0.5 - 1e-9 and abs(region.start - start) <= 0.01
+    panel.set_region(Region(19.8, 25.0))  # past the end: half a second back from it
+    assert panel.region() == Region(pytest.approx(19.5), pytest.approx(20.0))

@@ -167,11 +167,11 @@ class SongPanel(QWidget):
         if self.song is None:
             return
         duration = self.song.duration
-        last = math.floor(duration * 100 + 1e-6) / 100  # the boxes' 2 decimals, not past the end
+        last = _hundredths_down(duration)  # the boxes' 2 decimals, not past the end
         start = min(max(region.start, 0.0), max(0.0, duration - MIN_REGION_SECONDS))
-        end = min(max(region.end, start + MIN_REGION_SECONDS), duration)
-        start = min(round(start, 2), last)
-        region = Region(start, max(start, min(round(end, 2), last)))
+        start = min(_hundredths_down(start), last)  # down: half a second still fits after it
+        end = max(round(region.end, 2), round(start + MIN_REGION_SECONDS, 2))
+        region = Region(start, max(start, min(end, last)))
         self.start.setValue(region.start)
         self.end.setValue(region.end)
         self.waveform.set_region(region)
@@ -246,6 +246,12 @@ class SongPanel(QWidget):
         self.zoom.setEnabled(used and not whole)
         self.zoom.setToolTip(ZOOM_TIP if used and not whole else
                              ZOOM_UNUSED if not used else ZOOM_WHOLE)  # fmt: skip
+
+
+def _hundredths_down(seconds: float) -> float:
+    """``seconds`` rounded down to the boxes' two decimals (a float just under a hundredth that
+    it stands for counts as that hundredth)."""
+    return math.floor(seconds * 100 + 1e-6) / 100
 
 
 def _seconds_box(tooltip: str) -> QDoubleSpinBox:
