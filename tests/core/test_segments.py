@@ -39,3 +39,26 @@ def test_stitch_frames_reassembles_slices_of_one_grid():
     segments = plan_segments(length, 16_000, 3_000, hop)
     parts = [grid[:, s.start // hop : s.start // hop + 1 + s.length // hop] for s in segments]
     np.testing.assert_allclose(stitch_frames(segments, parts, hop, frames), grid, atol=1e-6)
+
+
+def test_stitch_frames_takes_its_parts_one_at_a_time_with_any_leading_axes():
+    """Parts made as they are asked for (each freed once added in) stitch as a list does, and
+    parts ``(k, bins, frames)`` stitch into ``k`` grids at once."""
+    length, hop = 60_000, 256
+    frames = 1 + length // hop
+    grids = np.random.default_rng(1).random((2, 5, frames)).astype(np.float32)
+    segments = plan_segments(length, 16_000, 3_000, hop)
+    cuts = [slice(s.start // hop, s.start // hop + 1 + s.length // hop) for s in segments]
+    made = []
+
+    def parts():
+        for cut in cuts:
+            made.append(cut)
+            yield grids[..., cut].copy()
+
+    stitched = stitch_frames(segments, parts(), hop, frames)
+    assert len(made) == len(segments) and stitched.shape == grids.shape
+    for k in range(2):
+        listed = stitch_frames(segments, [grids[k][:, cut] for cut in cuts], hop, frames)
+        np.testing.assert_array_equal(stitched[k], listed)
+    np.testing.assert_allclose(stitched, grids, atol=1e-6)

@@ -22,7 +22,7 @@ set's score by 0.01 dB; see docs/separator.md, "A second look for a single instr
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -98,13 +98,14 @@ class Refinement:
         query = torch.from_numpy(first.query).to(net.query_mean.device)  # type: ignore[arg-type]
         backend = LearnedBackend(net, (query - net.query_mean) / net.query_std, SETTINGS)
         masks = {}
-        for n, claimed in self._claimed.items():  # in place where it can: masks are large
-            divisor = np.maximum(claimed, 1.0)  # as share() divides: m~ = m / max(sum m, 1)
-            keep = np.subtract(claimed, first.masks[n], dtype=np.float32)
-            np.clip(np.subtract(1.0, np.divide(keep, divisor, out=keep), out=keep), 0, 1, out=keep)
-            second = self._region.masks(backend, n, keep)[0]
-            second *= keep
-            second += np.divide(first.masks[n], divisor, out=divisor)
+        for n, claimed in self._claimed.items():
+            own = first.masks[n]
+            second = self._region.masks(backend, n, _keep_of(claimed, own))[0]
+            for a in range(0, second.shape[1], _BLOCK):  # a block at a time: masks are large
+                b = a + _BLOCK
+                keep, divisor = _kept(claimed, own, a, b)
+                second[:, a:b] *= keep
+                second[:, a:b] += np.divide(own[:, a:b], divisor, out=divisor)
             second *= 0.5
             masks[n] = second
         return replace(first, masks=masks)
@@ -129,6 +130,27 @@ def shared_estimates(
     return refinement.shared({name: refinement.stem(name) for name in refinement.firsts})
 
 
+_BLOCK = 4096
+"""Frames of a mask worked on at a time where a whole-song array beside it would cost memory."""
+
+
+def _kept(claimed: np.ndarray, own: np.ndarray, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+    """For frames ``a:b`` of one stem's first mask ``own``, with ``claimed`` the sum of every
+    stem's first mask: ``keep``, what the other stems left of the song once shared
+    (``clip(1 - sum_{j != k} m~_j, 0, 1)``), and the divisor of that sharing
+    (``m~ = m / max(sum m, 1)``, as ``share`` divides)."""
+    part = claimed[:, a:b]
+    divisor = np.maximum(part, 1.0)
+    keep = np.subtract(part, own[:, a:b], dtype=np.float32)
+    np.clip(np.subtract(1.0, np.divide(keep, divisor, out=keep), out=keep), 0, 1, out=keep)
+    return keep, divisor
+
+
+def _keep_of(claimed: np.ndarray, own: np.ndarray) -> Callable[[int, int], np.ndarray]:
+    """``keep`` of :func:`_kept` for any frames ``a:b``, as :meth:`_Region.masks` asks."""
+    return lambda a, b: _kept(claimed, own, a, b)[0]
+
+
 class _Region:
     """The song's region an estimate covers, as the separator hears it: the analysis signal,
     peak-normalised as the engine's, cut into the segments the engine runs with its default
@@ -151,35 +173,32 @@ class _Region:
         self,
         backend: LearnedBackend,
         n: int,
-        keep: np.ndarray | None = None,
+        keep: Callable[[int, int], np.ndarray] | None = None,
         queries: torch.Tensor | None = None,
     ) -> list[np.ndarray]:
         """The separator's masks ``(bins, frames)`` on the grid of FFT size ``n`` for the
-        region, or for the region masked by ``keep`` (the same grid): one for the backend's own
-        query, or one per row of the standardised ``queries`` ``[k, dim]``, all in one pass of
-        the network. Made segment by segment (the memory does not grow with the song)."""
-        hop = n // self.hops
-        parts = []
-        for segment in self.segments:
-            heard = self.mix[:, segment.start : segment.end]
-            spectrum = stft(heard, n, self.hops)
-            if keep is not None:
-                heard = self._masked(spectrum, segment, n, keep)
-            latent = backend.init_latent(heard, seed=0)  # the backend hears the segment here
-            latent = latent if queries is None else queries
-            parts.append(backend.masks(latent, {n: spectrum})[n].cpu().numpy())
-        return [
-            stitch_frames(self.segments, [part[i] for part in parts], hop, self.frames(n))
-            for i in range(parts[0].shape[0])
-        ]
+        region, or for the region masked by ``keep`` (frames ``a`` to ``b`` of an array on
+        that grid, ``keep(a, b)``): one for the backend's own query, or one per row of the
+        standardised ``queries`` ``[k, dim]``, all in one pass of the network. Made segment
+        by segment and stitched as they come (the memory does not grow with the segments)."""
 
-    def _masked(
-        self, spectrum: torch.Tensor, segment: Segment, n: int, grid: np.ndarray
-    ) -> torch.Tensor:
-        """``segment``'s ``spectrum`` (FFT size ``n``) through its frames of ``grid``, an array
-        on the region's grid of that size, as a signal ``[1, segment.length]``."""
-        first_frame = segment.start // (n // self.hops)
-        part = grid[:, first_frame : first_frame + spectrum.shape[-1]]
+        def parts() -> Iterator[np.ndarray]:
+            for segment in self.segments:
+                heard = self.mix[:, segment.start : segment.end]
+                spectrum = stft(heard, n, self.hops)
+                if keep is not None:
+                    first = segment.start // (n // self.hops)
+                    heard = self._masked(spectrum, segment, keep(first, first + spectrum.shape[-1]))
+                latent = backend.init_latent(heard, seed=0)  # the backend hears the segment here
+                latent = latent if queries is None else queries
+                yield backend.masks(latent, {n: spectrum})[n].cpu().numpy()
+
+        return list(stitch_frames(self.segments, parts(), n // self.hops, self.frames(n)))
+
+    def _masked(self, spectrum: torch.Tensor, segment: Segment, part: np.ndarray) -> torch.Tensor:
+        """``segment``'s ``spectrum`` through ``part``, its frames of an array on the region's
+        grid of the same FFT size, as a signal ``[1, segment.length]``."""
+        n = 2 * (spectrum.shape[-2] - 1)
         part_t = torch.from_numpy(np.ascontiguousarray(part)).to(spectrum.device)
         return istft(spectrum * part_t, n, segment.length, self.hops)
 
@@ -190,10 +209,12 @@ class _Region:
         parts = []
         for segment in self.segments:
             piece = self.mix[:, segment.start : segment.end]
-            signals = [
-                self._masked(stft(piece, n, self.hops), segment, n, mask)[0]
-                for n, mask in estimate.masks.items()
-            ]
+            signals = []
+            for n, mask in estimate.masks.items():
+                spectrum = stft(piece, n, self.hops)
+                first = segment.start // (n // self.hops)
+                part = mask[:, first : first + spectrum.shape[-1]]
+                signals.append(self._masked(spectrum, segment, part)[0])
             parts.append(torch.stack(signals).mean(dim=0).cpu().numpy())
         return stitch_audio(self.segments, parts, self.length)
 

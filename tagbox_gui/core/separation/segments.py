@@ -9,6 +9,7 @@ masks fall exactly on frames of the region's STFT grid.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,24 +73,29 @@ def stitch_audio(segments: list[Segment], parts: list[np.ndarray], length: int) 
 
 
 def stitch_frames(
-    segments: list[Segment], parts: list[np.ndarray], hop: int, frames: int
+    segments: list[Segment], parts: Iterable[np.ndarray], hop: int, frames: int
 ) -> np.ndarray:
-    """Crossfade per-segment STFT-grid arrays ``(bins, seg_frames)`` into ``(bins, frames)``.
+    """Crossfade per-segment STFT-grid arrays ``(..., bins, seg_frames)``, one per segment,
+    into ``(..., bins, frames)``. ``parts`` are taken one at a time: an iterator that makes
+    each when asked need not hold them all (a long song's masks are large).
 
     Frame ``f`` of a segment is centred at region sample ``segment.start + f * hop``.
     """
-    bins = parts[0].shape[0]
-    out = np.zeros((bins, frames), dtype=np.float32)
+    out: np.ndarray | None = None
     total = np.zeros(frames, dtype=np.float64)
     for seg, part in zip(segments, parts, strict=True):
+        if out is None:
+            out = np.zeros((*part.shape[:-1], frames), dtype=np.float32)
         first = seg.start // hop
-        count = min(part.shape[1], frames - first)
+        count = min(part.shape[-1], frames - first)
         centres = seg.start + np.arange(count) * hop
         w = seg.weights(np.minimum(centres, seg.end - 1))
         if len(segments) == 1:
             w = np.ones(count)
-        out[:, first : first + count] += part[:, :count] * w.astype(np.float32)
+        out[..., first : first + count] += part[..., :count] * w.astype(np.float32)
         total[first : first + count] += w
+    if out is None:
+        raise ValueError("no segment to stitch")
     # Frames whose centre falls outside every segment (the last frame) keep the nearest weight.
     out /= np.maximum(total, 1e-12).astype(np.float32)  # in place: a long song's mask is large
     return out
