@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import signal
 import stat
 from pathlib import Path
 
@@ -121,6 +122,29 @@ def test_a_kill_while_a_model_is_copied_leaves_no_partial_file(
     assert result.returncode == 143, result.stderr  # 128 + SIGTERM, as a shell reports it
     assert result.stderr.rstrip().endswith("tagbox: terminated")
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # no temporary left behind
+
+
+_KILLED_OUTRIGHT = _KILLED_WHILE_COPYING.replace("signal.SIGTERM", "signal.SIGKILL")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="kill -9 as POSIX has it")
+@pytest.mark.parametrize("action", ["install", "fetch"])
+def test_the_part_file_of_a_process_killed_outright_goes_with_the_next_download(
+    tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch, action: str
+) -> None:
+    """kill -9 (or a power cut) gives the process no chance to remove its temporary: the
+    next fetch or install of that model removes it, rather than leaving it for good."""
+    from tests.cli.processes import run_cli
+
+    src = require(model_dir / FCN_REL)
+    args = ["install", "fcn/mtat", str(src)] if action == "install" else ["fetch", "fcn/mtat"]
+    monkeypatch.setenv("TAGBOX_MODEL_BASE_URL", model_dir.as_uri())  # a mirror on disk
+    killed = run_cli("models", *args, "--model-dir", tmp_path, script=_KILLED_OUTRIGHT)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    left = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert [p.name.endswith(".part") for p in left] == [True]  # what the kill left
+    assert main(["models", *args, "--model-dir", str(tmp_path)]) == 0
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == [tmp_path / FCN_REL]
 
 
 @pytest.mark.skipif(os.name != "posix", reason="file permissions as POSIX has them")

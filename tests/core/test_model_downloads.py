@@ -274,6 +274,41 @@ def test_a_stored_file_that_is_no_checkpoint_is_corrupt_and_fetched_again(
     assert store.verify(JUKEBOX) == "unknown checksum"
 
 
+def test_a_part_file_left_by_a_killed_download_goes_with_the_next(
+    tmp_path: Path, server: FileServer
+) -> None:
+    """A download killed outright (kill -9, a power cut) leaves its temporary behind: the
+    next download of that model removes it; a file of another name stays."""
+    store = ModelStore(tmp_path, base_urls=[server.url])
+    folder = store.location(FCN).parent
+    folder.mkdir(parents=True)
+    left = folder / ".best_model.pth.0123456789ab.part"
+    left.write_bytes(b"x" * 100_000)
+    other = folder / "notes.part"  # not a temporary of the store's
+    other.write_bytes(b"mine")
+    store.fetch(FCN)
+    assert _files(tmp_path) == sorted([store.location(FCN), other])
+
+
+def test_the_part_file_of_a_download_still_running_is_kept(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+) -> None:
+    """Two instances fetching one model at once: the second must not remove the temporary
+    the first is still writing; both end with the model in place."""
+    slow = ModelStore(tmp_path, base_urls=[http_server(model_dir, chunk_delay=0.02).url])
+    worker, _, outcome = _fetch_in_a_thread(slow)
+    (part,) = slow.location("musicnn/mtat").parent.glob("*.part")
+    fast = ModelStore(tmp_path, base_urls=[http_server(model_dir).url])
+    fast.fetch("musicnn/mtat", force=True)
+    assert part.exists()
+    worker.join(20)
+    assert not worker.is_alive() and outcome == []
+    assert fast.verify("musicnn/mtat") == "verified"
+    assert _files(tmp_path) == [fast.location("musicnn/mtat")]
+
+
 def test_fetch_keeps_a_good_file_and_replaces_a_bad_one(
     tmp_path: Path, server: FileServer, model_dir: Path
 ) -> None:

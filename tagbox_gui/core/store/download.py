@@ -4,7 +4,8 @@ Used by :mod:`tagbox_gui.core.store.models`. Data streams into a temporary file 
 folder while being hashed; the sha256 is checked where one is known, and only then is the file
 renamed into place with :func:`os.replace` (atomic within one folder). Whatever goes wrong (HTTP
 error, dropped connection, checksum mismatch, cancellation, full disk) the temporary file is
-removed and the target is left as it was.
+removed and the target is left as it was; one a process killed outright left behind is removed
+by the next transfer of that file (:mod:`tagbox_gui.core.store.partial`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import contextlib
 import errno
 import hashlib
 import os
-import secrets
 import socket
 import threading
 import urllib.error
@@ -25,6 +25,7 @@ from typing import Any, BinaryIO, Protocol
 
 from tagbox_gui import __version__
 from tagbox_gui.core.errors import DownloadError, ModelError
+from tagbox_gui.core.store import partial
 
 CHUNK = 256 * 1024
 CANCEL_POLL = 0.1  # seconds between looks at the cancel event during a read
@@ -128,14 +129,28 @@ def write_checked(
     if target.is_dir():
         raise ModelError(f"{target} is a folder, where the model file belongs; move it away "
                          "and try again")  # fmt: skip
+    partial.sweep(target)  # what a download killed outright left (a disk kept full)
     try:
-        fd, tmp_name = _create_temp(target)
+        fd, tmp = partial.new_part(target)
     except OSError as exc:
         raise ModelError(
             f"cannot write to the folder {target.parent} ({exc.strerror}); choose a writable "
             "model folder"
         ) from exc
-    tmp = Path(tmp_name)
+    with partial.held(fd):
+        _fill_and_rename(fd, tmp, target, sha256, fill, accept)
+
+
+def _fill_and_rename(
+    fd: int,
+    tmp: Path,
+    target: Path,
+    sha256: str | None,
+    fill: Callable[[BinaryIO], str],
+    accept: Acceptance | None,
+) -> None:
+    """:func:`write_checked` once the temporary ``tmp`` is open as ``fd``: removed unless it
+    becomes ``target``."""
     try:
         out = os.fdopen(fd, "wb")
         try:
@@ -158,24 +173,6 @@ def write_checked(
                              f"({exc.strerror or exc}); nothing was changed") from exc  # fmt: skip
     finally:
         tmp.unlink(missing_ok=True)  # already gone after a successful rename
-
-
-_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)  # binary: Windows
-
-
-def _create_temp(target: Path) -> tuple[int, str]:
-    """A new, empty temporary file beside ``target``: its descriptor and name.
-
-    Created with mode 0666 less the umask, as any program creates a file, so the model file
-    renamed from it is readable as the user's other files are (mkstemp would make it 0600).
-    """
-    for _ in range(100):
-        name = str(target.parent / f".{target.name}.{secrets.token_hex(6)}.part")
-        try:
-            return os.open(name, _NEW_FILE, 0o666), name
-        except FileExistsError:
-            continue
-    raise FileExistsError(errno.EEXIST, "no unused temporary name", str(target.parent))
 
 
 def fetch_url(
