@@ -7,6 +7,7 @@ import errno
 import hashlib
 import io
 import os
+import pickle
 import threading
 import time
 from pathlib import Path
@@ -81,6 +82,9 @@ def test_failed_fetch_leaves_nothing(
     with pytest.raises(DownloadError, match=message) as info:
         store.fetch(FCN)
     assert "tagbox models fetch fcn/mtat" in str(info.value)
+    assert "`tagbox models install fcn/mtat FILE`" in str(info.value)
+    again = pickle.loads(pickle.dumps(info.value))  # e.g. from a worker process
+    assert type(again) is type(info.value) and str(again) == str(info.value)
     assert server.requests == [f"/{FCN_REL}"]
     assert _files(tmp_path) == []
     assert list(tmp_path.iterdir()) == []  # nor the folders made for the file

@@ -33,6 +33,7 @@ import stat
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -52,9 +53,12 @@ from tagbox_gui.core.types import TaggerSpec
 __all__ = [
     "ENV_BASE_URL",
     "ENV_MODEL_DIR",
+    "FetchFailed",
     "ModelStore",
     "Status",
     "Verification",
+    "Ways",
+    "command_line_ways",
     "default_root",
     "file_sha256",
     "is_torch_checkpoint",
@@ -193,7 +197,7 @@ class ModelStore:
 
         A file already present and not mismatching its checksum is kept unless ``force``.
         Raises ModelError if a licence must be accepted, DownloadCancelled when ``cancel`` is
-        set, DownloadError when every URL failed. No partial file is ever left behind.
+        set, FetchFailed when every URL failed. No partial file is ever left behind.
         """
         info = model_info(name)
         check_licence(info, accept_license)
@@ -216,10 +220,10 @@ class ModelStore:
                     accept=None if info.sha256 is not None else _a_checkpoint,
                 )
         except TransferFailed as exc:
-            raise DownloadError(
-                f"could not download {info.name} ({exc}); check your connection and retry "
-                f"`{info.fetch_command}`, or download the file yourself and install it with "
-                f"`tagbox models install {info.name} FILE`"
+            raise FetchFailed(
+                info.name,
+                f"could not download {info.name} ({exc})",
+                "check your connection and {retry}, or download the file yourself and {install}",
             ) from exc
         return target
 
@@ -266,6 +270,41 @@ class ModelStore:
                 f"{src} is not the {info.name} checkpoint ({exc}); download {filename} again"
             ) from exc
         return target
+
+
+@dataclass(frozen=True)
+class Ways:
+    """The two ways on after a failed download, worded for where the advice is shown."""
+
+    retry: str  # download again, e.g. "retry `tagbox models fetch fcn/mtat`"
+    install: str  # install a file downloaded by hand, e.g. "install it with `tagbox models …`"
+
+
+def command_line_ways(name: str) -> Ways:
+    """The ways on as ``tagbox models`` commands for the model ``name``."""
+    info = model_info(name)
+    return Ways(
+        retry=f"retry `{info.fetch_command}`",
+        install=f"install it with `tagbox models install {info.name} FILE`",
+    )
+
+
+class FetchFailed(DownloadError):
+    """Every URL of a model failed. ``problem`` says what happened, ``advice`` what to do with
+    the ways on left as ``{retry}`` and ``{install}``: :meth:`told` words them for where the
+    message is shown; ``str()`` is the message for the command line (:func:`command_line_ways`).
+    """
+
+    def __init__(self, name: str, problem: str, advice: str) -> None:
+        self.name, self.problem, self.advice = name, problem, advice
+        super().__init__(self.told(command_line_ways(name)))
+
+    def __reduce__(self) -> tuple[type[FetchFailed], tuple[str, str, str]]:
+        return type(self), (self.name, self.problem, self.advice)
+
+    def told(self, ways: Ways) -> str:
+        """The message, with ``ways`` as the ways on."""
+        return f"{self.problem}; {self.advice.format(retry=ways.retry, install=ways.install)}"
 
 
 _TORCH_LEGACY_MAGIC = bytes.fromhex("80028a0a6cfc9c46f9206aa85019")

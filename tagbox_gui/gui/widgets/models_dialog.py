@@ -34,10 +34,13 @@ from PySide6.QtWidgets import (
 
 from tagbox_gui.core.errors import UserError
 from tagbox_gui.core.store.download import DownloadCancelled
-from tagbox_gui.core.store.models import ModelStore
+from tagbox_gui.core.store.models import FetchFailed, ModelStore, Ways
 from tagbox_gui.core.store.registry import REGISTRY, ModelInfo
 from tagbox_gui.gui.background import hand_back, receiver, run_in_background
 
+DOWNLOAD, LOCATE = "Download", "Locate file…"  # the buttons, as the advice names them
+WAYS = Ways(retry=f"click {DOWNLOAD} again", install=f"install it with {LOCATE}")
+"""The ways on after a failed download, as this window offers them."""
 STATUS_TEXT = {
     "missing": "missing",
     "present": "present",
@@ -45,7 +48,7 @@ STATUS_TEXT = {
     "mismatch": "corrupt (checksum mismatch)",
     "unknown checksum": "present (no checksum known)",
     "unreadable": "cannot be read (check its permissions)",
-    "check failed": "check failed (see the log); Download or Locate file… again",
+    "check failed": f"check failed (see the log); {DOWNLOAD} or {LOCATE} again",
 }
 log = logging.getLogger(__name__)
 NAME, TITLE, LICENCE, STATUS = range(4)
@@ -125,9 +128,9 @@ class ModelsDialog(QDialog):
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.tree.header().setSectionResizeMode(TITLE, QHeaderView.ResizeMode.Stretch)
         self.tree.currentItemChanged.connect(self._on_tree_current_changed)
-        self.download_button = QPushButton("Download")
+        self.download_button = QPushButton(DOWNLOAD)
         self.download_button.clicked.connect(self._on_download_button_clicked)
-        self.locate_button = QPushButton("Locate file…")
+        self.locate_button = QPushButton(LOCATE)
         self.locate_button.clicked.connect(self._on_locate_button_clicked)
         self.cancel_button = QPushButton("Cancel download")
         self.cancel_button.setEnabled(False)
@@ -410,6 +413,8 @@ def _run_job(name: str, func: Callable, args: tuple) -> tuple[str, str, str]:
         func(*args)
     except DownloadCancelled as exc:
         return name, "cancelled", str(exc)
+    except FetchFailed as exc:  # its advice in this window's words
+        return name, "failed", exc.told(WAYS)
     except UserError as exc:
         return name, "failed", str(exc)
     return name, "installed", ""
