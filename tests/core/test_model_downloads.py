@@ -91,6 +91,29 @@ def test_failed_fetch_leaves_nothing(
     assert store.status(FCN) == "missing"
 
 
+def test_a_file_that_arrives_with_the_wrong_checksum_is_said_to_be_another_file(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+) -> None:
+    """Every byte arrived, but not the file expected: the connection is not the problem, so
+    the advice is not to check it; it says what may have happened and what to do."""
+    corrupt = http_server(model_dir, fault=Fault.CORRUPT)
+    store = ModelStore(tmp_path, base_urls=[corrupt.url, http_server(model_dir).url])
+    store.fetch(FCN)  # one mirror serving another file, the next the right one: no error
+    store.location(FCN).unlink()
+    store = ModelStore(tmp_path, base_urls=[corrupt.url])
+    with pytest.raises(DownloadError, match="checksum mismatch") as info:
+        store.fetch(FCN)
+    text = str(info.value)
+    assert "connection" not in text
+    assert "the file that arrived is not the expected best_model.pth" in text
+    assert "nothing was installed" in text and "mirror" in text and "damaged" in text
+    assert "retry `tagbox models fetch fcn/mtat`" in text
+    assert "`tagbox models install fcn/mtat FILE`" in text
+    assert _files(tmp_path) == []
+
+
 def test_reset_while_reading_is_a_download_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

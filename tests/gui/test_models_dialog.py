@@ -144,6 +144,22 @@ def test_failed_download_says_what_to_do(qtbot, tmp_path: Path, http_server) -> 
     assert dialog.status(HCNN) == "missing" and not dialog.busy
 
 
+def test_a_download_of_another_file_says_so_in_the_window(
+    qtbot,
+    tmp_path: Path,
+    model_dir,
+    http_server,  # noqa: F811
+) -> None:
+    require(model_dir / REGISTRY[FCN].relpath)
+    server = http_server(model_dir, fault=Fault.CORRUPT)  # every byte comes, one of them wrong
+    dialog = open_dialog(qtbot, ModelStore(tmp_path / "store", base_urls=[server.url]))
+    assert download_selected(qtbot, dialog, FCN) == [FCN, "failed"]
+    text = dialog.message.text()
+    assert "the file that arrived is not the expected best_model.pth" in text
+    assert "connection" not in text and "tagbox models" not in text
+    assert "click Download again" in text and "install it with Locate file…" in text
+
+
 def test_jukebox_needs_the_licence(qtbot, tmp_path: Path, http_server) -> None:  # noqa: F811
     root = mirror(tmp_path, REGISTRY[JUKEBOX].relpath, 8192)
     server = http_server(root)

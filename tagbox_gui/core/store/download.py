@@ -66,12 +66,14 @@ def download(
 ) -> None:
     """Fetch ``target`` from the first of ``urls`` that delivers it intact.
 
-    Raises TransferFailed listing every URL's failure, DownloadCancelled when ``cancel`` is
-    set, ModelError when the folder cannot be written. ``size_hint`` is the total reported to
+    Raises TransferFailed listing every URL's failure (ChecksumMismatch when each URL sent a
+    file, but not the one of ``sha256``), DownloadCancelled when ``cancel`` is set, ModelError
+    when the folder cannot be written. ``size_hint`` is the total reported to
     ``progress`` when the server sends no Content-Length. ``accept`` (see :func:`write_checked`)
     may refuse what a URL delivered; the next URL is then tried.
     """
     failures: list[str] = []
+    mismatches = 0
     for url in urls:
 
         def fill(out: BinaryIO, url: str = url) -> str:
@@ -83,7 +85,10 @@ def download(
         except TransferFailed as exc:
             raise_if_cancelled(cancel)  # the failure was the cancel cutting the connection
             failures.append(f"{url}: {exc}")
-    raise TransferFailed("; ".join(failures) or "no URL to download from")
+            mismatches += isinstance(exc, ChecksumMismatch)
+    every_one_mismatched = failures and mismatches == len(failures)
+    failed = ChecksumMismatch if every_one_mismatched else TransferFailed
+    raise failed("; ".join(failures) or "no URL to download from")
 
 
 def copy_file(src: Path, target: Path, sha256: str | None) -> None:

@@ -47,7 +47,13 @@ from tagbox_gui.core.store.download import (
     copy_file,
     download,
 )
-from tagbox_gui.core.store.registry import JUKEBOX, REGISTRY, check_licence, model_info
+from tagbox_gui.core.store.registry import (
+    JUKEBOX,
+    REGISTRY,
+    ModelInfo,
+    check_licence,
+    model_info,
+)
 from tagbox_gui.core.types import TaggerSpec
 
 __all__ = [
@@ -220,11 +226,7 @@ class ModelStore:
                     accept=None if info.sha256 is not None else _a_checkpoint,
                 )
         except TransferFailed as exc:
-            raise FetchFailed(
-                info.name,
-                f"could not download {info.name} ({exc})",
-                "check your connection and {retry}, or download the file yourself and {install}",
-            ) from exc
+            raise _fetch_failed(info, exc) from exc
         return target
 
     def install_file(
@@ -305,6 +307,26 @@ class FetchFailed(DownloadError):
     def told(self, ways: Ways) -> str:
         """The message, with ``ways`` as the ways on."""
         return f"{self.problem}; {self.advice.format(retry=ways.retry, install=ways.install)}"
+
+
+def _fetch_failed(info: ModelInfo, exc: TransferFailed) -> FetchFailed:
+    """What to say of a fetch of ``info`` that every URL failed (``exc``): where each sent a
+    file, but not the expected one, the connection is not to blame."""
+    if isinstance(exc, ChecksumMismatch):
+        filename = info.relpath.rsplit("/", 1)[-1]
+        return FetchFailed(
+            info.name,
+            f"could not download {info.name}: the file that arrived is not the expected "
+            f"{filename}, so nothing was installed ({exc})",
+            "a mirror may be serving another file, or the file changed upstream or was damaged "
+            "on the way: {retry}, and if the same happens, download the file from another "
+            "source and {install} (its checksum is checked)",
+        )
+    return FetchFailed(
+        info.name,
+        f"could not download {info.name} ({exc})",
+        "check your connection and {retry}, or download the file yourself and {install}",
+    )
 
 
 _TORCH_LEGACY_MAGIC = bytes.fromhex("80028a0a6cfc9c46f9206aa85019")
