@@ -8,6 +8,7 @@ import hashlib
 import io
 import os
 import pickle
+import socket
 import threading
 import time
 from pathlib import Path
@@ -127,7 +128,9 @@ def test_reset_while_reading_is_a_download_error(
 
         read1 = read  # what the download calls on a response
 
-    monkeypatch.setattr(dl.urllib.request, "urlopen", lambda *a, **k: Resetting(b"x" * 10**6))
+    monkeypatch.setattr(
+        dl.urllib.request.OpenerDirector, "open", lambda *a, **k: Resetting(b"x" * 10**6)
+    )
     with pytest.raises(DownloadError, match=r"connection lost \(ConnectionResetError"):
         ModelStore(tmp_path, base_urls=["http://127.0.0.1:1"]).fetch(FCN)
     assert _files(tmp_path) == []
@@ -220,6 +223,35 @@ def test_cancel_is_prompt_on_a_stalled_server(
     fetching = _fetch_in_a_thread(store)
     time.sleep(0.3)  # the reader is now waiting for bytes that do not come
     _cancel_and_check(*fetching, tmp_path, within=5)
+
+
+def test_cancel_is_prompt_while_the_server_has_not_answered(tmp_path: Path) -> None:
+    """A server that takes the request and never answers (overloaded, a stuck proxy): a cancel
+    ends the download at once, not after the 30 s socket timeout (the Cancel button did
+    nothing for that long, and quitting the app waited for it)."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        store = ModelStore(tmp_path, base_urls=[f"http://127.0.0.1:{silent.getsockname()[1]}"])
+        cancel, outcome = threading.Event(), []
+
+        def work() -> None:
+            try:
+                store.fetch(FCN, cancel=cancel)
+            except BaseException as exc:
+                outcome.append(exc)
+
+        worker = threading.Thread(target=work, daemon=True)
+        worker.start()
+        silent.settimeout(10)
+        connection, _ = silent.accept()
+        with connection:
+            assert connection.recv(1024).startswith(b"GET /")  # asked, and waiting
+            began = time.monotonic()
+            cancel.set()
+            worker.join(10)
+            assert time.monotonic() - began < 2.0
+    assert not worker.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], DownloadCancelled)
+    assert _files(tmp_path) == []
 
 
 def test_mirrors_are_tried_in_order(tmp_path: Path, http_server, model_dir: Path) -> None:  # noqa: F811

@@ -14,21 +14,19 @@ import contextlib
 import errno
 import hashlib
 import os
-import socket
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from http.client import HTTPException
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import BinaryIO, Protocol
 
 from tagbox_gui import __version__
 from tagbox_gui.core.errors import DownloadError, ModelError
-from tagbox_gui.core.store import partial
+from tagbox_gui.core.store import cancelling, partial
 
 CHUNK = 256 * 1024
-CANCEL_POLL = 0.1  # seconds between looks at the cancel event during a read
 
 Progress = Callable[[int, int | None], None]
 """Transfer progress: ``(bytes done, bytes in total or None when unknown)``."""
@@ -193,8 +191,8 @@ def fetch_url(
     request = urllib.request.Request(url, headers={"User-Agent": f"tagbox-gui/{__version__}"})
     try:
         with (
-            urllib.request.urlopen(request, timeout=timeout) as response,
-            _cut_on_cancel(response, cancel),
+            cancelling.watched_opener(cancel) as opener,
+            opener.open(request, timeout=timeout) as response,
         ):
             length = _content_length(response.headers.get("Content-Length"))
             return copy_stream(response, out, length, progress, cancel, size_hint)
@@ -206,41 +204,6 @@ def fetch_url(
     except (OSError, HTTPException) as exc:
         # Connection reset, timeout, malformed response ...
         raise TransferFailed(f"connection lost ({exc.__class__.__name__}: {exc})") from exc
-
-
-@contextlib.contextmanager
-def _cut_on_cancel(response: Any, cancel: threading.Event | None) -> Iterator[None]:
-    """While the block runs, shut ``response``'s connection down as soon as ``cancel`` is set.
-
-    A read waits for the server (up to the socket timeout) and cannot see ``cancel``; shutting
-    the socket down ends that read at once, so a cancel works on a server that stalled. The
-    socket is reached through a duplicate of its descriptor, taken here: the response may
-    close its own while the block runs, and that number could then name another file.
-    """
-    sock = None
-    if cancel is not None:
-        with contextlib.suppress(OSError, ValueError, AttributeError):  # not a socket (file://)
-            sock = socket.fromfd(response.fileno(), socket.AF_INET, socket.SOCK_STREAM)
-    if sock is None:  # nothing to watch, or nothing to cut
-        yield
-        return
-    finished = threading.Event()
-
-    def watch() -> None:
-        while not finished.wait(CANCEL_POLL):
-            if cancel.is_set():
-                with contextlib.suppress(OSError):  # already closed: nothing to cut
-                    sock.shutdown(socket.SHUT_RDWR)  # the socket itself, not just this copy
-                return
-
-    watcher = threading.Thread(target=watch, name="download-cancel", daemon=True)
-    watcher.start()
-    try:
-        yield
-    finally:
-        finished.set()
-        watcher.join()
-        sock.close()
 
 
 def copy_stream(
