@@ -11,6 +11,7 @@ import pickle
 import socket
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -111,6 +112,31 @@ def test_a_file_that_arrives_with_the_wrong_checksum_is_said_to_be_another_file(
     assert "the file that arrived is not the expected best_model.pth" in text
     assert "nothing was installed" in text and "mirror" in text and "damaged" in text
     assert "retry `tagbox models fetch fcn/mtat`" in text
+    assert "`tagbox models install fcn/mtat FILE`" in text
+    assert _files(tmp_path) == []
+
+
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_a_server_that_answers_with_an_error_is_not_said_to_be_the_connection(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mirrored: bool,
+) -> None:
+    """A 404 (or 403, 503) is an answer: the connection works, the server did not give the
+    file. The advice says so, and points at the mirror where one is set."""
+    missing = http_server(model_dir, fault=Fault.NOT_FOUND)
+    if mirrored:
+        store = ModelStore(tmp_path, base_urls=[missing.url])
+    else:  # upstream's URLs: the registry's, here the local server's
+        monkeypatch.setitem(REGISTRY, FCN, replace(REGISTRY[FCN], urls=(missing.url_for(FCN_REL),)))
+        store = ModelStore(tmp_path, base_urls=[])
+    with pytest.raises(DownloadError, match="HTTP 404") as info:
+        store.fetch(FCN)
+    text = str(info.value)
+    assert "connection" not in text and "the server did not send it" in text
+    assert ("TAGBOX_MODEL_BASE_URL" in text) is mirrored
     assert "`tagbox models install fcn/mtat FILE`" in text
     assert _files(tmp_path) == []
 

@@ -47,6 +47,11 @@ class ChecksumMismatch(TransferFailed):
     """The bytes received do not have the expected sha256."""
 
 
+class ServerRefused(TransferFailed):
+    """The server answered with an HTTP error status (404, 403, 503 ...): it works, but did not
+    send the file."""
+
+
 class _Readable(Protocol):
     def read(self, size: int, /) -> bytes: ...
 
@@ -64,14 +69,15 @@ def download(
 ) -> None:
     """Fetch ``target`` from the first of ``urls`` that delivers it intact.
 
-    Raises TransferFailed listing every URL's failure (ChecksumMismatch when each URL sent a
-    file, but not the one of ``sha256``), DownloadCancelled when ``cancel`` is set, ModelError
+    Raises TransferFailed listing every URL's failure (of their class where all share one:
+    ChecksumMismatch when each sent another file, ServerRefused when each answered with an
+    HTTP error), DownloadCancelled when ``cancel`` is set, ModelError
     when the folder cannot be written. ``size_hint`` is the total reported to
     ``progress`` when the server sends no Content-Length. ``accept`` (see :func:`write_checked`)
     may refuse what a URL delivered; the next URL is then tried.
     """
     failures: list[str] = []
-    mismatches = 0
+    kinds: set[type[TransferFailed]] = set()
     for url in urls:
 
         def fill(out: BinaryIO, url: str = url) -> str:
@@ -83,9 +89,8 @@ def download(
         except TransferFailed as exc:
             raise_if_cancelled(cancel)  # the failure was the cancel cutting the connection
             failures.append(f"{url}: {exc}")
-            mismatches += isinstance(exc, ChecksumMismatch)
-    every_one_mismatched = failures and mismatches == len(failures)
-    failed = ChecksumMismatch if every_one_mismatched else TransferFailed
+            kinds.add(type(exc))
+    failed = kinds.pop() if len(kinds) == 1 else TransferFailed
     raise failed("; ".join(failures) or "no URL to download from")
 
 
@@ -198,7 +203,7 @@ def fetch_url(
             return copy_stream(response, out, length, progress, cancel, size_hint)
     except urllib.error.HTTPError as exc:
         exc.close()
-        raise TransferFailed(f"HTTP {exc.code} {exc.reason}") from exc
+        raise ServerRefused(f"HTTP {exc.code} {exc.reason}") from exc
     except urllib.error.URLError as exc:
         raise TransferFailed(f"cannot connect ({exc.reason})") from exc
     except (OSError, HTTPException) as exc:

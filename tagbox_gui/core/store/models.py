@@ -43,6 +43,7 @@ from tagbox_gui.core.errors import DownloadError, ModelError
 from tagbox_gui.core.store.download import (
     ChecksumMismatch,
     Progress,
+    ServerRefused,
     TransferFailed,
     copy_file,
     download,
@@ -226,7 +227,7 @@ class ModelStore:
                     accept=None if info.sha256 is not None else _a_checkpoint,
                 )
         except TransferFailed as exc:
-            raise _fetch_failed(info, exc) from exc
+            raise _fetch_failed(info, exc, mirrored=bool(self.base_urls)) from exc
         return target
 
     def install_file(
@@ -309,9 +310,22 @@ class FetchFailed(DownloadError):
         return f"{self.problem}; {self.advice.format(retry=ways.retry, install=ways.install)}"
 
 
-def _fetch_failed(info: ModelInfo, exc: TransferFailed) -> FetchFailed:
-    """What to say of a fetch of ``info`` that every URL failed (``exc``): where each sent a
-    file, but not the expected one, the connection is not to blame."""
+def _fetch_failed(info: ModelInfo, exc: TransferFailed, mirrored: bool) -> FetchFailed:
+    """What to say of a fetch of ``info`` that every URL failed (``exc``), from ``mirrored``
+    URLs or upstream's: where each answered, with an error or another file, the connection is
+    not to blame."""
+    if isinstance(exc, ServerRefused):
+        why = (
+            f"a mirror set in ${ENV_BASE_URL} may not hold it: check the mirror, or unset "
+            "it to download from upstream, and {retry}"
+            if mirrored
+            else "the file may have moved, or the server is down or busy: {retry} later"
+        )
+        return FetchFailed(
+            info.name,
+            f"could not download {info.name}: the server did not send it ({exc})",
+            why + "; or download the file yourself and {install}",
+        )
     if isinstance(exc, ChecksumMismatch):
         filename = info.relpath.rsplit("/", 1)[-1]
         return FetchFailed(
