@@ -141,11 +141,33 @@ def test_a_server_that_answers_with_an_error_is_not_said_to_be_the_connection(
     assert _files(tmp_path) == []
 
 
+def test_a_response_longer_than_the_known_file_is_refused_before_it_fills_the_disk(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+) -> None:
+    """Where the registry knows the file's size and sha256, a response of another length (a
+    mirror serving a big file in its place) cannot be it: refused on its Content-Length, or
+    once more bytes than the file's came, not after the whole of it was written."""
+    wrong = tmp_path / "mirror" / FCN_REL
+    wrong.parent.mkdir(parents=True)
+    wrong.write_bytes(bytes(20 * REGISTRY[FCN].size))
+    store = ModelStore(tmp_path / "store", base_urls=[http_server(tmp_path / "mirror").url])
+    seen: list[int] = []
+    with pytest.raises(DownloadError, match=r"not the expected best_model\.pth") as info:
+        store.fetch(FCN, progress=lambda done, total: seen.append(done))
+    assert f"{20 * REGISTRY[FCN].size} bytes" in str(info.value)
+    assert max(seen, default=0) == 0  # refused on its length: nothing written
+    with pytest.raises(dl.ChecksumMismatch, match=f"more than the {REGISTRY[FCN].size} bytes"):
+        dl.copy_stream(io.BytesIO(bytes(20 * REGISTRY[FCN].size)), io.BytesIO(), None,
+                       size=REGISTRY[FCN].size)  # fmt: skip
+    assert _files(tmp_path / "store") == []
+
+
 def test_reset_while_reading_is_a_download_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     class Resetting(io.BytesIO):
-        headers: ClassVar[dict[str, str]] = {"Content-Length": "2000000"}
+        headers: ClassVar[dict[str, str]] = {"Content-Length": str(REGISTRY[FCN].size)}
 
         def read(self, size: int = -1, /) -> bytes:
             if self.tell() > 0:

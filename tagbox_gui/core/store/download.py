@@ -72,16 +72,18 @@ def download(
     Raises TransferFailed listing every URL's failure (of their class where all share one:
     ChecksumMismatch when each sent another file, ServerRefused when each answered with an
     HTTP error), DownloadCancelled when ``cancel`` is set, ModelError
-    when the folder cannot be written. ``size_hint`` is the total reported to
-    ``progress`` when the server sends no Content-Length. ``accept`` (see :func:`write_checked`)
-    may refuse what a URL delivered; the next URL is then tried.
+    when the folder cannot be written. ``size_hint`` is the file's size where known: the
+    total reported to ``progress`` when the server sends no Content-Length, and, with
+    ``sha256``, the only length a URL may send (see :func:`copy_stream`). ``accept`` (see
+    :func:`write_checked`) may refuse what a URL delivered; the next URL is then tried.
     """
+    size = size_hint if sha256 is not None else None  # the size of the file of that sha256
     failures: list[str] = []
     kinds: set[type[TransferFailed]] = set()
     for url in urls:
 
         def fill(out: BinaryIO, url: str = url) -> str:
-            return fetch_url(url, out, progress, cancel, timeout, size_hint)
+            return fetch_url(url, out, progress, cancel, timeout, size_hint, size)
 
         try:
             write_checked(target, sha256, fill, accept)
@@ -190,8 +192,10 @@ def fetch_url(
     cancel: threading.Event | None = None,
     timeout: float = 30.0,
     size_hint: int | None = None,
+    size: int | None = None,
 ) -> str:
-    """Stream ``url`` into ``out`` and return its sha256; network trouble -> TransferFailed."""
+    """Stream ``url`` into ``out`` and return its sha256; network trouble -> TransferFailed.
+    ``size``, where known, is the file's exact size (see :func:`copy_stream`)."""
     raise_if_cancelled(cancel)
     request = urllib.request.Request(url, headers={"User-Agent": f"tagbox-gui/{__version__}"})
     try:
@@ -200,7 +204,7 @@ def fetch_url(
             opener.open(request, timeout=timeout) as response,
         ):
             length = _content_length(response.headers.get("Content-Length"))
-            return copy_stream(response, out, length, progress, cancel, size_hint)
+            return copy_stream(response, out, length, progress, cancel, size_hint, size)
     except urllib.error.HTTPError as exc:
         exc.close()
         raise ServerRefused(f"HTTP {exc.code} {exc.reason}") from exc
@@ -218,14 +222,20 @@ def copy_stream(
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
     size_hint: int | None = None,
+    size: int | None = None,
 ) -> str:
     """Copy ``src`` to ``out`` in chunks and return the sha256.
+
+    ``size``, where known, is the exact size of the file expected: a ``length`` or a count of
+    bytes beyond it is another file (ChecksumMismatch), refused at once rather than written
+    whole (a mirror serving a large file in its place would fill the disk first).
 
     http.client returns b"" rather than raising when a connection closes before Content-Length
     bytes arrived, so the count is checked against ``length`` here. Where ``src`` has
     ``read1`` (an HTTP response, a buffered file) it is used: it returns what has arrived
     instead of waiting for a whole chunk, so a cancel on a slow server takes effect at once.
     """
+    _check_size(length, size)
     read: Callable[[int], bytes] = getattr(src, "read1", src.read)
     digest = hashlib.sha256()
     total = length if length is not None else size_hint
@@ -236,13 +246,25 @@ def copy_stream(
         chunk = read(CHUNK)
         if not chunk:
             break
+        done += len(chunk)
+        _check_size(None, size, done)
         _write(out, chunk)
         digest.update(chunk)
-        done += len(chunk)
         _report(progress, done, total)
     if length is not None and done != length:
         raise TransferFailed(f"connection dropped after {done} of {length} bytes")
     return digest.hexdigest()
+
+
+def _check_size(length: int | None, size: int | None, done: int = 0) -> None:
+    """ChecksumMismatch where the response's ``length``, or the ``done`` bytes received so
+    far, cannot be the file of ``size`` bytes."""
+    if size is None:
+        return
+    if length is not None and length != size:
+        raise ChecksumMismatch(f"the server sends {length} bytes, not the {size} of the file")
+    if done > size:
+        raise ChecksumMismatch(f"more than the {size} bytes of the file arrived")
 
 
 def raise_if_cancelled(cancel: threading.Event | None) -> None:
