@@ -23,7 +23,7 @@ import numpy as np
 import soundfile as sf
 from PySide6.QtCore import QObject, Signal, Slot
 
-from tagbox_gui.core.audio.estimates import judges_quiet, share
+from tagbox_gui.core.audio.estimates import judges_quiet
 from tagbox_gui.core.audio.output import speaker_layout
 from tagbox_gui.core.dsp.display import mask_image
 from tagbox_gui.core.errors import UserError
@@ -32,6 +32,7 @@ from tagbox_gui.core.separation.job import (
     JobGenerator,
     JobPart,
     JobResult,
+    first_looks,
     job_units,
     refines,
     run_job,
@@ -93,9 +94,7 @@ def with_mask_images(job: JobGenerator) -> Generator[JobUpdate | None, object, J
             except Exception as exc:
                 if last is None:
                     raise
-                firsts = {name: r.estimate for name, r in results.items() if r.estimate}
-                kept = JobResult(results, True, estimates=share(firsts))
-                raise PartFailed(last.name, kept) from exc
+                raise PartFailed(last.name, first_looks(results, stopped=True)) from exc
             if event is not None:
                 last = event
                 if event.result is not None:

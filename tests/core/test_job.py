@@ -52,6 +52,12 @@ def _drive(job, stop_after: int | None = None) -> tuple[list, JobResult]:
         return events, end.value
 
 
+def _own(events: list) -> dict:
+    """Each part's estimate as its own run made it (the job's events carry it; its result
+    keeps only the stems the parts make together)."""
+    return {e.name: e.result.estimate for e in events if e is not None and e.result is not None}
+
+
 @pytest.fixture(scope="module")
 def cache() -> ModelCache:
     return ModelCache()
@@ -87,7 +93,7 @@ def test_the_second_look_can_be_paused_and_a_stop_keeps_the_first_look(cache) ->
     song, parts = _song(), _parts("drums", "bass")
     store = ModelStore(Path("no-models"))
     events, whole = _drive(run_job(parts, song, store, cache))
-    firsts = {name: r.estimate for name, r in whole.results.items()}
+    firsts = _own(events)
     assert sum(e.refining for e in events) == 2
     job = run_job(parts, song, store, cache)
     event = next(job)
@@ -135,7 +141,7 @@ def test_a_job_without_the_second_look_keeps_the_first_look(cache) -> None:
     events, result = _drive(run_job(parts, song, store, cache, second_look=False))
     assert not any(e.refining for e in events) and {e.units_total for e in events} == {2}
     assert not result.refined and not result.stopped and result.second_look_notes() == {}
-    first_look = share({name: r.estimate for name, r in result.results.items()})
+    first_look = share(_own(events))
     for name in ("drums", "bass"):
         np.testing.assert_array_equal(result.estimates[name].masks[2048],
                                       first_look[name].masks[2048])  # fmt: skip
@@ -150,7 +156,7 @@ def test_a_job_of_one_instrument_is_looked_at_again_beside_the_helpers(cache) ->
         ("piano", ("bass", "drums"), 0, 1)
     ]
     np.testing.assert_array_equal(result.estimates["piano"].masks[2048],
-                                  result.results["piano"].estimate.masks[2048])  # fmt: skip
+                                  _own(events)["piano"].masks[2048])  # fmt: skip
     _, first = _drive(run_job(_parts("piano"), song, store, cache, second_look=False))
     assert first.results["piano"].helpers == ()
     looked, alone = result.estimates["piano"].masks[2048], first.estimates["piano"].masks[2048]
@@ -253,10 +259,23 @@ def test_a_second_look_that_fails_ends_the_job_with_the_first_looks(cache, monke
 
     monkeypatch.setattr(refine.Refinement, "stem", out_of_memory)
     song, parts = _song(), _parts("drums", "bass")
-    _, result = _drive(run_job(parts, song, ModelStore(Path("no-models")), cache))
+    events, result = _drive(run_job(parts, song, ModelStore(Path("no-models")), cache))
     assert result.second_look_failed == "out of memory"
     assert not result.refined and not result.stopped and list(result.results) == ["drums", "bass"]
-    first_look = share({name: r.estimate for name, r in result.results.items()})
+    first_look = share(_own(events))
     for name in ("drums", "bass"):
         np.testing.assert_array_equal(result.estimates[name].masks[2048],
                                       first_look[name].masks[2048])  # fmt: skip
+
+
+@pytest.mark.parametrize("second_look", [True, False])
+def test_a_finished_job_keeps_one_copy_of_each_stem(cache, second_look: bool) -> None:
+    """Once the stems are made, the parts' own estimates and separated signals are let go:
+    a long song's masks are large, and the window keeps a job's result while it shows it."""
+    song, parts = _song(), _parts("drums", "bass")
+    events, result = _drive(run_job(parts, song, ModelStore(Path("no-models")), cache,
+                                    second_look=second_look))  # fmt: skip
+    assert set(_own(events)) == {"drums", "bass"} and result.refined is second_look
+    assert list(result.estimates) == ["drums", "bass"]
+    assert all(r.estimate is None and r.separated is None for r in result.results.values())
+    assert [r.best_step for r in result.results.values()] == [0, 0]

@@ -75,7 +75,8 @@ class JobEvent:
 
 @dataclass(frozen=True)
 class JobResult:
-    """The finished parts' results by stem name, in the job's order, whether it stopped, the
+    """The finished parts' results by stem name, in the job's order (without the estimates and
+    separated signals of their own runs), whether it stopped, the
     finished stems' estimates sharing the mixture (none claims a bin twice), whether they
     had the second look (``core.separation.refine``) or why it failed, and each stem's level
     against the song in dB (``core.audio.estimates.stem_levels``)."""
@@ -186,7 +187,7 @@ def _drive(parts: list[JobPart], song: Song, store: ModelStore, cache: ModelCach
     for index, part in enumerate(parts):
         command, lr = yield from _held((yield JobEvent(index, part.name, done, total)), lr)
         if is_stop(command):
-            return _first_look(results, stopped=True)
+            return first_looks(results, stopped=True)
         config = part.config if lr is None else replace(part.config, lr=lr)
         steps = runner(config, song, store, cache)
         result, command = None, None  # a fresh engine run takes None first
@@ -207,16 +208,16 @@ def _drive(parts: list[JobPart], song: Song, store: ModelStore, cache: ModelCach
         finally:
             steps.close()
         if result is None or result.stopped or result.estimate is None:
-            return _first_look(results, stopped=True)  # stopped inside this part: dropped
+            return first_looks(results, stopped=True)  # stopped inside this part: dropped
         done = sum(p.units for p in parts[: index + 1])
         results[part.name] = result
         command, lr = yield from _held(
             (yield JobEvent(index, part.name, done, total, result=result)), lr
         )
         if is_stop(command):
-            return _first_look(results, stopped=index + 1 < len(parts))
+            return first_looks(results, stopped=index + 1 < len(parts))
     if not refines(parts, second_look):
-        return _first_look(results, stopped=False)
+        return first_looks(results, stopped=False)
     return (yield from _refine(results, song, cache, done, total))
 
 
@@ -241,9 +242,16 @@ def _firsts(results: dict[str, RunResult]) -> dict[str, Estimate]:
     return {name: r.estimate for name, r in results.items() if r.estimate}
 
 
-def _first_look(results: dict[str, RunResult], stopped: bool) -> JobResult:
-    """The job's result with its stems as they were first separated, sharing the mixture."""
-    return JobResult(results, stopped, estimates=share(_firsts(results)))
+def first_looks(results: dict[str, RunResult], stopped: bool) -> JobResult:
+    """The job's result, of the finished parts' ``results``, with its stems as they were first
+    separated, sharing the mixture."""
+    return JobResult(_lean(results), stopped, estimates=share(_firsts(results)))
+
+
+def _lean(results: dict[str, RunResult]) -> dict[str, RunResult]:
+    """``results`` without their estimates and separated signals: once the job's stems are
+    made, what each run made on its own is no longer needed (a long song's masks are large)."""
+    return {name: replace(r, estimate=None, separated=None) for name, r in results.items()}
 
 
 def _refine(results: dict[str, RunResult], song: Song, cache: ModelCache, done: int,
@@ -255,7 +263,7 @@ def _refine(results: dict[str, RunResult], song: Song, cache: ModelCache, done: 
 
     firsts = _firsts(results)
     if not can_refine(firsts):
-        return _first_look(results, stopped=False)
+        return first_looks(results, stopped=False)
     second = {}
     try:
         refinement = Refinement(song, firsts, cache)
@@ -265,13 +273,13 @@ def _refine(results: dict[str, RunResult], song: Song, cache: ModelCache, done: 
                                      beside=others)  # fmt: skip
             command = yield from hold_while_paused(command)
             if is_stop(command):
-                return _first_look(results, stopped=False)
+                return first_looks(results, stopped=False)
             second[name] = refinement.stem(name)
         shared = refinement.shared(second)
     except Exception as exc:
         del second  # the second looks made so far: their memory first
-        return replace(_first_look(results, stopped=False), second_look_failed=why_failed(exc))
-    return JobResult(results, stopped=False, estimates=shared, refined=True)
+        return replace(first_looks(results, stopped=False), second_look_failed=why_failed(exc))
+    return JobResult(_lean(results), stopped=False, estimates=shared, refined=True)
 
 
 def second_look_beside(others: Sequence[str]) -> str:

@@ -112,7 +112,9 @@ class Refinement:
 
     def shared(self, second: Mapping[str, Estimate]) -> dict[str, Estimate]:
         """The stems sharing the mixture: the second estimates of every stem (made by
-        :meth:`stem`, so they are divided in place), in the order of the first."""
+        :meth:`stem`, so they are divided in place), in the order of the first. No stem can
+        be looked at again after: what the first looks claimed in all is let go first."""
+        self._claimed = {}
         return share({name: second[name] for name in self.firsts}, in_place=True)
 
 
