@@ -11,6 +11,17 @@ a daemon thread. Its ``fault`` can be switched at any time (it is read per reque
   not guarantee which), with all or only part of the bytes sent;
 - ``Fault.CORRUPT``: serve the right number of bytes with one byte in the middle altered.
 
+``times`` limits the fault to that many requests (then the server behaves), e.g. a connection
+that drops once. ``ranges`` says how the server answers a ``Range: bytes=N-`` request:
+
+- ``Ranges.IGNORED``: it sends the whole file with 200, as a server without range support;
+- ``Ranges.HONOURED``: 206 with the bytes from N on and their Content-Range (a drop then
+  sends half of what was asked);
+- ``Ranges.MISPLACED``: 206, but with the whole file and a Content-Range saying so (a server
+  that sends another piece than the one asked for).
+
+Each request's Range header (None without one) is kept in ``ranges_asked``.
+
 ``chunk_delay`` (seconds slept after each chunk) slows a transfer down, e.g. to press a Cancel
 button in a GUI test while it runs.
 
@@ -31,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import re
 import socket
 import struct
 import threading
@@ -55,31 +67,52 @@ class Fault(enum.Enum):
     CORRUPT = "corrupt"
 
 
+class Ranges(enum.Enum):
+    """How the server answers a request for the bytes of a file from N on."""
+
+    IGNORED = "ignored"
+    HONOURED = "honoured"
+    MISPLACED = "misplaced"
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server  # narrowed for type checkers
 
     def do_GET(self) -> None:
         owner = self.server.owner
-        owner.record(self.path)
-        fault = owner.fault
+        asked = self.headers.get("Range")
+        owner.record(self.path, asked)
+        fault = owner.take_fault()
         path = owner.resolve(self.path)
         if fault is Fault.NOT_FOUND or path is None:
             self.send_error(404, "Not Found")
             return
         size = path.stat().st_size
-        self.send_response(200)
+        start = self._range_start(asked, owner.ranges, size)
+        self.send_response(200 if start is None else 206)
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(size))
+        self.send_header("Content-Length", str(size - (start or 0)))
+        if start is not None:
+            self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
         self.end_headers()
         # The client may go away mid-transfer (a cancelled download): nothing to report.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            self._send_body(path, size, fault, owner.chunk_delay)
+            self._send_body(path, start or 0, size, fault, owner.chunk_delay)
 
-    def _send_body(self, path: Path, size: int, fault: Fault, delay: float) -> None:
-        limit = size // 2 if fault in (Fault.DROP, Fault.RESET) else size
+    @staticmethod
+    def _range_start(asked: str | None, ranges: Ranges, size: int) -> int | None:
+        """Where the answer starts in the file; None for a whole file sent with 200."""
+        found = re.fullmatch(r"bytes=(\d+)-", asked or "")
+        if found is None or ranges is Ranges.IGNORED or int(found[1]) >= size:
+            return None
+        return 0 if ranges is Ranges.MISPLACED else int(found[1])
+
+    def _send_body(self, path: Path, start: int, size: int, fault: Fault, delay: float) -> None:
+        limit = start + (size - start) // 2 if fault in (Fault.DROP, Fault.RESET) else size
         middle = size // 2
-        sent = 0
+        sent = start
         with path.open("rb") as src:
+            src.seek(start)
             while sent < limit and not self.server.owner.stopping.is_set():
                 data = bytearray(src.read(min(CHUNK, limit - sent)))
                 if fault is Fault.CORRUPT and sent <= middle < sent + len(data):
@@ -118,11 +151,21 @@ class _Server(ThreadingHTTPServer):
 class FileServer:
     """Serves ``root`` on ``http://127.0.0.1:<port>`` from a background thread."""
 
-    def __init__(self, root: Path, fault: Fault = Fault.NONE, chunk_delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        root: Path,
+        fault: Fault = Fault.NONE,
+        chunk_delay: float = 0.0,
+        times: int | None = None,
+        ranges: Ranges = Ranges.IGNORED,
+    ) -> None:
         self.root = Path(root).resolve()
         self.fault = fault
         self.chunk_delay = chunk_delay
+        self.times = times  # requests the fault is still for (None: all)
+        self.ranges = ranges
         self.requests: list[str] = []
+        self.ranges_asked: list[str | None] = []
         self._lock = threading.Lock()
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -142,9 +185,20 @@ class FileServer:
     def url_for(self, relpath: str) -> str:
         return f"{self.url}/{relpath.lstrip('/')}"
 
-    def record(self, path: str) -> None:
+    def record(self, path: str, asked: str | None = None) -> None:
         with self._lock:
             self.requests.append(urllib.parse.unquote(path))
+            self.ranges_asked.append(asked)
+
+    def take_fault(self) -> Fault:
+        """The fault of the request now arriving (counted against ``times``)."""
+        with self._lock:
+            if self.times is None:
+                return self.fault
+            if self.times <= 0:
+                return Fault.NONE
+            self.times -= 1
+            return self.fault
 
     def resolve(self, url_path: str) -> Path | None:
         """The file under root that a request path names, or None (missing or outside root)."""
@@ -200,11 +254,18 @@ def closed_port_url() -> str:
 
 @pytest.fixture
 def http_server() -> Iterator[Callable[..., FileServer]]:
-    """Factory fixture: ``http_server(root, fault=..., chunk_delay=...)`` -> started server."""
+    """Factory fixture: ``http_server(root, fault=..., chunk_delay=..., times=..., ranges=...)``
+    -> started server."""
     servers: list[FileServer] = []
 
-    def start(root: Path, fault: Fault = Fault.NONE, chunk_delay: float = 0.0) -> FileServer:
-        server = FileServer(root, fault, chunk_delay).start()
+    def start(
+        root: Path,
+        fault: Fault = Fault.NONE,
+        chunk_delay: float = 0.0,
+        times: int | None = None,
+        ranges: Ranges = Ranges.IGNORED,
+    ) -> FileServer:
+        server = FileServer(root, fault, chunk_delay, times, ranges).start()
         servers.append(server)
         return server
 

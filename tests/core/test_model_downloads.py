@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from dataclasses import replace
+from email.message import Message
 from pathlib import Path
 from typing import ClassVar
 
@@ -19,6 +20,7 @@ import pytest
 
 from tagbox_gui.core.errors import DownloadError, ModelError
 from tagbox_gui.core.store import download as dl
+from tagbox_gui.core.store import resuming
 from tagbox_gui.core.store.download import DownloadCancelled
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.store.registry import JUKEBOX, REGISTRY
@@ -26,7 +28,7 @@ from tagbox_gui.core.types import TaggerSpec
 from tests.core.model_files import CHECKPOINT_HEAD, FCN, FCN_REL
 from tests.core.model_files import files as _files
 from tests.core.model_files import sha as _sha
-from tests.httpserver import Fault, FileServer, closed_port_url, http_server  # noqa: F401
+from tests.httpserver import Fault, FileServer, Ranges, closed_port_url, http_server  # noqa: F401
 
 ERROR_PAGE = b"<!DOCTYPE html><html><body>Sign in to continue</body></html>\n" * 50
 
@@ -87,7 +89,9 @@ def test_failed_fetch_leaves_nothing(
     assert "`tagbox models install fcn/mtat FILE`" in str(info.value)
     again = pickle.loads(pickle.dumps(info.value))  # e.g. from a worker process
     assert type(again) is type(info.value) and str(again) == str(info.value)
-    assert server.requests == [f"/{FCN_REL}"]
+    # A drop is asked for again once (this server starts over, and drops where it did).
+    tries = {Fault.DROP: [2], Fault.RESET: [1, 2]}.get(fault, [1])
+    assert len(server.requests) in tries and set(server.requests) == {f"/{FCN_REL}"}
     assert _files(tmp_path) == []
     assert list(tmp_path.iterdir()) == []  # nor the folders made for the file
     assert store.status(FCN) == "missing"
@@ -167,6 +171,7 @@ def test_reset_while_reading_is_a_download_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     class Resetting(io.BytesIO):
+        status = 200
         headers: ClassVar[dict[str, str]] = {"Content-Length": str(REGISTRY[FCN].size)}
 
         def read(self, size: int = -1, /) -> bytes:
@@ -323,6 +328,221 @@ def test_all_mirrors_failing_reports_each(tmp_path: Path, http_server, model_dir
     assert f"{dropped.url}/{FCN_REL}: connection dropped" in text
     assert f"{missing.url}/{FCN_REL}: HTTP 404" in text
     assert text.index(dropped.url) < text.index(missing.url)
+    assert _files(tmp_path) == []
+
+
+# --- a dropped connection resumed ---------------------------------------------------------
+
+
+def _recording(calls: list[tuple[int, int | None]]) -> dl.Progress:
+    return lambda done, total: calls.append((done, total))
+
+
+def _check_progress(calls: list[tuple[int, int | None]], size: int) -> None:
+    """Progress went from 0 to the whole file, never back, always of the whole file."""
+    assert calls[0] == (0, size) and calls[-1] == (size, size)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+    assert {total for _, total in calls} == {size}
+
+
+@pytest.mark.parametrize(("fault", "delay"), [(Fault.DROP, 0.0), (Fault.RESET, 0.01)])
+def test_a_dropped_download_resumes_where_it_stopped(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+    fault: Fault,
+    delay: float,
+) -> None:
+    """A connection that drops half-way (closed early, or reset) costs only what was lost: the
+    same URL is asked for the rest, which is appended to what came."""
+    size = REGISTRY[FCN].size
+    server = http_server(model_dir, fault=fault, chunk_delay=delay, times=1, ranges=Ranges.HONOURED)
+    store = ModelStore(tmp_path, base_urls=[server.url])
+    calls: list[tuple[int, int | None]] = []
+    assert store.fetch(FCN, progress=_recording(calls)) == store.location(FCN)
+    assert store.verify(FCN) == "verified"
+    assert server.requests == [f"/{FCN_REL}"] * 2
+    first, resumed = server.ranges_asked
+    assert first is None and resumed is not None
+    have = int(resumed.removeprefix("bytes=").removesuffix("-"))
+    assert 0 < have <= size // 2 and resumed == f"bytes={have}-"
+    _check_progress(calls, size)
+    assert _files(tmp_path) == [store.location(FCN)]
+
+
+def test_a_server_without_ranges_sends_the_file_again_from_its_start(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+) -> None:
+    """A server that answers a request for the rest with the whole file (200): the file starts
+    again from zero, and the download still succeeds; progress does not go back."""
+    server = http_server(model_dir, fault=Fault.DROP, times=1, ranges=Ranges.IGNORED)
+    store = ModelStore(tmp_path, base_urls=[server.url])
+    calls: list[tuple[int, int | None]] = []
+    store.fetch(FCN, progress=_recording(calls))
+    assert store.verify(FCN) == "verified"
+    assert server.ranges_asked == [None, f"bytes={REGISTRY[FCN].size // 2}-"]
+    _check_progress(calls, REGISTRY[FCN].size)
+    assert _files(tmp_path) == [store.location(FCN)]
+
+
+def test_a_server_that_drops_every_try_is_given_up_after_three_resumes(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+) -> None:
+    size = REGISTRY[FCN].size
+    server = http_server(model_dir, fault=Fault.DROP, ranges=Ranges.HONOURED)  # every time
+    store = ModelStore(tmp_path, base_urls=[server.url])
+    calls: list[tuple[int, int | None]] = []
+    with pytest.raises(DownloadError) as info:
+        store.fetch(FCN, progress=_recording(calls))
+    have = [0, size // 2]  # each try sends half of what is left
+    for _ in range(2):
+        have.append(have[-1] + (size - have[-1]) // 2)
+    assert server.ranges_asked == [None] + [f"bytes={n}-" for n in have[1:]]
+    end = have[-1] + (size - have[-1]) // 2
+    text = str(info.value)
+    assert f"connection dropped after {end} of {size} bytes" in text
+    assert "resumed 3 times" in text and "gave up" in text
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+    assert _files(tmp_path) == []
+
+
+def test_a_server_that_sends_no_further_is_not_asked_again(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+) -> None:
+    """Without ranges, a server that drops at the same point each time: asked once more (it
+    starts over), then given up, since that try brought nothing new."""
+    server = http_server(model_dir, fault=Fault.DROP, ranges=Ranges.IGNORED)
+    store = ModelStore(tmp_path, base_urls=[server.url])
+    with pytest.raises(DownloadError, match="it sent nothing new"):
+        store.fetch(FCN)
+    assert len(server.requests) == 2
+    assert _files(tmp_path) == []
+
+
+def test_a_206_of_another_range_is_not_trusted(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+) -> None:
+    """A server that answers the request for the rest with another piece of the file: its
+    bytes are not appended (nor is the file started over): the URL fails, saying why."""
+    size = REGISTRY[FCN].size
+    server = http_server(model_dir, fault=Fault.DROP, times=1, ranges=Ranges.MISPLACED)
+    store = ModelStore(tmp_path, base_urls=[server.url])
+    with pytest.raises(DownloadError) as info:
+        store.fetch(FCN)
+    text = str(info.value)
+    assert f"connection dropped after {size // 2} of {size} bytes" in text
+    assert f"bytes 0-{size - 1}/{size}, not the bytes from {size // 2} on" in text
+    assert len(server.requests) == 2
+    assert _files(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("status", "content_range", "length", "expected"),
+    [
+        (206, "bytes 100-999/1000", "900", (100, 900, 1000)),
+        (206, "bytes 100-999/*", None, (100, 900, 1000)),
+        (200, None, "1000", (0, 1000, 1000)),  # the whole file again
+        (200, None, None, (0, None, None)),
+        (206, None, "900", "no Content-Range"),
+        (206, "bytes 0-999/1000", "1000", "not the bytes from 100 on"),
+        (206, "bytes 100-499/1000", "400", "not the bytes from 100 on"),
+        (206, "bytes 100-1199/1200", "1100", "not the bytes from 100 on"),  # another file
+        (206, "bytes 100-999/1000", "500", "not the bytes from 100 on"),
+        (206, "items 100-999/1000", "900", "not the bytes from 100 on"),
+    ],
+)
+def test_what_an_answer_for_the_rest_must_be(
+    status: int, content_range: str | None, length: str | None, expected: tuple | str
+) -> None:
+    """The rest of the file of 1000 bytes, of which 100 came: a 206 of exactly that range."""
+    headers = Message()
+    if content_range is not None:
+        headers["Content-Range"] = content_range
+    if length is not None:
+        headers["Content-Length"] = length
+    if isinstance(expected, tuple):
+        assert resuming.answer(status, headers, 100, 1000) == resuming.Answer(*expected)
+    else:
+        with pytest.raises(ValueError, match=expected):
+            resuming.answer(status, headers, 100, 1000)
+
+
+def test_the_request_for_the_rest_names_the_file_begun() -> None:
+    """If-Range names the file the first bytes came from, so a server whose file changed
+    sends the new one whole rather than its rest."""
+    strong, weak = Message(), Message()
+    strong["ETag"], strong["Last-Modified"] = '"v1"', "Mon, 01 Jan 2024 00:00:00 GMT"
+    weak["ETag"], weak["Last-Modified"] = 'W/"v1"', "Mon, 01 Jan 2024 00:00:00 GMT"
+    assert resuming.validator(strong) == '"v1"'
+    assert resuming.validator(weak) == "Mon, 01 Jan 2024 00:00:00 GMT"
+    assert resuming.validator(Message()) is None
+    assert resuming.request_headers(0, '"v1"') == {}
+    assert resuming.request_headers(5, '"v1"') == {"Range": "bytes=5-", "If-Range": '"v1"'}
+    assert resuming.request_headers(5, None) == {"Range": "bytes=5-"}
+
+
+def test_a_cancel_when_the_connection_drops_asks_for_nothing_more(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+) -> None:
+    size = REGISTRY[FCN].size
+    server = http_server(model_dir, fault=Fault.DROP, times=1, ranges=Ranges.HONOURED)
+    store = ModelStore(tmp_path, base_urls=[server.url])
+    cancel = threading.Event()
+
+    def progress(done: int, total: int | None) -> None:
+        if done >= size // 2:  # the last bytes before the drop
+            cancel.set()
+
+    with pytest.raises(DownloadCancelled):
+        store.fetch(FCN, progress=progress, cancel=cancel)
+    assert server.requests == [f"/{FCN_REL}"]
+    assert _files(tmp_path) == []
+
+
+def test_a_resumed_download_is_cancelled_at_once(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+) -> None:
+    """A cancel while the rest of the file comes, from a server that went silent, ends the
+    download as promptly as on the first try."""
+    size = REGISTRY[FCN].size
+    server = http_server(model_dir, fault=Fault.DROP, times=1, ranges=Ranges.HONOURED)
+    store = ModelStore(tmp_path, base_urls=[server.url])
+    cancel, outcome = threading.Event(), []
+    resumed = threading.Event()
+
+    def progress(done: int, total: int | None) -> None:
+        if done:  # from the next request on: one chunk, then silence
+            server.chunk_delay = 60.0
+        if done > size // 2:
+            resumed.set()
+
+    def work() -> None:
+        try:
+            store.fetch(FCN, progress=progress, cancel=cancel)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    assert resumed.wait(10)
+    time.sleep(0.2)
+    began = time.monotonic()
+    cancel.set()
+    worker.join(10)
+    assert time.monotonic() - began < 2.0 and not worker.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], DownloadCancelled)
     assert _files(tmp_path) == []
 
 

@@ -1,18 +1,19 @@
 """Atomic, checksummed file transfer: a file appears under its name only once it is complete.
 
-Used by :mod:`tagbox_gui.core.store.models`. Data streams into a temporary file in the target's own
+Used by :mod:`tagbox_gui.core.store.models`, and by :mod:`tagbox_gui.core.store.installing`
+for a file copied from disk. Data streams into a temporary file in the target's own
 folder while being hashed; the sha256 is checked where one is known, and only then is the file
 renamed into place with :func:`os.replace` (atomic within one folder). Whatever goes wrong (HTTP
 error, dropped connection, checksum mismatch, cancellation, full disk) the temporary file is
 removed and the target is left as it was; one a process killed outright left behind is removed
-by the next transfer of that file (:mod:`tagbox_gui.core.store.partial`).
+by the next transfer of that file (:mod:`tagbox_gui.core.store.partial`). A connection that
+drops part of the way is resumed into the same temporary (:mod:`tagbox_gui.core.store.resuming`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import threading
 import urllib.error
@@ -24,7 +25,8 @@ from typing import BinaryIO, Protocol
 
 from tagbox_gui import __version__
 from tagbox_gui.core.errors import DownloadError, ModelError
-from tagbox_gui.core.store import cancelling, partial
+from tagbox_gui.core.store import cancelling, partial, resuming
+from tagbox_gui.core.store.resuming import MAX_RESUMES, Received
 
 CHUNK = 256 * 1024
 
@@ -50,6 +52,10 @@ class ChecksumMismatch(TransferFailed):
 class ServerRefused(TransferFailed):
     """The server answered with an HTTP error status (404, 403, 503 ...): it works, but did not
     send the file."""
+
+
+class ConnectionDropped(TransferFailed):
+    """The connection ended (reset, closed early) while the file was coming."""
 
 
 class _Readable(Protocol):
@@ -94,34 +100,6 @@ def download(
             kinds.add(type(exc))
     failed = kinds.pop() if len(kinds) == 1 else TransferFailed
     raise failed("; ".join(failures) or "no URL to download from")
-
-
-def copy_file(src: Path, target: Path, sha256: str | None) -> None:
-    """Copy ``src`` to ``target`` atomically; ChecksumMismatch if its sha256 is not ``sha256``.
-
-    A file that cannot be read, at once or part of the way (a failing disk), is a ModelError,
-    and nothing is left in the target's folder.
-    """
-    try:
-        length = src.stat().st_size
-        reader = src.open("rb")
-    except OSError as exc:
-        raise _unreadable(src, exc) from exc
-
-    def fill(out: BinaryIO) -> str:
-        try:
-            return copy_stream(reader, out, length)
-        except OSError as exc:  # a read: copy_stream's writes say ModelError themselves
-            raise _unreadable(src, exc) from exc
-
-    with reader:
-        write_checked(target, sha256, fill)
-
-
-def _unreadable(src: Path, exc: OSError) -> ModelError:
-    return ModelError(f"cannot read {src} ({exc.strerror or type(exc).__name__}); nothing was "
-                      "installed: check the disk it is on, or copy the file from another "
-                      "place")  # fmt: skip
 
 
 def write_checked(
@@ -195,24 +173,79 @@ def fetch_url(
     size: int | None = None,
 ) -> str:
     """Stream ``url`` into ``out`` and return its sha256; network trouble -> TransferFailed.
-    ``size``, where known, is the file's exact size (see :func:`copy_stream`)."""
+    ``size``, where known, is the file's exact size (see :func:`copy_stream`). A connection
+    that drops is resumed while each try brings new bytes, up to ``MAX_RESUMES`` times
+    (:mod:`tagbox_gui.core.store.resuming`); progress never goes back meanwhile."""
     raise_if_cancelled(cancel)
-    request = urllib.request.Request(url, headers={"User-Agent": f"tagbox-gui/{__version__}"})
+    got = Received()
+    dropped: ConnectionDropped | None = None
+    with cancelling.watched_opener(cancel) as opener:
+        for _ in range(MAX_RESUMES + 1):
+            before = got.furthest
+            try:
+                return _fetch_once(
+                    opener, url, out, got, progress, cancel, timeout, size_hint, size
+                )
+            except ConnectionDropped as exc:
+                raise_if_cancelled(cancel)  # the drop was the cancel cutting the connection
+                if got.furthest == before:  # nothing new came: asking again would not help
+                    raise exc if dropped is None else ConnectionDropped(
+                        f"{exc}; asked again, it sent nothing new") from exc  # fmt: skip
+                dropped = exc
+            except TransferFailed as exc:
+                if dropped is None or isinstance(exc, ChecksumMismatch):
+                    raise
+                raise TransferFailed(f"{dropped}; asked for the rest, {exc}") from exc
+    raise ConnectionDropped(f"{dropped}; resumed {MAX_RESUMES} times, dropping each time, so "
+                            "gave up")  # fmt: skip
+
+
+def _fetch_once(
+    opener: urllib.request.OpenerDirector,
+    url: str,
+    out: BinaryIO,
+    got: Received,
+    progress: Progress | None,
+    cancel: threading.Event | None,
+    timeout: float,
+    size_hint: int | None,
+    size: int | None,
+) -> str:
+    """One request of :func:`fetch_url`: for the whole file, or for its rest after the
+    ``got.done`` bytes that came; appended to ``out`` (or in place of them, if the server sends
+    the whole file again)."""
+    headers = resuming.request_headers(got.done, got.validator)
+    request = urllib.request.Request(url, headers={"User-Agent": f"tagbox-gui/{__version__}",
+                                                   **headers})  # fmt: skip
     try:
-        with (
-            cancelling.watched_opener(cancel) as opener,
-            opener.open(request, timeout=timeout) as response,
-        ):
-            length = _content_length(response.headers.get("Content-Length"))
-            return copy_stream(response, out, length, progress, cancel, size_hint, size)
+        response = opener.open(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
         exc.close()
         raise ServerRefused(f"HTTP {exc.code} {exc.reason}") from exc
     except urllib.error.URLError as exc:
         raise TransferFailed(f"cannot connect ({exc.reason})") from exc
-    except (OSError, HTTPException) as exc:
-        # Connection reset, timeout, malformed response ...
-        raise TransferFailed(f"connection lost ({exc.__class__.__name__}: {exc})") from exc
+    except (OSError, HTTPException) as exc:  # a reset or timeout before the answer, a bad one
+        raise TransferFailed(_lost(exc)) from exc
+    with response:
+        try:
+            answer = resuming.answer(response.status, response.headers, got.done, got.total)
+        except ValueError as exc:
+            raise TransferFailed(str(exc)) from exc
+        if answer.start == 0:  # the whole file, from its start
+            if got.done:
+                _rewind(out)
+                got.restart()
+            got.total = answer.total if answer.total is not None else size
+            got.validator = resuming.validator(response.headers)
+        try:
+            return copy_stream(response, out, answer.length, progress, cancel, size_hint, size,
+                               received=got)  # fmt: skip
+        except (OSError, HTTPException) as exc:  # reset, timeout, a chunk cut short ...
+            raise ConnectionDropped(_lost(exc)) from exc
+
+
+def _lost(exc: BaseException) -> str:
+    return f"connection lost ({exc.__class__.__name__}: {exc})"
 
 
 def copy_stream(
@@ -223,37 +256,43 @@ def copy_stream(
     cancel: threading.Event | None = None,
     size_hint: int | None = None,
     size: int | None = None,
+    *,
+    received: Received | None = None,
 ) -> str:
     """Copy ``src`` to ``out`` in chunks and return the sha256.
+
+    ``received``, where given, is what came of the file before (a download resumed): ``src``
+    carries on from its ``done`` bytes, with ``length`` bytes more; the sha256 returned, the
+    count and the progress reported are the whole file's.
 
     ``size``, where known, is the exact size of the file expected: a ``length`` or a count of
     bytes beyond it is another file (ChecksumMismatch), refused at once rather than written
     whole (a mirror serving a large file in its place would fill the disk first).
 
     http.client returns b"" rather than raising when a connection closes before Content-Length
-    bytes arrived, so the count is checked against ``length`` here. Where ``src`` has
-    ``read1`` (an HTTP response, a buffered file) it is used: it returns what has arrived
-    instead of waiting for a whole chunk, so a cancel on a slow server takes effect at once.
+    bytes arrived, so the count is checked against ``length`` here (ConnectionDropped). Where
+    ``src`` has ``read1`` (an HTTP response, a buffered file) it is used: it returns what has
+    arrived instead of waiting for a whole chunk, so a cancel on a slow server takes effect at
+    once.
     """
-    _check_size(length, size)
+    got = received if received is not None else Received()
+    end = got.done + length if length is not None else None
+    _check_size(end, size)
     read: Callable[[int], bytes] = getattr(src, "read1", src.read)
-    digest = hashlib.sha256()
-    total = length if length is not None else size_hint
-    done = 0
-    _report(progress, done, total)
+    total = end if end is not None else size_hint
+    _report(progress, got.furthest, total)
     while True:
         raise_if_cancelled(cancel)
         chunk = read(CHUNK)
         if not chunk:
             break
-        done += len(chunk)
-        _check_size(None, size, done)
+        _check_size(None, size, got.done + len(chunk))
         _write(out, chunk)
-        digest.update(chunk)
-        _report(progress, done, total)
-    if length is not None and done != length:
-        raise TransferFailed(f"connection dropped after {done} of {length} bytes")
-    return digest.hexdigest()
+        got.add(chunk)
+        _report(progress, got.furthest, total)
+    if end is not None and got.done != end:
+        raise ConnectionDropped(f"connection dropped after {got.done} of {end} bytes")
+    return got.digest.hexdigest()
 
 
 def _check_size(length: int | None, size: int | None, done: int = 0) -> None:
@@ -282,6 +321,15 @@ def _write(out: BinaryIO, chunk: bytes, flush: bool = False) -> None:
         raise _unwritable("cannot write the model file", exc) from exc
 
 
+def _rewind(out: BinaryIO) -> None:
+    """Empty ``out``, for a file that starts again from zero."""
+    try:
+        out.seek(0)
+        out.truncate()
+    except OSError as exc:
+        raise _unwritable("cannot write the model file", exc) from exc
+
+
 def _close(out: BinaryIO) -> None:
     try:
         out.close()
@@ -299,10 +347,3 @@ def _unwritable(doing: str, exc: OSError) -> ModelError:
 def _report(progress: Progress | None, done: int, total: int | None) -> None:
     if progress is not None:
         progress(done, total)
-
-
-def _content_length(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None

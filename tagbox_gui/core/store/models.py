@@ -45,9 +45,9 @@ from tagbox_gui.core.store.download import (
     Progress,
     ServerRefused,
     TransferFailed,
-    copy_file,
     download,
 )
+from tagbox_gui.core.store.installing import copy_file
 from tagbox_gui.core.store.registry import (
     JUKEBOX,
     REGISTRY,
