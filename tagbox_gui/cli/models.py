@@ -15,6 +15,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from tagbox_gui.cli.common import add_model_dir, terminate_as_ctrl_c
+from tagbox_gui.core.errors import ModelError
 from tagbox_gui.core.store.download import Progress
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.store.registry import REGISTRY, ModelInfo, check_licence, model_info
@@ -88,20 +89,31 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _fetch(args: argparse.Namespace) -> int:
+    """Fetch each model named, on past those that fail: each failure is one line on stderr,
+    and the status 2 (as for any error) if any failed."""
     store = _store(args)
     infos = [model_info(name) for name in args.names]
     for info in infos:  # refuse before any download starts
         check_licence(info, args.accept_license)
+    failed = 0
     for info in infos:
-        if not args.force and store.verify(info.name) in ("verified", "unknown checksum"):
-            print(f"{info.name}: already present at {store.location(info.name)}")
-            continue
-        with terminate_as_ctrl_c(), _ProgressBar(info.name) as progress:
-            path = store.fetch(
-                info.name, progress=progress, accept_license=args.accept_license, force=True
-            )
-        print(f"{info.name}: saved to {path}")
-    return 0
+        try:
+            _fetch_one(store, info, args)
+        except ModelError as exc:  # this model's: the next may still come
+            print(f"tagbox: error: {exc}", file=sys.stderr)
+            failed += 1
+    return 2 if failed else 0
+
+
+def _fetch_one(store: ModelStore, info: ModelInfo, args: argparse.Namespace) -> None:
+    if not args.force and store.verify(info.name) in ("verified", "unknown checksum"):
+        print(f"{info.name}: already present at {store.location(info.name)}")
+        return
+    with terminate_as_ctrl_c(), _ProgressBar(info.name) as progress:
+        path = store.fetch(
+            info.name, progress=progress, accept_license=args.accept_license, force=True
+        )
+    print(f"{info.name}: saved to {path}")
 
 
 class _ProgressBar:

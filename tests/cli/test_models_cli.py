@@ -118,6 +118,28 @@ def test_fetch_failure_is_one_line(
     assert not any(p.is_file() for p in tmp_path.rglob("*"))
 
 
+def test_fetch_tries_every_model_named_and_reports_each_failure(
+    tmp_path: Path, mirror: FileServer, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One model that cannot be fetched does not keep the others from being fetched: each
+    failure is one line, the models that came are saved, and the exit status says that not
+    all did."""
+    names = ["hcnn/mtat", "fcn/mtat", "hcnn/jamendo", "crnn/mtat"]  # no hcnn on the mirror
+    assert main(["models", "fetch", *names, "--model-dir", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == [
+        f"fcn/mtat: saved to {tmp_path / FCN_REL}",
+        f"crnn/mtat: saved to {tmp_path / 'taggers/mtat/crnn/best_model.pth'}",
+    ]
+    errors = [line for line in captured.err.splitlines() if line.startswith("tagbox:")]
+    assert len(errors) == 2, captured.err
+    assert errors[0].startswith("tagbox: error: could not download hcnn/mtat")
+    assert errors[1].startswith("tagbox: error: could not download hcnn/jamendo")
+    assert all("HTTP 404" in line for line in errors)
+    assert (tmp_path / FCN_REL).read_bytes() == (model_dir / FCN_REL).read_bytes()
+    assert main(["models", "fetch", "fcn/mtat", "crnn/mtat", "--model-dir", str(tmp_path)]) == 0
+
+
 def test_fetch_jukebox_requires_licence(
     tmp_path: Path,
     http_server,  # noqa: F811
