@@ -331,6 +331,45 @@ def test_all_mirrors_failing_reports_each(tmp_path: Path, http_server, model_dir
     assert _files(tmp_path) == []
 
 
+def test_mirrors_failing_in_different_ways_are_each_named_without_blaming_the_connection(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+) -> None:
+    """One mirror without the file, one dropping the connection, one sending another file: the
+    message says what each did, and does not send the user off to check a connection that
+    two of them plainly answered on."""
+    missing = http_server(model_dir, fault=Fault.NOT_FOUND)
+    dropped = http_server(model_dir, fault=Fault.DROP)
+    corrupt = http_server(model_dir, fault=Fault.CORRUPT)
+    store = ModelStore(tmp_path, base_urls=[missing.url, dropped.url, corrupt.url])
+    with pytest.raises(DownloadError) as info:
+        store.fetch(FCN)
+    text = str(info.value)
+    assert "\n" not in text and "check your connection" not in text
+    assert text.startswith("could not download fcn/mtat: no URL sent it intact (")
+    assert f"{missing.url}/{FCN_REL}: HTTP 404 Not Found (an answer, without the file)" in text
+    assert f"{dropped.url}/{FCN_REL}: connection dropped after" in text
+    assert f"{corrupt.url}/{FCN_REL}: checksum mismatch" in text and "(another file came)" in text
+    assert text.index(missing.url) < text.index(dropped.url) < text.index(corrupt.url)
+    assert "TAGBOX_MODEL_BASE_URL" in text
+    assert "retry `tagbox models fetch fcn/mtat`" in text
+    assert "`tagbox models install fcn/mtat FILE`" in text
+    assert _files(tmp_path) == []
+
+
+def test_mirrors_that_all_fail_to_connect_advise_the_connection(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+) -> None:
+    dropped = http_server(model_dir, fault=Fault.DROP)
+    store = ModelStore(tmp_path, base_urls=[closed_port_url(), dropped.url])
+    with pytest.raises(DownloadError, match="cannot connect") as info:
+        store.fetch(FCN)
+    assert "check your connection" in str(info.value)
+
+
 # --- a dropped connection resumed ---------------------------------------------------------
 
 

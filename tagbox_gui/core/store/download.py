@@ -42,7 +42,12 @@ class DownloadCancelled(DownloadError):
 
 
 class TransferFailed(Exception):
-    """A source could not deliver the file; the message says why (not user-facing alone)."""
+    """A source could not deliver the file; the message says why (not user-facing alone).
+
+    From :func:`download`, ``failures`` holds each URL tried with what it raised, in order.
+    """
+
+    failures: tuple[tuple[str, TransferFailed], ...] = ()
 
 
 class ChecksumMismatch(TransferFailed):
@@ -75,17 +80,16 @@ def download(
 ) -> None:
     """Fetch ``target`` from the first of ``urls`` that delivers it intact.
 
-    Raises TransferFailed listing every URL's failure (of their class where all share one:
-    ChecksumMismatch when each sent another file, ServerRefused when each answered with an
-    HTTP error), DownloadCancelled when ``cancel`` is set, ModelError
-    when the folder cannot be written. ``size_hint`` is the file's size where known: the
+    Raises TransferFailed listing every URL's failure (kept in its ``failures``), of their
+    class where all share one (ChecksumMismatch when each sent another file, ServerRefused
+    when each answered with an HTTP error), DownloadCancelled when ``cancel`` is set,
+    ModelError when the folder cannot be written. ``size_hint`` is the file's size where known: the
     total reported to ``progress`` when the server sends no Content-Length, and, with
     ``sha256``, the only length a URL may send (see :func:`copy_stream`). ``accept`` (see
     :func:`write_checked`) may refuse what a URL delivered; the next URL is then tried.
     """
     size = size_hint if sha256 is not None else None  # the size of the file of that sha256
-    failures: list[str] = []
-    kinds: set[type[TransferFailed]] = set()
+    failures: list[tuple[str, TransferFailed]] = []
     for url in urls:
 
         def fill(out: BinaryIO, url: str = url) -> str:
@@ -96,10 +100,12 @@ def download(
             return
         except TransferFailed as exc:
             raise_if_cancelled(cancel)  # the failure was the cancel cutting the connection
-            failures.append(f"{url}: {exc}")
-            kinds.add(type(exc))
+            failures.append((url, exc))
+    kinds = {type(exc) for _, exc in failures}
     failed = kinds.pop() if len(kinds) == 1 else TransferFailed
-    raise failed("; ".join(failures) or "no URL to download from")
+    error = failed("; ".join(f"{url}: {exc}" for url, exc in failures) or "no URL to download from")
+    error.failures = tuple(failures)
+    raise error
 
 
 def write_checked(
@@ -190,14 +196,14 @@ def fetch_url(
                 raise_if_cancelled(cancel)  # the drop was the cancel cutting the connection
                 if got.furthest == before:  # nothing new came: asking again would not help
                     raise exc if dropped is None else ConnectionDropped(
-                        f"{exc}; asked again, it sent nothing new") from exc  # fmt: skip
+                        f"{exc} (asked again, it sent nothing new)") from exc  # fmt: skip
                 dropped = exc
             except TransferFailed as exc:
                 if dropped is None or isinstance(exc, ChecksumMismatch):
                     raise
-                raise TransferFailed(f"{dropped}; asked for the rest, {exc}") from exc
-    raise ConnectionDropped(f"{dropped}; resumed {MAX_RESUMES} times, dropping each time, so "
-                            "gave up")  # fmt: skip
+                raise TransferFailed(f"{dropped} (asked for the rest, {exc})") from exc
+    raise ConnectionDropped(f"{dropped} (resumed {MAX_RESUMES} times, dropping each time, so "
+                            "gave up)")  # fmt: skip
 
 
 def _fetch_once(

@@ -336,11 +336,43 @@ def _fetch_failed(info: ModelInfo, exc: TransferFailed, mirrored: bool) -> Fetch
             "on the way: {retry}, and if the same happens, download the file from another "
             "source and {install} (its checksum is checked)",
         )
+    if any(isinstance(failure, _ANSWERED) for _, failure in exc.failures):
+        return _failed_in_ways(info, exc, mirrored)
     return FetchFailed(
         info.name,
         f"could not download {info.name} ({exc})",
         "check your connection and {retry}, or download the file yourself and {install}",
     )
+
+
+_ANSWERED = (ServerRefused, ChecksumMismatch)
+"""Failures of a server that answered: the connection to it worked."""
+
+
+def _failed_in_ways(info: ModelInfo, exc: TransferFailed, mirrored: bool) -> FetchFailed:
+    """What to say where ``info``'s URLs failed in different ways, some answering: what each
+    did, and no advice to check the connection those answered on."""
+    what = "; ".join(f"{url}: {_in_brief(failure)}" for url, failure in exc.failures)
+    check = (
+        f"check the mirrors set in ${ENV_BASE_URL} (or unset it to download from upstream) "
+        "and {retry}"
+        if mirrored
+        else "{retry} later"
+    )
+    return FetchFailed(
+        info.name,
+        f"could not download {info.name}: no URL sent it intact ({what})",
+        check + ", or download the file yourself and {install}",
+    )
+
+
+def _in_brief(failure: TransferFailed) -> str:
+    """What one URL did, for a list of several."""
+    if isinstance(failure, ServerRefused):
+        return f"{failure} (an answer, without the file)"
+    if isinstance(failure, ChecksumMismatch):
+        return f"{failure} (another file came)"
+    return str(failure)
 
 
 _TORCH_LEGACY_MAGIC = bytes.fromhex("80028a0a6cfc9c46f9206aa85019")
