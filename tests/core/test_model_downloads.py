@@ -113,7 +113,7 @@ def test_a_file_that_arrives_with_the_wrong_checksum_is_said_to_be_another_file(
         store.fetch(FCN)
     text = str(info.value)
     assert "connection" not in text
-    assert "the file that arrived is not the expected best_model.pth" in text
+    assert "what arrived is not the expected best_model.pth" in text
     assert "nothing was installed" in text and "mirror" in text and "damaged" in text
     assert "retry `tagbox models fetch fcn/mtat`" in text
     assert "`tagbox models install fcn/mtat FILE`" in text
@@ -616,8 +616,11 @@ def test_a_page_that_is_no_checkpoint_is_not_installed(
     (portal / "jukebox" / "vqvae.pth.tar").write_bytes(ERROR_PAGE)
     first = http_server(portal)
     store = ModelStore(tmp_path / "store", base_urls=[first.url])
-    with pytest.raises(DownloadError, match="not a PyTorch checkpoint"):
+    with pytest.raises(DownloadError, match="not a PyTorch checkpoint") as refused:
         store.fetch(JUKEBOX, accept_license=True)
+    told = str(refused.value)  # the server answered: not the connection's fault
+    assert "what arrived is not the expected vqvae.pth.tar" in told and "web page" in told
+    assert "connection" not in told and "checksum" not in told  # Jukebox has none known
     assert _files(tmp_path / "store") == []
     store = ModelStore(tmp_path / "store", base_urls=[first.url, http_server(jukebox_mirror).url])
     path = store.fetch(JUKEBOX, accept_license=True)

@@ -155,7 +155,7 @@ def test_a_download_of_another_file_says_so_in_the_window(
     dialog = open_dialog(qtbot, ModelStore(tmp_path / "store", base_urls=[server.url]))
     assert download_selected(qtbot, dialog, FCN) == [FCN, "failed"]
     text = dialog.message.text()
-    assert "the file that arrived is not the expected best_model.pth" in text
+    assert "what arrived is not the expected best_model.pth" in text
     assert "connection" not in text and "tagbox models" not in text
     assert "click Download again" in text and "install it with Locate file…" in text
 

@@ -50,8 +50,13 @@ class TransferFailed(Exception):
     failures: tuple[tuple[str, TransferFailed], ...] = ()
 
 
-class ChecksumMismatch(TransferFailed):
-    """The bytes received do not have the expected sha256."""
+class WrongFile(TransferFailed):
+    """What a source sent is not the file: another file, or not a model file at all (a web
+    page, say)."""
+
+
+class ChecksumMismatch(WrongFile):
+    """The bytes received do not have the expected sha256 (or size)."""
 
 
 class ServerRefused(TransferFailed):
@@ -159,7 +164,7 @@ def _fill_and_rename(
             raise ChecksumMismatch(f"checksum mismatch: sha256 {digest[:12]}…, not {sha256[:12]}…")
         problem = accept(tmp) if accept is not None else None
         if problem is not None:
-            raise TransferFailed(problem)
+            raise WrongFile(problem)
         try:
             os.replace(tmp, target)
         except OSError as exc:  # e.g. a folder made there meanwhile

@@ -33,25 +33,23 @@ import stat
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from platformdirs import user_cache_dir
 
-from tagbox_gui.core.errors import DownloadError, ModelError
+from tagbox_gui.core.errors import ModelError
 from tagbox_gui.core.store.download import (
     ChecksumMismatch,
     Progress,
-    ServerRefused,
     TransferFailed,
     download,
 )
+from tagbox_gui.core.store.failures import fetch_failed
 from tagbox_gui.core.store.installing import copy_file
 from tagbox_gui.core.store.registry import (
     JUKEBOX,
     REGISTRY,
-    ModelInfo,
     check_licence,
     model_info,
 )
@@ -60,12 +58,9 @@ from tagbox_gui.core.types import TaggerSpec
 __all__ = [
     "ENV_BASE_URL",
     "ENV_MODEL_DIR",
-    "FetchFailed",
     "ModelStore",
     "Status",
     "Verification",
-    "Ways",
-    "command_line_ways",
     "default_root",
     "file_sha256",
     "is_torch_checkpoint",
@@ -204,7 +199,7 @@ class ModelStore:
 
         A file already present and not mismatching its checksum is kept unless ``force``.
         Raises ModelError if a licence must be accepted, DownloadCancelled when ``cancel`` is
-        set, FetchFailed when every URL failed. No partial file is ever left behind.
+        set, ``failures.FetchFailed`` when every URL failed. No partial file is ever left behind.
         """
         info = model_info(name)
         check_licence(info, accept_license)
@@ -227,7 +222,8 @@ class ModelStore:
                     accept=None if info.sha256 is not None else _a_checkpoint,
                 )
         except TransferFailed as exc:
-            raise _fetch_failed(info, exc, mirrored=bool(self.base_urls)) from exc
+            mirrors = f"${ENV_BASE_URL}" if self.base_urls else None
+            raise fetch_failed(info, exc, mirrors) from exc
         return target
 
     def install_file(
@@ -273,106 +269,6 @@ class ModelStore:
                 f"{src} is not the {info.name} checkpoint ({exc}); download {filename} again"
             ) from exc
         return target
-
-
-@dataclass(frozen=True)
-class Ways:
-    """The two ways on after a failed download, worded for where the advice is shown."""
-
-    retry: str  # download again, e.g. "retry `tagbox models fetch fcn/mtat`"
-    install: str  # install a file downloaded by hand, e.g. "install it with `tagbox models …`"
-
-
-def command_line_ways(name: str) -> Ways:
-    """The ways on as ``tagbox models`` commands for the model ``name``."""
-    info = model_info(name)
-    return Ways(
-        retry=f"retry `{info.fetch_command}`",
-        install=f"install it with `tagbox models install {info.name} FILE`",
-    )
-
-
-class FetchFailed(DownloadError):
-    """Every URL of a model failed. ``problem`` says what happened, ``advice`` what to do with
-    the ways on left as ``{retry}`` and ``{install}``: :meth:`told` words them for where the
-    message is shown; ``str()`` is the message for the command line (:func:`command_line_ways`).
-    """
-
-    def __init__(self, name: str, problem: str, advice: str) -> None:
-        self.name, self.problem, self.advice = name, problem, advice
-        super().__init__(self.told(command_line_ways(name)))
-
-    def __reduce__(self) -> tuple[type[FetchFailed], tuple[str, str, str]]:
-        return type(self), (self.name, self.problem, self.advice)
-
-    def told(self, ways: Ways) -> str:
-        """The message, with ``ways`` as the ways on."""
-        return f"{self.problem}; {self.advice.format(retry=ways.retry, install=ways.install)}"
-
-
-def _fetch_failed(info: ModelInfo, exc: TransferFailed, mirrored: bool) -> FetchFailed:
-    """What to say of a fetch of ``info`` that every URL failed (``exc``), from ``mirrored``
-    URLs or upstream's: where each answered, with an error or another file, the connection is
-    not to blame."""
-    if isinstance(exc, ServerRefused):
-        why = (
-            f"a mirror set in ${ENV_BASE_URL} may not hold it: check the mirror, or unset "
-            "it to download from upstream, and {retry}"
-            if mirrored
-            else "the file may have moved, or the server is down or busy: {retry} later"
-        )
-        return FetchFailed(
-            info.name,
-            f"could not download {info.name}: the server did not send it ({exc})",
-            why + "; or download the file yourself and {install}",
-        )
-    if isinstance(exc, ChecksumMismatch):
-        filename = info.relpath.rsplit("/", 1)[-1]
-        return FetchFailed(
-            info.name,
-            f"could not download {info.name}: the file that arrived is not the expected "
-            f"{filename}, so nothing was installed ({exc})",
-            "a mirror may be serving another file, or the file changed upstream or was damaged "
-            "on the way: {retry}, and if the same happens, download the file from another "
-            "source and {install} (its checksum is checked)",
-        )
-    if any(isinstance(failure, _ANSWERED) for _, failure in exc.failures):
-        return _failed_in_ways(info, exc, mirrored)
-    return FetchFailed(
-        info.name,
-        f"could not download {info.name} ({exc})",
-        "check your connection and {retry}, or download the file yourself and {install}",
-    )
-
-
-_ANSWERED = (ServerRefused, ChecksumMismatch)
-"""Failures of a server that answered: the connection to it worked."""
-
-
-def _failed_in_ways(info: ModelInfo, exc: TransferFailed, mirrored: bool) -> FetchFailed:
-    """What to say where ``info``'s URLs failed in different ways, some answering: what each
-    did, and no advice to check the connection those answered on."""
-    what = "; ".join(f"{url}: {_in_brief(failure)}" for url, failure in exc.failures)
-    check = (
-        f"check the mirrors set in ${ENV_BASE_URL} (or unset it to download from upstream) "
-        "and {retry}"
-        if mirrored
-        else "{retry} later"
-    )
-    return FetchFailed(
-        info.name,
-        f"could not download {info.name}: no URL sent it intact ({what})",
-        check + ", or download the file yourself and {install}",
-    )
-
-
-def _in_brief(failure: TransferFailed) -> str:
-    """What one URL did, for a list of several."""
-    if isinstance(failure, ServerRefused):
-        return f"{failure} (an answer, without the file)"
-    if isinstance(failure, ChecksumMismatch):
-        return f"{failure} (another file came)"
-    return str(failure)
 
 
 _TORCH_LEGACY_MAGIC = bytes.fromhex("80028a0a6cfc9c46f9206aa85019")

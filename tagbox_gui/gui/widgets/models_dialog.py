@@ -34,7 +34,8 @@ from PySide6.QtWidgets import (
 
 from tagbox_gui.core.errors import UserError
 from tagbox_gui.core.store.download import DownloadCancelled
-from tagbox_gui.core.store.models import FetchFailed, ModelStore, Ways
+from tagbox_gui.core.store.failures import FetchFailed, Ways
+from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.store.registry import REGISTRY, ModelInfo
 from tagbox_gui.gui.background import hand_back, receiver, run_in_background
 

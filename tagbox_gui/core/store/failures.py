@@ -1,0 +1,113 @@
+"""What to say when every URL of a model failed to bring it (``ModelStore.fetch``).
+
+A failed download is told as a problem and an advice. The advice leaves the two ways on, to
+download again and to install a file downloaded by hand, for each front end to word
+(:class:`Ways`): the command line names its ``tagbox models`` commands, the Models window its
+own buttons. Where a server answered (an HTTP error, or a file other than the expected one),
+the connection worked, and the advice does not blame it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tagbox_gui.core.errors import DownloadError
+from tagbox_gui.core.store.download import ServerRefused, TransferFailed, WrongFile
+from tagbox_gui.core.store.registry import ModelInfo, model_info
+
+__all__ = ["FetchFailed", "Ways", "command_line_ways", "fetch_failed"]
+
+
+@dataclass(frozen=True)
+class Ways:
+    """The two ways on after a failed download, worded for where the advice is shown."""
+
+    retry: str  # download again, e.g. "retry `tagbox models fetch fcn/mtat`"
+    install: str  # install a file downloaded by hand, e.g. "install it with `tagbox models …`"
+
+
+def command_line_ways(name: str) -> Ways:
+    """The ways on as ``tagbox models`` commands for the model ``name``."""
+    info = model_info(name)
+    return Ways(
+        retry=f"retry `{info.fetch_command}`",
+        install=f"install it with `tagbox models install {info.name} FILE`",
+    )
+
+
+class FetchFailed(DownloadError):
+    """Every URL of a model failed. ``problem`` says what happened, ``advice`` what to do with
+    the ways on left as ``{retry}`` and ``{install}``: :meth:`told` words them for where the
+    message is shown; ``str()`` is the message for the command line (:func:`command_line_ways`).
+    """
+
+    def __init__(self, name: str, problem: str, advice: str) -> None:
+        self.name, self.problem, self.advice = name, problem, advice
+        super().__init__(self.told(command_line_ways(name)))
+
+    def __reduce__(self) -> tuple[type[FetchFailed], tuple[str, str, str]]:
+        return type(self), (self.name, self.problem, self.advice)
+
+    def told(self, ways: Ways) -> str:
+        """The message, with ``ways`` as the ways on."""
+        return f"{self.problem}; {self.advice.format(retry=ways.retry, install=ways.install)}"
+
+
+def fetch_failed(info: ModelInfo, exc: TransferFailed, mirrors: str | None) -> FetchFailed:
+    """What to say of a fetch of ``info`` that every URL failed (``exc``): from mirrors, set
+    where ``mirrors`` says (e.g. ``$TAGBOX_MODEL_BASE_URL``), or from upstream (None)."""
+    if isinstance(exc, ServerRefused):
+        why = (
+            f"a mirror set in {mirrors} may not hold it: check the mirror, or unset it to "
+            "download from upstream, and {retry}"
+            if mirrors
+            else "the file may have moved, or the server is down or busy: {retry} later"
+        )
+        return FetchFailed(
+            info.name,
+            f"could not download {info.name}: the server did not send it ({exc})",
+            why + "; or download the file yourself and {install}",
+        )
+    if isinstance(exc, WrongFile):
+        filename = info.relpath.rsplit("/", 1)[-1]
+        checked = " (its checksum is checked)" if info.sha256 is not None else ""
+        return FetchFailed(
+            info.name,
+            f"could not download {info.name}: what arrived is not the expected {filename}, so "
+            f"nothing was installed ({exc})",
+            "a mirror may be serving another file, a server a web page in its place, or the "
+            "file changed upstream or was damaged on the way: {retry}, and if the same "
+            "happens, download the file from another source and {install}" + checked,
+        )
+    if any(isinstance(failure, ServerRefused | WrongFile) for _, failure in exc.failures):
+        return _failed_in_ways(info, exc, mirrors)
+    return FetchFailed(
+        info.name,
+        f"could not download {info.name} ({exc})",
+        "check your connection and {retry}, or download the file yourself and {install}",
+    )
+
+
+def _failed_in_ways(info: ModelInfo, exc: TransferFailed, mirrors: str | None) -> FetchFailed:
+    """What to say where ``info``'s URLs failed in different ways, some answering: what each
+    did, and no advice to check the connection those answered on."""
+    what = "; ".join(f"{url}: {_in_brief(failure)}" for url, failure in exc.failures)
+    check = (
+        f"check the mirrors set in {mirrors} (or unset it to download from upstream) and {{retry}}"
+        if mirrors
+        else "{retry} later"
+    )
+    return FetchFailed(
+        info.name,
+        f"could not download {info.name}: no URL sent it intact ({what})",
+        check + ", or download the file yourself and {install}",
+    )
+
+
+def _in_brief(failure: TransferFailed) -> str:
+    """What one URL did, for a list of several."""
+    if isinstance(failure, ServerRefused):
+        return f"{failure} (an answer, without the file)"
+    if isinstance(failure, WrongFile):
+        return f"{failure} (another file came)"
+    return str(failure)
