@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QApplication
 from tagbox_gui import APP_NAME, __version__
 from tagbox_gui.gui.engine_loader import EngineLoader
 from tagbox_gui.gui.errors import ExceptionHook, setup_logging
-from tagbox_gui.gui.settings import APPLICATION, ORGANISATION
+from tagbox_gui.gui.settings import APPLICATION, ORGANISATION, AppSettings
 
 if TYPE_CHECKING:
     from tagbox_gui.gui.main_window import MainWindow
@@ -130,12 +130,19 @@ def main(argv: list[str] | None = None) -> int:
         hook.uninstall()
 
 
-def build_window(args: argparse.Namespace, **kwargs: object) -> MainWindow:
-    """The main window for the parsed arguments (the song, if any, opens once it is shown)."""
+def build_window(
+    args: argparse.Namespace, settings: AppSettings | None = None, **kwargs: object
+) -> MainWindow:
+    """The main window for the parsed arguments (the song, if any, opens once it is shown),
+    its model folder as ``models_prompt.model_folder`` says."""
     from tagbox_gui.core.store.models import ModelStore  # imported once logging is set up
     from tagbox_gui.gui.main_window import MainWindow
+    from tagbox_gui.gui.models_prompt import model_folder
 
-    window = MainWindow(store=ModelStore(args.model_dir), **kwargs)
+    settings = settings or AppSettings()
+    folder, set_by = model_folder(args.model_dir, settings)
+    window = MainWindow(store=ModelStore(folder), settings=settings, **kwargs)  # type: ignore[arg-type]
+    window.models.folder_set_by = set_by
     if args.song is not None:
         QTimer.singleShot(0, lambda: window.open_song(args.song))
     return window

@@ -31,7 +31,7 @@ from tagbox_gui.gui.controller import RunController, RunState
 from tagbox_gui.gui.engine_loader import LOADING_MESSAGE, EngineLoader
 from tagbox_gui.gui.errors import Doing, show_error
 from tagbox_gui.gui.menus import WindowMenus
-from tagbox_gui.gui.models_prompt import ModelsPrompt
+from tagbox_gui.gui.models_prompt import FOLDER_KEY, ModelsPrompt
 from tagbox_gui.gui.playback import Player
 from tagbox_gui.gui.run_view import RunView
 from tagbox_gui.gui.settings import AppSettings
@@ -203,6 +203,9 @@ class MainWindow(WindowMenus):
         self.stems.set_write_ahead(self.exports.may_write_ahead)
         self.exports.control(self.export_button)
         self.models.models_changed.connect(self._on_models_changed)
+        self.models.folder_changed.connect(
+            lambda folder: self.settings.set_text(FOLDER_KEY, folder)
+        )
         self.controller.state_changed.connect(self._on_controller_state_changed)
         self.loader.loaded.connect(self._on_loader_loaded)
         self.loader.failed.connect(self._on_loader_failed)

@@ -7,15 +7,32 @@ settings itself.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import QMainWindow, QMessageBox
 
-from tagbox_gui.core.store.models import ModelStore
+from tagbox_gui.core.store.models import ENV_MODEL_DIR, ModelStore
 from tagbox_gui.core.store.registry import JUKEBOX, REGISTRY
+from tagbox_gui.gui.settings import AppSettings
 from tagbox_gui.gui.widgets.models_dialog import ModelsDialog
 
 FIRST_TAGGER, SECOND_TAGGER = "fcn/mtat", "fcn/jamendo"  # the taggers of a query by example
+FOLDER_KEY = "models/folder"  # the settings' key of the folder chosen in the Models dialog
 EXAMPLE_TAGGERS = f"{FIRST_TAGGER} and {SECOND_TAGGER}"
+
+
+def model_folder(given: Path | None, settings: AppSettings) -> tuple[Path | None, str]:
+    """The store's folder for a session, and what fixed it ('' where the Models dialog may
+    change it): ``given`` (``--model-dir``), else ``$TAGBOX_MODEL_DIR`` (None: the store
+    reads it), else the folder last chosen in the dialog, else the default (None)."""
+    if given is not None:
+        return given, "--model-dir"
+    if os.environ.get(ENV_MODEL_DIR, "").strip():
+        return None, f"${ENV_MODEL_DIR}"
+    chosen = settings.text(FOLDER_KEY)
+    return (Path(chosen) if chosen else None), ""
 
 
 def _size(name: str) -> str:
@@ -25,21 +42,27 @@ def _size(name: str) -> str:
 
 class ModelsPrompt(QObject):
     """Opens one Models dialog at a time; ``models_changed`` fires when models were added or
-    removed in it."""
+    removed in it, ``folder_changed`` when the store's folder was changed in it (for the window
+    to remember). ``folder_set_by`` names what fixed the folder for the session (the dialog
+    then offers no change), or is ''."""
 
     models_changed = Signal()
+    folder_changed = Signal(str)
 
-    def __init__(self, window: QMainWindow, store: ModelStore) -> None:
+    def __init__(self, window: QMainWindow, store: ModelStore, folder_set_by: str = "") -> None:
         super().__init__(window)
         self.w = window
         self.store = store
+        self.folder_set_by = folder_set_by
         self.dialog: ModelsDialog | None = None
 
     @Slot()
     def show_dialog(self, select: str | None = None) -> ModelsDialog:
         if self.dialog is None:
             self.dialog = ModelsDialog(self.store, self.w)
+            self.dialog.set_folder_set_by(self.folder_set_by)
             self.dialog.models_changed.connect(self.models_changed)
+            self.dialog.folder_changed.connect(self.folder_changed)
         elif not self.dialog.isVisible():  # files may have changed while it was closed
             self.dialog.refresh()
         if select:

@@ -363,3 +363,33 @@ def test_ctrl_o_opens_the_chosen_file(qtbot, window: MainWindow, song_path, monk
     assert window.song is not None and window.song.name == "My Song"
     audio = offered[0].split(";;")[0]  # every format the app reads, Opus and Ogg among them
     assert all(f"*{ending}" in audio.split("(")[1] for ending in (".opus", ".oga", ".wave"))
+
+
+def test_the_model_folder_chosen_in_models_is_the_next_sessions(
+    qtbot, tmp_path, settings, monkeypatch
+) -> None:
+    """A folder chosen in the Models dialog is remembered and used at the next start, unless
+    --model-dir or $TAGBOX_MODEL_DIR names one for that session (the dialog then keeps it)."""
+    monkeypatch.delenv("TAGBOX_MODEL_DIR", raising=False)
+    args, _ = parse_args([])
+    first = build_window(args, settings=settings, player=fake_player())
+    qtbot.addWidget(first)
+    dialog = first.models.show_dialog()
+    assert dialog.folder_button.isEnabled()
+    assert dialog.change_folder(str(tmp_path / "big disk"))
+    second = build_window(args, settings=settings, player=fake_player())
+    qtbot.addWidget(second)
+    assert second.store.root == tmp_path / "big disk"
+    assert second.models.show_dialog().folder_button.isEnabled()
+    given, _ = parse_args(["--model-dir", str(tmp_path / "given")])
+    third = build_window(given, settings=settings, player=fake_player())
+    qtbot.addWidget(third)
+    assert third.store.root == tmp_path / "given"
+    assert not third.models.show_dialog().folder_button.isEnabled()
+    monkeypatch.setenv("TAGBOX_MODEL_DIR", str(tmp_path / "from the environment"))
+    fourth = build_window(args, settings=settings, player=fake_player())
+    qtbot.addWidget(fourth)
+    assert fourth.store.root == tmp_path / "from the environment"
+    assert "$TAGBOX_MODEL_DIR" in fourth.models.show_dialog().folder_button.toolTip()
+    for window in (first, second, third, fourth):
+        window.models.shutdown()

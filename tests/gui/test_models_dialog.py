@@ -398,3 +398,42 @@ def test_a_file_without_a_known_checksum_can_be_downloaded_again(
     assert server.requests == [f"/{REGISTRY[HCNN].relpath}"]
     data = (root / REGISTRY[HCNN].relpath).read_bytes()
     assert store.location(HCNN).read_bytes() == data
+
+
+def test_the_model_folder_can_be_changed_in_the_dialog(qtbot, tmp_path: Path) -> None:
+    """Change folder… points the store at another folder (a larger disk): the list says what
+    that one holds, the window is told to remember it, and the files before stay."""
+    store = ModelStore(tmp_path / "first")
+    store.location(HCNN).parent.mkdir(parents=True)
+    store.location(HCNN).write_bytes(b"PK\x03\x04unknown")
+    dialog = open_dialog(qtbot, store)
+    assert dialog.status(HCNN) == "unknown checksum"
+    dialog.choose_folder = lambda: str(tmp_path / "second" / "models")  # made when written
+    with qtbot.waitSignal(dialog.folder_changed, timeout=5000) as changed:
+        click(qtbot, dialog.folder_button)
+    assert changed.args == [str(tmp_path / "second" / "models")]
+    assert store.root == tmp_path / "second" / "models"
+    wait_idle(qtbot, dialog)
+    assert dialog.status(HCNN) == "missing"  # not in the new folder
+    assert (tmp_path / "first" / store.location(HCNN).relative_to(store.root)).is_file()
+    assert "now stored in" in dialog.message.text() and "first" in dialog.message.text()
+
+
+def test_a_model_folder_that_cannot_be_written_is_refused(qtbot, tmp_path: Path) -> None:
+    store = ModelStore(tmp_path / "store")
+    dialog = open_dialog(qtbot, store)
+    (tmp_path / "a file").write_text("not a folder")
+    refused = []
+    dialog.folder_changed.connect(refused.append)
+    assert not dialog.change_folder(str(tmp_path / "a file"))
+    assert store.root == tmp_path / "store" and refused == []
+    assert "is a file, not a folder" in dialog.message.text()
+
+
+def test_a_model_folder_set_when_the_app_started_is_not_changed_here(qtbot, tmp_path) -> None:
+    store = ModelStore(tmp_path / "store")
+    dialog = open_dialog(qtbot, store)
+    assert dialog.folder_button.isEnabled()
+    dialog.set_folder_set_by("--model-dir")
+    assert not dialog.folder_button.isEnabled() and "--model-dir" in dialog.folder_button.toolTip()
+    assert not dialog.change_folder(str(tmp_path / "other")) and store.root == tmp_path / "store"

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tagbox_gui.core.audio.atomic import check_folder
 from tagbox_gui.core.errors import UserError
 from tagbox_gui.core.store.download import DownloadCancelled
 from tagbox_gui.core.store.failures import FetchFailed, Ways
@@ -40,6 +41,7 @@ from tagbox_gui.core.store.registry import REGISTRY, ModelInfo
 from tagbox_gui.gui.background import hand_back, receiver, run_in_background
 
 DOWNLOAD, LOCATE = "Download", "Locate file…"  # the buttons, as the advice names them
+CHANGE_FOLDER = "Change folder…"
 WAYS = Ways(retry=f"click {DOWNLOAD} again", install=f"install it with {LOCATE}")
 """The ways on after a failed download, as this window offers them."""
 STATUS_TEXT = {
@@ -100,6 +102,7 @@ class ModelsDialog(QDialog):
     """
 
     models_changed = Signal()
+    folder_changed = Signal(str)  # the store's new folder, chosen in the dialog
     verification_finished = Signal()
     job_finished = Signal(str, str)
     progressed = Signal(object, object)  # bytes done, bytes total or None (may exceed 2**31)
@@ -110,6 +113,8 @@ class ModelsDialog(QDialog):
         self.store = store
         self.ask_licence: Callable[[ModelInfo], bool] = lambda info: LicenceDialog.ask(info, self)
         self.choose_file: Callable[[ModelInfo], str | None] = self._choose_file
+        self.choose_folder: Callable[[], str | None] = self._choose_folder
+        self.folder_set_by = ""  # what fixed the folder for this session (--model-dir), or ''
         self._cancel: threading.Event | None = None
         self._job: Future | None = None  # the running download or install
         self._job_name = ""
@@ -133,6 +138,8 @@ class ModelsDialog(QDialog):
         self.download_button.clicked.connect(self._on_download_button_clicked)
         self.locate_button = QPushButton(LOCATE)
         self.locate_button.clicked.connect(self._on_locate_button_clicked)
+        self.folder_button = QPushButton(CHANGE_FOLDER)
+        self.folder_button.clicked.connect(self._on_folder_button_clicked)
         self.cancel_button = QPushButton("Cancel download")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self._on_cancel_button_clicked)
@@ -148,6 +155,7 @@ class ModelsDialog(QDialog):
         for widget in (self.download_button, self.locate_button, self.cancel_button):
             row.addWidget(widget)
         row.addWidget(self.progress, 1)
+        row.addWidget(self.folder_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.tree)
         layout.addLayout(row)
@@ -222,6 +230,33 @@ class ModelsDialog(QDialog):
         self._start_job(name, self.store.install_file, name, path, True, _check_model_file,
                         cancellable=False)  # fmt: skip
         self.message.setText(f"Installing {name} from {path}…")
+
+    def set_folder_set_by(self, source: str) -> None:
+        """The folder was fixed for this session by ``source`` (``--model-dir``, or
+        ``$TAGBOX_MODEL_DIR``): it cannot be changed here; '' lets it be changed again."""
+        self.folder_set_by = source
+        self._update_buttons()
+
+    def change_folder(self, folder: str) -> bool:
+        """Keep the models in ``folder`` from now on: the store looks there, the list says what
+        it holds, and ``folder_changed`` tells the window to remember it. The files in the
+        folder before stay where they are. False, with the reason shown, for a folder the app
+        may not write in (or while a download runs)."""
+        if self.busy or self.folder_set_by:
+            return False
+        path = Path(folder).expanduser()
+        try:
+            check_folder(path, "model folder")
+        except UserError as exc:
+            self.message.setText(str(exc))
+            return False
+        before, self.store.root = self.store.root, path
+        if path != before:
+            self.refresh()
+            self.folder_changed.emit(str(path))
+            self.models_changed.emit()
+        self.message.setText(f"Models are now stored in {path}; the files in {before} stay there.")
+        return True
 
     def cancel(self) -> None:
         """Ask the running download to stop; it removes its partial file."""
@@ -342,6 +377,11 @@ class ModelsDialog(QDialog):
     def _on_cancel_button_clicked(self) -> None:
         self.cancel()
 
+    def _on_folder_button_clicked(self) -> None:
+        folder = self.choose_folder()
+        if folder:
+            self.change_folder(folder)
+
     def done(self, result: int) -> None:  # Qt override: closing cancels a download
         self.cancel()
         super().done(result)
@@ -353,6 +393,12 @@ class ModelsDialog(QDialog):
             self, f"Locate {filename} for {info.name}", "", f"{filename} (*);;All files (*)"
         )
         return path or None
+
+    def _choose_folder(self) -> str | None:
+        folder = QFileDialog.getExistingDirectory(
+            self, "Folder for the model files", str(self.store.root)
+        )
+        return folder or None
 
     def _item(self, name: str) -> QTreeWidgetItem:
         for index in range(self.tree.topLevelItemCount()):
@@ -374,6 +420,12 @@ class ModelsDialog(QDialog):
         settled = status not in (None, "verifying", "verified")
         self.download_button.setEnabled(settled and not self.busy)
         self.locate_button.setEnabled(name is not None and not self.busy)
+        self.folder_button.setEnabled(not self.busy and not self.folder_set_by)
+        self.folder_button.setToolTip(
+            f"The folder was set by {self.folder_set_by} when TagBox started"
+            if self.folder_set_by
+            else "Keep the model files in another folder, e.g. on a larger disk"
+        )
 
 
 def _throttled(emit: Callable[[int, int | None], None]) -> Callable[[int, int | None], None]:
