@@ -35,7 +35,8 @@ from tagbox_gui.core.audio.files import ExportFormat
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.store.registry import REGISTRY
 from tagbox_gui.gui.widgets.export_dialog import ExportDialog
-from tagbox_gui.gui.widgets.models_dialog import LicenceDialog, ModelsDialog
+from tagbox_gui.gui.widgets.licence_dialog import LicenceDialog
+from tagbox_gui.gui.widgets.models_dialog import ModelsDialog
 from tests.gui.window_helpers import open_song, run_to_end
 
 CONTROLS = (

@@ -11,9 +11,10 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # what the names are, for type checkers and import-linter
+    from tagbox_gui.gui.widgets.licence_dialog import LicenceDialog
     from tagbox_gui.gui.widgets.loss_plot import LossPlotView
     from tagbox_gui.gui.widgets.mask_view import MaskView
-    from tagbox_gui.gui.widgets.models_dialog import LicenceDialog, ModelsDialog
+    from tagbox_gui.gui.widgets.models_dialog import ModelsDialog
     from tagbox_gui.gui.widgets.spectrogram_view import SpectrogramView, compute_spectrogram
     from tagbox_gui.gui.widgets.stem_list import StemListView
     from tagbox_gui.gui.widgets.tag_meters import TagMetersView
@@ -21,7 +22,7 @@ if TYPE_CHECKING:  # what the names are, for type checkers and import-linter
     from tagbox_gui.gui.widgets.waveform_view import WaveformView, peak_envelope
 
 _MODULES = {
-    "LicenceDialog": "models_dialog",
+    "LicenceDialog": "licence_dialog",
     "LossPlotView": "loss_plot",
     "MaskView": "mask_view",
     "ModelsDialog": "models_dialog",

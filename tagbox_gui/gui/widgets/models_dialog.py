@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
-    QTextBrowser,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -39,6 +38,7 @@ from tagbox_gui.core.store.failures import FetchFailed, Ways
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.store.registry import REGISTRY, ModelInfo
 from tagbox_gui.gui.background import hand_back, receiver, run_in_background
+from tagbox_gui.gui.widgets.licence_dialog import LicenceDialog
 
 DOWNLOAD, LOCATE = "Download", "Locate file…"  # the buttons, as the advice names them
 CHANGE_FOLDER = "Change folder…"
@@ -57,38 +57,6 @@ log = logging.getLogger(__name__)
 NAME, TITLE, LICENCE, STATUS = range(4)
 PROGRESS_INTERVAL = 0.05  # seconds between progress signals: the bar needs no more
 PROGRESS_ABOUT = "How much of the model file is written"  # then "… MB downloaded"
-
-
-class LicenceDialog(QDialog):
-    """Shows a model's licence; Accept or Decline (the default: Enter or Escape declines)."""
-
-    def __init__(self, info: ModelInfo, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle(f"Licence of {info.name}")
-        intro = QLabel(
-            f"<b>{info.title}</b> is under the <b>{info.licence}</b>. "
-            "Stems you make with it inherit these terms."
-        )
-        intro.setWordWrap(True)
-        self.text = QTextBrowser(accessibleName=self.windowTitle())
-        self.text.setPlainText(info.licence_text)
-        self.text.setOpenExternalLinks(True)
-        buttons = QDialogButtonBox()
-        self.accept_button = buttons.addButton("Accept", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.decline_button = buttons.addButton("Decline", QDialogButtonBox.ButtonRole.RejectRole)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(intro)
-        layout.addWidget(self.text)
-        layout.addWidget(buttons)
-        self.decline_button.setDefault(True)  # accepting binds the stems: not by a stray Enter
-        self.resize(520, 300)
-
-    @staticmethod
-    def ask(info: ModelInfo, parent: QWidget | None = None) -> bool:
-        """True when the user accepts the licence (modal)."""
-        return LicenceDialog(info, parent).exec() == QDialog.DialogCode.Accepted
 
 
 class ModelsDialog(QDialog):
