@@ -95,6 +95,8 @@ def build_config(
     changes = {
         "tags": tags,
         "avoid": tuple(args.avoid),
+        # tags named to avoid are the only ones avoided: the others are left out of the loss
+        "avoid_others": False if args.avoid else None,
         "ignore": tuple(args.ignore),
         "taggers": tuple(args.tagger) if args.tagger else None,
         "steps": args.steps,

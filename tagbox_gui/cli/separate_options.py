@@ -177,7 +177,8 @@ def _add_what(what: argparse._ArgumentGroup) -> None:
         type=comma_list,
         default=(),
         metavar="A,B",
-        help="tags the separated stem must not have (default: with --steps, all not wanted)",
+        help="tags the separated stem must not have; the steering then leaves the other tags "
+        "alone (default: with --steps, every tag not wanted)",
     )
     what.add_argument(
         "--ignore",
