@@ -163,6 +163,7 @@ def _main(args: argparse.Namespace) -> int:
     result = _drive(run, config, steps)
     _warn_if_failed(result.second_look_failed)
     _warn_if_cut_short(result)
+    _say_best_step(result, config.steps)
     paths = _export(song, config, result, args)
     print(f"separated: {paths[0]}\nresidual:  {paths[1]}")
     if args.log_json:
@@ -207,8 +208,11 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
     result, logs = _drive_job(job, parts)
     alone = [r.second_look_failed for r in result.results.values() if r.second_look_failed]
     _warn_if_failed(result.second_look_failed or next(iter(alone), ""))
-    for name, part_result in result.results.items():
-        _warn_if_cut_short(part_result, name)
+    for part in parts:
+        part_result = result.results.get(part.name)
+        if part_result is not None:
+            _warn_if_cut_short(part_result, part.name)
+            _say_best_step(part_result, part.config.steps, part.name)
     if result.stopped:  # nothing stops it here but a part that made no estimate
         raise UserError("a run ended before its first step; nothing was written")
     provenance = job_provenance(song.path.name, parts, result)
@@ -351,6 +355,16 @@ def _warn_if_cut_short(result: RunResult, name: str = "") -> None:
         print(f"tagbox: warning: step {result.cut_short_at}{of} {result.cut_short_by}; the "
               f"stems are of step {result.best_step}, the best before it",
               file=sys.stderr)  # fmt: skip
+
+
+def _say_best_step(result: RunResult, steps: int, name: str = "") -> None:
+    """Say on stderr which step of a steered run of ``steps`` steps (of stem ``name``) the
+    stems are of, and its loss: the best one, which need not be the last the progress bar
+    showed. A run cut short says it in its warning instead (:func:`_warn_if_cut_short`)."""
+    if steps and result.best_step and not result.cut_short_at:
+        stems = f"the {name} stem is" if name else "the stems are"
+        print(f"{stems} of step {result.best_step} of {steps}, the best (loss "
+              f"{result.best_total:.4f})", file=sys.stderr)  # fmt: skip
 
 
 def _say_looking_again(name: str, beside: Sequence[str]) -> None:

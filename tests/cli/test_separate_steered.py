@@ -3,15 +3,20 @@ says and keeps when it ends."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-from tagbox_gui.cli import build_parser
+import pytest
+import soundfile as sf
+
+from tagbox_gui.cli import build_parser, main
 from tagbox_gui.cli.separate import build_config
 from tagbox_gui.core.nets.taggers import vocabulary
 from tagbox_gui.core.separation.provenance import stem_provenance
 from tagbox_gui.core.separation.tags import resolve_targets
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import RunConfig, TagState
+from tests.cli.processes import write_song
 
 
 def _config(model_dir: Path, *words: str) -> RunConfig:
@@ -37,3 +42,32 @@ def test_avoid_names_the_only_tags_the_steps_push_away(model_dir: Path) -> None:
     assert states["rock"] is states["guitar"] is TagState.IGNORED
     made = stem_provenance("s.wav", config, 2)
     assert (made["avoided"], made["ignored"]) == ("drums", "every other tag")
+
+
+def _worse_each_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every step of a steered run has a higher loss than the one before it."""
+    from tagbox_gui.core.separation.engine import Optimisation
+
+    step = Optimisation.step
+
+    def worse(self, number: int = 0):
+        evaluations, grad_norm = step(self, number)
+        return [replace(e, total=e.total + number) for e in evaluations], grad_norm
+
+    monkeypatch.setattr(Optimisation, "step", worse)
+
+
+@pytest.mark.parametrize("what", [("--tags", "piano"), ("--each", "piano")])
+def test_a_run_whose_steps_make_it_worse_keeps_and_names_the_best_step(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture, monkeypatch, what
+) -> None:
+    _worse_each_step(monkeypatch)
+    song = write_song(tmp_path / "song.wav", seconds=1.5)
+    out = tmp_path / "out"
+    code = main(["separate", str(song), *what, "--steps", "3", "--backend", "light", "--fft",
+                 "1024", "--model-dir", str(model_dir), "-o", str(out)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "step: 1 of 3" in sf.SoundFile(out / "song - piano.wav").comment
+    stems = "the piano stem is" if what[0] == "--each" else "the stems are"
+    assert f"{stems} of step 1 of 3, the best (loss " in err  # the bar ended on step 3's loss
