@@ -247,15 +247,18 @@ def _note_quiet(levels: dict[str, float], how: str, examples: Collection[str] = 
 def _drive_job(job: Generator, parts: list[JobPart]) -> tuple[JobResult, dict[str, list]]:
     """Run a job to its end with a progress bar per part; its result and each part's log."""
     steps: dict[str, list[StepResult]] = {part.name: [] for part in parts}
-    bar = None
+    bar, stepping = None, None  # the part whose steps are under way
     try:
         while True:
             event = next(job)
             if event is None:
                 continue
+            stepping = None
             if event.refining:  # beside the other stems, or in a job of one the helpers
                 _say_looking_again(event.name, event.beside if len(parts) == 1 else ("others",))
-            elif event.began:
+            elif event.began or event.step is not None:
+                stepping = parts[event.index]
+            if event.began:
                 print(f"separating {event.name}", file=sys.stderr)
                 total = parts[event.index].config.steps
                 bar = _progress_bar(total)
@@ -266,6 +269,13 @@ def _drive_job(job: Generator, parts: list[JobPart]) -> tuple[JobResult, dict[st
                 bar.close()
     except StopIteration as end:
         result = end.value
+    except KeyboardInterrupt:
+        if stepping is not None:
+            if bar is not None:
+                bar.close()
+            made = len(steps[stepping.name])
+            _say_interrupted(f"the run of {stepping.name}", made, stepping.config.steps)
+        raise
     finally:
         if bar is not None:
             bar.close()
@@ -331,6 +341,10 @@ def _drive(run: Generator, config: RunConfig, steps: list[StepResult]) -> RunRes
 
     try:
         result = run_to_end(run, on_step, on_looking_again)
+    except KeyboardInterrupt:
+        bar.close()
+        _say_interrupted("the run", len(steps), config.steps)
+        raise
     finally:
         bar.close()
     if result.estimate is None:
@@ -365,6 +379,15 @@ def _say_best_step(result: RunResult, steps: int, name: str = "") -> None:
         stems = f"the {name} stem is" if name else "the stems are"
         print(f"{stems} of step {result.best_step} of {steps}, the best (loss "
               f"{result.best_total:.4f})", file=sys.stderr)  # fmt: skip
+
+
+def _say_interrupted(run: str, made: int, steps: int) -> None:
+    """Say on stderr, as Ctrl+C or SIGTERM ends a steered ``run`` of ``steps`` steps, how many
+    it had made, and that no stem was written: the stems of a run appear together or not at
+    all, so its best step so far is not kept."""
+    if steps:
+        print(f"tagbox: {run} stopped when {made} of its {steps} steps were made; no stem was "
+              "written", file=sys.stderr)  # fmt: skip
 
 
 def _say_looking_again(name: str, beside: Sequence[str]) -> None:

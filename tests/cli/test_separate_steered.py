@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 
 from tagbox_gui.cli import build_parser, main
+from tagbox_gui.cli.common import Terminated
 from tagbox_gui.cli.separate import build_config
 from tagbox_gui.core.nets.taggers import vocabulary
 from tagbox_gui.core.separation.provenance import stem_provenance
@@ -17,6 +18,7 @@ from tagbox_gui.core.separation.tags import resolve_targets
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import RunConfig, TagState
 from tests.cli.processes import write_song
+from tests.conftest import fail_at_step
 
 
 def _config(model_dir: Path, *words: str) -> RunConfig:
@@ -71,3 +73,22 @@ def test_a_run_whose_steps_make_it_worse_keeps_and_names_the_best_step(
     assert "step: 1 of 3" in sf.SoundFile(out / "song - piano.wav").comment
     stems = "the piano stem is" if what[0] == "--each" else "the stems are"
     assert f"{stems} of step 1 of 3, the best (loss " in err  # the bar ended on step 3's loss
+
+
+@pytest.mark.parametrize("what", [("--tags", "piano"), ("--each", "piano")])
+@pytest.mark.parametrize(("signal", "code", "said"), [
+    (KeyboardInterrupt(), 130, "interrupted"), (Terminated(), 143, "terminated"),
+])  # fmt: skip
+def test_ctrl_c_or_sigterm_during_the_steps_says_how_far_it_got_and_that_nothing_was_written(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture, monkeypatch, what, signal,
+    code, said,
+) -> None:  # fmt: skip
+    fail_at_step(monkeypatch, 3, signal)
+    song = write_song(tmp_path / "song.wav", seconds=1.5)
+    out = tmp_path / "out"
+    assert main(["separate", str(song), *what, "--steps", "5", "--backend", "light", "--fft",
+                 "1024", "--model-dir", str(model_dir), "-o", str(out)]) == code  # fmt: skip
+    err = capsys.readouterr().err
+    assert "2 of its 5 steps were made; no stem was written" in err
+    assert err.rstrip().endswith(f"tagbox: {said}")
+    assert not out.exists()
