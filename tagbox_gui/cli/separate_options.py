@@ -353,6 +353,8 @@ def check_request(args: argparse.Namespace) -> None:
         raise ConfigError(f"--mode free is the jukebox backend's, whose VQ-VAE decodes audio of "
                           f"its own; the {backend} backend only masks the song: leave --mode "
                           "out, or add --backend jukebox")  # fmt: skip
+    if backend == "learned" and not args.steps:
+        _refuse_steering_without_steps(args)
     if args.each is not None:
         _check_each_names(args.each)
     if args.name_template is not None:
@@ -367,6 +369,20 @@ def check_request(args: argparse.Namespace) -> None:
         if backend != "jukebox":
             raise ConfigError("--jukebox-weights is used only by the jukebox backend; add "
                               "--backend jukebox")  # fmt: skip
+
+
+def _refuse_steering_without_steps(args: argparse.Namespace) -> None:
+    """ConfigError for an option that only steers the steps (``--lr``, ``--tagger``,
+    ``--balance-tags``) given to a one-pass run of the learned separator, which would not use
+    it: the musician likely meant to steer, and forgot ``--steps``."""
+    given = [option for option, value in (("--lr", args.lr), ("--tagger", args.tagger),
+             ("--balance-tags", args.balance_tags)) if value is not None]  # fmt: skip
+    if given:
+        one = len(given) == 1
+        raise ConfigError(f"{' and '.join(given)} only steer{'s' if one else ''} the taggers' "
+                          "steps: with 0 steps the learned separator would not use "
+                          f"{'it' if one else 'them'}; add --steps N, or leave "
+                          f"{'it' if one else 'them'} out")  # fmt: skip
 
 
 def _not_a_file(path: Path) -> str:

@@ -92,3 +92,19 @@ def test_ctrl_c_or_sigterm_during_the_steps_says_how_far_it_got_and_that_nothing
     assert "2 of its 5 steps were made; no stem was written" in err
     assert err.rstrip().endswith(f"tagbox: {said}")
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "option", [("--lr", "0.1"), ("--tagger", "fcn/jamendo"), ("--balance-tags",)]
+)
+def test_a_steering_option_without_steps_is_refused_not_ignored(
+    tmp_path: Path, capsys: pytest.CaptureFixture, option: tuple[str, ...]
+) -> None:
+    song = write_song(tmp_path / "song.wav", seconds=1.5)
+    out = tmp_path / "out"
+    code = main(["separate", str(song), "--tags", "piano", *option, "-o", str(out)])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith("tagbox: error: ") and option[0] in lines[0]
+    assert "--steps" in lines[0]
+    assert not out.exists()
