@@ -108,3 +108,36 @@ def test_a_steering_option_without_steps_is_refused_not_ignored(
     assert lines[0].startswith("tagbox: error: ") and option[0] in lines[0]
     assert "--steps" in lines[0]
     assert not out.exists()
+
+
+def test_a_first_step_whose_loss_is_not_finite_does_not_blame_the_learning_rate(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture, monkeypatch
+) -> None:
+    """Step 1's loss is that of the starting point, before the learning rate has moved
+    anything; a later step's may be the learning rate's doing."""
+    from tagbox_gui.core.separation.engine import NotFinite
+
+    fail_at_step(monkeypatch, 1, NotFinite(1, "loss"))
+    song = write_song(tmp_path / "song.wav", seconds=1.5)
+    code = main(
+        [
+            "separate",
+            str(song),
+            "--tags",
+            "piano",
+            "--steps",
+            "3",
+            "--backend",
+            "light",
+            "--fft",
+            "1024",
+            "--model-dir",
+            str(model_dir),
+            "-o",
+            str(tmp_path / "out"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "the loss of step 1 is not a finite number" in err
+    assert "region without digital silence" in err and "learning rate" not in err
+    assert "smaller learning rate" in str(NotFinite(3, "gradient"))

@@ -369,9 +369,11 @@ class NotFinite(ConfigError):
     def __init__(self, step: int, what: str) -> None:
         self.step, self.what = step, what
         whose = "loss" if what == "loss" else "loss's gradient"
+        # step 1 is the starting point's: no learning rate has moved anything yet
+        lr = "a smaller learning rate, or " if step > 1 else ""
         super().__init__(f"the {whose} of step {step} is not a finite number, so the "
-                         "separation cannot go on; try a smaller learning rate, or a region "
-                         "without digital silence")  # fmt: skip
+                         f"separation cannot go on; try {lr}a region without digital "
+                         "silence")  # fmt: skip
 
     def __reduce__(self) -> tuple[type[NotFinite], tuple[int, str]]:
         # made again from what it was made of: an evaluation worker process hands it back
