@@ -207,6 +207,7 @@ class JobView(QObject):
         if outcome is None or not outcome.results:
             panel.show_parts(0, 0, finished=0)
             panel.finished("Stopped before any instrument was separated.")
+            self.w.audition.show_job_stems([])
             return
         self.outcome = outcome
         done = list(outcome.results)
@@ -236,6 +237,7 @@ class JobView(QObject):
             message += quiet_sentence(outcome.levels, "Select a few seconds where it plays, name "
                                       "it and add the region as an example.", examples)  # fmt: skip
         panel.finished(message)
+        self.w.audition.show_job_stems(done)
         self._show_stems()
 
     def on_failed(self, error: BaseException) -> None:
@@ -244,6 +246,7 @@ class JobView(QObject):
         panel = self.w.run_panel
         if not isinstance(error, PartFailed):
             panel.finished("The job failed.")
+            self.w.audition.show_job_stems([])
             show_error(self.w, error, "The separation failed", logged=True, doing=Doing.RUN)
             return
         done = list(error.kept.results)
@@ -255,6 +258,7 @@ class JobView(QObject):
         else:
             message = f"Separating {error.name} failed; nothing was separated."
         panel.finished(message)
+        self.w.audition.show_job_stems(done)
         if done:
             self.outcome = error.kept
             self._show_stems()

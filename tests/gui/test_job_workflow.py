@@ -123,6 +123,7 @@ def test_a_first_part_that_fails_says_which_and_keeps_nothing(
     assert window.run_panel.status.text() == "Separating drums failed; nothing was separated."
     assert "▸" not in window.run_panel.parts.text()
     assert window.stems.count() == 0 and not window.export_button.isEnabled()
+    assert "Pick" not in window.audition.memory.text()  # no stem to pick under Stems
     window.controller.shutdown(5000)
 
 
@@ -334,3 +335,33 @@ def test_closing_during_a_job_goes_at_once_and_waits_for_the_part_out_of_sight(
     assert window.close()
     assert seen == [False]  # hidden while the part ends: not a frozen window on screen
     assert settings.window_state("geometry") is not None  # the layout as it was shown
+
+
+def test_the_hint_under_the_transport_offers_only_the_stems_listed(
+    qtbot, model_dir, settings, song_path
+) -> None:
+    """Until the job ends its Stems list is empty: the hint under the transport does not ask
+    to pick one there; a job stopped after its first part offers that part's stem, not all."""
+    window = song_window(qtbot, model_dir, settings, song_path, 2, backend="light")
+    window.confirm_quit = lambda: True  # closed mid-job when an assertion fails
+    gate = threading.Event()
+
+    def engine_run(config, song, store, cache):  # piano waits until the test lets it go
+        if config.tags == ("piano",):
+            gate.wait(10)
+        return fake_run(config, length=analysis_span(song, config.region)[1])
+
+    window.run_view.engine_run = engine_run
+    memory = window.audition.memory
+    for word in ("drums", "piano", "guitar"):
+        window.picker.set_picked(word, True)
+    assert window.run_view.start() is not None
+    qtbot.waitUntil(lambda: window.run_view.jobs.done == ["drums"], timeout=10_000)
+    assert window.stems.count() == 0
+    assert "Pick" not in memory.text() and "Stems" in memory.text(), memory.text()
+    with qtbot.waitSignal(window.controller.run_finished, timeout=10_000):
+        window.run_view.stop()
+        gate.set()
+    assert _names(window) == ["My Song - drums", "My Song - no drums"]
+    assert memory.text().startswith("Pick the stem of drums under Stems"), memory.text()
+    window.controller.shutdown(5000)

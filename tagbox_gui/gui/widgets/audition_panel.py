@@ -101,14 +101,25 @@ class AuditionPanel(QWidget):
 
     def show_job(self, instruments: int) -> None:
         """A job of several instruments: it keeps no steps to go back to (the label beside the
-        slider says so), only its stems."""
+        slider says so), only its stems, listed once it has ended (:meth:`show_job_stems`)."""
         self.set_history((), 0, 0)
         self._offer_follow(FOLLOW_JOB)  # no previews to follow
         self.label.setText("No steps kept in a job")
         self.memory.setText(  # short enough to be read whole beside the Stems at 1280 px
-            f"Pick one of the {instruments} instruments under Stems to hear it against the rest "
-            "of the song."
+            f"The stems of the {instruments} instruments are listed under Stems once the job ends."
         )
+
+    def show_job_stems(self, instruments: Sequence[str]) -> None:
+        """The job ended with the stems of ``instruments`` (and the rest) listed, or none."""
+        if not instruments:
+            text = "No instrument was separated: there is no stem to hear."
+        elif len(instruments) == 1:
+            text = (f"Pick the stem of {instruments[0]} under Stems to hear it against the rest "
+                    "of the song.")  # fmt: skip
+        else:
+            text = (f"Pick one of the {len(instruments)} instruments under Stems to hear it "
+                    "against the rest of the song.")  # fmt: skip
+        self.memory.setText(text)  # short enough to be read whole beside the Stems at 1280 px
 
     def show_step(self, step: int | None, total_steps: int = 0) -> None:
         """Say which step is shown (and put the slider on it when it is a kept one)."""
