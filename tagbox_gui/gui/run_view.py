@@ -242,7 +242,7 @@ class RunView(RunRequest):
         if result.second_look_failed:
             why = result.second_look_failed  # in brief: the log has it all
             message += f" The second look failed ({why}), so the stem is the first look."
-        self.w.run_panel.finished(message + self._quiet_note(session))
+        self.w.run_panel.finished(message + self._quiet_note(session), separated=True)
         store = session.snapshots
         self.w.audition.set_history(
             store.steps(), store.nbytes, store.budget_bytes, result.best_step

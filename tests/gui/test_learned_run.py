@@ -179,3 +179,24 @@ def test_a_second_look_that_fails_leaves_the_first_and_says_so(
     )
     assert window.stems.count() == 2 and "second look" not in window.run_view.session.provenance(0)
     window.controller.shutdown(5000)
+
+
+def test_the_progress_bar_is_busy_only_while_a_one_pass_run_goes_on(qtbot, model_dir, settings,
+                                                                   song_path) -> None:  # fmt: skip
+    """A one-pass run has no steps to count: its bar is busy meanwhile, then shows it done,
+    and it is empty again for a new song, never busy with no run going on."""
+    window = make_window(qtbot, model_dir, settings, backend="learned")
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    window.settings_panel.steps.setValue(0)
+    bar = window.run_panel.progress
+    busy: list[bool] = []
+    window.controller.state_changed.connect(lambda _: busy.append(bar.maximum() == 0))
+    with qtbot.waitSignal(window.controller.run_finished, timeout=10_000):
+        assert window.run_view.start() is not None
+    qtbot.waitUntil(lambda: window.export_button.isEnabled(), timeout=3000)
+    assert busy[0]  # running: no steps to count
+    assert bar.maximum() > 0 and bar.value() == bar.maximum()  # done, not busy
+    open_song(qtbot, window, song_path)  # a new song: no run
+    assert bar.maximum() > 0 and bar.value() < bar.maximum()
+    window.controller.shutdown(5000)

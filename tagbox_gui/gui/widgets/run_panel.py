@@ -176,6 +176,7 @@ class RunPanel(QWidget):
         captions of a single run (not a job's "Passes" and its tooltip)."""
         self.clock.reset(0)
         self._no_parts()
+        self._not_busy()
         self.progress.reset()
         self.status.setText("")
         self._show_times()
@@ -263,13 +264,21 @@ class RunPanel(QWidget):
         self.progress.setValue(step)
         self._show_times()
 
-    def finished(self, text: str) -> None:
-        """The run (or job) ended, saying ``text``; stopped early, it has no time left to go."""
+    def finished(self, text: str, separated: bool = False) -> None:
+        """The run (or job) ended, saying ``text``; stopped early, it has no time left to go.
+        The bar of a one-pass run, busy meanwhile, shows it done where it ``separated``."""
         self.status.setText(text)
+        self._not_busy(1 if separated else 0)
         self._show_times()
         if self.clock.step < self.clock.total_steps:
             self.labels["eta"].setText("–")
             self._describe_progress()
+
+    def _not_busy(self, value: int = 0) -> None:
+        """A bar busy for a one-pass run (no steps to count) shows ``value`` of 1 instead."""
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, 1)
+            self.progress.setValue(value)
 
     @Slot()
     def _show_times(self) -> None:
