@@ -60,12 +60,14 @@ class RunView(RunRequest):
         self.shown: Snapshot | None = None
         self._latest: StepResult | None = None
         self._pending_preview: int | None = None
+        self._lr_message = ""  # what the status bar said of a learning rate set during the run
         self._frame = QTimer(self, interval=FRAME_MS)
         self._frame.timeout.connect(self._on_frame)
         c, w = window.controller, window
         c.step_done.connect(self._on_controller_step_done)
         c.run_finished.connect(self._on_controller_run_finished)
         c.run_failed.connect(self._on_controller_run_failed)
+        c.state_changed.connect(self._on_controller_state_changed)
         w.run_panel.run_requested.connect(self.start)
         w.run_panel.pause_toggled.connect(self._on_pause_toggled)
         w.run_panel.stop_requested.connect(self.stop)
@@ -161,7 +163,15 @@ class RunView(RunRequest):
         """A new learning rate during a run: the engine uses it from its next step."""
         if self.w.controller.state in (RunState.RUNNING, RunState.PAUSED):
             self.w.controller.send(Command(CommandKind.SET_LR, lr))
-            self.w.statusBar().showMessage(f"Learning rate {lr:g} from the next step")
+            self._lr_message = f"Learning rate {lr:g} from the next step"
+            self.w.statusBar().showMessage(self._lr_message)
+
+    @Slot(object)
+    def _on_controller_state_changed(self, state: RunState) -> None:
+        """The run ended: a learning rate "from the next step" is said no longer."""
+        status = self.w.statusBar()
+        if state is RunState.IDLE and status.currentMessage() == self._lr_message:
+            status.clearMessage()  # (an empty message stays empty)
 
     def discard_run(self) -> None:
         """A new song: stop any run and forget its results (and the examples of the old song)."""

@@ -58,6 +58,26 @@ def test_learning_rate_changes_during_a_run(qtbot, model_dir, settings, song_pat
     window.controller.shutdown(5000)
 
 
+def test_the_learning_rate_note_goes_when_the_run_ends(qtbot, model_dir, settings,
+                                                       song_path) -> None:  # fmt: skip
+    """ "Learning rate … from the next step" is said while the run goes on, not after it,
+    when there is no next step."""
+    window = make_window(qtbot, model_dir, settings, delay=0.01)
+    window.confirm_quit = lambda: True  # closed mid-run when an assertion fails
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    window.settings_panel.steps.setValue(5000)
+    window.run_view.start()
+    qtbot.waitUntil(lambda: window.live.loss.count >= 2, timeout=3000)
+    window.settings_panel.lr.setValue(0.25)
+    status = window.statusBar()
+    assert status.currentMessage() == "Learning rate 0.25 from the next step"
+    with qtbot.waitSignal(window.controller.run_finished, timeout=5000):
+        window.run_view.stop()
+    assert "from the next step" not in status.currentMessage()
+    window.controller.shutdown(5000)
+
+
 def test_jukebox_licence_is_asked_before_the_first_drag(qtbot, window, song_path, monkeypatch):
     piano_stems_as_jukebox(qtbot, window, song_path)
     answers = [QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes]
