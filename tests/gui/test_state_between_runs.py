@@ -261,6 +261,21 @@ def test_a_new_song_after_a_job_shows_the_captions_of_no_run(qtbot, window, song
     assert not panel.parts.isVisibleTo(panel) and panel.parts.text() == ""
 
 
+def test_the_line_under_the_transport_speaks_of_no_previews_before_a_run(
+    qtbot, window, song_path, tmp_path
+) -> None:
+    """A song with no run plays itself, at its rate and in its channels: the line under the
+    transport does not speak of previews kept nor of listening in mono, as after a run."""
+    memory = window.audition.memory
+    open_song(qtbot, window, song_path)
+    assert memory.text() == "", memory.text()
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window, steps=6, preview_every=3)
+    assert memory.text().startswith("History: 2 previews kept")
+    open_song(qtbot, window, write_song(tmp_path / "Other.wav", seconds=8.0))
+    assert memory.text() == "", memory.text()
+
+
 def test_a_new_song_during_a_run_does_not_leave_it_stopping(
     qtbot, model_dir, settings, song_path, tmp_path
 ) -> None:

@@ -122,9 +122,11 @@ class AuditionPanel(QWidget):
         self.memory.setText(text)  # short enough to be read whole beside the Stems at 1280 px
 
     def show_step(self, step: int | None, total_steps: int = 0) -> None:
-        """Say which step is shown (and put the slider on it when it is a kept one)."""
+        """Say which step is shown (and put the slider on it when it is a kept one); None: no
+        run (a new song, which plays itself: nothing is said of previews or of mono)."""
         if step is None:
             self.label.setText("No run yet")
+            self.memory.setText("")
             self._offer_follow(FOLLOW_NO_RUN)  # e.g. a new song: none until a run starts
             return
         if step == 0 and total_steps == 0:
