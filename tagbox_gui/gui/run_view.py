@@ -202,8 +202,9 @@ class RunView(RunRequest):
             return
         self.session.latest = step.step
         self.session.note_lr(step.step, step.lr)
+        self.session.tag_values[step.step] = (step.wanted_separated, step.wanted_residual)
         self._latest = step
-        self.w.live.push(step)
+        self.w.live.push(step, meters=self.w.audition.following)  # else: of the step shown
         if step.preview is not None:
             self.session.snapshots.add(step.step, step.preview)
             self._pending_preview = step.step
@@ -310,6 +311,7 @@ class RunView(RunRequest):
         self.audio.show_step(session, snapshot, followed)
         self.shown = snapshot
         self.w.live.show_mask(snapshot.mask_image, estimate_region(snapshot.estimate))
+        self._show_tags(session, snapshot.step, followed)
         if not (listed and self.w.stems.count()):
             self.w.stems.set_stems(
                 session.song,
@@ -320,6 +322,13 @@ class RunView(RunRequest):
             )
         self.w.set_can_export(True)
         self.w.audition.show_step(snapshot.step, session.config.steps)
+
+    def _show_tags(self, session: RunSession, step: int, followed: bool) -> None:
+        """The meters are of the step shown; while the run goes on, a step ``followed`` leaves
+        them to the newest step (:meth:`LivePanel.push`), which is at least as new."""
+        running = self.w.controller.state is not RunState.IDLE
+        if step in session.tag_values and not (followed and running):
+            self.w.live.show_tags(*session.tag_values[step])
 
     def shown_stems(self) -> tuple[tuple[Estimate, dict[str, str]], tuple[str, ...]] | None:
         """The estimate and provenance of the shown step, and the stem tags; None if none."""

@@ -33,6 +33,8 @@ class RunSession:
     latest: int = 0
     started: float = field(default_factory=time.time)
     lr_changes: list[tuple[int, float]] = field(default_factory=list)  # (first step, lr)
+    # each step's wanted tags, as sure as the taggers are of them: (separated, residual)
+    tag_values: dict[int, tuple[dict[str, float], dict[str, float]]] = field(default_factory=dict)
     _mix: np.ndarray | None = None
     _scale: float = 1.0
 

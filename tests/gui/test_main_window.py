@@ -287,6 +287,45 @@ def test_step_slider_goes_back_to_a_kept_step(qtbot, window: MainWindow, song_pa
     )
 
 
+def test_the_tag_meters_are_of_the_step_shown(qtbot, window: MainWindow, song_path) -> None:
+    """The meters say how sure the taggers are of the stems of the step shown (the mask, the
+    audio and the Stems), not of the newest step, once the musician goes back to another."""
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window, steps=12, preview_every=3)  # the fake's tags: step / 12
+    meters, audition = window.live.meters, window.audition
+    (tag,) = meters.tags
+    assert meters.meter_text(tag) == ("1.00", "0.00")  # step 12, the best
+    audition.slider.setValue(0)  # back to step 3
+    qtbot.wait(3 * FRAME_MS)
+    assert window.run_view.shown.step == 3
+    assert meters.meter_text(tag) == ("0.25", "0.75")
+    audition.best.click()
+    qtbot.wait(3 * FRAME_MS)
+    assert meters.meter_text(tag) == ("1.00", "0.00")
+
+
+def test_the_tag_meters_stay_on_a_step_gone_back_to_during_the_run(
+    qtbot, model_dir, settings, song_path
+) -> None:
+    window = make_window(qtbot, model_dir, settings, delay=0.05)
+    window.confirm_quit = lambda: True  # closed mid-run when an assertion fails
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    window.settings_panel.steps.setValue(40)  # the fake's tags: step / 40
+    window.settings_panel.preview_every.setValue(3)
+    window.run_view.start()
+    qtbot.waitUntil(lambda: len(window.audition._steps) >= 2, timeout=5000)
+    window.audition.slider.setValue(0)  # back to step 3, while the run goes on
+    count = window.live.loss.count
+    qtbot.waitUntil(lambda: window.live.loss.count >= count + 3, timeout=5000)
+    qtbot.wait(3 * FRAME_MS)
+    (tag,) = window.live.meters.tags
+    assert window.live.meters.values()[tag] == pytest.approx((3 / 40, 37 / 40))
+    window.run_view.stop()
+    window.controller.shutdown(5000)
+
+
 # ----- 8. no audio device --------------------------------------------------------------
 def test_without_portaudio_playback_is_off_and_the_rest_works(
     qtbot, model_dir, settings, song_path, monkeypatch

@@ -59,10 +59,16 @@ class LivePanel(QSplitter):
         self._mask = None
         self.mask.clear()
 
-    def push(self, step: StepResult) -> None:
-        """Store a step (no drawing here)."""
+    def push(self, step: StepResult, meters: bool = True) -> None:
+        """Store a step (no drawing here); its tags go to the meters unless not ``meters``
+        (they show another step: :meth:`show_tags`)."""
         self.loss.append(step.step, step.total, step.losses)
-        self._meter_values = (_by_name(step.wanted_separated), _by_name(step.wanted_residual))
+        if meters:
+            self.show_tags(step.wanted_separated, step.wanted_residual)
+
+    def show_tags(self, separated: dict[str, float], residual: dict[str, float]) -> None:
+        """Show a step's wanted tags on the meters at the next frame."""
+        self._meter_values = (_by_name(separated), _by_name(residual))
 
     def show_mask(self, image: np.ndarray, region: Region | None) -> None:
         """Show this mask image at the next frame."""
