@@ -65,3 +65,20 @@ def test_the_eta_counts_down_during_a_long_step(monkeypatch) -> None:
     clock.pause(True)
     now[0] += 60.0
     assert clock.eta == pytest.approx(20.0)
+
+
+def test_a_one_pass_run_shows_its_elapsed_time(qtbot) -> None:
+    """A one-pass run has no steps to count, but its time goes on: Elapsed shows it (and the
+    bar's description, read by a screen reader, does not say "No run yet")."""
+    from tagbox_gui.gui.widgets.run_panel import RunPanel
+
+    panel = RunPanel()
+    qtbot.addWidget(panel)
+    panel.started(0, "Separating piano in the whole song")
+    assert panel.labels["elapsed"].text() == "0:00"
+    assert panel.progress.accessibleDescription() == "Elapsed 0:00"
+    panel.finished("Separated in one pass of the learned separator.", separated=True)
+    assert panel.labels["elapsed"].text() == "0:00"
+    panel.clear()  # a new song: no run
+    assert panel.labels["elapsed"].text() == "–"
+    assert panel.progress.accessibleDescription() == "No run yet"

@@ -103,6 +103,7 @@ class RunPanel(QWidget):
         self.clock = RunClock()
         self.state = RunState.IDLE
         self._can_run = True
+        self._timed = False  # a run (or job) began since the panel was cleared: its time shows
         style = self.style()
         self.run = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay), "Run")
         self.pause = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_MediaPause), "Pause")
@@ -175,6 +176,7 @@ class RunPanel(QWidget):
         """Show no run (a new song): no progress, times, instruments or status, and the
         captions of a single run (not a job's "Passes" and its tooltip)."""
         self.clock.reset(0)
+        self._timed = False
         self._no_parts()
         self._not_busy()
         self.progress.reset()
@@ -253,6 +255,7 @@ class RunPanel(QWidget):
 
     def _begin(self, total_steps: int, what: str) -> None:
         self.clock.reset(total_steps)
+        self._timed = True  # a one-pass run too, with no steps to count
         self.progress.setRange(0, total_steps)
         self.progress.setValue(0)
         self.status.setText(what)
@@ -285,7 +288,7 @@ class RunPanel(QWidget):
         c = self.clock
         self.labels["step"].setText(f"{c.step} / {c.total_steps}" if c.total_steps else "–")
         self.labels["per_step"].setText(f"{c.per_step:.2f} s" if c.step else "–")
-        self.labels["elapsed"].setText(clock(c.elapsed) if c.total_steps else "–")
+        self.labels["elapsed"].setText(clock(c.elapsed) if self._timed else "–")
         self.labels["eta"].setText(clock(c.eta) if c.step else "–")
         self._describe_progress()
 
