@@ -258,7 +258,7 @@ class RunView(RunRequest):
         self.w.audition.set_history(
             store.steps(), store.nbytes, store.budget_bytes, result.best_step
         )
-        if self.w.audition.following:
+        if self.w.audition.following or self.shown is None:  # else: the step chosen stays
             self.show_step(result.best_step, followed=True)
         self.w.stems.prepare()  # written in the background: the first drag starts at once
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from tagbox_gui.core.audio.estimates import level_db
+from tagbox_gui.core.audio.song import analysis_span
 from tagbox_gui.core.audio.stems import render_stems
 from tagbox_gui.core.separation.backends import learned
 from tagbox_gui.core.separation.cache import ModelCache
@@ -17,7 +19,7 @@ from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import Example
 from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.settings import AppSettings
-from tests.gui.fake_engine import fake_player
+from tests.gui.fake_engine import fake_player, fake_run
 from tests.gui.window_helpers import make_window, open_song
 
 
@@ -199,4 +201,30 @@ def test_the_progress_bar_is_busy_only_while_a_one_pass_run_goes_on(qtbot, model
     assert bar.maximum() > 0 and bar.value() == bar.maximum()  # done, not busy
     open_song(qtbot, window, song_path)  # a new song: no run
     assert bar.maximum() > 0 and bar.value() < bar.maximum()
+    window.controller.shutdown(5000)
+
+
+def test_a_one_pass_run_unfollowed_still_shows_its_stems(qtbot, model_dir, settings,
+                                                         song_path) -> None:  # fmt: skip
+    """ "Follow latest" turned off during a one-pass run (it has no steps to go back to) does
+    not lose its result: the stems are listed and heard once it ends."""
+    window = make_window(qtbot, model_dir, settings, backend="learned")
+    window.confirm_quit = lambda: True  # closed mid-run when an assertion fails
+    gate = threading.Event()
+
+    def engine_run(config, song, store, cache):  # the pass ends when the test lets it
+        gate.wait(10)
+        return fake_run(config, length=analysis_span(song, config.region)[1])
+
+    window.run_view.engine_run = engine_run
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    window.settings_panel.steps.setValue(0)
+    with qtbot.waitSignal(window.controller.run_finished, timeout=10_000):
+        assert window.run_view.start() is not None
+        window.audition.follow.setChecked(False)
+        gate.set()
+    assert window.stems.count() == 2 and window.export_button.isEnabled()
+    assert window.audition.label.text() == "One pass (no steps)"
+    assert "separated" in window.audition.transport.player.sources
     window.controller.shutdown(5000)
