@@ -62,6 +62,17 @@ def test_a_stem_asked_for_by_an_example_alone_names_no_tags() -> None:
     clip = Example(Path("organ.wav"), 3.0, 8.0)
     config = replace(default_config("learned"), tags=(), example=clip, steps=5)
     made = stem_provenance("song.wav", config, 5)
-    assert made["tags"] == "-" and made["avoided"] == "-" and made["query"] == f"example: {clip}"
+    assert made["tags"] == "-" and made["avoided"] == "-"
+    assert made["query"] == f"example: {clip}, then steered by the taggers"
     made = stem_provenance("song.wav", replace(config, avoid=("drums",)), 5)
     assert made["avoided"] == "drums"  # pushed away from what the example holds
+
+
+def test_a_steered_learned_stem_says_its_query_was_moved() -> None:
+    config = replace(default_config("learned"), tags=("piano",), steps=8)
+    made = stem_provenance("song.wav", config, 5)
+    assert made["query"].startswith("prototype: piano")
+    assert made["query"].endswith(", then steered by the taggers") and made["step"] == "5 of 8"
+    clip = Example(Path("organ.wav"), 3.0, 8.0)
+    by_example = stem_provenance("song.wav", replace(config, tags=(), example=clip), 8)
+    assert by_example["query"] == f"example: {clip}, then steered by the taggers"

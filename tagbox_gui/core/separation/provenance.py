@@ -89,12 +89,14 @@ def _ignored(config: RunConfig) -> str:
 
 def _query(config: RunConfig) -> str:
     """How the learned separator was asked: by an example clip, or by the tags' prototypes,
-    fitted to the song where they were (``core.nets.fitting``)."""
+    fitted to the song where they were (``core.nets.fitting``); and whether steering steps
+    then moved the query (the ``step`` line says which step the stem is of)."""
     if config.backend != "learned":
         return "-"
+    steered = ", then steered by the taggers" if config.steps > 0 else ""
     if config.example is not None:
-        return f"example: {config.example}"
+        return f"example: {config.example}{steered}"
     from tagbox_gui.core.separation.backends.learned import is_fitted  # loads torch
 
     fitted = ", fitted to the song" if is_fitted(config) else ""
-    return f"prototype: {', '.join(config.tags)}{fitted}"
+    return f"prototype: {', '.join(config.tags)}{fitted}{steered}"
