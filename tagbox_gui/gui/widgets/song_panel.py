@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tagbox_gui.core.audio.song import SUPPORTED, Song, loudest_region
+from tagbox_gui.core.audio.song import MIN_AUDIO_SECONDS, SUPPORTED, Song, loudest_region
 from tagbox_gui.core.types import Example, Region
 from tagbox_gui.gui.widgets.elided_label import ElidedLabel
 from tagbox_gui.gui.widgets.flow_layout import FlowLayout, group
@@ -27,7 +27,6 @@ from tagbox_gui.gui.widgets.spectrogram_view import SpectrogramView
 from tagbox_gui.gui.widgets.waveform_view import WaveformView
 
 DEFAULT_REGION_SECONDS = 20.0
-MIN_REGION_SECONDS = 0.5
 ZOOM_TIP = "Show the region only (wheel: zoom, drag: pan)"
 ZOOM_UNUSED = "Nothing to zoom to: the whole song is run, not the region"
 ZOOM_WHOLE = "Nothing to zoom to: the region is the whole song"
@@ -168,9 +167,9 @@ class SongPanel(QWidget):
             return
         duration = self.song.duration
         last = _hundredths_down(duration)  # the boxes' 2 decimals, not past the end
-        start = min(max(region.start, 0.0), max(0.0, duration - MIN_REGION_SECONDS))
+        start = min(max(region.start, 0.0), max(0.0, duration - MIN_AUDIO_SECONDS))
         start = min(_hundredths_down(start), last)  # down: half a second still fits after it
-        end = max(round(region.end, 2), round(start + MIN_REGION_SECONDS, 2))
+        end = max(round(region.end, 2), round(start + MIN_AUDIO_SECONDS, 2))
         region = Region(start, max(start, min(end, last)))
         self.start.setValue(region.start)
         self.end.setValue(region.end)
