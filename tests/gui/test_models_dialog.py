@@ -437,3 +437,21 @@ def test_a_model_folder_set_when_the_app_started_is_not_changed_here(qtbot, tmp_
     dialog.set_folder_set_by("--model-dir")
     assert not dialog.folder_button.isEnabled() and "--model-dir" in dialog.folder_button.toolTip()
     assert not dialog.change_folder(str(tmp_path / "other")) and store.root == tmp_path / "store"
+
+
+def test_a_model_folder_that_cannot_be_made_points_to_change_folder(
+    qtbot, tmp_path: Path, model_dir
+) -> None:
+    """A file where the model's folder must go: the window advises its own Change folder…,
+    not the command line's --model-dir."""
+    real = require(model_dir / "taggers/mtat/fcn/best_model.pth")
+    (tmp_path / "store").write_text("a file where the folder goes")
+    dialog = open_dialog(qtbot, ModelStore(tmp_path / "store"))
+    dialog.choose_file = lambda info: str(real)
+    dialog.select_model(FCN)
+    with qtbot.waitSignal(dialog.job_finished, timeout=10_000) as finished:
+        click(qtbot, dialog.locate_button)
+    assert finished.args == [FCN, "failed"]
+    text = dialog.message.text()
+    assert "is a file, not a folder" in text and "Change folder…" in text
+    assert "--model-dir" not in text and "TAGBOX_MODEL_DIR" not in text

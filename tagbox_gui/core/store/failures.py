@@ -1,56 +1,68 @@
-"""What to say when every URL of a model failed to bring it (``ModelStore.fetch``).
+"""What to say when a model could not be brought into the store: every URL failed to bring it
+(``ModelStore.fetch``), or its folder cannot be made.
 
-A failed download is told as a problem and an advice. The advice leaves the two ways on, to
-download again and to install a file downloaded by hand, for each front end to word
-(:class:`Ways`): the command line names its ``tagbox models`` commands, the Models window its
-own buttons. Where a server answered (an HTTP error, or a file other than the expected one),
-the connection worked, and the advice does not blame it.
+Such a failure is told as a problem and an advice. The advice leaves the ways on, to download
+again, to install a file downloaded by hand and to choose another model folder, for each front
+end to word (:class:`Ways`): the command line names its ``tagbox models`` commands and its
+options, the Models window its own buttons. Where a server answered (an HTTP error, or a file
+other than the expected one), the connection worked, and the advice does not blame it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tagbox_gui.core.errors import DownloadError
+from tagbox_gui.core.errors import DownloadError, ModelError
 from tagbox_gui.core.store.download import ServerRefused, TransferFailed, WrongFile
-from tagbox_gui.core.store.registry import ModelInfo, model_info
+from tagbox_gui.core.store.registry import ENV_MODEL_DIR, ModelInfo, model_info
 
-__all__ = ["FetchFailed", "Ways", "command_line_ways", "fetch_failed"]
+__all__ = ["Advised", "FetchFailed", "FolderUnusable", "Ways", "command_line_ways", "fetch_failed"]
 
 
 @dataclass(frozen=True)
 class Ways:
-    """The two ways on after a failed download, worded for where the advice is shown."""
+    """The ways on after a model could not be brought in, worded for where they are shown."""
 
     retry: str  # download again, e.g. "retry `tagbox models fetch fcn/mtat`"
     install: str  # install a file downloaded by hand, e.g. "install it with `tagbox models …`"
+    folder: str  # keep the models elsewhere, e.g. "choose another with --model-dir or …"
 
 
 def command_line_ways(name: str) -> Ways:
-    """The ways on as ``tagbox models`` commands for the model ``name``."""
+    """The ways on as ``tagbox models`` commands and options for the model ``name``."""
     info = model_info(name)
     return Ways(
         retry=f"retry `{info.fetch_command}`",
         install=f"install it with `tagbox models install {info.name} FILE`",
+        folder=f"choose another model folder with --model-dir or ${ENV_MODEL_DIR}",
     )
 
 
-class FetchFailed(DownloadError):
-    """Every URL of a model failed. ``problem`` says what happened, ``advice`` what to do with
-    the ways on left as ``{retry}`` and ``{install}``: :meth:`told` words them for where the
-    message is shown; ``str()`` is the message for the command line (:func:`command_line_ways`).
-    """
+class Advised(ModelError):
+    """A model could not be brought in. ``problem`` says what happened, ``advice`` what to do
+    with the ways on left as ``{retry}``, ``{install}`` and ``{folder}``: :meth:`told` words
+    them for where the message is shown; ``str()`` is the message for the command line
+    (:func:`command_line_ways`)."""
 
     def __init__(self, name: str, problem: str, advice: str) -> None:
         self.name, self.problem, self.advice = name, problem, advice
         super().__init__(self.told(command_line_ways(name)))
 
-    def __reduce__(self) -> tuple[type[FetchFailed], tuple[str, str, str]]:
+    def __reduce__(self) -> tuple[type[Advised], tuple[str, str, str]]:
         return type(self), (self.name, self.problem, self.advice)
 
     def told(self, ways: Ways) -> str:
         """The message, with ``ways`` as the ways on."""
-        return f"{self.problem}; {self.advice.format(retry=ways.retry, install=ways.install)}"
+        advice = self.advice.format(retry=ways.retry, install=ways.install, folder=ways.folder)
+        return f"{self.problem}; {advice}"
+
+
+class FetchFailed(Advised, DownloadError):
+    """Every URL of a model failed (:func:`fetch_failed`)."""
+
+
+class FolderUnusable(Advised):
+    """The folder a model file goes in cannot be made or written."""
 
 
 def fetch_failed(info: ModelInfo, exc: TransferFailed, mirrors: str | None) -> FetchFailed:

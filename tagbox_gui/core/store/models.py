@@ -45,9 +45,11 @@ from tagbox_gui.core.store.download import (
     TransferFailed,
     download,
 )
-from tagbox_gui.core.store.failures import fetch_failed
+from tagbox_gui.core.store.failures import FolderUnusable, fetch_failed
 from tagbox_gui.core.store.installing import copy_file
 from tagbox_gui.core.store.registry import (
+    ENV_BASE_URL,
+    ENV_MODEL_DIR,
     JUKEBOX,
     REGISTRY,
     check_licence,
@@ -66,8 +68,6 @@ __all__ = [
     "is_torch_checkpoint",
 ]
 
-ENV_MODEL_DIR = "TAGBOX_MODEL_DIR"
-ENV_BASE_URL = "TAGBOX_MODEL_BASE_URL"
 Status = Literal["present", "missing", "unreadable"]
 Verification = Literal["verified", "mismatch", "missing", "unknown checksum", "unreadable"]
 
@@ -210,7 +210,7 @@ class ModelStore:
             _check_mirror(base)
         urls = self.urls(info.name)
         try:
-            with _folder_for(target.parent):
+            with _folder_for(info.name, target.parent):
                 download(
                     target,
                     urls,
@@ -262,7 +262,7 @@ class ModelStore:
                 if self.verify(info.name) == "mismatch":
                     raise ChecksumMismatch("checksum mismatch")
                 return target
-            with _folder_for(target.parent):
+            with _folder_for(info.name, target.parent):
                 copy_file(src, target, info.sha256)
         except TransferFailed as exc:
             raise ModelError(
@@ -340,10 +340,11 @@ def _file_state(path: Path) -> tuple[bool | None, str]:
 
 
 @contextlib.contextmanager
-def _folder_for(folder: Path) -> Iterator[None]:
-    """``folder`` made for a model file to go in; when what is done in it fails, the folders
-    made here are removed again (each only while empty), never one that was there before."""
-    made = _prepare_folder(folder)
+def _folder_for(name: str, folder: Path) -> Iterator[None]:
+    """``folder`` made for model ``name``'s file to go in; when what is done in it fails, the
+    folders made here are removed again (each only while empty), never one that was there
+    before."""
+    made = _prepare_folder(name, folder)
     try:
         yield
     except BaseException:
@@ -353,19 +354,19 @@ def _folder_for(folder: Path) -> Iterator[None]:
         raise
 
 
-def _prepare_folder(folder: Path) -> list[Path]:
-    """Make ``folder`` and the folders above it that are missing; those it made, deepest
-    first."""
+def _prepare_folder(name: str, folder: Path) -> list[Path]:
+    """Make ``folder`` for model ``name`` and the folders above it that are missing; those it
+    made, deepest first (FolderUnusable where it cannot)."""
     try:
         missing = [path for path in (folder, *folder.parents) if not path.is_dir()]
         if file := next((path for path in missing if path.is_file()), None):
-            raise ModelError(f"'{file}' is a file, not a folder, so the model folder {folder} "
-                             f"cannot be made; move the file away, or choose another model "
-                             f"folder with --model-dir or ${ENV_MODEL_DIR}")  # fmt: skip
+            problem = (
+                f"'{file}' is a file, not a folder, so the model folder {folder} cannot be made"
+            )
+            raise FolderUnusable(name, problem, "move the file away, or {folder}")
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ModelError(
-            f"cannot create the model folder {folder} ({exc.strerror}); choose a writable one "
-            f"with --model-dir or ${ENV_MODEL_DIR}"
+        raise FolderUnusable(
+            name, f"cannot create the model folder {folder} ({exc.strerror})", "{folder}"
         ) from exc
     return missing

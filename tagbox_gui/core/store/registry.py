@@ -16,6 +16,8 @@ from tagbox_gui.core.errors import ModelError
 from tagbox_gui.core.types import TaggerSpec
 
 __all__ = [
+    "ENV_BASE_URL",
+    "ENV_MODEL_DIR",
     "JUKEBOX",
     "JUKEBOX_LICENCE_TEXT",
     "REGISTRY",
@@ -25,6 +27,9 @@ __all__ = [
 ]
 
 JUKEBOX = "jukebox-vqvae-5b"
+
+ENV_MODEL_DIR = "TAGBOX_MODEL_DIR"  # the store's folder (``store.models.default_root``)
+ENV_BASE_URL = "TAGBOX_MODEL_BASE_URL"  # mirrors replacing the upstream URLs
 
 TAGGER_URL = (
     "https://github.com/minzwon/sota-music-tagging-models/raw/master/models/"

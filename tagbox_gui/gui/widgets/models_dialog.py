@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 from tagbox_gui.core.audio.atomic import check_folder
 from tagbox_gui.core.errors import UserError
 from tagbox_gui.core.store.download import DownloadCancelled
-from tagbox_gui.core.store.failures import FetchFailed, Ways
+from tagbox_gui.core.store.failures import Advised, Ways
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.store.registry import REGISTRY, ModelInfo
 from tagbox_gui.gui.background import hand_back, receiver, run_in_background
@@ -42,7 +42,11 @@ from tagbox_gui.gui.widgets.licence_dialog import LicenceDialog
 
 DOWNLOAD, LOCATE = "Download", "Locate file…"  # the buttons, as the advice names them
 CHANGE_FOLDER = "Change folder…"
-WAYS = Ways(retry=f"click {DOWNLOAD} again", install=f"install it with {LOCATE}")
+WAYS = Ways(
+    retry=f"click {DOWNLOAD} again",
+    install=f"install it with {LOCATE}",
+    folder=f"choose another model folder with {CHANGE_FOLDER}",
+)
 """The ways on after a failed download, as this window offers them."""
 STATUS_TEXT = {
     "missing": "missing",
@@ -434,7 +438,7 @@ def _run_job(name: str, func: Callable, args: tuple) -> tuple[str, str, str]:
         func(*args)
     except DownloadCancelled as exc:
         return name, "cancelled", str(exc)
-    except FetchFailed as exc:  # its advice in this window's words
+    except Advised as exc:  # its advice in this window's words
         return name, "failed", exc.told(WAYS)
     except UserError as exc:
         return name, "failed", str(exc)
