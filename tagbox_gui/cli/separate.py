@@ -29,6 +29,7 @@ from tagbox_gui.cli.separate_outputs import (
     run_inputs,
     write_json,
 )
+from tagbox_gui.cli.separate_progress import NOTHING_WRITTEN, JobProgress, run_stopped
 from tagbox_gui.core.audio.estimates import judges_quiet, quiet_groups, run_level
 from tagbox_gui.core.errors import ConfigError, UserError
 from tagbox_gui.core.store.models import ModelStore
@@ -245,37 +246,45 @@ def _note_quiet(levels: dict[str, float], how: str, examples: Collection[str] = 
 
 
 def _drive_job(job: Generator, parts: list[JobPart]) -> tuple[JobResult, dict[str, list]]:
-    """Run a job to its end with a progress bar per part; its result and each part's log."""
+    """Run a job to its end with a progress bar per part; its result and each part's log. As
+    it ends early (Ctrl+C, SIGTERM, a part that fails), it says how far it got
+    (:class:`JobProgress`)."""
     steps: dict[str, list[StepResult]] = {part.name: [] for part in parts}
-    bar, stepping = None, None  # the part whose steps are under way
+    progress = JobProgress()
+    bar = None
     try:
         while True:
             event = next(job)
             if event is None:
                 continue
-            stepping = None
             if event.refining:  # beside the other stems, or in a job of one the helpers
+                progress.looking_again(event.name)
                 _say_looking_again(event.name, event.beside if len(parts) == 1 else ("others",))
-            elif event.began or event.step is not None:
-                stepping = parts[event.index]
-            if event.began:
+            elif event.began:
+                progress.began(parts[event.index])
                 print(f"separating {event.name}", file=sys.stderr)
-                total = parts[event.index].config.steps
-                bar = _progress_bar(total)
-            elif event.step is not None and bar is not None:
+                bar = _progress_bar(parts[event.index].config.steps)
+            elif event.step is not None:
+                progress.stepped()
                 steps[event.name].append(event.step)
-                _advance(bar, event.step)
-            elif event.result is not None and bar is not None:
-                bar.close()
+                if bar is not None:
+                    _advance(bar, event.step)
+            elif event.result is not None:
+                progress.ended(event.name)
+                if bar is not None:
+                    bar.close()
     except StopIteration as end:
         result = end.value
     except KeyboardInterrupt:
-        if stepping is not None:
-            if bar is not None:
-                bar.close()
-            made = len(steps[stepping.name])
-            _say_interrupted(f"the run of {stepping.name}", made, stepping.config.steps)
+        if bar is not None:
+            bar.close()
+        print(f"tagbox: {progress.stopped()}", file=sys.stderr)
         raise
+    except UserError as exc:
+        failure = progress.failed(exc)
+        if failure is exc:
+            raise
+        raise failure from exc
     finally:
         if bar is not None:
             bar.close()
@@ -386,8 +395,7 @@ def _say_interrupted(run: str, made: int, steps: int) -> None:
     it had made, and that no stem was written: the stems of a run appear together or not at
     all, so its best step so far is not kept."""
     if steps:
-        print(f"tagbox: {run} stopped when {made} of its {steps} steps were made; no stem was "
-              "written", file=sys.stderr)  # fmt: skip
+        print(f"tagbox: {run_stopped(run, made, steps)}; {NOTHING_WRITTEN}", file=sys.stderr)
 
 
 def _say_looking_again(name: str, beside: Sequence[str]) -> None:

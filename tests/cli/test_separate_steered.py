@@ -141,3 +141,85 @@ def test_a_first_step_whose_loss_is_not_finite_does_not_blame_the_learning_rate(
     assert code == 2 and "the loss of step 1 is not a finite number" in err
     assert "region without digital silence" in err and "learning rate" not in err
     assert "smaller learning rate" in str(NotFinite(3, "gradient"))
+
+
+def _fail_first_step_of_run(monkeypatch: pytest.MonkeyPatch, run: int, error: Exception) -> None:
+    """The ``run``-th steered run (1 is the first) raises ``error`` at its first step."""
+    from tagbox_gui.core.separation.engine import Optimisation
+
+    step, firsts = Optimisation.step, []
+
+    def failing(self, number: int = 0):
+        if number == 1:
+            firsts.append(self)
+            if len(firsts) == run:
+                raise error
+        return step(self, number)
+
+    monkeypatch.setattr(Optimisation, "step", failing)
+
+
+@pytest.mark.parametrize(("run", "said"), [
+    (1, "the run of piano failed, so no stem was written: "),
+    (2, "the run of strings failed, after piano was separated, so no stem was written: "),
+])  # fmt: skip
+def test_an_each_part_that_fails_at_its_first_step_is_named_with_how_far_the_job_got(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture, monkeypatch, run, said
+) -> None:
+    from tagbox_gui.core.separation.engine import NotFinite
+
+    _fail_first_step_of_run(monkeypatch, run, NotFinite(1, "loss"))
+    song = write_song(tmp_path / "song.wav", seconds=1.5)
+    out = tmp_path / "out"
+    code = main(["separate", str(song), "--each", "piano,strings", "--steps", "2",
+                 "--backend", "light", "--fft", "1024", "--model-dir", str(model_dir),
+                 "-o", str(out)])  # fmt: skip
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2, lines
+    assert lines[-1].startswith(f"tagbox: error: {said}the loss of step 1 is not a finite")
+    assert not out.exists()
+
+
+def _interrupt(monkeypatch: pytest.MonkeyPatch, where: str, signal: BaseException) -> None:
+    """A job of the learned separator is interrupted by ``signal`` in the single pass of its
+    second part (``"pass"``), or in the second look at its second stem (``"look"``)."""
+    from tagbox_gui.core.separation.engine import Optimisation
+    from tagbox_gui.core.separation.refine import Refinement
+
+    one_pass, stem, passes = Optimisation._one_pass, Refinement.stem, []
+
+    def passing(self, region_start: int):
+        passes.append(self)
+        if where == "pass" and len(passes) == 2:
+            raise signal
+        return one_pass(self, region_start)
+
+    def looking(self, name: str):
+        if where == "look" and name == "bass":
+            raise signal
+        return stem(self, name)
+
+    monkeypatch.setattr(Optimisation, "_one_pass", passing)
+    monkeypatch.setattr(Refinement, "stem", looking)
+
+
+@pytest.mark.parametrize(("where", "told"), [
+    ("pass", "the run of bass stopped before its single pass was done, after piano was "
+             "separated; no stem was written"),
+    ("look", "the job stopped during the second look at bass, after piano and bass were "
+             "separated; no stem was written"),
+])  # fmt: skip
+@pytest.mark.parametrize(("signal", "code", "said"), [
+    (KeyboardInterrupt(), 130, "interrupted"), (Terminated(), 143, "terminated"),
+])  # fmt: skip
+def test_ctrl_c_or_sigterm_in_each_says_which_parts_were_done_and_that_nothing_was_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch, where, told, signal, code, said
+) -> None:
+    _interrupt(monkeypatch, where, signal)
+    song = write_song(tmp_path / "song.wav", seconds=1.5)
+    out = tmp_path / "out"
+    assert main(["separate", str(song), "--each", "piano,bass", "--model-dir",
+                 str(tmp_path / "none"), "-o", str(out)]) == code  # fmt: skip
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-2:] == [f"tagbox: {told}", f"tagbox: {said}"]
+    assert not out.exists()
