@@ -168,7 +168,7 @@ def _main(args: argparse.Namespace) -> int:
     paths = _export(song, config, result, args)
     print(f"separated: {paths[0]}\nresidual:  {paths[1]}")
     if args.log_json:
-        write_json(args.log_json, log_record(config, steps))
+        write_json(args.log_json, log_record(config, steps, result))
     level = run_level(analysis_signal(song), result) if judges_quiet([config.backend]) else None
     if level is not None:
         name = " + ".join(_stem_words(config)) or "the separated stem"
@@ -206,7 +206,7 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
     job = run_job(
         parts, song, store, cache, runner, checked=True, second_look=args.refine is not False
     )
-    result, logs = _drive_job(job, parts)
+    result, steps = _drive_job(job, parts)
     alone = [r.second_look_failed for r in result.results.values() if r.second_look_failed]
     _warn_if_failed(result.second_look_failed or next(iter(alone), ""))
     for part in parts:
@@ -224,6 +224,7 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
         print(f"{part.name}: {path}")
     print(f"rest: {rest}")
     if args.log_json:
+        logs = {p.name: log_record(p.config, steps[p.name], result.results[p.name]) for p in parts}
         write_json(args.log_json, logs)
     if judges_quiet(part.config.backend for part in parts):
         examples = [part.name for part in parts if part.config.example is not None]
@@ -245,8 +246,10 @@ def _note_quiet(levels: dict[str, float], how: str, examples: Collection[str] = 
               f"{advice}.", file=sys.stderr)  # fmt: skip
 
 
-def _drive_job(job: Generator, parts: list[JobPart]) -> tuple[JobResult, dict[str, list]]:
-    """Run a job to its end with a progress bar per part; its result and each part's log. As
+def _drive_job(
+    job: Generator, parts: list[JobPart]
+) -> tuple[JobResult, dict[str, list[StepResult]]]:
+    """Run a job to its end with a progress bar per part; its result and each part's steps. As
     it ends early (Ctrl+C, SIGTERM, a part that fails), it says how far it got
     (:class:`JobProgress`)."""
     steps: dict[str, list[StepResult]] = {part.name: [] for part in parts}
@@ -289,7 +292,7 @@ def _drive_job(job: Generator, parts: list[JobPart]) -> tuple[JobResult, dict[st
         if bar is not None:
             bar.close()
         job.close()
-    return result, {p.name: log_record(p.config, steps[p.name]) for p in parts}
+    return result, steps
 
 
 def _prepare(part: JobPart, song: Song, store: ModelStore, cache: ModelCache) -> None:

@@ -222,8 +222,12 @@ def _add_where(out: argparse._ArgumentGroup) -> None:
         "--log-json",
         type=Path,
         metavar="FILE",
-        help="also write the settings and every step's losses to FILE (default: none); a file "
-        "already there is replaced only with --overwrite",
+        help="also write a JSON record of the run to FILE (default: none): its settings "
+        '("config"), every step\'s losses ("steps"), the step the stems are of ("best_step", '
+        'its loss "best_total"; 0 and null for a single pass), and the step that cut the run '
+        'short and why ("cut_short_at", "cut_short_by"; null if none did); with --each, one '
+        "such record per part, under its name. A file already there is replaced only with "
+        "--overwrite",
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -17,7 +18,7 @@ from tagbox_gui.core.audio.atomic import (
     write_atomically,
 )
 from tagbox_gui.core.errors import ConfigError
-from tagbox_gui.core.types import RunConfig, StepResult, config_record
+from tagbox_gui.core.types import RunConfig, RunResult, StepResult, config_record
 
 if TYPE_CHECKING:
     from tagbox_gui.core.audio.song import Song
@@ -99,7 +100,12 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def log_record(config: RunConfig, steps: list[StepResult]) -> dict:
+def log_record(config: RunConfig, steps: list[StepResult], result: RunResult) -> dict:
+    """The ``--log-json`` record of one run of ``config`` (``--each``: of one part), as the
+    option's help describes it: its settings, each step it made, the step its stems are of
+    (``best_step``; 0 for a one-pass run, whose ``best_total`` is null), and the step that cut
+    it short and why (``cut_short_at``, ``cut_short_by``; null when none did)."""
+    cut_short = bool(result.cut_short_at)
     return {
         "config": config_record(config),
         "steps": [
@@ -107,7 +113,23 @@ def log_record(config: RunConfig, steps: list[StepResult]) -> dict:
              "seconds": s.seconds}
             for s in steps
         ],
+        "best_step": result.best_step,
+        "best_total": result.best_total if result.best_step else None,
+        "cut_short_at": result.cut_short_at if cut_short else None,
+        "cut_short_by": result.cut_short_by if cut_short else None,
     }  # fmt: skip
+
+
+def _strict(value: object) -> object:
+    """``value`` with every number that is not finite (NaN, infinity) as None: strict JSON has
+    no such number, and a script's parser may refuse the file that holds one."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _strict(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict(item) for item in value]
+    return value
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -115,7 +137,7 @@ def write_json(path: Path, data: dict) -> None:
     a one-line error that says the stems are there all the same."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)  # checked before the run (check_outputs)
-        write_atomically(path, json.dumps(data, indent=1))
+        write_atomically(path, json.dumps(_strict(data), indent=1, allow_nan=False))
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         message = (f"the stems were written, but the --log-json file '{path}' could not be "

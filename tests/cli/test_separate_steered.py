@@ -3,6 +3,7 @@ says and keeps when it ends."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -223,3 +224,59 @@ def test_ctrl_c_or_sigterm_in_each_says_which_parts_were_done_and_that_nothing_w
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines[-2:] == [f"tagbox: {told}", f"tagbox: {said}"]
     assert not out.exists()
+
+
+def _strict_json(path: Path) -> dict:
+    """The JSON in ``path``, refusing what strict JSON has not (NaN, Infinity)."""
+
+    def refuse(constant: str):
+        raise AssertionError(f"{constant} is not JSON")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+@pytest.mark.parametrize("what", [("--tags", "piano"), ("--each", "piano,strings")])
+def test_log_json_records_the_step_the_stems_are_of_and_where_the_run_was_cut_short(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture, monkeypatch, what
+) -> None:
+    from tagbox_gui.core.separation.engine import NotFinite
+
+    _worse_each_step(monkeypatch)  # step 1 is the best
+    fail_at_step(monkeypatch, 3, NotFinite(3, "loss"))
+    song = write_song(tmp_path / "song.wav", seconds=1.5)
+    log = tmp_path / "log.json"
+    code = main(["separate", str(song), *what, "--steps", "4", "--backend", "light", "--fft",
+                 "1024", "--model-dir", str(model_dir), "--log-json", str(log), "-o",
+                 str(tmp_path / "out")])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    written = _strict_json(log)
+    records = [written] if what[0] == "--tags" else [written["piano"], written["strings"]]
+    assert what[0] == "--tags" or list(written) == ["piano", "strings"]
+    for record in records:
+        assert [s["step"] for s in record["steps"]] == [1, 2]  # the keys there were are kept
+        assert record["config"]["steps"] == 4
+        assert record["best_step"] == 1 and record["best_total"] == record["steps"][0]["total"]
+        assert record["cut_short_at"] == 3
+        assert record["cut_short_by"] == "had a loss that is not a finite number"
+
+
+def test_log_json_of_a_one_pass_run_is_strict_json_that_says_no_step_and_no_cut(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    song = write_song(tmp_path / "song.wav", seconds=1.5)
+    log = tmp_path / "log.json"
+    code = main(["separate", str(song), "--tags", "piano", "--no-refine", "--model-dir",
+                 str(tmp_path / "none"), "--log-json", str(log),
+                 "-o", str(tmp_path / "out")])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    record = _strict_json(log)  # the best loss of no step is null, not NaN
+    assert record["steps"] == [] and record["best_step"] == 0 and record["best_total"] is None
+    assert record["cut_short_at"] is None and record["cut_short_by"] is None
+
+
+def test_log_json_help_describes_the_record_of_a_run_and_of_each() -> None:
+    page = " ".join(build_parser().parse_args(["separate", "s", "-o", "o"]).commands[
+        "separate"].format_help().split())  # fmt: skip
+    for key in ("config", "steps", "best_step", "best_total", "cut_short_at", "cut_short_by"):
+        assert f'"{key}"' in page
+    assert "with --each, one such record per part, under its name" in page
