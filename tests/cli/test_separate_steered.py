@@ -280,3 +280,35 @@ def test_log_json_help_describes_the_record_of_a_run_and_of_each() -> None:
     for key in ("config", "steps", "best_step", "best_total", "cut_short_at", "cut_short_by"):
         assert f'"{key}"' in page
     assert "with --each, one such record per part, under its name" in page
+
+
+CPU_OUT_OF_MEMORY = (
+    "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you "
+    "tried to allocate 17179869184 bytes. Error code 12 (Cannot allocate memory)"
+)
+
+
+@pytest.mark.parametrize("error", [MemoryError(), RuntimeError(CPU_OUT_OF_MEMORY)])
+def test_memory_that_runs_out_at_the_first_step_is_one_line(
+    tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys, error: Exception
+) -> None:
+    """With no step before it to keep, the run ends: in one line that says why and what
+    helps, not a traceback."""
+    fail_at_step(monkeypatch, 1, error)
+    song = write_song(tmp_path / "song.wav", seconds=1.5)
+    out = tmp_path / "out"
+    assert main(["separate", str(song), "--tags", "piano", "--steps", "3", "--backend", "light",
+                 "--fft", "1024", "--model-dir", str(model_dir), "-o", str(out)]) == 2  # fmt: skip
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar
+    assert last.startswith("tagbox: error: ran out of memory") and "--region" in last
+    assert not out.exists()
+
+
+def test_an_error_that_is_no_lack_of_memory_is_not_called_one(
+    tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fail_at_step(monkeypatch, 1, RuntimeError("a bug"))
+    song = write_song(tmp_path / "song.wav", seconds=1.5)
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(["separate", str(song), "--tags", "piano", "--steps", "3", "--backend", "light",
+              "--fft", "1024", "--model-dir", str(model_dir), "-o", str(tmp_path)])  # fmt: skip
