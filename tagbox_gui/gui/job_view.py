@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 from weakref import WeakMethod
@@ -39,7 +39,7 @@ from tagbox_gui.core.separation.job import (
 )
 from tagbox_gui.core.separation.provenance import job_provenance
 from tagbox_gui.core.separation.threads import AUTOMATIC, use_threads
-from tagbox_gui.core.types import Estimate, RunResult
+from tagbox_gui.core.types import Estimate, RunResult, StepResult
 from tagbox_gui.gui.background import hand_back, receiver
 from tagbox_gui.gui.errors import Doing, show_error
 from tagbox_gui.gui.session import estimate_region, quiet_sentence
@@ -61,6 +61,16 @@ class JobUpdate:
 
     event: JobEvent
     mask_image: np.ndarray | None = None
+
+
+@dataclass
+class PartTrace:
+    """What the live views showed of a steered part: its loss keys, its wanted tags and its
+    steps (without their previews), to be shown again when its stem is selected."""
+
+    keys: list[str]
+    tags: list[str]
+    steps: list[StepResult] = field(default_factory=list)
 
 
 class PartFailed(Exception):
@@ -144,6 +154,7 @@ class JobView(QObject):
         self.done: list[str] = []  # the parts of the job that finished, so far
         self._serial = 0  # of the shown outcome: stems read for an older one are dropped
         self._lrs: dict[str, dict[int, float]] = {}  # each part's learning rate by step
+        self._traces: dict[str, PartTrace] = {}  # each steered part's steps, for the live views
         self._audition_loaded = False
         self._images: dict[str, np.ndarray] = {}  # the shown stems' mask images, as drawn
         window.stems.currentRowChanged.connect(self._on_stem_row_changed)
@@ -187,11 +198,14 @@ class JobView(QObject):
             if config.steps:  # loss curves and meters for a steered part
                 keys = [f"{t.key}_{n}" for t in config.taggers for n in config.fft_sizes]
                 self.w.live.reset(keys, list(config.tags))
+                self._traces[event.name] = PartTrace(keys, list(config.tags))
             if event.index == 0:  # the job's checks took the time until now, not a step
                 panel.clock.lap()
             panel.show_parts(event.index, event.units_done)
         elif event.step is not None:  # the first step's time: the engine's, without its setup
             self.w.live.push(event.step)
+            if event.name in self._traces:
+                self._traces[event.name].steps.append(replace(event.step, preview=None))
             self._lrs.setdefault(event.name, {})[event.step.step] = event.step.lr
             panel.show_parts(event.index, event.units_done, seconds=event.step.seconds)
         elif event.result is not None:
@@ -268,6 +282,7 @@ class JobView(QObject):
     def discard(self) -> None:
         """Forget the shown job (a new song, or a new run)."""
         self.outcome, self.parts, self._lrs, self.done = None, [], {}, []
+        self._traces = {}
         self._serial += 1
         self._audition_loaded = False
 
@@ -306,6 +321,7 @@ class JobView(QObject):
     def _on_stem_row_changed(self, row: int) -> None:
         if self.outcome is None or row < 0 or self.song is None:
             return
+        self._show_part(row)
         stems = self.w.stems
         serial, song, name = self._serial, self.song, stems.item(row).text()
         estimates, images = self.outcome.estimates, self._images
@@ -321,6 +337,21 @@ class JobView(QObject):
         files = paths if paths is not None else pending
         _READER.submit(_read_stem, serial, song, name, row, estimates, images, files,
                        mask_to, stem_to)  # fmt: skip
+
+    def _show_part(self, row: int) -> None:
+        """The live views show the steps of the part whose stem is in ``row`` and the tags of
+        its best step (its stem's); the rest, or a part of one pass, has neither."""
+        assert self.outcome is not None
+        names = list(self.outcome.estimates)
+        trace = self._traces.get(names[row]) if row < len(names) else None
+        live = self.w.live
+        if trace is None:
+            live.reset([], [])
+            return
+        live.reset(trace.keys, trace.tags)
+        best = self.outcome.results[names[row]].best_step
+        for step in trace.steps:
+            live.push(step, meters=step.step == best)
 
     def _on_mask_drawn(self, drawn: tuple[int, np.ndarray]) -> None:
         serial, image = drawn

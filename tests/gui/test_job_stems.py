@@ -113,3 +113,28 @@ def test_hearing_a_jukebox_stem_before_its_licence_writes_it_off_the_gui_thread(
         window.stems.setCurrentRow(1)  # written once: read back from the same files
     assert len(writers) == 1
     window.controller.shutdown(5000)
+
+
+def test_the_curves_and_meters_are_of_the_stem_selected(
+    qtbot, model_dir, settings, song_path
+) -> None:
+    """After a job, the loss curves and the tag meters are those of the part whose stem is
+    selected under Stems (its steps, the tags of its best step), not of the part that ran last;
+    the rest was steered by no part: no curves, no meters."""
+    window = _job_window(qtbot, model_dir, settings, song_path)
+    window.confirm_quit = lambda: True
+    live = window.live
+
+    def shown() -> tuple[list[float], dict]:
+        qtbot.wait(100)  # a frame of the live views
+        return live.loss.series("total")[0].tolist(), live.meters.values()
+
+    assert shown() == ([1.0, 2.0], {"drums": (1.0, 0.0)})  # the first stem, selected at the end
+    for row, expected in (
+        (1, ([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], {"piano": (1.0, 0.0)})),
+        (2, ([], {})),
+        (0, ([1.0, 2.0], {"drums": (1.0, 0.0)})),
+    ):
+        window.stems.setCurrentRow(row)
+        assert shown() == expected
+    window.controller.shutdown(5000)
