@@ -214,6 +214,7 @@ class JobView(QObject):
             estimate = event.result.estimate
             if estimate is not None and update.mask_image is not None:
                 self.w.live.show_mask(update.mask_image, estimate_region(estimate))
+                self.w.live.name_mask(event.name)
 
     def on_finished(self, outcome: JobResult | None) -> None:
         """The job ended (finished, or stopped keeping what finished)."""
@@ -353,11 +354,13 @@ class JobView(QObject):
         for step in trace.steps:
             live.push(step, meters=step.step == best)
 
-    def _on_mask_drawn(self, drawn: tuple[int, np.ndarray]) -> None:
-        serial, image = drawn
+    def _on_mask_drawn(self, drawn: tuple[int, int, np.ndarray]) -> None:
+        serial, row, image = drawn
         if serial == self._serial and self.outcome is not None:
-            region = estimate_region(next(iter(self.outcome.estimates.values())))
+            names = list(self.outcome.estimates)
+            region = estimate_region(self.outcome.estimates[names[0]])
             self.w.live.show_mask(image, region)
+            self.w.live.name_mask(names[row] if row < len(names) else "the rest")
 
     def _on_stem_read(self, read: tuple[int, str, np.ndarray | None, object]) -> None:
         serial, name, stem, rest = read  # rest: the song without the stem, or why it failed
@@ -403,7 +406,7 @@ def _read_stem(
     (it shows while the stem is read back) and the stem read from its file, with the song
     without it, handed back to ``mask_to`` and ``stem_to`` (``gui.background``)."""
     try:
-        hand_back(mask_to, (serial, stem_mask_image(estimates, row, images)))
+        hand_back(mask_to, (serial, row, stem_mask_image(estimates, row, images)))
     except Exception as exc:  # the stem can still be heard
         log.warning("cannot draw the mask of %s: %s", name, exc)
     try:

@@ -119,6 +119,7 @@ class RunView(RunRequest):
         self.session, self.shown, self._latest = session, None, None
         keys = [f"{t.key}_{n}" for t in config.taggers for n in config.fft_sizes]
         w.live.reset(keys, [])
+        w.live.name_mask(None)
         w.audition.set_history((), 0, self.budget)
         w.audition.follow.setChecked(True)
         where = (

@@ -138,3 +138,23 @@ def test_the_curves_and_meters_are_of_the_stem_selected(
         window.stems.setCurrentRow(row)
         assert shown() == expected
     window.controller.shutdown(5000)
+
+
+def test_the_mask_box_names_the_stem_whose_mask_it_shows(
+    qtbot, model_dir, settings, song_path
+) -> None:
+    """A job keeps no steps: the box of the mask says which stem's mask it shows (the stem
+    selected), and a single run's box speaks of its shown step again."""
+    window = _job_window(qtbot, model_dir, settings, song_path)
+    window.confirm_quit = lambda: True
+    box = window.live.mask_box
+    qtbot.waitUntil(lambda: box.title() == "Mask of drums", timeout=5000)
+    for row, title in ((1, "Mask of piano"), (2, "Mask of the rest")):
+        window.stems.setCurrentRow(row)
+        qtbot.waitUntil(lambda title=title: box.title() == title, timeout=5000)
+    assert "the rest" in box.toolTip()
+    window.picker.set_picked("drums", False)  # the piano alone: a run with steps to show
+    with qtbot.waitSignal(window.controller.run_finished, timeout=20_000):
+        assert window.run_view.start() is not None
+    assert box.title() == "Mask of the shown step"
+    window.controller.shutdown(5000)

@@ -17,6 +17,8 @@ from tagbox_gui.gui.widgets.mask_view import MaskView
 from tagbox_gui.gui.widgets.tag_meters import TagMetersView
 
 FRAME_MS = 33  # ~30 redraws per second at most
+SHOWN_STEP = "the shown step"  # what the mask is of in a run; in a job, a stem's
+LONGEST_NAME = 24  # characters of a stem's name in the mask's title (all of it in the tooltip)
 
 
 class LivePanel(QSplitter):
@@ -32,10 +34,10 @@ class LivePanel(QSplitter):
         # short titles (a group box is at least as wide as its title); the rest in tooltips
         loss = boxed("Loss: total, tagger × FFT", self.loss)
         loss.setToolTip("The total loss and the loss of each tagger × FFT size, per step")
-        mask = boxed("Mask of the shown step", self.mask)
-        mask.setToolTip("The mask of the shown step: frequency (up) × time (across)")
+        self.mask_box = boxed("", self.mask)
+        self.name_mask(None)
         self.addWidget(loss)
-        self.addWidget(mask)
+        self.addWidget(self.mask_box)
         self.setStretchFactor(0, 3)
         self.setStretchFactor(1, 2)
         self._meter_values: tuple[dict, dict] | None = None
@@ -58,6 +60,16 @@ class LivePanel(QSplitter):
         self.reset([], [])
         self._mask = None
         self.mask.clear()
+        self.name_mask(None)
+
+    def name_mask(self, stem: str | None) -> None:
+        """Say whose mask is shown: the stem ``stem`` of a job (e.g. ``the rest``), or None:
+        the shown step of a run."""
+        whose = SHOWN_STEP if stem is None else stem
+        short = whose if len(whose) <= LONGEST_NAME else whose[: LONGEST_NAME - 1] + "…"
+        self.mask_box.setTitle(f"Mask of {short}")
+        self.mask_box.setToolTip(f"The mask of {whose}: frequency (up) × time (across)")
+        self.mask.plot_widget.setAccessibleName(f"Mask of {whose}")
 
     def push(self, step: StepResult, meters: bool = True) -> None:
         """Store a step (no drawing here); its tags go to the meters unless not ``meters``
