@@ -58,6 +58,7 @@ class StemExport(QObject):
         self._pending: tuple[Future[list[Path]], Path, ExportFormat, str, int] | None = None
         self._licence = QLabel(JUKEBOX_LICENCE, wordWrap=True, visible=False)
         self._licence.setStyleSheet("color: #d08a2a;")
+        self._exported = ""  # "Exported N stems to FOLDER", true while those stems are listed
 
     def control(self, control: QPushButton | QAction) -> None:
         """Let ``control`` start an export, enabled only when one can start."""
@@ -207,8 +208,19 @@ class StemExport(QObject):
         self.w.settings.set_text("export/format", fmt.value)
         self.w.settings.set_text("export/template", template)
         self.w.stems.mark_exported(result_id)  # quitting no longer asks about them
-        self.w.statusBar().showMessage(f"Exported {len(paths)} stems to {folder}")
+        self._exported = f"Exported {len(paths)} stems to {folder}"
+        listed = result_id == self.w.stems.result_id  # else: said for a while only
+        self.w.statusBar().showMessage(self._exported, 0 if listed else 10_000)
         self.finished.emit(paths)
+
+    @Slot()
+    def stems_replaced(self) -> None:
+        """The exported stems are no longer listed: the status bar no longer says they were
+        exported (any other message stays)."""
+        status = self.w.statusBar()
+        if self._exported and status.currentMessage() == self._exported:
+            status.clearMessage()
+        self._exported = ""
 
     def _show_state(self) -> None:
         for control in self.controls:

@@ -111,6 +111,43 @@ def test_export_writes_in_a_worker_while_the_window_stays_responsive(
     assert window.export_button.isEnabled()
 
 
+def test_the_exported_message_goes_when_its_stems_are_replaced(
+    qtbot, separated: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "Exported N stems to FOLDER" stays while those stems are listed, and goes when a new run
+    replaces them; an export that ends after they were replaced says so only for a while."""
+    from tagbox_gui.gui.widgets import stem_list
+
+    window = separated
+    window.confirm_quit = lambda: True
+    status = window.statusBar()
+    assert export_and_wait(qtbot, window, tmp_path / "one", ExportFormat.WAV16) is not None
+    assert status.currentMessage() == f"Exported 2 stems to {tmp_path / 'one'}"
+    run_to_end(qtbot, window)  # new stems: the exported ones are gone from the list
+    assert "Exported" not in status.currentMessage()
+
+    release, real = threading.Event(), stem_list.export_stems
+
+    def slow_export(*args, **kwargs):
+        assert release.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stem_list, "export_stems", slow_export)
+    said: list[tuple[str, int]] = []
+    show = status.showMessage
+    status.showMessage = lambda text, ms=0: (said.append((text, ms)), show(text, ms))
+    try:  # (not monkeypatch: it would undo this once the status bar is deleted)
+        pending = window.exports.export_to(tmp_path / "two", ExportFormat.WAV16)
+        assert pending is not None
+        window.stems.clear_stems()  # replaced while they are written
+        with qtbot.waitSignal(window.exports.finished, timeout=10_000):
+            release.set()
+    finally:
+        del status.showMessage
+    text, ms = said[-1]
+    assert text == f"Exported 2 stems to {tmp_path / 'two'}" and ms > 0
+
+
 def test_closing_the_window_waits_for_an_export_under_way(
     qtbot, separated: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -63,12 +63,14 @@ class StemListView(QListWidget):
     """Lists the stems (``<song> - <tags>`` and ``<song> - no <tags>``, or one per instrument
     and the rest); drag them out as audio files.
 
-    ``export_failed(str)`` carries the one-sentence message when the files cannot be written.
+    ``export_failed(str)`` carries the one-sentence message when the files cannot be written;
+    ``replaced`` fires when the stems shown give way to others (or to none).
     A before-export hook (:meth:`set_before_export`) is asked before any file leaves the app by
     a drag; when it returns False (e.g. a licence declined) the drag does not start.
     """
 
     export_failed = Signal(str)
+    replaced = Signal()
 
     def __init__(self, parent: QWidget | None = None, export_root: Path | None = None) -> None:
         super().__init__(parent)
@@ -190,6 +192,7 @@ class StemListView(QListWidget):
         self._serial += 1
         self._kept = set()
         self.clear()
+        self.replaced.emit()
 
     @property
     def result_id(self) -> int:
