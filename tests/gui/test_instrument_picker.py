@@ -56,3 +56,15 @@ def test_the_summary_shows_an_examples_name_as_typed(qtbot) -> None:
     shown = QTextDocument()  # the summary is rich text (its count in bold): drawn as this
     shown.setHtml(picker.summary.text())
     assert shown.toPlainText() == "2 stems + the rest: <lead> & pad, drums"
+
+
+def test_the_name_first_hint_goes_once_a_name_is_typed(qtbot) -> None:
+    """ "Give the example a name first" is said in the empty name field after a click without a
+    name; once a name is typed, the field's usual placeholder is back for the next example."""
+    picker = make_picker(qtbot)
+    usual = picker.example_name.placeholderText()
+    picker.add_example_button.click()
+    assert picker.example_name.placeholderText() == "Give the example a name first, e.g. organ"
+    qtbot.keyClicks(picker.example_name, "organ")
+    picker.add_example("organ", Example(None, 1.0, 2.0))  # the window's answer: the field empties
+    assert picker.example_name.text() == "" and picker.example_name.placeholderText() == usual

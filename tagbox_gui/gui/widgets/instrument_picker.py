@@ -36,6 +36,8 @@ from tagbox_gui.gui.widgets.toggle_look import show_checked_clearly
 MAIN_INSTRUMENTS = ("drums", "bass", "piano", "guitar", "strings", "organ", "brass", "synth")
 COLUMNS = 3
 NAME_ROLE = Qt.ItemDataRole.UserRole
+NAME_PLACEHOLDER = "Name, e.g. organ"
+NAME_FIRST = "Give the example a name first, e.g. organ"  # after a click with no name
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ class InstrumentPicker(QWidget):
             text="More…", popupMode=QToolButton.ToolButtonPopupMode.InstantPopup
         )
         self.more.setMenu(QMenu(self.more))
-        self.example_name = QLineEdit(placeholderText="Name, e.g. organ")
+        self.example_name = QLineEdit(placeholderText=NAME_PLACEHOLDER)
         self.example_name.setToolTip("The name of the stem the example asks for")
         self.example_name.setAccessibleName("Name of the example's stem")
         self.add_example_button = QPushButton("Add the region as an example")
@@ -89,6 +91,7 @@ class InstrumentPicker(QWidget):
         )
         self.add_example_button.clicked.connect(self._on_add_example_clicked)
         self.example_name.returnPressed.connect(self._on_add_example_clicked)
+        self.example_name.textEdited.connect(self._on_example_name_edited)
         self.chosen = QListWidget()
         self.chosen.setToolTip("One stem each, plus the rest; Delete removes the selected one")
         self.chosen.setAccessibleName("Stems to separate")
@@ -234,9 +237,14 @@ class InstrumentPicker(QWidget):
         name = self.example_name.text().strip()
         if not name:
             self.example_name.setFocus()
-            self.example_name.setPlaceholderText("Give the example a name first, e.g. organ")
+            self.example_name.setPlaceholderText(NAME_FIRST)
             return
         self.example_requested.emit(name)
+
+    @Slot(str)
+    def _on_example_name_edited(self, text: str) -> None:
+        if text:  # a name is given: the next empty field shows the usual placeholder
+            self.example_name.setPlaceholderText(NAME_PLACEHOLDER)
 
     @Slot()
     def _on_remove_clicked(self) -> None:
