@@ -68,3 +68,26 @@ def test_the_name_first_hint_goes_once_a_name_is_typed(qtbot) -> None:
     qtbot.keyClicks(picker.example_name, "organ")
     picker.add_example("organ", Example(None, 1.0, 2.0))  # the window's answer: the field empties
     assert picker.example_name.text() == "" and picker.example_name.placeholderText() == usual
+
+
+def test_remove_takes_only_the_picks_selected(qtbot) -> None:
+    """With nothing selected, Remove is disabled and Delete removes nothing (not the last pick);
+    with a pick selected, both remove that one."""
+    picker = make_picker(qtbot)
+    picker.show()
+    picker.activateWindow()  # shortcuts only reach the active window
+    qtbot.waitUntil(picker.isActiveWindow, timeout=2000)
+    for word in ("drums", "bass", "organ"):
+        picker.set_picked(word, True)
+    remove, chosen = picker.remove_button, picker.chosen
+    assert not remove.isEnabled()
+    chosen.setFocus()
+    qtbot.keyClick(chosen, Qt.Key.Key_Delete)
+    assert [p.name for p in picker.picks()] == ["drums", "bass", "organ"]
+    chosen.setCurrentRow(1)
+    assert remove.isEnabled()
+    remove.click()
+    assert [p.name for p in picker.picks()] == ["drums", "organ"] and not remove.isEnabled()
+    chosen.setCurrentRow(0)
+    qtbot.keyClick(chosen, Qt.Key.Key_Delete)
+    assert [p.name for p in picker.picks()] == ["organ"]

@@ -96,7 +96,9 @@ class InstrumentPicker(QWidget):
         self.chosen.setToolTip("One stem each, plus the rest; Delete removes the selected one")
         self.chosen.setAccessibleName("Stems to separate")
         self.remove_button = QPushButton("Remove")
+        self.remove_button.setToolTip("Remove the selected stems from the list")
         self.remove_button.clicked.connect(self._on_remove_clicked)
+        self.chosen.itemSelectionChanged.connect(self._on_chosen_selection_changed)
         self.clear_button = QPushButton("Clear")
         self.clear_button.clicked.connect(self.clear)
         delete = QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.chosen)
@@ -219,7 +221,7 @@ class InstrumentPicker(QWidget):
             item = QListWidgetItem(pick.describe())
             item.setData(NAME_ROLE, pick.name)
             self.chosen.addItem(item)
-        self.remove_button.setEnabled(bool(self._picks))
+        self.remove_button.setEnabled(bool(self.chosen.selectedItems()))
         self.clear_button.setEnabled(bool(self._picks))
         names = [html.escape(p.name) for p in self._picks]  # an example's name is the user's
         self.summary.setText(
@@ -249,7 +251,11 @@ class InstrumentPicker(QWidget):
     @Slot()
     def _on_remove_clicked(self) -> None:
         chosen = {item.data(NAME_ROLE) for item in self.chosen.selectedItems()}
-        if not chosen and self.chosen.count():
-            chosen = {self.chosen.item(self.chosen.count() - 1).data(NAME_ROLE)}
+        if not chosen:  # (Delete with nothing selected): nothing to remove
+            return
         self._picks = [p for p in self._picks if p.name not in chosen]
         self._refresh()
+
+    @Slot()
+    def _on_chosen_selection_changed(self) -> None:
+        self.remove_button.setEnabled(bool(self.chosen.selectedItems()))
