@@ -122,6 +122,8 @@ class RunView(RunRequest):
         w.live.name_mask(None)
         w.audition.set_history((), 0, self.budget)
         w.audition.follow.setChecked(True)
+        if config.steps == 0:  # one pass: no previews to follow
+            w.audition.show_one_pass()
         where = (
             "the whole song"
             if config.region is None

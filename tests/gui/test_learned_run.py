@@ -228,3 +228,32 @@ def test_a_one_pass_run_unfollowed_still_shows_its_stems(qtbot, model_dir, setti
     assert window.audition.label.text() == "One pass (no steps)"
     assert "separated" in window.audition.transport.player.sources
     window.controller.shutdown(5000)
+
+
+def test_a_one_pass_run_offers_nothing_to_follow(qtbot, model_dir, settings, song_path) -> None:
+    """A one-pass run has no newer preview to follow, during it or after it: "Follow latest" is
+    disabled and says why; a run with steps offers it again."""
+    window = make_window(qtbot, model_dir, settings, backend="learned")
+    window.confirm_quit = lambda: True  # closed mid-run when an assertion fails
+    gate = threading.Event()
+
+    def engine_run(config, song, store, cache):  # the pass ends when the test lets it
+        gate.wait(10)
+        return fake_run(config, length=analysis_span(song, config.region)[1])
+
+    window.run_view.engine_run = engine_run
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    window.settings_panel.steps.setValue(0)
+    follow = window.audition.follow
+    with qtbot.waitSignal(window.controller.run_finished, timeout=10_000):
+        assert window.run_view.start() is not None
+        assert not follow.isEnabled() and "one pass" in follow.toolTip()
+        gate.set()
+    qtbot.wait(50)
+    assert not follow.isEnabled() and "one pass" in follow.toolTip()
+    window.settings_panel.steps.setValue(3)
+    with qtbot.waitSignal(window.controller.run_finished, timeout=10_000):
+        assert window.run_view.start() is not None
+    assert follow.isEnabled() and "newest preview" in follow.toolTip()
+    window.controller.shutdown(5000)

@@ -128,7 +128,8 @@ def test_a_single_run_after_a_job_has_its_step_history_back(qtbot, real) -> None
     _job(qtbot, window)  # drums alone: a run of its own, not a job
     audition = window.audition
     qtbot.waitUntil(lambda: audition.label.text() == "One pass (no steps)", timeout=3000)
-    assert audition.follow.isEnabled()
+    assert not audition.follow.isEnabled()  # one pass: no newer preview to follow
+    assert "one pass" in audition.follow.toolTip()  # not the job's reason
     assert audition.memory.text().startswith("One pass of the separator: no steps to go back")
 
 

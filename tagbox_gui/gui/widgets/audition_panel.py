@@ -27,6 +27,7 @@ _LISTENING = (
 FOLLOW_TIP = "Play and show the newest preview while the run goes on"
 FOLLOW_NO_RUN = "No run yet: a run's newest preview can be followed while it goes on"
 FOLLOW_JOB = "A job of several instruments shows no previews to follow, only its stems"
+FOLLOW_ONE_PASS = "A run of one pass (no steps) has no newer preview to follow"
 
 
 class AuditionPanel(QWidget):
@@ -99,6 +100,10 @@ class AuditionPanel(QWidget):
             f"{budget / MIB:.0f} MiB (older ones are thinned out). {_LISTENING}"
         )
 
+    def show_one_pass(self) -> None:
+        """A run of one pass begins: it makes no previews to follow (it ends with its stem)."""
+        self._offer_follow(FOLLOW_ONE_PASS)
+
     def show_job(self, instruments: int) -> None:
         """A job of several instruments: it keeps no steps to go back to (the label beside the
         slider says so), only its stems, listed once it has ended (:meth:`show_job_stems`)."""
@@ -131,6 +136,7 @@ class AuditionPanel(QWidget):
             return
         if step == 0 and total_steps == 0:
             self.label.setText("One pass (no steps)")
+            self._offer_follow(FOLLOW_ONE_PASS)
             self.memory.setText(f"One pass of the separator: no steps to go back to. {_LISTENING}")
             return
         best = " (best)" if step == self._best else ""
