@@ -173,7 +173,8 @@ class JobView(QObject):
         assert song is not None
         self.discard()
         self.parts, self.song, self.second_look = list(parts), song, second_look
-        w.live.reset([], [])
+        w.live.clear()  # the last result's mask too: the box waits for the first part's
+        w.live.name_mask(self.parts[0].name)
         w.audition.show_job(len(self.parts))
         one_pass = all(part.config.steps == 0 for part in self.parts)
         w.run_panel.started_job(self.names, job_units(self.parts, second_look), one_pass)

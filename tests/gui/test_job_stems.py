@@ -158,3 +158,31 @@ def test_the_mask_box_names_the_stem_whose_mask_it_shows(
         assert window.run_view.start() is not None
     assert box.title() == "Mask of the shown step"
     window.controller.shutdown(5000)
+
+
+def test_a_new_job_shows_no_mask_of_the_last_result(qtbot, model_dir, settings, song_path) -> None:
+    """A job that starts takes the last result's mask off the box: until its first part ends
+    the box is empty, titled with the part that runs, not the stem shown before."""
+    window = _job_window(qtbot, model_dir, settings, song_path)
+    window.confirm_quit = lambda: True  # closed mid-job when an assertion fails
+    live = window.live
+    window.stems.setCurrentRow(2)
+    qtbot.waitUntil(lambda: live.mask_box.title() == "Mask of the rest", timeout=5000)
+    qtbot.waitUntil(lambda: live.mask.image is not None, timeout=5000)
+    gate, begun = threading.Event(), threading.Event()
+
+    def engine_run(config, song, store, cache):  # the first part waits until the test has looked
+        begun.set()
+        gate.wait(10)
+        return fake_run(config, length=analysis_span(song, config.region)[1])
+
+    window.run_view.engine_run = engine_run
+    assert window.run_view.start() is not None
+    qtbot.waitUntil(begun.is_set, timeout=10_000)
+    qtbot.wait(100)  # a frame of the live views
+    assert live.mask.image is None
+    assert live.mask_box.title() == "Mask of drums"
+    assert "the rest" not in live.mask_box.toolTip()
+    with qtbot.waitSignal(window.controller.run_finished, timeout=20_000):
+        gate.set()
+    window.controller.shutdown(5000)
