@@ -43,6 +43,7 @@ from tagbox_gui.core.types import Estimate, RunResult, StepResult
 from tagbox_gui.gui.background import hand_back, receiver
 from tagbox_gui.gui.errors import Doing, show_error
 from tagbox_gui.gui.session import estimate_region, quiet_sentence
+from tagbox_gui.gui.widgets.loss_plot import EMPTY_TEXTS, ONE_PASS_TEXTS, REST_TEXTS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
@@ -173,10 +174,11 @@ class JobView(QObject):
         assert song is not None
         self.discard()
         self.parts, self.song, self.second_look = list(parts), song, second_look
+        one_pass = all(part.config.steps == 0 for part in self.parts)
         w.live.clear()  # the last result's mask too: the box waits for the first part's
+        w.live.reset([], [], ONE_PASS_TEXTS if one_pass else EMPTY_TEXTS)
         w.live.name_mask(self.parts[0].name)
         w.audition.show_job(len(self.parts))
-        one_pass = all(part.config.steps == 0 for part in self.parts)
         w.run_panel.started_job(self.names, job_units(self.parts, second_look), one_pass)
 
         def begin() -> Generator:  # runs in the worker thread
@@ -348,7 +350,7 @@ class JobView(QObject):
         trace = self._traces.get(names[row]) if row < len(names) else None
         live = self.w.live
         if trace is None:
-            live.reset([], [])
+            live.reset([], [], ONE_PASS_TEXTS if row < len(names) else REST_TEXTS)
             return
         live.reset(trace.keys, trace.tags)
         best = self.outcome.results[names[row]].best_step

@@ -33,6 +33,7 @@ from tagbox_gui.gui.run_audio import RunAudio
 from tagbox_gui.gui.run_request import RunRequest
 from tagbox_gui.gui.run_window import RunWindow
 from tagbox_gui.gui.session import RunSession, estimate_region, quiet_sentence
+from tagbox_gui.gui.widgets.loss_plot import EMPTY_TEXTS, ONE_PASS_TEXTS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -118,7 +119,7 @@ class RunView(RunRequest):
         session = RunSession(w.song, config, stems, snapshots)
         self.session, self.shown, self._latest = session, None, None
         keys = [f"{t.key}_{n}" for t in config.taggers for n in config.fft_sizes]
-        w.live.reset(keys, [])
+        w.live.reset(keys, [], ONE_PASS_TEXTS if config.steps == 0 else EMPTY_TEXTS)
         w.live.name_mask(None)
         w.audition.set_history((), 0, self.budget)
         w.audition.follow.setChecked(True)

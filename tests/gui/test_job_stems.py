@@ -186,3 +186,37 @@ def test_a_new_job_shows_no_mask_of_the_last_result(qtbot, model_dir, settings, 
     with qtbot.waitSignal(window.controller.run_finished, timeout=20_000):
         gate.set()
     window.controller.shutdown(5000)
+
+
+def test_the_empty_loss_plot_says_why_a_one_pass_part_or_the_rest_has_no_losses(
+    qtbot, model_dir, settings, song_path
+) -> None:
+    """While a job of one pass each runs, and after it for a stem of one pass or the rest, the
+    empty loss plot says why it is empty, not "No steps yet" as if steps were to come."""
+    window = make_window(qtbot, model_dir, settings, backend="learned")
+    window.confirm_quit = lambda: True  # closed mid-job when an assertion fails
+    open_song(qtbot, window, song_path)
+    window.settings_panel.steps.setValue(0)
+    window.settings_panel.second_look.setChecked(False)
+    gate = threading.Event()
+
+    def engine_run(config, song, store, cache):  # the piano waits until the test has looked
+        if config.tags == ("piano",):
+            gate.wait(10)
+        return fake_run(config, length=analysis_span(song, config.region)[1])
+
+    window.run_view.engine_run = engine_run
+    for word in ("drums", "piano"):
+        window.picker.set_picked(word, True)
+    line = window.live.loss.empty
+    assert window.run_view.start() is not None
+    qtbot.waitUntil(lambda: "✓ drums" in window.run_panel.parts.text(), timeout=10_000)
+    assert line.isVisible() and line.text().startswith("One pass")
+    with qtbot.waitSignal(window.run_view.jobs.stem_loaded, timeout=20_000):
+        gate.set()
+    for row, start in ((1, "One pass"), (2, "The rest"), (0, "One pass")):
+        window.stems.setCurrentRow(row)
+        qtbot.wait(50)
+        assert line.isVisible() and line.text().startswith(start), line.text()
+        assert not line.text().startswith("No steps yet")
+    window.controller.shutdown(5000)

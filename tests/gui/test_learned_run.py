@@ -257,3 +257,35 @@ def test_a_one_pass_run_offers_nothing_to_follow(qtbot, model_dir, settings, son
         assert window.run_view.start() is not None
     assert follow.isEnabled() and "newest preview" in follow.toolTip()
     window.controller.shutdown(5000)
+
+
+def test_the_empty_loss_plot_of_a_one_pass_run_says_it_has_no_steps(
+    qtbot, model_dir, settings, song_path
+) -> None:
+    """During a one-pass run and after it the loss plot stays empty: it says so ("One pass"),
+    not "No steps yet"; a new song puts the line before any run back."""
+    from tagbox_gui.gui.widgets.loss_plot import EMPTY_TEXTS
+
+    window = make_window(qtbot, model_dir, settings, backend="learned")
+    window.confirm_quit = lambda: True  # closed mid-run when an assertion fails
+    gate = threading.Event()
+
+    def engine_run(config, song, store, cache):  # the pass ends when the test lets it
+        gate.wait(10)
+        return fake_run(config, length=analysis_span(song, config.region)[1])
+
+    window.run_view.engine_run = engine_run
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    window.settings_panel.steps.setValue(0)
+    line = window.live.loss.empty
+    with qtbot.waitSignal(window.controller.run_finished, timeout=10_000):
+        assert window.run_view.start() is not None
+        assert line.isVisible() and line.text().startswith("One pass"), line.text()
+        gate.set()
+    qtbot.wait(50)
+    assert line.isVisible() and line.text().startswith("One pass"), line.text()
+    assert "One pass" in window.live.loss.plot_widget.accessibleDescription()
+    open_song(qtbot, window, song_path)
+    assert line.text() in EMPTY_TEXTS
+    window.controller.shutdown(5000)

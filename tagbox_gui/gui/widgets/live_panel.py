@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QGroupBox, QSplitter, QVBoxLayout, QWidget
 
 from tagbox_gui.core.separation.tags import display_name
 from tagbox_gui.core.types import Region, StepResult
-from tagbox_gui.gui.widgets.loss_plot import LossPlotView
+from tagbox_gui.gui.widgets.loss_plot import EMPTY_TEXTS, LossPlotView
 from tagbox_gui.gui.widgets.mask_view import MaskView
 from tagbox_gui.gui.widgets.tag_meters import TagMetersView
 
@@ -48,9 +48,11 @@ class LivePanel(QSplitter):
         self._timer.timeout.connect(self._on_timer_timeout)
         self._timer.start()
 
-    def reset(self, loss_keys: list[str], tags: list[str]) -> None:
-        """A new run: empty curves for these keys, one meter row per wanted tag."""
-        self.loss.reset(loss_keys)
+    def reset(self, loss_keys: list[str], tags: list[str],
+              empty: tuple[str, ...] = EMPTY_TEXTS) -> None:  # fmt: skip
+        """A new run: empty curves for these keys, one meter row per wanted tag; the empty
+        loss plot says ``empty`` (``LossPlotView.reset``)."""
+        self.loss.reset(loss_keys, empty)
         self.meters.set_tags(tags)
         self._meter_values = None
         self._drawn_steps = -1

@@ -17,6 +17,17 @@ EMPTY_TEXTS = (  # over the empty plot, the longest one that fits in its plottin
     "No steps yet",
 )
 EMPTY_TEXT = EMPTY_TEXTS[0]
+ONE_PASS_TEXTS = (  # a run or a job's part of one pass (Steps 0): no steps will come
+    f"One pass of the learned separator: no steps, so no losses. A run with steering steps "
+    f"({_STEPS}) draws them here.",
+    f"One pass: no steps ({_STEPS})",
+    "One pass: no steps",
+)
+REST_TEXTS = (  # after a job, its rest: what no part's mask took, steered by none
+    "The rest is what no instrument took: no part steered it, so it has no losses.",
+    "The rest: no steps",
+    "No steps",
+)
 PAD = 4  # px between that line and the plotting area's edges
 ABOUT = "The total loss and the loss of each tagger and FFT size at every step of a steered run"
 
@@ -48,6 +59,7 @@ class LossPlotView(QWidget):
         self._values = np.empty((0, 0))
         self._count = 0
         self._drawn = -1
+        self._empty_texts = EMPTY_TEXTS
         # over the empty plot, a line saying what will be drawn (a single pass has no steps)
         self.empty = QLabel(EMPTY_TEXT, wordWrap=True, alignment=Qt.AlignmentFlag.AlignCenter)
         self.empty.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
@@ -70,8 +82,13 @@ class LossPlotView(QWidget):
         """Steps stored so far."""
         return self._count
 
-    def reset(self, keys: list[str]) -> None:
-        """Forget all steps and create one curve per loss key, plus the total."""
+    def reset(self, keys: list[str], empty: tuple[str, ...] = EMPTY_TEXTS) -> None:
+        """Forget all steps and create one curve per loss key, plus the total; until a step
+        comes the plot says ``empty`` (its longest form that fits), e.g. :data:`ONE_PASS_TEXTS`
+        where none will come."""
+        if empty != self._empty_texts:
+            self._empty_texts = empty
+            self._fit_empty()
         for curve in self._curves:
             self.plot_item.removeItem(curve)
         self._legend.clear()
@@ -115,7 +132,7 @@ class LossPlotView(QWidget):
         """With no step drawn: the line over a bare plot (no axis values, no legend)."""
         self.empty.setVisible(empty)
         if empty:
-            self.plot_widget.setAccessibleDescription(f"{ABOUT}. {EMPTY_TEXT}")
+            self.plot_widget.setAccessibleDescription(f"{ABOUT}. {self._empty_texts[0]}")
         self._legend.setVisible(not empty)
         for side in ("left", "bottom"):
             self.plot_item.getAxis(side).setStyle(showValues=not empty)
@@ -129,7 +146,7 @@ class LossPlotView(QWidget):
         bottom = self.plot_widget.height() - area.top() - area.height()
         self.empty.setContentsMargins(area.left(), area.top(), right, bottom)
         metrics, wrap = self.empty.fontMetrics(), Qt.TextFlag.TextWordWrap
-        for text in EMPTY_TEXTS:  # the last one however short the area is
+        for text in self._empty_texts:  # the last one however short the area is
             size = metrics.boundingRect(area, wrap, text).size()
             if size.width() <= area.width() and size.height() <= area.height():
                 break
