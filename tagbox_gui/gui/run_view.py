@@ -119,8 +119,8 @@ class RunView(RunRequest):
         session = RunSession(w.song, config, stems, snapshots)
         self.session, self.shown, self._latest = session, None, None
         keys = [f"{t.key}_{n}" for t in config.taggers for n in config.fft_sizes]
+        w.live.clear()  # the last result's mask too, titled for the shown step again
         w.live.reset(keys, [], ONE_PASS_TEXTS if config.steps == 0 else EMPTY_TEXTS)
-        w.live.name_mask(None)
         w.audition.set_history((), 0, self.budget)
         w.audition.follow.setChecked(True)
         if config.steps == 0:  # one pass: no previews to follow

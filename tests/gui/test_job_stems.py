@@ -220,3 +220,33 @@ def test_the_empty_loss_plot_says_why_a_one_pass_part_or_the_rest_has_no_losses(
         assert line.isVisible() and line.text().startswith(start), line.text()
         assert not line.text().startswith("No steps yet")
     window.controller.shutdown(5000)
+
+
+def test_a_single_run_after_a_job_shows_no_mask_of_the_jobs_stems(
+    qtbot, model_dir, settings, song_path
+) -> None:
+    """A single run that starts after a job takes the shown stem's mask off the box: it would
+    read as the mask of the run's shown step, which has none until its first preview."""
+    window = _job_window(qtbot, model_dir, settings, song_path)
+    window.confirm_quit = lambda: True  # closed mid-run when an assertion fails
+    live = window.live
+    qtbot.waitUntil(lambda: live.mask.image is not None, timeout=5000)
+    gate, begun = threading.Event(), threading.Event()
+
+    def engine_run(config, song, store, cache):  # the run waits until the test has looked
+        begun.set()
+        gate.wait(10)
+        return fake_run(config, length=analysis_span(song, config.region)[1])
+
+    window.run_view.engine_run = engine_run
+    window.picker.set_picked("drums", False)  # the piano alone: a single run
+    assert window.run_view.start() is not None
+    qtbot.waitUntil(begun.is_set, timeout=10_000)
+    qtbot.wait(100)  # a frame of the live views
+    assert live.mask_box.title() == "Mask of the shown step"
+    assert live.mask.image is None
+    with qtbot.waitSignal(window.controller.run_finished, timeout=20_000):
+        gate.set()
+    qtbot.wait(100)
+    assert live.mask.image is not None  # the best step's, once it is shown
+    window.controller.shutdown(5000)
