@@ -124,6 +124,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is Fault.RESET:
             # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.server.to_reset.add(self.connection)  # closed without a FIN first
         self.close_connection = True
 
     def log_message(self, format: str, *args: object) -> None:

@@ -89,8 +89,10 @@ def test_failed_fetch_leaves_nothing(
     assert "`tagbox models install fcn/mtat FILE`" in str(info.value)
     again = pickle.loads(pickle.dumps(info.value))  # e.g. from a worker process
     assert type(again) is type(info.value) and str(again) == str(info.value)
-    # A drop is asked for again once (this server starts over, and drops where it did).
-    tries = {Fault.DROP: [2], Fault.RESET: [1, 2]}.get(fault, [1])
+    # A drop is asked for again once (this server starts over, and drops where it did). A
+    # reset may also throw away bytes the client had not read yet, so a try that starts over
+    # can bring more than the one before, and be followed by one more.
+    tries = {Fault.DROP: [2], Fault.RESET: [1, 2, 3]}.get(fault, [1])
     assert len(server.requests) in tries and set(server.requests) == {f"/{FCN_REL}"}
     assert _files(tmp_path) == []
     assert list(tmp_path.iterdir()) == []  # nor the folders made for the file
