@@ -58,8 +58,12 @@ from training.corpus import list_songs, split_songs
 from training.grow import load_init
 from training.loss import learning_rate, separation_loss
 from training.mixes import MixSampler
+from training.outputs import check_output_folder, writing
 from training.queries import QueryBank, query_path
 from training.validation import valid_set, validate
+
+AGAIN = "free some space and run the same command again: it resumes from the run's last checkpoint"
+"""What to do when a run's file cannot be written (a full disk, say)."""
 
 
 def _save_checkpoint(out: Path, net: QuerySeparator, optimiser: torch.optim.Optimizer, step: int,
@@ -72,7 +76,8 @@ def _save_checkpoint(out: Path, net: QuerySeparator, optimiser: torch.optim.Opti
     if step < config.steps:  # a finished run is never resumed (its settings fix its steps)
         state["optimiser"] = optimiser.state_dict()
     _save_separator(out / "separator.pt", net, step, bank)  # first: last.pt says it is done
-    write_through(out / "last.pt", lambda path: torch.save(state, path), tmp)
+    with writing(out / "last.pt", AGAIN):
+        write_through(out / "last.pt", lambda path: torch.save(state, path), tmp)
 
 
 def _save_separator(path: Path, net: QuerySeparator, step: int, bank: QueryBank) -> None:
@@ -80,7 +85,8 @@ def _save_separator(path: Path, net: QuerySeparator, step: int, bank: QueryBank)
     prototypes = {f: torch.from_numpy(p) for f, p in bank.prototypes.items()}
     tmp = path.with_suffix(".tmp")
     extra = {"prototypes": prototypes, "step": step}
-    write_through(path, lambda to: save_separator(copy.deepcopy(net).cpu(), to, extra), tmp)
+    with writing(path, AGAIN):
+        write_through(path, lambda to: save_separator(copy.deepcopy(net).cpu(), to, extra), tmp)
 
 
 TEMPORARIES = ("last.pt.tmp", "separator.tmp", "best.tmp", "log.jsonl.tmp")
@@ -110,7 +116,8 @@ def trim_log(path: Path, step: int) -> None:
             kept.pop()
         kept.append((record_step, line))
     tmp = path.with_name(path.name + ".tmp")
-    write_through(path, lambda to: to.write_text("".join(line + "\n" for _, line in kept)), tmp)
+    with writing(path, AGAIN):
+        write_through(path, lambda to: to.write_text("".join(line + "\n" for _, line in kept)), tmp)
 
 
 def read_checkpoint(path: Path) -> dict:
@@ -171,6 +178,7 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
     batches ahead (0: this process draws them). Neither changes what is trained: every
     step's batch depends on the seed and the step alone.
     """
+    check_output_folder(out, "run folder")  # a file, or a read-only disk: refused before a step
     if config.init and not (out / "last.pt").exists() and not Path(config.init).is_file():
         raise SystemExit(f"--init {config.init}: no such file (weights that training.export "
                          "or a run wrote, e.g. its separator.pt)")  # fmt: skip
@@ -184,9 +192,10 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
         if stored != asdict(config):
             raise SystemExit(f"{last} was made with other settings: {state['config']}")
     train_songs, valid_songs = run_songs(corpus, state, last)
-    out.mkdir(parents=True, exist_ok=True)
-    for name in TEMPORARIES:  # left by a run killed while it wrote (SIGKILL, power cut)
-        (out / name).unlink(missing_ok=True)
+    with writing(out, AGAIN):
+        out.mkdir(parents=True, exist_ok=True)
+        for name in TEMPORARIES:  # left by a run killed while it wrote (SIGKILL, power cut)
+            (out / name).unlink(missing_ok=True)
     bank = QueryBank(corpus, train_songs)
     torch.manual_seed(config.seed)
     shape = SeparatorShape(
@@ -216,43 +225,49 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
     held_out = (corpus, valid_songs, config.seconds, config.valid_examples, bank)
     valid, valid_song = valid_set(*held_out), valid_set(*held_out, whole_song=True)
     trim_log(out / "log.jsonl", step)
-    log = (out / "log.jsonl").open("a")
+    with writing(out / "log.jsonl", AGAIN):
+        log = (out / "log.jsonl").open("a")
     bar = tqdm(total=config.steps, initial=step, desc="train", unit="step")
-    started = time.time()
-    for mix, target, query, description in batches(sampler, bank, config, step, workers):
-        torch.manual_seed(config.seed * 1_000_003 + step)
-        mix, target, query = mix.to(device), target.to(device), query.to(device)
-        lr = learning_rate(config, step)
-        for group in optimiser.param_groups:
-            group["lr"] = lr
-        loss = separation_loss(net, mix, target, query, config.snr_weight, config.absent_weight)
-        optimiser.zero_grad()
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
-        finite = bool(torch.isfinite(loss) and torch.isfinite(grad_norm))
-        if finite:  # a non-finite batch is logged and skipped, never let into the weights
-            optimiser.step()
-        step += 1
-        record: dict[str, float] = {"step": step, "loss": loss.item(), "lr": lr,
-                                    "grad_norm": float(grad_norm), "skipped": not finite,
-                                    "seconds": time.time() - started}  # fmt: skip
-        if not finite:
-            bar.write(f"step {step}: non-finite loss or gradient, skipped ({description})")
-        if step % config.valid_every == 0 or step == config.steps:
-            record.update(validate(net, *valid))
-            record.update(validate(net, *valid_song, prefix="song_"))
-            bar.write(json.dumps(record))
-            if record["si_sdri_prototype"] > best:  # kept: a later step may be worse
-                best = record["si_sdri_prototype"]
-                _save_separator(out / "best.pt", net, step, bank)
-        log.write(json.dumps(record) + "\n")
-        bar.set_postfix(loss=f"{loss.item():.4f}")
-        bar.update()
-        if step % config.checkpoint_every == 0 or step == config.steps:
-            log.flush()
-            _save_checkpoint(out, net, optimiser, step, config, bank, best, songs)
-    bar.close()
-    log.close()
+    try:  # the bar ends its line, so an error stopping the run reads on a line of its own
+        started = time.time()
+        for mix, target, query, description in batches(sampler, bank, config, step, workers):
+            torch.manual_seed(config.seed * 1_000_003 + step)
+            mix, target, query = mix.to(device), target.to(device), query.to(device)
+            lr = learning_rate(config, step)
+            for group in optimiser.param_groups:
+                group["lr"] = lr
+            loss = separation_loss(net, mix, target, query, config.snr_weight, config.absent_weight)
+            optimiser.zero_grad()
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+            finite = bool(torch.isfinite(loss) and torch.isfinite(grad_norm))
+            if finite:  # a non-finite batch is logged and skipped, never let into the weights
+                optimiser.step()
+            step += 1
+            record: dict[str, float] = {"step": step, "loss": loss.item(), "lr": lr,
+                                        "grad_norm": float(grad_norm), "skipped": not finite,
+                                        "seconds": time.time() - started}  # fmt: skip
+            if not finite:
+                bar.write(f"step {step}: non-finite loss or gradient, skipped ({description})")
+            if step % config.valid_every == 0 or step == config.steps:
+                record.update(validate(net, *valid))
+                record.update(validate(net, *valid_song, prefix="song_"))
+                bar.write(json.dumps(record))
+                if record["si_sdri_prototype"] > best:  # kept: a later step may be worse
+                    best = record["si_sdri_prototype"]
+                    _save_separator(out / "best.pt", net, step, bank)
+            with writing(out / "log.jsonl", AGAIN):
+                log.write(json.dumps(record) + "\n")
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+            bar.update()
+            if step % config.checkpoint_every == 0 or step == config.steps:
+                with writing(out / "log.jsonl", AGAIN):
+                    log.flush()
+                _save_checkpoint(out, net, optimiser, step, config, bank, best, songs)
+    finally:
+        bar.close()
+    with writing(out / "log.jsonl", AGAIN):
+        log.close()
     if not (out / "separator.pt").exists():  # a finished run as committed: last.pt, no export
         _save_separator(out / "separator.pt", net, step, bank)
     return out / "separator.pt"
