@@ -37,6 +37,7 @@ from tagbox_gui.core.nets.separator import (
     sha256_of,
 )
 from training.corpus import split_songs
+from training.outputs import check_output_file, writing
 from training.queries import load_queries, query_path
 
 PACKAGE = Path(__file__).parents[1] / "tagbox_gui"
@@ -135,10 +136,10 @@ def write_weights(net: QuerySeparator, path: Path, extra: dict) -> None:
     """``save_separator`` to a temporary name beside ``path``, then renamed over it, so that an
     export stopped half way leaves ``path`` as it was: never a file cut short where the app
     looks for its weights, nor over the weights an export was reading."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_through(
-        path, lambda tmp: save_separator(net, tmp, extra), path.with_name(f".{path.name}.tmp")
-    )
+    with writing(path, f"{path.name} is as it was: free some space or give another --out"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        write_through(path, lambda to: save_separator(net, to, extra), tmp)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -153,6 +154,7 @@ def main(argv: list[str] | None = None) -> None:
                         "best.pt (the best validation's) or last.pt (the last checkpoint, "
                         "committed with the run)")  # fmt: skip
     args = parser.parse_args(argv)
+    check_output_file(args.out, "--out file")  # before the weights are read
     train_songs = queried_training_songs(args.corpus)
     nets, steps = zip(*(run_weights(run / args.weights) for run in args.run), strict=True)
     net = nets[0] if len(nets) == 1 else average_networks(list(nets))

@@ -34,6 +34,7 @@ from training.export import (
     queried_training_songs,
     write_weights,
 )
+from training.outputs import check_output_file
 from training.queries import query_path
 
 STRENGTHS = (30.0, 100.0, 300.0, 1000.0, 3000.0)
@@ -145,6 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    check_output_file(args.out, "--out file")  # before the first looks, not after them
     try:
         net, extra = load_separator(args.weights)
     except ModelError as exc:

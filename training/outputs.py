@@ -1,9 +1,9 @@
 """What a training command says when its output cannot be written: one line, no traceback.
 
-A command checks its output folder before it starts (:func:`check_output_folder`: a folder
-that is a file, or on a read-only disk, is refused before any work), and wraps what it
-writes in :func:`writing`, which turns a failed write (a full disk, say) into a
-``SystemExit`` naming the file, why, and what to do.
+A command checks its output folder or file before it starts (:func:`check_output_folder`,
+:func:`check_output_file`: a folder that is a file, or on a read-only disk, is refused before
+any work), and wraps what it writes in :func:`writing`, which turns a failed write (a full
+disk, say) into a ``SystemExit`` naming the file, why, and what to do.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tagbox_gui.core.audio.atomic import check_folder
+from tagbox_gui.core.audio.atomic import check_file, check_folder
 from tagbox_gui.core.errors import ConfigError
 
 NEARLY_FULL = 1 << 20
@@ -30,6 +30,15 @@ def check_output_folder(folder: Path, what: str) -> None:
     """
     try:
         check_folder(folder, what)
+    except ConfigError as exc:
+        raise SystemExit(str(exc)) from exc
+
+
+def check_output_file(path: Path, what: str) -> None:
+    """SystemExit in one line unless the file ``path`` can be written: not a folder, in a
+    folder that is, or can be made, one to write in (``core.audio.atomic.check_file``)."""
+    try:
+        check_file(path, what)
     except ConfigError as exc:
         raise SystemExit(str(exc)) from exc
 

@@ -65,3 +65,52 @@ def test_a_full_disk_stops_a_run_with_one_line_and_no_temporaries(
     assert re.match(rf"cannot write {re.escape(str(out))}/\w+\.pt \(the disk is full\); ", message)
     assert "run the same command again" in message and "\n" not in message
     assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.fixture
+def run(corpus: Path, tmp_path: Path) -> Path:
+    """A finished tiny run, to export."""
+    train(corpus, tmp_path / "run", TINY)
+    return tmp_path / "run"
+
+
+def test_an_export_to_a_read_only_place_is_refused_before_the_weights_are_read(
+    corpus: Path, run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from training.export import main as export
+
+    _read_only(monkeypatch)
+    with pytest.raises(SystemExit) as exited:
+        export(
+            ["--corpus", str(corpus), "--run", str(run), "--out", str(tmp_path / "new" / "x.pt")]
+        )
+    message = str(exited.value.code)
+    assert "cannot write the folder of the --out file" in message and "Read-only" in message
+
+
+def test_an_export_on_a_full_disk_leaves_the_old_file_and_says_so_in_one_line(
+    corpus: Path, run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from training.export import main as export
+
+    out = tmp_path / "x.pt"
+    out.write_bytes(b"the weights before")
+    _full_disk(monkeypatch)
+    with pytest.raises(SystemExit) as exited:
+        export(["--corpus", str(corpus), "--run", str(run), "--out", str(out)])
+    message = str(exited.value.code)
+    assert message.startswith(f"cannot write {out} (the disk is full); x.pt is as it was")
+    assert out.read_bytes() == b"the weights before"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "x.pt"]
+
+
+def test_fit_queries_refuses_an_out_it_cannot_write_before_the_first_looks(
+    corpus: Path, run: Path, tmp_path: Path
+) -> None:
+    from training.fit_queries import main as fit_queries
+
+    (tmp_path / "taken").write_text("")
+    with pytest.raises(SystemExit) as exited:
+        fit_queries(["--weights", str(run / "separator.pt"), "--corpus", str(corpus),
+                     "--out", str(tmp_path / "taken" / "fit.pt"), "--threads", "1"])  # fmt: skip
+    assert "a file, not a folder" in str(exited.value.code)
