@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from tagbox_gui.core.errors import ModelError
-from tagbox_gui.core.nets.separator import QuerySeparator, load_separator
+from tagbox_gui.core.nets.separator import QuerySeparator, SeparatorShape, load_separator
 
 
 def load_init(net: QuerySeparator, path: Path) -> None:
@@ -24,17 +24,46 @@ def load_init(net: QuerySeparator, path: Path) -> None:
         given = load_separator(path)[0]
     except ModelError as exc:  # not weights save_separator wrote, or damaged
         raise SystemExit(f"--init: {exc}") from exc
+    conflicts = shape_conflicts(given.shape, net.shape)
+    if conflicts:
+        raise SystemExit(f"{path} does not fit this network: it needs {', '.join(conflicts)}; "
+                         "give the weights' settings (--layers, --hidden and --band-width may "
+                         "grow)")  # fmt: skip
     try:
         state = widened_blocks(given, net)
         missing, unexpected = net.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # a tensor of another size (in a widened block too)
-        raise SystemExit(f"{path} does not fit this network: {exc}") from exc
+        first = str(exc).strip().splitlines()[0]
+        raise SystemExit(f"{path} does not fit this network: {first}") from exc
     if unexpected or any(not key.startswith(("band.", "blocks.")) for key in missing):
         raise SystemExit(f"{path} does not fit this network: {missing + unexpected}")
     for index in sorted({int(key.split(".")[1]) for key in missing if key.startswith("blocks.")}):
         film = net.blocks[index].film.proj
         with torch.no_grad():
             film.bias[: film.out_features // 2] = -1.0  # gamma: the scale 1 + gamma is 0
+
+
+def _units(shape: SeparatorShape) -> int:
+    """GRU units per direction of each recurrent block of a network of ``shape``."""
+    return shape.hidden or shape.width // 2
+
+
+def shape_conflicts(given: SeparatorShape, wanted: SeparatorShape) -> list[str]:
+    """What a network of shape ``wanted`` lacks to start from weights of shape ``given``, as
+    the settings it needs (``--width 256 (this run: 16)``); empty when :func:`load_init` can
+    start it (the same shape, or one with more blocks, more GRU units or a band branch added)."""
+    needs = []
+    if given.query_dim != wanted.query_dim:
+        needs.append(f"queries of {given.query_dim} numbers (this corpus's: {wanted.query_dim})")
+    if given.width != wanted.width:
+        needs.append(f"--width {given.width} (this run: {wanted.width})")
+    if given.layers > wanted.layers:
+        needs.append(f"--layers of at least {given.layers} (this run: {wanted.layers})")
+    if given.width == wanted.width and _units(given) > _units(wanted):
+        needs.append(f"--hidden of at least {_units(given)} (this run: {_units(wanted)})")
+    if given.band_width not in (0, wanted.band_width):
+        needs.append(f"--band-width {given.band_width} (this run: {wanted.band_width})")
+    return needs
 
 
 @torch.no_grad()

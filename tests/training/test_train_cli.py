@@ -84,3 +84,30 @@ def test_init_weights_that_cannot_be_loaded_are_one_clear_error(tmp_path: Path) 
     damaged.write_bytes(b"not weights")
     with pytest.raises(SystemExit, match=r"--init: .*damaged\.pt"):
         load_init(QuerySeparator(SeparatorShape(query_dim=6, width=8, layers=1)), damaged)
+
+
+@pytest.mark.parametrize(
+    ("given", "wanted", "named"),
+    [
+        ({"width": 16, "layers": 1}, {"width": 8, "layers": 1}, "--width 16 (this run: 8)"),
+        ({"width": 8, "layers": 2}, {"width": 8, "layers": 1}, "--layers of at least 2"),
+        (
+            {"width": 8, "layers": 1, "hidden": 12},
+            {"width": 8, "layers": 1},
+            "--hidden of at least 12",
+        ),
+        ({"width": 8, "layers": 1, "band_width": 4}, {"width": 8, "layers": 1}, "--band-width 4"),
+    ],
+)
+def test_init_weights_of_another_shape_are_refused_in_one_line_naming_the_setting(
+    tmp_path: Path, given: dict, wanted: dict, named: str
+) -> None:
+    from tagbox_gui.core.nets.separator import QuerySeparator, SeparatorShape, save_separator
+    from training.grow import load_init
+
+    save_separator(QuerySeparator(SeparatorShape(query_dim=6, **given)), tmp_path / "given.pt")
+    with pytest.raises(SystemExit) as exited:
+        load_init(QuerySeparator(SeparatorShape(query_dim=6, **wanted)), tmp_path / "given.pt")
+    message = str(exited.value.code)
+    assert "does not fit this network" in message and named in message
+    assert "\n" not in message and "size mismatch" not in message
