@@ -137,6 +137,17 @@ def read_checkpoint(path: Path) -> dict:
     return state
 
 
+def settings_differences(stored: dict, wanted: dict) -> list[str]:
+    """Each setting of a run's checkpoint (``stored``) that this command gives otherwise, as
+    ``--seed 7 there, 8 here``."""
+
+    def shown(value: object) -> str:
+        return repr(value) if isinstance(value, str) else str(value)
+
+    return [f"--{name.replace('_', '-')} {shown(stored.get(name))} there, {shown(value)} here"
+            for name, value in wanted.items() if stored.get(name) != value]  # fmt: skip
+
+
 def run_songs(corpus: Path, state: dict | None, last: Path) -> tuple[list[str], list[str]]:
     """The songs a run trains and validates on (training side, held-out side).
 
@@ -189,8 +200,11 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
         # A field missing from an older checkpoint did not exist then, so the run had its
         # default, except ``recipe``: a checkpoint without it is of recipe 1.
         stored = {**asdict(TrainConfig()), "recipe": 1, **state["config"]}
-        if stored != asdict(config):
-            raise SystemExit(f"{last} was made with other settings: {state['config']}")
+        differences = settings_differences(stored, asdict(config))
+        if differences:
+            raise SystemExit(f"{last} was made with other settings ({'; '.join(differences)}): "
+                             "give the run's own settings to resume it, or another --out to "
+                             "start a new run")  # fmt: skip
     train_songs, valid_songs = run_songs(corpus, state, last)
     with writing(out, AGAIN):
         out.mkdir(parents=True, exist_ok=True)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from training.config import TrainConfig
 from training.corpus import split_songs
@@ -111,3 +113,16 @@ def test_init_weights_of_another_shape_are_refused_in_one_line_naming_the_settin
     message = str(exited.value.code)
     assert "does not fit this network" in message and named in message
     assert "\n" not in message and "size mismatch" not in message
+
+
+def test_a_run_folder_of_other_settings_names_only_the_settings_that_differ(
+    tmp_path: Path,
+) -> None:
+    other = replace(TINY, seed=7, init="V8tu.pt")
+    torch.save({"config": asdict(other), "model": {}, "step": 2}, tmp_path / "last.pt")
+    with pytest.raises(SystemExit) as exited:
+        train(tmp_path / "corpus", tmp_path, TINY)
+    message = str(exited.value.code)
+    assert "was made with other settings" in message
+    assert "--seed 7 there, 0 here" in message and "--init 'V8tu.pt' there, '' here" in message
+    assert "width" not in message and "\n" not in message
