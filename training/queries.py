@@ -16,23 +16,45 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from tagbox_gui.core.errors import ModelError
 from tagbox_gui.core.nets.queries import QUERY_TAGGERS, query_of
 from tagbox_gui.core.nets.taggers import Tagger, load_tagger
 from tagbox_gui.core.separation.memory import keep_freed_memory
+from tagbox_gui.core.types import TaggerSpec
 from training.corpus import FULL_SCALE, SAMPLE_RATE, list_songs, save_array, split_songs
 from training.mixes import Example
+from training.outputs import writing
 from training.stems import StemRef
 
 PROTOTYPE_SHARE = 0.2
 """Of the single-source examples, the share asked for by the family's mean query (as by tag)."""
 
 
+def tagger_path(models: Path, spec: TaggerSpec) -> Path:
+    """Where a folder laid out like ``shared/models`` (the model store's layout) keeps a
+    tagger's weights."""
+    return models / "taggers" / spec.dataset / spec.arch / "best_model.pth"
+
+
 def load_query_taggers(models: Path, device: str = "cpu") -> list[Tagger]:
     """The :data:`QUERY_TAGGERS`, from a folder laid out like ``shared/models``."""
-    return [
-        load_tagger(spec, models / "taggers" / spec.dataset / spec.arch / "best_model.pth", device)
-        for spec in QUERY_TAGGERS
-    ]
+    return [load_tagger(spec, tagger_path(models, spec), device) for spec in QUERY_TAGGERS]
+
+
+def command_taggers(models: Path, device: str) -> list[Tagger]:
+    """:func:`load_query_taggers` for the command line: SystemExit in one line when the
+    weights are missing (saying how to fetch them into ``models``) or cannot be loaded."""
+    missing = [spec for spec in QUERY_TAGGERS if not tagger_path(models, spec).is_file()]
+    if missing:
+        names = " ".join(f"{spec.arch}/{spec.dataset}" for spec in missing)
+        taggers = "tagger" if len(missing) == 1 else "taggers"
+        raise SystemExit(f"--models {models}: no weights of the {taggers} {names} at "
+                         f"{tagger_path(models, missing[0])}; `tagbox models fetch {names} "
+                         f"--model-dir {models}` fetches them")  # fmt: skip
+    try:
+        return load_query_taggers(models, device)
+    except ModelError as exc:
+        raise SystemExit(f"--models {models}: {exc}") from exc
 
 
 def query_path(corpus: Path, song: str) -> Path:
@@ -58,8 +80,11 @@ def cache_queries(taggers: list[Tagger], corpus: Path) -> int:
     todo.sort(key=lambda song: song not in valid)
     for song in tqdm(todo, desc="queries", unit="song"):
         path = query_path(corpus, song)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_array(path, song_queries(taggers, corpus, song).astype(np.float32))
+        rows = song_queries(taggers, corpus, song).astype(np.float32)
+        with writing(path, "the songs before it keep theirs: free some space, or make the "
+                     "corpus writable, and run the same command again"):  # fmt: skip
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_array(path, rows)
     return len(todo)
 
 
@@ -131,8 +156,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu", help="where the taggers run, e.g. cuda")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if not list_songs(args.corpus):  # a mistyped --corpus, or one not rendered yet
+        raise SystemExit(f"{args.corpus}: no rendered songs (training.render makes them); "
+                         "check --corpus")  # fmt: skip
     keep_freed_memory()  # the taggers' passes twice as fast (core.separation.memory)
-    made = cache_queries(load_query_taggers(args.models, args.device), args.corpus)
+    made = cache_queries(command_taggers(args.models, args.device), args.corpus)
     print(f"cached the queries of {made} songs in {args.corpus / 'queries'}")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 from pathlib import Path
 
@@ -9,17 +10,23 @@ import numpy as np
 import pytest
 
 from training import queries
-from training.queries import cache_queries, query_path
+from training.queries import cache_queries, main, query_path
+
+
+def _corpus(folder: Path, n_songs: int = 2) -> Path:
+    """A corpus of ``n_songs`` silent one-stem songs (their queries are not computed here)."""
+    for k in range(n_songs):
+        song = folder / "songs" / f"s0-{k:06d}"
+        song.mkdir(parents=True)
+        np.save(song / "stems.npy", np.zeros((1, 100), np.int16))
+        (song / "meta.json").write_text(json.dumps({"stems": [{"family": "piano"}]}))
+    return folder
 
 
 def test_a_cache_stopped_half_way_leaves_no_stray_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for k in range(2):
-        song = tmp_path / "songs" / f"s0-{k:06d}"
-        song.mkdir(parents=True)
-        np.save(song / "stems.npy", np.zeros((1, 100), np.int16))
-        (song / "meta.json").write_text(json.dumps({"stems": [{"family": "piano"}]}))
+    _corpus(tmp_path)
     monkeypatch.setattr(queries, "song_queries", lambda taggers, corpus, song: np.ones((1, 4)))
     save = np.save
 
@@ -34,3 +41,36 @@ def test_a_cache_stopped_half_way_leaves_no_stray_file(
     monkeypatch.setattr(np, "save", save)
     assert cache_queries([], tmp_path) == 2  # resumed: every song, whole
     assert np.load(query_path(tmp_path, "s0-000001")).shape == (1, 4)
+
+
+def test_a_corpus_without_songs_is_refused_rather_than_cached_as_done(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exited:  # a mistyped --corpus
+        main(["--corpus", str(tmp_path / "nowhere"), "--models", str(tmp_path)])
+    assert "no rendered songs" in str(exited.value.code)
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_missing_tagger_weights_are_one_line_saying_how_to_fetch_them(tmp_path: Path) -> None:
+    corpus = _corpus(tmp_path / "corpus")
+    with pytest.raises(SystemExit) as exited:
+        main(["--corpus", str(corpus), "--models", str(tmp_path / "models")])
+    message = str(exited.value.code)
+    assert "no weights of the taggers fcn/mtat fcn/jamendo" in message
+    assert f"tagbox models fetch fcn/mtat fcn/jamendo --model-dir {tmp_path / 'models'}" in message
+    assert "\n" not in message
+
+
+def test_a_corpus_that_cannot_be_written_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = _corpus(tmp_path)
+    monkeypatch.setattr(queries, "song_queries", lambda taggers, corpus, song: np.ones((1, 4)))
+
+    def read_only(self: Path, *args: object, **kwargs: object) -> None:
+        raise OSError(errno.EROFS, "Read-only file system", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    with pytest.raises(SystemExit) as exited:
+        cache_queries([], corpus)
+    message = str(exited.value.code)
+    assert message.startswith(f"cannot write {query_path(corpus, 's0-000000')} (Read-only")
