@@ -22,13 +22,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from tagbox_gui.core.audio.atomic import write_atomically, write_through
+from tagbox_gui.core.errors import ModelError
 from tagbox_gui.core.nets.separator import (
     QuerySeparator,
     SeparatorShape,
@@ -108,13 +111,43 @@ def run_weights(path: Path) -> tuple[QuerySeparator, int]:
     if not path.is_file():
         raise SystemExit(f"{path}: no such file (--weights names a run's separator.pt, best.pt "
                          "or last.pt; a fresh clone has only the committed last.pt)")  # fmt: skip
+    try:
+        return _read_run_weights(path)
+    except UNREADABLE as exc:
+        raise SystemExit(f"{path} is not a run's weights, or is damaged ({_reason(exc)}): "
+                         "--weights names a run's separator.pt, best.pt or last.pt; put back "
+                         "a copy of a damaged one") from exc  # fmt: skip
+
+
+UNREADABLE = (ModelError, OSError, RuntimeError, EOFError, KeyError, TypeError, ValueError,
+              pickle.UnpicklingError, zipfile.BadZipFile)  # fmt: skip
+"""What reading a file that is not a run's weights, or is damaged, raises."""
+
+
+def _read_run_weights(path: Path) -> tuple[QuerySeparator, int]:
+    """:func:`run_weights` of a file that exists; raises one of :data:`UNREADABLE`."""
     data = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(data, dict):
+        raise TypeError(f"it holds a {type(data).__name__}, not a dict")
     if "model" not in data:
         net, extra = load_separator(path)
         return net, int(extra["step"])
     net = QuerySeparator(SeparatorShape(**data["shape"]))
     net.load_state_dict(data["model"], strict=True)
     return net.eval().requires_grad_(False), int(data["step"])
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a file could not be read, in a few words: the first sentence of the error (of its
+    cause, for the app's ModelError, which names the file again)."""
+    if isinstance(exc, ModelError) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    if isinstance(exc, KeyError):
+        return f"no {exc.args[0]!s}" if exc.args else "KeyError"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc).strip()
+    return text.splitlines()[0].split(". ")[0] if text else type(exc).__name__
 
 
 def average_networks(nets: list[QuerySeparator]) -> QuerySeparator:

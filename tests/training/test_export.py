@@ -121,3 +121,31 @@ def test_a_missing_weights_file_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match=r"best\.pt: no such file \(--weights names"):
         export.main(["--corpus", str(tmp_path / "corpus"), "--run", str(tmp_path / "run"),
                      "--weights", "best.pt", "--out", str(tmp_path / "out.pt")])  # fmt: skip
+
+
+@pytest.mark.parametrize("damage", ["cut short", "not weights", "another dict"])
+@pytest.mark.parametrize("name", ["separator.pt", "last.pt"])
+def test_weights_that_cannot_be_read_are_one_clear_error(
+    tmp_path: Path, name: str, damage: str
+) -> None:
+    _corpus(tmp_path / "corpus")
+    (tmp_path / "run").mkdir()
+    path = tmp_path / "run" / name
+    if name == "separator.pt":
+        save_separator(_net(0), path, {"step": 7})
+    else:  # as a run writes its checkpoint
+        torch.save({"config": {}, "shape": {"query_dim": 8, "width": 32, "layers": 1},
+                    "model": _net(0).state_dict(), "step": 7}, path)  # fmt: skip
+    if damage == "cut short":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif damage == "not weights":
+        path.write_text('{"step": 1, "loss": 0.5}\n')
+    else:
+        torch.save({"step": 7}, path)
+    with pytest.raises(SystemExit) as exited:
+        export.main(["--corpus", str(tmp_path / "corpus"), "--run", str(tmp_path / "run"),
+                     "--weights", name, "--out", str(tmp_path / "out.pt")])  # fmt: skip
+    message = str(exited.value.code)
+    assert message.startswith(f"{path} is not a run's weights, or is damaged (")
+    assert "\n" not in message
+    assert not (tmp_path / "out.pt").exists()
