@@ -43,7 +43,7 @@ import json
 import pickle
 import time
 import zipfile
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import numpy as np
@@ -289,16 +289,21 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Train the query-conditioned separator.")
-    parser.add_argument("--corpus", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--threads", type=int, default=1)
+    corpus = "a corpus rendered by training.render, its queries cached"
+    parser.add_argument("--corpus", type=Path, required=True, help=corpus)
+    out = "the run's folder: checkpoints and log.jsonl (a run found there resumes)"
+    parser.add_argument("--out", type=Path, required=True, help=out)
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads (default: 1)")
     parser.add_argument("--device", default="cpu", help="where the network trains, e.g. cuda")
     parser.add_argument(
         "--workers", type=int, default=0, help="processes that draw batches ahead (default 0: none)"
     )
     defaults = TrainConfig()
-    for name, value in asdict(defaults).items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+    for setting in fields(TrainConfig):
+        value = getattr(defaults, setting.name)
+        about = setting.metadata["help"].replace("%", "%%") + " (default: %(default)s)"
+        name = f"--{setting.name.replace('_', '-')}"
+        parser.add_argument(name, type=type(value), default=value, help=about)
     args = parser.parse_args(argv)
     if args.threads < 1 or args.workers < 0:
         parser.error(f"--threads must be at least 1 and --workers at least 0, not "

@@ -126,3 +126,17 @@ def test_a_run_folder_of_other_settings_names_only_the_settings_that_differ(
     assert "was made with other settings" in message
     assert "--seed 7 there, 0 here" in message and "--init 'V8tu.pt' there, '' here" in message
     assert "width" not in message and "\n" not in message
+
+
+def test_every_option_of_the_help_says_what_it_sets(capsys: pytest.CaptureFixture[str]) -> None:
+    """Each training option is described, with its default: the help listed bare names."""
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for name, value in asdict(TrainConfig()).items():
+        option = f"--{name.replace('_', '-')}"
+        shown = f"{option} {name.upper()} "
+        assert shown in text, option
+        about = text.split(shown, 1)[1].split(" --", 1)[0]
+        assert len(about) > 20 and f"(default: {value})" in about, (option, about)
