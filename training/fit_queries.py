@@ -137,14 +137,19 @@ def fit_all(rows: dict, min_stems: int, seed: int = 0) -> dict[str, QueryFit]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Fit the prototypes to the song.")
     parser.add_argument("--weights", type=Path, required=True, help="exported weights")
-    parser.add_argument("--corpus", type=Path, action="append", required=True)
+    more = "a rendered corpus with cached queries; give it again for more"
+    parser.add_argument("--corpus", type=Path, action="append", required=True, help=more)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=0,
                         help="draws the mixes' gains and the cross-validation's folds")  # fmt: skip
-    parser.add_argument("--min-stems", type=int, default=150)
+    parser.add_argument("--min-stems", type=int, default=150,
+                        help="stems a prototype needs to be fitted (default: 150)")  # fmt: skip
     parser.add_argument("--limit", type=int, default=None, help="songs per corpus (tests)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
+    if args.min_stems < FOLDS:  # each fold of the cross-validation holds some stems
+        parser.error(f"--min-stems must be at least {FOLDS}, the cross-validation's folds, "
+                     f"not {args.min_stems}")  # fmt: skip
     torch.set_num_threads(args.threads)
     check_output_file(args.out, "--out file")  # before the first looks, not after them
     try:

@@ -164,3 +164,17 @@ def test_the_fits_go_into_the_weights_file(corpus: Path, tmp_path: Path, capsys)
     for data in fitted_extra["query_fits"].values():
         assert QueryFit.from_dict(data).bias.shape == net.query_mean.shape
     assert fitted_extra["prototypes"].keys() == extra["prototypes"].keys()
+
+
+@pytest.mark.parametrize("least", ["0", "1", "4"])
+def test_too_few_stems_to_cross_validate_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], least: str
+) -> None:
+    """Fewer stems than the cross-validation's folds divided by zero after the first looks."""
+    with pytest.raises(SystemExit) as refused:
+        main(["--weights", str(tmp_path / "w.pt"), "--corpus", str(tmp_path), "--out",
+              str(tmp_path / "o.pt"), "--min-stems", least])  # fmt: skip
+    assert refused.value.code == 2
+    assert f"--min-stems must be at least 5, the cross-validation's folds, not {least}" in (
+        capsys.readouterr().err
+    )
