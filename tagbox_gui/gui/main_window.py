@@ -287,11 +287,11 @@ class MainWindow(WindowMenus):
         self.song_loaded.emit(song)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # Qt override
-        if any(url.isLocalFile() for url in event.mimeData().urls()):
+        if _dropped_files(event):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:  # Qt override
-        files = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        files = _dropped_files(event)
         if files:
             event.acceptProposedAction()
             # opened once the drop has ended: a question asked within it (stems that would be
@@ -435,3 +435,12 @@ class MainWindow(WindowMenus):
         self.audition.transport.player.close()
         self.engine.wait()  # an import still running ends first (seconds at most)
         event.accept()
+
+
+def _dropped_files(event: QDropEvent) -> list[str]:
+    """The local files a drop from another program would open as the song; none for a drag
+    that began in this app (stems dragged out of the Stems list and released over the window
+    would replace the song, and its result, with one of its own stems)."""
+    if event.source() is not None:
+        return []
+    return [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QDrag, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QMessageBox
 
 from tagbox_gui.core.audio.files import ExportFormat
@@ -106,3 +107,43 @@ def test_real_engine_short_region(qtbot, model_dir, settings, tmp_path) -> None:
     data, rate = sf.read(paths[1], always_2d=True)
     assert rate == 44_100 and data.shape == window.song.data.shape
     window.controller.shutdown(5000)
+
+
+def test_stems_dragged_onto_the_window_itself_are_not_opened_as_the_song(
+    qtbot, separated: MainWindow, monkeypatch
+) -> None:
+    """A drag of stems released over the app's own window (over the Stems list, where it
+    began, or the song) is refused: it would open a stem as the song, replacing the result,
+    and count the stems as taken out of the app."""
+    window = separated
+    stems = window.stems
+    stems.item(0).setSelected(True)
+    stems.item(1).setSelected(True)
+    mime = stems.mimeData(stems.selectedItems())
+    point = QPointF(200, 200)
+    events: list[QDropEvent] = []
+
+    def drop_on_window(drag: QDrag, *actions: Qt.DropAction) -> Qt.DropAction:
+        monkeypatch.setattr(QDropEvent, "source", lambda event: stems)  # the app's own drag
+        buttons, keys = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+        enter = QDragEnterEvent(point, Qt.DropAction.CopyAction, drag.mimeData(), buttons, keys)
+        enter.ignore()
+        window.dragEnterEvent(enter)
+        drop = QDropEvent(point, Qt.DropAction.CopyAction, drag.mimeData(), buttons, keys)
+        drop.ignore()
+        window.dropEvent(drop)
+        events.extend([enter, drop])
+        taken = enter.isAccepted() and drop.isAccepted()
+        return drop.dropAction() if taken else Qt.DropAction.IgnoreAction
+
+    monkeypatch.setattr(QDrag, "exec", drop_on_window)
+    assert mime is not None and len(mime.urls()) == 2
+    stems.startDrag(Qt.DropAction.CopyAction)
+    qtbot.wait(200)  # a drop opens its file once the drop has ended
+    assert window.song.name == "My Song" and not window.loader.busy
+    assert len(events) == 2 and not any(event.isAccepted() for event in events)
+    assert [stems.item(row).text() for row in range(stems.count())] == [
+        "My Song - piano",
+        "My Song - no piano",
+    ]
+    assert stems.unkept_stems() == ["My Song - piano", "My Song - no piano"]
