@@ -122,6 +122,9 @@ BAD = {
     "{stem} as text": ("{song} {{stem}}", "has no {stem}"),
     "an extension": ("{song} - {stem}.WAV", "ends in '.wav', but the format adds"),
     "an Ogg extension": ("{song} - {stem}.oga", "ends in '.oga', but the format adds"),
+    # the name loses what follows the extension (a file name cannot end in a space or a dot)
+    "an extension, then a space": ("{song} - {stem}.wav ", "ends in '.wav', but the format"),
+    "an extension, then a dot": ("{stem}.FLAC.", "ends in '.flac', but the format adds"),
 }
 
 

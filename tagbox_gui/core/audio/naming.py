@@ -107,7 +107,8 @@ def _template_fields(template: str) -> list[str]:
                 "it does not know; use {song} and {stem} only."
             )
         fields.append(field)
-    extension = next((e for e in AUDIO_EXTENSIONS if template.lower().endswith(e)), None)
+    ending = _sanitise(template).lower()  # as the name ends: "{stem}.wav " names "piano.wav"
+    extension = next((e for e in AUDIO_EXTENSIONS if ending.endswith(e)), None)
     if extension is not None:  # "{stem}.wav" would name "piano.wav.wav"
         raise AudioError(
             f"the name template '{template}' ends in '{extension}', but the format adds the "
