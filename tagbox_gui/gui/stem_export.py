@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QLabel, QMessageBox
 
-from tagbox_gui.core.audio.export import JUKEBOX_LICENCE
+from tagbox_gui.core.audio.export import JUKEBOX_LICENCE, refuse_the_song
 from tagbox_gui.core.audio.files import ExportFormat, existing_files
 from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE
 from tagbox_gui.core.errors import UserError
@@ -155,12 +155,15 @@ class StemExport(QObject):
     ) -> Future[list[Path]] | None:
         """Start writing the shown stems to ``folder``; the pending write, or None when nothing
         is written (no stems, an export under way, the licence or the replacing declined, a
-        template that names two stems alike: a dialog says why). :attr:`finished` follows."""
+        template that names two stems alike, a stem that would replace the song itself: a
+        dialog says why). :attr:`finished` follows."""
         names_of = self.file_names()
         if self.busy or names_of is None or not self.licence_accepted():
             return None
         try:
-            existing = existing_files(folder / (n + fmt.extension) for n in names_of(template))
+            paths = [folder / (name + fmt.extension) for name in names_of(template)]
+            refuse_the_song(self.w.song.path, paths)  # not even asked: no stem replaces it
+            existing = existing_files(paths)
         except UserError as exc:
             show_error(self.w, exc, "Export failed", doing=Doing.EXPORT)
             return None

@@ -186,6 +186,26 @@ def test_pcm_song_is_rebuilt_exactly(subtype: str, fmt: ExportFormat, tmp_path: 
     assert np.array_equal(sep + res, song.data.astype(np.float64))
 
 
+def test_no_stem_replaces_the_song_itself(tmp_path: Path) -> None:
+    """A song named after a stem ("piano.wav", "{stem}"), its stems written beside it: even
+    with ``overwrite`` (meant for old stems) the song is kept and nothing is written."""
+    for name, parts in (("piano", ["piano"]), ("no drums + bass", ["drums", "bass"])):
+        path = tmp_path / f"{name}.wav"
+        sf.write(path, 0.2 * np.random.default_rng(5).standard_normal((RATE // 2, 2)), RATE)
+        original = path.read_bytes()
+        song = load_song(path)
+        estimate = ones_estimate(0, len(analysis_signal(song)), value=0.5)
+        with pytest.raises(AudioError) as error:
+            if len(parts) == 1:
+                export_stems(song, estimate, tmp_path, parts, overwrite=True, template="{stem}")
+            else:
+                export_shared_stems(song, dict.fromkeys(parts, estimate), tmp_path,
+                                    overwrite=True, template="{stem}")  # fmt: skip
+        assert f"'{path.name}'" in one_sentence(error) and "the song itself" in str(error.value)
+        assert path.read_bytes() == original and list(tmp_path.iterdir()) == [path]
+        path.unlink()
+
+
 VORBIS_FIVE_ONE = ("FL", "FC", "FR", "BL", "BR", "LFE")
 
 

@@ -14,7 +14,8 @@ from tagbox_gui.core.audio.files import ExportFormat
 from tagbox_gui.core.errors import AudioError
 from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.widgets import plain_text
-from tests.gui.window_helpers import export_and_wait, open_song, run_to_end
+from tests.gui.fake_engine import write_song
+from tests.gui.window_helpers import export_and_wait, message_boxes, open_song, run_to_end
 
 STEMS = ["My Song - no piano.wav", "My Song - piano.wav"]
 
@@ -310,3 +311,22 @@ def test_export_all_opens_with_a_saved_format_it_does_not_know(
     monkeypatch.setattr(ExportDialog, "exec", exec_)
     window.exports.ask()
     assert shown == [ExportFormat.WAV32]  # the default, as for any other unreadable setting
+
+
+def test_export_never_replaces_the_song_itself(
+    qtbot, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stems named "{stem}" exported beside a song named "piano.wav" would replace the song:
+    the question lists it among old stems, so a Yes would lose the original."""
+    song_path = write_song(tmp_path / "piano.wav", seconds=5.0, rate=48_000, channels=2)
+    original = song_path.read_bytes()
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window)
+    asked = _answer(monkeypatch, QMessageBox.StandardButton.Yes)
+    assert export_and_wait(qtbot, window, tmp_path, ExportFormat.WAV32, "{stem}") is None
+    assert song_path.read_bytes() == original and not (tmp_path / "no piano.wav").exists()
+    assert asked == []  # not asked whether to replace it: refused, saying why
+    said = [box.text() for box in message_boxes()]
+    assert len(said) == 1 and "piano.wav" in said[0] and "the song" in said[0]
+    assert not window.exports.busy and window.export_button.isEnabled()

@@ -105,6 +105,7 @@ def export_stems(
     stems = ("separated", "residual (song minus separated)")
     targets = [_target(outdir, name, stem, provenance, fmt)
                for name, stem in zip(names, stems, strict=True)]  # fmt: skip
+    refuse_the_song(song.path, [path for path, _ in targets])
     clipping = _Clipping(fmt, names)
     streams = [separated_blocks(song, estimate)]  # checks the estimate before any writing
     rows = _rows_as_written(song, streams, fmt, clipping)
@@ -141,6 +142,7 @@ def export_shared_stems(
                for file_name, name in zip(names[:-1], shared, strict=True)]  # fmt: skip
     rest = _rest_provenance(provenance or {})
     targets.append(_target(outdir, names[-1], "rest (song minus every stem)", rest, fmt))
+    refuse_the_song(song.path, [path for path, _ in targets])
     streams = [separated_blocks(song, estimate) for estimate in shared.values()]
     clipping = _Clipping(fmt, names)
     rows = _rows_as_written(song, streams, fmt, clipping)
@@ -148,6 +150,18 @@ def export_shared_stems(
                                  song.rate, fmt, overwrite, _bext(song, targets, fmt))  # fmt: skip
     clipping.warn(song.name)
     return paths[:-1], paths[-1]
+
+
+def refuse_the_song(song_path: Path, paths: Iterable[Path]) -> None:
+    """AudioError (one sentence) when one of ``paths`` is the song's own file (the same file,
+    whatever its spelling): a stem written there would replace the song, even with
+    ``overwrite``, which is meant for old stems."""
+    for path in paths:
+        with contextlib.suppress(OSError):  # not there (yet): not the song
+            if os.path.samefile(path, song_path):
+                raise AudioError(f"'{path.name}' in '{path.parent}' is the song itself, which "
+                                 "a stem must never replace; choose another folder or name "
+                                 "template.")  # fmt: skip
 
 
 def _rest_provenance(provenance: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
