@@ -330,3 +330,32 @@ def test_export_never_replaces_the_song_itself(
     said = [box.text() for box in message_boxes()]
     assert len(said) == 1 and "piano.wav" in said[0] and "the song" in said[0]
     assert not window.exports.busy and window.export_button.isEnabled()
+
+
+def test_export_all_refuses_flac_for_a_song_of_more_channels_than_flac_holds(
+    qtbot, window: MainWindow, tmp_path: Path
+) -> None:
+    """A song of 10 channels: FLAC holds 8, so the dialog says so and Save waits for a WAV
+    format, rather than closing on a Save that can only fail."""
+    from tagbox_gui.gui.widgets.export_dialog import ExportDialog
+
+    open_song(qtbot, window, write_song(tmp_path / "My Song.wav", seconds=5.0, channels=10))
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window)
+    window.settings.set_text("export/format", ExportFormat.FLAC24.value)
+    shown: list[tuple[str, bool]] = []
+
+    def exec_(dialog: ExportDialog) -> int:
+        dialog.folder.setText(str(tmp_path / "out"))
+        for fmt in (ExportFormat.FLAC24, ExportFormat.FLAC16, ExportFormat.WAV24):
+            dialog.format.setCurrentIndex(dialog.format.findData(fmt.value))
+            shown.append((dialog.files.text(), dialog.save.isEnabled()))
+        return ExportDialog.DialogCode.Rejected
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ExportDialog, "exec", exec_)
+        window.exports.ask()
+    (said, save), (said16, save16), (listed, wav_save) = shown
+    assert "FLAC holds at most 8 channels and the song has 10" in said and not save
+    assert "FLAC holds at most 8" in said16 and not save16
+    assert "My Song - piano.wav" in listed and wav_save

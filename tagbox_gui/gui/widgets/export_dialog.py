@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tagbox_gui.core.audio.files import ExportFormat
+from tagbox_gui.core.audio.files import ExportFormat, check_channels
 from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE
 from tagbox_gui.core.errors import UserError
 
@@ -40,8 +40,9 @@ class ExportDialog(QDialog):
     ``names_of(template)`` gives the stems' file names (without extension) for a template, or
     raises a UserError saying why the template cannot name them (Save is then disabled). Save
     is disabled too while the folder is not a full path (``~`` is the home folder): an empty or
-    relative one would put the stems wherever the app was started from. With the song's
-    ``peak`` past full scale, a 16- or 24-bit format is warned about: it clips the stems.
+    relative one would put the stems wherever the app was started from, and while the format
+    cannot hold the song's ``channels`` (FLAC, past 8). With the song's ``peak`` past full
+    scale, a 16- or 24-bit format is warned about: it clips the stems.
     """
 
     def __init__(
@@ -52,9 +53,11 @@ class ExportDialog(QDialog):
         template: str = DEFAULT_TEMPLATE,
         parent: QWidget | None = None,
         peak: float = 0.0,
+        channels: int = 1,
     ) -> None:
         super().__init__(parent)
         self._peak = peak  # the song's: past 1 (0 dBFS), a PCM format clips the stems there
+        self._channels = channels  # the song's, which every stem has
         self.setWindowTitle("Export all stems")
         self.folder = QLineEdit(folder)
         browse = QPushButton("&Browse…")
@@ -97,8 +100,10 @@ class ExportDialog(QDialog):
 
     @Slot()
     def _show_files(self) -> None:
-        ext = ExportFormat(self.format.currentData()).extension
+        fmt = ExportFormat(self.format.currentData())
+        ext = fmt.extension
         try:
+            check_channels(fmt, self._channels)
             names = self._names_of(self.template.text())
         except UserError as exc:
             self._refuse(str(exc))
