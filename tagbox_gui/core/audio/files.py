@@ -89,8 +89,7 @@ def check_channels(fmt: ExportFormat, channels: int) -> None:
     does not end by refusing to write (libsndfile would only say "Format not recognised")."""
     if fmt.container == "FLAC" and channels > FLAC_MAX_CHANNELS:
         raise AudioError(f"FLAC holds at most {FLAC_MAX_CHANNELS} channels and the song has "
-                         f"{channels}; write its stems as WAV (wav32, wav24 or "
-                         "wav16).")  # fmt: skip
+                         f"{channels}; write its stems as WAV, of any depth.")  # fmt: skip
 
 
 def quantise(data: np.ndarray, fmt: ExportFormat) -> np.ndarray:
