@@ -455,3 +455,24 @@ def test_a_model_folder_that_cannot_be_made_points_to_change_folder(
     text = dialog.message.text()
     assert "is a file, not a folder" in text and "Change folder…" in text
     assert "--model-dir" not in text and "TAGBOX_MODEL_DIR" not in text
+
+
+def test_a_model_folder_fixed_at_start_that_cannot_be_made_points_to_what_fixed_it(
+    qtbot, tmp_path: Path, model_dir
+) -> None:
+    """With the folder set by --model-dir (or $TAGBOX_MODEL_DIR), Change folder… is disabled:
+    the advice names what set the folder, not the button that cannot be used."""
+    real = require(model_dir / "taggers/mtat/fcn/best_model.pth")
+    (tmp_path / "store").write_text("a file where the folder goes")
+    for set_by, told in (("--model-dir", "another --model-dir"),
+                         ("$TAGBOX_MODEL_DIR", "$TAGBOX_MODEL_DIR to another folder")):  # fmt: skip
+        dialog = open_dialog(qtbot, ModelStore(tmp_path / "store"))
+        dialog.set_folder_set_by(set_by)
+        dialog.choose_file = lambda info: str(real)
+        dialog.select_model(FCN)
+        with qtbot.waitSignal(dialog.job_finished, timeout=10_000) as finished:
+            click(qtbot, dialog.locate_button)
+        assert finished.args == [FCN, "failed"]
+        text = dialog.message.text()
+        assert "is a file, not a folder" in text and "Change folder…" not in text
+        assert told in text and "start TagBox again" in text

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -48,6 +49,21 @@ WAYS = Ways(
     folder=f"choose another model folder with {CHANGE_FOLDER}",
 )
 """The ways on after a failed download, as this window offers them."""
+FOLDER_SET_BY = {  # another folder, where it was fixed when the app started (no Change folder…)
+    "--model-dir": "start TagBox again with another --model-dir",
+    "$TAGBOX_MODEL_DIR": "set $TAGBOX_MODEL_DIR to another folder and start TagBox again",
+}
+
+
+def ways_for(folder_set_by: str) -> Ways:
+    """:data:`WAYS`, with another folder chosen where ``folder_set_by`` fixed it (its
+    :data:`FOLDER_SET_BY` words: Change folder… is disabled then)."""
+    if not folder_set_by:
+        return WAYS
+    other = FOLDER_SET_BY.get(folder_set_by, f"start TagBox again with another {folder_set_by}")
+    return replace(WAYS, folder=other)
+
+
 STATUS_TEXT = {
     "missing": "missing",
     "present": "present",
@@ -239,7 +255,9 @@ class ModelsDialog(QDialog):
     # ----- jobs --------------------------------------------------------------------------
     def _start_job(self, name: str, func: Callable, *args: object, cancellable: bool) -> None:
         self._job_name = name
-        self._job = run_in_background(_run_job, name, func, args, then=self._on_job_done)
+        ways = ways_for(self.folder_set_by)
+        self._job = run_in_background(_run_job, name, func, args, ways,
+                                      then=self._on_job_done)  # fmt: skip
         self.progress.setRange(0, 0)  # busy until the first progress report
         self.progress.setAccessibleDescription(PROGRESS_ABOUT)  # until the first bytes come
         self.progress.setVisible(True)
@@ -432,14 +450,15 @@ def _verify_each(store: ModelStore, checks: list[tuple[str, int]], each: object)
         hand_back(each, (name, check, status))
 
 
-def _run_job(name: str, func: Callable, args: tuple) -> tuple[str, str, str]:
-    """Runs in the worker thread: ``(name, outcome, message)``; user errors become messages."""
+def _run_job(name: str, func: Callable, args: tuple, ways: Ways) -> tuple[str, str, str]:
+    """Runs in the worker thread: ``(name, outcome, message)``; user errors become messages,
+    an advice with ``ways`` as the ways on (:func:`ways_for`)."""
     try:
         func(*args)
     except DownloadCancelled as exc:
         return name, "cancelled", str(exc)
     except Advised as exc:  # its advice in this window's words
-        return name, "failed", exc.told(WAYS)
+        return name, "failed", exc.told(ways)
     except UserError as exc:
         return name, "failed", str(exc)
     return name, "installed", ""
