@@ -419,6 +419,22 @@ def test_the_model_folder_can_be_changed_in_the_dialog(qtbot, tmp_path: Path) ->
     assert "now stored in" in dialog.message.text() and "first" in dialog.message.text()
 
 
+def test_choosing_the_folder_already_used_changes_nothing_and_says_so(
+    qtbot, tmp_path: Path
+) -> None:
+    """The folder in use chosen again: nothing to remember, and the message does not speak of
+    a move, nor of files left behind in the same folder."""
+    store = ModelStore(tmp_path / "store")
+    dialog = open_dialog(qtbot, store)
+    wait_idle(qtbot, dialog)
+    changed: list[str] = []
+    dialog.folder_changed.connect(changed.append)
+    assert dialog.change_folder(str(tmp_path / "store"))
+    assert changed == [] and store.root == tmp_path / "store"
+    text = dialog.message.text()
+    assert "already stored in" in text and "now" not in text and "stay there" not in text
+
+
 def test_a_model_folder_that_cannot_be_written_is_refused(qtbot, tmp_path: Path) -> None:
     store = ModelStore(tmp_path / "store")
     dialog = open_dialog(qtbot, store)

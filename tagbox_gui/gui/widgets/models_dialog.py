@@ -238,11 +238,14 @@ class ModelsDialog(QDialog):
         except UserError as exc:
             self.message.setText(str(exc))
             return False
-        before, self.store.root = self.store.root, path
-        if path != before:
-            self.refresh()
-            self.folder_changed.emit(str(path))
-            self.models_changed.emit()
+        before = self.store.root
+        if path == before:
+            self.message.setText(f"Models are already stored in {path}.")
+            return True
+        self.store.root = path
+        self.refresh()
+        self.folder_changed.emit(str(path))
+        self.models_changed.emit()
         self.message.setText(f"Models are now stored in {path}; the files in {before} stay there.")
         return True
 
