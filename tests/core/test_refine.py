@@ -278,3 +278,12 @@ CUDA_OUT_OF_MEMORY = (
 def test_why_a_look_failed_is_said_in_a_few_words_on_one_line(error, said) -> None:
     """The reason goes inside a sentence of the window and the CLI (the log keeps the rest)."""
     assert why_failed(error) == said
+
+
+def test_no_stem_is_looked_at_again_once_the_stems_share_the_mix(song, cache) -> None:
+    """Sharing lets go of what the first looks claimed: a look after it would have no masks."""
+    refinement = Refinement(song, _firsts(song, cache), cache)
+    seconds = {name: refinement.stem(name) for name in refinement.firsts}
+    refinement.shared(seconds)
+    with pytest.raises(RuntimeError, match="share the mix already"):
+        refinement.stem(next(iter(refinement.firsts)))

@@ -93,6 +93,8 @@ class Refinement:
     def stem(self, name: str) -> Estimate:
         """Stem ``name``'s second estimate: the mean of its first mask (shared) and the
         separator's mask of the song without the other stems (not yet shared)."""
+        if not self._claimed:
+            raise RuntimeError("the stems share the mix already: no stem is looked at after")
         first = self.firsts[name]
         net = self.net
         query = torch.from_numpy(first.query).to(net.query_mean.device)  # type: ignore[arg-type]
