@@ -204,10 +204,9 @@ def test_the_progress_bar_is_busy_only_while_a_one_pass_run_goes_on(qtbot, model
     window.controller.shutdown(5000)
 
 
-def test_a_one_pass_run_unfollowed_still_shows_its_stems(qtbot, model_dir, settings,
-                                                         song_path) -> None:  # fmt: skip
-    """ "Follow latest" turned off during a one-pass run (it has no steps to go back to) does
-    not lose its result: the stems are listed and heard once it ends."""
+def _gated_one_pass(qtbot, model_dir, settings, song_path) -> tuple[MainWindow, threading.Event]:
+    """A window with the song open and Piano picked for a one-pass run of the learned backend,
+    whose pass ends only once the test sets the event it returns."""
     window = make_window(qtbot, model_dir, settings, backend="learned")
     window.confirm_quit = lambda: True  # closed mid-run when an assertion fails
     gate = threading.Event()
@@ -220,6 +219,14 @@ def test_a_one_pass_run_unfollowed_still_shows_its_stems(qtbot, model_dir, setti
     open_song(qtbot, window, song_path)
     window.tag_panel.apply_preset("Piano")
     window.settings_panel.steps.setValue(0)
+    return window, gate
+
+
+def test_a_one_pass_run_unfollowed_still_shows_its_stems(qtbot, model_dir, settings,
+                                                         song_path) -> None:  # fmt: skip
+    """ "Follow latest" turned off during a one-pass run (it has no steps to go back to) does
+    not lose its result: the stems are listed and heard once it ends."""
+    window, gate = _gated_one_pass(qtbot, model_dir, settings, song_path)
     with qtbot.waitSignal(window.controller.run_finished, timeout=10_000):
         assert window.run_view.start() is not None
         window.audition.follow.setChecked(False)
@@ -233,18 +240,7 @@ def test_a_one_pass_run_unfollowed_still_shows_its_stems(qtbot, model_dir, setti
 def test_a_one_pass_run_offers_nothing_to_follow(qtbot, model_dir, settings, song_path) -> None:
     """A one-pass run has no newer preview to follow, during it or after it: "Follow latest" is
     disabled and says why; a run with steps offers it again."""
-    window = make_window(qtbot, model_dir, settings, backend="learned")
-    window.confirm_quit = lambda: True  # closed mid-run when an assertion fails
-    gate = threading.Event()
-
-    def engine_run(config, song, store, cache):  # the pass ends when the test lets it
-        gate.wait(10)
-        return fake_run(config, length=analysis_span(song, config.region)[1])
-
-    window.run_view.engine_run = engine_run
-    open_song(qtbot, window, song_path)
-    window.tag_panel.apply_preset("Piano")
-    window.settings_panel.steps.setValue(0)
+    window, gate = _gated_one_pass(qtbot, model_dir, settings, song_path)
     follow = window.audition.follow
     with qtbot.waitSignal(window.controller.run_finished, timeout=10_000):
         assert window.run_view.start() is not None
@@ -266,18 +262,7 @@ def test_the_empty_loss_plot_of_a_one_pass_run_says_it_has_no_steps(
     not "No steps yet"; a new song puts the line before any run back."""
     from tagbox_gui.gui.widgets.loss_plot import EMPTY_TEXTS
 
-    window = make_window(qtbot, model_dir, settings, backend="learned")
-    window.confirm_quit = lambda: True  # closed mid-run when an assertion fails
-    gate = threading.Event()
-
-    def engine_run(config, song, store, cache):  # the pass ends when the test lets it
-        gate.wait(10)
-        return fake_run(config, length=analysis_span(song, config.region)[1])
-
-    window.run_view.engine_run = engine_run
-    open_song(qtbot, window, song_path)
-    window.tag_panel.apply_preset("Piano")
-    window.settings_panel.steps.setValue(0)
+    window, gate = _gated_one_pass(qtbot, model_dir, settings, song_path)
     line = window.live.loss.empty
     with qtbot.waitSignal(window.controller.run_finished, timeout=10_000):
         assert window.run_view.start() is not None

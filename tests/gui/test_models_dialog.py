@@ -460,15 +460,7 @@ def test_a_model_folder_that_cannot_be_made_points_to_change_folder(
 ) -> None:
     """A file where the model's folder must go: the window advises its own Change folder…,
     not the command line's --model-dir."""
-    real = require(model_dir / "taggers/mtat/fcn/best_model.pth")
-    (tmp_path / "store").write_text("a file where the folder goes")
-    dialog = open_dialog(qtbot, ModelStore(tmp_path / "store"))
-    dialog.choose_file = lambda info: str(real)
-    dialog.select_model(FCN)
-    with qtbot.waitSignal(dialog.job_finished, timeout=10_000) as finished:
-        click(qtbot, dialog.locate_button)
-    assert finished.args == [FCN, "failed"]
-    text = dialog.message.text()
+    text = _install_where_the_folder_cannot_be_made(qtbot, tmp_path, model_dir)
     assert "is a file, not a folder" in text and "Change folder…" in text
     assert "--model-dir" not in text and "TAGBOX_MODEL_DIR" not in text
 
@@ -478,17 +470,25 @@ def test_a_model_folder_fixed_at_start_that_cannot_be_made_points_to_what_fixed_
 ) -> None:
     """With the folder set by --model-dir (or $TAGBOX_MODEL_DIR), Change folder… is disabled:
     the advice names what set the folder, not the button that cannot be used."""
-    real = require(model_dir / "taggers/mtat/fcn/best_model.pth")
-    (tmp_path / "store").write_text("a file where the folder goes")
     for set_by, told in (("--model-dir", "another --model-dir"),
                          ("$TAGBOX_MODEL_DIR", "$TAGBOX_MODEL_DIR to another folder")):  # fmt: skip
-        dialog = open_dialog(qtbot, ModelStore(tmp_path / "store"))
-        dialog.set_folder_set_by(set_by)
-        dialog.choose_file = lambda info: str(real)
-        dialog.select_model(FCN)
-        with qtbot.waitSignal(dialog.job_finished, timeout=10_000) as finished:
-            click(qtbot, dialog.locate_button)
-        assert finished.args == [FCN, "failed"]
-        text = dialog.message.text()
+        text = _install_where_the_folder_cannot_be_made(qtbot, tmp_path, model_dir, set_by)
         assert "is a file, not a folder" in text and "Change folder…" not in text
         assert told in text and "start TagBox again" in text
+
+
+def _install_where_the_folder_cannot_be_made(
+    qtbot, tmp_path: Path, model_dir: Path, set_by: str = ""
+) -> str:
+    """Locate file… for fcn/mtat into a store whose folder is a file (the folder fixed at start
+    by ``set_by``, if any): the failure the window shows."""
+    real = require(model_dir / "taggers/mtat/fcn/best_model.pth")
+    (tmp_path / "store").write_text("a file where the folder goes")
+    dialog = open_dialog(qtbot, ModelStore(tmp_path / "store"))
+    dialog.set_folder_set_by(set_by)
+    dialog.choose_file = lambda info: str(real)
+    dialog.select_model(FCN)
+    with qtbot.waitSignal(dialog.job_finished, timeout=10_000) as finished:
+        click(qtbot, dialog.locate_button)
+    assert finished.args == [FCN, "failed"]
+    return dialog.message.text()
