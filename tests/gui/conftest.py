@@ -38,6 +38,16 @@ def _keep_no_stems(monkeypatch) -> None:
     monkeypatch.setattr(MainWindow, "confirm_new_run", lambda self, question: True)
 
 
+@pytest.fixture(autouse=True)
+def _drags_write_under_a_test_folder(monkeypatch, tmp_path_factory) -> None:
+    """Stems dragged out of a window go to a folder of the test's own, not the user's data
+    folder (``StemListView``'s lasting folder for them)."""
+    from tagbox_gui.gui.widgets import stem_list
+
+    data = tmp_path_factory.mktemp("user-data")
+    monkeypatch.setattr(stem_list, "user_data_dir", lambda app: str(data / app))
+
+
 @pytest.fixture
 def song_path(tmp_path: Path) -> Path:
     return write_song(tmp_path / "My Song.wav", seconds=30.0, rate=48_000, channels=2)

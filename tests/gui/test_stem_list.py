@@ -184,3 +184,46 @@ def test_files_no_drag_carried_out_go_with_their_result(
     view.prepare()
     view.remove_files()  # nothing was dragged: the session's folder goes too
     qtbot.waitUntil(lambda: list(tmp_path.iterdir()) == [dragged.parent], timeout=5000)
+
+
+def test_drags_write_under_the_lasting_user_data_folder(qtbot, tmp_path: Path, monkeypatch) -> None:
+    """Not the temporary folder, which is emptied on reboot or after a few days: a DAW
+    project referring to a dropped stem would lose it."""
+    from tagbox_gui.gui.widgets import stem_list
+
+    monkeypatch.setattr(stem_list, "user_data_dir", lambda app: str(tmp_path / "data" / app))
+    root = tmp_path / "data" / "tagbox-gui" / "Dragged stems"
+    assert stem_list.dragged_stems_root() == root
+    view = StemListView()
+    qtbot.addWidget(view)
+    song = make_song(tmp_path)
+    view.set_stems(song, half_mask_estimate(song), ["piano"], {}, "light")
+    assert not root.exists()  # made when first needed
+    dragged = Path(view.mimeData([view.item(0)]).urls()[0].toLocalFile())
+    assert dragged.is_file() and dragged.parent.parent.parent == root  # <session>/result-<n>
+    view.remove_files()  # the app quits: what a drag carried out stays
+    stem_list._EXPORTER.submit(lambda: None).result(timeout=30)
+    assert dragged.is_file()
+
+
+def test_drags_fall_back_to_the_temporary_folder_when_the_lasting_one_cannot_be_made(
+    qtbot, tmp_path: Path, monkeypatch, caplog
+) -> None:
+    import tempfile
+
+    from tagbox_gui.gui.widgets import stem_list
+
+    blocker = tmp_path / "occupied"
+    blocker.write_text("a file where the user data folder should go")
+    monkeypatch.setattr(stem_list, "user_data_dir", lambda app: str(blocker / app))
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    view = StemListView()
+    qtbot.addWidget(view)
+    song = make_song(tmp_path)
+    view.set_stems(song, half_mask_estimate(song), ["piano"], {}, "light")
+    with caplog.at_level("WARNING"):
+        dragged = Path(view.mimeData([view.item(0)]).urls()[0].toLocalFile())
+    assert dragged.is_file() and dragged.is_relative_to(temp)  # the drag still works
+    assert "Dragged stems" in caplog.text and "temporary folder" in caplog.text

@@ -4,12 +4,15 @@ A run gives two stems (separated and residual); a job of several instruments giv
 per instrument and the rest. Several selected stems drag as several files.
 
 A drag must carry a real file, so the stems are written first (atomically, WAV 32-bit float,
-into a per-session temporary folder) and only then is the drag started with their URLs.
+into a per-session folder under :func:`dragged_stems_root`) and only then is the drag started
+with their URLs. That folder lasts (the user's data folder, not the temporary one, which is
+emptied on reboot or after a few days): a DAW may keep referring to a dropped file instead of
+copying it until its project collects its media. When it cannot be made or written, the drags'
+files go to the temporary folder, logged (:func:`new_session_folder`).
 Files are written once per result and reused by later drags (and by a job's audition). The
-files a drag carried out of the app are left in place, also when it quits, because a DAW may
-keep referring to a dropped file instead of copying it; the others go when their result is
-replaced or the app quits (:meth:`StemListView.remove_files`), so that runs and jobs on long
-songs do not fill the temporary folder with stems nobody took.
+files a drag carried out of the app are left in place, also when it quits; the others go when
+their result is replaced or the app quits (:meth:`StemListView.remove_files`), so that runs and
+jobs on long songs do not fill the folder with stems nobody took.
 Export all… writes the same stems into a folder the musician chooses, in the format and with
 the names they choose (:meth:`StemListView.writing`, ``gui/stem_export.py``).
 The list remembers which of the stems shown left the app, by a drag that was dropped (not
@@ -21,13 +24,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from platformdirs import user_data_dir
 from PySide6.QtCore import QMimeData, Qt, QUrl, Signal
 from PySide6.QtGui import QDrag, QGuiApplication
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QWidget
@@ -42,6 +48,8 @@ from tagbox_gui.gui.widgets.plain_text import tooltip
 if TYPE_CHECKING:
     from tagbox_gui.core.audio.song import Song
 
+log = logging.getLogger(__name__)
+DRAGGED_STEMS = "Dragged stems"  # the folder under the user's data folder
 STEM_ROLE = Qt.ItemDataRole.UserRole  # item data: the stem's index in stem_files()
 DRAG_FORMAT = ExportFormat.WAV32
 _EXPORTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stem-export")
@@ -257,7 +265,7 @@ class StemListView(QListWidget):
 
     def remove_files(self) -> None:
         """The app quits: remove the files of the stems shown unless a drag carried them out,
-        and the session's temporary folder when nothing is left in it (in the background,
+        and the session's folder when nothing is left in it (in the background,
         once a write under way has ended)."""
         self._drop_files()
         self._paths, self._pending = None, None
@@ -318,9 +326,31 @@ class StemListView(QListWidget):
 
     def _session_folder(self) -> Path:
         if self._session_dir is None:
-            root = str(self._export_root) if self._export_root is not None else None
-            self._session_dir = Path(tempfile.mkdtemp(prefix="tagbox-stems-", dir=root))
+            self._session_dir = new_session_folder(self._export_root)
         return self._session_dir
+
+
+def dragged_stems_root() -> Path:
+    """The lasting per-user folder the files of drags are written under, one folder per
+    session (``platformdirs.user_data_dir``; not made here)."""
+    return Path(user_data_dir("tagbox-gui")) / DRAGGED_STEMS
+
+
+def new_session_folder(root: Path | None = None) -> Path:
+    """A new folder for one session's drags, made under ``root`` (by default under
+    :func:`dragged_stems_root`, made first, its name starting with the date). When the default
+    cannot be made or written, it is made in the temporary folder instead and that is logged: a
+    drag still works, but its files may not last."""
+    if root is not None:
+        return Path(tempfile.mkdtemp(prefix="tagbox-stems-", dir=root))
+    lasting = dragged_stems_root()
+    try:
+        lasting.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=time.strftime("%Y-%m-%d-"), dir=lasting))
+    except OSError as exc:
+        log.warning("dragged stems go to the temporary folder, where they may not last: "
+                    "%s cannot be used (%s)", lasting, exc)  # fmt: skip
+        return Path(tempfile.mkdtemp(prefix="tagbox-stems-"))
 
 
 def _remove_empty_folder(folder: Path) -> None:
