@@ -3,6 +3,7 @@ entries the run's state allows."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,8 +24,10 @@ from tagbox_gui.gui.screen_fit import ScreenFit
 from tagbox_gui.gui.settings_view import SettingsView
 from tagbox_gui.gui.stem_export import StemExport
 from tagbox_gui.gui.widgets.recent_menu import fill_recent_menu
+from tagbox_gui.gui.widgets.stem_list import dragged_stems_root
 
 ASK_BEFORE_RUN = "questions/ask_before_run"  # settings key of Run ▸ Ask before replacing…
+log = logging.getLogger(__name__)
 AUDIO_FILTER = f"Audio ({' '.join('*' + e for e in AUDIO_EXTENSIONS)});;All files (*)"
 
 
@@ -82,6 +85,7 @@ class WindowMenus(ScreenFit):
         self.reset_action = self._action(
             tools, "Reset settings to &defaults", None, self.settings_view.reset
         )
+        self._action(tools, "Open the Dragged &Stems Folder", None, self._open_dragged_stems)
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "Open &log folder", None, self._open_log_folder)
         self._action(help_menu, f"&About {APP_NAME}", None, self._about)
@@ -113,6 +117,16 @@ class WindowMenus(ScreenFit):
 
     def _open_log_folder(self) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(log_dir())))
+
+    def _open_dragged_stems(self) -> None:
+        """Tools ▸ Open the Dragged Stems Folder: where the files of drags stay until the
+        musician deletes them (made first, so that there is a folder to open)."""
+        folder = dragged_stems_root()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # drags go to the temporary folder then (stem_list)
+            log.warning("the dragged stems folder %s cannot be made (%s)", folder, exc)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
     def _about(self) -> None:
         QMessageBox.about(self, f"About {APP_NAME}", about_html())

@@ -147,3 +147,19 @@ def test_stems_dragged_onto_the_window_itself_are_not_opened_as_the_song(
         "My Song - no piano",
     ]
     assert stems.unkept_stems() == ["My Song - piano", "My Song - no piano"]
+
+
+def test_tools_opens_the_dragged_stems_folder(window: MainWindow, tmp_path, monkeypatch) -> None:
+    from PySide6.QtGui import QDesktopServices
+
+    from tagbox_gui.gui.widgets import stem_list
+
+    monkeypatch.setattr(stem_list, "user_data_dir", lambda app: str(tmp_path / "data" / app))
+    opened = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url) or True)
+    tools = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Tools")
+    entry = next(a for a in tools.actions() if a.text() == "Open the Dragged &Stems Folder")
+    entry.trigger()
+    folder = tmp_path / "data" / "tagbox-gui" / "Dragged stems"
+    assert [Path(url.toLocalFile()) for url in opened] == [folder]
+    assert folder.is_dir()  # there is a folder to open before the first drag, too
