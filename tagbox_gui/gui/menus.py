@@ -85,7 +85,7 @@ class WindowMenus(ScreenFit):
         self.reset_action = self._action(
             tools, "Reset settings to &defaults", None, self.settings_view.reset
         )
-        self._action(tools, "Open the Dragged &Stems Folder", None, self._open_dragged_stems)
+        self._action(tools, "Open the dragged &stems folder", None, self._open_dragged_stems)
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "Open &log folder", None, self._open_log_folder)
         self._action(help_menu, f"&About {APP_NAME}", None, self._about)
@@ -119,7 +119,7 @@ class WindowMenus(ScreenFit):
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(log_dir())))
 
     def _open_dragged_stems(self) -> None:
-        """Tools ▸ Open the Dragged Stems Folder: where the files of drags stay until the
+        """Tools ▸ Open the dragged stems folder: where the files of drags stay until the
         musician deletes them (made first, so that there is a folder to open)."""
         folder = dragged_stems_root()
         try:

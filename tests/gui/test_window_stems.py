@@ -158,7 +158,7 @@ def test_tools_opens_the_dragged_stems_folder(window: MainWindow, tmp_path, monk
     opened = []
     monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url) or True)
     tools = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Tools")
-    entry = next(a for a in tools.actions() if a.text() == "Open the Dragged &Stems Folder")
+    entry = next(a for a in tools.actions() if a.text() == "Open the dragged &stems folder")
     entry.trigger()
     folder = tmp_path / "data" / "tagbox-gui" / "Dragged stems"
     assert [Path(url.toLocalFile()) for url in opened] == [folder]
