@@ -63,12 +63,12 @@ def run(args: argparse.Namespace) -> int:
     from tagbox_gui.core.nets.taggers import check_spec, load_tagger
 
     check_spec(spec)
-    audio, peak = _audio16k(args.file)
+    audio = _audio16k(args.file)
     tagger = load_tagger(spec, _weights(spec, args))
     with torch.no_grad():
         windows = tagger.window_probs(torch.from_numpy(audio))
-    if not bool(torch.isfinite(windows).all()):
-        raise AudioError(_not_a_number(spec, args.file, peak))
+    if not bool(torch.isfinite(windows).all()):  # load_song refuses the levels that do this
+        raise AudioError(f"{spec} gave probabilities that are not numbers for '{args.file.name}'")
     mean = windows.mean(dim=0)
     if args.json:
         print(json.dumps(_as_json(spec, tagger.vocabulary, windows, mean)))
@@ -92,10 +92,9 @@ def _weights(spec: TaggerSpec, args: argparse.Namespace) -> Path:
     return ModelStore(args.model_dir).tagger_path(spec)
 
 
-def _audio16k(path: Path) -> tuple[np.ndarray, float]:
+def _audio16k(path: Path) -> np.ndarray:
     """The file as the separation's loss hears it: mono float32 at the taggers' rate, resampled
-    from the song's analysis signal (44.1 kHz), not from the file's own rate; and the file's peak
-    (1.0 is full scale)."""
+    from the song's analysis signal (44.1 kHz), not from the file's own rate."""
     import torch
 
     from tagbox_gui.core.audio.song import analysis_signal, load_song
@@ -103,19 +102,9 @@ def _audio16k(path: Path) -> tuple[np.ndarray, float]:
     from tagbox_gui.core.nets.taggers import TAGGER_RATE
     from tagbox_gui.core.types import ANALYSIS_RATE
 
-    song = load_song(path)
-    mono = np.array(analysis_signal(song))  # a copy: the shared one is read-only
+    mono = np.array(analysis_signal(load_song(path)))  # a copy: the shared one is read-only
     with torch.no_grad():
-        audio = resample(torch.from_numpy(mono), ANALYSIS_RATE, TAGGER_RATE).numpy()
-    return audio, float(np.max(np.abs(song.data)))
-
-
-def _not_a_number(spec: TaggerSpec, path: Path, peak: float) -> str:
-    """Why ``spec`` gave probabilities that are not numbers for the file at ``path``."""
-    if peak > 1.0:
-        return (f"{spec} cannot tag '{path.name}': its level peaks at {peak:.3g} times full "
-                "scale, beyond what the tagger's arithmetic holds; turn it down")  # fmt: skip
-    return f"{spec} gave probabilities that are not numbers for '{path.name}'"
+        return resample(torch.from_numpy(mono), ANALYSIS_RATE, TAGGER_RATE).numpy()
 
 
 def _as_json(

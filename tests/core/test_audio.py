@@ -156,6 +156,20 @@ def test_nan_and_inf_samples(bad: float, tmp_path: Path) -> None:
     assert "NaN or infinite" in one_sentence(error)
 
 
+def test_samples_too_loud_to_be_audio_are_refused_and_loud_ones_kept(tmp_path: Path) -> None:
+    """A float file may pass full scale (a 1000x peak is read as it is); one near 1e13 would
+    overflow the float32 spectra, so it is refused as it is read."""
+    path = tmp_path / "loud.wav"
+    data = sine(440, RATE, 0.1)
+    sf.write(path, data * 1000, RATE, subtype="FLOAT")
+    peak = float(np.max(np.abs(data)))  # the sine's own, under 1
+    assert float(np.max(np.abs(load_song(path).data))) == pytest.approx(1000 * peak, rel=1e-6)
+    sf.write(path, data * 1e13, RATE, subtype="FLOAT")
+    with pytest.raises(AudioError) as error:
+        load_song(path)
+    assert "times full scale, too loud to be audio" in one_sentence(error)
+
+
 def test_zero_length(tmp_path: Path) -> None:
     path = tmp_path / "empty.wav"
     sf.write(path, np.zeros((0, 2)), RATE, subtype="PCM_16")

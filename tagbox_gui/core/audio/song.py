@@ -63,8 +63,8 @@ def load_song(path: Path | str) -> Song:
     """Decode an audio file (all channels, its own rate) into a :class:`Song`.
 
     Raises :class:`AudioError` with one sentence, naming the file by the path given, for a
-    missing or unreadable file, an empty one, a rate outside 8-192 kHz, or samples that are NaN
-    or infinite.
+    missing or unreadable file, an empty one, a rate outside 8-192 kHz, or samples that are NaN,
+    infinite or beyond :data:`MAX_PEAK`.
     """
     path = Path(path)
     _check_file(path)
@@ -127,6 +127,12 @@ def _check_rate(path: Path, rate: int) -> None:
         )
 
 
+MAX_PEAK = 1e12
+"""The largest sample a song may hold, in times full scale (a float file may pass 1.0). The
+spectra are float32: a 2048-point frame of samples near 1e15 overflows its power, and no
+recording comes near this."""
+
+
 def _check_samples(path: Path, data: np.ndarray) -> None:
     if data.shape[0] == 0 or data.shape[1] == 0:
         raise AudioError(f"'{path}' holds no audio (zero length); choose another file.")
@@ -134,6 +140,10 @@ def _check_samples(path: Path, data: np.ndarray) -> None:
         raise AudioError(
             f"'{path}' contains NaN or infinite samples; repair or re-export the file."
         )
+    if (peak := float(np.max(np.abs(data)))) > MAX_PEAK:
+        raise AudioError(f"'{path}' has samples up to {peak:.3g} times full scale, too loud to "
+                         "be audio at any level (a float file written wrongly?); repair or "
+                         "re-export the file.")  # fmt: skip
 
 
 _ANALYSED: weakref.WeakKeyDictionary[Song, np.ndarray] = weakref.WeakKeyDictionary()
