@@ -38,9 +38,11 @@ validations.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import pickle
+import sys
 import time
 import zipfile
 from dataclasses import asdict, fields
@@ -206,10 +208,6 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
                              "give the run's own settings to resume it, or another --out to "
                              "start a new run")  # fmt: skip
     train_songs, valid_songs = run_songs(corpus, state, last)
-    with writing(out, AGAIN):
-        out.mkdir(parents=True, exist_ok=True)
-        for name in TEMPORARIES:  # left by a run killed while it wrote (SIGKILL, power cut)
-            (out / name).unlink(missing_ok=True)
     bank = QueryBank(corpus, train_songs)
     torch.manual_seed(config.seed)
     shape = SeparatorShape(
@@ -229,6 +227,10 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
         best = float(state.get("best", -np.inf))
     elif config.init:  # a new run from given weights, their query standardisation with them
         load_init(net, Path(config.init))
+    with writing(out, AGAIN):  # made once the weights it starts from are known to load
+        out.mkdir(parents=True, exist_ok=True)
+        for name in TEMPORARIES:  # left by a run killed while it wrote (SIGKILL, power cut)
+            (out / name).unlink(missing_ok=True)
     net.to(device)
     songs = {"train": train_songs, "valid": valid_songs}  # recorded: a resume takes these
     sampler = MixSampler(corpus, train_songs, config.seconds, eq_db=config.eq_db,
@@ -242,6 +244,7 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
     with writing(out / "log.jsonl", AGAIN):
         log = (out / "log.jsonl").open("a")
     bar = tqdm(total=config.steps, initial=step, desc="train", unit="step")
+    checkpointed = step  # the step the last checkpoint holds: where a resume goes on from
     try:  # the bar ends its line, so an error stopping the run reads on a line of its own
         started = time.time()
         for mix, target, query, description in batches(sampler, bank, config, step, workers):
@@ -278,6 +281,15 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
                 with writing(out / "log.jsonl", AGAIN):
                     log.flush()
                 _save_checkpoint(out, net, optimiser, step, config, bank, best, songs)
+                checkpointed = step
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            log.close()  # what was written of the log is kept; the process ends
+        if isinstance(exc, KeyboardInterrupt):
+            bar.close()
+            print(_stopped(step, config.steps, checkpointed), file=sys.stderr)
+            raise SystemExit(130) from None
+        raise
     finally:
         bar.close()
     with writing(out / "log.jsonl", AGAIN):
@@ -285,6 +297,14 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
     if not (out / "separator.pt").exists():  # a finished run as committed: last.pt, no export
         _save_separator(out / "separator.pt", net, step, bank)
     return out / "separator.pt"
+
+
+def _stopped(step: int, steps: int, checkpointed: int) -> str:
+    """What Ctrl+C says at ``step`` of ``steps``, the last checkpoint holding ``checkpointed``."""
+    again = (f"the same command resumes it from its last checkpoint, step {checkpointed}"
+             if checkpointed else "no checkpoint was written yet: the same command starts it "
+             "again")  # fmt: skip
+    return f"training stopped at step {step} of {steps}; {again}"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -127,3 +127,42 @@ def test_a_run_removes_the_temporaries_a_kill_left(corpus: Path, tmp_path: Path)
     train(corpus, tmp_path, replace(TINY, steps=2, checkpoint_every=2, valid_every=2))
     assert {p.name for p in tmp_path.iterdir()} == {"last.pt", "separator.pt", "best.pt",
                                                      "log.jsonl"}  # fmt: skip
+
+
+def test_ctrl_c_says_where_the_run_stopped_and_the_same_command_resumes_it(
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Ctrl+C printed a KeyboardInterrupt traceback; it now says which step the run stopped at
+    and which checkpoint the same command goes on from (exit 130), and that resume gives the
+    run an unbroken one gives."""
+    out = tmp_path / "run"
+    loss = module.separation_loss
+    calls = [0]
+
+    def interrupted_at_step_7(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls[0] += 1
+        if calls[0] == 7:
+            raise KeyboardInterrupt
+        return loss(*args, **kwargs)
+
+    monkeypatch.setattr(module, "separation_loss", interrupted_at_step_7)
+    with pytest.raises(SystemExit) as stopped:
+        train(corpus, out, TINY)
+    assert stopped.value.code == 130
+    said = capsys.readouterr().err.strip().splitlines()[-1]
+    assert said == ("training stopped at step 6 of 10; the same command resumes it from its last "
+                    "checkpoint, step 5")  # fmt: skip
+    monkeypatch.setattr(module, "separation_loss", loss)
+    train(corpus, out, TINY)
+    train(corpus, tmp_path / "unbroken", TINY)
+    assert losses(out) == losses(tmp_path / "unbroken")
+
+
+def test_init_weights_that_do_not_load_leave_no_run_folder(corpus: Path, tmp_path: Path) -> None:
+    """The run's folder is made once the weights it starts from have loaded."""
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(b"PK\x03\x04 not weights")
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit, match="damaged"):
+        train(corpus, out, replace(TINY, init=str(damaged)))
+    assert not out.exists()
