@@ -40,6 +40,7 @@ from tqdm import tqdm
 from tagbox_gui.core.audio.atomic import write_atomically
 from training.compose import LINEUPS, Song, SongPart, compose_song, song_id
 from training.corpus import FULL_SCALE, SAMPLE_RATE, save_array
+from training.outputs import check_output_folder
 from training.soundfonts import DEFAULT_SOUNDFONTS, STACKS, stack_paths, stack_presets
 from training.synth import fluidsynth_version, render_part
 
@@ -366,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--only {sorted(set(only) - set(soundfonts))}: not in --soundfonts")
     if shutil.which(args.fluidsynth) is None:
         raise SystemExit("fluidsynth not found: run training/setup.sh")
+    check_output_folder(args.out, "corpus folder")  # a file, a read-only disk: before any song
     settings = RenderSettings(
         args.out, args.seconds, args.seed, soundfonts, args.fluidsynth, args.lineup
     )

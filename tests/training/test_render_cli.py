@@ -40,3 +40,15 @@ def test_index_only_of_a_folder_that_is_no_corpus_is_one_clear_error(
     assert exited.value.code == 2
     assert "nowhere is not a rendered corpus (no corpus.json)" in capsys.readouterr().err
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_corpus_folder_that_cannot_be_made_is_one_clear_error(
+    tmp_path: Path, fluidsynth: str
+) -> None:
+    """A file where the corpus goes (or a read-only disk) gave a traceback from the first song."""
+    out = tmp_path / "corpus"
+    out.write_text("a file, not a folder")
+    with pytest.raises(SystemExit) as exited:
+        main(["--out", str(out), "--soundfonts", "timgm6mb", "--n-songs", "1"])
+    assert "is a file, not a folder" in str(exited.value.code)
+    assert out.read_text() == "a file, not a folder"
