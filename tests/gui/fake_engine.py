@@ -186,6 +186,26 @@ class FakeSoundDevice:
         return stream
 
 
+def held_runs(window, held: tuple[str, ...] | None = None,
+              begun: threading.Event | None = None) -> threading.Event:  # fmt: skip
+    """Give ``window`` fake runs (:func:`fake_run` over the run's span of the song) that wait, in
+    the run's thread, until the event returned is set: the runs asking for ``held`` as their
+    tags, or every run; ``begun``, where given, is set as each run starts."""
+    from tagbox_gui.core.audio.song import analysis_span
+
+    gate = threading.Event()
+
+    def engine_run(config, song, store, cache):  # type: ignore[no-untyped-def]
+        if begun is not None:
+            begun.set()
+        if held is None or config.tags == held:
+            gate.wait(10)
+        return fake_run(config, length=analysis_span(song, config.region)[1])
+
+    window.run_view.engine_run = engine_run
+    return gate
+
+
 def fake_player():
     """A Player whose streams are FakeStreams (``player.streams`` lists them)."""
     from tagbox_gui.gui.playback import Player

@@ -12,7 +12,7 @@ from tagbox_gui.core.audio.song import analysis_span
 from tagbox_gui.core.dsp.display import mask_image
 from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.widgets import plain_text
-from tests.gui.fake_engine import fake_run
+from tests.gui.fake_engine import fake_run, held_runs
 from tests.gui.window_helpers import make_window, open_song, song_window
 
 STEPS = {("drums",): 2, ("piano",): 6}  # the fake engine's mask is its best step / 100
@@ -60,14 +60,7 @@ def test_quitting_during_a_job_says_which_stems_would_be_lost(
     from PySide6.QtWidgets import QMessageBox
 
     window = song_window(qtbot, model_dir, settings, song_path, 2, backend="light")
-    gate = threading.Event()
-
-    def engine_run(config, song, store, cache):  # the piano waits until the question is asked
-        if config.tags == ("piano",):
-            gate.wait(10)
-        return fake_run(config, length=analysis_span(song, config.region)[1])
-
-    window.run_view.engine_run = engine_run
+    gate = held_runs(window, ("piano",))  # the piano waits until the question is asked
     asked: list[str] = []
 
     def question(parent, title, text):
@@ -169,14 +162,8 @@ def test_a_new_job_shows_no_mask_of_the_last_result(qtbot, model_dir, settings, 
     window.stems.setCurrentRow(2)
     qtbot.waitUntil(lambda: live.mask_box.title() == "Mask of the rest", timeout=5000)
     qtbot.waitUntil(lambda: live.mask.image is not None, timeout=5000)
-    gate, begun = threading.Event(), threading.Event()
-
-    def engine_run(config, song, store, cache):  # the first part waits until the test has looked
-        begun.set()
-        gate.wait(10)
-        return fake_run(config, length=analysis_span(song, config.region)[1])
-
-    window.run_view.engine_run = engine_run
+    begun = threading.Event()
+    gate = held_runs(window, begun=begun)  # the first part waits until the test has looked
     assert window.run_view.start() is not None
     qtbot.waitUntil(begun.is_set, timeout=10_000)
     qtbot.wait(100)  # a frame of the live views
@@ -198,14 +185,7 @@ def test_the_empty_loss_plot_says_why_a_one_pass_part_or_the_rest_has_no_losses(
     open_song(qtbot, window, song_path)
     window.settings_panel.steps.setValue(0)
     window.settings_panel.second_look.setChecked(False)
-    gate = threading.Event()
-
-    def engine_run(config, song, store, cache):  # the piano waits until the test has looked
-        if config.tags == ("piano",):
-            gate.wait(10)
-        return fake_run(config, length=analysis_span(song, config.region)[1])
-
-    window.run_view.engine_run = engine_run
+    gate = held_runs(window, ("piano",))  # the piano waits until the test has looked
     for word in ("drums", "piano"):
         window.picker.set_picked(word, True)
     line = window.live.loss.empty
@@ -231,14 +211,8 @@ def test_a_single_run_after_a_job_shows_no_mask_of_the_jobs_stems(
     window.confirm_quit = lambda: True  # closed mid-run when an assertion fails
     live = window.live
     qtbot.waitUntil(lambda: live.mask.image is not None, timeout=5000)
-    gate, begun = threading.Event(), threading.Event()
-
-    def engine_run(config, song, store, cache):  # the run waits until the test has looked
-        begun.set()
-        gate.wait(10)
-        return fake_run(config, length=analysis_span(song, config.region)[1])
-
-    window.run_view.engine_run = engine_run
+    begun = threading.Event()
+    gate = held_runs(window, begun=begun)  # the run waits until the test has looked
     window.picker.set_picked("drums", False)  # the piano alone: a single run
     assert window.run_view.start() is not None
     qtbot.waitUntil(begun.is_set, timeout=10_000)

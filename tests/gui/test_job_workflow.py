@@ -9,7 +9,7 @@ import pytest
 
 from tagbox_gui.core.audio.song import analysis_span
 from tagbox_gui.gui.main_window import MainWindow
-from tests.gui.fake_engine import fake_run
+from tests.gui.fake_engine import fake_run, held_runs
 from tests.gui.window_helpers import make_window, open_song, song_window
 
 
@@ -344,14 +344,7 @@ def test_the_hint_under_the_transport_offers_only_the_stems_listed(
     to pick one there; a job stopped after its first part offers that part's stem, not all."""
     window = song_window(qtbot, model_dir, settings, song_path, 2, backend="light")
     window.confirm_quit = lambda: True  # closed mid-job when an assertion fails
-    gate = threading.Event()
-
-    def engine_run(config, song, store, cache):  # piano waits until the test lets it go
-        if config.tags == ("piano",):
-            gate.wait(10)
-        return fake_run(config, length=analysis_span(song, config.region)[1])
-
-    window.run_view.engine_run = engine_run
+    gate = held_runs(window, ("piano",))  # piano waits until the test lets it go
     memory = window.audition.memory
     for word in ("drums", "piano", "guitar"):
         window.picker.set_picked(word, True)

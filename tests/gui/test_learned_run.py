@@ -11,7 +11,6 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from tagbox_gui.core.audio.estimates import level_db
-from tagbox_gui.core.audio.song import analysis_span
 from tagbox_gui.core.audio.stems import render_stems
 from tagbox_gui.core.separation.backends import learned
 from tagbox_gui.core.separation.cache import ModelCache
@@ -19,7 +18,7 @@ from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import Example
 from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.settings import AppSettings
-from tests.gui.fake_engine import fake_player, fake_run
+from tests.gui.fake_engine import fake_player, held_runs
 from tests.gui.window_helpers import make_window, open_song
 
 
@@ -209,13 +208,7 @@ def _gated_one_pass(qtbot, model_dir, settings, song_path) -> tuple[MainWindow, 
     whose pass ends only once the test sets the event it returns."""
     window = make_window(qtbot, model_dir, settings, backend="learned")
     window.confirm_quit = lambda: True  # closed mid-run when an assertion fails
-    gate = threading.Event()
-
-    def engine_run(config, song, store, cache):  # the pass ends when the test lets it
-        gate.wait(10)
-        return fake_run(config, length=analysis_span(song, config.region)[1])
-
-    window.run_view.engine_run = engine_run
+    gate = held_runs(window)  # the pass ends when the test lets it
     open_song(qtbot, window, song_path)
     window.tag_panel.apply_preset("Piano")
     window.settings_panel.steps.setValue(0)
