@@ -51,6 +51,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -259,14 +260,8 @@ def http_server() -> Iterator[Callable[..., FileServer]]:
     -> started server."""
     servers: list[FileServer] = []
 
-    def start(
-        root: Path,
-        fault: Fault = Fault.NONE,
-        chunk_delay: float = 0.0,
-        times: int | None = None,
-        ranges: Ranges = Ranges.IGNORED,
-    ) -> FileServer:
-        server = FileServer(root, fault, chunk_delay, times, ranges).start()
+    def start(root: Path, **options: Any) -> FileServer:  # FileServer's own options
+        server = FileServer(root, **options).start()
         servers.append(server)
         return server
 
