@@ -36,7 +36,7 @@ from tagbox_gui.core.audio.atomic import check_folder
 from tagbox_gui.core.errors import UserError
 from tagbox_gui.core.store.download import DownloadCancelled
 from tagbox_gui.core.store.failures import Advised, Ways
-from tagbox_gui.core.store.models import ModelStore
+from tagbox_gui.core.store.models import ENV_MODEL_DIR, ModelStore
 from tagbox_gui.core.store.registry import REGISTRY, ModelInfo
 from tagbox_gui.gui.background import hand_back, receiver, run_in_background
 from tagbox_gui.gui.widgets.licence_dialog import LicenceDialog
@@ -49,18 +49,17 @@ WAYS = Ways(
     folder=f"choose another model folder with {CHANGE_FOLDER}",
 )
 """The ways on after a failed download, as this window offers them."""
-FOLDER_SET_BY = {  # another folder, where it was fixed when the app started (no Change folder…)
-    "--model-dir": "start TagBox again with another --model-dir",
-    "$TAGBOX_MODEL_DIR": "set $TAGBOX_MODEL_DIR to another folder and start TagBox again",
-}
 
 
 def ways_for(folder_set_by: str) -> Ways:
-    """:data:`WAYS`, with another folder chosen where ``folder_set_by`` fixed it (its
-    :data:`FOLDER_SET_BY` words: Change folder… is disabled then)."""
+    """:data:`WAYS`, with another folder chosen where ``folder_set_by`` (``--model-dir``, or
+    ``$TAGBOX_MODEL_DIR``) fixed it when the app started: Change folder… is disabled then."""
     if not folder_set_by:
         return WAYS
-    other = FOLDER_SET_BY.get(folder_set_by, f"start TagBox again with another {folder_set_by}")
+    if folder_set_by == f"${ENV_MODEL_DIR}":
+        other = f"set {folder_set_by} to another folder and start TagBox again"
+    else:
+        other = f"start TagBox again with another {folder_set_by}"
     return replace(WAYS, folder=other)
 
 
