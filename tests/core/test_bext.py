@@ -107,7 +107,11 @@ def test_the_stems_of_a_broadcast_wav_sit_where_the_song_does(
         assert bext[256:338] == _bext_payload(0)[256:338]  # originator, reference, date, time
         assert bext[348:602] == bytes(254)  # no UMID of the song's material, no loudness
         assert struct.unpack_from("<H", bext, 346)[0] == 1
-        assert bext[602:].startswith(HISTORY) and b"T=TagBox" in bext[602:]
+        assert bext[602:].startswith(HISTORY)
+        ours = bext[602 + len(HISTORY) :].decode("ascii")  # the line of what made the stem
+        bits = f"W={fmt.bits},M=stereo,T=TagBox GUI" if fmt.bits else "W=32,M=stereo,T=TagBox GUI"
+        assert ours.startswith(f"A=PCM,F={RATE},{bits}") and ours.endswith("\r\n")
+        assert ("32-bit float" in ours) == (fmt.bits is None)  # R98 has no code for float
         with sf.SoundFile(path) as handle:  # soundfile reads it as before
             assert (handle.samplerate, handle.channels, handle.frames) == (RATE, 2, RATE)
             assert handle.title == title

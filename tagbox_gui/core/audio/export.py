@@ -281,8 +281,17 @@ def _bext(song: Song, targets: Sequence[tuple[Path, Mapping[str, str]]],
     places the stem where it places the song, described as the stem (``core.audio.bext``)."""
     if song.bext is None or fmt.container != "WAV":
         return None
-    history = f"A=PCM,F={song.rate},W={fmt.bits or 32},T={APP_NAME} {__version__} stem"
+    history = _coding_history(song.rate, song.channels, fmt)
     return [stem_bext(song.bext, metadata["title"], history) for _, metadata in targets]
+
+
+def _coding_history(rate: int, channels: int, fmt: ExportFormat) -> str:
+    """The EBU R98 coding-history line of a WAV stem: PCM at ``rate`` and ``fmt``'s word length,
+    its mode where R98 names one (mono, stereo). R98 has no code for floating point, so a float
+    stem says so in its free text."""
+    mode = {1: "M=mono,", 2: "M=stereo,"}.get(channels, "")
+    kind = "" if fmt.bits else ", 32-bit float"
+    return f"A=PCM,F={rate},W={fmt.bits or 32},{mode}T={APP_NAME} {__version__} stem{kind}"
 
 
 def _make_folder(outdir: Path) -> list[Path]:
