@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,7 +51,22 @@ def test_a_changed_file_is_refused(bundle: Path, timgm6mb: Path, monkeypatch) ->
     with open(bundle / timgm6mb.name, "ab") as f:
         f.write(b"\0")
     _use(monkeypatch, bundle)
-    with pytest.raises(ValueError, match="sha256"):
+    with pytest.raises(ValueError, match="not a file package"):
+        sound_font_path("timgm6mb")
+
+
+def test_a_hand_made_manifest_cannot_pass_off_another_file(
+    bundle: Path, timgm6mb: Path, monkeypatch
+) -> None:
+    """The manifest's own digest is not trusted: the file must be one the package ships."""
+    other = bundle / timgm6mb.name
+    with open(other, "ab") as f:
+        f.write(b"\0")
+    manifest = json.loads((bundle / BUNDLE_MANIFEST).read_text())
+    manifest["timgm6mb"]["sha256"] = hashlib.sha256(other.read_bytes()).hexdigest()
+    (bundle / BUNDLE_MANIFEST).write_text(json.dumps(manifest))
+    _use(monkeypatch, bundle)
+    with pytest.raises(ValueError, match="not a file package timgm6mb-soundfont ships"):
         sound_font_path("timgm6mb")
 
 
