@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
 import sys
-from collections.abc import Collection, Generator, Sequence
+from collections.abc import Collection, Generator, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,7 +30,12 @@ from tagbox_gui.cli.separate_outputs import (
     run_inputs,
     write_json,
 )
-from tagbox_gui.cli.separate_progress import NOTHING_WRITTEN, JobProgress, run_stopped
+from tagbox_gui.cli.separate_progress import (
+    NOTHING_WRITTEN,
+    WRITING_STOPPED,
+    JobProgress,
+    run_stopped,
+)
 from tagbox_gui.core.audio.estimates import judges_quiet, quiet_groups, run_level
 from tagbox_gui.core.errors import ConfigError, UserError
 from tagbox_gui.core.store.models import ModelStore
@@ -159,13 +165,15 @@ def _main(args: argparse.Namespace) -> int:
     runner = functools.partial(engine.run, measure_residual=False)
     if args.refine is not False:
         runner = looking_again(runner)
-    run = runner(config, song, store, ModelCache())  # loads the models, checks the rest
+    with _said_if_stopped(f"the run stopped while the models were loading; {NOTHING_WRITTEN}"):
+        run = runner(config, song, store, ModelCache())  # loads the models, checks the rest
     steps: list[StepResult] = []
     result = _drive(run, config, steps)
     _warn_if_failed(result.second_look_failed)
     _warn_if_cut_short(result)
     _say_best_step(result, config.steps)
-    paths = _export(song, config, result, args)
+    with _said_if_stopped(WRITING_STOPPED):
+        paths = _export(song, config, result, args)
     print(f"separated: {paths[0]}\nresidual:  {paths[1]}")
     if args.log_json:
         write_json(args.log_json, log_record(config, steps, result))
@@ -200,8 +208,9 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
     check_targets(args, paths, run_inputs(song, [part.config for part in parts]))
     _check_space(args, song, len(paths))
     cache = ModelCache()
-    for part in parts:  # every entry's clip and models, up front
-        _prepare(part, song, store, cache)
+    with _said_if_stopped(f"the job stopped while the models were loading; {NOTHING_WRITTEN}"):
+        for part in parts:  # every entry's clip and models, up front
+            _prepare(part, song, store, cache)
     runner = functools.partial(engine.run, measure_residual=False)
     job = run_job(
         parts, song, store, cache, runner, checked=True, second_look=args.refine is not False
@@ -217,9 +226,10 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
     if result.stopped:  # nothing stops it here but a part that made no estimate
         raise UserError("a run ended before its first step; nothing was written")
     provenance = job_provenance(song.path.name, parts, result)
-    stems, rest = export_shared_stems(song, result.estimates, args.output, _format(args),
-                                      provenance, overwrite=args.overwrite,
-                                      template=_template(args))  # fmt: skip
+    with _said_if_stopped(WRITING_STOPPED):
+        stems, rest = export_shared_stems(song, result.estimates, args.output, _format(args),
+                                          provenance, overwrite=args.overwrite,
+                                          template=_template(args))  # fmt: skip
     for part, path in zip(parts, stems, strict=True):
         print(f"{part.name}: {path}")
     print(f"rest: {rest}")
@@ -339,7 +349,9 @@ def _format(args: argparse.Namespace) -> ExportFormat:
 
 
 def _drive(run: Generator, config: RunConfig, steps: list[StepResult]) -> RunResult:
-    """Run to the end with a progress bar, collecting ``steps``; UserError if it made nothing."""
+    """Run to the end with a progress bar, collecting ``steps``; UserError if it made nothing.
+    As Ctrl+C or SIGTERM ends it, it says how far it got: the steps made, the single pass not
+    done, or the second look under way; and that no stem was written."""
     from tagbox_gui.core.separation.engine import run_to_end
 
     bar = _progress_bar(config.steps)
@@ -348,14 +360,21 @@ def _drive(run: Generator, config: RunConfig, steps: list[StepResult]) -> RunRes
         steps.append(step)
         _advance(bar, step)
 
+    name = " + ".join(_stem_words(config))
+    looking = False
+
     def on_looking_again(stage: LookingAgain) -> None:
-        _say_looking_again(" + ".join(_stem_words(config)), stage.helpers)
+        nonlocal looking
+        looking = True
+        _say_looking_again(name, stage.helpers)
 
     try:
         result = run_to_end(run, on_step, on_looking_again)
     except KeyboardInterrupt:
         bar.close()
-        _say_interrupted("the run", len(steps), config.steps)
+        where = (f"the run stopped during the second look at {name}" if looking
+                 else run_stopped("the run", len(steps), config.steps))  # fmt: skip
+        print(f"tagbox: {where}; {NOTHING_WRITTEN}", file=sys.stderr)
         raise
     finally:
         bar.close()
@@ -393,12 +412,16 @@ def _say_best_step(result: RunResult, steps: int, name: str = "") -> None:
               f"{result.best_total:.4f})", file=sys.stderr)  # fmt: skip
 
 
-def _say_interrupted(run: str, made: int, steps: int) -> None:
-    """Say on stderr, as Ctrl+C or SIGTERM ends a steered ``run`` of ``steps`` steps, how many
-    it had made, and that no stem was written: the stems of a run appear together or not at
-    all, so its best step so far is not kept."""
-    if steps:
-        print(f"tagbox: {run_stopped(run, made, steps)}; {NOTHING_WRITTEN}", file=sys.stderr)
+@contextlib.contextmanager
+def _said_if_stopped(what: str) -> Iterator[None]:
+    """Say ``what`` on stderr (where the command stopped, and what that left on disk) if Ctrl+C
+    or SIGTERM ends the block; ``cli.main`` then says which of them it was and sets the exit
+    status."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        print(f"tagbox: {what}", file=sys.stderr)
+        raise
 
 
 def _say_looking_again(name: str, beside: Sequence[str]) -> None:

@@ -10,9 +10,15 @@ from dataclasses import dataclass, field
 from tagbox_gui.core.errors import UserError
 from tagbox_gui.core.types import JobPart
 
-__all__ = ["NOTHING_WRITTEN", "JobProgress", "run_stopped"]
+__all__ = ["NOTHING_WRITTEN", "WRITING_STOPPED", "JobProgress", "run_stopped"]
 
 NOTHING_WRITTEN = "no stem was written"
+WRITING_STOPPED = (
+    f"stopped while writing the stems; {NOTHING_WRITTEN}, and the output folder is as it was"
+)
+"""What is said as Ctrl+C or SIGTERM ends the writing of the stems: they appear together or
+not at all (``core.audio.files.write_together``), so the files being written are removed, the
+stems they were to replace put back, and a folder made for them removed again."""
 
 
 def run_stopped(run: str, made: int, steps: int) -> str:

@@ -262,3 +262,47 @@ def test_a_second_look_that_fails_writes_the_first_and_warns(tmp_path: Path) -> 
     assert "PYTORCH" not in said  # PyTorch's advice at length is for the log
     comment = _check_stems(song, out / "song - piano.wav", out / "song - no piano.wav")
     assert "second look" not in comment
+
+
+def _stop_at(monkeypatch: pytest.MonkeyPatch, phase: str) -> None:
+    """Ctrl+C at ``phase`` of a run: as the models load (``ModelCache.get``), in the one pass
+    of the separator, in the second look, or as the stems are written (once the first stem is
+    complete in its temporary file)."""
+    from tagbox_gui.core.audio.files import _TempFile
+    from tagbox_gui.core.separation.cache import ModelCache
+    from tagbox_gui.core.separation.engine import Optimisation
+    from tagbox_gui.core.separation.refine import LookBeside
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    where = {"models": (ModelCache, "get"), "pass": (Optimisation, "_one_pass"),
+             "look": (LookBeside, "helpers"), "writing": (_TempFile, "close")}  # fmt: skip
+    monkeypatch.setattr(*where[phase], interrupt)
+
+
+@pytest.mark.parametrize(("what", "phase", "told"), [
+    (("--tags", "piano"), "models",
+     "the run stopped while the models were loading; no stem was written"),
+    (("--tags", "piano"), "pass",
+     "the run stopped before its single pass was done; no stem was written"),
+    (("--tags", "piano"), "look",
+     "the run stopped during the second look at piano; no stem was written"),
+    (("--tags", "piano"), "writing",
+     "stopped while writing the stems; no stem was written, and the output folder is as it was"),
+    (("--each", "piano,bass"), "models",
+     "the job stopped while the models were loading; no stem was written"),
+    (("--each", "piano,bass"), "writing",
+     "stopped while writing the stems; no stem was written, and the output folder is as it was"),
+])  # fmt: skip
+def test_ctrl_c_in_a_one_pass_run_says_where_it_stopped_and_what_was_written(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch, what, phase, told
+) -> None:
+    song, out = _song(tmp_path / "song.wav", seconds=1.5), tmp_path / "out"
+    _stop_at(monkeypatch, phase)
+    code = main(["separate", str(song), *what, "--model-dir", str(tmp_path / "none"),
+                 "-o", str(out)])  # fmt: skip
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 130
+    assert lines[-2:] == [f"tagbox: {told}", "tagbox: interrupted"]
+    assert not out.exists()
