@@ -234,7 +234,9 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
         print(f"{part.name}: {path}")
     print(f"rest: {rest}")
     if args.log_json:
-        logs = {p.name: log_record(p.config, steps[p.name], result.results[p.name]) for p in parts}
+        logs = {p.name: log_record(p.config, steps[p.name], result.results[p.name],
+                                   result.looked_beside(p.name), result.second_look_failed)
+                for p in parts}  # fmt: skip
         write_json(args.log_json, logs)
     if judges_quiet(part.config.backend for part in parts):
         examples = [part.name for part in parts if part.config.example is not None]

@@ -223,11 +223,13 @@ def _add_where(out: argparse._ArgumentGroup) -> None:
         type=Path,
         metavar="FILE",
         help="also write a JSON record of the run to FILE (default: none): its settings "
-        '("config"), every step\'s losses ("steps"), the step the stems are of ("best_step", '
-        'its loss "best_total"; 0 and null for a single pass), and the step that cut the run '
-        'short and why ("cut_short_at", "cut_short_by"; null if none did); with --each, one '
-        "such record per part, under its name. A file already there is replaced only with "
-        "--overwrite",
+        '("config"; null for those that did not act, as in the stems\' metadata), every '
+        'step\'s losses ("steps"), the step the stems are of ("best_step", its loss '
+        '"best_total"; 0 and null for a single pass), the step that cut the run short and why '
+        '("cut_short_at", "cut_short_by"; null if none did), and whether the stem had a second '
+        'look ("second_look"), without which stems ("second_look_beside") or why it failed '
+        '("second_look_failed"; null if it did not); with --each, one such record per part, '
+        "under its name. A file already there is replaced only with --overwrite",
     )
 
 

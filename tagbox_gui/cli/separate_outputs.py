@@ -100,14 +100,32 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def log_record(config: RunConfig, steps: list[StepResult], result: RunResult) -> dict:
+def log_record(
+    config: RunConfig,
+    steps: list[StepResult],
+    result: RunResult,
+    beside: Sequence[str] | None = None,
+    look_failed: str = "",
+) -> dict:
     """The ``--log-json`` record of one run of ``config`` (``--each``: of one part), as the
-    option's help describes it: its settings, each step it made, the step its stems are of
-    (``best_step``; 0 for a one-pass run, whose ``best_total`` is null), and the step that cut
-    it short and why (``cut_short_at``, ``cut_short_by``; null when none did)."""
+    option's help describes it: its settings, null for those that did not act
+    (``core.separation.provenance.idle_settings``, as the stems' metadata reads ``-``), each
+    step it made, the step its stems are of (``best_step``; 0 for a one-pass run, whose
+    ``best_total`` is null), the step that cut it short and why (``cut_short_at``,
+    ``cut_short_by``; null when none did), and whether its stem had a second look, without
+    what, or why the look failed. The stem was looked at again without ``beside`` (default:
+    ``result.helpers``; ``JobResult.looked_beside``), and ``look_failed`` says why a job's
+    second look failed where the run's own did not."""
+    from tagbox_gui.core.separation.provenance import idle_settings
+
     cut_short = bool(result.cut_short_at)
+    idle = idle_settings(config)
+    settings = {name: None if name in idle else value
+                for name, value in config_record(config).items()}  # fmt: skip
+    beside = list(result.helpers if beside is None else beside)
+    failed = look_failed or result.second_look_failed
     return {
-        "config": config_record(config),
+        "config": settings,
         "steps": [
             {"step": s.step, "total": s.total, "losses": s.losses, "grad_norm": s.grad_norm,
              "seconds": s.seconds}
@@ -117,6 +135,9 @@ def log_record(config: RunConfig, steps: list[StepResult], result: RunResult) ->
         "best_total": result.best_total if result.best_step else None,
         "cut_short_at": result.cut_short_at if cut_short else None,
         "cut_short_by": result.cut_short_by if cut_short else None,
+        "second_look": bool(beside),
+        "second_look_beside": beside,
+        "second_look_failed": failed or None,
     }  # fmt: skip
 
 

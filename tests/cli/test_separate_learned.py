@@ -306,3 +306,70 @@ def test_ctrl_c_in_a_one_pass_run_says_where_it_stopped_and_what_was_written(
     assert code == 130
     assert lines[-2:] == [f"tagbox: {told}", "tagbox: interrupted"]
     assert not out.exists()
+
+
+def _logged(tmp_path: Path, capsys, *words: str) -> tuple[dict, Path]:
+    """The --log-json record of a run of ``words`` on a short song (strict JSON: no NaN), and
+    its output folder."""
+    import json
+
+    def refuse(constant: str):
+        raise AssertionError(f"{constant} is not JSON")
+
+    song, out, log = _song(tmp_path / "song.wav", seconds=1.5), tmp_path / "out", tmp_path / "l"
+    code = main(["separate", str(song), *words, "--model-dir", str(tmp_path / "none"),
+                 "--log-json", str(log), "-o", str(out)])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    return json.loads(log.read_text(), parse_constant=refuse), out
+
+
+@pytest.mark.parametrize(("more", "beside"), [([], ["bass", "drums"]), (["--no-refine"], [])])
+def test_log_json_says_whether_the_second_look_ran_and_beside_what(
+    tmp_path: Path, capsys, more: list[str], beside: list[str]
+) -> None:
+    record, _ = _logged(tmp_path, capsys, "--tags", "piano", *more)
+    assert record["second_look"] is bool(beside)
+    assert record["second_look_beside"] == beside
+    assert record["second_look_failed"] is None
+
+
+def test_log_json_of_each_says_each_stem_was_looked_at_without_the_others(
+    tmp_path: Path, capsys
+) -> None:
+    record, _ = _logged(tmp_path, capsys, "--each", "piano,bass")
+    assert [record[name]["second_look_beside"] for name in ("piano", "bass")] == [
+        ["bass"], ["piano"]]  # fmt: skip
+    assert all(record[name]["second_look"] for name in ("piano", "bass"))
+
+
+def test_log_json_says_why_the_second_look_failed(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tagbox_gui.core.separation.refine import LookBeside
+
+    def out_of_memory(*args):
+        raise MemoryError
+
+    monkeypatch.setattr(LookBeside, "stem", out_of_memory)
+    record, _ = _logged(tmp_path, capsys, "--tags", "piano")
+    assert record["second_look"] is False and record["second_look_beside"] == []
+    assert record["second_look_failed"] == "out of memory"
+
+
+def test_log_json_config_leaves_out_what_did_not_act_as_the_metadata_does(
+    tmp_path: Path, capsys
+) -> None:
+    """A one-pass run of the learned separator steers nothing: its stems' metadata reads ``-``
+    for the avoided and ignored tags, the taggers, the learning rate and the quantiser, and
+    the record's settings hold null for them."""
+    record, out = _logged(tmp_path, capsys, "--tags", "piano")
+    config = record["config"]
+    idle = ("avoid", "ignore", "avoid_others", "ignore_related", "balance_tags", "taggers", "lr",
+            "quantise")  # fmt: skip
+    assert [name for name in config if config[name] is None] == [
+        name for name in config if name in idle or name in ("region", "example")
+    ]
+    comment = sf.SoundFile(out / "song - piano.wav").comment.splitlines()
+    for line in ("avoided: -", "ignored: -", "taggers: -", "learning rate: -", "quantise: -"):
+        assert line in comment
+    assert config["tags"] == ["piano"] and config["steps"] == 0 and config["seed"] == 0

@@ -255,6 +255,9 @@ def test_log_json_records_the_step_the_stems_are_of_and_where_the_run_was_cut_sh
     for record in records:
         assert [s["step"] for s in record["steps"]] == [1, 2]  # the keys there were are kept
         assert record["config"]["steps"] == 4
+        # steered: the taggers and the learning rate acted; the light backend has no quantiser
+        assert record["config"]["lr"] > 0 and record["config"]["taggers"]
+        assert record["config"]["quantise"] is None
         assert record["best_step"] == 1 and record["best_total"] == record["steps"][0]["total"]
         assert record["cut_short_at"] == 3
         assert record["cut_short_by"] == "had a loss that is not a finite number"
@@ -277,7 +280,17 @@ def test_log_json_of_a_one_pass_run_is_strict_json_that_says_no_step_and_no_cut(
 def test_log_json_help_describes_the_record_of_a_run_and_of_each() -> None:
     page = " ".join(build_parser().parse_args(["separate", "s", "-o", "o"]).commands[
         "separate"].format_help().split())  # fmt: skip
-    for key in ("config", "steps", "best_step", "best_total", "cut_short_at", "cut_short_by"):
+    for key in (
+        "config",
+        "steps",
+        "best_step",
+        "best_total",
+        "cut_short_at",
+        "cut_short_by",
+        "second_look",
+        "second_look_beside",
+        "second_look_failed",
+    ):
         assert f'"{key}"' in page
     assert "with --each, one such record per part, under its name" in page
 

@@ -92,8 +92,15 @@ class JobResult:
         """What each stem's metadata says of its second look (none without one)."""
         if not self.refined:
             return {}
-        return {name: second_look_beside([other for other in self.results if other != name])
-                for name in self.results}  # fmt: skip
+        return {name: second_look_beside(self.looked_beside(name)) for name in self.results}
+
+    def looked_beside(self, name: str) -> tuple[str, ...]:
+        """What stem ``name`` was looked at again without: the other stems in a job of several
+        (:attr:`refined`), the helpers in a job of one (``RunResult.helpers``); none without a
+        second look."""
+        if self.refined:
+            return tuple(other for other in self.results if other != name)
+        return self.results[name].helpers
 
 
 def can_look_again(backend: str, mode: Mode) -> bool:

@@ -4,7 +4,7 @@ adds the app's version and the stem's name).
 The window and the command line write the same lines, so a stem dragged into a DAW says the
 same whichever made it. A setting that did not act on the stem reads ``-``: taggers, a
 learning rate and the avoided and ignored tags when nothing was steered, the quantiser of any
-backend but Jukebox, the tags of a stem asked for by an example alone.
+backend but Jukebox (:func:`idle_settings`), the tags of a stem asked for by an example alone.
 """
 
 from __future__ import annotations
@@ -27,24 +27,39 @@ def stem_provenance(song_name: str, config: RunConfig, step: int, lr: float | No
     (``core.separation.refine.looked_again``; ``RunResult.helpers``)."""
     c = config
     region = "whole song" if c.region is None else f"{c.region.start:.2f}-{c.region.end:.2f} s"
-    steered = c.steps > 0
+    idle = idle_settings(c)
     return {
         "song": song_name,
         "tags": ", ".join(c.tags) or "-",
-        "avoided": _avoided(c) if steered else "-",
-        "ignored": _ignored(c) if steered else "-",
+        "avoided": "-" if "avoid" in idle else _avoided(c),
+        "ignored": "-" if "ignore" in idle else _ignored(c),
         "backend": c.backend,
         "query": _query(c),
-        "taggers": ", ".join(str(t) for t in c.taggers) if steered else "-",
+        "taggers": "-" if "taggers" in idle else ", ".join(str(t) for t in c.taggers),
         "fft sizes": ", ".join(map(str, c.fft_sizes)),
         "step": f"{step} of {c.steps}",
-        "learning rate": f"{c.lr if lr is None else lr:g}" if steered else "-",
+        "learning rate": "-" if "lr" in idle else f"{c.lr if lr is None else lr:g}",
         "mode": c.mode.value,
-        "quantise": c.quantise.value if c.backend == "jukebox" else "-",
+        "quantise": "-" if "quantise" in idle else c.quantise.value,
         "seed": str(c.seed),
         "region": region,
         **({"second look": second_look_beside(helpers)} if helpers else {}),
     }
+
+
+_STEERING = frozenset(
+    {"avoid", "ignore", "avoid_others", "ignore_related", "balance_tags", "taggers", "lr"}
+)
+"""The settings (``RunConfig`` fields) that only steer the steps: which tags the taggers push
+towards, away or leave alone, and how hard; a run without steps uses none of them."""
+
+
+def idle_settings(config: RunConfig) -> frozenset[str]:
+    """The settings of ``config`` (``RunConfig`` field names) that do not act on a run of it:
+    the ``_STEERING`` ones when nothing is steered (0 steps), and the quantiser of any
+    backend but Jukebox. A stem's metadata reads ``-`` for them (:func:`stem_provenance`)."""
+    idle = frozenset() if config.steps > 0 else _STEERING
+    return idle | ({"quantise"} if config.backend != "jukebox" else set())
 
 
 def job_provenance(
