@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from tagbox_gui import APP_NAME
 from tagbox_gui.core.errors import UserError, is_out_of_memory
+from tagbox_gui.core.store.failures import Advised, Ways
 
 log = logging.getLogger("tagbox_gui")
 LOG_NAME = "tagbox-gui.log"
@@ -69,9 +70,12 @@ def setup_logging(folder: Path | None = None, level: int = logging.INFO) -> Path
     return path
 
 
-def user_message(exc: BaseException, doing: Doing = Doing.OTHER) -> str:
+def user_message(exc: BaseException, doing: Doing = Doing.OTHER, ways: Ways | None = None) -> str:
     """One sentence that tells the user what happened and what to do; out of memory, the
-    advice fits what was being ``done``."""
+    advice fits what was being ``done``, and a model store's advice names ``ways`` (the
+    window's: ``ModelsPrompt.ways``) where given."""
+    if isinstance(exc, Advised) and ways is not None:
+        return _sentence(exc.told(ways))
     if isinstance(exc, UserError):
         return _sentence(str(exc))
     if is_out_of_memory(exc):
@@ -117,9 +121,11 @@ def show_error(
     title: str = "",
     logged: bool = False,
     doing: Doing = Doing.OTHER,
+    ways: Ways | None = None,
 ) -> QMessageBox:
     """Log ``exc`` (unless ``logged``) and show its sentence (:func:`user_message`, for what
-    was being ``done``) in a non-blocking dialog."""
+    was being ``done``, with ``ways`` on after a model store's failure) in a non-blocking
+    dialog."""
     if logged:
         pass
     elif isinstance(exc, UserError):
@@ -129,7 +135,7 @@ def show_error(
     box = QMessageBox(parent)
     box.setIcon(QMessageBox.Icon.Warning)
     box.setWindowTitle(title or APP_NAME)
-    box.setText(user_message(exc, doing))
+    box.setText(user_message(exc, doing, ways))
     box.setTextFormat(Qt.TextFormat.PlainText)
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     box.open()

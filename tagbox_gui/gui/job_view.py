@@ -265,7 +265,8 @@ class JobView(QObject):
         if not isinstance(error, PartFailed):
             panel.finished("The job failed.")
             self.w.audition.show_job_stems([])
-            show_error(self.w, error, "The separation failed", logged=True, doing=Doing.RUN)
+            show_error(self.w, error, "The separation failed", logged=True, doing=Doing.RUN,
+                       ways=self.w.models.ways())  # fmt: skip
             return
         done = list(error.kept.results)
         panel.show_parts(len(done), 0, finished=len(done))
@@ -281,7 +282,7 @@ class JobView(QObject):
             self.outcome = error.kept
             self._show_stems()
         show_error(self.w, error.__cause__ or error, f"Separating {error.name} failed",
-                   logged=True, doing=Doing.RUN)  # fmt: skip
+                   logged=True, doing=Doing.RUN, ways=self.w.models.ways())  # fmt: skip
 
     def discard(self) -> None:
         """Forget the shown job (a new song, or a new run)."""

@@ -13,10 +13,11 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import QMainWindow, QMessageBox
 
+from tagbox_gui.core.store.failures import Ways
 from tagbox_gui.core.store.models import ENV_MODEL_DIR, ModelStore
 from tagbox_gui.core.store.registry import JUKEBOX, REGISTRY
 from tagbox_gui.gui.settings import AppSettings
-from tagbox_gui.gui.widgets.models_dialog import ModelsDialog
+from tagbox_gui.gui.widgets.models_dialog import ModelsDialog, ways_for
 
 FIRST_TAGGER, SECOND_TAGGER = "fcn/mtat", "fcn/jamendo"  # the taggers of a query by example
 FOLDER_KEY = "models/folder"  # the settings' key of the folder chosen in the Models dialog
@@ -55,6 +56,17 @@ class ModelsPrompt(QObject):
         self.store = store
         self.folder_set_by = folder_set_by
         self.dialog: ModelsDialog | None = None
+
+    def ways(self) -> Ways:
+        """The ways on after a model store's failure told outside the Models dialog (a run that
+        failed): the dialog's (``ways_for``), each that is one of its buttons saying where the
+        dialog is."""
+        ways, where = ways_for(self.folder_set_by), " (Tools ▸ Models…)"
+        return Ways(
+            retry=ways.retry + where,
+            install=ways.install + where,
+            folder=ways.folder + ("" if self.folder_set_by else where),
+        )
 
     @Slot()
     def show_dialog(self, select: str | None = None) -> ModelsDialog:

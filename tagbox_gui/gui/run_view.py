@@ -289,7 +289,8 @@ class RunView(RunRequest):
             return
         self.w.run_panel.finished("The run failed.")
         self._hear_the_song_unless_shown()
-        show_error(self.w, error, "The run failed", logged=True, doing=Doing.RUN)
+        show_error(self.w, error, "The run failed", logged=True, doing=Doing.RUN,
+                   ways=self.w.models.ways())  # fmt: skip
 
     def _hear_the_song_unless_shown(self) -> None:
         """A run or job that ended with nothing to show: the transport goes from the last one's

@@ -372,3 +372,18 @@ def test_a_path_in_a_folder_that_may_not_be_searched_is_one_line(
     finally:
         locked.chmod(0o755)
     assert_one_line_error(result, words)
+
+
+def test_a_model_folder_that_cannot_be_searched_names_the_options_that_choose_another(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tagbox_gui.cli import main
+    from tagbox_gui.core.store import models
+
+    monkeypatch.setattr(models, "_file_state", lambda path: (None, "Permission denied"))
+    song = write_song(tmp_path / "song.wav")
+    assert main(["tag", str(song), "--model-dir", str(tmp_path)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == (f"tagbox: error: model fcn/mtat cannot be looked up in {tmp_path} (Permission "
+                    "denied); check the permissions of its folders, or choose another model "
+                    "folder with --model-dir or $TAGBOX_MODEL_DIR")  # fmt: skip

@@ -154,3 +154,21 @@ def test_a_file_that_cannot_be_read_is_unreadable_not_a_crash(tmp_path: Path) ->
     with pytest.raises(ModelError, match=r"cannot be read .*check its permissions"):
         ModelStore(tmp_path / "other").install_file(FCN, UNREADABLE)
     assert not (tmp_path / "other").exists()
+
+
+def test_a_folder_that_cannot_be_searched_is_advice_each_front_end_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where a folder on the way to a model may not be searched, the error leaves its way on
+    (another model folder) for the front end to word: ``str()`` is the command line's."""
+    from tagbox_gui.core.store import models
+    from tagbox_gui.core.store.failures import Advised, Ways
+
+    monkeypatch.setattr(models, "_file_state", lambda path: (None, "Permission denied"))
+    with pytest.raises(Advised) as caught:
+        ModelStore(tmp_path).path(FCN)
+    problem = f"model fcn/mtat cannot be looked up in {tmp_path} (Permission denied)"
+    advice = "check the permissions of its folders, or choose another model folder with"
+    assert str(caught.value) == f"{problem}; {advice} --model-dir or ${ENV_MODEL_DIR}"
+    window = caught.value.told(Ways("click Download", "use Locate", "use Change folder…"))
+    assert window == f"{problem}; check the permissions of its folders, or use Change folder…"

@@ -94,3 +94,31 @@ def test_a_run_cut_short_by_memory_shows_its_best_step_and_says_why(
     assert status.startswith(f"Step 7 ran out of memory: ended after 6 steps; best step "
                              f"{result.best_step}"), status  # fmt: skip
     assert window.stems.count() == 2 and not message_boxes()
+
+
+@pytest.mark.parametrize(("set_by", "way"), [
+    ("", "choose another model folder with Change folder… (Tools ▸ Models…)"),
+    ("--model-dir", "start TagBox again with another --model-dir"),
+])  # fmt: skip
+def test_a_model_folder_that_cannot_be_searched_is_told_in_the_windows_words(
+    qtbot, window: MainWindow, song_path: Path, monkeypatch: pytest.MonkeyPatch, set_by, way
+) -> None:
+    """The store's advice names the window's ways, not the command line's option (unless the
+    app was started with it)."""
+    from tagbox_gui.core.store import models
+
+    monkeypatch.setattr(models, "_file_state", lambda path: (None, "Permission denied"))
+    window.models.folder_set_by = set_by
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+
+    def engine_run(config, song, store, cache):
+        store.path("fcn/mtat")
+        yield  # a generator, as the engine's run is
+
+    window.run_view.engine_run = engine_run
+    with qtbot.waitSignal(window.controller.run_failed, timeout=5000):
+        assert window.run_view.start() is not None
+    text = shown_message(qtbot)
+    assert text.startswith("Model fcn/mtat cannot be looked up in ")
+    assert text.endswith(f"(Permission denied); check the permissions of its folders, or {way}.")

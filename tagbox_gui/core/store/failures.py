@@ -1,5 +1,5 @@
 """What to say when a model could not be brought into the store: every URL failed to bring it
-(``ModelStore.fetch``), or its folder cannot be made.
+(``ModelStore.fetch``), or its folder cannot be made or searched.
 
 Such a failure is told as a problem and an advice. The advice leaves the ways on, to download
 again, to install a file downloaded by hand and to choose another model folder, for each front
@@ -62,7 +62,7 @@ class FetchFailed(Advised, DownloadError):
 
 
 class FolderUnusable(Advised):
-    """The folder a model file goes in cannot be made or written."""
+    """The folder a model file goes in cannot be made, written or searched."""
 
 
 def fetch_failed(info: ModelInfo, exc: TransferFailed, mirrors: str | None) -> FetchFailed:

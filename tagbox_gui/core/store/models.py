@@ -111,14 +111,17 @@ class ModelStore:
         return info.urls
 
     def path(self, name: str) -> Path:
-        """The model's file; ModelError naming the fetch command when it is not installed."""
+        """The model's file; ModelError naming the fetch command when it is not installed, and
+        FolderUnusable (its advice worded by each front end) where a folder on its way may not
+        be searched."""
         info = model_info(name)
         target = self.location(info.name)
         there, reason = _file_state(target)
         if there is None:
-            raise ModelError(
-                f"model {info.name} cannot be looked up in {self.root} ({reason}); check the "
-                f"permissions of its folders, or choose another with --model-dir"
+            raise FolderUnusable(
+                info.name,
+                f"model {info.name} cannot be looked up in {self.root} ({reason})",
+                "check the permissions of its folders, or {folder}",
             )
         if not there:
             raise ModelError(
