@@ -32,7 +32,13 @@ from tests.httpserver import Fault, FileServer, Ranges, closed_port_url, http_se
 
 ERROR_PAGE = b"<!DOCTYPE html><html><body>Sign in to continue</body></html>\n" * 50
 
-pytestmark = pytest.mark.usefixtures("offline_models")
+pytestmark = pytest.mark.usefixtures("offline_models", "no_resume_pause")
+
+
+@pytest.fixture
+def no_resume_pause(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dropped download asks for the rest at once: the tests do not wait out the pauses."""
+    monkeypatch.setattr(resuming, "FIRST_PAUSE", 0.0)
 
 
 @pytest.fixture
@@ -584,6 +590,71 @@ def test_a_resumed_download_is_cancelled_at_once(
     worker.join(10)
     assert time.monotonic() - began < 2.0 and not worker.is_alive()
     assert len(outcome) == 1 and isinstance(outcome[0], DownloadCancelled)
+    assert _files(tmp_path) == []
+
+
+class _Pauses(threading.Event):
+    """A cancel event that records how long each wait on it was for; with ``wait`` False, it
+    returns at once (a pause not waited out), else it waits as an event does. ``pausing`` is
+    set once a wait has begun."""
+
+    def __init__(self, wait: bool) -> None:
+        super().__init__()
+        self.asked: list[float | None] = []
+        self.pausing = threading.Event()
+        self._wait = wait
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.asked.append(timeout)
+        self.pausing.set()
+        return super().wait(timeout) if self._wait else self.is_set()
+
+
+def test_each_resume_waits_longer_than_the_last_first(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server that drops every try is not asked again at once: 0.5 s before the first
+    resume, then twice as long each time; nothing before the first request."""
+    monkeypatch.setattr(resuming, "FIRST_PAUSE", 0.5)
+    server = http_server(model_dir, fault=Fault.DROP, ranges=Ranges.HONOURED)
+    store = ModelStore(tmp_path, base_urls=[server.url])
+    cancel = _Pauses(wait=False)
+    with pytest.raises(DownloadError, match="resumed 3 times"):
+        store.fetch(FCN, cancel=cancel)
+    assert cancel.asked == [0.5, 1.0, 2.0]
+    assert len(server.requests) == 4
+    assert _files(tmp_path) == []
+
+
+def test_a_cancel_during_the_pause_before_a_resume_ends_the_download_at_once(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(resuming, "FIRST_PAUSE", 60.0)
+    server = http_server(model_dir, fault=Fault.DROP, times=1, ranges=Ranges.HONOURED)
+    store = ModelStore(tmp_path, base_urls=[server.url])
+    cancel, outcome = _Pauses(wait=True), []
+
+    def work() -> None:
+        try:
+            store.fetch(FCN, cancel=cancel)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    assert cancel.pausing.wait(10)
+    began = time.monotonic()
+    cancel.set()
+    worker.join(10)
+    assert time.monotonic() - began < 2.0 and not worker.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], DownloadCancelled)
+    assert server.requests == [f"/{FCN_REL}"]  # the rest was not asked for
     assert _files(tmp_path) == []
 
 

@@ -185,13 +185,16 @@ def fetch_url(
 ) -> str:
     """Stream ``url`` into ``out`` and return its sha256; network trouble -> TransferFailed.
     ``size``, where known, is the file's exact size (see :func:`copy_stream`). A connection
-    that drops is resumed while each try brings new bytes, up to ``MAX_RESUMES`` times
-    (:mod:`tagbox_gui.core.store.resuming`); progress never goes back meanwhile."""
+    that drops is resumed while each try brings new bytes, up to ``MAX_RESUMES`` times, after a
+    pause that grows each time (:func:`tagbox_gui.core.store.resuming.pause`) and that a cancel
+    cuts short; progress never goes back meanwhile."""
     raise_if_cancelled(cancel)
     got = Received()
     dropped: ConnectionDropped | None = None
     with cancelling.watched_opener(cancel) as opener:
-        for _ in range(MAX_RESUMES + 1):
+        for resume in range(MAX_RESUMES + 1):
+            if resume:
+                _pause(resuming.pause(resume), cancel)
             before = got.furthest
             try:
                 return _fetch_once(
@@ -321,6 +324,12 @@ def raise_if_cancelled(cancel: threading.Event | None) -> None:
     """DownloadCancelled if ``cancel`` is set."""
     if cancel is not None and cancel.is_set():
         raise DownloadCancelled("download cancelled; nothing was kept")
+
+
+def _pause(seconds: float, cancel: threading.Event | None) -> None:
+    """Wait ``seconds``, or less: DownloadCancelled as soon as ``cancel`` is set."""
+    (cancel if cancel is not None else threading.Event()).wait(seconds)
+    raise_if_cancelled(cancel)
 
 
 def _write(out: BinaryIO, chunk: bytes, flush: bool = False) -> None:

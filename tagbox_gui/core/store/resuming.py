@@ -6,7 +6,8 @@ what was lost with it, not the gigabytes of the Jukebox checkpoint that had come
 (:func:`tagbox_gui.core.store.download.fetch_url`) then asks the same URL again with
 ``Range: bytes=N-``, N the bytes it has, and with ``If-Range`` naming the file it began (its
 strong ETag or its Last-Modified), up to :data:`MAX_RESUMES` times and only while each try
-brings bytes it did not have. How the server answers decides (:func:`answer`):
+brings bytes it did not have, after a pause that doubles each time (:func:`pause`). How the
+server answers decides (:func:`answer`):
 
 - 206 Partial Content whose Content-Range runs from N to the end of the file of the size
   known: the rest, appended to the same temporary file;
@@ -25,12 +26,31 @@ from dataclasses import dataclass, field
 from email.message import Message
 from typing import Any
 
-__all__ = ["MAX_RESUMES", "Answer", "Received", "answer", "request_headers", "validator"]
+__all__ = [
+    "FIRST_PAUSE",
+    "MAX_RESUMES",
+    "Answer",
+    "Received",
+    "answer",
+    "pause",
+    "request_headers",
+    "validator",
+]
 
 MAX_RESUMES = 3
 """How many times one download asks for the rest of its file."""
 
+FIRST_PAUSE = 0.5
+"""Seconds a download waits before it first asks for the rest; each time after, twice as long
+(0.5 s, 1 s, 2 s): a server that just dropped the connection may need a moment."""
+
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
+
+
+def pause(resume: int) -> float:
+    """Seconds to wait before resume number ``resume`` (1 for the first): see
+    :data:`FIRST_PAUSE`."""
+    return FIRST_PAUSE * 2 ** (resume - 1)
 
 
 @dataclass
