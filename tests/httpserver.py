@@ -20,6 +20,9 @@ that drops once. ``ranges`` says how the server answers a ``Range: bytes=N-`` re
 - ``Ranges.MISPLACED``: 206, but with the whole file and a Content-Range saying so (a server
   that sends another piece than the one asked for).
 
+``range_cap``, where given, is the most bytes a 206 sends (a CDN capping the size of ranges):
+the bytes from N on up to that many, and a Content-Range that says where they end.
+
 Each request's Range header (None without one) is kept in ``ranges_asked``.
 
 ``chunk_delay`` (seconds slept after each chunk) slows a transfer down, e.g. to press a Cancel
@@ -90,15 +93,18 @@ class _Handler(BaseHTTPRequestHandler):
             return
         size = path.stat().st_size
         start = self._range_start(asked, owner.ranges, size)
+        end = size
+        if start is not None and owner.range_cap is not None:
+            end = min(size, start + owner.range_cap)
         self.send_response(200 if start is None else 206)
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(size - (start or 0)))
+        self.send_header("Content-Length", str(end - (start or 0)))
         if start is not None:
-            self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
+            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
         self.end_headers()
         # The client may go away mid-transfer (a cancelled download): nothing to report.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            self._send_body(path, start or 0, size, fault, owner.chunk_delay)
+            self._send_body(path, start or 0, end, size, fault, owner.chunk_delay)
 
     @staticmethod
     def _range_start(asked: str | None, ranges: Ranges, size: int) -> int | None:
@@ -108,8 +114,11 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return 0 if ranges is Ranges.MISPLACED else int(found[1])
 
-    def _send_body(self, path: Path, start: int, size: int, fault: Fault, delay: float) -> None:
-        limit = start + (size - start) // 2 if fault in (Fault.DROP, Fault.RESET) else size
+    def _send_body(
+        self, path: Path, start: int, end: int, size: int, fault: Fault, delay: float
+    ) -> None:
+        """Send the file's bytes from ``start`` to ``end`` (of ``size``), with ``fault``."""
+        limit = start + (end - start) // 2 if fault in (Fault.DROP, Fault.RESET) else end
         middle = size // 2
         sent = start
         with path.open("rb") as src:
@@ -160,12 +169,14 @@ class FileServer:
         chunk_delay: float = 0.0,
         times: int | None = None,
         ranges: Ranges = Ranges.IGNORED,
+        range_cap: int | None = None,
     ) -> None:
         self.root = Path(root).resolve()
         self.fault = fault
         self.chunk_delay = chunk_delay
         self.times = times  # requests the fault is still for (None: all)
         self.ranges = ranges
+        self.range_cap = range_cap  # the most bytes a 206 sends (None: no limit)
         self.requests: list[str] = []
         self.ranges_asked: list[str | None] = []
         self._lock = threading.Lock()
@@ -256,8 +267,8 @@ def closed_port_url() -> str:
 
 @pytest.fixture
 def http_server() -> Iterator[Callable[..., FileServer]]:
-    """Factory fixture: ``http_server(root, fault=..., chunk_delay=..., times=..., ranges=...)``
-    -> started server."""
+    """Factory fixture: ``http_server(root, fault=..., chunk_delay=..., times=..., ranges=...,
+    range_cap=...)`` -> started server."""
     servers: list[FileServer] = []
 
     def start(root: Path, **options: Any) -> FileServer:  # FileServer's own options

@@ -491,6 +491,48 @@ def test_a_206_of_another_range_is_not_trusted(
     assert _files(tmp_path) == []
 
 
+def test_a_server_that_caps_its_ranges_is_asked_for_each_part(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+) -> None:
+    """A server (a CDN) that sends at most 100 kB per range: each part that starts where the
+    file stands is appended, and the rest asked for, more times than a dropped connection is
+    resumed; progress is of the whole file throughout."""
+    size = REGISTRY[FCN].size
+    server = http_server(
+        model_dir, fault=Fault.DROP, times=1, ranges=Ranges.HONOURED, range_cap=100_000
+    )
+    store = ModelStore(tmp_path, base_urls=[server.url])
+    calls: list[tuple[int, int | None]] = []
+    store.fetch(FCN, progress=_recording(calls))
+    assert store.verify(FCN) == "verified"
+    have = range(size // 2, size, 100_000)  # after the drop, 100 kB at a time
+    assert len(have) > resuming.MAX_RESUMES + 1
+    assert server.ranges_asked == [None] + [f"bytes={n}-" for n in have]
+    _check_progress(calls, size)
+    assert _files(tmp_path) == [store.location(FCN)]
+
+
+def test_a_file_sent_in_too_many_parts_is_given_up(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """However many parts a server cuts the file into, the download asks for a bounded number
+    of them."""
+    monkeypatch.setattr(resuming, "MAX_PARTS", 3)
+    server = http_server(
+        model_dir, fault=Fault.DROP, times=1, ranges=Ranges.HONOURED, range_cap=100_000
+    )
+    store = ModelStore(tmp_path, base_urls=[server.url])
+    with pytest.raises(DownloadError, match="in more than 3 parts"):
+        store.fetch(FCN)
+    assert len(server.requests) == 1 + 3
+    assert _files(tmp_path) == []
+
+
 @pytest.mark.parametrize(
     ("status", "content_range", "length", "expected"),
     [
@@ -500,7 +542,10 @@ def test_a_206_of_another_range_is_not_trusted(
         (200, None, None, (0, None, None)),
         (206, None, "900", "no Content-Range"),
         (206, "bytes 0-999/1000", "1000", "not the bytes from 100 on"),
-        (206, "bytes 100-499/1000", "400", "not the bytes from 100 on"),
+        (206, "bytes 100-499/1000", "400", (100, 400, 1000)),  # a part: the rest comes next
+        (206, "bytes 100-499/*", "400", (100, 400, 1000)),
+        (206, "bytes 200-499/1000", "300", "not the bytes from 100 on"),  # a gap
+        (206, "bytes 100-99/1000", "0", "not the bytes from 100 on"),  # nothing new
         (206, "bytes 100-1199/1200", "1100", "not the bytes from 100 on"),  # another file
         (206, "bytes 100-999/1000", "500", "not the bytes from 100 on"),
         (206, "items 100-999/1000", "900", "not the bytes from 100 on"),
@@ -509,7 +554,8 @@ def test_a_206_of_another_range_is_not_trusted(
 def test_what_an_answer_for_the_rest_must_be(
     status: int, content_range: str | None, length: str | None, expected: tuple | str
 ) -> None:
-    """The rest of the file of 1000 bytes, of which 100 came: a 206 of exactly that range."""
+    """The rest of the file of 1000 bytes, of which 100 came: a 206 of a range from byte 100
+    on, to the end of that file or short of it."""
     headers = Message()
     if content_range is not None:
         headers["Content-Range"] = content_range

@@ -191,13 +191,12 @@ def fetch_url(
     raise_if_cancelled(cancel)
     got = Received()
     dropped: ConnectionDropped | None = None
+    resumes = parts = 0
     with cancelling.watched_opener(cancel) as opener:
-        for resume in range(MAX_RESUMES + 1):
-            if resume:
-                _pause(resuming.pause(resume), cancel)
+        while True:
             before = got.furthest
             try:
-                return _fetch_once(
+                digest = _fetch_once(
                     opener, url, out, got, progress, cancel, timeout, size_hint, size
                 )
             except ConnectionDropped as exc:
@@ -205,13 +204,22 @@ def fetch_url(
                 if got.furthest == before:  # nothing new came: asking again would not help
                     raise exc if dropped is None else ConnectionDropped(
                         f"{exc} (asked again, it sent nothing new)") from exc  # fmt: skip
+                if resumes == MAX_RESUMES:
+                    raise ConnectionDropped(f"{exc} (resumed {MAX_RESUMES} times, dropping "
+                                            "each time, so gave up)") from exc  # fmt: skip
                 dropped = exc
+                resumes += 1
+                _pause(resuming.pause(resumes), cancel)
+                continue
             except TransferFailed as exc:
                 if dropped is None or isinstance(exc, ChecksumMismatch):
                     raise
                 raise TransferFailed(f"{dropped} (asked for the rest, {exc})") from exc
-    raise ConnectionDropped(f"{dropped} (resumed {MAX_RESUMES} times, dropping each time, so "
-                            "gave up)")  # fmt: skip
+            if digest is not None:
+                return digest
+            parts += 1
+            if parts == resuming.MAX_PARTS:
+                raise TransferFailed(f"it sent the file in more than {parts} parts, so gave up")
 
 
 def _fetch_once(
@@ -224,10 +232,11 @@ def _fetch_once(
     timeout: float,
     size_hint: int | None,
     size: int | None,
-) -> str:
+) -> str | None:
     """One request of :func:`fetch_url`: for the whole file, or for its rest after the
     ``got.done`` bytes that came; appended to ``out`` (or in place of them, if the server sends
-    the whole file again)."""
+    the whole file again). Returns the file's sha256, or None where the server sent a part of
+    the rest only (see :mod:`tagbox_gui.core.store.resuming`): the rest is to be asked for."""
     headers = resuming.request_headers(got.done, got.validator)
     request = urllib.request.Request(url, headers={"User-Agent": f"tagbox-gui/{__version__}",
                                                    **headers})  # fmt: skip
@@ -249,13 +258,16 @@ def _fetch_once(
             if got.done:
                 _rewind(out)
                 got.restart()
-            got.total = answer.total if answer.total is not None else size
+            got.total = size
             got.validator = resuming.validator(response.headers)
+        if answer.total is not None:
+            got.total = answer.total
         try:
-            return copy_stream(response, out, answer.length, progress, cancel, size_hint, size,
-                               received=got)  # fmt: skip
+            digest = copy_stream(response, out, answer.length, progress, cancel, size_hint, size,
+                                 received=got)  # fmt: skip
         except (OSError, HTTPException) as exc:  # reset, timeout, a chunk cut short ...
             raise ConnectionDropped(_lost(exc)) from exc
+    return None if answer.is_part else digest
 
 
 def _lost(exc: BaseException) -> str:
@@ -276,12 +288,14 @@ def copy_stream(
     """Copy ``src`` to ``out`` in chunks and return the sha256.
 
     ``received``, where given, is what came of the file before (a download resumed): ``src``
-    carries on from its ``done`` bytes, with ``length`` bytes more; the sha256 returned, the
-    count and the progress reported are the whole file's.
+    carries on from its ``done`` bytes, with ``length`` bytes more (to the end of the file of
+    its ``total`` bytes, or part of the way); the sha256 returned, the count and the progress
+    reported are the whole file's.
 
-    ``size``, where known, is the exact size of the file expected: a ``length`` or a count of
-    bytes beyond it is another file (ChecksumMismatch), refused at once rather than written
-    whole (a mirror serving a large file in its place would fill the disk first).
+    ``size``, where known, is the exact size of the file expected: a file of another size (the
+    ``received.total`` the server gave, else the end of ``length``) or a count of bytes beyond
+    it is another file (ChecksumMismatch), refused at once rather than written whole (a mirror
+    serving a large file in its place would fill the disk first).
 
     http.client returns b"" rather than raising when a connection closes before Content-Length
     bytes arrived, so the count is checked against ``length`` here (ConnectionDropped). Where
@@ -291,9 +305,10 @@ def copy_stream(
     """
     got = received if received is not None else Received()
     end = got.done + length if length is not None else None
-    _check_size(end, size)
+    whole = got.total if got.total is not None else end  # the file's size, as the source says
+    _check_size(whole, size)
     read: Callable[[int], bytes] = getattr(src, "read1", src.read)
-    total = end if end is not None else size_hint
+    total = whole if whole is not None else size_hint
     _report(progress, got.furthest, total)
     while True:
         raise_if_cancelled(cancel)
@@ -309,13 +324,13 @@ def copy_stream(
     return got.digest.hexdigest()
 
 
-def _check_size(length: int | None, size: int | None, done: int = 0) -> None:
-    """ChecksumMismatch where the response's ``length``, or the ``done`` bytes received so
-    far, cannot be the file of ``size`` bytes."""
+def _check_size(whole: int | None, size: int | None, done: int = 0) -> None:
+    """ChecksumMismatch where the file of ``whole`` bytes that a response says it sends, or the
+    ``done`` bytes received so far, cannot be the file of ``size`` bytes."""
     if size is None:
         return
-    if length is not None and length != size:
-        raise ChecksumMismatch(f"the server sends {length} bytes, not the {size} of the file")
+    if whole is not None and whole != size:
+        raise ChecksumMismatch(f"the server sends {whole} bytes, not the {size} of the file")
     if done > size:
         raise ChecksumMismatch(f"more than the {size} bytes of the file arrived")
 

@@ -11,9 +11,14 @@ server answers decides (:func:`answer`):
 
 - 206 Partial Content whose Content-Range runs from N to the end of the file of the size
   known: the rest, appended to the same temporary file;
+- 206 whose Content-Range runs from N but ends short of the end of the file (a server, a CDN,
+  that caps the size of the ranges it sends): a part, appended, and the rest asked for next;
+  that is no failure and does not count against :data:`MAX_RESUMES`, but a download asks for
+  at most :data:`MAX_PARTS` such parts;
 - 200: the whole file (the server has no ranges, or the file changed): the temporary starts
   again from zero;
-- a 206 of any other range is not trusted (ValueError): the URL fails.
+- a 206 of any other range (not from N, or past the end of the file) is not trusted
+  (ValueError): the URL fails.
 
 The sha256 (or the size) of the whole file is checked at the end, as for one that came at once.
 """
@@ -39,6 +44,10 @@ __all__ = [
 
 MAX_RESUMES = 3
 """How many times one download asks for the rest of its file."""
+
+MAX_PARTS = 10_000
+"""How many parts one download asks for of a server that sends the file in ranges shorter than
+asked for (a 1 GB file in parts of 1 MB takes 1000)."""
 
 FIRST_PAUSE = 0.5
 """Seconds a download waits before it first asks for the rest; each time after, twice as long
@@ -83,6 +92,13 @@ class Answer:
     length: int | None
     total: int | None
 
+    @property
+    def is_part(self) -> bool:
+        """Whether it ends short of the end of the file: the rest is to be asked for next."""
+        if self.length is None or self.total is None:
+            return False
+        return self.start + self.length < self.total
+
 
 def request_headers(have: int, file_validator: str | None) -> dict[str, str]:
     """The headers asking for a file's bytes from ``have`` on (none while ``have`` is 0);
@@ -107,7 +123,7 @@ def validator(headers: Message) -> str | None:
 def answer(status: int, headers: Message, have: int, total: int | None) -> Answer:
     """What a successful response (``status`` 2xx) to a request for the bytes from ``have`` on
     carries, ``total`` being the file's size where known. ValueError, saying why, for a 206
-    that is not the rest of that file."""
+    that is not bytes of that file from ``have`` on."""
     length = _int(headers.get("Content-Length"))
     if status != 206:
         return Answer(0, length, length)
@@ -115,21 +131,22 @@ def answer(status: int, headers: Message, have: int, total: int | None) -> Answe
     if content_range is None:
         raise ValueError("it answered 206 with no Content-Range")
     found = _CONTENT_RANGE.fullmatch(content_range.strip())
-    if found is None or not _is_the_rest(found, length, have, total):
+    if found is None or not _is_from(found, length, have, total):
         raise ValueError(f"it sent {content_range.strip()}, not the bytes from {have} on")
     first, last, size = int(found[1]), int(found[2]), _int(found[3])
     return Answer(first, last + 1 - first, size if size is not None else total)
 
 
-def _is_the_rest(found: re.Match[str], length: int | None, have: int, total: int | None) -> bool:
-    """Whether a Content-Range (``found``) is the bytes from ``have`` to the end of the file of
-    ``total`` bytes, and its Content-Length (``length``) agrees."""
+def _is_from(found: re.Match[str], length: int | None, have: int, total: int | None) -> bool:
+    """Whether a Content-Range (``found``) is bytes of the file of ``total`` bytes from ``have``
+    on, to its end or short of it, and its Content-Length (``length``) agrees."""
     first, last, size = int(found[1]), int(found[2]), _int(found[3])
     if first != have or last < first or (length is not None and length != last + 1 - first):
         return False
-    if size is not None and (last + 1 != size or (total is not None and size != total)):
-        return False
-    return size is not None or total is None or last + 1 == total
+    if size is not None and total is not None and size != total:
+        return False  # another file
+    end = size if size is not None else total
+    return end is None or last < end
 
 
 def _int(value: str | None) -> int | None:
