@@ -17,6 +17,7 @@ from tqdm import tqdm
 from tagbox_gui.cli.common import add_model_dir, terminate_as_ctrl_c
 from tagbox_gui.core.errors import ModelError
 from tagbox_gui.core.store.download import Progress
+from tagbox_gui.core.store.failures import Advised
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.store.registry import REGISTRY, ModelInfo, check_licence, model_info
 
@@ -89,19 +90,33 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    """Fetch each model named, on past those that fail: each failure is one line on stderr,
-    and the status 2 (as for any error) if any failed."""
+    """Fetch each model named, on past those that fail, and the status 2 (as for any error) if
+    any failed. Each failure is one line on stderr; one whose cause an earlier model's failure
+    had (a server refusing every request, say) is not said again: a last line names those
+    models with their cause."""
     store = _store(args)
     infos = [model_info(name) for name in args.names]
     for info in infos:  # refuse before any download starts
         check_licence(info, args.accept_license)
     failed = 0
+    again: dict[str, list[str]] = {}  # a cause said in full -> the models that failed of it after
     for info in infos:
         try:
             _fetch_one(store, info, args)
         except ModelError as exc:  # this model's: the next may still come
-            print(f"tagbox: error: {exc}", file=sys.stderr)
             failed += 1
+            cause = exc.cause if isinstance(exc, Advised) else None
+            if cause in again:
+                again[cause].append(info.name)
+                continue
+            if cause is not None:
+                again[cause] = []
+            print(f"tagbox: error: {exc}", file=sys.stderr)
+    for cause, names in again.items():
+        if names:
+            listed = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+            print(f"tagbox: error: could not download {listed} either, for the same reason "
+                  f"({cause})", file=sys.stderr)  # fmt: skip
     return 2 if failed else 0
 
 

@@ -140,6 +140,41 @@ def test_fetch_tries_every_model_named_and_reports_each_failure(
     assert main(["models", "fetch", "fcn/mtat", "crnn/mtat", "--model-dir", str(tmp_path)]) == 0
 
 
+@pytest.mark.parametrize("cause", ["server", "folder"])
+def test_a_cause_every_model_shares_is_said_once(
+    tmp_path: Path, mirror: FileServer, capsys: pytest.CaptureFixture[str], cause: str
+) -> None:
+    """A mirror that refuses every request, or a model folder that cannot be made: the cause
+    and its advice in full for the first model, then one line naming the others."""
+    if cause == "server":
+        mirror.fault = Fault.NOT_FOUND
+        said, advice = "HTTP 404 Not Found", "retry `tagbox models fetch fcn/mtat`"
+    else:
+        (tmp_path / "taggers").write_text("not a folder")
+        said, advice = f"'{tmp_path / 'taggers'}' is a file, not a folder", "move the file away"
+    names = ["fcn/mtat", "crnn/mtat", "musicnn/mtat"]
+    assert main(["models", "fetch", *names, "--model-dir", str(tmp_path)]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "tagbox:" in line]
+    assert len(errors) == 2, errors
+    assert said in errors[0] and advice in errors[0]
+    assert errors[1] == (
+        "tagbox: error: could not download crnn/mtat and musicnn/mtat either, for the same "
+        f"reason ({said})"
+    )
+
+
+def test_errors_that_differ_per_model_are_each_said(
+    tmp_path: Path, mirror: FileServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mirror.fault = Fault.CORRUPT  # each model's file with its own wrong checksum
+    assert main(["models", "fetch", "fcn/mtat", "crnn/mtat", "--model-dir", str(tmp_path)]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "tagbox:" in line]
+    assert [line.split(":")[2].strip() for line in errors] == [
+        "could not download fcn/mtat",
+        "could not download crnn/mtat",
+    ]
+
+
 def test_fetch_jukebox_requires_licence(
     tmp_path: Path,
     http_server,  # noqa: F811

@@ -42,14 +42,16 @@ class Advised(ModelError):
     """A model could not be brought in. ``problem`` says what happened, ``advice`` what to do
     with the ways on left as ``{retry}``, ``{install}`` and ``{folder}``: :meth:`told` words
     them for where the message is shown; ``str()`` is the message for the command line
-    (:func:`command_line_ways`)."""
+    (:func:`command_line_ways`). ``cause``, where given, says why in words that do not depend
+    on the model, so that models that failed for the same reason (a server that refuses every
+    request, a model folder that cannot be made) have the same cause."""
 
-    def __init__(self, name: str, problem: str, advice: str) -> None:
-        self.name, self.problem, self.advice = name, problem, advice
+    def __init__(self, name: str, problem: str, advice: str, cause: str | None = None) -> None:
+        self.name, self.problem, self.advice, self.cause = name, problem, advice, cause
         super().__init__(self.told(command_line_ways(name)))
 
-    def __reduce__(self) -> tuple[type[Advised], tuple[str, str, str]]:
-        return type(self), (self.name, self.problem, self.advice)
+    def __reduce__(self) -> tuple[type[Advised], tuple[str, str, str, str | None]]:
+        return type(self), (self.name, self.problem, self.advice, self.cause)
 
     def told(self, ways: Ways) -> str:
         """The message, with ``ways`` as the ways on."""
@@ -67,7 +69,9 @@ class FolderUnusable(Advised):
 
 def fetch_failed(info: ModelInfo, exc: TransferFailed, mirrors: str | None) -> FetchFailed:
     """What to say of a fetch of ``info`` that every URL failed (``exc``): from mirrors, set
-    where ``mirrors`` says (e.g. ``$TAGBOX_MODEL_BASE_URL``), or from upstream (None)."""
+    where ``mirrors`` says (e.g. ``$TAGBOX_MODEL_BASE_URL``), or from upstream (None). Its
+    cause is what each URL did, without the URL (e.g. ``HTTP 503 Service Unavailable``)."""
+    cause = "; ".join(dict.fromkeys(str(failure) for _, failure in exc.failures)) or None
     if isinstance(exc, ServerRefused):
         why = (
             f"a mirror set in {mirrors} may not hold it: check the mirror, or unset it to "
@@ -79,6 +83,7 @@ def fetch_failed(info: ModelInfo, exc: TransferFailed, mirrors: str | None) -> F
             info.name,
             f"could not download {info.name}: the server did not send it ({exc})",
             why + "; or download the file yourself and {install}",
+            cause,
         )
     if isinstance(exc, WrongFile):
         filename = info.relpath.rsplit("/", 1)[-1]
@@ -90,17 +95,21 @@ def fetch_failed(info: ModelInfo, exc: TransferFailed, mirrors: str | None) -> F
             "a mirror may be serving another file, a server a web page in its place, or the "
             "file changed upstream or was damaged on the way: {retry}, and if the same "
             "happens, download the file from another source and {install}" + checked,
+            cause,
         )
     if any(isinstance(failure, ServerRefused | WrongFile) for _, failure in exc.failures):
-        return _failed_in_ways(info, exc, mirrors)
+        return _failed_in_ways(info, exc, mirrors, cause)
     return FetchFailed(
         info.name,
         f"could not download {info.name} ({exc})",
         "check your connection and {retry}, or download the file yourself and {install}",
+        cause,
     )
 
 
-def _failed_in_ways(info: ModelInfo, exc: TransferFailed, mirrors: str | None) -> FetchFailed:
+def _failed_in_ways(
+    info: ModelInfo, exc: TransferFailed, mirrors: str | None, cause: str | None
+) -> FetchFailed:
     """What to say where ``info``'s URLs failed in different ways, some answering: what each
     did, and no advice to check the connection those answered on."""
     what = "; ".join(f"{url}: {_in_brief(failure)}" for url, failure in exc.failures)
@@ -113,6 +122,7 @@ def _failed_in_ways(info: ModelInfo, exc: TransferFailed, mirrors: str | None) -
         info.name,
         f"could not download {info.name}: no URL sent it intact ({what})",
         check + ", or download the file yourself and {install}",
+        cause,
     )
 
 

@@ -363,13 +363,15 @@ def _prepare_folder(name: str, folder: Path) -> list[Path]:
     try:
         missing = [path for path in (folder, *folder.parents) if not path.is_dir()]
         if file := next((path for path in missing if path.is_file()), None):
-            problem = (
-                f"'{file}' is a file, not a folder, so the model folder {folder} cannot be made"
-            )
-            raise FolderUnusable(name, problem, "move the file away, or {folder}")
+            cause = f"'{file}' is a file, not a folder"
+            problem = f"{cause}, so the model folder {folder} cannot be made"
+            raise FolderUnusable(name, problem, "move the file away, or {folder}", cause)
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise FolderUnusable(
-            name, f"cannot create the model folder {folder} ({exc.strerror})", "{folder}"
+            name,
+            f"cannot create the model folder {folder} ({exc.strerror})",
+            "{folder}",
+            f"cannot create the folder {exc.filename or folder} ({exc.strerror})",
         ) from exc
     return missing
