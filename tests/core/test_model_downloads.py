@@ -778,6 +778,28 @@ def test_a_part_file_left_by_a_killed_download_goes_with_the_next(
     assert _files(tmp_path) == sorted([store.location(FCN), other])
 
 
+@pytest.mark.skipif(os.name != "posix", reason="flock as POSIX has it")
+def test_the_part_files_other_models_left_go_with_any_download(
+    tmp_path: Path, server: FileServer
+) -> None:
+    """The temporaries that killed downloads of other models left go with the next download
+    of any model; one that a process holds (a download still running) is kept."""
+    import fcntl
+
+    store = ModelStore(tmp_path, base_urls=[server.url])
+    left, held = (
+        store.location(name).parent / ".best_model.pth.0123456789ab.part"
+        for name in ("crnn/mtat", "musicnn/jamendo")
+    )
+    for part in (left, held):
+        part.parent.mkdir(parents=True)
+        part.write_bytes(b"x" * 1000)
+    with held.open("rb+") as writing:
+        fcntl.flock(writing, fcntl.LOCK_EX)  # as a live download holds its temporary
+        store.fetch(FCN)
+    assert _files(tmp_path) == sorted([store.location(FCN), held])
+
+
 def test_the_part_file_of_a_download_still_running_is_kept(
     tmp_path: Path,
     http_server,  # noqa: F811

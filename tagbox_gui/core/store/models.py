@@ -39,6 +39,7 @@ from typing import Literal
 from platformdirs import user_cache_dir
 
 from tagbox_gui.core.errors import ModelError
+from tagbox_gui.core.store import partial
 from tagbox_gui.core.store.download import (
     ChecksumMismatch,
     Progress,
@@ -212,6 +213,7 @@ class ModelStore:
         for base in self.base_urls:
             _check_mirror(base)
         urls = self.urls(info.name)
+        self._sweep()
         try:
             with _folder_for(info.name, target.parent):
                 download(
@@ -265,6 +267,7 @@ class ModelStore:
                 if self.verify(info.name) == "mismatch":
                     raise ChecksumMismatch("checksum mismatch")
                 return target
+            self._sweep()
             with _folder_for(info.name, target.parent):
                 copy_file(src, target, info.sha256)
         except TransferFailed as exc:
@@ -272,6 +275,13 @@ class ModelStore:
                 f"{src} is not the {info.name} checkpoint ({exc}); download {filename} again"
             ) from exc
         return target
+
+    def _sweep(self) -> None:
+        """Remove the temporaries that downloads or installs of any model, killed outright,
+        left in this store; never one that a live process still writes (see
+        :mod:`tagbox_gui.core.store.partial`)."""
+        for info in REGISTRY.values():
+            partial.sweep(self.location(info.name))
 
 
 _TORCH_LEGACY_MAGIC = bytes.fromhex("80028a0a6cfc9c46f9206aa85019")

@@ -13,8 +13,9 @@ SIGTERM; only a process that dies outright (kill -9, a crash, a power cut) leave
 - a writer that locks its new temporary checks that the file is still linked, so a sweep that
   slipped in between its creation and its lock cannot take it away (:func:`new_part`).
 
-So at most one leftover per model file exists at a time, removed when that model is next
-fetched or installed, and never the file of a live download. Without ``fcntl`` (Windows) an
+So at most one leftover per model file exists at a time, removed when that model, or any other
+of the store, is next fetched or installed (``ModelStore`` sweeps every model's folder then),
+and never the file of a live download. Without ``fcntl`` (Windows) an
 open file cannot be removed at all, so the sweep just tries; on a file system without locks,
 the sweep cannot tell and keeps everything.
 """
