@@ -9,7 +9,9 @@ a daemon thread. Its ``fault`` can be switched at any time (it is read per reque
 - ``Fault.RESET``: like DROP but abort the connection (TCP reset) instead of closing it; the
   client then sees a reset error or, depending on timing, an early end of file (Linux does
   not guarantee which), with all or only part of the bytes sent;
-- ``Fault.CORRUPT``: serve the right number of bytes with one byte in the middle altered.
+- ``Fault.CORRUPT``: serve the right number of bytes with one byte in the middle altered;
+- ``Fault.CUT``: send no Content-Length, and close the connection after half the bytes (a
+  body that ends where the connection does: nothing in HTTP tells that it was cut short).
 
 ``times`` limits the fault to that many requests (then the server behaves), e.g. a connection
 that drops once. ``ranges`` says how the server answers a ``Range: bytes=N-`` request:
@@ -69,6 +71,7 @@ class Fault(enum.Enum):
     DROP = "drop"
     RESET = "reset"
     CORRUPT = "corrupt"
+    CUT = "cut"
 
 
 class Ranges(enum.Enum):
@@ -98,7 +101,8 @@ class _Handler(BaseHTTPRequestHandler):
             end = min(size, start + owner.range_cap)
         self.send_response(200 if start is None else 206)
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(end - (start or 0)))
+        if fault is not Fault.CUT:
+            self.send_header("Content-Length", str(end - (start or 0)))
         if start is not None:
             self.send_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
         self.end_headers()
@@ -118,7 +122,8 @@ class _Handler(BaseHTTPRequestHandler):
         self, path: Path, start: int, end: int, size: int, fault: Fault, delay: float
     ) -> None:
         """Send the file's bytes from ``start`` to ``end`` (of ``size``), with ``fault``."""
-        limit = start + (end - start) // 2 if fault in (Fault.DROP, Fault.RESET) else end
+        cut = fault in (Fault.DROP, Fault.RESET, Fault.CUT)
+        limit = start + (end - start) // 2 if cut else end
         middle = size // 2
         sent = start
         with path.open("rb") as src:

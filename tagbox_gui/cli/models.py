@@ -126,7 +126,11 @@ def _fetch_one(store: ModelStore, info: ModelInfo, args: argparse.Namespace) -> 
         return
     with terminate_as_ctrl_c(), _ProgressBar(info.name) as progress:
         path = store.fetch(
-            info.name, progress=progress, accept_license=args.accept_license, force=True
+            info.name,
+            progress=progress,
+            accept_license=args.accept_license,
+            force=True,
+            check=_check_model_file,
         )
     print(f"{info.name}: saved to {path}")
 
@@ -184,13 +188,18 @@ def _verify(args: argparse.Namespace) -> int:
     return 1
 
 
-def _install(args: argparse.Namespace) -> int:
-    from tagbox_gui.core.separation.loading import check_model_file  # imports torch
+def _check_model_file(name: str, path: Path) -> None:
+    """``loading.check_model_file``, imported when first used (it loads torch)."""
+    from tagbox_gui.core.separation.loading import check_model_file
 
+    check_model_file(name, path)
+
+
+def _install(args: argparse.Namespace) -> int:
     store = _store(args)
     with terminate_as_ctrl_c():  # a kill leaves no partial copy in the model folder
         path = store.install_file(
-            args.name, args.file, accept_license=args.accept_license, check=check_model_file
+            args.name, args.file, accept_license=args.accept_license, check=_check_model_file
         )
     print(f"{model_info(args.name).name}: installed at {path} ({store.verify(args.name)})")
     return 0

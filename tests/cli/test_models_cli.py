@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tagbox_gui.cli import main
-from tagbox_gui.core.store.models import ENV_BASE_URL, ENV_MODEL_DIR
+from tagbox_gui.core.store.models import ENV_BASE_URL, ENV_MODEL_DIR, ModelStore
 from tagbox_gui.core.store.registry import JUKEBOX, REGISTRY
 from tests.httpserver import Fault, FileServer, closed_port_url, http_server  # noqa: F401
 
@@ -180,10 +180,11 @@ def test_fetch_jukebox_requires_licence(
     http_server,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    fixtures_dir: Path,
 ) -> None:
     source = tmp_path / "mirror" / "jukebox" / "vqvae.pth.tar"
     source.parent.mkdir(parents=True)
-    source.write_bytes(b"PK\x03\x04" + b"stand-in weights" * 500)  # starts like a checkpoint
+    source.write_bytes((fixtures_dir / "jukebox" / "vqvae_random.pth.tar").read_bytes())
     server = http_server(tmp_path / "mirror")
     monkeypatch.setenv(ENV_BASE_URL, server.url)
     store = tmp_path / "store"
@@ -194,6 +195,33 @@ def test_fetch_jukebox_requires_licence(
     assert (store / "jukebox" / "vqvae.pth.tar").read_bytes() == source.read_bytes()
     assert main(["models", "verify", JUKEBOX, "--model-dir", str(store)]) == 0
     assert capsys.readouterr().out.splitlines()[-1].split(None, 1) == [JUKEBOX, "unknown checksum"]
+
+
+def test_a_model_without_checksum_cut_short_is_not_installed(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    fixtures_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The Jukebox VQ-VAE has no known checksum or size: a server that closes the connection
+    half-way, having sent no Content-Length, sends what looks like a whole file. It must
+    load as the model, as an install must, or it is not installed."""
+    weights = fixtures_dir / "jukebox" / "vqvae_random.pth.tar"
+    mirror = tmp_path / "mirror"
+    (mirror / "jukebox").mkdir(parents=True)
+    (mirror / "jukebox" / "vqvae.pth.tar").write_bytes(weights.read_bytes())
+    server = http_server(mirror, fault=Fault.CUT)
+    store = tmp_path / "store"
+    args = ["models", "fetch", JUKEBOX, "--accept-license", "--model-dir", str(store)]
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(ENV_BASE_URL, server.url)
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert "what arrived is not the expected vqvae.pth.tar" in err and "corrupt" in err
+        assert not any(p.is_file() for p in store.rglob("*"))
+        server.fault = Fault.NONE
+        assert main(args) == 0, capsys.readouterr().err
+    assert ModelStore(store).location(JUKEBOX).read_bytes() == weights.read_bytes()
 
 
 def test_unknown_model_name(capsys: pytest.CaptureFixture[str]) -> None:

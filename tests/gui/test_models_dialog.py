@@ -15,7 +15,7 @@ from tests.httpserver import Fault, http_server  # noqa: F401  (fixture)
 
 FCN = "fcn/mtat"
 CRNN = "crnn/mtat"
-HCNN = "hcnn/mtat"  # no checksum in the registry: any checkpoint-like file is accepted
+HCNN = "hcnn/mtat"  # no checksum in the registry: a checkpoint-like file is "unknown checksum"
 
 
 def open_dialog(qtbot, store: ModelStore) -> ModelsDialog:
@@ -42,6 +42,16 @@ def mirror(tmp_path: Path, relpath: str, size: int) -> Path:
     target = root / relpath
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(b"PK\x03\x04" + bytes(range(256)) * (size // 256 - 1) + bytes(252))
+    return root
+
+
+def jukebox_mirror(tmp_path: Path, fixtures_dir: Path) -> Path:
+    """A folder laid out like the store holding a Jukebox VQ-VAE that loads (random weights of
+    the published layout): the registry knows no checksum for it, so a download must load."""
+    root = tmp_path / "mirror"
+    target = root / REGISTRY[JUKEBOX].relpath
+    target.parent.mkdir(parents=True)
+    shutil.copyfile(require(fixtures_dir / "jukebox" / "vqvae_random.pth.tar"), target)
     return root
 
 
@@ -160,8 +170,13 @@ def test_a_download_of_another_file_says_so_in_the_window(
     assert "click Download again" in text and "install it with Locate file…" in text
 
 
-def test_jukebox_needs_the_licence(qtbot, tmp_path: Path, http_server) -> None:  # noqa: F811
-    root = mirror(tmp_path, REGISTRY[JUKEBOX].relpath, 8192)
+def test_jukebox_needs_the_licence(
+    qtbot,
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    fixtures_dir: Path,
+) -> None:
+    root = jukebox_mirror(tmp_path, fixtures_dir)
     server = http_server(root)
     store = ModelStore(tmp_path / "store", base_urls=[server.url])
     dialog = open_dialog(qtbot, store)
@@ -177,7 +192,7 @@ def test_jukebox_needs_the_licence(qtbot, tmp_path: Path, http_server) -> None: 
     assert finished.args == [JUKEBOX, "installed"]
     wait_idle(qtbot, dialog)
     assert dialog.status(JUKEBOX) == "unknown checksum"  # OpenAI publishes no checksum
-    assert store.location(JUKEBOX).stat().st_size == 8192
+    assert store.location(JUKEBOX).read_bytes() == (root / REGISTRY[JUKEBOX].relpath).read_bytes()
 
 
 def test_licence_dialog_shows_the_text(qtbot) -> None:
@@ -385,19 +400,21 @@ def test_a_file_without_a_known_checksum_can_be_downloaded_again(
     qtbot,
     tmp_path: Path,
     http_server,  # noqa: F811
+    fixtures_dir: Path,
 ) -> None:
     """Where the registry knows no checksum (Harmonic CNN, Jukebox), a file that starts like a
     checkpoint may still be truncated, and a run then asks to fetch it again: the dialog must
     let the musician download it again, and the download must replace it."""
-    root = mirror(tmp_path, REGISTRY[HCNN].relpath, 4096)
+    root = jukebox_mirror(tmp_path, fixtures_dir)
     server = http_server(root)
-    store = store_holding(tmp_path, server, HCNN, b"PK\x03\x04truncated")
+    store = store_holding(tmp_path, server, JUKEBOX, b"PK\x03\x04truncated")
     dialog = open_dialog(qtbot, store)
-    assert dialog.status(HCNN) == "unknown checksum"
-    assert download_selected(qtbot, dialog, HCNN) == [HCNN, "installed"]
-    assert server.requests == [f"/{REGISTRY[HCNN].relpath}"]
-    data = (root / REGISTRY[HCNN].relpath).read_bytes()
-    assert store.location(HCNN).read_bytes() == data
+    dialog.ask_licence = lambda info: True
+    assert dialog.status(JUKEBOX) == "unknown checksum"
+    assert download_selected(qtbot, dialog, JUKEBOX) == [JUKEBOX, "installed"]
+    assert server.requests == [f"/{REGISTRY[JUKEBOX].relpath}"]
+    data = (root / REGISTRY[JUKEBOX].relpath).read_bytes()
+    assert store.location(JUKEBOX).read_bytes() == data
 
 
 def test_the_model_folder_can_be_changed_in_the_dialog(qtbot, tmp_path: Path) -> None:

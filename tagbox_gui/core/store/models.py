@@ -41,6 +41,7 @@ from platformdirs import user_cache_dir
 from tagbox_gui.core.errors import ModelError
 from tagbox_gui.core.store import partial
 from tagbox_gui.core.store.download import (
+    Acceptance,
     ChecksumMismatch,
     Progress,
     TransferFailed,
@@ -198,12 +199,16 @@ class ModelStore:
         accept_license: bool = False,
         cancel: threading.Event | None = None,
         force: bool = False,
+        check: Callable[[str, Path], None] | None = None,
     ) -> Path:
         """Download a model into the store and return its path.
 
         A file already present and not mismatching its checksum is kept unless ``force``.
         Raises ModelError if a licence must be accepted, DownloadCancelled when ``cancel`` is
         set, ``failures.FetchFailed`` when every URL failed. No partial file is ever left behind.
+        Where the registry knows no checksum, ``check`` may refuse what a URL sent, as for
+        :meth:`install_file`: a file that a server cut short, having said no size, only shows
+        there (it does not load); the next URL is then tried.
         """
         info = model_info(name)
         check_licence(info, accept_license)
@@ -224,7 +229,7 @@ class ModelStore:
                     cancel=cancel,
                     timeout=self.timeout,
                     size_hint=info.size,
-                    accept=None if info.sha256 is not None else _a_checkpoint,
+                    accept=None if info.sha256 is not None else _a_checkpoint(info.name, check),
                 )
         except TransferFailed as exc:
             mirrors = f"${ENV_BASE_URL}" if self.base_urls else None
@@ -305,11 +310,21 @@ def _checkpoint_head(head: bytes) -> bool:
     return head.startswith(b"PK\x03\x04") or head == _TORCH_LEGACY_MAGIC
 
 
-def _a_checkpoint(path: Path) -> str | None:
-    """What a download without a known sha256 must be at least: a PyTorch checkpoint."""
-    if is_torch_checkpoint(path):
+def _a_checkpoint(name: str, check: Callable[[str, Path], None] | None) -> Acceptance:
+    """What a download of model ``name`` without a known sha256 must be: a PyTorch checkpoint
+    at least, and one that ``check(name, file)`` does not refuse where given."""
+
+    def accept(path: Path) -> str | None:
+        if not is_torch_checkpoint(path):
+            return "what it sent is not a PyTorch checkpoint (an error or sign-in page?)"
+        try:
+            if check is not None:
+                check(name, path)
+        except ModelError as exc:
+            return str(exc)
         return None
-    return "what it sent is not a PyTorch checkpoint (an error or sign-in page?)"
+
+    return accept
 
 
 def file_sha256(path: Path) -> str:

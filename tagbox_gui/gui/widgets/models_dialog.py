@@ -204,9 +204,8 @@ class ModelsDialog(QDialog):
         to = receiver(self._on_progress_handed_back)
         progress = _throttled(lambda done, total: hand_back(to, (done, total)))
         again = self._statuses.get(name) == "unknown checksum"  # fetch would keep that file
-        self._start_job(
-            name, self.store.fetch, name, progress, True, self._cancel, again, cancellable=True
-        )
+        self._start_job(name, self.store.fetch, name, progress, True, self._cancel, again,
+                        _check_model_file, cancellable=True)  # fmt: skip
         self.message.setText(f"Downloading {name}…")
 
     def install(self, name: str, path: str) -> None:
