@@ -44,6 +44,9 @@ def _drive(job, stop_after: int | None = None) -> tuple[list, JobResult]:
     try:
         while True:
             event = job.send(command)
+            if event is None:  # after a segment of a second look
+                command = None
+                continue
             events.append(event)
             stop = stop_after is not None and event.result is not None
             stop = stop and sum(e.result is not None for e in events) == stop_after
@@ -97,11 +100,14 @@ def test_the_second_look_can_be_paused_and_a_stop_keeps_the_first_look(cache) ->
     assert sum(e.refining for e in events) == 2
     job = run_job(parts, song, store, cache)
     event = next(job)
-    while not event.refining:
+    while event is None or not event.refining:
         event = job.send(None)
     assert job.send(Command(CommandKind.PAUSE)) is None  # held before the first stem's look
     assert job.send(None) is None and job.send(Command(CommandKind.PREVIEW)) is None
-    assert job.send(Command(CommandKind.RESUME)).refining  # the first stem looked at, then
+    event = job.send(Command(CommandKind.RESUME))
+    while event is None:  # the first stem looked at, segment by segment, then
+        event = job.send(None)
+    assert event.refining
     with pytest.raises(StopIteration) as end:  # the second's turn is stopped
         job.send(Command(CommandKind.STOP))
     stopped = end.value.value

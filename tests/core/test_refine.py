@@ -25,7 +25,15 @@ from tagbox_gui.core.separation.refine import (
     why_failed,
 )
 from tagbox_gui.core.store.models import ModelStore
-from tagbox_gui.core.types import Command, CommandKind, Estimate, Example, LookingAgain, Region
+from tagbox_gui.core.types import (
+    Command,
+    CommandKind,
+    Estimate,
+    Example,
+    LookingAgain,
+    Region,
+    RunConfig,
+)
 
 RATE = 44_100
 
@@ -82,7 +90,7 @@ def test_a_second_look_keeps_half_the_first_mask_and_adds_at_most_half_of_the_re
     refinement = Refinement(song, firsts, cache)
     claimed = sum(est.masks[2048] for est in shared.values())
     for name, first in shared.items():
-        second = refinement.stem(name)
+        second = engine.run_to_end(refinement.stem(name))
         assert (second.start, second.length, second.hops_per_window) == (
             first.start, first.length, first.hops_per_window
         )  # fmt: skip
@@ -111,10 +119,10 @@ def test_the_second_look_hears_the_song_without_the_others(song, cache) -> None:
     handle = net.register_forward_hook(lambda _m, args, _o: heard.append(float(args[0].max())))
     try:
         refinement = Refinement(song, taken, cache)
-        piano = refinement.stem("piano")
+        piano = engine.run_to_end(refinement.stem("piano"))
         silence = max(heard)
         heard.clear()
-        refinement.stem("drums")
+        engine.run_to_end(refinement.stem("drums"))
     finally:
         handle.remove()
     assert max(heard) > 1.0 and silence < 1e-6 * max(heard)
@@ -137,9 +145,9 @@ def test_a_long_song_is_looked_at_again_segment_by_segment_as_in_one_piece(cache
     firsts = _firsts(song, cache)
     refinement = Refinement(song, firsts, cache)
     assert len(refinement._region.segments) == 2
-    in_pieces = refinement.stem("piano").masks[2048]
+    in_pieces = engine.run_to_end(refinement.stem("piano")).masks[2048]
     refinement._region.segments = [Segment(0, refinement._region.length, 0, 0)]
-    whole = refinement.stem("piano").masks[2048]
+    whole = engine.run_to_end(refinement.stem("piano")).masks[2048]
     assert np.abs(in_pieces - whole).mean() < 0.002 and np.abs(in_pieces - whole).max() < 0.05
 
 
@@ -188,7 +196,7 @@ def _by_prototypes_alone(song: Song, cache: ModelCache, monkeypatch) -> dict[str
 def test_a_helpers_first_look_is_what_a_run_asking_for_it_makes(song, cache, monkeypatch) -> None:
     firsts = _by_prototypes_alone(song, cache, monkeypatch)
     look = LookBeside(song, _firsts(song, cache)["piano"], cache)
-    helpers = look.helpers(("bass", "drums"))  # both in one pass of the network
+    helpers = engine.run_to_end(look.helpers(("bass", "drums")))  # both in one pass of the network
     for name, helper in helpers.items():
         assert np.abs(helper.masks[2048] - firsts[name].masks[2048]).max() < 1e-4
         np.testing.assert_allclose(helper.query, firsts[name].query, rtol=1e-5, atol=1e-6)
@@ -201,8 +209,9 @@ def test_a_single_stem_is_looked_at_again_beside_its_helpers(song, cache, monkey
     assert result.helpers == ("bass", "drums") and result.steps_done == 0
     first = engine.run_to_end(_single(song, cache)[1])
     firsts = _by_prototypes_alone(song, cache, monkeypatch)  # the helpers' first looks
-    expected = Refinement(song, {"piano": first.estimate, "bass": firsts["bass"],
-                                 "drums": firsts["drums"]}, cache).stem("piano")  # fmt: skip
+    refinement = Refinement(song, {"piano": first.estimate, "bass": firsts["bass"],
+                                   "drums": firsts["drums"]}, cache)  # fmt: skip
+    expected = engine.run_to_end(refinement.stem("piano"))
     mask = result.estimate.masks[2048]
     assert np.abs(mask - expected.masks[2048]).max() < 1e-4
     assert mask.min() >= 0.0 and mask.max() <= 1.0  # the stems still add up to the song
@@ -227,6 +236,54 @@ def test_a_stop_during_the_look_keeps_the_first(song, cache) -> None:
         looking.send(Command(CommandKind.STOP))
     result = end.value.value
     assert result.helpers == ()
+    np.testing.assert_array_equal(result.estimate.masks[2048], first.estimate.masks[2048])
+
+
+@pytest.fixture
+def passes(monkeypatch) -> list[int]:
+    """The passes of the separator over a segment, counted; the second look's passes over the
+    song are made in several segments (the first look's in one)."""
+    monkeypatch.setattr(RunConfig, "segment_seconds", 2.0)
+    counted: list[int] = []
+    masks = learned.LearnedBackend.masks
+    monkeypatch.setattr(learned.LearnedBackend, "masks",
+                        lambda self, *args: counted.append(1) or masks(self, *args))  # fmt: skip
+    return counted
+
+
+def test_a_pause_holds_the_look_between_segments_and_changes_nothing(song, cache, passes) -> None:
+    """A pass of the separator over a long song takes a while: a PAUSE during it holds the look
+    after the segment under way, and once resumed the look makes what it makes unpaused."""
+    config, steps = _single(song, cache)
+    unpaused = engine.run_to_end(looked_again(steps, song, helpers_for(config, cache), cache))
+    config, steps = _single(song, cache)
+    looking = looked_again(steps, song, helpers_for(config, cache), cache)
+    assert next(looking) == LookingAgain(("bass", "drums"))
+    passes.clear()
+    assert looking.send(None) is None and len(passes) == 1  # the helpers' first segment
+    assert looking.send(Command(CommandKind.PAUSE)) is None
+    for _ in range(3):
+        assert looking.send(None) is None
+    assert len(passes) == 1  # held
+    assert looking.send(Command(CommandKind.RESUME)) is None and len(passes) == 2
+    result = engine.run_to_end(looking)
+    assert result.helpers == ("bass", "drums")
+    np.testing.assert_array_equal(result.estimate.masks[2048], unpaused.estimate.masks[2048])
+    np.testing.assert_array_equal(result.separated, unpaused.separated)
+
+
+def test_a_stop_between_segments_of_the_look_keeps_the_first(song, cache, passes) -> None:
+    first = engine.run_to_end(_single(song, cache)[1])
+    config, steps = _single(song, cache)
+    looking = looked_again(steps, song, helpers_for(config, cache), cache)
+    assert next(looking) == LookingAgain(("bass", "drums"))
+    passes.clear()
+    assert looking.send(None) is None  # the helpers' first segment
+    with pytest.raises(StopIteration) as end:
+        looking.send(Command(CommandKind.STOP))
+    assert len(passes) == 1  # no segment more
+    result = end.value.value
+    assert result.helpers == () and not result.second_look_failed
     np.testing.assert_array_equal(result.estimate.masks[2048], first.estimate.masks[2048])
 
 
@@ -283,7 +340,7 @@ def test_why_a_look_failed_is_said_in_a_few_words_on_one_line(error, said) -> No
 def test_no_stem_is_looked_at_again_once_the_stems_share_the_mix(song, cache) -> None:
     """Sharing lets go of what the first looks claimed: a look after it would have no masks."""
     refinement = Refinement(song, _firsts(song, cache), cache)
-    seconds = {name: refinement.stem(name) for name in refinement.firsts}
+    seconds = {name: engine.run_to_end(refinement.stem(name)) for name in refinement.firsts}
     refinement.shared(seconds)
     with pytest.raises(RuntimeError, match="share the mix already"):
-        refinement.stem(next(iter(refinement.firsts)))
+        engine.run_to_end(refinement.stem(next(iter(refinement.firsts))))

@@ -228,6 +228,7 @@ def test_a_second_look_stopped_does_not_show_the_job_done(
 
         def stem(self, name: str):
             time.sleep(0.3)
+            yield  # after a segment
             return self.firsts[name]
 
     monkeypatch.setattr(refine, "Refinement", Refinement)

@@ -8,8 +8,9 @@ step that runs out of memory, or whose loss or gradient is not a finite number (
 raised too far), ends the run with the best step before it (``RunResult.cut_short_at``); any
 other error, or one at the first step, fails the run.
 A run wrapped for a second look (``core.separation.refine.looked_again``) also yields a
-:class:`LookingAgain` when its stem is looked at again. Closing the generator stops it
-cleanly. Nothing here touches Qt.
+:class:`LookingAgain` when its stem is looked at again, and ``None`` after each segment of
+the look, where a PAUSE holds it too. Closing the generator stops it cleanly. Nothing here
+touches Qt.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Generator, Sequence
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -57,6 +59,7 @@ from tagbox_gui.core.types import (
 SEGMENT_OVERLAP_SECONDS = 1.0
 
 RunGenerator = Generator[StepResult | LookingAgain | None, Command | None, RunResult]
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -125,12 +128,13 @@ def run(
 
 
 def run_to_end(
-    steps: RunGenerator,
+    steps: Generator[StepResult | LookingAgain | None, Command | None, T],
     on_step: Callable[[StepResult], None] | None = None,
     on_looking_again: Callable[[LookingAgain], None] | None = None,
-) -> RunResult:
-    """Drive a run with no commands until it ends; ``on_step`` sees every step and
-    ``on_looking_again`` the start of a second look. Closes it."""
+) -> T:
+    """Drive a run (or a pass of its second look, ``core.separation.refine.Look``) with no
+    commands until it ends; ``on_step`` sees every step and ``on_looking_again`` the start of
+    a second look. Closes it."""
     try:
         while True:
             event = next(steps)

@@ -4,10 +4,10 @@ A musician asks for "drums, bass and piano, and the rest". A job is a list of
 :class:`JobPart` (a stem's name and the run configuration that makes it). ``run_job`` checks
 every part before anything runs, then drives one engine run per part in turn, as a generator
 with the engine's protocol: it yields a :class:`JobEvent` when a part begins, after each of its
-steps, and when it ends (``None`` while paused), takes the same :class:`Command` values between
-them (one sent as a part begins or ends is the job's: a PAUSE holds it there, and the next run
-starts fresh; a learning rate set during the job holds for the parts after it too), and
-returns a :class:`JobResult`. When
+steps, and when it ends (``None`` while paused, and after each segment of a second look),
+takes the same :class:`Command` values between them (one sent as a part begins or ends is the
+job's: a PAUSE holds it there, and the next run starts fresh; a learning rate set during the
+job holds for the parts after it too), and returns a :class:`JobResult`. When
 every part has run and the learned separator made two stems or more, it looks at each stem a
 second time without the others (``core.separation.refine``), with an event per stem
 (``refining``), unless the job is run with ``second_look=False``; a job of one instrument is
@@ -201,7 +201,7 @@ def _drive(parts: list[JobPart], song: Song, store: ModelStore, cache: ModelCach
         try:
             while True:
                 step = steps.send(command)
-                if step is None:  # paused by a PAUSE command: the engine waits, so do we
+                if step is None:  # paused, or a segment of a second look done: pass it on
                     command = yield None
                 elif isinstance(step, LookingAgain):  # a job of one, beside the helpers
                     command = yield JobEvent(index, part.name, done, total, refining=True,
@@ -264,9 +264,10 @@ def _lean(results: dict[str, RunResult]) -> dict[str, RunResult]:
 def _refine(results: dict[str, RunResult], song: Song, cache: ModelCache, done: int,
             total: int) -> JobGenerator:  # fmt: skip
     """The finished job, its stems sharing the mixture after a second look at each when it
-    applies (``core.separation.refine``); a STOP before a stem's turn keeps the first look, and
-    so does a second look that fails (out of memory, say: the stems made are not lost)."""
-    from tagbox_gui.core.separation.refine import Refinement, can_refine, why_failed
+    applies (``core.separation.refine``); a STOP before or during a stem's look keeps the
+    first looks, and so does a second look that fails (out of memory, say: the stems made are
+    not lost)."""
+    from tagbox_gui.core.separation.refine import LookStopped, Refinement, can_refine, why_failed
 
     firsts = _firsts(results)
     if not can_refine(firsts):
@@ -281,8 +282,10 @@ def _refine(results: dict[str, RunResult], song: Song, cache: ModelCache, done: 
             command = yield from hold_while_paused(command)
             if is_stop(command):
                 return first_looks(results, stopped=False)
-            second[name] = refinement.stem(name)
+            second[name] = yield from refinement.stem(name)
         shared = refinement.shared(second)
+    except LookStopped:  # between two segments of a stem's look
+        return first_looks(results, stopped=False)
     except Exception as exc:
         del second  # the second looks made so far: their memory first
         return replace(first_looks(results, stopped=False), second_look_failed=why_failed(exc))

@@ -17,14 +17,18 @@ asked for by their prototypes only to be taken away and then dropped. The stem's
 is made as above beside their first looks; they get no second look, and the stem does not
 share the mixture with them afterwards (in the proxy that chose this, doing either changed no
 set's score by 0.01 dB; see docs/separator.md, "A second look for a single instrument").
+
+A pass of the separator over a long song takes a while, so the look's passes are generators
+of the engine's protocol (:data:`Look`): they yield ``None`` after each segment, where a PAUSE
+holds them until RESUME and a STOP ends the look (:class:`LookStopped`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import torch
@@ -40,9 +44,9 @@ from tagbox_gui.core.separation.backends.learned import (
     nearest_prototype,
 )
 from tagbox_gui.core.separation.cache import ModelCache
-from tagbox_gui.core.separation.engine import run_segments
-from tagbox_gui.core.separation.segments import Segment, stitch_audio, stitch_frames
-from tagbox_gui.core.types import LookingAgain, RunConfig, hold_while_paused, is_stop
+from tagbox_gui.core.separation.engine import run_segments, run_to_end
+from tagbox_gui.core.separation.segments import FrameStitch, Segment, stitch_audio
+from tagbox_gui.core.types import Command, LookingAgain, RunConfig, hold_while_paused, is_stop
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,24 @@ if TYPE_CHECKING:
     from tagbox_gui.core.audio.song import Song
     from tagbox_gui.core.separation.engine import RunGenerator
     from tagbox_gui.core.types import Estimate
+
+T = TypeVar("T")
+Look = Generator[None, Command | None, T]
+"""A pass of a second look: yields ``None`` after each segment (:func:`_between_segments`) and
+returns what it made."""
+
+
+class LookStopped(Exception):
+    """A STOP came during a pass of a second look: the stems keep their first look."""
+
+
+def _between_segments() -> Look[None]:
+    """After a segment of a pass: yields ``None``, holds while paused, and raises
+    :class:`LookStopped` at a STOP. Once per segment (a pass of the network), so it costs the
+    look nothing."""
+    command = yield from hold_while_paused((yield None))
+    if is_stop(command):
+        raise LookStopped
 
 
 def can_refine(estimates: Mapping[str, Estimate]) -> bool:
@@ -90,7 +112,7 @@ class Refinement:
         self._claimed = {n: sum(e.masks[n] for e in self.firsts.values()) for n in some.masks}
 
     @torch.no_grad()
-    def stem(self, name: str) -> Estimate:
+    def stem(self, name: str) -> Look[Estimate]:
         """Stem ``name``'s second estimate: the mean of its first mask (shared) and the
         separator's mask of the song without the other stems (not yet shared)."""
         if not self._claimed:
@@ -102,7 +124,7 @@ class Refinement:
         masks = {}
         for n, claimed in self._claimed.items():
             own = first.masks[n]
-            second = self._region.masks(backend, n, _keep_of(claimed, own))[0]
+            second = (yield from self._region.masks(backend, n, _keep_of(claimed, own)))[0]
             for a in range(0, second.shape[1], _BLOCK):  # a block at a time: masks are large
                 b = a + _BLOCK
                 keep, divisor = _kept(claimed, own, a, b)
@@ -131,7 +153,9 @@ def shared_estimates(
     if not (refine and can_refine(estimates)):
         return share(estimates)
     refinement = Refinement(song, estimates, cache or ModelCache())
-    return refinement.shared({name: refinement.stem(name) for name in refinement.firsts})
+    return refinement.shared(
+        {name: run_to_end(refinement.stem(name)) for name in refinement.firsts}
+    )
 
 
 _BLOCK = 4096
@@ -179,25 +203,25 @@ class _Region:
         n: int,
         keep: Callable[[int, int], np.ndarray] | None = None,
         queries: torch.Tensor | None = None,
-    ) -> list[np.ndarray]:
+    ) -> Look[list[np.ndarray]]:
         """The separator's masks ``(bins, frames)`` on the grid of FFT size ``n`` for the
         region, or for the region masked by ``keep`` (frames ``a`` to ``b`` of an array on
         that grid, ``keep(a, b)``): one for the backend's own query, or one per row of the
         standardised ``queries`` ``[k, dim]``, all in one pass of the network. Made segment
-        by segment and stitched as they come (the memory does not grow with the segments)."""
-
-        def parts() -> Iterator[np.ndarray]:
-            for segment in self.segments:
-                heard = self.mix[:, segment.start : segment.end]
-                spectrum = stft(heard, n, self.hops)
-                if keep is not None:
-                    first = segment.start // (n // self.hops)
-                    heard = self._masked(spectrum, segment, keep(first, first + spectrum.shape[-1]))
-                latent = backend.init_latent(heard, seed=0)  # the backend hears the segment here
-                latent = latent if queries is None else queries
-                yield backend.masks(latent, {n: spectrum})[n].cpu().numpy()
-
-        return list(stitch_frames(self.segments, parts(), n // self.hops, self.frames(n)))
+        by segment and stitched as they come (the memory does not grow with the segments), with
+        a point to pause or stop at after each (:func:`_between_segments`)."""
+        stitched = FrameStitch(self.segments, n // self.hops, self.frames(n))
+        for segment in self.segments:
+            heard = self.mix[:, segment.start : segment.end]
+            spectrum = stft(heard, n, self.hops)
+            if keep is not None:
+                first = segment.start // (n // self.hops)
+                heard = self._masked(spectrum, segment, keep(first, first + spectrum.shape[-1]))
+            latent = backend.init_latent(heard, seed=0)  # the backend hears the segment here
+            latent = latent if queries is None else queries
+            stitched.add(segment, backend.masks(latent, {n: spectrum})[n].cpu().numpy())
+            yield from _between_segments()
+        return list(stitched.result())
 
     def _masked(self, spectrum: torch.Tensor, segment: Segment, part: np.ndarray) -> torch.Tensor:
         """``segment``'s ``spectrum`` through ``part``, its frames of an array on the region's
@@ -246,27 +270,29 @@ class LookBeside:
         return tuple(helper for helper in helpers if helper not in nearest)
 
     @torch.no_grad()
-    def helpers(self, names: Sequence[str]) -> dict[str, Estimate]:
+    def helpers(self, names: Sequence[str]) -> Look[dict[str, Estimate]]:
         """The helpers' first looks, each asked for by its prototype, on the stem's grid: one
         pass of the network for all of them."""
         net = self.net
         queries = torch.stack([self.prototypes[name] for name in names]).to(net.query_mean.device)
         latents = (queries - net.query_mean) / net.query_std
         backend = LearnedBackend(net, latents[0], SETTINGS)
-        masks = {n: self._region.masks(backend, n, queries=latents) for n in self.estimate.masks}
+        masks = {}
+        for n in self.estimate.masks:
+            masks[n] = yield from self._region.masks(backend, n, queries=latents)
         return {
             name: replace(self.estimate, masks={n: masks[n][i] for n in masks},
                           query=queries[i].cpu().numpy())
             for i, name in enumerate(names)
         }  # fmt: skip
 
-    def stem(self, helpers: Mapping[str, Estimate]) -> tuple[Estimate, np.ndarray]:
+    def stem(self, helpers: Mapping[str, Estimate]) -> Look[tuple[Estimate, np.ndarray]]:
         """The stem's second look beside ``helpers`` (their first looks, :meth:`helpers`) and
         its separated signal (as a run's ``separated``): the mean of its first mask (shared
         with the helpers') and of its mask in the song without them. The helpers get no second
         look, and the stem does not share the song with them afterwards."""
         estimates = {self.ASKED: self.estimate, **helpers}
-        second = Refinement(self.song, estimates, self.cache).stem(self.ASKED)
+        second = yield from Refinement(self.song, estimates, self.cache).stem(self.ASKED)
         return second, self._region.separated(second)
 
 
@@ -277,8 +303,9 @@ def looked_again(
     (``core.separation.job.helpers_for``, :class:`LookBeside`) once it has ended, but the one
     its query is nearest to (:meth:`LookBeside.unlike`). The engine's protocol holds
     throughout: the look yields :class:`LookingAgain` before the helpers' pass of the
-    separator and ``None`` before the stem's own, holds while paused, and a STOP keeps the
-    first look, as does a look that fails (``RunResult.second_look_failed`` says why)."""
+    separator and ``None`` before the stem's own and after each segment of either (see the
+    module docstring), holds while paused, and a STOP keeps the first look, as does a look
+    that fails (``RunResult.second_look_failed`` says why)."""
     result = yield from steps
     first = result.estimate
     if not helpers or result.stopped or first is None or not is_learned_mask(first):
@@ -298,9 +325,11 @@ def looked_again(
             return result
         try:
             if helpers_pass:
-                made = look.helpers(helpers)
+                made = yield from look.helpers(helpers)
             else:
-                estimate, separated = look.stem(made)
+                estimate, separated = yield from look.stem(made)
+        except LookStopped:
+            return result
         except Exception as exc:  # out of memory, say: the first look is not lost with it
             return replace(result, second_look_failed=why_failed(exc))
     return replace(result, estimate=estimate, separated=separated, helpers=helpers)

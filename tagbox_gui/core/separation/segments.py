@@ -81,21 +81,37 @@ def stitch_frames(
 
     Frame ``f`` of a segment is centred at region sample ``segment.start + f * hop``.
     """
-    out: np.ndarray | None = None
-    total = np.zeros(frames, dtype=np.float64)
+    stitched = FrameStitch(segments, hop, frames)
     for seg, part in zip(segments, parts, strict=True):
-        if out is None:
-            out = np.zeros((*part.shape[:-1], frames), dtype=np.float32)
-        first = seg.start // hop
-        count = min(part.shape[-1], frames - first)
-        centres = seg.start + np.arange(count) * hop
-        w = seg.weights(np.minimum(centres, seg.end - 1))
-        if len(segments) == 1:
-            w = np.ones(count)
-        out[..., first : first + count] += part[..., :count] * w.astype(np.float32)
-        total[first : first + count] += w
-    if out is None:
-        raise ValueError("no segment to stitch")
-    # Frames whose centre falls outside every segment (the last frame) keep the nearest weight.
-    out /= np.maximum(total, 1e-12).astype(np.float32)  # in place: a long song's mask is large
-    return out
+        stitched.add(seg, part)
+    return stitched.result()
+
+
+class FrameStitch:
+    """:func:`stitch_frames` for a caller that makes the parts in its own loop: each segment's
+    part is crossfaded in as it comes (:meth:`add`), and :meth:`result` is the whole."""
+
+    def __init__(self, segments: list[Segment], hop: int, frames: int) -> None:
+        self.hop, self.frames, self.single = hop, frames, len(segments) == 1
+        self._out: np.ndarray | None = None
+        self._total = np.zeros(frames, dtype=np.float64)
+
+    def add(self, seg: Segment, part: np.ndarray) -> None:
+        """Crossfade ``seg``'s ``part`` in."""
+        if self._out is None:
+            self._out = np.zeros((*part.shape[:-1], self.frames), dtype=np.float32)
+        first = seg.start // self.hop
+        count = min(part.shape[-1], self.frames - first)
+        centres = seg.start + np.arange(count) * self.hop
+        w = np.ones(count) if self.single else seg.weights(np.minimum(centres, seg.end - 1))
+        self._out[..., first : first + count] += part[..., :count] * w.astype(np.float32)
+        self._total[first : first + count] += w
+
+    def result(self) -> np.ndarray:
+        """The parts added, crossfaded into one array."""
+        if self._out is None:
+            raise ValueError("no segment to stitch")
+        # Frames whose centre falls outside every segment (the last frame) keep the nearest
+        # weight. In place: a long song's mask is large.
+        self._out /= np.maximum(self._total, 1e-12).astype(np.float32)
+        return self._out
