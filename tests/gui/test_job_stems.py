@@ -12,15 +12,16 @@ from tagbox_gui.core.audio.song import analysis_span
 from tagbox_gui.core.dsp.display import mask_image
 from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.widgets import plain_text
-from tests.gui.fake_engine import fake_run, held_runs
+from tests.gui.fake_engine import fake_run, held_runs, write_song
 from tests.gui.window_helpers import make_window, open_song, song_window
 
 STEPS = {("drums",): 2, ("piano",): 6}  # the fake engine's mask is its best step / 100
 
 
-def _job_window(qtbot, model_dir, settings, song_path, before=None) -> MainWindow:
-    """A window whose job of drums and piano has finished, the first stem heard; the drums'
-    mask differs from the piano's. ``before(window)`` is called before the job starts."""
+def _job_window(qtbot, model_dir, settings, song_path, before=None,
+                words=("drums", "piano")) -> MainWindow:  # fmt: skip
+    """A window whose job of ``words`` has finished, the first stem heard; the drums' mask
+    differs from the piano's. ``before(window)`` is called before the job starts."""
     window = make_window(qtbot, model_dir, settings, backend="light")
     if before is not None:
         before(window)
@@ -28,11 +29,11 @@ def _job_window(qtbot, model_dir, settings, song_path, before=None) -> MainWindo
     window.settings_panel.steps.setValue(2)
 
     def engine_run(config, song, store, cache):
-        config = dataclasses.replace(config, steps=STEPS[config.tags])
+        config = dataclasses.replace(config, steps=STEPS.get(config.tags, 2))
         return fake_run(config, length=analysis_span(song, config.region)[1])
 
     window.run_view.engine_run = engine_run
-    for word in ("drums", "piano"):
+    for word in words:
         window.picker.set_picked(word, True)
     with qtbot.waitSignal(window.run_view.jobs.stem_loaded, timeout=20_000):
         assert window.run_view.start() is not None
@@ -223,4 +224,28 @@ def test_a_single_run_after_a_job_shows_no_mask_of_the_jobs_stems(
         gate.set()
     qtbot.wait(100)
     assert live.mask.image is not None  # the best step's, once it is shown
+    window.controller.shutdown(5000)
+
+
+def test_the_rest_is_named_whole_at_the_default_size(qtbot, model_dir, settings, tmp_path) -> None:
+    """The rest of four instruments has a long name: in a window of 1280 x 720 it is shown
+    whole (on two lines), not cut in the middle."""
+    from PySide6.QtCore import QRect, Qt
+
+    song_path = write_song(tmp_path / "Come Together.wav", seconds=5.0)
+    window = _job_window(qtbot, model_dir, settings, song_path,
+                         words=("drums", "piano", "guitar", "strings"))  # fmt: skip
+    window.resize(1280, 720)
+    qtbot.wait(50)
+    stems, metrics = window.stems, window.stems.fontMetrics()
+    rest = stems.item(stems.count() - 1)
+    assert rest.text() == "Come Together - no drums + piano + guitar + strings"
+    width = stems.viewport().width()
+    assert metrics.horizontalAdvance(rest.text()) > width  # too long for one line
+    for row in range(stems.count()):
+        item = stems.item(row)
+        rect = stems.visualItemRect(item)
+        wrapped = metrics.boundingRect(QRect(0, 0, min(rect.width(), width) - 8, 10_000),
+                                       Qt.TextFlag.TextWordWrap, item.text())  # fmt: skip
+        assert wrapped.height() <= rect.height(), item.text()  # every line of it shown
     window.controller.shutdown(5000)

@@ -86,7 +86,10 @@ class StemListView(QListWidget):
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setDefaultDropAction(Qt.DropAction.CopyAction)
-        # a long name ("<song> - no drums + bass + piano") keeps both ends; the tooltip has it all
+        # a long name ("<song> - no drums + bass + piano", the rest's) goes on to a second line
+        # where the column is narrow; a word longer than a line keeps both its ends
+        self.setWordWrap(True)
+        self.setAlternatingRowColors(True)  # where one stem's name ends and the next begins
         self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._export_root = export_root
