@@ -121,6 +121,12 @@ def _update(event: JobEvent) -> JobUpdate:
     return JobUpdate(event, mask_image(estimate) if estimate is not None else None)
 
 
+def _stem_shown(names: list[str], row: int) -> str:
+    """What the stem in ``row`` of a job's stems is called in the live views' titles: an
+    instrument's name, or after them ``the rest``."""
+    return names[row] if row < len(names) else "the rest"
+
+
 def stem_mask_image(estimates: dict[str, Estimate], row: int,
                     drawn: dict[str, np.ndarray]) -> np.ndarray:  # fmt: skip
     """The mask image of the stem in ``row`` of a job's stems: an instrument's, or after them
@@ -176,8 +182,9 @@ class JobView(QObject):
         self.parts, self.song, self.second_look = list(parts), song, second_look
         one_pass = all(part.config.steps == 0 for part in self.parts)
         w.live.clear()  # the last result's mask too: the box waits for the first part's
-        w.live.reset([], [], ONE_PASS_TEXTS if one_pass else EMPTY_TEXTS)
-        w.live.name_mask(self.parts[0].name)
+        first = self.parts[0].name
+        w.live.reset([], [], ONE_PASS_TEXTS if one_pass else EMPTY_TEXTS, stem=first)
+        w.live.name_mask(first)
         w.audition.show_job(len(self.parts))
         w.run_panel.started_job(self.names, job_units(self.parts, second_look), one_pass)
 
@@ -200,7 +207,7 @@ class JobView(QObject):
             config = self.parts[event.index].config
             if config.steps:  # loss curves and meters for a steered part
                 keys = [f"{t.key}_{n}" for t in config.taggers for n in config.fft_sizes]
-                self.w.live.reset(keys, list(config.tags))
+                self.w.live.reset(keys, list(config.tags), stem=event.name)
                 self._traces[event.name] = PartTrace(keys, list(config.tags))
             if event.index == 0:  # the job's checks took the time until now, not a step
                 panel.clock.lap()
@@ -349,11 +356,11 @@ class JobView(QObject):
         assert self.outcome is not None
         names = list(self.outcome.estimates)
         trace = self._traces.get(names[row]) if row < len(names) else None
-        live = self.w.live
+        live, whose = self.w.live, _stem_shown(names, row)
         if trace is None:
-            live.reset([], [], ONE_PASS_TEXTS if row < len(names) else REST_TEXTS)
+            live.reset([], [], ONE_PASS_TEXTS if row < len(names) else REST_TEXTS, stem=whose)
             return
-        live.reset(trace.keys, trace.tags)
+        live.reset(trace.keys, trace.tags, stem=whose)
         best = self.outcome.results[names[row]].best_step
         for step in trace.steps:
             live.push(step, meters=step.step == best)
@@ -364,7 +371,7 @@ class JobView(QObject):
             names = list(self.outcome.estimates)
             region = estimate_region(self.outcome.estimates[names[0]])
             self.w.live.show_mask(image, region)
-            self.w.live.name_mask(names[row] if row < len(names) else "the rest")
+            self.w.live.name_mask(_stem_shown(names, row))
 
     def _on_stem_read(self, read: tuple[int, str, np.ndarray | None, object]) -> None:
         serial, name, stem, rest = read  # rest: the song without the stem, or why it failed

@@ -149,12 +149,7 @@ class MainWindow(WindowMenus):
         side_column = QVBoxLayout(side)
         side_column.setContentsMargins(0, 0, 0, 0)
         side_column.addWidget(self.run_panel)
-        meters = boxed("Tags: separated vs residual", self.live.meters, margin=6)
-        meters.setToolTip(
-            "How sure the taggers are of each wanted tag (for an example, of the "
-            "tags they hear most in it) in the separated stem and in the residual"
-        )
-        side_column.addWidget(meters)
+        side_column.addWidget(self.live.meters_box)
         stems = boxed("Stems (drag into your DAW)", self.stems, margin=6)
         stems.layout().addWidget(self.export_button)
         self.licence_note = self.exports.licence_label()

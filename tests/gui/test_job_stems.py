@@ -154,6 +154,36 @@ def test_the_mask_box_names_the_stem_whose_mask_it_shows(
     window.controller.shutdown(5000)
 
 
+def test_the_loss_and_tag_boxes_name_the_stem_they_show(
+    qtbot, model_dir, settings, song_path
+) -> None:
+    """A job shows one part's loss curves and tag meters at a time: their boxes say whose, as
+    the mask's box does; a single run's speak of the run and of its shown step."""
+    window = _job_window(qtbot, model_dir, settings, song_path)
+    window.confirm_quit = lambda: True  # closed mid-job when an assertion fails
+    live = window.live
+
+    def titles() -> tuple[str, str]:
+        return live.loss_box.title(), live.meters_box.title()
+
+    qtbot.waitUntil(lambda: titles() == ("Loss of drums", "Tags of drums"), timeout=5000)
+    for row, whose in ((1, "piano"), (2, "the rest"), (0, "drums")):
+        window.stems.setCurrentRow(row)
+        assert titles() == (f"Loss of {whose}", f"Tags of {whose}")
+        assert whose in live.loss_box.toolTip() and whose in live.meters_box.toolTip()
+    gate = held_runs(window, ("piano",))  # the piano waits until the test has looked
+    assert window.run_view.start() is not None
+    qtbot.waitUntil(lambda: "✓ drums" in window.run_panel.parts.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: titles() == ("Loss of piano", "Tags of piano"), timeout=5000)
+    with qtbot.waitSignal(window.controller.run_finished, timeout=20_000):
+        gate.set()
+    window.picker.set_picked("drums", False)  # the piano alone: a run with steps to show
+    with qtbot.waitSignal(window.controller.run_finished, timeout=20_000):
+        assert window.run_view.start() is not None
+    assert titles() == ("Loss of the run", "Tags of the shown step")
+    window.controller.shutdown(5000)
+
+
 def test_a_new_job_shows_no_mask_of_the_last_result(qtbot, model_dir, settings, song_path) -> None:
     """A job that starts takes the last result's mask off the box: until its first part ends
     the box is empty, titled with the part that runs, not the stem shown before."""

@@ -17,12 +17,15 @@ from tagbox_gui.gui.widgets.mask_view import MaskView
 from tagbox_gui.gui.widgets.tag_meters import TagMetersView
 
 FRAME_MS = 33  # ~30 redraws per second at most
-SHOWN_STEP = "the shown step"  # what the mask is of in a run; in a job, a stem's
-LONGEST_NAME = 24  # characters of a stem's name in the mask's title (all of it in the tooltip)
+SHOWN_STEP = "the shown step"  # what the mask and the meters are of in a run; in a job, a stem's
+LONGEST_NAME = 24  # characters of a stem's name in a box's title (all of it in the tooltip)
 
 
 class LivePanel(QSplitter):
-    """Loss plot and mask image side by side; the meters live elsewhere (``meters``)."""
+    """Loss plot and mask image side by side; the meters live elsewhere (``meters_box``).
+
+    In a job the views show one stem's at a time, and their boxes say whose (:meth:`reset`,
+    :meth:`name_mask`)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(Qt.Orientation.Horizontal, parent)
@@ -32,11 +35,11 @@ class LivePanel(QSplitter):
         for view in (self.loss, self.mask):  # keyboard focus would swallow Space (play/pause)
             view.plot_widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         # short titles (a group box is at least as wide as its title); the rest in tooltips
-        loss = boxed("Loss: total, tagger × FFT", self.loss)
-        loss.setToolTip("The total loss and the loss of each tagger × FFT size, per step")
+        self.loss_box = boxed("", self.loss)
         self.mask_box = boxed("", self.mask)
+        self.meters_box = boxed("", self.meters, margin=6)  # placed by the main window
         self.name_mask(None)
-        self.addWidget(loss)
+        self.addWidget(self.loss_box)
         self.addWidget(self.mask_box)
         self.setStretchFactor(0, 3)
         self.setStretchFactor(1, 2)
@@ -47,11 +50,18 @@ class LivePanel(QSplitter):
         self._timer = QTimer(self, interval=FRAME_MS)
         self._timer.timeout.connect(self._on_timer_timeout)
         self._timer.start()
+        self.reset([], [])
 
     def reset(self, loss_keys: list[str], tags: list[str],
-              empty: tuple[str, ...] = EMPTY_TEXTS) -> None:  # fmt: skip
+              empty: tuple[str, ...] = EMPTY_TEXTS, stem: str | None = None) -> None:  # fmt: skip
         """A new run: empty curves for these keys, one meter row per wanted tag; the empty
-        loss plot says ``empty`` (``LossPlotView.reset``)."""
+        loss plot says ``empty`` (``LossPlotView.reset``). Their boxes name the stem ``stem``
+        of a job (e.g. ``the rest``), or with None the run and its shown step."""
+        _name(self.loss_box, self.loss.plot_widget, "Loss", "the run" if stem is None else stem,
+              "The total loss and the loss of each tagger × FFT size, per step, of {}")  # fmt: skip
+        _name(self.meters_box, self.meters, "Tags", SHOWN_STEP if stem is None else stem,
+              "How sure the taggers are of each wanted tag (for an example, of the tags they "
+              "hear most in it) in the separated stem and in the residual, for {}")  # fmt: skip
         self.loss.reset(loss_keys, empty)
         self.meters.set_tags(tags)
         self._meter_values = None
@@ -67,11 +77,8 @@ class LivePanel(QSplitter):
     def name_mask(self, stem: str | None) -> None:
         """Say whose mask is shown: the stem ``stem`` of a job (e.g. ``the rest``), or None:
         the shown step of a run."""
-        whose = SHOWN_STEP if stem is None else stem
-        short = whose if len(whose) <= LONGEST_NAME else whose[: LONGEST_NAME - 1] + "…"
-        self.mask_box.setTitle(f"Mask of {short}")
-        self.mask_box.setToolTip(f"The mask of {whose}: frequency (up) × time (across)")
-        self.mask.plot_widget.setAccessibleName(f"Mask of {whose}")
+        _name(self.mask_box, self.mask.plot_widget, "Mask", SHOWN_STEP if stem is None else stem,
+              "The mask of {}: frequency (up) × time (across)")  # fmt: skip
 
     def push(self, step: StepResult, meters: bool = True) -> None:
         """Store a step (no drawing here); its tags go to the meters unless not ``meters``
@@ -114,6 +121,15 @@ def _by_name(values: dict[str, float]) -> dict[str, float]:
     for tag, value in values.items():
         groups.setdefault(display_name(tag), []).append(value)
     return {name: float(np.mean(v)) for name, v in groups.items()}
+
+
+def _name(box: QGroupBox, view: QWidget, what: str, whose: str, about: str) -> None:
+    """Title ``box`` "``what`` of ``whose``" (a long name cut short: the tooltip ``about``,
+    with ``{}`` for ``whose``, has it whole) and name its ``view`` so."""
+    short = whose if len(whose) <= LONGEST_NAME else whose[: LONGEST_NAME - 1] + "…"
+    box.setTitle(f"{what} of {short}")
+    box.setToolTip(about.format(whose))
+    view.setAccessibleName(f"{what} of {whose}")
 
 
 def boxed(title: str, widget: QWidget, margin: int = 4) -> QGroupBox:
