@@ -345,10 +345,15 @@ class RunView(RunRequest):
 
     @Slot(object)
     def _on_follow_toggled(self, on: bool) -> None:
-        if on and self.session is not None:
-            latest = self.session.snapshots.latest()
+        """Following again: the newest preview is shown, and the meters are of the newest step
+        at once, as while following (a paused run sends no step to move them on)."""
+        session = self.session
+        if on and session is not None:
+            latest = session.snapshots.latest()
             if latest is not None:
                 self.show_step(latest.step)
+            if session.latest in session.tag_values:
+                self.w.live.show_tags(*session.tag_values[session.latest])
 
     # ----- song and transport ----------------------------------------------------------
     def show_song(self, song: Song) -> None:

@@ -326,6 +326,39 @@ def test_the_tag_meters_stay_on_a_step_gone_back_to_during_the_run(
     window.controller.shutdown(5000)
 
 
+def test_following_again_while_paused_puts_the_meters_on_the_newest_step(
+    qtbot, model_dir, settings, song_path
+) -> None:
+    """While paused no step comes to move the meters on: ticking "Follow latest" again shows the
+    newest step's tags at once, as the mask and the audio follow at once."""
+    window = make_window(qtbot, model_dir, settings, delay=0.05)
+    window.confirm_quit = lambda: True  # closed mid-run when an assertion fails
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    window.settings_panel.steps.setValue(40)  # the fake's tags: step / 40
+    window.settings_panel.preview_every.setValue(3)
+    window.run_view.start()
+    session = window.run_view.session
+    qtbot.waitUntil(lambda: len(window.audition._steps) >= 2, timeout=5000)
+    window.audition.slider.setValue(0)  # back to step 3
+    assert not window.audition.following
+    while True:  # paused on a step with no preview: the newest preview is older
+        window.run_view.toggle_pause()
+        qtbot.wait(300)  # a step under way when paused still comes
+        if session.latest % 3:
+            break
+        window.run_view.toggle_pause()
+        qtbot.wait(60)
+    window.audition.follow.setChecked(True)
+    qtbot.wait(3 * FRAME_MS)
+    assert window.run_view.shown.step == session.latest // 3 * 3  # the newest preview
+    (tag,) = window.live.meters.tags
+    newest = session.latest / 40
+    assert window.live.meters.values()[tag] == pytest.approx((newest, 1 - newest))
+    window.run_view.stop()
+    window.controller.shutdown(5000)
+
+
 # ----- 8. no audio device --------------------------------------------------------------
 def test_without_portaudio_playback_is_off_and_the_rest_works(
     qtbot, model_dir, settings, song_path, monkeypatch
