@@ -194,6 +194,7 @@ class MainWindow(WindowMenus):
         self.song_panel.region_changed.connect(self.run_view.update_can_run)
         self.audition.transport.position_changed.connect(self.run_view.audio.show_position)
         self.stems.export_failed.connect(lambda text: self.show_message(text))
+        self.stems.preparing.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.stems.replaced.connect(self.exports.stems_replaced)  # "Exported …" is said no more
         self.stems.set_before_export(self.exports.licence_accepted)  # drags, like Export…
         self.stems.set_write_ahead(self.exports.may_write_ahead)

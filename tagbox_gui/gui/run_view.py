@@ -325,6 +325,8 @@ class RunView(RunRequest):
                 session.provenance(snapshot.step),
                 session.config.backend,
             )
+            if self.w.controller.state is RunState.IDLE:  # a step chosen; not each of a run's
+                self.w.stems.prepare()  # written in the background: a drag starts at once
         self.w.set_can_export(True)
         self.w.audition.show_step(snapshot.step, session.config.steps)
 

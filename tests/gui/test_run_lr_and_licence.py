@@ -10,7 +10,9 @@ from PySide6.QtWidgets import QMessageBox
 
 from tagbox_gui.core.audio.files import ExportFormat
 from tagbox_gui.core.types import CommandKind
+from tagbox_gui.gui.widgets import stem_list
 from tests.gui.window_helpers import (
+    drag_data,
     export_and_wait,
     make_window,
     open_song,
@@ -94,8 +96,9 @@ def test_jukebox_licence_is_asked_before_the_first_drag(qtbot, window, song_path
     jukebox_folder = window.stems._export_job()[1]  # where the Jukebox stems would go
     assert window.stems._paths is None and not jukebox_folder.exists()
     assert window.stems.prepare() is None and not jukebox_folder.exists()  # nor ahead of time
-    assert window.stems.mimeData(items) is not None  # asked again, accepted
-    assert window.stems.mimeData(items) is not None  # once accepted, never asked again
+    assert window.stems.mimeData(items) is None  # asked again, accepted: now being written
+    assert len(asked) == 2
+    assert drag_data(window.stems, items) is not None  # once accepted, never asked again
     assert len(asked) == 2
     assert export_and_wait(qtbot, window, song_path.parent / "out", ExportFormat.WAV16) is not None
     assert len(asked) == 2  # Export… shares the acknowledgement
@@ -127,6 +130,7 @@ def test_the_stems_of_a_run_are_written_before_the_first_drag(qtbot, window, son
     run_to_end(qtbot, window)
     folder = window.stems._export_job()[1]
     qtbot.waitUntil(lambda: len(list(folder.glob("*.wav"))) == 2, timeout=5000)  # no drag yet
+    stem_list._EXPORTER.submit(lambda: None).result(timeout=30)  # the write has ended
     written = sorted(folder.glob("*.wav"))
     mime = window.stems.mimeData([window.stems.item(0), window.stems.item(1)])
     assert sorted(Path(url.toLocalFile()) for url in mime.urls()) == written
@@ -137,4 +141,4 @@ def test_light_backend_drags_without_a_licence(qtbot, window, song_path, monkeyp
     window.tag_panel.apply_preset("Piano")
     run_to_end(qtbot, window)
     monkeypatch.setattr(QMessageBox, "question", lambda *a: pytest.fail("no licence to ask"))
-    assert window.stems.mimeData([window.stems.item(0)]) is not None
+    assert drag_data(window.stems, [window.stems.item(0)]) is not None

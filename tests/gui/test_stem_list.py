@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt, QUrl
 from tagbox_gui.core.audio.song import Song, analysis_signal
 from tagbox_gui.core.types import Estimate
 from tagbox_gui.gui.widgets import StemListView
+from tests.gui.window_helpers import drag_data, held_drag_files
 
 RATE = 22_050
 FFT = 1024
@@ -49,7 +50,7 @@ def test_items_are_named_after_song_and_tags(view: StemListView, tmp_path: Path)
 def test_mime_data_holds_complete_audio_files(view: StemListView, tmp_path: Path) -> None:
     song = make_song(tmp_path)
     view.set_stems(song, half_mask_estimate(song), ["piano"], {"steps": "10"}, "light")
-    mime = view.mimeData([view.item(0), view.item(1)])
+    mime = drag_data(view, [view.item(0), view.item(1)])
     urls = mime.urls()
     assert len(urls) == 2 and all(isinstance(u, QUrl) and u.isLocalFile() for u in urls)
     assert urls[0].toString().startswith("file://")
@@ -66,10 +67,10 @@ def test_mime_data_holds_complete_audio_files(view: StemListView, tmp_path: Path
     assert np.abs(stems[0]).max() > 0.01  # the separated stem is not silence
     assert not list(paths[0].parent.glob("*.part"))  # no temporary left over
     # a second drag reuses the files; a new result writes new ones
-    again = view.make_mime_data([view.item(1)])
+    again = view.mimeData([view.item(1)])
     assert [Path(u.toLocalFile()) for u in again.urls()] == [paths[1]]
     view.set_stems(song, half_mask_estimate(song), ["drums"], {}, "light")
-    newer = Path(view.make_mime_data([view.item(0)]).urls()[0].toLocalFile())
+    newer = Path(drag_data(view, [view.item(0)]).urls()[0].toLocalFile())
     assert newer.name == "My Song - drums.wav" and newer.parent != paths[0].parent
 
 
@@ -80,7 +81,7 @@ def test_prepare_writes_in_the_background(view: StemListView, tmp_path: Path) ->
     _, future = view._pending
     separated, residual = future.result(timeout=30)
     assert separated.is_file() and residual.is_file()
-    paths = [Path(u.toLocalFile()) for u in view.make_mime_data([view.item(0)]).urls()]
+    paths = [Path(u.toLocalFile()) for u in view.mimeData([view.item(0)]).urls()]
     assert paths == [separated]
     # a result replaced before its prepared files are used is not dragged
     view.prepare()  # nothing pending or to do: the files exist
@@ -88,14 +89,14 @@ def test_prepare_writes_in_the_background(view: StemListView, tmp_path: Path) ->
     view.set_stems(song, half_mask_estimate(song), ["bass"], {}, "light")
     view.prepare()
     view.set_stems(song, half_mask_estimate(song), ["drums"], {}, "light")
-    path = Path(view.make_mime_data([view.item(0)]).urls()[0].toLocalFile())
+    path = Path(drag_data(view, [view.item(0)]).urls()[0].toLocalFile())
     assert path.name == "My Song - drums.wav"
 
 
 def test_provenance_and_backend_go_into_the_file(view: StemListView, tmp_path: Path) -> None:
     song = make_song(tmp_path, channels=1)
     view.set_stems(song, half_mask_estimate(song), ["guitar"], {"steps": "42"}, "jukebox")
-    path = Path(view.make_mime_data([view.item(0)]).urls()[0].toLocalFile())
+    path = Path(drag_data(view, [view.item(0)]).urls()[0].toLocalFile())
     with sf.SoundFile(str(path)) as handle:
         assert handle.channels == 1
         comment = handle.comment
@@ -109,7 +110,7 @@ def test_export_failure_is_reported_not_raised(view: StemListView, tmp_path: Pat
     blocker_file.write_text("a file where the export folder should go")
     view._session_dir = blocker_file  # the folder cannot be created
     with qtbot.waitSignal(view.export_failed) as blocker:
-        assert view.mimeData([view.item(0)]) is None
+        assert drag_data(view, [view.item(0)]) is None  # its write failed in a worker
     assert "choose another folder" in blocker.args[0]
 
 
@@ -134,7 +135,7 @@ def test_before_export_hook_can_refuse_a_drag(view: StemListView, tmp_path: Path
     view.startDrag(Qt.DropAction.CopyAction)  # declined: returns without starting a drag
     assert asked == [False]
     assert not list(tmp_path.rglob("*.wav"))  # nothing left the app
-    mime = view.mimeData([view.item(0)])
+    mime = drag_data(view, [view.item(0)])
     assert asked == [False, True] and mime is not None
     assert Path(mime.urls()[0].toLocalFile()).is_file()
 
@@ -156,7 +157,7 @@ def test_several_stems_drag_in_the_lists_order_whatever_the_clicks(
     click(2)  # the rest, then shift-click up to drums: every stem, as a DAW gets them
     click(0, Qt.KeyboardModifier.ShiftModifier)
     assert len(view.selectedItems()) == 3
-    names = [Path(u.toLocalFile()).name for u in view.mimeData(view.selectedItems()).urls()]
+    names = [Path(u.toLocalFile()).name for u in drag_data(view, view.selectedItems()).urls()]
     assert names == ["My Song - drums.wav", "My Song - bass.wav", "My Song - no drums + bass.wav"]
 
 
@@ -199,7 +200,7 @@ def test_drags_write_under_the_lasting_user_data_folder(qtbot, tmp_path: Path, m
     song = make_song(tmp_path)
     view.set_stems(song, half_mask_estimate(song), ["piano"], {}, "light")
     assert not root.exists()  # made when first needed
-    dragged = Path(view.mimeData([view.item(0)]).urls()[0].toLocalFile())
+    dragged = Path(drag_data(view, [view.item(0)]).urls()[0].toLocalFile())
     assert dragged.is_file() and dragged.parent.parent.parent == root  # <session>/result-<n>
     view.remove_files()  # the app quits: what a drag carried out stays
     stem_list._EXPORTER.submit(lambda: None).result(timeout=30)
@@ -224,6 +225,57 @@ def test_drags_fall_back_to_the_temporary_folder_when_the_lasting_one_cannot_be_
     song = make_song(tmp_path)
     view.set_stems(song, half_mask_estimate(song), ["piano"], {}, "light")
     with caplog.at_level("WARNING"):
-        dragged = Path(view.mimeData([view.item(0)]).urls()[0].toLocalFile())
+        dragged = Path(drag_data(view, [view.item(0)]).urls()[0].toLocalFile())
     assert dragged.is_file() and dragged.is_relative_to(temp)  # the drag still works
     assert "Dragged stems" in caplog.text and "temporary folder" in caplog.text
+
+
+def test_a_drag_before_the_files_are_written_does_not_wait_for_them(
+    view: StemListView, tmp_path: Path, qtbot, monkeypatch
+) -> None:
+    """A drag must start from the mouse press: one while the stems are still being written is
+    ignored at once, with a word why, instead of writing them on the GUI thread."""
+    import threading
+    import time
+
+    from PySide6.QtGui import QDrag
+
+    from tagbox_gui.gui.widgets import stem_list
+
+    gate = held_drag_files(monkeypatch)
+    dragged: list[list[Path]] = []
+    monkeypatch.setattr(
+        QDrag,
+        "exec",
+        lambda drag, *actions: (
+            dragged.append([Path(url.toLocalFile()) for url in drag.mimeData().urls()])
+            or Qt.DropAction.CopyAction
+        ),
+    )
+    said: list[str] = []
+    view.preparing.connect(said.append)
+    song = make_song(tmp_path)
+    view.set_stems(song, half_mask_estimate(song), ["piano"], {}, "light")
+    view.item(0).setSelected(True)
+    threading.Timer(3.0, gate.set).start()  # a long song's stems take seconds
+    began = time.monotonic()
+    view.startDrag(Qt.DropAction.CopyAction)  # nothing written ahead yet (a step of a run)
+    assert time.monotonic() - began < 1.0 and dragged == []
+    assert said == ["Preparing the stems for dragging… drag again in a moment."]
+    view.startDrag(Qt.DropAction.CopyAction)  # still being written: the same
+    assert dragged == [] and len(said) == 2
+    qtbot.waitUntil(lambda: len(list(tmp_path.rglob("*.wav"))) == 2, timeout=30_000)
+    stem_list._EXPORTER.submit(lambda: None).result(timeout=30)  # the write has ended
+    view.startDrag(Qt.DropAction.CopyAction)
+    assert [p.name for p in dragged[0]] == ["My Song - piano.wav"] and dragged[0][0].is_file()
+    # a result replaced while its files are written: the drag never gets the old ones
+    gate.clear()
+    view.set_stems(song, half_mask_estimate(song), ["bass"], {}, "light")
+    view.prepare()
+    view.set_stems(song, half_mask_estimate(song), ["drums"], {}, "light")
+    view.item(0).setSelected(True)
+    view.startDrag(Qt.DropAction.CopyAction)
+    gate.set()
+    stem_list._EXPORTER.submit(lambda: None).result(timeout=30)
+    view.startDrag(Qt.DropAction.CopyAction)
+    assert len(dragged) == 2 and [p.name for p in dragged[1]] == ["My Song - drums.wav"]

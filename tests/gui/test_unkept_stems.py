@@ -19,6 +19,7 @@ from tagbox_gui.gui.widgets import plain_text
 from tests.gui.fake_engine import write_song
 from tests.gui.window_helpers import (
     export_and_wait,
+    files_written,
     make_window,
     open_song,
     piano_run_window,
@@ -39,6 +40,7 @@ def _answer(window: MainWindow, answer: bool) -> list[str]:
 def _drag(window: MainWindow, row: int, result: Qt.DropAction) -> None:
     """Drag the stem in ``row``, the drop ending with ``result`` (IgnoreAction: cancelled)."""
     window.stems.setCurrentRow(row)
+    files_written(window.stems)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(QDrag, "exec", lambda drag, *actions: result)
         window.stems.startDrag(Qt.DropAction.CopyAction)

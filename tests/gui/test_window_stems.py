@@ -17,7 +17,15 @@ from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import Region
 from tagbox_gui.gui.main_window import MainWindow
 from tests.gui.fake_engine import fake_player, write_song
-from tests.gui.window_helpers import export_and_wait, open_song, piano_stems_as_jukebox, run_to_end
+from tests.gui.window_helpers import (
+    drag_data,
+    export_and_wait,
+    files_written,
+    held_drag_files,
+    open_song,
+    piano_stems_as_jukebox,
+    run_to_end,
+)
 
 
 # ----- 6. stems ------------------------------------------------------------------------
@@ -26,7 +34,7 @@ def test_drag_carries_a_real_file_of_the_songs_length(qtbot, window, song_path) 
     window.tag_panel.apply_preset("Piano")
     run_to_end(qtbot, window)
     items = [window.stems.item(0), window.stems.item(1)]
-    mime = window.stems.mimeData(items)
+    mime = drag_data(window.stems, items)
     urls = mime.urls()
     assert [u.scheme() for u in urls] == ["file", "file"]
     paths = [Path(u.toLocalFile()) for u in urls]
@@ -119,7 +127,7 @@ def test_stems_dragged_onto_the_window_itself_are_not_opened_as_the_song(
     stems = window.stems
     stems.item(0).setSelected(True)
     stems.item(1).setSelected(True)
-    mime = stems.mimeData(stems.selectedItems())
+    mime = drag_data(stems, stems.selectedItems())
     point = QPointF(200, 200)
     events: list[QDropEvent] = []
 
@@ -163,3 +171,39 @@ def test_tools_opens_the_dragged_stems_folder(window: MainWindow, tmp_path, monk
     folder = tmp_path / "data" / "tagbox-gui" / "Dragged stems"
     assert [Path(url.toLocalFile()) for url in opened] == [folder]
     assert folder.is_dir()  # there is a folder to open before the first drag, too
+
+
+def test_a_drag_while_the_stems_are_written_says_so_in_the_status_bar(
+    qtbot, window, song_path, monkeypatch
+) -> None:
+    gate = held_drag_files(monkeypatch)
+    dragged: list[QDrag] = []
+    monkeypatch.setattr(
+        QDrag, "exec", lambda drag, *_: dragged.append(drag) or Qt.DropAction.CopyAction
+    )
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window)  # its stems are being written ahead
+    window.stems.setCurrentRow(0)
+    window.stems.startDrag(Qt.DropAction.CopyAction)
+    assert dragged == [] and "Preparing the stems" in window.statusBar().currentMessage()
+    gate.set()
+    files_written(window.stems)
+    window.stems.startDrag(Qt.DropAction.CopyAction)
+    assert len(dragged) == 1 and window.stems.unkept_stems() == ["My Song - no piano"]
+
+
+def test_a_step_chosen_after_the_run_is_written_ahead_for_dragging(
+    qtbot, window, song_path
+) -> None:
+    from tagbox_gui.gui.widgets import stem_list
+
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window, steps=12, preview_every=3)
+    said: list[str] = []
+    window.stems.preparing.connect(said.append)
+    window.audition.slider.setValue(0)  # step 3: other stems
+    assert window.run_view.shown.step == 3
+    stem_list._EXPORTER.submit(lambda: None).result(timeout=30)  # what was started has ended
+    assert window.stems.mimeData([window.stems.item(0)]) is not None and said == []

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtCore import QMimeData
+from PySide6.QtWidgets import QApplication, QListWidgetItem, QMessageBox
 
 from tagbox_gui.core.audio.song import analysis_span
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import RunConfig
 from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.settings import AppSettings
+from tagbox_gui.gui.widgets import StemListView
 from tests.gui.fake_engine import fake_player, fake_run
 
 
@@ -55,6 +59,31 @@ def export_and_wait(qtbot, window: MainWindow, *args, timeout: int = 10_000) -> 
         return None
     qtbot.waitUntil(lambda: not window.exports.busy, timeout=timeout)
     return pending.result()
+
+
+def held_drag_files(monkeypatch) -> threading.Event:
+    """The stems' files for drags are written only once the event returned is set (a long
+    song's take seconds)."""
+    from tagbox_gui.gui.widgets import stem_list
+
+    gate = threading.Event()
+    real = stem_list.export_stems
+    monkeypatch.setattr(stem_list, "export_stems", lambda *a, **k: gate.wait(30) and real(*a, **k))
+    return gate
+
+
+def files_written(stems: StemListView) -> None:
+    """Wait until the drag files of the stems shown are written (in the background: a drag
+    before that is ignored)."""
+    pending = stems.prepare(needed=True)
+    if pending is not None:
+        pending.exception(timeout=30)
+
+
+def drag_data(stems: StemListView, items: Sequence[QListWidgetItem]) -> QMimeData | None:
+    """What a drag of ``items`` carries, once their files are written (:func:`files_written`)."""
+    files_written(stems)
+    return stems.mimeData(items)
 
 
 def message_boxes() -> list[QMessageBox]:

@@ -3,12 +3,15 @@
 A run gives two stems (separated and residual); a job of several instruments gives one stem
 per instrument and the rest. Several selected stems drag as several files.
 
-A drag must carry a real file, so the stems are written first (atomically, WAV 32-bit float,
-into a per-session folder under :func:`dragged_stems_root`) and only then is the drag started
-with their URLs. That folder lasts (the user's data folder, not the temporary one, which is
-emptied on reboot or after a few days): a DAW may keep referring to a dropped file instead of
-copying it until its project collects its media. When it cannot be made or written, the drags'
-files go to the temporary folder, logged (:func:`new_session_folder`).
+A drag must carry a real file, and it must start from the mouse press, so the stems are written
+ahead in a worker thread (atomically, WAV 32-bit float, into a per-session folder under
+:func:`dragged_stems_root`): when a run ends, a step is chosen after it, or a job's stems are
+shown (:meth:`StemListView.prepare`), or else on the first drag, which is ignored with a word
+that they are being prepared; the GUI thread never waits for them. That folder lasts (the user's
+data folder, not the temporary one, which is emptied on reboot or after a few days): a DAW may
+keep referring to a dropped file instead of copying it until its project collects its media.
+When it cannot be made or written, the drags' files go to the temporary folder, logged
+(:func:`new_session_folder`).
 Files are written once per result and reused by later drags (and by a job's audition). The
 files a drag carried out of the app are left in place, also when it quits; the others go when
 their result is replaced or the app quits (:meth:`StemListView.remove_files`), so that runs and
@@ -35,7 +38,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from platformdirs import user_data_dir
 from PySide6.QtCore import QMimeData, Qt, QUrl, Signal
-from PySide6.QtGui import QDrag, QGuiApplication
+from PySide6.QtGui import QDrag
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QWidget
 
 from tagbox_gui.core.audio.export import export_shared_stems, export_stems
@@ -72,12 +75,14 @@ class StemListView(QListWidget):
     and the rest); drag them out as audio files.
 
     ``export_failed(str)`` carries the one-sentence message when the files cannot be written;
+    ``preparing(str)`` a short message when a drag is ignored because they are being written;
     ``replaced`` fires when the stems shown give way to others (or to none).
     A before-export hook (:meth:`set_before_export`) is asked before any file leaves the app by
     a drag; when it returns False (e.g. a licence declined) the drag does not start.
     """
 
     export_failed = Signal(str)
+    preparing = Signal(str)  # what to say when a drag is ignored: its files are being written
     replaced = Signal()
 
     def __init__(self, parent: QWidget | None = None, export_root: Path | None = None) -> None:
@@ -237,7 +242,7 @@ class StemListView(QListWidget):
     def prepare(self, needed: bool = False) -> Future[list[Path]] | None:
         """Start writing the stems in a worker thread, so that a later drag starts at once.
 
-        Optional (e.g. when a run finishes); a drag before it is done waits for it. Returns
+        Optional (e.g. when a run finishes); a drag before it is done starts it. Returns
         the pending write (None when there is nothing to write, it is written already, or it
         may not be written ahead: :meth:`set_write_ahead`, unless the files are ``needed``
         now, e.g. to hear a stem from them).
@@ -291,29 +296,40 @@ class StemListView(QListWidget):
         assert self._writer is not None
         return self._writer, self._session_folder() / f"result-{self._serial}"
 
-    def make_mime_data(self, items: Sequence[QListWidgetItem]) -> QMimeData:
-        """Mime data holding ``file://`` URLs of the items' stems (written first if needed), in
-        the list's order whatever order they were selected in: a DAW makes its tracks in it."""
-        paths = self.stem_files()
+    def _written_files(self) -> list[Path] | None:
+        """The stems' files if they are written (a UserError if their writing failed), without
+        waiting; else None, their writing started if it was not under way."""
+        pending = self._pending
+        if pending is not None and pending[1].done():
+            self._pending = None
+            self._paths = pending[1].result()  # re-raises the worker's UserError
+        if self._paths is not None and all(p.is_file() for p in self._paths):
+            return self._paths
+        self._paths = None  # never written, or removed since: written again
+        self.prepare(needed=True)
+        return None
+
+    def mimeData(self, items: Sequence[QListWidgetItem]) -> QMimeData | None:  # Qt override
+        """``file://`` URLs of the items' stems in the list's order, whatever order they were
+        selected in (a DAW makes its tracks in it); None, and the drag does not start, while
+        their files are being written (:attr:`preparing` says so) or when they cannot be."""
+        if not items or self._song is None:
+            return None
+        if self._before_export is not None and not self._before_export():
+            return None
+        try:
+            paths = self._written_files()
+        except UserError as exc:
+            self.export_failed.emit(str(exc))
+            return None
+        if paths is None:
+            self.preparing.emit("Preparing the stems for dragging… drag again in a moment.")
+            return None
         self._carried.add(paths[0].parent)  # kept: the DAW may refer to them
         mime = QMimeData()
         rows = sorted({item.data(STEM_ROLE) for item in items})
         mime.setUrls([QUrl.fromLocalFile(str(paths[row])) for row in rows])
         return mime
-
-    def mimeData(self, items: Sequence[QListWidgetItem]) -> QMimeData | None:  # Qt override
-        if not items or self._song is None:
-            return None
-        if self._before_export is not None and not self._before_export():
-            return None
-        QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            return self.make_mime_data(items)
-        except UserError as exc:
-            self.export_failed.emit(str(exc))
-            return None
-        finally:
-            QGuiApplication.restoreOverrideCursor()
 
     def startDrag(self, supportedActions: Qt.DropAction) -> None:  # Qt override
         items, serial = self.selectedItems(), self._serial
