@@ -6,11 +6,12 @@ from __future__ import annotations
 import threading
 
 import pytest
+from PySide6.QtCore import Qt
 
 from tagbox_gui.core.audio.song import analysis_span
 from tagbox_gui.gui.main_window import MainWindow
 from tests.gui.fake_engine import fake_run, held_runs
-from tests.gui.window_helpers import make_window, open_song, song_window
+from tests.gui.window_helpers import drag_out, make_window, open_song, song_window
 
 
 def _start_job(qtbot, window: MainWindow, *words: str, signal: str = "run_finished"):
@@ -207,7 +208,7 @@ def test_the_stems_of_a_job_replaced_or_closed_leave_no_files_unless_dragged(
             _start_job(qtbot, window, *words)  # each plays its first stem, from its file
         folders.append(window.stems.stem_files()[0].parent)
         if len(folders) == 1:  # the first job's drums are dragged into a DAW
-            window.stems.mimeData([window.stems.item(0)])
+            drag_out(window.stems, 0, Qt.DropAction.CopyAction)
     qtbot.waitUntil(lambda: not folders[1].exists(), timeout=5000)  # replaced, never dragged
     assert (folders[0] / "My Song - drums.wav").is_file()
     window.close()

@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt, QUrl
 from tagbox_gui.core.audio.song import Song, analysis_signal
 from tagbox_gui.core.types import Estimate
 from tagbox_gui.gui.widgets import StemListView
-from tests.gui.window_helpers import drag_data, held_drag_files
+from tests.gui.window_helpers import drag_data, drag_out, held_drag_files
 
 RATE = 22_050
 FFT = 1024
@@ -168,7 +168,7 @@ def test_files_no_drag_carried_out_go_with_their_result(
     estimate = half_mask_estimate(song)
     view.set_stems(song, estimate, ["piano"], {}, "light")
     dragged = view.stem_files()[0].parent
-    view.mimeData([view.item(1)])  # dropped into a DAW, which may refer to the file
+    drag_out(view, 1, Qt.DropAction.CopyAction)  # dropped into a DAW, which may refer to it
     view.set_stems(song, estimate, ["bass"], {}, "light")
     written = view.prepare().result(timeout=30)[0].parent  # written ahead, never dragged
     view.set_stems(song, estimate, ["drums"], {}, "light")
@@ -187,6 +187,44 @@ def test_files_no_drag_carried_out_go_with_their_result(
     qtbot.waitUntil(lambda: list(tmp_path.iterdir()) == [dragged.parent], timeout=5000)
 
 
+def test_files_of_a_cancelled_drag_go_with_their_result(
+    view: StemListView, tmp_path: Path, qtbot, monkeypatch
+) -> None:
+    """A drag cancelled with Escape hands nothing to a DAW: its files go when their result is
+    replaced, as if never dragged; never those an earlier drag dropped somewhere."""
+    from PySide6.QtGui import QDrag
+
+    from tagbox_gui.gui.widgets import stem_list
+
+    song = make_song(tmp_path)
+    estimate = half_mask_estimate(song)
+    view.set_stems(song, estimate, ["piano"], {}, "light")
+    drag_out(view, 0, Qt.DropAction.IgnoreAction)
+    cancelled = view.stem_files()[0].parent
+    view.set_stems(song, estimate, ["bass"], {}, "light")
+    qtbot.waitUntil(lambda: not cancelled.exists(), timeout=5000)
+    drag_out(view, 0, Qt.DropAction.CopyAction)  # dropped into a DAW
+    drag_out(view, 1, Qt.DropAction.IgnoreAction)  # then the other, cancelled
+    dropped = view.stem_files()[0].parent
+    view.set_stems(song, estimate, ["drums"], {}, "light")
+    shown = view.stem_files()[0].parent
+
+    def replaced_meanwhile(drag: QDrag, *actions: Qt.DropAction) -> Qt.DropAction:
+        view.set_stems(song, estimate, ["guitar"], {}, "light")  # e.g. a job's stems
+        return Qt.DropAction.IgnoreAction
+
+    monkeypatch.setattr(QDrag, "exec", replaced_meanwhile)
+    view.setCurrentRow(0)
+    view.startDrag(Qt.DropAction.CopyAction)
+    assert Path(view.item(0).text()).name == "My Song - guitar"
+    qtbot.waitUntil(lambda: not shown.exists(), timeout=5000)  # once the drag has ended
+    stem_list._EXPORTER.submit(lambda: None).result(timeout=30)
+    assert sorted(p.name for p in dropped.iterdir()) == [
+        "My Song - bass.wav",
+        "My Song - no bass.wav",
+    ]
+
+
 def test_drags_write_under_the_lasting_user_data_folder(qtbot, tmp_path: Path, monkeypatch) -> None:
     """Not the temporary folder, which is emptied on reboot or after a few days: a DAW
     project referring to a dropped stem would lose it."""
@@ -200,7 +238,8 @@ def test_drags_write_under_the_lasting_user_data_folder(qtbot, tmp_path: Path, m
     song = make_song(tmp_path)
     view.set_stems(song, half_mask_estimate(song), ["piano"], {}, "light")
     assert not root.exists()  # made when first needed
-    dragged = Path(drag_data(view, [view.item(0)]).urls()[0].toLocalFile())
+    drag_out(view, 0, Qt.DropAction.CopyAction)  # dropped into a DAW
+    dragged = view.stem_files()[0]
     assert dragged.is_file() and dragged.parent.parent.parent == root  # <session>/result-<n>
     view.remove_files()  # the app quits: what a drag carried out stays
     stem_list._EXPORTER.submit(lambda: None).result(timeout=30)

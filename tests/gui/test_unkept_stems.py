@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDrag, QDropEvent
+from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QMessageBox
 
 from tagbox_gui.core.audio.files import ExportFormat
@@ -18,8 +18,8 @@ from tagbox_gui.gui.menus import ASK_BEFORE_RUN
 from tagbox_gui.gui.widgets import plain_text
 from tests.gui.fake_engine import write_song
 from tests.gui.window_helpers import (
+    drag_out,
     export_and_wait,
-    files_written,
     make_window,
     open_song,
     piano_run_window,
@@ -35,15 +35,6 @@ def _answer(window: MainWindow, answer: bool) -> list[str]:
     asked: list[str] = []
     window.confirm_discard = lambda question: asked.append(question) or answer
     return asked
-
-
-def _drag(window: MainWindow, row: int, result: Qt.DropAction) -> None:
-    """Drag the stem in ``row``, the drop ending with ``result`` (IgnoreAction: cancelled)."""
-    window.stems.setCurrentRow(row)
-    files_written(window.stems)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(QDrag, "exec", lambda drag, *actions: result)
-        window.stems.startDrag(Qt.DropAction.CopyAction)
 
 
 def test_quitting_with_stems_never_taken_asks_and_no_keeps_the_window(
@@ -64,7 +55,7 @@ def test_a_dragged_stem_is_kept_and_the_question_names_only_the_other(
     separated: MainWindow,
 ) -> None:
     window = separated
-    _drag(window, 0, Qt.DropAction.CopyAction)  # the separated stem, dropped into a DAW
+    drag_out(window.stems, 0, Qt.DropAction.CopyAction)  # the separated stem, dropped into a DAW
     assert window.stems.unkept_stems() == ["My Song - no piano"]
     asked = _answer(window, True)
     assert window.close()
@@ -245,7 +236,9 @@ def test_opening_a_song_while_export_all_writes_the_stems_asks_nothing(
 
 def test_a_cancelled_drag_takes_no_stem_out(separated: MainWindow) -> None:
     window = separated
-    _drag(window, 0, Qt.DropAction.IgnoreAction)  # Escape, or dropped where nothing takes it
+    drag_out(
+        window.stems, 0, Qt.DropAction.IgnoreAction
+    )  # Escape, or dropped where nothing takes it
     assert window.stems.unkept_stems() == STEMS
 
 

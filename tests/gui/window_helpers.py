@@ -6,7 +6,9 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData
+import pytest
+from PySide6.QtCore import QMimeData, Qt
+from PySide6.QtGui import QDrag
 from PySide6.QtWidgets import QApplication, QListWidgetItem, QMessageBox
 
 from tagbox_gui.core.audio.song import analysis_span
@@ -84,6 +86,16 @@ def drag_data(stems: StemListView, items: Sequence[QListWidgetItem]) -> QMimeDat
     """What a drag of ``items`` carries, once their files are written (:func:`files_written`)."""
     files_written(stems)
     return stems.mimeData(items)
+
+
+def drag_out(stems: StemListView, row: int, result: Qt.DropAction) -> None:
+    """Drag the stem in ``row`` once its file is written, the drop ending with ``result``
+    (IgnoreAction: cancelled with Escape, or dropped where nothing takes it)."""
+    stems.setCurrentRow(row)
+    files_written(stems)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(QDrag, "exec", lambda drag, *actions: result)
+        stems.startDrag(Qt.DropAction.CopyAction)
 
 
 def message_boxes() -> list[QMessageBox]:

@@ -13,9 +13,10 @@ keep referring to a dropped file instead of copying it until its project collect
 When it cannot be made or written, the drags' files go to the temporary folder, logged
 (:func:`new_session_folder`).
 Files are written once per result and reused by later drags (and by a job's audition). The
-files a drag carried out of the app are left in place, also when it quits; the others go when
-their result is replaced or the app quits (:meth:`StemListView.remove_files`), so that runs and
-jobs on long songs do not fill the folder with stems nobody took.
+files a drag dropped somewhere are left in place, also when the app quits; the others (a drag
+cancelled with Escape took none of them out) go when their result is replaced or the app quits
+(:meth:`StemListView.remove_files`), so that runs and jobs on long songs do not fill the folder
+with stems nobody took.
 Export all… writes the same stems into a folder the musician chooses, in the format and with
 the names they choose (:meth:`StemListView.writing`, ``gui/stem_export.py``).
 The list remembers which of the stems shown left the app, by a drag that was dropped (not
@@ -290,7 +291,7 @@ class StemListView(QListWidget):
             return
         if self._pending is not None:
             self._pending[1].cancel()  # not started yet: nothing to write
-        _EXPORTER.submit(shutil.rmtree, folder, ignore_errors=True)  # after a write under way
+        _remove_folder(folder)
 
     def _export_job(self) -> tuple[Writer, Path]:
         assert self._writer is not None
@@ -325,7 +326,6 @@ class StemListView(QListWidget):
         if paths is None:
             self.preparing.emit("Preparing the stems for dragging… drag again in a moment.")
             return None
-        self._carried.add(paths[0].parent)  # kept: the DAW may refer to them
         mime = QMimeData()
         rows = sorted({item.data(STEM_ROLE) for item in items})
         mime.setUrls([QUrl.fromLocalFile(str(paths[row])) for row in rows])
@@ -337,11 +337,18 @@ class StemListView(QListWidget):
         mime = self.mimeData(items)
         if mime is None:
             return
+        folder = Path(mime.urls()[0].toLocalFile()).parent
+        carried = folder in self._carried  # by an earlier drag, dropped: kept whatever comes
+        self._carried.add(folder)  # a result replaced during the drag leaves it
         drag = QDrag(self)
         drag.setMimeData(mime)
         dropped = drag.exec(Qt.DropAction.CopyAction) != Qt.DropAction.IgnoreAction
         if dropped and serial == self._serial:  # taken out; not when cancelled (Escape)
             self._kept.update(rows)
+        elif not dropped and not carried:  # the DAW has none of them: they go with the result
+            self._carried.discard(folder)
+            if serial != self._serial:  # replaced during the drag: now
+                _remove_folder(folder)
 
     def _session_folder(self) -> Path:
         if self._session_dir is None:
@@ -370,6 +377,11 @@ def new_session_folder(root: Path | None = None) -> Path:
         log.warning("dragged stems go to the temporary folder, where they may not last: "
                     "%s cannot be used (%s)", lasting, exc)  # fmt: skip
         return Path(tempfile.mkdtemp(prefix="tagbox-stems-"))
+
+
+def _remove_folder(folder: Path) -> None:
+    """Remove ``folder`` and its files in the writer's thread, after a write under way."""
+    _EXPORTER.submit(shutil.rmtree, folder, ignore_errors=True)
 
 
 def _remove_empty_folder(folder: Path) -> None:
