@@ -359,3 +359,31 @@ def test_export_all_refuses_flac_for_a_song_of_more_channels_than_flac_holds(
     assert "FLAC holds at most 8 channels and the song has 10" in said and not save
     assert "FLAC holds at most 8" in said16 and not save16
     assert "My Song - piano.wav" in listed and wav_save
+
+
+def test_export_refuses_up_front_when_the_stems_will_not_fit_on_the_disk(
+    qtbot, separated: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the CLI does (``core.audio.files.check_space``): said before anything is written or
+    asked, not found out by a write that fails part of the way."""
+    import shutil
+
+    from tagbox_gui.core.audio import files
+    from tagbox_gui.gui import stem_export
+
+    window = separated  # 30 s of stereo at 48 kHz: 11.5 MB a WAV 32-bit stem
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(files.shutil, "disk_usage", lambda place: usage._replace(free=5_000_000))
+    monkeypatch.setattr(plain_text, "question", lambda *a: pytest.fail("nothing to ask"))
+    shown: list[str] = []
+    monkeypatch.setattr(
+        stem_export, "show_error", lambda parent, exc, title, **kw: shown.append(str(exc))
+    )
+    out = tmp_path / "out"
+    _old_stems(out)  # even before asking to replace them
+    assert window.exports.export_to(out, ExportFormat.WAV32) is None
+    assert len(shown) == 1 and "the stems take 23.0 MB" in shown[0]
+    assert "5.0 MB free; free some disk space or choose another folder" in shown[0]
+    assert not window.exports.busy and window.export_button.isEnabled()
+    assert export_and_wait(qtbot, window, tmp_path / "new", ExportFormat.WAV32) is None
+    assert len(shown) == 2 and not (tmp_path / "new").exists()

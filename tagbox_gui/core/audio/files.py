@@ -286,8 +286,9 @@ def _disk_full(folder: Path, exc: BaseException) -> bool:
 def check_space(folder: Path | str, fmt: ExportFormat, shapes: Sequence[tuple[int, int]]) -> None:
     """AudioError (one sentence) when the file system ``folder`` is on (or will be on: its
     nearest existing parent) has less space free than WAV files of ``shapes`` ``(frames,
-    channels)`` take. Checked before a run, so that a long run does not end on a full disk. FLAC
-    is compressed by an amount that depends on the audio, so it is not checked here."""
+    channels)`` take. Checked before a CLI run and an export, so that neither ends on a full
+    disk. FLAC is compressed by an amount that depends on the audio, so it is not checked
+    here."""
     if fmt.container != "WAV":
         return
     need = sum(frames * channels * (fmt.bits or 32) // 8 for frames, channels in shapes)
