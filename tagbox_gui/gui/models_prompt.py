@@ -66,6 +66,7 @@ class ModelsPrompt(QObject):
             retry=ways.retry + where,
             install=ways.install + where,
             folder=ways.folder + ("" if self.folder_set_by else where),
+            download=ways.download + where,
         )
 
     @Slot()

@@ -387,3 +387,15 @@ def test_a_model_folder_that_cannot_be_searched_names_the_options_that_choose_an
     assert line == (f"tagbox: error: model fcn/mtat cannot be looked up in {tmp_path} (Permission "
                     "denied); check the permissions of its folders, or choose another model "
                     "folder with --model-dir or $TAGBOX_MODEL_DIR")  # fmt: skip
+
+
+def test_a_model_not_installed_names_the_command_that_fetches_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from tagbox_gui.cli import main
+
+    song = write_song(tmp_path / "song.wav")
+    assert main(["tag", str(song), "--model-dir", str(tmp_path)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == (f"tagbox: error: model fcn/mtat is not installed in {tmp_path}; download it "
+                    "with `tagbox models fetch fcn/mtat`")  # fmt: skip

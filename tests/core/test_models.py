@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tagbox_gui.core.errors import ModelError
+from tagbox_gui.core.store.failures import Ways
 from tagbox_gui.core.store.models import ENV_BASE_URL, ENV_MODEL_DIR, ModelStore, default_root
 from tagbox_gui.core.store.registry import JUKEBOX, REGISTRY, model_info
 from tagbox_gui.core.types import TaggerSpec
@@ -22,6 +23,12 @@ LOCAL = [  # the checkpoints the shared model folder holds
     for a in archs.split()
 ]
 
+WINDOW_WAYS = Ways(  # the ways on as a window might word them
+    retry="click Download",
+    install="use Locate",
+    folder="use Change folder…",
+    download="use Download",
+)
 
 pytestmark = pytest.mark.usefixtures("offline_models")
 
@@ -129,6 +136,20 @@ def test_missing_model_names_the_fetch_command(tmp_path: Path) -> None:
     assert store.available_taggers() == [] and store.verify(FCN) == "missing"
 
 
+def test_a_missing_model_is_advice_each_front_end_words(tmp_path: Path) -> None:
+    """A model not in the store leaves its way on (downloading it) for the front end to word:
+    ``str()`` is the command line's, the window says its own button."""
+    from tagbox_gui.core.store.failures import Advised
+
+    with pytest.raises(Advised) as caught:
+        ModelStore(tmp_path).jukebox_path()
+    problem = f"model {JUKEBOX} is not installed in {tmp_path}"
+    command = f"tagbox models fetch {JUKEBOX} --accept-license"
+    assert str(caught.value) == f"{problem}; download it with `{command}`"
+    window = caught.value.told(WINDOW_WAYS)
+    assert window == f"{problem}; use Download"
+
+
 def test_verify_detects_mismatch(tmp_path: Path, model_dir: Path) -> None:
     store = ModelStore(tmp_path)
     target = store.location(FCN)
@@ -162,7 +183,7 @@ def test_a_folder_that_cannot_be_searched_is_advice_each_front_end_words(
     """Where a folder on the way to a model may not be searched, the error leaves its way on
     (another model folder) for the front end to word: ``str()`` is the command line's."""
     from tagbox_gui.core.store import models
-    from tagbox_gui.core.store.failures import Advised, Ways
+    from tagbox_gui.core.store.failures import Advised
 
     monkeypatch.setattr(models, "_file_state", lambda path: (None, "Permission denied"))
     with pytest.raises(Advised) as caught:
@@ -170,5 +191,5 @@ def test_a_folder_that_cannot_be_searched_is_advice_each_front_end_words(
     problem = f"model fcn/mtat cannot be looked up in {tmp_path} (Permission denied)"
     advice = "check the permissions of its folders, or choose another model folder with"
     assert str(caught.value) == f"{problem}; {advice} --model-dir or ${ENV_MODEL_DIR}"
-    window = caught.value.told(Ways("click Download", "use Locate", "use Change folder…"))
+    window = caught.value.told(WINDOW_WAYS)
     assert window == f"{problem}; check the permissions of its folders, or use Change folder…"

@@ -122,3 +122,23 @@ def test_a_model_folder_that_cannot_be_searched_is_told_in_the_windows_words(
     text = shown_message(qtbot)
     assert text.startswith("Model fcn/mtat cannot be looked up in ")
     assert text.endswith(f"(Permission denied); check the permissions of its folders, or {way}.")
+
+
+def test_a_model_missing_when_the_run_needs_it_is_told_in_the_windows_words(
+    qtbot, window: MainWindow, song_path: Path
+) -> None:
+    """A model gone from the folder once the run started (or one the run needs that Run's
+    check does not know of) names the window's download, not the command line's."""
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+
+    def engine_run(config, song, store, cache):
+        store.jukebox_path()
+        yield  # a generator, as the engine's run is
+
+    window.run_view.engine_run = engine_run
+    with qtbot.waitSignal(window.controller.run_failed, timeout=5000):
+        assert window.run_view.start() is not None
+    assert shown_message(qtbot) == (f"Model jukebox-vqvae-5b is not installed in "
+                                    f"{window.store.root}; download it with Download (Tools ▸ "
+                                    "Models…).")  # fmt: skip

@@ -1,8 +1,8 @@
 """What to say when a model could not be brought into the store: every URL failed to bring it
-(``ModelStore.fetch``), or its folder cannot be made or searched.
+(``ModelStore.fetch``), or its folder cannot be made or searched; or is not in it.
 
 Such a failure is told as a problem and an advice. The advice leaves the ways on, to download
-again, to install a file downloaded by hand and to choose another model folder, for each front
+(again), to install a file downloaded by hand and to choose another model folder, for each front
 end to word (:class:`Ways`): the command line names its ``tagbox models`` commands and its
 options, the Models window its own buttons. Where a server answered (an HTTP error, or a file
 other than the expected one), the connection worked, and the advice does not blame it.
@@ -16,7 +16,15 @@ from tagbox_gui.core.errors import DownloadError, ModelError
 from tagbox_gui.core.store.download import ServerRefused, TransferFailed, WrongFile
 from tagbox_gui.core.store.registry import ENV_MODEL_DIR, ModelInfo, model_info
 
-__all__ = ["Advised", "FetchFailed", "FolderUnusable", "Ways", "command_line_ways", "fetch_failed"]
+__all__ = [
+    "Advised",
+    "FetchFailed",
+    "FolderUnusable",
+    "NotInstalled",
+    "Ways",
+    "command_line_ways",
+    "fetch_failed",
+]
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,7 @@ class Ways:
     retry: str  # download again, e.g. "retry `tagbox models fetch fcn/mtat`"
     install: str  # install a file downloaded by hand, e.g. "install it with `tagbox models …`"
     folder: str  # keep the models elsewhere, e.g. "choose another with --model-dir or …"
+    download: str  # download it, e.g. "download it with `tagbox models fetch fcn/mtat`"
 
 
 def command_line_ways(name: str) -> Ways:
@@ -35,12 +44,14 @@ def command_line_ways(name: str) -> Ways:
         retry=f"retry `{info.fetch_command}`",
         install=f"install it with `tagbox models install {info.name} FILE`",
         folder=f"choose another model folder with --model-dir or ${ENV_MODEL_DIR}",
+        download=f"download it with `{info.fetch_command}`",
     )
 
 
 class Advised(ModelError):
     """A model could not be brought in. ``problem`` says what happened, ``advice`` what to do
-    with the ways on left as ``{retry}``, ``{install}`` and ``{folder}``: :meth:`told` words
+    with the ways on left as ``{retry}``, ``{install}``, ``{folder}`` and ``{download}``:
+    :meth:`told` words
     them for where the message is shown; ``str()`` is the message for the command line
     (:func:`command_line_ways`). ``cause``, where given, says why in words that do not depend
     on the model, so that models that failed for the same reason (a server that refuses every
@@ -55,7 +66,9 @@ class Advised(ModelError):
 
     def told(self, ways: Ways) -> str:
         """The message, with ``ways`` as the ways on."""
-        advice = self.advice.format(retry=ways.retry, install=ways.install, folder=ways.folder)
+        advice = self.advice.format(
+            retry=ways.retry, install=ways.install, folder=ways.folder, download=ways.download
+        )
         return f"{self.problem}; {advice}"
 
 
@@ -65,6 +78,10 @@ class FetchFailed(Advised, DownloadError):
 
 class FolderUnusable(Advised):
     """The folder a model file goes in cannot be made, written or searched."""
+
+
+class NotInstalled(Advised):
+    """The model's file is not in the store."""
 
 
 def fetch_failed(info: ModelInfo, exc: TransferFailed, mirrors: str | None) -> FetchFailed:

@@ -47,7 +47,7 @@ from tagbox_gui.core.store.download import (
     TransferFailed,
     download,
 )
-from tagbox_gui.core.store.failures import FolderUnusable, fetch_failed
+from tagbox_gui.core.store.failures import FolderUnusable, NotInstalled, fetch_failed
 from tagbox_gui.core.store.installing import copy_file
 from tagbox_gui.core.store.registry import (
     ENV_BASE_URL,
@@ -113,9 +113,8 @@ class ModelStore:
         return info.urls
 
     def path(self, name: str) -> Path:
-        """The model's file; ModelError naming the fetch command when it is not installed, and
-        FolderUnusable (its advice worded by each front end) where a folder on its way may not
-        be searched."""
+        """The model's file; NotInstalled when it is not in the store, and FolderUnusable where
+        a folder on its way may not be searched (their advice worded by each front end)."""
         info = model_info(name)
         target = self.location(info.name)
         there, reason = _file_state(target)
@@ -126,9 +125,8 @@ class ModelStore:
                 "check the permissions of its folders, or {folder}",
             )
         if not there:
-            raise ModelError(
-                f"model {info.name} is not installed in {self.root}; "
-                f"download it with `{info.fetch_command}`"
+            raise NotInstalled(
+                info.name, f"model {info.name} is not installed in {self.root}", "{download}"
             )
         return target
 

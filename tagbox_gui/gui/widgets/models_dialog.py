@@ -47,8 +47,9 @@ WAYS = Ways(
     retry=f"click {DOWNLOAD} again",
     install=f"install it with {LOCATE}",
     folder=f"choose another model folder with {CHANGE_FOLDER}",
+    download=f"download it with {DOWNLOAD}",
 )
-"""The ways on after a failed download, as this window offers them."""
+"""The ways on after a model store's failure (a failed download), as this window offers them."""
 
 
 def ways_for(folder_set_by: str) -> Ways:
