@@ -176,7 +176,7 @@ def _main(args: argparse.Namespace) -> int:
         paths = _export(song, config, result, args)
     print(f"separated: {paths[0]}\nresidual:  {paths[1]}")
     if args.log_json:
-        write_json(args.log_json, log_record(config, steps, result))
+        _write_log(args.log_json, log_record(config, steps, result))
     level = run_level(analysis_signal(song), result) if judges_quiet([config.backend]) else None
     if level is not None:
         name = " + ".join(_stem_words(config)) or "the separated stem"
@@ -237,7 +237,7 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
         logs = {p.name: log_record(p.config, steps[p.name], result.results[p.name],
                                    result.looked_beside(p.name), result.second_look_failed)
                 for p in parts}  # fmt: skip
-        write_json(args.log_json, logs)
+        _write_log(args.log_json, logs)
     if judges_quiet(part.config.backend for part in parts):
         examples = [part.name for part in parts if part.config.example is not None]
         _note_quiet(result.levels, "--each NAME=FILE:START:END", examples)
@@ -325,9 +325,20 @@ def _load_song(args: argparse.Namespace) -> Song:
     from tagbox_gui.core.audio.files import check_channels
     from tagbox_gui.core.audio.song import load_song
 
-    song = load_song(args.song)
+    what = "run" if args.each is None else "job"
+    with _said_if_stopped(f"the {what} stopped while the song was being read; {NOTHING_WRITTEN}"):
+        song = load_song(args.song)
     check_channels(_format(args), song.channels)
     return song
+
+
+def _write_log(path: Path, data: dict) -> None:
+    """Write the ``--log-json`` record (``write_json``) once the stems are written; Ctrl+C or
+    SIGTERM while it is written says that the stems are there and the log is not (no part of
+    it is: ``write_json`` writes atomically, and a file it would replace stays as it was)."""
+    with _said_if_stopped(f"stopped while writing the --log-json file '{path}'; the stems were "
+                          "written, the log was not"):  # fmt: skip
+        write_json(path, data)
 
 
 def _check_space(args: argparse.Namespace, song: Song, count: int) -> None:

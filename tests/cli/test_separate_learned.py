@@ -265,9 +265,10 @@ def test_a_second_look_that_fails_writes_the_first_and_warns(tmp_path: Path) -> 
 
 
 def _stop_at(monkeypatch: pytest.MonkeyPatch, phase: str) -> None:
-    """Ctrl+C at ``phase`` of a run: as the models load (``ModelCache.get``), in the one pass
-    of the separator, in the second look, or as the stems are written (once the first stem is
-    complete in its temporary file)."""
+    """Ctrl+C at ``phase`` of a run: as the song is read, as the models load
+    (``ModelCache.get``), in the one pass of the separator, in the second look, or as the stems
+    are written (once the first stem is complete in its temporary file)."""
+    from tagbox_gui.core.audio import song
     from tagbox_gui.core.audio.files import _TempFile
     from tagbox_gui.core.separation.cache import ModelCache
     from tagbox_gui.core.separation.engine import Optimisation
@@ -276,12 +277,15 @@ def _stop_at(monkeypatch: pytest.MonkeyPatch, phase: str) -> None:
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    where = {"models": (ModelCache, "get"), "pass": (Optimisation, "_one_pass"),
-             "look": (LookBeside, "helpers"), "writing": (_TempFile, "close")}  # fmt: skip
+    where = {"reading": (song, "load_song"), "models": (ModelCache, "get"),
+             "pass": (Optimisation, "_one_pass"), "look": (LookBeside, "helpers"),
+             "writing": (_TempFile, "close")}  # fmt: skip
     monkeypatch.setattr(*where[phase], interrupt)
 
 
 @pytest.mark.parametrize(("what", "phase", "told"), [
+    (("--tags", "piano"), "reading",
+     "the run stopped while the song was being read; no stem was written"),
     (("--tags", "piano"), "models",
      "the run stopped while the models were loading; no stem was written"),
     (("--tags", "piano"), "pass",
@@ -290,6 +294,8 @@ def _stop_at(monkeypatch: pytest.MonkeyPatch, phase: str) -> None:
      "the run stopped during the second look at piano; no stem was written"),
     (("--tags", "piano"), "writing",
      "stopped while writing the stems; no stem was written, and the output folder is as it was"),
+    (("--each", "piano,bass"), "reading",
+     "the job stopped while the song was being read; no stem was written"),
     (("--each", "piano,bass"), "models",
      "the job stopped while the models were loading; no stem was written"),
     (("--each", "piano,bass"), "writing",
@@ -306,6 +312,30 @@ def test_ctrl_c_in_a_one_pass_run_says_where_it_stopped_and_what_was_written(
     assert code == 130
     assert lines[-2:] == [f"tagbox: {told}", "tagbox: interrupted"]
     assert not out.exists()
+
+
+@pytest.mark.parametrize("what", [("--tags", "piano"), ("--each", "piano,bass")])
+def test_ctrl_c_while_the_log_is_written_says_the_stems_were_and_leaves_no_part_of_it(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch, what
+) -> None:
+    song, out, log = _song(tmp_path / "song.wav", seconds=1.5), tmp_path / "out", tmp_path / "l"
+    write_text = Path.write_text
+
+    def half_then_ctrl_c(path: Path, data: str, *args, **kwargs):
+        if not path.name.startswith(f".{log.name}."):  # the log's temporary
+            return write_text(path, data, *args, **kwargs)
+        write_text(path, data[: len(data) // 2], *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "write_text", half_then_ctrl_c)
+    code = main(["separate", str(song), *what, "--model-dir", str(tmp_path / "none"),
+                 "--log-json", str(log), "-o", str(out)])  # fmt: skip
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 130
+    assert lines[-2:] == [f"tagbox: stopped while writing the --log-json file '{log}'; the "
+                          "stems were written, the log was not", "tagbox: interrupted"]  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "song.wav"]
+    assert len(list(out.iterdir())) == (2 if what[0] == "--tags" else 3)
 
 
 def _logged(tmp_path: Path, capsys, *words: str) -> tuple[dict, Path]:
