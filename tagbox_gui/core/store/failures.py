@@ -49,13 +49,13 @@ def command_line_ways(name: str) -> Ways:
 
 
 class Advised(ModelError):
-    """A model could not be brought in. ``problem`` says what happened, ``advice`` what to do
-    with the ways on left as ``{retry}``, ``{install}``, ``{folder}`` and ``{download}``:
-    :meth:`told` words
-    them for where the message is shown; ``str()`` is the message for the command line
-    (:func:`command_line_ways`). ``cause``, where given, says why in words that do not depend
-    on the model, so that models that failed for the same reason (a server that refuses every
-    request, a model folder that cannot be made) have the same cause."""
+    """A model is not in the store, or could not be brought in. ``problem`` says what
+    happened, ``advice`` what to do with the ways on left as ``{retry}``, ``{install}``,
+    ``{folder}`` and ``{download}``: :meth:`told` words them for where the message is shown;
+    ``str()`` is the message for the command line (:func:`command_line_ways`). ``cause``, where
+    given, says why in words that do not depend on the model, so that models that failed for
+    the same reason (a server that refuses every request, a model folder that cannot be made)
+    have the same cause."""
 
     def __init__(self, name: str, problem: str, advice: str, cause: str | None = None) -> None:
         self.name, self.problem, self.advice, self.cause = name, problem, advice, cause
@@ -66,9 +66,7 @@ class Advised(ModelError):
 
     def told(self, ways: Ways) -> str:
         """The message, with ``ways`` as the ways on."""
-        advice = self.advice.format(
-            retry=ways.retry, install=ways.install, folder=ways.folder, download=ways.download
-        )
+        advice = self.advice.format_map(vars(ways))
         return f"{self.problem}; {advice}"
 
 
