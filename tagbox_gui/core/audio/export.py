@@ -48,6 +48,7 @@ from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE, shared_stem_names, st
 from tagbox_gui.core.audio.output import channel_order
 from tagbox_gui.core.audio.stems import block_spans, separated_blocks
 from tagbox_gui.core.errors import AudioError
+from tagbox_gui.core.folders import make_folders, removed_on_failure
 from tagbox_gui.core.types import Estimate
 
 if TYPE_CHECKING:
@@ -264,15 +265,18 @@ def _write_in_new_folder(
 ) -> list[Path]:
     """Write the files of ``rows`` together into ``outdir``, created first; what it created goes
     again on failure."""
-    created = _make_folder(outdir)
     try:
+        made = make_folders(outdir)
+    except NotADirectoryError as exc:  # a file on the way
+        message = f"'{exc.filename}' is a file, not a folder; choose another folder."
+        raise AudioError(message) from exc
+    except OSError as exc:
+        raise AudioError(
+            f"cannot create '{outdir}' ({exc.strerror}); choose another folder."
+        ) from exc
+    with removed_on_failure(made):
         shapes = [(s[0], s[1]) for s in shapes]
         return write_streams(targets, shapes, rows, rate, fmt, overwrite, bext)
-    except BaseException:
-        for folder in reversed(created):
-            with contextlib.suppress(OSError):  # not empty: somebody else wrote there
-                folder.rmdir()
-        raise
 
 
 def _bext(song: Song, targets: Sequence[tuple[Path, Mapping[str, str]]],
@@ -292,21 +296,6 @@ def _coding_history(rate: int, channels: int, fmt: ExportFormat) -> str:
     mode = {1: "M=mono,", 2: "M=stereo,"}.get(channels, "")
     kind = "" if fmt.bits else ", 32-bit float"
     return f"A=PCM,F={rate},W={fmt.bits or 32},{mode}T={APP_NAME} {__version__} stem{kind}"
-
-
-def _make_folder(outdir: Path) -> list[Path]:
-    """Create ``outdir`` and its missing parents; return those it created, outermost first."""
-    missing = [folder for folder in (outdir, *outdir.parents) if not os.path.lexists(folder)]
-    file = next((f for f in (outdir, *outdir.parents) if os.path.isfile(f)), None)
-    if file is not None:  # mkdir would say "File exists" or "Not a directory"
-        raise AudioError(f"'{file}' is a file, not a folder; choose another folder.")
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise AudioError(
-            f"cannot create '{outdir}' ({exc.strerror}); choose another folder."
-        ) from exc
-    return missing[::-1]
 
 
 def _target(outdir: Path, name: str, stem: str, provenance: Mapping[str, str],

@@ -39,6 +39,7 @@ from typing import Literal
 from platformdirs import user_cache_dir
 
 from tagbox_gui.core.errors import ModelError
+from tagbox_gui.core.folders import make_folders, removed_on_failure
 from tagbox_gui.core.store import partial
 from tagbox_gui.core.store.download import (
     Acceptance,
@@ -367,29 +368,15 @@ def _file_state(path: Path) -> tuple[bool | None, str]:
 
 @contextlib.contextmanager
 def _folder_for(name: str, folder: Path) -> Iterator[None]:
-    """``folder`` made for model ``name``'s file to go in; when what is done in it fails, the
-    folders made here are removed again (each only while empty), never one that was there
-    before."""
-    made = _prepare_folder(name, folder)
+    """``folder`` made for model ``name``'s file to go in (FolderUnusable where it cannot be);
+    when what is done in it fails, the folders made here are removed again (each only while
+    empty), never one that was there before."""
     try:
-        yield
-    except BaseException:
-        for path in made:
-            with contextlib.suppress(OSError):
-                path.rmdir()
-        raise
-
-
-def _prepare_folder(name: str, folder: Path) -> list[Path]:
-    """Make ``folder`` for model ``name`` and the folders above it that are missing; those it
-    made, deepest first (FolderUnusable where it cannot)."""
-    try:
-        missing = [path for path in (folder, *folder.parents) if not path.is_dir()]
-        if file := next((path for path in missing if path.is_file()), None):
-            cause = f"'{file}' is a file, not a folder"
-            problem = f"{cause}, so the model folder {folder} cannot be made"
-            raise FolderUnusable(name, problem, "move the file away, or {folder}", cause)
-        folder.mkdir(parents=True, exist_ok=True)
+        made = make_folders(folder)
+    except NotADirectoryError as exc:  # a file on the way
+        cause = f"'{exc.filename}' is a file, not a folder"
+        problem = f"{cause}, so the model folder {folder} cannot be made"
+        raise FolderUnusable(name, problem, "move the file away, or {folder}", cause) from exc
     except OSError as exc:
         raise FolderUnusable(
             name,
@@ -397,4 +384,5 @@ def _prepare_folder(name: str, folder: Path) -> list[Path]:
             "{folder}",
             f"cannot create the folder {exc.filename or folder} ({exc.strerror})",
         ) from exc
-    return missing
+    with removed_on_failure(made):
+        yield

@@ -1,0 +1,65 @@
+"""Folders made for a file, and removed again when what follows fails (``core.folders``)."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import pytest
+
+from tagbox_gui.core.folders import make_folders, removed_on_failure
+
+
+def test_the_missing_folders_are_made_and_named_outermost_first(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    made = make_folders(tmp_path / "a" / "b" / "c")
+    assert made == [tmp_path / "a" / "b", tmp_path / "a" / "b" / "c"]
+    assert (tmp_path / "a" / "b" / "c").is_dir()
+    assert make_folders(tmp_path / "a") == []  # there before: none made
+
+
+def test_a_file_on_the_way_is_named_and_nothing_is_made(tmp_path: Path) -> None:
+    (tmp_path / "song.wav").write_bytes(b"x")
+    with pytest.raises(NotADirectoryError) as caught:
+        make_folders(tmp_path / "song.wav" / "stems" / "more")
+    assert caught.value.filename == str(tmp_path / "song.wav")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["song.wav"]
+
+
+def test_folders_made_before_one_that_cannot_be_are_removed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mkdir = Path.mkdir
+
+    def full(self: Path, *args: object, **kwargs: object) -> None:
+        if self.name == "c":
+            raise OSError(errno.ENOSPC, "No space left on device", str(self))
+        mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", full)
+    with pytest.raises(OSError, match="No space"):
+        make_folders(tmp_path / "a" / "b" / "c")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failure_removes_the_empty_folders_made_and_keeps_the_rest(tmp_path: Path) -> None:
+    (tmp_path / "there").mkdir()
+    made = make_folders(tmp_path / "there" / "a" / "b")
+    with pytest.raises(KeyboardInterrupt), removed_on_failure(made):
+        raise KeyboardInterrupt
+    assert [p.name for p in tmp_path.iterdir()] == ["there"]
+    assert list((tmp_path / "there").iterdir()) == []  # there before: kept
+
+    made = make_folders(tmp_path / "x" / "y")
+    (tmp_path / "x" / "other.txt").write_text("somebody else's")
+    with pytest.raises(OSError), removed_on_failure(made):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert not (tmp_path / "x" / "y").exists()  # empty: removed
+    assert (tmp_path / "x" / "other.txt").is_file()  # not empty: kept
+
+
+def test_nothing_is_removed_when_the_block_succeeds(tmp_path: Path) -> None:
+    made = make_folders(tmp_path / "a" / "b")
+    with removed_on_failure(made):
+        pass
+    assert (tmp_path / "a" / "b").is_dir()
