@@ -18,6 +18,7 @@ from tagbox_gui.core.audio.atomic import (
     write_atomically,
 )
 from tagbox_gui.core.errors import ConfigError
+from tagbox_gui.core.folders import make_folders, removed_on_failure
 from tagbox_gui.core.types import RunConfig, RunResult, StepResult, config_record
 
 if TYPE_CHECKING:
@@ -157,8 +158,9 @@ def write_json(path: Path, data: dict) -> None:
     """Write the ``--log-json`` record once the stems are written; a failure (a full disk) is
     a one-line error that says the stems are there all the same."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)  # checked before the run (check_outputs)
-        write_atomically(path, json.dumps(_strict(data), indent=1, allow_nan=False))
+        made = make_folders(path.parent)  # checked before the run (check_outputs)
+        with removed_on_failure(made):  # a full disk, Ctrl+C: no empty folder stays
+            write_atomically(path, json.dumps(_strict(data), indent=1, allow_nan=False))
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         message = (f"the stems were written, but the --log-json file '{path}' could not be "
