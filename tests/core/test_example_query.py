@@ -7,10 +7,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tagbox_gui.core.nets.queries import QUERY_TAGGERS, query_of
+from tagbox_gui.core.nets.queries import (
+    QUERY_BATCH_WINDOWS,
+    QUERY_TAGGERS,
+    query_of,
+    tagger_features,
+)
 from tagbox_gui.core.separation.backends.learned import example_query
 from tagbox_gui.core.separation.cache import ModelCache, load_cached_tagger
 from tagbox_gui.core.store.models import ModelStore
+from tagbox_gui.core.types import TaggerSpec
 
 RATE = 48_000
 
@@ -34,3 +40,26 @@ def test_a_quiet_example_asks_for_what_a_loud_one_does(model_dir: Path) -> None:
     with torch.no_grad():
         at_peak = query_of(taggers, torch.from_numpy(clip * (0.9 / np.abs(clip).max())), RATE)
     torch.testing.assert_close(loud, at_peak[0], rtol=1e-4, atol=1e-4)
+
+
+def test_a_long_example_is_heard_a_few_windows_at_a_time(model_dir: Path) -> None:
+    # A whole stem (or a long region of the song) as the example: its windows all at once took
+    # about 100 MB each per tagger (a 10-minute clip, 2 GB), so an hour-long one ran out of
+    # memory. It is heard in batches of a few windows, with the query all windows at once give.
+    store, cache, cpu = ModelStore(model_dir), ModelCache(), torch.device("cpu")
+    tagger = load_cached_tagger(TaggerSpec("musicnn", "mtat"), store, cpu, cache)
+    windows = 3 * QUERY_BATCH_WINDOWS + 1
+    rng = torch.Generator().manual_seed(0)
+    audio = torch.randn(1, windows * tagger.window, generator=rng) * 0.1
+    batches: list[int] = []
+    handle = tagger.net.register_forward_pre_hook(lambda _m, i: batches.append(i[0].shape[0]))
+    try:
+        with torch.no_grad():
+            features = tagger_features(tagger, audio)
+    finally:
+        handle.remove()
+    assert sum(batches) == windows
+    assert max(batches) <= QUERY_BATCH_WINDOWS
+    with torch.no_grad():  # each window on its own: the mean of their features
+        alone = torch.cat([tagger_features(tagger, part) for part in audio.split(tagger.window, 1)])
+    torch.testing.assert_close(features[0], alone.mean(dim=0), rtol=1e-4, atol=1e-5)

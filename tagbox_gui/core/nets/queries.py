@@ -24,6 +24,11 @@ from tagbox_gui.core.types import TaggerSpec
 QUERY_TAGGERS: tuple[TaggerSpec, ...] = (TaggerSpec("fcn", "mtat"), TaggerSpec("fcn", "jamendo"))
 """Taggers whose outputs make a query, in order."""
 
+QUERY_BATCH_WINDOWS = 8
+"""The most windows a tagger hears in one pass while making a query. A pass takes about 100 MB
+a window (a fcn's), so a long clip (a whole stem as the example, or a long region of the song)
+is heard this many at a time: its memory stays that of a four-minute clip."""
+
 
 def _last_linear(net: nn.Module) -> nn.Linear:
     linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
@@ -33,19 +38,22 @@ def _last_linear(net: nn.Module) -> nn.Linear:
 
 
 def tagger_features(tagger: Tagger, x16k: Tensor) -> Tensor:
-    """``[B, embedding + n_tags]`` of signals ``[B, n]`` at 16 kHz, averaged over windows."""
+    """``[B, embedding + n_tags]`` of signals ``[B, n]`` at 16 kHz, averaged over windows
+    (heard :data:`QUERY_BATCH_WINDOWS` at a time)."""
     windows = split_windows(x16k, tagger.window, fill="loop")
     batch, count, _ = windows.shape
     captured: list[Tensor] = []
     handle = _last_linear(tagger.net).register_forward_hook(
         lambda _m, inputs, _o: captured.append(inputs[0])
     )
+    parts = []
     try:
-        probs = tagger._net_probs(windows.reshape(batch * count, tagger.window))
+        for part in windows.reshape(batch * count, tagger.window).split(QUERY_BATCH_WINDOWS):
+            probs = tagger._net_probs(part)
+            parts.append(torch.cat([captured[-1].flatten(1), probs], dim=1).float())
     finally:
         handle.remove()
-    features = torch.cat([captured[-1].flatten(1), probs], dim=1).float()
-    return features.reshape(batch, count, -1).mean(dim=1)
+    return torch.cat(parts).reshape(batch, count, -1).mean(dim=1)
 
 
 def query_of(taggers: Sequence[Tagger], audio: Tensor, rate: int) -> Tensor:
