@@ -7,8 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
+from tagbox_gui.core.audio import song as song_module
 from tagbox_gui.core.audio.song import Song, analysis_signal, analysis_span, example_clip
 from tagbox_gui.core.audio.stems import render_stems
 from tagbox_gui.core.dsp.spectral import resample, stft
@@ -304,6 +306,47 @@ def test_examples_outside_the_audio_or_too_short_are_refused(tmp_path: Path) -> 
     ]:
         with pytest.raises(error, match=message):
             engine.run(replace(config, example=example), _song(), ModelStore(tmp_path))
+
+
+def test_an_example_file_is_read_only_over_its_span(tmp_path: Path, monkeypatch) -> None:
+    # A long recording as the example (organ.wav:1800:1805 of an hour's take): decoding all of
+    # it took its whole length in memory (1.4 GB an hour at 48 kHz stereo) to use 5 s of it.
+    rate, seconds = 8_000, 60
+    data = np.random.default_rng(1).uniform(-0.5, 0.5, (rate * seconds, 2)).astype(np.float32)
+    path = tmp_path / "take.wav"
+    sf.write(path, data, rate, subtype="FLOAT")
+    decoded: list[int] = []
+    opened = song_module.open_sound
+
+    def counting(*args, **kwargs):
+        handle = opened(*args, **kwargs)
+        read = handle.read
+        handle.read = lambda *a, **k: decoded.append(len(out := read(*a, **k))) or out
+        return handle
+
+    monkeypatch.setattr(song_module, "open_sound", counting)
+    clip, clip_rate = example_clip(Example(str(path), 20.0, 22.5), _song())
+    assert clip_rate == rate and sum(decoded) < 3 * rate  # the 2.5 s, and a little before
+    np.testing.assert_array_equal(clip, data[20 * rate : round(22.5 * rate)].mean(axis=1))
+    with pytest.raises(ConfigError, match=r"ends after .*take.wav does \(60.00 s\)"):
+        example_clip(Example(str(path), 59.0, 61.0), _song())
+
+
+@pytest.mark.parametrize(("container", "subtype"), [("MP3", "MPEG_LAYER_III"), ("OGG", "VORBIS")])
+def test_a_stretch_of_a_lossy_example_is_what_the_whole_file_decodes_to(
+    tmp_path: Path, container: str, subtype: str
+) -> None:
+    # A decoder that seeks starts afresh: an MP3's first ~65 ms after a seek are not the file's.
+    rate = 44_100
+    t = np.arange(6 * rate) / rate
+    path = tmp_path / f"clip.{container.lower()}"
+    try:
+        sf.write(path, 0.4 * np.sin(2 * np.pi * 330 * t), rate, subtype=subtype, format=container)
+    except (sf.LibsndfileError, ValueError, TypeError) as exc:  # a capability of libsndfile
+        pytest.skip(f"this libsndfile cannot write {container}/{subtype}: {exc}")
+    clip, _ = example_clip(Example(str(path), 2.0, 3.0), _song())
+    whole = song_module.load_song(path).data[2 * rate : 3 * rate].mean(axis=1)
+    np.testing.assert_allclose(clip, whole, atol=1e-6)
 
 
 def test_steering_stays_inside_its_trust_region(model_dir: Path) -> None:

@@ -220,25 +220,17 @@ MIN_EXAMPLE_SECONDS = MIN_AUDIO_SECONDS
 
 
 def example_clip(example: Example, song: Song) -> tuple[np.ndarray, int]:
-    """The mono samples and rate of an example clip: a stretch of a file or of ``song``.
+    """The mono samples and rate of an example clip: a stretch of a file or of ``song``. Of a
+    file, only the stretch is decoded (and checked as :func:`load_song` checks a song).
 
     Raises AudioError (file problems) or ConfigError (a stretch outside the audio or shorter
     than :data:`MIN_EXAMPLE_SECONDS`), naming the clip.
     """
-    source = song if example.path is None else load_song(example.path)
-    start = 0.0 if example.start is None else example.start
-    end = source.duration if example.end is None else example.end
-    if not 0 <= start < end:
-        raise ConfigError(f"the example {example} is empty or starts before 0 s; give START < END,"
-                          " in seconds")  # fmt: skip
-    if end > source.duration + 1e-6:
-        where = "the song" if example.path is None else example.path
-        raise ConfigError(f"the example {example} ends after {where} does ({source.duration:.2f}"
-                          " s); choose a stretch inside it")  # fmt: skip
-    if end - start < MIN_EXAMPLE_SECONDS:
-        raise ConfigError(f"the example {example} is shorter than {MIN_EXAMPLE_SECONDS:g} s; "
-                          "choose a longer stretch")  # fmt: skip
-    span = source.data[round(start * source.rate) : round(end * source.rate)]
+    if example.path is None:
+        start, end = _example_span(example, song.duration, "the song")
+        span, rate = song.data[round(start * song.rate) : round(end * song.rate)], song.rate
+    else:
+        span, rate = _read_example(example, example.path)
     clip = np.asarray(span, dtype=np.float32).mean(axis=1)
     if not np.any(clip):
         if np.any(span):  # its channels cancel out in the mono mix the taggers hear
@@ -247,4 +239,49 @@ def example_clip(example: Example, song: Song) -> tuple[np.ndarray, int]:
                               "inverted); invert the polarity of one channel first, or choose "
                               "another clip")  # fmt: skip
         raise ConfigError(f"the example {example} is silent; choose a stretch where it plays")
-    return clip, source.rate
+    return clip, rate
+
+
+_SEEK_LEAD_SECONDS = 0.2
+"""Audio decoded before a stretch of a file and dropped: an MP3 decoder's first ~65 ms after a
+seek are not the file's samples (they lack the frames before), those after are."""
+
+
+def _read_example(example: Example, name: str) -> tuple[np.ndarray, int]:
+    """The samples ``(frames, channels)`` and rate of the stretch of the file ``name`` that
+    ``example`` names, checked as :func:`load_song` checks a whole file."""
+    path = Path(name)
+    _check_file(path)
+    try:
+        with open_sound(path) as handle:
+            rate = handle.samplerate
+            _check_rate(path, rate)
+            start, end = _example_span(example, handle.frames / rate, name)
+            first = round(start * rate)
+            lead = min(first, round(_SEEK_LEAD_SECONDS * rate))
+            handle.seek(first - lead)
+            data = handle.read(round(end * rate) - first + lead, dtype="float32", always_2d=True)
+            data = data[lead:]
+    except (RuntimeError, OSError, ValueError, TypeError) as exc:
+        raise AudioError(
+            f"'{path}' cannot be read as audio ({_reason(exc)}); use a {SUPPORTED} file."
+        ) from exc
+    _check_samples(path, data)
+    return data, int(rate)
+
+
+def _example_span(example: Example, duration: float, where: str) -> tuple[float, float]:
+    """``(start, end)`` in seconds of ``example`` in audio of ``duration`` seconds (``where``
+    names that audio); ConfigError for a stretch outside it or too short."""
+    start = 0.0 if example.start is None else example.start
+    end = duration if example.end is None else example.end
+    if not 0 <= start < end:
+        raise ConfigError(f"the example {example} is empty or starts before 0 s; give START < END,"
+                          " in seconds")  # fmt: skip
+    if end > duration + 1e-6:
+        raise ConfigError(f"the example {example} ends after {where} does ({duration:.2f}"
+                          " s); choose a stretch inside it")  # fmt: skip
+    if end - start < MIN_EXAMPLE_SECONDS:
+        raise ConfigError(f"the example {example} is shorter than {MIN_EXAMPLE_SECONDS:g} s; "
+                          "choose a longer stretch")  # fmt: skip
+    return start, end
