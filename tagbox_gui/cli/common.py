@@ -120,7 +120,9 @@ def parse_region(text: str) -> Region:
 
 
 def parse_example(text: str) -> Example:
-    """``FILE`` or ``FILE:START:END`` (seconds): a clip where the wanted instrument plays."""
+    """``FILE`` or ``FILE:START:END`` (seconds): a clip where the wanted instrument plays. A
+    file with a colon in its name that is not there is taken for a clip whose START:END is
+    wrong (``clip.wav:3``, ``clip.wav:1-2``): a usage error says how to write one."""
     head, sep, end = text.rpartition(":")
     path, sep2, start = head.rpartition(":")
     if sep and sep2:
@@ -141,6 +143,9 @@ def parse_example(text: str) -> Example:
             return example
     if not text:
         raise _no_example_file(text)
+    if ":" in os.path.splitdrive(text)[1] and not os.path.exists(text):  # not a drive's (C:)
+        raise argparse.ArgumentTypeError(f"'{text}' is neither a file nor FILE:START:END in "
+                                         "seconds, e.g. organ.wav:3:8")  # fmt: skip
     return Example(text)
 
 

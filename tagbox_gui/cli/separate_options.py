@@ -81,7 +81,7 @@ def parse_each(text: str) -> tuple[EachEntry, ...]:
                 f"'{item}' names no example clip after '='; write "
                 f"{name}=FILE or {name}=FILE:START:END"
             )
-        entries.append(EachEntry(name, _each_example(clip) if sep else None))
+        entries.append(EachEntry(name, parse_example(clip) if sep else None))
     if not entries:
         raise argparse.ArgumentTypeError("name at least one instrument, e.g. drums,bass")
     return tuple(entries)
@@ -112,16 +112,6 @@ def _clip_exists(clip: str) -> bool:
         return os.path.isfile(parse_example(clip.strip()).path or "")
     except argparse.ArgumentTypeError:
         return False
-
-
-def _each_example(clip: str) -> Example:
-    """``parse_example``, except that a missing file with a colon in its name is taken for a
-    clip whose START:END is wrong (``clip.wav:3``, ``clip.wav:a:b``)."""
-    example = parse_example(clip)
-    if example.start is None and ":" in clip and not os.path.exists(clip):
-        raise argparse.ArgumentTypeError(f"'{clip}' is neither a file nor FILE:START:END in "
-                                         "seconds, e.g. organ.wav:3:8")  # fmt: skip
-    return example
 
 
 def add_options(p: argparse.ArgumentParser) -> None:

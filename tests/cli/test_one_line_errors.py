@@ -95,6 +95,14 @@ CASES = {
     "wanted and avoided": (f"{SEP} --avoid piano -o {{d}}/out", "contradiction"),
     "unknown tag": (f"separate {{d}}/song.wav --tags banjo {LIGHT} -o {{d}}/out", "'banjo'; "),
     "example missing": ("separate {d}/song.wav --example {d}/nope.wav -o {d}/o", "not exist"),
+    "example of START only": (
+        "separate {d}/song.wav --example {d}/song.wav:2 -o {d}/o",
+        "neither a file nor FILE:START:END",
+    ),
+    "example of START-END": (
+        "separate {d}/song.wav --example {d}/song.wav:1-2 -o {d}/o",
+        "neither a file nor FILE:START:END",
+    ),
     # separate --each: an entry NAME=FILE[:START:END] asks for NAME by an example clip
     "each example missing": (f"{EACH}organ={{d}}/nope.wav -o {{d}}/o", "nope.wav: '"),
     "each example not audio": (f"{EACH}organ={{d}}/notes.wav -o {{d}}/o", "cannot be read as"),
