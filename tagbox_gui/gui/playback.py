@@ -378,14 +378,12 @@ class Player:
     # ----- real-time thread --------------------------------------------------------------
     def callback(self, outdata: np.ndarray, frames: int, time: Any, status: Any) -> None:
         """PortAudio's callback: fill ``outdata`` (frames, channels) from the current source."""
-        pos = self._frame
         serial, target = self._seek
-        if serial != self._seek_done:
-            pos, self._seek_done = target, serial
+        pos = target if serial != self._seek_done else self._frame
         buf = self._active
         if not self._playing or buf is None:
             outdata.fill(0.0)
-            self._frame = pos
+            self._frame, self._seek_done = pos, serial
             return
         pos, written = render(outdata, frames, buf, pos, self._loop, self._length)
         if written:
@@ -398,4 +396,5 @@ class Player:
             self._silence += frames - written
             if self._silence > self._drain:
                 self._playing = False
-        self._frame = pos
+        # The seek counts as done only now: until then the GUI thread reads it as pending.
+        self._frame, self._seek_done = pos, serial

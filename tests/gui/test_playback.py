@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tagbox_gui.core.types import Region
+from tagbox_gui.gui import playback_render
 from tagbox_gui.gui.playback import Player
 from tests.gui.fake_engine import FakeSoundDevice, FakeStream
 
@@ -161,6 +162,29 @@ def test_seek_while_playing_applies_on_next_callback(player: Player) -> None:
     np.testing.assert_array_equal(out[:, 0], np.arange(500, 510))
     player.seek(99.0)  # clamped to the end
     assert player.position == pytest.approx(1.0)
+
+
+def test_a_seek_being_applied_reads_as_done_from_the_gui_thread(
+    player: Player, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The GUI thread reads the position while the callback writes its block (another thread):
+    a seek the callback has taken but not yet finished reads as the seek, not as the position
+    before it (the playhead would flick back, and a run's audio outside its region reload)."""
+    from tagbox_gui.gui import playback
+
+    seen: list[float] = []
+
+    def render_read_by_the_gui(*args):  # type: ignore[no-untyped-def]
+        seen.append(player.position)  # the GUI's poll, between the callback's steps
+        return playback_render.render(*args)
+
+    monkeypatch.setattr(playback, "render", render_read_by_the_gui)
+    player.play()
+    pull(player, 100)
+    player.seek(0.6)
+    pull(player, 10)
+    assert seen[-1] == pytest.approx(0.6)
+    assert player.position == pytest.approx(0.61)
 
 
 def test_load_at_another_rate_keeps_the_position_in_seconds(player: Player) -> None:
