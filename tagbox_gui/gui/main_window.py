@@ -421,6 +421,7 @@ class MainWindow(WindowMenus):
             event.ignore()
             return
         self.save_layout()  # as it is on screen
+        self.audition.transport.player.close()  # silent at once, not once the waits are over
         if self.controller.busy or self.exports.busy:
             self.hide()  # at once: a job's part, or an export, may take seconds to end
         self.exports.wait()  # stems being exported are written whole
@@ -428,7 +429,6 @@ class MainWindow(WindowMenus):
         self.controller.shutdown()  # waits for the worker threads
         self.stems.remove_files()  # those no drag carried out of the app
         self.models.shutdown()
-        self.audition.transport.player.close()
         self.engine.wait()  # an import still running ends first (seconds at most)
         event.accept()
 

@@ -17,7 +17,7 @@ from tagbox_gui.gui.app import build_window, parse_args
 from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.widgets.live_panel import FRAME_MS
-from tests.gui.fake_engine import fake_player, fake_run, write_song
+from tests.gui.fake_engine import fake_player, fake_run, held_runs, write_song
 from tests.gui.window_helpers import (
     make_window,
     message_boxes,
@@ -264,6 +264,33 @@ def test_ab_switch_keeps_the_position(qtbot, window: MainWindow, song_path) -> N
     )
     qtbot.keyClick(window, Qt.Key.Key_Space)
     assert not player.playing
+
+
+def test_quitting_during_a_run_stops_the_sound_before_waiting_for_the_run(
+    qtbot, window: MainWindow, song_path
+) -> None:
+    """The window goes at once while a run ends (seconds, for a job's part): the song must not
+    play on meanwhile with no window to pause it."""
+    open_song(qtbot, window, song_path)
+    gate = held_runs(window)  # the run waits in its thread until the gate opens
+    window.tag_panel.apply_preset("Piano")
+    assert window.run_view.start() is not None
+    player = window.audition.transport.player
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    assert player.playing
+    playing_while_the_run_ends: list[bool] = []
+    shutdown = window.controller.shutdown
+
+    def record_then_shutdown(*args: object) -> bool:
+        playing_while_the_run_ends.append(player.playing)
+        gate.set()
+        return shutdown(*args)
+
+    window.controller.shutdown = record_then_shutdown  # type: ignore[method-assign]
+    window.confirm_quit = lambda: True
+    window.close()
+    assert playing_while_the_run_ends[:1] == [False]
+    assert player.streams[-1].closed
 
 
 def test_step_slider_goes_back_to_a_kept_step(qtbot, window: MainWindow, song_path) -> None:
