@@ -5,7 +5,8 @@ prepared beforehand: no allocation of sample buffers, no locks, no Qt, no device
 Everything the GUI changes (source, loop, seek) is handed over by swapping one reference or
 tuple, which is atomic under the GIL; the block itself is written by ``playback_render``.
 Switching source keeps the position, so mix / separated / residual can be compared on the same
-bar. Without PortAudio or without an output device the player stays usable as position
+bar; the switch fades from one to the other over ``SWITCH_FADE_S`` rather than clicking.
+Without PortAudio or without an output device the player stays usable as position
 bookkeeping and says why it cannot play. An output that fails (none found, busy, refused, gone
 while playing) is tried again on the next Play, after PortAudio listed the devices anew: a
 device plugged in or freed meanwhile is then used. Channels the output lacks are folded down;
@@ -26,10 +27,15 @@ from tagbox_gui.core.audio.output import output_channels
 from tagbox_gui.core.types import Region
 from tagbox_gui.gui import output_device
 from tagbox_gui.gui.output_device import Stream, StreamFactory
-from tagbox_gui.gui.playback_render import render
+from tagbox_gui.gui.playback_render import crossfade, render
 from tagbox_gui.gui.playback_sources import Sources
 
 log = logging.getLogger(__name__)
+
+# A switch of source while playing (or new material for the one heard) fades over this long,
+# from the old to the new at the same position: a hard switch between two different signals
+# is a step in the waveform, heard as a click.
+SWITCH_FADE_S = 0.01
 
 
 class Player:
@@ -78,6 +84,12 @@ class Player:
         self._playing = False
         self._drain = 0  # frames of silence to write past the end: the stream's latency
         self._silence = 0  # frames of silence written past the end so far (callback only)
+        # The switch fade (SWITCH_FADE_S), made for the rate and channels in _set_buffers:
+        self._fade_gains = np.ones((1, 1), dtype=np.float32)  # (frames, 1), rising to 1
+        self._fade_old = np.zeros((1, 1), dtype=np.float32)  # the old buffer's block of it
+        self._heard: np.ndarray | None = None  # the buffer of the last block (callback only)
+        self._fade_from: np.ndarray | None = None  # the buffer faded out (callback only)
+        self._fade_at = 0  # frames of the fade done so far (callback only)
 
     # ----- state -------------------------------------------------------------------------
     @property
@@ -180,6 +192,10 @@ class Player:
         counts) and the loop in seconds. Only while no stream is open."""
         position, loop = self.position, self.loop
         self._rate, self._buffers = rate, buffers
+        fade = max(1, round(SWITCH_FADE_S * rate))
+        self._fade_gains = (np.arange(1, fade + 1, dtype=np.float32) / fade)[:, None]
+        self._fade_old = np.zeros((fade, self._channels), dtype=np.float32)
+        self._heard, self._fade_from = None, None
         if self._source not in buffers:
             self._source = next(iter(buffers))
         self._active = buffers[self._source]
@@ -255,6 +271,7 @@ class Player:
             self._drain = math.ceil(float(getattr(stream, "latency", 0.0)) * self._rate)
         self._playing = True
         if not self._stream.active:
+            self._heard = None  # set while no callback runs: what was heard before was paused
             try:
                 self._stream.start()
             except Exception as exc:  # PortAudioError: the device went away or is busy
@@ -384,8 +401,12 @@ class Player:
         if not self._playing or buf is None:
             outdata.fill(0.0)
             self._frame, self._seek_done = pos, serial
+            self._heard = None  # nothing sounded: the next block starts without a fade
             return
-        pos, written = render(outdata, frames, buf, pos, self._loop, self._length)
+        loop, length = self._loop, self._length
+        start = pos
+        pos, written = render(outdata, frames, buf, pos, loop, length)
+        self._fade(outdata, buf, start, written, loop, length)
         if written:
             self._silence = 0
         if written < frames:
@@ -398,3 +419,23 @@ class Player:
                 self._playing = False
         # The seek counts as done only now: until then the GUI thread reads it as pending.
         self._frame, self._seek_done = pos, serial
+
+    def _fade(self, outdata: np.ndarray, buf: np.ndarray, start: int, written: int,
+              loop: tuple[int, int] | None, length: int) -> None:  # fmt: skip
+        """Fade the block just written from ``buf`` in over the buffer heard before, where
+        that one was another (a switch of source, new material): the old buffer is rendered
+        at the same positions (a copy into a buffer made beforehand) and blended out."""
+        if buf is not self._heard:
+            self._fade_from = self._heard  # None after silence: no fade
+            self._fade_at = 0
+            self._heard = buf
+        old, at = self._fade_from, self._fade_at
+        if old is None:
+            return
+        n = min(written, self._fade_gains.shape[0] - at)
+        scratch = self._fade_old[:n]
+        render(scratch, n, old, start, loop, length)
+        crossfade(outdata[:n], scratch, self._fade_gains[at : at + n])
+        self._fade_at = at + n
+        if self._fade_at >= self._fade_gains.shape[0]:
+            self._fade_from = None

@@ -3,7 +3,8 @@
 It runs on PortAudio's real-time thread: it only copies from a buffer prepared beforehand
 into the block PortAudio hands over, with no allocation and no locks. The player
 (:class:`~tagbox_gui.gui.playback.Player`) keeps the state around it: where it plays, the
-loop, the seeks handed over from the GUI thread, and the silence after the end.
+loop, the seeks handed over from the GUI thread, the fade of a switch of source, and the
+silence after the end.
 """
 
 from __future__ import annotations
@@ -50,3 +51,11 @@ def copy_block(out: np.ndarray, at: int, buf: np.ndarray, pos: int, n: int) -> N
         out[at : at + have] = buf[pos : pos + have]
     if have < n:
         out[at + have : at + n].fill(0.0)
+
+
+def crossfade(out: np.ndarray, old: np.ndarray, gains: np.ndarray) -> None:
+    """Fade ``out`` in over ``old`` (both ``(n, channels)``): ``old + (out - old) * gains``,
+    in place, with ``gains`` ``(n, 1)`` rising to 1."""
+    np.subtract(out, old, out=out)
+    np.multiply(out, gains, out=out)
+    np.add(out, old, out=out)

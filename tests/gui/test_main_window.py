@@ -16,6 +16,7 @@ from tagbox_gui.core.types import ANALYSIS_RATE
 from tagbox_gui.gui.app import build_window, parse_args
 from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.main_window import MainWindow
+from tagbox_gui.gui.playback import SWITCH_FADE_S
 from tagbox_gui.gui.widgets.live_panel import FRAME_MS
 from tests.gui.fake_engine import fake_player, fake_run, held_runs, write_song
 from tests.gui.window_helpers import (
@@ -251,13 +252,15 @@ def test_ab_switch_keeps_the_position(qtbot, window: MainWindow, song_path) -> N
     assert player.position == pytest.approx(1.0)
     qtbot.mouseClick(transport.source_buttons["separated"], Qt.MouseButton.LeftButton)
     assert player.source == "separated" and player.position == pytest.approx(1.0)
-    block = stream.pull(256)[:, 0]
+    fade = round(SWITCH_FADE_S * ANALYSIS_RATE)  # the frames a switch blends both over
+    block = stream.pull(fade + 256)[fade:, 0]
     snapshot = window.run_view.shown
     sources = window.run_view.session.sources(snapshot)
-    np.testing.assert_allclose(block, sources["separated"][ANALYSIS_RATE : ANALYSIS_RATE + 256])
+    start = ANALYSIS_RATE + fade
+    np.testing.assert_allclose(block, sources["separated"][start : start + 256])
     qtbot.mouseClick(transport.source_buttons["residual"], Qt.MouseButton.LeftButton)
-    block = stream.pull(256)[:, 0]
-    start = ANALYSIS_RATE + 256
+    block = stream.pull(fade + 256)[fade:, 0]
+    start += 256 + fade
     np.testing.assert_allclose(block, sources["residual"][start : start + 256], atol=1e-7)
     np.testing.assert_allclose(
         sources["separated"] + sources["residual"], sources["mix"], atol=1e-6

@@ -7,7 +7,7 @@ import pytest
 
 from tagbox_gui.core.types import Region
 from tagbox_gui.gui import playback_render
-from tagbox_gui.gui.playback import Player
+from tagbox_gui.gui.playback import SWITCH_FADE_S, Player
 from tests.gui.fake_engine import FakeSoundDevice, FakeStream
 
 RATE = 1000
@@ -63,16 +63,53 @@ def test_paused_outputs_silence_and_keeps_position(player: Player) -> None:
 
 
 def test_switching_source_keeps_position(player: Player) -> None:
+    fade = round(SWITCH_FADE_S * RATE)  # the frames past the switch that blend both
     player.play()
     pull(player, 300)
     player.set_source("separated")
-    out = pull(player, 10)
-    np.testing.assert_array_equal(out[:, 0], np.arange(300, 310) + 10_000)
+    out = pull(player, fade + 10)
+    np.testing.assert_array_equal(out[fade:, 0], np.arange(300 + fade, 310 + fade) + 10_000)
     player.set_source("mix")
-    out = pull(player, 10)
-    np.testing.assert_array_equal(out[:, 0], np.arange(310, 320))
+    out = pull(player, fade + 10)
+    np.testing.assert_array_equal(out[fade:, 0], np.arange(310 + 2 * fade, 320 + 2 * fade))
     with pytest.raises(KeyError):
         player.set_source("nope")
+
+
+def test_switching_source_while_playing_crossfades_without_a_click(player: Player) -> None:
+    """Mix (frame i holds i) to separated (i + 10 000) at frame 300: a hard switch would jump
+    by 10 000 from one frame to the next (a click); the fade ramps over SWITCH_FADE_S."""
+    fade = round(SWITCH_FADE_S * RATE)
+    player.play()
+    before = pull(player, 300)[:, 0]
+    player.set_source("separated")
+    after = pull(player, 2 * fade)[:, 0]
+    heard = np.concatenate([before, after])
+    assert np.abs(np.diff(heard)).max() <= 10_000 / fade + 1
+    np.testing.assert_allclose(after[:fade], np.arange(300, 300 + fade) + 10_000 * np.arange(
+        1, fade + 1) / fade, rtol=1e-6)  # fmt: skip
+    np.testing.assert_array_equal(after[fade:], np.arange(300 + fade, 300 + 2 * fade) + 10_000)
+
+
+def test_new_material_for_the_source_heard_is_crossfaded_too(player: Player) -> None:
+    """A newer preview swapped in while it plays (replace) fades in like a switch."""
+    fade = round(SWITCH_FADE_S * RATE)
+    player.play()
+    before = pull(player, 100)[:, 0]
+    player.replace("mix", ramp(1000, offset=5_000))
+    after = pull(player, 2 * fade)[:, 0]
+    assert np.abs(np.diff(np.concatenate([before, after]))).max() <= 5_000 / fade + 1
+    np.testing.assert_array_equal(after[fade:], np.arange(100 + fade, 100 + 2 * fade) + 5_000)
+
+
+def test_a_source_chosen_while_paused_plays_from_its_first_frame(player: Player) -> None:
+    """Nothing sounded before: no fade from the source that was chosen before."""
+    player.play()
+    pull(player, 100)
+    player.pause()
+    player.set_source("separated")
+    player.play()
+    np.testing.assert_array_equal(pull(player, 5)[:, 0], np.arange(100, 105) + 10_000)
 
 
 def test_silence_past_the_end_and_stop(player: Player) -> None:
@@ -207,8 +244,9 @@ def test_replace_swaps_current_source_atomically(player: Player) -> None:
     new = ramp(1000, offset=50_000)
     player.replace("separated", new)
     new[:] = -1  # the player holds its own copy
-    out = pull(player, 10)
-    np.testing.assert_array_equal(out[:, 0], np.arange(100, 110) + 50_000)
+    fade = round(SWITCH_FADE_S * RATE)  # faded in over the old material first
+    out = pull(player, fade + 10)
+    np.testing.assert_array_equal(out[fade:, 0], np.arange(100 + fade, 110 + fade) + 50_000)
 
 
 def test_shorter_mono_source_is_widened_and_padded(player: Player) -> None:

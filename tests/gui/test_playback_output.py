@@ -9,7 +9,7 @@ import pytest
 
 from tagbox_gui.core.audio.output import speaker_layout
 from tagbox_gui.core.types import Region
-from tagbox_gui.gui.playback import Player
+from tagbox_gui.gui.playback import SWITCH_FADE_S, Player
 from tests.gui.fake_engine import FakeSoundDevice, FakeStream
 
 RATE = 8000
@@ -18,6 +18,11 @@ RATE = 8000
 def speakers(*levels: float, frames: int = 100) -> np.ndarray:
     """``frames`` frames whose channel i holds ``levels[i]``."""
     return np.tile(np.asarray(levels, dtype=np.float32), (frames, 1))
+
+
+def past_the_fade(stream: FakeStream) -> None:
+    """Pull the frames that a switch of source fades over, which blend the old and the new."""
+    stream.pull(round(SWITCH_FADE_S * stream.rate))
 
 
 def fake_player(max_channels: int) -> Player:
@@ -98,6 +103,7 @@ def test_a_smaller_device_on_a_retry_gets_the_song_folded(sound: FakeSoundDevice
     assert p.playing and sound.streams[-1].channels == 1
     np.testing.assert_allclose(sound.streams[-1].pull(3)[:, 0], 0.4, rtol=1e-6)
     p.set_source("separated")
+    past_the_fade(sound.streams[-1])
     np.testing.assert_allclose(sound.streams[-1].pull(3)[:, 0], 0.2, rtol=1e-6)
     p.close()
 
@@ -115,7 +121,9 @@ def test_a_mono_preview_is_centred_on_a_stereo_device(sound: FakeSoundDevice) ->
     np.testing.assert_allclose(out[:, 0], preview[:4])
     np.testing.assert_allclose(out[:, 1], preview[:4])
     p.set_source("separated")
-    np.testing.assert_allclose(stream.pull(4), np.repeat(preview[4:8, None] * 0.5, 2, axis=1))
+    past_the_fade(stream)
+    after = preview[84:88, None] * 0.5  # 4 frames, then the fade's 80 at 8 kHz
+    np.testing.assert_allclose(stream.pull(4), np.repeat(after, 2, axis=1))
     p.close()
 
 
@@ -198,8 +206,9 @@ def test_material_replaced_at_the_devices_rate_is_converted_too(takes_48k) -> No
     p.replace("separated", sine(1.0, SONG_RATE, hz=880.0))  # the next preview
     converted(p)
     assert p.playing and stream.active  # no gap: the stream went on
+    past_the_fade(stream)  # 0.01 s
     block = stream.pull(480)[:, 0]
-    np.testing.assert_allclose(block, sine(0.01, DEVICE_RATE, start=0.1, hz=880.0), atol=2e-3)
+    np.testing.assert_allclose(block, sine(0.01, DEVICE_RATE, start=0.11, hz=880.0), atol=2e-3)
     p.close()
 
 

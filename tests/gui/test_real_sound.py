@@ -21,7 +21,7 @@ from PySide6.QtCore import Qt
 from scipy.signal import correlate
 
 from tagbox_gui.gui import output_device
-from tagbox_gui.gui.playback import Player
+from tagbox_gui.gui.playback import SWITCH_FADE_S, Player
 from tagbox_gui.gui.widgets.transport import TransportPanel
 from tests.gui.fake_engine import FakeStream
 from tests.sound_server import RATE, SoundServer, SoundServerError, running
@@ -165,13 +165,21 @@ def test_switching_source_while_playing_keeps_the_position_as_heard(
     index = np.rint(played[:, 0] * TIME_SCALE).astype(np.int64) - 1
     np.testing.assert_array_equal(index, np.arange(frames))
     assert np.abs(played[:, 0] - (index + 1) / TIME_SCALE).max() <= TOLERANCE
-    # The sources heard, in the order chosen, each switch at the block after the click.
+    # The sources heard, in the order chosen, each switch at the block after the click and
+    # faded from one to the next over SWITCH_FADE_S (no step: no click).
     codes = played[:, 1]
-    assert set(np.unique(codes)) <= set(SOURCE_CODES.values())
+    fade = round(SWITCH_FADE_S * RATE)
+    steady = np.isin(codes, list(SOURCE_CODES.values()))
     changes = np.flatnonzero(np.diff(codes)) + 1
-    heard = [codes[0], *codes[changes]]
+    starts = [int(c) for c in changes if steady[c - 1]]  # the first frame of each fade
+    heard = [codes[0], *(codes[start + fade - 1] for start in starts)]
     assert heard == [SOURCE_CODES[name] for name in order]
-    lags = [int(index[c]) - at for c, at in zip(changes, switched_at, strict=True)]
+    for start, before, after in zip(starts, heard, heard[1:], strict=False):
+        ramp = codes[start : start + fade]
+        expected = before + (after - before) * np.arange(1, fade + 1) / fade
+        np.testing.assert_allclose(ramp, expected, atol=1e-6)
+    assert steady.sum() == len(codes) - len(starts) * (fade - 1)  # nothing blended elsewhere
+    lags = [int(index[c]) - at for c, at in zip(starts, switched_at, strict=True)]
     assert all(0 <= lag <= latency for lag in lags), f"switch lags {lags}, latency {latency}"
     print(f"switches heard at {index[changes].tolist()}, lags {lags} frames, latency {latency}")
 
