@@ -182,8 +182,10 @@ class AppSettings:
 
     # ----- recent files ----------------------------------------------------------------
     def recent_files(self) -> list[str]:
+        """The remembered songs, newest first; none where the value is not a list of paths
+        (another version's, or a store that keeps types: the registry, a plist)."""
         value = self.store.value("recent/files", [])
-        files = [value] if isinstance(value, str) else list(value or [])
+        files = [value] if isinstance(value, str) else value if isinstance(value, list) else []
         return [f for f in files if isinstance(f, str) and f][:MAX_RECENT]
 
     def add_recent(self, path: Path | str) -> list[str]:

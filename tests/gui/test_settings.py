@@ -16,7 +16,8 @@ from tagbox_gui.core.types import Mode, Quantise, Region, TaggerSpec
 from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.settings import MAX_RECENT, AppSettings, RunSettings, backend_defaults
 from tagbox_gui.gui.widgets.settings_panel import SettingsPanel
-from tests.gui.fake_engine import fake_player
+from tests.gui.fake_engine import fake_player, write_song
+from tests.gui.window_helpers import make_window, open_song
 
 
 def qsettings(path: Path) -> AppSettings:
@@ -114,6 +115,21 @@ def test_recent_files(tmp_path: Path) -> None:
     assert len(files) == MAX_RECENT and files[0].endswith("5.wav") and files.count(files[0]) == 1
     store.clear_recent()
     assert store.recent_files() == []
+
+
+@pytest.mark.parametrize("stored", [5, 2.5, True])
+def test_a_recent_list_of_another_type_is_started_afresh(qtbot, tmp_path, model_dir, stored):
+    """A value of another type under recent/files (another version's, or a native store that
+    keeps types: the registry, a plist) is no list of songs: it is ignored, and songs still
+    open and are remembered."""
+    ini = tmp_path / "r.ini"
+    qsettings(ini).store.setValue("recent/files", stored)
+    window = make_window(qtbot, model_dir, qsettings(ini))
+    assert window.settings.recent_files() == []
+    song = write_song(tmp_path / "Song.wav", seconds=2.0, rate=44_100)
+    open_song(qtbot, window, song)
+    assert window.settings.recent_files() == [str(song.resolve())]
+    window.controller.shutdown(5000)
 
 
 @pytest.fixture
