@@ -1,11 +1,13 @@
 """Opens songs off the GUI thread (``gui.background``): decoding, the analysis signal, the
-loudest region, the waveform envelope, the peak. Only the newest request counts; results of
-superseded ones are dropped.
+loudest region, the waveform envelope, the peak. Only the newest request counts: superseded
+and cancelled ones stop at their next step (a block of the decoding, or between the slow
+steps), and their results are dropped.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +15,13 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from tagbox_gui.core.audio.song import Song, analysis_signal, load_song, loudest_region
+from tagbox_gui.core.audio.song import (
+    Song,
+    analysis_signal,
+    load_song,
+    loudest_region,
+    stop_if_cancelled,
+)
 from tagbox_gui.core.types import Region
 from tagbox_gui.gui.background import run_in_background
 from tagbox_gui.gui.widgets.song_panel import DEFAULT_REGION_SECONDS
@@ -32,10 +40,13 @@ class LoadedSong:
     peak: float = 0.0  # the largest sample's magnitude (past 1: a PCM export clips)
 
 
-def prepare_song(path: Path | str) -> LoadedSong:
-    """Everything slow about opening a song (runs in a worker thread)."""
-    song = load_song(path)
+def prepare_song(path: Path | str, cancel: threading.Event | None = None) -> LoadedSong:
+    """Everything slow about opening a song (runs in a worker thread); ``LoadCancelled`` once
+    ``cancel`` is set."""
+    song = load_song(path, cancel)
+    stop_if_cancelled(cancel)
     analysis_signal(song)  # made once per song (core.audio.song), here off the window's thread
+    stop_if_cancelled(cancel)
     data = np.asarray(song.data)
     return LoadedSong(
         song,
@@ -61,6 +72,7 @@ class SongLoader(QObject):
         self._token = 0
         self._done = 0  # token of the newest request that has ended
         self._tokens: dict[Future[LoadedSong], int] = {}  # the requests under way
+        self._cancels: dict[int, threading.Event] = {}  # token -> its request's cancel
 
     @property
     def busy(self) -> bool:
@@ -68,18 +80,26 @@ class SongLoader(QObject):
 
     def load(self, path: Path | str) -> int:
         """Start loading ``path`` (supersedes any load in progress); the request's token."""
+        self._stop_loads()
         self._token += 1
         token = self._token
         if token == self._done + 1:  # was idle
             self.busy_changed.emit(True)
-        self._tokens[run_in_background(prepare_song, path, then=self._on_prepared)] = token
+        cancel = self._cancels[token] = threading.Event()
+        self._tokens[run_in_background(prepare_song, path, cancel, then=self._on_prepared)] = token
         return token
 
     def cancel(self) -> None:
-        """Drop whatever is loading (its result will be ignored)."""
+        """Stop whatever is loading (its result, if it comes, is ignored)."""
+        self._stop_loads()
         if self.busy:
             self._token += 1
             self._finish(self._token)
+
+    def _stop_loads(self) -> None:
+        """Tell the loads under way to stop: nobody will want their songs."""
+        for cancel in self._cancels.values():
+            cancel.set()
 
     def _finish(self, token: int) -> None:
         self._done = token
@@ -87,6 +107,7 @@ class SongLoader(QObject):
 
     def _on_prepared(self, done: Future[LoadedSong]) -> None:
         token = self._tokens.pop(done)
+        self._cancels.pop(token)
         if token != self._token:
             log.info("dropped the result of superseded song load %d", token)
             return

@@ -6,13 +6,16 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+from tagbox_gui.core.audio import song as song_module
 from tagbox_gui.core.audio.song import (
+    LoadCancelled,
     analysis_signal,
     analysis_span,
     load_song,
@@ -57,6 +60,33 @@ def test_each_format_loads(
     else:  # lossy codecs may pad the start or end; the level survives
         assert abs(song.frames - data.shape[0]) < 0.1 * RATE
         assert np.sqrt(np.mean(song.data**2)) == pytest.approx(np.sqrt(np.mean(data**2)), rel=0.2)
+
+
+class SetAfter(threading.Event):
+    """A cancel event that is set once it has been looked at ``looks`` times."""
+
+    def __init__(self, looks: int) -> None:
+        super().__init__()
+        self.looks = looks
+
+    def is_set(self) -> bool:
+        self.looks -= 1
+        return self.looks < 0
+
+
+def test_a_song_is_decoded_in_blocks_and_a_cancel_stops_it_between_them(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A 2-hour song takes half a minute to decode: a cancel (another song opened, the window
+    closed) stops it within a block, not at the end; the blocks make the same samples."""
+    path = tmp_path / "song.wav"
+    data = stereo(seconds=1.0)[:44_000].astype(np.float32)  # not a whole number of blocks
+    sf.write(path, data, RATE, subtype="FLOAT")
+    monkeypatch.setattr(song_module, "_READ_FRAMES", 10_000)
+    song = load_song(path, threading.Event())
+    assert song.frames == 44_000 and np.array_equal(song.data, data)
+    with pytest.raises(LoadCancelled):
+        load_song(path, SetAfter(2))
 
 
 @pytest.mark.parametrize(("rate", "channels"), [(8_000, 1), (192_000, 2), (44_100, 6)])

@@ -20,12 +20,12 @@ def slow_loads(monkeypatch, gates: dict[str, threading.Event]) -> list[str]:
     real = song_loader.prepare_song
     finished: list[str] = []
 
-    def prepare(path):
+    def prepare(path, *args):
         gate = gates.get(Path(path).name)
         if gate is not None:
             assert gate.wait(10)
         try:
-            return real(path)
+            return real(path, *args)
         finally:
             finished.append(Path(path).name)
 
@@ -101,3 +101,45 @@ def test_a_stale_failure_is_dropped_too(qtbot, window, song_path, tmp_path, monk
     qtbot.waitUntil(lambda: bad.name in finished, timeout=5000)
     qtbot.wait(100)
     assert not message_boxes() and window.song.name == "My Song"
+
+
+def test_a_superseded_or_cancelled_load_stops_before_its_slow_steps(
+    qtbot, window, tmp_path, monkeypatch
+):
+    """A load that nobody waits for any more (another song opened, the window closed) is not
+    carried on to its end: a 2-hour song's analysis signal and loudest stretch take a minute
+    and gigabytes more, and the app could not quit before they were done."""
+    import tagbox_gui.gui.song_loader as song_loader
+
+    first = write_song(tmp_path / "First.wav", seconds=4.0, rate=44_100)
+    second = write_song(tmp_path / "Second.wav", seconds=5.0, rate=44_100)
+    third = write_song(tmp_path / "Third.wav", seconds=3.0, rate=44_100)
+    gates = {first.name: threading.Event(), third.name: threading.Event()}
+    decoded: list[str] = []
+    analysed: list[str] = []
+    real_load, real_analysis = song_loader.load_song, song_loader.analysis_signal
+
+    def load(path, *args):
+        gate = gates.get(Path(path).name)
+        if gate is not None:
+            assert gate.wait(10)
+        try:
+            return real_load(path, *args)
+        finally:
+            decoded.append(Path(path).name)
+
+    def analyse(song):
+        analysed.append(song.path.name)
+        return real_analysis(song)
+
+    monkeypatch.setattr(song_loader, "load_song", load)
+    monkeypatch.setattr(song_loader, "analysis_signal", analyse)
+    window.open_song(first)
+    open_song(qtbot, window, second)
+    gates[first.name].set()
+    window.open_song(third)
+    window.loader.cancel()  # as closing the window does
+    gates[third.name].set()
+    qtbot.waitUntil(lambda: {first.name, third.name} <= set(decoded), timeout=5000)
+    qtbot.wait(100)
+    assert analysed == [second.name] and window.song.name == "Second"

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import errno
 import stat
+import threading
 import weakref
 from dataclasses import dataclass
 from math import gcd
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 from tagbox_gui.core.audio.bext import read_bext
 from tagbox_gui.core.audio.files import open_sound
@@ -27,6 +29,7 @@ MAX_RATE = 192_000
 SUPPORTED = "WAV, FLAC, OGG, MP3 or AIFF"
 """Formats the app promises (libsndfile may read a few more)."""
 
+_READ_FRAMES = 2**20  # frames decoded at a time (22 s at 48 kHz): a cancel stops within a block
 _RIFF_CONTAINERS = ("WAV", "WAVEX", "RF64")  # libsndfile's names of the WAVs a bext chunk is in
 _ENVELOPE_SECONDS = 0.01  # block size of the coarse energy envelope used by loudest_region
 
@@ -59,19 +62,30 @@ class Song:
         return self.frames / self.rate
 
 
-def load_song(path: Path | str) -> Song:
+class LoadCancelled(Exception):
+    """A load stopped because its ``cancel`` event was set (nobody wants the song any more)."""
+
+
+def stop_if_cancelled(cancel: threading.Event | None) -> None:
+    """Raise :class:`LoadCancelled` if ``cancel`` is set."""
+    if cancel is not None and cancel.is_set():
+        raise LoadCancelled
+
+
+def load_song(path: Path | str, cancel: threading.Event | None = None) -> Song:
     """Decode an audio file (all channels, its own rate) into a :class:`Song`.
 
     Raises :class:`AudioError` with one sentence, naming the file by the path given, for a
     missing or unreadable file, an empty one, a rate outside 8-192 kHz, or samples that are NaN,
-    infinite or beyond :data:`MAX_PEAK`.
+    infinite or beyond :data:`MAX_PEAK`; :class:`LoadCancelled` once ``cancel`` is set (it is
+    looked at between blocks of :data:`_READ_FRAMES` frames: a 2-hour song takes half a minute).
     """
     path = Path(path)
     _check_file(path)
     try:
         with open_sound(path) as handle:
             _check_rate(path, handle.samplerate)
-            data = handle.read(dtype="float32", always_2d=True)
+            data = _read_all(handle, cancel)
             rate, subtype, container = handle.samplerate, handle.subtype, handle.format
     except (RuntimeError, OSError, ValueError, TypeError) as exc:
         raise AudioError(
@@ -81,6 +95,22 @@ def load_song(path: Path | str) -> Song:
     data.flags.writeable = False  # a Song is shared between threads: nobody edits it in place
     bext = read_bext(path) if str(container) in _RIFF_CONTAINERS else None
     return Song(path, path.stem, data, int(rate), str(subtype), str(container), bext)
+
+
+def _read_all(handle: sf.SoundFile, cancel: threading.Event | None) -> np.ndarray:
+    """The samples from ``handle``'s start to its end, float32 ``(frames, channels)``, decoded
+    a block at a time (as ``handle.read()`` would at once: its frames may be fewer than the
+    header says)."""
+    data = np.empty((handle.frames, handle.channels), dtype=np.float32)
+    done = 0
+    while done < len(data):
+        stop_if_cancelled(cancel)
+        block = data[done : done + _READ_FRAMES]
+        got = len(handle.read(dtype="float32", always_2d=True, out=block))
+        done += got
+        if got < len(block):
+            break
+    return data[:done]
 
 
 def _check_file(path: Path) -> None:
