@@ -217,6 +217,29 @@ def test_text_file_named_wav(tmp_path: Path) -> None:
     assert isinstance(error.value, UserError)
 
 
+@pytest.mark.parametrize(
+    ("name", "start", "kind"),
+    [
+        ("Song.m4a", b"\0\0\0\x20ftypM4A \0\0\0\0M4A mp42isom", "M4A"),
+        ("Song.AAC", b"\xff\xf1\x50\x80", "AAC"),
+        ("Song.wma", b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", "WMA"),
+    ],
+)
+def test_a_format_libsndfile_cannot_read_is_named_with_how_to_convert_it(
+    tmp_path: Path, name: str, start: bytes, kind: str
+) -> None:
+    """An M4A, AAC or WMA file is a song the musician has, in a format of its own: they are
+    told so, and to convert it, not to 'use a WAV, FLAC, OGG, MP3 or AIFF file' as if it were
+    no audio (libsndfile only says 'Format not recognised')."""
+    path = tmp_path / name
+    path.write_bytes(start + bytes(400))
+    with pytest.raises(AudioError) as error:
+        load_song(path)
+    text = one_sentence(error)
+    assert f"is in {kind} format" in text and "convert it to WAV or FLAC" in text
+    assert f'ffmpeg -i "{name}" "Song.wav"' in text
+
+
 @pytest.mark.parametrize("rate", [4_000, 384_000])
 def test_rate_outside_range(rate: int, tmp_path: Path) -> None:
     path = tmp_path / "odd.wav"

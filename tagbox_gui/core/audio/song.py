@@ -88,9 +88,7 @@ def load_song(path: Path | str, cancel: threading.Event | None = None) -> Song:
             data = _read_all(handle, cancel)
             rate, subtype, container = handle.samplerate, handle.subtype, handle.format
     except (RuntimeError, OSError, ValueError, TypeError) as exc:
-        raise AudioError(
-            f"'{path}' cannot be read as audio ({_reason(exc)}); use a {SUPPORTED} file."
-        ) from exc
+        raise _unreadable(path, exc) from exc
     _check_samples(path, data)
     data.flags.writeable = False  # a Song is shared between threads: nobody edits it in place
     bext = read_bext(path) if str(container) in _RIFF_CONTAINERS else None
@@ -141,6 +139,24 @@ def _cannot_open(path: Path, exc: OSError) -> AudioError:
     reason = exc.strerror or type(exc).__name__
     return AudioError(f"'{path}' cannot be opened ({reason}); check that it can be read, or "
                       "choose another file.")  # fmt: skip
+
+
+_UNREADABLE_FORMATS = {".m4a": "M4A", ".mp4": "MP4", ".aac": "AAC", ".alac": "ALAC",
+                       ".wma": "WMA", ".ape": "APE", ".wv": "WavPack"}  # fmt: skip
+"""Songs' formats that libsndfile cannot decode, by the ending of their name."""
+
+
+def _unreadable(path: Path, exc: Exception) -> AudioError:
+    """The AudioError for a file libsndfile cannot decode: one in a format of its own is named
+    with how to convert it (libsndfile only says "Format not recognised")."""
+    kind = _UNREADABLE_FORMATS.get(path.suffix.lower())
+    if kind is None:
+        return AudioError(
+            f"'{path}' cannot be read as audio ({_reason(exc)}); use a {SUPPORTED} file."
+        )
+    return AudioError(f"'{path}' is in {kind} format, which cannot be opened here; convert it "
+                      f"to WAV or FLAC first (in an audio editor, or with ffmpeg -i "
+                      f'"{path.name}" "{path.stem}.wav").')  # fmt: skip
 
 
 def _reason(exc: Exception) -> str:
@@ -293,9 +309,7 @@ def _read_example(example: Example, name: str) -> tuple[np.ndarray, int]:
             data = handle.read(round(end * rate) - first + lead, dtype="float32", always_2d=True)
             data = data[lead:]
     except (RuntimeError, OSError, ValueError, TypeError) as exc:
-        raise AudioError(
-            f"'{path}' cannot be read as audio ({_reason(exc)}); use a {SUPPORTED} file."
-        ) from exc
+        raise _unreadable(path, exc) from exc
     _check_samples(path, data)
     return data, int(rate)
 
