@@ -53,9 +53,14 @@ class WindowMenus(ScreenFit):
 
     @Slot()
     def choose_song(self) -> None:
-        """File ▸ Open…: ask for a song, in the folder of the last one opened."""
-        start = self.settings.text("paths/open", str(Path.home()))
-        path, _ = QFileDialog.getOpenFileName(self, "Open a song", start, AUDIO_FILTER)
+        """File ▸ Open…: ask for a song, in the folder of the last one opened, or the nearest
+        folder above it still there (renamed, a drive unplugged: the dialog would start where
+        the app was started from), or the home folder."""
+        last = Path(self.settings.text("paths/open", str(Path.home())))
+        start = next(
+            (f for f in (last, *last.parents) if f != f.parent and f.is_dir()), Path.home()
+        )
+        path, _ = QFileDialog.getOpenFileName(self, "Open a song", str(start), AUDIO_FILTER)
         if path:
             self.open_song(path)
 

@@ -143,3 +143,30 @@ def test_a_superseded_or_cancelled_load_stops_before_its_slow_steps(
     qtbot.waitUntil(lambda: {first.name, third.name} <= set(decoded), timeout=5000)
     qtbot.wait(100)
     assert analysed == [second.name] and window.song.name == "Second"
+
+
+def test_open_starts_in_the_last_songs_folder_or_the_nearest_one_still_there(
+    qtbot, window, tmp_path, monkeypatch
+):
+    """File ▸ Open… starts in the folder of the last song opened; where that folder is gone
+    (renamed, a drive unplugged), in the nearest folder above it that is still there, not
+    wherever the file dialog falls back to (the folder the app was started from); the home
+    folder where only the root is left."""
+    from PySide6.QtWidgets import QFileDialog
+
+    starts: list[str] = []
+    monkeypatch.setattr(
+        QFileDialog,
+        "getOpenFileName",
+        lambda parent, title, start, kinds: (starts.append(start), ("", ""))[1],
+    )
+    album = tmp_path / "Artist" / "Album"
+    album.mkdir(parents=True)
+    open_song(qtbot, window, write_song(album / "Song.wav", seconds=2.0, rate=44_100))
+    window.choose_song()
+    (album / "Song.wav").unlink()
+    album.rmdir()
+    window.choose_song()
+    window.settings.set_text("paths/open", "/no/such/folder/anywhere")
+    window.choose_song()
+    assert starts == [str(album), str(tmp_path / "Artist"), str(Path.home())]
