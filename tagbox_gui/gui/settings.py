@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,8 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings
 
 from tagbox_gui.core.errors import ConfigError
-from tagbox_gui.core.types import Mode, Quantise, Region, RunConfig, TaggerSpec
+from tagbox_gui.core.separation.threads import logical_cpus
+from tagbox_gui.core.types import MAX_LR, Mode, Quantise, Region, RunConfig, TaggerSpec
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,8 @@ ORGANISATION = "tagbox"
 APPLICATION = "tagbox-gui"
 MAX_RECENT = 10
 _GROUP = "run"
+FFT_CHOICES = (4096, 2048, 1024, 512, 256)
+"""The FFT sizes the settings panel offers."""
 
 
 @dataclass(frozen=True)
@@ -105,14 +107,15 @@ def backend_defaults(backend: str, device: str = "cpu") -> RunSettings:
 
 _VALID = {
     "steps": lambda n: n >= 0,
-    "lr": lambda x: 0.0 < x < math.inf,
-    "threads": lambda n: n >= 0,
+    "lr": lambda x: 0.0 < x <= MAX_LR,
+    "threads": lambda n: 0 <= n <= logical_cpus(),  # a machine with fewer CPUs: automatic
     "preview_every": lambda n: n >= 1,
     "quantise": lambda text: text in {q.value for q in Quantise},
     "mode": lambda text: text in {m.value for m in Mode},
-    "fft_sizes": lambda sizes: all(n > 0 and n & (n - 1) == 0 for n in sizes),
+    "fft_sizes": lambda sizes: set(sizes) <= set(FFT_CHOICES),
 }
-"""What a run setting's value must be, where its type alone does not say (e.g. a hand edit)."""
+"""What a run setting's value must be, where its type alone does not say (e.g. a hand edit,
+another version's value): one the settings panel can show as it is."""
 
 
 def _parse(field: dataclasses.Field, text: str, default: object) -> object:

@@ -11,6 +11,7 @@ from PySide6.QtCore import QSettings, Qt
 from tagbox_gui.core.nets.taggers import PUBLISHED
 from tagbox_gui.core.separation import engine
 from tagbox_gui.core.separation.loading import default_config
+from tagbox_gui.core.separation.threads import logical_cpus
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import Mode, Quantise, Region, TaggerSpec
 from tagbox_gui.gui.main_window import MainWindow
@@ -50,10 +51,13 @@ def test_run_settings_round_trip_and_bad_values(tmp_path: Path) -> None:
     loaded = store.load_run(RunSettings())
     assert loaded.steps == RunSettings().steps and loaded.fft_sizes == RunSettings().fft_sizes
     assert loaded.balance_tags is RunSettings().balance_tags
-    # values a hand edit (or another version) left out of range take the default too
+    # values a hand edit (or another version, another machine) left out of range take the
+    # default too, and so do those the panel cannot show (it would show an FFT size that is
+    # not one of its buttons as none, and the largest learning rate or thread count instead)
     for key, text in [("steps", "-5"), ("lr", "0"), ("lr", "inf"), ("threads", "-1"),
                       ("preview_every", "0"), ("quantise", "bogus"), ("mode", "loud"),
-                      ("fft_sizes", "1000,512")]:  # fmt: skip
+                      ("fft_sizes", "1000,512"), ("fft_sizes", "8192"), ("lr", "1e9"),
+                      ("threads", str(logical_cpus() + 1))]:  # fmt: skip
         store.store.setValue(f"run/{key}", text)
         assert getattr(store.load_run(custom), key) == getattr(custom, key), (key, text)
         store.store.remove(f"run/{key}")

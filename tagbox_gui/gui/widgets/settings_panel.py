@@ -26,10 +26,9 @@ from PySide6.QtWidgets import (
 from tagbox_gui.core.separation.job import can_look_again
 from tagbox_gui.core.separation.threads import AUTOMATIC, logical_cpus
 from tagbox_gui.core.types import MAX_LR, Mode, Quantise, TaggerSpec
-from tagbox_gui.gui.settings import RunSettings
+from tagbox_gui.gui.settings import FFT_CHOICES, RunSettings
 from tagbox_gui.gui.widgets.toggle_look import show_checked_clearly
 
-FFT_CHOICES = (4096, 2048, 1024, 512, 256)
 BACKEND_TITLES = {
     "learned": "Learned separator (default)",
     "light": "Light (NMF, no download)",
