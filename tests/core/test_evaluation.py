@@ -328,3 +328,19 @@ def test_an_estimate_silent_wherever_the_source_plays_counts_as_silent() -> None
     assert rows["x"]["silent"] == 1
     assert rows["x"]["mean_si_sdri"] is None and rows["ALL"]["mean_si_sdri"] is None
     assert rows["x"]["median_si_sdri"] is None  # of two, the silent one is half: −∞
+
+
+@pytest.mark.parametrize(
+    "song, source",
+    [("../s1", "drums"), ("/tmp/s1", "drums"), ("a/b", "drums"), ("..", "drums"),
+     ("s1", "../drums"), ("s1", "stems/drums"), ("s1", "."), ("s1", "a\\b")],
+)  # fmt: skip
+def test_a_manifest_names_songs_and_sources_not_paths(
+    tmp_path: Path, song: str, source: str
+) -> None:
+    """A song or source that is a path would read, and write estimates, outside the set and
+    the estimates folder (an absolute song: into the set's own song folder)."""
+    manifest = {"songs": [{"id": song, "sources": [source]}]}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(evaluation.AudioError, match="a name, not a path"):
+        sets.list_set(tmp_path)

@@ -79,8 +79,9 @@ def _is_song(folder: Path) -> bool:
 
 def _read_manifest(manifest: Path) -> list[tuple[str, tuple[str, ...]]]:
     """(song, sources) listed by a manifest; AudioError naming it if it is not one, lists a
-    song without sources (nothing of it would be scored, unsaid), or lists a song, or a source
-    of a song, twice."""
+    song or source that is a path rather than a name (its files would be read, and its
+    estimates written, outside the set and the estimates folder), a song without sources
+    (nothing of it would be scored, unsaid), or a song, or a source of a song, twice."""
     layout = '{"songs": [{"id": "band000", "sources": ["bass", "drums"]}, ...]}'
     try:
         data = json.loads(manifest.read_text(encoding="utf-8"))
@@ -94,6 +95,10 @@ def _read_manifest(manifest: Path) -> list[tuple[str, tuple[str, ...]]]:
     names = [name for song, sources in songs for name in (song, *sources)]
     if not songs or not all(isinstance(n, str) and n.strip() for n in names):
         raise AudioError(f"'{manifest}' does not list the songs as {layout}")
+    if path := next((n for n in names if not _is_plain_name(n)), None):
+        raise AudioError(f"'{manifest}' lists '{path}': a song or source must be a name, not a "
+                         "path (a song is a folder of the set, a source a file in its stems "
+                         "folder); list names only")  # fmt: skip
     if bare := [song for song, sources in songs if not sources]:
         more = f" (nor of {len(bare) - 1} more)" if len(bare) > 1 else ""
         raise AudioError(f"'{manifest}' lists no source of the song '{bare[0]}'{more}; list "
@@ -106,6 +111,12 @@ def _read_manifest(manifest: Path) -> list[tuple[str, tuple[str, ...]]]:
         if what is not None:
             raise AudioError(f"'{manifest}' lists {what} twice; list each once")
     return songs
+
+
+def _is_plain_name(name: str) -> bool:
+    """Whether ``name`` names a file or folder where it is, not a path that reaches another
+    folder (``..``, ``a/b``, an absolute path; ``\\`` too, a separator on Windows)."""
+    return name not in (".", "..") and not any(sep in name for sep in "/\\")
 
 
 def check_set(
