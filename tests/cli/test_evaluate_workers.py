@@ -204,6 +204,36 @@ def test_stems_interrupted_while_rendered_are_rendered_again(
     assert np.abs(written - old).max() > 1e-3  # not the stem of the fitted estimate
 
 
+def test_stems_half_rewritten_when_stopped_are_rendered_again(
+    tiny_set: Path, tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run stopped while it writes a song's stems (Ctrl+C between two of them) leaves no
+    record that says they were rendered as before: a run with the first settings renders
+    them again, not scores the one stem the stopped run had already written its own way."""
+    torch.set_num_threads(1)
+    est, store = tmp_path / "est", ModelStore(model_dir)
+    config = default_config("learned", preview_every=1_000_000)
+    both = evaluation_pairs.EvaluationPlan(sources=("drums", "strings"))
+    evaluation_run.evaluate_set(tiny_set, est, config, store, both)
+    shared = soundfile.read(est / SONGS[0] / "drums.wav")[0]
+    written = []
+    write = evaluation_run.write_audio
+
+    def stopped_at_the_second(*args: object, **kwargs: object) -> None:
+        if written:
+            raise KeyboardInterrupt
+        written.append(write(*args, **kwargs))
+
+    monkeypatch.setattr(evaluation_run, "write_audio", stopped_at_the_second)
+    unshared = dataclasses.replace(both, shared=False)
+    with pytest.raises(KeyboardInterrupt):
+        evaluation_run.evaluate_set(tiny_set, est, config, store, unshared)
+    monkeypatch.undo()
+    assert np.abs(soundfile.read(written[0])[0] - shared).max() > 1e-3  # not shared
+    evaluation_run.evaluate_set(tiny_set, est, config, store, both)
+    np.testing.assert_array_equal(soundfile.read(est / SONGS[0] / "drums.wav")[0], shared)
+
+
 def test_jobs_start_no_more_workers_than_pairs_left(
     tiny_set: Path, tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

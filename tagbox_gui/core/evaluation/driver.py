@@ -80,17 +80,21 @@ def render_song(song: Song, pairs: list[Pair], shared: bool, refined: bool = Tru
                 cache: ModelCache | None = None) -> None:  # fmt: skip
     """Write the stem of every kept estimate of one song, sharing the mixture if ``shared``,
     after a second look at the learned separator's if ``refined``
-    (``core.separation.refine.shared_estimates``; ``cache`` keeps the separator loaded)."""
+    (``core.separation.refine.shared_estimates``; ``cache`` keeps the separator loaded).
+    The song's record of how its stems were rendered (:data:`RENDERED`) goes first and is
+    written again last, so that a run stopped between two stems leaves them to render again
+    rather than a record that says they are all as before."""
     kept = {pair.source: load_estimate(pair.saved) for pair in pairs if pair.done}
     if not kept:
         return
     estimates = shared_estimates(song, kept, cache, refined) if shared else kept
+    record = pairs[0].estimate.parent / RENDERED
+    record.unlink(missing_ok=True)
     for pair in pairs:
         if pair.source in estimates:
             separated, _ = render_stems(song, estimates[pair.source])
             write_audio(pair.estimate, separated, song.rate, ExportFormat.WAV32)
-    record = _rendering(pairs, shared, refined)
-    write_atomically(pairs[0].estimate.parent / RENDERED, json.dumps(record))
+    write_atomically(record, json.dumps(_rendering(pairs, shared, refined)))
 
 
 @dataclass
