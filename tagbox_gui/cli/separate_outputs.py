@@ -4,8 +4,6 @@ ends by refusing to write; and its ``--log-json`` record."""
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -15,7 +13,7 @@ from tagbox_gui.core.audio.atomic import (
     check_file,
     check_file_apart,
     check_folder,
-    write_atomically,
+    write_json_atomically,
 )
 from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.folders import make_folders, removed_on_failure
@@ -142,25 +140,13 @@ def log_record(
     }  # fmt: skip
 
 
-def _strict(value: object) -> object:
-    """``value`` with every number that is not finite (NaN, infinity) as None: strict JSON has
-    no such number, and a script's parser may refuse the file that holds one."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _strict(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_strict(item) for item in value]
-    return value
-
-
 def write_json(path: Path, data: dict) -> None:
     """Write the ``--log-json`` record once the stems are written; a failure (a full disk) is
     a one-line error that says the stems are there all the same."""
     try:
         made = make_folders(path.parent)  # checked before the run (check_outputs)
         with removed_on_failure(made):  # a full disk, Ctrl+C: no empty folder stays
-            write_atomically(path, json.dumps(_strict(data), indent=1, allow_nan=False))
+            write_json_atomically(path, data)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         message = (f"the stems were written, but the --log-json file '{path}' could not be "

@@ -344,3 +344,24 @@ def test_a_manifest_names_songs_and_sources_not_paths(
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(evaluation.AudioError, match="a name, not a path"):
         sets.list_set(tmp_path)
+
+
+def test_the_report_is_strict_json_where_a_score_is_not_finite(tmp_path: Path) -> None:
+    """A song whose mix is its one source has an infinite SDR of the mix: the report says
+    null there (as for any number that is not finite), not Infinity, which strict parsers
+    refuse."""
+    ref = 0.2 * np.random.default_rng(5).standard_normal(3 * RATE)
+    ref_set = _one_song_set(tmp_path / "ref", ref, np.zeros_like(ref))
+    (tmp_path / "est" / "s").mkdir(parents=True)
+    sf.write(tmp_path / "est" / "s" / "piano.wav", 0.5 * ref, RATE, subtype="FLOAT")
+    scores = evaluation.score_set(ref_set, tmp_path / "est")
+    assert scores[0].sdr_mix == math.inf
+    path = tmp_path / "report.json"
+    report.write_report(path, scores, {"config": {"lr": math.nan}})
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not strict JSON")
+
+    data = json.loads(path.read_text(), parse_constant=refuse)
+    assert data["results"][0]["sdr_mix"] is None and data["config"]["lr"] is None
+    assert data["results"][0]["sdr_est"] == pytest.approx(scores[0].sdr_est)

@@ -4,6 +4,8 @@ that its output paths can be written."""
 from __future__ import annotations
 
 import errno
+import json
+import math
 import os
 import secrets
 import tempfile
@@ -25,6 +27,24 @@ def write_atomically(path: Path, data: str | bytes) -> None:
         write_through(path, lambda tmp: tmp.write_bytes(data))
     else:
         write_through(path, lambda tmp: tmp.write_text(data))
+
+
+def write_json_atomically(path: Path, data: object) -> None:
+    """Write ``data`` as strict JSON (:func:`write_atomically`), every number that is not
+    finite (NaN, infinity) as null: strict JSON has no such number, and a script's parser may
+    refuse the file that holds one."""
+    write_atomically(path, json.dumps(_strict(data), indent=1, allow_nan=False))
+
+
+def _strict(value: object) -> object:
+    """``value`` with every number that is not finite as None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _strict(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict(item) for item in value]
+    return value
 
 
 def write_through(path: Path, write: Callable[[Path], object], tmp: Path | None = None) -> None:

@@ -3,7 +3,6 @@ report beside every pair's score (``scoring.PairScore``)."""
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from dataclasses import asdict
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tagbox_gui.core.audio.atomic import write_atomically
+from tagbox_gui.core.audio.atomic import write_json_atomically
 from tagbox_gui.core.evaluation.scoring import PairScore
 
 
@@ -80,7 +79,8 @@ def format_table(rows: dict[str, dict[str, float | int | None]]) -> str:
 
 
 def write_report(path: Path, results: list[PairScore], extra: dict[str, object]) -> None:
-    """Write the summary, every pair's score and ``extra`` (settings, timings) as JSON."""
+    """Write the summary, every pair's score and ``extra`` (settings, timings) as strict JSON:
+    a score that is not finite (the SDR of a mix that is its one source) is null."""
     report = {
         "metric": "BSS Eval v4 SDR (museval images, 1 s windows, median over windows); "
         "SDRi = SDR(estimate) - SDR(mixture)",
@@ -89,4 +89,4 @@ def write_report(path: Path, results: list[PairScore], extra: dict[str, object])
         "results": [asdict(s) for s in results],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, json.dumps(report, indent=1))
+    write_json_atomically(path, report)
