@@ -282,6 +282,11 @@ def _print_report(
     if run.remade:
         print(f"{len(run.remade)} estimates had been made otherwise (settings, weights, audio or "
               "code) and were made again")  # fmt: skip
+    if left_out := report.not_finite(run.scores):
+        print(
+            "left out of the means (an SDR that is not a finite number, e.g. of a mix that is "
+            f"its source alone): {', '.join(f'{s.song}/{s.source}' for s in left_out)}"
+        )
     if run.late_examples:
         late = ", ".join(f"{key} (at {start:.2f} s)" for key, start in run.late_examples.items())
         print(f"asked for by a clip from where they start to play, and scored from "

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +63,25 @@ def test_learned_source_without_a_prototype_is_reported_with_how_to_ask_for_it(
             "band001/drums") in out  # fmt: skip
     notes = [pair["notes"] for pair in json.loads(report.read_text())["results"]]
     assert notes and all(any("no prototype" in note for note in n) for n in notes)
+
+
+def test_a_pair_left_out_of_the_means_for_a_score_not_finite_is_named(
+    tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A song whose mix is its one source: the SDR of the mix is infinite, so the pair counts
+    in no mean; the table's n leaves it out, and a line says which pair and why."""
+    solo = tmp_path / "solo"
+    (solo / "s" / "stems").mkdir(parents=True)
+    piano = tiny_set / SONGS[0] / "stems" / "piano.flac"
+    shutil.copy(piano, solo / "s" / "mix.flac")
+    shutil.copy(piano, solo / "s" / "stems" / "piano.flac")
+    (solo / "manifest.json").write_text(json.dumps({"songs": [{"id": "s", "sources": ["piano"]}]}))
+    args = ["evaluate", str(solo), "-o", str(tmp_path / "est"), "--threads", "1",
+            "--model-dir", str(model_dir)]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert ("left out of the means (an SDR that is not a finite number, e.g. of a mix that is "
+            "its source alone): s/piano") in out  # fmt: skip
 
 
 def test_source_no_longer_asked_for_is_missing_not_its_old_stem(

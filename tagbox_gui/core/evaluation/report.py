@@ -14,8 +14,18 @@ from tagbox_gui.core.audio.atomic import write_json_atomically
 from tagbox_gui.core.evaluation.scoring import PairScore
 
 
+def not_finite(scores: list[PairScore]) -> list[PairScore]:
+    """The scored pairs whose SDRi is not a finite number (e.g. the SDR of a mix that is its
+    source alone is infinite): they count in no mean, nor in a row's ``n``."""
+    return [s for s in scores if s.status == "ok" and not _counted(s)]
+
+
+def _counted(score: PairScore) -> bool:
+    return score.status == "ok" and score.sdri is not None and math.isfinite(score.sdri)
+
+
 def _row(scores: list[PairScore]) -> dict[str, float | int | None]:
-    ok = [s for s in scores if s.status == "ok" and s.sdri is not None and math.isfinite(s.sdri)]
+    ok = [s for s in scores if _counted(s)]
     values = np.array([s.sdri for s in ok])
     si = _finite(s.si_sdri for s in ok)
     # over every scored pair: one silent wherever the source plays has no SDR (no window)
@@ -27,7 +37,7 @@ def _row(scores: list[PairScore]) -> dict[str, float | int | None]:
         "n": len(ok),
         "missing": sum(s.status == "missing" for s in scores),
         "skipped": sum(s.status == "skipped" for s in scores),
-        "nonfinite": sum(s.status == "ok" and s not in ok for s in scores),
+        "nonfinite": len(not_finite(scores)),
         "zero_est": sum(s.status == "ok" and s.zero_estimate for s in scores),
         "silent": silent,
         "mean_sdri": float(values.mean()) if ok else None,
