@@ -365,3 +365,13 @@ def test_the_report_is_strict_json_where_a_score_is_not_finite(tmp_path: Path) -
     data = json.loads(path.read_text(), parse_constant=refuse)
     assert data["results"][0]["sdr_mix"] is None and data["config"]["lr"] is None
     assert data["results"][0]["sdr_est"] == pytest.approx(scores[0].sdr_est)
+
+
+@pytest.mark.parametrize("sources", ["drums", {"drums": 1}])
+def test_a_manifest_lists_each_songs_sources_as_a_list(tmp_path: Path, sources: object) -> None:
+    """``"sources": "drums"`` is refused as not the layout, not read letter by letter as the
+    sources d, r, u, m and s (then said to have no stem 'd')."""
+    manifest = {"songs": [{"id": "s1", "sources": sources}]}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(evaluation.AudioError, match="does not list the songs as"):
+        sets.list_set(tmp_path)

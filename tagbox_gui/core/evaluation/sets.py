@@ -93,7 +93,8 @@ def _read_manifest(manifest: Path) -> list[tuple[str, tuple[str, ...]]]:
     except (KeyError, TypeError, AttributeError) as exc:
         raise AudioError(f"'{manifest}' does not list the songs as {layout}") from exc
     names = [name for song, sources in songs for name in (song, *sources)]
-    if not songs or not all(isinstance(n, str) and n.strip() for n in names):
+    listed = all(isinstance(song["sources"], list) for song in data["songs"])  # not "drums"
+    if not songs or not listed or not all(isinstance(n, str) and n.strip() for n in names):
         raise AudioError(f"'{manifest}' does not list the songs as {layout}")
     if path := next((n for n in names if not _is_plain_name(n)), None):
         raise AudioError(f"'{manifest}' lists '{path}': a song or source must be a name, not a "
