@@ -240,7 +240,11 @@ class RunView(RunRequest):
             return
         session.result = result
         if result is None or result.estimate is None:
-            self.w.run_panel.finished("Stopped before the first step.")
+            self.w.run_panel.finished(
+                "Stopped before the pass was done: nothing was separated."
+                if session.config.steps == 0
+                else "Stopped before the first step."
+            )
             self._hear_the_song_unless_shown()
             return
         how = "Stopped" if result.stopped else "Finished"

@@ -44,7 +44,7 @@ def _drive(job, stop_after: int | None = None) -> tuple[list, JobResult]:
     try:
         while True:
             event = job.send(command)
-            if event is None:  # after a segment of a second look
+            if event is None:  # after a segment of a pass of the separator
                 command = None
                 continue
             events.append(event)
@@ -189,6 +189,23 @@ def test_stop_keeps_the_parts_that_finished(tmp_path, cache) -> None:
     )
     assert result.stopped and list(result.results) == ["drums", "bass"]
     assert not any(e.index == 2 for e in events)  # the third part never began
+
+
+def test_a_stop_during_a_parts_single_pass_keeps_the_parts_that_finished(cache) -> None:
+    """A one-pass part of a long song is stopped between its segments: it is dropped, as a
+    steered part stopped between its steps is, and the parts before it are kept."""
+    parts = [JobPart(p.name, replace(p.config, segment_seconds=2.0))
+             for p in _parts("drums", "bass")]  # fmt: skip
+    job = run_job(parts, _song(), ModelStore(Path("no-models")), cache)
+    running, event = None, next(job)
+    while event is not None or running != 1:  # until a segment of the bass is done
+        running = event.index if event is not None and event.began else running
+        event = job.send(None)
+    with pytest.raises(StopIteration) as end:
+        job.send(Command(CommandKind.STOP))
+    result = end.value.value
+    assert result.stopped and not result.refined
+    assert list(result.results) == ["drums"] and list(result.estimates) == ["drums"]
 
 
 def test_a_stop_inside_a_steered_part_drops_that_part(model_dir, cache) -> None:

@@ -38,6 +38,7 @@ from tagbox_gui.core.separation.backends.learned import (
 )
 from tagbox_gui.core.separation.cache import ModelCache, load_cached_tagger
 from tagbox_gui.core.separation.engine import Optimisation
+from tagbox_gui.core.separation.job import looking_again
 from tagbox_gui.core.separation.loading import (
     build_criteria,
     create_backend_factory,
@@ -46,7 +47,15 @@ from tagbox_gui.core.separation.loading import (
 from tagbox_gui.core.separation.tags import PRESETS
 from tagbox_gui.core.separation.validation import validate
 from tagbox_gui.core.store.models import ModelStore
-from tagbox_gui.core.types import MAX_LR, Example, Region, TaggerSpec
+from tagbox_gui.core.types import (
+    MAX_LR,
+    Command,
+    CommandKind,
+    Example,
+    Region,
+    RunConfig,
+    TaggerSpec,
+)
 
 RATE = 48_000
 
@@ -135,6 +144,66 @@ def test_a_zero_step_run_is_one_forward_pass_without_taggers(tmp_path: Path) -> 
     piano = prototype_query(("piano",), prototypes)  # moved, within reach of its prototype
     moved = (torch.from_numpy(results["piano"].estimate.query) - piano) / net.query_std
     assert 0 < float(moved.pow(2).mean().sqrt()) < 3
+
+
+@pytest.fixture
+def passes(monkeypatch) -> list[int]:
+    """The passes of the separator over a segment, counted."""
+    counted: list[int] = []
+    masks = LearnedBackend.masks
+    monkeypatch.setattr(LearnedBackend, "masks",
+                        lambda self, *args: counted.append(1) or masks(self, *args))  # fmt: skip
+    return counted
+
+
+def _in_segments(tmp_path: Path) -> tuple[RunConfig, Song, ModelStore]:
+    """A one-pass run of a short song cut into several segments, as a long song is."""
+    config = default_config("learned", tags=("cello",), segment_seconds=2.0)
+    return config, _song(), ModelStore(tmp_path / "no-models")
+
+
+def test_a_pause_holds_a_one_pass_run_between_segments_and_changes_nothing(
+    tmp_path: Path, passes: list[int]
+) -> None:
+    """A pass of the separator over a long song takes a while: a PAUSE during it holds the run
+    after the segment under way, and once resumed the run makes what it makes unpaused."""
+    config, song, store = _in_segments(tmp_path)
+    cache = ModelCache()
+    unpaused = engine.run_to_end(engine.run(config, song, store, cache))
+    segments = len(passes)
+    assert segments >= 3
+    passes.clear()
+    run = engine.run(config, song, store, cache)
+    assert next(run) is None and len(passes) == 1  # the first segment
+    assert run.send(Command(CommandKind.PAUSE)) is None
+    for command in (None, Command(CommandKind.PREVIEW), None):
+        assert run.send(command) is None
+    assert len(passes) == 1  # held
+    assert run.send(Command(CommandKind.RESUME)) is None and len(passes) == 2
+    result = engine.run_to_end(run)
+    assert len(passes) == segments and result.steps_done == 0 and not result.stopped
+    for n in config.fft_sizes:
+        np.testing.assert_array_equal(result.estimate.masks[n], unpaused.estimate.masks[n])
+    np.testing.assert_array_equal(result.separated, unpaused.separated)
+    np.testing.assert_array_equal(result.estimate.query, unpaused.estimate.query)
+
+
+@pytest.mark.parametrize("paused", [False, True])
+def test_a_stop_during_a_one_pass_run_ends_it_with_nothing_separated(
+    tmp_path: Path, passes: list[int], paused: bool
+) -> None:
+    """As a run stopped before its first step: no estimate, and no second look at it."""
+    config, song, store = _in_segments(tmp_path)
+    run = looking_again(engine.run)(config, song, store, ModelCache())
+    assert next(run) is None
+    if paused:
+        assert run.send(Command(CommandKind.PAUSE)) is None and run.send(None) is None
+    with pytest.raises(StopIteration) as end:
+        run.send(Command(CommandKind.STOP))
+    assert len(passes) == 1  # no segment more, and no helpers' pass
+    result = end.value.value
+    assert result.stopped and result.steps_done == 0 and result.best_step == 0
+    assert result.estimate is None and result.separated is None and result.helpers == ()
 
 
 def test_the_mask_keeps_every_frame_of_the_separator(shipped) -> None:

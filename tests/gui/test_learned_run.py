@@ -203,6 +203,39 @@ def test_the_progress_bar_is_busy_only_while_a_one_pass_run_goes_on(qtbot, model
     window.controller.shutdown(5000)
 
 
+def test_stop_during_a_one_pass_run_ends_it_after_the_segment_under_way(
+    qtbot, tmp_path, model_dir, song_path, monkeypatch
+) -> None:
+    """The song (30 s) is separated in two segments: Stop during the first ends the run before
+    the second, with nothing separated, and the panel says so."""
+    entered, release, passes = threading.Event(), threading.Event(), []
+    masks = learned.LearnedBackend.masks
+
+    def held(self, *args):  # the first segment's pass goes on until the test lets it end
+        passes.append(1)
+        entered.set()
+        release.wait(10)
+        return masks(self, *args)
+
+    monkeypatch.setattr(learned.LearnedBackend, "masks", held)
+    window = _real_window(qtbot, tmp_path, model_dir)  # one pass of the learned separator
+    window.confirm_quit = lambda: True  # closed mid-run when an assertion fails
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    with qtbot.waitSignal(window.controller.run_finished, timeout=30_000) as blocker:
+        assert window.run_view.start() is not None
+        qtbot.waitUntil(entered.is_set, timeout=10_000)
+        window.run_panel.stop.click()
+        release.set()
+    result = blocker.args[0]
+    assert result.stopped and result.estimate is None and passes == [1]
+    assert window.run_panel.status.text() == (
+        "Stopped before the pass was done: nothing was separated."
+    )
+    assert window.stems.count() == 0 and not window.export_button.isEnabled()
+    window.controller.shutdown(5000)
+
+
 def _gated_one_pass(qtbot, model_dir, settings, song_path) -> tuple[MainWindow, threading.Event]:
     """A window with the song open and Piano picked for a one-pass run of the learned backend,
     whose pass ends only once the test sets the event it returns."""

@@ -7,6 +7,9 @@ the run with the best result so far), SET_LR, PREVIEW (a preview with the next s
 step that runs out of memory, or whose loss or gradient is not a finite number (a learning rate
 raised too far), ends the run with the best step before it (``RunResult.cut_short_at``); any
 other error, or one at the first step, fails the run.
+A run of 0 steps (one pass of the learned separator) yields ``None`` between the segments of
+its pass (``segments.pause_or_stop``): a PAUSE holds it there, and a STOP ends it with nothing
+separated, as a run stopped before its first step.
 A run wrapped for a second look (``core.separation.refine.looked_again``) also yields a
 :class:`LookingAgain` when its stem is looked at again, and ``None`` after each segment of
 the look, where a PAUSE holds it too. Closing the generator stops it cleanly. Nothing here
@@ -35,7 +38,9 @@ from tagbox_gui.core.separation.loading import (
 )
 from tagbox_gui.core.separation.objective import Criterion, Evaluation, Objective
 from tagbox_gui.core.separation.segments import (
+    PassStopped,
     Segment,
+    pause_or_stop,
     plan_segments,
     stitch_audio,
     stitch_frames,
@@ -235,7 +240,7 @@ class Optimisation:
     def drive(self, region_start: int) -> RunGenerator:
         """The generator protocol of :func:`run` around :meth:`step`."""
         if self.config.steps == 0:
-            return self._one_pass(region_start)
+            return (yield from self._one_pass(region_start))
         best: tuple[float, int, Estimate, np.ndarray] | None = None
         want_preview, step = False, 0
         for step in range(1, self.config.steps + 1):
@@ -273,11 +278,18 @@ class Optimisation:
                 command = (yield None) if paused else None
         return _finish(best, step, stopped=False)
 
-    def _one_pass(self, region_start: int) -> RunResult:
-        """A run of 0 steps: the backend's first latent, separated once, is the result."""
-        evaluations = [
-            objective.separate(backend, latent) for backend, objective, latent in self.parts
-        ]
+    def _one_pass(self, region_start: int) -> RunGenerator:
+        """A run of 0 steps: the backend's first latent, separated once, is the result. Between
+        segments it may pause or stop (a STOP there leaves nothing separated); not after the
+        last, so a STOP that comes during the last segment keeps the whole pass."""
+        evaluations: list[Evaluation] = []
+        try:
+            for backend, objective, latent in self.parts:
+                if evaluations:
+                    yield from pause_or_stop()
+                evaluations.append(objective.separate(backend, latent))
+        except PassStopped:
+            return _finish(None, 0, stopped=True)
         self._evaluated_query = self._query()
         estimate, separated = self._estimate(evaluations, region_start)
         return RunResult(0, float("nan"), 0, False, estimate=estimate, separated=separated)

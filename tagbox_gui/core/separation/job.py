@@ -4,10 +4,10 @@ A musician asks for "drums, bass and piano, and the rest". A job is a list of
 :class:`JobPart` (a stem's name and the run configuration that makes it). ``run_job`` checks
 every part before anything runs, then drives one engine run per part in turn, as a generator
 with the engine's protocol: it yields a :class:`JobEvent` when a part begins, after each of its
-steps, and when it ends (``None`` while paused, and after each segment of a second look),
-takes the same :class:`Command` values between them (one sent as a part begins or ends is the
-job's: a PAUSE holds it there, and the next run starts fresh; a learning rate set during the
-job holds for the parts after it too), and returns a :class:`JobResult`. When
+steps, and when it ends (``None`` while paused, and between the segments of a pass of the
+separator), takes the same :class:`Command` values between them (one sent as a part begins or
+ends is the job's: a PAUSE holds it there, and the next run starts fresh; a learning rate set
+during the job holds for the parts after it too), and returns a :class:`JobResult`. When
 every part has run and the learned separator made two stems or more, it looks at each stem a
 second time without the others (``core.separation.refine``), with an event per stem
 (``refining``), unless the job is run with ``second_look=False``; a job of one instrument is
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from tagbox_gui.core.audio.estimates import share, stem_levels
 from tagbox_gui.core.separation.job_checks import check_parts
+from tagbox_gui.core.separation.segments import PassStopped
 from tagbox_gui.core.types import (
     Command,
     CommandKind,
@@ -201,7 +202,7 @@ def _drive(parts: list[JobPart], song: Song, store: ModelStore, cache: ModelCach
         try:
             while True:
                 step = steps.send(command)
-                if step is None:  # paused, or a segment of a second look done: pass it on
+                if step is None:  # paused, or a segment of a pass done: pass it on
                     command = yield None
                 elif isinstance(step, LookingAgain):  # a job of one, beside the helpers
                     command = yield JobEvent(index, part.name, done, total, refining=True,
@@ -267,7 +268,7 @@ def _refine(results: dict[str, RunResult], song: Song, cache: ModelCache, done: 
     applies (``core.separation.refine``); a STOP before or during a stem's look keeps the
     first looks, and so does a second look that fails (out of memory, say: the stems made are
     not lost)."""
-    from tagbox_gui.core.separation.refine import LookStopped, Refinement, can_refine, why_failed
+    from tagbox_gui.core.separation.refine import Refinement, can_refine, why_failed
 
     firsts = _firsts(results)
     if not can_refine(firsts):
@@ -284,7 +285,7 @@ def _refine(results: dict[str, RunResult], song: Song, cache: ModelCache, done: 
                 return first_looks(results, stopped=False)
             second[name] = yield from refinement.stem(name)
         shared = refinement.shared(second)
-    except LookStopped:  # between two segments of a stem's look
+    except PassStopped:  # after a segment of a stem's look
         return first_looks(results, stopped=False)
     except Exception as exc:
         del second  # the second looks made so far: their memory first

@@ -20,7 +20,7 @@ set's score by 0.01 dB; see docs/separator.md, "A second look for a single instr
 
 A pass of the separator over a long song takes a while, so the look's passes are generators
 of the engine's protocol (:data:`Look`): they yield ``None`` after each segment, where a PAUSE
-holds them until RESUME and a STOP ends the look (:class:`LookStopped`).
+holds them until RESUME and a STOP ends the look (``segments.PassStopped``).
 """
 
 from __future__ import annotations
@@ -45,7 +45,13 @@ from tagbox_gui.core.separation.backends.learned import (
 )
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.engine import run_segments, run_to_end
-from tagbox_gui.core.separation.segments import FrameStitch, Segment, stitch_audio
+from tagbox_gui.core.separation.segments import (
+    FrameStitch,
+    PassStopped,
+    Segment,
+    pause_or_stop,
+    stitch_audio,
+)
 from tagbox_gui.core.types import Command, LookingAgain, RunConfig, hold_while_paused, is_stop
 
 log = logging.getLogger(__name__)
@@ -57,21 +63,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 Look = Generator[None, Command | None, T]
-"""A pass of a second look: yields ``None`` after each segment (:func:`_between_segments`) and
+"""A pass of a second look: yields ``None`` after each segment (``segments.pause_or_stop``) and
 returns what it made."""
-
-
-class LookStopped(Exception):
-    """A STOP came during a pass of a second look: the stems keep their first look."""
-
-
-def _between_segments() -> Look[None]:
-    """After a segment of a pass: yields ``None``, holds while paused, and raises
-    :class:`LookStopped` at a STOP. Once per segment (a pass of the network), so it costs the
-    look nothing."""
-    command = yield from hold_while_paused((yield None))
-    if is_stop(command):
-        raise LookStopped
 
 
 def can_refine(estimates: Mapping[str, Estimate]) -> bool:
@@ -209,7 +202,7 @@ class _Region:
         that grid, ``keep(a, b)``): one for the backend's own query, or one per row of the
         standardised ``queries`` ``[k, dim]``, all in one pass of the network. Made segment
         by segment and stitched as they come (the memory does not grow with the segments), with
-        a point to pause or stop at after each (:func:`_between_segments`)."""
+        a point to pause or stop at after each (``segments.pause_or_stop``)."""
         stitched = FrameStitch(self.segments, n // self.hops, self.frames(n))
         for segment in self.segments:
             heard = self.mix[:, segment.start : segment.end]
@@ -220,7 +213,7 @@ class _Region:
             latent = backend.init_latent(heard, seed=0)  # the backend hears the segment here
             latent = latent if queries is None else queries
             stitched.add(segment, backend.masks(latent, {n: spectrum})[n].cpu().numpy())
-            yield from _between_segments()
+            yield from pause_or_stop()
         return list(stitched.result())
 
     def _masked(self, spectrum: torch.Tensor, segment: Segment, part: np.ndarray) -> torch.Tensor:
@@ -328,7 +321,7 @@ def looked_again(
                 made = yield from look.helpers(helpers)
             else:
                 estimate, separated = yield from look.stem(made)
-        except LookStopped:
+        except PassStopped:
             return result
         except Exception as exc:  # out of memory, say: the first look is not lost with it
             return replace(result, second_look_failed=why_failed(exc))

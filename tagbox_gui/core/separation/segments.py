@@ -4,15 +4,20 @@ The optimisation runs segment by segment so its peak memory depends on the segme
 on the song's. Segments overlap; in the overlap their results are crossfaded with linear ramps
 that add up to one. Segment starts are multiples of every STFT hop, so the frames of a segment's
 masks fall exactly on frames of the region's STFT grid.
+
+A pass of the separator over a long song takes a while, so a pass made segment by segment is a
+generator of the engine's protocol: after a segment it may :func:`pause_or_stop`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 
 import numpy as np
+
+from tagbox_gui.core.types import Command, hold_while_paused, is_stop
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,19 @@ class Segment:
         if self.fade_out:
             w = np.minimum(w, (self.end - pos) / self.fade_out)
         return np.clip(w, 0.0, 1.0) * ((pos >= self.start) & (pos < self.end))
+
+
+class PassStopped(Exception):
+    """A STOP came after a segment of a pass of the separator (:func:`pause_or_stop`)."""
+
+
+def pause_or_stop() -> Generator[None, Command | None, None]:
+    """After a segment of a pass of the separator: yields ``None``, holds while paused, and
+    raises :class:`PassStopped` at a STOP. Once per segment (a pass of the network), so it costs
+    the pass nothing."""
+    command = yield from hold_while_paused((yield None))
+    if is_stop(command):
+        raise PassStopped
 
 
 def plan_segments(length: int, segment: int, overlap: int, align: int) -> list[Segment]:
