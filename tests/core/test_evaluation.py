@@ -179,6 +179,8 @@ def test_table_and_report(tmp_path: Path) -> None:
     data = json.loads(path.read_text())
     assert data["config"] == {"steps": 3} and data["summary"]["drums"]["n"] == 2
     assert [p.name for p in path.parent.iterdir()] == ["report.json"]
+    for measure in ("SI-SDRi", "SDRi", "0.2 * mix"):  # what each figure of the report is
+        assert measure in data["metric"], measure
 
 
 def test_list_set_without_manifest(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from tagbox_gui.core.audio.atomic import write_json_atomically
-from tagbox_gui.core.evaluation.scoring import PairScore
+from tagbox_gui.core.evaluation.scoring import GAIN_ONLY, PairScore
 
 
 def not_finite(scores: list[PairScore]) -> list[PairScore]:
@@ -93,7 +93,9 @@ def write_report(path: Path, results: list[PairScore], extra: dict[str, object])
     a score that is not finite (the SDR of a mix that is its one source) is null."""
     report = {
         "metric": "BSS Eval v4 SDR (museval images, 1 s windows, median over windows); "
-        "SDRi = SDR(estimate) - SDR(mixture)",
+        "SDRi = SDR(estimate) - SDR(mixture); SI-SDRi = SI-SDR(estimate) - SI-SDR(mixture), "
+        "the scale-invariant SDR (Le Roux et al. 2019) on the same windows; the gain-only "
+        f"baseline is {GAIN_ONLY:g} * mix (its SDRi: sdri_gain_only)",
         **extra,
         "summary": summarise(results),
         "results": [asdict(s) for s in results],
