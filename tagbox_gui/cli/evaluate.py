@@ -167,6 +167,7 @@ class _Progress:
         from tqdm import tqdm
 
         self.todo = set(todo)  # the keys of the pairs to separate (others are reported too)
+        self.made = 0  # of them, those separated so far
         self.by_pair = steps == 0
         total, unit = (len(todo), "separation") if self.by_pair else (len(todo) * steps, "step")
         self.bar = tqdm(total=total, unit=unit, dynamic_ncols=True, file=sys.stderr)
@@ -177,8 +178,10 @@ class _Progress:
             if key in self.active:
                 self.active.remove(key)
                 self.bar.set_description(", ".join(self.active), refresh=False)
-            if self.by_pair and key in self.todo:
-                self.bar.update(1)
+            if key in self.todo:
+                self.made += 1
+                if self.by_pair:
+                    self.bar.update(1)
             return
         if key not in self.active:
             self.active.append(key)
@@ -214,6 +217,12 @@ def main(args: argparse.Namespace) -> int:
     try:  # the pairs counted are those separated: planned once, each example stem read once
         run = driver.evaluate_pairs(planned, args.set_dir, args.output, store, plan, progress,
                                     args.jobs, args.threads)  # fmt: skip
+    except KeyboardInterrupt:  # Ctrl+C, or SIGTERM
+        progress.bar.close()
+        print(f"tagbox: the evaluation stopped after {progress.made} of {len(progress.todo)} "
+              "separations; those made are kept, and the same command goes on from them",
+              file=sys.stderr)  # fmt: skip
+        raise
     finally:
         progress.bar.close()
     _print_report(args, config, plan, run)

@@ -288,3 +288,20 @@ def test_a_songs_mix_is_let_go_once_its_song_is_done(
     unrefined = dataclasses.replace(DRUMS, refined=False)
     run = evaluation_run.evaluate_set(tiny_set, est, config, store, unrefined)  # rendered only
     assert len(run.resumed) == 2 and held == [0, 0, 0, 0]
+
+
+def test_ctrl_c_says_how_far_the_run_got_and_that_the_same_command_goes_on(
+    tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    def one_then_ctrl_c(planned, *args, **kwargs):
+        progress = args[4]
+        progress(planned[0].key, None)  # the first pair made
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(evaluation_run, "evaluate_pairs", one_then_ctrl_c)
+    code = main(light_args(tiny_set, tmp_path / "est", model_dir))
+    err = capsys.readouterr().err
+    assert code == 130
+    assert "the evaluation stopped after 1 of 2 separations" in err
+    assert "the same command goes on from them" in err
