@@ -94,7 +94,8 @@ def _weights(spec: TaggerSpec, args: argparse.Namespace) -> Path:
 
 def _audio16k(path: Path) -> np.ndarray:
     """The file as the separation's loss hears it: mono float32 at the taggers' rate, resampled
-    from the song's analysis signal (44.1 kHz), not from the file's own rate."""
+    from the song's analysis signal (44.1 kHz), not from the file's own rate. ConfigError where
+    that is silent: tags of digital silence would be noise."""
     import torch
 
     from tagbox_gui.core.audio.song import analysis_signal, load_song
@@ -102,7 +103,13 @@ def _audio16k(path: Path) -> np.ndarray:
     from tagbox_gui.core.nets.taggers import TAGGER_RATE
     from tagbox_gui.core.types import ANALYSIS_RATE
 
-    mono = np.array(analysis_signal(load_song(path)))  # a copy: the shared one is read-only
+    song = load_song(path)
+    mono = np.array(analysis_signal(song))  # a copy: the shared one is read-only
+    if not np.any(mono):
+        cancels = np.any(song.data)  # one channel is the other upside down
+        cancel = " once its channels are mixed to mono (they cancel out)" if cancels else ""
+        raise ConfigError(f"'{path}' is silent{cancel}, which is what the taggers hear: there "
+                          "is nothing to tag; choose a file where something plays")  # fmt: skip
     with torch.no_grad():
         return resample(torch.from_numpy(mono), ANALYSIS_RATE, TAGGER_RATE).numpy()
 

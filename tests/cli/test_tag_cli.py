@@ -205,3 +205,17 @@ def test_a_float_file_far_beyond_full_scale_is_refused_in_one_line(
         warnings.simplefilter("error")  # no warning before the error line
         error = _fails_in_one_line(capsys, str(loud))
     assert "loud.wav' has samples up to 3e+38 times full scale, too loud" in error
+
+
+@pytest.mark.parametrize("channels", ["silent", "cancelling"])
+def test_a_file_the_taggers_hear_nothing_in_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], channels: str
+) -> None:
+    """Tags of digital silence are noise: a musician is told there is nothing to tag."""
+    left = np.zeros(44_100) if channels == "silent" else np.sin(np.arange(44_100) / 10) * 0.5
+    path = tmp_path / "take.wav"
+    sf.write(path, np.stack([left, -left], axis=1), 44_100, subtype="FLOAT")
+    assert main(["tag", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "nothing to tag" in captured.err and "take.wav" in captured.err
