@@ -203,6 +203,9 @@ def main(args: argparse.Namespace) -> int:
     if args.sources == ():  # `--sources ""`, `--sources ,`: not every source
         raise ConfigError("--sources names no source; give one or more, e.g. --sources "
                           "drums,bass, or leave it out for every source")  # fmt: skip
+    if args.by_example == ():  # `--by-example ,`: a slip, not "none by example"
+        raise ConfigError("--by-example names no source; give one or more, e.g. --by-example "
+                          "organ,trumpet, or leave it out")  # fmt: skip
     sources = args.sources
     plan = _plan(args, sources)
     pairs.check_asking(args.backend, plan)  # before the set is read
@@ -265,7 +268,7 @@ def _plan(args: argparse.Namespace, sources: tuple[str, ...] | None) -> Evaluati
         sources=sources,
         fallback=() if args.tagger else FALLBACK_TAGGERS,
         example_seconds=example_seconds,
-        by_example=tuple(args.by_example),
+        by_example=tuple(args.by_example or ()),
         shared=args.share and not args.alone,
         refined=args.refine,
         alone=args.alone,

@@ -83,7 +83,6 @@ def _add_asking(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
         "--by-example",
         type=comma_list,
-        default=(),
         metavar="A,B,...",
         help="learned backend: ask for these sources by example even if they have a prototype "
         "(default: none)",

@@ -188,13 +188,15 @@ def test_sources_that_name_nothing_are_an_error_not_every_source(
     tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`--sources ""` (an empty variable in a script) or `--sources ,` names no source: an
-    error, not a run of every source of the set."""
-    for names in ("", ","):
-        args = ["evaluate", str(tiny_set), "-o", str(tmp_path / "est"), "--sources", names,
+    error, not a run of every source of the set; `--by-example ,` likewise, not a run that asks
+    for none by example."""
+    for option, names in (("--sources", ""), ("--sources", ","), ("--by-example", ""),
+                          ("--by-example", ",")):  # fmt: skip
+        args = ["evaluate", str(tiny_set), "-o", str(tmp_path / "est"), option, names,
                 "--threads", "1", "--model-dir", str(model_dir)]  # fmt: skip
         assert main(args) == 2
         err = capsys.readouterr().err
-        assert "--sources names no source" in err and len(err.strip().splitlines()) == 1
+        assert f"{option} names no source" in err and len(err.strip().splitlines()) == 1
         assert not (tmp_path / "est").exists()
 
 
