@@ -5,9 +5,16 @@ from __future__ import annotations
 import re
 
 import pytest
-from PySide6.QtCore import QPoint, QRect, Qt
+from PySide6.QtCore import QPoint, QRect, Qt, QTimer
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QApplication, QDockWidget, QPushButton, QScrollArea, QTabWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QMessageBox,
+    QPushButton,
+    QScrollArea,
+    QTabWidget,
+)
 
 from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.main_window import MainWindow
@@ -176,3 +183,23 @@ def test_every_menu_entry_has_a_mnemonic(window: MainWindow, settings) -> None:
         keys = [QKeySequence.mnemonic(a.text()) for a in menu.actions() if not a.isSeparator()]
         assert all(not k.isEmpty() for k in keys), [a.text() for a in menu.actions()]
         assert len(set(keys)) == len(keys), [a.text() for a in menu.actions()]  # no clash
+
+
+def _answer_with(qtbot, key: Qt.Key) -> None:
+    """Press ``key`` in the question box that is about to be asked."""
+
+    def press() -> None:
+        box = QApplication.activeModalWidget()
+        assert isinstance(box, QMessageBox)
+        qtbot.keyClick(box.focusWidget() or box, key)
+
+    QTimer.singleShot(100, press)
+
+
+@pytest.mark.parametrize("key", [Qt.Key.Key_Return, Qt.Key.Key_Escape])
+def test_enter_or_escape_in_the_quit_question_during_a_run_keeps_the_window(
+    qtbot, window: MainWindow, key: Qt.Key
+) -> None:
+    """Quitting during a run loses it: a stray Enter (after Ctrl+Q, say) must not say Yes."""
+    _answer_with(qtbot, key)
+    assert window.confirm_quit() is False

@@ -29,10 +29,13 @@ def question(
     title: str,
     text: str,
     buttons: Button = Button.Yes | Button.No,
-    default: Button = Button.NoButton,
+    default: Button = Button.No,
     checkbox: QCheckBox | None = None,
 ) -> Button:
     """``QMessageBox.question`` with ``text`` drawn as plain text; the button chosen.
+
+    Enter answers ``default``: No unless told otherwise, since what is asked (quitting during a
+    run, replacing stems) loses something. Qt's own default would be Yes.
 
     A ``checkbox`` (e.g. "Do not ask again") is shown under the text; the caller reads it
     once this returns."""
