@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QTabWidget,
 )
 
+from tagbox_gui.core.types import Region
 from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.main_window import MainWindow
 from tests.gui.window_helpers import open_song, piano_run_window
@@ -203,3 +204,25 @@ def test_enter_or_escape_in_the_quit_question_during_a_run_keeps_the_window(
     """Quitting during a run loses it: a stray Enter (after Ctrl+Q, say) must not say Yes."""
     _answer_with(qtbot, key)
     assert window.confirm_quit() is False
+
+
+def test_arrow_and_page_keys_in_the_region_boxes_move_the_region_at_once(
+    qtbot, window: MainWindow, song_path
+) -> None:
+    """Up / Down move a region box by half a second, Page Up / Page Down by 5 s: the region
+    on the waveform (and the one a run takes) follows each key, not only once the box loses
+    the focus; the end stays half a second after the start."""
+    open_song(qtbot, window, song_path)
+    panel = window.song_panel
+    panel.set_region(Region(8.0, 28.0))
+    panel.start.setFocus(Qt.FocusReason.TabFocusReason)
+    with qtbot.waitSignal(panel.region_changed, timeout=1000):
+        qtbot.keyClick(panel.start, Qt.Key.Key_Up)
+    assert panel.waveform.region() == Region(8.5, 28.0)
+    qtbot.keyClick(panel.start, Qt.Key.Key_PageUp)
+    assert panel.waveform.region() == Region(13.5, 28.0) == panel.region()
+    panel.end.setFocus(Qt.FocusReason.TabFocusReason)
+    for _ in range(3):
+        qtbot.keyClick(panel.end, Qt.Key.Key_PageDown)
+    assert panel.waveform.region() == Region(13.5, 14.0) == panel.region()
+    assert QApplication.focusWidget() is panel.end

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import QSignalBlocker, Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
     QDoubleSpinBox,
@@ -81,8 +81,8 @@ class SongPanel(QWidget):
         self.waveform.region_changed.connect(self._on_waveform_region_changed)
         self.waveform.seek_requested.connect(self.seek_requested)
         self.spectrogram.seek_requested.connect(self.seek_requested)
-        self.start.editingFinished.connect(self._on_box_edited)
-        self.end.editingFinished.connect(self._on_box_edited)
+        for box in (self.start, self.end):  # each arrow or page key; a typed time once entered
+            box.valueChanged.connect(self._on_box_edited)
         self.loudest.clicked.connect(self._on_loudest_clicked)
         self.whole_song.toggled.connect(self._on_whole_song_toggled)
         self.as_example.toggled.connect(self._on_as_example_toggled)
@@ -145,7 +145,8 @@ class SongPanel(QWidget):
         self.waveform.set_song(song, envelope)
         self.spectrogram.set_song(song)
         for box in (self.start, self.end):
-            box.setRange(0.0, song.duration)
+            with QSignalBlocker(box):  # a value past the new end: set_region sets it below
+                box.setRange(0.0, song.duration)
         self.stack.setCurrentIndex(1)
         self.set_region(region or loudest_region(song, DEFAULT_REGION_SECONDS))
 
@@ -171,8 +172,9 @@ class SongPanel(QWidget):
         start = min(_hundredths_down(start), last)  # down: half a second still fits after it
         end = max(round(region.end, 2), round(start + MIN_AUDIO_SECONDS, 2))
         region = Region(start, max(start, min(end, last)))
-        self.start.setValue(region.start)
-        self.end.setValue(region.end)
+        for box, seconds in ((self.start, region.start), (self.end, region.end)):
+            with QSignalBlocker(box):  # set here: not a change of the user's to set again
+                box.setValue(seconds)
         self.waveform.set_region(region)
         self.length.setText(f"({region.duration:.1f} s)")
         self._enable_zoom()
