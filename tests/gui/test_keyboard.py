@@ -226,3 +226,19 @@ def test_arrow_and_page_keys_in_the_region_boxes_move_the_region_at_once(
         qtbot.keyClick(panel.end, Qt.Key.Key_PageDown)
     assert panel.waveform.region() == Region(13.5, 14.0) == panel.region()
     assert QApplication.focusWidget() is panel.end
+
+
+def test_arrow_keys_change_the_learning_rate_by_a_tenth_of_it_or_less(
+    qtbot, window: MainWindow
+) -> None:
+    """The light backend's 0.1 (or the learned one's 0.05) one key down is a little less, not
+    the box's minimum: a fixed step of 0.1 took it to 0.0001, a run that learns nothing."""
+    lr = window.settings_panel.lr
+    tabs = window.findChild(QTabWidget)
+    tabs.setCurrentIndex([tabs.tabText(i) for i in range(tabs.count())].index("Settings"))
+    lr.setFocus(Qt.FocusReason.TabFocusReason)
+    for start in (0.1, 0.05, 5.0):
+        for key, sign in ((Qt.Key.Key_Down, -1), (Qt.Key.Key_Up, 1)):
+            lr.setValue(start)
+            qtbot.keyClick(lr, key)
+            assert 0 < sign * (lr.value() - start) <= start / 10 + 1e-9, (start, lr.value())

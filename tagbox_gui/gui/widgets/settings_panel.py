@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
@@ -69,8 +70,12 @@ class SettingsPanel(QWidget):
             show_checked_clearly(button)
         self.steps = QSpinBox(minimum=0, maximum=100_000, singleStep=10)
         self.steps.setSpecialValueText("0 (one pass)")
-        self.lr = QDoubleSpinBox(decimals=4, minimum=0.0001, maximum=MAX_LR, singleStep=0.1)
+        self.lr = QDoubleSpinBox(decimals=4, minimum=0.0001, maximum=MAX_LR)
         self.lr.setKeyboardTracking(False)  # typing "0.05" is one change, not four
+        # The backends' rates go from 0.05 to 5: an arrow key moves the digit after the first
+        # (0.1 to 0.099 or 0.11, 5 to 4.9 or 5.1), page keys ten times that; a fixed step of
+        # 0.1 took the light backend's 0.1 down to the minimum.
+        self.lr.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
         self.quantise = _enum_combo(_QUANTISE_TITLES)
         self.mode = _enum_combo(_MODE_TITLES)
         self.device = QComboBox()
