@@ -10,6 +10,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer, Slot
+from PySide6.QtWidgets import QAbstractSpinBox, QApplication
 
 from tagbox_gui.core.audio.estimates import judges_quiet
 from tagbox_gui.core.audio.output import speaker_layout
@@ -91,6 +92,9 @@ class RunView(RunRequest):
     def start(self) -> int | None:
         """Start a run from the panels; its id, or None (with the reason shown, or when the
         musician keeps the stems it would replace)."""
+        typed = QApplication.focusWidget()
+        if isinstance(typed, QAbstractSpinBox):  # Ctrl+R in a box typed in: run what it shows
+            typed.interpretText()
         problem = self.problem()
         if problem:
             self.w.show_message(problem)

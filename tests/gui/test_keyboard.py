@@ -242,3 +242,25 @@ def test_arrow_keys_change_the_learning_rate_by_a_tenth_of_it_or_less(
             lr.setValue(start)
             qtbot.keyClick(lr, key)
             assert 0 < sign * (lr.value() - start) <= start / 10 + 1e-9, (start, lr.value())
+
+
+def test_ctrl_r_right_after_typing_a_region_time_runs_on_the_time_typed(
+    qtbot, window: MainWindow, song_path
+) -> None:
+    """A time typed in a region box and not yet entered (the box still has the focus) is the
+    one shown: Ctrl+R runs on it, not on the region before it."""
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    panel = window.song_panel
+    panel.set_region(Region(8.0, 28.0))
+    configs = []
+    engine_run = window.run_view.engine_run
+    window.run_view.engine_run = lambda config, *rest: (
+        configs.append(config) or engine_run(config, *rest)
+    )
+    panel.start.setFocus(Qt.FocusReason.TabFocusReason)
+    panel.start.selectAll()
+    qtbot.keyClicks(panel.start, "12")
+    with qtbot.waitSignal(window.controller.run_finished, timeout=10_000):
+        qtbot.keyClick(panel.start, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    assert configs[0].region == Region(12.0, 28.0) == panel.waveform.region()
