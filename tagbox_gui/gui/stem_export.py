@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 LICENCE_KEY = "licence/jukebox_export_accepted"
+NO_STEMS = "There are no stems yet: run a separation first, or wait until the run ends."
+EXPORT_TIP = "Write every stem to a folder you choose (Ctrl+E)"
+EXPORTING = "Exporting the stems: Export all… is back once they are written"
 _WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-all")
 
 
@@ -117,7 +120,7 @@ class StemExport(QObject):
         """Ask for a folder, a format and a name template, then start writing every stem."""
         names_of = self.file_names()
         if names_of is None:
-            self.w.show_message("There are no stems yet; run a separation first.")
+            self.w.show_message(NO_STEMS)
             return
         folder = self.w.settings.text("paths/export", str(Path.home()))
         fmt = self._saved_format()
@@ -230,5 +233,13 @@ class StemExport(QObject):
         self._exported = ""
 
     def _show_state(self) -> None:
+        """The controls on while an export can start; the button's tooltip and the menu
+        entry's status tip say why not while they are off."""
+        tip = (
+            EXPORTING if self._pending is not None else EXPORT_TIP if self._available else NO_STEMS
+        )
         for control in self.controls:
-            control.setEnabled(self._available and self._pending is None)
+            control.setEnabled(tip == EXPORT_TIP)
+            control.setToolTip(tip)
+            if isinstance(control, QAction):  # in the status bar; a button's status tip would
+                control.setStatusTip(tip)  # clear "Exported N stems to …" there when left

@@ -197,3 +197,16 @@ def test_every_control_of_the_dialogs_has_a_name(qtbot, model_dir: Path) -> None
     for dialog in (export, models, licence):
         qtbot.addWidget(dialog)
         assert unnamed_controls(dialog) == [], type(dialog).__name__
+
+
+def test_export_all_says_why_it_is_off_and_its_shortcut_when_on(qtbot, window, song_path) -> None:
+    """Off without stems, Export all… (the button's tooltip, the menu entry's status tip in the
+    status bar) says how to get some; on, it names its key."""
+    open_song(qtbot, window, song_path)
+    tips = lambda: (window.export_button.toolTip(), window.export_action.statusTip())  # noqa: E731
+    assert not window.export_button.isEnabled() and not window.export_action.isEnabled()
+    assert all("run a separation" in tip for tip in tips())
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window)
+    assert window.export_button.isEnabled() and window.export_action.isEnabled()
+    assert all("Ctrl+E" in tip for tip in tips())
