@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -296,6 +297,53 @@ def test_loudest_region_at_the_end_and_short_songs() -> None:
     region = loudest_region(in_song(data, rate), 20.0)
     assert region.end == pytest.approx(30.0, abs=0.011) and region.duration == pytest.approx(20)
     assert loudest_region(in_song(data[: 10 * rate], rate), 20.0) == Region(0.0, 10.0)
+
+
+def _loudest_region_at_once(song, seconds: float) -> Region:
+    """loudest_region as it was, squaring the whole song in float64 at once: the reference."""
+    if seconds <= 0 or song.duration <= seconds:
+        return Region(0.0, song.duration)
+    block = max(1, round(0.01 * song.rate))
+    count = song.frames // block
+    squares = np.square(song.data[: count * block], dtype=np.float64).sum(axis=1)
+    energy = squares.reshape(count, block).sum(axis=1)
+    width = min(count, max(1, int(seconds * song.rate // block)))
+    running = np.concatenate([[0.0], np.cumsum(energy)])
+    best = int(np.argmax(running[width:] - running[:-width]))
+    start = best * block / song.rate
+    return Region(start, min(song.duration, start + seconds))
+
+
+@pytest.mark.parametrize(("rate", "channels", "seconds"),
+                         [(8_000, 1, 61.3), (44_100, 2, 47.0), (22_050, 6, 33.3),
+                          (96_000, 2, 25.0)])  # fmt: skip
+def test_loudest_region_block_by_block_chooses_as_at_once(
+    rate: int, channels: int, seconds: float, monkeypatch
+) -> None:
+    rng = np.random.default_rng(rate + channels)
+    data = 0.05 * rng.standard_normal((round(seconds * rate), channels))
+    data *= np.repeat(rng.uniform(0.2, 2.0, len(data) // rate + 1), rate)[: len(data), None]
+    song = in_song(data, rate)
+    monkeypatch.setattr(song_module, "_SUM_FRAMES", 7 * rate + 13)  # several, uneven blocks
+    for length in (20.0, 5.0, 0.004, seconds - 0.001):
+        assert loudest_region(song, length) == _loudest_region_at_once(song, length), length
+
+
+def test_loudest_region_takes_the_same_memory_for_a_long_song() -> None:
+    """A 30-minute song's loudest stretch was found on a float64 copy of all its samples
+    (twice the song's size, 1.9 GB at the peak): it is now summed a block at a time."""
+    peaks = {}
+    for seconds in (60.0, 180.0):
+        song = in_song(0.1 * np.random.default_rng(1).standard_normal((round(seconds * 44_100),
+                                                                       2)), 44_100)  # fmt: skip
+        tracemalloc.start()
+        try:
+            loudest_region(song, 20.0)
+            peaks[seconds] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peaks[180.0] < 1.2 * peaks[60.0], peaks
+    assert peaks[180.0] < song.data.nbytes / 2, peaks
 
 
 def test_analysis_span() -> None:
