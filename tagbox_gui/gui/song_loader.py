@@ -1,7 +1,7 @@
 """Opens songs off the GUI thread (``gui.background``): decoding, the analysis signal, the
 loudest region, the waveform envelope, the peak. Only the newest request counts: superseded
-and cancelled ones stop at their next step (a block of the decoding, or between the slow
-steps), and their results are dropped.
+and cancelled ones stop at their next step (a block of the decoding or of the analysis signal,
+or between the slow steps), and their results are dropped.
 """
 
 from __future__ import annotations
@@ -44,8 +44,7 @@ def prepare_song(path: Path | str, cancel: threading.Event | None = None) -> Loa
     """Everything slow about opening a song (runs in a worker thread); ``LoadCancelled`` once
     ``cancel`` is set."""
     song = load_song(path, cancel)
-    stop_if_cancelled(cancel)
-    analysis_signal(song)  # made once per song (core.audio.song), here off the window's thread
+    analysis_signal(song, cancel)  # made once per song (core.audio.song), off the GUI thread
     stop_if_cancelled(cancel)
     data = np.asarray(song.data)
     return LoadedSong(

@@ -281,6 +281,48 @@ def test_analysis_signal_is_made_once_per_song_and_shared_read_only() -> None:
     assert other is not first and np.array_equal(other, first)
 
 
+def _analysis_signal_at_once(song) -> np.ndarray:
+    """The analysis signal as it was made, the whole song resampled at once: the reference."""
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    mono = np.asarray(song.data).mean(axis=1, dtype=np.float64)
+    if song.rate != ANALYSIS_RATE:
+        common = gcd(song.rate, ANALYSIS_RATE)
+        mono = resample_poly(mono, ANALYSIS_RATE // common, song.rate // common)
+    return mono.astype(np.float32)
+
+
+@pytest.mark.parametrize("rate", [8_000, 22_050, 44_100, 48_000, 96_000, 192_000, 37_800])
+@pytest.mark.parametrize("block", [641, 5_000, 2**20])
+def test_analysis_signal_block_by_block_is_the_same_as_at_once(
+    rate: int, block: int, monkeypatch
+) -> None:
+    """The separator hears the same samples, to the last bit: the blocks overlap by the
+    filter's reach, and start where the output's samples fall on the input's."""
+    data = 0.1 * np.random.default_rng(rate).standard_normal((3 * rate + 7, 2))
+    monkeypatch.setattr(song_module, "_READ_FRAMES", block)
+    song = in_song(data, rate)
+    assert np.array_equal(analysis_signal(song), _analysis_signal_at_once(song))
+
+
+def test_making_the_analysis_signal_stops_when_cancelled_and_takes_little_beside_it() -> None:
+    """A long song's analysis signal (half a minute and gigabytes for a 2-hour song) stops
+    between blocks once its load is cancelled, and makes no float64 copy of the whole song."""
+    song = in_song(0.1 * np.random.default_rng(2).standard_normal((150 * 48_000, 2)), 48_000)
+    with pytest.raises(LoadCancelled):
+        analysis_signal(song, SetAfter(2))
+    tracemalloc.start()
+    try:
+        signal = analysis_signal(song, threading.Event())  # not kept from the cancelled one
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert np.array_equal(signal, _analysis_signal_at_once(song))
+    assert peak < 2 * signal.nbytes, (peak, signal.nbytes)
+
+
 def test_loudest_region_finds_the_loud_part() -> None:
     rate = 8_000
     data = 0.01 * np.random.default_rng(0).standard_normal((60 * rate, 2))

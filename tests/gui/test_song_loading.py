@@ -39,9 +39,9 @@ def test_songs_load_in_the_background(qtbot, window, song_path, monkeypatch) -> 
     resampled_in: list[threading.Thread] = []
     real_resample = song_module._mono_resampled
 
-    def resample(song):
+    def resample(song, *args):
         resampled_in.append(threading.current_thread())
-        return real_resample(song)
+        return real_resample(song, *args)
 
     monkeypatch.setattr(song_module, "_mono_resampled", resample)
     window.open_song(song_path)
@@ -128,9 +128,9 @@ def test_a_superseded_or_cancelled_load_stops_before_its_slow_steps(
         finally:
             decoded.append(Path(path).name)
 
-    def analyse(song):
+    def analyse(song, *args):
         analysed.append(song.path.name)
-        return real_analysis(song)
+        return real_analysis(song, *args)
 
     monkeypatch.setattr(song_loader, "load_song", load)
     monkeypatch.setattr(song_loader, "analysis_signal", analyse)

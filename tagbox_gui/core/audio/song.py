@@ -29,7 +29,7 @@ MAX_RATE = 192_000
 SUPPORTED = "WAV, FLAC, OGG, MP3 or AIFF"
 """Formats the app promises (libsndfile may read a few more)."""
 
-_READ_FRAMES = 2**20  # frames decoded at a time (22 s at 48 kHz): a cancel stops within a block
+_READ_FRAMES = 2**20  # frames decoded or resampled at a time: a cancel stops within a block
 _SUM_FRAMES = 2**16  # frames squared at a time by loudest_region (0.5 MB a channel in float64)
 _RIFF_CONTAINERS = ("WAV", "WAVEX", "RF64")  # libsndfile's names of the WAVs a bext chunk is in
 _ENVELOPE_SECONDS = 0.01  # block size of the coarse energy envelope used by loudest_region
@@ -196,28 +196,45 @@ def _check_samples(path: Path, data: np.ndarray) -> None:
 _ANALYSED: weakref.WeakKeyDictionary[Song, np.ndarray] = weakref.WeakKeyDictionary()
 
 
-def analysis_signal(song: Song) -> np.ndarray:
+def analysis_signal(song: Song, cancel: threading.Event | None = None) -> np.ndarray:
     """The song as the optimisation hears it: float32 mono at 44.1 kHz, not normalised.
 
     Channels are averaged, then resampled with a polyphase (Kaiser-windowed sinc) filter at the
     exact rational ratio. Its length is ``ceil(frames * 44100 / rate)``. It is made once per
     :class:`Song` (a resampled 4-minute song takes about a second) and shared by everyone who
-    asks, so it is read-only, like the song's data; it goes when the song does.
+    asks, so it is read-only, like the song's data; it goes when the song does. It is made
+    :data:`_READ_FRAMES` frames at a time (the same samples as at once), and
+    :class:`LoadCancelled` stops it between them once ``cancel`` is set.
     """
     signal = _ANALYSED.get(song)
     if signal is None:
-        signal = _ANALYSED.setdefault(song, _mono_resampled(song))
+        signal = _ANALYSED.setdefault(song, _mono_resampled(song, cancel))
     return signal
 
 
-def _mono_resampled(song: Song) -> np.ndarray:
-    mono = np.asarray(song.data).mean(axis=1, dtype=np.float64)  # no float64 copy: 7x faster
-    if song.rate != ANALYSIS_RATE:
-        from scipy.signal import resample_poly  # imported here: scipy.signal takes ~1 s
+def _mono_resampled(song: Song, cancel: threading.Event | None) -> np.ndarray:
+    """The analysis signal made a block at a time: no float64 copy of the whole song. A block is
+    resampled with the input beyond it that the filter reaches (``margin``), and starts on an
+    input frame where an output sample falls, so each sample is summed as at once."""
+    data = np.asarray(song.data)
+    common = gcd(song.rate, ANALYSIS_RATE)
+    up, down = ANALYSIS_RATE // common, song.rate // common
+    signal = np.empty(-(-song.frames * up // down), dtype=np.float32)
+    reach = 10 * max(up, down) // up + 2  # resample_poly's filter: 10 zero crossings a side
+    margin = -(-reach // down) * down  # input frames, a whole number of output steps
+    step = max(1, _READ_FRAMES // down) * down
+    for start in range(0, song.frames, step):
+        stop_if_cancelled(cancel)
+        end = min(song.frames, start + step)
+        first, last = max(0, start - margin), min(song.frames, end + margin)
+        mono = data[first:last].mean(axis=1, dtype=np.float64)  # no float64 copy: 7x faster
+        if up != down:
+            from scipy.signal import resample_poly  # imported here: scipy.signal takes ~1 s
 
-        common = gcd(song.rate, ANALYSIS_RATE)
-        mono = resample_poly(mono, ANALYSIS_RATE // common, song.rate // common)
-    signal = mono.astype(np.float32)
+            mono = resample_poly(mono, up, down)
+        skip = first * up // down
+        begin, until = start * up // down, -(-end * up // down)
+        signal[begin:until] = mono[begin - skip : until - skip]
     signal.flags.writeable = False
     return signal
 
