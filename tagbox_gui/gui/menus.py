@@ -35,10 +35,11 @@ class WindowMenus(ScreenFit):
     """A main window with the app's menu bar.
 
     Subclasses give what the entries drive (``engine``, ``exports``, ``models``, ``run_view``,
-    ``settings_view``, :meth:`open_song`) and call :meth:`_build_menus` once those are built.
-    The entries the window changes are ``recent_menu``, ``export_action``, ``run_action``,
-    ``pause_action``, ``stop_action`` and ``reset_action``; ``ask_before_run`` is whether a
-    new run asks before it replaces stems that never left the app (remembered).
+    ``settings_view``, :meth:`open_song`, :meth:`show_message`) and call :meth:`_build_menus`
+    once those are built. The entries the window changes are ``recent_menu``,
+    ``export_action``, ``run_action``, ``pause_action``, ``stop_action`` and ``reset_action``;
+    ``ask_before_run`` is whether a new run asks before it replaces stems that never left the
+    app (remembered).
     """
 
     engine: EngineLoader
@@ -49,6 +50,10 @@ class WindowMenus(ScreenFit):
 
     def open_song(self, path: str | Path) -> int | None:
         """Open the song at ``path`` (File ▸ Open… and Open recent); None when declined."""
+        raise NotImplementedError
+
+    def show_message(self, text: str, title: str = APP_NAME) -> QMessageBox:
+        """A non-blocking information dialog with one sentence."""
         raise NotImplementedError
 
     @Slot()
@@ -116,9 +121,29 @@ class WindowMenus(ScreenFit):
 
     def _fill_recent_menu(self) -> None:
         fill_recent_menu(
-            self.recent_menu, self.settings.recent_files(), self.open_song,
+            self.recent_menu, self.settings.recent_files(), self._open_recent,
             self.settings.clear_recent,
         )  # fmt: skip
+
+    def _open_recent(self, path: str) -> None:
+        """Open recent's entry ``path``. A song no longer in its folder (moved, renamed or
+        deleted) is taken off the list, and the musician told; one whose folder is gone too
+        (a drive unplugged, a network share away) stays, as it may come back, and opening it
+        says it does not exist."""
+        song = Path(path)
+        try:
+            song.stat()
+        except FileNotFoundError:
+            if song.parent.is_dir():
+                self.settings.remove_recent(path)
+                self.show_message(f"'{song.name}' is no longer in {song.parent} (moved, renamed or "
+                                  "deleted), so it is taken off Open recent; if it was moved, "
+                                  "open it from its new place with File ▸ Open….",
+                                  "Cannot open the song")  # fmt: skip
+                return
+        except OSError:
+            pass  # the load says what is wrong
+        self.open_song(path)
 
     def _open_log_folder(self) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(log_dir())))

@@ -197,6 +197,10 @@ class AppSettings:
         self.store.setValue("recent/files", files)
         return files
 
+    def remove_recent(self, path: str) -> None:
+        """Take ``path`` (as :meth:`recent_files` gives it) off the remembered songs."""
+        self.store.setValue("recent/files", [f for f in self.recent_files() if f != path])
+
     def clear_recent(self) -> None:
         self.store.remove("recent/files")
 

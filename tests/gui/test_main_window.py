@@ -125,6 +125,36 @@ def test_recent_files_and_command_line(qtbot, window, song_path, settings, model
     assert third.song.name == "My Song"
 
 
+def test_a_recent_song_deleted_since_goes_off_the_list_one_on_a_drive_away_stays(
+    qtbot, window, tmp_path, settings
+) -> None:
+    """A recent song no longer in its folder (moved, renamed, deleted) is taken off Open recent
+    when chosen, where every click said again that it does not exist. One whose folder is gone
+    too (a drive unplugged, a share away) stays: it may come back."""
+    gone = write_song(tmp_path / "Gone.wav", seconds=1.0)
+    away = tmp_path / "Drive" / "Away.wav"
+    settings.add_recent(away)
+    settings.add_recent(gone)
+    gone.unlink()
+
+    def choose(entry: int) -> str:
+        window.recent_menu.aboutToShow.emit()
+        window.recent_menu.actions()[entry].trigger()
+        qtbot.waitUntil(lambda: bool(message_boxes()), timeout=5000)
+        box = message_boxes()[-1]
+        text = box.text()
+        box.close()
+        return text
+
+    text = choose(0)
+    assert "Gone.wav" in text and "taken off Open recent" in text and "File ▸ Open" in text
+    assert settings.recent_files() == [str(away.resolve())]
+    window.recent_menu.aboutToShow.emit()
+    assert window.recent_menu.actions()[0].text() == "&1 Away.wav"
+    assert "does not exist" in choose(0)
+    assert settings.recent_files() == [str(away.resolve())] and window.song is None
+
+
 # ----- 4. run --------------------------------------------------------------------------
 def test_run_fills_the_live_views_and_the_stems(qtbot, window: MainWindow, song_path) -> None:
     assert not window.export_button.isEnabled() and not window.export_action.isEnabled()

@@ -117,7 +117,12 @@ def test_recent_files(tmp_path: Path) -> None:
     store.add_recent(tmp_path / "5.wav")
     files = store.recent_files()
     assert len(files) == MAX_RECENT and files[0].endswith("5.wav") and files.count(files[0]) == 1
+    store.remove_recent(files[1])
+    assert store.recent_files() == [files[0], *files[2:]]
     store.clear_recent()
+    assert store.recent_files() == []
+    store.add_recent(tmp_path / "1.wav")
+    store.remove_recent(str((tmp_path / "1.wav").resolve()))
     assert store.recent_files() == []
 
 
