@@ -163,15 +163,17 @@ class AppSettings:
     def save_run(self, settings: RunSettings, defaults: RunSettings) -> None:
         """Remember ``settings``: the backend always, every other field only where it differs
         from ``defaults`` (that backend's). A setting left at its default is not written, so a
-        later version's better default reaches it."""
+        later version's better default reaches it. Nothing is written when nothing changed
+        (the panel says it may have changed whenever it is filled, at every launch)."""
         for field in dataclasses.fields(RunSettings):
             key, value = f"{_GROUP}/{field.name}", getattr(settings, field.name)
             if field.name != "backend" and value == getattr(defaults, field.name):
                 self.store.remove(key)
                 continue
             text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
-            self.store.setValue(key, text)
-        self.store.sync()
+            if self.store.value(key) != text:  # setValue marks it changed even if it is not
+                self.store.setValue(key, text)
+        self.store.sync()  # writes only what changed, if anything
 
     def saved_backend(self) -> str | None:
         """The backend of the saved run settings, or None if none are saved."""

@@ -285,6 +285,27 @@ def test_window_remembers_settings_and_resets_them(qtbot, tmp_path, model_dir) -
     assert third.settings_panel.settings().steps == backend_defaults("learned").steps
 
 
+def test_a_launch_that_changes_no_setting_writes_no_settings(qtbot, tmp_path, model_dir) -> None:
+    """The run settings are written when they change, not each time the panel says they may
+    have: filling it at launch rewrote the settings file every time the app started."""
+    ini = tmp_path / "l.ini"
+    first = MainWindow(ModelStore(model_dir), qsettings(ini), player=fake_player())
+    qtbot.addWidget(first)
+    first.settings_panel.steps.setValue(42)
+    first.close()
+    before = ini.stat()
+    second = MainWindow(ModelStore(model_dir), qsettings(ini), player=fake_player())
+    qtbot.addWidget(second)
+    panel = second.settings_panel
+    with qtbot.waitSignal(panel.settings_changed):
+        panel.set_settings(replace(panel.settings(), steps=42))  # the same again
+    after = ini.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    panel.seed.setValue(9)  # a change is written at once
+    assert qsettings(ini).load_run(backend_defaults("learned")).seed == 9
+    second.close()
+
+
 def test_settings_of_a_backend_no_longer_usable_fall_back_to_the_learned_defaults(
     qtbot, tmp_path, model_dir
 ) -> None:
