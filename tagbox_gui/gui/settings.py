@@ -17,7 +17,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings
 
 from tagbox_gui.core.errors import ConfigError
-from tagbox_gui.core.separation.threads import logical_cpus
+from tagbox_gui.core.separation.threads import AUTOMATIC, logical_cpus
 from tagbox_gui.core.types import MAX_LR, Mode, Quantise, Region, RunConfig, TaggerSpec
 
 log = logging.getLogger(__name__)
@@ -105,11 +105,20 @@ def backend_defaults(backend: str, device: str = "cpu") -> RunSettings:
     )
 
 
+RANGES: dict[str, tuple[float, float]] = {
+    "steps": (0, 100_000),
+    "lr": (0.0001, MAX_LR),  # the panel shows 4 decimals
+    "seed": (0, 2**31 - 1),
+    "threads": (AUTOMATIC, logical_cpus()),  # a machine with fewer CPUs: automatic
+    "preview_every": (1, 1000),
+}
+"""The smallest and largest value of each numeric run setting: the settings panel's spin
+boxes offer these, and a remembered value outside them takes the default."""
+
 _VALID = {
-    "steps": lambda n: n >= 0,
-    "lr": lambda x: 0.0 < x <= MAX_LR,
-    "threads": lambda n: 0 <= n <= logical_cpus(),  # a machine with fewer CPUs: automatic
-    "preview_every": lambda n: n >= 1,
+    **{
+        name: lambda x, low=low, high=high: low <= x <= high for name, (low, high) in RANGES.items()
+    },
     "quantise": lambda text: text in {q.value for q in Quantise},
     "mode": lambda text: text in {m.value for m in Mode},
     "fft_sizes": lambda sizes: set(sizes) <= set(FFT_CHOICES),

@@ -25,7 +25,7 @@ def qsettings(path: Path) -> AppSettings:
     return AppSettings(QSettings(str(path), QSettings.Format.IniFormat))
 
 
-def test_run_settings_round_trip_and_bad_values(tmp_path: Path) -> None:
+def test_run_settings_round_trip_and_bad_values(qtbot, tmp_path: Path) -> None:
     store = qsettings(tmp_path / "a.ini")
     custom = RunSettings(
         backend="light",
@@ -53,14 +53,24 @@ def test_run_settings_round_trip_and_bad_values(tmp_path: Path) -> None:
     assert loaded.balance_tags is RunSettings().balance_tags
     # values a hand edit (or another version, another machine) left out of range take the
     # default too, and so do those the panel cannot show (it would show an FFT size that is
-    # not one of its buttons as none, and the largest learning rate or thread count instead)
+    # not one of its buttons as none, and a number past a spin box's limits as that limit)
     for key, text in [("steps", "-5"), ("lr", "0"), ("lr", "inf"), ("threads", "-1"),
                       ("preview_every", "0"), ("quantise", "bogus"), ("mode", "loud"),
                       ("fft_sizes", "1000,512"), ("fft_sizes", "8192"), ("lr", "1e9"),
-                      ("threads", str(logical_cpus() + 1))]:  # fmt: skip
+                      ("threads", str(logical_cpus() + 1)), ("steps", "100001"),
+                      ("preview_every", "1001"), ("seed", "-1"), ("seed", str(2**31)),
+                      ("lr", "0.00001")]:  # fmt: skip
         store.store.setValue(f"run/{key}", text)
         assert getattr(store.load_run(custom), key) == getattr(custom, key), (key, text)
         store.store.remove(f"run/{key}")
+    # the panel's own limits are kept as they are
+    panel = SettingsPanel()
+    for key in ("steps", "lr", "seed", "threads", "preview_every"):
+        box = getattr(panel, key)
+        for limit in (box.minimum(), box.maximum()):
+            store.store.setValue(f"run/{key}", str(limit))
+            assert getattr(store.load_run(custom), key) == limit, (key, limit)
+            store.store.remove(f"run/{key}")
     store.store.setValue("run/balance_tags", "false")
     assert store.load_run(RunSettings(balance_tags=True)).balance_tags is False
     assert loaded.lr == 0.25

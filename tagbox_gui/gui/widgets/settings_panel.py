@@ -25,9 +25,8 @@ from PySide6.QtWidgets import (
 )
 
 from tagbox_gui.core.separation.job import can_look_again
-from tagbox_gui.core.separation.threads import AUTOMATIC, logical_cpus
-from tagbox_gui.core.types import MAX_LR, Mode, Quantise, TaggerSpec
-from tagbox_gui.gui.settings import FFT_CHOICES, RunSettings
+from tagbox_gui.core.types import Mode, Quantise, TaggerSpec
+from tagbox_gui.gui.settings import FFT_CHOICES, RANGES, RunSettings
 from tagbox_gui.gui.widgets.toggle_look import show_checked_clearly
 
 BACKEND_TITLES = {
@@ -68,9 +67,9 @@ class SettingsPanel(QWidget):
         self.fft_buttons = {n: QToolButton(text=str(n), checkable=True) for n in FFT_CHOICES}
         for button in self.fft_buttons.values():
             show_checked_clearly(button)
-        self.steps = QSpinBox(minimum=0, maximum=100_000, singleStep=10)
+        self.steps = QSpinBox(**_range("steps"), singleStep=10)
         self.steps.setSpecialValueText("0 (one pass)")
-        self.lr = QDoubleSpinBox(decimals=4, minimum=0.0001, maximum=MAX_LR)
+        self.lr = QDoubleSpinBox(decimals=4, **_range("lr"))
         self.lr.setKeyboardTracking(False)  # typing "0.05" is one change, not four
         # The backends' rates go from 0.05 to 5: an arrow key moves the digit after the first
         # (0.1 to 0.099 or 0.11, 5 to 4.9 or 5.1), page keys ten times that; a fixed step of
@@ -79,10 +78,10 @@ class SettingsPanel(QWidget):
         self.quantise = _enum_combo(_QUANTISE_TITLES)
         self.mode = _enum_combo(_MODE_TITLES)
         self.device = QComboBox()
-        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1)
-        self.threads = QSpinBox(minimum=AUTOMATIC, maximum=max(logical_cpus(), 1))
+        self.seed = QSpinBox(**_range("seed"))
+        self.threads = QSpinBox(**_range("threads"))
         self.threads.setSpecialValueText("Auto")
-        self.preview_every = QSpinBox(minimum=1, maximum=1000, suffix=" steps")
+        self.preview_every = QSpinBox(**_range("preview_every"), suffix=" steps")
         self.balance_tags = QCheckBox("Wanted and avoided tags weigh the same")
         self.second_look = QCheckBox("Look at each stem again without the others")
         self.fit_to_song = QCheckBox("Fit the instrument's prototype to the song")
@@ -331,6 +330,13 @@ class SettingsPanel(QWidget):
                  self.threads]  # fmt: skip
         return [*boxes, *buttons, self.preview_every, self.balance_tags, self.second_look,
                 self.fit_to_song, self.reset]  # fmt: skip
+
+
+def _range(name: str) -> dict[str, float]:
+    """A spin box's limits for the run setting ``name`` (those the remembered value must keep
+    to, ``gui.settings.RANGES``)."""
+    low, high = RANGES[name]
+    return {"minimum": low, "maximum": high}
 
 
 def _enum_combo(titles: dict) -> QComboBox:
