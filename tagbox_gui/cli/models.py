@@ -21,6 +21,11 @@ from tagbox_gui.core.store.failures import Advised
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.store.registry import REGISTRY, ModelInfo, check_licence, model_info
 
+_NAME_HELP = "model name, e.g. fcn/mtat (`tagbox models list` lists them)"
+_ACCEPT_LICENSE_HELP = (
+    "accept the model's licence where it asks for consent (Jukebox: non-commercial)"
+)
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``models`` sub-command and its actions."""
@@ -41,12 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.set_defaults(func=_list)
 
     fetch = actions.add_parser("fetch", parents=[common], help="download models")
-    fetch.add_argument("names", nargs="+", metavar="NAME", help="model name, e.g. fcn/mtat")
-    fetch.add_argument(
-        "--accept-license",
-        action="store_true",
-        help="accept the model's licence where it asks for consent (Jukebox: non-commercial)",
-    )
+    fetch.add_argument("names", nargs="+", metavar="NAME", help=_NAME_HELP)
+    fetch.add_argument("--accept-license", action="store_true", help=_ACCEPT_LICENSE_HELP)
     fetch.add_argument("--force", action="store_true", help="download again even if present")
     fetch.set_defaults(func=_fetch)
 
@@ -57,9 +58,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     install = actions.add_parser(
         "install", parents=[common], help="copy a hand-downloaded model file into the store"
     )
-    install.add_argument("name", metavar="NAME")
-    install.add_argument("file", type=Path, metavar="FILE")
-    install.add_argument("--accept-license", action="store_true", help="accept the licence")
+    install.add_argument("name", metavar="NAME", help=_NAME_HELP)
+    install.add_argument(
+        "file", type=Path, metavar="FILE", help="the downloaded file, checked before it is copied"
+    )
+    install.add_argument("--accept-license", action="store_true", help=_ACCEPT_LICENSE_HELP)
     install.set_defaults(func=_install)
 
 

@@ -78,6 +78,31 @@ def test_evaluate_help_says_what_is_scored_with_examples_and_every_default() -> 
     assert _without_default(_sub_parser("evaluate"), {"help", "set_dir"}) == []
 
 
+def _without_help(parser: argparse.ArgumentParser, command: str) -> list[str]:
+    """Every argument of ``parser`` and of its sub-commands, at any depth, that has no help."""
+    missing = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                missing += _without_help(sub, f"{command} {name}")
+        elif not action.help:
+            missing.append(f"{command} {'/'.join(action.option_strings) or action.metavar}")
+    return missing
+
+
+def test_every_argument_of_every_command_says_what_it_is() -> None:
+    assert _without_help(build_parser(), "tagbox") == []
+
+
+def test_models_install_says_what_its_arguments_are() -> None:
+    result = run_cli("models", "install", "--help")
+    assert result.returncode == 0 and result.stderr == ""
+    page = " ".join(result.stdout.split())
+    assert "NAME model name, e.g. fcn/mtat (`tagbox models list` lists them)" in page
+    assert "FILE the downloaded file" in page
+    assert "accept the model's licence where it asks for consent (Jukebox: non-commercial)" in page
+
+
 def test_tags_lists_the_names_each_backend_knows() -> None:
     result = run_cli("tags")
     assert result.returncode == 0, result.stderr
