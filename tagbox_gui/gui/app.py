@@ -87,7 +87,10 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         "--model-dir",
         type=Path,
         metavar="DIR",
-        help="folder of the model files (default: $TAGBOX_MODEL_DIR, else the user cache folder)",
+        help=(
+            "folder of the model files (default: $TAGBOX_MODEL_DIR, else the folder last chosen"
+            " with Change folder in Tools > Models, else the user cache folder)"
+        ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     args, rest = parser.parse_known_args(argv)

@@ -133,4 +133,10 @@ def test_gui_help_is_a_usage_text_not_a_docstring() -> None:
     assert result.stdout.startswith("usage: tagbox-gui")
     assert "separate an instrument you name out of a song" in result.stdout
     assert 'tagbox-gui "My Song.wav"' in result.stdout
+    # The folder chosen in the app is the default where neither --model-dir nor the variable is.
+    page = " ".join(result.stdout.split())
+    assert (
+        "(default: $TAGBOX_MODEL_DIR, else the folder last chosen with Change folder in "
+        "Tools > Models, else the user cache folder)" in page
+    )
     assert "exception hook" not in result.stdout and "QApplication" not in result.stdout
