@@ -11,11 +11,12 @@ imports inside functions included):
   module of core belongs to one of them;
 - no two sibling modules or packages import each other in a circle, at any depth.
 
-And the map of ``docs/design.md`` names every module of the package.
+And the map of ``docs/design.md`` names every module of the package, and none that is gone.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from importlib.util import find_spec
@@ -40,10 +41,14 @@ def test_import_contracts_are_kept() -> None:
     assert "0 broken" in report, report
 
 
+def _design_map() -> str:
+    design = (REPO / "docs" / "design.md").read_text()
+    return design.split("## Map", 1)[1].split("\n## ", 1)[0]
+
+
 def test_the_design_map_names_every_module() -> None:
     """docs/design.md's map names every module of the package (``__init__.py`` aside)."""
-    design = (REPO / "docs" / "design.md").read_text()
-    map_section = design.split("## Map", 1)[1].split("\n## ", 1)[0]
+    map_section = _design_map()
     package = REPO / "tagbox_gui"
     modules = [path.relative_to(package) for path in sorted(package.rglob("*.py"))]
     missing = [
@@ -54,3 +59,13 @@ def test_the_design_map_names_every_module() -> None:
         and f"`{module}`" not in map_section
     ]
     assert not missing, f"docs/design.md's map leaves out {missing}"
+
+
+def test_the_design_map_names_no_module_that_is_gone() -> None:
+    """Every ``name.py`` or ``folder/name.py`` in docs/design.md's map is a module of the package
+    (the map names a module by its name, or by its path under ``tagbox_gui/``)."""
+    package = REPO / "tagbox_gui"
+    paths = {path.relative_to(package).as_posix() for path in package.rglob("*.py")}
+    named = set(re.findall(r"`([\w/]+\.py)`", _design_map()))
+    gone = sorted(n for n in named if not any(p == n or p.endswith("/" + n) for p in paths))
+    assert named and not gone, f"docs/design.md's map names modules that are gone: {gone}"
