@@ -71,3 +71,12 @@ def test_a_python_of_ones_own_with_pip_is_left_as_it_is(tmp_path: Path) -> None:
     pip_installs = [c for c in calls if c.startswith("python3 -m pip install")]
     assert len(pip_installs) == 2
     assert all(c.endswith("PIP_BREAK_SYSTEM_PACKAGES=") for c in pip_installs)
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    """The README's one command for the tests is the last line of .ci/run, character for
+    character, in its own code block."""
+    command = (REPO / ".ci" / "run").read_text().strip().splitlines()[-1]
+    readme = (REPO / "README.md").read_text()
+    assert command.startswith("bash scripts/setup.sh && ")
+    assert f"The tests:\n\n```\n{command}\n```" in readme
