@@ -351,5 +351,6 @@ def _cost_line(run: EvaluationRun) -> str:
         return "CPU time: no separation timed"
     cpu = np.array([t.cpu_s for t in run.timings.values()])
     wall = np.array([t.wall_s for t in run.timings.values()])
+    separations = f"{len(cpu)} separation{'s' if len(cpu) > 1 else ''}"
     return (f"CPU time per source per song: mean {cpu.mean():.1f} s, median {np.median(cpu):.1f} s "
-            f"(wall {wall.mean():.1f} s) over {len(cpu)} separations")  # fmt: skip
+            f"(wall {wall.mean():.1f} s) over {separations}")  # fmt: skip

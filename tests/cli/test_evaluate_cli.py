@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from tagbox_gui.cli import evaluate as cli_evaluate
 from tagbox_gui.cli import main
 from tagbox_gui.core.audio.estimates import load_estimate, share
 from tagbox_gui.core.audio.song import load_song
@@ -20,6 +21,8 @@ from tagbox_gui.core.audio.stems import render_stems
 from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.evaluation import pairs as evaluation_pairs
 from tagbox_gui.core.evaluation import scoring as evaluation
+from tagbox_gui.core.evaluation.driver import EvaluationRun
+from tagbox_gui.core.evaluation.recipes import Timing
 from tagbox_gui.core.separation.backends import learned
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.loading import default_config
@@ -175,3 +178,10 @@ def test_no_fit_asks_each_source_by_its_bare_prototype(
     prototype = learned.load_shipped(ModelCache())[1]["drums"].numpy()
     np.testing.assert_allclose(queries[1], prototype, rtol=1e-5, atol=1e-6)
     assert not np.allclose(queries[0], prototype, atol=1e-3)
+
+
+@pytest.mark.parametrize(("count", "ending"), [(1, "over 1 separation"), (2, "over 2 separations")])
+def test_the_cost_line_counts_separations_in_plain_english(count: int, ending: str) -> None:
+    timings = {f"song{i}/drums": Timing(1.0, 0.7, 0, ()) for i in range(count)}
+    run = EvaluationRun(scores=[], timings=timings, resumed=[], remade=[], unsupported={})
+    assert cli_evaluate._cost_line(run).endswith(ending)
