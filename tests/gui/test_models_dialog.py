@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QAbstractButton
 
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.store.registry import JUKEBOX, REGISTRY
@@ -62,6 +65,11 @@ def store_holding(tmp_path: Path, server, name: str, data: bytes) -> ModelStore:
     store.location(name).parent.mkdir(parents=True)
     store.location(name).write_bytes(data)
     return store
+
+
+def shown(text: str) -> str:
+    """A button's ``text`` as it is drawn: its mnemonic's '&' is not shown."""
+    return re.sub("&(.)", r"\1", text)
 
 
 def download_selected(qtbot, dialog: ModelsDialog, name: str) -> list:
@@ -149,8 +157,8 @@ def test_failed_download_says_what_to_do(qtbot, tmp_path: Path, http_server) -> 
     # the advice names this window's buttons, not commands of a terminal it was not opened in
     assert "tagbox models" not in text and "`" not in text
     assert "install it with Locate file…" in text
-    assert dialog.download_button.text() == "Download"
-    assert dialog.locate_button.text() == "Locate file…"
+    assert shown(dialog.download_button.text()) == "Download"
+    assert shown(dialog.locate_button.text()) == "Locate file…"
     assert dialog.status(HCNN) == "missing" and not dialog.busy
 
 
@@ -168,6 +176,27 @@ def test_a_download_of_another_file_says_so_in_the_window(
     assert "what arrived is not the expected best_model.pth" in text
     assert "connection" not in text and "tagbox models" not in text
     assert "click Download again" in text and "install it with Locate file…" in text
+
+
+def test_each_button_has_an_alt_key_of_its_own_and_the_words_stay(qtbot, tmp_path: Path) -> None:
+    """Download, Locate file…, Change folder…, Cancel download and Close are pressed with
+    Alt and a letter of their own, as the window's menus and fields are; the advice names
+    them as they are drawn."""
+    dialog = open_dialog(qtbot, ModelStore(tmp_path / "store"))
+    texts = [button.text() for button in dialog.findChildren(QAbstractButton)]
+    assert sorted(map(shown, texts)) == [
+        "Cancel download", "Change folder…", "Close", "Download", "Locate file…"
+    ]  # fmt: skip
+    keys = [QKeySequence.mnemonic(text) for text in texts]
+    assert all(not key.isEmpty() for key in keys) and len(set(keys)) == len(keys), texts
+    dialog.select_model(FCN)
+    asked: list[str] = []
+    dialog.choose_file = lambda info: asked.append(info.name)
+    dialog.show()
+    dialog.activateWindow()
+    qtbot.waitUntil(dialog.isActiveWindow, timeout=2000)
+    qtbot.keyClick(dialog.focusWidget() or dialog, Qt.Key.Key_L, Qt.KeyboardModifier.AltModifier)
+    qtbot.waitUntil(lambda: asked == [FCN], timeout=2000)  # the button's click is animated
 
 
 def test_jukebox_needs_the_licence(

@@ -42,7 +42,7 @@ from tagbox_gui.gui.background import hand_back, receiver, run_in_background
 from tagbox_gui.gui.widgets.licence_dialog import LicenceDialog
 
 DOWNLOAD, LOCATE = "Download", "Locate file…"  # the buttons, as the advice names them
-CHANGE_FOLDER = "Change folder…"
+CHANGE_FOLDER, CANCEL_DOWNLOAD = "Change folder…", "Cancel download"
 WAYS = Ways(
     retry=f"click {DOWNLOAD} again",
     install=f"install it with {LOCATE}",
@@ -122,13 +122,13 @@ class ModelsDialog(QDialog):
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.tree.header().setSectionResizeMode(TITLE, QHeaderView.ResizeMode.Stretch)
         self.tree.currentItemChanged.connect(self._on_tree_current_changed)
-        self.download_button = QPushButton(DOWNLOAD)
+        self.download_button = QPushButton(_keyed(DOWNLOAD, "D"))
         self.download_button.clicked.connect(self._on_download_button_clicked)
-        self.locate_button = QPushButton(LOCATE)
+        self.locate_button = QPushButton(_keyed(LOCATE, "L"))
         self.locate_button.clicked.connect(self._on_locate_button_clicked)
-        self.folder_button = QPushButton(CHANGE_FOLDER)
+        self.folder_button = QPushButton(_keyed(CHANGE_FOLDER, "f"))
         self.folder_button.clicked.connect(self._on_folder_button_clicked)
-        self.cancel_button = QPushButton("Cancel download")
+        self.cancel_button = QPushButton(_keyed(CANCEL_DOWNLOAD, "n"))
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self._on_cancel_button_clicked)
         self.progress = QProgressBar(visible=False, accessibleDescription=PROGRESS_ABOUT)
@@ -138,6 +138,7 @@ class ModelsDialog(QDialog):
         self.message.setTextFormat(Qt.TextFormat.PlainText)  # paths and errors, never HTML
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.button(QDialogButtonBox.StandardButton.Close).setText(_keyed("Close", "C"))
         close.rejected.connect(self.reject)
         row = QHBoxLayout()
         for widget in (self.download_button, self.locate_button, self.cancel_button):
@@ -418,6 +419,11 @@ class ModelsDialog(QDialog):
             if self.folder_set_by
             else "Keep the model files in another folder, e.g. on a larger disk"
         )
+
+
+def _keyed(word: str, letter: str) -> str:
+    """A button's text: ``word`` with Alt+``letter`` (its first one in ``word``) pressing it."""
+    return word.replace(letter, f"&{letter}", 1)
 
 
 def _throttled(emit: Callable[[int, int | None], None]) -> Callable[[int, int | None], None]:
