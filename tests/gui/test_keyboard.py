@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import pytest
 from PySide6.QtCore import QPoint, QRect, Qt, QTimer
-from PySide6.QtGui import QKeySequence
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QApplication,
     QDockWidget,
+    QGroupBox,
+    QLabel,
+    QMenuBar,
     QMessageBox,
     QPushButton,
     QScrollArea,
+    QTabBar,
     QTabWidget,
+    QWidget,
 )
 
+from tagbox_gui.core.audio.files import ExportFormat
+from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import Region
 from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.main_window import MainWindow
-from tests.gui.window_helpers import open_song, piano_run_window
+from tagbox_gui.gui.widgets.export_dialog import ExportDialog
+from tagbox_gui.gui.widgets.models_dialog import ModelsDialog
+from tests.gui.window_helpers import open_song, piano_run_window, run_to_end
 
 
 def tab_to(qtbot, window: MainWindow, target, presses: int = 80) -> None:
@@ -184,6 +195,100 @@ def test_every_menu_entry_has_a_mnemonic(window: MainWindow, settings) -> None:
         keys = [QKeySequence.mnemonic(a.text()) for a in menu.actions() if not a.isSeparator()]
         assert all(not k.isEmpty() for k in keys), [a.text() for a in menu.actions()]
         assert len(set(keys)) == len(keys), [a.text() for a in menu.actions()]  # no clash
+
+
+WINDOW_WIDE = (Qt.ShortcutContext.WindowShortcut, Qt.ShortcutContext.ApplicationShortcut)
+
+
+@dataclass
+class Shortcut:
+    """A key of a QAction or QShortcut, where it is active (``context``, on ``owners``)."""
+
+    keys: str
+    context: Qt.ShortcutContext
+    owners: list[QWidget]
+    what: str
+
+    def active_with_focus_on(self, widget: QWidget) -> bool:
+        if self.context in WINDOW_WIDE:
+            return True
+        children = self.context is Qt.ShortcutContext.WidgetWithChildrenShortcut
+        return any(o is widget or (children and o.isAncestorOf(widget)) for o in self.owners)
+
+    def active_with(self, other: Shortcut) -> bool:
+        """Whether the focus can be where both are active."""
+        if self.context in WINDOW_WIDE or other.context in WINDOW_WIDE:
+            return True
+        return any(map(self.active_with_focus_on, other.owners)) or any(
+            map(other.active_with_focus_on, self.owners)
+        )
+
+
+def shortcuts(window: QWidget) -> list[Shortcut]:
+    """Every key of the QActions (the menus' included) and QShortcuts under ``window``."""
+    found = []
+    for action in window.findChildren(QAction):
+        owners = [o for o in action.associatedObjects() if isinstance(o, QWidget)]
+        found += [Shortcut(k.toString(), action.shortcutContext(), owners, action.text())
+                  for k in action.shortcuts()]  # fmt: skip
+    for shortcut in window.findChildren(QShortcut):
+        owner, keys = shortcut.parent(), shortcut.keys()  # the widget it is made on
+        found += [Shortcut(k.toString(), shortcut.context(), [owner], type(owner).__name__)
+                  for k in keys]  # fmt: skip
+    return found
+
+
+def test_no_two_shortcuts_that_can_be_active_together_share_a_key(
+    qtbot, window: MainWindow, song_path
+) -> None:
+    """Qt fires neither of two shortcuts active at once on the same key (it only warns,
+    "Ambiguous shortcut overload"): each key does one thing wherever the focus is."""
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window)  # the stems, the step history: every part of the window built
+    found = shortcuts(window)
+    assert {"Ctrl+R", "Space", "Esc", "Del"} <= {s.keys for s in found}
+    clashes = [
+        f"{a.keys}: {a.what!r} and {b.what!r}"
+        for i, a in enumerate(found)
+        for b in found[i + 1 :]
+        if a.keys == b.keys and a.active_with(b)
+    ]
+    assert clashes == []
+
+
+def mnemonic_clashes(root: QWidget) -> list[str]:
+    """The Alt+letter keys used twice in ``root``'s window: by its menu bar's menus, the
+    labels that lead to a field, the buttons, the tabs and the group boxes."""
+    bar = root.findChild(QMenuBar)
+    texts = [action.text() for action in bar.actions()] if bar is not None else []
+    texts += [label.text() for label in root.findChildren(QLabel) if label.buddy() is not None]
+    texts += [button.text() for button in root.findChildren(QAbstractButton)]
+    texts += [tabs.tabText(i) for tabs in root.findChildren(QTabBar) for i in range(tabs.count())]
+    texts += [box.title() for box in root.findChildren(QGroupBox)]
+    seen: dict[str, str] = {}
+    clashes = []
+    for text in texts:
+        key = QKeySequence.mnemonic(text).toString()
+        if key and key in seen:
+            clashes.append(f"{text!r}: {key} is {seen[key]!r}'s")
+        seen.setdefault(key, text)
+    return clashes
+
+
+def test_no_alt_key_is_used_twice_in_the_window_or_a_dialog(
+    qtbot, window: MainWindow, song_path, model_dir
+) -> None:
+    """Alt+letter reaches one control: Qt presses none when two share it."""
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window)
+    export = ExportDialog(lambda template: ["a.wav"], "/tmp", ExportFormat.WAV32, "{song}")
+    models = ModelsDialog(ModelStore(model_dir))
+    for root in (window, export, models):
+        if root is not window:
+            qtbot.addWidget(root)
+        assert mnemonic_clashes(root) == [], type(root).__name__
 
 
 def _answer_with(qtbot, key: Qt.Key) -> None:
