@@ -24,6 +24,7 @@ from tagbox_gui.gui.screen_fit import ScreenFit
 from tagbox_gui.gui.settings_view import SettingsView
 from tagbox_gui.gui.stem_export import StemExport
 from tagbox_gui.gui.widgets.recent_menu import fill_recent_menu
+from tagbox_gui.gui.widgets.run_panel import RunPanel
 from tagbox_gui.gui.widgets.stem_list import dragged_stems_root
 
 ASK_BEFORE_RUN = "questions/ask_before_run"  # settings key of Run ▸ Ask before replacing…
@@ -35,17 +36,18 @@ class WindowMenus(ScreenFit):
     """A main window with the app's menu bar.
 
     Subclasses give what the entries drive (``engine``, ``exports``, ``models``, ``run_view``,
-    ``settings_view``, :meth:`open_song`, :meth:`show_message`) and call :meth:`_build_menus`
-    once those are built. The entries the window changes are ``recent_menu``,
-    ``export_action``, ``run_action``, ``pause_action``, ``stop_action`` and ``reset_action``;
-    ``ask_before_run`` is whether a new run asks before it replaces stems that never left the
-    app (remembered).
+    ``run_panel``, ``settings_view``, :meth:`open_song`, :meth:`show_message`) and call
+    :meth:`_build_menus` once those are built. The entries the window changes are
+    ``recent_menu``, ``export_action``, ``pause_action``, ``stop_action`` and ``reset_action``;
+    ``run_action`` follows the Run button; ``ask_before_run`` is whether a new run asks before
+    it replaces stems that never left the app (remembered).
     """
 
     engine: EngineLoader
     exports: StemExport
     models: ModelsPrompt
     run_view: RunView
+    run_panel: RunPanel
     settings_view: SettingsView
 
     def open_song(self, path: str | Path) -> int | None:
@@ -83,6 +85,7 @@ class WindowMenus(ScreenFit):
         run = bar.addMenu("&Run")
         rv = self.run_view
         self.run_action = self._action(run, "&Run", "Ctrl+R", rv.start)
+        self.run_panel.mirror_run(self.run_action)  # on when the Run button is
         self.pause_action = self._action(run, "&Pause / resume", "Ctrl+P", rv.toggle_pause)
         self.stop_action = self._action(run, "&Stop", Keys(Qt.Key.Key_Escape), rv.stop)
         run.addSeparator()
@@ -112,9 +115,9 @@ class WindowMenus(ScreenFit):
         return action
 
     def _enable_actions(self, state: RunState) -> None:
-        """Run while idle, Pause and Stop while running, Reset while idle once the engine is in."""
+        """Pause and Stop while running, Reset while idle once the engine is in (Run follows
+        the Run button: ``RunPanel.mirror_run``)."""
         active = state in (RunState.RUNNING, RunState.PAUSED)
-        self.run_action.setEnabled(state is RunState.IDLE)
         self.pause_action.setEnabled(active)
         self.stop_action.setEnabled(active)
         self.reset_action.setEnabled(state is RunState.IDLE and self.engine.is_ready)

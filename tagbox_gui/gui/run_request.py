@@ -9,7 +9,6 @@ from PySide6.QtCore import QObject, Slot
 from tagbox_gui.core.audio.song import MIN_AUDIO_SECONDS
 from tagbox_gui.core.separation.job import JobPart
 from tagbox_gui.core.types import Example, RunConfig
-from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.run_problems import parts_problem
 from tagbox_gui.gui.run_window import RunWindow
 
@@ -95,8 +94,7 @@ class RunRequest(QObject):
     @Slot()
     def update_can_run(self) -> None:
         problem = self.problem()
-        self.w.run_panel.set_can_run(not problem, problem)
-        self.w.run_action.setEnabled(self.w.controller.state is RunState.IDLE)
+        self.w.run_panel.set_can_run(not problem, problem)  # and Run ▸ Run (mirror_run)
         learned, song = self._learned(), self.w.song is not None
         self.w.picker.set_can_add_example(
             learned and song,

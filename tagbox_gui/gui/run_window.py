@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     import numpy as np
-    from PySide6.QtGui import QAction
     from PySide6.QtWidgets import QMessageBox, QStatusBar
 
     from tagbox_gui.core.audio.song import Song
@@ -45,7 +44,6 @@ class RunWindow(Protocol):
     run_panel: RunPanel
     audition: AuditionPanel
     stems: StemListView
-    run_action: QAction
 
     def statusBar(self) -> QStatusBar: ...  # Qt spells it so
 

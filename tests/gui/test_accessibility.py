@@ -33,10 +33,11 @@ from PySide6.QtWidgets import (
 from tagbox_gui.core.audio.files import ExportFormat
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.store.registry import REGISTRY
+from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.widgets.export_dialog import ExportDialog
 from tagbox_gui.gui.widgets.licence_dialog import LicenceDialog
 from tagbox_gui.gui.widgets.models_dialog import ModelsDialog
-from tests.gui.window_helpers import open_song, run_to_end
+from tests.gui.window_helpers import make_window, open_song, run_to_end
 
 CONTROLS = (
     QAbstractButton, QAbstractSlider, QAbstractSpinBox, QComboBox, QLineEdit, QAbstractItemView,
@@ -200,3 +201,33 @@ def test_export_all_says_why_it_is_off_and_its_shortcut_when_on(qtbot, window, s
     run_to_end(qtbot, window)
     assert window.export_button.isEnabled() and window.export_action.isEnabled()
     assert all("Ctrl+E" in tip for tip in tips())
+
+
+def test_run_entry_is_on_with_the_run_button_and_says_why_it_is_off(
+    qtbot, model_dir, settings, song_path: Path
+) -> None:
+    """Run ▸ Run (Ctrl+R) is on exactly when the Run button is: off, the entry's status tip
+    (in the status bar) says why, as the button's tooltip does; on, both name Ctrl+R."""
+    window = make_window(qtbot, model_dir, settings, delay=0.01)
+    window.confirm_quit = lambda: True
+    button, action = window.run_panel.run, window.run_action
+    tips = lambda: (button.toolTip(), action.statusTip())  # noqa: E731
+
+    def off_saying(words: str) -> bool:
+        return (
+            not button.isEnabled()
+            and not action.isEnabled()
+            and all(words in tip for tip in tips())
+        )
+
+    assert off_saying("Open a song first")
+    open_song(qtbot, window, song_path)
+    assert off_saying("Pick an instrument")
+    window.tag_panel.apply_preset("Piano")
+    assert button.isEnabled() and action.isEnabled() and all("Ctrl+R" in tip for tip in tips())
+    window.settings_panel.steps.setValue(5000)
+    assert window.run_view.start() is not None
+    assert off_saying("A run is going on")
+    window.run_view.stop()
+    qtbot.waitUntil(lambda: window.controller.state is RunState.IDLE, timeout=10_000)
+    assert button.isEnabled() and action.isEnabled() and all("Ctrl+R" in tip for tip in tips())

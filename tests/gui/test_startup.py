@@ -140,7 +140,8 @@ def test_run_waits_for_the_engine_and_is_enabled_once_it_is_ready(
     assert window.engine_status.isVisible()
     assert window.cursor().shape() == Qt.CursorShape.BusyCursor
     assert not window.settings_panel.isEnabled() and not window.reset_action.isEnabled()
-    assert window.run_view.start() is None  # Ctrl+R says why
+    assert not window.run_action.isEnabled() and window.run_action.statusTip() == LOADING_MESSAGE
+    assert window.run_view.start() is None  # a start that comes anyway says why
     boxes = message_boxes()
     assert [box.text() for box in boxes] == [LOADING_MESSAGE]
     boxes[0].close()

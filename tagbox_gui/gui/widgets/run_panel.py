@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
@@ -23,6 +24,9 @@ from PySide6.QtWidgets import (
 )
 
 from tagbox_gui.gui.controller import RunState
+
+RUN_TIP = "Start separating (Ctrl+R)"
+RUN_GOING_ON = "A run is going on: Run is back once it has ended"
 
 
 def clock(seconds: float) -> str:
@@ -103,6 +107,8 @@ class RunPanel(QWidget):
         self.clock = RunClock()
         self.state = RunState.IDLE
         self._can_run = True
+        self._why_not = ""  # why no run can start, said while idle (set_can_run)
+        self._run_entries: list[QAction] = []  # on and off with the Run button (mirror_run)
         self._timed = False  # a run (or job) began since the panel was cleared: its time shows
         style = self.style()
         self.run = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay), "Run")
@@ -151,7 +157,7 @@ class RunPanel(QWidget):
         """Enable the buttons that make sense in ``state``."""
         self.state = state
         active = state in (RunState.RUNNING, RunState.PAUSED)
-        self.run.setEnabled(state is RunState.IDLE and self._can_run)
+        self._show_can_run()
         self.pause.setEnabled(active)
         self.stop.setEnabled(active)
         self.pause.blockSignals(True)
@@ -168,9 +174,24 @@ class RunPanel(QWidget):
 
     def set_can_run(self, ok: bool, reason: str = "") -> None:
         """Whether Run is possible now, and if not, why (shown as the button's tooltip)."""
-        self._can_run = ok
-        self.run.setToolTip(reason or "Start separating (Ctrl+R)")
-        self.run.setEnabled(ok and self.state is RunState.IDLE)
+        self._can_run, self._why_not = ok, reason
+        self._show_can_run()
+
+    def mirror_run(self, action: QAction) -> None:
+        """Turn ``action`` (Run ▸ Run) on and off with the Run button; its status tip says why
+        it is off, as the button's tooltip does."""
+        self._run_entries.append(action)
+        self._show_can_run()
+
+    def _show_can_run(self) -> None:
+        """Run is on while idle with nothing in the way; off, its tooltip says why."""
+        idle = self.state is RunState.IDLE
+        tip = (self._why_not or RUN_TIP) if idle else RUN_GOING_ON
+        for control in (self.run, *self._run_entries):
+            control.setEnabled(idle and self._can_run)
+            control.setToolTip(tip)
+        for action in self._run_entries:  # in the status bar while the menu shows it
+            action.setStatusTip(tip)
 
     def clear(self) -> None:
         """Show no run (a new song): no progress, times, instruments or status, and the
