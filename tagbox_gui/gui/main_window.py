@@ -313,9 +313,7 @@ class MainWindow(WindowMenus):
 
     def confirm_discard(self, question: str) -> bool:
         """Asked before quitting or opening a song loses stems or a run (tests replace it)."""
-        buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
-        answer = plain_text.question(self, APP_NAME, question, buttons,  # names a song, stems
-                                     QMessageBox.StandardButton.No)  # fmt: skip
+        answer = plain_text.question(self, APP_NAME, question)  # names a song, stems
         return answer == QMessageBox.StandardButton.Yes
 
     def confirm_new_run(self, question: str) -> bool:
@@ -325,9 +323,7 @@ class MainWindow(WindowMenus):
         if not self.ask_before_run.isChecked():
             return True
         quiet = QCheckBox("Do not ask again before a run")
-        buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
-        answer = plain_text.question(self, APP_NAME, f"{question}\n\nRun anyway?", buttons,
-                                     QMessageBox.StandardButton.No, quiet)  # fmt: skip
+        answer = plain_text.question(self, APP_NAME, f"{question}\n\nRun anyway?", checkbox=quiet)
         if answer != QMessageBox.StandardButton.Yes:
             return False
         if quiet.isChecked():

@@ -191,8 +191,6 @@ class StemExport(QObject):
             self.w,
             "Replace stems?",
             f"These files are already in {existing[0].parent}:\n\n{names}\n\nReplace them?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
         )
         return answer == QMessageBox.StandardButton.Yes
 

@@ -15,7 +15,13 @@ from tagbox_gui.core.errors import AudioError
 from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.widgets import plain_text
 from tests.gui.fake_engine import write_song
-from tests.gui.window_helpers import export_and_wait, message_boxes, open_song, run_to_end
+from tests.gui.window_helpers import (
+    answer_questions,
+    export_and_wait,
+    message_boxes,
+    open_song,
+    run_to_end,
+)
 
 STEMS = ["My Song - no piano.wav", "My Song - piano.wav"]
 
@@ -27,29 +33,18 @@ def _old_stems(folder: Path) -> dict[str, bytes]:
     return {name: (folder / name).read_bytes() for name in STEMS}
 
 
-def _answer(monkeypatch: pytest.MonkeyPatch, button: QMessageBox.StandardButton) -> list[str]:
-    asked: list[str] = []
-
-    def question(parent, title, text, *args):
-        asked.append(text)
-        return button
-
-    monkeypatch.setattr(plain_text, "question", question)
-    return asked
-
-
 def test_export_asks_before_replacing_and_no_keeps_the_old_stems(
     qtbot, separated: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     window = separated
     out = tmp_path / "out"
     old = _old_stems(out)
-    asked = _answer(monkeypatch, QMessageBox.StandardButton.No)
+    asked = answer_questions(monkeypatch, QMessageBox.StandardButton.No)
     assert export_and_wait(qtbot, window, out, ExportFormat.WAV32) is None
     assert len(asked) == 1 and all(name in asked[0] for name in STEMS)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == old  # untouched, nothing added
 
-    asked = _answer(monkeypatch, QMessageBox.StandardButton.Yes)
+    asked = answer_questions(monkeypatch, QMessageBox.StandardButton.Yes)
     paths = export_and_wait(qtbot, window, out, ExportFormat.WAV32)
     assert paths is not None and len(asked) == 1
     assert sorted(p.name for p in out.iterdir()) == STEMS
@@ -60,7 +55,7 @@ def test_export_to_a_new_folder_asks_nothing(
     qtbot, separated: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     window = separated
-    monkeypatch.setattr(plain_text, "question", lambda *a: pytest.fail("nothing to replace"))
+    monkeypatch.setattr(plain_text, "question", lambda *a, **k: pytest.fail("nothing to replace"))
     assert export_and_wait(qtbot, window, tmp_path / "new", ExportFormat.WAV16) is not None
     assert sorted(p.name for p in (tmp_path / "new").iterdir()) == STEMS
 
@@ -323,7 +318,7 @@ def test_export_never_replaces_the_song_itself(
     open_song(qtbot, window, song_path)
     window.tag_panel.apply_preset("Piano")
     run_to_end(qtbot, window)
-    asked = _answer(monkeypatch, QMessageBox.StandardButton.Yes)
+    asked = answer_questions(monkeypatch, QMessageBox.StandardButton.Yes)
     assert export_and_wait(qtbot, window, tmp_path, ExportFormat.WAV32, "{stem}") is None
     assert song_path.read_bytes() == original and not (tmp_path / "no piano.wav").exists()
     assert asked == []  # not asked whether to replace it: refused, saying why
@@ -374,7 +369,7 @@ def test_export_refuses_up_front_when_the_stems_will_not_fit_on_the_disk(
     window = separated  # 30 s of stereo at 48 kHz: 11.5 MB a WAV 32-bit stem
     usage = shutil.disk_usage(tmp_path)
     monkeypatch.setattr(files.shutil, "disk_usage", lambda place: usage._replace(free=5_000_000))
-    monkeypatch.setattr(plain_text, "question", lambda *a: pytest.fail("nothing to ask"))
+    monkeypatch.setattr(plain_text, "question", lambda *a, **k: pytest.fail("nothing to ask"))
     shown: list[str] = []
     monkeypatch.setattr(
         stem_export, "show_error", lambda parent, exc, title, **kw: shown.append(str(exc))

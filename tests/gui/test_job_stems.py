@@ -11,9 +11,8 @@ import numpy as np
 from tagbox_gui.core.audio.song import analysis_span
 from tagbox_gui.core.dsp.display import mask_image
 from tagbox_gui.gui.main_window import MainWindow
-from tagbox_gui.gui.widgets import plain_text
 from tests.gui.fake_engine import fake_run, held_runs, write_song
-from tests.gui.window_helpers import make_window, open_song, song_window
+from tests.gui.window_helpers import answer_questions, make_window, open_song, song_window
 
 STEPS = {("drums",): 2, ("piano",): 6}  # the fake engine's mask is its best step / 100
 
@@ -62,13 +61,7 @@ def test_quitting_during_a_job_says_which_stems_would_be_lost(
 
     window = song_window(qtbot, model_dir, settings, song_path, 2, backend="light")
     gate = held_runs(window, ("piano",))  # the piano waits until the question is asked
-    asked: list[str] = []
-
-    def question(parent, title, text):
-        asked.append(text)
-        return QMessageBox.StandardButton.No
-
-    monkeypatch.setattr(plain_text, "question", question)
+    asked = answer_questions(monkeypatch, QMessageBox.StandardButton.No)
     for word in ("drums", "piano", "guitar"):
         window.picker.set_picked(word, True)
     assert window.run_view.start() is not None

@@ -15,10 +15,10 @@ from tagbox_gui.core.audio.files import ExportFormat
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.settings import AppSettings
-from tagbox_gui.gui.widgets import plain_text
 from tagbox_gui.gui.widgets.export_dialog import ExportDialog
 from tests.gui.fake_engine import fake_player
 from tests.gui.window_helpers import (
+    answer_questions,
     export_and_wait,
     make_window,
     open_song,
@@ -163,8 +163,7 @@ def test_export_all_writes_every_stem_with_the_name_template(qtbot, real, tmp_pa
     assert window.settings.text("export/template") == "{stem} ({song})"
     back = sum(sf.read(str(out / f), dtype="float64", always_2d=True)[0] for f in files)
     assert np.max(np.abs(back - window.song.data)) < 2**-22  # 24-bit files add up
-    asked: list[str] = []
-    monkeypatch.setattr(plain_text, "question", lambda *a: asked.append(a[2]) or QMessageBox.No)
+    asked = answer_questions(monkeypatch, QMessageBox.StandardButton.No)
     assert export_and_wait(qtbot, window, out, ExportFormat.FLAC24, "{stem} ({song})") is None
     assert len(asked) == 1 and all(f in asked[0] for f in files)  # asked before replacing
 

@@ -3,7 +3,6 @@ left the app (by a drag or an export) would be lost, or when a run would be stop
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,9 +14,9 @@ from tagbox_gui.core.audio.files import ExportFormat
 from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.menus import ASK_BEFORE_RUN
-from tagbox_gui.gui.widgets import plain_text
 from tests.gui.fake_engine import write_song
 from tests.gui.window_helpers import (
+    answer_questions,
     drag_out,
     export_and_wait,
     make_window,
@@ -124,27 +123,12 @@ def test_a_new_run_asks_before_replacing_the_stems(qtbot, separated: MainWindow)
     assert len(asked) == 1 and window.stems.unkept_stems() == STEMS  # the new run's
 
 
-def _click(answer: QMessageBox.StandardButton, tick: bool) -> tuple[Callable, list[str]]:
-    """A stand-in for ``plain_text.question`` that answers ``answer``, the box ticked or not,
-    and the texts it is asked."""
-    asked: list[str] = []
-
-    def question(parent, title, text, buttons, default, checkbox=None):
-        asked.append(text)
-        assert default == QMessageBox.StandardButton.No and checkbox is not None
-        checkbox.setChecked(tick)
-        return answer
-
-    return question, asked
-
-
 @pytest.mark.parametrize("answer", [QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No])
 def test_the_run_question_stays_on_unless_its_box_is_ticked(
     separated: MainWindow, monkeypatch: pytest.MonkeyPatch, answer: QMessageBox.StandardButton
 ) -> None:
     window = separated
-    question, asked = _click(answer, tick=False)
-    monkeypatch.setattr(plain_text, "question", question)
+    asked = answer_questions(monkeypatch, answer, tick=False)
     assert ASK_RUN(window, "These stems…") is (answer == QMessageBox.StandardButton.Yes)
     assert asked == ["These stems…\n\nRun anyway?"]
     assert window.ask_before_run.isChecked()
@@ -155,8 +139,7 @@ def test_a_ticked_box_and_yes_turn_the_run_question_off_and_the_menu_on_again(
     qtbot, separated: MainWindow, monkeypatch: pytest.MonkeyPatch, settings
 ) -> None:
     window = separated
-    question, asked = _click(QMessageBox.StandardButton.Yes, tick=True)
-    monkeypatch.setattr(plain_text, "question", question)
+    asked = answer_questions(monkeypatch, QMessageBox.StandardButton.Yes, tick=True)
     assert ASK_RUN(window, "These stems…") is True
     assert not window.ask_before_run.isChecked() and not settings.flag(ASK_BEFORE_RUN, True)
     assert "Ask before replacing" in window.statusBar().currentMessage()
@@ -170,8 +153,7 @@ def test_a_ticked_box_and_no_keep_the_run_question_on(
     separated: MainWindow, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     window = separated
-    question, _ = _click(QMessageBox.StandardButton.No, tick=True)
-    monkeypatch.setattr(plain_text, "question", question)
+    answer_questions(monkeypatch, QMessageBox.StandardButton.No, tick=True)
     assert ASK_RUN(window, "These stems…") is False
     assert window.ask_before_run.isChecked()
 
@@ -200,16 +182,9 @@ def test_opening_a_song_during_a_run_asks_before_stopping_it(
 def test_the_question_is_a_yes_no_box_whose_default_is_no(
     separated: MainWindow, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen: list[tuple] = []
-
-    def question(parent, title, text, buttons, default):
-        seen.append((text, default))
-        return QMessageBox.StandardButton.No
-
-    monkeypatch.setattr(plain_text, "question", question)
-    window = separated
-    assert ASK(window, "Quit anyway?") is False
-    assert seen == [("Quit anyway?", QMessageBox.StandardButton.No)]
+    asked = answer_questions(monkeypatch, QMessageBox.StandardButton.No)  # checks both
+    assert ASK(separated, "Quit anyway?") is False
+    assert asked == ["Quit anyway?"]
 
 
 def test_quitting_while_export_all_writes_the_stems_asks_nothing(

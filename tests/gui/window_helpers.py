@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import RunConfig
 from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.settings import AppSettings
-from tagbox_gui.gui.widgets import StemListView
+from tagbox_gui.gui.widgets import StemListView, plain_text
 from tests.gui.fake_engine import fake_player, fake_run
 
 
@@ -96,6 +97,32 @@ def drag_out(stems: StemListView, row: int, result: Qt.DropAction) -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(QDrag, "exec", lambda drag, *actions: result)
         stems.startDrag(Qt.DropAction.CopyAction)
+
+
+QUESTION = inspect.signature(plain_text.question)  # the real one's, before a test replaces it
+
+
+def answer_questions(
+    monkeypatch: pytest.MonkeyPatch, answer: QMessageBox.StandardButton, tick: bool | None = None
+) -> list[str]:
+    """Answer ``answer`` to each ``plain_text.question`` from now on, ticking its box or not
+    (``tick``), and list the texts asked. The stand-in is called as the real one is (its
+    parameters and their defaults). What each question asks loses something: it must be a
+    Yes or No whose default answer, the one Enter gives, is No."""
+    asked: list[str] = []
+    yes, no = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
+
+    def question(*args: object, **kwargs: object) -> QMessageBox.StandardButton:
+        call = QUESTION.bind(*args, **kwargs)
+        call.apply_defaults()
+        asked.append(call.arguments["text"])
+        assert call.arguments["buttons"] == yes | no and call.arguments["default"] == no
+        if tick is not None:
+            call.arguments["checkbox"].setChecked(tick)
+        return answer
+
+    monkeypatch.setattr(plain_text, "question", question)
+    return asked
 
 
 def message_boxes() -> list[QMessageBox]:
