@@ -19,7 +19,8 @@ for lib in $(ldd "$(command -v fluidsynth)" | awk '/=>/ {print $3}'); do
   esac
 done
 (cd $D && tar -cJf fs.tar.xz fs && rm -rf fs)
-# the listed packages' files, found by their packages and checked against the digests Debian ships (training.soundfonts)
+# the listed packages' files, found by their packages and checked against the digests Debian
+# ships (training.soundfonts.SHIPPED_SHA256)
 python3 -c "from pathlib import Path; from training.soundfonts import write_bundle
 write_bundle(['timgm6mb', 'csound'], Path('$D/sf2'))"
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
