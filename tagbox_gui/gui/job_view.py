@@ -267,10 +267,14 @@ class JobView(QObject):
 
     def on_failed(self, error: BaseException) -> None:
         """The job failed; a part that failed (:class:`PartFailed`) leaves the stems of the
-        parts that finished, as Stop does."""
+        parts that finished, as Stop does. Any other error keeps no stem; most come before a
+        part begins (the job's checks refuse it, e.g. a silent example clip)."""
         panel = self.w.run_panel
         if not isinstance(error, PartFailed):
-            panel.finished("The job failed.")
+            done = len(self.done)
+            panel.show_parts(done, 0, finished=done)  # none is being separated any more
+            panel.finished("The job failed; no stem was kept." if done else
+                           "The job failed before any instrument was separated.")  # fmt: skip
             self.w.audition.show_job_stems([])
             show_error(self.w, error, "The separation failed", logged=True, doing=Doing.RUN,
                        ways=self.w.models.ways())  # fmt: skip

@@ -360,3 +360,35 @@ def test_the_hint_under_the_transport_offers_only_the_stems_listed(
     assert _names(window) == ["My Song - drums", "My Song - no drums"]
     assert memory.text().startswith("Pick the stem of drums under Stems"), memory.text()
     window.controller.shutdown(5000)
+
+
+def test_a_job_refused_before_it_began_marks_no_instrument_as_separating(
+    qtbot, model_dir, settings, tmp_path, monkeypatch
+) -> None:
+    """An example clip that is silent is refused before any part runs: no instrument is left
+    marked as being separated, and the panel says that nothing was."""
+    import soundfile as sf
+
+    from tagbox_gui.core.types import Region
+    from tagbox_gui.gui import job_view
+    from tests.gui.fake_engine import write_song
+    from tests.gui.window_helpers import add_example
+
+    shown: list[BaseException] = []
+    monkeypatch.setattr(job_view, "show_error", lambda parent, error, *a, **k: shown.append(error))
+    path = write_song(tmp_path / "My Song.wav")
+    data, rate = sf.read(str(path), always_2d=True)
+    data[: 3 * rate] = 0  # silence for the first 3 s
+    sf.write(str(path), data, rate, subtype="PCM_24")
+    window = make_window(qtbot, model_dir, settings, backend="learned")
+    open_song(qtbot, window, path)
+    window.song_panel.set_region(Region(0.5, 2.5))
+    add_example(window, "lead")
+    window.picker.set_picked("drums", True)
+    with qtbot.waitSignal(window.controller.run_failed, timeout=20_000):
+        assert window.run_view.start() is not None
+    panel = window.run_panel
+    assert "▸" not in panel.parts.text() and "○ lead" in panel.parts.text()
+    assert panel.status.text() == "The job failed before any instrument was separated."
+    assert len(shown) == 1 and "silent" in str(shown[0])
+    window.controller.shutdown(5000)
