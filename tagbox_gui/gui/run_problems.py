@@ -12,7 +12,6 @@ from tagbox_gui.core.types import TaggerSpec
 from tagbox_gui.gui.errors import user_message
 
 EXAMPLES_NEED_LEARNED = "Only the learned separator can be asked by example; choose it in Settings."
-NAMES_TWICE = "Two stems have the same name; remove one of them."
 EXAMPLE_IN_WHOLE_SONG = (
     'An example is separated in the whole song: tick "Run on the whole song" to separate the '
     "other instruments with it."
@@ -40,8 +39,9 @@ def parts_problem(
         return (f"Asking by an example needs the taggers {' and '.join(map(str, QUERY_TAGGERS))}"
                 f": download {' and '.join(missing)} (Tools ▸ Models…).")  # fmt: skip
     names = [stem_key(p.name) for p in parts]
-    if len(set(names)) < len(names):
-        return NAMES_TWICE
+    twice = [p for p in parts if names.count(stem_key(p.name)) > 1]
+    if twice:
+        return _asked_twice(twice)
     try:
         check_file_names(parts, song)
     except ConfigError as exc:
@@ -53,3 +53,13 @@ def parts_problem(
             return EXAMPLE_IN_WHOLE_SONG
         return user_message(exc)
     return ""
+
+
+def _asked_twice(parts: Sequence[JobPart]) -> str:
+    """What to do about ``parts``, stems of one name (``job_checks.stem_key``): an example is
+    renamed; else one is a picked instrument and the other the Tags panel's wanted tags (the
+    picker makes no two picks of one name)."""
+    example = next((p for p in parts if p.config.example is not None), None)
+    if example is not None:
+        return f"Two stems would be called {example.name}; give the example another name."
+    return f"{parts[0].name} is both picked and wanted in the Tags panel; untick it in one of them."

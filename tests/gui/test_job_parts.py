@@ -60,7 +60,9 @@ def test_stem_names_that_differ_only_by_case_are_one_stem(picking: MainWindow) -
     add_example(window, "Example")
     window.song_panel.as_example.setChecked(True)  # the region as the example: "example"
     assert [p.name for p in window.run_view.parts()] == ["Bass", "Lead", "Example", "example"]
-    assert "same name" in window.run_view.problem()  # the job would refuse it
+    assert window.run_view.problem() == (  # the job would refuse it
+        "Two stems would be called Example; give the example another name."
+    )
     window.controller.shutdown(5000)
 
 
@@ -122,4 +124,22 @@ def test_the_region_an_example_is_added_from_can_be_typed_while_the_whole_song_i
     combo.setCurrentIndex(combo.findData("light"))  # no examples: the whole song has no region
     panel.whole_song.setChecked(True)
     assert not any(w.isEnabled() for w in region_controls)
+    window.controller.shutdown(5000)
+
+
+def test_a_stem_asked_for_twice_is_named_with_where_to_remove_it(picking: MainWindow) -> None:
+    # "piano" ticked in the picker and the Tags panel's Piano are two stems called "piano";
+    # Run's tooltip names it and says where to untick it
+    window = picking
+    window.picker.set_picked("piano", True)
+    window.tag_panel.apply_preset("Piano")
+    assert [p.name for p in window.run_view.parts()] == ["piano", "piano"]
+    assert window.run_view.problem() == (
+        "piano is both picked and wanted in the Tags panel; untick it in one of them."
+    )
+    window.picker.set_picked("piano", False)
+    add_example(window, "Piano")  # an example of that name: it is the one to rename
+    assert window.run_view.problem() == (
+        "Two stems would be called Piano; give the example another name."
+    )
     window.controller.shutdown(5000)
