@@ -392,3 +392,26 @@ def test_a_job_refused_before_it_began_marks_no_instrument_as_separating(
     assert panel.status.text() == "The job failed before any instrument was separated."
     assert len(shown) == 1 and "silent" in str(shown[0])
     window.controller.shutdown(5000)
+
+
+def test_a_job_stopping_says_so_until_it_has_stopped(qtbot, model_dir, settings, song_path) -> None:
+    """A step that arrives after Stop (the part was making it) does not put "Separating drums
+    (1 of 2)…" back in place of "Stopping…"."""
+    window = song_window(qtbot, model_dir, settings, song_path, 4, backend="light", delay=0.3)
+    window.confirm_quit = lambda: True  # closed mid-job when an assertion fails
+    panel, said = window.run_panel, []
+
+    def on_event(update) -> None:  # after the job's view has shown the update
+        if window.controller.state.value == "stopping":
+            said.append(panel.status.text())
+        elif update is not None and update.event.step is not None:
+            window.run_view.stop()  # while the part makes its next step
+
+    window.controller.step_done.connect(on_event)
+    for word in ("drums", "piano"):
+        window.picker.set_picked(word, True)
+    with qtbot.waitSignal(window.controller.run_finished, timeout=20_000):
+        assert window.run_view.start() is not None
+    assert said and set(said) == {"Stopping after this step…"}
+    assert panel.status.text() == "Stopped before any instrument was separated."
+    window.controller.shutdown(5000)

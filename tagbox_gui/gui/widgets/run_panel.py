@@ -244,7 +244,8 @@ class RunPanel(QWidget):
                    seconds: float | None = None) -> None:  # fmt: skip
         """Instrument ``current`` is being separated (the ones before it are done) and
         ``units_done`` steps of the job are done (``seconds``: the engine's time for the last
-        one); ``finished``: how many are done, when the job ended."""
+        one); ``finished``: how many are done, when the job ended. While the job stops, the
+        status keeps saying so."""
         done = current if finished is None else finished
         names = [html.escape(name) for name in self._part_names]  # a user's own names
         marks = [
@@ -253,7 +254,8 @@ class RunPanel(QWidget):
             for i, name in enumerate(names)
         ]  # fmt: skip
         self.parts.setText(" &nbsp; ".join(marks))
-        if finished is None and current < len(self._part_names):
+        stopping = self.state is RunState.STOPPING
+        if finished is None and current < len(self._part_names) and not stopping:
             count = len(self._part_names)
             self.status.setText(
                 f"Separating {self._part_names[current]} ({current + 1} of {count})…"
@@ -266,7 +268,8 @@ class RunPanel(QWidget):
         (``core.separation.refine``) with ``units_done`` steps of the job done."""
         count = len(self._part_names)
         self.show_parts(count, units_done)
-        self.status.setText(f"Looking again at {self._part_names[index]} without the others "
+        if self.state is not RunState.STOPPING:  # a look already begun when Stop was pressed
+            self.status.setText(f"Looking again at {self._part_names[index]} without the others "
                             f"({index + 1} of {count})…")  # fmt: skip
 
     def show_looking_again(self, stem: str, helpers: Sequence[str]) -> None:
