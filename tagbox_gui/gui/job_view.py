@@ -186,7 +186,8 @@ class JobView(QObject):
         w.live.reset([], [], ONE_PASS_TEXTS if one_pass else EMPTY_TEXTS, stem=first)
         w.live.name_mask(first)
         w.audition.show_job(len(self.parts))
-        w.run_panel.started_job(self.names, job_units(self.parts, second_look), one_pass)
+        units, looks = job_units(self.parts, second_look), refines(self.parts, second_look)
+        w.run_panel.started_job(self.names, units, one_pass, looks)
 
         def begin() -> Generator:  # runs in the worker thread
             use_threads(threads)

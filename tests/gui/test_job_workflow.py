@@ -415,3 +415,24 @@ def test_a_job_stopping_says_so_until_it_has_stopped(qtbot, model_dir, settings,
     assert said and set(said) == {"Stopping after this step…"}
     assert panel.status.text() == "Stopped before any instrument was separated."
     window.controller.shutdown(5000)
+
+
+def test_a_steered_job_of_the_learned_separator_counts_its_second_look_in_the_open(
+    qtbot, model_dir, settings, song_path
+) -> None:
+    """5 steps for each of 2 instruments, then a second look at each: the count says 12, and
+    its tooltip says what the 2 beyond the steps are (it said "Steps of all 2 instruments")."""
+    window = song_window(qtbot, model_dir, settings, song_path, 5, backend="learned")
+    window.confirm_quit = lambda: True  # closed mid-job when an assertion fails
+    gate = held_runs(window)
+    for word in ("drums", "piano"):
+        window.picker.set_picked(word, True)
+    assert window.run_view.start() is not None
+    caption = window.run_panel._captions["step"]
+    assert window.run_panel.progress.maximum() == 12 and caption.text() == "Steps"
+    assert caption.toolTip() == (
+        "Steps of all 2 instruments, then a second look at each once all are separated: 12 in all"
+    )
+    with qtbot.waitSignal(window.controller.run_finished, timeout=20_000):
+        gate.set()
+    window.controller.shutdown(5000)

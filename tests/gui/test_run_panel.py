@@ -16,7 +16,7 @@ def test_the_job_line_of_the_run_panel_renders_names_as_written(qtbot) -> None:
 
     panel = RunPanel()
     qtbot.addWidget(panel)
-    panel.started_job(["drums", "R&B <lead>"], 4, one_pass=True)  # two parts, two looks
+    panel.started_job(["drums", "R&B <lead>"], 4, one_pass=True, looks=True)  # two parts, two looks
 
     def rendered() -> str:
         assert panel.parts.textFormat() == Qt.TextFormat.RichText
@@ -39,7 +39,9 @@ def test_the_job_line_of_the_run_panel_renders_names_as_written(qtbot) -> None:
     assert rendered() == "✓ drums   ○ R&B <lead>"
     captions = panel._captions
     assert (captions["step"].text(), captions["per_step"].text()) == ("Passes", "Time/pass")
-    panel.started_job(["drums", "bass"], 120, one_pass=False)  # steered: steps, not passes
+    panel.started_job(
+        ["drums", "bass"], 120, one_pass=False, looks=False
+    )  # steered: steps, not passes
     assert (captions["step"].text(), captions["per_step"].text()) == ("Steps", "Time/step")
     assert captions["step"].toolTip() == "Steps of all 2 instruments"
     panel.started(60, "Separating piano…")  # a single run has no tooltip of a job's

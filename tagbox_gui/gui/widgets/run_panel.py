@@ -219,15 +219,19 @@ class RunPanel(QWidget):
         for widget in (self._captions["step"], self.labels["step"]):
             widget.setToolTip("")
 
-    def started_job(self, names: Sequence[str], units: int, one_pass: bool) -> None:
+    def started_job(self, names: Sequence[str], units: int, one_pass: bool,
+                    looks: bool) -> None:  # fmt: skip
         """A job began: these instruments in turn, ``units`` steps in all (``one_pass``: every
-        instrument in a single pass, so a unit is a stem)."""
+        instrument in a single pass, so a unit is a stem), the last of them a second look at
+        each stem once all are separated where it ``looks`` (``core.separation.job.refines``)."""
         self._part_names = list(names)
         self.parts.setVisible(True)
         count = len(self._part_names)
         if not one_pass:
             caption, per, tip = "Steps", "Time/step", f"Steps of all {count} instruments"
-        elif units > count:  # a second look at every stem once all are separated
+            if looks:
+                tip += f", then a second look at each once all are separated: {units} in all"
+        elif looks:
             caption, per = "Passes", "Time/pass"
             tip = (f"Each of the {count} instruments is separated in one pass, then looked at "
                    f"again once all are: {units} passes")  # fmt: skip
