@@ -127,6 +127,20 @@ def _stem_shown(names: list[str], row: int) -> str:
     return names[row] if row < len(names) else "the rest"
 
 
+def job_quit_text(count: int, done: Sequence[str]) -> str:
+    """What closing the window asks while a job of ``count`` instruments runs, ``done`` those
+    separated so far (their stems go with it unless exported or dragged out first)."""
+    going = f"A job of {count} instruments is going on"
+    if not done:
+        return f"{going}; none is separated yet. Stop it and quit?"
+    if len(done) == 1:
+        what, lost, it = f"{done[0]} is", "Its stem is", "it"
+    else:
+        what, lost, it = f"{', '.join(done[:-1])} and {done[-1]} are", "Their stems are", "them"
+    return (f"{going}; {what} separated. {lost} lost on quitting: to keep {it}, stop the job "
+            f"and export {it} or drag {it} out first.\n\nStop it and quit?")  # fmt: skip
+
+
 def stem_mask_image(estimates: dict[str, Estimate], row: int,
                     drawn: dict[str, np.ndarray]) -> np.ndarray:  # fmt: skip
     """The mask image of the stem in ``row`` of a job's stems: an instrument's, or after them
@@ -306,14 +320,7 @@ class JobView(QObject):
     def quit_question(self) -> str:
         """What closing the window asks while the job runs: the stems separated so far go
         with it unless the job is stopped and they are exported or dragged out first."""
-        going = f"A job of {len(self.parts)} instruments is going on"
-        if not self.done:
-            return f"{going}; none is separated yet. Stop it and quit?"
-        done = len(self.done)
-        return (f"{going}; {done} {'is' if done == 1 else 'are'} separated "
-                f"({', '.join(self.done)}). Their stems are lost on quitting: to keep them, "
-                "stop the job and export them or drag them out first.\n\n"
-                "Stop it and quit?")  # fmt: skip
+        return job_quit_text(len(self.parts), self.done)
 
     # ----- stems -----------------------------------------------------------------------
     def provenance(self) -> dict[str, dict[str, str]]:

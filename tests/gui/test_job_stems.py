@@ -69,7 +69,7 @@ def test_quitting_during_a_job_says_which_stems_would_be_lost(
     assert not window.close()  # No: the job goes on
     ((text,),) = [asked]
     assert "A run is going on" not in text
-    assert text.startswith("A job of 3 instruments is going on; 1 is separated (drums).")
+    assert text.startswith("A job of 3 instruments is going on; drums is separated. Its stem")
     assert "lost" in text and "export" in text and "drag" in text
     with qtbot.waitSignal(window.controller.run_finished, timeout=20_000):
         gate.set()
@@ -272,3 +272,15 @@ def test_the_rest_is_named_whole_at_the_default_size(qtbot, model_dir, settings,
                                        Qt.TextFlag.TextWordWrap, item.text())  # fmt: skip
         assert wrapped.height() <= rect.height(), item.text()  # every line of it shown
     window.controller.shutdown(5000)
+
+
+def test_the_quit_question_of_a_job_names_what_its_stems_lose_in_good_english() -> None:
+    from tagbox_gui.gui.job_view import job_quit_text
+
+    assert job_quit_text(3, []).startswith("A job of 3 instruments is going on; none is")
+    one = job_quit_text(3, ["drums"])
+    assert "; drums is separated. Its stem is lost on quitting: to keep it, stop" in one
+    assert "export it or drag it out first" in one and one.endswith("Stop it and quit?")
+    two = job_quit_text(3, ["drums", "bass"])
+    assert "; drums and bass are separated. Their stems are lost on quitting" in two
+    assert "drums, bass and piano are" in job_quit_text(4, ["drums", "bass", "piano"])
