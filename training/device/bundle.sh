@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Assemble, in .dev/ (git-ignored via .git/info/exclude), what a bare GPU machine needs to render
+# Assemble, in .dev/ (git-ignored by .gitignore), what a bare GPU machine needs to render
 # and train there (training/device/run.sh): FluidSynth with its shared libraries, the TimGM6mb
 # and csound SoundFonts (as a checked bundle, see training/soundfonts.py), Python 3.12 wheels of
 # soundfile and cffi, the two query taggers, the corpus manifests, and the starting weights. Run here, after training/setup.sh, from the
@@ -8,7 +8,6 @@
 set -euo pipefail
 init=$1; shift
 D=.dev
-grep -qx '/.dev/' .git/info/exclude 2>/dev/null || echo '/.dev/' >> .git/info/exclude
 rm -rf $D && mkdir -p $D/fs/lib $D/sf2 $D/whl $D/models
 cp "$(command -v fluidsynth)" $D/fs/fluidsynth.bin
 # every shared library but the C/C++ runtimes, which the machine has in newer versions
