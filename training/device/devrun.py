@@ -7,7 +7,10 @@ the GPU and joins them. Then it trains one or more **arms** side by side, each i
 ``.dev/init.pt`` with the same recipe but for the settings the arm names: a 60-step probe of
 every arm (together, as they will run) times a step, and every arm then trains for the same
 number of steps, as many (at batch 48) as the time left allows for the slowest, into
-``$OUT/<arm>``. The step count is fixed by the clock before the runs start, never by a score.
+``$OUT/<arm>``: its ``log.jsonl`` and ``last.pt``, in 15 MiB parts if larger
+(:func:`keep_for_return`): of the 8 files the device tool brings back, three arms of the
+shipped network's size fit, or two wider ones.
+The step count is fixed by the clock before the runs start, never by a score.
 Everything it runs is the project's own code (training.render, queries, union, train); this
 file only sequences it.
 
@@ -38,6 +41,7 @@ DEV = Path(__file__).resolve().parent
 OUT = Path(os.environ["OUT"])
 DEVICE = os.environ.get("DEVICE", "cuda")
 PROBE = int(os.environ.get("PROBE_STEPS", "60"))
+RETURN_LIMIT = 15 * 2**20  # bytes of a file brought back, under the device tool's 16 MiB
 
 from training import render, union  # noqa: E402
 from training.queries import cache_queries, load_query_taggers  # noqa: E402
@@ -98,8 +102,25 @@ def main() -> None:
     log(f"training {steps} steps in every arm (budget {left:.0f} s)")
     run_arms(arms, steps, OUT)
     log("trained")
-    for name, _, _ in arms:  # a step picked by validation is never used
-        (OUT / name / "best.pt").unlink(missing_ok=True)
+    for name, _, _ in arms:
+        keep_for_return(OUT / name)
+
+
+def keep_for_return(arm: Path, limit: int = RETURN_LIMIT) -> None:
+    """Leave in ``arm`` what the device tool brings back from ``$OUT`` (at most 8 files, each
+    at most 16 MiB): ``log.jsonl`` and ``last.pt``, the latter in parts ``last.pt.0``,
+    ``last.pt.1`` ... of ``limit`` bytes when larger (a wider or deeper network's; ``cat
+    last.pt.? > last.pt`` joins them). ``best.pt`` (a step picked by validation is never used)
+    and ``separator.pt`` (the weights of ``last.pt``, which ``training.export --weights last.pt``
+    reads) are removed."""
+    for name in ("best.pt", "separator.pt"):
+        (arm / name).unlink(missing_ok=True)
+    last = arm / "last.pt"
+    if last.stat().st_size > limit:
+        with last.open("rb") as whole:
+            for index, part in enumerate(iter(lambda: whole.read(limit), b"")):
+                (arm / f"last.pt.{index}").write_bytes(part)
+        last.unlink()
 
 
 def run_arms(arms: list[list[str]], steps: int, root: Path) -> list[float]:
