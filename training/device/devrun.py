@@ -32,6 +32,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -91,7 +92,9 @@ def main() -> None:
     union.main(["--out", "/tmp/union", "/tmp/corpus", "/tmp/corpus-band"])
     log("union made")
     arms = [arm.split(":", 2) for arm in os.environ.get("ARMS", "v7g:14:").split(";")]
-    probes = run_arms(arms, PROBE, Path("/tmp/probe"))
+    # a new folder: a probe left by an earlier call on this machine would be resumed, or
+    # refused if that call gave the arm other settings
+    probes = run_arms(arms, PROBE, Path(tempfile.mkdtemp(prefix="probe-")))
     per_step = max(probes)
     log(f"probe: {PROBE} steps; {per_step * 1000:.1f} ms per step after the first third")
     left = DEADLINE - time.time() - 25  # the last validation and checkpoint
