@@ -62,9 +62,3 @@ def query_of(taggers: Sequence[Tagger], audio: Tensor, rate: int) -> Tensor:
         audio = audio[None]
     x16k = resample(audio.float(), rate, TAGGER_RATE)
     return torch.cat([tagger_features(tagger, x16k) for tagger in taggers], dim=1)
-
-
-def query_dim(taggers: Sequence[Tagger]) -> int:
-    """Length of a query of ``taggers`` (measured on a short silence)."""
-    with torch.no_grad():
-        return int(query_of(taggers, torch.zeros(1, TAGGER_RATE), TAGGER_RATE).shape[1])
