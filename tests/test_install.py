@@ -8,6 +8,7 @@ song from outside the repository, with a home folder of its own.
 
 from __future__ import annotations
 
+import email.parser
 import hashlib
 import os
 import shutil
@@ -32,7 +33,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel, built from a copy of the package's sources: the build writes nothing into
     the checkout, and no metadata left there by an earlier install decides what it holds."""
     source, out = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("wheel")
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy2(REPO / name, source / name)
     shutil.copytree(REPO / "tagbox_gui", source / "tagbox_gui",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))  # fmt: skip
@@ -62,6 +63,19 @@ def test_the_wheel_holds_every_resource_and_the_registered_weights(wheel: Path) 
     assert not missing, f"not in the wheel: {sorted(missing)}"
     assert hashlib.sha256(weights).hexdigest() == WEIGHTS_SHA256
     assert not any(name.startswith(("tests/", "training/", "benchmarks/")) for name in names)
+
+
+def test_the_wheel_ships_the_licence_its_metadata_names(wheel: Path) -> None:
+    """The metadata names the MIT licence as an SPDX expression and the wheel holds the
+    project's LICENSE, word for word, next to it."""
+    dist_info = wheel.name.split("-py3")[0] + ".dist-info"
+    with zipfile.ZipFile(wheel) as archive:
+        metadata = email.parser.Parser().parsestr(archive.read(f"{dist_info}/METADATA").decode())
+        shipped = archive.read(f"{dist_info}/licenses/LICENSE").decode()
+    assert metadata["License-Expression"] == "MIT"
+    assert metadata.get_all("License-File") == ["LICENSE"]
+    assert shipped == (REPO / "LICENSE").read_text()
+    assert shipped.startswith("MIT License")
 
 
 def test_an_installed_wheel_separates_by_instrument_with_no_download(
