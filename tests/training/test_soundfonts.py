@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,3 +87,17 @@ def test_a_folder_without_a_manifest_is_no_bundle(tmp_path: Path, monkeypatch) -
             sound_font_path("timgm6mb")
     finally:
         sound_font_path.cache_clear()
+
+
+def test_the_model_card_gives_the_licence_of_every_soundfont() -> None:
+    """Every SoundFont package training may render with has a row in the model card's table
+    of licences, with the licence its copyright file states."""
+    card = (Path(__file__).resolve().parents[2] / "docs" / "separator.md").read_text()
+    lines = card.splitlines()
+    start = lines.index("| SoundFont | Debian package | Licence of the .sf2 |") + 2
+    rows = {}
+    for line in itertools.takewhile(lambda line: line.startswith("|"), lines[start:]):
+        _, package, licence = (cell.strip() for cell in line.strip("|").split("|"))
+        rows[package.strip("`")] = licence
+    assert set(rows) == set(PACKAGES.values())
+    assert all(rows.values())
