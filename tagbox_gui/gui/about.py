@@ -12,7 +12,9 @@ ABOUT_PARAGRAPHS = (
     "The default separator is this project's own: a small network trained here on songs it "
     "composed and rendered, asked with a query in the space of frozen music taggers (after "
     "Chen et al., AAAI 2022). Its weights are made by this project and ship under the MIT "
-    "licence.",
+    "licence, like the app (the LICENSE file in the source and in the installed package's "
+    "metadata). Its model card, docs/separator.md in the project's source, says what it was "
+    "trained on, with the SoundFonts' own licences, how well it separates and where it fails.",
     "With steering steps, TagBox (Manilow et al., ICASSP 2022) moves that query, or a light "
     "NMF model of the song, until the taggers hear the wanted tags. The taggers (Won et al., "
     "2020) are MIT-licensed and downloaded once, when first needed.",

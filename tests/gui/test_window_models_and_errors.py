@@ -3,11 +3,14 @@ About, unexpected errors in the log and a dialog, closing during a run, `python 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtWidgets import QMessageBox
 
 from tagbox_gui import APP_NAME, __version__
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.store.registry import REGISTRY
+from tagbox_gui.gui.about import about_html
 from tagbox_gui.gui.main_window import MainWindow
 from tests.gui.fake_engine import fake_player
 from tests.gui.window_helpers import message_boxes, open_song, piano_run_window
@@ -96,6 +99,13 @@ def test_about_says_what_separates_and_under_which_licences(window, monkeypatch)
     # the default backend is the learned separator, not TagBox alone; each licence is named
     assert "this project's own" in text and "Chen et al." in text and "TagBox" in text
     assert "MIT" in text and "non-commercial" in text
+
+
+def test_about_says_where_the_separators_model_card_and_licence_are() -> None:
+    text = about_html()
+    card = "docs/separator.md"
+    assert card in text and (Path(__file__).resolve().parents[2] / card).is_file()
+    assert "SoundFonts" in text and "LICENSE" in text
 
 
 # ----- 8. errors and the log -----------------------------------------------------------
