@@ -89,7 +89,9 @@ def test_an_installed_wheel_separates_by_instrument_with_no_download(
                    check=True, capture_output=True, timeout=300)  # fmt: skip
 
     home = tmp_path / "home"  # an empty home: no model store, no settings, no cache
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TAGBOX_", "XDG_"))}
+    # nor a PYTHONPATH: with the checkout on it, the checkout's package would run, not the wheel's
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TAGBOX_", "XDG_")) and k != "PYTHONPATH"}  # fmt: skip
     env.update({"HOME": str(home), **{f"XDG_{kind.upper()}_HOME": str(home / kind)
                                       for kind in ("data", "cache", "config")}})  # fmt: skip
     where = subprocess.run(
