@@ -84,14 +84,15 @@ def test_an_installed_wheel_separates_by_instrument_with_no_download(
     env_dir = tmp_path / "env"
     venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
-    pip = [sys.executable, "-m", "pip", "--python", str(python)]
-    subprocess.run([*pip, "install", "-q", "--no-deps", "--no-index", str(wheel)],
-                   check=True, capture_output=True, timeout=300)  # fmt: skip
-
-    home = tmp_path / "home"  # an empty home: no model store, no settings, no cache
-    # nor a PYTHONPATH: with the checkout on it, the checkout's package would run, not the wheel's
+    # No PYTHONPATH: with the checkout on it, pip would take the checkout's package for the
+    # wheel's, installed already, and the checkout's would run, not the wheel's.
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("TAGBOX_", "XDG_")) and k != "PYTHONPATH"}  # fmt: skip
+    pip = [sys.executable, "-m", "pip", "--python", str(python)]
+    subprocess.run([*pip, "install", "-q", "--no-deps", "--no-index", str(wheel)],
+                   env=env, check=True, capture_output=True, timeout=300)  # fmt: skip
+
+    home = tmp_path / "home"  # an empty home: no model store, no settings, no cache
     env.update({"HOME": str(home), **{f"XDG_{kind.upper()}_HOME": str(home / kind)
                                       for kind in ("data", "cache", "config")}})  # fmt: skip
     where = subprocess.run(
