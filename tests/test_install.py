@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 import venv
 import zipfile
 from pathlib import Path
@@ -22,6 +23,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+import tagbox_gui
 from tagbox_gui.core.separation.backends.learned import WEIGHTS_SHA256
 
 REPO = Path(__file__).resolve().parents[1]
@@ -76,6 +78,13 @@ def test_the_wheel_ships_the_licence_its_metadata_names(wheel: Path) -> None:
     assert metadata.get_all("License-File") == ["LICENSE"]
     assert shipped == (REPO / "LICENSE").read_text()
     assert shipped.startswith("MIT License")
+    assert metadata["Version"] == tagbox_gui.__version__  # one version: the app's own
+
+
+def test_the_version_is_written_once() -> None:
+    """pyproject takes the version from the package, which the app and About show."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
 
 
 def test_an_installed_wheel_separates_by_instrument_with_no_download(
