@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import replace
 from pathlib import Path
 
@@ -43,7 +44,10 @@ from tagbox_gui.core.separation.loading import (
     build_criteria,
     create_backend_factory,
     default_config,
+    hops_per_window,
 )
+from tagbox_gui.core.separation.objective import Evaluation, Objective
+from tagbox_gui.core.separation.segments import stitch_frames
 from tagbox_gui.core.separation.tags import PRESETS
 from tagbox_gui.core.separation.validation import validate
 from tagbox_gui.core.store.models import ModelStore
@@ -204,6 +208,77 @@ def test_a_stop_during_a_one_pass_run_ends_it_with_nothing_separated(
     result = end.value.value
     assert result.stopped and result.steps_done == 0 and result.best_step == 0
     assert result.estimate is None and result.separated is None and result.helpers == ()
+
+
+@pytest.fixture
+def evaluations(monkeypatch) -> tuple[list[Evaluation], list[list[weakref.ref]]]:
+    """Every segment's evaluation a one-pass run makes, copied as the objective gave it (before
+    the engine stitched it), and weak references to it, its separated signal and its masks."""
+    made: list[Evaluation] = []
+    refs: list[list[weakref.ref]] = []
+    separate = Objective.separate
+
+    def recorded(self, backend, latent):
+        evaluation = separate(self, backend, latent)
+        made.append(
+            Evaluation(evaluation.total, {}, {n: m.clone() for n, m in evaluation.masks.items()},
+                       evaluation.separated.clone(), {})
+        )  # fmt: skip
+        refs.append([weakref.ref(t) for t in (evaluation, evaluation.separated,
+                                              *evaluation.masks.values())])  # fmt: skip
+        return evaluation
+
+    monkeypatch.setattr(Objective, "separate", recorded)
+    return made, refs
+
+
+def test_a_one_pass_run_stitches_each_segment_as_it_is_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, evaluations
+) -> None:
+    """A long song's masks are large: a segment's evaluation (its masks, its separated signal)
+    is crossfaded into the whole as soon as it is made, and let go; the pass never holds the
+    evaluations of all its segments at once."""
+    made, refs = evaluations
+    alive_at_each: list[int] = []
+    separate = Objective.separate  # the recording one
+
+    def counting(self, backend, latent):
+        alive_at_each.append(sum(ref() is not None for refs_of in refs for ref in refs_of))
+        return separate(self, backend, latent)
+
+    monkeypatch.setattr(Objective, "separate", counting)
+    config, song, store = _in_segments(tmp_path)
+    result = engine.run_to_end(engine.run(config, song, store, ModelCache()))
+    assert len(made) >= 3 and result.estimate is not None
+    assert alive_at_each == [0] * len(made)  # none of the segments before is held
+    assert all(ref() is None for refs_of in refs for ref in refs_of)
+
+
+def test_a_one_pass_run_stitches_its_segments_as_they_were_stitched_all_at_once(
+    tmp_path: Path, evaluations
+) -> None:
+    """Stitching segment by segment changes not a bit of the estimate: its masks and separated
+    signal are those of crossfading every segment's evaluation at the end, as the pass did
+    before it stitched as it went."""
+    made, _ = evaluations
+    config, song, store = _in_segments(tmp_path)
+    result = engine.run_to_end(engine.run(config, song, store, ModelCache()))
+    _, length = validate(config, song)
+    hops = hops_per_window("learned")
+    segments = engine.run_segments(length, config.fft_sizes, hops, config.segment_seconds)
+    assert len(made) == len(segments) >= 3
+    separated = np.zeros(length, dtype=np.float32)  # segments.stitch_audio, as it was
+    for seg, evaluation in zip(segments, made, strict=True):
+        w = seg.weights(np.arange(seg.start, seg.end))
+        separated[seg.start : seg.end] += (w * evaluation.separated.numpy()[: seg.length]).astype(
+            np.float32
+        )
+    np.testing.assert_array_equal(result.separated, separated)
+    for n in config.fft_sizes:
+        parts = [evaluation.masks[n].numpy() for evaluation in made]
+        mask = stitch_frames(segments, parts, n // hops, 1 + length // (n // hops))
+        assert result.estimate.masks[n].dtype == mask.dtype
+        np.testing.assert_array_equal(result.estimate.masks[n], mask)
 
 
 def test_the_mask_keeps_every_frame_of_the_separator(shipped) -> None:

@@ -38,12 +38,12 @@ from tagbox_gui.core.separation.loading import (
 )
 from tagbox_gui.core.separation.objective import Criterion, Evaluation, Objective
 from tagbox_gui.core.separation.segments import (
+    AudioStitch,
+    FrameStitch,
     PassStopped,
     Segment,
     pause_or_stop,
     plan_segments,
-    stitch_audio,
-    stitch_frames,
 )
 from tagbox_gui.core.separation.validation import nothing_heard, validate
 from tagbox_gui.core.store.models import ModelStore
@@ -282,16 +282,16 @@ class Optimisation:
         """A run of 0 steps: the backend's first latent, separated once, is the result. Between
         segments it may pause or stop (a STOP there leaves nothing separated); not after the
         last, so a STOP that comes during the last segment keeps the whole pass."""
-        evaluations: list[Evaluation] = []
+        stitched = _Stitched(self)  # each segment as it comes: a long song's masks are large
         try:
-            for backend, objective, latent in self.parts:
-                if evaluations:
+            for index, (backend, objective, latent) in enumerate(self.parts):
+                if index:
                     yield from pause_or_stop()
-                evaluations.append(objective.separate(backend, latent))
+                stitched.add(self.segments[index], objective.separate(backend, latent))
         except PassStopped:
             return _finish(None, 0, stopped=True)
         self._evaluated_query = self._query()
-        estimate, separated = self._estimate(evaluations, region_start)
+        estimate, separated = stitched.result(region_start, self._evaluated_query)
         return RunResult(0, float("nan"), 0, False, estimate=estimate, separated=separated)
 
     def _result(
@@ -335,19 +335,10 @@ class Optimisation:
     ) -> tuple[Estimate, np.ndarray]:
         """The exportable estimate and the separated preview audio, stitched over segments,
         with the query the evaluations were made with (before the step's update)."""
-        parts = [e.separated.cpu().numpy() for e in evaluations]
-        separated = stitch_audio(self.segments, parts, self.length)
-        if self.config.mode is Mode.FREE:
-            return Estimate(region_start, self.length, audio=separated), separated
-        masks = {}
-        hops = self.hops_per_window
-        for n in self.config.fft_sizes:
-            frames = 1 + self.length // (n // hops)
-            per_segment = [e.masks[n].cpu().numpy() for e in evaluations]
-            masks[n] = stitch_frames(self.segments, per_segment, n // hops, frames)
-        estimate = Estimate(region_start, self.length, masks, hops_per_window=hops,
-                            query=self._evaluated_query)  # fmt: skip
-        return estimate, separated
+        stitched = _Stitched(self)
+        for seg, evaluation in zip(self.segments, evaluations, strict=True):
+            stitched.add(seg, evaluation)
+        return stitched.result(region_start, self._evaluated_query)
 
     def _query(self) -> np.ndarray | None:
         """The backend's query at the current latents (their mean over segments), or None."""
@@ -356,6 +347,36 @@ class Optimisation:
             return None
         mean = torch.stack([q.detach()[0] for q in queries]).mean(dim=0)  # type: ignore[union-attr]
         return mean.cpu().numpy().astype(np.float32)
+
+
+class _Stitched:
+    """A run's estimate and separated audio, crossfaded over its segments as each segment's
+    evaluation comes (:meth:`add`), so that no evaluation need be kept for it."""
+
+    def __init__(self, run: Optimisation) -> None:
+        self.length, self.mode, self.hops = run.length, run.config.mode, run.hops_per_window
+        self.audio = AudioStitch(run.length)
+        hop = {n: n // run.hops_per_window for n in run.config.fft_sizes}
+        self.masks = {} if self.mode is Mode.FREE else {
+            n: FrameStitch(run.segments, hop[n], 1 + run.length // hop[n]) for n in hop
+        }  # fmt: skip
+
+    def add(self, seg: Segment, evaluation: Evaluation) -> None:
+        """Crossfade ``seg``'s separated audio and masks in."""
+        self.audio.add(seg, evaluation.separated.cpu().numpy())
+        for n, masks in self.masks.items():
+            masks.add(seg, evaluation.masks[n].cpu().numpy())
+
+    def result(self, region_start: int, query: np.ndarray | None) -> tuple[Estimate, np.ndarray]:
+        """The estimate (masks made with ``query``, or the audio in free mode) and the
+        separated audio."""
+        separated = self.audio.result()
+        if self.mode is Mode.FREE:
+            return Estimate(region_start, self.length, audio=separated), separated
+        masks = {n: stitch.result() for n, stitch in self.masks.items()}
+        estimate = Estimate(region_start, self.length, masks, hops_per_window=self.hops,
+                            query=query)  # fmt: skip
+        return estimate, separated
 
 
 def _detach(evaluation: Evaluation) -> Evaluation:

@@ -81,13 +81,29 @@ def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
-def stitch_audio(segments: list[Segment], parts: list[np.ndarray], length: int) -> np.ndarray:
+def stitch_audio(segments: list[Segment], parts: Iterable[np.ndarray], length: int) -> np.ndarray:
     """Crossfade per-segment signals (each ``segment.length`` long) into one of ``length``."""
-    out = np.zeros(length, dtype=np.float32)
+    stitched = AudioStitch(length)
     for seg, part in zip(segments, parts, strict=True):
+        stitched.add(seg, part)
+    return stitched.result()
+
+
+class AudioStitch:
+    """:func:`stitch_audio` for a caller that makes the parts in its own loop: each segment's
+    signal is crossfaded in as it comes (:meth:`add`), and :meth:`result` is the whole."""
+
+    def __init__(self, length: int) -> None:
+        self._out = np.zeros(length, dtype=np.float32)
+
+    def add(self, seg: Segment, part: np.ndarray) -> None:
+        """Crossfade ``seg``'s signal ``part`` in."""
         w = seg.weights(np.arange(seg.start, seg.end))
-        out[seg.start : seg.end] += (w * part[: seg.length]).astype(np.float32)
-    return out
+        self._out[seg.start : seg.end] += (w * part[: seg.length]).astype(np.float32)
+
+    def result(self) -> np.ndarray:
+        """The parts added, crossfaded into one signal."""
+        return self._out
 
 
 def stitch_frames(
