@@ -254,6 +254,34 @@ def test_a_one_pass_run_stitches_each_segment_as_it_is_made(
     assert all(ref() is None for refs_of in refs for ref in refs_of)
 
 
+def test_a_one_pass_run_analyses_each_segment_as_it_separates_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A segment's analysis (its STFTs, the separator's spectrum of it) is made when the pass
+    comes to the segment and let go after it: a long song's analyses of every segment at once
+    are large."""
+    made: list[weakref.ref] = []
+    alive_at_each: list[int] = []
+    init, separate = Objective.__init__, Objective.separate
+
+    def recorded(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        made.append(weakref.ref(self))
+
+    def counting(self, backend, latent):
+        alive_at_each.append(sum(ref() is not None for ref in made))
+        return separate(self, backend, latent)
+
+    monkeypatch.setattr(Objective, "__init__", recorded)
+    monkeypatch.setattr(Objective, "separate", counting)
+    config, song, store = _in_segments(tmp_path)
+    run = engine.run(config, song, store, ModelCache())
+    assert made == []  # nothing analysed before the pass
+    result = engine.run_to_end(run)
+    assert len(made) == len(alive_at_each) >= 3 and result.estimate is not None
+    assert alive_at_each == [1] * len(made)  # the segment's own
+
+
 def test_a_one_pass_run_stitches_its_segments_as_they_were_stitched_all_at_once(
     tmp_path: Path, evaluations
 ) -> None:

@@ -112,8 +112,9 @@ def run(
     ``measure_residual=False`` leaves each step's ``wanted_residual`` empty, for a driver that
     shows no meters: it saves the residual's tagger pass (a sixth to a third of a light step).
     Everything that can fail on bad input (settings, tags, model files, a silent region)
-    fails here, before the generator is returned; the models are loaded and the latents
-    initialised in the calling thread.
+    fails here, before the generator is returned; the models are loaded and the latents of a
+    steered run initialised in the calling thread (a run of 0 steps analyses each segment as
+    its pass comes to it).
     """
     start, length = validate(config, song)
     device = resolve_device(config.device)
@@ -161,7 +162,8 @@ def _with_grad(steps: RunGenerator) -> RunGenerator:
 
 
 class Optimisation:
-    """State of one run: a latent per segment and one Adam optimiser over all of them."""
+    """State of one run: a latent per segment and one Adam optimiser over all of them (a run of
+    0 steps has neither: it makes and separates one segment at a time)."""
 
     def __init__(
         self,
@@ -179,19 +181,15 @@ class Optimisation:
         self.segments = run_segments(
             self.length, config.fft_sizes, self.hops_per_window, config.segment_seconds
         )
+        self._mix, self._criteria, self._factory, self._device = mix, criteria, factory, device
         self.parts: list[tuple[Backend, Objective, torch.Tensor]] = []
-        for index, seg in enumerate(self.segments):
-            seg_mix = torch.from_numpy(np.ascontiguousarray(mix[seg.start : seg.end]))
-            seg_mix = seg_mix.to(device=device, dtype=torch.float32).reshape(1, -1)
-            backend = factory()
-            if config.steps == 0 and not backend.one_pass:
-                raise ConfigError(f"the {backend.name} backend separates by optimising: give it "
-                                  "at least one step")  # fmt: skip
-            latent = backend.init_latent(seg_mix, config.seed + index)
-            objective = Objective(
-                seg_mix, config.fft_sizes, criteria, config.mode, self.hops_per_window
-            )
-            self.parts.append((backend, objective, latent))
+        if config.steps:
+            self.parts = [self._part(index) for index in range(len(self.segments))]
+        else:  # each segment's part is made as the pass comes to it, and let go (_one_pass):
+            backend = factory()  # every segment's analysis at once is large for a long song
+            if not backend.one_pass:
+                raise ConfigError(f"the {backend.name} backend separates by optimising: give "
+                                  "it at least one step")  # fmt: skip
         # A one-pass run needs no optimiser (creating one imports torch's compiler: seconds).
         latents = [p[2] for p in self.parts]
         self.optimizer: torch.optim.Optimizer | None = (
@@ -201,9 +199,17 @@ class Optimisation:
         # on, but that step's loss and masks (and so its estimate) are those of this query.
         self._evaluated_query: np.ndarray | None = None
 
-    @property
-    def backend_name(self) -> str:
-        return self.parts[0][0].name
+    def _part(self, index: int) -> tuple[Backend, Objective, torch.Tensor]:
+        """Segment ``index``'s backend (it analyses the segment), objective and latent."""
+        seg = self.segments[index]
+        seg_mix = torch.from_numpy(np.ascontiguousarray(self._mix[seg.start : seg.end]))
+        seg_mix = seg_mix.to(device=self._device, dtype=torch.float32).reshape(1, -1)
+        backend = self._factory()
+        latent = backend.init_latent(seg_mix, self.config.seed + index)
+        objective = Objective(
+            seg_mix, self.config.fft_sizes, self._criteria, self.config.mode, self.hops_per_window
+        )
+        return backend, objective, latent
 
     def step(self, number: int = 0) -> tuple[list[Evaluation], float]:
         """One Adam step over every segment; the evaluations before it and the grad norm.
@@ -283,14 +289,17 @@ class Optimisation:
         segments it may pause or stop (a STOP there leaves nothing separated); not after the
         last, so a STOP that comes during the last segment keeps the whole pass."""
         stitched = _Stitched(self)  # each segment as it comes: a long song's masks are large
+        queries: list[torch.Tensor | None] = []
         try:
-            for index, (backend, objective, latent) in enumerate(self.parts):
+            for index, seg in enumerate(self.segments):
                 if index:
                     yield from pause_or_stop()
-                stitched.add(self.segments[index], objective.separate(backend, latent))
+                backend, objective, latent = self._part(index)
+                stitched.add(seg, objective.separate(backend, latent))
+                queries.append(backend.query(latent))
         except PassStopped:
             return _finish(None, 0, stopped=True)
-        self._evaluated_query = self._query()
+        self._evaluated_query = _mean_query(queries)
         estimate, separated = stitched.result(region_start, self._evaluated_query)
         return RunResult(0, float("nan"), 0, False, estimate=estimate, separated=separated)
 
@@ -342,11 +351,15 @@ class Optimisation:
 
     def _query(self) -> np.ndarray | None:
         """The backend's query at the current latents (their mean over segments), or None."""
-        queries = [backend.query(latent) for backend, _, latent in self.parts]
-        if any(q is None for q in queries):
-            return None
-        mean = torch.stack([q.detach()[0] for q in queries]).mean(dim=0)  # type: ignore[union-attr]
-        return mean.cpu().numpy().astype(np.float32)
+        return _mean_query([backend.query(latent) for backend, _, latent in self.parts])
+
+
+def _mean_query(queries: list[torch.Tensor | None]) -> np.ndarray | None:
+    """The mean of the segments' queries ``[1, dim]``, or None where the backend has none."""
+    if any(q is None for q in queries):
+        return None
+    mean = torch.stack([q.detach()[0] for q in queries]).mean(dim=0)  # type: ignore[union-attr]
+    return mean.cpu().numpy().astype(np.float32)
 
 
 class _Stitched:
