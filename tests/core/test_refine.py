@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from tagbox_gui.core.separation.refine import (
     shared_estimates,
     why_failed,
 )
+from tagbox_gui.core.separation.segments import AudioStitch, stitch_audio
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import (
     Command,
@@ -223,6 +225,35 @@ def test_a_single_stem_is_looked_at_again_beside_its_helpers(song, cache, monkey
                                atol=1e-5)  # fmt: skip
     np.testing.assert_allclose(look._region.separated(result.estimate), result.separated,
                                atol=1e-6)  # fmt: skip
+
+
+def test_the_looks_separated_signal_is_stitched_as_each_segment_is_made(
+    song, cache, monkeypatch
+) -> None:
+    """A long song's separated signal is large: each segment's is crossfaded into the whole as
+    it is made and let go, not all of them kept until the end. The whole is what stitching them
+    all at the end makes, bit for bit."""
+    monkeypatch.setattr(RunConfig, "segment_seconds", 2.0)
+    first = engine.run_to_end(_single(song, cache)[1])
+    look = LookBeside(song, first.estimate, cache)
+    parts: list[weakref.ref] = []
+    copies: list[np.ndarray] = []
+    alive_at_each: list[int] = []
+    add = AudioStitch.add
+
+    def counting(self, segment, part):
+        alive_at_each.append(sum(ref() is not None for ref in parts))
+        parts.append(weakref.ref(part))
+        copies.append(part.copy())
+        add(self, segment, part)
+
+    monkeypatch.setattr(AudioStitch, "add", counting)
+    separated = look._region.separated(first.estimate)
+    assert len(parts) == len(look._region.segments) >= 3
+    assert alive_at_each == [0] * len(parts)  # none of the segments before is held
+    monkeypatch.undo()
+    all_at_once = stitch_audio(look._region.segments, copies, len(separated))
+    np.testing.assert_array_equal(separated, all_at_once)
 
 
 def test_a_stop_during_the_look_keeps_the_first(song, cache) -> None:

@@ -46,11 +46,11 @@ from tagbox_gui.core.separation.backends.learned import (
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.engine import run_segments, run_to_end
 from tagbox_gui.core.separation.segments import (
+    AudioStitch,
     FrameStitch,
     PassStopped,
     Segment,
     pause_or_stop,
-    stitch_audio,
 )
 from tagbox_gui.core.types import Command, LookingAgain, RunConfig, hold_while_paused, is_stop
 
@@ -226,8 +226,9 @@ class _Region:
     @torch.no_grad()
     def separated(self, estimate: Estimate) -> np.ndarray:
         """The region masked by ``estimate``'s masks (the mean over its FFT sizes), mono at the
-        analysis rate and peak-normalised like the region: what a run's ``separated`` is."""
-        parts = []
+        analysis rate and peak-normalised like the region: what a run's ``separated`` is. Made
+        segment by segment and stitched as they come (a long song's signal is large)."""
+        stitched = AudioStitch(self.length)
         for segment in self.segments:
             piece = self.mix[:, segment.start : segment.end]
             signals = []
@@ -236,8 +237,8 @@ class _Region:
                 first = segment.start // (n // self.hops)
                 part = mask[:, first : first + spectrum.shape[-1]]
                 signals.append(self._masked(spectrum, segment, part)[0])
-            parts.append(torch.stack(signals).mean(dim=0).cpu().numpy())
-        return stitch_audio(self.segments, parts, self.length)
+            stitched.add(segment, torch.stack(signals).mean(dim=0).cpu().numpy())
+        return stitched.result()
 
 
 class LookBeside:
