@@ -20,6 +20,7 @@ from tagbox_gui.core.separation.loading import default_config
 from tagbox_gui.core.separation.refine import (
     LookBeside,
     Refinement,
+    _Region,
     can_refine,
     looked_again,
     shared_estimates,
@@ -254,6 +255,18 @@ def test_the_looks_separated_signal_is_stitched_as_each_segment_is_made(
     monkeypatch.undo()
     all_at_once = stitch_audio(look._region.segments, copies, len(separated))
     np.testing.assert_array_equal(separated, all_at_once)
+
+
+def test_a_single_stems_look_makes_the_song_as_heard_once(song, cache, monkeypatch) -> None:
+    """The helpers' pass and the stem's own share one region of the song as the separator hears
+    it (the peak-normalised analysis signal: a long song's is large), not one each."""
+    made: list[object] = []
+    init = _Region.__init__
+    monkeypatch.setattr(_Region, "__init__",
+                        lambda self, *args: made.append(self) or init(self, *args))  # fmt: skip
+    config, steps = _single(song, cache)
+    result = engine.run_to_end(looked_again(steps, song, helpers_for(config, cache), cache))
+    assert result.helpers == ("bass", "drums") and len(made) == 1
 
 
 def test_a_stop_during_the_look_keeps_the_first(song, cache) -> None:

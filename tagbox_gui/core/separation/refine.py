@@ -91,17 +91,25 @@ class Refinement:
     ``estimates`` are the stems' first estimates, not yet shared; :meth:`stem` gives one
     stem's second estimate, and :meth:`shared` all of them sharing the mixture again. The
     separator is the one the learned backend loads (``load_shipped``), on the device it is on.
-    Only the sum of the first masks is kept beside them (a long song's masks are large).
+    Only the sum of the first masks is kept beside them (a long song's masks are large); for
+    the same reason a caller that has the song's region as the separator hears it already
+    (``region``) hands it on.
     """
 
-    def __init__(self, song: Song, estimates: Mapping[str, Estimate], cache: ModelCache) -> None:
+    def __init__(
+        self,
+        song: Song,
+        estimates: Mapping[str, Estimate],
+        cache: ModelCache,
+        region: _Region | None = None,
+    ) -> None:
         if not can_refine(estimates):
             raise ValueError("only two or more masks of the learned separator, on one grid, "
                              "are refined")  # fmt: skip
         self.firsts = dict(estimates)
         some = next(iter(self.firsts.values()))
         self.net = load_shipped(cache)[0]
-        self._region = _Region(song, some, self.net.query_mean.device)
+        self._region = region or _Region(song, some, self.net.query_mean.device)
         self._claimed = {n: sum(e.masks[n] for e in self.firsts.values()) for n in some.masks}
 
     @torch.no_grad()
@@ -286,7 +294,8 @@ class LookBeside:
         with the helpers') and of its mask in the song without them. The helpers get no second
         look, and the stem does not share the song with them afterwards."""
         estimates = {self.ASKED: self.estimate, **helpers}
-        second = yield from Refinement(self.song, estimates, self.cache).stem(self.ASKED)
+        refinement = Refinement(self.song, estimates, self.cache, self._region)
+        second = yield from refinement.stem(self.ASKED)
         return second, self._region.separated(second)
 
 
