@@ -47,7 +47,6 @@ from tagbox_gui.core.separation.loading import (
     hops_per_window,
 )
 from tagbox_gui.core.separation.objective import Evaluation, Objective
-from tagbox_gui.core.separation.segments import stitch_frames
 from tagbox_gui.core.separation.tags import PRESETS
 from tagbox_gui.core.separation.validation import validate
 from tagbox_gui.core.store.models import ModelStore
@@ -60,6 +59,7 @@ from tagbox_gui.core.types import (
     RunConfig,
     TaggerSpec,
 )
+from tests.core.test_segments import stitch_frames
 
 RATE = 48_000
 

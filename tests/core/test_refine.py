@@ -26,7 +26,7 @@ from tagbox_gui.core.separation.refine import (
     shared_estimates,
     why_failed,
 )
-from tagbox_gui.core.separation.segments import AudioStitch, stitch_audio
+from tagbox_gui.core.separation.segments import AudioStitch
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import (
     Command,
@@ -37,6 +37,7 @@ from tagbox_gui.core.types import (
     Region,
     RunConfig,
 )
+from tests.core.test_segments import stitch_audio
 
 RATE = 44_100
 

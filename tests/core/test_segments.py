@@ -5,7 +5,23 @@ import itertools
 import numpy as np
 import pytest
 
-from tagbox_gui.core.separation.segments import plan_segments, stitch_audio, stitch_frames
+from tagbox_gui.core.separation.segments import AudioStitch, FrameStitch, plan_segments
+
+
+def stitch_audio(segments, parts, length):
+    """Every segment's signal crossfaded in, in turn (``AudioStitch``)."""
+    stitched = AudioStitch(length)
+    for seg, part in zip(segments, parts, strict=True):
+        stitched.add(seg, part)
+    return stitched.result()
+
+
+def stitch_frames(segments, parts, hop, frames):
+    """Every segment's grid crossfaded in, in turn (``FrameStitch``)."""
+    stitched = FrameStitch(segments, hop, frames)
+    for seg, part in zip(segments, parts, strict=True):
+        stitched.add(seg, part)
+    return stitched.result()
 
 
 def test_short_region_is_one_segment():
@@ -41,23 +57,16 @@ def test_stitch_frames_reassembles_slices_of_one_grid():
     np.testing.assert_allclose(stitch_frames(segments, parts, hop, frames), grid, atol=1e-6)
 
 
-def test_stitch_frames_takes_its_parts_one_at_a_time_with_any_leading_axes():
-    """Parts made as they are asked for (each freed once added in) stitch as a list does, and
-    parts ``(k, bins, frames)`` stitch into ``k`` grids at once."""
+def test_stitch_frames_stitches_parts_with_leading_axes_as_each_alone():
+    """Parts ``(k, bins, frames)`` stitch into ``k`` grids at once (a pass for several
+    queries), each as its own parts would."""
     length, hop = 60_000, 256
     frames = 1 + length // hop
     grids = np.random.default_rng(1).random((2, 5, frames)).astype(np.float32)
     segments = plan_segments(length, 16_000, 3_000, hop)
     cuts = [slice(s.start // hop, s.start // hop + 1 + s.length // hop) for s in segments]
-    made = []
-
-    def parts():
-        for cut in cuts:
-            made.append(cut)
-            yield grids[..., cut].copy()
-
-    stitched = stitch_frames(segments, parts(), hop, frames)
-    assert len(made) == len(segments) and stitched.shape == grids.shape
+    stitched = stitch_frames(segments, [grids[..., cut].copy() for cut in cuts], hop, frames)
+    assert stitched.shape == grids.shape
     for k in range(2):
         listed = stitch_frames(segments, [grids[k][:, cut] for cut in cuts], hop, frames)
         np.testing.assert_array_equal(stitched[k], listed)

@@ -12,7 +12,7 @@ generator of the engine's protocol: after a segment it may :func:`pause_or_stop`
 from __future__ import annotations
 
 import math
-from collections.abc import Generator, Iterable
+from collections.abc import Generator
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,17 +81,10 @@ def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
-def stitch_audio(segments: list[Segment], parts: Iterable[np.ndarray], length: int) -> np.ndarray:
-    """Crossfade per-segment signals (each ``segment.length`` long) into one of ``length``."""
-    stitched = AudioStitch(length)
-    for seg, part in zip(segments, parts, strict=True):
-        stitched.add(seg, part)
-    return stitched.result()
-
-
 class AudioStitch:
-    """:func:`stitch_audio` for a caller that makes the parts in its own loop: each segment's
-    signal is crossfaded in as it comes (:meth:`add`), and :meth:`result` is the whole."""
+    """Per-segment signals (each ``segment.length`` long) crossfaded into one of ``length``,
+    each as it comes (:meth:`add`): a caller that makes them one at a time need not hold them
+    all. :meth:`result` is the whole."""
 
     def __init__(self, length: int) -> None:
         self._out = np.zeros(length, dtype=np.float32)
@@ -106,24 +99,12 @@ class AudioStitch:
         return self._out
 
 
-def stitch_frames(
-    segments: list[Segment], parts: Iterable[np.ndarray], hop: int, frames: int
-) -> np.ndarray:
-    """Crossfade per-segment STFT-grid arrays ``(..., bins, seg_frames)``, one per segment,
-    into ``(..., bins, frames)``. ``parts`` are taken one at a time: an iterator that makes
-    each when asked need not hold them all (a long song's masks are large).
-
-    Frame ``f`` of a segment is centred at region sample ``segment.start + f * hop``.
-    """
-    stitched = FrameStitch(segments, hop, frames)
-    for seg, part in zip(segments, parts, strict=True):
-        stitched.add(seg, part)
-    return stitched.result()
-
-
 class FrameStitch:
-    """:func:`stitch_frames` for a caller that makes the parts in its own loop: each segment's
-    part is crossfaded in as it comes (:meth:`add`), and :meth:`result` is the whole."""
+    """Per-segment STFT-grid arrays ``(..., bins, seg_frames)`` crossfaded into one
+    ``(..., bins, frames)``, each as it comes (:meth:`add`): a long song's masks are large, and
+    a caller that makes them one at a time need not hold them all. :meth:`result` is the whole.
+
+    Frame ``f`` of a segment is centred at region sample ``segment.start + f * hop``."""
 
     def __init__(self, segments: list[Segment], hop: int, frames: int) -> None:
         self.hop, self.frames, self.single = hop, frames, len(segments) == 1
