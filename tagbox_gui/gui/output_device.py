@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 class Stream(Protocol):
     """What the player needs of an output stream (sounddevice.OutputStream fits).
 
-    A ``latency`` attribute (seconds of output the device buffers), where present, is played
-    out in silence after the end before the player stops by itself; without it, none is.
+    A ``latency`` attribute (seconds of output the device buffers), where present, is how far
+    the position heard is behind what was written, and is played out in silence after the end
+    before the player stops by itself; without it, none is.
     """
 
     active: bool

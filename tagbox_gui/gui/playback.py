@@ -6,6 +6,7 @@ Everything the GUI changes (source, loop, seek) is handed over by swapping one r
 tuple, which is atomic under the GIL; the block itself is written by ``playback_render``.
 Switching source keeps the position, so mix / separated / residual can be compared on the same
 bar; the switch fades from one to the other over ``SWITCH_FADE_S`` rather than clicking.
+The position is the one heard: the output's latency behind what the callback wrote.
 Without PortAudio or without an output device the player stays usable as position
 bookkeeping and says why it cannot play. An output that fails (none found, busy, refused, gone
 while playing) is tried again on the next Play, after PortAudio listed the devices anew: a
@@ -27,7 +28,7 @@ from tagbox_gui.core.audio.output import output_channels
 from tagbox_gui.core.types import Region
 from tagbox_gui.gui import output_device
 from tagbox_gui.gui.output_device import Stream, StreamFactory
-from tagbox_gui.gui.playback_render import crossfade, render
+from tagbox_gui.gui.playback_render import Stretch, crossfade, render
 from tagbox_gui.gui.playback_sources import Sources
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,12 @@ class Player:
         self._seek_done = 0  # serial of the last seek the callback applied
         self._loop: tuple[int, int] | None = None
         self._playing = False
-        self._drain = 0  # frames of silence to write past the end: the stream's latency
+        # Frames the stream holds before they are heard: the playhead is that far behind what
+        # was written, and that much silence follows the end before the player stops.
+        self._latency = 0
+        # (frames written, the stretch they end in, the one before where the loop changed),
+        # written by the callback only (while a stream runs): where the frame heard now is.
+        self._played: tuple[int, Stretch, Stretch | None] = (0, Stretch(0, 0, None), None)
         self._silence = 0  # frames of silence written past the end so far (callback only)
         # The switch fade (SWITCH_FADE_S), made for the rate and channels in _set_buffers:
         self._fade_gains = np.ones((1, 1), dtype=np.float32)  # (frames, 1), rising to 1
@@ -134,11 +140,25 @@ class Player:
 
     @property
     def position(self) -> float:
-        """Play position in seconds (a pending seek counts as done)."""
+        """Play position in seconds: while playing, of the frame heard now (the output's
+        latency after it was written; the seek's target or the play start until it is heard);
+        else where playing stopped. A pending seek counts as done."""
         serial, frame = self._seek
         if serial != self._seek_done:
             return frame / self._rate
-        return self._frame / self._rate
+        if self._stream is None or not self._stream.active:
+            return self._frame / self._rate
+        total, stretch, before = self._played
+        heard = total - self._latency
+        if heard < stretch.since and before is not None:
+            stretch = before
+        return stretch.frame(heard, self._length) / self._rate
+
+    @property
+    def _next_frame(self) -> int:
+        """The frame the callback plays next (a pending seek counts as done)."""
+        serial, frame = self._seek
+        return frame if serial != self._seek_done else self._frame
 
     # ----- loading -----------------------------------------------------------------------
     def load(
@@ -253,7 +273,7 @@ class Player:
         if self._factory is None or self._active is None:
             return
         self._close_if_aborted()
-        if self.position >= self.duration:  # from the start again (of the loop, if any)
+        if self._next_frame >= self._length:  # from the start again (of the loop, if any)
             self.seek(0.0 if self._loop is None else self._loop[0] / self._rate)
         if self._stream is None:
             if (self._sources.converting or self._rate) != self._rate:
@@ -268,10 +288,11 @@ class Player:
                     self._fail(f"the output refused: {exc}")
                 return
             self._stream = stream
-            self._drain = math.ceil(float(getattr(stream, "latency", 0.0)) * self._rate)
+            self._latency = math.ceil(float(getattr(stream, "latency", 0.0)) * self._rate)
         self._playing = True
         if not self._stream.active:
             self._heard = None  # set while no callback runs: what was heard before was paused
+            self._played = (0, Stretch(0, self._frame, self._loop), None)
             try:
                 self._stream.start()
             except Exception as exc:  # PortAudioError: the device went away or is busy
@@ -369,7 +390,7 @@ class Player:
         self._loop = None if region is None else self.loop_frames(region)
         if enter and self._loop is not None:
             start, end = self._loop
-            if not start <= self.position * self._rate < end:
+            if not start <= self._next_frame < end:
                 self.seek(start / self._rate)
 
     def loop_frames(self, region: Region) -> tuple[int, int] | None:
@@ -396,14 +417,21 @@ class Player:
     def callback(self, outdata: np.ndarray, frames: int, time: Any, status: Any) -> None:
         """PortAudio's callback: fill ``outdata`` (frames, channels) from the current source."""
         serial, target = self._seek
-        pos = target if serial != self._seek_done else self._frame
-        buf = self._active
+        seeking = serial != self._seek_done
+        pos = target if seeking else self._frame
+        total, stretch, before = self._played
+        buf, loop = self._active, self._loop
         if not self._playing or buf is None:
             outdata.fill(0.0)
+            self._played = (total + frames, Stretch(total + frames, pos, loop), None)
             self._frame, self._seek_done = pos, serial
             self._heard = None  # nothing sounded: the next block starts without a fade
             return
-        loop, length = self._loop, self._length
+        if seeking or self._heard is None:  # what the device still holds is not this material
+            stretch, before = Stretch(total, pos, loop), None
+        elif loop != stretch.loop:  # the same material plays on, round another loop
+            stretch, before = Stretch(total, pos, loop), stretch
+        length = self._length
         start = pos
         pos, written = render(outdata, frames, buf, pos, loop, length)
         self._fade(outdata, buf, start, written, loop, length)
@@ -415,8 +443,9 @@ class Player:
             # silence has followed the end.
             outdata[written:].fill(0.0)
             self._silence += frames - written
-            if self._silence > self._drain:
+            if self._silence > self._latency:
                 self._playing = False
+        self._played = (total + frames, stretch, before)
         # The seek counts as done only now: until then the GUI thread reads it as pending.
         self._frame, self._seek_done = pos, serial
 

@@ -9,6 +9,8 @@ silence after the end.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 
@@ -42,6 +44,29 @@ def render(
         written += n
         pos += n
     return pos, written
+
+
+def advance(pos: int, frames: int, loop: tuple[int, int] | None, length: int) -> int:
+    """Where :func:`render` is ``frames`` frames after ``pos``: the same path (on into the
+    loop, round it, or on to the end), nothing copied."""
+    if loop is not None and pos <= loop[1] and pos + frames > loop[1]:
+        start, end = loop
+        return start + (pos + frames - end) % (end - start)
+    return min(pos + frames, length)
+
+
+class Stretch(NamedTuple):
+    """Output that plays on from one position: the frames written from the ``since``-th on
+    play from frame ``start`` of the material, with ``loop`` (see :func:`render`)."""
+
+    since: int
+    start: int
+    loop: tuple[int, int] | None
+
+    def frame(self, nth: int, length: int) -> int:
+        """The frame of the material played as the ``nth`` frame written; ``start`` for one
+        before the stretch (other material played then)."""
+        return advance(self.start, max(0, nth - self.since), self.loop, length)
 
 
 def copy_block(out: np.ndarray, at: int, buf: np.ndarray, pos: int, n: int) -> None:

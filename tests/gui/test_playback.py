@@ -141,10 +141,11 @@ def test_the_second_play_through_plays_out_the_device_latency_too() -> None:
         stream = p._stream
         for _ in range(10):
             assert stream.pull(100).any()
-        assert p.position == pytest.approx(1.0)
+        assert p.position == pytest.approx(0.7)  # the last 300 frames not heard yet
         for _ in range(3):  # 300 frames of silence: what the device buffers
             assert not stream.pull(100).any()
             assert p.playing
+        assert p.position == pytest.approx(1.0)
         stream.pull(100)
         assert not p.playing
         p.pause()  # what the transport does once it sees the end
@@ -421,3 +422,59 @@ def test_default_probe_explains_itself() -> None:
     else:
         assert p.unavailable_reason.startswith("Playback is off because")
         assert p.unavailable_reason.endswith(".")
+
+
+class LatentStream(FakeStream):
+    """An output that holds 100 ms (100 frames at RATE) before they are heard."""
+
+    latency = 0.1
+
+
+@pytest.fixture
+def latent() -> Player:
+    p = Player(stream_factory=LatentStream)
+    p.load({"mix": ramp(1000), "separated": ramp(1000, offset=10_000)}, RATE)
+    return p
+
+
+def test_the_position_while_playing_is_what_is_heard_not_what_was_written(
+    latent: Player,
+) -> None:
+    """The device plays a frame its latency after the callback wrote it: the playhead shows
+    that frame, never one before where playing started; paused, where the sound stopped."""
+    latent.seek(0.3)
+    latent.play()
+    pull(latent, 50)  # written up to 0.35; nothing of it heard yet
+    assert latent.position == pytest.approx(0.3)
+    pull(latent, 100)
+    assert latent.position == pytest.approx(0.35)
+    latent.pause()  # stopping plays out what the device holds: heard up to what was written
+    assert latent.position == pytest.approx(0.45)
+    latent.play()
+    pull(latent, 60)
+    assert latent.position == pytest.approx(0.45)
+
+
+def test_the_heard_position_follows_the_loop_back_across_a_wrap(latent: Player) -> None:
+    latent.set_loop(Region(0.2, 0.35))
+    latent.play()
+    pull(latent, 170)  # written: 200..350, then 200..220
+    assert latent.position == pytest.approx(0.27)  # heard: frame 270, not 120
+    pull(latent, 40)
+    assert latent.position == pytest.approx(0.31)
+    latent.set_loop(Region(0.2, 0.45))  # a longer loop while playing, after wraps of the old
+    pull(latent, 50)  # written: 260..310; heard: still the old loop, back to its start
+    assert latent.position == pytest.approx(0.21)
+    pull(latent, 150)  # written: 310..450, 200..210; heard: on from 260 in the new loop
+    assert latent.position == pytest.approx(0.36)
+
+
+def test_right_after_a_seek_the_position_is_the_seek_target(latent: Player) -> None:
+    """The device still plays what it held from before the seek: that is not shown."""
+    latent.play()
+    pull(latent, 300)
+    latent.seek(0.7)
+    pull(latent, 10)
+    assert latent.position == pytest.approx(0.7)
+    pull(latent, 150)
+    assert latent.position == pytest.approx(0.76)

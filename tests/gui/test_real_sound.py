@@ -143,7 +143,7 @@ def test_switching_source_while_playing_keeps_the_position_as_heard(
     transport.load({name: coded_source(name, frames) for name in SOURCE_CODES}, RATE)
     player = transport.player
     order = ["mix", "separated", "residual", "mix"]
-    switched_at: list[int] = []  # the player's frame just before each switch
+    switched_at: list[int] = []  # the frame heard just before each switch
     with sound_server.record(tmp_path / "switch.raw") as recording:
         qtbot.mouseClick(transport.play_button, Qt.MouseButton.LeftButton)
         latency = round(player._stream.latency * RATE)
@@ -179,8 +179,10 @@ def test_switching_source_while_playing_keeps_the_position_as_heard(
         expected = before + (after - before) * np.arange(1, fade + 1) / fade
         np.testing.assert_allclose(ramp, expected, atol=1e-6)
     assert steady.sum() == len(codes) - len(starts) * (fade - 1)  # nothing blended elsewhere
+    # Switched in the next block written: the output's latency after the frame heard, and
+    # up to a block more.
     lags = [int(index[c]) - at for c, at in zip(starts, switched_at, strict=True)]
-    assert all(0 <= lag <= latency for lag in lags), f"switch lags {lags}, latency {latency}"
+    assert all(0 <= lag <= 2 * latency for lag in lags), f"switch lags {lags}, latency {latency}"
     print(f"switches heard at {index[changes].tolist()}, lags {lags} frames, latency {latency}")
 
 
