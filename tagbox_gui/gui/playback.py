@@ -5,7 +5,8 @@ prepared beforehand: no allocation of sample buffers, no locks, no Qt, no device
 Everything the GUI changes (source, loop, seek) is handed over by swapping one reference or
 tuple, which is atomic under the GIL; the block itself is written by ``playback_render``.
 Switching source keeps the position, so mix / separated / residual can be compared on the same
-bar; the switch fades from one to the other over ``SWITCH_FADE_S`` rather than clicking.
+bar; the switch fades from one to the other over ``SWITCH_FADE_S`` rather than clicking, and
+so does a seek while playing, from the old position to the new.
 The position is the one heard: the output's latency behind what the callback wrote.
 Without PortAudio or without an output device the player stays usable as position
 bookkeeping and says why it cannot play. An output that fails (none found, busy, refused, gone
@@ -34,8 +35,8 @@ from tagbox_gui.gui.playback_sources import Sources
 log = logging.getLogger(__name__)
 
 # A switch of source while playing (or new material for the one heard) fades over this long,
-# from the old to the new at the same position: a hard switch between two different signals
-# is a step in the waveform, heard as a click.
+# from the old to the new at the same position, and a seek from the old position to the new:
+# a hard switch between two different signals is a step in the waveform, heard as a click.
 SWITCH_FADE_S = 0.01
 
 
@@ -95,6 +96,7 @@ class Player:
         self._fade_old = np.zeros((1, 1), dtype=np.float32)  # the old buffer's block of it
         self._heard: np.ndarray | None = None  # the buffer of the last block (callback only)
         self._fade_from: np.ndarray | None = None  # the buffer faded out (callback only)
+        self._fade_pos = 0  # where its material goes on (callback only)
         self._fade_at = 0  # frames of the fade done so far (callback only)
 
     # ----- state -------------------------------------------------------------------------
@@ -434,7 +436,7 @@ class Player:
         length = self._length
         start = pos
         pos, written = render(outdata, frames, buf, pos, loop, length)
-        self._fade(outdata, buf, start, written, loop, length)
+        self._fade(outdata, buf, self._frame, start, written, loop, length)
         if written:
             self._silence = 0
         if written < frames:
@@ -449,13 +451,16 @@ class Player:
         # The seek counts as done only now: until then the GUI thread reads it as pending.
         self._frame, self._seek_done = pos, serial
 
-    def _fade(self, outdata: np.ndarray, buf: np.ndarray, start: int, written: int,
+    def _fade(self, outdata: np.ndarray, buf: np.ndarray, left: int, start: int, written: int,
               loop: tuple[int, int] | None, length: int) -> None:  # fmt: skip
-        """Fade the block just written from ``buf`` in over the buffer heard before, where
-        that one was another (a switch of source, new material): the old buffer is rendered
-        at the same positions (a copy into a buffer made beforehand) and blended out."""
-        if buf is not self._heard:
+        """Fade the block just written from ``buf`` from ``start`` in over what the block
+        before went on to, where that is other material: another buffer (a switch of source,
+        new material), or another position (a seek) than where the block before ``left``
+        off. The old material is rendered on from there into a block made beforehand and
+        blended out."""
+        if buf is not self._heard or start != left:
             self._fade_from = self._heard  # None after silence: no fade
+            self._fade_pos = left
             self._fade_at = 0
             self._heard = buf
         old, at = self._fade_from, self._fade_at
@@ -463,7 +468,8 @@ class Player:
             return
         n = min(written, self._fade_gains.shape[0] - at)
         scratch = self._fade_old[:n]
-        render(scratch, n, old, start, loop, length)
+        self._fade_pos, done = render(scratch, n, old, self._fade_pos, loop, length)
+        scratch[done:].fill(0.0)  # the old material ended: faded out from silence
         crossfade(outdata[:n], scratch, self._fade_gains[at : at + n])
         self._fade_at = at + n
         if self._fade_at >= self._fade_gains.shape[0]:

@@ -196,10 +196,42 @@ def test_seek_while_playing_applies_on_next_callback(player: Player) -> None:
     pull(player, 10)
     player.seek(0.5)
     assert player.position == pytest.approx(0.5)  # pending seek already reported
-    out = pull(player, 10)
-    np.testing.assert_array_equal(out[:, 0], np.arange(500, 510))
+    fade = round(SWITCH_FADE_S * RATE)  # faded in over the old position's material first
+    out = pull(player, fade + 10)
+    np.testing.assert_array_equal(out[fade:, 0], np.arange(500 + fade, 510 + fade))
     player.seek(99.0)  # clamped to the end
     assert player.position == pytest.approx(1.0)
+
+
+def test_a_seek_while_playing_crossfades_without_a_click(player: Player) -> None:
+    """From frame 300 to 700 (frame i holds i): a hard jump is a step of 400 from one frame to
+    the next; the old position's material fades out as the new one's fades in."""
+    fade = round(SWITCH_FADE_S * RATE)
+    player.play()
+    before = pull(player, 300)[:, 0]
+    player.seek(0.7)
+    after = pull(player, 2 * fade)[:, 0]
+    assert np.abs(np.diff(np.concatenate([before, after]))).max() <= 400 / fade + 1
+    gains = np.arange(1, fade + 1) / fade
+    old, new = np.arange(300, 300 + fade), np.arange(700, 700 + fade)
+    np.testing.assert_allclose(after[:fade], old + (new - old) * gains, rtol=1e-6)
+    np.testing.assert_array_equal(after[fade:], np.arange(700 + fade, 700 + 2 * fade))
+
+
+def test_a_seek_faded_over_several_blocks_fades_out_the_old_material_in_order(
+    player: Player,
+) -> None:
+    """Blocks shorter than the fade: the old material goes on from where it was, and past its
+    end it fades out from silence."""
+    fade = round(SWITCH_FADE_S * RATE)
+    player.seek(0.995)  # 5 frames before the end
+    player.play()
+    pull(player, 2)
+    player.seek(0.1)
+    after = np.concatenate([pull(player, 3)[:, 0] for _ in range(4)])[:fade]
+    old = np.concatenate([np.arange(997, 1000), np.zeros(fade - 3)])
+    new, gains = np.arange(100, 100 + fade), np.arange(1, fade + 1) / fade
+    np.testing.assert_allclose(after, old + (new - old) * gains, rtol=1e-6)
 
 
 def test_a_seek_being_applied_reads_as_done_from_the_gui_thread(
