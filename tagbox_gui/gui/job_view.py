@@ -6,7 +6,8 @@ receives finished estimates. The run panel shows
 each instrument and the job's ETA, the stem list every stem and the rest, and the transport
 plays the stem selected in that list ("Separated") against the song without it ("Residual"),
 read back from the very files a drag would carry. Stop keeps the instruments that finished,
-and so does a part that fails (:class:`PartFailed`): its error is shown beside their stems.
+and the one under way at its best step so far once it made a step; a part that fails
+(:class:`PartFailed`) keeps those that finished: its error is shown beside their stems.
 """
 
 from __future__ import annotations
@@ -242,7 +243,8 @@ class JobView(QObject):
                 self.w.live.name_mask(event.name)
 
     def on_finished(self, outcome: JobResult | None) -> None:
-        """The job ended (finished, or stopped keeping what finished)."""
+        """The job ended (finished, or stopped keeping what finished and the best step so far
+        of a part stopped between its steps)."""
         panel = self.w.run_panel
         if outcome is None or not outcome.results:
             panel.show_parts(0, 0, finished=0)
@@ -257,8 +259,8 @@ class JobView(QObject):
         panel.show_parts(len(done), units, finished=len(done))
         if outcome.stopped:
             left = [n for n in self.names if n not in done]
-            message = (f"Stopped: kept {', '.join(done)} and the rest; "
-                       f"{', '.join(left)} not separated.")  # fmt: skip
+            message = f"Stopped: kept {', '.join(done)} and the rest"
+            message += f"; {', '.join(left)} not separated." if left else "."
         elif outcome.second_look_failed:
             why = outcome.second_look_failed  # in brief: the log has it all
             message = (f"Separated {', '.join(done)} and the rest; the second look failed "
@@ -269,6 +271,12 @@ class JobView(QObject):
         else:
             message = f"Separated {', '.join(done)} and the rest."
         for name, result in outcome.results.items():
+            if result.stopped:  # between its steps: its best step so far is kept
+                steps = self.parts[self.names.index(name)].config.steps
+                message += (
+                    f" Of the {steps} steps of {name}, {result.steps_done} were made: "
+                    f"its stem is of step {result.best_step}, the best of them."
+                )
             if result.cut_short_at:
                 message += (f" Step {result.cut_short_at} of {name} {result.cut_short_by}: its "
                             f"stem is of step {result.best_step}, the best before it.")  # fmt: skip

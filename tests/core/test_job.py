@@ -208,21 +208,35 @@ def test_a_stop_during_a_parts_single_pass_keeps_the_parts_that_finished(cache) 
     assert list(result.results) == ["drums"] and list(result.estimates) == ["drums"]
 
 
-def test_a_stop_inside_a_steered_part_drops_that_part(model_dir, cache) -> None:
-    """A part stopped between its steps is not finished, so it is not kept."""
-    bass, drums = _parts("bass", "drums")
+def test_a_stop_inside_a_steered_part_keeps_its_best_step_so_far(
+    tmp_path, model_dir, cache
+) -> None:
+    """A part stopped between its steps keeps its best step, as a single run stopped does:
+    the job ends with the parts before it and that part, sharing the mix, and the rest is the
+    song without them."""
+    bass, drums, piano = _parts("bass", "drums", "piano")
     drums = JobPart("drums", replace(drums.config, steps=3))
     quiet = partial(engine.run, measure_residual=False)
-    job = run_job([bass, drums], _song(), ModelStore(model_dir), cache, runner=quiet)
+    song = _song()
+    job = run_job([bass, drums, piano], song, ModelStore(model_dir), cache, runner=quiet)
     events, command = [], None
     with pytest.raises(StopIteration) as end:
         while True:
             event = job.send(command)
             events.append(event)
-            command = Command(CommandKind.STOP) if event.step is not None else None
+            stop = event is not None and event.step is not None and event.step.step == 2
+            command = Command(CommandKind.STOP) if stop else None
     result = end.value.value
-    assert [e.step.step for e in events if e.step is not None] == [1]  # one step of drums ran
-    assert result.stopped and list(result.results) == ["bass"]
+    assert [e.step.step for e in events if e is not None and e.step is not None] == [1, 2]
+    assert result.stopped and not result.refined and list(result.results) == ["bass", "drums"]
+    kept = result.results["drums"]
+    assert kept.stopped and kept.steps_done == 2 and kept.best_step in (1, 2)
+    assert list(result.estimates) == ["bass", "drums"]
+    total = sum(result.estimates[name].masks[2048] for name in result.estimates)
+    assert total.max() <= 1.0 + 1e-6  # the kept part shares the mix with the finished one
+    stems, rest = export_shared_stems(song, result.estimates, tmp_path / "out")
+    back = sum(load_song(path).data.astype(np.float64) for path in [*stems, rest])
+    assert np.max(np.abs(back - song.data)) < 1e-6
 
 
 @pytest.mark.parametrize(

@@ -110,6 +110,37 @@ def test_a_part_cut_short_by_memory_keeps_its_best_step_and_the_job_says_so(
     window.controller.shutdown(5000)
 
 
+@pytest.mark.parametrize("words", [("drums", "piano", "guitar"), ("drums", "piano")])
+def test_a_stop_during_a_steered_part_keeps_its_best_step_and_says_so(
+    qtbot, model_dir, settings, song_path, words
+) -> None:
+    """Stop at piano's 2nd step of 20 ("Stopping after this step…") keeps the steps made, as a
+    single run's Stop does: the job ends with drums and piano, the rest the song without
+    them, and the panel says which were kept and that piano's stem is of its best step."""
+    window = song_window(qtbot, model_dir, settings, song_path, 20, backend="light", delay=0.02)
+    window.confirm_quit = lambda: True  # closed mid-job when an assertion fails
+
+    def on_event(update) -> None:
+        event = update.event if update is not None else None
+        if event is not None and event.name == "piano" and getattr(event.step, "step", 0) == 2:
+            window.run_view.stop()
+
+    window.controller.step_done.connect(on_event)
+    outcome = _start_job(qtbot, window, *words)
+    qtbot.wait(50)
+    piano = outcome.results["piano"]
+    assert outcome.stopped and list(outcome.results) == ["drums", "piano"]
+    assert piano.stopped and 2 <= piano.steps_done < 20  # the step under way is made too
+    assert _names(window) == ["My Song - drums", "My Song - piano", "My Song - no drums + piano"]
+    left = "; guitar not separated." if "guitar" in words else "."
+    assert window.run_panel.status.text() == (
+        f"Stopped: kept drums, piano and the rest{left} Of the 20 steps of piano, "
+        f"{piano.steps_done} were made: its stem is of step {piano.best_step}, the best of them."
+    )
+    assert "✓ piano" in window.run_panel.parts.text()
+    window.controller.shutdown(5000)
+
+
 def test_a_first_part_that_fails_says_which_and_keeps_nothing(
     qtbot, model_dir, settings, song_path, monkeypatch
 ) -> None:
@@ -343,7 +374,8 @@ def test_the_hint_under_the_transport_offers_only_the_stems_listed(
     qtbot, model_dir, settings, song_path
 ) -> None:
     """Until the job ends its Stems list is empty: the hint under the transport does not ask
-    to pick one there; a job stopped after its first part offers that part's stem, not all."""
+    to pick one there; a job stopped during its second part offers the stems it kept, not
+    all."""
     window = song_window(qtbot, model_dir, settings, song_path, 2, backend="light")
     window.confirm_quit = lambda: True  # closed mid-job when an assertion fails
     gate = held_runs(window, ("piano",))  # piano waits until the test lets it go
@@ -357,8 +389,8 @@ def test_the_hint_under_the_transport_offers_only_the_stems_listed(
     with qtbot.waitSignal(window.controller.run_finished, timeout=10_000):
         window.run_view.stop()
         gate.set()
-    assert _names(window) == ["My Song - drums", "My Song - no drums"]
-    assert memory.text().startswith("Pick the stem of drums under Stems"), memory.text()
+    assert _names(window) == ["My Song - drums", "My Song - piano", "My Song - no drums + piano"]
+    assert memory.text().startswith("Pick one of the 2 instruments under Stems"), memory.text()
     window.controller.shutdown(5000)
 
 
@@ -410,10 +442,14 @@ def test_a_job_stopping_says_so_until_it_has_stopped(qtbot, model_dir, settings,
     window.controller.step_done.connect(on_event)
     for word in ("drums", "piano"):
         window.picker.set_picked(word, True)
-    with qtbot.waitSignal(window.controller.run_finished, timeout=20_000):
+    with qtbot.waitSignal(window.controller.run_finished, timeout=20_000) as blocker:
         assert window.run_view.start() is not None
     assert said and set(said) == {"Stopping after this step…"}
-    assert panel.status.text() == "Stopped before any instrument was separated."
+    drums = blocker.args[0].results["drums"]  # the step under way was made, and kept
+    assert panel.status.text() == (
+        "Stopped: kept drums and the rest; piano not separated. Of the 4 steps of drums, "
+        f"{drums.steps_done} were made: its stem is of step {drums.best_step}, the best of them."
+    )
     window.controller.shutdown(5000)
 
 

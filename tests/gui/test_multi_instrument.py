@@ -188,11 +188,14 @@ def test_stop_keeps_the_instruments_that_finished(qtbot, model_dir, settings, so
         assert window.run_view.start() is not None
     outcome = blocker.args[0]
     assert parts_done == [0] and outcome.stopped
-    assert list(outcome.results) == ["drums"]
+    # piano too, at its best step, when the Stop came once it had made one
+    kept = list(outcome.results)
+    assert kept in (["drums"], ["drums", "piano"])
     assert [window.stems.item(i).text() for i in range(window.stems.count())] == [
-        "My Song - drums", "My Song - no drums"]  # fmt: skip
+        *(f"My Song - {name}" for name in kept), f"My Song - no {' + '.join(kept)}"]  # fmt: skip
     status = window.run_panel.status.text()
-    assert "kept drums" in status and "piano, guitar not separated" in status
+    left = ["piano", "guitar"][len(kept) - 1 :]
+    assert f"kept {', '.join(kept)}" in status and f"{', '.join(left)} not separated" in status
     assert window.export_button.isEnabled()
     window.controller.shutdown(5000)
 

@@ -12,9 +12,11 @@ every part has run and the learned separator made two stems or more, it looks at
 second time without the others (``core.separation.refine``), with an event per stem
 (``refining``), unless the job is run with ``second_look=False``; a job of one instrument is
 looked at again beside the helpers (:func:`helpers_for`), as a single run is.
-STOP ends the job: the parts that finished are kept, the one that was running is dropped, and
-a second look under way is left (the stems keep the first).
-:attr:`JobResult.estimates` are the finished parts' estimates sharing the mixture
+STOP ends the job: the parts that finished are kept, and so is the one that was running if it
+made a step (its best step so far, as a single run stopped keeps it; a part stopped before its
+first step, or during its one pass, has no estimate and is dropped), and a second look under
+way is left (the stems keep the first).
+:attr:`JobResult.estimates` are the kept parts' estimates sharing the mixture
 (``core.audio.estimates.share``), so that with the rest they add up to the song. Nothing here
 touches Qt.
 """
@@ -76,9 +78,10 @@ class JobEvent:
 
 @dataclass(frozen=True)
 class JobResult:
-    """The finished parts' results by stem name, in the job's order (without the estimates and
-    separated signals of their own runs), whether it stopped, the
-    finished stems' estimates sharing the mixture (none claims a bin twice), whether they
+    """The kept parts' results by stem name, in the job's order (without the estimates and
+    separated signals of their own runs): those that finished and, after a STOP, the one
+    stopped between its steps (its ``RunResult.stopped`` says so); whether it stopped, the
+    kept stems' estimates sharing the mixture (none claims a bin twice), whether they
     had the second look (``core.separation.refine``) or why it failed, and each stem's level
     against the song in dB (``core.audio.estimates.stem_levels``)."""
 
@@ -215,10 +218,12 @@ def _drive(parts: list[JobPart], song: Song, store: ModelStore, cache: ModelCach
             result = end.value
         finally:
             steps.close()
-        if result is None or result.stopped or result.estimate is None:
-            return first_looks(results, stopped=True)  # stopped inside this part: dropped
-        done = sum(p.units for p in parts[: index + 1])
+        if result is None or result.estimate is None:
+            return first_looks(results, stopped=True)  # stopped before its first estimate
         results[part.name] = result
+        if result.stopped:  # between its steps: its best step so far is kept, as a run's is
+            return first_looks(results, stopped=True)
+        done = sum(p.units for p in parts[: index + 1])
         command, lr = yield from _held(
             (yield JobEvent(index, part.name, done, total, result=result)), lr
         )
@@ -251,7 +256,7 @@ def _firsts(results: dict[str, RunResult]) -> dict[str, Estimate]:
 
 
 def first_looks(results: dict[str, RunResult], stopped: bool) -> JobResult:
-    """The job's result, of the finished parts' ``results``, with its stems as they were first
+    """The job's result, of the kept parts' ``results``, with its stems as they were first
     separated, sharing the mixture."""
     return JobResult(_lean(results), stopped, estimates=share(_firsts(results)))
 
