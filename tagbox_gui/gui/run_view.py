@@ -112,8 +112,9 @@ class RunView(RunRequest):
         w.stems.clear_stems()  # the last run's: Export all… and drags wait for this run's
         w.set_can_export(False)
         self.job_active = len(parts) > 1
+        self.session, self.shown, self._latest = None, None, None
+        self._hear_the_song_unless_shown()  # the last result's stems went with the list
         if self.job_active:
-            self.session, self.shown, self._latest = None, None, None
             run_id = self.jobs.start(parts, self.engine_run, settings.threads,
                                      settings.second_look)  # fmt: skip
             log.info("run %d: a job of %s", run_id, ", ".join(p.name for p in parts))
@@ -121,7 +122,7 @@ class RunView(RunRequest):
         config, stems = parts[0].config, tuple(parts[0].name.split(" + "))
         snapshots = SnapshotStore(self.budget)
         session = RunSession(w.song, config, stems, snapshots)
-        self.session, self.shown, self._latest = session, None, None
+        self.session = session
         keys = [f"{t.key}_{n}" for t in config.taggers for n in config.fft_sizes]
         w.live.clear()  # the last result's mask too, titled for the shown step again
         w.live.reset(keys, [], ONE_PASS_TEXTS if config.steps == 0 else EMPTY_TEXTS)
@@ -301,8 +302,9 @@ class RunView(RunRequest):
                    ways=self.w.models.ways())  # fmt: skip
 
     def _hear_the_song_unless_shown(self) -> None:
-        """A run or job that ended with nothing to show: the transport goes from the last one's
-        stems (no longer listed) back to the song's mix, at the same moment, still playing."""
+        """A run or job that starts, or ends with nothing to show: the transport goes from the
+        last one's stems (no longer listed) back to the song's mix, at the same moment, still
+        playing, until a step or a stem of its own is shown."""
         shown = self.jobs.outcome is not None if self.job_active else self.shown is not None
         song, transport = self.w.song, self.w.audition.transport
         if shown or song is None or transport.player.sources == ("mix",):

@@ -340,6 +340,40 @@ def test_a_job_that_ends_with_no_stem_plays_the_song_not_the_last_jobs_stem(
     window.controller.shutdown(5000)
 
 
+@pytest.mark.parametrize("next_run", ["job", "one pass"])
+def test_a_new_run_plays_the_song_not_the_last_jobs_stems_until_it_has_its_own(
+    qtbot, model_dir, settings, song_path, next_run
+) -> None:
+    """The Stems list is emptied as a job or a single run starts: the transport leaves the
+    last job's stems with it, playing the song's mix on (Separated and Residual off) until
+    the new run has a stem to hear."""
+    window = song_window(qtbot, model_dir, settings, song_path, 2, backend="light")
+    window.confirm_quit = lambda: True  # closed mid-run when an assertion fails
+    transport = window.audition.transport
+    with qtbot.waitSignal(window.run_view.jobs.stem_loaded, timeout=20_000):
+        _start_job(qtbot, window, "drums", "piano")
+    assert transport.player.sources == ("mix", "separated", "residual")
+    transport.seek(12.0)
+    transport.toggle()
+    gate = held_runs(window)  # the next run waits, as it would loading its models
+    if next_run == "one pass":
+        window.picker.set_picked("piano", False)
+        combo = window.settings_panel.backend
+        combo.setCurrentIndex(combo.findData("learned"))
+        window.settings_panel.steps.setValue(0)
+    assert window.run_view.start() is not None
+    assert window.run_view.job_active is (next_run == "job")
+    assert window.stems.count() == 0
+    assert transport.player.sources == ("mix",) and transport.player.playing
+    assert not transport.source_buttons["separated"].isEnabled()
+    assert not transport.source_buttons["residual"].isEnabled()
+    assert transport.position == pytest.approx(12.0, abs=0.1)
+    with qtbot.waitSignal(window.controller.run_finished, timeout=20_000):
+        gate.set()
+    transport.player.close()
+    window.controller.shutdown(5000)
+
+
 def test_closing_during_a_job_goes_at_once_and_waits_for_the_part_out_of_sight(
     qtbot, model_dir, settings, song_path
 ) -> None:
