@@ -228,7 +228,9 @@ class JobView(QObject):
             if event.index == 0:  # the job's checks took the time until now, not a step
                 panel.clock.lap()
             panel.show_parts(event.index, event.units_done)
-        elif event.step is not None:  # the first step's time: the engine's, without its setup
+        elif event.step is not None:
+            if event.step.step == 1:  # a part's first step: its time is the engine's own, not
+                panel.clock.lap(event.step.seconds)  # loading the part's models before it
             self.w.live.push(event.step)
             if event.name in self._traces:
                 self._traces[event.name].steps.append(replace(event.step, preview=None))

@@ -225,6 +225,35 @@ def test_the_eta_of_a_job_counts_neither_its_checks_nor_loading_the_models(
     window.controller.shutdown(5000)
 
 
+def test_the_eta_of_a_jobs_later_part_counts_not_loading_its_models(
+    qtbot, model_dir, settings, song_path
+) -> None:
+    """Each steered part loads its models (1 s here) before its first step: the time per step
+    after piano's first step is the steps' own, not that second as well."""
+    import time
+
+    window = song_window(qtbot, model_dir, settings, song_path, 10, backend="light")
+    window.confirm_quit = lambda: True  # closed mid-job when an assertion fails
+
+    def engine_run(config, song, store, cache):
+        time.sleep(1.0)  # the run loads its models before its first step
+        return fake_run(config, length=analysis_span(song, config.region)[1], delay=0.01)
+
+    window.run_view.engine_run = engine_run
+    panel, per_step = window.run_panel, []
+
+    def on_event(update) -> None:  # after the job's view has shown the update
+        event = update.event if update is not None else None
+        if event is not None and event.name == "piano" and getattr(event.step, "step", 0) == 1:
+            per_step.append(panel.clock.per_step)
+            window.run_view.stop()
+
+    window.controller.step_done.connect(on_event)
+    _start_job(qtbot, window, "drums", "piano")
+    assert per_step and per_step[0] < 0.1, per_step  # not the second of loading
+    window.controller.shutdown(5000)
+
+
 def test_the_stems_of_a_job_replaced_or_closed_leave_no_files_unless_dragged(
     qtbot, model_dir, settings, song_path, tmp_path
 ) -> None:

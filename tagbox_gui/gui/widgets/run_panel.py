@@ -60,10 +60,11 @@ class RunClock:
             self._paused_for += now - self._paused_at
             self._paused_at = None
 
-    def lap(self) -> None:
-        """The time until now went to no step (e.g. a job's checks before its first part): the
-        next step's time is counted from here (the elapsed time still has it)."""
-        self._last = self.elapsed
+    def lap(self, seconds: float = 0.0) -> None:
+        """The time until ``seconds`` ago went to no step (e.g. a job's checks before its first
+        part, or a part loading its models before its first step, which took ``seconds``): the
+        next step's time is counted from there (the elapsed time still has it)."""
+        self._last = self.elapsed - seconds
 
     @property
     def elapsed(self) -> float:
