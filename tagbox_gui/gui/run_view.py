@@ -35,6 +35,7 @@ from tagbox_gui.gui.run_request import RunRequest
 from tagbox_gui.gui.run_window import RunWindow
 from tagbox_gui.gui.session import RunSession, estimate_region, quiet_sentence
 from tagbox_gui.gui.widgets.loss_plot import EMPTY_TEXTS, ONE_PASS_TEXTS
+from tagbox_gui.gui.widgets.transport import NOTHING_KEPT, RUNNING
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -113,7 +114,7 @@ class RunView(RunRequest):
         w.set_can_export(False)
         self.job_active = len(parts) > 1
         self.session, self.shown, self._latest = None, None, None
-        self._hear_the_song_unless_shown()  # the last result's stems went with the list
+        self._hear_the_song_unless_shown(RUNNING)  # the last result's stems went with the list
         if self.job_active:
             run_id = self.jobs.start(parts, self.engine_run, settings.threads,
                                      settings.second_look)  # fmt: skip
@@ -235,7 +236,7 @@ class RunView(RunRequest):
     def _on_controller_run_finished(self, result: RunResult | None) -> None:
         if self.job_active:
             self.jobs.on_finished(result)  # type: ignore[arg-type]
-            self._hear_the_song_unless_shown()
+            self._hear_the_song_unless_shown(NOTHING_KEPT)
             return
         self._on_frame()
         self._frame.stop()
@@ -250,7 +251,7 @@ class RunView(RunRequest):
                 if session.config.steps == 0
                 else "Stopped before the first step."
             )
-            self._hear_the_song_unless_shown()
+            self._hear_the_song_unless_shown(NOTHING_KEPT)
             return
         how = "Stopped" if result.stopped else "Finished"
         if result.cut_short_at:
@@ -290,26 +291,31 @@ class RunView(RunRequest):
     def _on_controller_run_failed(self, error: BaseException) -> None:
         if self.job_active:
             self.jobs.on_failed(error)
-            self._hear_the_song_unless_shown()
+            self._hear_the_song_unless_shown(NOTHING_KEPT)
             return
         self._frame.stop()
         if self.session is None:  # the run (or job) of a song that was replaced: logged only
             self.w.run_panel.finished("")
             return
         self.w.run_panel.finished("The run failed.")
-        self._hear_the_song_unless_shown()
+        self._hear_the_song_unless_shown(NOTHING_KEPT)
         show_error(self.w, error, "The run failed", logged=True, doing=Doing.RUN,
                    ways=self.w.models.ways())  # fmt: skip
 
-    def _hear_the_song_unless_shown(self) -> None:
+    def _hear_the_song_unless_shown(self, why: str) -> None:
         """A run or job that starts, or ends with nothing to show: the transport goes from the
         last one's stems (no longer listed) back to the song's mix, at the same moment, still
-        playing, until a step or a stem of its own is shown."""
+        playing, until a step or a stem of its own is shown; ``why`` the separated and the
+        residual are not there (their buttons' tooltip)."""
         shown = self.jobs.outcome is not None if self.job_active else self.shown is not None
         song, transport = self.w.song, self.w.audition.transport
-        if shown or song is None or transport.player.sources == ("mix",):
+        if shown or song is None:
             return
-        transport.load({"mix": song.data}, song.rate, speaker_layout(song.channels, song.format))
+        if transport.player.sources == ("mix",):
+            transport.say_why_missing(why)
+            return
+        layout = speaker_layout(song.channels, song.format)
+        transport.load({"mix": song.data}, song.rate, layout, missing=why)
         transport.set_loop_region(None)
 
     # ----- showing a step --------------------------------------------------------------

@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt
 
 from tagbox_gui.core.audio.song import analysis_span
 from tagbox_gui.gui.main_window import MainWindow
+from tagbox_gui.gui.widgets.transport import NO_RUN, NOTHING_KEPT, RUNNING
 from tests.gui.fake_engine import fake_run, held_runs
 from tests.gui.window_helpers import drag_out, make_window, open_song, song_window
 
@@ -396,6 +397,7 @@ def test_a_new_run_plays_the_song_not_the_last_jobs_stems_until_it_has_its_own(
     assert transport.player.sources == ("mix",) and transport.player.playing
     assert not transport.source_buttons["separated"].isEnabled()
     assert not transport.source_buttons["residual"].isEnabled()
+    assert transport.source_buttons["separated"].toolTip() == RUNNING  # not "No run yet"
     assert transport.position == pytest.approx(12.0, abs=0.1)
     with qtbot.waitSignal(window.controller.run_finished, timeout=20_000):
         gate.set()
@@ -534,4 +536,26 @@ def test_a_steered_job_of_the_learned_separator_counts_its_second_look_in_the_op
     )
     with qtbot.waitSignal(window.controller.run_finished, timeout=20_000):
         gate.set()
+    window.controller.shutdown(5000)
+
+
+def test_separated_and_residual_say_why_they_are_off_during_a_first_run_and_after_none(
+    qtbot, model_dir, settings, song_path
+) -> None:
+    """Before any run they say there was none; while the first runs, that it is going on;
+    after a job that kept nothing, that it kept nothing."""
+    window = song_window(qtbot, model_dir, settings, song_path, 2, backend="light")
+    window.confirm_quit = lambda: True  # closed mid-run when an assertion fails
+    separated = window.audition.transport.source_buttons["separated"]
+    assert separated.toolTip() == NO_RUN
+    gate = held_runs(window)
+    for word in ("drums", "piano"):
+        window.picker.set_picked(word, True)
+    assert window.run_view.start() is not None
+    assert separated.toolTip() == RUNNING
+    window.run_view.stop()  # before any part ends: nothing kept
+    with qtbot.waitSignal(window.controller.run_finished, timeout=20_000):
+        gate.set()
+    assert window.stems.count() == 0 and not separated.isEnabled()
+    assert separated.toolTip() == NOTHING_KEPT
     window.controller.shutdown(5000)

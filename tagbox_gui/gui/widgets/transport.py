@@ -37,6 +37,8 @@ PLAY_TIP = "Play / pause (Space)"
 RETRY_HINT = "Press Play to try again."
 SOURCE_TIP = "Listen to the {} (keeps the position)"
 NO_RUN = "No run yet: a run brings the separated and the residual to compare with the mix."
+RUNNING = "A run is going on: its separated and residual come with its first result."
+NOTHING_KEPT = "The last run kept nothing to compare with the mix: run again."
 KEYS_TIP = (
     f"Home: to the start (of the loop, while looping); comma, period: {NUDGE_S:g} s back, on."
 )
@@ -307,6 +309,11 @@ class TransportPanel(QWidget):
                 self._timer.start()
         elif self._timer.isActive():
             self._timer.stop()
+
+    def say_why_missing(self, text: str) -> None:
+        """Say ``text`` in the tooltips of the sources not loaded (why they are not)."""
+        self._missing = text
+        self._sync_sources()
 
     # ----- display -----------------------------------------------------------------------
     def _sync_sources(self) -> None:
