@@ -137,14 +137,16 @@ def build_window(
     args: argparse.Namespace, settings: AppSettings | None = None, **kwargs: object
 ) -> MainWindow:
     """The main window for the parsed arguments (the song, if any, opens once it is shown),
-    its model folder as ``models_prompt.model_folder`` says."""
+    its model folder as ``models_prompt.model_folder`` says: one remembered from an earlier
+    session is not made again where it is gone (a drive not plugged in)."""
     from tagbox_gui.core.store.models import ModelStore  # imported once logging is set up
     from tagbox_gui.gui.main_window import MainWindow
     from tagbox_gui.gui.models_prompt import model_folder
 
     settings = settings or AppSettings()
     folder, set_by = model_folder(args.model_dir, settings)
-    window = MainWindow(store=ModelStore(folder), settings=settings, **kwargs)  # type: ignore[arg-type]
+    store = ModelStore(folder, make_root=folder is None or bool(set_by))
+    window = MainWindow(store=store, settings=settings, **kwargs)  # type: ignore[arg-type]
     window.models.folder_set_by = set_by
     if args.song is not None:
         QTimer.singleShot(0, lambda: window.open_song(args.song))

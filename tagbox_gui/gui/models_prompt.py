@@ -17,7 +17,7 @@ from tagbox_gui.core.store.failures import Ways
 from tagbox_gui.core.store.models import ENV_MODEL_DIR, ModelStore
 from tagbox_gui.core.store.registry import JUKEBOX, REGISTRY
 from tagbox_gui.gui.settings import AppSettings
-from tagbox_gui.gui.widgets.models_dialog import ModelsDialog, ways_for
+from tagbox_gui.gui.widgets.models_dialog import ModelsDialog, folder_gone, ways_for
 
 FIRST_TAGGER, SECOND_TAGGER = "fcn/mtat", "fcn/jamendo"  # the taggers of a query by example
 FOLDER_KEY = "models/folder"  # the settings' key of the folder chosen in the Models dialog
@@ -85,10 +85,12 @@ class ModelsPrompt(QObject):
         return self.dialog
 
     def missing_message(self) -> str:
-        """What the taggers are for and where to fetch them, in a few sentences; '' when a
-        tagger is installed."""
+        """What the taggers are for and where to fetch them, in a few sentences, or that the
+        remembered model folder is gone (:func:`folder_gone`); '' when a tagger is installed."""
         if self.store.available_taggers():
             return ""
+        if gone := folder_gone(self.store, " (Tools ▸ Models…)"):
+            return gone
         jukebox = (
             ""
             if self.store.has_jukebox()
@@ -112,8 +114,9 @@ class ModelsPrompt(QObject):
             return None
         if not needs_tagger:
             self.w.statusBar().showMessage(
-                f"No music tagger is installed: naming an instrument works; an example or steps "
-                f"need {EXAMPLE_TAGGERS} (Tools ▸ Models…).",
+                folder_gone(self.store, " (Tools ▸ Models…)")
+                or f"No music tagger is installed: naming an instrument works; an example or "
+                f"steps need {EXAMPLE_TAGGERS} (Tools ▸ Models…).",
                 15_000,
             )
             return None

@@ -193,3 +193,25 @@ def test_a_folder_that_cannot_be_searched_is_advice_each_front_end_words(
     assert str(caught.value) == f"{problem}; {advice} --model-dir or ${ENV_MODEL_DIR}"
     window = caught.value.told(WINDOW_WAYS)
     assert window == f"{problem}; check the permissions of its folders, or use Change folder…"
+
+
+def test_a_remembered_model_folder_that_is_gone_is_not_made_again(tmp_path: Path) -> None:
+    """A store whose folder must be there (``make_root=False``: one remembered from an earlier
+    session, on a drive that may be unplugged) refuses to download or install into it while it
+    is gone, instead of making it again where the drive was mounted; it says so."""
+    from tagbox_gui.core.store.failures import FolderUnusable
+
+    gone = tmp_path / "Disk" / "models"
+    source = tmp_path / "best_model.pth"
+    source.write_bytes(b"PK\x03\x04 a checkpoint")
+    store = ModelStore(gone, base_urls=[(tmp_path / "mirror").as_uri()], make_root=False)
+    assert store.root_gone()
+    for attempt in (lambda: store.fetch(FCN), lambda: store.install_file(FCN, source)):
+        with pytest.raises(FolderUnusable) as caught:
+            attempt()
+        assert f"the model folder {gone} is not there" in str(caught.value)
+        assert "plug it in" in caught.value.told(WINDOW_WAYS)
+        assert not (tmp_path / "Disk").exists()
+    gone.mkdir(parents=True)  # the drive is back
+    assert not store.root_gone()
+    assert not ModelStore(tmp_path / "new").root_gone()  # a folder it may make

@@ -511,7 +511,7 @@ def test_the_model_folder_chosen_in_models_is_the_next_sessions(
     assert dialog.change_folder(str(tmp_path / "big disk"))
     second = build_window(args, settings=settings, player=fake_player())
     qtbot.addWidget(second)
-    assert second.store.root == tmp_path / "big disk"
+    assert second.store.root == tmp_path / "big disk" and not second.store.root_gone()
     assert second.models.show_dialog().folder_button.isEnabled()
     given, _ = parse_args(["--model-dir", str(tmp_path / "given")])
     third = build_window(given, settings=settings, player=fake_player())
@@ -525,3 +525,35 @@ def test_the_model_folder_chosen_in_models_is_the_next_sessions(
     assert "$TAGBOX_MODEL_DIR" in fourth.models.show_dialog().folder_button.toolTip()
     for window in (first, second, third, fourth):
         window.models.shutdown()
+
+
+def test_a_remembered_model_folder_that_is_gone_is_said_not_made_again(
+    qtbot, tmp_path, settings, monkeypatch
+) -> None:
+    """The model folder remembered from Models ▸ Change folder… on a drive not plugged in now:
+    the first-launch message and the Models window say it is not there and what to do, not that
+    every model is missing, and a download does not make it again where the drive was mounted.
+    A folder that --model-dir names is still made (it was chosen for this session)."""
+    from tagbox_gui.gui.models_prompt import FOLDER_KEY
+
+    monkeypatch.delenv("TAGBOX_MODEL_DIR", raising=False)
+    gone = tmp_path / "Disk" / "models"
+    settings.set_text(FOLDER_KEY, str(gone))
+    args, _ = parse_args([])
+    window = build_window(args, settings=settings, player=fake_player())
+    qtbot.addWidget(window)
+    assert window.store.root == gone and window.store.root_gone()
+    box = window.models.first_launch_check(needs_tagger=True)
+    assert box is not None and f"The model folder {gone} is not there" in box.text()
+    assert "plug it in" in box.text() and "none is installed" not in box.text()
+    window.models.first_launch_check()
+    assert f"{gone} is not there" in window.statusBar().currentMessage()
+    dialog = window.models.show_dialog()
+    assert f"{gone} is not there" in dialog.message.text()
+    assert "Change folder…" in dialog.message.text()
+    given, _ = parse_args(["--model-dir", str(gone)])
+    chosen = build_window(given, settings=settings, player=fake_player())
+    qtbot.addWidget(chosen)
+    assert not chosen.store.root_gone()
+    for each in (window, chosen):
+        each.models.shutdown()

@@ -87,7 +87,8 @@ class ModelStore:
     """The folder holding the model files, with downloading, verification and installation.
 
     ``base_urls`` (or ``$TAGBOX_MODEL_BASE_URL``) replaces the upstream URLs by mirrors laid out
-    like the store; ``timeout`` is the socket timeout of a download in seconds.
+    like the store; ``timeout`` is the socket timeout of a download in seconds. With
+    ``make_root`` False, a root that is gone is not made again (see :meth:`root_gone`).
     """
 
     def __init__(
@@ -95,12 +96,29 @@ class ModelStore:
         root: Path | str | None = None,
         base_urls: Sequence[str] | None = None,
         timeout: float = 30.0,
+        make_root: bool = True,
     ) -> None:
         self.root = Path(root).expanduser() if root is not None else default_root()
+        self.make_root = make_root
         if base_urls is None:
             base_urls = os.environ.get(ENV_BASE_URL, "").split()
         self.base_urls: tuple[str, ...] = tuple(u.rstrip("/") for u in base_urls if u.strip())
         self.timeout = timeout
+
+    def root_gone(self) -> bool:
+        """Whether the root must be there (``make_root`` False: a folder remembered from an
+        earlier session, which may be on a drive that is not plugged in) and is not, so that
+        nothing can be brought into the store: making it would put the models elsewhere, e.g.
+        on the system disk where the drive was mounted."""
+        if self.make_root:
+            return False
+        try:
+            self.root.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return True
+        except OSError:  # there, but not searchable: a failure says so where it is used
+            return False
+        return False
 
     def location(self, name: str) -> Path:
         """Where the model's file belongs in this store, whether it is there or not."""
@@ -217,6 +235,7 @@ class ModelStore:
         for base in self.base_urls:
             _check_mirror(base)
         urls = self.urls(info.name)
+        self._check_root(info.name)
         self._sweep()
         try:
             with _folder_for(info.name, target.parent):
@@ -271,6 +290,7 @@ class ModelStore:
                 if self.verify(info.name) == "mismatch":
                     raise ChecksumMismatch("checksum mismatch")
                 return target
+            self._check_root(info.name)
             self._sweep()
             with _folder_for(info.name, target.parent):
                 copy_file(src, target, info.sha256)
@@ -279,6 +299,13 @@ class ModelStore:
                 f"{src} is not the {info.name} checkpoint ({exc}); download {filename} again"
             ) from exc
         return target
+
+    def _check_root(self, name: str) -> None:
+        """FolderUnusable where the root is gone and must not be made again (:meth:`root_gone`)."""
+        if self.root_gone():
+            cause = f"the model folder {self.root} is not there"
+            advice = "if it is on a drive that is not plugged in, plug it in; or {folder}"
+            raise FolderUnusable(name, cause, advice, cause)
 
     def _sweep(self) -> None:
         """Remove the temporaries that downloads or installs of any model, killed outright,

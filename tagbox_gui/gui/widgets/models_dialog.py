@@ -34,9 +34,10 @@ from PySide6.QtWidgets import (
 
 from tagbox_gui.core.audio.atomic import check_folder
 from tagbox_gui.core.errors import UserError
+from tagbox_gui.core.folders import make_folders
 from tagbox_gui.core.store.download import DownloadCancelled
 from tagbox_gui.core.store.failures import Advised, Ways
-from tagbox_gui.core.store.models import ENV_MODEL_DIR, ModelStore
+from tagbox_gui.core.store.models import ENV_MODEL_DIR, ModelStore, default_root
 from tagbox_gui.core.store.registry import REGISTRY, ModelInfo
 from tagbox_gui.gui.background import hand_back, receiver, run_in_background
 from tagbox_gui.gui.widgets.licence_dialog import LicenceDialog
@@ -62,6 +63,18 @@ def ways_for(folder_set_by: str) -> Ways:
     else:
         other = f"start TagBox again with another {folder_set_by}"
     return replace(WAYS, folder=other)
+
+
+def folder_gone(store: ModelStore, where: str = "") -> str:
+    """What to say where the store's remembered folder is gone (``ModelStore.root_gone``), ''
+    where it is not; ``where`` is where Change folder… is, when not said in the Models window."""
+    if not store.root_gone():
+        return ""
+    return (
+        f"The model folder {store.root} is not there: if it is on a drive that is not plugged "
+        f"in, plug it in and open Models again; or choose another with {CHANGE_FOLDER}{where} "
+        f"(the default is {default_root()})."
+    )
 
 
 STATUS_TEXT = {
@@ -132,7 +145,7 @@ class ModelsDialog(QDialog):
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self._on_cancel_button_clicked)
         self.progress = QProgressBar(visible=False, accessibleDescription=PROGRESS_ABOUT)
-        self.message = QLabel(f"Models are stored in {self.store.root}")
+        self.message = QLabel()
         self.message.setBuddy(self.progress)  # its name: "Downloading fcn/mtat…"
         self.message.setWordWrap(True)
         self.message.setTextFormat(Qt.TextFormat.PlainText)  # paths and errors, never HTML
@@ -162,6 +175,7 @@ class ModelsDialog(QDialog):
         for column in (NAME, LICENCE, STATUS):
             self.tree.resizeColumnToContents(column)
         self.tree.setCurrentItem(self.tree.topLevelItem(0))
+        self._say_where()
 
     # ----- public ------------------------------------------------------------------------
     @property
@@ -195,6 +209,7 @@ class ModelsDialog(QDialog):
         replaced since (by the command line, by hand), each installed one is checked again."""
         for name in REGISTRY:
             self._set_status(name, self.store.status(name))
+        self._say_where()
         self.verify_all()
 
     def download(self, name: str) -> None:
@@ -227,16 +242,21 @@ class ModelsDialog(QDialog):
 
     def change_folder(self, folder: str) -> bool:
         """Keep the models in ``folder`` from now on: the store looks there, the list says what
-        it holds, and ``folder_changed`` tells the window to remember it. The files in the
-        folder before stay where they are. False, with the reason shown, for a folder the app
-        may not write in (or while a download runs)."""
+        it holds, and ``folder_changed`` tells the window to remember it. The folder is made
+        now, so that a later session finds it there (one that is gone then is not made again,
+        see ``ModelStore.root_gone``). The files in the folder before stay where they are. False,
+        with the reason shown, for a folder the app may not write in (or while a download runs)."""
         if self.busy or self.folder_set_by:
             return False
         path = Path(folder).expanduser()
         try:
             check_folder(path, "model folder")
+            make_folders(path)
         except UserError as exc:
             self.message.setText(str(exc))
+            return False
+        except OSError as exc:
+            self.message.setText(f"Cannot make the model folder {path} ({exc.strerror}).")
             return False
         before = self.store.root
         if path == before:
@@ -392,6 +412,10 @@ class ModelsDialog(QDialog):
             self, "Folder for the model files", str(self.store.root)
         )
         return folder or None
+
+    def _say_where(self) -> None:
+        """Say where the models are stored, or that the folder is gone (:func:`folder_gone`)."""
+        self.message.setText(folder_gone(self.store) or f"Models are stored in {self.store.root}")
 
     def _item(self, name: str) -> QTreeWidgetItem:
         for index in range(self.tree.topLevelItemCount()):
