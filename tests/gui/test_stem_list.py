@@ -114,6 +114,28 @@ def test_export_failure_is_reported_not_raised(view: StemListView, tmp_path: Pat
     assert "choose another folder" in blocker.args[0]
 
 
+def test_a_failed_write_ahead_is_said_when_it_fails_once_and_the_next_drag_tries_again(
+    view: StemListView, tmp_path: Path, qtbot
+) -> None:
+    """The stems written ahead (a run ended) cannot be: that is said when it happens, not
+    only at the next drag; that drag does not say it again but writes them again."""
+    song = make_song(tmp_path)
+    view.set_stems(song, half_mask_estimate(song), ["piano"], {}, "light")
+    blocker_file = tmp_path / "occupied"
+    blocker_file.write_text("a file where the export folder should go")
+    view._session_dir = blocker_file  # the folder cannot be created
+    with qtbot.waitSignal(view.export_failed, timeout=10_000) as failed:
+        view.prepare()
+    assert "choose another folder" in failed.args[0]
+    said: list[str] = []
+    view.export_failed.connect(said.append)
+    view._session_dir = tmp_path / "fine"  # e.g. the disk has room again
+    with qtbot.waitSignal(view.preparing):
+        assert view.mimeData([view.item(0)]) is None  # written again, in the background
+    path = Path(drag_data(view, [view.item(0)]).urls()[0].toLocalFile())
+    assert path.is_file() and path.is_relative_to(tmp_path / "fine") and said == []
+
+
 def test_no_stems_no_mime_data(view: StemListView) -> None:
     assert view.mimeData([]) is None
     with pytest.raises(ValueError):

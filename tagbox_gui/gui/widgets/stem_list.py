@@ -47,6 +47,7 @@ from tagbox_gui.core.audio.files import ExportFormat
 from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE, shared_stem_names, stem_names
 from tagbox_gui.core.errors import UserError
 from tagbox_gui.core.types import Estimate
+from tagbox_gui.gui.background import run_in_background
 from tagbox_gui.gui.widgets.plain_text import tooltip
 
 if TYPE_CHECKING:
@@ -246,7 +247,8 @@ class StemListView(QListWidget):
         Optional (e.g. when a run finishes); a drag before it is done starts it. Returns
         the pending write (None when there is nothing to write, it is written already, or it
         may not be written ahead: :meth:`set_write_ahead`, unless the files are ``needed``
-        now, e.g. to hear a stem from them).
+        now, e.g. to hear a stem from them). A write that fails says so when it does
+        (:attr:`export_failed`), and the next drag writes again.
         """
         if self._song is None or self._paths is not None:
             return None
@@ -254,8 +256,19 @@ class StemListView(QListWidget):
             return None
         if self._pending is None:
             job = self._export_job()  # captured now: a later result cannot change what it writes
-            self._pending = (self._serial, _EXPORTER.submit(*job))
+            write = run_in_background(*job, then=self._on_write_done, pool=_EXPORTER)
+            self._pending = (self._serial, write)
         return self._pending[1]
+
+    def _on_write_done(self, done: Future[list[Path]]) -> None:
+        """A write of the stems ended: where it failed and no drag has said so yet, say it
+        now, once; the next drag writes them again."""
+        if self._pending is None or self._pending[1] is not done:
+            return  # replaced since, or its outcome taken by a drag or a stem heard
+        error = None if done.cancelled() else done.exception()
+        if isinstance(error, UserError):
+            self._pending = None
+            self.export_failed.emit(str(error))
 
     def stem_files(self) -> list[Path]:
         """Write the stems (once per result) and return their paths, in the list's order.
