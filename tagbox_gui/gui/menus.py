@@ -131,8 +131,8 @@ class WindowMenus(ScreenFit):
     def _open_recent(self, path: str) -> None:
         """Open recent's entry ``path``. A song no longer in its folder (moved, renamed or
         deleted) is taken off the list, and the musician told; one whose folder is gone too
-        (a drive unplugged, a network share away) stays, as it may come back, and opening it
-        says it does not exist."""
+        (a drive unplugged, a network share away) stays, as it may come back, and the
+        musician is told so."""
         song = Path(path)
         try:
             song.stat()
@@ -143,7 +143,12 @@ class WindowMenus(ScreenFit):
                                   "deleted), so it is taken off Open recent; if it was moved, "
                                   "open it from its new place with File ▸ Open….",
                                   "Cannot open the song")  # fmt: skip
-                return
+            else:
+                self.show_message(f"'{song.name}' cannot be opened: its folder {song.parent} is "
+                                  "not there either (is its drive plugged in, its network "
+                                  "share reachable?). It stays on Open recent: open it again "
+                                  "once the folder is back.", "Cannot open the song")  # fmt: skip
+            return
         except OSError:
             pass  # the load says what is wrong
         self.open_song(path)

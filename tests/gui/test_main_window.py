@@ -130,7 +130,7 @@ def test_a_recent_song_deleted_since_goes_off_the_list_one_on_a_drive_away_stays
 ) -> None:
     """A recent song no longer in its folder (moved, renamed, deleted) is taken off Open recent
     when chosen, where every click said again that it does not exist. One whose folder is gone
-    too (a drive unplugged, a share away) stays: it may come back."""
+    too (a drive unplugged, a share away) stays: it may come back, and choosing it says so."""
     gone = write_song(tmp_path / "Gone.wav", seconds=1.0)
     away = tmp_path / "Drive" / "Away.wav"
     settings.add_recent(away)
@@ -151,7 +151,10 @@ def test_a_recent_song_deleted_since_goes_off_the_list_one_on_a_drive_away_stays
     assert settings.recent_files() == [str(away.resolve())]
     window.recent_menu.aboutToShow.emit()
     assert window.recent_menu.actions()[0].text() == "&1 Away.wav"
-    assert "does not exist" in choose(0)
+    text = choose(0)  # says why it cannot be opened, and that it stays
+    assert "Away.wav" in text and f"{away.resolve().parent} is not there either" in text
+    assert "plugged in" in text and "stays on Open recent" in text
+    assert "does not exist" not in text and "choose" not in text
     assert settings.recent_files() == [str(away.resolve())] and window.song is None
 
 
