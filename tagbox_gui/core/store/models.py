@@ -133,7 +133,8 @@ class ModelStore:
 
     def path(self, name: str) -> Path:
         """The model's file; NotInstalled when it is not in the store, and FolderUnusable where
-        a folder on its way may not be searched (their advice worded by each front end)."""
+        a folder on its way may not be searched or the store's folder is gone
+        (:meth:`root_gone`): their advice worded by each front end."""
         info = model_info(name)
         target = self.location(info.name)
         there, reason = _file_state(target)
@@ -144,6 +145,7 @@ class ModelStore:
                 "check the permissions of its folders, or {folder}",
             )
         if not there:
+            self._check_root(info.name)  # a drive away: plugging it in, not a download
             raise NotInstalled(
                 info.name, f"model {info.name} is not installed in {self.root}", "{download}"
             )
