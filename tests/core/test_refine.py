@@ -270,6 +270,60 @@ def test_a_single_stems_look_makes_the_song_as_heard_once(song, cache, monkeypat
     assert result.helpers == ("bass", "drums") and len(made) == 1
 
 
+def test_a_single_stems_look_is_the_stems_look_beside_its_helpers_bit_for_bit(
+    song, cache, monkeypatch
+) -> None:
+    """The single stem's look is a job's look at it beside the helpers' first looks, what they
+    claim summed as Python's sum() adds them, to the bit (masks and separated)."""
+    monkeypatch.setattr(RunConfig, "segment_seconds", 2.0)
+    config, steps = _single(song, cache)
+    result = engine.run_to_end(looked_again(steps, song, helpers_for(config, cache), cache))
+    first = engine.run_to_end(_single(song, cache)[1]).estimate
+    look = LookBeside(song, first, cache)
+    assert len(look._region.segments) >= 3
+    firsts = {"piano": first, **engine.run_to_end(look.helpers(("bass", "drums")))}
+    refinement = Refinement(song, firsts, cache, look._region)
+    summed = sum(estimate.masks[2048] for estimate in firsts.values())
+    np.testing.assert_array_equal(refinement._claimed[2048], summed)
+    refinement._claimed = {2048: summed}
+    expected = engine.run_to_end(refinement.stem("piano"))
+    np.testing.assert_array_equal(result.estimate.masks[2048], expected.masks[2048])
+    np.testing.assert_array_equal(result.separated, look._region.separated(expected))
+
+
+def test_the_helpers_masks_are_let_go_before_the_stems_own_pass(song, cache, monkeypatch) -> None:
+    """Only what the helpers claim in all is needed in the stem's own pass: their masks (large
+    on a long song) are not alive through it."""
+    monkeypatch.setattr(RunConfig, "segment_seconds", 2.0)
+    made: list[weakref.ref] = []
+    helpers, masks = LookBeside.helpers, _Region.masks
+
+    def remembered(self, names):
+        estimates = yield from helpers(self, names)
+        for estimate in estimates.values():
+            made.extend(weakref.ref(m) for m in (estimate.masks[2048], estimate.masks[2048].base))
+        return estimates
+
+    alive: list[int] = []
+
+    def counted(self, backend, n, keep=None, queries=None):
+        if keep is None:  # the helpers' pass
+            return (yield from masks(self, backend, n, keep, queries))
+
+        def counting(a: int, b: int) -> np.ndarray:
+            alive.append(sum(ref() is not None for ref in made))
+            return keep(a, b)
+
+        return (yield from masks(self, backend, n, counting, queries))
+
+    monkeypatch.setattr(LookBeside, "helpers", remembered)
+    monkeypatch.setattr(_Region, "masks", counted)
+    config, steps = _single(song, cache)
+    result = engine.run_to_end(looked_again(steps, song, helpers_for(config, cache), cache))
+    assert result.helpers == ("bass", "drums") and len(made) == 4
+    assert len(alive) >= 3 and alive == [0] * len(alive)
+
+
 def test_a_stop_during_the_look_keeps_the_first(song, cache) -> None:
     config, steps = _single(song, cache)
     first = engine.run_to_end(_single(song, cache)[1])

@@ -26,7 +26,7 @@ holds them until RESUME and a STOP ends the look (``segments.PassStopped``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
 
@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from tagbox_gui.core.audio.song import Song
+    from tagbox_gui.core.nets.separator import QuerySeparator
     from tagbox_gui.core.separation.engine import RunGenerator
     from tagbox_gui.core.types import Estimate
 
@@ -110,30 +111,14 @@ class Refinement:
         some = next(iter(self.firsts.values()))
         self.net = load_shipped(cache)[0]
         self._region = region or _Region(song, some, self.net.query_mean.device)
-        self._claimed = {n: sum(e.masks[n] for e in self.firsts.values()) for n in some.masks}
+        self._claimed = claimed_in_all(self.firsts.values())
 
-    @torch.no_grad()
     def stem(self, name: str) -> Look[Estimate]:
         """Stem ``name``'s second estimate: the mean of its first mask (shared) and the
         separator's mask of the song without the other stems (not yet shared)."""
         if not self._claimed:
             raise RuntimeError("the stems share the mix already: no stem is looked at after")
-        first = self.firsts[name]
-        net = self.net
-        query = torch.from_numpy(first.query).to(net.query_mean.device)  # type: ignore[arg-type]
-        backend = LearnedBackend(net, (query - net.query_mean) / net.query_std, SETTINGS)
-        masks = {}
-        for n, claimed in self._claimed.items():
-            own = first.masks[n]
-            second = (yield from self._region.masks(backend, n, _keep_of(claimed, own)))[0]
-            for a in range(0, second.shape[1], _BLOCK):  # a block at a time: masks are large
-                b = a + _BLOCK
-                keep, divisor = _kept(claimed, own, a, b)
-                second[:, a:b] *= keep
-                second[:, a:b] += np.divide(own[:, a:b], divisor, out=divisor)
-            second *= 0.5
-            masks[n] = second
-        return replace(first, masks=masks)
+        return (yield from _second(self.net, self._region, self.firsts[name], self._claimed))
 
     def shared(self, second: Mapping[str, Estimate]) -> dict[str, Estimate]:
         """The stems sharing the mixture: the second estimates of every stem (made by
@@ -157,6 +142,41 @@ def shared_estimates(
     return refinement.shared(
         {name: run_to_end(refinement.stem(name)) for name in refinement.firsts}
     )
+
+
+def claimed_in_all(estimates: Iterable[Estimate]) -> dict[int, np.ndarray]:
+    """What ``estimates`` claim in all, per FFT size: the sum of their masks, added in place
+    into one new array per size (a long song's masks are large)."""
+    sums: dict[int, np.ndarray] = {}
+    for estimate in estimates:
+        for n, mask in estimate.masks.items():
+            if n in sums:
+                sums[n] += mask
+            else:
+                sums[n] = mask.copy()
+    return sums
+
+
+@torch.no_grad()
+def _second(
+    net: QuerySeparator, region: _Region, first: Estimate, claimed: Mapping[int, np.ndarray]
+) -> Look[Estimate]:
+    """The second estimate of the stem whose first is ``first``, with ``claimed`` what every
+    stem's first look claims (its own with them) per FFT size: :meth:`Refinement.stem`."""
+    query = torch.from_numpy(first.query).to(net.query_mean.device)  # type: ignore[arg-type]
+    backend = LearnedBackend(net, (query - net.query_mean) / net.query_std, SETTINGS)
+    masks = {}
+    for n, all_claimed in claimed.items():
+        own = first.masks[n]
+        second = (yield from region.masks(backend, n, _keep_of(all_claimed, own)))[0]
+        for a in range(0, second.shape[1], _BLOCK):  # a block at a time: masks are large
+            b = a + _BLOCK
+            keep, divisor = _kept(all_claimed, own, a, b)
+            second[:, a:b] *= keep
+            second[:, a:b] += np.divide(own[:, a:b], divisor, out=divisor)
+        second *= 0.5
+        masks[n] = second
+    return replace(first, masks=masks)
 
 
 _BLOCK = 4096
@@ -254,13 +274,11 @@ class LookBeside:
     for by their prototypes only to be taken away from the song, whose own stems are dropped.
     :meth:`helpers` makes the helpers' first looks, :meth:`stem` the stem's second look."""
 
-    ASKED = "\0asked"  # the stem's name among the helpers' (no instrument is called that)
-
     def __init__(self, song: Song, estimate: Estimate, cache: ModelCache) -> None:
         if not is_learned_mask(estimate):
             raise ValueError("only a mask of the learned separator, with its query, is "
                              "looked at again")  # fmt: skip
-        self.song, self.estimate, self.cache = song, estimate, cache
+        self.estimate = estimate
         self.net, self.prototypes = load_shipped(cache)
         self._region = _Region(song, estimate, self.net.query_mean.device)
 
@@ -288,14 +306,14 @@ class LookBeside:
             for i, name in enumerate(names)
         }  # fmt: skip
 
-    def stem(self, helpers: Mapping[str, Estimate]) -> Look[tuple[Estimate, np.ndarray]]:
-        """The stem's second look beside ``helpers`` (their first looks, :meth:`helpers`) and
-        its separated signal (as a run's ``separated``): the mean of its first mask (shared
-        with the helpers') and of its mask in the song without them. The helpers get no second
-        look, and the stem does not share the song with them afterwards."""
-        estimates = {self.ASKED: self.estimate, **helpers}
-        refinement = Refinement(self.song, estimates, self.cache, self._region)
-        second = yield from refinement.stem(self.ASKED)
+    def stem(self, claimed: Mapping[int, np.ndarray]) -> Look[tuple[Estimate, np.ndarray]]:
+        """The stem's second look beside the helpers and its separated signal (as a run's
+        ``separated``): the mean of its first mask (shared with the helpers') and of its mask
+        in the song without them. ``claimed`` is what the stem and the helpers claim in all
+        (:func:`claimed_in_all` of the stem's first look and theirs, :meth:`helpers`, in that
+        order). The helpers get no second look, and the stem does not share the song with them
+        afterwards."""
+        second = yield from _second(self.net, self._region, self.estimate, claimed)
         return second, self._region.separated(second)
 
 
@@ -320,7 +338,7 @@ def looked_again(
         return replace(result, second_look_failed=why_failed(exc))
     if not helpers:
         return result
-    made: dict[str, Estimate] = {}
+    claimed: dict[int, np.ndarray] = {}  # by the stem and the helpers: their masks let go
     for helpers_pass in (True, False):  # the helpers' pass, then the stem's own
         stage = LookingAgain(helpers) if helpers_pass else None
         command = yield from hold_while_paused((yield stage))
@@ -328,9 +346,9 @@ def looked_again(
             return result
         try:
             if helpers_pass:
-                made = yield from look.helpers(helpers)
+                claimed = claimed_in_all([first, *(yield from look.helpers(helpers)).values()])
             else:
-                estimate, separated = yield from look.stem(made)
+                estimate, separated = yield from look.stem(claimed)
         except PassStopped:
             return result
         except Exception as exc:  # out of memory, say: the first look is not lost with it
