@@ -44,6 +44,9 @@ class RunRequest(QObject):
         parts = self.parts()
         if not parts:
             return "Pick an instrument (or a tag in the Tags panel) to separate."
+        tags = self.w.tag_panel
+        if tags.wanted() and tags.problem():  # the run would refuse the panel's choices
+            return tags.problem()
         taggers = self.w.store.available_taggers()
         return (parts_problem(parts, self.w.song, self._learned(), taggers)
                 or self.w.settings_panel.problem())  # fmt: skip

@@ -6,6 +6,7 @@ import pytest
 from tagbox_gui.core.errors import TagError
 from tagbox_gui.core.separation.tags import (
     TAG_GROUPS,
+    check_contradictions,
     check_known,
     display_name,
     heard_targets,
@@ -112,3 +113,19 @@ def test_groups_and_display_names():
     assert tag_group("00s") == "genre"
     assert all(tag_group(t) in TAG_GROUPS for t in MTAT + JAMENDO)
     assert display_name("instrument---piano") == "piano"
+
+
+def test_words_contradict_only_where_a_tagger_hears_them_as_one_tag():
+    mtat = {"mtat": MTAT}
+    check_contradictions(("vocal",), ("male vocal",), (), mtat)  # two tags: keep one voice
+    check_contradictions(("piano",), (), ("guitar",), {"mtat": MTAT, "jamendo": JAMENDO})
+    with pytest.raises(
+        TagError,
+        match=r"'vocal' \(wanted\) and 'male vocal' \(avoided\) are "
+        r"both instrument---voice to the jamendo taggers",
+    ):
+        check_contradictions(("vocal",), ("male vocal",), (), {"mtat": MTAT, "jamendo": JAMENDO})
+    with pytest.raises(TagError, match=r"'piano' \(wanted\) and 'keys' \(ignored\) are both piano"):
+        check_contradictions(("piano",), (), ("keys",), mtat)
+    with pytest.raises(TagError, match="'Rock' is both avoided and ignored, a contradiction"):
+        check_contradictions((), ("Rock",), ("rock",), mtat)

@@ -197,3 +197,24 @@ def test_the_context_menu_sets_a_state_and_goes_once_closed(qtbot, panel: TagPan
         return [menu for menu in panel.findChildren(QMenu) if menu.parent() is panel]
 
     qtbot.waitUntil(lambda: not left_behind(), timeout=2000)
+
+
+def test_tags_a_tagger_hears_as_one_refuse_run_before_it_starts(qtbot, window, song_path) -> None:
+    """mtat hears female and male vocals apart, jamendo as one tag: Run says so, not the run."""
+    from dataclasses import replace
+
+    from tests.gui.window_helpers import open_song
+
+    open_song(qtbot, window, song_path)
+    panel = window.settings_panel
+    panel.set_settings(replace(panel.settings(), taggers=("fcn/mtat",)))
+    tags = window.tag_panel
+    tags.set_state("female vocal", TagState.WANTED)
+    tags.set_state("male vocal", TagState.AVOIDED)
+    assert window.run_view.problem() == ""  # two tags of mtat: keep one voice, avoid the other
+    panel.set_settings(replace(panel.settings(), taggers=("fcn/mtat", "fcn/jamendo")))
+    problem = window.run_view.problem()
+    assert "'female vocal' (wanted) and 'male vocal' (avoided)" in problem
+    assert "instrument---voice to the jamendo taggers" in problem
+    assert "instrument---voice to the jamendo taggers" in tags.summary.text()
+    assert window.run_view.start() is None

@@ -15,6 +15,7 @@ themselves, what the loss reads, are ``core.separation.targets``.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -303,23 +304,32 @@ def _optional_tags(word: str, dataset: str, vocabulary: tuple[str, ...]) -> tupl
 
 
 def check_contradictions(
-    wanted: tuple[str, ...], avoid: tuple[str, ...], ignore: tuple[str, ...]
+    wanted: tuple[str, ...],
+    avoid: tuple[str, ...],
+    ignore: tuple[str, ...],
+    vocabularies: Mapping[str, tuple[str, ...]],
 ) -> None:
-    """TagError for a word that is asked to be two of wanted, avoided and ignored.
+    """TagError for a tag of ``vocabularies`` (dataset -> tags) that the words ask to be two of
+    wanted, avoided and ignored.
 
-    Words that name the same instrument count as one (``keys`` is ``piano``).
+    Words a vocabulary hears as one tag contradict (``keys`` is ``piano``); words it hears
+    apart do not (mtat's ``female vocal`` and ``male vocal``; jamendo hears both as
+    ``instrument---voice``). A word a vocabulary lacks is skipped for it.
     """
-    seen: dict[str, tuple[str, str]] = {}
-    for words, state in ((wanted, "wanted"), (avoid, "avoided"), (ignore, "ignored")):
-        for word in words:
-            key = word.strip().lower()
-            preset = find_preset(word) or _preset_of_tag(key)
-            key = preset.name.lower() if preset else key
-            first, first_state = seen.setdefault(key, (word, state))
-            if first_state != state:
-                same = "" if first.strip().lower() == word.strip().lower() else f" (as '{word}')"
-                raise TagError(f"'{first}' is both {first_state} and {state}{same}, a "
-                               "contradiction; name it in one list only")  # fmt: skip
+    for dataset, vocabulary in vocabularies.items():
+        seen: dict[str, tuple[str, str]] = {}
+        for words, state in ((wanted, "wanted"), (avoid, "avoided"), (ignore, "ignored")):
+            for word in words:
+                for tag in _optional_tags(word, dataset, vocabulary):
+                    first, first_state = seen.setdefault(tag, (word, state))
+                    if first_state == state:
+                        continue
+                    if first.strip().lower() == word.strip().lower():
+                        raise TagError(f"'{first}' is both {first_state} and {state}, a "
+                                       "contradiction; name it in one list only")  # fmt: skip
+                    raise TagError(f"'{first}' ({first_state}) and '{word}' ({state}) are both "
+                                   f"{tag} to the {dataset} taggers, a contradiction; keep "
+                                   "one of them, or choose other taggers")  # fmt: skip
 
 
 def check_known(words: tuple[str, ...], vocabularies: dict[str, tuple[str, ...]]) -> None:

@@ -8,6 +8,7 @@ tag" is off) in a muted style, the user's own choices in a strong one.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 from PySide6.QtCore import QPoint, Qt, Signal, Slot
@@ -27,7 +28,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tagbox_gui.core.errors import TagError
+from tagbox_gui.core.separation.tags import check_contradictions
 from tagbox_gui.core.types import TaggerSpec, TagState
+from tagbox_gui.gui.errors import user_message
 from tagbox_gui.gui.tag_states import TagBoard, TagRow
 from tagbox_gui.gui.widgets.focus import tab_after
 
@@ -148,6 +152,16 @@ class TagPanel(QWidget):
     def state(self, word: str) -> TagState:
         return self.board.state(word)
 
+    def problem(self) -> str:
+        """Why a run cannot take these choices (a tagger would be asked for one tag in two
+        states, as the run refuses it), or ''."""
+        try:
+            check_contradictions(self.wanted(), self.avoided(), self.ignored(),
+                                 self.board.vocabularies)  # fmt: skip
+        except TagError as exc:
+            return user_message(exc)
+        return ""
+
     def set_state(self, word: str, state: TagState | None) -> None:
         self.board.set_state(word, state)
         self._on_board_changed()
@@ -252,6 +266,9 @@ class TagPanel(QWidget):
                 f"<br><span style='color:#cf222e'>⚠ {', '.join(sorted(missing))} cannot "
                 "hear a wanted tag; the run will refuse it.</span>"
             )
+        problem = self.problem()
+        if problem:
+            text += f"<br><span style='color:#cf222e'>⚠ {html.escape(problem)}</span>"
         self.summary.setText(text)
 
     # ----- slots -----------------------------------------------------------------------
