@@ -55,10 +55,11 @@ class TagBoard:
         self.set_taggers(taggers)
 
     # ----- rows ------------------------------------------------------------------------
-    def set_taggers(self, taggers: Sequence[TaggerSpec]) -> None:
+    def set_taggers(self, taggers: Sequence[TaggerSpec]) -> dict[str, TagState]:
         """Rebuild the rows for these taggers; choices of rows that remain are kept (also
-        where the row's word changes: mtat ``rock`` is ``genre---rock`` with jamendo alone)."""
-        old_tags = {w: self._by_word[w].tags for w in self._explicit if w in self._by_word}
+        where the row's word changes: mtat ``rock`` is ``genre---rock`` with jamendo alone).
+        The choices dropped, of rows these taggers lack: label -> state."""
+        old_rows = {w: self._by_word[w] for w in self._explicit if w in self._by_word}
         self.taggers = tuple(taggers)
         self.datasets = tuple(dict.fromkeys(spec.dataset for spec in self.taggers))
         self.vocabularies = {d: _vocabulary(d) for d in self.datasets}
@@ -66,14 +67,19 @@ class TagBoard:
         self._by_word = {row.word: row for row in self.rows}
         word_of = {(d, t): row.word for row in self.rows for d, t in row.tags.items()}
         explicit: dict[str, TagState] = {}
-        for word, state in self._explicit.items():
-            if word not in self._by_word:  # the row may remain under another word
-                tags = old_tags.get(word, {}).items()
+        dropped: dict[str, TagState] = {}
+        for old, state in self._explicit.items():
+            word: str | None = old
+            if old not in self._by_word:  # the row may remain under another word
+                tags = old_rows[old].tags.items() if old in old_rows else ()
                 word = next((word_of[tag] for tag in tags if tag in word_of), None)
             if word is not None:
                 explicit.setdefault(word, state)
+            elif old in old_rows:
+                dropped[old_rows[old].label] = state
         self._explicit = explicit
         self._effective = self._compute()
+        return dropped
 
     def row(self, word: str) -> TagRow:
         return self._by_word[word]

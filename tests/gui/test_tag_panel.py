@@ -218,3 +218,20 @@ def test_tags_a_tagger_hears_as_one_refuse_run_before_it_starts(qtbot, window, s
     assert "instrument---voice to the jamendo taggers" in problem
     assert "instrument---voice to the jamendo taggers" in tags.summary.text()
     assert window.run_view.start() is None
+
+
+def test_choices_the_new_taggers_lack_are_said_when_dropped(qtbot, window) -> None:
+    from dataclasses import replace
+
+    panel = window.settings_panel
+    panel.set_settings(replace(panel.settings(), taggers=("fcn/mtat",)))
+    tags = window.tag_panel
+    for word, state in (("female vocal", TagState.WANTED), ("piano", TagState.WANTED),
+                        ("rock", TagState.AVOIDED)):  # fmt: skip
+        tags.set_state(word, state)
+    panel.set_settings(replace(panel.settings(), taggers=("fcn/jamendo",)))
+    assert tags.wanted() == ("piano",) and tags.avoided() == ()  # jamendo lacks the others
+    said = window.statusBar().currentMessage()
+    assert "female vocal (wanted), rock (avoided)" in said and "fcn/jamendo" in said
+    panel.set_settings(replace(panel.settings(), taggers=("fcn/jamendo", "fcn/mtat")))
+    assert window.statusBar().currentMessage() == said  # nothing dropped: nothing said anew

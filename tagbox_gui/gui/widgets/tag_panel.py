@@ -128,12 +128,19 @@ class TagPanel(QWidget):
         layout.addWidget(self.summary)
 
     # ----- public API ------------------------------------------------------------------
-    def set_taggers(self, taggers: Sequence[TaggerSpec]) -> None:
-        """Show the vocabulary of these taggers (choices of tags that remain are kept)."""
-        self.board.set_taggers(taggers)
+    def set_taggers(self, taggers: Sequence[TaggerSpec]) -> str:
+        """Show the vocabulary of these taggers (choices of tags that remain are kept); what
+        was dropped, of tags these taggers lack, in a sentence ('' when nothing was)."""
+        dropped = self.board.set_taggers(taggers)
         self._build_presets()
         self._build_tree()
         self._on_board_changed()
+        if not dropped:
+            return ""
+        choices = ", ".join(f"{label} ({s.value})" for label, s in dropped.items())
+        names = ", ".join(map(str, taggers))
+        why = f"{names} cannot hear them" if taggers else "no tagger is chosen"
+        return f"Tags dropped, as {why}: {choices}."
 
     def wanted(self) -> tuple[str, ...]:
         """Words the run wants (for ``RunConfig.tags``)."""
