@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Slot
 
 from tagbox_gui.core.audio.song import MIN_AUDIO_SECONDS
 from tagbox_gui.core.separation.job import JobPart
 from tagbox_gui.core.types import Example, RunConfig
+from tagbox_gui.gui.engine_loader import LazyModule
 from tagbox_gui.gui.run_problems import parts_problem
 from tagbox_gui.gui.run_window import RunWindow
+
+if TYPE_CHECKING:
+    from tagbox_gui.core.separation.backends import learned
+else:  # imported when first used: it loads torch (see tagbox_gui.gui.engine_loader)
+    learned = LazyModule("tagbox_gui.core.separation.backends.learned")
 
 
 class RunRequest(QObject):
@@ -47,9 +54,30 @@ class RunRequest(QObject):
         tags = self.w.tag_panel
         if tags.wanted() and tags.problem():  # the run would refuse the panel's choices
             return tags.problem()
+        one_pass = self._learned() and self.w.settings_panel.settings().steps == 0
+        if tags.wanted() and one_pass and self._one_pass_problem():
+            return self._one_pass_problem()
         taggers = self.w.store.available_taggers()
         return (parts_problem(parts, self.w.song, self._learned(), taggers)
                 or self.w.settings_panel.problem())  # fmt: skip
+
+    def _one_pass_problem(self) -> str:
+        """Why the learned separator's one pass cannot take the Tags panel's choices: it is
+        asked for an instrument by name, and avoided or ignored tags only steer (or '')."""
+        tags = self.w.tag_panel
+        if tags.avoided() or tags.ignored():
+            return (
+                "Avoided and ignored tags steer the taggers, which one pass (0 steps) does "
+                "not use: give some steps in Settings, or set those tags back to default."
+            )
+        unknown = [w for w in tags.wanted() if not learned.has_prototype(w)]
+        if unknown:
+            return (
+                f"In one pass (0 steps) the learned separator knows no "
+                f"{tags.board.row(unknown[0]).label}: give some steps in Settings to steer "
+                "by the tag, or pick an instrument instead."
+            )
+        return ""
 
     def _learned(self) -> bool:
         return self.w.settings_panel.settings().backend == "learned"

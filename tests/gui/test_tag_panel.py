@@ -235,3 +235,24 @@ def test_choices_the_new_taggers_lack_are_said_when_dropped(qtbot, window) -> No
     assert "female vocal (wanted), rock (avoided)" in said and "fcn/jamendo" in said
     panel.set_settings(replace(panel.settings(), taggers=("fcn/jamendo", "fcn/mtat")))
     assert window.statusBar().currentMessage() == said  # nothing dropped: nothing said anew
+
+
+def test_one_pass_says_before_run_which_tags_it_cannot_use(qtbot, model_dir, settings, song_path):
+    """The learned separator's one pass (its default, 0 steps) is asked for an instrument by
+    name: an avoided tag, or a wanted one it has no prototype for, needs steering steps."""
+    from tests.gui.window_helpers import make_window, open_song
+
+    window = make_window(qtbot, model_dir, settings, backend="learned")
+    open_song(qtbot, window, song_path)
+    assert window.settings_panel.steps.value() == 0
+    tags, run = window.tag_panel, window.run_view
+    tags.set_state("piano", TagState.WANTED)
+    assert run.problem() == ""
+    tags.set_state("guitar", TagState.AVOIDED)
+    assert "give some steps in Settings" in run.problem() and run.start() is None
+    tags.set_state("guitar", None)
+    tags.set_state("piano", None)
+    tags.set_state("female vocal", TagState.WANTED)
+    assert "knows no female vocal" in run.problem() and run.start() is None
+    window.settings_panel.steps.setValue(10)
+    assert run.problem() == ""
