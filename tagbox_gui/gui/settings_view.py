@@ -103,6 +103,7 @@ class SettingsView(QObject):
         words = self.instrument_words(settings.backend)
         if words != self.w.picker.instruments():
             self.w.picker.set_instruments(words)
+        self.w.tag_panel.set_steering(settings.steps > 0)
         fast = settings.backend == "learned" and settings.steps == 0
         if fast != self._fast:  # the whole song by default where a run of it is quick
             self._fast = fast

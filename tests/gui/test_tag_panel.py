@@ -256,3 +256,18 @@ def test_one_pass_says_before_run_which_tags_it_cannot_use(qtbot, model_dir, set
     assert "knows no female vocal" in run.problem() and run.start() is None
     window.settings_panel.steps.setValue(10)
     assert run.problem() == ""
+
+
+def test_one_pass_greys_out_the_steering_options_and_says_why(qtbot, model_dir, settings) -> None:
+    from tests.gui.window_helpers import make_window
+
+    window = make_window(qtbot, model_dir, settings, backend="learned")
+    tags = window.tag_panel
+    tags.set_state("piano", TagState.WANTED)
+    assert window.settings_panel.steps.value() == 0
+    for box in (tags.avoid_others, tags.ignore_related):
+        assert not box.isEnabled() and "0 steps" in box.toolTip()
+    assert "avoided" not in tags.summary.text() and "One pass" in tags.summary.text()
+    window.settings_panel.steps.setValue(10)
+    assert tags.avoid_others.isEnabled() and tags.ignore_related.isEnabled()
+    assert "1 wanted, 49 avoided" in tags.summary.text()

@@ -42,6 +42,10 @@ _STYLE = {  # state -> (mark, colour, label)
     TagState.AVOIDED: ("✕", QColor(207, 34, 46), "avoid"),
     TagState.IGNORED: ("–", QColor(130, 130, 130), "ignore"),
 }
+ONE_PASS_NOTE = (
+    "One pass (0 steps) asks for the wanted instruments only; avoiding or ignoring tags needs "
+    "some steps (Settings ▸ Steps)."
+)
 _GROUP_TITLES = {
     "instruments": "Instruments",
     "voice": "Voice",
@@ -109,6 +113,7 @@ class TagPanel(QWidget):
         for box in (self.avoid_others, self.ignore_related):
             box.toggled.connect(self._on_options_toggled)
         self.summary = QLabel(wordWrap=True)
+        self.steering = True  # the run steers with the taggers (steps > 0), see set_steering
         self._build_layout()
 
     def _build_layout(self) -> None:
@@ -141,6 +146,17 @@ class TagPanel(QWidget):
         names = ", ".join(map(str, taggers))
         why = f"{names} cannot hear them" if taggers else "no tagger is chosen"
         return f"Tags dropped, as {why}: {choices}."
+
+    def set_steering(self, steering: bool) -> None:
+        """Whether the run steers with the taggers (steps > 0): a one pass (0 steps) asks the
+        learned separator for the wanted instruments only, so the options that set the other
+        tags are off, and the summary says so."""
+        self.steering = steering
+        why = "" if steering else ONE_PASS_NOTE
+        for box in (self.avoid_others, self.ignore_related):
+            box.setEnabled(steering)
+            box.setToolTip(why)
+        self._update_summary()
 
     def wanted(self) -> tuple[str, ...]:
         """Words the run wants (for ``RunConfig.tags``)."""
@@ -262,12 +278,13 @@ class TagPanel(QWidget):
             self.summary.setText("<b>No tag wanted yet.</b> Click a tag or a preset.")
             return
         counts = {s: len(self.board.words(s)) for s in _STYLE}
-        text = (
-            f"<b>Wanted:</b> {', '.join(self.board.row(w).label for w in wanted)}<br>"
+        text = f"<b>Wanted:</b> {', '.join(self.board.row(w).label for w in wanted)}<br>" + (
             f"{counts[TagState.WANTED]} wanted, {counts[TagState.AVOIDED]} avoided, "
             f"{counts[TagState.IGNORED]} ignored"
+            if self.steering
+            else ONE_PASS_NOTE
         )
-        missing = {t for w in wanted for t in self.board.lacking(w)}
+        missing = {t for w in wanted for t in self.board.lacking(w)} if self.steering else ()
         if missing:
             text += (
                 f"<br><span style='color:#cf222e'>⚠ {', '.join(sorted(missing))} cannot "
