@@ -129,3 +129,6 @@ def test_words_contradict_only_where_a_tagger_hears_them_as_one_tag():
         check_contradictions(("piano",), (), ("keys",), mtat)
     with pytest.raises(TagError, match="'Rock' is both avoided and ignored, a contradiction"):
         check_contradictions((), ("Rock",), ("rock",), mtat)
+    for taggers in (mtat, {}):  # a word no tagger knows, or no tagger at all: still one word
+        with pytest.raises(TagError, match="'organ' is both wanted and avoided"):
+            check_contradictions(("organ",), ("Organ",), (), taggers)

@@ -314,8 +314,16 @@ def check_contradictions(
 
     Words a vocabulary hears as one tag contradict (``keys`` is ``piano``); words it hears
     apart do not (mtat's ``female vocal`` and ``male vocal``; jamendo hears both as
-    ``instrument---voice``). A word a vocabulary lacks is skipped for it.
+    ``instrument---voice``). A word a vocabulary lacks is skipped for it; the same word in
+    two lists contradicts whatever the vocabularies.
     """
+    said: dict[str, tuple[str, str]] = {}
+    for words, state in ((wanted, "wanted"), (avoid, "avoided"), (ignore, "ignored")):
+        for word in words:
+            first, first_state = said.setdefault(word.strip().lower(), (word, state))
+            if first_state != state:
+                raise TagError(f"'{first}' is both {first_state} and {state}, a "
+                               "contradiction; name it in one list only")  # fmt: skip
     for dataset, vocabulary in vocabularies.items():
         seen: dict[str, tuple[str, str]] = {}
         for words, state in ((wanted, "wanted"), (avoid, "avoided"), (ignore, "ignored")):
@@ -324,9 +332,6 @@ def check_contradictions(
                     first, first_state = seen.setdefault(tag, (word, state))
                     if first_state == state:
                         continue
-                    if first.strip().lower() == word.strip().lower():
-                        raise TagError(f"'{first}' is both {first_state} and {state}, a "
-                                       "contradiction; name it in one list only")  # fmt: skip
                     raise TagError(f"'{first}' ({first_state}) and '{word}' ({state}) are both "
                                    f"{tag} to the {dataset} taggers, a contradiction; keep "
                                    "one of them, or choose other taggers")  # fmt: skip
