@@ -8,10 +8,12 @@ works on :func:`analysis_signal`, a mono 44.1 kHz copy; ``render_stems`` (in
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import stat
 import threading
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from math import gcd
 from pathlib import Path
@@ -82,18 +84,26 @@ def load_song(path: Path | str, cancel: threading.Event | None = None) -> Song:
     looked at between blocks of :data:`_READ_FRAMES` frames: a 2-hour song takes half a minute).
     """
     path = Path(path)
-    _check_file(path)
-    try:
-        with open_sound(path) as handle:
-            _check_rate(path, handle.samplerate)
-            data = _read_all(handle, cancel)
-            rate, subtype, container = handle.samplerate, handle.subtype, handle.format
-    except (RuntimeError, OSError, ValueError, TypeError) as exc:
-        raise _unreadable(path, exc) from exc
+    with _decoding(path) as handle:
+        data = _read_all(handle, cancel)
+        rate, subtype, container = handle.samplerate, handle.subtype, handle.format
     _check_samples(path, data)
     data.flags.writeable = False  # a Song is shared between threads: nobody edits it in place
     bext = read_bext(path) if str(container) in _RIFF_CONTAINERS else None
     return Song(path, path.stem, data, int(rate), str(subtype), str(container), bext)
+
+
+@contextlib.contextmanager
+def _decoding(path: Path) -> Iterator[sf.SoundFile]:
+    """``path`` opened to be decoded, its rate checked: AudioError naming it where it cannot
+    be opened or read (here or in the block)."""
+    _check_file(path)
+    try:
+        with open_sound(path) as handle:
+            _check_rate(path, handle.samplerate)
+            yield handle
+    except (RuntimeError, OSError, ValueError, TypeError) as exc:
+        raise _unreadable(path, exc) from exc
 
 
 def _read_all(handle: sf.SoundFile, cancel: threading.Event | None) -> np.ndarray:
@@ -328,19 +338,14 @@ def _read_example(example: Example, name: str) -> tuple[np.ndarray, int]:
     """The samples ``(frames, channels)`` and rate of the stretch of the file ``name`` that
     ``example`` names, checked as :func:`load_song` checks a whole file."""
     path = Path(name)
-    _check_file(path)
-    try:
-        with open_sound(path) as handle:
-            rate = handle.samplerate
-            _check_rate(path, rate)
-            start, end = _example_span(example, handle.frames / rate, name)
-            first = round(start * rate)
-            lead = min(first, round(_SEEK_LEAD_SECONDS * rate))
-            handle.seek(first - lead)
-            data = handle.read(round(end * rate) - first + lead, dtype="float32", always_2d=True)
-            data = data[lead:]
-    except (RuntimeError, OSError, ValueError, TypeError) as exc:
-        raise _unreadable(path, exc) from exc
+    with _decoding(path) as handle:
+        rate = handle.samplerate
+        start, end = _example_span(example, handle.frames / rate, name)
+        first = round(start * rate)
+        lead = min(first, round(_SEEK_LEAD_SECONDS * rate))
+        handle.seek(first - lead)
+        data = handle.read(round(end * rate) - first + lead, dtype="float32", always_2d=True)
+        data = data[lead:]
     _check_samples(path, data)
     return data, int(rate)
 
