@@ -282,7 +282,7 @@ def test_a_single_stems_look_is_the_stems_look_beside_its_helpers_bit_for_bit(
     look = LookBeside(song, first, cache)
     assert len(look._region.segments) >= 3
     firsts = {"piano": first, **engine.run_to_end(look.helpers(("bass", "drums")))}
-    refinement = Refinement(song, firsts, cache, look._region)
+    refinement = Refinement(song, firsts, cache)
     summed = sum(estimate.masks[2048] for estimate in firsts.values())
     np.testing.assert_array_equal(refinement._claimed[2048], summed)
     refinement._claimed = {2048: summed}

@@ -92,25 +92,17 @@ class Refinement:
     ``estimates`` are the stems' first estimates, not yet shared; :meth:`stem` gives one
     stem's second estimate, and :meth:`shared` all of them sharing the mixture again. The
     separator is the one the learned backend loads (``load_shipped``), on the device it is on.
-    Only the sum of the first masks is kept beside them (a long song's masks are large); for
-    the same reason a caller that has the song's region as the separator hears it already
-    (``region``) hands it on.
+    Only the sum of the first masks is kept beside them (a long song's masks are large).
     """
 
-    def __init__(
-        self,
-        song: Song,
-        estimates: Mapping[str, Estimate],
-        cache: ModelCache,
-        region: _Region | None = None,
-    ) -> None:
+    def __init__(self, song: Song, estimates: Mapping[str, Estimate], cache: ModelCache) -> None:
         if not can_refine(estimates):
             raise ValueError("only two or more masks of the learned separator, on one grid, "
                              "are refined")  # fmt: skip
         self.firsts = dict(estimates)
         some = next(iter(self.firsts.values()))
         self.net = load_shipped(cache)[0]
-        self._region = region or _Region(song, some, self.net.query_mean.device)
+        self._region = _Region(song, some, self.net.query_mean.device)
         self._claimed = claimed_in_all(self.firsts.values())
 
     def stem(self, name: str) -> Look[Estimate]:
