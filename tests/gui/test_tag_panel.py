@@ -271,3 +271,18 @@ def test_one_pass_greys_out_the_steering_options_and_says_why(qtbot, model_dir, 
     window.settings_panel.steps.setValue(10)
     assert tags.avoid_others.isEnabled() and tags.ignore_related.isEnabled()
     assert "1 wanted, 49 avoided" in tags.summary.text()
+
+
+def test_one_pass_shows_the_rows_left_at_the_default_as_plain(panel: TagPanel) -> None:
+    """One pass avoids no tag: a row left at the default shows no state (not '(avoid)'), as
+    it shows again once the run steers."""
+    panel.set_state("piano", TagState.WANTED)
+    panel.set_state("guitar", TagState.AVOIDED)
+    panel.set_steering(False)
+    assert look(panel, "drums")[:4] == ("", False, False, False)
+    assert panel.item("drums").icon(0).isNull()
+    assert "avoid" not in panel.item("drums").toolTip(0)
+    assert look(panel, "piano")[0] == "want" and look(panel, "guitar")[0] == "avoid"
+    panel.set_steering(True)
+    assert look(panel, "drums")[0] == "(avoid)" and not panel.item("drums").icon(0).isNull()
+    assert "avoid" in panel.item("drums").toolTip(0)

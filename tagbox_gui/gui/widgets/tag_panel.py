@@ -3,7 +3,8 @@
 Every tag is wanted, avoided or ignored. A click (or Enter) cycles a tag through wanted ->
 avoided -> ignored -> default; the right-click menu sets a state directly. Tags left at the
 default show the state the run gives them (avoided, as in the paper, unless "Avoid every other
-tag" is off) in a muted style, the user's own choices in a strong one.
+tag" is off) in a muted style, the user's own choices in a strong one. In one pass (0 steps) the
+run gives them no state, and they show none.
 """
 
 from __future__ import annotations
@@ -150,12 +151,13 @@ class TagPanel(QWidget):
     def set_steering(self, steering: bool) -> None:
         """Whether the run steers with the taggers (steps > 0): a one pass (0 steps) asks the
         learned separator for the wanted instruments only, so the options that set the other
-        tags are off, and the summary says so."""
+        tags are off, the rows left at the default show no state, and the summary says so."""
         self.steering = steering
         why = "" if steering else ONE_PASS_NOTE
         for box in (self.avoid_others, self.ignore_related):
             box.setEnabled(steering)
             box.setToolTip(why)
+        self._restyle_items()
         self._update_summary()
 
     def wanted(self) -> tuple[str, ...]:
@@ -239,35 +241,41 @@ class TagPanel(QWidget):
 
     # ----- refreshing ------------------------------------------------------------------
     def _on_board_changed(self) -> None:
-        for word, item in self._items.items():
-            self._style_item(item, self.board.row(word))
+        self._restyle_items()
         self._update_summary()
         self._on_search_text_changed(self.search.text())
         self.tags_changed.emit()
 
+    def _restyle_items(self) -> None:
+        for word, item in self._items.items():
+            self._style_item(item, self.board.row(word))
+
     def _style_item(self, item: QTreeWidgetItem, row: TagRow) -> None:
         state = self.board.state(row.word)
         strong = self.board.explicit(row.word) is not None or state is TagState.WANTED
+        plain = not (strong or self.steering)  # one pass gives a default row no state
         _, colour, label = _STYLE[state]
         lacking = self.board.lacking(row.word)
-        item.setIcon(0, self._icons[(state, int(strong))])
+        item.setIcon(0, QIcon() if plain else self._icons[(state, int(strong))])
         font = QFont(item.font(0))
         font.setBold(state is TagState.WANTED)
         font.setStrikeOut(state is TagState.AVOIDED and strong)
-        font.setItalic(state is TagState.IGNORED)
+        font.setItalic(state is TagState.IGNORED and not plain)
         item.setFont(0, font)
-        item.setText(1, label if strong else f"({label})")
+        item.setText(1, "" if plain else label if strong else f"({label})")
         item.setForeground(1, QBrush(colour if strong else colour.lighter(140)))
-        item.setForeground(
-            0, QBrush(QColor(130, 130, 130)) if state is TagState.IGNORED else QBrush()
-        )
+        ignored = state is TagState.IGNORED and not plain
+        item.setForeground(0, QBrush(QColor(130, 130, 130)) if ignored else QBrush())
         item.setIcon(1, self._warning if lacking else QIcon())
-        item.setToolTip(0, self._tooltip(row, lacking))
+        item.setToolTip(0, self._tooltip(row, lacking, plain))
         item.setToolTip(1, item.toolTip(0))
 
-    def _tooltip(self, row: TagRow, lacking: tuple[str, ...]) -> str:
+    def _tooltip(self, row: TagRow, lacking: tuple[str, ...], plain: bool) -> str:
         states = self.board.states_by_tagger(row.word)
-        lines = [f"{row.tags[d]} ({d}): {_STYLE[s][2]}" for d, s in states.items()]
+        lines = [
+            f"{row.tags[d]} ({d})" + ("" if plain else f": {_STYLE[s][2]}")
+            for d, s in states.items()
+        ]
         if lacking:
             lines.append(f"Not in the vocabulary of {', '.join(lacking)}.")
         return "\n".join(lines)
