@@ -129,22 +129,26 @@ class TagBoard:
 
     def apply_preset(self, name: str) -> None:
         """Want exactly the preset's tags (in every chosen vocabulary that has them)."""
+        words = self.preset_words(name)
+        for word in self.words(TagState.WANTED, explicit_only=True):
+            del self._explicit[word]
+        for word in words:
+            self._explicit[word] = TagState.WANTED
+        self._effective = self._compute()
+
+    def preset_words(self, name: str) -> tuple[str, ...]:
+        """The rows the preset ``name`` wants (KeyError for no preset of that name)."""
         preset = find_preset(name)
         if preset is None:
             raise KeyError(name)
-        for word in self.words(TagState.WANTED, explicit_only=True):
-            del self._explicit[word]
-        for row in self.rows:
-            if _in_preset(row, preset):
-                self._explicit[row.word] = TagState.WANTED
-        self._effective = self._compute()
+        return tuple(row.word for row in self.rows if _in_preset(row, preset))
 
     def stem_words(self) -> tuple[str, ...]:
         """Short names of what is wanted, for stem file names: a preset's name when the wanted
         rows are exactly that preset's, else the wanted rows' labels."""
         wanted = set(self.words(TagState.WANTED, explicit_only=True))
         for preset in PRESETS:
-            rows = {r.word for r in self.rows if _in_preset(r, preset)}
+            rows = set(self.preset_words(preset.name))
             if rows and rows == wanted:
                 return (preset.name.lower(),)
         return tuple(self.row(w).label for w in self.words(TagState.WANTED, explicit_only=True))

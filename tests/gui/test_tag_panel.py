@@ -286,3 +286,25 @@ def test_one_pass_shows_the_rows_left_at_the_default_as_plain(panel: TagPanel) -
     panel.set_steering(True)
     assert look(panel, "drums")[0] == "(avoid)" and not panel.item("drums").icon(0).isNull()
     assert "avoid" in panel.item("drums").toolTip(0)
+
+
+def test_one_pass_offers_no_preset_the_separator_knows_not(qtbot, panel: TagPanel) -> None:
+    """One pass asks the learned separator for the preset's tags by name: a preset it has no
+    prototype for (vocals) is off, saying why and what to do, and on again with steps."""
+    from PySide6.QtWidgets import QPushButton
+
+    panel.set_taggers([MTAT, JAMENDO])
+    buttons = {b.text(): b for b in panel.presets.findChildren(QPushButton)}
+    more = {a.text(): a for a in buttons["More"].menu().actions()}
+    panel.set_steering(False)
+    vocals = buttons["Vocals"]
+    assert not vocals.isEnabled()
+    assert "knows no vocals" in vocals.toolTip() and "steps in Settings" in vocals.toolTip()
+    assert "example" in vocals.toolTip()
+    assert buttons["Piano"].isEnabled() and buttons["Bass"].isEnabled()
+    assert more["Synth"].isEnabled() and more["Violin"].isEnabled()
+    panel.set_taggers([MTAT])  # presets built anew in one pass: still off
+    buttons = {b.text(): b for b in panel.presets.findChildren(QPushButton)}
+    assert not buttons["Vocals"].isEnabled()
+    panel.set_steering(True)
+    assert buttons["Vocals"].isEnabled() and "knows no" not in buttons["Vocals"].toolTip()

@@ -11,9 +11,20 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPoint, Qt, Signal, Slot
-from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QKeySequence, QPainter, QPixmap, QShortcut
+from PySide6.QtGui import (
+    QAction,
+    QBrush,
+    QColor,
+    QFont,
+    QIcon,
+    QKeySequence,
+    QPainter,
+    QPixmap,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QCheckBox,
     QGridLayout,
@@ -32,9 +43,15 @@ from PySide6.QtWidgets import (
 from tagbox_gui.core.errors import TagError
 from tagbox_gui.core.separation.tags import check_contradictions
 from tagbox_gui.core.types import TaggerSpec, TagState
+from tagbox_gui.gui.engine_loader import LazyModule
 from tagbox_gui.gui.errors import user_message
 from tagbox_gui.gui.tag_states import TagBoard, TagRow
 from tagbox_gui.gui.widgets.focus import tab_after
+
+if TYPE_CHECKING:
+    from tagbox_gui.core.separation.backends import learned
+else:  # imported when first used: it loads torch (see tagbox_gui.gui.engine_loader)
+    learned = LazyModule("tagbox_gui.core.separation.backends.learned")
 
 WORD_ROLE = Qt.ItemDataRole.UserRole
 MAIN_PRESETS = ("Vocals", "Piano", "Strings", "Drums", "Guitar", "Bass")
@@ -87,6 +104,7 @@ class TagPanel(QWidget):
         super().__init__(parent)
         self.board = TagBoard()
         self._items: dict[str, QTreeWidgetItem] = {}
+        self._preset_controls: dict[str, QPushButton | QAction] = {}
         self._icons = {(s, strong): state_icon(s, strong) for s in _STYLE for strong in (0, 1)}
         self._warning = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
         self.search = QLineEdit(placeholderText="Search tags…", clearButtonEnabled=True)
@@ -151,12 +169,14 @@ class TagPanel(QWidget):
     def set_steering(self, steering: bool) -> None:
         """Whether the run steers with the taggers (steps > 0): a one pass (0 steps) asks the
         learned separator for the wanted instruments only, so the options that set the other
-        tags are off, the rows left at the default show no state, and the summary says so."""
+        tags are off, so are the presets it knows no instrument of, the rows left at the default
+        show no state, and the summary says so."""
         self.steering = steering
         why = "" if steering else ONE_PASS_NOTE
         for box in (self.avoid_others, self.ignore_related):
             box.setEnabled(steering)
             box.setToolTip(why)
+        self._update_presets()
         self._restyle_items()
         self._update_summary()
 
@@ -202,25 +222,45 @@ class TagPanel(QWidget):
     def _build_presets(self) -> None:
         while self.presets_layout.count():
             self.presets_layout.takeAt(0).widget().deleteLater()
+        self._preset_controls.clear()
         names = self.board.available_presets()
         main = [n for n in MAIN_PRESETS if n in names]
         added: list[QWidget] = []
         for index, name in enumerate(main):
             button = QPushButton(name)
             added.append(button)
-            button.setToolTip(f"Want the {name.lower()} tags of every chosen tagger")
             button.clicked.connect(lambda _=False, n=name: self.apply_preset(n))
+            self._preset_controls[name] = button
             self.presets_layout.addWidget(button, index // 3, index % 3)
         more = [n for n in names if n not in main]
         if more:
             button = QPushButton("More")
             added.append(button)
             menu = QMenu(button)
+            menu.setToolTipsVisible(True)  # why a preset is off
             for name in more:
-                menu.addAction(name, lambda n=name: self.apply_preset(n))
+                self._preset_controls[name] = menu.addAction(
+                    name, lambda n=name: self.apply_preset(n)
+                )
             button.setMenu(menu)
             self.presets_layout.addWidget(button, len(main) // 3, len(main) % 3)
         tab_after(self.presets, added)  # between the search field and the tags
+        self._update_presets()
+
+    def _update_presets(self) -> None:
+        """Each preset on, or off with the reason: one pass asks the learned separator for the
+        preset's tags by name, so a preset it has no prototype for needs steps or an example."""
+        for name, control in self._preset_controls.items():
+            words = () if self.steering else self.board.preset_words(name)
+            known = all(learned.has_prototype(w) for w in words)
+            control.setEnabled(known)
+            control.setToolTip(
+                f"Want the {name.lower()} tags of every chosen tagger"
+                if known
+                else f"In one pass (0 steps) the learned separator knows no {name.lower()}: give "
+                "some steps in Settings to steer by the tags, or add an example clip of it in "
+                "the Instruments tab."
+            )
 
     def _build_tree(self) -> None:
         self.tree.clear()
