@@ -308,3 +308,20 @@ def test_one_pass_offers_no_preset_the_separator_knows_not(qtbot, panel: TagPane
     assert not buttons["Vocals"].isEnabled()
     panel.set_steering(True)
     assert buttons["Vocals"].isEnabled() and "knows no" not in buttons["Vocals"].toolTip()
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("hip hop", "Hip-Hop"),
+        ("HIP  hop", "Hip-Hop"),
+        ("hip_h", "Hip-Hop"),
+        ("mood theme", "emotional"),
+    ],
+)
+def test_search_ignores_case_hyphens_and_spaces(panel: TagPanel, text: str, found: str) -> None:
+    """msd's 'Hip-Hop' is found as 'hip hop'; part of a word still finds it."""
+    panel.set_taggers([TaggerSpec("fcn", "msd"), JAMENDO])
+    panel.search.setText(text)
+    visible = {panel.board.row(w).label for w, item in panel._items.items() if not item.isHidden()}
+    assert found in visible

@@ -10,6 +10,7 @@ run gives them no state, and they show none.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -71,6 +72,12 @@ _GROUP_TITLES = {
     "mood": "Mood",
     "other": "Other",
 }
+
+
+def _searchable(text: str) -> str:
+    """``text`` as the tag search compares it: lower case, with hyphens, underscores, slashes
+    and runs of spaces as one space (``Hip-Hop`` and ``hip  hop`` are both ``hip hop``)."""
+    return " ".join(re.sub(r"[-_/]", " ", text.lower()).split())
 
 
 def state_icon(state: TagState, strong: bool) -> QIcon:
@@ -346,7 +353,7 @@ class TagPanel(QWidget):
     # ----- slots -----------------------------------------------------------------------
     @Slot(str)
     def _on_search_text_changed(self, text: str) -> None:
-        needle = text.strip().lower()
+        needle = _searchable(text)
         for index in range(self.tree.topLevelItemCount()):
             parent = self.tree.topLevelItem(index)
             shown = 0
@@ -354,8 +361,8 @@ class TagPanel(QWidget):
                 row = self.board.row(child.data(0, WORD_ROLE))
                 hit = (
                     not needle
-                    or needle in row.label.lower()
-                    or any(needle in t.lower() for t in row.tags.values())
+                    or needle in _searchable(row.label)
+                    or any(needle in _searchable(t) for t in row.tags.values())
                 )
                 child.setHidden(not hit)
                 shown += hit
