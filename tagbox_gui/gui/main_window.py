@@ -200,14 +200,21 @@ class MainWindow(WindowMenus):
         self.stems.set_write_ahead(self.exports.may_write_ahead)
         self.exports.control(self.export_button)
         self.models.models_changed.connect(self._on_models_changed)
-        self.models.folder_changed.connect(
-            lambda folder: self.settings.set_text(FOLDER_KEY, folder)
-        )
+        self.models.folder_changed.connect(self._on_model_folder_changed)
         self.controller.state_changed.connect(self._on_controller_state_changed)
         self.loader.loaded.connect(self._on_loader_loaded)
         self.loader.failed.connect(self._on_loader_failed)
         self.loader.busy_changed.connect(self._on_loader_busy_changed)
         self._on_controller_state_changed(RunState.IDLE)
+
+    @Slot(str)
+    def _on_model_folder_changed(self, folder: str) -> None:
+        """Remember the folder chosen in Models for the next start; '' (the default): forget
+        the one remembered."""
+        if folder:
+            self.settings.set_text(FOLDER_KEY, folder)
+        else:
+            self.settings.forget(FOLDER_KEY)
 
     @Slot()
     def _on_models_changed(self) -> None:

@@ -234,6 +234,10 @@ class AppSettings:
     def set_text(self, key: str, value: str) -> None:
         self.store.setValue(key, value)
 
+    def forget(self, key: str) -> None:
+        """Forget the choice remembered under ``key``: :meth:`text` gives its default again."""
+        self.store.remove(key)
+
     def flag(self, key: str, default: bool = False) -> bool:
         return self.text(key, str(default)).lower() in ("true", "1", "yes")
 

@@ -530,6 +530,29 @@ def test_the_model_folder_chosen_in_models_is_the_next_sessions(
         window.models.shutdown()
 
 
+def test_going_back_to_the_default_model_folder_forgets_the_remembered_one(
+    qtbot, tmp_path, settings, monkeypatch
+) -> None:
+    """Models ▸ Use the default folder, with the remembered folder gone: the settings forget
+    it, so the next start uses the default folder too (and may make it)."""
+    from tagbox_gui.gui.models_prompt import FOLDER_KEY
+
+    monkeypatch.delenv("TAGBOX_MODEL_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    settings.set_text(FOLDER_KEY, str(tmp_path / "Disk" / "models"))
+    args, _ = parse_args([])
+    window = build_window(args, settings=settings, player=fake_player())
+    qtbot.addWidget(window)
+    assert window.models.show_dialog().use_default_folder()
+    assert settings.store.value(FOLDER_KEY) is None
+    again = build_window(args, settings=settings, player=fake_player())
+    qtbot.addWidget(again)
+    assert again.store.root == tmp_path / "cache" / "tagbox-gui" / "models"
+    assert not again.store.root_gone()
+    for each in (window, again):
+        each.models.shutdown()
+
+
 def test_a_remembered_model_folder_that_is_gone_is_said_not_made_again(
     qtbot, tmp_path, settings, monkeypatch
 ) -> None:

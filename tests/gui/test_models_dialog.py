@@ -179,13 +179,14 @@ def test_a_download_of_another_file_says_so_in_the_window(
 
 
 def test_each_button_has_an_alt_key_of_its_own_and_the_words_stay(qtbot, tmp_path: Path) -> None:
-    """Download, Locate file…, Change folder…, Cancel download and Close are pressed with
-    Alt and a letter of their own, as the window's menus and fields are; the advice names
-    them as they are drawn."""
+    """Download, Locate file…, Change folder…, Use the default folder, Cancel download and Close
+    are pressed with Alt and a letter of their own, as the window's menus and fields are; the
+    advice names them as they are drawn."""
     dialog = open_dialog(qtbot, ModelStore(tmp_path / "store"))
     texts = [button.text() for button in dialog.findChildren(QAbstractButton)]
     assert sorted(map(shown, texts)) == [
-        "Cancel download", "Change folder…", "Close", "Download", "Locate file…"
+        "Cancel download", "Change folder…", "Close", "Download", "Locate file…",
+        "Use the default folder",
     ]  # fmt: skip
     keys = [QKeySequence.mnemonic(text) for text in texts]
     assert all(not key.isEmpty() for key in keys) and len(set(keys)) == len(keys), texts
@@ -538,3 +539,30 @@ def _install_where_the_folder_cannot_be_made(
         click(qtbot, dialog.locate_button)
     assert finished.args == [FCN, "failed"]
     return dialog.message.text()
+
+
+def test_the_default_model_folder_can_be_used_again(qtbot, tmp_path: Path, monkeypatch) -> None:
+    """A remembered folder that is gone (a drive unplugged): Use the default folder switches the
+    store to the default one, which need not exist yet (a folder picker cannot choose it) and
+    may be made by a download, and tells the window to forget the remembered folder (''). It is
+    off once the default is in use, and while --model-dir or $TAGBOX_MODEL_DIR fixed the folder."""
+    monkeypatch.delenv("TAGBOX_MODEL_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    default = tmp_path / "cache" / "tagbox-gui" / "models"
+    store = ModelStore(tmp_path / "Disk" / "models", make_root=False)
+    dialog = open_dialog(qtbot, store)
+    assert (
+        "Use the default folder" in dialog.message.text() and str(default) in dialog.message.text()
+    )
+    dialog.set_folder_set_by("--model-dir")
+    assert not dialog.default_button.isEnabled()
+    assert "--model-dir" in dialog.default_button.toolTip()
+    dialog.set_folder_set_by("")
+    with qtbot.waitSignal(dialog.folder_changed, timeout=5000) as changed:
+        click(qtbot, dialog.default_button)
+    assert changed.args == [""]
+    assert store.root == default and not store.root_gone() and not default.exists()
+    wait_idle(qtbot, dialog)
+    assert dialog.status(FCN) == "missing"
+    assert str(default) in dialog.message.text() and "is not there" not in dialog.message.text()
+    assert not dialog.default_button.isEnabled() and dialog.folder_button.isEnabled()

@@ -44,6 +44,7 @@ from tagbox_gui.gui.widgets.licence_dialog import LicenceDialog
 
 DOWNLOAD, LOCATE = "Download", "Locate file…"  # the buttons, as the advice names them
 CHANGE_FOLDER, CANCEL_DOWNLOAD = "Change folder…", "Cancel download"
+USE_DEFAULT = "Use the default folder"
 WAYS = Ways(
     retry=f"click {DOWNLOAD} again",
     install=f"install it with {LOCATE}",
@@ -72,8 +73,8 @@ def folder_gone(store: ModelStore, where: str = "") -> str:
         return ""
     return (
         f"The model folder {store.root} is not there: if it is on a drive that is not plugged "
-        f"in, plug it in and open Models again; or choose another with {CHANGE_FOLDER}{where} "
-        f"(the default is {default_root()})."
+        f"in, plug it in and open Models again; or choose another with {CHANGE_FOLDER}, or "
+        f"{USE_DEFAULT} ({default_root()}){where}."
     )
 
 
@@ -103,7 +104,7 @@ class ModelsDialog(QDialog):
     """
 
     models_changed = Signal()
-    folder_changed = Signal(str)  # the store's new folder, chosen in the dialog
+    folder_changed = Signal(str)  # the store's new folder, chosen in the dialog; '' the default
     verification_finished = Signal()
     job_finished = Signal(str, str)
     progressed = Signal(object, object)  # bytes done, bytes total or None (may exceed 2**31)
@@ -141,6 +142,8 @@ class ModelsDialog(QDialog):
         self.locate_button.clicked.connect(self._on_locate_button_clicked)
         self.folder_button = QPushButton(_keyed(CHANGE_FOLDER, "f"))
         self.folder_button.clicked.connect(self._on_folder_button_clicked)
+        self.default_button = QPushButton(_keyed(USE_DEFAULT, "U"))
+        self.default_button.clicked.connect(self._on_default_button_clicked)
         self.cancel_button = QPushButton(_keyed(CANCEL_DOWNLOAD, "n"))
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self._on_cancel_button_clicked)
@@ -158,6 +161,7 @@ class ModelsDialog(QDialog):
             row.addWidget(widget)
         row.addWidget(self.progress, 1)
         row.addWidget(self.folder_button)
+        row.addWidget(self.default_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.tree)
         layout.addLayout(row)
@@ -258,13 +262,28 @@ class ModelsDialog(QDialog):
         except OSError as exc:
             self.message.setText(f"Cannot make the model folder {path} ({exc.strerror}).")
             return False
+        return self._switch_to(path, str(path))
+
+    def use_default_folder(self) -> bool:
+        """Keep the models in the default folder (``default_root``) from now on, as
+        :meth:`change_folder` does, the window told to forget the folder it remembers
+        (``folder_changed('')``). The default folder need not be there: a download makes it.
+        False while a download runs, or where the folder was fixed for this session."""
+        if self.busy or self.folder_set_by:
+            return False
+        self.store.make_root = True
+        return self._switch_to(default_root(), "")
+
+    def _switch_to(self, path: Path, remembered: str) -> bool:
+        """Point the store at ``path``, look at it again, and have ``remembered`` remembered
+        (``folder_changed``); nothing changes where the store is there already."""
         before = self.store.root
         if path == before:
             self.message.setText(f"Models are already stored in {path}.")
             return True
         self.store.root = path
         self.refresh()
-        self.folder_changed.emit(str(path))
+        self.folder_changed.emit(remembered)
         self.models_changed.emit()
         self.message.setText(f"Models are now stored in {path}; the files in {before} stay there.")
         return True
@@ -395,6 +414,9 @@ class ModelsDialog(QDialog):
         if folder:
             self.change_folder(folder)
 
+    def _on_default_button_clicked(self) -> None:
+        self.use_default_folder()
+
     def done(self, result: int) -> None:  # Qt override: closing cancels a download
         self.cancel()
         super().done(result)
@@ -438,11 +460,21 @@ class ModelsDialog(QDialog):
         self.download_button.setEnabled(settled and not self.busy)
         self.locate_button.setEnabled(name is not None and not self.busy)
         self.folder_button.setEnabled(not self.busy and not self.folder_set_by)
+        fixed = f"The folder was set by {self.folder_set_by} when TagBox started"
         self.folder_button.setToolTip(
-            f"The folder was set by {self.folder_set_by} when TagBox started"
-            if self.folder_set_by
+            fixed if self.folder_set_by
             else "Keep the model files in another folder, e.g. on a larger disk"
+        )  # fmt: skip
+        default = default_root()
+        self.default_button.setEnabled(
+            not self.busy and not self.folder_set_by and self.store.root != default
         )
+        self.default_button.setToolTip(
+            fixed if self.folder_set_by
+            else f"The model files are already kept in the default folder, {default}"
+            if self.store.root == default
+            else f"Keep the model files in the default folder, {default}"
+        )  # fmt: skip
 
 
 def _keyed(word: str, letter: str) -> str:
