@@ -125,9 +125,9 @@ class StemExport(QObject):
         folder = self.w.settings.text("paths/export", str(Path.home()))
         fmt = self._saved_format()
         template = self.w.settings.text("export/template", DEFAULT_TEMPLATE)
-        channels = self.w.song.channels if self.w.song is not None else 1
         dialog = ExportDialog(names_of, folder, fmt, template, self.w, peak=self.song_peak,
-                              channels=channels)  # fmt: skip
+                              channels=self.w.song.channels,
+                              frames=self.w.song.frames)  # fmt: skip
         accepted = dialog.exec() == ExportDialog.DialogCode.Accepted
         chosen = dialog.chosen()
         dialog.deleteLater()  # answered: else a child of the window stays for every export

@@ -193,6 +193,61 @@ def test_the_export_dialog_warns_that_a_pcm_format_clips_a_song_past_full_scale(
     assert "clips" not in within.files.text()
 
 
+def test_the_export_dialog_says_when_wav_stems_will_not_fit_on_the_folders_disk(
+    qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under the folder, while folder and format are chosen, as Save would refuse them
+    (``check_space``'s figures): Save is not disabled for it, and FLAC is not guessed at."""
+    import shutil
+
+    from tagbox_gui.core.audio import files
+    from tagbox_gui.gui.widgets.export_dialog import ExportDialog
+
+    usage = shutil.disk_usage(tmp_path)
+    small, big = tmp_path / "small", tmp_path / "big"
+    small.mkdir()
+    big.mkdir()
+    free = {small: 300_000_000, big: 10**12}
+    monkeypatch.setattr(
+        files.shutil, "disk_usage", lambda place: usage._replace(free=free[Path(place)])
+    )
+    names = lambda template: ["a", "b", "c"]  # noqa: E731
+    dialog = ExportDialog(names, str(small), ExportFormat.WAV32, frames=50_000_000, channels=2)
+    qtbot.addWidget(dialog)
+    assert dialog.space.text() == "These stems take 1.2 GB; the disk has 300 MB free."
+    assert dialog.save.isEnabled()
+    dialog.format.setCurrentIndex(dialog.format.findData(ExportFormat.WAV16.value))
+    assert dialog.space.text() == "These stems take 600 MB; the disk has 300 MB free."
+    dialog.format.setCurrentIndex(dialog.format.findData(ExportFormat.FLAC16.value))
+    assert dialog.space.text() == "" and dialog.save.isEnabled()
+    dialog.format.setCurrentIndex(dialog.format.findData(ExportFormat.WAV32.value))
+    dialog.folder.setText(str(big))
+    assert dialog.space.text() == ""
+    dialog.folder.setText(str(small / "new"))  # not there yet: the disk it will be on
+    assert "300 MB free" in dialog.space.text()
+
+
+def test_export_all_gives_the_dialog_the_songs_length(
+    qtbot, separated: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from tagbox_gui.core.audio import files
+    from tagbox_gui.gui.widgets.export_dialog import ExportDialog
+
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(files.shutil, "disk_usage", lambda place: usage._replace(free=5_000_000))
+    said: list[str] = []
+
+    def exec_(dialog: ExportDialog) -> int:
+        said.append(dialog.space.text())
+        return ExportDialog.DialogCode.Rejected
+
+    monkeypatch.setattr(ExportDialog, "exec", exec_)
+    separated.exports.ask()  # 2 stems of 30 s stereo at 48 kHz in WAV 32-bit float
+    assert said == ["These stems take 23 MB; the disk has 5 MB free."]
+
+
 def test_export_all_gives_the_dialog_the_songs_peak(qtbot, model_dir, settings, tmp_path) -> None:
     import numpy as np
     import soundfile as sf

@@ -284,13 +284,26 @@ def _disk_full(folder: Path, exc: BaseException) -> bool:
 
 
 def check_space(folder: Path | str, fmt: ExportFormat, shapes: Sequence[tuple[int, int]]) -> None:
-    """AudioError (one sentence) when the file system ``folder`` is on (or will be on: its
-    nearest existing parent) has less space free than WAV files of ``shapes`` ``(frames,
-    channels)`` take. Checked before a CLI run and an export, so that neither ends on a full
-    disk. FLAC is compressed by an amount that depends on the audio, so it is not checked
-    here."""
+    """AudioError (one sentence) when the file system ``folder`` is on has less space free than
+    WAV files of ``shapes`` take (:func:`space_for`). Checked before a CLI run and an export,
+    so that neither ends on a full disk."""
+    space = space_for(folder, fmt, shapes)
+    if space is not None and space[0] > space[1]:
+        need, free = space
+        raise AudioError(f"the stems take {need / 1e6:.1f} MB and the disk of '{folder}' has "
+                         f"{free / 1e6:.1f} MB free; free some disk space or choose another "
+                         "folder.")  # fmt: skip
+
+
+def space_for(
+    folder: Path | str, fmt: ExportFormat, shapes: Sequence[tuple[int, int]]
+) -> tuple[int, int] | None:
+    """``(need, free)``: the bytes that WAV files of ``shapes`` ``(frames, channels)`` take in
+    ``fmt``, and the bytes free on the file system ``folder`` is on (or will be on: its nearest
+    existing parent). None where nothing can be told: FLAC (compressed by an amount that
+    depends on the audio), or a file system that says nothing of its space."""
     if fmt.container != "WAV":
-        return
+        return None
     need = sum(frames * channels * (fmt.bits or 32) // 8 for frames, channels in shapes)
     place = Path(folder)
     while not os.path.exists(place) and place != place.parent:
@@ -298,14 +311,10 @@ def check_space(folder: Path | str, fmt: ExportFormat, shapes: Sequence[tuple[in
     try:
         usage = shutil.disk_usage(place)
     except OSError:
-        return  # nothing known: the writing will tell
+        return None  # nothing known: the writing will tell
     if usage.total == 0:  # a file system that says nothing of its size (some network mounts)
-        return
-    free = usage.free
-    if need > free:
-        raise AudioError(f"the stems take {need / 1e6:.1f} MB and the disk of '{folder}' has "
-                         f"{free / 1e6:.1f} MB free; free some disk space or choose another "
-                         "folder.")  # fmt: skip
+        return None
+    return need, usage.free
 
 
 def _refuse_existing(paths: Sequence[Path], overwrite: bool) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from html import escape
 from pathlib import Path
 
-from PySide6.QtCore import Slot
+from PySide6.QtCore import Qt, Slot
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -18,10 +18,11 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QVBoxLayout,
     QWidget,
 )
 
-from tagbox_gui.core.audio.files import ExportFormat, check_channels
+from tagbox_gui.core.audio.files import ExportFormat, check_channels, space_for
 from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE
 from tagbox_gui.core.errors import UserError
 
@@ -42,7 +43,9 @@ class ExportDialog(QDialog):
     is disabled too while the folder is not a full path (``~`` is the home folder): an empty or
     relative one would put the stems wherever the app was started from, and while the format
     cannot hold the song's ``channels`` (FLAC, past 8). With the song's ``peak`` past full
-    scale, a 16- or 24-bit format is warned about: it clips the stems.
+    scale, a 16- or 24-bit format is warned about: it clips the stems. Where WAV stems of the
+    song's ``frames`` will not fit on the folder's disk, a line under the folder says so (Save
+    still refuses them, as ``check_space`` does).
     """
 
     def __init__(
@@ -54,10 +57,12 @@ class ExportDialog(QDialog):
         parent: QWidget | None = None,
         peak: float = 0.0,
         channels: int = 1,
+        frames: int = 0,
     ) -> None:
         super().__init__(parent)
         self._peak = peak  # the song's: past 1 (0 dBFS), a PCM format clips the stems there
         self._channels = channels  # the song's, which every stem has
+        self._frames = frames  # the song's length, and every stem's
         self.setWindowTitle("Export all stems")
         self.folder = QLineEdit(folder)
         browse = QPushButton("&Browse…")
@@ -70,6 +75,8 @@ class ExportDialog(QDialog):
         self.template.setToolTip("How the files are named: {song} is the song's name, {stem} "
                                  "the stem's (e.g. piano, or no piano for the rest)")  # fmt: skip
         self.files = QLabel()
+        self.space = QLabel(visible=False, styleSheet="color: #d08a2a")
+        self.space.setTextFormat(Qt.TextFormat.PlainText)
         self._names_of = names_of
         self.format.currentIndexChanged.connect(self._show_files)
         self.template.textChanged.connect(self._show_files)
@@ -77,6 +84,9 @@ class ExportDialog(QDialog):
         row = QHBoxLayout()
         row.addWidget(self.folder, 1)
         row.addWidget(browse)
+        place = QVBoxLayout()  # the folder, and under it whether the stems fit on its disk
+        place.addLayout(row)
+        place.addWidget(self.space)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
         )
@@ -84,8 +94,8 @@ class ExportDialog(QDialog):
         buttons.rejected.connect(self.reject)
         self.save = buttons.button(QDialogButtonBox.StandardButton.Save)
         form = QFormLayout(self)  # each label is its field's buddy: Alt+its letter goes there
-        form.addRow("&Folder", row)
-        form.labelForField(row).setBuddy(self.folder)  # a row with its button, not a field
+        form.addRow("&Folder", place)
+        form.labelForField(place).setBuddy(self.folder)  # a row with its button, not a field
         form.addRow("F&ormat", self.format)
         form.addRow("&Names", self.template)
         form.addRow("Files", self.files)
@@ -114,6 +124,16 @@ class ExportDialog(QDialog):
         text = "<br>".join(escape(name + ext) for name in names)
         self.files.setText(text + self._clipping_note())
         self.save.setEnabled(True)
+        self._say_space(fmt, len(names))
+
+    def _say_space(self, fmt: ExportFormat, count: int) -> None:
+        """Under the folder, whether ``count`` stems in ``fmt`` will not fit on its disk."""
+        space = space_for(self.chosen()[0], fmt, [(self._frames, self._channels)] * count)
+        need, free = space or (0, 0)
+        short = need > free
+        self.space.setText(f"These stems take {_size(need)}; the disk has {_size(free)} free."
+                           if short else "")  # fmt: skip
+        self.space.setVisible(short)
 
     def _clipping_note(self) -> str:
         """A warning under the files when the chosen PCM format would clip the song's peaks."""
@@ -128,9 +148,16 @@ class ExportDialog(QDialog):
         """Say ``why`` nothing can be saved, and disable Save."""
         self.files.setText(f"<span style='color:#cf222e'>{escape(why)}</span>")
         self.save.setEnabled(False)
+        self.space.setText("")
+        self.space.setVisible(False)
 
     @Slot()
     def _on_browse_clicked(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Export stems to", self.folder.text())
         if folder:
             self.folder.setText(folder)
+
+
+def _size(count: int) -> str:
+    """``count`` bytes, in GB from 1 GB on, else in MB."""
+    return f"{count / 1e9:.1f} GB" if count >= 1e9 else f"{count / 1e6:.0f} MB"
