@@ -22,6 +22,7 @@ from tagbox_gui.gui.widgets.models_dialog import ModelsDialog, folder_gone, ways
 FIRST_TAGGER, SECOND_TAGGER = "fcn/mtat", "fcn/jamendo"  # the taggers of a query by example
 FOLDER_KEY = "models/folder"  # the settings' key of the folder chosen in the Models dialog
 EXAMPLE_TAGGERS = f"{FIRST_TAGGER} and {SECOND_TAGGER}"
+WHERE = " (Tools ▸ Models…)"  # where the Models window is, after a button of it named outside
 
 
 def model_folder(given: Path | None, settings: AppSettings) -> tuple[Path | None, str]:
@@ -61,7 +62,7 @@ class ModelsPrompt(QObject):
         """The ways on after a model store's failure told outside the Models dialog (a run that
         failed): the dialog's (``ways_for``), each that is one of its buttons saying where the
         dialog is."""
-        ways, where = ways_for(self.folder_set_by), " (Tools ▸ Models…)"
+        ways, where = ways_for(self.folder_set_by), WHERE
         return Ways(
             retry=ways.retry + where,
             install=ways.install + where,
@@ -89,7 +90,7 @@ class ModelsPrompt(QObject):
         remembered model folder is gone (:func:`folder_gone`); '' when a tagger is installed."""
         if self.store.available_taggers():
             return ""
-        if gone := folder_gone(self.store, " (Tools ▸ Models…)"):
+        if gone := folder_gone(self.store, WHERE):
             return gone
         jukebox = (
             ""
@@ -114,9 +115,9 @@ class ModelsPrompt(QObject):
             return None
         if not needs_tagger:
             self.w.statusBar().showMessage(
-                folder_gone(self.store, " (Tools ▸ Models…)")
+                folder_gone(self.store, WHERE)
                 or f"No music tagger is installed: naming an instrument works; an example or "
-                f"steps need {EXAMPLE_TAGGERS} (Tools ▸ Models…).",
+                f"steps need {EXAMPLE_TAGGERS}{WHERE}.",
                 15_000,
             )
             return None
