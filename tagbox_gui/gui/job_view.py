@@ -225,6 +225,8 @@ class JobView(QObject):
                 keys = [f"{t.key}_{n}" for t in config.taggers for n in config.fft_sizes]
                 self.w.live.reset(keys, list(config.tags), stem=event.name)
                 self._traces[event.name] = PartTrace(keys, list(config.tags))
+            else:  # one pass: nothing to plot, but the boxes say whose part is under way
+                self.w.live.reset([], [], ONE_PASS_TEXTS, stem=event.name)
             if event.index == 0:  # the job's checks took the time until now, not a step
                 panel.clock.lap()
             panel.show_parts(event.index, event.units_done)

@@ -203,7 +203,8 @@ def test_the_empty_loss_plot_says_why_a_one_pass_part_or_the_rest_has_no_losses(
     qtbot, model_dir, settings, song_path
 ) -> None:
     """While a job of one pass each runs, and after it for a stem of one pass or the rest, the
-    empty loss plot says why it is empty, not "No steps yet" as if steps were to come."""
+    empty loss plot says why it is empty, not "No steps yet" as if steps were to come; while
+    it runs, the loss and tag boxes name the part under way."""
     window = make_window(qtbot, model_dir, settings, backend="learned")
     window.confirm_quit = lambda: True  # closed mid-job when an assertion fails
     open_song(qtbot, window, song_path)
@@ -216,6 +217,9 @@ def test_the_empty_loss_plot_says_why_a_one_pass_part_or_the_rest_has_no_losses(
     assert window.run_view.start() is not None
     qtbot.waitUntil(lambda: "✓ drums" in window.run_panel.parts.text(), timeout=10_000)
     assert line.isVisible() and line.text().startswith("One pass")
+    live = window.live  # the boxes name the part under way, not the job's first
+    qtbot.waitUntil(lambda: live.loss_box.title() == "Loss of piano", timeout=5000)
+    assert live.meters_box.title() == "Tags of piano"
     with qtbot.waitSignal(window.run_view.jobs.stem_loaded, timeout=20_000):
         gate.set()
     for row, start in ((1, "One pass"), (2, "The rest"), (0, "One pass")):
