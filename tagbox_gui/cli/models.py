@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from tagbox_gui.cli.common import add_model_dir, terminate_as_ctrl_c
 from tagbox_gui.core.errors import ModelError
+from tagbox_gui.core.folders import format_size
 from tagbox_gui.core.store.download import Progress
 from tagbox_gui.core.store.failures import Advised
 from tagbox_gui.core.store.models import ModelStore
@@ -73,7 +74,7 @@ def _store(args: argparse.Namespace) -> ModelStore:
 def _size(info: ModelInfo) -> str:
     if info.size is None:
         return "unknown"
-    return f"{info.size / 1e6:.1f} MB"
+    return format_size(info.size)
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -1,6 +1,7 @@
 """Making the folders a file goes in, and removing them again when what follows fails, so that
 a failed write (a full disk, Ctrl+C, a download that came to nothing) leaves no empty folders
-behind, and never removes one that was there before.
+behind, and never removes one that was there before; and saying how big a file, a download or
+a disk's free space is (:func:`format_size`), in the one way both front ends show sizes.
 
 The stems' export (``core.audio.export``), the model store (``core.store.models``) and the
 command line's ``--log-json`` use it, each wording its own errors.
@@ -14,7 +15,9 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-__all__ = ["make_folders", "removed_on_failure"]
+__all__ = ["format_size", "make_folders", "removed_on_failure"]
+
+_UNITS = ("kB", "MB", "GB", "TB")
 
 
 def make_folders(folder: Path) -> list[Path]:
@@ -48,3 +51,19 @@ def removed_on_failure(made: Sequence[Path]) -> Iterator[None]:
             with contextlib.suppress(OSError):  # not empty: somebody else wrote there
                 path.rmdir()
         raise
+
+
+def format_size(n_bytes: int) -> str:
+    """``n_bytes`` for a person, in decimal units as Linux and macOS file managers show them:
+    "999 B", "1.0 kB", "12.3 MB", "268 MB", "1.5 GB". Three figures at most: one decimal below
+    100 of the unit, none from 100 on; a size that rounds to 1000 of a unit is said in the next
+    one ("1.0 MB", never "1000 kB") but TB, the largest; only an empty file is "0 B"."""
+    text, unit, value = str(n_bytes), "B", float(n_bytes)
+    for larger in _UNITS:
+        if float(text) < 1000:
+            break
+        value /= 1000
+        text, unit = f"{value:.1f}", larger
+        if float(text) >= 100:
+            text = f"{value:.0f}"
+    return f"{text} {unit}"

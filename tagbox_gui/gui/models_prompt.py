@@ -13,6 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import QMainWindow, QMessageBox
 
+from tagbox_gui.core.folders import format_size
 from tagbox_gui.core.store.failures import Ways
 from tagbox_gui.core.store.models import ENV_MODEL_DIR, ModelStore
 from tagbox_gui.core.store.registry import JUKEBOX, REGISTRY
@@ -39,7 +40,7 @@ def model_folder(given: Path | None, settings: AppSettings) -> tuple[Path | None
 
 def _size(name: str) -> str:
     size = REGISTRY[name].size
-    return f"{size / 2**20:.0f} MB" if size else "size unknown"
+    return format_size(size) if size else "size unknown"
 
 
 class ModelsPrompt(QObject):

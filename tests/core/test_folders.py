@@ -1,4 +1,5 @@
-"""Folders made for a file, and removed again when what follows fails (``core.folders``)."""
+"""Folders made for a file, and removed again when what follows fails; sizes as the app says
+them (``core.folders``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tagbox_gui.core.folders import make_folders, removed_on_failure
+from tagbox_gui.core.folders import format_size, make_folders, removed_on_failure
 
 
 def test_the_missing_folders_are_made_and_named_outermost_first(tmp_path: Path) -> None:
@@ -63,3 +64,33 @@ def test_nothing_is_removed_when_the_block_succeeds(tmp_path: Path) -> None:
     with removed_on_failure(made):
         pass
     assert (tmp_path / "a" / "b").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("n_bytes", "text"),
+    [
+        (0, "0 B"),
+        (1, "1 B"),
+        (999, "999 B"),
+        (1000, "1.0 kB"),
+        (1049, "1.0 kB"),
+        (12_345, "12.3 kB"),
+        (99_949, "99.9 kB"),
+        (99_950, "100 kB"),  # three figures at most: no "100.0 kB"
+        (850_000, "850 kB"),
+        (999_499, "999 kB"),
+        (999_999, "1.0 MB"),  # not "1000 kB"
+        (10**6, "1.0 MB"),
+        (1_902_815, "1.9 MB"),
+        (12_300_000, "12.3 MB"),
+        (268_435_456, "268 MB"),  # 256 MiB, in the decimal units of the rest
+        (999_999_999, "1.0 GB"),
+        (1_500_000_000, "1.5 GB"),
+        (10**12, "1.0 TB"),
+        (5 * 10**15, "5000 TB"),  # the largest unit goes on counting
+    ],
+)
+def test_a_size_is_said_in_decimal_units_with_three_figures_at_most(
+    n_bytes: int, text: str
+) -> None:
+    assert format_size(n_bytes) == text

@@ -245,7 +245,7 @@ def test_export_all_gives_the_dialog_the_songs_length(
 
     monkeypatch.setattr(ExportDialog, "exec", exec_)
     separated.exports.ask()  # 2 stems of 30 s stereo at 48 kHz in WAV 32-bit float
-    assert said == ["These stems take 23 MB; the disk has 5 MB free."]
+    assert said == ["These stems take 23.0 MB; the disk has 5.0 MB free."]
 
 
 def test_export_all_gives_the_dialog_the_songs_peak(qtbot, model_dir, settings, tmp_path) -> None:

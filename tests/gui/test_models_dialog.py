@@ -399,6 +399,29 @@ def test_an_unexpected_failure_of_a_check_ends_it_and_lets_the_user_try_again(
     assert logged and "a bug in the check" in str(logged[-1].exc_info[1])
 
 
+def test_download_progress_says_sizes_in_decimal_units(qtbot, tmp_path: Path) -> None:
+    dialog = open_dialog(qtbot, ModelStore(tmp_path / "store"))
+    dialog._on_progressed(850_000, REGISTRY[FCN].size)
+    assert dialog.progress.format() == "850 kB of 1.9 MB"
+    assert dialog.progress.accessibleDescription() == "850 kB of 1.9 MB downloaded"
+    dialog._on_progressed(12_345_678, None)  # no length sent: no total to say
+    assert dialog.progress.accessibleDescription() == "12.3 MB downloaded"
+
+
+def test_the_missing_taggers_message_says_their_sizes_in_decimal_units(
+    qtbot, tmp_path: Path
+) -> None:
+    """The taggers are 1,902,8xx bytes: 1.9 MB, as a file manager says (not 2**20-byte "2 MB")."""
+    from PySide6.QtWidgets import QMainWindow
+
+    from tagbox_gui.gui.models_prompt import ModelsPrompt
+
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    text = ModelsPrompt(window, ModelStore(tmp_path / "store")).missing_message()
+    assert "fcn/mtat and fcn/jamendo (1.9 MB and 1.9 MB, MIT licence)" in text
+
+
 def test_reopening_the_dialog_looks_at_the_store_again(qtbot, tmp_path: Path, model_dir) -> None:
     """Files change while the dialog is closed (the command line, a file manager): opened again
     from Tools ▸ Models…, it must say what is there now, so a file gone or corrupted since can

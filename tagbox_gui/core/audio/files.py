@@ -18,6 +18,7 @@ import soundfile as sf
 
 from tagbox_gui.core.audio.bext import insert_chunk
 from tagbox_gui.core.errors import AudioError
+from tagbox_gui.core.folders import format_size
 
 METADATA_KEYS = ("title", "artist", "album", "comment", "software", "date", "genre", "copyright")
 """Text fields written to both WAV (INFO chunk) and FLAC (Vorbis comments) by libsndfile."""
@@ -290,8 +291,8 @@ def check_space(folder: Path | str, fmt: ExportFormat, shapes: Sequence[tuple[in
     space = space_for(folder, fmt, shapes)
     if space is not None and space[0] > space[1]:
         need, free = space
-        raise AudioError(f"the stems take {need / 1e6:.1f} MB and the disk of '{folder}' has "
-                         f"{free / 1e6:.1f} MB free; free some disk space or choose another "
+        raise AudioError(f"the stems take {format_size(need)} and the disk of '{folder}' has "
+                         f"{format_size(free)} free; free some disk space or choose another "
                          "folder.")  # fmt: skip
 
 

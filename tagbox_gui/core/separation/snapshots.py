@@ -16,7 +16,8 @@ import numpy as np
 from tagbox_gui.core.types import Estimate, Preview
 
 DEFAULT_BUDGET_BYTES = 256 * 2**20
-"""Default budget: 256 MiB, about 150 previews of a 20 s region with three FFT sizes."""
+"""Default budget: 256 MiB (the History line says 268 MB: the app shows every size in decimal
+units), about 150 previews of a 20 s region with three FFT sizes."""
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tagbox_gui.core.folders import format_size
 from tagbox_gui.gui.playback import Player
 from tagbox_gui.gui.widgets.elided_label import ElidedLabel
 from tagbox_gui.gui.widgets.flow_layout import FlowLayout, group
 from tagbox_gui.gui.widgets.transport import TransportPanel
 
-MIB = 2**20
 _LISTENING = (
     "Listening in mono at 44.1 kHz, as the taggers hear it; exported stems keep the song's rate "
     "and channels."
@@ -96,8 +96,8 @@ class AuditionPanel(QWidget):
                 self.slider.setValue(len(self._steps) - 1)
         self.best.setEnabled(best is not None and len(self._steps) > 1)  # one: nowhere to go
         self.memory.setText(  # what changes first: a narrow window cuts the end short
-            f"History: {len(self._steps)} previews kept, {nbytes / MIB:.1f} of "
-            f"{budget / MIB:.0f} MiB (older ones are thinned out). {_LISTENING}"
+            f"History: {len(self._steps)} previews kept, {format_size(nbytes)} of "
+            f"{format_size(budget)} (older ones are thinned out). {_LISTENING}"
         )
 
     def show_one_pass(self) -> None:

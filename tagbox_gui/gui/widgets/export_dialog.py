@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from tagbox_gui.core.audio.files import ExportFormat, check_channels, space_for
 from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE
 from tagbox_gui.core.errors import UserError
+from tagbox_gui.core.folders import format_size
 
 FORMAT_TITLES = {
     ExportFormat.WAV32: "WAV, 32-bit float (exact, no clipping)",
@@ -131,8 +132,8 @@ class ExportDialog(QDialog):
         space = space_for(self.chosen()[0], fmt, [(self._frames, self._channels)] * count)
         need, free = space or (0, 0)
         short = need > free
-        self.space.setText(f"These stems take {_size(need)}; the disk has {_size(free)} free."
-                           if short else "")  # fmt: skip
+        self.space.setText(f"These stems take {format_size(need)}; the disk has "
+                           f"{format_size(free)} free." if short else "")  # fmt: skip
         self.space.setVisible(short)
 
     def _clipping_note(self) -> str:
@@ -156,8 +157,3 @@ class ExportDialog(QDialog):
         folder = QFileDialog.getExistingDirectory(self, "Export stems to", self.folder.text())
         if folder:
             self.folder.setText(folder)
-
-
-def _size(count: int) -> str:
-    """``count`` bytes, in GB from 1 GB on, else in MB."""
-    return f"{count / 1e9:.1f} GB" if count >= 1e9 else f"{count / 1e6:.0f} MB"

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 
 from tagbox_gui.core.audio.atomic import check_folder
 from tagbox_gui.core.errors import UserError
-from tagbox_gui.core.folders import make_folders
+from tagbox_gui.core.folders import format_size, make_folders
 from tagbox_gui.core.store.download import DownloadCancelled
 from tagbox_gui.core.store.failures import Advised, Ways
 from tagbox_gui.core.store.models import ENV_MODEL_DIR, ModelStore, default_root
@@ -381,7 +381,7 @@ class ModelsDialog(QDialog):
             self.progressed.emit(*progress)
 
     def _on_progressed(self, done: int, total: int | None) -> None:
-        got = f"{done / 1e6:.1f} of {total / 1e6:.1f} MB" if total else f"{done / 1e6:.1f} MB"
+        got = f"{format_size(done)} of {format_size(total)}" if total else format_size(done)
         if total:
             self.progress.setRange(0, 1000)
             self.progress.setValue(min(1000, round(1000 * done / total)))
