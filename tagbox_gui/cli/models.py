@@ -17,6 +17,7 @@ from tqdm import tqdm
 from tagbox_gui.cli.common import add_model_dir, terminate_as_ctrl_c
 from tagbox_gui.core.errors import ModelError
 from tagbox_gui.core.folders import format_size
+from tagbox_gui.core.separation.checkpoints import check_model_file
 from tagbox_gui.core.store.download import Progress
 from tagbox_gui.core.store.failures import Advised
 from tagbox_gui.core.store.models import ModelStore
@@ -134,7 +135,7 @@ def _fetch_one(store: ModelStore, info: ModelInfo, args: argparse.Namespace) -> 
             progress=progress,
             accept_license=args.accept_license,
             force=True,
-            check=_check_model_file,
+            check=check_model_file,
         )
     print(f"{info.name}: saved to {path}")
 
@@ -192,18 +193,11 @@ def _verify(args: argparse.Namespace) -> int:
     return 1
 
 
-def _check_model_file(name: str, path: Path) -> None:
-    """``loading.check_model_file``, imported when first used (it loads torch)."""
-    from tagbox_gui.core.separation.loading import check_model_file
-
-    check_model_file(name, path)
-
-
 def _install(args: argparse.Namespace) -> int:
     store = _store(args)
     with terminate_as_ctrl_c():  # a kill leaves no partial copy in the model folder
         path = store.install_file(
-            args.name, args.file, accept_license=args.accept_license, check=_check_model_file
+            args.name, args.file, accept_license=args.accept_license, check=check_model_file
         )
     print(f"{model_info(args.name).name}: installed at {path} ({store.verify(args.name)})")
     return 0

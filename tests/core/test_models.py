@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -217,3 +220,41 @@ def test_a_remembered_model_folder_that_is_gone_is_not_made_again(tmp_path: Path
     gone.mkdir(parents=True)  # the drive is back
     assert not store.root_gone()
     assert not ModelStore(tmp_path / "new").root_gone()  # a folder it may make
+
+
+CHECKED_WITHOUT_TORCH_FIRST = """
+import json, sys
+from pathlib import Path
+from tagbox_gui.core.errors import ModelError
+from tagbox_gui.core.separation.checkpoints import check_model_file
+import tagbox_gui.cli.models
+seen = {"imported": "torch" in sys.modules, "said": []}
+for name in sys.argv[2:]:
+    try:
+        check_model_file(name, Path(sys.argv[1]))
+    except ModelError as exc:
+        seen["said"].append(str(exc))
+seen["checked"] = "torch" in sys.modules
+print(json.dumps(seen))
+"""
+
+
+def test_the_model_file_check_loads_torch_only_when_it_checks(tmp_path: Path) -> None:
+    """The check that an install of a file without a known checksum runs (``tagbox models
+    install``, the Models dialog's Locate) has one home, importable with the CLI's models
+    command without torch; checking a file loads it, and refuses one that is not the model."""
+    junk = tmp_path / "model.pth"
+    junk.write_bytes(b"not a checkpoint")
+    done = subprocess.run(
+        [sys.executable, "-c", CHECKED_WITHOUT_TORCH_FIRST, str(junk), "hcnn/mtat", JUKEBOX],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["imported"] is False and seen["checked"] is True
+    hcnn, jukebox = seen["said"]
+    assert "hcnn/mtat tagger weights" in hcnn and "corrupt" in hcnn
+    assert "Jukebox VQ-VAE file" in jukebox and "corrupt" in jukebox

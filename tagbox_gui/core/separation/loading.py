@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import asdict, is_dataclass, replace
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -27,7 +26,7 @@ from tagbox_gui.core.separation.tags import (
     resolve_targets,
 )
 from tagbox_gui.core.store.models import ModelStore
-from tagbox_gui.core.store.registry import JUKEBOX, model_info
+from tagbox_gui.core.store.registry import JUKEBOX
 from tagbox_gui.core.types import RunConfig, TaggerSpec
 
 
@@ -162,19 +161,6 @@ def backend_settings(backend: str) -> dict[str, Any]:
 FALLBACK_TAGGERS: tuple[TaggerSpec, ...] = (TaggerSpec("fcn", "jamendo"), TaggerSpec("fcn", "msd"))
 """Taggers to use, in this order, when the user chose none and the default taggers have no tag
 for a wanted word (e.g. ``bass``: only MTG-Jamendo has ``instrument---bass``)."""
-
-
-def check_model_file(name: str, path: Path) -> None:
-    """ModelError unless ``path`` loads as the registry's model ``name``: a checkpoint at all,
-    of the right network with the right shapes (the Jukebox VQ-VAE, or the named tagger)."""
-    from tagbox_gui.core.nets.taggers import load_tagger
-    from tagbox_gui.core.separation.backends.jukebox import load_checked
-
-    info = model_info(name)
-    if info.kind == "jukebox":
-        load_checked(path)
-    elif info.spec is not None:
-        load_tagger(info.spec, path)
 
 
 def tagger_knows(spec: TaggerSpec, word: str) -> bool:

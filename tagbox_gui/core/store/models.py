@@ -266,7 +266,7 @@ class ModelStore:
         """Copy a hand-downloaded checkpoint into the store, checking its sha256 when known.
 
         Where the registry knows no checksum (the Jukebox VQ-VAE, some taggers), ``check(name,
-        src)`` (e.g. ``core.separation.loading.check_model_file``) may refuse the file with a
+        src)`` (e.g. ``core.separation.checkpoints.check_model_file``) may refuse the file with a
         ModelError before anything is copied: a file that does not load must not take the
         model's place. The file is copied (not linked) so the store stays valid if the original
         is removed.

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 from tagbox_gui.core.audio.atomic import check_folder
 from tagbox_gui.core.errors import UserError
 from tagbox_gui.core.folders import format_size, make_folders
+from tagbox_gui.core.separation.checkpoints import check_model_file
 from tagbox_gui.core.store.download import DownloadCancelled
 from tagbox_gui.core.store.failures import Advised, Ways
 from tagbox_gui.core.store.models import ENV_MODEL_DIR, ModelStore, default_root
@@ -226,7 +227,7 @@ class ModelsDialog(QDialog):
         progress = _throttled(lambda done, total: hand_back(to, (done, total)))
         again = self._statuses.get(name) == "unknown checksum"  # fetch would keep that file
         self._start_job(name, self.store.fetch, name, progress, True, self._cancel, again,
-                        _check_model_file, cancellable=True)  # fmt: skip
+                        check_model_file, cancellable=True)  # fmt: skip
         self.message.setText(f"Downloading {name}…")
 
     def install(self, name: str, path: str) -> None:
@@ -234,7 +235,7 @@ class ModelsDialog(QDialog):
         info = REGISTRY[name]
         if self.busy or (info.needs_acceptance and not self.ask_licence(info)):
             return
-        self._start_job(name, self.store.install_file, name, path, True, _check_model_file,
+        self._start_job(name, self.store.install_file, name, path, True, check_model_file,
                         cancellable=False)  # fmt: skip
         self.message.setText(f"Installing {name} from {path}…")
 
@@ -493,13 +494,6 @@ def _throttled(emit: Callable[[int, int | None], None]) -> Callable[[int, int | 
             emit(done, total)
 
     return progress
-
-
-def _check_model_file(name: str, path: Path) -> None:
-    """``loading.check_model_file``, imported when first used (it loads torch), in the job."""
-    from tagbox_gui.core.separation.loading import check_model_file
-
-    check_model_file(name, path)
 
 
 def _verify_each(store: ModelStore, checks: list[tuple[str, int]], each: object) -> None:
