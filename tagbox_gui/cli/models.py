@@ -144,9 +144,7 @@ class _ProgressBar:
     """A tqdm bar on stderr driven by the store's ``(done, total)`` callback."""
 
     def __init__(self, name: str) -> None:
-        self._bar = tqdm(
-            desc=name, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr, leave=True
-        )
+        self._bar = tqdm(desc=name, unit="B", unit_scale=True, file=sys.stderr, leave=True)
 
     def __enter__(self) -> Progress:
         return self._update

@@ -100,6 +100,7 @@ def test_fetch_downloads_with_progress_bar(
     captured = capsys.readouterr()
     assert captured.out.strip() == f"fcn/mtat: saved to {tmp_path / FCN_REL}"
     assert "fcn/mtat" in captured.err and "100%" in captured.err  # tqdm on stderr
+    assert "1.90M/1.90M" in captured.err  # 1,902,811 bytes: decimal units, as `list` says them
     assert (tmp_path / FCN_REL).read_bytes() == (model_dir / FCN_REL).read_bytes()
     assert main(["models", "fetch", "fcn/mtat", "--model-dir", str(tmp_path)]) == 0
     assert "already present" in capsys.readouterr().out
