@@ -457,6 +457,34 @@ def test_a_server_that_drops_every_try_is_given_up_after_three_resumes(
     assert _files(tmp_path) == []
 
 
+def test_a_body_cut_short_of_the_known_size_is_a_dropped_connection(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+) -> None:
+    """A server that sends no Content-Length and closes the connection half-way: where the
+    registry knows the file's size, a body that ends short of it is the connection ending early,
+    not another file. It is resumed; where it cannot be, the error says how much came, and to
+    check the connection and retry, not that the server sent the wrong file."""
+    size = REGISTRY[FCN].size
+    with pytest.raises(dl.ConnectionDropped, match=f"after {size // 2} of {size} bytes"):
+        dl.copy_stream(io.BytesIO(bytes(size // 2)), io.BytesIO(), None, size=size)
+    resumable = http_server(model_dir, fault=Fault.CUT, times=1, ranges=Ranges.HONOURED)
+    store = ModelStore(tmp_path / "resumed", base_urls=[resumable.url])
+    store.fetch(FCN)
+    assert store.verify(FCN) == "verified"
+    assert resumable.ranges_asked == [None, f"bytes={size // 2}-"]
+    cut = http_server(model_dir, fault=Fault.CUT)  # every time, and the whole file each time
+    with pytest.raises(DownloadError) as info:
+        ModelStore(tmp_path / "cut", base_urls=[cut.url]).fetch(FCN)
+    text = str(info.value)
+    assert f"connection dropped after {size // 2} of {size} bytes" in text
+    assert "not the expected" not in text and "checksum" not in text
+    assert "check your connection and retry `tagbox models fetch fcn/mtat`" in text
+    assert len(cut.requests) == 2  # asked again once: it sent nothing new
+    assert _files(tmp_path / "cut") == []
+
+
 def test_a_server_that_sends_no_further_is_not_asked_again(
     tmp_path: Path,
     http_server,  # noqa: F811

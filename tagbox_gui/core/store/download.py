@@ -298,7 +298,9 @@ def copy_stream(
     serving a large file in its place would fill the disk first).
 
     http.client returns b"" rather than raising when a connection closes before Content-Length
-    bytes arrived, so the count is checked against ``length`` here (ConnectionDropped). Where
+    bytes arrived, so the count is checked against ``length`` here (ConnectionDropped); without
+    a ``length``, against the file's size where known, so that a body which ends short of it is
+    a connection that ended early too, not another file. Where
     ``src`` has ``read1`` (an HTTP response, a buffered file) it is used: it returns what has
     arrived instead of waiting for a whole chunk, so a cancel on a slow server takes effect at
     once.
@@ -307,6 +309,8 @@ def copy_stream(
     end = got.done + length if length is not None else None
     whole = got.total if got.total is not None else end  # the file's size, as the source says
     _check_size(whole, size)
+    if end is None:  # no Content-Length: the body ends with the file, where its size is known
+        end = whole if whole is not None else size
     read: Callable[[int], bytes] = getattr(src, "read1", src.read)
     total = whole if whole is not None else size_hint
     _report(progress, got.furthest, total)
