@@ -6,6 +6,7 @@ import json
 import math
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -330,6 +331,35 @@ def test_an_estimate_silent_wherever_the_source_plays_counts_as_silent() -> None
     assert rows["x"]["silent"] == 1
     assert rows["x"]["mean_si_sdri"] is None and rows["ALL"]["mean_si_sdri"] is None
     assert rows["x"]["median_si_sdri"] is None  # of two, the silent one is half: −∞
+
+
+def test_an_estimate_with_nothing_along_the_source_ranks_as_silence() -> None:
+    """A window where the estimate is not zero but has nothing along the source (orthogonal to
+    it: here bleed only where the source rests) has an SI-SDR of −∞, as an all-zero one: that
+    is the limit as the estimate's projection on the source goes to zero. It is computed
+    without a division by zero, and an estimate like that in half or more of the windows is
+    counted as silent, with a note that does not say it is all zeros."""
+    rng = np.random.default_rng(6)
+    ref = rng.standard_normal(4 * RATE)
+    ref[np.arange(ref.size) % RATE >= RATE // 2] = 0.0  # plays in the first half of each second
+    mix = ref + rng.standard_normal(ref.size)
+    est = np.where(ref == 0.0, 0.1 * mix, 0.0)
+    assert np.all([np.any(est[w]) for w in evaluation.window_slices(ref.size, RATE, RATE)])
+    orthogonal = evaluation.PairScore("a", "x")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "divide by zero encountered in log10"
+        frames = evaluation.framewise_si_sdr(ref, est, RATE, RATE)
+        evaluation.score_arrays(orthogonal, ref, est, mix, RATE)
+    assert list(frames) == [-np.inf] * 4
+    assert orthogonal.silent and not orthogonal.zero_estimate
+    assert orthogonal.si_sdr_est is None and orthogonal.si_sdri is None
+    assert not any("is all zeros" in note for note in orthogonal.notes)
+    assert any("nothing of the source" in note for note in orthogonal.notes)
+    good = evaluation.PairScore("b", "x")
+    evaluation.score_arrays(good, ref, ref + 0.1 * mix, mix, RATE)
+    rows = report.summarise([orthogonal, good])
+    assert rows["x"]["silent"] == 1 and rows["x"]["mean_si_sdri"] is None
+    assert rows["x"]["median_si_sdri"] is None  # of two, the orthogonal one is half: −∞
 
 
 @pytest.mark.parametrize(

@@ -70,8 +70,8 @@ def summarise(results: list[PairScore]) -> dict[str, dict[str, float | int | Non
 def format_table(rows: dict[str, dict[str, float | int | None]]) -> str:
     """The per-source table as text (mean/median SDRi, mean SDRs, counts, mean SI-SDRi, and
     the mean SDRi of the gain-only baseline, ``gainSDRi``). ``zero`` counts the estimates
-    that are all zeros, ``silent`` those silent where the source plays (``scoring``), over
-    which no mean SI-SDRi is given."""
+    that are all zeros, ``silent`` those that hold nothing of the source where it plays (silent
+    there, or orthogonal to it: ``scoring``), over which no mean SI-SDRi is given."""
 
     def num(value: float | int | None) -> str:
         return f"{value:9.2f}" if value is not None else f"{'-':>9}"

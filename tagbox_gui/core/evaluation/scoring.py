@@ -18,10 +18,11 @@ averaged; another rate is resampled; NaN/Inf become 0; an all-zero estimate scor
 
 That last rule, museval's, gives silence an SDRi above 0 wherever the source is quieter than
 the rest. The SI-SDR has no such rule to follow, and silence must not score there: a window
-where the source plays and the estimate is all zeros has an SI-SDR of −∞ (it ranks last in the
-median, where museval's SDR leaves it out), and an estimate silent in half or more of those
-windows, or all zeros, is ``silent``: its SI-SDR is undefined, and so is any mean SI-SDRi over
-it (``core.evaluation.report``).
+where the source plays and the estimate holds nothing of it (all zeros, or nothing along the
+source: its projection on the source is zero, the limit of an ever smaller one) has an SI-SDR
+of −∞ (it ranks last in the median, where museval's SDR leaves an all-zero window out), and an
+estimate like that in half or more of those windows, or all zeros, is ``silent``: its SI-SDR is
+undefined, and so is any mean SI-SDRi over it (``core.evaluation.report``).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class PairScore:
     sdri_gain_only: float | None = None  # the SDRi of GAIN_ONLY * mix against the same stem
     n_windows: int = 0
     zero_estimate: bool = False
-    silent: bool = False  # all zeros in half or more of the windows where the source plays
+    silent: bool = False  # nothing of the source in half or more of the windows where it plays
     notes: list[str] = field(default_factory=list)
 
 
@@ -84,7 +85,8 @@ def framewise_sdr(ref: np.ndarray, est: np.ndarray, win: int, hop: int) -> np.nd
 
 def framewise_si_sdr(ref: np.ndarray, est: np.ndarray, win: int, hop: int) -> np.ndarray:
     """Scale-invariant SDR in dB of every window: NaN where the reference is all zeros, −∞
-    where it plays and the estimate is all zeros (nothing of the source was given).
+    where it plays and the estimate holds nothing of it (all zeros, or orthogonal to it: its
+    projection on the source is zero).
 
     In each window the reference is scaled to the estimate's projection on it, so the score
     does not change when the estimate is multiplied by any non-zero gain.
@@ -94,12 +96,12 @@ def framewise_si_sdr(ref: np.ndarray, est: np.ndarray, win: int, hop: int) -> np
         r, e = ref[sl], est[sl]
         if not np.any(r):
             continue
-        if not np.any(e):
-            out[i] = -np.inf
-            continue
         target = (np.dot(e, r) / np.dot(r, r)) * r
-        err = np.sum((e - target) ** 2)
-        out[i] = np.inf if err == 0 else 10 * np.log10(np.sum(target**2) / err)
+        power, err = np.sum(target**2), np.sum((e - target) ** 2)
+        if power == 0:  # nothing of the source was given
+            out[i] = -np.inf
+        else:
+            out[i] = np.inf if err == 0 else 10 * np.log10(power / err)
     return out
 
 
@@ -116,7 +118,8 @@ def track_sdr(ref: np.ndarray, est: np.ndarray, rate: int, window_s: float = 1.0
 
 def track_si_sdr(ref: np.ndarray, est: np.ndarray, rate: int, window_s: float = 1.0) -> float:
     """The median over windows of the scale-invariant SDR (same windows as :func:`track_sdr`);
-    −∞ when the estimate is all zeros in half or more of the windows where the source plays."""
+    −∞ when the estimate holds nothing of the source in half or more of the windows where it
+    plays (see :func:`framewise_si_sdr`)."""
     step = round(window_s * rate)
     return _median(framewise_si_sdr(ref, est, step, step))
 
@@ -172,8 +175,9 @@ def score_arrays(
         si_sdr = track_si_sdr(ref, est, rate)
         if si_sdr == -math.inf:
             score.silent = True
-            score.notes.append("estimate is all zeros in half or more of the windows where "
-                               "the source plays: SI-SDR undefined")  # fmt: skip
+            score.notes.append("estimate holds nothing of the source (all zeros, or nothing "
+                               "along it) in half or more of the windows where it plays: "
+                               "SI-SDR undefined")  # fmt: skip
         else:
             score.si_sdr_est, score.si_sdri = si_sdr, si_sdr - score.si_sdr_mix
         score.n_windows = int(np.sum(~np.isnan(framewise_sdr(ref, est, rate, rate))))
