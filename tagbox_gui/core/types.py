@@ -264,6 +264,9 @@ class RunResult:
     # "had a loss that is not a finite number"; the estimate is the best step before it
     cut_short_at: int = 0
     cut_short_by: str = ""
+    # a run of 0 steps: the engine's time for its pass, without loading its models before it
+    # or the time it was held paused between segments (a steered run's steps carry theirs)
+    pass_seconds: float = 0.0
 
 
 @dataclass(frozen=True)

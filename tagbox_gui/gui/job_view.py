@@ -240,6 +240,8 @@ class JobView(QObject):
             panel.show_parts(event.index, event.units_done, seconds=event.step.seconds)
         elif event.result is not None:
             self.done.append(event.name)
+            if not self.parts[event.index].config.steps:  # a pass: its time is the engine's
+                panel.clock.lap(event.result.pass_seconds)  # own, not loading its models first
             panel.show_parts(event.index + 1, event.units_done)
             estimate = event.result.estimate
             if estimate is not None and update.mask_image is not None:

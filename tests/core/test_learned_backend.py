@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import weakref
 from dataclasses import replace
 from pathlib import Path
@@ -190,6 +191,29 @@ def test_a_pause_holds_a_one_pass_run_between_segments_and_changes_nothing(
         np.testing.assert_array_equal(result.estimate.masks[n], unpaused.estimate.masks[n])
     np.testing.assert_array_equal(result.separated, unpaused.separated)
     np.testing.assert_array_equal(result.estimate.query, unpaused.estimate.query)
+
+
+def test_a_one_pass_run_times_its_pass_without_loading_its_models_or_pauses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run of 0 steps says how long its pass took (a job's time per stem and ETA are made
+    of it): not loading its models before it (0.5 s more here), nor the time it was held
+    paused between segments (0.5 s)."""
+    config, song, store = _in_segments(tmp_path)
+    factory = engine.create_backend_factory
+    monkeypatch.setattr(engine, "create_backend_factory",
+                        lambda *args: time.sleep(0.5) or factory(*args))  # fmt: skip
+    began = time.perf_counter()
+    run = engine.run(config, song, store, ModelCache())
+    assert next(run) is None  # the first segment
+    assert run.send(Command(CommandKind.PAUSE)) is None
+    time.sleep(0.5)
+    assert run.send(None) is None  # held
+    assert run.send(Command(CommandKind.RESUME)) is None
+    result = engine.run_to_end(run)
+    wall = time.perf_counter() - began
+    assert result.estimate is not None
+    assert 0 < result.pass_seconds < wall - 1.0, (result.pass_seconds, wall)
 
 
 @pytest.mark.parametrize("paused", [False, True])

@@ -86,8 +86,11 @@ def fake_run(
             lr = float(command.value)
         if command is not None and command.kind is CommandKind.PREVIEW:
             want_preview = True
-    if best is None:  # a one-pass run (0 steps): the first estimate is the result
-        best = (0, float("nan"), fake_preview(0, length, config.fft_sizes, start))
+    if best is None:  # a one-pass run (0 steps): a pass of ``delay``, its estimate the result
+        time.sleep(delay)
+        preview = fake_preview(0, length, config.fft_sizes, start)
+        return RunResult(0, float("nan"), 0, False, preview.estimate, preview.separated,
+                         pass_seconds=delay)  # fmt: skip
     return _result(best, config.steps, stopped=False)
 
 

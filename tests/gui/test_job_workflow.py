@@ -255,6 +255,39 @@ def test_the_eta_of_a_jobs_later_part_counts_not_loading_its_models(
     window.controller.shutdown(5000)
 
 
+def test_the_eta_of_a_one_pass_job_counts_not_loading_each_parts_models(
+    qtbot, model_dir, settings, song_path
+) -> None:
+    """Each part separated in one pass loads its models (1 s here) before its pass of 0.01 s:
+    the time per stem and the ETA after each part are the passes' own, as a steered part's."""
+    import time
+
+    window = song_window(qtbot, model_dir, settings, song_path, 0, backend="learned")
+    window.confirm_quit = lambda: True  # closed mid-job when an assertion fails
+
+    def engine_run(config, song, store, cache):
+        time.sleep(1.0)  # the run loads its models before its pass
+        return fake_run(config, length=analysis_span(song, config.region)[1], delay=0.01)
+
+    window.run_view.engine_run = engine_run
+    panel, seen = window.run_panel, {}
+
+    def on_event(update) -> None:  # after the job's view has shown the update
+        event = update.event if update is not None else None
+        if event is not None and event.result is not None:
+            seen[event.name] = (panel.clock.per_step, panel.clock.eta)
+            if event.name == "piano":
+                window.run_view.stop()
+
+    window.controller.step_done.connect(on_event)
+    _start_job(qtbot, window, "drums", "piano")
+    assert panel._captions["step"].text() == "Passes"
+    assert set(seen) == {"drums", "piano"}, seen
+    for name, (per_step, eta) in seen.items():
+        assert per_step < 0.1 and eta < 0.1, (name, seen)  # not the second of loading
+    window.controller.shutdown(5000)
+
+
 def test_the_stems_of_a_job_replaced_or_closed_leave_no_files_unless_dragged(
     qtbot, model_dir, settings, song_path, tmp_path
 ) -> None:

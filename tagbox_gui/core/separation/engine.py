@@ -287,13 +287,17 @@ class Optimisation:
     def _one_pass(self, region_start: int) -> RunGenerator:
         """A run of 0 steps: the backend's first latent, separated once, is the result. Between
         segments it may pause or stop (a STOP there leaves nothing separated); not after the
-        last, so a STOP that comes during the last segment keeps the whole pass."""
+        last, so a STOP that comes during the last segment keeps the whole pass. Its
+        ``pass_seconds`` leave out the time held there."""
+        began, held = time.perf_counter(), 0.0
         stitched = _Stitched(self)  # each segment as it comes: a long song's masks are large
         queries: list[torch.Tensor | None] = []
         try:
             for index, seg in enumerate(self.segments):
                 if index:
+                    holding = time.perf_counter()
                     yield from pause_or_stop()
+                    held += time.perf_counter() - holding
                 backend, objective, latent = self._part(index)
                 stitched.add(seg, objective.separate(backend, latent))
                 queries.append(backend.query(latent))
@@ -301,7 +305,9 @@ class Optimisation:
             return _finish(None, 0, stopped=True)
         self._evaluated_query = _mean_query(queries)
         estimate, separated = stitched.result(region_start, self._evaluated_query)
-        return RunResult(0, float("nan"), 0, False, estimate=estimate, separated=separated)
+        seconds = time.perf_counter() - began - held
+        return RunResult(0, float("nan"), 0, False, estimate=estimate, separated=separated,
+                         pass_seconds=seconds)  # fmt: skip
 
     def _result(
         self,
