@@ -218,6 +218,8 @@ class JobView(QObject):
         event = update.event
         panel = self.w.run_panel
         if event.refining:
+            if event.index == 0:  # setting the second look up took the time until now
+                panel.clock.lap()
             panel.show_refining(event.index, event.units_done)
         elif event.began:
             config = self.parts[event.index].config

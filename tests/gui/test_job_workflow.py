@@ -310,6 +310,44 @@ def test_the_stems_of_a_job_replaced_or_closed_leave_no_files_unless_dragged(
     assert list(folders[0].parent.iterdir()) == [folders[0]]
 
 
+def test_the_time_per_stem_of_a_second_look_counts_not_setting_it_up(
+    qtbot, model_dir, settings, song_path, monkeypatch
+) -> None:
+    """The second look is set up (2 s here) before its first stem's look (0.05 s): the time per
+    stem after that look is the look's own, as a part's is without loading its models."""
+    import time
+
+    from tagbox_gui.core.separation import refine
+
+    class Refinement:  # a second look slow to set up, quick at each stem
+        def __init__(self, song, firsts, cache) -> None:
+            time.sleep(2.0)
+            self.firsts = firsts
+
+        def stem(self, name: str):
+            time.sleep(0.05)
+            yield  # after a segment
+            return self.firsts[name]
+
+    monkeypatch.setattr(refine, "Refinement", Refinement)
+    monkeypatch.setattr(refine, "can_refine", lambda firsts: True)
+    window = make_window(qtbot, model_dir, settings, backend="learned")
+    window.confirm_quit = lambda: True  # closed mid-job when an assertion fails
+    open_song(qtbot, window, song_path)
+    clock, seen = window.run_panel.clock, []
+
+    def on_event(update) -> None:  # after the job's view has shown the update
+        if update is not None and update.event.refining:
+            seen.append(clock.per_step)
+
+    window.controller.step_done.connect(on_event)
+    _start_job(qtbot, window, "drums", "bass")
+    before, after = seen  # at the first look's start, and once it is done
+    # the smoothed time per stem moves a fifth of the way to the look's time: 0.05 s, not 2 s
+    assert after < 0.8 * before + 0.2, seen
+    window.controller.shutdown(5000)
+
+
 def test_a_second_look_stopped_does_not_show_the_job_done(
     qtbot, model_dir, settings, song_path, monkeypatch
 ) -> None:
