@@ -309,7 +309,8 @@ def _drive_job(
 
 def _prepare(part: JobPart, song: Song, store: ModelStore, cache: ModelCache) -> None:
     """Check one ``--each`` entry before any run (``core.separation.job_checks.check_part``); a
-    problem is the usual one-line error, naming the entry when it is an example."""
+    problem is the usual one-line error, naming the entry when it is an example (a UserError:
+    the errors that carry more than their message, e.g. a missing model's, take no message)."""
     from tagbox_gui.core.separation.job_checks import check_part
 
     try:
@@ -317,7 +318,7 @@ def _prepare(part: JobPart, song: Song, store: ModelStore, cache: ModelCache) ->
     except UserError as exc:
         if part.config.example is None:
             raise
-        raise type(exc)(f"--each {part.name}={part.config.example.path}: {exc}") from exc
+        raise UserError(f"--each {part.name}={part.config.example.path}: {exc}") from exc
 
 
 def _load_song(args: argparse.Namespace) -> Song:

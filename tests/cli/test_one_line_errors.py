@@ -120,6 +120,10 @@ CASES = {
         "light backend cannot be asked by example",
     ),
     "each and example": (f"{EACH}bass --example {{d}}/song.wav -o {{d}}/o", "organ=organ.wav"),
+    "each example, its taggers missing": (
+        f"{EACH}organ={{d}}/song.wav --model-dir {{d}}/none -o {{d}}/o",
+        "--each organ=",
+    ),
     # separate: how the stems are named
     "name template, unknown field": (f"{SEP} --name-template {{song}}-{{x}} -o {{d}}/o", "'{x}'"),
     "name template, folder": (f"{SEP} --name-template out/{{stem}} -o {{d}}/o", "separator"),
