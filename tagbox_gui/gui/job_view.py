@@ -43,7 +43,7 @@ from tagbox_gui.core.separation.threads import AUTOMATIC, use_threads
 from tagbox_gui.core.types import Estimate, RunResult, StepResult
 from tagbox_gui.gui.background import hand_back, receiver
 from tagbox_gui.gui.errors import Doing, show_error
-from tagbox_gui.gui.session import estimate_region, quiet_sentence
+from tagbox_gui.gui.session import estimate_region, quiet_sentence, whose_example
 from tagbox_gui.gui.widgets.loss_plot import EMPTY_TEXTS, ONE_PASS_TEXTS, REST_TEXTS
 
 if TYPE_CHECKING:
@@ -299,7 +299,8 @@ class JobView(QObject):
     def on_failed(self, error: BaseException) -> None:
         """The job failed; a part that failed (:class:`PartFailed`) leaves the stems of the
         parts that finished, as Stop does. Any other error keeps no stem; most come before a
-        part begins (the job's checks refuse it, e.g. a silent example clip)."""
+        part begins (the job's checks refuse it, e.g. a silent example clip, said to be the
+        example of its stem: :func:`whose_example`)."""
         panel = self.w.run_panel
         if not isinstance(error, PartFailed):
             done = len(self.done)
@@ -307,8 +308,8 @@ class JobView(QObject):
             panel.finished("The job failed; no stem was kept." if done else
                            "The job failed before any instrument was separated.")  # fmt: skip
             self.w.audition.show_job_stems([])
-            show_error(self.w, error, "The separation failed", logged=True, doing=Doing.RUN,
-                       ways=self.w.models.ways())  # fmt: skip
+            show_error(self.w, whose_example(error, self.parts), "The separation failed",
+                       logged=True, doing=Doing.RUN, ways=self.w.models.ways())  # fmt: skip
             return
         done = list(error.kept.results)
         panel.show_parts(len(done), 0, finished=len(done))

@@ -22,6 +22,7 @@ from tagbox_gui.core.types import (
     Command,
     CommandKind,
     Estimate,
+    JobPart,
     LookingAgain,
     RunResult,
     StepResult,
@@ -33,7 +34,7 @@ from tagbox_gui.gui.job_view import JobUpdate, JobView
 from tagbox_gui.gui.run_audio import RunAudio
 from tagbox_gui.gui.run_request import RunRequest
 from tagbox_gui.gui.run_window import RunWindow
-from tagbox_gui.gui.session import RunSession, estimate_region, quiet_sentence
+from tagbox_gui.gui.session import RunSession, estimate_region, quiet_sentence, whose_example
 from tagbox_gui.gui.widgets.loss_plot import EMPTY_TEXTS, ONE_PASS_TEXTS
 from tagbox_gui.gui.widgets.transport import NOTHING_KEPT, RUNNING
 
@@ -299,8 +300,9 @@ class RunView(RunRequest):
             return
         self.w.run_panel.finished("The run failed.")
         self._hear_the_song_unless_shown(NOTHING_KEPT)
-        show_error(self.w, error, "The run failed", logged=True, doing=Doing.RUN,
-                   ways=self.w.models.ways())  # fmt: skip
+        stem = JobPart(" + ".join(self.session.stem_tags), self.session.config)
+        show_error(self.w, whose_example(error, [stem]), "The run failed", logged=True,
+                   doing=Doing.RUN, ways=self.w.models.ways())  # fmt: skip
 
     def _hear_the_song_unless_shown(self, why: str) -> None:
         """A run or job that starts, or ends with nothing to show: the transport goes from the

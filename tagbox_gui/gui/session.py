@@ -8,17 +8,18 @@ scaled back by the same peak here, and the residual is the region minus the sepa
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from tagbox_gui.core.audio.estimates import quiet_groups, run_level
-from tagbox_gui.core.audio.song import Song, analysis_signal
+from tagbox_gui.core.audio.song import ExampleError, Song, analysis_signal
 from tagbox_gui.core.dsp.display import mask_image
+from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.separation.provenance import stem_provenance
 from tagbox_gui.core.separation.snapshots import Snapshot, SnapshotStore
-from tagbox_gui.core.types import ANALYSIS_RATE, Estimate, Region, RunConfig, RunResult
+from tagbox_gui.core.types import ANALYSIS_RATE, Estimate, JobPart, Region, RunConfig, RunResult
 
 
 @dataclass
@@ -111,6 +112,24 @@ def quiet_sentence(levels: Mapping[str, float], how: str, examples: Collection[s
         text += (f" {quiet[0].upper()}{quiet[1:]}: an instrument that plays louder than that was "
                  f"not recognised. {advice}")  # fmt: skip
     return text
+
+
+REGION_EXAMPLE = "example"
+"""The stem "Use the region as the example" asks for (``RunRequest.parts``)."""
+
+
+def whose_example(error: BaseException, parts: Sequence[JobPart]) -> BaseException:
+    """``error``, or where it refuses an example clip (``core.audio.song.ExampleError``), the
+    same refusal as the window words it: the example of which stem of ``parts`` it is (a job
+    asks for several, each by its own), at the stretch of the song the picker shows."""
+    if not isinstance(error, ExampleError):
+        return error
+    example = error.example
+    names = [part.name for part in parts if part.config.example == example]
+    whose = ("the region used as the example" if names == [REGION_EXAMPLE]
+             else f"the example of {' and '.join(names)}")  # fmt: skip
+    return ConfigError(f"{whose}, {example.start:.1f}–{example.end:.1f} s of the song, "
+                       f"{error.problem}")  # fmt: skip
 
 
 def estimate_region(estimate: Estimate) -> Region:

@@ -562,6 +562,49 @@ def test_a_job_refused_before_it_began_marks_no_instrument_as_separating(
     window.controller.shutdown(5000)
 
 
+def test_a_silent_example_is_said_to_be_the_example_of_its_stem(
+    qtbot, model_dir, settings, tmp_path
+) -> None:
+    """A job asks for several instruments, each by its own example: the one that is refused
+    for being silent is named (as the window names it), in a job and in a run of one stem."""
+    import soundfile as sf
+
+    from tagbox_gui.core.separation import engine
+    from tagbox_gui.core.types import Region
+    from tests.gui.fake_engine import write_song
+    from tests.gui.window_helpers import add_example, message_boxes
+
+    path = write_song(tmp_path / "My Song.wav")
+    data, rate = sf.read(str(path), always_2d=True)
+    data[: 3 * rate] = 0  # silence for the first 3 s
+    sf.write(str(path), data, rate, subtype="PCM_24")
+    window = make_window(qtbot, model_dir, settings, backend="learned")
+    window.run_view.engine_run = engine.run  # a run of one stem is checked as it starts
+    window.confirm_quit = lambda: True  # closed mid-run when an assertion fails
+    open_song(qtbot, window, path)
+    for name, region in (("organ", Region(10.0, 12.0)), ("lead", Region(0.5, 2.5))):
+        window.song_panel.set_region(region)
+        add_example(window, name)
+    silent = "0.5–2.5 s of the song, is silent; choose a stretch where it plays."
+    for parts, whose in (("organ, lead", "The example of lead"), ("lead", "The example of lead"),
+                         ("example", "The region used as the example")):  # fmt: skip
+        if parts == "lead":  # one stem: a run, not a job
+            window.picker.set_picks([p for p in window.picker.picks() if p.name == "lead"])
+        elif parts == "example":  # "Use the region as the example": its stem is "example"
+            window.picker.set_picks([])
+            window.song_panel.set_region(Region(0.5, 2.5))
+            window.song_panel.as_example.setChecked(True)
+        assert ", ".join(p.name for p in window.run_view.parts()) == parts
+        with qtbot.waitSignal(window.controller.run_failed, timeout=20_000):
+            assert window.run_view.start() is not None
+        qtbot.waitUntil(lambda: bool(message_boxes()), timeout=2000)
+        box = message_boxes()[-1]
+        assert box.text() == f"{whose}, {silent}"
+        box.close()
+        qtbot.waitUntil(lambda: not message_boxes(), timeout=2000)
+    window.controller.shutdown(5000)
+
+
 def test_a_job_stopping_says_so_until_it_has_stopped(qtbot, model_dir, settings, song_path) -> None:
     """A step that arrives after Stop (the part was making it) does not put "Separating drums
     (1 of 2)…" back in place of "Stopping…"."""

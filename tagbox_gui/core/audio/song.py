@@ -306,12 +306,25 @@ MIN_EXAMPLE_SECONDS = MIN_AUDIO_SECONDS
 """Shortest example clip: the same rule as the shortest region."""
 
 
+class ExampleError(ConfigError):
+    """An example clip that :func:`example_clip` refuses: the message is "the example
+    <``example``> <``problem``>", and a front end that asks for several stems, each by its own
+    example, finds by ``example`` whose it is and may say it in its own words."""
+
+    def __init__(self, example: Example, problem: str) -> None:
+        self.example, self.problem = example, problem
+        super().__init__(f"the example {example} {problem}")
+
+    def __reduce__(self) -> tuple[type[ExampleError], tuple[Example, str]]:
+        return type(self), (self.example, self.problem)  # e.g. from an evaluation's worker
+
+
 def example_clip(example: Example, song: Song) -> tuple[np.ndarray, int]:
     """The mono samples and rate of an example clip: a stretch of a file or of ``song``. Of a
     file, only the stretch is decoded (and checked as :func:`load_song` checks a song).
 
-    Raises AudioError (file problems) or ConfigError (a stretch outside the audio or shorter
-    than :data:`MIN_EXAMPLE_SECONDS`), naming the clip.
+    Raises AudioError (file problems) or :class:`ExampleError` (a stretch outside the audio or
+    shorter than :data:`MIN_EXAMPLE_SECONDS`, or silent), naming the clip.
     """
     if example.path is None:
         start, end = _example_span(example, song.duration, "the song")
@@ -321,11 +334,11 @@ def example_clip(example: Example, song: Song) -> tuple[np.ndarray, int]:
     clip = np.asarray(span, dtype=np.float32).mean(axis=1)
     if not np.any(clip):
         if np.any(span):  # its channels cancel out in the mono mix the taggers hear
-            raise ConfigError(f"the example {example} is silent once its channels are mixed to "
-                              "mono: they cancel out (one is the other with its polarity "
-                              "inverted); invert the polarity of one channel first, or choose "
-                              "another clip")  # fmt: skip
-        raise ConfigError(f"the example {example} is silent; choose a stretch where it plays")
+            raise ExampleError(example, "is silent once its channels are mixed to mono: they "
+                               "cancel out (one is the other with its polarity inverted); "
+                               "invert the polarity of one channel first, or choose another "
+                               "clip")  # fmt: skip
+        raise ExampleError(example, "is silent; choose a stretch where it plays")
     return clip, rate
 
 
@@ -352,16 +365,15 @@ def _read_example(example: Example, name: str) -> tuple[np.ndarray, int]:
 
 def _example_span(example: Example, duration: float, where: str) -> tuple[float, float]:
     """``(start, end)`` in seconds of ``example`` in audio of ``duration`` seconds (``where``
-    names that audio); ConfigError for a stretch outside it or too short."""
+    names that audio); ExampleError for a stretch outside it or too short."""
     start = 0.0 if example.start is None else example.start
     end = duration if example.end is None else example.end
     if not 0 <= start < end:
-        raise ConfigError(f"the example {example} is empty or starts before 0 s; give START < END,"
-                          " in seconds")  # fmt: skip
+        raise ExampleError(example, "is empty or starts before 0 s; give START < END, in seconds")
     if end > duration + 1e-6:
-        raise ConfigError(f"the example {example} ends after {where} does ({duration:.2f}"
-                          " s); choose a stretch inside it")  # fmt: skip
+        raise ExampleError(example, f"ends after {where} does ({duration:.2f} s); choose a "
+                           "stretch inside it")  # fmt: skip
     if end - start < MIN_EXAMPLE_SECONDS:
-        raise ConfigError(f"the example {example} is shorter than {MIN_EXAMPLE_SECONDS:g} s; "
-                          "choose a longer stretch")  # fmt: skip
+        raise ExampleError(example, f"is shorter than {MIN_EXAMPLE_SECONDS:g} s; choose a longer "
+                           "stretch")  # fmt: skip
     return start, end
