@@ -476,6 +476,29 @@ def test_channels_that_cancel_out_in_the_mono_mix_are_said_to_cancel_out(
         example_clip(Example(None, 0.0, 0.9), replace(song, data=np.zeros_like(song.data)))
 
 
+def test_a_nearly_silent_example_is_refused_at_the_floor_of_the_stems_learnt_from() -> None:
+    # A stretch where nothing plays but hiss or dither asked, brought to the example's peak,
+    # for that noise: the rule is the training corpus's, which drops a stem none of whose
+    # seconds reaches -60 dBFS. Here a steady tone, its level the same in every second.
+    from tagbox_gui.core.audio.song import EXAMPLE_FLOOR_DB
+
+    t = np.arange(2 * RATE) / RATE  # two whole seconds of whole periods of 330 Hz
+
+    def at(db: float) -> Song:
+        tone = np.sqrt(2) * 10 ** (db / 20) * np.sin(2 * np.pi * 330 * t)  # RMS: db dBFS
+        return replace(_song(), data=np.stack([tone, tone], axis=1).astype(np.float32))
+
+    example = Example(None, 0.0, 2.0)
+    clip, _ = example_clip(example, at(EXAMPLE_FLOOR_DB + 0.1))  # just above: a soft note
+    assert np.any(clip)
+    for db, said in ((EXAMPLE_FLOOR_DB - 0.1, "at -60.1 dBFS"), (-80.0, "at -80.0 dBFS")):
+        with pytest.raises(ConfigError, match="choose a stretch where the instrument plays") as e:
+            example_clip(example, at(db))
+        assert "nearly silent" in str(e.value) and said in str(e.value)
+    with pytest.raises(ConfigError, match="is silent; choose a stretch where the instrument"):
+        example_clip(example, at(-np.inf))  # digital silence, said as such
+
+
 def test_fft_sizes_must_make_a_whole_hop(tmp_path: Path) -> None:
     config = default_config("learned", tags=("piano",), fft_sizes=(1026,))  # hop 256.5
     with pytest.raises(ConfigError, match="multiples of 4"):

@@ -585,7 +585,7 @@ def test_a_silent_example_is_said_to_be_the_example_of_its_stem(
     for name, region in (("organ", Region(10.0, 12.0)), ("lead", Region(0.5, 2.5))):
         window.song_panel.set_region(region)
         add_example(window, name)
-    silent = "0.5–2.5 s of the song, is silent; choose a stretch where it plays."
+    silent = "0.5–2.5 s of the song, is silent; choose a stretch where the instrument plays."
     for parts, whose in (("organ, lead", "The example of lead"), ("lead", "The example of lead"),
                          ("example", "The region used as the example")):  # fmt: skip
         if parts == "lead":  # one stem: a run, not a job

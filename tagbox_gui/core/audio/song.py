@@ -305,6 +305,15 @@ MIN_AUDIO_SECONDS = 0.5
 MIN_EXAMPLE_SECONDS = MIN_AUDIO_SECONDS
 """Shortest example clip: the same rule as the shortest region."""
 
+EXAMPLE_FLOOR_DB = -60.0
+"""The RMS level (dBFS, full scale 1) that an example clip, mixed to mono as the taggers hear
+it, must reach in its loudest second (of 1-s windows from its start). The separator learnt its
+queries from stems that reach it: the training corpus drops a stem none of whose seconds does
+as silent (``training/render.py``, ``SILENT_DB``, measured the same way). A query hears the clip
+brought to one peak (``backends.learned.EXAMPLE_PEAK``), so a quieter one, a stretch where
+nothing plays but hiss, dither or a tail of reverb, would ask for that noise floor raised 60 dB
+or more. The example clips of the evaluation sets reach -30 dBFS or more."""
+
 
 class ExampleError(ConfigError):
     """An example clip that :func:`example_clip` refuses: the message is "the example
@@ -324,7 +333,8 @@ def example_clip(example: Example, song: Song) -> tuple[np.ndarray, int]:
     file, only the stretch is decoded (and checked as :func:`load_song` checks a song).
 
     Raises AudioError (file problems) or :class:`ExampleError` (a stretch outside the audio or
-    shorter than :data:`MIN_EXAMPLE_SECONDS`, or silent), naming the clip.
+    shorter than :data:`MIN_EXAMPLE_SECONDS`, or quieter than :data:`EXAMPLE_FLOOR_DB`), naming
+    the clip.
     """
     if example.path is None:
         start, end = _example_span(example, song.duration, "the song")
@@ -332,14 +342,29 @@ def example_clip(example: Example, song: Song) -> tuple[np.ndarray, int]:
     else:
         span, rate = _read_example(example, example.path)
     clip = np.asarray(span, dtype=np.float32).mean(axis=1)
+    level = _loudest_second_db(clip, rate)
+    if level >= EXAMPLE_FLOOR_DB:
+        return clip, rate
+    if any(_loudest_second_db(channel, rate) >= EXAMPLE_FLOOR_DB for channel in span.T):
+        raise ExampleError(example, "is silent once its channels are mixed to mono, which is "
+                           "what the taggers hear: they cancel out (one is the other with its "
+                           "polarity inverted); invert the polarity of one channel first, or "
+                           "choose another clip")  # fmt: skip
     if not np.any(clip):
-        if np.any(span):  # its channels cancel out in the mono mix the taggers hear
-            raise ExampleError(example, "is silent once its channels are mixed to mono: they "
-                               "cancel out (one is the other with its polarity inverted); "
-                               "invert the polarity of one channel first, or choose another "
-                               "clip")  # fmt: skip
-        raise ExampleError(example, "is silent; choose a stretch where it plays")
-    return clip, rate
+        raise ExampleError(example, "is silent; choose a stretch where the instrument plays")
+    raise ExampleError(example, f"is nearly silent: its loudest second is at {level:.1f} dBFS, "
+                       f"under the {EXAMPLE_FLOOR_DB:g} dBFS an example needs, so it would ask "
+                       "for its noise floor (hiss, dither); choose a stretch where the "
+                       "instrument plays")  # fmt: skip
+
+
+def _loudest_second_db(samples: np.ndarray, rate: int) -> float:
+    """The RMS level in dBFS (full scale 1) of the loudest second of mono ``samples``: of
+    1-s windows from the start, a partial last one counted; -inf for digital silence."""
+    starts = np.arange(0, len(samples), rate)
+    energy = np.add.reduceat(np.square(samples), starts, dtype=np.float64)
+    power = float(np.max(energy / np.diff(starts, append=len(samples))))
+    return 10 * np.log10(power) if power > 0 else -np.inf
 
 
 _SEEK_LEAD_SECONDS = 0.2
