@@ -152,6 +152,24 @@ def test_each_asks_for_an_entry_by_its_example(tmp_path: Path, model_dir: Path, 
     assert "query: prototype: drums" in sf.SoundFile(out / "song - drums.wav").comment
 
 
+def test_each_hears_each_example_once(tmp_path: Path, model_dir: Path, capsys,
+                                      monkeypatch) -> None:  # fmt: skip
+    # Every entry is checked before any runs, its example's query made then: its run made it
+    # again, a pass of both taggers over the clip.
+    from tagbox_gui.core.separation.backends import learned
+
+    heard: list[int] = []
+    query_of = learned.query_of
+    monkeypatch.setattr(learned, "query_of", lambda taggers, audio, rate: heard.append(
+        audio.shape[-1]) or query_of(taggers, audio, rate))  # fmt: skip
+    song, out = _song(tmp_path / "song.wav"), tmp_path / "out"
+    clip = _song(tmp_path / "clip.wav", seconds=4.0)
+    args = ["separate", str(song), "--each", f"drums,organ={clip}:0.5:3,keys={clip}",
+            "--model-dir", str(model_dir), "-o", str(out)]  # fmt: skip
+    assert main(args) == 0, capsys.readouterr().err
+    assert heard == [round(2.5 * RATE), 4 * RATE]  # organ's clip, then keys'
+
+
 def test_name_template_names_the_stems(tmp_path: Path, capsys) -> None:
     song, none = _song(tmp_path / "My Song.wav"), str(tmp_path / "none")
     args = ["separate", str(song), "--tags", "piano", "--name-template", "{stem} ({song})",

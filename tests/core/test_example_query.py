@@ -63,3 +63,36 @@ def test_a_long_example_is_heard_a_few_windows_at_a_time(model_dir: Path) -> Non
     with torch.no_grad():  # each window on its own: the mean of their features
         alone = torch.cat([tagger_features(tagger, part) for part in audio.split(tagger.window, 1)])
     torch.testing.assert_close(features[0], alone.mean(dim=0), rtol=1e-4, atol=1e-5)
+
+
+def test_an_example_checked_before_its_run_is_heard_once(model_dir: Path, monkeypatch) -> None:
+    # A job (separate --each, the window's) checks every part before any runs, its example's
+    # query made then; the run made it again, a pass of both taggers over the clip. Once now,
+    # and the run is the one a fresh query gives.
+    from tagbox_gui.core.audio.song import Song
+    from tagbox_gui.core.separation import engine
+    from tagbox_gui.core.separation.backends import learned
+    from tagbox_gui.core.separation.job_checks import check_part
+    from tagbox_gui.core.separation.loading import default_config
+    from tagbox_gui.core.types import Example, JobPart
+
+    heard: list[int] = []
+
+    def counted(taggers, audio, rate):
+        heard.append(audio.shape[-1])
+        return query_of(taggers, audio, rate)
+
+    monkeypatch.setattr(learned, "query_of", counted)
+    mix = np.stack([_clip(4.0), _clip(4.0)[::-1]], axis=1)
+    song = Song(Path("song.wav"), "song", mix, RATE, "FLOAT", "WAV")
+    config = default_config("learned", tags=(), example=Example(None, 0.5, 3.0))
+    store, cache = ModelStore(model_dir), ModelCache()
+    check_part(JobPart("bass", config), song, store, cache)
+    checked = engine.run_to_end(engine.run(config, song, store, cache))
+    assert heard == [round(2.5 * RATE)]  # the check's, used by the run
+    fresh = engine.run_to_end(engine.run(config, song, store, ModelCache()))
+    assert len(heard) == 2
+    assert checked.estimate is not None and fresh.estimate is not None
+    np.testing.assert_array_equal(checked.estimate.query, fresh.estimate.query)
+    for size, mask in checked.estimate.masks.items():
+        np.testing.assert_array_equal(mask, fresh.estimate.masks[size])

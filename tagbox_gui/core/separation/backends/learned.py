@@ -18,6 +18,7 @@ deviations, stays at most ``trust_radius``.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -215,14 +216,22 @@ def example_query(
     example: np.ndarray, rate: int, store: ModelStore, device: torch.device, cache: ModelCache
 ) -> torch.Tensor:
     """The query ``[dim]`` of a mono example clip at ``rate``, brought to
-    :data:`EXAMPLE_PEAK` first (loads the query taggers)."""
+    :data:`EXAMPLE_PEAK` first (loads the query taggers). It is kept in ``cache`` by the clip's
+    samples: a job's check of a part (``job_checks.check_part``) makes it, and its run finds it."""
     from tagbox_gui.core.separation.cache import load_cached_tagger
 
     taggers = [load_cached_tagger(spec, store, device, cache) for spec in QUERY_TAGGERS]
-    clip = torch.from_numpy(example).to(device)
-    clip = clip * (EXAMPLE_PEAK / clip.abs().max().clamp_min(1e-12))
-    with torch.no_grad():
-        return query_of(taggers, clip, rate)[0].cpu()
+
+    def query() -> torch.Tensor:
+        clip = torch.from_numpy(example).to(device)
+        clip = clip * (EXAMPLE_PEAK / clip.abs().max().clamp_min(1e-12))
+        with torch.no_grad():
+            return query_of(taggers, clip, rate)[0].cpu()
+
+    samples = hashlib.blake2b(np.ascontiguousarray(example).tobytes(), digest_size=16).digest()
+    paths = tuple(str(store.tagger_path(spec)) for spec in QUERY_TAGGERS)
+    return cache.get(("example query", samples, example.dtype.str, rate, paths, str(device)),
+                     query).clone()  # fmt: skip
 
 
 def create(
