@@ -121,11 +121,14 @@ REGION_EXAMPLE = "example"
 def whose_example(error: BaseException, parts: Sequence[JobPart]) -> BaseException:
     """``error``, or where it refuses an example clip (``core.audio.song.ExampleError``), the
     same refusal as the window words it: the example of which stem of ``parts`` it is (a job
-    asks for several, each by its own), at the stretch of the song the picker shows."""
+    asks for several, each by its own), at the stretch of the song the picker shows; as it is
+    where no stem of ``parts`` asked for that example."""
     if not isinstance(error, ExampleError):
         return error
     example = error.example
     names = [part.name for part in parts if part.config.example == example]
+    if not names:
+        return error
     whose = ("the region used as the example" if names == [REGION_EXAMPLE]
              else f"the example of {' and '.join(names)}")  # fmt: skip
     return ConfigError(f"{whose}, {example.start:.1f}–{example.end:.1f} s of the song, "

@@ -1,0 +1,29 @@
+"""How the window words a refused example clip (``gui.session.whose_example``)."""
+
+from __future__ import annotations
+
+from tagbox_gui.core.audio.song import ExampleError
+from tagbox_gui.core.errors import ConfigError
+from tagbox_gui.core.types import Example, JobPart, RunConfig
+from tagbox_gui.gui.session import whose_example
+
+
+def _part(name: str, example: Example | None) -> JobPart:
+    return JobPart(name, RunConfig(tags=(), example=example))
+
+
+def test_a_refused_example_is_named_by_its_stems_and_its_stretch() -> None:
+    lead = Example(None, 0.5, 2.5)
+    error = ExampleError(lead, "is silent; choose a stretch where the instrument plays")
+    parts = [_part("organ", Example(None, 10.0, 12.0)), _part("lead", lead), _part("keys", lead)]
+    worded = whose_example(error, parts)
+    assert isinstance(worded, ConfigError)
+    assert str(worded) == ("the example of lead and keys, 0.5–2.5 s of the song, is silent; "
+                           "choose a stretch where the instrument plays")  # fmt: skip
+
+
+def test_an_example_no_stem_asked_for_and_other_errors_are_left_as_they_are() -> None:
+    error = ExampleError(Example(None, 1.0, 2.0), "is silent; choose a stretch where it plays")
+    assert whose_example(error, [_part("organ", Example(None, 10.0, 12.0))]) is error
+    other = ConfigError("no tagger knows 'kazoo'")
+    assert whose_example(other, [_part("organ", None)]) is other
