@@ -403,9 +403,11 @@ class Player:
         return (start, end) if start < end else None
 
     def close(self) -> None:
-        """Stop and release the output device."""
+        """Stop and release the output device; a conversion under way stops within a block."""
         self.pause()
         self._close_stream()
+        self._sources.cancel()
+        self.note = ""
 
     def _close_stream(self) -> None:
         if self._stream is not None:

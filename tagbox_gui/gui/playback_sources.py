@@ -3,11 +3,14 @@
 Folding channels down (``core.audio.output.fold``) is quick and done where it is asked for;
 converting the rate for an output that does not take the song's (``core.audio.output.
 resample``) takes seconds for a whole song, so it runs in a worker thread and the player
-takes the buffers once all of them are made (:meth:`Sources.converted`).
+takes the buffers once all of them are made (:meth:`Sources.converted`). A conversion no
+longer wanted (another song, new material, the player closed) stops within a block, so that
+the worker is free at once for the next one, and quitting does not wait for it.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -25,7 +28,8 @@ class Sources:
         self.originals: dict[str, np.ndarray] = {}  # read-only (frames, channels)
         self.rate = 44_100
         self.layout: tuple[str, ...] | None = None
-        self._pending: dict[str, Future[np.ndarray]] = {}
+        # name -> (the buffer being made, the event that stops making it)
+        self._pending: dict[str, tuple[Future[np.ndarray], threading.Event]] = {}
         self._pending_for: tuple[int, int] = (0, 0)  # (channels, rate) they are made for
 
     def load(self, sources: Mapping[str, np.ndarray], rate: int,
@@ -56,12 +60,13 @@ class Sources:
             self.cancel()
         self._pending_for = (channels, rate)
         for name in names:
-            old = self._pending.pop(name, None)
-            if old is not None:
-                old.cancel()
+            if name in self._pending:
+                _drop(self._pending.pop(name))
             data, layout, own_rate = self.originals[name], self.layout, self.rate
-            self._pending[name] = _CONVERTER.submit(_converted, data, channels, layout,
-                                                    own_rate, rate)  # fmt: skip
+            cancel = threading.Event()
+            future = _CONVERTER.submit(_converted, data, channels, layout, own_rate, rate,
+                                       cancel)  # fmt: skip
+            self._pending[name] = (future, cancel)
 
     @property
     def converting(self) -> int | None:
@@ -71,21 +76,28 @@ class Sources:
     def converted(self) -> tuple[int, dict[str, np.ndarray]] | None:
         """The rate and the buffers being made, once all of them are (then they are no longer
         pending); None before. Raises what stopped making one (MemoryError, say)."""
-        if not self._pending or not all(f.done() for f in self._pending.values()):
+        if not self._pending or not all(f.done() for f, _ in self._pending.values()):
             return None
         pending, self._pending = self._pending, {}
-        return self._pending_for[1], {name: f.result() for name, f in pending.items()}
+        return self._pending_for[1], {name: f.result() for name, (f, _) in pending.items()}
 
     def cancel(self) -> None:
-        """Drop the buffers being made (one already being made runs to its end, unused)."""
-        for future in self._pending.values():
-            future.cancel()
+        """Drop the buffers being made (one already being made stops within a block)."""
+        for conversion in self._pending.values():
+            _drop(conversion)
         self._pending = {}
 
 
+def _drop(conversion: tuple[Future[np.ndarray], threading.Event]) -> None:
+    """Stop making a buffer: never started, or stopped between blocks (its result unused)."""
+    future, cancel = conversion
+    cancel.set()
+    future.cancel()
+
+
 def _converted(data: np.ndarray, channels: int, layout: tuple[str, ...] | None, rate: int,
-               new_rate: int) -> np.ndarray:  # fmt: skip
-    return resample(fold(data, channels, layout), rate, new_rate)
+               new_rate: int, cancel: threading.Event) -> np.ndarray:  # fmt: skip
+    return resample(fold(data, channels, layout), rate, new_rate, cancel)
 
 
 def own(data: np.ndarray) -> np.ndarray:

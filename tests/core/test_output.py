@@ -98,3 +98,43 @@ def test_fewer_channels_are_widened() -> None:
     np.testing.assert_array_equal(fold(np.ones(3), 2), np.ones((3, 2)))
     stereo = np.stack([np.ones(3), 2 * np.ones(3)], axis=1)
     np.testing.assert_array_equal(fold(stereo, 3)[0], [1, 2, 0])
+
+
+@pytest.mark.parametrize(
+    ("rate", "new_rate"), [(96_000, 48_000), (44_100, 48_000), (8_000, 44_100)]
+)
+def test_a_block_at_a_time_resamples_as_at_once(
+    monkeypatch: pytest.MonkeyPatch, rate: int, new_rate: int
+) -> None:
+    from scipy.signal import resample_poly
+
+    from tagbox_gui.core.audio import output
+
+    monkeypatch.setattr(output, "_RESAMPLE_FRAMES", 1000)  # many blocks, joins in the middle
+    data = np.random.default_rng(0).standard_normal((10_007, 2)).astype(np.float32)
+    at_once = np.stack([resample_poly(data[:, c], new_rate, rate) for c in range(2)], axis=1)
+    np.testing.assert_array_equal(output.resample(data, rate, new_rate), at_once)
+
+
+def test_resampling_stops_between_blocks_once_cancelled(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import scipy.signal
+
+    from tagbox_gui.core.audio import output
+    from tagbox_gui.core.audio.song import LoadCancelled
+
+    cancel = threading.Event()
+    calls: list[int] = []
+    real = scipy.signal.resample_poly
+
+    def cancelled_after_the_first(x, up, down):  # type: ignore[no-untyped-def]
+        calls.append(len(x))
+        cancel.set()
+        return real(x, up, down)
+
+    monkeypatch.setattr(scipy.signal, "resample_poly", cancelled_after_the_first)
+    monkeypatch.setattr(output, "_RESAMPLE_FRAMES", 1000)
+    with pytest.raises(LoadCancelled):
+        output.resample(np.zeros((10_000, 2), dtype=np.float32), 96_000, 48_000, cancel)
+    assert len(calls) == 1

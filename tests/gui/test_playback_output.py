@@ -250,3 +250,77 @@ def test_the_transport_says_it_converts_then_plays(qtbot, takes_48k) -> None:
     qtbot.waitUntil(lambda: panel.player.playing, timeout=20_000)
     assert panel.message_label.text() == "" and panel.play_button.accessibleName() == "Pause"
     panel.player.close()
+
+
+@pytest.fixture
+def slow_conversion(monkeypatch: pytest.MonkeyPatch, takes_48k) -> list[int]:
+    """Resampling that takes a second per million input frames (a long song on a slow
+    machine), made in blocks of 2**16 frames; the lengths of the pieces resampled so far."""
+    import scipy.signal
+
+    from tagbox_gui.core.audio import output
+
+    monkeypatch.setattr(output, "_RESAMPLE_FRAMES", 2**16, raising=False)
+
+    real, lengths = scipy.signal.resample_poly, []
+
+    def slow(x, up, down):  # type: ignore[no-untyped-def]
+        lengths.append(len(x))
+        time.sleep(len(x) / 1e6)
+        return real(x, up, down)
+
+    monkeypatch.setattr(scipy.signal, "resample_poly", slow)
+    return lengths
+
+
+def converter_idle_after(seconds: float) -> float:
+    """How long the conversion thread takes to be idle (what quitting waits for: Python joins
+    it at exit), at most ``seconds``."""
+    from tagbox_gui.gui.playback_sources import _CONVERTER
+
+    began = time.monotonic()
+    _CONVERTER.submit(lambda: None).result(timeout=seconds)
+    return time.monotonic() - began
+
+
+def long_song(seconds: float = 10.0) -> dict[str, np.ndarray]:
+    stereo = np.stack([sine(seconds, SONG_RATE)] * 2, axis=1)
+    return {"mix": stereo, "separated": 0.5 * stereo, "residual": 0.25 * stereo}
+
+
+def test_closing_stops_a_conversion_at_once(slow_conversion) -> None:
+    """Six channels of 10 s at 96 kHz take over 5 s to convert here; closing the player (the
+    window quitting) ends the conversion between blocks, and nothing of it is taken later."""
+    p = Player()
+    p.load(long_song(), SONG_RATE)
+    p.play()
+    deadline = time.monotonic() + 5
+    while not slow_conversion:  # the worker is converting
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    p.close()
+    assert converter_idle_after(10.0) < 0.5
+    assert not p.poll() and not p.starting and not p.needs_polling
+    assert p.rate == SONG_RATE
+
+
+def test_a_song_opened_while_converting_is_converted_at_once_and_the_old_dropped(
+    slow_conversion, takes_48k
+) -> None:
+    p = Player()
+    p.load(long_song(), SONG_RATE)
+    p.play()
+    deadline = time.monotonic() + 5
+    while not slow_conversion:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    began = time.monotonic()
+    p.load({"mix": sine(0.5, SONG_RATE, hz=880.0)}, SONG_RATE)  # another song
+    p.play()
+    converted(p)
+    assert time.monotonic() - began < 1.0  # not after the old song's conversion
+    assert p.playing and p.sources == ("mix",) and p.duration == pytest.approx(0.5)
+    block = takes_48k.streams[-1].pull(480)[:, 0]  # the new song's, from its start
+    np.testing.assert_allclose(block[8:], sine(0.01, DEVICE_RATE, hz=880.0)[8:], atol=2e-3)
+    assert converter_idle_after(10.0) < 0.5 and not p.poll()
+    p.close()

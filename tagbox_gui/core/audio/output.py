@@ -15,8 +15,11 @@ same level: the A/B comparison stays fair.
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
+
+from tagbox_gui.core.audio.song import stop_if_cancelled
 
 _WAVE = {  # WAVE's channel-mask order, which FLAC defines for 3 to 8 channels
     3: ("FL", "FR", "FC"),
@@ -37,6 +40,7 @@ _VORBIS = {  # Vorbis I (and Opus's family 1) channel order, as libsndfile decod
 _LAYOUTS = {"WAV": _WAVE, "WAVEX": _WAVE, "W64": _WAVE, "RF64": _WAVE, "FLAC": _WAVE,
             "OGG": _VORBIS}  # fmt: skip
 
+_RESAMPLE_FRAMES = 2**20  # input frames resampled at a time: a cancel stops within a block
 _DOWN = 1 / math.sqrt(2)  # -3 dB
 _STEREO = {  # (into left, into right) of each speaker, ITU-R BS.775
     "FL": (1.0, 0.0),
@@ -127,16 +131,35 @@ def fold(data: np.ndarray, out: int, layout: tuple[str, ...] | None = None) -> n
     return folded
 
 
-def resample(data: np.ndarray, rate: int, new_rate: int) -> np.ndarray:
+def resample(
+    data: np.ndarray, rate: int, new_rate: int, cancel: threading.Event | None = None
+) -> np.ndarray:
     """``data`` ``(frames, channels)`` at ``rate`` as C-contiguous float32 at ``new_rate``,
     as long in seconds (``ceil(frames * new_rate / rate)`` frames): a polyphase Kaiser-windowed
     sinc filter at the exact ratio, channel by channel. About a second per channel of a
-    5 minute song: call it off the GUI thread."""
+    5 minute song: call it off the GUI thread. It is made :data:`_RESAMPLE_FRAMES` input
+    frames at a time (the same samples as at once), and
+    :class:`~tagbox_gui.core.audio.song.LoadCancelled` stops it between them once ``cancel``
+    is set."""
     from scipy.signal import resample_poly  # imported here: scipy.signal takes ~1 s
 
     common = math.gcd(rate, new_rate)
     up, down = new_rate // common, rate // common
-    out = np.empty((-(-data.shape[0] * up // down), data.shape[1]), dtype=np.float32)
-    for channel in range(data.shape[1]):
-        out[:, channel] = resample_poly(data[:, channel], up, down)
+    frames = data.shape[0]
+    out = np.empty((-(-frames * up // down), data.shape[1]), dtype=np.float32)
+    # A block is resampled with the input beyond it that the filter reaches (10 zero crossings
+    # a side), and starts on an input frame where an output sample falls: each output sample
+    # is summed as at once.
+    reach = 10 * max(up, down) // up + 2
+    margin = -(-reach // down) * down
+    step = max(1, _RESAMPLE_FRAMES // down) * down
+    for start in range(0, frames, step):
+        end = min(frames, start + step)
+        first, last = max(0, start - margin), min(frames, end + margin)
+        skip = first * up // down
+        begin, until = start * up // down, -(-end * up // down)
+        for channel in range(data.shape[1]):
+            stop_if_cancelled(cancel)
+            block = resample_poly(data[first:last, channel], up, down)
+            out[begin:until, channel] = block[begin - skip : until - skip]
     return out

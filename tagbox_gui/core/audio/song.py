@@ -66,7 +66,8 @@ class Song:
 
 
 class LoadCancelled(Exception):
-    """A load stopped because its ``cancel`` event was set (nobody wants the song any more)."""
+    """A load (or a conversion of its audio) stopped because its ``cancel`` event was set
+    (nobody wants it any more)."""
 
 
 def stop_if_cancelled(cancel: threading.Event | None) -> None:
