@@ -3,7 +3,10 @@
 The sounddevice callback runs on PortAudio's real-time thread, so it only copies from buffers
 prepared beforehand: no allocation of sample buffers, no locks, no Qt, no device queries.
 Everything the GUI changes (source, loop, seek) is handed over by swapping one reference or
-tuple, which is atomic under the GIL; the block itself is written by ``playback_render``.
+tuple, which is atomic under the GIL; the block itself is written by ``playback_render``. The
+callback makes no Python object it could do without: while it plays, what it hands back to
+the GUI thread is built anew only at a seek or another loop, and the fade's gains are made for
+every channel beforehand, so that blending them in makes no temporary array.
 Switching source keeps the position, so mix / separated / residual can be compared on the same
 bar; the switch fades from one to the other over ``SWITCH_FADE_S`` rather than clicking, and
 so does a seek while playing, from the old position to the new.
@@ -87,12 +90,14 @@ class Player:
         # Frames the stream holds before they are heard: the playhead is that far behind what
         # was written, and that much silence follows the end before the player stops.
         self._latency = 0
-        # (frames written, the stretch they end in, the one before where the loop changed),
-        # written by the callback only (while a stream runs): where the frame heard now is.
-        self._played: tuple[int, Stretch, Stretch | None] = (0, Stretch(0, 0, None), None)
+        # Where the frame heard now is, written by the callback only (while a stream runs):
+        # the frames written so far, and (the stretch they end in, the one before where the
+        # loop changed), replaced only when it changes and always before the count moves on.
+        self._written = 0
+        self._played: tuple[Stretch, Stretch | None] = (Stretch(0, 0, None), None)
         self._silence = 0  # frames of silence written past the end so far (callback only)
         # The switch fade (SWITCH_FADE_S), made for the rate and channels in _set_buffers:
-        self._fade_gains = np.ones((1, 1), dtype=np.float32)  # (frames, 1), rising to 1
+        self._fade_gains = np.ones((1, 1), dtype=np.float32)  # (frames, channels), rising to 1
         self._fade_old = np.zeros((1, 1), dtype=np.float32)  # the old buffer's block of it
         self._heard: np.ndarray | None = None  # the buffer of the last block (callback only)
         self._fade_from: np.ndarray | None = None  # the buffer faded out (callback only)
@@ -150,7 +155,10 @@ class Player:
             return frame / self._rate
         if self._stream is None or not self._stream.active:
             return self._frame / self._rate
-        total, stretch, before = self._played
+        # The count first: the callback replaces _played before it moves the count on, so the
+        # stretch read is never older than the count.
+        total = self._written
+        stretch, before = self._played
         heard = total - self._latency
         if heard < stretch.since and before is not None:
             stretch = before
@@ -215,7 +223,8 @@ class Player:
         position, loop = self.position, self.loop
         self._rate, self._buffers = rate, buffers
         fade = max(1, round(SWITCH_FADE_S * rate))
-        self._fade_gains = (np.arange(1, fade + 1, dtype=np.float32) / fade)[:, None]
+        gains = np.arange(1, fade + 1, dtype=np.float32) / fade
+        self._fade_gains = np.repeat(gains[:, None], self._channels, axis=1)
         self._fade_old = np.zeros((fade, self._channels), dtype=np.float32)
         self._heard, self._fade_from = None, None
         if self._source not in buffers:
@@ -294,7 +303,7 @@ class Player:
         self._playing = True
         if not self._stream.active:
             self._heard = None  # set while no callback runs: what was heard before was paused
-            self._played = (0, Stretch(0, self._frame, self._loop), None)
+            self._played, self._written = (Stretch(0, self._frame, self._loop), None), 0
             try:
                 self._stream.start()
             except Exception as exc:  # PortAudioError: the device went away or is busy
@@ -423,18 +432,19 @@ class Player:
         serial, target = self._seek
         seeking = serial != self._seek_done
         pos = target if seeking else self._frame
-        total, stretch, before = self._played
+        total = self._written
         buf, loop = self._active, self._loop
         if not self._playing or buf is None:
             outdata.fill(0.0)
-            self._played = (total + frames, Stretch(total + frames, pos, loop), None)
+            self._played = (Stretch(total + frames, pos, loop), None)
+            self._written = total + frames
             self._frame, self._seek_done = pos, serial
             self._heard = None  # nothing sounded: the next block starts without a fade
             return
         if seeking or self._heard is None:  # what the device still holds is not this material
-            stretch, before = Stretch(total, pos, loop), None
-        elif loop != stretch.loop:  # the same material plays on, round another loop
-            stretch, before = Stretch(total, pos, loop), stretch
+            self._played = (Stretch(total, pos, loop), None)
+        elif loop != self._played[0].loop:  # the same material plays on, round another loop
+            self._played = (Stretch(total, pos, loop), self._played[0])
         length = self._length
         start = pos
         pos, written = render(outdata, frames, buf, pos, loop, length)
@@ -449,7 +459,7 @@ class Player:
             self._silence += frames - written
             if self._silence > self._latency:
                 self._playing = False
-        self._played = (total + frames, stretch, before)
+        self._written = total + frames
         # The seek counts as done only now: until then the GUI thread reads it as pending.
         self._frame, self._seek_done = pos, serial
 
@@ -468,11 +478,11 @@ class Player:
         old, at = self._fade_from, self._fade_at
         if old is None:
             return
-        n = min(written, self._fade_gains.shape[0] - at)
+        n = min(written, len(self._fade_gains) - at)
         scratch = self._fade_old[:n]
         self._fade_pos, done = render(scratch, n, old, self._fade_pos, loop, length)
         scratch[done:].fill(0.0)  # the old material ended: faded out from silence
         crossfade(outdata[:n], scratch, self._fade_gains[at : at + n])
         self._fade_at = at + n
-        if self._fade_at >= self._fade_gains.shape[0]:
+        if self._fade_at >= len(self._fade_gains):
             self._fade_from = None

@@ -71,7 +71,7 @@ class Stretch(NamedTuple):
 
 def copy_block(out: np.ndarray, at: int, buf: np.ndarray, pos: int, n: int) -> None:
     """Copy n frames of buf from pos into out at ``at``; zeros where buf is shorter."""
-    have = max(0, min(n, buf.shape[0] - pos))
+    have = max(0, min(n, len(buf) - pos))
     if have:
         out[at : at + have] = buf[pos : pos + have]
     if have < n:
@@ -79,8 +79,8 @@ def copy_block(out: np.ndarray, at: int, buf: np.ndarray, pos: int, n: int) -> N
 
 
 def crossfade(out: np.ndarray, old: np.ndarray, gains: np.ndarray) -> None:
-    """Fade ``out`` in over ``old`` (both ``(n, channels)``): ``old + (out - old) * gains``,
-    in place, with ``gains`` ``(n, 1)`` rising to 1."""
+    """Fade ``out`` in over ``old``: ``old + (out - old) * gains``, in place, all three
+    ``(n, channels)`` (gains broadcast from ``(n, 1)`` would make a temporary array)."""
     np.subtract(out, old, out=out)
     np.multiply(out, gains, out=out)
     np.add(out, old, out=out)
