@@ -448,7 +448,6 @@ class Player:
         length = self._length
         start = pos
         pos, written = render(outdata, frames, buf, pos, loop, length)
-        self._fade(outdata, buf, self._frame, start, written, loop, length)
         if written:
             self._silence = 0
         if written < frames:
@@ -459,17 +458,18 @@ class Player:
             self._silence += frames - written
             if self._silence > self._latency:
                 self._playing = False
+        self._fade(outdata, buf, self._frame, start, frames, loop, length)
         self._written = total + frames
         # The seek counts as done only now: until then the GUI thread reads it as pending.
         self._frame, self._seek_done = pos, serial
 
-    def _fade(self, outdata: np.ndarray, buf: np.ndarray, left: int, start: int, written: int,
+    def _fade(self, outdata: np.ndarray, buf: np.ndarray, left: int, start: int, frames: int,
               loop: tuple[int, int] | None, length: int) -> None:  # fmt: skip
         """Fade the block just written from ``buf`` from ``start`` in over what the block
         before went on to, where that is other material: another buffer (a switch of source,
         new material), or another position (a seek) than where the block before ``left``
         off. The old material is rendered on from there into a block made beforehand and
-        blended out."""
+        blended out, also into the silence past the end (a seek to the very end)."""
         if buf is not self._heard or start != left:
             self._fade_from = self._heard  # None after silence: no fade
             self._fade_pos = left
@@ -478,7 +478,7 @@ class Player:
         old, at = self._fade_from, self._fade_at
         if old is None:
             return
-        n = min(written, len(self._fade_gains) - at)
+        n = min(frames, len(self._fade_gains) - at)
         scratch = self._fade_old[:n]
         self._fade_pos, done = render(scratch, n, old, self._fade_pos, loop, length)
         scratch[done:].fill(0.0)  # the old material ended: faded out from silence

@@ -218,6 +218,20 @@ def test_a_seek_while_playing_crossfades_without_a_click(player: Player) -> None
     np.testing.assert_array_equal(after[fade:], np.arange(700 + fade, 700 + 2 * fade))
 
 
+def test_a_seek_to_the_very_end_while_playing_fades_out_without_a_click(player: Player) -> None:
+    """A click at the end of the waveform while frame 300 plays: nothing of the new material
+    sounds, and the old fades out into the silence rather than stopping dead."""
+    fade = round(SWITCH_FADE_S * RATE)
+    player.play()
+    pull(player, 300)
+    player.seek(1.0)
+    after = pull(player, 2 * fade)[:, 0]
+    old, gains = np.arange(300, 300 + fade), np.arange(1, fade + 1) / fade
+    np.testing.assert_allclose(after[:fade], old * (1 - gains), rtol=1e-6, atol=1e-3)
+    assert not after[fade:].any()
+    assert player.position == pytest.approx(1.0)
+
+
 def test_a_seek_faded_over_several_blocks_fades_out_the_old_material_in_order(
     player: Player,
 ) -> None:

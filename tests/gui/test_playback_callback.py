@@ -31,7 +31,8 @@ def sources() -> dict[str, np.ndarray]:
 class Model:
     """What the player should write, a frame at a time: the source on from the position (on
     into the loop, round it, or on to the end, then silence); a switch of source or a seek
-    fades the new material in over the old going on from where it was, over FADE frames."""
+    fades the new material (or the silence past its end) in over the old going on from where
+    it was, over FADE frames."""
 
     def __init__(self, buffers: dict[str, np.ndarray]) -> None:
         self.buffers, self.source = buffers, "mix"
@@ -99,7 +100,7 @@ class Model:
             self.heard = self.source
         if self.fade is not None:
             name, at, done = self.fade
-            k = min(len(new), FADE - done)
+            k = min(n, FADE - done)  # on into the silence past the end
             old = np.zeros((k, 2), dtype=np.float32)
             went_on, self.fade[1] = self.frames(name, at, k)
             old[: len(went_on)] = went_on
