@@ -108,9 +108,9 @@ def test_a_block_at_a_time_resamples_as_at_once(
 ) -> None:
     from scipy.signal import resample_poly
 
-    from tagbox_gui.core.audio import output
+    from tagbox_gui.core.audio import output, song
 
-    monkeypatch.setattr(output, "_RESAMPLE_FRAMES", 1000)  # many blocks, joins in the middle
+    monkeypatch.setattr(song, "_READ_FRAMES", 1000)  # many blocks, joins in the middle
     data = np.random.default_rng(0).standard_normal((10_007, 2)).astype(np.float32)
     at_once = np.stack([resample_poly(data[:, c], new_rate, rate) for c in range(2)], axis=1)
     np.testing.assert_array_equal(output.resample(data, rate, new_rate), at_once)
@@ -121,7 +121,7 @@ def test_resampling_stops_between_blocks_once_cancelled(monkeypatch: pytest.Monk
 
     import scipy.signal
 
-    from tagbox_gui.core.audio import output
+    from tagbox_gui.core.audio import output, song
     from tagbox_gui.core.audio.song import LoadCancelled
 
     cancel = threading.Event()
@@ -134,7 +134,7 @@ def test_resampling_stops_between_blocks_once_cancelled(monkeypatch: pytest.Monk
         return real(x, up, down)
 
     monkeypatch.setattr(scipy.signal, "resample_poly", cancelled_after_the_first)
-    monkeypatch.setattr(output, "_RESAMPLE_FRAMES", 1000)
+    monkeypatch.setattr(song, "_READ_FRAMES", 1000)
     with pytest.raises(LoadCancelled):
         output.resample(np.zeros((10_000, 2), dtype=np.float32), 96_000, 48_000, cancel)
     assert len(calls) == 1

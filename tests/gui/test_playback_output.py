@@ -258,9 +258,9 @@ def slow_conversion(monkeypatch: pytest.MonkeyPatch, takes_48k) -> list[int]:
     machine), made in blocks of 2**16 frames; the lengths of the pieces resampled so far."""
     import scipy.signal
 
-    from tagbox_gui.core.audio import output
+    from tagbox_gui.core.audio import song
 
-    monkeypatch.setattr(output, "_RESAMPLE_FRAMES", 2**16, raising=False)
+    monkeypatch.setattr(song, "_READ_FRAMES", 2**16)
 
     real, lengths = scipy.signal.resample_poly, []
 

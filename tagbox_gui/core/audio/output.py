@@ -19,7 +19,7 @@ import threading
 
 import numpy as np
 
-from tagbox_gui.core.audio.song import stop_if_cancelled
+from tagbox_gui.core.audio.song import resample_in_blocks
 
 _WAVE = {  # WAVE's channel-mask order, which FLAC defines for 3 to 8 channels
     3: ("FL", "FR", "FC"),
@@ -40,7 +40,6 @@ _VORBIS = {  # Vorbis I (and Opus's family 1) channel order, as libsndfile decod
 _LAYOUTS = {"WAV": _WAVE, "WAVEX": _WAVE, "W64": _WAVE, "RF64": _WAVE, "FLAC": _WAVE,
             "OGG": _VORBIS}  # fmt: skip
 
-_RESAMPLE_FRAMES = 2**20  # input frames resampled at a time: a cancel stops within a block
 _DOWN = 1 / math.sqrt(2)  # -3 dB
 _STEREO = {  # (into left, into right) of each speaker, ITU-R BS.775
     "FL": (1.0, 0.0),
@@ -135,31 +134,16 @@ def resample(
     data: np.ndarray, rate: int, new_rate: int, cancel: threading.Event | None = None
 ) -> np.ndarray:
     """``data`` ``(frames, channels)`` at ``rate`` as C-contiguous float32 at ``new_rate``,
-    as long in seconds (``ceil(frames * new_rate / rate)`` frames): a polyphase Kaiser-windowed
-    sinc filter at the exact ratio, channel by channel. About a second per channel of a
-    5 minute song: call it off the GUI thread. It is made :data:`_RESAMPLE_FRAMES` input
-    frames at a time (the same samples as at once), and
-    :class:`~tagbox_gui.core.audio.song.LoadCancelled` stops it between them once ``cancel``
-    is set."""
-    from scipy.signal import resample_poly  # imported here: scipy.signal takes ~1 s
+    as long in seconds (``ceil(frames * new_rate / rate)`` frames), channel by channel and a
+    block at a time (``core.audio.song.resample_in_blocks``: the same samples as at once;
+    :class:`~tagbox_gui.core.audio.song.LoadCancelled` between blocks once ``cancel`` is set).
+    About a second per channel of a 5 minute song: call it off the GUI thread."""
+    frames, channels = data.shape
+    out = np.empty((-(-frames * new_rate // rate), channels), dtype=np.float32)
+    for channel in range(channels):
 
-    common = math.gcd(rate, new_rate)
-    up, down = new_rate // common, rate // common
-    frames = data.shape[0]
-    out = np.empty((-(-frames * up // down), data.shape[1]), dtype=np.float32)
-    # A block is resampled with the input beyond it that the filter reaches (10 zero crossings
-    # a side), and starts on an input frame where an output sample falls: each output sample
-    # is summed as at once.
-    reach = 10 * max(up, down) // up + 2
-    margin = -(-reach // down) * down
-    step = max(1, _RESAMPLE_FRAMES // down) * down
-    for start in range(0, frames, step):
-        end = min(frames, start + step)
-        first, last = max(0, start - margin), min(frames, end + margin)
-        skip = first * up // down
-        begin, until = start * up // down, -(-end * up // down)
-        for channel in range(data.shape[1]):
-            stop_if_cancelled(cancel)
-            block = resample_poly(data[first:last, channel], up, down)
-            out[begin:until, channel] = block[begin - skip : until - skip]
+        def read(first: int, last: int, channel: int = channel) -> np.ndarray:
+            return data[first:last, channel]
+
+        resample_in_blocks(read, frames, rate, new_rate, out[:, channel], cancel)
     return out

@@ -13,7 +13,7 @@ import errno
 import stat
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from math import gcd
 from pathlib import Path
@@ -224,30 +224,48 @@ def analysis_signal(song: Song, cancel: threading.Event | None = None) -> np.nda
 
 
 def _mono_resampled(song: Song, cancel: threading.Event | None) -> np.ndarray:
-    """The analysis signal made a block at a time: no float64 copy of the whole song. A block is
-    resampled with the input beyond it that the filter reaches (``margin``), and starts on an
-    input frame where an output sample falls, so each sample is summed as at once."""
+    """The analysis signal made a block at a time (:func:`resample_in_blocks`): no float64
+    copy of the whole song."""
     data = np.asarray(song.data)
-    common = gcd(song.rate, ANALYSIS_RATE)
-    up, down = ANALYSIS_RATE // common, song.rate // common
-    signal = np.empty(-(-song.frames * up // down), dtype=np.float32)
+    signal = np.empty(-(-song.frames * ANALYSIS_RATE // song.rate), dtype=np.float32)
+
+    def mono(first: int, last: int) -> np.ndarray:
+        return data[first:last].mean(axis=1, dtype=np.float64)  # no float64 copy: 7x faster
+
+    resample_in_blocks(mono, song.frames, song.rate, ANALYSIS_RATE, signal, cancel)
+    signal.flags.writeable = False
+    return signal
+
+
+def resample_in_blocks(read: Callable[[int, int], np.ndarray], frames: int, rate: int,
+                       new_rate: int, out: np.ndarray,
+                       cancel: threading.Event | None = None) -> None:  # fmt: skip
+    """Resample one signal of ``frames`` frames at ``rate`` into ``out`` at ``new_rate``
+    (``ceil(frames * new_rate / rate)`` samples): a polyphase Kaiser-windowed sinc filter at
+    the exact ratio (scipy's ``resample_poly``), the same samples as at once, made
+    :data:`_READ_FRAMES` input frames at a time, each block read as ``read(first, last)``;
+    :class:`LoadCancelled` stops it between blocks once ``cancel`` is set.
+
+    A block is read with the input beyond it that the filter reaches (``margin``), and starts
+    on an input frame where an output sample falls, so each output sample is summed as at once.
+    """
+    common = gcd(rate, new_rate)
+    up, down = new_rate // common, rate // common
     reach = 10 * max(up, down) // up + 2  # resample_poly's filter: 10 zero crossings a side
     margin = -(-reach // down) * down  # input frames, a whole number of output steps
     step = max(1, _READ_FRAMES // down) * down
-    for start in range(0, song.frames, step):
+    for start in range(0, frames, step):
         stop_if_cancelled(cancel)
-        end = min(song.frames, start + step)
-        first, last = max(0, start - margin), min(song.frames, end + margin)
-        mono = data[first:last].mean(axis=1, dtype=np.float64)  # no float64 copy: 7x faster
+        end = min(frames, start + step)
+        first, last = max(0, start - margin), min(frames, end + margin)
+        block = read(first, last)
         if up != down:
             from scipy.signal import resample_poly  # imported here: scipy.signal takes ~1 s
 
-            mono = resample_poly(mono, up, down)
+            block = resample_poly(block, up, down)
         skip = first * up // down
         begin, until = start * up // down, -(-end * up // down)
-        signal[begin:until] = mono[begin - skip : until - skip]
-    signal.flags.writeable = False
-    return signal
+        out[begin:until] = block[begin - skip : until - skip]
 
 
 def analysis_span(song: Song, region: Region | None) -> tuple[int, int]:
