@@ -252,6 +252,24 @@ def test_loss_plot_stores_then_draws_on_refresh(qtbot) -> None:
     assert view.empty.isVisible()
 
 
+@pytest.mark.parametrize("size", [(340, 115), (800, 300)])  # as at 1280x720, and roomier
+def test_the_loss_plots_legend_covers_no_curve(qtbot, size: tuple[int, int]) -> None:
+    view = shown(qtbot, LossPlotView(), *size)
+    keys = ["fcn_mtat_2048", "fcn_mtat_1024"]
+    view.reset(keys)
+    for step in range(1, 41):
+        view.append(step, 1.0 / step, dict.fromkeys(keys, 1.0 / step))
+    view.refresh()
+    qtbot.wait(50)  # the layout settles
+    legend = view._legend.sceneBoundingRect()
+    box = view.plot_item.getViewBox().sceneBoundingRect()
+    assert view._legend.isVisible() and legend.height() > 0
+    assert not legend.intersects(box)  # outside the plotting area: no curve under it
+    assert view.plot_widget.sceneRect().contains(legend)  # whole, inside the plot's canvas
+    for _sample, label in view._legend.items:  # no entry drawn outside the legend's frame
+        assert legend.contains(label.sceneBoundingRect())
+
+
 # ----- mask ----------------------------------------------------------------------------------
 def test_mask_view_keeps_fixed_levels(qtbot) -> None:
     view = shown(qtbot, MaskView())

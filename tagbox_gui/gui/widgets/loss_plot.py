@@ -1,4 +1,4 @@
-"""Loss curves of a run: the total (thick) and each tagger x FFT size (thin), with a legend."""
+"""Loss curves of a run: the total (thick) and each tagger x FFT size (thin), a legend above."""
 
 from __future__ import annotations
 
@@ -41,18 +41,22 @@ class LossPlotView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.plot_widget = pg.PlotWidget()
+        # the legend in a row of its own above the plot, where it covers no curve
+        self.plot_widget = pg.GraphicsLayoutWidget()
         self.plot_widget.setAccessibleName("Loss curves")
-        self.plot_item: pg.PlotItem = self.plot_widget.getPlotItem()
+        self._legend = pg.LegendItem(labelTextSize="8pt", colCount=3)  # across: a short plot
+        self._legend.layout.setContentsMargins(4, 0, 4, 0)
+        self.plot_widget.addItem(self._legend, row=0, col=0)
+        self.plot_item: pg.PlotItem = self.plot_widget.addPlot(row=1, col=0)
+        rows = self.plot_widget.ci.layout
+        rows.setRowStretchFactor(1, 1)  # the plot takes the height the legend leaves
+        rows.setContentsMargins(0, 2, 0, 0)
+        rows.setVerticalSpacing(0)
         self.plot_item.setMenuEnabled(False)
         self.plot_item.setLabel("bottom", "step")
         self.plot_item.setLabel("left", "loss")
         self.plot_item.showGrid(x=True, y=True, alpha=0.2)
         self.plot_item.getAxis("left").enableAutoSIPrefix(False)  # 0.55, not 550 "(x0.001)"
-        # in rows of three, readable over the curves it covers: the plot is wide and short
-        self._legend = self.plot_item.addLegend(
-            offset=(-10, 10), labelTextSize="8pt", brush=pg.mkBrush(0, 0, 0, 170), colCount=3
-        )
         self._keys: list[str] = []
         self._curves: list[pg.PlotDataItem] = []
         self._steps = np.empty(0)
@@ -168,7 +172,8 @@ class LossPlotView(QWidget):
             pen = pg.mkPen("w", width=3)
         else:
             pen = pg.mkPen(pg.intColor(len(self._keys) - 1, hues=9, values=1), width=1)
-        curve = self.plot_item.plot(name=key, pen=pen, connect="finite")
+        curve = self.plot_item.plot(pen=pen, connect="finite")
+        self._legend.addItem(curve, key)
         self._keys.append(key)
         self._curves.append(curve)
         column = np.full((self._values.shape[0], 1), math.nan)
