@@ -589,3 +589,19 @@ def test_the_default_model_folder_can_be_used_again(qtbot, tmp_path: Path, monke
     assert dialog.status(FCN) == "missing"
     assert str(default) in dialog.message.text() and "is not there" not in dialog.message.text()
     assert not dialog.default_button.isEnabled() and dialog.folder_button.isEnabled()
+
+
+def test_each_column_is_wide_enough_for_its_words_at_the_dialogs_size(qtbot, tmp_path) -> None:
+    """What each model is is read whole where the dialog has room: the room left by the name,
+    licence and status goes to it, not to the status; a longer status later widens its column."""
+    dialog = open_dialog(qtbot, ModelStore(tmp_path / "store"))
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    tree = dialog.tree
+    for column in range(tree.columnCount()):
+        assert tree.columnWidth(column) >= tree.sizeHintForColumn(column), column
+    dialog._set_status(FCN, "check failed")  # the longest status
+    qtbot.wait(50)  # the header lays out again
+    status = 3
+    assert tree.columnWidth(status) >= tree.sizeHintForColumn(status)
+    assert sum(map(tree.columnWidth, range(tree.columnCount()))) <= tree.viewport().width()

@@ -135,7 +135,11 @@ class ModelsDialog(QDialog):
         self.tree.setAccessibleName("Model files")
         self.tree.setRootIsDecorated(False)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.tree.header().setSectionResizeMode(TITLE, QHeaderView.ResizeMode.Stretch)
+        header = self.tree.header()  # the room the others leave goes to what each model is
+        header.setStretchLastSection(False)
+        for column in (NAME, LICENCE, STATUS):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(TITLE, QHeaderView.ResizeMode.Stretch)
         self.tree.currentItemChanged.connect(self._on_tree_current_changed)
         self.download_button = QPushButton(_keyed(DOWNLOAD, "D"))
         self.download_button.clicked.connect(self._on_download_button_clicked)
@@ -177,8 +181,6 @@ class ModelsDialog(QDialog):
             item.setToolTip(TITLE, info.note or info.title)
             self.tree.addTopLevelItem(item)
             self._set_status(info.name, self.store.status(info.name))
-        for column in (NAME, LICENCE, STATUS):
-            self.tree.resizeColumnToContents(column)
         self.tree.setCurrentItem(self.tree.topLevelItem(0))
         self._say_where()
 
