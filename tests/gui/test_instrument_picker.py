@@ -91,3 +91,21 @@ def test_remove_takes_only_the_picks_selected(qtbot) -> None:
     chosen.setCurrentRow(0)
     qtbot.keyClick(chosen, Qt.Key.Key_Delete)
     assert [p.name for p in picker.picks()] == ["organ"]
+
+
+def test_more_fills_its_column_like_the_instruments_and_reads_as_the_tags_tabs_more(qtbot) -> None:
+    """The menu of the other instruments is a button as wide as the instruments' above it,
+    named "More" like the Tags tab's menu of presets (a menu, not a window: no "…")."""
+    picker = make_picker(qtbot)
+    picker.set_instruments(["drums", "bass", "piano", "guitar", "trumpet"])
+    picker.resize(380, 400)
+    picker.show()
+    qtbot.waitExposed(picker)
+    above = picker._buttons["bass"]  # More is the fifth: second column, second row
+    assert picker.more.geometry().left() == above.geometry().left()
+    assert picker.more.width() == above.width()
+    assert picker.more.text() == "More"
+    menu, opened = picker.more.menu(), []
+    menu.aboutToShow.connect(lambda: (opened.append(True), menu.close()))
+    qtbot.mouseClick(picker.more, Qt.MouseButton.LeftButton)  # opens the menu, as before
+    assert opened and [a.text() for a in menu.actions()] == ["Trumpet"]

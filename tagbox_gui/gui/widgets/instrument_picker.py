@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMenu,
     QPushButton,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -78,9 +77,7 @@ class InstrumentPicker(QWidget):
         self._picks: list[Pick] = []
         self.grid = QGridLayout()
         self.grid.setContentsMargins(0, 0, 0, 0)
-        self.more = QToolButton(
-            text="More…", popupMode=QToolButton.ToolButtonPopupMode.InstantPopup
-        )
+        self.more = QPushButton("More")  # a menu, like the Tags tab's More
         self.more.setMenu(QMenu(self.more))
         self.example_name = QLineEdit(placeholderText=NAME_PLACEHOLDER)
         self.example_name.setToolTip("The name of the stem the example asks for")
