@@ -270,6 +270,21 @@ def test_the_loss_plots_legend_covers_no_curve(qtbot, size: tuple[int, int]) -> 
         assert legend.contains(label.sceneBoundingRect())
 
 
+def test_the_loss_plot_marks_whole_steps_only(qtbot) -> None:
+    """Three steps in: the step axis says 1, 2, 3, never a step 1.5 that no run has."""
+    view = shown(qtbot, LossPlotView(), 340, 115)
+    view.reset(["fcn_mtat_2048"])
+    for step in range(1, 4):
+        view.append(step, 1.0 / step, {"fcn_mtat_2048": 1.0 / step})
+    view.refresh()
+    qtbot.wait(50)
+    axis = view.plot_item.getAxis("bottom")
+    low, high = view.plot_item.getViewBox().viewRange()[0]
+    values = [v for _spacing, ticks in axis.tickValues(low, high, axis.width()) for v in ticks]
+    assert {1.0, 2.0, 3.0} <= set(values)
+    assert all(float(v).is_integer() for v in values), values
+
+
 # ----- mask ----------------------------------------------------------------------------------
 def test_mask_view_keeps_fixed_levels(qtbot) -> None:
     view = shown(qtbot, MaskView())

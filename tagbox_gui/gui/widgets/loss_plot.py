@@ -32,6 +32,14 @@ PAD = 4  # px between that line and the plotting area's edges
 ABOUT = "The total loss and the loss of each tagger and FFT size at every step of a steered run"
 
 
+class StepAxis(pg.AxisItem):
+    """An axis of steps: ticks at whole steps only (no step 1.5 early in a run)."""
+
+    def tickSpacing(self, minVal: float, maxVal: float, size: float) -> list:  # pyqtgraph's
+        levels = super().tickSpacing(minVal, maxVal, size)
+        return [level for level in levels if level[0] >= 1] or [(1.0, 0.0)]
+
+
 class LossPlotView(QWidget):
     """Stores losses as they arrive (:meth:`append`, no drawing) and draws on :meth:`refresh`.
 
@@ -47,7 +55,9 @@ class LossPlotView(QWidget):
         self._legend = pg.LegendItem(labelTextSize="8pt", colCount=3)  # across: a short plot
         self._legend.layout.setContentsMargins(4, 0, 4, 0)
         self.plot_widget.addItem(self._legend, row=0, col=0)
-        self.plot_item: pg.PlotItem = self.plot_widget.addPlot(row=1, col=0)
+        self.plot_item: pg.PlotItem = self.plot_widget.addPlot(
+            row=1, col=0, axisItems={"bottom": StepAxis("bottom")}
+        )
         rows = self.plot_widget.ci.layout
         rows.setRowStretchFactor(1, 1)  # the plot takes the height the legend leaves
         rows.setContentsMargins(0, 2, 0, 0)
