@@ -157,6 +157,7 @@ def picture(args: argparse.Namespace) -> int:
             f"{window.screen().size().width()}x{window.screen().size().height()}"
         )
         window.controller.shutdown()
+        window.confirm_discard = lambda _question: True  # no "quit anyway?" left waiting
         app.quit()
 
     poll = QTimer(interval=50)
