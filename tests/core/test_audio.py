@@ -19,13 +19,21 @@ from tagbox_gui.core.audio.song import (
     LoadCancelled,
     analysis_signal,
     analysis_span,
+    example_clip,
     load_song,
     loudest_region,
 )
 from tagbox_gui.core.errors import AudioError, UserError
-from tagbox_gui.core.types import ANALYSIS_RATE, Region
+from tagbox_gui.core.types import ANALYSIS_RATE, Example, Region
 from tests.conftest import REPO
-from tests.core.audio_samples import RATE, in_song, one_sentence, sine, stereo
+from tests.core.audio_samples import (
+    RATE,
+    flac_of_unknown_length,
+    in_song,
+    one_sentence,
+    sine,
+    stereo,
+)
 
 # ---------------------------------------------------------------- loading
 
@@ -88,6 +96,26 @@ def test_a_song_is_decoded_in_blocks_and_a_cancel_stops_it_between_them(
     assert song.frames == 44_000 and np.array_equal(song.data, data)
     with pytest.raises(LoadCancelled):
         load_song(path, SetAfter(2))
+
+
+def test_a_flac_that_does_not_say_its_length_is_one_sentence_with_how_to_convert_it(
+    tmp_path: Path,
+) -> None:
+    """A FLAC encoded to a pipe says 0 samples (libsndfile: the largest count). Loading it was
+    'cannot be read as audio (array is too big; `arr.size * arr.dtype.itemsize` ...)', and a
+    stretch of it as an example 'Internal psf_fseek() failed': libsndfile cannot go to the end
+    of such a file, which reading its last samples does. The musician is told what the file
+    lacks and how to convert it, for the song and for an example alike."""
+    path = flac_of_unknown_length(tmp_path / "live take.flac", stereo(seconds=1.0))
+    with pytest.raises(AudioError) as error:
+        load_song(path)
+    text = one_sentence(error)
+    assert "does not say how long it is" in text
+    assert 'ffmpeg -i "live take.flac" "live take.wav"' in text
+    for example in (Example(str(path)), Example(str(path), 0.2, 0.8)):
+        with pytest.raises(AudioError) as error:
+            example_clip(example, in_song(stereo(), RATE))
+        assert one_sentence(error) == text
 
 
 @pytest.mark.parametrize(("rate", "channels"), [(8_000, 1), (192_000, 2), (44_100, 6)])

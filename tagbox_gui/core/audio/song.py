@@ -80,7 +80,8 @@ def load_song(path: Path | str, cancel: threading.Event | None = None) -> Song:
     """Decode an audio file (all channels, its own rate) into a :class:`Song`.
 
     Raises :class:`AudioError` with one sentence, naming the file by the path given, for a
-    missing or unreadable file, an empty one, a rate outside 8-192 kHz, or samples that are NaN,
+    missing or unreadable file, an empty one, one that does not say its length (a FLAC encoded
+    to a pipe), a rate outside 8-192 kHz, or samples that are NaN,
     infinite or beyond :data:`MAX_PEAK`; :class:`LoadCancelled` once ``cancel`` is set (it is
     looked at between blocks of :data:`_READ_FRAMES` frames: a 2-hour song takes half a minute).
     """
@@ -102,6 +103,7 @@ def _decoding(path: Path) -> Iterator[sf.SoundFile]:
     try:
         with open_sound(path) as handle:
             _check_rate(path, handle.samplerate)
+            _check_length_known(path, handle.frames)
             yield handle
     except (RuntimeError, OSError, ValueError, TypeError) as exc:
         raise _unreadable(path, exc) from exc
@@ -166,9 +168,13 @@ def _unreadable(path: Path, exc: Exception) -> AudioError:
         return AudioError(
             f"'{path}' cannot be read as audio ({_reason(exc)}); use a {SUPPORTED} file."
         )
-    return AudioError(f"'{path}' is in {kind} format, which cannot be opened here; convert it "
-                      f"to WAV or FLAC first (in an audio editor, or with ffmpeg -i "
-                      f'"{path.name}" "{path.stem}.wav").')  # fmt: skip
+    return AudioError(f"'{path}' is in {kind} format, which cannot be opened here; "
+                      f"{_how_to_convert(path)}.")  # fmt: skip
+
+
+def _how_to_convert(path: Path) -> str:
+    return (f"convert it to WAV or FLAC first (in an audio editor, or with ffmpeg -i "
+            f'"{path.name}" "{path.stem}.wav")')  # fmt: skip
 
 
 def _reason(exc: Exception) -> str:
@@ -183,6 +189,19 @@ def _check_rate(path: Path, rate: int) -> None:
             f"'{path}' has a sample rate of {rate} Hz, outside the supported 8-192 kHz; "
             "resample it first."
         )
+
+
+_UNKNOWN_FRAMES = 2**63 - 1
+"""libsndfile's frame count for a file whose header does not say its length: a FLAC encoded to
+a pipe (``ffmpeg ... -f flac -``, a recording cut into segments) says 0 samples, "unknown" in
+FLAC. libsndfile cannot go to the end of such a file, which reading its last samples does."""
+
+
+def _check_length_known(path: Path, frames: int) -> None:
+    if frames == _UNKNOWN_FRAMES:
+        raise AudioError(f"'{path}' does not say how long it is (a FLAC saved by a stream or "
+                         "segment recorder), so it cannot be read to its end here; "
+                         f"{_how_to_convert(path)}.")  # fmt: skip
 
 
 MAX_PEAK = 1e12
