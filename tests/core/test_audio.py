@@ -237,6 +237,27 @@ def test_zero_length(tmp_path: Path) -> None:
     assert "zero length" in one_sentence(error)
 
 
+def test_a_recording_whose_header_was_never_finished_is_told_apart_from_an_empty_one(
+    tmp_path: Path,
+) -> None:
+    """A recorder that stopped or crashed leaves its WAV's data chunk marked 0 bytes long, the
+    samples behind it: libsndfile reads no frames, and 'holds no audio (zero length)' of a file
+    of a second's samples (or an hour's) misled. It is told so, with a repair that keeps the
+    file (ffmpeg reads such a data chunk to the end of the file)."""
+    path = tmp_path / "take 3.wav"
+    sf.write(path, stereo(seconds=1.0), RATE, subtype="PCM_16")
+    raw = bytearray(path.read_bytes())
+    data = raw.index(b"data")
+    raw[data + 4 : data + 8] = bytes(4)
+    path.write_bytes(bytes(raw))
+    with pytest.raises(AudioError) as error:
+        load_song(path)
+    text = one_sentence(error)
+    assert "zero length" in text and "though the file is 192 kB" in text
+    assert "header was never finished" in text
+    assert 'ffmpeg -i "take 3.wav" "take 3 (repaired).wav"' in text
+
+
 def test_text_file_named_wav(tmp_path: Path) -> None:
     path = tmp_path / "notes.wav"
     path.write_text("these are not samples\n" * 50)

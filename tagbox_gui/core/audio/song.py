@@ -24,6 +24,7 @@ import soundfile as sf
 from tagbox_gui.core.audio.bext import read_bext
 from tagbox_gui.core.audio.files import open_sound
 from tagbox_gui.core.errors import AudioError, ConfigError
+from tagbox_gui.core.folders import format_size
 from tagbox_gui.core.types import ANALYSIS_RATE, Example, Region
 
 MIN_RATE = 8_000
@@ -80,7 +81,8 @@ def load_song(path: Path | str, cancel: threading.Event | None = None) -> Song:
     """Decode an audio file (all channels, its own rate) into a :class:`Song`.
 
     Raises :class:`AudioError` with one sentence, naming the file by the path given, for a
-    missing or unreadable file, an empty one, one that does not say its length (a FLAC encoded
+    missing or unreadable file, an empty one (a WAV whose header says so, but not its size, is
+    said to be a recording never finished), one that does not say its length (a FLAC encoded
     to a pipe), a rate outside 8-192 kHz, or samples that are NaN,
     infinite or beyond :data:`MAX_PEAK`; :class:`LoadCancelled` once ``cancel`` is set (it is
     looked at between blocks of :data:`_READ_FRAMES` frames: a 2-hour song takes half a minute).
@@ -89,6 +91,8 @@ def load_song(path: Path | str, cancel: threading.Event | None = None) -> Song:
     with _decoding(path) as handle:
         data = _read_all(handle, cancel)
         rate, subtype, container = handle.samplerate, handle.subtype, handle.format
+    if str(container) in _RIFF_CONTAINERS:
+        _check_header_finished(path, data)
     _check_samples(path, data)
     data.flags.writeable = False  # a Song is shared between threads: nobody edits it in place
     bext = read_bext(path) if str(container) in _RIFF_CONTAINERS else None
@@ -202,6 +206,21 @@ def _check_length_known(path: Path, frames: int) -> None:
         raise AudioError(f"'{path}' does not say how long it is (a FLAC saved by a stream or "
                          "segment recorder), so it cannot be read to its end here; "
                          f"{_how_to_convert(path)}.")  # fmt: skip
+
+
+_HEADER_BYTES = 1 << 16
+"""More than a WAV that holds no audio takes (its header and tags)."""
+
+
+def _check_header_finished(path: Path, data: np.ndarray) -> None:
+    """AudioError where a WAV reads as no frames but is larger than its header: a recorder that
+    stopped or crashed leaves the data chunk marked 0 bytes long, the samples behind it.
+    ffmpeg reads such a chunk to the end of the file."""
+    if len(data) == 0 and (size := path.stat().st_size) > _HEADER_BYTES:
+        raise AudioError(f"'{path}' holds no audio by its header (zero length), though the file "
+                         f"is {format_size(size)}: a recording whose header was never finished "
+                         "(the recorder stopped or crashed), say; ffmpeg recovers it: ffmpeg -i "
+                         f'"{path.name}" "{path.stem} (repaired){path.suffix}".')  # fmt: skip
 
 
 MAX_PEAK = 1e12
