@@ -73,3 +73,20 @@ def test_a_link_that_leads_back_to_itself_is_refused_in_a_sentence(tmp_path: Pat
         check_folder(tmp_path / "b")
     with pytest.raises(ConfigError, match="leads back to itself"):
         check_folder(tmp_path / "a" / "stems")
+
+
+def test_a_link_to_a_folder_that_is_not_there_is_said_to_be_one(tmp_path: Path) -> None:
+    # A link to a drive not plugged in (~/Stems -> /media/usb/Stems): it was said to be 'a
+    # file, not a folder'. Nothing is made where it points (onto the disk under the mount).
+    (tmp_path / "Stems").symlink_to(tmp_path / "usb" / "Stems")
+    for folder in (tmp_path / "Stems", tmp_path / "Stems" / "take 1"):
+        with pytest.raises(ConfigError) as error:
+            check_folder(folder)
+        text = str(error.value)
+        assert f"a link to '{tmp_path / 'usb' / 'Stems'}', which is not there" in text
+        assert "not a folder" not in text and "\n" not in text
+    assert not (tmp_path / "usb").exists()
+    (tmp_path / "notes.txt").write_text("a file")
+    (tmp_path / "Notes").symlink_to(tmp_path / "notes.txt")  # a link to a file is a file
+    with pytest.raises(ConfigError, match=r"'.*Notes' is a file, not a folder"):
+        check_folder(tmp_path / "Notes")

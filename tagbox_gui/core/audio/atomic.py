@@ -83,6 +83,10 @@ def check_folder(folder: Path, what: str = "output folder") -> None:
         existing = existing.parent
     if not os.path.isdir(existing):
         place = "is" if existing == folder else f"is under '{existing}', which is"
+        if not os.path.exists(existing):  # a link (not a loop: above) to what is not there
+            raise ConfigError(f"the {what} '{folder}' {place} a link to "
+                              f"'{os.readlink(existing)}', which is not there (a drive not "
+                              "plugged in?); plug it in, or choose another place")  # fmt: skip
         raise ConfigError(f"the {what} '{folder}' {place} a file, not a folder; "
                           "choose another place")  # fmt: skip
     try:
