@@ -322,13 +322,20 @@ def _prepare(part: JobPart, song: Song, store: ModelStore, cache: ModelCache) ->
 
 
 def _load_song(args: argparse.Namespace) -> Song:
-    """The song, once it is known that ``--format`` can hold its channels."""
+    """The song, once it is known that ``--format`` can hold its channels. Where reading it
+    runs out of memory, the line says to cut it, not to separate a stretch of it: a run reads
+    all of the song, with ``--region`` too."""
     from tagbox_gui.core.audio.files import check_channels
     from tagbox_gui.core.audio.song import load_song
 
     what = "run" if args.each is None else "job"
     with _said_if_stopped(f"the {what} stopped while the song was being read; {NOTHING_WRITTEN}"):
-        song = load_song(args.song)
+        try:
+            song = load_song(args.song)
+        except MemoryError as exc:
+            raise UserError("reading the song ran out of memory; close other programs and try "
+                            "again, or cut it into shorter files (in an audio editor): a run "
+                            "reads all of the song, even with a region") from exc  # fmt: skip
     check_channels(_format(args), song.channels)
     return song
 

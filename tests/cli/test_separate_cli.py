@@ -365,3 +365,24 @@ def test_the_stems_of_a_broadcast_wav_keep_its_place_on_the_timeline(tmp_path, c
         assert int.from_bytes(stem_bext(stem)[338:346], "little") == TIME_REFERENCE
     total = sum(sf.read(stem, always_2d=True)[0] for stem in stems)
     assert np.abs(total - sf.read(song, always_2d=True)[0]).max() <= 2 * 2.0**-23
+
+
+def test_a_song_that_does_not_fit_in_memory_is_not_told_to_take_a_region(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """--region separates a stretch of the song but reads all of it: where reading the song
+    ran out of memory (a recording of many hours, or a header that says it is), the line
+    said to separate a shorter stretch with --region, which runs out the same way."""
+    from tagbox_gui.core.audio import song as song_module
+
+    def out_of_memory(*args: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(song_module, "_read_all", out_of_memory)
+    song, out = _song(tmp_path / "song.wav", seconds=1.0), tmp_path / "out"
+    code, _, err = _run(capsys, song, "--tags", "piano", "--region", "0:0.5", "-o", out)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert lines[0].startswith("tagbox: error: reading the song ran out of memory"), err
+    assert "cut it into shorter files" in lines[0] and "--region" not in lines[0]
+    assert not out.exists()
