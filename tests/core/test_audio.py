@@ -235,6 +235,9 @@ def test_zero_length(tmp_path: Path) -> None:
     with pytest.raises(AudioError) as error:
         load_song(path)
     assert "zero length" in one_sentence(error)
+    with pytest.raises(AudioError) as error:  # as an example clip: told alike, not 'the
+        example_clip(Example(str(path)), in_song(stereo(), RATE))  # example ends after it does'
+    assert "zero length" in one_sentence(error)
 
 
 def test_a_recording_whose_header_was_never_finished_is_told_apart_from_an_empty_one(
@@ -256,6 +259,9 @@ def test_a_recording_whose_header_was_never_finished_is_told_apart_from_an_empty
     assert "zero length" in text and "though the file is 192 kB" in text
     assert "header was never finished" in text
     assert 'ffmpeg -i "take 3.wav" "take 3 (repaired).wav"' in text
+    with pytest.raises(AudioError) as error:
+        example_clip(Example(str(path), 0, 0.5), in_song(stereo(), RATE))
+    assert one_sentence(error) == text
 
 
 def test_text_file_named_wav(tmp_path: Path) -> None:

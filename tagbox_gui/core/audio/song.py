@@ -91,9 +91,7 @@ def load_song(path: Path | str, cancel: threading.Event | None = None) -> Song:
     with _decoding(path) as handle:
         data = _read_all(handle, cancel)
         rate, subtype, container = handle.samplerate, handle.subtype, handle.format
-    if str(container) in _RIFF_CONTAINERS:
-        _check_header_finished(path, data)
-    _check_samples(path, data)
+    _check_decoded(path, data, container)
     data.flags.writeable = False  # a Song is shared between threads: nobody edits it in place
     bext = read_bext(path) if str(container) in _RIFF_CONTAINERS else None
     return Song(path, path.stem, data, int(rate), str(subtype), str(container), bext)
@@ -210,6 +208,14 @@ def _check_length_known(path: Path, frames: int) -> None:
 
 _HEADER_BYTES = 1 << 16
 """More than a WAV that holds no audio takes (its header and tags)."""
+
+
+def _check_decoded(path: Path, data: np.ndarray, container: str) -> None:
+    """AudioError where the samples decoded from ``path`` (of libsndfile's ``container``) are
+    none (:func:`_check_header_finished` for a WAV) or not audio (:func:`_check_samples`)."""
+    if str(container) in _RIFF_CONTAINERS:
+        _check_header_finished(path, data)
+    _check_samples(path, data)
 
 
 def _check_header_finished(path: Path, data: np.ndarray) -> None:
@@ -435,6 +441,8 @@ def _read_example(example: Example, name: str) -> tuple[np.ndarray, int]:
     path = Path(name)
     with _decoding(path) as handle:
         rate = handle.samplerate
+        if not handle.frames:  # no stretch to choose: told as a song would be
+            _check_decoded(path, np.empty((0, handle.channels), np.float32), handle.format)
         start, end = _example_span(example, handle.frames / rate, name)
         first = round(start * rate)
         lead = min(first, round(_SEEK_LEAD_SECONDS * rate))
