@@ -7,10 +7,10 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl, Slot
+from PySide6.QtCore import QEvent, Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QAction, QDesktopServices
 from PySide6.QtGui import QKeySequence as Keys
-from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QToolTip
 
 from tagbox_gui import APP_NAME
 from tagbox_gui.core.audio.naming import AUDIO_EXTENSIONS
@@ -23,13 +23,27 @@ from tagbox_gui.gui.run_view import RunView
 from tagbox_gui.gui.screen_fit import ScreenFit
 from tagbox_gui.gui.settings_view import SettingsView
 from tagbox_gui.gui.stem_export import StemExport
+from tagbox_gui.gui.widgets import plain_text
 from tagbox_gui.gui.widgets.recent_menu import fill_recent_menu
-from tagbox_gui.gui.widgets.run_panel import RunPanel
+from tagbox_gui.gui.widgets.run_panel import STOP_TIP, RunPanel
 from tagbox_gui.gui.widgets.stem_list import dragged_stems_root
 
 ASK_BEFORE_RUN = "questions/ask_before_run"  # settings key of Run ▸ Ask before replacing…
 log = logging.getLogger(__name__)
 AUDIO_FILTER = f"Audio ({' '.join('*' + e for e in AUDIO_EXTENSIONS)});;All files (*)"
+
+
+class KeyAsks(QAction):
+    """A menu entry whose key emits ``key_pressed`` where choosing the entry (``trigger``)
+    emits ``triggered``: the key can ask before it does what the entry does at once."""
+
+    key_pressed = Signal()
+
+    def event(self, event: QEvent) -> bool:  # Qt override
+        if event.type() == QEvent.Type.Shortcut and not event.isAmbiguous():
+            self.key_pressed.emit()
+            return True
+        return super().event(event)  # an ambiguous key: Qt warns and does nothing
 
 
 class WindowMenus(ScreenFit):
@@ -87,7 +101,11 @@ class WindowMenus(ScreenFit):
         self.run_action = self._action(run, "&Run", "Ctrl+R", rv.start)
         self.run_panel.mirror_run(self.run_action)  # on when the Run button is
         self.pause_action = self._action(run, "&Pause / resume", "Ctrl+P", rv.toggle_pause)
-        self.stop_action = self._action(run, "&Stop", Keys(Qt.Key.Key_Escape), rv.stop)
+        self.stop_action = KeyAsks("&Stop", self, shortcut=Keys(Qt.Key.Key_Escape))
+        self.stop_action.setStatusTip(STOP_TIP)
+        self.stop_action.triggered.connect(rv.stop)
+        self.stop_action.key_pressed.connect(self._ask_to_stop)
+        run.addAction(self.stop_action)
         run.addSeparator()
         self.ask_before_run = QAction("&Ask before replacing unkept stems", self, checkable=True)
         self.ask_before_run.setChecked(self.settings.flag(ASK_BEFORE_RUN, default=True))
@@ -121,6 +139,22 @@ class WindowMenus(ScreenFit):
         self.pause_action.setEnabled(active)
         self.stop_action.setEnabled(active)
         self.reset_action.setEnabled(state is RunState.IDLE and self.engine.is_ready)
+
+    @Slot()
+    def _ask_to_stop(self) -> None:
+        """Escape: stop the run once the musician says so. Escape is the key that closes a
+        popup, a tooltip or a question too, pressed once too often it would end a long run:
+        Enter or Escape again answers No. Over a tooltip it only closes the tooltip."""
+        if QToolTip.isVisible():
+            QToolTip.hideText()
+            return
+        question = (
+            "Stop the job? The instruments separated so far are kept, and the one under way "
+            "at its best step so far." if self.run_view.job_active
+            else "Stop the run? Its best step so far is kept."
+        )  # fmt: skip
+        if plain_text.question(self, APP_NAME, question) == QMessageBox.StandardButton.Yes:
+            self.run_view.stop()
 
     def _fill_recent_menu(self) -> None:
         fill_recent_menu(

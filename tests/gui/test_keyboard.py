@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QTabBar,
     QTabWidget,
+    QToolTip,
     QWidget,
 )
 
@@ -30,7 +31,12 @@ from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.widgets.export_dialog import ExportDialog
 from tagbox_gui.gui.widgets.models_dialog import ModelsDialog
-from tests.gui.window_helpers import open_song, piano_run_window, run_to_end
+from tests.gui.window_helpers import (
+    answer_questions,
+    open_song,
+    piano_run_window,
+    run_to_end,
+)
 
 
 def tab_to(qtbot, window: MainWindow, target, presses: int = 80) -> None:
@@ -88,20 +94,76 @@ def test_home_comma_and_period_move_the_play_position_from_the_side_columns(
     assert window.tag_panel.search.text() == "a,b"
 
 
-def test_escape_while_typing_does_not_stop_the_run(qtbot, model_dir, settings, song_path) -> None:
+def reactivate(qtbot, window: MainWindow) -> None:
+    """Make ``window`` active again once a popup or a question on it has closed, as a
+    desktop does (offscreen Qt leaves the activation with the closed one)."""
+    qtbot.wait(100)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=2000)
+
+
+def test_escape_asks_before_it_stops_a_run_but_not_while_typing_or_in_a_popup(
+    qtbot, monkeypatch, model_dir, settings, song_path
+) -> None:
+    """Escape with the focus in the window asks before it stops a run (answered No here); in a
+    text field, an open menu or over a tooltip it only does what it does there. Run ▸ Stop
+    chosen in the menu (or the Stop button) stops at once."""
     window = piano_run_window(qtbot, model_dir, settings, song_path, 500, delay=0.05)
+    asked = answer_questions(monkeypatch, QMessageBox.StandardButton.No)
     window.run_view.start()
     tabs = window.findChild(QTabWidget)
     tabs.setCurrentWidget(window.tag_panel)
-    search = window.tag_panel.search
+    search, tree = window.tag_panel.search, window.tag_panel.tree
     search.setFocus()
     qtbot.keyClicks(search, "pia")
     qtbot.keyClick(search, Qt.Key.Key_Escape)
-    assert window.controller.state is RunState.RUNNING
-    window.tag_panel.tree.setFocus()  # elsewhere, Escape stops it, as the Run menu says
-    qtbot.keyClick(window.tag_panel.tree, Qt.Key.Key_Escape)
-    assert window.controller.state is not RunState.RUNNING
+    tree.setFocus()
+    menu = window.menuBar().actions()[0].menu()
+    menu.popup(window.mapToGlobal(QPoint(40, 40)))
+    qtbot.waitUntil(menu.isVisible, timeout=2000)
+    qtbot.keyClick(menu, Qt.Key.Key_Escape)
+    assert not menu.isVisible()
+    reactivate(qtbot, window)
+    QToolTip.showText(tree.mapToGlobal(QPoint(10, 10)), "A tip", tree)
+    qtbot.waitUntil(QToolTip.isVisible, timeout=2000)
+    qtbot.keyClick(tree, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not QToolTip.isVisible(), timeout=2000)
+    assert asked == [] and window.controller.state is RunState.RUNNING
+    qtbot.keyClick(tree, Qt.Key.Key_Escape)
+    assert len(asked) == 1 and "best step so far" in asked[0]
+    assert window.controller.state is RunState.RUNNING  # answered No
+    window.stop_action.trigger()
+    assert len(asked) == 1 and window.controller.state is RunState.STOPPING
     window.controller.shutdown(5000)
+
+
+@pytest.mark.parametrize("key", [Qt.Key.Key_Return, Qt.Key.Key_Escape])
+def test_enter_or_escape_in_the_stop_question_keeps_the_run_going(
+    qtbot, model_dir, settings, song_path, key: Qt.Key
+) -> None:
+    """Escape pressed twice (to close something that had closed already) or Enter answers
+    No; Yes stops the run, which keeps its best step so far."""
+    window = piano_run_window(qtbot, model_dir, settings, song_path, 500, delay=0.05)
+    window.run_view.start()
+    _answer_with(qtbot, key)
+    qtbot.keyClick(window.run_panel, Qt.Key.Key_Escape)
+    assert window.controller.state is RunState.RUNNING
+    reactivate(qtbot, window)
+    QTimer.singleShot(
+        100, lambda: QApplication.activeModalWidget().button(QMessageBox.StandardButton.Yes).click()
+    )
+    with qtbot.waitSignal(window.controller.run_finished, timeout=5000) as blocker:
+        qtbot.keyClick(window.run_panel, Qt.Key.Key_Escape)
+    assert blocker.args[0].stopped
+
+
+def test_the_pause_and_stop_buttons_and_the_stop_entry_show_their_keys(
+    window: MainWindow,
+) -> None:
+    assert window.stop_action.shortcut().toString() == "Esc"
+    for tip in (window.run_panel.stop.toolTip(), window.stop_action.statusTip()):
+        assert "(Esc, which asks first)" in tip
+    assert "(Ctrl+P)" in window.run_panel.pause.toolTip()
 
 
 def tab_sequence(qtbot, start, presses: int) -> list:

@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QMessageBox
 
 from tagbox_gui.core.audio.song import analysis_span
 from tagbox_gui.core.store.models import ModelStore
@@ -21,6 +22,7 @@ from tagbox_gui.gui.playback import SWITCH_FADE_S
 from tagbox_gui.gui.widgets.live_panel import FRAME_MS
 from tests.gui.fake_engine import fake_player, fake_run, held_runs, write_song
 from tests.gui.window_helpers import (
+    answer_questions,
     make_window,
     message_boxes,
     open_song,
@@ -198,7 +200,10 @@ def test_loss_plot_is_throttled(qtbot, window: MainWindow, song_path) -> None:
     assert drew < 400
 
 
-def test_pause_and_stop_with_buttons_and_keys(qtbot, model_dir, settings, song_path) -> None:
+def test_pause_and_stop_with_buttons_and_keys(
+    qtbot, monkeypatch, model_dir, settings, song_path
+) -> None:
+    asked = answer_questions(monkeypatch, QMessageBox.StandardButton.Yes)  # Escape asks first
     window = piano_run_window(qtbot, model_dir, settings, song_path, 5000, delay=0.01)
     qtbot.keyClick(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
     assert window.controller.state is RunState.RUNNING
@@ -221,6 +226,7 @@ def test_pause_and_stop_with_buttons_and_keys(qtbot, model_dir, settings, song_p
     qtbot.waitUntil(lambda: window.live.loss.count > held, timeout=3000)
     with qtbot.waitSignal(window.controller.run_finished, timeout=5000) as blocker:
         qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert len(asked) == 1
     assert blocker.args[0].stopped and blocker.args[0].steps_done < 5000
     assert window.run_panel.run.isEnabled()
     qtbot.wait(600)  # the panel's clock ticks every 500 ms while a run goes on

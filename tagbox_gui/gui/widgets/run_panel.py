@@ -27,6 +27,8 @@ from tagbox_gui.gui.controller import RunState
 
 RUN_TIP = "Start separating (Ctrl+R)"
 RUN_GOING_ON = "A run is going on: Run is back once it has ended"
+PAUSE_TIP = "Pause the run, or resume it (Ctrl+P)"
+STOP_TIP = "Stop after the step under way, keeping the best step so far (Esc, which asks first)"
 
 
 def clock(seconds: float) -> str:
@@ -115,7 +117,9 @@ class RunPanel(QWidget):
         self.run = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay), "Run")
         self.pause = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_MediaPause), "Pause")
         self.pause.setCheckable(True)
+        self.pause.setToolTip(PAUSE_TIP)
         self.stop = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_MediaStop), "Stop")
+        self.stop.setToolTip(STOP_TIP)
         self.progress = QProgressBar(textVisible=True, accessibleName="Progress of the run")
         self.labels = {k: QLabel("–") for k in ("step", "per_step", "elapsed", "eta")}
         self.status = QLabel(wordWrap=True, textFormat=Qt.TextFormat.PlainText)  # users' names
