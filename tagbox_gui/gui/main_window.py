@@ -329,7 +329,7 @@ class MainWindow(WindowMenus):
         it); tests replace it."""
         if not self.ask_before_run.isChecked():
             return True
-        quiet = QCheckBox("Do not ask again before a run")
+        quiet = QCheckBox("&Do not ask again before a run")
         answer = plain_text.question(self, APP_NAME, f"{question}\n\nRun anyway?", checkbox=quiet)
         if answer != QMessageBox.StandardButton.Yes:
             return False

@@ -123,8 +123,8 @@ class ModelsPrompt(QObject):
             )
             return None
         box = QMessageBox(QMessageBox.Icon.Information, "Models needed", text, parent=self.w)
-        fetch = box.addButton("Open Models…", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton("Later", QMessageBox.ButtonRole.RejectRole)
+        fetch = box.addButton("Open &Models…", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("&Later", QMessageBox.ButtonRole.RejectRole)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         fetch.clicked.connect(lambda: self.show_dialog(FIRST_TAGGER))
         box.open()

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QScrollArea,
+    QStackedWidget,
     QTabBar,
     QTabWidget,
     QToolTip,
@@ -26,10 +27,12 @@ from PySide6.QtWidgets import (
 
 from tagbox_gui.core.audio.files import ExportFormat
 from tagbox_gui.core.store.models import ModelStore
+from tagbox_gui.core.store.registry import REGISTRY
 from tagbox_gui.core.types import Region
 from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.widgets.export_dialog import ExportDialog
+from tagbox_gui.gui.widgets.licence_dialog import LicenceDialog
 from tagbox_gui.gui.widgets.models_dialog import ModelsDialog
 from tests.gui.window_helpers import (
     answer_questions,
@@ -319,38 +322,119 @@ def test_no_two_shortcuts_that_can_be_active_together_share_a_key(
     assert clashes == []
 
 
+def _pages(widget: QWidget) -> dict[QStackedWidget, int]:
+    """The page ``widget`` is on in each stacked widget it is in (a tab widget's pages too)."""
+    pages = {}
+    child, parent = widget, widget.parentWidget()
+    while parent is not None:
+        if isinstance(parent, QStackedWidget):
+            pages[parent] = parent.indexOf(child)
+        child, parent = parent, parent.parentWidget()
+    return pages
+
+
+def _shown_together(a: QWidget | None, b: QWidget | None) -> bool:
+    """Whether ``a`` and ``b`` (None: the menu bar, always there) can be on screen at once:
+    not on two pages of one tab widget or stack, where Qt gives the hidden one's key no use."""
+    if a is None or b is None:
+        return True
+    pages_a, pages_b = _pages(a), _pages(b)
+    return all(pages_b[stack] == page for stack, page in pages_a.items() if stack in pages_b)
+
+
 def mnemonic_clashes(root: QWidget) -> list[str]:
-    """The Alt+letter keys used twice in ``root``'s window: by its menu bar's menus, the
-    labels that lead to a field, the buttons, the tabs and the group boxes."""
+    """The Alt+letter keys used twice among the controls of ``root``'s window that can be
+    shown together: its menu bar's menus, the labels that lead to a field, the buttons, the
+    tabs and the group boxes."""
     bar = root.findChild(QMenuBar)
-    texts = [action.text() for action in bar.actions()] if bar is not None else []
-    texts += [label.text() for label in root.findChildren(QLabel) if label.buddy() is not None]
-    texts += [button.text() for button in root.findChildren(QAbstractButton)]
-    texts += [tabs.tabText(i) for tabs in root.findChildren(QTabBar) for i in range(tabs.count())]
-    texts += [box.title() for box in root.findChildren(QGroupBox)]
-    seen: dict[str, str] = {}
-    clashes = []
-    for text in texts:
-        key = QKeySequence.mnemonic(text).toString()
-        if key and key in seen:
-            clashes.append(f"{text!r}: {key} is {seen[key]!r}'s")
-        seen.setdefault(key, text)
-    return clashes
+    keyed: list[tuple[str, QWidget | None]] = []
+    if bar is not None:
+        keyed += [(action.text(), None) for action in bar.actions()]
+    keyed += [(label.text(), label) for label in root.findChildren(QLabel) if label.buddy()]
+    keyed += [(button.text(), button) for button in root.findChildren(QAbstractButton)]
+    keyed += [(tabs.tabText(i), tabs) for tabs in root.findChildren(QTabBar)
+              for i in range(tabs.count())]  # fmt: skip
+    keyed += [(box.title(), box) for box in root.findChildren(QGroupBox)]
+    keys = [(text, widget, QKeySequence.mnemonic(text).toString()) for text, widget in keyed]
+    return [
+        f"{text!r} and {other!r}: {key}"
+        for i, (text, widget, key) in enumerate(keys)
+        for other, other_widget, other_key in keys[i + 1 :]
+        if key and key == other_key and _shown_together(widget, other_widget)
+    ]
 
 
-def test_no_alt_key_is_used_twice_in_the_window_or_a_dialog(
-    qtbot, window: MainWindow, song_path, model_dir
+def controls_without_alt_key(root: QWidget, exempt: dict[QWidget, str]) -> list[str]:
+    """The buttons and check boxes under ``root`` with a text but no Alt key (none of their
+    own, and no label with one leads to them), and the labels with none that lead to a control
+    taking the focus; those in ``exempt`` aside (each with how else the keyboard reaches it)."""
+    labels = [label for label in root.findChildren(QLabel) if label.buddy() is not None]
+    led = [label.buddy() for label in labels if not QKeySequence.mnemonic(label.text()).isEmpty()]
+    missing = [
+        button.text()
+        for button in root.findChildren(QAbstractButton)
+        if button.text() and button not in exempt and button not in led
+    ]
+    missing += [
+        label.text()
+        for label in labels
+        if label not in exempt and label.buddy().focusPolicy() != Qt.FocusPolicy.NoFocus
+    ]
+    return [text for text in missing if QKeySequence.mnemonic(text).isEmpty()]
+
+
+def window_without_alt_keys(window: MainWindow) -> dict[QWidget, str]:
+    """The main window's controls that have no Alt key, and how the keyboard reaches each.
+    Its always-shown part and its Settings tab have more controls than there are keys."""
+    song, audition, settings = window.song_panel, window.audition, window.settings_panel
+    exempt: dict[QWidget, str] = {
+        window.run_panel.run: "Ctrl+R",
+        window.run_panel.pause: "Ctrl+P",
+        window.run_panel.stop: "Esc",
+        window.export_button: "Ctrl+E",
+        settings.reset: "Tools ▸ Reset settings to defaults",
+    }
+    captions = {label.text(): label for label in window.findChildren(QLabel) if label.buddy()}
+    exempt[captions["to"]] = "Tab from the region's start, which Re&gion reaches"
+    later = [*settings.fft_buttons.values()][1:]
+    exempt |= dict.fromkeys(later, "Tab from the first FFT size, which FFT si&zes reaches")
+    names = [*window.picker._buttons.values(), window.picker.more]
+    names += window.tag_panel.presets.findChildren(QPushButton)
+    exempt |= dict.fromkeys(names, "instruments' names, which change with the taggers: Tab")
+    views = [song.zoom, song.show_all, captions["Step"], audition.follow, audition.best]
+    return exempt | dict.fromkeys(views, "Tab: they change only what the plots show")
+
+
+ASK_RUN = MainWindow.confirm_new_run  # the real one, before a test replaces it
+
+
+def test_every_control_has_an_alt_key_of_its_own_in_the_window_and_its_dialogs(
+    qtbot, monkeypatch, window: MainWindow, song_path, model_dir
 ) -> None:
-    """Alt+letter reaches one control: Qt presses none when two share it."""
+    """Alt+letter reaches each button, check box and field: Qt presses none of two that
+    share it (both on screen); the window's listed ones are reached otherwise."""
     open_song(qtbot, window, song_path)
     window.tag_panel.apply_preset("Piano")
     run_to_end(qtbot, window)
+    assert mnemonic_clashes(window) == []
+    assert controls_without_alt_key(window, window_without_alt_keys(window)) == []
+    monkeypatch.setattr(window.models, "missing_message", lambda: "No tagger is installed.")
+    boxes = [window.models.first_launch_check(True)]
+
+    def exec_(box: QMessageBox) -> int:  # the question before a run, answered No
+        boxes.append(box)
+        box.button(QMessageBox.StandardButton.No).click()
+        return 0
+
+    monkeypatch.setattr(QMessageBox, "exec", exec_)
+    assert ASK_RUN(window, "These stems were never exported or dragged out.") is False
     export = ExportDialog(lambda template: ["a.wav"], "/tmp", ExportFormat.WAV32, "{song}")
     models = ModelsDialog(ModelStore(model_dir))
-    for root in (window, export, models):
-        if root is not window:
-            qtbot.addWidget(root)
+    licence = LicenceDialog(next(info for info in REGISTRY.values() if info.needs_acceptance))
+    for root in (export, models, licence, *boxes):
+        qtbot.addWidget(root)
         assert mnemonic_clashes(root) == [], type(root).__name__
+        assert controls_without_alt_key(root, {}) == [], type(root).__name__
 
 
 def _answer_with(qtbot, key: Qt.Key) -> None:

@@ -97,7 +97,7 @@ def test_the_run_question_shows_names_as_they_are_and_its_box_is_read(
     monkeypatch.setattr(QMessageBox, "exec", exec_)
     question = f"These stems were never exported or dragged out: {NAME} - piano"
     assert ASK_RUN(html_song, question) is True
-    assert shown == [(f"{question}\n\nRun anyway?", "Do not ask again before a run")]
+    assert shown == [(f"{question}\n\nRun anyway?", "&Do not ask again before a run")]
     assert not html_song.ask_before_run.isChecked()
 
 

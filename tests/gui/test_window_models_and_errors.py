@@ -46,7 +46,7 @@ def test_first_launch_without_weights_offers_the_download(
     box = window.models.first_launch_check(panel.needs_tagger())
     assert box is not None and box.isVisible()
     assert "fcn/mtat and fcn/jamendo" in box.text() and "needs no download" in box.text()
-    open_models = next(b for b in box.buttons() if b.text() == "Open Models…")
+    open_models = next(b for b in box.buttons() if b.text() == "Open &Models…")
     open_models.click()
     dialog = window.models.dialog
     assert dialog is not None and dialog.selected_model() == "fcn/mtat"

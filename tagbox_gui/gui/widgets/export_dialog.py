@@ -94,6 +94,8 @@ class ExportDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         self.save = buttons.button(QDialogButtonBox.StandardButton.Save)
+        self.save.setText("&Save")  # Qt's own texts have no Alt key on every desktop
+        buttons.button(QDialogButtonBox.StandardButton.Cancel).setText("&Cancel")
         form = QFormLayout(self)  # each label is its field's buddy: Alt+its letter goes there
         form.addRow("&Folder", place)
         form.labelForField(place).setBuddy(self.folder)  # a row with its button, not a field

@@ -82,7 +82,7 @@ class InstrumentPicker(QWidget):
         self.example_name = QLineEdit(placeholderText=NAME_PLACEHOLDER)
         self.example_name.setToolTip("The name of the stem the example asks for")
         self.example_name.setAccessibleName("Name of the example's stem")
-        self.add_example_button = QPushButton("Add the region as an example")
+        self.add_example_button = QPushButton("&Add the region as an example")
         self.add_example_button.setToolTip(
             "Separate, in the whole song, what sounds like the selected region"
         )
@@ -92,11 +92,11 @@ class InstrumentPicker(QWidget):
         self.chosen = QListWidget()
         self.chosen.setToolTip("One stem each, plus the rest; Delete removes the selected one")
         self.chosen.setAccessibleName("Stems to separate")
-        self.remove_button = QPushButton("Remove")
+        self.remove_button = QPushButton("R&emove")
         self.remove_button.setToolTip("Remove the selected stems from the list")
         self.remove_button.clicked.connect(self._on_remove_clicked)
         self.chosen.itemSelectionChanged.connect(self._on_chosen_selection_changed)
-        self.clear_button = QPushButton("Clear")
+        self.clear_button = QPushButton("&Clear")
         self.clear_button.clicked.connect(self.clear)
         delete = QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.chosen)
         delete.setContext(Qt.ShortcutContext.WidgetShortcut)

@@ -112,7 +112,7 @@ class SettingsPanel(QWidget):
         form.addRow("&Quantise", self.quantise)
         form.addRow("&Output", self.mode)
         form.addRow("Second loo&k", self.second_look)
-        form.addRow("&Prototype", self.fit_to_song)
+        form.addRow("Protot&ype", self.fit_to_song)
         form.addRow("&Device", self.device)
         form.addRow("&CPU threads", self.threads)
         form.addRow("S&eed", self.seed)

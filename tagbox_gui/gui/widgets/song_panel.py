@@ -64,14 +64,14 @@ class SongPanel(QWidget):
         self.start = _seconds_box("Region start")
         self.end = _seconds_box("Region end")
         self.length = QLabel()
-        self.loudest = QPushButton(f"Loudest {DEFAULT_REGION_SECONDS:g} s")
+        self.loudest = QPushButton(f"Loudest &{DEFAULT_REGION_SECONDS:g} s")
         self.loudest.setToolTip("Select the loudest stretch of the song")
         self.zoom = QPushButton("Zoom to region")
         self.zoom.setToolTip(ZOOM_TIP)
         self.show_all = QPushButton("Show all")
-        self.whole_song = QCheckBox("Run on the whole song")
+        self.whole_song = QCheckBox("R&un on the whole song")
         self.whole_song.setToolTip("Separate the whole song instead of the region (slower)")
-        self.as_example = QCheckBox("Use the region as the example")
+        self.as_example = QCheckBox("Use the region as the e&xample")
         self.as_example.setToolTip(
             "Learned separator: separate, in the whole song, what sounds like the region "
             "(for an instrument no tag names, or to pick one of two)"

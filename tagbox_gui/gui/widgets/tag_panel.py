@@ -134,8 +134,8 @@ class TagPanel(QWidget):
             cycle = QShortcut(QKeySequence(key), self.tree)
             cycle.setContext(Qt.ShortcutContext.WidgetShortcut)
             cycle.activated.connect(self._on_tree_enter)
-        self.avoid_others = QCheckBox("Avoid every other tag (as in the paper)", checked=True)
-        self.ignore_related = QCheckBox("Ignore tags that go with the wanted ones")
+        self.avoid_others = QCheckBox("&Avoid every other tag (as in the paper)", checked=True)
+        self.ignore_related = QCheckBox("Ignore tags that go &with the wanted ones")
         for box in (self.avoid_others, self.ignore_related):
             box.toggled.connect(self._on_options_toggled)
         self.summary = QLabel(wordWrap=True)

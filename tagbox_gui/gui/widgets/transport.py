@@ -31,7 +31,7 @@ from tagbox_gui.gui.widgets.seek_slider import SeekSlider
 from tagbox_gui.gui.widgets.toggle_look import show_checked_clearly
 from tagbox_gui.gui.widgets.transport_keys import NUDGE_S, PositionKeys
 
-SOURCES = (("mix", "Mix"), ("separated", "Separated"), ("residual", "Residual"))
+SOURCES = (("mix", "&Mix"), ("separated", "Se&parated"), ("residual", "Res&idual"))
 POLL_MS = 33  # ~30 Hz: smooth for the eye, negligible for the CPU
 PLAY_TIP = "Play / pause (Space)"
 RETRY_HINT = "Press Play to try again."
@@ -126,7 +126,7 @@ class TransportPanel(QWidget):
             button.clicked.connect(lambda _=False, n=name: self._on_source_button_clicked(n))
             self._source_group.addButton(button)
             self.source_buttons[name] = button
-        self.loop_button = QPushButton("Loop region")
+        self.loop_button = QPushButton("Loop regio&n")
         self.loop_button.setCheckable(True)
         show_checked_clearly(self.loop_button)
         self.loop_button.setEnabled(False)
@@ -320,7 +320,7 @@ class TransportPanel(QWidget):
         loaded = set(self.player.sources)
         for name, button in self.source_buttons.items():
             button.setEnabled(name in loaded)  # a disabled button's tooltip shows too
-            button.setToolTip(SOURCE_TIP.format(button.text().lower()) if name in loaded
+            button.setToolTip(SOURCE_TIP.format(name) if name in loaded
                               else self._missing)  # fmt: skip
         if self.player.source in self.source_buttons:
             self.source_buttons[self.player.source].setChecked(True)
