@@ -97,9 +97,9 @@ class SettingsView(QObject):
         self.w.settings.save_run(settings, self.default_settings(settings.backend))
         specs = [s for s in self.w.store.available_taggers() if str(s) in settings.taggers]
         if tuple(map(str, self.w.tag_panel.board.taggers)) != tuple(map(str, specs)):
-            dropped = self.w.tag_panel.set_taggers(specs)
-            if dropped:  # said wherever the musician is: the Tags tab may be out of sight
-                self.w.statusBar().showMessage(dropped)
+            said = self.w.tag_panel.set_taggers(specs)  # the choices dropped, or back
+            if said:  # said wherever the musician is: the Tags tab may be out of sight
+                self.w.statusBar().showMessage(said)
         words = self.instrument_words(settings.backend)
         if words != self.w.picker.instruments():
             self.w.picker.set_instruments(words)

@@ -5,6 +5,10 @@ chosen taggers (mtat ``piano`` and jamendo ``instrument---piano``). The user set
 wanted, avoided or ignored, or leaves it at the default; the state every row actually gets in
 the loss is computed with :func:`tagbox_gui.core.separation.tags.resolve_targets`, the function
 the engine uses, so what the panel shows is what the run does.
+
+A choice of a row the new taggers lack is set aside, not forgotten: taggers that hear one of
+its tags again bring it back, unless the musician chose anew meanwhile (the row of that label
+under the new taggers, even back to the default; a preset for a wanted row; Clear all choices).
 """
 
 from __future__ import annotations
@@ -51,14 +55,18 @@ class TagBoard:
         self.avoid_others = True
         self.ignore_related = False
         self._explicit: dict[str, TagState] = {}
+        self._set_aside: dict[str, tuple[TagRow, TagState]] = {}  # label -> row, its choice
         self._by_word: dict[str, TagRow] = {}
         self.set_taggers(taggers)
 
     # ----- rows ------------------------------------------------------------------------
-    def set_taggers(self, taggers: Sequence[TaggerSpec]) -> dict[str, TagState]:
+    def set_taggers(
+        self, taggers: Sequence[TaggerSpec]
+    ) -> tuple[dict[str, TagState], dict[str, TagState]]:
         """Rebuild the rows for these taggers; choices of rows that remain are kept (also
         where the row's word changes: mtat ``rock`` is ``genre---rock`` with jamendo alone).
-        The choices dropped, of rows these taggers lack: label -> state."""
+        The choices dropped, of rows these taggers lack, and those back, of rows dropped
+        before that these taggers have again: each label -> state."""
         old_rows = {w: self._by_word[w] for w in self._explicit if w in self._by_word}
         self.taggers = tuple(taggers)
         self.datasets = tuple(dict.fromkeys(spec.dataset for spec in self.taggers))
@@ -77,9 +85,18 @@ class TagBoard:
                 explicit.setdefault(word, state)
             elif old in old_rows:
                 dropped[old_rows[old].label] = state
+                self._set_aside[old_rows[old].label] = (old_rows[old], state)
+        back: dict[str, TagState] = {}
+        for label, (row, state) in list(self._set_aside.items()):
+            word = next((word_of[tag] for tag in row.tags.items() if tag in word_of), None)
+            if word is not None:
+                del self._set_aside[label]
+                if word not in explicit:  # else chosen anew meanwhile: that choice stays
+                    explicit[word] = state
+                    back[label] = state
         self._explicit = explicit
         self._effective = self._compute()
-        return dropped
+        return dropped, back
 
     def row(self, word: str) -> TagRow:
         return self._by_word[word]
@@ -104,9 +121,10 @@ class TagBoard:
         return self._explicit.get(word)
 
     def set_state(self, word: str, state: TagState | None) -> None:
-        """Set a row (None: back to the default)."""
+        """Set a row (None: back to the default); a choice of its label set aside is over."""
         if word not in self._by_word:
             raise KeyError(word)
+        self._set_aside.pop(self._by_word[word].label, None)
         if state is None:
             self._explicit.pop(word, None)
         else:
@@ -124,12 +142,19 @@ class TagBoard:
         self._effective = self._compute()
 
     def clear(self) -> None:
+        """Every row back to the default, and no choice set aside comes back."""
         self._explicit.clear()
+        self._set_aside.clear()
         self._effective = self._compute()
 
     def apply_preset(self, name: str) -> None:
-        """Want exactly the preset's tags (in every chosen vocabulary that has them)."""
+        """Want exactly the preset's tags (in every chosen vocabulary that has them): no wanted
+        row set aside comes back."""
         words = self.preset_words(name)
+        self._set_aside = {
+            label: aside for label, aside in self._set_aside.items()
+            if aside[1] is not TagState.WANTED
+        }  # fmt: skip
         for word in self.words(TagState.WANTED, explicit_only=True):
             del self._explicit[word]
         for word in words:

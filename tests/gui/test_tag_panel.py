@@ -155,6 +155,54 @@ def test_choices_survive_a_change_of_taggers() -> None:
     assert board.state("piano") is TagState.WANTED  # jamendo's instrument---piano
 
 
+def test_choices_dropped_with_the_taggers_come_back_with_them() -> None:
+    """A choice the new taggers cannot take is set aside, not forgotten: taggers that hear its
+    tag bring it back, in the same state, unless the musician chose anew meanwhile."""
+    board = TagBoard([MTAT])
+    for word, state in (("female vocal", TagState.WANTED), ("piano", TagState.WANTED),
+                        ("rock", TagState.AVOIDED), ("slow", TagState.IGNORED)):  # fmt: skip
+        board.set_state(word, state)
+    dropped, back = board.set_taggers([JAMENDO])
+    assert dropped == {"female vocal": TagState.WANTED, "rock": TagState.AVOIDED,
+                       "slow": TagState.IGNORED} and back == {}  # fmt: skip
+    dropped, back = board.set_taggers([])
+    assert dropped == {"piano": TagState.WANTED} and back == {}
+    dropped, back = board.set_taggers([MTAT, JAMENDO])
+    assert dropped == {}
+    assert back == {"female vocal": TagState.WANTED, "rock": TagState.AVOIDED,
+                    "slow": TagState.IGNORED, "piano": TagState.WANTED}  # fmt: skip
+    assert set(board.words(TagState.WANTED, explicit_only=True)) == {"female vocal", "piano"}
+    assert board.explicit("rock") is TagState.AVOIDED and board.explicit("slow") is TagState.IGNORED
+    assert board.set_taggers([MTAT]) == ({}, {})  # back once: not said again
+
+
+def test_a_choice_made_meanwhile_outlasts_the_one_set_aside() -> None:
+    """A preset (which wants exactly its tags), Clear all choices, or a choice (back to the
+    default too) of the same tag under the new taggers' name (jamendo's genre---rock for mtat's
+    rock) is the musician's last word: the choice set aside does not come back over it."""
+    board = TagBoard([MTAT])
+    board.set_state("female vocal", TagState.WANTED)
+    board.set_state("rock", TagState.AVOIDED)
+    board.set_state("slow", TagState.IGNORED)
+    board.set_taggers([JAMENDO])
+    board.apply_preset("Guitar")  # wants only guitar: female vocal is wanted no more
+    board.set_state("genre---rock", TagState.WANTED)  # rock, as jamendo names it
+    _, back = board.set_taggers([MTAT, JAMENDO])
+    assert back == {"slow": TagState.IGNORED}
+    assert board.explicit("rock") is TagState.WANTED and board.explicit("female vocal") is None
+    board.set_taggers([MTAT])
+    board.set_state("rock", TagState.AVOIDED)
+    board.set_taggers([JAMENDO])  # mtat's rock set aside
+    for _ in range(4):  # clicked round, back to the default: a choice too
+        board.cycle("genre---rock")
+    _, back = board.set_taggers([MTAT])
+    assert "rock" not in back and board.explicit("rock") is None
+    board.set_state("female vocal", TagState.AVOIDED)
+    board.set_taggers([JAMENDO])
+    board.clear()  # Clear all choices: the ones set aside too
+    assert board.set_taggers([MTAT]) == ({}, {}) and board.explicit("female vocal") is None
+
+
 def test_a_choice_follows_its_tag_when_the_row_is_named_anew() -> None:
     """MTAT's "rock" row is jamendo's "genre---rock" once only jamendo is chosen (and back):
     the same row, whose choice is kept."""
@@ -233,8 +281,14 @@ def test_choices_the_new_taggers_lack_are_said_when_dropped(qtbot, window) -> No
     assert tags.wanted() == ("piano",) and tags.avoided() == ()  # jamendo lacks the others
     said = window.statusBar().currentMessage()
     assert "female vocal (wanted), rock (avoided)" in said and "fcn/jamendo" in said
+    assert "they come back once taggers that hear them are chosen" in said
     panel.set_settings(replace(panel.settings(), taggers=("fcn/jamendo", "fcn/mtat")))
-    assert window.statusBar().currentMessage() == said  # nothing dropped: nothing said anew
+    assert set(tags.wanted()) == {"piano", "female vocal"} and tags.avoided() == ("rock",)
+    back = window.statusBar().currentMessage()
+    assert back == ("Tags back, as fcn/mtat, fcn/jamendo can hear them: female vocal (wanted), "
+                    "rock (avoided).")  # fmt: skip
+    panel.set_settings(replace(panel.settings(), taggers=("fcn/mtat",)))
+    assert window.statusBar().currentMessage() == back  # nothing dropped or back: said once
 
 
 def test_one_pass_says_before_run_which_tags_it_cannot_use(qtbot, model_dir, settings, song_path):

@@ -80,6 +80,11 @@ def _searchable(text: str) -> str:
     return " ".join(re.sub(r"[-_/]", " ", text.lower()).split())
 
 
+def _choices(states: dict[str, TagState]) -> str:
+    """``female vocal (wanted), rock (avoided)``."""
+    return ", ".join(f"{label} ({state.value})" for label, state in states.items())
+
+
 def state_icon(state: TagState, strong: bool) -> QIcon:
     """A round badge with the state's mark; pale when the state is only the default."""
     mark, colour, _ = _STYLE[state]
@@ -160,18 +165,22 @@ class TagPanel(QWidget):
 
     # ----- public API ------------------------------------------------------------------
     def set_taggers(self, taggers: Sequence[TaggerSpec]) -> str:
-        """Show the vocabulary of these taggers (choices of tags that remain are kept); what
-        was dropped, of tags these taggers lack, in a sentence ('' when nothing was)."""
-        dropped = self.board.set_taggers(taggers)
+        """Show the vocabulary of these taggers (choices of tags that remain are kept, and
+        those dropped before come back where these taggers have their tags); what was dropped,
+        of tags these taggers lack, and what came back, in a sentence each ('' for neither)."""
+        dropped, back = self.board.set_taggers(taggers)
         self._build_presets()
         self._build_tree()
         self._on_board_changed()
-        if not dropped:
-            return ""
-        choices = ", ".join(f"{label} ({s.value})" for label, s in dropped.items())
         names = ", ".join(map(str, taggers))
-        why = f"{names} cannot hear them" if taggers else "no tagger is chosen"
-        return f"Tags dropped, as {why}: {choices}."
+        said = []
+        if dropped:
+            why = f"{names} cannot hear them" if taggers else "no tagger is chosen"
+            said.append(f"Tags dropped, as {why}: {_choices(dropped)}; they come back once "
+                        "taggers that hear them are chosen.")  # fmt: skip
+        if back:
+            said.append(f"Tags back, as {names} can hear them: {_choices(back)}.")
+        return " ".join(said)
 
     def set_steering(self, steering: bool) -> None:
         """Whether the run steers with the taggers (steps > 0): a one pass (0 steps) asks the
