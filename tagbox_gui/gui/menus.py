@@ -148,11 +148,7 @@ class WindowMenus(ScreenFit):
         if QToolTip.isVisible():
             QToolTip.hideText()
             return
-        question = (
-            "Stop the job? The instruments separated so far are kept, and the one under way "
-            "at its best step so far." if self.run_view.job_active
-            else "Stop the run? Its best step so far is kept."
-        )  # fmt: skip
+        question = self.run_view.stop_question()
         if plain_text.question(self, APP_NAME, question) == QMessageBox.StandardButton.Yes:
             self.run_view.stop()
 

@@ -169,6 +169,19 @@ class RunView(RunRequest):
     def stop(self) -> None:
         self.w.controller.stop()
 
+    def stop_question(self) -> str:
+        """What Escape asks before it stops the run or job under way: what stopping keeps. A
+        steered run keeps its best step so far; a run of one pass keeps nothing until its
+        first pass is done (then its first look, when the second look is stopped)."""
+        if self.job_active:
+            steered = any(part.config.steps for part in self.jobs.parts)
+            return ("Stop the job? The instruments separated so far are kept"
+                    + (", and a steered one under way at its best step so far." if steered
+                       else "."))  # fmt: skip
+        if self.session is not None and self.session.config.steps == 0:
+            return "Stop the run? It keeps nothing unless its first pass is done."
+        return "Stop the run? Its best step so far is kept."
+
     @Slot(float)
     def set_lr(self, lr: float) -> None:
         """A new learning rate during a run: the engine uses it from its next step."""

@@ -140,6 +140,36 @@ def test_escape_asks_before_it_stops_a_run_but_not_while_typing_or_in_a_popup(
     window.controller.shutdown(5000)
 
 
+@pytest.mark.parametrize(
+    ("words", "said"),
+    [
+        (("piano",), "Stop the run? It keeps nothing unless its first pass is done."),
+        (("drums", "piano"), "Stop the job? The instruments separated so far are kept."),
+    ],
+)
+def test_the_stop_question_of_one_pass_says_what_it_keeps(
+    qtbot, monkeypatch, model_dir, settings, song_path, words, said
+) -> None:
+    """A run of one pass (the default) has no best step to keep: Escape's question says what
+    stopping it keeps, not "its best step so far"."""
+    from tests.gui.fake_engine import held_runs
+    from tests.gui.window_helpers import make_window
+
+    window = make_window(qtbot, model_dir, settings, backend="learned")
+    window.confirm_quit = lambda: True  # closed mid-run when an assertion fails
+    open_song(qtbot, window, song_path)
+    window.settings_panel.steps.setValue(0)
+    for word in words:
+        window.picker.set_picked(word, True)
+    gate = held_runs(window)  # the run waits until the test has asked
+    asked = answer_questions(monkeypatch, QMessageBox.StandardButton.No)
+    assert window.run_view.start() is not None
+    qtbot.keyClick(window.run_panel, Qt.Key.Key_Escape)
+    assert asked == [said]
+    gate.set()
+    window.controller.shutdown(5000)
+
+
 @pytest.mark.parametrize("key", [Qt.Key.Key_Return, Qt.Key.Key_Escape])
 def test_enter_or_escape_in_the_stop_question_keeps_the_run_going(
     qtbot, model_dir, settings, song_path, key: Qt.Key

@@ -28,7 +28,8 @@ from tagbox_gui.gui.controller import RunState
 RUN_TIP = "Start separating (Ctrl+R)"
 RUN_GOING_ON = "A run is going on: Run is back once it has ended"
 PAUSE_TIP = "Pause the run, or resume it (Ctrl+P)"
-STOP_TIP = "Stop after the step under way, keeping the best step so far (Esc, which asks first)"
+STOP_TIP = ("Stop: a steered run keeps its best step so far, a run of one pass its first look "
+            "once that pass is done (Esc, which asks first)")  # fmt: skip
 
 
 def clock(seconds: float) -> str:
