@@ -1,7 +1,9 @@
 """Making the folders a file goes in, and removing them again when what follows fails, so that
 a failed write (a full disk, Ctrl+C, a download that came to nothing) leaves no empty folders
 behind, and never removes one that was there before; and saying how big a file, a download or
-a disk's free space is (:func:`format_size`), in the one way both front ends show sizes.
+a disk's free space is (:func:`format_size`), in the one way both front ends show sizes; and
+what stands where a folder is wanted (:func:`not_a_folder`), in the one way the stems' export
+and the output checks before a run (``core.audio.atomic``) say it.
 
 The stems' export (``core.audio.export``), the model store (``core.store.models``) and the
 command line's ``--log-json`` use it, each wording its own errors.
@@ -15,7 +17,7 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-__all__ = ["format_size", "make_folders", "removed_on_failure"]
+__all__ = ["format_size", "loops", "make_folders", "not_a_folder", "removed_on_failure"]
 
 _UNITS = ("kB", "MB", "GB", "TB")
 
@@ -23,7 +25,8 @@ _UNITS = ("kB", "MB", "GB", "TB")
 def make_folders(folder: Path) -> list[Path]:
     """Make ``folder`` and the folders above it that are missing, outermost first; return those
     made here, outermost first. OSError where one cannot be made, after removing those made so
-    far: NotADirectoryError, its ``filename`` the file, where a file stands on the way."""
+    far: NotADirectoryError, its ``filename`` the file, where a file (or a link to no folder)
+    stands on the way (:func:`not_a_folder` says which)."""
     missing = [path for path in (folder, *folder.parents) if not os.path.isdir(path)][::-1]
     if file := next((path for path in missing if os.path.lexists(path)), None):
         raise NotADirectoryError(errno.ENOTDIR, "a file, not a folder", str(file))
@@ -38,6 +41,30 @@ def make_folders(folder: Path) -> list[Path]:
                 continue
             made.append(path)
     return made
+
+
+def not_a_folder(path: Path, instead: str) -> str:
+    """What ``path``, which is there where a folder is wanted but is none, is, and what to do,
+    ``instead`` (e.g. "choose another folder") the last resort; to follow "'PATH' is ". A
+    symbolic link to what is not there (a drive not plugged in) is said to be one, and where it
+    leads; a link that leads back to itself too; anything else is a file."""
+    if os.path.exists(path):
+        return f"a file, not a folder; {instead}"
+    if loops(path):
+        return f"a symbolic link that leads back to itself; {instead}"
+    return (f"a link to '{os.readlink(path)}', which is not there (a drive not plugged in?); "
+            f"plug it in, or {instead}")  # fmt: skip
+
+
+def loops(path: Path) -> bool:
+    """Whether ``path`` (or a folder on its way) is a symbolic link that leads back to itself."""
+    try:
+        Path(path).resolve()
+    except RuntimeError:  # "Symlink loop" (Python 3.11, 3.12)
+        return True
+    except OSError as exc:  # ELOOP (later Pythons)
+        return exc.errno == errno.ELOOP
+    return False
 
 
 @contextlib.contextmanager

@@ -273,3 +273,33 @@ def test_an_output_folder_that_is_a_file_is_named_as_one(tmp_path: Path, where: 
     message = str(refused.value)
     assert f"'{tmp_path / 'notes.txt'}' is a file, not a folder" in message, message
     assert "File exists" not in message and (tmp_path / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("where", ["itself", "above"])
+def test_an_output_folder_that_links_to_nothing_is_said_to_be_such_a_link(
+    tmp_path: Path, where: str
+) -> None:
+    # ~/Stems -> /media/usb/Stems with the drive not plugged in: it was said to be 'a file, not
+    # a folder', where the command line's check says what it is (one rule for both).
+    song = in_song(np.zeros((RATE, 1)), RATE, name="Tune")
+    (tmp_path / "Stems").symlink_to(tmp_path / "usb" / "Stems")
+    outdir = tmp_path / "Stems" / ("" if where == "itself" else "take 1")
+    with pytest.raises(AudioError) as refused:
+        export_stems(song, ones_estimate(0, 22_050), outdir, ["piano"], ExportFormat.WAV16)
+    message = str(refused.value)
+    link = f"'{tmp_path / 'Stems'}' is a link to '{tmp_path / 'usb' / 'Stems'}', which is not there"
+    assert link in message and "plug it in" in message, message
+    assert "not a folder" not in message and not (tmp_path / "usb").exists()
+
+
+def test_an_output_folder_that_leads_back_to_itself_is_said_to_be_such_a_link(
+    tmp_path: Path,
+) -> None:
+    song = in_song(np.zeros((RATE, 1)), RATE, name="Tune")
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    with pytest.raises(AudioError) as refused:
+        export_stems(song, ones_estimate(0, 22_050), tmp_path / "a", ["x"], ExportFormat.WAV16)
+    message = str(refused.value)
+    assert f"'{tmp_path / 'a'}' is a symbolic link that leads back to itself" in message, message
+    assert "not a folder" not in message and "not there" not in message

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tagbox_gui.core.errors import ConfigError
+from tagbox_gui.core.folders import loops, not_a_folder
 
 
 def write_atomically(path: Path, data: str | bytes) -> None:
@@ -74,7 +75,7 @@ def check_folder(folder: Path, what: str = "output folder") -> None:
     part, an existing one by a temporary file. So a run can check its outputs before its first
     step and still create its folders only when it writes.
     """
-    if _loops(folder):
+    if loops(folder):
         raise ConfigError(f"the {what} '{folder}' is a symbolic link that leads back to itself; "
                           "choose another place")  # fmt: skip
     existing, missing = folder, []
@@ -83,12 +84,8 @@ def check_folder(folder: Path, what: str = "output folder") -> None:
         existing = existing.parent
     if not os.path.isdir(existing):
         place = "is" if existing == folder else f"is under '{existing}', which is"
-        if not os.path.exists(existing):  # a link (not a loop: above) to what is not there
-            raise ConfigError(f"the {what} '{folder}' {place} a link to "
-                              f"'{os.readlink(existing)}', which is not there (a drive not "
-                              "plugged in?); plug it in, or choose another place")  # fmt: skip
-        raise ConfigError(f"the {what} '{folder}' {place} a file, not a folder; "
-                          "choose another place")  # fmt: skip
+        reason = not_a_folder(existing, "choose another place")
+        raise ConfigError(f"the {what} '{folder}' {place} {reason}")
     try:
         if missing:
             missing[-1].mkdir()
@@ -107,7 +104,7 @@ def check_file(path: Path, what: str = "file") -> None:
     """ConfigError unless ``path`` can be written: not a folder, nor a pipe or a device (which
     :func:`write_atomically`'s rename would replace with a plain file), in a folder that can
     be."""
-    if _loops(path):
+    if loops(path):
         raise ConfigError(f"the {what} '{path}' is a symbolic link that leads back to itself; "
                           "give a file name")  # fmt: skip
     if os.path.isdir(path):  # os.path: False, not an error, in a folder that may not be searched
@@ -130,14 +127,3 @@ def check_file_apart(path: Path, folder: Path, what: str, folder_what: str) -> N
         where = "" if file == made else "a folder above "
         raise ConfigError(f"the {what} '{path}' is {where}the {folder_what} '{folder}', which "
                           "the run makes; give the file a name of its own")  # fmt: skip
-
-
-def _loops(path: Path) -> bool:
-    """Whether ``path`` (or a folder on its way) is a symbolic link that leads back to itself."""
-    try:
-        Path(path).resolve()
-    except RuntimeError:  # "Symlink loop" (Python 3.11, 3.12)
-        return True
-    except OSError as exc:  # ELOOP (later Pythons)
-        return exc.errno == errno.ELOOP
-    return False

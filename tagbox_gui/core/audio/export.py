@@ -48,7 +48,7 @@ from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE, shared_stem_names, st
 from tagbox_gui.core.audio.output import channel_order
 from tagbox_gui.core.audio.stems import block_spans, separated_blocks
 from tagbox_gui.core.errors import AudioError
-from tagbox_gui.core.folders import make_folders, removed_on_failure
+from tagbox_gui.core.folders import make_folders, not_a_folder, removed_on_failure
 from tagbox_gui.core.types import Estimate
 
 if TYPE_CHECKING:
@@ -267,9 +267,9 @@ def _write_in_new_folder(
     again on failure."""
     try:
         made = make_folders(outdir)
-    except NotADirectoryError as exc:  # a file on the way
-        message = f"'{exc.filename}' is a file, not a folder; choose another folder."
-        raise AudioError(message) from exc
+    except NotADirectoryError as exc:  # a file, or a link to no folder, on the way
+        reason = not_a_folder(Path(exc.filename), "choose another folder")
+        raise AudioError(f"'{exc.filename}' is {reason}.") from exc
     except OSError as exc:
         raise AudioError(
             f"cannot create '{outdir}' ({exc.strerror}); choose another folder."
