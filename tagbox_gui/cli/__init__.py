@@ -16,14 +16,15 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from tagbox_gui import __version__
-from tagbox_gui.cli.common import Terminated, check_model_dir_variable, dash_name_hint
+from tagbox_gui.cli.common import (
+    CLOSE_PROGRAMS,
+    Terminated,
+    check_model_dir_variable,
+    dash_name_hint,
+)
 from tagbox_gui.core.errors import UserError, is_out_of_memory
 
 SUBCOMMANDS = ("tag", "tags", "models", "separate", "evaluate")
-OUT_OF_MEMORY = (
-    "ran out of memory; close other programs and try again, or separate a shorter stretch of "
-    "the song (--region START:END)"
-)
 
 
 class Parser(argparse.ArgumentParser):
@@ -98,10 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"tagbox: error: {exc}", file=sys.stderr)
         return 2
-    except (MemoryError, RuntimeError) as exc:
+    except (MemoryError, RuntimeError) as exc:  # where a command says no more (out_of_memory_said)
         if not is_out_of_memory(exc):
             raise
-        print(f"tagbox: error: {OUT_OF_MEMORY}", file=sys.stderr)
+        print(f"tagbox: error: ran out of memory; {CLOSE_PROGRAMS}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:  # Ctrl+C, or SIGTERM where a command turns it into this
         terminated = isinstance(exc, Terminated)

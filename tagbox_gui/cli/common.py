@@ -13,10 +13,26 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 
 from tagbox_gui.core.audio.naming import AUDIO_EXTENSIONS
-from tagbox_gui.core.errors import ConfigError
+from tagbox_gui.core.errors import ConfigError, UserError, is_out_of_memory
 from tagbox_gui.core.separation.backends import BACKENDS
 from tagbox_gui.core.store.models import ENV_MODEL_DIR, default_root
 from tagbox_gui.core.types import Example, Region, RunConfig, TaggerSpec
+
+CLOSE_PROGRAMS = "close other programs and try again"
+
+
+@contextlib.contextmanager
+def out_of_memory_said(what: str, helps: str = "") -> Iterator[None]:
+    """Where memory runs out in the block (``is_out_of_memory``), a UserError that says in one
+    line that ``what`` ("the run") ran out of it and what helps: closing other programs, or
+    ``helps``, where what ``what`` does offers more (e.g. "give a shorter --region")."""
+    try:
+        yield
+    except (MemoryError, RuntimeError) as exc:
+        if not is_out_of_memory(exc):
+            raise
+        more = f", or {helps}" if helps else ""
+        raise UserError(f"{what} ran out of memory; {CLOSE_PROGRAMS}{more}") from exc
 
 
 def comma_list(text: str) -> tuple[str, ...]:

@@ -14,7 +14,11 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from tagbox_gui.cli.common import describe_backend_defaults, terminate_as_ctrl_c
+from tagbox_gui.cli.common import (
+    describe_backend_defaults,
+    out_of_memory_said,
+    terminate_as_ctrl_c,
+)
 from tagbox_gui.cli.separate_options import (
     DESCRIPTION,
     EPILOG,
@@ -165,14 +169,15 @@ def _main(args: argparse.Namespace) -> int:
     runner = functools.partial(engine.run, measure_residual=False)
     if args.refine is not False:
         runner = looking_again(runner)
-    with _said_if_stopped(f"the run stopped while the models were loading; {NOTHING_WRITTEN}"):
-        run = runner(config, song, store, ModelCache())  # loads the models, checks the rest
     steps: list[StepResult] = []
-    result = _drive(run, config, steps)
+    with out_of_memory_said("the run", _shorter_region(args)):
+        with _said_if_stopped(f"the run stopped while the models were loading; {NOTHING_WRITTEN}"):
+            run = runner(config, song, store, ModelCache())  # loads the models, checks the rest
+        result = _drive(run, config, steps)
     _warn_if_failed(result.second_look_failed)
     _warn_if_cut_short(result)
     _say_best_step(result, config.steps)
-    with _said_if_stopped(WRITING_STOPPED):
+    with out_of_memory_said("writing the stems"), _said_if_stopped(WRITING_STOPPED):
         paths = _export(song, config, result, args)
     print(f"separated: {paths[0]}\nresidual:  {paths[1]}")
     if args.log_json:
@@ -212,10 +217,11 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
         for part in parts:  # every entry's clip and models, up front
             _prepare(part, song, store, cache)
     runner = functools.partial(engine.run, measure_residual=False)
-    job = run_job(
-        parts, song, store, cache, runner, checked=True, second_look=args.refine is not False
-    )
-    result, steps = _drive_job(job, parts)
+    with out_of_memory_said("the job", _shorter_region(args)):
+        job = run_job(
+            parts, song, store, cache, runner, checked=True, second_look=args.refine is not False
+        )
+        result, steps = _drive_job(job, parts)
     alone = [r.second_look_failed for r in result.results.values() if r.second_look_failed]
     _warn_if_failed(result.second_look_failed or next(iter(alone), ""))
     for part in parts:
@@ -226,7 +232,7 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
     if result.stopped:  # nothing stops it here but a part that made no estimate
         raise UserError("a run ended before its first step; nothing was written")
     provenance = job_provenance(song.path.name, parts, result)
-    with _said_if_stopped(WRITING_STOPPED):
+    with out_of_memory_said("writing the stems"), _said_if_stopped(WRITING_STOPPED):
         stems, rest = export_shared_stems(song, result.estimates, args.output, _format(args),
                                           provenance, overwrite=args.overwrite,
                                           template=_template(args))  # fmt: skip
@@ -330,14 +336,19 @@ def _load_song(args: argparse.Namespace) -> Song:
 
     what = "run" if args.each is None else "job"
     with _said_if_stopped(f"the {what} stopped while the song was being read; {NOTHING_WRITTEN}"):
-        try:
+        helps = ("cut it into shorter files (in an audio editor): a run reads all of the song, "
+                 "even with a region")  # fmt: skip
+        with out_of_memory_said("reading the song", helps):
             song = load_song(args.song)
-        except MemoryError as exc:
-            raise UserError("reading the song ran out of memory; close other programs and try "
-                            "again, or cut it into shorter files (in an audio editor): a run "
-                            "reads all of the song, even with a region") from exc  # fmt: skip
     check_channels(_format(args), song.channels)
     return song
+
+
+def _shorter_region(args: argparse.Namespace) -> str:
+    """What helps a run that ran out of memory: a shorter stretch of the song to separate."""
+    if args.region is not None:
+        return "give a shorter --region"
+    return "separate a shorter stretch of the song (--region START:END)"
 
 
 def _write_log(path: Path, data: dict) -> None:

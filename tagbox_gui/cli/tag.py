@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tagbox_gui.cli.common import add_model_dir, split_name_hint
+from tagbox_gui.cli.common import add_model_dir, out_of_memory_said, split_name_hint
 from tagbox_gui.core.errors import AudioError, ConfigError
 from tagbox_gui.core.types import TaggerSpec
 
@@ -63,10 +63,11 @@ def run(args: argparse.Namespace) -> int:
     from tagbox_gui.core.nets.taggers import check_spec, load_tagger
 
     check_spec(spec)
-    audio = _audio16k(args.file)
-    tagger = load_tagger(spec, _weights(spec, args))
-    with torch.no_grad():
-        windows = tagger.window_probs(torch.from_numpy(audio))
+    with out_of_memory_said("tagging the file", "tag a shorter file (cut in an audio editor)"):
+        audio = _audio16k(args.file)
+        tagger = load_tagger(spec, _weights(spec, args))
+        with torch.no_grad():
+            windows = tagger.window_probs(torch.from_numpy(audio))
     if not bool(torch.isfinite(windows).all()):  # load_song refuses the levels that do this
         raise AudioError(f"{spec} gave probabilities that are not numbers for '{args.file.name}'")
     mean = windows.mean(dim=0)

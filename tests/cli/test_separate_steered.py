@@ -301,20 +301,54 @@ CPU_OUT_OF_MEMORY = (
 )
 
 
-@pytest.mark.parametrize("error", [MemoryError(), RuntimeError(CPU_OUT_OF_MEMORY)])
+@pytest.mark.parametrize(
+    ("error", "region", "advice"),
+    [
+        (MemoryError(), (), "separate a shorter stretch of the song (--region START:END)"),
+        (RuntimeError(CPU_OUT_OF_MEMORY), (), "(--region START:END)"),
+        (MemoryError(), ("--region", "0:1.2"), "give a shorter --region"),
+    ],
+)
 def test_memory_that_runs_out_at_the_first_step_is_one_line(
-    tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys, error: Exception
+    tmp_path: Path,
+    model_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys,
+    error: Exception,
+    region: tuple[str, ...],
+    advice: str,
 ) -> None:
     """With no step before it to keep, the run ends: in one line that says why and what
-    helps, not a traceback."""
+    helps (a shorter stretch, or a shorter one than the region given), not a traceback."""
     fail_at_step(monkeypatch, 1, error)
     song = write_song(tmp_path / "song.wav", seconds=1.5)
     out = tmp_path / "out"
     assert main(["separate", str(song), "--tags", "piano", "--steps", "3", "--backend", "light",
-                 "--fft", "1024", "--model-dir", str(model_dir), "-o", str(out)]) == 2  # fmt: skip
+                 "--fft", "1024", "--model-dir", str(model_dir), "-o", str(out),
+                 *region]) == 2  # fmt: skip
     last = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar
-    assert last.startswith("tagbox: error: ran out of memory") and "--region" in last
+    assert last.startswith("tagbox: error: the run ran out of memory") and advice in last, last
     assert not out.exists()
+
+
+def test_stems_that_run_out_of_memory_as_they_are_written_are_not_told_to_take_a_region(
+    tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """The stems keep the song's length, with --region too: a shorter region does not help
+    their writing, and the line said to take one."""
+    from tagbox_gui.core.audio import export
+
+    def out_of_memory(*args: object, **kwargs: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(export, "export_stems", out_of_memory)
+    song = write_song(tmp_path / "song.wav", seconds=1.5)
+    assert main(["separate", str(song), "--tags", "piano", "--steps", "1", "--backend", "light",
+                 "--fft", "1024", "--model-dir", str(model_dir),
+                 "-o", str(tmp_path / "out")]) == 2  # fmt: skip
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("tagbox: error: writing the stems ran out of memory"), last
+    assert "--region" not in last and "close other programs" in last
 
 
 def test_an_error_that_is_no_lack_of_memory_is_not_called_one(

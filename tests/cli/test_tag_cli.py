@@ -219,3 +219,21 @@ def test_a_file_the_taggers_hear_nothing_in_is_refused(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "nothing to tag" in captured.err and "take.wav" in captured.err
+
+
+def test_a_file_too_long_to_tag_in_memory_is_told_what_helps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tagbox tag` has no --region, which the line out of memory told it to take."""
+    from tagbox_gui.core.audio import song
+
+    def out_of_memory(*args: object, **kwargs: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(song, "load_song", out_of_memory)
+    path = tmp_path / "take.wav"
+    sf.write(path, np.zeros(16_000), 16_000)
+    assert main(["tag", str(path)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("tagbox: error: tagging the file ran out of memory"), error
+    assert "--region" not in error and "tag a shorter file" in error and "\n" not in error
