@@ -256,12 +256,11 @@ def _note_quiet(levels: dict[str, float], how: str, examples: Collection[str] = 
     clearer one."""
     for said, by_example in quiet_groups(levels, examples):
         advice = (
-            "try a clip where it plays more clearly, ideally alone"
+            "Try a clip where it plays more clearly, ideally alone"
             if by_example
-            else f"ask for it by an example, a few seconds where it plays ({how})"
+            else f"Ask for it by an example, a few seconds where it plays ({how})"
         )
-        print(f"note: {said}. An instrument that plays louder than that was not recognised: "
-              f"{advice}.", file=sys.stderr)  # fmt: skip
+        print(f"note: {said}. {advice}.", file=sys.stderr)
 
 
 def _drive_job(

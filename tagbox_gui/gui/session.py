@@ -109,8 +109,7 @@ def quiet_sentence(levels: Mapping[str, float], how: str, examples: Collection[s
     text = ""
     for quiet, by_example in quiet_groups(levels, examples):
         advice = CLEARER_EXAMPLE if by_example else how
-        text += (f" {quiet[0].upper()}{quiet[1:]}: an instrument that plays louder than that was "
-                 f"not recognised. {advice}")  # fmt: skip
+        text += f" {quiet[0].upper()}{quiet[1:]}. {advice}"
     return text
 
 

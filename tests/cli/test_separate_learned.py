@@ -221,6 +221,25 @@ def test_a_very_quiet_stem_is_pointed_out_with_how_to_ask_for_it(
         "note:")[1] and "--each NAME=FILE:START:END" in said  # fmt: skip
 
 
+def test_a_silent_stem_is_told_in_words_that_fit_silence(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """A stem with no sound was said to be silent and that 'an instrument that plays louder
+    than that' was not recognised."""
+    import numpy as np
+
+    from tagbox_gui.cli import separate
+
+    song, none = _song(tmp_path / "song.wav"), str(tmp_path / "none")
+    monkeypatch.setattr(separate, "run_level", lambda mix, result: -np.inf)
+    args = ["separate", str(song), "--tags", "piano", "--model-dir", none, "-o", str(tmp_path)]
+    assert main(args) == 0
+    note = capsys.readouterr().err.split("note: ")[1].strip()
+    assert note == ("piano is silent: if it plays in the song, it was not recognised. Ask for "
+                    "it by an example, a few seconds where it plays (--example-region START:END, "
+                    "or --example FILE:START:END).")  # fmt: skip
+
+
 def test_a_quiet_stem_asked_for_by_an_example_is_told_to_take_a_clearer_one(
     tmp_path: Path, model_dir: Path, capsys, monkeypatch
 ) -> None:

@@ -213,20 +213,38 @@ def test_quiet_stems_are_named_with_how_far_under_the_song_they_are() -> None:
     quiet = quiet_stems(levels)
     assert list(quiet) == ["guitar", "strings", "organ"]
     assert describe_quiet(quiet) == (
-        "guitar and strings are very quiet (30 and 31 dB under the song); organ is silent"
+        "guitar and strings are very quiet (30 and 31 dB under the song): if they play louder "
+        "than that, they were not recognised; organ is silent: if it plays in the song, it was "
+        "not recognised"
     )
-    assert describe_quiet({"guitar": -26.0}) == "guitar is very quiet (26 dB under the song)"
+    assert describe_quiet({"guitar": -26.0}) == (
+        "guitar is very quiet (26 dB under the song): if it plays louder than that, it was not "
+        "recognised"
+    )
     assert describe_quiet(quiet_stems({"drums": -8.0})) == ""
+
+
+def test_a_silent_stem_is_not_said_to_be_under_a_level_an_instrument_plays_louder_than() -> None:
+    # "piano is silent. An instrument that plays louder than that was not recognised": there
+    # is no level to play louder than; an instrument heard at all was not recognised.
+    assert describe_quiet(quiet_stems({"piano": -np.inf})) == (
+        "piano is silent: if it plays in the song, it was not recognised"
+    )
+    assert describe_quiet({"piano": -np.inf, "R&B keys": -np.inf}) == (
+        "piano and R&B keys are silent: if they play in the song, they were not recognised"
+    )
 
 
 def test_quiet_stems_asked_for_by_an_example_are_told_apart() -> None:
     levels = {"drums": -8.0, "bass": -31.0, "organ": -33.0, "lead": -9.0}
+    louder = "louder than that, it was not recognised"
     assert quiet_groups(levels, examples=["organ", "lead"]) == [
-        ("bass is very quiet (31 dB under the song)", False),
-        ("organ is very quiet (33 dB under the song)", True),
+        (f"bass is very quiet (31 dB under the song): if it plays {louder}", False),
+        (f"organ is very quiet (33 dB under the song): if it plays {louder}", True),
     ]
     assert quiet_groups(levels) == [("bass and organ are very quiet (31 and 33 dB under the "
-                                     "song)", False)]  # fmt: skip
+                                     "song): if they play louder than that, they were not "
+                                     "recognised", False)]  # fmt: skip
     assert quiet_groups({"drums": -8.0}, examples=["drums"]) == []
 
 

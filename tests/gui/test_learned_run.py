@@ -119,9 +119,9 @@ def test_a_real_one_pass_run_gives_stems_that_add_up(qtbot, tmp_path: Path, mode
     note = window.run_view._quiet_note
     assert note(session) == "" if session.level() > -25 else "Drums is very quiet" in note(session)
     session.level = lambda: -40.0  # as a stem the separator did not recognise
-    assert note(session) == (" Drums is very quiet (40 dB under the song): an instrument that "
-                             "plays louder than that was not recognised. Select a few seconds "
-                             "where it plays and use the region as the example.")  # fmt: skip
+    assert note(session) == (" Drums is very quiet (40 dB under the song): if it plays louder "
+                             "than that, it was not recognised. Select a few seconds where it "
+                             "plays and use the region as the example.")  # fmt: skip
     session.config = dataclasses.replace(session.config, example=Example(None, 0.0, 2.0))
     assert note(session).endswith("Choose an example where it plays more clearly, ideally alone.")
     window.controller.shutdown(5000)

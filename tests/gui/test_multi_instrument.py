@@ -49,9 +49,9 @@ def test_a_job_without_the_second_look_keeps_the_first(qtbot, real, monkeypatch)
     assert window.run_panel.progress.value() == window.run_panel.progress.maximum() == 2
     assert window.run_panel._captions["step"].text() == "Stems"  # one pass each, and no more
     assert window.run_panel.status.text() == (
-        "Separated drums, bass and the rest. Bass is very quiet (32 dB under the song): an "
-        "instrument that plays louder than that was not recognised. Select a few seconds where "
-        "it plays, name it and add the region as an example."
+        "Separated drums, bass and the rest. Bass is very quiet (32 dB under the song): if it "
+        "plays louder than that, it was not recognised. Select a few seconds where it plays, "
+        "name it and add the region as an example."
     )
     assert "second look" not in window.run_view.jobs.provenance()["drums"]
 

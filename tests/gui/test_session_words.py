@@ -1,11 +1,14 @@
-"""How the window words a refused example clip (``gui.session.whose_example``)."""
+"""How the window words a refused example clip (``gui.session.whose_example``) and a stem that
+came out very quiet (``gui.session.quiet_sentence``)."""
 
 from __future__ import annotations
+
+import numpy as np
 
 from tagbox_gui.core.audio.song import ExampleError
 from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.types import Example, JobPart, RunConfig
-from tagbox_gui.gui.session import whose_example
+from tagbox_gui.gui.session import quiet_sentence, whose_example
 
 
 def _part(name: str, example: Example | None) -> JobPart:
@@ -27,3 +30,15 @@ def test_an_example_no_stem_asked_for_and_other_errors_are_left_as_they_are() ->
     assert whose_example(error, [_part("organ", Example(None, 10.0, 12.0))]) is error
     other = ConfigError("no tagger knows 'kazoo'")
     assert whose_example(other, [_part("organ", None)]) is other
+
+
+def test_a_silent_stem_and_a_very_quiet_one_are_each_told_what_they_mean() -> None:
+    how = "Select a few seconds where it plays and use the region as the example."
+    assert quiet_sentence({"piano": -np.inf}, how) == (
+        " Piano is silent: if it plays in the song, it was not recognised. " + how
+    )
+    assert quiet_sentence({"piano": -40.0}, how, ["piano"]) == (
+        " Piano is very quiet (40 dB under the song): if it plays louder than that, it was not "
+        "recognised. Choose an example where it plays more clearly, ideally alone."
+    )
+    assert quiet_sentence({"piano": -9.0}, how) == ""

@@ -164,18 +164,33 @@ def quiet_groups(
 
 
 def describe_quiet(quiet: Mapping[str, float]) -> str:
-    """``quiet`` (:func:`quiet_stems`) in words, e.g. "guitar and strings are very quiet (30 and
-    31 dB under the song)"; '' when there are none."""
+    """``quiet`` (:func:`quiet_stems`) in words, with what that means, e.g. "guitar and strings
+    are very quiet (30 and 31 dB under the song): if they play louder than that, they were not
+    recognised; organ is silent: if it plays in the song, it was not recognised"; '' when there
+    are none."""
     faint = {name: level for name, level in quiet.items() if np.isfinite(level)}
     silent = [name for name in quiet if name not in faint]
     said = []
     if faint:
-        verb = "is" if len(faint) == 1 else "are"
         levels = _and([f"{-level:.0f}" for level in faint.values()])
-        said.append(f"{_and(list(faint))} {verb} very quiet ({levels} dB under the song)")
+        said.append(f"{_and(list(faint))} {_are(faint)} very quiet ({levels} dB under the song): "
+                    f"{_not_recognised(faint, 'louder than that')}")  # fmt: skip
     if silent:
-        said.append(f"{_and(silent)} {'is' if len(silent) == 1 else 'are'} silent")
+        said.append(f"{_and(silent)} {_are(silent)} silent: "
+                    f"{_not_recognised(silent, 'in the song')}")  # fmt: skip
     return "; ".join(said)
+
+
+def _are(names: Collection[str]) -> str:
+    return "is" if len(names) == 1 else "are"
+
+
+def _not_recognised(names: Collection[str], playing: str) -> str:
+    """What a stem of ``names`` this quiet means: the instrument, where it plays ``playing``,
+    was not recognised."""
+    if len(names) == 1:
+        return f"if it plays {playing}, it was not recognised"
+    return f"if they play {playing}, they were not recognised"
 
 
 def _and(words: list[str]) -> str:
