@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.store.registry import JUKEBOX, REGISTRY
 from tagbox_gui.gui.widgets import LicenceDialog, ModelsDialog
 from tests.conftest import require
+from tests.gui.widget_helpers import drawn
 from tests.httpserver import Fault, http_server  # noqa: F401  (fixture)
 
 FCN = "fcn/mtat"
@@ -65,11 +65,6 @@ def store_holding(tmp_path: Path, server, name: str, data: bytes) -> ModelStore:
     store.location(name).parent.mkdir(parents=True)
     store.location(name).write_bytes(data)
     return store
-
-
-def shown(text: str) -> str:
-    """A button's ``text`` as it is drawn: its mnemonic's '&' is not shown."""
-    return re.sub("&(.)", r"\1", text)
 
 
 def download_selected(qtbot, dialog: ModelsDialog, name: str) -> list:
@@ -157,8 +152,8 @@ def test_failed_download_says_what_to_do(qtbot, tmp_path: Path, http_server) -> 
     # the advice names this window's buttons, not commands of a terminal it was not opened in
     assert "tagbox models" not in text and "`" not in text
     assert "install it with Locate file…" in text
-    assert shown(dialog.download_button.text()) == "Download"
-    assert shown(dialog.locate_button.text()) == "Locate file…"
+    assert drawn(dialog.download_button.text()) == "Download"
+    assert drawn(dialog.locate_button.text()) == "Locate file…"
     assert dialog.status(HCNN) == "missing" and not dialog.busy
 
 
@@ -184,7 +179,7 @@ def test_each_button_has_an_alt_key_of_its_own_and_the_words_stay(qtbot, tmp_pat
     advice names them as they are drawn."""
     dialog = open_dialog(qtbot, ModelStore(tmp_path / "store"))
     texts = [button.text() for button in dialog.findChildren(QAbstractButton)]
-    assert sorted(map(shown, texts)) == [
+    assert sorted(map(drawn, texts)) == [
         "Cancel download", "Change folder…", "Close", "Download", "Locate file…",
         "Use the default folder",
     ]  # fmt: skip

@@ -1,7 +1,9 @@
-"""Helpers of the widget tests: a song of a fading-in tone, and a widget shown on screen."""
+"""Helpers of the widget tests: a song of a fading-in tone, a widget shown on screen, and a
+button's text as it is drawn."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -23,3 +25,9 @@ def shown(qtbot, widget, width: int = 800, height: int = 300):
     widget.show()
     qtbot.waitExposed(widget)
     return widget
+
+
+def drawn(text: str) -> str:
+    """The ``text`` of a button, a check box, a menu entry, a group box's title or a label with
+    a buddy as Qt draws it: a mnemonic's '&' is not shown ("&&" shows one)."""
+    return re.sub("&(.)", r"\1", text)

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from tagbox_gui.core.separation.job_checks import stem_key
 from tagbox_gui.core.types import Example
 from tagbox_gui.gui.widgets.focus import tab_after
+from tagbox_gui.gui.widgets.plain_text import keep_ampersands
 from tagbox_gui.gui.widgets.toggle_look import show_checked_clearly
 
 MAIN_INSTRUMENTS = ("drums", "bass", "piano", "guitar", "strings", "organ", "brass", "synth")
@@ -131,7 +132,7 @@ class InstrumentPicker(QWidget):
         self._actions.clear()
         main = [w for w in MAIN_INSTRUMENTS if w in self._words]
         for index, word in enumerate(main):
-            button = QPushButton(label_of(word), checkable=True)
+            button = QPushButton(keep_ampersands(label_of(word)), checkable=True)
             show_checked_clearly(button)
             button.setToolTip(f"Separate the {label_of(word).lower()} into a stem of its own")
             button.toggled.connect(lambda on, w=word: self.set_picked(w, on))
@@ -140,7 +141,7 @@ class InstrumentPicker(QWidget):
         menu = self.more.menu()
         menu.clear()
         for word in sorted(w for w in self._words if w not in main):
-            action = menu.addAction(label_of(word))
+            action = menu.addAction(keep_ampersands(label_of(word)))
             action.setCheckable(True)
             action.toggled.connect(lambda on, w=word: self.set_picked(w, on))
             self._actions[word] = action

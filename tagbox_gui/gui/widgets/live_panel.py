@@ -14,6 +14,7 @@ from tagbox_gui.core.separation.tags import display_name
 from tagbox_gui.core.types import Region, StepResult
 from tagbox_gui.gui.widgets.loss_plot import EMPTY_TEXTS, LossPlotView
 from tagbox_gui.gui.widgets.mask_view import MaskView
+from tagbox_gui.gui.widgets.plain_text import keep_ampersands
 from tagbox_gui.gui.widgets.tag_meters import TagMetersView
 
 FRAME_MS = 33  # ~30 redraws per second at most
@@ -127,7 +128,7 @@ def _name(box: QGroupBox, view: QWidget, what: str, whose: str, about: str) -> N
     """Title ``box`` "``what`` of ``whose``" (a long name cut short: the tooltip ``about``,
     with ``{}`` for ``whose``, has it whole) and name its ``view`` so."""
     short = whose if len(whose) <= LONGEST_NAME else whose[: LONGEST_NAME - 1] + "…"
-    box.setTitle(f"{what} of {short}")
+    box.setTitle(keep_ampersands(f"{what} of {short}"))
     box.setToolTip(about.format(whose))
     view.setAccessibleName(f"{what} of {whose}")
 

@@ -42,6 +42,7 @@ from tagbox_gui.core.store.models import ENV_MODEL_DIR, ModelStore, default_root
 from tagbox_gui.core.store.registry import REGISTRY, ModelInfo
 from tagbox_gui.gui.background import hand_back, receiver, run_in_background
 from tagbox_gui.gui.widgets.licence_dialog import LicenceDialog
+from tagbox_gui.gui.widgets.plain_text import keep_ampersands
 
 DOWNLOAD, LOCATE = "Download", "Locate file…"  # the buttons, as the advice names them
 CHANGE_FOLDER, CANCEL_DOWNLOAD = "Change folder…", "Cancel download"
@@ -230,7 +231,7 @@ class ModelsDialog(QDialog):
         again = self._statuses.get(name) == "unknown checksum"  # fetch would keep that file
         self._start_job(name, self.store.fetch, name, progress, True, self._cancel, again,
                         check_model_file, cancellable=True)  # fmt: skip
-        self.message.setText(f"Downloading {name}…")
+        self._say(f"Downloading {name}…")
 
     def install(self, name: str, path: str) -> None:
         """Copy a hand-downloaded file into the store in the background (checksum checked)."""
@@ -239,7 +240,7 @@ class ModelsDialog(QDialog):
             return
         self._start_job(name, self.store.install_file, name, path, True, check_model_file,
                         cancellable=False)  # fmt: skip
-        self.message.setText(f"Installing {name} from {path}…")
+        self._say(f"Installing {name} from {path}…")
 
     def set_folder_set_by(self, source: str) -> None:
         """The folder was fixed for this session by ``source`` (``--model-dir``, or
@@ -260,10 +261,10 @@ class ModelsDialog(QDialog):
             check_folder(path, "model folder")
             make_folders(path)
         except UserError as exc:
-            self.message.setText(str(exc))
+            self._say(str(exc))
             return False
         except OSError as exc:
-            self.message.setText(f"Cannot make the model folder {path} ({exc.strerror}).")
+            self._say(f"Cannot make the model folder {path} ({exc.strerror}).")
             return False
         return self._switch_to(path, str(path))
 
@@ -282,13 +283,13 @@ class ModelsDialog(QDialog):
         (``folder_changed``); nothing changes where the store is there already."""
         before = self.store.root
         if path == before:
-            self.message.setText(f"Models are already stored in {path}.")
+            self._say(f"Models are already stored in {path}.")
             return True
         self.store.root = path
         self.refresh()
         self.folder_changed.emit(remembered)
         self.models_changed.emit()
-        self.message.setText(f"Models are now stored in {path}; the files in {before} stay there.")
+        self._say(f"Models are now stored in {path}; the files in {before} stay there.")
         return True
 
     def cancel(self) -> None:
@@ -326,12 +327,12 @@ class ModelsDialog(QDialog):
         if self.store.status(name) == "present":  # new, or the file that was there: check it
             self._verify_one(name)
         if outcome == "installed":
-            self.message.setText(f"{name} is installed in {self.store.location(name)}.")
+            self._say(f"{name} is installed in {self.store.location(name)}.")
             self.models_changed.emit()
         elif outcome == "cancelled":
-            self.message.setText(f"Download of {name} cancelled; nothing was kept.")
+            self._say(f"Download of {name} cancelled; nothing was kept.")
         else:
-            self.message.setText(_sentence(error))
+            self._say(_sentence(error))
         self._update_buttons()
         self.job_finished.emit(name, outcome)
 
@@ -369,7 +370,7 @@ class ModelsDialog(QDialog):
         if status == "check failed":  # every model whose check failed, not only the last
             failed = [n for n, said in self._statuses.items() if said == "check failed"]
             one = len(failed) == 1
-            self.message.setText(f"Checking {' and '.join(failed)} failed unexpectedly (the "
+            self._say(f"Checking {' and '.join(failed)} failed unexpectedly (the "
                                  f"details are in the log); download {'it' if one else 'them'} "
                                  f"or locate {'its file' if one else 'their files'} "
                                  "again.")  # fmt: skip
@@ -438,9 +439,14 @@ class ModelsDialog(QDialog):
         )
         return folder or None
 
+    def _say(self, text: str) -> None:
+        """Show ``text`` under the list as it is, its paths' and names' '&' too (the message is
+        the progress bar's buddy, which takes '&' for a mnemonic)."""
+        self.message.setText(keep_ampersands(text))
+
     def _say_where(self) -> None:
         """Say where the models are stored, or that the folder is gone (:func:`folder_gone`)."""
-        self.message.setText(folder_gone(self.store) or f"Models are stored in {self.store.root}")
+        self._say(folder_gone(self.store) or f"Models are stored in {self.store.root}")
 
     def _item(self, name: str) -> QTreeWidgetItem:
         for index in range(self.tree.topLevelItemCount()):

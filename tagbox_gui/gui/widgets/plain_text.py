@@ -5,6 +5,10 @@ Qt draws a label, a message box or a tooltip as HTML when its text looks like HT
 and "a &lt; b" would read "a < b". Labels and message boxes are told the format
 (``Qt.TextFormat.PlainText``); tooltips have no format of their own, so :func:`tooltip` escapes
 what would be taken for HTML.
+
+A button, a check box, a menu entry, a tab, a group box's title and a label with a buddy take
+'&' for a mnemonic: a stem called "R&B keys" would read "RB keys" with the B underlined (and
+Alt+B pressing it). :func:`keep_ampersands` doubles each '&' of a name put there.
 """
 
 from __future__ import annotations
@@ -22,6 +26,13 @@ def tooltip(text: str) -> str:
     if not Qt.mightBeRichText(text):
         return text  # drawn as plain text already
     return f"<p style='white-space:pre'>{html.escape(text, quote=False)}</p>"
+
+
+def keep_ampersands(text: str) -> str:
+    """``text`` (a name of the user's or of a vocabulary) as a button, a check box, a menu
+    entry, a tab, a group box's title or a label with a buddy shows it: each '&' doubled, so
+    none is taken for a mnemonic."""
+    return text.replace("&", "&&")
 
 
 def question(

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QMenu
 
+from tagbox_gui.gui.widgets.plain_text import keep_ampersands
+
 
 def fill_recent_menu(
     menu: QMenu,
@@ -19,7 +21,7 @@ def fill_recent_menu(
     an "&" in a file name is shown as it is."""
     menu.clear()
     for number, path in enumerate(files, 1):
-        name = Path(path).name.replace("&", "&&")
+        name = keep_ampersands(Path(path).name)
         digits = str(number)
         menu.addAction(f"{digits[:-1]}&{digits[-1]} {name}", lambda p=path: open_song(p))
     if not files:

@@ -48,6 +48,7 @@ from tagbox_gui.gui.engine_loader import LazyModule
 from tagbox_gui.gui.errors import user_message
 from tagbox_gui.gui.tag_states import TagBoard, TagRow
 from tagbox_gui.gui.widgets.focus import tab_after
+from tagbox_gui.gui.widgets.plain_text import keep_ampersands
 
 if TYPE_CHECKING:
     from tagbox_gui.core.separation.backends import learned
@@ -243,7 +244,7 @@ class TagPanel(QWidget):
         main = [n for n in MAIN_PRESETS if n in names]
         added: list[QWidget] = []
         for index, name in enumerate(main):
-            button = QPushButton(name)
+            button = QPushButton(keep_ampersands(name))
             added.append(button)
             button.clicked.connect(lambda _=False, n=name: self.apply_preset(n))
             self._preset_controls[name] = button
@@ -256,7 +257,7 @@ class TagPanel(QWidget):
             menu.setToolTipsVisible(True)  # why a preset is off
             for name in more:
                 self._preset_controls[name] = menu.addAction(
-                    name, lambda n=name: self.apply_preset(n)
+                    keep_ampersands(name), lambda n=name: self.apply_preset(n)
                 )
             button.setMenu(menu)
             self.presets_layout.addWidget(button, len(main) // 3, len(main) % 3)
