@@ -245,7 +245,7 @@ def test_stems_that_cannot_fit_on_the_disk_are_refused_before_the_first_step(
     code, _, err = _run(capsys, song, *what, "--model-dir", model_dir, "-o", out)
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1, err  # one line: nothing was separated
-    assert "MB free; free some disk space" in lines[0] and not out.exists()
+    assert "has 500 kB free; free some disk space" in lines[0] and not out.exists()
     # a file system that reports no size at all (some network mounts) is not judged
     monkeypatch.setattr(files.shutil, "disk_usage", lambda place: usage._replace(total=0, free=0))
     code, _, err = _run(capsys, song, *what, "--model-dir", model_dir, "-o", tmp_path / "net")
