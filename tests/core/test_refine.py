@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import tracemalloc
 import weakref
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from tagbox_gui.core.audio.estimates import share
-from tagbox_gui.core.audio.song import Song
+from tagbox_gui.core.audio.song import Song, analysis_signal
 from tagbox_gui.core.separation import engine
 from tagbox_gui.core.separation.backends import learned
 from tagbox_gui.core.separation.backends.learned import load_shipped
@@ -268,6 +270,23 @@ def test_a_single_stems_look_makes_the_song_as_heard_once(song, cache, monkeypat
     config, steps = _single(song, cache)
     result = engine.run_to_end(looked_again(steps, song, helpers_for(config, cache), cache))
     assert result.helpers == ("bass", "drums") and len(made) == 1
+
+
+def test_the_region_keeps_no_copy_of_the_song_as_heard() -> None:
+    """A long song's analysis signal is large: the region brings each segment to the peak as
+    the separator hears it, and keeps no peak-normalised copy of the whole beside the song's."""
+    song = _song(60.0)
+    signal = analysis_signal(song)  # made once per song and shared: not the region's own
+    estimate = Estimate(0, len(signal), {2048: np.zeros((1025, 1), np.float32)},
+                        hops_per_window=4)  # fmt: skip
+    tracemalloc.start()
+    try:
+        region = _Region(song, estimate, torch.device("cpu"))
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(region.segments) >= 3
+    assert held < signal.nbytes / 10
 
 
 def test_a_single_stems_look_is_the_stems_look_beside_its_helpers_bit_for_bit(

@@ -195,16 +195,22 @@ def _keep_of(claimed: np.ndarray, own: np.ndarray) -> Callable[[int, int], np.nd
 class _Region:
     """The song's region an estimate covers, as the separator hears it: the analysis signal,
     peak-normalised as the engine's, cut into the segments the engine runs with its default
-    length, so that masks made here are made (and crossfaded) as the first ones were."""
+    length, so that masks made here are made (and crossfaded) as the first ones were. Each
+    segment is normalised as it is heard (:meth:`heard`): no normalised copy of the whole
+    region is kept beside the song's analysis signal (a long song's is large)."""
 
     def __init__(self, song: Song, estimate: Estimate, device: torch.device) -> None:
-        self.length, self.hops = estimate.length, estimate.hops_per_window
-        mix = analysis_signal(song)[estimate.start : estimate.start + estimate.length]
-        mix = mix / max(float(np.max(np.abs(mix))), 1e-12)
-        self.mix = torch.from_numpy(np.ascontiguousarray(mix)).to(device).reshape(1, -1)
+        self.length, self.hops, self.device = estimate.length, estimate.hops_per_window, device
+        self.signal = analysis_signal(song)[estimate.start : estimate.start + estimate.length]
+        self.peak = max(float(self.signal.max()), -float(self.signal.min()), 1e-12)
         self.segments = run_segments(
             self.length, list(estimate.masks), self.hops, RunConfig.segment_seconds
         )
+
+    def heard(self, segment: Segment) -> torch.Tensor:
+        """``segment`` of the region peak-normalised, ``[1, segment.length]`` on the device."""
+        part = self.signal[segment.start : segment.end] / self.peak
+        return torch.from_numpy(part).to(self.device).reshape(1, -1)
 
     def frames(self, n: int) -> int:
         """The frames of the grid of FFT size ``n`` over the region."""
@@ -225,7 +231,7 @@ class _Region:
         a point to pause or stop at after each (``segments.pause_or_stop``)."""
         stitched = FrameStitch(self.segments, n // self.hops, self.frames(n))
         for segment in self.segments:
-            heard = self.mix[:, segment.start : segment.end]
+            heard = self.heard(segment)
             spectrum = stft(heard, n, self.hops)
             if keep is not None:
                 first = segment.start // (n // self.hops)
@@ -250,7 +256,7 @@ class _Region:
         segment by segment and stitched as they come (a long song's signal is large)."""
         stitched = AudioStitch(self.length)
         for segment in self.segments:
-            piece = self.mix[:, segment.start : segment.end]
+            piece = self.heard(segment)
             signals = []
             for n, mask in estimate.masks.items():
                 spectrum = stft(piece, n, self.hops)
