@@ -24,6 +24,7 @@ from tagbox_gui.core.separation.refine import (
     Refinement,
     _Region,
     can_refine,
+    claimed_in_all,
     looked_again,
     shared_estimates,
     why_failed,
@@ -311,36 +312,43 @@ def test_a_single_stems_look_is_the_stems_look_beside_its_helpers_bit_for_bit(
 
 
 def test_the_helpers_masks_are_let_go_before_the_stems_own_pass(song, cache, monkeypatch) -> None:
-    """Only what the helpers claim in all is needed in the stem's own pass: their masks (large
-    on a long song) are not alive through it."""
+    """Only what the helpers claim in all is needed in the stem's own pass, and it is summed in
+    the first helper's own mask: no other mask of theirs (large on a long song) is alive
+    through that pass, nor a new array for the sum beside them."""
     monkeypatch.setattr(RunConfig, "segment_seconds", 2.0)
     made: list[weakref.ref] = []
+    sums: list[dict[int, np.ndarray]] = []
     helpers, masks = LookBeside.helpers, _Region.masks
 
     def remembered(self, names):
         estimates = yield from helpers(self, names)
-        for estimate in estimates.values():
-            made.extend(weakref.ref(m) for m in (estimate.masks[2048], estimate.masks[2048].base))
+        made.extend(weakref.ref(estimate.masks[2048]) for estimate in estimates.values())
         return estimates
 
-    alive: list[int] = []
+    def summed(*args, **kwargs):
+        sums.append(claimed_in_all(*args, **kwargs))
+        return sums[-1]
+
+    alive: list[list[bool]] = []
 
     def counted(self, backend, n, keep=None, queries=None):
         if keep is None:  # the helpers' pass
             return (yield from masks(self, backend, n, keep, queries))
 
         def counting(a: int, b: int) -> np.ndarray:
-            alive.append(sum(ref() is not None for ref in made))
+            alive.append([ref() is not None for ref in made])
             return keep(a, b)
 
         return (yield from masks(self, backend, n, counting, queries))
 
     monkeypatch.setattr(LookBeside, "helpers", remembered)
     monkeypatch.setattr(_Region, "masks", counted)
+    monkeypatch.setattr("tagbox_gui.core.separation.refine.claimed_in_all", summed)
     config, steps = _single(song, cache)
     result = engine.run_to_end(looked_again(steps, song, helpers_for(config, cache), cache))
-    assert result.helpers == ("bass", "drums") and len(made) == 4
-    assert len(alive) >= 3 and alive == [0] * len(alive)
+    assert result.helpers == ("bass", "drums") and len(made) == 2 and len(sums) == 1
+    assert len(alive) >= 3 and alive == [[True, False]] * len(alive)
+    assert sums[0][2048] is made[0]()  # alive through the pass as the sum, not a mask
 
 
 def test_a_stop_during_the_look_keeps_the_first(song, cache) -> None:

@@ -136,16 +136,20 @@ def shared_estimates(
     )
 
 
-def claimed_in_all(estimates: Iterable[Estimate]) -> dict[int, np.ndarray]:
-    """What ``estimates`` claim in all, per FFT size: the sum of their masks, added in place
-    into one new array per size (a long song's masks are large)."""
+def claimed_in_all(estimates: Iterable[Estimate], owned: bool = False) -> dict[int, np.ndarray]:
+    """What ``estimates`` claim in all, per FFT size: the sum of their masks in turn, added in
+    place into one new array per size (a long song's masks are large). With ``owned``, the
+    masks of every estimate but the first (two or more) are the caller's to overwrite: the sums
+    are made in the second's, with no new array (``b + a`` is ``a + b`` to the bit)."""
     sums: dict[int, np.ndarray] = {}
-    for estimate in estimates:
+    for index, estimate in enumerate(estimates):
         for n, mask in estimate.masks.items():
-            if n in sums:
-                sums[n] += mask
+            if n not in sums:
+                sums[n] = mask if owned else mask.copy()
+            elif owned and index == 1:
+                sums[n] = np.add(mask, sums[n], out=mask)
             else:
-                sums[n] = mask.copy()
+                sums[n] += mask
     return sums
 
 
@@ -229,7 +233,8 @@ class _Region:
         standardised ``queries`` ``[k, dim]``, all in one pass of the network. Made segment
         by segment and stitched as they come (the memory does not grow with the segments), with
         a point to pause or stop at after each (``segments.pause_or_stop``)."""
-        stitched = FrameStitch(self.segments, n // self.hops, self.frames(n))
+        rows = 1 if queries is None else len(queries)  # each its own array: one may be let go
+        stitched = [FrameStitch(self.segments, n // self.hops, self.frames(n)) for _ in range(rows)]
         for segment in self.segments:
             heard = self.heard(segment)
             spectrum = stft(heard, n, self.hops)
@@ -238,9 +243,11 @@ class _Region:
                 heard = self._masked(spectrum, segment, keep(first, first + spectrum.shape[-1]))
             latent = backend.init_latent(heard, seed=0)  # the backend hears the segment here
             latent = latent if queries is None else queries
-            stitched.add(segment, backend.masks(latent, {n: spectrum})[n].cpu().numpy())
+            made = backend.masks(latent, {n: spectrum})[n].cpu().numpy()
+            for stitch, mask in zip(stitched, made, strict=True):
+                stitch.add(segment, mask)
             yield from pause_or_stop()
-        return list(stitched.result())
+        return [stitch.result() for stitch in stitched]
 
     def _masked(self, spectrum: torch.Tensor, segment: Segment, part: np.ndarray) -> torch.Tensor:
         """``segment``'s ``spectrum`` through ``part``, its frames of an array on the region's
@@ -344,7 +351,9 @@ def looked_again(
             return result
         try:
             if helpers_pass:
-                claimed = claimed_in_all([first, *(yield from look.helpers(helpers)).values()])
+                looks = yield from look.helpers(helpers)
+                claimed = claimed_in_all([first, *looks.values()], owned=True)  # in their masks
+                del looks  # the other masks are let go
             else:
                 estimate, separated = yield from look.stem(claimed)
         except PassStopped:
