@@ -317,7 +317,7 @@ def test_the_helpers_masks_are_let_go_before_the_stems_own_pass(song, cache, mon
     through that pass, nor a new array for the sum beside them."""
     monkeypatch.setattr(RunConfig, "segment_seconds", 2.0)
     made: list[weakref.ref] = []
-    sums: list[dict[int, np.ndarray]] = []
+    sums: list[np.ndarray] = []
     helpers, masks = LookBeside.helpers, _Region.masks
 
     def remembered(self, names):
@@ -326,8 +326,9 @@ def test_the_helpers_masks_are_let_go_before_the_stems_own_pass(song, cache, mon
         return estimates
 
     def summed(*args, **kwargs):
-        sums.append(claimed_in_all(*args, **kwargs))
-        return sums[-1]
+        claimed = claimed_in_all(*args, **kwargs)
+        sums.append(claimed[2048])
+        return claimed
 
     alive: list[list[bool]] = []
 
@@ -348,7 +349,33 @@ def test_the_helpers_masks_are_let_go_before_the_stems_own_pass(song, cache, mon
     result = engine.run_to_end(looked_again(steps, song, helpers_for(config, cache), cache))
     assert result.helpers == ("bass", "drums") and len(made) == 2 and len(sums) == 1
     assert len(alive) >= 3 and alive == [[True, False]] * len(alive)
-    assert sums[0][2048] is made[0]()  # alive through the pass as the sum, not a mask
+    assert sums[0] is made[0]()  # alive through the pass as the sum, not as a mask
+
+
+def test_what_is_claimed_is_let_go_before_the_stems_separated_signal(
+    song, cache, monkeypatch
+) -> None:
+    """What the stem and its helpers claim in all (a mask's size: large on a long song) is not
+    needed once the stem's mask is made: it is not alive while its separated signal is."""
+    sums: list[weakref.ref] = []
+    alive: list[bool] = []
+    separated = _Region.separated
+
+    def summed(*args, **kwargs):
+        claimed = claimed_in_all(*args, **kwargs)
+        sums.append(weakref.ref(claimed[2048]))
+        return claimed
+
+    def made(self, estimate):
+        alive.append(sums[0]() is not None)
+        return separated(self, estimate)
+
+    monkeypatch.setattr("tagbox_gui.core.separation.refine.claimed_in_all", summed)
+    monkeypatch.setattr(_Region, "separated", made)
+    config, steps = _single(song, cache)
+    result = engine.run_to_end(looked_again(steps, song, helpers_for(config, cache), cache))
+    assert result.helpers == ("bass", "drums") and len(sums) == 1
+    assert alive == [False]
 
 
 def test_a_stop_during_the_look_keeps_the_first(song, cache) -> None:

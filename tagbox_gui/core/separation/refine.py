@@ -311,14 +311,16 @@ class LookBeside:
             for i, name in enumerate(names)
         }  # fmt: skip
 
-    def stem(self, claimed: Mapping[int, np.ndarray]) -> Look[tuple[Estimate, np.ndarray]]:
+    def stem(self, claimed: dict[int, np.ndarray]) -> Look[tuple[Estimate, np.ndarray]]:
         """The stem's second look beside the helpers and its separated signal (as a run's
         ``separated``): the mean of its first mask (shared with the helpers') and of its mask
         in the song without them. ``claimed`` is what the stem and the helpers claim in all
         (:func:`claimed_in_all` of the stem's first look and theirs, :meth:`helpers`, in that
-        order). The helpers get no second look, and the stem does not share the song with them
-        afterwards."""
+        order); it is emptied once the mask is made, before the separated signal (a long
+        song's are large). The helpers get no second look, and the stem does not share the
+        song with them afterwards."""
         second = yield from _second(self.net, self._region, self.estimate, claimed)
+        claimed.clear()
         return second, self._region.separated(second)
 
 
