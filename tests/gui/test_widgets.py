@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt
 from PySide6.QtGui import QFontMetricsF, QImage, QMouseEvent, QPainter
 from PySide6.QtWidgets import QApplication
 
@@ -286,6 +286,32 @@ def test_the_loss_plot_marks_whole_steps_only(qtbot) -> None:
 
 
 # ----- mask ----------------------------------------------------------------------------------
+def bar_labels(view: MaskView) -> list[tuple[QRectF, str]]:
+    """The labels the mask's colour bar draws: each one's rectangle in the scene, its text."""
+    axis = view._bar.axis
+    image = QImage(10, 10, QImage.Format.Format_ARGB32)
+    painter = QPainter(image)
+    texts = axis.generateDrawSpecs(painter)[2]  # what the axis draws: (rect, flags, text)
+    painter.end()
+    return [(axis.mapRectToScene(rect), text) for rect, _flags, text in texts]
+
+
+@pytest.mark.parametrize("size", [(214, 110), (300, 300)])  # as at 1280x720, and roomier
+def test_the_mask_views_colour_bar_labels_are_whole_before_and_after_a_mask(qtbot, size) -> None:
+    """Its lowest label (0) is not cut by the plot's bottom edge, with or without a time axis
+    below the plot (none before the first mask), nor its highest by the top edge."""
+    view = shown(qtbot, MaskView(), *size)
+    for mask in (None, np.full((64, 100), 0.5, np.float32)):
+        if mask is not None:
+            view.set_image(mask, Region(0.0, 12.0))
+        qtbot.wait(50)  # the plot lays its items out on the event loop
+        texts = bar_labels(view)
+        assert {"0", "1"} <= {text for _, text in texts}, texts  # both levels labelled
+        edges = view.plot_widget.sceneRect()
+        for rect, text in texts:
+            assert edges.top() <= rect.top() and rect.bottom() <= edges.bottom(), (text, rect)
+
+
 def test_mask_view_keeps_fixed_levels(qtbot) -> None:
     view = shown(qtbot, MaskView())
     # before the first mask: the frequency range, no "(x0.001)" scaling, no time values
@@ -343,15 +369,12 @@ def test_colour_bar_labels_thin_out_and_never_overlap(qtbot) -> None:
         # the plot lays its items out on the event loop: the bar ends above the time axis
         qtbot.waitUntil(lambda h=height: axis.geometry().bottom() < h - 30, timeout=1000)
         qtbot.wait(20)
-        image = QImage(10, 10, QImage.Format.Format_ARGB32)
-        painter = QPainter(image)
-        texts = axis.generateDrawSpecs(painter)[2]  # what the axis draws: (rect, flags, text)
-        painter.end()
-        centres = sorted(rect.center().y() for rect, _flags, _text in texts)
-        assert np.all(np.diff(centres) >= gap - 0.5), (height, [t for *_, t in texts])
-        top = min(axis.mapRectToScene(rect).top() for rect, _flags, _text in texts)
+        texts = bar_labels(view)
+        centres = sorted(rect.center().y() for rect, _text in texts)
+        assert np.all(np.diff(centres) >= gap - 0.5), (height, [t for _, t in texts])
+        top = min(rect.top() for rect, _text in texts)
         assert top >= 0.0  # the top level's label is whole, not cut by the plot's edge
-        shown_labels.append([text for *_, text in texts])
+        shown_labels.append([text for _, text in texts])
     assert shown_labels[0] == ["0", "0.2", "0.4", "0.6", "0.8", "1"]
     assert len(shown_labels[-1]) < 6
 

@@ -151,8 +151,12 @@ def log_frequency_plot(
     axis.setWidth(48)
     axis.enableAutoSIPrefix(False)  # its values are log10(Hz): no "(x0.001)" on the label
     item.setLabel("left", "Hz")
-    # room above the plot for the upper half of the top labels (the colour bar's top level)
-    item.layout.setContentsMargins(1, math.ceil(QFontMetricsF(axis.font()).height() / 2), 1, 1)
+    # room above the plot for the upper half of the top labels (the colour bar's top level),
+    # and below it for the lower half of the bottom ones however short the x axis is (the mask
+    # has no x values before its first image)
+    half_line = math.ceil(QFontMetricsF(axis.font()).height() / 2)
+    item.layout.setContentsMargins(1, half_line, 1, 1)
+    item.layout.setRowMinimumHeight(3, half_line)  # the x axis's row
     image = pg.ImageItem(axisOrder="row-major")
     item.addItem(image)
     bar = pg.ColorBarItem(values=levels, colorMap=color_map, interactive=False, label=label,
