@@ -296,7 +296,7 @@ def bar_labels(view: MaskView) -> list[tuple[QRectF, str]]:
     return [(axis.mapRectToScene(rect), text) for rect, _flags, text in texts]
 
 
-@pytest.mark.parametrize("size", [(214, 110), (300, 300)])  # as at 1280x720, and roomier
+@pytest.mark.parametrize("size", [(222, 110), (300, 300)])  # as at 1280x720, and roomier
 def test_the_mask_views_colour_bar_labels_are_whole_before_and_after_a_mask(qtbot, size) -> None:
     """Its lowest label (0) is not cut by the plot's bottom edge, with or without a time axis
     below the plot (none before the first mask), nor its highest by the top edge."""
@@ -310,6 +310,34 @@ def test_the_mask_views_colour_bar_labels_are_whole_before_and_after_a_mask(qtbo
         edges = view.plot_widget.sceneRect()
         for rect, text in texts:
             assert edges.top() <= rect.top() and rect.bottom() <= edges.bottom(), (text, rect)
+
+
+@pytest.mark.parametrize("size", [(222, 110), (500, 300)])  # as at 1280x720, and roomier
+def test_the_empty_mask_view_says_what_will_be_drawn_there(qtbot, size) -> None:
+    """Before the first mask (and after clear()) a line over the plot says what will come, as
+    the empty loss plot does: whole, clear of the axes, in full where there is room."""
+    from tagbox_gui.gui.widgets.mask_view import EMPTY_MASK_TEXTS
+
+    view = MaskView()
+    assert view.sizeHint().height() == view.plot_widget.sizeHint().height()  # the line asks none
+    view = shown(qtbot, view, *size)
+    qtbot.wait(50)  # the plot lays its items out on the event loop
+    line = view.empty
+    assert line.isVisible() and line.text() in EMPTY_MASK_TEXTS
+    if size[0] >= 500:
+        assert line.text() == EMPTY_MASK_TEXTS[0]
+    area = line.contentsRect()
+    flags = Qt.TextFlag.TextWordWrap | Qt.AlignmentFlag.AlignCenter
+    assert area.contains(line.fontMetrics().boundingRect(area, flags, line.text())), line.text()
+    box = view.plot_item.getViewBox().sceneBoundingRect()
+    assert view.plot_widget.mapFromScene(box).boundingRect().contains(area)  # clear of the axes
+    assert EMPTY_MASK_TEXTS[0] in view.plot_widget.accessibleDescription()
+    view.set_image(np.full((64, 100), 0.5, np.float32), Region(0.0, 12.0))
+    assert not line.isVisible()
+    assert EMPTY_MASK_TEXTS[0] not in view.plot_widget.accessibleDescription()
+    view.clear()
+    assert line.isVisible()
+    assert EMPTY_MASK_TEXTS[0] in view.plot_widget.accessibleDescription()
 
 
 def test_mask_view_keeps_fixed_levels(qtbot) -> None:

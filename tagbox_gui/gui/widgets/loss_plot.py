@@ -6,8 +6,9 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QStackedLayout, QWidget
+from PySide6.QtWidgets import QWidget
+
+from tagbox_gui.gui.widgets.empty_note import EmptyNote
 
 TOTAL_KEY = "total"
 _STEPS = "Settings\u00a0▸\u00a0Steps"  # no line break inside
@@ -28,7 +29,6 @@ REST_TEXTS = (  # after a job, its rest: what no part's mask took, steered by no
     "The rest: no steps",
     "No steps",
 )
-PAD = 4  # px between that line and the plotting area's edges
 ABOUT = "The total loss and the loss of each tagger and FFT size at every step of a steered run"
 
 
@@ -73,17 +73,8 @@ class LossPlotView(QWidget):
         self._values = np.empty((0, 0))
         self._count = 0
         self._drawn = -1
-        self._empty_texts = EMPTY_TEXTS
         # over the empty plot, a line saying what will be drawn (a single pass has no steps)
-        self.empty = QLabel(EMPTY_TEXT, wordWrap=True, alignment=Qt.AlignmentFlag.AlignCenter)
-        self.empty.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-        self.empty.setStyleSheet("color: #aaaaaa; background: transparent;")
-        self.plot_item.getViewBox().sigResized.connect(self._fit_empty)
-        layout = QStackedLayout(self)
-        layout.setStackingMode(QStackedLayout.StackingMode.StackAll)
-        layout.addWidget(self.plot_widget)
-        layout.addWidget(self.empty)
-        self.empty.raise_()
+        self.empty = EmptyNote(self, self.plot_widget, self.plot_item.getViewBox(), EMPTY_TEXTS)
         self.reset([])
 
     @property
@@ -100,9 +91,7 @@ class LossPlotView(QWidget):
         """Forget all steps and create one curve per loss key, plus the total; until a step
         comes the plot says ``empty`` (its longest form that fits), e.g. :data:`ONE_PASS_TEXTS`
         where none will come."""
-        if empty != self._empty_texts:
-            self._empty_texts = empty
-            self._fit_empty()
+        self.empty.set_texts(empty)
         for curve in self._curves:
             self.plot_item.removeItem(curve)
         self._legend.clear()
@@ -146,25 +135,10 @@ class LossPlotView(QWidget):
         """With no step drawn: the line over a bare plot (no axis values, no legend)."""
         self.empty.setVisible(empty)
         if empty:
-            self.plot_widget.setAccessibleDescription(f"{ABOUT}. {self._empty_texts[0]}")
+            self.plot_widget.setAccessibleDescription(f"{ABOUT}. {self.empty.texts[0]}")
         self._legend.setVisible(not empty)
         for side in ("left", "bottom"):
             self.plot_item.getAxis(side).setStyle(showValues=not empty)
-
-    def _fit_empty(self) -> None:
-        """Keep the empty plot's line in the plotting area, clear of the axes, in the longest
-        form that fits there whole (a small window gets a short one)."""
-        box = self.plot_item.getViewBox().sceneBoundingRect()
-        area = self.plot_widget.mapFromScene(box).boundingRect().adjusted(PAD, PAD, -PAD, -PAD)
-        right = self.plot_widget.width() - area.left() - area.width()
-        bottom = self.plot_widget.height() - area.top() - area.height()
-        self.empty.setContentsMargins(area.left(), area.top(), right, bottom)
-        metrics, wrap = self.empty.fontMetrics(), Qt.TextFlag.TextWordWrap
-        for text in self._empty_texts:  # the last one however short the area is
-            size = metrics.boundingRect(area, wrap, text).size()
-            if size.width() <= area.width() and size.height() <= area.height():
-                break
-        self.empty.setText(text)
 
     def series(self, key: str) -> tuple[np.ndarray, np.ndarray]:
         """Copies of the stored ``(steps, values)`` of one key (``total`` for the total)."""
