@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, Qt
 from PySide6.QtGui import QFontMetricsF, QImage, QMouseEvent, QPainter
 from PySide6.QtWidgets import QApplication
 
@@ -283,6 +283,34 @@ def test_the_loss_plot_marks_whole_steps_only(qtbot) -> None:
     values = [v for _spacing, ticks in axis.tickValues(low, high, axis.width()) for v in ticks]
     assert {1.0, 2.0, 3.0} <= set(values)
     assert all(float(v).is_integer() for v in values), values
+
+
+def test_the_loss_plot_shows_a_single_step(qtbot) -> None:
+    """One step has no line to draw: its values are marked; from the second step on the curves
+    and the legend's samples (as painted on screen) are lines alone, as in a run never seen at
+    one step (no mark on every step of a long run)."""
+
+    def on_screen(plot: LossPlotView, rect: QRect) -> QImage:  # as painted, not rendered anew
+        return plot.screen().grabWindow(plot.winId(), *rect.getRect()).toImage()
+
+    steady = shown(qtbot, LossPlotView(), 340, 115)  # the same steps, never one step alone
+    view = shown(qtbot, LossPlotView(), 340, 115)
+    for plot in (view, steady):
+        plot.reset(["fcn_mtat_2048"])
+        plot.append(1, 0.6, {"fcn_mtat_2048": 0.3})
+    view.refresh()
+    qtbot.wait(200)  # the layout settles, the window is painted
+    box = view.plot_item.getViewBox()
+    point = view.plot_widget.mapFromScene(box.mapViewToScene(QPointF(1.0, 0.6)))
+    image = on_screen(view, view.rect())
+    assert image.pixelColor(point).lightness() > 200  # the total (white) is there
+    for plot in (view, steady):
+        plot.append(2, 0.3, {"fcn_mtat_2048": 0.15})
+        plot.refresh()
+    qtbot.wait(100)
+    assert all(curve.opts["symbol"] is None for curve in view._curves)
+    legend = view.plot_widget.mapFromScene(view._legend.sceneBoundingRect()).boundingRect()
+    assert on_screen(view, legend) == on_screen(steady, legend)
 
 
 # ----- mask ----------------------------------------------------------------------------------

@@ -122,8 +122,10 @@ class LossPlotView(QWidget):
         if self._drawn == self._count:
             return
         steps = self._steps[: self._count]
+        symbol = "o" if self._count == 1 else None  # one step has no line: a dot marks it
         for column, curve in enumerate(self._curves):
-            curve.setData(steps, self._values[: self._count, column])
+            curve.setData(steps, self._values[: self._count, column], symbol=symbol)
+        self._legend.update()  # its samples show the dots only while the curves have them
         self._drawn = self._count
         if self._count and not self.empty.isHidden():  # the first steps since reset()
             self._show_empty(False)
@@ -156,7 +158,13 @@ class LossPlotView(QWidget):
             pen = pg.mkPen("w", width=3)
         else:
             pen = pg.mkPen(pg.intColor(len(self._keys) - 1, hues=9, values=1), width=1)
-        curve = self.plot_item.plot(pen=pen, connect="finite")
+        curve = self.plot_item.plot(
+            pen=pen,
+            connect="finite",
+            symbolSize=pen.width() + 4,
+            symbolPen=pen,
+            symbolBrush=pen.color(),
+        )
         self._legend.addItem(curve, key)
         self._keys.append(key)
         self._curves.append(curve)
