@@ -147,7 +147,7 @@ class MainWindow(WindowMenus):
         self._dock("Tags and settings", tabs, Qt.DockWidgetArea.LeftDockWidgetArea)
         side = QWidget()
         side_column = QVBoxLayout(side)
-        side_column.setContentsMargins(0, 0, 0, 0)
+        side_column.setContentsMargins(6, 0, 6, 0)  # the Run panel and the boxes inset alike
         side_column.addWidget(self.run_panel)
         side_column.addWidget(self.live.meters_box)
         stems = boxed("Stems (drag into your DAW)", self.stems, margin=6)

@@ -223,6 +223,22 @@ def test_the_empty_loss_plots_line_is_whole_inside_its_plotting_area(
     window.controller.shutdown(5000)
 
 
+def test_the_run_columns_parts_line_up_inside_its_edges(qtbot, model_dir, settings, small_screen):
+    """The Run panel's controls, the tags box and the stems box share their left and right
+    edges, inset from the column's edges alike: no box flush against the window's edge."""
+    window = make_window(qtbot, model_dir, settings)
+    fitted(qtbot, window)
+    column = window.run_panel.parentWidget()
+    parts = [window.run_panel.progress, window.live.meters_box, window.stems.parentWidget()]
+    edges = {
+        (p.mapTo(column, QPoint()).x(), p.mapTo(column, QPoint(p.width(), 0)).x()) for p in parts
+    }
+    assert len(edges) == 1, edges
+    left, right = edges.pop()
+    assert left > 0 and column.width() - right == left
+    window.controller.shutdown(5000)
+
+
 def test_a_remembered_geometry_is_kept_inside_a_smaller_screen(
     qtbot, model_dir, settings, monkeypatch
 ):

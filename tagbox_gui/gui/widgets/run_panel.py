@@ -151,7 +151,7 @@ class RunPanel(QWidget):
             grid.addWidget(caption, 0, index)
             grid.addWidget(self.labels[key], 1, index)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
+        layout.setContentsMargins(0, 6, 0, 6)  # the column that holds it insets its sides
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addLayout(grid)
