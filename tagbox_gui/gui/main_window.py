@@ -99,7 +99,7 @@ class MainWindow(WindowMenus):
         self.run_panel = RunPanel()
         self.audition = AuditionPanel(player or Player())
         self.stems = StemListView()
-        self.export_button = QPushButton("Export all…")
+        self.export_button = QPushButton("Export all stems…")
         cache = ModelCache()  # the separator and taggers, loaded once for every run
         self.run_view = RunView(self, cache)
         self.settings_view = SettingsView(self, cache)
@@ -196,7 +196,7 @@ class MainWindow(WindowMenus):
         self.stems.export_failed.connect(lambda text: self.show_message(text))
         self.stems.preparing.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.stems.replaced.connect(self.exports.stems_replaced)  # "Exported …" is said no more
-        self.stems.set_before_export(self.exports.licence_accepted)  # drags, like Export…
+        self.stems.set_before_export(self.exports.licence_accepted)  # drags, like Export all stems…
         self.stems.set_write_ahead(self.exports.may_write_ahead)
         self.exports.control(self.export_button)
         self.models.models_changed.connect(self._on_models_changed)
@@ -306,7 +306,7 @@ class MainWindow(WindowMenus):
 
     # ----- export ----------------------------------------------------------------------
     def set_can_export(self, ok: bool) -> None:
-        """Whether there are stems to export: "Export all…" and File ▸ Export all stems."""
+        """Whether there are stems to export (the button and File ▸ Export all stems… start one)."""
         self.exports.set_available(ok)
 
     # ----- misc ------------------------------------------------------------------------
@@ -344,7 +344,7 @@ class MainWindow(WindowMenus):
 
     def losing(self, doing: str) -> str:
         """The sentence naming the stems ``doing`` loses (``StemListView.losing``), or "": none
-        that Export all… writes."""
+        that Export all stems… writes."""
         return "" if self.exports.writes(self.stems.result_id) else self.stems.losing(doing)
 
     def confirm_quit(self) -> bool:

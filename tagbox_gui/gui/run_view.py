@@ -111,7 +111,7 @@ class RunView(RunRequest):
         settings = w.settings_panel.settings()
         self.jobs.discard()
         self.audio.forget()
-        w.stems.clear_stems()  # the last run's: Export all… and drags wait for this run's
+        w.stems.clear_stems()  # the last run's: Export all stems… and drags wait for this run's
         w.set_can_export(False)
         self.job_active = len(parts) > 1
         self.session, self.shown, self._latest = None, None, None

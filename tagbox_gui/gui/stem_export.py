@@ -1,4 +1,4 @@
-"""Export all…: the shown stems written to a folder the musician chooses, off the GUI thread.
+"""Export all stems…: the shown stems written to a folder the musician chooses, off the GUI thread.
 
 Rendering and writing the stems of a 4-minute song takes seconds (about 2 s for two WAV
 stems, 4 s for two instruments and the rest as FLAC on two cores), so the files are written in
@@ -38,12 +38,12 @@ log = logging.getLogger(__name__)
 LICENCE_KEY = "licence/jukebox_export_accepted"
 NO_STEMS = "There are no stems yet: run a separation first, or wait until the run ends."
 EXPORT_TIP = "Write every stem to a folder you choose (Ctrl+E)"
-EXPORTING = "Exporting the stems: Export all… is back once they are written"
+EXPORTING = "Exporting the stems: Export all stems… is back once they are written"
 _WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-all")
 
 
 class StemExport(QObject):
-    """The window's Export all…: asks where and how, then writes the shown stems in a worker.
+    """The window's Export all stems…: asks where and how, then writes the shown stems in a worker.
 
     Its controls (:meth:`control`: the button and the menu action) are enabled while there are
     stems to export (:meth:`set_available`) and no export is under way.
@@ -185,7 +185,7 @@ class StemExport(QObject):
         return future
 
     def confirm_overwrite(self, existing: list[Path]) -> bool:
-        """Asked before Export… replaces stems that are already in the folder."""
+        """Asked before Export all stems… replaces stems that are already in the folder."""
         names = "\n".join(path.name for path in existing)
         answer = plain_text.question(  # the folder's and the files' names as they are
             self.w,

@@ -190,9 +190,15 @@ def test_every_control_of_the_dialogs_has_a_name(qtbot, model_dir: Path) -> None
         assert unnamed_controls(dialog) == [], type(dialog).__name__
 
 
+def test_the_export_button_and_menu_entry_have_one_name(window) -> None:
+    """The Stems box's button and File ▸ Export all stems… start one action: one name."""
+    assert window.export_action.text().replace("&", "") == "Export all stems…"
+    assert window.export_button.text().replace("&", "") == "Export all stems…"
+
+
 def test_export_all_says_why_it_is_off_and_its_shortcut_when_on(qtbot, window, song_path) -> None:
-    """Off without stems, Export all… (the button's tooltip, the menu entry's status tip in the
-    status bar) says how to get some; on, it names its key."""
+    """Off without stems, Export all stems… (the button's tooltip, the menu entry's status tip
+    in the status bar) says how to get some; on, it names its key."""
     open_song(qtbot, window, song_path)
     tips = lambda: (window.export_button.toolTip(), window.export_action.statusTip())  # noqa: E731
     assert not window.export_button.isEnabled() and not window.export_action.isEnabled()

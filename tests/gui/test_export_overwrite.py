@@ -1,4 +1,4 @@
-"""Export… never replaces stems without asking, and writes both stems or neither."""
+"""Export all stems… never replaces stems without asking, and writes both stems or neither."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def test_export_writes_in_a_worker_while_the_window_stays_responsive(
     qtbot, separated: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     window = separated
-    """Export all… renders and writes off the GUI thread; Export is disabled until the files
+    """Export all stems… renders and writes off the GUI thread; Export is disabled until the files
     are there, the status bar says what happens, and a failure is a dialog, not a crash."""
     from tagbox_gui.gui import stem_export
     from tagbox_gui.gui.widgets import stem_list
@@ -347,7 +347,7 @@ def test_export_all_opens_with_a_saved_format_it_does_not_know(
     separated: MainWindow, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # a format saved by another version (or a hand-edited settings file) raised ValueError in
-    # Export all…, which then never opened its dialog
+    # Export all stems…, which then never opened its dialog
     from tagbox_gui.gui.widgets.export_dialog import ExportDialog
 
     window = separated

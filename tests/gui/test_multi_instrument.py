@@ -1,4 +1,5 @@
-"""Several instruments in one job: every stem and the rest, progress, Stop, drags and Export all."""
+"""Several instruments in one job: every stem and the rest, progress, Stop, drags and
+Export all stems…"""
 
 from __future__ import annotations
 

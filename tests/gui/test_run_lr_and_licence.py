@@ -101,7 +101,7 @@ def test_jukebox_licence_is_asked_before_the_first_drag(qtbot, window, song_path
     assert drag_data(window.stems, items) is not None  # once accepted, never asked again
     assert len(asked) == 2
     assert export_and_wait(qtbot, window, song_path.parent / "out", ExportFormat.WAV16) is not None
-    assert len(asked) == 2  # Export… shares the acknowledgement
+    assert len(asked) == 2  # Export all stems… shares the acknowledgement
 
 
 def test_jukebox_stems_of_a_job_ask_for_the_licence_too(qtbot, window, song_path, monkeypatch):

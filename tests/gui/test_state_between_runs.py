@@ -308,7 +308,7 @@ def test_a_new_run_offers_no_stems_until_it_has_some(qtbot, window, song_path) -
     window.picker.set_picked("drums", True)
     with qtbot.waitSignal(window.controller.run_finished, timeout=20_000):
         assert window.run_view.start() is not None  # a job: drums and piano
-        try:  # Export all… would say "There are no stems yet": it is off, and the list agrees
+        try:  # Export all stems… would say "There are no stems yet": it is off, and the list agrees
             assert window.exports.file_names() is None
             assert not window.export_button.isEnabled() and not window.export_action.isEnabled()
             assert window.stems.count() == 0 and window.stems.backend_name is None

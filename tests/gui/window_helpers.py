@@ -55,7 +55,7 @@ def run_to_end(qtbot, window: MainWindow, steps: int = 12, preview_every: int = 
 
 
 def export_and_wait(qtbot, window: MainWindow, *args, timeout: int = 10_000) -> list[Path] | None:
-    """Export all… to a folder (``StemExport.export_to``) and wait until the files are written
+    """Export all stems… to a folder (``StemExport.export_to``) and wait until the files are written
     and the window has taken the result; their paths, or None when nothing was written."""
     pending = window.exports.export_to(*args)
     if pending is None:

@@ -37,7 +37,7 @@ FORMAT_TITLES = {
 
 
 class ExportDialog(QDialog):
-    """Folder, format and name template for Export all…; the files' names are shown.
+    """Folder, format and name template for Export all stems…; the files' names are shown.
 
     ``names_of(template)`` gives the stems' file names (without extension) for a template, or
     raises a UserError saying why the template cannot name them (Save is then disabled). Save

@@ -17,7 +17,7 @@ files a drag dropped somewhere are left in place, also when the app quits; the o
 cancelled with Escape took none of them out) go when their result is replaced or the app quits
 (:meth:`StemListView.remove_files`), so that runs and jobs on long songs do not fill the folder
 with stems nobody took.
-Export all… writes the same stems into a folder the musician chooses, in the format and with
+Export all stems… writes the same stems into a folder the musician chooses, in the format and with
 the names they choose (:meth:`StemListView.writing`, ``gui/stem_export.py``).
 The list remembers which of the stems shown left the app, by a drag that was dropped (not
 cancelled) or an export, so that the window can ask before quitting or opening another song
