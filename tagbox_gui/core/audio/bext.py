@@ -7,6 +7,10 @@ makes a stem's of it (the song's time reference, origin and coding history; the 
 description; no UMID and no loudness, which were the song's), and :func:`insert_chunk` puts it
 into a finished WAV before its data chunk, the samples untouched. EBU Tech 3285 lays the chunk
 out.
+
+The same RIFF reading serves a surround WAV's speakers: :func:`read_channel_mask` gives the
+channel mask a WAVE_FORMAT_EXTENSIBLE song states, and :func:`set_channel_mask` puts one into a
+stem (libsndfile writes its own, none for 3, 5 or 7 channels, and that of 7.1 wide for 8).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import struct
 import unicodedata
 from pathlib import Path
 
-__all__ = ["insert_chunk", "read_bext", "stem_bext"]
+__all__ = ["insert_chunk", "read_bext", "read_channel_mask", "set_channel_mask", "stem_bext"]
 
 _FIXED = 602  # bytes of the chunk before its coding history
 _DESCRIPTION = slice(0, 256)
@@ -24,6 +28,8 @@ _VERSION = slice(346, 348)
 _UMID_TO_RESERVED = slice(348, 602)  # UMID (64), loudness (10, version 2), reserved (180)
 _MAX_CHUNK = 1 << 18  # longer is no bext chunk worth keeping (and fits in a WAV's slack)
 _RIFF = (b"RIFF", b"RF64", b"BW64")
+_EXTENSIBLE = 0xFFFE  # the format tag of WAVE_FORMAT_EXTENSIBLE
+_MASK_AT = 20  # dwChannelMask's offset in such a fmt chunk
 
 
 def read_bext(path: Path | str) -> bytes | None:
@@ -88,6 +94,39 @@ def insert_chunk(path: Path, chunk_id: bytes, payload: bytes) -> None:
         handle.seek(0)
         handle.write(head)
         handle.write(chunk)
+
+
+def read_channel_mask(path: Path | str) -> int | None:
+    """The speakers the WAV (RIFF, RF64) file at ``path`` states its channels are, the
+    dwChannelMask of its WAVE_FORMAT_EXTENSIBLE fmt chunk; None where it states none (a plain
+    WAV, a mask of 0), is no such file or cannot be read."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(_mask_offset(handle))
+            mask = struct.unpack("<I", handle.read(4))[0]
+    except (OSError, ValueError, struct.error):
+        return None
+    return mask or None
+
+
+def set_channel_mask(path: Path, mask: int) -> None:
+    """Write ``mask`` as the dwChannelMask of the WAVE_FORMAT_EXTENSIBLE file at ``path``, in
+    place (the header's size is the same). OSError, or ValueError (the file untouched) for a
+    file that is not such a WAV."""
+    with open(path, "r+b") as handle:
+        handle.seek(_mask_offset(handle))
+        handle.write(struct.pack("<I", mask))
+
+
+def _mask_offset(handle) -> int:
+    """Where the dwChannelMask of the WAV open in ``handle`` is; ValueError where its fmt
+    chunk is not WAVE_FORMAT_EXTENSIBLE."""
+    where = _chunks(handle).get(b"fmt ")
+    if where is not None and where[1] >= _MASK_AT + 4:
+        handle.seek(where[0])
+        if struct.unpack("<H", handle.read(2))[0] == _EXTENSIBLE:
+            return where[0] + _MASK_AT
+    raise ValueError("not a WAVE_FORMAT_EXTENSIBLE file")
 
 
 def _move_up(handle, start: int, by: int, block: int = 1 << 20) -> None:

@@ -15,7 +15,9 @@ and that is clipped in the residual and logged.
 The stems keep the song's speakers: where the song's container orders its channels otherwise
 than the stems' (an OGG of 3 to 8 channels, in Vorbis order, written as WAV or FLAC, in WAVE
 order), the channels of every stem are moved to where the stems' container puts each speaker,
-so the stems add back up to the song speaker by speaker.
+so the stems add back up to the song speaker by speaker. WAV stems of 3 or more channels say
+which speaker each channel is (WAVE_FORMAT_EXTENSIBLE: :func:`_channel_mask`); FLAC defines its
+order by the channel count.
 
 The stems are rendered and written block by block (``core.audio.stems.separated_blocks``), all
 files of a set at once, so an export holds a few seconds of the song in float64, never all of it.
@@ -45,7 +47,7 @@ from tagbox_gui.core.audio.files import (
     write_streams,
 )
 from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE, shared_stem_names, stem_names
-from tagbox_gui.core.audio.output import channel_order
+from tagbox_gui.core.audio.output import channel_order, wave_channel_mask
 from tagbox_gui.core.audio.stems import block_spans, separated_blocks
 from tagbox_gui.core.errors import AudioError
 from tagbox_gui.core.folders import make_folders, not_a_folder, removed_on_failure
@@ -111,7 +113,8 @@ def export_stems(
     streams = [separated_blocks(song, estimate)]  # checks the estimate before any writing
     rows = _rows_as_written(song, streams, fmt, clipping)
     paths = _write_in_new_folder(outdir, targets, [song.data.shape] * 2, rows, song.rate, fmt,
-                                 overwrite, _bext(song, targets, fmt))  # fmt: skip
+                                 overwrite, _bext(song, targets, fmt),
+                                 _channel_mask(song, fmt))  # fmt: skip
     clipping.warn(song.name)
     return paths[0], paths[1]
 
@@ -148,7 +151,8 @@ def export_shared_stems(
     clipping = _Clipping(fmt, names)
     rows = _rows_as_written(song, streams, fmt, clipping)
     paths = _write_in_new_folder(outdir, targets, [song.data.shape] * len(targets), rows,
-                                 song.rate, fmt, overwrite, _bext(song, targets, fmt))  # fmt: skip
+                                 song.rate, fmt, overwrite, _bext(song, targets, fmt),
+                                 _channel_mask(song, fmt))  # fmt: skip
     clipping.warn(song.name)
     return paths[:-1], paths[-1]
 
@@ -262,6 +266,7 @@ def _write_in_new_folder(
     fmt: ExportFormat,
     overwrite: bool,
     bext: Sequence[bytes | None] | None = None,
+    mask: int | None = None,
 ) -> list[Path]:
     """Write the files of ``rows`` together into ``outdir``, created first; what it created goes
     again on failure."""
@@ -276,7 +281,7 @@ def _write_in_new_folder(
         ) from exc
     with removed_on_failure(made):
         shapes = [(s[0], s[1]) for s in shapes]
-        return write_streams(targets, shapes, rows, rate, fmt, overwrite, bext)
+        return write_streams(targets, shapes, rows, rate, fmt, overwrite, bext, mask)
 
 
 def _bext(song: Song, targets: Sequence[tuple[Path, Mapping[str, str]]],
@@ -287,6 +292,17 @@ def _bext(song: Song, targets: Sequence[tuple[Path, Mapping[str, str]]],
         return None
     history = _coding_history(song.rate, song.channels, fmt)
     return [stem_bext(song.bext, metadata["title"], history) for _, metadata in targets]
+
+
+def _channel_mask(song: Song, fmt: ExportFormat) -> int | None:
+    """The channel mask of the WAV stems of a song of 3 or more channels, so that a DAW knows
+    which speaker each channel is: the song's own where it states one (a WAVE_FORMAT_EXTENSIBLE
+    song), else WAVE's for its channel count (their channels are in WAVE's order:
+    :func:`_rows_as_written`). None for mono and stereo stems, written as plain WAV, and for
+    FLAC, whose order its channel count defines."""
+    if fmt.container != "WAV" or song.channels < 3:
+        return None
+    return song.channel_mask or wave_channel_mask(song.channels)
 
 
 def _coding_history(rate: int, channels: int, fmt: ExportFormat) -> str:

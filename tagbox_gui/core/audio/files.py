@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from tagbox_gui.core.audio.bext import insert_chunk
+from tagbox_gui.core.audio.bext import insert_chunk, set_channel_mask
 from tagbox_gui.core.errors import AudioError
 from tagbox_gui.core.folders import format_size
 
@@ -162,12 +162,15 @@ def write_streams(
     fmt: ExportFormat,
     overwrite: bool,
     bext: Sequence[bytes | None] | None = None,
+    mask: int | None = None,
 ) -> list[Path]:
     """:func:`write_together` for files that arrive in blocks: each row of ``rows`` holds the
     next block of every file, ``(frames, channels)``; ``shapes`` are the files' whole shapes.
     ``bext``, where given, holds a ``bext`` chunk's payload (Broadcast WAV) per file, put into
-    each file that has one before it is renamed into place (``core.audio.bext``); only WAV
-    files take one (ValueError otherwise)."""
+    each file that has one before it is renamed into place (``core.audio.bext``). ``mask``,
+    where given, says which speaker each channel is: every file is written as
+    WAVE_FORMAT_EXTENSIBLE (WAVEX, or RF64 past 4 GiB) with it as its channel mask, set before
+    the file is renamed into place. Only WAV files take either (ValueError otherwise)."""
     paths = [path for path, _ in targets]
     for _, metadata in targets:
         unknown = set(metadata) - set(METADATA_KEYS)
@@ -178,11 +181,11 @@ def write_streams(
     _refuse_existing(paths, overwrite)
     files: list[_TempFile] = []
     chunks = list(bext) if bext is not None else [None] * len(targets)
-    if fmt.container != "WAV" and any(chunk is not None for chunk in chunks):
-        raise ValueError(f"a bext chunk belongs in a WAV file, not in {fmt.container}")
+    if fmt.container != "WAV" and (mask is not None or any(c is not None for c in chunks)):
+        raise ValueError(f"a bext chunk or mask belongs in a WAV file, not in {fmt.container}")
     try:
         for (path, metadata), shape, chunk in zip(targets, shapes, chunks, strict=True):
-            files.append(_TempFile(path, shape, rate, fmt, metadata, len(targets)))
+            files.append(_TempFile(path, shape, rate, fmt, metadata, len(targets), mask))
             files[-1].bext = chunk
         for row in rows:
             for file, block in zip(files, row, strict=True):
@@ -208,8 +211,9 @@ class _TempFile:
     names ``path``. The temporary is removed unless it has been renamed into place."""
 
     def __init__(self, path: Path, shape: tuple[int, int], rate: int, fmt: ExportFormat,
-                 metadata: Mapping[str, str], count: int) -> None:  # fmt: skip
-        self.path, self.fmt, self.count = path, fmt, count
+                 metadata: Mapping[str, str], count: int,
+                 mask: int | None) -> None:  # fmt: skip
+        self.path, self.fmt, self.count, self.mask = path, fmt, count, mask
         self.temp = _temp_beside(path)
         self.bext: bytes | None = None  # a bext chunk's payload, put in once the file is done
         self._handle: sf.SoundFile | None = None
@@ -221,7 +225,7 @@ class _TempFile:
 
     def _open(self, shape: tuple[int, int], rate: int, metadata: Mapping[str, str]) -> None:
         frames, channels = shape
-        container = container_for(self.fmt, frames, channels)
+        container = container_for(self.fmt, frames, channels, self.mask is not None)
         self._handle = open_sound(self.temp, "w", samplerate=rate, channels=channels,
                                   subtype=self.fmt.subtype, format=container)  # fmt: skip
         for key, value in metadata.items():
@@ -233,16 +237,19 @@ class _TempFile:
         self._guard(lambda: self._handle.write(samples))  # type: ignore[union-attr]
 
     def close(self) -> None:
-        """Finish the temporary (libsndfile writes what it still holds), with its bext chunk."""
+        """Finish the temporary (libsndfile writes what it still holds), with its channel mask
+        and bext chunk."""
         handle, self._handle = self._handle, None
         if handle is not None:
             self._guard(handle.close)
-            if self.bext is not None:
-                self._guard(self._add_bext)
+            self._guard(self._edit_header)
 
-    def _add_bext(self) -> None:
+    def _edit_header(self) -> None:
         try:
-            insert_chunk(self.temp, b"bext", self.bext or b"")
+            if self.mask is not None:
+                set_channel_mask(self.temp, self.mask)
+            if self.bext is not None:
+                insert_chunk(self.temp, b"bext", self.bext)
         except ValueError as exc:  # not a RIFF libsndfile wrote, or past RIFF's 4 GiB
             raise OSError(str(exc)) from exc
 
@@ -390,12 +397,15 @@ def _file_samples(data: np.ndarray, fmt: ExportFormat) -> np.ndarray:
     return shifted
 
 
-def container_for(fmt: ExportFormat, frames: int, channels: int) -> str:
-    """libsndfile container for ``fmt``: RF64 (still a ``.wav``) when a WAV would pass 4 GiB.
+def container_for(fmt: ExportFormat, frames: int, channels: int, extensible: bool = False) -> str:
+    """libsndfile container for ``fmt``: RF64 (still a ``.wav``) when a WAV would pass 4 GiB,
+    else WAVEX (WAVE_FORMAT_EXTENSIBLE, a WAV that can say which speaker each channel is) where
+    ``extensible``.
 
-    A RIFF WAV counts its size in 32 bits; RF64 is the standard 64-bit WAV that DAWs read.
+    A RIFF WAV counts its size in 32 bits; RF64 is the standard 64-bit WAV that DAWs read (and
+    libsndfile writes it WAVE_FORMAT_EXTENSIBLE).
     """
     data_bytes = frames * channels * (fmt.bits or 32) // 8
     if fmt.container == "WAV" and data_bytes > _WAV_LIMIT:
         return "RF64"
-    return fmt.container
+    return "WAVEX" if fmt.container == "WAV" and extensible else fmt.container

@@ -37,6 +37,17 @@ _VORBIS = {  # Vorbis I (and Opus's family 1) channel order, as libsndfile decod
     7: ("FL", "FC", "FR", "SL", "SR", "BC", "LFE"),
     8: ("FL", "FC", "FR", "SL", "SR", "BL", "BR", "LFE"),
 }
+_MASK_BITS = {  # each speaker's bit in a WAVE_FORMAT_EXTENSIBLE channel mask
+    "FL": 0x1,
+    "FR": 0x2,
+    "FC": 0x4,
+    "LFE": 0x8,
+    "BL": 0x10,
+    "BR": 0x20,
+    "BC": 0x100,
+    "SL": 0x200,
+    "SR": 0x400,
+}
 _LAYOUTS = {"WAV": _WAVE, "WAVEX": _WAVE, "W64": _WAVE, "RF64": _WAVE, "FLAC": _WAVE,
             "OGG": _VORBIS}  # fmt: skip
 
@@ -60,6 +71,14 @@ def speaker_layout(channels: int, container: str) -> tuple[str, ...] | None:
     gives it), or None where the container does not say (AIFF, say) or there is nothing to
     fold (mono, stereo)."""
     return _LAYOUTS.get(container.upper(), {}).get(channels)
+
+
+def wave_channel_mask(channels: int) -> int | None:
+    """The WAVE_FORMAT_EXTENSIBLE channel mask of WAVE's (and FLAC's) layout of ``channels``
+    channels (6: 0x3F, FL FR FC LFE BL BR); None where it defines none (more than 8), or
+    there are no surround speakers to name (mono, stereo)."""
+    layout = _WAVE.get(channels)
+    return None if layout is None else sum(_MASK_BITS[speaker] for speaker in layout)
 
 
 def channel_order(channels: int, source: str, target: str) -> list[int] | None:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from tagbox_gui.core.audio.bext import read_bext
+from tagbox_gui.core.audio.bext import read_bext, read_channel_mask
 from tagbox_gui.core.audio.files import open_sound
 from tagbox_gui.core.errors import AudioError, ConfigError
 from tagbox_gui.core.folders import format_size
@@ -34,7 +34,7 @@ SUPPORTED = "WAV, FLAC, OGG, MP3 or AIFF"
 
 _READ_FRAMES = 2**20  # frames decoded or resampled at a time: a cancel stops within a block
 _SUM_FRAMES = 2**16  # frames squared at a time by loudest_region (0.5 MB a channel in float64)
-_RIFF_CONTAINERS = ("WAV", "WAVEX", "RF64")  # libsndfile's names of the WAVs a bext chunk is in
+_RIFF_CONTAINERS = ("WAV", "WAVEX", "RF64")  # libsndfile's names of the WAVs bext and masks are in
 _ENVELOPE_SECONDS = 0.01  # block size of the coarse energy envelope used by loudest_region
 
 
@@ -49,6 +49,7 @@ class Song:
     subtype: str  # libsndfile subtype, e.g. PCM_16, PCM_24, FLOAT, VORBIS, MPEG_LAYER_III
     format: str  # libsndfile container, e.g. WAV, FLAC, OGG, MP3, AIFF
     bext: bytes | None = None  # a Broadcast WAV's bext chunk (its place on a DAW's timeline)
+    channel_mask: int | None = None  # a WAVE_FORMAT_EXTENSIBLE's speakers, where it states them
 
     @property
     def frames(self) -> int:
@@ -93,8 +94,10 @@ def load_song(path: Path | str, cancel: threading.Event | None = None) -> Song:
         rate, subtype, container = handle.samplerate, handle.subtype, handle.format
     _check_decoded(path, data, container)
     data.flags.writeable = False  # a Song is shared between threads: nobody edits it in place
-    bext = read_bext(path) if str(container) in _RIFF_CONTAINERS else None
-    return Song(path, path.stem, data, int(rate), str(subtype), str(container), bext)
+    riff = str(container) in _RIFF_CONTAINERS
+    bext = read_bext(path) if riff else None
+    mask = read_channel_mask(path) if riff else None
+    return Song(path, path.stem, data, int(rate), str(subtype), str(container), bext, mask)
 
 
 @contextlib.contextmanager
