@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tagbox_gui.core.audio.naming import AUDIO_EXTENSIONS
 from tagbox_gui.core.errors import ConfigError, UserError, is_out_of_memory
+from tagbox_gui.core.folders import not_a_folder
 from tagbox_gui.core.separation.backends import BACKENDS
 from tagbox_gui.core.store.models import ENV_MODEL_DIR, default_root
 from tagbox_gui.core.types import Example, Region, RunConfig, TaggerSpec
@@ -178,12 +179,22 @@ def parse_example_region(text: str) -> Example:
 
 
 def model_folder(text: str) -> Path:
-    """A model folder's path: any path but one of a file (a folder that is not there yet is
-    made when a model is fetched)."""
+    """A model folder's path: any path but one of, or under, what is no folder (a file, a link
+    to a drive not plugged in); a folder that is not there yet is made when a model is fetched."""
     path = Path(text)
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise argparse.ArgumentTypeError(f"the model folder '{text}' is a file, not a folder")
+    if refused := _not_a_model_folder(path, "give another folder"):
+        raise argparse.ArgumentTypeError(f"the model folder '{text}' {refused}")
     return path
+
+
+def _not_a_model_folder(path: Path, instead: str) -> str:
+    """Why ``path`` cannot be a model folder, to follow "the model folder 'PATH' ", with
+    ``instead`` the last resort (``core.folders.not_a_folder``); '' where it can."""
+    there = next(folder for folder in (path, *path.parents) if os.path.lexists(folder))
+    if os.path.isdir(there):
+        return ""
+    place = "is" if there == path else f"is under '{there}', which is"
+    return f"{place} {not_a_folder(there, instead)}"
 
 
 def add_model_dir(parser: argparse.ArgumentParser) -> None:
@@ -208,10 +219,9 @@ def check_model_dir_variable(args: argparse.Namespace) -> None:
     ):
         return  # a command without the option, the option given, or no variable
     root = default_root()  # the folder the store will use
-    if os.path.exists(root) and not os.path.isdir(root):
-        raise ConfigError(f"the model folder '{root}' given by ${ENV_MODEL_DIR} is a file, not a "
-                          f"folder; set {ENV_MODEL_DIR} to a folder, or give one with "
-                          "--model-dir")  # fmt: skip
+    instead = f"set {ENV_MODEL_DIR} to a folder, or give one with --model-dir"
+    if refused := _not_a_model_folder(root, instead):
+        raise ConfigError(f"the model folder '{root}' given by ${ENV_MODEL_DIR} {refused}")
 
 
 def add_balance_tags(parser: argparse.ArgumentParser) -> None:

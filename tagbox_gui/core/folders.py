@@ -2,8 +2,9 @@
 a failed write (a full disk, Ctrl+C, a download that came to nothing) leaves no empty folders
 behind, and never removes one that was there before; and saying how big a file, a download or
 a disk's free space is (:func:`format_size`), in the one way both front ends show sizes; and
-what stands where a folder is wanted (:func:`not_a_folder`), in the one way the stems' export
-and the output checks before a run (``core.audio.atomic``) say it.
+what stands where a folder is wanted (:func:`not_a_folder`), in the one way the stems' export,
+the output checks before a run (``core.audio.atomic``), the model store and the command line's
+``--model-dir`` say it.
 
 The stems' export (``core.audio.export``), the model store (``core.store.models``) and the
 command line's ``--log-json`` use it, each wording its own errors.
@@ -17,7 +18,14 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-__all__ = ["format_size", "loops", "make_folders", "not_a_folder", "removed_on_failure"]
+__all__ = [
+    "format_size",
+    "in_the_way",
+    "loops",
+    "make_folders",
+    "not_a_folder",
+    "removed_on_failure",
+]
 
 _UNITS = ("kB", "MB", "GB", "TB")
 
@@ -45,15 +53,23 @@ def make_folders(folder: Path) -> list[Path]:
 
 def not_a_folder(path: Path, instead: str) -> str:
     """What ``path``, which is there where a folder is wanted but is none, is, and what to do,
-    ``instead`` (e.g. "choose another folder") the last resort; to follow "'PATH' is ". A
-    symbolic link to what is not there (a drive not plugged in) is said to be one, and where it
-    leads; a link that leads back to itself too; anything else is a file."""
+    ``instead`` (e.g. "choose another folder") the last resort; to follow "'PATH' is " (see
+    :func:`in_the_way`)."""
+    what, fix = in_the_way(path)
+    return f"{what}; {fix}, or {instead}" if fix else f"{what}; {instead}"
+
+
+def in_the_way(path: Path) -> tuple[str, str]:
+    """What ``path``, which is there where a folder is wanted but is none, is, to follow
+    "'PATH' is ", and what would make it the folder ('' where nothing but another folder would).
+    A symbolic link to what is not there (a drive not plugged in) is said to be one, and where
+    it leads, to be plugged in; a link that leads back to itself too; anything else is a file."""
     if os.path.exists(path):
-        return f"a file, not a folder; {instead}"
+        return "a file, not a folder", ""
     if loops(path):
-        return f"a symbolic link that leads back to itself; {instead}"
-    return (f"a link to '{os.readlink(path)}', which is not there (a drive not plugged in?); "
-            f"plug it in, or {instead}")  # fmt: skip
+        return "a symbolic link that leads back to itself", ""
+    return (f"a link to '{os.readlink(path)}', which is not there (a drive not plugged in?)",
+            "plug it in")  # fmt: skip
 
 
 def loops(path: Path) -> bool:

@@ -152,7 +152,7 @@ def test_a_cause_every_model_shares_is_said_once(
         said, advice = "HTTP 404 Not Found", "retry `tagbox models fetch fcn/mtat`"
     else:
         (tmp_path / "taggers").write_text("not a folder")
-        said, advice = f"'{tmp_path / 'taggers'}' is a file, not a folder", "move the file away"
+        said, advice = f"'{tmp_path / 'taggers'}' is a file, not a folder", "move it away"
     names = ["fcn/mtat", "crnn/mtat", "musicnn/mtat"]
     assert main(["models", "fetch", *names, "--model-dir", str(tmp_path)]) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if "tagbox:" in line]

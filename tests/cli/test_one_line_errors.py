@@ -351,6 +351,36 @@ def test_a_model_folder_that_is_a_file_is_refused(
     assert "error" not in capsys.readouterr().err
 
 
+@pytest.mark.skipif(os.name != "posix", reason="symbolic links as POSIX has them")
+@pytest.mark.parametrize("where", ["itself", "above"])
+def test_a_model_folder_that_links_to_nothing_is_refused_as_such_a_link(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """--model-dir or $TAGBOX_MODEL_DIR a link to a drive not plugged in (or a folder under
+    one): refused before any work, the link, where it leads and 'plug it in' said; it passed
+    the check and the store called it 'a file, not a folder' when a model was fetched."""
+    from tagbox_gui.cli import build_parser, main
+
+    link, usb = tmp_path / "models", tmp_path / "usb" / "models"
+    link.symlink_to(usb)
+    folder = link / ("" if where == "itself" else "tagbox")
+    place = "is" if where == "itself" else f"is under '{link}', which is"
+    said = f"{place} a link to '{usb}', which is not there (a drive not plugged in?); plug it in"
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(["models", "fetch", "fcn/mtat", "--model-dir", str(folder)])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument --model-dir: the model folder '{folder}' {said}, or " in err, err
+    monkeypatch.setenv("TAGBOX_MODEL_DIR", str(folder))
+    assert main(["models", "fetch", "fcn/mtat"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == (
+        f"tagbox: error: the model folder '{folder}' given by $TAGBOX_MODEL_DIR {said}, or set "
+        "TAGBOX_MODEL_DIR to a folder, or give one with --model-dir"
+    )
+    assert not (tmp_path / "usb").exists()
+
+
 @pytest.mark.skipif(os.name != "posix", reason="file permissions as POSIX has them")
 @pytest.mark.parametrize(
     ("args", "words"),

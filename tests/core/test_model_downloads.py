@@ -876,6 +876,34 @@ def test_fetch_into_unwritable_folder(tmp_path: Path, server: FileServer) -> Non
     assert server.requests == []
 
 
+@pytest.mark.skipif(os.name != "posix", reason="symbolic links as POSIX has them")
+@pytest.mark.parametrize("where", ["itself", "above"])
+def test_a_model_folder_that_links_to_nothing_is_said_to_be_such_a_link(
+    tmp_path: Path, server: FileServer, model_dir: Path, where: str
+) -> None:
+    # $TAGBOX_MODEL_DIR -> /media/usb/models with the drive not plugged in: it was said to be
+    # 'a file, not a folder'; the link, where it leads and 'plug it in' are said, as for the
+    # stems' export, and nothing is made where it leads.
+    from tagbox_gui.core.store.failures import FolderUnusable
+
+    link, usb = tmp_path / "models", tmp_path / "usb" / "models"
+    link.symlink_to(usb)
+    source = model_dir / FCN_REL
+    store = ModelStore(link / ("" if where == "itself" else "tagbox"), base_urls=[server.url])
+    said = f"'{link}' is a link to '{usb}', which is not there (a drive not plugged in?)"
+    for attempt in (lambda: store.fetch(FCN), lambda: store.install_file(FCN, source)):
+        with pytest.raises(FolderUnusable) as refused:
+            attempt()
+        assert refused.value.cause == said
+        folder = store.location(FCN).parent
+        assert str(refused.value) == (
+            f"{said}, so the model folder {folder} cannot be made; plug it in, or choose another "
+            "model folder with --model-dir or $TAGBOX_MODEL_DIR"
+        )
+        assert not (tmp_path / "usb").exists() and link.is_symlink()
+    assert server.requests == []
+
+
 @pytest.mark.parametrize("base", ["example.com/models", "/srv/models", "http://[::1"])
 def test_a_mirror_that_is_no_url_is_said_before_any_download(tmp_path: Path, base: str) -> None:
     """A mirror written without its scheme (a host, a folder) or unparsable: a ModelError that

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -198,13 +199,22 @@ def test_a_folder_that_cannot_be_searched_is_advice_each_front_end_words(
     assert window == f"{problem}; check the permissions of its folders, or use Change folder…"
 
 
-def test_a_remembered_model_folder_that_is_gone_is_not_made_again(tmp_path: Path) -> None:
+@pytest.mark.parametrize("linked", [False, True])
+def test_a_remembered_model_folder_that_is_gone_is_not_made_again(
+    tmp_path: Path, linked: bool
+) -> None:
     """A store whose folder must be there (``make_root=False``: one remembered from an earlier
     session, on a drive that may be unplugged) refuses to download or install into it while it
-    is gone, instead of making it again where the drive was mounted; it says so."""
+    is gone, instead of making it again where the drive was mounted; it says so. A remembered
+    link to such a drive (~/models -> /media/usb/models) is gone as well."""
     from tagbox_gui.core.store.failures import FolderUnusable
 
-    gone = tmp_path / "Disk" / "models"
+    gone = drive = tmp_path / "Disk" / "models"
+    if linked:
+        if os.name != "posix":
+            pytest.skip("symbolic links as POSIX has them")
+        gone = tmp_path / "models"
+        gone.symlink_to(drive)
     source = tmp_path / "best_model.pth"
     source.write_bytes(b"PK\x03\x04 a checkpoint")
     store = ModelStore(gone, base_urls=[(tmp_path / "mirror").as_uri()], make_root=False)
@@ -217,7 +227,7 @@ def test_a_remembered_model_folder_that_is_gone_is_not_made_again(tmp_path: Path
         assert f"the model folder {gone} is not there" in str(caught.value)
         assert "plug it in" in caught.value.told(WINDOW_WAYS)
         assert not (tmp_path / "Disk").exists()
-    gone.mkdir(parents=True)  # the drive is back
+    drive.mkdir(parents=True)  # the drive is back
     assert not store.root_gone()
     assert not ModelStore(tmp_path / "new").root_gone()  # a folder it may make
 

@@ -39,7 +39,7 @@ from typing import Literal
 from platformdirs import user_cache_dir
 
 from tagbox_gui.core.errors import ModelError
-from tagbox_gui.core.folders import make_folders, removed_on_failure
+from tagbox_gui.core.folders import in_the_way, make_folders, removed_on_failure
 from tagbox_gui.core.store import partial
 from tagbox_gui.core.store.download import (
     Acceptance,
@@ -402,10 +402,12 @@ def _folder_for(name: str, folder: Path) -> Iterator[None]:
     empty), never one that was there before."""
     try:
         made = make_folders(folder)
-    except NotADirectoryError as exc:  # a file on the way
-        cause = f"'{exc.filename}' is a file, not a folder"
+    except NotADirectoryError as exc:  # a file, or a link to no folder, on the way
+        what, fix = in_the_way(Path(exc.filename))
+        cause = f"'{exc.filename}' is {what}"
         problem = f"{cause}, so the model folder {folder} cannot be made"
-        raise FolderUnusable(name, problem, "move the file away, or {folder}", cause) from exc
+        advice = f"{fix or 'move it away'}, or {{folder}}"
+        raise FolderUnusable(name, problem, advice, cause) from exc
     except OSError as exc:
         raise FolderUnusable(
             name,
