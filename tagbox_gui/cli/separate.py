@@ -40,7 +40,7 @@ from tagbox_gui.cli.separate_progress import (
     JobProgress,
     run_stopped,
 )
-from tagbox_gui.core.audio.estimates import judges_quiet, quiet_groups, run_level
+from tagbox_gui.core.audio.estimates import for_each, judges_quiet, quiet_groups, run_level
 from tagbox_gui.core.errors import ConfigError, UserError
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import (
@@ -254,13 +254,13 @@ def _note_quiet(levels: dict[str, float], how: str, examples: Collection[str] = 
     """Tell, on stderr, which stems came out very quiet, and how to ask for them instead: by
     an example (``how``), or, for those asked for by an example already (``examples``), by a
     clearer one."""
-    for said, by_example in quiet_groups(levels, examples):
+    for said, by_example, count in quiet_groups(levels, examples):
         advice = (
             "Try a clip where it plays more clearly, ideally alone"
             if by_example
             else f"Ask for it by an example, a few seconds where it plays ({how})"
         )
-        print(f"note: {said}. {advice}.", file=sys.stderr)
+        print(f"note: {said}. {for_each(advice, count)}.", file=sys.stderr)
 
 
 def _drive_job(

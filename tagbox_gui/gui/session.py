@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tagbox_gui.core.audio.estimates import quiet_groups, run_level
+from tagbox_gui.core.audio.estimates import for_each, quiet_groups, run_level
 from tagbox_gui.core.audio.song import ExampleError, Song, analysis_signal
 from tagbox_gui.core.dsp.display import mask_image
 from tagbox_gui.core.errors import ConfigError
@@ -103,13 +103,13 @@ CLEARER_EXAMPLE = "Choose an example where it plays more clearly, ideally alone.
 
 def quiet_sentence(levels: Mapping[str, float], how: str, examples: Collection[str] = ()) -> str:
     """What an end-of-run message adds when stems of the learned separator are very quiet
-    (``core.audio.estimates.quiet_groups``): which, and ``how`` to ask for them by an example,
-    or, for those asked for by an example already (``examples``), to choose a clearer one;
-    '' when none is."""
+    (``core.audio.estimates.quiet_groups``): which, and ``how`` (worded for one) to ask for each
+    by an example, or, for those asked for by an example already (``examples``), to choose a
+    clearer one; '' when none is."""
     text = ""
-    for quiet, by_example in quiet_groups(levels, examples):
+    for quiet, by_example, count in quiet_groups(levels, examples):
         advice = CLEARER_EXAMPLE if by_example else how
-        text += f" {quiet[0].upper()}{quiet[1:]}. {advice}"
+        text += f" {quiet[0].upper()}{quiet[1:]}. {for_each(advice, count)}"
     return text
 
 

@@ -258,6 +258,35 @@ def test_a_quiet_stem_asked_for_by_an_example_is_told_to_take_a_clearer_one(
     assert notes[1].startswith("organ is very quiet") and "more clearly" in notes[1]
 
 
+def test_several_quiet_stems_are_told_in_the_plural(
+    tmp_path: Path, model_dir: Path, capsys, monkeypatch
+) -> None:
+    # two quiet stems were each told to "ask for it": the advice agrees with the stems named
+    from tagbox_gui.cli.separate import _note_quiet
+    from tagbox_gui.core.separation import job
+
+    song = _song(tmp_path / "song.wav")
+    levels = {"drums": -31.0, "bass": -32.0, "organ": -33.0}
+    monkeypatch.setattr(job, "stem_levels", lambda mix, ests: levels)
+    args = ["separate", str(song), "--each", f"drums,bass,organ={song}:0:2", "--model-dir",
+            str(model_dir), "--threads", "1", "-o", str(tmp_path / "out")]  # fmt: skip
+    assert main(args) == 0
+    notes = [note.strip() for note in capsys.readouterr().err.split("note: ")[1:]]
+    assert notes == [
+        "drums and bass are very quiet (31 and 32 dB under the song): if they play louder than "
+        "that, they were not recognised. For each, ask for it by an example, a few seconds where "
+        "it plays (--each NAME=FILE:START:END).",
+        "organ is very quiet (33 dB under the song): if it plays louder than that, it was not "
+        "recognised. Try a clip where it plays more clearly, ideally alone.",
+    ]
+    _note_quiet({"lead": -40.0, "keys": -np.inf}, "--each NAME=FILE:START:END", ["lead", "keys"])
+    assert capsys.readouterr().err.splitlines() == [
+        "note: lead is very quiet (40 dB under the song): if it plays louder than that, it was "
+        "not recognised; keys is silent: if it plays in the song, it was not recognised. For "
+        "each, try a clip where it plays more clearly, ideally alone."
+    ]
+
+
 def test_each_with_one_instrument_is_looked_at_again_as_one_run_is(tmp_path: Path,
                                                                   capsys) -> None:  # fmt: skip
     song, out = _song(tmp_path / "song.wav"), tmp_path / "out"

@@ -239,12 +239,12 @@ def test_quiet_stems_asked_for_by_an_example_are_told_apart() -> None:
     levels = {"drums": -8.0, "bass": -31.0, "organ": -33.0, "lead": -9.0}
     louder = "louder than that, it was not recognised"
     assert quiet_groups(levels, examples=["organ", "lead"]) == [
-        (f"bass is very quiet (31 dB under the song): if it plays {louder}", False),
-        (f"organ is very quiet (33 dB under the song): if it plays {louder}", True),
+        (f"bass is very quiet (31 dB under the song): if it plays {louder}", False, 1),
+        (f"organ is very quiet (33 dB under the song): if it plays {louder}", True, 1),
     ]
     assert quiet_groups(levels) == [("bass and organ are very quiet (31 and 33 dB under the "
                                      "song): if they play louder than that, they were not "
-                                     "recognised", False)]  # fmt: skip
+                                     "recognised", False, 2)]  # fmt: skip
     assert quiet_groups({"drums": -8.0}, examples=["drums"]) == []
 
 

@@ -57,6 +57,21 @@ def test_a_job_without_the_second_look_keeps_the_first(qtbot, real, monkeypatch)
     assert "second look" not in window.run_view.jobs.provenance()["drums"]
 
 
+def test_a_job_with_several_quiet_stems_tells_what_to_do_for_each(qtbot, real, monkeypatch) -> None:
+    # two quiet stems were told to "name it": the advice agrees with the stems named
+    from tagbox_gui.core.separation import job
+
+    window = real
+    window.settings_panel.second_look.setChecked(False)
+    monkeypatch.setattr(job, "stem_levels", lambda mix, ests: {"drums": -31.0, "bass": -32.0})
+    _job(qtbot, window, "drums", "bass")
+    assert window.run_panel.status.text() == (
+        "Separated drums, bass and the rest. Drums and bass are very quiet (31 and 32 dB under "
+        "the song): if they play louder than that, they were not recognised. For each, select a "
+        "few seconds where it plays, name it and add the region as an example."
+    )
+
+
 def _job(qtbot, window: MainWindow, *words: str, timeout: int = 60_000):
     for word in words:
         window.picker.set_picked(word, True)

@@ -42,3 +42,17 @@ def test_a_silent_stem_and_a_very_quiet_one_are_each_told_what_they_mean() -> No
         "recognised. Choose an example where it plays more clearly, ideally alone."
     )
     assert quiet_sentence({"piano": -9.0}, how) == ""
+
+
+def test_several_quiet_stems_are_told_what_to_do_for_each() -> None:
+    # two quiet stems were told to "name it": the advice agrees with the stems named
+    how = "Select a few seconds where it plays, name it and add the region as an example."
+    levels = {"drums": -8.0, "bass": -31.0, "organ": -np.inf, "lead": -33.0, "keys": -35.0}
+    assert quiet_sentence(levels, how, ["lead", "keys"]) == (
+        " Bass is very quiet (31 dB under the song): if it plays louder than that, it was not "
+        "recognised; organ is silent: if it plays in the song, it was not recognised. For each, "
+        "select a few seconds where it plays, name it and add the region as an example. Lead and "
+        "keys are very quiet (33 and 35 dB under the song): if they play louder than that, they "
+        "were not recognised. For each, choose an example where it plays more clearly, ideally "
+        "alone."
+    )

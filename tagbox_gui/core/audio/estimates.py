@@ -150,17 +150,24 @@ def quiet_stems(levels: Mapping[str, float], threshold: float = QUIET_DB) -> dic
 
 def quiet_groups(
     levels: Mapping[str, float], examples: Collection[str] = ()
-) -> list[tuple[str, bool]]:
+) -> list[tuple[str, bool, int]]:
     """The very quiet stems of ``levels`` in words (:func:`describe_quiet`), those asked for
     by name apart from those asked for by an example (named in ``examples``), since an example
-    already was the advice for the first: ``(words, by example)`` for each group that has any."""
+    already was the advice for the first: ``(words, by example, how many)`` for each group that
+    has any, the advice to each worded for that many (:func:`for_each`)."""
     groups = []
     for by_example in (False, True):
         group = {n: v for n, v in levels.items() if (n in examples) == by_example}
-        said = describe_quiet(quiet_stems(group))
-        if said:
-            groups.append((said, by_example))
+        quiet = quiet_stems(group)
+        if quiet:
+            groups.append((describe_quiet(quiet), by_example, len(quiet)))
     return groups
+
+
+def for_each(advice: str, count: int) -> str:
+    """``advice`` worded for one quiet stem ("Ask for it by an example…"), for ``count`` of
+    them: as it is for one, "For each, ask for it by an example…" for several."""
+    return advice if count == 1 else f"For each, {advice[0].lower()}{advice[1:]}"
 
 
 def describe_quiet(quiet: Mapping[str, float]) -> str:
