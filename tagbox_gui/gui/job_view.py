@@ -415,8 +415,9 @@ class JobView(QObject):
             transport.replace("residual", rest)
         else:
             song = self.song
-            transport.load({"mix": song.data, "separated": stem, "residual": rest}, song.rate,
-                           speaker_layout(song.channels, song.format))  # fmt: skip
+            layout = speaker_layout(song.channels, song.format, song.channel_mask)
+            sources = {"mix": song.data, "separated": stem, "residual": rest}
+            transport.load(sources, song.rate, layout)
             transport.set_loop_region(None)
             self._audition_loaded = True
         self.w.statusBar().showMessage(f"Separated: {name}", 5000)

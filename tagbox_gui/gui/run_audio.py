@@ -46,7 +46,8 @@ class RunAudio(QObject):
         """Before any run: the transport plays the song itself (a new one waits for Play)."""
         transport = self.w.audition.transport
         transport.player.pause()
-        transport.load({"mix": song.data}, song.rate, speaker_layout(song.channels, song.format))
+        layout = speaker_layout(song.channels, song.format, song.channel_mask)
+        transport.load({"mix": song.data}, song.rate, layout)
         transport.seek(0.0)  # from its start, not from where the last song was
         transport.set_loop_region(None)
 
@@ -88,7 +89,7 @@ class RunAudio(QObject):
             song = self.w.song
             if song is None:
                 return
-            layout = speaker_layout(song.channels, song.format)
+            layout = speaker_layout(song.channels, song.format, song.channel_mask)
             transport.load({"mix": song.data}, song.rate, layout, missing=(
                 f"Outside the run's region ({begin:.1f}–{end:.1f} s) the song's mix plays: "
                 "click inside the region to hear the separated and the residual again."

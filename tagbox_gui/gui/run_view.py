@@ -329,7 +329,7 @@ class RunView(RunRequest):
         if transport.player.sources == ("mix",):
             transport.say_why_missing(why)
             return
-        layout = speaker_layout(song.channels, song.format)
+        layout = speaker_layout(song.channels, song.format, song.channel_mask)
         transport.load({"mix": song.data}, song.rate, layout, missing=why)
         transport.set_loop_region(None)
 

@@ -82,6 +82,66 @@ def test_a_full_scale_fold_does_not_clip() -> None:
     assert np.abs(fold_matrix(8, 2, speaker_layout(8, "FLAC"))).sum(axis=0).max() <= 1 + 1e-6
 
 
+DOWN = 2**-0.5  # -3 dB
+
+
+def stereo_fold(*rows: tuple[float, float]) -> np.ndarray:
+    """The fold of speakers going (into left, into right) as ``rows``, each side scaled down
+    until its gains add up to 1."""
+    gains = np.array(rows)
+    return gains / np.maximum(gains.sum(axis=0), 1.0)
+
+
+def test_a_wavex_mask_says_which_speakers_a_quad_song_has() -> None:
+    """A quad WAVEX of mask 0x107 is FL FR FC BC: its centre goes into both sides 3 dB down
+    and its back centre into both, where the default quad (FL FR BL BR) has a back left and
+    a back right."""
+    layout = speaker_layout(4, "WAVEX", 0x107)
+    assert layout == ("FL", "FR", "FC", "BC")
+    np.testing.assert_allclose(
+        fold_matrix(4, 2, layout),
+        stereo_fold((1, 0), (0, 1), (DOWN, DOWN), (0.5, 0.5)),
+        rtol=1e-6,
+    )
+    assert speaker_layout(4, "WAVEX") == ("FL", "FR", "BL", "BR")
+    np.testing.assert_allclose(
+        fold_matrix(4, 2, speaker_layout(4, "WAVEX")),
+        stereo_fold((1, 0), (0, 1), (DOWN, 0), (0, DOWN)),
+        rtol=1e-6,
+    )
+
+
+def test_a_side_five_one_folds_its_sides_as_the_default_folds_its_backs() -> None:
+    side = speaker_layout(6, "WAV", 0x60F)
+    assert side == ("FL", "FR", "FC", "LFE", "SL", "SR")
+    assert speaker_layout(6, "WAV", 0x3F) == FIVE_ONE == speaker_layout(6, "WAV")
+    expected = stereo_fold((1, 0), (0, 1), (DOWN, DOWN), (0, 0), (DOWN, 0), (0, DOWN))
+    np.testing.assert_allclose(fold_matrix(6, 2, side), expected, rtol=1e-6)
+    np.testing.assert_allclose(fold_matrix(6, 2, FIVE_ONE), expected, rtol=1e-6)
+
+
+def test_a_mask_of_speakers_between_the_fronts_and_above_keeps_their_side() -> None:
+    """Bits past the back centre: the fronts of centre (libsndfile's 7.1, 0xFF) and the
+    heights go into their own side, those in the middle into both; none is left out."""
+    layout = speaker_layout(8, "WAVEX", 0xFF)
+    assert layout == ("FL", "FR", "FC", "LFE", "BL", "BR", "FLC", "FRC")
+    matrix = fold_matrix(8, 2, layout)
+    assert matrix[6, 0] > 0 and matrix[6, 1] == 0 and matrix[7, 1] > 0 and matrix[7, 0] == 0
+    heights = speaker_layout(10, "WAVEX", 0x3F | 0x1000 | 0x4000 | 0x800 | 0x2000)
+    assert heights == ("FL", "FR", "FC", "LFE", "BL", "BR", "TC", "TFL", "TFC", "TFR")
+    matrix = fold_matrix(10, 2, heights)
+    assert matrix[7, 0] > 0 and matrix[7, 1] == 0 and matrix[9, 1] > 0 and matrix[9, 0] == 0
+    assert matrix[6, 0] == matrix[6, 1] > 0 and matrix[8, 0] == matrix[8, 1] > 0
+
+
+@pytest.mark.parametrize("mask", [None, 0, 0x7, 0x40007, 0x80000007])
+def test_a_mask_that_does_not_name_each_channel_leaves_the_default(mask: int | None) -> None:
+    """No mask, none stated (0), fewer speakers than channels, or a bit WAVE names no speaker
+    for: the channel count's default layout."""
+    assert speaker_layout(4, "WAVEX", mask) == ("FL", "FR", "BL", "BR")
+    assert speaker_layout(4, "AIFF", mask) is None
+
+
 def test_without_a_layout_left_and_right_stay_and_the_rest_goes_to_both() -> None:
     data = np.stack([np.full(4, v, dtype=np.float32) for v in (0.6, -0.6, 0.3)], axis=1)
     out = fold(data, 2)

@@ -6,11 +6,14 @@ import time
 
 import numpy as np
 import pytest
+import soundfile as sf
 
+from tagbox_gui.core.audio.bext import set_channel_mask
 from tagbox_gui.core.audio.output import speaker_layout
 from tagbox_gui.core.types import Region
 from tagbox_gui.gui.playback import SWITCH_FADE_S, Player
 from tests.gui.fake_engine import FakeSoundDevice, FakeStream
+from tests.gui.window_helpers import open_song
 
 RATE = 8000
 
@@ -58,6 +61,22 @@ def test_a_five_one_song_on_a_stereo_device_keeps_its_centre(container: str) -> 
     out = stream.pull(4)
     assert out[0, 0] == pytest.approx(out[0, 1]) and out[0, 0] > 0.15  # the dialogue is heard
     p.close()
+
+
+def test_the_window_folds_a_song_by_the_speakers_its_channel_mask_names(
+    qtbot, window, tmp_path
+) -> None:
+    """A quad WAVEX of mask 0x107 (FL FR FC BC) on a stereo device: its back centre goes into
+    both sides alike, not into the right as the default quad's back right would."""
+    path = tmp_path / "Quad.wav"
+    sf.write(path, speakers(0, 0, 0, 0.5, frames=5 * RATE), RATE, format="WAVEX")
+    set_channel_mask(path, 0x107)
+    open_song(qtbot, window, path)
+    player = window.audition.transport.player
+    player.play()
+    out = player.streams[-1].pull(4)
+    assert out[0, 0] == pytest.approx(out[0, 1]) and out[0, 0] > 0.05
+    player.close()
 
 
 def test_a_stereo_song_on_a_mono_device_keeps_its_right_side() -> None:

@@ -3,13 +3,13 @@ not take converted (:func:`resample`).
 
 A song with more channels than the device is folded down, never cut: on a mono device every
 channel is averaged; on any other device the song is folded to stereo (played on the device's
-first two channels, its front left and right). Where the file's container defines where each
-channel goes (:func:`speaker_layout`), the fold is the ITU-R BS.775 one: the centre and the
-surrounds go into both front sides 3 dB down, the LFE is left out. Otherwise the first two
-channels are taken as left and right and the others go equally into both. A side whose
-coefficients add up to more than 1 is scaled down until they add up to 1 (as FFmpeg does), so
-the fold never clips what did not clip before, and every source folded the same way keeps the
-same level: the A/B comparison stays fair.
+first two channels, its front left and right). Where the file's channel mask (a WAVEX's) or
+its container defines where each channel goes (:func:`speaker_layout`), the fold is the
+ITU-R BS.775 one: the centre and the surrounds go into both front sides 3 dB down, the LFE is
+left out. Otherwise the first two channels are taken as left and right and the others go
+equally into both. A side whose coefficients add up to more than 1 is scaled down until they
+add up to 1 (as FFmpeg does), so the fold never clips what did not clip before, and every
+source folded the same way keeps the same level: the A/B comparison stays fair.
 """
 
 from __future__ import annotations
@@ -21,14 +21,19 @@ import numpy as np
 
 from tagbox_gui.core.audio.song import resample_in_blocks
 
-_WAVE = {  # WAVE's channel-mask order, which FLAC defines for 3 to 8 channels
-    3: ("FL", "FR", "FC"),
-    4: ("FL", "FR", "BL", "BR"),
-    5: ("FL", "FR", "FC", "BL", "BR"),
-    6: ("FL", "FR", "FC", "LFE", "BL", "BR"),
-    7: ("FL", "FR", "FC", "LFE", "BC", "SL", "SR"),
-    8: ("FL", "FR", "FC", "LFE", "BL", "BR", "SL", "SR"),
-}
+_WAVE_SPEAKERS = ("FL", "FR", "FC", "LFE", "BL", "BR", "FLC", "FRC", "BC", "SL", "SR", "TC",
+                  "TFL", "TFC", "TFR", "TBL", "TBC", "TBR")  # fmt: skip
+"""The speaker of each bit of a WAVE_FORMAT_EXTENSIBLE channel mask, lowest first: the order of
+a WAV's channels."""
+_WAVE_MASKS = {3: 0x7, 4: 0x33, 5: 0x37, 6: 0x3F, 7: 0x70F, 8: 0x63F}  # FLAC's, by count
+
+
+def _wave_speakers(mask: int) -> tuple[str, ...]:
+    """The speakers of ``mask``'s bits, in a WAV's channel order."""
+    return tuple(speaker for bit, speaker in enumerate(_WAVE_SPEAKERS) if mask >> bit & 1)
+
+
+_WAVE = {channels: _wave_speakers(mask) for channels, mask in _WAVE_MASKS.items()}
 _VORBIS = {  # Vorbis I (and Opus's family 1) channel order, as libsndfile decodes OGG
     3: ("FL", "FC", "FR"),
     4: ("FL", "FR", "BL", "BR"),
@@ -36,17 +41,6 @@ _VORBIS = {  # Vorbis I (and Opus's family 1) channel order, as libsndfile decod
     6: ("FL", "FC", "FR", "BL", "BR", "LFE"),
     7: ("FL", "FC", "FR", "SL", "SR", "BC", "LFE"),
     8: ("FL", "FC", "FR", "SL", "SR", "BL", "BR", "LFE"),
-}
-_MASK_BITS = {  # each speaker's bit in a WAVE_FORMAT_EXTENSIBLE channel mask
-    "FL": 0x1,
-    "FR": 0x2,
-    "FC": 0x4,
-    "LFE": 0x8,
-    "BL": 0x10,
-    "BR": 0x20,
-    "BC": 0x100,
-    "SL": 0x200,
-    "SR": 0x400,
 }
 _LAYOUTS = {"WAV": _WAVE, "WAVEX": _WAVE, "W64": _WAVE, "RF64": _WAVE, "FLAC": _WAVE,
             "OGG": _VORBIS}  # fmt: skip
@@ -62,14 +56,32 @@ _STEREO = {  # (into left, into right) of each speaker, ITU-R BS.775
     "SL": (_DOWN, 0.0),
     "SR": (0.0, _DOWN),
     "BC": (0.5, 0.5),  # split between the back sides, then those 3 dB down
+    "FLC": (1.0, 0.0),  # between the front left and the centre: as FFmpeg, on the left
+    "FRC": (0.0, 1.0),
+    "TC": (_DOWN, _DOWN),  # the heights: into their side 3 dB down, as the surrounds, or
+    "TFL": (_DOWN, 0.0),  # into both where they are in the middle
+    "TFC": (_DOWN, _DOWN),
+    "TFR": (0.0, _DOWN),
+    "TBL": (_DOWN, 0.0),
+    "TBC": (0.5, 0.5),
+    "TBR": (0.0, _DOWN),
 }
 
 
-def speaker_layout(channels: int, container: str) -> tuple[str, ...] | None:
+def speaker_layout(
+    channels: int, container: str, mask: int | None = None
+) -> tuple[str, ...] | None:
     """The speaker of each channel of a file of ``channels`` channels in ``container`` (the
     libsndfile format name, as :attr:`Song.format <tagbox_gui.core.audio.song.Song.format>`
     gives it), or None where the container does not say (AIFF, say) or there is nothing to
-    fold (mono, stereo)."""
+    fold (mono, stereo).
+
+    ``mask``, a WAVE_FORMAT_EXTENSIBLE song's channel mask (:attr:`Song.channel_mask
+    <tagbox_gui.core.audio.song.Song.channel_mask>`), names them where it names a speaker WAVE
+    knows for each channel (a quad of 0x107 is FL FR FC BC); else the container's order for
+    the channel count is theirs."""
+    if channels > 2 and mask and mask < 1 << len(_WAVE_SPEAKERS) and mask.bit_count() == channels:
+        return _wave_speakers(mask)
     return _LAYOUTS.get(container.upper(), {}).get(channels)
 
 
@@ -77,8 +89,7 @@ def wave_channel_mask(channels: int) -> int | None:
     """The WAVE_FORMAT_EXTENSIBLE channel mask of WAVE's (and FLAC's) layout of ``channels``
     channels (6: 0x3F, FL FR FC LFE BL BR); None where it defines none (more than 8), or
     there are no surround speakers to name (mono, stereo)."""
-    layout = _WAVE.get(channels)
-    return None if layout is None else sum(_MASK_BITS[speaker] for speaker in layout)
+    return _WAVE_MASKS.get(channels)
 
 
 def channel_order(channels: int, source: str, target: str) -> list[int] | None:
