@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tagbox_gui.core.audio.naming import AUDIO_EXTENSIONS
 from tagbox_gui.core.errors import ConfigError, UserError, is_out_of_memory
-from tagbox_gui.core.folders import not_a_folder
+from tagbox_gui.core.folders import not_a_folder, standing_in_the_way
 from tagbox_gui.core.separation.backends import BACKENDS
 from tagbox_gui.core.store.models import ENV_MODEL_DIR, default_root
 from tagbox_gui.core.types import Example, Region, RunConfig, TaggerSpec
@@ -190,8 +190,8 @@ def model_folder(text: str) -> Path:
 def _not_a_model_folder(path: Path, instead: str) -> str:
     """Why ``path`` cannot be a model folder, to follow "the model folder 'PATH' ", with
     ``instead`` the last resort (``core.folders.not_a_folder``); '' where it can."""
-    there = next(folder for folder in (path, *path.parents) if os.path.lexists(folder))
-    if os.path.isdir(there):
+    there = standing_in_the_way(path)
+    if there is None:
         return ""
     place = "is" if there == path else f"is under '{there}', which is"
     return f"{place} {not_a_folder(there, instead)}"

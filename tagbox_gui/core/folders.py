@@ -25,6 +25,7 @@ __all__ = [
     "make_folders",
     "not_a_folder",
     "removed_on_failure",
+    "standing_in_the_way",
 ]
 
 _UNITS = ("kB", "MB", "GB", "TB")
@@ -70,6 +71,14 @@ def in_the_way(path: Path) -> tuple[str, str]:
         return "a symbolic link that leads back to itself", ""
     return (f"a link to '{os.readlink(path)}', which is not there (a drive not plugged in?)",
             "plug it in")  # fmt: skip
+
+
+def standing_in_the_way(path: Path) -> Path | None:
+    """What is there where ``path`` or a folder above it should be, but is no folder (a file, a
+    link to what is not there), so that ``path`` cannot be a folder: the nearest such (say it
+    with :func:`in_the_way`); None where ``path`` is a folder or can be made."""
+    there = next(folder for folder in (path, *path.parents) if os.path.lexists(folder))
+    return None if os.path.isdir(there) else there
 
 
 def loops(path: Path) -> bool:

@@ -20,6 +20,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from tagbox_gui import APP_NAME, __version__
+from tagbox_gui.core.folders import standing_in_the_way
 from tagbox_gui.gui.engine_loader import EngineLoader
 from tagbox_gui.gui.errors import ExceptionHook, setup_logging
 from tagbox_gui.gui.settings import APPLICATION, ORGANISATION, AppSettings
@@ -138,7 +139,9 @@ def build_window(
 ) -> MainWindow:
     """The main window for the parsed arguments (the song, if any, opens once it is shown),
     its model folder as ``models_prompt.model_folder`` says: one remembered from an earlier
-    session is not made again where it is gone (a drive not plugged in)."""
+    session is not made again where it is gone (a drive not plugged in), nor one that
+    ``--model-dir`` or ``$TAGBOX_MODEL_DIR`` gives where a file or a link to what is not there
+    stands on its way (``core.folders.standing_in_the_way``)."""
     from tagbox_gui.core.store.models import ModelStore  # imported once logging is set up
     from tagbox_gui.gui.main_window import MainWindow
     from tagbox_gui.gui.models_prompt import model_folder
@@ -146,6 +149,8 @@ def build_window(
     settings = settings or AppSettings()
     folder, set_by = model_folder(args.model_dir, settings)
     store = ModelStore(folder, make_root=folder is None or bool(set_by))
+    if set_by and standing_in_the_way(store.root):
+        store.make_root = False  # the Models window says it is gone, as a remembered one
     window = MainWindow(store=store, settings=settings, **kwargs)  # type: ignore[arg-type]
     window.models.folder_set_by = set_by
     if args.song is not None:

@@ -91,7 +91,7 @@ class ModelsPrompt(QObject):
         remembered model folder is gone (:func:`folder_gone`); '' when a tagger is installed."""
         if self.store.available_taggers():
             return ""
-        if gone := folder_gone(self.store, WHERE):
+        if gone := folder_gone(self.store, WHERE, self.folder_set_by):
             return gone
         jukebox = (
             ""
@@ -116,7 +116,7 @@ class ModelsPrompt(QObject):
             return None
         if not needs_tagger:
             self.w.statusBar().showMessage(
-                folder_gone(self.store, WHERE)
+                folder_gone(self.store, WHERE, self.folder_set_by)
                 or f"No music tagger is installed: naming an instrument works; an example or "
                 f"steps need {EXAMPLE_TAGGERS}{WHERE}.",
                 15_000,

@@ -4,11 +4,17 @@ them (``core.folders``)."""
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
 
 import pytest
 
-from tagbox_gui.core.folders import format_size, make_folders, removed_on_failure
+from tagbox_gui.core.folders import (
+    format_size,
+    make_folders,
+    removed_on_failure,
+    standing_in_the_way,
+)
 
 
 def test_the_missing_folders_are_made_and_named_outermost_first(tmp_path: Path) -> None:
@@ -94,3 +100,18 @@ def test_a_size_is_said_in_decimal_units_with_three_figures_at_most(
     n_bytes: int, text: str
 ) -> None:
     assert format_size(n_bytes) == text
+
+
+@pytest.mark.skipif(os.name != "posix", reason="symbolic links as POSIX has them")
+def test_what_stands_in_the_way_of_a_folder_is_the_nearest_thing_there(tmp_path: Path) -> None:
+    """A file or a link to what is not there, at the path or above it; nothing where the path
+    is a folder or can be made."""
+    link, usb, file = tmp_path / "models", tmp_path / "usb" / "models", tmp_path / "notes.txt"
+    link.symlink_to(usb)
+    file.write_text("")
+    assert standing_in_the_way(tmp_path) is None
+    assert standing_in_the_way(tmp_path / "new" / "models") is None
+    assert standing_in_the_way(link) == link == standing_in_the_way(link / "tagbox" / "fcn")
+    assert standing_in_the_way(file / "models") == file
+    usb.mkdir(parents=True)  # the drive is plugged in
+    assert standing_in_the_way(link / "tagbox") is None

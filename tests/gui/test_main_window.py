@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 
@@ -589,3 +590,45 @@ def test_a_remembered_model_folder_that_is_gone_is_said_not_made_again(
     assert not chosen.store.root_gone()
     for each in (window, chosen):
         each.models.shutdown()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="symbolic links as POSIX has them")
+@pytest.mark.parametrize("given_by", ["--model-dir", "$TAGBOX_MODEL_DIR"])
+@pytest.mark.parametrize("where", ["itself", "above"])
+def test_a_model_folder_given_as_a_link_to_a_drive_not_plugged_in_is_said_to_be_gone(
+    qtbot, tmp_path, settings, monkeypatch, given_by: str, where: str
+) -> None:
+    """--model-dir or $TAGBOX_MODEL_DIR a link (or under a link) to a drive not plugged in: the
+    first-launch message and the Models window say the folder is not there, the link and where
+    it leads, and to plug it in or start again with another folder, as for a remembered folder
+    that is gone, not that no tagger is installed and a download would fetch one; a run is
+    told the same, and nothing is made where the link leads."""
+    from tagbox_gui.core.store.failures import FolderUnusable
+
+    monkeypatch.delenv("TAGBOX_MODEL_DIR", raising=False)
+    link, usb = tmp_path / "models", tmp_path / "usb" / "models"
+    link.symlink_to(usb)
+    folder = link if where == "itself" else link / "tagbox"
+    if given_by == "--model-dir":
+        args, _ = parse_args(["--model-dir", str(folder)])
+        instead = "start TagBox again with another --model-dir"
+    else:
+        monkeypatch.setenv("TAGBOX_MODEL_DIR", str(folder))
+        args, _ = parse_args([])
+        instead = "set $TAGBOX_MODEL_DIR to another folder and start TagBox again"
+    window = build_window(args, settings=settings, player=fake_player())
+    qtbot.addWidget(window)
+    assert window.store.root == folder and window.store.root_gone()
+    said = (
+        f"The model folder {folder} is not there: '{link}' is a link to '{usb}', which is not "
+        f"there (a drive not plugged in?); plug it in and open Models again, or {instead}."
+    )
+    box = window.models.first_launch_check(needs_tagger=True)
+    assert box is not None and box.text() == said
+    window.models.first_launch_check()
+    assert window.statusBar().currentMessage() == said
+    assert window.models.show_dialog().message.text() == said
+    with pytest.raises(FolderUnusable):
+        window.store.path("fcn/mtat")
+    assert not (tmp_path / "usb").exists()
+    window.models.shutdown()

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 
 from tagbox_gui.core.audio.atomic import check_folder
 from tagbox_gui.core.errors import UserError
-from tagbox_gui.core.folders import format_size, make_folders
+from tagbox_gui.core.folders import format_size, in_the_way, make_folders, standing_in_the_way
 from tagbox_gui.core.separation.checkpoints import check_model_file
 from tagbox_gui.core.store.download import DownloadCancelled
 from tagbox_gui.core.store.failures import Advised, Ways
@@ -68,16 +68,25 @@ def ways_for(folder_set_by: str) -> Ways:
     return replace(WAYS, folder=other)
 
 
-def folder_gone(store: ModelStore, where: str = "") -> str:
-    """What to say where the store's remembered folder is gone (``ModelStore.root_gone``), ''
-    where it is not; ``where`` is where Change folder… is, when not said in the Models window."""
+def folder_gone(store: ModelStore, where: str = "", folder_set_by: str = "") -> str:
+    """What to say where the store's folder is gone (``ModelStore.root_gone``): one remembered,
+    or one ``folder_set_by`` gave (``--model-dir``, ``$TAGBOX_MODEL_DIR``: see :func:`ways_for`),
+    the link to a drive not plugged in that stands on its way named (``core.folders.in_the_way``)
+    where one does; '' where it is not gone. ``where`` is where Change folder… is, when not said
+    in the Models window."""
     if not store.root_gone():
         return ""
-    return (
-        f"The model folder {store.root} is not there: if it is on a drive that is not plugged "
-        f"in, plug it in and open Models again; or choose another with {CHANGE_FOLDER}, or "
-        f"{USE_DEFAULT} ({default_root()}){where}."
-    )
+    if folder_set_by:
+        other = ways_for(folder_set_by).folder
+    else:
+        other = f"choose another with {CHANGE_FOLDER}, or {USE_DEFAULT} ({default_root()}){where}"
+    there = standing_in_the_way(store.root)
+    if there is None:
+        why = "if it is on a drive that is not plugged in, plug it in and open Models again;"
+    else:
+        what, fix = in_the_way(there)
+        why = f"'{there}' is {what}; {fix or 'move it away'} and open Models again,"
+    return f"The model folder {store.root} is not there: {why} or {other}."
 
 
 STATUS_TEXT = {
@@ -247,6 +256,7 @@ class ModelsDialog(QDialog):
         ``$TAGBOX_MODEL_DIR``): it cannot be changed here; '' lets it be changed again."""
         self.folder_set_by = source
         self._update_buttons()
+        self._say_where()  # a folder gone: another is chosen as ``source`` allows
 
     def change_folder(self, folder: str) -> bool:
         """Keep the models in ``folder`` from now on: the store looks there, the list says what
@@ -446,7 +456,8 @@ class ModelsDialog(QDialog):
 
     def _say_where(self) -> None:
         """Say where the models are stored, or that the folder is gone (:func:`folder_gone`)."""
-        self._say(folder_gone(self.store) or f"Models are stored in {self.store.root}")
+        gone = folder_gone(self.store, folder_set_by=self.folder_set_by)
+        self._say(gone or f"Models are stored in {self.store.root}")
 
     def _item(self, name: str) -> QTreeWidgetItem:
         for index in range(self.tree.topLevelItemCount()):
