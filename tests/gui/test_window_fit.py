@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QAbstractButton, QApplication, QScrollArea, QWidge
 
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.gui.main_window import MainWindow
-from tagbox_gui.gui.widgets.loss_plot import EMPTY_TEXT
+from tagbox_gui.gui.widgets.loss_plot import EMPTY_TEXTS
 from tests.gui.fake_engine import fake_player, write_song
 from tests.gui.window_helpers import make_window, message_boxes, open_song, run_to_end
 
@@ -219,7 +219,7 @@ def test_the_empty_loss_plots_line_is_whole_inside_its_plotting_area(
     box = loss.plot_item.getViewBox().sceneBoundingRect()
     assert loss.plot_widget.mapFromScene(box).boundingRect().contains(area)  # clear of the axes
     if screen == SCREEN:
-        assert line.text() == EMPTY_TEXT
+        assert line.text() == EMPTY_TEXTS[0]
     window.controller.shutdown(5000)
 
 
@@ -297,7 +297,6 @@ from PySide6.QtWidgets import QApplication
 app = QApplication([])
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.gui.main_window import MainWindow
-from tagbox_gui.gui.widgets.loss_plot import EMPTY_TEXT
 from tagbox_gui.gui.settings import AppSettings
 from tests.gui.fake_engine import fake_player
 folder = Path(tempfile.mkdtemp())

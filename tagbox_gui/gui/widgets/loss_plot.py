@@ -17,7 +17,6 @@ EMPTY_TEXTS = (  # over the empty plot, the longest one that fits in its plottin
     f"No steps yet ({_STEPS})",
     "No steps yet",
 )
-EMPTY_TEXT = EMPTY_TEXTS[0]
 ONE_PASS_TEXTS = (  # a run or a job's part of one pass (Steps 0): no steps will come
     f"One pass of the learned separator: no steps, so no losses. A run with steering steps "
     f"({_STEPS}) draws them here.",
