@@ -311,6 +311,24 @@ def test_a_single_stems_look_is_the_stems_look_beside_its_helpers_bit_for_bit(
     np.testing.assert_array_equal(result.separated, look._region.separated(expected))
 
 
+def test_what_is_claimed_in_all_is_summed_in_place_in_the_first_estimates_masks_only() -> None:
+    rng = np.random.default_rng(3)
+    masks = [rng.random((5, 7), dtype=np.float32) for _ in range(3)]
+    kept = [mask.copy() for mask in masks]
+    estimates = [Estimate(0, 100, {2048: mask}) for mask in masks]
+    expected = kept[0] + kept[1] + kept[2]
+    copied = claimed_in_all(estimates)[2048]
+    assert copied is not masks[0]
+    for mask, before in zip(masks, kept, strict=True):
+        np.testing.assert_array_equal(mask, before)  # nobody's mask overwritten
+    summed = claimed_in_all(estimates, in_place=True)[2048]
+    assert summed is masks[0]  # no new array: the first's mask holds the sum
+    np.testing.assert_array_equal(summed, expected)
+    np.testing.assert_array_equal(copied, expected)
+    for mask, before in zip(masks[1:], kept[1:], strict=True):
+        np.testing.assert_array_equal(mask, before)  # the others are only read
+
+
 def test_the_helpers_masks_are_let_go_before_the_stems_own_pass(song, cache, monkeypatch) -> None:
     """Only what the helpers claim in all is needed in the stem's own pass, and it is summed in
     the first helper's own mask: no other mask of theirs (large on a long song) is alive

@@ -136,20 +136,17 @@ def shared_estimates(
     )
 
 
-def claimed_in_all(estimates: Iterable[Estimate], owned: bool = False) -> dict[int, np.ndarray]:
+def claimed_in_all(estimates: Iterable[Estimate], in_place: bool = False) -> dict[int, np.ndarray]:
     """What ``estimates`` claim in all, per FFT size: the sum of their masks in turn, added in
-    place into one new array per size (a long song's masks are large). With ``owned``, the
-    masks of every estimate but the first (two or more) are the caller's to overwrite: the sums
-    are made in the second's, with no new array (``b + a`` is ``a + b`` to the bit)."""
+    place into one new array per size (a long song's masks are large); with ``in_place``, into
+    the first estimate's masks (overwritten), with no new array."""
     sums: dict[int, np.ndarray] = {}
-    for index, estimate in enumerate(estimates):
+    for estimate in estimates:
         for n, mask in estimate.masks.items():
-            if n not in sums:
-                sums[n] = mask if owned else mask.copy()
-            elif owned and index == 1:
-                sums[n] = np.add(mask, sums[n], out=mask)
-            else:
+            if n in sums:
                 sums[n] += mask
+            else:
+                sums[n] = mask if in_place else mask.copy()
     return sums
 
 
@@ -353,9 +350,11 @@ def looked_again(
             return result
         try:
             if helpers_pass:
-                looks = yield from look.helpers(helpers)
-                claimed = claimed_in_all([first, *looks.values()], owned=True)  # in their masks
-                del looks  # the other masks are let go
+                helper, *others = (yield from look.helpers(helpers)).values()
+                # in the first helper's masks, no new array: its mask + the stem's is the
+                # stem's + its to the bit, so the sums are those of the stem's and theirs
+                claimed = claimed_in_all([helper, first, *others], in_place=True)
+                del helper, others  # the other masks are let go
             else:
                 estimate, separated = yield from look.stem(claimed)
         except PassStopped:
