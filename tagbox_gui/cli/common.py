@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tagbox_gui.core.audio.naming import AUDIO_EXTENSIONS
 from tagbox_gui.core.errors import ConfigError, UserError, is_out_of_memory
-from tagbox_gui.core.folders import not_a_folder, standing_in_the_way
+from tagbox_gui.core.folders import why_not_a_folder
 from tagbox_gui.core.separation.backends import BACKENDS
 from tagbox_gui.core.store.models import ENV_MODEL_DIR, default_root
 from tagbox_gui.core.types import Example, Region, RunConfig, TaggerSpec
@@ -182,19 +182,9 @@ def model_folder(text: str) -> Path:
     """A model folder's path: any path but one of, or under, what is no folder (a file, a link
     to a drive not plugged in); a folder that is not there yet is made when a model is fetched."""
     path = Path(text)
-    if refused := _not_a_model_folder(path, "give another folder"):
+    if refused := why_not_a_folder(path, "give another folder"):
         raise argparse.ArgumentTypeError(f"the model folder '{text}' {refused}")
     return path
-
-
-def _not_a_model_folder(path: Path, instead: str) -> str:
-    """Why ``path`` cannot be a model folder, to follow "the model folder 'PATH' ", with
-    ``instead`` the last resort (``core.folders.not_a_folder``); '' where it can."""
-    there = standing_in_the_way(path)
-    if there is None:
-        return ""
-    place = "is" if there == path else f"is under '{there}', which is"
-    return f"{place} {not_a_folder(there, instead)}"
 
 
 def add_model_dir(parser: argparse.ArgumentParser) -> None:
@@ -220,7 +210,7 @@ def check_model_dir_variable(args: argparse.Namespace) -> None:
         return  # a command without the option, the option given, or no variable
     root = default_root()  # the folder the store will use
     instead = f"set {ENV_MODEL_DIR} to a folder, or give one with --model-dir"
-    if refused := _not_a_model_folder(root, instead):
+    if refused := why_not_a_folder(root, instead):
         raise ConfigError(f"the model folder '{root}' given by ${ENV_MODEL_DIR} {refused}")
 
 

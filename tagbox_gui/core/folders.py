@@ -26,6 +26,7 @@ __all__ = [
     "not_a_folder",
     "removed_on_failure",
     "standing_in_the_way",
+    "why_not_a_folder",
 ]
 
 _UNITS = ("kB", "MB", "GB", "TB")
@@ -79,6 +80,18 @@ def standing_in_the_way(path: Path) -> Path | None:
     with :func:`in_the_way`); None where ``path`` is a folder or can be made."""
     there = next(folder for folder in (path, *path.parents) if os.path.lexists(folder))
     return None if os.path.isdir(there) else there
+
+
+def why_not_a_folder(path: Path, instead: str) -> str:
+    """Why ``path`` cannot be a folder, to follow "'PATH' ": "is …", or "is under 'THERE',
+    which is …", of what stands in its way (:func:`standing_in_the_way`, said by
+    :func:`not_a_folder` with ``instead`` the last resort); '' where it is a folder or can be
+    made."""
+    there = standing_in_the_way(path)
+    if there is None:
+        return ""
+    place = "is" if there == path else f"is under '{there}', which is"
+    return f"{place} {not_a_folder(there, instead)}"
 
 
 def loops(path: Path) -> bool:

@@ -14,6 +14,7 @@ from tagbox_gui.core.folders import (
     make_folders,
     removed_on_failure,
     standing_in_the_way,
+    why_not_a_folder,
 )
 
 
@@ -115,3 +116,20 @@ def test_what_stands_in_the_way_of_a_folder_is_the_nearest_thing_there(tmp_path:
     assert standing_in_the_way(file / "models") == file
     usb.mkdir(parents=True)  # the drive is plugged in
     assert standing_in_the_way(link / "tagbox") is None
+
+
+@pytest.mark.skipif(os.name != "posix", reason="symbolic links as POSIX has them")
+def test_why_a_path_cannot_be_a_folder_names_what_stands_in_its_way(tmp_path: Path) -> None:
+    link, file = tmp_path / "models", tmp_path / "notes.txt"
+    link.symlink_to(tmp_path / "usb" / "models")
+    file.write_text("")
+    instead = "choose another place"
+    assert why_not_a_folder(tmp_path / "new" / "models", instead) == ""
+    assert why_not_a_folder(file, instead) == "is a file, not a folder; choose another place"
+    assert why_not_a_folder(file / "stems", instead) == (
+        f"is under '{file}', which is a file, not a folder; choose another place"
+    )
+    assert why_not_a_folder(link / "tagbox", instead) == (
+        f"is under '{link}', which is a link to '{tmp_path / 'usb' / 'models'}', which is not "
+        "there (a drive not plugged in?); plug it in, or choose another place"
+    )

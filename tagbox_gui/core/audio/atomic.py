@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tagbox_gui.core.errors import ConfigError
-from tagbox_gui.core.folders import loops, not_a_folder
+from tagbox_gui.core.folders import loops, why_not_a_folder
 
 
 def write_atomically(path: Path, data: str | bytes) -> None:
@@ -78,14 +78,12 @@ def check_folder(folder: Path, what: str = "output folder") -> None:
     if loops(folder):
         raise ConfigError(f"the {what} '{folder}' is a symbolic link that leads back to itself; "
                           "choose another place")  # fmt: skip
+    if refused := why_not_a_folder(folder, "choose another place"):
+        raise ConfigError(f"the {what} '{folder}' {refused}")
     existing, missing = folder, []
     while not os.path.lexists(existing):
         missing.append(existing)
         existing = existing.parent
-    if not os.path.isdir(existing):
-        place = "is" if existing == folder else f"is under '{existing}', which is"
-        reason = not_a_folder(existing, "choose another place")
-        raise ConfigError(f"the {what} '{folder}' {place} {reason}")
     try:
         if missing:
             missing[-1].mkdir()
