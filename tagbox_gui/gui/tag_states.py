@@ -74,13 +74,16 @@ class TagBoard:
         self.rows = _build_rows(self.vocabularies)
         self._by_word = {row.word: row for row in self.rows}
         word_of = {(d, t): row.word for row in self.rows for d, t in row.tags.items()}
+
+        def word_now(row: TagRow) -> str | None:  # an old row's word here, by any of its tags
+            return next((word_of[tag] for tag in row.tags.items() if tag in word_of), None)
+
         explicit: dict[str, TagState] = {}
         dropped: dict[str, TagState] = {}
         for old, state in self._explicit.items():
             word: str | None = old
             if old not in self._by_word:  # the row may remain under another word
-                tags = old_rows[old].tags.items() if old in old_rows else ()
-                word = next((word_of[tag] for tag in tags if tag in word_of), None)
+                word = word_now(old_rows[old]) if old in old_rows else None
             if word is not None:
                 explicit.setdefault(word, state)
             elif old in old_rows:
@@ -88,7 +91,7 @@ class TagBoard:
                 self._set_aside[old_rows[old].label] = (old_rows[old], state)
         back: dict[str, TagState] = {}
         for label, (row, state) in list(self._set_aside.items()):
-            word = next((word_of[tag] for tag in row.tags.items() if tag in word_of), None)
+            word = word_now(row)
             if word is not None:
                 del self._set_aside[label]
                 if word not in explicit:  # else chosen anew meanwhile: that choice stays
