@@ -1,13 +1,14 @@
 """Making the folders a file goes in, and removing them again when what follows fails, so that
 a failed write (a full disk, Ctrl+C, a download that came to nothing) leaves no empty folders
-behind, and never removes one that was there before; and saying how big a file, a download or
-a disk's free space is (:func:`format_size`), in the one way both front ends show sizes; and
-what stands where a folder is wanted (:func:`not_a_folder`), in the one way the stems' export,
-the output checks before a run (``core.audio.atomic``), the model store and the command line's
-``--model-dir`` say it.
+behind, and never removes one that was there before: the stems' export
+(``core.audio.export``), the model store (``core.store.models``) and the command line's
+``--log-json`` make theirs here.
 
-The stems' export (``core.audio.export``), the model store (``core.store.models``) and the
-command line's ``--log-json`` use it, each wording its own errors.
+Saying what stands where a folder is wanted (:func:`why_not_a_folder`, :func:`not_a_folder`,
+:func:`in_the_way`), in the one way the stems' export, the output checks before a run
+(``core.audio.atomic``), the model store, the command line's ``--model-dir`` and the Models
+window say it; and how big a file, a download or a disk's free space is (:func:`format_size`),
+in the one way both front ends show sizes.
 """
 
 from __future__ import annotations
