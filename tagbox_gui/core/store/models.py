@@ -107,9 +107,10 @@ class ModelStore:
 
     def root_gone(self) -> bool:
         """Whether the root must be there (``make_root`` False: a folder remembered from an
-        earlier session, which may be on a drive that is not plugged in) and is not, so that
-        nothing can be brought into the store: making it would put the models elsewhere, e.g.
-        on the system disk where the drive was mounted."""
+        earlier session, which may be on a drive that is not plugged in, or one given where a
+        link to such a drive stands in its way) and is not, so that nothing can be brought into
+        the store: making it would put the models elsewhere, e.g. on the system disk where the
+        drive was mounted."""
         if self.make_root:
             return False
         try:
