@@ -166,7 +166,7 @@ def test_a_channel_mask_is_refused_for_a_flac_file(tmp_path: Path) -> None:
     shapes, rows = [(10, 6)], [[np.zeros((10, 6), np.float32)]]
     with pytest.raises(ValueError, match="belongs in a WAV file, not in FLAC"):
         write_streams([(tmp_path / "a.flac", {})], shapes, rows, RATE, ExportFormat.FLAC24,
-                      overwrite=False, mask=FIVE_ONE)  # fmt: skip
+                      overwrite=False, channel_mask=FIVE_ONE)  # fmt: skip
     assert list(tmp_path.iterdir()) == []
 
 

@@ -266,7 +266,7 @@ def _write_in_new_folder(
     fmt: ExportFormat,
     overwrite: bool,
     bext: Sequence[bytes | None] | None = None,
-    mask: int | None = None,
+    channel_mask: int | None = None,
 ) -> list[Path]:
     """Write the files of ``rows`` together into ``outdir``, created first; what it created goes
     again on failure."""
@@ -281,7 +281,7 @@ def _write_in_new_folder(
         ) from exc
     with removed_on_failure(made):
         shapes = [(s[0], s[1]) for s in shapes]
-        return write_streams(targets, shapes, rows, rate, fmt, overwrite, bext, mask)
+        return write_streams(targets, shapes, rows, rate, fmt, overwrite, bext, channel_mask)
 
 
 def _bext(song: Song, targets: Sequence[tuple[Path, Mapping[str, str]]],

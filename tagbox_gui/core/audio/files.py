@@ -162,13 +162,13 @@ def write_streams(
     fmt: ExportFormat,
     overwrite: bool,
     bext: Sequence[bytes | None] | None = None,
-    mask: int | None = None,
+    channel_mask: int | None = None,
 ) -> list[Path]:
     """:func:`write_together` for files that arrive in blocks: each row of ``rows`` holds the
     next block of every file, ``(frames, channels)``; ``shapes`` are the files' whole shapes.
     ``bext``, where given, holds a ``bext`` chunk's payload (Broadcast WAV) per file, put into
-    each file that has one before it is renamed into place (``core.audio.bext``). ``mask``,
-    where given, says which speaker each channel is: every file is written as
+    each file that has one before it is renamed into place (``core.audio.bext``).
+    ``channel_mask``, where given, says which speaker each channel is: every file is written as
     WAVE_FORMAT_EXTENSIBLE (WAVEX, or RF64 past 4 GiB) with it as its channel mask, set before
     the file is renamed into place. Only WAV files take either (ValueError otherwise)."""
     paths = [path for path, _ in targets]
@@ -181,11 +181,13 @@ def write_streams(
     _refuse_existing(paths, overwrite)
     files: list[_TempFile] = []
     chunks = list(bext) if bext is not None else [None] * len(targets)
-    if fmt.container != "WAV" and (mask is not None or any(c is not None for c in chunks)):
-        raise ValueError(f"a bext chunk or mask belongs in a WAV file, not in {fmt.container}")
+    if fmt.container != "WAV" and (channel_mask is not None or any(c is not None for c in chunks)):
+        raise ValueError(
+            f"a bext chunk or channel mask belongs in a WAV file, not in {fmt.container}"
+        )
     try:
         for (path, metadata), shape, chunk in zip(targets, shapes, chunks, strict=True):
-            files.append(_TempFile(path, shape, rate, fmt, metadata, len(targets), mask))
+            files.append(_TempFile(path, shape, rate, fmt, metadata, len(targets), channel_mask))
             files[-1].bext = chunk
         for row in rows:
             for file, block in zip(files, row, strict=True):
@@ -212,8 +214,9 @@ class _TempFile:
 
     def __init__(self, path: Path, shape: tuple[int, int], rate: int, fmt: ExportFormat,
                  metadata: Mapping[str, str], count: int,
-                 mask: int | None) -> None:  # fmt: skip
-        self.path, self.fmt, self.count, self.mask = path, fmt, count, mask
+                 channel_mask: int | None) -> None:  # fmt: skip
+        self.path, self.fmt, self.count = path, fmt, count
+        self.channel_mask = channel_mask
         self.temp = _temp_beside(path)
         self.bext: bytes | None = None  # a bext chunk's payload, put in once the file is done
         self._handle: sf.SoundFile | None = None
@@ -225,7 +228,7 @@ class _TempFile:
 
     def _open(self, shape: tuple[int, int], rate: int, metadata: Mapping[str, str]) -> None:
         frames, channels = shape
-        container = container_for(self.fmt, frames, channels, self.mask is not None)
+        container = container_for(self.fmt, frames, channels, self.channel_mask is not None)
         self._handle = open_sound(self.temp, "w", samplerate=rate, channels=channels,
                                   subtype=self.fmt.subtype, format=container)  # fmt: skip
         for key, value in metadata.items():
@@ -246,8 +249,8 @@ class _TempFile:
 
     def _edit_header(self) -> None:
         try:
-            if self.mask is not None:
-                set_channel_mask(self.temp, self.mask)
+            if self.channel_mask is not None:
+                set_channel_mask(self.temp, self.channel_mask)
             if self.bext is not None:
                 insert_chunk(self.temp, b"bext", self.bext)
         except ValueError as exc:  # not a RIFF libsndfile wrote, or past RIFF's 4 GiB
