@@ -380,10 +380,9 @@ class ModelsDialog(QDialog):
         if status == "check failed":  # every model whose check failed, not only the last
             failed = [n for n, said in self._statuses.items() if said == "check failed"]
             one = len(failed) == 1
-            self._say(f"Checking {' and '.join(failed)} failed unexpectedly (the "
-                                 f"details are in the log); download {'it' if one else 'them'} "
-                                 f"or locate {'its file' if one else 'their files'} "
-                                 "again.")  # fmt: skip
+            self._say(f"Checking {' and '.join(failed)} failed unexpectedly (the details are in "
+                      f"the log); download {'it' if one else 'them'} or locate "
+                      f"{'its file' if one else 'their files'} again.")  # fmt: skip
         self._update_buttons()
 
     def _on_verifier_finished(self, done: Future) -> None:
