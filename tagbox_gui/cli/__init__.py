@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"tagbox: error: {exc}", file=sys.stderr)
         return 2
-    except (MemoryError, RuntimeError) as exc:  # where a command says no more (out_of_memory_said)
+    except (MemoryError, RuntimeError) as exc:  # where no out_of_memory_said says what ran out
         if not is_out_of_memory(exc):
             raise
         print(f"tagbox: error: ran out of memory; {CLOSE_PROGRAMS}", file=sys.stderr)
