@@ -317,3 +317,41 @@ def test_a_source_that_enters_late_is_asked_for_where_it_plays(
     planned = evaluation_pairs.plan_pairs(late_set, est, default_config("learned"), STORE, plan)
     assert [p.supported for p in planned] == [True, False]
     assert "silent" in planned[1].why_not and planned[0].scored_from(1.0) == plays + 1
+
+
+def _hiss_before(set_dir: Path, song: str, source: str, seconds: float, db: float) -> None:
+    """Replace a true stem's first ``seconds`` with hiss at ``db`` dBFS RMS (dither, a noise
+    floor: not zero, far too quiet to be an example), and the mix with it."""
+    stems = set_dir / song / "stems"
+    pcm, rate = soundfile.read(stems / f"{source}.flac", dtype="float64", always_2d=True)
+    cut = round(seconds * rate)
+    noise = np.random.default_rng(0).standard_normal((cut, pcm.shape[1]))
+    pcm[:cut] = noise * 10 ** (db / 20)
+    soundfile.write(stems / f"{source}.flac", pcm, rate, subtype="PCM_24")
+    total = sum(soundfile.read(p, always_2d=True)[0] for p in stems.iterdir())
+    soundfile.write(set_dir / song / "mix.flac", total, rate, subtype="PCM_24")
+
+
+def test_a_source_that_starts_with_a_noise_floor_is_asked_for_where_it_is_heard(
+    eval_dir: Path, tmp_path: Path
+) -> None:
+    """A true stem whose first seconds are hiss under the floor of an example clip
+    (``EXAMPLE_FLOOR_DB``) gives its clip from the first second heard above it, as a silent
+    start does; one that is hiss throughout gives none, and is not separated, where the
+    clip was refused and stopped the whole evaluation."""
+    from tagbox_gui.core.audio.song import example_clip
+    from tagbox_gui.core.types import Example
+
+    noisy = cut_set(eval_dir / "dev", tmp_path / "set", SONGS, 8.0)
+    _hiss_before(noisy, SONGS[0], "strings", 4.0, -80.0)
+    _hiss_before(noisy, SONGS[1], "strings", 8.0, -80.0)
+    plan = evaluation_pairs.EvaluationPlan(("strings",), example_seconds=2.0,
+                                           by_example=("strings",))  # fmt: skip
+    est = tmp_path / "est"
+    planned = evaluation_pairs.plan_pairs(noisy, est, default_config("learned"), STORE, plan)
+    assert [p.supported for p in planned] == [True, False]
+    example = planned[0].config.example
+    assert (example.start, example.end) == (4.0, 6.0)
+    example_clip(Example(example.path, example.start, example.end),
+                 load_song(noisy / SONGS[0] / "mix.flac"))  # fmt: skip  # not refused
+    assert "nearly silent" in planned[1].why_not

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tagbox_gui.core.audio.atomic import write_atomically
 from tagbox_gui.core.audio.estimates import save_estimate
-from tagbox_gui.core.audio.song import MIN_EXAMPLE_SECONDS, Song
+from tagbox_gui.core.audio.song import EXAMPLE_FLOOR_DB, MIN_EXAMPLE_SECONDS, Song
 from tagbox_gui.core.errors import AudioError, ConfigError, UserError
 from tagbox_gui.core.evaluation.recipes import (
     Timing,
@@ -29,7 +29,7 @@ from tagbox_gui.core.evaluation.recipes import (
     taggers_in_use,
     timing_path,
 )
-from tagbox_gui.core.evaluation.sets import list_set, sound_span, stem_path
+from tagbox_gui.core.evaluation.sets import heard_from, list_set, sound_span, stem_path
 from tagbox_gui.core.separation.backends.learned import has_prototype
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.loading import asks_by_example, taggers_for
@@ -244,12 +244,19 @@ def check_asking(backend: str, plan: EvaluationPlan) -> None:
 
 def _where_it_plays(config: RunConfig, stem: Path, seconds: float) -> tuple[RunConfig, str]:
     """The run asked for by the first ``seconds`` of ``stem`` (``config.example``), or by the
-    ``seconds`` from where it starts to play where it is silent throughout those; or why no
-    such clip can be taken from it."""
+    ``seconds`` from where it starts to play where it is silent throughout those, or from its
+    first second heard above an example's floor where it is only a noise floor until then
+    (:func:`~tagbox_gui.core.evaluation.sets.heard_from`: a clip under it is refused); or why
+    no such clip can be taken from it."""
     plays, length = sound_span(stem)
     if plays is None:
         return config, "its true stem is silent, so no example clip can be taken from it"
     start = 0.0 if plays < seconds else plays
+    if (heard := heard_from(stem, start)) is None:
+        return config, (f"its true stem is nearly silent (under {EXAMPLE_FLOOR_DB:g} dBFS) "
+                        "throughout, so no example clip can be taken from it")  # fmt: skip
+    if heard >= start + seconds:  # a clip from start would be refused as nearly silent
+        start = heard
     if start + seconds > length + 1e-6:
         return config, (f"its true stem has no {seconds:g} s example clip from where it starts "
                         "to play to its end")  # fmt: skip
