@@ -11,16 +11,24 @@ PAD = 4  # px between the line and the plotting area's edges
 
 class EmptyNote(QLabel):
     """A grey, centred line over the plotting area (``view_box``) of ``plot``, in the longest
-    of its :attr:`texts` that fits there whole (a small plot gets a short one).
+    of its ``texts`` that fits there whole (a small plot gets a short one): longest first, the
+    first one in full, the last however short.
 
-    It lays ``host`` out as ``plot`` with the line over it; the plot's owner shows and hides it.
+    It lays ``host`` out as ``plot`` with the line over it; the plot's owner shows and hides it
+    with :meth:`set_shown`, which tells a screen reader too: the plot's accessible description
+    is ``about`` followed, while the line shows, by what the line says in full.
     """
 
     def __init__(
-        self, host: QWidget, plot: pg.GraphicsView, view_box: pg.ViewBox, texts: tuple[str, ...]
+        self,
+        host: QWidget,
+        plot: pg.GraphicsView,
+        view_box: pg.ViewBox,
+        texts: tuple[str, ...],
+        about: str,
     ) -> None:
         super().__init__(texts[0], wordWrap=True, alignment=Qt.AlignmentFlag.AlignCenter)
-        self._plot, self._view_box, self._texts = plot, view_box, texts
+        self._plot, self._view_box, self._texts, self._about = plot, view_box, texts, about
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.setStyleSheet("color: #aaaaaa; background: transparent;")
         view_box.sigResized.connect(self._fit)
@@ -34,16 +42,25 @@ class EmptyNote(QLabel):
         """False: the line fits itself to the plot, never the host's height to its text."""
         return False
 
-    @property
-    def texts(self) -> tuple[str, ...]:
-        """What the line says, longest first (the first one in full, the last however short)."""
-        return self._texts
-
     def set_texts(self, texts: tuple[str, ...]) -> None:
         """Say ``texts`` from now on (in the longest form that fits)."""
         if texts != self._texts:
             self._texts = texts
             self._fit()
+            if not self.isHidden():
+                self._describe()
+
+    def set_shown(self, shown: bool) -> None:
+        """Show or hide the line, and say the same in the plot's accessible description."""
+        self.setVisible(shown)
+        self._describe()
+
+    def _describe(self) -> None:
+        """The plot's accessible description: ``about``, then the line in full while shown."""
+        shown = not self.isHidden()
+        self._plot.setAccessibleDescription(
+            f"{self._about}. {self._texts[0]}" if shown else self._about
+        )
 
     def _fit(self) -> None:
         """Keep the line in the plotting area, clear of the axes, in the longest form that

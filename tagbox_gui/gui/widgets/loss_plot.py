@@ -73,7 +73,9 @@ class LossPlotView(QWidget):
         self._count = 0
         self._drawn = -1
         # over the empty plot, a line saying what will be drawn (a single pass has no steps)
-        self.empty = EmptyNote(self, self.plot_widget, self.plot_item.getViewBox(), EMPTY_TEXTS)
+        self.empty = EmptyNote(
+            self, self.plot_widget, self.plot_item.getViewBox(), EMPTY_TEXTS, ABOUT
+        )
         self.reset([])
 
     @property
@@ -134,9 +136,7 @@ class LossPlotView(QWidget):
 
     def _show_empty(self, empty: bool) -> None:
         """With no step drawn: the line over a bare plot (no axis values, no legend)."""
-        self.empty.setVisible(empty)
-        if empty:
-            self.plot_widget.setAccessibleDescription(f"{ABOUT}. {self.empty.texts[0]}")
+        self.empty.set_shown(empty)
         self._legend.setVisible(not empty)
         for side in ("left", "bottom"):
             self.plot_item.getAxis(side).setStyle(showValues=not empty)

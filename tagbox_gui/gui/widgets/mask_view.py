@@ -41,7 +41,7 @@ class MaskView(QWidget):
         # before the first mask: its frequency range, no time axis to read, and what will come
         self.plot_item.setYRange(LOG_FMIN, LOG_FMAX, padding=0.0)
         self.empty = EmptyNote(
-            self, self.plot_widget, self.plot_item.getViewBox(), EMPTY_MASK_TEXTS
+            self, self.plot_widget, self.plot_item.getViewBox(), EMPTY_MASK_TEXTS, ABOUT
         )
         self._frame: tuple[tuple[int, int], Region | None] | None = None
         self.clear()
@@ -57,7 +57,7 @@ class MaskView(QWidget):
         self._frame = None
         self.plot_item.getAxis("bottom").setStyle(showValues=False)
         self.plot_item.showLabel("bottom", False)
-        self._show_empty(True)
+        self.empty.set_shown(True)
 
     def set_image(self, mask: np.ndarray, region: Region | None = None) -> None:
         """Show ``mask`` (log-frequency bands, frames) in [0, 1]; with ``region`` the x axis
@@ -66,7 +66,7 @@ class MaskView(QWidget):
             raise ValueError(f"a mask image is 2-D (bands, frames), got shape {mask.shape}")
         self._image.setImage(np.asarray(mask, dtype=np.float32), autoLevels=False)
         self._image.setLevels((0.0, 1.0))
-        self._show_empty(False)
+        self.empty.set_shown(False)
         frame = (mask.shape, region)
         if frame != self._frame:  # only re-frame (and reset the zoom) when the layout changed
             self._frame = frame
@@ -79,10 +79,3 @@ class MaskView(QWidget):
                 self._image.setRect(QRectF(region.start, LOG_FMIN, region.duration, height))
                 self.plot_item.setLabel("bottom", "time", units="s")
             self.plot_item.getViewBox().autoRange(padding=0.0)
-
-    def _show_empty(self, empty: bool) -> None:
-        """With no mask shown: the line over the plot, said by its description too."""
-        self.empty.setVisible(empty)
-        self.plot_widget.setAccessibleDescription(
-            f"{ABOUT}. {EMPTY_MASK_TEXTS[0]}" if empty else ABOUT
-        )
