@@ -13,7 +13,7 @@ from tagbox_gui.core.types import Example, RunConfig
 from tagbox_gui.gui.engine_loader import LazyModule
 from tagbox_gui.gui.run_problems import parts_problem
 from tagbox_gui.gui.run_window import RunWindow
-from tagbox_gui.gui.session import REGION_EXAMPLE
+from tagbox_gui.gui.session import REGION_EXAMPLE, RegionExample
 
 if TYPE_CHECKING:
     from tagbox_gui.core.separation.backends import learned
@@ -99,8 +99,8 @@ class RunRequest(QObject):
             parts.append(JobPart(" + ".join(w.tag_panel.stem_words()), base))
         example = w.song_panel.example()
         if example is not None:
-            parts.append(JobPart(REGION_EXAMPLE, replace(base, tags=(), avoid=(), ignore=(),
-                                                         example=example)))  # fmt: skip
+            config = replace(base, tags=(), avoid=(), ignore=(), example=example)
+            parts.append(RegionExample(REGION_EXAMPLE, config))
         return parts
 
     def _base_config(self) -> RunConfig:

@@ -58,6 +58,7 @@ class RunView(RunRequest):
         self.budget = DEFAULT_BUDGET_BYTES
         self._engine_run: Callable[..., engine.RunGenerator] | None = None  # see engine_run
         self.session: RunSession | None = None  # the current single run
+        self._run_parts: list[JobPart] = []  # what the current (or last) run or job separates
         self.jobs = JobView(window, cache)  # a job of several instruments
         self.audio = RunAudio(window)  # what the transport plays for the song and a run
         self.job_active = False  # the current (or last) run is a job
@@ -107,7 +108,7 @@ class RunView(RunRequest):
         question = w.losing("a new run replaces")
         if question and not w.confirm_new_run(question):
             return None
-        parts = self.parts()
+        parts = self._run_parts = self.parts()
         settings = w.settings_panel.settings()
         self.jobs.discard()
         self.audio.forget()
@@ -313,8 +314,7 @@ class RunView(RunRequest):
             return
         self.w.run_panel.finished("The run failed.")
         self._hear_the_song_unless_shown(NOTHING_KEPT)
-        stem = JobPart(" + ".join(self.session.stem_tags), self.session.config)
-        show_error(self.w, whose_example(error, [stem]), "The run failed", logged=True,
+        show_error(self.w, whose_example(error, self._run_parts), "The run failed", logged=True,
                    doing=Doing.RUN, ways=self.w.models.ways())  # fmt: skip
 
     def _hear_the_song_unless_shown(self, why: str) -> None:

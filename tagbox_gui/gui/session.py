@@ -113,23 +113,30 @@ def quiet_sentence(levels: Mapping[str, float], how: str, examples: Collection[s
     return text
 
 
+class RegionExample(JobPart):
+    """The stem "Use the region as the example" asks for (``RunRequest.parts``), named
+    :data:`REGION_EXAMPLE`: told apart by its kind from a picked example given that name."""
+
+
 REGION_EXAMPLE = "example"
-"""The stem "Use the region as the example" asks for (``RunRequest.parts``)."""
+"""The name of a :class:`RegionExample` stem."""
 
 
 def whose_example(error: BaseException, parts: Sequence[JobPart]) -> BaseException:
     """``error``, or where it refuses an example clip (``core.audio.song.ExampleError``), the
-    same refusal as the window words it: the example of which stem of ``parts`` it is (a job
-    asks for several, each by its own), at the stretch of the song the picker shows; as it is
-    where no stem of ``parts`` asked for that example."""
+    same refusal as the window words it: the example of which stem of ``parts`` (those the run
+    or job was started with) it is (a job asks for several, each by its own), at the stretch
+    of the song the picker shows; as it is where no stem of ``parts`` asked for that
+    example."""
     if not isinstance(error, ExampleError):
         return error
     example = error.example
-    names = [part.name for part in parts if part.config.example == example]
-    if not names:
+    asked = [part for part in parts if part.config.example == example]
+    if not asked:
         return error
-    whose = ("the region used as the example" if names == [REGION_EXAMPLE]
-             else f"the example of {' and '.join(names)}")  # fmt: skip
+    whose = ("the region used as the example"
+             if all(isinstance(part, RegionExample) for part in asked)
+             else f"the example of {' and '.join(part.name for part in asked)}")  # fmt: skip
     return ConfigError(f"{whose}, {example.start:.1f}–{example.end:.1f} s of the song, "
                        f"{error.problem}")  # fmt: skip
 

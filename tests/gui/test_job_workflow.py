@@ -566,7 +566,8 @@ def test_a_silent_example_is_said_to_be_the_example_of_its_stem(
     qtbot, model_dir, settings, tmp_path
 ) -> None:
     """A job asks for several instruments, each by its own example: the one that is refused
-    for being silent is named (as the window names it), in a job and in a run of one stem."""
+    for being silent is named (as the window names it), in a job and in a run of one stem; an
+    example the musician named "example" is not taken for the region used as the example."""
     import soundfile as sf
 
     from tagbox_gui.core.separation import engine
@@ -582,18 +583,24 @@ def test_a_silent_example_is_said_to_be_the_example_of_its_stem(
     window.run_view.engine_run = engine.run  # a run of one stem is checked as it starts
     window.confirm_quit = lambda: True  # closed mid-run when an assertion fails
     open_song(qtbot, window, path)
-    for name, region in (("organ", Region(10.0, 12.0)), ("lead", Region(0.5, 2.5))):
+    for name, region in (("organ", Region(10.0, 12.0)), ("lead", Region(0.5, 2.5)),
+                         ("example", Region(0.5, 2.5))):  # fmt: skip
         window.song_panel.set_region(region)
         add_example(window, name)
+    picked = window.picker.picks()
     silent = "0.5–2.5 s of the song, is silent; choose a stretch where the instrument plays."
     for parts, whose in (("organ, lead", "The example of lead"), ("lead", "The example of lead"),
-                         ("example", "The region used as the example")):  # fmt: skip
-        if parts == "lead":  # one stem: a run, not a job
-            window.picker.set_picks([p for p in window.picker.picks() if p.name == "lead"])
-        elif parts == "example":  # "Use the region as the example": its stem is "example"
+                         ("example", "The example of example"),
+                         ("region", "The region used as the example")):  # fmt: skip
+        if parts == "organ, lead":
+            window.picker.set_picks([p for p in picked if p.name in ("organ", "lead")])
+        elif parts in ("lead", "example"):  # one stem: a run, not a job
+            window.picker.set_picks([p for p in picked if p.name == parts])
+        else:  # "Use the region as the example": its stem is "example" too
             window.picker.set_picks([])
             window.song_panel.set_region(Region(0.5, 2.5))
             window.song_panel.as_example.setChecked(True)
+            parts = "example"
         assert ", ".join(p.name for p in window.run_view.parts()) == parts
         with qtbot.waitSignal(window.controller.run_failed, timeout=20_000):
             assert window.run_view.start() is not None

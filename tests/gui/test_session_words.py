@@ -8,7 +8,7 @@ import numpy as np
 from tagbox_gui.core.audio.song import ExampleError
 from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.types import Example, JobPart, RunConfig
-from tagbox_gui.gui.session import quiet_sentence, whose_example
+from tagbox_gui.gui.session import RegionExample, quiet_sentence, whose_example
 
 
 def _part(name: str, example: Example | None) -> JobPart:
@@ -23,6 +23,20 @@ def test_a_refused_example_is_named_by_its_stems_and_its_stretch() -> None:
     assert isinstance(worded, ConfigError)
     assert str(worded) == ("the example of lead and keys, 0.5–2.5 s of the song, is silent; "
                            "choose a stretch where the instrument plays")  # fmt: skip
+
+
+def test_the_region_as_the_example_is_told_apart_from_an_example_named_example() -> None:
+    """The stem "Use the region as the example" asks for is worded as the region; a picked
+    example the musician named "example" (the same name) as the example of its stem."""
+    clip = Example(None, 0.5, 2.5)
+    error = ExampleError(clip, "is silent")
+    region = RegionExample("example", RunConfig(tags=(), example=clip))
+    assert str(whose_example(error, [region])) == (
+        "the region used as the example, 0.5–2.5 s of the song, is silent"
+    )
+    assert str(whose_example(error, [_part("example", clip)])) == (
+        "the example of example, 0.5–2.5 s of the song, is silent"
+    )
 
 
 def test_an_example_no_stem_asked_for_and_other_errors_are_left_as_they_are() -> None:
