@@ -232,6 +232,33 @@ def test_a_remembered_model_folder_that_is_gone_is_not_made_again(
     assert not ModelStore(tmp_path / "new").root_gone()  # a folder it may make
 
 
+@pytest.mark.skipif(os.name != "posix", reason="symbolic links as POSIX has them")
+def test_a_remembered_model_folder_that_links_to_nothing_names_the_link(tmp_path: Path) -> None:
+    """A remembered model folder that is a link to a drive not plugged in (~/models ->
+    /media/usb/models): the refusal names the link and where it leads, as the Models window
+    does, not only that the folder is not there; a folder simply gone is said as before."""
+    from tagbox_gui.core.store.failures import FolderUnusable
+
+    link, usb = tmp_path / "models", tmp_path / "usb" / "models"
+    link.symlink_to(usb)
+    folder = "choose another model folder with --model-dir or $TAGBOX_MODEL_DIR"
+    with pytest.raises(FolderUnusable) as caught:
+        ModelStore(link, make_root=False).path(FCN)
+    said = f"'{link}' is a link to '{usb}', which is not there (a drive not plugged in?)"
+    assert caught.value.cause == said
+    assert str(caught.value) == (
+        f"the model folder {link} is not there: {said}; plug it in, or {folder}"
+    )
+    gone = tmp_path / "Disk" / "models"
+    with pytest.raises(FolderUnusable) as caught:
+        ModelStore(gone, make_root=False).path(FCN)
+    assert caught.value.cause == f"the model folder {gone} is not there"
+    assert str(caught.value) == (
+        f"the model folder {gone} is not there; if it is on a drive that is not plugged in, "
+        f"plug it in; or {folder}"
+    )
+
+
 CHECKED_WITHOUT_TORCH_FIRST = """
 import json, sys
 from pathlib import Path

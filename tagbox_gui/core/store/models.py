@@ -39,7 +39,12 @@ from typing import Literal
 from platformdirs import user_cache_dir
 
 from tagbox_gui.core.errors import ModelError
-from tagbox_gui.core.folders import in_the_way, make_folders, removed_on_failure
+from tagbox_gui.core.folders import (
+    in_the_way,
+    make_folders,
+    removed_on_failure,
+    standing_in_the_way,
+)
 from tagbox_gui.core.store import partial
 from tagbox_gui.core.store.download import (
     Acceptance,
@@ -304,11 +309,20 @@ class ModelStore:
         return target
 
     def _check_root(self, name: str) -> None:
-        """FolderUnusable where the root is gone and must not be made again (:meth:`root_gone`)."""
-        if self.root_gone():
-            cause = f"the model folder {self.root} is not there"
+        """FolderUnusable where the root is gone and must not be made again (:meth:`root_gone`):
+        what stands in its way named where something does (a link to a drive not plugged in,
+        and where it leads: ``core.folders.in_the_way``)."""
+        if not self.root_gone():
+            return
+        gone = f"the model folder {self.root} is not there"
+        there = standing_in_the_way(self.root)
+        if there is None:
             advice = "if it is on a drive that is not plugged in, plug it in; or {folder}"
-            raise FolderUnusable(name, cause, advice, cause)
+            raise FolderUnusable(name, gone, advice, gone)
+        what, fix = in_the_way(there)
+        cause = f"'{there}' is {what}"
+        problem, advice = f"{gone}: {cause}", f"{fix or 'move it away'}, or {{folder}}"
+        raise FolderUnusable(name, problem, advice, cause)
 
     def _sweep(self) -> None:
         """Remove the temporaries that downloads or installs of any model, killed outright,
