@@ -24,13 +24,14 @@ files; the GS file changes nothing the composer plays (bank 0 and the standard k
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 import shutil
 import struct
 import subprocess
 from pathlib import Path
+
+from tagbox_gui.core.store.models import file_sha256
 
 PACKAGES: dict[str, str] = {
     "timgm6mb": "timgm6mb-soundfont",
@@ -97,11 +98,6 @@ def sound_font_path(key: str) -> Path:
     )
 
 
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def write_bundle(keys: list[str], folder: Path) -> Path:
     """Copy the installed files of SoundFonts ``keys`` into ``folder``, with a manifest.
 
@@ -147,7 +143,7 @@ def bundled_path(folder: Path, key: str) -> Path:
 
 def _check_shipped(key: str, path: Path) -> None:
     """ValueError unless ``path`` is the file package ``PACKAGES[key]`` ships (its sha256)."""
-    digest = _sha256(path)
+    digest = file_sha256(path)
     if digest not in SHIPPED_SHA256[key]:
         raise ValueError(
             f"{path} is not a file package {PACKAGES[key]} ships (sha256 {digest[:16]}…); "
