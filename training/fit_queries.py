@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from tagbox_gui.core.errors import ModelError
 from tagbox_gui.core.nets.fitting import FEATURES, QueryFit, first_look_features, sample_chunks
-from tagbox_gui.core.nets.separator import load_separator, sha256_of, spectrum
+from tagbox_gui.core.nets.separator import QuerySeparator, load_separator, sha256_of, spectrum
 from training.corpus import FULL_SCALE
 from training.export import (
     FAMILY_ALIASES,
@@ -60,7 +60,9 @@ def song_mix(stems: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (mix / (np.abs(mix).max() + 1e-9) * 0.5).astype(np.float32)
 
 
-def collect(net, prototypes: dict, corpus: Path, seed: int, limit: int | None = None) -> dict:
+def collect(
+    net: QuerySeparator, prototypes: dict, corpus: Path, seed: int, limit: int | None = None
+) -> dict:
     """``{key: (features [n, FEATURES], offsets [n, dim])}`` over the corpus's training songs."""
     rng = np.random.default_rng(seed)
     songs = queried_training_songs(corpus)[:limit]
@@ -95,6 +97,8 @@ def ridge(x: np.ndarray, y: np.ndarray, strength: float) -> QueryFit:
 
 
 def predict(fit: QueryFit, x: np.ndarray) -> np.ndarray:
+    """The standardised query offsets ``[n, dim]`` that ``fit`` predicts from the first-look
+    features ``x`` ``[n, FEATURES]``."""
     return fit.offset(torch.from_numpy(x).float()).numpy()
 
 
