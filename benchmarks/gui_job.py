@@ -18,6 +18,7 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ from tests.gui.fake_engine import fake_player  # noqa: E402
 from tests.gui.test_latency import LatencyProbe  # noqa: E402
 
 
-def wait_until(app: QApplication, done, timeout: float) -> None:
+def wait_until(app: QApplication, done: Callable[[], bool], timeout: float) -> None:
     """Run the event loop until ``done()`` (TimeoutError after ``timeout`` seconds)."""
     deadline = time.monotonic() + timeout
     while not done():

@@ -152,7 +152,9 @@ def criteria_for(
     return [c for c in criteria if c is not None]
 
 
-def separate(mix: np.ndarray, source: str, args: argparse.Namespace, settings) -> np.ndarray:
+def separate(
+    mix: np.ndarray, source: str, args: argparse.Namespace, settings: light.LightSettings
+) -> np.ndarray:
     """Optimise the gates for ``source`` as the engine does; the estimate at the mix's scale."""
     specs = [TaggerSpec.parse(t) for t in args.tagger]
     criteria = criteria_for(source, specs, args.fill, args.ignore_related, args.balanced)

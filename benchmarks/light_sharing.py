@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 
 import numpy as np
 import this_checkout  # noqa: F401 (the repository first on sys.path)
@@ -73,7 +74,12 @@ class JointView(light.LightBackend):
         return torch.softmax(latent, dim=0)[self.index].expand(-1, self._frames())
 
 
-def descend(latent: torch.Tensor, loss, steps: int, lr: float) -> list[torch.Tensor]:
+def descend(
+    latent: torch.Tensor,
+    loss: Callable[[], tuple[torch.Tensor, list[torch.Tensor]]],
+    steps: int,
+    lr: float,
+) -> list[torch.Tensor]:
     """Adam on ``latent``; the masks of the step with the lowest loss (as the engine keeps)."""
     opt = torch.optim.Adam([latent], lr=lr)
     best: tuple[float, list[torch.Tensor]] = (float("inf"), [])
