@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
 from training.midi import Part
+
+T = TypeVar("T")
 
 NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
@@ -226,7 +230,7 @@ class Player:
         return base + accent + self.rng.normal(0.0, spread)
 
 
-def choose(rng: np.random.Generator, options: tuple | list, p: list[float] | None = None):
+def choose(rng: np.random.Generator, options: Sequence[T], p: list[float] | None = None) -> T:
     """One element of ``options`` (numpy's choice, without numpy scalar types)."""
     index = int(rng.choice(len(options), p=p))
     return options[index]
