@@ -12,8 +12,10 @@ Gaussian noise and, now and then, one tagger's part replaced by its mean. Every 
 mixture is coloured by a random equaliser (``eq_db``), and a share ``timbre`` of them is
 resampled, soft-clipped or put in a room (``training.augment.Timbre``), its query left as it was.
 
-The loss is minus the mean of the SI-SDR and the SNR of the masked mixture against the
-target (``training.loss.separation_loss``), so every example weighs the same in dB.
+The loss is minus the mean of the SI-SDR and the SNR (weighed ``snr_weight``) of the masked
+mixture against the target, so every example weighs the same in dB; an absent family's example
+costs the level of what leaks through, weighed ``absent_weight``
+(``training.loss.separation_loss``).
 A ``song_share`` of the examples are whole-song crops (a stem with others of its own song, in
 one key and tempo), the rest remixed across songs.
 Validation (:mod:`training.validation`): SI-SDR improvement on two fixed sets of mixtures of
