@@ -37,8 +37,8 @@ from tagbox_gui.core.nets.separator import (
     SeparatorShape,
     load_separator,
     save_separator,
-    sha256_of,
 )
+from tagbox_gui.core.store.models import file_sha256
 from training.corpus import split_songs
 from training.outputs import check_output_file, writing
 from training.queries import load_queries, query_path
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
     write_weights(net, args.out, extra)
     print(f"{args.out}: step {step}, {len(prototypes)} prototypes "
           f"({', '.join(sorted(prototypes))})")  # fmt: skip
-    digest = sha256_of(args.out)
+    digest = file_sha256(args.out)
     if args.out.resolve() == PACKAGE_FILE.resolve():  # however it was named, the app checks it
         _record_sha256(digest)
     print(f"sha256 {digest}")

@@ -26,7 +26,8 @@ from tqdm import tqdm
 
 from tagbox_gui.core.errors import ModelError
 from tagbox_gui.core.nets.fitting import FEATURES, QueryFit, first_look_features, sample_chunks
-from tagbox_gui.core.nets.separator import QuerySeparator, load_separator, sha256_of, spectrum
+from tagbox_gui.core.nets.separator import QuerySeparator, load_separator, spectrum
+from tagbox_gui.core.store.models import file_sha256
 from training.corpus import FULL_SCALE
 from training.export import (
     FAMILY_ALIASES,
@@ -175,9 +176,8 @@ def main(argv: list[str] | None = None) -> None:
     assert all(f.mean.shape[0] == FEATURES for f in fits.values())
     extra["query_fits"] = {key: fit.to_dict() for key, fit in fits.items()}
     write_weights(net, args.out, extra)  # stopped half way: --out (or --weights) as it was
-    print(
-        f"{len(fits)} prototypes fitted to the song; wrote {args.out}, sha256 {sha256_of(args.out)}"
-    )
+    digest = file_sha256(args.out)
+    print(f"{len(fits)} prototypes fitted to the song; wrote {args.out}, sha256 {digest}")
 
 
 if __name__ == "__main__":

@@ -16,17 +16,17 @@ from tagbox_gui.core.audio import song as song_module
 from tagbox_gui.core.audio.song import Song, analysis_signal, analysis_span, example_clip
 from tagbox_gui.core.audio.stems import render_stems
 from tagbox_gui.core.dsp.spectral import resample, stft
-from tagbox_gui.core.errors import AudioError, ConfigError, TagError
+from tagbox_gui.core.errors import AudioError, ConfigError, ModelError, TagError
 from tagbox_gui.core.nets.separator import RATE as NET_RATE
 from tagbox_gui.core.nets.separator import (
     QuerySeparator,
     SeparatorShape,
     load_separator,
     save_separator,
-    sha256_of,
 )
 from tagbox_gui.core.nets.taggers import TAGGER_RATE
 from tagbox_gui.core.separation import engine
+from tagbox_gui.core.separation.backends import learned
 from tagbox_gui.core.separation.backends.learned import (
     SETTINGS,
     WEIGHTS_ENV,
@@ -50,7 +50,7 @@ from tagbox_gui.core.separation.loading import (
 from tagbox_gui.core.separation.objective import Evaluation, Objective
 from tagbox_gui.core.separation.tags import PRESETS
 from tagbox_gui.core.separation.validation import validate
-from tagbox_gui.core.store.models import ModelStore
+from tagbox_gui.core.store.models import ModelStore, file_sha256
 from tagbox_gui.core.types import (
     MAX_LR,
     Command,
@@ -81,10 +81,22 @@ def shipped():
 
 def test_shipped_weights_load_with_weights_only_and_match_their_sha256(shipped) -> None:
     path = weights_path()
-    assert len(WEIGHTS_SHA256) == 64 and sha256_of(path) == WEIGHTS_SHA256
-    net, _ = load_separator(path, WEIGHTS_SHA256)  # torch.load(weights_only=True) inside
+    assert len(WEIGHTS_SHA256) == 64 and file_sha256(path) == WEIGHTS_SHA256
+    net, _ = load_separator(path)  # torch.load(weights_only=True) inside
     assert net.shape == shipped[0].shape and not net.training
     assert path.stat().st_size < 16 * 2**20  # a few MB of package data
+
+
+def test_shipped_weights_that_are_not_the_ones_this_version_ships_are_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The package's file must have the digest the code records; a file named by
+    ``$TAGBOX_SEPARATOR`` is the user's and is not checked."""
+    monkeypatch.setattr(learned, "WEIGHTS_SHA256", "0" * 64)
+    with pytest.raises(ModelError, match="sha256 differs"):
+        load_shipped(ModelCache())
+    monkeypatch.setenv(learned.WEIGHTS_ENV, str(weights_path()))
+    assert load_shipped(ModelCache())[1]  # its prototypes
 
 
 def test_every_instrument_preset_has_a_prototype_but_vocals(shipped) -> None:

@@ -14,8 +14,8 @@ from tagbox_gui.core.nets.separator import (
     SeparatorShape,
     load_separator,
     save_separator,
-    sha256_of,
 )
+from tagbox_gui.core.store.models import file_sha256
 from training import export
 from training.export import average_networks
 
@@ -74,9 +74,9 @@ def test_the_shipped_file_named_by_a_relative_path_gets_its_sha256_recorded(
     monkeypatch.chdir(tmp_path)
     out = "tagbox_gui/resources/separator/separator.pt"
     export.main(["--corpus", "corpus", "--run", "run", "--out", out])
-    digest = sha256_of(package)
+    digest = file_sha256(package)
     assert learned.read_text() == f'WEIGHTS_SHA256 = "{digest}"\n'
-    load_separator(package, digest)  # as the app loads it
+    load_separator(package)  # as the app loads it
 
 
 def test_an_export_stopped_half_way_leaves_the_file_it_was_to_replace(

@@ -21,7 +21,6 @@ the song's rate, channels and length, and separated + residual == song.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import pickle
 import zipfile
@@ -297,31 +296,20 @@ def _interp_last(values: Tensor, positions: Tensor) -> Tensor:
     return values[..., left] * (1 - frac) + values[..., right] * frac
 
 
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def save_separator(net: QuerySeparator, path: Path, extra: dict | None = None) -> None:
     """Write ``net`` as a plain dict of tensors and numbers, loadable with ``weights_only``."""
     torch.save({"shape": asdict(net.shape), "state": net.state_dict(), **(extra or {})}, path)
 
 
-def load_separator(path: Path, sha256: str | None = None) -> tuple[QuerySeparator, dict]:
+def load_separator(path: Path) -> tuple[QuerySeparator, dict]:
     """Load a separator saved by :func:`save_separator` (no pickled code is run).
 
-    With ``sha256``, the file must have that digest. Returns the network in eval mode and the
-    file's other entries. Raises ModelError naming the file for anything unusable.
+    Returns the network in eval mode and the file's other entries. Raises ModelError naming
+    the file for anything unusable.
     """
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"the separator weights are missing: {path} does not exist")
-    if sha256 is not None and sha256_of(path) != sha256:
-        raise ModelError(f"{path} is not the separator this version ships (sha256 differs)")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
         net = QuerySeparator(SeparatorShape(**data["shape"]))

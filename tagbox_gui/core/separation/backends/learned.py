@@ -111,8 +111,13 @@ def _load(cache: ModelCache) -> tuple[QuerySeparator, dict]:
     """The separator in use and the other entries of its file, loaded once per cache."""
     other = os.environ.get(WEIGHTS_ENV)
     path = Path(other) if other else weights_path()
-    sha256 = None if other else WEIGHTS_SHA256
-    return cache.get(("separator", str(path)), lambda: load_separator(path, sha256))
+
+    def load() -> tuple[QuerySeparator, dict]:
+        if not other and path.is_file() and file_sha256(path) != WEIGHTS_SHA256:
+            raise ModelError(f"{path} is not the separator this version ships (sha256 differs)")
+        return load_separator(path)
+
+    return cache.get(("separator", str(path)), load)
 
 
 def load_fits(cache: ModelCache) -> dict[str, QueryFit]:
