@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QDockWidget,
@@ -145,6 +145,9 @@ class MainWindow(WindowMenus):
         scroll.setWidget(self.settings_panel)
         tabs.addTab(scroll, "Settings")
         self._dock("Tags and settings", tabs, Qt.DockWidgetArea.LeftDockWidgetArea)
+        find = QShortcut(QKeySequence.StandardKey.Find, self)
+        find.activated.connect(lambda: tabs.setCurrentWidget(self.tag_panel))
+        find.activated.connect(self.tag_panel.find)
         side = QWidget()
         side_column = QVBoxLayout(side)
         side_column.setContentsMargins(6, 0, 6, 0)  # the Run panel and the boxes inset alike

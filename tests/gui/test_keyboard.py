@@ -271,6 +271,33 @@ def test_enter_cycles_the_current_tag_like_a_click(qtbot, window: MainWindow) ->
     assert panel.avoided() == ("piano",) and not panel.wanted()
 
 
+CTRL = Qt.KeyboardModifier.ControlModifier
+
+
+def test_ctrl_f_goes_to_the_tag_search_from_anywhere_with_its_text_selected(
+    qtbot, window: MainWindow, song_path
+) -> None:
+    """Ctrl+F (the Find key) shows the Tags tab and puts the focus in its search, the text
+    there selected: typing replaces it; Enter there changes no tag."""
+    open_song(qtbot, window, song_path)
+    tabs, panel, search = window.findChild(QTabWidget), window.tag_panel, window.tag_panel.search
+    search.setText("pia")
+    assert "Ctrl+F" in search.placeholderText()
+    settings_page = tabs.widget([tabs.tabText(i) for i in range(tabs.count())].index("Settings"))
+    for start, page in ((window.centralWidget(), window.picker),
+                        (window.settings_panel.lr, settings_page), (search, panel)):  # fmt: skip
+        tabs.setCurrentWidget(page)
+        start.setFocus(Qt.FocusReason.MouseFocusReason)
+        search.deselect()
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_F, CTRL)
+        assert tabs.currentWidget() is panel and QApplication.focusWidget() is search
+        assert search.selectedText() == "pia"
+    qtbot.keyClicks(search, "drum")
+    qtbot.keyClick(search, Qt.Key.Key_Return)
+    assert search.text() == "drum" and QApplication.focusWidget() is search
+    assert panel.wanted() == ()
+
+
 def test_a_recent_file_with_an_ampersand_shows_it(window: MainWindow, settings) -> None:
     settings.add_recent("/music/Rock & Roll.wav")
     window.recent_menu.aboutToShow.emit()
@@ -342,7 +369,7 @@ def test_no_two_shortcuts_that_can_be_active_together_share_a_key(
     window.tag_panel.apply_preset("Piano")
     run_to_end(qtbot, window)  # the stems, the step history: every part of the window built
     found = shortcuts(window)
-    assert {"Ctrl+R", "Space", "Esc", "Del"} <= {s.keys for s in found}
+    assert {"Ctrl+R", "Ctrl+F", "Space", "Esc", "Del"} <= {s.keys for s in found}
     clashes = [
         f"{a.keys}: {a.what!r} and {b.what!r}"
         for i, a in enumerate(found)

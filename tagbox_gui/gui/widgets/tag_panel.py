@@ -120,8 +120,16 @@ class TagPanel(QWidget):
         self._preset_controls: dict[str, QPushButton | QAction] = {}
         self._icons = {(s, strong): state_icon(s, strong) for s in _STYLE for strong in (0, 1)}
         self._warning = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
-        self.search = QLineEdit(placeholderText="Search tags…", clearButtonEnabled=True)
+        find = QKeySequence(QKeySequence.StandardKey.Find).toString(
+            QKeySequence.SequenceFormat.NativeText
+        )
+        self.search = QLineEdit(
+            placeholderText=f"Search the tags by name ({find})", clearButtonEnabled=True
+        )
         self.search.setAccessibleName("Search tags")
+        self.search.setAccessibleDescription(
+            f"Shows only the tags whose name has this text ({find} comes here)"
+        )
         self.search.textChanged.connect(self._on_search_text_changed)
         self.presets = QWidget()
         self.presets_layout = QGridLayout(self.presets)
@@ -234,6 +242,11 @@ class TagPanel(QWidget):
 
     def item(self, word: str) -> QTreeWidgetItem:
         return self._items[word]
+
+    def find(self) -> None:
+        """Put the focus in the search, its text selected (the Find key, shown in the search)."""
+        self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search.selectAll()
 
     # ----- building --------------------------------------------------------------------
     def _build_presets(self) -> None:
