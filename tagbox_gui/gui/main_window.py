@@ -145,6 +145,14 @@ class MainWindow(WindowMenus):
         scroll.setWidget(self.settings_panel)
         tabs.addTab(scroll, "Settings")
         self._dock("Tags and settings", tabs, Qt.DockWidgetArea.LeftDockWidgetArea)
+        for index in range(tabs.count()):  # the letters are taken: Ctrl+1, 2, 3 show the tabs
+            keys = QKeySequence(f"Ctrl+{index + 1}")
+            tabs.setTabToolTip(index, f"{tabs.tabText(index)} ({keys.toString()})")
+            show = QShortcut(keys, self)
+            show.activated.connect(lambda i=index: tabs.setCurrentIndex(i))
+            show.activated.connect(
+                lambda: tabs.tabBar().setFocus(Qt.FocusReason.ShortcutFocusReason)
+            )
         find = QShortcut(QKeySequence.StandardKey.Find, self)
         find.activated.connect(lambda: tabs.setCurrentWidget(self.tag_panel))
         find.activated.connect(self.tag_panel.find)

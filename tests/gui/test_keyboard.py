@@ -298,6 +298,23 @@ def test_ctrl_f_goes_to_the_tag_search_from_anywhere_with_its_text_selected(
     assert panel.wanted() == ()
 
 
+def test_ctrl_1_2_3_show_the_side_tabs_which_say_so(qtbot, window: MainWindow) -> None:
+    """Ctrl+1, Ctrl+2 and Ctrl+3 show the Instruments, Tags and Settings tabs (their tooltips
+    say which) and put the focus on the tab bar, from a text field too, which types nothing
+    for them; Escape there asks nothing while no run goes on."""
+    tabs, name = window.findChild(QTabWidget), window.picker.example_name
+    assert [tabs.tabText(i) for i in range(3)] == ["Instruments", "Tags", "Settings"]
+    name.setText("lead")
+    name.setFocus(Qt.FocusReason.MouseFocusReason)
+    for index in (2, 1, 0):
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key(Qt.Key.Key_1 + index), CTRL)
+        assert tabs.currentIndex() == index and QApplication.focusWidget() is tabs.tabBar()
+        assert f"(Ctrl+{index + 1})" in tabs.tabToolTip(index)
+    assert name.text() == "lead"
+    qtbot.keyClick(tabs.tabBar(), Qt.Key.Key_Escape)
+    assert tabs.currentIndex() == 0 and QApplication.focusWidget() is tabs.tabBar()
+
+
 def test_a_recent_file_with_an_ampersand_shows_it(window: MainWindow, settings) -> None:
     settings.add_recent("/music/Rock & Roll.wav")
     window.recent_menu.aboutToShow.emit()
@@ -369,7 +386,9 @@ def test_no_two_shortcuts_that_can_be_active_together_share_a_key(
     window.tag_panel.apply_preset("Piano")
     run_to_end(qtbot, window)  # the stems, the step history: every part of the window built
     found = shortcuts(window)
-    assert {"Ctrl+R", "Ctrl+F", "Space", "Esc", "Del"} <= {s.keys for s in found}
+    assert {"Ctrl+R", "Ctrl+F", "Ctrl+1", "Ctrl+2", "Ctrl+3", "Space", "Esc", "Del"} <= {
+        s.keys for s in found
+    }
     clashes = [
         f"{a.keys}: {a.what!r} and {b.what!r}"
         for i, a in enumerate(found)
