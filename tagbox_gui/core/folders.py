@@ -38,9 +38,9 @@ def make_folders(folder: Path) -> list[Path]:
     made here, outermost first. OSError where one cannot be made, after removing those made so
     far: NotADirectoryError, its ``filename`` the file, where a file (or a link to no folder)
     stands on the way (:func:`not_a_folder` says which)."""
+    if (there := standing_in_the_way(folder)) is not None:
+        raise NotADirectoryError(errno.ENOTDIR, "a file, not a folder", str(there))
     missing = [path for path in (folder, *folder.parents) if not os.path.isdir(path)][::-1]
-    if file := next((path for path in missing if os.path.lexists(path)), None):
-        raise NotADirectoryError(errno.ENOTDIR, "a file, not a folder", str(file))
     made: list[Path] = []
     with removed_on_failure(made):
         for path in missing:
