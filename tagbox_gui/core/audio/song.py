@@ -408,10 +408,10 @@ def example_clip(example: Example, song: Song) -> tuple[np.ndarray, int]:
     else:
         span, rate = _read_example(example, example.path)
     clip = np.asarray(span, dtype=np.float32).mean(axis=1)
-    level = _loudest_second_db(clip, rate)
+    level = loudest_second_db(clip, rate)
     if level >= EXAMPLE_FLOOR_DB:
         return clip, rate
-    if any(_loudest_second_db(channel, rate) >= EXAMPLE_FLOOR_DB for channel in span.T):
+    if any(loudest_second_db(channel, rate) >= EXAMPLE_FLOOR_DB for channel in span.T):
         raise ExampleError(example, "is silent once its channels are mixed to mono, which is "
                            "what the taggers hear: they cancel out (one is the other with its "
                            "polarity inverted); invert the polarity of one channel first, or "
@@ -424,9 +424,10 @@ def example_clip(example: Example, song: Song) -> tuple[np.ndarray, int]:
                        "instrument plays")  # fmt: skip
 
 
-def _loudest_second_db(samples: np.ndarray, rate: int) -> float:
+def loudest_second_db(samples: np.ndarray, rate: int) -> float:
     """The RMS level in dBFS (full scale 1) of the loudest second of mono ``samples``: of
-    1-s windows from the start, a partial last one counted; -inf for digital silence."""
+    1-s windows from the start, a partial last one counted; -inf for digital silence. An
+    example clip must reach :data:`EXAMPLE_FLOOR_DB` by it."""
     starts = np.arange(0, len(samples), rate)
     energy = np.add.reduceat(np.square(samples), starts, dtype=np.float64)
     power = float(np.max(energy / np.diff(starts, append=len(samples))))

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from tagbox_gui.core.audio.song import EXAMPLE_FLOOR_DB, MIN_AUDIO_SECONDS
+from tagbox_gui.core.audio.song import EXAMPLE_FLOOR_DB, MIN_AUDIO_SECONDS, loudest_second_db
 from tagbox_gui.core.errors import AudioError, ConfigError
 
 
@@ -45,17 +45,16 @@ def sound_span(path: Path) -> tuple[float | None, float]:
 def heard_from(path: Path, start: float) -> float | None:
     """The start, in seconds, of the first second of an audio file from ``start`` on (1-s
     windows from there, its channels mixed to mono) loud enough to be an example clip's
-    loudest (:data:`~tagbox_gui.core.audio.song.EXAMPLE_FLOOR_DB`); None where none is, read
-    block by block only that far. AudioError naming the file when it cannot be read."""
+    loudest (its ``loudest_second_db`` reaches ``EXAMPLE_FLOOR_DB``, as ``example_clip`` asks,
+    in ``core.audio.song``); None where none is, read block by block only that far. AudioError
+    naming the file when it cannot be read."""
     try:
         with sf.SoundFile(str(path)) as handle:
             rate = handle.samplerate
             first = round(start * rate)
             handle.seek(first)
             for index, block in enumerate(handle.blocks(rate, dtype="float32", always_2d=True)):
-                mono = block.mean(axis=1, dtype=np.float64)
-                power = float(np.mean(np.square(mono)))
-                if power > 0 and 10 * np.log10(power) >= EXAMPLE_FLOOR_DB:
+                if loudest_second_db(block.mean(axis=1), rate) >= EXAMPLE_FLOOR_DB:
                     return (first + index * rate) / rate
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise AudioError(f"cannot read {path} ({exc}); check that it is an audio file") from exc
