@@ -52,12 +52,12 @@ class RunRequest(QObject):
         parts = self.parts()
         if not parts:
             return "Pick an instrument (or a tag in the Tags panel) to separate."
-        tags = self.w.tag_panel
-        if tags.wanted() and tags.problem():  # the run would refuse the panel's choices
-            return tags.problem()
-        one_pass = self._learned() and self.w.settings_panel.settings().steps == 0
-        if tags.wanted() and one_pass and self._one_pass_problem():
-            return self._one_pass_problem()
+        if self.w.tag_panel.wanted():
+            if problem := self.w.tag_panel.problem():  # the run would refuse the panel's choices
+                return problem
+            one_pass = self._learned() and self.w.settings_panel.settings().steps == 0
+            if one_pass and (problem := self._one_pass_problem()):
+                return problem
         taggers = self.w.store.available_taggers()
         return (parts_problem(parts, self.w.song, self._learned(), taggers)
                 or self.w.settings_panel.problem())  # fmt: skip
