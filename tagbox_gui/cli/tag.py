@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -111,8 +112,22 @@ def _audio16k(path: Path) -> np.ndarray:
         cancel = " once its channels are mixed to mono (they cancel out)" if cancels else ""
         raise ConfigError(f"'{path}' is silent{cancel}, which is what the taggers hear: there "
                           "is nothing to tag; choose a file where something plays")  # fmt: skip
+    _warn_if_nearly_silent(path, mono)
     with torch.no_grad():
         return resample(torch.from_numpy(mono), ANALYSIS_RATE, TAGGER_RATE).numpy()
+
+
+def _warn_if_nearly_silent(path: Path, mono: np.ndarray) -> None:
+    """Warn (the tags are still printed) where the file's loudest second, as the taggers hear
+    it, is under the level an example clip must reach: its tags are those of a noise floor."""
+    from tagbox_gui.core.audio.song import EXAMPLE_FLOOR_DB, loudest_second_db
+    from tagbox_gui.core.types import ANALYSIS_RATE
+
+    level = loudest_second_db(mono, ANALYSIS_RATE)
+    if level < EXAMPLE_FLOOR_DB:
+        print(f"tagbox: warning: '{path.name}' is nearly silent: its loudest second is at "
+              f"{level:.1f} dBFS, under the {EXAMPLE_FLOOR_DB:g} dBFS an example clip needs, "
+              "so its tags are those of a noise floor (hiss, dither)", file=sys.stderr)  # fmt: skip
 
 
 def _as_json(

@@ -237,3 +237,23 @@ def test_a_file_too_long_to_tag_in_memory_is_told_what_helps(
     error = capsys.readouterr().err.strip()
     assert error.startswith("tagbox: error: tagging the file ran out of memory"), error
     assert "--region" not in error and "tag a shorter file" in error and "\n" not in error
+
+
+def test_a_nearly_silent_file_is_tagged_with_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A take at -80 dBFS (hiss, a tail of reverb) is tagged, but the musician is told that
+    the tags are those of a noise floor, under the level an example clip must reach."""
+    path = tmp_path / "hiss.wav"
+    noise = np.random.default_rng(0).standard_normal(3 * 44_100) * 1e-4  # about -80 dBFS
+    sf.write(path, noise.astype(np.float32), 44_100, subtype="FLOAT")
+    assert main(["tag", str(path), "--top", "2"]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 3  # the tags are still printed
+    assert captured.err.startswith("tagbox: warning: 'hiss.wav' is nearly silent")
+    assert "-80." in captured.err and "-60 dBFS" in captured.err
+    assert captured.err.count("\n") == 1
+    loud = tmp_path / "loud.wav"
+    sf.write(loud, (noise * 1000).astype(np.float32), 44_100, subtype="FLOAT")
+    assert main(["tag", str(loud), "--top", "2"]) == 0
+    assert capsys.readouterr().err == ""
