@@ -118,6 +118,49 @@ def test_a_flac_that_does_not_say_its_length_is_one_sentence_with_how_to_convert
         assert one_sentence(error) == text
 
 
+def _mp3(path: Path, seconds: float, *, xing: bool, tag: bytes = b"") -> Path:
+    """A variable-bitrate MP3: 2 s of loud noise (dense frames), then quiet (sparse ones),
+    with its Xing header or without it (its first frame cut off, as an old encoder wrote it),
+    behind ``tag`` (an ID3v2 tag, say)."""
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal(2 * RATE) * 0.3
+    audio = np.concatenate([noise, np.zeros(round((seconds - 2) * RATE))]).astype(np.float32)
+    sf.write(path, audio, RATE, format="MP3", bitrate_mode="VARIABLE")
+    data = path.read_bytes()
+    assert data[:2] == b"\xff\xfb" and b"Xing" in data[:64]  # the Xing frame comes first
+    if not xing:
+        data = data[data.index(b"\xff\xfb", 4) :]  # from the second frame on
+    path.write_bytes(tag + data)
+    return path
+
+
+def test_a_vbr_mp3_without_a_length_header_is_refused_not_cut_short(tmp_path: Path) -> None:
+    """libsndfile takes the length of an MP3 without a Xing or Info header from its first
+    frame's bitrate, and decodes no further: this 20-s song loaded as its first 3.6 s, with no
+    word. The musician is told, and how to convert it; with the header it loads whole."""
+    whole = load_song(_mp3(tmp_path / "demo.mp3", 20.0, xing=True))
+    assert abs(whole.duration - 20.0) < 0.01
+    path = _mp3(tmp_path / "old demo.mp3", 20.0, xing=False)
+    assert sf.info(path).duration < 5  # what libsndfile would decode
+    with pytest.raises(AudioError) as error:
+        load_song(path)
+    text = one_sentence(error)
+    assert "does not say how long it is" in text and "of its 20.0 s" in text
+    assert 'ffmpeg -i "old demo.mp3" "old demo.wav"' in text
+    with pytest.raises(AudioError) as error:
+        example_clip(Example(str(path), 0.5, 1.5), in_song(stereo(), RATE))
+    assert one_sentence(error) == text
+
+
+def test_an_mp3_behind_an_id3_tag_is_walked_to_its_end(tmp_path: Path) -> None:
+    """The frames are counted from behind an ID3v2 tag (its size is "synchsafe", 7 bits a
+    byte); a tag of 200 bytes that the walk took for frames would end it at once."""
+    tag = b"ID3\x04\x00\x00\x00\x00\x01\x3e" + bytes(190)  # 1 * 128 + 62 = 190 bytes
+    with pytest.raises(AudioError, match=r"of its 20\.0 s"):
+        load_song(_mp3(tmp_path / "tagged.mp3", 20.0, xing=False, tag=tag))
+    assert abs(load_song(_mp3(tmp_path / "ok.mp3", 20.0, xing=True, tag=tag)).duration - 20) < 0.01
+
+
 @pytest.mark.parametrize(("rate", "channels"), [(8_000, 1), (192_000, 2), (44_100, 6)])
 def test_rates_and_channel_counts(rate: int, channels: int, tmp_path: Path) -> None:
     path = tmp_path / "x.wav"

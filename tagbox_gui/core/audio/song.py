@@ -23,6 +23,7 @@ import soundfile as sf
 
 from tagbox_gui.core.audio.bext import read_bext, read_channel_mask
 from tagbox_gui.core.audio.files import open_sound
+from tagbox_gui.core.audio.mpeg import counted_frames
 from tagbox_gui.core.errors import AudioError, ConfigError
 from tagbox_gui.core.folders import format_size
 from tagbox_gui.core.types import ANALYSIS_RATE, Example, Region
@@ -109,6 +110,8 @@ def _decoding(path: Path) -> Iterator[sf.SoundFile]:
         with open_sound(path) as handle:
             _check_rate(path, handle.samplerate)
             _check_length_known(path, handle.frames)
+            if str(handle.format) == "MP3":
+                _check_mpeg_length(path, handle.frames, handle.samplerate)
             yield handle
     except (RuntimeError, OSError, ValueError, TypeError) as exc:
         raise _unreadable(path, exc) from exc
@@ -206,6 +209,22 @@ def _check_length_known(path: Path, frames: int) -> None:
     if frames == _UNKNOWN_FRAMES:
         raise AudioError(f"'{path}' does not say how long it is (a FLAC saved by a stream or "
                          "segment recorder), so it cannot be read to its end here; "
+                         f"{_how_to_convert(path)}.")  # fmt: skip
+
+
+_MPEG_SLACK = 4 * 1152
+"""Samples an MPEG file's frames may hold beyond the length libsndfile reads from its header:
+the encoder's delay and padding and the Xing or Info frame (up to 2,700 measured)."""
+
+
+def _check_mpeg_length(path: Path, frames: int, rate: int) -> None:
+    """AudioError where libsndfile would stop decoding an MP3 before its last frame: a
+    variable-bitrate file without a Xing or Info header (see ``core.audio.mpeg``)."""
+    counted = counted_frames(path)
+    if counted is not None and counted > frames + _MPEG_SLACK:
+        raise AudioError(f"'{path}' does not say how long it is (a variable-bitrate MP3 "
+                         f"without a Xing or Info header), and would be read only to "
+                         f"{frames / rate:.1f} s of its {counted / rate:.1f} s; "
                          f"{_how_to_convert(path)}.")  # fmt: skip
 
 
