@@ -204,7 +204,9 @@ class MainWindow(WindowMenus):
         self.audition.transport.seeking.connect(self.run_view.audio.enter_region)
         self.song_panel.region_changed.connect(self.run_view.update_can_run)
         self.audition.transport.position_changed.connect(self.run_view.audio.show_position)
-        self.stems.export_failed.connect(lambda text: self.show_message(text))
+        self.stems.export_failed.connect(
+            lambda exc: show_error(self, exc, "Cannot drag the stems", doing=Doing.EXPORT)
+        )
         self.stems.preparing.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.stems.replaced.connect(self.exports.stems_replaced)  # "Exported …" is said no more
         self.stems.set_before_export(self.exports.licence_accepted)  # drags, like Export all stems…

@@ -13,6 +13,7 @@ from PySide6.QtGui import QDrag, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QMessageBox
 
 from tagbox_gui.core.audio.files import ExportFormat
+from tagbox_gui.core.errors import AudioError
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import Region
 from tagbox_gui.gui.main_window import MainWindow
@@ -22,6 +23,7 @@ from tests.gui.window_helpers import (
     export_and_wait,
     files_written,
     held_drag_files,
+    message_boxes,
     open_song,
     piano_stems_as_jukebox,
     run_to_end,
@@ -207,3 +209,38 @@ def test_a_step_chosen_after_the_run_is_written_ahead_for_dragging(
     assert window.run_view.shown.step == 3
     stem_list._EXPORTER.submit(lambda: None).result(timeout=30)  # what was started has ended
     assert window.stems.mimeData([window.stems.item(0)]) is not None and said == []
+
+
+DISK_FULL = "cannot write 'x.wav' (the disk is full), so none of the stems was written"
+
+
+@pytest.mark.parametrize(
+    ("error", "said", "logged"),
+    [
+        (AudioError(DISK_FULL), "Cannot write 'x.wav' (the disk is full)", DISK_FULL),
+        (MemoryError(), "Writing the stems ran out of memory", "MemoryError"),
+    ],
+)
+def test_stems_that_cannot_be_written_for_dragging_are_warned_about_and_logged(
+    qtbot, window, song_path, monkeypatch, caplog, error: Exception, said: str, logged: str
+) -> None:
+    """The stems written ahead for dragging (a run ended) fail: a warning says why as soon as
+    they do, in a sentence, and the log has it; the next drag writes them again."""
+    from tagbox_gui.gui.widgets import stem_list
+
+    def failing(*args: object, **kwargs: object) -> None:
+        raise error
+
+    real = stem_list.export_stems
+    monkeypatch.setattr(stem_list, "export_stems", failing)
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    with caplog.at_level("WARNING"):
+        run_to_end(qtbot, window)  # its stems are being written ahead, and fail
+        qtbot.waitUntil(lambda: bool(message_boxes()), timeout=10_000)
+    box = message_boxes()[-1]
+    assert box.icon() == QMessageBox.Icon.Warning and box.text().startswith(said)
+    assert logged in caplog.text
+    box.close()
+    monkeypatch.setattr(stem_list, "export_stems", real)
+    assert drag_data(window.stems, [window.stems.item(0)]) is not None  # written again

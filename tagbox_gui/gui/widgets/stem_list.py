@@ -45,7 +45,6 @@ from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, Q
 from tagbox_gui.core.audio.export import export_shared_stems, export_stems
 from tagbox_gui.core.audio.files import ExportFormat
 from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE, shared_stem_names, stem_names
-from tagbox_gui.core.errors import UserError
 from tagbox_gui.core.types import Estimate
 from tagbox_gui.gui.background import run_in_background
 from tagbox_gui.gui.widgets.plain_text import tooltip
@@ -76,14 +75,15 @@ class StemListView(QListWidget):
     """Lists the stems (``<song> - <tags>`` and ``<song> - no <tags>``, or one per instrument
     and the rest); drag them out as audio files.
 
-    ``export_failed(str)`` carries the one-sentence message when the files cannot be written;
+    ``export_failed(Exception)`` carries what went wrong when the files cannot be written (a
+    UserError says why in a sentence; anything else, e.g. memory that ran out, is shown too);
     ``preparing(str)`` a short message when a drag is ignored because they are being written;
     ``replaced`` fires when the stems shown give way to others (or to none).
     A before-export hook (:meth:`set_before_export`) is asked before any file leaves the app by
     a drag; when it returns False (e.g. a licence declined) the drag does not start.
     """
 
-    export_failed = Signal(str)
+    export_failed = Signal(object)  # the Exception their writing raised
     preparing = Signal(str)  # what to say when a drag is ignored: its files are being written
     replaced = Signal()
 
@@ -266,9 +266,9 @@ class StemListView(QListWidget):
         if self._pending is None or self._pending[1] is not done:
             return  # replaced since, or its outcome taken by a drag or a stem heard
         error = None if done.cancelled() else done.exception()
-        if isinstance(error, UserError):
+        if isinstance(error, Exception):
             self._pending = None
-            self.export_failed.emit(str(error))
+            self.export_failed.emit(error)
 
     def stem_files(self) -> list[Path]:
         """Write the stems (once per result) and return their paths, in the list's order.
@@ -311,12 +311,12 @@ class StemListView(QListWidget):
         return self._writer, self._session_folder() / f"result-{self._serial}"
 
     def _written_files(self) -> list[Path] | None:
-        """The stems' files if they are written (a UserError if their writing failed), without
+        """The stems' files if they are written (what their writing raised, if it failed), without
         waiting; else None, their writing started if it was not under way."""
         pending = self._pending
         if pending is not None and pending[1].done():
             self._pending = None
-            self._paths = pending[1].result()  # re-raises the worker's UserError
+            self._paths = pending[1].result()  # re-raises what the worker raised
         if self._paths is not None and all(p.is_file() for p in self._paths):
             return self._paths
         self._paths = None  # never written, or removed since: written again
@@ -333,8 +333,8 @@ class StemListView(QListWidget):
             return None
         try:
             paths = self._written_files()
-        except UserError as exc:
-            self.export_failed.emit(str(exc))
+        except Exception as exc:  # the worker's, re-raised: shown (and logged) as it failed
+            self.export_failed.emit(exc)
             return None
         if paths is None:
             self.preparing.emit("Preparing the stems for dragging… drag again in a moment.")
