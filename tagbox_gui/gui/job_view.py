@@ -366,7 +366,7 @@ class JobView(QObject):
         stems = self.w.stems
         serial, song, name = self._serial, self.song, stems.item(row).text()
         estimates, images = self.outcome.estimates, self._images
-        pending = stems.prepare(needed=True)  # None: written already (or rewritten here, now)
+        pending = stems.prepare(needed=True)  # None: written, and still there
         try:
             paths = stems.stem_files() if pending is None else None
         except UserError as exc:  # e.g. the temporary folder went and cannot be made again

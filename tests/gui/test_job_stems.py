@@ -288,3 +288,29 @@ def test_the_quit_question_of_a_job_names_what_its_stems_lose_in_good_english() 
     two = job_quit_text(3, ["drums", "bass"])
     assert "; drums and bass are separated. Their stems are lost on quitting" in two
     assert "drums, bass and piano are" in job_quit_text(4, ["drums", "bass", "piano"])
+
+
+def test_hearing_a_stem_whose_files_were_removed_writes_them_again_off_the_gui_thread(
+    qtbot, model_dir, settings, song_path, monkeypatch
+) -> None:
+    """The stems' files went (the Dragged stems folder emptied by hand while the app runs):
+    selecting another stem writes them again in the writer's thread, the window not waiting."""
+    from tagbox_gui.gui.widgets import stem_list
+
+    window = _job_window(qtbot, model_dir, settings, song_path)
+    written = window.stems.stem_files()
+    for path in written:
+        path.unlink()
+    writers: list[threading.Thread] = []
+    export = stem_list.export_shared_stems
+
+    def writing(*args, **kw):
+        writers.append(threading.current_thread())
+        return export(*args, **kw)
+
+    monkeypatch.setattr(stem_list, "export_shared_stems", writing)
+    with qtbot.waitSignal(window.run_view.jobs.stem_loaded, timeout=10_000):
+        window.stems.setCurrentRow(1)
+    assert len(writers) == 1 and writers[0] is not threading.main_thread()
+    assert all(path.is_file() for path in written)
+    window.controller.shutdown(5000)

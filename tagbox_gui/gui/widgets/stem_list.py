@@ -245,12 +245,12 @@ class StemListView(QListWidget):
         """Start writing the stems in a worker thread, so that a later drag starts at once.
 
         Optional (e.g. when a run finishes); a drag before it is done starts it. Returns
-        the pending write (None when there is nothing to write, it is written already, or it
+        the pending write (None when there is nothing to write, its files are there, or it
         may not be written ahead: :meth:`set_write_ahead`, unless the files are ``needed``
         now, e.g. to hear a stem from them). A write that fails says so when it does
         (:attr:`export_failed`), and the next drag writes again.
         """
-        if self._song is None or self._paths is not None:
+        if self._song is None or self._files_there():
             return None
         if not needed and self._write_ahead is not None and not self._write_ahead():
             return None
@@ -280,7 +280,7 @@ class StemListView(QListWidget):
         pending, self._pending = self._pending, None
         if pending is not None and pending[0] == self._serial:
             self._paths = pending[1].result()  # re-raises the worker's UserError
-        if self._paths is None or not all(p.is_file() for p in self._paths):
+        if not self._files_there():
             writer, outdir = self._export_job()
             self._paths = writer(outdir)  # our own files
         return self._paths
@@ -317,11 +317,15 @@ class StemListView(QListWidget):
         if pending is not None and pending[1].done():
             self._pending = None
             self._paths = pending[1].result()  # re-raises what the worker raised
-        if self._paths is not None and all(p.is_file() for p in self._paths):
+        if self._files_there():
             return self._paths
-        self._paths = None  # never written, or removed since: written again
         self.prepare(needed=True)
         return None
+
+    def _files_there(self) -> bool:
+        """Whether the stems' files are written and still there: the folder may have been
+        emptied by hand meanwhile, and a file taken out of it by a drop that moved it."""
+        return self._paths is not None and all(p.is_file() for p in self._paths)
 
     def mimeData(self, items: Sequence[QListWidgetItem]) -> QMimeData | None:  # Qt override
         """``file://`` URLs of the items' stems in the list's order, whatever order they were
