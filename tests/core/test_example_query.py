@@ -96,3 +96,43 @@ def test_an_example_checked_before_its_run_is_heard_once(model_dir: Path, monkey
     np.testing.assert_array_equal(checked.estimate.query, fresh.estimate.query)
     for size, mask in checked.estimate.masks.items():
         np.testing.assert_array_equal(mask, fresh.estimate.masks[size])
+
+
+def test_an_example_checked_before_its_steered_run_is_heard_once_by_each_tagger(
+    model_dir: Path, monkeypatch
+) -> None:
+    # A run asked for by an example alone is steered towards what each tagger hears in the
+    # clip. The job's check of the part heard it, and the run heard it again; once now, and
+    # the run steers towards what a fresh hearing gives.
+    from tagbox_gui.core.audio.song import Song, example_clip
+    from tagbox_gui.core.nets.taggers import Tagger
+    from tagbox_gui.core.separation import engine
+    from tagbox_gui.core.separation.job_checks import check_part
+    from tagbox_gui.core.separation.loading import build_criteria, default_config
+    from tagbox_gui.core.types import Example, JobPart
+
+    heard: list[torch.Tensor] = []  # what the taggers heard whole, looped to fill a window
+    forward = Tagger.forward
+
+    def counted(self, x16k, fill="zeros"):
+        if fill == "loop":
+            heard.append(x16k.detach().clone())
+        return forward(self, x16k, fill)
+
+    monkeypatch.setattr(Tagger, "forward", counted)
+    mix = np.stack([_clip(4.0), _clip(4.0)[::-1]], axis=1)
+    song = Song(Path("song.wav"), "song", mix, RATE, "FLOAT", "WAV")
+    mtat = TaggerSpec("fcn", "mtat")
+    config = default_config("learned", tags=(), steps=1, taggers=(mtat,),
+                            example=Example(None, 0.5, 3.0))  # fmt: skip
+    store, cache, cpu = ModelStore(model_dir), ModelCache(), torch.device("cpu")
+    check_part(JobPart("bass", config), song, store, cache)
+    assert len(heard) == 1  # the check's hearing of the clip
+    (checked,) = build_criteria(config, store, cpu, cache, example_clip(config.example, song))
+    results: list = []
+    engine.run_to_end(engine.run(config, song, store, cache), results.append)
+    assert len(results) == 1 and len(heard) == 1  # the check's, used by the criteria and run
+    (fresh,) = build_criteria(config, store, cpu, ModelCache(), example_clip(config.example, song))
+    assert len(heard) == 2
+    torch.testing.assert_close(heard[1], heard[0])
+    torch.testing.assert_close(checked.target, fresh.target)

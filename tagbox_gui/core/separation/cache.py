@@ -7,10 +7,13 @@ closes a circle through ``loading``.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import TaggerSpec
@@ -34,6 +37,13 @@ class ModelCache:
             if key not in self._items:
                 self._items[key] = load()
             return self._items[key]
+
+
+def clip_key(samples: np.ndarray, rate: int) -> tuple[bytes, str, int]:
+    """The part of a cache key that names a clip of ``samples`` at ``rate``: a digest of the
+    samples, their dtype and the rate, so what is heard in a clip is kept for the same clip."""
+    digest = hashlib.blake2b(np.ascontiguousarray(samples).tobytes(), digest_size=16).digest()
+    return digest, samples.dtype.str, rate
 
 
 def load_cached_tagger(

@@ -17,7 +17,7 @@ from tagbox_gui.core.nets.queries import QUERY_TAGGERS
 from tagbox_gui.core.nets.taggers import TAGGER_RATE, vocabulary
 from tagbox_gui.core.separation.backends import BACKENDS
 from tagbox_gui.core.separation.backends.base import Backend
-from tagbox_gui.core.separation.cache import ModelCache, load_cached_tagger
+from tagbox_gui.core.separation.cache import ModelCache, clip_key, load_cached_tagger
 from tagbox_gui.core.separation.objective import Criterion
 from tagbox_gui.core.separation.tags import (
     check_known,
@@ -77,12 +77,19 @@ def _heard_criterion(
     cache: ModelCache,
 ) -> Criterion:
     """The criterion of tagger ``spec`` that steers towards what it hears in ``example``
-    (looped to fill its windows, as a query by example hears it)."""
+    (looped to fill its windows, as a query by example hears it). What it hears is kept in
+    ``cache`` by the clip's samples: a job's check of a part (``job_checks.check_part``) hears
+    it, and its run finds it."""
     tagger = load_cached_tagger(spec, store, device, cache)
-    clip = torch.from_numpy(np.ascontiguousarray(example[0], dtype=np.float32)).to(device)
-    with torch.no_grad():
-        heard = tagger(resample(clip[None], example[1], TAGGER_RATE), fill="loop")
-    targets = heard_targets(spec.dataset, tagger.vocabulary, heard.cpu().numpy(), config.avoid,
+    samples, rate = example
+
+    def hear() -> np.ndarray:
+        clip = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)).to(device)
+        with torch.no_grad():
+            return tagger(resample(clip[None], rate, TAGGER_RATE), fill="loop").cpu().numpy()
+
+    key = ("heard", *clip_key(samples, rate), str(store.tagger_path(spec)), str(device))
+    targets = heard_targets(spec.dataset, tagger.vocabulary, cache.get(key, hear), config.avoid,
                             config.ignore)  # fmt: skip
     return Criterion.build(tagger, targets, device)
 

@@ -18,7 +18,6 @@ deviations, stays at most ``trust_radius``.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -223,7 +222,7 @@ def example_query(
     """The query ``[dim]`` of a mono example clip at ``rate``, brought to
     :data:`EXAMPLE_PEAK` first (loads the query taggers). It is kept in ``cache`` by the clip's
     samples: a job's check of a part (``job_checks.check_part``) makes it, and its run finds it."""
-    from tagbox_gui.core.separation.cache import load_cached_tagger
+    from tagbox_gui.core.separation.cache import clip_key, load_cached_tagger
 
     taggers = [load_cached_tagger(spec, store, device, cache) for spec in QUERY_TAGGERS]
 
@@ -233,9 +232,8 @@ def example_query(
         with torch.no_grad():
             return query_of(taggers, clip, rate)[0].cpu()
 
-    samples = hashlib.blake2b(np.ascontiguousarray(example).tobytes(), digest_size=16).digest()
     paths = tuple(str(store.tagger_path(spec)) for spec in QUERY_TAGGERS)
-    return cache.get(("example query", samples, example.dtype.str, rate, paths, str(device)),
+    return cache.get(("example query", *clip_key(example, rate), paths, str(device)),
                      query).clone()  # fmt: skip
 
 
