@@ -632,3 +632,44 @@ def test_a_model_folder_given_as_a_link_to_a_drive_not_plugged_in_is_said_to_be_
         window.store.path("fcn/mtat")
     assert not (tmp_path / "usb").exists()
     window.models.shutdown()
+
+
+@pytest.mark.parametrize("given_by", ["--model-dir", "$TAGBOX_MODEL_DIR"])
+@pytest.mark.parametrize("where", ["itself", "above"])
+def test_a_model_folder_given_where_a_file_is_is_said_to_be_a_file(
+    qtbot, tmp_path, settings, monkeypatch, given_by: str, where: str
+) -> None:
+    """--model-dir or $TAGBOX_MODEL_DIR a plain file (or under one): the first-launch message,
+    the status bar and the Models window say at the start that it is a file, not a folder, and
+    to move it away or start again with another folder, not that no tagger is installed and a
+    download would fetch one (only the download's failure named the file); a run is told the
+    same, and the file is left as it was."""
+    from tagbox_gui.core.store.failures import FolderUnusable
+
+    monkeypatch.delenv("TAGBOX_MODEL_DIR", raising=False)
+    file = tmp_path / "models"
+    file.write_text("notes")
+    folder = file if where == "itself" else file / "tagbox"
+    if given_by == "--model-dir":
+        args, _ = parse_args(["--model-dir", str(folder)])
+        instead = "start TagBox again with another --model-dir"
+    else:
+        monkeypatch.setenv("TAGBOX_MODEL_DIR", str(folder))
+        args, _ = parse_args([])
+        instead = "set $TAGBOX_MODEL_DIR to another folder and start TagBox again"
+    window = build_window(args, settings=settings, player=fake_player())
+    qtbot.addWidget(window)
+    assert window.store.root == folder
+    said = (
+        f"The model folder {folder} is not there: '{file}' is a file, not a folder; move it "
+        f"away and open Models again, or {instead}."
+    )
+    box = window.models.first_launch_check(needs_tagger=True)
+    assert box is not None and box.text() == said
+    window.models.first_launch_check()
+    assert window.statusBar().currentMessage() == said
+    assert window.models.show_dialog().message.text() == said
+    with pytest.raises(FolderUnusable, match="a file, not a folder"):
+        window.store.path("fcn/mtat")
+    assert file.read_text() == "notes"
+    window.models.shutdown()

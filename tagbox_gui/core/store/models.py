@@ -113,18 +113,18 @@ class ModelStore:
     def root_gone(self) -> bool:
         """Whether the root must be there (``make_root`` False: a folder remembered from an
         earlier session, which may be on a drive that is not plugged in, or one given where a
-        link to such a drive stands in its way) and is not, so that nothing can be brought into
-        the store: making it would put the models elsewhere, e.g. on the system disk where the
-        drive was mounted."""
+        file or a link to such a drive stands in its way) and is not, or is a file, so that
+        nothing can be brought into the store: making it would put the models elsewhere, e.g.
+        on the system disk where the drive was mounted."""
         if self.make_root:
             return False
         try:
-            self.root.stat()
+            mode = self.root.stat().st_mode
         except (FileNotFoundError, NotADirectoryError):
             return True
         except OSError:  # there, but not searchable: a failure says so where it is used
             return False
-        return False
+        return not stat.S_ISDIR(mode)
 
     def location(self, name: str) -> Path:
         """Where the model's file belongs in this store, whether it is there or not."""
