@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tagbox_gui.core.audio.output import (
+    UNPOSITIONED,
     channel_order,
     fold,
     fold_matrix,
@@ -134,12 +135,24 @@ def test_a_mask_of_speakers_between_the_fronts_and_above_keeps_their_side() -> N
     assert matrix[6, 0] == matrix[6, 1] > 0 and matrix[8, 0] == matrix[8, 1] > 0
 
 
-@pytest.mark.parametrize("mask", [None, 0, 0x7, 0x40007, 0x80000007])
-def test_a_mask_that_does_not_name_each_channel_leaves_the_default(mask: int | None) -> None:
-    """No mask, none stated (0), fewer speakers than channels, or a bit WAVE names no speaker
-    for: the channel count's default layout."""
+@pytest.mark.parametrize("mask", [None, 0])
+def test_without_a_mask_the_layout_is_the_default(mask: int | None) -> None:
+    """No mask, or none stated (0): the channel count's default layout."""
     assert speaker_layout(4, "WAVEX", mask) == ("FL", "FR", "BL", "BR")
     assert speaker_layout(4, "AIFF", mask) is None
+
+
+@pytest.mark.parametrize("mask", [0x7, 0x40007, 0x80000007])
+def test_a_channel_past_the_speakers_a_mask_names_has_none(mask: int) -> None:
+    """Fewer speakers than channels, or a bit WAVE names no speaker for: the channels past
+    those named have no place, and fold into both sides alike, as without a layout."""
+    layout = speaker_layout(4, "WAVEX", mask)
+    assert layout == ("FL", "FR", "FC", UNPOSITIONED)
+    np.testing.assert_allclose(
+        fold_matrix(4, 2, layout),
+        stereo_fold((1, 0), (0, 1), (DOWN, DOWN), (1, 1)),
+        rtol=1e-6,
+    )
 
 
 def test_without_a_layout_left_and_right_stay_and_the_rest_goes_to_both() -> None:

@@ -16,6 +16,7 @@ from tagbox_gui.core.audio import files
 from tagbox_gui.core.audio.bext import insert_chunk, read_channel_mask, set_channel_mask
 from tagbox_gui.core.audio.export import export_shared_stems, export_stems
 from tagbox_gui.core.audio.files import ExportFormat, write_streams
+from tagbox_gui.core.audio.output import UNPOSITIONED, fold, speaker_layout
 from tagbox_gui.core.audio.song import analysis_signal, load_song
 from tests.core.audio_samples import RATE, in_song
 from tests.core.test_bext import (
@@ -180,3 +181,30 @@ def test_a_mask_is_set_only_in_a_wave_format_extensible_file(tmp_path: Path) -> 
     sf.write(path, surround(6, 0.01), RATE, subtype="PCM_16", format="WAVEX")
     set_channel_mask(path, FIVE_ONE_SIDE)
     assert read_channel_mask(path) == FIVE_ONE_SIDE and sf.info(str(path)).channels == 6
+
+
+@pytest.mark.parametrize(
+    ("mask", "speakers"),
+    [(0x7, ("FL", "FR", "FC", UNPOSITIONED)),  # fewer speakers than channels: the last has none
+     (0x3F, ("FL", "FR", "FC", "LFE"))],  # more: those past the channels are not there
+)  # fmt: skip
+def test_a_mask_that_names_fewer_or_more_speakers_than_channels_is_read_alike_everywhere(
+    tmp_path: Path, mask: int, speakers: tuple[str, ...]
+) -> None:
+    """As WAVE_FORMAT_EXTENSIBLE reads a mask: its speakers are the first channels', in the
+    order of its bits; channels past them have no speaker, and speakers past the channels are
+    not there. Playback folds the song so, and the stems keep the mask, which says the same.
+    (Playback took such a mask for none, and folded a quad as FL FR BL BR.)"""
+    song = load_song(write_wavex(tmp_path / "Take.wav", surround(4, 0.1), mask))
+    assert song.channel_mask == mask
+    layout = speaker_layout(song.channels, song.format, song.channel_mask)  # as the window does
+    assert layout == speakers
+    last = np.zeros((8, 4), dtype=np.float32)
+    last[:, 3] = 0.6
+    left, right = fold(last, 2, layout)[0]
+    if speakers[3] == "LFE":
+        assert left == right == 0.0  # a stereo fold leaves the LFE out
+    else:
+        assert left == pytest.approx(right) and left > 0  # no place: into both sides alike
+    for stem in export_stems(song, ones_estimate(4_410, 0.5), tmp_path / "out", ["x"]):
+        assert fmt_chunk(stem) == (0xFFFE, 4, mask)

@@ -6,10 +6,11 @@ channel is averaged; on any other device the song is folded to stereo (played on
 first two channels, its front left and right). Where the file's channel mask (a WAVEX's) or
 its container defines where each channel goes (:func:`speaker_layout`), the fold is the
 ITU-R BS.775 one: the centre and the surrounds go into both front sides 3 dB down, the LFE is
-left out. Otherwise the first two channels are taken as left and right and the others go
-equally into both. A side whose coefficients add up to more than 1 is scaled down until they
-add up to 1 (as FFmpeg does), so the fold never clips what did not clip before, and every
-source folded the same way keeps the same level: the A/B comparison stays fair.
+left out, and a channel the mask names no speaker for goes equally into both. Otherwise the
+first two channels are taken as left and right and the others go equally into both. A side
+whose coefficients add up to more than 1 is scaled down until they add up to 1 (as FFmpeg
+does), so the fold never clips what did not clip before, and every source folded the same way
+keeps the same level: the A/B comparison stays fair.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ _WAVE_SPEAKERS = ("FL", "FR", "FC", "LFE", "BL", "BR", "FLC", "FRC", "BC", "SL",
 """The speaker of each bit of a WAVE_FORMAT_EXTENSIBLE channel mask, lowest first: the order of
 a WAV's channels."""
 _WAVE_MASKS = {3: 0x7, 4: 0x33, 5: 0x37, 6: 0x3F, 7: 0x70F, 8: 0x63F}  # FLAC's, by count
+UNPOSITIONED = "?"
+"""The place in a layout (:func:`speaker_layout`) of a channel that has no speaker: one past
+those a WAVE_FORMAT_EXTENSIBLE mask names. A fold to stereo puts it into both sides alike."""
 
 
 def _wave_speakers(mask: int) -> tuple[str, ...]:
@@ -65,6 +69,7 @@ _STEREO = {  # (into left, into right) of each speaker, ITU-R BS.775
     "TBL": (_DOWN, 0.0),
     "TBC": (0.5, 0.5),
     "TBR": (0.0, _DOWN),
+    UNPOSITIONED: (1.0, 1.0),  # no place: into both sides alike, as without a layout
 }
 
 
@@ -77,11 +82,14 @@ def speaker_layout(
     fold (mono, stereo).
 
     ``mask``, a WAVE_FORMAT_EXTENSIBLE song's channel mask (:attr:`Song.channel_mask
-    <tagbox_gui.core.audio.song.Song.channel_mask>`), names them where it names a speaker WAVE
-    knows for each channel (a quad of 0x107 is FL FR FC BC); else the container's order for
-    the channel count is theirs."""
-    if channels > 2 and mask and mask < 1 << len(_WAVE_SPEAKERS) and mask.bit_count() == channels:
-        return _wave_speakers(mask)
+    <tagbox_gui.core.audio.song.Song.channel_mask>`), names them as that format reads it (as
+    the stems keep it): its speakers, in the order of its bits, are the first channels' (a
+    quad of 0x107 is FL FR FC BC); the channels past them, or past the speakers WAVE knows,
+    are :data:`UNPOSITIONED`; speakers past the channels are not there. Without a mask the
+    container's order for the channel count is theirs."""
+    if channels > 2 and mask:
+        named = _wave_speakers(mask)[:channels]
+        return named + (UNPOSITIONED,) * (channels - len(named))
     return _LAYOUTS.get(container.upper(), {}).get(channels)
 
 
