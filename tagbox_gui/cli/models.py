@@ -15,7 +15,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from tagbox_gui.cli.common import add_model_dir, terminate_as_ctrl_c
-from tagbox_gui.core.errors import ModelError
+from tagbox_gui.core.errors import ModelError, listed
 from tagbox_gui.core.folders import format_size
 from tagbox_gui.core.separation.checkpoints import check_model_file
 from tagbox_gui.core.store.download import Progress
@@ -119,8 +119,7 @@ def _fetch(args: argparse.Namespace) -> int:
             print(f"tagbox: error: {exc}", file=sys.stderr)
     for cause, names in again.items():
         if names:
-            listed = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
-            print(f"tagbox: error: could not download {listed} either, for the same reason "
+            print(f"tagbox: error: could not download {listed(names)} either, for the same reason "
                   f"({cause})", file=sys.stderr)  # fmt: skip
     return 2 if failed else 0
 

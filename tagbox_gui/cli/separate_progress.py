@@ -4,10 +4,9 @@ job, appear together or not at all, so what was made so far is not kept."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from tagbox_gui.core.errors import UserError
+from tagbox_gui.core.errors import UserError, listed
 from tagbox_gui.core.types import JobPart
 
 __all__ = ["NOTHING_WRITTEN", "WRITING_STOPPED", "JobProgress", "run_stopped"]
@@ -86,14 +85,7 @@ class JobProgress:
 
     def _after(self) -> str:
         verb = "was" if len(self.done) == 1 else "were"
-        return f"after {_listed(self.done)} {verb} separated"
-
-
-def _listed(names: Sequence[str]) -> str:
-    """``names`` as a sentence lists them: "piano", "piano and bass", "drums, bass and piano"."""
-    if len(names) < 2:
-        return "".join(names)
-    return f"{', '.join(names[:-1])} and {names[-1]}"
+        return f"after {listed(self.done)} {verb} separated"
 
 
 def _reworded(error: UserError, message: str) -> UserError:

@@ -1,6 +1,9 @@
-"""Errors a user can act on. Their message is one sentence that says what to do."""
+"""Errors a user can act on. Their message is one sentence that says what to do; the helpers
+here word parts of such sentences (:func:`reason_in_brief`, :func:`listed`)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 
 class UserError(Exception):
@@ -46,3 +49,11 @@ def reason_in_brief(exc: BaseException, limit: int = 80) -> str:
         return "out of memory"
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def listed(words: Sequence[str]) -> str:
+    """``words`` as a sentence lists them: "piano", "piano and bass", "drums, bass and piano";
+    '' for none."""
+    if len(words) < 2:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} and {words[-1]}"

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from tagbox_gui.core.audio.atomic import write_atomically
-from tagbox_gui.core.errors import ConfigError
+from tagbox_gui.core.errors import ConfigError, listed
 from tagbox_gui.core.types import Estimate, RunResult
 
 ESTIMATE_FORMAT = 3
@@ -179,11 +179,11 @@ def describe_quiet(quiet: Mapping[str, float]) -> str:
     silent = [name for name in quiet if name not in faint]
     said = []
     if faint:
-        levels = _and([f"{-level:.0f}" for level in faint.values()])
-        said.append(f"{_and(list(faint))} {_are(faint)} very quiet ({levels} dB under the song): "
+        levels = listed([f"{-level:.0f}" for level in faint.values()])
+        said.append(f"{listed(list(faint))} {_are(faint)} very quiet ({levels} dB under the song): "
                     f"{_not_recognised(faint, 'louder than that')}")  # fmt: skip
     if silent:
-        said.append(f"{_and(silent)} {_are(silent)} silent: "
+        said.append(f"{listed(silent)} {_are(silent)} silent: "
                     f"{_not_recognised(silent, 'in the song')}")  # fmt: skip
     return "; ".join(said)
 
@@ -198,10 +198,6 @@ def _not_recognised(names: Collection[str], playing: str) -> str:
     if len(names) == 1:
         return f"if it plays {playing}, it was not recognised"
     return f"if they play {playing}, they were not recognised"
-
-
-def _and(words: list[str]) -> str:
-    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def _frames(padded: np.ndarray, f0: int, f1: int, n: int, hop: int) -> np.ndarray:
