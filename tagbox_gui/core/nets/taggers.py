@@ -13,6 +13,7 @@ import functools
 import math
 import pickle
 import zipfile
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -65,6 +66,11 @@ def vocabulary(dataset: str) -> tuple[str, ...]:
         )
     text = resources.files("tagbox_gui.resources").joinpath("vocab", f"{dataset}.txt").read_text()
     return tuple(line for line in text.splitlines() if line)
+
+
+def vocabularies(taggers: Iterable[TaggerSpec]) -> dict[str, tuple[str, ...]]:
+    """The :func:`vocabulary` of each of ``taggers``' datasets, by dataset."""
+    return {spec.dataset: vocabulary(spec.dataset) for spec in taggers}
 
 
 def window_length(arch: str) -> int:

@@ -14,7 +14,7 @@ import torch
 from tagbox_gui.core.dsp.spectral import resample
 from tagbox_gui.core.errors import ConfigError, TagError
 from tagbox_gui.core.nets.queries import QUERY_TAGGERS
-from tagbox_gui.core.nets.taggers import TAGGER_RATE, vocabulary
+from tagbox_gui.core.nets.taggers import TAGGER_RATE, vocabularies, vocabulary
 from tagbox_gui.core.separation.backends import BACKENDS
 from tagbox_gui.core.separation.backends.base import Backend
 from tagbox_gui.core.separation.cache import ModelCache, clip_key, load_cached_tagger
@@ -44,15 +44,15 @@ def build_criteria(
     are loaded. A run with no wanted tag but an ``example`` clip (mono samples, rate) is
     steered towards what each tagger hears in the example (``tags.heard_targets``).
     """
-    vocabularies = {spec.dataset: vocabulary(spec.dataset) for spec in config.taggers}
-    check_known(config.tags + config.avoid + config.ignore, vocabularies)
+    known = vocabularies(config.taggers)
+    check_known(config.tags + config.avoid + config.ignore, known)
     if example is not None and not config.tags:
         return [_heard_criterion(config, spec, example, store, device, cache)
                 for spec in config.taggers]  # fmt: skip
     targets = [
         resolve_targets(
             spec.dataset,
-            vocabularies[spec.dataset],
+            known[spec.dataset],
             config.tags,
             config.avoid,
             config.ignore,

@@ -10,7 +10,7 @@ import numpy as np
 
 from tagbox_gui.core.audio.song import MIN_AUDIO_SECONDS, Song, analysis_span
 from tagbox_gui.core.errors import ConfigError
-from tagbox_gui.core.nets.taggers import vocabulary
+from tagbox_gui.core.nets.taggers import vocabularies
 from tagbox_gui.core.separation.loading import hops_per_window
 from tagbox_gui.core.separation.tags import check_contradictions
 from tagbox_gui.core.types import MAX_LR, Region, RunConfig
@@ -36,8 +36,7 @@ def check_settings(config: RunConfig) -> None:
     twice = [str(t) for t in dict.fromkeys(config.taggers) if config.taggers.count(t) > 1]
     if twice:
         raise ConfigError(f"the tagger {twice[0]} is chosen twice; name each tagger once")
-    vocabularies = {spec.dataset: vocabulary(spec.dataset) for spec in config.taggers}
-    check_contradictions(config.tags, config.avoid, config.ignore, vocabularies)
+    check_contradictions(config.tags, config.avoid, config.ignore, vocabularies(config.taggers))
 
 
 def validate(config: RunConfig, song: Song) -> tuple[int, int]:
