@@ -2,15 +2,16 @@
 
 A DAW places a BWF file on its timeline at the chunk's TimeReference (samples since midnight),
 so stems that lack it land at 0 instead of where the song sits. libsndfile neither reads nor
-writes the chunk: :func:`read_bext` finds it among the song's RIFF chunks, :func:`stem_bext`
-makes a stem's of it (the song's time reference, origin and coding history; the stem's own
-description; no UMID and no loudness, which were the song's), and :func:`insert_chunk` puts it
-into a finished WAV before its data chunk, the samples untouched. EBU Tech 3285 lays the chunk
-out.
+writes the chunk: :func:`read_bext_and_mask` finds it among the song's RIFF chunks,
+:func:`stem_bext` makes a stem's of it (the song's time reference, origin and coding history;
+the stem's own description; no UMID and no loudness, which were the song's), and
+:func:`insert_chunk` puts it into a finished WAV before its data chunk, the samples untouched.
+EBU Tech 3285 lays the chunk out.
 
-The same RIFF reading serves a surround WAV's speakers: :func:`read_channel_mask` gives the
-channel mask a WAVE_FORMAT_EXTENSIBLE song states, and :func:`set_channel_mask` puts one into a
-stem (libsndfile writes its own, none for 3, 5 or 7 channels, and that of 7.1 wide for 8).
+The same RIFF reading serves a surround WAV's speakers: :func:`read_channel_mask` (and
+:func:`read_bext_and_mask`, in the same walk of the song's chunks) gives the channel mask a
+WAVE_FORMAT_EXTENSIBLE song states, and :func:`set_channel_mask` puts one into a stem
+(libsndfile writes its own, none for 3, 5 or 7 channels, and that of 7.1 wide for 8).
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ import struct
 import unicodedata
 from pathlib import Path
 
-__all__ = ["insert_chunk", "read_bext", "read_channel_mask", "set_channel_mask", "stem_bext"]
+__all__ = [
+    "insert_chunk",
+    "read_bext_and_mask",
+    "read_channel_mask",
+    "set_channel_mask",
+    "stem_bext",
+]
 
 _FIXED = 602  # bytes of the chunk before its coding history
 _DESCRIPTION = slice(0, 256)
@@ -32,19 +39,26 @@ _EXTENSIBLE = 0xFFFE  # the format tag of WAVE_FORMAT_EXTENSIBLE
 _MASK_AT = 20  # dwChannelMask's offset in such a fmt chunk
 
 
-def read_bext(path: Path | str) -> bytes | None:
-    """The ``bext`` chunk's payload in the WAV (RIFF, RF64) file at ``path``; None where it has
-    none, is no such file or cannot be read (a song plays the same without it)."""
+def read_bext_and_mask(path: Path | str) -> tuple[bytes | None, int | None]:
+    """The ``bext`` chunk's payload and the channel mask (:func:`read_channel_mask`) of the WAV
+    (RIFF, RF64) file at ``path``, its chunks walked once; each None where it has none, and
+    both where it is no such file or cannot be read (a song plays the same without them)."""
     try:
         with open(path, "rb") as handle:
             chunks = _chunks(handle)
-            where = chunks.get(b"bext")
-            if where is None or not _FIXED <= where[1] <= _MAX_CHUNK:
-                return None
-            handle.seek(where[0])
-            payload = handle.read(where[1])
+            return _bext(handle, chunks), _channel_mask(handle, chunks)
     except (OSError, ValueError, struct.error):
+        return None, None
+
+
+def _bext(handle, chunks: dict[bytes, tuple[int, int]]) -> bytes | None:
+    """The payload of the ``bext`` chunk among ``chunks`` of the WAV open in ``handle``; None
+    where there is none, or one of a size no bext chunk has."""
+    where = chunks.get(b"bext")
+    if where is None or not _FIXED <= where[1] <= _MAX_CHUNK:
         return None
+    handle.seek(where[0])
+    payload = handle.read(where[1])
     return payload if len(payload) == where[1] else None
 
 
@@ -102,11 +116,19 @@ def read_channel_mask(path: Path | str) -> int | None:
     WAV, a mask of 0), is no such file or cannot be read."""
     try:
         with open(path, "rb") as handle:
-            handle.seek(_mask_offset(handle))
-            mask = struct.unpack("<I", handle.read(4))[0]
+            return _channel_mask(handle, _chunks(handle))
     except (OSError, ValueError, struct.error):
         return None
-    return mask or None
+
+
+def _channel_mask(handle, chunks: dict[bytes, tuple[int, int]]) -> int | None:
+    """The dwChannelMask of the WAV open in ``handle``, whose chunks are ``chunks``; None where
+    its fmt chunk is not WAVE_FORMAT_EXTENSIBLE or the mask is 0."""
+    try:
+        handle.seek(_mask_offset(handle, chunks))
+    except ValueError:
+        return None
+    return struct.unpack("<I", handle.read(4))[0] or None
 
 
 def set_channel_mask(path: Path, mask: int) -> None:
@@ -114,14 +136,14 @@ def set_channel_mask(path: Path, mask: int) -> None:
     place (the header's size is the same). OSError, or ValueError (the file untouched) for a
     file that is not such a WAV."""
     with open(path, "r+b") as handle:
-        handle.seek(_mask_offset(handle))
+        handle.seek(_mask_offset(handle, _chunks(handle)))
         handle.write(struct.pack("<I", mask))
 
 
-def _mask_offset(handle) -> int:
-    """Where the dwChannelMask of the WAV open in ``handle`` is; ValueError where its fmt
-    chunk is not WAVE_FORMAT_EXTENSIBLE."""
-    where = _chunks(handle).get(b"fmt ")
+def _mask_offset(handle, chunks: dict[bytes, tuple[int, int]]) -> int:
+    """Where the dwChannelMask of the WAV open in ``handle``, whose chunks are ``chunks``, is;
+    ValueError where its fmt chunk is not WAVE_FORMAT_EXTENSIBLE."""
+    where = chunks.get(b"fmt ")
     if where is not None and where[1] >= _MASK_AT + 4:
         handle.seek(where[0])
         if struct.unpack("<H", handle.read(2))[0] == _EXTENSIBLE:

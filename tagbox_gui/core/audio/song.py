@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from tagbox_gui.core.audio.bext import read_bext, read_channel_mask
+from tagbox_gui.core.audio.bext import read_bext_and_mask
 from tagbox_gui.core.audio.files import open_sound
 from tagbox_gui.core.audio.mpeg import counted_frames
 from tagbox_gui.core.errors import AudioError, ConfigError
@@ -96,8 +96,7 @@ def load_song(path: Path | str, cancel: threading.Event | None = None) -> Song:
     _check_decoded(path, data, container)
     data.flags.writeable = False  # a Song is shared between threads: nobody edits it in place
     riff = str(container) in _RIFF_CONTAINERS
-    bext = read_bext(path) if riff else None
-    mask = read_channel_mask(path) if riff else None
+    bext, mask = read_bext_and_mask(path) if riff else (None, None)
     return Song(path, path.stem, data, int(rate), str(subtype), str(container), bext, mask)
 
 
