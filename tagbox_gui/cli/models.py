@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from tqdm import tqdm
@@ -107,7 +108,7 @@ def _fetch(args: argparse.Namespace) -> int:
     again: dict[str, list[str]] = {}  # a cause said in full -> the models that failed of it after
     for info in infos:
         try:
-            _fetch_one(store, info, args)
+            _fetch_one(store, info, args.force, args.accept_license)
         except ModelError as exc:  # this model's: the next may still come
             failed += 1
             cause = exc.cause if isinstance(exc, Advised) else None
@@ -124,19 +125,58 @@ def _fetch(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
-def _fetch_one(store: ModelStore, info: ModelInfo, args: argparse.Namespace) -> None:
-    if not args.force and store.verify(info.name) in ("verified", "unknown checksum"):
+def _fetch_one(store: ModelStore, info: ModelInfo, force: bool, accept_license: bool) -> None:
+    if not force and store.verify(info.name) in ("verified", "unknown checksum"):
         print(f"{info.name}: already present at {store.location(info.name)}")
         return
     with terminate_as_ctrl_c(), _ProgressBar(info.name) as progress:
         path = store.fetch(
             info.name,
             progress=progress,
-            accept_license=args.accept_license,
+            accept_license=accept_license,
             force=True,
             check=check_model_file,
         )
     print(f"{info.name}: saved to {path}")
+
+
+TAGGERS_FOR = (
+    "the taggers hear an example clip and steer steps; an instrument named in one pass needs none"
+)
+
+
+def on_a_terminal() -> bool:
+    """Whether someone can be asked: standard input and error are a terminal."""
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+def fetch_missing(store: ModelStore, names: Iterable[str]) -> None:
+    """Bring the models of ``names`` that ``store`` lacks into it before a run loads them: on a
+    terminal, once the musician agrees to what they are for and their size; declined, or with
+    no terminal, a ModelError naming them all and the one command that fetches them. A model
+    whose licence asks for consent (Jukebox), and a store whose folder is gone, are left to
+    the refusal of the run that loads them."""
+    infos = [model_info(name) for name in dict.fromkeys(names)]
+    missing = [i for i in infos if not i.needs_acceptance and store.status(i.name) == "missing"]
+    if not missing or store.root_gone():
+        return
+    them = "them" if len(missing) > 1 else "it"
+    command = f"tagbox models fetch {' '.join(i.name for i in missing)}"
+    refusal = ModelError(
+        f"{listed([i.name for i in missing])} {'are' if len(missing) > 1 else 'is'} not "
+        f"installed in {store.root} ({TAGGERS_FOR}); download {them} with `{command}`"
+    )
+    if not on_a_terminal():
+        raise refusal
+    sizes = listed([f"{i.name} ({_size(i)})" for i in missing])
+    licences = ", ".join(dict.fromkeys(i.licence for i in missing))
+    print(f"This run needs {sizes}, {licences} licence, not installed in {store.root}: "
+          f"{TAGGERS_FOR}.", file=sys.stderr)  # fmt: skip
+    print(f"Download {them} now (once: kept there)? [y/N] ", end="", file=sys.stderr, flush=True)
+    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        raise refusal
+    for info in missing:
+        _fetch_one(store, info, force=False, accept_license=False)
 
 
 class _ProgressBar:

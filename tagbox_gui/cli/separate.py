@@ -19,6 +19,7 @@ from tagbox_gui.cli.common import (
     out_of_memory_said,
     terminate_as_ctrl_c,
 )
+from tagbox_gui.cli.models import fetch_missing
 from tagbox_gui.cli.separate_options import (
     DESCRIPTION,
     EPILOG,
@@ -145,6 +146,7 @@ def _main(args: argparse.Namespace) -> int:
     from tagbox_gui.core.separation import engine
     from tagbox_gui.core.separation.cache import ModelCache
     from tagbox_gui.core.separation.job import looking_again
+    from tagbox_gui.core.separation.loading import models_in_use
     from tagbox_gui.core.separation.memory import keep_freed_memory_if_steering
     from tagbox_gui.core.separation.threads import use_threads
     from tagbox_gui.core.separation.validation import validate
@@ -165,6 +167,7 @@ def _main(args: argparse.Namespace) -> int:
                        template=_template(args))  # fmt: skip
     check_targets(args, paths, run_inputs(song, [config]))
     _check_space(args, song, len(paths))
+    fetch_missing(store, models_in_use(config))  # asked on a terminal, before anything loads
     keep_freed_memory_if_steering([config])  # the process ends with the run
     runner = functools.partial(engine.run, measure_residual=False)
     if args.refine is not False:
@@ -313,12 +316,15 @@ def _drive_job(
 
 
 def _prepare(part: JobPart, song: Song, store: ModelStore, cache: ModelCache) -> None:
-    """Check one ``--each`` entry before any run (``core.separation.job_checks.check_part``); a
+    """Check one ``--each`` entry before any run, the taggers it needs and the store lacks
+    offered first (``cli.models.fetch_missing``), then ``core.separation.job_checks.check_part``; a
     problem is the usual one-line error, naming the entry when it is an example (a UserError:
     the errors that carry more than their message, e.g. a missing model's, take no message)."""
     from tagbox_gui.core.separation.job_checks import check_part
+    from tagbox_gui.core.separation.loading import models_in_use
 
     try:
+        fetch_missing(store, models_in_use(part.config))  # asked on a terminal, before it loads
         check_part(part, song, store, cache)
     except UserError as exc:
         if part.config.example is None:
