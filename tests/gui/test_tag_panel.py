@@ -379,3 +379,17 @@ def test_search_ignores_case_hyphens_and_spaces(panel: TagPanel, text: str, foun
     panel.search.setText(text)
     visible = {panel.board.row(w).label for w, item in panel._items.items() if not item.isHidden()}
     assert found in visible
+
+
+def test_with_no_tagger_chosen_the_panel_says_why_it_is_empty_and_where_taggers_come_from(
+    qtbot,
+) -> None:
+    empty = TagPanel()
+    qtbot.addWidget(empty)
+    empty.set_taggers([])
+    assert empty.tree.topLevelItemCount() == 0
+    said = empty.summary.text()
+    assert "Click a tag" not in said  # there is none to click
+    assert "No tagger is chosen" in said and "Settings" in said and "Models" in said
+    empty.set_taggers([MTAT])
+    assert "Click a tag or a preset" in empty.summary.text()

@@ -66,6 +66,10 @@ ONE_PASS_NOTE = (
     "One pass (0 steps) asks for the wanted instruments only; avoiding or ignoring tags needs "
     "some steps (Settings ▸ Steps)."
 )
+NO_TAGGER = (
+    "<b>No tagger is chosen</b>, so there is no tag to click: tick one in Settings ▸ Taggers, "
+    "or download one (Tools ▸ Models…). Naming an instrument (Instruments tab) needs none."
+)
 _GROUP_TITLES = {
     "instruments": "Instruments",
     "voice": "Voice",
@@ -352,6 +356,9 @@ class TagPanel(QWidget):
 
     def _update_summary(self) -> None:
         wanted = self.wanted()
+        if not self.board.taggers:  # no tag to click: the list is empty
+            self.summary.setText(NO_TAGGER)
+            return
         if not wanted:
             self.summary.setText("<b>No tag wanted yet.</b> Click a tag or a preset.")
             return
