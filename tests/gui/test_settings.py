@@ -334,3 +334,10 @@ def test_settings_of_a_backend_no_longer_usable_fall_back_to_the_learned_default
     stored = qsettings(ini)
     assert stored.saved_backend() == "learned"
     assert "run/lr" not in stored.store.allKeys() and "run/steps" not in stored.store.allKeys()
+
+
+def test_the_light_backend_is_not_said_to_need_no_download(panel: SettingsPanel) -> None:
+    # It steers with the taggers (fcn/mtat, fcn/jamendo for bass): an empty model folder
+    # lacks them as it lacks the Jukebox weights.
+    light = panel.backend.itemText(panel.backend.findData("light"))
+    assert "no download" not in light and "tagger" in light

@@ -31,7 +31,7 @@ from tagbox_gui.gui.widgets.toggle_look import show_checked_clearly
 
 BACKEND_TITLES = {
     "learned": "Learned separator (default)",
-    "light": "Light (NMF, no download)",
+    "light": "Light (NMF, steered by the small taggers)",
     "jukebox": "Jukebox VQ-VAE",
 }
 _ARCH_TITLES = {"fcn": "FCN", "crnn": "CRNN", "musicnn": "Musicnn", "hcnn": "HarmonicCNN"}
