@@ -20,7 +20,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QLabel, QMessageBox
 
 from tagbox_gui.core.audio.export import JUKEBOX_LICENCE, refuse_the_song
-from tagbox_gui.core.audio.files import ExportFormat, check_space, existing_files
+from tagbox_gui.core.audio.files import ExportFormat, check_space, existing_files, refuse_folders
 from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE
 from tagbox_gui.core.errors import UserError
 from tagbox_gui.gui.background import when_done
@@ -160,15 +160,16 @@ class StemExport(QObject):
     ) -> Future[list[Path]] | None:
         """Start writing the shown stems to ``folder``; the pending write, or None when nothing
         is written (no stems, an export under way, the licence or the replacing declined, a
-        template that names two stems alike, a stem that would replace the song itself, WAV
-        stems that the folder's disk has no room for: a dialog says why). :attr:`finished`
-        follows."""
+        template that names two stems alike, a stem that would replace the song itself or a
+        folder, WAV stems that the folder's disk has no room for: a dialog says why).
+        :attr:`finished` follows."""
         names_of = self.file_names()
         if self.busy or names_of is None or not self.licence_accepted():
             return None
         try:
             paths = [folder / (name + fmt.extension) for name in names_of(template)]
             refuse_the_song(self.w.song.path, paths)  # not even asked: no stem replaces it
+            refuse_folders(paths, "choose another folder or name template")  # nor asked
             check_space(folder, fmt, [(self.w.song.frames, self.w.song.channels)] * len(paths))
             existing = existing_files(paths)
         except UserError as exc:

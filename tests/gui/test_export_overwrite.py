@@ -437,3 +437,27 @@ def test_export_refuses_up_front_when_the_stems_will_not_fit_on_the_disk(
     assert not window.exports.busy and window.export_button.isEnabled()
     assert export_and_wait(qtbot, window, tmp_path / "new", ExportFormat.WAV32) is None
     assert len(shown) == 2 and not (tmp_path / "new").exists()
+
+
+def test_export_refuses_a_stem_name_that_is_a_folder_without_asking_to_replace_it(
+    qtbot, separated: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder where a stem goes is no old stem: asking to replace it led, after Yes, to a
+    failed write; it is refused at once, naming the folder and what to do."""
+    from tagbox_gui.gui import stem_export
+
+    window = separated
+    out = tmp_path / "out"
+    (out / STEMS[1]).mkdir(parents=True)
+    monkeypatch.setattr(plain_text, "question", lambda *a, **k: pytest.fail("nothing to ask"))
+    shown: list[str] = []
+    monkeypatch.setattr(
+        stem_export, "show_error", lambda parent, exc, title, **kw: shown.append(str(exc))
+    )
+    assert window.exports.export_to(out, ExportFormat.WAV32) is None
+    assert shown == [
+        f"'{out / STEMS[1]}' is a folder, so no stem can be written in its place; choose "
+        "another folder or name template."
+    ]
+    assert [p.name for p in out.iterdir()] == [STEMS[1]] and not any((out / STEMS[1]).iterdir())
+    assert not window.exports.busy and window.export_button.isEnabled()

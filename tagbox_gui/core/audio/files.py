@@ -328,11 +328,17 @@ def space_for(
     return need, usage.free
 
 
-def _refuse_existing(paths: Sequence[Path], overwrite: bool) -> None:
+def refuse_folders(paths: Iterable[Path], instead: str = "choose another output folder") -> None:
+    """AudioError (one sentence) when one of ``paths`` is a folder, which no stem replaces, not
+    even with ``overwrite``; ``instead`` says what to do."""
     folders = [p for p in paths if os.path.isdir(p)]
     if folders:
         raise AudioError(f"'{folders[0]}' is a folder, so no stem can be written in its place; "
-                         "choose another output folder.")  # fmt: skip
+                         f"{instead}.")  # fmt: skip
+
+
+def _refuse_existing(paths: Sequence[Path], overwrite: bool) -> None:
+    refuse_folders(paths)
     existing = existing_files(paths)
     if existing and not overwrite:
         names = ", ".join(f"'{p.name}'" for p in existing)
