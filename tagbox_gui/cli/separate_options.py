@@ -22,7 +22,7 @@ from tagbox_gui.cli.common import (
     split_name_hint,
     tagger_spec,
 )
-from tagbox_gui.core.errors import ConfigError
+from tagbox_gui.core.errors import ConfigError, listed
 from tagbox_gui.core.separation.backends import BACKENDS
 from tagbox_gui.core.types import Example, Mode, Quantise
 
@@ -375,7 +375,7 @@ def _refuse_steering_without_steps(args: argparse.Namespace) -> None:
              ("--balance-tags", args.balance_tags)) if value is not None]  # fmt: skip
     if given:
         one = len(given) == 1
-        raise ConfigError(f"{' and '.join(given)} only steer{'s' if one else ''} the taggers' "
+        raise ConfigError(f"{listed(given)} only steer{'s' if one else ''} the taggers' "
                           "steps: with 0 steps the learned separator would not use "
                           f"{'it' if one else 'them'}; add --steps N, or leave "
                           f"{'it' if one else 'them'} out")  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tagbox_gui.core.audio.song import Song
-from tagbox_gui.core.errors import ConfigError
+from tagbox_gui.core.errors import ConfigError, listed
 from tagbox_gui.core.separation.job import JobPart
 from tagbox_gui.core.separation.job_checks import check_file_names, check_sharing, stem_key
 from tagbox_gui.core.types import TaggerSpec
@@ -36,8 +36,8 @@ def parts_problem(
         return EXAMPLES_NEED_LEARNED
     missing = [str(spec) for spec in QUERY_TAGGERS if spec not in taggers]
     if examples and missing:
-        return (f"Asking by an example needs the taggers {' and '.join(map(str, QUERY_TAGGERS))}"
-                f": download {' and '.join(missing)} (Tools ▸ Models…).")  # fmt: skip
+        return (f"Asking by an example needs the taggers {listed([str(s) for s in QUERY_TAGGERS])}"
+                f": download {listed(missing)} (Tools ▸ Models…).")  # fmt: skip
     names = [stem_key(p.name) for p in parts]
     twice = [p for p in parts if names.count(stem_key(p.name)) > 1]
     if twice:

@@ -16,7 +16,7 @@ import numpy as np
 from tagbox_gui.core.audio.estimates import for_each, quiet_groups, run_level
 from tagbox_gui.core.audio.song import ExampleError, Song, analysis_signal
 from tagbox_gui.core.dsp.display import mask_image
-from tagbox_gui.core.errors import ConfigError
+from tagbox_gui.core.errors import ConfigError, listed
 from tagbox_gui.core.separation.provenance import stem_provenance
 from tagbox_gui.core.separation.snapshots import Snapshot, SnapshotStore
 from tagbox_gui.core.types import ANALYSIS_RATE, Estimate, JobPart, Region, RunConfig, RunResult
@@ -136,7 +136,7 @@ def whose_example(error: BaseException, parts: Sequence[JobPart]) -> BaseExcepti
         return error
     whose = ("the region used as the example"
              if all(isinstance(part, RegionExample) for part in asked)
-             else f"the example of {' and '.join(part.name for part in asked)}")  # fmt: skip
+             else f"the example of {listed([part.name for part in asked])}")  # fmt: skip
     return ConfigError(f"{whose}, {example.start:.1f}–{example.end:.1f} s of the song, "
                        f"{error.problem}")  # fmt: skip
 

@@ -111,6 +111,17 @@ def test_a_steering_option_without_steps_is_refused_not_ignored(
     assert not out.exists()
 
 
+def test_steering_options_without_steps_are_named_in_one_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    song = write_song(tmp_path / "song.wav", seconds=1.5)
+    options = ["--lr", "0.1", "--tagger", "fcn/jamendo", "--balance-tags"]
+    code = main(["separate", str(song), "--tags", "piano", *options, "-o", str(tmp_path / "o")])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, lines
+    assert "error: --lr, --tagger and --balance-tags only steer the taggers' steps" in lines[0]
+
+
 def test_a_first_step_whose_loss_is_not_finite_does_not_blame_the_learning_rate(
     tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture, monkeypatch
 ) -> None:

@@ -375,7 +375,7 @@ def test_an_unexpected_failure_of_a_check_ends_it_and_lets_the_user_try_again(
     qtbot, tmp_path: Path, monkeypatch, caplog
 ) -> None:
     store = ModelStore(tmp_path / "store")
-    for name in (FCN, HCNN):  # present: checked when the dialog opens
+    for name in (FCN, CRNN, HCNN):  # present: checked when the dialog opens
         target = store.location(name)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(b"PK\x03\x04" + bytes(1020))
@@ -387,7 +387,8 @@ def test_an_unexpected_failure_of_a_check_ends_it_and_lets_the_user_try_again(
     dialog = open_dialog(qtbot, store)  # waits until no model is "verifying…"
     assert dialog.status(HCNN) == "check failed"
     assert dialog._item(HCNN).text(3).startswith("check failed")
-    assert "Checking fcn/mtat and hcnn/mtat failed" in dialog.message.text()  # both, not the last
+    said = dialog.message.text()
+    assert "Checking fcn/mtat, crnn/mtat and hcnn/mtat failed" in said  # all, not the last
     dialog.select_model(HCNN)
     assert dialog.download_button.isEnabled() and dialog.locate_button.isEnabled()
     logged = [r for r in caplog.records if r.levelname == "ERROR" and r.exc_info]

@@ -23,6 +23,8 @@ def test_a_refused_example_is_named_by_its_stems_and_its_stretch() -> None:
     assert isinstance(worded, ConfigError)
     assert str(worded) == ("the example of lead and keys, 0.5–2.5 s of the song, is silent; "
                            "choose a stretch where the instrument plays")  # fmt: skip
+    parts.append(_part("pad", lead))
+    assert str(whose_example(error, parts)).startswith("the example of lead, keys and pad, ")
 
 
 def test_the_region_as_the_example_is_told_apart_from_an_example_named_example() -> None:

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from tagbox_gui.core.audio.atomic import check_folder
-from tagbox_gui.core.errors import UserError
+from tagbox_gui.core.errors import UserError, listed
 from tagbox_gui.core.folders import format_size, in_the_way, make_folders, standing_in_the_way
 from tagbox_gui.core.separation.checkpoints import check_model_file
 from tagbox_gui.core.store.download import DownloadCancelled
@@ -380,7 +380,7 @@ class ModelsDialog(QDialog):
         if status == "check failed":  # every model whose check failed, not only the last
             failed = [n for n, said in self._statuses.items() if said == "check failed"]
             one = len(failed) == 1
-            self._say(f"Checking {' and '.join(failed)} failed unexpectedly (the details are in "
+            self._say(f"Checking {listed(failed)} failed unexpectedly (the details are in "
                       f"the log); download {'it' if one else 'them'} or locate "
                       f"{'its file' if one else 'their files'} again.")  # fmt: skip
         self._update_buttons()
