@@ -461,3 +461,29 @@ def test_export_refuses_a_stem_name_that_is_a_folder_without_asking_to_replace_i
     ]
     assert [p.name for p in out.iterdir()] == [STEMS[1]] and not any((out / STEMS[1]).iterdir())
     assert not window.exports.busy and window.export_button.isEnabled()
+
+
+def test_a_full_disk_while_exporting_says_to_free_space_or_choose_another_folder(
+    qtbot, separated: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Export all stems… chooses its folder: another one is a way on (not so for a drag's)."""
+    import errno
+
+    from tagbox_gui.core.audio import files
+    from tagbox_gui.gui import stem_export
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files, "open_sound", full)
+    shown: list[str] = []
+    monkeypatch.setattr(
+        stem_export, "show_error", lambda parent, exc, title, **kw: shown.append(str(exc))
+    )
+    with qtbot.waitSignal(separated.exports.finished, timeout=10_000) as done:
+        assert separated.exports.export_to(tmp_path / "out", ExportFormat.WAV32) is not None
+    assert done.args == [None] and len(shown) == 1
+    assert shown[0].endswith(
+        "(the disk is full), so none of the stems was written; free some disk space or "
+        "choose another folder."
+    )

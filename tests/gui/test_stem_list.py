@@ -114,6 +114,30 @@ def test_export_failure_is_reported_not_raised(view: StemListView, tmp_path: Pat
     assert "choose another folder" in str(blocker.args[0])
 
 
+def test_a_full_disk_under_a_drag_says_what_a_drag_can_do(
+    view: StemListView, tmp_path: Path, qtbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A drag's folder is the app's, not chosen: the advice is not to choose another one."""
+    import errno
+
+    from tagbox_gui.core.audio import files
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files, "open_sound", full)
+    song = make_song(tmp_path)
+    view.set_stems(song, half_mask_estimate(song), ["piano"], {}, "light")
+    with qtbot.waitSignal(view.export_failed, timeout=10_000) as failed:
+        assert drag_data(view, [view.item(0)]) is None
+    said = str(failed.args[0])
+    assert said.endswith(
+        "(the disk is full), so none of the stems was written; free some disk space, export "
+        "the stems to another folder (Export all stems…) or delete old ones from the dragged "
+        "stems folder (Tools ▸ Open the dragged stems folder)."
+    )
+
+
 def test_a_failed_write_ahead_is_said_when_it_fails_once_and_the_next_drag_tries_again(
     view: StemListView, tmp_path: Path, qtbot
 ) -> None:

@@ -268,16 +268,35 @@ class _TempFile:
         try:
             action()
         except (RuntimeError, OSError) as exc:
-            raise AudioError(_cannot_write(self.path, exc, self.count)) from exc
+            raise _cannot_write(self.path, exc, self.count) from exc
 
 
-def _cannot_write(path: Path, exc: BaseException, count: int) -> str:
-    """One sentence: which file, why (a full disk by name), and that nothing was kept."""
-    full = _disk_full(path.parent, exc)
-    reason = "the disk is full" if full else _reason(exc)
+class DiskFull(AudioError):
+    """Files do not fit on a disk. ``problem`` says which and what was kept, ``advice`` what
+    to do: by default to free space or choose another folder; :meth:`advised` words it for
+    files whose folder cannot be chosen."""
+
+    def __init__(
+        self, problem: str, advice: str = "free some disk space or choose another folder"
+    ) -> None:
+        self.problem, self.advice = problem, advice
+        super().__init__(f"{problem}; {advice}.")
+
+    def __reduce__(self) -> tuple[type[DiskFull], tuple[str, str]]:
+        return type(self), (self.problem, self.advice)
+
+    def advised(self, advice: str) -> DiskFull:
+        """The same problem with ``advice`` as what to do."""
+        return DiskFull(self.problem, advice)
+
+
+def _cannot_write(path: Path, exc: BaseException, count: int) -> AudioError:
+    """One sentence: which file, why (a full disk by name: :class:`DiskFull`), and that
+    nothing was kept."""
     kept = "none of the stems was written" if count > 1 else "nothing was written"
-    advice = "free some disk space or choose another folder" if full else "check the folder"
-    return f"cannot write '{path}' ({reason}), so {kept}; {advice}."
+    if _disk_full(path.parent, exc):
+        return DiskFull(f"cannot write '{path}' (the disk is full), so {kept}")
+    return AudioError(f"cannot write '{path}' ({_reason(exc)}), so {kept}; check the folder.")
 
 
 _FULL = 1 << 20  # free bytes below which a failed write is put down to a full disk
@@ -295,15 +314,14 @@ def _disk_full(folder: Path, exc: BaseException) -> bool:
 
 
 def check_space(folder: Path | str, fmt: ExportFormat, shapes: Sequence[tuple[int, int]]) -> None:
-    """AudioError (one sentence) when the file system ``folder`` is on has less space free than
-    WAV files of ``shapes`` take (:func:`space_for`). Checked before a CLI run and an export,
-    so that neither ends on a full disk."""
+    """:class:`DiskFull` (one sentence) when the file system ``folder`` is on has less space
+    free than WAV files of ``shapes`` take (:func:`space_for`). Checked before a CLI run and an
+    export, so that neither ends on a full disk."""
     space = space_for(folder, fmt, shapes)
     if space is not None and space[0] > space[1]:
         need, free = space
-        raise AudioError(f"the stems take {format_size(need)} and the disk of '{folder}' has "
-                         f"{format_size(free)} free; free some disk space or choose another "
-                         "folder.")  # fmt: skip
+        raise DiskFull(f"the stems take {format_size(need)} and the disk of '{folder}' has "
+                       f"{format_size(free)} free")  # fmt: skip
 
 
 def space_for(
@@ -370,7 +388,7 @@ def _rename_all(moves: list[tuple[Path, Path]], count: int) -> None:
             if os.path.lexists(backup):
                 os.replace(backup, path)
         if isinstance(exc, OSError):
-            raise AudioError(_cannot_write(moves[len(placed)][1], exc, count)) from exc
+            raise _cannot_write(moves[len(placed)][1], exc, count) from exc
         raise
     for backup, _ in backups:
         backup.unlink(missing_ok=True)

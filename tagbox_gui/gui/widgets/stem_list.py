@@ -43,7 +43,7 @@ from PySide6.QtGui import QDrag
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QWidget
 
 from tagbox_gui.core.audio.export import export_shared_stems, export_stems
-from tagbox_gui.core.audio.files import ExportFormat
+from tagbox_gui.core.audio.files import DiskFull, ExportFormat
 from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE, shared_stem_names, stem_names
 from tagbox_gui.core.types import Estimate
 from tagbox_gui.gui.background import run_in_background
@@ -56,6 +56,10 @@ log = logging.getLogger(__name__)
 DRAGGED_STEMS = "Dragged stems"  # the folder under the user's data folder
 STEM_ROLE = Qt.ItemDataRole.UserRole  # item data: the stem's index in stem_files()
 DRAG_FORMAT = ExportFormat.WAV32
+DRAGS_DISK_FULL = (
+    "free some disk space, export the stems to another folder (Export all stems…) or delete "
+    "old ones from the dragged stems folder (Tools ▸ Open the dragged stems folder)"
+)  # what to do when the drags' files do not fit: their folder is not chosen
 _EXPORTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stem-export")
 
 
@@ -306,9 +310,10 @@ class StemListView(QListWidget):
             self._pending[1].cancel()  # not started yet: nothing to write
         _remove_folder(folder)
 
-    def _export_job(self) -> tuple[Writer, Path]:
+    def _export_job(self) -> tuple[Callable[[Path], list[Path]], Path]:
         assert self._writer is not None
-        return self._writer, self._session_folder() / f"result-{self._serial}"
+        write = functools.partial(_write_for_drags, self._writer)
+        return write, self._session_folder() / f"result-{self._serial}"
 
     def _written_files(self) -> list[Path] | None:
         """The stems' files if they are written (what their writing raised, if it failed), without
@@ -371,6 +376,14 @@ class StemListView(QListWidget):
         if self._session_dir is None:
             self._session_dir = new_session_folder(self._export_root)
         return self._session_dir
+
+
+def _write_for_drags(writer: Writer, outdir: Path) -> list[Path]:
+    """``writer(outdir)``, where a full disk says what a drag can do (:data:`DRAGS_DISK_FULL`)."""
+    try:
+        return writer(outdir)
+    except DiskFull as exc:
+        raise exc.advised(DRAGS_DISK_FULL) from exc
 
 
 def dragged_stems_root() -> Path:
