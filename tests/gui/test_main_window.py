@@ -14,6 +14,7 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QMessageBox
 
 from tagbox_gui.core.audio.song import analysis_span
+from tagbox_gui.core.separation.snapshots import Snapshot
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import ANALYSIS_RATE
 from tagbox_gui.gui.app import build_window, parse_args
@@ -21,7 +22,7 @@ from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.playback import SWITCH_FADE_S
 from tagbox_gui.gui.widgets.live_panel import FRAME_MS
-from tests.gui.fake_engine import fake_player, fake_run, held_runs, write_song
+from tests.gui.fake_engine import fake_player, fake_preview, fake_run, held_runs, write_song
 from tests.gui.window_helpers import (
     answer_questions,
     make_window,
@@ -355,6 +356,38 @@ def test_step_slider_goes_back_to_a_kept_step(qtbot, window: MainWindow, song_pa
     assert window.run_view.shown.step == 12
     # the budget of 256 MiB, said in the decimal units of every size the app shows
     assert re.match(r"History: 4 previews kept, \d+\.\d MB of 268 MB \(", audition.memory.text())
+
+
+def test_the_step_slider_stays_on_the_step_shown_while_older_previews_are_thinned(
+    qtbot, model_dir, settings, song_path
+) -> None:
+    """Gone back to a step during the run, the slider stays on it (or, once it is thinned out,
+    on the kept step nearest to it) as later previews come and thin the history, so that it and
+    its arrows go on from the step the musician hears, not from one that took its place."""
+    window = make_window(qtbot, model_dir, settings, delay=0.02)
+    window.confirm_quit = lambda: True  # closed mid-run when an assertion fails
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    window.settings_panel.steps.setValue(200)
+    window.settings_panel.preview_every.setValue(3)
+    config = window.run_view.parts()[0].config
+    length = analysis_span(window.song, config.region)[1]
+    one = Snapshot.of(3, fake_preview(3, length, config.fft_sizes)).nbytes
+    window.run_view.budget = int(5.5 * one)  # five previews kept
+    window.run_view.start()
+    audition = window.audition
+    qtbot.waitUntil(lambda: len(audition._steps) >= 5, timeout=5000)
+    audition.slider.setValue(3)
+    chosen = window.run_view.shown.step
+    store = window.run_view.session.snapshots
+    for newer in (chosen + 3, chosen + 30):
+        qtbot.waitUntil(lambda n=newer: store.steps()[-1] >= n, timeout=5000)
+        qtbot.wait(3 * FRAME_MS)
+        assert window.run_view.shown.step == chosen
+        assert audition._steps[audition.slider.value()] == store.get(chosen).step
+    assert chosen not in store.steps()
+    window.run_view.stop()
+    window.controller.shutdown(5000)
 
 
 def test_the_tag_meters_are_of_the_step_shown(qtbot, window: MainWindow, song_path) -> None:

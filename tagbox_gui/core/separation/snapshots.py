@@ -9,6 +9,7 @@ neighbours are closest together, so the largest hole it leaves is as small as it
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +40,11 @@ class Snapshot:
     def of(cls, step: int, preview: Preview) -> Snapshot:
         """The snapshot of ``preview``, taken at ``step``."""
         return cls(step, preview.separated, preview.mask_image, preview.estimate)
+
+
+def nearest_step(steps: Iterable[int], step: int) -> int:
+    """Of ``steps`` (not empty), ``step`` itself or the one nearest to it (the later on a tie)."""
+    return min(steps, key=lambda s: (abs(s - step), -s))
 
 
 class SnapshotStore:
@@ -85,10 +91,7 @@ class SnapshotStore:
         """The snapshot of ``step``, or of the nearest kept step (the later one on a tie)."""
         if not self._items:
             return None
-        if step in self._items:
-            return self._items[step]
-        nearest = min(self._items, key=lambda s: (abs(s - step), -s))
-        return self._items[nearest]
+        return self._items[nearest_step(self._items, step)]
 
     def clear(self) -> None:
         """Forget every snapshot (a new run starts)."""

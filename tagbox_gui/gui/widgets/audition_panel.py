@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
 )
 
 from tagbox_gui.core.folders import format_size
+from tagbox_gui.core.separation.snapshots import nearest_step
 from tagbox_gui.gui.playback import Player
 from tagbox_gui.gui.widgets.elided_label import ElidedLabel
 from tagbox_gui.gui.widgets.flow_layout import FlowLayout, group
@@ -58,6 +59,7 @@ class AuditionPanel(QWidget):
         self.memory.setStyleSheet("color: palette(placeholder-text);")
         self._steps: tuple[int, ...] = ()
         self._best: int | None = None
+        self._shown: int | None = None  # the step shown (show_step)
         self._build_layout()
         self.follow.toggled.connect(self._on_follow_toggled)
         self.best.clicked.connect(self._on_best_clicked)
@@ -86,14 +88,20 @@ class AuditionPanel(QWidget):
     def set_history(
         self, steps: Sequence[int], nbytes: int, budget: int, best: int | None = None
     ) -> None:
-        """The kept steps (ascending), their memory and budget, and the best step if known."""
+        """The kept steps (ascending), their memory and budget, and the best step if known.
+
+        Following, the slider goes to the newest step; else it stays on the step shown, or
+        where that was thinned out, on the kept step nearest to it."""
         self._steps, self._best = tuple(steps), best
         self.slider.setEnabled(len(self._steps) > 1)
         self._offer_follow(FOLLOW_TIP)
+        last, shown = max(0, len(self._steps) - 1), self._shown
+        place = last
+        if self._steps and not self.following and shown is not None:
+            place = self._steps.index(nearest_step(self._steps, shown))
         with QSignalBlocker(self.slider):
-            self.slider.setRange(0, max(0, len(self._steps) - 1))
-            if self.following and self._steps:
-                self.slider.setValue(len(self._steps) - 1)
+            self.slider.setRange(0, last)
+            self.slider.setValue(place)
         self.best.setEnabled(best is not None and len(self._steps) > 1)  # one: nowhere to go
         self.memory.setText(  # what changes first: a narrow window cuts the end short
             f"History: {len(self._steps)} previews kept, {format_size(nbytes)} of "
@@ -129,6 +137,7 @@ class AuditionPanel(QWidget):
     def show_step(self, step: int | None, total_steps: int = 0) -> None:
         """Say which step is shown (and put the slider on it when it is a kept one); None: no
         run (a new song, which plays itself: nothing is said of previews or of mono)."""
+        self._shown = step
         if step is None:
             self.label.setText("No run yet")
             self.memory.setText("")
