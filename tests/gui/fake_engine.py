@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -43,11 +44,13 @@ def fake_run(
     received: list[Command] | None = None,
     started: threading.Event | None = None,
     start: int = 0,
+    loss: Callable[[int], float] | None = None,
 ):
     """Yields ``config.steps`` StepResults; honours STOP, SET_LR and PREVIEW like the engine.
 
     ``tag`` is added to every loss so a test can tell which run a step came from; the
-    estimates cover ``length`` samples of the analysis signal from ``start`` (the region's).
+    estimates cover ``length`` samples of the analysis signal from ``start`` (the region's);
+    ``loss`` gives a step's total (1 / step, so the last step is the best, unless given).
     """
     if started is not None:
         started.set()
@@ -58,7 +61,7 @@ def fake_run(
         time.sleep(delay)
         if step == fail_at:
             raise MemoryError("fake engine ran out of memory")
-        total = tag + 1.0 / step
+        total = tag + (1.0 / step if loss is None else loss(step))
         preview = None
         if want_preview or step % config.preview_every == 0 or step == config.steps:
             preview = fake_preview(step, length, config.fft_sizes, start)

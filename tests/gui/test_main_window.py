@@ -390,6 +390,28 @@ def test_the_step_slider_stays_on_the_step_shown_while_older_previews_are_thinne
     window.controller.shutdown(5000)
 
 
+def test_the_best_step_between_previews_has_its_place_on_the_step_slider(
+    qtbot, model_dir, settings, song_path
+) -> None:
+    """A best step that made no preview (step 7 of a run previewing every 3rd) is shown at the
+    end with the slider on a place of its own, between steps 6 and 9, not on the last step's;
+    the slider goes away from it and back to it like any other step."""
+    window = make_window(qtbot, model_dir, settings, loss=lambda step: 1.0 + abs(step - 7))
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    result = run_to_end(qtbot, window, steps=12, preview_every=3)
+    audition = window.audition
+    assert result.best_step == 7 and window.run_view.shown.step == 7
+    assert window.run_view.session.snapshots.steps() == (3, 6, 9, 12)
+    assert audition.slider.maximum() == 4 and audition.slider.value() == 2  # 3 6 [7] 9 12
+    assert audition.label.text() == "step 7 (best) of 12"
+    assert audition.memory.text().startswith("History: 4 previews kept")
+    audition.slider.setValue(4)
+    assert window.run_view.shown.step == 12
+    audition.slider.setValue(2)
+    assert window.run_view.shown.step == 7 and audition.label.text() == "step 7 (best) of 12"
+
+
 def test_the_tag_meters_are_of_the_step_shown(qtbot, window: MainWindow, song_path) -> None:
     """The meters say how sure the taggers are of the stems of the step shown (the mask, the
     audio and the Stems), not of the newest step, once the musician goes back to another."""

@@ -88,11 +88,15 @@ class AuditionPanel(QWidget):
     def set_history(
         self, steps: Sequence[int], nbytes: int, budget: int, best: int | None = None
     ) -> None:
-        """The kept steps (ascending), their memory and budget, and the best step if known.
+        """The kept steps (ascending), their memory and budget, and the best step if known:
+        the slider offers it too, in its place among them (the run keeps it whether or not it
+        made a preview).
 
         Following, the slider goes to the newest step; else it stays on the step shown, or
         where that was thinned out, on the kept step nearest to it."""
-        self._steps, self._best = tuple(steps), best
+        kept = tuple(steps)
+        self._steps = kept if best is None else tuple(sorted({*kept, best}))
+        self._best = best
         self.slider.setEnabled(len(self._steps) > 1)
         self._offer_follow(FOLLOW_TIP)
         last, shown = max(0, len(self._steps) - 1), self._shown
@@ -104,7 +108,7 @@ class AuditionPanel(QWidget):
             self.slider.setValue(place)
         self.best.setEnabled(best is not None and len(self._steps) > 1)  # one: nowhere to go
         self.memory.setText(  # what changes first: a narrow window cuts the end short
-            f"History: {len(self._steps)} previews kept, {format_size(nbytes)} of "
+            f"History: {len(kept)} previews kept, {format_size(nbytes)} of "
             f"{format_size(budget)} (older ones are thinned out). {_LISTENING}"
         )
 
