@@ -406,6 +406,7 @@ def test_the_best_step_between_previews_has_its_place_on_the_step_slider(
     assert audition.slider.maximum() == 4 and audition.slider.value() == 2  # 3 6 [7] 9 12
     assert audition.label.text() == "step 7 (best) of 12"
     assert audition.memory.text().startswith("History: 4 previews kept")
+    assert audition.best.toolTip() == "Go to step 7, the step with the lowest total loss"
     audition.slider.setValue(4)
     assert window.run_view.shown.step == 12
     audition.slider.setValue(2)

@@ -28,6 +28,7 @@ _LISTENING = (
 FOLLOW_TIP = "Play and show the newest preview while the run goes on"
 FOLLOW_NO_RUN = "No run yet: a run's newest preview can be followed while it goes on"
 FOLLOW_JOB = "A job of several instruments shows no previews to follow, only its stems"
+BEST_TIP = "Go to the step with the lowest total loss"
 FOLLOW_ONE_PASS = "A run of one pass (no steps) has no newer preview to follow"
 
 
@@ -47,7 +48,7 @@ class AuditionPanel(QWidget):
         self.follow = QCheckBox("Follow latest", checked=True, enabled=False)
         self.follow.setToolTip(FOLLOW_NO_RUN)
         self.best = QPushButton("Best step")
-        self.best.setToolTip("Go to the step with the lowest loss")
+        self.best.setToolTip(BEST_TIP)
         self.best.setEnabled(False)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setToolTip("Go back to an earlier step of the run")
@@ -107,6 +108,8 @@ class AuditionPanel(QWidget):
             self.slider.setRange(0, last)
             self.slider.setValue(place)
         self.best.setEnabled(best is not None and len(self._steps) > 1)  # one: nowhere to go
+        self.best.setToolTip(BEST_TIP if best is None else
+                             f"Go to step {best}, the step with the lowest total loss")  # fmt: skip
         self.memory.setText(  # what changes first: a narrow window cuts the end short
             f"History: {len(kept)} previews kept, {format_size(nbytes)} of "
             f"{format_size(budget)} (older ones are thinned out). {_LISTENING}"
