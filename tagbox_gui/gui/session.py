@@ -81,11 +81,11 @@ class RunSession:
         return Snapshot(result.best_step, result.separated, image, result.estimate)
 
     def snapshot(self, step: int) -> Snapshot | None:
-        """The kept snapshot of ``step`` (or the best step's result)."""
-        best = self.best()
-        if best is not None and step == best.step:
-            return best
-        return self.snapshots.get(step)
+        """The kept snapshot of ``step`` (or the best step's result: its mask image is made
+        only for it)."""
+        result = self.result
+        best = self.best() if result is not None and step == result.best_step else None
+        return best if best is not None else self.snapshots.get(step)
 
     def level(self) -> float | None:
         """The best step's separated stem against the song's region, in dB (None before any)."""

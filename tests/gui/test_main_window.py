@@ -413,6 +413,27 @@ def test_the_best_step_between_previews_has_its_place_on_the_step_slider(
     assert window.run_view.shown.step == 7 and audition.label.text() == "step 7 (best) of 12"
 
 
+def test_going_through_the_steps_after_a_run_makes_no_mask_image_but_the_best_steps(
+    qtbot, window: MainWindow, song_path, monkeypatch
+) -> None:
+    """After the run, a step chosen on the slider is shown from its kept preview: the best
+    step's mask image (a whole song's mask pooled, tens of ms for a long one) is made only
+    when the best step itself is shown, not at every step the slider passes."""
+    from tagbox_gui.gui import session
+
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window, steps=12, preview_every=3)  # the best: step 12
+    made: list[int] = []
+    real = session.mask_image
+    monkeypatch.setattr(session, "mask_image", lambda e: made.append(e.length) or real(e))
+    for place in (2, 1, 0, 1, 2):  # steps 9, 6, 3, 6, 9
+        window.audition.slider.setValue(place)
+    assert window.run_view.shown.step == 9 and made == []
+    window.audition.best.click()
+    assert window.run_view.shown.step == 12 and len(made) == 1
+
+
 def test_the_tag_meters_are_of_the_step_shown(qtbot, window: MainWindow, song_path) -> None:
     """The meters say how sure the taggers are of the stems of the step shown (the mask, the
     audio and the Stems), not of the newest step, once the musician goes back to another."""
