@@ -22,7 +22,14 @@ from tagbox_gui.core.separation.checkpoints import check_model_file
 from tagbox_gui.core.store.download import Progress
 from tagbox_gui.core.store.failures import Advised
 from tagbox_gui.core.store.models import ModelStore
-from tagbox_gui.core.store.registry import REGISTRY, ModelInfo, check_licence, model_info
+from tagbox_gui.core.store.registry import (
+    REGISTRY,
+    TAGGERS_FOR,
+    ModelInfo,
+    check_licence,
+    described,
+    model_info,
+)
 
 _NAME_HELP = "model name, e.g. fcn/mtat (`tagbox models list` lists them)"
 _ACCEPT_LICENSE_HELP = (
@@ -140,11 +147,6 @@ def _fetch_one(store: ModelStore, info: ModelInfo, force: bool, accept_license: 
     print(f"{info.name}: saved to {path}")
 
 
-TAGGERS_FOR = (
-    "the taggers hear an example clip and steer steps; an instrument named in one pass needs none"
-)
-
-
 def on_a_terminal() -> bool:
     """Whether someone can be asked: standard input and error are a terminal."""
     return sys.stdin.isatty() and sys.stderr.isatty()
@@ -161,17 +163,16 @@ def fetch_missing(store: ModelStore, names: Iterable[str]) -> None:
     if not missing or store.root_gone():
         return
     them = "them" if len(missing) > 1 else "it"
-    command = f"tagbox models fetch {' '.join(i.name for i in missing)}"
+    absent = [i.name for i in missing]
+    command = f"tagbox models fetch {' '.join(absent)}"
     refusal = ModelError(
-        f"{listed([i.name for i in missing])} {'are' if len(missing) > 1 else 'is'} not "
+        f"{listed(absent)} {'are' if len(missing) > 1 else 'is'} not "
         f"installed in {store.root} ({TAGGERS_FOR}); download {them} with `{command}`"
     )
     if not on_a_terminal():
         raise refusal
-    sizes = listed([f"{i.name} ({_size(i)})" for i in missing])
-    licences = ", ".join(dict.fromkeys(i.licence for i in missing))
-    print(f"This run needs {sizes}, {licences} licence, not installed in {store.root}: "
-          f"{TAGGERS_FOR}.", file=sys.stderr)  # fmt: skip
+    print(f"This run needs {described(absent)}, not installed in {store.root}: {TAGGERS_FOR}.",
+          file=sys.stderr)  # fmt: skip
     print(f"Download {them} now (once: kept there)? [y/N] ", end="", file=sys.stderr, flush=True)
     if sys.stdin.readline().strip().lower() not in ("y", "yes"):
         raise refusal

@@ -9,10 +9,12 @@ Jukebox VQ-VAE is ``jukebox-vqvae-5b``. Where the files live on disk, and fetchi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from tagbox_gui.core.errors import ModelError
+from tagbox_gui.core.errors import ModelError, listed
+from tagbox_gui.core.folders import format_size
 from tagbox_gui.core.types import TaggerSpec
 
 __all__ = [
@@ -21,8 +23,10 @@ __all__ = [
     "JUKEBOX",
     "JUKEBOX_LICENCE_TEXT",
     "REGISTRY",
+    "TAGGERS_FOR",
     "ModelInfo",
     "check_licence",
+    "described",
     "model_info",
 ]
 
@@ -159,6 +163,20 @@ def model_info(name: str) -> ModelInfo:
         known = ", ".join(REGISTRY)
         raise ModelError(f"unknown model '{name}'; choose one of: {known}")
     return info
+
+
+TAGGERS_FOR = (
+    "the taggers hear an example clip and steer steps; an instrument named in one pass needs none"
+)
+"""What the taggers are for, said where a run needs some that the model folder lacks."""
+
+
+def described(names: Sequence[str]) -> str:
+    """The models called ``names`` with their sizes and licences, as a sentence lists them:
+    "fcn/mtat (1.9 MB) and fcn/jamendo (1.9 MB), MIT licence"."""
+    infos = [model_info(name) for name in names]
+    sizes = [f"{i.name} ({format_size(i.size) if i.size else 'size unknown'})" for i in infos]
+    return f"{listed(sizes)}, {', '.join(dict.fromkeys(i.licence for i in infos))} licence"
 
 
 def check_licence(info: ModelInfo, accepted: bool, command: str | None = None) -> None:
