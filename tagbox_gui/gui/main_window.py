@@ -213,6 +213,7 @@ class MainWindow(WindowMenus):
         self.stems.set_write_ahead(self.exports.may_write_ahead)
         self.exports.control(self.export_button)
         self.models.models_changed.connect(self._on_models_changed)
+        self.run_view.taggers_needed.connect(self.models.offer)
         self.models.folder_changed.connect(self._on_model_folder_changed)
         self.controller.state_changed.connect(self._on_controller_state_changed)
         self.loader.loaded.connect(self._on_loader_loaded)

@@ -8,21 +8,22 @@ settings itself.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import QMainWindow, QMessageBox
 
-from tagbox_gui.core.folders import format_size
+from tagbox_gui.core.errors import listed
 from tagbox_gui.core.store.failures import Ways
 from tagbox_gui.core.store.models import ENV_MODEL_DIR, ModelStore
-from tagbox_gui.core.store.registry import JUKEBOX, REGISTRY
+from tagbox_gui.core.store.registry import JUKEBOX, TAGGERS_FOR, described
 from tagbox_gui.gui.settings import AppSettings
 from tagbox_gui.gui.widgets.models_dialog import ModelsDialog, folder_gone, ways_for
 
-FIRST_TAGGER, SECOND_TAGGER = "fcn/mtat", "fcn/jamendo"  # the taggers of a query by example
+EXAMPLE = ("fcn/mtat", "fcn/jamendo")  # the taggers of a query by example
 FOLDER_KEY = "models/folder"  # the settings' key of the folder chosen in the Models dialog
-EXAMPLE_TAGGERS = f"{FIRST_TAGGER} and {SECOND_TAGGER}"
+EXAMPLE_TAGGERS = listed(EXAMPLE)
 WHERE = " (Tools ▸ Models…)"  # where the Models window is, after a button of it named outside
 
 
@@ -36,11 +37,6 @@ def model_folder(given: Path | None, settings: AppSettings) -> tuple[Path | None
         return None, f"${ENV_MODEL_DIR}"
     chosen = settings.text(FOLDER_KEY)
     return (Path(chosen) if chosen else None), ""
-
-
-def _size(name: str) -> str:
-    size = REGISTRY[name].size
-    return format_size(size) if size else "size unknown"
 
 
 class ModelsPrompt(QObject):
@@ -86,6 +82,35 @@ class ModelsPrompt(QObject):
         self.dialog.raise_()
         return self.dialog
 
+    def fetch(self, names: Sequence[str]) -> ModelsDialog:
+        """Download the models called ``names`` in the Models dialog, shown with their progress
+        and Cancel (``ModelsDialog.download_all``); ``models_changed`` fires as each arrives."""
+        dialog = self.show_dialog()
+        dialog.download_all(names)
+        return dialog
+
+    @Slot(list)
+    def offer(self, names: Sequence[str]) -> QMessageBox:
+        """Ask (in a box that does not block) to download the taggers called ``names``, which a
+        run needs: Download fetches them (:meth:`fetch`); Not now says nothing was."""
+        them = "them" if len(names) > 1 else "it"
+        text = (f"This run needs {described(names)}, not installed in {self.store.root}: "
+                f"{TAGGERS_FOR}.\n\nDownload {them} now?")  # fmt: skip
+        box = QMessageBox(QMessageBox.Icon.Question, "Taggers needed", text, parent=self.w)
+        fetch = box.addButton("&Download", QMessageBox.ButtonRole.AcceptRole)
+        later = box.addButton("&Not now", QMessageBox.ButtonRole.RejectRole)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        fetch.clicked.connect(lambda: self.fetch(names))
+        later.clicked.connect(
+            lambda: self.w.statusBar().showMessage(
+                f"Nothing was downloaded: Run asks again, or Tools ▸ Models… downloads "
+                f"{listed(names)}.",
+                15_000,
+            )
+        )
+        box.open()
+        return box
+
     def missing_message(self) -> str:
         """What the taggers are for and where to fetch them, in a few sentences, or that the
         remembered model folder is gone (:func:`folder_gone`); '' when a tagger is installed."""
@@ -102,15 +127,15 @@ class ModelsPrompt(QObject):
         return (
             "Separating an instrument you name needs no download. Asking by an example clip, "
             "steering with steps, the Tags tab and the light backend need the music taggers, "
-            f"and none is installed in {self.store.root}: download {EXAMPLE_TAGGERS} "
-            f"({_size(FIRST_TAGGER)} and {_size(SECOND_TAGGER)}, MIT licence) in the Models "
-            f"window.{jukebox}"
+            f"and none is installed in {self.store.root}: Download fetches "
+            f"{described(EXAMPLE)}, its progress shown in the Models window.{jukebox}"
         )
 
     def first_launch_check(self, needs_tagger: bool = False) -> QMessageBox | None:
         """If no tagger is installed, say what the taggers are for: in a dialog that offers to
-        open Models (non-blocking) when the remembered settings need one (``needs_tagger``),
-        else in the status bar, since naming an instrument works without them."""
+        download the two an example needs (non-blocking, see :meth:`fetch`) when the remembered
+        settings need one (``needs_tagger``), else in the status bar, since naming an
+        instrument works without them."""
         text = self.missing_message()
         if not text:
             return None
@@ -123,10 +148,10 @@ class ModelsPrompt(QObject):
             )
             return None
         box = QMessageBox(QMessageBox.Icon.Information, "Models needed", text, parent=self.w)
-        fetch = box.addButton("Open &Models…", QMessageBox.ButtonRole.AcceptRole)
+        fetch = box.addButton("&Download", QMessageBox.ButtonRole.AcceptRole)
         box.addButton("&Later", QMessageBox.ButtonRole.RejectRole)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        fetch.clicked.connect(lambda: self.show_dialog(FIRST_TAGGER))
+        fetch.clicked.connect(lambda: self.fetch(EXAMPLE))
         box.open()
         return box
 

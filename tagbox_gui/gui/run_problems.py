@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tagbox_gui.core.audio.song import Song
-from tagbox_gui.core.errors import ConfigError, listed
+from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.separation.job import JobPart
 from tagbox_gui.core.separation.job_checks import check_file_names, check_sharing, stem_key
-from tagbox_gui.core.types import TaggerSpec
 from tagbox_gui.gui.errors import user_message
 
 EXAMPLES_NEED_LEARNED = "Only the learned separator can be asked by example; choose it in Settings."
@@ -18,26 +17,17 @@ EXAMPLE_IN_WHOLE_SONG = (
 )
 
 
-def parts_problem(
-    parts: Sequence[JobPart], song: Song, learned: bool, taggers: Sequence[TaggerSpec]
-) -> str:
+def parts_problem(parts: Sequence[JobPart], song: Song, learned: bool) -> str:
     """Why ``parts`` (of ``song``) cannot run, as the job would refuse them, or ''.
 
     ``learned``: whether the chosen backend is the learned separator, the one that can be asked
-    by example; ``taggers``: those installed (an example's query is what two of them hear).
-    Names are compared as the job compares them (``job_checks.stem_key``), and so are
-    the stems' file names (``job_checks.check_file_names``) and their sharing of the song
-    (``job_checks.check_sharing``).
+    by example (the taggers an example needs are no problem here: Run offers to download them,
+    ``RunRequest.missing_taggers``). Names are compared as the job compares them
+    (``job_checks.stem_key``), and so are the stems' file names (``job_checks.check_file_names``)
+    and their sharing of the song (``job_checks.check_sharing``).
     """
-    from tagbox_gui.core.nets.queries import QUERY_TAGGERS  # loads torch: the engine is in
-
-    examples = [p for p in parts if p.config.example is not None]
-    if examples and not learned:
+    if not learned and any(p.config.example is not None for p in parts):
         return EXAMPLES_NEED_LEARNED
-    missing = [str(spec) for spec in QUERY_TAGGERS if spec not in taggers]
-    if examples and missing:
-        return (f"Asking by an example needs the taggers {listed([str(s) for s in QUERY_TAGGERS])}"
-                f": download {listed(missing)} (Tools ▸ Models…).")  # fmt: skip
     names = [stem_key(p.name) for p in parts]
     twice = [p for p in parts if names.count(stem_key(p.name)) > 1]
     if twice:

@@ -5,15 +5,19 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from tagbox_gui.core.audio.song import MIN_AUDIO_SECONDS
+from tagbox_gui.core.errors import listed
 from tagbox_gui.core.separation.job import JobPart
-from tagbox_gui.core.types import Example, RunConfig
+from tagbox_gui.core.types import Example, RunConfig, TaggerSpec
 from tagbox_gui.gui.engine_loader import LazyModule
 from tagbox_gui.gui.run_problems import parts_problem
 from tagbox_gui.gui.run_window import RunWindow
 from tagbox_gui.gui.session import REGION_EXAMPLE, RegionExample
+from tagbox_gui.gui.settings import backend_defaults
+from tagbox_gui.gui.widgets.run_panel import RUN_TIP
+from tagbox_gui.gui.widgets.settings_panel import NO_TAGGER
 
 if TYPE_CHECKING:
     from tagbox_gui.core.separation.backends import learned
@@ -26,8 +30,11 @@ class RunRequest(QObject):
 
     Run's button (its tooltip says why it is off) and the picker's "Add the region as an
     example" follow the panels as they change; a subclass (``RunView``) starts the runs.
+    Taggers a run needs and the model folder lacks keep Run on: pressing it asks for them
+    (``taggers_needed`` with their names, :meth:`missing_taggers`).
     """
 
+    taggers_needed = Signal(list)
     waiting_for = ""  # why no run can start yet, e.g. "Loading the engine…" (the window's say)
 
     def __init__(self, window: RunWindow) -> None:
@@ -58,9 +65,26 @@ class RunRequest(QObject):
             one_pass = self._learned() and self.w.settings_panel.settings().steps == 0
             if one_pass and (problem := self._one_pass_problem()):
                 return problem
-        taggers = self.w.store.available_taggers()
-        return (parts_problem(parts, self.w.song, self._learned(), taggers)
-                or self.w.settings_panel.problem())  # fmt: skip
+        problem = parts_problem(parts, self.w.song, self._learned())
+        problem = problem or self.w.settings_panel.problem()
+        if problem == NO_TAGGER and not self.w.store.available_taggers():
+            return ""  # none to choose: Run offers to download one (missing_taggers)
+        return problem
+
+    def missing_taggers(self) -> list[str]:
+        """The taggers Run needs that the model folder lacks, by their registry names: the two
+        that hear an example clip (``core.nets.queries.QUERY_TAGGERS``), and where the settings
+        steer with no tagger downloaded, the backend's default ones."""
+        from tagbox_gui.core.nets.queries import QUERY_TAGGERS  # loads torch: the engine is in
+
+        present = self.w.store.available_taggers()
+        needed = []
+        if any(p.config.example is not None for p in self.parts()):
+            needed += [str(spec) for spec in QUERY_TAGGERS]
+        if self.w.settings_panel.needs_tagger() and not present:
+            settings = self.w.settings_panel.settings()
+            needed += backend_defaults(settings.backend, settings.device).taggers
+        return [name for name in dict.fromkeys(needed) if TaggerSpec.parse(name) not in present]
 
     def _one_pass_problem(self) -> str:
         """Why the learned separator's one pass cannot take the Tags panel's choices: it is
@@ -126,7 +150,9 @@ class RunRequest(QObject):
     @Slot()
     def update_can_run(self) -> None:
         problem = self.problem()
-        self.w.run_panel.set_can_run(not problem, problem)  # and Run ▸ Run (mirror_run)
+        missing = [] if problem else self.missing_taggers()
+        offer = f"{RUN_TIP}: first asks to download {listed(missing)}, the taggers it needs"
+        self.w.run_panel.set_can_run(not problem, problem or (offer if missing else ""))
         learned, song = self._learned(), self.w.song is not None
         self.w.picker.set_can_add_example(
             learned and song,

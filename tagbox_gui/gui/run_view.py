@@ -93,8 +93,8 @@ class RunView(RunRequest):
     # ----- running ---------------------------------------------------------------------
     @Slot()
     def start(self) -> int | None:
-        """Start a run from the panels; its id, or None (with the reason shown, or when the
-        musician keeps the stems it would replace)."""
+        """Start a run from the panels; its id, or None (with the reason shown, the taggers it
+        needs asked for, or when the musician keeps the stems it would replace)."""
         typed = QApplication.focusWidget()
         if isinstance(typed, QAbstractSpinBox):  # Ctrl+R in a box typed in: run what it shows
             typed.interpretText()
@@ -103,6 +103,9 @@ class RunView(RunRequest):
             self.w.show_message(problem)
             return None
         if self.w.controller.state is not RunState.IDLE:
+            return None
+        if missing := self.missing_taggers():
+            self.taggers_needed.emit(missing)  # asked; the musician runs again once they are in
             return None
         w = self.w
         question = w.losing("a new run replaces")

@@ -495,7 +495,7 @@ def test_every_control_has_an_alt_key_of_its_own_in_the_window_and_its_dialogs(
     assert mnemonic_clashes(window) == []
     assert controls_without_alt_key(window, window_without_alt_keys(window)) == []
     monkeypatch.setattr(window.models, "missing_message", lambda: "No tagger is installed.")
-    boxes = [window.models.first_launch_check(True)]
+    boxes = [window.models.first_launch_check(True), window.models.offer(["fcn/jamendo"])]
 
     def exec_(box: QMessageBox) -> int:  # the question before a run, answered No
         boxes.append(box)

@@ -139,6 +139,29 @@ def test_cancel_leaves_nothing(qtbot, tmp_path: Path, http_server) -> None:  # n
     assert not store.location(HCNN).exists() and not list(folder.glob("*.part"))
 
 
+def test_cancelling_one_of_several_downloads_ends_them_all(
+    qtbot,
+    tmp_path: Path,
+    http_server,  # noqa: F811
+) -> None:
+    root = mirror(tmp_path, REGISTRY[HCNN].relpath, 2 * 1024 * 1024)
+    server = http_server(root, chunk_delay=0.05)  # 32 chunks: about 1.6 s
+    store = ModelStore(tmp_path / "store", base_urls=[server.url])
+    dialog = open_dialog(qtbot, store)
+    with qtbot.waitSignal(dialog.progressed, timeout=5000):
+        dialog.download_all([HCNN, CRNN])
+    assert dialog.selected_model() == HCNN
+    with qtbot.waitSignal(dialog.job_finished, timeout=10_000) as finished:
+        click(qtbot, dialog.cancel_button)
+    assert finished.args == [HCNN, "cancelled"]
+    qtbot.wait(200)  # time for a next download to start, were it to
+    assert not dialog.busy and server.requests == [f"/{REGISTRY[HCNN].relpath}"]
+    assert dialog.message.text() == (
+        f"Download of {HCNN} cancelled; nothing was kept. {CRNN} was not downloaded."
+    )
+    assert not [p for p in store.root.rglob("*") if p.is_file()]
+
+
 def test_failed_download_says_what_to_do(qtbot, tmp_path: Path, http_server) -> None:  # noqa: F811
     root = mirror(tmp_path, REGISTRY[HCNN].relpath, 4096)
     server = http_server(root, fault=Fault.NOT_FOUND)
@@ -415,7 +438,7 @@ def test_the_missing_taggers_message_says_their_sizes_in_decimal_units(
     window = QMainWindow()
     qtbot.addWidget(window)
     text = ModelsPrompt(window, ModelStore(tmp_path / "store")).missing_message()
-    assert "fcn/mtat and fcn/jamendo (1.9 MB and 1.9 MB, MIT licence)" in text
+    assert "fcn/mtat (1.9 MB) and fcn/jamendo (1.9 MB), MIT licence" in text
 
 
 def test_reopening_the_dialog_looks_at_the_store_again(qtbot, tmp_path: Path, model_dir) -> None:

@@ -11,7 +11,9 @@ from tagbox_gui import APP_NAME, __version__
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.store.registry import REGISTRY
 from tagbox_gui.gui.about import about_html
+from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.main_window import MainWindow
+from tagbox_gui.gui.widgets.run_panel import RUN_TIP
 from tests.gui.fake_engine import fake_player
 from tests.gui.window_helpers import message_boxes, open_song, piano_run_window
 from tests.httpserver import http_server  # noqa: F401  (fixture)
@@ -43,17 +45,17 @@ def test_first_launch_without_weights_offers_the_download(
     assert window.models.first_launch_check(panel.needs_tagger()) is None
     assert "naming an instrument works" in window.statusBar().currentMessage()
     panel.backend.setCurrentIndex(panel.backend.findData("light"))
+    assert window.run_view.missing_taggers() == ["fcn/mtat"]  # steering: Run offers it
     box = window.models.first_launch_check(panel.needs_tagger())
     assert box is not None and box.isVisible()
-    assert "fcn/mtat and fcn/jamendo" in box.text() and "needs no download" in box.text()
-    open_models = next(b for b in box.buttons() if b.text() == "Open &Models…")
-    open_models.click()
+    assert "fcn/mtat (1.9 MB) and fcn/jamendo (1.9 MB)" in box.text()
+    assert "needs no download" in box.text()
+    next(b for b in box.buttons() if b.text() == "&Download").click()
     dialog = window.models.dialog
-    assert dialog is not None and dialog.selected_model() == "fcn/mtat"
-    qtbot.waitUntil(lambda: "verifying" not in dialog._statuses.values(), timeout=10_000)
-    with qtbot.waitSignal(dialog.models_changed, timeout=20_000):
-        dialog.download_button.click()
-    qtbot.waitUntil(lambda: not dialog.busy, timeout=10_000)
+    assert dialog is not None and dialog.busy  # both taggers an example needs
+    qtbot.waitUntil(lambda: not dialog.busy and store.status("fcn/jamendo") == "present",
+                    timeout=20_000)  # fmt: skip
+    assert store.status("fcn/mtat") == "present"
     assert window.settings_panel.settings().taggers == ("fcn/mtat",)
     assert [str(t) for t in window.tag_panel.board.taggers] == ["fcn/mtat"]
     assert window.settings_panel.problem() == ""
@@ -61,27 +63,123 @@ def test_first_launch_without_weights_offers_the_download(
     dialog.close()
 
 
-def test_an_example_without_its_taggers_says_which_to_download(
-    qtbot, tmp_path, model_dir, settings, song_path
-) -> None:
-    import shutil
+EXAMPLE_TAGGERS = ("fcn/mtat", "fcn/jamendo")
 
-    from tests.conftest import require
+
+def example_window(qtbot, store: ModelStore, settings, song_path) -> MainWindow:
+    """A window with a song open, bass picked and the region added as the example "organ"."""
     from tests.gui.window_helpers import add_example
 
-    store = ModelStore(tmp_path / "store")  # fcn/mtat only: an example also needs fcn/jamendo
-    store.location("fcn/mtat").parent.mkdir(parents=True)
-    shutil.copyfile(require(model_dir / "taggers/mtat/fcn/best_model.pth"),
-                    store.location("fcn/mtat"))  # fmt: skip
     window = MainWindow(store, settings, player=fake_player())
     qtbot.addWidget(window)
     open_song(qtbot, window, song_path)
     window.picker.set_picked("bass", True)
-    assert window.run_view.problem() == ""  # an instrument by name needs no tagger
     add_example(window, "organ")
-    problem = window.run_view.problem()
-    assert "fcn/mtat and fcn/jamendo" in problem and "download fcn/jamendo" in problem
-    assert not window.run_panel.run.isEnabled()
+    return window
+
+
+def press_run(qtbot, window: MainWindow) -> QMessageBox:
+    """Press Run, which may start (nothing does here: the taggers are missing); the box asking
+    for them."""
+    assert window.run_view.problem() == "" and window.run_panel.run.isEnabled()
+    window.run_panel.run.click()
+    assert window.controller.state is RunState.IDLE  # no run: first the taggers
+    (box,) = message_boxes()
+    assert box.windowTitle() == "Taggers needed"
+    return box
+
+
+def test_run_by_example_without_its_taggers_downloads_both_once_asked(
+    qtbot,
+    tmp_path,
+    model_dir,
+    settings,
+    song_path,
+    http_server,  # noqa: F811
+) -> None:
+    from tests.conftest import require
+
+    for name in EXAMPLE_TAGGERS:
+        require(model_dir / REGISTRY[name].relpath)
+    server = http_server(model_dir)  # the shared folder is laid out like the store
+    store = ModelStore(tmp_path / "empty-store", base_urls=[server.url])
+    window = example_window(qtbot, store, settings, song_path)
+    assert "download fcn/mtat and fcn/jamendo" in window.run_panel.run.toolTip()
+    box = press_run(qtbot, window)
+    assert "fcn/mtat (1.9 MB) and fcn/jamendo (1.9 MB), MIT licence" in box.text()
+    assert "an instrument named in one pass needs none" in box.text()
+    download = next(b for b in box.buttons() if b.text() == "&Download")
+    download.click()
+    dialog = window.models.dialog
+    assert dialog is not None and dialog.isVisible() and dialog.busy
+    assert dialog.cancel_button.isEnabled() and not dialog.progress.isHidden()
+    qtbot.waitUntil(lambda: all(store.status(n) == "present" for n in EXAMPLE_TAGGERS),
+                    timeout=20_000)  # fmt: skip
+    qtbot.waitUntil(lambda: not dialog.busy, timeout=10_000)
+    assert sorted(server.requests) == sorted(f"/{REGISTRY[n].relpath}" for n in EXAMPLE_TAGGERS)
+    assert "fcn/jamendo is installed" in dialog.message.text()
+    assert window.run_view.missing_taggers() == []
+    assert window.run_view.problem() == "" and window.run_panel.run.isEnabled()
+    assert window.run_panel.run.toolTip() == RUN_TIP
+    assert window.controller.state is RunState.IDLE  # the musician presses Run again
+    dialog.close()
+    window.controller.shutdown(5000)
+
+
+def test_declining_the_taggers_an_example_needs_downloads_nothing(
+    qtbot,
+    tmp_path,
+    model_dir,
+    settings,
+    song_path,
+    http_server,  # noqa: F811
+) -> None:
+    import shutil
+
+    from tests.conftest import require
+
+    server = http_server(model_dir)
+    store = ModelStore(tmp_path / "store", base_urls=[server.url])  # fcn/mtat only
+    store.location("fcn/mtat").parent.mkdir(parents=True)
+    shutil.copyfile(require(model_dir / "taggers/mtat/fcn/best_model.pth"),
+                    store.location("fcn/mtat"))  # fmt: skip
+    window = example_window(qtbot, store, settings, song_path)
+    box = press_run(qtbot, window)
+    assert "needs fcn/jamendo (1.9 MB), MIT licence" in box.text()
+    assert "fcn/mtat (" not in box.text()  # it is there
+    next(b for b in box.buttons() if b.text() == "&Not now").click()
+    assert "Nothing was downloaded" in window.statusBar().currentMessage()
+    assert window.models.dialog is None and server.requests == []
+    assert store.status("fcn/jamendo") == "missing"
+    assert window.run_view.missing_taggers() == ["fcn/jamendo"]  # Run asks again
+    assert "download fcn/jamendo" in window.run_panel.run.toolTip()
+    window.controller.shutdown(5000)
+
+
+def test_taggers_that_cannot_be_downloaded_are_said_so_and_nothing_is_kept(
+    qtbot,
+    tmp_path,
+    model_dir,
+    settings,
+    song_path,
+    http_server,  # noqa: F811
+) -> None:
+    from tests.httpserver import Fault
+
+    server = http_server(model_dir, fault=Fault.NOT_FOUND)
+    store = ModelStore(tmp_path / "empty-store", base_urls=[server.url])
+    window = example_window(qtbot, store, settings, song_path)
+    box = press_run(qtbot, window)
+    next(b for b in box.buttons() if b.text() == "&Download").click()
+    dialog = window.models.dialog
+    qtbot.waitUntil(lambda: not dialog.busy, timeout=10_000)
+    text = dialog.message.text()
+    assert "fcn/mtat" in text and "HTTP 404" in text
+    assert "fcn/jamendo was not downloaded" in text
+    assert all(store.status(n) == "missing" for n in EXAMPLE_TAGGERS)
+    assert not [p for p in store.root.rglob("*") if p.is_file()]  # no partial file either
+    assert window.run_view.missing_taggers() == list(EXAMPLE_TAGGERS)  # Run asks again
+    dialog.close()
     window.controller.shutdown(5000)
 
 

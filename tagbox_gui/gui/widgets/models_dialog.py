@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
@@ -131,6 +131,7 @@ class ModelsDialog(QDialog):
         self._cancel: threading.Event | None = None
         self._job: Future | None = None  # the running download or install
         self._job_name = ""
+        self._queue: list[str] = []  # the models to download after this one (download_all)
         self._statuses: dict[str, str] = {}
         self._checks: dict[str, int] = {}  # per model, the newest check started: older drop
         self.progressed.connect(self._on_progressed)
@@ -242,6 +243,16 @@ class ModelsDialog(QDialog):
                         check_model_file, cancellable=True)  # fmt: skip
         self._say(f"Downloading {name}…")
 
+    def download_all(self, names: Sequence[str]) -> None:
+        """Download ``names`` one after another in the background, each as :meth:`download`
+        does (selected, with its progress and Cancel); one cancelled or failed ends it, the
+        message naming those left undownloaded. Nothing starts while a job runs."""
+        if self.busy or not names:
+            return
+        self.select_model(names[0])
+        self.download(names[0])
+        self._queue = list(names[1:]) if self.busy else []
+
     def install(self, name: str, path: str) -> None:
         """Copy a hand-downloaded file into the store in the background (checksum checked)."""
         info = REGISTRY[name]
@@ -336,15 +347,20 @@ class ModelsDialog(QDialog):
         self._set_status(name, self.store.status(name))
         if self.store.status(name) == "present":  # new, or the file that was there: check it
             self._verify_one(name)
+        left, self._queue = self._queue, []
         if outcome == "installed":
             self._say(f"{name} is installed in {self.store.location(name)}.")
             self.models_changed.emit()
-        elif outcome == "cancelled":
-            self._say(f"Download of {name} cancelled; nothing was kept.")
         else:
-            self._say(_sentence(error))
+            said = (f"Download of {name} cancelled; nothing was kept." if outcome == "cancelled"
+                    else _sentence(error))  # fmt: skip
+            if left:
+                said += f" {listed(left)} {'was' if len(left) == 1 else 'were'} not downloaded."
+            self._say(said)
         self._update_buttons()
         self.job_finished.emit(name, outcome)
+        if outcome == "installed":
+            self.download_all(left)
 
     def _on_job_errored(self, exc: Exception) -> None:  # a bug, not a user error: say so
         log.error("%s of %s failed", "download" if self._cancel else "install", self._job_name,

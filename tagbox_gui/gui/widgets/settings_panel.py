@@ -34,6 +34,8 @@ BACKEND_TITLES = {
     "light": "Light (NMF, steered by the small taggers)",
     "jukebox": "Jukebox VQ-VAE",
 }
+NO_TAGGER = "Choose at least one tagger in Settings (download taggers in Models…)."
+"""Why settings that steer cannot run without a tagger chosen (or, none downloaded, offered)."""
 _ARCH_TITLES = {"fcn": "FCN", "crnn": "CRNN", "musicnn": "Musicnn", "hcnn": "HarmonicCNN"}
 _QUANTISE_TITLES = {
     Quantise.FROZEN: "Frozen codebook (straight-through)",
@@ -285,7 +287,7 @@ class SettingsPanel(QWidget):
         if s.steps == 0 and s.backend != "learned":
             return "Only the learned separator works in one pass; give this backend some steps."
         if not s.taggers and self.needs_tagger():
-            return "Choose at least one tagger in Settings (download taggers in Models…)."
+            return NO_TAGGER
         if not s.fft_sizes:
             return "Choose at least one FFT size in Settings."
         return ""
