@@ -45,6 +45,7 @@ from tagbox_gui.gui.widgets.instrument_picker import InstrumentPicker
 from tagbox_gui.gui.widgets.live_panel import LivePanel, boxed
 from tagbox_gui.gui.widgets.run_panel import RunPanel
 from tagbox_gui.gui.widgets.settings_panel import SettingsPanel
+from tagbox_gui.gui.widgets.shortcuts import FIND, SIDE_TABS, shown
 from tagbox_gui.gui.widgets.song_panel import SongPanel
 from tagbox_gui.gui.widgets.stem_list import StemListView
 from tagbox_gui.gui.widgets.tag_panel import TagPanel
@@ -145,15 +146,14 @@ class MainWindow(WindowMenus):
         scroll.setWidget(self.settings_panel)
         tabs.addTab(scroll, "Settings")
         self._dock("Tags and settings", tabs, Qt.DockWidgetArea.LeftDockWidgetArea)
-        for index in range(tabs.count()):  # the letters are taken: Ctrl+1, 2, 3 show the tabs
-            keys = QKeySequence(f"Ctrl+{index + 1}")
-            tabs.setTabToolTip(index, f"{tabs.tabText(index)} ({keys.toString()})")
-            show = QShortcut(keys, self)
+        for index, keys in enumerate(SIDE_TABS):  # the letters are taken: Ctrl+1, 2, 3 show them
+            tabs.setTabToolTip(index, f"{tabs.tabText(index)} ({shown(keys)})")
+            show = QShortcut(QKeySequence(keys), self)
             show.activated.connect(lambda i=index: tabs.setCurrentIndex(i))
             show.activated.connect(
                 lambda: tabs.tabBar().setFocus(Qt.FocusReason.ShortcutFocusReason)
             )
-        find = QShortcut(QKeySequence.StandardKey.Find, self)
+        find = QShortcut(QKeySequence(FIND), self)
         find.activated.connect(lambda: tabs.setCurrentWidget(self.tag_panel))
         find.activated.connect(self.tag_panel.find)
         side = QWidget()

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, Qt, QUrl, Signal, Slot
+from PySide6.QtCore import QEvent, QUrl, Signal, Slot
 from PySide6.QtGui import QAction, QDesktopServices
 from PySide6.QtGui import QKeySequence as Keys
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QToolTip
@@ -25,7 +25,8 @@ from tagbox_gui.gui.settings_view import SettingsView
 from tagbox_gui.gui.stem_export import StemExport
 from tagbox_gui.gui.widgets import plain_text
 from tagbox_gui.gui.widgets.recent_menu import fill_recent_menu
-from tagbox_gui.gui.widgets.run_panel import STOP_TIP, RunPanel
+from tagbox_gui.gui.widgets.run_panel import RunPanel, stop_tip
+from tagbox_gui.gui.widgets.shortcuts import EXPORT, OPEN, PAUSE, RUN, STOP, Key
 from tagbox_gui.gui.widgets.stem_list import dragged_stems_root
 
 ASK_BEFORE_RUN = "questions/ask_before_run"  # settings key of Run ▸ Ask before replacing…
@@ -88,21 +89,21 @@ class WindowMenus(ScreenFit):
     def _build_menus(self) -> None:
         bar = self.menuBar()
         file = bar.addMenu("&File")
-        self._action(file, "&Open…", Keys.StandardKey.Open, self.choose_song)
+        self._action(file, "&Open…", OPEN, self.choose_song)
         self.recent_menu = file.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        self.export_action = QAction("&Export all stems…", self, shortcut=Keys("Ctrl+E"))
+        self.export_action = QAction("&Export all stems…", self, shortcut=Keys(EXPORT))
         file.addAction(self.export_action)
         self.exports.control(self.export_action)
         file.addSeparator()
         self._action(file, "&Quit", Keys.StandardKey.Quit, self.close)
         run = bar.addMenu("&Run")
         rv = self.run_view
-        self.run_action = self._action(run, "&Run", "Ctrl+R", rv.start)
+        self.run_action = self._action(run, "&Run", RUN, rv.start)
         self.run_panel.mirror_run(self.run_action)  # on when the Run button is
-        self.pause_action = self._action(run, "&Pause / resume", "Ctrl+P", rv.toggle_pause)
-        self.stop_action = KeyAsks("&Stop", self, shortcut=Keys(Qt.Key.Key_Escape))
-        self.stop_action.setStatusTip(STOP_TIP)
+        self.pause_action = self._action(run, "&Pause / resume", PAUSE, rv.toggle_pause)
+        self.stop_action = KeyAsks("&Stop", self, shortcut=Keys(STOP))
+        self.stop_action.setStatusTip(stop_tip())
         self.stop_action.triggered.connect(rv.stop)
         self.stop_action.key_pressed.connect(self._ask_to_stop)
         run.addAction(self.stop_action)
@@ -122,12 +123,12 @@ class WindowMenus(ScreenFit):
         self._action(help_menu, f"&About {APP_NAME}", None, self._about)
 
     def _action(
-        self, menu: QMenu, text: str, keys: Keys | Keys.StandardKey | str | None,
+        self, menu: QMenu, text: str, keys: Key | None,
         slot: Callable[[], object],
     ) -> QAction:  # fmt: skip
         action = QAction(text, self)
         if keys is not None:
-            action.setShortcut(Keys(keys) if not isinstance(keys, Keys) else keys)
+            action.setShortcut(Keys(keys))
         action.triggered.connect(slot)
         menu.addAction(action)
         return action

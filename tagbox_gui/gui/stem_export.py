@@ -27,6 +27,7 @@ from tagbox_gui.gui.background import when_done
 from tagbox_gui.gui.errors import Doing, show_error
 from tagbox_gui.gui.widgets import plain_text
 from tagbox_gui.gui.widgets.export_dialog import ExportDialog
+from tagbox_gui.gui.widgets.shortcuts import EXPORT, shown
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QPushButton
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 LICENCE_KEY = "licence/jukebox_export_accepted"
 NO_STEMS = "There are no stems yet: run a separation first, or wait until the run ends."
-EXPORT_TIP = "Write every stem to a folder you choose (Ctrl+E)"
 EXPORTING = "Exporting the stems: Export all stems… is back once they are written"
 _WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-all")
 
@@ -234,11 +234,13 @@ class StemExport(QObject):
     def _show_state(self) -> None:
         """The controls on while an export can start; the button's tooltip and the menu
         entry's status tip say why not while they are off."""
+        ready = self._pending is None and self._available
         tip = (
-            EXPORTING if self._pending is not None else EXPORT_TIP if self._available else NO_STEMS
-        )
+            f"Write every stem to a folder you choose ({shown(EXPORT)})" if ready
+            else EXPORTING if self._pending is not None else NO_STEMS
+        )  # fmt: skip
         for control in self.controls:
-            control.setEnabled(tip == EXPORT_TIP)
+            control.setEnabled(ready)
             control.setToolTip(tip)
             if isinstance(control, QAction):  # in the status bar; a button's status tip would
                 control.setStatusTip(tip)  # clear "Exported N stems to …" there when left

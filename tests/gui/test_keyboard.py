@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 import pytest
-from PySide6.QtCore import QPoint, QRect, Qt, QTimer
+from PySide6.QtCore import QPoint, QRect, Qt, QTimer, QTranslator
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QGroupBox,
     QLabel,
+    QLineEdit,
     QMenuBar,
     QMessageBox,
     QPushButton,
@@ -36,6 +37,7 @@ from tagbox_gui.gui.widgets.licence_dialog import LicenceDialog
 from tagbox_gui.gui.widgets.models_dialog import ModelsDialog
 from tests.gui.window_helpers import (
     answer_questions,
+    make_window,
     open_song,
     piano_run_window,
     run_to_end,
@@ -313,6 +315,81 @@ def test_ctrl_1_2_3_show_the_side_tabs_which_say_so(qtbot, window: MainWindow) -
     assert name.text() == "lead"
     qtbot.keyClick(tabs.tabBar(), Qt.Key.Key_Escape)
     assert tabs.currentIndex() == 0 and QApplication.focusWidget() is tabs.tabBar()
+
+
+NATIVE = QKeySequence.SequenceFormat.NativeText
+
+
+class GermanKeyNames(QTranslator):
+    """Qt's names of the keys as a German desktop writes them (Strg+R, Leertaste), where the
+    portable names stay Ctrl+R and Space: as macOS writes ⌘R, the texts must follow."""
+
+    def translate(self, context, source, disambiguation=None, n=-1):  # Qt override
+        names = {"Ctrl": "Strg", "Space": "Leertaste"}
+        return names.get(source, source) if context == "QShortcut" else source
+
+
+def shown_texts(window: QWidget) -> list[str]:
+    """What the musician reads in ``window`` that may name a key: tooltips, status tips,
+    labels, placeholders and the tabs' tooltips, of its widgets and its actions."""
+    texts = []
+    for widget in window.findChildren(QWidget):
+        texts += [widget.toolTip(), widget.statusTip(), widget.whatsThis()]
+        texts += [widget.accessibleDescription()]
+        if isinstance(widget, QLabel):
+            texts.append(widget.text())
+        if isinstance(widget, QLineEdit):
+            texts.append(widget.placeholderText())
+        if isinstance(widget, QTabBar):
+            texts += [widget.tabToolTip(i) for i in range(widget.count())]
+    for action in window.findChildren(QAction):
+        texts += [action.toolTip(), action.statusTip(), action.whatsThis()]
+    return [text for text in texts if text]
+
+
+def test_every_key_a_text_names_is_written_as_its_shortcut_shows_it(
+    qtbot, qapp, model_dir, settings, song_path
+) -> None:
+    """Each tooltip, hint and placeholder names the key of its own action or shortcut as the
+    desktop writes it (⌘R on macOS, Strg+R on a German desktop), never a "Ctrl+" of its own."""
+    names = GermanKeyNames()
+    qapp.installTranslator(names)
+    try:
+        window = make_window(qtbot, model_dir, settings)
+
+        def key(action: QAction) -> str:
+            return f"({action.shortcut().toString(NATIVE)}"
+
+        open_action = next(a for a in window.findChildren(QAction) if a.text() == "&Open…")
+        transport = window.audition.transport
+        empty = next(w for w in window.findChildren(QLabel) if "Open a song" in w.text())
+        assert (
+            key(open_action) in transport.play_button.toolTip() and key(open_action) in empty.text()
+        )
+        assert [t for t in shown_texts(window) if "Ctrl+" in t] == []
+        open_song(qtbot, window, song_path)
+        window.tag_panel.apply_preset("Piano")  # Run on: its tooltip names its key
+        window.set_can_export(True)
+        assert f"({transport.space.key().toString(NATIVE)})" in transport.play_button.toolTip()
+        for action, control in ((window.run_action, window.run_panel.run),
+                                (window.pause_action, window.run_panel.pause),
+                                (window.stop_action, window.run_panel.stop),
+                                (window.export_action, window.export_button)):  # fmt: skip
+            assert key(action) in control.toolTip(), action.text()
+        for action in (window.run_action, window.stop_action, window.export_action):
+            assert key(action) in action.statusTip(), action.text()
+        tabs, search = window.findChild(QTabWidget), window.tag_panel.search
+        keyed = [s for s in window.findChildren(QShortcut) if s.parent() is window]
+        assert len(keyed) >= 4  # the three side tabs' keys and Find
+        for shortcut in keyed:
+            shortcut.activated.emit()  # a side tab's key, or Find
+            shows = (tabs.tabToolTip(tabs.currentIndex())
+                     if QApplication.focusWidget() is tabs.tabBar()
+                     else search.placeholderText())  # fmt: skip
+            assert f"({shortcut.key().toString(NATIVE)})" in shows
+        assert [t for t in shown_texts(window) if "Ctrl+" in t] == []
+    finally:
+        qapp.removeTranslator(names)
 
 
 def test_a_recent_file_with_an_ampersand_shows_it(window: MainWindow, settings) -> None:

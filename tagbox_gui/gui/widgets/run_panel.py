@@ -24,12 +24,15 @@ from PySide6.QtWidgets import (
 )
 
 from tagbox_gui.gui.controller import RunState
+from tagbox_gui.gui.widgets.shortcuts import PAUSE, RUN, STOP, shown
 
-RUN_TIP = "Start separating (Ctrl+R)"
 RUN_GOING_ON = "A run is going on: Run is back once it has ended"
-PAUSE_TIP = "Pause the run, or resume it (Ctrl+P)"
-STOP_TIP = ("Stop: a steered run keeps its best step so far, a run of one pass its first look "
-            "once that pass is done (Esc, which asks first)")  # fmt: skip
+
+
+def stop_tip() -> str:
+    """What Stop does, and its key (the Stop button's tooltip, Run ▸ Stop's status tip)."""
+    return ("Stop: a steered run keeps its best step so far, a run of one pass its first look "
+            f"once that pass is done ({shown(STOP)}, which asks first)")  # fmt: skip
 
 
 def clock(seconds: float) -> str:
@@ -118,9 +121,9 @@ class RunPanel(QWidget):
         self.run = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay), "Run")
         self.pause = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_MediaPause), "Pause")
         self.pause.setCheckable(True)
-        self.pause.setToolTip(PAUSE_TIP)
+        self.pause.setToolTip(f"Pause the run, or resume it ({shown(PAUSE)})")
         self.stop = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_MediaStop), "Stop")
-        self.stop.setToolTip(STOP_TIP)
+        self.stop.setToolTip(stop_tip())
         self.progress = QProgressBar(textVisible=True, accessibleName="Progress of the run")
         self.labels = {k: QLabel("–") for k in ("step", "per_step", "elapsed", "eta")}
         self.status = QLabel(wordWrap=True, textFormat=Qt.TextFormat.PlainText)  # users' names
@@ -192,7 +195,7 @@ class RunPanel(QWidget):
     def _show_can_run(self) -> None:
         """Run is on while idle with nothing in the way; off, its tooltip says why."""
         idle = self.state is RunState.IDLE
-        tip = (self._why_not or RUN_TIP) if idle else RUN_GOING_ON
+        tip = (self._why_not or f"Start separating ({shown(RUN)})") if idle else RUN_GOING_ON
         for control in (self.run, *self._run_entries):
             control.setEnabled(idle and self._can_run)
             control.setToolTip(tip)

@@ -23,6 +23,7 @@ from tagbox_gui.core.types import Example, Region
 from tagbox_gui.gui.widgets.elided_label import ElidedLabel
 from tagbox_gui.gui.widgets.flow_layout import FlowLayout, group
 from tagbox_gui.gui.widgets.run_panel import clock
+from tagbox_gui.gui.widgets.shortcuts import OPEN, shown
 from tagbox_gui.gui.widgets.spectrogram_view import SpectrogramView
 from tagbox_gui.gui.widgets.waveform_view import WaveformView
 
@@ -91,7 +92,8 @@ class SongPanel(QWidget):
 
     def _build_layout(self) -> None:
         empty = QLabel(
-            f"<h2>Open a song</h2><p>File ▸ Open (Ctrl+O), or drop a {SUPPORTED} file here.</p>"
+            f"<h2>Open a song</h2><p>File ▸ Open ({shown(OPEN)}), or drop a {SUPPORTED} file "
+            "here.</p>"
         )
         empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         empty.setWordWrap(True)  # the window may be narrower than its one line

@@ -49,6 +49,7 @@ from tagbox_gui.gui.errors import user_message
 from tagbox_gui.gui.tag_states import TagBoard, TagRow
 from tagbox_gui.gui.widgets.focus import tab_after
 from tagbox_gui.gui.widgets.plain_text import keep_ampersands
+from tagbox_gui.gui.widgets.shortcuts import FIND, shown
 
 if TYPE_CHECKING:
     from tagbox_gui.core.separation.backends import learned
@@ -124,9 +125,7 @@ class TagPanel(QWidget):
         self._preset_controls: dict[str, QPushButton | QAction] = {}
         self._icons = {(s, strong): state_icon(s, strong) for s in _STYLE for strong in (0, 1)}
         self._warning = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
-        find = QKeySequence(QKeySequence.StandardKey.Find).toString(
-            QKeySequence.SequenceFormat.NativeText
-        )
+        find = shown(FIND)
         self.search = QLineEdit(
             placeholderText=f"Search the tags by name ({find})", clearButtonEnabled=True
         )

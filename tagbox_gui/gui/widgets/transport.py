@@ -28,12 +28,12 @@ from tagbox_gui.core.types import Region
 from tagbox_gui.gui.playback import Player
 from tagbox_gui.gui.widgets.flow_layout import FlowLayout, group
 from tagbox_gui.gui.widgets.seek_slider import SeekSlider
+from tagbox_gui.gui.widgets.shortcuts import OPEN, PLAY, shown
 from tagbox_gui.gui.widgets.toggle_look import show_checked_clearly
 from tagbox_gui.gui.widgets.transport_keys import NUDGE_S, PositionKeys
 
 SOURCES = (("mix", "&Mix"), ("separated", "Se&parated"), ("residual", "Res&idual"))
 POLL_MS = 33  # ~30 Hz: smooth for the eye, negligible for the CPU
-PLAY_TIP = "Play / pause (Space)"
 RETRY_HINT = "Press Play to try again."
 SOURCE_TIP = "Listen to the {} (keeps the position)"
 NO_RUN = "No run yet: a run brings the separated and the residual to compare with the mix."
@@ -43,7 +43,6 @@ KEYS_TIP = (
     f"Home: to the start (of the loop, while looping); comma, period: {NUDGE_S:g} s back, on."
 )
 NO_LOOP = "No region to loop: a single run's region loops while its audio is loaded."
-NOTHING_LOADED = "Nothing to play yet: open a song (Ctrl+O)."
 
 
 def format_time(seconds: float) -> str:
@@ -105,13 +104,12 @@ class TransportPanel(QWidget):
         self._pause_icon = style.standardIcon(QStyle.StandardPixmap.SP_MediaPause)
         self.play_button = QToolButton()
         self.play_button.setIcon(self._play_icon)
-        self.play_button.setToolTip(PLAY_TIP)
         self.play_button.setAccessibleName("Play")
         self.play_button.clicked.connect(self._on_play_button_clicked)
         # A QShortcut, not the button's own: a button shortcut animates a click and only
         # toggles ~100 ms later; this one toggles on the key press itself. It takes Space from
         # every widget but text fields; a button reached with Tab gets it back (see below).
-        self.space = QShortcut(QKeySequence(Qt.Key.Key_Space), self)
+        self.space = QShortcut(QKeySequence(PLAY), self)
         self.space.setContext(Qt.ShortcutContext.WindowShortcut)
         self.space.setAutoRepeat(False)  # Space held down: one toggle, not one per repeat
         self.space.activated.connect(self._on_space_activated)
@@ -366,7 +364,11 @@ class TransportPanel(QWidget):
         self.message_label.setVisible(bool(text))
         loaded = bool(self.player.sources)  # before a song: Play and the slider would do nothing
         self.play_button.setEnabled(can_try and loaded)
-        self.play_button.setToolTip(reason or (PLAY_TIP if loaded else NOTHING_LOADED))
+        self.play_button.setToolTip(
+            reason
+            or (f"Play / pause ({shown(PLAY)})" if loaded
+                else f"Nothing to play yet: open a song ({shown(OPEN)}).")
+        )  # fmt: skip
         self.slider.setEnabled(loaded)
 
     def _wants_to_play(self) -> bool:
