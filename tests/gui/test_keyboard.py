@@ -317,6 +317,22 @@ def test_ctrl_1_2_3_show_the_side_tabs_which_say_so(qtbot, window: MainWindow) -
     assert tabs.currentIndex() == 0 and QApplication.focusWidget() is tabs.tabBar()
 
 
+def test_space_plays_and_pauses_once_ctrl_2_has_shown_a_side_tab(
+    qtbot, window: MainWindow, song_path
+) -> None:
+    """A side tab's key puts the focus on the tab bar: Space still plays and pauses there
+    (it is the window's, not the song view's)."""
+    open_song(qtbot, window, song_path)
+    tabs, player = window.findChild(QTabWidget), window.audition.transport.player
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_2, CTRL)
+    assert tabs.currentWidget() is window.tag_panel
+    assert QApplication.focusWidget() is tabs.tabBar()
+    qtbot.keyClick(tabs.tabBar(), Qt.Key.Key_Space)
+    assert player.playing
+    qtbot.keyClick(tabs.tabBar(), Qt.Key.Key_Space)
+    assert not player.playing and tabs.currentWidget() is window.tag_panel
+
+
 NATIVE = QKeySequence.SequenceFormat.NativeText
 
 
