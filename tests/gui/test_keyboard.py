@@ -72,6 +72,29 @@ def test_space_presses_a_button_reached_with_tab_and_plays_otherwise(
     assert player.playing and whole.isChecked() == ticked
 
 
+def test_space_opens_a_drop_down_list_reached_with_tab_and_plays_otherwise(
+    qtbot, window: MainWindow, song_path
+) -> None:
+    """A drop-down list (Settings' backend) reached with Tab opens on Space, as on any
+    desktop; focused by a click, Space leaves it closed and plays."""
+    open_song(qtbot, window, song_path)
+    player, combo = window.audition.transport.player, window.settings_panel.backend
+    tabs = window.findChild(QTabWidget)
+    tabs.setCurrentWidget(tabs.widget(2))
+    tab_to(qtbot, window, combo)
+    qtbot.keyClick(combo, Qt.Key.Key_Space)
+    assert combo.view().isVisible() and not player.playing
+    qtbot.keyClick(combo.view(), Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not combo.view().isVisible(), timeout=2000)
+    reactivate(qtbot, window)
+    qtbot.mouseClick(combo, Qt.MouseButton.LeftButton)  # opens it: closed again
+    combo.hidePopup()
+    qtbot.waitUntil(lambda: not combo.view().isVisible(), timeout=2000)
+    reactivate(qtbot, window)
+    qtbot.keyClick(combo, Qt.Key.Key_Space)
+    assert player.playing and not combo.view().isVisible()
+
+
 def test_home_comma_and_period_move_the_play_position_from_the_side_columns(
     qtbot, window: MainWindow, song_path
 ) -> None:

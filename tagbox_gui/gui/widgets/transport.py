@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QAbstractButton,
     QApplication,
     QButtonGroup,
+    QComboBox,
     QLabel,
     QPushButton,
     QStyle,
@@ -51,15 +52,16 @@ def format_time(seconds: float) -> str:
     return f"{minutes}:{tenths // 10:02d}.{tenths % 10}"
 
 
-def keyboard_focused_button(widget: QWidget | None) -> bool:
-    """Whether ``widget`` is an enabled button its window's focus reached by the keyboard (Tab).
+def keyboard_focused_control(widget: QWidget | None) -> bool:
+    """Whether ``widget`` is an enabled button or drop-down list its window's focus reached by
+    the keyboard (Tab).
 
-    Space presses such a button instead of playing: without it, no button of the window
-    (an instrument, Run, a preset) could be pressed without a mouse. A button focused by a
-    click leaves Space to play / pause.
+    Space presses such a button, or opens such a list, instead of playing: without it, no
+    button of the window (an instrument, Run, a preset) could be pressed, nor a setting's list
+    opened, without a mouse. A control focused by a click leaves Space to play / pause.
     """
     return (
-        isinstance(widget, QAbstractButton)
+        isinstance(widget, (QAbstractButton, QComboBox))
         and widget.isEnabled()
         and widget.window().testAttribute(Qt.WidgetAttribute.WA_KeyboardFocusChange)
     )
@@ -108,7 +110,7 @@ class TransportPanel(QWidget):
         self.play_button.clicked.connect(self._on_play_button_clicked)
         # A QShortcut, not the button's own: a button shortcut animates a click and only
         # toggles ~100 ms later; this one toggles on the key press itself. It takes Space from
-        # every widget but text fields; a button reached with Tab gets it back (see below).
+        # every widget but text fields; a button or list reached with Tab gets it back (below).
         self.space = QShortcut(QKeySequence(PLAY), self)
         self.space.setContext(Qt.ShortcutContext.WindowShortcut)
         self.space.setAutoRepeat(False)  # Space held down: one toggle, not one per repeat
@@ -249,8 +251,11 @@ class TransportPanel(QWidget):
 
     def _on_space_activated(self) -> None:
         focus = QApplication.focusWidget()
-        if keyboard_focused_button(focus):  # Space presses it, as on any button
-            focus.click()
+        if keyboard_focused_control(focus):  # Space does there what it does on any desktop:
+            if isinstance(focus, QComboBox):
+                focus.showPopup()  # opens the list
+            else:
+                focus.click()  # presses the button
             return
         if self.play_button.isEnabled():  # no audio device: Space does nothing, like the button
             self.toggle()
