@@ -93,6 +93,21 @@ def test_remove_takes_only_the_picks_selected(qtbot) -> None:
     assert [p.name for p in picker.picks()] == ["organ"]
 
 
+def test_backspace_removes_the_selected_pick_as_delete_does(qtbot) -> None:
+    """A Mac's key marked "delete" is Backspace (Delete is fn+delete): it removes the
+    selected pick too."""
+    picker = make_picker(qtbot)
+    picker.show()
+    picker.activateWindow()  # shortcuts only reach the active window
+    qtbot.waitUntil(picker.isActiveWindow, timeout=2000)
+    for word in ("drums", "bass"):
+        picker.set_picked(word, True)
+    picker.chosen.setFocus()
+    picker.chosen.setCurrentRow(0)
+    qtbot.keyClick(picker.chosen, Qt.Key.Key_Backspace)
+    assert [p.name for p in picker.picks()] == ["bass"]
+
+
 def test_more_fills_its_column_like_the_instruments_and_reads_as_the_tags_tabs_more(qtbot) -> None:
     """The menu of the other instruments is a button as wide as the instruments' above it,
     named "More" like the Tags tab's menu of presets (a menu, not a window: no "…")."""

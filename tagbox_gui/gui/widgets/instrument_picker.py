@@ -99,7 +99,9 @@ class InstrumentPicker(QWidget):
         self.chosen.itemSelectionChanged.connect(self._on_chosen_selection_changed)
         self.clear_button = QPushButton("&Clear")
         self.clear_button.clicked.connect(self.clear)
-        delete = QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.chosen)
+        delete = QShortcut(self.chosen)  # Backspace too: a Mac's "delete" key is Backspace
+        delete.setKeys([*QKeySequence.keyBindings(QKeySequence.StandardKey.Delete),
+                        QKeySequence(Qt.Key.Key_Backspace)])  # fmt: skip
         delete.setContext(Qt.ShortcutContext.WidgetShortcut)
         delete.activated.connect(self._on_remove_clicked)
         self.summary = QLabel(wordWrap=True, textFormat=Qt.TextFormat.RichText)
