@@ -16,7 +16,7 @@ from tagbox_gui.gui.run_problems import parts_problem
 from tagbox_gui.gui.run_window import RunWindow
 from tagbox_gui.gui.session import REGION_EXAMPLE, RegionExample
 from tagbox_gui.gui.settings import backend_defaults
-from tagbox_gui.gui.widgets.run_panel import RUN_TIP
+from tagbox_gui.gui.widgets.run_panel import run_tip
 from tagbox_gui.gui.widgets.settings_panel import NO_TAGGER
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ class RunRequest(QObject):
     def update_can_run(self) -> None:
         problem = self.problem()
         missing = [] if problem else self.missing_taggers()
-        offer = f"{RUN_TIP}: first asks to download {listed(missing)}, the taggers it needs"
+        offer = f"{run_tip()}: first asks to download {listed(missing)}, the taggers it needs"
         self.w.run_panel.set_can_run(not problem, problem or (offer if missing else ""))
         learned, song = self._learned(), self.w.song is not None
         self.w.picker.set_can_add_example(

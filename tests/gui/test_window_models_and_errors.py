@@ -13,7 +13,7 @@ from tagbox_gui.core.store.registry import REGISTRY
 from tagbox_gui.gui.about import about_html
 from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.main_window import MainWindow
-from tagbox_gui.gui.widgets.run_panel import RUN_TIP
+from tagbox_gui.gui.widgets.run_panel import run_tip
 from tests.gui.fake_engine import fake_player
 from tests.gui.window_helpers import message_boxes, open_song, piano_run_window
 from tests.httpserver import http_server  # noqa: F401  (fixture)
@@ -120,7 +120,7 @@ def test_run_by_example_without_its_taggers_downloads_both_once_asked(
     assert "fcn/jamendo is installed" in dialog.message.text()
     assert window.run_view.missing_taggers() == []
     assert window.run_view.problem() == "" and window.run_panel.run.isEnabled()
-    assert window.run_panel.run.toolTip() == RUN_TIP
+    assert window.run_panel.run.toolTip() == run_tip()
     assert window.controller.state is RunState.IDLE  # the musician presses Run again
     dialog.close()
     window.controller.shutdown(5000)

@@ -29,6 +29,11 @@ from tagbox_gui.gui.widgets.shortcuts import PAUSE, RUN, STOP, shown
 RUN_GOING_ON = "A run is going on: Run is back once it has ended"
 
 
+def run_tip() -> str:
+    """Run's tooltip while it can start a run, its key as the desktop shows it."""
+    return f"Start separating ({shown(RUN)})"
+
+
 def stop_tip() -> str:
     """What Stop does, and its key (the Stop button's tooltip, Run ▸ Stop's status tip)."""
     return ("Stop: a steered run keeps its best step so far, a run of one pass its first look "
@@ -195,7 +200,7 @@ class RunPanel(QWidget):
     def _show_can_run(self) -> None:
         """Run is on while idle with nothing in the way; off, its tooltip says why."""
         idle = self.state is RunState.IDLE
-        tip = (self._why_not or f"Start separating ({shown(RUN)})") if idle else RUN_GOING_ON
+        tip = (self._why_not or run_tip()) if idle else RUN_GOING_ON
         for control in (self.run, *self._run_entries):
             control.setEnabled(idle and self._can_run)
             control.setToolTip(tip)
