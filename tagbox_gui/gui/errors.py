@@ -12,7 +12,7 @@ from types import TracebackType
 
 from platformdirs import user_log_dir
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QWidget
 
 from tagbox_gui import APP_NAME
 from tagbox_gui.core.errors import UserError, is_out_of_memory
@@ -171,4 +171,11 @@ class ExceptionHook(QObject):
         self.raised.emit(exc)
 
     def _on_raised(self, exc: BaseException) -> None:
-        show_error(QApplication.activeWindow(), exc, f"{APP_NAME}: unexpected error", logged=True)
+        show_error(_dialog_parent(), exc, f"{APP_NAME}: unexpected error", logged=True)
+
+
+def _dialog_parent() -> QWidget | None:
+    """The active window, else (another program in front) the main window on screen: a
+    dialog with no parent is gone as soon as nothing holds it, before it is shown."""
+    shown = (w for w in QApplication.topLevelWidgets() if isinstance(w, QMainWindow))
+    return QApplication.activeWindow() or next((w for w in shown if w.isVisible()), None)

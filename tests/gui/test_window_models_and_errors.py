@@ -242,6 +242,33 @@ def test_unexpected_exception_is_logged_and_shown(qtbot, window, tmp_path) -> No
     )
 
 
+def raise_through(hook, exc: BaseException) -> None:
+    """Hand ``exc`` to ``hook`` as Python hands it an exception nobody caught."""
+    try:
+        raise exc
+    except type(exc) as caught:
+        hook.hook(type(caught), caught, caught.__traceback__)
+
+
+def test_an_unexpected_error_is_shown_while_another_program_is_in_front(
+    qtbot, window, monkeypatch
+) -> None:
+    """With the musician in their audio editor, no window of the app is active: the dialog is
+    the main window's still, not one that nothing holds (it was gone before it was shown)."""
+    from PySide6.QtWidgets import QApplication
+
+    from tagbox_gui.gui.errors import ExceptionHook
+
+    monkeypatch.setattr(QApplication, "activeWindow", staticmethod(lambda: None))
+    hook = ExceptionHook()
+    raise_through(hook, ZeroDivisionError("a bug in the background"))
+    qtbot.waitUntil(lambda: bool(message_boxes()), timeout=2000)
+    (box,) = message_boxes()
+    assert "ZeroDivisionError: a bug in the background" in box.text()
+    assert box.parent() is window
+    box.close()
+
+
 def test_user_messages_are_one_sentence() -> None:
     from tagbox_gui.core.errors import AudioError
     from tagbox_gui.gui.errors import Doing, user_message
