@@ -146,7 +146,8 @@ class ExceptionHook(QObject):
     """``sys.excepthook`` that logs an unexpected exception and shows a dialog, not a crash.
 
     The hook may be called from any thread; the dialog is shown in the GUI thread through a
-    queued signal.
+    queued signal. One dialog at a time: errors that come while it is open (a bug in a timer's
+    slot or a paint repeats every few milliseconds) are only logged.
     """
 
     raised = Signal(object)
@@ -155,6 +156,7 @@ class ExceptionHook(QObject):
         super().__init__(parent)
         self.raised.connect(self._on_raised, Qt.ConnectionType.QueuedConnection)
         self._previous = sys.excepthook
+        self._box: QMessageBox | None = None  # the dialog open, if any
 
     def install(self) -> None:
         sys.excepthook = self.hook
@@ -171,7 +173,13 @@ class ExceptionHook(QObject):
         self.raised.emit(exc)
 
     def _on_raised(self, exc: BaseException) -> None:
-        show_error(_dialog_parent(), exc, f"{APP_NAME}: unexpected error", logged=True)
+        if self._box is not None:
+            return
+        self._box = show_error(_dialog_parent(), exc, f"{APP_NAME}: unexpected error", logged=True)
+        self._box.finished.connect(self._on_closed)
+
+    def _on_closed(self) -> None:
+        self._box = None
 
 
 def _dialog_parent() -> QWidget | None:

@@ -269,6 +269,27 @@ def test_an_unexpected_error_is_shown_while_another_program_is_in_front(
     box.close()
 
 
+def test_an_error_that_repeats_opens_one_dialog_and_logs_each(qtbot, window, caplog) -> None:
+    """A bug in a timer's slot or a paint comes back every few milliseconds: one dialog says
+    it, not one more each time (dozens a second, each over the last); each is logged. Once
+    that dialog is closed, the next error has its own."""
+    from tagbox_gui.gui.errors import ExceptionHook
+
+    hook = ExceptionHook()
+    for _ in range(20):
+        raise_through(hook, ZeroDivisionError("a bug in a timer"))
+    qtbot.waitUntil(lambda: bool(message_boxes()), timeout=2000)
+    qtbot.wait(100)  # the queued errors have all arrived
+    assert len(message_boxes()) == 1
+    assert caplog.text.count("ZeroDivisionError: a bug in a timer") == 20
+    message_boxes()[0].close()
+    qtbot.waitUntil(lambda: not message_boxes(), timeout=2000)
+    raise_through(hook, KeyError("another bug"))
+    qtbot.waitUntil(lambda: bool(message_boxes()), timeout=2000)
+    assert "KeyError" in message_boxes()[0].text()
+    message_boxes()[0].close()
+
+
 def test_user_messages_are_one_sentence() -> None:
     from tagbox_gui.core.errors import AudioError
     from tagbox_gui.gui.errors import Doing, user_message
