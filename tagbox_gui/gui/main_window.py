@@ -85,12 +85,15 @@ class MainWindow(WindowMenus):
         self.settings = settings or AppSettings()
         self.song: Song | None = None
         self._opened_note = ""  # said after "Opened NAME" (open_song's ``note``)
+        self._opening = ""  # the name of the song being opened
         self.loader = SongLoader(self)
         self.engine = engine or EngineLoader()
         self.engine.setParent(self)
         self.loading_bar = QProgressBar(maximum=0, maximumWidth=120, visible=False)
         self.loading_bar.setAccessibleName("Opening the song")  # busy: a description, no value
         self.loading_bar.setAccessibleDescription("Busy until the song is shown")
+        self.cancel_loading = QPushButton("Cancel", visible=False)
+        self.cancel_loading.setToolTip("Stop opening the song; the song shown stays")
         self.controller = RunController(self)
         self.song_panel = SongPanel()
         self.live = LivePanel()
@@ -168,6 +171,7 @@ class MainWindow(WindowMenus):
         side_column.addWidget(stems, 1)  # the stems take the column's free height
         self._dock("Run", side, Qt.DockWidgetArea.RightDockWidgetArea)
         self.statusBar().addPermanentWidget(self.loading_bar)
+        self.statusBar().addPermanentWidget(self.cancel_loading)
         self.engine_status = QWidget(visible=False)  # "Loading the engine…" and a busy bar
         row = QHBoxLayout(self.engine_status)
         row.setContentsMargins(0, 0, 0, 0)
@@ -219,6 +223,7 @@ class MainWindow(WindowMenus):
         self.loader.loaded.connect(self._on_loader_loaded)
         self.loader.failed.connect(self._on_loader_failed)
         self.loader.busy_changed.connect(self._on_loader_busy_changed)
+        self.cancel_loading.clicked.connect(self._cancel_loading)
         self._on_controller_state_changed(RunState.IDLE)
 
     @Slot(str)
@@ -260,14 +265,21 @@ class MainWindow(WindowMenus):
         if question and not self.confirm_discard(f"{question}\n\nOpen {name} anyway?"):
             return None
         self.statusBar().showMessage(f"Opening {name}…")
-        self._opened_note = note
+        self._opened_note, self._opening = note, name
         return self.loader.load(path)
 
     @Slot(bool)
     def _on_loader_busy_changed(self, busy: bool) -> None:
         self.loading_bar.setVisible(busy)
+        self.cancel_loading.setVisible(busy)
         self._show_busy_cursor()
         self.run_view.update_can_run()
+
+    @Slot()
+    def _cancel_loading(self) -> None:
+        """The status bar's Cancel: stop opening the song (the song shown stays)."""
+        self.loader.cancel()
+        self.statusBar().showMessage(f"Stopped opening {self._opening}.", 5000)
 
     def _show_busy_cursor(self) -> None:
         """The busy cursor while a song opens or the engine loads (the window stays usable)."""

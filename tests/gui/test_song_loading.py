@@ -170,3 +170,28 @@ def test_open_starts_in_the_last_songs_folder_or_the_nearest_one_still_there(
     window.settings.set_text("paths/open", "/no/such/folder/anywhere")
     window.choose_song()
     assert starts == [str(album), str(tmp_path / "Artist"), str(Path.home())]
+
+
+def test_a_song_still_opening_can_be_cancelled_and_the_song_shown_stays(
+    qtbot, window, song_path, tmp_path, monkeypatch
+):
+    """A long song takes a minute to open: the status bar's Cancel stops it, and the song
+    shown before stays, as it was."""
+    long = write_song(tmp_path / "Long.wav", seconds=4.0, rate=44_100)
+    gate = threading.Event()
+    finished = slow_loads(monkeypatch, {long.name: gate})
+    open_song(qtbot, window, song_path)
+    shown = window.song
+    assert not window.cancel_loading.isVisible()
+    window.open_song(long)
+    assert window.cancel_loading.isVisible() and window.cancel_loading.isEnabled()
+    qtbot.mouseClick(window.cancel_loading, Qt.MouseButton.LeftButton)
+    assert not window.loader.busy and not window.loading_bar.isVisible()
+    assert not window.cancel_loading.isVisible()
+    assert window.cursor().shape() == Qt.CursorShape.ArrowCursor
+    assert window.statusBar().currentMessage() == "Stopped opening Long.wav."
+    gate.set()
+    qtbot.waitUntil(lambda: long.name in finished, timeout=5000)
+    qtbot.wait(100)  # its result, had it come, would have arrived
+    assert window.song is shown and window.song_panel.title.text() == "My Song"
+    assert not message_boxes()
