@@ -17,7 +17,7 @@ from tagbox_gui.core.audio.naming import AUDIO_EXTENSIONS
 from tagbox_gui.gui.about import about_html
 from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.engine_loader import EngineLoader
-from tagbox_gui.gui.errors import log_dir
+from tagbox_gui.gui.errors import log_file
 from tagbox_gui.gui.models_prompt import ModelsPrompt
 from tagbox_gui.gui.run_view import RunView
 from tagbox_gui.gui.screen_fit import ScreenFit
@@ -185,7 +185,22 @@ class WindowMenus(ScreenFit):
         self.open_song(path)
 
     def _open_log_folder(self) -> None:
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(log_dir())))
+        """Help ▸ Open log folder: the folder of the log file written, or, without one (its
+        folder could not be written), a message that says where the log goes."""
+        written = log_file()
+        if written is None:
+            self.show_message(
+                "No log file could be written (its folder cannot be written); "
+                f"the log goes to the terminal {APP_NAME} was started from."
+            )
+        else:
+            self._show_folder(written.parent, f"the log file is {written}")
+
+    def _show_folder(self, folder: Path, where: str) -> None:
+        """Show ``folder`` in the file manager; where none opens it (a minimal desktop, a
+        remote session), a message says ``where`` it is instead."""
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
+            self.show_message(f"The folder could not be shown; {where}.")
 
     def _open_dragged_stems(self) -> None:
         """Tools ▸ Open the dragged stems folder: where the files of drags stay until the
@@ -195,7 +210,7 @@ class WindowMenus(ScreenFit):
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:  # drags go to the temporary folder then (stem_list)
             log.warning("the dragged stems folder %s cannot be made (%s)", folder, exc)
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+        self._show_folder(folder, f"the dragged stems are in {folder}")
 
     def _about(self) -> None:
         QMessageBox.about(self, f"About {APP_NAME}", about_html())

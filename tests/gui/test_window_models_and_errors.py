@@ -290,6 +290,62 @@ def test_an_error_that_repeats_opens_one_dialog_and_logs_each(qtbot, window, cap
     message_boxes()[0].close()
 
 
+def help_entry(window: MainWindow, text: str):
+    menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Help")
+    return next(a for a in menu.actions() if a.text() == text)
+
+
+def test_help_names_the_log_file_where_its_folder_cannot_be_shown(
+    window, tmp_path, monkeypatch
+) -> None:
+    """No file manager to open it (a minimal desktop, a remote session): Help ▸ Open log
+    folder did nothing, without a word; it now says where the log file is."""
+    import logging
+
+    from PySide6.QtGui import QDesktopServices
+
+    from tagbox_gui.gui.errors import setup_logging
+
+    opened = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url) or False)
+    written = setup_logging(tmp_path / "logs")
+    root = logging.getLogger()
+    handler = next(h for h in root.handlers if getattr(h, "baseFilename", "") == str(written))
+    try:
+        help_entry(window, "Open &log folder").trigger()
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+    assert [Path(url.toLocalFile()) for url in opened] == [tmp_path / "logs"]
+    (box,) = message_boxes()
+    assert str(written) in box.text()
+    box.close()
+
+
+def test_help_says_there_is_no_log_file_where_none_could_be_written(window, monkeypatch) -> None:
+    """A log folder that could not be written (the app runs on, logging to the terminal):
+    Help ▸ Open log folder opened a folder where no log is, or nothing; it now says so."""
+    import logging
+
+    from PySide6.QtGui import QDesktopServices
+
+    opened = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url) or True)
+    root = logging.getLogger()
+    ours = [h for h in root.handlers if getattr(h, "baseFilename", "").endswith("tagbox-gui.log")]
+    for handler in ours:
+        root.removeHandler(handler)
+    try:
+        help_entry(window, "Open &log folder").trigger()
+    finally:
+        for handler in ours:
+            root.addHandler(handler)
+    assert opened == []
+    (box,) = message_boxes()
+    assert "no log file" in box.text().lower() and "terminal" in box.text()
+    box.close()
+
+
 def test_user_messages_are_one_sentence() -> None:
     from tagbox_gui.core.errors import AudioError
     from tagbox_gui.gui.errors import Doing, user_message

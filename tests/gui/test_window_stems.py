@@ -175,6 +175,22 @@ def test_tools_opens_the_dragged_stems_folder(window: MainWindow, tmp_path, monk
     assert folder.is_dir()  # there is a folder to open before the first drag, too
 
 
+def test_a_dragged_stems_folder_that_cannot_be_shown_is_named(
+    window: MainWindow, tmp_path, monkeypatch
+) -> None:
+    from PySide6.QtGui import QDesktopServices
+
+    from tagbox_gui.gui.widgets import stem_list
+
+    monkeypatch.setattr(stem_list, "user_data_dir", lambda app: str(tmp_path / "data" / app))
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: False)  # no file manager
+    tools = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Tools")
+    next(a for a in tools.actions() if a.text() == "Open the dragged &stems folder").trigger()
+    (box,) = message_boxes()
+    assert str(tmp_path / "data" / "tagbox-gui" / "Dragged stems") in box.text()
+    box.close()
+
+
 def test_a_drag_while_the_stems_are_written_says_so_in_the_status_bar(
     qtbot, window, song_path, monkeypatch
 ) -> None:
