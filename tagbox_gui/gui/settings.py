@@ -197,7 +197,9 @@ class AppSettings:
     # ----- recent files ----------------------------------------------------------------
     def recent_files(self) -> list[str]:
         """The remembered songs, newest first; none where the value is not a list of paths
-        (another version's, or a store that keeps types: the registry, a plist)."""
+        (another version's, or a store that keeps types: the registry, a plist). Read afresh:
+        another window of the app (another launch) may have opened a song since."""
+        self.store.sync()
         value = self.store.value("recent/files", [])
         files = [value] if isinstance(value, str) else value if isinstance(value, list) else []
         return [f for f in files if isinstance(f, str) and f][:MAX_RECENT]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -134,6 +135,33 @@ def test_recent_files(tmp_path: Path) -> None:
     store.add_recent(tmp_path / "1.wav")
     store.remove_recent(str((tmp_path / "1.wav").resolve()))
     assert store.recent_files() == []
+
+
+def test_songs_opened_in_another_window_of_the_app_stay_on_open_recent(tmp_path: Path) -> None:
+    """Two windows of the app (two launches) share Open recent: a song opened in the other
+    one was dropped from it by the next song opened in this one, which wrote back the list
+    it had read at its start."""
+    import subprocess
+    import sys
+
+    ini = tmp_path / "r.ini"
+    this = qsettings(ini)
+    this.add_recent(tmp_path / "first.wav")
+    this.store.sync()
+    other = (
+        "import sys; from pathlib import Path; from tests.gui.test_settings import qsettings; "
+        "s = qsettings(Path(sys.argv[1])); s.add_recent(sys.argv[2]); s.store.sync()"
+    )
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run(
+        [sys.executable, "-c", other, str(ini), str(tmp_path / "second.wav")],
+        check=True, cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, timeout=60,
+    )  # fmt: skip
+    assert this.recent_files() == [str(tmp_path / n) for n in ("second.wav", "first.wav")]
+    this.add_recent(tmp_path / "third.wav")
+    this.store.sync()
+    names = ["third.wav", "second.wav", "first.wav"]
+    assert qsettings(ini).recent_files() == [str(tmp_path / n) for n in names]
 
 
 @pytest.mark.parametrize("stored", [5, 2.5, True])
