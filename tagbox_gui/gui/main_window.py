@@ -86,6 +86,7 @@ class MainWindow(WindowMenus):
         self.song: Song | None = None
         self._opened_note = ""  # said after "Opened NAME" (open_song's ``note``)
         self._opening = ""  # the name of the song being opened
+        self._focus_at_open: QWidget | None = None  # the focus when the last song was asked for
         self.loader = SongLoader(self)
         self.engine = engine or EngineLoader()
         self.engine.setParent(self)
@@ -255,7 +256,8 @@ class MainWindow(WindowMenus):
         later call supersedes one still loading (its result is dropped). When the new song
         would stop a run or replace stems that never left the app, the musician is asked
         first; None when they keep what they have. ``note`` follows "Opened NAME" in the status
-        bar once it is shown.
+        bar once it is shown. The song view then takes the focus (Space plays), unless the
+        musician has moved it since the song was asked for.
         """
         name = Path(path).name
         if self.controller.state is not RunState.IDLE:
@@ -266,6 +268,7 @@ class MainWindow(WindowMenus):
             return None
         self.statusBar().showMessage(f"Opening {name}…")
         self._opened_note, self._opening = note, name
+        self._focus_at_open = self.focusWidget()  # kept while a dialog (File ▸ Open…) has it
         return self.loader.load(path)
 
     @Slot(bool)
@@ -304,7 +307,8 @@ class MainWindow(WindowMenus):
         self.settings.add_recent(song.path)
         self.settings.set_text("paths/open", str(song.path.parent))
         self.setWindowTitle(f"{song.name} — {APP_NAME}")
-        self.centralWidget().setFocus()  # away from text boxes, so Space plays
+        if self.focusWidget() is self._focus_at_open:  # not where the musician moved it since
+            self.centralWidget().setFocus()  # away from text boxes, so Space plays
         opened = f"Opened {song.path.name}"
         note = self._opened_note
         self.statusBar().showMessage(

@@ -6,11 +6,14 @@ import threading
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication
 
 from tagbox_gui.core.audio import song as song_module
 from tagbox_gui.core.types import ANALYSIS_RATE
 from tests.gui.fake_engine import write_song
 from tests.gui.window_helpers import message_boxes, open_song
+
+CTRL = Qt.KeyboardModifier.ControlModifier
 
 
 def slow_loads(monkeypatch, gates: dict[str, threading.Event]) -> list[str]:
@@ -195,3 +198,60 @@ def test_a_song_still_opening_can_be_cancelled_and_the_song_shown_stays(
     qtbot.wait(100)  # its result, had it come, would have arrived
     assert window.song is shown and window.song_panel.title.text() == "My Song"
     assert not message_boxes()
+
+
+def test_a_song_arriving_leaves_the_focus_where_the_musician_moved_it(
+    qtbot, window, song_path, monkeypatch
+):
+    """While a song opens the musician goes on working: the tag search (Ctrl+F) or the
+    example's name typed in keep the focus and their text when the song arrives, and Space
+    types a space there rather than playing."""
+    gate = threading.Event()
+    slow_loads(monkeypatch, {song_path.name: gate})
+    search, name = window.tag_panel.search, window.picker.example_name
+    player = window.audition.transport.player
+    find = lambda: qtbot.keyClick(window, Qt.Key.Key_F, CTRL)  # noqa: E731
+    click = lambda: name.setFocus(Qt.FocusReason.MouseFocusReason)  # noqa: E731
+    for field, focus in ((search, find), (name, click)):
+        gate.clear()
+        window.centralWidget().setFocus(Qt.FocusReason.MouseFocusReason)
+        window.open_song(song_path)
+        assert window.loader.busy
+        focus()
+        assert QApplication.focusWidget() is field
+        qtbot.keyClicks(field, "pia")
+        with qtbot.waitSignal(window.song_loaded, timeout=5000):
+            gate.set()
+        assert QApplication.focusWidget() is field and field.text() == "pia"
+        qtbot.keyClick(field, Qt.Key.Key_Space)
+        assert field.text() == "pia " and not player.playing
+    player.close()
+
+
+def test_a_song_opened_from_a_text_box_takes_the_focus_so_space_plays(
+    qtbot, window, song_path, monkeypatch
+):
+    """Opened with File ▸ Open… while the focus was in a text box and left there (the dialog
+    had it meanwhile), the song view takes the focus once the song is shown: Space plays."""
+    from PySide6.QtWidgets import QDialog, QFileDialog, QLineEdit, QVBoxLayout
+
+    def choose(parent, *args):  # a modal dialog, as the file dialog, with the focus in it
+        dialog = QDialog(parent)
+        QVBoxLayout(dialog).addWidget(QLineEdit())
+        QTimer.singleShot(100, dialog.accept)
+        dialog.exec()
+        return str(song_path), ""
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", choose)
+    name = window.picker.example_name
+    name.setFocus(Qt.FocusReason.MouseFocusReason)
+    qtbot.keyClicks(name, "pia")
+    with qtbot.waitSignal(window.song_loaded, timeout=5000):
+        window.choose_song()
+    window.activateWindow()  # as the desktop does once the dialog has gone
+    qtbot.waitUntil(window.isActiveWindow, timeout=2000)
+    assert QApplication.focusWidget() is window.centralWidget()
+    player = window.audition.transport.player
+    qtbot.keyClick(window.centralWidget(), Qt.Key.Key_Space)
+    assert player.playing and name.text() == "pia"
+    player.close()
