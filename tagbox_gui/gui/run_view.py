@@ -290,8 +290,10 @@ class RunView(RunRequest):
         self.w.audition.set_history(
             store.steps(), store.nbytes, store.budget_bytes, result.best_step
         )
-        if self.w.audition.following or self.shown is None:  # else: the step chosen stays
-            self.show_step(result.best_step, followed=True)
+        # the best step, else the step chosen stays, said again now the best step is known
+        shown = self.shown
+        step = result.best_step if self.w.audition.following or shown is None else shown.step
+        self.show_step(step, followed=True)
         self.w.stems.prepare()  # written in the background: the first drag starts at once
 
     @staticmethod

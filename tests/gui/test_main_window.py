@@ -413,6 +413,30 @@ def test_the_best_step_between_previews_has_its_place_on_the_step_slider(
     assert window.run_view.shown.step == 7 and audition.label.text() == "step 7 (best) of 12"
 
 
+def test_a_step_chosen_during_the_run_is_said_to_be_the_best_once_it_ends(
+    qtbot, model_dir, settings, song_path
+) -> None:
+    """With "Follow latest" off, the step chosen stays shown at the end of the run; where it
+    turns out to be the best step, its label says so then, as a best step gone to does."""
+    window = make_window(qtbot, model_dir, settings, delay=0.02,
+                         loss=lambda step: 1.0 + abs(step - 6))  # fmt: skip
+    window.confirm_quit = lambda: True  # closed mid-run when an assertion fails
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    window.settings_panel.steps.setValue(24)
+    window.settings_panel.preview_every.setValue(3)
+    audition = window.audition
+    with qtbot.waitSignal(window.controller.run_finished, timeout=10_000) as blocker:
+        window.run_view.start()
+        qtbot.waitUntil(lambda: 9 in audition._steps, timeout=5000)  # 6 is not the newest
+        audition.slider.setValue(audition._steps.index(6))
+        assert window.run_view.shown.step == 6 and audition.label.text() == "step 6 of 24"
+    qtbot.wait(100)
+    assert blocker.args[0].best_step == 6 and not audition.following
+    assert window.run_view.shown.step == 6
+    assert audition.label.text() == "step 6 (best) of 24"
+
+
 def test_going_through_the_steps_after_a_run_makes_no_mask_image_but_the_best_steps(
     qtbot, window: MainWindow, song_path, monkeypatch
 ) -> None:
