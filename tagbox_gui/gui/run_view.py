@@ -365,6 +365,8 @@ class RunView(RunRequest):
                 self.w.stems.prepare()  # written in the background: a drag starts at once
         self.w.set_can_export(True)
         self.w.audition.show_step(snapshot.step, session.config.steps)
+        newest = self.w.audition.following and self.w.controller.state is not RunState.IDLE
+        self.w.live.loss.mark_step(None if newest else snapshot.step)
 
     def _show_tags(self, session: RunSession, step: int, followed: bool) -> None:
         """The meters are of the step shown; while the run goes on, a step ``followed`` leaves

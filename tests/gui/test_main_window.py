@@ -437,6 +437,43 @@ def test_a_step_chosen_during_the_run_is_said_to_be_the_best_once_it_ends(
     assert audition.label.text() == "step 6 (best) of 24"
 
 
+def test_the_loss_plot_marks_the_step_heard_unless_it_follows_the_newest(
+    qtbot, model_dir, settings, song_path
+) -> None:
+    """While the run's newest step is followed nothing is marked; a step gone back to on the
+    slider is marked on the loss plot by a line at that step, which goes with the slider, to
+    the best step with Best step, and to the best step heard at the end of a run followed."""
+    window = make_window(qtbot, model_dir, settings, delay=0.02,
+                         loss=lambda step: 1.0 + abs(step - 7))  # fmt: skip
+    window.confirm_quit = lambda: True  # closed mid-run when an assertion fails
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    audition, loss = window.audition, window.live.loss
+    assert loss.marked_step is None
+    window.settings_panel.steps.setValue(24)
+    window.settings_panel.preview_every.setValue(3)
+    with qtbot.waitSignal(window.controller.run_finished, timeout=10_000):
+        window.run_view.start()
+        qtbot.waitUntil(lambda: 6 in audition._steps, timeout=5000)
+        assert window.run_view.shown is not None and loss.marked_step is None  # following
+        audition.slider.setValue(0)
+        assert loss.marked_step == 3 and loss.mark.value() == 3 and loss.mark.isVisible()
+        audition.slider.setValue(1)
+        assert loss.marked_step == 6 and loss.mark.value() == 6
+        audition.follow.setChecked(True)
+        assert loss.marked_step is None and not loss.mark.isVisible()
+    qtbot.wait(100)
+    assert loss.marked_step == 7  # the best step, heard once the run has ended
+    audition.slider.setValue(audition._steps.index(18))
+    assert loss.marked_step == 18 and loss.mark.value() == 18
+    audition.best.click()
+    assert loss.marked_step == 7 and loss.mark.value() == 7
+    window.run_view.start()  # a new run: the old one's step is marked no more
+    assert loss.marked_step is None and not loss.mark.isVisible()
+    window.run_view.stop()
+    window.controller.shutdown(5000)
+
+
 def test_going_through_the_steps_after_a_run_makes_no_mask_image_but_the_best_steps(
     qtbot, window: MainWindow, song_path, monkeypatch
 ) -> None:

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
 from tagbox_gui.gui.widgets.empty_note import EmptyNote
@@ -72,6 +73,12 @@ class LossPlotView(QWidget):
         self._values = np.empty((0, 0))
         self._count = 0
         self._drawn = -1
+        # the step heard where it is not the newest one followed (mark_step)
+        dashed = pg.mkPen((255, 200, 60), width=1, style=Qt.PenStyle.DashLine)
+        self.mark = pg.InfiniteLine(angle=90, movable=False, pen=dashed)
+        self.mark.setVisible(False)
+        self.plot_item.addItem(self.mark, ignoreBounds=True)
+        self.marked_step: int | None = None
         # over the empty plot, a line saying what will be drawn (a single pass has no steps)
         self.empty = EmptyNote(
             self, self.plot_widget, self.plot_item.getViewBox(), EMPTY_TEXTS, ABOUT
@@ -100,6 +107,7 @@ class LossPlotView(QWidget):
         self._steps = np.empty(256)
         self._values = np.empty((256, 0))
         self._count, self._drawn = 0, -1
+        self.mark_step(None)
         for key in [TOTAL_KEY, *keys]:
             self._add_curve(key)
         self._show_empty(True)
@@ -133,6 +141,14 @@ class LossPlotView(QWidget):
         if self._count:  # the newest numbers, for a screen reader
             step, total = self._steps[self._count - 1], self._values[self._count - 1, 0]
             self.plot_widget.setAccessibleDescription(f"{ABOUT}. Step {step:g}: total {total:.4g}")
+
+    def mark_step(self, step: int | None) -> None:
+        """Mark the step heard with a line across the plot at it; None: no mark (the run's
+        newest step is followed, or there is no step)."""
+        self.marked_step = step
+        if step is not None:
+            self.mark.setValue(step)
+        self.mark.setVisible(step is not None)
 
     def _show_empty(self, empty: bool) -> None:
         """With no step drawn: the line over a bare plot (no axis values, no legend)."""
