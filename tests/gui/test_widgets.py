@@ -313,6 +313,45 @@ def test_the_loss_plot_shows_a_single_step(qtbot) -> None:
     assert on_screen(view, legend) == on_screen(steady, legend)
 
 
+def test_the_loss_plot_leaves_an_isolated_outlier_out_of_its_range_and_says_so(qtbot) -> None:
+    """One step far above all the others (step 1 at 1e6, the rest about 0.5) would squash the
+    rest into a flat line: it is left out of the loss axis's range, marked at the top of the
+    plot, and the axis says a step is cut. Ordinary curves (a long decay over more than two
+    decades, a steady one) keep the whole range, as before, and a new run starts uncut."""
+    view = shown(qtbot, LossPlotView(), 340, 115)
+    box = view.plot_item.getViewBox()
+    key = "fcn_mtat_1024"
+    view.reset([key])
+    view.append(1, 1e6, {key: 1e6})
+    for step in range(2, 31):
+        loss = 0.5 + 0.02 * math.sin(step)
+        view.append(step, loss, {key: loss - 0.05})
+    view.refresh()
+    qtbot.wait(50)
+    low, high = box.viewRange()[1]
+    rest = view.series(key)[1][1:].min(), view.series("total")[1][1:].max()
+    assert low <= rest[0] and rest[1] <= high  # every other step is in view
+    assert (rest[1] - rest[0]) / (high - low) > 0.8  # and fills most of the plot's height
+    assert view.cut_steps == (1,)
+    x, y = view.cut_marks.getData()
+    assert list(x) == [1] and low < y[0] <= high  # marked at the top, at step 1
+    assert view.cut_marks.isVisible() and "cut" in view.plot_item.getAxis("left").labelText
+    assert "Step 1 (1e+06) is above the plot" in view.plot_widget.accessibleDescription()
+
+    for decay in ([1.0 / step for step in range(1, 301)],  # 2.5 decades, step by step
+                  [0.5 + 1.5 * 0.9**step for step in range(1, 41)]):  # fmt: skip
+        view.reset([key])
+        for step, loss in enumerate(decay, start=1):
+            view.append(step, loss, {key: loss})
+        view.refresh()
+        qtbot.wait(50)
+        low, high = box.viewRange()[1]
+        assert low <= min(decay) and max(decay) <= high  # the whole curve, as autorange has it
+        assert high < 1.5 * max(decay)
+        assert view.cut_steps == () and not view.cut_marks.isVisible()
+        assert view.plot_item.getAxis("left").labelText == "loss"
+
+
 # ----- mask ----------------------------------------------------------------------------------
 def bar_labels(view: MaskView) -> list[tuple[QRectF, str]]:
     """The labels the mask's colour bar draws: each one's rectangle in the scene, its text."""

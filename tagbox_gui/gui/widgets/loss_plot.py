@@ -30,6 +30,22 @@ REST_TEXTS = (  # after a job, its rest: what no part's mask took, steered by no
     "No steps",
 )
 ABOUT = "The total loss and the loss of each tagger and FFT size at every step of a steered run"
+GAP = 100.0
+"""Steps whose losses are more than this (two decades) above those of every other step are
+left out of the loss axis's range (:func:`outlying`), where they would squash the rest flat."""
+
+
+def outlying(values: np.ndarray) -> np.ndarray:
+    """Which rows (steps) of ``values`` (steps x losses) the loss axis leaves out: those whose
+    highest loss is over :data:`GAP` times the highest of every step kept, at most half the
+    steps (a few isolated ones). A curve falling step by step, however far, has no such gap."""
+    highs = np.where(np.isfinite(values), values, -np.inf).max(axis=1, initial=-np.inf)
+    ranked = np.sort(highs)[::-1]
+    below = ranked[1 : len(ranked) // 2 + 1]
+    gaps = np.flatnonzero((below > 0) & (ranked[: len(below)] > GAP * below))
+    if not gaps.size:
+        return np.zeros(len(highs), dtype=bool)
+    return highs > below[gaps[-1]]  # cut above the lowest gap: the most steps readable
 
 
 class StepAxis(pg.AxisItem):
@@ -79,6 +95,11 @@ class LossPlotView(QWidget):
         self.mark.setVisible(False)
         self.plot_item.addItem(self.mark, ignoreBounds=True)
         self.marked_step: int | None = None
+        # at the top, the steps left out of the loss axis's range (see outlying)
+        self.cut_marks = pg.ScatterPlotItem(symbol="t1", size=9, pen=None, brush="w")
+        self.cut_marks.setVisible(False)
+        self.plot_item.addItem(self.cut_marks, ignoreBounds=True)
+        self.cut_steps: tuple[int, ...] = ()
         # over the empty plot, a line saying what will be drawn (a single pass has no steps)
         self.empty = EmptyNote(
             self, self.plot_widget, self.plot_item.getViewBox(), EMPTY_TEXTS, ABOUT
@@ -108,6 +129,7 @@ class LossPlotView(QWidget):
         self._values = np.empty((256, 0))
         self._count, self._drawn = 0, -1
         self.mark_step(None)
+        self._cut(np.zeros(0, dtype=bool))
         for key in [TOTAL_KEY, *keys]:
             self._add_curve(key)
         self._show_empty(True)
@@ -136,11 +158,38 @@ class LossPlotView(QWidget):
             curve.setData(steps, self._values[: self._count, column], symbol=symbol)
         self._legend.update()  # its samples show the dots only while the curves have them
         self._drawn = self._count
+        out = outlying(self._values[: self._count])
+        self._cut(out)
         if self._count and not self.empty.isHidden():  # the first steps since reset()
             self._show_empty(False)
         if self._count:  # the newest numbers, for a screen reader
             step, total = self._steps[self._count - 1], self._values[self._count - 1, 0]
-            self.plot_widget.setAccessibleDescription(f"{ABOUT}. Step {step:g}: total {total:.4g}")
+            highest = np.nanmax(self._values[: self._count][out], axis=1)
+            cut = "".join(f". Step {s:g} ({h:.4g}) is above the plot"
+                          for s, h in zip(steps[out], highest, strict=True))  # fmt: skip
+            self.plot_widget.setAccessibleDescription(
+                f"{ABOUT}. Step {step:g}: total {total:.4g}{cut}"
+            )
+
+    def _cut(self, out: np.ndarray) -> None:
+        """Leave the steps ``out`` (:func:`outlying`) out of the loss axis's range, marked at
+        its top, the axis saying so; with none out, the range is all the steps (autorange)."""
+        steps = self._steps[: len(out)]
+        was_cut, self.cut_steps = self.cut_steps, tuple(int(s) for s in steps[out])
+        if bool(was_cut) != bool(self.cut_steps):
+            self.plot_item.setLabel("left", "loss (\u25b2 cut)" if self.cut_steps else "loss")
+            self.cut_marks.setVisible(bool(self.cut_steps))
+        box = self.plot_item.getViewBox()
+        if not self.cut_steps:
+            if was_cut:
+                self.cut_marks.clear()
+                box.enableAutoRange(axis="y")
+            return
+        kept = self._values[: len(out)][~out]
+        low, high = float(np.nanmin(kept)), float(np.nanmax(kept))
+        pad = 0.05 * (high - low or abs(high) or 1.0)
+        box.setYRange(low - pad, high + pad, padding=0)
+        self.cut_marks.setData(steps[out], np.full(len(self.cut_steps), high + pad / 2))
 
     def mark_step(self, step: int | None) -> None:
         """Mark the step heard with a line across the plot at it; None: no mark (the run's
