@@ -443,10 +443,12 @@ def _say_best_step(result: RunResult, steps: int, name: str = "") -> None:
     """Say on stderr which step of a steered run of ``steps`` steps (of stem ``name``) the
     stems are of, and its loss: the best one, which need not be the last the progress bar
     showed. A run cut short says it in its warning instead (:func:`_warn_if_cut_short`)."""
+    from tagbox_gui.core.separation.provenance import of_steps
+
     if steps and result.best_step and not result.cut_short_at:
         stems = f"the {name} stem is" if name else "the stems are"
-        print(f"{stems} of step {result.best_step} of {steps}, the best (loss "
-              f"{result.best_total:.4f})", file=sys.stderr)  # fmt: skip
+        print(f"{stems} of step {result.best_step} {of_steps(steps, result.steps_done)}, the "
+              f"best (loss {result.best_total:.4f})", file=sys.stderr)  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -482,7 +484,8 @@ def _export(song, config: RunConfig, result: RunResult, args: argparse.Namespace
     from tagbox_gui.core.separation.provenance import stem_provenance
 
     fmt = ExportFormat(args.format)
-    provenance = stem_provenance(song.path.name, config, result.best_step, helpers=result.helpers)
+    provenance = stem_provenance(song.path.name, config, result.best_step,
+                                 helpers=result.helpers, made=result.steps_done)  # fmt: skip
     return export_stems(song, result.estimate, args.output, _stem_words(config), fmt, provenance,
                         overwrite=args.overwrite, template=_template(args))  # fmt: skip
 

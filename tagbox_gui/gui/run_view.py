@@ -63,6 +63,7 @@ class RunView(RunRequest):
         self.audio = RunAudio(window)  # what the transport plays for the song and a run
         self.job_active = False  # the current (or last) run is a job
         self.shown: Snapshot | None = None
+        self._listed: dict[str, str] = {}  # the provenance of the stems listed for the shown step
         self._latest: StepResult | None = None
         self._pending_preview: int | None = None
         self._lr_message = ""  # what the status bar said of a learning rate set during the run
@@ -347,8 +348,11 @@ class RunView(RunRequest):
         snapshot = session.snapshot(step) if session is not None else None
         if snapshot is None:
             return
-        # the stems listed already (Best step, Follow latest again): what left the app stays so
-        listed = self.shown is not None and self.shown.estimate is snapshot.estimate
+        # the stems listed already (Best step, Follow latest again): what left the app stays so,
+        # unless what they say of their step changed (the run ended before its last step)
+        provenance = session.provenance(snapshot.step)
+        listed = (self.shown is not None and self.shown.estimate is snapshot.estimate
+                  and provenance == self._listed)  # fmt: skip
         self.audio.show_step(session, snapshot, followed)
         self.shown = snapshot
         self.w.live.show_mask(snapshot.mask_image, estimate_region(snapshot.estimate))
@@ -358,13 +362,14 @@ class RunView(RunRequest):
                 session.song,
                 snapshot.estimate,
                 session.stem_tags,
-                session.provenance(snapshot.step),
+                provenance,
                 session.config.backend,
             )
+            self._listed = provenance
             if self.w.controller.state is RunState.IDLE:  # a step chosen; not each of a run's
                 self.w.stems.prepare()  # written in the background: a drag starts at once
         self.w.set_can_export(True)
-        self.w.audition.show_step(snapshot.step, session.config.steps)
+        self.w.audition.show_step(snapshot.step, session.config.steps, session.steps_made)
         newest = self.w.audition.following and self.w.controller.state is not RunState.IDLE
         self.w.live.loss.mark_step(None if newest else snapshot.step)
 

@@ -95,7 +95,13 @@ class RunSession:
         """What made the stems of ``step``: written into the files' metadata."""
         result = self.result
         helpers = result.helpers if result is not None and step == result.best_step else ()
-        return stem_provenance(self.song.path.name, self.config, step, self.lr_at(step), helpers)
+        return stem_provenance(self.song.path.name, self.config, step, self.lr_at(step), helpers,
+                               self.steps_made)  # fmt: skip
+
+    @property
+    def steps_made(self) -> int | None:
+        """The steps the run made, once it has ended (None while it goes on)."""
+        return None if self.result is None else self.result.steps_done
 
 
 CLEARER_EXAMPLE = "Choose an example where it plays more clearly, ideally alone."

@@ -272,6 +272,10 @@ def test_log_json_records_the_step_the_stems_are_of_and_where_the_run_was_cut_sh
         assert record["best_step"] == 1 and record["best_total"] == record["steps"][0]["total"]
         assert record["cut_short_at"] == 3
         assert record["cut_short_by"] == "had a loss that is not a finite number"
+    # the stems say so too: of step 1 of a run of 4 steps that stopped after step 2
+    comments = [sf.SoundFile(path).comment for path in sorted((tmp_path / "out").glob("*.wav"))]
+    said = [line for text in comments for line in text.splitlines() if line.startswith("step:")]
+    assert len(said) >= len(records) and set(said) == {"step: 1 of 4, stopped after step 2"}
 
 
 def test_log_json_of_a_one_pass_run_is_strict_json_that_says_no_step_and_no_cut(

@@ -31,6 +31,19 @@ def test_a_steered_stem_names_its_taggers_and_the_learning_rate_of_its_step() ->
     assert stem_provenance("song.wav", config, 12)["learning rate"] == "0.5"
 
 
+def test_the_stems_of_a_run_that_stopped_early_say_after_which_step() -> None:
+    """A run of 12 steps stopped (or cut short) after step 7 did not run to 12: its stems'
+    step line says so; a run that made all its steps reads as before."""
+    config = replace(default_config("light"), tags=("drums",), steps=12)
+    assert stem_provenance("song.wav", config, 5, made=7)["step"] == "5 of 12, stopped after step 7"
+    assert stem_provenance("song.wav", config, 5, made=12)["step"] == "5 of 12"
+    assert stem_provenance("song.wav", config, 5)["step"] == "5 of 12"  # made: not known yet
+    parts = [JobPart("drums", config)]
+    run = RunResult(best_step=5, best_total=0.5, steps_done=7, stopped=False, cut_short_at=8)
+    made = job_provenance("song.wav", parts, JobResult({"drums": run}, stopped=False))
+    assert made["drums"]["step"] == "5 of 12, stopped after step 7"
+
+
 def test_a_jobs_stems_say_what_their_second_look_left_out() -> None:
     base = default_config("learned")
     parts = [JobPart(name, replace(base, tags=(name,))) for name in ("drums", "bass", "piano")]

@@ -474,6 +474,32 @@ def test_the_loss_plot_marks_the_step_heard_unless_it_follows_the_newest(
     window.controller.shutdown(5000)
 
 
+def test_a_run_stopped_early_says_after_which_step_beside_the_slider_and_in_its_stems(
+    qtbot, model_dir, settings, song_path
+) -> None:
+    """A run of 24 steps stopped after a few: "step 5 of 24" would read as if it had run to
+    24; the label beside the slider and the stems' metadata say after which step it stopped."""
+    window = make_window(qtbot, model_dir, settings, delay=0.02)
+    window.confirm_quit = lambda: True  # closed mid-run when an assertion fails
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    window.settings_panel.steps.setValue(24)
+    window.settings_panel.preview_every.setValue(1)  # the stems of the last step are listed
+    audition = window.audition
+    with qtbot.waitSignal(window.controller.run_finished, timeout=10_000) as blocker:
+        window.run_view.start()
+        qtbot.waitUntil(lambda: window.run_view.session.latest >= 7, timeout=5000)
+        window.run_view.stop()
+    qtbot.wait(100)
+    made = blocker.args[0].steps_done
+    assert blocker.args[0].stopped and 7 <= made < 24 and window.run_view.shown.step == made
+    assert audition.label.text() == f"step {made} (best) of 24, stopped after step {made}"
+    with sf.SoundFile(window.stems.stem_files()[0]) as dragged:  # what a drag writes
+        assert f"step: {made} of 24, stopped after step {made}" in dragged.comment.splitlines()
+    audition.slider.setValue(0)
+    assert audition.label.text() == f"step 1 of 24, stopped after step {made}"
+
+
 def test_going_through_the_steps_after_a_run_makes_no_mask_image_but_the_best_steps(
     qtbot, window: MainWindow, song_path, monkeypatch
 ) -> None:

@@ -19,12 +19,24 @@ if TYPE_CHECKING:
     from tagbox_gui.core.separation.job import JobPart, JobResult
 
 
-def stem_provenance(song_name: str, config: RunConfig, step: int, lr: float | None = None,
-                    helpers: tuple[str, ...] = ()) -> dict[str, str]:  # fmt: skip
+def of_steps(steps: int, made: int | None = None) -> str:
+    """Which run a step is of, after its number: "of 12" for a run of 12 steps, and where it
+    made fewer (``made``; ``RunResult.steps_done``: it was stopped, or a step cut it short)
+    "of 12, stopped after step 7". The stems' metadata, the window and the command line say
+    it so."""
+    stopped = f", stopped after step {made}" if made is not None and made < steps else ""
+    return f"of {steps}{stopped}"
+
+
+def stem_provenance(
+    song_name: str, config: RunConfig, step: int, lr: float | None = None,
+    helpers: tuple[str, ...] = (), made: int | None = None,
+) -> dict[str, str]:  # fmt: skip
     """What made the stems of step ``step`` of a run of ``config`` on the song ``song_name``;
     ``lr`` is the learning rate that step was made with (the config's unless it was changed
     during the run), ``helpers`` those its stem was looked at again beside
-    (``core.separation.refine.looked_again``; ``RunResult.helpers``)."""
+    (``core.separation.refine.looked_again``; ``RunResult.helpers``), ``made`` the steps the
+    run made (:func:`of_steps`; None: all of them, or not known yet)."""
     c = config
     region = "whole song" if c.region is None else f"{c.region.start:.2f}-{c.region.end:.2f} s"
     idle = idle_settings(c)
@@ -37,7 +49,7 @@ def stem_provenance(song_name: str, config: RunConfig, step: int, lr: float | No
         "query": _query(c),
         "taggers": "-" if "taggers" in idle else ", ".join(str(t) for t in c.taggers),
         "fft sizes": ", ".join(map(str, c.fft_sizes)),
-        "step": f"{step} of {c.steps}",
+        "step": f"{step} {of_steps(c.steps, made)}",
         "learning rate": "-" if "lr" in idle else f"{c.lr if lr is None else lr:g}",
         "mode": c.mode.value,
         "quantise": "-" if "quantise" in idle else c.quantise.value,
@@ -76,8 +88,8 @@ def job_provenance(
         run = result.results.get(part.name)
         if run is None:
             continue
-        made[part.name] = stem_provenance(song_name, part.config, run.best_step,
-                                          lrs.get(part.name), run.helpers)  # fmt: skip
+        made[part.name] = stem_provenance(song_name, part.config, run.best_step, lrs.get(part.name),
+                                          run.helpers, run.steps_done)  # fmt: skip
         if part.name in notes:
             made[part.name]["second look"] = notes[part.name]
     return made

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
 )
 
 from tagbox_gui.core.folders import format_size
+from tagbox_gui.core.separation.provenance import of_steps
 from tagbox_gui.core.separation.snapshots import nearest_step
 from tagbox_gui.gui.playback import Player
 from tagbox_gui.gui.widgets.elided_label import ElidedLabel
@@ -141,9 +142,11 @@ class AuditionPanel(QWidget):
                     "against the rest of the song.")  # fmt: skip
         self.memory.setText(text)  # short enough to be read whole beside the Stems at 1280 px
 
-    def show_step(self, step: int | None, total_steps: int = 0) -> None:
-        """Say which step is shown (and put the slider on it when it is a kept one); None: no
-        run (a new song, which plays itself: nothing is said of previews or of mono)."""
+    def show_step(self, step: int | None, total_steps: int = 0, made: int | None = None) -> None:
+        """Say which step is shown of a run of ``total_steps`` that made ``made`` (None: all, or
+        not known yet; ``core.separation.provenance.of_steps``), and put the slider on it when
+        it is a kept one; None: no run (a new song, which plays itself: nothing is said of
+        previews or of mono)."""
         self._shown = step
         if step is None:
             self.label.setText("No run yet")
@@ -156,7 +159,8 @@ class AuditionPanel(QWidget):
             self.memory.setText(f"One pass of the separator: no steps to go back to. {_LISTENING}")
             return
         best = " (best)" if step == self._best else ""
-        self.label.setText(f"step {step}{best}" + (f" of {total_steps}" if total_steps else ""))
+        of = f" {of_steps(total_steps, made)}" if total_steps else ""
+        self.label.setText(f"step {step}{best}{of}")
         if step in self._steps:
             with QSignalBlocker(self.slider):
                 self.slider.setValue(self._steps.index(step))
