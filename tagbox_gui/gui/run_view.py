@@ -391,8 +391,11 @@ class RunView(RunRequest):
     @Slot(object)
     def _on_follow_toggled(self, on: bool) -> None:
         """Following again: the newest preview is shown, and the meters are of the newest step
-        at once, as while following (a paused run sends no step to move them on)."""
+        at once, as while following (a paused run sends no step to move them on). Following no
+        more: the step heard, no longer the newest, is marked on the loss plot."""
         session = self.session
+        if not on and self.shown is not None:
+            self.w.live.loss.mark_step(self.shown.step)
         if on and session is not None:
             latest = session.snapshots.latest()
             if latest is not None:

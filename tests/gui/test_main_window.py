@@ -462,6 +462,10 @@ def test_the_loss_plot_marks_the_step_heard_unless_it_follows_the_newest(
         assert loss.marked_step == 6 and loss.mark.value() == 6
         audition.follow.setChecked(True)
         assert loss.marked_step is None and not loss.mark.isVisible()
+        audition.follow.setChecked(False)  # the step heard stays, no longer the newest
+        shown = window.run_view.shown.step
+        assert loss.marked_step == shown and loss.mark.value() == shown
+        audition.follow.setChecked(True)
     qtbot.wait(100)
     assert loss.marked_step == 7  # the best step, heard once the run has ended
     audition.slider.setValue(audition._steps.index(18))
