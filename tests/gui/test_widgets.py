@@ -352,6 +352,35 @@ def test_the_loss_plot_leaves_an_isolated_outlier_out_of_its_range_and_says_so(q
         assert view.plot_item.getAxis("left").labelText == "loss"
 
 
+def test_a_zoom_of_the_loss_plot_is_kept_as_steps_come_and_a_new_run_shows_all(qtbot) -> None:
+    """The musician zooms into the loss axis (the mouse wheel, a drag): the next steps, cut
+    or not, leave their range alone, and a new run shows its whole range again."""
+    view = shown(qtbot, LossPlotView(), 340, 115)
+    box = view.plot_item.getViewBox()
+    key = "fcn_mtat_1024"
+    for first in (1e6, 0.6):  # with step 1 cut, and without
+        view.reset([key])
+        view.append(1, first, {key: first})
+        for step in range(2, 11):
+            view.append(step, 0.5, {key: 0.45})
+        view.refresh()
+        box.setYRange(0.44, 0.46, padding=0)  # as a zoom of the mouse's leaves it
+        box.sigRangeChangedManually.emit(box.state["mouseEnabled"])
+        for step in range(11, 21):
+            view.append(step, 0.5 - 0.001 * step, {key: 0.45})
+            view.refresh()
+        qtbot.wait(50)
+        low, high = box.viewRange()[1]
+        assert (low, high) == pytest.approx((0.44, 0.46)), first
+    view.reset([key])
+    for step in range(1, 11):
+        view.append(step, 2.0 + step, {key: 1.0})
+    view.refresh()
+    qtbot.wait(50)
+    low, high = box.viewRange()[1]
+    assert low <= 1.0 and high >= 12.0  # the new run's whole range
+
+
 # ----- mask ----------------------------------------------------------------------------------
 def bar_labels(view: MaskView) -> list[tuple[QRectF, str]]:
     """The labels the mask's colour bar draws: each one's rectangle in the scene, its text."""

@@ -100,6 +100,8 @@ class LossPlotView(QWidget):
         self.cut_marks.setVisible(False)
         self.plot_item.addItem(self.cut_marks, ignoreBounds=True)
         self.cut_steps: tuple[int, ...] = ()
+        self._zoomed = False  # the musician's zoom or pan holds the range until reset()
+        self.plot_item.getViewBox().sigRangeChangedManually.connect(self._on_zoomed)
         # over the empty plot, a line saying what will be drawn (a single pass has no steps)
         self.empty = EmptyNote(
             self, self.plot_widget, self.plot_item.getViewBox(), EMPTY_TEXTS, ABOUT
@@ -130,6 +132,8 @@ class LossPlotView(QWidget):
         self._count, self._drawn = 0, -1
         self.mark_step(None)
         self._cut(np.zeros(0, dtype=bool))
+        self._zoomed = False
+        self.plot_item.getViewBox().enableAutoRange()  # a new run: all of it, whatever zoom
         for key in [TOTAL_KEY, *keys]:
             self._add_curve(key)
         self._show_empty(True)
@@ -173,7 +177,8 @@ class LossPlotView(QWidget):
 
     def _cut(self, out: np.ndarray) -> None:
         """Leave the steps ``out`` (:func:`outlying`) out of the loss axis's range, marked at
-        its top, the axis saying so; with none out, the range is all the steps (autorange)."""
+        its top, the axis saying so; with none out, the range is all the steps (autorange). A range
+        the musician zoomed or panned to is left alone."""
         steps = self._steps[: len(out)]
         was_cut, self.cut_steps = self.cut_steps, tuple(int(s) for s in steps[out])
         if bool(was_cut) != bool(self.cut_steps):
@@ -188,8 +193,12 @@ class LossPlotView(QWidget):
         kept = self._values[: len(out)][~out]
         low, high = float(np.nanmin(kept)), float(np.nanmax(kept))
         pad = 0.05 * (high - low or abs(high) or 1.0)
-        box.setYRange(low - pad, high + pad, padding=0)
+        if not self._zoomed:
+            box.setYRange(low - pad, high + pad, padding=0)
         self.cut_marks.setData(steps[out], np.full(len(self.cut_steps), high + pad / 2))
+
+    def _on_zoomed(self) -> None:
+        self._zoomed = True
 
     def mark_step(self, step: int | None) -> None:
         """Mark the step heard with a line across the plot at it; None: no mark (the run's
