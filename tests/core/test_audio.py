@@ -98,6 +98,27 @@ def test_a_song_is_decoded_in_blocks_and_a_cancel_stops_it_between_them(
         load_song(path, SetAfter(2))
 
 
+def test_decoding_and_the_analysis_signal_tell_their_progress_block_by_block(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A long song's decoding and analysis signal tell the fraction done after each block,
+    rising to 1.0 (the window's bar shows it); the song and the signal are the same as
+    without."""
+    path = tmp_path / "song.wav"
+    data = stereo(seconds=1.0)[:44_000].astype(np.float32)  # not a whole number of blocks
+    sf.write(path, data, 48_000, subtype="FLOAT")  # resampled for the analysis signal
+    monkeypatch.setattr(song_module, "_READ_FRAMES", 10_000)
+    decoded: list[float] = []
+    song = load_song(path, threading.Event(), decoded.append)
+    assert decoded == [n * 10_000 / 44_000 for n in range(1, 5)] + [1.0]
+    assert np.array_equal(song.data, load_song(path).data)
+    analysed: list[float] = []
+    signal = analysis_signal(song, threading.Event(), analysed.append)
+    assert len(analysed) >= 4 and analysed == sorted(analysed) and 0 < analysed[0] < 0.5
+    assert analysed[-1] == 1.0
+    assert np.array_equal(signal, _analysis_signal_at_once(song))
+
+
 def test_a_flac_that_does_not_say_its_length_is_one_sentence_with_how_to_convert_it(
     tmp_path: Path,
 ) -> None:

@@ -73,13 +73,21 @@ class LoadCancelled(Exception):
     (nobody wants it any more)."""
 
 
+Progress = Callable[[float], None]
+"""A progress callback: told the fraction done (0 to 1, rising, 1.0 last) after each block of
+the work, in the thread that does it; it should be cheap (a block takes a fraction of a
+second)."""
+
+
 def stop_if_cancelled(cancel: threading.Event | None) -> None:
     """Raise :class:`LoadCancelled` if ``cancel`` is set."""
     if cancel is not None and cancel.is_set():
         raise LoadCancelled
 
 
-def load_song(path: Path | str, cancel: threading.Event | None = None) -> Song:
+def load_song(
+    path: Path | str, cancel: threading.Event | None = None, progress: Progress | None = None
+) -> Song:
     """Decode an audio file (all channels, its own rate) into a :class:`Song`.
 
     Raises :class:`AudioError` with one sentence, naming the file by the path given, for a
@@ -88,10 +96,11 @@ def load_song(path: Path | str, cancel: threading.Event | None = None) -> Song:
     to a pipe), a rate outside 8-192 kHz, or samples that are NaN,
     infinite or beyond :data:`MAX_PEAK`; :class:`LoadCancelled` once ``cancel`` is set (it is
     looked at between blocks of :data:`_READ_FRAMES` frames: a 2-hour song takes half a minute).
+    ``progress`` is told the fraction decoded after each block.
     """
     path = Path(path)
     with _decoding(path) as handle:
-        data = _read_all(handle, cancel)
+        data = _read_all(handle, cancel, progress)
         rate, subtype, container = handle.samplerate, handle.subtype, handle.format
     _check_decoded(path, data, container)
     data.flags.writeable = False  # a Song is shared between threads: nobody edits it in place
@@ -116,10 +125,12 @@ def _decoding(path: Path) -> Iterator[sf.SoundFile]:
         raise _unreadable(path, exc) from exc
 
 
-def _read_all(handle: sf.SoundFile, cancel: threading.Event | None) -> np.ndarray:
+def _read_all(
+    handle: sf.SoundFile, cancel: threading.Event | None, progress: Progress | None
+) -> np.ndarray:
     """The samples from ``handle``'s start to its end, float32 ``(frames, channels)``, decoded
     a block at a time (as ``handle.read()`` would at once: its frames may be fewer than the
-    header says)."""
+    header says, and the block that finds the end tells ``progress`` 1.0)."""
     data = np.empty((handle.frames, handle.channels), dtype=np.float32)
     done = 0
     while done < len(data):
@@ -127,7 +138,10 @@ def _read_all(handle: sf.SoundFile, cancel: threading.Event | None) -> np.ndarra
         block = data[done : done + _READ_FRAMES]
         got = len(handle.read(dtype="float32", always_2d=True, out=block))
         done += got
-        if got < len(block):
+        short = got < len(block)
+        if progress is not None:
+            progress(1.0 if short else done / len(data))
+        if short:
             break
     return data[:done]
 
@@ -272,7 +286,9 @@ def _check_samples(path: Path, data: np.ndarray) -> None:
 _ANALYSED: weakref.WeakKeyDictionary[Song, np.ndarray] = weakref.WeakKeyDictionary()
 
 
-def analysis_signal(song: Song, cancel: threading.Event | None = None) -> np.ndarray:
+def analysis_signal(
+    song: Song, cancel: threading.Event | None = None, progress: Progress | None = None
+) -> np.ndarray:
     """The song as the optimisation hears it: float32 mono at 44.1 kHz, not normalised.
 
     Channels are averaged, then resampled with a polyphase (Kaiser-windowed sinc) filter at the
@@ -280,15 +296,18 @@ def analysis_signal(song: Song, cancel: threading.Event | None = None) -> np.nda
     :class:`Song` (a resampled 4-minute song takes about a second) and shared by everyone who
     asks, so it is read-only, like the song's data; it goes when the song does. It is made
     :data:`_READ_FRAMES` frames at a time (the same samples as at once), and
-    :class:`LoadCancelled` stops it between them once ``cancel`` is set.
+    :class:`LoadCancelled` stops it between them once ``cancel`` is set; ``progress`` is told
+    the fraction made after each (nothing where it was made already).
     """
     signal = _ANALYSED.get(song)
     if signal is None:
-        signal = _ANALYSED.setdefault(song, _mono_resampled(song, cancel))
+        signal = _ANALYSED.setdefault(song, _mono_resampled(song, cancel, progress))
     return signal
 
 
-def _mono_resampled(song: Song, cancel: threading.Event | None) -> np.ndarray:
+def _mono_resampled(
+    song: Song, cancel: threading.Event | None, progress: Progress | None
+) -> np.ndarray:
     """The analysis signal made a block at a time (:func:`resample_in_blocks`): no float64
     copy of the whole song."""
     data = np.asarray(song.data)
@@ -297,19 +316,20 @@ def _mono_resampled(song: Song, cancel: threading.Event | None) -> np.ndarray:
     def mono(first: int, last: int) -> np.ndarray:
         return data[first:last].mean(axis=1, dtype=np.float64)  # no float64 copy: 7x faster
 
-    resample_in_blocks(mono, song.frames, song.rate, ANALYSIS_RATE, signal, cancel)
+    resample_in_blocks(mono, song.frames, song.rate, ANALYSIS_RATE, signal, cancel, progress)
     signal.flags.writeable = False
     return signal
 
 
 def resample_in_blocks(read: Callable[[int, int], np.ndarray], frames: int, rate: int,
-                       new_rate: int, out: np.ndarray,
-                       cancel: threading.Event | None = None) -> None:  # fmt: skip
+                       new_rate: int, out: np.ndarray, cancel: threading.Event | None = None,
+                       progress: Progress | None = None) -> None:  # fmt: skip
     """Resample one signal of ``frames`` frames at ``rate`` into ``out`` at ``new_rate``
     (``ceil(frames * new_rate / rate)`` samples): a polyphase Kaiser-windowed sinc filter at
     the exact ratio (scipy's ``resample_poly``), the same samples as at once, made
     :data:`_READ_FRAMES` input frames at a time, each block read as ``read(first, last)``;
-    :class:`LoadCancelled` stops it between blocks once ``cancel`` is set.
+    :class:`LoadCancelled` stops it between blocks once ``cancel`` is set, and ``progress`` is
+    told the fraction of the input done after each.
 
     A block is read with the input beyond it that the filter reaches (``margin``), and starts
     on an input frame where an output sample falls, so each output sample is summed as at once.
@@ -331,6 +351,8 @@ def resample_in_blocks(read: Callable[[int, int], np.ndarray], frames: int, rate
         skip = first * up // down
         begin, until = start * up // down, -(-end * up // down)
         out[begin:until] = block[begin - skip : until - skip]
+        if progress is not None:
+            progress(end / frames)
 
 
 def analysis_span(song: Song, region: Region | None) -> tuple[int, int]:
