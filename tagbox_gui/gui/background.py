@@ -13,6 +13,7 @@ worker thread.
 from __future__ import annotations
 
 import os
+import time
 import weakref
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -70,6 +71,24 @@ def hand_back(to: weakref.WeakMethod, value: object) -> None:
     """From any thread: call ``to``'s method with ``value`` in the window's thread (queued),
     unless its object has been deleted by then."""
     _INBOX.arrived.emit(to, value)
+
+
+def throttled(
+    report: Callable[[float, float | None], None], interval: float
+) -> Callable[[float, float | None], None]:
+    """A worker's progress callback ``(done, total)`` that passes on to ``report`` (which hands
+    it back) at most one call each ``interval`` seconds, and always the last (``done >=
+    total``): more would only keep the window's thread busy. ``total`` is None where it is not
+    known, 1 where left out (``done`` a fraction, as ``core.audio.song.Progress`` tells it)."""
+    last = [0.0]
+
+    def progress(done: float, total: float | None = 1.0) -> None:
+        now = time.monotonic()
+        if now - last[0] >= interval or (total is not None and done >= total):
+            last[0] = now
+            report(done, total)
+
+    return progress
 
 
 def run_in_background(

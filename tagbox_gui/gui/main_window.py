@@ -91,8 +91,8 @@ class MainWindow(WindowMenus):
         self.engine = engine or EngineLoader()
         self.engine.setParent(self)
         self.loading_bar = QProgressBar(maximum=0, maximumWidth=120, visible=False)
-        self.loading_bar.setAccessibleName("Opening the song")  # busy: a description, no value
-        self.loading_bar.setAccessibleDescription("Busy until the song is shown")
+        self.loading_bar.setAccessibleName("Opening the song")
+        self.loading_bar.setAccessibleDescription("How much of the song is read and analysed")
         self.cancel_loading = QPushButton("Cancel", visible=False)
         self.cancel_loading.setToolTip("Stop opening the song; the song shown stays")
         self.controller = RunController(self)
@@ -224,6 +224,7 @@ class MainWindow(WindowMenus):
         self.loader.loaded.connect(self._on_loader_loaded)
         self.loader.failed.connect(self._on_loader_failed)
         self.loader.busy_changed.connect(self._on_loader_busy_changed)
+        self.loader.progressed.connect(self._on_loader_progressed)
         self.cancel_loading.clicked.connect(self._cancel_loading)
         self._on_controller_state_changed(RunState.IDLE)
 
@@ -269,6 +270,7 @@ class MainWindow(WindowMenus):
         self.statusBar().showMessage(f"Opening {name}…")
         self._opened_note, self._opening = note, name
         self._focus_at_open = self.focusWidget()  # kept while a dialog (File ▸ Open…) has it
+        self.loading_bar.setMaximum(0)  # busy until this load says how far it is
         return self.loader.load(path)
 
     @Slot(bool)
@@ -277,6 +279,11 @@ class MainWindow(WindowMenus):
         self.cancel_loading.setVisible(busy)
         self._show_busy_cursor()
         self.run_view.update_can_run()
+
+    @Slot(float)
+    def _on_loader_progressed(self, done: float) -> None:
+        self.loading_bar.setMaximum(100)
+        self.loading_bar.setValue(round(100 * done))
 
     @Slot()
     def _cancel_loading(self) -> None:

@@ -1,7 +1,7 @@
 """Opens songs off the GUI thread (``gui.background``): decoding, the analysis signal, the
 loudest region, the waveform envelope, the peak. Only the newest request counts: superseded
 and cancelled ones stop at their next step (a block of the decoding or of the analysis signal,
-or between the slow steps), and their results are dropped.
+or between the slow steps), and their results and progress are dropped.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from tagbox_gui.core.audio.song import (
+    Progress,
     Song,
     analysis_signal,
     load_song,
@@ -23,11 +24,15 @@ from tagbox_gui.core.audio.song import (
     stop_if_cancelled,
 )
 from tagbox_gui.core.types import Region
-from tagbox_gui.gui.background import run_in_background
+from tagbox_gui.gui.background import hand_back, receiver, run_in_background, throttled
 from tagbox_gui.gui.widgets.song_panel import DEFAULT_REGION_SECONDS
 from tagbox_gui.gui.widgets.waveform_view import peak_envelope
 
 log = logging.getLogger(__name__)
+PROGRESS_INTERVAL = 0.1  # seconds between a load's progress reports: the bar needs no more
+DECODED, ANALYSED, REGION_FOUND = 0.4, 0.7, 0.9
+"""The fraction of a load done once the song is decoded, its analysis signal made and its
+loudest stretch found (their shares of the time, about, for a 48 kHz WAV, FLAC or MP3)."""
 
 
 @dataclass(frozen=True)
@@ -40,30 +45,46 @@ class LoadedSong:
     peak: float = 0.0  # the largest sample's magnitude (past 1: a PCM export clips)
 
 
-def prepare_song(path: Path | str, cancel: threading.Event | None = None) -> LoadedSong:
+def prepare_song(
+    path: Path | str, cancel: threading.Event | None = None, progress: Progress | None = None
+) -> LoadedSong:
     """Everything slow about opening a song (runs in a worker thread); ``LoadCancelled`` once
-    ``cancel`` is set."""
-    song = load_song(path, cancel)
-    analysis_signal(song, cancel)  # made once per song (core.audio.song), off the GUI thread
+    ``cancel`` is set. ``progress`` is told the fraction done as it goes (up to
+    :data:`REGION_FOUND`: the rest is quick)."""
+    song = load_song(path, cancel, _between(progress, 0.0, DECODED))
+    # made once per song (core.audio.song), off the GUI thread
+    analysis_signal(song, cancel, _between(progress, DECODED, ANALYSED))
     stop_if_cancelled(cancel)
     data = np.asarray(song.data)
+    region = loudest_region(song, DEFAULT_REGION_SECONDS)
+    if progress is not None:
+        progress(REGION_FOUND)
     return LoadedSong(
         song,
-        loudest_region(song, DEFAULT_REGION_SECONDS),
+        region,
         peak_envelope(data, song.rate),
         float(np.max(np.abs(data))) if data.size else 0.0,  # a tenth of a second for 4 min
     )
 
 
+def _between(progress: Progress | None, start: float, end: float) -> Progress | None:
+    """``progress`` told of a step that takes the load from ``start`` to ``end`` done."""
+    if progress is None:
+        return None
+    return lambda done: progress(start + (end - start) * done)
+
+
 class SongLoader(QObject):
     """Loads songs in a worker thread.
 
-    ``loaded(LoadedSong)`` and ``failed(Exception)`` come from the newest :meth:`load` only;
+    ``loaded(LoadedSong)``, ``failed(Exception)`` and ``progressed(float)`` (the fraction done,
+    at most every :data:`PROGRESS_INTERVAL`) come from the newest :meth:`load` only;
     ``busy_changed(bool)`` says when loading starts and when the newest request is done.
     """
 
     loaded = Signal(object)
     failed = Signal(object)
+    progressed = Signal(float)
     busy_changed = Signal(bool)
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -85,7 +106,10 @@ class SongLoader(QObject):
         if token == self._done + 1:  # was idle
             self.busy_changed.emit(True)
         cancel = self._cancels[token] = threading.Event()
-        self._tokens[run_in_background(prepare_song, path, cancel, then=self._on_prepared)] = token
+        to = receiver(self._on_progress)
+        progress = throttled(lambda done, _: hand_back(to, (token, done)), PROGRESS_INTERVAL)
+        work = run_in_background(prepare_song, path, cancel, progress, then=self._on_prepared)
+        self._tokens[work] = token
         return token
 
     def cancel(self) -> None:
@@ -103,6 +127,11 @@ class SongLoader(QObject):
     def _finish(self, token: int) -> None:
         self._done = token
         self.busy_changed.emit(False)
+
+    def _on_progress(self, report: tuple[int, float]) -> None:
+        token, done = report
+        if token == self._token:  # not a superseded or cancelled load's
+            self.progressed.emit(done)
 
     def _on_prepared(self, done: Future[LoadedSong]) -> None:
         token = self._tokens.pop(done)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
@@ -255,3 +256,34 @@ def test_a_song_opened_from_a_text_box_takes_the_focus_so_space_plays(
     qtbot.keyClick(window.centralWidget(), Qt.Key.Key_Space)
     assert player.playing and name.text() == "pia"
     player.close()
+
+
+def test_the_bar_shows_how_much_of_a_long_song_is_opened(qtbot, window, tmp_path, monkeypatch):
+    """A long song takes up to a minute to open: the status bar's bar shows the percent done,
+    rising block by block, told at most ten times a second; each song opened starts busy until
+    its first block says how far it is."""
+    long = write_song(tmp_path / "Long.wav", seconds=4.0, rate=44_100)
+    monkeypatch.setattr(song_module, "_READ_FRAMES", 11_025)  # 16 blocks to decode, 16 to analyse
+    real_stop = song_module.stop_if_cancelled
+
+    def slow_block(cancel):  # looked at before each block
+        time.sleep(0.03)
+        real_stop(cancel)
+
+    monkeypatch.setattr(song_module, "stop_if_cancelled", slow_block)
+    bar = window.loading_bar
+    shown: list[tuple[int, int]] = []
+    bar.valueChanged.connect(lambda value: shown.append((bar.maximum(), value)))
+    started = time.monotonic()
+    with qtbot.waitSignal(window.song_loaded, timeout=10_000):
+        window.open_song(long)
+        assert bar.isVisible() and bar.maximum() == 0  # busy until the first block is decoded
+    took = time.monotonic() - started
+    told = [value for maximum, value in shown if value >= 0]
+    assert {maximum for maximum, value in shown if value >= 0} == {100}
+    assert len(told) >= 4 and told == sorted(told) and len(set(told)) == len(told)
+    assert 0 < told[0] < 30 and told[-1] > 50, told  # the analysis signal counts too
+    assert len(told) <= took / 0.1 + 1 < 32  # throttled: fewer than the 32 blocks
+    window.open_song(long)
+    assert bar.isVisible() and bar.maximum() == 0  # the last song's percent is not shown
+    qtbot.waitUntil(lambda: not window.loader.busy, timeout=10_000)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import replace
@@ -40,7 +39,7 @@ from tagbox_gui.core.store.download import DownloadCancelled
 from tagbox_gui.core.store.failures import Advised, Ways
 from tagbox_gui.core.store.models import ENV_MODEL_DIR, ModelStore, default_root
 from tagbox_gui.core.store.registry import REGISTRY, ModelInfo
-from tagbox_gui.gui.background import hand_back, receiver, run_in_background
+from tagbox_gui.gui.background import hand_back, receiver, run_in_background, throttled
 from tagbox_gui.gui.widgets.licence_dialog import LicenceDialog
 from tagbox_gui.gui.widgets.plain_text import keep_ampersands
 
@@ -237,7 +236,7 @@ class ModelsDialog(QDialog):
             return
         self._cancel = threading.Event()
         to = receiver(self._on_progress_handed_back)
-        progress = _throttled(lambda done, total: hand_back(to, (done, total)))
+        progress = throttled(lambda done, total: hand_back(to, (done, total)), PROGRESS_INTERVAL)
         again = self._statuses.get(name) == "unknown checksum"  # fetch would keep that file
         self._start_job(name, self.store.fetch, name, progress, True, self._cancel, again,
                         check_model_file, cancellable=True)  # fmt: skip
@@ -515,19 +514,6 @@ class ModelsDialog(QDialog):
 def _keyed(word: str, letter: str) -> str:
     """A button's text: ``word`` with Alt+``letter`` (its first one in ``word``) pressing it."""
     return word.replace(letter, f"&{letter}", 1)
-
-
-def _throttled(emit: Callable[[int, int | None], None]) -> Callable[[int, int | None], None]:
-    """A progress callback that forwards at most every PROGRESS_INTERVAL (and the last one)."""
-    last = [0.0]
-
-    def progress(done: int, total: int | None) -> None:
-        now = time.monotonic()
-        if now - last[0] >= PROGRESS_INTERVAL or (total is not None and done >= total):
-            last[0] = now
-            emit(done, total)
-
-    return progress
 
 
 def _verify_each(store: ModelStore, checks: list[tuple[str, int]], each: object) -> None:
