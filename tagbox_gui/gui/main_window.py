@@ -45,7 +45,7 @@ from tagbox_gui.gui.widgets.instrument_picker import InstrumentPicker
 from tagbox_gui.gui.widgets.live_panel import LivePanel, boxed
 from tagbox_gui.gui.widgets.run_panel import RunPanel
 from tagbox_gui.gui.widgets.settings_panel import SettingsPanel
-from tagbox_gui.gui.widgets.shortcuts import FIND, SIDE_TABS, shown
+from tagbox_gui.gui.widgets.shortcuts import FIND, SIDE_TABS, STOP, shown
 from tagbox_gui.gui.widgets.song_panel import SongPanel
 from tagbox_gui.gui.widgets.stem_list import StemListView
 from tagbox_gui.gui.widgets.tag_panel import TagPanel
@@ -94,7 +94,10 @@ class MainWindow(WindowMenus):
         self.loading_bar.setAccessibleName("Opening the song")
         self.loading_bar.setAccessibleDescription("How much of the song is read and analysed")
         self.cancel_loading = QPushButton("Cancel", visible=False)
-        self.cancel_loading.setToolTip("Stop opening the song; the song shown stays")
+        self.cancel_loading.setToolTip(
+            f"Stop opening the song; the song shown stays ({shown(STOP)} while no run goes on)"
+        )
+        self.cancel_key = QShortcut(QKeySequence(STOP), self.cancel_loading, enabled=False)
         self.controller = RunController(self)
         self.song_panel = SongPanel()
         self.live = LivePanel()
@@ -226,6 +229,7 @@ class MainWindow(WindowMenus):
         self.loader.busy_changed.connect(self._on_loader_busy_changed)
         self.loader.progressed.connect(self._on_loader_progressed)
         self.cancel_loading.clicked.connect(self._cancel_loading)
+        self.cancel_key.activated.connect(self._cancel_loading)
         self._on_controller_state_changed(RunState.IDLE)
 
     @Slot(str)
@@ -277,6 +281,7 @@ class MainWindow(WindowMenus):
     def _on_loader_busy_changed(self, busy: bool) -> None:
         self.loading_bar.setVisible(busy)
         self.cancel_loading.setVisible(busy)
+        self._enable_cancel_key()
         self._show_busy_cursor()
         self.run_view.update_can_run()
 
@@ -290,6 +295,11 @@ class MainWindow(WindowMenus):
         """The status bar's Cancel: stop opening the song (the song shown stays)."""
         self.loader.cancel()
         self.statusBar().showMessage(f"Stopped opening {self._opening}.", 5000)
+
+    def _enable_cancel_key(self) -> None:
+        """Escape cancels the opening of a song, unless it is Run ▸ Stop's key then (a run
+        goes on): never both, or Qt would do neither."""
+        self.cancel_key.setEnabled(self.loader.busy and not self.stop_action.isEnabled())
 
     def _show_busy_cursor(self) -> None:
         """The busy cursor while a song opens or the engine loads (the window stays usable)."""
@@ -395,6 +405,7 @@ class MainWindow(WindowMenus):
     def _on_controller_state_changed(self, state: RunState) -> None:
         self.run_panel.set_state(state)
         self._enable_actions(state)
+        self._enable_cancel_key()
         self.settings_panel.set_running(state is not RunState.IDLE)  # the lr stays editable
 
     # ----- the engine -------------------------------------------------------------------

@@ -501,7 +501,9 @@ def test_no_two_shortcuts_that_can_be_active_together_share_a_key(
     open_song(qtbot, window, song_path)
     window.tag_panel.apply_preset("Piano")
     run_to_end(qtbot, window)  # the stems, the step history: every part of the window built
-    found = shortcuts(window)
+    # Escape as the status bar's Cancel is on only while Run ▸ Stop's is off (a song opening,
+    # no run): test_song_loading checks that Escape does the one or the other then
+    found = [s for s in shortcuts(window) if s.owners != [window.cancel_loading]]
     assert {"Ctrl+R", "Ctrl+F", "Ctrl+1", "Ctrl+2", "Ctrl+3", "Space", "Esc", "Del"} <= {
         s.keys for s in found
     }
@@ -583,6 +585,7 @@ def window_without_alt_keys(window: MainWindow) -> dict[QWidget, str]:
         window.run_panel.run: "Ctrl+R",
         window.run_panel.pause: "Ctrl+P",
         window.run_panel.stop: "Esc",
+        window.cancel_loading: "Esc while no run goes on (Tab during one)",
         window.export_button: "Ctrl+E",
         settings.reset: "Tools ▸ Reset settings to defaults",
     }

@@ -287,3 +287,57 @@ def test_the_bar_shows_how_much_of_a_long_song_is_opened(qtbot, window, tmp_path
     window.open_song(long)
     assert bar.isVisible() and bar.maximum() == 0  # the last song's percent is not shown
     qtbot.waitUntil(lambda: not window.loader.busy, timeout=10_000)
+
+
+def test_escape_stops_opening_a_song_and_the_song_shown_stays(
+    qtbot, window, song_path, tmp_path, monkeypatch
+):
+    """Escape, as the status bar's Cancel, stops opening a song while no run goes on (during
+    one it asks to stop the run); the song shown before stays."""
+    long = write_song(tmp_path / "Long.wav", seconds=4.0, rate=44_100)
+    gate = threading.Event()
+    finished = slow_loads(monkeypatch, {long.name: gate})
+    open_song(qtbot, window, song_path)
+    shown = window.song
+    window.open_song(long)
+    assert window.loader.busy
+    view = window.song_panel
+    view.setFocus()
+    qtbot.keyClick(view, Qt.Key.Key_Escape)
+    assert not window.loader.busy and not window.loading_bar.isVisible()
+    assert window.statusBar().currentMessage() == "Stopped opening Long.wav."
+    gate.set()
+    qtbot.waitUntil(lambda: long.name in finished, timeout=5000)
+    qtbot.wait(100)  # its result, had it come, would have arrived
+    assert window.song is shown and window.song_panel.title.text() == "My Song"
+    assert not message_boxes()
+
+
+def test_escape_during_a_run_asks_to_stop_it_while_a_song_opens(
+    qtbot, monkeypatch, model_dir, settings, song_path, tmp_path
+):
+    """A song opened during a run replaces the run once shown; until then Escape still asks
+    to stop the run (Run ▸ Stop's key) and does not stop the opening: the status bar's Cancel
+    takes Escape only while no run goes on, or Qt would find the key ambiguous and do
+    neither."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from tagbox_gui.gui.controller import RunState
+    from tests.gui.window_helpers import answer_questions, piano_run_window
+
+    window = piano_run_window(qtbot, model_dir, settings, song_path, 500, delay=0.05)
+    window.run_view.start()
+    nxt = write_song(tmp_path / "Next.wav", seconds=2.0, rate=44_100)
+    gate = threading.Event()
+    slow_loads(monkeypatch, {nxt.name: gate})
+    monkeypatch.setattr(window, "confirm_discard", lambda question: True)
+    window.open_song(nxt)
+    asked = answer_questions(monkeypatch, QMessageBox.StandardButton.No)
+    qtbot.keyClick(window.run_panel, Qt.Key.Key_Escape)
+    assert len(asked) == 1 and "Stop the run?" in asked[0]
+    assert window.loader.busy and window.controller.state is RunState.RUNNING
+    gate.set()
+    with qtbot.waitSignal(window.song_loaded, timeout=5000):
+        pass
+    assert window.song.name == "Next"
+    window.controller.shutdown(5000)
