@@ -259,6 +259,18 @@ def prepare_corpus(settings: RenderSettings) -> None:
     write_json(path, settings.manifest())
 
 
+def check_soundfonts(settings: RenderSettings, only: tuple[str, ...] = ()) -> None:
+    """SystemExit in one line unless the files of every SoundFont the run looks up are there:
+    all of ``--soundfonts`` for a new corpus (its ``corpus.json`` names them), those it renders
+    (``only``, or all) for a resumed one."""
+    resumed = (settings.out / "corpus.json").is_file()
+    for name in (only or settings.soundfonts) if resumed else settings.soundfonts:
+        try:
+            stack_paths(name)
+        except (FileNotFoundError, ValueError) as exc:  # not installed; a bundle's bad file
+            raise SystemExit(str(exc)) from exc
+
+
 def _render_or_report(settings: RenderSettings, index: int) -> tuple[int, dict | None, str]:
     """Render one song; a failure is reported, not raised, so a long run keeps going."""
     try:
@@ -274,7 +286,9 @@ def render_corpus(settings: RenderSettings, n_songs: int, jobs: int = 1,
     With ``only``, just the songs whose SoundFont (:meth:`RenderSettings.soundfont_of`) is one
     of those are rendered: the others keep their places in the corpus's round-robin, unrendered
     (a machine that lacks some SoundFonts renders the rest, the same songs as a full run).
+    SystemExit in one line, before anything is written, when a SoundFont it needs is missing.
     """
+    check_soundfonts(settings, only)
     prepare_corpus(settings)
     wanted = [i for i in range(n_songs) if not only or settings.soundfont_of(i) in only]
     todo = [i for i in wanted if not is_done(song_dir(settings.out, song_id(settings.seed, i)))]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 
 import pytest
 
-from training.render import main
+from training import render
+from training.render import RenderSettings, main
 
 
 @pytest.mark.parametrize(
@@ -52,3 +55,31 @@ def test_a_corpus_folder_that_cannot_be_made_is_one_clear_error(
         main(["--out", str(out), "--soundfonts", "timgm6mb", "--n-songs", "1"])
     assert "is a file, not a folder" in str(exited.value.code)
     assert out.read_text() == "a file, not a folder"
+
+
+@pytest.mark.parametrize("resumed", [False, True])
+def test_a_missing_soundfont_is_one_line_before_any_song_is_rendered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, resumed: bool
+) -> None:
+    """Without OPL3's file, a new corpus of the default SoundFonts (whose corpus.json names
+    every file) and a resumed one that renders OPL3 songs are refused in one line, rather than
+    with a traceback, or every song failing on its own."""
+    missing = "SoundFont 'opl3' not found; run training/setup.sh (package opl3-soundfont)"
+
+    def stack_paths(name: str) -> list[Path]:
+        if name == "opl3":
+            raise FileNotFoundError(missing)
+        return [tmp_path / f"{name}.sf2"]
+
+    monkeypatch.setattr(render, "stack_paths", stack_paths)
+    out = tmp_path / "corpus"
+    settings = RenderSettings(out, 1.0, 0, ("timgm6mb", "opl3"))
+    if resumed:
+        out.mkdir()
+        (out / "corpus.json").write_text(json.dumps(settings.identity()))
+    options = ["--out", str(out), "--soundfonts", "timgm6mb,opl3", "--seconds", "1"]
+    with pytest.raises(SystemExit) as exited:  # the fluidsynth given is never run
+        main([*options, "--n-songs", "2", "--fluidsynth", sys.executable])
+    assert exited.value.code == missing
+    left = sorted(p.name for p in out.iterdir()) if out.exists() else None
+    assert left == (["corpus.json"] if resumed else None)
