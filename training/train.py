@@ -175,8 +175,13 @@ def run_songs(corpus: Path, state: dict | None, last: Path) -> tuple[list[str], 
                              "separator.pt)")  # fmt: skip
         return train_songs, valid_songs
     train_songs, valid_songs = split_songs(corpus)
-    if not train_songs:
+    if not train_songs and not valid_songs:
         raise SystemExit(f"{corpus}: no rendered songs (training.render makes them)")
+    if not train_songs or not valid_songs:  # one song, or a few all hashed to one side
+        side = "training" if not train_songs else "held-out"
+        raise SystemExit(f"{corpus}: its split by a hash of the song ids puts none of its "
+                         f"{len(train_songs + valid_songs)} rendered songs on the {side} side; "
+                         "render more songs (training.render --n-songs)")  # fmt: skip
     train_songs = [s for s in train_songs if query_path(corpus, s).exists()]
     valid_songs = [s for s in valid_songs if query_path(corpus, s).exists()]
     if not train_songs or not valid_songs:

@@ -140,3 +140,23 @@ def test_every_option_of_the_help_says_what_it_sets(capsys: pytest.CaptureFixtur
         assert shown in text, option
         about = text.split(shown, 1)[1].split(" --", 1)[0]
         assert len(about) > 20 and f"(default: {value})" in about, (option, about)
+
+
+@pytest.mark.parametrize(("song", "side"), [("s0-000033", "training"), ("s0-000000", "held-out")])
+def test_a_corpus_whose_split_leaves_a_side_empty_says_so(
+    tmp_path: Path, song: str, side: str
+) -> None:
+    """One song, queried: the hash split puts it on one side and none on the other. That was
+    said as "no rendered songs" or as a want of queries, which training.queries cannot mend."""
+    (tmp_path / "songs" / song).mkdir(parents=True)
+    (tmp_path / "songs" / song / "stems.npy").write_bytes(b"")
+    (tmp_path / "songs" / song / "meta.json").write_text("{}")
+    query_path(tmp_path, song).parent.mkdir()
+    np.save(query_path(tmp_path, song), np.zeros((1, 4), np.float32))
+    with pytest.raises(SystemExit) as exited:
+        train(tmp_path, tmp_path / "run", TINY)
+    assert str(exited.value.code) == (
+        f"{tmp_path}: its split by a hash of the song ids puts none of its 1 rendered songs on "
+        f"the {side} side; render more songs (training.render --n-songs)"
+    )
+    assert not (tmp_path / "run").exists()
