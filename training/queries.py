@@ -63,10 +63,14 @@ def query_path(corpus: Path, song: str) -> Path:
 
 
 def song_queries(taggers: list[Tagger], corpus: Path, song: str) -> np.ndarray:
-    """Queries ``[n_stems, dim]`` of every stem of ``song`` (on the taggers' device)."""
+    """Queries ``[n_stems, dim]`` of every stem of ``song`` (on the taggers' device); no rows
+    for a song whose every stem ``training.render`` dropped as silent."""
     stems = np.load(corpus / "songs" / song / "stems.npy").astype(np.float32) / FULL_SCALE
     device = next(taggers[0].parameters()).device
     with torch.no_grad():
+        if not len(stems):  # the taggers take no empty batch: a silent second's query, no row
+            silence = torch.zeros(1, SAMPLE_RATE, device=device)
+            return query_of(taggers, silence, SAMPLE_RATE)[:0].cpu().numpy()
         return query_of(taggers, torch.from_numpy(stems).to(device), SAMPLE_RATE).cpu().numpy()
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from training import queries
-from training.queries import cache_queries, main, query_path
+from training.queries import cache_queries, load_query_taggers, main, query_path
 
 
 def _corpus(folder: Path, n_songs: int = 2) -> Path:
@@ -74,3 +74,16 @@ def test_a_corpus_that_cannot_be_written_is_one_line(
         cache_queries([], corpus)
     message = str(exited.value.code)
     assert message.startswith(f"cannot write {query_path(corpus, 's0-000000')} (Read-only")
+
+
+def test_a_song_whose_every_stem_was_dropped_gets_no_rows_and_the_others_are_cached(
+    tmp_path: Path, model_dir: Path
+) -> None:
+    """training.render stores a song whose every stem was silent with no stems; the taggers
+    cannot take a batch of none, and the cache stopped on that song at every run."""
+    corpus = _corpus(tmp_path)
+    np.save(corpus / "songs" / "s0-000000" / "stems.npy", np.zeros((0, 100), np.int16))
+    assert cache_queries(load_query_taggers(model_dir), corpus) == 2
+    empty, heard = (np.load(query_path(corpus, f"s0-00000{k}")) for k in (0, 1))
+    assert heard.shape == (1, 228)
+    assert empty.shape == (0, 228) and empty.dtype == np.float32
