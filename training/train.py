@@ -216,6 +216,11 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
                              "start a new run")  # fmt: skip
     train_songs, valid_songs = run_songs(corpus, state, last)
     bank = QueryBank(corpus, train_songs)
+    held_out = (corpus, valid_songs, config.seconds, config.valid_examples, bank)
+    try:  # before the run's folder is made
+        valid, valid_song = valid_set(*held_out), valid_set(*held_out, whole_song=True)
+    except ValueError as exc:  # a held-out family no queried training song has (yet)
+        raise SystemExit(f"{corpus}: {exc}; let training.queries cache more songs") from exc
     torch.manual_seed(config.seed)
     shape = SeparatorShape(
         bank.mean.shape[0], config.width, config.layers, config.band_width, config.hidden
@@ -245,8 +250,6 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
                          p_solo=config.solo_share, p_refuse=config.refuse_share,
                          p_texture=config.texture, p_look=config.look_share,
                          p_gap=config.gap)  # fmt: skip
-    held_out = (corpus, valid_songs, config.seconds, config.valid_examples, bank)
-    valid, valid_song = valid_set(*held_out), valid_set(*held_out, whole_song=True)
     trim_log(out / "log.jsonl", step)
     with writing(out / "log.jsonl", AGAIN):
         log = (out / "log.jsonl").open("a")

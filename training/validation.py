@@ -61,11 +61,18 @@ def validate(net: QuerySeparator, examples: list[Example], queries: dict[str, li
 
 def valid_set(corpus: Path, songs: list[str], seconds: float, n_examples: int, bank: QueryBank,
               whole_song: bool = False) -> ValidSet:  # fmt: skip
-    """Fixed validation examples of held-out songs (remixed, or whole-song) and their queries."""
+    """Fixed validation examples of held-out songs (remixed, or whole-song) and their queries.
+
+    ValueError naming the families asked for that ``bank`` has no prototype of.
+    """
     rng = np.random.default_rng((VALID_SEED, 1 << 40, 1) if whole_song else (VALID_SEED, 1 << 40))
     sampler = MixSampler(corpus, songs, seconds, rng, p_pair=0.0, p_absent=0.0,
                          p_song=1.0 if whole_song else 0.0)  # fmt: skip
     examples = sampler.batch(n_examples)
+    unasked = sorted({e.targets[0].family for e in examples} - bank.prototypes.keys())
+    if unasked:
+        raise ValueError(f"the held-out songs play {', '.join(unasked)}, which no training song "
+                         "with cached queries plays: no prototype asks for it")  # fmt: skip
     queries = load_queries(corpus, sorted({e.targets[0].song for e in examples}))
     own = [queries[e.targets[0].song][e.targets[0].index] for e in examples]
     prototype = [bank.prototypes[e.targets[0].family] for e in examples]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.training.mixtures import FAMILIES, write_corpus
 from training.config import TrainConfig
 from training.corpus import split_songs
 from training.queries import query_path
@@ -159,4 +160,28 @@ def test_a_corpus_whose_split_leaves_a_side_empty_says_so(
         f"{tmp_path}: its split by a hash of the song ids puts none of its 1 rendered songs on "
         f"the {side} side; render more songs (training.render --n-songs)"
     )
+    assert not (tmp_path / "run").exists()
+
+
+def test_held_out_families_that_no_queried_training_song_has_are_refused_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """A run started while training.queries is still caching (held-out songs first) may find
+    no training song of a family a held-out song plays: its validation by prototype has
+    nothing to ask with. That was a KeyError from the validation set."""
+    corpus = write_corpus(tmp_path / "corpus")
+    _, (held_out,) = split_songs(corpus)
+    index = int(held_out[-6:])
+    played = {FAMILIES[(index + k) % len(FAMILIES)] for k in range(4)}
+    for k in range(12):  # the training songs queried so far: those of four other families
+        song = f"s0-{k:06d}"
+        if (k - index) % len(FAMILIES) == 4 or song == held_out:
+            query_path(corpus, song).parent.mkdir(exist_ok=True)
+            np.save(query_path(corpus, song), np.ones((4, 8), np.float32))
+    with pytest.raises(SystemExit) as exited:
+        train(corpus, tmp_path / "run", replace(TINY, valid_examples=8))
+    message = str(exited.value.code)
+    assert message.startswith(f"{corpus}: the held-out songs play ")
+    assert "no training song with cached queries" in message and "training.queries" in message
+    assert any(family in message for family in played) and "\n" not in message
     assert not (tmp_path / "run").exists()
