@@ -29,6 +29,7 @@ import soundfile as sf
 from tagbox_gui.core.audio.atomic import write_atomically
 from training.corpus import FULL_SCALE, SAMPLE_RATE, list_songs, song_hash, split_songs
 from training.families import BAND_FAMILIES
+from training.outputs import check_output_folder
 
 PEAK_DB = -1.0
 PARTIAL = ".partial"  # where a song is written before it is renamed into the set
@@ -138,7 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     songs = list_songs(args.corpus) if args.all else split_songs(args.corpus)[1]
     if not songs:
         raise SystemExit(f"{args.corpus}: no finished songs")
-    manifest = write_set(args.corpus, args.out, songs, args.seed, args.spread_db)
+    check_output_folder(args.out, "set folder")  # a file, a read-only disk: before any song
+    try:
+        manifest = write_set(args.corpus, args.out, songs, args.seed, args.spread_db)
+    except ValueError as exc:  # no song plays a band family
+        raise SystemExit(str(exc)) from exc
     n = sum(len(e["sources"]) for e in manifest["songs"])
     print(f"{args.out}: {len(manifest['songs'])} songs, {n} sources")
     return 0

@@ -104,3 +104,18 @@ def test_a_set_stopped_half_way_holds_whole_songs_and_no_manifest(
     assert sorted(p.name for p in out.iterdir()) == songs  # no manifest, nothing half-written
     assert (out / "s0-000001" / "mix.flac").read_bytes() == before  # as it was, whole
     assert check_set(out) == [(s, ("bass", "drums", "piano")) for s in songs]
+
+
+def test_the_command_refuses_what_it_cannot_use_in_one_line(corpus: Path, tmp_path: Path) -> None:
+    """A --out that is a file, or a corpus none of whose songs plays a band family, stopped
+    the command with a traceback."""
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(SystemExit) as exited:
+        main(["--corpus", str(corpus), "--out", str(tmp_path / "file"), "--all"])
+    assert "is a file, not a folder" in str(exited.value.code)
+    assert (tmp_path / "file").read_text() == "not a folder"
+    _song(tmp_path / "unbanded", "s0-000000", ["organ", "reed"], np.random.default_rng(0))
+    with pytest.raises(SystemExit) as exited:
+        main(["--corpus", str(tmp_path / "unbanded"), "--out", str(tmp_path / "set"), "--all"])
+    message = str(exited.value.code)
+    assert message == f"{tmp_path / 'unbanded'}: none of the 1 songs plays a band family"
