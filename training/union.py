@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 
 from training.corpus import list_songs
+from training.outputs import check_output_folder
 from training.queries import query_path
 
 
@@ -38,6 +39,7 @@ def join_corpora(out: Path, parts: list[Path]) -> dict[str, int]:
             if song in owner:
                 raise SystemExit(f"song {song} is in both {owner[song]} and {part}")
             owner[song] = part
+    check_output_folder(out, "union folder")  # a file, a read-only disk: refused in one line
     (out / "songs").mkdir(parents=True, exist_ok=True)
     (out / "queries").mkdir(parents=True, exist_ok=True)
     for song, part in owner.items():

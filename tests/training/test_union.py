@@ -77,3 +77,13 @@ def test_a_real_file_in_the_way_is_never_replaced(tmp_path: Path) -> None:
     (out / "songs" / "s0-000000").mkdir(parents=True)
     with pytest.raises(SystemExit, match="not a link"):
         join_corpora(out, [a])
+
+
+def test_an_out_that_is_a_file_is_refused_in_one_line(tmp_path: Path) -> None:
+    """It stopped with a traceback from making its songs folder."""
+    a = _corpus(tmp_path / "a", 0, 1, "timgm6mb")
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(SystemExit) as exited:
+        join_corpora(tmp_path / "file", [a])
+    assert "is a file, not a folder" in str(exited.value.code)
+    assert (tmp_path / "file").read_text() == "not a folder"
