@@ -148,7 +148,8 @@ class MixSampler:
         for song in songs if songs is not None else list_songs(self.corpus):
             self._open(song)
         if len(self.pools) < MIN_SOURCES:
-            raise ValueError(f"{corpus}: need stems of at least two families, have {self.pools}")
+            have = ", ".join(sorted(self.pools)) or "none"
+            raise ValueError(f"{corpus}: need stems of at least two families, have {have}")
         self.families = sorted(self.pools)
 
     def _open(self, song: str) -> None:

@@ -219,8 +219,9 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
     held_out = (corpus, valid_songs, config.seconds, config.valid_examples, bank)
     try:  # before the run's folder is made
         valid, valid_song = valid_set(*held_out), valid_set(*held_out, whole_song=True)
-    except ValueError as exc:  # a held-out family no queried training song has (yet)
-        raise SystemExit(f"{corpus}: {exc}; let training.queries cache more songs") from exc
+    except ValueError as exc:  # held-out stems of one family; or none queried on training's side
+        raise SystemExit(f"{exc}: render more songs (training.render), or let training.queries "
+                         "cache the queries of more") from exc  # fmt: skip
     torch.manual_seed(config.seed)
     shape = SeparatorShape(
         bank.mean.shape[0], config.width, config.layers, config.band_width, config.hidden

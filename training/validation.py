@@ -71,7 +71,8 @@ def valid_set(corpus: Path, songs: list[str], seconds: float, n_examples: int, b
     examples = sampler.batch(n_examples)
     unasked = sorted({e.targets[0].family for e in examples} - bank.prototypes.keys())
     if unasked:
-        raise ValueError(f"the held-out songs play {', '.join(unasked)}, which no training song "
+        played = ", ".join(unasked)
+        raise ValueError(f"{corpus}: the held-out songs play {played}, which no training song "
                          "with cached queries plays: no prototype asks for it")  # fmt: skip
     queries = load_queries(corpus, sorted({e.targets[0].song for e in examples}))
     own = [queries[e.targets[0].song][e.targets[0].index] for e in examples]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -182,6 +183,29 @@ def test_held_out_families_that_no_queried_training_song_has_are_refused_in_one_
         train(corpus, tmp_path / "run", replace(TINY, valid_examples=8))
     message = str(exited.value.code)
     assert message.startswith(f"{corpus}: the held-out songs play ")
-    assert "no training song with cached queries" in message and "training.queries" in message
+    assert "no training song with cached queries" in message
+    assert message.endswith("or let training.queries cache the queries of more")
     assert any(family in message for family in played) and "\n" not in message
     assert not (tmp_path / "run").exists()
+
+
+def test_held_out_songs_of_fewer_than_two_families_are_refused_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """The validation mixtures need stems of two families; the sampler's error printed every
+    stem it had, with its samples, after the corpus named twice."""
+    corpus = write_corpus(tmp_path / "corpus")
+    _, (held_out,) = split_songs(corpus)
+    meta_path = corpus / "songs" / held_out / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["stems"] = [{**stem, "family": "piano"} for stem in meta["stems"]]
+    meta_path.write_text(json.dumps(meta))
+    for song in (f"s0-{k:06d}" for k in range(12)):
+        query_path(corpus, song).parent.mkdir(exist_ok=True)
+        np.save(query_path(corpus, song), np.ones((4, 8), np.float32))
+    with pytest.raises(SystemExit) as exited:
+        train(corpus, tmp_path / "run", TINY)
+    assert str(exited.value.code) == (
+        f"{corpus}: need stems of at least two families, have piano: render more songs "
+        "(training.render), or let training.queries cache the queries of more"
+    )
