@@ -25,7 +25,12 @@ that drops once. ``ranges`` says how the server answers a ``Range: bytes=N-`` re
 ``range_cap``, where given, is the most bytes a 206 sends (a CDN capping the size of ranges):
 the bytes from N on up to that many, and a Content-Range that says where they end.
 
-Each request's Range header (None without one) is kept in ``ranges_asked``.
+With ``validators``, each answer names the file by an ETag (from its content, so a file
+changed between requests gets another) and a request's ``If-Range`` naming another sends the
+whole file (200), as RFC 9110 has it.
+
+Each request's Range header (None without one) is kept in ``ranges_asked``, its If-Range in
+``if_ranges_asked``.
 
 ``chunk_delay`` (seconds slept after each chunk) slows a transfer down, e.g. to press a Cancel
 button in a GUI test while it runs.
@@ -47,6 +52,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import hashlib
 import re
 import socket
 import struct
@@ -87,20 +93,27 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         owner = self.server.owner
-        asked = self.headers.get("Range")
-        owner.record(self.path, asked)
+        asked, if_range = self.headers.get("Range"), self.headers.get("If-Range")
+        owner.record(self.path, asked, if_range)
         fault = owner.take_fault()
         path = owner.resolve(self.path)
         if fault is Fault.NOT_FOUND or path is None:
             self.send_error(404, "Not Found")
             return
         size = path.stat().st_size
+        etag = (
+            f'"{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}"' if owner.validators else None
+        )
+        if etag is not None and if_range not in (None, etag):
+            asked = None  # the file changed since: all of it
         start = self._range_start(asked, owner.ranges, size)
         end = size
         if start is not None and owner.range_cap is not None:
             end = min(size, start + owner.range_cap)
         self.send_response(200 if start is None else 206)
         self.send_header("Content-Type", "application/octet-stream")
+        if etag is not None:
+            self.send_header("ETag", etag)
         if fault is not Fault.CUT:
             self.send_header("Content-Length", str(end - (start or 0)))
         if start is not None:
@@ -175,6 +188,7 @@ class FileServer:
         times: int | None = None,
         ranges: Ranges = Ranges.IGNORED,
         range_cap: int | None = None,
+        validators: bool = False,
     ) -> None:
         self.root = Path(root).resolve()
         self.fault = fault
@@ -182,8 +196,10 @@ class FileServer:
         self.times = times  # requests the fault is still for (None: all)
         self.ranges = ranges
         self.range_cap = range_cap  # the most bytes a 206 sends (None: no limit)
+        self.validators = validators  # an ETag on each answer, If-Range heeded
         self.requests: list[str] = []
         self.ranges_asked: list[str | None] = []
+        self.if_ranges_asked: list[str | None] = []
         self._lock = threading.Lock()
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -203,10 +219,11 @@ class FileServer:
     def url_for(self, relpath: str) -> str:
         return f"{self.url}/{relpath.lstrip('/')}"
 
-    def record(self, path: str, asked: str | None = None) -> None:
+    def record(self, path: str, asked: str | None = None, if_range: str | None = None) -> None:
         with self._lock:
             self.requests.append(urllib.parse.unquote(path))
             self.ranges_asked.append(asked)
+            self.if_ranges_asked.append(if_range)
 
     def take_fault(self) -> Fault:
         """The fault of the request now arriving (counted against ``times``)."""
@@ -273,7 +290,7 @@ def closed_port_url() -> str:
 @pytest.fixture
 def http_server() -> Iterator[Callable[..., FileServer]]:
     """Factory fixture: ``http_server(root, fault=..., chunk_delay=..., times=..., ranges=...,
-    range_cap=...)`` -> started server."""
+    range_cap=..., validators=...)`` -> started server."""
     servers: list[FileServer] = []
 
     def start(root: Path, **options: Any) -> FileServer:  # FileServer's own options

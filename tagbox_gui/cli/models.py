@@ -21,6 +21,7 @@ from tagbox_gui.core.folders import format_size
 from tagbox_gui.core.separation.checkpoints import check_model_file
 from tagbox_gui.core.store.download import Progress
 from tagbox_gui.core.store.failures import Advised
+from tagbox_gui.core.store.keeping import kept_said
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.store.registry import (
     REGISTRY,
@@ -91,9 +92,10 @@ def _list(args: argparse.Namespace) -> int:
     rows = [("NAME", "KIND", "LICENCE", "SIZE", "SHA256", "STATUS")]
     for info in REGISTRY.values():
         checksum = "known" if info.sha256 else "unknown"
-        rows.append(
-            (info.name, info.kind, info.licence, _size(info), checksum, store.status(info.name))
-        )
+        status = store.status(info.name)
+        if kept := store.kept(info.name):  # a download that stopped part of the way
+            status += f" ({format_size(kept)} of a download kept: fetch goes on from there)"
+        rows.append((info.name, info.kind, info.licence, _size(info), checksum, status))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     print(f"Model folder: {store.root}")
     for row in rows:
@@ -136,14 +138,18 @@ def _fetch_one(store: ModelStore, info: ModelInfo, force: bool, accept_license: 
     if not force and store.verify(info.name) in ("verified", "unknown checksum"):
         print(f"{info.name}: already present at {store.location(info.name)}")
         return
-    with terminate_as_ctrl_c(), _ProgressBar(info.name) as progress:
-        path = store.fetch(
-            info.name,
-            progress=progress,
-            accept_license=accept_license,
-            force=True,
-            check=check_model_file,
-        )
+    try:
+        with terminate_as_ctrl_c(), _ProgressBar(info.name) as progress:
+            path = store.fetch(
+                info.name,
+                progress=progress,
+                accept_license=accept_license,
+                force=force,  # a fresh download, not going on from what one kept
+                check=check_model_file,
+            )
+    except KeyboardInterrupt:  # Ctrl+C, SIGTERM
+        print(f"{info.name}: {kept_said(store.kept(info.name))}", file=sys.stderr)
+        raise
     print(f"{info.name}: saved to {path}")
 
 

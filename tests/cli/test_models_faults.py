@@ -14,6 +14,7 @@ import pytest
 import soundfile as sf
 
 from tagbox_gui.cli import main
+from tagbox_gui.core.folders import format_size
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.store.registry import JUKEBOX
 from tests.conftest import require
@@ -105,6 +106,7 @@ def _write(out, chunk, flush=False):
         os.kill(os.getpid(), signal.SIGTERM)
 download._write = _write
 from tagbox_gui.cli import main
+from tagbox_gui.core.folders import format_size
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -122,6 +124,36 @@ def test_a_kill_while_a_model_is_copied_leaves_no_partial_file(
     assert result.returncode == 143, result.stderr  # 128 + SIGTERM, as a shell reports it
     assert result.stderr.rstrip().endswith("tagbox: terminated")
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # no temporary left behind
+
+
+_TERMINATED_PART_WAY = _KILLED_WHILE_COPYING.replace(
+    "    if chunk:", "    if chunk and out.tell() > len(chunk):  # the second chunk, one counted"
+)
+
+
+def test_a_fetch_terminated_part_way_keeps_what_came_and_says_so(
+    tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """Ctrl+C or SIGTERM while a model comes: what came is kept beside the model file (never
+    at its path), `tagbox models list` says so, and the next fetch ends with the model."""
+    from tests.cli.processes import run_cli
+
+    require(model_dir / FCN_REL)
+    monkeypatch.setenv("TAGBOX_MODEL_BASE_URL", model_dir.as_uri())  # a mirror on disk
+    args = ["fetch", "fcn/mtat", "--model-dir", tmp_path]
+    result = run_cli("models", *args, script=_TERMINATED_PART_WAY)
+    assert result.returncode == 143, result.stderr
+    kept = ModelStore(tmp_path).kept("fcn/mtat")
+    assert kept > 0 and not (tmp_path / FCN_REL).exists()
+    said = f"fcn/mtat: the {format_size(kept)} received are kept, and the next download of it"
+    assert said in result.stderr and result.stderr.rstrip().endswith("tagbox: terminated")
+    assert main(["models", "list", "--model-dir", str(tmp_path)]) == 0
+    listed = next(line for line in capsys.readouterr().out.splitlines() if "fcn/mtat" in line)
+    assert listed.endswith(f"missing ({format_size(kept)} of a download kept: fetch goes on "
+                           "from there)")  # fmt: skip
+    assert main(["models", *map(str, args)]) == 0
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == [tmp_path / FCN_REL]
 
 
 _KILLED_OUTRIGHT = _KILLED_WHILE_COPYING.replace("signal.SIGTERM", "signal.SIGKILL")

@@ -19,6 +19,7 @@ from typing import ClassVar
 import pytest
 
 from tagbox_gui.core.errors import DownloadError, ModelError
+from tagbox_gui.core.folders import format_size
 from tagbox_gui.core.store import download as dl
 from tagbox_gui.core.store import resuming
 from tagbox_gui.core.store.download import DownloadCancelled
@@ -74,6 +75,14 @@ def test_fetch_success_with_progress(tmp_path: Path, server: FileServer, model_d
     assert store.available_taggers() == [TaggerSpec("fcn", "mtat")]
 
 
+def _nothing_but_kept(root: Path) -> None:
+    """No model file nor temporary under ``root``: at most the parts that downloads kept for
+    the next to go on from, each with its note."""
+    files = _files(root)
+    parts = [p for p in files if p.name.endswith(".part") and not p.name.startswith(".")]
+    assert files == sorted([*parts, *(p.with_name(f"{p.name}.json") for p in parts)])
+
+
 @pytest.mark.parametrize(
     ("fault", "message"),
     [
@@ -100,8 +109,9 @@ def test_failed_fetch_leaves_nothing(
     # can bring more than the one before, and be followed by one more.
     tries = {Fault.DROP: [2], Fault.RESET: [1, 2, 3]}.get(fault, [1])
     assert len(server.requests) in tries and set(server.requests) == {f"/{FCN_REL}"}
-    assert _files(tmp_path) == []
-    assert list(tmp_path.iterdir()) == []  # nor the folders made for the file
+    _nothing_but_kept(tmp_path)  # a connection failed for good: what came is kept
+    if fault in (Fault.CORRUPT, Fault.NOT_FOUND):
+        assert list(tmp_path.iterdir()) == []  # nor the folders made for the file
     assert store.status(FCN) == "missing"
 
 
@@ -194,7 +204,7 @@ def test_reset_while_reading_is_a_download_error(
     )
     with pytest.raises(DownloadError, match=r"connection lost \(ConnectionResetError"):
         ModelStore(tmp_path, base_urls=["http://127.0.0.1:1"]).fetch(FCN)
-    assert _files(tmp_path) == []
+    _nothing_but_kept(tmp_path)
 
 
 def test_connection_refused_is_a_download_error(tmp_path: Path) -> None:
@@ -214,7 +224,7 @@ def test_cancel_from_progress_callback(tmp_path: Path, server: FileServer) -> No
 
     with pytest.raises(DownloadCancelled, match="cancelled"):
         store.fetch(FCN, progress=progress, cancel=cancel)
-    assert _files(tmp_path) == []
+    _nothing_but_kept(tmp_path)
     assert issubclass(DownloadCancelled, DownloadError)
 
 
@@ -253,7 +263,7 @@ def _cancel_and_check(
     took = time.monotonic() - began
     assert not worker.is_alive()
     assert len(outcome) == 1 and isinstance(outcome[0], DownloadCancelled)
-    assert _files(root) == []
+    _nothing_but_kept(root)
     return took
 
 
@@ -454,7 +464,7 @@ def test_a_server_that_drops_every_try_is_given_up_after_three_resumes(
     assert f"connection dropped after {end} of {size} bytes" in text
     assert "resumed 3 times" in text and "gave up" in text
     assert [done for done, _ in calls] == sorted(done for done, _ in calls)
-    assert _files(tmp_path) == []
+    _nothing_but_kept(tmp_path)
 
 
 def test_a_body_cut_short_of_the_known_size_is_a_dropped_connection(
@@ -482,7 +492,7 @@ def test_a_body_cut_short_of_the_known_size_is_a_dropped_connection(
     assert "not the expected" not in text and "checksum" not in text
     assert "check your connection and retry `tagbox models fetch fcn/mtat`" in text
     assert len(cut.requests) == 2  # asked again once: it sent nothing new
-    assert _files(tmp_path / "cut") == []
+    _nothing_but_kept(tmp_path / "cut")
 
 
 def test_a_server_that_sends_no_further_is_not_asked_again(
@@ -497,7 +507,7 @@ def test_a_server_that_sends_no_further_is_not_asked_again(
     with pytest.raises(DownloadError, match="it sent nothing new"):
         store.fetch(FCN)
     assert len(server.requests) == 2
-    assert _files(tmp_path) == []
+    _nothing_but_kept(tmp_path)
 
 
 def test_a_206_of_another_range_is_not_trusted(
@@ -627,7 +637,7 @@ def test_a_cancel_when_the_connection_drops_asks_for_nothing_more(
     with pytest.raises(DownloadCancelled):
         store.fetch(FCN, progress=progress, cancel=cancel)
     assert server.requests == [f"/{FCN_REL}"]
-    assert _files(tmp_path) == []
+    _nothing_but_kept(tmp_path)
 
 
 def test_a_resumed_download_is_cancelled_at_once(
@@ -664,7 +674,7 @@ def test_a_resumed_download_is_cancelled_at_once(
     worker.join(10)
     assert time.monotonic() - began < 2.0 and not worker.is_alive()
     assert len(outcome) == 1 and isinstance(outcome[0], DownloadCancelled)
-    assert _files(tmp_path) == []
+    _nothing_but_kept(tmp_path)
 
 
 class _Pauses(threading.Event):
@@ -700,7 +710,7 @@ def test_each_resume_waits_longer_than_the_last_first(
         store.fetch(FCN, cancel=cancel)
     assert cancel.asked == [0.5, 1.0, 2.0]
     assert len(server.requests) == 4
-    assert _files(tmp_path) == []
+    _nothing_but_kept(tmp_path)
 
 
 def test_a_cancel_during_the_pause_before_a_resume_ends_the_download_at_once(
@@ -729,7 +739,7 @@ def test_a_cancel_during_the_pause_before_a_resume_ends_the_download_at_once(
     assert time.monotonic() - began < 2.0 and not worker.is_alive()
     assert len(outcome) == 1 and isinstance(outcome[0], DownloadCancelled)
     assert server.requests == [f"/{FCN_REL}"]  # the rest was not asked for
-    assert _files(tmp_path) == []
+    _nothing_but_kept(tmp_path)
 
 
 def test_jukebox_needs_licence_acceptance(
@@ -917,6 +927,165 @@ def test_a_mirror_that_is_no_url_is_said_before_any_download(tmp_path: Path, bas
     assert _files(tmp_path) == []
 
 
+# --- a download kept across tries -----------------------------------------------------------
+
+
+def _cancelled_part_way(store: ModelStore, name: str) -> int:
+    """Fetch ``name`` and cancel it once its first bytes came; check that it says what it kept,
+    that the model is not installed, and return the bytes kept (in its ``<file>.part``)."""
+    cancel = threading.Event()
+    with pytest.raises(DownloadCancelled) as info:
+        store.fetch(name, progress=lambda done, _: done and cancel.set(), cancel=cancel,
+                    accept_license=True)  # fmt: skip
+    part = store.location(name).with_name(store.location(name).name + ".part")
+    kept = part.stat().st_size
+    assert kept > 0 and info.value.kept == kept == store.kept(name)
+    assert str(info.value) == (
+        f"download cancelled; the {format_size(kept)} received are kept, and the next download "
+        "of it goes on from there"
+    )
+    assert store.status(name) == "missing" and not store.location(name).exists()
+    return kept
+
+
+def test_a_cancelled_download_goes_on_from_what_it_kept(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+) -> None:
+    size = REGISTRY[FCN].size
+    server = http_server(model_dir, chunk_delay=0.01, ranges=Ranges.HONOURED)
+    store = ModelStore(tmp_path, base_urls=[server.url])
+    kept = _cancelled_part_way(store, FCN)
+    assert kept < size
+    calls: list[tuple[int, int | None]] = []
+    store.fetch(FCN, progress=_recording(calls))
+    assert server.ranges_asked == [None, f"bytes={kept}-"]
+    assert store.verify(FCN) == "verified" and store.kept(FCN) == 0
+    assert calls[-1] == (size, size) and calls[1][0] > kept  # the kept bytes are not fetched
+    assert _files(tmp_path) == [store.location(FCN)]  # neither the part nor its note is left
+
+
+def test_a_fresh_fetch_does_not_go_on_from_a_kept_part(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+) -> None:
+    server = http_server(model_dir, chunk_delay=0.01, ranges=Ranges.HONOURED)
+    store = ModelStore(tmp_path, base_urls=[server.url])
+    _cancelled_part_way(store, FCN)
+    store.fetch(FCN, force=True)
+    assert server.ranges_asked == [None, None]
+    assert store.verify(FCN) == "verified" and _files(tmp_path) == [store.location(FCN)]
+
+
+def test_a_file_changed_on_the_server_between_tries_starts_over(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    jukebox_mirror: Path,
+) -> None:
+    """The Jukebox checkpoint has no known checksum: only the server's ETag, sent back as
+    If-Range, tells that the file changed since the part was kept; it then comes whole, and
+    the new file is never spliced onto the old part."""
+    server = http_server(jukebox_mirror, chunk_delay=0.01, ranges=Ranges.HONOURED, validators=True)
+    store = ModelStore(tmp_path / "store", base_urls=[server.url])
+    kept = _cancelled_part_way(store, JUKEBOX)
+    served = jukebox_mirror / "jukebox" / "vqvae.pth.tar"
+    changed = CHECKPOINT_HEAD + bytes(reversed(range(256))) * 1000
+    served.write_bytes(changed)
+    store.fetch(JUKEBOX, accept_license=True)
+    assert server.ranges_asked == [None, f"bytes={kept}-"]
+    first_etag = server.if_ranges_asked[1]
+    assert first_etag is not None and server.if_ranges_asked[0] is None
+    assert store.location(JUKEBOX).read_bytes() == changed
+    assert _files(store.root) == [store.location(JUKEBOX)]
+
+
+def test_a_file_that_no_validator_or_checksum_names_is_not_kept(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    jukebox_mirror: Path,
+) -> None:
+    """Without a checksum nor an ETag, a later download could not tell whether the file
+    changed since: nothing is kept, and the message says so."""
+    server = http_server(jukebox_mirror, chunk_delay=0.01, ranges=Ranges.HONOURED)
+    store = ModelStore(tmp_path / "store", base_urls=[server.url])
+    cancel = threading.Event()
+    with pytest.raises(DownloadCancelled, match=r"^download cancelled; nothing was kept$"):
+        store.fetch(JUKEBOX, progress=lambda done, _: done and cancel.set(), cancel=cancel,
+                    accept_license=True)  # fmt: skip
+    assert _files(store.root) == [] and store.kept(JUKEBOX) == 0
+
+
+def test_a_kept_part_whose_bytes_are_corrupt_is_deleted(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+) -> None:
+    server = http_server(model_dir, chunk_delay=0.01, ranges=Ranges.HONOURED)
+    store = ModelStore(tmp_path, base_urls=[server.url])
+    kept = _cancelled_part_way(store, FCN)
+    part = store.location(FCN).with_name("best_model.pth.part")
+    damaged = bytearray(part.read_bytes())
+    damaged[kept // 2] ^= 0xFF
+    part.write_bytes(damaged)
+    with pytest.raises(DownloadError, match="checksum mismatch") as info:
+        store.fetch(FCN)
+    assert server.ranges_asked == [None, f"bytes={kept}-"]
+    assert (
+        f"it went on from the {format_size(kept)} an earlier download kept, which may have been "
+        "damaged: deleted now, so the next download starts over" in str(info.value)
+    )
+    assert _files(tmp_path) == [] and store.kept(FCN) == 0
+    store.fetch(FCN)
+    assert server.ranges_asked[-1] is None and store.verify(FCN) == "verified"
+
+
+def test_a_server_without_ranges_starts_a_kept_download_over(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+) -> None:
+    size = REGISTRY[FCN].size
+    server = http_server(model_dir, chunk_delay=0.01, ranges=Ranges.IGNORED)
+    store = ModelStore(tmp_path, base_urls=[server.url])
+    kept = _cancelled_part_way(store, FCN)
+    calls: list[tuple[int, int | None]] = []
+    store.fetch(FCN, progress=_recording(calls))
+    assert server.ranges_asked == [None, f"bytes={kept}-"]  # asked for, sent whole
+    _check_progress(calls, size)
+    assert store.verify(FCN) == "verified" and _files(tmp_path) == [store.location(FCN)]
+
+
+def test_a_206_of_a_file_named_otherwise_is_not_spliced() -> None:
+    """A server that heeds the Range but not the If-Range of a file that changed: its rest,
+    named by another ETag, is refused rather than appended to the part of the old file."""
+    headers = Message()
+    headers["Content-Range"], headers["Content-Length"] = "bytes 5-9/10", "5"
+    headers["ETag"] = '"b"'
+    with pytest.raises(ValueError, match='named "b", not of "a"'):
+        resuming.answer(206, headers, 5, 10, '"a"')
+    assert resuming.answer(206, headers, 5, 10, '"b"') == resuming.Answer(5, 5, 10)
+
+
+def test_a_connection_that_fails_for_good_keeps_what_came(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+) -> None:
+    """A connection that drops on every resume: what came is kept, the message says so, and
+    the next fetch, on a working connection, goes on from there."""
+    server = http_server(model_dir, fault=Fault.DROP, ranges=Ranges.HONOURED)
+    store = ModelStore(tmp_path, base_urls=[server.url])
+    with pytest.raises(DownloadError, match="received are kept, and the next download"):
+        store.fetch(FCN)
+    kept = store.kept(FCN)
+    assert kept > 0 and store.status(FCN) == "missing"
+    server.fault = Fault.NONE
+    store.fetch(FCN)
+    assert server.ranges_asked[-1] == f"bytes={kept}-" and store.verify(FCN) == "verified"
+
+
 # --- install_file ---------------------------------------------------------------------------
 
 
@@ -993,7 +1162,7 @@ def test_a_full_disk_on_the_last_buffered_bytes_is_a_model_error(
 
     monkeypatch.setattr(dl.os, "fdopen", full_disk)
     with pytest.raises(ModelError, match="free some disk space"):
-        dl.write_checked(tmp_path / "model.pth", None, lambda out: out.write(b"x" * 100) and "")
+        dl.write_checked(tmp_path / "model.pth", None, lambda out, _: out.write(b"x" * 100) and "")
     assert _files(tmp_path) == []
 
 

@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QAbstractButton
 
+from tagbox_gui.core.folders import format_size
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.store.registry import JUKEBOX, REGISTRY
 from tagbox_gui.gui.widgets import LicenceDialog, ModelsDialog
@@ -137,6 +138,32 @@ def test_cancel_leaves_nothing(qtbot, tmp_path: Path, http_server) -> None:  # n
     assert "cancelled" in dialog.message.text()
     folder = store.location(HCNN).parent
     assert not store.location(HCNN).exists() and not list(folder.glob("*.part"))
+
+
+def test_cancel_keeps_what_came_where_the_server_names_its_file(
+    qtbot,
+    tmp_path: Path,
+    http_server,  # noqa: F811
+) -> None:
+    """A server that names its file (an ETag): what came is kept beside the file, the model
+    is still missing, and the message says how much was kept."""
+    root = mirror(tmp_path, REGISTRY[HCNN].relpath, 2 * 1024 * 1024)
+    server = http_server(root, chunk_delay=0.05, validators=True)
+    store = ModelStore(tmp_path / "store", base_urls=[server.url])
+    dialog = open_dialog(qtbot, store)
+    dialog.select_model(HCNN)
+    with qtbot.waitSignal(dialog.progressed, timeout=5000):
+        click(qtbot, dialog.download_button)
+    qtbot.wait(300)  # some chunks come
+    with qtbot.waitSignal(dialog.job_finished, timeout=10_000) as finished:
+        click(qtbot, dialog.cancel_button)
+    assert finished.args == [HCNN, "cancelled"]
+    kept = store.kept(HCNN)
+    assert kept > 0 and dialog.status(HCNN) == "missing"
+    assert dialog.message.text() == (
+        f"Download of {HCNN} cancelled; the {format_size(kept)} received are kept, and the next "
+        "download of it goes on from there."
+    )
 
 
 def test_cancelling_one_of_several_downloads_ends_them_all(

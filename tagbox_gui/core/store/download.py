@@ -8,6 +8,9 @@ error, dropped connection, checksum mismatch, cancellation, full disk) the tempo
 removed and the target is left as it was; one a process killed outright left behind is removed
 by the next transfer of that file (:mod:`tagbox_gui.core.store.partial`). A connection that
 drops part of the way is resumed into the same temporary (:mod:`tagbox_gui.core.store.resuming`).
+A download writes its own ``<file>.part`` instead, kept where it is cancelled, interrupted or
+loses its connection for good, for the next download of the file to go on from
+(:mod:`tagbox_gui.core.store.keeping`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from typing import BinaryIO, Protocol
 
 from tagbox_gui import __version__
 from tagbox_gui.core.errors import DownloadError, ModelError
-from tagbox_gui.core.store import cancelling, partial, resuming
+from tagbox_gui.core.folders import format_size
+from tagbox_gui.core.store import cancelling, keeping, partial, resuming
 from tagbox_gui.core.store.resuming import MAX_RESUMES, Received
 
 CHUNK = 256 * 1024
@@ -38,7 +42,15 @@ Acceptance = Callable[[Path], str | None]
 
 
 class DownloadCancelled(DownloadError):
-    """The download was cancelled; nothing was kept."""
+    """The download was cancelled; its message says what was kept of it (``kept`` bytes, 0 for
+    nothing) for the next download to go on from."""
+
+    def __init__(self, kept: int = 0) -> None:
+        self.kept = kept
+        super().__init__(f"download cancelled; {keeping.kept_said(kept)}")
+
+    def __reduce__(self) -> tuple[type[DownloadCancelled], tuple[int]]:
+        return type(self), (self.kept,)
 
 
 class TransferFailed(Exception):
@@ -68,6 +80,14 @@ class ConnectionDropped(TransferFailed):
     """The connection ended (reset, closed early) while the file was coming."""
 
 
+class ConnectionFailed(TransferFailed):
+    """No connection was made, or it ended before the server answered."""
+
+
+_KEPT_ON = (DownloadCancelled, KeyboardInterrupt, ConnectionDropped, ConnectionFailed)
+"""What stops a download and keeps what it brought (:mod:`tagbox_gui.core.store.keeping`)."""
+
+
 class _Readable(Protocol):
     def read(self, size: int, /) -> bytes: ...
 
@@ -82,8 +102,11 @@ def download(
     timeout: float = 30.0,
     size_hint: int | None = None,
     accept: Acceptance | None = None,
+    fresh: bool = False,
 ) -> None:
-    """Fetch ``target`` from the first of ``urls`` that delivers it intact.
+    """Fetch ``target`` from the first of ``urls`` that delivers it intact, going on from
+    what an earlier download of it kept unless ``fresh`` (see
+    :mod:`tagbox_gui.core.store.keeping`), whose URL is tried first.
 
     Raises TransferFailed listing every URL's failure (kept in its ``failures``), of their
     class where all share one (ChecksumMismatch when each sent another file, ServerRefused
@@ -91,24 +114,32 @@ def download(
     ModelError when the folder cannot be written. ``size_hint`` is the file's size where known: the
     total reported to ``progress`` when the server sends no Content-Length, and, with
     ``sha256``, the only length a URL may send (see :func:`copy_stream`). ``accept`` (see
-    :func:`write_checked`) may refuse what a URL delivered; the next URL is then tried.
+    :func:`write_checked`) may refuse what a URL delivered; the next URL is then tried. What
+    was kept, where a URL's connection failed for good, is said at the end of the message.
     """
     size = size_hint if sha256 is not None else None  # the size of the file of that sha256
     failures: list[tuple[str, TransferFailed]] = []
-    for url in urls:
+    try:
+        for url in keeping.first(target, tuple(urls)):
 
-        def fill(out: BinaryIO, url: str = url) -> str:
-            return fetch_url(url, out, progress, cancel, timeout, size_hint, size)
+            def fill(out: BinaryIO, got: Received, url: str = url) -> str:
+                return fetch_url(url, out, progress, cancel, timeout, size_hint, size, got)
 
-        try:
-            write_checked(target, sha256, fill, accept)
-            return
-        except TransferFailed as exc:
-            raise_if_cancelled(cancel)  # the failure was the cancel cutting the connection
-            failures.append((url, exc))
+            try:
+                expected = keeping.Note(url, sha256, size_hint)
+                write_checked(target, sha256, fill, accept, expected, fresh and not failures)
+                return
+            except TransferFailed as exc:
+                raise_if_cancelled(cancel)  # the failure was the cancel cutting the connection
+                failures.append((url, exc))
+    except DownloadCancelled as exc:
+        raise DownloadCancelled(keeping.kept(target)) from exc
     kinds = {type(exc) for _, exc in failures}
     failed = kinds.pop() if len(kinds) == 1 else TransferFailed
-    error = failed("; ".join(f"{url}: {exc}" for url, exc in failures) or "no URL to download from")
+    said = "; ".join(f"{url}: {exc}" for url, exc in failures) or "no URL to download from"
+    if kept := keeping.kept(target):
+        said += f"; {keeping.kept_said(kept)}"
+    error = failed(said)
     error.failures = tuple(failures)
     raise error
 
@@ -116,28 +147,47 @@ def download(
 def write_checked(
     target: Path,
     sha256: str | None,
-    fill: Callable[[BinaryIO], str],
+    fill: Callable[[BinaryIO, Received], str],
     accept: Acceptance | None = None,
+    expected: keeping.Note | None = None,
+    fresh: bool = False,
 ) -> None:
-    """Let ``fill`` write a temp file beside ``target`` and return its sha256; check, rename.
+    """Let ``fill(out, received)`` write a temp file beside ``target`` and return its sha256;
+    check, rename. ``received`` is what the temp file holds of the file already (empty but for
+    a download resumed), to be passed on to :func:`copy_stream`.
 
     ``accept(temp file)``, where given, is asked too and may refuse the file: ``None`` accepts
     it, a string says what is wrong with it (raised as TransferFailed). A folder where the file
-    belongs is a ModelError before anything is transferred.
+    belongs is a ModelError before anything is transferred. ``expected``, for a download, is
+    the file it is of: it then writes into ``target``'s part, going on from what an earlier
+    one kept of that file unless ``fresh``, and kept where it stops (:data:`_KEPT_ON`).
     """
     if target.is_dir():
         raise ModelError(f"{target} is a folder, where the model file belongs; move it away "
                          "and try again")  # fmt: skip
     partial.sweep(target)  # what a download killed outright left (a disk kept full)
     try:
-        fd, tmp = partial.new_part(target)
+        part = keeping.take(target) if expected is not None else None  # None: another's
+        if part is not None:
+            fd, tmp = part, keeping.part_path(target)
+        else:
+            fd, tmp = partial.new_part(target)
     except OSError as exc:
         raise ModelError(
             f"cannot write to the folder {target.parent} ({exc.strerror}); choose a writable "
             "model folder"
         ) from exc
     with partial.held(fd):
-        _fill_and_rename(fd, tmp, target, sha256, fill, accept)
+        got = Received()
+        try:
+            if part is not None and expected is not None:
+                got = keeping.taken(part, target, expected, fresh)
+            _fill_and_rename(fd, tmp, target, sha256, lambda out: fill(out, got), accept, got)
+        except BaseException as exc:
+            keep = isinstance(exc, _KEPT_ON) and part is not None and expected is not None
+            if not (keep and keeping.keep(target, got, expected)):
+                tmp.unlink(missing_ok=True)  # already gone after a successful rename
+            raise
 
 
 def _fill_and_rename(
@@ -147,31 +197,39 @@ def _fill_and_rename(
     sha256: str | None,
     fill: Callable[[BinaryIO], str],
     accept: Acceptance | None,
+    got: Received,
 ) -> None:
-    """:func:`write_checked` once the temporary ``tmp`` is open as ``fd``: removed unless it
-    becomes ``target``."""
+    """:func:`write_checked` once the temporary ``tmp`` is open as ``fd``, holding what ``got``
+    says already: renamed to ``target`` once filled and checked."""
+    out = os.fdopen(fd, "wb")
     try:
-        out = os.fdopen(fd, "wb")
-        try:
-            digest = fill(out)
-            _write(out, b"", flush=True)  # what is still buffered: a full disk shows here
-            _close(out)  # a network file system may tell of a write that failed only here
-        except BaseException:
-            with contextlib.suppress(OSError):  # the buffer of a file about to be removed
-                out.close()
-            raise
-        if sha256 is not None and digest != sha256:
-            raise ChecksumMismatch(f"checksum mismatch: sha256 {digest[:12]}…, not {sha256[:12]}…")
-        problem = accept(tmp) if accept is not None else None
-        if problem is not None:
-            raise WrongFile(problem)
-        try:
-            os.replace(tmp, target)
-        except OSError as exc:  # e.g. a folder made there meanwhile
-            raise ModelError(f"cannot put the model file in place at {target} "
-                             f"({exc.strerror or exc}); nothing was changed") from exc  # fmt: skip
-    finally:
-        tmp.unlink(missing_ok=True)  # already gone after a successful rename
+        digest = fill(out)
+        _write(out, b"", flush=True)  # what is still buffered: a full disk shows here
+        _close(out)  # a network file system may tell of a write that failed only here
+    except BaseException:
+        with contextlib.suppress(OSError):  # the buffer of a file about to be removed or kept
+            out.close()
+        raise
+    if sha256 is not None and digest != sha256:
+        raise ChecksumMismatch(f"checksum mismatch: sha256 {digest[:12]}…, not "
+                               f"{sha256[:12]}…{_resumed_from(got)}")  # fmt: skip
+    problem = accept(tmp) if accept is not None else None
+    if problem is not None:
+        raise WrongFile(problem + _resumed_from(got))
+    try:
+        os.replace(tmp, target)
+    except OSError as exc:  # e.g. a folder made there meanwhile
+        raise ModelError(f"cannot put the model file in place at {target} "
+                         f"({exc.strerror or exc}); nothing was changed") from exc  # fmt: skip
+
+
+def _resumed_from(got: Received) -> str:
+    """What to add to the message of a file found wrong of the part kept that it went on from:
+    it may be what was corrupt, and is deleted."""
+    if not got.resumed:
+        return ""
+    return (f" (it went on from the {format_size(got.resumed)} an earlier download kept, which "
+            "may have been damaged: deleted now, so the next download starts over)")  # fmt: skip
 
 
 def fetch_url(
@@ -182,14 +240,16 @@ def fetch_url(
     timeout: float = 30.0,
     size_hint: int | None = None,
     size: int | None = None,
+    received: Received | None = None,
 ) -> str:
     """Stream ``url`` into ``out`` and return its sha256; network trouble -> TransferFailed.
-    ``size``, where known, is the file's exact size (see :func:`copy_stream`). A connection
+    ``size``, where known, is the file's exact size (see :func:`copy_stream`); ``received``
+    what ``out`` holds of the file already (a part kept by an earlier download). A connection
     that drops is resumed while each try brings new bytes, up to ``MAX_RESUMES`` times, after a
     pause that grows each time (:func:`tagbox_gui.core.store.resuming.pause`) and that a cancel
     cuts short; progress never goes back meanwhile."""
     raise_if_cancelled(cancel)
-    got = Received()
+    got = received if received is not None else Received()
     dropped: ConnectionDropped | None = None
     resumes = parts = 0
     with cancelling.watched_opener(cancel) as opener:
@@ -214,7 +274,8 @@ def fetch_url(
             except TransferFailed as exc:
                 if dropped is None or isinstance(exc, ChecksumMismatch):
                     raise
-                raise TransferFailed(f"{dropped} (asked for the rest, {exc})") from exc
+                failed = ConnectionFailed if isinstance(exc, ConnectionFailed) else TransferFailed
+                raise failed(f"{dropped} (asked for the rest, {exc})") from exc
             if digest is not None:
                 return digest
             parts += 1
@@ -246,12 +307,14 @@ def _fetch_once(
         exc.close()
         raise ServerRefused(f"HTTP {exc.code} {exc.reason}") from exc
     except urllib.error.URLError as exc:
-        raise TransferFailed(f"cannot connect ({exc.reason})") from exc
+        raise ConnectionFailed(f"cannot connect ({exc.reason})") from exc
     except (OSError, HTTPException) as exc:  # a reset or timeout before the answer, a bad one
-        raise TransferFailed(_lost(exc)) from exc
+        raise ConnectionFailed(_lost(exc)) from exc
     with response:
         try:
-            answer = resuming.answer(response.status, response.headers, got.done, got.total)
+            answer = resuming.answer(
+                response.status, response.headers, got.done, got.total, got.validator
+            )
         except ValueError as exc:
             raise TransferFailed(str(exc)) from exc
         if answer.start == 0:  # the whole file, from its start
@@ -342,7 +405,7 @@ def _check_size(whole: int | None, size: int | None, done: int = 0) -> None:
 def raise_if_cancelled(cancel: threading.Event | None) -> None:
     """DownloadCancelled if ``cancel`` is set."""
     if cancel is not None and cancel.is_set():
-        raise DownloadCancelled("download cancelled; nothing was kept")
+        raise DownloadCancelled()
 
 
 def _pause(seconds: float, cancel: threading.Event | None) -> None:

@@ -8,6 +8,7 @@ from typing import BinaryIO
 
 from tagbox_gui.core.errors import ModelError
 from tagbox_gui.core.store.download import copy_stream, write_checked
+from tagbox_gui.core.store.resuming import Received
 
 __all__ = ["copy_file"]
 
@@ -24,9 +25,9 @@ def copy_file(src: Path, target: Path, sha256: str | None) -> None:
     except OSError as exc:
         raise _unreadable(src, exc) from exc
 
-    def fill(out: BinaryIO) -> str:
+    def fill(out: BinaryIO, got: Received) -> str:
         try:
-            return copy_stream(reader, out, length)
+            return copy_stream(reader, out, length, received=got)
         except OSError as exc:  # a read: copy_stream's writes say ModelError themselves
             raise _unreadable(src, exc) from exc
 

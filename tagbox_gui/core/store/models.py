@@ -13,8 +13,11 @@ Its root is, in order: the ``root`` argument (CLI ``--model-dir``), ``$TAGBOX_MO
 
 Downloads stream into a temporary file beside the target while hashing, check the sha256 where
 the registry knows it (else that the file is a PyTorch checkpoint at all, not e.g. an HTML
-error page), and only then rename the file into place, so a failed, corrupt or cancelled
-download leaves nothing behind. A model's URLs are tried in order (mirrors).
+error page), and only then rename the file into place, so no partial file is ever at a model's
+path. A download cancelled, interrupted or whose connection failed for good keeps what came
+as ``<file>.part`` beside the file, and the next download of it goes on from there
+(:mod:`tagbox_gui.core.store.keeping`); a failed or corrupt one leaves nothing behind. A model's
+URLs are tried in order (mirrors).
 
 Mirror override: ``ModelStore(base_urls=[...])`` or ``$TAGBOX_MODEL_BASE_URL`` (several URLs
 separated by whitespace) replaces every model's upstream URLs by ``<base>/<store path>``, e.g.
@@ -45,7 +48,7 @@ from tagbox_gui.core.folders import (
     removed_on_failure,
     standing_in_the_way,
 )
-from tagbox_gui.core.store import partial
+from tagbox_gui.core.store import keeping, partial
 from tagbox_gui.core.store.download import (
     Acceptance,
     ChecksumMismatch,
@@ -196,6 +199,11 @@ class ModelStore:
             return "unreadable"
         return "verified" if digest == info.sha256 else "mismatch"
 
+    def kept(self, name: str) -> int:
+        """The bytes of the model's file that a download which stopped kept for the next to go
+        on from (0 where none; such a part does not make the model installed)."""
+        return keeping.kept(self.location(name))
+
     def sha256(self, name: str) -> str | None:
         """The sha256 of the model's file in this store, whatever the registry says it should
         be; None when the file is not there or cannot be read. A file is read once per path,
@@ -230,7 +238,9 @@ class ModelStore:
 
         A file already present and not mismatching its checksum is kept unless ``force``.
         Raises ModelError if a licence must be accepted, DownloadCancelled when ``cancel`` is
-        set, ``failures.FetchFailed`` when every URL failed. No partial file is ever left behind.
+        set, ``failures.FetchFailed`` when every URL failed. No partial file is ever at the
+        model's path; what came of a download cancelled, or whose connection failed, is kept
+        beside it, and the next fetch goes on from there unless ``force`` (see :meth:`kept`).
         Where the registry knows no checksum, ``check`` may refuse what a URL sent, as for
         :meth:`install_file`: a file that a server cut short, having said no size, only shows
         there (it does not load); the next URL is then tried.
@@ -256,6 +266,7 @@ class ModelStore:
                     timeout=self.timeout,
                     size_hint=info.size,
                     accept=None if info.sha256 is not None else _a_checkpoint(info.name, check),
+                    fresh=force,
                 )
         except TransferFailed as exc:
             mirrors = f"${ENV_BASE_URL}" if self.base_urls else None

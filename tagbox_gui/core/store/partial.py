@@ -1,4 +1,5 @@
-"""The temporary files (``.<model file>.<12 hex digits>.part``) that downloads and installs
+"""The temporary files (``.<model file>.<12 hex digits>.part``) that installs, and downloads
+of a file whose ``<file>.part`` another download holds (:mod:`tagbox_gui.core.store.keeping`),
 write beside a model file, and removing those a process killed outright left behind.
 
 A download or install removes its temporary itself whatever goes wrong, even on Ctrl+C or

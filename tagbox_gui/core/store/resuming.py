@@ -71,6 +71,7 @@ class Received:
     digest: Any = field(default_factory=hashlib.sha256)  # the sha256 of those bytes so far
     total: int | None = None  # the file's size, where known
     validator: str | None = None  # what names the file for If-Range (see :func:`validator`)
+    resumed: int = 0  # bytes an earlier download kept, gone on from (0 once started again)
 
     def add(self, chunk: bytes) -> None:
         """Count and hash ``chunk``, just written."""
@@ -80,7 +81,7 @@ class Received:
 
     def restart(self) -> None:
         """Start the file again from zero (a server that sends it whole again)."""
-        self.done, self.digest = 0, hashlib.sha256()
+        self.done, self.digest, self.resumed = 0, hashlib.sha256(), 0
 
 
 @dataclass(frozen=True)
@@ -120,13 +121,19 @@ def validator(headers: Message) -> str | None:
     return headers.get("Last-Modified")
 
 
-def answer(status: int, headers: Message, have: int, total: int | None) -> Answer:
+def answer(
+    status: int, headers: Message, have: int, total: int | None, file_validator: str | None = None
+) -> Answer:
     """What a successful response (``status`` 2xx) to a request for the bytes from ``have`` on
     carries, ``total`` being the file's size where known. ValueError, saying why, for a 206
-    that is not bytes of that file from ``have`` on."""
+    that is not bytes of that file from ``have`` on, or that names the file otherwise than
+    ``file_validator`` did (it changed, and a server heeded the Range but not the If-Range)."""
     length = _int(headers.get("Content-Length"))
     if status != 206:
         return Answer(0, length, length)
+    named = validator(headers)
+    if file_validator is not None and named is not None and named != file_validator:
+        raise ValueError(f"it sent the rest of the file named {named}, not of {file_validator}")
     content_range = headers.get("Content-Range")
     if content_range is None:
         raise ValueError("it answered 206 with no Content-Range")

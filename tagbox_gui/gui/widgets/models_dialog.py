@@ -37,6 +37,7 @@ from tagbox_gui.core.folders import format_size, in_the_way, make_folders, stand
 from tagbox_gui.core.separation.checkpoints import check_model_file
 from tagbox_gui.core.store.download import DownloadCancelled
 from tagbox_gui.core.store.failures import Advised, Ways
+from tagbox_gui.core.store.keeping import kept_said
 from tagbox_gui.core.store.models import ENV_MODEL_DIR, ModelStore, default_root
 from tagbox_gui.core.store.registry import REGISTRY, ModelInfo
 from tagbox_gui.gui.background import hand_back, receiver, run_in_background, throttled
@@ -351,7 +352,8 @@ class ModelsDialog(QDialog):
             self._say(f"{name} is installed in {self.store.location(name)}.")
             self.models_changed.emit()
         else:
-            said = (f"Download of {name} cancelled; nothing was kept." if outcome == "cancelled"
+            kept = kept_said(self.store.kept(name))
+            said = (f"Download of {name} cancelled; {kept}." if outcome == "cancelled"
                     else _sentence(error))  # fmt: skip
             if left:
                 said += f" {listed(left)} {'was' if len(left) == 1 else 'were'} not downloaded."
