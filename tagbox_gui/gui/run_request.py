@@ -10,7 +10,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from tagbox_gui.core.audio.song import MIN_AUDIO_SECONDS
 from tagbox_gui.core.errors import listed
 from tagbox_gui.core.separation.job import JobPart
-from tagbox_gui.core.types import Example, RunConfig, TaggerSpec
+from tagbox_gui.core.types import Example, RunConfig
 from tagbox_gui.gui.engine_loader import LazyModule
 from tagbox_gui.gui.run_problems import parts_problem
 from tagbox_gui.gui.run_window import RunWindow
@@ -74,17 +74,21 @@ class RunRequest(QObject):
     def missing_taggers(self) -> list[str]:
         """The taggers Run needs that the model folder lacks, by their registry names: the two
         that hear an example clip (``core.nets.queries.QUERY_TAGGERS``), and where the settings
-        steer with no tagger downloaded, the backend's default ones."""
+        steer with no tagger downloaded, the backend's default ones. Only those known to be
+        missing: a folder that cannot be searched, or one gone, is the run's to tell of."""
         from tagbox_gui.core.nets.queries import QUERY_TAGGERS  # loads torch: the engine is in
 
-        present = self.w.store.available_taggers()
+        store = self.w.store
+        if store.root_gone():
+            return []
+        present = store.available_taggers()
         needed = []
         if any(p.config.example is not None for p in self.parts()):
             needed += [str(spec) for spec in QUERY_TAGGERS]
         if self.w.settings_panel.needs_tagger() and not present:
             settings = self.w.settings_panel.settings()
             needed += backend_defaults(settings.backend, settings.device).taggers
-        return [name for name in dict.fromkeys(needed) if TaggerSpec.parse(name) not in present]
+        return [name for name in dict.fromkeys(needed) if store.status(name) == "missing"]
 
     def _one_pass_problem(self) -> str:
         """Why the learned separator's one pass cannot take the Tags panel's choices: it is

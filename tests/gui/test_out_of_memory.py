@@ -26,7 +26,7 @@ def shown_message(qtbot) -> str:
 def test_a_song_too_long_to_open_is_not_told_to_choose_a_shorter_region(
     qtbot, window: MainWindow, song_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def load_song(path, cancel=None):
+    def load_song(path, cancel=None, progress=None):
         raise MemoryError("Unable to allocate 10.6 GiB for an array")
 
     monkeypatch.setattr(song_loader, "load_song", load_song)
