@@ -328,7 +328,10 @@ def test_a_stem_selected_after_its_files_went_says_it_cannot_play(
     shutil.rmtree(folder)
     folder.write_text("a file where the temporary folder was")  # it cannot be made again
     window.stems.setCurrentRow(1)  # a message, not an error out of the slot
-    assert window.statusBar().currentMessage().startswith("Cannot play My Song - piano")
+    qtbot.waitUntil(  # the files are written again off the GUI thread, which fails there
+        lambda: window.statusBar().currentMessage().startswith("Cannot play My Song - piano"),
+        timeout=10_000,
+    )
     folder.unlink()  # once it can be written again, the stem plays
     with qtbot.waitSignal(window.run_view.jobs.stem_loaded, timeout=10_000) as loaded:
         window.stems.setCurrentRow(2)
