@@ -51,6 +51,19 @@ def split_songs(
     return train, valid
 
 
+def check_split(corpus: Path, train: list[str], valid: list[str], held_out: bool = True) -> None:
+    """SystemExit in one line when ``corpus`` has songs but its split (``train``, ``valid``)
+    puts none on the training side, or, with ``held_out``, none on the held-out side (one song,
+    or a few all hashed to one side): more songs must be rendered, which caching queries
+    cannot mend."""
+    sides = {"training": train, "held-out": valid} if held_out else {"training": train}
+    for side, songs in sides.items():
+        if not songs and (train or valid):
+            raise SystemExit(f"{corpus}: its split by a hash of the song ids puts none of its "
+                             f"{len(train + valid)} rendered songs on the {side} side; "
+                             "render more songs (training.render --n-songs)")  # fmt: skip
+
+
 def save_array(path: Path, array: np.ndarray) -> None:
     """Write ``array`` as the ``.npy`` file ``path`` through a temporary and a rename
     (``write_through``): a song's stems or queries are whole or absent, even after Ctrl-C."""

@@ -39,7 +39,7 @@ from tagbox_gui.core.nets.separator import (
     save_separator,
 )
 from tagbox_gui.core.store.models import file_sha256
-from training.corpus import split_songs
+from training.corpus import check_split, split_songs
 from training.outputs import check_output_file, writing
 from training.queries import load_queries, query_path
 
@@ -93,9 +93,12 @@ def instrument_prototypes(corpus: Path, songs: list[str]) -> dict[str, torch.Ten
 
 def queried_training_songs(corpus: Path) -> list[str]:
     """The training songs of ``corpus`` whose queries are cached, which the prototypes are the
-    mean queries of; SystemExit when there is none (a mistyped ``--corpus``, or one not yet
-    queried), rather than weights with no prototype, which nothing could ask by name."""
-    songs = [s for s in split_songs(corpus)[0] if query_path(corpus, s).exists()]
+    mean queries of; SystemExit when there is none (a mistyped ``--corpus``, one not yet
+    queried, or one whose split puts no song on the training side), rather than weights with
+    no prototype, which nothing could ask by name."""
+    train, valid = split_songs(corpus)
+    check_split(corpus, train, valid, held_out=False)
+    songs = [s for s in train if query_path(corpus, s).exists()]
     if not songs:
         raise SystemExit(f"{corpus}: no training song with cached queries (training.queries "
                          "caches them), so no prototype; check --corpus")  # fmt: skip

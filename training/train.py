@@ -58,7 +58,7 @@ from tagbox_gui.core.audio.atomic import write_through
 from tagbox_gui.core.nets.separator import QuerySeparator, SeparatorShape, save_separator
 from training.batches import batches
 from training.config import TrainConfig
-from training.corpus import list_songs, split_songs
+from training.corpus import check_split, list_songs, split_songs
 from training.grow import load_init
 from training.loss import learning_rate, separation_loss
 from training.mixes import MixSampler
@@ -177,11 +177,7 @@ def run_songs(corpus: Path, state: dict | None, last: Path) -> tuple[list[str], 
     train_songs, valid_songs = split_songs(corpus)
     if not train_songs and not valid_songs:
         raise SystemExit(f"{corpus}: no rendered songs (training.render makes them)")
-    if not train_songs or not valid_songs:  # one song, or a few all hashed to one side
-        side = "training" if not train_songs else "held-out"
-        raise SystemExit(f"{corpus}: its split by a hash of the song ids puts none of its "
-                         f"{len(train_songs + valid_songs)} rendered songs on the {side} side; "
-                         "render more songs (training.render --n-songs)")  # fmt: skip
+    check_split(corpus, train_songs, valid_songs)
     train_songs = [s for s in train_songs if query_path(corpus, s).exists()]
     valid_songs = [s for s in valid_songs if query_path(corpus, s).exists()]
     if not train_songs or not valid_songs:

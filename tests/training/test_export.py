@@ -149,3 +149,24 @@ def test_weights_that_cannot_be_read_are_one_clear_error(
     assert message.startswith(f"{path} is not a run's weights, or is damaged (")
     assert "\n" not in message
     assert not (tmp_path / "out.pt").exists()
+
+
+def test_a_corpus_whose_split_puts_no_song_on_the_training_side_says_so(tmp_path: Path) -> None:
+    """One queried song, which the hash split puts on the held-out side: that was said as a
+    want of cached queries, which training.queries cannot mend; more songs must be rendered."""
+    corpus = tmp_path / "corpus"
+    (corpus / "songs" / "s0-000033").mkdir(parents=True)
+    np.save(corpus / "songs" / "s0-000033" / "stems.npy", np.zeros((1, 100), np.int16))
+    (corpus / "songs" / "s0-000033" / "meta.json").write_text('{"stems": [{"family": "piano"}]}')
+    (corpus / "queries").mkdir()
+    np.save(corpus / "queries" / "s0-000033.npy", np.ones((1, 8), np.float32))
+    (tmp_path / "run").mkdir()
+    save_separator(_net(0), tmp_path / "run" / "separator.pt", {"step": 7})
+    out = tmp_path / "out.pt"
+    with pytest.raises(SystemExit) as exited:
+        export.main(["--corpus", str(corpus), "--run", str(tmp_path / "run"), "--out", str(out)])
+    assert str(exited.value.code) == (
+        f"{corpus}: its split by a hash of the song ids puts none of its 1 rendered songs on "
+        "the training side; render more songs (training.render --n-songs)"
+    )
+    assert not out.exists()
