@@ -214,8 +214,13 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
     bank = QueryBank(corpus, train_songs)
     held_out = (corpus, valid_songs, config.seconds, config.valid_examples, bank)
     try:  # before the run's folder is made
+        sampler = MixSampler(corpus, train_songs, config.seconds, eq_db=config.eq_db,
+                             p_song=config.song_share, p_timbre=config.timbre,
+                             p_solo=config.solo_share, p_refuse=config.refuse_share,
+                             p_texture=config.texture, p_look=config.look_share,
+                             p_gap=config.gap)  # fmt: skip
         valid, valid_song = valid_set(*held_out), valid_set(*held_out, whole_song=True)
-    except ValueError as exc:  # held-out stems of one family; or none queried on training's side
+    except ValueError as exc:  # a side's stems of one family; or none queried on training's side
         raise SystemExit(f"{exc}: render more songs (training.render), or let training.queries "
                          "cache the queries of more") from exc  # fmt: skip
     torch.manual_seed(config.seed)
@@ -242,11 +247,6 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
             (out / name).unlink(missing_ok=True)
     net.to(device)
     songs = {"train": train_songs, "valid": valid_songs}  # recorded: a resume takes these
-    sampler = MixSampler(corpus, train_songs, config.seconds, eq_db=config.eq_db,
-                         p_song=config.song_share, p_timbre=config.timbre,
-                         p_solo=config.solo_share, p_refuse=config.refuse_share,
-                         p_texture=config.texture, p_look=config.look_share,
-                         p_gap=config.gap)  # fmt: skip
     trim_log(out / "log.jsonl", step)
     with writing(out / "log.jsonl", AGAIN):
         log = (out / "log.jsonl").open("a")

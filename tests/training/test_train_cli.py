@@ -209,3 +209,31 @@ def test_held_out_songs_of_fewer_than_two_families_are_refused_in_one_line(
         f"{corpus}: need stems of at least two families, have piano: render more songs "
         "(training.render), or let training.queries cache the queries of more"
     )
+
+
+def test_training_songs_of_fewer_than_two_families_are_refused_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """The queried training songs' stems that play (here a piano; their guitar is silent) are
+    of one family: the training sampler's error came as a traceback, after the run's folder
+    was made."""
+    corpus = write_corpus(tmp_path / "corpus")
+    (training, *_), (held_out,) = split_songs(corpus)
+    for song, families in ((training, ["piano", "guitar", "piano", "piano"]),
+                           (held_out, ["piano", "guitar", "piano", "guitar"])):  # fmt: skip
+        meta_path = corpus / "songs" / song / "meta.json"
+        meta = json.loads(meta_path.read_text())
+        stems = zip(meta["stems"], families, strict=True)
+        meta["stems"] = [{**stem, "family": family} for stem, family in stems]
+        if song == training:
+            meta["stems"][1]["rms_db_per_second"] = [-120.0] * 6
+        meta_path.write_text(json.dumps(meta))
+        query_path(corpus, song).parent.mkdir(exist_ok=True)
+        np.save(query_path(corpus, song), np.ones((4, 8), np.float32))
+    with pytest.raises(SystemExit) as exited:
+        train(corpus, tmp_path / "run", TINY)
+    assert str(exited.value.code) == (
+        f"{corpus}: need stems of at least two families, have piano: render more songs "
+        "(training.render), or let training.queries cache the queries of more"
+    )
+    assert not (tmp_path / "run").exists()
