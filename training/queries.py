@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from tagbox_gui.core.audio.atomic import remove_leftovers
 from tagbox_gui.core.errors import ModelError
 from tagbox_gui.core.nets.queries import QUERY_TAGGERS, query_of
 from tagbox_gui.core.nets.taggers import Tagger, load_tagger
@@ -82,6 +83,8 @@ def cache_queries(taggers: list[Tagger], corpus: Path) -> int:
     valid = set(split_songs(corpus)[1])
     todo = [s for s in list_songs(corpus) if not query_path(corpus, s).exists()]
     todo.sort(key=lambda song: song not in valid)
+    # The temporaries of a run killed while it wrote them: they would stay for good.
+    remove_leftovers(corpus / "queries", {query_path(corpus, song).name for song in todo})
     for song in tqdm(todo, desc="queries", unit="song"):
         path = query_path(corpus, song)
         rows = song_queries(taggers, corpus, song).astype(np.float32)

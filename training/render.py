@@ -16,7 +16,8 @@ short fades, resampled to 22050 Hz and normalised to a peak of 0.9. Per song::
 
 One SoundFont per song, round-robin over ``--soundfonts`` by song index. A song whose folder
 holds both files is skipped, and both files are written atomically (temporary name, then
-rename; ``meta.json`` last), so an interrupted run resumes where it stopped.
+rename; ``meta.json`` last), so an interrupted run resumes where it stopped, and removes the
+temporaries that a kill left of the files it writes again.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import numpy as np
 from scipy.signal import resample_poly
 from tqdm import tqdm
 
-from tagbox_gui.core.audio.atomic import write_atomically
+from tagbox_gui.core.audio.atomic import remove_leftovers, write_atomically
 from training.compose import LINEUPS, Song, SongPart, compose_song, song_id
 from training.corpus import FULL_SCALE, SAMPLE_RATE, save_array
 from training.outputs import check_output_folder
@@ -182,6 +183,7 @@ def render_song(settings: RenderSettings, index: int) -> dict:
     folder = song_dir(settings.out, song_id(settings.seed, index))
     if is_done(folder):
         return json.loads((folder / "meta.json").read_text())
+    remove_leftovers(folder, ("stems.npy", "meta.json"))  # of a run killed writing them
     t0 = time.perf_counter()
     soundfont = settings.soundfont_of(index)
     presets = stack_presets(soundfont)
@@ -289,6 +291,7 @@ def render_corpus(settings: RenderSettings, n_songs: int, jobs: int = 1,
     SystemExit in one line, before anything is written, when a SoundFont it needs is missing.
     """
     check_soundfonts(settings, only)
+    remove_leftovers(settings.out, ("corpus.json", "index.json"))  # a killed run's
     prepare_corpus(settings)
     wanted = [i for i in range(n_songs) if not only or settings.soundfont_of(i) in only]
     todo = [i for i in wanted if not is_done(song_dir(settings.out, song_id(settings.seed, i)))]

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tagbox_gui.core.audio.atomic import check_file, check_folder, write_atomically
+from tagbox_gui.core.audio.atomic import (
+    check_file,
+    check_folder,
+    remove_leftovers,
+    write_atomically,
+    write_through,
+)
 from tagbox_gui.core.errors import ConfigError
 
 
@@ -90,3 +96,15 @@ def test_a_link_to_a_folder_that_is_not_there_is_said_to_be_one(tmp_path: Path) 
     (tmp_path / "Notes").symlink_to(tmp_path / "notes.txt")  # a link to a file is a file
     with pytest.raises(ConfigError, match=r"'.*Notes' is a file, not a folder"):
         check_folder(tmp_path / "Notes")
+
+
+def test_the_leftovers_removed_are_the_temporaries_write_through_names(tmp_path: Path) -> None:
+    """A kill leaves write_through's temporary under the name it drew; only such names of the
+    files named go."""
+    drawn: list[Path] = []
+    write_through(tmp_path / "stems.npy", lambda tmp: drawn.append(tmp) or tmp.write_bytes(b"x"))
+    drawn[0].write_bytes(b"left by a kill")
+    other = tmp_path / drawn[0].name.replace("stems.npy", "meta.json")
+    other.write_bytes(b"another file's")
+    remove_leftovers(tmp_path, {"stems.npy"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([other.name, "stems.npy"])

@@ -87,3 +87,23 @@ def test_a_song_whose_every_stem_was_dropped_gets_no_rows_and_the_others_are_cac
     empty, heard = (np.load(query_path(corpus, f"s0-00000{k}")) for k in (0, 1))
     assert heard.shape == (1, 228)
     assert empty.shape == (0, 228) and empty.dtype == np.float32
+
+
+def test_a_resumed_cache_removes_the_temporaries_a_kill_left_and_nothing_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kill while a query file is written leaves its hidden temporary, which the next run
+    wrote beside, never over: it stayed for good."""
+    corpus = _corpus(tmp_path)
+    monkeypatch.setattr(queries, "song_queries", lambda taggers, corpus, song: np.ones((1, 4)))
+    folder = corpus / "queries"
+    folder.mkdir()
+    left = [".s0-000000.npy.0123456789ab.part", ".s0-000001.npy.a1b2c3d4e5f6.part"]
+    kept = [".s0-000000.npy.0123456789AB.part", ".s0-000000.npy.0123456789a.part",
+            ".s0-000000.npy.part", "s0-000000.npy.0123456789ab.part",
+            ".s0-000099.npy.0123456789ab.part", "notes.txt"]  # fmt: skip
+    for name in left + kept:
+        (folder / name).write_bytes(b"x")
+    assert cache_queries([], corpus) == 2
+    written = ["s0-000000.npy", "s0-000001.npy"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*kept, *written])

@@ -79,6 +79,31 @@ def test_resume_skips_done_songs_and_redoes_unfinished_ones(corpus: Path, fluids
     assert build_index(corpus)["n_songs"] == 2
 
 
+def test_a_resumed_render_removes_the_temporaries_a_kill_left_and_nothing_else(
+    tmp_path: Path, fluidsynth: str, timgm6mb: Path
+):
+    """A kill while a song's file (or the index) is written leaves its hidden temporary, which
+    the next run wrote beside, never over: it stayed for good."""
+    settings = RenderSettings(tmp_path, 1.0, 5, ("timgm6mb",), fluidsynth)
+    folder = tmp_path / "songs" / "s5-000000"
+    folder.mkdir(parents=True)
+    left = {
+        folder: [".stems.npy.0123456789ab.part", ".meta.json.a1b2c3d4e5f6.part"],
+        tmp_path: [".index.json.0123456789ab.part", ".corpus.json.0123456789ab.part"],
+    }
+    kept = {folder: [".stems.npy.0123456789AB.part", ".stems.npy.0123456789a.part",
+                     ".stems.npy.part", ".stems.npy.tmp", ".other.npy.0123456789ab.part",
+                     "notes.txt"],
+            tmp_path: [".index.json.0123456789abc.part"]}  # fmt: skip
+    for where, names in (*left.items(), *kept.items()):
+        for name in names:
+            (where / name).write_bytes(b"x")
+    assert render_corpus(settings, n_songs=1) == []
+    song_files, corpus_files = ["meta.json", "stems.npy"], ["corpus.json", "index.json", "songs"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*kept[folder], *song_files])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*kept[tmp_path], *corpus_files])
+
+
 def test_resume_refuses_other_settings(corpus: Path, fluidsynth: str):
     settings = RenderSettings(corpus, 3.0, seed=5, soundfonts=("timgm6mb",), fluidsynth=fluidsynth)
     with pytest.raises(SystemExit, match="seconds"):

@@ -7,9 +7,10 @@ import errno
 import json
 import math
 import os
+import re
 import secrets
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from tagbox_gui.core.errors import ConfigError
@@ -48,24 +49,43 @@ def _strict(value: object) -> object:
     return value
 
 
+_TOKEN_BYTES = 6  # the random bytes, in hex, in the name of write_through's own temporary
+_OWN_TEMPORARY = re.compile(rf"\.(.+)\.[0-9a-f]{{{2 * _TOKEN_BYTES}}}\.part")  # of its NAME
+
+
 def write_through(path: Path, write: Callable[[Path], object], tmp: Path | None = None) -> None:
     """Make ``path`` by ``write(tmp)`` (which writes the whole file at ``tmp``), then rename
     ``tmp`` over it: ``path`` is never seen cut short. A write stopped half way (an error, a
     full disk, Ctrl+C) leaves ``path`` as it was and removes ``tmp``. ``tmp`` is, by default,
-    a hidden name of this call's own beside ``path`` (``.NAME.RANDOM.part``); a caller that
-    must find its temporaries again (left by a kill) names them itself. Where ``path`` is a
+    a hidden name of this call's own beside ``path`` (``.NAME.RANDOM.part``), which
+    :func:`remove_leftovers` finds again after a kill. Where ``path`` is a
     symbolic link, what it points to is written (beside it), as ``open(path, "w")`` would:
     the link stays."""
     if path.is_symlink():
         path = path.resolve()  # a dangling link's target too
     if tmp is None:
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.part")
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(_TOKEN_BYTES)}.part")
     try:
         write(tmp)
         tmp.replace(path)
     except BaseException:  # a full disk, Ctrl+C: no half-written temporary stays behind
         tmp.unlink(missing_ok=True)
         raise
+
+
+def remove_leftovers(folder: Path, names: Collection[str]) -> None:
+    """Remove from ``folder`` the temporaries that :func:`write_through` left there, by its own
+    naming (``.NAME.RANDOM.part``), while it wrote one of ``names`` and was killed (SIGKILL, a
+    power cut: a write stopped by an error removes its own). Nothing else is touched, only
+    files of exactly that pattern for those names: call it where no other process writes them
+    at the same time, as a resumed run does before it writes them again."""
+    if not folder.is_dir():
+        return
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            own = _OWN_TEMPORARY.fullmatch(entry.name)
+            if own and own[1] in names and entry.is_file(follow_symlinks=False):
+                Path(entry.path).unlink(missing_ok=True)
 
 
 def check_folder(folder: Path, what: str = "output folder") -> None:
