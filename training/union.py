@@ -20,6 +20,7 @@ import json
 import os
 from pathlib import Path
 
+from tagbox_gui.core.audio.atomic import remove_leftovers, write_atomically
 from training.corpus import list_songs
 from training.outputs import check_output_folder
 from training.queries import query_path
@@ -46,7 +47,8 @@ def join_corpora(out: Path, parts: list[Path]) -> dict[str, int]:
         _link(out / "songs" / song, (part / "songs" / song).resolve())
         if query_path(part, song).is_file():
             _link(query_path(out, song), query_path(part, song).resolve())
-    (out / "corpus.json").write_text(json.dumps({"union_of": manifests}, indent=1) + "\n")
+    remove_leftovers(out, ("corpus.json",))  # of a join killed while it wrote it
+    write_atomically(out / "corpus.json", json.dumps({"union_of": manifests}, indent=1) + "\n")
     return {str(part): sum(1 for p in owner.values() if p == part) for part in parts}
 
 

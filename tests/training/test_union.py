@@ -87,3 +87,29 @@ def test_an_out_that_is_a_file_is_refused_in_one_line(tmp_path: Path) -> None:
         join_corpora(tmp_path / "file", [a])
     assert "is a file, not a folder" in str(exited.value.code)
     assert (tmp_path / "file").read_text() == "not a folder"
+
+
+def test_a_join_stopped_while_it_writes_corpus_json_leaves_the_one_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """corpus.json was written in place: a join stopped half way left it cut short, and the
+    union was no longer a corpus that anything could read. The temporary a kill leaves goes
+    at the next join."""
+    a = _corpus(tmp_path / "a", 0, 1, "timgm6mb")
+    b = _corpus(tmp_path / "b", 1, 1, "fluidr3")
+    out = tmp_path / "union"
+    out.mkdir()
+    (out / ".corpus.json.0123456789ab.part").write_text("{")  # a kill's, removed by a join
+    join_corpora(out, [a])
+    before = (out / "corpus.json").read_text()
+    write_text = Path.write_text
+
+    def stopped(self: Path, data: str, *args: object, **kwargs: object) -> int:
+        write_text(self, data[: len(data) // 2])  # half of it written, then Ctrl-C
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "write_text", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        join_corpora(out, [a, b])
+    assert (out / "corpus.json").read_text() == before
+    assert sorted(p.name for p in out.iterdir()) == ["corpus.json", "queries", "songs"]
