@@ -43,11 +43,12 @@ import argparse
 import contextlib
 import copy
 import json
+import os
 import pickle
 import sys
 import time
 import zipfile
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -143,13 +144,26 @@ def read_checkpoint(path: Path) -> dict:
 
 def settings_differences(stored: dict, wanted: dict) -> list[str]:
     """Each setting of a run's checkpoint (``stored``) that this command gives otherwise, as
-    ``--seed 7 there, 8 here``."""
+    ``--seed 7 there, 8 here``. ``--init`` names the same weights by another path (relative
+    instead of absolute, or through a link) when both name one file on disk."""
 
     def shown(value: object) -> str:
         return repr(value) if isinstance(value, str) else str(value)
 
+    def same(name: str, there: object, here: object) -> bool:
+        return there == here or (name == "init" and _one_file(str(there), str(here)))
+
     return [f"--{name.replace('_', '-')} {shown(stored.get(name))} there, {shown(value)} here"
-            for name, value in wanted.items() if stored.get(name) != value]  # fmt: skip
+            for name, value in wanted.items()
+            if not same(name, stored.get(name), value)]  # fmt: skip
+
+
+def _one_file(first: str, second: str) -> bool:
+    """Whether the paths ``first`` and ``second`` name one file that exists."""
+    try:
+        return os.path.samefile(first, second)
+    except OSError:  # either is gone (a resumed run needs its --init no more)
+        return False
 
 
 def run_songs(corpus: Path, state: dict | None, last: Path) -> tuple[list[str], list[str]]:
@@ -210,6 +224,7 @@ def train(corpus: Path, out: Path, config: TrainConfig, threads: int = 1, device
             raise SystemExit(f"{last} was made with other settings ({'; '.join(differences)}): "
                              "give the run's own settings to resume it, or another --out to "
                              "start a new run")  # fmt: skip
+        config = replace(config, init=stored["init"])  # as the run named it: kept in last.pt
     train_songs, valid_songs = run_songs(corpus, state, last)
     bank = QueryBank(corpus, train_songs)
     held_out = (corpus, valid_songs, config.seconds, config.valid_examples, bank)

@@ -9,6 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import NoReturn
 
+import numpy as np
 import pytest
 import torch
 
@@ -166,3 +167,33 @@ def test_init_weights_that_do_not_load_leave_no_run_folder(corpus: Path, tmp_pat
     with pytest.raises(SystemExit, match="damaged"):
         train(corpus, out, replace(TINY, init=str(damaged)))
     assert not out.exists()
+
+
+def test_a_run_resumed_with_its_init_named_by_another_path_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--init was compared as a string: the same file named by a relative path instead of the
+    absolute one was refused as other settings. Another file (a copy too) still is, and the
+    checkpoint keeps the path the run started with."""
+    from tagbox_gui.core.nets.separator import save_separator
+    from tests.training.mixtures import write_corpus
+    from training.corpus import list_songs
+
+    corpus = write_corpus(tmp_path / "corpus")
+    for k, song in enumerate(list_songs(corpus)):
+        query_path(corpus, song).parent.mkdir(exist_ok=True)
+        np.save(query_path(corpus, song), np.random.default_rng(k).random((4, 8), np.float32))
+    start = tmp_path / "start.pt"
+    save_separator(QuerySeparator(SeparatorShape(query_dim=8, width=8, layers=1)), start)
+    config = replace(TINY, init=str(start))
+    out = tmp_path / "run"
+    assert train_until(corpus, out, config, stop_at=5) == 5
+    monkeypatch.chdir(tmp_path)
+    train(corpus, out, replace(config, init="start.pt"))
+    state = torch.load(out / "last.pt", weights_only=True)
+    assert state["step"] == 10 and state["config"]["init"] == str(start)
+    (tmp_path / "copy").mkdir()
+    shutil.copy(start, tmp_path / "copy" / "start.pt")
+    for other in ("copy/start.pt", str(tmp_path / "copy" / "start.pt"), "nowhere.pt"):
+        with pytest.raises(SystemExit, match=r"was made with other settings \(--init "):
+            train(corpus, out, replace(config, init=other))
