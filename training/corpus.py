@@ -64,6 +64,11 @@ def check_split(corpus: Path, train: list[str], valid: list[str], held_out: bool
                              "render more songs (training.render --n-songs)")  # fmt: skip
 
 
+def named_songs(songs: list[str]) -> str:
+    """The first three of ``songs`` for a message, and how many more there are."""
+    return ", ".join(songs[:3]) + (f" and {len(songs) - 3} more" if len(songs) > 3 else "")
+
+
 def save_array(path: Path, array: np.ndarray) -> None:
     """Write ``array`` as the ``.npy`` file ``path`` through a temporary and a rename
     (``write_through``): a song's stems or queries are whole or absent, even after Ctrl-C."""

@@ -39,7 +39,7 @@ from tagbox_gui.core.nets.separator import (
     save_separator,
 )
 from tagbox_gui.core.store.models import file_sha256
-from training.corpus import check_split, split_songs
+from training.corpus import check_split, named_songs, split_songs
 from training.outputs import check_output_file, writing
 from training.queries import load_queries, query_path
 
@@ -103,6 +103,30 @@ def queried_training_songs(corpus: Path) -> list[str]:
         raise SystemExit(f"{corpus}: no training song with cached queries (training.queries "
                          "caches them), so no prototype; check --corpus")  # fmt: skip
     return songs
+
+
+def check_run_corpus(run: Path, corpus: Path, train_songs: list[str]) -> None:
+    """SystemExit in one line unless ``train_songs`` (the queried training songs of ``corpus``)
+    hold every training song that the run's ``last.pt`` records: the prototypes would
+    otherwise be mean queries of another corpus, paired with the query statistics the network
+    learned on its own. A run whose ``last.pt`` is gone, or records no songs (written before
+    runs recorded them), is not checked."""
+    last = run / "last.pt"
+    if not last.is_file():
+        return
+    try:
+        state = torch.load(last, map_location="cpu", weights_only=True)
+    except UNREADABLE as exc:
+        raise SystemExit(f"{last} cannot be read ({_reason(exc)}), so the songs the run trained "
+                         "on cannot be checked against --corpus; put back a copy of "
+                         "it") from exc  # fmt: skip
+    recorded = state.get("songs") if isinstance(state, dict) else None
+    have = set(train_songs)
+    missing = [song for song in (recorded or {}).get("train", []) if song not in have]
+    if missing:
+        raise SystemExit(f"{corpus} does not hold the training songs of {last} with their "
+                         f"queries ({named_songs(missing)}): give --corpus the corpus the run "
+                         "trained on")  # fmt: skip
 
 
 def run_weights(path: Path) -> tuple[QuerySeparator, int]:
@@ -193,6 +217,8 @@ def main(argv: list[str] | None = None) -> None:
     check_output_file(args.out, "--out file")  # before the weights are read
     train_songs = queried_training_songs(args.corpus)
     nets, steps = zip(*(run_weights(run / args.weights) for run in args.run), strict=True)
+    for run in args.run:
+        check_run_corpus(run, args.corpus, train_songs)
     net = nets[0] if len(nets) == 1 else average_networks(list(nets))
     step = max(steps)
     prototypes = instrument_prototypes(args.corpus, train_songs)

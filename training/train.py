@@ -59,7 +59,7 @@ from tagbox_gui.core.audio.atomic import write_through
 from tagbox_gui.core.nets.separator import QuerySeparator, SeparatorShape, save_separator
 from training.batches import batches
 from training.config import TrainConfig
-from training.corpus import check_split, list_songs, split_songs
+from training.corpus import check_split, list_songs, named_songs, split_songs
 from training.grow import load_init
 from training.loss import learning_rate, separation_loss
 from training.mixes import MixSampler
@@ -182,11 +182,10 @@ def run_songs(corpus: Path, state: dict | None, last: Path) -> tuple[list[str], 
         gone = [s for s in train_songs + valid_songs
                 if s not in have or not query_path(corpus, s).exists()]  # fmt: skip
         if gone:
-            named = ", ".join(gone[:3]) + (f" and {len(gone) - 3} more" if len(gone) > 3 else "")
             raise SystemExit(f"{last} trains on songs that {corpus} no longer holds with their "
-                             f"queries ({named}): put them back, or start a new run on the "
-                             "songs there now (another --out, --init from this run's "
-                             "separator.pt)")  # fmt: skip
+                             f"queries ({named_songs(gone)}): put them back, or start a new "
+                             "run on the songs there now (another --out, --init from this "
+                             "run's separator.pt)")  # fmt: skip
         return train_songs, valid_songs
     train_songs, valid_songs = split_songs(corpus)
     if not train_songs and not valid_songs:

@@ -170,3 +170,48 @@ def test_a_corpus_whose_split_puts_no_song_on_the_training_side_says_so(tmp_path
         "the training side; render more songs (training.render --n-songs)"
     )
     assert not out.exists()
+
+
+@pytest.mark.parametrize("weights", ["separator.pt", "last.pt"])
+def test_a_corpus_without_the_runs_training_songs_is_refused(tmp_path: Path, weights: str) -> None:
+    """The prototypes are mean queries of the corpus's training songs, paired with the query
+    statistics the network learned on the run's own: another corpus's were exported as well."""
+    corpus = _corpus(tmp_path / "corpus")  # training side: s0-000001, s0-000002
+    run = tmp_path / "run"
+    run.mkdir()
+    save_separator(_net(0), run / "separator.pt", {"step": 7})
+    out = tmp_path / "out.pt"
+    command = ["--corpus", str(corpus), "--run", str(run), "--weights", weights, "--out", str(out)]
+    for trained, refused in ((["s0-000001", "s1-000003", "s1-000004"], True),
+                             (["s0-000001", "s0-000002"], False)):  # fmt: skip
+        torch.save({"config": {}, "shape": {"query_dim": 8, "width": 32, "layers": 1},
+                    "model": _net(0).state_dict(), "step": 7,
+                    "songs": {"train": trained, "valid": ["s0-000000"]}},
+                   run / "last.pt")  # fmt: skip
+        if refused:
+            with pytest.raises(SystemExit) as exited:
+                export.main(command)
+            assert str(exited.value.code) == (
+                f"{corpus} does not hold the training songs of {run / 'last.pt'} with their "
+                "queries (s1-000003, s1-000004): give --corpus the corpus the run trained on"
+            )
+            assert not out.exists()
+        else:
+            export.main(command)
+            assert out.is_file()
+
+
+def test_a_runs_checkpoint_that_cannot_be_read_for_its_songs_is_one_clear_error(
+    tmp_path: Path,
+) -> None:
+    corpus = _corpus(tmp_path / "corpus")
+    (tmp_path / "run").mkdir()
+    save_separator(_net(0), tmp_path / "run" / "separator.pt", {"step": 7})
+    (tmp_path / "run" / "last.pt").write_bytes(b"PK\x03\x04 cut short")
+    with pytest.raises(SystemExit) as exited:
+        export.main(["--corpus", str(corpus), "--run", str(tmp_path / "run"),
+                     "--out", str(tmp_path / "out.pt")])  # fmt: skip
+    message = str(exited.value.code)
+    assert message.startswith(f"{tmp_path / 'run' / 'last.pt'} cannot be read (")
+    assert message.endswith("cannot be checked against --corpus; put back a copy of it")
+    assert "\n" not in message and not (tmp_path / "out.pt").exists()
