@@ -4,7 +4,8 @@ Nothing here touches the internet. Each server listens on a free port of 127.0.0
 a daemon thread. Its ``fault`` can be switched at any time (it is read per request):
 
 - ``Fault.NONE``: serve the file as it is;
-- ``Fault.NOT_FOUND``: answer 404 for every path;
+- ``Fault.NOT_FOUND``: answer 404 for every path; ``Fault.UNAVAILABLE`` 503 (a server down or
+  busy), ``Fault.TOO_MANY_REQUESTS`` 429, ``Fault.RANGE_NOT_SATISFIABLE`` 416;
 - ``Fault.DROP``: send the full Content-Length, then close the connection after half the bytes;
 - ``Fault.RESET``: like DROP but abort the connection (TCP reset) instead of closing it; the
   client then sees a reset error or, depending on timing, an early end of file (Linux does
@@ -74,6 +75,9 @@ class Fault(enum.Enum):
 
     NONE = "normal"
     NOT_FOUND = "404"
+    UNAVAILABLE = "503"
+    TOO_MANY_REQUESTS = "429"
+    RANGE_NOT_SATISFIABLE = "416"
     DROP = "drop"
     RESET = "reset"
     CORRUPT = "corrupt"
@@ -97,7 +101,10 @@ class _Handler(BaseHTTPRequestHandler):
         owner.record(self.path, asked, if_range)
         fault = owner.take_fault()
         path = owner.resolve(self.path)
-        if fault is Fault.NOT_FOUND or path is None:
+        if fault.value.isdigit():  # an HTTP error status
+            self.send_error(int(fault.value))
+            return
+        if path is None:
             self.send_error(404, "Not Found")
             return
         size = path.stat().st_size

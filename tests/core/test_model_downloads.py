@@ -349,6 +349,21 @@ def test_all_mirrors_failing_reports_each(tmp_path: Path, http_server, model_dir
     assert _files(tmp_path) == []
 
 
+def test_mirrors_that_each_answer_with_an_error_are_said_to_refuse_it(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+) -> None:
+    """A server busy (503) and one without the file (404) both answered: the file was refused,
+    whether to try later or not."""
+    busy = http_server(model_dir, fault=Fault.UNAVAILABLE)
+    missing = http_server(model_dir, fault=Fault.NOT_FOUND)
+    store = ModelStore(tmp_path, base_urls=[busy.url, missing.url])
+    with pytest.raises(DownloadError, match="the server did not send it") as info:
+        store.fetch(FCN)
+    assert "HTTP 503" in str(info.value) and "HTTP 404" in str(info.value)
+
+
 def test_mirrors_failing_in_different_ways_are_each_named_without_blaming_the_connection(
     tmp_path: Path,
     http_server,  # noqa: F811
@@ -1084,6 +1099,75 @@ def test_a_connection_that_fails_for_good_keeps_what_came(
     server.fault = Fault.NONE
     store.fetch(FCN)
     assert server.ranges_asked[-1] == f"bytes={kept}-" and store.verify(FCN) == "verified"
+
+
+@pytest.mark.parametrize("busy", [Fault.UNAVAILABLE, Fault.TOO_MANY_REQUESTS])
+def test_a_server_busy_when_asked_for_the_rest_keeps_the_part(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+    busy: Fault,
+) -> None:
+    """A 503 (down or busy) or 429 (too many requests) for the rest of a kept part says to try
+    later: the part stays, and the next fetch, once the server is back, goes on from it."""
+    server = http_server(model_dir, chunk_delay=0.01, ranges=Ranges.HONOURED)
+    store = ModelStore(tmp_path, base_urls=[server.url])
+    kept = _cancelled_part_way(store, FCN)
+    server.fault = busy
+    with pytest.raises(DownloadError, match=f"HTTP {busy.value}") as info:
+        store.fetch(FCN)
+    assert str(info.value).count("received are kept, and the next download") == 1
+    assert server.ranges_asked[-1] == f"bytes={kept}-" and store.kept(FCN) == kept
+    server.fault = Fault.NONE
+    store.fetch(FCN)
+    assert server.ranges_asked[-1] == f"bytes={kept}-" and store.verify(FCN) == "verified"
+    assert _files(tmp_path) == [store.location(FCN)]
+
+
+def test_a_server_busy_when_a_dropped_download_asks_for_the_rest_keeps_what_came(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+) -> None:
+    """The connection drops part of the way and the server answers the request for the rest
+    with 503: what came is kept for the next fetch."""
+    server = http_server(model_dir, fault=Fault.DROP, chunk_delay=0.01, ranges=Ranges.HONOURED)
+    store = ModelStore(tmp_path, base_urls=[server.url])
+
+    def busy_from_now_on(done: int, _: int | None) -> None:
+        if done:  # the first request took its drop already: the next ones get 503
+            server.fault = Fault.UNAVAILABLE
+
+    with pytest.raises(DownloadError, match=r"asked for the rest, HTTP 503.*received are kept"):
+        store.fetch(FCN, progress=busy_from_now_on)
+    kept = store.kept(FCN)
+    assert kept > 0 and server.ranges_asked == [None, f"bytes={kept}-"]
+    server.fault = Fault.NONE
+    store.fetch(FCN)
+    assert server.ranges_asked[-1] == f"bytes={kept}-" and store.verify(FCN) == "verified"
+
+
+@pytest.mark.parametrize("refusal", [Fault.RANGE_NOT_SATISFIABLE, Fault.NOT_FOUND])
+def test_a_server_that_refuses_the_rest_for_good_deletes_the_part(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+    refusal: Fault,
+) -> None:
+    """A 416 (the range asked for is not in the file) or 404 is no state to wait out: the part
+    is deleted, and the next fetch starts over."""
+    server = http_server(model_dir, chunk_delay=0.01, ranges=Ranges.HONOURED)
+    store = ModelStore(tmp_path, base_urls=[server.url])
+    kept = _cancelled_part_way(store, FCN)
+    server.fault = refusal
+    with pytest.raises(DownloadError, match=f"HTTP {refusal.value}") as info:
+        store.fetch(FCN)
+    assert "kept" not in str(info.value)
+    assert server.ranges_asked[-1] == f"bytes={kept}-" and store.kept(FCN) == 0
+    assert _files(tmp_path) == []
+    server.fault = Fault.NONE
+    store.fetch(FCN)
+    assert server.ranges_asked[-1] is None and store.verify(FCN) == "verified"
 
 
 # --- install_file ---------------------------------------------------------------------------

@@ -8,9 +8,9 @@ error, dropped connection, checksum mismatch, cancellation, full disk) the tempo
 removed and the target is left as it was; one a process killed outright left behind is removed
 by the next transfer of that file (:mod:`tagbox_gui.core.store.partial`). A connection that
 drops part of the way is resumed into the same temporary (:mod:`tagbox_gui.core.store.resuming`).
-A download writes its own ``<file>.part`` instead, kept where it is cancelled, interrupted or
-loses its connection for good, for the next download of the file to go on from
-(:mod:`tagbox_gui.core.store.keeping`).
+A download writes its own ``<file>.part`` instead, kept where it is cancelled, interrupted,
+loses its connection for good or finds the server down or busy, for the next download of the
+file to go on from (:mod:`tagbox_gui.core.store.keeping`).
 """
 
 from __future__ import annotations
@@ -76,6 +76,11 @@ class ServerRefused(TransferFailed):
     send the file."""
 
 
+class ServerBusy(ServerRefused):
+    """The HTTP error says to try again later: the server is down or busy (5xx), had too many
+    requests (429) or waited too long for this one (408)."""
+
+
 class ConnectionDropped(TransferFailed):
     """The connection ended (reset, closed early) while the file was coming."""
 
@@ -84,7 +89,7 @@ class ConnectionFailed(TransferFailed):
     """No connection was made, or it ended before the server answered."""
 
 
-_KEPT_ON = (DownloadCancelled, KeyboardInterrupt, ConnectionDropped, ConnectionFailed)
+_KEPT_ON = (DownloadCancelled, KeyboardInterrupt, ConnectionDropped, ConnectionFailed, ServerBusy)
 """What stops a download and keeps what it brought (:mod:`tagbox_gui.core.store.keeping`)."""
 
 
@@ -134,7 +139,7 @@ def download(
                 failures.append((url, exc))
     except DownloadCancelled as exc:
         raise DownloadCancelled(keeping.kept(target)) from exc
-    kinds = {type(exc) for _, exc in failures}
+    kinds = {ServerRefused if isinstance(exc, ServerRefused) else type(exc) for _, exc in failures}
     failed = kinds.pop() if len(kinds) == 1 else TransferFailed
     said = "; ".join(f"{url}: {exc}" for url, exc in failures) or "no URL to download from"
     if kept := keeping.kept(target):
@@ -274,7 +279,9 @@ def fetch_url(
             except TransferFailed as exc:
                 if dropped is None or isinstance(exc, ChecksumMismatch):
                     raise
-                failed = ConnectionFailed if isinstance(exc, ConnectionFailed) else TransferFailed
+                failed = (
+                    type(exc) if isinstance(exc, ConnectionFailed | ServerBusy) else TransferFailed
+                )
                 raise failed(f"{dropped} (asked for the rest, {exc})") from exc
             if digest is not None:
                 return digest
@@ -305,7 +312,9 @@ def _fetch_once(
         response = opener.open(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
         exc.close()
-        raise ServerRefused(f"HTTP {exc.code} {exc.reason}") from exc
+        busy = exc.code >= 500 or exc.code in (408, 429)
+        refused = ServerBusy if busy else ServerRefused
+        raise refused(f"HTTP {exc.code} {exc.reason}") from exc
     except urllib.error.URLError as exc:
         raise ConnectionFailed(f"cannot connect ({exc.reason})") from exc
     except (OSError, HTTPException) as exc:  # a reset or timeout before the answer, a bad one

@@ -3,8 +3,9 @@ that the next download of it goes on from there rather than from byte 0.
 
 A download writes into ``<file>.part`` beside the model file (``vqvae.pth.tar.part``), renamed
 to the file once it is complete and checked, as a temporary is (no partial file is ever at
-the model file's own path). Where it is cancelled, interrupted (Ctrl+C, SIGTERM) or loses its
-connection past its own resumes (:mod:`tagbox_gui.core.store.resuming`), the part stays, and
+the model file's own path). Where it is cancelled, interrupted (Ctrl+C, SIGTERM), loses its
+connection past its own resumes (:mod:`tagbox_gui.core.store.resuming`) or the server answers
+that it is down or busy (5xx, 429, 408: ``download.ServerBusy``), the part stays, and
 ``<file>.part.json`` beside it (its :class:`Note`) says what it is a part of: the URL it came
 from, the sha256 and size the registry expects of the file (None where unknown) and the
 validator its server named the file by (strong ETag, else Last-Modified; None where none).
@@ -16,7 +17,8 @@ the part's URL first, and asks for the rest with ``Range: bytes=<part's size>-``
 whole file (200), which replaces the part from byte 0, so a changed file is never spliced
 onto an old part. A part is deleted once it became the file, when the file it became is not
 the one expected (a checksum that fails: corrupt bytes), when the download fails otherwise
-(the server refuses it, a full disk), and when a fresh download is asked for (``--force``).
+(the server refuses it for good, e.g. 404 or 416 for the range asked; a full disk), and when a
+fresh download is asked for (``--force``).
 
 A part is kept only where what it is part of can be told later: the registry knows the
 file's sha256, or its server named it by a validator. A Jukebox checkpoint (no sha256) from a
