@@ -21,7 +21,7 @@ import pytest
 from tagbox_gui.core.errors import DownloadError, ModelError
 from tagbox_gui.core.folders import format_size
 from tagbox_gui.core.store import download as dl
-from tagbox_gui.core.store import resuming
+from tagbox_gui.core.store import keeping, resuming
 from tagbox_gui.core.store.download import DownloadCancelled
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.store.registry import JUKEBOX, REGISTRY
@@ -1168,6 +1168,53 @@ def test_a_server_that_refuses_the_rest_for_good_deletes_the_part(
     server.fault = Fault.NONE
     store.fetch(FCN)
     assert server.ranges_asked[-1] is None and store.verify(FCN) == "verified"
+
+
+def test_a_part_kept_of_a_model_found_in_place_is_removed(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+) -> None:
+    """Another process brought the file meanwhile: the fetch finds it verified, downloads
+    nothing, and removes the part and its note, which no download would take up again."""
+    server = http_server(model_dir, chunk_delay=0.01, ranges=Ranges.HONOURED)
+    store = ModelStore(tmp_path, base_urls=[server.url])
+    _cancelled_part_way(store, FCN)
+    store.location(FCN).write_bytes((model_dir / FCN_REL).read_bytes())
+    assert store.fetch(FCN) == store.location(FCN)
+    assert len(server.requests) == 1 and store.kept(FCN) == 0
+    assert _files(tmp_path) == [store.location(FCN)]
+
+
+def test_the_part_a_download_writes_stays_when_the_model_is_found_in_place(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+) -> None:
+    """A part that a download (here or in another process) holds is its own to finish or keep."""
+    server = http_server(model_dir, chunk_delay=0.01, ranges=Ranges.HONOURED)
+    store = ModelStore(tmp_path, base_urls=[server.url])
+    _cancelled_part_way(store, FCN)
+    fd = keeping.take(store.location(FCN))
+    assert fd is not None
+    try:
+        store.location(FCN).write_bytes((model_dir / FCN_REL).read_bytes())
+        store.fetch(FCN)
+        assert keeping.part_path(store.location(FCN)).exists()
+    finally:
+        os.close(fd)
+
+
+def test_installing_a_model_removes_the_part_a_download_kept(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+) -> None:
+    server = http_server(model_dir, chunk_delay=0.01, ranges=Ranges.HONOURED)
+    store = ModelStore(tmp_path, base_urls=[server.url])
+    _cancelled_part_way(store, FCN)
+    assert store.install_file(FCN, model_dir / FCN_REL) == store.location(FCN)
+    assert store.kept(FCN) == 0 and _files(tmp_path) == [store.location(FCN)]
 
 
 # --- install_file ---------------------------------------------------------------------------

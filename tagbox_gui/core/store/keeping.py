@@ -17,8 +17,9 @@ the part's URL first, and asks for the rest with ``Range: bytes=<part's size>-``
 whole file (200), which replaces the part from byte 0, so a changed file is never spliced
 onto an old part. A part is deleted once it became the file, when the file it became is not
 the one expected (a checksum that fails: corrupt bytes), when the download fails otherwise
-(the server refuses it for good, e.g. 404 or 416 for the range asked; a full disk), and when a
-fresh download is asked for (``--force``).
+(the server refuses it for good, e.g. 404 or 416 for the range asked; a full disk), when a
+fresh download is asked for (``--force``), and when the file is in place another way (installed
+from a file, or brought by another download: :func:`drop`).
 
 A part is kept only where what it is part of can be told later: the registry knows the
 file's sha256, or its server named it by a validator. A Jukebox checkpoint (no sha256) from a
@@ -33,6 +34,7 @@ is started again from byte 0.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -46,7 +48,7 @@ try:
 except ImportError:  # Windows: an open file cannot be removed there anyway
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["Note", "first", "keep", "kept", "kept_said", "part_path", "take", "taken"]
+__all__ = ["Note", "drop", "first", "keep", "kept", "kept_said", "part_path", "take", "taken"]
 
 _CHUNK = 1024 * 1024
 _OPEN = os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0)  # binary: Windows
@@ -165,3 +167,21 @@ def keep(target: Path, got: Received, expected: Note) -> int:
     except OSError:  # e.g. a full disk: a part without its note is not kept
         _note_path(target).unlink(missing_ok=True)
         return 0
+
+
+def drop(target: Path) -> None:
+    """Remove ``target``'s kept part and its note, the file being in place another way: not a
+    part that a download holds (it is that download's to finish or keep); what cannot be
+    removed (a read-only folder) is left, silently."""
+    with contextlib.suppress(OSError):
+        if not part_path(target).exists():
+            _note_path(target).unlink(missing_ok=True)
+            return
+        fd = take(target)
+        if fd is None:
+            return
+        try:
+            _note_path(target).unlink(missing_ok=True)
+            part_path(target).unlink()
+        finally:
+            os.close(fd)

@@ -236,7 +236,8 @@ class ModelStore:
     ) -> Path:
         """Download a model into the store and return its path.
 
-        A file already present and not mismatching its checksum is kept unless ``force``.
+        A file already present and not mismatching its checksum is kept unless ``force`` (and
+        what a download kept of it is removed).
         Raises ModelError if a licence must be accepted, DownloadCancelled when ``cancel`` is
         set, ``failures.FetchFailed`` when every URL failed. No partial file is ever at the
         model's path; what came of a download cancelled, or whose connection failed, is kept
@@ -249,6 +250,7 @@ class ModelStore:
         check_licence(info, accept_license)
         target = self.location(info.name)
         if not force and self.verify(info.name) in ("verified", "unknown checksum"):
+            keeping.drop(target)  # a part kept before the file came another way
             return target
         for base in self.base_urls:
             _check_mirror(base)
@@ -286,7 +288,7 @@ class ModelStore:
         src)`` (e.g. ``core.separation.checkpoints.check_model_file``) may refuse the file with a
         ModelError before anything is copied: a file that does not load must not take the
         model's place. The file is copied (not linked) so the store stays valid if the original
-        is removed.
+        is removed; what a download kept of it (:meth:`kept`) is removed.
         """
         info = model_info(name)
         src = Path(src).expanduser()
@@ -308,15 +310,16 @@ class ModelStore:
             if _file_state(target)[0] and target.samefile(src):
                 if self.verify(info.name) == "mismatch":
                     raise ChecksumMismatch("checksum mismatch")
-                return target
-            self._check_root(info.name)
-            self._sweep()
-            with _folder_for(info.name, target.parent):
-                copy_file(src, target, info.sha256)
+            else:
+                self._check_root(info.name)
+                self._sweep()
+                with _folder_for(info.name, target.parent):
+                    copy_file(src, target, info.sha256)
         except TransferFailed as exc:
             raise ModelError(
                 f"{src} is not the {info.name} checkpoint ({exc}); download {filename} again"
             ) from exc
+        keeping.drop(target)  # what a download of it kept is of no use now
         return target
 
     def _check_root(self, name: str) -> None:
