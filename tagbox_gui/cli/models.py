@@ -21,7 +21,7 @@ from tagbox_gui.core.folders import format_size
 from tagbox_gui.core.separation.checkpoints import check_model_file
 from tagbox_gui.core.store.download import Progress
 from tagbox_gui.core.store.failures import Advised
-from tagbox_gui.core.store.keeping import kept_said
+from tagbox_gui.core.store.keeping import kept_in_brief, kept_said
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.store.registry import (
     REGISTRY,
@@ -94,7 +94,7 @@ def _list(args: argparse.Namespace) -> int:
         checksum = "known" if info.sha256 else "unknown"
         status = store.status(info.name)
         if kept := store.kept(info.name):  # a download that stopped part of the way
-            status += f" ({format_size(kept)} of a download kept: fetch goes on from there)"
+            status += f" ({kept_in_brief(kept, 'fetch')})"
         rows.append((info.name, info.kind, info.licence, _size(info), checksum, status))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     print(f"Model folder: {store.root}")

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QAbstractButton
 
 from tagbox_gui.core.folders import format_size
+from tagbox_gui.core.store.download import DownloadCancelled
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.store.registry import JUKEBOX, REGISTRY
 from tagbox_gui.gui.widgets import LicenceDialog, ModelsDialog
 from tests.conftest import require
 from tests.gui.widget_helpers import drawn
-from tests.httpserver import Fault, http_server  # noqa: F401  (fixture)
+from tests.httpserver import Fault, Ranges, http_server  # noqa: F401  (fixture)
 
 FCN = "fcn/mtat"
 CRNN = "crnn/mtat"
@@ -164,6 +167,36 @@ def test_cancel_keeps_what_came_where_the_server_names_its_file(
         f"Download of {HCNN} cancelled; the {format_size(kept)} received are kept, and the next "
         "download of it goes on from there."
     )
+    going_on = f"missing — {format_size(kept)} of a download kept: Download goes on from there"
+    assert dialog._item(HCNN).text(3) == going_on
+
+
+def test_a_part_kept_before_the_window_opened_is_shown_until_the_download_ends(
+    qtbot,
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+) -> None:
+    """A part that a download kept (in the window, or with `tagbox models fetch`) is said in
+    the model's status as the window opens; once the download that goes on from it is done,
+    the model is verified and the part is no more."""
+    server = http_server(model_dir, chunk_delay=0.01, ranges=Ranges.HONOURED)
+    store = ModelStore(tmp_path / "store", base_urls=[server.url])
+    cancel = threading.Event()
+    with pytest.raises(DownloadCancelled):
+        store.fetch(FCN, progress=lambda done, _: done and cancel.set(), cancel=cancel)
+    kept = store.kept(FCN)
+    assert kept > 0
+    dialog = open_dialog(qtbot, store)
+    going_on = f"missing — {format_size(kept)} of a download kept: Download goes on from there"
+    assert dialog.status(FCN) == "missing" and dialog._item(FCN).text(3) == going_on
+    dialog.select_model(FCN)
+    with qtbot.waitSignal(dialog.job_finished, timeout=10_000) as finished:
+        click(qtbot, dialog.download_button)
+    assert finished.args == [FCN, "installed"]
+    wait_idle(qtbot, dialog)
+    assert server.ranges_asked[-1] == f"bytes={kept}-"
+    assert dialog._item(FCN).text(3) == "verified" and store.kept(FCN) == 0
 
 
 def test_cancelling_one_of_several_downloads_ends_them_all(

@@ -48,7 +48,18 @@ try:
 except ImportError:  # Windows: an open file cannot be removed there anyway
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["Note", "drop", "first", "keep", "kept", "kept_said", "part_path", "take", "taken"]
+__all__ = [
+    "Note",
+    "drop",
+    "first",
+    "keep",
+    "kept",
+    "kept_in_brief",
+    "kept_said",
+    "part_path",
+    "take",
+    "taken",
+]
 
 _CHUNK = 1024 * 1024
 _OPEN = os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0)  # binary: Windows
@@ -97,6 +108,12 @@ def kept_said(size: int) -> str:
         return "nothing was kept"
     return (f"the {format_size(size)} received are kept, and the next download of it goes on "
             "from there")  # fmt: skip
+
+
+def kept_in_brief(size: int, going_on: str) -> str:
+    """What a download kept, ``size`` bytes (not 0), in a few words for a model's status;
+    ``going_on`` names what goes on from there (``fetch``, a Download button)."""
+    return f"{format_size(size)} of a download kept: {going_on} goes on from there"
 
 
 def first(target: Path, urls: tuple[str, ...]) -> tuple[str, ...]:

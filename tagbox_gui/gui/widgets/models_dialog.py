@@ -37,7 +37,7 @@ from tagbox_gui.core.folders import format_size, in_the_way, make_folders, stand
 from tagbox_gui.core.separation.checkpoints import check_model_file
 from tagbox_gui.core.store.download import DownloadCancelled
 from tagbox_gui.core.store.failures import Advised, Ways
-from tagbox_gui.core.store.keeping import kept_said
+from tagbox_gui.core.store.keeping import kept_in_brief, kept_said
 from tagbox_gui.core.store.models import ENV_MODEL_DIR, ModelStore, default_root
 from tagbox_gui.core.store.registry import REGISTRY, ModelInfo
 from tagbox_gui.gui.background import hand_back, receiver, run_in_background, throttled
@@ -484,7 +484,10 @@ class ModelsDialog(QDialog):
 
     def _set_status(self, name: str, status: str) -> None:
         self._statuses[name] = status
-        self._item(name).setText(STATUS, STATUS_TEXT.get(status, "verifying…"))
+        text = STATUS_TEXT.get(status, "verifying…")
+        if status == "missing" and (kept := self.store.kept(name)):  # a download that stopped
+            text += f" — {kept_in_brief(kept, DOWNLOAD)}"
+        self._item(name).setText(STATUS, text)
 
     def _update_buttons(self) -> None:
         """Download only a model that is not installed, or whose file no checksum can vouch
