@@ -24,7 +24,8 @@ from PySide6.QtWidgets import (
 )
 
 from tagbox_gui import APP_NAME
-from tagbox_gui.core.audio.song import Song
+from tagbox_gui.core.audio.song import Song, check_song_file
+from tagbox_gui.core.errors import AudioError
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.gui.controller import RunController, RunState
@@ -260,17 +261,24 @@ class MainWindow(WindowMenus):
         ``song_loaded`` fires when it is shown; a dialog says why when it cannot be read. A
         later call supersedes one still loading (its result is dropped). When the new song
         would stop a run or replace stems that never left the app, the musician is asked
-        first; None when they keep what they have. ``note`` follows "Opened NAME" in the status
-        bar once it is shown. The song view then takes the focus (Space plays), unless the
-        musician has moved it since the song was asked for.
+        first, unless the file plainly cannot be opened (missing, a folder, empty: said at
+        once, and nothing is lost); None when nothing is loaded. ``note`` follows "Opened
+        NAME" in the status bar once it is shown. The song view then takes the focus (Space
+        plays), unless the musician has moved it since the song was asked for.
         """
         name = Path(path).name
         if self.controller.state is not RunState.IDLE:
             question = f"A run is going on: opening {name} stops it and drops what it made."
         else:
             question = self.losing(f"opening {name} replaces")
-        if question and not self.confirm_discard(f"{question}\n\nOpen {name} anyway?"):
-            return None
+        if question:
+            try:
+                check_song_file(Path(path))
+            except AudioError as exc:
+                show_error(self, exc, "Cannot open the song", doing=Doing.OPEN)
+                return None
+            if not self.confirm_discard(f"{question}\n\nOpen {name} anyway?"):
+                return None
         self.statusBar().showMessage(f"Opening {name}…")
         self._opened_note, self._opening = note, name
         self._focus_at_open = self.focusWidget()  # kept while a dialog (File ▸ Open…) has it

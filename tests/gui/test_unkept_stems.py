@@ -20,6 +20,7 @@ from tests.gui.window_helpers import (
     drag_out,
     export_and_wait,
     make_window,
+    message_boxes,
     open_song,
     piano_run_window,
     run_to_end,
@@ -177,6 +178,40 @@ def test_opening_a_song_during_a_run_asks_before_stopping_it(
     qtbot.waitUntil(lambda: window.live.loss.count > count, timeout=3000)  # still running
     window.confirm_quit = lambda: True
     assert window.close()
+
+
+def test_a_song_that_cannot_be_opened_during_a_run_is_said_without_asking(
+    qtbot, model_dir, settings, song_path: Path, tmp_path: Path
+) -> None:
+    """A missing file or a folder: nothing would be lost, so nothing is asked; its sentence is
+    shown at once and the run goes on."""
+    window = piano_run_window(qtbot, model_dir, settings, song_path, 100_000, delay=0.01)
+    window.run_view.start()
+    asked = _answer(window, True)
+    for path, why in ((tmp_path / "Gone.wav", "does not exist"), (tmp_path, "is a folder")):
+        assert window.open_song(path) is None
+        (box,) = message_boxes()
+        assert box.windowTitle() == "Cannot open the song" and why in box.text()
+        box.close()
+    assert asked == [] and not window.loader.busy
+    count = window.live.loss.count
+    qtbot.waitUntil(lambda: window.live.loss.count > count, timeout=3000)  # still running
+    window.confirm_quit = lambda: True
+    assert window.close()
+
+
+def test_a_song_that_cannot_be_opened_over_unkept_stems_is_said_without_asking(
+    separated: MainWindow, tmp_path: Path
+) -> None:
+    window = separated
+    empty = tmp_path / "Empty.wav"
+    empty.touch()
+    asked = _answer(window, True)
+    assert window.open_song(empty) is None
+    (box,) = message_boxes()
+    assert "is an empty file" in box.text()
+    box.close()
+    assert asked == [] and window.stems.unkept_stems() == STEMS
 
 
 def test_the_question_is_a_yes_no_box_whose_default_is_no(

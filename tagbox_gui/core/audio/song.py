@@ -113,7 +113,7 @@ def load_song(
 def _decoding(path: Path) -> Iterator[sf.SoundFile]:
     """``path`` opened to be decoded, its rate checked: AudioError naming it where it cannot
     be opened or read (here or in the block)."""
-    _check_file(path)
+    check_song_file(path)
     try:
         with open_sound(path) as handle:
             _check_rate(path, handle.samplerate)
@@ -146,8 +146,9 @@ def _read_all(
     return data[:done]
 
 
-def _check_file(path: Path) -> None:
-    """AudioError unless ``path`` is a non-empty file this process may open. Where the system
+def check_song_file(path: Path) -> None:
+    """AudioError unless ``path`` is a non-empty file this process may open (nothing is
+    decoded: cheap enough to check before asking anything). Where the system
     says why not (permission denied, a name too long), the error says so: libsndfile would only
     say "System error", and a folder that may not be searched hides whether the file exists."""
     try:
