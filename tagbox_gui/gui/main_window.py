@@ -214,7 +214,7 @@ class MainWindow(WindowMenus):
         self.song_panel.region_changed.connect(self.run_view.update_can_run)
         self.audition.transport.position_changed.connect(self.run_view.audio.show_position)
         self.stems.export_failed.connect(
-            lambda exc: show_error(self, exc, "Cannot drag the stems", doing=Doing.EXPORT)
+            lambda exc, title: show_error(self, exc, title, doing=Doing.EXPORT)
         )
         self.stems.preparing.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.stems.replaced.connect(self.exports.stems_replaced)  # "Exported …" is said no more

@@ -22,6 +22,7 @@ from tests.gui.window_helpers import (
     answer_questions,
     export_and_wait,
     make_window,
+    message_boxes,
     open_song,
     song_window,
 )
@@ -332,6 +333,8 @@ def test_a_stem_selected_after_its_files_went_says_it_cannot_play(
         lambda: window.statusBar().currentMessage().startswith("Cannot play My Song - piano"),
         timeout=10_000,
     )
+    qtbot.waitUntil(lambda: window.stems._pending is None, timeout=10_000)  # its end is known
+    assert message_boxes() == []  # said once, as what the musician did: not as a drag
     folder.unlink()  # once it can be written again, the stem plays
     with qtbot.waitSignal(window.run_view.jobs.stem_loaded, timeout=10_000) as loaded:
         window.stems.setCurrentRow(2)

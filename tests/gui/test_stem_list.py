@@ -112,6 +112,7 @@ def test_export_failure_is_reported_not_raised(view: StemListView, tmp_path: Pat
     with qtbot.waitSignal(view.export_failed) as blocker:
         assert drag_data(view, [view.item(0)]) is None  # its write failed in a worker
     assert "choose another folder" in str(blocker.args[0])
+    assert blocker.args[1] == "Cannot drag the stems"
 
 
 def test_a_full_disk_under_a_drag_says_what_a_drag_can_do(
@@ -151,8 +152,9 @@ def test_a_failed_write_ahead_is_said_when_it_fails_once_and_the_next_drag_tries
     with qtbot.waitSignal(view.export_failed, timeout=10_000) as failed:
         view.prepare()
     assert "choose another folder" in str(failed.args[0])
+    assert failed.args[1] == "Cannot write the stems"  # nobody dragged
     said: list[str] = []
-    view.export_failed.connect(said.append)
+    view.export_failed.connect(lambda exc, title: said.append(title))
     view._session_dir = tmp_path / "fine"  # e.g. the disk has room again
     with qtbot.waitSignal(view.preparing):
         assert view.mimeData([view.item(0)]) is None  # written again, in the background

@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 DRAGGED_STEMS = "Dragged stems"  # the folder under the user's data folder
 STEM_ROLE = Qt.ItemDataRole.UserRole  # item data: the stem's index in stem_files()
 DRAG_FORMAT = ExportFormat.WAV32
+DRAG_FAILED = "Cannot drag the stems"  # export_failed's title when a drag waited for the files
+WRITE_FAILED = "Cannot write the stems"  # ... when they were written ahead, nobody waiting
 DRAGS_DISK_FULL = (
     "free some disk space, export the stems to another folder (Export all stems…) or delete "
     "old ones from the dragged stems folder (Tools ▸ Open the dragged stems folder)"
@@ -79,15 +81,16 @@ class StemListView(QListWidget):
     """Lists the stems (``<song> - <tags>`` and ``<song> - no <tags>``, or one per instrument
     and the rest); drag them out as audio files.
 
-    ``export_failed(Exception)`` carries what went wrong when the files cannot be written (a
-    UserError says why in a sentence; anything else, e.g. memory that ran out, is shown too);
+    ``export_failed(Exception, str)`` carries what went wrong when the files cannot be written
+    (a UserError says why in a sentence; anything else, e.g. memory that ran out, is shown too)
+    and a title that fits what was done: :data:`DRAG_FAILED` or :data:`WRITE_FAILED`;
     ``preparing(str)`` a short message when a drag is ignored because they are being written;
     ``replaced`` fires when the stems shown give way to others (or to none).
     A before-export hook (:meth:`set_before_export`) is asked before any file leaves the app by
     a drag; when it returns False (e.g. a licence declined) the drag does not start.
     """
 
-    export_failed = Signal(object)  # the Exception their writing raised
+    export_failed = Signal(object, str)  # the Exception their writing raised, and a title
     preparing = Signal(str)  # what to say when a drag is ignored: its files are being written
     replaced = Signal()
 
@@ -111,6 +114,8 @@ class StemListView(QListWidget):
         self._names: Callable[[str], list[str]] | None = None  # file names, for a template
         self._paths: list[Path] | None = None
         self._pending: tuple[int, Future[list[Path]]] | None = None
+        self._failed_title: str | None = None  # how the pending write's failure is said; None:
+        # by whoever needed the files (e.g. "Cannot play NAME: …")
         self._before_export: Callable[[], bool] | None = None
         self._write_ahead: Callable[[], bool] | None = None
         self.backend_name: str | None = None  # the backend that made the stems shown
@@ -252,7 +257,8 @@ class StemListView(QListWidget):
         the pending write (None when there is nothing to write, its files are there, or it
         may not be written ahead: :meth:`set_write_ahead`, unless the files are ``needed``
         now, e.g. to hear a stem from them). A write that fails says so when it does
-        (:attr:`export_failed`), and the next drag writes again.
+        (:attr:`export_failed`, as :data:`WRITE_FAILED`), unless the files were ``needed``:
+        then the caller says it (one message, not two); the next drag writes again.
         """
         if self._song is None or self._files_there():
             return None
@@ -261,7 +267,9 @@ class StemListView(QListWidget):
         if self._pending is None:
             job = self._export_job()  # captured now: a later result cannot change what it writes
             write = run_in_background(*job, then=self._on_write_done, pool=_EXPORTER)
-            self._pending = (self._serial, write)
+            self._pending, self._failed_title = (self._serial, write), WRITE_FAILED
+        if needed:
+            self._failed_title = None
         return self._pending[1]
 
     def _on_write_done(self, done: Future[list[Path]]) -> None:
@@ -272,7 +280,8 @@ class StemListView(QListWidget):
         error = None if done.cancelled() else done.exception()
         if isinstance(error, Exception):
             self._pending = None
-            self.export_failed.emit(error)
+            if self._failed_title is not None:
+                self.export_failed.emit(error, self._failed_title)
 
     def stem_files(self) -> list[Path]:
         """Write the stems (once per result) and return their paths, in the list's order.
@@ -325,6 +334,7 @@ class StemListView(QListWidget):
         if self._files_there():
             return self._paths
         self.prepare(needed=True)
+        self._failed_title = DRAG_FAILED  # the drag waiting for them says it
         return None
 
     def _files_there(self) -> bool:
@@ -343,7 +353,7 @@ class StemListView(QListWidget):
         try:
             paths = self._written_files()
         except Exception as exc:  # the worker's, re-raised: shown (and logged) as it failed
-            self.export_failed.emit(exc)
+            self.export_failed.emit(exc, DRAG_FAILED)
             return None
         if paths is None:
             self.preparing.emit("Preparing the stems for dragging… drag again in a moment.")
