@@ -366,3 +366,28 @@ def test_a_drag_before_the_files_are_written_does_not_wait_for_them(
     stem_list._EXPORTER.submit(lambda: None).result(timeout=30)
     view.startDrag(Qt.DropAction.CopyAction)
     assert len(dragged) == 2 and [p.name for p in dragged[1]] == ["My Song - drums.wav"]
+
+
+@pytest.mark.parametrize(
+    ("instruments", "listed"),
+    [
+        ([], "My Song - piano and My Song - no piano"),
+        (["drums", "bass"], "My Song - drums, My Song - bass and My Song - no drums + bass"),
+        (
+            ["drums", "bass", "piano", "guitar"],
+            "My Song - drums, My Song - bass, My Song - piano and 2 more",
+        ),
+    ],
+)
+def test_the_stems_to_be_lost_are_listed_as_a_sentence(
+    view: StemListView, tmp_path: Path, instruments: list[str], listed: str
+) -> None:
+    song = make_song(tmp_path)
+    estimate = half_mask_estimate(song)
+    if instruments:
+        view.set_shared_stems(song, dict.fromkeys(instruments, estimate), {}, "learned")
+    else:
+        view.set_stems(song, estimate, ["piano"], {}, "light")
+    assert view.losing("quitting loses") == (
+        f"These stems were never exported or dragged out: {listed}; quitting loses them."
+    )

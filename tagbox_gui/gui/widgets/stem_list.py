@@ -45,6 +45,7 @@ from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, Q
 from tagbox_gui.core.audio.export import export_shared_stems, export_stems
 from tagbox_gui.core.audio.files import DiskFull, ExportFormat
 from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE, shared_stem_names, stem_names
+from tagbox_gui.core.errors import listed
 from tagbox_gui.core.types import Estimate
 from tagbox_gui.gui.background import run_in_background
 from tagbox_gui.gui.widgets.plain_text import tooltip
@@ -246,9 +247,9 @@ class StemListView(QListWidget):
         if not names:
             return ""
         one, more = len(names) == 1, len(names) - 3
-        listed = ", ".join(names[:3]) + (f" and {more} more" if more > 0 else "")
+        shown = listed([*names[:3], f"{more} more"] if more > 0 else names)
         return (f"{'This stem was' if one else 'These stems were'} never exported or dragged "
-                f"out: {listed}; {doing} {'it' if one else 'them'}.")  # fmt: skip
+                f"out: {shown}; {doing} {'it' if one else 'them'}.")  # fmt: skip
 
     def prepare(self, needed: bool = False) -> Future[list[Path]] | None:
         """Start writing the stems in a worker thread, so that a later drag starts at once.
