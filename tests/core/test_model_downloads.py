@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import io
+import json
 import os
 import pickle
 import socket
@@ -346,7 +347,7 @@ def test_all_mirrors_failing_reports_each(tmp_path: Path, http_server, model_dir
     assert f"{dropped.url}/{FCN_REL}: connection dropped" in text
     assert f"{missing.url}/{FCN_REL}: HTTP 404" in text
     assert text.index(dropped.url) < text.index(missing.url)
-    assert _files(tmp_path) == []
+    assert store.kept(FCN) > 0 and not store.location(FCN).exists()  # the 404 left it
 
 
 def test_mirrors_that_each_answer_with_an_error_are_said_to_refuse_it(
@@ -1168,6 +1169,63 @@ def test_a_server_that_refuses_the_rest_for_good_deletes_the_part(
     server.fault = Fault.NONE
     store.fetch(FCN)
     assert server.ranges_asked[-1] is None and store.verify(FCN) == "verified"
+
+
+@pytest.mark.parametrize("refusal", [Fault.NOT_FOUND, Fault.RANGE_NOT_SATISFIABLE])
+@pytest.mark.parametrize("down", [Fault.UNAVAILABLE, None])  # None: it no longer answers
+def test_a_mirror_that_refuses_the_rest_leaves_the_part_another_kept(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+    refusal: Fault,
+    down: Fault | None,
+) -> None:
+    """A part kept from the first mirror, now down (503) or unreachable, is taken up by the
+    next; its refusal (404, 416) before any byte of the rest says nothing of that part, which
+    stays as it was, its note naming the mirror it came from: the next fetch asks that one
+    first and goes on from the part."""
+    first = http_server(model_dir, chunk_delay=0.01, ranges=Ranges.HONOURED)
+    other = http_server(model_dir, fault=refusal)
+    store = ModelStore(tmp_path, base_urls=[first.url, other.url])
+    kept = _cancelled_part_way(store, FCN)
+    note = store.location(FCN).with_name("best_model.pth.part.json")
+    noted = note.read_text(encoding="utf-8")
+    if down is None:
+        first.stop()
+    else:
+        first.fault = down
+    with pytest.raises(DownloadError, match=f"HTTP {refusal.value}") as info:
+        store.fetch(FCN)
+    assert other.ranges_asked == [f"bytes={kept}-"]
+    assert store.kept(FCN) == kept and note.read_text(encoding="utf-8") == noted
+    if down is None:
+        return
+    assert keeping.kept_said(kept) in str(info.value)
+    first.fault = Fault.NONE
+    store.fetch(FCN)
+    assert first.ranges_asked[-1] == f"bytes={kept}-" and len(other.ranges_asked) == 1
+    assert store.verify(FCN) == "verified" and _files(tmp_path) == [store.location(FCN)]
+
+
+def test_a_mirror_that_sends_the_file_whole_over_a_part_keeps_its_own(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+) -> None:
+    """A part kept from the first mirror, now down, is replaced from byte 0 by the next one,
+    which sends the whole file (200) and drops: what it sent is a download of its own, kept
+    under its note."""
+    first = http_server(model_dir, chunk_delay=0.01, ranges=Ranges.HONOURED)
+    other = http_server(model_dir, fault=Fault.DROP, ranges=Ranges.IGNORED)
+    store = ModelStore(tmp_path, base_urls=[first.url, other.url])
+    kept = _cancelled_part_way(store, FCN)
+    first.fault = Fault.UNAVAILABLE
+    with pytest.raises(DownloadError, match="connection dropped"):
+        store.fetch(FCN)
+    again = store.kept(FCN)  # what came of the whole file, asked for again (sent whole again)
+    assert again > kept and other.ranges_asked == [f"bytes={kept}-", f"bytes={again}-"]
+    note = store.location(FCN).with_name("best_model.pth.part.json").read_text(encoding="utf-8")
+    assert json.loads(note)["url"] == f"{other.url}/{FCN_REL}"
 
 
 def test_a_part_kept_of_a_model_found_in_place_is_removed(

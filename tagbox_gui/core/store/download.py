@@ -165,7 +165,7 @@ def write_checked(
     it, a string says what is wrong with it (raised as TransferFailed). A folder where the file
     belongs is a ModelError before anything is transferred. ``expected``, for a download, is
     the file it is of: it then writes into ``target``'s part, going on from what an earlier
-    one kept of that file unless ``fresh``, and kept where it stops (:data:`_KEPT_ON`).
+    one kept of that file unless ``fresh``, and kept where it stops (:func:`_kept`).
     """
     if target.is_dir():
         raise ModelError(f"{target} is a folder, where the model file belongs; move it away "
@@ -183,16 +183,41 @@ def write_checked(
             "model folder"
         ) from exc
     with partial.held(fd):
-        got = Received()
+        got, held = Received(), None
         try:
             if part is not None and expected is not None:
-                got = keeping.taken(part, target, expected, fresh)
+                got, held = keeping.taken(part, target, expected, fresh)
             _fill_and_rename(fd, tmp, target, sha256, lambda out: fill(out, got), accept, got)
         except BaseException as exc:
-            keep = isinstance(exc, _KEPT_ON) and part is not None and expected is not None
-            if not (keep and keeping.keep(target, got, expected)):
+            if not (
+                part is not None
+                and expected is not None
+                and _kept(exc, target, got, expected, held)
+            ):
                 tmp.unlink(missing_ok=True)  # already gone after a successful rename
             raise
+
+
+def _kept(
+    exc: BaseException,
+    target: Path,
+    got: Received,
+    expected: keeping.Note,
+    held: keeping.Note | None,
+) -> bool:
+    """Whether the part of ``target`` that a download of ``expected`` wrote, ``exc`` having
+    stopped it, is kept (:func:`tagbox_gui.core.store.keeping.keep`): where ``exc`` is one of
+    :data:`_KEPT_ON`; and as it was, its note ``held`` still naming the URL it came from, where
+    another URL failed (refused it for good, too) before a byte of the rest came: that says
+    nothing of the part."""
+    if (
+        held is not None
+        and held.url != expected.url
+        and 0 < got.resumed == got.done  # still the part taken up, nothing added
+        and isinstance(exc, (TransferFailed, *_KEPT_ON))  # not a full disk
+    ):
+        return bool(keeping.keep(target, got, held))
+    return isinstance(exc, _KEPT_ON) and bool(keeping.keep(target, got, expected))
 
 
 def _fill_and_rename(

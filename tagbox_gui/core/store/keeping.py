@@ -17,9 +17,11 @@ the part's URL first, and asks for the rest with ``Range: bytes=<part's size>-``
 whole file (200), which replaces the part from byte 0, so a changed file is never spliced
 onto an old part. A part is deleted once it became the file, when the file it became is not
 the one expected (a checksum that fails: corrupt bytes), when the download fails otherwise
-(the server refuses it for good, e.g. 404 or 416 for the range asked; a full disk), when a
-fresh download is asked for (``--force``), and when the file is in place another way (installed
-from a file, or brought by another download: :func:`drop`).
+(the part's server refuses it for good, e.g. 404 or 416 for the range asked; a full disk), when
+a fresh download is asked for (``--force``), and when the file is in place another way
+(installed from a file, or brought by another download: :func:`drop`). Another URL (a mirror)
+that fails before sending a byte of the rest, even refusing it for good, says nothing of the
+part: it stays as it was, its note naming its own URL.
 
 A part is kept only where what it is part of can be told later: the registry knows the
 file's sha256, or its server named it by a validator. A Jukebox checkpoint (no sha256) from a
@@ -150,12 +152,14 @@ def take(target: Path) -> int | None:
     raise FileExistsError(f"{path} is replaced again and again")
 
 
-def taken(fd: int, target: Path, expected: Note, fresh: bool = False) -> Received:
+def taken(
+    fd: int, target: Path, expected: Note, fresh: bool = False
+) -> tuple[Received, Note | None]:
     """What the part taken as ``fd`` (:func:`take`) holds of the file ``expected`` describes
-    (its sha256 and size), read and hashed, with the validator its note gives; the part is
-    emptied, and what it holds is nothing, where its note is gone or of another file, or where
-    ``fresh``. The note is removed either way (:func:`keep` writes it again); ``fd`` is left
-    at the part's end."""
+    (its sha256 and size), read and hashed, with the validator its note gives, and that note;
+    the part is emptied, and what it holds is nothing (and no note), where its note is gone or
+    of another file, or where ``fresh``. The note is removed either way (:func:`keep` writes
+    it again); ``fd`` is left at the part's end."""
     note = _read_note(target)
     _note_path(target).unlink(missing_ok=True)
     got = Received()
@@ -163,12 +167,12 @@ def taken(fd: int, target: Path, expected: Note, fresh: bool = False) -> Receive
     same = note is not None and (note.sha256, note.size) == (expected.sha256, expected.size)
     if fresh or not same or (expected.size is not None and size >= expected.size):
         os.ftruncate(fd, 0)
-        return got
+        return got, None
     got.validator = note.validator if note is not None else None
     while chunk := os.read(fd, _CHUNK):
         got.add(chunk)
     got.resumed, got.furthest = got.done, 0  # progress from 0: the rest may not come as a part
-    return got
+    return got, note
 
 
 def keep(target: Path, got: Received, expected: Note) -> int:
