@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tagbox_gui.cli.common import (
     describe_backend_defaults,
@@ -194,7 +194,7 @@ class _Progress:
 
 def main(args: argparse.Namespace) -> int:
     """Separate, score, print the table and write the JSON; 0 when it ran."""
-    from tagbox_gui.core.evaluation import driver, pairs
+    from tagbox_gui.core.evaluation import driver, pairs, recipes
     from tagbox_gui.core.separation.memory import keep_freed_memory_if_steering
     from tagbox_gui.core.separation.validation import check_settings
     from tagbox_gui.core.store.models import ModelStore
@@ -228,9 +228,10 @@ def main(args: argparse.Namespace) -> int:
         raise
     finally:
         progress.bar.close()
-    _print_report(args, config, plan, run)
+    made_by = recipes.made_by([p.config for p in planned if p.supported] or [config], store)
+    _print_report(args, config, plan, run, made_by)
     if args.json:
-        _write_report(args, config, plan, run)
+        _write_report(args, config, plan, run, made_by)
     return 0
 
 
@@ -277,14 +278,23 @@ def _plan(args: argparse.Namespace, sources: tuple[str, ...] | None) -> Evaluati
 
 
 def _print_report(
-    args: argparse.Namespace, config: RunConfig, plan: EvaluationPlan, run: EvaluationRun
+    args: argparse.Namespace,
+    config: RunConfig,
+    plan: EvaluationPlan,
+    run: EvaluationRun,
+    made_by: dict[str, Any],
 ) -> None:
-    """The table of scores, with the gain-only baseline, the cost and what was left out."""
+    """The table of scores, headed by what made them (``recipes.made_by``), with the gain-only
+    baseline, the cost and what was left out."""
     from tagbox_gui.core.evaluation import pairs, report, scoring
 
     sharing = _sharing(plan, config.backend)
     span = f", scored from {args.score_from:g} s" if args.score_from else ""
-    print(f"SDRi (dB, BSS Eval v4, median over 1 s windows) of {args.output} ({sharing}{span})")
+    print(f"SDRi and SI-SDRi (dB; BSS Eval v4 SDR and scale-invariant SDR, each the median over "
+          f"1 s windows of a song) of {args.output} ({sharing}{span})")  # fmt: skip
+    steps = f"{config.steps} step{'s' if config.steps != 1 else ''}"
+    print(f"set '{args.set_dir}': {config.backend} backend, {steps}; made by "
+          f"{_made_by_line(made_by)} (in full in --json)")  # fmt: skip
     print(report.format_table(report.summarise(run.scores)))
     print(f"gainSDRi: the SDRi of {scoring.GAIN_ONLY:g} x mix, a gain and no separation (its "
           "SI-SDRi is 0); only SI-SDRi measures separation")  # fmt: skip
@@ -313,12 +323,17 @@ def _print_report(
 
 
 def _write_report(
-    args: argparse.Namespace, config: RunConfig, plan: EvaluationPlan, run: EvaluationRun
+    args: argparse.Namespace,
+    config: RunConfig,
+    plan: EvaluationPlan,
+    run: EvaluationRun,
+    made_by: dict[str, Any],
 ) -> None:
-    """Every score, the settings and each separation's cost, as JSON in ``--json``."""
+    """Every score, the settings, the weights and code that made the estimates
+    (``recipes.made_by``) and each separation's cost, as JSON in ``--json``."""
     from tagbox_gui.core.evaluation import report
 
-    extra = {"set": str(args.set_dir), "estimates": str(args.output),
+    extra = {"set": str(args.set_dir), "estimates": str(args.output), **made_by,
              "config": {**config_record(config), "shared": plan.shared,
                         "refined": plan.refined and (plan.shared or plan.alone),
                         "alone": plan.alone, "example_seconds": plan.example_seconds,
@@ -342,6 +357,14 @@ def _sharing(plan: EvaluationPlan, backend: str) -> str:
     if plan.shared and looked:
         sharing += ", each looked at twice"
     return sharing
+
+
+def _made_by_line(made_by: dict[str, Any]) -> str:
+    """The weights and code of ``recipes.made_by``, each by the start of its sha256."""
+    named = [("separator", made_by["separator_sha256"]), *made_by["model_sha256"].items(),
+             ("code", made_by["code_sha256"])]  # fmt: skip
+    return ", ".join(f"{name} sha256 {sha[:12] if sha else '(missing)'}" for name, sha in named
+                     if sha or name != "separator")  # fmt: skip
 
 
 def _cost_line(run: EvaluationRun) -> str:

@@ -185,3 +185,25 @@ def test_the_cost_line_counts_separations_in_plain_english(count: int, ending: s
     timings = {f"song{i}/drums": Timing(1.0, 0.7, 0, ()) for i in range(count)}
     run = EvaluationRun(scores=[], timings=timings, resumed=[], remade=[], unsupported={})
     assert cli_evaluate._cost_line(run).endswith(ending)
+
+
+def test_the_output_names_the_set_backend_weights_and_code(
+    tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A result can be traced to what made it from the output alone: the table's heading names
+    the set, the backend, the measures and the separator's weights, and the JSON holds their
+    sha256 in full, with the separating code's."""
+    from tagbox_gui.core.evaluation import recipes
+
+    est, report = tmp_path / "est", tmp_path / "r.json"
+    args = learned_args(tiny_set, est, model_dir, report)
+    assert main([*args[:5], "drums", *args[6:]]) == 0
+    out = capsys.readouterr().out
+    heading = out.split("source ")[0]
+    assert str(tiny_set) in heading and "learned backend" in heading
+    assert "SI-SDRi" in heading and "SDRi" in heading
+    assert f"separator sha256 {learned.WEIGHTS_SHA256[:12]}" in heading
+    data = json.loads(report.read_text())
+    assert data["separator_sha256"] == learned.WEIGHTS_SHA256
+    assert data["code_sha256"] == recipes.code_sha256()
+    assert data["model_sha256"] == {}  # one pass by prototype loads no tagger

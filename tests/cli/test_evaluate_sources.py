@@ -250,6 +250,7 @@ def test_score_from_leaves_the_example_clip_out_of_the_scores(
     store = ModelStore(model_dir)  # the taggers that heard the example clip, by their sha256
     assert recorded["model_sha256"] == {str(s): store.sha256(str(s)) for s in QUERY_TAGGERS}
     assert all(recorded["model_sha256"].values())
+    assert data["model_sha256"] == recorded["model_sha256"]  # the report names them too
     rescored = evaluation.score_set(tiny_set, est, ("drums",), score_from=1.0)
     assert [r["si_sdri"] for r in data["results"]] == [s.si_sdri for s in rescored]
     whole = evaluation.score_set(tiny_set, est, ("drums",))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,19 @@ def recipe(
     fields["estimate_format"] = ESTIMATE_FORMAT
     fields["code_sha256"] = code_sha256()
     return fields
+
+
+def made_by(configs: Iterable[RunConfig], store: ModelStore) -> dict[str, Any]:
+    """What the estimates of runs with ``configs`` are made by, as the recipes record it: the
+    learned separator's weights (``separator_sha256``, None when no run is the learned
+    backend's), each file of ``store`` the runs load (``model_sha256``: name -> sha256, None
+    for one that is missing) and the separating code (``code_sha256``)."""
+    configs = list(configs)
+    learned = any(config.backend == "learned" for config in configs)
+    models = dict.fromkeys(name for config in configs for name in models_in_use(config))
+    return {"separator_sha256": weights_in_use() if learned else None,
+            "model_sha256": {name: store.sha256(name) for name in models},
+            "code_sha256": code_sha256()}  # fmt: skip
 
 
 PACKAGE = Path(__file__).resolve().parents[2]
