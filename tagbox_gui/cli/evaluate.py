@@ -309,6 +309,12 @@ def _print_report(
             "left out of the means (an SDR that is not a finite number, e.g. of a mix that is "
             f"its source alone): {', '.join(f'{s.song}/{s.source}' for s in left_out)}"
         )
+    if at_start := [key for key, (start, _) in run.examples.items() if not start]:
+        print(f"asked for by the first {plan.example_seconds:g} s of their true stems: "
+              f"{', '.join(at_start)}")  # fmt: skip
+    if run.examples and args.score_from < (plan.example_seconds or 0.0):
+        print(f"the example clips are part of what is scored; --score-from "
+              f"{plan.example_seconds:g} leaves them out")  # fmt: skip
     if run.late_examples:
         late = ", ".join(f"{key} (at {start:.2f} s)" for key, start in run.late_examples.items())
         print(f"asked for by a clip from where they start to play, and scored from "
@@ -343,6 +349,7 @@ def _write_report(
              "workers": run.workers,
              "threads": run.threads,
              "unsupported": list(run.unsupported),
+             "examples": run.examples,
              "late_examples": run.late_examples,
              "timings": {k: vars(t) for k, t in run.timings.items()}}  # fmt: skip
     report.write_report(args.json, run.scores, extra)

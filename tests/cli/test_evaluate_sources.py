@@ -356,3 +356,28 @@ def test_a_source_that_starts_with_a_noise_floor_is_asked_for_where_it_is_heard(
     example_clip(Example(example.path, example.start, example.end),
                  load_song(noisy / SONGS[0] / "mix.flac"))  # fmt: skip  # not refused
     assert "nearly silent" in planned[1].why_not
+
+
+def test_the_report_says_how_each_example_was_taken_and_whether_it_is_scored(
+    tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each pair asked for by example is named with the seconds of its true stem that were its
+    clip; without a --score-from that leaves the clips out, the report says they are scored."""
+    est, report = tmp_path / "est", tmp_path / "report.json"
+    args = ["evaluate", str(tiny_set), "-o", str(est), "--sources", "drums", "--threads", "1",
+            "--by-example", "drums", "--example-seconds", "1", "--model-dir", str(model_dir),
+            "--json", str(report)]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    keys = [f"{song}/drums" for song in SONGS]
+    assert f"asked for by the first 1 s of their true stems: {', '.join(keys)}" in out
+    assert "the example clips are part of what is scored; --score-from 1 leaves them out" in out
+    data = json.loads(report.read_text())
+    assert data["examples"] == {key: [0.0, 1.0] for key in keys}
+    assert all(any("0.00-1.00 s of its true stem" in note and "part of what is scored" in note
+                   for note in r["notes"]) for r in data["results"])  # fmt: skip
+    assert main([*args, "--score-from", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "asked for by the first 1 s" in out and "part of what is scored" not in out
+    assert not any("part of what" in n for r in json.loads(report.read_text())["results"]
+                   for n in r["notes"])  # fmt: skip

@@ -111,6 +111,8 @@ class EvaluationRun:
     # pairs asked for by a clip of their true stem that does not start at 0 s (the stem is
     # silent before it) -> where it starts; each is scored from score_from s after that
     late_examples: dict[str, float] = field(default_factory=dict)
+    # every pair asked for by a clip of its true stem -> the clip's start and end, in seconds
+    examples: dict[str, tuple[float, float]] = field(default_factory=dict)
     workers: int = 0  # worker processes started (0: the pairs, if any, were separated here)
     threads: int = 1  # torch threads of each separation
 
@@ -218,18 +220,23 @@ def evaluate_pairs(
 def _score(set_dir: Path, est_dir: Path, pair: Pair, score_from: float,
            run: EvaluationRun) -> PairScore:  # fmt: skip
     """The score of one pair from where its scores start (``Pair.scored_from``), missing when
-    it could not be asked for; a late example clip is recorded in ``run``."""
+    it could not be asked for; an example clip is recorded in ``run`` and noted in the score,
+    with whether it is part of what is scored."""
     start = pair.scored_from(score_from)
     score = score_source(set_dir, est_dir, pair.song, pair.source, start)
     if pair.key in run.unsupported:
         if score.status == "ok":  # a stem an earlier run left: not this run's estimate
             score = PairScore(pair.song, pair.source, "missing")
         score.notes.append(f"not separated: {run.unsupported[pair.key]}")
-    elif pair.example_start:
-        run.late_examples[pair.key] = pair.example_start
-        clip = pair.config.example
-        score.notes.append(f"asked for by {clip.start:.2f}-{clip.end:.2f} s of its true stem, "
-                           f"where it starts to play: scored from {start:.2f} s")  # fmt: skip
+    elif (clip := pair.config.example) is not None:
+        clip_start, clip_end = pair.example_start, float(clip.end or 0.0)
+        run.examples[pair.key] = (clip_start, clip_end)
+        where = ", where it starts to play" if clip_start else ""
+        if clip_start:
+            run.late_examples[pair.key] = clip_start
+        scored = "; the clip is part of what is scored" if start < clip_end else ""
+        score.notes.append(f"asked for by {clip_start:.2f}-{clip_end:.2f} s of its true stem"
+                           f"{where}: scored from {start:.2f} s{scored}")  # fmt: skip
     return score
 
 
