@@ -130,20 +130,29 @@ def check_set(
 
 def check_outputs(args: argparse.Namespace) -> None:
     """Every path the run writes, checked before the first separation; nothing is created. The
-    ``--json`` file must not stand where the estimates go: the folder, one above it, a song's
-    folder in it or a file in one (a stem, an estimate), which the report would replace; nor
-    be the set's manifest or in one of its songs' folders (a mix, a true stem), which the run
-    reads."""
+    estimates folder must not be the set or in one of its songs' folders, among the files the
+    run reads. The ``--json`` file must not stand where the estimates go: the folder, one
+    above it, a song's folder in it or a file in one (a stem, an estimate), which the report
+    would replace; nor be the set's manifest or in one of its songs' folders (a mix, a true
+    stem), which the run reads."""
     from tagbox_gui.core.audio.atomic import check_file, check_file_apart, check_folder
     from tagbox_gui.core.evaluation.sets import list_set
 
     check_folder(args.output, "estimates folder")
+    est_dir, set_dir = args.output.resolve(), args.set_dir.resolve()
+    songs = {name for name, _ in list_set(args.set_dir)}
+    if est_dir == set_dir or (
+        set_dir in est_dir.parents and est_dir.relative_to(set_dir).parts[0] in songs
+    ):
+        where = "the set" if est_dir == set_dir else "in a song's folder of the set"
+        raise ConfigError(f"the estimates folder '{args.output}' is {where} '{args.set_dir}', "
+                          "whose mixes and true stems the run reads; choose a folder outside "
+                          "the set's songs, e.g. est")  # fmt: skip
     if args.json is None:
         return
     check_file(args.json, "--json file")
     check_file_apart(args.json, args.output, "--json file", "estimates folder")
-    report, est_dir, set_dir = args.json.resolve(), args.output.resolve(), args.set_dir.resolve()
-    songs = {name for name, _ in list_set(args.set_dir)}
+    report = args.json.resolve()
     if est_dir in report.parents:
         song = report.relative_to(est_dir).parts[0]
         if song in songs:

@@ -304,3 +304,20 @@ def test_settings_no_song_can_run_with_are_refused_before_the_first_pair(
     assert err.startswith("tagbox: error:") and words in err
     assert len(err.strip().splitlines()) == 1  # no progress bar drawn before it
     assert not (tmp_path / "est").exists()
+
+
+@pytest.mark.parametrize("where", [".", "band000", "band000/stems"])
+def test_estimates_are_never_written_into_the_set(
+    tiny_set: Path, tmp_path: Path, model_dir: Path, where: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """An estimates folder that is the set, or in one of its songs' folders, is refused before
+    anything is separated: the stems and estimates would go in among the mixes and true
+    stems the run reads (and a set without a manifest would take them for songs' files)."""
+    before = sorted(p.relative_to(tiny_set) for p in tiny_set.rglob("*"))
+    args = ["evaluate", str(tiny_set), "-o", str(tiny_set / where), "--sources", "drums",
+            "--threads", "1", "--model-dir", str(model_dir)]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "the set" in err and "estimates folder" in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.relative_to(tiny_set) for p in tiny_set.rglob("*")) == before
