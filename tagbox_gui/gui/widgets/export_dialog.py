@@ -8,6 +8,7 @@ from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -46,7 +48,9 @@ class ExportDialog(QDialog):
     cannot hold the song's ``channels`` (FLAC, past 8). With the song's ``peak`` past full
     scale, a 16- or 24-bit format is warned about: it clips the stems. Where WAV stems of the
     song's ``frames`` will not fit on the folder's disk, a line under the folder says so (Save
-    still refuses them, as ``check_space`` does).
+    still refuses them, as ``check_space`` does). What is shown keeps to the dialog's width: a
+    sentence wraps, and a name too long for a line is shortened in its middle (all the names are
+    then in the tooltip).
     """
 
     def __init__(
@@ -75,7 +79,9 @@ class ExportDialog(QDialog):
         self.template = QLineEdit(template)
         self.template.setToolTip("How the files are named: {song} is the song's name, {stem} "
                                  "the stem's (e.g. piano, or no piano for the rest)")  # fmt: skip
-        self.files = QLabel()
+        self.files = QLabel(wordWrap=True)  # never wider than the dialog: see _show_names
+        self.files.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._file_names: list[str] = []  # those shown, with extension
         self.space = QLabel(visible=False, styleSheet="color: #d08a2a")
         self.space.setTextFormat(Qt.TextFormat.PlainText)
         self._names_of = names_of
@@ -124,10 +130,32 @@ class ExportDialog(QDialog):
         if not self.folder.text().strip() or not self.chosen()[0].is_absolute():
             self._refuse("Choose the folder to export to (Browse…), or type its full path.")
             return
-        text = "<br>".join(escape(name + ext) for name in names)
-        self.files.setText(text + self._clipping_note())
+        self._file_names = [name + ext for name in names]
+        self._show_names()
         self.save.setEnabled(True)
         self._say_space(fmt, len(names))
+
+    def _show_names(self) -> None:
+        """The files' names, each on a line of the label's width (shortened in the middle)."""
+        room, metrics = self.files.contentsRect().width(), self.files.fontMetrics()
+        mode = Qt.TextElideMode.ElideMiddle
+        shown = [metrics.elidedText(name, mode, room) for name in self._file_names]
+        self.files.setText("<br>".join(map(escape, shown)) + self._clipping_note())
+        self.files.setToolTip("" if shown == self._file_names else "\n".join(self._file_names))
+        self._fit_files()
+
+    def _fit_files(self) -> None:
+        """The files' label as tall as its wrapped lines: a window's layout leaves them out of
+        its minimum height, and would cut them off."""
+        if self.isVisible():  # before, the label has no width of its own yet
+            self.files.setMinimumHeight(self.files.heightForWidth(self.files.width()))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self._file_names:  # the lines fit the label's new width
+            self._show_names()
+        else:
+            self._fit_files()
 
     def _say_space(self, fmt: ExportFormat, count: int) -> None:
         """Under the folder, whether ``count`` stems in ``fmt`` will not fit on its disk."""
@@ -149,7 +177,10 @@ class ExportDialog(QDialog):
 
     def _refuse(self, why: str) -> None:
         """Say ``why`` nothing can be saved, and disable Save."""
+        self._file_names = []
         self.files.setText(f"<span style='color:#cf222e'>{escape(why)}</span>")
+        self.files.setToolTip("")
+        self._fit_files()
         self.save.setEnabled(False)
         self.space.setText("")
         self.space.setVisible(False)

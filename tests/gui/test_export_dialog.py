@@ -1,0 +1,57 @@
+"""The Export all stems… dialog on its own: its folder, its name template and what it shows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tagbox_gui.core.audio.files import ExportFormat
+from tagbox_gui.core.audio.naming import shared_stem_names
+from tagbox_gui.gui.widgets.export_dialog import ExportDialog
+
+
+def _names(template: str) -> list[str]:
+    return shared_stem_names("My Song", ["piano", "drums"], template=template)
+
+
+def test_typing_a_template_never_widens_the_dialog(qtbot, tmp_path: Path) -> None:
+    """What a template says (why it cannot name the stems, or the stems' long names) is shown
+    in the dialog's width: a sentence wraps, a name too long for a line is shortened in its
+    middle (all of it in the tooltip), rather than the dialog growing past the screen."""
+    dialog = ExportDialog(_names, str(tmp_path), ExportFormat.WAV32)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    width = dialog.width()
+    for template in ("{so", "{stem}}", "x" * 150 + "{stem}", "{song} - {stem}"):
+        dialog.template.setText(template)
+        qtbot.wait(10)  # the layout follows
+        assert dialog.width() == width, template
+    dialog.template.setText("x" * 150 + "{stem}")
+    qtbot.wait(10)
+    full = [name + ".wav" for name in _names(dialog.template.text())]
+    assert dialog.files.toolTip() == "\n".join(full)
+    room = dialog.files.contentsRect().width()
+    shown = dialog.files.text().split("<br>")
+    assert len(shown) == 3 and all("…" in line for line in shown)
+    assert all(dialog.files.fontMetrics().horizontalAdvance(line) <= room for line in shown)
+    dialog.template.setText("{song} - {stem}")
+    assert dialog.files.toolTip() == ""  # every name shown whole
+    assert dialog.files.text().split("<br>") == [
+        name + ".wav" for name in _names("{song} - {stem}")
+    ]
+
+
+def test_what_the_dialog_says_is_never_cut_off(qtbot, tmp_path: Path) -> None:
+    """A sentence that wraps to more lines than the dialog had room for makes it taller."""
+    dialog = ExportDialog(_names, str(tmp_path), ExportFormat.WAV16, peak=2.0)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    for template in ("{so", "{song} - {stem}", "{song} {" + "x" * 60 + "}", "{stem}"):
+        dialog.template.setText(template)
+        qtbot.wait(10)  # the layout follows
+        label = dialog.files
+        assert label.height() >= label.heightForWidth(label.width()), template
+    dialog.resize(dialog.width(), 50)  # as small as it goes
+    qtbot.wait(10)
+    assert dialog.files.height() >= dialog.files.heightForWidth(dialog.files.width())
