@@ -55,3 +55,19 @@ def test_what_the_dialog_says_is_never_cut_off(qtbot, tmp_path: Path) -> None:
     dialog.resize(dialog.width(), 50)  # as small as it goes
     qtbot.wait(10)
     assert dialog.files.height() >= dialog.files.heightForWidth(dialog.files.width())
+
+
+def test_why_a_template_cannot_name_the_stems_reads_as_a_sentence(qtbot, tmp_path: Path) -> None:
+    """As an error dialog says it (``user_message``): a capital first, a full stop last."""
+    from PySide6.QtGui import QTextDocument
+
+    dialog = ExportDialog(_names, str(tmp_path), ExportFormat.WAV32)
+    qtbot.addWidget(dialog)
+    said = []
+    for template in ("", "{song}", "{so", "{stem}.wav", "{Stem}"):
+        dialog.template.setText(template)
+        shown = QTextDocument()
+        shown.setHtml(dialog.files.text())
+        said.append(shown.toPlainText())
+    assert all(text.startswith("The name template '") for text in said), said
+    assert all(text.endswith(".") for text in said), said

@@ -28,6 +28,7 @@ from tagbox_gui.core.audio.files import ExportFormat, check_channels, space_for
 from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE
 from tagbox_gui.core.errors import UserError
 from tagbox_gui.core.folders import format_size
+from tagbox_gui.gui.errors import user_message
 
 FORMAT_TITLES = {
     ExportFormat.WAV32: "WAV, 32-bit float (exact, no clipping)",
@@ -125,7 +126,7 @@ class ExportDialog(QDialog):
             check_channels(fmt, self._channels)
             names = self._names_of(self.template.text())
         except UserError as exc:
-            self._refuse(str(exc))
+            self._refuse(user_message(exc))  # as an error dialog says it
             return
         if not self.folder.text().strip() or not self.chosen()[0].is_absolute():
             self._refuse("Choose the folder to export to (Browse…), or type its full path.")
