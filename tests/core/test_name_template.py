@@ -113,7 +113,10 @@ BAD = {
     "an unknown field": ("{song} - {instrument}", "'{instrument}', which it does not know"),
     "a positional field": ("{} - {stem}", "'{}', which it does not know"),
     "a format spec": ("{stem:>20}", "'{stem:>20}'"),
-    "an open brace": ("{song - {stem}", "cannot be read"),
+    # said in a musician's words, not Python's ("Single '}' encountered in format string")
+    "an open brace": ("{song - {stem}", "'{song - {stem}' has a brace that opens or closes no"),
+    "an unclosed brace": ("{stem} {so", "'{stem} {so' has a brace that opens or closes no field"),
+    "a lone closing brace": ("{stem}}", "'{stem}}' has a brace that opens or closes no field"),
     "a folder": ("stems/{stem}", "folder separator"),
     "a parent folder": ("..\\{stem}", "folder separator"),
     "no name at all": ("", "empty file name"),

@@ -86,10 +86,10 @@ def _template_fields(template: str) -> list[str]:
     refuses but a name shared by two stems."""
     try:
         parts = list(string.Formatter().parse(template))
-    except ValueError as exc:
+    except ValueError:  # Python's words ("Single '}' encountered in format string") mean little
         raise AudioError(
-            f"the name template '{template}' cannot be read ({exc}); write the "
-            "fields as {song} and {stem}, and a brace itself as {{ or }}."
+            f"the name template '{template}' has a brace that opens or closes no field; write "
+            "the fields as {song} and {stem}, and a brace itself as {{ or }}."
         ) from None
     fields = []
     for literal, field, spec, conversion in parts:
