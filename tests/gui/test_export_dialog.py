@@ -71,3 +71,16 @@ def test_why_a_template_cannot_name_the_stems_reads_as_a_sentence(qtbot, tmp_pat
         said.append(shown.toPlainText())
     assert all(text.startswith("The name template '") for text in said), said
     assert all(text.endswith(".") for text in said), said
+
+
+def test_spaces_around_a_typed_or_pasted_folder_are_not_part_of_it(qtbot, tmp_path: Path) -> None:
+    """A path pasted with a space before it is still a full path, and one with a space after
+    it names that folder, not a new one whose name ends in a space (which Windows refuses)."""
+    dialog = ExportDialog(_names, str(tmp_path), ExportFormat.WAV32)
+    qtbot.addWidget(dialog)
+    for text in (f" {tmp_path}", f"{tmp_path} ", f"\t{tmp_path}  "):
+        dialog.folder.setText(text)
+        assert dialog.save.isEnabled(), repr(text)
+        assert dialog.chosen()[0] == tmp_path, repr(text)
+    dialog.folder.setText("  ~/stems ")
+    assert dialog.chosen()[0] == Path.home() / "stems"

@@ -114,8 +114,9 @@ class ExportDialog(QDialog):
         self.resize(560, self.sizeHint().height())
 
     def chosen(self) -> tuple[Path, ExportFormat, str]:
-        """The folder, the format and the name template."""
-        folder = Path(self.folder.text()).expanduser()
+        """The folder (without spaces around it: pasted with the path), the format and the name
+        template."""
+        folder = Path(self.folder.text().strip()).expanduser()
         return folder, ExportFormat(self.format.currentData()), self.template.text()
 
     @Slot()
@@ -128,7 +129,7 @@ class ExportDialog(QDialog):
         except UserError as exc:
             self._refuse(user_message(exc))  # as an error dialog says it
             return
-        if not self.folder.text().strip() or not self.chosen()[0].is_absolute():
+        if not self.chosen()[0].is_absolute():  # nor an empty one: that is "."
             self._refuse("Choose the folder to export to (Browse…), or type its full path.")
             return
         self._file_names = [name + ext for name in names]
