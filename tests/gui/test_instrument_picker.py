@@ -124,3 +124,19 @@ def test_more_fills_its_column_like_the_instruments_and_reads_as_the_tags_tabs_m
     menu.aboutToShow.connect(lambda: (opened.append(True), menu.close()))
     qtbot.mouseClick(picker.more, Qt.MouseButton.LeftButton)  # opens the menu, as before
     assert opened and [a.text() for a in menu.actions()] == ["Trumpet"]
+
+
+def test_the_summary_names_the_instruments_as_the_list_does(qtbot) -> None:
+    """The separator's words are written with underscores ("acoustic_guitar"); its buttons, menu
+    and list say "Acoustic guitar", and so does the summary, in its sentence's lower case."""
+    from PySide6.QtGui import QTextDocument
+
+    picker = make_picker(qtbot)
+    picker.set_instruments(["drums", "acoustic_guitar", "synth_pad"])
+    picker.set_picked("acoustic_guitar", True)
+    picker.set_picked("synth_pad", True)
+    picker.add_example("my_lead", Example(None, 1.0, 2.0))  # an example's name as typed
+    shown = QTextDocument()
+    shown.setHtml(picker.summary.text())
+    assert shown.toPlainText() == "3 stems + the rest: acoustic guitar, synth pad, my_lead"
+    assert picker.chosen.item(0).text() == "Acoustic guitar"

@@ -223,7 +223,9 @@ class InstrumentPicker(QWidget):
             self.chosen.addItem(item)
         self.remove_button.setEnabled(bool(self.chosen.selectedItems()))
         self.clear_button.setEnabled(bool(self._picks))
-        names = [html.escape(p.name) for p in self._picks]  # an example's name is the user's
+        names = [  # an instrument as its button says it ("acoustic guitar"); an example's as typed
+            html.escape(p.name if p.example else label_of(p.name).lower()) for p in self._picks
+        ]
         self.summary.setText(
             "Pick the instruments to separate; each gets a stem, and the rest gets one."
             if not names
