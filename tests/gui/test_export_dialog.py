@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from PySide6.QtWidgets import QPushButton
+
 from tagbox_gui.core.audio.files import ExportFormat
 from tagbox_gui.core.audio.naming import shared_stem_names
 from tagbox_gui.gui.widgets.export_dialog import ExportDialog
@@ -84,3 +87,23 @@ def test_spaces_around_a_typed_or_pasted_folder_are_not_part_of_it(qtbot, tmp_pa
         assert dialog.chosen()[0] == tmp_path, repr(text)
     dialog.folder.setText("  ~/stems ")
     assert dialog.chosen()[0] == Path.home() / "stems"
+
+
+def test_browse_opens_where_the_folder_is_or_was(
+    qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A remembered folder that is gone (a deleted project, an unplugged disk) or one typed
+    with ``~``: Browse opens at the nearest folder still there, not wherever the app started."""
+    from tagbox_gui.gui.widgets import export_dialog
+
+    opened: list[str] = []
+    monkeypatch.setattr(export_dialog.QFileDialog, "getExistingDirectory",
+                        lambda parent, title, start: opened.append(start) or "")  # fmt: skip
+    dialog = ExportDialog(_names, str(tmp_path / "gone" / "deeper"), ExportFormat.WAV32)
+    qtbot.addWidget(dialog)
+    browse = next(b for b in dialog.findChildren(QPushButton) if b.text() == "&Browse…")
+    for text in (str(tmp_path / "gone" / "deeper"), "~", "", "stems"):
+        dialog.folder.setText(text)
+        browse.click()
+    assert opened == [str(tmp_path), str(Path.home()), str(Path.home()), str(Path.home())]
+    assert dialog.folder.text() == "stems"  # cancelled: the folder stays as typed

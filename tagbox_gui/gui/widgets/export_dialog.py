@@ -189,6 +189,9 @@ class ExportDialog(QDialog):
 
     @Slot()
     def _on_browse_clicked(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Export stems to", self.folder.text())
+        typed = self.chosen()[0]  # opened at it or, gone, at its nearest parent still there
+        places = (typed, *typed.parents) if typed.is_absolute() else ()
+        start = next((place for place in places if place.is_dir()), Path.home())  # a drive gone
+        folder = QFileDialog.getExistingDirectory(self, "Export stems to", str(start))
         if folder:
             self.folder.setText(folder)
