@@ -429,6 +429,23 @@ def test_a_song_of_the_shortest_length_runs_and_a_shorter_one_says_how_short(
     assert "shorter than half a second (0.499 s)" in str(error.value)
 
 
+@pytest.mark.parametrize("start", [0.07, 0.2, 0.33, 0.9, 3.0])
+def test_a_region_or_example_of_half_a_second_typed_in_hundredths_is_long_enough(
+    start: float,
+) -> None:
+    """0.7 - 0.2 is 0.49999999999999994 in floats: the region boxes' 0.20-0.70 s (the shortest
+    the window offers) is half a second, and so is an example clip of it, not 'shorter'."""
+    song = _song()
+    end = round(start + 0.5, 2)
+    config = replace(default_config("learned", tags=("piano",)), region=Region(start, end))
+    assert validate(config, song) == analysis_span(song, Region(start, end))
+    clip, rate = example_clip(Example(None, start, end), song)
+    assert rate == RATE and len(clip) == round(end * RATE) - round(start * RATE)
+    shorter = replace(config, region=Region(start, round(end - 0.01, 2)))
+    with pytest.raises(ConfigError, match="shorter than half a second"):
+        validate(shorter, song)
+
+
 @pytest.mark.parametrize(("frames", "said"), [(1, "(1 sample)"), (44, "(44 samples)")])
 def test_a_song_under_a_millisecond_says_its_samples_not_0_s(frames: int, said: str) -> None:
     song = replace(_song(), data=_song().data[:frames], rate=44_100)

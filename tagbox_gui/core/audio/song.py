@@ -412,6 +412,14 @@ MIN_AUDIO_SECONDS = 0.5
 MIN_EXAMPLE_SECONDS = MIN_AUDIO_SECONDS
 """Shortest example clip: the same rule as the shortest region."""
 
+
+def shorter_than(start: float, end: float, seconds: float) -> bool:
+    """Whether the stretch from ``start`` to ``end`` (in seconds) lasts less than ``seconds``,
+    as their decimals say: 0.20-0.70 s is half a second, though ``0.7 - 0.2`` is
+    0.49999999999999994 in binary floating point (a nanosecond of slack, far under a sample)."""
+    return end - start < seconds - 1e-9
+
+
 EXAMPLE_FLOOR_DB = -60.0
 """The RMS level (dBFS, full scale 1) that an example clip, mixed to mono as the taggers hear
 it, must reach in its loudest second (of 1-s windows from its start). The separator learnt its
@@ -508,7 +516,7 @@ def _example_span(example: Example, duration: float, where: str) -> tuple[float,
     if end > duration + 1e-6:
         raise ExampleError(example, f"ends after {where} does ({duration:.2f} s); choose a "
                            "stretch inside it")  # fmt: skip
-    if end - start < MIN_EXAMPLE_SECONDS:
+    if shorter_than(start, end, MIN_EXAMPLE_SECONDS):
         raise ExampleError(example, f"is shorter than {MIN_EXAMPLE_SECONDS:g} s; choose a longer "
                            "stretch")  # fmt: skip
     return start, end

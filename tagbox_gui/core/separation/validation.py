@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tagbox_gui.core.audio.song import MIN_AUDIO_SECONDS, Song, analysis_span
+from tagbox_gui.core.audio.song import MIN_AUDIO_SECONDS, Song, analysis_span, shorter_than
 from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.nets.taggers import vocabularies
 from tagbox_gui.core.separation.loading import hops_per_window
@@ -56,7 +56,7 @@ def validate(config: RunConfig, song: Song) -> tuple[int, int]:
         if not (0 <= region.start < region.end <= duration + 1e-6):
             raise ConfigError(f"region {region.start:g}-{region.end:g} s is outside the song "
                               f"(0-{duration:.2f} s) or empty")  # fmt: skip
-        if region.duration < MIN_AUDIO_SECONDS:
+        if shorter_than(region.start, region.end, MIN_AUDIO_SECONDS):
             raise ConfigError("the region is shorter than half a second; choose a longer one")
     start, length = analysis_span(song, region)
     longest = max(config.fft_sizes)
