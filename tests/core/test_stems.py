@@ -15,6 +15,7 @@ from tagbox_gui.core.audio.export import export_shared_stems, export_stems
 from tagbox_gui.core.audio.files import ExportFormat
 from tagbox_gui.core.audio.song import Song, analysis_signal, analysis_span
 from tagbox_gui.core.audio.stems import (
+    BLOCK_SECONDS,
     FADE_SECONDS,
     render_stems,
     separated_blocks,
@@ -398,3 +399,64 @@ def test_a_region_to_the_end_of_the_song_reaches_its_last_sample(frames: int) ->
     tail = slice(frames - round(FADE_SECONDS * rate), frames)
     np.testing.assert_allclose(separated[tail], 0.5, atol=1e-9)
     assert np.abs(residual[tail]).max() < 1e-9
+
+
+SONG_CASES = {  # (seconds of the song, region in seconds or None for the whole song)
+    "whole": (1.5, None),
+    "at the start": (1.5, (0.0, 0.6)),
+    "at the end": (1.5, (0.9, 1.5)),
+    "the shortest": (1.5, (0.2, 0.7)),  # 0.7 - 0.2 is just under 0.5 in floats
+    "shorter than a window": (0.004, None),
+    "a block and a sample": (None, None),
+}
+
+
+@pytest.mark.parametrize(("rate", "channels"), [(8_000, 6), (192_000, 1)])
+@pytest.mark.parametrize("case", sorted(SONG_CASES))
+@pytest.mark.parametrize("made", ["hop n/2", "hop n/4", "free"])
+def test_the_stems_keep_the_song_and_add_back_up_to_it_wherever_the_region_lies(
+    rate: int, channels: int, case: str, made: str, tmp_path: Path
+) -> None:
+    """Whatever the rate, channels, region and backend's kind of estimate: the stems are the
+    song's length, rate and channels, silent and the song outside the region, and add back up
+    to it: exactly in float64, to float32 rounding as float WAV, to one LSB as 16/24-bit PCM;
+    and so do the stems of several instruments with their rest."""
+    seconds, where = SONG_CASES[case]
+    frames = round(BLOCK_SECONDS * rate) + 1 if seconds is None else round(seconds * rate)
+    song = make_song(0.1 * np.random.default_rng(rate + channels).standard_normal(
+        (frames, channels)), rate)  # fmt: skip
+    start, length = analysis_span(song, None if where is None else Region(*where))
+    if made == "free":
+        audio = 0.05 * np.random.default_rng(2).standard_normal(length).astype(np.float32)
+        estimate = Estimate(start, length, audio=audio)
+    else:
+        estimate = random_estimate(start, length, hops=2 if made == "hop n/2" else 4)
+    separated, residual = render_stems(song, estimate)
+    assert separated.shape == residual.shape == song.data.shape
+    assert np.abs(separated + residual - song.data).max() <= 1e-15
+    s0, s1 = song_span(estimate, rate, frames)
+    assert (s0, s1) == (round(where[0] * rate), round(where[1] * rate)) if where else (0, frames)
+    assert not separated[:s0].any() and not separated[s1:].any()
+    assert np.abs(separated[s0:s1]).max() > 1e-3
+    for fmt in (ExportFormat.WAV32, ExportFormat.WAV24, ExportFormat.FLAC16):
+        paths = export_stems(song, estimate, tmp_path / fmt.value, ["x"], fmt)
+        (sep, sep_rate), (res, res_rate) = (sf.read(p, always_2d=True) for p in paths)
+        assert sep_rate == res_rate == rate and sep.shape == res.shape == song.data.shape
+        lsb = 2.0 ** (1 - fmt.bits) if fmt.bits else 2.0**-24
+        assert np.abs(sep + res - song.data).max() <= lsb, fmt
+        assert not sep[:s0].any() and not sep[s1:].any()
+        if fmt.bits is None:  # outside the region the residual is the song, bit for bit
+            assert np.array_equal(res[:s0], song.data[:s0])
+            assert np.array_equal(res[s1:], song.data[s1:])
+    if made == "free":  # free-mode stems have no mask to share
+        return
+    hops = estimate.hops_per_window  # a mask of ones passes the region to its last sample
+    passed, _ = render_stems(song, constant_estimate(start, length, 1.0, hops))
+    kept = inner(song, estimate)
+    np.testing.assert_allclose(passed[kept], song.data[kept], rtol=0, atol=1e-9)
+    # a job of three instruments: their stems and the rest
+    several = {name: random_estimate(start, length, seed, hops) for seed, name in enumerate("abc")}
+    stems, rest = export_shared_stems(song, several, tmp_path / "job", ExportFormat.FLAC24)
+    decoded = [sf.read(p, always_2d=True)[0] for p in (*stems, rest)]
+    assert all(d.shape == song.data.shape for d in decoded)
+    assert np.abs(sum(decoded) - song.data).max() <= 2.0**-23
