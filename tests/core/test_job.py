@@ -11,14 +11,23 @@ import pytest
 
 from tagbox_gui.core.audio.estimates import share
 from tagbox_gui.core.audio.export import export_shared_stems
-from tagbox_gui.core.audio.song import Song, load_song
+from tagbox_gui.core.audio.song import Song, analysis_span, load_song
 from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.separation import engine
 from tagbox_gui.core.separation.cache import ModelCache
 from tagbox_gui.core.separation.job import JobPart, JobResult, job_units, refines, run_job
 from tagbox_gui.core.separation.loading import default_config
 from tagbox_gui.core.store.models import ModelStore
-from tagbox_gui.core.types import Command, CommandKind, Example, Mode, Region
+from tagbox_gui.core.types import (
+    Command,
+    CommandKind,
+    Estimate,
+    Example,
+    Mode,
+    Region,
+    RunResult,
+    StepResult,
+)
 
 RATE = 44_100
 
@@ -316,3 +325,103 @@ def test_a_finished_job_keeps_one_copy_of_each_stem(cache, second_look: bool) ->
     assert list(result.estimates) == ["drums", "bass"]
     assert all(r.estimate is None and r.separated is None for r in result.results.values())
     assert [r.best_step for r in result.results.values()] == [0, 0]
+
+
+class _Runs:
+    """A stand-in for ``engine.run``: each run makes two steps (a pause point between them)
+    and returns a mask estimate of the song; it records which runs began and which were
+    finalised (closed, ended or failed), and fails with ``error`` at its ``fail_at``th yield
+    of part ``failing``."""
+
+    def __init__(self, failing: str = "", fail_at: int = 0, error: Exception | None = None):
+        self.failing, self.fail_at, self.error = failing, fail_at, error
+        self.began: list[str] = []
+        self.finalised: list[str] = []
+
+    def __call__(self, config, song, store, cache):
+        name = config.tags[0]
+        self.began.append(name)
+        return self._run(name, config, song)
+
+    def _run(self, name: str, config, song):
+        try:
+            for number in (1, 2):
+                if name == self.failing and number == self.fail_at:
+                    raise self.error
+                yield None  # as a paused run, or a segment of a pass, yields
+                yield _step(number)
+            start, length = analysis_span(song, config.region)
+            masks = {n: np.full((n // 2 + 1, 1 + length // (n // 2)), 0.4, np.float32)
+                     for n in config.fft_sizes}  # fmt: skip
+            estimate = Estimate(start, length, masks, hops_per_window=2)
+            return RunResult(2, 0.0, 2, False, estimate=estimate)
+        finally:
+            self.finalised.append(name)
+
+
+def _step(number: int) -> StepResult:
+    return StepResult(number, 1.0, {}, 0.0, {}, {}, 0.0, 0.1)
+
+
+def _light_parts(*names: str) -> list[JobPart]:
+    base = default_config("light")
+    return [JobPart(name, replace(base, tags=(name,), steps=2)) for name in names]
+
+
+def _yields_of_a_job(song: Song) -> int:
+    runs = _Runs()
+    job = run_job(_light_parts("a", "b", "c"), song, ModelStore(Path("no")), runner=runs,
+                  checked=True)  # fmt: skip
+    count = 0
+    with pytest.raises(StopIteration):
+        while True:
+            job.send(None)
+            count += 1
+    return count
+
+
+@pytest.mark.parametrize("how", ["close", "stop"])
+def test_a_job_ended_at_any_point_leaves_no_run_open_and_keeps_what_finished(how: str) -> None:
+    """Closed (the window, Ctrl+C) or stopped at each of its yields in turn, a job leaves
+    every run it began finalised; a STOP keeps the parts that finished, their stems and the
+    rest adding up to the song's mixture bin by bin."""
+    song = _song(1.0)
+    for point in range(_yields_of_a_job(song)):
+        runs = _Runs()
+        job = run_job(_light_parts("a", "b", "c"), song, ModelStore(Path("no")), runner=runs,
+                      checked=True)  # fmt: skip
+        for _ in range(point + 1):
+            job.send(None)
+        if how == "close":
+            job.close()
+        else:
+            with pytest.raises(StopIteration) as end:
+                while True:
+                    job.send(Command(CommandKind.STOP))
+            result = end.value.value
+            assert set(result.results) <= set(runs.began)
+            masks = [e.masks[2048] for e in result.estimates.values()]
+            assert all(m.max() <= 1 for m in masks) and (not masks or sum(masks).max() <= 1.0001)
+        assert sorted(runs.finalised) == sorted(runs.began), point
+
+
+@pytest.mark.parametrize("fail_at", [1, 2])
+@pytest.mark.parametrize("failing", ["a", "b", "c"])
+def test_a_part_that_fails_mid_job_raises_its_own_error_once_and_closes_every_run(
+    failing: str, fail_at: int
+) -> None:
+    """An error inside a part's backend ends the job with that very error (not a copy, not
+    wrapped, not swallowed into a stop); no later part begins, and every run is finalised.
+    The front ends name the part from the last event (``PartFailed``, ``JobProgress``)."""
+    error = RuntimeError("a backend broke")
+    runs = _Runs(failing, fail_at, error)
+    job = run_job(_light_parts("a", "b", "c"), _song(1.0), ModelStore(Path("no")),
+                  runner=runs, checked=True)  # fmt: skip
+    last = None
+    with pytest.raises(RuntimeError) as raised:
+        while True:
+            last = job.send(None) or last
+    assert raised.value is error
+    assert runs.began == ["a", "b", "c"][: "abc".index(failing) + 1]
+    assert sorted(runs.finalised) == sorted(runs.began)
+    assert last is not None and last.name == failing
