@@ -17,6 +17,7 @@ from tagbox_gui.core.audio.song import Song, analysis_signal, analysis_span
 from tagbox_gui.core.audio.stems import (
     BLOCK_SECONDS,
     FADE_SECONDS,
+    block_spans,
     render_stems,
     separated_blocks,
     song_fft_size,
@@ -460,3 +461,37 @@ def test_the_stems_keep_the_song_and_add_back_up_to_it_wherever_the_region_lies(
     decoded = [sf.read(p, always_2d=True)[0] for p in (*stems, rest)]
     assert all(d.shape == song.data.shape for d in decoded)
     assert np.abs(sum(decoded) - song.data).max() <= 2.0**-23
+
+
+@pytest.mark.parametrize("fmt", [ExportFormat.WAV32, ExportFormat.FLAC16])
+def test_stems_interrupted_at_any_block_leave_the_folder_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: ExportFormat
+) -> None:
+    """Ctrl+C (or any error) while a job's stems are written, at any of their blocks: no file
+    and no folder the writing made is left, and the old stems it was replacing are kept."""
+    from tagbox_gui.core.audio import export
+
+    rate = 8_000
+    song = make_song(0.1 * np.random.default_rng(8).standard_normal((9 * rate + 1, 2)), rate)
+    start, length = whole(song)
+    estimates = {name: random_estimate(start, length, seed) for seed, name in enumerate("ab")}
+    old = tmp_path / "old"
+    export_shared_stems(song, estimates, old, fmt)
+    before = {path.name: path.read_bytes() for path in old.iterdir()}
+    quantise = export.quantise
+
+    def interrupted_at(at: int):
+        calls = iter(range(1, 10**6))
+        return lambda data, to: quantise(data, to) if next(calls) != at else _interrupt()
+
+    for at in range(1, 2 * len(block_spans(song)) + 1):  # two stems quantised per block
+        for outdir, overwrite in ((tmp_path / "new" / "stems", False), (old, True)):
+            monkeypatch.setattr(export, "quantise", interrupted_at(at))
+            with pytest.raises(KeyboardInterrupt):
+                export_shared_stems(song, estimates, outdir, fmt, overwrite=overwrite)
+        assert not (tmp_path / "new").exists(), at
+        assert {path.name: path.read_bytes() for path in old.iterdir()} == before
+
+
+def _interrupt() -> np.ndarray:
+    raise KeyboardInterrupt
