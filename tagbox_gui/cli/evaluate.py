@@ -313,11 +313,8 @@ def _print_report(
     if run.remade:
         print(f"{len(run.remade)} estimates had been made otherwise (settings, weights, audio or "
               "code) and were made again")  # fmt: skip
-    if left_out := report.not_finite(run.scores):
-        print(
-            "left out of the means (an SDR that is not a finite number, e.g. of a mix that is "
-            f"its source alone): {', '.join(f'{s.song}/{s.source}' for s in left_out)}"
-        )
+    if left_out := report.left_out_line(run.scores):
+        print(left_out)
     if at_start := [key for key, (start, _) in run.examples.items() if not start]:
         print(f"asked for by the first {plan.example_seconds:g} s of their true stems: "
               f"{', '.join(at_start)}")  # fmt: skip

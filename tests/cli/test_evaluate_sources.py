@@ -80,8 +80,8 @@ def test_a_pair_left_out_of_the_means_for_a_score_not_finite_is_named(
             "--model-dir", str(model_dir)]  # fmt: skip
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert ("left out of the means (an SDR that is not a finite number, e.g. of a mix that is "
-            "its source alone): s/piano") in out  # fmt: skip
+    assert ("left out of the means: s/piano (an SDR that is not a finite number, e.g. of a mix "
+            "that is its source alone: in no mean)") in out  # fmt: skip
 
 
 def test_source_no_longer_asked_for_is_missing_not_its_old_stem(

@@ -407,3 +407,30 @@ def test_a_manifest_lists_each_songs_sources_as_a_list(tmp_path: Path, sources: 
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(evaluation.AudioError, match="does not list the songs as"):
         sets.list_set(tmp_path)
+
+
+def test_a_pair_whose_si_sdri_is_not_finite_is_named_as_left_out(tmp_path: Path) -> None:
+    """An estimate that is its source scaled (here 2 x it) is perfect up to a gain: its SI-SDR
+    is +∞ while its SDR is a number. It counts in ``n`` and in the SDRi means, but no mean or
+    median SI-SDRi can hold it: the report names it, and why, in the table's line and in the
+    JSON, and the finite pairs' SI-SDRi means stay what they are without it."""
+    rng = np.random.default_rng(7)
+    ref, other = rng.standard_normal((2, 3 * RATE))
+    mix = ref + other
+    scaled, good = evaluation.PairScore("a", "x"), evaluation.PairScore("b", "x")
+    evaluation.score_arrays(scaled, ref, 2.0 * ref, mix, RATE)
+    evaluation.score_arrays(good, ref, ref + 0.1 * other, mix, RATE)
+    assert math.isfinite(scaled.sdri) and scaled.si_sdri == math.inf
+    rows = report.summarise([scaled, good])
+    assert rows["x"]["n"] == 2 and rows["x"]["nonfinite_si_sdri"] == 1
+    assert rows["x"]["mean_si_sdri"] == good.si_sdri == rows["x"]["median_si_sdri"]
+    assert rows["x"]["mean_sdri"] == (scaled.sdri + good.sdri) / 2
+    line = report.left_out_line([scaled, good])
+    assert line is not None and "a/x" in line and "b/x" not in line
+    assert "the estimate is its source scaled" in line and "SI-SDRi" in line
+    path = tmp_path / "report.json"
+    report.write_report(path, [scaled, good], {})
+    left = json.loads(path.read_text())["left_out_of_means"]
+    assert [(p["song"], p["source"]) for p in left] == [("a", "x")]
+    assert "the estimate is its source scaled" in left[0]["why"]
+    assert report.left_out_line([good]) is None

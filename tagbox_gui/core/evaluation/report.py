@@ -14,10 +14,34 @@ from tagbox_gui.core.audio.atomic import write_json_atomically
 from tagbox_gui.core.evaluation.scoring import GAIN_ONLY, PairScore
 
 
-def not_finite(scores: list[PairScore]) -> list[PairScore]:
-    """The scored pairs whose SDRi is not a finite number (e.g. the SDR of a mix that is its
-    source alone is infinite): they count in no mean, nor in a row's ``n``."""
-    return [s for s in scores if s.status == "ok" and not _counted(s)]
+def left_out(scores: list[PairScore]) -> list[tuple[PairScore, str]]:
+    """The scored pairs left out of a mean, each with why. One whose SDRi is not a finite
+    number (e.g. the SDR of a mix that is its source alone is infinite) counts in no mean, nor
+    in a row's ``n``; one whose SDRi is a number but SI-SDRi is not (an estimate, or a mix,
+    that is its source scaled: an SI-SDR of +inf) counts in ``n`` and the SDRi means but in no
+    mean or median SI-SDRi. A silent estimate has no SI-SDRi: the ``silent`` column counts it."""
+    out = []
+    for s in scores:
+        if s.status != "ok":
+            continue
+        if not _counted(s):
+            out.append((s, "an SDR that is not a finite number, e.g. of a mix that is its "
+                           "source alone: in no mean"))  # fmt: skip
+        elif s.si_sdri is not None and not math.isfinite(s.si_sdri):
+            scaled = [side for side, value in (("estimate", s.si_sdr_est), ("mix", s.si_sdr_mix))
+                      if value == math.inf]  # fmt: skip
+            what = f"the {' and the '.join(scaled)} is its source scaled, an SI-SDR of +inf"
+            out.append((s, f"{what if scaled else 'an SI-SDR that is not a finite number'}: "
+                           "in no mean or median SI-SDRi"))  # fmt: skip
+    return out
+
+
+def left_out_line(scores: list[PairScore]) -> str | None:
+    """The line under the table naming the pairs left out of a mean and why (:func:`left_out`);
+    None when every scored pair counts."""
+    if not (pairs := left_out(scores)):
+        return None
+    return "left out of the means: " + "; ".join(f"{s.song}/{s.source} ({why})" for s, why in pairs)
 
 
 def _counted(score: PairScore) -> bool:
@@ -33,11 +57,14 @@ def _row(scores: list[PairScore]) -> dict[str, float | int | None]:
     ranked = np.concatenate([si, np.full(silent, -np.inf)])  # a silent estimate ranks last
     median_si = float(np.median(ranked)) if ranked.size else None
     gain = _finite(s.sdri_gain_only for s in ok)
+    scores_out = [s for s, _ in left_out(scores)]
+    nonfinite_si = sum(_counted(s) for s in scores_out)
     return {
         "n": len(ok),
         "missing": sum(s.status == "missing" for s in scores),
         "skipped": sum(s.status == "skipped" for s in scores),
-        "nonfinite": len(not_finite(scores)),
+        "nonfinite": len(scores_out) - nonfinite_si,
+        "nonfinite_si_sdri": nonfinite_si,  # counted in n, in no mean or median SI-SDRi
         "zero_est": sum(s.status == "ok" and s.zero_estimate for s in scores),
         "silent": silent,
         "mean_sdri": float(values.mean()) if ok else None,
@@ -98,6 +125,9 @@ def write_report(path: Path, results: list[PairScore], extra: dict[str, object])
         f"baseline is {GAIN_ONLY:g} * mix (its SDRi: sdri_gain_only)",
         **extra,
         "summary": summarise(results),
+        "left_out_of_means": [
+            {"song": s.song, "source": s.source, "why": why} for s, why in left_out(results)
+        ],
         "results": [asdict(s) for s in results],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
