@@ -308,7 +308,7 @@ def test_silence_where_the_source_plays_earns_no_si_sdr() -> None:
     assert rows["ALL"]["mean_si_sdri"] is None
     assert rows["x"]["median_si_sdri"] is None  # of two, the silent one is half: −∞
     table = report.format_table(rows).splitlines()
-    assert "silent" in table[0] and table[1].split()[-3:-1] == ["1", "-"]
+    assert "silent" in table[0] and table[1].split()[-4:-1] == ["1", "-", "-"]  # mean, median
     rows = report.summarise([one_silent])
     assert rows["x"]["mean_si_sdri"] == pytest.approx(one_silent.si_sdri)
 
@@ -434,3 +434,21 @@ def test_a_pair_whose_si_sdri_is_not_finite_is_named_as_left_out(tmp_path: Path)
     assert [(p["song"], p["source"]) for p in left] == [("a", "x")]
     assert "the estimate is its source scaled" in left[0]["why"]
     assert report.left_out_line([good]) is None
+
+
+def test_the_table_gives_the_median_si_sdri_and_says_what_each_count_is() -> None:
+    """Beside the mean SI-SDRi, its median (as for SDRi); under the table, what the counts n,
+    miss, skip, zero and silent count."""
+    scores = [evaluation.PairScore(song, "x", sdr_est=1.0, sdr_mix=0.0, sdri=1.0, si_sdri=si)
+              for song, si in (("a", 1.0), ("b", 2.0), ("c", 9.0))]  # fmt: skip
+    rows = report.summarise(scores)
+    assert rows["x"]["mean_si_sdri"] == 4.0 and rows["x"]["median_si_sdri"] == 2.0
+    lines = report.format_table(rows).splitlines()
+    header = lines[0].split()
+    assert "medSI-SDRi" in header and "meanSI-SDRi" in header
+    row = lines[1].split()
+    assert row[header.index("meanSI-SDRi")] == "4.00"
+    assert row[header.index("medSI-SDRi")] == "2.00"
+    legend = " ".join(lines[3:])
+    for count in ("n", "miss", "skip", "zero", "silent"):
+        assert f"{count} = " in legend, count

@@ -95,23 +95,34 @@ def summarise(results: list[PairScore]) -> dict[str, dict[str, float | int | Non
 
 
 def format_table(rows: dict[str, dict[str, float | int | None]]) -> str:
-    """The per-source table as text (mean/median SDRi, mean SDRs, counts, mean SI-SDRi, and
-    the mean SDRi of the gain-only baseline, ``gainSDRi``). ``zero`` counts the estimates
-    that are all zeros, ``silent`` those that hold nothing of the source where it plays (silent
-    there, or orthogonal to it: ``scoring``), over which no mean SI-SDRi is given."""
+    """The per-source table as text (mean/median SDRi, mean SDRs, counts, mean/median SI-SDRi,
+    and the mean SDRi of the gain-only baseline, ``gainSDRi``), with a legend of the counts
+    under it. ``zero`` counts the estimates that are all zeros, ``silent`` those that hold
+    nothing of the source where it plays (silent there, or orthogonal to it: ``scoring``),
+    over which no mean SI-SDRi is given."""
 
-    def num(value: float | int | None) -> str:
-        return f"{value:9.2f}" if value is not None else f"{'-':>9}"
+    def num(value: float | int | None, width: int = 9) -> str:
+        return f"{value:{width}.2f}" if value is not None else f"{'-':>{width}}"
 
     lines = [f"{'source':<12}{'meanSDRi':>9}{'medSDRi':>9}{'SDRest':>9}{'SDRmix':>9}"
-             f"{'n':>5}{'miss':>6}{'skip':>6}{'zero':>6}{'silent':>7}{'SI-SDRi':>9}"
-             f"{'gainSDRi':>9}"]  # fmt: skip
+             f"{'n':>5}{'miss':>6}{'skip':>6}{'zero':>6}{'silent':>7}{'meanSI-SDRi':>12}"
+             f"{'medSI-SDRi':>11}{'gainSDRi':>9}"]  # fmt: skip
     for source, r in rows.items():
         lines.append(
             f"{source:<12}{num(r['mean_sdri'])}{num(r['median_sdri'])}{num(r['mean_sdr_est'])}"
             f"{num(r['mean_sdr_mix'])}{r['n']:>5}{r['missing']:>6}{r['skipped']:>6}{r['zero_est']:>6}"
-            f"{r['silent']:>7}{num(r['mean_si_sdri'])}{num(r['mean_sdri_gain_only'])}"
+            f"{r['silent']:>7}{num(r['mean_si_sdri'], 12)}{num(r['median_si_sdri'], 11)}"
+            f"{num(r['mean_sdri_gain_only'])}"
         )
+    lines += [
+        "n = pairs (a source of a song) scored, each in the SDRi means; miss = no estimate, not "
+        "scored;",
+        "skip = not scored (a silent true stem, a stem and its mix that differ in rate or "
+        "length, or nothing to score);",
+        "zero = estimates all zeros, each an SDR of 0 dB; silent = estimates with nothing of the "
+        "source in",
+        "half or more of the seconds it plays, over which no mean SI-SDRi is given",
+    ]
     return "\n".join(lines)
 
 
