@@ -117,6 +117,21 @@ def test_a_true_stem_that_does_not_match_its_mix_is_refused_before_any_work(
     assert not est.exists()  # nothing was separated
 
 
+def test_a_true_stem_with_other_channels_than_its_mix_is_refused_before_any_work(
+    tiny_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A stereo true stem of a mono mix, each the same length and rate: the scores would
+    average the stem to mono unsaid, as if it matched its mix; the set is refused in one line
+    naming the song and the stem."""
+    stem = tiny_set / SONGS[1] / "stems" / "bass.flac"
+    data, rate = soundfile.read(stem, dtype="int16")
+    soundfile.write(stem, np.stack([data, data], axis=1), rate, subtype="PCM_16")
+    with pytest.raises(AudioError, match=f"'bass' of the song '{SONGS[1]}' has 2 channels"):
+        check_set(tiny_set)
+    err = _refused_before_any_work(tiny_set, tmp_path, capsys, "--sources", "drums")
+    assert f"'bass' of the song '{SONGS[1]}' has 2 channels, its mix 1" in err
+
+
 def test_a_song_too_short_to_separate_is_refused_before_any_work(
     tiny_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -143,7 +143,8 @@ def check_set(
     set_dir: Path, score_from: float = 0.0, example_seconds: float | None = None
 ) -> list[tuple[str, tuple[str, ...]]]:
     """(song, sources) of a set, once every listed song folder is known to hold its mixture
-    and every listed true stem, at the mixture's rate and length, and the mixture to last the
+    and every listed true stem, at the mixture's rate, length and channels (the scores average
+    the channels of each to mono, as the team's scorer does), and the mixture to last the
     half second a run needs (AudioError naming the first that is missing or is not: its scores
     would be skipped, or the run would fail, after the songs before it were separated), some
     song to go on past ``score_from`` seconds, by a sample as the scores count them
@@ -155,7 +156,7 @@ def check_set(
         mix = set_dir / song / "mix.flac"
         if not mix.is_file():
             raise AudioError(f"the song folder '{set_dir / song}' has no mix.flac; check the set")
-        frames, rate = _header(mix)
+        frames, rate, channels = _header(mix)
         if frames < MIN_AUDIO_SECONDS * rate:
             raise AudioError(f"'{mix}' has {frames} samples at {rate} Hz, shorter than half a "
                              "second, too short to separate; remove the song from the "
@@ -164,10 +165,16 @@ def check_set(
         scored = scored or round(score_from * rate) < frames  # as score_source counts samples
         for source in sources:
             stem = stem_path(set_dir, song, source)
-            if (found := _header(stem)) != (frames, rate):
+            found = _header(stem)
+            if found[:2] != (frames, rate):
                 raise AudioError(f"'{stem}' has {found[0]} samples at {found[1]} Hz, its mix "
                                  f"{frames} at {rate} Hz: a true stem must match its mix sample "
                                  "for sample; check the set")  # fmt: skip
+            if found[2] != channels:
+                raise AudioError(f"the true stem '{source}' of the song '{song}' has {found[2]} "
+                                 f"channels, its mix {channels}: the scores average each to mono, "
+                                 "so a stem must have its mix's channels to be scored against "
+                                 f"it; check '{stem}'")  # fmt: skip
     if not scored:
         raise ConfigError(f"--score-from {score_from:g} leaves nothing to score: every song "
                           f"of '{set_dir}' ends by {longest:.1f} s")  # fmt: skip
@@ -177,12 +184,13 @@ def check_set(
     return songs
 
 
-def _header(path: Path) -> tuple[int, int]:
-    """The length in samples and the rate of an audio file, from its header only (so a damaged
-    file is found before any work); AudioError naming the file when it cannot be read as audio."""
+def _header(path: Path) -> tuple[int, int, int]:
+    """The length in samples, the rate and the channels of an audio file, from its header only
+    (so a damaged file is found before any work); AudioError naming the file when it cannot be
+    read as audio."""
     try:
         info = sf.info(str(path))
-        return info.frames, info.samplerate
+        return info.frames, info.samplerate, info.channels
     except (sf.LibsndfileError, RuntimeError) as exc:
         reason = str(getattr(exc, "error_string", "") or exc).strip().rstrip(".")
         raise AudioError(f"'{path}' cannot be read as audio ({reason}); check the set") from exc
