@@ -308,6 +308,8 @@ def _print_report(
     print(f"gainSDRi: the SDRi of {scoring.GAIN_ONLY:g} x mix, a gain and no separation (its "
           "SI-SDRi is 0); only SI-SDRi measures separation")  # fmt: skip
     print(_cost_line(run))
+    if note := _unlisted_line(args.set_dir):
+        print(note)
     if run.resumed:
         print(f"{len(run.resumed)} estimates were already there and kept (resumed run)")
     if run.remade:
@@ -378,6 +380,19 @@ def _made_by_line(made_by: dict[str, Any]) -> str:
              ("code", made_by["code_sha256"])]  # fmt: skip
     return ", ".join(f"{name} sha256 {sha[:12] if sha else '(missing)'}" for name, sha in named
                      if sha or name != "separator")  # fmt: skip
+
+
+def _unlisted_line(set_dir: Path) -> str | None:
+    """The line saying how many song folders and true stems of the set its manifest does not
+    list, so they were not evaluated (``sets.unlisted``); None when it lists them all."""
+    from tagbox_gui.core.evaluation.sets import unlisted
+
+    songs, stems = unlisted(set_dir)
+    if not songs and not stems:
+        return None
+    counts = [f"{n} {what}{'s' if n != 1 else ''}"
+              for n, what in ((songs, "song folder"), (stems, "true stem")) if n]  # fmt: skip
+    return f"not evaluated: {' and '.join(counts)} of '{set_dir}' that its manifest does not list"
 
 
 def _cost_line(run: EvaluationRun) -> str:

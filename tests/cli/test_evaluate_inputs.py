@@ -132,6 +132,24 @@ def test_a_true_stem_with_other_channels_than_its_mix_is_refused_before_any_work
     assert f"'bass' of the song '{SONGS[1]}' has 2 channels, its mix 1" in err
 
 
+def test_songs_and_stems_the_manifest_does_not_list_are_said_not_evaluated(
+    tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A manifest listing fewer songs or stems than the set holds is a subset, evaluated as
+    listed; one line says how many song folders and true stems it left out."""
+    manifest = json.loads((tiny_set / "manifest.json").read_text())
+    manifest["songs"] = manifest["songs"][:1]
+    manifest["songs"][0]["sources"] = ["drums"]
+    (tiny_set / "manifest.json").write_text(json.dumps(manifest))
+    left = len(list((tiny_set / SONGS[0] / "stems").iterdir())) - 1
+    args = ["evaluate", str(tiny_set), "-o", str(tmp_path / "est"), "--threads", "1",
+            "--model-dir", str(model_dir)]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert (f"not evaluated: 1 song folder and {left} true stems of '{tiny_set}' that its "
+            "manifest does not list") in out  # fmt: skip
+
+
 def test_a_song_too_short_to_separate_is_refused_before_any_work(
     tiny_set: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -452,3 +452,27 @@ def test_the_table_gives_the_median_si_sdri_and_says_what_each_count_is() -> Non
     legend = " ".join(lines[3:])
     for count in ("n", "miss", "skip", "zero", "silent"):
         assert f"{count} = " in legend, count
+
+
+def test_songs_and_stems_the_manifest_does_not_list_are_counted(tmp_path: Path) -> None:
+    """A manifest that lists a subset of what the set holds is fine (a deliberate subset), but
+    what it leaves out is counted so that it can be said: song folders (with a mix or stems)
+    and true stems of the listed songs that it does not list. Without a manifest, nothing is
+    left out."""
+    for song, stems in (("s1", ("a", "b", "c")), ("s2", ("a",)), ("s3", ()), ("notes", None)):
+        folder = tmp_path / song
+        folder.mkdir()
+        if stems is None:  # a folder that is no song
+            continue
+        sf.write(folder / "mix.flac", np.zeros(10), RATE)
+        (folder / "stems").mkdir()
+        for name in stems:
+            sf.write(folder / "stems" / f"{name}.flac", np.zeros(10), RATE)
+    (tmp_path / "s1" / "stems" / "readme.txt").write_text("not a stem")
+    assert sets.unlisted(tmp_path) == (0, 0)
+    manifest = {"songs": [{"id": "s1", "sources": ["a"]}]}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    assert sets.unlisted(tmp_path) == (2, 2)  # s2 and s3; s1's b and c
+    manifest["songs"].append({"id": "s2", "sources": ["a"]})
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    assert sets.unlisted(tmp_path) == (1, 2)

@@ -91,6 +91,24 @@ def list_set(set_dir: Path) -> list[tuple[str, tuple[str, ...]]]:
     return found
 
 
+def unlisted(set_dir: Path) -> tuple[int, int]:
+    """How many song folders of a set (each holding ``mix.flac`` or ``stems/``), and true
+    stems (``.flac``, ``.wav``) of its listed songs, its manifest does not list: they are not
+    evaluated, which a deliberate subset may mean. (0, 0) for a set without a manifest."""
+    manifest = set_dir / "manifest.json"
+    if not manifest.is_file():
+        return 0, 0
+    listed = dict(_read_manifest(manifest))
+    songs = sum(_is_song(p) and p.name not in listed for p in set_dir.iterdir())
+    stems = 0
+    for song, sources in listed.items():
+        folder = set_dir / song / "stems"
+        if folder.is_dir():
+            names = {p.stem for p in folder.iterdir() if p.suffix in (".flac", ".wav")}
+            stems += len(names - set(sources))
+    return songs, stems
+
+
 def _is_song(folder: Path) -> bool:
     """Whether a folder of a set without a manifest is a song's: it holds a mixture or stems."""
     return folder.is_dir() and ((folder / "mix.flac").exists() or (folder / "stems").exists())
