@@ -476,3 +476,16 @@ def test_songs_and_stems_the_manifest_does_not_list_are_counted(tmp_path: Path) 
     manifest["songs"].append({"id": "s2", "sources": ["a"]})
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     assert sets.unlisted(tmp_path) == (1, 2)
+
+
+def test_si_sdr_is_taken_without_removing_the_mean() -> None:
+    """The SI-SDR is Le Roux et al.'s without its zero-mean step, as the module says: an
+    estimate that is its source with the source's mean taken away would score +inf with the
+    means removed; here its mean counts as error, by the formula on the signals as they are."""
+    rng = np.random.default_rng(8)
+    ref = rng.standard_normal(RATE) + 0.5
+    est = ref - ref.mean()
+    target = np.dot(est, ref) / np.dot(ref, ref) * ref
+    expected = 10 * np.log10(np.sum(target**2) / np.sum((est - target) ** 2))
+    frames = evaluation.framewise_si_sdr(ref, est, RATE, RATE)
+    assert math.isfinite(frames[0]) and frames[0] == pytest.approx(expected, rel=1e-12)

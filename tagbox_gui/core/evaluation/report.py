@@ -132,7 +132,8 @@ def write_report(path: Path, results: list[PairScore], extra: dict[str, object])
     report = {
         "metric": "BSS Eval v4 SDR (museval images, 1 s windows, median over windows); "
         "SDRi = SDR(estimate) - SDR(mixture); SI-SDRi = SI-SDR(estimate) - SI-SDR(mixture), "
-        "the scale-invariant SDR (Le Roux et al. 2019) on the same windows; the gain-only "
+        "the scale-invariant SDR (Le Roux et al. 2019, no mean removed) on the same windows; the "
+        "gain-only "
         f"baseline is {GAIN_ONLY:g} * mix (its SDRi: sdri_gain_only)",
         **extra,
         "summary": summarise(results),

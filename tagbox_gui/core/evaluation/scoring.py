@@ -11,10 +11,19 @@ scores well: on shared/eval/dev, ``0.2 * mix`` gets a mean SDRi of 7.3 dB and si
 (see docs/light_backend.md). So every score also carries the scale-invariant SDR (SI-SDR, Le
 Roux et al. 2019) on the same windows: the estimate is projected on the reference in each
 window, so a gain - constant or not across windows - earns nothing, and only separation
-raises ``SI-SDRi``. The edge cases follow the
-team's scorer (``shared/eval/score.py``): a missing estimate is counted, not scored; a silent
-reference is skipped; a longer estimate is trimmed and a shorter one zero-padded; stereo is
-averaged; another rate is resampled; NaN/Inf become 0; an all-zero estimate scores 0 dB.
+raises ``SI-SDRi``.
+
+The SI-SDR is Le Roux et al.'s without its zero-mean step: no mean is removed from the
+reference ``s`` or the estimate ``e``. In each window, ``a = <e, s> / <s, s>`` and
+``SI-SDR = 10 log10(|a s|^2 / |e - a s|^2)`` on the samples as they are (+inf where
+``e = a s``), so an offset in the estimate counts as error; the track's SI-SDR is the median
+over the windows, those where the reference is all zeros left out, as for the SDR. The team's
+scorer (``shared/eval/score.py``) has no SI-SDR: only the SDR is checked against it.
+
+The edge cases follow the team's scorer (``shared/eval/score.py``): a missing estimate is
+counted, not scored; a silent reference is skipped; a longer estimate is trimmed and a shorter
+one zero-padded; stereo is averaged; another rate is resampled; NaN/Inf become 0; an all-zero
+estimate scores 0 dB.
 
 That last rule, museval's, gives silence an SDRi above 0 wherever the source is quieter than
 the rest. The SI-SDR has no such rule to follow, and silence must not score there: a window
@@ -89,7 +98,8 @@ def framewise_si_sdr(ref: np.ndarray, est: np.ndarray, win: int, hop: int) -> np
     projection on the source is zero).
 
     In each window the reference is scaled to the estimate's projection on it, so the score
-    does not change when the estimate is multiplied by any non-zero gain.
+    does not change when the estimate is multiplied by any non-zero gain; no mean is removed
+    first (the definition is in the module's docstring).
     """
     out = np.full(len(window_slices(len(ref), win, hop)), np.nan)
     for i, sl in enumerate(window_slices(len(ref), win, hop)):
