@@ -80,6 +80,10 @@ def test_a_template_names_the_stems_and_is_sanitised() -> None:
         "Tune_ _piano_ {1}"
     )
     assert stem_names("Tune", ["con"], template="{stem}")[0] == "_con"  # a reserved name
+    # Windows reserves COM and LPT with a superscript 1, 2 or 3 as it does with a digit.
+    for port in ("COM¹", "com²", "COM³.x", "LPT¹", "lpt²", "LPT³"):
+        assert stem_names("Tune", [port], template="{stem}")[0] == f"_{port}"
+    assert stem_names("Tune", ["COM⁴"], template="{stem}")[0] == "COM⁴"  # not reserved
     # A leading dot would hide the stem on macOS and Linux.
     assert stem_names(".take 3", ["piano"]) == ("take 3 - piano", "take 3 - no piano")
     assert shared_stem_names("Tune", [".x", "y"], template="{stem}")[0] == "x"

@@ -18,7 +18,8 @@ _MAX_SONG_BYTES = _MAX_NAME_BYTES // 2  # the song's name leaves the rest to wha
 _MAX_FILE_BYTES = 255 - len(".flac")  # beyond this not even a template's own text fits a name
 _ILLEGAL = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f\udc80-\udcff]')  # Windows' set covers macOS
 # and Linux too; \udc80-\udcff are the bytes of a file name that is not UTF-8 ("caf\xe9.wav")
-_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
+_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$", re.IGNORECASE)
+# (Windows reserves COM¹, COM², COM³, LPT¹, LPT² and LPT³ too)
 
 
 DEFAULT_TEMPLATE = "{song} - {stem}"
