@@ -107,3 +107,19 @@ def test_browse_opens_where_the_folder_is_or_was(
         browse.click()
     assert opened == [str(tmp_path), str(Path.home()), str(Path.home()), str(Path.home())]
     assert dialog.folder.text() == "stems"  # cancelled: the folder stays as typed
+
+
+@pytest.mark.parametrize(
+    ("over_db", "said"),
+    [(0.0001, "peaks just over full scale:"), (0.04, "peaks just over full scale:"),
+     (0.06, "peaks 0.1 dB over full scale:"), (6.02, "peaks 6.0 dB over full scale:")],
+)  # fmt: skip
+def test_a_peak_just_over_full_scale_is_never_said_to_be_0_db_over(
+    qtbot, tmp_path: Path, over_db: float, said: str
+) -> None:
+    """A peak too little over full scale to show in tenths of a dB (a sample of 1.0001) still
+    clips in 16 or 24 bits: it is "just over", not "0.0 dB over"."""
+    peak = 10 ** (over_db / 20)
+    dialog = ExportDialog(_names, str(tmp_path), ExportFormat.WAV24, peak=peak)
+    qtbot.addWidget(dialog)
+    assert said in dialog.files.text() and "0.0 dB" not in dialog.files.text()

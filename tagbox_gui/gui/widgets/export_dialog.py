@@ -172,8 +172,9 @@ class ExportDialog(QDialog):
         """A warning under the files when the chosen PCM format would clip the song's peaks."""
         if ExportFormat(self.format.currentData()).bits is None or self._peak <= 1.0:
             return ""
-        over = 20 * math.log10(self._peak)
-        return (f"<br><span style='color:#d08a2a'>The song peaks {over:.1f} dB over full scale: "
+        over = 20 * math.log10(self._peak)  # under 0.05 dB it would read "0.0 dB over"
+        how_far = "just" if over < 0.05 else f"{over:.1f} dB"
+        return (f"<br><span style='color:#d08a2a'>The song peaks {how_far} over full scale: "
                 "a 16- or 24-bit file clips the stems there (their sum is then no longer the "
                 "song). WAV 32-bit float keeps every sample.</span>")  # fmt: skip
 
