@@ -123,3 +123,32 @@ def test_a_peak_just_over_full_scale_is_never_said_to_be_0_db_over(
     dialog = ExportDialog(_names, str(tmp_path), ExportFormat.WAV24, peak=peak)
     qtbot.addWidget(dialog)
     assert said in dialog.files.text() and "0.0 dB" not in dialog.files.text()
+
+
+def test_typing_a_folder_checks_its_disk_once_typing_pauses(
+    qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The free space is asked of the folder's disk once the dialog opens, then once typing
+    in the folder field pauses, not on every key (on a slow network mount each ask stalls)."""
+    import shutil
+
+    from tagbox_gui.core.audio import files
+
+    usage = shutil.disk_usage(tmp_path)
+    asked: list[Path] = []
+
+    def disk_usage(place: str) -> object:
+        asked.append(Path(place))
+        return usage._replace(free=1)
+
+    monkeypatch.setattr(files.shutil, "disk_usage", disk_usage)
+    dialog = ExportDialog(_names, str(tmp_path), ExportFormat.WAV32, frames=1000, channels=2)
+    qtbot.addWidget(dialog)
+    assert asked == [tmp_path] and dialog.space.text().endswith("the disk has 1 B free.")
+    dialog.folder.setText("")
+    qtbot.keyClicks(dialog.folder, str(tmp_path / "stems"))  # one edit a key, quickly
+    assert asked == [tmp_path]
+    qtbot.waitUntil(lambda: len(asked) == 2, timeout=2000)
+    qtbot.wait(500)  # and no more after
+    assert asked == [tmp_path, tmp_path]  # the disk "stems" will be on
+    assert dialog.space.isVisibleTo(dialog)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from html import escape
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -37,6 +37,7 @@ FORMAT_TITLES = {
     ExportFormat.FLAC24: "FLAC, 24-bit",
     ExportFormat.FLAC16: "FLAC, 16-bit",
 }
+SPACE_CHECK_MS = 300  # the disk is asked once typing pauses: on a network mount each ask stalls
 
 
 class ExportDialog(QDialog):
@@ -49,7 +50,8 @@ class ExportDialog(QDialog):
     cannot hold the song's ``channels`` (FLAC, past 8). With the song's ``peak`` past full
     scale, a 16- or 24-bit format is warned about: it clips the stems. Where WAV stems of the
     song's ``frames`` will not fit on the folder's disk, a line under the folder says so (Save
-    still refuses them, as ``check_space`` does). What is shown keeps to the dialog's width: a
+    still refuses them, as ``check_space`` does), told as the dialog opens and then once an edit
+    is followed by a pause of :data:`SPACE_CHECK_MS`. What is shown keeps to the dialog's width: a
     sentence wraps, and a name too long for a line is shortened in its middle (all the names are
     then in the tooltip).
     """
@@ -85,6 +87,8 @@ class ExportDialog(QDialog):
         self._file_names: list[str] = []  # those shown, with extension
         self.space = QLabel(visible=False, styleSheet="color: #d08a2a")
         self.space.setTextFormat(Qt.TextFormat.PlainText)
+        self._space_check = QTimer(self, singleShot=True, interval=SPACE_CHECK_MS)
+        self._space_check.timeout.connect(self._say_space)
         self._names_of = names_of
         self.format.currentIndexChanged.connect(self._show_files)
         self.template.textChanged.connect(self._show_files)
@@ -110,6 +114,7 @@ class ExportDialog(QDialog):
         form.addRow("&Names", self.template)
         form.addRow("Files", self.files)
         self._show_files()
+        self._say_space()  # at once: the dialog opens saying it
         form.addRow(buttons)
         self.resize(560, self.sizeHint().height())
 
@@ -135,7 +140,7 @@ class ExportDialog(QDialog):
         self._file_names = [name + ext for name in names]
         self._show_names()
         self.save.setEnabled(True)
-        self._say_space(fmt, len(names))
+        self._space_check.start()  # (again: a check due is put off)
 
     def _show_names(self) -> None:
         """The files' names, each on a line of the label's width (shortened in the middle)."""
@@ -159,9 +164,16 @@ class ExportDialog(QDialog):
         else:
             self._fit_files()
 
-    def _say_space(self, fmt: ExportFormat, count: int) -> None:
-        """Under the folder, whether ``count`` stems in ``fmt`` will not fit on its disk."""
-        space = space_for(self.chosen()[0], fmt, [(self._frames, self._channels)] * count)
+    @Slot()
+    def _say_space(self) -> None:
+        """Under the folder, whether the stems shown will not fit on its disk (none shown:
+        nothing can be saved, and nothing is said)."""
+        self._space_check.stop()  # told now
+        if not self._file_names:
+            return
+        folder, fmt, _ = self.chosen()
+        count = len(self._file_names)
+        space = space_for(folder, fmt, [(self._frames, self._channels)] * count)
         need, free = space or (0, 0)
         short = need > free
         self.space.setText(f"These stems take {format_size(need)}; the disk has "
@@ -185,6 +197,7 @@ class ExportDialog(QDialog):
         self.files.setToolTip("")
         self._fit_files()
         self.save.setEnabled(False)
+        self._space_check.stop()
         self.space.setText("")
         self.space.setVisible(False)
 
