@@ -140,3 +140,12 @@ def test_the_summary_names_the_instruments_as_the_list_does(qtbot) -> None:
     shown.setHtml(picker.summary.text())
     assert shown.toPlainText() == "3 stems + the rest: acoustic guitar, synth pad, my_lead"
     assert picker.chosen.item(0).text() == "Acoustic guitar"
+
+
+def test_remove_speaks_of_the_one_pick_the_list_lets_select(qtbot) -> None:
+    """The list selects one pick at a time, so Remove's tooltip speaks of one stem."""
+    from PySide6.QtWidgets import QAbstractItemView
+
+    picker = make_picker(qtbot)
+    assert picker.chosen.selectionMode() == QAbstractItemView.SelectionMode.SingleSelection
+    assert picker.remove_button.toolTip() == "Remove the selected stem from the list"

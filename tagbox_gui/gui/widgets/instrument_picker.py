@@ -94,7 +94,7 @@ class InstrumentPicker(QWidget):
         self.chosen.setToolTip("One stem each, plus the rest; Delete removes the selected one")
         self.chosen.setAccessibleName("Stems to separate")
         self.remove_button = QPushButton("R&emove")
-        self.remove_button.setToolTip("Remove the selected stems from the list")
+        self.remove_button.setToolTip("Remove the selected stem from the list")
         self.remove_button.clicked.connect(self._on_remove_clicked)
         self.chosen.itemSelectionChanged.connect(self._on_chosen_selection_changed)
         self.clear_button = QPushButton("&Clear")
