@@ -72,7 +72,8 @@ def test_the_name_first_hint_goes_once_a_name_is_typed(qtbot) -> None:
 
 def test_remove_takes_only_the_picks_selected(qtbot) -> None:
     """With nothing selected, Remove is disabled and Delete removes nothing (not the last pick);
-    with a pick selected, both remove that one."""
+    with a pick selected, both remove that one, and then the next is selected (the one before,
+    where the last went), as in a file manager's list, so Delete can be pressed again."""
     picker = make_picker(qtbot)
     picker.show()
     picker.activateWindow()  # shortcuts only reach the active window
@@ -87,10 +88,14 @@ def test_remove_takes_only_the_picks_selected(qtbot) -> None:
     chosen.setCurrentRow(1)
     assert remove.isEnabled()
     remove.click()
-    assert [p.name for p in picker.picks()] == ["drums", "organ"] and not remove.isEnabled()
-    chosen.setCurrentRow(0)
+    assert [p.name for p in picker.picks()] == ["drums", "organ"]
+    # Remove stays enabled: the next pick is now selected (it was disabled, nothing selected)
+    assert remove.isEnabled() and [i.text() for i in chosen.selectedItems()] == ["Organ"]
+    qtbot.keyClick(chosen, Qt.Key.Key_Delete)  # the last one: the one before it is selected
+    assert [p.name for p in picker.picks()] == ["drums"]
+    assert [i.text() for i in chosen.selectedItems()] == ["Drums"]
     qtbot.keyClick(chosen, Qt.Key.Key_Delete)
-    assert [p.name for p in picker.picks()] == ["organ"]
+    assert picker.picks() == [] and not remove.isEnabled()
 
 
 def test_backspace_removes_the_selected_pick_as_delete_does(qtbot) -> None:

@@ -252,11 +252,15 @@ class InstrumentPicker(QWidget):
 
     @Slot()
     def _on_remove_clicked(self) -> None:
-        chosen = {item.data(NAME_ROLE) for item in self.chosen.selectedItems()}
-        if not chosen:  # (Delete with nothing selected): nothing to remove
+        selected = self.chosen.selectedItems()
+        if not selected:  # (Delete with nothing selected): nothing to remove
             return
+        row = self.chosen.row(selected[0])
+        chosen = {item.data(NAME_ROLE) for item in selected}
         self._picks = [p for p in self._picks if p.name not in chosen]
         self._refresh()
+        if self._picks:  # the next is selected, or the one before the last: Delete goes on
+            self.chosen.setCurrentRow(min(row, len(self._picks) - 1))
 
     @Slot()
     def _on_chosen_selection_changed(self) -> None:
