@@ -217,6 +217,7 @@ class MainWindow(WindowMenus):
             lambda exc, title: show_error(self, exc, title, doing=Doing.EXPORT)
         )
         self.stems.preparing.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        self.picker.said.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.stems.replaced.connect(self.exports.stems_replaced)  # "Exported …" is said no more
         self.stems.set_before_export(self.exports.licence_accepted)  # drags, like Export all stems…
         self.stems.set_write_ahead(self.exports.may_write_ahead)

@@ -258,6 +258,18 @@ def test_a_song_opened_from_a_text_box_takes_the_focus_so_space_plays(
     player.close()
 
 
+def test_enter_in_the_example_name_says_in_the_status_bar_why_no_example_is_added(
+    qtbot, window
+) -> None:
+    """No song open: Enter in the example's name field adds none, and the status bar says why."""
+    qtbot.keyClicks(window.picker.example_name, "organ")
+    qtbot.keyClick(window.picker.example_name, Qt.Key.Key_Return)
+    assert window.picker.picks() == []
+    assert window.statusBar().currentMessage() == (
+        "Open a song and choose the learned separator first."
+    )
+
+
 def test_the_bar_shows_how_much_of_a_long_song_is_opened(qtbot, window, tmp_path, monkeypatch):
     """A long song takes up to a minute to open: the status bar's bar shows the percent done,
     rising block by block, told at most ten times a second; each song opened starts busy until

@@ -64,11 +64,12 @@ class InstrumentPicker(QWidget):
 
     ``picks_changed`` fires after every change; ``example_requested(str)`` asks the window to
     add the song's current region as an example of that name (it answers with
-    :meth:`add_example`).
+    :meth:`add_example`); ``said(str)`` is a sentence for the status bar.
     """
 
     picks_changed = Signal()
     example_requested = Signal(str)
+    said = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -76,6 +77,7 @@ class InstrumentPicker(QWidget):
         self._buttons: dict[str, QPushButton] = {}
         self._actions: dict[str, QAction] = {}
         self._picks: list[Pick] = []
+        self._why_no_example = ""  # why an example cannot be added now ('' where it can)
         self.grid = QGridLayout()
         self.grid.setContentsMargins(0, 0, 0, 0)
         self.more = QPushButton("More")  # a menu, like the Tags tab's More
@@ -200,6 +202,7 @@ class InstrumentPicker(QWidget):
         self._refresh()
 
     def set_can_add_example(self, ok: bool, reason: str = "") -> None:
+        self._why_no_example = "" if ok else reason
         self.add_example_button.setEnabled(ok)
         self.add_example_button.setToolTip(
             reason or "Separate, in the whole song, what sounds like the selected region"
@@ -236,7 +239,8 @@ class InstrumentPicker(QWidget):
     # ----- slots -----------------------------------------------------------------------
     @Slot()
     def _on_add_example_clicked(self) -> None:
-        if not self.add_example_button.isEnabled():  # Enter in the name field: same rule
+        if not self.add_example_button.isEnabled():  # Enter in the name field: same rule,
+            self.said.emit(self._why_no_example)  # said there: the tooltip is not seen
             return
         name = self.example_name.text().strip()
         if not name:
