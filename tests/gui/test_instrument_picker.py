@@ -158,3 +158,27 @@ def test_remove_speaks_of_the_one_pick_the_list_lets_select(qtbot) -> None:
     picker = make_picker(qtbot)
     assert picker.chosen.selectionMode() == QAbstractItemView.SelectionMode.SingleSelection
     assert picker.remove_button.toolTip() == "Remove the selected stem from the list"
+
+
+def test_clear_asks_before_losing_an_example(qtbot, monkeypatch) -> None:
+    """Each example took a region the musician selected: Clear asks before it drops one (No,
+    the default, keeps every pick). Instruments alone are a click each to pick again: no
+    question then."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from tests.gui.window_helpers import answer_questions
+
+    picker = make_picker(qtbot)
+    asked = answer_questions(monkeypatch, QMessageBox.StandardButton.No)
+    picker.set_picked("drums", True)
+    picker.set_picked("bass", True)
+    picker.clear_button.click()
+    assert asked == [] and picker.picks() == []
+    picker.set_picked("drums", True)
+    picker.add_example("lead", Example(None, 1.0, 2.0))
+    picker.clear_button.click()
+    assert len(asked) == 1 and "lead" in asked[0]
+    assert [p.name for p in picker.picks()] == ["drums", "lead"]
+    asked = answer_questions(monkeypatch, QMessageBox.StandardButton.Yes)
+    picker.clear_button.click()
+    assert len(asked) == 1 and picker.picks() == []

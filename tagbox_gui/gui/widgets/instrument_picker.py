@@ -27,8 +27,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tagbox_gui import APP_NAME
+from tagbox_gui.core.errors import listed
 from tagbox_gui.core.separation.job_checks import stem_key
 from tagbox_gui.core.types import Example
+from tagbox_gui.gui.widgets import plain_text
 from tagbox_gui.gui.widgets.focus import tab_after
 from tagbox_gui.gui.widgets.plain_text import keep_ampersands
 from tagbox_gui.gui.widgets.toggle_look import show_checked_clearly
@@ -100,7 +103,7 @@ class InstrumentPicker(QWidget):
         self.remove_button.clicked.connect(self._on_remove_clicked)
         self.chosen.itemSelectionChanged.connect(self._on_chosen_selection_changed)
         self.clear_button = QPushButton("&Clear")
-        self.clear_button.clicked.connect(self.clear)
+        self.clear_button.clicked.connect(self._on_clear_clicked)
         delete = QShortcut(self.chosen)  # Backspace too: a Mac's "delete" key is Backspace
         delete.setKeys([*QKeySequence.keyBindings(QKeySequence.StandardKey.Delete),
                         QKeySequence(Qt.Key.Key_Backspace)])  # fmt: skip
@@ -265,6 +268,18 @@ class InstrumentPicker(QWidget):
         self._refresh()
         if self._picks:  # the next is selected, or the one before the last: Delete goes on
             self.chosen.setCurrentRow(min(row, len(self._picks) - 1))
+
+    @Slot()
+    def _on_clear_clicked(self) -> None:
+        """Clear, once asked where examples would be lost: each took a region the musician
+        selected (instruments are a click each to pick again)."""
+        examples = [p.name for p in self._picks if p.example is not None]
+        if examples:  # as StemListView.losing names what is lost
+            what = "This example, a region" if len(examples) == 1 else "These examples, regions"
+            question = f"{what} you selected, would be lost: {listed(examples)}. Clear every pick?"
+            if plain_text.question(self, APP_NAME, question) != plain_text.Button.Yes:
+                return
+        self.clear()
 
     @Slot()
     def _on_chosen_selection_changed(self) -> None:
