@@ -96,13 +96,16 @@ class SettingsView(QObject):
         settings = self.w.settings_panel.settings()
         self.w.settings.save_run(settings, self.default_settings(settings.backend))
         specs = [s for s in self.w.store.available_taggers() if str(s) in settings.taggers]
+        said = []  # the choices and picks dropped, or back
         if tuple(map(str, self.w.tag_panel.board.taggers)) != tuple(map(str, specs)):
-            said = self.w.tag_panel.set_taggers(specs)  # the choices dropped, or back
-            if said:  # said wherever the musician is: the Tags tab may be out of sight
-                self.w.statusBar().showMessage(said)
+            said.append(self.w.tag_panel.set_taggers(specs))
         words = self.instrument_words(settings.backend)
         if words != self.w.picker.instruments():
-            self.w.picker.set_instruments(words)
+            source = ("the learned separator" if settings.backend == "learned"
+                      else f"the {settings.backend} backend")  # fmt: skip
+            said.append(self.w.picker.set_instruments(words, source))
+        if any(said):  # said wherever the musician is: the tabs may be out of sight
+            self.w.statusBar().showMessage(" ".join(filter(None, said)))
         self.w.tag_panel.set_steering(settings.steps > 0)
         fast = settings.backend == "learned" and settings.steps == 0
         if fast != self._fast:  # the whole song by default where a run of it is quick

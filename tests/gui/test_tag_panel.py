@@ -9,6 +9,7 @@ from tagbox_gui.core.nets.taggers import vocabulary
 from tagbox_gui.core.separation.tags import resolve_targets
 from tagbox_gui.core.types import TaggerSpec, TagState
 from tagbox_gui.gui.tag_states import TagBoard
+from tagbox_gui.gui.widgets.instrument_picker import label_of
 from tagbox_gui.gui.widgets.tag_panel import TagPanel
 
 MTAT = TaggerSpec("fcn", "mtat")
@@ -289,6 +290,28 @@ def test_choices_the_new_taggers_lack_are_said_when_dropped(qtbot, window) -> No
                     "rock (avoided).")  # fmt: skip
     panel.set_settings(replace(panel.settings(), taggers=("fcn/mtat",)))
     assert window.statusBar().currentMessage() == back  # nothing dropped or back: said once
+
+
+def test_picks_another_backend_lacks_are_said_when_dropped_and_back(qtbot, window) -> None:
+    """The Instruments tab may be out of sight: the status bar says which picks a switch of
+    backend dropped, as it lacks them, and which a switch back picked again."""
+    from dataclasses import replace
+
+    panel, picker = window.settings_panel, window.picker
+    panel.set_settings(replace(panel.settings(), backend="learned"))
+    light = window.settings_view.instrument_words("light")
+    lacking = next(w for w in picker.instruments() if w not in light)
+    picker.set_picked(lacking, True)
+    panel.set_settings(replace(panel.settings(), backend="light"))
+    assert picker.picks() == []
+    said = window.statusBar().currentMessage()
+    assert said.startswith("Picks dropped, as the light backend lacks them: ")
+    assert label_of(lacking).lower() in said
+    panel.set_settings(replace(panel.settings(), backend="learned"))
+    assert [p.name for p in picker.picks()] == [lacking]
+    assert window.statusBar().currentMessage() == (
+        f"Picks back, as the learned separator has them: {label_of(lacking).lower()}."
+    )
 
 
 def test_one_pass_says_before_run_which_tags_it_cannot_use(qtbot, model_dir, settings, song_path):

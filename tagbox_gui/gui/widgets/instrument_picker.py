@@ -62,6 +62,11 @@ def label_of(word: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def _listed(instruments: Sequence[Pick]) -> str:
+    """Picks of instruments as a sentence names them, as their buttons do: "organ and bass"."""
+    return listed([label_of(p.name).lower() for p in instruments])
+
+
 class InstrumentPicker(QWidget):
     """Toggle buttons for the common instruments, a menu for the rest, and named examples.
 
@@ -80,6 +85,7 @@ class InstrumentPicker(QWidget):
         self._buttons: dict[str, QPushButton] = {}
         self._actions: dict[str, QAction] = {}
         self._picks: list[Pick] = []
+        self._set_aside: list[Pick] = []  # picks of instruments not offered now, till they are
         self._why_no_example = ""  # why an example cannot be added now ('' where it can)
         self.grid = QGridLayout()
         self.grid.setContentsMargins(0, 0, 0, 0)
@@ -130,8 +136,11 @@ class InstrumentPicker(QWidget):
         layout.addWidget(self.summary)
 
     # ----- public API ------------------------------------------------------------------
-    def set_instruments(self, words: Sequence[str]) -> None:
-        """Offer these instrument words (the backend's); picks it lacks are dropped."""
+    def set_instruments(self, words: Sequence[str], source: str = "the backend") -> str:
+        """Offer these instrument words (``source``'s, e.g. "the light backend"): picks of
+        instruments it lacks are dropped, and those dropped before come back where it has them
+        (unless a stem of that name was picked meanwhile, or the picks were cleared). What was
+        dropped and what came back, in a sentence each ('' for neither)."""
         self._words = list(dict.fromkeys(words))
         while self.grid.count():
             self.grid.takeAt(0).widget().setParent(None)
@@ -155,8 +164,21 @@ class InstrumentPicker(QWidget):
         self.more.setEnabled(bool(self._actions))
         self.grid.addWidget(self.more, len(main) // COLUMNS, len(main) % COLUMNS)
         tab_after(self, [*self._buttons.values(), self.more])  # first in the panel
-        self._picks = [p for p in self._picks if p.example is not None or p.name in self._words]
+        dropped = [p for p in self._picks if p.example is None and p.name not in self._words]
+        kept = [p for p in self._picks if p not in dropped]
+        taken = {stem_key(p.name) for p in kept}  # picked meanwhile: that pick stays
+        offered = [p for p in self._set_aside if p.name in self._words]
+        back = [p for p in offered if stem_key(p.name) not in taken]
+        self._set_aside = [p for p in self._set_aside if p not in offered] + dropped
+        self._picks = kept + back
         self._refresh()
+        said = []
+        if dropped:
+            said.append(f"Picks dropped, as {source} lacks them: {_listed(dropped)}; they come "
+                        "back once they are offered again.")  # fmt: skip
+        if back:
+            said.append(f"Picks back, as {source} has them: {_listed(back)}.")
+        return " ".join(said)
 
     def instruments(self) -> list[str]:
         return list(self._words)
@@ -202,6 +224,7 @@ class InstrumentPicker(QWidget):
     @Slot()
     def clear(self) -> None:
         self._picks = []
+        self._set_aside = []  # cleared too: none comes back with another backend
         self._refresh()
 
     def set_can_add_example(self, ok: bool, reason: str = "") -> None:
