@@ -14,10 +14,12 @@ Its root is, in order: the ``root`` argument (CLI ``--model-dir``), ``$TAGBOX_MO
 Downloads stream into a temporary file beside the target while hashing, check the sha256 where
 the registry knows it (else that the file is a PyTorch checkpoint at all, not e.g. an HTML
 error page), and only then rename the file into place, so no partial file is ever at a model's
-path. A download cancelled, interrupted or whose connection failed for good keeps what came
-as ``<file>.part`` beside the file, and the next download of it goes on from there
-(:mod:`tagbox_gui.core.store.keeping`); a failed or corrupt one leaves nothing behind. A model's
-URLs are tried in order (mirrors).
+path. A download cancelled, interrupted, whose connection failed for good or whose server
+answered that it is down or busy (5xx, 429, 408) keeps what came as ``<file>.part`` beside the
+file, and the next download of it goes on from there (:mod:`tagbox_gui.core.store.keeping`);
+one that fails otherwise (refused for good by the part's own server, a full disk) or is
+corrupt leaves nothing behind. A model's URLs are tried in order (mirrors), the URL a kept
+part came from first.
 
 Mirror override: ``ModelStore(base_urls=[...])`` or ``$TAGBOX_MODEL_BASE_URL`` (several URLs
 separated by whitespace) replaces every model's upstream URLs by ``<base>/<store path>``, e.g.
