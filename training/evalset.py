@@ -53,6 +53,16 @@ def balance(
     return np.clip(ints, -FULL_SCALE, FULL_SCALE - 1).astype(np.int16), [float(o) for o in offsets]
 
 
+def _is_band_song(families: list[str]) -> bool:
+    """Whether a song of stems of ``families`` goes into a set: a band family and another."""
+    return len(families) >= 2 and any(f in BAND_FAMILIES for f in families)
+
+
+def _plays_band(corpus: Path, song: str) -> bool:
+    meta = json.loads((Path(corpus) / "songs" / song / "meta.json").read_text())
+    return _is_band_song([s["family"] for s in meta["stems"]])
+
+
 def write_song(corpus: Path, song: str, out: Path, seed: int, spread_db: float) -> dict | None:
     """Write one song's mixture and band stems under ``out/song``; its manifest entry.
 
@@ -61,9 +71,9 @@ def write_song(corpus: Path, song: str, out: Path, seed: int, spread_db: float) 
     folder = Path(corpus) / "songs" / song
     meta = json.loads((folder / "meta.json").read_text())
     families = [s["family"] for s in meta["stems"]]
-    sources = sorted(f for f in families if f in BAND_FAMILIES)
-    if not sources or len(families) < 2:
+    if not _is_band_song(families):
         return None
+    sources = sorted(f for f in families if f in BAND_FAMILIES)
     stems = np.load(folder / "stems.npy").astype(np.float64) / FULL_SCALE
     ints, offsets = balance(stems, np.random.default_rng(song_hash(seed, song)), spread_db)
     mix = ints.astype(np.int32).sum(axis=0)
@@ -105,11 +115,11 @@ def write_set(
     name, then renamed), so a run stopped half way leaves whole songs and no manifest that
     describes others (``tagbox evaluate`` then lists the songs from the folders).
     """
+    if not any(_plays_band(corpus, song) for song in songs):  # before a set there is touched
+        raise ValueError(f"{corpus}: none of the {len(songs)} songs plays a band family")
     out.mkdir(parents=True, exist_ok=True)
     (out / "manifest.json").unlink(missing_ok=True)
     entries = [e for song in songs if (e := write_song(corpus, song, out, seed, spread_db))]
-    if not entries:
-        raise ValueError(f"{corpus}: none of the {len(songs)} songs plays a band family")
     manifest = {
         "generator": "training.evalset",
         "corpus": str(corpus),

@@ -119,3 +119,8 @@ def test_the_command_refuses_what_it_cannot_use_in_one_line(corpus: Path, tmp_pa
         main(["--corpus", str(tmp_path / "unbanded"), "--out", str(tmp_path / "set"), "--all"])
     message = str(exited.value.code)
     assert message == f"{tmp_path / 'unbanded'}: none of the 1 songs plays a band family"
+    (tmp_path / "old").mkdir()  # a set written before: refused, it keeps its manifest
+    (tmp_path / "old" / "manifest.json").write_text("{}")
+    with pytest.raises(SystemExit):
+        main(["--corpus", str(tmp_path / "unbanded"), "--out", str(tmp_path / "old"), "--all"])
+    assert (tmp_path / "old" / "manifest.json").read_text() == "{}"
