@@ -117,8 +117,7 @@ def format_table(rows: dict[str, dict[str, float | int | None]]) -> str:
     lines += [
         "n = pairs (a source of a song) scored, each in the SDRi means; miss = no estimate, not "
         "scored;",
-        "skip = not scored (a silent true stem, a stem and its mix that differ in rate or "
-        "length, or nothing to score);",
+        "skip = not scored (a silent true stem, or nothing to score);",
         "zero = estimates all zeros, each an SDR of 0 dB; silent = estimates with nothing of the "
         "source in",
         "half or more of the seconds it plays, over which no mean SI-SDRi is given",

@@ -1,4 +1,7 @@
-"""Loss curves of a run: the total (thick) and each tagger x FFT size (thin), a legend above."""
+"""Loss curves of a run: the total (thick) and each tagger x FFT size (thin), a legend above;
+a dashed line at the step heard where it is not the newest one followed (:meth:`mark_step`),
+and a step far above all the others left out of the loss axis's range, marked ▲ at its top
+(:func:`outlying`)."""
 
 from __future__ import annotations
 
