@@ -33,6 +33,7 @@ from tagbox_gui.core.separation.job import (
     JobGenerator,
     JobPart,
     JobResult,
+    failed_while,
     first_looks,
     job_units,
     refines,
@@ -76,14 +77,15 @@ class PartTrace:
 
 
 class PartFailed(Exception):
-    """A part of a job failed: ``name`` is the stem it was making, ``kept`` the parts that had
-    finished, their stems sharing the mixture as a stopped job's do. The error is the
-    ``__cause__``. (A second look that fails ends the job with the first looks instead:
-    ``JobResult.second_look_failed``.)"""
+    """A job failed once a part had begun: ``doing`` is what failed ("separating piano", or
+    once the parts' runs had ended ``core.separation.job.failed_while``'s "sharing the
+    stems"), ``kept`` the parts that had finished, their stems sharing the mixture as a stopped
+    job's do. The error is the ``__cause__``. (A second look that fails ends the job with the
+    first looks instead: ``JobResult.second_look_failed``.)"""
 
-    def __init__(self, name: str, kept: JobResult) -> None:
-        super().__init__(f"separating {name} failed")
-        self.name, self.kept = name, kept
+    def __init__(self, doing: str, kept: JobResult) -> None:
+        super().__init__(f"{doing} failed")
+        self.doing, self.kept = doing, kept
 
 
 def with_mask_images(job: JobGenerator) -> Generator[JobUpdate | None, object, JobResult]:
@@ -106,7 +108,8 @@ def with_mask_images(job: JobGenerator) -> Generator[JobUpdate | None, object, J
             except Exception as exc:
                 if last is None:
                     raise
-                raise PartFailed(last.name, first_looks(results, stopped=True)) from exc
+                doing = failed_while(exc) or f"separating {last.name}"
+                raise PartFailed(doing, first_looks(results, stopped=True)) from exc
             if event is not None:
                 last = event
                 if event.result is not None:
@@ -313,18 +316,19 @@ class JobView(QObject):
             return
         done = list(error.kept.results)
         panel.show_parts(len(done), 0, finished=len(done))
+        failed = f"{error.doing[0].upper()}{error.doing[1:]} failed"
         if done:
             left = [n for n in self.names if n not in done]
-            message = (f"Separating {error.name} failed: kept {', '.join(done)} and the rest; "
-                       f"{', '.join(left)} not separated.")  # fmt: skip
+            message = f"{failed}: kept {', '.join(done)} and the rest"
+            message += f"; {', '.join(left)} not separated." if left else "."
         else:
-            message = f"Separating {error.name} failed; nothing was separated."
+            message = f"{failed}; nothing was separated."
         panel.finished(message)
         self.w.audition.show_job_stems(done)
         if done:
             self.outcome = error.kept
             self._show_stems()
-        show_error(self.w, error.__cause__ or error, f"Separating {error.name} failed",
+        show_error(self.w, error.__cause__ or error, failed,
                    logged=True, doing=Doing.RUN, ways=self.w.models.ways())  # fmt: skip
 
     def discard(self) -> None:

@@ -85,6 +85,43 @@ def test_a_part_that_fails_keeps_the_instruments_that_finished(
     window.controller.shutdown(5000)
 
 
+@pytest.mark.parametrize(("failing", "what"), [
+    ("share", "Sharing the stems"), ("stem_levels", "Measuring the stems' levels"),
+])  # fmt: skip
+def test_a_failure_after_the_last_part_names_what_failed_and_keeps_the_parts(
+    qtbot, model_dir, settings, song_path, monkeypatch, failing, what
+) -> None:
+    """Every part separated, sharing the song among their stems, or measuring the stems'
+    levels, runs out of memory (a long song): the window says which, not that the last part
+    failed, and keeps the parts (the sharing made again for them)."""
+    from tagbox_gui.core.separation import job
+    from tagbox_gui.gui import job_view
+
+    shown: list[tuple] = []
+    monkeypatch.setattr(job_view, "show_error", lambda *args, **kw: shown.append(args))
+    calls: list[int] = []
+    real = getattr(job, failing)
+
+    def fails_once(*args, **kw):
+        calls.append(1)
+        if len(calls) == 1:
+            raise MemoryError
+        return real(*args, **kw)
+
+    monkeypatch.setattr(job, failing, fails_once)
+    window = song_window(qtbot, model_dir, settings, song_path, 2, backend="light")
+    error = _start_job(qtbot, window, "drums", "piano", signal="run_failed")
+    qtbot.wait(50)
+    assert calls and window.run_panel.status.text() == (
+        f"{what} failed: kept drums, piano and the rest."
+    )
+    assert _names(window) == ["My Song - drums", "My Song - piano", "My Song - no drums + piano"]
+    ((_, shown_error, title),) = shown
+    assert isinstance(shown_error, MemoryError) and title == f"{what} failed"
+    assert error.__cause__ is shown_error
+    window.controller.shutdown(5000)
+
+
 def test_a_part_cut_short_by_memory_keeps_its_best_step_and_the_job_says_so(
     qtbot, model_dir, settings, song_path
 ) -> None:

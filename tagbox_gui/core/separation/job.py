@@ -23,7 +23,8 @@ touches Qt.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -186,7 +187,31 @@ def _with_levels(job: JobGenerator, song: Song) -> JobGenerator:
     result = yield from job
     if not result.estimates:
         return result
-    return replace(result, levels=stem_levels(analysis_signal(song), result.estimates))
+    with _stage(MEASURING):
+        levels = stem_levels(analysis_signal(song), result.estimates)
+    return replace(result, levels=levels)
+
+
+SHARING = "sharing the stems"
+MEASURING = "measuring the stems' levels"
+"""What a job does once its parts' runs have ended (:func:`failed_while`)."""
+
+
+@contextmanager
+def _stage(stage: str) -> Iterator[None]:
+    """An error in the block carries ``stage`` as a note (its kind unchanged)."""
+    try:
+        yield
+    except Exception as exc:
+        exc.add_note(stage)
+        raise
+
+
+def failed_while(error: BaseException) -> str:
+    """What the job was doing when ``error`` ended it once its parts' runs had ended:
+    :data:`SHARING` the song among their stems or :data:`MEASURING` their levels; '' for an
+    error of a part's run."""
+    return next((n for n in getattr(error, "__notes__", ()) if n in (SHARING, MEASURING)), "")
 
 
 def _drive(parts: list[JobPart], song: Song, store: ModelStore, cache: ModelCache,
@@ -258,7 +283,9 @@ def _firsts(results: dict[str, RunResult]) -> dict[str, Estimate]:
 def first_looks(results: dict[str, RunResult], stopped: bool) -> JobResult:
     """The job's result, of the kept parts' ``results``, with its stems as they were first
     separated, sharing the mixture."""
-    return JobResult(_lean(results), stopped, estimates=share(_firsts(results)))
+    with _stage(SHARING):
+        estimates = share(_firsts(results))
+    return JobResult(_lean(results), stopped, estimates=estimates)
 
 
 def _lean(results: dict[str, RunResult]) -> dict[str, RunResult]:
