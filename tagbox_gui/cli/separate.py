@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 
 from tagbox_gui.cli.common import (
+    CLOSE_PROGRAMS,
     describe_backend_defaults,
     out_of_memory_said,
     terminate_as_ctrl_c,
@@ -42,7 +43,7 @@ from tagbox_gui.cli.separate_progress import (
     run_stopped,
 )
 from tagbox_gui.core.audio.estimates import for_each, judges_quiet, quiet_groups, run_level
-from tagbox_gui.core.errors import ConfigError, UserError
+from tagbox_gui.core.errors import ConfigError, UserError, is_out_of_memory
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import (
     LookingAgain,
@@ -224,7 +225,7 @@ def _separate_each(args: argparse.Namespace, store: ModelStore) -> int:
         job = run_job(
             parts, song, store, cache, runner, checked=True, second_look=args.refine is not False
         )
-        result, steps = _drive_job(job, parts)
+        result, steps = _drive_job(job, parts, _shorter_region(args))
     alone = [r.second_look_failed for r in result.results.values() if r.second_look_failed]
     _warn_if_failed(result.second_look_failed or next(iter(alone), ""))
     for part in parts:
@@ -267,11 +268,15 @@ def _note_quiet(levels: dict[str, float], how: str, examples: Collection[str] = 
 
 
 def _drive_job(
-    job: Generator, parts: list[JobPart]
+    job: Generator, parts: list[JobPart], helps: str
 ) -> tuple[JobResult, dict[str, list[StepResult]]]:
     """Run a job to its end with a progress bar per part; its result and each part's steps. As
     it ends early (Ctrl+C, SIGTERM, a part that fails), it says how far it got
-    (:class:`JobProgress`)."""
+    (:class:`JobProgress`): a UserError, or running out of memory (``helps`` says what else
+    helps), in one line naming what failed; any other error (a bug) with its traceback, after a
+    line naming what failed."""
+    from tagbox_gui.core.separation.job import failed_while
+
     steps: dict[str, list[StepResult]] = {part.name: [] for part in parts}
     progress = JobProgress()
     bar = None
@@ -308,6 +313,19 @@ def _drive_job(
         if failure is exc:
             raise
         raise failure from exc
+    except Exception as exc:
+        what = progress.under_way() or failed_while(exc)
+        if not what:  # before the first part: said as the job's (``out_of_memory_said``)
+            raise
+        if bar is not None:
+            bar.close()
+        told = f"{progress.so_far()}, so {NOTHING_WRITTEN}"
+        if is_out_of_memory(exc):
+            raise UserError(
+                f"{what} ran out of memory{told}; {CLOSE_PROGRAMS}, or {helps}"
+            ) from exc
+        print(f"tagbox: {what} failed{told}", file=sys.stderr)
+        raise
     finally:
         if bar is not None:
             bar.close()

@@ -67,21 +67,27 @@ class JobProgress:
             return f"the job stopped {self._after()}; {NOTHING_WRITTEN}"
         else:
             where = "the job stopped before its first run"
-        after = f", {self._after()}" if self.done else ""
-        return f"{where}{after}; {NOTHING_WRITTEN}"
+        return f"{where}{self.so_far()}; {NOTHING_WRITTEN}"
+
+    def under_way(self) -> str:
+        """What was under way: "the run of piano", "the second look at bass"; '' between parts
+        (and before the first, and after the last)."""
+        if self.looking_at:
+            return f"the second look at {self.looking_at}"
+        return f"the run of {self.part.name}" if self.part is not None else ""
+
+    def so_far(self) -> str:
+        """ ", after piano and bass were separated", or '' before any part was."""
+        return f", {self._after()}" if self.done else ""
 
     def failed(self, error: UserError) -> UserError:
         """``error``, which ended the job here, told with the part it ended (the run, or the
         second look, of that stem), the parts done before it, and that no stem was written; an
         error between parts as it is."""
-        if self.looking_at:
-            what = f"the second look at {self.looking_at}"
-        elif self.part is not None:
-            what = f"the run of {self.part.name}"
-        else:
+        what = self.under_way()
+        if not what:
             return error
-        after = f", {self._after()}" if self.done else ""
-        return _reworded(error, f"{what} failed{after}, so {NOTHING_WRITTEN}: {error}")
+        return _reworded(error, f"{what} failed{self.so_far()}, so {NOTHING_WRITTEN}: {error}")
 
     def _after(self) -> str:
         verb = "was" if len(self.done) == 1 else "were"

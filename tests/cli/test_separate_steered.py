@@ -192,6 +192,43 @@ def test_an_each_part_that_fails_at_its_first_step_is_named_with_how_far_the_job
     assert not out.exists()
 
 
+def _each_piano_strings(tmp_path: Path, model_dir: Path) -> list[str]:
+    song = write_song(tmp_path / "song.wav", seconds=1.5)
+    return ["separate", str(song), "--each", "piano,strings", "--steps", "2", "--backend",
+            "light", "--fft", "1024", "--model-dir", str(model_dir),
+            "-o", str(tmp_path / "out")]  # fmt: skip
+
+
+def test_an_each_part_that_runs_out_of_memory_is_named_with_how_far_the_job_got(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture, monkeypatch
+) -> None:
+    _fail_first_step_of_run(monkeypatch, 2, MemoryError())
+    code = main(_each_piano_strings(tmp_path, model_dir))
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2, lines
+    assert lines[-1] == (
+        "tagbox: error: the run of strings ran out of memory, after piano was separated, so no "
+        "stem was written; close other programs and try again, or separate a shorter stretch "
+        "of the song (--region START:END)"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_each_part_with_a_bug_says_which_before_its_traceback(
+    tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture, monkeypatch
+) -> None:
+    bug = ZeroDivisionError("a bug")
+    _fail_first_step_of_run(monkeypatch, 2, bug)
+    with pytest.raises(ZeroDivisionError) as raised:
+        main(_each_piano_strings(tmp_path, model_dir))
+    assert raised.value is bug  # not swallowed, not wrapped: its traceback is the bug's
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1] == (
+        "tagbox: the run of strings failed, after piano was separated, so no stem was written"
+    )
+    assert not (tmp_path / "out").exists()
+
+
 def _interrupt(monkeypatch: pytest.MonkeyPatch, where: str, signal: BaseException) -> None:
     """A job of the learned separator is interrupted by ``signal`` in the single pass of its
     second part (``"pass"``), or in the second look at its second stem (``"look"``)."""
