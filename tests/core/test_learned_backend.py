@@ -487,6 +487,12 @@ def test_a_tagger_chosen_twice_is_refused() -> None:
         validate(config, _song())
 
 
+def test_an_fft_size_given_twice_is_refused() -> None:
+    config = default_config("learned", tags=("piano",), steps=3, fft_sizes=(2048, 1024, 2048))
+    with pytest.raises(ConfigError, match=r"^the FFT size 2048 is given twice; give each once$"):
+        validate(config, _song())  # its losses counted twice, its masks averaged in twice
+
+
 def test_channels_that_cancel_out_in_the_mono_mix_are_said_to_cancel_out(
     tmp_path: Path,
 ) -> None:

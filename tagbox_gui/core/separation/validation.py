@@ -27,6 +27,9 @@ def check_settings(config: RunConfig) -> None:
         raise ConfigError(f"the learning rate must be a positive number of at most {MAX_LR:g}")
     if not config.fft_sizes or any(n < 64 or n % 2 for n in config.fft_sizes):
         raise ConfigError("FFT sizes must be even numbers of at least 64, e.g. 2048,1024,512")
+    twice = [n for n in dict.fromkeys(config.fft_sizes) if config.fft_sizes.count(n) > 1]
+    if twice:
+        raise ConfigError(f"the FFT size {twice[0]} is given twice; give each once")
     hops = hops_per_window(config.backend)
     if any(n % hops for n in config.fft_sizes):
         raise ConfigError(f"the {config.backend} backend's FFT sizes must be multiples of {hops} "
