@@ -13,12 +13,21 @@ from typing import Any
 
 import numpy as np
 
+from tagbox_gui.core.errors import ConfigError
+
 ANALYSIS_RATE = 44_100
 """Sample rate of the analysis signal the optimisation works on."""
 
 MAX_LR = 1000.0
 """The largest learning rate a run takes (far above any useful one; Adam's float32 step size
 overflows near 1e38)."""
+
+
+def check_lr(lr: float | None) -> None:
+    """ConfigError unless ``lr`` is a learning rate a run takes: above 0, at most
+    :data:`MAX_LR`."""
+    if lr is None or not 0 < lr <= MAX_LR:
+        raise ConfigError(f"the learning rate must be a positive number of at most {MAX_LR:g}")
 
 
 class TagState(enum.Enum):
@@ -163,10 +172,15 @@ class CommandKind(enum.Enum):
 
 @dataclass(frozen=True)
 class Command:
-    """Sent into the engine generator between steps."""
+    """Sent into the engine generator between steps. A SET_LR's ``value`` is checked as it
+    is made (:func:`check_lr`): a bad one is refused to its sender, never met inside a run."""
 
     kind: CommandKind
     value: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind is CommandKind.SET_LR:
+            check_lr(self.value)
 
 
 @dataclass(frozen=True)

@@ -172,6 +172,21 @@ def test_pause_yields_nothing_until_resume_and_lr_changes():
     assert step.step == 2 and step.lr == pytest.approx(0.01)
 
 
+BAD_LRS = (0.0, -1.0, float("nan"), float("inf"), 1001.0, None)
+
+
+def test_a_learning_rate_out_of_range_is_refused_where_it_is_sent_and_the_run_goes_on():
+    gen = _optimisation(steps=3).drive(0)
+    first = next(gen)
+    for lr in BAD_LRS:  # refused to the sender: the run never sees it, its best step is kept
+        with pytest.raises(ConfigError, match="learning rate must be a positive number"):
+            gen.send(Command(CommandKind.SET_LR, lr))
+    assert next(gen).step == 2 and next(gen).lr == pytest.approx(first.lr)
+    with pytest.raises(StopIteration) as done:
+        next(gen)
+    assert not done.value.value.stopped and done.value.value.steps_done == 3
+
+
 def test_preview_on_request():
     opt = _optimisation(steps=10)
     opt.config = replace(opt.config, preview_every=100)

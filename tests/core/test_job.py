@@ -368,6 +368,29 @@ def _light_parts(*names: str) -> list[JobPart]:
     return [JobPart(name, replace(base, tags=(name,), steps=2)) for name in names]
 
 
+def test_a_learning_rate_out_of_range_is_refused_where_it_is_sent_and_the_job_goes_on() -> None:
+    """Sent to a job (as a part begins, or between steps), a bad learning rate is refused to
+    the sender; the parts after it start with the job's own, not one their checks refuse."""
+    lrs: list[float] = []
+    runs = _Runs()
+
+    def runner(config, *args):
+        lrs.append(config.lr)
+        return runs(config, *args)
+
+    parts = _light_parts("a", "b")
+    job = run_job(parts, _song(1.0), ModelStore(Path("no")), runner=runner, checked=True)
+    assert job.send(None).began
+    for lr in (0.0, -1.0, float("nan"), 1001.0, None):
+        with pytest.raises(ConfigError, match="learning rate must be a positive number"):
+            job.send(Command(CommandKind.SET_LR, lr))
+    with pytest.raises(StopIteration) as end:
+        while True:
+            job.send(None)
+    assert list(end.value.value.results) == ["a", "b"] and not end.value.value.stopped
+    assert lrs == [parts[0].config.lr] * 2
+
+
 def _yields_of_a_job(song: Song) -> int:
     runs = _Runs()
     job = run_job(_light_parts("a", "b", "c"), song, ModelStore(Path("no")), runner=runs,

@@ -49,7 +49,6 @@ from tagbox_gui.core.separation.validation import nothing_heard, validate
 from tagbox_gui.core.store.models import ModelStore
 from tagbox_gui.core.types import (
     ANALYSIS_RATE,
-    MAX_LR,
     Command,
     CommandKind,
     Estimate,
@@ -59,6 +58,7 @@ from tagbox_gui.core.types import (
     RunConfig,
     RunResult,
     StepResult,
+    check_lr,
 )
 
 SEGMENT_OVERLAP_SECONDS = 1.0
@@ -238,8 +238,7 @@ class Optimisation:
         return evaluations, grad_norm
 
     def set_lr(self, lr: float) -> None:
-        if not 0 < lr <= MAX_LR:
-            raise ConfigError(f"the learning rate must be a positive number of at most {MAX_LR:g}")
+        check_lr(lr)
         for group in self.optimizer.param_groups if self.optimizer else ():
             group["lr"] = lr
 

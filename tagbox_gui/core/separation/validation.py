@@ -13,7 +13,7 @@ from tagbox_gui.core.errors import ConfigError
 from tagbox_gui.core.nets.taggers import vocabularies
 from tagbox_gui.core.separation.loading import hops_per_window
 from tagbox_gui.core.separation.tags import check_contradictions
-from tagbox_gui.core.types import MAX_LR, Region, RunConfig
+from tagbox_gui.core.types import Region, RunConfig, check_lr
 
 __all__ = ["check_settings", "nothing_heard", "validate"]
 
@@ -23,8 +23,7 @@ def check_settings(config: RunConfig) -> None:
     and tags (checked before a set's first song, too)."""
     if config.steps < 0:
         raise ConfigError("steps must be 0 (one pass of the learned separator) or more")
-    if not 0 < config.lr <= MAX_LR:
-        raise ConfigError(f"the learning rate must be a positive number of at most {MAX_LR:g}")
+    check_lr(config.lr)
     if not config.fft_sizes or any(n < 64 or n % 2 for n in config.fft_sizes):
         raise ConfigError("FFT sizes must be even numbers of at least 64, e.g. 2048,1024,512")
     twice = [n for n in dict.fromkeys(config.fft_sizes) if config.fft_sizes.count(n) > 1]
