@@ -277,6 +277,10 @@ def _in(region: Region | None, part: JobPart) -> JobPart:
         ([_parts("bass")[0], _in(Region(1.0, 3.0), _parts("drums")[0])], "same one"),
         ([_parts("bass")[0], JobPart("drums", replace(_parts("drums")[0].config,
                                                       fft_sizes=(2048, 1024)))], "FFT sizes"),
+        # a part's own settings are checked first: a size given twice is not another grid
+        ([JobPart("bass", replace(_parts("bass")[0].config, fft_sizes=(2048, 2048))),
+          JobPart("drums", replace(_parts("drums")[0].config, fft_sizes=(2048,)))],
+         r"^the FFT size 2048 is given twice; give each once$"),
         ([_parts("bass")[0], JobPart("drums", replace(_parts("drums")[0].config,
                                                       mode=Mode.FREE))], "free mode"),
     ],

@@ -27,10 +27,13 @@ def check_parts(parts: Sequence[JobPart], song: Song, store: ModelStore, cache: 
     """Raise the error any part would fail with, before anything runs.
 
     Names must be distinct (ignoring case: some file systems do) and not empty, and so must the
-    stems' file names (:func:`check_file_names`); the stems of several parts must be able to
-    share the mixture (:func:`check_sharing`); then each part is checked as :func:`check_part`
-    does.
+    stems' file names (:func:`check_file_names`); each part's settings must hold on their own
+    (``validation.check_settings``: an FFT size given twice is said as such, not as another
+    grid); the stems of several parts must be able to share the mixture
+    (:func:`check_sharing`); then each part is checked as :func:`check_part` does.
     """
+    from tagbox_gui.core.separation.validation import check_settings
+
     if not parts:
         raise ConfigError("name at least one instrument to separate")
     names = [stem_key(part.name) for part in parts]
@@ -40,6 +43,8 @@ def check_parts(parts: Sequence[JobPart], song: Song, store: ModelStore, cache: 
         twice = next(part.name for part in parts if names.count(stem_key(part.name)) > 1)
         raise ConfigError(f"'{twice}' is asked for twice; give each stem its own name")
     check_file_names(parts, song)
+    for part in parts:
+        check_settings(part.config)
     check_sharing(parts, song)
     for part in parts:
         check_part(part, song, store, cache)
