@@ -351,6 +351,26 @@ def test_all_mirrors_failing_reports_each(tmp_path: Path, http_server, model_dir
     assert store.kept(FCN) > 0 and not store.location(FCN).exists()  # the 404 left it
 
 
+def test_mirrors_failing_in_different_ways_still_say_what_was_kept(
+    tmp_path: Path,
+    http_server,  # noqa: F811
+    model_dir: Path,
+) -> None:
+    """A part kept from one mirror, which is then unreachable, and another mirror without the
+    file (404): the message names what each did and says what is kept for the next fetch."""
+    first = http_server(model_dir, chunk_delay=0.01, ranges=Ranges.HONOURED)
+    missing = http_server(model_dir, fault=Fault.NOT_FOUND)
+    store = ModelStore(tmp_path, base_urls=[first.url, missing.url])
+    kept = _cancelled_part_way(store, FCN)
+    first.stop()  # nothing listens there now
+    with pytest.raises(DownloadError) as info:
+        store.fetch(FCN)
+    text = str(info.value)
+    assert text.startswith("could not download fcn/mtat: no URL sent it intact (")
+    assert f"{missing.url}/{FCN_REL}: HTTP 404 Not Found (an answer, without the file)" in text
+    assert text.count(keeping.kept_said(kept)) == 1 and store.kept(FCN) == kept
+
+
 def test_mirrors_that_each_answer_with_an_error_are_said_to_refuse_it(
     tmp_path: Path,
     http_server,  # noqa: F811

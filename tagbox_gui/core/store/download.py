@@ -56,10 +56,12 @@ class DownloadCancelled(DownloadError):
 class TransferFailed(Exception):
     """A source could not deliver the file; the message says why (not user-facing alone).
 
-    From :func:`download`, ``failures`` holds each URL tried with what it raised, in order.
+    From :func:`download`, ``failures`` holds each URL tried with what it raised, in order, and
+    ``kept`` the bytes kept for the next download to go on from (0: none).
     """
 
     failures: tuple[tuple[str, TransferFailed], ...] = ()
+    kept: int = 0
 
 
 class WrongFile(TransferFailed):
@@ -145,7 +147,7 @@ def download(
     if kept := keeping.kept(target):
         said += f"; {keeping.kept_said(kept)}"
     error = failed(said)
-    error.failures = tuple(failures)
+    error.failures, error.kept = tuple(failures), kept
     raise error
 
 

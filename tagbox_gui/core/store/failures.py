@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from tagbox_gui.core.errors import DownloadError, ModelError
 from tagbox_gui.core.store.download import ServerRefused, TransferFailed, WrongFile
+from tagbox_gui.core.store.keeping import kept_said
 from tagbox_gui.core.store.registry import ENV_MODEL_DIR, ModelInfo, model_info
 
 __all__ = [
@@ -126,8 +127,11 @@ def _failed_in_ways(
     info: ModelInfo, exc: TransferFailed, mirrors: str | None, cause: str | None
 ) -> FetchFailed:
     """What to say where ``info``'s URLs failed in different ways, some answering: what each
-    did, and no advice to check the connection those answered on."""
+    did and what was kept of the download, and no advice to check the connection those
+    answered on."""
     what = "; ".join(f"{url}: {_in_brief(failure)}" for url, failure in exc.failures)
+    if exc.kept:
+        what += f"; {kept_said(exc.kept)}"
     check = (
         f"check the mirrors set in {mirrors} (or unset it to download from upstream) and {{retry}}"
         if mirrors
