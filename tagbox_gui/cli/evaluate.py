@@ -37,6 +37,7 @@ from tagbox_gui.core.types import RunConfig, StepResult, config_record
 if TYPE_CHECKING:
     from tagbox_gui.core.evaluation.driver import EvaluationRun
     from tagbox_gui.core.evaluation.pairs import EvaluationPlan
+    from tagbox_gui.core.evaluation.sets import Unlisted
 
 # The engine, torch and the scorer are imported when the command runs, so that
 # `tagbox --help` starts quickly.
@@ -105,10 +106,10 @@ def check_set(
     score_from: float = 0.0,
     by_example: tuple[str, ...] = (),
     example_seconds: float | None = None,
-) -> None:
-    """A clear error for a folder that is not a complete set, sources (``--sources``,
-    ``--by-example``) none of its songs has, a ``--by-example`` source left out of
-    ``--sources``, a ``--score-from`` that every song ends
+) -> list[tuple[str, tuple[str, ...]]]:
+    """The set's songs and their sources (``sets.list_set``); a clear error for a folder that
+    is not a complete set, sources (``--sources``, ``--by-example``) none of its songs has, a
+    ``--by-example`` source left out of ``--sources``, a ``--score-from`` that every song ends
     before (nothing would be scored) or an ``--example-seconds`` longer than every song."""
     from tagbox_gui.core.evaluation import sets
 
@@ -126,6 +127,7 @@ def check_set(
         raise ConfigError(f"--by-example: {unused[0]} is not evaluated; name it in --sources "
                           "too")  # fmt: skip
     sets.check_set(set_dir, score_from, example_seconds)  # each file's header is read once
+    return songs
 
 
 def check_outputs(args: argparse.Namespace) -> None:
@@ -203,7 +205,7 @@ class _Progress:
 
 def main(args: argparse.Namespace) -> int:
     """Separate, score, print the table and write the JSON; 0 when it ran."""
-    from tagbox_gui.core.evaluation import driver, pairs, recipes
+    from tagbox_gui.core.evaluation import driver, pairs, recipes, sets
     from tagbox_gui.core.separation.memory import keep_freed_memory_if_steering
     from tagbox_gui.core.separation.validation import check_settings
     from tagbox_gui.core.store.models import ModelStore
@@ -218,7 +220,8 @@ def main(args: argparse.Namespace) -> int:
     sources = args.sources
     plan = _plan(args, sources)
     pairs.check_asking(args.backend, plan)  # before the set is read
-    check_set(args.set_dir, sources, args.score_from, plan.by_example, plan.example_seconds)
+    listed = check_set(args.set_dir, sources, args.score_from, plan.by_example,
+                       plan.example_seconds)  # fmt: skip
     check_outputs(args)
     config = build_config(args)
     check_settings(config)  # before the progress bar, not at the first pair
@@ -238,9 +241,10 @@ def main(args: argparse.Namespace) -> int:
     finally:
         progress.bar.close()
     made_by = recipes.made_by([p.config for p in planned if p.supported] or [config], store)
-    _print_report(args, config, plan, run, made_by)
+    left = sets.unlisted(args.set_dir, listed)
+    _print_report(args, config, plan, run, made_by, left)
     if args.json:
-        _write_report(args, config, plan, run, made_by)
+        _write_report(args, config, plan, run, made_by, left)
     return 0
 
 
@@ -292,9 +296,10 @@ def _print_report(
     plan: EvaluationPlan,
     run: EvaluationRun,
     made_by: dict[str, Any],
+    left: Unlisted,
 ) -> None:
     """The table of scores, headed by what made them (``recipes.made_by``), with the gain-only
-    baseline, the cost and what was left out."""
+    baseline, the cost and what was left out (``left``: of the set, by its manifest)."""
     from tagbox_gui.core.evaluation import pairs, report, scoring
 
     sharing = _sharing(plan, config.backend)
@@ -308,7 +313,7 @@ def _print_report(
     print(f"gainSDRi: the SDRi of {scoring.GAIN_ONLY:g} x mix, a gain and no separation (its "
           "SI-SDRi is 0); only SI-SDRi measures separation")  # fmt: skip
     print(_cost_line(run))
-    if note := _unlisted_line(args.set_dir):
+    if note := _unlisted_line(args.set_dir, left):
         print(note)
     if run.resumed:
         print(f"{len(run.resumed)} estimates were already there and kept (resumed run)")
@@ -342,9 +347,11 @@ def _write_report(
     plan: EvaluationPlan,
     run: EvaluationRun,
     made_by: dict[str, Any],
+    left: Unlisted,
 ) -> None:
     """Every score, the settings, the weights and code that made the estimates
-    (``recipes.made_by``) and each separation's cost, as JSON in ``--json``."""
+    (``recipes.made_by``), each separation's cost and what of the set its manifest leaves out
+    (``left``), as JSON in ``--json``."""
     from tagbox_gui.core.evaluation import report
 
     extra = {"set": str(args.set_dir), "estimates": str(args.output), **made_by,
@@ -359,6 +366,7 @@ def _write_report(
              "unsupported": list(run.unsupported),
              "examples": run.examples,
              "late_examples": run.late_examples,
+             "unlisted": left._asdict(),
              "timings": {k: vars(t) for k, t in run.timings.items()}}  # fmt: skip
     report.write_report(args.json, run.scores, extra)
 
@@ -382,12 +390,10 @@ def _made_by_line(made_by: dict[str, Any]) -> str:
                      if sha or name != "separator")  # fmt: skip
 
 
-def _unlisted_line(set_dir: Path) -> str | None:
+def _unlisted_line(set_dir: Path, left: Unlisted) -> str | None:
     """The line saying how many song folders and true stems of the set its manifest does not
-    list, so they were not evaluated (``sets.unlisted``); None when it lists them all."""
-    from tagbox_gui.core.evaluation.sets import unlisted
-
-    songs, stems = unlisted(set_dir)
+    list (``left``), so they were not evaluated; None when it lists them all."""
+    songs, stems = len(left.songs), len(left.stems)
     if not songs and not stems:
         return None
     counts = [f"{n} {what}{'s' if n != 1 else ''}"

@@ -136,18 +136,24 @@ def test_songs_and_stems_the_manifest_does_not_list_are_said_not_evaluated(
     tiny_set: Path, tmp_path: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A manifest listing fewer songs or stems than the set holds is a subset, evaluated as
-    listed; one line says how many song folders and true stems it left out."""
+    listed; one line says how many song folders and true stems it left out, and the --json
+    report names them."""
     manifest = json.loads((tiny_set / "manifest.json").read_text())
     manifest["songs"] = manifest["songs"][:1]
     manifest["songs"][0]["sources"] = ["drums"]
     (tiny_set / "manifest.json").write_text(json.dumps(manifest))
-    left = len(list((tiny_set / SONGS[0] / "stems").iterdir())) - 1
+    stems = sorted(p.stem for p in (tiny_set / SONGS[0] / "stems").iterdir() if p.stem != "drums")
+    report = tmp_path / "report.json"
     args = ["evaluate", str(tiny_set), "-o", str(tmp_path / "est"), "--threads", "1",
-            "--model-dir", str(model_dir)]  # fmt: skip
+            "--model-dir", str(model_dir), "--json", str(report)]  # fmt: skip
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert (f"not evaluated: 1 song folder and {left} true stems of '{tiny_set}' that its "
+    assert (f"not evaluated: 1 song folder and {len(stems)} true stems of '{tiny_set}' that its "
             "manifest does not list") in out  # fmt: skip
+    assert json.loads(report.read_text())["unlisted"] == {
+        "songs": [SONGS[1]],
+        "stems": [f"{SONGS[0]}/{stem}" for stem in stems],
+    }
 
 
 def test_a_song_too_short_to_separate_is_refused_before_any_work(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 import warnings
@@ -454,9 +455,9 @@ def test_the_table_gives_the_median_si_sdri_and_says_what_each_count_is() -> Non
         assert f"{count} = " in legend, count
 
 
-def test_songs_and_stems_the_manifest_does_not_list_are_counted(tmp_path: Path) -> None:
+def test_songs_and_stems_the_manifest_does_not_list_are_named(tmp_path: Path) -> None:
     """A manifest that lists a subset of what the set holds is fine (a deliberate subset), but
-    what it leaves out is counted so that it can be said: song folders (with a mix or stems)
+    what it leaves out is named so that it can be said: song folders (with a mix or stems)
     and true stems of the listed songs that it does not list. Without a manifest, nothing is
     left out."""
     for song, stems in (("s1", ("a", "b", "c")), ("s2", ("a",)), ("s3", ()), ("notes", None)):
@@ -469,13 +470,17 @@ def test_songs_and_stems_the_manifest_does_not_list_are_counted(tmp_path: Path) 
         for name in stems:
             sf.write(folder / "stems" / f"{name}.flac", np.zeros(10), RATE)
     (tmp_path / "s1" / "stems" / "readme.txt").write_text("not a stem")
-    assert sets.unlisted(tmp_path) == (0, 0)
+    shutil.rmtree(tmp_path / "s3")  # a set without a manifest may hold no song without stems
+    assert sets.unlisted(tmp_path, sets.list_set(tmp_path)) == sets.Unlisted([], [])
+    (tmp_path / "s3" / "stems").mkdir(parents=True)
     manifest = {"songs": [{"id": "s1", "sources": ["a"]}]}
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
-    assert sets.unlisted(tmp_path) == (2, 2)  # s2 and s3; s1's b and c
+    left = sets.unlisted(tmp_path, sets.list_set(tmp_path))
+    assert left == sets.Unlisted(["s2", "s3"], ["s1/b", "s1/c"])
     manifest["songs"].append({"id": "s2", "sources": ["a"]})
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
-    assert sets.unlisted(tmp_path) == (1, 2)
+    left = sets.unlisted(tmp_path, sets.list_set(tmp_path))
+    assert left == sets.Unlisted(["s3"], ["s1/b", "s1/c"])
 
 
 def test_si_sdr_is_taken_without_removing_the_mean() -> None:

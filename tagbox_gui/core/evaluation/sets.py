@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import soundfile as sf
@@ -91,22 +92,28 @@ def list_set(set_dir: Path) -> list[tuple[str, tuple[str, ...]]]:
     return found
 
 
-def unlisted(set_dir: Path) -> tuple[int, int]:
-    """How many song folders of a set (each holding ``mix.flac`` or ``stems/``), and true
-    stems (``.flac``, ``.wav``) of its listed songs, its manifest does not list: they are not
-    evaluated, which a deliberate subset may mean. (0, 0) for a set without a manifest."""
-    manifest = set_dir / "manifest.json"
-    if not manifest.is_file():
-        return 0, 0
-    listed = dict(_read_manifest(manifest))
-    songs = sum(_is_song(p) and p.name not in listed for p in set_dir.iterdir())
-    stems = 0
-    for song, sources in listed.items():
+class Unlisted(NamedTuple):
+    """What of a set its listing leaves out (:func:`unlisted`), sorted: song folders by name,
+    true stems as ``<song>/<source>``."""
+
+    songs: list[str]
+    stems: list[str]
+
+
+def unlisted(set_dir: Path, listed: list[tuple[str, tuple[str, ...]]]) -> Unlisted:
+    """The song folders of a set (each holding ``mix.flac`` or ``stems/``), and true stems
+    (``.flac``, ``.wav``) of its listed songs, that ``listed`` (its :func:`list_set`) leaves
+    out: they are not evaluated, which a manifest of a deliberate subset may mean. Nothing for
+    a set without a manifest, whose listing is its folders."""
+    sources = dict(listed)
+    songs = sorted(p.name for p in set_dir.iterdir() if _is_song(p) and p.name not in sources)
+    stems = []
+    for song, song_sources in sources.items():
         folder = set_dir / song / "stems"
         if folder.is_dir():
             names = {p.stem for p in folder.iterdir() if p.suffix in (".flac", ".wav")}
-            stems += len(names - set(sources))
-    return songs, stems
+            stems += [f"{song}/{name}" for name in sorted(names - set(song_sources))]
+    return Unlisted(songs, stems)
 
 
 def _is_song(folder: Path) -> bool:
