@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import sys
+import threading
 import traceback
 from enum import Enum
 from pathlib import Path
@@ -143,11 +144,13 @@ def show_error(
 
 
 class ExceptionHook(QObject):
-    """``sys.excepthook`` that logs an unexpected exception and shows a dialog, not a crash.
+    """``sys.excepthook`` and ``threading.excepthook`` that log an unexpected exception and
+    show a dialog, not a crash.
 
-    The hook may be called from any thread; the dialog is shown in the GUI thread through a
-    queued signal. One dialog at a time: errors that come while it is open (a bug in a timer's
-    slot or a paint repeats every few milliseconds) are only logged.
+    The hook may be called from any thread (a plain Python thread's exceptions reach
+    ``threading.excepthook``); the dialog is shown in the GUI thread through a queued signal.
+    One dialog at a time: errors that come while it is open (a bug in a timer's slot or a
+    paint repeats every few milliseconds) are only logged.
     """
 
     raised = Signal(object)
@@ -156,13 +159,16 @@ class ExceptionHook(QObject):
         super().__init__(parent)
         self.raised.connect(self._on_raised, Qt.ConnectionType.QueuedConnection)
         self._previous = sys.excepthook
+        self._previous_thread = threading.excepthook
         self._box: QMessageBox | None = None  # the dialog open, if any
 
     def install(self) -> None:
         sys.excepthook = self.hook
+        threading.excepthook = self.thread_hook
 
     def uninstall(self) -> None:
         sys.excepthook = self._previous
+        threading.excepthook = self._previous_thread
 
     def hook(self, kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
         if issubclass(kind, KeyboardInterrupt):
@@ -171,6 +177,15 @@ class ExceptionHook(QObject):
         text = "".join(traceback.format_exception(kind, exc, tb))
         log.error("unexpected error\n%s", text)
         self.raised.emit(exc)
+
+    def thread_hook(self, args: threading.ExceptHookArgs) -> None:
+        """An exception a plain thread did not catch, as :meth:`hook` takes one; a thread's
+        SystemExit or KeyboardInterrupt goes to the hook there was before (which ignores the
+        first)."""
+        if issubclass(args.exc_type, (SystemExit, KeyboardInterrupt)):
+            self._previous_thread(args)
+            return
+        self.hook(args.exc_type, args.exc_value, args.exc_traceback)
 
     def _on_raised(self, exc: BaseException) -> None:
         if self._box is not None:

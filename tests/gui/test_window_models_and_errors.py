@@ -290,6 +290,38 @@ def test_an_error_that_repeats_opens_one_dialog_and_logs_each(qtbot, window, cap
     message_boxes()[0].close()
 
 
+def test_an_error_in_a_plain_thread_is_logged_and_shown_once(qtbot, window, caplog) -> None:
+    """An exception no plain Python thread caught went past the hook (Python hands it to
+    ``threading.excepthook``, not ``sys.excepthook``): it was printed to the terminal, with no
+    entry in the log and no dialog. It is now logged and shown as the others are, and the hook
+    Python had is given back when the app's goes."""
+    import threading
+
+    from tagbox_gui.gui.errors import ExceptionHook
+
+    def fail() -> None:
+        raise ZeroDivisionError("a bug in a thread")
+
+    before = threading.excepthook
+    hook = ExceptionHook()
+    hook.install()
+    try:
+        thread = threading.Thread(target=fail, name="a-plain-thread")
+        thread.start()
+        thread.join()
+        qtbot.waitUntil(lambda: bool(message_boxes()), timeout=2000)
+        qtbot.wait(100)  # nothing else is on its way
+    finally:
+        hook.uninstall()
+    assert threading.excepthook is before
+    (box,) = message_boxes()
+    assert "ZeroDivisionError: a bug in a thread" in box.text()
+    (record,) = [r for r in caplog.records if "a bug in a thread" in r.getMessage()]
+    assert record.levelname == "ERROR" and record.threadName == "a-plain-thread"
+    assert "Traceback" in record.getMessage()
+    box.close()
+
+
 def help_entry(window: MainWindow, text: str):
     menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Help")
     return next(a for a in menu.actions() if a.text() == text)
