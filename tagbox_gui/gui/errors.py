@@ -71,10 +71,16 @@ def setup_logging(folder: Path | None = None, level: int = logging.INFO) -> Path
     return path
 
 
-def user_message(exc: BaseException, doing: Doing = Doing.OTHER, ways: Ways | None = None) -> str:
+def user_message(
+    exc: BaseException,
+    doing: Doing = Doing.OTHER,
+    ways: Ways | None = None,
+    unexpected: bool = False,
+) -> str:
     """One sentence that tells the user what happened and what to do; out of memory, the
     advice fits what was being ``done``, and a model store's advice names ``ways`` (the
-    window's: ``ModelsPrompt.ways``) where given."""
+    window's: ``ModelsPrompt.ways``) where given. A file's error that nothing handled
+    (``unexpected``: the exception hook's) says where its details are, as a bug's does."""
     if isinstance(exc, Advised) and ways is not None:
         return _sentence(exc.told(ways))
     if isinstance(exc, UserError):
@@ -84,14 +90,17 @@ def user_message(exc: BaseException, doing: Doing = Doing.OTHER, ways: Ways | No
     if isinstance(exc, OSError):
         name = f" '{exc.filename}'" if getattr(exc, "filename", None) else ""
         reason = exc.strerror or str(exc)
-        return _sentence(f"A file{name} could not be used ({reason}); check it and try again")
+        text = f"A file{name} could not be used ({reason}); check it and try again"
+        return _sentence(f"{text}; {_details()}" if unexpected else text)
+    return f"Something went wrong ({type(exc).__name__}: {_clip(str(exc))}); {_details()}."
+
+
+def _details() -> str:
+    """Where an error's details (its traceback) went."""
     where = log_file()
-    details = (
-        f"the details are in {where}"
-        if where is not None
-        else "the details went to the terminal (no log file could be written)"
-    )
-    return f"Something went wrong ({type(exc).__name__}: {_clip(str(exc))}); {details}."
+    if where is None:
+        return "the details went to the terminal (no log file could be written)"
+    return f"the details are in {where}"
 
 
 def log_file() -> Path | None:
@@ -123,10 +132,11 @@ def show_error(
     logged: bool = False,
     doing: Doing = Doing.OTHER,
     ways: Ways | None = None,
+    unexpected: bool = False,
 ) -> QMessageBox:
     """Log ``exc`` (unless ``logged``) and show its sentence (:func:`user_message`, for what
-    was being ``done``, with ``ways`` on after a model store's failure) in a non-blocking
-    dialog."""
+    was being ``done``, with ``ways`` on after a model store's failure, and where the details
+    are for an ``unexpected`` file's error) in a non-blocking dialog."""
     if logged:
         pass
     elif isinstance(exc, UserError):
@@ -136,7 +146,7 @@ def show_error(
     box = QMessageBox(parent)
     box.setIcon(QMessageBox.Icon.Warning)
     box.setWindowTitle(title or APP_NAME)
-    box.setText(user_message(exc, doing, ways))
+    box.setText(user_message(exc, doing, ways, unexpected))
     box.setTextFormat(Qt.TextFormat.PlainText)
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     box.open()
@@ -190,7 +200,8 @@ class ExceptionHook(QObject):
     def _on_raised(self, exc: BaseException) -> None:
         if self._box is not None:
             return
-        self._box = show_error(_dialog_parent(), exc, f"{APP_NAME}: unexpected error", logged=True)
+        title = f"{APP_NAME}: unexpected error"
+        self._box = show_error(_dialog_parent(), exc, title, logged=True, unexpected=True)
         self._box.finished.connect(self._on_closed)
 
     def _on_closed(self) -> None:

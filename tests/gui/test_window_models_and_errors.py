@@ -290,6 +290,39 @@ def test_an_error_that_repeats_opens_one_dialog_and_logs_each(qtbot, window, cap
     message_boxes()[0].close()
 
 
+def test_an_unexpected_file_error_says_where_its_details_are(qtbot, window, tmp_path) -> None:
+    """A file's error that nothing handled (a bug, not a refusal) was said as "A file … could
+    not be used; check it and try again", without a word of the log that holds its traceback;
+    it now says where that is, as any other unexpected error does. A file's error the window
+    handles on purpose is said as before."""
+    import logging
+
+    from tagbox_gui.gui.errors import ExceptionHook, setup_logging, show_error
+
+    written = setup_logging(tmp_path / "logs")
+    root = logging.getLogger()
+    handler = next(h for h in root.handlers if getattr(h, "baseFilename", "") == str(written))
+    try:
+        missing = FileNotFoundError(2, "No such file or directory", "take 3.wav")
+        raise_through(ExceptionHook(), missing)
+        qtbot.waitUntil(lambda: bool(message_boxes()), timeout=2000)
+        (unexpected,) = message_boxes()
+        refused = PermissionError(13, "Permission denied", "mix.wav")
+        handled = show_error(window, refused, "Cannot export the stems")
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+    assert unexpected.text() == (
+        "A file 'take 3.wav' could not be used (No such file or directory); check it and try "
+        f"again; the details are in {written}."
+    )
+    assert handled.text() == (
+        "A file 'mix.wav' could not be used (Permission denied); check it and try again."
+    )
+    unexpected.close()
+    handled.close()
+
+
 def test_an_error_in_a_plain_thread_is_logged_and_shown_once(qtbot, window, caplog) -> None:
     """An exception no plain Python thread caught went past the hook (Python hands it to
     ``threading.excepthook``, not ``sys.excepthook``): it was printed to the terminal, with no
