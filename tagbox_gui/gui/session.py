@@ -38,6 +38,7 @@ class RunSession:
     tag_values: dict[int, tuple[dict[str, float], dict[str, float]]] = field(default_factory=dict)
     _mix: np.ndarray | None = None
     _scale: float = 1.0
+    _best: tuple[RunResult, Snapshot] | None = None  # best() of the result it was made for
 
     def prepare(self) -> None:
         """Make the song's analysis signal if no one has (in the worker thread, before the
@@ -73,12 +74,17 @@ class RunSession:
         return {"mix": mix, "separated": separated, "residual": mix - separated}
 
     def best(self) -> Snapshot | None:
-        """The best step of the finished run, as a snapshot."""
+        """The best step of the finished run, as a snapshot (its mask image made once)."""
         result = self.result
         if result is None or result.estimate is None or result.separated is None:
             return None
-        image = mask_image(result.estimate)
-        return Snapshot(result.best_step, result.separated, image, result.estimate)
+        if self._best is None or self._best[0] is not result:
+            image = mask_image(result.estimate)
+            self._best = (
+                result,
+                Snapshot(result.best_step, result.separated, image, result.estimate),
+            )
+        return self._best[1]
 
     def snapshot(self, step: int) -> Snapshot | None:
         """The kept snapshot of ``step`` (or the best step's result: its mask image is made

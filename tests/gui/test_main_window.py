@@ -505,25 +505,30 @@ def test_a_run_stopped_early_says_after_which_step_beside_the_slider_and_in_its_
     assert audition.label.text() == f"step 1 of 24, stopped after step {made}"
 
 
-def test_going_through_the_steps_after_a_run_makes_no_mask_image_but_the_best_steps(
+def test_going_through_the_steps_after_a_run_makes_the_best_steps_mask_image_once(
     qtbot, window: MainWindow, song_path, monkeypatch
 ) -> None:
     """After the run, a step chosen on the slider is shown from its kept preview: the best
     step's mask image (a whole song's mask pooled, tens of ms for a long one) is made only
-    when the best step itself is shown, not at every step the slider passes."""
+    for the best step itself, not at every step the slider passes, and once: shown at the
+    run's end, it is not made again at each Best step."""
     from tagbox_gui.gui import session
 
-    open_song(qtbot, window, song_path)
-    window.tag_panel.apply_preset("Piano")
-    run_to_end(qtbot, window, steps=12, preview_every=3)  # the best: step 12
     made: list[int] = []
     real = session.mask_image
     monkeypatch.setattr(session, "mask_image", lambda e: made.append(e.length) or real(e))
+    open_song(qtbot, window, song_path)
+    window.tag_panel.apply_preset("Piano")
+    run_to_end(qtbot, window, steps=12, preview_every=3)  # the best: step 12, shown
+    assert window.run_view.shown.step == 12 and len(made) == 1
     for place in (2, 1, 0, 1, 2):  # steps 9, 6, 3, 6, 9
         window.audition.slider.setValue(place)
-    assert window.run_view.shown.step == 9 and made == []
-    window.audition.best.click()
-    assert window.run_view.shown.step == 12 and len(made) == 1
+    assert window.run_view.shown.step == 9 and len(made) == 1
+    for _ in range(2):
+        window.audition.best.click()
+        assert window.run_view.shown.step == 12
+        window.audition.slider.setValue(0)
+    assert len(made) == 1
 
 
 def test_the_tag_meters_are_of_the_step_shown(qtbot, window: MainWindow, song_path) -> None:
