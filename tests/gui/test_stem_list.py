@@ -47,6 +47,22 @@ def test_items_are_named_after_song_and_tags(view: StemListView, tmp_path: Path)
     assert list(tmp_path.iterdir()) == []  # nothing written before a drag
 
 
+def test_an_empty_list_says_what_it_will_list(view: StemListView, tmp_path: Path) -> None:
+    """With no stems, the list was a blank white box; it now says, in a grey line, what
+    comes there and what to do with it (as the empty loss and mask views do), and the line
+    goes while stems are listed."""
+    view.resize(300, 200)
+    view.show()
+    assert view.empty.isVisible() and "drag them into your DAW" in view.empty.text()
+    assert view.accessibleDescription() == view.empty.text()  # said by a screen reader too
+    song = make_song(tmp_path)
+    view.set_stems(song, half_mask_estimate(song), ["piano"], {}, "light")
+    assert view.count() == 2 and not view.empty.isVisible()
+    assert view.accessibleDescription() == ""
+    view.clear_stems()  # e.g. another song opened
+    assert view.count() == 0 and view.empty.isVisible()
+
+
 def test_mime_data_holds_complete_audio_files(view: StemListView, tmp_path: Path) -> None:
     song = make_song(tmp_path)
     view.set_stems(song, half_mask_estimate(song), ["piano"], {"steps": "10"}, "light")

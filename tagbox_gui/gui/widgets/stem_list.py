@@ -40,7 +40,14 @@ from typing import TYPE_CHECKING, Protocol
 from platformdirs import user_data_dir
 from PySide6.QtCore import QMimeData, Qt, QUrl, Signal
 from PySide6.QtGui import QDrag
-from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from tagbox_gui.core.audio.export import export_shared_stems, export_stems
 from tagbox_gui.core.audio.files import DiskFull, ExportFormat
@@ -63,6 +70,7 @@ DRAGS_DISK_FULL = (
     "free some disk space, export the stems to another folder (Export all stems…) or delete "
     "old ones from the dragged stems folder (Tools ▸ Open the dragged stems folder)"
 )  # what to do when the drags' files do not fit: their folder is not chosen
+EMPTY_TEXT = "The stems of a run are listed here; drag them into your DAW."
 _EXPORTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stem-export")
 
 
@@ -87,6 +95,8 @@ class StemListView(QListWidget):
     and a title that fits what was done: :data:`DRAG_FAILED` or :data:`WRITE_FAILED`;
     ``preparing(str)`` a short message when a drag is ignored because they are being written;
     ``replaced`` fires when the stems shown give way to others (or to none).
+    While none is listed, a grey line (``empty``: :data:`EMPTY_TEXT`, the list's accessible
+    description too) says what comes there.
     A before-export hook (:meth:`set_before_export`) is asked before any file leaves the app by
     a drag; when it returns False (e.g. a licence declined) the drag does not start.
     """
@@ -122,6 +132,20 @@ class StemListView(QListWidget):
         self.backend_name: str | None = None  # the backend that made the stems shown
         self._carried: set[Path] = set()  # result folders a drag carried files out of
         self._kept: set[int] = set()  # rows of the stems shown that a drag or an export took
+        self.empty = QLabel(EMPTY_TEXT, wordWrap=True, enabled=False,
+                            alignment=Qt.AlignmentFlag.AlignCenter)  # fmt: skip
+        self.empty.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        QVBoxLayout(self.viewport()).addWidget(self.empty)
+        model = self.model()
+        for changed in (model.rowsInserted, model.rowsRemoved, model.modelReset):
+            changed.connect(self._show_empty)
+        self._show_empty()
+
+    def _show_empty(self) -> None:
+        """Show the line saying what comes here while no stem is listed, and only then."""
+        empty = self.count() == 0
+        self.empty.setVisible(empty)
+        self.setAccessibleDescription(EMPTY_TEXT if empty else "")
 
     def set_before_export(self, hook: Callable[[], bool] | None) -> None:
         """Call ``hook`` before each drag; False refuses the drag (no file is written)."""
