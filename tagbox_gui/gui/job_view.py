@@ -27,7 +27,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from tagbox_gui.core.audio.estimates import judges_quiet
 from tagbox_gui.core.audio.output import speaker_layout
 from tagbox_gui.core.dsp.display import mask_image
-from tagbox_gui.core.errors import UserError
+from tagbox_gui.core.errors import UserError, listed, reason_in_brief
 from tagbox_gui.core.separation.job import (
     JobEvent,
     JobGenerator,
@@ -80,12 +80,13 @@ class PartFailed(Exception):
     """A job failed once a part had begun: ``doing`` is what failed ("separating piano", or
     once the parts' runs had ended ``core.separation.job.failed_while``'s "sharing the
     stems"), ``kept`` the parts that had finished, their stems sharing the mixture as a stopped
-    job's do. The error is the ``__cause__``. (A second look that fails ends the job with the
-    first looks instead: ``JobResult.second_look_failed``.)"""
+    job's do, or None where sharing them failed too: ``unkept`` says why, in brief. The error
+    is the ``__cause__``. (A second look that fails ends the job with the first looks instead:
+    ``JobResult.second_look_failed``.)"""
 
-    def __init__(self, doing: str, kept: JobResult) -> None:
+    def __init__(self, doing: str, kept: JobResult | None, unkept: str = "") -> None:
         super().__init__(f"{doing} failed")
-        self.doing, self.kept = doing, kept
+        self.doing, self.kept, self.unkept = doing, kept, unkept
 
 
 def with_mask_images(job: JobGenerator) -> Generator[JobUpdate | None, object, JobResult]:
@@ -93,7 +94,8 @@ def with_mask_images(job: JobGenerator) -> Generator[JobUpdate | None, object, J
 
     Each event comes with the display image of a finished part's mask (for a long song the
     masks are large); the job's result is returned as it is. An error once a part has begun
-    is raised as :class:`PartFailed`, with the parts that finished.
+    is raised as :class:`PartFailed`, with the parts that finished (or why they could not be
+    kept: their error is logged).
     """
     results: dict[str, RunResult] = {}
     last: JobEvent | None = None
@@ -109,7 +111,12 @@ def with_mask_images(job: JobGenerator) -> Generator[JobUpdate | None, object, J
                 if last is None:
                     raise
                 doing = failed_while(exc) or f"separating {last.name}"
-                raise PartFailed(doing, first_looks(results, stopped=True)) from exc
+                try:
+                    kept, unkept = first_looks(results, stopped=True), ""
+                except Exception as again:  # e.g. out of memory again: no stem is kept
+                    log.error("keeping the parts that finished failed too", exc_info=again)
+                    kept, unkept = None, reason_in_brief(again)
+                raise PartFailed(doing, kept, unkept) from exc
             if event is not None:
                 last = event
                 if event.result is not None:
@@ -301,9 +308,10 @@ class JobView(QObject):
 
     def on_failed(self, error: BaseException) -> None:
         """The job failed; a part that failed (:class:`PartFailed`) leaves the stems of the
-        parts that finished, as Stop does. Any other error keeps no stem; most come before a
-        part begins (the job's checks refuse it, e.g. a silent example clip, said to be the
-        example of its stem: :func:`whose_example`)."""
+        parts that finished, as Stop does, unless keeping them failed too (said with why).
+        Any other error keeps no stem; most come before a part begins (the job's checks refuse
+        it, e.g. a silent example clip, said to be the example of its stem:
+        :func:`whose_example`)."""
         panel = self.w.run_panel
         if not isinstance(error, PartFailed):
             done = len(self.done)
@@ -314,10 +322,14 @@ class JobView(QObject):
             show_error(self.w, whose_example(error, self.parts), "The separation failed",
                        logged=True, doing=Doing.RUN, ways=self.w.models.ways())  # fmt: skip
             return
-        done = list(error.kept.results)
-        panel.show_parts(len(done), 0, finished=len(done))
+        done = [] if error.kept is None else list(error.kept.results)
+        finished = len(self.done if error.kept is None else done)
+        panel.show_parts(finished, 0, finished=finished)
         failed = f"{error.doing[0].upper()}{error.doing[1:]} failed"
-        if done:
+        if error.kept is None:
+            message = (f"{failed}, and keeping {listed(self.done)} failed too "
+                       f"({error.unkept}); no stem was kept.")  # fmt: skip
+        elif done:
             left = [n for n in self.names if n not in done]
             message = f"{failed}: kept {', '.join(done)} and the rest"
             message += f"; {', '.join(left)} not separated." if left else "."

@@ -85,6 +85,46 @@ def test_a_part_that_fails_keeps_the_instruments_that_finished(
     window.controller.shutdown(5000)
 
 
+def test_a_part_that_fails_when_its_finished_parts_cannot_be_kept_says_both(
+    qtbot, model_dir, settings, song_path, monkeypatch, caplog
+) -> None:
+    """Piano runs out of memory, and sharing the song among the stems of the parts that
+    finished, to keep them, runs out of memory too: the window said only "The job failed; no
+    stem was kept.", as if no part had failed on its own; it now says which part failed, that
+    keeping the finished ones failed too, and why."""
+    from tagbox_gui.core.separation import job
+    from tagbox_gui.gui import job_view
+
+    shown: list[tuple] = []
+    monkeypatch.setattr(job_view, "show_error", lambda *args, **kw: shown.append(args))
+    shared: list[int] = []
+
+    def share(*args, **kw):
+        shared.append(1)
+        raise MemoryError("Unable to allocate 2.00 GiB for an array")
+
+    monkeypatch.setattr(job, "share", share)
+    window = song_window(qtbot, model_dir, settings, song_path, 3, backend="light")
+
+    def engine_run(config, song, store, cache):  # piano runs out of memory at its 2nd step
+        fail_at = 2 if config.tags == ("piano",) else None
+        return fake_run(config, length=analysis_span(song, config.region)[1], fail_at=fail_at)
+
+    window.run_view.engine_run = engine_run
+    error = _start_job(qtbot, window, "drums", "piano", "guitar", signal="run_failed")
+    qtbot.wait(50)
+    assert shared == [1]
+    assert window.run_panel.status.text() == (
+        "Separating piano failed, and keeping drums failed too (out of memory); no stem was kept."
+    )
+    assert _names(window) == [] and not window.export_button.isEnabled()
+    ((_, shown_error, title),) = shown  # the part's error, as when the others are kept
+    assert isinstance(shown_error, MemoryError) and title == "Separating piano failed"
+    assert error.__cause__ is shown_error
+    assert "Unable to allocate 2.00 GiB" in caplog.text  # the sharing's error is logged too
+    window.controller.shutdown(5000)
+
+
 @pytest.mark.parametrize(("failing", "what"), [
     ("share", "Sharing the stems"), ("stem_levels", "Measuring the stems' levels"),
 ])  # fmt: skip
