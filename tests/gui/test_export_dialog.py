@@ -152,3 +152,75 @@ def test_typing_a_folder_checks_its_disk_once_typing_pauses(
     qtbot.wait(500)  # and no more after
     assert asked == [tmp_path, tmp_path]  # the disk "stems" will be on
     assert dialog.space.isVisibleTo(dialog)
+
+
+def _told(qtbot, dialog: ExportDialog, folder: Path | str) -> str:
+    """What the line under the folder says once ``folder`` is typed and typing pauses."""
+    dialog.folder.setText(str(folder))
+    qtbot.waitUntil(lambda: not dialog._space_check.isActive(), timeout=2000)
+    return dialog.space.text() if dialog.space.isVisibleTo(dialog) else ""
+
+
+def test_a_file_where_the_folder_should_be_is_said_before_save(qtbot, tmp_path: Path) -> None:
+    """A file at the folder's path, or on its way, is said under the folder as the export would
+    say it (``core.folders.why_not_a_folder``), and Save is disabled, not left to fail."""
+    song = tmp_path / "song.wav"
+    song.write_bytes(b"")
+    dialog = ExportDialog(_names, str(song), ExportFormat.WAV32)  # as it opens, too
+    qtbot.addWidget(dialog)
+    assert dialog.space.text() == f"'{song}' is a file, not a folder; choose another folder."
+    assert not dialog.save.isEnabled()
+    assert _told(qtbot, dialog, tmp_path) == "" and dialog.save.isEnabled()
+    assert _told(qtbot, dialog, song / "stems") == (
+        f"'{song / 'stems'}' is under '{song}', which is a file, not a folder; "
+        "choose another folder."
+    )
+    assert not dialog.save.isEnabled()
+    dialog.template.setText("{stem}")  # another template: the folder is still refused
+    qtbot.waitUntil(lambda: not dialog._space_check.isActive(), timeout=2000)
+    assert not dialog.save.isEnabled()
+
+
+def test_a_folder_not_there_is_said_with_where_save_makes_it(qtbot, tmp_path: Path) -> None:
+    """A remembered folder on a drive not plugged in would be made where the drive was
+    mounted: it is said not to exist yet, with the nearest folder there is; Save stays on."""
+    dialog = ExportDialog(_names, str(tmp_path), ExportFormat.WAV32)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    width = dialog.width()
+    stems = tmp_path / "Drive" / ("long name " * 20) / "stems"
+    assert _told(qtbot, dialog, stems) == (
+        f"'{stems}' does not exist yet; Save makes it inside '{tmp_path}'."
+    )
+    assert dialog.save.isEnabled() and dialog.width() == width  # the sentence wraps
+    assert dialog.space.height() >= dialog.space.heightForWidth(dialog.space.width())
+    assert _told(qtbot, dialog, tmp_path) == ""  # an ordinary folder: nothing is said
+
+
+def test_a_folder_that_cannot_be_written_in_is_said_before_save(
+    qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-only folder, or one that cannot be made in the nearest folder there is, is said
+    under the folder and Save is disabled."""
+    import os
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(
+        os, "access", lambda path, mode: Path(path) != locked and real_access(path, mode)
+    )
+    dialog = ExportDialog(_names, str(tmp_path), ExportFormat.WAV32)
+    qtbot.addWidget(dialog)
+    assert _told(qtbot, dialog, locked) == (
+        f"'{locked}' cannot be written in (a read-only disk, or another user's folder); "
+        "choose another folder."
+    )
+    assert not dialog.save.isEnabled()
+    assert _told(qtbot, dialog, locked / "new") == (
+        f"'{locked / 'new'}' cannot be made: '{locked}' cannot be written in (a read-only "
+        "disk, or another user's folder); choose another folder."
+    )
+    assert not dialog.save.isEnabled()
+    assert _told(qtbot, dialog, tmp_path) == "" and dialog.save.isEnabled()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
 from html import escape
 from pathlib import Path
@@ -27,7 +28,7 @@ from PySide6.QtWidgets import (
 from tagbox_gui.core.audio.files import ExportFormat, check_channels, space_for
 from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE
 from tagbox_gui.core.errors import UserError
-from tagbox_gui.core.folders import format_size
+from tagbox_gui.core.folders import format_size, why_not_a_folder
 from tagbox_gui.gui.errors import user_message
 
 FORMAT_TITLES = {
@@ -48,12 +49,12 @@ class ExportDialog(QDialog):
     is disabled too while the folder is not a full path (``~`` is the home folder): an empty or
     relative one would put the stems wherever the app was started from, and while the format
     cannot hold the song's ``channels`` (FLAC, past 8). With the song's ``peak`` past full
-    scale, a 16- or 24-bit format is warned about: it clips the stems. Where WAV stems of the
-    song's ``frames`` will not fit on the folder's disk, a line under the folder says so (Save
-    still refuses them, as ``check_space`` does), told as the dialog opens and then once an edit
-    is followed by a pause of :data:`SPACE_CHECK_MS`. What is shown keeps to the dialog's width: a
-    sentence wraps, and a name too long for a line is shortened in its middle (all the names are
-    then in the tooltip).
+    scale, a 16- or 24-bit format is warned about: it clips the stems. What Save would meet in
+    the folder (a file in its way, no right to write, a folder to make, a disk too full: see
+    :meth:`_say_space`) is said under it as the dialog opens and then once an edit is followed
+    by a pause of :data:`SPACE_CHECK_MS`. What is shown keeps to the dialog's width: a sentence
+    wraps, and a name too long for a line is shortened in its middle (all the names are then in
+    the tooltip).
     """
 
     def __init__(
@@ -85,7 +86,8 @@ class ExportDialog(QDialog):
         self.files = QLabel(wordWrap=True)  # never wider than the dialog: see _show_names
         self.files.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self._file_names: list[str] = []  # those shown, with extension
-        self.space = QLabel(visible=False, styleSheet="color: #d08a2a")
+        self.space = QLabel(visible=False, wordWrap=True)  # what Save would meet in the folder
+        self.space.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.space.setTextFormat(Qt.TextFormat.PlainText)
         self._space_check = QTimer(self, singleShot=True, interval=SPACE_CHECK_MS)
         self._space_check.timeout.connect(self._say_space)
@@ -152,10 +154,11 @@ class ExportDialog(QDialog):
         self._fit_files()
 
     def _fit_files(self) -> None:
-        """The files' label as tall as its wrapped lines: a window's layout leaves them out of
-        its minimum height, and would cut them off."""
-        if self.isVisible():  # before, the label has no width of its own yet
-            self.files.setMinimumHeight(self.files.heightForWidth(self.files.width()))
+        """The files' label, and the line under the folder, as tall as their wrapped lines: a
+        window's layout leaves them out of its minimum height, and would cut them off."""
+        if self.isVisible():  # before, a label has no width of its own yet
+            for label in (self.files, self.space):
+                label.setMinimumHeight(label.heightForWidth(label.width()))
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
@@ -166,19 +169,43 @@ class ExportDialog(QDialog):
 
     @Slot()
     def _say_space(self) -> None:
-        """Under the folder, whether the stems shown will not fit on its disk (none shown:
-        nothing can be saved, and nothing is said)."""
+        """Under the folder, what Save would meet there (none shown: nothing can be saved, and
+        nothing is said): a file in its way, or a folder it may not write in, and Save is
+        disabled; a folder it would make first, with the nearest folder there is (a drive not
+        plugged in shows: its stems would go where it was mounted); WAV stems that will not fit
+        on its disk (Save still refuses them, as ``check_space`` does)."""
         self._space_check.stop()  # told now
         if not self._file_names:
             return
         folder, fmt, _ = self.chosen()
+        if refused := why_not_a_folder(folder, "choose another folder"):
+            self._say_under_folder(f"'{folder}' {refused}.", refuse=True)
+            return
+        there = _nearest_folder(folder)
+        if not os.access(there, os.W_OK):
+            made = "" if there == folder else f"cannot be made: '{there}' "
+            self._say_under_folder(f"'{folder}' {made}cannot be written in (a read-only disk, "
+                                   "or another user's folder); choose another folder.",
+                                   refuse=True)  # fmt: skip
+            return
+        said = [] if there == folder else [f"'{folder}' does not exist yet; Save makes it "
+                                           f"inside '{there}'."]  # fmt: skip
         count = len(self._file_names)
         space = space_for(folder, fmt, [(self._frames, self._channels)] * count)
         need, free = space or (0, 0)
-        short = need > free
-        self.space.setText(f"These stems take {format_size(need)}; the disk has "
-                           f"{format_size(free)} free." if short else "")  # fmt: skip
-        self.space.setVisible(short)
+        if need > free:
+            said.append(f"These stems take {format_size(need)}; the disk has "
+                        f"{format_size(free)} free.")  # fmt: skip
+        self._say_under_folder("\n".join(said))
+
+    def _say_under_folder(self, text: str, refuse: bool = False) -> None:
+        """Show ``text`` under the folder (none: hide the line), red where Save is disabled
+        for it (``refuse``)."""
+        self.space.setStyleSheet(f"color: {'#cf222e' if refuse else '#d08a2a'}")
+        self.space.setText(text)
+        self.space.setVisible(bool(text))
+        self.save.setEnabled(not refuse)
+        self._fit_files()
 
     def _clipping_note(self) -> str:
         """A warning under the files when the chosen PCM format would clip the song's peaks."""
@@ -204,8 +231,12 @@ class ExportDialog(QDialog):
     @Slot()
     def _on_browse_clicked(self) -> None:
         typed = self.chosen()[0]  # opened at it or, gone, at its nearest parent still there
-        places = (typed, *typed.parents) if typed.is_absolute() else ()
-        start = next((place for place in places if place.is_dir()), Path.home())  # a drive gone
+        start = _nearest_folder(typed) if typed.is_absolute() else Path.home()  # a drive gone
         folder = QFileDialog.getExistingDirectory(self, "Export stems to", str(start))
         if folder:
             self.folder.setText(folder)
+
+
+def _nearest_folder(path: Path) -> Path:
+    """``path`` where it is a folder, else the nearest folder above it (``path`` is absolute)."""
+    return next(place for place in (path, *path.parents) if os.path.isdir(place))
