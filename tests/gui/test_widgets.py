@@ -521,3 +521,26 @@ def test_tag_meters_show_both_probabilities(qtbot) -> None:
     assert view.tags == ("drums",) and view.meter_text("drums") == ("–", "–")
     view.set_tags([])  # a run that asks no tagger
     assert view.tags == () and view.empty.isVisible()
+
+
+def test_a_mask_box_is_named_in_the_frame_its_image_is_drawn(qtbot) -> None:
+    """A job's part that ends names its mask at once while the image waits for the next frame,
+    so a frame showed the stem before's mask under the new stem's name (a screenshot caught
+    "Mask of bass" over the drums' mask); the box is named with the image now."""
+    import numpy as np
+
+    from tagbox_gui.gui.widgets.live_panel import LivePanel
+
+    panel = LivePanel()
+    qtbot.addWidget(panel)
+    panel.show_mask(np.zeros((4, 4), dtype=np.float32), None)
+    panel.name_mask("drums")
+    qtbot.waitUntil(lambda: panel.mask_box.title() == "Mask of drums", timeout=2000)
+    drawn = panel.frames
+    panel.show_mask(np.ones((4, 4), dtype=np.float32), None)
+    panel.name_mask("bass")
+    assert panel.mask_box.title() == "Mask of drums"  # the drums' image is still the one shown
+    qtbot.waitUntil(lambda: panel.frames > drawn, timeout=2000)
+    assert panel.mask_box.title() == "Mask of bass"
+    panel.name_mask("the rest")  # nothing waiting to be drawn: named at once
+    assert panel.mask_box.title() == "Mask of the rest"

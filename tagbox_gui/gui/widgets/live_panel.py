@@ -39,13 +39,14 @@ class LivePanel(QSplitter):
         self.loss_box = boxed("", self.loss)
         self.mask_box = boxed("", self.mask)
         self.meters_box = boxed("", self.meters, margin=6)  # placed by the main window
+        self._mask: tuple[np.ndarray, Region | None] | None = None
+        self._mask_stem: tuple[str | None] | None = None  # named with the image to be drawn
         self.name_mask(None)
         self.addWidget(self.loss_box)
         self.addWidget(self.mask_box)
         self.setStretchFactor(0, 3)
         self.setStretchFactor(1, 2)
         self._meter_values: tuple[dict, dict] | None = None
-        self._mask: tuple[np.ndarray, Region | None] | None = None
         self._drawn_steps = -1
         self.frames = 0  # redraws done (tests check the throttle with it)
         self._timer = QTimer(self, interval=FRAME_MS)
@@ -71,13 +72,17 @@ class LivePanel(QSplitter):
     def clear(self) -> None:
         """Show no run at all (a new song): no curves, no meters, no mask."""
         self.reset([], [])
-        self._mask = None
+        self._mask = self._mask_stem = None
         self.mask.clear()
         self.name_mask(None)
 
     def name_mask(self, stem: str | None) -> None:
         """Say whose mask is shown: the stem ``stem`` of a job (e.g. ``the rest``), or None:
-        the shown step of a run."""
+        the shown step of a run. Where an image waits for the next frame (:meth:`show_mask`),
+        its box is named then, with it, so that no frame names one stem's mask under another's."""
+        if self._mask is not None:
+            self._mask_stem = (stem,)
+            return
         _name(self.mask_box, self.mask.plot_widget, "Mask", SHOWN_STEP if stem is None else stem,
               "The mask of {}: frequency (up) × time (across)")  # fmt: skip
 
@@ -112,6 +117,9 @@ class LivePanel(QSplitter):
         if self._mask is not None:
             self.mask.set_image(*self._mask)
             self._mask, drew = None, True
+            if self._mask_stem is not None:
+                (stem,), self._mask_stem = self._mask_stem, None
+                self.name_mask(stem)
         self.frames += drew
 
 
