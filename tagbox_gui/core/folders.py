@@ -7,8 +7,11 @@ behind, and never removes one that was there before: the stems' export
 Saying what stands where a folder is wanted (:func:`why_not_a_folder`, :func:`not_a_folder`,
 :func:`in_the_way`), in the one way the stems' export, the output checks before a run
 (``core.audio.atomic``), the model store, the command line's ``--model-dir`` and the Models
-window say it; and how big a file, a download or a disk's free space is (:func:`format_size`),
-in the one way both front ends show sizes.
+window say it; how big a file, a download or a disk's free space is (:func:`format_size`),
+in the one way both front ends show sizes; and the hidden name a file is written under before
+it is renamed into place (:func:`temporary_beside`), which the atomic writes
+(``core.audio.atomic``) and the model store's temporaries (``core.store.partial``) share, and
+by which each finds what a killed process left (:func:`temporary_of`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
+import secrets
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -27,6 +32,8 @@ __all__ = [
     "not_a_folder",
     "removed_on_failure",
     "standing_in_the_way",
+    "temporary_beside",
+    "temporary_of",
     "why_not_a_folder",
 ]
 
@@ -133,3 +140,20 @@ def format_size(n_bytes: int) -> str:
         if float(text) >= 100:
             text = f"{value:.0f}"
     return f"{text} {unit}"
+
+
+_TOKEN_BYTES = 6  # the random bytes, in hex, in a temporary's name
+_TEMPORARY = re.compile(rf"\.(.+)\.[0-9a-f]{{{2 * _TOKEN_BYTES}}}\.part")
+
+
+def temporary_beside(path: Path) -> Path:
+    """A hidden name of its own beside ``path`` (``.NAME.RANDOM.part``) for a temporary file
+    that becomes ``path`` once whole."""
+    return path.with_name(f".{path.name}.{secrets.token_hex(_TOKEN_BYTES)}.part")
+
+
+def temporary_of(name: str) -> str | None:
+    """The name of the file whose temporary (:func:`temporary_beside`) a file called ``name``
+    is; None where ``name`` is no such temporary's."""
+    match = _TEMPORARY.fullmatch(name)
+    return match[1] if match else None

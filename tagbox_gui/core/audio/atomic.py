@@ -7,14 +7,12 @@ import errno
 import json
 import math
 import os
-import re
-import secrets
 import tempfile
 from collections.abc import Callable, Collection
 from pathlib import Path
 
 from tagbox_gui.core.errors import ConfigError
-from tagbox_gui.core.folders import loops, why_not_a_folder
+from tagbox_gui.core.folders import loops, temporary_beside, temporary_of, why_not_a_folder
 
 
 def write_atomically(path: Path, data: str | bytes) -> None:
@@ -49,10 +47,6 @@ def _strict(value: object) -> object:
     return value
 
 
-_TOKEN_BYTES = 6  # the random bytes, in hex, in the name of write_through's own temporary
-_OWN_TEMPORARY = re.compile(rf"\.(.+)\.[0-9a-f]{{{2 * _TOKEN_BYTES}}}\.part")  # of its NAME
-
-
 def write_through(path: Path, write: Callable[[Path], object], tmp: Path | None = None) -> None:
     """Make ``path`` by ``write(tmp)`` (which writes the whole file at ``tmp``), then rename
     ``tmp`` over it: ``path`` is never seen cut short. A write stopped half way (an error, a
@@ -64,7 +58,7 @@ def write_through(path: Path, write: Callable[[Path], object], tmp: Path | None 
     if path.is_symlink():
         path = path.resolve()  # a dangling link's target too
     if tmp is None:
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(_TOKEN_BYTES)}.part")
+        tmp = temporary_beside(path)
     try:
         write(tmp)
         tmp.replace(path)
@@ -83,8 +77,7 @@ def remove_leftovers(folder: Path, names: Collection[str]) -> None:
         return
     with os.scandir(folder) as entries:
         for entry in entries:
-            own = _OWN_TEMPORARY.fullmatch(entry.name)
-            if own and own[1] in names and entry.is_file(follow_symlinks=False):
+            if temporary_of(entry.name) in names and entry.is_file(follow_symlinks=False):
                 Path(entry.path).unlink(missing_ok=True)
 
 

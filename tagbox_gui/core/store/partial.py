@@ -27,10 +27,10 @@ import contextlib
 import errno
 import glob
 import os
-import re
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
+
+from tagbox_gui.core.folders import temporary_beside, temporary_of
 
 try:
     import fcntl
@@ -42,14 +42,6 @@ __all__ = ["held", "new_part", "sweep"]
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)  # binary: Windows
 
 
-def _part_name(target: Path) -> str:
-    return f".{target.name}.{secrets.token_hex(6)}.part"
-
-
-def _is_part_of(target: Path, path: Path) -> bool:
-    return re.fullmatch(rf"\.{re.escape(target.name)}\.[0-9a-f]{{12}}\.part", path.name) is not None
-
-
 def new_part(target: Path) -> tuple[int, Path]:
     """A new, empty temporary file beside ``target``, locked against :func:`sweep`: its
     descriptor (open for writing) and path; OSError when the folder cannot be written.
@@ -58,7 +50,7 @@ def new_part(target: Path) -> tuple[int, Path]:
     renamed from it is readable as the user's other files are (mkstemp would make it 0600).
     """
     for _ in range(100):
-        path = target.parent / _part_name(target)
+        path = temporary_beside(target)
         try:
             fd = os.open(path, _NEW_FILE, 0o666)
         except FileExistsError:
@@ -98,7 +90,7 @@ def sweep(target: Path) -> None:
     docstring); what cannot be removed (a read-only folder) is left, silently."""
     pattern = f".{glob.escape(target.name)}.*.part"
     for path in target.parent.glob(pattern):
-        if _is_part_of(target, path):
+        if temporary_of(path.name) == target.name:
             with contextlib.suppress(OSError):  # in use, gone meanwhile, or not ours to remove
                 _remove_unheld(path)
 
