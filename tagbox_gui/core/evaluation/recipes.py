@@ -79,14 +79,12 @@ def recipe(
     fields["audio_sha256"] = audio_sha256(config, mix)
     if looks_again:
         fields["looked_again_beside_helpers"] = True
-    if config.backend == "learned":
-        fields["separator_sha256"] = weights_in_use()  # $TAGBOX_SEPARATOR may name others
-    if models := models_in_use(config):  # --model-dir may hold other files of the same names
-        fields["model_sha256"] = {name: store.sha256(name) for name in models}
     fields["backend_settings"] = backend_settings(config.backend)
     fields["hops_per_window"] = hops_per_window(config.backend)
     fields["estimate_format"] = ESTIMATE_FORMAT
-    fields["code_sha256"] = code_sha256()
+    # the weights ($TAGBOX_SEPARATOR may name others), the model files (--model-dir may hold
+    # other files of the same names) and the code, each where the run has one
+    fields.update({key: value for key, value in made_by([config], store).items() if value})
     return fields
 
 
