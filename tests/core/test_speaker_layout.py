@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 
 from tagbox_gui.core.audio import files
-from tagbox_gui.core.audio.bext import insert_chunk, read_channel_mask, set_channel_mask
+from tagbox_gui.core.audio.bext import insert_chunk, read_bext_and_mask, set_channel_mask
 from tagbox_gui.core.audio.export import export_shared_stems, export_stems
 from tagbox_gui.core.audio.files import ExportFormat, write_streams
 from tagbox_gui.core.audio.output import UNPOSITIONED, fold, speaker_layout
@@ -177,10 +177,10 @@ def test_a_mask_is_set_only_in_a_wave_format_extensible_file(tmp_path: Path) -> 
     raw = path.read_bytes()
     with pytest.raises(ValueError, match="WAVE_FORMAT_EXTENSIBLE"):
         set_channel_mask(path, FIVE_ONE)
-    assert path.read_bytes() == raw and read_channel_mask(path) is None
+    assert path.read_bytes() == raw and read_bext_and_mask(path)[1] is None
     sf.write(path, surround(6, 0.01), RATE, subtype="PCM_16", format="WAVEX")
     set_channel_mask(path, FIVE_ONE_SIDE)
-    assert read_channel_mask(path) == FIVE_ONE_SIDE and sf.info(str(path)).channels == 6
+    assert read_bext_and_mask(path)[1] == FIVE_ONE_SIDE and sf.info(str(path)).channels == 6
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,9 @@ the stem's own description; no UMID and no loudness, which were the song's), and
 :func:`insert_chunk` puts it into a finished WAV before its data chunk, the samples untouched.
 EBU Tech 3285 lays the chunk out.
 
-The same RIFF reading serves a surround WAV's speakers: :func:`read_channel_mask` (and
-:func:`read_bext_and_mask`, in the same walk of the song's chunks) gives the channel mask a
-WAVE_FORMAT_EXTENSIBLE song states, and :func:`set_channel_mask` puts one into a stem
+The same RIFF reading serves a surround WAV's speakers: :func:`read_bext_and_mask`, in the
+same walk of the song's chunks, gives the channel mask a WAVE_FORMAT_EXTENSIBLE song states
+too, and :func:`set_channel_mask` puts one into a stem
 (libsndfile writes its own, none for 3, 5 or 7 channels, and that of 7.1 wide for 8).
 """
 
@@ -24,7 +24,6 @@ from pathlib import Path
 __all__ = [
     "insert_chunk",
     "read_bext_and_mask",
-    "read_channel_mask",
     "set_channel_mask",
     "stem_bext",
 ]
@@ -40,9 +39,11 @@ _MASK_AT = 20  # dwChannelMask's offset in such a fmt chunk
 
 
 def read_bext_and_mask(path: Path | str) -> tuple[bytes | None, int | None]:
-    """The ``bext`` chunk's payload and the channel mask (:func:`read_channel_mask`) of the WAV
-    (RIFF, RF64) file at ``path``, its chunks walked once; each None where it has none, and
-    both where it is no such file or cannot be read (a song plays the same without them)."""
+    """The ``bext`` chunk's payload and the channel mask of the WAV (RIFF, RF64) file at
+    ``path``, its chunks walked once; each None where it has none, and both where it is no
+    such file or cannot be read (a song plays the same without them). The mask is the
+    speakers the file states its channels are, the dwChannelMask of its
+    WAVE_FORMAT_EXTENSIBLE fmt chunk; None where it states none (a plain WAV, a mask of 0)."""
     try:
         with open(path, "rb") as handle:
             chunks = _chunks(handle)
@@ -108,17 +109,6 @@ def insert_chunk(path: Path, chunk_id: bytes, payload: bytes) -> None:
         handle.seek(0)
         handle.write(head)
         handle.write(chunk)
-
-
-def read_channel_mask(path: Path | str) -> int | None:
-    """The speakers the WAV (RIFF, RF64) file at ``path`` states its channels are, the
-    dwChannelMask of its WAVE_FORMAT_EXTENSIBLE fmt chunk; None where it states none (a plain
-    WAV, a mask of 0), is no such file or cannot be read."""
-    try:
-        with open(path, "rb") as handle:
-            return _channel_mask(handle, _chunks(handle))
-    except (OSError, ValueError, struct.error):
-        return None
 
 
 def _channel_mask(handle, chunks: dict[bytes, tuple[int, int]]) -> int | None:
