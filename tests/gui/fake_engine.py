@@ -212,6 +212,22 @@ def held_runs(window, held: tuple[str, ...] | None = None,
     return gate
 
 
+def held_job_starts(monkeypatch) -> threading.Event:
+    """Hold every job in its worker thread, before its first part begins, until the event
+    returned is set: a Stop pressed meanwhile is seen before any step, however late the
+    thread runs (else the first part may make its step first and keep it)."""
+    from tagbox_gui.gui import job_view
+
+    gate, use_threads = threading.Event(), job_view.use_threads
+
+    def held(threads: int) -> None:
+        gate.wait(10)
+        use_threads(threads)
+
+    monkeypatch.setattr(job_view, "use_threads", held)
+    return gate
+
+
 def fake_player():
     """A Player whose streams are FakeStreams (``player.streams`` lists them)."""
     from tagbox_gui.gui.playback import Player

@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from tagbox_gui.core.audio.song import analysis_span
 from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.widgets.transport import NO_RUN, NOTHING_KEPT, RUNNING
-from tests.gui.fake_engine import fake_run, held_runs
+from tests.gui.fake_engine import fake_run, held_job_starts, held_runs
 from tests.gui.window_helpers import drag_out, make_window, open_song, song_window
 
 
@@ -497,10 +497,9 @@ def test_a_job_that_ends_with_no_stem_plays_the_song_not_the_last_jobs_stem(
         _start_job(qtbot, window, "drums", "piano")
     transport.seek(12.0)
     transport.toggle()
-    gate = threading.Event()
+    gate = held_job_starts(monkeypatch)
 
-    def engine_run(config, song, store, cache):  # the next job: stopped, or failing, at once
-        gate.wait(10)
+    def engine_run(config, song, store, cache):  # the next job: failing at its first step
         length = analysis_span(song, config.region)[1]
         return fake_run(config, length=length, fail_at=1 if ending == "failed" else None)
 
@@ -509,7 +508,7 @@ def test_a_job_that_ends_with_no_stem_plays_the_song_not_the_last_jobs_stem(
     with qtbot.waitSignal(signal, timeout=20_000):
         assert window.run_view.start() is not None
         if ending == "stopped":
-            window.run_view.stop()
+            window.run_view.stop()  # before its first part begins
         gate.set()
     assert window.stems.count() == 0  # no stem is listed: none is offered to listen to
     assert transport.player.sources == ("mix",) and transport.player.playing
@@ -738,7 +737,7 @@ def test_a_steered_job_of_the_learned_separator_counts_its_second_look_in_the_op
 
 
 def test_separated_and_residual_say_why_they_are_off_during_a_first_run_and_after_none(
-    qtbot, model_dir, settings, song_path
+    qtbot, model_dir, settings, song_path, monkeypatch
 ) -> None:
     """Before any run they say there was none; while the first runs, that it is going on;
     after a job that kept nothing, that it kept nothing."""
@@ -746,12 +745,12 @@ def test_separated_and_residual_say_why_they_are_off_during_a_first_run_and_afte
     window.confirm_quit = lambda: True  # closed mid-run when an assertion fails
     separated = window.audition.transport.source_buttons["separated"]
     assert separated.toolTip() == NO_RUN
-    gate = held_runs(window)
+    gate = held_job_starts(monkeypatch)
     for word in ("drums", "piano"):
         window.picker.set_picked(word, True)
     assert window.run_view.start() is not None
     assert separated.toolTip() == RUNNING
-    window.run_view.stop()  # before any part ends: nothing kept
+    window.run_view.stop()  # before any part begins: nothing kept
     with qtbot.waitSignal(window.controller.run_finished, timeout=20_000):
         gate.set()
     assert window.stems.count() == 0 and not separated.isEnabled()
