@@ -8,7 +8,8 @@ Saying what stands where a folder is wanted (:func:`why_not_a_folder`, :func:`no
 :func:`in_the_way`), in the one way the stems' export, the output checks before a run
 (``core.audio.atomic``), the model store, the command line's ``--model-dir`` and the Models
 window say it; how big a file, a download or a disk's free space is (:func:`format_size`),
-in the one way both front ends show sizes; and the hidden name a file is written under before
+in the one way both front ends show sizes; the nearest folder there is at or above a path
+(:func:`nearest_folder`), where the dialogs open; and the hidden name a file is written under before
 it is renamed into place (:func:`temporary_beside`), which the atomic writes
 (``core.audio.atomic``) and the model store's temporaries (``core.store.partial``) share, and
 by which each finds what a killed process left (:func:`temporary_of`).
@@ -29,6 +30,7 @@ __all__ = [
     "in_the_way",
     "loops",
     "make_folders",
+    "nearest_folder",
     "not_a_folder",
     "removed_on_failure",
     "standing_in_the_way",
@@ -88,6 +90,13 @@ def standing_in_the_way(path: Path) -> Path | None:
     with :func:`in_the_way`); None where ``path`` is a folder or can be made."""
     there = next(folder for folder in (path, *path.parents) if os.path.lexists(folder))
     return None if os.path.isdir(there) else there
+
+
+def nearest_folder(path: Path) -> Path:
+    """``path`` where it is a folder, else the nearest folder above it that is there (a folder
+    renamed, a drive unplugged): where a folder dialog opens, or whose disk's free space tells
+    what ``path``, made, would have."""
+    return next(place for place in (path, *path.parents) if os.path.isdir(place))
 
 
 def why_not_a_folder(path: Path, instead: str) -> str:

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QToolTip
 
 from tagbox_gui import APP_NAME
 from tagbox_gui.core.audio.naming import AUDIO_EXTENSIONS
+from tagbox_gui.core.folders import nearest_folder
 from tagbox_gui.gui.about import about_html
 from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.engine_loader import EngineLoader
@@ -78,10 +79,9 @@ class WindowMenus(ScreenFit):
         """File ▸ Open…: ask for a song, in the folder of the last one opened, or the nearest
         folder above it still there (renamed, a drive unplugged: the dialog would start where
         the app was started from), or the home folder."""
-        last = Path(self.settings.text("paths/open", str(Path.home())))
-        start = next(
-            (f for f in (last, *last.parents) if f != f.parent and f.is_dir()), Path.home()
-        )
+        start = nearest_folder(Path(self.settings.text("paths/open", str(Path.home()))))
+        if start == start.parent:  # the root: nothing of the last folder is left
+            start = Path.home()
         path, _ = QFileDialog.getOpenFileName(self, "Open a song", str(start), AUDIO_FILTER)
         if path:
             self.open_song(path)

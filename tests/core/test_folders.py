@@ -12,6 +12,7 @@ import pytest
 from tagbox_gui.core.folders import (
     format_size,
     make_folders,
+    nearest_folder,
     removed_on_failure,
     standing_in_the_way,
     why_not_a_folder,
@@ -133,3 +134,14 @@ def test_why_a_path_cannot_be_a_folder_names_what_stands_in_its_way(tmp_path: Pa
         f"is under '{link}', which is a link to '{tmp_path / 'usb' / 'models'}', which is not "
         "there (a drive not plugged in?); plug it in, or choose another place"
     )
+
+
+def test_the_nearest_folder_is_the_path_or_the_nearest_one_above_it_still_there(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "song.wav").write_bytes(b"x")
+    assert nearest_folder(tmp_path / "a") == tmp_path / "a"
+    assert nearest_folder(tmp_path / "a" / "gone" / "deeper") == tmp_path / "a"  # renamed
+    assert nearest_folder(tmp_path / "a" / "song.wav") == tmp_path / "a"  # a file: its folder
+    assert nearest_folder(Path("/no such drive/music")) == Path("/")

@@ -18,7 +18,7 @@ import soundfile as sf
 
 from tagbox_gui.core.audio.bext import insert_chunk, set_channel_mask
 from tagbox_gui.core.errors import AudioError
-from tagbox_gui.core.folders import format_size
+from tagbox_gui.core.folders import format_size, nearest_folder
 
 METADATA_KEYS = ("title", "artist", "album", "comment", "software", "date", "genre", "copyright")
 """Text fields written to both WAV (INFO chunk) and FLAC (Vorbis comments) by libsndfile."""
@@ -334,11 +334,8 @@ def space_for(
     if fmt.container != "WAV":
         return None
     need = sum(frames * channels * (fmt.bits or 32) // 8 for frames, channels in shapes)
-    place = Path(folder)
-    while not os.path.exists(place) and place != place.parent:
-        place = place.parent
     try:
-        usage = shutil.disk_usage(place)
+        usage = shutil.disk_usage(nearest_folder(Path(folder)))
     except OSError:
         return None  # nothing known: the writing will tell
     if usage.total == 0:  # a file system that says nothing of its size (some network mounts)

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from tagbox_gui.core.audio.files import ExportFormat, check_channels, space_for
 from tagbox_gui.core.audio.naming import DEFAULT_TEMPLATE
 from tagbox_gui.core.errors import UserError
-from tagbox_gui.core.folders import format_size, why_not_a_folder
+from tagbox_gui.core.folders import format_size, nearest_folder, why_not_a_folder
 from tagbox_gui.gui.errors import user_message
 
 FORMAT_TITLES = {
@@ -181,7 +181,7 @@ class ExportDialog(QDialog):
         if refused := why_not_a_folder(folder, "choose another folder"):
             self._say_under_folder(f"'{folder}' {refused}.", refuse=True)
             return
-        there = _nearest_folder(folder)
+        there = nearest_folder(folder)
         if not os.access(there, os.W_OK):
             made = "" if there == folder else f"cannot be made: '{there}' "
             self._say_under_folder(f"'{folder}' {made}cannot be written in (a read-only disk, "
@@ -231,12 +231,7 @@ class ExportDialog(QDialog):
     @Slot()
     def _on_browse_clicked(self) -> None:
         typed = self.chosen()[0]  # opened at it or, gone, at its nearest parent still there
-        start = _nearest_folder(typed) if typed.is_absolute() else Path.home()  # a drive gone
+        start = nearest_folder(typed) if typed.is_absolute() else Path.home()  # a drive gone
         folder = QFileDialog.getExistingDirectory(self, "Export stems to", str(start))
         if folder:
             self.folder.setText(folder)
-
-
-def _nearest_folder(path: Path) -> Path:
-    """``path`` where it is a folder, else the nearest folder above it (``path`` is absolute)."""
-    return next(place for place in (path, *path.parents) if os.path.isdir(place))
