@@ -164,9 +164,8 @@ def fetch_missing(store: ModelStore, names: Iterable[str]) -> None:
     no terminal, a ModelError naming them all and the one command that fetches them. A model
     whose licence asks for consent (Jukebox), and a store whose folder is gone, are left to
     the refusal of the run that loads them."""
-    infos = [model_info(name) for name in dict.fromkeys(names)]
-    missing = [i for i in infos if not i.needs_acceptance and store.status(i.name) == "missing"]
-    if not missing or store.root_gone():
+    missing = [i for i in map(model_info, store.missing(names)) if not i.needs_acceptance]
+    if not missing:
         return
     them = "them" if len(missing) > 1 else "it"
     absent = [i.name for i in missing]

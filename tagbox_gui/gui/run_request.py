@@ -79,16 +79,13 @@ class RunRequest(QObject):
         from tagbox_gui.core.nets.queries import QUERY_TAGGERS  # loads torch: the engine is in
 
         store = self.w.store
-        if store.root_gone():
-            return []
-        present = store.available_taggers()
         needed = []
         if any(p.config.example is not None for p in self.parts()):
             needed += [str(spec) for spec in QUERY_TAGGERS]
-        if self.w.settings_panel.needs_tagger() and not present:
+        if self.w.settings_panel.needs_tagger() and not store.available_taggers():
             settings = self.w.settings_panel.settings()
             needed += backend_defaults(settings.backend, settings.device).taggers
-        return [name for name in dict.fromkeys(needed) if store.status(name) == "missing"]
+        return store.missing(needed)
 
     def _one_pass_problem(self) -> str:
         """Why the learned separator's one pass cannot take the Tags panel's choices: it is

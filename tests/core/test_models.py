@@ -295,3 +295,22 @@ def test_the_model_file_check_loads_torch_only_when_it_checks(tmp_path: Path) ->
     hcnn, jukebox = seen["said"]
     assert "hcnn/mtat tagger weights" in hcnn and "corrupt" in hcnn
     assert "Jukebox VQ-VAE file" in jukebox and "corrupt" in jukebox
+
+
+def test_the_missing_models_are_those_a_download_would_bring(tmp_path: Path) -> None:
+    """``missing`` names, each once and in order, the models not in the store; none where the
+    store's folder is gone (plugging a drive in brings them, not a download) or cannot be
+    searched (nobody can tell)."""
+    jamendo = "fcn/jamendo"
+    store = ModelStore(tmp_path / "models")
+    placed = store.location(FCN)
+    placed.parent.mkdir(parents=True)
+    placed.write_bytes(b"PK\x03\x04 a checkpoint")
+    assert store.missing([jamendo, FCN, jamendo, JUKEBOX]) == [jamendo, JUKEBOX]
+    assert ModelStore(tmp_path / "gone", make_root=False).missing([FCN, jamendo]) == []
+    if os.name == "posix" and os.geteuid() != 0:  # root searches any folder
+        (tmp_path / "models").chmod(0)
+        try:
+            assert store.missing([jamendo]) == []
+        finally:
+            (tmp_path / "models").chmod(0o755)

@@ -37,7 +37,7 @@ import shlex
 import stat
 import threading
 import urllib.parse
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -214,6 +214,14 @@ class ModelStore:
             return file_sha256(self.location(name))
         except OSError:
             return None
+
+    def missing(self, names: Iterable[str]) -> list[str]:
+        """Of ``names``, each once and in order, those known to be missing: a download would
+        bring them. None where the store's folder is gone (:meth:`root_gone`: plugging a drive
+        in, not a download) or where a folder may not be searched (nobody can tell)."""
+        if self.root_gone():
+            return []
+        return [name for name in dict.fromkeys(names) if self.status(name) == "missing"]
 
     def available_taggers(self) -> list[TaggerSpec]:
         """Taggers whose checkpoint is in the store, in registry order."""
