@@ -12,7 +12,13 @@ from tagbox_gui.core.audio.song import analysis_span
 from tagbox_gui.core.dsp.display import mask_image
 from tagbox_gui.gui.main_window import MainWindow
 from tests.gui.fake_engine import fake_run, held_runs, write_song
-from tests.gui.window_helpers import answer_questions, make_window, open_song, song_window
+from tests.gui.window_helpers import (
+    answer_questions,
+    make_window,
+    next_frame,
+    open_song,
+    song_window,
+)
 
 STEPS = {("drums",): 2, ("piano",): 6}  # the fake engine's mask is its best step / 100
 
@@ -113,7 +119,7 @@ def test_the_curves_and_meters_are_of_the_stem_selected(
     live = window.live
 
     def shown() -> tuple[list[float], dict]:
-        qtbot.wait(100)  # a frame of the live views
+        next_frame(qtbot, window)
         return live.loss.series("total")[0].tolist(), live.meters.values()
 
     assert shown() == ([1.0, 2.0], {"drums": (1.0, 0.0)})  # the first stem, selected at the end
@@ -190,7 +196,7 @@ def test_a_new_job_shows_no_mask_of_the_last_result(qtbot, model_dir, settings, 
     gate = held_runs(window, begun=begun)  # the first part waits until the test has looked
     assert window.run_view.start() is not None
     qtbot.waitUntil(begun.is_set, timeout=10_000)
-    qtbot.wait(100)  # a frame of the live views
+    next_frame(qtbot, window)
     assert live.mask.image is None
     assert live.mask_box.title() == "Mask of drums"
     assert "the rest" not in live.mask_box.toolTip()
@@ -244,12 +250,12 @@ def test_a_single_run_after_a_job_shows_no_mask_of_the_jobs_stems(
     window.picker.set_picked("drums", False)  # the piano alone: a single run
     assert window.run_view.start() is not None
     qtbot.waitUntil(begun.is_set, timeout=10_000)
-    qtbot.wait(100)  # a frame of the live views
+    next_frame(qtbot, window)
     assert live.mask_box.title() == "Mask of the shown step"
     assert live.mask.image is None
     with qtbot.waitSignal(window.controller.run_finished, timeout=20_000):
         gate.set()
-    qtbot.wait(100)
+    next_frame(qtbot, window)
     assert live.mask.image is not None  # the best step's, once it is shown
     window.controller.shutdown(5000)
 

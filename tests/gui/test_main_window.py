@@ -27,6 +27,7 @@ from tests.gui.window_helpers import (
     answer_questions,
     make_window,
     message_boxes,
+    next_frame,
     open_song,
     piano_run_window,
     run_to_end,
@@ -541,11 +542,11 @@ def test_the_tag_meters_are_of_the_step_shown(qtbot, window: MainWindow, song_pa
     (tag,) = meters.tags
     assert meters.meter_text(tag) == ("1.00", "0.00")  # step 12, the best
     audition.slider.setValue(0)  # back to step 3
-    qtbot.wait(3 * FRAME_MS)
+    next_frame(qtbot, window)
     assert window.run_view.shown.step == 3
     assert meters.meter_text(tag) == ("0.25", "0.75")
     audition.best.click()
-    qtbot.wait(3 * FRAME_MS)
+    next_frame(qtbot, window)
     assert meters.meter_text(tag) == ("1.00", "0.00")
 
 
@@ -563,7 +564,7 @@ def test_the_tag_meters_stay_on_a_step_gone_back_to_during_the_run(
     window.audition.slider.setValue(0)  # back to step 3, while the run goes on
     count = window.live.loss.count
     qtbot.waitUntil(lambda: window.live.loss.count >= count + 3, timeout=5000)
-    qtbot.wait(3 * FRAME_MS)
+    next_frame(qtbot, window)
     (tag,) = window.live.meters.tags
     assert window.live.meters.values()[tag] == pytest.approx((3 / 40, 37 / 40))
     window.run_view.stop()
@@ -594,7 +595,7 @@ def test_following_again_while_paused_puts_the_meters_on_the_newest_step(
         window.run_view.toggle_pause()
         qtbot.wait(60)
     window.audition.follow.setChecked(True)
-    qtbot.wait(3 * FRAME_MS)
+    next_frame(qtbot, window)
     assert window.run_view.shown.step == session.latest // 3 * 3  # the newest preview
     (tag,) = window.live.meters.tags
     newest = session.latest / 40

@@ -14,7 +14,13 @@ from tagbox_gui.core.types import Region
 from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.main_window import MainWindow
 from tests.gui.fake_engine import fake_run, write_song
-from tests.gui.window_helpers import make_window, open_song, piano_run_window, run_to_end
+from tests.gui.window_helpers import (
+    make_window,
+    next_frame,
+    open_song,
+    piano_run_window,
+    run_to_end,
+)
 
 
 @pytest.fixture
@@ -239,7 +245,7 @@ def test_a_new_song_shows_nothing_of_the_old_songs_run(qtbot, window, song_path,
     live, panel = window.live, window.run_panel
     assert live.loss.count == 6 and live.mask.image is not None and live.meters.tags
     open_song(qtbot, window, write_song(tmp_path / "Other.wav", seconds=8.0))
-    qtbot.wait(100)  # a frame of the 30 Hz timer
+    next_frame(qtbot, window)
     assert live.loss.count == 0 and live.loss.curve_data("total")[0].size == 0
     assert live.mask.image is None  # not the old song's mask, on the old song's time axis
     assert live.meters.tags == () and live.meters.empty.isVisibleTo(live.meters)

@@ -45,12 +45,20 @@ def open_song(qtbot, window: MainWindow, path: Path, timeout: int = 5000) -> Non
         window.open_song(path)
 
 
+def next_frame(qtbot, window: MainWindow) -> None:
+    """Wait until the live views have drawn their next frame (their ~30 Hz timer): what was
+    given them until now (steps, meters, a mask) is drawn, however late a busy machine runs
+    the timer; a fixed wait may end before it has."""
+    with qtbot.waitSignal(window.live._timer.timeout, timeout=5000):
+        pass
+
+
 def run_to_end(qtbot, window: MainWindow, steps: int = 12, preview_every: int = 3):
     window.settings_panel.steps.setValue(steps)
     window.settings_panel.preview_every.setValue(preview_every)
     with qtbot.waitSignal(window.controller.run_finished, timeout=10_000) as blocker:
         assert window.run_view.start() is not None
-    qtbot.wait(100)  # a frame of the 30 Hz timer
+    next_frame(qtbot, window)
     return blocker.args[0]
 
 
