@@ -212,6 +212,22 @@ def held_runs(window, held: tuple[str, ...] | None = None,
     return gate
 
 
+def held_step(step: int) -> tuple[threading.Event, threading.Event, Callable[[int], float]]:
+    """A ``loss`` for :func:`fake_run` (1 / step) that holds the run inside ``step``, in its
+    thread, until the second event returned is set; the first is set once it is held there.
+    A test that pauses meanwhile knows the step in flight: that one lands, no later one starts
+    while paused, however late a busy machine runs the thread."""
+    reached, gate = threading.Event(), threading.Event()
+
+    def loss(n: int) -> float:
+        if n == step:
+            reached.set()
+            gate.wait(10)
+        return 1.0 / n
+
+    return reached, gate, loss
+
+
 def held_job_starts(monkeypatch) -> threading.Event:
     """Hold every job in its worker thread, before its first part begins, until the event
     returned is set: a Stop pressed meanwhile is seen before any step, however late the

@@ -22,7 +22,14 @@ from tagbox_gui.gui.controller import RunState
 from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.playback import SWITCH_FADE_S
 from tagbox_gui.gui.widgets.live_panel import FRAME_MS
-from tests.gui.fake_engine import fake_player, fake_preview, fake_run, held_runs, write_song
+from tests.gui.fake_engine import (
+    fake_player,
+    fake_preview,
+    fake_run,
+    held_runs,
+    held_step,
+    write_song,
+)
 from tests.gui.window_helpers import (
     answer_questions,
     make_window,
@@ -207,23 +214,19 @@ def test_pause_and_stop_with_buttons_and_keys(
     qtbot, monkeypatch, model_dir, settings, song_path
 ) -> None:
     asked = answer_questions(monkeypatch, QMessageBox.StandardButton.Yes)  # Escape asks first
-    window = piano_run_window(qtbot, model_dir, settings, song_path, 5000, delay=0.01)
+    reached, gate, loss = held_step(3)
+    window = piano_run_window(qtbot, model_dir, settings, song_path, 5000, delay=0.01, loss=loss)
     qtbot.keyClick(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
     assert window.controller.state is RunState.RUNNING
-    qtbot.waitUntil(lambda: window.live.loss.count >= 3, timeout=3000)
-    qtbot.mouseClick(window.run_panel.pause, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(reached.is_set, timeout=3000)
+    qtbot.mouseClick(window.run_panel.pause, Qt.MouseButton.LeftButton)  # step 3 in flight
     assert window.controller.state is RunState.PAUSED
     assert window.run_panel.pause.text() == "Resume"
-    # A step under way when the pause came may still arrive (later on a loaded machine): wait
-    # until the count settles, then no step may come while paused.
-    held = -1
-    for _ in range(40):
-        if window.live.loss.count == held:
-            break
-        held = window.live.loss.count
-        qtbot.wait(150)
+    gate.set()
+    held = 3
+    qtbot.waitUntil(lambda: window.live.loss.count == held, timeout=3000)  # the step in flight
     qtbot.wait(300)
-    assert window.live.loss.count == held
+    assert window.live.loss.count == held  # and no later one while paused
     qtbot.mouseClick(window.run_panel.pause, Qt.MouseButton.LeftButton)
     assert window.controller.state is RunState.RUNNING
     qtbot.waitUntil(lambda: window.live.loss.count > held, timeout=3000)

@@ -8,7 +8,7 @@ import pytest
 
 from tagbox_gui.core.types import Command, CommandKind, RunConfig
 from tagbox_gui.gui.controller import RunController, RunState
-from tests.gui.fake_engine import fake_run
+from tests.gui.fake_engine import fake_run, held_step
 
 
 @pytest.fixture
@@ -49,14 +49,15 @@ def test_runs_to_the_end(qtbot, controller) -> None:
 def test_pause_holds_between_steps_and_resume_continues(qtbot, controller) -> None:
     steps = _collect(controller)
     config = RunConfig(tags=("piano",), steps=30)
-    controller.start(lambda: fake_run(config, delay=0.01))
-    qtbot.waitUntil(lambda: len(steps) >= 3, timeout=3000)
-    controller.pause()
+    reached, gate, loss = held_step(3)
+    controller.start(lambda: fake_run(config, delay=0.01, loss=loss))
+    qtbot.waitUntil(reached.is_set, timeout=3000)
+    controller.pause()  # while step 3 is in flight
     assert controller.state is RunState.PAUSED
-    qtbot.wait(100)  # the step in flight may still land
-    held = len(steps)
+    gate.set()
+    qtbot.waitUntil(lambda: len(steps) == 3, timeout=3000)  # the step in flight lands
     qtbot.wait(300)
-    assert len(steps) == held < 30
+    assert len(steps) == 3  # and no later one starts while paused
     with qtbot.waitSignal(controller.run_finished, timeout=5000):
         controller.resume()
     assert [s.step for s in steps] == list(range(1, 31))
