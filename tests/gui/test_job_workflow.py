@@ -12,7 +12,7 @@ from tagbox_gui.core.audio.song import analysis_span
 from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.widgets.transport import NO_RUN, NOTHING_KEPT, RUNNING
 from tests.gui.fake_engine import fake_run, held_job_starts, held_runs
-from tests.gui.window_helpers import drag_out, make_window, open_song, song_window
+from tests.gui.window_helpers import drag_out, fake_clock, make_window, open_song, song_window
 
 
 def _start_job(qtbot, window: MainWindow, *words: str, signal: str = "run_finished"):
@@ -405,17 +405,20 @@ def test_the_time_per_stem_of_a_second_look_counts_not_setting_it_up(
 ) -> None:
     """The second look is set up (2 s here) before its first stem's look (0.05 s): the time per
     stem after that look is the look's own, as a part's is without loading its models."""
-    import time
-
     from tagbox_gui.core.separation import refine
+    from tagbox_gui.gui.widgets import run_panel
+
+    now = fake_clock(monkeypatch, run_panel)  # the run's clock: the second look alone moves it
+    parts_shown = threading.Event()  # the window has taken the last part's end
 
     class Refinement:  # a second look slow to set up, quick at each stem
         def __init__(self, song, firsts, cache) -> None:
-            time.sleep(2.0)
+            parts_shown.wait(10)  # else the setting up may be over before the window sees that
+            now[0] += 2.0
             self.firsts = firsts
 
         def stem(self, name: str):
-            time.sleep(0.05)
+            now[0] += 0.05
             yield  # after a segment
             return self.firsts[name]
 
@@ -427,8 +430,12 @@ def test_the_time_per_stem_of_a_second_look_counts_not_setting_it_up(
     clock, seen = window.run_panel.clock, []
 
     def on_event(update) -> None:  # after the job's view has shown the update
-        if update is not None and update.event.refining:
+        if update is None:
+            return
+        if update.event.refining:
             seen.append(clock.per_step)
+        elif update.event.result is not None and update.event.index == 1:
+            parts_shown.set()
 
     window.controller.step_done.connect(on_event)
     _start_job(qtbot, window, "drums", "bass")

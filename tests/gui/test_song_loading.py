@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from types import SimpleNamespace
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
@@ -13,7 +12,7 @@ from tagbox_gui.core.audio import song as song_module
 from tagbox_gui.core.types import ANALYSIS_RATE
 from tagbox_gui.gui import background
 from tests.gui.fake_engine import write_song
-from tests.gui.window_helpers import message_boxes, open_song
+from tests.gui.window_helpers import fake_clock, message_boxes, open_song
 
 CTRL = Qt.KeyboardModifier.ControlModifier
 
@@ -278,9 +277,7 @@ def test_the_bar_shows_how_much_of_a_long_song_is_opened(qtbot, window, tmp_path
     long = write_song(tmp_path / "Long.wav", seconds=4.0, rate=44_100)
     monkeypatch.setattr(song_module, "_READ_FRAMES", 11_025)  # 16 blocks to decode, 16 to analyse
     real_stop = song_module.stop_if_cancelled
-    # The throttle's clock: each block takes 0.03 s of it, however long a busy machine takes.
-    clock = [1000.0]
-    monkeypatch.setattr(background, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    clock = fake_clock(monkeypatch, background)  # the throttle's: each block takes 0.03 s
 
     def slow_block(cancel):  # looked at before each block
         clock[0] += 0.03

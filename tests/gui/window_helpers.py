@@ -6,6 +6,7 @@ import inspect
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType, SimpleNamespace
 
 import pytest
 from PySide6.QtCore import QMimeData, Qt
@@ -43,6 +44,15 @@ def open_song(qtbot, window: MainWindow, path: Path, timeout: int = 5000) -> Non
     """Open a song and wait until it is shown (songs load in the background)."""
     with qtbot.waitSignal(window.song_loaded, timeout=timeout):
         window.open_song(path)
+
+
+def fake_clock(monkeypatch: pytest.MonkeyPatch, module: ModuleType) -> list[float]:
+    """Give ``module`` (which uses ``time.monotonic`` alone) a clock that stands still until the
+    test moves it (``clock[0] += seconds``, from any thread): what the module times then took
+    the seconds the test says, however long a busy machine took; the clock is returned."""
+    clock = [1000.0]
+    monkeypatch.setattr(module, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    return clock
 
 
 def next_frame(qtbot, window: MainWindow) -> None:
