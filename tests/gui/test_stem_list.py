@@ -338,7 +338,6 @@ def test_a_drag_before_the_files_are_written_does_not_wait_for_them(
 ) -> None:
     """A drag must start from the mouse press: one while the stems are still being written is
     ignored at once, with a word why, instead of writing them on the GUI thread."""
-    import threading
     import time
 
     from PySide6.QtGui import QDrag
@@ -360,13 +359,13 @@ def test_a_drag_before_the_files_are_written_does_not_wait_for_them(
     song = make_song(tmp_path)
     view.set_stems(song, half_mask_estimate(song), ["piano"], {}, "light")
     view.item(0).setSelected(True)
-    threading.Timer(3.0, gate.set).start()  # a long song's stems take seconds
-    began = time.monotonic()
+    began = time.monotonic()  # the files are held until the gate is set (a long song's: seconds)
     view.startDrag(Qt.DropAction.CopyAction)  # nothing written ahead yet (a step of a run)
-    assert time.monotonic() - began < 1.0 and dragged == []
+    assert time.monotonic() - began < 1.0 and dragged == []  # not the held write's 30 s
     assert said == ["Preparing the stems for dragging… drag again in a moment."]
     view.startDrag(Qt.DropAction.CopyAction)  # still being written: the same
     assert dragged == [] and len(said) == 2
+    gate.set()
     qtbot.waitUntil(lambda: len(list(tmp_path.rglob("*.wav"))) == 2, timeout=30_000)
     stem_list._EXPORTER.submit(lambda: None).result(timeout=30)  # the write has ended
     view.startDrag(Qt.DropAction.CopyAction)
