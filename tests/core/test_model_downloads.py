@@ -321,7 +321,7 @@ def test_cancel_is_prompt_while_the_server_has_not_answered(tmp_path: Path) -> N
             began = time.monotonic()
             cancel.set()
             worker.join(10)
-            assert time.monotonic() - began < 2.0
+            assert time.monotonic() - began < 5.0  # not the socket timeout's 30 s
     assert not worker.is_alive()
     assert len(outcome) == 1 and isinstance(outcome[0], DownloadCancelled)
     assert _files(tmp_path) == []
@@ -709,7 +709,7 @@ def test_a_resumed_download_is_cancelled_at_once(
     began = time.monotonic()
     cancel.set()
     worker.join(10)
-    assert time.monotonic() - began < 2.0 and not worker.is_alive()
+    assert time.monotonic() - began < 5.0 and not worker.is_alive()  # not the 60 s silence
     assert len(outcome) == 1 and isinstance(outcome[0], DownloadCancelled)
     _nothing_but_kept(tmp_path)
 
@@ -773,7 +773,7 @@ def test_a_cancel_during_the_pause_before_a_resume_ends_the_download_at_once(
     began = time.monotonic()
     cancel.set()
     worker.join(10)
-    assert time.monotonic() - began < 2.0 and not worker.is_alive()
+    assert time.monotonic() - began < 5.0 and not worker.is_alive()  # not the 60 s pause
     assert len(outcome) == 1 and isinstance(outcome[0], DownloadCancelled)
     assert server.requests == [f"/{FCN_REL}"]  # the rest was not asked for
     _nothing_but_kept(tmp_path)
