@@ -67,6 +67,8 @@ def launch_once(command: list[str], repo: Path, display: str, timeout: float) ->
     with tempfile.TemporaryDirectory(prefix="tagbox-startup-") as tmp:
         home = Path(tmp)
         trace = home / "trace.txt"
+        runtime = home / "run"  # its own single-instance socket: an open TagBox is not reached
+        runtime.mkdir(mode=0o700)
         env = {
             **os.environ,
             "DISPLAY": display,
@@ -78,6 +80,7 @@ def launch_once(command: list[str], repo: Path, display: str, timeout: float) ->
             "XDG_CACHE_HOME": str(home / "cache"),
             "XDG_STATE_HOME": str(home / "state"),
             "XDG_DATA_HOME": str(home / "data"),
+            "XDG_RUNTIME_DIR": str(runtime),
         }
         env.pop("QT_QPA_PLATFORMTHEME", None)
         launched = time.time()

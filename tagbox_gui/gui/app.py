@@ -24,6 +24,14 @@ from tagbox_gui.core.folders import standing_in_the_way
 from tagbox_gui.gui.engine_loader import EngineLoader
 from tagbox_gui.gui.errors import ExceptionHook, setup_logging
 from tagbox_gui.gui.settings import APPLICATION, ORGANISATION, AppSettings
+from tagbox_gui.gui.single_instance import (
+    ANSWER_MS,
+    Answer,
+    InstanceServer,
+    follow,
+    hand_over,
+    server_name,
+)
 
 if TYPE_CHECKING:
     from tagbox_gui.gui.main_window import MainWindow
@@ -38,10 +46,15 @@ it on the window), pick one or more instruments, press Run, listen, then export 
 (each instrument's, and the rest) or drag them into your audio editor."""
 
 EPILOG = """\
+One window at a time: while TagBox is open, starting it again (double-clicking another song)
+hands the song to the open window, which comes to the front and opens it, and exits (its
+--model-dir is not used then).
+
 examples:
   tagbox-gui
   tagbox-gui "My Song.wav"
   tagbox-gui song.flac --model-dir ~/models
+  tagbox-gui --new-instance song.wav
 
 The same separation runs without a window: tagbox separate --help."""
 
@@ -93,6 +106,11 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
             " with Change folder in Tools > Models, else the user cache folder)"
         ),
     )
+    parser.add_argument(
+        "--new-instance",
+        action="store_true",
+        help="open a window of its own even when TagBox is open already (for scripts and tests)",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     args, rest = parser.parse_known_args(argv)
     extra = [argument for argument in rest if not argument.startswith("-")]
@@ -115,12 +133,24 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``tagbox-gui`` and ``python -m tagbox_gui``."""
     argv = list(sys.argv if argv is None else argv)
     args, qt_args = parse_args(argv[1:])
+    app = create_application([argv[0], *qt_args])
+    answer, server = join_running(args)
+    if answer is Answer.TAKEN:
+        return 0
     log_file = setup_logging()
     log.info("%s %s starting; log file %s", APP_NAME, __version__, log_file)
-    app = create_application([argv[0], *qt_args])
+    if answer is Answer.SILENT:
+        log.warning(
+            "another %s did not answer within %.0f s: this one opens a window of its own",
+            APP_NAME, ANSWER_MS / 1000,
+        )  # fmt: skip
+    elif answer is Answer.NONE_RUNNING and server is None:
+        log.warning("cannot listen for later launches: they will open windows of their own")
     hook = ExceptionHook(app)
     hook.install()
     window = build_window(args, engine=EngineLoader())
+    if server is not None:
+        follow(server, window)
     if os.environ.get(TRACE_ENV):
         trace_startup(window, Path(os.environ[TRACE_ENV]))
     window.engine.ready.connect(  # once the settings are loaded: they say if a tagger is needed
@@ -132,6 +162,20 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         window.engine.wait()  # quitting while the engine imports: let the import end first
         hook.uninstall()
+
+
+def join_running(args: argparse.Namespace) -> tuple[Answer | None, InstanceServer | None]:
+    """Hand ``args.song`` to a running instance (TAKEN: this launch is done), else listen for
+    later launches: the server, when this process is now the running instance. None and None
+    with ``--new-instance``, which neither hands over nor listens."""
+    if args.new_instance:
+        return None, None
+    name = server_name()
+    answer = hand_over(name, args.song)
+    if answer is not Answer.NONE_RUNNING:
+        return answer, None
+    server = InstanceServer(name, QApplication.instance())
+    return answer, server if server.listen() else None
 
 
 def build_window(
