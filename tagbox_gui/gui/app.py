@@ -109,7 +109,10 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument(
         "--new-instance",
         action="store_true",
-        help="open a window of its own even when TagBox is open already (for scripts and tests)",
+        help=(
+            "open a window of its own even when TagBox is open already (for scripts and"
+            " tests); it logs to tagbox-gui-PID.log"
+        ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     args, rest = parser.parse_known_args(argv)
@@ -137,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     answer, server = join_running(args)
     if answer is Answer.TAKEN:
         return 0
-    log_file = setup_logging()
+    log_file = setup_logging(shared=server is not None)
     log.info("%s %s starting; log file %s", APP_NAME, __version__, log_file)
     if answer is Answer.SILENT:
         log.warning(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
+import re
 import sys
 import threading
 import traceback
@@ -20,7 +22,8 @@ from tagbox_gui.core.errors import UserError, is_out_of_memory
 from tagbox_gui.core.store.failures import Advised, Ways
 
 log = logging.getLogger("tagbox_gui")
-LOG_NAME = "tagbox-gui.log"
+LOG_STEM = "tagbox-gui"
+LOG_NAME = f"{LOG_STEM}.log"
 
 
 class Doing(Enum):
@@ -45,21 +48,33 @@ def log_dir() -> Path:
     return Path(user_log_dir("tagbox-gui"))
 
 
-def setup_logging(folder: Path | None = None, level: int = logging.INFO) -> Path | None:
+def setup_logging(
+    folder: Path | None = None, level: int = logging.INFO, shared: bool = True
+) -> Path | None:
     """Log to ``<folder>/tagbox-gui.log`` (rotated at 1 MB, 3 kept); returns the file.
+
+    Only one process may write and rotate that file (two rotating it each in turn lose or
+    mix lines, and on Windows the one that renames it fails): the running instance, which
+    owns the single-instance server. Any other (``shared`` False: started with
+    ``--new-instance``, or while the running one did not answer) writes a file of its own,
+    ``tagbox-gui-<process id>.log``, not rotated, in the same folder.
 
     A folder that cannot be written does not stop the application: it runs without a log
     file (warnings and errors still reach stderr) and None is returned.
     """
     folder = folder or log_dir()
-    path = folder / LOG_NAME
+    path = folder / (LOG_NAME if shared else f"{LOG_STEM}-{os.getpid()}.log")
     root = logging.getLogger()
     root.setLevel(min(root.level or level, level))
     if not any(getattr(h, "baseFilename", None) == str(path) for h in root.handlers):
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            handler = logging.handlers.RotatingFileHandler(
-                path, maxBytes=1_000_000, backupCount=3, encoding="utf-8"
+            handler = (
+                logging.handlers.RotatingFileHandler(
+                    path, maxBytes=1_000_000, backupCount=3, encoding="utf-8"
+                )
+                if shared
+                else logging.FileHandler(path, encoding="utf-8")
             )
         except OSError as exc:
             log.warning("no log file: %s cannot be written (%s)", path, exc)
@@ -107,7 +122,7 @@ def log_file() -> Path | None:
     """The log file this process writes (:func:`setup_logging`), or None without one."""
     for handler in logging.getLogger().handlers:
         name = getattr(handler, "baseFilename", None)
-        if name is not None and Path(name).name == LOG_NAME:
+        if name is not None and re.fullmatch(rf"{LOG_STEM}(-\d+)?\.log", Path(name).name):
             return Path(name)
     return None
 

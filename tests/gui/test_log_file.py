@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from tagbox_gui.gui.errors import setup_logging
@@ -40,3 +41,27 @@ def test_the_message_of_a_bug_names_the_log_file_written_or_says_there_is_none(
     finally:
         for handler in ours:
             root.addHandler(handler)
+
+
+def test_a_window_that_is_not_the_running_instance_logs_to_a_file_of_its_own(
+    tmp_path: Path,
+) -> None:
+    """Only the running instance writes and rotates tagbox-gui.log; another (--new-instance,
+    or started while the running one did not answer) writes its own file, never rotated."""
+    from tagbox_gui.gui.errors import log_file
+
+    root = logging.getLogger()
+    before = list(root.handlers)
+    try:
+        written = setup_logging(tmp_path, shared=False)
+        assert written == tmp_path / f"tagbox-gui-{os.getpid()}.log"
+        (handler,) = [h for h in root.handlers if h not in before]
+        assert type(handler) is logging.FileHandler
+        assert log_file() == written  # what an error's message and Help > Open log folder name
+        logging.getLogger("tagbox_gui").warning("a line of its own")
+        assert "a line of its own" in written.read_text(encoding="utf-8")
+        assert not (tmp_path / "tagbox-gui.log").exists()
+    finally:
+        for handler in [h for h in root.handlers if h not in before]:
+            root.removeHandler(handler)
+            handler.close()
