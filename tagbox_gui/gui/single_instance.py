@@ -1,12 +1,13 @@
 """One window per user: a later launch hands its song to the running instance and ends.
 
 The running instance listens on a local server whose name is the user's (:func:`server_name`).
-A later launch connects, sends one line of JSON (``{"song": "/absolute/path"}`` or
-``{"song": null}``) and waits for ``ok``; the running instance raises its window and opens the
-song as File ▸ Open… does (:func:`follow`). Where nothing listens the launch starts as usual and
-becomes the running instance, taking over a name a crashed one left behind
+A later launch connects, sends one line of JSON (``{"song": "/absolute/path", "sent": TIME}``,
+the song null without one) and waits for ``ok``; the running instance raises its window and
+opens the song as File ▸ Open… does (:func:`follow`). Where nothing listens the launch starts
+as usual and becomes the running instance, taking over a name a crashed one left behind
 (:meth:`InstanceServer.listen`). Where an instance listens but does not answer in time (its
-window hung) the launch starts a window of its own all the same.
+window hung) the launch starts a window of its own all the same, and the hung one, once it
+wakes, does not follow it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import logging
 import os
 import re
+import time
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -80,7 +82,8 @@ def hand_over(name: str, song: Path | None, timeout_ms: int = ANSWER_MS) -> Answ
         if len(said) >= len(OK):
             wait.quit()
 
-    socket.connected.connect(lambda: socket.write(json.dumps({"song": text}).encode() + b"\n"))
+    message = {"song": text, "sent": time.time()}
+    socket.connected.connect(lambda: socket.write(json.dumps(message).encode() + b"\n"))
     socket.readyRead.connect(read)
     socket.errorOccurred.connect(wait.quit)  # nothing there, or it hung up
     QTimer.singleShot(timeout_ms, wait, wait.quit)
@@ -140,11 +143,16 @@ class InstanceServer(QObject):
             return
         line = bytes(socket.readLine(LONGEST_LINE).data())
         try:
-            song = json.loads(line)["song"]
+            message = json.loads(line)
+            song, waited = message["song"], time.time() - float(message["sent"])
             if song is not None and not isinstance(song, str):
                 raise TypeError(song)
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("another launch sent what is not a song: %r (%s)", line[:200], exc)
+            socket.abort()
+            return
+        if waited > ANSWER_MS / 1000:  # this window hung: the launch has opened its own
+            log.warning("a launch asked for %s %.0f s ago: too late", song or "the window", waited)
             socket.abort()
             return
         socket.write(OK)

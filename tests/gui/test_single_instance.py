@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QDir
-from PySide6.QtNetwork import QLocalServer
+from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 from tagbox_gui.gui import app
 from tagbox_gui.gui.main_window import MainWindow
@@ -104,6 +105,24 @@ def test_an_instance_that_does_not_answer_lets_the_launch_start_on_its_own(name)
     assert hand_over(name, Path("song.wav"), timeout_ms=300) is Answer.SILENT
     assert time.monotonic() - started < 2.0
     hung.close()
+
+
+def test_a_launch_that_gave_up_waiting_is_not_followed_later(qtbot, name, tmp_path) -> None:
+    """A window that hung for longer than a launch waits must not open the launch's song once
+    it wakes: the launch has opened a window of its own by then."""
+    server = InstanceServer(name)
+    assert server.listen()
+    asked: list[Path | None] = []
+    server.asked.connect(asked.append)
+    late = QLocalSocket()  # as the launch wrote it, ANSWER_MS and more ago
+    late.connectToServer(name)
+    late.write(json.dumps({"song": str(tmp_path / "a.wav"), "sent": time.time() - 10}).encode())
+    late.write(b"\n")
+    with qtbot.waitSignal(late.disconnected, timeout=5000):  # answered with a hang-up
+        pass
+    assert asked == []
+    assert hand_over(name, tmp_path / "b.wav") is Answer.TAKEN  # a launch in time is followed
+    assert asked == [tmp_path / "b.wav"]
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="Windows' pipes leave no file behind")
