@@ -13,10 +13,12 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QEvent, QTimer
+from PySide6.QtGui import QFileOpenEvent
 from PySide6.QtWidgets import QApplication
 
 from tagbox_gui import APP_NAME, __version__
@@ -28,6 +30,7 @@ from tagbox_gui.gui.single_instance import (
     ANSWER_MS,
     Answer,
     InstanceServer,
+    come_forward,
     follow,
     hand_over,
     server_name,
@@ -122,8 +125,39 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     return args, [*qt_args, *rest]
 
 
+class Application(QApplication):
+    """The application, taking the songs the desktop asks it to open by event rather than by
+    command line: macOS's Finder (a double-click, Open With, a drop on the Dock icon) sends a
+    ``QFileOpenEvent`` to the running app, at launch as well. Each goes to the receiver given
+    to :meth:`open_with`; those that come before it is given wait for it."""
+
+    def __init__(self, argv: list[str]) -> None:
+        super().__init__(argv)
+        self._receiver: Callable[[Path], None] | None = None
+        self._waiting: list[Path] = []
+
+    def open_with(self, receiver: Callable[[Path], None]) -> None:
+        """Give every song the desktop asks to open, from now on and those waiting, to
+        ``receiver``."""
+        self._receiver = receiver
+        waiting, self._waiting = self._waiting, []
+        for song in waiting:
+            receiver(song)
+
+    def event(self, event: QEvent) -> bool:  # Qt override
+        if event.type() == QEvent.Type.FileOpen and isinstance(event, QFileOpenEvent):
+            song = Path(event.file())
+            log.info("the desktop asks to open %s", song)
+            if self._receiver is None:
+                self._waiting.append(song)
+            else:
+                self._receiver(song)
+            return True
+        return super().event(event)
+
+
 def create_application(argv: list[str]) -> QApplication:
-    app = QApplication.instance() or QApplication(argv)
+    app = QApplication.instance() or Application(argv)
     app.setOrganizationName(ORGANISATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName(APP_NAME)
@@ -154,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     window = build_window(args, engine=EngineLoader())
     if server is not None:
         follow(server, window)
+    if isinstance(app, Application):
+        app.open_with(lambda song: come_forward(window, song))
     if os.environ.get(TRACE_ENV):
         trace_startup(window, Path(os.environ[TRACE_ENV]))
     window.engine.ready.connect(  # once the settings are loaded: they say if a tagger is needed

@@ -170,16 +170,18 @@ def _left_behind(name: str) -> bool:
 
 
 def follow(server: InstanceServer, window: MainWindow) -> None:
-    """Each later launch brings ``window`` forward (out of the taskbar if minimised) and opens
-    its song through ``window.open_song``, as File ▸ Open… does: with its questions where a
-    run is going on or stems would be lost."""
+    """Each later launch brings ``window`` forward and opens its song (:func:`come_forward`)."""
+    server.asked.connect(lambda song: come_forward(window, song))
 
-    def take(song: Path | None) -> None:
-        window.setWindowState(window.windowState() & ~Qt.WindowState.WindowMinimized)
-        window.show()
-        window.raise_()
-        window.activateWindow()
-        if song is not None:  # once the launch's socket is answered: open_song may ask first
-            QTimer.singleShot(0, window, lambda: window.open_song(song))
 
-    server.asked.connect(take)
+def come_forward(window: MainWindow, song: Path | None) -> None:
+    """Bring ``window`` forward (out of the taskbar if minimised) and open ``song``, if any,
+    through ``window.open_song``, as File ▸ Open… does: with its questions where a run is going
+    on or stems would be lost. It opens on the next pass of the event loop, so that whoever
+    asked (a launch waiting on its socket) has its answer first."""
+    window.setWindowState(window.windowState() & ~Qt.WindowState.WindowMinimized)
+    window.show()
+    window.raise_()
+    window.activateWindow()
+    if song is not None:
+        QTimer.singleShot(0, window, lambda: window.open_song(song))

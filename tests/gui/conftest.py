@@ -17,6 +17,14 @@ from tests.gui.fake_engine import write_song
 from tests.gui.window_helpers import make_window, open_song, run_to_end
 
 
+@pytest.fixture(scope="session")
+def qapp_cls() -> type[QApplication]:
+    """The app's own application class (pytest-qt makes the one instance of the session)."""
+    from tagbox_gui.gui.app import Application
+
+    return Application
+
+
 @pytest.fixture(autouse=True)
 def _widgets_go_with_their_test(qapp) -> None:
     """A test's widgets are deleted when it ends.

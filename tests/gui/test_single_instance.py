@@ -12,7 +12,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QDir
+from PySide6.QtCore import QCoreApplication, QDir
+from PySide6.QtGui import QFileOpenEvent
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 from tagbox_gui.gui import app
@@ -20,6 +21,7 @@ from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.single_instance import (
     Answer,
     InstanceServer,
+    come_forward,
     follow,
     hand_over,
     server_name,
@@ -201,3 +203,26 @@ def test_a_real_second_launch_hands_over_and_exits_at_once(
     assert second.returncode == 0, output
     assert asked == [song_path]
     assert not homes.exists()  # no log written, nothing remembered
+
+
+def test_a_song_the_desktop_asks_to_open_comes_to_the_window_even_before_it_is_built(
+    qtbot, qapp, window, song_path, tmp_path, monkeypatch
+) -> None:
+    """macOS's Finder asks the running app to open a song by a QFileOpenEvent (a double-click,
+    Open With; at launch too, before the window is built): the window comes forward and opens
+    it as a later launch's song, those asked for before the window was there included."""
+    assert isinstance(qapp, app.Application)
+    monkeypatch.setattr(qapp, "_receiver", None)  # the session's one app: as at a launch
+    monkeypatch.setattr(qapp, "_waiting", [])
+    opened: list[Path] = []
+    monkeypatch.setattr(MainWindow, "open_song", lambda self, path, note="": opened.append(path))
+    other = tmp_path / "Other.wav"
+    assert QCoreApplication.sendEvent(qapp, QFileOpenEvent(str(song_path)))  # taken
+    qtbot.wait(20)
+    assert opened == []  # no window yet: it waits
+    window.showMinimized()
+    qapp.open_with(lambda song: come_forward(window, song))
+    qtbot.waitUntil(lambda: opened == [song_path], timeout=2000)
+    assert not window.isMinimized()
+    QCoreApplication.sendEvent(qapp, QFileOpenEvent(str(other)))
+    qtbot.waitUntil(lambda: opened == [song_path, other], timeout=2000)
