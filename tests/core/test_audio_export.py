@@ -206,6 +206,29 @@ def test_no_stem_replaces_the_song_itself(tmp_path: Path) -> None:
         path.unlink()
 
 
+def test_only_some_stems_are_written_as_the_whole_set_writes_them(tmp_path: Path) -> None:
+    """``only`` writes just the stems chosen, each the file a full export writes (the rest is
+    still the song minus every stem, as 16-bit); a stem left out may even be the song's name."""
+    rng = np.random.default_rng(6)
+    song = in_song(0.1 * rng.standard_normal((RATE, 2)), RATE, name="Tune")
+    estimates = {"piano": ones_estimate(0, 22_050, 0.6), "drums": ones_estimate(0, 22_050, 0.3)}
+    fmt = ExportFormat.WAV16
+    stems, rest = export_shared_stems(song, estimates, tmp_path / "all", fmt, {"drums": {"a": "b"}})
+    some, some_rest = export_shared_stems(song, estimates, tmp_path / "some", fmt,
+                                          {"drums": {"a": "b"}}, only=[2, 1])  # fmt: skip
+    assert [p.name for p in (*some, some_rest)] == [p.name for p in (*stems, rest)]
+    assert sorted(p.name for p in (tmp_path / "some").iterdir()) == [stems[1].name, rest.name]
+    for written, full in ((some[1], stems[1]), (some_rest, rest)):
+        assert written.read_bytes() == full.read_bytes()
+    piano = tmp_path / "piano.wav"  # the song is named as the separated stem would be
+    sf.write(piano, song.data, RATE)
+    song = load_song(piano)
+    residual = export_stems(song, estimates["piano"], tmp_path, ["piano"], fmt,
+                            template="{stem}", only=[1])[1]  # fmt: skip
+    assert residual.name == "no piano.wav" and residual.is_file()
+    assert sorted(p.name for p in tmp_path.glob("*.wav")) == ["no piano.wav", "piano.wav"]
+
+
 VORBIS_FIVE_ONE = ("FL", "FC", "FR", "BL", "BR", "LFE")
 
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -89,6 +89,7 @@ def export_stems(
     *,
     overwrite: bool = False,
     template: str = DEFAULT_TEMPLATE,
+    only: Collection[int] | None = None,
 ) -> tuple[Path, Path]:
     """Render and write the separated stem and the residual; return their paths.
 
@@ -100,7 +101,9 @@ def export_stems(
     appear together or not at all (:func:`write_together`): a failure or Ctrl+C leaves the
     folder as it was, old stems included. Existing stems of the same names are an
     :class:`AudioError` unless ``overwrite``. ``outdir`` is created if needed (and removed again
-    if the writing fails).
+    if the writing fails). ``only`` (indices into the paths returned: 0 the separated stem, 1 the
+    residual) writes just those files, each as the full export writes it; the others are
+    neither written nor looked at, but their paths are returned all the same.
     """
     outdir = Path(outdir)
     names = stem_names(song.name, list(tags), template=template)
@@ -108,15 +111,15 @@ def export_stems(
     stems = ("separated", "residual (song minus separated)")
     targets = [_target(outdir, name, stem, provenance, fmt)
                for name, stem in zip(names, stems, strict=True)]  # fmt: skip
-    refuse_the_song(song.path, [path for path, _ in targets])
+    written = _written(only, len(targets))
+    refuse_the_song(song.path, [targets[i][0] for i in written])
     clipping = _Clipping(fmt, names)
     streams = [separated_blocks(song, estimate)]  # checks the estimate before any writing
     rows = _rows_as_written(song, streams, fmt, clipping)
-    paths = _write_in_new_folder(outdir, targets, [song.data.shape] * 2, rows, song.rate, fmt,
-                                 overwrite, _bext(song, targets, fmt),
-                                 _channel_mask(song, fmt))  # fmt: skip
+    _write_in_new_folder(outdir, targets, [song.data.shape] * 2, rows, song.rate, fmt, overwrite,
+                         _bext(song, targets, fmt), _channel_mask(song, fmt), written)  # fmt: skip
     clipping.warn(song.name)
-    return paths[0], paths[1]
+    return targets[0][0], targets[1][0]
 
 
 def export_shared_stems(
@@ -128,6 +131,7 @@ def export_shared_stems(
     *,
     overwrite: bool = False,
     template: str = DEFAULT_TEMPLATE,
+    only: Collection[int] | None = None,
 ) -> tuple[list[Path], Path]:
     """Write one stem per separated source and one rest; return ``(stems, rest)`` paths.
 
@@ -137,7 +141,8 @@ def export_shared_stems(
     :func:`export_stems` do. The names come from ``template`` (:func:`shared_stem_names`).
     ``provenance[name]`` goes into the stem of source ``name``; the rest says which backends
     made the stems (and the Jukebox licence where one was Jukebox). All the files appear together or
-    not at all, and ``overwrite`` works as in :func:`export_stems`.
+    not at all; ``overwrite`` and ``only`` (indices into the stems, the rest last) work as in
+    :func:`export_stems`.
     """
     outdir = Path(outdir)
     names = shared_stem_names(song.name, list(estimates), template=template)
@@ -146,15 +151,26 @@ def export_shared_stems(
                for file_name, name in zip(names[:-1], shared, strict=True)]  # fmt: skip
     rest = _rest_provenance(provenance or {})
     targets.append(_target(outdir, names[-1], "rest (song minus every stem)", rest, fmt))
-    refuse_the_song(song.path, [path for path, _ in targets])
+    written = _written(only, len(targets))
+    refuse_the_song(song.path, [targets[i][0] for i in written])
     streams = [separated_blocks(song, estimate) for estimate in shared.values()]
     clipping = _Clipping(fmt, names)
     rows = _rows_as_written(song, streams, fmt, clipping)
-    paths = _write_in_new_folder(outdir, targets, [song.data.shape] * len(targets), rows,
-                                 song.rate, fmt, overwrite, _bext(song, targets, fmt),
-                                 _channel_mask(song, fmt))  # fmt: skip
+    _write_in_new_folder(outdir, targets, [song.data.shape] * len(targets), rows, song.rate, fmt,
+                         overwrite, _bext(song, targets, fmt), _channel_mask(song, fmt),
+                         written)  # fmt: skip
     clipping.warn(song.name)
+    paths = [path for path, _ in targets]
     return paths[:-1], paths[-1]
+
+
+def _written(only: Collection[int] | None, count: int) -> list[int]:
+    """The indices of the files of a set of ``count`` to write: ``only``'s, in order, or all."""
+    if only is None:
+        return list(range(count))
+    if not set(only) <= set(range(count)):
+        raise ValueError(f"no such stems to write: {sorted(set(only) - set(range(count)))}")
+    return sorted(set(only))
 
 
 def refuse_the_song(song_path: Path, paths: Iterable[Path]) -> None:
@@ -265,11 +281,12 @@ def _write_in_new_folder(
     rate: int,
     fmt: ExportFormat,
     overwrite: bool,
-    bext: Sequence[bytes | None] | None = None,
-    channel_mask: int | None = None,
-) -> list[Path]:
-    """Write the files of ``rows`` together into ``outdir``, created first; what it created goes
-    again on failure."""
+    bext: Sequence[bytes | None] | None,
+    channel_mask: int | None,
+    written: Sequence[int],
+) -> None:
+    """Write the files of ``rows`` whose indices are ``written`` together into ``outdir``,
+    created first; what it created goes again on failure."""
     try:
         made = make_folders(outdir)
     except NotADirectoryError as exc:  # a file, or a link to no folder, on the way
@@ -280,8 +297,10 @@ def _write_in_new_folder(
             f"cannot create '{outdir}' ({exc.strerror}); choose another folder."
         ) from exc
     with removed_on_failure(made):
-        shapes = [(s[0], s[1]) for s in shapes]
-        return write_streams(targets, shapes, rows, rate, fmt, overwrite, bext, channel_mask)
+        write_streams([targets[i] for i in written], [shapes[i][:2] for i in written],
+                      ([row[i] for i in written] for row in rows), rate, fmt, overwrite,
+                      None if bext is None else [bext[i] for i in written],
+                      channel_mask)  # fmt: skip
 
 
 def _bext(song: Song, targets: Sequence[tuple[Path, Mapping[str, str]]],
