@@ -224,3 +224,25 @@ def test_a_folder_that_cannot_be_written_in_is_said_before_save(
     )
     assert not dialog.save.isEnabled()
     assert _told(qtbot, dialog, tmp_path) == "" and dialog.save.isEnabled()
+
+
+def test_an_edit_of_the_template_or_format_keeps_save_off_for_a_refused_folder(
+    qtbot, tmp_path: Path
+) -> None:
+    """A folder the check refused stays refused while the template or the format changes:
+    Save is not on meanwhile, in the pause before the folder is checked again."""
+    song = tmp_path / "song.wav"
+    song.write_bytes(b"")
+    dialog = ExportDialog(_names, str(song), ExportFormat.WAV32)
+    qtbot.addWidget(dialog)
+    assert not dialog.save.isEnabled()
+    dialog.template.setText("{stem}")
+    assert not dialog.save.isEnabled()
+    dialog.format.setCurrentIndex(dialog.format.findData(ExportFormat.FLAC24.value))
+    assert not dialog.save.isEnabled()
+    dialog.template.setText("{song}")  # names two stems alike: said, and fixed again
+    dialog.template.setText("{song} {stem}")
+    assert not dialog.save.isEnabled()
+    assert _told(qtbot, dialog, tmp_path) == "" and dialog.save.isEnabled()
+    dialog.template.setText("{stem}")  # an accepted folder keeps Save on
+    assert dialog.save.isEnabled()

@@ -91,6 +91,7 @@ class ExportDialog(QDialog):
         self.space.setTextFormat(Qt.TextFormat.PlainText)
         self._space_check = QTimer(self, singleShot=True, interval=SPACE_CHECK_MS)
         self._space_check.timeout.connect(self._say_space)
+        self._refused: Path | None = None  # the folder the last check refused, if it did
         self._names_of = names_of
         self.format.currentIndexChanged.connect(self._show_files)
         self.template.textChanged.connect(self._show_files)
@@ -141,7 +142,7 @@ class ExportDialog(QDialog):
             return
         self._file_names = [name + ext for name in names]
         self._show_names()
-        self.save.setEnabled(True)
+        self.save.setEnabled(self.chosen()[0] != self._refused)  # until the folder's next check
         self._space_check.start()  # (again: a check due is put off)
 
     def _show_names(self) -> None:
@@ -205,6 +206,7 @@ class ExportDialog(QDialog):
         self.space.setText(text)
         self.space.setVisible(bool(text))
         self.save.setEnabled(not refuse)
+        self._refused = self.chosen()[0] if refuse else None
         self._fit_files()
 
     def _clipping_note(self) -> str:
