@@ -222,6 +222,8 @@ class MainWindow(WindowMenus):
         self.stems.set_before_export(self.exports.licence_accepted)  # drags, like Export all stems…
         self.stems.set_write_ahead(self.exports.may_write_ahead)
         self.exports.control(self.export_button)
+        self.stems.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)  # right click
+        self.stems.addActions([self.export_selected_action, self.export_action])
         self.models.models_changed.connect(self._on_models_changed)
         self.run_view.taggers_needed.connect(self.models.offer)
         self.models.folder_changed.connect(self._on_model_folder_changed)

@@ -23,11 +23,19 @@ from tagbox_gui.gui.models_prompt import ModelsPrompt
 from tagbox_gui.gui.run_view import RunView
 from tagbox_gui.gui.screen_fit import ScreenFit
 from tagbox_gui.gui.settings_view import SettingsView
-from tagbox_gui.gui.stem_export import StemExport
+from tagbox_gui.gui.stem_export import StemExport, selected_text
 from tagbox_gui.gui.widgets import plain_text
 from tagbox_gui.gui.widgets.recent_menu import fill_recent_menu
 from tagbox_gui.gui.widgets.run_panel import RunPanel, stop_tip
-from tagbox_gui.gui.widgets.shortcuts import EXPORT, OPEN, PAUSE, RUN, STOP, Key
+from tagbox_gui.gui.widgets.shortcuts import (
+    EXPORT,
+    EXPORT_SELECTED,
+    OPEN,
+    PAUSE,
+    RUN,
+    STOP,
+    Key,
+)
 from tagbox_gui.gui.widgets.stem_list import dragged_stems_root
 
 ASK_BEFORE_RUN = "questions/ask_before_run"  # settings key of Run ▸ Ask before replacing…
@@ -54,7 +62,8 @@ class WindowMenus(ScreenFit):
     Subclasses give what the entries drive (``engine``, ``exports``, ``models``, ``run_view``,
     ``run_panel``, ``settings_view``, :meth:`open_song`, :meth:`show_message`) and call
     :meth:`_build_menus` once those are built. The entries the window changes are
-    ``recent_menu``, ``export_action``, ``pause_action``, ``stop_action`` and ``reset_action``;
+    ``recent_menu``, ``export_action``, ``export_selected_action``, ``pause_action``,
+    ``stop_action`` and ``reset_action``;
     ``run_action`` follows the Run button; ``ask_before_run`` is whether a new run asks before
     it replaces stems that never left the app (remembered).
     """
@@ -95,6 +104,10 @@ class WindowMenus(ScreenFit):
         self.export_action = QAction("&Export all stems…", self, shortcut=Keys(EXPORT))
         file.addAction(self.export_action)
         self.exports.control(self.export_action)
+        self.export_selected_action = QAction(selected_text(0), self,
+                                              shortcut=Keys(EXPORT_SELECTED))  # fmt: skip
+        file.addAction(self.export_selected_action)
+        self.exports.control_selected(self.export_selected_action)
         file.addSeparator()
         self._action(file, "&Quit", Keys.StandardKey.Quit, self.close)
         run = bar.addMenu("&Run")

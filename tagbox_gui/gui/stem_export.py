@@ -1,4 +1,5 @@
-"""Export all stems…: the shown stems written to a folder the musician chooses, off the GUI thread.
+"""Export all stems… and Export the selected stems…: the shown stems, or those selected in the
+list, written to a folder the musician chooses, off the GUI thread.
 
 Rendering and writing the stems of a 4-minute song takes seconds (about 2 s for two WAV
 stems, 4 s for two instruments and the rest as FLAC on two cores), so the files are written in
@@ -10,10 +11,10 @@ it; the files appear together or not at all (``core.audio.files.write_together``
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QAction
@@ -27,7 +28,7 @@ from tagbox_gui.gui.background import when_done
 from tagbox_gui.gui.errors import Doing, show_error
 from tagbox_gui.gui.widgets import plain_text
 from tagbox_gui.gui.widgets.export_dialog import ExportDialog
-from tagbox_gui.gui.widgets.shortcuts import EXPORT, shown
+from tagbox_gui.gui.widgets.shortcuts import EXPORT, EXPORT_SELECTED, shown
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QPushButton
@@ -39,14 +40,26 @@ log = logging.getLogger(__name__)
 LICENCE_KEY = "licence/jukebox_export_accepted"
 NO_STEMS = "There are no stems yet: run a separation first, or wait until the run ends."
 EXPORTING = "Exporting the stems: Export all stems… is back once they are written"
+SELECT_SOME = ("Select one stem in the list, or several but not all, to export only those; "
+               "Export all stems… writes every one")  # fmt: skip
+CHANGED = "The stems listed changed while the export dialog was open; nothing was exported."
 _WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-all")
 
 
-class StemExport(QObject):
-    """The window's Export all stems…: asks where and how, then writes the shown stems in a worker.
+def selected_text(count: int) -> str:
+    """The name of Export the selected stems… with ``count`` stems selected (with its Alt key)."""
+    if count == 1:
+        return "Export the &selected stem…"
+    return f"Export the {count} &selected stems…" if count else "Export &selected stems…"
 
-    Its controls (:meth:`control`: the button and the menu action) are enabled while there are
-    stems to export (:meth:`set_available`) and no export is under way.
+
+class StemExport(QObject):
+    """The window's Export all stems… and Export the selected stems…: asks where and how, then
+    writes the shown stems, or those selected in the list, in a worker.
+
+    Their controls (:meth:`control`: the button and the menu actions) are enabled while there
+    are stems to export (:meth:`set_available`), some but not all of them selected for the
+    selected's, and no export is under way.
     """
 
     finished = Signal(object)  # the paths written, or None when the export failed (said why)
@@ -56,18 +69,29 @@ class StemExport(QObject):
         self.w = window
         self.run_view = run_view
         self.controls: list[QPushButton | QAction] = []
+        self.selected_controls: list[QAction] = []
         self._available = False
         self.song_peak = 0.0  # the open song's (the loader's worker found it): see ask
-        self._pending: tuple[Future[list[Path]], Path, ExportFormat, str, int] | None = None
+        self._pending: _Pending | None = None
         self._licence = QLabel(JUKEBOX_LICENCE, wordWrap=True, visible=False)
         self._licence.setStyleSheet("color: #d08a2a;")
         self._exported = ""  # "Exported N stems to FOLDER", true while those stems are listed
 
     def control(self, control: QPushButton | QAction) -> None:
-        """Let ``control`` start an export, enabled only when one can start."""
+        """Let ``control`` start an export of every stem, enabled only when one can start."""
         self.controls.append(control)
         signal = control.triggered if isinstance(control, QAction) else control.clicked
         signal.connect(self.ask)
+        self._show_state()
+
+    def control_selected(self, action: QAction) -> None:
+        """Let ``action`` start an export of the stems selected in the list, named for them
+        (:func:`selected_text`), enabled only when one can start and some but not all of the
+        stems are selected (all: Export all stems… writes them)."""
+        if not self.selected_controls:
+            self.w.stems.itemSelectionChanged.connect(self._show_state)
+        self.selected_controls.append(action)
+        action.triggered.connect(self.ask_selected)
         self._show_state()
 
     @property
@@ -78,7 +102,7 @@ class StemExport(QObject):
     def writes(self, result_id: int) -> bool:
         """Whether an export under way writes the stems of result ``result_id``: they leave the
         app whatever comes next (quitting waits for it; a new song does not stop it)."""
-        return self._pending is not None and self._pending[4] == result_id
+        return self._pending is not None and self._pending.result_id == result_id
 
     def set_available(self, ok: bool) -> None:
         """Whether there are stems to export (the stem list's); shows their licence, if any."""
@@ -118,21 +142,35 @@ class StemExport(QObject):
     @Slot()
     def ask(self) -> None:
         """Ask for a folder, a format and a name template, then start writing every stem."""
-        names_of = self.file_names()
+        self._ask(None)
+
+    @Slot()
+    def ask_selected(self) -> None:
+        """:meth:`ask`, for the stems selected in the list only."""
+        self._ask(self.w.stems.selected_stems())
+
+    def _ask(self, rows: Sequence[int] | None) -> None:
+        """Ask where and how to write every stem, or those in ``rows`` (the list's); write them."""
+        names_of = self.file_names(rows)
         if names_of is None:
             self.w.show_message(NO_STEMS)
             return
+        result_id = self.w.stems.result_id
         folder = self.w.settings.text("paths/export", str(Path.home()))
         fmt = self._saved_format()
         template = self.w.settings.text("export/template", DEFAULT_TEMPLATE)
         dialog = ExportDialog(names_of, folder, fmt, template, self.w, peak=self.song_peak,
                               channels=self.w.song.channels,
                               frames=self.w.song.frames)  # fmt: skip
+        if rows is not None:
+            dialog.setWindowTitle(selected_text(len(rows)).replace("&", "").removesuffix("…"))
         accepted = dialog.exec() == ExportDialog.DialogCode.Accepted
         chosen = dialog.chosen()
         dialog.deleteLater()  # answered: else a child of the window stays for every export
-        if accepted:
-            self.export_to(*chosen)
+        if accepted and rows is not None and result_id != self.w.stems.result_id:
+            self.w.show_message(CHANGED)  # the rows were another result's
+        elif accepted:
+            self.export_to(*chosen, rows=rows)
 
     def _saved_format(self) -> ExportFormat:
         """The format of the last export; WAV 32-bit float when none was saved or the saved
@@ -144,26 +182,35 @@ class StemExport(QObject):
             log.warning("ignoring saved setting export/format=%r", saved)
             return ExportFormat.WAV32
 
-    def file_names(self) -> Callable[[str], list[str]] | None:
-        """The shown stems' file names for a name template (None: no stems yet, e.g. while a
-        new run has shown none)."""
+    def file_names(self, rows: Sequence[int] | None = None) -> Callable[[str], list[str]] | None:
+        """The shown stems' file names (those in ``rows``, the list's; None: all) for a name
+        template (None: no stems yet, e.g. while a new run has shown none)."""
         if self.w.song is None:
             return None
         if self.run_view.job_active:
             finished = bool(self.run_view.jobs.stem_names())
         else:
             finished = self.run_view.shown_stems() is not None
-        return self.w.stems.file_names if finished else None
+        if not finished:
+            return None
+        names_of = self.w.stems.file_names
+        if rows is None:
+            return names_of
+        return lambda template: [names_of(template)[row] for row in rows]
 
     def export_to(
-        self, folder: Path, fmt: ExportFormat, template: str = DEFAULT_TEMPLATE
+        self,
+        folder: Path,
+        fmt: ExportFormat,
+        template: str = DEFAULT_TEMPLATE,
+        rows: Sequence[int] | None = None,
     ) -> Future[list[Path]] | None:
-        """Start writing the shown stems to ``folder``; the pending write, or None when nothing
-        is written (no stems, an export under way, the licence or the replacing declined, a
-        template that names two stems alike, a stem that would replace the song itself or a
-        folder, WAV stems that the folder's disk has no room for: a dialog says why).
-        :attr:`finished` follows."""
-        names_of = self.file_names()
+        """Start writing the shown stems (those in ``rows``, the list's; None: all) to
+        ``folder``; the pending write, or None when nothing is written (no stems, an export
+        under way, the licence or the replacing declined, a template that names two stems
+        alike, a stem that would replace the song itself or a folder, WAV stems that the
+        folder's disk has no room for: a dialog says why). :attr:`finished` follows."""
+        names_of = self.file_names(rows)
         if self.busy or names_of is None or not self.licence_accepted():
             return None
         try:
@@ -177,16 +224,16 @@ class StemExport(QObject):
             return None
         if existing and not self.confirm_overwrite(existing):
             return None
-        write = self.w.stems.writing(folder, fmt, template, overwrite=bool(existing))
+        write = self.w.stems.writing(folder, fmt, template, bool(existing), rows)
         future = _WRITER.submit(write)
-        self._pending = (future, folder, fmt, template, self.w.stems.result_id)
+        self._pending = _Pending(future, folder, fmt, template, self.w.stems.result_id, rows)
         self._show_state()
         self.w.statusBar().showMessage(f"Exporting the stems to {folder}…")
         when_done(future, self._on_written)
         return future
 
     def confirm_overwrite(self, existing: list[Path]) -> bool:
-        """Asked before Export all stems… replaces stems that are already in the folder."""
+        """Asked before an export replaces stems that are already in the folder."""
         names = "\n".join(path.name for path in existing)
         answer = plain_text.question(  # the folder's and the files' names as they are
             self.w,
@@ -198,13 +245,13 @@ class StemExport(QObject):
     def wait(self) -> None:
         """Block until an export under way has written its files (or failed)."""
         if self._pending is not None:
-            self._pending[0].exception()  # waits; what went wrong is shown by _on_written
+            self._pending.future.exception()  # waits; what went wrong is shown by _on_written
 
     def _on_written(self, future: Future[list[Path]]) -> None:
-        if self._pending is None or self._pending[0] is not future:
+        if self._pending is None or self._pending.future is not future:
             return
-        _, folder, fmt, template, result_id = self._pending
-        self._pending = None
+        pending, self._pending = self._pending, None
+        folder, result_id = pending.folder, pending.result_id
         self._show_state()
         try:
             paths = future.result()
@@ -214,10 +261,10 @@ class StemExport(QObject):
             self.finished.emit(None)
             return
         self.w.settings.set_text("paths/export", str(folder))
-        self.w.settings.set_text("export/format", fmt.value)
-        self.w.settings.set_text("export/template", template)
-        self.w.stems.mark_exported(result_id)  # quitting no longer asks about them
-        self._exported = f"Exported {len(paths)} stems to {folder}"
+        self.w.settings.set_text("export/format", pending.fmt.value)
+        self.w.settings.set_text("export/template", pending.template)
+        self.w.stems.mark_exported(result_id, pending.rows)  # quitting no longer asks about them
+        self._exported = f"Exported {len(paths)} stem{'' if len(paths) == 1 else 's'} to {folder}"
         listed = result_id == self.w.stems.result_id  # else: said for a while only
         self.w.statusBar().showMessage(self._exported, 0 if listed else 10_000)
         self.finished.emit(paths)
@@ -231,16 +278,37 @@ class StemExport(QObject):
             status.clearMessage()
         self._exported = ""
 
+    @Slot()
     def _show_state(self) -> None:
         """The controls on while an export can start; the button's tooltip and the menu
-        entry's status tip say why not while they are off."""
+        entries' status tips say why not while they are off."""
         ready = self._pending is None and self._available
-        tip = (
-            f"Write every stem to a folder you choose ({shown(EXPORT)})" if ready
-            else EXPORTING if self._pending is not None else NO_STEMS
-        )  # fmt: skip
+        why_not = EXPORTING if self._pending is not None else NO_STEMS
+        tip = f"Write every stem to a folder you choose ({shown(EXPORT)})" if ready else why_not
         for control in self.controls:
             control.setEnabled(ready)
             control.setToolTip(tip)
             if isinstance(control, QAction):  # in the status bar; a button's status tip would
                 control.setStatusTip(tip)  # clear "Exported N stems to …" there when left
+        selected = len(self.w.stems.selectedItems())
+        some = 0 < selected < self.w.stems.count()
+        if ready and some:
+            tip = f"Write only the stems selected to a folder you choose ({shown(EXPORT_SELECTED)})"
+        else:
+            tip = why_not if not ready else SELECT_SOME
+        for action in self.selected_controls:
+            action.setEnabled(ready and some)
+            action.setText(selected_text(selected if some else 0))
+            action.setToolTip(tip)
+            action.setStatusTip(tip)
+
+
+class _Pending(NamedTuple):
+    """An export under way: its write, and what it writes."""
+
+    future: Future[list[Path]]
+    folder: Path
+    fmt: ExportFormat
+    template: str
+    result_id: int
+    rows: Sequence[int] | None  # the list's rows it writes (None: all)

@@ -1,4 +1,4 @@
-"""Asks where, in which format and under which names to export every stem."""
+"""Asks where, in which format and under which names to export the stems."""
 
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ SPACE_CHECK_MS = 300  # the disk is asked once typing pauses: on a network mount
 
 
 class ExportDialog(QDialog):
-    """Folder, format and name template for Export all stems…; the files' names are shown.
+    """Folder, format and name template for an export of every stem, or of those selected;
+    the files' names are shown.
 
     ``names_of(template)`` gives the stems' file names (without extension) for a template, or
     raises a UserError saying why the template cannot name them (Save is then disabled). Save

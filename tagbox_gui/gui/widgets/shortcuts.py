@@ -12,6 +12,7 @@ _CTRL = Qt.KeyboardModifier.ControlModifier  # the Command key on macOS
 OPEN = QKeySequence.StandardKey.Open
 FIND = QKeySequence.StandardKey.Find
 EXPORT = _CTRL | Qt.Key.Key_E
+EXPORT_SELECTED = _CTRL | Qt.KeyboardModifier.ShiftModifier | Qt.Key.Key_E
 RUN = _CTRL | Qt.Key.Key_R
 PAUSE = _CTRL | Qt.Key.Key_P
 STOP = Qt.Key.Key_Escape

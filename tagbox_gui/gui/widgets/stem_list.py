@@ -17,8 +17,9 @@ files a drag dropped somewhere are left in place, also when the app quits; the o
 cancelled with Escape took none of them out) go when their result is replaced or the app quits
 (:meth:`StemListView.remove_files`), so that runs and jobs on long songs do not fill the folder
 with stems nobody took.
-Export all stems… writes the same stems into a folder the musician chooses, in the format and with
-the names they choose (:meth:`StemListView.writing`, ``gui/stem_export.py``).
+Export all stems… writes the same stems (Export the selected stems…, those selected) into a folder
+the musician chooses, in the format and with the names they choose (:meth:`StemListView.writing`,
+``gui/stem_export.py``).
 The list remembers which of the stems shown left the app, by a drag that was dropped (not
 cancelled) or an export, so that the window can ask before quitting or opening another song
 loses the others (:meth:`StemListView.unkept_stems`).
@@ -75,7 +76,8 @@ _EXPORTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stem-export")
 
 
 class Writer(Protocol):
-    """Writes every stem of a result into a folder; their paths, in the list's order."""
+    """Writes every stem of a result into a folder, or those of ``only`` (indices in the list's
+    order); the paths of every stem, in the list's order."""
 
     def __call__(
         self,
@@ -83,6 +85,7 @@ class Writer(Protocol):
         fmt: ExportFormat = DRAG_FORMAT,
         template: str = DEFAULT_TEMPLATE,
         overwrite: bool = True,
+        only: Sequence[int] | None = None,
     ) -> list[Path]: ...
 
 
@@ -169,9 +172,11 @@ class StemListView(QListWidget):
         tags, provenance = list(tags), {**provenance, "backend": backend_name}
 
         def write(outdir: Path, fmt: ExportFormat = DRAG_FORMAT, template: str = DEFAULT_TEMPLATE,
-                  overwrite: bool = True) -> list[Path]:  # fmt: skip
+                  overwrite: bool = True,
+                  only: Sequence[int] | None = None) -> list[Path]:  # fmt: skip
             return list(export_stems(song, estimate, outdir, tags, fmt, provenance,
-                                     overwrite=overwrite, template=template))  # fmt: skip
+                                     overwrite=overwrite, template=template,
+                                     only=only))  # fmt: skip
 
         def file_names(template: str) -> list[str]:
             return list(stem_names(song.name, tags, template=template))
@@ -190,9 +195,11 @@ class StemListView(QListWidget):
         estimates, instruments = dict(estimates), list(estimates)
 
         def write(outdir: Path, fmt: ExportFormat = DRAG_FORMAT, template: str = DEFAULT_TEMPLATE,
-                  overwrite: bool = True) -> list[Path]:  # fmt: skip
+                  overwrite: bool = True,
+                  only: Sequence[int] | None = None) -> list[Path]:  # fmt: skip
             stems, rest = export_shared_stems(song, estimates, outdir, fmt, provenance,
-                                              overwrite=overwrite, template=template)  # fmt: skip
+                                              overwrite=overwrite, template=template,
+                                              only=only)  # fmt: skip
             return [*stems, rest]
 
         def file_names(template: str) -> list[str]:
@@ -208,13 +215,25 @@ class StemListView(QListWidget):
             raise ValueError("no stems to name; call set_stems first")
         return self._names(template)
 
-    def writing(self, outdir: Path, fmt: ExportFormat, template: str,
-                overwrite: bool) -> Callable[[], list[Path]]:  # fmt: skip
-        """The writing of the stems shown now into ``outdir`` (``core.audio.export``), to run
-        later, e.g. in a worker: a later result does not change what it writes."""
+    def selected_stems(self) -> list[int]:
+        """The stems selected, as their rows, in the list's order whatever order they were
+        selected in."""
+        return sorted(item.data(STEM_ROLE) for item in self.selectedItems())
+
+    def writing(self, outdir: Path, fmt: ExportFormat, template: str, overwrite: bool,
+                rows: Sequence[int] | None = None) -> Callable[[], list[Path]]:  # fmt: skip
+        """The writing of the stems shown now (those in ``rows``; None: every one) into
+        ``outdir`` (``core.audio.export``), to run later, e.g. in a worker: a later result
+        does not change what it writes. It returns the paths written, in the list's order."""
         if self._writer is None:
             raise ValueError("no stems to export; call set_stems first")
-        return functools.partial(self._writer, outdir, fmt, template, overwrite)
+        write = functools.partial(self._writer, outdir, fmt, template, overwrite, rows)
+
+        def write_rows() -> list[Path]:
+            paths = write()
+            return paths if rows is None else [paths[row] for row in sorted(rows)]
+
+        return write_rows
 
     def _offer(self, song: Song, names: Callable[[str], list[str]], hints: Sequence[str],
                writer: Writer, backend_name: str) -> None:  # fmt: skip
@@ -251,11 +270,11 @@ class StemListView(QListWidget):
         """Which result is shown: it changes whenever the stems shown are replaced."""
         return self._serial
 
-    def mark_exported(self, result_id: int) -> None:
-        """Every stem of result ``result_id`` was written where the musician chose (nothing
-        changes when another result is shown by now)."""
+    def mark_exported(self, result_id: int, rows: Sequence[int] | None = None) -> None:
+        """Every stem of result ``result_id`` (those in ``rows``) was written where the
+        musician chose (nothing changes when another result is shown by now)."""
         if result_id == self._serial:
-            self._kept = set(range(self.count()))
+            self._kept |= set(range(self.count()) if rows is None else rows)
 
     def unkept_stems(self) -> list[str]:
         """The names of the stems shown that neither a drag nor an export took out of the
