@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtNetwork import QAbstractSocket, QLocalServer, QLocalSocket
+from PySide6.QtWidgets import QApplication
 
 if TYPE_CHECKING:
     from tagbox_gui.gui.main_window import MainWindow
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 ANSWER_MS = 3000
 """How long a launch waits for the running instance's ``ok`` before it starts on its own."""
 OK = b"ok\n"
+DIALOG_POLL_MS = 200
+"""How often a song handed over while a dialog is open looks whether it has closed."""
 LONGEST_LINE = 64 * 1024  # a song's path is far shorter; more without a newline is not ours
 GONE = (
     QLocalSocket.LocalSocketError.ServerNotFoundError,
@@ -178,10 +181,20 @@ def come_forward(window: MainWindow, song: Path | None) -> None:
     """Bring ``window`` forward (out of the taskbar if minimised) and open ``song``, if any,
     through ``window.open_song``, as File ▸ Open… does: with its questions where a run is going
     on or stems would be lost. It opens on the next pass of the event loop, so that whoever
-    asked (a launch waiting on its socket) has its answer first."""
+    asked (a launch waiting on its socket) has its answer first, and not while a dialog is
+    open (Export all stems…, a question): that dialog is about the song shown, which the new
+    one would replace under it; the song opens once the dialog is closed."""
     window.setWindowState(window.windowState() & ~Qt.WindowState.WindowMinimized)
     window.show()
     window.raise_()
     window.activateWindow()
-    if song is not None:
-        QTimer.singleShot(0, window, lambda: window.open_song(song))
+    if song is None:
+        return
+
+    def open_when_no_dialog() -> None:
+        if QApplication.activeModalWidget() is not None:
+            QTimer.singleShot(DIALOG_POLL_MS, window, open_when_no_dialog)
+        else:
+            window.open_song(song)
+
+    QTimer.singleShot(0, window, open_when_no_dialog)

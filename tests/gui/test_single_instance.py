@@ -226,3 +226,43 @@ def test_a_song_the_desktop_asks_to_open_comes_to_the_window_even_before_it_is_b
     assert not window.isMinimized()
     QCoreApplication.sendEvent(qapp, QFileOpenEvent(str(other)))
     qtbot.waitUntil(lambda: opened == [song_path, other], timeout=2000)
+
+
+def test_a_later_launch_while_a_dialog_is_open_opens_its_song_once_the_dialog_is_closed(
+    qtbot, separated, tmp_path, name, monkeypatch
+) -> None:
+    """A song handed over while the window shows a dialog (here Export all stems…) is not
+    opened under it, where it would take away the stems the dialog is about: the window comes
+    forward, and the song opens once the dialog is closed, after the export it started."""
+    from PySide6.QtCore import QTimer
+
+    from tagbox_gui.gui.widgets.export_dialog import ExportDialog
+
+    window = separated
+    opened = listening(name, window, monkeypatch)
+    window.stems.mark_exported(window.stems.result_id)  # nothing to ask before replacing
+    other = write_song(tmp_path / "Other.wav", seconds=2.0)
+    out = tmp_path / "out"
+    during: list[list[Path]] = []
+    real_exec = ExportDialog.exec
+
+    def drive(dialog: ExportDialog) -> None:
+        assert hand_over(name, other) is Answer.TAKEN
+        qtbot.wait(300)  # a song opened at once would be loading by now
+        during.append(list(opened))
+        dialog.folder.setText(str(out))
+        dialog.accept()
+
+    def exec_(dialog: ExportDialog) -> int:
+        QTimer.singleShot(0, dialog, lambda: drive(dialog))
+        return real_exec(dialog)
+
+    monkeypatch.setattr(ExportDialog, "exec", exec_)
+    loaded: list[Path] = []
+    window.song_loaded.connect(lambda song: loaded.append(song.path))
+    with qtbot.waitSignal(window.exports.finished, timeout=10_000) as done:
+        window.export_action.trigger()
+    assert during == [[]]
+    assert done.args[0] is not None and len(done.args[0]) == 2
+    qtbot.waitUntil(lambda: loaded == [other], timeout=10_000)
+    assert opened == [other]
