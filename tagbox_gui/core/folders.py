@@ -92,11 +92,12 @@ def standing_in_the_way(path: Path) -> Path | None:
     return None if os.path.isdir(there) else there
 
 
-def nearest_folder(path: Path) -> Path:
+def nearest_folder(path: Path) -> Path | None:
     """``path`` where it is a folder, else the nearest folder above it that is there (a folder
     renamed, a drive unplugged): where a folder dialog opens, or whose disk's free space tells
-    what ``path``, made, would have."""
-    return next(place for place in (path, *path.parents) if os.path.isdir(place))
+    what ``path``, made, would have. None where nothing of it is there (on Windows a drive
+    unplugged takes its root with it)."""
+    return next((place for place in (path, *path.parents) if os.path.isdir(place)), None)
 
 
 def why_not_a_folder(path: Path, instead: str) -> str:

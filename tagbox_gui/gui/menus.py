@@ -89,7 +89,7 @@ class WindowMenus(ScreenFit):
         folder above it still there (renamed, a drive unplugged: the dialog would start where
         the app was started from), or the home folder."""
         start = nearest_folder(Path(self.settings.text("paths/open", str(Path.home()))))
-        if start == start.parent:  # the root: nothing of the last folder is left
+        if start is None or start == start.parent:  # nothing of the last folder is left
             start = Path.home()
         path, _ = QFileDialog.getOpenFileName(self, "Open a song", str(start), AUDIO_FILTER)
         if path:

@@ -145,3 +145,16 @@ def test_the_nearest_folder_is_the_path_or_the_nearest_one_above_it_still_there(
     assert nearest_folder(tmp_path / "a" / "gone" / "deeper") == tmp_path / "a"  # renamed
     assert nearest_folder(tmp_path / "a" / "song.wav") == tmp_path / "a"  # a file: its folder
     assert nearest_folder(Path("/no such drive/music")) == Path("/")
+
+
+def test_nothing_of_a_path_there_has_no_nearest_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On Windows a drive not plugged in takes its root with it ('E:\\' is no folder either):
+    nothing at or above the path is a folder, which is said (None), and the free space of a
+    folder there is not known, rather than failing."""
+    from tagbox_gui.core.audio.files import ExportFormat, space_for
+
+    gone = Path("/no such drive/music")
+    is_folder = os.path.isdir
+    monkeypatch.setattr(os.path, "isdir", lambda p: Path(p).anchor != gone.anchor and is_folder(p))
+    assert nearest_folder(gone) is None
+    assert space_for(gone / "stems", ExportFormat.WAV16, [(48_000, 2)]) is None

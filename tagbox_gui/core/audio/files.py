@@ -334,8 +334,11 @@ def space_for(
     if fmt.container != "WAV":
         return None
     need = sum(frames * channels * (fmt.bits or 32) // 8 for frames, channels in shapes)
+    place = nearest_folder(Path(folder))
+    if place is None:  # its drive is not there: the writing will tell
+        return None
     try:
-        usage = shutil.disk_usage(nearest_folder(Path(folder)))
+        usage = shutil.disk_usage(place)
     except OSError:
         return None  # nothing known: the writing will tell
     if usage.total == 0:  # a file system that says nothing of its size (some network mounts)

@@ -184,6 +184,11 @@ class ExportDialog(QDialog):
             self._say_under_folder(f"'{folder}' {refused}.", refuse=True)
             return
         there = nearest_folder(folder)
+        if there is None:  # its drive is not there
+            self._say_under_folder(f"'{folder}' cannot be made: nothing of it is there (a drive "
+                                   "not plugged in?); choose another folder.",
+                                   refuse=True)  # fmt: skip
+            return
         if not os.access(there, os.W_OK):
             made = "" if there == folder else f"cannot be made: '{there}' "
             self._say_under_folder(f"'{folder}' {made}cannot be written in (a read-only disk, "
@@ -234,7 +239,9 @@ class ExportDialog(QDialog):
     @Slot()
     def _on_browse_clicked(self) -> None:
         typed = self.chosen()[0]  # opened at it or, gone, at its nearest parent still there
-        start = nearest_folder(typed) if typed.is_absolute() else Path.home()  # a drive gone
-        folder = QFileDialog.getExistingDirectory(self, "Export stems to", str(start))
+        start = nearest_folder(typed) if typed.is_absolute() else None  # a drive gone
+        folder = QFileDialog.getExistingDirectory(
+            self, "Export stems to", str(start or Path.home())
+        )
         if folder:
             self.folder.setText(folder)
