@@ -87,9 +87,11 @@ def in_the_way(path: Path) -> tuple[str, str]:
 def standing_in_the_way(path: Path) -> Path | None:
     """What is there where ``path`` or a folder above it should be, but is no folder (a file, a
     link to what is not there), so that ``path`` cannot be a folder: the nearest such (say it
-    with :func:`in_the_way`); None where ``path`` is a folder or can be made."""
-    there = next(folder for folder in (path, *path.parents) if os.path.lexists(folder))
-    return None if os.path.isdir(there) else there
+    with :func:`in_the_way`); None where ``path`` is a folder or can be made, and where nothing
+    of it is there (on Windows a drive unplugged takes its root with it: nothing stands in the
+    way, and making it fails, saying why)."""
+    there = next((folder for folder in (path, *path.parents) if os.path.lexists(folder)), None)
+    return None if there is None or os.path.isdir(there) else there
 
 
 def nearest_folder(path: Path) -> Path | None:

@@ -158,3 +158,16 @@ def test_nothing_of_a_path_there_has_no_nearest_folder(monkeypatch: pytest.Monke
     monkeypatch.setattr(os.path, "isdir", lambda p: Path(p).anchor != gone.anchor and is_folder(p))
     assert nearest_folder(gone) is None
     assert space_for(gone / "stems", ExportFormat.WAV16, [(48_000, 2)]) is None
+
+
+def test_nothing_stands_in_the_way_of_a_path_of_which_nothing_is_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A folder on a drive not plugged in, on Windows, where the drive's root goes too: nothing
+    stands in its way (None, ''), rather than failing; making it says why it cannot be made."""
+    gone = Path("/no such drive/stems")
+    is_folder, there = os.path.isdir, os.path.lexists
+    monkeypatch.setattr(os.path, "isdir", lambda p: Path(p).anchor != gone.anchor and is_folder(p))
+    monkeypatch.setattr(os.path, "lexists", lambda p: Path(p).anchor != gone.anchor and there(p))
+    assert standing_in_the_way(gone) is None
+    assert why_not_a_folder(gone, "choose another place") == ""

@@ -246,3 +246,23 @@ def test_an_edit_of_the_template_or_format_keeps_save_off_for_a_refused_folder(
     assert _told(qtbot, dialog, tmp_path) == "" and dialog.save.isEnabled()
     dialog.template.setText("{stem}")  # an accepted folder keeps Save on
     assert dialog.save.isEnabled()
+
+
+def test_a_folder_of_which_nothing_is_there_is_said_before_save(
+    qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Windows a drive not plugged in takes its root with it: nothing of the folder is
+    there, which is said, and Save is disabled."""
+    import os
+
+    gone = Path("/no such drive/stems")
+    is_folder, there = os.path.isdir, os.path.lexists
+    monkeypatch.setattr(os.path, "isdir", lambda p: Path(p).anchor != gone.anchor and is_folder(p))
+    monkeypatch.setattr(os.path, "lexists", lambda p: Path(p).anchor != gone.anchor and there(p))
+    dialog = ExportDialog(_names, "", ExportFormat.WAV32)
+    qtbot.addWidget(dialog)
+    assert _told(qtbot, dialog, gone) == (
+        f"'{gone}' cannot be made: nothing of it is there (a drive not plugged in?); "
+        "choose another folder."
+    )
+    assert not dialog.save.isEnabled()
