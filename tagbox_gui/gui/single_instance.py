@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 ANSWER_MS = 3000
 """How long a launch waits for the running instance's ``ok`` before it starts on its own."""
 OK = b"ok\n"
+LATEST_S = ANSWER_MS / 1000 - 1
+"""How old a launch's request may be for the running instance to take it: a second less than
+the launch waits, so that an answer sent in time also arrives in time (else both windows
+would open the song)."""
 DIALOG_POLL_MS = 200
 """How often a song handed over while a dialog is open looks whether it has closed."""
 LONGEST_LINE = 64 * 1024  # a song's path is far shorter; more without a newline is not ours
@@ -93,6 +97,7 @@ def hand_over(name: str, song: Path | None, timeout_ms: int = ANSWER_MS) -> Answ
     socket.connectToServer(name)
     if socket.state() is not QLocalSocket.LocalSocketState.UnconnectedState:
         wait.exec()
+    said.extend(socket.readAll().data())  # an answer read in just as the peer hung up
     nobody = socket.state() is QLocalSocket.LocalSocketState.UnconnectedState and (
         socket.error() in GONE
     )
@@ -154,7 +159,7 @@ class InstanceServer(QObject):
             log.warning("another launch sent what is not a song: %r (%s)", line[:200], exc)
             socket.abort()
             return
-        if waited > ANSWER_MS / 1000:  # this window hung: the launch has opened its own
+        if waited > LATEST_S:  # this window hung: the launch opens its own
             log.warning("a launch asked for %s %.0f s ago: too late", song or "the window", waited)
             socket.abort()
             return

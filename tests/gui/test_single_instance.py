@@ -19,6 +19,7 @@ from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from tagbox_gui.gui import app
 from tagbox_gui.gui.main_window import MainWindow
 from tagbox_gui.gui.single_instance import (
+    ANSWER_MS,
     Answer,
     InstanceServer,
     come_forward,
@@ -110,15 +111,17 @@ def test_an_instance_that_does_not_answer_lets_the_launch_start_on_its_own(name)
 
 
 def test_a_launch_that_gave_up_waiting_is_not_followed_later(qtbot, name, tmp_path) -> None:
-    """A window that hung for longer than a launch waits must not open the launch's song once
-    it wakes: the launch has opened a window of its own by then."""
+    """A window that hung for about as long as a launch waits must not open the launch's song
+    once it wakes: the launch has opened a window of its own by then, or will before an answer
+    sent now reaches it."""
     server = InstanceServer(name)
     assert server.listen()
     asked: list[Path | None] = []
     server.asked.connect(asked.append)
     late = QLocalSocket()  # as the launch wrote it, ANSWER_MS and more ago
     late.connectToServer(name)
-    late.write(json.dumps({"song": str(tmp_path / "a.wav"), "sent": time.time() - 10}).encode())
+    sent = time.time() - (ANSWER_MS / 1000 - 0.5)  # in time to be read, too late to answer
+    late.write(json.dumps({"song": str(tmp_path / "a.wav"), "sent": sent}).encode())
     late.write(b"\n")
     with qtbot.waitSignal(late.disconnected, timeout=5000):  # answered with a hang-up
         pass
