@@ -49,9 +49,9 @@ it on the window), pick one or more instruments, press Run, listen, then export 
 (each instrument's, and the rest) or drag them into your audio editor."""
 
 EPILOG = """\
-One window at a time: while TagBox is open, starting it again (double-clicking another song)
-hands the song to the open window, which comes to the front and opens it, and exits (its
---model-dir is not used then).
+One window at a time: started again while TagBox is open (another song double-clicked), it
+hands the song to the open window, which comes to the front and opens it, and exits at once
+(its --model-dir is not used then).
 
 examples:
   tagbox-gui
@@ -146,6 +146,9 @@ class Application(QApplication):
 
     def event(self, event: QEvent) -> bool:  # Qt override
         if event.type() == QEvent.Type.FileOpen and isinstance(event, QFileOpenEvent):
+            if not event.file():  # a URL, not a file: nothing a song can be opened from
+                log.warning("the desktop asks to open %s, which is no file", event.url())
+                return True
             song = Path(event.file())
             log.info("the desktop asks to open %s", song)
             if self._receiver is None:

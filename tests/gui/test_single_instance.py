@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QCoreApplication, QDir
+from PySide6.QtCore import QCoreApplication, QDir, QUrl
 from PySide6.QtGui import QFileOpenEvent
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
@@ -227,8 +227,9 @@ def test_a_song_the_desktop_asks_to_open_comes_to_the_window_even_before_it_is_b
     qapp.open_with(lambda song: come_forward(window, song))
     qtbot.waitUntil(lambda: opened == [song_path], timeout=2000)
     assert not window.isMinimized()
+    QCoreApplication.sendEvent(qapp, QFileOpenEvent(QUrl("https://example.com/a.wav")))
     QCoreApplication.sendEvent(qapp, QFileOpenEvent(str(other)))
-    qtbot.waitUntil(lambda: opened == [song_path, other], timeout=2000)
+    qtbot.waitUntil(lambda: opened == [song_path, other], timeout=2000)  # no URL taken as "."
 
 
 def test_a_later_launch_while_a_dialog_is_open_opens_its_song_once_the_dialog_is_closed(
