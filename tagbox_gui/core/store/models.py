@@ -217,7 +217,7 @@ class ModelStore:
 
     def missing(self, names: Iterable[str]) -> list[str]:
         """Of ``names``, each once and in order, those known to be missing: a download would
-        bring them. None where the store's folder is gone (:meth:`root_gone`: plugging a drive
+        bring them. Nothing where the store's folder is gone (:meth:`root_gone`: plugging a drive
         in, not a download) or where a folder may not be searched (nobody can tell)."""
         if self.root_gone():
             return []
