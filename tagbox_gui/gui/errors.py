@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
 import os
 import re
 import sys
 import threading
+import time
 import traceback
 from enum import Enum
 from pathlib import Path
@@ -24,6 +26,8 @@ from tagbox_gui.core.store.failures import Advised, Ways
 log = logging.getLogger("tagbox_gui")
 LOG_STEM = "tagbox-gui"
 LOG_NAME = f"{LOG_STEM}.log"
+OWN_LOGS_KEPT_S = 7 * 24 * 3600
+"""How long a log file of a process that was not the running instance is kept unwritten."""
 
 
 class Doing(Enum):
@@ -59,11 +63,16 @@ def setup_logging(
     ``--new-instance``, or while the running one did not answer) writes a file of its own,
     ``tagbox-gui-<process id>.log``, not rotated, in the same folder.
 
+    The running instance removes those files of other processes that nothing has written to
+    for a week (:data:`OWN_LOGS_KEPT_S`): they would otherwise pile up, one per such launch.
+
     A folder that cannot be written does not stop the application: it runs without a log
     file (warnings and errors still reach stderr) and None is returned.
     """
     folder = folder or log_dir()
     path = folder / (LOG_NAME if shared else f"{LOG_STEM}-{os.getpid()}.log")
+    if shared:
+        _remove_old_own_logs(folder)
     root = logging.getLogger()
     root.setLevel(min(root.level or level, level))
     if not any(getattr(h, "baseFilename", None) == str(path) for h in root.handlers):
@@ -84,6 +93,18 @@ def setup_logging(
         )
         root.addHandler(handler)
     return path
+
+
+def _remove_old_own_logs(folder: Path) -> None:
+    """Remove the log files of processes that were not the running instance
+    (``tagbox-gui-<pid>.log``) not written to for :data:`OWN_LOGS_KEPT_S`."""
+    old = time.time() - OWN_LOGS_KEPT_S
+    for path in folder.glob(f"{LOG_STEM}-*.log"):
+        if not re.fullmatch(rf"{LOG_STEM}-\d+\.log", path.name):
+            continue
+        with contextlib.suppress(OSError):  # gone meanwhile, or open on Windows: next time
+            if path.stat().st_mtime < old:
+                path.unlink()
 
 
 def user_message(

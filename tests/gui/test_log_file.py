@@ -65,3 +65,31 @@ def test_a_window_that_is_not_the_running_instance_logs_to_a_file_of_its_own(
         for handler in [h for h in root.handlers if h not in before]:
             root.removeHandler(handler)
             handler.close()
+
+
+def test_the_running_instance_removes_other_processes_log_files_unwritten_for_a_week(
+    tmp_path: Path,
+) -> None:
+    """One tagbox-gui-<pid>.log is left by each window that was not the running instance; the
+    running instance removes those nobody has written to for a week, and nothing else."""
+    from tagbox_gui.gui.errors import OWN_LOGS_KEPT_S
+
+    week_old = os.path.getmtime(tmp_path) - OWN_LOGS_KEPT_S - 60
+    names = ("tagbox-gui-123.log", "tagbox-gui-456.log", "tagbox-gui-x.log", "tagbox-gui.log.1")
+    for name in names:
+        (tmp_path / name).write_text("a line\n")
+    for name in ("tagbox-gui-123.log", "tagbox-gui-x.log", "tagbox-gui.log.1"):
+        os.utime(tmp_path / name, (week_old, week_old))
+    root = logging.getLogger()
+    before = list(root.handlers)
+    try:
+        assert setup_logging(tmp_path, shared=False) is not None  # not the running instance
+        assert (tmp_path / "tagbox-gui-123.log").exists()
+        assert setup_logging(tmp_path) == tmp_path / "tagbox-gui.log"
+        left = sorted(path.name for path in tmp_path.iterdir())
+        assert left == sorted({*names, "tagbox-gui.log", f"tagbox-gui-{os.getpid()}.log"}
+                              - {"tagbox-gui-123.log"})  # fmt: skip
+    finally:
+        for handler in [h for h in root.handlers if h not in before]:
+            root.removeHandler(handler)
+            handler.close()
