@@ -58,7 +58,9 @@ class RunRequest(QObject):
             )
         parts = self.parts()
         if not parts:
-            return "Pick an instrument (or a tag in the Tags panel) to separate."
+            return self.w.picker.why_none or (
+                "Pick an instrument (or a tag in the Tags panel) to separate."
+            )
         if self.w.tag_panel.wanted():
             if problem := self.w.tag_panel.problem():  # the run would refuse the panel's choices
                 return problem

@@ -100,10 +100,14 @@ class SettingsView(QObject):
         if tuple(map(str, self.w.tag_panel.board.taggers)) != tuple(map(str, specs)):
             said.append(self.w.tag_panel.set_taggers(specs))
         words = self.instrument_words(settings.backend)
-        if words != self.w.picker.instruments():
-            source = ("the learned separator" if settings.backend == "learned"
-                      else f"the {settings.backend} backend")  # fmt: skip
-            said.append(self.w.picker.set_instruments(words, source))
+        learned = settings.backend == "learned"
+        why_none = "" if learned or words else (
+            f"The {settings.backend} backend hears instruments with the music taggers, and none "
+            "is chosen: tick one in Settings ▸ Taggers, or download one (Tools ▸ Models…). The "
+            "learned separator needs none.")  # fmt: skip
+        if (words, why_none) != (self.w.picker.instruments(), self.w.picker.why_none):
+            source = "the learned separator" if learned else f"the {settings.backend} backend"
+            said.append(self.w.picker.set_instruments(words, source, why_none))
         if any(said):  # said wherever the musician is: the tabs may be out of sight
             self.w.statusBar().showMessage(" ".join(filter(None, said)))
         self.w.tag_panel.set_steering(settings.steps > 0)

@@ -63,6 +63,31 @@ def test_first_launch_without_weights_offers_the_download(
     dialog.close()
 
 
+def test_a_backend_that_hears_instruments_with_taggers_says_why_it_offers_none(
+    qtbot, tmp_path, settings, song_path
+) -> None:
+    """The light backend without a tagger offers no instrument: the Instruments tab and Run
+    say that the taggers are missing, not "pick an instrument" where none can be picked."""
+    window = MainWindow(ModelStore(tmp_path / "empty-store"), settings, player=fake_player())
+    qtbot.addWidget(window)
+    open_song(qtbot, window, song_path)
+    panel = window.settings_panel
+    panel.backend.setCurrentIndex(panel.backend.findData("light"))
+    assert window.picker.instruments() == []
+    for said in (window.picker.summary.text(), window.run_panel.run.toolTip()):
+        assert "the light backend hears instruments with the music taggers" in said.lower()
+        assert "Tools ▸ Models…" in said
+    assert not window.run_panel.run.isEnabled()
+    panel.backend.setCurrentIndex(panel.backend.findData("learned"))  # it offers its own
+    assert window.picker.instruments()
+    assert "Pick the instruments" in window.picker.summary.text()
+    assert "Pick an instrument" in window.run_panel.run.toolTip()
+    panel.backend.setCurrentIndex(panel.backend.findData("light"))  # remembered
+    again = MainWindow(ModelStore(tmp_path / "empty-store"), settings, player=fake_player())
+    qtbot.addWidget(again)  # launched on the light backend: says so from the start
+    assert "hears instruments with the music taggers" in again.picker.summary.text()
+
+
 EXAMPLE_TAGGERS = ("fcn/mtat", "fcn/jamendo")
 
 

@@ -40,6 +40,7 @@ MAIN_INSTRUMENTS = ("drums", "bass", "piano", "guitar", "strings", "organ", "bra
 COLUMNS = 3
 NAME_ROLE = Qt.ItemDataRole.UserRole
 NAME_PLACEHOLDER = "Name, e.g. organ"
+PICK_SOME = "Pick the instruments to separate; each gets a stem, and the rest gets one."
 NAME_FIRST = "Give the example a name first, e.g. organ"  # after a click with no name
 
 
@@ -87,6 +88,7 @@ class InstrumentPicker(QWidget):
         self._picks: list[Pick] = []
         self._set_aside: list[Pick] = []  # picks of instruments not offered now, till they are
         self._why_no_example = ""  # why an example cannot be added now ('' where it can)
+        self.why_none = ""  # why no instrument is offered, while none is (set_instruments)
         self.grid = QGridLayout()
         self.grid.setContentsMargins(0, 0, 0, 0)
         self.more = QPushButton("More")  # a menu, like the Tags tab's More
@@ -136,12 +138,16 @@ class InstrumentPicker(QWidget):
         layout.addWidget(self.summary)
 
     # ----- public API ------------------------------------------------------------------
-    def set_instruments(self, words: Sequence[str], source: str = "the backend") -> str:
+    def set_instruments(
+        self, words: Sequence[str], source: str = "the backend", why_none: str = ""
+    ) -> str:
         """Offer these instrument words (``source``'s, e.g. "the light backend"): picks of
         instruments it lacks are dropped, and those dropped before come back where it has them
-        (unless a stem of that name was picked meanwhile, or the picks were cleared). What was
-        dropped and what came back, in a sentence each ('' for neither)."""
+        (unless a stem of that name was picked meanwhile, or the picks were cleared). Where
+        ``words`` is empty, the summary says ``why_none`` (when given). What was dropped and
+        what came back, in a sentence each ('' for neither)."""
         self._words = list(dict.fromkeys(words))
+        self.why_none = "" if self._words else why_none
         while self.grid.count():
             self.grid.takeAt(0).widget().setParent(None)
         self._buttons.clear()
@@ -255,11 +261,11 @@ class InstrumentPicker(QWidget):
         names = [  # an instrument as its button says it ("acoustic guitar"); an example's as typed
             html.escape(p.name if p.example else label_of(p.name).lower()) for p in self._picks
         ]
-        self.summary.setText(
-            "Pick the instruments to separate; each gets a stem, and the rest gets one."
-            if not names
-            else f"<b>{len(names)} stem{'s' * (len(names) > 1)} + the rest:</b> " + ", ".join(names)
-        )
+        if names:
+            summary = f"<b>{len(names)} stem{'s' * (len(names) > 1)} + the rest:</b> "
+            self.summary.setText(summary + ", ".join(names))
+        else:
+            self.summary.setText(html.escape(self.why_none) or PICK_SOME)
         self.picks_changed.emit()
 
     # ----- slots -----------------------------------------------------------------------
