@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QAbstractButton
+from PySide6.QtWidgets import QAbstractButton, QApplication
 
 from tagbox_gui.core.types import Region
 from tagbox_gui.gui.widgets.instrument_picker import InstrumentPicker
@@ -56,3 +56,39 @@ def test_the_source_playing_and_the_fft_sizes_chosen_stand_out(qtbot) -> None:
     assert _looks_on(transport.source_buttons["separated"]) > 60
     assert _looks_on(transport.loop_button) > 60
     assert _looks_on(next(iter(settings.fft_buttons.values()))) > 60
+
+
+def test_the_media_icons_take_the_text_colour_of_a_dark_palette(qtbot) -> None:
+    """Fusion's media icons are black: on a dark palette Run's and Play's are near invisible,
+    Pause's and Stop's (off) are. They are drawn in the buttons' text colour instead."""
+    from PySide6.QtCore import QSize
+    from PySide6.QtGui import QColor, QIcon, QPalette
+
+    from tagbox_gui.gui.widgets.run_panel import RunPanel
+
+    dark = QPalette()
+    dark.setColor(QPalette.ColorRole.Button, QColor("#353535"))
+    dark.setColor(QPalette.ColorRole.ButtonText, QColor("#ffffff"))
+    dark.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText, QColor("#7f7f7f"))
+    app = QApplication.instance()
+    light = app.palette()
+    app.setPalette(dark)  # a dark desktop's, as the window is built
+    try:
+        run_panel, transport = RunPanel(), TransportPanel(fake_player())
+    finally:
+        app.setPalette(light)
+    qtbot.addWidget(run_panel)
+    qtbot.addWidget(transport)
+
+    def lightness(icon: QIcon, mode: QIcon.Mode) -> float:
+        image = icon.pixmap(QSize(16, 16), mode).toImage()
+        image = image.convertToFormat(QImage.Format.Format_ARGB32)
+        pixels = [image.pixelColor(x, y) for x in range(16) for y in range(16)]
+        drawn = [p.lightness() for p in pixels if p.alpha() > 128]
+        assert drawn  # the icon is there
+        return float(np.mean(drawn))
+
+    assert lightness(run_panel.run.icon(), QIcon.Mode.Normal) > 200
+    assert lightness(transport.play_button.icon(), QIcon.Mode.Normal) > 200
+    for button in (run_panel.pause, run_panel.stop):
+        assert 90 < lightness(button.icon(), QIcon.Mode.Disabled) < 200

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from tagbox_gui.gui.controller import RunState
+from tagbox_gui.gui.widgets.icons import media_icon
 from tagbox_gui.gui.widgets.shortcuts import PAUSE, RUN, STOP, shown
 
 RUN_GOING_ON = "A run is going on: Run is back once it has ended"
@@ -122,12 +123,11 @@ class RunPanel(QWidget):
         self._why_not = ""  # why no run can start, said while idle (set_can_run)
         self._run_entries: list[QAction] = []  # on and off with the Run button (mirror_run)
         self._timed = False  # a run (or job) began since the panel was cleared: its time shows
-        style = self.style()
-        self.run = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay), "Run")
-        self.pause = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_MediaPause), "Pause")
+        self.run = QPushButton(media_icon(self, QStyle.StandardPixmap.SP_MediaPlay), "Run")
+        self.pause = QPushButton(media_icon(self, QStyle.StandardPixmap.SP_MediaPause), "Pause")
         self.pause.setCheckable(True)
         self.pause.setToolTip(f"Pause the run, or resume it ({shown(PAUSE)})")
-        self.stop = QPushButton(style.standardIcon(QStyle.StandardPixmap.SP_MediaStop), "Stop")
+        self.stop = QPushButton(media_icon(self, QStyle.StandardPixmap.SP_MediaStop), "Stop")
         self.stop.setToolTip(stop_tip())
         self.progress = QProgressBar(textVisible=True, accessibleName="Progress of the run")
         self.labels = {k: QLabel("–") for k in ("step", "per_step", "elapsed", "eta")}

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from tagbox_gui.core.types import Region
 from tagbox_gui.gui.playback import Player
 from tagbox_gui.gui.widgets.flow_layout import FlowLayout, group
+from tagbox_gui.gui.widgets.icons import media_icon
 from tagbox_gui.gui.widgets.seek_slider import SeekSlider
 from tagbox_gui.gui.widgets.shortcuts import OPEN, PLAY, shown
 from tagbox_gui.gui.widgets.toggle_look import show_checked_clearly
@@ -101,9 +102,8 @@ class TransportPanel(QWidget):
 
     # ----- building ----------------------------------------------------------------------
     def _build(self) -> None:
-        style = self.style()
-        self._play_icon = style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay)
-        self._pause_icon = style.standardIcon(QStyle.StandardPixmap.SP_MediaPause)
+        self._play_icon = media_icon(self, QStyle.StandardPixmap.SP_MediaPlay)
+        self._pause_icon = media_icon(self, QStyle.StandardPixmap.SP_MediaPause)
         self.play_button = QToolButton()
         self.play_button.setIcon(self._play_icon)
         self.play_button.setAccessibleName("Play")
