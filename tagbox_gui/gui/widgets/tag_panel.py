@@ -69,7 +69,8 @@ ONE_PASS_NOTE = (
 )
 NO_TAGGER = (
     "<b>No tagger is chosen</b>, so there is no tag to click: tick one in Settings ▸ Taggers, "
-    "or download one (Tools ▸ Models…). Naming an instrument (Instruments tab) needs none."
+    "or download one (Tools ▸ Models…). The learned separator needs none to separate an "
+    "instrument named in the Instruments tab."
 )
 _GROUP_TITLES = {
     "instruments": "Instruments",
