@@ -293,7 +293,8 @@ class StemExport(QObject):
         selected = len(self.w.stems.selectedItems())
         some = 0 < selected < self.w.stems.count()
         if ready and some:
-            tip = f"Write only the stems selected to a folder you choose ({shown(EXPORT_SELECTED)})"
+            them = "the stem selected" if selected == 1 else f"the {selected} stems selected"
+            tip = f"Write only {them} to a folder you choose ({shown(EXPORT_SELECTED)})"
         else:
             tip = why_not if not ready else SELECT_SOME
         for action in self.selected_controls:

@@ -106,6 +106,7 @@ def test_export_selected_is_offered_only_while_some_but_not_all_stems_are_select
     assert action.isEnabled() and action.text() == "Export the &selected stem…"
     key = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
     assert f"({key})" in action.statusTip() and key == shown(EXPORT_SELECTED)
+    assert action.statusTip().startswith("Write only the stem selected to a folder")
     _select(window, 0, 1)
     assert not action.isEnabled() and window.export_action.isEnabled()
     _select(window, 0)
