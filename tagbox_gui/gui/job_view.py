@@ -436,7 +436,7 @@ class JobView(QObject):
             transport.load(sources, song.rate, layout)
             transport.set_loop_region(None)
             self._audition_loaded = True
-        self.w.statusBar().showMessage(f"Separated: {name}", 5000)
+        self.w.statusBar().showMessage(f"Separated: {name}; Residual: the song without it", 5000)
         self.stem_loaded.emit(name)
 
     def stem_names(self) -> list[str]:

@@ -515,6 +515,8 @@ def test_a_job_that_ends_with_no_stem_plays_the_song_not_the_last_jobs_stem(
     transport = window.audition.transport
     with qtbot.waitSignal(window.run_view.jobs.stem_loaded, timeout=20_000):
         _start_job(qtbot, window, "drums", "piano")
+    said = window.statusBar().currentMessage()  # what the two buttons play, not all that was done
+    assert said == "Separated: My Song - drums; Residual: the song without it"
     transport.seek(12.0)
     transport.toggle()
     gate = held_job_starts(monkeypatch)
