@@ -130,8 +130,8 @@ def test_stems_replaced_while_the_dialog_is_open_are_not_exported_by_their_old_r
     qtbot, separated: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The rows selected name the stems listed when the dialog opened: when others are listed
-    by the time Save is pressed (a run that ended meanwhile), nothing is written, and that is
-    said."""
+    by the time Save is pressed (here none: a new run started meanwhile), nothing is written,
+    and that is said."""
     window = separated
     window.confirm_quit = lambda: True
     _select(window, 0)
@@ -139,8 +139,7 @@ def test_stems_replaced_while_the_dialog_is_open_are_not_exported_by_their_old_r
 
     def accept(dialog: ExportDialog) -> int:
         dialog.folder.setText(str(out))
-        view = window.run_view
-        view.show_step(next(s for s in view.session.snapshots.steps() if s != view.shown.step))
+        window.stems.clear_stems()
         return ExportDialog.DialogCode.Accepted
 
     monkeypatch.setattr(ExportDialog, "exec", accept)
@@ -150,3 +149,31 @@ def test_stems_replaced_while_the_dialog_is_open_are_not_exported_by_their_old_r
     assert said == [CHANGED]
     for box in message_boxes():
         box.close()
+
+
+def test_another_step_listed_while_the_dialog_is_open_exports_the_same_stems_of_it(
+    qtbot, separated: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A steered run following its latest step lists its stems anew at each preview: the
+    same stems, of a newer step. Their rows still name the stems chosen, which are written as
+    the step shown at Save has them (as Export all writes the stems shown)."""
+    window = separated
+    window.confirm_quit = lambda: True
+    view = window.run_view
+    _select(window, 1)
+    chosen = window.stems.item(1).text()
+    out = tmp_path / "out"
+    other = next(s for s in view.session.snapshots.steps() if s != view.shown.step)
+
+    def accept(dialog: ExportDialog) -> int:
+        dialog.folder.setText(str(out))
+        view.show_step(other)  # listed anew: the selection is gone, the names are the same
+        return ExportDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(ExportDialog, "exec", accept)
+    window.export_selected_action.trigger()
+    qtbot.waitUntil(lambda: not window.exports.busy, timeout=10_000)
+    assert [path.stem for path in out.iterdir()] == [chosen]
+    assert message_boxes() == []
+    with sf.SoundFile(next(out.iterdir())) as written:  # the stem of the step shown at Save
+        assert any(line.startswith(f"step: {other} of") for line in written.comment.splitlines())
