@@ -155,7 +155,7 @@ class StemExport(QObject):
         if names_of is None:
             self.w.show_message(NO_STEMS)
             return
-        listed = self._listed()
+        listed = self.w.stems.shown_names()  # rows name the same stems while these are listed
         folder = self.w.settings.text("paths/export", str(Path.home()))
         fmt = self._saved_format()
         template = self.w.settings.text("export/template", DEFAULT_TEMPLATE)
@@ -167,16 +167,10 @@ class StemExport(QObject):
         accepted = dialog.exec() == ExportDialog.DialogCode.Accepted
         chosen = dialog.chosen()
         dialog.deleteLater()  # answered: else a child of the window stays for every export
-        if accepted and rows is not None and self._listed() != listed:
+        if accepted and rows is not None and self.w.stems.shown_names() != listed:
             self.w.show_message(CHANGED)  # the rows were of other stems
         elif accepted:
             self.export_to(*chosen, rows=rows)
-
-    def _listed(self) -> list[str]:
-        """The stems listed, by name: another step of the same run lists the same (its rows
-        name the same stems, those of the step shown), another run or song others."""
-        stems = self.w.stems
-        return [stems.item(row).text() for row in range(stems.count())]
 
     def _saved_format(self) -> ExportFormat:
         """The format of the last export; WAV 32-bit float when none was saved or the saved

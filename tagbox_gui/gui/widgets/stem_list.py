@@ -276,12 +276,17 @@ class StemListView(QListWidget):
         if result_id == self._serial:
             self._kept |= set(range(self.count()) if rows is None else rows)
 
+    def shown_names(self) -> list[str]:
+        """The names of the stems listed, in the list's order: another step of the same run
+        lists the same, another run or song others."""
+        return [self.item(row).text() for row in range(self.count())]
+
     def unkept_stems(self) -> list[str]:
         """The names of the stems shown that neither a drag nor an export took out of the
         app: they are lost when the app quits or the result is replaced."""
         if self._song is None:
             return []
-        return [self.item(row).text() for row in range(self.count()) if row not in self._kept]
+        return [name for row, name in enumerate(self.shown_names()) if row not in self._kept]
 
     def losing(self, doing: str) -> str:
         """The sentence saying which stems ``doing`` loses (e.g. "quitting loses"), or "" when
