@@ -196,7 +196,12 @@ class StemExport(QObject):
         names_of = self.w.stems.file_names
         if rows is None:
             return names_of
-        return lambda template: [names_of(template)[row] for row in rows]
+
+        def selected_names(template: str) -> list[str]:
+            names = names_of(template)  # every stem's: a template names each with the others
+            return [names[row] for row in rows]
+
+        return selected_names
 
     def export_to(
         self,
