@@ -26,6 +26,8 @@ from tagbox_gui.core.store.failures import Advised, Ways
 log = logging.getLogger("tagbox_gui")
 LOG_STEM = "tagbox-gui"
 LOG_NAME = f"{LOG_STEM}.log"
+OWN_LOG = re.compile(rf"{LOG_STEM}-\d+\.log")
+"""The name of the log of a window that is not the running instance (its process id's)."""
 OWN_LOGS_KEPT_S = 7 * 24 * 3600
 """How long a log file of a process that was not the running instance is kept unwritten."""
 
@@ -100,7 +102,7 @@ def _remove_old_own_logs(folder: Path) -> None:
     (``tagbox-gui-<pid>.log``) not written to for :data:`OWN_LOGS_KEPT_S`."""
     old = time.time() - OWN_LOGS_KEPT_S
     for path in folder.glob(f"{LOG_STEM}-*.log"):
-        if not re.fullmatch(rf"{LOG_STEM}-\d+\.log", path.name):
+        if not OWN_LOG.fullmatch(path.name):
             continue
         with contextlib.suppress(OSError):  # gone meanwhile, or open on Windows: next time
             if path.stat().st_mtime < old:
@@ -143,7 +145,7 @@ def log_file() -> Path | None:
     """The log file this process writes (:func:`setup_logging`), or None without one."""
     for handler in logging.getLogger().handlers:
         name = getattr(handler, "baseFilename", None)
-        if name is not None and re.fullmatch(rf"{LOG_STEM}(-\d+)?\.log", Path(name).name):
+        if name is not None and (Path(name).name == LOG_NAME or OWN_LOG.fullmatch(Path(name).name)):
             return Path(name)
     return None
 
